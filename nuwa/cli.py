@@ -1,0 +1,160 @@
+"""The ``nuwa`` command line.
+
+The parser here is the contract of DESIGN.md ("The command line"); handlers live in
+``nuwa.cmd.*``. Every error is one line on stderr (a traceback only with ``--debug``), with the
+exit codes of DESIGN.md: 0 success, 1 failed (nothing written), 2 bad usage or input,
+3 corrupt image or refused feature.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from nuwa.errors import EXIT_FAILED, EXIT_USAGE, NuwaError
+
+# command -> (module, function)
+HANDLERS = {
+    "info": ("nuwa.cmd.info", "run_info"),
+    "ls": ("nuwa.cmd.files", "run_ls"),
+    "cat": ("nuwa.cmd.files", "run_cat"),
+    "stat": ("nuwa.cmd.files", "run_stat"),
+    "copy-out": ("nuwa.cmd.files", "run_copy_out"),
+    "copy-in": ("nuwa.cmd.files", "run_copy_in"),
+    "diff": ("nuwa.cmd.diff", "run_diff"),
+    "packages": ("nuwa.cmd.packages", "run_packages"),
+    "scan": ("nuwa.cmd.scan", "run_scan"),
+    "sh": ("nuwa.cmd.sh", "run_sh"),
+    "patch": ("nuwa.cmd.patch", "run_patch"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2
+        self.exit(EXIT_USAGE, f"nuwa: {message}\n")
+
+
+def _image_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", metavar="IMAGE", help="qcow2 or raw disk, or a bare filesystem image")
+    p.add_argument("--partition", type=int, metavar="N", help="use partition N instead of finding the root fs")
+
+
+def _output_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--output", "-o", metavar="OUT", help="write a new qcow2 overlay (backing file = IMAGE)")
+    g.add_argument("--in-place", action="store_true", help="modify IMAGE itself")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``nuwa`` argument parser."""
+    p = _Parser(prog="nuwa", description="Offline patching of dormant Debian/Ubuntu VM images.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    s = sub.add_parser("info", help="format, size, backing chain, partitions, filesystems, OS")
+    _image_args(s)
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("ls", help="list a directory in the image")
+    _image_args(s)
+    s.add_argument("path", metavar="PATH")
+    s.add_argument("-l", dest="long", action="store_true", help="long listing")
+    s.add_argument("-R", dest="recursive", action="store_true", help="recursive")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("cat", help="print a file of the image")
+    _image_args(s)
+    s.add_argument("path", metavar="PATH")
+
+    s = sub.add_parser("stat", help="metadata of a path in the image")
+    _image_args(s)
+    s.add_argument("path", metavar="PATH")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("copy-out", help="copy a path from the image to the host")
+    _image_args(s)
+    s.add_argument("path", metavar="PATH")
+    s.add_argument("dest", metavar="DEST")
+
+    s = sub.add_parser("copy-in", help="copy host files into the image")
+    _image_args(s)
+    s.add_argument("paths", metavar="SRC... DESTDIR", nargs="+")
+    _output_args(s)
+
+    s = sub.add_parser("diff", help="compare the trees of two images")
+    s.add_argument("image_a", metavar="IMAGE_A")
+    s.add_argument("image_b", metavar="IMAGE_B")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--times", action="store_true", help="also compare mtimes")
+    s.add_argument("--include", action="append", default=[], metavar="PREFIX")
+    s.add_argument("--exclude", action="append", default=[], metavar="PREFIX")
+    s.add_argument("--partition", type=int, metavar="N")
+
+    s = sub.add_parser("packages", help="installed packages, like dpkg-query -W")
+    _image_args(s)
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("scan", help="pending (security) updates")
+    _image_args(s)
+    s.add_argument("--repo", action="append", default=[], metavar="SPEC")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("sh", help="run a shell script against the image in the simulator")
+    _image_args(s)
+    s.add_argument("-c", dest="commands", metavar="COMMANDS")
+    s.add_argument("script_args", nargs="*", metavar="[SCRIPT] ARG")
+    s.add_argument("--dry-run", action="store_true")
+    s.add_argument("--json", action="store_true")
+    _output_args(s)
+
+    s = sub.add_parser("patch", help="apply updates offline")
+    _image_args(s)
+    s.add_argument("--deb", action="append", default=[], metavar="FILE")
+    s.add_argument("--repo", action="append", default=[], metavar="SPEC")
+    s.add_argument("--upgrade", action="store_true")
+    s.add_argument("--security-only", action="store_true")
+    s.add_argument("--install", action="append", default=[], metavar="PKG")
+    s.add_argument("--remove", action="append", default=[], metavar="PKG")
+    s.add_argument("--dry-run", action="store_true")
+    s.add_argument("--report", metavar="FILE")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--quiet", action="store_true")
+    _output_args(s)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``nuwa`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module_name, func_name = HANDLERS[args.command]
+    try:
+        try:
+            module = importlib.import_module(module_name)
+            handler = getattr(module, func_name)
+        except (ImportError, AttributeError):
+            print(f"nuwa: the '{args.command}' command is not available in this build", file=sys.stderr)
+            return EXIT_FAILED
+        return int(handler(args) or 0)
+    except NuwaError as err:
+        if args.debug:
+            raise
+        print(f"nuwa {args.command}: {err}", file=sys.stderr)
+        return err.exit_code
+    except OSError as err:  # an errno from the filesystem model, named path included
+        if args.debug:
+            raise
+        where = f": {err.filename}" if getattr(err, "filename", None) else ""
+        print(f"nuwa {args.command}: {err.strerror or err}{where}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("nuwa: interrupted; nothing was committed", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
