@@ -1,0 +1,1 @@
+"""The maintainer-script engine: POSIX sh parser, interpreter, command models, deferral."""

@@ -1,0 +1,1 @@
+"""Command models, one module per family; importing this package registers them all."""

@@ -1,0 +1,108 @@
+"""The interface between the shell interpreter and command models.
+
+A *command model* simulates one external program (``rm``, ``sed``, ``update-alternatives``...)
+against the image's filesystem model. The interpreter finds a command through ``PATH`` in the
+image, then calls the model registered under the program's basename with an
+:class:`Invocation`. Nothing reaches the host: a model sees only ``inv.fs`` (a
+:class:`nuwa.fs.model.FileSystem`, usually an overlay transaction) and the bytes it is given.
+
+A model returns the exit status. When it cannot simulate an invocation exactly it raises
+:class:`Defer`; when the invocation only matters to a running system (starting a service) it
+raises :class:`Drop`. The interpreter records either and carries on (or defers the whole
+script when the result is needed; see the deferral rules in ``nuwa.script``).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from nuwa.fs.model import FileSystem
+
+SIMULATED = "simulated"
+DROPPED = "dropped"
+DEFERRED = "deferred"
+
+
+class Defer(Exception):
+    """Raised by a model: this invocation cannot be simulated offline; run it at first boot."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Drop(Exception):
+    """Raised by a model: this invocation only matters to a running system; skip and report.
+
+    ``status`` is the exit status the script sees (0: as if the action succeeded).
+    """
+
+    def __init__(self, reason: str, status: int = 0):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass
+class Invocation:
+    """One call of an external command, as the interpreter hands it to a model."""
+
+    argv: list[str]
+    fs: FileSystem
+    cwd: str = "/"
+    env: dict[str, str] = field(default_factory=dict)
+    stdin: bytes = b""
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+    umask: int = 0o022
+    #: lets a model run another command (``xargs``, ``find -exec``, ``dpkg-maintscript-helper``)
+    #: through the interpreter's own lookup: ``run(argv, stdin) -> (status, stdout, stderr)``
+    run: Callable[[list[str], bytes], tuple[int, bytes, bytes]] | None = None
+    #: per-run state shared by models (debconf database handle, ucf registry, ...)
+    state: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.argv[0]) if self.argv else ""
+
+    def path(self, p: str) -> str:
+        """An argument path made absolute against the simulated working directory."""
+        return p if p.startswith("/") else posixpath.join(self.cwd, p)
+
+    def out(self, text: str | bytes) -> None:
+        self.stdout += text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+
+    def err(self, text: str | bytes) -> None:
+        self.stderr += text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+
+    def fail(self, msg: str, status: int = 1) -> int:
+        """Print ``prog: msg`` on stderr (as coreutils do) and return ``status``."""
+        self.err(f"{self.name}: {msg}\n")
+        return status
+
+
+class CommandModel(Protocol):
+    def __call__(self, inv: Invocation) -> int: ...
+
+
+#: basename -> model
+REGISTRY: dict[str, CommandModel] = {}
+
+
+def register(*names: str):
+    """Decorator: register a model under one or more program basenames."""
+
+    def deco(func: CommandModel) -> CommandModel:
+        for n in names:
+            REGISTRY[n] = func
+        return func
+
+    return deco
+
+
+def strerror(err: OSError) -> str:
+    """The text coreutils print for an errno ("No such file or directory")."""
+    return os.strerror(err.errno) if err.errno else str(err)
