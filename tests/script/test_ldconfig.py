@@ -17,10 +17,13 @@ from debian_tree import bookworm_tree, copy_tree
 from nuwa.script.commands.ldcache import decode_cache, encode_cache, libcmp, sorted_entries
 from nuwa.script.context import Invocation, REGISTRY
 
-hostdir = pytest.importorskip("nuwa.fs.hostdir")
 import nuwa.script.commands.ldconfig  # noqa: E402,F401  (registers the model)
 
 LIBDIR = "usr/lib/x86_64-linux-gnu"
+
+
+def _hostdir():
+    return pytest.importorskip("nuwa.fs.hostdir", reason="HostDirFS backend not available")
 
 
 def _links(root: str) -> dict[str, str]:
@@ -64,7 +67,7 @@ def test_ldconfig_matches_real_ldconfig_byte_for_byte(tmp_path):
     r = subprocess.run(["chroot", real, "/sbin/ldconfig"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 
-    fs = hostdir.HostDirFS(sim, writable=True)
+    fs = _hostdir().HostDirFS(sim, writable=True)
     inv = Invocation(argv=["/sbin/ldconfig"], fs=fs)
     status = REGISTRY["ldconfig"](inv)
     assert status == 0, inv.stderr.decode()
@@ -111,7 +114,7 @@ def test_libcmp_numeric_segments():
 def test_ldconfig_refuses_foreign_roots_and_formats_by_deferring(tmp_path):
     from nuwa.script.context import Defer
 
-    fs = hostdir.HostDirFS(str(tmp_path), writable=True)
+    fs = _hostdir().HostDirFS(str(tmp_path), writable=True)
     for argv in (["ldconfig", "-r", "/srv/chroot"], ["ldconfig", "-c", "old"], ["ldconfig", "--bogus"]):
         with pytest.raises(Defer):
             REGISTRY["ldconfig"](Invocation(argv=argv, fs=fs))
