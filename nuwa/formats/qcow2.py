@@ -1,0 +1,483 @@
+"""qcow2 images as block devices: ``Qcow2Image`` (reading; writing is delegated to
+``qcow2_write.Qcow2Writer``).
+
+Spec: qemu docs/interop/qcow2.txt; facts in FORMAT-NOTES B1. Reading is built for speed:
+guest ranges are gathered into runs of contiguous host bytes read with one ``os.preadv`` straight
+into the output buffer, L2 tables are cached as native-endian ``array('Q')`` in a bounded LRU,
+compressed clusters are decompressed once into a small cache.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import zlib
+from array import array
+from collections import OrderedDict
+
+from nuwa.errors import CorruptImageError, InvalidInputError, UnsupportedFeatureError
+from nuwa.formats import c_qcow2 as C
+from nuwa.formats.blockdev import BlockDevice, RawFile
+from nuwa.formats.qcow2_header import (
+    Snapshot, decode_bitmap_directory, decode_snapshot, header_probe_length, parse_header, snapshot_entry_length)
+
+_SWAP = sys.byteorder == "little"
+#: byte budget of the L2 cache (entries are whole clusters)
+L2_CACHE_BYTES = 32 * 1024 * 1024
+#: decompressed clusters kept (reads smaller than a cluster hit the same one repeatedly)
+DECOMPRESS_CACHE = 8
+
+
+def be_array(data: bytes) -> array:
+    """Big-endian 64-bit words as a native ``array('Q')``."""
+    a = array("Q", data)
+    if _SWAP:
+        a.byteswap()
+    return a
+
+
+def array_be(a: array) -> bytes:
+    """Inverse of ``be_array``."""
+    if _SWAP:
+        a = array("Q", a)
+        a.byteswap()
+    return a.tobytes()
+
+
+class _Gather:
+    """Collects the pieces of one guest read and issues one host read per contiguous run."""
+
+    __slots__ = ("img", "mv", "base", "rh", "rp", "rn", "bp", "bn")
+
+    def __init__(self, img: "Qcow2Image", mv: memoryview, base: int):
+        self.img, self.mv, self.base = img, mv, base
+        self.rn = self.bn = 0
+        self.rh = self.rp = self.bp = 0
+
+    def data(self, pos: int, host: int, n: int) -> None:
+        if self.rn and self.rh + self.rn == host and self.rp + self.rn == pos:
+            self.rn += n
+            return
+        if self.rn:
+            self.img._read_host(self.mv[self.rp : self.rp + self.rn], self.rh)
+        self.rh, self.rp, self.rn = host, pos, n
+
+    def backing(self, pos: int, n: int) -> None:
+        if self.bn and self.bp + self.bn == pos:
+            self.bn += n
+            return
+        if self.bn:
+            self.img._read_backing(self.mv[self.bp : self.bp + self.bn], self.base + self.bp)
+        self.bp, self.bn = pos, n
+
+    def flush(self) -> None:
+        if self.rn:
+            self.img._read_host(self.mv[self.rp : self.rp + self.rn], self.rh)
+            self.rn = 0
+        if self.bn:
+            self.img._read_backing(self.mv[self.bp : self.bp + self.bn], self.base + self.bp)
+            self.bn = 0
+
+
+class Qcow2Image(BlockDevice):
+    """A qcow2 image (v2 or v3) with its backing chain, as a block device.
+
+    ``Qcow2Image(path, writable=False)`` or ``Qcow2Image(rawfile)``. ``backing`` is the backing
+    device or None; ``snapshots`` the internal snapshot table; ``open_snapshot`` a read-only
+    view of one snapshot. ``close()`` writes pending metadata and header updates and flushes.
+    """
+
+    format = "qcow2"
+
+    def __init__(self, source, writable: bool = False, *, backing_format: str | None = None,
+                 _chain: frozenset = frozenset(), _snapshot: Snapshot | None = None, open_backing: bool = True):
+        if isinstance(source, RawFile):
+            self.file = source
+            writable = source.writable
+        else:
+            self.file = RawFile(source, writable=writable)
+        self.path = self.file.path
+        self.name = self.path
+        self.writable = False  # becomes True once the writer accepted the image
+        self._closed = False
+        self.backing: BlockDevice | None = None
+        self.data_file: RawFile | None = None
+        self._writer = None
+        try:
+            self._open(_chain, _snapshot, open_backing)
+            if writable:
+                if _snapshot is not None:
+                    raise InvalidInputError("snapshots are opened read-only", where=self.path)
+                from nuwa.formats.qcow2_write import Qcow2Writer
+
+                self._writer = Qcow2Writer(self)
+                self.writable = True
+        except BaseException:
+            self._release()
+            raise
+
+    # --- opening ---------------------------------------------------------------------------
+
+    def _open(self, chain: frozenset, snapshot: Snapshot | None, open_backing: bool) -> None:
+        fd = self.fd = self.file.fileno()
+        self.file_size = self.file.file_size()
+        probe = os.pread(fd, C.QCOW_HEADER_V2_SIZE, 0)
+        head = os.pread(fd, header_probe_length(probe), 0)
+        h = self.header = parse_header(head, self.file_size)
+        self.version = h.version
+        self.cluster_bits = cb = h.cluster_bits
+        self.cluster_size = cs = 1 << cb
+        self.extended_l2 = h.extended_l2
+        self.l2_bits, self.l2_entry_size = C.l2_geometry(cb, self.extended_l2)
+        self.l2_entries = 1 << self.l2_bits
+        self.subcluster_bits = cb - 5 if self.extended_l2 else cb
+        self.compression_type = h.compression_type
+        self.encrypted = h.crypt_method != C.CRYPT_NONE
+        self.size = h.size
+        self.l1_table_offset = h.l1_table_offset
+        self.l1 = be_array(os.pread(fd, h.l1_size * 8, h.l1_table_offset)) if h.l1_size else array("Q")
+        self._meta = [(0, cs, "header cluster"),
+                      (h.refcount_table_offset, h.refcount_table_clusters * cs, "refcount table")]
+        if h.l1_size:
+            self._meta.append((h.l1_table_offset, h.l1_size * 8, "L1 table"))
+        self.snapshots = self._read_snapshots()
+        if snapshot is not None:
+            self.size = snapshot.disk_size if snapshot.disk_size is not None else h.size
+            self.l1 = be_array(os.pread(fd, snapshot.l1_size * 8, snapshot.l1_table_offset))
+            self.name = f"{self.path}@snapshot {snapshot.id}"
+        self._l2_cache: OrderedDict = OrderedDict()
+        self._l2_dirty: set = set()
+        self._l2_cache_max = max(8, min(4096, L2_CACHE_BYTES // cs))
+        self._zcache: OrderedDict = OrderedDict()
+        self._zstd = None
+        self.backing_file = h.backing_file
+        fmt = h.extension(C.QCOW2_EXT_MAGIC_BACKING_FORMAT)
+        self.backing_format = fmt.decode("utf-8", "replace") if fmt is not None else None
+        self.chain = chain | {os.path.realpath(self.path)}
+        if h.incompatible_features & C.QCOW2_INCOMPAT_DATA_FILE:
+            self._open_data_file()
+        if h.backing_file and open_backing:
+            from nuwa.formats.detect import open_backing_file
+
+            self.backing = open_backing_file(h.backing_file, self.backing_format, self.path, self.chain)
+
+    def _open_data_file(self) -> None:
+        raw = self.header.extension(C.QCOW2_EXT_MAGIC_DATA_FILE)
+        if raw is None:
+            raise CorruptImageError("external data file bit is set but the data file name extension is missing",
+                                    where="qcow2 header @0x48 (incompatible_features)")
+        from nuwa.formats.detect import resolve_reference
+
+        path = resolve_reference(raw.decode("utf-8", "surrogateescape"), self.path, "external data file")
+        self.data_file = RawFile(path)
+
+    def _read_snapshots(self) -> list:
+        h, out = self.header, []
+        off = h.snapshots_offset
+        for i in range(h.nb_snapshots):
+            fixed = os.pread(self.fd, C.QCOW_SNAPSHOT_HEADER_SIZE, off)
+            if len(fixed) < C.QCOW_SNAPSHOT_HEADER_SIZE:
+                raise CorruptImageError(f"snapshot table entry {i} lies past the end of the file",
+                                        where=f"qcow2 snapshot table @0x{off:x}")
+            n = snapshot_entry_length(fixed)
+            buf = os.pread(self.fd, n, off)
+            if len(buf) < n:
+                raise CorruptImageError(f"snapshot table entry {i} is truncated", where=f"qcow2 snapshot table @0x{off:x}")
+            out.append(decode_snapshot(buf, off, self.cluster_size, self.file_size))
+            off += n
+        if h.nb_snapshots:
+            self._meta.append((h.snapshots_offset, off - h.snapshots_offset, "snapshot table"))
+        return out
+
+    # --- snapshots -------------------------------------------------------------------------
+
+    def find_snapshot(self, id_or_name: str) -> Snapshot:
+        """The snapshot whose id (first) or name equals ``id_or_name``."""
+        key = str(id_or_name)
+        for s in self.snapshots:
+            if s.id == key:
+                return s
+        for s in self.snapshots:
+            if s.name == key:
+                return s
+        raise InvalidInputError(f"no snapshot with id or name {key!r}", where=self.path)
+
+    def open_snapshot(self, id_or_name) -> "Qcow2Image":
+        """A read-only device showing the guest content as it was when the snapshot was taken."""
+        snap = self.find_snapshot(id_or_name)
+        return Qcow2Image(self.path, writable=False, _chain=self.chain - {os.path.realpath(self.path)}, _snapshot=snap)
+
+    # --- mapping ---------------------------------------------------------------------------
+
+    def _check_meta_overlap(self, host: int, n: int, what: str) -> None:
+        for start, length, name in self._meta:
+            if host < start + length and start < host + n:
+                raise CorruptImageError(f"{what} at 0x{host:x} overlaps the {name} @0x{start:x}",
+                                        where=f"qcow2 {what} @0x{host:x}")
+
+    def l2_table(self, l2_offset: int, l1_index: int = -1) -> array:
+        """The L2 table at ``l2_offset`` (cached; validated on first load)."""
+        t = self._l2_cache.get(l2_offset)
+        if t is not None:
+            self._l2_cache.move_to_end(l2_offset)
+            return t
+        where = f"qcow2 L1 entry {l1_index} -> L2 table @0x{l2_offset:x}"
+        if l2_offset & (self.cluster_size - 1):
+            raise CorruptImageError("L2 table offset is not cluster-aligned", where=where)
+        if l2_offset + self.cluster_size > self.file_size:
+            raise CorruptImageError(f"L2 table lies past the end of the file ({self.file_size} bytes)", where=where)
+        self._check_meta_overlap(l2_offset, self.cluster_size, "L2 table")
+        t = be_array(os.pread(self.fd, self.cluster_size, l2_offset))
+        self._l2_cache[l2_offset] = t
+        if len(self._l2_cache) > self._l2_cache_max:
+            self._evict_l2()
+        return t
+
+    def _evict_l2(self) -> None:
+        for key in self._l2_cache:
+            if key not in self._l2_dirty:
+                del self._l2_cache[key]
+                return
+        # every cached table is dirty: the writer must write them out (in order) first
+        self._writer.flush()
+        self._l2_cache.popitem(last=False)
+
+    def _read_host(self, mv: memoryview, host: int) -> None:
+        if self.encrypted:
+            raise UnsupportedFeatureError("the image is encrypted (crypt_method %d); Nuwa cannot decrypt it"
+                                          % self.header.crypt_method, where="qcow2 header @0x20 (crypt_method)",
+                                          feature="encryption")
+        if self.data_file is not None:
+            got = os.preadv(self.data_file.fileno(), [mv], host)
+            return  # a short read of a raw data file is a sparse tail: zeros (already there)
+        if host + len(mv) > self.file_size:
+            if host >= self.file_size:
+                raise CorruptImageError(f"data cluster lies past the end of the file ({self.file_size} bytes)",
+                                        where=f"qcow2 data cluster @0x{host:x}")
+        self._check_meta_overlap(host, len(mv), "data cluster")
+        got = os.preadv(self.fd, [mv], host)
+        del got  # the tail beyond EOF reads as zeros, as in qemu
+
+    def _read_backing(self, mv: memoryview, guest: int) -> None:
+        b = self.backing
+        if b is None or guest >= b.size:
+            return
+        n = min(len(mv), b.size - guest)
+        if isinstance(b, Qcow2Image):
+            b.readinto(mv[:n], guest)
+        elif isinstance(b, RawFile):
+            os.preadv(b.fileno(), [mv[:n]], guest)
+        else:
+            mv[:n] = b.pread(guest, n)
+
+    def decompress(self, entry: int) -> bytes:
+        """The guest bytes of the compressed cluster described by L2 ``entry`` (cached)."""
+        d = self._zcache.get(entry)
+        if d is not None:
+            return d
+        if self.data_file is not None:
+            raise CorruptImageError("compressed cluster in an image with an external data file",
+                                    where="qcow2 L2 entry 0x%x" % entry)
+        host, n = C.decode_compressed(entry, self.cluster_bits)
+        where = f"qcow2 compressed cluster @0x{host:x}"
+        if host >= self.file_size:
+            raise CorruptImageError("compressed data lies past the end of the file", where=where)
+        self._check_meta_overlap(host, min(n, self.file_size - host), "compressed cluster")
+        buf = os.pread(self.fd, n, host)
+        cs = self.cluster_size
+        try:
+            if self.compression_type == C.COMPRESSION_ZLIB:
+                # raw deflate; stop at cluster_size and ignore trailing slop (qemu qcow2_zlib_decompress)
+                d = zlib.decompressobj(-12).decompress(buf, cs)
+            else:
+                if self._zstd is None:
+                    import zstandard
+
+                    self._zstd = zstandard.ZstdDecompressor()
+                d = self._zstd.decompressobj().decompress(buf)
+        except Exception as err:  # zlib.error, zstandard.ZstdError
+            raise CorruptImageError(f"cannot decompress {n} bytes ({C.COMPRESSION_NAMES[self.compression_type]}): {err}",
+                                    where=where) from None
+        if len(d) < cs:
+            raise CorruptImageError(f"compressed data decodes to {len(d)} bytes, not the cluster size {cs}", where=where)
+        d = d[:cs]
+        self._zcache[entry] = d
+        if len(self._zcache) > DECOMPRESS_CACHE:
+            self._zcache.popitem(last=False)
+        return d
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def _pread(self, offset: int, n: int) -> bytes:
+        out = bytearray(n)
+        self.readinto(memoryview(out), offset)
+        return bytes(out)
+
+    def readinto(self, mv: memoryview, offset: int) -> None:
+        """Fill ``mv`` (zero-initialised by the caller) with guest bytes starting at ``offset``."""
+        n = len(mv)
+        g = _Gather(self, mv, offset)
+        cb, l2_bits = self.cluster_bits, self.l2_bits
+        cmask = self.cluster_size - 1
+        l2_mask = self.l2_entries - 1
+        l1 = self.l1
+        has_backing = self.backing is not None
+        zero_flag = self.version >= 3 and not self.extended_l2
+        pos = 0
+        while pos < n:
+            goff = offset + pos
+            ci = goff >> cb
+            l1i = ci >> l2_bits
+            l1e = l1[l1i] if l1i < len(l1) else 0
+            l2off = l1e & C.L1E_OFFSET_MASK
+            span_end = min(n, ((l1i + 1) << (l2_bits + cb)) - offset)
+            if not l2off:
+                if has_backing:
+                    g.backing(pos, span_end - pos)
+                pos = span_end
+                continue
+            t = self.l2_table(l2off, l1i)
+            idx = ci & l2_mask
+            if self.extended_l2:
+                pos = self._read_ext(g, t, idx, pos, span_end, offset, l2off)
+                continue
+            while pos < span_end:
+                inoff = (offset + pos) & cmask
+                chunk = min(cmask + 1 - inoff, span_end - pos)
+                e = t[idx]
+                if e & C.QCOW_OFLAG_COMPRESSED:
+                    d = self.decompress(e)
+                    mv[pos : pos + chunk] = d[inoff : inoff + chunk]
+                elif zero_flag and e & C.QCOW_OFLAG_ZERO:
+                    pass  # reads as zeros; ``mv`` already is
+                else:
+                    host = e & C.L2E_OFFSET_MASK
+                    if host:
+                        if host & cmask:
+                            raise CorruptImageError(f"data cluster offset 0x{host:x} is not cluster-aligned",
+                                                    where=f"qcow2 L2 table @0x{l2off:x} entry {idx}")
+                        g.data(pos, host + inoff, chunk)
+                    elif has_backing:
+                        g.backing(pos, chunk)
+                pos += chunk
+                idx += 1
+        g.flush()
+
+    def _read_ext(self, g: _Gather, t: array, idx: int, pos: int, span_end: int, offset: int, l2off: int) -> int:
+        """Extended L2 (subclusters): one 128-bit entry per cluster, 32 subclusters each."""
+        cmask = self.cluster_size - 1
+        sb = self.subcluster_bits
+        has_backing = self.backing is not None
+        mv = g.mv
+        while pos < span_end:
+            inoff = (offset + pos) & cmask
+            chunk = min(cmask + 1 - inoff, span_end - pos)
+            e, bm = t[2 * idx], t[2 * idx + 1]
+            where = f"qcow2 L2 table @0x{l2off:x} entry {idx}"
+            if e & C.QCOW_OFLAG_COMPRESSED:
+                d = self.decompress(e)
+                mv[pos : pos + chunk] = d[inoff : inoff + chunk]
+            else:
+                host = e & C.L2E_OFFSET_MASK
+                alloc, zero = bm & 0xFFFFFFFF, bm >> 32
+                if alloc & zero:
+                    raise CorruptImageError(f"subcluster bitmap 0x{bm:016x} marks subclusters both allocated and zero",
+                                            where=where)
+                if host & cmask or (alloc and not host):
+                    raise CorruptImageError(f"bad host offset 0x{host:x} for bitmap 0x{bm:016x}", where=where)
+                if alloc == 0xFFFFFFFF:
+                    g.data(pos, host + inoff, chunk)
+                elif alloc == 0 and (zero == 0xFFFFFFFF or not has_backing):
+                    pass
+                else:
+                    p, end = inoff, inoff + chunk
+                    while p < end:
+                        sc = p >> sb
+                        q = min(end, (sc + 1) << sb)
+                        if alloc >> sc & 1:
+                            g.data(pos + p - inoff, host + p, q - p)
+                        elif not (zero >> sc & 1) and has_backing:
+                            g.backing(pos + p - inoff, q - p)
+                        p = q
+            pos += chunk
+            idx += 1
+        return pos
+
+    # --- writing, flushing, closing --------------------------------------------------------
+
+    def _pwrite(self, offset: int, data: bytes) -> None:
+        self._writer.write(offset, data)
+
+    def flush(self) -> None:
+        """Write pending metadata in crash-safe order and fsync (FORMAT-NOTES B1.7)."""
+        if self._writer is not None and not self._closed:
+            self._writer.flush()
+
+    def close(self) -> None:
+        """Flush, finish the header (clear the dirty bit) and release every file of the chain."""
+        if self._closed:
+            return
+        try:
+            if self._writer is not None:
+                self._writer.close()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        self._closed = True
+        for dev in (self.backing, self.data_file):
+            if dev is not None:
+                dev.close()
+        if not self.file._closed:
+            os.close(self.file._fd)  # the writer already fsynced; RawFile.close would fsync again
+            self.file._closed = True
+
+    # --- description -----------------------------------------------------------------------
+
+    def backing_chain(self) -> list:
+        """[{filename, path, format}] for each image below this one, nearest first."""
+        out, dev = [], self
+        while isinstance(dev, Qcow2Image) and dev.backing is not None:
+            b = dev.backing
+            out.append(dict(filename=dev.backing_file, path=b.path, format=getattr(b, "format", "raw"),
+                            virtual_size=b.size))
+            dev = b
+        return out
+
+    def info(self) -> dict:
+        """What ``nuwa info --json`` prints for the disk layer (names as in qemu-img info)."""
+        h = self.header
+        table = h.feature_table()
+
+        def names(kind: int, bits: int) -> list:
+            return [C.feature_name(kind, b, table) for b in range(64) if bits >> b & 1]
+
+        bitmaps = []
+        bm = h.extension(C.QCOW2_EXT_MAGIC_BITMAPS)
+        if bm is not None and len(bm) >= 24:
+            e = C.Qcow2BitmapHeaderExt.parse(bm[:24])
+            if e.bitmap_directory_size <= 64 * 1024 * 1024 and e.bitmap_directory_offset < self.file_size:
+                raw = os.pread(self.fd, e.bitmap_directory_size, e.bitmap_directory_offset)
+                bitmaps = [dict(name=x[2], granularity=1 << x[4], flags=x[3])
+                           for x in decode_bitmap_directory(raw, e.nb_bitmaps, e.bitmap_directory_offset)]
+        return dict(
+            format="qcow2", filename=self.path, virtual_size=self.size, actual_size=self.file_size,
+            cluster_size=self.cluster_size, version=h.version, compat="1.1" if h.version == 3 else "0.10",
+            compression_type=C.COMPRESSION_NAMES.get(h.compression_type, str(h.compression_type)),
+            backing_file=h.backing_file, backing_format=self.backing_format,
+            backing_chain=self.backing_chain(),
+            snapshots=[s.as_dict() for s in self.snapshots],
+            dirty=bool(h.incompatible_features & C.QCOW2_INCOMPAT_DIRTY),
+            corrupt=bool(h.incompatible_features & C.QCOW2_INCOMPAT_CORRUPT),
+            lazy_refcounts=bool(h.compatible_features & C.QCOW2_COMPAT_LAZY_REFCOUNTS),
+            incompatible_features=names(C.QCOW2_FEAT_TYPE_INCOMPATIBLE, h.incompatible_features),
+            compatible_features=names(C.QCOW2_FEAT_TYPE_COMPATIBLE, h.compatible_features),
+            autoclear_features=names(C.QCOW2_FEAT_TYPE_AUTOCLEAR, h.autoclear_features),
+            refcount_bits=h.refcount_bits, extended_l2=self.extended_l2,
+            encrypted={0: None, 1: "aes", 2: "luks"}.get(h.crypt_method, str(h.crypt_method)),
+            data_file=(h.extension(C.QCOW2_EXT_MAGIC_DATA_FILE) or b"").decode("utf-8", "replace") or None,
+            data_file_raw=bool(h.autoclear_features & C.QCOW2_AUTOCLEAR_DATA_FILE_RAW),
+            bitmaps=bitmaps, header_length=h.header_length,
+            extensions=[dict(magic=f"0x{m:08x}", name=C.EXTENSION_NAMES.get(m, "unknown"), length=len(d))
+                        for m, d in h.extensions],
+        )
