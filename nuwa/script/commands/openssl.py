@@ -94,7 +94,10 @@ def _rehash_dir(inv: Invocation, dirname: str, which: str, remove_links: bool, v
                     continue
         errs += _do_file(inv, filename, full, which, add, prog)
 
-    for b in order:
+    # rehash.c walks its 257-slot hash table in slot order, newest bucket first within a slot;
+    # only the order of the verbose lines depends on it
+    slots = sorted(range(len(order)), key=lambda k: ((order[k].kind + order[k].hash) % 257, -k))
+    for b in (order[k] for k in slots):
         idmask = {ep["old_id"] for ep in b.entries if ep["old_id"] < b.num_needed}
         nextid = 0
         for ep in b.entries:
