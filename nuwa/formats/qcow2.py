@@ -184,7 +184,7 @@ class Qcow2Image(BlockDevice):
             if len(buf) < n:
                 raise CorruptImageError(f"snapshot table entry {i} is truncated", where=f"qcow2 snapshot table @0x{off:x}")
             out.append(decode_snapshot(buf, off, self.cluster_size, self.file_size))
-            off += n
+            off += C.pad8(n)
         if h.nb_snapshots:
             self._meta.append((h.snapshots_offset, off - h.snapshots_offset, "snapshot table"))
         return out

@@ -290,9 +290,13 @@ class Snapshot:
 
 
 def snapshot_entry_length(fixed: bytes) -> int:
-    """Total length (padded) of a snapshot entry given its 40-byte fixed part."""
+    """Length of a snapshot entry without its trailing padding, given its 40-byte fixed part.
+
+    The next entry starts at ``pad8`` of this; the last entry's padding may lie past the end
+    of the file (qemu-img 7.2 writes it that way).
+    """
     s = C.QCowSnapshotHeader.parse(fixed)
-    return C.pad8(C.QCOW_SNAPSHOT_HEADER_SIZE + s.extra_data_size + s.id_str_size + s.name_size)
+    return C.QCOW_SNAPSHOT_HEADER_SIZE + s.extra_data_size + s.id_str_size + s.name_size
 
 
 def decode_snapshot(buf: bytes, offset: int, cluster_size: int, file_size: int) -> Snapshot:
