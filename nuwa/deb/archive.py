@@ -1,0 +1,362 @@
+""".deb binary packages: the member sequence, decompression, and validated tar members.
+
+A .deb (deb(5)) is an ar archive holding, in this order: ``debian-binary`` (``2.x\\n``),
+optional members whose names start with ``_`` (ignored), ``control.tar[.gz|.xz|.zst]`` and
+``data.tar[.gz|.xz|.zst|.bz2|.lzma]`` — the rules of dpkg-deb's ``extracthalf``
+(``src/deb/extract.c``). The control tar is small and read into memory (bounded);
+the data tar is streamed with :mod:`tarfile` in stream mode and never written to the host:
+each member's bytes go straight to the caller (dpkg's unpacker writes them into the image's
+filesystem model).
+
+Tar members are checked as dpkg's ``tar_extractor``/``tarobject`` would and more strictly
+where a member could escape the package's tree: absolute names, ``..`` components, newlines,
+hard links to anything but an earlier member, paths that pass through a symlink made by an
+earlier member, unknown types and sparse members are refused with an error naming the
+package, the member and the reason.
+"""
+
+from __future__ import annotations
+
+import bz2
+import io
+import lzma
+import os
+import stat as _stat
+import tarfile
+import zlib
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterator
+
+import zstandard
+
+from nuwa.deb.ar import ArReader
+from nuwa.deb.control import Paragraph, parse_control
+from nuwa.errors import InvalidInputError
+
+#: dpkg-deb's limits on what it reads into memory; a control.tar is a few kB in practice
+CONTROL_TAR_LIMIT = 64 << 20
+DEBIAN_BINARY_LIMIT = 1024
+
+#: compressions by member-name extension (dpkg lib/dpkg/compress.c compressor table)
+CONTROL_COMPRESSIONS = ("", ".gz", ".xz", ".zst")
+DATA_COMPRESSIONS = ("", ".gz", ".xz", ".zst", ".bz2", ".lzma")
+
+# member types as dpkg names them (lib/dpkg/tarfn.h enum tar_filetype)
+REG, HARDLINK, SYMLINK, CHARDEV, BLOCKDEV, DIR, FIFO = "file", "hardlink", "symlink", "chardev", "blockdev", "dir", "fifo"
+_TAR_TYPES = {
+    tarfile.REGTYPE: REG, tarfile.AREGTYPE: REG, tarfile.CONTTYPE: REG, tarfile.LNKTYPE: HARDLINK,
+    tarfile.SYMTYPE: SYMLINK, tarfile.CHRTYPE: CHARDEV, tarfile.BLKTYPE: BLOCKDEV, tarfile.DIRTYPE: DIR,
+    tarfile.FIFOTYPE: FIFO,
+}
+#: st_mode type bits per member type
+TYPE_BITS = {REG: _stat.S_IFREG, HARDLINK: _stat.S_IFREG, SYMLINK: _stat.S_IFLNK, CHARDEV: _stat.S_IFCHR,
+             BLOCKDEV: _stat.S_IFBLK, DIR: _stat.S_IFDIR, FIFO: _stat.S_IFIFO}
+
+
+class _Decompressed(io.RawIOBase):
+    """A streaming decompressor over a byte stream; corrupt or truncated input is an error."""
+
+    def __init__(self, src: BinaryIO, ext: str, where: str):
+        self._src = src
+        self._where = where
+        self._ext = ext
+        self._buf = b""
+        self._eof = False
+        if ext == ".gz":
+            self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif ext in (".xz", ".lzma"):
+            self._d = lzma.LZMADecompressor(lzma.FORMAT_XZ if ext == ".xz" else lzma.FORMAT_ALONE)
+        elif ext == ".bz2":
+            self._d = bz2.BZ2Decompressor()
+        elif ext == ".zst":
+            self._d = zstandard.ZstdDecompressor().decompressobj()
+        else:
+            raise InvalidInputError(f"unknown compression {ext!r}", where=where)
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> None:
+        try:
+            while not self._buf and not self._eof:
+                if self._d.eof:
+                    # end of one compressed stream; gzip may hold several members (gzip -c a b)
+                    rest = self._d.unused_data
+                    if self._ext != ".gz":
+                        self._eof = True
+                        return
+                    if not rest:
+                        rest = self._src.read(1 << 16)
+                    if not rest:
+                        self._eof = True
+                        return
+                    self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    self._buf = self._d.decompress(rest)
+                    continue
+                chunk = self._src.read(1 << 16)
+                if not chunk:
+                    raise InvalidInputError(f"compressed stream ({self._ext}) ends early: truncated", where=self._where)
+                self._buf = self._d.decompress(chunk)
+        except (zlib.error, lzma.LZMAError, EOFError, zstandard.ZstdError) as e:
+            raise InvalidInputError(f"corrupt {self._ext} data: {e}", where=self._where) from None
+        except OSError as e:  # bz2 reports corruption as OSError
+            if isinstance(e, InvalidInputError):
+                raise
+            raise InvalidInputError(f"corrupt {self._ext} data: {e}", where=self._where) from None
+
+    def readinto(self, b) -> int:
+        self._fill()
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def decompressing_reader(src: BinaryIO, ext: str, where: str) -> BinaryIO:
+    """``src`` decompressed by the method of member-name extension ``ext`` ("" = none)."""
+    if ext == "":
+        return src
+    return io.BufferedReader(_Decompressed(src, ext, where), buffer_size=1 << 17)
+
+
+@dataclass
+class ControlMember:
+    """One file of control.tar (control, md5sums, conffiles, maintainer scripts...)."""
+
+    name: str
+    data: bytes
+    mode: int
+    mtime: int
+
+
+@dataclass
+class DataMember:
+    """One validated member of data.tar, in archive order.
+
+    ``path`` is the absolute path inside the image (``./usr/bin/x`` -> ``/usr/bin/x``, the root
+    itself is ``/.`` as dpkg records it). For regular files :meth:`read` streams the content; it
+    is valid only until the next member is requested.
+    """
+
+    path: str
+    type: str
+    mode: int  # permission bits (07777)
+    uid: int
+    gid: int
+    uname: str
+    gname: str
+    mtime: int
+    size: int = 0
+    linkname: str = ""  # symlink target as stored; hardlink target as an image path
+    rdev: int = 0
+    _reader: object = field(default=None, repr=False)
+
+    def read(self, n: int = -1) -> bytes:
+        """Read the member's content (regular files)."""
+        if self._reader is None:
+            return b""
+        return self._reader.read(n)
+
+
+def normalize_member_name(name: str, package: str) -> str:
+    """dpkg's path for a tar member name, refusing names that could escape the tree."""
+    where = f"package {package}: data.tar member {name!r}"
+    if "\n" in name:
+        raise InvalidInputError("newline not allowed in archive object name", where=where)
+    if name.startswith("/"):
+        raise InvalidInputError("absolute path in archive object name", where=where)
+    comps = [c for c in name.split("/") if c not in ("", ".")]
+    if ".." in comps:
+        raise InvalidInputError("'..' component in archive object name", where=where)
+    return "/" + "/".join(comps) if comps else "/."
+
+
+class DebArchive:
+    """A .deb package file on the host, opened for reading.
+
+    ``control`` is the parsed control paragraph, ``control_files`` every member of control.tar.
+    :meth:`members` streams data.tar.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self.where = os.path.basename(path)
+        self._data_member = None
+        self._data_ext = ""
+        self.control_files: dict[str, ControlMember] = {}
+        with open(path, "rb") as f:
+            ar = ArReader(f, self.where)
+            self._scan(ar)
+        ctl = self.control_files.get("control")
+        if ctl is None:
+            raise InvalidInputError("control.tar has no 'control' file", where=self.where)
+        self.control: Paragraph = parse_control(ctl.data, where=f"{self.where}: control")
+        self.package = self.control.get("Package", "")
+        self.where = f"{self.where} (package {self.package})"
+
+    # ---- the ar member sequence (dpkg-deb extracthalf) -----------------------------------
+    def _scan(self, ar: ArReader) -> None:
+        seen_header = False
+        control = None
+        for m in ar.members():
+            if not seen_header:
+                if m.name != "debian-binary":
+                    raise InvalidInputError(f"first ar member is {m.name!r}, not 'debian-binary': not a Debian binary archive", where=self.where)
+                text = ar.read(m, DEBIAN_BINARY_LIMIT).decode("ascii", "replace")
+                if "\n" not in text:
+                    raise InvalidInputError("archive has no newlines in header (debian-binary)", where=self.where)
+                ver = text.split("\n", 1)[0]
+                major = ver.split(".", 1)[0]
+                if not major.isdigit() or "." not in ver:
+                    raise InvalidInputError(f"archive has invalid format version {ver!r} (debian-binary)", where=self.where)
+                if int(major) != 2:
+                    raise InvalidInputError(f"archive is format version {ver}; only 2.x is supported (debian-binary)", where=self.where)
+                seen_header = True
+                continue
+            if m.name.startswith("_"):
+                continue
+            if m.name.startswith("control.tar"):
+                ext = m.name[len("control.tar"):]
+                if ext not in CONTROL_COMPRESSIONS:
+                    raise InvalidInputError(f"unknown compression for member {m.name!r}", where=self.where)
+                if control is not None:
+                    raise InvalidInputError("archive contains two control members", where=self.where)
+                control = (m, ext)
+                self._read_control(ar, m, ext)
+                continue
+            if control is None:
+                raise InvalidInputError(f"premature member {m.name!r} before 'control.tar'", where=self.where)
+            if m.name.startswith("data.tar"):
+                ext = m.name[len("data.tar"):]
+                if ext not in DATA_COMPRESSIONS:
+                    raise InvalidInputError(f"unknown compression for member {m.name!r}", where=self.where)
+                self._data_member, self._data_ext = m, ext
+                return
+            raise InvalidInputError(f"premature member {m.name!r} before 'data.tar'", where=self.where)
+        if not seen_header:
+            raise InvalidInputError("empty archive: no 'debian-binary' member", where=self.where)
+        if control is None:
+            raise InvalidInputError("archive has no 'control.tar' member", where=self.where)
+        raise InvalidInputError("archive has no 'data.tar' member", where=self.where)
+
+    def _read_control(self, ar: ArReader, m, ext: str) -> None:
+        where = f"{self.where}: {m.name}"
+        stream = decompressing_reader(ar.open(m), ext, where)
+        total = 0
+        try:
+            with tarfile.open(fileobj=stream, mode="r|") as tf:
+                for ti in tf:
+                    name = ti.name[2:] if ti.name.startswith("./") else ti.name
+                    name = name.rstrip("/")
+                    if ti.isdir() and name in ("", "."):
+                        continue
+                    if name.startswith("/") or "/" in name or name in ("..", "."):
+                        raise InvalidInputError(f"control member {ti.name!r} is not a plain file name", where=where)
+                    if ti.isdir():
+                        raise InvalidInputError(f"package control info contained directory {ti.name!r}", where=where)
+                    if not ti.isreg():
+                        raise InvalidInputError(f"control member {ti.name!r} is not a regular file", where=where)
+                    total += ti.size
+                    if total > CONTROL_TAR_LIMIT:
+                        raise InvalidInputError(f"control.tar contents exceed {CONTROL_TAR_LIMIT} bytes", where=where)
+                    data = tf.extractfile(ti).read()
+                    if len(data) != ti.size:
+                        raise InvalidInputError(f"control member {ti.name!r} is truncated", where=where)
+                    self.control_files[name] = ControlMember(name, data, ti.mode & 0o7777, int(ti.mtime))
+        except tarfile.TarError as e:
+            raise InvalidInputError(f"corrupt control tar: {e}", where=where) from None
+
+    # ---- data.tar --------------------------------------------------------------------------
+    @property
+    def data_member_name(self) -> str:
+        """``data.tar.xz`` etc."""
+        return self._data_member.name
+
+    def members(self) -> Iterator[DataMember]:
+        """Stream data.tar's members, validated, in archive order."""
+        m = self._data_member
+        where = f"{self.where}: {m.name}"
+        seen: set[str] = set()
+        symlinks: set[str] = set()
+        with open(self.path, "rb") as f:
+            ar = ArReader(f, self.where)
+            stream = decompressing_reader(ar.open(m), self._data_ext, where)
+            try:
+                tf = tarfile.open(fileobj=stream, mode="r|")
+            except tarfile.TarError as e:
+                raise InvalidInputError(f"corrupt data tar: {e}", where=where) from None
+            count = 0
+            try:
+                for ti in tf:
+                    count += 1
+                    yield self._member(tf, ti, where, seen, symlinks)
+            except tarfile.TarError as e:
+                raise InvalidInputError(f"corrupt data tar after {count} members: {e}", where=where) from None
+            if count == 0:
+                # an empty but valid tar is fine; a stream with no tar header at all is not
+                pass
+
+    def _member(self, tf: tarfile.TarFile, ti: tarfile.TarInfo, where: str, seen: set, symlinks: set) -> DataMember:
+        path = normalize_member_name(ti.name, self.package)
+        mwhere = f"package {self.package}: data.tar member {ti.name!r}"
+        if ti.type == tarfile.GNUTYPE_SPARSE or getattr(ti, "sparse", None):
+            raise InvalidInputError("sparse tar member (dpkg does not extract sparse members)", where=mwhere)
+        kind = _TAR_TYPES.get(ti.type)
+        if kind is None:
+            raise InvalidInputError(f"archive contained object of unknown type {ti.type!r}", where=mwhere)
+        # a path through a symlink this package made: dpkg would write wherever it points
+        parts = path.split("/")
+        for i in range(2, len(parts)):
+            if "/".join(parts[:i]) in symlinks:
+                raise InvalidInputError(f"member goes through symlink {'/'.join(parts[:i])!r} made by an earlier member", where=mwhere)
+        dm = DataMember(path=path, type=kind, mode=ti.mode & 0o7777, uid=ti.uid, gid=ti.gid,
+                        uname=ti.uname or "", gname=ti.gname or "", mtime=int(ti.mtime))
+        if kind == REG:
+            dm.size = ti.size
+            dm._reader = _CheckedReader(tf.extractfile(ti), ti.size, mwhere)
+        elif kind == HARDLINK:
+            target = normalize_member_name(ti.linkname, self.package)
+            if target not in seen:
+                raise InvalidInputError(f"hard link to {ti.linkname!r}, which is not an earlier member of the package", where=mwhere)
+            dm.linkname = target
+        elif kind == SYMLINK:
+            if "\n" in ti.linkname or ti.linkname == "":
+                raise InvalidInputError("invalid symlink target", where=mwhere)
+            dm.linkname = ti.linkname
+            symlinks.add(path)
+        elif kind in (CHARDEV, BLOCKDEV):
+            dm.rdev = os.makedev(ti.devmajor, ti.devminor)
+        seen.add(path)
+        return dm
+
+
+class _CheckedReader:
+    """Reads exactly ``size`` bytes of a member; a short stream is a truncated archive."""
+
+    def __init__(self, f, size: int, where: str):
+        self._f = f
+        self._left = size
+        self._where = where
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        want = self._left if n is None or n < 0 else min(n, self._left)
+        try:
+            data = self._f.read(want)
+        except tarfile.TarError as e:
+            raise InvalidInputError(f"corrupt data: {e}", where=self._where) from None
+        if len(data) < want:
+            raise InvalidInputError("unexpected end of data.tar: member truncated", where=self._where)
+        self._left -= len(data)
+        return data
+
+
+def open_deb(path: str) -> DebArchive:
+    """Open a .deb on the host (reads control.tar; data.tar is streamed later)."""
+    try:
+        return DebArchive(path)
+    except FileNotFoundError:
+        raise InvalidInputError("no such file", where=path) from None
+    except IsADirectoryError:
+        raise InvalidInputError("is a directory, not a .deb", where=path) from None

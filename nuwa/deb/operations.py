@@ -1,0 +1,188 @@
+"""dpkg's actions over an image: install, upgrade, downgrade, reinstall, remove, purge.
+
+:class:`Dpkg` is the library face of Nuwa's dpkg. ``install(debs)`` is ``dpkg -i``: every
+archive is unpacked in the order given, then every unpacked package is configured (a package
+whose Depends are not yet met waits for the others, as dpkg's queue does), then pending
+triggers are processed. ``remove``/``purge`` are ``dpkg -r``/``dpkg -P``. Nothing is written
+to the package database until :meth:`Dpkg.commit` (``status`` with ``status-old``, trigger
+files, ``dpkg.log``); files in the image change as dpkg would change them, through the image's
+filesystem model.
+
+When the filesystem model offers savepoints (an :class:`nuwa.fs.overlay.Overlay`), each
+package is processed inside one and a failure rolls its files back. Without savepoints every
+archive is verified in full (members, sizes, file overwrites) before the first byte is
+written, so a bad package leaves the tree untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nuwa.deb import archive as A
+from nuwa.deb import audit
+from nuwa.deb.configure import configure, incorporate, pending_trigger_packages, trigproc
+from nuwa.deb.db import Database
+from nuwa.deb.remove import remove_package
+from nuwa.deb.runner import RecordingRunner
+from nuwa.deb.unpack import Unpacker, _lstat
+from nuwa.errors import InvalidInputError, OperationFailedError
+
+
+@dataclass
+class Report:
+    """What an operation did, per package and per conffile."""
+
+    actions: list = field(default_factory=list)  # (action, package, old version, new version)
+    conffiles: list = field(default_factory=list)  # (package, path, decision)
+    replaced: list = field(default_factory=list)  # (other package, path)
+    disappeared: list = field(default_factory=list)
+    triggers: list = field(default_factory=list)  # (package, names)
+
+    def as_dict(self) -> dict:
+        return {k: list(v) for k, v in self.__dict__.items()}
+
+
+class Dpkg:
+    """Nuwa's dpkg bound to one image's filesystem model."""
+
+    def __init__(self, fs, runner=None, admindir: str = "/var/lib/dpkg", conffile_policy: str = "old",
+                 native_arch: str | None = None, check_audit: bool = True, verify: bool | None = None,
+                 log_path: str | None = "/var/log/dpkg.log"):
+        if conffile_policy not in ("old", "new"):
+            raise InvalidInputError(f"unknown conffile policy {conffile_policy!r} (old or new)")
+        self.fs = fs
+        self.runner = runner if runner is not None else RecordingRunner()
+        self.db = Database.load(fs, admindir, log_path=log_path)
+        if check_audit:
+            audit.check(self.db)
+        self.policy = conffile_policy
+        self.native_arch = native_arch or self._native_arch()
+        self.verify = (not hasattr(fs, "savepoint")) if verify is None else verify
+        self.report = Report()
+
+    def _native_arch(self) -> str:
+        e = self.db.status.find("dpkg")
+        return e.arch if e is not None and e.arch else "amd64"
+
+    # ---- savepoints ---------------------------------------------------------------------------
+    def _guarded(self, fn):
+        sp = self.fs.savepoint() if hasattr(self.fs, "savepoint") else None
+        try:
+            result = fn()
+        except BaseException:
+            if sp is not None:
+                self.fs.rollback_to(sp)
+            raise
+        if sp is not None and hasattr(self.fs, "release"):
+            self.fs.release(sp)
+        return result
+
+    # ---- actions --------------------------------------------------------------------------------
+    def _open(self, debs) -> list[A.DebArchive]:
+        return [d if isinstance(d, A.DebArchive) else A.open_deb(d) for d in debs]
+
+    def preflight(self, deb: A.DebArchive) -> None:
+        """Verify a whole archive and the file overwrites it would make, writing nothing."""
+        up = Unpacker(self.db, deb, self.runner, self.native_arch, report={})
+        entry = up._find_entry()
+        conff = {ln.strip() for ln in deb.control_files.get("conffiles", A.ControlMember("", b"", 0, 0)).data.decode(
+            "utf-8", "surrogateescape").splitlines() if ln.strip().startswith("/")}
+        said: dict = {}
+        for m in deb.members():
+            m.read()  # checks sizes and compression
+            use = self.db.diversions.use_path(m.path, up.name)
+            st = _lstat(self.fs, use)
+            if m.type == A.DIR and st is not None:
+                continue
+            up._check_overwrite(entry, m.path, m, st, m.path in conff, said)
+
+    def unpack(self, debs) -> list:
+        """``dpkg --unpack``: unpack each archive; returns the status entries."""
+        archives = self._open(debs)
+        self.db.log("startup archives unpack")
+        return [self._unpack_one(d) for d in archives]
+
+    def _unpack_one(self, deb: A.DebArchive):
+        if self.verify:
+            self.preflight(deb)
+        rep: dict = {}
+        entry = self._guarded(lambda: Unpacker(self.db, deb, self.runner, self.native_arch, report=rep).run())
+        self.report.actions += rep.get("actions", [])
+        self.report.replaced += rep.get("replaced", [])
+        self.report.disappeared += rep.get("disappeared", [])
+        return entry
+
+    def configure_all(self, entries=None) -> None:
+        """``dpkg --configure`` of ``entries`` (default: every unpacked/half-configured package),
+        in dependency order, then trigger processing."""
+        if entries is None:
+            entries = [e for e in self.db.status.entries if e.status in ("unpacked", "half-configured")]
+        queue = list(entries)
+        versions = {e.name: e.version for e in queue}
+        while queue:
+            progress = False
+            for e in list(queue):
+                from nuwa.deb.deps import unsatisfied_depends
+
+                others = {n: v for n, v in versions.items() if n != e.name}
+                if unsatisfied_depends(self.db, e, {}) and not unsatisfied_depends(self.db, e, others):
+                    # satisfied only by packages still to be configured in this run: wait for them
+                    if any(x is not e and self._needed_by(x, e) for x in queue):
+                        continue
+                rep: dict = {}
+                self._guarded(lambda e=e: configure(self.db, e, self.runner, self.policy, others, rep))
+                self.report.conffiles += rep.get("conffiles", [])
+                queue.remove(e)
+                progress = True
+            if not progress:
+                # a cycle: dpkg breaks it by configuring anyway (findbreakcycle)
+                e = queue.pop(0)
+                rep = {}
+                self._guarded(lambda e=e: configure(self.db, e, self.runner, self.policy, versions, rep))
+                self.report.conffiles += rep.get("conffiles", [])
+        self.process_triggers()
+
+    def _needed_by(self, x, e) -> bool:
+        from nuwa.deb.control import parse_relations
+
+        for f in ("Pre-Depends", "Depends"):
+            for alts in parse_relations(e.get(f), f):
+                if any(d.name == x.name for d in alts):
+                    return True
+        return False
+
+    def process_triggers(self) -> None:
+        """Run ``postinst triggered`` for every package with pending triggers (``trigproc``)."""
+        incorporate(self.db)
+        for _ in range(100):  # dpkg's cycle detection gives up eventually as well
+            pend = pending_trigger_packages(self.db)
+            if not pend:
+                return
+            for e in pend:
+                self.report.triggers.append((e.name, e.triggers_pending))
+                self._guarded(lambda e=e: trigproc(self.db, e, self.runner))
+        raise OperationFailedError("trigger processing does not terminate (cycle)", where="triggers")
+
+    def install(self, debs) -> Report:
+        """``dpkg -i``: unpack all, configure all, process triggers."""
+        archives = self._open(debs)
+        self.db.log("startup archives install")
+        entries = [self._unpack_one(d) for d in archives]
+        self.configure_all(entries)
+        return self.report
+
+    def remove(self, names: list[str], purge: bool = False) -> Report:
+        """``dpkg -r`` / ``dpkg -P`` of installed packages by name (``name`` or ``name:arch``)."""
+        self.db.log(f"startup packages {'purge' if purge else 'remove'}")
+        for n in names:
+            e = self.db.status.find(n)
+            if e is None or e.status == "not-installed":
+                raise InvalidInputError(f"package '{n}' is not installed", where="remove")
+            self.report.actions.append(("purge" if purge else "remove", e.name, e.version, ""))
+            self._guarded(lambda e=e: remove_package(self.db, e, self.runner, purge))
+        self.process_triggers()
+        return self.report
+
+    def commit(self) -> None:
+        """Write the package database (status, status-old, triggers, dpkg.log)."""
+        self.db.save()

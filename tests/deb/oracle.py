@@ -1,0 +1,114 @@
+"""Helpers for the differential tests: real dpkg in a chroot, tree and database comparison.
+
+Real material comes from ``tools/dpkg_material.py`` (mmdebstrap + apt, cached per day).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+
+import dpkg_material  # noqa: E402
+
+POLICY_RC_D = "#!/bin/sh\nexit 101\n"
+
+
+def snapshot(root: str, skip: tuple[str, ...] = ()) -> dict[str, tuple]:
+    """Path -> (type, mode, uid, gid, size, sha256, link target, xattrs) for a whole tree."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = "/" + os.path.relpath(dirpath, root) if dirpath != root else "/"
+        rel_dir = rel_dir.replace("/.", "/") if rel_dir == "/." else rel_dir
+        if any(rel_dir == s or rel_dir.startswith(s + "/") for s in skip):
+            dirnames[:] = []
+            continue
+        for n in dirnames + filenames + ([] if dirpath != root else []):
+            p = os.path.join(dirpath, n)
+            rel = (rel_dir.rstrip("/") + "/" + n)
+            if any(rel == s or rel.startswith(s + "/") for s in skip):
+                continue
+            st = os.lstat(p)
+            digest = ""
+            target = ""
+            if stat.S_ISREG(st.st_mode):
+                h = hashlib.sha256()
+                with open(p, "rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        h.update(chunk)
+                digest = h.hexdigest()
+            elif stat.S_ISLNK(st.st_mode):
+                target = os.readlink(p)
+            try:
+                xattrs = tuple(sorted((k, os.getxattr(p, k, follow_symlinks=False))
+                                      for k in os.listxattr(p, follow_symlinks=False)))
+            except OSError:
+                xattrs = ()
+            size = st.st_size if not stat.S_ISDIR(st.st_mode) else 0
+            out[rel] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, size, digest,
+                        target, xattrs, st.st_rdev if (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)) else 0)
+    return out
+
+
+def diff_snapshots(a: dict, b: dict) -> dict[str, str]:
+    """Path -> description of how the two snapshots differ there."""
+    out = {}
+    for p in sorted(set(a) | set(b)):
+        if p not in a:
+            out[p] = "only in B"
+        elif p not in b:
+            out[p] = "only in A"
+        elif a[p] != b[p]:
+            names = ("type", "mode", "uid", "gid", "size", "sha256", "target", "xattrs", "rdev")
+            out[p] = ", ".join(f"{n} {x!r} != {y!r}" for n, x, y in zip(names, a[p], b[p]) if x != y)
+    return out
+
+
+def real_dpkg(root: str, debs: list[str], args: tuple[str, ...] = ("-i",)) -> subprocess.CompletedProcess:
+    """Run the tree's own dpkg in a chroot on ``debs`` (copied in, removed afterwards)."""
+    stage = os.path.join(root, "nuwa-debs")
+    os.makedirs(stage, exist_ok=True)
+    for d in debs:
+        shutil.copy(d, stage)
+    prc = os.path.join(root, "usr/sbin/policy-rc.d")
+    with open(prc, "w") as f:
+        f.write(POLICY_RC_D)
+    os.chmod(prc, 0o755)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8",
+           "HOME": "/root"}
+    try:
+        r = subprocess.run(["chroot", root, "dpkg", "--force-confdef", "--force-confold", *args,
+                            *["/nuwa-debs/" + os.path.basename(d) for d in debs]],
+                           capture_output=True, text=True, env=env)
+    finally:
+        shutil.rmtree(stage)
+        os.unlink(prc)
+    return r
+
+
+def chroot_query(root: str, *args: str) -> subprocess.CompletedProcess:
+    """Run a read-only dpkg command (``dpkg --audit``, ``dpkg-query -W``) in the chroot."""
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}
+    return subprocess.run(["chroot", root, *args], capture_output=True, text=True, env=env)
+
+
+def status_paragraphs(root: str) -> dict[str, str]:
+    """Package (name or name:arch) -> paragraph text of the tree's status file."""
+    text = open(os.path.join(root, "var/lib/dpkg/status"), encoding="utf-8").read()
+    out = {}
+    for para in text.split("\n\n"):
+        if not para.strip():
+            continue
+        name = arch = ""
+        for ln in para.split("\n"):
+            if ln.startswith("Package: "):
+                name = ln[9:]
+            if ln.startswith("Architecture: "):
+                arch = ln[14:]
+        out[f"{name}:{arch}"] = para.strip("\n")
+    return out
