@@ -252,7 +252,7 @@ class HostDirFS(FileSystem):
         if creat and (trailing or name in _SPECIAL):
             raise fs_error(errno.EISDIR, path)
         if node is not None and S.S_ISLNK(node.st.st_mode) and not (creat and excl) and not flags & os.O_NOFOLLOW:
-            r = self._resolve(path.rstrip("/") or "/", True)
+            r = self._resolve(path, True)
             parent, name, node = r.parent, r.name, r.node
             if node is None and not creat:
                 raise fs_error(errno.ENOENT, path)
@@ -268,6 +268,8 @@ class HostDirFS(FileSystem):
         if creat and excl:
             raise fs_error(errno.EEXIST, path)
         kind = S.S_IFMT(node.st.st_mode)
+        if trailing and kind not in (S.S_IFDIR, S.S_IFLNK):
+            raise fs_error(errno.ENOTDIR, path)
         if kind == S.S_IFLNK:
             raise fs_error(errno.ELOOP, path)
         if kind == S.S_IFDIR:
@@ -281,7 +283,14 @@ class HostDirFS(FileSystem):
         if acc != os.O_RDONLY or flags & os.O_TRUNC:
             self._ro(path)
         dfd, nm = self._at(node)
-        fd = self._host(path, os.open, nm, host_flags | (flags & os.O_TRUNC), dir_fd=dfd)
+        if acc == os.O_RDONLY and not flags & os.O_TRUNC:
+            host_flags |= os.O_NOATIME  # reading the tree leaves it byte-identical, atimes included
+        try:
+            fd = os.open(nm, host_flags | (flags & os.O_TRUNC), dir_fd=dfd)
+        except PermissionError:  # O_NOATIME needs ownership or CAP_FOWNER
+            fd = self._host(path, os.open, nm, (host_flags & ~os.O_NOATIME) | (flags & os.O_TRUNC), dir_fd=dfd)
+        except OSError as e:
+            raise fs_error(e.errno, path) from None
         if not S.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise fs_error(errno.ENXIO, path)
@@ -441,11 +450,18 @@ class HostDirFS(FileSystem):
         dfd, name = self._at(n)
         return dfd if name is None else f"/proc/self/fd/{dfd}/{name}"
 
+    def _x(self, path: str, fn, n: _HNode, *args):
+        """One xattr call on ``n`` (an fd takes no ``follow_symlinks``)."""
+        target = self._xpath(n)
+        if isinstance(target, int):
+            return self._host(path, fn, target, *args)
+        return self._host(path, fn, target, *args, follow_symlinks=False)
+
     def getxattr(self, path: str, name: str, follow_symlinks: bool = True) -> bytes:
         """Value of xattr ``name``."""
         MemoryFS._xattr_name(name, path)
         n = self._node(path, follow_symlinks)
-        return self._host(path, os.getxattr, self._xpath(n), name, follow_symlinks=False)
+        return self._x(path, os.getxattr, n, name)
 
     def setxattr(self, path: str, name: str, value: bytes, flags: int = 0, follow_symlinks: bool = True) -> None:
         """Set xattr ``name`` (XATTR_CREATE / XATTR_REPLACE)."""
@@ -456,19 +472,19 @@ class HostDirFS(FileSystem):
             raise fs_error(errno.E2BIG, path)
         n = self._node(path, follow_symlinks)
         self._ro(path)
-        self._host(path, os.setxattr, self._xpath(n), name, bytes(value), flags, follow_symlinks=False)
+        self._x(path, os.setxattr, n, name, bytes(value), flags)
 
     def listxattr(self, path: str, follow_symlinks: bool = True) -> list[str]:
         """Names of the xattrs of ``path``."""
         n = self._node(path, follow_symlinks)
-        return self._host(path, os.listxattr, self._xpath(n), follow_symlinks=False)
+        return self._x(path, os.listxattr, n)
 
     def removexattr(self, path: str, name: str, follow_symlinks: bool = True) -> None:
         """Remove xattr ``name``."""
         MemoryFS._xattr_name(name, path)
         n = self._node(path, follow_symlinks)
         self._ro(path)
-        self._host(path, os.removexattr, self._xpath(n), name, follow_symlinks=False)
+        self._x(path, os.removexattr, n, name)
 
     # ---- lifecycle -------------------------------------------------------------------------
     def flush(self) -> None:

@@ -210,6 +210,9 @@ class MemoryFS(FileSystem):
     def _content_w(self, node: Node):
         return node.content
 
+    def _new_content(self):
+        return SparseContent()
+
     def _set(self, node: Node, **attrs) -> None:
         for k, v in attrs.items():
             setattr(node, k, v)
@@ -285,6 +288,8 @@ class MemoryFS(FileSystem):
             if S.S_ISDIR(mode):
                 mode |= S.S_ISGID
         node = Node(self._new_ino(), mode, 0, gid, now)
+        if S.S_ISREG(mode):
+            node.content = self._new_content()
         if S.S_ISDIR(mode):
             node.parent = parent
             self._set(parent, nlink=parent.nlink + 1)
@@ -347,7 +352,7 @@ class MemoryFS(FileSystem):
         if creat and (trailing or name in _SPECIAL):
             raise fs_error(errno.EISDIR, path)
         if node is not None and S.S_ISLNK(node.mode) and not (creat and excl) and not flags & os.O_NOFOLLOW:
-            r = self._resolver.resolve(path.rstrip("/") or "/", follow=True)
+            r = self._resolver.resolve(path, follow=True)
             parent, name, node = r.parent, r.name, r.node
             if node is None and not creat:
                 raise fs_error(errno.ENOENT, path)
@@ -363,6 +368,8 @@ class MemoryFS(FileSystem):
             return MemoryHandle(self, node, acc != os.O_WRONLY, acc != os.O_RDONLY, path)
         if creat and excl:
             raise fs_error(errno.EEXIST, path)
+        if trailing and not S.S_ISDIR(node.mode) and not S.S_ISLNK(node.mode):
+            raise fs_error(errno.ENOTDIR, path)
         if S.S_ISLNK(node.mode):
             raise fs_error(errno.ELOOP, path)
         if S.S_ISDIR(node.mode):

@@ -140,10 +140,16 @@ SCENARIOS: dict[str, list[tuple]] = {
 
 
 def _run_backend(made, steps):
+    """Results and final tree; for an overlay also the backend's tree after commit()."""
     fs, cleanup = made
     try:
         t = FsTarget(fs)
-        return run_steps(t, steps), snapshot(t)
+        results, tree = run_steps(t, steps), snapshot(t)
+        committed = None
+        if hasattr(fs, "commit"):
+            fs.commit()
+            committed = snapshot(FsTarget(fs.backend))
+        return results, tree, committed
     finally:
         cleanup()
 
@@ -174,10 +180,12 @@ def _params():
 @pytest.mark.parametrize("backend,scenario", _params())
 def test_agrees_with_kernel(backend, scenario, tmp_path_factory):
     ref_results, ref_tree = _reference(scenario, tmp_path_factory)
-    results, tree = _run_backend(BACKENDS[backend](tmp_path_factory), SCENARIOS[scenario])
+    results, tree, committed = _run_backend(BACKENDS[backend](tmp_path_factory), SCENARIOS[scenario])
     for i, (step, want, got) in enumerate(zip(SCENARIOS[scenario], ref_results, results)):
         assert got == want, f"step {i} {step!r}: kernel gave {want!r}, {backend} gave {got!r}"
     assert tree == ref_tree
+    if committed is not None:  # the overlay's commit() must produce the same tree in its backend
+        assert committed == ref_tree
 
 
 def test_reference_is_not_trivial(tmp_path):
