@@ -522,7 +522,8 @@ class Lexer:
 
         def flush():
             if buf:
-                parts.append(Lit("".join(buf), dq))
+                # inside "${x%pat}" the pattern is still a pattern (XCU 2.6.2)
+                parts.append(Lit("".join(buf), dq and not pattern))
                 buf.clear()
 
         while self.pos < n:
