@@ -1,0 +1,736 @@
+"""``Ext4FS``: the filesystem-model protocol (nuwa.fs.model) over an ext2/3/4 volume.
+
+Path calls resolve through :class:`nuwa.fs.model.Resolver` (confined to the image) and then
+act on inodes, with the errnos and side effects the Linux kernel gives: link counts and
+``dir_nlink`` (``ext4_inc_count``/``ext4_dec_count``), ctime/mtime updates, setgid
+inheritance, ``chown`` clearing set-id bits and file capabilities, POSIX ACLs kept in step
+with the mode. The volume (:mod:`volume`), file contents (:mod:`files`), directories
+(:mod:`dirops`) and xattr layout (:mod:`xattr`) do the on-disk work.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as _stat
+import struct
+import uuid as _uuid
+
+from nuwa.errors import CorruptImageError, fs_error
+from nuwa.fs.ext4 import xattr
+from nuwa.fs.ext4.c_ext4 import (
+    ACL_GROUP_OBJ,
+    ACL_MASK,
+    ACL_OTHER,
+    ACL_USER_OBJ,
+    EXT2_EXT_ATTR_MAGIC,
+    EXT2_FT,
+    EXT2_ROOT_INO,
+    EXT4_EXTENTS_FL,
+    EXT4_INLINE_DATA_FL,
+    EXT4_LINK_MAX,
+)
+from nuwa.fs.ext4.cache import ORDER_TREE
+from nuwa.fs.ext4.dirops import DirOps
+from nuwa.fs.ext4.files import Ext4Handle, FileOps
+from nuwa.fs.ext4.inode import Inode
+from nuwa.fs.ext4.volume import Volume
+from nuwa.fs.model import XATTR_CREATE, XATTR_REPLACE, FileHandle, FileSystem, Resolver, Stat, StatVFS
+
+_FT_OF_MODE = {_stat.S_IFREG: 1, _stat.S_IFDIR: 2, _stat.S_IFCHR: 3, _stat.S_IFBLK: 4, _stat.S_IFIFO: 5,
+               _stat.S_IFSOCK: 6, _stat.S_IFLNK: 7}
+
+
+def file_type(mode: int) -> int:
+    """Directory-entry ``file_type`` for an inode mode."""
+    return _FT_OF_MODE.get(_stat.S_IFMT(mode), 0)
+
+
+def decode_rdev(i_block: bytes) -> int:
+    """Device number stored in ``i_block`` (old 16-bit or new 32-bit encoding)."""
+    w0, w1 = struct.unpack_from("<II", i_block, 0)
+    if w0:
+        return os.makedev((w0 >> 8) & 0xFF, w0 & 0xFF)
+    return os.makedev((w1 & 0xFFF00) >> 8, (w1 & 0xFF) | ((w1 >> 12) & 0xFFF00))
+
+
+def encode_rdev(rdev: int) -> bytes:
+    """``i_block`` for a device node (kernel ``ext4_write_inode``; FORMAT-NOTES B2.5)."""
+    major, minor = os.major(rdev), os.minor(rdev)
+    if major < 256 and minor < 256:
+        return struct.pack("<I", major << 8 | minor).ljust(60, b"\0")
+    new = (minor & 0xFF) | (major << 8) | ((minor & ~0xFF) << 12)
+    return struct.pack("<II", 0, new & 0xFFFFFFFF).ljust(60, b"\0")
+
+
+class Ext4FS(Volume, FileOps, DirOps, FileSystem):
+    """An ext2/3/4 filesystem on a block device, read-only or writable."""
+
+    def __init__(self, dev, writable: bool = False, forensic: bool = False, clock=None):
+        self._open(dev, writable, forensic, clock)
+        self.resolver = Resolver(root=EXT2_ROOT_INO, lookup=self._r_lookup, parent=self._r_parent,
+                                 mode=self._r_mode, readlink=self._r_readlink)
+
+    # ---- guards ------------------------------------------------------------------------------
+    def _guard(self, fn):
+        try:
+            return fn()
+        except CorruptImageError as err:
+            self.note_corrupt(err)
+            raise
+
+    def _mutate(self, fn):
+        self.check_writable()
+        r = self._guard(fn)
+        self.maybe_checkpoint()
+        return r
+
+    # ---- resolver callbacks ------------------------------------------------------------------
+    def _r_lookup(self, dir_ino: int, name: str):
+        r = self.dir_lookup(self.inode(dir_ino), os.fsencode(name))
+        if r is None:
+            return None
+        node = self.inode(r[0])
+        if node.links == 0 and not self._open_count.get(node.ino):
+            raise CorruptImageError(f"entry {name!r} points to unused inode {r[0]}",
+                                    where=f"ext4 directory inode {dir_ino}")
+        return r[0]
+
+    def _r_parent(self, dir_ino: int) -> int:
+        if dir_ino == EXT2_ROOT_INO:
+            return EXT2_ROOT_INO
+        r = self.dir_lookup(self.inode(dir_ino), b"..")
+        if r is None:
+            raise CorruptImageError("directory has no '..' entry", where=f"ext4 directory inode {dir_ino}")
+        return r[0]
+
+    def _r_mode(self, ino: int) -> int:
+        return self.inode(ino).mode
+
+    def _r_readlink(self, ino: int) -> str:
+        return os.fsdecode(self.link_target(self.inode(ino)))
+
+    def link_target(self, node: Inode) -> bytes:
+        """The raw target of a symlink inode."""
+        if node.flags & EXT4_INLINE_DATA_FL:
+            return self.inline_bytes(node)
+        if not self.has_blocks(node):
+            if node.size > 60:
+                raise CorruptImageError(f"fast symlink size {node.size} exceeds i_block",
+                                        where=f"ext4 inode {node.ino}")
+            return bytes(node.i_block[: node.size])
+        if node.size >= self.bs:
+            raise CorruptImageError(f"symlink size {node.size} exceeds a block", where=f"ext4 inode {node.ino}")
+        return self.file_read(node, 0, node.size)
+
+    def _resolve(self, path: str, follow: bool):
+        return self._guard(lambda: self.resolver.resolve(path, follow))
+
+    def _existing(self, path: str, follow: bool) -> Inode:
+        res = self._resolve(path, follow)
+        if res.node is None:
+            raise fs_error(errno.ENOENT, path)
+        return self.inode(res.node)
+
+    # ---- metadata ----------------------------------------------------------------------------
+    def _stat(self, node: Inode) -> Stat:
+        rdev = 0
+        if _stat.S_ISCHR(node.mode) or _stat.S_ISBLK(node.mode):
+            rdev = decode_rdev(node.i_block)
+        return Stat(st_mode=node.mode, st_ino=node.ino, st_nlink=node.links, st_uid=node.uid, st_gid=node.gid,
+                    st_size=node.size, st_atime_ns=node.atime, st_mtime_ns=node.mtime, st_ctime_ns=node.ctime,
+                    st_rdev=rdev, st_blocks=node.blocks512)
+
+    def lstat(self, path: str) -> Stat:
+        """Metadata without following a final symlink."""
+        return self._stat(self._existing(path, False))
+
+    def stat(self, path: str) -> Stat:
+        """Metadata following symlinks."""
+        return self._stat(self._existing(path, True))
+
+    def readdir(self, path: str) -> list[str]:
+        """Names in a directory, in on-disk order."""
+        node = self._existing(path, True)
+        if not node.is_dir:
+            raise fs_error(errno.ENOTDIR, path)
+        ents = self._guard(lambda: self.dir_entries(node))
+        return [os.fsdecode(nm) for _i, _f, nm in ents if nm not in (b".", b"..")]
+
+    def readlink(self, path: str) -> str:
+        """A symlink's target."""
+        node = self._existing(path, False)
+        if not node.is_lnk:
+            raise fs_error(errno.EINVAL, path)
+        return self._guard(lambda: os.fsdecode(self.link_target(node)))
+
+    def _overhead(self) -> int:
+        sb = self.sb
+        if sb.f["s_overhead_clusters"]:
+            return sb.f["s_overhead_clusters"]
+        itb = (sb.inodes_per_group * sb.inode_size + self.bs - 1) // self.bs
+        total = sb.first_data_block
+        for g in range(self.groups.count):
+            total += len(sb.group_overhead(g)) + 2 + itb
+        if sb.compat("has_journal") and sb.f["s_journal_inum"]:
+            total += self.inode(sb.f["s_journal_inum"]).blocks512 // (self.bs // 512)
+        return total
+
+    def statvfs(self, path: str = "/") -> StatVFS:
+        """Filesystem counts, as ``statfs`` reports them for ext4."""
+        sb = self.sb
+        free = sb.free_blocks_count
+        return StatVFS(f_bsize=self.bs, f_frsize=self.bs, f_blocks=sb.blocks_count - self._overhead(),
+                       f_bfree=free, f_bavail=max(0, free - sb.r_blocks_count), f_files=sb.inodes_count,
+                       f_ffree=sb.free_inodes_count, f_favail=sb.free_inodes_count,
+                       f_flag=0 if self.writable else 1)
+
+    # ---- contents ----------------------------------------------------------------------------
+    def open_handle(self, path: str, flags: int = os.O_RDONLY, mode: int = 0o666) -> FileHandle:
+        """``open(2)`` semantics for O_CREAT/O_EXCL/O_TRUNC/O_NOFOLLOW/O_DIRECTORY."""
+        acc = flags & os.O_ACCMODE
+        wr = acc in (os.O_WRONLY, os.O_RDWR)
+        creat = bool(flags & os.O_CREAT)
+        excl = creat and bool(flags & os.O_EXCL)
+        follow = not (flags & os.O_NOFOLLOW) and not excl
+        res = self._resolve(path, follow)
+        if res.node is None:
+            if not creat:
+                raise fs_error(errno.ENOENT, path)
+            if res.trailing_slash:
+                raise fs_error(errno.EISDIR, path)
+            node = self._mutate(lambda: self._create(res.parent, res.name, _stat.S_IFREG | (mode & 0o7777), path))
+            return Ext4Handle(self, node.ino, wr, path)
+        if excl:
+            raise fs_error(errno.EEXIST, path)
+        node = self.inode(res.node)
+        if node.is_lnk:
+            raise fs_error(errno.ELOOP, path)
+        if node.is_dir and (wr or creat or flags & os.O_TRUNC):
+            raise fs_error(errno.EISDIR, path)
+        if flags & os.O_DIRECTORY and not node.is_dir:
+            raise fs_error(errno.ENOTDIR, path)
+        if wr and not self.writable:
+            raise fs_error(errno.EROFS, path)
+        if flags & os.O_TRUNC and wr and node.is_reg:
+            self._mutate(lambda: self.file_truncate(node, 0))
+        return Ext4Handle(self, node.ino, wr, path)
+
+    def truncate(self, path: str, length: int) -> None:
+        """``truncate(2)``."""
+        node = self._existing(path, True)
+        if node.is_dir:
+            raise fs_error(errno.EISDIR, path)
+        self._mutate(lambda: self.file_truncate(node, length))
+
+    # ---- namespace ---------------------------------------------------------------------------
+    def _create(self, parent_ino: int, name: str, mode: int, path: str, links: int = 1) -> Inode:
+        parent = self.inode(parent_ino)
+        if parent.links == 0:
+            raise fs_error(errno.ENOENT, path)
+        bname = os.fsencode(name)
+        node = self.new_inode(parent, mode)
+        node.links = links
+        self.dir_add(parent, bname, node.ino, file_type(mode))
+        parent.mtime = parent.ctime = node.ctime
+        self.dirty(parent)
+        return node
+
+    def _new_target(self, path: str):
+        res = self._resolve(path, False)
+        if res.node is not None or res.name in ("", ".", ".."):
+            raise fs_error(errno.EEXIST, path)
+        return res
+
+    def _inc_dir_links(self, d: Inode) -> None:
+        # kernel ext4_inc_count: indexed directories saturate at 1 beyond EXT4_LINK_MAX
+        d.links += 1
+        if self.is_indexed(d) and (d.links > EXT4_LINK_MAX or d.links == 2):
+            d.links = 1
+            if not self.sb.ro_compat("dir_nlink"):
+                self.sb.f["s_feature_ro_compat"] |= 0x20
+
+    @staticmethod
+    def _dec_links(node: Inode) -> None:
+        # kernel ext4_dec_count
+        if not node.is_dir or node.links > 2:
+            node.links -= 1
+
+    def _check_dir_link_max(self, d: Inode, path: str) -> None:
+        if not self.is_indexed(d) and d.links >= EXT4_LINK_MAX:
+            raise fs_error(errno.EMLINK, path)
+
+    def mkdir(self, path: str, mode: int = 0o777) -> None:
+        """``mkdir(2)``."""
+        res = self._new_target(path)
+        self.check_writable()
+
+        def op():
+            parent = self.inode(res.parent)
+            self._check_dir_link_max(parent, path)
+            node = self._create(res.parent, res.name, _stat.S_IFDIR | (mode & 0o1777), path, links=2)
+            self.init_dir_block(node, parent.ino)
+            self._inc_dir_links(parent)
+        self._mutate(op)
+
+    def rmdir(self, path: str) -> None:
+        """``rmdir(2)``."""
+        res = self._resolve(path, False)
+        if res.name == ".":
+            raise fs_error(errno.EINVAL, path)
+        if res.name == "..":
+            raise fs_error(errno.ENOTEMPTY, path)
+        if res.node is None:
+            raise fs_error(errno.ENOENT, path)
+        if res.name == "":
+            raise fs_error(errno.EBUSY, path)
+        node = self.inode(res.node)
+        if not node.is_dir:
+            raise fs_error(errno.ENOTDIR, path)
+        self.check_writable()
+
+        def op():
+            if not self.dir_is_empty(node):
+                raise fs_error(errno.ENOTEMPTY, path)
+            parent = self.inode(res.parent)
+            self.dir_remove(parent, os.fsencode(res.name))
+            self._dec_links(parent)
+            now = self.now()
+            parent.mtime = parent.ctime = node.ctime = now
+            self.dirty(parent)
+            node.links = 0
+            self.release_inode(node)
+        self._mutate(op)
+
+    def unlink(self, path: str) -> None:
+        """``unlink(2)``."""
+        res = self._resolve(path, False)
+        if res.node is None:
+            raise fs_error(errno.ENOENT, path)
+        node = self.inode(res.node)
+        if node.is_dir or res.name in ("", ".", ".."):
+            raise fs_error(errno.EISDIR, path)
+        self.check_writable()
+
+        def op():
+            parent = self.inode(res.parent)
+            self.dir_remove(parent, os.fsencode(res.name))
+            now = self.now()
+            parent.mtime = parent.ctime = now
+            self.dirty(parent)
+            node.links -= 1
+            node.ctime = now
+            self.dirty(node)
+            if node.links == 0:
+                self.release_inode(node)
+        self._mutate(op)
+
+    def _is_ancestor(self, anc: int, ino: int) -> bool:
+        seen = 0
+        while True:
+            if ino == anc:
+                return True
+            if ino == EXT2_ROOT_INO or seen > 4096:
+                return False
+            ino = self._r_parent(ino)
+            seen += 1
+
+    def rename(self, src: str, dst: str, noreplace: bool = False) -> None:
+        """``rename(2)`` / ``renameat2(RENAME_NOREPLACE)``."""
+        rs = self._resolve(src, False)
+        if rs.name in ("", ".", "..") and rs.node is not None:
+            raise fs_error(errno.EBUSY, src)
+        if rs.node is None:
+            raise fs_error(errno.ENOENT, src)
+        rd = self._resolve(dst, False)
+        if rd.name in ("", ".", ".."):
+            raise fs_error(errno.EBUSY, dst)
+        snode = self.inode(rs.node)
+        if rd.trailing_slash and not snode.is_dir:
+            raise fs_error(errno.ENOTDIR, dst)
+        if rs.trailing_slash and not snode.is_dir:
+            raise fs_error(errno.ENOTDIR, src)
+        if rd.node is not None:
+            if noreplace:
+                raise fs_error(errno.EEXIST, dst)
+            if rd.node == rs.node:
+                return
+            dnode = self.inode(rd.node)
+            if snode.is_dir and not dnode.is_dir:
+                raise fs_error(errno.ENOTDIR, dst)
+            if not snode.is_dir and dnode.is_dir:
+                raise fs_error(errno.EISDIR, dst)
+        else:
+            dnode = None
+        if snode.is_dir and self._guard(lambda: self._is_ancestor(snode.ino, rd.parent)):
+            raise fs_error(errno.EINVAL, dst)
+        self.check_writable()
+
+        def op():
+            sp, dp = self.inode(rs.parent), self.inode(rd.parent)
+            sname, dname = os.fsencode(rs.name), os.fsencode(rd.name)
+            ft = file_type(snode.mode)
+            if dnode is not None and dnode.is_dir and not self.dir_is_empty(dnode):
+                raise fs_error(errno.ENOTEMPTY, dst)
+            if dnode is None and snode.is_dir and sp.ino != dp.ino:
+                self._check_dir_link_max(dp, dst)
+            now = self.now()
+            if dnode is not None:
+                self.dir_repoint(dp, dname, snode.ino, ft)
+            else:
+                self.dir_add(dp, dname, snode.ino, ft)
+            self.dir_remove(sp, sname)
+            # kernel ext4_rename: the moved directory's old parent loses a link; the new parent
+            # gains one unless a directory was replaced (whose links are cleared)
+            if snode.is_dir:
+                if sp.ino != dp.ino:
+                    self.dir_repoint(snode, b"..", dp.ino, 2)
+                self._dec_links(sp)
+                if dnode is None:
+                    self._inc_dir_links(dp)
+            if dnode is not None:
+                dnode.ctime = now
+                if dnode.is_dir:
+                    dnode.links = 0
+                else:
+                    dnode.links -= 1
+                self.dirty(dnode)
+                if dnode.links == 0:
+                    self.release_inode(dnode)
+            snode.ctime = now
+            sp.mtime = sp.ctime = dp.mtime = dp.ctime = now
+            for n in (snode, sp, dp):
+                self.dirty(n)
+        self._mutate(op)
+
+    def symlink(self, target: str, path: str) -> None:
+        """``symlink(2)``: fast (< 60 bytes, in i_block) or slow (one block)."""
+        tb = os.fsencode(target)
+        if "\0" in target:
+            raise fs_error(errno.EINVAL, path)
+        if not tb:
+            raise fs_error(errno.ENOENT, path)
+        if len(tb) + 1 > self.bs:
+            raise fs_error(errno.ENAMETOOLONG, path)
+        res = self._new_target(path)
+        self.check_writable()
+
+        def op():
+            node = self._create(res.parent, res.name, _stat.S_IFLNK | 0o777, path)
+            node.size = len(tb)
+            if len(tb) < 60:
+                node.flags &= ~EXT4_EXTENTS_FL
+                node.i_block = tb.ljust(60, b"\0")
+            else:
+                if self.sb.incompat("extent"):
+                    from nuwa.fs.ext4.extents import empty_root
+                    node.flags |= EXT4_EXTENTS_FL
+                    node.i_block = empty_root()
+                fmap = self.map_of(node)
+                (p, _n), = self.alloc.alloc_blocks(self.data_goal(node, 0), 1)
+                fmap.add(0, 1, p)
+                self._begin_write()
+                self.dev.pwrite(p * self.bs, tb.ljust(self.bs, b"\0"))
+                node.blocks512 = self.bs // 512
+            self.dirty(node)
+        self._mutate(op)
+
+    def link(self, existing: str, new: str) -> None:
+        """``link(2)`` (the final symlink of ``existing`` is not followed)."""
+        node = self._existing(existing, False)
+        if node.is_dir:
+            raise fs_error(errno.EPERM, existing)
+        res = self._new_target(new)
+        if node.links >= EXT4_LINK_MAX:
+            raise fs_error(errno.EMLINK, existing)
+        self.check_writable()
+
+        def op():
+            parent = self.inode(res.parent)
+            self.dir_add(parent, os.fsencode(res.name), node.ino, file_type(node.mode))
+            now = self.now()
+            node.links += 1
+            node.ctime = parent.mtime = parent.ctime = now
+            self.dirty(node)
+            self.dirty(parent)
+        self._mutate(op)
+
+    def mknod(self, path: str, mode: int, rdev: int = 0) -> None:
+        """``mknod(2)`` for regular files, FIFOs, sockets and device nodes."""
+        fmt = _stat.S_IFMT(mode)
+        if fmt == _stat.S_IFDIR:
+            raise fs_error(errno.EPERM, path)
+        if fmt not in (0, _stat.S_IFREG, _stat.S_IFCHR, _stat.S_IFBLK, _stat.S_IFIFO, _stat.S_IFSOCK):
+            raise fs_error(errno.EINVAL, path)
+        fmt = fmt or _stat.S_IFREG
+        res = self._new_target(path)
+        self.check_writable()
+
+        def op():
+            node = self._create(res.parent, res.name, fmt | (mode & 0o7777), path)
+            if fmt in (_stat.S_IFCHR, _stat.S_IFBLK):
+                node.flags &= ~EXT4_EXTENTS_FL
+                node.i_block = encode_rdev(rdev)
+            elif fmt in (_stat.S_IFIFO, _stat.S_IFSOCK):
+                node.flags &= ~EXT4_EXTENTS_FL
+                node.i_block = bytes(60)
+            self.dirty(node)
+        self._mutate(op)
+
+    # ---- attributes --------------------------------------------------------------------------
+    def chmod(self, path: str, mode: int, follow_symlinks: bool = True) -> None:
+        """``chmod(2)``; updates an access ACL like ``posix_acl_chmod``."""
+        node = self._existing(path, follow_symlinks)
+        if node.is_lnk:
+            raise fs_error(errno.EOPNOTSUPP, path)
+
+        def op():
+            node.mode = _stat.S_IFMT(node.mode) | (mode & 0o7777)
+            node.ctime = self.now()
+            acl = self._get_raw_xattr(node, 2, b"")
+            if acl is not None:
+                self._set_raw_xattr(node, 2, b"", xattr.acl_chmod(acl, node.mode))
+            self.dirty(node)
+        self._mutate(op)
+
+    def chown(self, path: str, uid: int, gid: int, follow_symlinks: bool = True) -> None:
+        """``chown(2)``/``lchown(2)``: non-directories lose set-id bits and file capabilities."""
+        node = self._existing(path, follow_symlinks)
+
+        def op():
+            if uid != -1:
+                node.uid = uid & 0xFFFFFFFF
+            if gid != -1:
+                node.gid = gid & 0xFFFFFFFF
+            if not node.is_dir:
+                m = node.mode & ~_stat.S_ISUID
+                if m & (_stat.S_ISGID | _stat.S_IXGRP) == (_stat.S_ISGID | _stat.S_IXGRP):
+                    m &= ~_stat.S_ISGID
+                node.mode = m
+                self._drop_caps(node)
+            node.ctime = self.now()
+            self.dirty(node)
+        self._mutate(op)
+
+    def utime(self, path: str, atime_ns: int | None, mtime_ns: int | None, follow_symlinks: bool = True) -> None:
+        """``utimensat(2)``: None leaves a time unchanged; ctime becomes now."""
+        node = self._existing(path, follow_symlinks)
+        if atime_ns is None and mtime_ns is None:
+            self.check_writable()
+            return
+
+        def op():
+            if atime_ns is not None:
+                node.atime = atime_ns
+            if mtime_ns is not None:
+                node.mtime = mtime_ns
+            node.ctime = self.now()
+            self.dirty(node)
+        self._mutate(op)
+
+    # ---- xattrs --------------------------------------------------------------------------------
+    def _all_xattrs(self, node: Inode):
+        ib, bl, _h = self.xattr_lists(node)
+        return [a for a in ib + bl if not (a[0] == 7 and a[1] == b"data")]
+
+    def _get_raw_xattr(self, node: Inode, idx: int, name: bytes) -> bytes | None:
+        for i, n, v in self._all_xattrs(node):
+            if i == idx and n == name:
+                return v
+        return None
+
+    def getxattr(self, path: str, name: str, follow_symlinks: bool = True) -> bytes:
+        """An attribute's value (POSIX ACLs in the VFS format)."""
+        node = self._existing(path, follow_symlinks)
+        idx, suffix = xattr.split_name(name)
+        if idx == 7 and suffix == b"data":
+            raise fs_error(errno.ENODATA, path)
+        v = self._guard(lambda: self._get_raw_xattr(node, idx, suffix))
+        if v is None:
+            raise fs_error(errno.ENODATA, path)
+        if idx in (2, 3):
+            return self._guard(lambda: xattr.acl_disk_to_vfs(v, f"ext4 inode {node.ino} {name}"))
+        return v
+
+    def listxattr(self, path: str, follow_symlinks: bool = True) -> list[str]:
+        """Names of the attributes."""
+        node = self._existing(path, follow_symlinks)
+        return [xattr.full_name(i, n) for i, n, _v in self._guard(lambda: self._all_xattrs(node))]
+
+    def setxattr(self, path: str, name: str, value: bytes, flags: int = 0, follow_symlinks: bool = True) -> None:
+        """Set an attribute (in the inode if it fits, else in the xattr block)."""
+        node = self._existing(path, follow_symlinks)
+        idx, suffix = xattr.split_name(name)
+        value = bytes(value)
+        if len(value) > 65536:
+            raise fs_error(errno.E2BIG, path)
+        if idx == 1 and not (node.is_reg or node.is_dir):
+            raise fs_error(errno.EPERM, path)
+        if idx == 7 and suffix == b"data":
+            raise fs_error(errno.EPERM, path)
+        if idx == 3 and not node.is_dir:
+            raise fs_error(errno.EACCES, path)
+        if idx in (2, 3):
+            value = xattr.acl_vfs_to_disk(value)
+        self.check_writable()
+
+        def op():
+            exists = self._get_raw_xattr(node, idx, suffix) is not None
+            if flags & XATTR_CREATE and exists:
+                raise fs_error(errno.EEXIST, path)
+            if flags & XATTR_REPLACE and not exists:
+                raise fs_error(errno.ENODATA, path)
+            v = value
+            if idx == 2:
+                equiv, mode = _acl_mode(v, node.mode)
+                node.mode = mode
+                if equiv:
+                    if exists:
+                        self.xattr_remove(node, name)
+                    node.ctime = self.now()
+                    self.dirty(node)
+                    return
+            self._set_raw_xattr(node, idx, suffix, v)
+            node.ctime = self.now()
+            self.dirty(node)
+        self._mutate(op)
+
+    def removexattr(self, path: str, name: str, follow_symlinks: bool = True) -> None:
+        """Remove an attribute (ENODATA if absent)."""
+        node = self._existing(path, follow_symlinks)
+        xattr.split_name(name)
+        self.check_writable()
+
+        def op():
+            if not self.xattr_remove(node, name):
+                raise fs_error(errno.ENODATA, path)
+            node.ctime = self.now()
+            self.dirty(node)
+        self._mutate(op)
+
+    def xattr_remove(self, node: Inode, name: str) -> bool:
+        """Remove ``name`` from wherever it is stored; False if absent."""
+        idx, suffix = xattr.split_name(name)
+        ib, bl, hdr = self.xattr_lists(node)
+        nib = [a for a in ib if not (a[0] == idx and a[1] == suffix)]
+        nbl = [a for a in bl if not (a[0] == idx and a[1] == suffix)]
+        if len(nib) == len(ib) and len(nbl) == len(bl):
+            return False
+        self.write_xattr_lists(node, nib, nbl, hdr, block_changed=len(nbl) != len(bl))
+        return True
+
+    def _set_raw_xattr(self, node: Inode, idx: int, suffix: bytes, value: bytes) -> None:
+        ib, bl, hdr = self.xattr_lists(node)
+        in_block = any(a[0] == idx and a[1] == suffix for a in bl)
+        nib = [a for a in ib if not (a[0] == idx and a[1] == suffix)]
+        nbl = [a for a in bl if not (a[0] == idx and a[1] == suffix)]
+        new = (idx, suffix, value)
+        space = xattr.ibody_space(len(node.raw), node.extra_isize) if len(node.raw) > 128 else 0
+        if len(node.raw) > 128 and xattr.fits_ibody(nib + [new], space):
+            nib.append(new)
+            changed = in_block
+        elif xattr.fits_block(nbl + [new], self.bs):
+            nbl.append(new)
+            changed = True
+        else:
+            raise fs_error(errno.ENOSPC, None, "no space for extended attribute")
+        self.write_xattr_lists(node, nib, nbl, hdr, block_changed=changed)
+        if not self.sb.compat("ext_attr"):
+            self.sb.f["s_feature_compat"] |= 0x8
+
+    def write_xattr_lists(self, node: Inode, ib, bl, hdr, block_changed: bool = True) -> None:
+        """Store attribute lists: the in-inode area, then the block (copied if shared)."""
+        if len(node.raw) > 128:
+            start = 128 + node.extra_isize
+            node.raw[start:] = xattr.encode_ibody(ib, len(node.raw) - start)
+        elif ib:
+            raise fs_error(errno.ENOSPC, None)
+        self.dirty(node)
+        if not block_changed:
+            return
+        per = self.bs // 512
+        old = node.file_acl
+        if not bl:
+            if old:
+                self.release_xattr_block(old)
+                node.file_acl = 0
+                node.blocks512 -= per
+            return
+        data = xattr.encode_block(bl, self.bs, 1)
+        if old and hdr is not None and hdr["h_refcount"] <= 1:
+            blk = old
+        else:
+            if old:
+                self.release_xattr_block(old)
+            else:
+                node.blocks512 += per
+            (blk, _n), = self.alloc.alloc_blocks(self.data_goal(node, 0), 1)
+        if self.csum:
+            from nuwa.fs.ext4 import csum as _csum
+            _csum.set_xattr_block_csum(self.seed, blk, data)
+        self.cache.put(blk, data, ORDER_TREE)
+        self._verified.add(blk)
+        node.file_acl = blk
+
+    # ---- information ---------------------------------------------------------------------------
+    def info(self) -> dict:
+        """Facts about the filesystem (what ``nuwa info --json`` shows for it)."""
+        sb = self.sb
+        f = sb.f
+        state = []
+        if f["s_state"] & 1:
+            state.append("clean")
+        else:
+            state.append("not clean")
+        if f["s_state"] & 2:
+            state.append("with errors")
+        from nuwa.fs.ext4.dirhash import HASH_NAMES
+        return {
+            "type": "ext4" if sb.incompat("extent") or sb.incompat("flex_bg") else
+                    ("ext3" if sb.compat("has_journal") else "ext2"),
+            "label": f["s_volume_name"].split(b"\0")[0].decode("utf-8", "replace"),
+            "uuid": str(_uuid.UUID(bytes=bytes(sb.uuid))),
+            "block_size": self.bs,
+            "blocks": sb.blocks_count,
+            "free_blocks": sb.free_blocks_count,
+            "reserved_blocks": sb.r_blocks_count,
+            "inodes": sb.inodes_count,
+            "free_inodes": sb.free_inodes_count,
+            "inode_size": sb.inode_size,
+            "groups": self.groups.count,
+            "blocks_per_group": sb.blocks_per_group,
+            "inodes_per_group": sb.inodes_per_group,
+            "features": sb.feature_names(),
+            "state": " ".join(state),
+            "needs_recovery": sb.incompat("needs_recovery"),
+            "journal_replayed": bool(self.recovered and self.recovered.replayed),
+            "default_hash": HASH_NAMES.get(f["s_def_hash_version"], str(f["s_def_hash_version"])),
+            "creator_os": {0: "Linux", 1: "Hurd", 2: "Masix", 3: "FreeBSD", 4: "Lites"}.get(
+                f["s_creator_os"], str(f["s_creator_os"])),
+            "mkfs_time": f["s_mkfs_time"],
+            "last_mounted": f["s_last_mounted"].split(b"\0")[0].decode("utf-8", "replace"),
+            "writable": self.writable,
+        }
+
+
+def _acl_mode(disk_acl: bytes, mode: int) -> tuple[bool, int]:
+    """``(equivalent to the mode, new mode)`` for an access ACL (kernel posix_acl_equiv_mode)."""
+    perms = {}
+    extended = False
+    off = 4
+    while off + 4 <= len(disk_acl):
+        tag, perm = struct.unpack_from("<HH", disk_acl, off)
+        if tag in (ACL_USER_OBJ, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER):
+            perms[tag] = perm & 7
+            off += 4
+        else:
+            extended = True
+            off += 8
+    if ACL_MASK in perms:
+        extended = True
+    group = perms.get(ACL_MASK, perms.get(ACL_GROUP_OBJ, (mode >> 3) & 7))
+    new = (mode & ~0o777) | perms.get(ACL_USER_OBJ, (mode >> 6) & 7) << 6 | group << 3 | perms.get(ACL_OTHER, mode & 7)
+    return not extended, new
+
+
+_ = EXT2_EXT_ATTR_MAGIC, EXT2_FT  # re-exported names used by tests

@@ -1,0 +1,418 @@
+"""The ext4 volume: open-for-write protocol, caches, inode life cycle, block maps, ordered flush.
+
+This is the core under :class:`nuwa.fs.ext4.fs.Ext4FS`. It owns
+
+- the open protocol (FORMAT-NOTES B2.11, STYLE 8): refuse unknown features for writing,
+  replay a journal that needs recovery (writable) or refuse (read-only), refuse pending
+  orphans, clear ``EXT2_VALID_FS`` before the first write and set it again on a clean close;
+- the caches (block cache, inode table, per-inode block maps) and the single ordered flush:
+  block maps are encoded first (they allocate tree blocks), then inodes, then bitmaps and
+  descriptors; the block cache writes bitmaps, inode tables, tree blocks and directories in
+  that order; the superblock goes last;
+- inode creation and release, and the per-inode map load/store for extents and block maps.
+"""
+
+from __future__ import annotations
+
+import errno
+import random
+import stat as _stat
+import struct
+import time
+from collections import OrderedDict
+
+from nuwa.errors import CorruptImageError, InvalidInputError, UnsupportedFeatureError, fs_error
+from nuwa.fs.ext4 import blockmap, csum, extents, inline, xattr
+from nuwa.fs.ext4.alloc import Allocator
+from nuwa.fs.ext4.cache import ORDER_TREE, BlockCache
+from nuwa.fs.ext4.c_ext4 import (
+    EXT2_BG_INODE_ZEROED,
+    EXT2_JOURNAL_INO,
+    EXT2_ROOT_INO,
+    EXT2_VALID_FS,
+    EXT4_EXTENTS_FL,
+    EXT4_INLINE_DATA_FL,
+    EXT4_ORPHAN_BLOCK_MAGIC,
+    SUPERBLOCK_OFFSET,
+    words,
+)
+from nuwa.fs.ext4.groups import GroupTable
+from nuwa.fs.ext4.inode import Inode, InodeTable
+from nuwa.fs.ext4.superblock import Superblock, parse_superblock
+
+
+def _read_sb(dev, forensic: bool) -> Superblock:
+    if dev.size < SUPERBLOCK_OFFSET + 1024:
+        raise CorruptImageError(f"device of {dev.size} bytes is too small for an ext4 superblock",
+                                where="ext4 superblock @1024")
+    return parse_superblock(dev.pread(SUPERBLOCK_OFFSET, 1024), dev.size, forensic)
+
+
+class Volume:
+    """Open filesystem state shared by the file, directory and xattr operations."""
+
+    def _open(self, dev, writable: bool, forensic: bool, clock=None) -> None:
+        self.dev = dev
+        self.forensic = forensic
+        self._clock = clock or time.time_ns
+        if writable and not dev.writable:
+            raise InvalidInputError("cannot open the filesystem for writing on a read-only device",
+                                    where=getattr(dev, "name", "device"))
+        sb = _read_sb(dev, forensic)
+        self.recovered = None
+        if sb.incompat("needs_recovery"):
+            if writable:
+                self._init_state(sb, forensic=True)
+                self.recovered = self._replay_journal()
+                sb = _read_sb(dev, forensic)
+            elif not forensic:
+                raise UnsupportedFeatureError(
+                    "the journal needs recovery (needs_recovery is set); open the image writable to replay it, "
+                    "or run e2fsck -fy on a copy", where="ext4 superblock @1024", feature="needs_recovery")
+        self._init_state(sb, forensic)
+        self.writable = False
+        if writable:
+            why = sb.write_refusal() or self._pending_state()
+            if why:
+                raise UnsupportedFeatureError(f"refusing to write: {why}", where="ext4 superblock @1024",
+                                              feature=why.split("'")[1] if "'" in why else None)
+            self.writable = True
+
+    def _init_state(self, sb: Superblock, forensic: bool) -> None:
+        self.sb = sb
+        self.bs = sb.block_size
+        self.csum = sb.metadata_csum
+        self.seed = sb.csum_seed if self.csum else None
+        self.cache = BlockCache(self.dev, self.bs)
+        self.cache.before_write = self._begin_write
+        self.groups = GroupTable(sb, self.cache, forensic)
+        self.alloc = Allocator(self.groups, on_free_blocks=self._on_free_blocks)
+        self.itable = InodeTable(sb, self.groups, self.cache, forensic)
+        self._maps: OrderedDict[int, extents.FileMap] = OrderedDict()
+        self._verified: set[int] = set()
+        self._began = False
+        self._corrupt: str | None = None
+        self._open_count: dict[int, int] = {}
+        self._rng = random.Random(int.from_bytes(sb.uuid, "little"))
+        self._closed = False
+
+    # ---- open-time checks --------------------------------------------------------------------
+    def _journal_blocks(self) -> list[int]:
+        node = self.itable.get(self.sb.f["s_journal_inum"] or EXT2_JOURNAL_INO)
+        fmap = self.map_of(node)
+        out = []
+        for lblk, ln, pblk, _u in fmap.ext:
+            if lblk != len(out):
+                raise CorruptImageError("the journal inode has a hole", where=f"ext4 inode {node.ino}")
+            out.extend(range(pblk, pblk + ln))
+        return out
+
+    def _replay_journal(self):
+        from nuwa.fs.ext4 import jbd2
+
+        if self.sb.f["s_journal_inum"] == 0:
+            raise UnsupportedFeatureError("needs_recovery with an external journal device is not supported",
+                                          where="ext4 superblock", feature="journal_dev")
+        result = jbd2.replay(self.dev, self.bs, self._journal_blocks(), fs_blocks_count=self.sb.blocks_count)
+        jbd2.finish_recovery(self.dev, result)
+        return result
+
+    def _pending_state(self) -> str | None:
+        """Why in-place writing would be unsafe (journal data, orphans), or None."""
+        sb = self.sb
+        if sb.compat("has_journal") and sb.f["s_journal_inum"]:
+            blocks = self._journal_blocks()
+            if blocks:
+                raw = self.dev.pread(blocks[0] * self.bs, 1024)
+                magic, _bt, _seq, _bsz, _maxlen, _first, _sseq, start = struct.unpack_from(">8I", raw, 0)
+                if magic == 0xC03B3998 and start != 0:
+                    return "the journal holds transactions but needs_recovery is clear; run e2fsck"
+        if sb.f["s_last_orphan"]:
+            return f"orphan inodes are pending (s_last_orphan = {sb.f['s_last_orphan']}); run e2fsck"
+        if sb.ro_compat("orphan_present"):
+            return "orphan inodes are pending (orphan_present); run e2fsck"
+        if sb.compat("orphan_file") and sb.f["s_orphan_file_inum"]:
+            node = self.itable.get(sb.f["s_orphan_file_inum"])
+            fmap = self.map_of(node)
+            for lblk, ln, pblk, _u in fmap.ext:
+                for i in range(ln):
+                    b = self.dev.pread((pblk + i) * self.bs, self.bs)
+                    if struct.unpack_from("<I", b, self.bs - 8)[0] != EXT4_ORPHAN_BLOCK_MAGIC:
+                        continue
+                    if any(words(b[: self.bs - 8])):
+                        return "orphan inodes are pending in the orphan file; run e2fsck"
+        return None
+
+    # ---- write protocol ------------------------------------------------------------------------
+    def now(self) -> int:
+        """Current time in nanoseconds (injectable for tests)."""
+        return self._clock()
+
+    def _begin_write(self) -> None:
+        # Clear VALID on disk before the first metadata or data write (B2.11 mitigation 1).
+        if self._began:
+            return
+        self._began = True
+        self.dev.pwrite(SUPERBLOCK_OFFSET, self.sb.encode(state=self.sb.f["s_state"] & ~EXT2_VALID_FS))
+        self.dev.flush()
+
+    def check_writable(self) -> None:
+        """EROFS on a read-only handle; refuse once corruption was found."""
+        if not self.writable:
+            raise fs_error(errno.EROFS, None)
+        if self._corrupt:
+            raise CorruptImageError(f"refusing to modify a filesystem found corrupt ({self._corrupt})",
+                                    where="ext4")
+
+    def note_corrupt(self, err: Exception) -> None:
+        """Remember that the filesystem is corrupt: every later write is refused."""
+        if self._corrupt is None:
+            self._corrupt = str(err)
+            if self.writable:
+                self.cache.drop_dirty()
+                self.itable.dirty.clear()
+
+    def _on_free_blocks(self, start: int, count: int) -> None:
+        self.cache.discard(start, count)
+        if self._verified:
+            for b in range(start, start + min(count, 4096)):
+                self._verified.discard(b)
+
+    def flush(self) -> None:
+        """One ordered pass: maps -> inodes -> bitmaps/descriptors -> cache (ordered) -> sb."""
+        if not getattr(self, "writable", False) or self._corrupt or self._closed:
+            return
+        for ino in [i for i, m in self._maps.items() if m.dirty]:
+            self.store_map(self.itable.get(ino), self._maps[ino])
+        self.itable.flush()
+        self.groups.flush_bitmaps()
+        self.groups.flush_descs()
+        if self.cache.dirty_count or self._began:
+            self.cache.flush()
+            self._begin_write()
+            sec = self.now() // 10**9
+            self.sb.f["s_wtime"], self.sb.f["s_wtime_hi"] = sec & 0xFFFFFFFF, (sec >> 32) & 0xFF
+            self.dev.pwrite(SUPERBLOCK_OFFSET, self.sb.encode(state=self.sb.f["s_state"] & ~EXT2_VALID_FS))
+            self.dev.flush()
+
+    def maybe_checkpoint(self) -> None:
+        """Flush when pending state grows (keeps memory bounded; the flush stays ordered)."""
+        if self.cache.dirty_count > 8192 or len(self.itable.dirty) > 20000 or len(self._maps) > 4096:
+            self.flush()
+            for ino in list(self._maps)[: len(self._maps) // 2]:
+                if not self._maps[ino].dirty:
+                    del self._maps[ino]
+
+    def close(self) -> None:
+        """Flush, write backup superblocks/descriptors, then mark the filesystem clean."""
+        if self._closed:
+            return
+        try:
+            if getattr(self, "writable", False) and not self._corrupt and self._began:
+                self.flush()
+                self._write_backups()
+                self.dev.flush()
+                self.dev.pwrite(SUPERBLOCK_OFFSET, self.sb.encode(state=self.sb.f["s_state"] | EXT2_VALID_FS))
+                self.dev.flush()
+        finally:
+            self._closed = True
+
+    def _write_backups(self) -> None:
+        # e2fsprogs ext2fs_flush2: backups carry their group number, VALID and needs_recovery clear.
+        sb = self.sb
+        gdt = None
+        state = sb.f["s_state"] & ~EXT2_VALID_FS
+        if sb.incompat("meta_bg"):
+            return
+        for g in range(1, self.groups.count):
+            if not sb.has_super(g):
+                continue
+            if gdt is None:
+                gdt = b"".join(self.groups.gdt_image())
+            start = sb.group_first_block(g)
+            f_incompat = sb.f["s_feature_incompat"]
+            sb.f["s_feature_incompat"] = f_incompat & ~0x4
+            raw = sb.encode(group_nr=g, state=state)
+            sb.f["s_feature_incompat"] = f_incompat
+            self.dev.pwrite(start * self.bs, raw)
+            self.dev.pwrite((start + 1) * self.bs, gdt)
+
+    # ---- inodes ----------------------------------------------------------------------------------
+    def inode(self, ino: int) -> Inode:
+        """Inode ``ino`` (CorruptImageError if the number is out of range)."""
+        return self.itable.get(ino)
+
+    def dirty(self, node: Inode) -> None:
+        """Schedule an inode write."""
+        self.itable.mark_dirty(node)
+
+    def new_inode(self, parent: Inode, mode: int) -> Inode:
+        """Allocate and initialise an inode near ``parent`` (accounting included)."""
+        sb = self.sb
+        g = (parent.ino - 1) // sb.inodes_per_group
+        ino = self.alloc.find_inode(g)
+        is_dir = _stat.S_ISDIR(mode)
+        newly = self.alloc.inode_alloc_stats(ino, +1, is_dir)
+        gi = (ino - 1) // sb.inodes_per_group
+        if newly and newly[0] < newly[1] and not self.groups.descs[gi].flags & EXT2_BG_INODE_ZEROED:
+            self.itable.zero_records(gi, newly[0], newly[1])
+        node = self.itable.new(ino)
+        node.generation = self._rng.getrandbits(32)
+        node.mode = mode
+        now = self.now()
+        node.atime = node.ctime = node.mtime = node.crtime = now
+        node.uid = 0
+        node.gid = 0
+        if parent.mode & _stat.S_ISGID:
+            node.gid = parent.gid
+            if is_dir:
+                node.mode |= _stat.S_ISGID
+        if sb.incompat("extent") and (_stat.S_ISREG(mode) or is_dir):
+            node.flags |= EXT4_EXTENTS_FL
+            node.i_block = extents.empty_root()
+        else:
+            node.i_block = bytes(60)
+        self._maps[ino] = extents.FileMap()
+        self.dirty(node)
+        return node
+
+    def release_inode(self, node: Inode) -> None:
+        """Free an inode whose last link is gone: its blocks, xattr block, then the inode."""
+        if self._open_count.get(node.ino):
+            return  # freed when the last handle closes (the kernel's orphan semantics)
+        fmap = self.map_of(node)
+        self.alloc.free_blocks([(p, n) for _, n, p, _ in fmap.ext])
+        self.alloc.free_blocks([(b, 1) for b in fmap.meta])
+        fmap.ext, fmap.meta, fmap.dirty = [], [], False
+        if node.file_acl:
+            self.release_xattr_block(node.file_acl)
+            node.file_acl = 0
+        self.alloc.inode_alloc_stats(node.ino, -1, node.is_dir)
+        node.links = 0
+        node.dtime = (self.now() // 10**9) & 0xFFFFFFFF or 1
+        node.size = 0
+        node.blocks512 = 0
+        if node.flags & EXT4_EXTENTS_FL:
+            node.i_block = extents.empty_root()
+        self._maps.pop(node.ino, None)
+        self.dirty(node)
+
+    def release_xattr_block(self, blk: int) -> None:
+        """Drop one reference to an xattr block (free it at zero)."""
+        b = self.cache.get(blk)
+        ref = struct.unpack_from("<I", b, 4)[0]
+        if ref <= 1:
+            self.alloc.free_blocks([(blk, 1)])
+        else:
+            struct.pack_into("<I", b, 4, ref - 1)
+            if self.csum:
+                csum.set_xattr_block_csum(self.seed, blk, b)
+            self.cache.mark_dirty(blk, ORDER_TREE)
+
+    # ---- block maps --------------------------------------------------------------------------------
+    def has_blocks(self, node: Inode) -> bool:
+        """Whether ``i_block`` holds a block map (not a fast symlink, device, or inline data)."""
+        if node.flags & EXT4_INLINE_DATA_FL:
+            return False
+        m = _stat.S_IFMT(node.mode)
+        if m in (_stat.S_IFREG, _stat.S_IFDIR):
+            return True
+        if m == _stat.S_IFLNK:
+            # kernel ext4_inode_is_fast_symlink: a symlink without data blocks keeps its target
+            # in i_block (the xattr block, if any, is not a data block)
+            return node.blocks512 - (self.bs // 512 if node.file_acl else 0) > 0
+        return False
+
+    def map_of(self, node: Inode) -> extents.FileMap:
+        """The (cached) block map of ``node``."""
+        fmap = self._maps.get(node.ino)
+        if fmap is not None:
+            self._maps.move_to_end(node.ino)
+            return fmap
+        if not self.has_blocks(node):
+            fmap = extents.FileMap()
+        elif node.flags & EXT4_EXTENTS_FL:
+            fmap = extents.read_extent_tree(node.i_block, node.ino, node.generation, self._tree_block,
+                                            self.sb.blocks_count, self.seed, self.forensic)
+        else:
+            fmap = blockmap.read_block_map(node.i_block, self._tree_block, self.bs, self.sb.blocks_count, node.ino)
+        self._maps[node.ino] = fmap
+        if len(self._maps) > 8192:
+            for k in list(self._maps)[:2048]:
+                if not self._maps[k].dirty:
+                    del self._maps[k]
+        return fmap
+
+    def _tree_block(self, blk: int) -> bytes:
+        return self.cache.get(blk)
+
+    def data_goal(self, node: Inode, lblk: int) -> int:
+        """Where a new block for ``node`` at ``lblk`` should go (kernel ``ext4_ext_find_goal``)."""
+        fmap = self.map_of(node)
+        g = fmap.goal(lblk)
+        if g is not None:
+            return g
+        sb = self.sb
+        grp = (node.ino - 1) // sb.inodes_per_group
+        flex = sb.groups_per_flex
+        if flex >= 4:
+            grp &= ~(flex - 1)
+            if node.is_reg and grp + 1 < self.groups.count:
+                grp += 1
+        return sb.group_first_block(grp)
+
+    def store_map(self, node: Inode, fmap: extents.FileMap) -> None:
+        """Encode ``fmap`` into ``node`` (tree or indirect blocks rebuilt, i_blocks recomputed)."""
+        if node.flags & EXT4_EXTENTS_FL:
+            need = sum(extents.tree_shape(len(extents.split_for_tree(fmap.ext)), self.bs))
+        else:
+            need = blockmap.meta_needed(fmap.ext, self.bs)
+        blocks = fmap.meta[:need]
+        if len(blocks) < need:
+            goal = fmap.ext[-1][2] + fmap.ext[-1][1] if fmap.ext else self.data_goal(node, 0)
+            for s, c in self.alloc.alloc_blocks(goal, need - len(blocks)):
+                blocks.extend(range(s, s + c))
+        extra = fmap.meta[need:]
+        if extra:
+            self.alloc.free_blocks([(b, 1) for b in extra])
+        if node.flags & EXT4_EXTENTS_FL:
+            root, nodes = extents.build_extent_tree(fmap.ext, self.bs, node.ino, node.generation, self.seed, blocks)
+        else:
+            root, nodes = blockmap.build_block_map(fmap.ext, self.bs, blocks)
+        for blk, data in nodes.items():
+            self.cache.put(blk, data, ORDER_TREE)
+        node.i_block = root
+        fmap.meta = blocks
+        fmap.dirty = False
+        per = self.bs // 512
+        node.blocks512 = (fmap.data_blocks() + len(blocks) + (1 if node.file_acl else 0)) * per
+        self.dirty(node)
+
+    # ---- xattrs of an inode (decoding; editing lives in fs.py) -------------------------------------
+    def xattr_lists(self, node: Inode):
+        """``(in-inode attrs, block attrs, block header or None)`` of ``node``."""
+        where = f"ext4 inode {node.ino}"
+        ib = xattr.parse_ibody(node.raw, node.extra_isize, where) if len(node.raw) > 128 else []
+        bl, hdr = [], None
+        if node.file_acl:
+            blk = node.file_acl
+            if blk >= self.sb.blocks_count:
+                raise CorruptImageError(f"xattr block {blk} lies outside the filesystem",
+                                        where=where + ", field i_file_acl")
+            b = self.cache.get(blk)
+            bwhere = f"ext4 xattr block {blk} (inode {node.ino})"
+            if self.csum and not self.forensic and blk not in self._verified:
+                if not csum.verify_xattr_block_csum(self.seed, blk, b):
+                    raise CorruptImageError("xattr block checksum mismatch", where=bwhere)
+                self._verified.add(blk)
+            hdr, bl = xattr.parse_block(b, bwhere)
+        return ib, bl, hdr
+
+    def inline_bytes(self, node: Inode) -> bytes:
+        """Content of an inline-data file or symlink."""
+        ib, _bl, _hdr = self.xattr_lists(node)
+        return inline.file_bytes(node.i_block, node.size, ib, f"ext4 inode {node.ino} inline data")
+
+    def root_ino(self) -> int:
+        """The root directory's inode number."""
+        return EXT2_ROOT_INO
