@@ -352,7 +352,9 @@ class Qcow2Image(BlockDevice):
                     pass  # reads as zeros; ``mv`` already is
                 else:
                     host = e & C.L2E_OFFSET_MASK
-                    if host:
+                    # offset 0 is unallocated, except with COPIED in an external data file (qemu
+                    # qcow2_get_cluster_type), where 0 is a valid guest-equals-host offset
+                    if host or (e & C.QCOW_OFLAG_COPIED and self.data_file is not None):
                         if host & cmask:
                             raise CorruptImageError(f"data cluster offset 0x{host:x} is not cluster-aligned",
                                                     where=f"qcow2 L2 table @0x{l2off:x} entry {idx}")
@@ -383,7 +385,7 @@ class Qcow2Image(BlockDevice):
                 if alloc & zero:
                     raise CorruptImageError(f"subcluster bitmap 0x{bm:016x} marks subclusters both allocated and zero",
                                             where=where)
-                if host & cmask or (alloc and not host):
+                if host & cmask or (alloc and not host and self.data_file is None):
                     raise CorruptImageError(f"bad host offset 0x{host:x} for bitmap 0x{bm:016x}", where=where)
                 if alloc == 0xFFFFFFFF:
                     g.data(pos, host + inoff, chunk)

@@ -72,6 +72,21 @@ class Refcounts:
         self.free_hint = 1
         self.host_end = -(-img.file_size // self.cs)
         self.cache_max = max(8, min(4096, BLOCK_CACHE_BYTES // self.cs))
+        self._validate_table()
+
+    def _validate_table(self) -> None:
+        """Refuse a table whose entries point outside the file or into other metadata."""
+        for rti, e in enumerate(self.table):
+            off = e & C.REFT_OFFSET_MASK
+            if not off:
+                continue
+            where = f"qcow2 refcount table entry {rti} -> refcount block @0x{off:x}"
+            if off & (self.cs - 1):
+                raise CorruptImageError("refcount block offset is not cluster-aligned", where=where)
+            if off + self.cs > self.img.file_size:
+                raise CorruptImageError(f"refcount block lies past the end of the file ({self.img.file_size} bytes)",
+                                        where=where)
+            self.img._check_meta_overlap(off, self.cs, "refcount block")
 
     # --- reading ---------------------------------------------------------------------------
 
