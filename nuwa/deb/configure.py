@@ -67,6 +67,7 @@ def configure(db, entry: PkgEntry, runner, policy: str = "old", extra: dict | No
     db.log(f"configure {db.name_always(entry)} {entry.version} {entry.version}")
     activate_packageprocessing(db, entry)
     if entry.status == "unpacked":
+        db.note(entry)
         cfs = entry.conffiles
         results = []
         for c in cfs:

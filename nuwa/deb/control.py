@@ -115,15 +115,19 @@ class Paragraph:
         self.raw = None
 
     def _insert_position(self, key: str) -> int:
+        """Before the first known field dpkg writes later; else after the last known field."""
         lk = key.lower()
         if lk not in KNOWN_FIELDS:
             return len(self._keys)
         rank = DPKG_FIELD_ORDER.index(KNOWN_FIELDS[lk])
+        last_known = -1
         for i, k in enumerate(self._keys):
             kl = k.lower()
-            if kl not in KNOWN_FIELDS or DPKG_FIELD_ORDER.index(KNOWN_FIELDS[kl]) > rank:
-                return i
-        return len(self._keys)
+            if kl in KNOWN_FIELDS:
+                if DPKG_FIELD_ORDER.index(KNOWN_FIELDS[kl]) > rank:
+                    return i
+                last_known = i
+        return last_known + 1
 
     def copy(self) -> "Paragraph":
         """An independent copy (same raw text)."""

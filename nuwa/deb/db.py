@@ -34,6 +34,7 @@ class Database:
         self.log_lines: list[str] = []
         self.clock = clock
         self._owners: dict[str, list[PkgEntry]] | None = None
+        self._noted: set[int] = set()  # entries whose state dpkg has logged in this run
         self._lists: dict[int, list[str]] = {}
 
     @classmethod
@@ -67,16 +68,26 @@ class Database:
     # ---- state changes ----------------------------------------------------------------------
     def set_state(self, entry: PkgEntry, status: str, want: str | None = None, eflag: str | None = None) -> None:
         """Change a package's state, log it, and clear triggers as ``modstatdb_note`` does."""
-        old = entry.status if "Status" in entry.para else None
+        old = entry.status if "Status" in entry.para else "not-installed"
         entry.set_status(want=want, eflag=eflag, status=status)
         if status not in ("triggers-pending", "triggers-awaited"):
             entry.set_triggers_pending([])
         if status in ("not-installed", "config-files"):
             entry.set_triggers_awaited([])
+        # pkg_set_status marks a changed state dirty; every package parsed from the status file
+        # starts dirty (it was "set" from not-installed), so its first note logs too
         if old != status:
-            self.log(f"status {status} {self.name_always(entry)} {entry.version or '<none>'}")
+            self._noted.discard(id(entry))
+        self.note(entry)
         if not entry.triggers_pending:
             self.clear_awaiters(entry)
+
+    def note(self, entry: PkgEntry) -> None:
+        """``modstatdb_note``: log the state once per change (and on a package's first note)."""
+        if id(entry) in self._noted:
+            return
+        self._noted.add(id(entry))
+        self.log(f"status {entry.status} {self.name_always(entry)} {entry.version or '<none>'}")
 
     def clear_awaiters(self, pend: PkgEntry) -> None:
         """dpkg ``trig_clear_awaiters``: ``pend`` has no pending triggers, so nobody awaits it."""

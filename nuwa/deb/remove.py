@@ -55,6 +55,7 @@ def remove_package(db, entry: PkgEntry, runner, purge: bool = False) -> None:
         raise OperationFailedError("package is in a very bad inconsistent state; you should reinstall it before "
                                    "attempting a removal", where=where)
     entry.set_status(want="purge" if purge else "deinstall")
+    db.note(entry)
     if entry.status != "config-files":
         db.log(f"remove {db.name_always(entry)} {entry.version} <none>")
     activate_packageprocessing(db, entry)
@@ -78,6 +79,11 @@ def remove_package(db, entry: PkgEntry, runner, purge: bool = False) -> None:
         db.info.remove(entry.infodb_name(), "list")
         db.info.remove(entry.infodb_name(), "postrm")
         db.forget_files(entry)
+        from nuwa.deb.control import Paragraph
+
+        entry.para = Paragraph([("Package", " " + entry.name), ("Status", " " + entry.para.get("Status")),
+                                ("Architecture", " " + entry.arch)])  # pkgbin_blank (arch kept for the log)
+        entry.dirty = True
         db.set_state(entry, "not-installed", want="unknown", eflag="ok")
         db.status.remove(entry)
     entry.set_status(eflag="ok")

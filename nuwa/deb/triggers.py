@@ -202,6 +202,8 @@ def record_activation(db, pend, trigger: str, awaiter) -> None:
         pend.set_triggers_pending(pending)
         if pend.status == "installed":
             db.set_state(pend, "triggers-pending")
+        else:
+            db.note(pend)
     if awaiter is not None and STATE_RANK[pend.status] > STATE_RANK["config-files"]:
         aw = awaiter.triggers_awaited
         if pend.nonambig() not in aw:

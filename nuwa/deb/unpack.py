@@ -170,6 +170,7 @@ class Unpacker:
         if entry is None:
             entry = db.status.add(PkgEntry(Paragraph([("Package", " " + self.name)]), "status"))
             entry.set_status("unknown", "ok", "not-installed")
+            db._noted.add(id(entry))  # a fresh pkginfo is not dirty (pkg_blank)
             if self.arch:
                 entry.set("Architecture", self.arch)
             if self.multiarch != "no":
@@ -637,14 +638,17 @@ class Unpacker:
                     break
             if not gone:
                 continue
-            db.log(f"disappear {db.name_always(other)} {other.version} {other.version}")
+            db.log(f"disappear {db.name_always(other)} {other.version} <none>")
             activate_packageprocessing(db, other)
             db.run_script(self.runner, other, "postrm", ["disappear", self.name, self.version])
             db.info.remove_all(other.infodb_name())
             db.forget_files(other)
-            db.set_state(other, "not-installed", want="unknown", eflag="ok")
-            other.para = Paragraph([("Package", " " + other.name), ("Status", " unknown ok not-installed")])
+            other.para = Paragraph([("Package", " " + other.name), ("Status", " " + other.para.get("Status")),
+                                    ("Architecture", " " + other.arch)])  # pkgbin_blank (arch kept for the log)
+            other.set_config_version("")
             other.dirty = True
+            db.set_state(other, "not-installed", want="unknown", eflag="ok")
+            other.set("Architecture", None)
             self.report.setdefault("disappeared", []).append(other.name)
 
     def _remove_from_others(self, entry: PkgEntry, extracted: list[str]) -> None:
