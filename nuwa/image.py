@@ -302,7 +302,7 @@ class Image:
         fsinfo = fs.info() if hasattr(fs, "info") else {}
         root = {
             "partition": vol.number,
-            "type": fsinfo.get("type") or sig.type,
+            "type": sig.type,  # the blkid-compatible name, as in the partition listing
             "label": fsinfo.get("label", sig.label),
             "uuid": fsinfo.get("uuid", sig.uuid),
             "features": fsinfo.get("features", []),

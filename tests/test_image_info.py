@@ -296,6 +296,27 @@ def test_default_image():
     assert sha(DEFAULT_IMAGE) == before
 
 
+def test_default_image_has_the_pending_updates_apt_listed():
+    """The packages apt said bookworm-security updates are installed, at the old version."""
+    listing = os.path.join(REPO, "testimages", "default.security-updates.txt")
+    if not os.path.exists(DEFAULT_IMAGE) or not os.path.exists(listing):
+        pytest.skip("testimages/default.qcow2 is not built (tools/make_default_image.sh)")
+    need_ext4()
+    from debian.deb822 import Deb822
+
+    pending = {}
+    with open(listing) as f:
+        for line in f:  # "Inst NAME [OLD] (NEW Debian-Security:... [arch])"
+            words = line.split()
+            pending[words[1]] = words[2].strip("[]")
+    assert pending
+    with Image.open(DEFAULT_IMAGE) as image:
+        status = image.root().read_bytes("/var/lib/dpkg/status").decode()
+    installed = {p["Package"]: p["Version"] for p in Deb822.iter_paragraphs(status.splitlines(True))
+                 if p.get("Status") == "install ok installed"}
+    assert {name: installed.get(name) for name in pending} == pending
+
+
 # --- os-release parsing, judged by dash -------------------------------------------------------
 
 
