@@ -44,39 +44,41 @@ def array_be(a: array) -> bytes:
     return a.tobytes()
 
 
-class _Gather:
-    """Collects the pieces of one guest read and issues one host read per contiguous run."""
+class _Plan:
+    """The pieces of one guest read, merged into runs: contiguous host bytes become one op.
 
-    __slots__ = ("img", "mv", "base", "rh", "rp", "rn", "bp", "bn")
+    Ops are ``(kind, pos, host_or_entry, n, inoff)``: kind 0 = host data run, 1 = backing run,
+    2 = part of a compressed cluster. Zero ranges produce no op (the output starts zeroed).
+    """
 
-    def __init__(self, img: "Qcow2Image", mv: memoryview, base: int):
-        self.img, self.mv, self.base = img, mv, base
-        self.rn = self.bn = 0
-        self.rh = self.rp = self.bp = 0
+    __slots__ = ("ops", "kind", "pos", "host", "n")
+
+    def __init__(self):
+        self.ops: list = []
+        self.kind = self.pos = self.host = self.n = 0
 
     def data(self, pos: int, host: int, n: int) -> None:
-        if self.rn and self.rh + self.rn == host and self.rp + self.rn == pos:
-            self.rn += n
+        if self.n and self.kind == 0 and self.host + self.n == host and self.pos + self.n == pos:
+            self.n += n
             return
-        if self.rn:
-            self.img._read_host(self.mv[self.rp : self.rp + self.rn], self.rh)
-        self.rh, self.rp, self.rn = host, pos, n
+        self.push()
+        self.kind, self.pos, self.host, self.n = 0, pos, host, n
 
     def backing(self, pos: int, n: int) -> None:
-        if self.bn and self.bp + self.bn == pos:
-            self.bn += n
+        if self.n and self.kind == 1 and self.pos + self.n == pos:
+            self.n += n
             return
-        if self.bn:
-            self.img._read_backing(self.mv[self.bp : self.bp + self.bn], self.base + self.bp)
-        self.bp, self.bn = pos, n
+        self.push()
+        self.kind, self.pos, self.host, self.n = 1, pos, 0, n
 
-    def flush(self) -> None:
-        if self.rn:
-            self.img._read_host(self.mv[self.rp : self.rp + self.rn], self.rh)
-            self.rn = 0
-        if self.bn:
-            self.img._read_backing(self.mv[self.bp : self.bp + self.bn], self.base + self.bp)
-            self.bn = 0
+    def compressed(self, pos: int, entry: int, inoff: int, n: int) -> None:
+        self.push()
+        self.ops.append((2, pos, entry, n, inoff))
+
+    def push(self) -> None:
+        if self.n:
+            self.ops.append((self.kind, self.pos, self.host, self.n, 0))
+            self.n = 0
 
 
 class Qcow2Image(BlockDevice):
@@ -242,21 +244,22 @@ class Qcow2Image(BlockDevice):
         self._writer.flush()
         self._l2_cache.popitem(last=False)
 
+    def _check_host_run(self, host: int, n: int) -> None:
+        if host >= self.file_size:
+            raise CorruptImageError(f"data cluster lies past the end of the file ({self.file_size} bytes)",
+                                    where=f"qcow2 data cluster @0x{host:x}")
+        self._check_meta_overlap(host, n, "data cluster")
+
     def _read_host(self, mv: memoryview, host: int) -> None:
         if self.encrypted:
             raise UnsupportedFeatureError("the image is encrypted (crypt_method %d); Nuwa cannot decrypt it"
                                           % self.header.crypt_method, where="qcow2 header @0x20 (crypt_method)",
                                           feature="encryption")
         if self.data_file is not None:
-            got = os.preadv(self.data_file.fileno(), [mv], host)
+            os.preadv(self.data_file.fileno(), [mv], host)
             return  # a short read of a raw data file is a sparse tail: zeros (already there)
-        if host + len(mv) > self.file_size:
-            if host >= self.file_size:
-                raise CorruptImageError(f"data cluster lies past the end of the file ({self.file_size} bytes)",
-                                        where=f"qcow2 data cluster @0x{host:x}")
-        self._check_meta_overlap(host, len(mv), "data cluster")
-        got = os.preadv(self.fd, [mv], host)
-        del got  # the tail beyond EOF reads as zeros, as in qemu
+        self._check_host_run(host, len(mv))
+        os.preadv(self.fd, [mv], host)  # a tail beyond EOF reads as zeros, as in qemu
 
     def _read_backing(self, mv: memoryview, guest: int) -> None:
         b = self.backing
@@ -309,14 +312,37 @@ class Qcow2Image(BlockDevice):
     # --- reading ---------------------------------------------------------------------------
 
     def _pread(self, offset: int, n: int) -> bytes:
+        ops = self.plan(offset, n)
+        if not ops:
+            return bytes(n)  # all zeros: no buffer to fill and copy
+        kind, pos, a, ln, inoff = ops[0]
+        if len(ops) == 1 and ln == n and kind == 0 and self.data_file is None and not self.encrypted:
+            # one contiguous host run (the common sequential case): read straight into bytes
+            self._check_host_run(a, n)
+            data = os.pread(self.fd, n, a)
+            return data if len(data) == n else data + bytes(n - len(data))
+        if len(ops) == 1 and kind == 2 and ln == n and n == self.cluster_size:
+            return self.decompress(a)
         out = bytearray(n)
-        self.readinto(memoryview(out), offset)
+        self._execute(ops, memoryview(out), offset)
         return bytes(out)
 
     def readinto(self, mv: memoryview, offset: int) -> None:
         """Fill ``mv`` (zero-initialised by the caller) with guest bytes starting at ``offset``."""
-        n = len(mv)
-        g = _Gather(self, mv, offset)
+        self._execute(self.plan(offset, len(mv)), mv, offset)
+
+    def _execute(self, ops: list, mv: memoryview, offset: int) -> None:
+        for kind, pos, a, n, inoff in ops:
+            if kind == 0:
+                self._read_host(mv[pos : pos + n], a)
+            elif kind == 1:
+                self._read_backing(mv[pos : pos + n], offset + pos)
+            else:
+                mv[pos : pos + n] = self.decompress(a)[inoff : inoff + n]
+
+    def plan(self, offset: int, n: int) -> list:
+        """The read ops for guest bytes [offset, offset+n) (see ``_Plan``)."""
+        g = _Plan()
         cb, l2_bits = self.cluster_bits, self.l2_bits
         cmask = self.cluster_size - 1
         l2_mask = self.l2_entries - 1
@@ -346,10 +372,9 @@ class Qcow2Image(BlockDevice):
                 chunk = min(cmask + 1 - inoff, span_end - pos)
                 e = t[idx]
                 if e & C.QCOW_OFLAG_COMPRESSED:
-                    d = self.decompress(e)
-                    mv[pos : pos + chunk] = d[inoff : inoff + chunk]
+                    g.compressed(pos, e, inoff, chunk)
                 elif zero_flag and e & C.QCOW_OFLAG_ZERO:
-                    pass  # reads as zeros; ``mv`` already is
+                    pass  # reads as zeros: the output buffer starts zeroed
                 else:
                     host = e & C.L2E_OFFSET_MASK
                     # offset 0 is unallocated, except with COPIED in an external data file (qemu
@@ -363,22 +388,21 @@ class Qcow2Image(BlockDevice):
                         g.backing(pos, chunk)
                 pos += chunk
                 idx += 1
-        g.flush()
+        g.push()
+        return g.ops
 
-    def _read_ext(self, g: _Gather, t: array, idx: int, pos: int, span_end: int, offset: int, l2off: int) -> int:
+    def _read_ext(self, g: _Plan, t: array, idx: int, pos: int, span_end: int, offset: int, l2off: int) -> int:
         """Extended L2 (subclusters): one 128-bit entry per cluster, 32 subclusters each."""
         cmask = self.cluster_size - 1
         sb = self.subcluster_bits
         has_backing = self.backing is not None
-        mv = g.mv
         while pos < span_end:
             inoff = (offset + pos) & cmask
             chunk = min(cmask + 1 - inoff, span_end - pos)
             e, bm = t[2 * idx], t[2 * idx + 1]
             where = f"qcow2 L2 table @0x{l2off:x} entry {idx}"
             if e & C.QCOW_OFLAG_COMPRESSED:
-                d = self.decompress(e)
-                mv[pos : pos + chunk] = d[inoff : inoff + chunk]
+                g.compressed(pos, e, inoff, chunk)
             else:
                 host = e & C.L2E_OFFSET_MASK
                 alloc, zero = bm & 0xFFFFFFFF, bm >> 32
