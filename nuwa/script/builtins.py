@@ -128,7 +128,7 @@ def b_dot(sh, argv):
         prog = parse(text)
     except ParseError as e:
         sh.lineno = e.line
-        sh.fatal(e.dash_text())
+        sh.fatal(f"{name}: {e.dash_text()}")
     saved = sh.positional
     if len(argv) > 2:
         sh.positional = argv[2:]
@@ -152,7 +152,7 @@ def b_exec(sh, argv):
         # redirections of `exec` stay: the caller's restore list must forget them
         sh.exec_keep = True
         return 0
-    st = sh.run_external(args, [])
+    st = sh.run_external(args, [], prefix="exec: ")
     raise ExitShell(st)
 
 
@@ -274,7 +274,7 @@ def b_trap(sh, argv):
     for s in sigs:
         sig = _signame(s)
         if sig is None:
-            sh.error(f"trap: {s}: bad trap")
+            sh.write(2, f"trap: {s}: bad trap\n")
             st = 1
             continue
         if action == "-":
@@ -322,8 +322,7 @@ def b_local(sh, argv):
         try:
             sh.make_local(name)
         except ExpansionError as e:
-            sh.error(str(e))
-            return 2
+            sh.fatal(str(e))
         if eq:
             sh.setvar_or_die(name, value)
     return 0
@@ -464,10 +463,10 @@ def b_printf(sh, argv):
             a = nxt()
             pyspec = "%" + flags + (width or "") + (("." + prec) if prec is not None else "")
             if conv == "s":
-                out.append(pyspec % (a or "") + "" if True else "")
+                out.append((pyspec + "s") % (a or ""))
             elif conv == "b":
                 text, stop = _escapes(a or "", echo=False)
-                out.append((pyspec + "s") % text if False else _pad(flags, width, prec, text))
+                out.append(_pad(flags, width, prec, text))
                 if stop:
                     sh.write(1, "".join(out))
                     return state["st"]
@@ -512,7 +511,7 @@ def b_read(sh, argv):
             raw = True
         elif opt == "-p":
             if args:
-                sh.write(2, args.pop(0))
+                args.pop(0)  # dash prompts only when stdin is a terminal: never here
         else:
             sh.error(f"read: Illegal option {opt}")
             return 2
@@ -715,6 +714,15 @@ def b_hash(sh, argv):
     return 0
 
 
+@builtin("alias", "unalias")
+def b_alias(sh, argv):
+    # aliases are not expanded (maintainer scripts do not use them; dash only expands them
+    # interactively in practice); defining one is accepted and recorded
+    if argv[0] == "alias" and len(argv) > 1:
+        sh.record.ignored_traps.append("alias " + " ".join(argv[1:]))
+    return 0
+
+
 @builtin("getopts")
 def b_getopts(sh, argv):
     if len(argv) < 3:
@@ -753,7 +761,7 @@ def b_getopts(sh, argv):
         if silent:
             sh.setvar_or_die("OPTARG", c)
         else:
-            sh.error(f"Illegal option -{c}")
+            sh.write(2, f"Illegal option -{c}\n")
             sh.vars.pop("OPTARG", None)
         sh.setvar_or_die(var, "?")
     elif idx + 1 < len(optstring) and optstring[idx + 1] == ":":
@@ -772,7 +780,7 @@ def b_getopts(sh, argv):
                 sh.setvar_or_die("OPTARG", c)
                 sh.setvar_or_die(var, ":")
             else:
-                sh.error(f"No arg for -{c} option")
+                sh.write(2, f"No arg for -{c} option\n")
                 sh.vars.pop("OPTARG", None)
                 sh.setvar_or_die(var, "?")
             sh.setvar_or_die("OPTIND", str(optind))
@@ -924,7 +932,8 @@ class _TestEval:
             return not _TestEval(self.sh, a[1:], self.name).run()
         v = self.oexpr()
         if self.i < n:
-            raise _TestError(f"{a[self.i]}: unexpected operator")
+            # dash names the argument before the first one left over
+            raise _TestError(f"{a[max(0, self.i - 1)]}: unexpected operator")
         return v
 
     def peek(self) -> str | None:
@@ -997,9 +1006,9 @@ class _TestEval:
             a, b = self.stat(l), self.stat(r)
             if op == "-ef":
                 return a is not None and b is not None and (a.st_ino, a.st_dev) == (b.st_ino, b.st_dev)
-            if op == "-nt":
-                return a is not None and (b is None or a.st_mtime_ns > b.st_mtime_ns)
-            return b is not None and (a is None or a.st_mtime_ns < b.st_mtime_ns)
+            if a is None or b is None:  # dash needs both files
+                return False
+            return a.st_mtime_ns > b.st_mtime_ns if op == "-nt" else a.st_mtime_ns < b.st_mtime_ns
         x, y = self.num(l), self.num(r)
         return {"-eq": x == y, "-ne": x != y, "-gt": x > y, "-ge": x >= y, "-lt": x < y, "-le": x <= y}[op]
 

@@ -294,9 +294,9 @@ class Expander:
             return [(value, kind)]
         if op == "?":
             if unset:
-                msg = self.string(p.word) if p.word else ("parameter null or not set" if p.colon or value is not None else "parameter not set")
+                msg = self.string(p.word) if p.word else ("parameter not set or null" if p.colon or value is not None else "parameter not set")
                 if p.word and not msg:
-                    msg = "parameter null or not set" if p.colon else "parameter not set"
+                    msg = "parameter not set or null" if p.colon else "parameter not set"
                 raise ExpansionError(f"{name}: {msg}")
             return [(value, kind)]
         if value is None:

@@ -51,6 +51,10 @@ class LoopControl(Exception):
         self.levels = levels
 
 
+class BadWrite(Exception):
+    """A builtin wrote to a closed standard output (dash: ``echo: I/O error``)."""
+
+
 class RedirError(Exception):
     """A redirection failed; ``str()`` is dash's message."""
 
@@ -186,11 +190,15 @@ class Shell:
 
     # ---- output ----------------------------------------------------------------------------
     def write(self, fd: int, data: bytes | str) -> None:
-        """Write to descriptor ``fd`` (a closed descriptor drops the bytes, as EBADF would)."""
+        """Write to descriptor ``fd``; a closed one raises BadWrite (EBADF), as write(2) fails."""
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
         d = self.fds.get(fd)
-        if d is not None and data:
+        if d is None:
+            if data and fd == 1:
+                raise BadWrite()
+            return
+        if data:
             d.write(data)
 
     def error(self, msg: str) -> None:
@@ -596,7 +604,14 @@ class Shell:
         self.limits.step(cmd.line)
         self.subst_status = None
         argv = self.expand_fields(cmd.words) if cmd.words else []
-        assigns = [(a.name, self._assign_value(a)) for a in cmd.assigns]
+        if argv:
+            assigns = [(a.name, self._assign_value(a)) for a in cmd.assigns]
+        else:  # `a=1 b=$a`: each assignment sees the ones before it
+            assigns = []
+            for a in cmd.assigns:
+                v = self._assign_value(a)
+                self.setvar_or_die(a.name, v)
+                assigns.append((a.name, v))
         self.tainted = False  # after expansion: `$?` above may still read a deferred status
         if "x" in self.opts:
             ps4 = self.getvar("PS4")
@@ -609,8 +624,6 @@ class Shell:
                 return 2
             if saved:
                 self.restore(saved)
-            for n, v in assigns:
-                self.setvar_or_die(n, v)
             st = self.subst_status or 0
             self.status = st
             return st
@@ -677,6 +690,9 @@ class Shell:
             st = table[name](self, argv)
         except ExpansionError as e:
             self.fatal(str(e), e.status)
+        except BadWrite:
+            self.error(f"{name}: {name}: I/O error")
+            st = 1
         self.record.add(CommandRecord(self.lineno, argv[:8], "builtin", SIMULATED, status=st))
         return st
 
@@ -736,11 +752,11 @@ class Shell:
             return False
         return st.is_reg and bool(st.st_mode & 0o111)
 
-    def run_external(self, argv: list[str], assigns, nested: bool = False) -> int:
+    def run_external(self, argv: list[str], assigns, nested: bool = False, prefix: str = "") -> int:
         name = argv[0]
         path = self.find_command(name)
         if path is None:
-            self.error(f"{name}: not found")
+            self.error(f"{prefix}{name}: not found")
             self.record.add(CommandRecord(self.lineno, argv[:8], "missing", SIMULATED, "not found", 127))
             return 127
         env = self.environ()

@@ -379,7 +379,9 @@ class Lexer:
                 if depth == 0:
                     if src.startswith("))", i):
                         break
-                    return None
+                    if self.bash:  # bash reads `$((cmd) ...)` as a command substitution
+                        return None
+                    raise self.error("Missing '))'", self.pos)  # dash: `$((` is arithmetic
                 depth -= 1
             elif c in "'\"":
                 j = src.find(c, i + 1)

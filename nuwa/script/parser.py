@@ -132,12 +132,17 @@ class Parser:
             return True
         return False
 
-    def compound_list(self, top: bool = False, allow_empty: bool = False) -> List:
-        """``compound_list`` (and ``complete_command``s at top level): and_or items with separators."""
+    def compound_list(self, top: bool = False, allow_empty: bool = False, expect: str | None = None) -> List:
+        """``compound_list`` (and ``complete_command``s at top level): and_or items with separators.
+
+        ``expect`` names the word that should close the list, for dash's message at end of file.
+        """
         items: list[ListItem] = []
         self.linebreak()
         while True:
             t = self.peek()
+            if t.kind == EOF and expect is not None:
+                raise self.unexpected(t, expect)
             if self._at_end(t, top):
                 break
             ao = self.and_or()
@@ -289,8 +294,8 @@ class Parser:
     def function_definition(self, name_tok: Token) -> FunctionDefinition:
         """``function_definition``: ``fname ( ) linebreak compound_command``."""
         name = name_tok.word.literal()
-        if name is None or name in RESERVED:
-            raise self.unexpected(self.peek())
+        if name is None or not is_name(name):
+            raise ParseError("Bad function name", name_tok.line, name_tok.col)
         self.expect_op("(")
         self.expect_op(")")
         self.linebreak()
@@ -316,14 +321,14 @@ class Parser:
     def brace_group(self) -> BraceGroup:
         """``brace_group``: ``{ compound_list }``."""
         t = self.next()
-        body = self.compound_list()
+        body = self.compound_list(expect="}")
         self.expect_word("}")
         return BraceGroup(body, line=t.line)
 
     def subshell(self) -> Subshell:
         """``subshell``: ``( compound_list )``."""
         t = self.next()
-        body = self.compound_list()
+        body = self.compound_list(expect=")")
         self.expect_op(")")
         return Subshell(body, line=t.line)
 
@@ -331,19 +336,19 @@ class Parser:
         """``if_clause``/``else_part``."""
         t = self.next()
         branches = []
-        cond = self.compound_list()
+        cond = self.compound_list(expect="then")
         self.expect_word("then")
-        branches.append((cond, self.compound_list()))
+        branches.append((cond, self.compound_list(expect="fi")))
         else_body = None
         while True:
             nt = self.next()
             rw = self._reserved(nt)
             if rw == "elif":
-                cond = self.compound_list()
+                cond = self.compound_list(expect="then")
                 self.expect_word("then")
-                branches.append((cond, self.compound_list()))
+                branches.append((cond, self.compound_list(expect="fi")))
             elif rw == "else":
-                else_body = self.compound_list()
+                else_body = self.compound_list(expect="fi")
                 self.expect_word("fi")
                 break
             elif rw == "fi":
@@ -355,14 +360,14 @@ class Parser:
     def while_clause(self) -> WhileClause:
         """``while_clause``/``until_clause``."""
         t = self.next()
-        cond = self.compound_list()
+        cond = self.compound_list(expect="do")
         body = self.do_group()
         return WhileClause(cond, body, until=t.word.literal() == "until", line=t.line)
 
     def do_group(self) -> List:
         """``do_group``: ``do compound_list done``."""
         self.expect_word("do")
-        body = self.compound_list()
+        body = self.compound_list(expect="done")
         self.expect_word("done")
         return body
 
@@ -412,7 +417,7 @@ class Parser:
             while True:
                 p = self.next()
                 if p.kind != WORD:
-                    raise self.unexpected(p, "word")
+                    raise self.unexpected(p, ")" if p.kind == EOF else None)
                 patterns.append(p.word)
                 sep = self.next()
                 if sep.kind == OP and sep.value == "|":
