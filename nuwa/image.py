@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import os
 
-from nuwa.errors import InvalidInputError, NuwaError, OperationFailedError, UnsupportedFeatureError
+from nuwa.errors import CorruptImageError, InvalidInputError, NuwaError, OperationFailedError, UnsupportedFeatureError
 from nuwa.formats.blockdev import BlockDevice, RawFile
 from nuwa.formats.partitions import Partition, PartitionTable, read_partitions
 from nuwa.formats.sniff import FsSignature, sniff
 
 EXT_TYPES = ("ext2", "ext3", "ext4")
+#: what a root filesystem could be but Nuwa cannot read (named in errors)
+UNSUPPORTED_FS = ("xfs", "btrfs", "LVM2_member", "crypto_LUKS")
 #: the files whose presence marks the root filesystem of a Debian-like system
 ROOT_MARKERS = ("/etc/os-release", "/var/lib/dpkg")
 #: the os-release keys ``info()`` reports
@@ -143,6 +145,8 @@ class Image:
             self.volumes = [Volume(p.device, p) for p in table.partitions if p.kind != "extended"]
         self._root = None
         self._root_volume: Volume | None = None
+        #: why ``info()`` could not describe the root filesystem (None if it could)
+        self.root_error: NuwaError | None = None
         self._closed = False
 
     @classmethod
@@ -198,9 +202,10 @@ class Image:
                 sig = vol.signature
                 if sig is None or sig.type not in EXT_TYPES:
                     what = sig.type if sig else "no recognisable filesystem"
-                    raise UnsupportedFeatureError(
-                        f"{vol.label} holds {what}; Nuwa reads ext2/ext3/ext4 only", where=self.path,
-                        feature=what)
+                    message = f"--partition {vol.number} holds {what}; Nuwa reads ext2/ext3/ext4 only"
+                    if what in UNSUPPORTED_FS:  # a real root filesystem Nuwa cannot handle
+                        raise UnsupportedFeatureError(message, where=self.path, feature=what)
+                    raise InvalidInputError(message, where=self.path)  # swap, vfat, nothing: wrong number
                 self._root_volume = vol
             else:
                 self._root_volume = self._find_root()
@@ -216,7 +221,7 @@ class Image:
             if sig is None:
                 continue
             if sig.type not in EXT_TYPES:
-                if sig.type in ("xfs", "btrfs", "LVM2_member", "crypto_LUKS"):
+                if sig.type in UNSUPPORTED_FS:
                     others.append(f"{vol.label} holds {sig.type}, which Nuwa cannot read")
                 continue
             try:
@@ -236,10 +241,11 @@ class Image:
         if first_error is not None and n_errors == len(reasons):
             raise first_error  # every candidate is damaged: say so, with the error's own exit code
         detail = "; ".join(reasons + others) or "no ext2/ext3/ext4 filesystem on the disk"
-        raise InvalidInputError(
-            f"no root filesystem found (an ext filesystem holding {' and '.join(ROOT_MARKERS)}): {detail}",
-            where=self.path,
-        )
+        message = f"no root filesystem found (an ext filesystem holding {' and '.join(ROOT_MARKERS)}): {detail}"
+        if isinstance(first_error, (CorruptImageError, UnsupportedFeatureError)):
+            # A damaged candidate is most likely the root itself: keep the image's fault (exit 3).
+            raise type(first_error)(message, where=self.path)
+        raise InvalidInputError(message, where=self.path)
 
     def root(self):
         """The root filesystem as a :class:`nuwa.fs.model.FileSystem`, writable iff the image is."""
@@ -297,6 +303,7 @@ class Image:
             vol = self.root_volume()
             fs = self.root()
         except NuwaError as err:
+            self.root_error = err
             return {"error": str(err)}
         sig = vol.signature
         fsinfo = fs.info() if hasattr(fs, "info") else {}

@@ -12,6 +12,7 @@ import json
 import sys
 import time
 
+from nuwa.errors import EXIT_CORRUPT
 from nuwa.image import Image
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
@@ -154,9 +155,16 @@ def run_info(args) -> int:
     """Handler of ``nuwa info``."""
     with Image.open(args.image, writable=False, partition=getattr(args, "partition", None)) as image:
         info = image.info()
+        root_error = image.root_error
     if getattr(args, "json", False):
         json.dump(info, sys.stdout, indent=2, ensure_ascii=False, default=str)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(format_info(info))
+    # A disk without a Debian root is still described (exit 0); a damaged or refused root
+    # filesystem is the image's fault: report it after the description, with its exit code.
+    if root_error is not None and root_error.exit_code == EXIT_CORRUPT:
+        sys.stdout.flush()
+        print(f"nuwa info: {root_error}", file=sys.stderr)
+        return EXIT_CORRUPT
     return 0
