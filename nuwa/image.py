@@ -114,6 +114,7 @@ class Volume:
 
     @property
     def number(self) -> int | None:
+        """The partition number, or None for the whole disk."""
         return self.partition.number if self.partition else None
 
     @property

@@ -290,6 +290,20 @@ def test_ebr_chain_loop_is_cut(mbr_image, tmp_path):
     assert_same_as_sfdisk(table, ref)
 
 
+def test_overlapping_mbr_partitions_are_reported(mbr_image, tmp_path):
+    """Partition 2's start moved into partition 1: both are kept, the overlap is named."""
+    path, ref = mbr_image
+    img = copy(path, tmp_path)
+    p1 = ref["partitions"][0]
+    with open(img, "r+b") as f:
+        f.seek(0x1BE + 16 + 8)  # record 2, start_sect
+        f.write(struct.pack("<I", p1["start"] + 100))
+    with RawFile(img) as dev:
+        table = read_partitions(dev)
+    assert table.get(2).start == p1["start"] + 100
+    assert any("partitions 1 and 2 overlap" in w for w in table.warnings), table.warnings
+
+
 def test_truncated_image_clips_last_partition(mbr_image, tmp_path):
     path, ref = mbr_image
     img = copy(path, tmp_path)
