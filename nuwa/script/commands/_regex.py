@@ -39,6 +39,8 @@ def _bracket(p: str, i: int) -> tuple[str, int]:
         out.append("^")
         j += 1
     first = True
+    if j >= len(p):
+        raise RegexError("Invalid regular expression")  # GNU dfa: a '[' ending the pattern
     while True:
         if j >= len(p):
             raise RegexError("Unmatched [, [^, [:, [., or [=")
