@@ -1,0 +1,528 @@
+"""``nuwa ls``, ``cat``, ``stat``, ``copy-out`` and ``copy-in``.
+
+The text output imitates coreutils: ``ls -l`` columns (mode string, links, owner, group, size
+or device numbers, date, name ``-> target``) and ``stat``'s default format, with owner names
+taken from the *image's* ``/etc/passwd`` and ``/etc/group``. ``--json`` prints one JSON
+document. The formatting functions take any :class:`nuwa.fs.model.FileSystem`, so they work on
+images, host directories and overlays alike.
+
+Writing: ``copy-in`` stages everything in an :class:`nuwa.fs.overlay.Overlay` and commits once,
+into a new qcow2 overlay at ``--output`` (backing file = the image) or, with ``--in-place``, into
+the image itself. Host files are read without following symlinks; a host symlink that points
+outside the copied tree is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat as S
+import sys
+import time
+
+from nuwa.errors import CorruptImageError, InvalidInputError
+from nuwa.fs.diff import TYPE_CHAR
+from nuwa.fs.model import FileSystem, check_path, join
+
+_ID_FILE_MAX = 8 << 20
+_CHUNK = 1 << 20
+_SIX_MONTHS = 15778476  # seconds; coreutils' "recent" limit for the short date form
+FILE_TYPE_NAME = {S.S_IFREG: "regular file", S.S_IFDIR: "directory", S.S_IFLNK: "symbolic link",
+                  S.S_IFIFO: "fifo", S.S_IFSOCK: "socket", S.S_IFCHR: "character special file",
+                  S.S_IFBLK: "block special file"}
+
+
+# ---- shared helpers ---------------------------------------------------------------------------
+def _open_image(args, writable: bool = False, path: str | None = None):
+    import nuwa
+
+    return nuwa.open(path or args.image, writable=writable, partition=getattr(args, "partition", None))
+
+
+def id_names(fs: FileSystem, path: str) -> dict[int, str]:
+    """uid (or gid) -> name from the image's ``/etc/passwd`` (or ``/etc/group``)."""
+    try:
+        h = fs.open_handle(path)
+        try:
+            data = h.pread(0, min(h.size(), _ID_FILE_MAX))
+        finally:
+            h.close()
+    except OSError:
+        return {}
+    out: dict[int, str] = {}
+    for line in data.decode("utf-8", "replace").splitlines():
+        f = line.split(":")
+        if len(f) >= 3 and f[2].isdigit():
+            out.setdefault(int(f[2]), f[0])
+    return out
+
+
+class Owners:
+    """Owner and group names of one image, loaded once."""
+
+    def __init__(self, fs: FileSystem):
+        self.users, self.groups = id_names(fs, "/etc/passwd"), id_names(fs, "/etc/group")
+
+    def user(self, uid: int, unknown: str | None = None) -> str:
+        """The name (``ls`` shows the number for an unknown id, ``stat`` shows UNKNOWN)."""
+        return self.users.get(uid, str(uid) if unknown is None else unknown)
+
+    def group(self, gid: int, unknown: str | None = None) -> str:
+        return self.groups.get(gid, str(gid) if unknown is None else unknown)
+
+
+def mode_string(mode: int) -> str:
+    """``ls -l``'s ten-character mode (coreutils ``filemodestring``)."""
+    kind = {S.S_IFREG: "-", S.S_IFDIR: "d", S.S_IFLNK: "l", S.S_IFIFO: "p", S.S_IFSOCK: "s",
+            S.S_IFCHR: "c", S.S_IFBLK: "b"}.get(S.S_IFMT(mode), "?")
+    out = [kind]
+    for shift, special, ch in ((6, S.S_ISUID, "s"), (3, S.S_ISGID, "s"), (0, S.S_ISVTX, "t")):
+        bits = (mode >> shift) & 7
+        out.append("r" if bits & 4 else "-")
+        out.append("w" if bits & 2 else "-")
+        x = bool(bits & 1)
+        if mode & special:
+            out.append(ch if x else ch.upper())
+        else:
+            out.append("x" if x else "-")
+    return "".join(out)
+
+
+def _major_minor(rdev: int) -> tuple[int, int]:
+    return os.major(rdev), os.minor(rdev)
+
+
+def _ls_date(mtime_ns: int, now: float) -> str:
+    t = mtime_ns / 1e9
+    lt = time.localtime(t)
+    if now - _SIX_MONTHS < t <= now + 60:  # coreutils: recent -> time of day, else the year
+        return time.strftime("%b %e %H:%M", lt)
+    return time.strftime("%b %e  %Y", lt)
+
+
+def entry_json(fs: FileSystem, path: str, name: str, st, owners: Owners) -> dict:
+    """One ``ls --json``/``stat --json`` record."""
+    kind = S.S_IFMT(st.st_mode)
+    d = {"name": name, "path": path, "type": {"-": "file", "d": "dir", "l": "symlink", "p": "fifo", "s": "sock",
+                                               "c": "chr", "b": "blk"}.get(mode_string(st.st_mode)[0], "unknown"),
+         "mode": f"{S.S_IMODE(st.st_mode):04o}", "mode_string": mode_string(st.st_mode), "nlink": st.st_nlink,
+         "uid": st.st_uid, "gid": st.st_gid, "user": owners.user(st.st_uid), "group": owners.group(st.st_gid),
+         "size": st.st_size, "blocks": st.st_blocks, "ino": st.st_ino, "atime_ns": st.st_atime_ns,
+         "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}
+    if kind == S.S_IFLNK:
+        d["target"] = fs.readlink(path)
+    if kind in (S.S_IFCHR, S.S_IFBLK):
+        d["rdev"] = list(_major_minor(st.st_rdev))
+    return d
+
+
+# ---- ls ---------------------------------------------------------------------------------------
+def ls_long_lines(fs: FileSystem, items: list[tuple[str, str]], owners: Owners, now: float | None = None) -> list[str]:
+    """``ls -l`` lines for ``(path, display name)`` pairs, columns aligned as coreutils does."""
+    now = time.time() if now is None else now
+    rows = []
+    for path, name in items:
+        st = fs.lstat(path)
+        kind = S.S_IFMT(st.st_mode)
+        if kind in (S.S_IFCHR, S.S_IFBLK):
+            ma, mi = _major_minor(st.st_rdev)
+            size = f"{ma}, {mi:>3}"
+        else:
+            size = str(st.st_size)
+        tail = f" -> {fs.readlink(path)}" if kind == S.S_IFLNK else ""
+        rows.append((mode_string(st.st_mode), str(st.st_nlink), owners.user(st.st_uid), owners.group(st.st_gid),
+                     size, _ls_date(st.st_mtime_ns, now), name + tail))
+    if not rows:
+        return []
+    w = [max(len(r[i]) for r in rows) for i in range(5)]
+    return [f"{r[0]} {r[1]:>{w[1]}} {r[2]:<{w[2]}} {r[3]:<{w[3]}} {r[4]:>{w[4]}} {r[5]} {r[6]}" for r in rows]
+
+
+def _sorted_names(fs: FileSystem, path: str) -> list[str]:
+    # ls in the C locale: byte order
+    return sorted(fs.readdir(path), key=lambda n: os.fsencode(n))
+
+
+def ls_text(fs: FileSystem, path: str, long: bool = False, recursive: bool = False, now: float | None = None) -> str:
+    """What ``nuwa ls`` prints (coreutils ``ls [-l] [-R]`` with LC_ALL=C)."""
+    owners = Owners(fs) if long else None
+    st = fs.lstat(path)
+    if S.S_ISLNK(st.st_mode) and not long:
+        st = fs.stat(path)  # ls follows a symlink named on the command line unless -l
+    if not S.S_ISDIR(st.st_mode):
+        if long:
+            return "\n".join(ls_long_lines(fs, [(path, path)], owners, now)) + "\n"
+        return path + "\n"
+    out: list[str] = []
+
+    def listing(d: str, header: bool) -> None:
+        names = _sorted_names(fs, d)
+        if header:
+            if out:
+                out.append("")
+            out.append(f"{d}:")
+        if long:
+            blocks = sum(fs.lstat(join(d, n)).st_blocks for n in names)
+            out.append(f"total {(blocks + 1) // 2}")
+            out.extend(ls_long_lines(fs, [(join(d, n), n) for n in names], owners, now))
+        else:
+            out.extend(names)
+        if recursive:
+            for n in names:
+                p = join(d, n)
+                if S.S_ISDIR(fs.lstat(p).st_mode):
+                    listing(p, True)
+
+    listing(path, recursive)
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def ls_json(fs: FileSystem, path: str, recursive: bool = False) -> dict:
+    """What ``nuwa ls --json`` prints: the entries (and, with -R, every level's) with full metadata."""
+    owners = Owners(fs)
+    st = fs.stat(path) if S.S_ISLNK(fs.lstat(path).st_mode) else fs.lstat(path)
+    if not S.S_ISDIR(st.st_mode):
+        return {"path": path, "entries": [entry_json(fs, path, path.rsplit("/", 1)[-1], fs.lstat(path), owners)]}
+    entries = []
+
+    def listing(d: str) -> None:
+        for n in _sorted_names(fs, d):
+            p = join(d, n)
+            s = fs.lstat(p)
+            entries.append(entry_json(fs, p, n, s, owners))
+            if recursive and S.S_ISDIR(s.st_mode):
+                listing(p)
+
+    listing(path)
+    return {"path": path, "recursive": recursive, "entries": entries}
+
+
+def run_ls(args) -> int:
+    """``nuwa ls IMAGE PATH [-l] [-R] [--json]``."""
+    path = _image_path(args.path)
+    with _open_image(args) as image:
+        fs = image.root()
+        if args.json:
+            print(json.dumps(ls_json(fs, path, args.recursive), indent=1))
+        else:
+            sys.stdout.write(ls_text(fs, path, args.long, args.recursive))
+    return 0
+
+
+def _image_path(path: str) -> str:
+    try:
+        check_path(path)
+    except ValueError as err:
+        raise InvalidInputError(str(err)) from None
+    return "/" + path.lstrip("/") if path else "/"
+
+
+# ---- cat --------------------------------------------------------------------------------------
+def run_cat(args) -> int:
+    """``nuwa cat IMAGE PATH``: the file's bytes on stdout, read in 1 MiB pieces."""
+    path = _image_path(args.path)
+    with _open_image(args) as image:
+        fs = image.root()
+        h = fs.open_handle(path)
+        try:
+            out = sys.stdout.buffer
+            off, size = 0, h.size()
+            while off < size:
+                chunk = h.pread(off, min(_CHUNK, size - off))
+                if not chunk:
+                    break
+                out.write(chunk)
+                off += len(chunk)
+            out.flush()
+        finally:
+            h.close()
+    return 0
+
+
+# ---- stat -------------------------------------------------------------------------------------
+def _stat_time(ns: int) -> str:
+    sec, frac = divmod(ns, 10**9)
+    lt = time.localtime(sec)
+    return time.strftime("%Y-%m-%d %H:%M:%S", lt) + f".{frac:09d} " + time.strftime("%z", lt)
+
+
+def stat_text(fs: FileSystem, path: str, name: str | None = None, owners: Owners | None = None,
+              blksize: int | None = None) -> str:
+    """coreutils ``stat``'s default output for ``path`` (``name`` is what the File line shows)."""
+    owners = owners or Owners(fs)
+    st = fs.lstat(path)
+    kind = S.S_IFMT(st.st_mode)
+    name = path if name is None else name
+    ftype = FILE_TYPE_NAME.get(kind, "weird file")
+    if kind == S.S_IFREG and st.st_size == 0:
+        ftype = "regular empty file"
+    shown = f"{name} -> {fs.readlink(path)}" if kind == S.S_IFLNK else name
+    if blksize is None:
+        try:
+            blksize = fs.statvfs("/").f_bsize
+        except OSError:
+            blksize = 4096
+    dev = st.st_dev
+    lines = [
+        f"  File: {shown}",
+        f"  Size: {st.st_size:<10}\tBlocks: {st.st_blocks:<10} IO Block: {blksize:<6} {ftype}",
+    ]
+    devline = f"Device: {os.major(dev)},{os.minor(dev)}\tInode: {st.st_ino:<11} Links: "
+    if kind in (S.S_IFCHR, S.S_IFBLK):
+        ma, mi = _major_minor(st.st_rdev)
+        devline += f"{st.st_nlink:<5} Device type: {ma},{mi}"
+    else:
+        devline += f"{st.st_nlink}"
+    lines.append(devline)
+    lines.append(f"Access: ({S.S_IMODE(st.st_mode):04o}/{mode_string(st.st_mode)})  "
+                 f"Uid: ({st.st_uid:>5}/{owners.user(st.st_uid, 'UNKNOWN'):>8})   "
+                 f"Gid: ({st.st_gid:>5}/{owners.group(st.st_gid, 'UNKNOWN'):>8})")
+    lines.append(f"Access: {_stat_time(st.st_atime_ns)}")
+    lines.append(f"Modify: {_stat_time(st.st_mtime_ns)}")
+    lines.append(f"Change: {_stat_time(st.st_ctime_ns)}")
+    lines.append(" Birth: -")
+    return "\n".join(lines) + "\n"
+
+
+def run_stat(args) -> int:
+    """``nuwa stat IMAGE PATH [--json]``."""
+    path = _image_path(args.path)
+    with _open_image(args) as image:
+        fs = image.root()
+        if args.json:
+            st = fs.lstat(path)
+            d = entry_json(fs, path, path.rsplit("/", 1)[-1] or "/", st, Owners(fs))
+            d["xattrs"] = {} if S.S_ISLNK(st.st_mode) else {
+                n: fs.getxattr(path, n, follow_symlinks=False).hex() for n in sorted(fs.listxattr(path, follow_symlinks=False))}
+            print(json.dumps(d, indent=1))
+        else:
+            sys.stdout.write(stat_text(fs, path, args.path))
+    return 0
+
+
+# ---- copy-out ---------------------------------------------------------------------------------
+def _check_image_name(name: str, where: str) -> None:
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        raise CorruptImageError(f"directory entry {name!r} is not a valid file name", where=where)
+
+
+def copy_out(fs: FileSystem, path: str, dest: str, warn=None) -> list[str]:
+    """Copy ``path`` (recursively) from ``fs`` to the host path ``dest``.
+
+    Keeps modes, times, symlinks (verbatim, never followed), FIFOs and hard links; owners,
+    device nodes and xattrs only where the host lets us (an unprivileged user cannot), with a
+    warning per refusal. Never overwrites: ``dest`` must not exist. Returns the warnings.
+    """
+    warnings: list[str] = []
+    warn = warn or warnings.append
+    if os.path.lexists(dest):
+        raise InvalidInputError("destination exists (copy-out never overwrites)", where=dest)
+    parent = os.path.dirname(os.path.abspath(dest))
+    pfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    links: dict[int, tuple[int, str]] = {}
+    dirs_to_time: list[tuple[int, str, object]] = []
+    try:
+        _copy_out_one(fs, path, pfd, os.path.basename(os.path.abspath(dest)), links, dirs_to_time, warn)
+        for dfd, name, st in reversed(dirs_to_time):  # directory times last: filling them changed mtime
+            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dfd, follow_symlinks=False)
+    finally:
+        for dfd, _, _ in dirs_to_time:
+            if dfd != pfd:
+                try:
+                    os.close(dfd)
+                except OSError:
+                    pass
+        os.close(pfd)
+    return warnings
+
+
+def _copy_out_one(fs, path, dfd, name, links, dirs_to_time, warn) -> None:
+    st = fs.lstat(path)
+    kind = S.S_IFMT(st.st_mode)
+    if kind != S.S_IFDIR and st.st_nlink > 1 and st.st_ino in links:
+        ofd, oname = links[st.st_ino]
+        os.link(oname, name, src_dir_fd=ofd, dst_dir_fd=dfd, follow_symlinks=False)
+        return
+    if kind == S.S_IFDIR:
+        os.mkdir(name, 0o700, dir_fd=dfd)
+        sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dfd)
+        dirs_to_time.append((sub, ".", st))
+        for n in sorted(fs.readdir(path)):
+            _check_image_name(n, path)
+            _copy_out_one(fs, join(path, n), sub, n, links, dirs_to_time, warn)
+    elif kind == S.S_IFLNK:
+        os.symlink(fs.readlink(path), name, dir_fd=dfd)
+    elif kind == S.S_IFREG:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dfd)
+        try:
+            h = fs.open_handle(path)
+            try:
+                off = 0
+                while off < st.st_size:
+                    chunk = h.pread(off, min(_CHUNK, st.st_size - off))
+                    if not chunk:
+                        break
+                    if chunk.count(0) == len(chunk):
+                        os.lseek(fd, len(chunk), os.SEEK_CUR)  # keep holes
+                    else:
+                        os.write(fd, chunk)
+                    off += len(chunk)
+                os.ftruncate(fd, off)
+            finally:
+                h.close()
+        finally:
+            os.close(fd)
+    elif kind == S.S_IFIFO:
+        os.mkfifo(name, 0o600, dir_fd=dfd)
+    else:
+        try:
+            os.mknod(name, kind | 0o600, st.st_rdev, dir_fd=dfd)
+        except PermissionError:
+            warn(f"{path}: device node not copied (needs root)")
+            return
+    if kind != S.S_IFDIR and st.st_nlink > 1:
+        links[st.st_ino] = (dfd, name)
+    _copy_out_meta(fs, path, st, dfd, name, warn)
+
+
+def _copy_out_meta(fs, path, st, dfd, name, warn) -> None:
+    kind = S.S_IFMT(st.st_mode)
+    try:
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dfd, follow_symlinks=False)
+    except PermissionError:
+        pass  # an unprivileged user keeps its own ownership, as cp -p does
+    if kind != S.S_IFLNK:
+        os.chmod(name, S.S_IMODE(st.st_mode), dir_fd=dfd, follow_symlinks=False)
+        for x in fs.listxattr(path, follow_symlinks=False):
+            try:
+                os.setxattr(f"/proc/self/fd/{dfd}/{name}", x, fs.getxattr(path, x, follow_symlinks=False),
+                            follow_symlinks=False)
+            except OSError as e:
+                warn(f"{path}: xattr {x} not copied ({e.strerror})")
+    if kind != S.S_IFDIR:
+        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dfd, follow_symlinks=False)
+
+
+def run_copy_out(args) -> int:
+    """``nuwa copy-out IMAGE PATH DEST``: into DEST/basename when DEST is a directory."""
+    path = _image_path(args.path)
+    dest = args.dest
+    if os.path.isdir(dest) and not os.path.islink(dest):
+        dest = os.path.join(dest, path.rstrip("/").rsplit("/", 1)[-1] or "root")
+    with _open_image(args) as image:
+        for w in copy_out(image.root(), path, dest):
+            print(f"nuwa copy-out: warning: {w}", file=sys.stderr)
+    return 0
+
+
+# ---- copy-in ----------------------------------------------------------------------------------
+def check_host_sources(srcs: list[str]) -> None:
+    """Refuse, before anything is written, host symlinks that point outside what is copied."""
+    for src in srcs:
+        if not os.path.lexists(src):
+            raise InvalidInputError("no such file or directory", where=src)
+        top = os.path.abspath(src)
+        for dirpath, dirs, files in os.walk(top) if os.path.isdir(top) and not os.path.islink(top) else [(os.path.dirname(top), [], [os.path.basename(top)])]:
+            for n in dirs + files:
+                p = os.path.join(dirpath, n)
+                if os.path.islink(p):
+                    target = os.readlink(p)
+                    resolved = os.path.normpath(os.path.join(os.path.dirname(p), target))
+                    inside = not os.path.isabs(target) and (resolved == top or resolved.startswith(top + os.sep))
+                    if not inside or p == top:
+                        raise InvalidInputError(f"host symlink points outside the copied tree (-> {target}); "
+                                                "refusing to copy it", where=p)
+
+
+def copy_in(fs: FileSystem, srcs: list[str], destdir: str) -> None:
+    """Copy host files/trees into directory ``destdir`` of ``fs`` (which should be an Overlay).
+
+    Modes and mtimes are kept; owners become root:root (host uids mean nothing in the image);
+    symlinks are copied verbatim (they were checked by :func:`check_host_sources`); hard links
+    inside the copied trees stay hard links. Host symlinks are never followed.
+    """
+    st = fs.stat(destdir)
+    if not S.S_ISDIR(st.st_mode):
+        raise fs_error_notdir(destdir)
+    links: dict[tuple[int, int], str] = {}
+    for src in srcs:
+        name = os.path.basename(os.path.abspath(src))
+        _copy_in_one(fs, os.path.abspath(src), join(destdir, name), links)
+
+
+def fs_error_notdir(path: str) -> OSError:
+    return OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+
+
+def _copy_in_one(fs: FileSystem, host: str, dest: str, links: dict) -> None:
+    st = os.lstat(host)
+    kind = S.S_IFMT(st.st_mode)
+    key = (st.st_dev, st.st_ino)
+    if kind != S.S_IFDIR and st.st_nlink > 1 and key in links:
+        fs.link(links[key], dest)
+        return
+    if kind == S.S_IFDIR:
+        if not fs.lexists(dest):
+            fs.mkdir(dest, 0o700)
+        for n in sorted(os.listdir(host)):
+            _copy_in_one(fs, os.path.join(host, n), join(dest, n), links)
+    elif kind == S.S_IFLNK:
+        fs.symlink(os.readlink(host), dest)
+    elif kind == S.S_IFREG:
+        fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            h = fs.open_handle(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                off = 0
+                while True:
+                    chunk = os.pread(fd, _CHUNK, off)
+                    if not chunk:
+                        break
+                    h.pwrite(off, chunk)
+                    off += len(chunk)
+            finally:
+                h.close()
+        finally:
+            os.close(fd)
+    else:
+        fs.mknod(dest, kind | 0o600, st.st_rdev)
+    if kind != S.S_IFDIR and st.st_nlink > 1:
+        links[key] = dest
+    fs.chown(dest, 0, 0, follow_symlinks=False)
+    if kind != S.S_IFLNK:
+        fs.chmod(dest, S.S_IMODE(st.st_mode), follow_symlinks=False)
+    fs.utime(dest, st.st_atime_ns, st.st_mtime_ns, follow_symlinks=False)
+
+
+def run_copy_in(args) -> int:
+    """``nuwa copy-in IMAGE SRC... DESTDIR [--output OUT | --in-place]``."""
+    from nuwa.fs.overlay import Overlay
+
+    if len(args.paths) < 2:
+        raise InvalidInputError("copy-in needs at least one SRC and a DESTDIR")
+    *srcs, destdir = args.paths
+    destdir = _image_path(destdir)
+    if not args.output and not args.in_place:
+        raise InvalidInputError("copy-in writes a new overlay: give --output OUT (or --in-place to modify IMAGE)")
+    check_host_sources(srcs)
+    target = args.image
+    created = None
+    if args.output:
+        from nuwa.formats.qcow2_create import create_overlay
+
+        if os.path.lexists(args.output):
+            raise InvalidInputError("output exists (refusing to overwrite it)", where=args.output)
+        create_overlay(args.output, args.image)
+        created = target = args.output
+    try:
+        with _open_image(args, writable=True, path=target) as image:
+            ov = Overlay(image.root())
+            copy_in(ov, srcs, destdir)
+            ov.commit()
+            image.flush()
+    except BaseException:
+        if created:
+            os.unlink(created)  # nothing half-written is left behind
+        raise
+    return 0
