@@ -293,11 +293,15 @@ class Qcow2Image(BlockDevice):
                 # raw deflate; stop at cluster_size and ignore trailing slop (qemu qcow2_zlib_decompress)
                 d = zlib.decompressobj(-12).decompress(buf, cs)
             else:
-                if self._zstd is None:
-                    import zstandard
+                import zstandard
 
+                if self._zstd is None:
                     self._zstd = zstandard.ZstdDecompressor()
-                d = self._zstd.decompressobj().decompress(buf)
+                try:
+                    # one zstd frame, no length prefix; bytes after the frame are slop
+                    d = self._zstd.decompress(buf, max_output_size=cs)
+                except zstandard.ZstdError:
+                    d = self._zstd.decompressobj().decompress(buf)  # streaming: slop -> unused_data
         except Exception as err:  # zlib.error, zstandard.ZstdError
             raise CorruptImageError(f"cannot decompress {n} bytes ({C.COMPRESSION_NAMES[self.compression_type]}): {err}",
                                     where=where) from None
@@ -338,7 +342,7 @@ class Qcow2Image(BlockDevice):
             elif kind == 1:
                 self._read_backing(mv[pos : pos + n], offset + pos)
             else:
-                mv[pos : pos + n] = self.decompress(a)[inoff : inoff + n]
+                mv[pos : pos + n] = memoryview(self.decompress(a))[inoff : inoff + n]
 
     def plan(self, offset: int, n: int) -> list:
         """The read ops for guest bytes [offset, offset+n) (see ``_Plan``)."""
