@@ -267,6 +267,15 @@ def read_partitions(dev: BlockDevice) -> PartitionTable:
 
     for ss in c.SECTOR_SIZES:
         if dev.size >= ss * 3 and dev.pread(ss, 8) == c.GPT_SIGNATURE:
+            if m is not None and not protective and mbr_records_valid(m) and _mbr_has_partitions(m):
+                # A real MBR in front of a stale GPT header (the disk was relabelled without
+                # wiping): Linux ignores a GPT whose MBR is not protective (efi.c is_pmbr_valid).
+                table = _read_mbr(dev, m)
+                table.warnings.append(
+                    "GPT header at LBA 1 ignored: the MBR has no protective (0xEE) partition, "
+                    "so the MBR table is used"
+                )
+                return _finish(dev, table)
             return _finish(dev, _read_gpt(dev, ss))
     if protective:
         # The primary header is gone entirely; the backup may still be at the end, written for
@@ -280,9 +289,13 @@ def read_partitions(dev: BlockDevice) -> PartitionTable:
                 raise first from None
     if m is None or not mbr_records_valid(m):
         return PartitionTable(scheme=None)
-    if all(rec.sys_ind == 0 or rec.nr_sects == 0 for rec in m.partition_record) and fat_boot_sector_valid(sector0):
+    if not _mbr_has_partitions(m) and fat_boot_sector_valid(sector0):
         return PartitionTable(scheme=None)  # a bare FAT filesystem, not an empty MBR
     return _finish(dev, _read_mbr(dev, m))
+
+
+def _mbr_has_partitions(m) -> bool:
+    return any(rec.sys_ind != 0 and rec.nr_sects != 0 for rec in m.partition_record)
 
 
 def _read_gpt(dev: BlockDevice, ss: int) -> PartitionTable:

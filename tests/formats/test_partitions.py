@@ -290,6 +290,24 @@ def test_ebr_chain_loop_is_cut(mbr_image, tmp_path):
     assert_same_as_sfdisk(table, ref)
 
 
+def test_stale_gpt_behind_a_real_mbr_is_ignored(gpt_image, mbr_image, tmp_path):
+    """An MBR written over a GPT disk without wiping LBA 1: the MBR counts, as in Linux."""
+    img = copy(gpt_image[0], tmp_path)
+    with open(mbr_image[0], "rb") as f:
+        sector0 = f.read(512)
+    with open(img, "r+b") as f:
+        f.write(sector0)
+    ref = dict(mbr_image[1])
+    ref["partitions"] = [p for p in ref["partitions"] if p["type"] != "5" and int(p["node"][-1]) < 5]
+    with RawFile(img) as dev:
+        table = read_partitions(dev)
+    assert table.scheme == "mbr"
+    assert [(p.number, p.start, p.size) for p in table.partitions if p.kind == "primary"] == [
+        (int(p["node"][-1]), p["start"], p["size"]) for p in ref["partitions"]
+    ]
+    assert "GPT header at LBA 1 ignored" in table.warnings[0]
+
+
 def test_overlapping_mbr_partitions_are_reported(mbr_image, tmp_path):
     """Partition 2's start moved into partition 1: both are kept, the overlap is named."""
     path, ref = mbr_image
@@ -315,11 +333,34 @@ def test_truncated_image_clips_last_partition(mbr_image, tmp_path):
     assert any("partition 7" in w and "truncated" in w for w in table.warnings)
 
 
-@given(st.lists(st.tuples(st.integers(0, 33 * 512 - 1), st.integers(1, 255)), min_size=1, max_size=8))
-def test_random_damage_to_gpt_never_crashes(gpt_bytes, flips):
-    buf = bytearray(gpt_bytes)
-    for off, mask in flips:
-        buf[off] ^= mask
+@pytest.fixture(scope="session")
+def small_gpt(tmp_path_factory):
+    """A 4 MiB GPT disk (small, so that hypothesis can copy it for every example)."""
+    path = str(tmp_path_factory.mktemp("sgpt") / "gpt.img")
+    sfdisk_make(path, 'label: gpt\nsize=1MiB, name="a"\nsize=1MiB, name="b"\nname="c"\n', size=4 * MiB)
+    with open(path, "rb") as f:
+        return f.read()
+
+
+@pytest.fixture(scope="session")
+def small_mbr(tmp_path_factory):
+    """A 4 MiB MBR disk with three logical partitions; returns (bytes, sectors holding 55 AA)."""
+    path = str(tmp_path_factory.mktemp("smbr") / "mbr.img")
+    sfdisk_make(path, "label: dos\nsize=1MiB, type=83\ntype=5\nsize=512KiB\nsize=512KiB\nsize=256KiB\n",
+                size=4 * MiB)
+    with open(path, "rb") as f:
+        data = f.read()
+    tables = [i for i in range(len(data) // 512) if data[i * 512 + 510 : i * 512 + 512] == b"\x55\xaa"]
+    assert len(tables) == 4  # the MBR and three EBRs, as sfdisk wrote them
+    return data, tables
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 34 * 512 - 1), st.integers(1, 255)), min_size=1, max_size=8))
+def test_random_damage_to_gpt_never_crashes(small_gpt, flips):
+    """Bytes flipped in the primary or backup header and entries: a table or a CorruptImageError."""
+    buf = bytearray(small_gpt)
+    for at_end, off, mask in flips:
+        buf[len(buf) - 34 * 512 + off if at_end else off] ^= mask
     try:
         table = read_partitions(MemoryDevice(buf, writable=False))
     except CorruptImageError as err:
@@ -329,11 +370,14 @@ def test_random_damage_to_gpt_never_crashes(gpt_bytes, flips):
             assert part.device.start + part.device.size <= len(buf)
 
 
-@given(st.lists(st.tuples(st.sampled_from([0, 34816, 57344, 71680]), st.integers(0x1BE, 0x1FF), st.integers(1, 255)), min_size=1, max_size=6))
-def test_random_damage_to_mbr_and_ebrs_never_crashes(mbr_bytes, flips):
-    buf = bytearray(mbr_bytes)
-    for sector, off, mask in flips:
-        buf[sector * 512 + off] ^= mask
+@given(st.data())
+def test_random_damage_to_mbr_and_ebrs_never_crashes(small_mbr, data):
+    """Bytes flipped in the MBR's and EBRs' records: never an exception, never outside the disk."""
+    image, tables = small_mbr
+    buf = bytearray(image)
+    for _ in range(data.draw(st.integers(1, 6))):
+        sector = data.draw(st.sampled_from(tables))
+        buf[sector * 512 + data.draw(st.integers(0x1BE, 0x1FF))] ^= data.draw(st.integers(1, 255))
     table = read_partitions(MemoryDevice(buf, writable=False))
     for part in table.partitions:
         assert part.device.start + part.device.size <= len(buf)
