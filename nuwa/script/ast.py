@@ -271,6 +271,8 @@ class ListItem:
 
     and_or: AndOr
     background: bool = False
+    #: last source line read when the item was complete (what ``set -v`` has echoed by then)
+    end_line: int = 0
 
 
 @dataclass

@@ -125,8 +125,16 @@ def has_glob(pat: str) -> bool:
         if c == "\\":
             i += 2
             continue
-        if c in _GLOB_CHARS:
+        if c == "*" or c == "?":
             return True
+        if c == "[":  # only a bracket expression that closes is special (XCU 2.13.1)
+            k = i + 1
+            if pat[k : k + 1] in ("!", "^"):
+                k += 1
+            if pat[k : k + 1] == "]":
+                k += 1
+            if pat.find("]", k) >= 0:
+                return True
         i += 1
     return False
 
@@ -181,7 +189,7 @@ class Expander:
         for w in words:
             if len(w.parts) == 1 and isinstance(w.parts[0], Lit):
                 p = w.parts[0]  # fast path: a plain word
-                if p.quoted or noglob or not (_GLOB_CHARS & set(p.text)):
+                if p.quoted or noglob or not has_glob(p.text):
                     if not p.quoted and p.text.startswith("~"):
                         out.append(self._tilde(p.text, False))
                     else:

@@ -283,6 +283,27 @@ class Shell:
             return self.run_pipeline(node)
         return self.run_command(node)
 
+    def run_program(self, prog: A.Program) -> int:
+        """The top level: like :meth:`run_list`, echoing source lines under ``set -v`` as
+        dash does when it reads a script file (each line once, when the parser reads it)."""
+        lines = None
+        printed = 0
+        st = 0
+        for item in prog.body.items:
+            if "v" in self.opts:
+                if lines is None:
+                    lines = prog.text.splitlines(keepends=True)
+                upto = item.end_line or len(lines)
+                text = "".join(lines[printed:upto])
+                if text and not text.endswith("\n"):
+                    text += "\n"
+                self.write(2, text)
+            printed = max(printed, item.end_line or len(lines or prog.text.splitlines()))
+            if "n" in self.opts:
+                return self.status
+            st = self.run_background(item.and_or) if item.background else self.run_and_or(item.and_or)
+        return st
+
     def run_list(self, lst: A.List) -> int:
         st = self.status
         for item in lst.items:
@@ -905,7 +926,7 @@ def run_script(fs, script, argv: list[str] | None = None, env: dict[str, str] | 
             return result(2, True, "parse error: nesting too deep")
         try:
             try:
-                st = sh.run_list(prog.body)
+                st = sh.run_program(prog)
             except ExitShell as e:
                 st = e.status
             except (Return, LoopControl):

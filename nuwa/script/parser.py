@@ -151,11 +151,16 @@ class Parser:
             if t.kind == OP and t.value in (";", "&"):
                 self.next()
                 bg = t.value == "&"
-                items.append(ListItem(ao, bg))
+                items.append(ListItem(ao, bg, t.line))
+                if self.peek().kind == NEWLINE:
+                    self.next()
+                    items[-1].end_line = self.lx.line_of(max(0, self.lx.pos - 1))
                 self.linebreak()
                 continue
-            items.append(ListItem(ao, bg))
+            items.append(ListItem(ao, bg, t.line))
             if t.kind == NEWLINE:
+                self.next()  # reading the newline also reads pending here-document bodies
+                items[-1].end_line = self.lx.line_of(max(0, self.lx.pos - 1))
                 self.linebreak()
                 continue
             if self._at_end(t, top):
