@@ -208,8 +208,9 @@ class Volume:
         if self._closed:
             return
         try:
-            if getattr(self, "writable", False) and not self._corrupt and self._began:
+            if getattr(self, "writable", False) and not self._corrupt:
                 self.flush()
+            if getattr(self, "writable", False) and not self._corrupt and self._began:
                 self._write_backups()
                 self.dev.flush()
                 self.dev.pwrite(SUPERBLOCK_OFFSET, self.sb.encode(state=self.sb.f["s_state"] | EXT2_VALID_FS))
