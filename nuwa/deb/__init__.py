@@ -1,0 +1,4 @@
+"""dpkg reimplemented over the filesystem model: archives, versions, the package database, operations.
+
+See docs/dpkg.md.
+"""

@@ -64,3 +64,31 @@ def test_broken_paragraph_refused(text, msg):
     with pytest.raises(CorruptImageError, match=msg):
         StatusFile.load(fs)
     assert fs.read_bytes("/var/lib/dpkg/status") == text.encode()
+
+
+def _db(status: bytes, journal: bool = False):
+    from nuwa.deb.db import Database
+
+    fs = MemoryFS()
+    fs.makedirs("/var/lib/dpkg/updates")
+    fs.makedirs("/var/lib/dpkg/info")
+    fs.write_bytes("/var/lib/dpkg/status", status)
+    if journal:
+        fs.write_bytes("/var/lib/dpkg/updates/0000", b"Package: a\nStatus: install ok half-configured\n")
+    return fs, Database.load(fs)
+
+
+@pytest.mark.parametrize("status,journal,msg", [
+    (b"Package: a\nStatus: install ok installed\nVersion: 1\n", True, r"updates/ holds 1 unapplied journal entry"),
+    (b"Package: a\nStatus: install ok half-configured\nVersion: 1\n", False, r"package a 1 is half-configured: .*--configure -a"),
+    (b"Package: a\nStatus: install reinstreq half-installed\nVersion: 1\n", False, r"reinstreq.*must be reinstalled"),
+    (b"Package: a\nStatus: install ok unpacked\nVersion: 1\n", False, r"unpacked but not configured"),
+])
+def test_audit_refuses_interrupted_database(status, journal, msg):
+    from nuwa.deb.operations import Dpkg
+    from nuwa.errors import UnsupportedFeatureError
+
+    fs, db = _db(status, journal)
+    with pytest.raises(UnsupportedFeatureError, match=msg):
+        Dpkg(fs)
+    assert fs.read_bytes("/var/lib/dpkg/status") == status
