@@ -1,0 +1,42 @@
+"""Differential tests of the awk model against Debian 12's awk (mawk 1.3.4) (see cmdharness)."""
+
+import pytest
+
+from cmdharness import compare, deferred
+
+IN = b"root x 0 0\ndaemon x 1 1\nwww-data x 33 33\n\nlast  line   here\n"
+KV = b"Package: foo\nVersion: 1.2-3\nStatus: install ok installed\n"
+
+CASES = [
+    ("awk '{print $1}'", IN), ("awk '{print $NF}'", IN), ("awk '{print NF}'", IN), ("awk '{print NR\": \"$0}'", IN),
+    ("awk -F: '{print $1}' etc/passwd", b""), ("awk -F : '$3 == 0 {print $1}' etc/passwd", b""),
+    ("awk -F: '$3 >= 1000' etc/passwd", b""), ("awk '/www/'", IN), ("awk '!/x/'", IN), ("awk '$1 ~ /^d/'", IN),
+    ("awk '$1 !~ /^d/ {print $2}'", IN), ("awk 'NR==2'", IN), ("awk 'NR>1 && NR<4'", IN), ("awk 'END{print NR}'", IN),
+    ("awk 'BEGIN{print \"start\"} {n++} END{print n}'", IN), ("awk '{s+=$3} END{print s}'", IN),
+    ("awk '{printf \"%s=%d\\n\", $1, $3}'", IN), ("awk '{printf(\"%-10s|%5.2f\\n\", $1, $3)}'", IN),
+    ("awk '/^Version:/ {print $2}'", KV), ("awk -F': ' '$1==\"Status\" {print $2}'", KV), ("awk 'NF'", IN),
+    ("awk '{print length($1)}'", IN), ("awk '{print substr($1, 2, 3)}'", IN), ("awk '{print toupper($1)}'", IN),
+    ("awk '{print index($1, \"a\")}'", IN), ("awk '{$2=\"Y\"; print}'", IN), ("awk '{print $1, $3}'", IN),
+    ("awk 'BEGIN{OFS=\":\"} {$1=$1; print}'", IN), ("awk -v x=5 'BEGIN{print x+1}'", b""),
+    ("awk '{if ($3 > 10) print \"big\"; else print \"small\"}'", IN), ("awk 'NR==1{next} {print}'", IN),
+    ("awk '{print; exit}'", IN), ("awk 'BEGIN{exit 3}'", b""),
+    ("awk 'BEGIN { printf \"%c%c\\n\", 65, \"bc\" }'", b""), ("awk 'NF {print $(NF-1)}'", IN), ("awk '$3%2==1'", IN),
+    ("awk '{print 1/3}'", b"x\n"), ("awk '{print $3/2}'", IN), ("awk 'x == 0 {print \"unset\"}'", b"a\n"),
+    ("awk '$1 == \"root\" || $1 == \"daemon\"'", IN), ("awk '{ print ($3 > 5 ? \"hi\" : \"lo\") }'", IN),
+    ("awk 'length > 10'", IN), ("awk '{print}' f1 f2", b""), ("awk '{print FILENAME\":\"FNR}' f1 f2", b""),
+    ("awk '{print $1}' nonexist", b""), ("awk -F, '{print $2}'", b"a,b,c\n,x\n"), ("awk '{ n = n $1 } END { print n }'", IN),
+    ("awk 'BEGIN{x=\"10\"; y=9; print (x>y)}'", b""), ("awk '$3 > 9'", IN), ("awk '{print int($3/10)}'", IN),
+]
+
+
+@pytest.mark.parametrize("cmd,stdin", CASES)
+def test_awk(tmp_path, cmd, stdin):
+    compare(tmp_path, cmd, stdin=stdin)
+
+
+@pytest.mark.parametrize("cmd", ["awk '{for (i=1;i<=NF;i++) print $i}' f1", "awk '{a[$1]++}' f1",
+                                 "awk '{gsub(/a/,\"b\"); print}' f1", "awk -f prog f1", "awk '{print | \"sort\"}' f1",
+                                 "awk 'function f(x){return x} {print f($1)}' f1",
+                                 "awk '{print $1 > \"/dev/null\"}' f1"])
+def test_awk_deferred(tmp_path, cmd):
+    assert deferred(tmp_path, cmd)
