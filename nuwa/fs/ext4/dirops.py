@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
+from collections import OrderedDict
 
 from nuwa.errors import CorruptImageError, fs_error
 from nuwa.fs.ext4 import csum, dirs, htree, inline
@@ -40,11 +41,13 @@ class DirAccess:
         self.usable = self.bs - dirs.TAIL_SIZE if self.csum else self.bs
         self.ino = node.ino
         self.where = f"ext4 directory inode {node.ino}"
-        sb = fs.sb
-        self.max_levels = EXT4_HTREE_LEVEL if sb.incompat("large_dir") else EXT4_HTREE_LEVEL_COMPAT
-        self.def_hash_version = sb.f["s_def_hash_version"]
-        self._unsigned = bool(sb.f["s_flags"] & EXT2_FLAGS_UNSIGNED_HASH)
-        self._seed = sb.hash_seed
+        consts = fs.__dict__.get("_dir_consts")
+        if consts is None:
+            sb = fs.sb
+            consts = fs.__dict__["_dir_consts"] = (
+                EXT4_HTREE_LEVEL if sb.incompat("large_dir") else EXT4_HTREE_LEVEL_COMPAT,
+                sb.f["s_def_hash_version"], bool(sb.f["s_flags"] & EXT2_FLAGS_UNSIGNED_HASH), sb.hash_seed)
+        self.max_levels, self.def_hash_version, self._unsigned, self._seed = consts
 
     @property
     def nblocks(self) -> int:
@@ -148,7 +151,53 @@ def _root_dots(d: DirAccess) -> list[tuple[int, int, bytes]]:
 
 
 class DirOps:
-    """Directory-level operations, mixed into the filesystem class."""
+    """Directory-level operations, mixed into the filesystem class.
+
+    Lookups go through a bounded per-directory name cache (the kernel's dcache, in effect):
+    a linear directory is parsed once and then answered from a dict; an indexed directory is
+    searched through its htree and each answer (found or not) is remembered. Every insert,
+    removal and re-point updates the cache, so it never disagrees with the blocks.
+    """
+
+    _DCACHE_MAX_NAMES = 400_000
+
+    def _dcache(self) -> OrderedDict:
+        c = self.__dict__.get("_dc")
+        if c is None:
+            c = self.__dict__["_dc"] = OrderedDict()
+            self.__dict__["_dc_names"] = 0
+        return c
+
+    def _dc_get(self, ino: int):
+        c = self._dcache()
+        ent = c.get(ino)
+        if ent is not None:
+            c.move_to_end(ino)
+        return ent
+
+    def _dc_put(self, ino: int, complete: bool, names: dict) -> None:
+        c = self._dcache()
+        c[ino] = (complete, names)
+        self.__dict__["_dc_names"] += len(names)
+        if self.__dict__["_dc_names"] > self._DCACHE_MAX_NAMES:
+            while len(c) > 1 and self.__dict__["_dc_names"] > self._DCACHE_MAX_NAMES // 2:
+                _k, (_cp, nm) = c.popitem(last=False)
+                self.__dict__["_dc_names"] -= len(nm)
+
+    def _dc_set(self, ino: int, name: bytes, value) -> None:
+        ent = self._dcache().get(ino)
+        if ent is not None:
+            if value is None and ent[0]:
+                ent[1].pop(name, None)
+            else:
+                ent[1][name] = value
+                self.__dict__["_dc_names"] += 1
+
+    def dc_forget(self, ino: int) -> None:
+        """Drop a directory's cached names (it was removed or rewritten)."""
+        ent = self._dcache().pop(ino, None)
+        if ent is not None:
+            self.__dict__["_dc_names"] -= len(ent[1])
 
     def is_indexed(self, node: Inode) -> bool:
         """Whether lookups go through the htree (the kernel also needs dir_index on)."""
@@ -156,6 +205,25 @@ class DirOps:
 
     def dir_lookup(self, node: Inode, name: bytes) -> tuple[int, int] | None:
         """``(inode, file_type)`` of ``name`` in directory ``node``, or None."""
+        ent = self._dc_get(node.ino)
+        if ent is not None:
+            complete, names = ent
+            if name in names:
+                return names[name]
+            if complete:
+                return None
+        if ent is None and not self.is_indexed(node):
+            names = {nm: (i, ft) for i, ft, nm in self.dir_entries(node)}
+            self._dc_put(node.ino, True, names)
+            return names.get(name)
+        r = self._dir_lookup_disk(node, name)
+        if ent is None:
+            self._dc_put(node.ino, False, {name: r})
+        else:
+            self._dc_set(node.ino, name, r)
+        return r
+
+    def _dir_lookup_disk(self, node: Inode, name: bytes) -> tuple[int, int] | None:
         if node.flags & EXT4_INLINE_DATA_FL:
             ib, _bl, _h = self.xattr_lists(node)
             parent, recs = inline.dir_entries(node.i_block, ib, f"ext4 inline directory {node.ino}")
@@ -209,6 +277,7 @@ class DirOps:
         """Insert an entry (the name must be absent)."""
         if node.flags & EXT4_INLINE_DATA_FL:
             self.uninline_dir(node)
+        self._dc_set(node.ino, name, (ino, ftype))
         d = DirAccess(self, node)
         if self.is_indexed(node):
             htree.insert(d, name, ino, ftype)
@@ -232,6 +301,7 @@ class DirOps:
         """Remove an entry; returns its inode number or None."""
         if node.flags & EXT4_INLINE_DATA_FL:
             self.uninline_dir(node)
+        self._dc_set(node.ino, name, None)
         d = DirAccess(self, node)
         if self.is_indexed(node):
             return htree.remove(d, name)
@@ -246,6 +316,7 @@ class DirOps:
         """Point an existing entry at another inode (rename over a target, or ``..``)."""
         if node.flags & EXT4_INLINE_DATA_FL:
             self.uninline_dir(node)
+        self._dc_set(node.ino, name, (ino, ftype))
         d = DirAccess(self, node)
         if name == b".." and self.is_indexed(node):
             b = d.dx(0, htree.ROOT)

@@ -66,9 +66,9 @@ def entries(block, usable: int, where: str, start: int = 0) -> list[tuple[int, i
 
 
 def find(block, usable: int, name: bytes, where: str, start: int = 0) -> tuple[int, int, int] | None:
-    """``(offset, inode, file_type)`` of ``name`` in the block, or None."""
-    # quick reject: the name bytes must appear somewhere in the block
-    if block.find(name) < 0:
+    """``(offset, inode, file_type)`` of ``name`` in the block, or None (records validated)."""
+    if block.find(name) < 0:  # quick reject: the name bytes must appear somewhere
+        _walk_check(block, usable, where, start)
         return None
     for off, ino, _rl, ft, nm in entries(block, usable, where, start):
         if ino and nm == name:
@@ -76,21 +76,56 @@ def find(block, usable: int, name: bytes, where: str, start: int = 0) -> tuple[i
     return None
 
 
+def _walk_check(block, usable: int, where: str, start: int = 0) -> None:
+    # the same record checks as entries(), without building the list (hot path)
+    off = start
+    unpack = S_DIRENT.unpack_from
+    bs = len(block)
+    while off < usable:
+        if off + 8 > usable:
+            raise CorruptImageError(f"directory entry at offset {off} is truncated", where=where)
+        ino, rl, nl, _ft = unpack(block, off)
+        if bs >= 65536:
+            rl = decode_rec_len(rl, bs)
+        if rl < 8 or rl & 3 or off + rl > usable:
+            raise CorruptImageError(f"rec_len {rl} at offset {off} is not valid", where=where + ", field rec_len")
+        if ino and 8 + nl > rl:
+            raise CorruptImageError(f"name_len {nl} at offset {off} exceeds rec_len {rl}",
+                                    where=where + ", field name_len")
+        off += rl
+
+
 def insert(block: bytearray, usable: int, name: bytes, ino: int, ftype: int, where: str) -> bool:
     """Add an entry where it fits (first fit, splitting a record's slack); False if no room."""
-    need = rec_len_for(len(name))
-    for off, eino, rl, _ft, nm in entries(block, usable, where):
-        if eino == 0 and rl >= need:
-            S_DIRENT.pack_into(block, off, ino, rl, len(name), ftype)
-            block[off + 8 : off + 8 + len(name)] = name
-            return True
-        used = rec_len_for(len(nm)) if eino else 0
-        if eino and rl - used >= need:
-            struct.pack_into("<H", block, off + 4, used)
-            new = off + used
-            S_DIRENT.pack_into(block, new, ino, rl - used, len(name), ftype)
-            block[new + 8 : new + 8 + len(name)] = name
-            return True
+    need = (8 + len(name) + 3) & ~3
+    off = 0
+    unpack = S_DIRENT.unpack_from
+    bs = len(block)
+    while off < usable:
+        if off + 8 > usable:
+            raise CorruptImageError(f"directory entry at offset {off} is truncated", where=where)
+        eino, rl, nl, _ft = unpack(block, off)
+        if bs >= 65536:
+            rl = decode_rec_len(rl, bs)
+        if rl < 8 or rl & 3 or off + rl > usable:
+            raise CorruptImageError(f"rec_len {rl} at offset {off} is not valid", where=where + ", field rec_len")
+        if eino == 0:
+            if rl >= need:
+                S_DIRENT.pack_into(block, off, ino, rl, len(name), ftype)
+                block[off + 8 : off + 8 + len(name)] = name
+                return True
+        else:
+            if 8 + nl > rl:
+                raise CorruptImageError(f"name_len {nl} at offset {off} exceeds rec_len {rl}",
+                                        where=where + ", field name_len")
+            used = (8 + nl + 3) & ~3
+            if rl - used >= need:
+                struct.pack_into("<H", block, off + 4, used)
+                new = off + used
+                S_DIRENT.pack_into(block, new, ino, rl - used, len(name), ftype)
+                block[new + 8 : new + 8 + len(name)] = name
+                return True
+        off += rl
     return False
 
 

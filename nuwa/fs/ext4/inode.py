@@ -196,14 +196,7 @@ class InodeTable:
         if self.isz > 128:
             want = self.sb.f["s_want_extra_isize"] or 32
             struct.pack_into("<H", raw, 128, min(want, self.isz - 128))
-        old = None
-        try:
-            old = self.get(ino)
-        except CorruptImageError:
-            old = None
-        node = Inode(ino, bytes(raw), self.huge, self.bs)
-        # keep the previous generation + 1, like the kernel's counter, for NFS-style uniqueness
-        node.generation = ((old.generation + 1) & 0xFFFFFFFF) if old is not None else 0
+        node = Inode(ino, bytes(raw), self.huge, self.bs)  # the caller sets i_generation
         self._cache[ino] = node
         self.dirty[ino] = node
         return node

@@ -296,6 +296,8 @@ class Volume:
         if node.flags & EXT4_EXTENTS_FL:
             node.i_block = extents.empty_root()
         self._maps.pop(node.ino, None)
+        if node.is_dir:
+            self.dc_forget(node.ino)
         self.dirty(node)
 
     def release_xattr_block(self, blk: int) -> None:
