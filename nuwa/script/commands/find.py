@@ -248,6 +248,8 @@ class _Find:
             self.has_action = True  # no implicit -print
             return _Node("quit")
         if t == "-exec":
+            if self.inv.run is None:  # decide before any effect (-delete) happens
+                raise Defer("find -exec needs the interpreter")
             self.has_action = True
             cmd = []
             while True:
