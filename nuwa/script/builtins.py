@@ -152,6 +152,9 @@ def b_exec(sh, argv):
         # redirections of `exec` stay: the caller's restore list must forget them
         sh.exec_keep = True
         return 0
+    # the exec'd program takes the script's place, and its status is the script's: a deferred
+    # one would leave the rest of the invocation undecided, so the whole script is deferred
+    sh.exec_mode = True
     st = sh.run_external(args, [], prefix="exec: ")
     raise ExitShell(st)
 

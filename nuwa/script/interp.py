@@ -808,6 +808,8 @@ class Shell:
 
     def defer_command(self, argv, reason: str, env: dict, stdin: bytes) -> int:
         """Record a deferred command, or defer the whole script if its output is used."""
+        if getattr(self, "exec_mode", False):
+            raise ScriptDeferred(f"`exec` of deferred `{argv[0]}` replaces the script ({reason})", self.lineno)
         out = self.fds.get(1)
         if out is not None and out.used:
             raise ScriptDeferred(f"the output of deferred `{argv[0]}` is {out.usage} ({reason})", self.lineno)

@@ -163,3 +163,8 @@ def test_model_run_callback_reaches_models_and_builtins(fs, monkeypatch):
     fs.write_bytes("/usr/bin/echo", b"", 0o755)
     r = run(fs, "xl\n")
     assert r.status == 0 and seen == {"echo": (0, b"from echo\n"), "defer": "Defer"}
+
+
+def test_exec_of_deferred_command_defers_whole_script(fs):
+    r = run(fs, "echo before\nexec update-initramfs -u\necho never\n")
+    assert r.deferred_whole and "`exec` of deferred `update-initramfs`" in r.reason
