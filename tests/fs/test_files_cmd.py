@@ -21,6 +21,8 @@ import pytest
 from judges import debugfs, e2fsck_clean, qemu_img_check, qemu_img_to_raw, tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+from tools.host_tree_diff import host_tree_diff  # noqa: E402
 ENV = {**os.environ, "LC_ALL": "C", "TZ": "UTC", "PYTHONPATH": ROOT}
 MTIME = 1_700_000_000
 
@@ -225,30 +227,6 @@ def test_copy_in_failure_removes_output(images, tmp_path):
     assert not out.exists() and sha(images["raw"]) == before
 
 
-def _host_diff(a: str, b: str) -> set[str]:
-    """The host-side comparison: every path whose type, mode, owner, size, content, target or xattrs differ."""
-    def walk(top):
-        out = {}
-        for dirpath, dirs, names in os.walk(top):
-            for n in dirs + names:
-                p = os.path.join(dirpath, n)
-                st = os.lstat(p)
-                rel = "/" + os.path.relpath(p, top)
-                info = (S.S_IFMT(st.st_mode), S.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
-                        None if S.S_ISDIR(st.st_mode) else st.st_size, st.st_rdev)
-                if S.S_ISLNK(st.st_mode):
-                    info += (os.readlink(p),)
-                elif S.S_ISREG(st.st_mode):
-                    info += (sha(p),)
-                if not S.S_ISLNK(st.st_mode):
-                    info += (tuple(sorted((x, os.getxattr(p, x)) for x in os.listxattr(p))),)
-                out[rel] = info
-        return out
-
-    wa, wb = walk(a), walk(b)
-    return {p for p in wa.keys() | wb.keys() if wa.get(p) != wb.get(p)}
-
-
 def test_diff_two_mkfs_images(images, tmp_path):
     tree2 = tmp_path / "tree2"
     subprocess.run(["cp", "-a", images["tree"], str(tree2)], check=True)
@@ -266,7 +244,7 @@ def test_diff_two_mkfs_images(images, tmp_path):
     a_hash, b_hash = sha(images["raw"]), sha(img2)
     doc = json.loads(nuwa("diff", images["raw"], str(img2), "--json").stdout)
     got = {e["path"] for e in doc["entries"]}
-    assert got - {"/lost+found"} == _host_diff(images["tree"], str(tree2))
+    assert got - {"/lost+found"} == host_tree_diff(images["tree"], str(tree2))
     by = {e["path"]: e for e in doc["entries"]}
     assert by["/usr/bin/tool"]["changes"] == ["mode"]
     assert by["/etc/rel"]["changes"] == ["target"]
