@@ -309,6 +309,10 @@ def parse_superblock(raw: bytes, dev_size: int, forensic: bool = False) -> Super
         raise CorruptImageError(
             f"checksum mismatch (stored 0x{sb.f['s_checksum']:08x}, computed 0x{csum.superblock_csum(raw):08x})",
             where=f"{WHERE}, field s_checksum")
+    if sb.ro_compat("bigalloc"):
+        # cluster-granular bitmaps and group geometry: not read or written by this engine
+        raise UnsupportedFeatureError("feature 'bigalloc' (ro_compat) is not supported", where=WHERE,
+                                      feature="bigalloc")
     sb.validate(dev_size)
     for name in _names(sb.f["s_feature_incompat"], INCOMPAT):
         if name not in READ_INCOMPAT:
