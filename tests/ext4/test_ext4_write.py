@@ -551,3 +551,31 @@ def test_untouched_image_stays_byte_identical():
     fs.read_bytes("/files/f4096")
     fs.close()
     assert imgs.sha(open(img, "rb").read()) == before
+
+
+def test_journal_needing_recovery_is_replayed_then_written():
+    """A needs_recovery image: read-only refuses; writable replays (as e2fsck would) first."""
+    from jbd2_build import Txn, write_log
+
+    from nuwa.errors import UnsupportedFeatureError
+
+    img = imgs.copy(imgs.image("debian4k"), "journal.img")
+    fs = _reopen(img)
+    ino = fs.lstat("/files/f4096").st_ino
+    (blk,) = [p for _l, _n, p, _u in fs.map_of(fs.inode(ino)).ext]
+    new = imgs.payload("journaled", fs.bs)
+    write_log(img, fs.bs, [Txn(blocks=[(blk, new)])])
+    oracle = imgs.copy(img, "journal-oracle.img")
+    r = run([tool("e2fsck"), "-E", "journal_only", "-y", oracle], check=False,
+            env=dict(os.environ, E2FSCK_CONFIG="/dev/null"))
+    assert r.returncode in (0, 1), r.stdout + r.stderr
+    with pytest.raises(UnsupportedFeatureError):
+        _reopen(img)
+    fs = _open_rw(img)
+    assert fs.recovered is not None and fs.recovered.replayed == 1
+    assert fs.read_bytes("/files/f4096") == new
+    fs.write_bytes("/after-replay", b"written after recovery")
+    fs.close()
+    e2fsck_clean(img)
+    assert _cat(img, "/files/f4096") == _cat(oracle, "/files/f4096") == new
+    assert _reopen(img).info()["needs_recovery"] is False
