@@ -74,6 +74,14 @@ class ArithExp:
     expr: "Word"
 
 
+@dataclass
+class ArrayLiteral:
+    """bash ``(w1 w2 ...)`` on the right of an assignment (a word part until the parser
+    turns it into :attr:`Assignment.array`)."""
+
+    words: list
+
+
 WordPart = Union[Lit, DoubleQuoted, ParamExp, CommandSubst, ArithExp]
 
 

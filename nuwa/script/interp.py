@@ -20,15 +20,17 @@ import posixpath
 import sys
 
 from nuwa.script import ast as A
-from nuwa.script.context import DEFERRED, DROPPED, REGISTRY, SIMULATED, Defer, Drop, Invocation
+from nuwa.script.context import SIMULATED
 from nuwa.script.expand import ExpansionError, Expander, match
-from nuwa.script.fdtable import Desc, InBuf, Limits, NullDesc, OutBuf, open_file
+from nuwa.script.fdtable import Desc, InBuf, Limits, NullDesc, OutBuf
+from nuwa.script.external import DEFAULT_PATH, ExternalCommands
 from nuwa.script.lexer import ParseError
 from nuwa.script.parser import parse
+from nuwa.script.redirect import RedirError, Redirections
 from nuwa.script.record import CommandRecord, DeferredCommand, RunRecord, ScriptDeferred, ScriptResult
 
 EXPORT, READONLY = 1, 2
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 OPTION_ORDER = "efIimnsxvVECabupq"  # dash's optlist; $- lists them in reverse
 NOOP_NAMES = frozenset({"true", ":", "echo", "printf"})
 
@@ -55,25 +57,7 @@ class BadWrite(Exception):
     """A builtin wrote to a closed standard output (dash: ``echo: I/O error``)."""
 
 
-class RedirError(Exception):
-    """A redirection failed; ``str()`` is dash's message."""
-
-
-_ERRMSG = {2: "No such file", 20: "Not a directory"}
-
-
-def _redir_message(err: OSError, path: str, creating: bool) -> str:
-    """dash's ``errmsg(errno, E_OPEN|E_CREAT)`` wording."""
-    import os
-
-    if err.errno == 2:
-        text = "Directory nonexistent" if creating else "No such file"
-    else:
-        text = os.strerror(err.errno) if err.errno else str(err)
-    return f"cannot {'create' if creating else 'open'} {path}: {text}"
-
-
-class Shell:
+class Shell(Redirections, ExternalCommands):
     """One shell execution environment (a subshell is a copy sharing fs, record and budgets)."""
 
     def __init__(self, fs, limits: Limits, record: RunRecord, deferred: list, model_state: dict):
@@ -411,7 +395,7 @@ class Shell:
             elif t is A.CaseClause:
                 st = self.run_case(cmd)
             elif t is A.DoubleBracket:
-                from nuwa.script.builtins import double_bracket
+                from nuwa.script.testexpr import double_bracket
 
                 self.lineno = cmd.line
                 st = double_bracket(self, cmd.words)
@@ -539,83 +523,6 @@ class Shell:
             self.setvar(name, value, flags)
         except ExpansionError as e:
             self.fatal(str(e))
-
-    # ---- redirections (XCU 2.7) -----------------------------------------------------------
-    def redirect(self, redirs: list[A.IoRedirect]):
-        """Apply redirections; returns what :meth:`restore` needs, or RedirError after
-        printing dash's message (the caller decides whether that is fatal)."""
-        saved: list[tuple[int, Desc | None]] = []
-        try:
-            for r in redirs:
-                self._redirect_one(r, saved)
-        except RedirError as e:
-            self.restore(saved)
-            self.error(str(e))
-            return RedirError
-        except ExpansionError as e:
-            self.restore(saved)
-            self.fatal(str(e), e.status)
-        return saved
-
-    def _redirect_one(self, r: A.IoRedirect, saved: list) -> None:
-        op = r.op
-        fd = r.fd if r.fd is not None else (0 if op in ("<", "<<", "<<-", "<>", "<&", "<<<") else 1)
-        if fd > 9:
-            raise RedirError(f"{fd}: Bad file descriptor")
-        if op in ("<<", "<<-"):
-            body = r.heredoc
-            text = self.exp.string(body) if body is not None and not _all_quoted(body) else (body.parts[0].text if body and body.parts else "")
-            new: Desc | None = InBuf(text.encode("utf-8", "surrogateescape"))
-        elif op == "<<<":
-            new = InBuf((self.exp.string(r.target) + "\n").encode("utf-8", "surrogateescape"))
-        else:
-            target = self.exp.string(r.target)
-            if op in ("<&", ">&"):
-                if target == "-":
-                    new = None
-                elif target.isdigit():
-                    src = int(target)
-                    if src not in self.fds:
-                        raise RedirError(f"{target}: Bad file descriptor")
-                    new = self.fds[src]
-                elif op == ">&" and r.fd is None:  # bash/dash: >&file is >file 2>&1
-                    new = self._open(target, ">")
-                    saved.append((2, self.fds.get(2)))
-                    self.fds[2] = new
-                else:
-                    raise RedirError(f"{target}: Bad file descriptor" if op == "<&" else f"{target}: Bad file descriptor")
-            else:
-                new = self._open(target, op)
-                if op == "&>":
-                    saved.append((2, self.fds.get(2)))
-                    self.fds[2] = new
-        saved.append((fd, self.fds.get(fd)))
-        if new is None:
-            self.fds.pop(fd, None)
-        else:
-            self.fds[fd] = new
-
-    def _open(self, target: str, op: str) -> Desc:
-        dev = {"/dev/null": "null", "/dev/stdout": 1, "/dev/stderr": 2, "/dev/stdin": 0}.get(target)
-        if target.startswith("/dev/fd/") and target[8:].isdigit():
-            dev = int(target[8:])
-        if dev == "null":
-            return NullDesc()
-        if isinstance(dev, int):
-            if dev not in self.fds:
-                raise RedirError(f"cannot open {target}: No such device or address")
-            return self.fds[dev]
-        try:
-            return open_file(self.fs, self.abspath(target), op, self.umask, "C" in self.opts, self.limits)
-        except OSError as e:
-            raise RedirError(_redir_message(e, target, op != "<")) from None
-
-    def restore(self, saved) -> None:
-        for fd, old in reversed(saved):
-            if old is None:
-                self.fds.pop(fd, None)
-            else:
-                self.fds[fd] = old
 
     # ---- simple commands (XCU 2.9.1) ------------------------------------------------------
     def run_simple(self, cmd: A.SimpleCommand) -> int:
@@ -750,97 +657,6 @@ class Shell:
         if not self.locals:
             raise ExpansionError("local: not in a function")
         self.locals[-1].setdefault(name, self.vars.get(name))
-
-    # ---- external commands ----------------------------------------------------------------
-    def find_command(self, name: str) -> str | None:
-        """Resolve ``name`` through ``PATH`` in the image (dash's ``find_command``)."""
-        if "/" in name:
-            p = self.abspath(name)
-            return p if self._executable(p) else None
-        path = self.getvar("PATH")
-        if path is None:
-            path = DEFAULT_PATH
-        for d in path.split(":"):
-            p = posixpath.join(self.abspath(d or "."), name)
-            if self._executable(p):
-                return p
-        return None
-
-    def _executable(self, p: str) -> bool:
-        try:
-            st = self.fs.stat(p)
-        except (OSError, ValueError):
-            return False
-        return st.is_reg and bool(st.st_mode & 0o111)
-
-    def run_external(self, argv: list[str], assigns, nested: bool = False, prefix: str = "") -> int:
-        name = argv[0]
-        path = self.find_command(name)
-        if path is None:
-            self.error(f"{prefix}{name}: not found")
-            self.record.add(CommandRecord(self.lineno, argv[:8], "missing", SIMULATED, "not found", 127))
-            return 127
-        env = self.environ()
-        for n, v in assigns:
-            env[n] = v
-        stdin_desc = self.fds.get(0)
-        stdin = stdin_desc.read(-1) if stdin_desc is not None else b""
-        inv = Invocation(
-            argv=list(argv), fs=self.fs, cwd=self.cwd, env=env, stdin=stdin, umask=self.umask,
-            run=self._model_run, state=self.model_state,
-        )
-        model = REGISTRY.get(posixpath.basename(path))
-        try:
-            if model is None:
-                raise Defer(f"no model for {posixpath.basename(path)}")
-            st = int(model(inv))
-        except Defer as d:
-            if nested:
-                raise
-            return self.defer_command(argv, d.reason, env, stdin)
-        except Drop as d:
-            self.record.add(CommandRecord(self.lineno, argv[:8], "external", DROPPED, d.reason, d.status))
-            return d.status
-        self.write(1, bytes(inv.stdout))
-        self.write(2, bytes(inv.stderr))
-        self.record.add(CommandRecord(self.lineno, argv[:8], "external", SIMULATED, status=st))
-        return st
-
-    def defer_command(self, argv, reason: str, env: dict, stdin: bytes) -> int:
-        """Record a deferred command, or defer the whole script if its output is used."""
-        if getattr(self, "exec_mode", False):
-            raise ScriptDeferred(f"`exec` of deferred `{argv[0]}` replaces the script ({reason})", self.lineno)
-        out = self.fds.get(1)
-        if out is not None and out.used:
-            raise ScriptDeferred(f"the output of deferred `{argv[0]}` is {out.usage} ({reason})", self.lineno)
-        diff = {k: v for k, v in env.items() if self.initial_env.get(k) != v}
-        diff.update({k: None for k in self.initial_env if k not in env})
-        self.deferred.append(DeferredCommand(list(argv), self.cwd, diff, self.umask, stdin, reason, self.lineno))
-        self.record.add(CommandRecord(self.lineno, argv[:8], "external", DEFERRED, reason))
-        self.tainted, self.tainted_by = True, argv[0]
-        return 0
-
-    def _model_run(self, argv: list[str], stdin: bytes) -> tuple[int, bytes, bytes]:
-        """``Invocation.run``: a model runs another program (``xargs``, ``find -exec``)."""
-        from nuwa.script.builtins import BUILTINS
-
-        c = self.subshell()
-        out, err = OutBuf(self.limits, "captured by a command model"), OutBuf(self.limits, "captured")
-        c.fds = {0: InBuf(stdin), 1: out, 2: err}
-        self.limits.step(self.lineno)
-        try:
-            if argv and argv[0] in ("echo", "printf", "test", "[", "true", "false") and c.find_command(argv[0]):
-                st = BUILTINS[argv[0]](c, argv)
-            else:
-                st = c.run_external(argv, [], nested=True)
-        except ExitShell as e:
-            st = e.status
-        return st, bytes(out.data), bytes(err.data)
-
-
-def _all_quoted(word: A.Word) -> bool:
-    return all(isinstance(p, A.Lit) and p.quoted for p in word.parts)
-
 
 def _noop_rest(pipes: list[A.Pipeline]) -> bool:
     """True if the rest of an and-or list has no effect worth deciding (``|| true``)."""

@@ -22,7 +22,7 @@ import bisect
 import re
 from dataclasses import dataclass
 
-from nuwa.script.ast import ArithExp, CommandSubst, DoubleQuoted, IoRedirect, Lit, ParamExp, Word
+from nuwa.script.ast import ArithExp, ArrayLiteral, CommandSubst, DoubleQuoted, IoRedirect, Lit, ParamExp, Word
 
 WORD = "WORD"
 OP = "OP"
@@ -666,10 +666,3 @@ class Lexer:
                 sub = Lexer(text, self.line_of(body_start), self.bash, self.subparse)
                 parts = sub.read_dq_parts(None, escapable="$`\\")
                 hd.redirect.heredoc = Word(parts, text)
-
-
-@dataclass
-class ArrayLiteral:
-    """bash ``(w1 w2 ...)`` on the right of an assignment."""
-
-    words: list

@@ -19,7 +19,8 @@ from nuwa.script.ast import (
     FunctionDefinition, IfClause, IoRedirect, List, ListItem, Lit, Pipeline, Program,
     SimpleCommand, Subshell, WhileClause, Word,
 )
-from nuwa.script.lexer import EOF, IO_NUMBER, NEWLINE, OP, WORD, ArrayLiteral, Lexer, ParseError, Token
+from nuwa.script.ast import ArrayLiteral
+from nuwa.script.lexer import EOF, IO_NUMBER, NEWLINE, OP, WORD, Lexer, ParseError, Token
 
 __all__ = ["parse", "Parser", "ParseError"]
 
