@@ -28,9 +28,11 @@ class Txn:
 
 
 def journal_blocks(image: str) -> list[int]:
-    """Physical blocks of the journal inode, by debugfs (``blocks <8>``)."""
-    out = run([tool("debugfs"), "-R", "blocks <8>", image]).stdout.split()
-    return [int(x) for x in out]
+    """Physical block of each journal block, by debugfs (``stat <8>``: indirect blocks skipped)."""
+    tool("debugfs")
+    from fixtures import gen
+
+    return gen.inode_blocks(image, 8)
 
 
 def write_log(
