@@ -31,7 +31,8 @@ CASES = [
     ("cut -d' ' -f2", b"a b c\nd e\nf\n"), ("cut -d: --complement -f2 table", b""),
     ("cut -d: -f1,3 --output-delimiter=, table", b""), ("cut lines", b""), ("cut -f0 lines", b""),
     ("cut -d ab -f1 lines", b""), ("cut -f3-1 lines", b""), ("cut -d: -f1 nonexist", b""),
-    ("cut -d= -f2", b"foo=bar=baz\nx=\n"), ("cut -c1-2,5-", b"abcdefgh\n"), ("cut -d: -f2 -s", b"nocolon\n"),
+    ("cut -d= -f2", b"foo=bar=baz\nx=\n"), ("cut -c1-2,5-", b"abcdefgh\n"), ("cut -d: -f2 -s", b"nocolon\n"), ("cut -f a lines", b""), ("cut -f - lines", b""),
+    ("cut -f 1,,2 lines", b""), ("cut -f 0-2 lines", b""), ("cut -f -0 lines", b""),
     # tr
     ("tr a-z A-Z", b"Hello World\n"), ("tr -d '\\n'", b"a\nb\n"), ("tr -s ' '", b"a   b  c\n"),
     ("tr -d '[:space:]'", b" a b\tc\n"), ("tr '[:upper:]' '[:lower:]'", b"HeLLo\n"), ("tr -cd '[:alnum:]'", b"a-b_c!1\n"),

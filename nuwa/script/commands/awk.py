@@ -336,7 +336,6 @@ def _unescape(s: str) -> str:
     return "".join(out)
 
 
-_UNINIT = None  # set after the class definitions below
 _NUMLIKE = re.compile(r"[ \t\n]*[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)[ \t\n]*\Z")
 
 

@@ -60,7 +60,6 @@ def rm(inv: Invocation) -> int:
             preserve_root = True
         elif k in ("i", "I", "interactive"):
             if k == "interactive" and v == "never":
-                force = force
                 continue
             raise Defer("rm: interactive removal")
         elif k == "one-file-system":

@@ -186,18 +186,17 @@ _CUT = _args.spec("b:c:d:f:snz", {"bytes": "b", "characters": "c", "delimiter": 
 
 
 def _ranges(inv: Invocation, text: str) -> list[tuple[int, int]] | str:
+    """A cut LIST as (low, high) pairs, or the error message cut prints."""
     out = []
     for part in text.replace(" ", ",").split(","):
         m = re.fullmatch(r"(\d*)(-?)(\d*)", part)
-        if not m or (not m.group(1) and not m.group(3)) and part != "-" or part == "":
-            return f"invalid field value {quote(part)}" if part and not part.strip("-0123456789") == "" else \
-                ("invalid byte or field list" if part == "" or part == "-" else f"invalid field value {quote(part)}")
-        if part == "-":
-            return "invalid range with no endpoint: -"
+        if not m or part in ("", "-"):
+            return "invalid range with no endpoint: -" if part == "-" else \
+                (f"invalid field value {quote(part)}" if part else "fields are numbered from 1")
         lo = int(m.group(1)) if m.group(1) else 1
         hi = (int(m.group(3)) if m.group(3) else 1 << 62) if m.group(2) else lo
-        if lo == 0 or (m.group(3) and int(m.group(3)) == 0 and m.group(2)):
-            return "fields are numbered from 1" if lo == 0 else "invalid decreasing range"
+        if (m.group(1) and lo == 0) or (m.group(3) and int(m.group(3)) == 0):
+            return "fields are numbered from 1" if not m.group(2) or m.group(1) else "invalid decreasing range"
         if hi < lo:
             return "invalid decreasing range"
         out.append((lo, hi))

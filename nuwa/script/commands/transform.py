@@ -169,8 +169,6 @@ def tr(inv: Invocation) -> int:
             s1 = s1[: len(s2)]
         elif len(s2) < len(s1):
             s2 = s2 + [s2[-1]] * (len(s1) - len(s2))
-        if comp and cls2:
-            pass
         table = list(range(256))
         for a, b in zip(s1, s2):
             table[a] = b
