@@ -1,3 +1,4 @@
 """Command models, one module per family; importing this package registers them all."""
 
 from nuwa.script.commands import attrs, awk, compare, copy, files, find, grep, paths, sed, text, transform, users  # noqa: F401  (registration)
+from nuwa.script.commands import ldconfig, openssl, runparts  # noqa: F401,E402  (registration)
