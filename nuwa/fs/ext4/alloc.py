@@ -21,7 +21,8 @@ def _free_run(bm: bytearray, start: int, limit: int) -> tuple[int, int] | None:
     if start >= limit:
         return None
     nbytes = (limit + 7) // 8
-    x = int.from_bytes(bm[:nbytes], "little") >> start
+    first = start >> 3
+    x = int.from_bytes(bm[first:nbytes], "little") >> (start & 7)
     free = ~x & ((1 << (limit - start)) - 1)
     if not free:
         return None
@@ -43,6 +44,8 @@ class Allocator:
         self.sb = groups.sb
         # called with (start, count) whenever blocks are released, so caches drop stale copies
         self.on_free_blocks = on_free_blocks
+        # per group: no free block lies below this offset (a search hint, never a promise of one)
+        self._hint: dict[int, int] = {}
 
     # ---- finding -------------------------------------------------------------------------
     def _group_of(self, blk: int) -> int:
@@ -123,7 +126,10 @@ class Allocator:
         if self.groups.descs[g].free_blocks == 0:
             return None
         bm = self.groups.block_bitmap(g)
-        return _free_run(bm, max(off, 0), self.sb.blocks_in_group(g))
+        r = _free_run(bm, max(off, self._hint.get(g, 0), 0), self.sb.blocks_in_group(g))
+        if r is not None and off <= self._hint.get(g, 0):
+            self._hint[g] = r[0]
+        return r
 
     def find_inode(self, goal_group: int) -> int:
         """A free inode number, searching groups from ``goal_group``; ENOSPC if none."""
@@ -167,6 +173,8 @@ class Allocator:
                 sb.free_blocks_count = sb.free_blocks_count - n
             else:
                 set_bits(bm, off, n, False)
+                if off < self._hint.get(g, 0):
+                    self._hint[g] = off
                 gd.free_blocks += n
                 sb.free_blocks_count = sb.free_blocks_count + n
                 if self.on_free_blocks is not None:
