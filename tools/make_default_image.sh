@@ -17,10 +17,11 @@
 # 65536), MIRROR / SECURITY_MIRROR (override the detected mirrors), KEEP=1 keeps the work dir.
 # testimages/README.md records the sizes these choices give.
 #
-# Reproducibility: SOURCE_DATE_EPOCH, E2FSPROGS_FAKE_TIME, fixed disk/partition/filesystem UUIDs
-# and hash seed, fixed hostname, atimes reset. What still varies: the package versions (they
-# follow the mirror on the day of the build) and inode ctimes (mke2fs 1.47.0 copies the host
-# ctime, which no user-space tool can set).
+# Reproducibility: SOURCE_DATE_EPOCH (default: the Date of the mirror's bookworm Release file),
+# E2FSPROGS_FAKE_TIME, mtimes clamped and atimes set to it, fixed disk/partition/filesystem
+# UUIDs and hash seed, fixed hostname, inode ctimes set with debugfs after mke2fs (1.47.0 copies
+# the host's). Two builds from the same mirror state are byte-identical; what varies is the
+# package set's versions, which follow the mirror on the day of the build.
 set -eu
 
 OUT=${1:-testimages/default.qcow2}
@@ -31,8 +32,9 @@ VARIANT=${VARIANT:-custom}
 PACKAGES=${PACKAGES:-base-files,base-passwd,bash,coreutils,dash,debianutils,diffutils,dpkg,findutils,grep,gzip,hostname,libc-bin,mawk,ncurses-base,ncurses-bin,sed,tar,usr-is-merged,xz-utils}
 FS_BLOCK=${FS_BLOCK:-4096}
 CLUSTER=${CLUSTER:-65536}
-EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
-export SOURCE_DATE_EPOCH=$EPOCH
+# SOURCE_DATE_EPOCH defaults to the Date of the mirror's bookworm Release file (set below), so
+# that two builds from the same mirror state give the same tree, times included.
+EPOCH=${SOURCE_DATE_EPOCH:-}
 
 DISK_GUID=4E55574A-0000-4000-8000-000000000001
 BIOS_GUID=4E55574A-0000-4000-8000-000000000002
@@ -66,7 +68,22 @@ fi
 SECURITY=${SECURITY_MIRROR:-$(printf '%s' "$MIRROR" | sed 's#/debian/*$#/debian-security#')}
 echo "mirror: $MIRROR   security: $SECURITY" >&2
 
+# --- the archive indexes (host apt, isolated state): Release date, and later the updates -
 ROOT=$WORK/root
+A=$WORK/apt
+mkdir -p "$A/lists/partial" "$A/cache/archives/partial" "$A/etc/preferences.d"
+echo "deb $MIRROR bookworm main" > "$A/sources.list"
+echo "deb $SECURITY bookworm-security main" >> "$A/sources.list"
+APT_OPTS="-o Dir::State=$A -o Dir::State::Lists=$A/lists -o Dir::Cache=$A/cache -o Dir::Etc::SourceList=$A/sources.list
+  -o Dir::Etc::SourceParts=/nonexistent -o Dir::Etc::Preferences=/nonexistent -o Dir::Etc::PreferencesParts=$A/etc/preferences.d
+  -o Dir::State::status=$ROOT/var/lib/dpkg/status -o Debug::NoLocking=1 -o APT::Get::List-Cleanup=0
+  -o APT::Sandbox::User=root"
+# shellcheck disable=SC2086
+apt-get -q $APT_OPTS update >/dev/null
+[ -n "$EPOCH" ] || EPOCH=$(date -u -d "$(sed -n 's/^Date: //p' "$A"/lists/*_dists_bookworm_InRelease | head -n1)" +%s)
+export SOURCE_DATE_EPOCH=$EPOCH
+echo "SOURCE_DATE_EPOCH=$EPOCH ($(date -u -d "@$EPOCH" +%F))" >&2
+
 mmdebstrap --mode=root --variant="$VARIANT" --include="$PACKAGES" --quiet \
     --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
     --dpkgopt='path-exclude=/usr/share/doc/*' \
@@ -84,17 +101,7 @@ mmdebstrap --mode=root --variant="$VARIANT" --include="$PACKAGES" --quiet \
     bookworm "$ROOT" "deb $MIRROR bookworm main" > "$WORK/mmdebstrap.log" 2>&1 \
     || { cat "$WORK/mmdebstrap.log" >&2; exit 1; }
 
-# --- 2. which installed packages bookworm-security updates (host apt, isolated state) ------
-A=$WORK/apt
-mkdir -p "$A/lists/partial" "$A/cache/archives/partial" "$A/etc/preferences.d"
-echo "deb $MIRROR bookworm main" > "$A/sources.list"
-echo "deb $SECURITY bookworm-security main" >> "$A/sources.list"
-APT_OPTS="-o Dir::State=$A -o Dir::State::Lists=$A/lists -o Dir::Cache=$A/cache -o Dir::Etc::SourceList=$A/sources.list
-  -o Dir::Etc::SourceParts=/nonexistent -o Dir::Etc::Preferences=/nonexistent -o Dir::Etc::PreferencesParts=$A/etc/preferences.d
-  -o Dir::State::status=$ROOT/var/lib/dpkg/status -o Debug::NoLocking=1 -o APT::Get::List-Cleanup=0
-  -o APT::Sandbox::User=root"
-# shellcheck disable=SC2086
-apt-get -q $APT_OPTS update >/dev/null
+# --- 2. which installed packages bookworm-security updates ------------------------------
 # shellcheck disable=SC2086
 apt-get -s $APT_OPTS upgrade 2>/dev/null | grep '^Inst ' | grep -i security > "$WORK/security-updates.txt" || true
 N_SEC=$(wc -l < "$WORK/security-updates.txt")
@@ -103,9 +110,14 @@ sed 's/^/  /' "$WORK/security-updates.txt" >&2
 [ "$N_SEC" -ge 1 ] || { echo "make_default_image: no pending security updates; the image would not exercise patching" >&2; exit 1; }
 
 # --- 3. a GPT raw disk: p1 BIOS boot (empty), p2 root ext4 --------------------------------
-find "$ROOT" -exec touch -h -a -d "@$EPOCH" {} +
 USED_KIB=$(du -sk --apparent-size "$ROOT" | cut -f1)
 INODES=$(find "$ROOT" | wc -l)
+# Files made during the build (dpkg's database, /etc, /dev, directories) are clamped to the
+# epoch, like `tar --clamp-mtime`; files unpacked from packages keep their (older) mtimes.
+# atimes last, children before parents (-depth): reading a directory updates its atime, so
+# nothing may read a directory after it was touched and before mke2fs stats it.
+find "$ROOT" -newermt "@$EPOCH" -exec touch -h -d "@$EPOCH" {} +
+find "$ROOT" -depth -exec touch -h -a -d "@$EPOCH" {} +
 # room for the files, their metadata and some growth (patching needs space): 1.6x + 24 MiB
 FS_MIB=$(( (USED_KIB * 16 / 10) / 1024 + 24 ))
 RAW=$WORK/disk.raw
@@ -121,6 +133,22 @@ EOF
 FS=$WORK/root.ext4
 E2FSPROGS_FAKE_TIME=$EPOCH mkfs.ext4 -q -F -b "$FS_BLOCK" -N $(( INODES + INODES / 2 + 1024 )) \
     -L root -U "$FS_UUID" -E "hash_seed=$HASH_SEED,root_owner=0:0" -d "$ROOT" "$FS" "${FS_MIB}M" >/dev/null
+# mke2fs 1.47.0 copies each file's host ctime (the moment of the touch above); set every used
+# inode's ctime to the epoch with debugfs (which also refreshes the inode checksums).
+dumpe2fs "$FS" 2>/dev/null | awk -v epoch="$EPOCH" '
+    /^Inode count:/ { n = $3 }
+    /^  Free inodes: / {
+        sub(/^  Free inodes: /, "")
+        m = split($0, ranges, /, */)
+        for (i = 1; i <= m; i++) {
+            if (ranges[i] == "") continue
+            k = split(ranges[i], ab, "-"); lo = ab[1] + 0; hi = (k > 1 ? ab[2] : ab[1]) + 0
+            for (j = lo; j <= hi; j++) free[j] = 1
+        }
+    }
+    END { for (i = 2; i <= n; i++) if (!(i in free) && (i == 2 || i >= 11)) printf "sif <%d> ctime @%s\n", i, epoch }
+' > "$WORK/ctime.cmds"
+E2FSPROGS_FAKE_TIME=$EPOCH debugfs -w -f "$WORK/ctime.cmds" "$FS" >/dev/null 2>&1
 E2FSPROGS_FAKE_TIME=$EPOCH e2fsck -fn "$FS" >/dev/null 2>&1 || { echo "make_default_image: e2fsck -fn failed on the new filesystem" >&2; exit 1; }
 dd if="$FS" of="$RAW" bs=1M seek=2 conv=notrunc,sparse status=none
 
