@@ -392,8 +392,12 @@ def test_unlinked_open_file_freed_on_close():
     assert h.pread(0, 3) == b"qqq"
     h.close()
     assert fs.statvfs().f_bfree == free0
-    fs.close()
+    h2 = fs.open_handle("/still-open", os.O_RDWR | os.O_CREAT, 0o600)
+    h2.pwrite(0, b"r" * 50_000)
+    fs.unlink("/still-open")
+    fs.close()  # closing the filesystem releases it even though the handle was never closed
     e2fsck_clean(img)
+    assert _reopen(img).statvfs().f_bfree == free0
 
 
 def test_enospc_leaves_a_clean_filesystem():

@@ -209,6 +209,12 @@ class Volume:
             return
         try:
             if getattr(self, "writable", False) and not self._corrupt:
+                # files unlinked while open are released now: nothing may stay orphaned on disk
+                for ino in list(self._open_count):
+                    node = self.itable.get(ino)
+                    self._open_count.pop(ino, None)
+                    if node.links == 0 and node.mode and node.dtime == 0:
+                        self.release_inode(node)
                 self.flush()
             if getattr(self, "writable", False) and not self._corrupt and self._began:
                 self._write_backups()
