@@ -39,6 +39,11 @@ def decode_time(sec: int, extra: int | None) -> int:
 def encode_time(ns: int) -> tuple[int, int]:
     """``(seconds field, extra word)`` for nanoseconds since the epoch."""
     s, n = divmod(ns, _NS)
+    # the on-disk range is [-2**31, 2**31 + 3 * 2**32 - 1] (year 2446); the kernel clamps
+    if s < -(1 << 31):
+        s, n = -(1 << 31), 0
+    elif s > (1 << 31) + 3 * (1 << 32) - 1:
+        s, n = (1 << 31) + 3 * (1 << 32) - 1, _NS - 1
     lo = s & 0xFFFFFFFF
     slo = lo - (1 << 32) if lo & 0x80000000 else lo
     epoch = ((s - slo) >> 32) & 3
