@@ -120,6 +120,14 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, FileSystem):
     def _resolve(self, path: str, follow: bool):
         return self._guard(lambda: self.resolver.resolve(path, follow))
 
+    def _resolve_last(self, path: str):
+        """Resolve without following the last component even when it has trailing slashes
+        (``unlink``/``rmdir``/``rename`` semantics); returns ``(resolved, had_trailing_slash)``."""
+        from nuwa.fs.model import check_path
+
+        stripped = check_path(path).rstrip("/") or "/"
+        return self._resolve(stripped, False), stripped != path and stripped != "/"
+
     def _existing(self, path: str, follow: bool) -> Inode:
         res = self._resolve(path, follow)
         if res.node is None:
@@ -133,7 +141,7 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, FileSystem):
             rdev = decode_rdev(node.i_block)
         return Stat(st_mode=node.mode, st_ino=node.ino, st_nlink=node.links, st_uid=node.uid, st_gid=node.gid,
                     st_size=node.size, st_atime_ns=node.atime, st_mtime_ns=node.mtime, st_ctime_ns=node.ctime,
-                    st_rdev=rdev, st_blocks=node.blocks512)
+                    st_rdev=rdev, st_blocks=self.pending_blocks512(node))
 
     def lstat(self, path: str) -> Stat:
         """Metadata without following a final symlink."""
@@ -230,10 +238,19 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, FileSystem):
         self.dirty(parent)
         return node
 
-    def _new_target(self, path: str):
-        res = self._resolve(path, False)
+    def _new_target(self, path: str, is_dir: bool = False):
+        # kernel filename_create: the last component is never followed; an existing name is
+        # EEXIST even with a trailing slash; a trailing slash on a new non-directory is ENOENT
+        from nuwa.fs.model import check_path
+
+        check_path(path)
+        stripped = path.rstrip("/") or "/"
+        trailing = stripped != path and stripped != "/"
+        res = self._resolve(stripped, False)
         if res.node is not None or res.name in ("", ".", ".."):
             raise fs_error(errno.EEXIST, path)
+        if trailing and not is_dir:
+            raise fs_error(errno.ENOENT, path)
         return res
 
     def _inc_dir_links(self, d: Inode) -> None:
@@ -256,7 +273,7 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, FileSystem):
 
     def mkdir(self, path: str, mode: int = 0o777) -> None:
         """``mkdir(2)``."""
-        res = self._new_target(path)
+        res = self._new_target(path, is_dir=True)
         self.check_writable()
 
         def op():
@@ -269,7 +286,7 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, FileSystem):
 
     def rmdir(self, path: str) -> None:
         """``rmdir(2)``."""
-        res = self._resolve(path, False)
+        res, trailing = self._resolve_last(path)
         if res.name == ".":
             raise fs_error(errno.EINVAL, path)
         if res.name == "..":
@@ -279,7 +296,7 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, FileSystem):
         if res.name == "":
             raise fs_error(errno.EBUSY, path)
         node = self.inode(res.node)
-        if not node.is_dir:
+        if not node.is_dir:  # a symlink is never followed, even with a trailing slash
             raise fs_error(errno.ENOTDIR, path)
         self.check_writable()
 
@@ -298,12 +315,14 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, FileSystem):
 
     def unlink(self, path: str) -> None:
         """``unlink(2)``."""
-        res = self._resolve(path, False)
+        res, trailing = self._resolve_last(path)
         if res.node is None:
             raise fs_error(errno.ENOENT, path)
         node = self.inode(res.node)
         if node.is_dir or res.name in ("", ".", ".."):
             raise fs_error(errno.EISDIR, path)
+        if trailing:  # kernel do_unlinkat "slashes": a non-directory with a trailing slash
+            raise fs_error(errno.ENOTDIR, path)
         self.check_writable()
 
         def op():
@@ -331,19 +350,24 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, FileSystem):
 
     def rename(self, src: str, dst: str, noreplace: bool = False) -> None:
         """``rename(2)`` / ``renameat2(RENAME_NOREPLACE)``."""
-        rs = self._resolve(src, False)
-        if rs.name in ("", ".", "..") and rs.node is not None:
+        # kernel do_renameat2: both parents are resolved first (last components not followed,
+        # trailing slashes only demand directories), then the names are checked
+        from nuwa.fs.model import check_path
+
+        s_strip = check_path(src).rstrip("/") or "/"
+        d_strip = check_path(dst).rstrip("/") or "/"
+        rs = self._resolve(s_strip, False)
+        rd = self._resolve(d_strip, False)
+        s_trail, d_trail = s_strip != src and s_strip != "/", d_strip != dst and d_strip != "/"
+        if rs.name in ("", ".", ".."):
             raise fs_error(errno.EBUSY, src)
+        if rd.name in ("", ".", ".."):
+            raise fs_error(errno.EEXIST if noreplace else errno.EBUSY, dst)
         if rs.node is None:
             raise fs_error(errno.ENOENT, src)
-        rd = self._resolve(dst, False)
-        if rd.name in ("", ".", ".."):
-            raise fs_error(errno.EBUSY, dst)
         snode = self.inode(rs.node)
-        if rd.trailing_slash and not snode.is_dir:
-            raise fs_error(errno.ENOTDIR, dst)
-        if rs.trailing_slash and not snode.is_dir:
-            raise fs_error(errno.ENOTDIR, src)
+        if (d_trail or s_trail) and not snode.is_dir:
+            raise fs_error(errno.ENOTDIR, src if s_trail else dst)
         if rd.node is not None:
             if noreplace:
                 raise fs_error(errno.EEXIST, dst)

@@ -397,6 +397,17 @@ class Volume:
         node.blocks512 = (fmap.data_blocks() + len(blocks) + (1 if node.file_acl else 0)) * per
         self.dirty(node)
 
+    def pending_blocks512(self, node: Inode) -> int:
+        """``i_blocks`` as it will be after the next flush (stat must not lag behind writes)."""
+        fmap = self._maps.get(node.ino)
+        if fmap is None or not fmap.dirty:
+            return node.blocks512
+        if node.flags & EXT4_EXTENTS_FL:
+            meta = sum(extents.tree_shape(len(extents.split_for_tree(fmap.ext)), self.bs))
+        else:
+            meta = blockmap.meta_needed(fmap.ext, self.bs)
+        return (fmap.data_blocks() + meta + (1 if node.file_acl else 0)) * (self.bs // 512)
+
     # ---- xattrs of an inode (decoding; editing lives in fs.py) -------------------------------------
     def xattr_lists(self, node: Inode):
         """``(in-inode attrs, block attrs, block header or None)`` of ``node``."""

@@ -53,6 +53,8 @@ def value_len(size: int) -> int:
 def split_name(full: str) -> tuple[int, bytes]:
     """``(e_name_index, suffix)`` for a full attribute name; EOPNOTSUPP for unknown namespaces."""
     raw = full.encode("utf-8", "surrogateescape")
+    if not raw or len(raw) > 255:  # kernel setxattr/getxattr copy the name first: ERANGE
+        raise fs_error(errno.ERANGE, None, "xattr name empty or too long")
     best = None
     for idx, prefix in XATTR_PREFIXES.items():
         p = prefix.encode()
