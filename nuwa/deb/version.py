@@ -235,3 +235,62 @@ def compare_versions(a: str, op: str, b: str) -> bool:
     else:
         r = compare_strings(a, b)
     return test(r)
+
+
+def dpkg_parseversion(text: str) -> tuple[Version | None, str, str]:
+    """``parseversion`` exactly, for the command-line tools: ``(version, level, message)``.
+
+    ``level`` is "" (clean), "warning" (dpkg warns and still uses the parsed version: bad
+    characters, not starting with a digit) or "error" (no version; ``version`` is None).
+    Blanks are spaces and tabs only (``c_isblank``); the epoch is read with ``strtol``.
+    """
+    s = text.lstrip(" \t")
+    if not s:
+        return None, "error", "version string is empty"
+    end = 0
+    while end < len(s) and s[end] not in " \t":
+        end += 1
+    if s[end:].strip(" \t"):
+        return None, "error", "version string has embedded spaces"
+    body = s[:end]
+    epoch = 0
+    colon = s.find(":")
+    if colon >= 0:
+        k = 0
+        while k < len(s) and s[k] in " \t\n\v\f\r":
+            k += 1
+        sign = 1
+        if k < len(s) and s[k] in "+-":
+            sign = -1 if s[k] == "-" else 1
+            k += 1
+        j = k
+        while j < len(s) and s[j] in "0123456789":
+            j += 1
+        if j == k:
+            return None, "error", "epoch in version is empty"
+        if j != colon:
+            return None, "error", "epoch in version is not number"
+        value = sign * int(s[k:j])
+        if value < 0:
+            return None, "error", "epoch in version is negative"
+        if value > _EPOCH_MAX:
+            return None, "error", "epoch in version is too big"
+        if colon + 1 >= len(s):
+            return None, "error", "nothing after colon in version number"
+        epoch = value
+        body = s[colon + 1:end] if colon + 1 < end else ""
+    upstream, hy, revision = body.rpartition("-")
+    if not hy:
+        upstream, revision = body, ""
+    elif not revision:
+        return None, "error", "revision number is empty"
+    v = Version(epoch, upstream, revision)
+    if not upstream:
+        return None, "error", "version number is empty"
+    if not ("0" <= upstream[0] <= "9"):
+        return v, "warning", "version number does not start with digit"
+    if any(c not in _ALLOWED_UPSTREAM for c in upstream[1:]):
+        return v, "warning", "invalid character in version number"
+    if any(c not in _ALLOWED_REVISION for c in revision):
+        return v, "warning", "invalid character in revision number"
+    return v, "", ""
