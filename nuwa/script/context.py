@@ -46,6 +46,29 @@ class Drop(Exception):
         self.status = status
 
 
+class _LazyStdin:
+    """``Invocation.stdin``: bytes, or a callable read on first access.
+
+    A real program reads its standard input only if it wants to; a model that never looks
+    at ``inv.stdin`` must not consume the input of the loop around it (``while read x; do
+    ln -s ...; done``). The interpreter therefore passes a reader, called at most once.
+    """
+
+    def __set_name__(self, owner, name):
+        self.slot = "_" + name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return b""
+        value = obj.__dict__.get(self.slot, b"")
+        if callable(value):
+            value = obj.__dict__[self.slot] = value()
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.slot] = value
+
+
 @dataclass
 class Invocation:
     """One call of an external command, as the interpreter hands it to a model."""
@@ -54,7 +77,7 @@ class Invocation:
     fs: FileSystem
     cwd: str = "/"
     env: dict[str, str] = field(default_factory=dict)
-    stdin: bytes = b""
+    stdin: bytes = _LazyStdin()
     stdout: bytearray = field(default_factory=bytearray)
     stderr: bytearray = field(default_factory=bytearray)
     umask: int = 0o022

@@ -17,6 +17,9 @@ from nuwa.script.record import CommandRecord, DeferredCommand, ScriptDeferred
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+#: interpreters of ``#!`` lines whose scripts the simulator runs itself (name -> bash mode)
+_SHELLS = {"sh": False, "dash": False, "bash": True}
+
 
 class ExternalCommands:
     """Mixin: PATH lookup in the image, model calls, deferral, ``Invocation.run``."""
@@ -53,12 +56,19 @@ class ExternalCommands:
         for n, v in assigns:
             env[n] = v
         stdin_desc = self.fds.get(0)
-        stdin = stdin_desc.read(-1) if stdin_desc is not None else b""
+
+        def stdin() -> bytes:  # read only if the model (or a deferral) asks for it
+            return stdin_desc.read(-1) if stdin_desc is not None else b""
+
         inv = Invocation(
             argv=list(argv), fs=self.fs, cwd=self.cwd, env=env, stdin=stdin, umask=self.umask,
             run=self._model_run, state=self.model_state,
         )
         model = REGISTRY.get(posixpath.basename(path))
+        if model is None:
+            shebang = self.shell_script(path)
+            if shebang is not None:
+                return self.run_script_file(path, argv, env, stdin_desc, shebang, nested)
         try:
             if model is None:
                 raise Defer(f"no model for {posixpath.basename(path)}")
@@ -66,7 +76,7 @@ class ExternalCommands:
         except Defer as d:
             if nested:
                 raise
-            return self.defer_command(argv, d.reason, env, stdin)
+            return self.defer_command(argv, d.reason, env, inv.stdin)
         except Drop as d:
             self.record.add(CommandRecord(self.lineno, argv[:8], "external", DROPPED, d.reason, d.status))
             return d.status
@@ -75,8 +85,108 @@ class ExternalCommands:
         self.record.add(CommandRecord(self.lineno, argv[:8], "external", SIMULATED, status=st))
         return st
 
+    def shell_script(self, path: str) -> tuple[bool, str] | None:
+        """(bash mode, option argument) when ``path`` starts with a ``#!`` line naming a shell."""
+        try:
+            h = self.fs.open_handle(path)
+            try:
+                head = h.pread(0, 256)
+            finally:
+                h.close()
+        except (OSError, ValueError):
+            return None
+        if not head.startswith(b"#!"):
+            return None
+        words = head[2:].split(b"\n", 1)[0].decode("utf-8", "surrogateescape").split(None, 1)
+        if not words:
+            return None
+        prog, arg = posixpath.basename(words[0]), (words[1].strip() if len(words) > 1 else "")
+        if prog == "env" and arg:
+            prog, _, arg = arg.partition(" ")
+            prog, arg = posixpath.basename(prog), arg.strip()
+        if prog not in _SHELLS:
+            return None
+        return _SHELLS[prog], arg
+
+    def run_script_file(self, path: str, argv: list[str], env: dict, stdin_desc, shebang, nested: bool) -> int:
+        """Run a shell script found in the image (``update-ca-certificates``, a hook) ourselves.
+
+        The kernel would start ``/bin/sh PATH ARGS`` (the rest of the ``#!`` line as one
+        argument). The child is *atomic*: any command in it that would be deferred undoes
+        everything the child did (an overlay savepoint) and defers the whole invocation
+        instead, because later commands in the child may consume the files the deferred one
+        would have written. Without savepoints (a backend that is not an overlay) the script is
+        deferred unrun.
+        """
+        from nuwa.script.interp import EXPORT, ExitShell, LoopControl, Return, Shell
+        from nuwa.script.parser import ParseError, parse
+
+        bash, arg = shebang
+        name = posixpath.basename(path)
+
+        def stdin() -> bytes:
+            return stdin_desc.read(-1) if stdin_desc is not None else b""
+
+        opts = set()
+        if arg:
+            if not (arg.startswith("-") and arg[1:].isalpha() and set(arg[1:]) <= set("eux")):
+                return self._defer_or_raise(argv, f"{name}: #! option {arg!r} not modelled", env, stdin, nested)
+            opts = set(arg[1:])
+        savepoint = getattr(self.fs, "savepoint", None)
+        if savepoint is None:
+            return self._defer_or_raise(argv, f"{name} is a shell script; no savepoint to run it atomically", env, stdin, nested)
+        try:
+            text = self.fs.read_bytes(path).decode("utf-8", "surrogateescape")
+            prog = parse(text, bash=bash)
+        except (ParseError, RecursionError, OSError) as e:
+            return self._defer_or_raise(argv, f"{name}: cannot parse: {e}", env, stdin, nested)
+        if self.depth + 1 > self.limits.max_depth:
+            raise ScriptDeferred(f"scripts nested deeper than {self.limits.max_depth}", self.lineno)
+        c = Shell(self.fs, self.limits, self.record, self.deferred, self.model_state)
+        c.arg0 = argv[0] if "/" in argv[0] else path
+        c.positional = list(argv[1:])
+        # the child shares our descriptors: what it reads from fd 0 is gone for us too
+        c.fds = {0: stdin_desc, 1: self.fds.get(1), 2: self.fds.get(2)}
+        c.fds = {k: v for k, v in c.fds.items() if v is not None}
+        c.cwd, c.umask, c.depth = self.cwd, self.umask, self.depth + 1
+        for k, v in env.items():
+            c.vars[k] = (v, EXPORT)
+        c.initial_env = self.initial_env
+        for k, v in (("IFS", " \t\n"), ("PS4", "+ "), ("OPTIND", "1")):
+            c.vars.setdefault(k, (v, 0))
+        c.vars["PWD"] = (self.cwd, EXPORT)
+        c.opts = opts
+        c.strict_defer = True
+        marks = (len(self.record.entries), dict(self.record.counts), len(self.deferred))
+        sp = savepoint()
+        try:
+            try:
+                st = c.run_program(prog)
+            except ExitShell as e:
+                st = e.status
+            except (Return, LoopControl):
+                st = c.status
+            st = c.run_exit_trap(st)
+        except ScriptDeferred as d:
+            self.fs.rollback_to(sp)
+            del self.record.entries[marks[0]:]
+            self.record.counts.clear()
+            self.record.counts.update(marks[1])
+            del self.deferred[marks[2]:]
+            return self._defer_or_raise(argv, f"{name} (shell script): {d.reason}", env, stdin, nested)
+        self.fs.release(sp)
+        self.record.add(CommandRecord(self.lineno, argv[:8], "script", SIMULATED, f"interpreted {path}", st))
+        return st
+
+    def _defer_or_raise(self, argv, reason: str, env: dict, stdin, nested: bool) -> int:
+        if nested or getattr(self, "strict_defer", False):
+            raise Defer(reason) if nested else ScriptDeferred(reason, self.lineno)
+        return self.defer_command(argv, reason, env, stdin() if callable(stdin) else stdin)
+
     def defer_command(self, argv, reason: str, env: dict, stdin: bytes) -> int:
         """Record a deferred command, or defer the whole script if its output is used."""
+        if getattr(self, "strict_defer", False):
+            raise ScriptDeferred(f"`{argv[0]}` would be deferred ({reason})", self.lineno)
         if getattr(self, "exec_mode", False):
             raise ScriptDeferred(f"`exec` of deferred `{argv[0]}` replaces the script ({reason})", self.lineno)
         out = self.fds.get(1)

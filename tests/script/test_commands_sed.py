@@ -7,6 +7,8 @@ from cmdharness import compare
 IN = b"alpha beta\ngamma delta\n# comment\nkey=value\n\nlast line\n"
 
 CASES = [
+    # update-ca-certificates: "add trailing newline to certificate, if it is missing"
+    ("sed -e '$a\\'", b"no newline"), ("sed -e '$a\\'", IN), ("sed '1a\\'", b"x\ny"),
     ("sed p", IN), ("sed -n p", IN), ("sed -n 2p", IN), ("sed 2d", IN), ("sed '$d'", IN), ("sed -n '$p'", IN),
     ("sed 1,3d", IN), ("sed '2,$d'", IN), ("sed '/^#/d'", IN), ("sed '/^$/d'", IN), ("sed '/^#/!d'", IN),
     ("sed -n '/gamma/,/key/p'", IN), ("sed '/gamma/,+1d'", IN), ("sed '0,/a/s//X/'", IN), ("sed '1~2d'", IN),

@@ -523,7 +523,8 @@ class _Sed:
             elif n == "=":
                 self.write(f"{self.lineno}\n")
             elif n == "a":
-                append.append(c.arg + "\n")
+                # GNU: `$a\` with no text appends nothing but still completes an open last line
+                append.append(c.arg + "\n" if c.arg else "")
             elif n == "i":
                 self.write(c.arg + "\n")
             elif n == "c":
