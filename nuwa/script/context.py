@@ -84,6 +84,11 @@ class Invocation:
     #: lets a model run another command (``xargs``, ``find -exec``, ``dpkg-maintscript-helper``)
     #: through the interpreter's own lookup: ``run(argv, stdin) -> (status, stdout, stderr)``
     run: Callable[[list[str], bytes], tuple[int, bytes, bytes]] | None = None
+    #: lets a model start a shell script of the image as its child, connected to descriptors
+    #: the model provides (debconf's frontend runs the maintainer script with its protocol
+    #: pipes as stdin and stdout): ``spawn(path, argv, env, fds) -> status``; see
+    #: ``nuwa.script.external.ExternalCommands.spawn_script``
+    spawn: Callable[..., int] | None = None
     #: per-run state shared by models (debconf database handle, ucf registry, ...)
     state: dict = field(default_factory=dict)
 

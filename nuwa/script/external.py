@@ -62,7 +62,7 @@ class ExternalCommands:
 
         inv = Invocation(
             argv=list(argv), fs=self.fs, cwd=self.cwd, env=env, stdin=stdin, umask=self.umask,
-            run=self._model_run, state=self.model_state,
+            run=self._model_run, state=self.model_state, spawn=self.spawn_script,
         )
         model = REGISTRY.get(posixpath.basename(path))
         if model is None:
@@ -176,6 +176,60 @@ class ExternalCommands:
             return self._defer_or_raise(argv, f"{name} (shell script): {d.reason}", env, stdin, nested)
         self.fs.release(sp)
         self.record.add(CommandRecord(self.lineno, argv[:8], "script", SIMULATED, f"interpreted {path}", st))
+        return st
+
+    def spawn_script(self, path: str, argv: list[str], env: dict[str, str], fds: dict) -> int:
+        """Extension point: a model's program starts a script of the image as its child.
+
+        debconf's frontend (a Perl program) runs the maintainer script with its protocol pipes
+        as stdin and stdout; a model of such a program calls this (``Invocation.spawn``) with
+        ``fds``, the child's open file descriptions (:class:`nuwa.script.fdtable.Desc`; fd 2
+        defaults to the caller's). ``path`` must start with a ``#!`` line naming a shell;
+        ``argv[0]`` is the child's ``$0``. The child shares the run record, the deferral list
+        and the budgets. It is not atomic: its commands are simulated, dropped or deferred by
+        the usual rules (strictly, if the caller is itself an atomic child), and a whole-script
+        deferral inside it propagates, because the model's program is the rest of the
+        caller's invocation. The deferral environment is relative to ``env``. Returns the
+        child's exit status; raises :class:`Defer` if ``path`` cannot be run as a shell script
+        (nothing has run then).
+        """
+        from nuwa.script.interp import EXPORT, ExitShell, LoopControl, Return, Shell
+        from nuwa.script.parser import ParseError, parse
+
+        name = posixpath.basename(path)
+        shebang = self.shell_script(path)
+        if shebang is None:
+            raise Defer(f"{name} is not a shell script")
+        bash, arg = shebang
+        if arg and not (arg.startswith("-") and arg[1:].isalpha() and set(arg[1:]) <= set("eux")):
+            raise Defer(f"{name}: #! option {arg!r} not modelled")
+        try:
+            prog = parse(self.fs.read_bytes(path).decode("utf-8", "surrogateescape"), bash=bash)
+        except (ParseError, RecursionError, OSError) as e:
+            raise Defer(f"{name}: cannot parse: {e}") from None
+        if self.depth + 1 > self.limits.max_depth:
+            raise ScriptDeferred(f"scripts nested deeper than {self.limits.max_depth}", self.lineno)
+        c = Shell(self.fs, self.limits, self.record, self.deferred, self.model_state)
+        c.arg0 = argv[0]
+        c.positional = list(argv[1:])
+        c.fds = {k: v for k, v in {2: self.fds.get(2), **fds}.items() if v is not None}
+        c.cwd, c.umask, c.depth = self.cwd, self.umask, self.depth + 1
+        for k, v in env.items():
+            c.vars[k] = (v, EXPORT)
+        c.initial_env = dict(env)
+        for k, v in (("IFS", " \t\n"), ("PS4", "+ "), ("OPTIND", "1")):
+            c.vars.setdefault(k, (v, 0))
+        c.vars["PWD"] = (self.cwd, EXPORT)
+        c.opts = set(arg[1:]) if arg else set()
+        c.strict_defer = getattr(self, "strict_defer", False)
+        try:
+            st = c.run_program(prog)
+        except ExitShell as e:
+            st = e.status
+        except (Return, LoopControl):
+            st = c.status
+        st = c.run_exit_trap(st)
+        self.record.add(CommandRecord(self.lineno, argv[:8], "script", SIMULATED, f"interpreted {path} as a child", st))
         return st
 
     def _defer_or_raise(self, argv, reason: str, env: dict, stdin, nested: bool) -> int:
