@@ -497,32 +497,14 @@ def _copy_in_one(fs: FileSystem, host: str, dest: str, links: dict) -> None:
 
 def run_copy_in(args) -> int:
     """``nuwa copy-in IMAGE SRC... DESTDIR [--output OUT | --in-place]``."""
-    from nuwa.fs.overlay import Overlay
+    from nuwa.cmd.writeout import check_target, staged
 
     if len(args.paths) < 2:
         raise InvalidInputError("copy-in needs at least one SRC and a DESTDIR")
     *srcs, destdir = args.paths
     destdir = _image_path(destdir)
-    if not args.output and not args.in_place:
-        raise InvalidInputError("copy-in writes a new overlay: give --output OUT (or --in-place to modify IMAGE)")
+    check_target(args, "copy-in")
     check_host_sources(srcs)
-    target = args.image
-    created = None
-    if args.output:
-        from nuwa.formats.qcow2_create import create_overlay
-
-        if os.path.lexists(args.output):
-            raise InvalidInputError("output exists (refusing to overwrite it)", where=args.output)
-        create_overlay(args.output, args.image)
-        created = target = args.output
-    try:
-        with _open_image(args, writable=True, path=target) as image:
-            ov = Overlay(image.root())
-            copy_in(ov, srcs, destdir)
-            ov.commit()
-            image.flush()
-    except BaseException:
-        if created:
-            os.unlink(created)  # nothing half-written is left behind
-        raise
+    with staged(args, "copy-in") as st:
+        copy_in(st.fs, srcs, destdir)
     return 0
