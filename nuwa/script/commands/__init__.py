@@ -2,3 +2,4 @@
 
 from nuwa.script.commands import attrs, awk, compare, copy, files, find, grep, paths, sed, text, transform, users  # noqa: F401  (registration)
 from nuwa.script.commands import ldconfig, openssl, runparts  # noqa: F401,E402  (registration)
+from nuwa.script.commands import useradd, usermod  # noqa: F401,E402  (registration: account tools)

@@ -1,0 +1,136 @@
+"""Differential harness for the account-tool models: the real tool in a chroot is the oracle.
+
+One full bookworm tree is copied twice per test module (``pair``). Each case restores
+``/etc`` and the directories cases touch on both copies, runs a sequence of commands with the
+real programs (``chroot A CMD``) and with the models (on :class:`HostDirFS` of B), and checks
+after every command that stdout, stderr and the exit status agree; at the end the account files
+(and their ``-`` backups) are compared byte for byte with mode and owner, and the trees below
+the touched directories path by path (type, mode, owner, size, content, link target).
+
+Every run sets ``SOURCE_DATE_EPOCH`` (honoured by shadow-utils' ``gettime`` and by
+systemd-sysusers), so the ``lastchg`` field of shadow lines compares exactly too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import stat
+import subprocess
+
+import nuwa.script.commands  # noqa: F401  (registers the models)
+from nuwa.fs.hostdir import HostDirFS
+from nuwa.script.context import REGISTRY, Defer, Invocation
+
+EPOCH = "1700000000"
+ENV = {"LC_ALL": "C", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+       "HOME": "/root", "SOURCE_DATE_EPOCH": EPOCH}
+ACCOUNT_FILES = ["passwd", "shadow", "group", "gshadow", "subuid", "subgid"]
+#: directories a case may create things in; emptied back to the pristine state between cases
+SCRATCH = ["home", "var/mail", "var/lib/nuwa-test", "srv", "run"]
+
+
+class Pair:
+    """Two copies of one tree: ``real`` (chroot oracle) and ``model`` (HostDirFS)."""
+
+    def __init__(self, base: str, where: str):
+        self.real = os.path.join(where, "real")
+        self.model = os.path.join(where, "model")
+        self.pristine = os.path.join(where, "pristine")
+        for d in (self.real, self.model):
+            subprocess.run(["cp", "-a", base, d], check=True)
+        os.makedirs(self.pristine)
+        for d in ["etc"] + SCRATCH:
+            src = os.path.join(base, d)
+            if os.path.isdir(src):
+                os.makedirs(os.path.dirname(os.path.join(self.pristine, d)), exist_ok=True)
+                subprocess.run(["cp", "-a", src, os.path.join(self.pristine, d)], check=True)
+
+    def reset(self, setup=None) -> None:
+        """Both copies back to the pristine ``/etc`` and scratch directories, then ``setup(root)``."""
+        for root in (self.real, self.model):
+            for d in ["etc"] + SCRATCH:
+                p = os.path.join(root, d)
+                if os.path.lexists(p):
+                    shutil.rmtree(p)
+                src = os.path.join(self.pristine, d)
+                if os.path.isdir(src):
+                    subprocess.run(["cp", "-a", src, p], check=True)
+            if setup:
+                setup(root)
+
+    def run_real(self, argv: list[str], stdin: bytes = b"") -> tuple[int, bytes, bytes]:
+        # a private /proc: glibc's fchmodat(AT_SYMLINK_NOFOLLOW), used when copying /etc/skel,
+        # needs /proc/self/fd, as on a booted system; a bare chroot would make it fail
+        p = subprocess.run(["unshare", "--mount", "--pid", "--fork", f"--mount-proc={self.real}/proc",
+                            "chroot", self.real, *argv], env=ENV, input=stdin, capture_output=True, timeout=60)
+        return p.returncode, p.stdout, p.stderr
+
+    def run_model(self, argv: list[str], stdin: bytes = b"") -> tuple[int, bytes, bytes]:
+        fs = HostDirFS(self.model, writable=True)
+        inv = Invocation(argv=list(argv), fs=fs, cwd="/", env=dict(ENV), stdin=stdin, umask=0o022)
+        status = REGISTRY[os.path.basename(argv[0])](inv)
+        return status, bytes(inv.stdout), bytes(inv.stderr)
+
+
+def file_facts(root: str, rel: str):
+    p = os.path.join(root, rel)
+    if not os.path.lexists(p):
+        return None
+    st = os.lstat(p)
+    with open(p, "rb") as f:
+        data = f.read()
+    return stat.filemode(st.st_mode), st.st_uid, st.st_gid, data
+
+
+def tree(root: str, rel: str) -> dict[str, tuple]:
+    """Path facts below ``root/rel`` (mtimes of regular files too: skeleton copies keep them)."""
+    out = {}
+    base = os.path.join(root, rel)
+    if not os.path.lexists(base):
+        return out
+    for dirpath, dirnames, filenames in os.walk(base):
+        for n in [""] + dirnames + filenames:
+            p = os.path.join(dirpath, n) if n else dirpath
+            st = os.lstat(p)
+            key = os.path.relpath(p, root)
+            if stat.S_ISREG(st.st_mode):
+                with open(p, "rb") as f:
+                    extra = (hashlib.sha256(f.read()).hexdigest()[:16], st.st_mtime_ns)
+            elif stat.S_ISLNK(st.st_mode):
+                extra = os.readlink(p)
+            else:
+                extra = ""
+            out[key] = (stat.filemode(st.st_mode), st.st_uid, st.st_gid,
+                        st.st_size if not stat.S_ISDIR(st.st_mode) else 0, extra)
+    return out
+
+
+def check_case(pair: Pair, cmds: list[str], setup=None, dirs: tuple[str, ...] = (),
+               defer_ok: bool = False) -> list[tuple[int, bytes, bytes]]:
+    """Run ``cmds`` both ways; assert outputs after each and the files at the end agree."""
+    pair.reset(setup)
+    results = []
+    for cmd in cmds:
+        argv = shlex.split(cmd)
+        want = pair.run_real(argv)
+        try:
+            got = pair.run_model(argv)
+        except Defer as d:
+            if defer_ok:
+                return results
+            raise AssertionError(f"{cmd}: model deferred ({d.reason}); real gave {want}") from None
+        assert got == want, f"{cmd}:\n real  {want}\n model {got}"
+        results.append(want)
+    for name in ACCOUNT_FILES:
+        for suffix in ("", "-"):
+            rel = f"etc/{name}{suffix}"
+            assert file_facts(pair.model, rel) == file_facts(pair.real, rel), rel
+    for rel in ("etc/.pwd.lock", "var/log/lastlog", "var/log/faillog", "run/adduser"):
+        a, b = file_facts(pair.real, rel), file_facts(pair.model, rel)
+        assert a == b, rel
+    for d in ("home", "var/mail") + tuple(dirs):
+        assert tree(pair.model, d) == tree(pair.real, d), d
+    return results
