@@ -131,7 +131,8 @@ def format_item(name: str, it: Item) -> str:
     """One record as ``Format::822::write`` prints it."""
     out = [f"Name: {name}\n"]
     for k in sorted(it.fields, key=_bkey):
-        out.append(_ucfirst(k) + ": " + it.fields[k].replace("\n", "\\n") + "\n")
+        v = it.fields[k] or ""  # undef (a DATA field without Text::Iconv) prints empty
+        out.append(_ucfirst(k) + ": " + v.replace("\n", "\\n") + "\n")
     if it.owners:
         out.append("Owners: " + ", ".join(sorted(it.owners, key=_bkey)) + "\n")
     true_flags = sorted((f for f, v in it.flags.items() if v == "true"), key=_bkey)

@@ -1,0 +1,124 @@
+"""Differential harness for debconf/ucf: real dash + real debconf in a chroot vs Nuwa.
+
+Two copies of the same Debian tree: copy A runs a script in a chroot (the real ``/bin/sh``,
+Perl, debconf, ucf), copy B runs it in Nuwa's interpreter on an
+``Overlay(HostDirFS(B))`` committed afterwards. Both get dpkg's environment with
+``DEBIAN_FRONTEND=noninteractive`` and a ``policy-rc.d`` that refuses service actions.
+:func:`diff_trees` then compares the trees path by path (type, mode, owner, size, content,
+link target; times ignored) and the debconf databases record by record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import subprocess
+
+import nuwa.script.commands  # noqa: F401  (registers the models)
+import nuwa.script.commands.debconf  # noqa: F401
+from nuwa.fs.hostdir import HostDirFS
+from nuwa.fs.overlay import Overlay
+from nuwa.script.commands.debconf_db import parse_db
+from nuwa.script.interp import dpkg_environment, run_script
+
+from debian_tree import copy_tree
+
+POLICY_RC = b"#!/bin/sh\nexit 101\n"
+
+
+def environment(script_name: str = "postinst", package: str = "test") -> dict[str, str]:
+    env = dpkg_environment(script_name, package)
+    env["DEBIAN_FRONTEND"] = "noninteractive"
+    return env
+
+
+def make_pair(src: str, dest: str) -> tuple[str, str]:
+    """Two fresh copies of ``src`` under ``dest`` (``real`` and ``nuwa``)."""
+    os.makedirs(dest, exist_ok=True)
+    a, b = os.path.join(dest, "real"), os.path.join(dest, "nuwa")
+    for p in (a, b):
+        copy_tree(src, p)
+        with open(os.path.join(p, "usr/sbin/policy-rc.d"), "wb") as f:
+            f.write(POLICY_RC)
+        os.chmod(os.path.join(p, "usr/sbin/policy-rc.d"), 0o755)
+    return a, b
+
+
+def put(roots, path: str, data: bytes, mode: int = 0o755) -> None:
+    """Write the same file into every tree."""
+    for r in roots:
+        p = os.path.join(r, path.lstrip("/"))
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
+        os.chmod(p, mode)
+
+
+def run_real(root: str, argv: list[str], env: dict[str, str]) -> tuple[int, bytes, bytes]:
+    """Run ``argv`` in a chroot of ``root`` with exactly ``env`` (stdin: /dev/null)."""
+    r = subprocess.run(["chroot", root, "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
+    return r.returncode, r.stdout, r.stderr
+
+
+def run_nuwa(root: str, argv: list[str], env: dict[str, str]):
+    """Interpret ``argv[0]`` (a script in the tree) with Nuwa; the overlay is committed."""
+    fs = Overlay(HostDirFS(root, writable=True))
+    r = run_script(fs, argv[0], argv[1:], env=env, name=argv[0])
+    if not r.deferred_whole:
+        fs.commit()
+    return r
+
+
+def _entry(root: str, rel: str, since: float):
+    p = os.path.join(root, rel)
+    st = os.lstat(p)
+    e = [stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid]
+    if stat.S_ISLNK(st.st_mode):
+        e.append(os.readlink(p))
+    elif stat.S_ISREG(st.st_mode):
+        e.append(st.st_size)
+        if st.st_mtime >= since or st.st_ctime >= since:
+            e.append(hashlib.sha256(open(p, "rb").read()).hexdigest())
+    return tuple(e)
+
+
+def snapshot(root: str, since: float) -> dict[str, tuple]:
+    """Every path under ``root`` (except /proc, /sys, /dev): metadata, content hash if touched."""
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        if rel_dir == ".":
+            dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev")]
+        for n in dirs + files:
+            rel = os.path.normpath(os.path.join(rel_dir, n))
+            out[rel] = _entry(root, rel, since)
+    return out
+
+
+def diff_trees(a: str, b: str, since: float) -> list[str]:
+    """Paths whose type, mode, owner, size, content or target differ (times ignored).
+
+    A file touched in only one tree is hashed there; the other side is hashed too so that a
+    content difference is never hidden by an unchanged mtime.
+    """
+    sa, sb = snapshot(a, since), snapshot(b, since)
+    diffs = []
+    for rel in sorted(set(sa) | set(sb)):
+        ea, eb = sa.get(rel), sb.get(rel)
+        if ea is not None and eb is not None and len(ea) != len(eb) and ea[0] == stat.S_IFREG:
+            ea, eb = _entry(a, rel, 0), _entry(b, rel, 0)
+        if ea != eb:
+            diffs.append(f"{rel}: real={ea} nuwa={eb}")
+    return diffs
+
+
+def debconf_records(root: str) -> dict[str, dict]:
+    """The three databases parsed (for readable assertion messages)."""
+    out = {}
+    for n in ("config.dat", "templates.dat", "passwords.dat"):
+        p = os.path.join(root, "var/cache/debconf", n)
+        if os.path.exists(p):
+            out[n] = parse_db(open(p, "rb").read().decode("utf-8", "surrogateescape"))
+    return out
