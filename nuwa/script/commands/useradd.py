@@ -35,15 +35,15 @@ class Exit(Exception):
         self.status = status
 
 
-def _parse(inv: Invocation, short: str, long: dict, args: list[str] | None = None):
+def _parse(inv: Invocation, short: str, long: dict, help_key: str = "h"):
     try:
-        opts, ops = _args.parse(inv, _args.spec(short, long), args)
+        opts, ops = _args.parse(inv, _args.spec(short, long))
     except _args.UsageError as e:
         raise Defer(f"{inv.name}: usage error ({e.text}); the usage text is not modelled") from None
     keys = {k for k, _ in opts}
     if keys & {"R", "P", "root", "prefix"}:
         raise Defer(f"{inv.name}: --root/--prefix (another root directory)")
-    if "h" in keys:
+    if help_key in keys:
         raise Defer(f"{inv.name} --help")
     return opts, ops
 

@@ -344,10 +344,9 @@ def gpasswd(inv: Invocation) -> int:
 def chfn(inv: Invocation) -> int:
     """``chfn [-f NAME] [-r ROOM] [-w WORK] [-h HOME] [-o OTHER] USER`` as root."""
     opts, ops = _parse(inv, "f:h:o:r:R:uw:", {"full-name": "f", "home-phone": "h", "other": "o",
-                                              "room": "r", "root": "R", "help": "u", "work-phone": "w"})
+                                              "room": "r", "root": "R", "help": "u", "work-phone": "w"},
+                        help_key="u")
     flags = dict(opts)
-    if "u" in flags:
-        raise Defer("chfn --help")
     if not flags:
         raise Defer("chfn without options asks on the terminal")
     if len(ops) != 1:

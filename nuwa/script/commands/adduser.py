@@ -1,0 +1,690 @@
+"""Models of Debian's adduser 3.134: adduser, addgroup, deluser, delgroup.
+
+The real programs are Perl scripts that decide, print, then call shadow-utils
+(``groupadd -g``, ``useradd -r -K SYS_UID_MIN=.. -K SYS_UID_MAX=.. -d -g -s -u``,
+``usermod -a -G``, ``gpasswd -M``, ``chfn``, ``userdel``, ``groupdel``). The models follow the
+scripts' logic (``/usr/sbin/adduser``, ``/usr/sbin/deluser``, ``Debian/AdduserCommon.pm``) and
+call the shadow-utils models of :mod:`useradd`/:mod:`usermod` with the same arguments, so
+the file effects are those of the real run. Messages are the scripts' own (C locale, the
+backquote-quote style of 3.134); ``--quiet`` silences what the scripts print only when
+verbose. Like the real ``acquire_lock``, adding or removing creates ``/run/adduser``.
+
+Ids: adduser chooses them itself, *ascending* from ``FIRST_SYSTEM_UID``/``FIRST_SYSTEM_GID``
+(100) for system accounts and from ``FIRST_UID`` (1000) for users (``first_avail_uid``),
+then hands them to useradd/groupadd with ``-u``/``-g``.
+
+Deferred: adding a normal user without ``--disabled-password``/``--disabled-login`` and a
+``--gecos``/``--comment`` (the real tool runs ``passwd`` and ``chfn`` on the terminal), uid/gid
+pools, ``QUOTAUSER``, ``/usr/local/sbin/adduser.local``/``deluser.local``, ``deluser
+--remove-home/--remove-all-files/--backup``, removing a user who has a crontab.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nuwa.script.commands import useradd as _ua
+from nuwa.script.commands import usermod as _um
+from nuwa.script.commands.accounts_db import Accounts
+from nuwa.script.context import Defer, Invocation, register
+
+DEFAULTS = {
+    "system": "0", "only_if_empty": "0", "remove_home": "0", "home": "", "remove_all_files": "0",
+    "backup": "0", "backup_to": ".", "dshell": "/bin/bash", "first_system_uid": "100",
+    "last_system_uid": "999", "first_uid": "1000", "last_uid": "59999", "first_system_gid": "100",
+    "last_system_gid": "999", "first_gid": "1000", "last_gid": "59999", "dhome": "/home",
+    "skel": "/etc/skel", "usergroups": "yes", "users_gid": None, "users_group": None, "grouphomes": "no",
+    "letterhomes": "no", "quotauser": "", "dir_mode": "0700", "sys_dir_mode": "0755", "setgid_home": "no",
+    "no_del_paths": "", "name_regex": r"^[a-z][a-z0-9_-]*\$?$", "sys_name_regex": r"^[a-z_][a-z0-9_-]*\$?$",
+    "exclude_fstypes": "", "skel_ignore_regex": r"\.(dpkg|ucf)-(old|new|dist)$", "extra_groups": "users",
+    "add_extra_groups": "0", "uid_pool": "", "gid_pool": "", "backup_suffix": None,
+}
+
+
+class Stop(Exception):
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
+class Tool:
+    """State of one adduser/deluser run: output, configuration, the shadow-utils calls."""
+
+    def __init__(self, inv: Invocation, verbose: int):
+        self.inv = inv
+        self.prog = inv.name
+        self.verbose = verbose
+        self.config: dict[str, str | None] = {}
+
+    def out(self, msg: str) -> None:
+        self.inv.out(msg)
+
+    def warn(self, msg: str) -> None:
+        """``warnf``: ``PROG: msg`` on stderr."""
+        self.inv.err(f"{self.prog}: {msg}")
+
+    def die(self, msg: str, status: int = 1):
+        """``dief``."""
+        self.warn(msg)
+        raise Stop(status)
+
+    def read_config(self, files: list[str]) -> None:
+        """``preseed_config`` then ``read_config`` of each file."""
+        self.config = dict(DEFAULTS)
+        for path in files:
+            try:
+                text = self.inv.fs.read_bytes(path).decode("utf-8", "surrogateescape")
+            except IsADirectoryError:
+                raise Defer(f"{self.prog}: configuration {path} is a directory") from None
+            except OSError:
+                if self.verbose:
+                    self.warn(f"`{path}' does not exist. Using defaults.\n")
+                continue
+            for n, line in enumerate(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), 1):
+                if line.startswith("#") or not line.strip():
+                    continue
+                m = re.match(r"\s*([_a-zA-Z0-9]+)\s*=\s*(.*)", line)
+                if not m:
+                    self.warn(f"Couldn't parse `{path}', line {n}.\n")
+                    continue
+                var, val = m.group(1), m.group(2)
+                if var.lower() not in self.config:
+                    self.warn(f"Unknown variable `{var}' at `{path}', line {n}.\n")
+                    continue
+                val = re.sub(r'^"(.*)"$', r"\1", val)
+                val = re.sub(r"^'(.*)'$", r"\1", val)
+                self.config[var.lower()] = val
+        if self.config["uid_pool"] or self.config["gid_pool"] or self.config["quotauser"]:
+            raise Defer(f"{self.prog}: UID_POOL/GID_POOL/QUOTAUSER in the configuration are not modelled")
+
+    def num(self, key: str) -> int:
+        v = self.config[key] or "0"
+        m = re.match(r"\s*[-+]?\d+", v)
+        return int(m.group(0)) if m else 0
+
+    def call(self, argv: list[str]) -> None:
+        """``systemcall``: run a shadow-utils model; a failure stops the script like dief."""
+        sub = Invocation(argv=list(argv), fs=self.inv.fs, cwd="/", env=dict(self.inv.env), umask=self.inv.umask,
+                         run=self.inv.run, state=self.inv.state)
+        models = {"groupadd": _ua.groupadd, "useradd": _ua.useradd, "usermod": _um.usermod,
+                  "gpasswd": _um.gpasswd, "chfn": _um.chfn, "userdel": _um.userdel, "groupdel": _um.groupdel}
+        status = models[argv[0].rsplit("/", 1)[-1]](sub)
+        self.inv.out(bytes(sub.stdout))
+        self.inv.err(bytes(sub.stderr))
+        if status:
+            self.die(f"`{' '.join(argv)}' returned error code {status}. Exiting.\n")
+
+    def lock(self) -> None:
+        """``acquire_lock``: open ``/run/adduser`` for appending (created 0666 & ~umask)."""
+        fs = self.inv.fs
+        if not fs.lexists("/run/adduser"):
+            try:
+                fs.write_bytes("/run/adduser", b"", 0o666 & ~self.inv.umask)
+            except OSError:
+                self.die("could not open lock file /run/adduser!\n")
+
+
+def _db(inv: Invocation) -> Accounts:
+    return Accounts(inv.fs)
+
+
+def _gid_of(db: Accounts, name: str | None) -> int | None:
+    g = db.grp(name) if name else None
+    return int(g[2]) if g else None
+
+
+def _first_avail(used: set[int], lo: int, hi: int) -> int:
+    for i in range(lo, hi + 1):
+        if i not in used:
+            return i
+    return -1
+
+
+# ---- option parsing (Getopt::Long) -------------------------------------------------------------
+
+_ADD_FLAGS = {"add-extra-groups", "add_extra_groups", "allow-all-names", "allow-badname", "allow-bad-names",
+              "debug", "disabled-login", "disabled-password", "force-badname", "group", "help", "h",
+              "no-create-home", "quiet", "q", "system", "verbose", "version", "v"}
+_ADD_VALUES = {"comment", "conf", "c", "firstgid", "firstuid", "gecos", "gid", "home", "ingroup", "lastgid",
+               "lastuid", "shell", "uid"}
+_DEL_FLAGS = {"quiet", "q", "debug", "verbose", "version", "v", "help", "h", "group", "system", "only-if-empty",
+              "remove-home", "remove-all-files", "backup", "no-preserve-root"}
+_DEL_VALUES = {"conf", "c", "backup-to", "backup-suffix"}
+
+
+def getopts(inv: Invocation, flags: set[str], values: set[str], stop_at_names: bool = False):
+    """Getopt::Long as adduser configures it: ``-``/``--`` prefixes, unique abbreviations."""
+    args = inv.argv[1:]
+    opts: list[tuple[str, str | None]] = []
+    names: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        i += 1
+        if a == "--":
+            names.extend(args[i:])
+            break
+        if not a.startswith("-") or a == "-":
+            names.append(a)
+            continue
+        body = a.lstrip("-")
+        key, eq, val = body.partition("=")
+        cands = [k for k in flags | values if k == key] or [k for k in flags | values if k.startswith(key)]
+        if len(cands) != 1:
+            raise Defer(f"{inv.name}: option {a} (unknown or ambiguous; the usage text is not modelled)")
+        key = cands[0]
+        if key in values:
+            if not eq:
+                if i >= len(args):
+                    raise Defer(f"{inv.name}: option {a} needs a value (usage text not modelled)")
+                val = args[i]
+                i += 1
+            opts.append((key, val))
+        else:
+            if eq:
+                raise Defer(f"{inv.name}: option {a} takes no value (usage text not modelled)")
+            opts.append((key, None))
+    return opts, names
+
+
+def _int_opt(inv: Invocation, v: str) -> int:
+    if not re.fullmatch(r"[-+]?\d+", v):
+        raise Defer(f"{inv.name}: non-numeric id {v!r} (Getopt::Long's usage error is not modelled)")
+    return int(v)
+
+
+# ---- adduser / addgroup --------------------------------------------------------------------------
+
+@register("adduser", "addgroup")
+def adduser(inv: Invocation) -> int:
+    """``adduser``/``addgroup`` of adduser 3.134."""
+    opts, names = getopts(inv, _ADD_FLAGS, _ADD_VALUES)
+    o: dict[str, str | None] = {}
+    verbose = 1
+    conf: list[str] = []
+    disabled_login = ask_passwd = None
+    name_level = 0
+    for k, v in opts:
+        if k in ("help", "h", "version", "v"):
+            raise Defer(f"{inv.name} --{k}")
+        if k in ("quiet", "q"):
+            verbose = 0
+        elif k == "debug":
+            raise Defer(f"{inv.name} --debug (debug output is not modelled)")
+        elif k == "verbose":
+            verbose = 1
+        elif k in ("conf", "c"):
+            conf.append(v)
+        elif k == "disabled-login":
+            disabled_login, ask_passwd = True, False
+        elif k == "disabled-password":
+            ask_passwd = False
+        elif k == "allow-all-names":
+            name_level = 2
+        elif k in ("allow-badname", "allow-bad-names", "force-badname"):
+            name_level = name_level or 1
+        elif k == "gecos":
+            o["comment"] = v
+        else:
+            o[k] = v
+    tool = Tool(inv, verbose)
+    try:
+        return _adduser(tool, o, names, conf or ["/etc/adduser.conf"], bool(disabled_login),
+                        ask_passwd is not False, name_level)
+    except Stop as s:
+        return s.status
+
+
+def _adduser(t: Tool, o: dict, names: list[str], conf: list[str], disabled_login: bool, ask_passwd: bool,
+             name_level: int) -> int:
+    inv = t.inv
+    db = _db(inv)
+    nogroup_id = _gid_of(db, "nogroup") or 65534
+    system = "system" in o
+    action = "addgroup" if t.prog == "addgroup" else "adduser"
+    if system:
+        action = {"adduser": "addsysuser", "addgroup": "addsysgroup"}[action]
+    if not names or not names[0] or len(names) > 2:
+        t.die("Only one or two names allowed.\n")
+    for k in ("uid", "gid", "firstuid", "lastuid", "firstgid", "lastgid"):
+        if k in o:
+            o[k] = _int_opt(inv, o[k])
+    if len(names) == 2:
+        if action == "addsysuser" or "group" in o:
+            t.die("Specify only one name in this mode.\n")
+        if action in ("addgroup", "addsysgroup"):
+            t.die("addgroup with two arguments is an unspecified operation.\n")
+        action = "addusertogroup"
+        new_name = None
+    else:
+        new_name = names[0]
+    if action != "addgroup" and sum(k in o for k in ("group", "ingroup", "gid")) > 1:
+        t.die("The --group, --ingroup, and --gid options are mutually exclusive.\n")
+    home = o.get("home")
+    if home is not None and not home.startswith("/"):
+        t.die("The home dir must be an absolute path.\n")
+    if home is not None and t.verbose:
+        if "no-create-home" not in o and _is_dir(inv, home):
+            t.warn(f"Warning: The home dir {home} you specified already exists.\n")
+        if "no-create-home" in o and not _is_dir(inv, home):
+            t.warn(f"Warning: The home dir {home} you specified can't be accessed: {_errno_text(inv, home)}\n")
+    make_group_also = False
+    if "group" in o:
+        if action == "addsysuser":
+            make_group_also = True
+        elif system:
+            action = "addsysgroup"
+        else:
+            action = "addgroup"
+    t.read_config(conf)
+    if new_name is not None:
+        _checkname(t, new_name, system, name_level)
+    c = t.config
+
+    if action in ("addsysgroup", "addgroup"):
+        t.lock()
+        gid = o.get("gid")
+        g = db.grp(new_name)
+        if action == "addsysgroup":
+            if g is not None:
+                ggid = int(g[2])
+                if t.num("first_system_gid") <= ggid <= t.num("last_system_gid"):
+                    if t.verbose:
+                        t.warn(f"The group `{new_name}' already exists as a system group. Exiting.\n")
+                    return 0
+                if gid is None or ggid == gid:
+                    t.warn(f"The group `{new_name}' already exists and is not a system group. Exiting.\n")
+                else:
+                    t.warn(f"The group `{new_name}' already exists, but has a different GID. Exiting.\n")
+                return 1
+        elif g is not None:
+            t.die(f"The group `{new_name}' already exists.\n")
+        if gid is not None and db.grp_by_gid(gid) is not None:
+            t.die(f"The GID `{gid}' is already in use.\n")
+        if gid is None:
+            sysg = action == "addsysgroup"
+            lo = o.get("firstgid") or t.num("first_system_gid" if sysg else "first_gid")
+            hi = o.get("lastgid") or t.num("last_system_gid" if sysg else "last_gid")
+            gid = _first_avail(set(db.group.ids()), lo, hi)
+            if gid == -1:
+                if sysg:
+                    t.warn(f"No GID is available in the range {lo}-{hi} (FIRST_SYS_GID - LAST_SYS_GID).\n")
+                else:
+                    inv.err(f"{t.prog}: ")
+                    inv.err(f"No GID is available in the range {lo}-{hi} (FIRST_GID - LAST_GID).\n")
+                t.die(f"The group `{new_name}' was not created.\n")
+        if t.verbose:
+            t.out(f"Adding group `{new_name}' (GID {gid}) ...\n")
+        t.call(["/usr/sbin/groupadd", "-g", str(gid), new_name])
+        if t.verbose:
+            t.out("Done.\n")
+        return 0
+
+    if action == "addusertogroup":
+        user, group = names
+        if db.user(user) is None:
+            t.die(f"The user `{user}' does not exist.\n")
+        if db.grp(group) is None:
+            t.die(f"The group `{group}' does not exist.\n")
+        if user in db.members(group):
+            if t.verbose:
+                t.warn(f"The user `{user}' is already a member of `{group}'.\n")
+            return 0
+        if t.verbose:
+            t.out(f"Adding user `{user}' to group `{group}' ...\n")
+        t.lock()
+        t.call(["/usr/sbin/usermod", "-a", "-G", group, user])
+        if t.verbose:
+            t.out("Done.\n")
+        return 0
+
+    if action == "addsysuser":
+        return _addsysuser(t, db, o, new_name, make_group_also, nogroup_id)
+    if ask_passwd or "comment" not in o:
+        raise Defer("adduser: a normal user without --disabled-password and --gecos runs passwd/chfn "
+                    "interactively")
+    raise Defer("adduser: normal (non-system) users are not modelled yet")
+
+
+def _is_dir(inv: Invocation, p: str) -> bool:
+    try:
+        return inv.fs.stat(p).is_dir
+    except OSError:
+        return False
+
+
+def _errno_text(inv: Invocation, p: str) -> str:
+    import os
+    try:
+        inv.fs.stat(p)
+    except OSError as e:
+        return os.strerror(e.errno) if e.errno else str(e)
+    raise Defer("adduser: the home exists but is not a directory ($! would be stale)")
+
+
+def _checkname(t: Tool, name: str, system: bool, level: int) -> None:
+    """``checkname`` of adduser 3.134 (messages keep the script's line breaks and indents)."""
+    var = "SYS_NAME_REGEX" if system else "NAME_REGEX"
+    if re.fullmatch(r"\d+", name):
+        t.warn("To avoid ambiguity with numerical UIDs, usernames which\n"
+               "            consist of only digits are not allowed.\n")
+        raise Stop(1)
+    if len(name.encode("utf-8", "surrogateescape")) > 32:
+        t.warn("Usernames must be no more than 32 bytes in length;\n"
+               "            note that if you are using Unicode characters, the character\n"
+               "            limit will be less than 32.\n")
+        raise Stop(1)
+    if not re.search(r"^[^-+~:,\s/][^:,\s/]*\Z", name):
+        t.warn("To avoid problems, the username must not start with a\n"
+               "            dash, plus sign, or tilde, and it must not contain any of the\n"
+               "            following: colon, comma, slash, or any whitespace characters\n"
+               "            including spaces, tabs, and newlines.\n")
+        raise Stop(1)
+    try:
+        if re.search(_perl_re(t.config[var.lower()] or ""), name):
+            return
+    except re.error:
+        raise Defer(f"adduser: {var} is not a regular expression Python reads the same way") from None
+    if not re.search(r"^[_.A-Za-z0-9][-@_.A-Za-z0-9]*\$?\Z", name) and level < 2:
+        t.warn("To avoid problems, the username should consist only of\n"
+               "            letters, digits, underscores, periods, at signs and dashes, and\n"
+               "            not start with a dash (as defined by IEEE Std 1003.1-2001). For\n"
+               "            compatibility with Samba machine accounts, $ is also supported\n"
+               "            at the end of the username.  (Use the `--allow-all-names' option\n"
+               "            to bypass this restriction.)\n")
+        raise Stop(1)
+    if level:
+        if t.verbose:
+            t.out("Allowing use of questionable username.\n")
+        return
+    t.warn("Please enter a username matching the regular expression\n"
+           f"            configured via the {var} configuration variable.  Use the\n"
+           "            `--allow-bad-names' option to relax this check or reconfigure\n"
+           f"            {var} in configuration.\n")
+    raise Stop(1)
+
+
+def _perl_re(rx: str) -> str:
+    """A Perl regex from adduser.conf for Python: ``$`` at the end means end (before a newline)."""
+    return rx
+
+
+def _addsysuser(t: Tool, db: Accounts, o: dict, name: str, make_group_also: bool, nogroup_id: int) -> int:
+    inv, c = t.inv, t.config
+    t.lock()
+    fsu, lsu = t.num("first_system_uid"), t.num("last_system_uid")
+    new_uid = o.get("uid")
+    pw = db.user(name)
+    existing = 0
+    if pw is not None:
+        if new_uid is None or int(pw[2]) == new_uid:
+            existing = 1
+        elif fsu <= int(pw[2]) <= lsu:
+            existing = 2
+    if existing == 1:
+        if fsu <= int(pw[2]) <= lsu:
+            if t.verbose:
+                t.out(f"The system user `{name}' already exists. Exiting.\n")
+            return 0
+        t.warn(f"The user `{name}' already exists, but is not a system user. Exiting.\n")
+        return 1
+    if existing == 2:
+        t.warn(f"The user `{name}' already exists with a different UID. Exiting.\n")
+        return 1
+    ingroup, gid = o.get("ingroup"), o.get("gid")
+    if not ingroup and gid is None and not make_group_also:
+        gid = nogroup_id
+    # check_user_group(1)
+    if pw is not None:
+        t.die(f"The user `{name}' already exists, and is not a system user.\n")
+    if new_uid is not None and db.user_by_uid(new_uid) is not None:
+        t.die(f"The UID {new_uid} is already in use.\n")
+    if make_group_also:
+        g = db.grp(name)
+        sys_ok = g is not None and t.num("first_system_gid") <= int(g[2]) <= t.num("last_system_gid")
+        if not sys_ok:
+            if g is not None:
+                t.die(f"The group `{name}' already exists.\n")
+            if new_uid is not None and db.grp_by_gid(new_uid) is not None:
+                t.die(f"The GID {new_uid} is already in use.\n")
+    else:
+        if ingroup and db.grp(ingroup) is None:
+            t.die(f"The group `{ingroup}' does not exist.\n")
+        if gid is not None and db.grp_by_gid(gid) is None:
+            t.die(f"The GID {gid} does not exist.\n")
+    fu, lu = o.get("firstuid") or fsu, o.get("lastuid") or lsu
+    if new_uid is None and make_group_also:
+        new_uid = _first_avail(set(db.passwd.ids()), fu, lu)
+        if new_uid == -1:
+            t.warn(f"No UID/GID pair is available in the range {fsu}-{lsu} (FIRST_SYS_UID - LAST_SYS_UID).\n")
+            t.die(f"The user `{name}' was not created.\n")
+        gid = _first_avail(set(db.group.ids()), o.get("firstgid") or t.num("first_system_gid"),
+                           o.get("lastgid") or t.num("last_system_gid"))
+        ingroup = name
+    elif new_uid is None:
+        new_uid = _first_avail(set(db.passwd.ids()), fu, lu)
+        if new_uid == -1:
+            t.warn(f"No UID is available in the range {fsu}-{lsu} (FIRST_SYS_UID - LAST_SYS_UID).\n")
+            t.die(f"The user `{name}' was not created.\n")
+        if gid is not None:
+            g = db.grp_by_gid(gid)
+            ingroup = g[0] if g else None
+        elif ingroup:
+            gid = _gid_of(db, ingroup)
+    else:
+        if gid is not None:
+            g = db.grp_by_gid(gid)
+            ingroup = g[0] if g else None
+        elif ingroup:
+            gid = _gid_of(db, ingroup)
+        elif make_group_also:
+            gid, ingroup = new_uid, name
+    if t.verbose:
+        t.out(f"Adding system user `{name}' (UID {new_uid}) ...\n")
+    if make_group_also and db.grp(name) is None:
+        if t.verbose:
+            t.out(f"Adding new group `{name}' (GID {gid}) ...\n")
+        t.call(["/usr/sbin/groupadd", "-g", str(gid), name])
+    if t.verbose:
+        t.out(f"Adding new user `{name}' (UID {new_uid}) with group `{ingroup}' ...\n")
+    home = o.get("home") or "/nonexistent"
+    no_create = True if re.match(r"^/+nonexistent(/|$)", home) else ("no-create-home" in o)
+    shell = o.get("shell") or "/usr/sbin/nologin"
+    if ingroup is None:
+        raise Defer("adduser: no group name for the given GID (Perl would pass an undefined value)")
+    t.call(["/usr/sbin/useradd", "-r", "-K", f"SYS_UID_MIN={fu}", "-K", f"SYS_UID_MAX={lu}", "-d", home,
+            "-g", ingroup, "-s", shell, "-u", str(new_uid), name])
+    if o.get("comment") is not None:
+        _ch_comment(t, name, o["comment"])
+    _create_homedir(t, home, no_create, new_uid, gid, system=True)
+    return 0
+
+
+def _ch_comment(t: Tool, name: str, comment: str) -> None:
+    if "," in comment:
+        parts = comment.split(",")
+        while parts and parts[-1] == "":  # Perl's split drops trailing empty fields
+            parts.pop()
+        parts += [None] * (5 - len(parts))
+        t.call(["/usr/bin/chfn", "-f", parts[0] or "", "-r", parts[1] or "", name])
+        for flag, val in (("-w", parts[2]), ("-h", parts[3]), ("-o", parts[4])):
+            if val is not None:
+                t.call(["/usr/bin/chfn", flag, val, name])
+    else:
+        t.call(["/usr/bin/chfn", "-f", comment, name])
+
+
+def _create_homedir(t: Tool, home: str, no_create: bool, uid: int, gid: int, system: bool) -> None:
+    inv = t.inv
+    if re.match(r"^/+nonexistent(/|$)", home):
+        if t.verbose:
+            t.out(f"Not creating `{home}'.\n")
+        return
+    if no_create:
+        if t.verbose:
+            t.out(f"Not creating home directory `{home}'.\n")
+        return
+    if inv.fs.exists(home):
+        if t.verbose:
+            t.warn(f"The home directory `{home}' already exists.  Not touching this directory.\n")
+        st = inv.fs.stat(home)
+        if st.st_uid != uid or st.st_gid != gid:
+            t.warn(f"Warning: The home directory `{home}' does not belong to the user you are currently creating.\n")
+        return
+    if t.verbose:
+        t.out(f"Creating home directory `{home}' ...\n")
+    path = ""
+    for comp in [x for x in home.strip("/").split("/") if x]:
+        path += "/" + comp
+        if not _is_dir(inv, path):
+            inv.fs.mkdir(path, 0o755 & ~inv.umask)
+    inv.fs.chown(home, uid, gid)
+    mode = t.config["sys_dir_mode" if system else "dir_mode"] or ""
+    if not re.search(r"[0-7]{3}", mode):
+        mode = "755" if system else "0700"
+    if (t.config["setgid_home"] or "").lower().find("yes") >= 0 and (len(mode) == 3 or re.match(r"^[0-145][0-7]{3}$", mode)):
+        mode = str(int(mode) + 2000)
+    inv.fs.chmod(home, int(mode, 8))
+
+
+# ---- deluser / delgroup --------------------------------------------------------------------------
+
+@register("deluser", "delgroup")
+def deluser(inv: Invocation) -> int:
+    """``deluser``/``delgroup`` of adduser 3.134 (accounts and memberships; no file removal)."""
+    args = inv.argv[1:]
+    seen_name = False
+    for a in args:
+        if seen_name and a.startswith("--"):
+            t = Tool(inv, 1)
+            t.warn("No options allowed after names.\n")
+            return 1
+        if not a.startswith("-"):
+            seen_name = True
+    opts, names = getopts(inv, _DEL_FLAGS, _DEL_VALUES)
+    verbose, conf, p = 1, [], {}
+    action = "delgroup" if inv.name == "delgroup" else "deluser"
+    for k, v in opts:
+        if k in ("help", "h", "version", "v", "debug", "verbose"):
+            raise Defer(f"{inv.name} --{k}")
+        if k in ("quiet", "q"):
+            verbose = 0
+        elif k == "group":
+            action = "delgroup"
+        elif k in ("conf", "c"):
+            conf.append(v)
+        else:
+            p[k] = v if v is not None else "1"
+    t = Tool(inv, verbose)
+    try:
+        return _deluser(t, action, names, conf or ["/etc/adduser.conf", "/etc/deluser.conf"], p)
+    except Stop as s:
+        return s.status
+
+
+def _deluser(t: Tool, action: str, names: list[str], conf: list[str], p: dict) -> int:
+    inv = t.inv
+    if not names:
+        raise Defer(f"{t.prog} without a name asks on the terminal")
+    if not names[0] or len(names) > 2:
+        t.die("Only one or two names allowed.\n")
+    t.read_config(conf)
+    c = t.config
+    for k, v in p.items():
+        c[k.replace("-", "_")] = v
+    for k in ("remove_home", "remove_all_files", "backup", "backup_to", "backup_suffix"):
+        if p.get(k.replace("_", "-")):
+            raise Defer(f"{t.prog} --{k.replace('_', '-')} (file removal/backup is not modelled)")
+    if any(c.get(k) not in (None, "", "0") for k in ("remove_home", "remove_all_files", "backup")):
+        raise Defer(f"{t.prog}: removal/backup requested by the configuration")
+    user = group = None
+    if len(names) == 2:
+        action, (user, group) = "deluserfromgroup", names
+    elif action == "delgroup":
+        group = names[0]
+    else:
+        user = names[0]
+    db = _db(inv)
+    system = c.get("system") not in (None, "", "0")
+    if action == "deluser":
+        pw = db.user(user)
+        if system:
+            if pw is not None:
+                if not t.num("first_system_uid") <= int(pw[2]) <= t.num("last_system_uid"):
+                    if t.verbose:
+                        t.warn(f"The user `{user}' is not a system user. Exiting.\n")
+                    return 1
+            else:
+                if t.verbose:
+                    t.warn(f"The user `{user}' does not exist, but --system was given. Exiting.\n")
+                return 0
+        if pw is None:
+            t.die(f"The user `{user}' does not exist.\n", 2)
+        if int(pw[2]) == 0 and "no-preserve-root" not in p:
+            t.out("WARNING: You are just about to delete the root account (uid 0)\n"
+                  "Usually this is never required as it may render the whole system unusable\n"
+                  "If you really want this, call deluser with parameter --no-preserve-root\n"
+                  "Stopping now without having performed any action\n")
+            return 9
+        if _executable(inv, "/usr/bin/crontab"):
+            if t.verbose:
+                t.out("Removing crontab ...\n")
+            if inv.fs.lexists(f"/var/spool/cron/crontabs/{user}"):
+                raise Defer("deluser: the user has a crontab (crontab -r is not modelled)")
+        else:
+            t.warn("`/usr/bin/crontab' not executed. Skipping crontab removal. Package `cron' required.\n")
+        if _executable(inv, "/usr/local/sbin/deluser.local"):
+            raise Defer("deluser: /usr/local/sbin/deluser.local runs a site script")
+        if t.verbose:
+            t.out(f"Removing user `{user}' ...\n")
+        t.lock()
+        t.call(["/usr/sbin/userdel", user])
+        if t.verbose:
+            t.out("Done.\n")
+        return 0
+    if action == "delgroup":
+        g = db.grp(group)
+        if g is None:
+            if t.verbose:
+                t.warn(f"The group `{group}' does not exist.\n")
+            return 0 if system else 3
+        if system and not t.num("first_system_gid") <= int(g[2]) <= t.num("last_system_gid"):
+            if t.verbose:
+                t.warn(f"The group `{group}' is not a system group. Exiting.\n")
+            return 3
+        if c.get("only_if_empty") not in (None, "", "0") and g[3] != "":
+            t.die(f"The group `{group}' is not empty!\n", 5)
+        if t.verbose:
+            t.out(f"Removing group `{group}' ...\n")
+        t.lock()
+        t.call(["/usr/sbin/groupdel", group])
+        if t.verbose:
+            t.out("Done.\n")
+        return 0
+    pw = db.user(user)
+    if pw is None:
+        t.die(f"The user `{user}' does not exist.\n", 2)
+    g = db.grp(group)
+    if g is None:
+        t.die(f"The group `{group}' does not exist.\n", 3)
+    main = db.grp_by_gid(int(pw[3])) if pw[3] != "0" else None
+    if main is not None and main[0] == group:
+        t.die("You may not remove the user from their primary group.\n", 7)
+    members = [m for m in db.members(group) if db.user(m) is not None]
+    if user not in members:
+        t.die(f"The user `{user}' is not a member of group `{group}'.\n", 6)
+    if t.verbose:
+        t.out(f"Removing user `{user}' from group `{group}' ...\n")
+    t.lock()
+    t.call(["/usr/bin/gpasswd", "-M", ",".join(m for m in members if m != user), group])
+    if t.verbose:
+        t.out("Done.\n")
+    return 0
+
+
+def _executable(inv: Invocation, p: str) -> bool:
+    try:
+        st = inv.fs.stat(p)
+    except OSError:
+        return False
+    return bool(st.st_mode & 0o111) and not st.is_dir

@@ -1,0 +1,82 @@
+"""adduser/addgroup/deluser/delgroup (adduser 3.134) against the real Perl scripts in a chroot.
+
+The forms are those of Debian 12 maintainer scripts (openssh-server, exim4, slapd, dbus,
+systemd, polkitd, ...), plus existing-account, conflict and bad-input cases.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from accounts_harness import Pair, check_case
+from debian_tree import bookworm_tree
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    return Pair(bookworm_tree(), str(tmp_path_factory.mktemp("adduser")))
+
+
+CASES = {
+    "system user with group, no home": [
+        "adduser --system --group --quiet --home /var/lib/nuwa-test/foo --no-create-home --shell /usr/sbin/nologin foo"],
+    "sshd style": ["adduser --quiet --system --home /run/sshd --no-create-home --shell /usr/sbin/nologin sshd"],
+    "verbose system user and home created": ["adduser --system --home /var/lib/nuwa-test/v v1",
+                                             "adduser --system --group --home /var/lib/nuwa-test/w/x v2"],
+    "system user already there": ["adduser --system --group foo", "adduser --system --group foo",
+                                  "adduser --system --quiet foo", "adduser --system --uid 4242 foo"],
+    "not a system user": ["adduser --system --quiet nobody", "useradd -u 1234 normal", "adduser --system normal"],
+    "system user with gecos": ["adduser --system --gecos 'Foo daemon' --group foo",
+                               "adduser --system --gecos 'Bar,1,2,3,x' bar", "adduser --system --comment 'A,B' baz"],
+    "ingroup and gid": ["addgroup --system grp", "adduser --system --ingroup grp a1", "adduser --system --gid 65534 a2",
+                        "adduser --system --ingroup nosuch a3", "adduser --system --gid 777 a4",
+                        "adduser --system --uid 555 --group a5", "adduser --system --uid 0 a6"],
+    "addgroup": ["addgroup --system foo", "addgroup --quiet --system foo", "addgroup --system users",
+                 "addgroup bar", "addgroup bar", "addgroup --gid 4000 baz", "addgroup --gid 4000 qux",
+                 "addgroup --system --gid 100 grp"],
+    "adduser --group": ["adduser --group --system g1", "adduser --group g2"],
+    "user to group": ["adduser --system u1", "addgroup --system g1", "adduser u1 g1", "adduser u1 g1",
+                      "adduser --quiet u1 g1", "adduser nouser g1", "adduser u1 nogrp"],
+    "bad names and calls": ["adduser --system 123", "adduser --system 'a b'", "adduser --system Foo",
+                            "adduser --system --allow-bad-names Foo", "adduser --system -- -x",
+                            "adduser --system aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "adduser", "adduser a b c",
+                            "addgroup a b", "adduser --system a b", "adduser --system --group --gid 5 x",
+                            "adduser --system --home rel x"],
+    "deluser": ["adduser --system --quiet d1", "deluser --system d1", "deluser --system d1", "deluser --quiet nouser",
+                "deluser root", "useradd -u 1500 n1", "deluser --system n1"],
+    "delgroup": ["addgroup --system dg", "delgroup dg", "delgroup dg", "delgroup --system dg",
+                 "addgroup ng", "delgroup --system ng", "adduser --system --group pg", "addgroup --system e",
+                 "adduser pg e", "delgroup --only-if-empty e", "deluser pg e", "deluser pg e", "deluser pg pg",
+                 "deluser --group --system e"],
+    "getent guard then adduser": ["getent passwd gg", "adduser --system --group --quiet gg", "getent passwd gg"],
+}
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("name", list(CASES))
+def test_adduser_family_like_the_real_scripts(pair, name):
+    check_case(pair, CASES[name], dirs=("var/lib/nuwa-test",))
+
+
+@pytest.mark.judge
+def test_adduser_conf_ranges_and_modes(pair):
+    def setup(root):
+        with open(os.path.join(root, "etc/adduser.conf"), "a") as f:
+            f.write("FIRST_SYSTEM_UID=200\nFIRST_SYSTEM_GID=300\nSYS_DIR_MODE=0750\nBOGUS=1\nnot a line\n")
+    check_case(pair, ["adduser --system --group --home /var/lib/nuwa-test/c c1", "addgroup --system c2"],
+               setup=setup, dirs=("var/lib/nuwa-test",))
+
+
+def test_normal_users_defer_without_a_real_run(tmp_path):
+    from nuwa.fs.hostdir import HostDirFS
+    from nuwa.script.context import REGISTRY, Defer, Invocation
+
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (tmp_path / "etc/group").write_text("root:x:0:\nusers:x:100:\n")
+    fs = HostDirFS(str(tmp_path), writable=True)
+    with pytest.raises(Defer):
+        REGISTRY["adduser"](Invocation(argv=["adduser", "alice"], fs=fs))
+    assert (tmp_path / "etc/passwd").read_text() == "root:x:0:0:root:/root:/bin/bash\n"
