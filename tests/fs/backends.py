@@ -40,7 +40,9 @@ def fresh_ext4_image(tpf, size="64M") -> str:
     d = tpf.mktemp("ext4")
     img = str(d / "fs.img")
     mkfs = shutil.which("mkfs.ext4") or "/usr/sbin/mkfs.ext4"
-    subprocess.run([mkfs, "-q", "-F", "-E", "lazy_itable_init=0,root_owner=0:0", img, size], check=True, capture_output=True)
+    # 4 KiB blocks like the host filesystem the kernel runs on, so st_blocks is comparable
+    subprocess.run([mkfs, "-q", "-F", "-b", "4096", "-E", "lazy_itable_init=0,root_owner=0:0", img, size],
+                   check=True, capture_output=True)
     return img
 
 
@@ -82,12 +84,6 @@ if _have("nuwa.fs.ext4", "open_ext4"):
 #: scenario -> reason, for behaviour-suite cases the ext4 engine is known to fail (measured
 #: against the host kernel; strict, so a fix shows up as XPASS and the entry must go)
 EXT4_XFAIL: dict[str, str] = {
-    "eexist": "mkdir('/f/') on an existing file gives ENOTDIR; the kernel's filename_create says EEXIST first",
-    "rename-mixed": "rename('/ld2/', ...) of a symlink with a trailing slash gives ENOENT; the kernel says ENOTDIR",
-    "rename-error-order": "rename('/a/nope', '/c/a') with /c a file gives ENOENT; the kernel resolves both "
-                          "parents first (ENOTDIR)",
-    "rename-noreplace": "renameat2(RENAME_NOREPLACE) onto '/' gives EBUSY; the kernel says EEXIST",
-    "trailing-slash": "mkdir('/dangling-symlink/') follows the link and creates the target; the kernel says EEXIST",
-    "truncate-sparse": "st_blocks of a sparse file with one written block is 0; the kernel reports 8",
-    "xattrs": "setxattr with an empty name gives ENOTSUP; the kernel checks the name first (ERANGE)",
+    # empty: every behaviour case agrees with the kernel (an entry here is a known deviation,
+    # strict, so that a fix shows up as XPASS and the entry must go)
 }

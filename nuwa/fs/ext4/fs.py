@@ -212,9 +212,14 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, FileSystem):
             raise fs_error(errno.EISDIR, path)
         if flags & os.O_DIRECTORY and not node.is_dir:
             raise fs_error(errno.ENOTDIR, path)
-        if wr and not self.writable:
+        if not node.is_dir and not node.is_reg:
+            # FIFOs, sockets and devices have no contents in an image; a real open would reach
+            # the host's devices or block, so it is refused (as MemoryFS and HostDirFS do)
+            raise fs_error(errno.ENXIO, path)
+        if (wr or flags & os.O_TRUNC) and not self.writable:
             raise fs_error(errno.EROFS, path)
-        if flags & os.O_TRUNC and wr and node.is_reg:
+        if flags & os.O_TRUNC and node.is_reg:
+            # Linux truncates even with O_RDONLY (POSIX leaves it unspecified)
             self._mutate(lambda: self.file_truncate(node, 0))
         return Ext4Handle(self, node.ino, wr, path)
 
