@@ -80,3 +80,32 @@ def test_normal_users_defer_without_a_real_run(tmp_path):
     with pytest.raises(Defer):
         REGISTRY["adduser"](Invocation(argv=["adduser", "alice"], fs=fs))
     assert (tmp_path / "etc/passwd").read_text() == "root:x:0:0:root:/root:/bin/bash\n"
+
+
+POSTINST = """#!/bin/sh
+set -e
+if ! getent passwd nuwasvc >/dev/null; then
+    adduser --system --group --quiet --home /var/lib/nuwa-test/svc --no-create-home \\
+        --shell /usr/sbin/nologin --gecos 'Nuwa service' nuwasvc
+fi
+getent group nuwaextra >/dev/null || addgroup --system --quiet nuwaextra
+adduser --quiet nuwasvc nuwaextra
+id nuwasvc
+"""
+
+
+@pytest.mark.judge
+def test_maintainer_script_forms_through_the_interpreter(pair):
+    """A postinst-style script: dash in the chroot vs. the interpreter with the models, run twice."""
+    from nuwa.fs.hostdir import HostDirFS
+    from nuwa.script.interp import run_script
+    from accounts_harness import ENV, file_facts
+
+    pair.reset()
+    for _ in range(2):  # the second run finds everything in place
+        real = pair.run_real(["sh", "-c", POSTINST])
+        r = run_script(HostDirFS(pair.model, writable=True), POSTINST, env=dict(ENV), name="sh")
+        assert (r.status, r.stdout, r.stderr) == real
+        assert not r.deferred_commands and not r.deferred_whole
+    for f in ("passwd", "shadow", "group", "gshadow", "passwd-", "group-"):
+        assert file_facts(pair.model, f"etc/{f}") == file_facts(pair.real, f"etc/{f}"), f
