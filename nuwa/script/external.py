@@ -145,9 +145,10 @@ class ExternalCommands:
         c = Shell(self.fs, self.limits, self.record, self.deferred, self.model_state)
         c.arg0 = argv[0] if "/" in argv[0] else path
         c.positional = list(argv[1:])
-        # the child shares our descriptors: what it reads from fd 0 is gone for us too
-        c.fds = {0: stdin_desc, 1: self.fds.get(1), 2: self.fds.get(2)}
-        c.fds = {k: v for k, v in c.fds.items() if v is not None}
+        # the child shares our descriptors: what it reads from fd 0 is gone for us too. Every
+        # open fd is inherited, as exec(2) keeps them: ucf run from a postinst talks to
+        # debconf over the fd 3 the postinst's confmodule opened
+        c.fds = {k: v for k, v in {**self.fds, 0: stdin_desc}.items() if v is not None}
         c.cwd, c.umask, c.depth = self.cwd, self.umask, self.depth + 1
         for k, v in env.items():
             c.vars[k] = (v, EXPORT)
@@ -183,8 +184,8 @@ class ExternalCommands:
 
         debconf's frontend (a Perl program) runs the maintainer script with its protocol pipes
         as stdin and stdout; a model of such a program calls this (``Invocation.spawn``) with
-        ``fds``, the child's open file descriptions (:class:`nuwa.script.fdtable.Desc`; fd 2
-        defaults to the caller's). ``path`` must start with a ``#!`` line naming a shell;
+        ``fds``, the child's open file descriptions (:class:`nuwa.script.fdtable.Desc`; the
+        caller's other fds are inherited, as through exec(2)). ``path`` must start with a ``#!`` line naming a shell;
         ``argv[0]`` is the child's ``$0``. The child shares the run record, the deferral list
         and the budgets. It is not atomic: its commands are simulated, dropped or deferred by
         the usual rules (strictly, if the caller is itself an atomic child), and a whole-script
@@ -212,7 +213,7 @@ class ExternalCommands:
         c = Shell(self.fs, self.limits, self.record, self.deferred, self.model_state)
         c.arg0 = argv[0]
         c.positional = list(argv[1:])
-        c.fds = {k: v for k, v in {2: self.fds.get(2), **fds}.items() if v is not None}
+        c.fds = {k: v for k, v in {**self.fds, **fds}.items() if v is not None}
         c.cwd, c.umask, c.depth = self.cwd, self.umask, self.depth + 1
         for k, v in env.items():
             c.vars[k] = (v, EXPORT)
