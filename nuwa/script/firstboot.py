@@ -56,6 +56,7 @@ FORMAT = 1
 #: the environment of a command run by ``env -i``: lookup must still work
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_RC_NAME_RE = re.compile(r"S[0-9][0-9]nuwa-firstboot\Z")
 _SYSTEMD_BINARIES = ("/lib/systemd/systemd", "/usr/lib/systemd/systemd")
 
 
@@ -425,26 +426,34 @@ class FirstBootJob:
         _put(fs, f"{d}/run", e.run_script(), 0o700)
 
     def _enable_systemd(self, fs: FileSystem) -> None:
-        # What `systemctl enable nuwa-firstboot.service` does for a unit in /etc/systemd/system
-        # with WantedBy=multi-user.target (no systemctl model in the tree to reuse yet).
-        fs.makedirs("/etc/systemd/system/multi-user.target.wants", 0o755)
+        # `systemctl enable nuwa-firstboot.service` (the systemctl model when it is loaded;
+        # otherwise, or when it defers, the one link it makes for a unit in
+        # /etc/systemd/system with WantedBy=multi-user.target)
+        fs.makedirs("/etc/systemd/system", 0o755)
         _put(fs, UNIT_PATH, UNIT.encode(), 0o644)
+        if _readlink(fs, WANTS_LINK) == UNIT_PATH:
+            return
+        if _run_model(fs, ["systemctl", "enable", UNIT_NAME]) and _readlink(fs, WANTS_LINK) == UNIT_PATH:
+            return
+        fs.makedirs(posixpath.dirname(WANTS_LINK), 0o755)
         if fs.lexists(WANTS_LINK):
-            if _readlink(fs, WANTS_LINK) == UNIT_PATH:
-                return
             fs.unlink(WANTS_LINK)
         fs.symlink(UNIT_PATH, WANTS_LINK)
 
     def _enable_sysv(self, fs: FileSystem) -> None:
-        # What `update-rc.d nuwa-firstboot defaults` makes: relative links in rc2..5.d.
+        # `update-rc.d nuwa-firstboot defaults` (the model when loaded; otherwise, or when it
+        # defers, the relative links it makes in rc2..5.d), then insserv's .depend.start
         _put(fs, INITD_PATH, INITD.encode(), 0o755)
-        for link in RC_LINKS:
-            fs.makedirs(posixpath.dirname(link), 0o755)
-            if fs.lexists(link):
-                if _readlink(fs, link) == "../init.d/nuwa-firstboot":
-                    continue
-                fs.unlink(link)
-            fs.symlink("../init.d/nuwa-firstboot", link)
+        target = "../init.d/nuwa-firstboot"
+        if not _has_rc_links(fs):
+            if not (_run_model(fs, ["update-rc.d", "nuwa-firstboot", "defaults"]) and _has_rc_links(fs)):
+                for link in RC_LINKS:
+                    fs.makedirs(posixpath.dirname(link), 0o755)
+                    if _readlink(fs, link) == target:
+                        continue
+                    if fs.lexists(link):
+                        fs.unlink(link)
+                    fs.symlink(target, link)
         _add_to_depend_start(fs)
 
     # ---- describing --------------------------------------------------------------------------
@@ -452,6 +461,36 @@ class FirstBootJob:
         """The job as a JSON-ready dict (also stored as ``job.json``)."""
         return {"format": FORMAT, "job_dir": JOB_DIR, "log": LOG_FILE, "activation": list(self.activation),
                 "entries": [e.to_json() for e in self.entries]}
+
+
+def _run_model(fs: FileSystem, argv: list[str]) -> bool:
+    """Run a loaded command model (``systemctl``, ``update-rc.d``) on ``fs``: True on success.
+
+    False when no model is registered (models are loaded by whoever runs scripts) or when it
+    defers or drops; the caller then makes the links itself.
+    """
+    from nuwa.script.context import REGISTRY, Defer, Drop, Invocation
+
+    model = REGISTRY.get(argv[0])
+    if model is None:
+        return False
+    inv = Invocation(argv=list(argv), fs=fs, env={"PATH": _DEFAULT_PATH, "HOME": "/root", "LANG": "C"})
+    try:
+        return int(model(inv)) == 0
+    except (Defer, Drop):
+        return False
+
+
+def _has_rc_links(fs: FileSystem) -> bool:
+    """Every runlevel 2-5 directory starts the script (any sequence number insserv chose)."""
+    for n in "2345":
+        try:
+            names = fs.readdir(f"/etc/rc{n}.d")
+        except OSError:
+            return False
+        if not any(_RC_NAME_RE.match(x) for x in names):
+            return False
+    return True
 
 
 def _readlink(fs: FileSystem, path: str) -> str | None:

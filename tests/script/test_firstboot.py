@@ -45,7 +45,45 @@ def cmd(argv, env=None, cwd="/", umask=0o022, stdin=b"", reason="no model", line
     return DeferredCommand(list(argv), cwd, dict(env or {}), umask, stdin, reason, line)
 
 
-def test_layout_exactly_as_designed():
+@pytest.fixture
+def no_models(monkeypatch):
+    """The fallback path: no systemctl/update-rc.d model registered."""
+    from nuwa.script.context import REGISTRY
+
+    for n in ("systemctl", "update-rc.d"):
+        monkeypatch.delitem(REGISTRY, n, raising=False)
+
+
+def links(m):
+    out = {}
+    for d, _, files in m.walk("/etc"):
+        for n in files:
+            p = d + "/" + n
+            if S.S_ISLNK(m.lstat(p).st_mode):
+                out[p] = m.readlink(p)
+    return out
+
+
+def test_enable_through_models_gives_the_same_links(monkeypatch):
+    import nuwa.script.commands  # noqa: F401  (registers the models)
+    from nuwa.script.context import REGISTRY
+
+    if "systemctl" not in REGISTRY or "update-rc.d" not in REGISTRY:
+        pytest.skip("no systemctl/update-rc.d model in this tree")
+    with_models = image_fs()
+    job = FirstBootJob()
+    job.add_command(cmd(["x"]), BASE_ENV)
+    job.write(with_models)
+    for n in ("systemctl", "update-rc.d"):
+        monkeypatch.delitem(REGISTRY, n)
+    direct = image_fs()
+    job2 = FirstBootJob()
+    job2.add_command(cmd(["x"]), BASE_ENV)
+    job2.write(direct)
+    assert links(with_models) == links(direct) and len(links(direct)) == 5
+
+
+def test_layout_exactly_as_designed(no_models):
     m = image_fs()
     job = FirstBootJob.load(m)
     assert job.entries == []

@@ -1,0 +1,381 @@
+#!/usr/bin/env python3
+"""Simulation coverage of the Debian 12 maintainer-script corpus: what runs offline, what waits.
+
+For every package of the corpus (tools/build_script_corpus.py, ``/var/tmp/nuwa-corpus``)
+that has maintainer scripts, the tool runs the invocations dpkg makes, in dpkg's order, each
+scenario on a fresh overlay over a minbase Debian 12 tree (``CORPUS/minbase``, read-only
+underneath):
+
+- install:  ``preinst install``; (unpack); ``postinst configure ''``
+- upgrade:  ``prerm upgrade NEW``; ``preinst upgrade OLD``; (unpack); ``postrm upgrade NEW``;
+  ``postinst configure OLD``  -- OLD is the corpus version, NEW that version ``+nuwa1``
+  (a security update of the installed package, Nuwa's use case)
+- remove:   ``prerm remove``; (files removed); ``postrm remove``
+
+"Unpack" makes the package's paths exist: the corpus keeps only control areas, so every
+file listed in ``md5sums`` and ``conffiles`` is created *empty* (executable in ``bin``/
+``sbin``/``libexec`` and ``/etc/init.d``) unless the tree already has it, and the control
+files go to ``/var/lib/dpkg/info/<package>.*`` with a ``Status: install ok installed``
+paragraph in ``/var/lib/dpkg/status`` (for upgrade and remove from the start, for install
+after ``preinst``). A program the package ships is therefore *found* (and deferred, having no
+model) where on a real system it would run -- the honest classification.
+
+Each command invocation of the record is classified simulated, dropped or deferred; every
+command of a script invocation deferred whole counts as deferred (the whole script runs at
+boot; what it did offline was rolled back). Each script invocation is *fully simulated* (no
+deferral; drops allowed), *partly deferred* (ran, some commands deferred) or *deferred
+whole*; a crash of a model is counted apart as an internal error. Nothing runs on the host.
+
+    python3 tools/script_coverage.py [--corpus DIR] [--sample N] [--packages a,b]
+                                     [--report FILE] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import importlib
+import json
+import os
+import pkgutil
+import posixpath
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from nuwa.fs.hostdir import HostDirFS  # noqa: E402
+from nuwa.fs.overlay import Overlay  # noqa: E402
+from nuwa.script.interp import dpkg_environment, run_script  # noqa: E402
+
+DEFAULT_CORPUS = "/var/tmp/nuwa-corpus"
+SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
+CONTROL_FILES = ("preinst", "postinst", "prerm", "postrm", "config", "templates", "conffiles", "md5sums",
+                 "shlibs", "symbols", "triggers")
+_EXEC_DIRS = {"bin", "sbin", "libexec"}
+TARGET_PCT = 90.0
+
+
+def load_models() -> list[str]:
+    """Import every command-model module (each registers itself); return import failures."""
+    import nuwa.script.commands as pkg
+
+    failed = []
+    for m in pkgutil.iter_modules(pkg.__path__):
+        try:
+            importlib.import_module(f"nuwa.script.commands.{m.name}")
+        except Exception as e:  # measure what imports; name the rest in the report
+            failed.append(f"{m.name}: {type(e).__name__}: {e}")
+    return failed
+
+
+def ensure_corpus(corpus: str) -> None:
+    """Build the corpus with tools/build_script_corpus.py when it is absent (a few minutes)."""
+    if os.path.exists(os.path.join(corpus, "index.json")):
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    subprocess.run([sys.executable, os.path.join(here, "build_script_corpus.py"), "--dest", corpus], check=True,
+                   stdout=sys.stderr)
+
+
+def ensure_minbase(corpus: str) -> str:
+    """The minbase bookworm tree the scripts run against (mmdebstrap once, as root)."""
+    root = os.path.join(corpus, "minbase")
+    if os.path.isdir(os.path.join(root, "var", "lib", "dpkg")):
+        return root
+    from build_script_corpus import host_mirror  # tools/ is this file's directory
+
+    subprocess.run(["mmdebstrap", "--mode=root", "--variant=minbase", "bookworm", root,
+                    f"deb {host_mirror()} bookworm main"], check=True, stdout=sys.stderr)
+    return root
+
+
+# ---- packages --------------------------------------------------------------------------------
+class Package:
+    """One package's control area from the corpus."""
+
+    def __init__(self, corpus: str, name: str):
+        self.name = name
+        self.dir = os.path.join(corpus, "control", name)
+        self.control = self._read("control").decode("utf-8", "replace")
+        fields = {}
+        for line in self.control.splitlines():
+            if line[:1] not in (" ", "\t") and ":" in line:
+                k, v = line.split(":", 1)
+                fields[k.strip().lower()] = v.strip()
+        self.version = fields.get("version", "0")
+        self.arch = fields.get("architecture", "all")
+        self.scripts = {s: self._read(s) for s in SCRIPTS if os.path.isfile(os.path.join(self.dir, s))}
+
+    def _read(self, n: str) -> bytes:
+        try:
+            with open(os.path.join(self.dir, n), "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
+
+    def paths(self) -> list[str]:
+        """Every regular file the package ships (md5sums), conffiles included."""
+        out = []
+        for line in self._read("md5sums").decode("utf-8", "surrogateescape").splitlines():
+            parts = line.split(None, 1)
+            if len(parts) == 2:
+                out.append("/" + parts[1].lstrip("/"))
+        out += [p.strip() for p in self._read("conffiles").decode("utf-8", "surrogateescape").splitlines()
+                if p.strip().startswith("/")]
+        return out
+
+
+def _executable(path: str) -> bool:
+    parts = path.split("/")
+    return bool(_EXEC_DIRS & set(parts[:-1])) or path.startswith("/etc/init.d/")
+
+
+def unpack(fs, pkg: Package) -> None:
+    """Make the package's files and control files exist (see the module docstring)."""
+    for p in pkg.paths():
+        try:
+            if fs.lexists(p):
+                continue
+            fs.makedirs(posixpath.dirname(p))
+            fs.write_bytes(p, b"", 0o755 if _executable(p) else 0o644)
+        except (OSError, ValueError):
+            continue  # a path the tree cannot hold (e.g. under a file): the package would fail too
+    fs.makedirs("/var/lib/dpkg/info")
+    for n in CONTROL_FILES:
+        data = pkg._read(n)
+        if data:
+            mode = 0o755 if n in SCRIPTS or n == "config" else 0o644
+            fs.write_bytes(f"/var/lib/dpkg/info/{pkg.name}.{n}", data, mode)
+    if pkg.paths():
+        fs.write_bytes(f"/var/lib/dpkg/info/{pkg.name}.list",
+                       "".join(p + "\n" for p in ["/."] + pkg.paths()).encode("utf-8", "surrogateescape"))
+    mark_installed(fs, pkg)
+
+
+def mark_installed(fs, pkg: Package) -> None:
+    """Add (or keep) the package's paragraph in the status file, as installed."""
+    status = "/var/lib/dpkg/status"
+    try:
+        text = fs.read_bytes(status).decode("utf-8", "surrogateescape")
+    except OSError:
+        text = ""
+    if f"\nPackage: {pkg.name}\n" in "\n" + text:
+        return
+    lines = [ln for ln in pkg.control.rstrip("\n").splitlines() if ln.strip()]
+    para = [lines[0], "Status: install ok installed", *lines[1:]] if lines else []
+    if para:
+        fs.write_bytes(status, (text.rstrip("\n") + "\n\n" + "\n".join(para) + "\n").lstrip("\n").encode(
+            "utf-8", "surrogateescape"))
+
+
+def scenarios(pkg: Package) -> dict[str, list]:
+    """scenario -> steps: ("run", script, argv) or ("unpack",)."""
+    old, new = pkg.version, pkg.version + "+nuwa1"
+    return {
+        "install": [("run", "preinst", ["install"]), ("unpack",), ("run", "postinst", ["configure", ""])],
+        "upgrade": [("unpack",), ("run", "prerm", ["upgrade", new]), ("run", "preinst", ["upgrade", old]),
+                    ("run", "postrm", ["upgrade", new]), ("run", "postinst", ["configure", old])],
+        "remove": [("unpack",), ("run", "prerm", ["remove"]), ("run", "postrm", ["remove"])],
+    }
+
+
+def _interp(data: bytes) -> str:
+    first = data.split(b"\n", 1)[0]
+    if not first.startswith(b"#!"):
+        return "sh"
+    words = first[2:].decode("utf-8", "replace").split()
+    if not words:
+        return "sh"
+    prog = posixpath.basename(words[0])
+    if prog == "env" and len(words) > 1:
+        prog = posixpath.basename(words[1])
+    return prog
+
+
+# ---- measuring -------------------------------------------------------------------------------
+def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int) -> dict:
+    """Run one script invocation on ``fs``; return its classification record."""
+    data = pkg.scripts[script]
+    rec = {"package": pkg.name, "script": script, "argv": argv, "outcome": "", "commands": {}, "deferred": [],
+           "dropped": [], "reason": "", "seconds": 0.0}
+    shell = _interp(data)
+    if shell not in ("sh", "dash", "bash"):
+        rec.update(outcome="deferred whole", reason=f"not a shell script ({shell})", commands={"deferred": 0})
+        return rec
+    name = f"/var/lib/dpkg/info/{pkg.name}.{script}"
+    env = dpkg_environment(script, pkg.name, pkg.arch if pkg.arch != "all" else "all")
+    sp = fs.savepoint()
+    t0 = time.perf_counter()
+    try:
+        r = run_script(fs, data.decode("utf-8", "surrogateescape"), argv, env=env, name=name, budget=budget,
+                       bash=shell == "bash")
+    except Exception as e:  # a bug in a model or the shell: count it apart, keep measuring
+        fs.rollback_to(sp)
+        rec.update(outcome="internal error", reason=f"{type(e).__name__}: {e}"[:300], seconds=time.perf_counter() - t0)
+        return rec
+    rec["seconds"] = time.perf_counter() - t0
+    counts = {k: v for k, v in r.record.counts.items() if v}
+    if r.deferred_whole:
+        fs.rollback_to(sp)
+        rec.update(outcome="deferred whole", reason=r.reason, commands={"deferred": sum(counts.values())})
+        return rec
+    fs.release(sp)
+    rec["commands"] = counts
+    rec["deferred"] = [{"command": posixpath.basename(d.argv[0]) if d.argv else "", "argv": d.argv[:6],
+                        "reason": d.reason, "line": d.line} for d in r.deferred_commands]
+    rec["dropped"] = [{"command": posixpath.basename(e.argv[0]) if e.argv else "", "reason": e.reason}
+                      for e in r.record.entries if e.classification == "dropped"]
+    rec["outcome"] = "partly deferred" if counts.get("deferred") else "fully simulated"
+    return rec
+
+
+def measure(corpus: str, packages: list[str], budget: int = 200_000, progress=None) -> dict:
+    """Run every scenario of ``packages``; return the report (see :func:`summarize`)."""
+    base = HostDirFS(ensure_minbase(corpus), writable=False)
+    invocations = []
+    for i, name in enumerate(packages):
+        pkg = Package(corpus, name)
+        if not pkg.scripts:
+            continue
+        for scen, steps in scenarios(pkg).items():
+            fs = Overlay(base)
+            try:
+                for step in steps:
+                    if step[0] == "unpack":
+                        unpack(fs, pkg)
+                    elif step[1] in pkg.scripts:
+                        rec = run_invocation(fs, pkg, step[1], step[2], budget)
+                        rec["scenario"] = scen
+                        invocations.append(rec)
+            finally:
+                fs.discard()
+        if progress:
+            progress(i + 1, len(packages), name)
+    return summarize(invocations)
+
+
+def _pct(a: int, b: int) -> float:
+    return round(100.0 * a / b, 2) if b else 0.0
+
+
+def summarize(invocations: list[dict]) -> dict:
+    """Totals, percentages, the top deferred commands and reasons, and every invocation."""
+    cmd = collections.Counter()
+    outcome = collections.Counter()
+    by_scenario: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    deferred_cmd = collections.Counter()
+    deferred_reason: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    whole_reason = collections.Counter()
+    dropped_cmd = collections.Counter()
+    for rec in invocations:
+        outcome[rec["outcome"]] += 1
+        by_scenario[rec["scenario"]][rec["outcome"]] += 1
+        for k, v in rec["commands"].items():
+            cmd[k] += v
+        for d in rec["deferred"]:
+            deferred_cmd[d["command"]] += 1
+            deferred_reason[d["command"]][d["reason"][:120]] += 1
+        for d in rec["dropped"]:
+            dropped_cmd[d["command"]] += 1
+        if rec["outcome"] == "deferred whole":
+            r = rec["reason"]
+            r = r.split(": ", 1)[1] if r.startswith("line ") and ": " in r else r
+            whole_reason[r.split(" (")[0][:120]] += 1
+    total_cmd = sum(cmd.values())
+    n = len(invocations)
+    return {
+        "invocations": n,
+        "packages": len({r["package"] for r in invocations}),
+        "scripts": len({(r["package"], r["script"]) for r in invocations}),
+        "outcomes": {k: outcome.get(k, 0) for k in ("fully simulated", "partly deferred", "deferred whole",
+                                                     "internal error")},
+        "outcomes_pct": {k: _pct(outcome.get(k, 0), n) for k in ("fully simulated", "partly deferred",
+                                                                 "deferred whole", "internal error")},
+        "by_scenario": {s: dict(c) for s, c in sorted(by_scenario.items())},
+        "commands": {k: cmd.get(k, 0) for k in ("simulated", "dropped", "deferred")},
+        "commands_total": total_cmd,
+        "commands_simulated_pct": _pct(cmd.get("simulated", 0), total_cmd),
+        "commands_offline_pct": _pct(cmd.get("simulated", 0) + cmd.get("dropped", 0), total_cmd),
+        "target_pct": TARGET_PCT,
+        "top_deferred_commands": [
+            {"command": c, "count": k, "reasons": [{"reason": r, "count": m} for r, m in deferred_reason[c].most_common(3)]}
+            for c, k in deferred_cmd.most_common(20)],
+        "top_whole_script_reasons": [{"reason": r, "count": k} for r, k in whole_reason.most_common(20)],
+        "top_dropped_commands": [{"command": c, "count": k} for c, k in dropped_cmd.most_common(10)],
+        "internal_errors": [f"{r['package']} {r['script']} {' '.join(r['argv'])}: {r['reason']}"
+                            for r in invocations if r["outcome"] == "internal error"][:50],
+        "seconds": round(sum(r["seconds"] for r in invocations), 2),
+        "invocation_records": invocations,
+    }
+
+
+def select(corpus: str, sample: int, names: list[str] | None) -> list[str]:
+    """The packages with maintainer scripts, in name order (every ``sample``-th one if set)."""
+    with open(os.path.join(corpus, "index.json")) as f:
+        have = sorted({e["package"] for e in json.load(f)})
+    if names:
+        missing = [n for n in names if n not in have]
+        if missing:
+            raise SystemExit(f"script_coverage: not in the corpus (or without scripts): {', '.join(missing)}")
+        return names
+    if sample:
+        step = max(1, len(have) // sample)
+        return have[::step][:sample]
+    return have
+
+
+def print_report(rep: dict) -> None:
+    """The human summary."""
+    n = rep["invocations"]
+    print(f"packages: {rep['packages']}, scripts: {rep['scripts']}, script invocations: {n}")
+    print("invocations: " + ", ".join(f"{k} {v} ({rep['outcomes_pct'][k]}%)" for k, v in rep["outcomes"].items()))
+    for s, c in rep["by_scenario"].items():
+        print(f"  {s:8s} " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
+    c = rep["commands"]
+    print(f"command invocations: {rep['commands_total']}: simulated {c['simulated']}, dropped {c['dropped']}, "
+          f"deferred {c['deferred']} (deferred-whole scripts' commands included)")
+    print(f"simulated with no deferral: {rep['commands_simulated_pct']}% (target {TARGET_PCT}%); "
+          f"handled offline (simulated + dropped): {rep['commands_offline_pct']}%")
+    print("top deferred commands:")
+    for d in rep["top_deferred_commands"]:
+        print(f"  {d['count']:6d}  {d['command']}: " + "; ".join(f"{r['reason']} ({r['count']})" for r in d["reasons"]))
+    print("top reasons for deferring a whole script:")
+    for d in rep["top_whole_script_reasons"]:
+        print(f"  {d['count']:6d}  {d['reason']}")
+    if rep["top_dropped_commands"]:
+        print("dropped: " + ", ".join(f"{d['command']} {d['count']}" for d in rep["top_dropped_commands"]))
+    for e in rep["internal_errors"][:20]:
+        print("  INTERNAL " + e)
+    print(f"interpreter time: {rep['seconds']} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: measure, print, write the JSON report."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", default=DEFAULT_CORPUS)
+    ap.add_argument("--sample", type=int, default=0, help="only N packages, evenly spread over the corpus")
+    ap.add_argument("--packages", default="", help="comma-separated package names")
+    ap.add_argument("--report", default=None, help="JSON report file (default CORPUS/coverage.json)")
+    ap.add_argument("--budget", type=int, default=200_000)
+    ap.add_argument("--json", action="store_true", help="print the JSON report instead of the summary")
+    args = ap.parse_args(argv)
+    ensure_corpus(args.corpus)
+    failed = load_models()
+    names = select(args.corpus, args.sample, [n for n in args.packages.split(",") if n] or None)
+    rep = measure(args.corpus, names, args.budget)
+    rep["model_import_failures"] = failed
+    path = args.report or os.path.join(args.corpus, "coverage.json")
+    with open(path, "w") as f:
+        json.dump(rep, f, indent=1)
+    if args.json:
+        print(json.dumps(rep, indent=1))
+    else:
+        print_report(rep)
+        print(f"report: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
