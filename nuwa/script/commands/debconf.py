@@ -87,7 +87,9 @@ class FromFrontend(Desc):
             raise ScriptDeferred("the script reads from debconf's frontend with no reply pending (it would block)")
 
     def read(self, n: int = -1) -> bytes:
-        self._need()
+        # what is pending, possibly nothing: a program started with this stdin (or a deferred
+        # one whose stdin is recorded) usually never reads it; only the shell's ``read``
+        # (``readline``) waits for a reply
         n = len(self.data) if n < 0 else n
         out = bytes(self.data[:n])
         del self.data[:n]
