@@ -1,0 +1,154 @@
+"""systemd-tmpfiles --create (systemd 252) against the real one, with --root on scratch copies.
+
+The scratch roots hold /etc, /var, /tmp, /home, /srv, /run and the tmpfiles.d directory of a
+bookworm tree with systemd; the real tool is the host's systemd-tmpfiles when it is 252. The
+trees must agree path by path except below /run, which the model leaves to the boot (see the
+model's docs); stdout, stderr and the status must agree too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from accounts_harness import tree
+from debian_tree import bookworm_tree
+from judges import tool
+from nuwa.fs.hostdir import HostDirFS
+from nuwa.script.context import REGISTRY, Defer, Invocation
+
+import nuwa.script.commands.tmpfiles  # noqa: F401  (registers the model)
+
+PARTS = ["etc", "var", "tmp", "home", "srv", "run", "usr/lib/tmpfiles.d", "usr/share/doc/systemd"]
+
+
+@pytest.fixture(scope="module")
+def base():
+    exe = tool("systemd-tmpfiles")
+    ver = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.split()[1]
+    if ver != "252":
+        pytest.skip(f"the host's systemd-tmpfiles is {ver}, the model is of 252")
+    return bookworm_tree(("systemd", "systemd-sysv", "cron", "openssh-server", "rsyslog")), exe
+
+
+def _roots(tmp_path, src, extra: str | None, setup=None):
+    roots = {}
+    for side in ("real", "model"):
+        root = tmp_path / side
+        for part in PARTS:
+            os.makedirs(os.path.dirname(root / part), exist_ok=True)
+            subprocess.run(["cp", "-a", os.path.join(src, part), str(root / part)], check=True)
+        if extra is not None:
+            (root / "etc/tmpfiles.d/nuwa.conf").write_text(extra)
+            os.utime(root / "etc/tmpfiles.d/nuwa.conf", ns=(10**18, 10**18))
+        if setup:
+            setup(str(root))
+        roots[side] = str(root)
+    return roots
+
+
+def _snapshot(root: str, since: int = 0) -> dict:
+    """Path facts; a regular file's mtime reads "new" when the run stamped it (the clock differs)."""
+    out = {}
+    for part in ["etc", "var", "tmp", "home", "srv", "usr"]:
+        for k, v in tree(root, part).items():
+            if isinstance(v[4], tuple) and v[4][1] >= since:
+                v = v[:4] + ((v[4][0], "new"),)
+            out[k] = v
+    return out
+
+
+def _compare(roots, exe, args):
+    since = time.time_ns()
+    env = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    real = subprocess.run([exe, f"--root={roots['real']}", *args], env=env, capture_output=True)
+    inv = Invocation(argv=["systemd-tmpfiles", *args], fs=HostDirFS(roots["model"], writable=True), env=dict(env))
+    status = REGISTRY["systemd-tmpfiles"](inv)
+    want_err = real.stderr.replace(roots["real"].encode(), b"")
+    assert (status, bytes(inv.stdout), bytes(inv.stderr)) == (real.returncode, real.stdout, want_err)
+    a, b = _snapshot(roots["real"], since), _snapshot(roots["model"], since)
+    diff = {k: (a.get(k), b.get(k)) for k in set(a) | set(b) if a.get(k) != b.get(k)}
+    assert not diff, diff
+
+
+NUWA_CONF = """\
+d /var/lib/nuwa-t 0750 root adm -
+d /var/lib/nuwa-t/a/b 0700 - - -
+D /var/cache/nuwa-d 2775 root staff -
+d /var/log 0755 - - -
+d /var/spool ~0700 - - -
+d /srv/keep :0700 daemon :daemon -
+f /var/lib/nuwa-t/file 0640 daemon daemon - hello world
+d /var/lib/nuwa-o 0750 daemon daemon -
+d /var/lib/nuwa-o/sub 0750 daemon daemon -
+f /var/lib/nuwa-o/sub/f 0640 daemon daemon - x
+f /var/lib/nuwa-t/nocontent - - - -
+f /etc/hostname 0600 - - - not written
+f+ /etc/nuwa-forced 0644 - - - forced content
+w /etc/nuwa-forced - - - - replaced
+w /etc/does-not-exist - - - - nothing
+L /var/lib/nuwa-t/link - - - - /etc/hostname
+L+ /var/lib/nuwa-t/file2link - - - - target
+L /var/lib/nuwa-t/same - - - - /etc/hostname
+p /var/lib/nuwa-t/fifo 0600 root root -
+z /etc/hostname 0640 root adm -
+Z /var/lib/nuwa-t/a 0711 daemon daemon -
+e /var/cache/nuwa-d 0770 - - -
+x /var/lib/nuwa-t/ignored
+r /var/lib/nuwa-t/file
+d /run/nuwa-runtime 0755 root root -
+L /var/run/nuwa-through-link - - - - x
+C /var/lib/nuwa-copy - - - - /etc/skel
+C /srv/keep - - - - /etc/skel
+"""
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("conf", ["var.conf", "legacy.conf", "tmp.conf", "home.conf", "x11.conf", "passwd.conf",
+                                  "debian.conf", "systemd-pstore.conf", "systemd-tmp.conf", "provision.conf",
+                                  "nuwa.conf"])
+def test_tmpfiles_create_like_systemd_252(tmp_path, base, conf):
+    src, exe = base
+
+    def setup(root):
+        os.makedirs(os.path.join(root, "var/lib/nuwa-t"))
+        os.symlink("other", os.path.join(root, "var/lib/nuwa-t/same"))
+        with open(os.path.join(root, "var/lib/nuwa-t/file2link"), "w") as f:
+            f.write("x")
+        os.utime(os.path.join(root, "var/lib/nuwa-t/file2link"), ns=(10**18, 10**18))
+        os.makedirs(os.path.join(root, "srv/keep"))
+        os.chmod(os.path.join(root, "var/spool"), 0o751)
+        for p in ("var/log/wtmp", "var/log/btmp"):
+            if os.path.exists(os.path.join(root, p)):
+                os.unlink(os.path.join(root, p))
+    roots = _roots(tmp_path, src, NUWA_CONF if conf == "nuwa.conf" else None, setup)
+    if conf == "nuwa.conf":
+        # the conflicting L line (existing symlink elsewhere) is an error the model defers
+        for r in roots.values():
+            os.unlink(os.path.join(r, "var/lib/nuwa-t/same"))
+    _compare(roots, exe, ["--create", conf])
+
+
+@pytest.mark.judge
+def test_tmpfiles_lines_needing_the_running_system_defer_before_any_change(tmp_path, base):
+    src, exe = base
+    roots = _roots(tmp_path, src, "d /var/lib/nuwa-first 0755 - - -\nh /var/log/journal - - - - +C\n")
+    for side in ("real", "model"):
+        with open(os.path.join(roots[side], "etc/tmpfiles.d/unsafe.conf"), "w") as f:
+            f.write("d /var/lib/nuwa-u 0750 daemon adm -\nd /var/lib/nuwa-u/a/b 0700 - - -\n")
+    real = subprocess.run([exe, f"--root={roots['real']}", "--create", "unsafe.conf"], capture_output=True)
+    assert real.returncode == 73 and b"unsafe path transition" in real.stderr
+    before = _snapshot(roots["model"])
+    with pytest.raises(Defer):  # systemd refuses the daemon -> root transition (exit 73)
+        REGISTRY["systemd-tmpfiles"](Invocation(argv=["systemd-tmpfiles", "--create", "unsafe.conf"],
+                                                fs=HostDirFS(roots["model"], writable=True)))
+    with pytest.raises(Defer):
+        REGISTRY["systemd-tmpfiles"](Invocation(argv=["systemd-tmpfiles", "--create", "nuwa.conf"],
+                                                fs=HostDirFS(roots["model"], writable=True)))
+    with pytest.raises(Defer):
+        REGISTRY["systemd-tmpfiles"](Invocation(argv=["systemd-tmpfiles", "--create", "journal-nocow.conf"],
+                                                fs=HostDirFS(roots["model"], writable=True)))
+    assert _snapshot(roots["model"]) == before
