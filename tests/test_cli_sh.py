@@ -200,7 +200,7 @@ def test_bad_input_one_line_and_nothing_written(small, tmp_path):
         ((small, "-c", "echo"), 2, "give --output OUT"),
         ((small, tmp_path, "--output", out), 2, "is a directory"),
         ((small, "-c", "echo", "--output", script), 2, "output exists"),
-        ((bad_img, "-c", "echo", "--output", out), None, ""),
+        ((bad_img, "-c", "echo", "--output", out), None, "garbage.img:"),  # names IMAGE, not OUT
         ((tmp_path / "nope.img", "-c", "echo", "--output", out), None, ""),
     ]
     for args, code, text in cases:

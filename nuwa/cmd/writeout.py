@@ -74,6 +74,8 @@ def staged(args, command: str, dry_run: bool = False):
     if args.output:
         from nuwa.formats.qcow2_create import create_overlay
 
+        with open_image(args) as probe:  # errors name IMAGE, not the overlay about to be made
+            probe.root()
         create_overlay(args.output, args.image)
         created = target = args.output
     try:
