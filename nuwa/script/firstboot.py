@@ -107,6 +107,8 @@ class JobEntry:
     extra_files: dict[str, bytes] = field(default_factory=dict)
     #: False for entries read back by :meth:`FirstBootJob.load` (already in the image)
     new: bool = True
+    #: the ``job.json`` record an entry was loaded from (re-emitted as it was)
+    stored: dict | None = None
 
     @property
     def label(self) -> str:
@@ -121,6 +123,8 @@ class JobEntry:
 
     def to_json(self) -> dict:
         """The entry's record in ``job.json`` (bytes are described, not embedded)."""
+        if self.stored is not None:
+            return dict(self.stored)
         d = {"id": self.id, "kind": self.kind, "argv": list(self.argv), "env": dict(self.env), "cwd": self.cwd,
              "umask": f"{self.umask:04o}", "stdin_size": len(self.stdin), "reason": self.reason,
              "source": self.source, "line": self.line, "package": self.package, "label": self.label}
@@ -138,7 +142,7 @@ class JobEntry:
                        env={str(k): str(v) for k, v in d["env"].items()}, cwd=str(d["cwd"]),
                        umask=int(d["umask"], 8), reason=str(d.get("reason", "")), source=str(d.get("source", "")),
                        line=int(d.get("line", 0)), package=str(d.get("package", "")),
-                       script_name=str(d.get("script_name", "")), new=False)
+                       script_name=str(d.get("script_name", "")), new=False, stored=dict(d))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CorruptImageError(f"bad entry in the first-boot job ({type(e).__name__}: {e})", where=where) from None
 

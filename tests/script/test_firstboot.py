@@ -145,8 +145,9 @@ def test_quoting_survives_any_argument():
 def test_extending_twice_gives_one_unit_and_entries_in_order():
     m = image_fs()
     j1 = FirstBootJob.load(m)
-    j1.add_command(cmd(["first"]), BASE_ENV)
+    j1.add_command(cmd(["first"], stdin=b"abc"), BASE_ENV)
     j1.write(m)
+    first = json.loads(m.read_bytes(fb.JOB_DIR + "/job.json"))["entries"][0]
     j2 = FirstBootJob.load(m)
     assert [e.id for e in j2.entries] == ["000001"] and not j2.entries[0].new
     j2.add_command(cmd(["second"]), BASE_ENV)
@@ -157,6 +158,8 @@ def test_extending_twice_gives_one_unit_and_entries_in_order():
     assert m.readdir("/etc/systemd/system/multi-user.target.wants") == [fb.UNIT_NAME]
     assert [n for n in m.readdir("/etc/systemd/system") if "nuwa" in n] == [fb.UNIT_NAME]
     assert m.readdir("/etc/rc2.d") == ["S01nuwa-firstboot"]
+    assert json.loads(m.read_bytes(fb.JOB_DIR + "/job.json"))["entries"][0] == first  # kept as it was
+    assert first["stdin_size"] == 3
     j3 = FirstBootJob.load(m)
     assert [e.argv for e in j3.entries] == [["first"], ["second"], ["remove"]]
     assert j3.entries[2].kind == "script" and j3.entries[2].script_name == "bar.prerm"
