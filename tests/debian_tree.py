@@ -39,21 +39,28 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def bookworm_tree() -> str:
-    """Path of a cached, read-only-by-convention bookworm minbase tree (root needed to build)."""
+def bookworm_tree(extra: tuple[str, ...] = ()) -> str:
+    """Path of a cached, read-only-by-convention bookworm minbase tree (root needed to build).
+
+    ``extra`` names packages to ``--include`` (e.g. ``("systemd", "cron")``); each distinct
+    set is its own cached tree, keyed by the sorted names and the date.
+    """
     if os.geteuid() != 0:
         pytest.skip("building a Debian tree with mmdebstrap --mode=root needs root")
     mmdebstrap = tool("mmdebstrap")
     os.makedirs(CACHE, exist_ok=True)
     stamp = datetime.date.today().isoformat()
-    path = os.path.join(CACHE, f"bookworm-minbase-{stamp}")
+    extra = tuple(sorted(set(extra)))
+    tag = "minbase" if not extra else "minbase+" + "+".join(extra)
+    path = os.path.join(CACHE, f"bookworm-{tag}-{stamp}")
     with open(os.path.join(CACHE, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not os.path.isfile(os.path.join(path, "etc/os-release")):
             tmp = path + ".tmp"
             shutil.rmtree(tmp, ignore_errors=True)
             r = subprocess.run(
-                [mmdebstrap, "--mode=root", "--variant=minbase", "bookworm", tmp,
+                [mmdebstrap, "--mode=root", "--variant=minbase",
+                 *([f"--include={','.join(extra)}"] if extra else []), "bookworm", tmp,
                  f"deb {debian_mirror()} bookworm main"],
                 capture_output=True, text=True,
             )

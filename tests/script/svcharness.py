@@ -1,0 +1,186 @@
+"""Differential harness for the service-management models (systemctl, deb-systemd-helper,
+update-rc.d, invoke-rc.d): the real programs are the oracles.
+
+Two identical roots are kept per test module: the real program runs on one (``systemctl
+--root=ROOT`` from the host, or the tool inside ``chroot ROOT``), the model on the other
+through :class:`HostDirFS`. Only the configuration the programs change (``etc/`` and
+``var/lib/systemd``) is reset between cases, so a case costs a few milliseconds plus the real
+program. Outputs are compared after the real root's path is removed from them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from judges import tool
+from nuwa.fs.hostdir import HostDirFS
+from nuwa.script.context import REGISTRY, Defer, Drop, Invocation
+
+import nuwa.script.commands  # noqa: F401  (registers the models)  # pyflakes: ignore
+
+#: the packages of the service tree (tests/debian_tree.bookworm_tree(SERVICES))
+SERVICES = ("systemd", "systemd-sysv", "cron", "openssh-server", "rsyslog")
+ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}
+
+U = "usr/lib/systemd/system"
+_SERVICE = "[Service]\nExecStart=/bin/true\n"
+#: synthetic units and configuration for the edge cases; value: text, or ("link", target)
+SYNTHETIC = {
+    f"{U}/multi-user.target": "[Unit]\nDescription=Multi-User\n",
+    f"{U}/getty.target": "[Unit]\n",
+    f"{U}/a.service": "[Unit]\nDescription=a\n" + _SERVICE
+    + "[Install]\nWantedBy=multi-user.target\nAlias=aa.service\nAlso=b.service\n",
+    f"{U}/b.service": _SERVICE + "[Install]\nRequiredBy=a.service\nAlso=a.service\n",
+    f"{U}/static.service": _SERVICE,
+    f"{U}/t@.service": _SERVICE + "[Install]\nWantedBy=multi-user.target\nDefaultInstance=one\n",
+    f"{U}/u@.service": _SERVICE + "[Install]\nWantedBy=getty.target\n",
+    f"{U}/c.service": _SERVICE + "[Install]\nWantedBy=multi-user.target\nAlso=nonexist.service\n",
+    f"{U}/d.service": _SERVICE + "[Install]\nWantedBy=nothere.target\n",
+    f"{U}/m.service": "[Service]\n[Install]\nWantedBy=multi-user.target\n",
+    f"{U}/o.service": _SERVICE + "[Install]\nWantedBy=getty.target\n",
+    f"{U}/x.service": _SERVICE,
+    f"{U}/x.service.d/inst.conf": "[Install]\nWantedBy=multi-user.target\nAlias=xalias.service\n",
+    f"{U}/cy1.service": "[Service]\n[Install]\nAlso=cy2.service\nWantedBy=multi-user.target\n",
+    f"{U}/cy2.service": "[Service]\n[Install]\nAlso=cy1.service\n",
+    f"{U}/q.service": "# comment\n[Unit]\nDescription=quirks \\\n  continued\n[Foo]\nBar=1\n[Install]\n; semi\n"
+    "WantedBy=\"multi-user.target\" \\\n  getty.target\nAlias=q2.service q3.service\nFooKey=1\n"
+    "RequiredBy=%p-x.service\nUpheldBy=multi-user.target\n",
+    f"{U}/spec@.service": "[Service]\n[Install]\nWantedBy=%p-%i.target\nDefaultInstance=%p\nAlias=%N-alias.service\n",
+    f"{U}/v.service": "[Service]\n[Install]\nWantedBy=multi-user.target\nAlias=vend.service\n",
+    f"{U}/vend.service": ("link", "v.service"),
+    f"{U}/ind.service": "[Service]\n[Install]\nAlso=a.service\n",
+    f"{U}/mk.service": "[Service]\n[Install]\nWantedBy=multi-user.target\n",
+    f"{U}/empty.service": "",
+    f"{U}/ti@.service": "[Service]\n[Install]\nWantedBy=multi-user.target\n",
+    f"{U}/bad.service": "[Invalid\n[Install]\nWantedBy=multi-user.target\n",
+    f"{U}/r.socket": "[Socket]\nListenStream=1\n[Install]\nWantedBy=sockets.target\nRequiredBy=r.service\n",
+    f"{U}/r.service": _SERVICE + "[Install]\nAlso=r.socket\nWantedBy=multi-user.target\n",
+    f"{U}/mnt.mount": "[Mount]\n[Install]\nAlias=m2.mount\nWantedBy=multi-user.target\n",
+    "usr/lib/systemd/system-preset/50-x.preset": "disable m.service\n# c\n\nenable a.*\ndisable d.*\n",
+    "usr/lib/systemd/system-preset/90-y.preset": "enable x.service\ndisable *\n",
+    "usr/local/lib/systemd/system/loc.service": _SERVICE + "[Install]\nWantedBy=multi-user.target\n",
+    "opt/l.service": _SERVICE + "[Install]\nWantedBy=multi-user.target\n",
+    "etc/systemd/system/l.service": ("link", "/opt/l.service"),
+    "etc/systemd/system/o.service": _SERVICE + "[Install]\nWantedBy=multi-user.target\n",
+    "etc/systemd/system/getty.target.wants/t@two.service": ("link", "/lib/systemd/system/t@.service"),
+    "etc/systemd/system/multi-user.target.wants/gone.service": ("link", "/lib/systemd/system/gone.service"),
+    "etc/systemd/system/multi-user.target.wants/static.service": ("link", "/lib/systemd/system/static.service"),
+    "etc/systemd/system/mk.service": ("link", "/dev/null"),
+    "etc/systemd/system-preset/10-local.preset": "enable ti@.service a b\ndisable v.service\nenable r.*\n",
+    "etc/systemd/system-preset/90-y.preset": ("link", "/dev/null"),
+}
+
+
+def build(root: str, files: dict) -> None:
+    """Create ``files`` under ``root`` (plus the merged-/usr ``lib`` link)."""
+    os.makedirs(os.path.join(root, U), exist_ok=True)
+    os.makedirs(os.path.join(root, "etc/systemd/system"), exist_ok=True)
+    if not os.path.lexists(os.path.join(root, "lib")):
+        os.symlink("usr/lib", os.path.join(root, "lib"))
+    for rel, v in files.items():
+        p = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        if isinstance(v, tuple):
+            os.symlink(v[1], p)
+        else:
+            with open(p, "w") as f:
+                f.write(v)
+
+
+def copy_units(tree: str, root: str) -> None:
+    """The unit and preset directories and ``etc/systemd`` of a real tree, into ``root``."""
+    os.makedirs(os.path.join(root, "usr/lib/systemd"), exist_ok=True)
+    for d in ("system", "system-preset", "user", "user-preset"):
+        src = os.path.join(tree, "usr/lib/systemd", d)
+        if os.path.isdir(src):
+            shutil.copytree(src, os.path.join(root, "usr/lib/systemd", d), symlinks=True)
+    os.makedirs(os.path.join(root, "etc"), exist_ok=True)
+    shutil.copytree(os.path.join(tree, "etc/systemd"), os.path.join(root, "etc/systemd"), symlinks=True)
+    os.symlink("usr/lib", os.path.join(root, "lib"))
+
+
+class Pair:
+    """A template root and two working copies (real, model) reset to it between cases.
+
+    With ``link=True`` the copies hard-link the template's files (``cp -al``, fast for a whole
+    Debian tree) except the ``RESET`` directories, which are always fresh copies: the programs
+    under test write only there (other writes would reach the template through the links).
+    """
+
+    RESET = ("etc", "var/lib/systemd")
+
+    def __init__(self, base: str, template: str, link: bool = False):
+        self.template = template
+        self.real = os.path.join(base, "real")
+        self.model = os.path.join(base, "model")
+        for d in (self.real, self.model):
+            if link:
+                subprocess.run(["cp", "-al", template, d], check=True)
+            else:
+                shutil.copytree(template, d, symlinks=True)
+        self.reset()
+
+    def reset(self, setup=None) -> None:
+        """Fresh copies of the RESET directories; ``setup(root)`` then runs on both roots."""
+        for d in (self.real, self.model):
+            for sub in self.RESET:
+                src, dst = os.path.join(self.template, sub), os.path.join(d, sub)
+                shutil.rmtree(dst, ignore_errors=True)
+                if os.path.isdir(src):
+                    subprocess.run(["cp", "-a", src, dst], check=True)
+            if setup:
+                setup(d)
+
+
+def snapshot(root: str, subs=("etc", "var/lib/systemd")) -> dict[str, tuple]:
+    """Every path below ``subs``: (kind, mode, link target or content)."""
+    out = {}
+    for sub in subs:
+        top = os.path.join(root, sub)
+        for dp, dns, fns in os.walk(top):
+            for n in dns + fns:
+                p = os.path.join(dp, n)
+                st = os.lstat(p)
+                rel = os.path.relpath(p, root)
+                if os.path.islink(p):
+                    out[rel] = ("l", os.readlink(p))
+                elif os.path.isdir(p):
+                    out[rel] = ("d", oct(st.st_mode & 0o7777))
+                else:
+                    with open(p, "rb") as f:
+                        out[rel] = ("f", oct(st.st_mode & 0o7777), f.read())
+    return out
+
+
+def run_real_systemctl(root: str, args: list[str], env: dict | None = None) -> tuple[int, str, str]:
+    """``systemctl --root=ROOT ARGS`` on the host; the root prefix removed from its output."""
+    r = subprocess.run([tool("systemctl"), f"--root={root}", *args], capture_output=True, env=env or ENV, timeout=60)
+    return (r.returncode, r.stdout.decode().replace(root, ""), r.stderr.decode().replace(root, ""))
+
+
+def run_chroot(root: str, argv: list[str], env: dict | None = None, stdin: bytes = b"") -> tuple[int, str, str]:
+    """``chroot ROOT ARGV`` (the real tool inside the tree); SYSTEMD_OFFLINE=1 stands for the
+    chroot detection this container's /proc cannot give systemctl."""
+    e = dict(env or ENV)
+    e.setdefault("SYSTEMD_OFFLINE", "1")
+    r = subprocess.run([tool("chroot"), root, *argv], capture_output=True, env=e, input=stdin, timeout=120)
+    return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+
+def run_model(root: str, argv: list[str], env: dict | None = None, run=None) -> tuple[int, str, str]:
+    """The model of ``argv[0]`` on ``root`` through HostDirFS (cwd /)."""
+    inv = Invocation(argv=list(argv), fs=HostDirFS(root, writable=True), cwd="/", env=dict(env or ENV), run=run)
+    status = REGISTRY[os.path.basename(argv[0])](inv)
+    return status, inv.stdout.decode(), inv.stderr.decode()
+
+
+def outcome(root: str, argv: list[str], env: dict | None = None):
+    """``run_model``, with a Drop or Defer turned into a comparable tuple."""
+    try:
+        return run_model(root, argv, env)
+    except Drop as d:
+        return ("dropped", d.status, d.reason)
+    except Defer as d:
+        return ("deferred", d.reason)
