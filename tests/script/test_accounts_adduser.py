@@ -50,6 +50,12 @@ CASES = {
                  "addgroup ng", "delgroup --system ng", "adduser --system --group pg", "addgroup --system e",
                  "adduser pg e", "delgroup --only-if-empty e", "deluser pg e", "deluser pg e", "deluser pg pg",
                  "deluser --group --system e"],
+    "normal users without a terminal": [
+        "adduser --disabled-password --gecos '' alice", "adduser --disabled-login --gecos 'Bob B,1,2,3' bob",
+        "adduser --quiet --disabled-password --gecos x --shell /bin/sh --home /srv/carol carol",
+        "adduser --disabled-password --gecos '' --ingroup users dave", "adduser --disabled-password --gecos '' alice",
+        "adduser --disabled-password --gecos '' --uid 1500 --add-extra-groups erin",
+        "adduser --disabled-password --gecos '' 1abc"],
     "getent guard then adduser": ["getent passwd gg", "adduser --system --group --quiet gg", "getent passwd gg"],
 }
 
@@ -109,3 +115,16 @@ def test_maintainer_script_forms_through_the_interpreter(pair):
         assert not r.deferred_commands and not r.deferred_whole
     for f in ("passwd", "shadow", "group", "gshadow", "passwd-", "group-"):
         assert file_facts(pair.model, f"etc/{f}") == file_facts(pair.real, f"etc/{f}"), f
+
+
+@pytest.mark.judge
+def test_normal_user_skeleton_copy(pair):
+    def setup(root):
+        os.makedirs(os.path.join(root, "etc/skel/.config/app"), exist_ok=True)
+        os.chmod(os.path.join(root, "etc/skel/.config"), 0o750)
+        with open(os.path.join(root, "etc/skel/.config/app/rc"), "w") as f:
+            f.write("x=1\n")
+        with open(os.path.join(root, "etc/skel/.profile.dpkg-old"), "w") as f:
+            f.write("ignored by SKEL_IGNORE_REGEX\n")
+        os.symlink(".bashrc", os.path.join(root, "etc/skel/.rc-link"))
+    check_case(pair, ["adduser --disabled-password --gecos '' alice"], setup=setup)

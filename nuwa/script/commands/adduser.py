@@ -343,7 +343,7 @@ def _adduser(t: Tool, o: dict, names: list[str], conf: list[str], disabled_login
     if ask_passwd or "comment" not in o:
         raise Defer("adduser: a normal user without --disabled-password and --gecos runs passwd/chfn "
                     "interactively")
-    raise Defer("adduser: normal (non-system) users are not modelled yet")
+    return _addnormaluser(t, db, o, new_name, disabled_login, "add-extra-groups" in o or "add_extra_groups" in o)
 
 
 def _is_dir(inv: Invocation, p: str) -> bool:
@@ -500,6 +500,156 @@ def _addsysuser(t: Tool, db: Accounts, o: dict, name: str, make_group_also: bool
     return 0
 
 
+def _addnormaluser(t: Tool, db: Accounts, o: dict, name: str, disabled_login: bool, extra: bool) -> int:
+    """The ``adduser`` action for a normal user whose password and GECOS need no terminal."""
+    c = t.config
+    t.lock()
+    gid_opt, ingroup = o.get("gid"), o.get("ingroup")
+    primary = -1
+    supplemental: list[str] = []
+    if c["users_gid"] is not None and c["users_group"] is not None:
+        t.warn("USERS_GID and USERS_GROUP both given in configuration. This is an error.\n")
+        t.die(f"The user `{name}' was not created.\n")
+    if (c["usergroups"] or "").lower().find("yes") >= 0:
+        make_group = True
+        if gid_opt:
+            make_group, primary = False, gid_opt
+        if ingroup:
+            make_group, primary = False, _gid_of(db, ingroup)
+        if primary is not None and primary == -1 and not make_group:
+            raise Defer("adduser: USERS_GID/USERS_GROUP as the primary group is not modelled")
+        if c["users_gid"] is not None or c["users_group"] is not None:
+            raise Defer("adduser: USERS_GID/USERS_GROUP are not modelled")
+        supplemental.append("users")
+    else:
+        raise Defer("adduser: USERGROUPS=no is not modelled")
+    if ingroup is not None or gid_opt is not None:
+        make_group = False
+    # check_user_group(0)
+    if db.user(name) is not None:
+        t.die(f"The user `{name}' already exists.\n")
+    if o.get("uid") is not None and db.user_by_uid(o["uid"]) is not None:
+        t.die(f"The UID {o['uid']} is already in use.\n")
+    if make_group:
+        if db.grp(name) is not None:
+            t.die(f"The group `{name}' already exists.\n")
+        if o.get("uid") is not None and db.grp_by_gid(o["uid"]) is not None:
+            t.die(f"The GID {o['uid']} is already in use.\n")
+    else:
+        if ingroup and db.grp(ingroup) is None:
+            t.die(f"The group `{ingroup}' does not exist.\n")
+        if gid_opt is not None and db.grp_by_gid(gid_opt) is None:
+            t.die(f"The GID {gid_opt} does not exist.\n")
+    first_uid, last_uid = o.get("firstuid") or t.num("first_uid"), o.get("lastuid") or t.num("last_uid")
+    if t.verbose:
+        t.out(f"Adding user `{name}' ...\n")
+    uid = o.get("uid")
+    if uid is None:
+        if ingroup is not None:
+            uid = _first_avail(set(db.passwd.ids()), first_uid, last_uid)
+        else:
+            used = set(db.passwd.ids()) | set(db.group.ids())
+            uid = _first_avail(used, first_uid, last_uid)
+        if uid == -1:
+            t.warn(f"No UID/GID pair is available in the range {first_uid}-{last_uid} (FIRST_UID - LAST_UID).\n")
+            t.die(f"The user `{name}' was not created.\n")
+        if gid_opt is not None:
+            primary = gid_opt
+        elif ingroup:
+            primary = _gid_of(db, ingroup)
+        if make_group:
+            primary = uid
+    else:
+        if gid_opt is not None:
+            primary = gid_opt
+        elif ingroup:
+            primary = _gid_of(db, ingroup)
+        elif make_group:
+            primary = uid
+    if make_group:
+        if t.verbose:
+            t.out(f"Adding new group `{name}' ({primary}) ...\n")
+        t.call(["/usr/sbin/groupadd", "-g", str(primary), name])
+    db = _db(t.inv)
+    if t.verbose:
+        g = db.grp_by_gid(primary)
+        t.out(f"Adding new user `{name}' ({uid}) with group `{g[0] if g else ''} ({primary})' ...\n")
+    gname = (db.grp_by_gid(primary) or [name])[0]
+    home = o.get("home") or _homedir(c, name, gname)
+    shell = o.get("shell") or ("/usr/sbin/nologin" if disabled_login else c["dshell"])
+    t.call(["/usr/sbin/useradd", "-d", home, "-g", str(primary), "-s", shell, "-u", str(uid), name])
+    _create_homedir(t, home, "no-create-home" in o, uid, primary, system=False)
+    _ch_comment(t, name, o["comment"])
+    if (extra or c["add_extra_groups"] not in (None, "", "0")) and c["extra_groups"]:
+        supplemental += c["extra_groups"].split()
+    if supplemental:
+        if t.verbose:
+            t.out(f"Adding new user `{name}' to supplemental / extra groups `{', '.join(supplemental)}' ...\n")
+        for grp in supplemental:
+            db = _db(t.inv)
+            if db.grp(grp) is None:
+                t.warn(f"The group `{grp}' does not exist.\n")
+                continue
+            if name in db.members(grp):
+                if t.verbose:
+                    t.warn(f"The user `{name}' is already a member of `{grp}'.\n")
+                continue
+            if t.verbose:
+                t.out(f"Adding user `{name}' to group `{grp}' ...\n")
+            members = [m for m in db.members(grp) if db.user(m) is not None]
+            t.call(["/usr/sbin/gpasswd", "-M", ",".join(members + [name]), grp])
+    if _executable(t.inv, "/usr/local/sbin/adduser.local"):
+        raise Defer("adduser: /usr/local/sbin/adduser.local runs a site script")
+    return 0
+
+
+def _homedir(c: dict, name: str, group: str) -> str:
+    d = c["dhome"] or ""
+    if (c["grouphomes"] or "").lower().find("yes") >= 0:
+        d += "/" + group
+    if (c["letterhomes"] or "").lower().find("yes") >= 0:
+        d += "/" + name[0]
+    return d + "/" + name
+
+
+def _copy_skel(t: Tool, home: str, uid: int, gid: int) -> None:
+    """``copy_to_dir`` for each entry ``find SKEL -print`` lists (skel_ignore_regex applies)."""
+    fs, skel = t.inv.fs, t.config["skel"]
+    ignore = t.config["skel_ignore_regex"] or ""
+    setgid = (t.config["setgid_home"] or "").lower().find("yes") >= 0
+
+    def walk(rel: str):
+        for n in sorted(fs.readdir(f"{skel}/{rel}" if rel else skel)):
+            r = f"{rel}/{n}" if rel else n
+            yield r
+            if fs.lstat(f"{skel}/{r}").is_dir:
+                yield from walk(r)
+    try:
+        entries = list(walk(""))
+    except OSError:
+        return
+    for rel in entries:
+        if ignore and re.search(ignore, "./" + rel):
+            continue
+        src, dst = f"{skel}/{rel}", f"{home}/{rel}"
+        st = fs.lstat(src)
+        if st.is_lnk:
+            fs.symlink(fs.readlink(src), dst)
+            fs.chown(dst, uid, gid, follow_symlinks=False)
+            continue
+        if st.is_reg:
+            fs.write_bytes(dst, fs.read_bytes(src), 0o666 & ~t.inv.umask)
+        elif st.is_dir:
+            fs.mkdir(dst, 700 & ~t.inv.umask)  # Perl's mkdir("...", 700): decimal, as the script has it
+        else:
+            raise Defer(f"adduser: special file {src} in the skeleton")
+        fs.chown(dst, uid, gid)
+        perm = st.st_mode & 0o7777
+        if st.is_dir and perm & 0o10 and setgid:
+            perm |= 0o2000
+        fs.chmod(dst, perm)
+
+
 def _ch_comment(t: Tool, name: str, comment: str) -> None:
     if "," in comment:
         parts = comment.split(",")
@@ -540,11 +690,22 @@ def _create_homedir(t: Tool, home: str, no_create: bool, uid: int, gid: int, sys
             inv.fs.mkdir(path, 0o755 & ~inv.umask)
     inv.fs.chown(home, uid, gid)
     mode = t.config["sys_dir_mode" if system else "dir_mode"] or ""
+    if not system and t.config["skel"]:
+        _apply_mode(t, home, mode, system)
+        if t.verbose:
+            t.out(f"Copying files from `{t.config['skel']}' ...\n")
+        _copy_skel(t, home, uid, gid)
+        return
+    _apply_mode(t, home, mode, system)
+
+
+def _apply_mode(t: Tool, home: str, mode: str, system: bool) -> None:
+    """``get_dir_mode`` then chmod."""
     if not re.search(r"[0-7]{3}", mode):
         mode = "755" if system else "0700"
     if (t.config["setgid_home"] or "").lower().find("yes") >= 0 and (len(mode) == 3 or re.match(r"^[0-145][0-7]{3}$", mode)):
         mode = str(int(mode) + 2000)
-    inv.fs.chmod(home, int(mode, 8))
+    t.inv.fs.chmod(home, int(mode, 8))
 
 
 # ---- deluser / delgroup --------------------------------------------------------------------------
