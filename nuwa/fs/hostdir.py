@@ -500,3 +500,15 @@ class HostDirFS(FileSystem):
             os.close(self._root_fd)
             self._root_fd = -1
             self._fds = {}
+
+    def __del__(self) -> None:
+        # An unclosed HostDirFS must not leak its directory descriptors (up to 256 each).
+        try:
+            if getattr(self, "_root_fd", -1) >= 0:
+                for comps, fd in self._fds.items():
+                    if comps:
+                        os.close(fd)
+                os.close(self._root_fd)
+                self._root_fd = -1
+        except OSError:
+            pass
