@@ -198,11 +198,13 @@ def _interp(data: bytes) -> str:
 def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int) -> dict:
     """Run one script invocation on ``fs``; return its classification record."""
     data = pkg.scripts[script]
-    rec = {"package": pkg.name, "script": script, "argv": argv, "outcome": "", "commands": {}, "deferred": [],
+    rec = {"package": pkg.name, "script": script, "argv": argv, "outcome": "", "commands": {}, "programs": {},
+           "deferred": [],
            "dropped": [], "reason": "", "seconds": 0.0}
     shell = _interp(data)
     if shell not in ("sh", "dash", "bash"):
-        rec.update(outcome="deferred whole", reason=f"not a shell script ({shell})", commands={"deferred": 0})
+        rec.update(outcome="deferred whole", reason=f"not a shell script ({shell})", commands={"deferred": 0},
+                   programs={"deferred": 0})
         return rec
     name = f"/var/lib/dpkg/info/{pkg.name}.{script}"
     env = dpkg_environment(script, pkg.name, pkg.arch if pkg.arch != "all" else "all")
@@ -217,10 +219,14 @@ def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int) 
         return rec
     rec["seconds"] = time.perf_counter() - t0
     counts = {k: v for k, v in r.record.counts.items() if v}
+    # programs: the record's entries that are not shell builtins or functions
+    programs = collections.Counter(e.classification for e in r.record.entries if e.kind not in ("builtin", "function"))
     if r.deferred_whole:
         fs.rollback_to(sp)
-        rec.update(outcome="deferred whole", reason=r.reason, commands={"deferred": sum(counts.values())})
+        rec.update(outcome="deferred whole", reason=r.reason, commands={"deferred": sum(counts.values())},
+                   programs={"deferred": sum(programs.values())})
         return rec
+    rec["programs"] = dict(programs)
     fs.release(sp)
     rec["commands"] = counts
     rec["deferred"] = [{"command": posixpath.basename(d.argv[0]) if d.argv else "", "argv": d.argv[:6],
@@ -263,6 +269,7 @@ def _pct(a: int, b: int) -> float:
 def summarize(invocations: list[dict]) -> dict:
     """Totals, percentages, the top deferred commands and reasons, and every invocation."""
     cmd = collections.Counter()
+    prog = collections.Counter()
     outcome = collections.Counter()
     by_scenario: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     deferred_cmd = collections.Counter()
@@ -274,6 +281,8 @@ def summarize(invocations: list[dict]) -> dict:
         by_scenario[rec["scenario"]][rec["outcome"]] += 1
         for k, v in rec["commands"].items():
             cmd[k] += v
+        for k, v in rec["programs"].items():
+            prog[k] += v
         for d in rec["deferred"]:
             deferred_cmd[d["command"]] += 1
             deferred_reason[d["command"]][d["reason"][:120]] += 1
@@ -298,6 +307,9 @@ def summarize(invocations: list[dict]) -> dict:
         "commands_total": total_cmd,
         "commands_simulated_pct": _pct(cmd.get("simulated", 0), total_cmd),
         "commands_offline_pct": _pct(cmd.get("simulated", 0) + cmd.get("dropped", 0), total_cmd),
+        "programs": {k: prog.get(k, 0) for k in ("simulated", "dropped", "deferred")},
+        "programs_total": sum(prog.values()),
+        "programs_simulated_pct": _pct(prog.get("simulated", 0), sum(prog.values())),
         "target_pct": TARGET_PCT,
         "top_deferred_commands": [
             {"command": c, "count": k, "reasons": [{"reason": r, "count": m} for r, m in deferred_reason[c].most_common(3)]}
@@ -338,6 +350,9 @@ def print_report(rep: dict) -> None:
           f"deferred {c['deferred']} (deferred-whole scripts' commands included)")
     print(f"simulated with no deferral: {rep['commands_simulated_pct']}% (target {TARGET_PCT}%); "
           f"handled offline (simulated + dropped): {rep['commands_offline_pct']}%")
+    p = rep["programs"]
+    print(f"of which programs (not builtins or functions): {rep['programs_total']}: simulated {p['simulated']}, "
+          f"dropped {p['dropped']}, deferred {p['deferred']} -> {rep['programs_simulated_pct']}% simulated")
     print("top deferred commands:")
     for d in rep["top_deferred_commands"]:
         print(f"  {d['count']:6d}  {d['command']}: " + "; ".join(f"{r['reason']} ({r['count']})" for r in d["reasons"]))

@@ -38,6 +38,8 @@ def test_coverage_report_on_a_sample(tmp_path):
     assert sum(sum(c.values()) for c in rep["by_scenario"].values()) == len(recs)
     assert set(rep["by_scenario"]) <= {"install", "upgrade", "remove"}
     assert rep["commands_total"] == sum(rep["commands"].values()) == sum(sum(x["commands"].values()) for x in recs)
+    assert rep["programs_total"] == sum(rep["programs"].values()) == sum(sum(x["programs"].values()) for x in recs)
+    assert rep["programs_total"] <= rep["commands_total"]
     assert abs(rep["commands_simulated_pct"] - 100 * rep["commands"]["simulated"] / rep["commands_total"]) < 0.01
     assert sum(rep["outcomes_pct"].values()) == pytest.approx(100, abs=0.05)
     for x in recs:
