@@ -276,8 +276,9 @@ def parse_install(text: str, unit: str, filename: str, sec: InstallSection, warn
                 continue
             v = printf(value) if printf else value
             if v and not all(c in _VALID_AT for c in v):
+                # log_syntax() with an errno: config_parse() gives up on the whole file
                 warn.append(f"{filename}:{lineno}: Invalid DefaultInstance= value \"{v}\".")
-                continue
+                raise UnitError(-errno.EINVAL, filename)
             sec.default_instance = v or None
         else:
             warn.append(f"{filename}:{lineno}: Unknown key '{key}' in section [Install], ignoring.")
