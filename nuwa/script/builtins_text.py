@@ -11,6 +11,14 @@ import re
 
 from nuwa.script.arith import parse_number
 
+
+def _byte(value: int) -> str:
+    """One output byte as a str char: bytes >= 0x80 as surrogate escapes, so that the
+    shell's ``surrogateescape`` encoding writes exactly that byte (``\\377`` is 0xff, as
+    in dash, not the UTF-8 of U+00FF)."""
+    value &= 0xFF
+    return chr(value) if value < 0x80 else chr(0xDC00 + value)
+
 def b_echo(sh, argv):
     args = argv[1:]
     nl = True
@@ -49,11 +57,11 @@ def _escapes(s: str, echo: bool) -> tuple[str, bool]:
             i += 2
         elif d == "0":
             m = re.match(r"[0-7]{0,3}", s[i + 2 :])
-            out.append(chr(int(m.group() or "0", 8) & 0xFF))
+            out.append(_byte(int(m.group() or "0", 8)))
             i += 2 + len(m.group())
         elif not echo and d in "1234567":
             m = re.match(r"[0-7]{1,3}", s[i + 1 :])
-            out.append(chr(int(m.group(), 8) & 0xFF))
+            out.append(_byte(int(m.group(), 8)))
             i += 1 + len(m.group())
         else:
             out.append("\\" + d)
