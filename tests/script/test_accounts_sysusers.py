@@ -63,3 +63,22 @@ def test_sysusers_like_systemd_252(tmp_path, etc_base, name):
         for suffix in ("", "-"):
             rel = f"etc/{f}{suffix}"
             assert file_facts(roots["model"], rel) == file_facts(roots["real"], rel), rel
+
+
+@pytest.mark.judge
+def test_sysusers_missing_config_fails_before_any_change(tmp_path, etc_base):
+    base, exe = etc_base
+    roots = {}
+    for side in ("real", "model"):
+        root = tmp_path / side
+        root.mkdir()
+        shutil.copytree(base, root / "etc", symlinks=True)
+        os.makedirs(root / "usr/lib/sysusers.d")
+        (root / "usr/lib/sysusers.d/nuwa.conf").write_text("g nuwamiss -\n")
+        roots[side] = str(root)
+    args = ["nosuch.conf", "nuwa.conf", "/etc/other.conf"]
+    real = subprocess.run([exe, f"--root={roots['real']}", *args], capture_output=True)
+    inv = Invocation(argv=["systemd-sysusers", *args], fs=HostDirFS(roots["model"], writable=True))
+    assert (REGISTRY["systemd-sysusers"](inv), bytes(inv.stderr)) == (real.returncode, real.stderr)
+    for f in ACCOUNT_FILES[:4]:
+        assert file_facts(roots["model"], f"etc/{f}") == file_facts(roots["real"], f"etc/{f}")

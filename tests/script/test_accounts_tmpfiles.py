@@ -152,3 +152,21 @@ def test_tmpfiles_lines_needing_the_running_system_defer_before_any_change(tmp_p
         REGISTRY["systemd-tmpfiles"](Invocation(argv=["systemd-tmpfiles", "--create", "journal-nocow.conf"],
                                                 fs=HostDirFS(roots["model"], writable=True)))
     assert _snapshot(roots["model"]) == before
+
+
+@pytest.mark.judge
+def test_tmpfiles_missing_config_fails_before_any_change(tmp_path, base):
+    src, exe = base
+    roots = _roots(tmp_path, src, "d /var/lib/nuwa-first 0755 - - -\n")
+    _compare(roots, exe, ["--create", "nosuch.conf", "nuwa.conf"])
+    _compare(roots, exe, ["--create", "/etc/nosuch.conf"])
+
+
+@pytest.mark.judge
+def test_tmpfiles_unknown_owners_drop_their_lines_with_exit_65(tmp_path, base):
+    src, exe = base
+    conf = ("d /run/nuwa-x 0755 nosuchuser - -\nd /var/lib/nuwa-a 0750 nosuchuser root -\n"
+            "d /var/lib/nuwa-b 0750 root nosuchgroup -\nd /var/lib/nuwa-c 0750 daemon daemon -\n"
+            "Z /run/log/journal/%b ~2750 root root -\n")
+    roots = _roots(tmp_path, src, conf)
+    _compare(roots, exe, ["--create", "nuwa.conf"])

@@ -32,20 +32,24 @@ DIRS = ["/etc/sysusers.d", "/run/sysusers.d", "/usr/local/lib/sysusers.d", "/usr
 NOLOGIN = "/usr/sbin/nologin"
 
 
-def config_files(inv: Invocation, names: list[str]) -> list[str]:
-    """The files systemd-sysusers reads for ``names`` (or all of them)."""
+def config_files(inv: Invocation, names: list[str], missing: list[str] | None = None) -> list[str]:
+    """The files systemd-sysusers reads for ``names`` (or all of them); absent names go to ``missing``."""
     if names:
         out = []
         for n in names:
             if "/" in n:
-                out.append(inv.path(n))
+                if inv.fs.exists(inv.path(n)):
+                    out.append(inv.path(n))
+                elif missing is not None:
+                    missing.append(n)
                 continue
             for d in DIRS:
                 if inv.fs.exists(f"{d}/{n}"):
                     out.append(f"{d}/{n}")
                     break
             else:
-                raise Defer(f"systemd-sysusers: {n} not found (the error text is not modelled)")
+                if missing is not None:
+                    missing.append(n)
         return out
     chosen: dict[str, str] = {}
     for d in DIRS:
@@ -102,7 +106,13 @@ def sysusers(inv: Invocation) -> int:
     users: dict[str, Item] = {}
     members: list[tuple[str, str]] = []
     ranges: list[tuple[int, int]] = []
-    for path in config_files(inv, ops):
+    missing: list[str] = []
+    files = config_files(inv, ops, missing)
+    if missing:
+        # the first is reported ("ignoring", though reading stops there) and nothing is created
+        inv.err(f"Failed to open '{missing[0]}', ignoring: No such file or directory\n")
+        return 1
+    for path in files:
         text = inv.fs.read_bytes(path).decode("utf-8", "surrogateescape")
         for kind, (name, ident, gecos, home, shell) in parse_config(inv, path, text):
             if kind == "r":

@@ -46,6 +46,10 @@ GLOB_TYPES = set("wezZxXrRaAtThHm")
 OWNING = set("fFdDvqQpLcbCwexXrR")
 
 
+class Missing(Exception):
+    """A configuration named on the command line does not exist."""
+
+
 class Item:
     def __init__(self, kind: str, plus: bool, path: str, mode, user, group, arg: str | None, origin: str):
         self.kind, self.plus, self.path = kind, plus, path
@@ -58,11 +62,13 @@ def config_files(inv: Invocation, names: list[str]) -> list[str]:
         out = []
         for n in names:
             if "/" in n:
+                if not inv.fs.exists(inv.path(n)):
+                    raise Missing(n)
                 out.append(inv.path(n))
                 continue
             hit = next((f"{d}/{n}" for d in DIRS if inv.fs.exists(f"{d}/{n}")), None)
             if hit is None:
-                raise Defer(f"systemd-tmpfiles: {n} not found (the error is not modelled)")
+                raise Missing(n)
             out.append(hit)
         return out
     chosen: dict[str, str] = {}
@@ -76,20 +82,36 @@ def config_files(inv: Invocation, names: list[str]) -> list[str]:
     return [chosen[n] for n in sorted(chosen)]
 
 
-def _specifiers(s: str, where: str) -> str:
+class Unresolved(Exception):
+    """A specifier whose value only the running system knows."""
+
+
+def _specifiers(s: str, machine_id: str | None) -> str:
     out, i = [], 0
     while i < len(s):
         c = s[i]
         if c == "%" and i + 1 < len(s):
             k = s[i + 1]
-            if k not in SPECIFIERS:
-                raise Defer(f"systemd-tmpfiles: specifier %{k} in {where} describes the running system")
-            out.append(SPECIFIERS[k])
+            if k == "m" and machine_id:
+                out.append(machine_id)
+            elif k in SPECIFIERS:
+                out.append(SPECIFIERS[k])
+            else:
+                raise Unresolved(k)
             i += 2
             continue
         out.append(c)
         i += 1
     return "".join(out)
+
+
+def machine_id(inv: Invocation) -> str | None:
+    """The image's /etc/machine-id when it is set (an empty or "uninitialized" one is made at boot)."""
+    try:
+        v = inv.fs.read_bytes("/etc/machine-id").decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return v if len(v) == 32 and all(c in "0123456789abcdef" for c in v) else None
 
 
 def _words(s: str, n: int) -> tuple[list[str], str]:
@@ -121,7 +143,7 @@ def _words(s: str, n: int) -> tuple[list[str], str]:
     return words, s[i:]
 
 
-def parse_line(line: str, where: str) -> Item | None:
+def parse_line(line: str, where: str, inv: Invocation | None = None, mid: str | None = None) -> Item | None:
     """One tmpfiles.d(5) line, or None for comments and blank lines."""
     s = line.strip()
     if not s or s.startswith("#"):
@@ -148,9 +170,16 @@ def parse_line(line: str, where: str) -> Item | None:
         raise Defer(f"systemd-tmpfiles: type modifier in {tword!r} at {where}")
     if arg is not None and "\\" in arg:
         raise Defer(f"systemd-tmpfiles: C escapes in the argument at {where}")
-    path = _specifiers(path, where)
-    if arg is not None:
-        arg = _specifiers(arg, where)
+    try:
+        path = _specifiers(path, mid)
+        if arg is not None:
+            arg = _specifiers(arg, mid)
+    except Unresolved as u:
+        literal = path.split("%", 1)[0]
+        if inv is not None and literal.startswith("/") and _runtime(inv, posixpath.dirname(literal + "x")):
+            # a runtime path: left to the boot anyway, whatever the specifier's value
+            return Item("!", False, path, None, None, None, None, where)
+        raise Defer(f"systemd-tmpfiles: specifier %{u.args[0]} in {where} describes the running system") from None
     if not path.startswith("/"):
         raise Defer(f"systemd-tmpfiles: relative path at {where}")
     return Item(kind, "+" in mods, posixpath.normpath(path), mode, user, group, arg, where)
@@ -202,11 +231,23 @@ def tmpfiles(inv: Invocation) -> int:
         excludes += ["/dev", "/proc", "/run", "/sys"]
     items: dict[str, list[Item]] = {}
     globs: dict[str, list[Item]] = {}
-    for path in config_files(inv, ops):
+    try:
+        files = config_files(inv, ops)
+    except Missing as m:
+        # read_config_files stops at the first one; nothing is created
+        inv.err(f"Failed to open '{m.args[0]}': No such file or directory\n")
+        return 1
+    db = Accounts(inv.fs)
+    mid = machine_id(inv)
+    status = 0
+    for path in files:
         text = inv.fs.read_bytes(path).decode("utf-8", "surrogateescape")
         for n, line in enumerate(text.split("\n"), 1):
-            it = parse_line(line, f"{path}:{n}")
+            it = parse_line(line, f"{path}:{n}", inv, mid)
             if it is None or it.kind == "!":
+                continue
+            if not _resolve_owners(inv, db, it):
+                status = 65  # EX_DATAERR: the line is dropped, the others still apply
                 continue
             if prefixes and not any(_under(it.path, p) for p in prefixes):
                 continue
@@ -227,7 +268,6 @@ def tmpfiles(inv: Invocation) -> int:
     keep = {t: {p: [i for i in its if not _runtime(inv, i.path)] for p, its in tab.items()}
             for t, tab in (("items", items), ("globs", globs))}
     todo = [i for tab in keep.values() for its in tab.values() for i in its]
-    db = Accounts(inv.fs)
     for it in todo:
         _check(inv, db, it)
     _check_transitions(inv, db, todo)
@@ -257,11 +297,25 @@ def tmpfiles(inv: Invocation) -> int:
     for t in ("items", "globs"):
         for path in keep[t]:
             process(t, path)
-    return 0
+    return status
 
 
 def _under(path: str, prefix: str) -> bool:
     return prefix == "/" or path == prefix or path.startswith(prefix + "/")
+
+
+def _resolve_owners(inv: Invocation, db: Accounts, it: Item) -> bool:
+    """Names in the user and group fields, resolved in the image as the parser does (with its
+    messages); False drops the line."""
+    u = (it.user or "-").lstrip(":")
+    if u not in ("-", "") and not u.isdigit() and db.user(u) is None:
+        inv.err(f"{it.origin}: Failed to resolve user '{u}': No such process\n")
+        return False
+    g = (it.group or "-").lstrip(":")
+    if g not in ("-", "") and not g.isdigit() and db.grp(g) is None:
+        inv.err(f"{it.origin}: Failed to resolve group '{g}'.\n")
+        return False
+    return True
 
 
 def _check(inv: Invocation, db: Accounts, it: Item) -> None:
@@ -270,10 +324,6 @@ def _check(inv: Invocation, db: Accounts, it: Item) -> None:
         raise Defer(f"systemd-tmpfiles: '{it.kind}' line for persistent {it.path} ({it.origin})")
     if it.kind not in "dDvqQfFpLCwezZxXrRm":
         raise Defer(f"systemd-tmpfiles: unknown line type '{it.kind}' ({it.origin})")
-    for who, look in ((it.user, db.user), (it.group, db.grp)):
-        w = (who or "-").lstrip(":")
-        if w not in ("-", "") and not w.isdigit() and look(w) is None:
-            raise Defer(f"systemd-tmpfiles: {w} does not exist in the image ({it.origin}; error not modelled)")
     if it.mode not in (None, "-") and not all(c in "01234567" for c in it.mode.lstrip("~:")):
         raise Defer(f"systemd-tmpfiles: mode {it.mode!r} ({it.origin})")
 
