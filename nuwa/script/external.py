@@ -65,6 +65,10 @@ class ExternalCommands:
             run=self._model_run, state=self.model_state, spawn=self.spawn_script,
         )
         model = REGISTRY.get(posixpath.basename(path))
+        if model is None and posixpath.basename(path) in _SHELLS:
+            st = self.run_shell_command(path, argv, env, stdin_desc, nested)
+            if st is not None:
+                return st
         if model is None:
             shebang = self.shell_script(path)
             if shebang is not None:
@@ -112,39 +116,82 @@ class ExternalCommands:
         """Run a shell script found in the image (``update-ca-certificates``, a hook) ourselves.
 
         The kernel would start ``/bin/sh PATH ARGS`` (the rest of the ``#!`` line as one
-        argument). The child is *atomic*: any command in it that would be deferred undoes
-        everything the child did (an overlay savepoint) and defers the whole invocation
-        instead, because later commands in the child may consume the files the deferred one
-        would have written. Without savepoints (a backend that is not an overlay) the script is
-        deferred unrun.
+        argument). See :meth:`run_child_shell` for the atomicity rule.
+        """
+        bash, arg = shebang
+        name = posixpath.basename(path)
+        opts = set()
+        if arg:
+            if not (arg.startswith("-") and arg[1:].isalpha() and set(arg[1:]) <= set("eux")):
+                return self._defer_or_raise(argv, f"{name}: #! option {arg!r} not modelled", env,
+                                            self._stdin_reader(stdin_desc), nested)
+            opts = set(arg[1:])
+        arg0 = argv[0] if "/" in argv[0] else path
+        return self.run_child_shell(argv, ("file", path), arg0, argv[1:], env, stdin_desc, bash, opts, nested,
+                                    f"{name} (shell script)")
+
+    def run_shell_command(self, path: str, argv: list[str], env: dict, stdin_desc, nested: bool) -> int | None:
+        """``sh -c CMD [NAME [ARG...]]`` and ``sh [-eux] FILE [ARG...]`` run in a child shell.
+
+        Returns None for forms not handled here (interactive shells, other options), which
+        the caller then defers like any program without a model.
+        """
+        bash = _SHELLS[posixpath.basename(path)]
+        args = argv[1:]
+        opts: set[str] = set()
+        while args and args[0].startswith("-") and args[0] not in ("-", "--", "-c") and args[0][1:].isalpha():
+            if not set(args[0][1:]) <= set("eux"):
+                return None
+            opts |= set(args[0][1:])
+            args = args[1:]
+        if args and args[0] == "--":
+            args = args[1:]
+        if len(args) >= 2 and args[0] == "-c":
+            arg0 = args[2] if len(args) > 2 else argv[0]
+            return self.run_child_shell(argv, ("text", args[1]), arg0, args[3:], env, stdin_desc, bash, opts,
+                                        nested, f"{argv[0]} -c")
+        if args and not args[0].startswith("-"):
+            script = self.abspath(args[0])
+            if not self.fs.exists(script):
+                self.error(f"{argv[0]}: 0: cannot open {args[0]}: No such file")
+                return 2
+            return self.run_child_shell(argv, ("file", script), args[0], args[1:], env, stdin_desc, bash, opts,
+                                        nested, f"{argv[0]} {args[0]}")
+        return None
+
+    @staticmethod
+    def _stdin_reader(stdin_desc):
+        def stdin() -> bytes:
+            return stdin_desc.read(-1) if stdin_desc is not None else b""
+        return stdin
+
+    def run_child_shell(self, argv, source, arg0: str, positional: list[str], env: dict, stdin_desc, bash: bool,
+                        opts: set, nested: bool, label: str) -> int:
+        """Run shell code as a child process would run, inside the simulator.
+
+        The child is *atomic*: any command in it that would be deferred undoes everything the
+        child did (an overlay savepoint) and defers the whole invocation instead, because
+        later commands in the child may consume the files the deferred one would have
+        written. Without savepoints (a backend that is not an overlay) it is deferred unrun.
         """
         from nuwa.script.interp import EXPORT, ExitShell, LoopControl, Return, Shell
         from nuwa.script.parser import ParseError, parse
 
-        bash, arg = shebang
-        name = posixpath.basename(path)
-
-        def stdin() -> bytes:
-            return stdin_desc.read(-1) if stdin_desc is not None else b""
-
-        opts = set()
-        if arg:
-            if not (arg.startswith("-") and arg[1:].isalpha() and set(arg[1:]) <= set("eux")):
-                return self._defer_or_raise(argv, f"{name}: #! option {arg!r} not modelled", env, stdin, nested)
-            opts = set(arg[1:])
+        stdin = self._stdin_reader(stdin_desc)
         savepoint = getattr(self.fs, "savepoint", None)
         if savepoint is None:
-            return self._defer_or_raise(argv, f"{name} is a shell script; no savepoint to run it atomically", env, stdin, nested)
+            return self._defer_or_raise(argv, f"{label}: no savepoint to run it atomically", env, stdin, nested)
         try:
-            text = self.fs.read_bytes(path).decode("utf-8", "surrogateescape")
+            kind, value = source
+            text = value if kind == "text" else self.fs.read_bytes(value).decode("utf-8", "surrogateescape")
             prog = parse(text, bash=bash)
         except (ParseError, RecursionError, OSError) as e:
-            return self._defer_or_raise(argv, f"{name}: cannot parse: {e}", env, stdin, nested)
+            return self._defer_or_raise(argv, f"{label}: cannot parse: {e}", env, stdin, nested)
         if self.depth + 1 > self.limits.max_depth:
             raise ScriptDeferred(f"scripts nested deeper than {self.limits.max_depth}", self.lineno)
         c = Shell(self.fs, self.limits, self.record, self.deferred, self.model_state)
-        c.arg0 = argv[0] if "/" in argv[0] else path
-        c.positional = list(argv[1:])
+        c.arg0 = arg0
+        c.positional = list(positional)
         # the child shares our descriptors: what it reads from fd 0 is gone for us too. Every
         # open fd is inherited, as exec(2) keeps them: ucf run from a postinst talks to
         # debconf over the fd 3 the postinst's confmodule opened
@@ -156,7 +203,7 @@ class ExternalCommands:
         for k, v in (("IFS", " \t\n"), ("PS4", "+ "), ("OPTIND", "1")):
             c.vars.setdefault(k, (v, 0))
         c.vars["PWD"] = (self.cwd, EXPORT)
-        c.opts = opts
+        c.opts = set(opts)
         c.strict_defer = True
         marks = (len(self.record.entries), dict(self.record.counts), len(self.deferred))
         sp = savepoint()
@@ -174,9 +221,9 @@ class ExternalCommands:
             self.record.counts.clear()
             self.record.counts.update(marks[1])
             del self.deferred[marks[2]:]
-            return self._defer_or_raise(argv, f"{name} (shell script): {d.reason}", env, stdin, nested)
+            return self._defer_or_raise(argv, f"{label}: {d.reason}", env, stdin, nested)
         self.fs.release(sp)
-        self.record.add(CommandRecord(self.lineno, argv[:8], "script", SIMULATED, f"interpreted {path}", st))
+        self.record.add(CommandRecord(self.lineno, argv[:8], "script", SIMULATED, f"interpreted {label}", st))
         return st
 
     def spawn_script(self, path: str, argv: list[str], env: dict[str, str], fds: dict) -> int:

@@ -125,3 +125,40 @@ def test_a_nested_script_reads_from_the_same_input():
     fs.write_bytes("/usr/bin/one", b"#!/bin/sh\nread -r x\necho got:$x\n", 0o755)
     r = run_script(fs, "printf 'l1\\nl2\\n' | { one; read -r y; echo rest:$y; }\n", [])
     assert r.stdout == b"got:l1\nrest:l2\n", (r.stdout, r.stderr, r.reason)
+
+
+def _pycache_tree(root, prefix):
+    for d in ("usr/lib/python3/dist-packages/pkg/__pycache__", "bin", "usr/bin"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    base = os.path.join(root, "usr/lib/python3/dist-packages/pkg")
+    for n in ("a", "b c"):
+        open(os.path.join(base, f"{n}.py"), "w").write("x = 1\n")
+        for tag in ("cpython-311", "cpython-312"):
+            open(os.path.join(base, "__pycache__", f"{n}.{tag}.pyc"), "w").write("junk")
+    # the real sed runs on the host: its list names paths relative to the scratch tree
+    open(os.path.join(root, "files.list"), "w").write("".join(
+        f"{prefix}{p}\n" for p in ("/usr/lib/python3/dist-packages/pkg", "/usr/lib/python3/dist-packages/pkg/a.py",
+                                   "/usr/lib/python3/dist-packages/pkg/b c.py", "/usr/share/doc/pkg")))
+
+
+@pytest.mark.judge
+def test_sed_e_flag_runs_commands_like_gnu_sed(tmp_path):
+    """dh_python3's prerm: ``dpkg -L pkg | sed -En -e '/^(.*)\\/(.+)\\.py$/s,,rm "\\1/__pycache__/\\2".*,e'``."""
+    import shutil
+
+    real, sim = str(tmp_path / "real"), str(tmp_path / "sim")
+    _pycache_tree(real, ".")
+    _pycache_tree(sim, "")
+    for n in ("sh", "rm", "sed"):
+        open(os.path.join(sim, "bin", n), "wb").write(b"\x7fELF")
+        os.chmod(os.path.join(sim, "bin", n), 0o755)
+    script = "sed -En -e '/^(.*)\\/(.+)\\.py$/s,,rm \"\\1/__pycache__/\\2\".*,e' files.list; echo st=$?\n"
+    want = subprocess.run(["sh", "-c", script], cwd=real, capture_output=True, text=True)
+    ov = Overlay(HostDirFS(sim, writable=True))
+    got = run_script(ov, script, [], cwd="/", env={"PATH": "/usr/bin:/bin"})
+    ov.commit()
+    assert not got.deferred_whole and not got.deferred_commands, (got.reason, got.deferred_commands)
+    assert (got.stdout.decode(), got.status) == (want.stdout, want.returncode)
+    assert sorted(os.listdir(os.path.join(sim, "usr/lib/python3/dist-packages/pkg/__pycache__"))) == sorted(
+        os.listdir(os.path.join(real, "usr/lib/python3/dist-packages/pkg/__pycache__"))) == []
+    shutil.rmtree(real)

@@ -285,7 +285,7 @@ class _Parser:
             repl = self.delimited(delim, False)
         except SedError:
             raise SedError("unterminated `s' command") from None
-        flags = {"g": False, "p": False, "n": 1, "i": False, "m": False, "w": None}
+        flags = {"g": False, "p": False, "n": 1, "i": False, "m": False, "w": None, "e": False}
         while True:
             c = self.peek()
             if c == "g":
@@ -309,7 +309,7 @@ class _Parser:
                 flags["w"] = self.filename()
                 break
             elif c == "e":
-                raise Defer("sed s///e runs a program")
+                flags["e"] = True  # run the pattern space as a shell command (GNU)
             else:
                 break
             self.i += 1
@@ -516,6 +516,8 @@ class _Sed:
                 ps, did = self.substitute(c.arg, ps)
                 if did:
                     tflag = True
+                    if c.arg[2]["e"]:
+                        ps = self.execute(ps)
                     if c.arg[2]["p"]:
                         self.emit(ps)
                     if c.arg[2]["w"] is not None:
@@ -599,6 +601,15 @@ class _Sed:
         if autoprint:
             self.emit(ps)
         self.flush_append(append)
+
+    def execute(self, command: str) -> str:
+        """The ``e`` flag of ``s``: GNU sed runs the pattern space with ``/bin/sh -c`` (popen)
+        and replaces it with the output, minus one trailing newline. The command runs through
+        the interpreter (``inv.run``); the whole sed call is atomic (see :func:`sed`)."""
+        status, out, errs = self.inv.run(["sh", "-c", command], b"")
+        self.inv.err(errs)
+        text = out.decode("latin-1")
+        return text[:-1] if text.endswith("\n") else text
 
     def flush_append(self, append: list[str]) -> None:
         for a in append:
@@ -744,6 +755,24 @@ def sed(inv: Invocation) -> int:
         err(inv, f"-e expression #1, char {where}: {e}")
         return 1
     machine.lineno = 0
+    if any(c.name == "s" and c.arg[2]["e"] for c in cmds):
+        # s///e runs commands mid-stream: all or nothing, so a deferral inside never leaves
+        # half of them done (dh_python3's prerm removes __pycache__ files this way)
+        if inv.run is None or not hasattr(inv.fs, "savepoint"):
+            raise Defer("sed s///e runs commands; no interpreter or savepoint to run them atomically")
+        sp = inv.fs.savepoint()
+        try:
+            status = _run_files(inv, machine, ops, inplace, separate, follow, zero)
+        except Defer:
+            inv.fs.rollback_to(sp)
+            raise
+        inv.fs.release(sp)
+        return status
+    return _run_files(inv, machine, ops, inplace, separate, follow, zero)
+
+
+def _run_files(inv: Invocation, machine, ops, inplace, separate, follow, zero) -> int:
+    """Feed the input files (or stdin) through ``machine``; in-place edits written back."""
     files = ops or ["-"]
     if inplace is not None and not ops:
         err(inv, "no input files")
