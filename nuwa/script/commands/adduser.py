@@ -1,4 +1,4 @@
-"""Models of Debian's adduser 3.134: adduser, addgroup, deluser, delgroup.
+"""Models of Debian's adduser 3.134: adduser and addgroup (deluser/delgroup: :mod:`deluser`).
 
 The real programs are Perl scripts that decide, print, then call shadow-utils
 (``groupadd -g``, ``useradd -r -K SYS_UID_MIN=.. -K SYS_UID_MAX=.. -d -g -s -u``,
@@ -15,182 +15,20 @@ then hands them to useradd/groupadd with ``-u``/``-g``.
 
 Deferred: adding a normal user without ``--disabled-password``/``--disabled-login`` and a
 ``--gecos``/``--comment`` (the real tool runs ``passwd`` and ``chfn`` on the terminal), uid/gid
-pools, ``QUOTAUSER``, ``/usr/local/sbin/adduser.local``/``deluser.local``, ``deluser
---remove-home/--remove-all-files/--backup``, removing a user who has a crontab.
+pools, ``QUOTAUSER``, ``/usr/local/sbin/adduser.local``.
 """
 
 from __future__ import annotations
 
 import re
 
-from nuwa.script.commands import useradd as _ua
-from nuwa.script.commands import usermod as _um
 from nuwa.script.commands.accounts_db import Accounts
+from nuwa.script.commands.adduser_common import (_ADD_FLAGS, _ADD_VALUES, Stop, Tool, _db, _executable, _first_avail,
+                                                 _gid_of, _int_opt, getopts)
 from nuwa.script.context import Defer, Invocation, register
-
-DEFAULTS = {
-    "system": "0", "only_if_empty": "0", "remove_home": "0", "home": "", "remove_all_files": "0",
-    "backup": "0", "backup_to": ".", "dshell": "/bin/bash", "first_system_uid": "100",
-    "last_system_uid": "999", "first_uid": "1000", "last_uid": "59999", "first_system_gid": "100",
-    "last_system_gid": "999", "first_gid": "1000", "last_gid": "59999", "dhome": "/home",
-    "skel": "/etc/skel", "usergroups": "yes", "users_gid": None, "users_group": None, "grouphomes": "no",
-    "letterhomes": "no", "quotauser": "", "dir_mode": "0700", "sys_dir_mode": "0755", "setgid_home": "no",
-    "no_del_paths": "", "name_regex": r"^[a-z][a-z0-9_-]*\$?$", "sys_name_regex": r"^[a-z_][a-z0-9_-]*\$?$",
-    "exclude_fstypes": "", "skel_ignore_regex": r"\.(dpkg|ucf)-(old|new|dist)$", "extra_groups": "users",
-    "add_extra_groups": "0", "uid_pool": "", "gid_pool": "", "backup_suffix": None,
-}
-
-
-class Stop(Exception):
-    def __init__(self, status: int):
-        super().__init__(status)
-        self.status = status
-
-
-class Tool:
-    """State of one adduser/deluser run: output, configuration, the shadow-utils calls."""
-
-    def __init__(self, inv: Invocation, verbose: int):
-        self.inv = inv
-        self.prog = inv.name
-        self.verbose = verbose
-        self.config: dict[str, str | None] = {}
-
-    def out(self, msg: str) -> None:
-        self.inv.out(msg)
-
-    def warn(self, msg: str) -> None:
-        """``warnf``: ``PROG: msg`` on stderr."""
-        self.inv.err(f"{self.prog}: {msg}")
-
-    def die(self, msg: str, status: int = 1):
-        """``dief``."""
-        self.warn(msg)
-        raise Stop(status)
-
-    def read_config(self, files: list[str]) -> None:
-        """``preseed_config`` then ``read_config`` of each file."""
-        self.config = dict(DEFAULTS)
-        for path in files:
-            try:
-                text = self.inv.fs.read_bytes(path).decode("utf-8", "surrogateescape")
-            except IsADirectoryError:
-                raise Defer(f"{self.prog}: configuration {path} is a directory") from None
-            except OSError:
-                if self.verbose:
-                    self.warn(f"`{path}' does not exist. Using defaults.\n")
-                continue
-            for n, line in enumerate(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), 1):
-                if line.startswith("#") or not line.strip():
-                    continue
-                m = re.match(r"\s*([_a-zA-Z0-9]+)\s*=\s*(.*)", line)
-                if not m:
-                    self.warn(f"Couldn't parse `{path}', line {n}.\n")
-                    continue
-                var, val = m.group(1), m.group(2)
-                if var.lower() not in self.config:
-                    self.warn(f"Unknown variable `{var}' at `{path}', line {n}.\n")
-                    continue
-                val = re.sub(r'^"(.*)"$', r"\1", val)
-                val = re.sub(r"^'(.*)'$", r"\1", val)
-                self.config[var.lower()] = val
-        if self.config["uid_pool"] or self.config["gid_pool"] or self.config["quotauser"]:
-            raise Defer(f"{self.prog}: UID_POOL/GID_POOL/QUOTAUSER in the configuration are not modelled")
-
-    def num(self, key: str) -> int:
-        v = self.config[key] or "0"
-        m = re.match(r"\s*[-+]?\d+", v)
-        return int(m.group(0)) if m else 0
-
-    def call(self, argv: list[str]) -> None:
-        """``systemcall``: run a shadow-utils model; a failure stops the script like dief."""
-        sub = Invocation(argv=list(argv), fs=self.inv.fs, cwd="/", env=dict(self.inv.env), umask=self.inv.umask,
-                         run=self.inv.run, state=self.inv.state)
-        models = {"groupadd": _ua.groupadd, "useradd": _ua.useradd, "usermod": _um.usermod,
-                  "gpasswd": _um.gpasswd, "chfn": _um.chfn, "userdel": _um.userdel, "groupdel": _um.groupdel}
-        status = models[argv[0].rsplit("/", 1)[-1]](sub)
-        self.inv.out(bytes(sub.stdout))
-        self.inv.err(bytes(sub.stderr))
-        if status:
-            self.die(f"`{' '.join(argv)}' returned error code {status}. Exiting.\n")
-
-    def lock(self) -> None:
-        """``acquire_lock``: open ``/run/adduser`` for appending (created 0666 & ~umask)."""
-        fs = self.inv.fs
-        if not fs.lexists("/run/adduser"):
-            try:
-                fs.write_bytes("/run/adduser", b"", 0o666 & ~self.inv.umask)
-            except OSError:
-                self.die("could not open lock file /run/adduser!\n")
-
-
-def _db(inv: Invocation) -> Accounts:
-    return Accounts(inv.fs)
-
-
-def _gid_of(db: Accounts, name: str | None) -> int | None:
-    g = db.grp(name) if name else None
-    return int(g[2]) if g else None
-
-
-def _first_avail(used: set[int], lo: int, hi: int) -> int:
-    for i in range(lo, hi + 1):
-        if i not in used:
-            return i
-    return -1
 
 
 # ---- option parsing (Getopt::Long) -------------------------------------------------------------
-
-_ADD_FLAGS = {"add-extra-groups", "add_extra_groups", "allow-all-names", "allow-badname", "allow-bad-names",
-              "debug", "disabled-login", "disabled-password", "force-badname", "group", "help", "h",
-              "no-create-home", "quiet", "q", "system", "verbose", "version", "v"}
-_ADD_VALUES = {"comment", "conf", "c", "firstgid", "firstuid", "gecos", "gid", "home", "ingroup", "lastgid",
-               "lastuid", "shell", "uid"}
-_DEL_FLAGS = {"quiet", "q", "debug", "verbose", "version", "v", "help", "h", "group", "system", "only-if-empty",
-              "remove-home", "remove-all-files", "backup", "no-preserve-root"}
-_DEL_VALUES = {"conf", "c", "backup-to", "backup-suffix"}
-
-
-def getopts(inv: Invocation, flags: set[str], values: set[str], stop_at_names: bool = False):
-    """Getopt::Long as adduser configures it: ``-``/``--`` prefixes, unique abbreviations."""
-    args = inv.argv[1:]
-    opts: list[tuple[str, str | None]] = []
-    names: list[str] = []
-    i = 0
-    while i < len(args):
-        a = args[i]
-        i += 1
-        if a == "--":
-            names.extend(args[i:])
-            break
-        if not a.startswith("-") or a == "-":
-            names.append(a)
-            continue
-        body = a.lstrip("-")
-        key, eq, val = body.partition("=")
-        cands = [k for k in flags | values if k == key] or [k for k in flags | values if k.startswith(key)]
-        if len(cands) != 1:
-            raise Defer(f"{inv.name}: option {a} (unknown or ambiguous; the usage text is not modelled)")
-        key = cands[0]
-        if key in values:
-            if not eq:
-                if i >= len(args):
-                    raise Defer(f"{inv.name}: option {a} needs a value (usage text not modelled)")
-                val = args[i]
-                i += 1
-            opts.append((key, val))
-        else:
-            if eq:
-                raise Defer(f"{inv.name}: option {a} takes no value (usage text not modelled)")
-            opts.append((key, None))
-    return opts, names
-
-
-def _int_opt(inv: Invocation, v: str) -> int:
-    if not re.fullmatch(r"[-+]?\d+", v):
-        raise Defer(f"{inv.name}: non-numeric id {v!r} (Getopt::Long's usage error is not modelled)")
-    return int(v)
 
 
 # ---- adduser / addgroup --------------------------------------------------------------------------
@@ -279,7 +117,6 @@ def _adduser(t: Tool, o: dict, names: list[str], conf: list[str], disabled_login
     t.read_config(conf)
     if new_name is not None:
         _checkname(t, new_name, system, name_level)
-    c = t.config
 
     if action in ("addsysgroup", "addgroup"):
         t.lock()
@@ -381,7 +218,7 @@ def _checkname(t: Tool, name: str, system: bool, level: int) -> None:
                "            including spaces, tabs, and newlines.\n")
         raise Stop(1)
     try:
-        if re.search(_perl_re(t.config[var.lower()] or ""), name):
+        if re.search(t.config[var.lower()] or "", name):
             return
     except re.error:
         raise Defer(f"adduser: {var} is not a regular expression Python reads the same way") from None
@@ -404,13 +241,7 @@ def _checkname(t: Tool, name: str, system: bool, level: int) -> None:
     raise Stop(1)
 
 
-def _perl_re(rx: str) -> str:
-    """A Perl regex from adduser.conf for Python: ``$`` at the end means end (before a newline)."""
-    return rx
-
-
 def _addsysuser(t: Tool, db: Accounts, o: dict, name: str, make_group_also: bool, nogroup_id: int) -> int:
-    inv, c = t.inv, t.config
     t.lock()
     fsu, lsu = t.num("first_system_uid"), t.num("last_system_uid")
     new_uid = o.get("uid")
@@ -708,144 +539,3 @@ def _apply_mode(t: Tool, home: str, mode: str, system: bool) -> None:
     t.inv.fs.chmod(home, int(mode, 8))
 
 
-# ---- deluser / delgroup --------------------------------------------------------------------------
-
-@register("deluser", "delgroup")
-def deluser(inv: Invocation) -> int:
-    """``deluser``/``delgroup`` of adduser 3.134 (accounts and memberships; no file removal)."""
-    args = inv.argv[1:]
-    seen_name = False
-    for a in args:
-        if seen_name and a.startswith("--"):
-            t = Tool(inv, 1)
-            t.warn("No options allowed after names.\n")
-            return 1
-        if not a.startswith("-"):
-            seen_name = True
-    opts, names = getopts(inv, _DEL_FLAGS, _DEL_VALUES)
-    verbose, conf, p = 1, [], {}
-    action = "delgroup" if inv.name == "delgroup" else "deluser"
-    for k, v in opts:
-        if k in ("help", "h", "version", "v", "debug", "verbose"):
-            raise Defer(f"{inv.name} --{k}")
-        if k in ("quiet", "q"):
-            verbose = 0
-        elif k == "group":
-            action = "delgroup"
-        elif k in ("conf", "c"):
-            conf.append(v)
-        else:
-            p[k] = v if v is not None else "1"
-    t = Tool(inv, verbose)
-    try:
-        return _deluser(t, action, names, conf or ["/etc/adduser.conf", "/etc/deluser.conf"], p)
-    except Stop as s:
-        return s.status
-
-
-def _deluser(t: Tool, action: str, names: list[str], conf: list[str], p: dict) -> int:
-    inv = t.inv
-    if not names:
-        raise Defer(f"{t.prog} without a name asks on the terminal")
-    if not names[0] or len(names) > 2:
-        t.die("Only one or two names allowed.\n")
-    t.read_config(conf)
-    c = t.config
-    for k, v in p.items():
-        c[k.replace("-", "_")] = v
-    for k in ("remove_home", "remove_all_files", "backup", "backup_to", "backup_suffix"):
-        if p.get(k.replace("_", "-")):
-            raise Defer(f"{t.prog} --{k.replace('_', '-')} (file removal/backup is not modelled)")
-    if any(c.get(k) not in (None, "", "0") for k in ("remove_home", "remove_all_files", "backup")):
-        raise Defer(f"{t.prog}: removal/backup requested by the configuration")
-    user = group = None
-    if len(names) == 2:
-        action, (user, group) = "deluserfromgroup", names
-    elif action == "delgroup":
-        group = names[0]
-    else:
-        user = names[0]
-    db = _db(inv)
-    system = c.get("system") not in (None, "", "0")
-    if action == "deluser":
-        pw = db.user(user)
-        if system:
-            if pw is not None:
-                if not t.num("first_system_uid") <= int(pw[2]) <= t.num("last_system_uid"):
-                    if t.verbose:
-                        t.warn(f"The user `{user}' is not a system user. Exiting.\n")
-                    return 1
-            else:
-                if t.verbose:
-                    t.warn(f"The user `{user}' does not exist, but --system was given. Exiting.\n")
-                return 0
-        if pw is None:
-            t.die(f"The user `{user}' does not exist.\n", 2)
-        if int(pw[2]) == 0 and "no-preserve-root" not in p:
-            t.out("WARNING: You are just about to delete the root account (uid 0)\n"
-                  "Usually this is never required as it may render the whole system unusable\n"
-                  "If you really want this, call deluser with parameter --no-preserve-root\n"
-                  "Stopping now without having performed any action\n")
-            return 9
-        if _executable(inv, "/usr/bin/crontab"):
-            if t.verbose:
-                t.out("Removing crontab ...\n")
-            if inv.fs.lexists(f"/var/spool/cron/crontabs/{user}"):
-                raise Defer("deluser: the user has a crontab (crontab -r is not modelled)")
-        else:
-            t.warn("`/usr/bin/crontab' not executed. Skipping crontab removal. Package `cron' required.\n")
-        if _executable(inv, "/usr/local/sbin/deluser.local"):
-            raise Defer("deluser: /usr/local/sbin/deluser.local runs a site script")
-        if t.verbose:
-            t.out(f"Removing user `{user}' ...\n")
-        t.lock()
-        t.call(["/usr/sbin/userdel", user])
-        if t.verbose:
-            t.out("Done.\n")
-        return 0
-    if action == "delgroup":
-        g = db.grp(group)
-        if g is None:
-            if t.verbose:
-                t.warn(f"The group `{group}' does not exist.\n")
-            return 0 if system else 3
-        if system and not t.num("first_system_gid") <= int(g[2]) <= t.num("last_system_gid"):
-            if t.verbose:
-                t.warn(f"The group `{group}' is not a system group. Exiting.\n")
-            return 3
-        if c.get("only_if_empty") not in (None, "", "0") and g[3] != "":
-            t.die(f"The group `{group}' is not empty!\n", 5)
-        if t.verbose:
-            t.out(f"Removing group `{group}' ...\n")
-        t.lock()
-        t.call(["/usr/sbin/groupdel", group])
-        if t.verbose:
-            t.out("Done.\n")
-        return 0
-    pw = db.user(user)
-    if pw is None:
-        t.die(f"The user `{user}' does not exist.\n", 2)
-    g = db.grp(group)
-    if g is None:
-        t.die(f"The group `{group}' does not exist.\n", 3)
-    main = db.grp_by_gid(int(pw[3])) if pw[3] != "0" else None
-    if main is not None and main[0] == group:
-        t.die("You may not remove the user from their primary group.\n", 7)
-    members = [m for m in db.members(group) if db.user(m) is not None]
-    if user not in members:
-        t.die(f"The user `{user}' is not a member of group `{group}'.\n", 6)
-    if t.verbose:
-        t.out(f"Removing user `{user}' from group `{group}' ...\n")
-    t.lock()
-    t.call(["/usr/bin/gpasswd", "-M", ",".join(m for m in members if m != user), group])
-    if t.verbose:
-        t.out("Done.\n")
-    return 0
-
-
-def _executable(inv: Invocation, p: str) -> bool:
-    try:
-        st = inv.fs.stat(p)
-    except OSError:
-        return False
-    return bool(st.st_mode & 0o111) and not st.is_dir

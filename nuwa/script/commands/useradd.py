@@ -22,8 +22,7 @@ import re
 import stat as _stat
 
 from nuwa.script.commands import _args
-from nuwa.script.commands.accounts_db import (GROUP, GSHADOW, PASSWD, SHADOW, SUBGID, SUBUID, Accounts,
-                                              LoginDefs, today)
+from nuwa.script.commands.accounts_db import SUBGID, SUBUID, Accounts, LoginDefs, today
 from nuwa.script.context import Defer, Invocation, register
 
 
@@ -136,10 +135,8 @@ def sort_subids(af) -> None:
     parsed = [x for x in head if af.parse(x) is not None]
     junk = [x for x in head if af.parse(x) is None]
     parsed.sort(key=lambda x: (int(x.split(":")[1]), int(x.split(":")[2]), x.split(":")[0].encode()))
-    new = parsed + junk + tail
-    if new != af.lines or True:  # commonio_sort always marks the db changed
-        af.lines = new
-        af.changed = True
+    af.lines = parsed + junk + tail
+    af.changed = True  # commonio_sort marks the db changed even when the order stays
 
 
 # ---- /etc/default/useradd ---------------------------------------------------------------------
