@@ -45,8 +45,12 @@ class StatOverrides:
 
     @classmethod
     def parse(cls, text: str, users: dict[str, int], groups: dict[str, int],
-              path: str = "/var/lib/dpkg/statoverride") -> "StatOverrides":
-        """Parse the file's text, resolving names with ``users``/``groups``."""
+              path: str = "/var/lib/dpkg/statoverride", lax: bool = False) -> "StatOverrides":
+        """Parse the file's text, resolving names with ``users``/``groups``.
+
+        ``lax`` (dpkg's ``STATDB_PARSE_LAX``, what dpkg-statoverride uses) keeps an entry whose
+        user or group is unknown, with ``uid``/``gid`` None, instead of refusing the file.
+        """
         items = []
         for i, ln in enumerate(text.split("\n")):
             if not ln.strip():
@@ -61,22 +65,22 @@ class StatOverrides:
                 raise CorruptImageError(f"invalid mode {mode!r} at line {i + 1}", where=path) from None
             uid = int(user[1:]) if user.startswith("#") and user[1:].isdigit() else users.get(user)
             gid = int(group[1:]) if group.startswith("#") and group[1:].isdigit() else groups.get(group)
-            if uid is None:
+            if uid is None and not lax:
                 raise CorruptImageError(f"unknown system user {user!r} in statoverride line {i + 1}", where=path)
-            if gid is None:
+            if gid is None and not lax:
                 raise CorruptImageError(f"unknown system group {group!r} in statoverride line {i + 1}", where=path)
             items.append(StatOverride(user, group, m, p, uid, gid))
         return cls(items, path)
 
     @classmethod
-    def load(cls, fs, admindir: str = "/var/lib/dpkg") -> "StatOverrides":
+    def load(cls, fs, admindir: str = "/var/lib/dpkg", lax: bool = False) -> "StatOverrides":
         """Read from the image, resolving names against its /etc/passwd and /etc/group."""
         path = admindir.rstrip("/") + "/statoverride"
         try:
             text = fs.read_bytes(path).decode("utf-8", "surrogateescape")
         except FileNotFoundError:
             return cls([], path)
-        return cls.parse(text, read_ids(fs, "/etc/passwd"), read_ids(fs, "/etc/group"), path)
+        return cls.parse(text, read_ids(fs, "/etc/passwd"), read_ids(fs, "/etc/group"), path, lax)
 
     def get(self, path: str) -> StatOverride | None:
         return self.items.get(path)
