@@ -167,6 +167,10 @@ class AccountFile:
         """Write a changed file as ``commonio_close`` does (backup ``FILE-``, ``FILE+``, rename)."""
         if not self.changed or not self.exists:
             return
+        if _stat.S_ISLNK(fs.lstat(self.path).st_mode):
+            # commonio's lrename() would replace the link's target; not modelled
+            from nuwa.script.context import Defer
+            raise Defer(f"{self.path} is a symbolic link")
         st = self.st
         mode = _stat.S_IMODE(st.st_mode) & 0o664
         if backup:

@@ -153,6 +153,8 @@ def sysusers(inv: Invocation) -> int:
             else:
                 raise Defer(f"systemd-sysusers: line type {kind!r} is not modelled")
     db = Accounts(inv.fs)
+    if not all(f.exists for f in (db.passwd, db.group, db.shadow, db.gshadow)) and (groups or users or members):
+        raise Defer("systemd-sysusers: an account file is missing (the real tool would create it)")
     return _apply(inv, db, groups, users, members, ranges or [(1, 999)])
 
 
