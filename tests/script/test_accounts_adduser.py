@@ -128,3 +128,35 @@ def test_normal_user_skeleton_copy(pair):
             f.write("ignored by SKEL_IGNORE_REGEX\n")
         os.symlink(".bashrc", os.path.join(root, "etc/skel/.rc-link"))
     check_case(pair, ["adduser --disabled-password --gecos '' alice"], setup=setup)
+
+
+@pytest.mark.parametrize("overlay", [False, True])
+def test_a_deferral_part_way_leaves_no_trace(tmp_path, overlay):
+    """adduser runs groupadd, then useradd defers (CREATE_MAIL_SPOOL=yes): nothing may stay."""
+    import hashlib
+
+    from nuwa.fs.hostdir import HostDirFS
+    from nuwa.fs.overlay import Overlay
+    from nuwa.script.context import REGISTRY, Defer, Invocation
+
+    (tmp_path / "etc/default").mkdir(parents=True)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (tmp_path / "etc/group").write_text("root:x:0:\nusers:x:100:\nnogroup:x:65534:\n")
+    (tmp_path / "etc/default/useradd").write_text("CREATE_MAIL_SPOOL=yes\n")
+
+    def digest():
+        h = hashlib.sha256()
+        for p in sorted(tmp_path.rglob("*")):
+            h.update(str(p).encode() + (p.read_bytes() if p.is_file() else b"/"))
+        return h.hexdigest()
+
+    before = digest()
+    fs = HostDirFS(str(tmp_path), writable=True)
+    fs = Overlay(fs) if overlay else fs
+    with pytest.raises(Defer):
+        REGISTRY["adduser"](Invocation(argv=["adduser", "--disabled-password", "--gecos", "", "norm"], fs=fs))
+    if overlay:
+        assert not [e for e in fs.changes()], "the overlay still holds changes"
+        fs.commit()
+    assert digest() == before

@@ -322,3 +322,42 @@ def now_ns() -> int:
 
 def strerror(e: OSError) -> str:
     return os.strerror(e.errno) if e.errno else str(e)
+
+
+def all_or_nothing(model):
+    """Wrap a model so that a :class:`Defer` raised part-way leaves the image as it was.
+
+    These tools change several files per run (adduser calls groupadd then useradd; tmpfiles
+    applies line after line), and a deferred invocation runs again at first boot, so its
+    partial effects must not stay. On an overlay (what maintainer scripts run on) the run sits
+    inside a savepoint; on other backends it runs on an overlay committed only on success.
+    """
+    import dataclasses
+    import functools
+
+    from nuwa.fs.overlay import Overlay
+    from nuwa.script.context import Defer
+
+    @functools.wraps(model)
+    def run(inv):
+        fs = inv.fs
+        if hasattr(fs, "savepoint") and hasattr(fs, "rollback_to"):
+            sp = fs.savepoint()
+            try:
+                status = model(inv)
+            except BaseException:
+                fs.rollback_to(sp)
+                fs.release(sp)
+                raise
+            fs.release(sp)
+            return status
+        ov = Overlay(fs)
+        try:
+            status = model(dataclasses.replace(inv, fs=ov))
+        except Defer:
+            ov.discard()
+            raise
+        ov.commit()
+        return status
+
+    return run

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from nuwa.script.commands.accounts_db import Accounts
+from nuwa.script.commands.accounts_db import Accounts, all_or_nothing
 from nuwa.script.commands.adduser_common import (_ADD_FLAGS, _ADD_VALUES, Stop, Tool, _db, _executable, _first_avail,
                                                  _gid_of, _int_opt, getopts)
 from nuwa.script.context import Defer, Invocation, register
@@ -34,6 +34,7 @@ from nuwa.script.context import Defer, Invocation, register
 # ---- adduser / addgroup --------------------------------------------------------------------------
 
 @register("adduser", "addgroup")
+@all_or_nothing
 def adduser(inv: Invocation) -> int:
     """``adduser``/``addgroup`` of adduser 3.134."""
     opts, names = getopts(inv, _ADD_FLAGS, _ADD_VALUES)

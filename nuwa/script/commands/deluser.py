@@ -8,6 +8,7 @@ files (``--remove-home``, ``--remove-all-files``, ``--backup``), a user's cronta
 
 from __future__ import annotations
 
+from nuwa.script.commands.accounts_db import all_or_nothing
 from nuwa.script.commands.adduser_common import _DEL_FLAGS, _DEL_VALUES, Stop, Tool, _db, _executable, getopts
 from nuwa.script.context import Defer, Invocation, register
 
@@ -15,6 +16,7 @@ from nuwa.script.context import Defer, Invocation, register
 # ---- deluser / delgroup --------------------------------------------------------------------------
 
 @register("deluser", "delgroup")
+@all_or_nothing
 def deluser(inv: Invocation) -> int:
     """``deluser``/``delgroup`` of adduser 3.134 (accounts and memberships; no file removal)."""
     args = inv.argv[1:]

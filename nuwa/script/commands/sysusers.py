@@ -25,7 +25,7 @@ from __future__ import annotations
 import shlex
 
 from nuwa.script.commands import _args
-from nuwa.script.commands.accounts_db import Accounts, take_locks, today
+from nuwa.script.commands.accounts_db import Accounts, all_or_nothing, take_locks, today
 from nuwa.script.context import Defer, Invocation, register
 
 DIRS = ["/etc/sysusers.d", "/run/sysusers.d", "/usr/local/lib/sysusers.d", "/usr/lib/sysusers.d"]
@@ -87,6 +87,7 @@ def parse_config(inv: Invocation, path: str, text: str):
 
 
 @register("systemd-sysusers")
+@all_or_nothing
 def sysusers(inv: Invocation) -> int:
     """``systemd-sysusers [CONFIG...]``."""
     try:

@@ -34,7 +34,7 @@ import posixpath
 import stat as _stat
 
 from nuwa.script.commands import _args
-from nuwa.script.commands.accounts_db import Accounts
+from nuwa.script.commands.accounts_db import Accounts, all_or_nothing
 from nuwa.script.context import Defer, Invocation, register
 
 DIRS = ["/etc/tmpfiles.d", "/run/tmpfiles.d", "/usr/local/lib/tmpfiles.d", "/usr/lib/tmpfiles.d"]
@@ -209,6 +209,7 @@ def _canonical(inv: Invocation, path: str) -> str:
 
 
 @register("systemd-tmpfiles")
+@all_or_nothing
 def tmpfiles(inv: Invocation) -> int:
     """``systemd-tmpfiles --create [--prefix=P]... [--exclude-prefix=P]... [CONFIG...]``."""
     try:

@@ -22,7 +22,7 @@ import re
 import stat as _stat
 
 from nuwa.script.commands import _args
-from nuwa.script.commands.accounts_db import SUBGID, SUBUID, Accounts, LoginDefs, today
+from nuwa.script.commands.accounts_db import SUBGID, SUBUID, Accounts, LoginDefs, all_or_nothing, today
 from nuwa.script.context import Defer, Invocation, register
 
 
@@ -179,6 +179,7 @@ _USERADD = ("b:c:d:De:f:g:G:hk:K:lmMNop:rR:P:s:u:UF",
 
 
 @register("useradd")
+@all_or_nothing
 def useradd(inv: Invocation) -> int:
     """``useradd [options] LOGIN`` (shadow-utils 4.13)."""
     try:
@@ -414,6 +415,7 @@ def copy_skel(inv: Invocation, src: str, dst: str, uid: int, gid: int) -> None:
 # ---- groupadd ------------------------------------------------------------------------------------
 
 @register("groupadd")
+@all_or_nothing
 def groupadd(inv: Invocation) -> int:
     """``groupadd [-r] [-g GID [-o]] [-f] [-K K=V] GROUP``."""
     opts, ops = _parse(inv, "fg:hK:op:rR:P:U:", {"force": "f", "gid": "g", "help": "h", "key": "K",
