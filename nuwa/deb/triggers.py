@@ -95,6 +95,8 @@ class TriggerState:
                     st.file_interests.append((path, _interest(pkg)))
             elif n == "Unincorp":
                 for ln in text.splitlines():
+                    if ln.lstrip().startswith("#"):  # trigdef_parse skips comment lines
+                        continue
                     parts = ln.split()
                     if parts:
                         st.unincorp.append((parts[0], parts[1:]))
@@ -150,7 +152,7 @@ class TriggerState:
                 except FileNotFoundError:
                     pass
         if self._dirty_unincorp:
-            _write(fs, f"{self.dir}/Unincorp", "".join(f"{t} {' '.join(a)}\n" for t, a in self.unincorp))
+            _write(fs, f"{self.dir}/Unincorp", "".join(t + "".join(" " + x for x in a) + "\n" for t, a in self.unincorp))
         self._dirty_file = False
         self._dirty_named = set()
         self._dirty_unincorp = False
@@ -163,15 +165,25 @@ class TriggerState:
         return items
 
     def defer(self, trigger: str, awaiter: str | None) -> None:
-        """Record an activation as ``dpkg-trigger`` does (incorporated later by dpkg)."""
-        for i, (t, aws) in enumerate(self.unincorp):
+        """Record an activation exactly as ``dpkg-trigger`` rewrites Unincorp.
+
+        ``src/trigger/main.c`` (``tdm_add_*``): the awaiting package (``-`` for none) goes
+        first on the trigger's first line and is dropped from the rest of that trigger's
+        lines; other lines are kept; a trigger not yet listed gets a new last line.
+        """
+        aw = awaiter or "-"
+        done = False
+        out = []
+        for t, aws in self.unincorp:
             if t == trigger:
-                a = awaiter or "-"
-                if a not in aws:
-                    aws.append(a)
-                self._dirty_unincorp = True
-                return
-        self.unincorp.append((trigger, [awaiter or "-"]))
+                lst = ([] if done else [aw]) + [a for a in aws if a != aw]
+                done = True
+                out.append((t, lst))
+            else:
+                out.append((t, list(aws)))
+        if not done:
+            out.append((trigger, [aw]))
+        self.unincorp = out
         self._dirty_unincorp = True
 
 
