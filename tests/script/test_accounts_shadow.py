@@ -108,3 +108,14 @@ def test_odd_lines_survive_like_with_the_real_tools(pair):
             os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
     check_case(pair, ["useradd -r svc", "groupadd -r grp", "usermod -a -G grp svc", "userdel svc",
                       "useradd -m -N -G grp late"], setup=setup)
+
+
+@pytest.mark.judge
+def test_mail_spool(pair):
+    def setup(root):
+        with open(os.path.join(root, "etc/default/useradd"), "a") as f:
+            f.write("CREATE_MAIL_SPOOL=yes\n")
+        with open(os.path.join(root, "var/mail/taken"), "w") as f:
+            f.write("old mail\n")
+        os.utime(os.path.join(root, "var/mail/taken"), ns=(10**18, 10**18))
+    check_case(pair, ["useradd -m mia", "useradd -r sysmia", "useradd taken", "userdel -r mia"], setup=setup)

@@ -11,7 +11,7 @@ Debian's relaxed name rule applies (``506_relaxed_usernames``: not starting with
 ``~``; no ``:``, ``,`` or white space; at most 32 bytes).
 
 What is deferred: ``-R``/``--root``, ``-P``/``--prefix`` (another root), ``useradd -D``,
-``CREATE_MAIL_SPOOL=yes``, usage errors (the usage text is not modelled), ``--help``,
+usage errors (the usage text is not modelled), ``--help``,
 ``usermod`` renames/uid changes/``-m`` (they move files and rewrite ownership), passwords
 that need hashing (``chpasswd``, ``passwd`` without ``-l``/``-u``), SELinux options.
 """
@@ -254,8 +254,6 @@ def _useradd(inv: Invocation) -> int:
     shell = flags.get("s", dflt["SHELL"])
     if gid is None:
         gid = dflt["GROUP"]
-    if dflt["CREATE_MAIL_SPOOL"].lower() == "yes" and not system:
-        raise Defer("useradd: CREATE_MAIL_SPOOL=yes (mail spool creation is not modelled)")
     if db.user(name) is not None:
         say(inv, f"user '{name}' already exists")
         raise Exit(9)
@@ -332,7 +330,31 @@ def _useradd(inv: Invocation) -> int:
         else:
             say(inv, f"warning: the home directory {home} already exists.")
             say(inv, "Not copying any file from skel directory into it.")
+    if not system and dflt["CREATE_MAIL_SPOOL"].lower() == "yes":
+        _create_mail(inv, db, defs, name, uid, gid)
     return 0
+
+
+def _create_mail(inv: Invocation, db: Accounts, defs: LoginDefs, name: str, uid: int, gid: int) -> None:
+    """``create_mail``: an empty mailbox, 0660 group mail (0600 and the user's group without one)."""
+    import os
+
+    spool = defs.str("MAIL_DIR") or ("/var/mail" if defs.str("MAIL_FILE") is None else None)
+    if spool is None:
+        return
+    path = f"{spool}/{name}"
+    try:
+        if inv.fs.lexists(path):
+            raise FileExistsError(17, os.strerror(17))
+        inv.fs.write_bytes(path, b"", 0)
+    except OSError as e:
+        inv.err(f"Creating mailbox file: {os.strerror(e.errno) if e.errno else e}\n")
+        return
+    mail = db.grp("mail")
+    if mail is None:
+        inv.err("Group 'mail' not found. Creating the user mailbox file with 0600 mode.\n")
+    inv.fs.chown(path, uid, int(mail[2]) if mail else gid)
+    inv.fs.chmod(path, 0o660 if mail else 0o600)
 
 
 def _executable(inv: Invocation, p: str) -> bool:
