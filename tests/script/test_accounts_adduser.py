@@ -132,7 +132,7 @@ def test_normal_user_skeleton_copy(pair):
 
 @pytest.mark.parametrize("overlay", [False, True])
 def test_a_deferral_part_way_leaves_no_trace(tmp_path, overlay):
-    """adduser runs groupadd, then useradd defers (CREATE_MAIL_SPOOL=yes): nothing may stay."""
+    """adduser runs groupadd, then useradd defers (EXPIRE= in its defaults): nothing may stay."""
     import hashlib
 
     from nuwa.fs.hostdir import HostDirFS
@@ -143,7 +143,7 @@ def test_a_deferral_part_way_leaves_no_trace(tmp_path, overlay):
     (tmp_path / "run").mkdir()
     (tmp_path / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
     (tmp_path / "etc/group").write_text("root:x:0:\nusers:x:100:\nnogroup:x:65534:\n")
-    (tmp_path / "etc/default/useradd").write_text("CREATE_MAIL_SPOOL=yes\n")
+    (tmp_path / "etc/default/useradd").write_text("EXPIRE=2030-01-01\n")
 
     def digest():
         h = hashlib.sha256()
