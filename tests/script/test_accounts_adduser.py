@@ -143,6 +143,7 @@ def test_a_deferral_part_way_leaves_no_trace(tmp_path, overlay):
     (tmp_path / "run").mkdir()
     (tmp_path / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
     (tmp_path / "etc/group").write_text("root:x:0:\nusers:x:100:\nnogroup:x:65534:\n")
+    (tmp_path / "etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
     (tmp_path / "etc/default/useradd").write_text("EXPIRE=2030-01-01\n")
 
     def digest():
