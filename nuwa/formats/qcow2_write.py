@@ -15,7 +15,8 @@ B1.7 (crash-consistency order). The policy mirrors qemu ``block/qcow2-cluster.c`
   sync. A crash between two steps can only leak clusters (``qemu-img check`` exit 3, repairable),
   never make a refcount smaller than its references.
 - With lazy refcounts (compatible bit 0) the dirty bit is set before the first write and cleared
-  on close, as qemu does; a crash then leaves an image qemu repairs on open.
+  on close, as qemu does; a crash then leaves an image qemu repairs on open, and so does Nuwa
+  (``qcow2_repair.repair_dirty`` runs when a dirty image is opened writable).
 """
 
 from __future__ import annotations
@@ -42,9 +43,6 @@ def refuse_write_reason(img) -> tuple[str, str, str] | None:
     if h.incompatible_features & C.QCOW2_INCOMPAT_DATA_FILE:
         return ("the image uses an external data file (incompatible bit 2); refusing to write",
                 "qcow2 header @0x48 (incompatible_features)", "external data file")
-    if h.incompatible_features & C.QCOW2_INCOMPAT_DIRTY:
-        return ("the dirty bit (incompatible bit 0) is set: refcounts may be stale; refusing to write "
-                "(repair with qemu-img check -r all)", "qcow2 header @0x48 (incompatible_features)", "dirty bit")
     return None
 
 
@@ -56,6 +54,12 @@ class Qcow2Writer:
         if reason:
             msg, where, feature = reason
             raise UnsupportedFeatureError(msg, where=where, feature=feature)
+        if img.header.incompatible_features & C.QCOW2_INCOMPAT_DIRTY:
+            # hook (qcow2_repair): refcounts may be stale after a crash in lazy-refcount mode;
+            # rebuild them and clear the dirty bit before anything else is written (B1.2)
+            from nuwa.formats.qcow2_repair import repair_dirty
+
+            repair_dirty(img)
         self.img = img
         self.fd = img.fd
         self.rc = Refcounts(img)
