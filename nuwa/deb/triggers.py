@@ -94,8 +94,12 @@ class TriggerState:
                     path, _, pkg = ln.rpartition(" ")
                     st.file_interests.append((path, _interest(pkg)))
             elif n == "Unincorp":
-                for ln in text.splitlines():
-                    if ln.lstrip().startswith("#"):  # trigdef_parse skips comment lines
+                for ln in text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"):
+                    # trigdef_parse reads with fgets_checked: an empty line ends the file
+                    # (what follows is lost on the next rewrite); comment lines are skipped
+                    if ln == "":
+                        break
+                    if ln.lstrip().startswith("#"):
                         continue
                     parts = ln.split()
                     if parts:
