@@ -38,6 +38,10 @@ CASES = {
                 "usermod -s /bin/sh svc", "usermod -s /bin/sh svc", "usermod -G nosuch svc", "usermod nouser"],
     "userdel": ["useradd -m bob", "useradd -r -m -d /var/lib/nuwa-test/svc svc", "groupadd -r grp",
                 "usermod -a -G grp bob", "userdel bob", "userdel -r svc", "userdel nobody2"],
+    "userdel -r of a home owned by another": [
+        "useradd -r -m -d /var/lib/nuwa-test/e1 e1", "useradd -r -m -d /var/lib/nuwa-test/e2 e2",
+        "chown root /var/lib/nuwa-test/e1", "userdel -r e1", "chown root /var/lib/nuwa-test/e2",
+        "userdel --force --remove e2", "useradd -r -d /var/lib/nuwa-test/none e3", "userdel -r e3"],
     "userdel keeps a shared group": ["groupadd -r shared", "useradd -r -g shared a", "useradd -r shared",
                                      "userdel a"],
     "groupdel and groupmod": ["groupadd -r g1", "groupadd g2", "useradd -r -g g2 u", "groupdel g2",
