@@ -496,13 +496,13 @@ class MemoryFS(FileSystem):
         self._ro(src)
         if onode is None:
             raise fs_error(errno.ENOENT, src)
+        if noreplace and nnode is not None:
+            raise fs_error(errno.EEXIST, dst)
         odir = S.S_ISDIR(onode.mode)
         if not odir and (otrail or ntrail):
             raise fs_error(errno.ENOTDIR, src if otrail else dst)
         if odir and self._is_ancestor(onode, np_):
             raise fs_error(errno.EINVAL, src)
-        if noreplace and nnode is not None:
-            raise fs_error(errno.EEXIST, dst)
         if nnode is not None and S.S_ISDIR(nnode.mode) and self._is_ancestor(nnode, op):
             raise fs_error(errno.ENOTEMPTY, dst)
         if onode is nnode:

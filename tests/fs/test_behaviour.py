@@ -69,6 +69,13 @@ SCENARIOS: dict[str, list[tuple]] = {
     "rename-error-order": [("mkdir", "/a"), ("write", "/c", b"x"), ("rename", "/a/nope", "/c/a"),
                            ("rename", "/nope/x", "/c/a"), ("rename", "/a/nope", "/nope/x"),
                            ("rename", "/c/x", "/a/y"), ("link", "/a/nope", "/c/x")],
+    # lock_rename's trap comes before the type checks (EINVAL / ENOTEMPTY), after NOREPLACE's
+    # EEXIST and the trailing-slash ENOTDIR (fs/namei.c do_renameat2)
+    "rename-ancestor": [("mkdir", "/a"), ("mkdir", "/a/a"), ("symlink", "a", "/a/b"), ("write", "/a/a/f", b"f"),
+                        ("rename", "/a", "/a/b"), ("rename", "/a/b", "/a"), ("rename", "/a/a/f", "/a"),
+                        ("rename", "/a", "/a/b", True), ("rename", "/a/b", "/a", True),
+                        ("rename", "/a/a/f/", "/a"), ("rename", "/a", "/a/a/f/"), ("rename", "/a/a", "/a"),
+                        ("rename", "/a", "/a/a/new"), ("rename", "/a/a/f", "/a/a/.."), ("lstat", "/a/b")],
     "rename-noreplace": [("write", "/a", b"A"), ("write", "/b", b"B"), ("rename", "/a", "/b", True),
                          ("rename", "/a", "/c", True), ("read", "/c"), ("mkdir", "/d"),
                          ("rename", "/c", "/d", True), ("rename", "/c", "/", True), ("rename", "/x", "/b", True)],

@@ -371,22 +371,25 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, FileSystem):
         if rs.node is None:
             raise fs_error(errno.ENOENT, src)
         snode = self.inode(rs.node)
+        if noreplace and rd.node is not None:
+            raise fs_error(errno.EEXIST, dst)
         if (d_trail or s_trail) and not snode.is_dir:
             raise fs_error(errno.ENOTDIR, src if s_trail else dst)
-        if rd.node is not None:
-            if noreplace:
-                raise fs_error(errno.EEXIST, dst)
+        dnode = self.inode(rd.node) if rd.node is not None else None
+        # lock_rename's trap, checked before vfs_rename's type checks: a source that is an
+        # ancestor of the target's parent is EINVAL, a target that is an ancestor of the
+        # source's parent is ENOTEMPTY (fs/namei.c do_renameat2)
+        if snode.is_dir and self._guard(lambda: self._is_ancestor(snode.ino, rd.parent)):
+            raise fs_error(errno.EINVAL, dst)
+        if dnode is not None and dnode.is_dir and self._guard(lambda: self._is_ancestor(dnode.ino, rs.parent)):
+            raise fs_error(errno.ENOTEMPTY, dst)
+        if dnode is not None:
             if rd.node == rs.node:
                 return
-            dnode = self.inode(rd.node)
             if snode.is_dir and not dnode.is_dir:
                 raise fs_error(errno.ENOTDIR, dst)
             if not snode.is_dir and dnode.is_dir:
                 raise fs_error(errno.EISDIR, dst)
-        else:
-            dnode = None
-        if snode.is_dir and self._guard(lambda: self._is_ancestor(snode.ino, rd.parent)):
-            raise fs_error(errno.EINVAL, dst)
         self.check_writable()
 
         def op():
