@@ -56,6 +56,33 @@ CASES = {
         "adduser --disabled-password --gecos '' --ingroup users dave", "adduser --disabled-password --gecos '' alice",
         "adduser --disabled-password --gecos '' --uid 1500 --add-extra-groups erin",
         "adduser --disabled-password --gecos '' 1abc"],
+    # real forms from Debian 12 maintainer scripts, run in sequence as an upgrade batch would
+    "corpus forms": [
+        "adduser --system --group --home /var/lib/nuwa-test/bacula bacula", "usermod -c Bacula bacula",
+        "usermod -G tape bacula", "addgroup --system bind",
+        "adduser --system --home /var/cache/bind --no-create-home --disabled-password --ingroup bind bind",
+        "adduser --force-badname --system --group --quiet --gecos 'Chrony daemon' --home /var/lib/chrony _chrony",
+        "adduser --system --no-create-home --quiet --disabled-password --disabled-login --shell /bin/false clamav",
+        "adduser --system --quiet --home /nonexistent --no-create-home --disabled-password --group messagebus",
+        "useradd --system --gid nogroup --comment dnsmasq --home-dir /var/lib/misc --no-create-home "
+        "--shell /usr/sbin/nologin dnsmasq",
+        "adduser --system --group --home /usr/lib/dovecot --gecos 'Dovecot mail server' --no-create-home dovecot",
+        "adduser --quiet --system --group --no-create-home --home /run/epmd epmd",
+        "adduser --system --disabled-password --disabled-login --home /var/lib/haproxy --no-create-home --quiet "
+        "--group haproxy",
+        "addgroup --quiet --system netdev", "addgroup --system memcache",
+        "adduser --system --disabled-login --ingroup memcache --home /nonexistent --no-create-home memcache",
+        "adduser --system --group --home /var/lib/nuwa-test/nagios --quiet nagios",
+        "adduser --force-badname --system --quiet --home /run/rpcbind --no-create-home _rpc",
+        "groupadd --force --system sambashare", "groupadd --force --system sambashare",
+        "addgroup --system tss",
+        "adduser --system --ingroup tss --shell /bin/false --home /var/lib/tpm --no-create-home "
+        "--gecos 'TPM software stack' tss",
+        "addgroup --quiet --system kvm", "addgroup --quiet --system netdev",
+        "adduser --quiet --system --no-create-home --home /nonexistent --group varnish",
+        "adduser --quiet --system --no-create-home --home /nonexistent --ingroup varnish vcache",
+        "userdel redis", "deluser --quiet --system _chrony", "delgroup --system haproxy",
+        "deluser --system haproxy", "delgroup --system haproxy", "userdel --force --remove epmd"],
     "getent guard then adduser": ["getent passwd gg", "adduser --system --group --quiet gg", "getent passwd gg"],
 }
 
@@ -144,6 +171,10 @@ def test_a_deferral_part_way_leaves_no_trace(tmp_path, overlay):
     (tmp_path / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
     (tmp_path / "etc/group").write_text("root:x:0:\nusers:x:100:\nnogroup:x:65534:\n")
     (tmp_path / "etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
+    (tmp_path / "usr/sbin").mkdir(parents=True)
+    for prog in ("groupadd", "useradd", "chfn", "gpasswd"):  # adduser looks them up in PATH
+        (tmp_path / "usr/sbin" / prog).write_text("")
+        (tmp_path / "usr/sbin" / prog).chmod(0o755)
     (tmp_path / "etc/default/useradd").write_text("EXPIRE=2030-01-01\n")
 
     def digest():

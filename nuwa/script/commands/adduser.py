@@ -153,7 +153,7 @@ def _adduser(t: Tool, o: dict, names: list[str], conf: list[str], disabled_login
                 t.die(f"The group `{new_name}' was not created.\n")
         if t.verbose:
             t.out(f"Adding group `{new_name}' (GID {gid}) ...\n")
-        t.call(["/usr/sbin/groupadd", "-g", str(gid), new_name])
+        t.call([t.which("groupadd"), "-g", str(gid), new_name])
         if t.verbose:
             t.out("Done.\n")
         return 0
@@ -316,7 +316,7 @@ def _addsysuser(t: Tool, db: Accounts, o: dict, name: str, make_group_also: bool
     if make_group_also and db.grp(name) is None:
         if t.verbose:
             t.out(f"Adding new group `{name}' (GID {gid}) ...\n")
-        t.call(["/usr/sbin/groupadd", "-g", str(gid), name])
+        t.call([t.which("groupadd"), "-g", str(gid), name])
     if t.verbose:
         t.out(f"Adding new user `{name}' (UID {new_uid}) with group `{ingroup}' ...\n")
     home = o.get("home") or "/nonexistent"
@@ -401,7 +401,7 @@ def _addnormaluser(t: Tool, db: Accounts, o: dict, name: str, disabled_login: bo
     if make_group:
         if t.verbose:
             t.out(f"Adding new group `{name}' ({primary}) ...\n")
-        t.call(["/usr/sbin/groupadd", "-g", str(primary), name])
+        t.call([t.which("groupadd"), "-g", str(primary), name])
     db = _db(t.inv)
     if t.verbose:
         g = db.grp_by_gid(primary)
@@ -409,7 +409,7 @@ def _addnormaluser(t: Tool, db: Accounts, o: dict, name: str, disabled_login: bo
     gname = (db.grp_by_gid(primary) or [name])[0]
     home = o.get("home") or _homedir(c, name, gname)
     shell = o.get("shell") or ("/usr/sbin/nologin" if disabled_login else c["dshell"])
-    t.call(["/usr/sbin/useradd", "-d", home, "-g", str(primary), "-s", shell, "-u", str(uid), name])
+    t.call([t.which("useradd"), "-d", home, "-g", str(primary), "-s", shell, "-u", str(uid), name])
     _create_homedir(t, home, "no-create-home" in o, uid, primary, system=False)
     _ch_comment(t, name, o["comment"])
     if (extra or c["add_extra_groups"] not in (None, "", "0")) and c["extra_groups"]:
@@ -429,7 +429,7 @@ def _addnormaluser(t: Tool, db: Accounts, o: dict, name: str, disabled_login: bo
             if t.verbose:
                 t.out(f"Adding user `{name}' to group `{grp}' ...\n")
             members = [m for m in db.members(grp) if db.user(m) is not None]
-            t.call(["/usr/sbin/gpasswd", "-M", ",".join(members + [name]), grp])
+            t.call([t.which("gpasswd"), "-M", ",".join(members + [name]), grp])
     if _executable(t.inv, "/usr/local/sbin/adduser.local"):
         raise Defer("adduser: /usr/local/sbin/adduser.local runs a site script")
     return 0
@@ -488,12 +488,12 @@ def _ch_comment(t: Tool, name: str, comment: str) -> None:
         while parts and parts[-1] == "":  # Perl's split drops trailing empty fields
             parts.pop()
         parts += [None] * (5 - len(parts))
-        t.call(["/usr/bin/chfn", "-f", parts[0] or "", "-r", parts[1] or "", name])
+        t.call([t.which("chfn"), "-f", parts[0] or "", "-r", parts[1] or "", name])
         for flag, val in (("-w", parts[2]), ("-h", parts[3]), ("-o", parts[4])):
             if val is not None:
-                t.call(["/usr/bin/chfn", flag, val, name])
+                t.call([t.which("chfn"), flag, val, name])
     else:
-        t.call(["/usr/bin/chfn", "-f", comment, name])
+        t.call([t.which("chfn"), "-f", comment, name])
 
 
 def _create_homedir(t: Tool, home: str, no_create: bool, uid: int, gid: int, system: bool) -> None:

@@ -99,6 +99,19 @@ class Tool:
         if status:
             self.die(f"`{' '.join(argv)}' returned error code {status}. Exiting.\n")
 
+    def which(self, prog: str) -> str:
+        """``which``: the first ``$dir/$prog`` with an execute bit along the scripts' own PATH
+        (``/bin:/usr/bin:/sbin:/usr/sbin``), so on a merged-/usr image ``/sbin/groupadd``; the
+        path shows in error messages."""
+        for d in ("/bin", "/usr/bin", "/sbin", "/usr/sbin"):
+            try:
+                st = self.inv.fs.stat(f"{d}/{prog}")
+            except OSError:
+                continue
+            if st.st_mode & 0o111:
+                return f"{d}/{prog}"
+        self.die(f"Could not find program named `{prog}' in $PATH.\n")
+
     def lock(self) -> None:
         """``acquire_lock``: open ``/run/adduser`` for appending (created 0666 & ~umask)."""
         fs = self.inv.fs

@@ -124,7 +124,7 @@ def _deluser(t: Tool, action: str, names: list[str], conf: list[str], p: dict) -
         if t.verbose:
             t.out(f"Removing group `{group}' ...\n")
         t.lock()
-        t.call(["/usr/sbin/groupdel", group])
+        t.call([t.which("groupdel"), group])
         if t.verbose:
             t.out("Done.\n")
         return 0
