@@ -220,10 +220,11 @@ class Ext4VsHost(RuleBasedStateMachine):
                   lambda: self.fs.chown(p, uid, gid, follow_symlinks=False))
 
     @precondition(lambda self: self.paths())
-    # Strictly inside ext4's range (the kernel drops the nanoseconds at its two ends, see
-    # test_time_range_ends_drop_nanoseconds) and before 2310-04-04: e2fsck 1.47 takes epoch
-    # bits 3 for a pre-1970 encoding bug and prompts ("likely pre-1970"), whoever wrote them.
-    @rule(data=st.data(), atime=st.integers(0, 2**33 + 2**31 - 1), mtime=st.integers(-(2**31) + 1, 2**33 + 2**31 - 1),
+    # From ext4's lower limit (where the kernel drops the nanoseconds, as at the upper one:
+    # test_time_range_ends_drop_nanoseconds) to before 2310-04-04: e2fsck 1.47 takes epoch
+    # bits 3 with the sign bit set for a pre-1970 encoding bug and prompts ("likely pre-1970"),
+    # whoever wrote them.
+    @rule(data=st.data(), atime=st.integers(0, 2**33 + 2**31 - 1), mtime=st.integers(-(2**31), 2**33 + 2**31 - 1),
           ns=st.integers(0, 999_999_999))
     def utime(self, data, atime, mtime, ns):
         p = data.draw(st.sampled_from(self.paths()))
@@ -368,27 +369,32 @@ def test_kernel_view_of_a_nuwa_written_image(tmp_path) -> None:
         subprocess.run(["umount", mnt], capture_output=True)
 
 
-@pytest.mark.xfail(strict=True, reason="engine: at ext4's time limits (-2**31 s, 2**34-2**31-1 s) the kernel's "
-                   "timestamp_truncate stores 0 ns; Nuwa keeps the nanoseconds")
 def test_time_range_ends_drop_nanoseconds(tmp_path) -> None:
+    """At ext4's two time limits the kernel's timestamp_truncate stores 0 ns (and clamps beyond)."""
     if subprocess.run(["stat", "-f", "-c", "%T", str(tmp_path)], capture_output=True, text=True).stdout.strip() not in (
             "ext2/ext3", "ext4"):
         pytest.skip("the mirror directory is not on ext4, so its kernel limits differ")
-    host = tmp_path / "f"
-    host.write_bytes(b"")
     img = str(tmp_path / "fs.img")
     shutil.copyfile(base_image("debian12"), img)
+    cases = {"/lo": -(2**31), "/hi": 2**34 - 2**31 - 1, "/below": -(2**31) - 5, "/above": 2**34}
+    want = {}
     with RawFile(img, writable=True) as dev:
         fs = open_ext4(dev, writable=True)
         try:
-            fs.write_bytes("/f", b"")
-            for secs in (-(2**31), 2**34 - 2**31 - 1):
+            for p, secs in cases.items():
+                host = tmp_path / p[1:]
+                host.write_bytes(b"")
+                fs.write_bytes(p, b"")
                 t = secs * 10**9 + 1
                 os.utime(host, ns=(t, t))
-                fs.utime("/f", t, t)
-                assert fs.lstat("/f").st_mtime_ns == os.lstat(host).st_mtime_ns
+                fs.utime(p, t, t)
+                want[p] = os.lstat(host).st_mtime_ns
+                assert fs.lstat(p).st_mtime_ns == want[p] and want[p] % 10**9 == 0, p
         finally:
             fs.close()
+    e2fsck_clean(img)
+    dbg = trees.debugfs_tree(img)
+    assert {p: dbg[p]["mtime_ns"] for p in cases} == want
 
 
 @pytest.mark.parametrize("src, dst", [("/a", "/a/b"), ("/a/b", "/a"), ("/a/a/f", "/a")])

@@ -547,9 +547,9 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, FileSystem):
 
         def op():
             if atime_ns is not None:
-                node.atime = atime_ns
+                node.atime = self.time_trunc(atime_ns)
             if mtime_ns is not None:
-                node.mtime = mtime_ns
+                node.mtime = self.time_trunc(mtime_ns)
             node.ctime = self.now()
             self.dirty(node)
         self._mutate(op)

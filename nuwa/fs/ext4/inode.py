@@ -36,14 +36,28 @@ def decode_time(sec: int, extra: int | None) -> int:
     return s * _NS + (extra >> 2)
 
 
-def encode_time(ns: int) -> tuple[int, int]:
-    """``(seconds field, extra word)`` for nanoseconds since the epoch."""
+#: ext4's timestamp limits (kernel fs/ext4/ext4.h EXT4_TIMESTAMP_MIN, EXT4_EXTRA_TIMESTAMP_MAX,
+#: EXT4_NON_EXTRA_TIMESTAMP_MAX): the extra epoch bits reach year 2446
+TIME_MIN = -(1 << 31)
+TIME_MAX_EXTRA = (1 << 34) - 1 - (1 << 31)
+TIME_MAX_NON_EXTRA = (1 << 31) - 1
+
+
+def clamp_time(ns: int, extra: bool = True) -> int:
+    """``ns`` clamped like the VFS ``timestamp_truncate``: seconds into ext4's range, the
+    nanoseconds dropped at either end of it, and always without ``extra`` time fields."""
     s, n = divmod(ns, _NS)
-    # the on-disk range is [-2**31, 2**31 + 3 * 2**32 - 1] (year 2446); the kernel clamps
-    if s < -(1 << 31):
-        s, n = -(1 << 31), 0
-    elif s > (1 << 31) + 3 * (1 << 32) - 1:
-        s, n = (1 << 31) + 3 * (1 << 32) - 1, _NS - 1
+    hi = TIME_MAX_EXTRA if extra else TIME_MAX_NON_EXTRA
+    if s <= TIME_MIN:
+        return TIME_MIN * _NS
+    if s >= hi:
+        return hi * _NS
+    return s * _NS + (n if extra else 0)
+
+
+def encode_time(ns: int) -> tuple[int, int]:
+    """``(seconds field, extra word)`` for nanoseconds since the epoch (clamped to the range)."""
+    s, n = divmod(clamp_time(ns), _NS)
     lo = s & 0xFFFFFFFF
     slo = lo - (1 << 32) if lo & 0x80000000 else lo
     epoch = ((s - slo) >> 32) & 3

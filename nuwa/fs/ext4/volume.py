@@ -37,7 +37,7 @@ from nuwa.fs.ext4.c_ext4 import (
     words,
 )
 from nuwa.fs.ext4.groups import GroupTable
-from nuwa.fs.ext4.inode import Inode, InodeTable
+from nuwa.fs.ext4.inode import Inode, InodeTable, clamp_time
 from nuwa.fs.ext4.superblock import Superblock, parse_superblock
 
 
@@ -145,8 +145,18 @@ class Volume:
 
     # ---- write protocol ------------------------------------------------------------------------
     def now(self) -> int:
-        """Current time in nanoseconds (injectable for tests)."""
-        return self._clock()
+        """Current time in nanoseconds (injectable for tests), as an inode can hold it."""
+        return self.time_trunc(self._clock())
+
+    def time_trunc(self, ns: int) -> int:
+        """A timestamp as the kernel stores it (VFS ``timestamp_truncate`` with ext4's limits).
+
+        Inodes large enough for ``i_atime_extra`` (``s_inode_size`` >= 144) keep nanoseconds
+        within [-2**31, 2**34 - 2**31 - 1] s; smaller ones keep whole seconds within the signed
+        32-bit range (``ext4_fill_super``: ``s_time_gran``, ``s_time_min``/``s_time_max``).
+        At either end of the range the nanoseconds are dropped.
+        """
+        return clamp_time(ns, self.sb.inode_size >= 144)
 
     def _begin_write(self) -> None:
         # Clear VALID on disk before the first metadata or data write (B2.11 mitigation 1).
