@@ -104,14 +104,16 @@ def test_odd_lines_survive_like_with_the_real_tools(pair):
     """Comments, broken lines, NIS entries and a missing final newline, edited by real and model."""
     def setup(root):
         for name, extra in (("passwd", "# local comment\nbroken line without colons\n+@netgroup::::::\n-baduser"),
-                            ("group", "#group comment\n+\n"), ("shadow", "weird:line\n")):
+                            ("group", "#group comment\nshortgrp:x:4242\n+\n"),
+                            ("shadow", "weird:line\nold:*:19000:0:99999\nsvc:!:19000::::::\n")):
             p = os.path.join(root, "etc", name)
             st = os.stat(p)
             with open(p, "a") as f:
                 f.write(extra)
             os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
     check_case(pair, ["useradd -r svc", "groupadd -r grp", "usermod -a -G grp svc", "userdel svc",
-                      "useradd -m -N -G grp late"], setup=setup)
+                      "useradd -m -N -G grp,shortgrp late", "useradd -r -M old", "usermod -a -G shortgrp late"],
+               setup=setup)
 
 
 @pytest.mark.judge

@@ -81,11 +81,21 @@ class AccountFile:
     # ---- reading ---------------------------------------------------------------------------
 
     def parse(self, line: str) -> list[str] | None:
-        """The fields of ``line`` if commonio would parse it as an entry, else None."""
+        """The fields of ``line`` if commonio would parse it as an entry, else None.
+
+        As shadow-utils' parsers: passwd needs exactly 7 fields with numeric ids
+        (``sgetpwent``); a group line may lack its member list (``sgetgrent``); a shadow line
+        has 9 fields, or 8 (no reserved field) or the old 5 (``sgetspent``). Short forms come
+        back padded, as the tool would write them once changed.
+        """
         if not line or line[0] in "+-":
             return None
         f = line.split(":")
         n = NFIELDS[self.path]
+        if self.path == GROUP and len(f) == 3:
+            f.append("")
+        elif self.path == SHADOW and len(f) in (5, 8):
+            f += [""] * (9 - len(f))
         if len(f) != n:
             return None
         for i in NUMERIC.get(self.path, ()):
