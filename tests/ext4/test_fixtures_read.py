@@ -52,17 +52,7 @@ _MKE2FS_DIVERGENCES = {
     ("inline", "/files/sparse"): ("size", "sha"),
 }
 
-_ENGINE_FINDINGS = {
-    # mke2fs -d stores an all-hole 100000-byte file as an inline-data inode with no data;
-    # e2fsck -fn accepts it and the kernel reads zeros past the inline bytes
-    # (ext4_readpage_inline zero-fills every page but the first).
-    "inline": "engine: inline-data inode with i_size 100000 > inline capacity is rejected as corrupt "
-              "(/files/all_hole, inode 23); the kernel reads zeros",
-}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=_ENGINE_FINDINGS[n]))
-                                  if n in _ENGINE_FINDINGS else n for n in PLAIN])
+@pytest.mark.parametrize("name", PLAIN)
 def test_reads_like_source_and_debugfs(name: str) -> None:
     fx = fixture(name)
     before = sha256_file(fx.image)

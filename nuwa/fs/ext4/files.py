@@ -41,7 +41,8 @@ class FileOps:
             return b""
         n = min(n, size - offset)
         if node.flags & EXT4_INLINE_DATA_FL:
-            return self.inline_bytes(node)[offset : offset + n]
+            part = self.inline_bytes(node)[offset : offset + n]
+            return part + bytes(n - len(part))  # zeros past the inline bytes, as the kernel reads
         if not self.has_blocks(node):
             return b""
         bs = self.bs
@@ -163,8 +164,14 @@ class FileOps:
         self.dirty(node)
 
     def drop_inline(self, node: Inode) -> bytes:
-        """Convert an inline-data inode to a block-mapped one; regular files keep their bytes."""
+        """Convert an inline-data inode to a block-mapped one; regular files keep their bytes.
+
+        Only the stored inline bytes are written (an ``i_size`` past them stays a hole, which
+        reads as the same zeros); all-zero inline bytes need no block at all.
+        """
         data = self.inline_bytes(node) if not node.is_dir else b""
+        if not any(data):
+            data = b""
         ib, bl, _hdr = self.xattr_lists(node)
         ib = [a for a in ib if not (a[0] == 7 and a[1] == b"data")]
         self.write_xattr_lists(node, ib, bl, _hdr)

@@ -107,7 +107,11 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, FileSystem):
     def link_target(self, node: Inode) -> bytes:
         """The raw target of a symlink inode."""
         if node.flags & EXT4_INLINE_DATA_FL:
-            return self.inline_bytes(node)
+            target = self.inline_bytes(node)
+            if len(target) != node.size:
+                raise CorruptImageError(f"inline symlink size {node.size} exceeds its inline data ({len(target)} bytes)",
+                                        where=f"ext4 inode {node.ino}")
+            return target
         if not self.has_blocks(node):
             if node.size > 60:
                 raise CorruptImageError(f"fast symlink size {node.size} exceeds i_block",
