@@ -88,12 +88,14 @@ CASES = {
 
 
 @pytest.mark.judge
+@pytest.mark.root
 @pytest.mark.parametrize("name", list(CASES))
 def test_adduser_family_like_the_real_scripts(pair, name):
     check_case(pair, CASES[name], dirs=("var/lib/nuwa-test",))
 
 
 @pytest.mark.judge
+@pytest.mark.root
 def test_adduser_conf_ranges_and_modes(pair):
     def setup(root):
         with open(os.path.join(root, "etc/adduser.conf"), "a") as f:
@@ -128,6 +130,7 @@ id nuwasvc
 
 
 @pytest.mark.judge
+@pytest.mark.root
 def test_maintainer_script_forms_through_the_interpreter(pair):
     """A postinst-style script: dash in the chroot vs. the interpreter with the models, run twice."""
     from nuwa.fs.hostdir import HostDirFS
@@ -145,6 +148,7 @@ def test_maintainer_script_forms_through_the_interpreter(pair):
 
 
 @pytest.mark.judge
+@pytest.mark.root
 def test_normal_user_skeleton_copy(pair):
     def setup(root):
         os.makedirs(os.path.join(root, "etc/skel/.config/app"), exist_ok=True)

@@ -56,12 +56,14 @@ CASES = {
 
 
 @pytest.mark.judge
+@pytest.mark.root
 @pytest.mark.parametrize("name", list(CASES))
 def test_shadow_tools_like_the_real_ones(pair, name):
     check_case(pair, CASES[name], dirs=("var/lib/nuwa-test", "srv"))
 
 
 @pytest.mark.judge
+@pytest.mark.root
 def test_skeleton_with_subdir_and_link(pair):
     def setup(root):
         os.makedirs(os.path.join(root, "etc/skel/.config/app"), exist_ok=True)
@@ -100,6 +102,7 @@ def test_id_allocation_rules():
 
 
 @pytest.mark.judge
+@pytest.mark.root
 def test_odd_lines_survive_like_with_the_real_tools(pair):
     """Comments, broken lines, NIS entries and a missing final newline, edited by real and model."""
     def setup(root):
@@ -117,6 +120,7 @@ def test_odd_lines_survive_like_with_the_real_tools(pair):
 
 
 @pytest.mark.judge
+@pytest.mark.root
 def test_mail_spool(pair):
     def setup(root):
         with open(os.path.join(root, "etc/default/useradd"), "a") as f:

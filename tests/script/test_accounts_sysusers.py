@@ -42,6 +42,7 @@ CONFS = {
 
 
 @pytest.mark.judge
+@pytest.mark.root
 @pytest.mark.parametrize("name", list(CONFS))
 def test_sysusers_like_systemd_252(tmp_path, etc_base, name):
     base, exe = etc_base
@@ -66,6 +67,7 @@ def test_sysusers_like_systemd_252(tmp_path, etc_base, name):
 
 
 @pytest.mark.judge
+@pytest.mark.root
 def test_sysusers_missing_config_fails_before_any_change(tmp_path, etc_base):
     base, exe = etc_base
     roots = {}

@@ -107,6 +107,7 @@ C /srv/keep - - - - /etc/skel
 
 
 @pytest.mark.judge
+@pytest.mark.root
 @pytest.mark.parametrize("conf", ["var.conf", "legacy.conf", "tmp.conf", "home.conf", "x11.conf", "passwd.conf",
                                   "debian.conf", "systemd-pstore.conf", "systemd-tmp.conf", "provision.conf",
                                   "nuwa.conf"])
@@ -133,6 +134,7 @@ def test_tmpfiles_create_like_systemd_252(tmp_path, base, conf):
 
 
 @pytest.mark.judge
+@pytest.mark.root
 def test_tmpfiles_lines_needing_the_running_system_defer_before_any_change(tmp_path, base):
     src, exe = base
     roots = _roots(tmp_path, src, "d /var/lib/nuwa-first 0755 - - -\nh /var/log/journal - - - - +C\n")
@@ -155,6 +157,7 @@ def test_tmpfiles_lines_needing_the_running_system_defer_before_any_change(tmp_p
 
 
 @pytest.mark.judge
+@pytest.mark.root
 def test_tmpfiles_missing_config_fails_before_any_change(tmp_path, base):
     src, exe = base
     roots = _roots(tmp_path, src, "d /var/lib/nuwa-first 0755 - - -\n")
@@ -163,6 +166,7 @@ def test_tmpfiles_missing_config_fails_before_any_change(tmp_path, base):
 
 
 @pytest.mark.judge
+@pytest.mark.root
 def test_tmpfiles_unknown_owners_drop_their_lines_with_exit_65(tmp_path, base):
     src, exe = base
     conf = ("d /run/nuwa-x 0755 nosuchuser - -\nd /var/lib/nuwa-a 0750 nosuchuser root -\n"
