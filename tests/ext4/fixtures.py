@@ -1,9 +1,13 @@
-"""Session-cached ext4 fixtures built by ``tools/make_ext4_fixtures.py`` (the real tools).
+"""The one fixture path of the ext4 tests: images built by ``tools/make_ext4_fixtures.py``.
 
-Images live in ``/tmp/nuwa-fixtures-<hash>``, where the hash covers the generator script and
-this module, so a changed recipe rebuilds and an unchanged one is reused across sessions
-and pytest-xdist workers (builds are serialised by a lock file). Tests must never modify a
-cached image: :func:`private_copy` gives a writable copy.
+The deterministic generator in tools/ is the source of truth (trees, mke2fs configurations,
+htree, journal and orphan post-processing); this module only builds and caches. Images live
+in ``/tmp/nuwa-fixtures-<hash>``, where the hash covers the generator script and this module,
+so a changed recipe rebuilds and an unchanged one is reused across sessions and pytest-xdist
+workers (builds are serialised by a lock file). Tests must never modify a cached image:
+:func:`private_copy` gives a writable copy, :func:`host_copy` a writable copy of a source
+tree (the kernel-side mirror), :func:`empty_image` a fresh filesystem made by the same mkfs
+recipe without a tree.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 
 from judges import tool
@@ -30,10 +35,15 @@ def _load_generator():
 
 
 gen = _load_generator()
+payload = gen.payload  # the self-verifying file contents of every source tree
+UUID = gen.UUID
 NAMES = list(gen.VARIANTS)
 #: the fixtures a read test walks directly (the journal ones need recovery first)
 PLAIN = [n for n in NAMES if gen.VARIANTS[n][4] in (None, "htree")]
-JOURNAL = [n for n in NAMES if n not in PLAIN]
+JOURNAL = [n for n in NAMES if gen.VARIANTS[n][4] in ("journal", "journal_badcsum")]
+ORPHANS = [n for n in NAMES if gen.VARIANTS[n][4] == "orphans"]
+#: the mke2fs configurations the write tests run on (one per issue-3 configuration)
+WRITABLE = ["debian12", "upstream", "b1024", "i128", "inline", "ext2", "ext3"]
 
 
 def cache_dir() -> str:
@@ -88,3 +98,18 @@ def sha256_file(path: str) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def host_copy(fx: Fixture, dest_dir: str, name: str = "host") -> str:
+    """A writable copy of the fixture's source tree (``cp -a``: modes, owners, links, xattrs)."""
+    dst = os.path.join(dest_dir, name)
+    subprocess.run(["cp", "-a", fx.source, dst], check=True)
+    return dst
+
+
+def empty_image(dest_dir: str, name: str, args: list[str], size: str, conf: str = "debian12") -> str:
+    """A fresh filesystem made by the generator's pinned mke2fs recipe, without a source tree."""
+    tool("mke2fs")
+    path = os.path.join(dest_dir, name)
+    gen.mkfs(dest_dir, path, None, args, size, conf)
+    return path

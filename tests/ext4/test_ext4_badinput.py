@@ -15,7 +15,7 @@ import struct
 
 import pytest
 
-import ext4_images as imgs
+from fixtures import empty_image, fixture, payload, private_copy
 from judges import run, tool
 from nuwa.errors import CorruptImageError, UnsupportedFeatureError
 from nuwa.formats.blockdev import RawFile
@@ -71,32 +71,37 @@ def _fs(path):
     return open_ext4(RawFile(path))
 
 
-def test_bad_superblock_magic():
-    img = imgs.copy(imgs.image("debian4k"), "bad-magic.img")
+def _copy(name: str, tmp_path) -> str:
+    return private_copy(fixture(name).image, str(tmp_path), f"{name}.img")
+
+
+def test_bad_superblock_magic(tmp_path):
+    img = _copy("debian12", tmp_path)
     _patch(img, 1024 + 0x38, b"\x00\x00")
     _expect(img, lambda fs: None, ["superblock", "s_magic"])
 
 
-def test_bad_superblock_checksum_and_forensic_read():
-    img = imgs.copy(imgs.image("debian4k"), "bad-sbcsum.img")
+def test_bad_superblock_checksum_and_forensic_read(tmp_path):
+    img = _copy("debian12", tmp_path)
     _patch(img, 1024 + 0x3FC, b"\xde\xad\xbe\xef")
     _expect(img, lambda fs: None, ["superblock", "s_checksum"])
     fs = open_ext4(RawFile(img), forensic=True)
-    assert fs.read_bytes("/files/f1") == imgs.payload("f1", 1)
+    assert fs.read_bytes("/files/size1") == payload("size1", 1)
 
 
-def test_group_descriptor_outside_filesystem():
-    img = imgs.copy(imgs.image("debian1k"), "bad-gd.img")
+def test_group_descriptor_outside_filesystem(tmp_path):
+    img = _copy("b1024", tmp_path)
     fs = _fs(img)
     bs, ds = fs.bs, fs.sb.desc_size
-    off = (fs.sb.first_data_block + 1) * bs + 3 * ds  # group 3
+    assert fs.groups.count > 1
+    off = (fs.sb.first_data_block + 1) * bs + 1 * ds  # group 1
     gd = bytearray(_read(img, off, ds))
     struct.pack_into("<I", gd, 0x08, 0x7FFFFFF0)  # bg_inode_table_lo
     _patch(img, off, bytes(gd))
-    _expect(img, lambda fs: None, ["group descriptor 3", "bg_checksum"])  # checksum first
-    struct.pack_into("<H", gd, 0x1E, csum.group_desc_csum_crc32c(fs.sb.csum_seed, 3, bytes(gd)))
+    _expect(img, lambda fs: None, ["group descriptor 1", "bg_checksum"])  # checksum first
+    struct.pack_into("<H", gd, 0x1E, csum.group_desc_csum_crc32c(fs.sb.csum_seed, 1, bytes(gd)))
     _patch(img, off, bytes(gd))
-    _expect(img, lambda fs: None, ["group descriptor 3", "bg_inode_table", "outside the filesystem"])
+    _expect(img, lambda fs: None, ["group descriptor 1", "bg_inode_table", "outside the filesystem"])
 
 
 def _inode_patch(path: str, ino: int, fn) -> None:
@@ -110,15 +115,15 @@ def _inode_patch(path: str, ino: int, fn) -> None:
     _patch(path, pos, bytes(raw))
 
 
-def test_extent_tree_depth_over_five():
-    img = imgs.copy(imgs.image("debian4k"), "bad-depth.img")
-    ino = _fs(img).lstat("/files/f100000").st_ino
+def test_extent_tree_depth_over_five(tmp_path):
+    img = _copy("debian12", tmp_path)
+    ino = _fs(img).lstat("/files/size300000").st_ino
     _inode_patch(img, ino, lambda r: struct.pack_into("<H", r, 0x28 + 6, 6))
-    _expect(img, lambda fs: fs.read_bytes("/files/f100000"), ["inode", "extent", "eh_depth", "exceeds 5"])
+    _expect(img, lambda fs: fs.read_bytes("/files/size300000"), ["inode", "extent", "eh_depth", "exceeds 5"])
 
 
-def _fragmented_image(name: str) -> tuple[str, int]:
-    img = imgs.copy(imgs.image("debian1k"), name)
+def _fragmented_image(tmp_path) -> tuple[str, int]:
+    img = _copy("b1024", tmp_path)
     fs = open_ext4(RawFile(img, writable=True), writable=True)
     ha = fs.open_handle("/frag", os.O_RDWR | os.O_CREAT, 0o644)
     hb = fs.open_handle("/other", os.O_RDWR | os.O_CREAT, 0o644)
@@ -132,8 +137,8 @@ def _fragmented_image(name: str) -> tuple[str, int]:
     return img, fs.lstat("/frag").st_ino
 
 
-def test_extent_tree_that_loops():
-    img, ino = _fragmented_image("bad-loop.img")
+def test_extent_tree_that_loops(tmp_path):
+    img, ino = _fragmented_image(tmp_path)
     fs = _fs(img)
     node = fs.inode(ino)
     assert struct.unpack_from("<H", node.i_block, 6)[0] == 2
@@ -145,8 +150,8 @@ def test_extent_tree_that_loops():
     _expect(img, lambda fs: fs.read_bytes("/frag"), ["extent", "loops back", f"inode {ino}"])
 
 
-def test_extent_block_checksum():
-    img, ino = _fragmented_image("bad-extcsum.img")
+def test_extent_block_checksum(tmp_path):
+    img, ino = _fragmented_image(tmp_path)
     fs = _fs(img)
     child = struct.unpack_from("<I", fs.inode(ino).i_block, 12 + 4)[0]
     _patch(img, child * fs.bs + 100, b"\xff")
@@ -158,8 +163,8 @@ def _dir_block(fs, path: str) -> tuple[int, int, int]:
     return node.ino, node.generation, fs.map_of(node).lookup(0, 1)[0][2]
 
 
-def test_dirent_with_broken_rec_len():
-    img = imgs.copy(imgs.image("debian4k"), "bad-reclen.img")
+def test_dirent_with_broken_rec_len(tmp_path):
+    img = _copy("debian12", tmp_path)
     fs = _fs(img)
     ino, gen, p = _dir_block(fs, "/links")
     blk = bytearray(_read(img, p * fs.bs, fs.bs))
@@ -169,8 +174,8 @@ def test_dirent_with_broken_rec_len():
     _expect(img, lambda fs: fs.lstat("/links/fast"), ["directory inode", "rec_len 7", "offset 12"])
 
 
-def test_dirent_pointing_to_inode_out_of_range():
-    img = imgs.copy(imgs.image("debian4k"), "bad-ino.img")
+def test_dirent_pointing_to_inode_out_of_range(tmp_path):
+    img = _copy("debian12", tmp_path)
     fs = _fs(img)
     ino, gen, p = _dir_block(fs, "/empty")
     blk = bytearray(_read(img, p * fs.bs, fs.bs))
@@ -188,8 +193,8 @@ def test_dirent_pointing_to_inode_out_of_range():
     (0x1E, b"\x07", ["dx_root", "indirect_levels 7"]),
     (0x20, b"\x05\x00", ["dx_root", "limit 5"]),
 ])
-def test_htree_bad_depth_or_limit(field, value, words):
-    img = imgs.copy(imgs.htree_image(), f"bad-htree-{field}.img")
+def test_htree_bad_depth_or_limit(field, value, words, tmp_path):
+    img = _copy("htree", tmp_path)
     fs = _fs(img)
     ino, gen, p = _dir_block(fs, "/many")
     blk = bytearray(_read(img, p * fs.bs, fs.bs))
@@ -205,8 +210,8 @@ def test_htree_bad_depth_or_limit(field, value, words):
     _expect(img, lambda fs: fs.lstat("/many/file-00007-qqqqqqq"), words)
 
 
-def test_writer_refuses_after_finding_corruption():
-    img = imgs.copy(imgs.image("debian4k"), "bad-then-write.img")
+def test_writer_refuses_after_finding_corruption(tmp_path):
+    img = _copy("debian12", tmp_path)
     fs = _fs(img)
     ino, gen, p = _dir_block(fs, "/links")
     _patch(img, p * fs.bs + 40, b"\xee")  # checksum mismatch in /links
@@ -221,8 +226,8 @@ def test_writer_refuses_after_finding_corruption():
     assert _digest(img) == before
 
 
-def test_needs_recovery_refused_read_only():
-    img = imgs.copy(imgs.image("debian4k"), "bad-recover.img")
+def test_needs_recovery_refused_read_only(tmp_path):
+    img = _copy("debian12", tmp_path)
     raw = _read(img, 1024 + 0x60, 4)
     _sb_patch(img, 0x60, struct.pack("<I", struct.unpack("<I", raw)[0] | 0x4))
     before = _digest(img)
@@ -230,14 +235,14 @@ def test_needs_recovery_refused_read_only():
         _fs(img)
     assert "needs recovery" in str(e.value) or "needs_recovery" in str(e.value)
     assert _digest(img) == before
-    assert open_ext4(RawFile(img), forensic=True).read_bytes("/files/f1") == imgs.payload("f1", 1)
+    assert open_ext4(RawFile(img), forensic=True).read_bytes("/files/size1") == payload("size1", 1)
 
 
-def test_orphans_pending_refused_for_writing():
-    img = imgs.copy(imgs.image("debian4k"), "bad-orphan.img")
+def test_orphans_pending_refused_for_writing(tmp_path):
+    img = _copy("debian12", tmp_path)
     run([tool("debugfs"), "-w", "-R", "ssv last_orphan 12", img])
     before = _digest(img)
-    assert _fs(img).read_bytes("/files/f1") == imgs.payload("f1", 1)  # reading is fine
+    assert _fs(img).read_bytes("/files/size1") == payload("size1", 1)  # reading is fine
     with pytest.raises(UnsupportedFeatureError) as e:
         open_ext4(RawFile(img, writable=True), writable=True)
     assert "orphan" in str(e.value)
@@ -245,10 +250,9 @@ def test_orphans_pending_refused_for_writing():
 
 
 @pytest.mark.parametrize("feature", ["bigalloc", "quota", "encrypt", "casefold", "verity"])
-def test_unsupported_features_refused_for_writing(feature):
-    img = os.path.join(imgs.workdir(), f"feat-{feature}.img")
+def test_unsupported_features_refused_for_writing(feature, tmp_path):
     args = ["-t", "ext4", "-O", feature] + (["-C", "16384"] if feature == "bigalloc" else [])
-    imgs.mkfs(img, args, "64M")
+    img = empty_image(str(tmp_path), f"feat-{feature}.img", args, "64M")
     before = _digest(img)
     with pytest.raises(UnsupportedFeatureError) as e:
         open_ext4(RawFile(img, writable=True), writable=True)
@@ -256,17 +260,17 @@ def test_unsupported_features_refused_for_writing(feature):
     assert _digest(img) == before
 
 
-def test_error_state_refused_for_writing():
-    img = imgs.copy(imgs.image("debian4k"), "bad-state.img")
+def test_error_state_refused_for_writing(tmp_path):
+    img = _copy("debian12", tmp_path)
     _sb_patch(img, 0x3A, struct.pack("<H", 3))
     with pytest.raises(UnsupportedFeatureError) as e:
         open_ext4(RawFile(img, writable=True), writable=True)
     assert "errors" in str(e.value)
 
 
-def test_truncated_device():
-    img = os.path.join(imgs.workdir(), "short.img")
-    with open(imgs.image("debian4k"), "rb") as f:
+def test_truncated_device(tmp_path):
+    img = str(tmp_path / "short.img")
+    with open(fixture("debian12").image, "rb") as f:
         data = f.read(1 << 20)
     with open(img, "wb") as f:
         f.write(data)
