@@ -146,6 +146,17 @@ def _dirty_snapshot(d):
     return p
 
 
+def _dirty_bitmaps(d):
+    p = os.path.join(d, "bitmaps.qcow2")
+    qemu_img("create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", p, "4M")
+    qemu_img("bitmap", "--add", p, "b0")
+    qemu_img("bitmap", "--add", "-g", "512", p, "b1")
+    # a clean session stores bitmap data clusters; the killed one leaves the bitmaps in use
+    run([tool("qemu-io"), "-f", "qcow2", "-c", "write -P 1 0 1M", "-c", "write -P 1 3M 4k", p])
+    kill_qemu_io(p, "write -P 2 1M 1M")
+    return p
+
+
 def _dirty_opts(d, name, opts, size, *cmds):
     p = os.path.join(d, f"{name}.qcow2")
     qemu_img("create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on," + opts, p, size)
@@ -158,6 +169,7 @@ DIRTY = {
     "zlib": lambda d: _dirty_compressed(d, "zlib"),
     "zstd": lambda d: _dirty_compressed(d, "zstd"),
     "snapshot": _dirty_snapshot,
+    "bitmaps": _dirty_bitmaps,
     "rc1": lambda d: _dirty_opts(d, "rc1", "refcount_bits=1", "4M", "write -P 0xab 0 1M"),
     "rc64": lambda d: _dirty_opts(d, "rc64", "refcount_bits=64,cluster_size=4096", "4M",
                                   "write -P 0xab 0 1M", "write -P 0xcd 3M 9k"),
