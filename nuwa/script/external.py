@@ -174,7 +174,7 @@ class ExternalCommands:
         later commands in the child may consume the files the deferred one would have
         written. Without savepoints (a backend that is not an overlay) it is deferred unrun.
         """
-        from nuwa.script.interp import EXPORT, ExitShell, LoopControl, Return, Shell
+        from nuwa.script.interp import new_shell
         from nuwa.script.parser import ParseError, parse
 
         stdin = self._stdin_reader(stdin_desc)
@@ -189,32 +189,18 @@ class ExternalCommands:
             return self._defer_or_raise(argv, f"{label}: cannot parse: {e}", env, stdin, nested)
         if self.depth + 1 > self.limits.max_depth:
             raise ScriptDeferred(f"scripts nested deeper than {self.limits.max_depth}", self.lineno)
-        c = Shell(self.fs, self.limits, self.record, self.deferred, self.model_state)
-        c.arg0 = arg0
-        c.positional = list(positional)
         # the child shares our descriptors: what it reads from fd 0 is gone for us too. Every
         # open fd is inherited, as exec(2) keeps them: ucf run from a postinst talks to
         # debconf over the fd 3 the postinst's confmodule opened
-        c.fds = {k: v for k, v in {**self.fds, 0: stdin_desc}.items() if v is not None}
-        c.cwd, c.umask, c.depth = self.cwd, self.umask, self.depth + 1
-        for k, v in env.items():
-            c.vars[k] = (v, EXPORT)
-        c.initial_env = self.initial_env
-        for k, v in (("IFS", " \t\n"), ("PS4", "+ "), ("OPTIND", "1")):
-            c.vars.setdefault(k, (v, 0))
-        c.vars["PWD"] = (self.cwd, EXPORT)
-        c.opts = set(opts)
+        fds = {k: v for k, v in {**self.fds, 0: stdin_desc}.items() if v is not None}
+        c = new_shell(self.fs, self.limits, self.record, self.deferred, self.model_state, arg0=arg0,
+                      positional=positional, fds=fds, cwd=self.cwd, umask=self.umask, env=env,
+                      initial_env=self.initial_env, opts=opts, depth=self.depth + 1)
         c.strict_defer = True
         marks = (len(self.record.entries), dict(self.record.counts), len(self.deferred))
         sp = savepoint()
         try:
-            try:
-                st = c.run_program(prog)
-            except ExitShell as e:
-                st = e.status
-            except (Return, LoopControl):
-                st = c.status
-            st = c.run_exit_trap(st)
+            st = c.run_to_end(prog)
         except ScriptDeferred as d:
             self.fs.rollback_to(sp)
             del self.record.entries[marks[0]:]
@@ -241,7 +227,7 @@ class ExternalCommands:
         child's exit status; raises :class:`Defer` if ``path`` cannot be run as a shell script
         (nothing has run then).
         """
-        from nuwa.script.interp import EXPORT, ExitShell, LoopControl, Return, Shell
+        from nuwa.script.interp import new_shell
         from nuwa.script.parser import ParseError, parse
 
         name = posixpath.basename(path)
@@ -257,26 +243,12 @@ class ExternalCommands:
             raise Defer(f"{name}: cannot parse: {e}") from None
         if self.depth + 1 > self.limits.max_depth:
             raise ScriptDeferred(f"scripts nested deeper than {self.limits.max_depth}", self.lineno)
-        c = Shell(self.fs, self.limits, self.record, self.deferred, self.model_state)
-        c.arg0 = argv[0]
-        c.positional = list(argv[1:])
-        c.fds = {k: v for k, v in {**self.fds, **fds}.items() if v is not None}
-        c.cwd, c.umask, c.depth = self.cwd, self.umask, self.depth + 1
-        for k, v in env.items():
-            c.vars[k] = (v, EXPORT)
-        c.initial_env = dict(env)
-        for k, v in (("IFS", " \t\n"), ("PS4", "+ "), ("OPTIND", "1")):
-            c.vars.setdefault(k, (v, 0))
-        c.vars["PWD"] = (self.cwd, EXPORT)
-        c.opts = set(arg[1:]) if arg else set()
+        c = new_shell(self.fs, self.limits, self.record, self.deferred, self.model_state, arg0=argv[0],
+                      positional=argv[1:], fds={k: v for k, v in {**self.fds, **fds}.items() if v is not None},
+                      cwd=self.cwd, umask=self.umask, env=env, initial_env=dict(env),
+                      opts=set(arg[1:]) if arg else set(), depth=self.depth + 1)
         c.strict_defer = getattr(self, "strict_defer", False)
-        try:
-            st = c.run_program(prog)
-        except ExitShell as e:
-            st = e.status
-        except (Return, LoopControl):
-            st = c.status
-        st = c.run_exit_trap(st)
+        st = c.run_to_end(prog)
         self.record.add(CommandRecord(self.lineno, argv[:8], "script", SIMULATED, f"interpreted {path} as a child", st))
         return st
 

@@ -245,6 +245,17 @@ class Shell(Redirections, ExternalCommands):
             return e.status
         return status
 
+    def run_to_end(self, prog: A.Program) -> int:
+        """Run a whole program as a process would: ``exit``, a stray ``return``/``break`` and
+        the EXIT trap end it; returns its exit status (ScriptDeferred propagates)."""
+        try:
+            st = self.run_program(prog)
+        except ExitShell as e:
+            st = e.status
+        except (Return, LoopControl):
+            st = self.status
+        return self.run_exit_trap(st)
+
     def eval_text(self, text: str, where: str = "") -> int:
         """Parse and run ``text`` in this shell (``eval``, traps)."""
         try:
@@ -696,6 +707,31 @@ def dpkg_environment(script_name: str = "", package: str = "", arch: str = "amd6
     return env
 
 
+def new_shell(fs, limits: Limits, record: RunRecord, deferred: list, model_state: dict, *, arg0: str,
+              positional: list[str], fds: dict, cwd: str, umask: int, env: dict[str, str],
+              initial_env: dict[str, str], opts: set[str] | None = None, depth: int = 0) -> Shell:
+    """A shell as a newly started ``sh`` process: exported environment, default IFS/PS4/OPTIND.
+
+    Used for the top-level script and for every child shell the simulator starts (a script
+    of the image, ``sh -c``); ``initial_env`` is what deferred commands' environments are
+    compared with.
+    """
+    sh = Shell(fs, limits, record, deferred, model_state)
+    sh.arg0 = arg0
+    sh.positional = list(positional)
+    sh.fds = fds
+    sh.cwd, sh.umask, sh.depth = cwd, umask, depth
+    for k, v in env.items():
+        sh.vars[k] = (v, EXPORT)
+    sh.initial_env = initial_env
+    sh.vars.setdefault("IFS", (" \t\n", 0))
+    sh.vars.setdefault("PS4", ("+ ", 0))
+    sh.vars["PWD"] = (cwd, EXPORT)
+    sh.vars.setdefault("OPTIND", ("1", 0))
+    sh.opts = set(opts or ())
+    return sh
+
+
 def run_script(fs, script, argv: list[str] | None = None, env: dict[str, str] | None = None,
                name: str = "sh", budget: int = 200_000, stdin: bytes = b"", umask: int = 0o022,
                cwd: str = "/", max_output: int = 64 << 20, max_depth: int = 100,
@@ -710,21 +746,11 @@ def run_script(fs, script, argv: list[str] | None = None, env: dict[str, str] | 
     record = RunRecord(name)
     deferred: list[DeferredCommand] = []
     limits = Limits(budget, max_output, max_depth)
-    sh = Shell(fs, limits, record, deferred, model_state if model_state is not None else {})
-    sh.arg0 = name
     out, err = OutBuf(limits), OutBuf(limits)
-    sh.fds = {0: InBuf(stdin), 1: out, 2: err}
-    sh.umask = umask
-    sh.cwd = cwd
-    sh.positional = list(argv or [])
     environment = dpkg_environment() if env is None else dict(env)
-    for k, v in environment.items():
-        sh.vars[k] = (v, EXPORT)
-    sh.initial_env = dict(environment)
-    sh.vars.setdefault("IFS", (" \t\n", 0))
-    sh.vars.setdefault("PS4", ("+ ", 0))
-    sh.vars["PWD"] = (cwd, EXPORT)
-    sh.vars.setdefault("OPTIND", ("1", 0))
+    sh = new_shell(fs, limits, record, deferred, model_state if model_state is not None else {},
+                   arg0=name, positional=list(argv or []), fds={0: InBuf(stdin), 1: out, 2: err},
+                   cwd=cwd, umask=umask, env=environment, initial_env=dict(environment))
 
     def result(status: int, whole: bool = False, reason: str = "") -> ScriptResult:
         return ScriptResult(status, bytes(out.data), bytes(err.data), record, deferred, whole, reason)
@@ -743,13 +769,7 @@ def run_script(fs, script, argv: list[str] | None = None, env: dict[str, str] | 
         except RecursionError:
             return result(2, True, "parse error: nesting too deep")
         try:
-            try:
-                st = sh.run_program(prog)
-            except ExitShell as e:
-                st = e.status
-            except (Return, LoopControl):
-                st = sh.status
-            st = sh.run_exit_trap(st)
+            st = sh.run_to_end(prog)
         except ScriptDeferred as d:
             return result(0, True, f"line {d.line}: {d.reason}" if d.line else d.reason)
         except RecursionError:
