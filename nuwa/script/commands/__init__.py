@@ -7,3 +7,4 @@ from nuwa.script.commands import dpkg_cmd, dpkg_divert, dpkg_maintscript_helper,
 from nuwa.script.commands import debconf  # noqa: F401,E402  (registration: debconf's frontend, debconf-communicate, debconf-escape)
 from nuwa.script.commands import ucf  # noqa: F401,E402  (registration: getopt, seq, perl one-liner for the real ucf/ucfr scripts)
 from nuwa.script.commands import deb_systemd, systemctl, sysvinit  # noqa: F401,E402  (registration: service management)
+from nuwa.script.commands import update_alternatives  # noqa: F401,E402  (registration: update-alternatives)
