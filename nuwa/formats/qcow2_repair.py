@@ -195,6 +195,9 @@ class _Scanner:
         #: L2 tables holding compressed entries with COPIED (any tree): the repair clears the bit
         self.compressed_copied: set = set()
         self.refblock_errors = 0
+        self.table = array("Q")
+        self.valid_blocks: dict = {}  # refcount table index -> block offset, for readable entries
+        self._decoded: dict = {}
 
     # --- findings ---
 
@@ -383,7 +386,6 @@ class _Scanner:
         """Count the refcount blocks; remember which table entries can be read."""
         h = self.h
         self.table = self.words(h.refcount_table_offset, h.refcount_table_clusters * self.cs // 8)
-        self.valid_blocks: dict = {}
         for i, e in enumerate(self.table):
             off = e & C.REFT_OFFSET_MASK
             w = f"qcow2 refcount table entry {i} -> refcount block @0x{off:x}"
@@ -409,10 +411,13 @@ class _Scanner:
         return None if off is None else decode_refblock(self.read(off, self.cs), self.order)
 
     def stored(self, c: int) -> int:
+        """Stored refcount of cluster ``c`` (decoded blocks kept in a small cache)."""
         g = c >> self.rb_shift
-        if g != getattr(self, "_cached_g", None):
-            self._cached_g, self._cached_b = g, self.stored_block(g)
-        b = self._cached_b
+        if g not in self._decoded:
+            if len(self._decoded) >= 64:
+                self._decoded.clear()
+            self._decoded[g] = self.stored_block(g)
+        b = self._decoded[g]
         return 0 if b is None else b[c & (self.rb_entries - 1)]
 
     def compare(self) -> None:

@@ -16,6 +16,7 @@ import os
 import random
 import shutil
 import struct
+import sys
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -213,6 +214,19 @@ def test_repair_on_writable_open(dirty, tmp_path, name):
         size = dev.size
     repair_write_judge(p, str(tmp_path), some_writes(len(name), size))
     with open_disk(p) as dev:
+        assert dev.info()["dirty"] is False
+
+
+def test_nuwa_info_reads_a_dirty_image_without_touching_it(dirty):
+    p = dirty("snapshot")
+    before = sha(p)
+    r = run([sys.executable, "-m", "nuwa", "info", "--json", p], check=False,
+            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["dirty"] is True and info["lazy_refcounts"] is True and len(info["snapshots"]) == 1
+    assert sha(p) == before
+    with open_disk(p, writable=True) as dev:
         assert dev.info()["dirty"] is False
 
 
