@@ -23,6 +23,14 @@ Fixtures (issue 3, "What must show"):
                 ``NAME.expected.img`` is that edit applied directly (what replay must produce)
 - ``journal_ext3``  the same on ext3 (no journal checksums, 32-bit tags)
 - ``journal_badcsum``  a good transaction, then one whose commit block checksum is broken
+- ``orphan_list``  debian12 with pending orphans on the legacy list (``s_last_orphan``, chained
+                through ``i_dtime``): unlinked-but-allocated inodes (debugfs ``unlink`` + ``sif
+                links_count 0``) of every kind, and "truncate" orphans whose ``i_size`` was cut
+                below their blocks; ``orphan_ext3`` the same with block maps
+- ``orphan_file``  upstream config (orphan_file) with the same orphans as entries in the orphan
+                file (block checksums per FORMAT-NOTES B2.9), ``orphan_present`` set, plus one on
+                the legacy list; for every orphan fixture ``NAME.expected.img`` is what
+                ``e2fsck -fy`` made of it (it processes orphans as the kernel does at mount)
 
 The main source tree holds every file type, sizes around block edges, sparse files, extent
 trees deeper than the inode, indirect-block files, fast/slow symlinks, hard links, devices,
@@ -90,6 +98,9 @@ VARIANTS: dict[str, tuple[str, list[str], str, str, str | None]] = {
     "journal": ("main", ["-t", "ext4", "-b", "4096"], "24M", "debian12", "journal"),
     "journal_ext3": ("main", ["-t", "ext3"], "16M", "debian12", "journal"),
     "journal_badcsum": ("main", ["-t", "ext4", "-b", "4096"], "24M", "debian12", "journal_badcsum"),
+    "orphan_list": ("orphans", ["-t", "ext4", "-b", "4096"], "24M", "debian12", "orphans"),
+    "orphan_ext3": ("orphans", ["-t", "ext3"], "16M", "debian12", "orphans"),
+    "orphan_file": ("orphans", ["-t", "ext4", "-b", "4096"], "24M", "upstream", "orphans"),
 }
 
 
@@ -243,7 +254,31 @@ def pin_times(root: str) -> None:
     os.utime(root, ns=(FAKE_TIME * 10**9, FAKE_TIME * 10**9))
 
 
-TREES = {"main": make_main_tree, "htree": lambda r: make_htree_tree(r, 5000),
+def make_orphan_tree(root: str) -> None:
+    """Files to be orphaned after mke2fs: ``/o/gone_*`` lose their last link, ``/o/trunc*`` are
+    truncate orphans (``i_size`` cut below their blocks), ``/o/keep`` stays as it was."""
+    d = f"{root}/o"
+    os.makedirs(f"{d}/gone_dir")
+    os.makedirs(f"{d}/sub")
+    for n in ("gone_big", "trunc", "trunc_xattr", "keep"):
+        _write(f"{d}/{n}", payload(n, 300_000))
+    for n in ("gone_sparse", "trunc_sparse"):
+        with open(f"{d}/{n}", "wb") as f:
+            for k in range(12):  # 12 extents: an extent-tree block (or indirect blocks) to free
+                f.seek(k * 150_000 + 1000)
+                f.write(payload(f"{n}{k}", 3000))
+    _write(f"{d}/gone_xattr", payload("gone_xattr", 100))
+    _write(f"{d}/sub/gone_inner", payload("gone_inner", 5000))
+    setfattr = tool("setfattr")
+    for n in ("gone_xattr", "trunc_xattr"):  # an xattr block to release (or keep) with the inode
+        run([setfattr, "-n", "user.large", "-v", "0x" + payload(n + "x", 700).hex(), f"{d}/{n}"])
+    os.symlink("/" + "slow/" * 30, f"{d}/gone_slow")
+    os.mkfifo(f"{d}/gone_fifo")
+    _write(f"{d}/hard1", payload("hard", 9000))
+    os.link(f"{d}/hard1", f"{d}/hard2")
+
+
+TREES = {"main": make_main_tree, "orphans": make_orphan_tree, "htree": lambda r: make_htree_tree(r, 5000),
          "htree3k": lambda r: make_htree_tree(r, 3000)}
 
 
@@ -434,6 +469,89 @@ def pin_commit_times(image: str, bs: int) -> None:
             f.write(block)
 
 
+#: the orphans every orphan fixture gets: path -> new i_size for a truncate orphan, None when
+#: its last link goes (``/o/hard2`` keeps the inode linked as ``/o/hard1``: an orphan with
+#: links left and nothing to truncate)
+ORPHANS: dict[str, int | None] = {
+    "/o/gone_big": None, "/o/gone_sparse": None, "/o/gone_xattr": None, "/o/gone_dir": None,
+    "/o/gone_slow": None, "/o/gone_fifo": None, "/o/sub/gone_inner": None, "/o/hard2": None,
+    "/o/trunc": 5000, "/o/trunc_sparse": 700_000, "/o/trunc_xattr": 4097,
+}
+
+
+def _inode_numbers(image: str, paths: list[str]) -> dict[str, int]:
+    out = debugfs(image, "".join(f'stat "{p}"\n' for p in paths))
+    inos = [int(m.group(1)) for m in re.finditer(r"^Inode: (\d+)", out, re.M)]
+    if len(inos) != len(paths):
+        raise RuntimeError(f"debugfs stat found {len(inos)} of {len(paths)} inodes:\n{out}")
+    return dict(zip(paths, inos))
+
+
+def _dumpe2fs_field(image: str, field: str) -> str | None:
+    out = run([tool("dumpe2fs"), "-h", image]).stdout.decode()
+    m = re.search(rf"^{re.escape(field)}:\s+(.*)$", out, re.M)
+    return m.group(1).strip() if m else None
+
+
+def orphan_fixture(outdir: str, image: str, name: str) -> dict:
+    """Leave ``image`` with pending orphans (see :data:`ORPHANS`), then store what e2fsck -fy
+    makes of it as ``NAME.expected.img``.
+
+    The unlinked inodes keep their blocks, xattrs and bitmap bits, as after a crash with the
+    files still open (debugfs ``unlink`` removes the entry only). A removed directory's parent
+    loses its link, as ``rmdir`` does. Legacy list: ``s_last_orphan`` and ``i_dtime`` chain;
+    orphan file: le32 inode numbers in its first block, the block checksum recomputed
+    (``ext2fs_do_orphan_file_block_csum``: ino, generation, le64 physical block, entries).
+    """
+    inos = _inode_numbers(image, list(ORPHANS) + ["/o"])
+    script = []
+    for p, size in ORPHANS.items():
+        if size is None:
+            script.append(f'unlink "{p}"')
+            script.append(f"sif <{inos[p]}> links_count {0 if p != '/o/hard2' else 1}")
+        else:
+            script.append(f"sif <{inos[p]}> size {size}")
+    script.append("sif /o links_count 3")  # /o, its '.', and sub/..; gone_dir's '..' is gone
+    orphans = [inos[p] for p in ORPHANS]
+    use_file = "orphan_file" in (_dumpe2fs_field(image, "Filesystem features") or "")
+    legacy = orphans if not use_file else orphans[-1:]
+    in_file = [] if not use_file else orphans[:-1]
+    script.append(f"ssv last_orphan {legacy[0]}")
+    for a, b in zip(legacy, legacy[1:]):
+        script.append(f"sif <{a}> dtime {b}")
+    debugfs(image, "\n".join(script) + "\n", write=True)
+    if in_file:
+        ofino = int(_dumpe2fs_field(image, "Orphan file inode"))
+        gen = int(re.search(r"Generation: (\d+)", debugfs(image, f"stat <{ofino}>\n")).group(1))
+        seed = int(_dumpe2fs_field(image, "Checksum seed"), 16)
+        bs = block_size(image)
+        phys = inode_blocks(image, ofino)[0]
+        with open(image, "r+b") as f:
+            f.seek(phys * bs)
+            block = bytearray(f.read(bs))
+            if int.from_bytes(block[bs - 8 : bs - 4], "little") != 0x0B10CA04:
+                raise RuntimeError("orphan file block 0 lacks its magic")
+            for i, ino in enumerate(in_file):
+                block[4 * i : 4 * i + 4] = ino.to_bytes(4, "little")
+            crc = _crc32c_raw(seed, ofino.to_bytes(4, "little") + gen.to_bytes(4, "little")
+                              + phys.to_bytes(8, "little") + bytes(block[: bs - 8]))
+            block[bs - 4 :] = crc.to_bytes(4, "little")
+            f.seek(phys * bs)
+            f.write(block)
+        debugfs(image, "feature orphan_present\n", write=True)
+    expected = os.path.join(outdir, f"{name}.expected.img")
+    shutil.copyfile(image, expected)
+    r = run([tool("e2fsck"), "-fy", expected], check=False)
+    log = r.stdout.decode()
+    if r.returncode not in (0, 1) or log.count("orphaned inode") != len(orphans):
+        raise RuntimeError(f"e2fsck -fy did not process the {len(orphans)} orphans ({r.returncode}):\n{log}")
+    r = run([tool("e2fsck"), "-fn", expected], check=False)
+    if r.returncode != 0:
+        raise RuntimeError(f"e2fsck -fn is not clean after e2fsck -fy:\n{r.stdout.decode()}")
+    return {"expected_image": os.path.basename(expected), "orphans": {p: inos[p] for p in ORPHANS},
+            "legacy_list": legacy, "orphan_file_entries": in_file, "e2fsck_log": log}
+
+
 def build(outdir: str, name: str) -> str:
     """Build fixture ``name`` into ``outdir`` unless present; return the image path."""
     image = os.path.join(outdir, f"{name}.img")
@@ -452,6 +570,8 @@ def build(outdir: str, name: str) -> str:
     elif post in ("journal", "journal_badcsum"):
         # The expected image must sit beside the final name: build under the final prefix.
         info.update(journal_fixture(outdir, tmp, name, post == "journal_badcsum"))
+    elif post == "orphans":
+        info.update(orphan_fixture(outdir, tmp, name))
     with open(os.path.join(outdir, f"{name}.json.tmp"), "w") as f:
         json.dump(info, f, indent=1)
     os.replace(os.path.join(outdir, f"{name}.json.tmp"), os.path.join(outdir, f"{name}.json"))

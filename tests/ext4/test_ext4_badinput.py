@@ -16,7 +16,6 @@ import struct
 import pytest
 
 from fixtures import empty_image, fixture, payload, private_copy
-from judges import run, tool
 from nuwa.errors import CorruptImageError, UnsupportedFeatureError
 from nuwa.formats.blockdev import RawFile
 from nuwa.fs.ext4 import csum, open_ext4
@@ -236,17 +235,6 @@ def test_needs_recovery_refused_read_only(tmp_path):
     assert "needs recovery" in str(e.value) or "needs_recovery" in str(e.value)
     assert _digest(img) == before
     assert open_ext4(RawFile(img), forensic=True).read_bytes("/files/size1") == payload("size1", 1)
-
-
-def test_orphans_pending_refused_for_writing(tmp_path):
-    img = _copy("debian12", tmp_path)
-    run([tool("debugfs"), "-w", "-R", "ssv last_orphan 12", img])
-    before = _digest(img)
-    assert _fs(img).read_bytes("/files/size1") == payload("size1", 1)  # reading is fine
-    with pytest.raises(UnsupportedFeatureError) as e:
-        open_ext4(RawFile(img, writable=True), writable=True)
-    assert "orphan" in str(e.value)
-    assert _digest(img) == before
 
 
 @pytest.mark.parametrize("feature", ["bigalloc", "quota", "encrypt", "casefold", "verity"])

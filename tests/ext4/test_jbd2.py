@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jbd2_build import Txn, journal_blocks, set_recover_flag, write_log
+from jbd2_build import Txn, journal_blocks, write_log
 from judges import e2fsck_clean, run, tool
 from nuwa.errors import CorruptImageError, UnsupportedFeatureError
 from nuwa.formats.blockdev import RawFile

@@ -142,26 +142,31 @@ class FileOps:
             raise fs_error(errno.EFBIG, None)
         if node.flags & EXT4_INLINE_DATA_FL:
             self.drop_inline(node)
-        bs = self.bs
         if length < node.size:
-            fmap = self.map_of(node)
-            keep = (length + bs - 1) // bs
-            freed = fmap.punch(keep)
-            self.alloc.free_blocks(freed)
-            if length % bs:
-                seg = fmap.lookup(length // bs, 1)[0]
-                if seg[2] is not None and not seg[3]:
-                    self._begin_write()
-                    p = seg[2]
-                    blk = bytearray(self.dev.pread(p * bs, bs))
-                    blk[length % bs :] = bytes(bs - length % bs)
-                    self.dev.pwrite(p * bs, bytes(blk))
+            self.release_past(node, length)
         node.size = length
         if length > 0x7FFFFFFF and not self.sb.ro_compat("large_file"):
             self.sb.f["s_feature_ro_compat"] |= 0x2
         node.mtime = node.ctime = self.now()
         self._drop_caps(node)
         self.dirty(node)
+
+    def release_past(self, node: Inode, length: int) -> None:
+        """Free the blocks wholly past ``length`` and zero the rest of the last one (kernel
+        ``ext4_truncate`` / ``ext4_block_truncate_page``): the single path of truncation, for
+        ``truncate(2)`` and for orphans left mid-truncate."""
+        bs = self.bs
+        fmap = self.map_of(node)
+        freed = fmap.punch((length + bs - 1) // bs)
+        self.alloc.free_blocks(freed)
+        if length % bs and node.is_reg:
+            seg = fmap.lookup(length // bs, 1)[0]
+            if seg[2] is not None and not seg[3]:
+                self._begin_write()
+                p = seg[2]
+                blk = bytearray(self.dev.pread(p * bs, bs))
+                blk[length % bs :] = bytes(bs - length % bs)
+                self.dev.pwrite(p * bs, bytes(blk))
 
     def drop_inline(self, node: Inode) -> bytes:
         """Convert an inline-data inode to a block-mapped one; regular files keep their bytes.

@@ -27,6 +27,7 @@ from nuwa.fs.ext4.c_ext4 import (
 from nuwa.fs.ext4.dirops import DirOps
 from nuwa.fs.ext4.files import Ext4Handle, FileOps
 from nuwa.fs.ext4.inode import Inode
+from nuwa.fs.ext4.orphan import OrphanOps
 from nuwa.fs.ext4.volume import Volume
 from nuwa.fs.ext4.xattrops import XattrOps
 from nuwa.fs.model import FileHandle, FileSystem, Resolver, Stat, StatVFS
@@ -57,13 +58,16 @@ def encode_rdev(rdev: int) -> bytes:
     return struct.pack("<II", 0, new & 0xFFFFFFFF).ljust(60, b"\0")
 
 
-class Ext4FS(Volume, FileOps, DirOps, XattrOps, FileSystem):
+class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
     """An ext2/3/4 filesystem on a block device, read-only or writable."""
 
     def __init__(self, dev, writable: bool = False, forensic: bool = False, clock=None):
         self._open(dev, writable, forensic, clock)
         self.resolver = Resolver(root=EXT2_ROOT_INO, lookup=self._r_lookup, parent=self._r_parent,
                                  mode=self._r_mode, readlink=self._r_readlink)
+        # pending orphans: processed now when writable (as the kernel does at mount), refused
+        # read-only unless forensic
+        self.orphans = self._guard(lambda: self.open_orphans(self.writable))
 
     # ---- guards ------------------------------------------------------------------------------
     def _guard(self, fn):
@@ -590,6 +594,8 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, FileSystem):
             "state": " ".join(state),
             "needs_recovery": sb.incompat("needs_recovery"),
             "journal_replayed": bool(self.recovered and self.recovered.replayed),
+            "orphans_cleared": len(self.orphans.cleared) if self.orphans else 0,
+            "orphans_truncated": len(self.orphans.truncated) if self.orphans else 0,
             "default_hash": HASH_NAMES.get(f["s_def_hash_version"], str(f["s_def_hash_version"])),
             "creator_os": {0: "Linux", 1: "Hurd", 2: "Masix", 3: "FreeBSD", 4: "Lites"}.get(
                 f["s_creator_os"], str(f["s_creator_os"])),

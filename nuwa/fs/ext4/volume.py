@@ -3,8 +3,9 @@
 This is the core under :class:`nuwa.fs.ext4.fs.Ext4FS`. It owns
 
 - the open protocol (FORMAT-NOTES B2.11, STYLE 8): refuse unknown features for writing,
-  replay a journal that needs recovery (writable) or refuse (read-only), refuse pending
-  orphans, clear ``EXT2_VALID_FS`` before the first write and set it again on a clean close;
+  replay a journal that needs recovery (writable) or refuse (read-only), clear
+  ``EXT2_VALID_FS`` before the first write and set it again on a clean close (pending orphans
+  are then processed or refused by :mod:`nuwa.fs.ext4.orphan`);
 - the caches (block cache, inode table, per-inode block maps) and the single ordered flush:
   block maps are encoded first (they allocate tree blocks), then inodes, then bitmaps and
   descriptors; the block cache writes bitmaps, inode tables, tree blocks and directories in
@@ -32,9 +33,7 @@ from nuwa.fs.ext4.c_ext4 import (
     EXT2_VALID_FS,
     EXT4_EXTENTS_FL,
     EXT4_INLINE_DATA_FL,
-    EXT4_ORPHAN_BLOCK_MAGIC,
     SUPERBLOCK_OFFSET,
-    words,
 )
 from nuwa.fs.ext4.groups import GroupTable
 from nuwa.fs.ext4.inode import Inode, InodeTable, clamp_time
@@ -118,7 +117,8 @@ class Volume:
         return result
 
     def _pending_state(self) -> str | None:
-        """Why in-place writing would be unsafe (journal data, orphans), or None."""
+        """Why in-place writing would be unsafe (journal data left without needs_recovery), or
+        None. (Pending orphans are processed: :mod:`nuwa.fs.ext4.orphan`.)"""
         sb = self.sb
         if sb.compat("has_journal") and sb.f["s_journal_inum"]:
             blocks = self._journal_blocks()
@@ -127,20 +127,6 @@ class Volume:
                 magic, _bt, _seq, _bsz, _maxlen, _first, _sseq, start = struct.unpack_from(">8I", raw, 0)
                 if magic == 0xC03B3998 and start != 0:
                     return "the journal holds transactions but needs_recovery is clear; run e2fsck"
-        if sb.f["s_last_orphan"]:
-            return f"orphan inodes are pending (s_last_orphan = {sb.f['s_last_orphan']}); run e2fsck"
-        if sb.ro_compat("orphan_present"):
-            return "orphan inodes are pending (orphan_present); run e2fsck"
-        if sb.compat("orphan_file") and sb.f["s_orphan_file_inum"]:
-            node = self.itable.get(sb.f["s_orphan_file_inum"])
-            fmap = self.map_of(node)
-            for lblk, ln, pblk, _u in fmap.ext:
-                for i in range(ln):
-                    b = self.dev.pread((pblk + i) * self.bs, self.bs)
-                    if struct.unpack_from("<I", b, self.bs - 8)[0] != EXT4_ORPHAN_BLOCK_MAGIC:
-                        continue
-                    if any(words(b[: self.bs - 8])):
-                        return "orphan inodes are pending in the orphan file; run e2fsck"
         return None
 
     # ---- write protocol ------------------------------------------------------------------------
