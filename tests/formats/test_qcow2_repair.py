@@ -172,8 +172,9 @@ DIRTY = {
     "snapshot": _dirty_snapshot,
     "bitmaps": _dirty_bitmaps,
     "rc1": lambda d: _dirty_opts(d, "rc1", "refcount_bits=1", "4M", "write -P 0xab 0 1M"),
+    # also preallocated zero clusters (write -z over allocated ones keeps the offset)
     "rc64": lambda d: _dirty_opts(d, "rc64", "refcount_bits=64,cluster_size=4096", "4M",
-                                  "write -P 0xab 0 1M", "write -P 0xcd 3M 9k"),
+                                  "write -P 0xab 0 1M", "write -z 0 8k", "write -P 0xcd 3M 9k"),
     # 512-byte clusters: ~90 refcount blocks and a two-cluster refcount table
     "c512": lambda d: _dirty_opts(d, "c512", "cluster_size=512", "32M", "write -P 0xab 0 10M",
                                   "write -P 0xcd 20M 1M"),
