@@ -408,6 +408,10 @@ def test_unlinked_open_file_freed_on_close(tmp_path):
     fs.close()  # closing the filesystem releases it even though the handle was never closed
     e2fsck_clean(img)
     assert _reopen(img).statvfs().f_bfree == free0
+    names = set(trees.debugfs_tree(img, contents=False))
+    assert "/tmpfile" not in names and "/still-open" not in names and "/files/size0" in names
+    free = int(re.search(r"^Free blocks:\s+(\d+)", run([tool("dumpe2fs"), "-h", img]).stdout, re.M).group(1))
+    assert free == free0
 
 
 def test_enospc_leaves_a_clean_filesystem(tmp_path):
@@ -421,8 +425,11 @@ def test_enospc_leaves_a_clean_filesystem(tmp_path):
         for i in range(100):
             fs.mknod(f"/n{i}", stat.S_IFIFO | 0o600)
     assert e.value.errno == errno.ENOSPC
+    made = [p for p in fs.readdir("/") if p.startswith("f")]
     fs.close()
     e2fsck_clean(img)
+    assert made and _cat(img, "/f0") == b"x" * 100_000
+    assert {p.lstrip("/") for p in trees.debugfs_tree(img, contents=False)} >= set(made)
 
 
 def test_existing_inline_data_is_converted_when_changed(tmp_path):
@@ -522,6 +529,10 @@ def test_acl_and_capability_semantics(tmp_path):
     os.setxattr(host, "system.posix_acl_access", acl)
     os.chmod(host, 0o750)
     assert _reopen(img).getxattr("/f", "system.posix_acl_access") == os.getxattr(host, "system.posix_acl_access")
+    dbg = trees.debugfs_tree(img, contents=False)
+    assert dbg["/f"]["perm"] == 0o750 and dbg["/xattrs/user"]["uid"] == 5
+    assert "system.posix_acl_access" in debugfs(img, "ea_list /f")
+    assert "security.capability" not in debugfs(img, "ea_list /xattrs/user")
 
 
 def test_rename_noreplace_and_dotdot(tmp_path):
