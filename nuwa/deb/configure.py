@@ -73,7 +73,11 @@ def configure(db, entry: PkgEntry, runner, policy: str = "old", extra: dict | No
         for c in cfs:
             if c.obsolete or c.remove_on_upgrade:
                 continue
-            results.append(configure_conffile(db, entry, c, policy, lambda p: activate_path(db, p, entry)))
+            res = configure_conffile(db, entry, c, policy, lambda p: activate_path(db, p, entry))
+            results.append(res)
+            if res[1] != "absent":  # deferred_configure_conffile notes each new hash
+                entry.set_conffiles(cfs)
+                db.note(entry)
         entry.set_conffiles(cfs)
         if report is not None:
             report.setdefault("conffiles", []).extend((entry.name, p, a) for p, a in results if a != "absent")

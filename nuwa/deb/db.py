@@ -12,6 +12,7 @@ import time
 
 from nuwa.deb.diversions import Diversions
 from nuwa.deb.infodb import InfoDB
+from nuwa.deb.journal import Journal
 from nuwa.deb.runner import ScriptRunner, script_env
 from nuwa.deb.statoverride import StatOverrides
 from nuwa.deb.status import PkgEntry, StatusFile
@@ -36,17 +37,47 @@ class Database:
         self._owners: dict[str, list[PkgEntry]] | None = None
         self._noted: set[int] = set()  # entries whose state dpkg has logged in this run
         self._lists: dict[int, list[str]] = {}
+        self.journal = Journal(self)
 
     @classmethod
     def load(cls, fs, admindir: str = "/var/lib/dpkg", **kw) -> "Database":
         """Read every database file of the image."""
         return cls(fs, admindir, **kw)
 
+    def open(self) -> None:
+        """Start a run that changes the database (``modstatdb_open`` for writing).
+
+        The journal's files appear with the first state change or script, whichever comes
+        first: nothing before either can observe them, and a package refused by the checks
+        that come first leaves the image untouched.
+        """
+        self.journal.wanted = True
+
     def save(self) -> None:
-        """Write what changed: trigger files, status (with status-old), the log."""
+        """End the run: trigger files, status (with status-old) and the journal's cleanup
+        (``modstatdb_shutdown``), the log."""
         self.triggers.save()
-        self.status.save(self.fs)
+        if self.journal.is_open:
+            self.journal.shutdown()
+        else:
+            self.status.save(self.fs)
         self.flush_log()
+
+    def sync(self) -> None:
+        """Make the files match what dpkg has written by now (before a script runs)."""
+        if self.journal.wanted:
+            self.journal.open()
+        self.triggers.save()
+        self.flush_log()
+
+    def after_script(self, incorporate: bool = True) -> None:
+        """``post_script_tasks``: diversions re-read, ``dpkg-trigger``'s activations incorporated."""
+        self.diversions = Diversions.load(self.fs, self.admindir)
+        self.triggers.reload_unincorp()
+        if incorporate:
+            from nuwa.deb.configure import incorporate as trig_incorporate  # configure imports this module
+
+            trig_incorporate(self)
 
     # ---- the log ----------------------------------------------------------------------------
     def log(self, message: str) -> None:
@@ -83,11 +114,12 @@ class Database:
             self.clear_awaiters(entry)
 
     def note(self, entry: PkgEntry) -> None:
-        """``modstatdb_note``: log the state once per change (and on a package's first note)."""
-        if id(entry) in self._noted:
-            return
-        self._noted.add(id(entry))
-        self.log(f"status {entry.status} {self.name_always(entry)} {entry.version or '<none>'}")
+        """``modstatdb_note``: log the state once per change (and on a package's first note),
+        and record the package's stanza in the journal (``updates/``)."""
+        if id(entry) not in self._noted:
+            self._noted.add(id(entry))
+            self.log(f"status {entry.status} {self.name_always(entry)} {entry.version or '<none>'}")
+        self.journal.note(entry)
 
     def clear_awaiters(self, pend: PkgEntry) -> None:
         """dpkg ``trig_clear_awaiters``: ``pend`` has no pending triggers, so nobody awaits it."""
@@ -166,4 +198,9 @@ class Database:
             if script is None:
                 return 0
         env = script_env(entry.name, arch or entry.arch, script_name, self.admindir)
-        return runner.run(entry.name, script_name, list(args), env, script=script, fs=self.fs, path=path or "")
+        self.sync()
+        rc = runner.run(entry.name, script_name, list(args), env, script=script, fs=self.fs, path=path or "")
+        # maintscript_postinst only re-reads diversions: its caller incorporates triggers after
+        # noting the new state (post_postinst_tasks); every other script gets post_script_tasks
+        self.after_script(incorporate=script_name != "postinst")
+        return rc

@@ -99,6 +99,7 @@ class Dpkg:
     def unpack(self, debs) -> list:
         """``dpkg --unpack``: unpack each archive; returns the status entries."""
         archives = self._open(debs)
+        self.db.open()
         self.db.log("startup archives unpack")
         return [self._unpack_one(d) for d in archives]
 
@@ -115,6 +116,7 @@ class Dpkg:
     def configure_all(self, entries=None) -> None:
         """``dpkg --configure`` of ``entries`` (default: every unpacked/half-configured package),
         in dependency order, then trigger processing."""
+        self.db.open()
         if entries is None:
             entries = [e for e in self.db.status.entries if e.status in ("unpacked", "half-configured")]
         queue = list(entries)
@@ -166,6 +168,7 @@ class Dpkg:
     def install(self, debs) -> Report:
         """``dpkg -i``: unpack all, configure all, process triggers."""
         archives = self._open(debs)
+        self.db.open()
         self.db.log("startup archives install")
         entries = [self._unpack_one(d) for d in archives]
         self.configure_all(entries)
@@ -173,6 +176,7 @@ class Dpkg:
 
     def remove(self, names: list[str], purge: bool = False) -> Report:
         """``dpkg -r`` / ``dpkg -P`` of installed packages by name (``name`` or ``name:arch``)."""
+        self.db.open()
         self.db.log(f"startup packages {'purge' if purge else 'remove'}")
         for n in names:
             e = self.db.status.find(n)
@@ -184,5 +188,9 @@ class Dpkg:
         return self.report
 
     def commit(self) -> None:
-        """Write the package database (status, status-old, triggers, dpkg.log)."""
+        """Write the package database (status, status-old, triggers, the journal's cleanup,
+        dpkg.log), then what the runner keeps for later (the first-boot job of deferred work)."""
         self.db.save()
+        finish = getattr(self.runner, "commit", None)
+        if finish is not None:
+            finish(self.fs)

@@ -20,7 +20,7 @@ import re
 import stat as _stat
 
 from nuwa.deb.conffiles import conffderef
-from nuwa.deb.status import PkgEntry
+from nuwa.deb.status import NEWCONFFILEFLAG, Conffile, PkgEntry
 from nuwa.deb.unpack import ScriptFailed, activate_packageprocessing, activate_path, remove_tree
 from nuwa.errors import OperationFailedError
 
@@ -166,8 +166,12 @@ def _remove_configfiles(db, entry: PkgEntry, runner) -> None:
     db.log(f"purge {db.name_always(entry)} {entry.version} <none>")
     activate_packageprocessing(db, entry)
     entry.set_config_version("")
+    db.note(entry)
     files = set(db.files_of(entry))
-    cfs = [c for c in entry.conffiles if c.name in files]
+    # conffiles no longer ours leave the list; the rest are marked new (``NEWCONFFILEFLAG``)
+    cfs = [c for c in entry.conffiles if c.name in files and not _diverted_away(db, c.name, entry)]
+    entry.set_conffiles([Conffile(c.name, NEWCONFFILEFLAG, c.obsolete, c.remove_on_upgrade) for c in cfs])
+    db.note(entry)
     for c in cfs:
         cdr = conffderef(fs, c.name)
         activate_path(db, c.name, entry)
@@ -190,17 +194,28 @@ def _remove_configfiles(db, entry: PkgEntry, runner) -> None:
                     fs.unlink(f"{d}/{n}")
                 except OSError:
                     pass
-    conffnames = {c.name for c in entry.conffiles}
+    conffnames = {c.name for c in cfs}
     db.set_files(entry, [p for p in db.files_of(entry) if p not in conffnames])
     entry.set_conffiles([])
+    db.note(entry)
     rc = db.run_script(runner, entry, "postrm", ["purge"])
     if rc != 0:
         raise ScriptFailed(f"installed post-removal script subprocess returned error exit status {rc}",
                            where=f"package {entry.nonambig()}")
 
 
+def _diverted_away(db, path: str, entry: PkgEntry) -> bool:
+    """``removal_bulk_remove_configfiles``: a conffile involved in a diversion is skipped,
+    unless this package is the one diverting it."""
+    if db.diversions.by_target(path) is not None:
+        return True
+    div = db.diversions.by_path(path)
+    return div is not None and div.package != entry.name
+
+
 def _remove_leftover_dirs(db, entry: PkgEntry) -> None:
     fs = db.fs
+    db.note(entry)
     leftover = []
     files = db.files_of(entry)
     for path in reversed(files):

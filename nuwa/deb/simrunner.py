@@ -49,6 +49,7 @@ class SimulatorRunner:
     def run(self, package: str, script_name: str, args: list[str], env: dict[str, str], *,
             script: bytes = b"", fs=None, path: str = "") -> int:
         """Interpret ``script`` as dpkg would run it; returns the status dpkg sees."""
+        import nuwa.script.commands  # noqa: F401  (registers every command model)
         from nuwa.script.interp import dpkg_environment, run_script
 
         text = script.decode("utf-8", "surrogateescape")

@@ -14,6 +14,7 @@ Saving mirrors ``atomic_file`` with ``ATOMIC_FILE_BACKUP``: write ``status-new``
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 
 from nuwa.deb.control import DPKG_FIELD_ORDER, Paragraph, parse_paragraphs
@@ -25,6 +26,13 @@ EFLAGS = ("ok", "reinstreq")
 STATES = ("not-installed", "config-files", "half-installed", "unpacked", "half-configured",
           "triggers-awaited", "triggers-pending", "installed")
 STATE_RANK = {s: i for i, s in enumerate(STATES)}
+
+#: dpkg's journal (lib/dpkg/dpkg.h): ``updates/NNNN`` records, written through ``tmp.i``
+UPDATESDIR = "updates"
+IMPORTANTTMP = "tmp.i"
+IMPORTANTMAXLEN = 10
+IMPORTANTFMT = "{:04d}"
+MAXUPDATES = 250
 
 NEWCONFFILEFLAG = "newconffile"
 NONEXISTENTFLAG = "nonexistent"
@@ -222,6 +230,7 @@ class StatusFile:
         self._lead: dict[int, str] = {}  # id(entry) -> blank text before it, as read
         self.trailer = ""
         self.original = text
+        self.journal: list[str] = []  # names of the updates/ records applied by load()
         pos_text = text
         for lead, para, line in parse_paragraphs(pos_text, where):
             e = PkgEntry(para, f"{where} line {line}")
@@ -239,20 +248,70 @@ class StatusFile:
             self._index.setdefault(e.name, []).append(e)
 
     @classmethod
-    def load(cls, fs, path: str = "/var/lib/dpkg/status") -> "StatusFile":
-        """Read and parse ``path`` in the image (a missing file is an empty database)."""
+    def load(cls, fs, path: str = "/var/lib/dpkg/status", journal: bool = True) -> "StatusFile":
+        """Read and parse ``path`` in the image (a missing file is an empty database).
+
+        With ``journal`` (the default, as every dpkg program reads the database through
+        ``modstatdb_open``), the entries of the ``updates/`` directory beside ``path`` are
+        applied on top, in name order: what dpkg has recorded but not yet written to
+        ``status`` (a run in progress, or an interrupted one). :attr:`journal` lists them.
+        """
         try:
-            data = fs.read_bytes(path)
-        except FileNotFoundError:
-            data = b""
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = data.decode("utf-8", "surrogateescape")
-        try:
-            return cls(text, path)
+            sf = cls(_decode(_read_or_empty(fs, path)), path)
         except InvalidInputError as e:  # the image's file is at fault, not the caller
             raise CorruptImageError(f"malformed status file: {e}", where=path) from None
+        if journal:
+            updates = posixpath.join(posixpath.dirname(path), UPDATESDIR)
+            for name in journal_names(fs, updates):
+                where = f"{updates}/{name}"
+                sf.apply_update(_decode(_read_or_empty(fs, where)), where)
+                sf.journal.append(name)
+        return sf
+
+    def apply_update(self, text: str, where: str) -> PkgEntry | None:
+        """Merge one journal record (``pdb_parse_update``: a single stanza) into the database.
+
+        The record replaces the installed half of the package it names (``pkg_parse_copy``),
+        in the slot ``parse_find_pkg_slot`` picks; Priority and Section already known stay
+        (``pdb_weakclassification``). An empty record changes nothing.
+        """
+        try:
+            paras = list(parse_paragraphs(text, where))
+        except InvalidInputError as e:
+            raise CorruptImageError(f"malformed journal entry: {e}", where=where) from None
+        if not paras:
+            return None
+        if len(paras) > 1:
+            raise CorruptImageError("journal entry holds more than one stanza", where=where)
+        para = paras[0][1]
+        name = para.get("Package")
+        if not name:
+            raise CorruptImageError("journal entry has no 'Package' field", where=where)
+        new = PkgEntry(para, where)
+        slot = self._update_slot(new)
+        if slot is None:
+            return self.add(new)
+        for k in ("Priority", "Section"):
+            if slot.para.get(k) and new.para.get(k) != slot.para.get(k):
+                para.set(k, slot.para.get(k))
+        slot.para = para
+        slot.where = where
+        slot._cv = None
+        slot.dirty = True
+        return slot
+
+    def _update_slot(self, new: PkgEntry) -> PkgEntry | None:
+        """The existing entry a journal record for ``new`` goes to (None: a new one)."""
+        cands = self._index.get(new.name, [])
+        installed = [e for e in cands if "Status" in e.para and e.status != "not-installed"]
+        if len(installed) == 1:
+            one = installed[0]
+            if not (one.multiarch == "same" and new.multiarch == "same"):
+                return one
+        for e in cands:
+            if e.arch == new.arch:
+                return e
+        return None
 
     # ---- lookup ----------------------------------------------------------------------------
     def find_all(self, name: str) -> list[PkgEntry]:
@@ -328,3 +387,42 @@ class StatusFile:
         except FileNotFoundError:
             pass
         fs.rename(new, path)
+
+
+def _read_or_empty(fs, path: str) -> bytes:
+    try:
+        return fs.read_bytes(path)
+    except FileNotFoundError:
+        return b""
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "surrogateescape")
+
+
+def journal_names(fs, updates: str) -> list[str]:
+    """The journal records in ``updates`` in the order dpkg applies them.
+
+    ``cleanupdates``: names made only of digits (``tmp.i`` and anything else is ignored),
+    all of one length and at most ``IMPORTANTMAXLEN`` long (dpkg refuses otherwise), sorted
+    as ``alphasort`` sorts them (byte order, since they are ASCII digits).
+    """
+    try:
+        names = fs.readdir(updates)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    digits = [n for n in names if n and all("0" <= c <= "9" for c in n)]
+    length = None
+    for n in digits:
+        if len(n) > IMPORTANTMAXLEN:
+            raise CorruptImageError(f"updates directory contains file '{n}' whose name is too long "
+                                    f"(length={len(n)}, max={IMPORTANTMAXLEN})", where=updates)
+        if length is None:
+            length = len(n)
+        elif len(n) != length:
+            raise CorruptImageError(f"updates directory contains files with different length names "
+                                    f"(both {length} and {len(n)})", where=updates)
+    return sorted(digits)

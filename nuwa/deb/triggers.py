@@ -94,16 +94,7 @@ class TriggerState:
                     path, _, pkg = ln.rpartition(" ")
                     st.file_interests.append((path, _interest(pkg)))
             elif n == "Unincorp":
-                for ln in text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"):
-                    # trigdef_parse reads with fgets_checked: an empty line ends the file
-                    # (what follows is lost on the next rewrite); comment lines are skipped
-                    if ln == "":
-                        break
-                    if ln.lstrip().startswith("#"):
-                        continue
-                    parts = ln.split()
-                    if parts:
-                        st.unincorp.append((parts[0], parts[1:]))
+                st.unincorp = _parse_unincorp(text)
             else:
                 st.named[n] = [_interest(ln.strip()) for ln in text.splitlines() if ln.strip()]
         return st
@@ -161,6 +152,16 @@ class TriggerState:
         self._dirty_named = set()
         self._dirty_unincorp = False
 
+    def reload_unincorp(self) -> None:
+        """Read ``Unincorp`` again (a script's ``dpkg-trigger`` may have added to it)."""
+        if self._dirty_unincorp:  # ours is newer (not yet written)
+            return
+        try:
+            text = self.fs.read_bytes(f"{self.dir}/Unincorp").decode("utf-8", "surrogateescape")
+        except FileNotFoundError:
+            text = ""
+        self.unincorp = _parse_unincorp(text)
+
     def take_unincorp(self) -> list[tuple[str, list[str]]]:
         """Deferred activations to incorporate into the status (then the file is emptied)."""
         items, self.unincorp = self.unincorp, []
@@ -189,6 +190,22 @@ class TriggerState:
             out.append((trigger, [aw]))
         self.unincorp = out
         self._dirty_unincorp = True
+
+
+def _parse_unincorp(text: str) -> list[tuple[str, list[str]]]:
+    """``Unincorp`` lines as ``(trigger, awaiters)``."""
+    out = []
+    for ln in text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"):
+        # trigdef_parse reads with fgets_checked: an empty line ends the file
+        # (what follows is lost on the next rewrite); comment lines are skipped
+        if ln == "":
+            break
+        if ln.lstrip().startswith("#"):
+            continue
+        parts = ln.split()
+        if parts:
+            out.append((parts[0], parts[1:]))
+    return out
 
 
 def _interest(word: str) -> Interest:

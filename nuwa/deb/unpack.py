@@ -175,6 +175,11 @@ class Unpacker:
                 entry.set("Architecture", self.arch)
             if self.multiarch != "no":
                 entry.set("Multi-Arch", self.multiarch)
+        # parsing the archive's control (pdb_parse_binary, no weak classification) sets the
+        # package's Priority and Section at once: every journal record from here shows them
+        for k in ("Priority", "Section"):
+            if self.ctl.get(k):
+                entry.set(k, self.ctl.get(k))
         old_status = entry.status
         old_version = entry.version
         installed_before = old_status not in ("not-installed", "config-files")
@@ -257,6 +262,7 @@ class Unpacker:
         self._remove_from_others(entry, extracted)
         db.set_state(entry, "unpacked")
         entry.set_status(eflag="ok")
+        db.note(entry)  # process_archive notes again once reinstreq is cleared
         return entry
 
     def foreign_arches(self) -> list[str]:
