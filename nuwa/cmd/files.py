@@ -23,11 +23,10 @@ import time
 
 from nuwa.errors import CorruptImageError, InvalidInputError
 from nuwa.fs.diff import TYPE_CHAR
+from nuwa.fs.lsformat import Owners, id_names, ls_long_lines, major_minor as _major_minor, mode_string  # noqa: F401  (re-exported)
 from nuwa.fs.model import FileSystem, check_path, join
 
-_ID_FILE_MAX = 8 << 20
 _CHUNK = 1 << 20
-_SIX_MONTHS = 15778476  # seconds; coreutils' "recent" limit for the short date form
 FILE_TYPE_NAME = {S.S_IFREG: "regular file", S.S_IFDIR: "directory", S.S_IFLNK: "symbolic link",
                   S.S_IFIFO: "fifo", S.S_IFSOCK: "socket", S.S_IFCHR: "character special file",
                   S.S_IFBLK: "block special file"}
@@ -38,67 +37,6 @@ def _open_image(args, writable: bool = False, path: str | None = None):
     import nuwa
 
     return nuwa.open(path or args.image, writable=writable, partition=getattr(args, "partition", None))
-
-
-def id_names(fs: FileSystem, path: str) -> dict[int, str]:
-    """uid (or gid) -> name from the image's ``/etc/passwd`` (or ``/etc/group``)."""
-    try:
-        h = fs.open_handle(path)
-        try:
-            data = h.pread(0, min(h.size(), _ID_FILE_MAX))
-        finally:
-            h.close()
-    except OSError:
-        return {}
-    out: dict[int, str] = {}
-    for line in data.decode("utf-8", "replace").splitlines():
-        f = line.split(":")
-        if len(f) >= 3 and f[2].isdigit():
-            out.setdefault(int(f[2]), f[0])
-    return out
-
-
-class Owners:
-    """Owner and group names of one image, loaded once."""
-
-    def __init__(self, fs: FileSystem):
-        self.users, self.groups = id_names(fs, "/etc/passwd"), id_names(fs, "/etc/group")
-
-    def user(self, uid: int, unknown: str | None = None) -> str:
-        """The name (``ls`` shows the number for an unknown id, ``stat`` shows UNKNOWN)."""
-        return self.users.get(uid, str(uid) if unknown is None else unknown)
-
-    def group(self, gid: int, unknown: str | None = None) -> str:
-        return self.groups.get(gid, str(gid) if unknown is None else unknown)
-
-
-def mode_string(mode: int) -> str:
-    """``ls -l``'s ten-character mode (coreutils ``filemodestring``)."""
-    kind = {S.S_IFREG: "-", S.S_IFDIR: "d", S.S_IFLNK: "l", S.S_IFIFO: "p", S.S_IFSOCK: "s",
-            S.S_IFCHR: "c", S.S_IFBLK: "b"}.get(S.S_IFMT(mode), "?")
-    out = [kind]
-    for shift, special, ch in ((6, S.S_ISUID, "s"), (3, S.S_ISGID, "s"), (0, S.S_ISVTX, "t")):
-        bits = (mode >> shift) & 7
-        out.append("r" if bits & 4 else "-")
-        out.append("w" if bits & 2 else "-")
-        x = bool(bits & 1)
-        if mode & special:
-            out.append(ch if x else ch.upper())
-        else:
-            out.append("x" if x else "-")
-    return "".join(out)
-
-
-def _major_minor(rdev: int) -> tuple[int, int]:
-    return os.major(rdev), os.minor(rdev)
-
-
-def _ls_date(mtime_ns: int, now: float) -> str:
-    t = mtime_ns / 1e9
-    lt = time.localtime(t)
-    if now - _SIX_MONTHS < t <= now + 60:  # coreutils: recent -> time of day, else the year
-        return time.strftime("%b %e %H:%M", lt)
-    return time.strftime("%b %e  %Y", lt)
 
 
 def entry_json(fs: FileSystem, path: str, name: str, st, owners: Owners) -> dict:
@@ -118,27 +56,6 @@ def entry_json(fs: FileSystem, path: str, name: str, st, owners: Owners) -> dict
 
 
 # ---- ls ---------------------------------------------------------------------------------------
-def ls_long_lines(fs: FileSystem, items: list[tuple[str, str]], owners: Owners, now: float | None = None) -> list[str]:
-    """``ls -l`` lines for ``(path, display name)`` pairs, columns aligned as coreutils does."""
-    now = time.time() if now is None else now
-    rows = []
-    for path, name in items:
-        st = fs.lstat(path)
-        kind = S.S_IFMT(st.st_mode)
-        if kind in (S.S_IFCHR, S.S_IFBLK):
-            ma, mi = _major_minor(st.st_rdev)
-            size = f"{ma}, {mi:>3}"
-        else:
-            size = str(st.st_size)
-        tail = f" -> {fs.readlink(path)}" if kind == S.S_IFLNK else ""
-        rows.append((mode_string(st.st_mode), str(st.st_nlink), owners.user(st.st_uid), owners.group(st.st_gid),
-                     size, _ls_date(st.st_mtime_ns, now), name + tail))
-    if not rows:
-        return []
-    w = [max(len(r[i]) for r in rows) for i in range(5)]
-    return [f"{r[0]} {r[1]:>{w[1]}} {r[2]:<{w[2]}} {r[3]:<{w[3]}} {r[4]:>{w[4]}} {r[5]} {r[6]}" for r in rows]
-
-
 def _sorted_names(fs: FileSystem, path: str) -> list[str]:
     # ls in the C locale: byte order
     return sorted(fs.readdir(path), key=lambda n: os.fsencode(n))
