@@ -8,4 +8,4 @@ from nuwa.script.commands import debconf  # noqa: F401,E402  (registration: debc
 from nuwa.script.commands import ucf  # noqa: F401,E402  (registration: getopt, seq, perl one-liner for the real ucf/ucfr scripts)
 from nuwa.script.commands import deb_systemd, systemctl, sysvinit  # noqa: F401,E402  (registration: service management)
 from nuwa.script.commands import update_alternatives  # noqa: F401,E402  (registration: update-alternatives)
-from nuwa.script.commands import datecmd, locales, procs, sysinfo  # noqa: F401,E402  (registration: machine facts, clock, processes)
+from nuwa.script.commands import datecmd, listing, locales, procs, sysinfo  # noqa: F401,E402  (registration: machine facts, clock, processes, ls)
