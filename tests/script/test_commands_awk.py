@@ -5,6 +5,8 @@ import pytest
 from cmdharness import compare, deferred
 
 IN = b"root x 0 0\ndaemon x 1 1\nwww-data x 33 33\n\nlast  line   here\n"
+PYFILES = (b"/.\n/usr\n/usr/lib/python3/dist-packages/foo\n/usr/lib/python3/dist-packages/foo/__init__.py\n"
+           b"/usr/lib/python3/dist-packages/foo/bar.py\n/usr/share/doc/foo/x.pyc\n/usr/bin/tool.py\n")
 KV = b"Package: foo\nVersion: 1.2-3\nStatus: install ok installed\n"
 
 CASES = [
@@ -26,6 +28,19 @@ CASES = [
     ("awk 'length > 10'", IN), ("awk '{print}' f1 f2", b""), ("awk '{print FILENAME\":\"FNR}' f1 f2", b""),
     ("awk '{print $1}' nonexist", b""), ("awk -F, '{print $2}'", b"a,b,c\n,x\n"), ("awk '{ n = n $1 } END { print n }'", IN),
     ("awk 'BEGIN{x=\"10\"; y=9; print (x>y)}'", b""), ("awk '$3 > 9'", IN), ("awk '{print int($3/10)}'", IN),
+    # sprintf, sub, gsub, NF assignment (dh_python3's prerm snippets, locales' config)
+    ("awk -F/ 'BEGIN {OFS=\"/\"} /\\.py$/ {$NF=sprintf(\"__pycache__/%s.*.py[co]\", substr($NF,1,length($NF)-3)); print}'",
+     PYFILES),
+    ("awk -F/ 'BEGIN {OFS=\"/\"} /\\.py$/ {NF--; print}'", PYFILES),
+    ("awk '/Maximum length/ {print int($NF / 4)}'", b"Maximum length of command we could actually use: 2090538\n"),
+    ("awk '/^LANG=/ {gsub(\"\\\"\", \"\"); sub(\"LANG=\", \"\"); lang=$0;} END {print lang}'",
+     b'FOO=1\nLANG="en_US.UTF-8"\nLANG=C.UTF-8x\n'),
+    ("awk '{n=gsub(/o/,\"0\"); print n, $0}'", IN + KV), ("awk '{sub(/[0-9]+/,\"<&>\"); print}'", IN),
+    ("awk '{gsub(/x*/,\"-\"); print}'", b"abxd\nxx\n\nabc\n"), ("awk '{gsub(/$/,\"!\"); print}'", b"ab\n"),
+    ("awk '{gsub(/^/,\">\"); print}'", b"ab\n"), ("awk '{gsub(\"a\",\"\\\\&\"); print}'", b"banana\n"),
+    ("awk '{gsub(/a/,\"[&&]\", $1); print; print $1}'", b"aa ba\n"), ("awk '{x=$0; sub(/o+/,\"\",x); print x}'", IN),
+    ("awk '{print sprintf(\"%05d|%-4s|%x\", $3, $1, $3)}'", IN), ("awk '{NF=2; print; print NF}'", IN),
+    ("awk 'BEGIN{OFS=\"-\"} {NF=5; print}'", IN), ("awk '{$5=\"e\"; print NF; print}'", IN),
 ]
 
 
@@ -35,7 +50,7 @@ def test_awk(tmp_path, cmd, stdin):
 
 
 @pytest.mark.parametrize("cmd", ["awk '{for (i=1;i<=NF;i++) print $i}' f1", "awk '{a[$1]++}' f1",
-                                 "awk '{gsub(/a/,\"b\"); print}' f1", "awk -f prog f1", "awk '{print | \"sort\"}' f1",
+                                 "awk '{split($0,a); print a[1]}' f1", "awk -f prog f1", "awk '{print | \"sort\"}' f1",
                                  "awk 'function f(x){return x} {print f($1)}' f1",
                                  "awk '{print $1 > \"/dev/null\"}' f1"])
 def test_awk_deferred(tmp_path, cmd):

@@ -3,9 +3,10 @@
 The subset: ``-F SEP``, ``-v var=value``, program text (no ``-f``); items ``BEGIN``, ``END``,
 ``pattern``, ``pattern { action }`` with patterns that are expressions or ``/regex/``;
 statements ``print``, ``printf``, ``if``/``else``, ``next``, ``exit``, assignments and
-``++``/``--``; expressions with fields (``$N``, ``$NF``), ``NR NF FS OFS ORS RS FILENAME``,
-user variables, string/number literals, concatenation, arithmetic, comparisons, ``~ !~``,
-``&& || !``, ``? :`` and the functions ``length substr index tolower toupper int``.
+``++``/``--`` (assigning ``NF`` truncates or pads the record); expressions with fields
+(``$N``, ``$NF``), ``NR NF FS OFS ORS RS FILENAME``, user variables, string/number literals,
+concatenation, arithmetic, comparisons, ``~ !~``, ``&& || !``, ``? :`` and the functions
+``length substr index tolower toupper int sprintf sub gsub``.
 Anything else (loops, arrays, user functions, getline, redirections, ``system``...) raises
 Defer: the script is run at first boot instead of guessed at. Regexes are POSIX EREs through
 :mod:`nuwa.script.commands._regex`.
@@ -28,8 +29,8 @@ _TOKEN = re.compile(r"""
   | (?P<op>\+\+|--|\+=|-=|\*=|/=|%=|==|!=|<=|>=|&&|\|\||!~|[-+*/%<>=!~?:(){},$])
 """, re.X)
 
-_UNSUPPORTED = {"for", "while", "do", "function", "func", "getline", "delete", "in", "system", "split", "sub",
-                "gsub", "match", "sprintf", "close", "fflush", "srand", "rand", "break", "continue", "return",
+_UNSUPPORTED = {"for", "while", "do", "function", "func", "getline", "delete", "in", "system", "split",
+                "match", "close", "fflush", "srand", "rand", "break", "continue", "return",
                 "nextfile", "printf_", "sin", "cos", "atan2", "exp", "log", "sqrt"}
 
 
@@ -298,7 +299,8 @@ class _Parser:
             self.take(")")
             return e
         if k == "name":
-            if self.peek()[1] == "(" and v in ("length", "substr", "index", "tolower", "toupper", "int"):
+            if self.peek()[1] == "(" and v in ("length", "substr", "index", "tolower", "toupper", "int", "sprintf",
+                                               "sub", "gsub"):
                 self.take("(")
                 args = self.exprlist(")") if self.peek()[1] != ")" else []
                 self.take(")")
@@ -411,6 +413,60 @@ class _Awk:
         self.vars["NF"] = float(len(self.fields) - 1)
         self.fields[0] = _str(self.vars["OFS"]).join(self.fields[1:])
 
+    def set_nf(self, n: int) -> None:
+        """Assigning NF truncates or pads the fields and rebuilds $0 with OFS (POSIX awk)."""
+        if n < 0:
+            raise Defer("awk: negative NF")
+        fields = (self.fields[1:] + [""] * n)[:n]
+        self.fields = [_str(self.vars["OFS"]).join(fields)] + fields
+        self.vars["NF"] = float(n)
+
+    def substitute(self, global_: bool, args) -> float:
+        """``sub``/``gsub(ERE, REPL [, LVALUE])``: returns the number of replacements.
+
+        ``&`` in REPL is the matched text, ``\\&`` a literal ``&``; an empty match is
+        replaced only where it does not touch the end of the previous match (mawk's rule:
+        ``gsub(/x*/, "-", "abxd")`` gives ``-a-b-d-``).
+        """
+        if len(args) not in (2, 3):
+            raise Defer("awk: sub/gsub argument count")
+        target = args[2] if len(args) == 3 else ("field", ("num", 0.0))
+        if target[0] not in ("var", "field"):
+            raise Defer("awk: sub/gsub on a non-lvalue")
+        r = self.regex(args[0][1] if args[0][0] == "re" else _str(self.ev(args[0])))
+        repl = _str(self.ev(args[1]))
+        text = _str(self.ev(target))
+        out, pos, count, last_end = [], 0, 0, -1
+        while pos <= len(text):
+            m = r.search(text, pos)
+            if m is None:
+                break
+            if m.start() == m.end() and m.start() == last_end:
+                # an empty match right after the previous match: skip one character
+                if m.start() < len(text):
+                    out.append(text[pos:m.start() + 1])
+                pos = m.start() + 1
+                if pos > len(text):
+                    break
+                continue
+            out.append(text[pos:m.start()])
+            out.append(_repl(repl, m.group(0)))
+            count += 1
+            last_end = m.end()
+            if m.end() == m.start():
+                if m.start() < len(text):
+                    out.append(text[m.start()])
+                pos = m.start() + 1
+            else:
+                pos = m.end()
+            if not global_:
+                break
+        if count == 0:
+            return 0.0
+        out.append(text[pos:])
+        self._store(target, "".join(out))
+        return float(count)
+
     def ev(self, e):
         k = e[0]
         if k == "num":
@@ -472,13 +528,16 @@ class _Awk:
             self._store(e[2], new)
             return new if e[3] else old
         if k == "call":
+            if e[1] in ("sub", "gsub"):
+                return self.substitute(e[1] == "gsub", e[2])
             return self.call(e[1], [self.ev(a) for a in e[2]])
         raise Defer(f"awk expression {k}")
 
     def _store(self, target, val) -> None:
         if target[0] == "var":
-            if target[1] in ("NF",):
-                raise Defer("awk assignment to NF")
+            if target[1] == "NF":
+                self.set_nf(int(_num(val)))
+                return
             self.vars[target[1]] = val
         else:
             self.set_field(int(_num(self.ev(target[1]))), _str(val))
@@ -502,6 +561,10 @@ class _Awk:
             return _str(args[0]).upper()
         if name == "int":
             return float(int(_num(args[0])))
+        if name == "sprintf":
+            if not args:
+                raise Defer("awk: sprintf without a format")
+            return _printf(_str(args[0]), args[1:])
         if name == "index":
             return float(_str(args[0]).find(_str(args[1])) + 1)
         if name == "substr":
@@ -546,6 +609,19 @@ class _Awk:
             raise _Exit(int(_num(self.ev(s[1]))) if s[1] is not None else 0)
         else:
             self.ev(s[1])
+
+
+def _repl(repl: str, matched: str) -> str:
+    out, i = [], 0
+    while i < len(repl):
+        c = repl[i]
+        if c == "\\" and i + 1 < len(repl) and repl[i + 1] in "&\\":
+            out.append(repl[i + 1])
+            i += 2
+            continue
+        out.append(matched if c == "&" else c)
+        i += 1
+    return "".join(out)
 
 
 def _round(x: float) -> int:
