@@ -56,3 +56,24 @@ def test_xargs(tmp_path, cmd, stdin):
                                  "find d -newermt 2020-01-01"])
 def test_find_deferred(tmp_path, cmd):
     assert "not modelled" in deferred(tmp_path, cmd)
+
+
+LONG = b" ".join(b"item%03d" % i for i in range(200)) + b"\n"
+
+
+@pytest.mark.parametrize("cmd,stdin", [
+    ("xargs --show-limits", b""), ("xargs --show-limits -r", b""), ("xargs --show-limits -s 100 echo", b"a b\n"),
+    ("xargs -s 60 echo", LONG), ("xargs -s 60 -n 3 echo", LONG), ("xargs --max-chars=200 echo x", LONG),
+    ("xargs -0 -s 30 echo", b"a\0bb\0ccc\0dddd\0eeeee\0ffffff\0"), ("xargs echo", LONG * 200),
+])
+def test_xargs_limits_and_batches(tmp_path, cmd, stdin):
+    """--show-limits and command-line batching as on a booted system (8 MiB stack: ARG_MAX 2 MiB)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    if hard != resource.RLIM_INFINITY and hard < 8 << 20:
+        pytest.skip("cannot give the real xargs the default 8 MiB stack limit")
+    resource.setrlimit(resource.RLIMIT_STACK, (8 << 20, hard))
+    try:
+        compare(tmp_path, cmd, stdin=stdin)
+    finally:
+        resource.setrlimit(resource.RLIMIT_STACK, (soft, hard))

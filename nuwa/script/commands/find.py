@@ -495,7 +495,26 @@ def find(inv: Invocation) -> int:
 _XARGS = _args.spec("0d:rn:I:i::L:s:tpxa:P:E:e::", {
     "null": "0", "delimiter": "d", "no-run-if-empty": "r", "max-args": "n", "replace": ("i", _args.OPT),
     "max-lines": ("L", _args.REQ), "max-chars": "s", "verbose": "t", "interactive": "p", "exit": "x",
-    "arg-file": "a", "max-procs": "P"}, in_order=True)
+    "arg-file": "a", "max-procs": "P", "show-limits": ("show-limits", _args.NO)}, in_order=True)
+#: sysconf(_SC_ARG_MAX) on the booted system: a quarter of the default 8 MiB stack limit
+#: (the kernel's _STK_LIM, which systemd and login sessions keep)
+_ARG_MAX = 8 * 1024 * 1024 // 4
+_XARGS_HEADROOM = 2048  # XARGS_POSIX_HEADROOM
+_ARG_MAX_DEFAULT = 128 * 1024  # buildcmd's sensible default command-buffer size
+
+
+def _xargs_limits(inv: Invocation, bufsize: int) -> str:
+    """``--show-limits`` as findutils 4.9 prints it (``bc_init_controlinfo``: the environment
+    is subtracted from ARG_MAX with the 2048 headroom, then once more for the usable length)."""
+    env = sum(len(k.encode("utf-8", "surrogateescape")) + len(v.encode("utf-8", "surrogateescape")) + 2
+              for k, v in inv.env.items())
+    upper = _ARG_MAX - env - _XARGS_HEADROOM
+    return (f"Your environment variables take up {env} bytes\n"
+            f"POSIX upper limit on argument length (this system): {upper}\n"
+            "POSIX smallest allowable upper limit on argument length (all systems): 4096\n"
+            f"Maximum length of command we could actually use: {upper - env}\n"
+            f"Size of command buffer we are actually using: {bufsize}\n"
+            "Maximum parallelism (--max-procs must be no greater): 2147483647\n")
 
 
 def _split_args(data: str) -> list[str]:
@@ -544,8 +563,16 @@ def xargs(inv: Invocation) -> int:
     delim = None
     maxn = maxl = None
     repl = None
+    maxchars = None
+    limits = False
     for k, v in opts:
-        if k == "0":
+        if k == "show-limits":
+            limits = True
+        elif k == "s":
+            if not v.isdigit() or int(v) < 1:
+                raise Defer(f"xargs -s {v!r}")
+            maxchars = int(v)
+        elif k == "0":
             nul = True
         elif k == "d":
             delim = v.encode().decode("unicode_escape") if v.startswith("\\") else v
@@ -557,12 +584,19 @@ def xargs(inv: Invocation) -> int:
             repl = v if v is not None else "{}"
         elif k == "L":
             maxl = int(v)
-        elif k in ("s", "x", "P"):
+        elif k in ("x", "P"):
             pass
         else:
             raise Defer(f"xargs -{k} is not modelled")
     if inv.run is None:
         raise Defer("xargs needs the interpreter to run commands")
+    env_size = sum(len(k.encode("utf-8", "surrogateescape")) + len(v.encode("utf-8", "surrogateescape")) + 2
+                   for k, v in inv.env.items())
+    if maxchars is not None and maxchars > _ARG_MAX - env_size - _XARGS_HEADROOM:
+        raise Defer("xargs -s above the system's limit")
+    bufsize = maxchars if maxchars is not None else min(_ARG_MAX_DEFAULT, _ARG_MAX - env_size - _XARGS_HEADROOM)
+    if limits:
+        inv.err(_xargs_limits(inv, bufsize))
     cmd = cmd or ["echo"]
     data = bytes(inv.stdin).decode("utf-8", "surrogateescape")
     try:
@@ -592,11 +626,23 @@ def xargs(inv: Invocation) -> int:
             lines = [ln for ln in data.split("\n") if ln.strip()]
             for i in range(0, len(lines), maxl):
                 batches.append(cmd + [a for ln in lines[i:i + maxl] for a in _split_args(ln)])
-        elif maxn:
-            for i in range(0, len(items), maxn):
-                batches.append(cmd + items[i:i + maxn])
-        elif items or not norun:
-            batches.append(cmd + items)
+        else:
+            # buildcmd's bc_push_arg: a batch holds at most -n items and, counting every
+            # argument with its terminating NUL, at most the command buffer's size
+            base = sum(len(a.encode("utf-8", "surrogateescape")) + 1 for a in cmd)
+            cur: list[str] = []
+            size = base
+            for it in items:
+                n = len(it.encode("utf-8", "surrogateescape")) + 1
+                if base + n > bufsize:
+                    raise Defer("xargs: an argument longer than the command buffer")
+                if cur and (size + n > bufsize or (maxn and len(cur) >= maxn)):
+                    batches.append(cmd + cur)
+                    cur, size = [], base
+                cur.append(it)
+                size += n
+            if cur or (not items and not norun):
+                batches.append(cmd + cur)
     status = 0
     for argv in batches:
         st, out, errb = inv.run(argv, b"")
