@@ -5,7 +5,7 @@ triggers fire; from ``unpacked`` each conffile is settled (:mod:`nuwa.deb.conffi
 package goes ``half-configured``; ``postinst configure CONFIG-VERSION`` runs (empty when the
 package was never configured); then ``post_postinst_tasks``: ``triggers-awaited`` if it awaits
 triggers, ``triggers-pending`` if it has pending ones, else ``installed``, and
-``Config-Version`` becomes the configured version.
+``Config-Version`` is left as it was (it becomes the version when ``status`` is next parsed).
 
 Trigger processing (``src/main/trigproc.c``): for a package with pending triggers,
 ``trigproc`` is logged, the state goes ``half-configured`` (clearing the pending list), and
@@ -87,7 +87,9 @@ def configure(db, entry: PkgEntry, runner, policy: str = "old", extra: dict | No
     if rc != 0:
         raise ScriptFailed(f"installed post-installation script subprocess returned error exit status {rc}",
                            where=where)
-    entry.set_config_version(entry.version)
+    # dpkg leaves configversion alone here: it only becomes the version when the status file
+    # is next parsed with the package installed (parse.c), so a package that ends this run
+    # triggers-awaited still shows the Config-Version it was configured from
     post_postinst(db, entry)
 
 

@@ -84,9 +84,11 @@ def remove_package(db, entry: PkgEntry, runner, purge: bool = False) -> None:
         entry.para = Paragraph([("Package", " " + entry.name), ("Status", " " + entry.para.get("Status")),
                                 ("Architecture", " " + entry.arch)])  # pkgbin_blank (arch kept for the log)
         entry.dirty = True
-        db.set_state(entry, "not-installed", want="unknown", eflag="ok")
+        db.set_state(entry, "not-installed", want="unknown", eflag="ok")  # removal_bulk's last note
         db.status.remove(entry)
+        return
     entry.set_status(eflag="ok")
+    db.note(entry)  # removal_bulk ends with pkg_reset_eflags and a note
 
 
 def _check_reverse_depends(db, entry: PkgEntry) -> None:

@@ -14,12 +14,22 @@ Outcomes, per call, in :attr:`SimulatorRunner.results`:
 - the whole script deferred (a deferred command's output or status was used, a budget was
   exceeded, a Perl script...): its partial effects are rolled back when the filesystem is an
   overlay with savepoints, and dpkg is told it succeeded (it will really run at first boot).
+
+Deferred work goes, in dpkg's order, into the image's first-boot job
+(:class:`nuwa.script.firstboot.FirstBootJob`, read from the image on first use so that a
+second run extends it): a whole script as a copy of the script with dpkg's arguments and
+environment (with the package's ``config`` and ``templates`` beside it, for debconf), a
+single command with its recorded context. :meth:`SimulatorRunner.commit` writes the job; the
+dpkg engine calls it from ``Dpkg.commit``. Why the package is then recorded as if the script
+had succeeded is explained in docs/dpkg.md ("Maintainer scripts in the simulator").
 """
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 
+from nuwa.script.firstboot import FirstBootJob
 from nuwa.script.record import ScriptResult
 
 
@@ -45,6 +55,10 @@ class SimulatorRunner:
     results: list[SimulatedCall] = field(default_factory=list)
     #: shared by the command models across the scripts of one run (debconf, ucf registries...)
     model_state: dict = field(default_factory=dict)
+    #: the first-boot job deferred work goes to (loaded from the image at the first deferral)
+    job: FirstBootJob | None = None
+    #: (call index, job entry ids) for every call that added to the job
+    job_entries: list = field(default_factory=list)
 
     def run(self, package: str, script_name: str, args: list[str], env: dict[str, str], *,
             script: bytes = b"", fs=None, path: str = "") -> int:
@@ -57,8 +71,9 @@ class SimulatorRunner:
         full_env = dpkg_environment(script_name, package, env.get("DPKG_MAINTSCRIPT_ARCH", ""))
         full_env.update(env)
         if first.startswith("#!") and not _is_shell(first):
-            return self._record(package, script_name, args, full_env, 0, None, True,
-                                f"interpreter {first[2:].strip()!r} is not simulated")
+            reason = f"interpreter {first[2:].strip()!r} is not simulated"
+            self._defer_whole(fs, package, script_name, args, full_env, script, path, reason)
+            return self._record(package, script_name, args, full_env, 0, None, True, reason)
         flags = [w for w in first[2:].split()[1:] if w.startswith("-")] if first.startswith("#!") else []
         if flags:  # "#!/bin/sh -e": the kernel passes the flags to the shell; line 1 is a comment anyway
             text = "set " + " ".join(flags) + text[len(first):]
@@ -68,10 +83,54 @@ class SimulatorRunner:
         if res.deferred_whole:
             if sp is not None:
                 fs.rollback_to(sp)
+            self._defer_whole(fs, package, script_name, args, full_env, script, path, res.reason)
             return self._record(package, script_name, args, full_env, 0, res, True, res.reason)
         if sp is not None:
             fs.release(sp)
+        if res.deferred_commands:
+            job = self._job(fs)
+            source = path or f"{package}.{script_name}"
+            ids = [job.add_command(c, full_env, source, package).id for c in res.deferred_commands]
+            self.job_entries.append((len(self.results), ids))
         return self._record(package, script_name, args, full_env, res.status, res, False)
+
+    # ---- the first-boot job ------------------------------------------------------------------
+    def _job(self, fs) -> FirstBootJob:
+        if self.job is None:
+            self.job = FirstBootJob.load(fs)
+        return self.job
+
+    def _defer_whole(self, fs, package, script_name, args, env, script: bytes, path: str, reason: str) -> None:
+        """The whole invocation goes to the job: a copy of the script under dpkg's name, its
+        arguments and environment, and the package's debconf files beside it."""
+        info = posixpath.dirname(path) if path.startswith("/") else ""
+        stem = posixpath.basename(path).rsplit(".", 1)[0] if info else env.get("DPKG_MAINTSCRIPT_PACKAGE", package)
+        extra = {}
+        if info:
+            for kind in ("config", "templates"):
+                try:
+                    extra[f"{stem}.{kind}"] = fs.read_bytes(f"{info}/{stem}.{kind}")
+                except OSError:
+                    pass
+        e = self._job(fs).add_script(script, list(args), dict(env), f"{stem}.{script_name}", reason=reason,
+                                     package=package, extra_files=extra)
+        self.job_entries.append((len(self.results), [e.id]))
+
+    def commit(self, fs) -> list[str]:
+        """Write the first-boot job into ``fs`` if anything was deferred; returns its activations."""
+        if self.job is None or not any(e.new for e in self.job.entries):
+            return []
+        return self.job.write(fs)
+
+    def counts(self) -> dict[str, int]:
+        """Script calls, whole deferrals, and commands simulated/dropped/deferred over the run."""
+        out = {"scripts": len(self.results), "deferred_whole": sum(1 for c in self.results if c.deferred_whole),
+               "simulated": 0, "dropped": 0, "deferred": 0}
+        for c in self.results:
+            if c.result is not None and not c.deferred_whole:  # a whole deferral's commands were undone
+                for k in ("simulated", "dropped", "deferred"):
+                    out[k] += c.result.record.counts.get(k, 0)
+        return out
 
     def _record(self, package, script_name, args, env, status, res, whole, reason="") -> int:
         self.results.append(SimulatedCall(package, script_name, list(args), dict(env), status, res, whole, reason))

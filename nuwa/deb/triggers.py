@@ -244,3 +244,5 @@ def record_activation(db, pend, trigger: str, awaiter) -> None:
             awaiter.set_triggers_awaited(aw)
             if STATE_RANK[awaiter.status] > STATE_RANK["triggers-awaited"]:
                 db.set_state(awaiter, "triggers-awaited")
+            else:  # trig_record_activation notes the awaiter whatever its state
+                db.note(awaiter)
