@@ -1,5 +1,7 @@
 """Differential tests of the file-utility models against GNU coreutils 9.1 (see cmdharness)."""
 
+import os
+
 import pytest
 
 from cmdharness import compare
@@ -23,6 +25,7 @@ RMDIR = [
 ]
 
 MKDIR = [
+    "mkdir -Z x", "mkdir --context=system_u:object_r:var_t:s0 x", "mkdir -pZ x/y", "mkdir --context x",
     "mkdir x", "mkdir e", "mkdir -p e", "mkdir -p x/y/z", "mkdir x/y", "mkdir -pv x/y/z", "mkdir -v x y",
     "mkdir -m 700 x", "mkdir -m 1777 x", "mkdir -m u=rwx,g=rx x", "mkdir -m a+w x", "mkdir -m =rx x",
     "mkdir -p -m 750 x/y", "mkdir -m bad x", "mkdir", "mkdir f1", "mkdir -p f1", "mkdir -p f1/x",
@@ -32,6 +35,7 @@ MKDIR = [
 ]
 
 MV = [
+    "mv -Z f1 g", "mv -Z f1 d", "mv --context f1 g",
     "mv f1 g", "mv f1 d", "mv f1 d/", "mv f1 e/g", "mv d e", "mv d x", "mv e d", "mv f1 f2", "mv -v f1 f2",
     "mv f1 f1", "mv nonexist x", "mv f1", "mv", "mv f1 f2 exe", "mv f1 f2 e", "mv -t e f1 f2",
     "mv -t nonexist f1", "mv -T d e", "mv -T e d", "mv -T f1 e", "mv -n f1 f2", "mv -f f1 f2",
@@ -51,6 +55,7 @@ LN = [
 ]
 
 CP = [
+    "cp -Z f1 g", "cp --context=system_u:object_r:var_t:s0 f1 g", "cp -aZ d g",
     "cp f1 g", "cp f1 f2", "cp f2 g", "cp exe g", "cp f1 d", "cp f1 e/", "cp f1 f2 e", "cp f1 f2 exe",
     "cp d x", "cp -r d x", "cp -R d e", "cp -r d/ x", "cp -a d x", "cp -a d e", "cp -p f2 g", "cp -a f2 g",
     "cp lf g", "cp -d lf g", "cp -P lf g", "cp -a lf g", "cp -r ld x", "cp -rL ld x", "cp -a ld x",
@@ -74,9 +79,15 @@ CHMOD = [
     "chmod u+rwx,g-w,o=x f1", "chmod ugo+rwx f1", "chmod u-s exe", "chmod a+X f1 exe d", "chmod 755 -- f1",
     "chmod -R 0755 usr", "chmod u+x,g+x -R d", "chmod 640 fifo", "chmod +r f2", "chmod u+ f1", "chmod g-s d",
     "chmod =r,+w f1", "chmod a=,u=w f1",
+    # --reference (debianutils' add-shell/remove-shell/update-shells)
+    "chmod --reference=f2 f1", "chmod --reference=exe f1 f2", "chmod --reference f2 f1", "chmod --reference=nonexist f1",
+    "chmod --reference=tmp d", "chmod -v --reference=f2 f1", "chmod --reference=f1 nonexist", "chmod --reference=f1",
+    "chmod --reference=lf f2", "chmod -R --reference=f2 d",
 ]
 
 CHOWN = [
+    "chown --reference=f2 f1", "chown --reference=f1 f2 exe", "chown -v --reference=f2 f1", "chown --reference=nonexist f1",
+    "chgrp --reference=f2 f1", "chgrp -c --reference=f2 f1 exe", "chown -R --reference=f2 d", "chown --reference=f2",
     "chown root f1", "chown root:root f2", "chown daemon:daemon f1", "chown daemon f1", "chown :daemon f1",
     "chown daemon: f1", "chown 1:1 f1", "chown 4242:4343 f1", "chown nosuchuser f1", "chown root:nosuchgroup f1",
     "chown :nosuchgroup f1", "chown -R daemon:daemon d", "chown -R bin ld", "chown bin lf", "chown -h bin lf",
@@ -195,3 +206,21 @@ def test_install(tmp_path, cmd):
 @pytest.mark.parametrize("cmd", PATHS)
 def test_paths(tmp_path, cmd):
     compare(tmp_path, cmd)
+
+
+def test_context_option_defers_on_an_selinux_image(tmp_path):
+    """-Z matters only where the booted kernel runs SELinux: such an image is deferred."""
+    from cmdharness import build_tree, run_model
+    from nuwa.script.context import Defer
+    root = str(tmp_path / "img")
+    build_tree(root)
+    os.makedirs(os.path.join(root, "etc/selinux"))
+    with open(os.path.join(root, "etc/selinux/config"), "w") as f:
+        f.write("# comment\nSELINUX=permissive\nSELINUXTYPE=default\n")
+    for argv in (["mkdir", "-Z", "x"], ["mv", "-Z", "f1", "g"], ["cp", "-Z", "f1", "g"]):
+        with pytest.raises(Defer):
+            run_model(root, argv, b"", 0o022)
+    assert not os.path.exists(os.path.join(root, "x")) and os.path.exists(os.path.join(root, "f1"))
+    with open(os.path.join(root, "etc/selinux/config"), "w") as f:
+        f.write("SELINUX=disabled\n")
+    assert run_model(root, ["mkdir", "-Z", "x"], b"", 0o022) == (0, b"", b"")

@@ -210,6 +210,26 @@ def _table(inv: Invocation, path: str) -> list[list[str]]:
     return rows
 
 
+def selinux_context_option(inv: Invocation, value: str | None, warning: str | None) -> None:
+    """``-Z``/``--context[=CTX]`` of mkdir, cp, mv on the booted VM.
+
+    coreutils act on it only when the kernel runs SELinux (or SMACK): a Debian image that
+    configures SELinux (``/etc/selinux/config`` not ``disabled``) is deferred; otherwise plain
+    ``-Z`` is ignored silently and ``--context=CTX`` prints the program's ``warning``.
+    """
+    from nuwa.script.context import Defer
+    try:
+        conf = inv.fs.read_bytes("/etc/selinux/config").decode("utf-8", "replace")
+    except (OSError, ValueError):
+        conf = ""
+    for line in conf.splitlines():
+        key, _, val = line.strip().partition("=")
+        if key.strip() == "SELINUX" and val.strip().lower() not in ("disabled", ""):
+            raise Defer(f"{inv.name} -Z: the image runs SELinux")
+    if value is not None and warning:
+        err(inv, warning)
+
+
 def mode_string(mode: int) -> str:
     """``ls -l``'s ten-character mode string (``drwxr-xr-x``), as ``stat %A`` prints it."""
     return _stat.filemode(mode)

@@ -14,7 +14,7 @@ import stat as _stat
 
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB, apath, err, errno_text, mode_string, now_ns, quote
-from nuwa.script.commands.modes import ModeError, adjust_mode, compile_mode
+from nuwa.script.commands.modes import CHMOD_MODE_BITS, ORDINARY, Change, ModeError, adjust_mode, compile_mode
 from nuwa.script.context import Defer, Invocation, register
 
 _MODE_ARG = re.compile(r"^-[rwxXstugoa,+=0-7-]+$")
@@ -48,6 +48,7 @@ def _walk(inv: Invocation, display: str, p: str, post: bool = False):
 # ---- chmod -------------------------------------------------------------------------------------
 
 _CHMOD = _args.spec("Rcfv", {"recursive": "R", "changes": "c", "silent": "f", "quiet": "f", "verbose": "v",
+                            "reference": ("reference", _args.REQ),
                             "preserve-root": ("preserve-root", _args.NO),
                             "no-preserve-root": ("no-preserve-root", _args.NO)})
 
@@ -70,16 +71,31 @@ def chmod(inv: Invocation) -> int:
         return _args.usage(inv, e)
     keys = [k for k, _ in opts]
     recursive, changes_only, silent, verbose = "R" in keys, "c" in keys, "f" in keys, "v" in keys
+    reference = next((v for k, v in opts if k == "reference"), None)
+    if reference is not None:
+        # chmod.c: the mode comes from RFILE (gnulib mode_create_from_ref: "=" naming every bit)
+        if mode_text is not None:
+            ops.insert(0, mode_text)
+        if not ops:
+            return _args.missing(inv)
+        try:
+            ref_mode = inv.fs.stat(apath(inv, reference)).st_mode
+        except OSError as e:
+            err(inv, f"failed to get attributes of {quote(reference)}: {errno_text(e)}")
+            return 1
+        changes = [Change("=", ORDINARY, CHMOD_MODE_BITS, ref_mode & CHMOD_MODE_BITS, CHMOD_MODE_BITS)]
+        mode_text = ""
     if mode_text is None:
         if not ops:
             return _args.missing(inv)
         mode_text = ops.pop(0)
     if not ops:
         return _args.missing(inv, f"missing operand after {quote(mode_text)}")
-    try:
-        changes = compile_mode(mode_text)
-    except ModeError:
-        return _args.usage(inv, _args.UsageError(f"invalid mode: {quote(mode_text)}"))
+    if reference is None:
+        try:
+            changes = compile_mode(mode_text)
+        except ModeError:
+            return _args.usage(inv, _args.UsageError(f"invalid mode: {quote(mode_text)}"))
     status = 0
     for a in ops:
         p = apath(inv, a)
@@ -149,6 +165,7 @@ _CHOWN = _args.spec("RcfvhHLP", {"recursive": "R", "changes": "c", "silent": "f"
                                 "verbose": "v", "no-dereference": "h",
                                 "dereference": ("deref", _args.NO),
                                 "from": ("from", _args.REQ),
+                                "reference": ("reference", _args.REQ),
                                 "preserve-root": ("preserve-root", _args.NO),
                                 "no-preserve-root": ("no-preserve-root", _args.NO)})
 
@@ -178,9 +195,10 @@ def chown(inv: Invocation) -> int:
             deref = True
         elif k in ("H", "L", "from"):
             raise Defer(f"{inv.name} --{k} is not modelled")
+    reference = next((v for k, v in opts if k == "reference"), None)
     if not ops:
         return _args.missing(inv)
-    spec_text = ops.pop(0)
+    spec_text = "" if reference is not None else ops.pop(0)
     if not ops:
         return _args.missing(inv, f"missing operand after {quote(spec_text)}")
     if recursive:
@@ -191,7 +209,19 @@ def chown(inv: Invocation) -> int:
     uid = gid = -1
     user_s: str | None = None
     group_s: str | None = None
-    if is_chgrp:
+    if reference is not None:
+        # chown.c: RFILE's owner and group, named (or numbered) as uid_to_name/gid_to_name do
+        try:
+            rst = inv.fs.stat(apath(inv, reference))
+        except OSError as e:
+            err(inv, f"failed to get attributes of {quote(reference)}: {errno_text(e)}")
+            return 1
+        gid = rst.st_gid
+        group_s = db.group_name(gid) or str(gid)
+        if not is_chgrp:
+            uid = rst.st_uid
+            user_s = db.user_name(uid) or str(uid)
+    elif is_chgrp:
         gid = db.gid(spec_text) if spec_text else None
         if gid is None:
             err(inv, f"invalid group: {quote(spec_text)}")

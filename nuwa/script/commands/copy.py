@@ -15,7 +15,7 @@ import posixpath
 import stat as _stat
 
 from nuwa.script.commands import _args
-from nuwa.script.commands._common import UserDB, apath, err, errno_text, quote, same_file
+from nuwa.script.commands._common import UserDB, apath, err, errno_text, quote, same_file, selinux_context_option
 from nuwa.script.commands.files import targets
 from nuwa.script.commands.modes import ModeError, adjust_mode, compile_mode
 from nuwa.script.context import Defer, Invocation, register
@@ -252,7 +252,7 @@ def _join(d: str, n: str) -> str:
     return d + n if d.endswith("/") else d + "/" + n
 
 
-_CP = _args.spec("aprRdPLHfTt:vnuilsbxS:", {
+_CP = _args.spec("aprRdPLHfTt:vnuilsbxS:Z", {"context": ("Z", _args.OPT),
     "archive": "a", "recursive": "r", "no-dereference": "P", "dereference": "L", "force": "f",
     "no-target-directory": "T", "target-directory": "t", "verbose": "v", "no-clobber": "n",
     "preserve": ("preserve", _args.OPT), "no-preserve": ("no-preserve", _args.REQ),
@@ -287,6 +287,8 @@ def cp(inv: Invocation) -> int:
             c.deref = True
         elif k == "H":
             raise Defer("cp -H is not modelled")
+        elif k == "Z":
+            selinux_context_option(inv, v, "warning: ignoring --context; it requires an SELinux-enabled kernel")
         elif k == "f":
             c.force = True
         elif k == "T":

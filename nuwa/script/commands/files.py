@@ -12,7 +12,7 @@ import posixpath
 import stat as _stat
 
 from nuwa.script.commands import _args
-from nuwa.script.commands._common import apath, basename_of, err, errno_text, is_dir, quote, quotef, same_file
+from nuwa.script.commands._common import apath, basename_of, err, errno_text, is_dir, quote, quotef, same_file, selinux_context_option
 from nuwa.script.commands.modes import ModeError, compile_mode, adjust_mode
 from nuwa.script.context import Defer, Invocation, register
 
@@ -240,7 +240,7 @@ def _rmdir_one(inv: Invocation, d: str) -> None:
 
 # ---- mkdir -------------------------------------------------------------------------------------
 
-_MKDIR = _args.spec("pvm:", {"parents": "p", "verbose": "v", "mode": "m"})
+_MKDIR = _args.spec("pvm:Z", {"parents": "p", "verbose": "v", "mode": "m", "context": ("Z", _args.OPT)})
 
 
 @register("mkdir")
@@ -259,6 +259,8 @@ def mkdir(inv: Invocation) -> int:
             verbose = True
         elif k == "m":
             mode_arg = v
+        elif k == "Z":
+            selinux_context_option(inv, v, "warning: ignoring --context; it requires an SELinux/SMACK-enabled kernel")
     if not dirs:
         return _args.missing(inv)
     final = 0o777 & ~inv.umask
@@ -316,7 +318,7 @@ def make_dir(inv: Invocation, d: str, final: int, explicit: bool, parents: bool,
 
 # ---- mv ----------------------------------------------------------------------------------------
 
-_MV = _args.spec("finTt:vuS:b", {"force": "f", "interactive": "i", "no-clobber": "n",
+_MV = _args.spec("finTt:vuS:bZ", {"force": "f", "interactive": "i", "no-clobber": "n", "context": "Z",
                                 "no-target-directory": "T", "target-directory": "t",
                                 "verbose": "v", "update": "u", "suffix": "S", "backup": ("backup", _args.OPT)})
 
@@ -341,6 +343,8 @@ def mv(inv: Invocation) -> int:
             target = v
         elif k == "v":
             verbose = True
+        elif k == "Z":
+            selinux_context_option(inv, None, None)  # mv.c: ignored without SELinux, silently
         elif k in ("i", "u", "S", "b", "backup"):
             raise Defer(f"mv -{k} is not modelled")
     pairs = targets(inv, ops, target, no_target, "mv")
