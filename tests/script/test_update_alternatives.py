@@ -30,10 +30,11 @@ import pytest
 
 from cmdharness import snapshot
 from debian_tree import bookworm_tree
-from dpkghelpers import ENV, require_dpkg, run_model
+from dpkghelpers import ENV, require_dpkg
 from judges import tool
 from nuwa.deb.alternatives import parse_admin
-from nuwa.script.context import Defer
+from nuwa.fs.hostdir import HostDirFS
+from nuwa.script.context import REGISTRY, Defer, Invocation
 
 T0 = 1_600_000_000
 STAMP = re.compile(rb"^update-alternatives (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d): ", re.M)
@@ -52,6 +53,7 @@ FILES = [
     "usr/lib/firmware/regulatory.db.p7s-upstream", "etc/mysql/mariadb.cnf", "etc/mysql/my.cnf.fallback",
 ]
 TREE_GROUPS = ("awk", "builtins.7.gz", "pager", "rmt", "which")
+ZONES = ("Europe/Paris", "Asia/Tokyo")
 
 
 def _merged(rel: str) -> str:
@@ -109,6 +111,11 @@ def build_base(root: str) -> None:
                 p = os.path.join(tree, rel.lstrip("/"))
                 _touch(root, rel.lstrip("/"), int(os.stat(p).st_mtime) if os.path.exists(p) else T0 - 5)
     shutil.copy2(os.path.join(tree, "etc/alternatives/README"), os.path.join(root, "etc/alternatives/README"))
+    for zone in ZONES:  # the time zones of the log cases, from the host's tzdata (absent: those cases skip)
+        src = os.path.join("/usr/share/zoneinfo", zone)
+        if os.path.exists(src):
+            os.makedirs(os.path.join(root, "usr/share/zoneinfo", os.path.dirname(zone)), exist_ok=True)
+            shutil.copyfile(src, os.path.join(root, "usr/share/zoneinfo", zone))
 
 
 @pytest.fixture(scope="module")
@@ -131,12 +138,25 @@ def ab(base, tmp_path):
 
 # ---- running and comparing ------------------------------------------------------------------
 
-def run_real(root: str, argv: list[str], env: dict | None, stdin: bytes) -> tuple[int, bytes, bytes]:
+def _env(env: dict | None) -> dict:
+    """The harness environment with the case's changes (a None value unsets a variable)."""
     e = dict(ENV)
     e.update(env or {})
+    return {k: v for k, v in e.items() if v is not None}
+
+
+def run_real(root: str, argv: list[str], env: dict | None, stdin: bytes) -> tuple[int, bytes, bytes]:
+    e = _env(env)
     p = subprocess.run(["chroot", root, "/usr/bin/update-alternatives", *argv[1:]], env=e, input=stdin,
                        capture_output=True, timeout=60)
     return p.returncode, p.stdout, p.stderr
+
+
+def run_model(root: str, argv: list[str], env: dict | None, stdin: bytes = b"") -> tuple[int, bytes, bytes]:
+    """The model on ``root`` seen as the image."""
+    inv = Invocation(argv=list(argv), fs=HostDirFS(root, writable=True), cwd="/", env=_env(env), stdin=stdin)
+    status = REGISTRY["update-alternatives"](inv)
+    return status, bytes(inv.stdout), bytes(inv.stderr)
 
 
 def link_times(root: str) -> dict[str, int]:
@@ -150,9 +170,9 @@ def link_times(root: str) -> dict[str, int]:
     return out
 
 
-def _log(root: str) -> bytes:
+def _read(root: str, rel: str) -> bytes:
     try:
-        with open(os.path.join(root, "var/log/alternatives.log"), "rb") as f:
+        with open(os.path.join(root, rel), "rb") as f:
             return f.read()
     except FileNotFoundError:
         return b""
@@ -179,8 +199,12 @@ def both(ab, cmd, env=None, stdin=b""):
     dec = (lambda r: (r[0], r[1].decode("utf-8", "replace"), r[2].decode("utf-8", "replace")))
     assert dec(got) == dec(want), argv
     sa, sb = snapshot(a), snapshot(b)
-    for s in (sa, sb):
-        s.pop("var/log/alternatives.log", None)
+    logs = sorted(k for k in set(sa) | set(sb) if k.endswith(".log"))  # the default one, --log's, under a root
+    for k in logs:
+        assert (k in sa) == (k in sb), (argv, k)
+        compare_logs(_read(a, k), _read(b, k))
+        sa.pop(k, None)
+        sb.pop(k, None)
     diff = {k: (sa.get(k), sb.get(k)) for k in set(sa) | set(sb) if sa.get(k) != sb.get(k)}
     assert not diff, (argv, diff)
     ta, tb = link_times(a), link_times(b)
@@ -189,7 +213,6 @@ def both(ab, cmd, env=None, stdin=b""):
             assert tb[k] == t, (argv, k, t, tb[k])
         else:
             assert tb[k] >= start, (argv, k, "made now by the real program, not by the model")
-    compare_logs(_log(a), _log(b))
     return want
 
 
@@ -377,6 +400,14 @@ CASES = [
     ("DPKG_ROOT=/ and --altdir", [("update-alternatives --verbose --altdir /etc/alt3 " + ED_NANO.split(" ", 1)[1],
                                    {"DPKG_ROOT": "/"})]),
     ("DPKG_ADMINDIR elsewhere", [(ED_NANO, {"DPKG_ADMINDIR": "/var/lib/dpkg2"})]),
+    ("DPKG_ROOT in a subdirectory", [regular("srv/img/usr/bin/nano"), write("srv/img/usr/bin/.keep", b""),
+                                      ("update-alternatives --install /usr/bin/editor editor /usr/bin/nano 40",
+                                       {"DPKG_ROOT": "/srv/img"}),
+                                      ("update-alternatives --remove editor /usr/bin/nano", {"DPKG_ROOT": "/srv/img"})]),
+    ("log stamped in TZ's zone", [(ED_NANO, {"TZ": "Europe/Paris"}), (ED_VIM, {"TZ": ":Asia/Tokyo"})]),
+    ("log stamped in /etc/localtime's zone", [symlink("etc/localtime", "/usr/share/zoneinfo/Asia/Tokyo"),
+                                              (ED_NANO, {"TZ": None})]),
+    ("log with TZ naming a file", [(ED_NANO, {"TZ": ":/usr/share/zoneinfo/Europe/Paris"})]),
     ("--instdir only shortens --altdir", ["update-alternatives --instdir /etc --altdir /etc/alt4 " + ED_NANO.split(" ", 1)[1]]),
     # bad arguments
     ("no action", ["update-alternatives"]),
@@ -424,6 +455,9 @@ CASES = [
 
 @pytest.mark.parametrize("steps", [c[1] for c in CASES], ids=[c[0] for c in CASES])
 def test_update_alternatives(ab, steps):
+    zoned = any(isinstance(s, tuple) and s[1] and "TZ" in s[1] for s in steps)
+    if zoned and not all(os.path.exists(os.path.join("/usr/share/zoneinfo", z)) for z in ZONES):
+        pytest.skip(f"the host has no tzdata for {ZONES}")
     for step in steps:
         if callable(step):
             prep(ab, step)
@@ -452,6 +486,17 @@ def test_interactive_forms_defer(ab, cmd):
     before = snapshot(b)
     with pytest.raises(Defer):
         run_model(b, shlex.split(cmd), None)
+    assert snapshot(b) == before
+
+
+def test_rename_refused_defers(ab):
+    """LINK is a directory and --force: rename(2) fails with EISDIR, the real program would run
+    mv (moving the link into the directory); the model defers and leaves the tree as it was."""
+    _, b = ab
+    os.makedirs(os.path.join(b, "usr/bin/editor/sub"))
+    before = snapshot(b)
+    with pytest.raises(Defer, match="mv"):
+        run_model(b, shlex.split(ED_NANO.replace("--install", "--force --install")), None)
     assert snapshot(b) == before
 
 
