@@ -629,20 +629,9 @@ class Unpacker:
             if entry.multiarch == "same" and other.multiarch == "same" and other.name == entry.name:
                 continue
             files = db.files_of(other)
-            if not files:
+            if not [p for p in files if p != "/."]:
                 continue
-            conff = {c.name for c in other.conffiles}
-            gone = True
-            for p in files:
-                if p in conff:
-                    continue
-                st = _lstat(self.fs, db.diversions.use_path(p, other.name))
-                if st is not None and _stat.S_ISDIR(st.st_mode):
-                    continue
-                if p not in newfiles:
-                    gone = False
-                    break
-            if not gone:
+            if any(self._file_saves(p, other, entry, newfiles) for p in files):
                 continue
             db.log(f"disappear {db.name_always(other)} {other.version} <none>")
             activate_packageprocessing(db, other)
@@ -656,6 +645,29 @@ class Unpacker:
             db.set_state(other, "not-installed", want="unknown", eflag="ok")
             other.set("Architecture", None)
             self.report.setdefault("disappeared", []).append(other.name)
+
+    def _file_saves(self, path: str, other: PkgEntry, entry: PkgEntry, newfiles: set[str]) -> bool:
+        """dpkg ``filesavespackage``: does ``other``'s file ``path`` keep it from disappearing?
+
+        A path diverted by either package saves it; a path in the new archive does not; nor
+        does one a third package also lists (a shared directory); anything else does
+        (conffiles and directories of its own included).
+        """
+        db = self.db
+        div = db.diversions.by_path(path)
+        if div is not None and div.package in (other.name, self.name):
+            return True
+        if path in newfiles:
+            return False
+        for third in db.owners(path):
+            if third is entry or third is other:
+                continue
+            if other.multiarch == "same" and third.name == other.name:
+                continue
+            if third.status == "not-installed":  # disappeared already in this run
+                continue
+            return False
+        return True
 
     def _remove_from_others(self, entry: PkgEntry, extracted: list[str]) -> None:
         """``pkg_remove_files_from_others``: files we placed leave other packages' lists."""
