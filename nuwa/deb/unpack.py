@@ -34,6 +34,7 @@ from nuwa.deb import archive as A
 from nuwa.deb.conffiles import conffderef, md5_of
 from nuwa.deb.control import DEPENDENCY_FIELDS, Paragraph, format_relations, parse_relations
 from nuwa.deb.deps import check_predepends_conflicts, does_replace
+from nuwa.deb.filters import PathFilters
 from nuwa.deb.status import NEWCONFFILEFLAG, STATE_RANK, Conffile, PkgEntry
 from nuwa.deb.statoverride import read_ids
 from nuwa.deb.triggers import record_activation
@@ -137,6 +138,8 @@ class Unpacker:
         self.multiarch = self.ctl.get("Multi-Arch") or "no"
         self.where = f"package {self.name}"
         self.now = int(time.time())
+        self.filters = PathFilters.load(self.fs)
+        self.filtered: set[str] = set()
 
     # ---- helpers ---------------------------------------------------------------------------
     def _script(self, name: str) -> bytes | None:
@@ -258,7 +261,7 @@ class Unpacker:
         if "md5sums" not in self.deb.control_files:
             db.info.write_md5sums(new_stem, [(p, hashes[p]) for p in newfiles if p in hashes])
         self._update_fields(entry, new_conffiles)
-        self._disappear_others(entry, set(newfiles))
+        self._disappear_others(entry, set(newfiles) - self.filtered)
         self._remove_from_others(entry, extracted)
         db.set_state(entry, "unpacked")
         entry.set_status(eflag="ok")
@@ -363,6 +366,9 @@ class Unpacker:
                 keep = self._check_overwrite(entry, path, m, st, is_conff, replacing_said)
             if keep:
                 del newfiles[path]
+                continue
+            if self.filters.skip(path, m.type in (A.DIR, A.SYMLINK)):
+                self.filtered.add(path)  # listed, not extracted (path-exclude)
                 continue
             if existingdir:
                 continue
@@ -500,7 +506,7 @@ class Unpacker:
                 self._remove_conffile_on_upgrade(entry, c)
         new_ids = None
         for path in reversed(old_files):
-            if path in new_conff or path in newfiles:
+            if path in new_conff or (path in newfiles and path not in self.filtered):
                 continue
             use = db.diversions.use_path(path, self.name)
             st = _stat_follow(fs, use)
