@@ -32,8 +32,7 @@ from debtools import build_deb  # noqa: E402
 from judges import debugfs, e2fsck_clean, qemu_img_check, tool  # noqa: E402
 from oracle import chroot_query, diff_snapshots, dpkg_material, real_dpkg, snapshot, status_paragraphs  # noqa: E402
 
-from nuwa.deb.operations import Dpkg  # noqa: E402
-from nuwa.deb.simrunner import SimulatorRunner  # noqa: E402
+from nuwa.deb.apply import install_debs  # noqa: E402
 from nuwa.fs.hostdir import HostDirFS  # noqa: E402
 from nuwa.fs.overlay import Overlay  # noqa: E402
 
@@ -68,13 +67,10 @@ def base():
 
 def apply_nuwa(root: str, debs: list[str]):
     """Nuwa's dpkg -i with the simulator on an overlay of ``root``, committed."""
-    runner = SimulatorRunner()
     ov = Overlay(HostDirFS(root, writable=True))
-    d = Dpkg(ov, runner)
-    d.install(debs)
-    d.commit()
+    applied = install_debs(ov, debs)
     ov.commit()
-    return d, runner
+    return applied.dpkg, applied.runner
 
 
 def run_job(root: str) -> bool:
@@ -261,10 +257,8 @@ def test_security_updates_on_the_default_image(base, tmp_path):
     create_overlay(out, os.path.abspath(IMAGE))
     with nuwa.open(out, writable=True) as img:
         ov = Overlay(img.root())
-        runner = SimulatorRunner()
-        d = Dpkg(ov, runner)
-        d.install(debs)
-        d.commit()
+        applied = install_debs(ov, debs)
+        d, runner = applied.dpkg, applied.runner
         ov.commit()
         img.flush()
     assert hashlib.sha256(open(IMAGE, "rb").read()).hexdigest() == image_hash  # the original is untouched
