@@ -1,0 +1,281 @@
+"""``nuwa patch IMAGE --deb FILE...`` on the default test image, judged by the real tools.
+
+The .debs are the real bookworm-security updates listed in
+``testimages/default.security-updates.txt`` (what ``apt-get -s upgrade`` listed when the image
+was built), downloaded by the host's ``apt-get download`` into a temporary directory; the test
+skips, saying so, when the archive cannot be reached. The patched overlay is judged by
+``qemu-img check``, ``e2fsck -fn`` on its root partition, debugfs read-back of the files the
+new versions ship (md5sums from the new database) and ``nuwa packages``; the original image is
+hashed before and after. Bad input (a missing .deb, a corrupt one, a file conflict without
+Replaces, options that are not available yet) must give one line, the documented exit code,
+and write nothing.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "deb"))
+
+from debtools import build_deb  # noqa: E402
+from judges import debugfs, e2fsck_clean, qemu_img_check, tool  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+IMAGE = os.path.abspath(os.path.join(ROOT, "testimages", "default.qcow2"))
+UPDATES = os.path.join(ROOT, "testimages", "default.security-updates.txt")
+
+
+def nuwa(*args, cwd=None) -> subprocess.CompletedProcess:
+    """Run the real command line (a new interpreter, as a user would)."""
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(ROOT))
+    return subprocess.run([sys.executable, "-m", "nuwa", *args], capture_output=True, text=True, env=env, cwd=cwd)
+
+
+def sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def pending_updates() -> list[tuple[str, str, str]]:
+    """(package, old version, new version) from the image's ``apt-get -s upgrade`` listing."""
+    out = []
+    with open(UPDATES) as f:
+        for line in f:
+            m = re.match(r"Inst (\S+) \[([^\]]+)\] \((\S+) ", line)
+            if m:
+                out.append(m.groups())
+    return out
+
+
+@pytest.fixture(scope="module")
+def debs(tmp_path_factory):
+    """The security updates of the default image, downloaded by the host's apt-get."""
+    if not os.path.exists(IMAGE):
+        pytest.skip("testimages/default.qcow2 is missing")
+    if shutil.which("apt-get") is None:
+        pytest.skip("no apt-get on the host to download the .debs")
+    updates = pending_updates()
+    assert updates, "default.security-updates.txt lists no update"
+    d = tmp_path_factory.mktemp("debs")
+    r = subprocess.run(["apt-get", "-qq", "-o", "APT::Sandbox::User=root", "download",
+                        *[f"{p}={new}" for p, _, new in updates]], cwd=d, capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"the Debian archive is unreachable (apt-get download: {r.stderr.strip()[:300]})")
+    files = sorted(str(d / n) for n in os.listdir(d) if n.endswith(".deb"))
+    assert len(files) == len(updates), files
+    return files
+
+
+def deb_args(files) -> list[str]:
+    out = []
+    for f in files:
+        out += ["--deb", f]
+    return out
+
+
+def root_partition(qcow: str, raw: str) -> str:
+    """The root partition of ``qcow`` as a raw ext4 file (qemu-img convert, then the slice)."""
+    import nuwa as nuwa_lib
+
+    whole = raw + ".disk"
+    subprocess.run([tool("qemu-img"), "convert", "-O", "raw", qcow, whole], check=True)
+    with nuwa_lib.open(whole) as img:
+        part = img.root_volume().partition
+        start, size = part.start * part.sector_size, part.size * part.sector_size
+    with open(whole, "rb") as src, open(raw, "wb") as dst:
+        src.seek(start)
+        left = size
+        while left:
+            chunk = src.read(min(left, 1 << 22))
+            assert chunk, "the disk ends inside its root partition"
+            dst.write(chunk)
+            left -= len(chunk)
+    os.unlink(whole)
+    return raw
+
+
+def installed(image: str) -> dict[str, str]:
+    """``nuwa packages --json`` as {name: version}."""
+    r = nuwa("packages", image, "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    rows = doc["packages"] if isinstance(doc, dict) else doc
+    return {p["package"].split(":")[0]: p["version"] for p in rows}
+
+
+@pytest.fixture(scope="module")
+def patched(debs, tmp_path_factory):
+    """One real run to a new overlay, with --json and --report: (output, stdout doc, report doc, hashes)."""
+    d = tmp_path_factory.mktemp("patched")
+    out, report = str(d / "patched.qcow2"), str(d / "report.json")
+    before = sha256(IMAGE)
+    r = nuwa("patch", IMAGE, *deb_args(debs), "--output", out, "--report", report, "--json")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    return out, json.loads(r.stdout), json.load(open(report)), before, sha256(IMAGE)
+
+
+def test_patch_writes_a_clean_overlay_with_the_new_versions(patched, tmp_path):
+    out, doc, report, before, after = patched
+    assert before == after  # the original is byte-identical
+    qemu_img_check(out)
+    info = json.loads(subprocess.run([tool("qemu-img"), "info", "--output=json", out], capture_output=True,
+                                     text=True, check=True).stdout)
+    assert os.path.abspath(info["backing-filename"]) == IMAGE or info["backing-filename"] == IMAGE
+    raw = root_partition(out, str(tmp_path / "root.ext4"))
+    e2fsck_clean(raw)
+    versions = installed(out)
+    for name, old, new in pending_updates():
+        assert versions[name] == new, (name, versions.get(name))
+        assert {"action": "upgrade", "package": name, "old_version": old, "new_version": new} in doc["packages"]
+    # debugfs reads back a file each new version ships, matching the md5sums of the new database
+    status = debugfs(raw, "cat /var/lib/dpkg/status")
+    checked = 0
+    for name, _, new in pending_updates():
+        assert re.search(rf"Package: {re.escape(name)}\n(?:.+\n)*?Version: {re.escape(new)}\n", status), name
+        md5 = debugfs(raw, f"cat /var/lib/dpkg/info/{name}:amd64.md5sums") or debugfs(
+            raw, f"cat /var/lib/dpkg/info/{name}.md5sums")
+        digest, path = md5.splitlines()[0].split(None, 1)
+        data = subprocess.run([tool("debugfs"), "-R", f"cat /{path}", raw], capture_output=True, check=True).stdout
+        assert data and hashlib.md5(data).hexdigest() == digest, path
+        # merged /usr: dpkg's name /lib/... is the file /usr/lib/... that the overlay changed
+        assert {"/" + path, "/usr/" + path} & {c["path"] for c in doc["changes"]}, path
+        checked += 1
+    assert checked == len(pending_updates())
+
+
+def test_json_and_report_documents(patched, debs):
+    out, doc, report, _, _ = patched
+    assert doc == report
+    assert doc["written"] == {"path": out, "in_place": False}
+    assert doc["dry_run"] is False
+    assert [d["file"] for d in doc["debs"]] == debs
+    # every script run is listed with what its commands became; the counts add up
+    assert doc["counts"]["scripts"] == len(doc["scripts"]) > 0
+    assert sum(s["commands"]["counts"].get("simulated", 0) for s in doc["scripts"] if "commands" in s) \
+        == doc["counts"]["simulated"]
+    assert ("libc-bin", "postinst") in {(s["package"], s["script"]) for s in doc["scripts"]}  # ldconfig trigger
+    assert doc["triggers"]
+    paths = [c["path"] for c in doc["changes"]]
+    assert paths == sorted(paths) and "/var/lib/dpkg/status" in paths
+
+
+def test_dry_run_writes_nothing_and_reports_the_same(patched, debs, tmp_path):
+    _, doc, _, before, _ = patched
+    r = nuwa("patch", IMAGE, *deb_args(debs), "--dry-run", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    dry = json.loads(r.stdout)
+    assert sha256(IMAGE) == before
+    assert os.listdir(tmp_path) == []
+    assert dry["written"] is None and dry["dry_run"] is True
+    for k in ("packages", "conffiles", "triggers", "counts"):
+        assert dry[k] == doc[k], k
+    assert [(c["path"], c["status"]) for c in dry["changes"]] == [(c["path"], c["status"]) for c in doc["changes"]]
+    # the human summary names the versions and says nothing was written
+    r = nuwa("patch", IMAGE, *deb_args(debs), "--dry-run")
+    assert r.returncode == 0 and r.stderr == ""
+    for name, old, new in pending_updates():
+        assert f"upgrade: {name} {old} -> {new}" in r.stdout
+    assert "dry run: nothing written" in r.stdout
+    assert "maintainer scripts" in r.stdout
+
+
+def test_quiet_and_in_place_on_a_copy(debs, tmp_path):
+    from nuwa.formats.qcow2_create import create_overlay
+
+    # --in-place on a private overlay of the image (so the shared image is never written)
+    mine = str(tmp_path / "mine.qcow2")
+    create_overlay(mine, IMAGE)
+    before = sha256(IMAGE)
+    r = nuwa("patch", mine, *deb_args(debs), "--in-place", "--quiet")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    assert sha256(IMAGE) == before
+    qemu_img_check(mine)
+    e2fsck_clean(root_partition(mine, str(tmp_path / "root.ext4")))
+    versions = installed(mine)
+    assert all(versions[n] == new for n, _, new in pending_updates())
+    # a second run of the same .debs is a reinstall, still clean
+    r = nuwa("patch", mine, *deb_args(debs), "--in-place", "--json")
+    assert r.returncode == 0, r.stderr
+    assert {p["action"] for p in json.loads(r.stdout)["packages"]} == {"upgrade"}  # the same version again: dpkg calls (and logs) it an upgrade
+    qemu_img_check(mine)
+    e2fsck_clean(root_partition(mine, str(tmp_path / "root2.ext4")))
+
+
+# ---- bad input: one line, the documented exit code, nothing written ---------------------------
+
+def _refused(args, code, tmp_path, pattern):
+    out = str(tmp_path / "out.qcow2")
+    report = str(tmp_path / "report.json")
+    before = sha256(IMAGE)
+    r = nuwa("patch", IMAGE, *args, "--output", out, "--report", report)
+    assert r.returncode == code, (r.returncode, r.stderr)
+    assert r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert re.search(pattern, lines[0]), lines[0]
+    assert not os.path.exists(out) and not os.path.exists(report)
+    assert sha256(IMAGE) == before
+    return lines[0]
+
+
+def test_missing_deb(tmp_path):
+    _refused(["--deb", str(tmp_path / "nope.deb")], 2, tmp_path, r"nope\.deb: no such file")
+
+
+def test_corrupt_deb(tmp_path):
+    bad = tmp_path / "bad_1.0_all.deb"
+    bad.write_bytes(b"!<arcx>\n" + b"\0" * 120)
+    _refused(["--deb", str(bad)], 2, tmp_path, r"bad_1\.0_all\.deb.*ar magic")
+
+
+def test_corrupt_deb_after_a_good_one(debs, tmp_path):
+    bad = tmp_path / "bad.deb"
+    bad.write_bytes(b"not an archive at all")
+    _refused([*deb_args(debs), "--deb", str(bad)], 2, tmp_path, r"bad\.deb")
+
+
+def test_file_conflict_without_replaces(debs, tmp_path):
+    # /usr/bin/xz belongs to xz-utils in the image: dpkg refuses to overwrite it without Replaces
+    d = str(tmp_path / "build")
+    os.makedirs(d)
+    clash = build_deb(d, "nuwa-clash", "1.0", {"/usr/bin/xz": b"#!/bin/sh\n"}, arch="amd64")
+    line = _refused([*deb_args(debs), "--deb", clash], 1, tmp_path,
+                    r"trying to overwrite '/usr/bin/xz', which is also in package xz-utils")
+    assert "nuwa-clash" in line
+
+
+def test_unmet_dependency_rolls_everything_back(debs, tmp_path):
+    d = str(tmp_path / "build")
+    os.makedirs(d)
+    needy = build_deb(d, "nuwa-needy", "1.0", {"/usr/share/nuwa-needy/x": b"x\n"},
+                      extra="Depends: nuwa-not-there (>= 1)\n")
+    _refused([*deb_args(debs), "--deb", needy], 1, tmp_path, r"nuwa-needy.*nuwa-not-there")
+
+
+@pytest.mark.parametrize("opt", [["--repo", "http://deb.debian.org/debian"], ["--upgrade"], ["--security-only"],
+                                 ["--install", "curl"], ["--remove", "xz-utils"]])
+def test_repository_options_are_not_available_yet(opt, tmp_path):
+    _refused(opt, 2, tmp_path, rf"{opt[0]} is not available yet")
+
+
+def test_target_is_required_and_never_overwritten(tmp_path):
+    deb = str(tmp_path / "x.deb")
+    r = nuwa("patch", IMAGE, "--deb", deb)
+    assert r.returncode == 2 and "--output OUT" in r.stderr and len(r.stderr.splitlines()) == 1
+    out = tmp_path / "exists.qcow2"
+    out.write_bytes(b"keep me")
+    r = nuwa("patch", IMAGE, "--deb", deb, "--output", str(out))
+    assert r.returncode == 2 and "output exists" in r.stderr
+    assert out.read_bytes() == b"keep me"
+    r = nuwa("patch", IMAGE, "--dry-run")
+    assert r.returncode == 2 and "nothing to apply" in r.stderr
