@@ -41,7 +41,7 @@ NAMES = list(gen.VARIANTS)
 #: the fixtures a read test walks directly (the journal ones need recovery first)
 PLAIN = [n for n in NAMES if gen.VARIANTS[n][4] in (None, "htree")]
 JOURNAL = [n for n in NAMES if gen.VARIANTS[n][4] in ("journal", "journal_badcsum")]
-ORPHANS = [n for n in NAMES if gen.VARIANTS[n][4] == "orphans"]
+ORPHAN_FIXTURES = [n for n in NAMES if gen.VARIANTS[n][4] == "orphans"]
 #: the mke2fs configurations the write tests run on (one per issue-3 configuration)
 WRITABLE = ["debian12", "upstream", "b1024", "i128", "inline", "ext2", "ext3"]
 

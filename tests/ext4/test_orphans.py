@@ -23,7 +23,7 @@ import struct
 import pytest
 
 import trees
-from fixtures import ORPHANS, fixture, gen, payload, private_copy, sha256_file
+from fixtures import ORPHAN_FIXTURES, fixture, gen, payload, private_copy, sha256_file
 from judges import e2fsck_clean, run, tool
 from nuwa.errors import CorruptImageError, UnsupportedFeatureError
 from nuwa.formats.blockdev import RawFile
@@ -64,7 +64,7 @@ def _counts(img: str) -> tuple[int, int]:
             int(re.search(r"^Free inodes:\s+(\d+)", out, re.M).group(1)))
 
 
-@pytest.mark.parametrize("name", ORPHANS)
+@pytest.mark.parametrize("name", ORPHAN_FIXTURES)
 def test_read_only_open_refuses_pending_orphans(name: str) -> None:
     fx = fixture(name)
     before = sha256_file(fx.image)
@@ -79,7 +79,7 @@ def test_read_only_open_refuses_pending_orphans(name: str) -> None:
     assert sha256_file(fx.image) == before
 
 
-@pytest.mark.parametrize("name", ORPHANS)
+@pytest.mark.parametrize("name", ORPHAN_FIXTURES)
 def test_orphans_processed_like_e2fsck(name: str, tmp_path) -> None:
     fx = fixture(name)
     img = private_copy(fx.image, str(tmp_path), "nuwa.img")
@@ -120,7 +120,7 @@ def _loop_mount_problem() -> str | None:
     return None
 
 
-@pytest.mark.parametrize("name", ORPHANS)
+@pytest.mark.parametrize("name", ORPHAN_FIXTURES)
 def test_orphans_processed_like_the_kernel(name: str, tmp_path) -> None:
     """The host kernel as the oracle: mount a copy read-write (ext4_orphan_cleanup), unmount."""
     why = _loop_mount_problem()

@@ -288,9 +288,13 @@ class Ext4VsHost(RuleBasedStateMachine):
             os.umask(self.old_umask)
 
 
-# A fast slice by default; NUWA_SM_EXAMPLES=200 for a long hunt.
-_SETTINGS = settings(max_examples=int(os.environ.get("NUWA_SM_EXAMPLES", "8")), stateful_step_count=25, deadline=None,
-                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+# A fast slice by default; a long hunt with HYPOTHESIS_PROFILE=thorough (the profile's examples,
+# 50 steps each) or NUWA_SM_EXAMPLES / NUWA_SM_STEPS.
+_THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
+_SETTINGS = settings(max_examples=int(os.environ.get("NUWA_SM_EXAMPLES") or (settings.default.max_examples if _THOROUGH
+                                                                              else 8)),
+                     stateful_step_count=int(os.environ.get("NUWA_SM_STEPS") or (50 if _THOROUGH else 25)),
+                     deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
 def _machine(base: str):
