@@ -279,3 +279,42 @@ def test_target_is_required_and_never_overwritten(tmp_path):
     assert out.read_bytes() == b"keep me"
     r = nuwa("patch", IMAGE, "--dry-run")
     assert r.returncode == 2 and "nothing to apply" in r.stderr
+
+
+DEFER_POSTINST = """#!/bin/sh
+set -e
+if [ "$1" = configure ]; then
+    mkdir -p /var/lib/nuwa-defer
+    echo configured > /var/lib/nuwa-defer/state
+    gzip -9 -k /etc/nuwa-defer.conf
+fi
+"""
+
+
+def test_deferred_command_goes_to_the_first_boot_job(tmp_path):
+    """A postinst command without a model: simulated rest committed, the command in the job."""
+    if not os.path.exists(IMAGE):
+        pytest.skip("testimages/default.qcow2 is missing")
+    d = str(tmp_path / "build")
+    os.makedirs(d)
+    deb = build_deb(d, "nuwa-defer", "1.0", {"/etc/nuwa-defer.conf": b"a=1\n"}, conffiles=("/etc/nuwa-defer.conf",),
+                    scripts={"postinst": DEFER_POSTINST})
+    out = str(tmp_path / "out.qcow2")
+    r = nuwa("patch", IMAGE, "--deb", deb, "--output", out)
+    assert r.returncode == 0, r.stderr
+    assert "install: nuwa-defer 1.0" in r.stdout
+    assert "conffile /etc/nuwa-defer.conf (nuwa-defer): new" in r.stdout
+    assert "deferred: line 6: gzip -9 -k /etc/nuwa-defer.conf: no model for gzip" in r.stdout
+    assert "first-boot job: 1 entries (1 new)" in r.stdout
+    qemu_img_check(out)
+    raw = root_partition(out, str(tmp_path / "root.ext4"))
+    e2fsck_clean(raw)
+    assert debugfs(raw, "cat /var/lib/nuwa-defer/state") == "configured\n"
+    assert debugfs(raw, "cat /etc/nuwa-defer.conf") == "a=1\n"
+    job = json.loads(debugfs(raw, "cat /var/lib/nuwa/firstboot/job.json"))
+    assert [e["argv"] for e in job["entries"]] == [["gzip", "-9", "-k", "/etc/nuwa-defer.conf"]]
+    assert installed(out)["nuwa-defer"] == "1.0"
+    r = nuwa("patch", IMAGE, "--deb", deb, "--dry-run", "--json")
+    doc = json.loads(r.stdout)
+    assert doc["counts"]["deferred"] == 1 and doc["firstboot"]["new_entries"] == [job["entries"][0]["id"]]
+    assert doc["scripts"][0]["deferred_commands"][0]["argv"][0] == "gzip"

@@ -89,6 +89,8 @@ def build_report(args, archives, applied, changes, target) -> dict:
             s["deferred_commands"] = [_deferred_command_json(d) for d in c.result.deferred_commands]
         scripts.append(s)
     job = runner.job
+    # the job's write (in Dpkg.commit) marks its entries as stored: the runner knows which it added
+    new_ids = [i for _, ids in runner.job_entries for i in ids]
     return {
         "image": args.image,
         "debs": [{"file": p, "package": a.package, "version": a.control.get("Version", ""),
@@ -103,8 +105,7 @@ def build_report(args, archives, applied, changes, target) -> dict:
         "triggers": [{"package": p, "triggers": t} for p, t in rep.triggers],
         "counts": runner.counts(),
         "scripts": scripts,
-        "firstboot": None if job is None or not any(e.new for e in job.entries) else
-        job.to_json() | {"new_entries": [e.id for e in job.entries if e.new]},
+        "firstboot": None if job is None or not new_ids else job.to_json() | {"new_entries": new_ids},
         "changes": [c.to_json() for c in changes],
     }
 
