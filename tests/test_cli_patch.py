@@ -244,6 +244,17 @@ def test_corrupt_deb_after_a_good_one(debs, tmp_path):
     _refused([*deb_args(debs), "--deb", str(bad)], 2, tmp_path, r"bad\.deb")
 
 
+def test_corrupt_data_member_found_while_unpacking(debs, tmp_path):
+    # a valid header, then 64 flipped bytes inside data.tar.xz: found only when unpacking, after the
+    # other packages were unpacked into the overlay -- which is discarded whole
+    data = bytearray(open(debs[-1], "rb").read())
+    i = len(data) - 2000
+    data[i:i + 64] = bytes(b ^ 0xFF for b in data[i:i + 64])
+    bad = tmp_path / os.path.basename(debs[-1]).replace(".deb", "-corrupt.deb")
+    bad.write_bytes(bytes(data))
+    _refused([*deb_args(debs[:-1]), "--deb", str(bad)], 2, tmp_path, r"-corrupt\.deb.*corrupt \.xz data")
+
+
 def test_file_conflict_without_replaces(debs, tmp_path):
     # /usr/bin/xz belongs to xz-utils in the image: dpkg refuses to overwrite it without Replaces
     d = str(tmp_path / "build")
