@@ -329,3 +329,17 @@ def test_deferred_command_goes_to_the_first_boot_job(tmp_path):
     doc = json.loads(r.stdout)
     assert doc["counts"]["deferred"] == 1 and doc["firstboot"]["new_entries"] == [job["entries"][0]["id"]]
     assert doc["scripts"][0]["deferred_commands"][0]["argv"][0] == "gzip"
+
+
+def test_report_that_cannot_be_written_cancels_the_run(debs, tmp_path):
+    # the report is written (aside, then renamed) before the commit; here its temporary name is a
+    # directory, so writing it fails: exit 1, and neither OUT nor the report exists
+    report = tmp_path / "report.json"
+    os.mkdir(str(report) + ".nuwa-tmp")
+    out = str(tmp_path / "out.qcow2")
+    before = sha256(IMAGE)
+    r = nuwa("patch", IMAGE, *deb_args(debs), "--output", out, "--report", str(report))
+    assert r.returncode == 1, r.stderr
+    assert len(r.stderr.splitlines()) == 1 and "cannot write the report" in r.stderr
+    assert not os.path.exists(out) and not report.exists()
+    assert sha256(IMAGE) == before

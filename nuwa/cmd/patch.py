@@ -157,7 +157,10 @@ def summary_lines(doc: dict) -> list[str]:
 
 
 def write_report(path: str, doc: dict) -> None:
-    """Write the JSON document to a host file (replaced whole: written aside, then renamed)."""
+    """Write the JSON document to a host file (replaced whole: written aside, then renamed).
+
+    Written before the image is committed, so that "exit 1: nothing written" holds for the
+    report too; the caller removes it if the commit then fails."""
     tmp = path + ".nuwa-tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as f:
@@ -181,19 +184,24 @@ def run_patch(args) -> int:
     if not args.dry_run:
         check_target(args, "patch")
     archives = open_debs(args.deb)
-    with staged(args, "patch", dry_run=args.dry_run) as st:
-        try:
-            applied = install_debs(st.fs, archives)
-        except NuwaError as e:
-            raise _named(e, archives) from None
-        except OSError as e:  # the filesystem model's errno (ENOSPC...): one line, exit 1
-            where = f": {e.filename}" if getattr(e, "filename", None) else ""
-            raise _named(OperationFailedError(f"{e.strerror or e}{where}"), archives) from None
-        changes = st.fs.changes()
-        target = st.target
-    doc = build_report(args, archives, applied, changes, target)
-    if args.report:
-        write_report(args.report, doc)
+    wrote_report = False
+    try:
+        with staged(args, "patch", dry_run=args.dry_run) as st:
+            try:
+                applied = install_debs(st.fs, archives)
+            except NuwaError as e:
+                raise _named(e, archives) from None
+            except OSError as e:  # the filesystem model's errno (ENOSPC...): one line, exit 1
+                where = f": {e.filename}" if getattr(e, "filename", None) else ""
+                raise _named(OperationFailedError(f"{e.strerror or e}{where}"), archives) from None
+            doc = build_report(args, archives, applied, st.fs.changes(), st.target)
+            if args.report:  # before the commit: a report that cannot be written cancels the run
+                write_report(args.report, doc)
+                wrote_report = True
+    except BaseException:
+        if wrote_report:  # the commit failed: no report of a run that wrote nothing
+            os.unlink(args.report)
+        raise
     if args.json:
         print(json.dumps(doc, indent=1))
     elif not args.quiet:
