@@ -298,6 +298,7 @@ if [ "$1" = configure ]; then
     mkdir -p /var/lib/nuwa-defer
     echo configured > /var/lib/nuwa-defer/state
     gzip -9 -k /etc/nuwa-defer.conf
+    hostname nuwa-defer-test
 fi
 """
 
@@ -317,6 +318,7 @@ def test_deferred_command_goes_to_the_first_boot_job(tmp_path):
     assert "conffile /etc/nuwa-defer.conf (nuwa-defer): new" in r.stdout
     assert "deferred: line 6: gzip -9 -k /etc/nuwa-defer.conf: no model for gzip" in r.stdout
     assert "first-boot job: 1 entries (1 new)" in r.stdout
+    assert "  dropped: line 7: hostname nuwa-defer-test: sets the running system" in r.stdout
     qemu_img_check(out)
     raw = root_partition(out, str(tmp_path / "root.ext4"))
     e2fsck_clean(raw)
@@ -327,7 +329,7 @@ def test_deferred_command_goes_to_the_first_boot_job(tmp_path):
     assert installed(out)["nuwa-defer"] == "1.0"
     r = nuwa("patch", IMAGE, "--deb", deb, "--dry-run", "--json")
     doc = json.loads(r.stdout)
-    assert doc["counts"]["deferred"] == 1 and doc["firstboot"]["new_entries"] == [job["entries"][0]["id"]]
+    assert (doc["counts"]["deferred"], doc["counts"]["dropped"]) == (1, 1) and doc["firstboot"]["new_entries"] == [job["entries"][0]["id"]]
     assert doc["scripts"][0]["deferred_commands"][0]["argv"][0] == "gzip"
 
 
