@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("patch", help="apply updates offline")
     _image_args(s)
-    s.add_argument("--deb", action="append", default=[], metavar="FILE")
+    s.add_argument("--deb", action="extend", nargs="+", default=[], metavar="FILE", help="a .deb to install (repeatable; several may follow one --deb)")
     s.add_argument("--repo", action="append", default=[], metavar="SPEC")
     s.add_argument("--upgrade", action="store_true")
     s.add_argument("--security-only", action="store_true")
