@@ -96,12 +96,12 @@ def _open_disk(path: str, writable: bool) -> BlockDevice:
     return open_disk(path, writable=writable)
 
 
-def _open_ext4(dev: BlockDevice, writable: bool):
+def _open_ext4(dev: BlockDevice, writable: bool, forensic: bool = False):
     try:
         from nuwa.fs.ext4 import open_ext4
     except ImportError as err:
         raise OperationFailedError("the ext4 engine is not available in this build", where=dev.name) from err
-    return open_ext4(dev, writable=writable)
+    return open_ext4(dev, writable=writable, forensic=forensic)
 
 
 class Volume:
@@ -226,7 +226,10 @@ class Image:
                     others.append(f"{vol.label} holds {sig.type}, which Nuwa cannot read")
                 continue
             try:
-                fs = _open_ext4(vol.device, writable=False)
+                # A writable session may find the root through a journal that needs replay or
+                # pending orphans: it only looks for two paths here, and the writable open that
+                # follows replays, processes or refuses properly. Read-only sessions stay strict.
+                fs = _open_ext4(vol.device, writable=False, forensic=self.writable)
             except NuwaError as err:
                 first_error = first_error or err
                 n_errors += 1
