@@ -103,11 +103,14 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(["dash", "-n", e["path"]], capture_output=True)
         dash_t.append(time.perf_counter() - t0)
         fs = Overlay(base)
+        # the script lives where dpkg keeps it: debconf's frontend re-executes "$0"
+        script_path = f"/var/lib/dpkg/info/{e['package']}.{e['script']}"
+        fs.makedirs("/var/lib/dpkg/info")
+        fs.write_bytes(script_path, text.encode("utf-8", "surrogateescape"), 0o755)
         env = dpkg_environment(e["script"], e["package"])
         t0 = time.perf_counter()
         try:
-            r = run_script(fs, text, ARGS[e["script"]], env=env, name=f"/var/lib/dpkg/info/{e['package']}.{e['script']}",
-                           bash=bash)
+            r = run_script(fs, text, ARGS[e["script"]], env=env, name=script_path, bash=bash)
         except Exception as ex:  # a bug in a model or the shell: count it, keep going
             nuwa_t.append(time.perf_counter() - t0)
             crashes.append(f"{e['package']}/{e['script']}: {type(ex).__name__}: {ex}")
