@@ -64,6 +64,18 @@ class BlockDevice(ABC):
         if data:
             self._pwrite(offset, bytes(data))
 
+    def source_of(self, offset: int, length: int):
+        """A key of the one storage layer that provides all of ``[offset, offset+length)``, or None.
+
+        The key is ``(layer identity..., offset, length)`` in that layer's own address space, so
+        it names the bytes completely: two devices (of any kind, e.g. two qcow2 overlays over
+        one backing file, seen through partition slices at different starts) that answer with
+        equal non-None keys read identical bytes there, and a caller (the tree diff) can skip
+        reading them. Optional and read-only (no data is read). None means unknown (the
+        default), mixed layers, or zeros that no file stores.
+        """
+        return None
+
     def flush(self) -> None:
         """Make every completed ``pwrite`` durable (ordered against later writes)."""
 
@@ -114,6 +126,13 @@ class RawFile(BlockDevice):
 
     def fileno(self) -> int:
         return self._fd
+
+    def source_of(self, offset: int, length: int):
+        """``("file", st_dev, st_ino, offset, length)``: a raw file provides all its bytes itself."""
+        if offset < 0 or length < 0 or offset + length > self.size or self._closed:
+            return None
+        st = os.fstat(self._fd)
+        return ("file", st.st_dev, st.st_ino, offset, length)
 
     def file_size(self) -> int:
         """The host file's current length (may differ from ``size`` for container formats)."""
@@ -170,6 +189,13 @@ class SliceDevice(BlockDevice):
 
     def _pwrite(self, offset: int, data: bytes) -> None:
         self.parent.pwrite(self.start + offset, data)
+
+    def source_of(self, offset: int, length: int):
+        """The parent's answer for the same bytes (shifted by the slice's start)."""
+        if offset < 0 or length < 0 or offset + length > self.size:
+            return None
+        hook = getattr(self.parent, "source_of", None)
+        return hook(self.start + offset, length) if hook else None
 
     def flush(self) -> None:
         self.parent.flush()
