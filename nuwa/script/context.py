@@ -82,8 +82,9 @@ class Invocation:
     stderr: bytearray = field(default_factory=bytearray)
     umask: int = 0o022
     #: lets a model run another command (``xargs``, ``find -exec``, ``dpkg-maintscript-helper``)
-    #: through the interpreter's own lookup: ``run(argv, stdin) -> (status, stdout, stderr)``
-    run: Callable[[list[str], bytes], tuple[int, bytes, bytes]] | None = None
+    #: through the interpreter's own lookup: ``run(argv, stdin) -> (status, stdout, stderr)``;
+    #: an optional third argument ``env`` replaces the environment the program receives
+    run: Callable[..., tuple[int, bytes, bytes]] | None = None
     #: lets a model start a shell script of the image as its child, connected to descriptors
     #: the model provides (debconf's frontend runs the maintainer script with its protocol
     #: pipes as stdin and stdout): ``spawn(path, argv, env, fds) -> status``; see

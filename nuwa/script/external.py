@@ -273,12 +273,19 @@ class ExternalCommands:
         self.tainted, self.tainted_by = True, argv[0]
         return 0
 
-    def _model_run(self, argv: list[str], stdin: bytes) -> tuple[int, bytes, bytes]:
-        """``Invocation.run``: a model runs another program (``xargs``, ``find -exec``)."""
+    def _model_run(self, argv: list[str], stdin: bytes, env: dict[str, str] | None = None) -> tuple[int, bytes, bytes]:
+        """``Invocation.run``: a model runs another program (``xargs``, ``find -exec``).
+
+        ``env``, when given, replaces the environment the program receives (``env -i``,
+        ``env NAME=VALUE cmd``); the command is then looked up in that environment's PATH,
+        as execvp(3) does.
+        """
         from nuwa.script.builtins import BUILTINS
-        from nuwa.script.interp import ExitShell
+        from nuwa.script.interp import EXPORT, ExitShell
 
         c = self.subshell()
+        if env is not None:  # an exec'd program sees only its environment, no shell variables
+            c.vars = {k: (v, EXPORT) for k, v in env.items()}
         out, err = OutBuf(self.limits, "captured by a command model"), OutBuf(self.limits, "captured")
         c.fds = {0: InBuf(stdin), 1: out, 2: err}
         self.limits.step(self.lineno)
