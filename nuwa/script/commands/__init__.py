@@ -10,3 +10,4 @@ from nuwa.script.commands import deb_systemd, systemctl, sysvinit  # noqa: F401,
 from nuwa.script.commands import update_alternatives  # noqa: F401,E402  (registration: update-alternatives)
 from nuwa.script.commands import datecmd, listing, locales, procs, sysinfo  # noqa: F401,E402  (registration: machine facts, clock, processes, ls)
 from nuwa.script.commands import perl_oneliners  # noqa: F401,E402  (registration: perl, after ucf: dh_python3 and libc6 one-liners, ucf's through ucf.perl)
+from nuwa.script.commands import envexpr  # noqa: F401,E402  (registration: env, expr, getconf)
