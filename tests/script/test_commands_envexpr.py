@@ -41,6 +41,10 @@ EXPR_CASES = [
     # syntax errors
     "expr", "expr --", "expr 1 +", "expr 1 2", "expr '('", "expr '(' 1", "expr '(' 1 2", "expr ')'",
     "expr 1 + '('", "expr a :", "expr 'it'\"'\"'s' 2",
+    "expr 5 -- 3", "expr -- -5", "expr a : 'a\\|b'", "expr ab : 'a\\{2\\}'", "expr abc : '\\(a\\)\\(b\\)'",
+    "expr 3 : '\\(\\)'", "expr '' : ''", "expr x '>' ''", "expr length 12345678901234567890", "expr index abc bc",
+    "expr substr abc 1 99999999999999999999", "expr 1 : 1 : 1", "expr match", "expr '(' ')'", "expr 1 '|'",
+    "expr --help x", "expr --version --help",
 ]
 
 ENV_CASES = [
@@ -48,7 +52,7 @@ ENV_CASES = [
     "env --unset=HOME", "env -iu X", "env - A=1", "env -- A=1", "env -0", "env -i -0 A=1 B=2", "env -u", "env -u a=b",
     "env -u ''", "env -i =x", "env -i A=1 A=2", "env -i 'A=x y' B=", "env --ignore-environment Z=9",
     "env nosuchcmd", "env -i nosuchcmd", "env ./f1", "env ./nosuch", "env d", "env -0 true",
-    "env -i PATH=/nowhere f1", "env PATH=. f1", "env --nul A=1",
+    "env -i PATH=/nowhere f1", "env PATH=. f1", "env --nul A=1", "env -- - B=2", "env -i -- - -", "env -i A=1 -",
 ]
 
 GETCONF_CASES = ["getconf CHAR_BIT", "getconf INT_MAX", "getconf UINT_MAX", "getconf NZERO", "getconf LINE_MAX",

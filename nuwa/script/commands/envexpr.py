@@ -218,7 +218,7 @@ def _colon(s, pattern):
 def expr(inv: Invocation) -> int:
     """GNU ``expr EXPRESSION``: evaluate, print the value, exit 0/1 (null) or 2 (invalid)."""
     args = inv.argv[1:]
-    if args and args[0] in ("--help", "--version"):
+    if len(args) == 1 and args[0] in ("--help", "--version"):  # parse_long_options: only as the sole argument
         raise Defer(f"expr {args[0]} is not modelled")
     if args and args[0] == "--":
         args = args[1:]
@@ -273,7 +273,7 @@ def env(inv: Invocation) -> int:
             null = True
         else:
             unset.append(v or "")
-    if rest and rest[0] == "-" and "--" not in inv.argv[1 : len(inv.argv) - len(rest)]:
+    if rest and rest[0] == "-":  # env.c checks the first operand, even after `--`
         newenv = {}
         rest = rest[1:]
     for name in unset:
