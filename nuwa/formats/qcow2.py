@@ -143,6 +143,7 @@ class Qcow2Image(BlockDevice):
         if h.l1_size:
             self._meta.append((h.l1_table_offset, h.l1_size * 8, "L1 table"))
         self.snapshots = self._read_snapshots()
+        self.snapshot_id = snapshot.id if snapshot is not None else None
         if snapshot is not None:
             self.size = snapshot.disk_size if snapshot.disk_size is not None else h.size
             self.l1 = be_array(os.pread(fd, snapshot.l1_size * 8, snapshot.l1_table_offset))
@@ -394,6 +395,34 @@ class Qcow2Image(BlockDevice):
                 idx += 1
         g.push()
         return g.ops
+
+    def source_of(self, offset: int, length: int):
+        """Key of the one chain layer providing guest bytes [offset, offset+length), or None.
+
+        Read-only and cheap: only the mapping (L1 and cached L2 tables) is consulted, no data.
+        When every cluster of the range is unallocated here, the bytes read through from the
+        backing file and its answer is returned (recursively down the chain); when every
+        cluster is allocated here (data or compressed), the key is this image's
+        ``("qcow2", st_dev, st_ino, snapshot id, offset, length)``. Mixed ranges, zero clusters
+        and ranges past a shorter backing file give None (see ``BlockDevice.source_of``).
+        """
+        if offset < 0 or length <= 0 or offset + length > self.size or self._closed:
+            return None
+        covered, kinds = 0, set()
+        for kind, pos, _a, n, _inoff in self.plan(offset, length):
+            if pos != covered:
+                return None  # a zero gap: those bytes come from no layer's storage
+            covered += n
+            kinds.add(1 if kind == 1 else 0)
+        if covered != length or len(kinds) != 1:
+            return None
+        if kinds == {1}:
+            hook = getattr(self.backing, "source_of", None)
+            if hook is None or offset + length > self.backing.size:
+                return None
+            return hook(offset, length)
+        st = os.fstat(self.fd)
+        return ("qcow2", st.st_dev, st.st_ino, self.snapshot_id, offset, length)
 
     def _read_ext(self, g: _Plan, t: array, idx: int, pos: int, span_end: int, offset: int, l2off: int) -> int:
         """Extended L2 (subclusters): one 128-bit entry per cluster, 32 subclusters each."""
