@@ -135,23 +135,37 @@ SCRIPTS = [
     "x=$(env -i N=5 expr 5 + 1); echo $x",
     "v=$(expr abc : 'a\\(.*\\)'); echo \"$v\"",
     "if expr 1 = 2 >/dev/null; then echo yes; else echo no $?; fi",
+    "echo abc | env -u LC_ALL LC_CTYPE=C sed -e 's/b/x/'",
+    "export FOO=1; env FOO=2 helper a b; echo st=$?",
+    "env -i helper; echo st=$?",
+    "env -i PATH=\"$PATH\" helper x; echo st=$?",
+    "e=; env $e helper q",
 ]
 
+HELPER = b"#!/bin/sh\necho helper:$FOO:$#:$1:$LC_ALL\nexit 3\n"
 
-def _script_fs():
+
+def _script_fs(bindir: str):
     fs = Overlay(MemoryFS())
     fs.makedirs("/usr/bin")
     fs.makedirs("/dev")
-    for n in ("env", "expr", "sort", "grep"):
+    for n in ("env", "expr", "sort", "grep", "sed", "sh"):
         fs.write_bytes(f"/usr/bin/{n}", b"\x7fELF\x02\x01\x01", 0o755)
+    fs.makedirs(bindir)
+    fs.write_bytes(f"{bindir}/helper", HELPER, 0o755)
     return fs
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_env_runs_commands_like_dash(tmp_path, script):
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LC_ALL": "C"}
+    bindir = str(tmp_path / "bin")  # the same absolute path on the host and in the model
+    os.makedirs(bindir)
+    with open(os.path.join(bindir, "helper"), "wb") as f:
+        f.write(HELPER)
+    os.chmod(os.path.join(bindir, "helper"), 0o755)
+    env = {"PATH": f"/usr/bin:/bin:{bindir}", "HOME": "/root", "LC_ALL": "C"}
     want = subprocess.run(["dash", "-c", script], cwd=tmp_path, env=env, capture_output=True)
-    got = run_script(_script_fs(), script + "\n", [], env=env)
+    got = run_script(_script_fs(bindir), script + "\n", [], env=env)
     assert not got.deferred_whole and not got.deferred_commands, (got.reason, got.deferred_commands)
     # dash itself adds PWD to the environment it passes on
     strip = [b"PWD=" + str(tmp_path).encode() + b"\n", b"PWD=/\n"]
