@@ -15,17 +15,18 @@ import struct
 
 
 class Layout:
-    """A named little-endian C structure: ``[(c_field_name, struct_format), ...]``.
+    """A named C structure (little-endian unless ``order=">"``): ``[(c_field_name, struct_format), ...]``.
 
     Array fields are declared as byte strings (``"16s"``) so that every field is a scalar;
     callers that need words split them (e.g. :func:`words`).
     """
 
-    def __init__(self, cname: str, fields: list[tuple[str, str]], size: int | None = None):
+    def __init__(self, cname: str, fields: list[tuple[str, str]], size: int | None = None, order: str = "<"):
+        # order: "<" for ext4's little-endian structures, ">" for jbd2's big-endian ones
         self.cname = cname
         self.fields = fields
         self.names = tuple(n for n, _ in fields)
-        self.struct = struct.Struct("<" + "".join(f for _, f in fields))
+        self.struct = struct.Struct(order + "".join(f for _, f in fields))
         self.size = self.struct.size
         if size is not None and size != self.size:
             raise AssertionError(f"{cname}: layout is {self.size} bytes, expected {size}")
@@ -33,7 +34,7 @@ class Layout:
         off = 0
         for name, fmt in fields:
             self.offsets[name] = off
-            off += struct.calcsize("<" + fmt)
+            off += struct.calcsize(order + fmt)
 
     def unpack(self, buf, offset: int = 0) -> dict:
         """Decode the structure at ``offset`` of ``buf`` into a dict keyed by C field name."""

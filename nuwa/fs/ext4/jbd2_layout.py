@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import crc32c as _crc32c
 
+from nuwa.fs.ext4.c_ext4 import Layout
+
 JBD2_MAGIC_NUMBER = 0xC03B3998
 
 # h_blocktype (journal.rst "Block Header")
@@ -72,32 +74,11 @@ JBD2_TAIL_SIZE = 4
 UUID_SIZE = 16
 
 
-class BELayout:
-    """A named big-endian C structure ``[(c_field_name, struct_format), ...]`` (dict in, dict out)."""
-
-    def __init__(self, cname: str, fields: list[tuple[str, str]], size: int | None = None):
-        self.cname = cname
-        self.names = tuple(n for n, _ in fields)
-        self.struct = struct.Struct(">" + "".join(f for _, f in fields))
-        self.size = self.struct.size
-        if size is not None and size != self.size:
-            raise AssertionError(f"{cname}: layout is {self.size} bytes, expected {size}")
-        self.offsets: dict[str, int] = {}
-        off = 0
-        for name, fmt in fields:
-            self.offsets[name] = off
-            off += struct.calcsize(">" + fmt)
-
-    def unpack(self, buf, offset: int = 0) -> dict:
-        """Decode the structure at ``offset`` of ``buf``."""
-        return dict(zip(self.names, self.struct.unpack_from(buf, offset)))
-
-    def pack(self, values: dict) -> bytes:
-        """Encode a dict that holds every field."""
-        return self.struct.pack(*(values[n] for n in self.names))
+def BELayout(cname: str, fields: list[tuple[str, str]], size: int | None = None) -> Layout:
+    """A named big-endian C structure (jbd2 is big-endian): ext4's :class:`Layout` with ``>``."""
+    return Layout(cname, fields, size, order=">")
 
 
-# journal.rst "Block Header": struct journal_header_s
 JOURNAL_HEADER = BELayout(
     "journal_header_t", [("h_magic", "I"), ("h_blocktype", "I"), ("h_sequence", "I")], JOURNAL_HEADER_SIZE
 )
