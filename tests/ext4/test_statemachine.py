@@ -17,6 +17,7 @@ says why.
 
 from __future__ import annotations
 
+import atexit
 import errno
 import os
 import shutil
@@ -55,6 +56,7 @@ def base_image(name: str) -> str:
     """An empty filesystem made by mke2fs (cached per session)."""
     if name not in _BASE_CACHE:
         d = tempfile.mkdtemp(prefix="nuwa-sm-base-")
+        atexit.register(shutil.rmtree, d, True)  # shared by all examples: removed at exit
         args, size, conf = BASES[name]
         path = os.path.join(d, f"{name}.img")
         gen.mkfs(d, path, None, args, size, conf)

@@ -10,6 +10,7 @@ with an internal snapshot (COW of shared clusters).
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -33,6 +34,7 @@ def _base(kind: str) -> str:
     """Backing images shared by all examples (made once, never written)."""
     if kind not in _BASES:
         d = tempfile.mkdtemp(prefix="nuwa-qcow2-state-base-")
+        atexit.register(shutil.rmtree, d, True)  # shared by all examples: removed at exit
         raw = os.path.join(d, "base.raw")
         with open(raw, "wb") as f:
             f.write(pattern(SIZE, seed=7))
