@@ -25,7 +25,7 @@ import stat as S
 
 from nuwa.errors import InvalidInputError, fs_error
 from nuwa.fs.memory import MemoryFS
-from nuwa.fs.model import FileHandle, FileSystem, Resolver, Stat, StatVFS, check_path
+from nuwa.fs.model import FileHandle, FileSystem, Resolver, Stat, StatVFS, check_path, check_rmdir_name
 
 _SPECIAL = ("", ".", "..")
 _RENAME_NOREPLACE = 1  # include/uapi/linux/fs.h
@@ -327,12 +327,7 @@ class HostDirFS(FileSystem):
     def rmdir(self, path: str) -> None:
         """``rmdir(2)``."""
         parent, name, node, _ = self._last(path)
-        if name == "":
-            raise fs_error(errno.EBUSY, path)
-        if name == ".":
-            raise fs_error(errno.EINVAL, path)
-        if name == "..":
-            raise fs_error(errno.ENOTEMPTY, path)
+        check_rmdir_name(name, path)
         self._ro(path)
         if node is None:
             raise fs_error(errno.ENOENT, path)

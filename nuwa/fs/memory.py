@@ -32,6 +32,7 @@ from nuwa.fs.model import (
     Stat,
     StatVFS,
     check_path,
+    check_rmdir_name,
     split_components,
 )
 
@@ -431,12 +432,7 @@ class MemoryFS(FileSystem):
     def rmdir(self, path: str) -> None:
         """``rmdir(2)``: EBUSY for the root, EINVAL for ``.``, ENOTEMPTY for ``..``."""
         parent, name, node, _ = self._last(path)
-        if name == "":
-            raise fs_error(errno.EBUSY, path)
-        if name == ".":
-            raise fs_error(errno.EINVAL, path)
-        if name == "..":
-            raise fs_error(errno.ENOTEMPTY, path)
+        check_rmdir_name(name, path)
         self._ro(path)
         if node is None:
             raise fs_error(errno.ENOENT, path)

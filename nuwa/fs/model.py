@@ -212,6 +212,17 @@ def split_components(path: str) -> list[str]:
     return [c for c in path.split("/") if c]
 
 
+def check_rmdir_name(name: str, path: str) -> None:
+    """rmdir(2)'s answers for the special last components, before anything else: the root
+    (``name`` "") is EBUSY, ``.`` is EINVAL, ``..`` is ENOTEMPTY (fs/namei.c do_rmdir)."""
+    if name == "":
+        raise fs_error(errno.EBUSY, path)
+    if name == ".":
+        raise fs_error(errno.EINVAL, path)
+    if name == "..":
+        raise fs_error(errno.ENOTEMPTY, path)
+
+
 def check_name(name: str, path: str) -> None:
     """ENAMETOOLONG for a component over NAME_MAX bytes."""
     if len(os.fsencode(name)) > NAME_MAX:
