@@ -191,17 +191,8 @@ class HostDirFS(FileSystem):
             return self._root_fd, None
         return self._dirfd(n.comps[:-1]), n.comps[-1]
 
-    def _ro(self, path: str) -> None:
-        if not self.writable:
-            raise fs_error(errno.EROFS, path)
-
     def _create_checks(self, path: str, want_dir: bool = False):
-        parent, name, node, trailing = self._last(path)
-        if name in _SPECIAL or node is not None:
-            raise fs_error(errno.EEXIST, path)
-        if trailing and not want_dir:
-            raise fs_error(errno.ENOENT, path)
-        self._ro(path)
+        parent, name = self._filename_create(path, want_dir)
         return self._dirfd(parent.comps), name
 
     @staticmethod

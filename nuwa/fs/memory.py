@@ -265,18 +265,9 @@ class MemoryFS(FileSystem):
         r = self._resolver.resolve(stripped or "/", follow=False)
         return r.parent, r.name, r.node, trailing
 
-    def _ro(self, path: str) -> None:
-        if not self.writable:
-            raise fs_error(errno.EROFS, path)
-
     def _create_checks(self, path: str, want_dir: bool = False):
-        """``filename_create``: EEXIST, then ENOENT for a trailing slash, then EROFS."""
-        parent, name, node, trailing = self._last(path)
-        if name in _SPECIAL or node is not None:
-            raise fs_error(errno.EEXIST, path)
-        if trailing and not want_dir:
-            raise fs_error(errno.ENOENT, path)
-        self._ro(path)
+        """``filename_create`` (see the model), then ENOSPC when no inode is left."""
+        parent, name = self._filename_create(path, want_dir)
         if self._inodes >= self._max_inodes:
             raise fs_error(errno.ENOSPC, path)
         return parent, name

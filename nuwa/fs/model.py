@@ -414,6 +414,27 @@ class FileSystem(ABC):
     def removexattr(self, path: str, name: str, follow_symlinks: bool = True) -> None:
         """Remove xattr ``name`` (``ENODATA`` if absent)."""
 
+    # ---- checks shared by node-based backends ---------------------------------------------
+    def _ro(self, path: str) -> None:
+        """EROFS for a mutator on a read-only filesystem."""
+        if not self.writable:
+            raise fs_error(errno.EROFS, path)
+
+    def _filename_create(self, path: str, want_dir: bool = False):
+        """``filename_create``'s checks in the kernel's order: EEXIST (an existing entry or a
+        special name), then ENOENT for a trailing slash on a non-directory, then EROFS.
+
+        Uses the backend's ``_last(path) -> (parent, name, node, trailing_slash)``; returns
+        ``(parent, name)``.
+        """
+        parent, name, node, trailing = self._last(path)
+        if name in ("", ".", "..") or node is not None:
+            raise fs_error(errno.EEXIST, path)
+        if trailing and not want_dir:
+            raise fs_error(errno.ENOENT, path)
+        self._ro(path)
+        return parent, name
+
     # ---- lifecycle ------------------------------------------------------------------------
     def flush(self) -> None:
         """Write pending state to the device below (no-op for backends without caches)."""
