@@ -19,7 +19,6 @@ import shlex
 import shutil
 import stat
 import subprocess
-import time
 
 import nuwa.script.commands  # noqa: F401  (registers the models)
 from nuwa.fs.hostdir import HostDirFS
@@ -111,11 +110,28 @@ def tree(root: str, rel: str, since: int | None = None) -> dict[str, tuple]:
     return out
 
 
+def fs_clock_now(directory: str) -> int:
+    """Now, as the kernel stamps files in ``directory`` (ns).
+
+    File times come from the kernel's coarse clock, which lags ``time.time_ns()`` by up to one
+    timer tick (4 ms at HZ=250): a file written right after ``time.time_ns()`` was read can carry
+    an *earlier* mtime. So "written during the case" is decided against a probe file's own
+    mtime, which no later write can precede.
+    """
+    probe = os.path.join(directory, ".nuwa-clock-probe")
+    with open(probe, "w"):
+        pass
+    try:
+        return os.stat(probe).st_mtime_ns
+    finally:
+        os.unlink(probe)
+
+
 def check_case(pair: Pair, cmds: list[str], setup=None, dirs: tuple[str, ...] = (),
                defer_ok: bool = False) -> list[tuple[int, bytes, bytes]]:
     """Run ``cmds`` both ways; assert outputs after each and the files at the end agree."""
     pair.reset(setup)
-    since = time.time_ns()
+    since = fs_clock_now(pair.real)
     results = []
     for cmd in cmds:
         argv = shlex.split(cmd)

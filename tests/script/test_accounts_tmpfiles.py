@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 
 import pytest
 
-from accounts_harness import tree
+from accounts_harness import fs_clock_now, tree
 from debian_tree import bookworm_tree
 from judges import tool
 from nuwa.fs.hostdir import HostDirFS
@@ -62,7 +61,7 @@ def _snapshot(root: str, since: int = 0) -> dict:
 
 
 def _compare(roots, exe, args):
-    since = time.time_ns()
+    since = fs_clock_now(roots["real"])
     env = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     real = subprocess.run([exe, f"--root={roots['real']}", *args], env=env, capture_output=True)
     inv = Invocation(argv=["systemd-tmpfiles", *args], fs=HostDirFS(roots["model"], writable=True), env=dict(env))
