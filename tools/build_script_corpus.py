@@ -28,12 +28,13 @@ import argparse
 import collections
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import host_mirrors  # noqa: E402
 
 DEFAULT_DEST = "/var/tmp/nuwa-corpus"
 SUITE = "bookworm"
@@ -64,18 +65,7 @@ STACKS = (
 # --------------------------------------------------------------------------------------
 def host_mirror() -> str:
     """The Debian mirror of the host's apt sources (read at run time, never hard-wired)."""
-    paths = ["/etc/apt/sources.list"]
-    d = "/etc/apt/sources.list.d"
-    if os.path.isdir(d):
-        paths += [os.path.join(d, n) for n in sorted(os.listdir(d))]
-    for p in paths:
-        try:
-            text = open(p, encoding="utf-8", errors="replace").read()
-        except OSError:
-            continue
-        for m in re.finditer(r"(?:URIs:|^deb)\s+(?:\[[^\]]*\]\s+)?(\S+/debian)/?\s", text, re.M):
-            return m.group(1)
-    return "http://deb.debian.org/debian"
+    return host_mirrors.mirrors()[0]
 
 
 def apt_options(dest: str) -> list[str]:

@@ -18,10 +18,12 @@ import datetime
 import fcntl
 import glob
 import os
-import re
 import shutil
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import host_mirrors  # noqa: E402
 
 SUITE = "bookworm"
 
@@ -33,28 +35,12 @@ def cache_dir() -> str:
     return d
 
 
-def _sources_text() -> str:
-    parts = []
-    for p in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*")):
-        try:
-            with open(p, encoding="utf-8", errors="replace") as f:
-                parts.append(f.read())
-        except OSError:
-            pass
-    return "\n".join(parts)
-
-
 def mirrors() -> tuple[str, str]:
     """(debian mirror URI, debian-security mirror URI) from the host's apt sources."""
-    text = _sources_text()
-    uris = re.findall(r"(?:^URIs:\s*|^deb\s+(?:\[[^\]]*\]\s*)?)(\S+)", text, re.M)
-    main = next((u for u in uris if "debian" in u and "security" not in u), None)
-    sec = next((u for u in uris if "security" in u), None)
-    if main is None:
-        raise SystemExit("no Debian mirror found in /etc/apt/sources.list*")
-    if sec is None:
-        sec = re.sub(r"/debian/?$", "/debian-security", main)
-    return main.rstrip("/"), sec.rstrip("/")
+    try:
+        return host_mirrors.mirrors()
+    except host_mirrors.NoMirror as e:
+        raise SystemExit(str(e)) from None
 
 
 def _keyring() -> str:
@@ -109,21 +95,7 @@ def updates_dir() -> str:
         with open(os.path.join(apt, "sources.list"), "w") as f:
             f.write(f"deb{signed} {main} {SUITE} main\n")
             f.write(f"deb{signed} {sec} {SUITE}-security main\n")
-        opts = [
-            "-o", "Dir::Etc::SourceList=" + os.path.join(apt, "sources.list"),
-            "-o", "Dir::Etc::SourceParts=/nonexistent",
-            "-o", "Dir::Etc::Preferences=/nonexistent",
-            "-o", "Dir::Etc::PreferencesParts=" + os.path.join(apt, "etc/preferences.d"),
-            "-o", "Dir::Etc::Parts=" + os.path.join(apt, "etc/apt.conf.d"),
-            "-o", "Dir::State::Lists=" + os.path.join(apt, "lists"),
-            "-o", "Dir::State::status=" + os.path.join(tree, "var/lib/dpkg/status"),
-            "-o", "Dir::State::extended_states=" + os.path.join(apt, "extended_states"),
-            "-o", "Dir::Cache=" + os.path.join(apt, "cache"),
-            "-o", "Dir::Cache::archives=" + debs,
-            "-o", "Debug::NoLocking=1",
-            "-o", "APT::Architecture=amd64",
-            "-o", "Acquire::Languages=none",
-        ]
+        opts = _apt_options(apt, tree, debs)
         subprocess.run(["apt-get", *opts, "-qq", "update"], check=True)
         subprocess.run(["apt-get", *opts, "-qq", "-y", "--download-only", "dist-upgrade"], check=True)
         shutil.rmtree(os.path.join(debs, "partial"), ignore_errors=True)
@@ -131,6 +103,97 @@ def updates_dir() -> str:
             os.unlink(lock)
         open(os.path.join(debs, ".complete"), "w").close()
     return debs
+
+
+def _apt_options(apt: str, tree: str, archives: str, extended_states: str | None = None) -> list[str]:
+    """apt-get options that use only ``apt`` (sources, lists, cache) and ``tree``'s dpkg status.
+
+    The host's apt configuration parts (hooks such as debconf's ``Pre-Install-Pkgs``) are not
+    read: ``Dir::Etc::Parts`` names an empty directory of ``apt``.
+    """
+    return [
+        "-o", "Dir::Etc::SourceList=" + os.path.join(apt, "sources.list"),
+        "-o", "Dir::Etc::SourceParts=/nonexistent",
+        "-o", "Dir::Etc::Preferences=/nonexistent",
+        "-o", "Dir::Etc::PreferencesParts=" + os.path.join(apt, "etc/preferences.d"),
+        "-o", "Dir::Etc::Parts=" + os.path.join(apt, "etc/apt.conf.d"),
+        "-o", "Dir::State::Lists=" + os.path.join(apt, "lists"),
+        "-o", "Dir::State::status=" + os.path.join(tree, "var/lib/dpkg/status"),
+        "-o", "Dir::State::extended_states=" + (extended_states or os.path.join(apt, "extended_states")),
+        "-o", "Dir::Cache=" + os.path.join(apt, "cache"),
+        "-o", "Dir::Cache::archives=" + archives,
+        "-o", "Debug::NoLocking=1",
+        "-o", "APT::Architecture=amd64",
+        "-o", "Acquire::Languages=none",
+    ]
+
+
+class PlanError(AssertionError):
+    """apt's plan for the material is not one the differential tests can replay; the message
+    says which assumption about the archive no longer holds."""
+
+
+def apt_steps(tree: str, packages: list[str] | None = None) -> list[tuple[str, list[str]]]:
+    """The dpkg calls real apt makes to bring ``tree`` up to date with the downloaded updates.
+
+    apt itself plans (``dist-upgrade``, or ``install --only-upgrade PACKAGES``) with
+    ``Debug::pkgDPkgPM`` set, which makes it print each dpkg command line instead of running
+    it; nothing is installed and ``tree`` is not changed. Returns ``(action, operands)`` steps:
+    ``("unpack", [deb paths])``, ``("configure", [package:arch ...])``,
+    ``("configure-pending", [])``, ``("remove", [...])``, ``("purge", [...])``, each with
+    ``--no-triggers`` except ``configure-pending`` (as apt 2.6 calls dpkg).
+
+    Assumptions about the archive, each checked with a :class:`PlanError` naming it: every
+    .deb apt wants is already in the material (``--no-download``), and apt's dpkg calls use
+    only the actions above.
+    """
+    root = cache_dir()
+    debs = updates_dir()
+    apt = os.path.join(root, "apt")
+    es = os.path.join(root, "plan-extended_states")
+    shutil.copy(os.path.join(apt, "extended_states"), es) if os.path.exists(
+        os.path.join(apt, "extended_states")) else open(es, "w").close()
+    request = ["install", "--only-upgrade", *packages] if packages else ["dist-upgrade"]
+    r = subprocess.run(["apt-get", *_apt_options(apt, tree, debs, es), "-o", "Debug::pkgDPkgPM=1",
+                        "-o", "Dpkg::Use-Pty=0", "--no-download", "-y", *request],
+                       capture_output=True, text=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    if r.returncode != 0:
+        raise PlanError(f"apt could not plan {' '.join(request)} from the downloaded material alone "
+                        f"(assumption: every .deb apt wants is in {debs}): {r.stderr.strip()[-500:]}")
+    steps: list[tuple[str, list[str]]] = []
+    for line in (r.stdout + r.stderr).splitlines():  # apt prints the debug lines on stderr
+        words = line.split()
+        if not words or not words[0].endswith("/dpkg"):
+            continue
+        flags = [w for w in words[1:] if w.startswith("--")]
+        operands = [w for w in words[1:] if not w.startswith("--") and not w.isdigit()]
+        if "--unpack" in flags:
+            steps.append(("unpack", operands))
+        elif "--configure" in flags and "--pending" in flags:
+            steps.append(("configure-pending", []))
+        elif "--configure" in flags:
+            steps.append(("configure", operands))
+        elif "--remove" in flags or "--purge" in flags:
+            steps.append(("purge" if "--purge" in flags else "remove", operands))
+        else:
+            raise PlanError(f"apt's plan has a dpkg call the replay does not know (assumption: apt only "
+                            f"unpacks, configures and removes): {line.strip()}")
+        if step_triggers(steps[-1][0]) == ("--no-triggers" in flags):
+            raise PlanError(f"apt's dpkg call does not use --no-triggers as apt 2.6 does: {line.strip()}")
+    if not steps:
+        raise PlanError(f"apt planned no dpkg call for {' '.join(request)}: {r.stdout.strip()[-300:]}")
+    return steps
+
+
+def steps_packages(steps) -> set[str]:
+    """Names of the packages the steps unpack (from the .deb file names)."""
+    return {os.path.basename(p).split("_")[0] for action, ops in steps if action == "unpack" for p in ops}
+
+
+def step_triggers(action: str) -> bool:
+    """Whether apt lets dpkg process triggers in a step of this kind (only the final
+    ``--configure --pending``; every other call carries ``--no-triggers``)."""
+    return action == "configure-pending"
 
 
 def deb_files() -> list[str]:

@@ -20,23 +20,13 @@ import shutil
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import host_mirrors  # noqa: E402
+
 
 def _mirrors() -> tuple[str, str]:
     """(debian, debian-security) URIs from the machine's apt sources."""
-    text = ""
-    for base in ("/etc/apt/sources.list", "/etc/apt/sources.list.d"):
-        if os.path.isdir(base):
-            for n in sorted(os.listdir(base)):
-                with open(os.path.join(base, n), errors="replace") as f:
-                    text += f.read() + "\n"
-        elif os.path.exists(base):
-            with open(base, errors="replace") as f:
-                text += f.read() + "\n"
-    uris = re.findall(r"(?m)^(?:deb\s+(?:\[[^\]]*\]\s+)?|URIs:\s*)(\S+)", text)
-    main = next((u.rstrip("/") for u in uris if u.rstrip("/").endswith("/debian")), "http://deb.debian.org/debian")
-    sec = next((u.rstrip("/") for u in uris if u.rstrip("/").endswith("/debian-security")),
-               "http://deb.debian.org/debian-security")
-    return main, sec
+    return host_mirrors.mirrors()
 
 
 def _du_bytes(path: str) -> int:

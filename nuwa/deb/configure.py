@@ -64,7 +64,8 @@ def configure(db, entry: PkgEntry, runner, policy: str = "old", extra: dict | No
     if entry.eflag == "reinstreq":
         raise OperationFailedError("package is in a very bad inconsistent state; you should reinstall it before "
                                    "attempting configuration", where=where)
-    db.log(f"configure {db.name_always(entry)} {entry.version} {entry.version}")
+    # dpkg logs pkg->available: the archive's version when this run unpacked it, else <none>
+    db.log(f"configure {db.name_always(entry)} {entry.version} {db.available.get(id(entry), '<none>')}")
     activate_packageprocessing(db, entry)
     if entry.status == "unpacked":
         db.note(entry)

@@ -38,6 +38,11 @@ class Database:
         self._noted: set[int] = set()  # entries whose state dpkg has logged in this run
         self._lists: dict[int, list[str]] = {}
         self.journal = Journal(self)
+        #: a run (one dpkg invocation) is in progress: :meth:`open` was called, :meth:`save` not yet
+        self.running = False
+        #: id(entry) -> version of the archive unpacked for it in this run: dpkg's
+        #: ``pkg->available``, which a later run (``dpkg --configure``) does not have
+        self.available: dict[int, str] = {}
 
     @classmethod
     def load(cls, fs, admindir: str = "/var/lib/dpkg", **kw) -> "Database":
@@ -52,10 +57,14 @@ class Database:
         that come first leaves the image untouched.
         """
         self.journal.wanted = True
+        self.running = True
 
     def save(self) -> None:
         """End the run: trigger files, status (with status-old) and the journal's cleanup
         (``modstatdb_shutdown``), the log."""
+        self.running = False
+        self.available.clear()
+        self._noted.clear()  # the next run parses the status file again: every package starts dirty
         self.triggers.save()
         if self.journal.is_open:
             self.journal.shutdown()

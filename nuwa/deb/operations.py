@@ -42,6 +42,29 @@ class Report:
         return {k: list(v) for k, v in self.__dict__.items()}
 
 
+def _fnv1a(name: str) -> int:
+    """dpkg's ``str_fnv_hash`` (FNV-1a, 32-bit) of a package name."""
+    h = 2166136261
+    for b in name.encode("utf-8", "surrogateescape"):
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def _hash_position(entries):
+    """Sort key giving the order of dpkg's ``pkg_hash_iter``: bins 0..65520 by the FNV-1a hash
+    of the lower-cased name (``pkg_hash_find_set``), within a bin the names in the order the
+    status file introduced them, within a name its architectures in file order."""
+    first_seen: dict[str, int] = {}
+    for i, e in enumerate(entries):
+        first_seen.setdefault(e.name.lower(), i)
+    index = {id(e): i for i, e in enumerate(entries)}
+
+    def key(e):
+        n = e.name.lower()
+        return (_fnv1a(n) % 65521, first_seen[n], index[id(e)])
+    return key
+
+
 class Dpkg:
     """Nuwa's dpkg bound to one image's filesystem model."""
 
@@ -113,9 +136,34 @@ class Dpkg:
         self.report.disappeared += rep.get("disappeared", [])
         return entry
 
-    def configure_all(self, entries=None) -> None:
+    def configure(self, names: list[str], triggers: bool = True) -> Report:
+        """``dpkg --configure NAME...`` (``name`` or ``name:arch``); ``triggers=False`` is
+        ``--no-triggers``: activations are recorded, nothing is processed (as apt calls dpkg)."""
+        self.db.open()
+        self.db.log("startup packages configure")
+        entries = []
+        for n in names:
+            e = self.db.status.find(n)
+            if e is None or e.status == "not-installed":
+                raise InvalidInputError(f"package {n} is not installed", where="configure")
+            entries.append(e)
+        self.configure_all(entries, triggers=triggers)
+        return self.report
+
+    def configure_pending(self, triggers: bool = True) -> Report:
+        """``dpkg --configure --pending``: every unpacked or half-configured package, queued in
+        the order dpkg's package hash yields them (``enqueue_pending``), then (unless
+        ``triggers=False``) every pending trigger."""
+        self.db.open()
+        self.db.log("startup packages configure")
+        pending = [e for e in self.db.status.entries if e.status in ("unpacked", "half-configured")
+                   and e.want in ("install", "hold")]
+        self.configure_all(sorted(pending, key=_hash_position(self.db.status.entries)), triggers=triggers)
+        return self.report
+
+    def configure_all(self, entries=None, triggers: bool = True) -> None:
         """``dpkg --configure`` of ``entries`` (default: every unpacked/half-configured package),
-        in dependency order, then trigger processing."""
+        in dependency order, then trigger processing (skipped with ``triggers=False``)."""
         self.db.open()
         if entries is None:
             entries = [e for e in self.db.status.entries if e.status in ("unpacked", "half-configured")]
@@ -142,7 +190,8 @@ class Dpkg:
                 rep = {}
                 self._guarded(lambda e=e: configure(self.db, e, self.runner, self.policy, versions, rep))
                 self.report.conffiles += rep.get("conffiles", [])
-        self.process_triggers()
+        if triggers:
+            self.process_triggers()
 
     def _needed_by(self, x, e) -> bool:
         from nuwa.deb.control import parse_relations
@@ -174,8 +223,9 @@ class Dpkg:
         self.configure_all(entries)
         return self.report
 
-    def remove(self, names: list[str], purge: bool = False) -> Report:
-        """``dpkg -r`` / ``dpkg -P`` of installed packages by name (``name`` or ``name:arch``)."""
+    def remove(self, names: list[str], purge: bool = False, triggers: bool = True) -> Report:
+        """``dpkg -r`` / ``dpkg -P`` of installed packages by name (``name`` or ``name:arch``);
+        ``triggers=False`` is ``--no-triggers``."""
         self.db.open()
         self.db.log(f"startup packages {'purge' if purge else 'remove'}")
         for n in names:
@@ -184,13 +234,22 @@ class Dpkg:
                 raise InvalidInputError(f"package '{n}' is not installed", where="remove")
             self.report.actions.append(("purge" if purge else "remove", e.name, e.version, ""))
             self._guarded(lambda e=e: remove_package(self.db, e, self.runner, purge))
-        self.process_triggers()
+        if triggers:
+            self.process_triggers()
         return self.report
 
-    def commit(self) -> None:
-        """Write the package database (status, status-old, triggers, the journal's cleanup,
-        dpkg.log), then what the runner keeps for later (the first-boot job of deferred work)."""
+    def end_run(self) -> None:
+        """End one dpkg invocation (``modstatdb_shutdown``): status (with status-old), triggers,
+        the journal's cleanup, dpkg.log. The next action starts another invocation, so a
+        sequence of actions with ``end_run`` between them leaves the database exactly as that
+        sequence of dpkg calls does (apt calls dpkg several times in one upgrade)."""
         self.db.save()
+
+    def commit(self) -> None:
+        """End the invocation in progress, if any (:meth:`end_run`), then write what the runner
+        keeps for later (the first-boot job of deferred work)."""
+        if self.db.running:
+            self.end_run()
         finish = getattr(self.runner, "commit", None)
         if finish is not None:
             finish(self.fs)

@@ -192,6 +192,7 @@ class Unpacker:
             db.log(f"install {self.name}:{self.arch} {old_version or '<none>'} {self.version}")
         self.report.setdefault("actions", []).append(("upgrade" if installed_before else "install", self.name,
                                                       old_version, self.version))
+        db.available[id(entry)] = self.version
         entry.set_status(want="install")
         old_stem = entry.infodb_name()
         old_triggers = db.triggers_ci(entry) if installed_before or old_status == "config-files" else []

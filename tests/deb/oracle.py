@@ -91,6 +91,38 @@ def real_dpkg(root: str, debs: list[str], args: tuple[str, ...] = ("-i",)) -> su
     return r
 
 
+def real_dpkg_steps(root: str, steps) -> None:
+    """Run apt's dpkg call sequence (:func:`dpkg_material.apt_steps`) with the tree's own dpkg
+    in a chroot, call by call, as apt would; fails naming the step dpkg refused."""
+    for action, operands in steps:
+        flags = ([] if dpkg_material.step_triggers(action) else ["--no-triggers"]) + {
+            "unpack": ["--unpack", "--auto-deconfigure"], "configure": ["--configure"],
+            "configure-pending": ["--configure", "--pending"], "remove": ["--remove"], "purge": ["--purge"],
+        }[action]
+        if action == "unpack":
+            r = real_dpkg(root, operands, tuple(flags))
+        else:
+            r = real_dpkg(root, [], tuple(flags + operands))
+        assert r.returncode == 0, (f"real dpkg {' '.join(flags)} {' '.join(map(os.path.basename, operands))} "
+                                   f"failed in apt's plan:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+
+
+def nuwa_dpkg_steps(dpkg, steps) -> None:
+    """The same sequence with Nuwa's :class:`nuwa.deb.operations.Dpkg` (one engine, one runner),
+    each step its own dpkg invocation (``end_run``); the caller commits."""
+    for action, operands in steps:
+        triggers = dpkg_material.step_triggers(action)
+        if action == "unpack":
+            dpkg.unpack(operands)
+        elif action == "configure":
+            dpkg.configure(operands, triggers=triggers)
+        elif action == "configure-pending":
+            dpkg.configure_pending(triggers=triggers)
+        else:
+            dpkg.remove(operands, purge=action == "purge", triggers=triggers)
+        dpkg.end_run()
+
+
 def chroot_query(root: str, *args: str) -> subprocess.CompletedProcess:
     """Run a read-only dpkg command (``dpkg --audit``, ``dpkg-query -W``) in the chroot."""
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}
