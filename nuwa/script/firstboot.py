@@ -40,7 +40,7 @@ from nuwa.errors import CorruptImageError, UnsupportedFeatureError
 from nuwa.fs.model import FileSystem
 
 from nuwa.script.firstboot_texts import (DEFAULT_ENTRY_TIMEOUT, DEFAULT_JOB_TIMEOUT, DEFAULT_PATH,  # noqa: F401
-                                         DEPEND_START, INITD_PATH, JOB_DIR, LOCK_DIR, LOG_FILE,
+                                         DEPEND_START, INITD_PATH, JOB_DIR, JOB_GRACE, KILL_AFTER, LOCK_DIR, LOG_FILE,
                                          NONINTERACTIVE_ENV, RC_LINKS, UNIT_NAME, UNIT_PATH, WANTS_LINK,
                                          initd_text, runner_text, unit_text)
 

@@ -118,7 +118,10 @@ def read_job_dir(fs, d: str) -> dict:
         if isinstance(e, dict) and isinstance(e.get("id"), str):
             described[e["id"]] = e
     listed = _text(fs, f"{d}/job")
-    ids = [x for x in (listed or "").split() if x] if listed is not None else []
+    words = (listed or "").split()
+    ids = [x for x in words if x.isdigit()]  # what the runner runs; anything else it ignores
+    if len(ids) != len(words):
+        problems.append(f"the job list has {len(words) - len(ids)} line(s) that are not entry ids (ignored)")
     if listed is None and not posixpath.basename(d).startswith("firstboot.done."):
         problems.append("the job list (job) is missing: the runner will not start")
     try:
