@@ -223,7 +223,7 @@ def summary_lines(status: dict) -> list[str]:
                 line += f" (exit {e['exit_status']})"
             line += f": {e['label']}"
             out.append(line)
-            if e["reason"] and e["outcome"] != "failed" or (e["reason"] and e["exit_status"] is None):
+            if e["reason"] and not (e["outcome"] == "failed" and e["exit_status"] is not None):  # "(exit N)" says it
                 out.append(f"      reason: {e['reason']}")
             if e["log"] and e["outcome"] != "done":
                 for ln in e["log"].rstrip("\n").splitlines()[-5:]:

@@ -189,6 +189,8 @@ def test_limits_in_the_written_files():
     assert "infinity" not in fb.UNIT and "StandardInput=null" in fb.UNIT
     with pytest.raises(ValueError):
         FirstBootJob(entry_timeout=0)
+    with open(os.path.join(ROOT, "docs/firstboot.md"), encoding="utf-8") as f:
+        assert fb.UNIT.split("\n", 1)[1] in f.read()  # the documented unit is the one written
 
 
 def test_status_of_no_job_and_of_a_job_cut_short():
