@@ -87,15 +87,15 @@ def _entry(fs, d: str, eid: str, described: dict | None) -> dict:
         reason = "the entry's directory is missing (the runner will record it as failed)"
     elif outcome == "pending" and not fs.lexists(f"{ed}/run"):
         reason = "the entry's run file is missing (the runner will record it as failed)"
-    log = _read(fs, f"{ed}/log", LOG_LIMIT)
     full = _read(fs, f"{ed}/log")
+    log = full if full is None or len(full) <= LOG_LIMIT else full[-LOG_LIMIT:]
     label = desc.get("label") or _text(fs, f"{ed}/label") or ""
     return {"id": eid, "kind": desc.get("kind", ""), "package": desc.get("package") or _text(fs, f"{ed}/package") or "",
             "label": label, "argv": desc.get("argv", []), "source": desc.get("source", ""),
             "script_name": desc.get("script_name", ""), "timeout": desc.get("timeout"),
             "outcome": outcome, "exit_status": code, "status": status, "reason": reason,
             "log": None if log is None else log.decode("utf-8", "replace"),
-            "log_truncated": full is not None and log is not None and len(full) > len(log)}
+            "log_truncated": full is not None and len(full) > LOG_LIMIT}
 
 
 def read_job_dir(fs, d: str) -> dict:
@@ -182,10 +182,11 @@ def dpkg_notes(fs, status: dict) -> list[str]:
     says ``installed``; a failed, timed-out or interrupted postinst at boot is what dpkg
     would have recorded as ``half-configured``."""
     from nuwa.deb.status import StatusFile
+    from nuwa.errors import NuwaError
 
     try:
         db = {e.name: e for e in StatusFile.load(fs, "/var/lib/dpkg/status").entries}
-    except Exception:  # no database, or one the reader refuses: nothing to compare with
+    except (OSError, NuwaError, ValueError):  # no database, or one the reader refuses: "not in the database"
         db = {}
     notes = []
     for job in (status.get("last"), status.get("pending")):

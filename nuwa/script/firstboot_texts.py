@@ -93,6 +93,16 @@ finish() {{
 	[ "$2" = 0 ] || failed=1
 }}
 
+# seconds since boot: the job's clock must not jump when the wall clock is set at boot
+# (an RTC far off, then NTP); date +%s only where /proc is not mounted
+now() {{
+	if [ -r /proc/uptime ] && read -r up _ </proc/uptime; then
+		echo "${{up%%.*}}"
+	else
+		date +%s
+	fi
+}}
+
 [ -f "$JOB/job" ] || exit 0
 mkdir -p "${{LOCK%/*}}"
 if ! mkdir "$LOCK" 2>/dev/null; then
@@ -104,7 +114,7 @@ if ! command -v timeout >/dev/null 2>&1; then
 	TIMEOUT=
 	log "no timeout program (coreutils): entries run without a time limit"
 fi
-start=$(date +%s)
+start=$(now)
 log "starting the first-boot job ($(grep -c . "$JOB/job") entries, at most ${{JOB_LIMIT}}s in all)"
 failed=0
 failed_pkgs=' '
@@ -138,7 +148,7 @@ while IFS= read -r id; do
 			;;
 		esac
 	fi
-	left=$((start + JOB_LIMIT - $(date +%s)))
+	left=$((start + JOB_LIMIT - $(now)))
 	if [ "$left" -le 0 ]; then
 		finish "$id" skipped "the job's time limit (${{JOB_LIMIT}}s) was reached"
 		continue
@@ -151,14 +161,14 @@ while IFS= read -r id; do
 	: >"$e/started"
 	sync
 	log "entry $id: $(cat "$e/label" 2>/dev/null) (time limit ${{limit}}s)"
-	t0=$(date +%s)
+	t0=$(now)
 	if [ -n "$TIMEOUT" ]; then
 		timeout -k "$KILL_AFTER" "$limit" /bin/sh "$e/run" </dev/null >"$e/log" 2>&1
 	else
 		/bin/sh "$e/run" </dev/null >"$e/log" 2>&1
 	fi
 	st=$?
-	took=$(($(date +%s) - t0))
+	took=$(($(now) - t0))
 	cat "$e/log"
 	cat "$e/log" >>"$LOG"
 	if [ -n "$TIMEOUT" ] && {{ [ "$st" = 124 ] || [ "$st" = 137 ]; }} && [ "$took" -ge "$limit" ]; then

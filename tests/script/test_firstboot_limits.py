@@ -224,15 +224,27 @@ def test_nuwa_firstboot_and_patch_read_a_booted_image(chroot_root, tmp_path):
     job.add_command(cmd(["nuwa-probe", "1"], {"PROBE_STATUS": "2"}), BASE_ENV, "/var/lib/dpkg/info/pk.postinst",
                     package="pk")
     job.write(fs)
-    run_runner(root)
-    # an image of the booted tree: its job directories, a dpkg database, an os-release
     tree = tmp_path / "tree"
-    shutil.copytree(root / "var/lib/nuwa", tree / "var/lib/nuwa", symlinks=True)
     for d in ("etc", "var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers", "tmp"):
         os.makedirs(tree / d, exist_ok=True)
     (tree / "etc/os-release").write_text('ID=debian\nVERSION_ID="12"\n')
     (tree / "var/lib/dpkg/status").write_text("Package: pk\nStatus: install ok installed\nVersion: 1\n"
                                               "Architecture: all\nMaintainer: t\nDescription: t\n")
+    # never booted: the entry is pending
+    shutil.copytree(root / "var/lib/nuwa", tree / "var/lib/nuwa", symlinks=True)
+    fresh = tmp_path / "fresh.raw"
+    subprocess.run([tool("mkfs.ext4"), "-q", "-F", "-d", str(tree), "-E", "root_owner=0:0", str(fresh), "16M"],
+                   check=True, capture_output=True)
+    r = nuwa("firstboot", fresh, "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["state"] == "pending" and doc["last"] is None and doc["dpkg_notes"] == []
+    assert [e["outcome"] for e in doc["pending"]["entries"]] == ["pending"]
+    assert "pending job: /var/lib/nuwa/firstboot (pending; 1 entries: 1 pending)" in nuwa("firstboot", fresh).stdout
+    shutil.rmtree(tree / "var/lib/nuwa")
+    run_runner(root)
+    # an image of the booted tree: its job directories, a dpkg database, an os-release
+    shutil.copytree(root / "var/lib/nuwa", tree / "var/lib/nuwa", symlinks=True)
     img = tmp_path / "booted.raw"
     subprocess.run([tool("mkfs.ext4"), "-q", "-F", "-d", str(tree), "-E", "root_owner=0:0", str(img), "16M"],
                    check=True, capture_output=True)
