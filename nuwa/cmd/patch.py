@@ -11,9 +11,11 @@ or IMAGE itself with ``--in-place`` -- unless ``--dry-run``.
 
 The report (``--json`` on stdout, ``--report FILE`` on the host) is one JSON document: the
 package actions with old and new versions, conffile decisions, every maintainer script run and
-what became of its commands, the first-boot job, and every changed path. Repository options
-(``--repo``, ``--upgrade``, ``--security-only``, ``--install``, ``--remove``) are refused for
-now with exit 2.
+what became of its commands, the first-boot job (with its time limits:
+``--firstboot-timeout``, ``--firstboot-job-timeout``), what an earlier job left in the image
+(:func:`previous_firstboot`: still pending, or its outcome at a boot), and every changed
+path. Repository options (``--repo``, ``--upgrade``, ``--security-only``, ``--install``,
+``--remove``) are refused for now with exit 2.
 """
 
 from __future__ import annotations
