@@ -20,7 +20,7 @@ debconf's Teletype frontend, and with ``TimeoutStartSec=infinity`` and
 
 Statuses, in ``entries/ID/status`` and ``results`` (``ID<TAB>STATUS``): the exit status (a
 number), ``timeout``, ``interrupted`` (started at an earlier boot that was cut short: never
-run again), ``skipped`` (an earlier entry of the same package failed or timed out, or the
+run again), ``skipped`` (an earlier entry of the same package did not succeed, or the
 job's time was spent) and ``failed`` (the entry could not run: its directory or ``run`` file
 is missing). Every non-numeric status has a one-line ``reason`` file beside it.
 """
@@ -82,7 +82,8 @@ log() {{
 }}
 
 # finish ID STATUS [REASON]: the entry's status (and reason) file, then results; synced so
-# that a power cut after an entry never makes it run again
+# that a power cut after an entry never makes it run again. An entry that did not succeed
+# holds back the later entries of its package ($pkg), as dpkg would.
 finish() {{
 	[ -d "$JOB/entries/$1" ] || mkdir -p "$JOB/entries/$1"
 	[ -z "$3" ] || printf '%s\\n' "$3" >"$JOB/entries/$1/reason"
@@ -90,7 +91,10 @@ finish() {{
 	printf '%s\\t%s\\n' "$1" "$2" >>"$JOB/results"
 	sync
 	if [ -n "$3" ]; then log "entry $1: $2: $3"; else log "entry $1: exit status $2"; fi
-	[ "$2" = 0 ] || failed=1
+	if [ "$2" != 0 ]; then
+		failed=1
+		[ -z "$pkg" ] || failed_pkgs="$failed_pkgs$pkg "
+	fi
 }}
 
 # seconds since boot: the job's clock must not jump when the wall clock is set at boot
@@ -129,6 +133,7 @@ while IFS= read -r id; do
 	esac
 	e="$JOB/entries/$id"
 	[ -e "$e/status" ] && continue
+	pkg=$(cat "$e/package" 2>/dev/null)
 	if [ -e "$e/started" ]; then
 		# started at an earlier boot that was cut short: never run part of a job twice
 		finish "$id" interrupted "started at an earlier boot that did not finish it; not run again"
@@ -138,12 +143,11 @@ while IFS= read -r id; do
 		finish "$id" failed "the entry is damaged: $e/run is missing"
 		continue
 	fi
-	pkg=$(cat "$e/package" 2>/dev/null)
 	if [ -n "$pkg" ]; then
 		case $failed_pkgs in
 		*" $pkg "*)
 			# dpkg does not go on with a package whose maintainer script failed
-			finish "$id" skipped "an earlier entry of package $pkg failed or timed out"
+			finish "$id" skipped "an earlier entry of package $pkg did not succeed"
 			continue
 			;;
 		esac
@@ -177,7 +181,6 @@ while IFS= read -r id; do
 	else
 		finish "$id" "$st"
 	fi
-	[ "$st" = 0 ] || [ -z "$pkg" ] || failed_pkgs="$failed_pkgs$pkg "
 done <"$JOB/job"
 
 rm -f {WANTS_LINK}

@@ -158,6 +158,20 @@ def test_damaged_job_directory_still_boots(chroot_root):
     assert not (root / "etc/status").exists()
 
 
+def test_an_interrupted_entry_holds_back_its_package_only(chroot_root):
+    root = chroot_root
+    fs = HostDirFS(str(root), writable=True)
+    job = FirstBootJob()
+    job.add_command(cmd(["nuwa-probe", "1"]), BASE_ENV, package="pa")
+    job.add_command(cmd(["nuwa-probe", "2"]), BASE_ENV, package="pa")
+    job.add_command(cmd(["nuwa-probe", "3"]), BASE_ENV, package="pb")
+    job.write(fs)
+    (root / "var/lib/nuwa/firstboot/entries/000001/started").write_bytes(b"")  # a boot cut short
+    run_runner(root)
+    assert results(root) == {"000001": "interrupted", "000002": "skipped", "000003": "0"}
+    assert (root / "tmp/order").read_text() == "3\n"
+
+
 def test_job_time_limit_skips_what_is_left(chroot_root):
     root = chroot_root
     fs = HostDirFS(str(root), writable=True)
