@@ -27,6 +27,7 @@ HANDLERS = {
     "scan": ("nuwa.cmd.scan", "run_scan"),
     "sh": ("nuwa.cmd.sh", "run_sh"),
     "patch": ("nuwa.cmd.patch", "run_patch"),
+    "firstboot": ("nuwa.cmd.firstboot", "run_firstboot"),
 }
 
 
@@ -109,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     _output_args(s)
 
+    s = sub.add_parser("firstboot", help="the first-boot job: entries, results after a boot")
+    _image_args(s)
+    s.add_argument("--json", action="store_true")
+
     s = sub.add_parser("patch", help="apply updates offline")
     _image_args(s)
     s.add_argument("--deb", action="extend", nargs="+", default=[], metavar="FILE", help="a .deb to install (repeatable; several may follow one --deb)")
@@ -121,8 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--report", metavar="FILE")
     s.add_argument("--json", action="store_true")
     s.add_argument("--quiet", action="store_true")
+    s.add_argument("--firstboot-timeout", type=_seconds, metavar="SECONDS", default=None,
+                   help="time limit of each deferred entry at first boot (default 600)")
+    s.add_argument("--firstboot-job-timeout", type=_seconds, metavar="SECONDS", default=None,
+                   help="time limit of the whole first-boot job (default 1800)")
     _output_args(s)
     return p
+
+
+def _seconds(text: str) -> int:
+    """A positive whole number of seconds (argparse type)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {text!r}") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return n
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,9 +11,11 @@ or IMAGE itself with ``--in-place`` -- unless ``--dry-run``.
 
 The report (``--json`` on stdout, ``--report FILE`` on the host) is one JSON document: the
 package actions with old and new versions, conffile decisions, every maintainer script run and
-what became of its commands, the first-boot job, and every changed path. Repository options
-(``--repo``, ``--upgrade``, ``--security-only``, ``--install``, ``--remove``) are refused for
-now with exit 2.
+what became of its commands, the first-boot job (with its time limits:
+``--firstboot-timeout``, ``--firstboot-job-timeout``), what an earlier job left in the image
+(:func:`previous_firstboot`: still pending, or its outcome at a boot), and every changed
+path. Repository options (``--repo``, ``--upgrade``, ``--security-only``, ``--install``,
+``--remove``) are refused for now with exit 2.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def _deferred_command_json(d) -> dict:
     return {"argv": d.argv, "cwd": d.cwd, "line": d.line, "reason": d.reason}
 
 
-def build_report(args, archives, applied, changes, target) -> dict:
+def build_report(args, archives, applied, changes, target, previous=None) -> dict:
     """The JSON document of a run (``--json`` and ``--report``)."""
     rep = applied.report
     runner = applied.runner
@@ -106,6 +108,7 @@ def build_report(args, archives, applied, changes, target) -> dict:
         "counts": runner.counts(),
         "scripts": scripts,
         "firstboot": None if job is None or not new_ids else job.to_json() | {"new_entries": new_ids},
+        "previous_firstboot": previous,
         "changes": [c.to_json() for c in changes],
     }
 
@@ -113,6 +116,12 @@ def build_report(args, archives, applied, changes, target) -> dict:
 def summary_lines(doc: dict) -> list[str]:
     """The human summary of a run (stdout)."""
     out = []
+    prev = doc.get("previous_firstboot")
+    if prev is not None:
+        from nuwa.script.firstboot_status import summary_lines as firstboot_lines
+
+        out += [f"before this run: {line}" for line in firstboot_lines(prev["status"])]
+        out += [f"before this run: dpkg: {n}" for n in prev["dpkg_notes"]]
     for p in doc["packages"]:
         if p["old_version"]:
             out.append(f"{p['action']}: {p['package']} {p['old_version']} -> {p['new_version']}")
@@ -175,10 +184,25 @@ def write_report(path: str, doc: dict) -> None:
         raise OperationFailedError(f"cannot write the report ({e.strerror or e})", where=path) from None
 
 
+def previous_firstboot(fs) -> dict | None:
+    """What earlier first-boot jobs left in the image before this run (None: there was none).
+
+    ``{"status": job_status(...), "dpkg_notes": [...]}``: a job still pending (this run extends
+    it), the last finished one with each entry's outcome, and the packages whose deferred work
+    failed at boot although dpkg's database says they are installed."""
+    from nuwa.script.firstboot_status import dpkg_notes, job_status
+
+    status = job_status(fs)
+    if status["state"] == "none":
+        return None
+    return {"status": status, "dpkg_notes": dpkg_notes(fs, status)}
+
+
 def run_patch(args) -> int:
     """``nuwa patch IMAGE --deb FILE... [--dry-run] [--report FILE] [--output OUT | --in-place] [--json] [--quiet]``."""
     from nuwa.cmd.writeout import check_target, staged
     from nuwa.deb.apply import install_debs
+    from nuwa.deb.simrunner import SimulatorRunner
 
     check_options(args)
     if not args.dry_run:
@@ -187,14 +211,17 @@ def run_patch(args) -> int:
     wrote_report = False
     try:
         with staged(args, "patch", dry_run=args.dry_run) as st:
+            previous = previous_firstboot(st.fs)
+            limits = {k: v for k, v in (("entry_timeout", getattr(args, "firstboot_timeout", None)),
+                                        ("job_timeout", getattr(args, "firstboot_job_timeout", None))) if v}
             try:
-                applied = install_debs(st.fs, archives)
+                applied = install_debs(st.fs, archives, runner=SimulatorRunner(job_limits=limits))
             except NuwaError as e:
                 raise _named(e, archives) from None
             except OSError as e:  # the filesystem model's errno (ENOSPC...): one line, exit 1
                 where = f": {e.filename}" if getattr(e, "filename", None) else ""
                 raise _named(OperationFailedError(f"{e.strerror or e}{where}"), archives) from None
-            doc = build_report(args, archives, applied, st.fs.changes(), st.target)
+            doc = build_report(args, archives, applied, st.fs.changes(), st.target, previous)
             if args.report:  # before the commit: a report that cannot be written cancels the run
                 write_report(args.report, doc)
                 wrote_report = True

@@ -59,6 +59,8 @@ class SimulatorRunner:
     job: FirstBootJob | None = None
     #: (call index, job entry ids) for every call that added to the job
     job_entries: list = field(default_factory=list)
+    #: FirstBootJob.load's time limits (``entry_timeout``, ``job_timeout``; empty: the defaults)
+    job_limits: dict = field(default_factory=dict)
 
     def run(self, package: str, script_name: str, args: list[str], env: dict[str, str], *,
             script: bytes = b"", fs=None, path: str = "") -> int:
@@ -97,7 +99,7 @@ class SimulatorRunner:
     # ---- the first-boot job ------------------------------------------------------------------
     def _job(self, fs) -> FirstBootJob:
         if self.job is None:
-            self.job = FirstBootJob.load(fs)
+            self.job = FirstBootJob.load(fs, **self.job_limits)
         return self.job
 
     def _defer_whole(self, fs, package, script_name, args, env, script: bytes, path: str, reason: str) -> None:

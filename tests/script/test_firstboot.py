@@ -115,17 +115,18 @@ def test_layout_exactly_as_designed(no_models):
     assert doc["entries"][0]["umask"] == "0027" and doc["entries"][0]["stdin_size"] == 3
     assert doc["entries"][1]["script_name"] == "foo.postinst" and doc["entries"][1]["extra_files"] == ["foo.config"]
     ed = d + "/entries/000001"
-    assert sorted(m.readdir(ed)) == ["label", "run", "stdin"]
+    assert sorted(m.readdir(ed)) == ["label", "package", "run", "stdin", "timeout"]
+    assert m.read_bytes(ed + "/timeout") == b"600\n" and m.read_bytes(ed + "/package") == b"foo\n"
     assert m.read_bytes(ed + "/stdin") == b"in\n"
     run1 = m.read_bytes(ed + "/run").decode()
     assert "cd '/tmp' || exit 126\numask 0027\n" in run1
     assert run1.rstrip().endswith(
-        "exec /usr/bin/env -i 'FOO=bar' 'HOME=/root' 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' "
+        "exec /usr/bin/env -i 'DEBCONF_NONINTERACTIVE_SEEN=true' 'DEBIAN_FRONTEND=noninteractive' 'FOO=bar' 'HOME=/root' 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' "
         "/bin/sh -c 'exec \"$@\"' nuwa-firstboot 'update-initramfs' '-u' <'/var/lib/nuwa/firstboot/entries/000001/stdin'")
     assert m.read_bytes(ed + "/label") == (
         b"update-initramfs -u (from /var/lib/dpkg/info/foo.postinst line 7): no model for update-initramfs\n")
     sd = d + "/entries/000002"
-    assert sorted(m.readdir(sd)) == ["foo.config", "foo.postinst", "label", "run"]
+    assert sorted(m.readdir(sd)) == ["foo.config", "foo.postinst", "label", "package", "run", "timeout"]
     assert m.read_bytes(sd + "/foo.postinst") == b"#!/bin/sh\nexit 0\n" and mode(sd + "/foo.postinst") == 0o755
     assert "'/var/lib/nuwa/firstboot/entries/000002/foo.postinst' 'configure' '1.2-3' </dev/null" in \
         m.read_bytes(sd + "/run").decode()
