@@ -414,7 +414,7 @@ def _copy_in_one(fs: FileSystem, host: str, dest: str, links: dict) -> None:
 
 def run_copy_in(args) -> int:
     """``nuwa copy-in IMAGE SRC... DESTDIR [--output OUT | --in-place]``."""
-    from nuwa.cmd.writeout import check_target, staged
+    from nuwa.patch.staging import check_target, staged
 
     if len(args.paths) < 2:
         raise InvalidInputError("copy-in needs at least one SRC and a DESTDIR")

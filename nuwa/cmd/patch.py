@@ -2,11 +2,11 @@
 
 ``nuwa patch IMAGE --deb FILE... (--output OUT | --in-place | --dry-run)`` is ``dpkg -i`` on
 the image's root filesystem: every archive is unpacked, then every package configured, then
-pending triggers processed (:func:`nuwa.deb.apply.install_debs`), maintainer scripts
+pending triggers processed (:func:`nuwa.patch.install.install_debs`), maintainer scripts
 interpreted by the shell simulator and deferred work put into the first-boot job. All of it
 happens in one :class:`nuwa.fs.overlay.Overlay`; any package error discards the overlay, so
 nothing is written (exit 1, one line naming the package). Otherwise the overlay is committed
-through :mod:`nuwa.cmd.writeout` -- a new qcow2 overlay at ``--output`` (backing file = IMAGE)
+through :mod:`nuwa.patch.staging` -- a new qcow2 overlay at ``--output`` (backing file = IMAGE)
 or IMAGE itself with ``--in-place`` -- unless ``--dry-run``.
 
 The report (``--json`` on stdout, ``--report FILE`` on the host) is one JSON document: the
@@ -177,8 +177,8 @@ def write_report(path: str, doc: dict) -> None:
 
 def run_patch(args) -> int:
     """``nuwa patch IMAGE --deb FILE... [--dry-run] [--report FILE] [--output OUT | --in-place] [--json] [--quiet]``."""
-    from nuwa.cmd.writeout import check_target, staged
-    from nuwa.deb.apply import install_debs
+    from nuwa.patch.staging import check_target, staged
+    from nuwa.patch.install import install_debs
 
     check_options(args)
     if not args.dry_run:

@@ -8,7 +8,7 @@ Nuwa's. Commands that cannot be simulated go into the image's first-boot job
 (:mod:`nuwa.script.firstboot`); when the script's use of them forces the whole script to
 first boot, its effects are rolled back and the whole script is stored in the job instead.
 The changes are committed into a new qcow2 overlay at ``--output`` or, with ``--in-place``,
-into the image (:mod:`nuwa.cmd.writeout`); ``--dry-run`` writes nothing.
+into the image (:mod:`nuwa.patch.staging`); ``--dry-run`` writes nothing.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def summary_lines(r, job, added: list, image: str, target: str | None, in_place:
 
 def run_sh(args) -> int:
     """``nuwa sh IMAGE [-c COMMANDS | SCRIPT] [ARG...] [--dry-run] [--output OUT | --in-place] [--json]``."""
-    from nuwa.cmd.writeout import check_target, staged
+    from nuwa.patch.staging import check_target, staged
     from nuwa.script.firstboot import FirstBootJob
     from nuwa.script.interp import run_script
     from nuwa.script.parser import ParseError, parse

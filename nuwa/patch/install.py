@@ -1,7 +1,7 @@
 """``dpkg -i`` of local .debs with maintainer scripts simulated: the one wiring of the engine.
 
 The package engine (:class:`nuwa.deb.operations.Dpkg`) and the script simulator
-(:class:`nuwa.deb.simrunner.SimulatorRunner`) are wired the same way by ``nuwa patch`` and by
+(:class:`nuwa.patch.runner.SimulatorRunner`) are wired the same way by ``nuwa patch`` and by
 the end-to-end tests: one runner for the whole run (so the command models share their state
 and deferred work lands in one first-boot job), ``install`` (unpack all, configure all, process
 triggers), then ``Dpkg.commit`` -- the package database and the first-boot job go into ``fs``.
@@ -19,7 +19,7 @@ class Applied:
     """What :func:`install_debs` did: the engine (database, report) and the script runner."""
 
     dpkg: object  # nuwa.deb.operations.Dpkg
-    runner: object  # nuwa.deb.simrunner.SimulatorRunner
+    runner: object  # nuwa.patch.runner.SimulatorRunner
 
     @property
     def report(self):
@@ -35,7 +35,7 @@ def install_debs(fs, debs, runner=None, **dpkg_options) -> Applied:
     propagates (a :class:`nuwa.errors.NuwaError`); ``fs`` then holds partial work to discard.
     """
     from nuwa.deb.operations import Dpkg
-    from nuwa.deb.simrunner import SimulatorRunner
+    from nuwa.patch.runner import SimulatorRunner
 
     runner = runner if runner is not None else SimulatorRunner()
     d = Dpkg(fs, runner, **dpkg_options)
