@@ -1,14 +1,16 @@
-"""The writing commands' common path: stage in an overlay, commit once, or write nothing.
+"""Every writing job's common path: stage in an overlay, commit once, or write nothing.
 
-``copy-in`` and ``sh`` (and any command that changes an image) follow DESIGN.md's rule:
-by default the changes go into a **new qcow2 overlay** at ``--output`` whose backing file is
-IMAGE, which stays byte-identical; ``--in-place`` writes IMAGE itself; one of the two is
-required. Everything is staged in an :class:`nuwa.fs.overlay.Overlay` and committed in one
-ordered flush, so a failure leaves nothing behind: a created output file is removed and the
-image was never written. A dry run opens the image read-only and discards the overlay.
+``copy-in``, ``sh`` and ``patch`` (and any job that changes an image) follow DESIGN.md's rule:
+by default the changes go into a **new qcow2 overlay** at ``output`` whose backing file is the
+image, which stays byte-identical; ``in_place`` writes the image itself; one of the two is
+required unless it is a dry run. Everything is staged in an :class:`nuwa.fs.overlay.Overlay`
+and committed in one ordered flush, so a failure leaves nothing behind: a created output file
+is removed and the image was never written. A dry run stages over the image as opened and
+discards the overlay.
 
-    with staged(args, "copy-in") as st:
-        copy_in(st.fs, srcs, destdir)       # st.fs is the Overlay; committed at the end
+    with nuwa.open("disk.qcow2") as image:
+        with staged(image, "copy-in", output="new.qcow2") as st:
+            copy_in(st.fs, srcs, destdir)       # st.fs is the Overlay; committed at the end
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ import os
 from dataclasses import dataclass
 
 from nuwa.errors import InvalidInputError
+from nuwa.formats.qcow2_create import create_overlay
+from nuwa.fs.overlay import Overlay
+from nuwa.image import Image
 
 
 @dataclass
 class Staging:
     """An overlay over the image's root filesystem, and where a commit will write it."""
 
-    fs: object  # nuwa.fs.overlay.Overlay
-    image: object  # nuwa.image.Image
-    #: the file a commit writes (the new overlay, or IMAGE with --in-place); None for a dry run
+    fs: Overlay
+    image: Image
+    #: the file a commit writes (the new overlay, or the image with in_place); None for a dry run
     target: str | None
     cancelled: bool = False
 
@@ -35,61 +40,61 @@ class Staging:
         self.cancelled = True
 
 
-def check_target(args, command: str) -> None:
-    """``--output OUT`` (not existing) or ``--in-place`` must be given (InvalidInputError, exit 2)."""
-    if not getattr(args, "output", None) and not getattr(args, "in_place", False):
+def check_target(command: str, output: str | None, in_place: bool) -> None:
+    """``output`` (not existing) or ``in_place`` must be given (InvalidInputError, exit 2)."""
+    if not output and not in_place:
         raise InvalidInputError(f"{command} writes a new overlay: give --output OUT (or --in-place to modify IMAGE)")
-    if args.output and os.path.lexists(args.output):
-        raise InvalidInputError("output exists (refusing to overwrite it)", where=args.output)
-
-
-def open_image(args, writable: bool = False, path: str | None = None):
-    """``nuwa.open`` on IMAGE (or ``path``) with the command's ``--partition``."""
-    import nuwa
-
-    return nuwa.open(path or args.image, writable=writable, partition=getattr(args, "partition", None))
+    if output and os.path.lexists(output):
+        raise InvalidInputError("output exists (refusing to overwrite it)", where=output)
 
 
 @contextlib.contextmanager
-def staged(args, command: str, dry_run: bool = False):
-    """Yield a :class:`Staging`; commit its overlay when the block ends without an error.
+def staged(image: Image, command: str, output: str | None = None, in_place: bool = False, dry_run: bool = False):
+    """Yield a :class:`Staging` over ``image``; commit its overlay when the block ends without an error.
 
-    Without ``dry_run``: checks the target first (:func:`check_target`), creates the qcow2
-    overlay at ``--output`` (backing file = IMAGE) or opens IMAGE for writing, and on any
-    exception (or :meth:`Staging.cancel`) removes what it created. With ``dry_run`` the image
-    is opened read-only and nothing is ever written.
+    Without ``dry_run``: checks the target first (:func:`check_target`). With ``output``, the
+    image's root filesystem is opened first (so its errors name the image, not the overlay
+    about to be made), the qcow2 overlay is created (backing file = the image) and opened for
+    writing; on any exception (or :meth:`Staging.cancel`) it is removed. With ``in_place`` the
+    image must have been opened writable. With ``dry_run`` nothing is ever written.
     """
-    from nuwa.fs.overlay import Overlay
-
     if dry_run:
-        with open_image(args) as image:
-            st = Staging(Overlay(image.root()), image, None)
-            try:
-                yield st
-            finally:
-                st.fs.discard()
+        st = Staging(Overlay(image.root()), image, None)
+        try:
+            yield st
+        finally:
+            st.fs.discard()
         return
-    check_target(args, command)
-    target, created = args.image, None
-    if args.output:
-        from nuwa.formats.qcow2_create import create_overlay
-
-        with open_image(args) as probe:  # errors name IMAGE, not the overlay about to be made
-            probe.root()
-        create_overlay(args.output, args.image)
-        created = target = args.output
+    check_target(command, output, in_place)
+    if in_place:
+        if not image.writable:
+            raise InvalidInputError(f"{command} in place needs the image opened writable "
+                                    "(nuwa.open(path, writable=True))", where=image.path)
+        st = Staging(Overlay(image.root()), image, image.path)
+        try:
+            yield st
+        except BaseException:
+            st.fs.discard()
+            raise
+        if st.cancelled:
+            st.fs.discard()
+        else:
+            st.fs.commit()
+            image.flush()
+        return
+    image.root()  # errors name IMAGE, not the overlay about to be made
+    create_overlay(output, image.path)
     try:
-        with open_image(args, writable=True, path=target) as image:
-            st = Staging(Overlay(image.root()), image, target)
+        with Image.open(output, writable=True, partition=image.partition) as new:
+            st = Staging(Overlay(new.root()), new, output)
             yield st
             if not st.cancelled:
                 st.fs.commit()
-                image.flush()
+                new.flush()
             else:
                 st.fs.discard()
     except BaseException:
-        if created:
-            os.unlink(created)  # nothing half-written is left behind
+        os.unlink(output)  # nothing half-written is left behind
         raise
-    if st.cancelled and created:
-        os.unlink(created)
+    if st.cancelled:
+        os.unlink(output)
