@@ -48,6 +48,8 @@ class Image(_DiskImage):
         # late: the shell simulator loads only for the jobs that run scripts (start-up speed)
         from nuwa.patch.install import patch_image
 
+        if isinstance(debs, (str, os.PathLike)):  # one path, not a sequence of characters
+            debs = [debs]
         return patch_image(self, list(debs), output=output, in_place=in_place, dry_run=dry_run, report=report)
 
     def sh(self, script: str, args=(), output: str | None = None, in_place: bool = False, dry_run: bool = False,

@@ -87,12 +87,21 @@ def test_api_documents_are_the_cli_documents(tmp_path):
     assert r.stdout == api.diff(IMAGE, out, hashes=False).text()
 
 
-def test_in_place_needs_a_writable_image(tmp_path):
+def test_in_place_needs_a_writable_image_and_nothing_is_left(tmp_path):
     import nuwa
 
     with nuwa.open(IMAGE) as image:
         with pytest.raises(nuwa.InvalidInputError, match="writable"):
             image.sh("true", in_place=True)
+        with pytest.raises(nuwa.InvalidInputError, match="nothing to apply"):
+            image.patch(debs=[], output=str(tmp_path / "x.qcow2"))
+        one = image.patch(debs=DEBS[0], dry_run=True)  # a single path is one .deb
+        assert [d["file"] for d in one.to_json()["debs"]] == [DEBS[0]]
+        bad = tmp_path / "bad.deb"
+        bad.write_bytes(b"not an ar archive")
+        with pytest.raises(nuwa.InvalidInputError):
+            image.patch(debs=[*DEBS, str(bad)], output=str(tmp_path / "y.qcow2"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.deb"]
 
 
 def test_import_and_help_stay_light():
