@@ -26,7 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from nuwa.formats.detect import open_disk  # noqa: E402
-from nuwa.formats.qcow2_repair import check_qcow2  # noqa: E402
+from nuwa.formats.qcow2 import check_qcow2  # noqa: E402
 
 
 def make_dirty(path: str, size_mib: int, cluster: int) -> None:

@@ -1,12 +1,17 @@
 """Nuwa: offline patching of dormant Debian/Ubuntu VM images.
 
-Library entry point::
+Library entry point (docs/api.md; :mod:`nuwa.api`)::
 
     import nuwa
     with nuwa.open("disk.qcow2") as image:
         image.info()
         root = image.root()
         root.read_bytes("/etc/os-release")
+        image.packages()                                   # nuwa packages --json
+        image.patch(debs=["x.deb"], output="new.qcow2")    # nuwa patch --deb x.deb --output new.qcow2
+
+Importing ``nuwa`` stays cheap (``nuwa --help`` starts fast): the image code loads on the
+first ``nuwa.open``, the shell simulator only for ``patch`` and ``sh``.
 """
 
 from nuwa.errors import (  # noqa: F401  (re-exported)
@@ -22,7 +27,8 @@ __version__ = "0.1.0"
 
 
 def open(path, writable: bool = False, partition: int | None = None):  # noqa: A001 - mirrors builtins.open
-    """Open a disk image (qcow2, raw disk or bare filesystem); see :class:`nuwa.image.Image`."""
-    from nuwa.image import Image
+    """Open a disk image (qcow2, raw disk or bare filesystem); returns a :class:`nuwa.api.Image`."""
+    # late: keeps ``import nuwa`` (and so ``nuwa --help``) free of the image code (start-up speed)
+    from nuwa import api
 
-    return Image.open(path, writable=writable, partition=partition)
+    return api.open(path, writable=writable, partition=partition)

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import os
 
-from nuwa.errors import CorruptImageError, InvalidInputError, NuwaError, OperationFailedError, UnsupportedFeatureError
-from nuwa.formats.blockdev import BlockDevice, RawFile
+from nuwa.errors import CorruptImageError, InvalidInputError, NuwaError, UnsupportedFeatureError
+from nuwa.formats.blockdev import BlockDevice
+from nuwa.formats.detect import open_disk
 from nuwa.formats.partitions import Partition, PartitionTable, read_partitions
 from nuwa.formats.sniff import FsSignature, sniff
+from nuwa.fs.ext4 import open_ext4
 
 EXT_TYPES = ("ext2", "ext3", "ext4")
 #: what a root filesystem could be but Nuwa cannot read (named in errors)
@@ -83,27 +85,6 @@ def parse_os_release(text: str) -> dict:
     return out
 
 
-def _open_disk(path: str, writable: bool) -> BlockDevice:
-    """The disk as a block device: qcow2 or raw by content (raw only if detection is absent)."""
-    try:
-        from nuwa.formats.detect import open_disk
-    except ImportError:  # pragma: no cover - only while the qcow2 layer is not in the build
-        if not os.path.isfile(path):
-            raise InvalidInputError("no such file", where=path) from None
-        dev = RawFile(path, writable=writable)
-        dev.format = "raw"
-        return dev
-    return open_disk(path, writable=writable)
-
-
-def _open_ext4(dev: BlockDevice, writable: bool, forensic: bool = False):
-    try:
-        from nuwa.fs.ext4 import open_ext4
-    except ImportError as err:
-        raise OperationFailedError("the ext4 engine is not available in this build", where=dev.name) from err
-    return open_ext4(dev, writable=writable, forensic=forensic)
-
-
 class Volume:
     """A place a filesystem can live: one partition, or the whole disk (``number`` None)."""
 
@@ -158,7 +139,7 @@ class Image:
         numbers them); an unknown number is an :class:`InvalidInputError` here, not later.
         """
         path = os.fspath(path)
-        device = _open_disk(path, writable)
+        device = open_disk(path, writable=writable)
         try:
             table = read_partitions(device)
             image = cls(path, device, table, writable, partition)
@@ -229,7 +210,7 @@ class Image:
                 # A writable session may find the root through a journal that needs replay or
                 # pending orphans: it only looks for two paths here, and the writable open that
                 # follows replays, processes or refuses properly. Read-only sessions stay strict.
-                fs = _open_ext4(vol.device, writable=False, forensic=self.writable)
+                fs = open_ext4(vol.device, writable=False, forensic=self.writable)
             except NuwaError as err:
                 first_error = first_error or err
                 n_errors += 1
@@ -257,7 +238,7 @@ class Image:
             raise InvalidInputError("the image is closed", where=self.path)
         if self._root is None:
             vol = self.root_volume()
-            self._root = _open_ext4(vol.device, writable=self.writable)
+            self._root = open_ext4(vol.device, writable=self.writable)
         return self._root
 
     def os_release(self) -> dict:

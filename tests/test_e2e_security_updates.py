@@ -3,7 +3,7 @@
 An outdated bookworm minbase tree (``tools/dpkg_material.py``: mmdebstrap from the main suite
 only) and the .debs the host's apt-get downloads to dist-upgrade it from bookworm-security.
 Copy A: ``chroot A dpkg -i`` with ``/usr/sbin/policy-rc.d`` exiting 101 (the oracle). Copy B:
-Nuwa's dpkg with :class:`nuwa.deb.simrunner.SimulatorRunner` on ``Overlay(HostDirFS(B))``,
+Nuwa's dpkg with :class:`nuwa.patch.runner.SimulatorRunner` on ``Overlay(HostDirFS(B))``,
 committed; then, if anything was deferred, the first-boot job run as the boot would run it
 (``/bin/sh /var/lib/nuwa/firstboot/run`` in a chroot of B). The two trees are compared path by
 path (type, mode, owner, size, sha256, link target, xattrs), with the package databases, the
@@ -33,9 +33,9 @@ from judges import debugfs, e2fsck_clean, qemu_img_check, tool  # noqa: E402
 from oracle import (chroot_query, diff_snapshots, dpkg_material, nuwa_dpkg_steps, real_dpkg,  # noqa: E402
                     real_dpkg_steps, snapshot, status_paragraphs)
 
-from nuwa.deb.apply import install_debs  # noqa: E402
 from nuwa.deb.operations import Dpkg  # noqa: E402
-from nuwa.deb.simrunner import SimulatorRunner  # noqa: E402
+from nuwa.patch.install import install_debs  # noqa: E402
+from nuwa.patch.runner import SimulatorRunner  # noqa: E402
 from nuwa.fs.hostdir import HostDirFS  # noqa: E402
 from nuwa.fs.overlay import Overlay  # noqa: E402
 

@@ -21,10 +21,12 @@ import stat as S
 import sys
 import time
 
+import nuwa
 from nuwa.errors import CorruptImageError, InvalidInputError
 from nuwa.fs.diff import TYPE_CHAR
 from nuwa.fs.lsformat import Owners, id_names, ls_long_lines, major_minor as _major_minor, mode_string  # noqa: F401  (re-exported)
 from nuwa.fs.model import FileSystem, check_path, join
+from nuwa.patch.staging import check_target, staged
 
 _CHUNK = 1 << 20
 FILE_TYPE_NAME = {S.S_IFREG: "regular file", S.S_IFDIR: "directory", S.S_IFLNK: "symbolic link",
@@ -33,10 +35,8 @@ FILE_TYPE_NAME = {S.S_IFREG: "regular file", S.S_IFDIR: "directory", S.S_IFLNK: 
 
 
 # ---- shared helpers ---------------------------------------------------------------------------
-def _open_image(args, writable: bool = False, path: str | None = None):
-    import nuwa
-
-    return nuwa.open(path or args.image, writable=writable, partition=getattr(args, "partition", None))
+def _open_image(args, writable: bool = False):
+    return nuwa.open(args.image, writable=writable, partition=getattr(args, "partition", None))
 
 
 def entry_json(fs: FileSystem, path: str, name: str, st, owners: Owners) -> dict:
@@ -414,14 +414,13 @@ def _copy_in_one(fs: FileSystem, host: str, dest: str, links: dict) -> None:
 
 def run_copy_in(args) -> int:
     """``nuwa copy-in IMAGE SRC... DESTDIR [--output OUT | --in-place]``."""
-    from nuwa.cmd.writeout import check_target, staged
-
     if len(args.paths) < 2:
         raise InvalidInputError("copy-in needs at least one SRC and a DESTDIR")
     *srcs, destdir = args.paths
     destdir = _image_path(destdir)
-    check_target(args, "copy-in")
+    check_target("copy-in", args.output, args.in_place)
     check_host_sources(srcs)
-    with staged(args, "copy-in") as st:
-        copy_in(st.fs, srcs, destdir)
+    with _open_image(args, writable=bool(args.in_place)) as image:
+        with staged(image, "copy-in", output=args.output, in_place=args.in_place) as st:
+            copy_in(st.fs, srcs, destdir)
     return 0

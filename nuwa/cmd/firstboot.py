@@ -14,19 +14,17 @@ import json
 import sys
 
 import nuwa
-from nuwa.script.firstboot_status import dpkg_notes, job_status, summary_lines
+from nuwa.script.firstboot_status import summary_lines
 
 
 def run_firstboot(args) -> int:
-    """Handler of ``nuwa firstboot``."""
+    """Handler of ``nuwa firstboot``: :meth:`nuwa.api.Image.firstboot`, printed."""
     with nuwa.open(args.image, partition=getattr(args, "partition", None)) as image:
-        fs = image.root()
-        status = job_status(fs)
-        notes = dpkg_notes(fs, status)
+        doc = image.firstboot()
     if args.json:
-        json.dump({"image": args.image, **status, "dpkg_notes": notes}, sys.stdout, indent=1)
+        json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        lines = summary_lines(status) + [f"dpkg: {n}" for n in notes]
+        lines = summary_lines(doc) + [f"dpkg: {n}" for n in doc["dpkg_notes"]]
         sys.stdout.write("".join(line + "\n" for line in lines))
     return 0

@@ -1,49 +1,27 @@
 """``nuwa sh``: run a shell script against an image in the simulator (docs/cli.md).
 
 The offline counterpart of virt-customize's ``--run``. The script (``-c COMMANDS``, or a
-SCRIPT file read on the host -- as data: it is never executed on the host) is interpreted by
-:func:`nuwa.script.interp.run_script` against an overlay over the image's root filesystem.
-Its stdout and stderr are printed as the script produced them and its exit status becomes
-Nuwa's. Commands that cannot be simulated go into the image's first-boot job
-(:mod:`nuwa.script.firstboot`); when the script's use of them forces the whole script to
-first boot, its effects are rolled back and the whole script is stored in the job instead.
-The changes are committed into a new qcow2 overlay at ``--output`` or, with ``--in-place``,
-into the image (:mod:`nuwa.cmd.writeout`); ``--dry-run`` writes nothing.
+SCRIPT file read on the host -- as data: it is never executed on the host) goes to
+:meth:`nuwa.api.Image.sh` (:mod:`nuwa.patch.shjob`), which interprets it against an overlay
+over the image's root filesystem. Its stdout and stderr are printed as the script produced
+them and its exit status becomes Nuwa's; the ``nuwa sh:`` summary follows on stderr. The
+changes are committed into a new qcow2 overlay at ``--output`` or, with ``--in-place``, into
+the image; ``--dry-run`` writes nothing.
 """
 
 from __future__ import annotations
 
-import base64
-import importlib
 import json
-import os
-import pkgutil
 import sys
 
+import nuwa
 from nuwa.errors import EXIT_USAGE, InvalidInputError
+from nuwa.patch.shjob import parse_check, stream_json
+from nuwa.patch.staging import check_target
+from nuwa.script.parser import ParseError
 
-#: the environment a ``nuwa sh`` script starts with (a root login shell's basics, C locale)
-SH_ENVIRONMENT = {
-    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "HOME": "/root",
-    "LANG": "C",
-    "SHELL": "/bin/sh",
-    "USER": "root",
-    "LOGNAME": "root",
-}
 #: a SCRIPT file larger than this is refused (scripts are read into memory)
 MAX_SCRIPT = 16 << 20
-
-
-def load_models() -> None:
-    """Register every command model: the package's own list, then any other model module."""
-    import nuwa.script.commands as pkg
-
-    for m in pkgutil.iter_modules(pkg.__path__):
-        try:
-            importlib.import_module(f"nuwa.script.commands.{m.name}")
-        except ImportError:
-            pass  # a module that is not importable registers nothing; the listed ones did import
 
 
 def read_script(args) -> tuple[str, str, list[str], bool]:
@@ -73,109 +51,33 @@ def read_script(args) -> tuple[str, str, list[str], bool]:
     return text, path, argv, bash
 
 
-def _stream(data: bytes) -> dict:
-    try:
-        return {"text": data.decode("utf-8"), "encoding": "utf-8"}
-    except UnicodeDecodeError:
-        return {"text": base64.b64encode(data).decode("ascii"), "encoding": "base64"}
-
-
-def _deferred_json(d) -> dict:
-    return {"argv": d.argv, "cwd": d.cwd, "env": d.env, "umask": f"{d.umask:04o}", "stdin_size": len(d.stdin),
-            "reason": d.reason, "line": d.line}
-
-
-def _words(argv: list[str]) -> str:
-    return " ".join(argv)[:200]
-
-
-def summary_lines(r, job, added: list, image: str, target: str | None, in_place: bool, n_changes: int) -> list[str]:
-    """The ``nuwa sh:`` lines printed on stderr after the script's own output."""
-    c = r.record.counts
-    out = [f"nuwa sh: {sum(c.values())} commands: {c.get('simulated', 0)} simulated, {c.get('dropped', 0)} dropped, "
-           f"{c.get('deferred', 0)} deferred to first boot"]
-    for e in r.record.entries:
-        if e.classification == "dropped":
-            out.append(f"nuwa sh: dropped: line {e.line}: {_words(e.argv)}: {e.reason}")
-    if r.deferred_whole:
-        out.append(f"nuwa sh: the whole script is deferred to first boot (its effects were undone): {r.reason}")
-    else:
-        for d in r.deferred_commands:
-            out.append(f"nuwa sh: deferred: line {d.line}: {_words(d.argv)}: {d.reason}")
-    if job is not None:
-        how = ("activated by " + " and ".join(job.activation)) if job.activation else \
-            "NOT activated: the image has neither systemd nor /etc/init.d; run /var/lib/nuwa/firstboot/run at boot"
-        out.append(f"nuwa sh: first-boot job: {len(job.entries)} entries ({len(added)} new) in /var/lib/nuwa/firstboot, {how}")
-    if target is None:
-        out.append(f"nuwa sh: dry run: nothing written ({n_changes} paths would change)")
-    elif in_place:
-        out.append(f"nuwa sh: {n_changes} paths changed in {target} (in place)")
-    else:
-        out.append(f"nuwa sh: wrote {target} ({n_changes} paths changed; {image} unchanged)")
-    return out
-
-
 def run_sh(args) -> int:
     """``nuwa sh IMAGE [-c COMMANDS | SCRIPT] [ARG...] [--dry-run] [--output OUT | --in-place] [--json]``."""
-    from nuwa.cmd.writeout import check_target, staged
-    from nuwa.script.firstboot import FirstBootJob
-    from nuwa.script.interp import run_script
-    from nuwa.script.parser import ParseError, parse
-
     text, name, argv, bash = read_script(args)
     if not args.dry_run:
-        check_target(args, "sh")
+        check_target("sh", args.output, args.in_place)
     try:
-        parse(text, bash=bash)
+        parse_check(text, bash, name)
     except ParseError as e:  # dash would print this and exit 2 before running anything
         msg = f"{name}: {e.line}: {e.dash_text()}\n".encode("utf-8", "surrogateescape")
         if args.json:
-            print(json.dumps({"status": EXIT_USAGE, "stdout": _stream(b""), "stderr": _stream(msg),
+            print(json.dumps({"status": EXIT_USAGE, "stdout": stream_json(b""), "stderr": stream_json(msg),
                               "error": f"parse error: {e}", "written": None, "dry_run": args.dry_run}, indent=1))
         else:
             sys.stderr.buffer.write(msg)
             print("nuwa sh: the script does not parse; nothing was run or written", file=sys.stderr)
         return EXIT_USAGE
-    except RecursionError:
-        raise InvalidInputError("the script nests too deeply to parse", where=name) from None
-    load_models()
-    env = dict(SH_ENVIRONMENT)
-    job, added = None, []
-    with staged(args, "sh", dry_run=args.dry_run) as st:
-        fs = st.fs
-        sp = fs.savepoint()
-        r = run_script(fs, text, argv, env=dict(env), name=name, bash=bash)
-        if r.deferred_whole:
-            fs.rollback_to(sp)
-        else:
-            fs.release(sp)
-        if r.deferred_whole or r.deferred_commands:
-            job = FirstBootJob.load(fs)
-            added = job.add_result(r, text.encode("utf-8", "surrogateescape"), argv, env,
-                                   os.path.basename(name) if name != "sh" else "nuwa-sh-c", cwd="/")
-            job.write(fs)
-        changes = fs.changes()
-        target = st.target
-    status = 0 if r.deferred_whole else r.status
+    with nuwa.open(args.image, writable=bool(args.in_place and not args.dry_run), partition=args.partition) as image:
+        run = image.sh(text, args=argv, name=name, bash=bash, output=args.output, in_place=args.in_place,
+                       dry_run=args.dry_run)
     if args.json:
-        doc = {
-            "script": name, "args": argv, "status": None if r.deferred_whole else r.status,
-            "stdout": _stream(r.stdout), "stderr": _stream(r.stderr),
-            "deferred_whole": r.deferred_whole, "reason": r.reason,
-            "record": r.record.to_json(),
-            "deferred_commands": [] if r.deferred_whole else [_deferred_json(d) for d in r.deferred_commands],
-            "firstboot": job.to_json() | {"new_entries": [e.id for e in added]} if job is not None else None,
-            "changes": [c.to_json() for c in changes],
-            "written": None if target is None else {"path": target, "in_place": bool(args.in_place)},
-            "dry_run": args.dry_run,
-        }
-        print(json.dumps(doc, indent=1))
-        return status
-    if not r.deferred_whole:
-        sys.stdout.buffer.write(r.stdout)
+        print(json.dumps(run.to_json(), indent=1))
+        return run.status
+    if not run.result.deferred_whole:
+        sys.stdout.buffer.write(run.stdout)
         sys.stdout.flush()
-        sys.stderr.buffer.write(r.stderr)
+        sys.stderr.buffer.write(run.stderr)
     sys.stderr.flush()
-    for line in summary_lines(r, job, added, args.image, target, bool(args.in_place), len(changes)):
+    for line in run.summary_lines():
         print(line, file=sys.stderr)
-    return status
+    return run.status

@@ -18,15 +18,13 @@ from __future__ import annotations
 from nuwa.deb.conffiles import configure_conffile
 from nuwa.deb.deps import unsatisfied_depends
 from nuwa.deb.status import PkgEntry
-from nuwa.deb.triggers import parse_triggers_ci
+from nuwa.deb.triggers import parse_triggers_ci, record_activation
 from nuwa.deb.unpack import ScriptFailed, activate_packageprocessing, activate_path
 from nuwa.errors import OperationFailedError
 
 
 def incorporate(db) -> None:
     """dpkg ``trig_incorporate``: activations deferred in ``triggers/Unincorp`` enter the status."""
-    from nuwa.deb.triggers import record_activation
-
     for trig, awaiters in db.triggers.take_unincorp():
         for it in db.triggers.named.get(trig, []):
             pend = db.status.find(it.package)

@@ -20,6 +20,7 @@ from typing import Iterator
 
 from debian import deb822
 
+from nuwa.deb.version import compare_strings
 from nuwa.errors import InvalidInputError
 
 #: fields dpkg writes, in its order (lib/dpkg/parse.c fieldinfos[]); others follow as "arbitrary"
@@ -276,7 +277,5 @@ def satisfies(installed_version: str | None, dep: Dep) -> bool:
         return True
     if installed_version is None:
         return False
-    from nuwa.deb.version import compare_strings
-
     r = compare_strings(installed_version, dep.version)
     return {"<<": r < 0, "<=": r <= 0, "=": r == 0, ">=": r >= 0, ">>": r > 0}[dep.op]

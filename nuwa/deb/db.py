@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from nuwa.deb.configure import incorporate as trig_incorporate
 from nuwa.deb.diversions import Diversions
 from nuwa.deb.infodb import InfoDB
 from nuwa.deb.journal import Journal
@@ -84,8 +85,6 @@ class Database:
         self.diversions = Diversions.load(self.fs, self.admindir)
         self.triggers.reload_unincorp()
         if incorporate:
-            from nuwa.deb.configure import incorporate as trig_incorporate  # configure imports this module
-
             trig_incorporate(self)
 
     # ---- the log ----------------------------------------------------------------------------

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from nuwa.deb import archive as A
 from nuwa.deb import audit
 from nuwa.deb.configure import configure, incorporate, pending_trigger_packages, trigproc
+from nuwa.deb.control import parse_relations
 from nuwa.deb.db import Database
+from nuwa.deb.deps import unsatisfied_depends
 from nuwa.deb.remove import remove_package
 from nuwa.deb.runner import RecordingRunner
 from nuwa.deb.unpack import Unpacker, _lstat
@@ -172,8 +174,6 @@ class Dpkg:
         while queue:
             progress = False
             for e in list(queue):
-                from nuwa.deb.deps import unsatisfied_depends
-
                 others = {n: v for n, v in versions.items() if n != e.name}
                 if unsatisfied_depends(self.db, e, {}) and not unsatisfied_depends(self.db, e, others):
                     # satisfied only by packages still to be configured in this run: wait for them
@@ -194,8 +194,6 @@ class Dpkg:
             self.process_triggers()
 
     def _needed_by(self, x, e) -> bool:
-        from nuwa.deb.control import parse_relations
-
         for f in ("Pre-Depends", "Depends"):
             for alts in parse_relations(e.get(f), f):
                 if any(d.name == x.name for d in alts):

@@ -20,6 +20,7 @@ import re
 import stat as _stat
 
 from nuwa.deb.conffiles import conffderef
+from nuwa.deb.control import Paragraph, parse_relations, satisfies
 from nuwa.deb.status import NEWCONFFILEFLAG, Conffile, PkgEntry
 from nuwa.deb.unpack import ScriptFailed, activate_packageprocessing, activate_path, remove_tree
 from nuwa.errors import OperationFailedError
@@ -79,8 +80,6 @@ def remove_package(db, entry: PkgEntry, runner, purge: bool = False) -> None:
         db.info.remove(entry.infodb_name(), "list")
         db.info.remove(entry.infodb_name(), "postrm")
         db.forget_files(entry)
-        from nuwa.deb.control import Paragraph
-
         entry.para = Paragraph([("Package", " " + entry.name), ("Status", " " + entry.para.get("Status")),
                                 ("Architecture", " " + entry.arch)])  # pkgbin_blank (arch kept for the log)
         entry.dirty = True
@@ -92,8 +91,6 @@ def remove_package(db, entry: PkgEntry, runner, purge: bool = False) -> None:
 
 
 def _check_reverse_depends(db, entry: PkgEntry) -> None:
-    from nuwa.deb.control import parse_relations, satisfies
-
     for other in db.status.entries:
         if other is entry or other.status in ("not-installed", "config-files", "half-installed"):
             continue

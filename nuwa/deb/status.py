@@ -389,6 +389,25 @@ class StatusFile:
         fs.rename(new, path)
 
 
+def list_packages(fs, admindir: str = "/var/lib/dpkg") -> list[dict]:
+    """The package rows of the status database, in ``dpkg-query -W`` order (``nuwa packages``).
+
+    Every package whose state is not ``not-installed``, sorted by name, then architecture for
+    ``Multi-Arch: same`` instances (whose ``binary_package`` is ``name:arch``).
+    """
+    sf = StatusFile.load(fs, admindir.rstrip("/") + "/status")
+    rows = []
+    for e in sf.entries:
+        if e.status == "not-installed":
+            continue
+        rows.append({"package": e.name, "binary_package": e.nonambig(), "version": e.version,
+                     "architecture": e.arch, "multi_arch": e.multiarch, "want": e.want, "flag": e.eflag,
+                     "state": e.status})
+    rows.sort(key=lambda r: (r["package"].encode(), r["multi_arch"] == "same", r["architecture"].encode()
+                             if r["multi_arch"] == "same" else b""))
+    return rows
+
+
 def _read_or_empty(fs, path: str) -> bytes:
     try:
         return fs.read_bytes(path)

@@ -32,12 +32,13 @@ import time
 
 from nuwa.deb import archive as A
 from nuwa.deb.conffiles import conffderef, md5_of
-from nuwa.deb.control import DEPENDENCY_FIELDS, Paragraph, format_relations, parse_relations
+from nuwa.deb.control import (
+    DEPENDENCY_FIELDS, KNOWN_FIELDS, OBSOLETE_FIELDS, Paragraph, format_relations, parse_relations)
 from nuwa.deb.deps import check_predepends_conflicts, does_replace
 from nuwa.deb.filters import PathFilters
-from nuwa.deb.status import NEWCONFFILEFLAG, STATE_RANK, Conffile, PkgEntry
 from nuwa.deb.statoverride import read_ids
-from nuwa.deb.triggers import record_activation
+from nuwa.deb.status import NEWCONFFILEFLAG, STATE_RANK, Conffile, PkgEntry
+from nuwa.deb.triggers import parse_triggers_ci, record_activation
 from nuwa.errors import InvalidInputError, OperationFailedError
 
 DPKGNEW = ".dpkg-new"
@@ -281,8 +282,6 @@ class Unpacker:
         return self.name
 
     def _new_triggers(self):
-        from nuwa.deb.triggers import parse_triggers_ci
-
         m = self.deb.control_files.get("triggers")
         if m is None:
             return []
@@ -616,8 +615,6 @@ class Unpacker:
         for k in ("Triggers-Pending", "Triggers-Awaited"):
             if old.get(k):
                 fields.append((k, " " + old.get(k)))
-        from nuwa.deb.control import KNOWN_FIELDS, OBSOLETE_FIELDS
-
         for k in ctl.keys():
             if k.lower() not in KNOWN_FIELDS and k.lower() not in OBSOLETE_FIELDS:
                 raw = ctl.raw_value(k)

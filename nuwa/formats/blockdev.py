@@ -203,3 +203,19 @@ class SliceDevice(BlockDevice):
     def close(self) -> None:
         # A slice does not own its parent; closing the parent is the owner's job.
         self.flush()
+
+
+class RawImage(RawFile):
+    """A raw disk image: the file is the guest, byte for byte."""
+
+    format = "raw"
+    backing = None
+    snapshots: list = []
+
+    def info(self) -> dict:
+        """Format and size, in the shape of ``Qcow2Image.info``."""
+        return dict(format="raw", filename=self.path, virtual_size=self.size, actual_size=self.file_size(),
+                    cluster_size=None, compression_type=None, version=None, backing_file=None,
+                    backing_format=None, backing_chain=[], snapshots=[], dirty=False, corrupt=False,
+                    incompatible_features=[], compatible_features=[], autoclear_features=[],
+                    refcount_bits=None, extended_l2=False, encrypted=None)

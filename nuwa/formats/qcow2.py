@@ -10,38 +10,24 @@ compressed clusters are decompressed once into a small cache.
 from __future__ import annotations
 
 import os
-import sys
+import re
 import zlib
 from array import array
 from collections import OrderedDict
 
 from nuwa.errors import CorruptImageError, InvalidInputError, UnsupportedFeatureError
 from nuwa.formats import c_qcow2 as C
-from nuwa.formats.blockdev import BlockDevice, RawFile
+from nuwa.formats.blockdev import BlockDevice, RawFile, RawImage
 from nuwa.formats.qcow2_header import (
-    Snapshot, decode_bitmap_directory, decode_snapshot, header_probe_length, parse_header, snapshot_entry_length)
+    Snapshot, be_array, decode_bitmap_directory, decode_snapshot, header_probe_length, parse_header,
+    snapshot_entry_length)
+from nuwa.formats.qcow2_repair import CheckReport, check_image
+from nuwa.formats.qcow2_write import Qcow2Writer
 
-_SWAP = sys.byteorder == "little"
 #: byte budget of the L2 cache (entries are whole clusters)
 L2_CACHE_BYTES = 32 * 1024 * 1024
 #: decompressed clusters kept (reads smaller than a cluster hit the same one repeatedly)
 DECOMPRESS_CACHE = 8
-
-
-def be_array(data: bytes) -> array:
-    """Big-endian 64-bit words as a native ``array('Q')``."""
-    a = array("Q", data)
-    if _SWAP:
-        a.byteswap()
-    return a
-
-
-def array_be(a: array) -> bytes:
-    """Inverse of ``be_array``."""
-    if _SWAP:
-        a = array("Q", a)
-        a.byteswap()
-    return a.tobytes()
 
 
 class _Plan:
@@ -110,8 +96,6 @@ class Qcow2Image(BlockDevice):
             if writable:
                 if _snapshot is not None:
                     raise InvalidInputError("snapshots are opened read-only", where=self.path)
-                from nuwa.formats.qcow2_write import Qcow2Writer
-
                 self._writer = Qcow2Writer(self)
                 self.writable = True
         except BaseException:
@@ -160,8 +144,6 @@ class Qcow2Image(BlockDevice):
         if h.incompatible_features & C.QCOW2_INCOMPAT_DATA_FILE:
             self._open_data_file()
         if h.backing_file and open_backing:
-            from nuwa.formats.detect import open_backing_file
-
             self.backing = open_backing_file(h.backing_file, self.backing_format, self.path, self.chain)
 
     def _open_data_file(self) -> None:
@@ -169,8 +151,6 @@ class Qcow2Image(BlockDevice):
         if raw is None:
             raise CorruptImageError("external data file bit is set but the data file name extension is missing",
                                     where="qcow2 header @0x48 (incompatible_features)")
-        from nuwa.formats.detect import resolve_reference
-
         path = resolve_reference(raw.decode("utf-8", "surrogateescape"), self.path, "external data file")
         self.data_file = RawFile(path)
 
@@ -540,3 +520,87 @@ class Qcow2Image(BlockDevice):
             extensions=[dict(magic=f"0x{m:08x}", name=C.EXTENSION_NAMES.get(m, "unknown"), length=len(d))
                         for m, d in h.extensions],
         )
+
+
+# --- the backing chain: names stored in an image -> devices ----------------------------------
+# Kept beside the reader because only a qcow2 image stores such names, and opening a chain
+# member may open another Qcow2Image (detect.open_disk, the user's entry point, sits above).
+
+#: qemu's protocol syntax: "proto:rest" where proto has no '/' (qemu ``path_has_protocol``)
+_PROTOCOL = re.compile(r"^([A-Za-z0-9+._-]+):")
+#: longest chain we follow; each level holds a file descriptor
+MAX_CHAIN_DEPTH = 256
+
+
+def probe_format(path: str) -> str:
+    """'qcow2' if the file starts with the qcow2 magic, else 'raw'."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as err:
+        raise InvalidInputError(f"cannot open: {err.strerror}", where=path) from err
+    return "qcow2" if magic == C.QCOW_MAGIC else "raw"
+
+
+def open_chain_member(path: str, fmt: str, writable: bool, chain: frozenset) -> BlockDevice:
+    """Open ``path`` as ``fmt`` ('qcow2' or 'raw'); ``chain`` holds the realpaths above it."""
+    if fmt == "qcow2":
+        return Qcow2Image(path, writable=writable, _chain=chain)
+    if fmt == "raw":
+        return RawImage(path, writable=writable)
+    raise UnsupportedFeatureError(f"image format {fmt!r} is not supported (qcow2 and raw are)", where=path,
+                                  feature=f"format {fmt}")
+
+
+def resolve_reference(name: str, referrer: str, what: str) -> str:
+    """Resolve a file name stored in an image (backing or data file) like qemu does.
+
+    Relative names are relative to the directory of the image that stores them; protocol
+    names are refused.
+    """
+    m = _PROTOCOL.match(name)
+    if m and not name.startswith(("/", "./")):
+        proto = m.group(1)
+        if proto != "file":
+            raise UnsupportedFeatureError(f"{what} {name!r} uses the {proto!r} protocol; only local files are supported",
+                                          where=f"{referrer}: qcow2 {what} name", feature=f"protocol {proto}")
+        name = name[len("file:"):]
+    if not name:
+        raise CorruptImageError(f"empty {what} name", where=f"{referrer}: qcow2 {what} name")
+    if "\0" in name:
+        raise CorruptImageError(f"{what} name contains a NUL byte", where=f"{referrer}: qcow2 {what} name")
+    if not os.path.isabs(name):
+        name = os.path.join(os.path.dirname(os.path.abspath(referrer)), name)
+    if not os.path.exists(name):
+        raise CorruptImageError(f"{what} {name!r} does not exist", where=f"{referrer}: qcow2 {what} name")
+    return name
+
+
+def open_backing_file(name: str, fmt: str | None, referrer: str, chain: frozenset) -> BlockDevice:
+    """Open the backing file ``name`` of image ``referrer`` read-only (``chain``: realpaths above it)."""
+    path = resolve_reference(name, referrer, "backing file")
+    real = os.path.realpath(path)
+    if real in chain:
+        raise CorruptImageError(f"backing chain loop: {name!r} is already in the chain above it",
+                                where=f"{referrer}: qcow2 backing file name")
+    if len(chain) >= MAX_CHAIN_DEPTH:
+        raise UnsupportedFeatureError(f"backing chain deeper than {MAX_CHAIN_DEPTH}", where=referrer,
+                                      feature="backing chain depth")
+    if fmt is None:
+        fmt = probe_format(path)
+    elif fmt not in ("qcow2", "raw"):
+        raise UnsupportedFeatureError(f"backing format {fmt!r} is not supported (qcow2 and raw are)",
+                                      where=f"{referrer}: qcow2 backing format extension", feature=f"format {fmt}")
+    return open_chain_member(path, fmt, False, chain)
+
+
+def check_qcow2(path) -> CheckReport:
+    """Check a qcow2 image's refcounts and COPIED flags read-only (like ``qemu-img check``).
+
+    Raises ``CorruptImageError`` only when the header itself cannot be parsed.
+    """
+    img = Qcow2Image(os.fspath(path), writable=False, open_backing=False)
+    try:
+        return check_image(img)
+    finally:
+        img.close()

@@ -13,6 +13,7 @@ import struct
 
 from nuwa.errors import InvalidInputError
 from nuwa.formats import c_qcow2 as C
+from nuwa.formats.detect import open_disk, probe_format
 from nuwa.formats.qcow2_header import Qcow2Header, build_header, feature_table_extension
 from nuwa.formats.qcow2_refcount import set_entry
 
@@ -125,8 +126,6 @@ def create_overlay(path, backing_path, backing_format: str | None = None, *, clu
     The backing format is detected from content unless given, and recorded in the backing
     format extension; the backing name is stored relative to the overlay's directory.
     """
-    from nuwa.formats.detect import open_disk, probe_format
-
     path, backing_path = os.fspath(path), os.fspath(backing_path)
     if os.path.exists(path) and os.path.exists(backing_path) and os.path.samefile(path, backing_path):
         raise InvalidInputError("the overlay would overwrite its own backing file", where=path)

@@ -1,7 +1,9 @@
-"""Pure decoding/encoding of qcow2 metadata that is not on the hot path.
+"""Pure decoding/encoding of qcow2 metadata.
 
 The header with its extensions, the snapshot table entries and the bitmap directory: bytes in,
-objects out (and back). No file I/O here; ``qcow2.py`` reads the bytes. Every check names the
+objects out (and back); and the big-endian table codec (``be_array``/``array_be``) that the
+reader, the writer and the repair code share (kept here, below all three, so none of them
+imports another for it). No file I/O here; ``qcow2.py`` reads the bytes. Every check names the
 structure, its file offset and the field (the error style of ``nuwa.errors``).
 Spec: qemu docs/interop/qcow2.txt; facts in FORMAT-NOTES B1.1-B1.3, B1.9.
 """
@@ -9,10 +11,30 @@ Spec: qemu docs/interop/qcow2.txt; facts in FORMAT-NOTES B1.1-B1.3, B1.9.
 from __future__ import annotations
 
 import struct
+import sys
+from array import array
 from dataclasses import dataclass, field
 
 from nuwa.errors import CorruptImageError, UnsupportedFeatureError
 from nuwa.formats import c_qcow2 as C
+
+_SWAP = sys.byteorder == "little"
+
+
+def be_array(data: bytes) -> array:
+    """Big-endian 64-bit words as a native ``array('Q')``."""
+    a = array("Q", data)
+    if _SWAP:
+        a.byteswap()
+    return a
+
+
+def array_be(a: array) -> bytes:
+    """Inverse of ``be_array``."""
+    if _SWAP:
+        a = array("Q", a)
+        a.byteswap()
+    return a.tobytes()
 
 
 @dataclass

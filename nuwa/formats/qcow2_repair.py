@@ -1,6 +1,6 @@
 """Checking qcow2 refcounts and rebuilding them for a dirty image.
 
-``check_qcow2(path)`` is a read-only consistency check in the spirit of ``qemu-img check``: it
+``check_image(img)`` (``qcow2.check_qcow2(path)`` opens the file for it) is a read-only consistency check in the spirit of ``qemu-img check``: it
 counts every reference to every host cluster and compares the counts with the stored refcounts
 (stored < references is a corruption, stored > references a leak), checks the COPIED flags of
 the active tables, and reports what is wrong beyond refcounts (references past the end of the
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from nuwa.errors import CorruptImageError, OperationFailedError
 from nuwa.formats import c_qcow2 as C
-from nuwa.formats.qcow2_header import decode_bitmap_directory
+from nuwa.formats.qcow2_header import be_array, decode_bitmap_directory
 
 _SWAP = sys.byteorder == "little"
 #: the most clusters a check will account for (memory: a few bytes per cluster)
@@ -118,7 +118,7 @@ def plan_refcount_layout(used_groups: set, start: int, cluster_bits: int, order:
 
 @dataclass
 class CheckReport:
-    """What ``check_qcow2`` found, with counts named as in ``qemu-img check --output=json``."""
+    """What ``check_image`` found, with counts named as in ``qemu-img check --output=json``."""
 
     filename: str
     corruptions: int = 0
@@ -484,18 +484,12 @@ class _Scanner:
                 yield idx, e, off
 
 
-def check_qcow2(path) -> CheckReport:
-    """Check a qcow2 image's refcounts and COPIED flags read-only (like ``qemu-img check``).
+def check_image(img) -> CheckReport:
+    """Check an opened (read-only) ``Qcow2Image``'s refcounts and COPIED flags, like ``qemu-img check``.
 
-    Raises ``CorruptImageError`` only when the header itself cannot be parsed.
+    ``nuwa.formats.qcow2.check_qcow2(path)`` opens the file and calls this.
     """
-    from nuwa.formats.qcow2 import Qcow2Image
-
-    img = Qcow2Image(os.fspath(path), writable=False, open_backing=False)
-    try:
-        return _Scanner(img).run()
-    finally:
-        img.close()
+    return _Scanner(img).run()
 
 
 # --- repairing ---------------------------------------------------------------------------------------
@@ -573,8 +567,6 @@ def _rebuild(img, sc: _Scanner, counts: array) -> None:
 
 def _fix_copied(img, sc: _Scanner, counts: array) -> None:
     """Set COPIED exactly where the refcount is 1 in the active tables; never on compressed."""
-    from nuwa.formats.qcow2 import be_array
-
     fd, cb, cs, h, step = img.fd, sc.cb, sc.cs, img.header, sc.step
     l1 = sc.words(h.l1_table_offset, h.l1_size) if h.l1_size else array("Q")
     l1_changed = False

@@ -27,8 +27,9 @@ from array import array
 
 from nuwa.errors import UnsupportedFeatureError
 from nuwa.formats import c_qcow2 as C
-from nuwa.formats.qcow2_header import build_header, decode_bitmap_directory
+from nuwa.formats.qcow2_header import array_be, build_header, decode_bitmap_directory
 from nuwa.formats.qcow2_refcount import Refcounts
+from nuwa.formats.qcow2_repair import repair_dirty
 
 
 def refuse_write_reason(img) -> tuple[str, str, str] | None:
@@ -57,8 +58,6 @@ class Qcow2Writer:
         if img.header.incompatible_features & C.QCOW2_INCOMPAT_DIRTY:
             # hook (qcow2_repair): refcounts may be stale after a crash in lazy-refcount mode;
             # rebuild them and clear the dirty bit before anything else is written (B1.2)
-            from nuwa.formats.qcow2_repair import repair_dirty
-
             repair_dirty(img)
         self.img = img
         self.fd = img.fd
@@ -325,6 +324,4 @@ class Qcow2Writer:
 
 
 def _be(t: array) -> bytes:
-    from nuwa.formats.qcow2 import array_be
-
     return array_be(t)

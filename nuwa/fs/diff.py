@@ -314,7 +314,12 @@ def _show(at: Attrs, what: str):
     return None
 
 
+def to_doc(entries: list[Entry], **meta) -> dict:
+    """The document ``nuwa diff --json`` prints, as a dict: ``meta``, a summary, every entry."""
+    counts = {s: sum(1 for e in entries if e.status == s) for s in ("added", "removed", "changed")}
+    return {**meta, "summary": counts, "entries": [e.to_json() for e in entries]}
+
+
 def to_json(entries: list[Entry], **meta) -> str:
     """The JSON document ``nuwa diff --json`` prints."""
-    counts = {s: sum(1 for e in entries if e.status == s) for s in ("added", "removed", "changed")}
-    return json.dumps({**meta, "summary": counts, "entries": [e.to_json() for e in entries]}, indent=1)
+    return json.dumps(to_doc(entries, **meta), indent=1)

@@ -88,7 +88,7 @@ class _PendingHeredoc:
 class Lexer:
     """Scans ``src``; ``base_line`` numbers the first line (sub-lexers of backquotes use it)."""
 
-    def __init__(self, src: str, base_line: int = 1, bash: bool = False, subparse=None):
+    def __init__(self, src: str, base_line: int = 1, bash: bool = False, subparse=None, parse_text=None):
         self.src = src
         self.pos = 0
         self.base_line = base_line
@@ -97,6 +97,9 @@ class Lexer:
         self.pending: list[_PendingHeredoc] = []
         #: ``subparse(lexer) -> List``: parse a ``$(...)`` body up to its ``)`` (set by the parser)
         self.subparse = subparse
+        #: ``parse_text(text, base_line) -> list``: parse a backquoted body (set by the parser;
+        #: a callback, so that the lexer never imports the parser that imports it)
+        self.parse_text = parse_text
 
     # ---- positions -----------------------------------------------------------------------
     def line_of(self, pos: int) -> int:
@@ -393,7 +396,7 @@ class Lexer:
             raise self.error("Missing '))'", self.pos)
         if i >= n:
             raise self.error("Missing '))'", self.pos)
-        sub = Lexer(src[start:i], self.line_of(start), self.bash, self.subparse)
+        sub = Lexer(src[start:i], self.line_of(start), self.bash, self.subparse, self.parse_text)
         parts = sub.read_dq_parts(None, escapable='$`"\\')
         self.pos = i + 2
         return ArithExp(Word(parts, src[start:i]))
@@ -634,10 +637,8 @@ class Lexer:
         if i >= n:
             raise self.error("EOF in backquote substitution", start)
         self.pos = i + 1
-        from nuwa.script.parser import Parser  # the parser owns the grammar
-
-        inner = Parser("".join(out), base_line=self.line_of(start), bash=self.bash)
-        return CommandSubst(inner.parse_program().body, backquoted=True)
+        # the parser owns the grammar: it parses the unescaped body with a fresh parser
+        return CommandSubst(self.parse_text("".join(out), self.line_of(start)), backquoted=True)
 
     # ---- here-documents ------------------------------------------------------------------
     def read_heredocs(self) -> None:
@@ -663,6 +664,6 @@ class Lexer:
             if hd.quoted:
                 hd.redirect.heredoc = Word([Lit(text, True)], text)
             else:
-                sub = Lexer(text, self.line_of(body_start), self.bash, self.subparse)
+                sub = Lexer(text, self.line_of(body_start), self.bash, self.subparse, self.parse_text)
                 parts = sub.read_dq_parts(None, escapable="$`\\")
                 hd.redirect.heredoc = Word(parts, text)

@@ -50,9 +50,11 @@ class Parser:
 
     def __init__(self, text: str | None = None, base_line: int = 1, bash: bool = False, lexer: Lexer | None = None):
         self.bash = bash
-        self.lx = lexer if lexer is not None else Lexer(text, base_line, bash, self._subparse)
+        self.lx = lexer if lexer is not None else Lexer(text, base_line, bash, self._subparse, self._parse_backquoted)
         if self.lx.subparse is None:
             self.lx.subparse = self._subparse
+        if self.lx.parse_text is None:
+            self.lx.parse_text = self._parse_backquoted
         self.tok: Token | None = None
 
     # ---- token plumbing ------------------------------------------------------------------
@@ -114,6 +116,10 @@ class Parser:
         if t.kind != EOF:
             raise self.unexpected(t)
         return Program(body, self.lx.src)
+
+    def _parse_backquoted(self, text: str, base_line: int) -> list:
+        """The body of a backquoted substitution (already unescaped by the lexer), as commands."""
+        return Parser(text, base_line=base_line, bash=self.bash).parse_program().body
 
     def _subparse(self, lexer: Lexer) -> List:
         """Parse a ``$(...)`` body on ``lexer`` up to and including its ``)``."""
@@ -481,7 +487,7 @@ class Parser:
             i += 1
         else:
             raise ParseError("Missing '))'", t.line, t.col)
-        sub = Lexer(src[start:i], self.lx.line_of(start), True, self.lx.subparse)
+        sub = Lexer(src[start:i], self.lx.line_of(start), True, self.lx.subparse, self.lx.parse_text)
         parts = sub.read_dq_parts(None)
         self.lx.pos = i + 2
         return ArithCommand(Word(parts, src[start:i]), line=t.line)

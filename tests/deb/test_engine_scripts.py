@@ -26,7 +26,7 @@ from debtools import build_deb
 from judges import tool
 from nuwa.deb import audit
 from nuwa.deb.operations import Dpkg
-from nuwa.deb.simrunner import SimulatorRunner
+from nuwa.patch.runner import SimulatorRunner
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
 from oracle import diff_snapshots, dpkg_material, snapshot

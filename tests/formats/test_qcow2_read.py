@@ -14,7 +14,8 @@ import pytest
 
 from qcow2_util import MiB, VARIANTS, make_variant, pattern, qemu_img, qemu_info, qemu_io, reference_raw
 from nuwa.formats.blockdev import RawFile
-from nuwa.formats.detect import RawImage, open_disk
+from nuwa.formats.blockdev import RawImage
+from nuwa.formats.detect import open_disk
 from nuwa.formats.qcow2 import Qcow2Image
 
 pytestmark = pytest.mark.judge

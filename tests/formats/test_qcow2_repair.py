@@ -29,7 +29,8 @@ from nuwa.formats import c_qcow2 as C
 from nuwa.formats import qcow2_repair
 from nuwa.formats.detect import open_disk
 from nuwa.formats.qcow2_refcount import get_entry, set_entry
-from nuwa.formats.qcow2_repair import check_qcow2, decode_refblock, encode_refblock, plan_refcount_layout
+from nuwa.formats.qcow2 import check_qcow2
+from nuwa.formats.qcow2_repair import decode_refblock, encode_refblock, plan_refcount_layout
 
 pytestmark = pytest.mark.judge
 KEYS = ("corruptions", "leaks", "image-end-offset", "allocated-clusters", "total-clusters")

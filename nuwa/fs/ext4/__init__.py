@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import struct
 
+from nuwa.errors import InvalidInputError
 from nuwa.fs.ext4.c_ext4 import EXT2_SUPER_MAGIC, SUPERBLOCK_OFFSET
+from nuwa.fs.ext4.fs import Ext4FS
 
 
 def probe(dev) -> bool:
@@ -27,18 +29,6 @@ def open_ext4(dev, writable: bool = False, forensic: bool = False, clock=None):
     reads despite checksum mismatches (never together with writing). ``clock`` returns "now"
     in nanoseconds (tests pin it).
     """
-    from nuwa.fs.ext4.fs import Ext4FS
-
     if writable and forensic:
-        from nuwa.errors import InvalidInputError
-
         raise InvalidInputError("forensic mode is read-only", where="open_ext4")
     return Ext4FS(dev, writable=writable, forensic=forensic, clock=clock)
-
-
-def __getattr__(name):
-    if name == "Ext4FS":
-        from nuwa.fs.ext4.fs import Ext4FS
-
-        return Ext4FS
-    raise AttributeError(name)

@@ -24,13 +24,15 @@ from nuwa.fs.ext4.c_ext4 import (
     EXT4_INLINE_DATA_FL,
     EXT4_LINK_MAX,
 )
+from nuwa.fs.ext4.dirhash import HASH_NAMES
 from nuwa.fs.ext4.dirops import DirOps
+from nuwa.fs.ext4.extents import empty_root
 from nuwa.fs.ext4.files import Ext4Handle, FileOps
 from nuwa.fs.ext4.inode import Inode
 from nuwa.fs.ext4.orphan import OrphanOps
 from nuwa.fs.ext4.volume import Volume
 from nuwa.fs.ext4.xattrops import XattrOps
-from nuwa.fs.model import FileHandle, FileSystem, Resolver, Stat, StatVFS
+from nuwa.fs.model import FileHandle, FileSystem, Resolver, Stat, StatVFS, check_path
 
 _FT_OF_MODE = {_stat.S_IFREG: 1, _stat.S_IFDIR: 2, _stat.S_IFCHR: 3, _stat.S_IFBLK: 4, _stat.S_IFIFO: 5,
                _stat.S_IFSOCK: 6, _stat.S_IFLNK: 7}
@@ -131,8 +133,6 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
     def _resolve_last(self, path: str):
         """Resolve without following the last component even when it has trailing slashes
         (``unlink``/``rmdir``/``rename`` semantics); returns ``(resolved, had_trailing_slash)``."""
-        from nuwa.fs.model import check_path
-
         stripped = check_path(path).rstrip("/") or "/"
         return self._resolve(stripped, False), stripped != path and stripped != "/"
 
@@ -282,8 +282,6 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
     def _new_target(self, path: str, is_dir: bool = False):
         # kernel filename_create: the last component is never followed; an existing name is
         # EEXIST even with a trailing slash; a trailing slash on a new non-directory is ENOENT
-        from nuwa.fs.model import check_path
-
         check_path(path)
         stripped = path.rstrip("/") or "/"
         trailing = stripped != path and stripped != "/"
@@ -393,8 +391,6 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
         """``rename(2)`` / ``renameat2(RENAME_NOREPLACE)``."""
         # kernel do_renameat2: both parents are resolved first (last components not followed,
         # trailing slashes only demand directories), then the names are checked
-        from nuwa.fs.model import check_path
-
         s_strip = check_path(src).rstrip("/") or "/"
         d_strip = check_path(dst).rstrip("/") or "/"
         rs = self._resolve(s_strip, False)
@@ -485,7 +481,6 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
                 node.i_block = tb.ljust(60, b"\0")
             else:
                 if self.sb.incompat("extent"):
-                    from nuwa.fs.ext4.extents import empty_root
                     node.flags |= EXT4_EXTENTS_FL
                     node.i_block = empty_root()
                 fmap = self.map_of(node)
@@ -602,7 +597,6 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
             state.append("not clean")
         if f["s_state"] & 2:
             state.append("with errors")
-        from nuwa.fs.ext4.dirhash import HASH_NAMES
         return {
             "type": "ext4" if sb.incompat("extent") or sb.incompat("flex_bg") else
                     ("ext3" if sb.compat("has_journal") else "ext2"),

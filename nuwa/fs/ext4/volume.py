@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 
 from nuwa.errors import CorruptImageError, InvalidInputError, UnsupportedFeatureError, fs_error
-from nuwa.fs.ext4 import blockmap, csum, extents, inline, xattr
+from nuwa.fs.ext4 import blockmap, csum, extents, inline, jbd2, xattr
 from nuwa.fs.ext4.alloc import Allocator
 from nuwa.fs.ext4.cache import ORDER_TREE, BlockCache
 from nuwa.fs.ext4.c_ext4 import (
@@ -107,8 +107,6 @@ class Volume:
         return out
 
     def _replay_journal(self):
-        from nuwa.fs.ext4 import jbd2
-
         if self.sb.f["s_journal_inum"] == 0:
             raise UnsupportedFeatureError("needs_recovery with an external journal device is not supported",
                                           where="ext4 superblock", feature="journal_dev")

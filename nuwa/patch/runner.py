@@ -1,4 +1,4 @@
-"""The script simulator as dpkg's maintainer-script runner.
+"""The script simulator as dpkg's maintainer-script runner (the runner protocol is in ``nuwa.deb.runner``).
 
 :class:`SimulatorRunner` implements :class:`nuwa.deb.runner.ScriptRunner`: each maintainer
 script dpkg's operations call is interpreted by :func:`nuwa.script.interp.run_script` against
@@ -29,7 +29,9 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
+import nuwa.script.commands  # noqa: F401  (importing it registers every command model)
 from nuwa.script.firstboot import FirstBootJob
+from nuwa.script.interp import dpkg_environment, run_script
 from nuwa.script.record import ScriptResult
 
 
@@ -65,9 +67,6 @@ class SimulatorRunner:
     def run(self, package: str, script_name: str, args: list[str], env: dict[str, str], *,
             script: bytes = b"", fs=None, path: str = "") -> int:
         """Interpret ``script`` as dpkg would run it; returns the status dpkg sees."""
-        import nuwa.script.commands  # noqa: F401  (registers every command model)
-        from nuwa.script.interp import dpkg_environment, run_script
-
         text = script.decode("utf-8", "surrogateescape")
         first = text.split("\n", 1)[0]
         full_env = dpkg_environment(script_name, package, env.get("DPKG_MAINTSCRIPT_ARCH", ""))

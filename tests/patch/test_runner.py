@@ -1,4 +1,4 @@
-"""The shell simulator as dpkg's maintainer-script runner (nuwa.deb.simrunner.SimulatorRunner).
+"""The shell simulator as dpkg's maintainer-script runner (nuwa.patch.runner.SimulatorRunner).
 
 Packages built by dpkg-deb carry maintainer scripts that call dpkg's helpers; Nuwa's dpkg
 installs them with the simulator as runner. The scripts' effects (a diversion, a trigger
@@ -14,11 +14,12 @@ import pytest
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "deb"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "script"))
 
 from debtools import build_deb, make_root  # noqa: E402
 from dpkghelpers import require_dpkg
 from nuwa.deb.operations import Dpkg
-from nuwa.deb.simrunner import SimulatorRunner
+from nuwa.patch.runner import SimulatorRunner
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
 

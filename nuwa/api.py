@@ -1,0 +1,123 @@
+"""The Python API: open an image, then ask it for the jobs the command line does.
+
+``nuwa.open(path, writable=False, partition=None)`` returns an :class:`Image`: everything of
+:class:`nuwa.image.Image` (``info()``, ``root()``, ``partitions``...) plus the jobs, each the
+exact counterpart of a command (``nuwa.cmd`` calls these and only prints):
+
+- :meth:`Image.packages` -- ``nuwa packages --json``;
+- :meth:`Image.diff` -- ``nuwa diff --json`` (also :func:`diff` for two paths or directories);
+- :meth:`Image.patch` -- ``nuwa patch --deb ...``, returning a
+  :class:`nuwa.patch.report.PatchReport` whose ``to_json()`` is ``nuwa patch --json``;
+- :meth:`Image.sh` -- ``nuwa sh``, returning a :class:`nuwa.patch.shjob.ShRun`;
+- :meth:`Image.firstboot` -- ``nuwa firstboot --json``.
+
+Writing jobs never modify the image unless ``in_place=True`` (and the image was opened with
+``writable=True``): by default they write a new qcow2 overlay at ``output``; ``dry_run=True``
+writes nothing. Examples that run as tests: docs/api.md.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import ExitStack
+
+from nuwa.deb.status import list_packages
+from nuwa.fs.diff import diff_trees, format_human, to_doc
+from nuwa.fs.hostdir import HostDirFS
+from nuwa.image import Image as _DiskImage
+from nuwa.script.firstboot_status import dpkg_notes, job_status
+
+
+class Image(_DiskImage):
+    """An opened disk image with the jobs of the command line (see the module note)."""
+
+    def packages(self, admindir: str = "/var/lib/dpkg") -> dict:
+        """Installed packages like ``dpkg-query -W``: ``{"image": path, "packages": [rows]}``."""
+        return {"image": self.path, "packages": list_packages(self.root(), admindir)}
+
+    def firstboot(self) -> dict:
+        """The first-boot job, as ``nuwa firstboot --json`` prints it: ``state`` (none, pending,
+        finished...), every entry with its outcome and log after a boot, and ``dpkg_notes``
+        (packages dpkg records as installed although their deferred work failed at boot)."""
+        fs = self.root()
+        status = job_status(fs)
+        return {"image": self.path, **status, "dpkg_notes": dpkg_notes(fs, status)}
+
+    def diff(self, other, times: bool = False, include=(), exclude=()) -> "TreeDiff":
+        """Compare this image's root filesystem with ``other`` (an Image, an image file or a directory)."""
+        return diff(self, other, times=times, include=include, exclude=exclude)
+
+    def patch(self, debs, output: str | None = None, in_place: bool = False, dry_run: bool = False,
+              report: str | None = None, firstboot_timeout: int | None = None,
+              firstboot_job_timeout: int | None = None):
+        """Install ``debs`` (.deb paths) offline, like ``dpkg -i`` in the image; returns a PatchReport.
+
+        Exactly one of ``output`` (a new qcow2 overlay, backing file = this image),
+        ``in_place`` (this image, opened writable) or ``dry_run``; ``report`` is a host file
+        that receives the JSON document too; ``firstboot_timeout``/``firstboot_job_timeout``
+        bound each first-boot entry and the whole job (seconds, docs/firstboot.md).
+        """
+        # late: the shell simulator loads only for the jobs that run scripts (start-up speed)
+        from nuwa.patch.install import patch_image
+
+        if isinstance(debs, (str, os.PathLike)):  # one path, not a sequence of characters
+            debs = [debs]
+        return patch_image(self, list(debs), output=output, in_place=in_place, dry_run=dry_run, report=report,
+                           firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout)
+
+    def sh(self, script: str, args=(), output: str | None = None, in_place: bool = False, dry_run: bool = False,
+           name: str = "sh", bash: bool = False):
+        """Interpret the shell ``script`` (text) against the image; returns a ShRun.
+
+        ``args`` are the positional parameters, ``name`` is ``$0``; ``output``/``in_place``/
+        ``dry_run`` as for :meth:`patch`. A script that does not parse raises
+        :class:`nuwa.script.parser.ParseError` before anything is written.
+        """
+        # late: the shell simulator loads only for the jobs that run scripts (start-up speed)
+        from nuwa.patch.shjob import run_sh
+
+        return run_sh(self, script, args, name=name, bash=bash, output=output, in_place=in_place, dry_run=dry_run)
+
+
+class TreeDiff:
+    """The differences between two root filesystems (``nuwa diff``)."""
+
+    def __init__(self, entries: list, a: str, b: str, times: bool):
+        self.entries = entries
+        self.a, self.b, self.times = a, b, times
+
+    def to_json(self) -> dict:
+        """The document ``nuwa diff --json`` prints."""
+        return to_doc(self.entries, a=self.a, b=self.b, times=self.times)
+
+    def text(self) -> str:
+        """The human listing ``nuwa diff`` prints (grouped like ``virt-diff``)."""
+        return format_human(self.entries)
+
+
+def open(path, writable: bool = False, partition: int | None = None) -> Image:  # noqa: A001 - mirrors builtins.open
+    """Open a disk image (qcow2, raw disk or bare filesystem); see :class:`nuwa.image.Image`."""
+    return Image.open(path, writable=writable, partition=partition)
+
+
+def diff(a, b, times: bool = False, include=(), exclude=(), partition: int | None = None,
+         hashes: bool = True) -> TreeDiff:
+    """Compare two trees; each side is an opened Image, an image file, or a host directory (read-only).
+
+    ``hashes=False`` compares contents without recording their sha256 (the human listing
+    does not show them, and skipping them is faster).
+    """
+    with ExitStack() as stack:
+        roots, names = [], []
+        for side in (a, b):
+            if isinstance(side, _DiskImage):
+                roots.append(side.root())
+                names.append(side.path)
+            elif os.path.isdir(side):
+                roots.append(stack.enter_context(HostDirFS(side, writable=False)))
+                names.append(os.fspath(side))
+            else:
+                roots.append(stack.enter_context(open(side, partition=partition)).root())
+                names.append(os.fspath(side))
+        entries = diff_trees(roots[0], roots[1], include=include, exclude=exclude, times=times, hashes=hashes)
+    return TreeDiff(entries, names[0], names[1], times)

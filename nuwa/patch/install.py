@@ -1,0 +1,133 @@
+"""``dpkg -i`` of local .debs with maintainer scripts simulated, and the patch job around it.
+
+:func:`install_debs` is the one wiring of the engine: the package engine
+(:class:`nuwa.deb.operations.Dpkg`) and the script simulator
+(:class:`nuwa.patch.runner.SimulatorRunner`) are wired the same way by the patch job and by
+the end-to-end tests: one runner for the whole run (so the command models share their state
+and deferred work lands in one first-boot job), ``install`` (unpack all, configure all, process
+triggers), then ``Dpkg.commit`` -- the package database and the first-boot job go into ``fs``.
+``fs`` is normally an :class:`nuwa.fs.overlay.Overlay`; committing *that* (to the image) is
+the caller's business, so a failure here leaves nothing but the overlay to discard.
+
+:func:`patch_image` is the whole job of ``nuwa patch IMAGE --deb FILE...`` (and of
+``nuwa.open(...).patch(debs=...)``): check the target and the report path, open every .deb,
+stage an overlay over the image (:mod:`nuwa.patch.staging`), install, build the report
+(:mod:`nuwa.patch.report`), write it beside (before the commit, so that "nothing written"
+holds for the report too), commit. Any package error discards the overlay and names the
+package (exit 1).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from nuwa.deb.archive import DebArchive, open_deb
+from nuwa.deb.operations import Dpkg
+from nuwa.errors import InvalidInputError, NuwaError, OperationFailedError
+from nuwa.image import Image
+from nuwa.patch.report import PatchReport, build_report, check_report_path, previous_firstboot, write_report
+from nuwa.patch.runner import SimulatorRunner
+from nuwa.patch.staging import check_target, staged
+
+
+@dataclass
+class Applied:
+    """What :func:`install_debs` did: the engine (database, report) and the script runner."""
+
+    dpkg: Dpkg
+    runner: SimulatorRunner
+
+    @property
+    def report(self):
+        """The engine's :class:`nuwa.deb.operations.Report` (actions, conffiles, triggers...)."""
+        return self.dpkg.report
+
+
+def install_debs(fs, debs, runner=None, **dpkg_options) -> Applied:
+    """``dpkg -i debs`` on ``fs`` with scripts interpreted; the database and job are written to ``fs``.
+
+    ``debs`` are paths or opened :class:`nuwa.deb.archive.DebArchive`; ``dpkg_options`` go to
+    :class:`nuwa.deb.operations.Dpkg` (``conffile_policy``, ``admindir``...). Any package error
+    propagates (a :class:`nuwa.errors.NuwaError`); ``fs`` then holds partial work to discard.
+    """
+    runner = runner if runner is not None else SimulatorRunner()
+    d = Dpkg(fs, runner, **dpkg_options)
+    d.install(debs)
+    d.commit()
+    return Applied(d, runner)
+
+
+def open_debs(debs) -> list[DebArchive]:
+    """Open (and check the headers of) every .deb before anything is created (bad input: exit 2).
+
+    ``debs`` are paths or already opened :class:`DebArchive` (kept as they are).
+    """
+    out = []
+    for p in debs:
+        if isinstance(p, DebArchive):
+            out.append(p)
+            continue
+        try:
+            out.append(open_deb(p))
+        except NuwaError:
+            raise
+        except OSError as e:  # permission, I/O: named with the file
+            raise InvalidInputError(f"cannot read the .deb ({e.strerror or e})", where=p) from None
+    return out
+
+
+def _named(err: NuwaError, archives) -> NuwaError:
+    """The error, with the package named if its message does not name one already."""
+    msg = str(err)
+    names = [a.package for a in archives] + [os.path.basename(a.where) for a in archives]
+    if any(n and n in msg for n in names):
+        return err
+    cls = type(err)
+    try:
+        return cls(f"{msg} (while installing {', '.join(a.package for a in archives)})")
+    except TypeError:  # an error class with another signature: keep it as it is
+        return err
+
+
+def patch_image(image: Image, debs, output: str | None = None, in_place: bool = False, dry_run: bool = False,
+                report: str | None = None, firstboot_timeout: int | None = None,
+                firstboot_job_timeout: int | None = None) -> PatchReport:
+    """Install ``debs`` (paths or opened archives) into ``image``; see the module note.
+
+    Writes a new qcow2 overlay at ``output`` (backing file = the image), or the image itself
+    with ``in_place`` (opened writable), or nothing with ``dry_run``; ``report`` is a host
+    file that receives the JSON document too. ``firstboot_timeout`` and
+    ``firstboot_job_timeout`` (seconds) bound each deferred entry and the whole first-boot job
+    (docs/firstboot.md; defaults there). Returns the :class:`PatchReport`, which also says what
+    an earlier first-boot job left in the image.
+    """
+    check_report_path(report)
+    if not debs:
+        raise InvalidInputError("nothing to apply: give --deb FILE (one or more)")
+    if not dry_run:
+        check_target("patch", output, in_place)
+    archives = open_debs(debs)
+    wrote_report = False
+    try:
+        with staged(image, "patch", output=output, in_place=in_place, dry_run=dry_run) as st:
+            previous = previous_firstboot(st.fs)
+            limits = {k: v for k, v in (("entry_timeout", firstboot_timeout),
+                                        ("job_timeout", firstboot_job_timeout)) if v}
+            try:
+                applied = install_debs(st.fs, archives, runner=SimulatorRunner(job_limits=limits))
+            except NuwaError as e:
+                raise _named(e, archives) from None
+            except OSError as e:  # the filesystem model's errno (ENOSPC...): one line, exit 1
+                where = f": {e.filename}" if getattr(e, "filename", None) else ""
+                raise _named(OperationFailedError(f"{e.strerror or e}{where}"), archives) from None
+            doc = build_report(image.path, archives, applied, st.fs.changes(), st.target, dry_run, in_place,
+                               previous)
+            if report:  # before the commit: a report that cannot be written cancels the run
+                write_report(report, doc)
+                wrote_report = True
+    except BaseException:
+        if wrote_report:  # the commit failed: no report of a run that wrote nothing
+            os.unlink(report)
+        raise
+    return PatchReport(doc)

@@ -1,0 +1,180 @@
+"""What a patch run tells: one JSON document and the human summary (docs/cli.md "nuwa patch").
+
+The document (``nuwa patch --json`` on stdout, ``--report FILE`` on the host, and
+:meth:`PatchReport.to_json` from the API) holds the package actions with old and new
+versions, conffile decisions, every maintainer script run and what became of its commands, the
+first-boot job, and every changed path. :func:`summary_lines` turns it into the lines
+``nuwa patch`` prints without ``--json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from nuwa.errors import InvalidInputError, OperationFailedError
+from nuwa.script.firstboot_status import dpkg_notes, job_status
+from nuwa.script.firstboot_status import summary_lines as firstboot_lines
+
+
+@dataclass
+class PatchReport:
+    """The outcome of one patch run (``nuwa.open(...).patch(...)`` returns it)."""
+
+    #: the JSON document, exactly what ``nuwa patch --json`` prints
+    doc: dict
+
+    def to_json(self) -> dict:
+        """The JSON document (a dict; ``json.dumps`` it to get ``nuwa patch --json``)."""
+        return self.doc
+
+    def summary_lines(self) -> list[str]:
+        """The human summary ``nuwa patch`` prints."""
+        return summary_lines(self.doc)
+
+    @property
+    def written(self) -> str | None:
+        """The file that was written (the new overlay, or the image in place); None for a dry run."""
+        w = self.doc["written"]
+        return None if w is None else w["path"]
+
+    @property
+    def packages(self) -> list[dict]:
+        """The package actions: ``action``, ``package``, ``old_version``, ``new_version``."""
+        return self.doc["packages"]
+
+
+def check_report_path(path: str | None) -> None:
+    """A report path must name a file in an existing directory (InvalidInputError, exit 2)."""
+    if path and os.path.isdir(path):
+        raise InvalidInputError("the report path is a directory", where=path)
+    if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise InvalidInputError("the report's directory does not exist", where=path)
+
+
+def _deferred_command_json(d) -> dict:
+    return {"argv": d.argv, "cwd": d.cwd, "line": d.line, "reason": d.reason}
+
+
+def build_report(image: str, archives, applied, changes, target: str | None, dry_run: bool, in_place: bool,
+                 previous: dict | None = None) -> dict:
+    """The JSON document of a run (``nuwa patch --json`` and ``--report``).
+
+    ``image`` is the image's name as the caller gave it, ``archives`` the opened .debs (their
+    ``path`` is the file name reported), ``applied`` what :func:`nuwa.patch.install.install_debs`
+    returned, ``changes`` the overlay's changes, ``target`` the file written (None: dry run).
+    """
+    rep = applied.report
+    runner = applied.runner
+    entry_ids = {i: ids for i, ids in runner.job_entries}
+    scripts = []
+    for i, c in enumerate(runner.results):
+        s = {"package": c.package, "script": c.script_name, "args": c.args, "status": c.status,
+             "deferred_whole": c.deferred_whole, "reason": c.reason, "firstboot_entries": entry_ids.get(i, [])}
+        if c.result is not None and not c.deferred_whole:
+            s["commands"] = c.result.record.to_json()
+            s["deferred_commands"] = [_deferred_command_json(d) for d in c.result.deferred_commands]
+        scripts.append(s)
+    job = runner.job
+    # the job's write (in Dpkg.commit) marks its entries as stored: the runner knows which it added
+    new_ids = [i for _, ids in runner.job_entries for i in ids]
+    return {
+        "image": image,
+        "debs": [{"file": a.path, "package": a.package, "version": a.control.get("Version", ""),
+                  "architecture": a.control.get("Architecture", "")} for a in archives],
+        "dry_run": bool(dry_run),
+        "written": None if target is None else {"path": target, "in_place": bool(in_place)},
+        "packages": [{"action": a, "package": p, "old_version": o or None, "new_version": n or None}
+                     for a, p, o, n in rep.actions],
+        "conffiles": [{"package": p, "path": f, "decision": d} for p, f, d in rep.conffiles],
+        "replaced": [{"package": p, "path": f} for p, f in rep.replaced],
+        "disappeared": [list(x) if isinstance(x, (tuple, list)) else x for x in rep.disappeared],
+        "triggers": [{"package": p, "triggers": t} for p, t in rep.triggers],
+        "counts": runner.counts(),
+        "scripts": scripts,
+        "firstboot": None if job is None or not new_ids else job.to_json() | {"new_entries": new_ids},
+        "previous_firstboot": previous,
+        "changes": [c.to_json() for c in changes],
+    }
+
+
+def summary_lines(doc: dict) -> list[str]:
+    """The human summary of a run (stdout)."""
+    out = []
+    prev = doc.get("previous_firstboot")
+    if prev is not None:
+        out += [f"before this run: {line}" for line in firstboot_lines(prev["status"])]
+        out += [f"before this run: dpkg: {n}" for n in prev["dpkg_notes"]]
+    for p in doc["packages"]:
+        if p["old_version"]:
+            out.append(f"{p['action']}: {p['package']} {p['old_version']} -> {p['new_version']}")
+        else:
+            out.append(f"{p['action']}: {p['package']} {p['new_version']}")
+    for c in doc["conffiles"]:
+        out.append(f"conffile {c['path']} ({c['package']}): {c['decision']}")
+    for r in doc["replaced"]:
+        out.append(f"replaced: {r['path']} taken over from {r['package']}")
+    for s in doc["scripts"]:
+        line = f"script: {s['package']} {s['script']} {' '.join(s['args'])}".rstrip() + f" -> {s['status']}"
+        if s["deferred_whole"]:
+            line += f" (deferred to first boot: {s['reason']})"
+        out.append(line)
+        for e in (s.get("commands") or {}).get("commands", []):
+            if e.get("classification") == "dropped":
+                out.append(f"  dropped: line {e.get('line')}: {' '.join(e.get('argv') or [])[:200]}: {e.get('reason')}")
+        for d in s.get("deferred_commands", []):
+            out.append(f"  deferred: line {d['line']}: {' '.join(d['argv'])[:200]}: {d['reason']}")
+    c = doc["counts"]
+    out.append(f"{c['scripts']} maintainer scripts ({c['deferred_whole']} deferred whole); commands: "
+               f"{c['simulated']} simulated, {c['dropped']} dropped, {c['deferred']} deferred to first boot")
+    job = doc["firstboot"]
+    if job is not None:
+        act = job.get("activation") or []
+        how = ("activated by " + " and ".join(act)) if act else \
+            "NOT activated: the image has neither systemd nor /etc/init.d; run /var/lib/nuwa/firstboot/run at boot"
+        out.append(f"first-boot job: {len(job.get('entries', []))} entries ({len(job['new_entries'])} new) in "
+                   f"/var/lib/nuwa/firstboot, {how}")
+        for e in job.get("entries", []):
+            if e.get("id") in job["new_entries"]:
+                out.append(f"  job entry {e.get('id')}: {e.get('label', '')}")
+    n = len(doc["changes"])
+    w = doc["written"]
+    if w is None:
+        out.append(f"dry run: nothing written ({n} paths would change)")
+    elif w["in_place"]:
+        out.append(f"{n} paths changed in {w['path']} (in place)")
+    else:
+        out.append(f"wrote {w['path']} ({n} paths changed; {doc['image']} unchanged)")
+    return out
+
+
+def previous_firstboot(fs) -> dict | None:
+    """What earlier first-boot jobs left in the image before this run (None: there was none).
+
+    ``{"status": job_status(...), "dpkg_notes": [...]}``: a job still pending (this run extends
+    it), the last finished one with each entry's outcome, and the packages whose deferred work
+    failed at boot although dpkg's database says they are installed."""
+    status = job_status(fs)
+    if status["state"] == "none":
+        return None
+    return {"status": status, "dpkg_notes": dpkg_notes(fs, status)}
+
+
+def write_report(path: str, doc: dict) -> None:
+    """Write the JSON document to a host file (replaced whole: written aside, then renamed).
+
+    Written before the image is committed, so that "exit 1: nothing written" holds for the
+    report too; the caller removes it if the commit then fails."""
+    tmp = path + ".nuwa-tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise OperationFailedError(f"cannot write the report ({e.strerror or e})", where=path) from None

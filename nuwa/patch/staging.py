@@ -1,0 +1,100 @@
+"""Every writing job's common path: stage in an overlay, commit once, or write nothing.
+
+``copy-in``, ``sh`` and ``patch`` (and any job that changes an image) follow DESIGN.md's rule:
+by default the changes go into a **new qcow2 overlay** at ``output`` whose backing file is the
+image, which stays byte-identical; ``in_place`` writes the image itself; one of the two is
+required unless it is a dry run. Everything is staged in an :class:`nuwa.fs.overlay.Overlay`
+and committed in one ordered flush, so a failure leaves nothing behind: a created output file
+is removed and the image was never written. A dry run stages over the image as opened and
+discards the overlay.
+
+    with nuwa.open("disk.qcow2") as image:
+        with staged(image, "copy-in", output="new.qcow2") as st:
+            copy_in(st.fs, srcs, destdir)       # st.fs is the Overlay; committed at the end
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+from nuwa.errors import InvalidInputError
+from nuwa.formats.qcow2_create import create_overlay
+from nuwa.fs.overlay import Overlay
+from nuwa.image import Image
+
+
+@dataclass
+class Staging:
+    """An overlay over the image's root filesystem, and where a commit will write it."""
+
+    fs: Overlay
+    image: Image
+    #: the file a commit writes (the new overlay, or the image with in_place); None for a dry run
+    target: str | None
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        """Do not commit: nothing is written, and a created output file is removed."""
+        self.cancelled = True
+
+
+def check_target(command: str, output: str | None, in_place: bool) -> None:
+    """``output`` (not existing) or ``in_place`` must be given (InvalidInputError, exit 2)."""
+    if not output and not in_place:
+        raise InvalidInputError(f"{command} writes a new overlay: give --output OUT (or --in-place to modify IMAGE)")
+    if output and os.path.lexists(output):
+        raise InvalidInputError("output exists (refusing to overwrite it)", where=output)
+
+
+@contextlib.contextmanager
+def staged(image: Image, command: str, output: str | None = None, in_place: bool = False, dry_run: bool = False):
+    """Yield a :class:`Staging` over ``image``; commit its overlay when the block ends without an error.
+
+    Without ``dry_run``: checks the target first (:func:`check_target`). With ``output``, the
+    image's root filesystem is opened first (so its errors name the image, not the overlay
+    about to be made), the qcow2 overlay is created (backing file = the image) and opened for
+    writing; on any exception (or :meth:`Staging.cancel`) it is removed. With ``in_place`` the
+    image must have been opened writable. With ``dry_run`` nothing is ever written.
+    """
+    if dry_run:
+        st = Staging(Overlay(image.root()), image, None)
+        try:
+            yield st
+        finally:
+            st.fs.discard()
+        return
+    check_target(command, output, in_place)
+    if in_place:
+        if not image.writable:
+            raise InvalidInputError(f"{command} in place needs the image opened writable "
+                                    "(nuwa.open(path, writable=True))", where=image.path)
+        st = Staging(Overlay(image.root()), image, image.path)
+        try:
+            yield st
+        except BaseException:
+            st.fs.discard()
+            raise
+        if st.cancelled:
+            st.fs.discard()
+        else:
+            st.fs.commit()
+            image.flush()
+        return
+    image.root()  # errors name IMAGE, not the overlay about to be made
+    create_overlay(output, image.path)
+    try:
+        with Image.open(output, writable=True, partition=image.partition) as new:
+            st = Staging(Overlay(new.root()), new, output)
+            yield st
+            if not st.cancelled:
+                st.fs.commit()
+                new.flush()
+            else:
+                st.fs.discard()
+    except BaseException:
+        os.unlink(output)  # nothing half-written is left behind
+        raise
+    if st.cancelled:
+        os.unlink(output)
