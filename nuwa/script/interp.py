@@ -20,7 +20,10 @@ import posixpath
 import sys
 
 from nuwa.script import ast as A
+from nuwa.script.arith import ArithError, evaluate
+from nuwa.script.builtins import BUILTINS, SPECIAL
 from nuwa.script.context import SIMULATED
+from nuwa.script.control import EXPORT, READONLY, BadWrite, ExitShell, LoopControl, Return
 from nuwa.script.expand import ExpansionError, Expander, match
 from nuwa.script.fdtable import Desc, InBuf, Limits, NullDesc, OutBuf
 from nuwa.script.external import DEFAULT_PATH, ExternalCommands
@@ -28,33 +31,10 @@ from nuwa.script.lexer import ParseError
 from nuwa.script.parser import parse
 from nuwa.script.redirect import RedirError, Redirections
 from nuwa.script.record import CommandRecord, DeferredCommand, RunRecord, ScriptDeferred, ScriptResult
-
-EXPORT, READONLY = 1, 2
+from nuwa.script.testexpr import double_bracket
 
 OPTION_ORDER = "efIimnsxvVECabupq"  # dash's optlist; $- lists them in reverse
 NOOP_NAMES = frozenset({"true", ":", "echo", "printf"})
-
-
-class ExitShell(Exception):
-    """``exit``, ``set -e`` or a fatal error: leave the (sub)shell with ``status``."""
-
-    def __init__(self, status: int):
-        self.status = status
-
-
-class Return(Exception):
-    def __init__(self, status: int):
-        self.status = status
-
-
-class LoopControl(Exception):
-    def __init__(self, kind: str, levels: int):
-        self.kind = kind
-        self.levels = levels
-
-
-class BadWrite(Exception):
-    """A builtin wrote to a closed standard output (dash: ``echo: I/O error``)."""
 
 
 class Shell(Redirections, ExternalCommands):
@@ -190,6 +170,11 @@ class Shell(Redirections, ExternalCommands):
         self.write(2, f"{self.arg0}: {self.lineno}: {msg}\n")
 
     # ---- subshells ------------------------------------------------------------------------
+    def start_shell(self, **kw) -> "Shell":
+        """A new ``sh`` process started by this one (:func:`new_shell`), sharing its filesystem,
+        run record, deferral list, budgets and model state; ``kw`` as for :func:`new_shell`."""
+        return new_shell(self.fs, self.limits, self.record, self.deferred, self.model_state, **kw)
+
     def subshell(self) -> "Shell":
         """A copy of this environment (XCU 2.12): changes in it never come back."""
         c = Shell.__new__(Shell)
@@ -406,13 +391,9 @@ class Shell(Redirections, ExternalCommands):
             elif t is A.CaseClause:
                 st = self.run_case(cmd)
             elif t is A.DoubleBracket:
-                from nuwa.script.testexpr import double_bracket
-
                 self.lineno = cmd.line
                 st = double_bracket(self, cmd.words)
             elif t is A.ArithCommand:
-                from nuwa.script.arith import ArithError, evaluate
-
                 try:
                     st = 0 if evaluate(self.exp.string(cmd.expr), self.getvar, self.setvar_checked) else 1
                 except ArithError as e:
@@ -537,8 +518,6 @@ class Shell(Redirections, ExternalCommands):
 
     # ---- simple commands (XCU 2.9.1) ------------------------------------------------------
     def run_simple(self, cmd: A.SimpleCommand) -> int:
-        from nuwa.script.builtins import BUILTINS, SPECIAL
-
         self.lineno = cmd.line
         self.limits.step(cmd.line)
         self.subst_status = None

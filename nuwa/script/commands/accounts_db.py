@@ -25,6 +25,8 @@ at boot would.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import posixpath
 import re
@@ -32,6 +34,8 @@ import stat as _stat
 import time
 
 from nuwa.fs.model import FileSystem
+from nuwa.fs.overlay import Overlay
+from nuwa.script.context import Defer
 
 PASSWD, SHADOW, GROUP, GSHADOW = "/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow"
 SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
@@ -179,7 +183,6 @@ class AccountFile:
             return
         if _stat.S_ISLNK(fs.lstat(self.path).st_mode):
             # commonio's lrename() would replace the link's target; not modelled
-            from nuwa.script.context import Defer
             raise Defer(f"{self.path} is a symbolic link")
         st = self.st
         mode = _stat.S_IMODE(st.st_mode) & 0o664
@@ -342,12 +345,6 @@ def all_or_nothing(model):
     partial effects must not stay. On an overlay (what maintainer scripts run on) the run sits
     inside a savepoint; on other backends it runs on an overlay committed only on success.
     """
-    import dataclasses
-    import functools
-
-    from nuwa.fs.overlay import Overlay
-    from nuwa.script.context import Defer
-
     @functools.wraps(model)
     def run(inv):
         fs = inv.fs

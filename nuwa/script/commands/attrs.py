@@ -13,7 +13,7 @@ import re
 import stat as _stat
 
 from nuwa.script.commands import _args
-from nuwa.script.commands._common import UserDB, apath, err, errno_text, mode_string, now_ns, quote
+from nuwa.script.commands._common import UserDB, apath, err, errno_text, mode_string, now_ns, quote, quotef
 from nuwa.script.commands.modes import CHMOD_MODE_BITS, ORDINARY, Change, ModeError, adjust_mode, compile_mode
 from nuwa.script.context import Defer, Invocation, register
 
@@ -155,7 +155,6 @@ def _chmod_one(inv, display, p, st, changes, silent, verbose, changes_only) -> b
 
 
 def _quotef(s: str) -> str:
-    from nuwa.script.commands._common import quotef
     return quotef(s)
 
 

@@ -11,6 +11,7 @@ import time
 
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB, apath, err, errno_text, mode_string, quote, quotef
+from nuwa.script.commands.attrs import _utc_only
 from nuwa.script.context import Defer, Invocation, register
 
 _ALGOS = {"md5sum": "md5", "sha1sum": "sha1", "sha224sum": "sha224", "sha256sum": "sha256",
@@ -326,7 +327,6 @@ def _directive(inv, db, d, name, p, st) -> str:
         return str(ns // 10**9)
     if d in "xyz":
         ns = {"x": st.st_atime_ns, "y": st.st_mtime_ns, "z": st.st_ctime_ns}[d]
-        from nuwa.script.commands.attrs import _utc_only
         _utc_only(inv)  # times are printed in the image's zone: only UTC is answered offline
         return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d} +0000"
     if d == "b":

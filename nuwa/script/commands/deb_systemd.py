@@ -33,7 +33,8 @@ import posixpath
 import re
 
 from nuwa.script.commands.paths import find_program
-from nuwa.script.commands.systemd_units import lstat, stat
+from nuwa.script.commands.systemctl import systemctl
+from nuwa.script.commands.systemd_units import chase, lstat, stat
 from nuwa.script.context import Defer, Drop, Invocation, register
 
 ENABLED = {"system": "/var/lib/systemd/deb-systemd-helper-enabled", "user": "/var/lib/systemd/deb-systemd-user-helper-enabled"}
@@ -88,8 +89,6 @@ class _Helper:
         return stat(self.fs, path)
 
     def _target(self, path: str) -> str | None:
-        from nuwa.script.commands.systemd_units import chase
-
         try:
             return chase(self.fs, path, True)
         except Exception:
@@ -231,8 +230,6 @@ class _Helper:
             if self.f(self.state_path(name)):
                 create = not self.no_link_installed(name, service_path)
             else:
-                from nuwa.script.commands.systemctl import systemctl
-
                 argv = ["systemctl", "--root=/", "--global" if self.instance == "user" else "--system",
                         "--preset-mode=enable-only", "preset", name]
                 sub = Invocation(argv=argv, fs=self.fs, cwd=self.inv.cwd, env=dict(self.inv.env),

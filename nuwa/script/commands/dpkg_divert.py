@@ -26,6 +26,7 @@ from nuwa.errors import CorruptImageError
 from nuwa.script.commands.dpkg_common import DpkgExit, Opt, Tool
 from nuwa.script.commands.dpkg_query import FSYS_BINS, fnv_hash, node_name
 from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.expand import match
 
 HINT = "Use --help for help about diverting files."
 
@@ -302,8 +303,6 @@ class Divert:
         return 0
 
     def act_list(self, args: list[str]) -> int:
-        from nuwa.script.expand import match
-
         div = self.load()
         pats = list(args) or ["*"]
         for d in hash_order(div.items, self.created):

@@ -19,7 +19,8 @@ from nuwa.deb.diversions import Diversions
 from nuwa.deb.infodb import InfoDB
 from nuwa.deb.status import StatusFile
 from nuwa.errors import CorruptImageError
-from nuwa.script.commands.dpkg_common import DpkgExit, Opt, Tool, pkg_name_is_illegal, trim_slash_slashdot
+from nuwa.script.commands.dpkg_common import (DpkgExit, Opt, Tool, arch_name_is_illegal, pkg_name_is_illegal,
+                                              trim_slash_slashdot)
 from nuwa.script.context import Defer, Invocation, register
 from nuwa.script.expand import match
 
@@ -165,7 +166,6 @@ class QueryDB:
             self.tool.badusage(f"--{action} needs a valid package name but '{text}' is not: "
                                f"illegal package name in specifier '{spec}': {emsg}")
         if sep:
-            from nuwa.script.commands.dpkg_common import arch_name_is_illegal
             aerr = arch_name_is_illegal(arch)
             if aerr:
                 self.tool.badusage(f"--{action} needs a valid package name but '{text}' is not: "

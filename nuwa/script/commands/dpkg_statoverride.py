@@ -18,6 +18,7 @@ from nuwa.errors import CorruptImageError
 from nuwa.script.commands.dpkg_common import DpkgExit, Opt, Tool, trim_slash_slashdot
 from nuwa.script.commands.dpkg_query import FSYS_BINS, fnv_hash, node_name
 from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.expand import match
 
 HINT = "Use --help for help about overriding file stat information."
 
@@ -209,8 +210,6 @@ class StatOverride_:
         return 0
 
     def act_list(self, args: list[str]) -> int:
-        from nuwa.script.expand import match
-
         so = self.load()
         pats = [self.cleanup(a) for a in args] or ["*"]
         ret = 1

@@ -15,6 +15,7 @@ from nuwa.script.commands import _args
 from nuwa.script.commands._common import apath, basename_of, err, errno_text, is_dir, quote, quotef, same_file, selinux_context_option
 from nuwa.script.commands.modes import ModeError, compile_mode, adjust_mode
 from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.commands.paths import canonicalize, relpath
 
 #: errnos ``rm -f`` treats as "the file is not there" (coreutils remove.c)
 _NONEXISTENT = {errno.ENOENT, errno.ENOTDIR, errno.EINVAL, errno.EILSEQ}
@@ -524,7 +525,6 @@ def _ln_one(inv: Invocation, src: str, dst: str, symbolic: bool, force: bool, re
     kind = "symbolic link" if symbolic else "hard link"
     link_text = src
     if symbolic and relative:
-        from nuwa.script.commands.paths import canonicalize, relpath
         try:
             t = canonicalize(inv, apath(inv, src), "m")
             base = canonicalize(inv, posixpath.dirname(pd.rstrip("/")) or "/", "m")
@@ -557,7 +557,6 @@ def _ln_one(inv: Invocation, src: str, dst: str, symbolic: bool, force: bool, re
         else:
             srcp = apath(inv, src)
             if logical:
-                from nuwa.script.commands.paths import canonicalize
                 srcp = canonicalize(inv, srcp, "e")
             inv.fs.link(srcp, pd)
     except OSError as e:

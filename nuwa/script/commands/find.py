@@ -21,6 +21,7 @@ import stat as _stat
 
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB, apath, err, errno_text, quote
+from nuwa.script.commands._regex import _CLASSES, compile_posix
 from nuwa.script.commands.modes import ModeError, adjust_mode, compile_mode
 from nuwa.script.context import Defer, Invocation, register
 
@@ -58,7 +59,6 @@ def glob_to_re(pat: str, icase: bool = False) -> re.Pattern:
             neg = body[:1] in ("!", "^")
             if neg:
                 body = body[1:]
-            from nuwa.script.commands._regex import _CLASSES
             cls = []
             k = 0
             while k < len(body):
@@ -194,7 +194,6 @@ class _Find:
         if t in ("-path", "-wholename", "-ipath", "-iwholename"):
             return _Node("path", glob_to_re(self.arg(t), t.startswith("-i")))
         if t == "-regex":
-            from nuwa.script.commands._regex import compile_posix
             return _Node("regex", compile_posix(self.arg(t), True))
         if t == "-type":
             a = self.arg(t)

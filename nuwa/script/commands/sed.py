@@ -21,6 +21,7 @@ import stat as _stat
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import apath, err, errno_text
 from nuwa.script.commands._regex import RegexError, compile_posix
+from nuwa.script.commands.paths import canonicalize
 from nuwa.script.context import Defer, Invocation, register
 
 
@@ -872,7 +873,6 @@ def _write_back(inv: Invocation, name: str, text: str, suffix: str, follow: bool
     """Replace ``name`` like sed -i: new file, original's mode and owner, rename over."""
     p = apath(inv, name)
     if follow:
-        from nuwa.script.commands.paths import canonicalize
         p = canonicalize(inv, p, "e")
     st = inv.fs.lstat(p) if not follow else inv.fs.stat(p)
     if _stat.S_ISLNK(st.st_mode):

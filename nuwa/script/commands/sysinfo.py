@@ -24,6 +24,7 @@ import posixpath
 import re
 
 from nuwa.script.commands import _args
+from nuwa.script.commands.paths import canonicalize
 from nuwa.script.context import Defer, Drop, Invocation, register
 
 
@@ -209,7 +210,6 @@ def mountpoint(inv: Invocation) -> int:
         if not quiet:
             inv.err(f"{inv.name}: {arg}: {_strerror(e)}\n")
         return 1
-    from nuwa.script.commands.paths import canonicalize
     try:
         canon = path if "n" in keys else canonicalize(inv, path, "e")
     except OSError as e:

@@ -53,6 +53,7 @@ from nuwa.script.commands.systemd_units import (
     is_valid,
     lstat,
     mangle,
+    null_or_empty,
     query_preset,
     read_presets,
     replace_instance,
@@ -219,8 +220,6 @@ def op_mask(ctx: Context, names: list[str], force: bool) -> int:
 
 def op_unmask(ctx: Context, names: list[str]) -> int:
     """``unit_file_unmask``: remove masks and any symlink pointing at them."""
-    from nuwa.script.commands.systemd_units import null_or_empty
-
     todo: list[str] = []
     for n in names:
         if not is_valid(n):
