@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(os.path.join(args.corpus, "index.json")) as f:
         entries = json.load(f)
     load_models()
-    import nuwa.script.commands.debconf  # noqa: F401
+    import nuwa.script.commands.debconf.frontend  # noqa: F401
     base = HostDirFS(ensure_minbase(args.corpus), writable=False)
     times, outcome, deferred, reasons = [], collections.Counter(), collections.Counter(), collections.Counter()
     n = 0

@@ -16,10 +16,10 @@ import stat
 import subprocess
 
 import nuwa.script.commands  # noqa: F401  (registers the models)
-import nuwa.script.commands.debconf  # noqa: F401
+import nuwa.script.commands.debconf.frontend  # noqa: F401
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
-from nuwa.script.commands.debconf_db import parse_db
+from nuwa.script.commands.debconf.db import parse_db
 from nuwa.script.interp import dpkg_environment, run_script
 
 from debian_tree import copy_tree

@@ -19,7 +19,7 @@ from judges import tool
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.script.context import REGISTRY, Invocation
 
-import nuwa.script.commands.sysusers  # noqa: F401  (registers the model)
+import nuwa.script.commands.accounts.sysusers  # noqa: F401  (registers the model)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from judges import tool
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.script.context import REGISTRY, Defer, Invocation
 
-import nuwa.script.commands.tmpfiles  # noqa: F401  (registers the model)
+import nuwa.script.commands.services.tmpfiles  # noqa: F401  (registers the model)
 
 PARTS = ["etc", "var", "tmp", "home", "srv", "run", "usr/lib/tmpfiles.d", "usr/share/doc/systemd"]
 

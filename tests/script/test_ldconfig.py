@@ -14,10 +14,10 @@ import subprocess
 import pytest
 
 from debian_tree import bookworm_tree, copy_tree
-from nuwa.script.commands.ldcache import decode_cache, encode_cache, libcmp, sorted_entries
+from nuwa.script.commands.caches.ldcache import decode_cache, encode_cache, libcmp, sorted_entries
 from nuwa.script.context import Invocation, REGISTRY
 
-import nuwa.script.commands.ldconfig  # noqa: E402,F401  (registers the model)
+import nuwa.script.commands.caches.ldconfig  # noqa: E402,F401  (registers the model)
 
 LIBDIR = "usr/lib/x86_64-linux-gnu"
 
@@ -89,7 +89,7 @@ def test_ldconfig_matches_real_ldconfig_byte_for_byte(tmp_path):
 
 
 def test_cache_encoding_round_trips_and_sorts_like_glibc():
-    from nuwa.script.commands.ldcache import CacheEntry
+    from nuwa.script.commands.caches.ldcache import CacheEntry
 
     names = ["libz.so.1", "libz.so.10", "libz.so.2", "libc.so.6", "ld-linux-x86-64.so.2", "libz3.so.4", "libzz.so"]
     ents = [CacheEntry(n, "/lib/x/" + n, 0x303) for n in names]

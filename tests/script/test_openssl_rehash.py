@@ -18,9 +18,9 @@ import subprocess
 import pytest
 
 from judges import tool
-from nuwa.script.commands.x509hash import cert_subject, name_hash, name_hash_old, pem_blocks
+from nuwa.script.commands.caches.x509hash import cert_subject, name_hash, name_hash_old, pem_blocks
 from nuwa.script.context import Defer, Invocation, REGISTRY
-import nuwa.script.commands.openssl  # noqa: F401
+import nuwa.script.commands.caches.openssl  # noqa: F401
 
 SUBJECTS = [
     "/CN=Plain Root",

@@ -10,7 +10,7 @@ import pytest
 
 from judges import tool
 from nuwa.script.context import Invocation, REGISTRY
-import nuwa.script.commands.runparts  # noqa: F401
+import nuwa.script.commands.miscutils.runparts  # noqa: F401
 
 
 def _tree(root):

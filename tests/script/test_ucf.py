@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-import nuwa.script.commands.ucf  # noqa: F401
+import nuwa.script.commands.debconf.ucf  # noqa: F401
 from debconf_oracle import debconf_records, diff_trees, environment, make_pair, put, run_nuwa, run_real
 from debian_tree import bookworm_tree, copy_tree
 from nuwa.deb.diversions import Diversions

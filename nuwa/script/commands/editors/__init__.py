@@ -1,0 +1,3 @@
+"""editors models."""
+
+from nuwa.script.commands.editors import awk, sed  # noqa: F401  (registration)
