@@ -14,10 +14,8 @@ into the image (:mod:`nuwa.cmd.writeout`); ``--dry-run`` writes nothing.
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import os
-import pkgutil
 import sys
 
 from nuwa.errors import EXIT_USAGE, InvalidInputError
@@ -33,17 +31,6 @@ SH_ENVIRONMENT = {
 }
 #: a SCRIPT file larger than this is refused (scripts are read into memory)
 MAX_SCRIPT = 16 << 20
-
-
-def load_models() -> None:
-    """Register every command model: the package's own list, then any other model module."""
-    import nuwa.script.commands as pkg
-
-    for m in pkgutil.iter_modules(pkg.__path__):
-        try:
-            importlib.import_module(f"nuwa.script.commands.{m.name}")
-        except ImportError:
-            pass  # a module that is not importable registers nothing; the listed ones did import
 
 
 def read_script(args) -> tuple[str, str, list[str], bool]:
@@ -118,6 +105,7 @@ def summary_lines(r, job, added: list, image: str, target: str | None, in_place:
 def run_sh(args) -> int:
     """``nuwa sh IMAGE [-c COMMANDS | SCRIPT] [ARG...] [--dry-run] [--output OUT | --in-place] [--json]``."""
     from nuwa.cmd.writeout import check_target, staged
+    from nuwa.script.commands import default_models
     from nuwa.script.firstboot import FirstBootJob
     from nuwa.script.interp import run_script
     from nuwa.script.parser import ParseError, parse
@@ -138,13 +126,13 @@ def run_sh(args) -> int:
         return EXIT_USAGE
     except RecursionError:
         raise InvalidInputError("the script nests too deeply to parse", where=name) from None
-    load_models()
+    models = default_models()
     env = dict(SH_ENVIRONMENT)
     job, added = None, []
     with staged(args, "sh", dry_run=args.dry_run) as st:
         fs = st.fs
         sp = fs.savepoint()
-        r = run_script(fs, text, argv, env=dict(env), name=name, bash=bash)
+        r = run_script(fs, text, argv, env=dict(env), name=name, bash=bash, models=models)
         if r.deferred_whole:
             fs.rollback_to(sp)
         else:
@@ -153,7 +141,7 @@ def run_sh(args) -> int:
             job = FirstBootJob.load(fs)
             added = job.add_result(r, text.encode("utf-8", "surrogateescape"), argv, env,
                                    os.path.basename(name) if name != "sh" else "nuwa-sh-c", cwd="/")
-            job.write(fs)
+            job.write(fs, models)
         changes = fs.changes()
         target = st.target
     status = 0 if r.deferred_whole else r.status

@@ -59,12 +59,18 @@ class SimulatorRunner:
     job: FirstBootJob | None = None
     #: (call index, job entry ids) for every call that added to the job
     job_entries: list = field(default_factory=list)
+    #: the command models scripts run with (a ``nuwa.script.context.ModelSet``); None: all
+    #: of them, ``nuwa.script.commands.default_models()``, built at the first script
+    models: object = None
 
     def run(self, package: str, script_name: str, args: list[str], env: dict[str, str], *,
             script: bytes = b"", fs=None, path: str = "") -> int:
         """Interpret ``script`` as dpkg would run it; returns the status dpkg sees."""
-        import nuwa.script.commands  # noqa: F401  (registers every command model)
+        from nuwa.script.commands import default_models
         from nuwa.script.interp import dpkg_environment, run_script
+
+        if self.models is None:
+            self.models = default_models()
 
         text = script.decode("utf-8", "surrogateescape")
         first = text.split("\n", 1)[0]
@@ -79,7 +85,7 @@ class SimulatorRunner:
             text = "set " + " ".join(flags) + text[len(first):]
         sp = fs.savepoint() if hasattr(fs, "savepoint") else None
         res = run_script(fs, text, argv=list(args), env=full_env, name=path or script_name, budget=self.budget,
-                         model_state=self.model_state, bash="bash" in first)
+                         model_state=self.model_state, bash="bash" in first, models=self.models)
         if res.deferred_whole:
             if sp is not None:
                 fs.rollback_to(sp)
@@ -120,7 +126,7 @@ class SimulatorRunner:
         """Write the first-boot job into ``fs`` if anything was deferred; returns its activations."""
         if self.job is None or not any(e.new for e in self.job.entries):
             return []
-        return self.job.write(fs)
+        return self.job.write(fs, self.models)
 
     def counts(self) -> dict[str, int]:
         """Script calls, whole deferrals, and commands simulated/dropped/deferred over the run."""

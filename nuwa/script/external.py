@@ -1,7 +1,8 @@
 """External commands for the interpreter: a mixin of :class:`nuwa.script.interp.Shell`.
 
 A command name resolves through ``PATH`` *in the image* (dash's ``find_command``); the
-program found runs as the command model registered under its basename, with an
+program found runs as the command model the shell's :class:`nuwa.script.context.ModelSet`
+holds under its basename, with an
 :class:`nuwa.script.context.Invocation`. No model, or a model raising ``Defer``, makes a
 deferral: recorded with its context, or -- when its output is used -- the whole script is
 deferred (:class:`nuwa.script.record.ScriptDeferred`). Nothing is ever executed on the host.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import posixpath
 
 from nuwa.script.builtins import BUILTINS
-from nuwa.script.context import DEFERRED, DROPPED, REGISTRY, SIMULATED, Defer, Drop, Invocation
+from nuwa.script.context import DEFERRED, DROPPED, SIMULATED, Defer, Drop, Invocation
 from nuwa.script.control import EXPORT, ExitShell
 from nuwa.script.fdtable import InBuf, OutBuf
 from nuwa.script.parser import ParseError, parse
@@ -65,9 +66,9 @@ class ExternalCommands:
 
         inv = Invocation(
             argv=list(argv), fs=self.fs, cwd=self.cwd, env=env, stdin=stdin, umask=self.umask,
-            run=self._model_run, state=self.model_state, spawn=self.spawn_script,
+            run=self._model_run, state=self.model_state, spawn=self.spawn_script, models=self.models,
         )
-        model = REGISTRY.get(posixpath.basename(path))
+        model = self.models.get(posixpath.basename(path))
         if model is None and posixpath.basename(path) in _SHELLS:
             st = self.run_shell_command(path, argv, env, stdin_desc, nested)
             if st is not None:

@@ -1,4 +1,37 @@
-"""Command models, in families; importing this package registers them all."""
+"""Command models, in families, and the default model set.
 
-from nuwa.script.commands import coreutils, findutils, editors  # noqa: F401  (registration)
-from nuwa.script.commands import dpkg, debconf, accounts, services, caches, miscutils  # noqa: F401  (registration)
+Each family is a package named after the upstream package family its programs come from
+(as BusyBox keeps its applets in ``coreutils/``, ``findutils/``, ``editors/``...); its
+``__init__`` says which upstream package each model mirrors and declares its models in one
+``MODELS`` dict. Modules used by several families stay here at the top: ``_common``
+(coreutils' quoting, error lines, the image's users and groups), ``_args`` (a small GNU
+``getopt_long``), ``_regex`` (POSIX regular expressions) and ``modes`` (chmod's mode
+expressions).
+
+Nothing is registered by importing: :func:`default_models` builds the full set, and whoever
+creates an interpreter passes a set in (see docs/command-models.md, "How to add a command
+model").
+"""
+
+from __future__ import annotations
+
+from nuwa.script.commands import accounts, caches, coreutils, debconf, dpkg, editors, findutils, miscutils, services
+from nuwa.script.context import ModelSet
+
+#: the families, in the order their models are listed
+FAMILIES = (coreutils, findutils, editors, dpkg, debconf, accounts, services, caches, miscutils)
+
+
+def default_models() -> ModelSet:
+    """Every command model of every family, as one :class:`~nuwa.script.context.ModelSet`.
+
+    A program is declared by exactly one family; a name declared twice is a bug in the
+    declarations and raises ``ValueError`` rather than letting import order decide.
+    """
+    models: dict = {}
+    for family in FAMILIES:
+        twice = models.keys() & family.MODELS.keys()
+        if twice:
+            raise ValueError(f"{family.__name__} declares models already declared: {sorted(twice)}")
+        models.update(family.MODELS)
+    return ModelSet(models)

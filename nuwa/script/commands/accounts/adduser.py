@@ -25,7 +25,7 @@ import re
 from nuwa.script.commands.accounts.db import Accounts, all_or_nothing
 from nuwa.script.commands.accounts.adduser_common import (_ADD_FLAGS, _ADD_VALUES, Stop, Tool, _db, _executable, _first_avail,
                                                  _gid_of, _int_opt, getopts)
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 
 # ---- option parsing (Getopt::Long) -------------------------------------------------------------
@@ -33,7 +33,6 @@ from nuwa.script.context import Defer, Invocation, register
 
 # ---- adduser / addgroup --------------------------------------------------------------------------
 
-@register("adduser", "addgroup")
 @all_or_nothing
 def adduser(inv: Invocation) -> int:
     """``adduser``/``addgroup`` of adduser 3.134."""

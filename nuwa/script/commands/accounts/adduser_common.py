@@ -90,7 +90,7 @@ class Tool:
     def call(self, argv: list[str]) -> None:
         """``systemcall``: run a shadow-utils model; a failure stops the script like dief."""
         sub = Invocation(argv=list(argv), fs=self.inv.fs, cwd="/", env=dict(self.inv.env), umask=self.inv.umask,
-                         run=self.inv.run, state=self.inv.state)
+                         run=self.inv.run, state=self.inv.state, models=self.inv.models)
         models = {"groupadd": _ua.groupadd, "useradd": _ua.useradd, "usermod": _um.usermod,
                   "gpasswd": _um.gpasswd, "chfn": _um.chfn, "userdel": _um.userdel, "groupdel": _um.groupdel}
         status = models[argv[0].rsplit("/", 1)[-1]](sub)

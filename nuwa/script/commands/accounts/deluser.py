@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from nuwa.script.commands.accounts.db import all_or_nothing
 from nuwa.script.commands.accounts.adduser_common import _DEL_FLAGS, _DEL_VALUES, Stop, Tool, _db, _executable, getopts
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 
 # ---- deluser / delgroup --------------------------------------------------------------------------
 
-@register("deluser", "delgroup")
 @all_or_nothing
 def deluser(inv: Invocation) -> int:
     """``deluser``/``delgroup`` of adduser 3.134 (accounts and memberships; no file removal)."""

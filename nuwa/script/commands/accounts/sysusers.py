@@ -26,7 +26,7 @@ import shlex
 
 from nuwa.script.commands import _args
 from nuwa.script.commands.accounts.db import Accounts, all_or_nothing, take_locks, today
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 DIRS = ["/etc/sysusers.d", "/run/sysusers.d", "/usr/local/lib/sysusers.d", "/usr/lib/sysusers.d"]
 NOLOGIN = "/usr/sbin/nologin"
@@ -86,7 +86,6 @@ def parse_config(inv: Invocation, path: str, text: str):
         yield f[0], (f[1:] + ["-"] * 6)[:5]
 
 
-@register("systemd-sysusers")
 @all_or_nothing
 def sysusers(inv: Invocation) -> int:
     """``systemd-sysusers [CONFIG...]``."""

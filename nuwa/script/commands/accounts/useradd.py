@@ -23,7 +23,7 @@ import stat as _stat
 
 from nuwa.script.commands import _args
 from nuwa.script.commands.accounts.db import SUBGID, SUBUID, Accounts, LoginDefs, all_or_nothing, today
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 
 class Exit(Exception):
@@ -178,7 +178,6 @@ _USERADD = ("b:c:d:De:f:g:G:hk:K:lmMNop:rR:P:s:u:UF",
              "root": "R", "prefix": "P", "shell": "s", "uid": "u", "user-group": "U"})
 
 
-@register("useradd")
 @all_or_nothing
 def useradd(inv: Invocation) -> int:
     """``useradd [options] LOGIN`` (shadow-utils 4.13)."""
@@ -436,7 +435,6 @@ def copy_skel(inv: Invocation, src: str, dst: str, uid: int, gid: int) -> None:
 
 # ---- groupadd ------------------------------------------------------------------------------------
 
-@register("groupadd")
 @all_or_nothing
 def groupadd(inv: Invocation) -> int:
     """``groupadd [-r] [-g GID [-o]] [-f] [-K K=V] GROUP``."""

@@ -12,7 +12,7 @@ import stat as _stat
 
 from nuwa.script.commands.accounts.db import SUBGID, SUBUID, Accounts, LoginDefs
 from nuwa.script.commands.accounts.useradd import _executable, _mem, _parse, _uint, say, valid_name
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 # ---- usermod -------------------------------------------------------------------------------------
 
@@ -23,7 +23,6 @@ _USERMOD = ("abc:d:e:f:g:G:hl:Lmop:rR:P:s:u:Uv:w:V:W:Z:",
              "remove": "r", "shell": "s", "uid": "u", "unlock": "U"})
 
 
-@register("usermod")
 def usermod(inv: Invocation) -> int:
     """``usermod [-a] [-G GROUPS] [-g GROUP] [-c C] [-d HOME] [-s SHELL] LOGIN``."""
     opts, ops = _parse(inv, *_USERMOD)
@@ -105,7 +104,6 @@ def usermod(inv: Invocation) -> int:
 
 # ---- userdel -------------------------------------------------------------------------------------
 
-@register("userdel")
 def userdel(inv: Invocation) -> int:
     """``userdel [-f] [-r] LOGIN``: entries, group memberships, the user group, sub-ids, home."""
     opts, ops = _parse(inv, "fhrR:P:Z", {"force": "f", "help": "h", "remove": "r", "root": "R",
@@ -195,7 +193,6 @@ def _remove_tree(inv: Invocation, path: str) -> None:
 
 # ---- groupdel / groupmod -------------------------------------------------------------------------
 
-@register("groupdel")
 def groupdel(inv: Invocation) -> int:
     """``groupdel [-f] GROUP``."""
     opts, ops = _parse(inv, "hfR:P:", {"help": "h", "force": "f", "root": "R", "prefix": "P"})
@@ -219,7 +216,6 @@ def groupdel(inv: Invocation) -> int:
     return 0
 
 
-@register("groupmod")
 def groupmod(inv: Invocation) -> int:
     """``groupmod [-n NEW] [-g GID [-o]] GROUP``."""
     opts, ops = _parse(inv, "ag:hn:op:R:P:U:", {"append": "a", "gid": "g", "help": "h", "new-name": "n",
@@ -283,7 +279,6 @@ def _rename_line(af, old: str, fields: list[str]) -> None:
 
 # ---- gpasswd -------------------------------------------------------------------------------------
 
-@register("gpasswd")
 def gpasswd(inv: Invocation) -> int:
     """``gpasswd -a USER GROUP``, ``gpasswd -d USER GROUP``, ``gpasswd -M U1,U2 GROUP``."""
     opts, ops = _parse(inv, "a:A:d:ghM:Q:rR", {"add": "a", "administrators": "A", "delete": "d", "help": "h",
@@ -340,7 +335,6 @@ def gpasswd(inv: Invocation) -> int:
 
 # ---- chfn ----------------------------------------------------------------------------------------
 
-@register("chfn")
 def chfn(inv: Invocation) -> int:
     """``chfn [-f NAME] [-r ROOM] [-w WORK] [-h HOME] [-o OTHER] USER`` as root."""
     opts, ops = _parse(inv, "f:h:o:r:R:uw:", {"full-name": "f", "home-phone": "h", "other": "o",

@@ -36,7 +36,7 @@ from nuwa.script.commands.caches.ldcache import (
     print_cache,
     sorted_entries,
 )
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 LD_SO_CONF = "/etc/ld.so.conf"
 LD_SO_CACHE = "/etc/ld.so.cache"
@@ -351,7 +351,6 @@ def image_ldconfig_facts(fs: FileSystem, state: dict) -> tuple[str, str]:
     raise Defer("ldconfig: the image has no ldconfig binary")
 
 
-@register("ldconfig", "ldconfig.real")
 def ldconfig(inv: Invocation) -> int:
     """The ``ldconfig`` model (see the module docstring for the forms covered)."""
     args = inv.argv[1:]

@@ -18,7 +18,7 @@ import os
 import stat as st
 
 from nuwa.script.commands.caches.x509hash import DerError, cert_subject, crl_issuer, name_hash, name_hash_old, pem_blocks
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 _EXTENSIONS = ("pem", "crt", "cer", "crl")
 _SUFFIXES = ("", "r")
@@ -226,7 +226,6 @@ def rehash(inv: Invocation, args: list[str], prog: str) -> int:
     return min(errs, 255)
 
 
-@register("openssl")
 def openssl(inv: Invocation) -> int:
     """``openssl``: the ``rehash`` subcommand is simulated; everything else is deferred."""
     if len(inv.argv) >= 2 and inv.argv[1] == "rehash":

@@ -15,7 +15,7 @@ import stat as _stat
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB, apath, err, errno_text, mode_string, now_ns, quote, quotef
 from nuwa.script.commands.modes import CHMOD_MODE_BITS, ORDINARY, Change, ModeError, adjust_mode, compile_mode
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 _MODE_ARG = re.compile(r"^-[rwxXstugoa,+=0-7-]+$")
 
@@ -53,7 +53,6 @@ _CHMOD = _args.spec("Rcfv", {"recursive": "R", "changes": "c", "silent": "f", "q
                             "no-preserve-root": ("no-preserve-root", _args.NO)})
 
 
-@register("chmod")
 def chmod(inv: Invocation) -> int:
     """``chmod [-Rcfv] MODE FILE...`` (octal and symbolic modes)."""
     args = list(inv.argv[1:])
@@ -169,7 +168,6 @@ _CHOWN = _args.spec("RcfvhHLP", {"recursive": "R", "changes": "c", "silent": "f"
                                 "no-preserve-root": ("no-preserve-root", _args.NO)})
 
 
-@register("chown", "chgrp")
 def chown(inv: Invocation) -> int:
     """``chown [-Rhcfv] OWNER[:GROUP] FILE...`` and ``chgrp [-Rhcfv] GROUP FILE...``."""
     is_chgrp = inv.name == "chgrp"
@@ -325,7 +323,6 @@ _TOUCH = _args.spec("acd:fhmr:t:", {"no-create": "c", "date": "d", "no-dereferen
                                    "reference": "r", "time": ("time", _args.REQ)})
 
 
-@register("touch")
 def touch(inv: Invocation) -> int:
     """``touch [-acmh] [-d DATE | -r FILE | -t STAMP] FILE...``."""
     try:

@@ -12,7 +12,7 @@ import time
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB, apath, err, errno_text, mode_string, quote, quotef
 from nuwa.script.commands.coreutils.attrs import _utc_only
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 _ALGOS = {"md5sum": "md5", "sha1sum": "sha1", "sha224sum": "sha224", "sha256sum": "sha256",
           "sha384sum": "sha384", "sha512sum": "sha512"}
@@ -40,7 +40,6 @@ def _escape_name(name: str) -> tuple[str, str]:
     return "", name
 
 
-@register(*_ALGOS)
 def digest(inv: Invocation) -> int:
     """``md5sum``/``sha*sum [-c] [--status] [--quiet] [--strict] [--ignore-missing] [FILE...]``."""
     algo = _ALGOS[inv.name]
@@ -132,7 +131,6 @@ def _check(inv: Invocation, algo: str, files: list[str], keys: set[str]) -> int:
 
 # ---- cmp ---------------------------------------------------------------------------------------
 
-@register("cmp")
 def cmp(inv: Invocation) -> int:
     """``cmp [-s] FILE1 [FILE2]``: status 0 same, 1 different, 2 trouble (diffutils 3.8)."""
     try:
@@ -180,7 +178,6 @@ def cmp(inv: Invocation) -> int:
 
 # ---- diff --------------------------------------------------------------------------------------
 
-@register("diff")
 def diff(inv: Invocation) -> int:
     """``diff [-q] [-s] FILE1 FILE2`` for regular files; differing output is deferred unless -q."""
     try:
@@ -221,7 +218,6 @@ _FTYPE = {_stat.S_IFREG: "regular file", _stat.S_IFDIR: "directory", _stat.S_IFL
           _stat.S_IFSOCK: "socket"}
 
 
-@register("stat")
 def stat_cmd(inv: Invocation) -> int:
     """``stat [-L] -c FORMAT|--printf=FORMAT FILE...`` (the default long output is deferred)."""
     try:

@@ -18,7 +18,7 @@ from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB, apath, err, errno_text, quote, same_file, selinux_context_option
 from nuwa.script.commands.coreutils.files import targets
 from nuwa.script.commands.modes import ModeError, adjust_mode, compile_mode
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 _CHUNK = 1 << 20
 _ALL_PRESERVE = {"mode", "ownership", "timestamps", "links", "xattr"}
@@ -261,7 +261,6 @@ _CP = _args.spec("aprRdPLHfTt:vnuilsbxS:Z", {"context": ("Z", _args.OPT),
     "interactive": "i", "one-file-system": "x", "parents": ("parents", _args.NO)})
 
 
-@register("cp")
 def cp(inv: Invocation) -> int:
     """``cp [-aprRdPLfTvn] [--preserve[=LIST]] [--remove-destination] [-t DIR] SOURCE... DEST``."""
     try:
@@ -337,7 +336,6 @@ _INSTALL = _args.spec("cdDm:o:g:pt:TvCsb", {
     "target-directory": "t", "no-target-directory": "T", "verbose": "v", "compare": "C", "strip": "s"})
 
 
-@register("install")
 def install(inv: Invocation) -> int:
     """``install [-dDpvT] [-m MODE] [-o OWNER] [-g GROUP] [-t DIR] SOURCE... DEST``."""
     try:

@@ -26,7 +26,7 @@ import zoneinfo
 
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import now_ns, quote as _quote
-from nuwa.script.context import Defer, Drop, Invocation, register
+from nuwa.script.context import Defer, Drop, Invocation
 
 _DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
@@ -400,7 +400,6 @@ def _pick(inv: Invocation, table: dict[str, str], value: str, opt: str) -> str |
     return None
 
 
-@register("date")
 def date(inv: Invocation) -> int:
     """``date [-u] [-d STRING|-r FILE] [+FORMAT|-R|-I[SPEC]|--rfc-3339=SPEC]``."""
     try:

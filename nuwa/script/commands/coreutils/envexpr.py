@@ -20,7 +20,7 @@ import posixpath
 
 from nuwa.script.commands import _args
 from nuwa.script.commands._regex import RegexError, compile_posix
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 # --------------------------------------------------------------------------- expr
 
@@ -214,7 +214,6 @@ def _colon(s, pattern):
     return 0 if m is None else m.end()
 
 
-@register("expr")
 def expr(inv: Invocation) -> int:
     """GNU ``expr EXPRESSION``: evaluate, print the value, exit 0/1 (null) or 2 (invalid)."""
     args = inv.argv[1:]
@@ -256,7 +255,6 @@ def _lookup(inv: Invocation, name: str, env: dict[str, str]) -> tuple[str | None
     return None, 126 if denied else 127
 
 
-@register("env")
 def env(inv: Invocation) -> int:
     """GNU ``env [-i] [-u NAME]... [-0] [-] [NAME=VALUE]... [COMMAND [ARG]...]``."""
     try:
@@ -334,7 +332,6 @@ def _arch(inv: Invocation) -> str | None:
     return None
 
 
-@register("getconf")
 def getconf(inv: Invocation) -> int:
     """``getconf NAME``: the few system variables the image's architecture decides."""
     args = inv.argv[1:]

@@ -14,7 +14,7 @@ import stat as _stat
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import apath, basename_of, err, errno_text, is_dir, quote, quotef, same_file, selinux_context_option
 from nuwa.script.commands.modes import ModeError, compile_mode, adjust_mode
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 from nuwa.script.commands.coreutils.paths import canonicalize, relpath
 
 #: errnos ``rm -f`` treats as "the file is not there" (coreutils remove.c)
@@ -35,7 +35,6 @@ _RM = _args.spec("fiIrRdv", {"force": "f", "recursive": "r", "dir": "d", "verbos
                             "one-file-system": ("one-file-system", _args.NO)})
 
 
-@register("rm")
 def rm(inv: Invocation) -> int:
     """``rm [-fdrRv] [--no-preserve-root] FILE...``."""
     try:
@@ -181,7 +180,6 @@ _RMDIR = _args.spec("pv", {"parents": "p", "verbose": "v",
                            "ignore-fail-on-non-empty": ("ignore", _args.NO)})
 
 
-@register("rmdir")
 def rmdir(inv: Invocation) -> int:
     """``rmdir [-pv] [--ignore-fail-on-non-empty] DIR...``."""
     try:
@@ -244,7 +242,6 @@ def _rmdir_one(inv: Invocation, d: str) -> None:
 _MKDIR = _args.spec("pvm:Z", {"parents": "p", "verbose": "v", "mode": "m", "context": ("Z", _args.OPT)})
 
 
-@register("mkdir")
 def mkdir(inv: Invocation) -> int:
     """``mkdir [-pv] [-m MODE] DIR...``."""
     try:
@@ -324,7 +321,6 @@ _MV = _args.spec("finTt:vuS:bZ", {"force": "f", "interactive": "i", "no-clobber"
                                 "verbose": "v", "update": "u", "suffix": "S", "backup": ("backup", _args.OPT)})
 
 
-@register("mv")
 def mv(inv: Invocation) -> int:
     """``mv [-fnTv] [-t DIR] SOURCE... DEST``."""
     try:
@@ -463,7 +459,6 @@ _LN = _args.spec("sfnTt:vrLPib", {"symbolic": "s", "force": "f", "no-dereference
                                  "relative": "r", "logical": "L", "physical": "P", "interactive": "i"})
 
 
-@register("ln")
 def ln(inv: Invocation) -> int:
     """``ln [-sfnrTv] [-t DIR] TARGET... [LINK]``."""
     try:

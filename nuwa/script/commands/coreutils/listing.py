@@ -25,7 +25,7 @@ from nuwa.script.commands import _args
 from nuwa.script.commands._common import quote
 from nuwa.script.commands.coreutils.datecmd import image_zone, strftime
 from nuwa.script.commands.miscutils.locales import effective
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 _LS = _args.spec("1aAdlnLtr", {"all": "a", "almost-all": "A", "directory": "d", "numeric-uid-gid": "n",
                                "dereference": "L", "reverse": "r", "color": ("color", _args.OPT)})
@@ -80,7 +80,6 @@ class _Lister:
                              follow="L" in self.keys)
 
 
-@register("ls")
 def ls(inv: Invocation) -> int:
     """``ls [-1aAdlnLtr] [FILE...]`` (see the module docstring)."""
     try:

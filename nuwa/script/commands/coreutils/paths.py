@@ -15,7 +15,7 @@ import stat as _stat
 
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import apath, err, errno_text, quote, quotef
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 _MAXSYMLINKS = 40
 
@@ -97,7 +97,6 @@ _READLINK = _args.spec("femnqsvz", {"canonicalize": "f", "canonicalize-existing"
                                    "silent": "s", "verbose": "v", "zero": "z"})
 
 
-@register("readlink")
 def readlink(inv: Invocation) -> int:
     """``readlink [-f|-e|-m] [-nqsvz] FILE...``."""
     try:
@@ -145,7 +144,6 @@ _REALPATH = _args.spec("emLPqsz", {"canonicalize-existing": "e", "canonicalize-m
                                   "relative-base": ("relative-base", _args.REQ)})
 
 
-@register("realpath")
 def realpath(inv: Invocation) -> int:
     """``realpath [-e|-m] [-s] [-qz] [--relative-to=DIR] [--relative-base=DIR] FILE...``."""
     try:
@@ -220,7 +218,6 @@ def _base(name: str, suffix: str | None) -> str:
     return b
 
 
-@register("basename")
 def basename(inv: Invocation) -> int:
     """``basename NAME [SUFFIX]`` / ``basename -a [-s SUFFIX] NAME...``."""
     try:
@@ -261,7 +258,6 @@ def _dir(name: str) -> str:
     return d
 
 
-@register("dirname")
 def dirname(inv: Invocation) -> int:
     """``dirname [-z] NAME...``."""
     try:
@@ -283,7 +279,6 @@ _MKTEMP = _args.spec("dqup:t", {"directory": "d", "quiet": "q", "dry-run": "u", 
 _CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
-@register("mktemp")
 def mktemp(inv: Invocation) -> int:
     """``mktemp [-d] [-q] [-u] [-t] [-p DIR | --tmpdir[=DIR]] [--suffix=S] [TEMPLATE]``.
 
@@ -389,7 +384,6 @@ def _executable(inv: Invocation, p: str) -> bool:
     return _stat.S_ISREG(st.st_mode) and bool(st.st_mode & 0o111)
 
 
-@register("which")
 def which(inv: Invocation) -> int:
     """``which [-a] [-s] PROGRAM...`` (debianutils 5.7)."""
     try:

@@ -11,7 +11,7 @@ import stat as _stat
 
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import apath, err, errno_text, quote, quotef
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 
 def read_or_report(inv: Invocation, name: str, style: str = "plain") -> bytes | None:
@@ -54,7 +54,6 @@ def split_lines(data: bytes, sep: bytes = b"\n") -> list[bytes]:
 
 # ---- cat ---------------------------------------------------------------------------------------
 
-@register("cat")
 def cat(inv: Invocation) -> int:
     """``cat [-u] [FILE...]`` (numbering and display options are deferred)."""
     try:
@@ -103,7 +102,6 @@ _TAIL = _args.spec("n:c:qvzfF", {"lines": "n", "bytes": "c", "quiet": "q", "sile
                                 "zero-terminated": "z", "follow": ("f", _args.OPT)})
 
 
-@register("head", "tail")
 def head_tail(inv: Invocation) -> int:
     """``head``/``tail`` with ``-n [+-]N``, ``-c [+-]N``, ``-N``, ``-q``/``-v``, ``-z``."""
     is_tail = inv.name == "tail"
@@ -203,7 +201,6 @@ def _ranges(inv: Invocation, text: str) -> list[tuple[int, int]] | str:
     return out
 
 
-@register("cut")
 def cut(inv: Invocation) -> int:
     """``cut -b|-c|-f LIST [-d DELIM] [-s] [--complement] [--output-delimiter=S] [FILE...]``."""
     try:
@@ -284,7 +281,6 @@ _UNIQ = _args.spec("cdDuif:s:w:z", {"count": "c", "repeated": "d", "unique": "u"
                                    "zero-terminated": "z"})
 
 
-@register("uniq")
 def uniq(inv: Invocation) -> int:
     """``uniq [-c] [-d|-u] [-i] [-f N] [-s N] [-w N] [INPUT [OUTPUT]]``."""
     try:
@@ -366,7 +362,6 @@ def uniq(inv: Invocation) -> int:
 _WC = _args.spec("clwmL", {"bytes": "c", "lines": "l", "words": "w", "chars": "m", "max-line-length": "L"})
 
 
-@register("wc")
 def wc(inv: Invocation) -> int:
     """``wc [-clwm] [FILE...]`` (C locale: characters are bytes)."""
     try:

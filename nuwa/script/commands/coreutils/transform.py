@@ -13,7 +13,7 @@ import re
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import apath, err, errno_text, quote, quotef
 from nuwa.script.commands.coreutils.text import read_or_report, split_lines
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 _CLASSES = {
     "alpha": lambda c: 65 <= c <= 90 or 97 <= c <= 122,
@@ -125,7 +125,6 @@ def _resolve_repeats(set2: list, n1: int) -> list[int]:
 _TR = _args.spec("cCdst", {"complement": "c", "delete": "d", "squeeze-repeats": "s", "truncate-set1": "t"})
 
 
-@register("tr")
 def tr(inv: Invocation) -> int:
     """``tr [-cdst] SET1 [SET2]``."""
     try:
@@ -345,7 +344,6 @@ def _cmp_text(a: bytes, b: bytes, opts: str) -> int:
     return (a > b) - (a < b)
 
 
-@register("sort")
 def sort(inv: Invocation) -> int:
     """``sort [-bdfnrVsu] [-k POS1[,POS2]]... [-t SEP] [-o FILE] [-c] [FILE...]``."""
     try:

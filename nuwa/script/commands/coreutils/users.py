@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB, err, quote
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 _LOCAL_SOURCES = {"files", "compat", "systemd", "cache", "altfiles", "[NOTFOUND=return]", "[!UNAVAIL=return]"}
 
@@ -33,7 +33,6 @@ def _network_source(inv: Invocation, db: str) -> bool:
 _ID = _args.spec("ugGnrza", {"user": "u", "group": "g", "groups": "G", "name": "n", "real": "r", "zero": "z"})
 
 
-@register("id")
 def id_cmd(inv: Invocation) -> int:
     """``id [-u|-g|-G] [-n] [-r] [USER]`` (the simulated process is root)."""
     try:
@@ -110,7 +109,6 @@ def _id_one(inv: Invocation, db: UserDB, name: str | None, want: list[str], name
 
 # ---- getent ------------------------------------------------------------------------------------
 
-@register("getent")
 def getent(inv: Invocation) -> int:
     """``getent passwd|group|shadow|gshadow|hosts [KEY...]`` from the image's files."""
     try:
@@ -200,13 +198,11 @@ def _hosts(inv: Invocation, keys: list[str]) -> int:
 
 # ---- sync / sleep / uname ----------------------------------------------------------------------
 
-@register("sync")
 def sync(inv: Invocation) -> int:
     """``sync``: the overlay commits in one ordered flush anyway; nothing to do."""
     return 0
 
 
-@register("sleep")
 def sleep(inv: Invocation) -> int:
     """``sleep N``: time does not pass in the simulation (the argument is still validated)."""
     import re
@@ -225,7 +221,6 @@ _MACHINE = {"amd64": "x86_64", "arm64": "aarch64", "i386": "i686", "armhf": "arm
             "ppc64el": "ppc64le", "s390x": "s390x", "mips64el": "mips64", "riscv64": "riscv64"}
 
 
-@register("uname")
 def uname(inv: Invocation) -> int:
     """``uname [-s|-m|-o|-n]``: facts of the image; kernel release/version need the booted kernel."""
     try:

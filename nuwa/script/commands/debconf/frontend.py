@@ -34,7 +34,7 @@ import re
 from nuwa.script.commands.debconf.confmodule import ConfModule, Frontend
 from nuwa.script.commands.debconf.db import ENC, ERRORS, TemplateError, load_databases
 from nuwa.script.commands.debconf.questions import Questions
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 from nuwa.script.fdtable import Desc
 from nuwa.script.record import ScriptDeferred
 
@@ -238,7 +238,6 @@ class FrontendRun:
         return st
 
 
-@register("frontend")
 def frontend(inv: Invocation) -> int:
     """``/usr/share/debconf/frontend SCRIPT ARGS``: see the module documentation."""
     if inv.path(inv.argv[0]) != FRONTEND:
@@ -246,7 +245,6 @@ def frontend(inv: Invocation) -> int:
     return FrontendRun(inv).run()
 
 
-@register("debconf-escape")
 def debconf_escape(inv: Invocation) -> int:
     """``debconf-escape -e|-u``: escape or unescape backslashes and newlines on stdin."""
     esc = unesc = 0
@@ -271,7 +269,6 @@ def debconf_escape(inv: Invocation) -> int:
     return 0
 
 
-@register("debconf-communicate")
 def debconf_communicate(inv: Invocation) -> int:
     """``debconf-communicate [PACKAGE]``: protocol lines on stdin, each reply on stdout.
 

@@ -10,8 +10,8 @@ call are exact. This module holds the ones no other family provides:
   ``-n``/``--name``, ``-a``/``--alternative`` (``getopt_long_only``), ``-q``, ``-Q``, ``-u``,
   ``--``; output quoted for sh, glibc's error messages;
 - ``seq`` with integer arguments (``seq 6 -1 0`` in ucf's backup rotation);
-- ``perl`` for the single one-liner ucf runs, ``perl -nle 'print "\\Q$_\\E\\n"'`` (quotemeta
-  of each line); any other Perl program is deferred.
+- the single Perl one-liner ucf runs, ``perl -nle 'print "\\Q$_\\E\\n"'`` (quotemeta of
+  each line): the ``perl`` model (``miscutils.perl_oneliners``) hands it to :func:`perl` here.
 
 ``ucfq`` is a Perl program and is deferred.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 
 def _sh_quote(s: str) -> str:
@@ -153,7 +153,6 @@ _OWN = ("options", "longoptions", "name", "alternative", "quiet", "quiet-output"
         "test", "help", "version")
 
 
-@register("getopt")
 def getopt(inv: Invocation) -> int:
     """util-linux ``getopt`` in its enhanced mode (the form scripts use: ``getopt -o ... --``)."""
     args = inv.argv[1:]
@@ -205,7 +204,6 @@ def getopt(inv: Invocation) -> int:
     return 1 if g.errors or (quiet and g.errors) else 0
 
 
-@register("seq")
 def seq(inv: Invocation) -> int:
     """``seq [FIRST [INCREMENT]] LAST`` with integers (coreutils' fast integer path)."""
     args = inv.argv[1:]
@@ -226,7 +224,6 @@ def seq(inv: Invocation) -> int:
 _QUOTEMETA = re.compile(rb"[^A-Za-z0-9_]")
 
 
-@register("perl")
 def perl(inv: Invocation) -> int:
     """Only ``perl -nle 'print "\\Q$_\\E\\n"'`` (ucf's ``safe_dest_file``); other Perl is deferred."""
     if inv.argv[1:] != ["-nle", 'print "\\Q$_\\E\\n"']:

@@ -25,7 +25,7 @@ from nuwa.deb.status import StatusFile
 from nuwa.errors import CorruptImageError
 from nuwa.script.commands.dpkg.common import DpkgExit, Opt, Tool
 from nuwa.script.commands.dpkg.query import FSYS_BINS, fnv_hash, node_name
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 from nuwa.script.expand import match
 
 HINT = "Use --help for help about diverting files."
@@ -327,7 +327,6 @@ class Divert:
         return 0
 
 
-@register("dpkg-divert")
 def dpkg_divert(inv: Invocation) -> int:
     """The ``dpkg-divert`` model."""
     try:

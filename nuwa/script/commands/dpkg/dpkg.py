@@ -24,7 +24,7 @@ from nuwa.script.commands.dpkg.common import (
     DpkgExit, Opt, Tool, arch_name_is_illegal, pkg_name_is_illegal, trig_name_is_illegal,
 )
 from nuwa.script.commands.dpkg.query import native_arch, query_main
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 HINT = ("Type dpkg --help for help about installing and deinstalling packages [*];\n"
         "Use 'apt' or 'aptitude' for user-friendly package management;\n"
@@ -153,7 +153,7 @@ def dpkg_main(inv: Invocation) -> int:
         env["DPKG_ADMINDIR"] = tool.admindir
         env["DPKG_ROOT"] = tool.instdir
         sub = Invocation(argv=["dpkg-query"], fs=inv.fs, cwd=inv.cwd, env=env, stdin=inv.stdin,
-                         umask=inv.umask, run=inv.run, state=inv.state)
+                         umask=inv.umask, run=inv.run, state=inv.state, models=inv.models)
         st = query_main(sub, [f"--{act}", "--", *rest])
         inv.stdout += sub.stdout
         inv.stderr += sub.stderr
@@ -238,7 +238,6 @@ def assert_feature(tool: Tool, name: str, args: list[str]) -> int:
     return 1
 
 
-@register("dpkg")
 def dpkg(inv: Invocation) -> int:
     """The ``dpkg`` model."""
     try:

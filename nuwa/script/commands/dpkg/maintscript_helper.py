@@ -14,7 +14,8 @@ overlay its partial effects are rolled back first (a helper is never half applie
 
 from __future__ import annotations
 
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
+from nuwa.script.interp import run_script
 
 HELPER = "/usr/bin/dpkg-maintscript-helper"
 
@@ -24,11 +25,8 @@ def _script_path(inv: Invocation) -> str:
     return inv.path(p)
 
 
-@register("dpkg-maintscript-helper")
 def dpkg_maintscript_helper(inv: Invocation) -> int:
     """The ``dpkg-maintscript-helper`` model (the image's script, interpreted)."""
-    from nuwa.script.interp import run_script  # late: the interpreter imports the command models
-
     path = _script_path(inv)
     try:
         text = inv.fs.read_bytes(path).decode("utf-8", "surrogateescape")
@@ -39,7 +37,8 @@ def dpkg_maintscript_helper(inv: Invocation) -> int:
     fs = inv.fs
     sp = fs.savepoint() if hasattr(fs, "savepoint") else None
     res = run_script(fs, text, argv=inv.argv[1:], env=dict(inv.env), name=inv.argv[0] if inv.argv else HELPER,
-                     stdin=inv.stdin, umask=inv.umask, cwd=inv.cwd, model_state=inv.state)
+                     stdin=inv.stdin, umask=inv.umask, cwd=inv.cwd, model_state=inv.state,
+                     models=inv.models)
     if res.deferred_whole or res.deferred_commands:
         if sp is not None:
             fs.rollback_to(sp)

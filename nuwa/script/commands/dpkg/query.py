@@ -21,7 +21,7 @@ from nuwa.deb.status import StatusFile
 from nuwa.errors import CorruptImageError
 from nuwa.script.commands.dpkg.common import (DpkgExit, Opt, Tool, arch_name_is_illegal, pkg_name_is_illegal,
                                               trim_slash_slashdot)
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 from nuwa.script.expand import match
 
 HINT = "Use --help for help about querying packages."
@@ -745,7 +745,6 @@ def query_main(inv: Invocation, args: list[str], progname: str = "dpkg-query") -
         return e.status
 
 
-@register("dpkg-query")
 def dpkg_query(inv: Invocation) -> int:
     """The ``dpkg-query`` model."""
     return query_main(inv, inv.argv[1:])

@@ -17,7 +17,7 @@ from nuwa.deb.statoverride import StatOverride, StatOverrides
 from nuwa.errors import CorruptImageError
 from nuwa.script.commands.dpkg.common import DpkgExit, Opt, Tool, trim_slash_slashdot
 from nuwa.script.commands.dpkg.query import FSYS_BINS, fnv_hash, node_name
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 from nuwa.script.expand import match
 
 HINT = "Use --help for help about overriding file stat information."
@@ -233,7 +233,6 @@ def _parse_mode(text: str) -> int | None:
     return v if 0 <= v <= 0o7777 else None
 
 
-@register("dpkg-statoverride")
 def dpkg_statoverride(inv: Invocation) -> int:
     """The ``dpkg-statoverride`` model."""
     try:

@@ -17,7 +17,7 @@ from nuwa.errors import CorruptImageError
 from nuwa.script.commands.dpkg.common import (
     DpkgExit, Opt, Tool, arch_name_is_illegal, pkg_name_is_illegal, trig_name_is_illegal,
 )
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 HINT = "Type dpkg-trigger --help for help about this utility."
 
@@ -144,7 +144,6 @@ class Trigger:
         return 0
 
 
-@register("dpkg-trigger")
 def dpkg_trigger(inv: Invocation) -> int:
     """The ``dpkg-trigger`` model."""
     try:

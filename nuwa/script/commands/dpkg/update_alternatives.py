@@ -37,7 +37,7 @@ from nuwa.deb.alternatives import ALT_TMP_EXT, Choice, c_strtol
 from nuwa.script.commands.accounts.db import all_or_nothing
 from nuwa.script.commands.dpkg.alternatives_fsys import (ADMINDIR, ALTDIR, DEBUG, LOGDIR, MISSING, OTHER, PROG, QUIET,
                                                     SYMLINK, VERBOSE, AltSystem, Group, UAExit, cstr, has_slave, pad)
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 UPDATE_NO, UPDATE_SLAVE_CHANGED, UPDATE_LINK_BROKEN = 0, 1, 2
 ONE_NAME = ("display", "query", "auto", "config", "list", "remove-all")
@@ -632,7 +632,6 @@ def argv_string(argv: list[str]) -> str:
     return out
 
 
-@register("update-alternatives")
 @all_or_nothing
 def update_alternatives(inv: Invocation) -> int:
     """The ``update-alternatives`` model."""

@@ -18,7 +18,7 @@ import re
 
 from nuwa.script.commands._common import apath, err, errno_text
 from nuwa.script.commands._regex import RegexError, compile_posix
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 _TOKEN = re.compile(r"""
     (?P<ws>[ \t]+|\\\n|\#[^\n]*)
@@ -658,7 +658,6 @@ def _printf(fmt: str, vals: list) -> str:
     return "".join(out)
 
 
-@register("awk", "mawk", "gawk", "original-awk", "nawk")
 def awk(inv: Invocation) -> int:
     """``awk [-F SEP] [-v VAR=VAL]... 'PROGRAM' [FILE...]`` (the subset in the module doc)."""
     argv = list(inv.argv[1:])

@@ -22,7 +22,7 @@ from nuwa.script.commands import _args
 from nuwa.script.commands._common import apath, err, errno_text
 from nuwa.script.commands._regex import RegexError, compile_posix
 from nuwa.script.commands.coreutils.paths import canonicalize
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 
 class SedError(Exception):
@@ -702,7 +702,6 @@ _SED = _args.spec("ne:f:Eri::szu", {"quiet": "n", "silent": "n", "expression": "
                                    "debug": ("debug", _args.NO), "sandbox": ("sandbox", _args.NO)})
 
 
-@register("sed")
 def sed(inv: Invocation) -> int:
     """``sed [-nEsz] [-i[SUFFIX]] [--follow-symlinks] {-e SCRIPT | -f FILE | SCRIPT} [FILE...]``."""
     try:

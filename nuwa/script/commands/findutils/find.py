@@ -23,7 +23,7 @@ from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB, apath, err, errno_text, quote
 from nuwa.script.commands._regex import _CLASSES, compile_posix
 from nuwa.script.commands.modes import ModeError, adjust_mode, compile_mode
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 
 def glob_to_re(pat: str, icase: bool = False) -> re.Pattern:
@@ -458,7 +458,6 @@ def _perm(a: str):
     return how, mode
 
 
-@register("find")
 def find(inv: Invocation) -> int:
     """``find [-P] [PATH...] [EXPRESSION]``."""
     argv = list(inv.argv[1:])
@@ -551,7 +550,6 @@ def _split_args(data: str) -> list[str]:
     return out
 
 
-@register("xargs")
 def xargs(inv: Invocation) -> int:
     """``xargs [-0] [-d DELIM] [-r] [-n N] [-I STR] [-L N] [COMMAND [ARG...]]``."""
     try:

@@ -14,7 +14,7 @@ import stat as _stat
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import apath, err, errno_text
 from nuwa.script.commands._regex import RegexError, compile_posix
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 _GREP = _args.spec("EFGe:f:iyvwxclLnhHoqsrRm:zaAB:C:bU", {
     "extended-regexp": "E", "fixed-strings": "F", "basic-regexp": "G", "regexp": "e", "file": "f",
@@ -26,7 +26,6 @@ _GREP = _args.spec("EFGe:f:iyvwxclLnhHoqsrRm:zaAB:C:bU", {
     "include": ("include", _args.REQ), "exclude": ("exclude", _args.REQ)})
 
 
-@register("grep", "egrep", "fgrep")
 def grep(inv: Invocation) -> int:
     """``grep [OPTION]... PATTERNS [FILE...]``."""
     try:

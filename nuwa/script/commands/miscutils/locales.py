@@ -22,7 +22,7 @@ import stat as _stat
 import struct
 
 from nuwa.script.commands import _args
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 LOCALEDIR = "/usr/lib/locale"
 #: glibc's category order (locale/categories.def without LC_ALL), as ``locale`` prints them
@@ -141,7 +141,6 @@ _LOCALE = _args.spec("amckvh", {"all-locales": "a", "charmaps": "m", "category-n
                                "verbose": "v", "help": "h", "version": ("V", _args.NO)})
 
 
-@register("locale")
 def locale(inv: Invocation) -> int:
     """``locale``, ``locale -a``, ``locale charmap`` (see the module docstring)."""
     try:

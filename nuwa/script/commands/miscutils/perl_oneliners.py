@@ -23,7 +23,7 @@ import re
 import stat as _stat
 
 from nuwa.script.commands.debconf import ucf
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 DH_PYTHON3_PRERM = r"s,/([^/]*)\.py$,/__pycache__/\1.*, or next; unlink $_ or die $! foreach glob($_)"
 _PY_LINE = re.compile(rb"/([^/]*)\.py\n?\Z")
@@ -67,7 +67,6 @@ def _dh_python3_prerm(inv: Invocation) -> int:
     return 0
 
 
-@register("perl")
 def perl(inv: Invocation) -> int:
     """The recognised one-liners; any other Perl program is deferred."""
     args = inv.argv[1:]

@@ -14,7 +14,7 @@ import os
 import re
 import stat as st
 
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 _DEFAULT = re.compile(r"^[a-zA-Z0-9_-]+$")
 # --lsbsysinit: LSB hierarchical and traditional names, minus dpkg's leftovers
@@ -22,7 +22,6 @@ _LSB = (re.compile(r"^_?([a-z0-9_.]+-)+[a-z0-9]+$"), re.compile(r"^[a-z0-9][a-z0
 _LSB_EXCLUDE = re.compile(r"^[a-z0-9-].*dpkg-(old|dist|new|tmp)$")
 
 
-@register("run-parts")
 def run_parts(inv: Invocation) -> int:
     """The ``run-parts`` model."""
     args = inv.argv[1:]

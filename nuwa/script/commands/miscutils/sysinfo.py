@@ -25,7 +25,7 @@ import re
 
 from nuwa.script.commands import _args
 from nuwa.script.commands.coreutils.paths import canonicalize
-from nuwa.script.context import Defer, Drop, Invocation, register
+from nuwa.script.context import Defer, Drop, Invocation
 
 
 # ---- the image's idea of its own name -----------------------------------------------------------
@@ -89,7 +89,6 @@ _HOSTNAME = _args.spec("aAbdfF:iIsyVh", {
     "ip-address": "i", "all-ip-addresses": "I", "short": "s", "yp": "y", "nis": "y", "version": "V", "help": "h"})
 
 
-@register("hostname")
 def hostname(inv: Invocation) -> int:
     """``hostname [-s|-f|-d]``: the name the image boots with; setting it is dropped.
 
@@ -135,7 +134,6 @@ def hostname(inv: Invocation) -> int:
 _ISCHROOT = _args.spec("ftVh", {"default-false": "f", "default-true": "t", "version": "V", "help": "h"})
 
 
-@register("ischroot")
 def ischroot(inv: Invocation) -> int:
     """``ischroot [-f|-t]``: 1, not in a chroot (the update is applied to the machine itself).
 
@@ -186,7 +184,6 @@ def _unit_name(path: str) -> str:
     return "".join(out)
 
 
-@register("mountpoint")
 def mountpoint(inv: Invocation) -> int:
     """``mountpoint [-q] DIR``: 0 for the root, the API filesystems and /etc/fstab's automatic
     entries, 32 for other directories; mount units the image might start defer; ``-d``/``-x``
@@ -235,19 +232,16 @@ def _strerror(e: OSError) -> str:
 
 # ---- nproc, logger, wall -----------------------------------------------------------------------
 
-@register("nproc")
 def nproc(inv: Invocation) -> int:
     """``nproc``: the VM's CPU count is known only when it runs (deferred)."""
     raise Defer("nproc: the number of CPUs of the booted VM is not known offline")
 
 
-@register("logger")
 def logger(inv: Invocation) -> int:
     """``logger``: a message to the running system's log; dropped (exit 0 as when logged)."""
     raise Drop("writes to the running system's log")
 
 
-@register("wall")
 def wall(inv: Invocation) -> int:
     """``wall``: a message to logged-in users' terminals; dropped."""
     raise Drop("writes to logged-in users' terminals")

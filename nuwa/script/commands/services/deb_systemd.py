@@ -35,7 +35,7 @@ import re
 from nuwa.script.commands.coreutils.paths import find_program
 from nuwa.script.commands.services.systemctl import systemctl
 from nuwa.script.commands.services.systemd_units import chase, lstat, stat
-from nuwa.script.context import Defer, Drop, Invocation, register
+from nuwa.script.context import Defer, Drop, Invocation
 
 ENABLED = {"system": "/var/lib/systemd/deb-systemd-helper-enabled", "user": "/var/lib/systemd/deb-systemd-user-helper-enabled"}
 MASKED = {"system": "/var/lib/systemd/deb-systemd-helper-masked", "user": "/var/lib/systemd/deb-systemd-user-helper-masked"}
@@ -233,7 +233,8 @@ class _Helper:
                 argv = ["systemctl", "--root=/", "--global" if self.instance == "user" else "--system",
                         "--preset-mode=enable-only", "preset", name]
                 sub = Invocation(argv=argv, fs=self.fs, cwd=self.inv.cwd, env=dict(self.inv.env),
-                                 umask=self.inv.umask, run=self.inv.run, state=self.inv.state)
+                                 umask=self.inv.umask, run=self.inv.run, state=self.inv.state,
+                                 models=self.inv.models)
                 st = systemctl(sub)
                 self.inv.out(bytes(sub.stdout))
                 self.inv.err(bytes(sub.stderr))
@@ -462,7 +463,6 @@ def _program_path(inv: Invocation) -> str:
     return found[0] if found else name
 
 
-@register("deb-systemd-helper")
 def deb_systemd_helper(inv: Invocation) -> int:
     """The ``deb-systemd-helper`` model."""
     if inv.env.get("DPKG_ROOT"):
@@ -507,7 +507,6 @@ def deb_systemd_helper(inv: Invocation) -> int:
         return e.status
 
 
-@register("deb-systemd-invoke")
 def deb_systemd_invoke(inv: Invocation) -> int:
     """``deb-systemd-invoke ACTION UNIT...``: policy-rc.d denies offline, so nothing runs (exit 0)."""
     prog = _program_path(inv)

@@ -23,7 +23,7 @@ import re
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB
 from nuwa.script.commands._regex import RegexError, compile_posix
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 _SIGNALS = {"HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "IOT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
             "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU",
@@ -41,7 +41,6 @@ def _is_signal(s: str) -> bool:
 _PIDOF = _args.spec("scnxo:qzd:", {})
 
 
-@register("pidof")
 def pidof(inv: Invocation) -> int:
     """``pidof [-s] [-c] [-x] [-o PID] PROGRAM...``: no process runs offline; exit 1, no output."""
     try:
@@ -113,7 +112,6 @@ def _pgrep_common(inv: Invocation, kill: bool) -> tuple[int | None, bool]:
     return None, "c" in keys
 
 
-@register("pgrep")
 def pgrep(inv: Invocation) -> int:
     """``pgrep [OPTIONS] PATTERN``: nothing runs offline; exit 1 (``-c`` prints 0)."""
     st, count = _pgrep_common(inv, kill=False)
@@ -124,7 +122,6 @@ def pgrep(inv: Invocation) -> int:
     return 1
 
 
-@register("pkill")
 def pkill(inv: Invocation) -> int:
     """``pkill [-SIGNAL] [OPTIONS] PATTERN``: no process to signal offline; exit 1."""
     st, _ = _pgrep_common(inv, kill=True)
@@ -139,7 +136,6 @@ _KILLALL = _args.spec("eIgy:o:iqrs:u:vwn:Z:lV", {
     "ns": "n", "context": "Z", "list": "l", "version": "V"})
 
 
-@register("killall")
 def killall(inv: Invocation) -> int:
     """``killall [-q] [-u USER] [-SIGNAL] NAME...``: exit 1, "NAME: no process found"."""
     args = inv.argv[1:]

@@ -60,7 +60,8 @@ from nuwa.script.commands.services.systemd_units import (
     stat,
     template_of,
 )
-from nuwa.script.context import Defer, Drop, Invocation, register
+from nuwa.script.commands.services.sysvinit import update_rc_d_model
+from nuwa.script.context import Defer, Drop, Invocation
 
 #: verbs systemctl 252 marks VERB_ONLINE_ONLY (they need the manager)
 ONLINE_VERBS = {
@@ -451,7 +452,6 @@ def _parse(inv: Invocation) -> tuple[_Opts, list[str]]:
     return o, args
 
 
-@register("systemctl")
 def systemctl(inv: Invocation) -> int:
     """The ``systemctl`` model."""
     try:
@@ -575,8 +575,6 @@ def _flush_log(inv: Invocation, uf: UnitFiles) -> None:
 def _sysv(inv: Invocation, o: _Opts, verb: str, names: list[str], uf: UnitFiles):
     """``enable_sysv_units`` with Debian's ``systemd-sysv-install``: (native names left,
     is-enabled answer or None, an exit status to stop with or None)."""
-    from nuwa.script.commands.services.sysvinit import update_rc_d_model
-
     left: list[str] = []
     enabled = None
     for n in names:

@@ -24,7 +24,7 @@ import os
 import re
 
 from nuwa.script.commands.services.systemd_units import lstat, stat
-from nuwa.script.context import Defer, Drop, Invocation, register
+from nuwa.script.context import Defer, Drop, Invocation
 
 USAGE = (
     "usage: update-rc.d [-f] <basename> remove\n"
@@ -176,12 +176,15 @@ class _UpdateRcD:
         if self.skip_native:
             return
         if _executable(self.inv, "/bin/systemctl") or _executable(self.inv, "/usr/bin/systemctl"):
-            from nuwa.script.commands.services.systemctl import systemctl
-
+            # update-rc.d runs the systemctl program: found in the interpreter's model set,
+            # as the shell would find it (and systemctl's own SysV step imports this module)
+            systemctl = self.inv.models.get("systemctl")
+            if systemctl is None:
+                raise Defer("update-rc.d: no model for systemctl")
             env = dict(self.inv.env, SYSTEMCTL_SKIP_SYSV="1")
             sub = Invocation(argv=["systemctl", "--root=/", "--quiet", action, name], fs=self.fs,
                              cwd=self.inv.cwd, env=env, umask=self.inv.umask, run=self.inv.run,
-                             state=self.inv.state)
+                             state=self.inv.state, models=self.inv.models)
             systemctl(sub)
             self.inv.out(bytes(sub.stdout))
             self.inv.err(bytes(sub.stderr))
@@ -300,7 +303,6 @@ def update_rc_d_model(inv: Invocation, args: list[str], skip_native: bool = Fals
         return e.status
 
 
-@register("update-rc.d")
 def update_rc_d(inv: Invocation) -> int:
     """The ``update-rc.d`` model."""
     return update_rc_d_model(inv, inv.argv[1:])
@@ -354,7 +356,6 @@ Options:
 """
 
 
-@register("invoke-rc.d")
 def invoke_rc_d(inv: Invocation) -> int:
     """``invoke-rc.d`` under a denying policy-rc.d: argument errors as the script reports them,
     otherwise the action is dropped with the status a maintainer script would see."""
@@ -419,7 +420,6 @@ def invoke_rc_d(inv: Invocation) -> int:
                f"(policy-rc.d denies as in a chroot; exit {status})", status)
 
 
-@register("service")
 def service(inv: Invocation) -> int:
     """``service NAME ACTION``: dropped (0; ``status`` reports "not running", 3)."""
     args = [a for a in inv.argv[1:]]
@@ -431,7 +431,6 @@ def service(inv: Invocation) -> int:
     raise Drop(f"service {' '.join(args[:2])}: services are not run offline (exit {status})", status)
 
 
-@register("start-stop-daemon")
 def start_stop_daemon(inv: Invocation) -> int:
     """``start-stop-daemon``: no process runs in an offline image."""
     args = inv.argv[1:]
@@ -451,13 +450,11 @@ def start_stop_daemon(inv: Invocation) -> int:
     raise Drop(f"start-stop-daemon --{cmd}: no process runs offline (exit {status})", status)
 
 
-@register("telinit", "initctl")
 def telinit(inv: Invocation) -> int:
     """Requests to a running init: dropped."""
     raise Drop(f"{inv.name} {' '.join(inv.argv[1:3])}: init is not running offline", 0)
 
 
-@register("runlevel")
 def runlevel(inv: Invocation) -> int:
     """``runlevel`` on a system that is not running: "unknown", exit 1."""
     inv.out("unknown\n")

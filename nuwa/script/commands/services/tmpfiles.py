@@ -35,7 +35,7 @@ import stat as _stat
 
 from nuwa.script.commands import _args
 from nuwa.script.commands.accounts.db import Accounts, all_or_nothing
-from nuwa.script.context import Defer, Invocation, register
+from nuwa.script.context import Defer, Invocation
 
 DIRS = ["/etc/tmpfiles.d", "/run/tmpfiles.d", "/usr/local/lib/tmpfiles.d", "/usr/lib/tmpfiles.d"]
 RUNTIME = ("/run", "/dev", "/proc", "/sys")
@@ -208,7 +208,6 @@ def _canonical(inv: Invocation, path: str) -> str:
     return cur
 
 
-@register("systemd-tmpfiles")
 @all_or_nothing
 def tmpfiles(inv: Invocation) -> int:
     """``systemd-tmpfiles --create [--prefix=P]... [--exclude-prefix=P]... [CONFIG...]``."""
