@@ -29,6 +29,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
+from nuwa.script.context import ModelSet
 from nuwa.script.firstboot import FirstBootJob
 from nuwa.script.record import ScriptResult
 
@@ -59,9 +60,9 @@ class SimulatorRunner:
     job: FirstBootJob | None = None
     #: (call index, job entry ids) for every call that added to the job
     job_entries: list = field(default_factory=list)
-    #: the command models scripts run with (a ``nuwa.script.context.ModelSet``); None: all
-    #: of them, ``nuwa.script.commands.default_models()``, built at the first script
-    models: object = None
+    #: the command models scripts run with; None: all of them,
+    #: ``nuwa.script.commands.default_models()``, built at the first script
+    models: ModelSet | None = None
 
     def run(self, package: str, script_name: str, args: list[str], env: dict[str, str], *,
             script: bytes = b"", fs=None, path: str = "") -> int:
