@@ -28,10 +28,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import nuwa.script.commands  # noqa: E402,F401
 from nuwa.fs.hostdir import HostDirFS  # noqa: E402
 from nuwa.fs.overlay import Overlay  # noqa: E402
-from nuwa.script.context import REGISTRY, Invocation  # noqa: E402
+from nuwa.script.commands import default_models  # noqa: E402
+from nuwa.script.context import Invocation  # noqa: E402
 from nuwa.script.interp import dpkg_environment, run_script  # noqa: E402
 
 PROGRAMS = {"adduser", "addgroup", "deluser", "delgroup", "useradd", "groupadd", "usermod", "userdel", "groupdel",
@@ -41,6 +41,7 @@ SEQUENCE = ["addgroup --system --quiet bgrp", "adduser --system --group --quiet 
             "adduser --system --quiet --ingroup bgrp b2", "adduser --quiet b2 bgrp", "useradd -r -s /usr/sbin/nologin b3",
             "groupadd -r b4", "usermod -a -G b4 b3", "userdel b3", "deluser --system --quiet b1",
             "delgroup --system --quiet bgrp"]
+MODELS = default_models()
 ENV = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SOURCE_DATE_EPOCH": "1700000000"}
 
 
@@ -60,7 +61,8 @@ def coverage(corpus: str, tree: str) -> dict:
             continue
         scripts += 1
         r = run_script(Overlay(base), text, ARGS[e["script"]], env=dpkg_environment(e["script"], e["package"]),
-                       name=f"/var/lib/dpkg/info/{e['package']}.{e['script']}", bash="bash" in e["shebang"])
+                       name=f"/var/lib/dpkg/info/{e['package']}.{e['script']}", bash="bash" in e["shebang"],
+                       models=MODELS)
         for c in r.record.entries:
             prog = os.path.basename(c.argv[0]) if c.argv else ""
             if prog in PROGRAMS and c.kind == "external":
@@ -86,7 +88,7 @@ def speed(tree: str) -> tuple[float, float]:
         t0 = time.perf_counter()
         for cmd in SEQUENCE:
             argv = shlex.split(cmd)
-            REGISTRY[argv[0]](Invocation(argv=argv, fs=fs, env=dict(ENV)))
+            MODELS[argv[0]](Invocation(argv=argv, fs=fs, env=dict(ENV), models=MODELS))
         t_sim = time.perf_counter() - t0
         for f in ("passwd", "shadow", "group", "gshadow"):
             a = open(os.path.join(real, "etc", f), "rb").read()

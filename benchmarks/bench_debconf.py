@@ -23,10 +23,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_scripts import ARGS, ensure_minbase, load_models  # noqa: E402
+from bench_scripts import ARGS, ensure_minbase  # noqa: E402
 
 from nuwa.fs.hostdir import HostDirFS  # noqa: E402
 from nuwa.fs.overlay import Overlay  # noqa: E402
+from nuwa.script.commands import default_models  # noqa: E402
 from nuwa.script.interp import dpkg_environment, run_script  # noqa: E402
 
 
@@ -37,8 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     with open(os.path.join(args.corpus, "index.json")) as f:
         entries = json.load(f)
-    load_models()
-    import nuwa.script.commands.debconf  # noqa: F401
+    models = default_models()
     base = HostDirFS(ensure_minbase(args.corpus), writable=False)
     times, outcome, deferred, reasons = [], collections.Counter(), collections.Counter(), collections.Counter()
     n = 0
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         try:
             r = run_script(fs, name, ARGS[e["script"]], env=dpkg_environment(e["script"], e["package"]), name=name,
-                           bash=b"bash" in data.split(b"\n", 1)[0])
+                           bash=b"bash" in data.split(b"\n", 1)[0], models=models)
         except Exception as ex:  # count model/interpreter bugs, keep going
             times.append(time.perf_counter() - t0)
             outcome["internal error"] += 1

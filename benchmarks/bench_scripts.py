@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import collections
-import importlib
 import json
 import os
-import pkgutil
 import statistics
 import subprocess
 import sys
@@ -35,21 +33,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from nuwa.fs.hostdir import HostDirFS  # noqa: E402
 from nuwa.fs.overlay import Overlay  # noqa: E402
+from nuwa.script.commands import default_models  # noqa: E402
 from nuwa.script.interp import dpkg_environment, run_script  # noqa: E402
 
 ARGS = {"preinst": ["upgrade", "0~nuwa1"], "postinst": ["configure", "0~nuwa1"],
         "prerm": ["upgrade", "99:99"], "postrm": ["upgrade", "99:99"]}
-
-
-def load_models() -> None:
-    """Import every command-model module (each registers itself)."""
-    import nuwa.script.commands as pkg
-
-    for m in pkgutil.iter_modules(pkg.__path__):
-        try:
-            importlib.import_module(f"nuwa.script.commands.{m.name}")
-        except Exception as e:  # report, keep benchmarking the shell
-            print(f"warning: model module {m.name} failed to import: {e}", file=sys.stderr)
 
 
 def ensure_minbase(corpus: str) -> str:
@@ -86,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     entries = [e for e in entries if os.path.basename((e["shebang"] or "sh").split()[0]) in ("sh", "dash", "bash")]
     if args.limit:
         entries = entries[: args.limit]
-    load_models()
+    models = default_models()
     base = HostDirFS(ensure_minbase(args.corpus), writable=False)
 
     nuwa_t, dash_t = [], []
@@ -110,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         env = dpkg_environment(e["script"], e["package"])
         t0 = time.perf_counter()
         try:
-            r = run_script(fs, text, ARGS[e["script"]], env=env, name=script_path, bash=bash)
+            r = run_script(fs, text, ARGS[e["script"]], env=env, name=script_path, bash=bash, models=models)
         except Exception as ex:  # a bug in a model or the shell: count it, keep going
             nuwa_t.append(time.perf_counter() - t0)
             crashes.append(f"{e['package']}/{e['script']}: {type(ex).__name__}: {ex}")

@@ -34,11 +34,6 @@ LAYERS: list[tuple[str, ...]] = [
     ("nuwa", "nuwa.api", "nuwa.cmd", "nuwa.cli", "nuwa.__main__"),
 ]
 
-#: modules whose cycles are being removed by another piece of work (issue 10, second half:
-#: the split of nuwa/script/commands into families); cycles entirely inside it are xfailed
-SCRIPT = "nuwa.script"
-
-
 @dataclass(frozen=True)
 class Edge:
     """``source`` imports ``target`` at ``line`` (``toplevel``: executed when the module loads)."""
@@ -178,10 +173,6 @@ def strongly_connected(edges) -> list[list[str]]:
     return out
 
 
-def _inside_script(comp: list[str]) -> bool:
-    return all(m == SCRIPT or m.startswith(SCRIPT + ".") for m in comp)
-
-
 def _describe(comps) -> str:
     return "\n".join(" <-> ".join(c) for c in comps)
 
@@ -197,27 +188,19 @@ def test_imports_only_look_down():
     assert not bad, "upward imports:\n" + "\n".join(bad)
 
 
-def test_no_module_level_cycle_outside_script():
-    comps = [c for c in strongly_connected(e for e in EDGES if e.toplevel) if not _inside_script(c)]
+def test_no_module_level_cycle():
+    comps = strongly_connected(e for e in EDGES if e.toplevel)
     assert not comps, "module-level import cycles:\n" + _describe(comps)
 
 
-def test_no_cycle_hidden_in_a_function_outside_script():
-    comps = [c for c in strongly_connected(EDGES) if not _inside_script(c)]
+def test_no_cycle_hidden_in_a_function():
+    comps = strongly_connected(EDGES)
     assert not comps, "import cycles closed by function-level imports:\n" + _describe(comps)
-
-
-@pytest.mark.xfail(reason="cycles inside nuwa/script (interp <-> builtins <-> external, systemctl <-> sysvinit) "
-                          "are being removed by the split of nuwa/script/commands into families (issue 10)",
-                   strict=False)
-def test_no_cycle_inside_script():
-    comps = [c for c in strongly_connected(EDGES) if _inside_script(c)]
-    assert not comps, "import cycles inside nuwa/script:\n" + _describe(comps)
 
 
 def test_function_level_imports_say_why():
     bad = [f"{e.source}:{e.line} imports {e.target} inside a function without a comment"
-           for e in EDGES if not e.toplevel and not e.source.startswith(SCRIPT) and not e.commented]
+           for e in EDGES if not e.toplevel and not e.commented]
     assert not bad, "\n".join(bad)
 
 

@@ -34,10 +34,8 @@ from __future__ import annotations
 
 import argparse
 import collections
-import importlib
 import json
 import os
-import pkgutil
 import posixpath
 import subprocess
 import sys
@@ -47,6 +45,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from nuwa.fs.hostdir import HostDirFS  # noqa: E402
 from nuwa.fs.overlay import Overlay  # noqa: E402
+from nuwa.script.commands import default_models  # noqa: E402
+from nuwa.script.context import ModelSet  # noqa: E402
 from nuwa.script.interp import dpkg_environment, run_script  # noqa: E402
 
 DEFAULT_CORPUS = "/var/tmp/nuwa-corpus"
@@ -55,19 +55,6 @@ CONTROL_FILES = ("preinst", "postinst", "prerm", "postrm", "config", "templates"
                  "shlibs", "symbols", "triggers")
 _EXEC_DIRS = {"bin", "sbin", "libexec"}
 TARGET_PCT = 90.0
-
-
-def load_models() -> list[str]:
-    """Import every command-model module (each registers itself); return import failures."""
-    import nuwa.script.commands as pkg
-
-    failed = []
-    for m in pkgutil.iter_modules(pkg.__path__):
-        try:
-            importlib.import_module(f"nuwa.script.commands.{m.name}")
-        except Exception as e:  # measure what imports; name the rest in the report
-            failed.append(f"{m.name}: {type(e).__name__}: {e}")
-    return failed
 
 
 def ensure_corpus(corpus: str) -> None:
@@ -195,8 +182,8 @@ def _interp(data: bytes) -> str:
 
 
 # ---- measuring -------------------------------------------------------------------------------
-def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int) -> dict:
-    """Run one script invocation on ``fs``; return its classification record."""
+def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int, models: ModelSet) -> dict:
+    """Run one script invocation on ``fs`` with ``models``; return its classification record."""
     data = pkg.scripts[script]
     rec = {"package": pkg.name, "script": script, "argv": argv, "outcome": "", "commands": {}, "programs": {},
            "deferred": [],
@@ -212,7 +199,7 @@ def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int) 
     t0 = time.perf_counter()
     try:
         r = run_script(fs, data.decode("utf-8", "surrogateescape"), argv, env=env, name=name, budget=budget,
-                       bash=shell == "bash")
+                       bash=shell == "bash", models=models)
     except Exception as e:  # a bug in a model or the shell: count it apart, keep measuring
         fs.rollback_to(sp)
         rec.update(outcome="internal error", reason=f"{type(e).__name__}: {e}"[:300], seconds=time.perf_counter() - t0)
@@ -238,8 +225,10 @@ def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int) 
 
 
 def measure(corpus: str, packages: list[str], budget: int = 200_000, progress=None) -> dict:
-    """Run every scenario of ``packages``; return the report (see :func:`summarize`)."""
+    """Run every scenario of ``packages`` with every command model; return the report (see
+    :func:`summarize`)."""
     base = HostDirFS(ensure_minbase(corpus), writable=False)
+    models = default_models()
     invocations = []
     for i, name in enumerate(packages):
         pkg = Package(corpus, name)
@@ -252,7 +241,7 @@ def measure(corpus: str, packages: list[str], budget: int = 200_000, progress=No
                     if step[0] == "unpack":
                         unpack(fs, pkg)
                     elif step[1] in pkg.scripts:
-                        rec = run_invocation(fs, pkg, step[1], step[2], budget)
+                        rec = run_invocation(fs, pkg, step[1], step[2], budget, models)
                         rec["scenario"] = scen
                         invocations.append(rec)
             finally:
@@ -377,10 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the JSON report instead of the summary")
     args = ap.parse_args(argv)
     ensure_corpus(args.corpus)
-    failed = load_models()
     names = select(args.corpus, args.sample, [n for n in args.packages.split(",") if n] or None)
     rep = measure(args.corpus, names, args.budget)
-    rep["model_import_failures"] = failed
     path = args.report or os.path.join(args.corpus, "coverage.json")
     with open(path, "w") as f:
         json.dump(rep, f, indent=1)

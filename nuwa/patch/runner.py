@@ -29,7 +29,8 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
-import nuwa.script.commands  # noqa: F401  (importing it registers every command model)
+from nuwa.script.commands import default_models
+from nuwa.script.context import ModelSet
 from nuwa.script.firstboot import FirstBootJob
 from nuwa.script.interp import dpkg_environment, run_script
 from nuwa.script.record import ScriptResult
@@ -63,10 +64,15 @@ class SimulatorRunner:
     job_entries: list = field(default_factory=list)
     #: FirstBootJob.load's time limits (``entry_timeout``, ``job_timeout``; empty: the defaults)
     job_limits: dict = field(default_factory=dict)
+    #: the command models scripts run with; None: all of them,
+    #: ``nuwa.script.commands.default_models()``, built at the first script
+    models: ModelSet | None = None
 
     def run(self, package: str, script_name: str, args: list[str], env: dict[str, str], *,
             script: bytes = b"", fs=None, path: str = "") -> int:
         """Interpret ``script`` as dpkg would run it; returns the status dpkg sees."""
+        if self.models is None:
+            self.models = default_models()
         text = script.decode("utf-8", "surrogateescape")
         first = text.split("\n", 1)[0]
         full_env = dpkg_environment(script_name, package, env.get("DPKG_MAINTSCRIPT_ARCH", ""))
@@ -80,7 +86,7 @@ class SimulatorRunner:
             text = "set " + " ".join(flags) + text[len(first):]
         sp = fs.savepoint() if hasattr(fs, "savepoint") else None
         res = run_script(fs, text, argv=list(args), env=full_env, name=path or script_name, budget=self.budget,
-                         model_state=self.model_state, bash="bash" in first)
+                         model_state=self.model_state, bash="bash" in first, models=self.models)
         if res.deferred_whole:
             if sp is not None:
                 fs.rollback_to(sp)
@@ -121,7 +127,7 @@ class SimulatorRunner:
         """Write the first-boot job into ``fs`` if anything was deferred; returns its activations."""
         if self.job is None or not any(e.new for e in self.job.entries):
             return []
-        return self.job.write(fs)
+        return self.job.write(fs, self.models)
 
     def counts(self) -> dict[str, int]:
         """Script calls, whole deferrals, and commands simulated/dropped/deferred over the run."""

@@ -13,12 +13,10 @@ exactly what ``nuwa sh --json`` prints.
 from __future__ import annotations
 
 import base64
-import importlib
 import os
-import pkgutil
 from dataclasses import dataclass
 
-import nuwa.script.commands as commands_pkg
+from nuwa.script.commands import default_models
 from nuwa.errors import InvalidInputError
 from nuwa.image import Image
 from nuwa.patch.staging import check_target, staged
@@ -36,15 +34,6 @@ SH_ENVIRONMENT = {
     "USER": "root",
     "LOGNAME": "root",
 }
-
-
-def load_models() -> None:
-    """Register every command model: the package's own list, then any other model module."""
-    for m in pkgutil.iter_modules(commands_pkg.__path__):
-        try:
-            importlib.import_module(f"nuwa.script.commands.{m.name}")
-        except ImportError:
-            pass  # a module that is not importable registers nothing; the listed ones did import
 
 
 def parse_check(text: str, bash: bool = False, name: str = "sh") -> None:
@@ -160,13 +149,13 @@ def run_sh(image: Image, script: str, args=(), name: str = "sh", bash: bool = Fa
     if not dry_run:
         check_target("sh", output, in_place)
     parse_check(script, bash, name)
-    load_models()
+    models = default_models()
     env = dict(SH_ENVIRONMENT)
     job, added = None, []
     with staged(image, "sh", output=output, in_place=in_place, dry_run=dry_run) as st:
         fs = st.fs
         sp = fs.savepoint()
-        r = run_script(fs, script, argv, env=dict(env), name=name, bash=bash)
+        r = run_script(fs, script, argv, env=dict(env), name=name, bash=bash, models=models)
         if r.deferred_whole:
             fs.rollback_to(sp)
         else:
@@ -175,7 +164,7 @@ def run_sh(image: Image, script: str, args=(), name: str = "sh", bash: bool = Fa
             job = FirstBootJob.load(fs)
             added = job.add_result(r, script.encode("utf-8", "surrogateescape"), argv, env,
                                    os.path.basename(name) if name != "sh" else "nuwa-sh-c", cwd="/")
-            job.write(fs)
+            job.write(fs, models)
         changes = fs.changes()
         target = st.target
     return ShRun(image.path, name, argv, r, job, added, changes, target, in_place, dry_run)

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import re
 
+from nuwa.script import builtins_text as _text, testexpr as _testexpr
+from nuwa.script.control import EXPORT, READONLY, ExitShell, LoopControl, Return
 from nuwa.script.expand import ExpansionError
+from nuwa.script.lexer import ParseError
+from nuwa.script.parser import parse
 from nuwa.script.record import CommandRecord, DROPPED
 
 BUILTINS: dict = {}
@@ -52,24 +56,18 @@ def b_false(sh, argv):
 
 @builtin("exit", special=True)
 def b_exit(sh, argv):
-    from nuwa.script.interp import ExitShell
-
     st = sh.status if len(argv) < 2 else _num(sh, "exit", argv[1]) & 0xFF
     raise ExitShell(st)
 
 
 @builtin("return", special=True)
 def b_return(sh, argv):
-    from nuwa.script.interp import Return
-
     st = sh.status if len(argv) < 2 else _num(sh, "return", argv[1]) & 0xFF
     raise Return(st)
 
 
 @builtin("break", "continue", special=True)
 def b_break(sh, argv):
-    from nuwa.script.interp import LoopControl
-
     n = 1 if len(argv) < 2 else _num(sh, argv[0], argv[1])
     if n == 0:
         sh.fatal(f"{argv[0]}: Illegal number: {argv[1]}")
@@ -97,10 +95,6 @@ def b_eval(sh, argv):
 
 @builtin(".", special=True)
 def b_dot(sh, argv):
-    from nuwa.script.interp import Return
-    from nuwa.script.lexer import ParseError
-    from nuwa.script.parser import parse
-
     if len(argv) < 2:
         return 0
     name = argv[1]
@@ -141,8 +135,6 @@ def b_dot(sh, argv):
 
 @builtin("exec", special=True)
 def b_exec(sh, argv):
-    from nuwa.script.interp import ExitShell
-
     args = argv[1:]
     if args and args[0] == "--":
         args = args[1:]
@@ -159,8 +151,6 @@ def b_exec(sh, argv):
 
 @builtin("export", "readonly", special=True)
 def b_export(sh, argv):
-    from nuwa.script.interp import EXPORT, READONLY
-
     flag = EXPORT if argv[0] == "export" else READONLY
     args = argv[1:]
     if args and args[0] == "-p":
@@ -196,8 +186,6 @@ def b_unset(sh, argv):
         except ExpansionError as e:
             sh.error(f"unset: {e}")
             st = 1
-            from nuwa.script.interp import ExitShell
-
             raise ExitShell(2)
     return st
 
@@ -610,8 +598,6 @@ def _quote(v: str) -> str:
 # ---------------------------------------------------------------------------------------
 # builtins kept in their own modules
 # ---------------------------------------------------------------------------------------
-
-from nuwa.script import builtins_text as _text, testexpr as _testexpr  # noqa: E402
 
 BUILTINS.update({"echo": _text.b_echo, "printf": _text.b_printf, "read": _text.b_read,
                  "test": _testexpr.b_test, "[": _testexpr.b_test})

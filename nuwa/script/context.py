@@ -2,8 +2,10 @@
 
 A *command model* simulates one external program (``rm``, ``sed``, ``update-alternatives``...)
 against the image's filesystem model. The interpreter finds a command through ``PATH`` in the
-image, then calls the model registered under the program's basename with an
-:class:`Invocation`. Nothing reaches the host: a model sees only ``inv.fs`` (a
+image, then calls the model its :class:`ModelSet` holds under the program's basename with an
+:class:`Invocation`. The set is built explicitly by whoever creates the interpreter
+(``nuwa.script.commands.default_models()`` for all of them) and passed in; nothing is
+registered by importing a module. Nothing reaches the host: a model sees only ``inv.fs`` (a
 :class:`nuwa.fs.model.FileSystem`, usually an overlay transaction) and the bytes it is given.
 
 A model returns the exit status. When it cannot simulate an invocation exactly it raises
@@ -17,7 +19,7 @@ from __future__ import annotations
 import os
 import posixpath
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Iterator, Mapping, Protocol
 
 from nuwa.fs.model import FileSystem
 
@@ -44,6 +46,53 @@ class Drop(Exception):
         super().__init__(reason)
         self.reason = reason
         self.status = status
+
+
+class CommandModel(Protocol):
+    """A model: called with one :class:`Invocation`, returns the exit status (or raises
+    :class:`Defer` / :class:`Drop`)."""
+
+    def __call__(self, inv: "Invocation") -> int: ...
+
+
+class ModelSet(Mapping[str, CommandModel]):
+    """Which programs the interpreter can simulate: program basename -> model.
+
+    A set is a value: it never changes after it is built, and :meth:`extended`, :meth:`without`
+    and :meth:`only` return new sets, so two interpreters given different sets in one process
+    cannot affect each other. A program whose basename is not in the set has no model: the
+    interpreter defers it (and a model that runs another program, as update-rc.d runs
+    systemctl, looks it up here too).
+    """
+
+    __slots__ = ("_models",)
+
+    def __init__(self, models: Mapping[str, CommandModel] | Iterable[tuple[str, CommandModel]] = ()):
+        self._models: dict[str, CommandModel] = dict(models)
+
+    def __getitem__(self, name: str) -> CommandModel:
+        return self._models[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._models)
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def __repr__(self) -> str:
+        return f"ModelSet({len(self._models)} models)"
+
+    def extended(self, models: Mapping[str, CommandModel]) -> "ModelSet":
+        """A new set with ``models`` added (replacing a model of the same name)."""
+        return ModelSet({**self._models, **models})
+
+    def without(self, *names: str) -> "ModelSet":
+        """A new set without the models of ``names`` (those programs are then deferred)."""
+        return ModelSet({k: v for k, v in self._models.items() if k not in names})
+
+    def only(self, *names: str) -> "ModelSet":
+        """A new set holding just the models of ``names`` (a name with no model is ignored)."""
+        return ModelSet({k: v for k, v in self._models.items() if k in names})
 
 
 class _LazyStdin:
@@ -92,6 +141,9 @@ class Invocation:
     spawn: Callable[..., int] | None = None
     #: per-run state shared by models (debconf database handle, ucf registry, ...)
     state: dict = field(default_factory=dict)
+    #: the interpreter's models: a model that runs another program (update-rc.d running
+    #: systemctl) finds it here, so a restricted set restricts the nested call too
+    models: ModelSet = field(default_factory=ModelSet)
 
     @property
     def name(self) -> str:
@@ -111,25 +163,6 @@ class Invocation:
         """Print ``prog: msg`` on stderr (as coreutils do) and return ``status``."""
         self.err(f"{self.name}: {msg}\n")
         return status
-
-
-class CommandModel(Protocol):
-    def __call__(self, inv: Invocation) -> int: ...
-
-
-#: basename -> model
-REGISTRY: dict[str, CommandModel] = {}
-
-
-def register(*names: str):
-    """Decorator: register a model under one or more program basenames."""
-
-    def deco(func: CommandModel) -> CommandModel:
-        for n in names:
-            REGISTRY[n] = func
-        return func
-
-    return deco
 
 
 def strerror(err: OSError) -> str:

@@ -1,7 +1,8 @@
 """External commands for the interpreter: a mixin of :class:`nuwa.script.interp.Shell`.
 
 A command name resolves through ``PATH`` *in the image* (dash's ``find_command``); the
-program found runs as the command model registered under its basename, with an
+program found runs as the command model the shell's :class:`nuwa.script.context.ModelSet`
+holds under its basename, with an
 :class:`nuwa.script.context.Invocation`. No model, or a model raising ``Defer``, makes a
 deferral: recorded with its context, or -- when its output is used -- the whole script is
 deferred (:class:`nuwa.script.record.ScriptDeferred`). Nothing is ever executed on the host.
@@ -11,8 +12,11 @@ from __future__ import annotations
 
 import posixpath
 
-from nuwa.script.context import DEFERRED, DROPPED, REGISTRY, SIMULATED, Defer, Drop, Invocation
+from nuwa.script.builtins import BUILTINS
+from nuwa.script.context import DEFERRED, DROPPED, SIMULATED, Defer, Drop, Invocation
+from nuwa.script.control import EXPORT, ExitShell
 from nuwa.script.fdtable import InBuf, OutBuf
+from nuwa.script.parser import ParseError, parse
 from nuwa.script.record import CommandRecord, DeferredCommand, ScriptDeferred
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -62,9 +66,9 @@ class ExternalCommands:
 
         inv = Invocation(
             argv=list(argv), fs=self.fs, cwd=self.cwd, env=env, stdin=stdin, umask=self.umask,
-            run=self._model_run, state=self.model_state, spawn=self.spawn_script,
+            run=self._model_run, state=self.model_state, spawn=self.spawn_script, models=self.models,
         )
-        model = REGISTRY.get(posixpath.basename(path))
+        model = self.models.get(posixpath.basename(path))
         if model is None and posixpath.basename(path) in _SHELLS:
             st = self.run_shell_command(path, argv, env, stdin_desc, nested)
             if st is not None:
@@ -174,9 +178,6 @@ class ExternalCommands:
         later commands in the child may consume the files the deferred one would have
         written. Without savepoints (a backend that is not an overlay) it is deferred unrun.
         """
-        from nuwa.script.interp import new_shell
-        from nuwa.script.parser import ParseError, parse
-
         stdin = self._stdin_reader(stdin_desc)
         savepoint = getattr(self.fs, "savepoint", None)
         if savepoint is None:
@@ -193,9 +194,8 @@ class ExternalCommands:
         # open fd is inherited, as exec(2) keeps them: ucf run from a postinst talks to
         # debconf over the fd 3 the postinst's confmodule opened
         fds = {k: v for k, v in {**self.fds, 0: stdin_desc}.items() if v is not None}
-        c = new_shell(self.fs, self.limits, self.record, self.deferred, self.model_state, arg0=arg0,
-                      positional=positional, fds=fds, cwd=self.cwd, umask=self.umask, env=env,
-                      initial_env=self.initial_env, opts=opts, depth=self.depth + 1)
+        c = self.start_shell(arg0=arg0, positional=positional, fds=fds, cwd=self.cwd, umask=self.umask, env=env,
+                             initial_env=self.initial_env, opts=opts, depth=self.depth + 1)
         c.strict_defer = True
         marks = (len(self.record.entries), dict(self.record.counts), len(self.deferred))
         sp = savepoint()
@@ -227,9 +227,6 @@ class ExternalCommands:
         child's exit status; raises :class:`Defer` if ``path`` cannot be run as a shell script
         (nothing has run then).
         """
-        from nuwa.script.interp import new_shell
-        from nuwa.script.parser import ParseError, parse
-
         name = posixpath.basename(path)
         shebang = self.shell_script(path)
         if shebang is None:
@@ -243,10 +240,10 @@ class ExternalCommands:
             raise Defer(f"{name}: cannot parse: {e}") from None
         if self.depth + 1 > self.limits.max_depth:
             raise ScriptDeferred(f"scripts nested deeper than {self.limits.max_depth}", self.lineno)
-        c = new_shell(self.fs, self.limits, self.record, self.deferred, self.model_state, arg0=argv[0],
-                      positional=argv[1:], fds={k: v for k, v in {**self.fds, **fds}.items() if v is not None},
-                      cwd=self.cwd, umask=self.umask, env=env, initial_env=dict(env),
-                      opts=set(arg[1:]) if arg else set(), depth=self.depth + 1)
+        c = self.start_shell(arg0=argv[0], positional=argv[1:],
+                             fds={k: v for k, v in {**self.fds, **fds}.items() if v is not None},
+                             cwd=self.cwd, umask=self.umask, env=env, initial_env=dict(env),
+                             opts=set(arg[1:]) if arg else set(), depth=self.depth + 1)
         c.strict_defer = getattr(self, "strict_defer", False)
         st = c.run_to_end(prog)
         self.record.add(CommandRecord(self.lineno, argv[:8], "script", SIMULATED, f"interpreted {path} as a child", st))
@@ -280,9 +277,6 @@ class ExternalCommands:
         ``env NAME=VALUE cmd``); the command is then looked up in that environment's PATH,
         as execvp(3) does.
         """
-        from nuwa.script.builtins import BUILTINS
-        from nuwa.script.interp import EXPORT, ExitShell
-
         c = self.subshell()
         if env is not None:  # an exec'd program sees only its environment, no shell variables
             c.vars = {k: (v, EXPORT) for k, v in env.items()}

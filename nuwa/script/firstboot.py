@@ -38,10 +38,11 @@ from dataclasses import dataclass, field
 
 from nuwa.errors import CorruptImageError, UnsupportedFeatureError
 from nuwa.fs.model import FileSystem
+from nuwa.script.context import Defer, Drop, Invocation, ModelSet
 
 from nuwa.script.firstboot_texts import (DEFAULT_ENTRY_TIMEOUT, DEFAULT_JOB_TIMEOUT, DEFAULT_PATH,  # noqa: F401
                                          DEPEND_START, INITD_PATH, JOB_DIR, JOB_GRACE, KILL_AFTER, LOCK_DIR, LOG_FILE,
-                                         NONINTERACTIVE_ENV, RC_LINKS, UNIT_NAME, UNIT_PATH, WANTS_LINK,
+                                         DEBCONF_SESSION_ENV, NONINTERACTIVE_ENV, RC_LINKS, UNIT_NAME, UNIT_PATH, WANTS_LINK,
                                          initd_text, runner_text, unit_text)
 
 FORMAT = 1
@@ -157,7 +158,7 @@ class JobEntry:
                b"cd " + shell_quote(self.cwd) + b" || exit 126",
                f"umask {self.umask:04o}".encode()]
         # never interactive at boot: nobody answers a question there (docs/firstboot.md)
-        full = dict(self.env) | NONINTERACTIVE_ENV
+        full = {k: v for k, v in self.env.items() if k not in DEBCONF_SESSION_ENV} | NONINTERACTIVE_ENV
         env = b" ".join(shell_quote(f"{k}={v}") for k, v in sorted(full.items()) if _NAME_RE.match(k))
         head = b"exec /usr/bin/env -i " + (env + b" " if env else b"")
         stdin = shell_quote(f"{d}/stdin") if self.stdin else b"/dev/null"
@@ -286,12 +287,15 @@ class FirstBootJob:
         return [self.add_command(c, env, name, package) for c in result.deferred_commands]
 
     # ---- writing -----------------------------------------------------------------------------
-    def write(self, fs: FileSystem) -> list[str]:
+    def write(self, fs: FileSystem, models: ModelSet | None = None) -> list[str]:
         """Write the job (new entries, order, description, runner, activation) into ``fs``.
 
         Entries read by :meth:`load` are left as they are. Returns the activations made
-        (``systemd``, ``sysvinit``; empty when the image has neither).
+        (``systemd``, ``sysvinit``; empty when the image has neither). With ``models`` (the
+        set the scripts ran with), the unit is enabled by its ``systemctl``/``update-rc.d``
+        model; without, or when that defers, by making the links directly.
         """
+        models = models if models is not None else ModelSet()
         fs.makedirs("/var/lib/nuwa", 0o755)
         _mkdir(fs, JOB_DIR, 0o700)
         _mkdir(fs, f"{JOB_DIR}/entries", 0o700)
@@ -302,10 +306,10 @@ class FirstBootJob:
         _put(fs, f"{JOB_DIR}/run", runner_text(self.job_timeout).encode(), 0o755)
         self.activation = []
         if has_systemd(fs):
-            self._enable_systemd(fs)
+            self._enable_systemd(fs, models)
             self.activation.append("systemd")
         if has_sysvinit(fs):
-            self._enable_sysv(fs)
+            self._enable_sysv(fs, models)
             self.activation.append("sysvinit")
         _put(fs, f"{JOB_DIR}/job.json", (json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n").encode(), 0o600)
         # the job list last: it is what makes the unit (and the runner) act
@@ -331,28 +335,28 @@ class FirstBootJob:
             _put(fs, f"{d}/package", (e.package + "\n").encode("utf-8", "replace"), 0o600)
         _put(fs, f"{d}/run", e.run_script(), 0o700)
 
-    def _enable_systemd(self, fs: FileSystem) -> None:
-        # `systemctl enable nuwa-firstboot.service` (the systemctl model when it is loaded;
+    def _enable_systemd(self, fs: FileSystem, models: ModelSet) -> None:
+        # `systemctl enable nuwa-firstboot.service` (the systemctl model when the set has one;
         # otherwise, or when it defers, the one link it makes for a unit in
         # /etc/systemd/system with WantedBy=multi-user.target)
         fs.makedirs("/etc/systemd/system", 0o755)
         _put(fs, UNIT_PATH, unit_text(self.job_timeout).encode(), 0o644)
         if _readlink(fs, WANTS_LINK) == UNIT_PATH:
             return
-        if _run_model(fs, ["systemctl", "enable", UNIT_NAME]) and _readlink(fs, WANTS_LINK) == UNIT_PATH:
+        if _run_model(fs, models, ["systemctl", "enable", UNIT_NAME]) and _readlink(fs, WANTS_LINK) == UNIT_PATH:
             return
         fs.makedirs(posixpath.dirname(WANTS_LINK), 0o755)
         if fs.lexists(WANTS_LINK):
             fs.unlink(WANTS_LINK)
         fs.symlink(UNIT_PATH, WANTS_LINK)
 
-    def _enable_sysv(self, fs: FileSystem) -> None:
-        # `update-rc.d nuwa-firstboot defaults` (the model when loaded; otherwise, or when it
+    def _enable_sysv(self, fs: FileSystem, models: ModelSet) -> None:
+        # `update-rc.d nuwa-firstboot defaults` (its model when the set has one; otherwise, or when it
         # defers, the relative links it makes in rc2..5.d), then insserv's .depend.start
         _put(fs, INITD_PATH, initd_text(self.job_timeout).encode(), 0o755)
         target = "../init.d/nuwa-firstboot"
         if not _has_rc_links(fs):
-            if not (_run_model(fs, ["update-rc.d", "nuwa-firstboot", "defaults"]) and _has_rc_links(fs)):
+            if not (_run_model(fs, models, ["update-rc.d", "nuwa-firstboot", "defaults"]) and _has_rc_links(fs)):
                 for link in RC_LINKS:
                     fs.makedirs(posixpath.dirname(link), 0o755)
                     if _readlink(fs, link) == target:
@@ -369,18 +373,17 @@ class FirstBootJob:
                 "job_timeout": self.job_timeout, "entries": [e.to_json() for e in self.entries]}
 
 
-def _run_model(fs: FileSystem, argv: list[str]) -> bool:
-    """Run a loaded command model (``systemctl``, ``update-rc.d``) on ``fs``: True on success.
+def _run_model(fs: FileSystem, models: ModelSet, argv: list[str]) -> bool:
+    """Run the command model of ``argv[0]`` (``systemctl``, ``update-rc.d``) on ``fs``: True on success.
 
-    False when no model is registered (models are loaded by whoever runs scripts) or when it
-    defers or drops; the caller then makes the links itself.
+    False when ``models`` has none or when it defers or drops; the caller then makes the
+    links itself.
     """
-    from nuwa.script.context import REGISTRY, Defer, Drop, Invocation
-
-    model = REGISTRY.get(argv[0])
+    model = models.get(argv[0])
     if model is None:
         return False
-    inv = Invocation(argv=list(argv), fs=fs, env={"PATH": _DEFAULT_PATH, "HOME": "/root", "LANG": "C"})
+    inv = Invocation(argv=list(argv), fs=fs, env={"PATH": _DEFAULT_PATH, "HOME": "/root", "LANG": "C"},
+                     models=models)
     try:
         return int(model(inv)) == 0
     except (Defer, Drop):

@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 import posixpath
 
+from nuwa.deb.status import StatusFile
+from nuwa.errors import NuwaError
 from nuwa.script.firstboot_texts import JOB_DIR, LOG_FILE
 
 __all__ = ["OUTCOMES", "job_status", "dpkg_notes", "summary_lines"]
@@ -181,9 +183,6 @@ def dpkg_notes(fs, status: dict) -> list[str]:
     The offline run told dpkg a deferred script succeeded (docs/dpkg.md), so the database
     says ``installed``; a failed, timed-out or interrupted postinst at boot is what dpkg
     would have recorded as ``half-configured``."""
-    from nuwa.deb.status import StatusFile
-    from nuwa.errors import NuwaError
-
     try:
         db = {e.name: e for e in StatusFile.load(fs, "/var/lib/dpkg/status").entries}
     except (OSError, NuwaError, ValueError):  # no database, or one the reader refuses: "not in the database"

@@ -55,6 +55,12 @@ KILL_AFTER = 10
 JOB_GRACE = 120
 #: forced into every entry's environment: no question may wait for an answer at boot
 NONINTERACTIVE_ENV = {"DEBIAN_FRONTEND": "noninteractive", "DEBCONF_NONINTERACTIVE_SEEN": "true"}
+#: removed from every entry's environment: they describe the debconf session of the offline
+#: run (a frontend on the other end of fds 3 and stdin, set by ``confmodule``), which does not
+#: exist at boot. A deferred ``pam-auth-update --package`` recorded inside libpam-runtime's
+#: postinst carries ``DEBCONF_REDIR=1``; run at boot with it, the program's own frontend and
+#: the program each wait for the other, for ever (seen under a real debconf in a chroot).
+DEBCONF_SESSION_ENV = ("DEBIAN_HAS_FRONTEND", "DEBCONF_REDIR")
 
 
 def runner_text(job_timeout: int = DEFAULT_JOB_TIMEOUT) -> str:

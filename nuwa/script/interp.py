@@ -3,8 +3,9 @@
 It follows dash's evaluator (``eval.c``): lists, and-or lists, pipelines (stages run in order,
 each a subshell, bytes passed along), compound commands, functions with ``local``, and simple
 commands looked up as special builtin, function, regular builtin, then through ``PATH`` *in
-the image*. An external command runs only as a command model from
-:data:`nuwa.script.context.REGISTRY`; without a model it is deferred. Nothing is executed on
+the image*. An external command runs only as a command model from the shell's
+:class:`nuwa.script.context.ModelSet` (given by the caller; children and subshells share it);
+without a model it is deferred. Nothing is executed on
 the host, ever: every side effect goes through ``fs`` (the filesystem model) and the models.
 
 ``set -e`` is checked where dash checks it (after simple commands, pipelines and subshells
@@ -20,7 +21,10 @@ import posixpath
 import sys
 
 from nuwa.script import ast as A
-from nuwa.script.context import SIMULATED
+from nuwa.script.arith import ArithError, evaluate
+from nuwa.script.builtins import BUILTINS, SPECIAL
+from nuwa.script.context import SIMULATED, ModelSet
+from nuwa.script.control import EXPORT, READONLY, BadWrite, ExitShell, LoopControl, Return
 from nuwa.script.expand import ExpansionError, Expander, match
 from nuwa.script.fdtable import Desc, InBuf, Limits, NullDesc, OutBuf
 from nuwa.script.external import DEFAULT_PATH, ExternalCommands
@@ -28,40 +32,18 @@ from nuwa.script.lexer import ParseError
 from nuwa.script.parser import parse
 from nuwa.script.redirect import RedirError, Redirections
 from nuwa.script.record import CommandRecord, DeferredCommand, RunRecord, ScriptDeferred, ScriptResult
-
-EXPORT, READONLY = 1, 2
+from nuwa.script.testexpr import double_bracket
 
 OPTION_ORDER = "efIimnsxvVECabupq"  # dash's optlist; $- lists them in reverse
 NOOP_NAMES = frozenset({"true", ":", "echo", "printf"})
 
 
-class ExitShell(Exception):
-    """``exit``, ``set -e`` or a fatal error: leave the (sub)shell with ``status``."""
-
-    def __init__(self, status: int):
-        self.status = status
-
-
-class Return(Exception):
-    def __init__(self, status: int):
-        self.status = status
-
-
-class LoopControl(Exception):
-    def __init__(self, kind: str, levels: int):
-        self.kind = kind
-        self.levels = levels
-
-
-class BadWrite(Exception):
-    """A builtin wrote to a closed standard output (dash: ``echo: I/O error``)."""
-
-
 class Shell(Redirections, ExternalCommands):
     """One shell execution environment (a subshell is a copy sharing fs, record and budgets)."""
 
-    def __init__(self, fs, limits: Limits, record: RunRecord, deferred: list, model_state: dict):
+    def __init__(self, fs, limits: Limits, record: RunRecord, deferred: list, model_state: dict, models: ModelSet):
         self.fs = fs
+        self.models = models
         self.limits = limits
         self.record = record
         self.deferred = deferred
@@ -190,6 +172,11 @@ class Shell(Redirections, ExternalCommands):
         self.write(2, f"{self.arg0}: {self.lineno}: {msg}\n")
 
     # ---- subshells ------------------------------------------------------------------------
+    def start_shell(self, **kw) -> "Shell":
+        """A new ``sh`` process started by this one (:func:`new_shell`), sharing its filesystem,
+        run record, deferral list, budgets, model state and models; ``kw`` as for :func:`new_shell`."""
+        return new_shell(self.fs, self.limits, self.record, self.deferred, self.model_state, models=self.models, **kw)
+
     def subshell(self) -> "Shell":
         """A copy of this environment (XCU 2.12): changes in it never come back."""
         c = Shell.__new__(Shell)
@@ -406,13 +393,9 @@ class Shell(Redirections, ExternalCommands):
             elif t is A.CaseClause:
                 st = self.run_case(cmd)
             elif t is A.DoubleBracket:
-                from nuwa.script.testexpr import double_bracket
-
                 self.lineno = cmd.line
                 st = double_bracket(self, cmd.words)
             elif t is A.ArithCommand:
-                from nuwa.script.arith import ArithError, evaluate
-
                 try:
                     st = 0 if evaluate(self.exp.string(cmd.expr), self.getvar, self.setvar_checked) else 1
                 except ArithError as e:
@@ -537,8 +520,6 @@ class Shell(Redirections, ExternalCommands):
 
     # ---- simple commands (XCU 2.9.1) ------------------------------------------------------
     def run_simple(self, cmd: A.SimpleCommand) -> int:
-        from nuwa.script.builtins import BUILTINS, SPECIAL
-
         self.lineno = cmd.line
         self.limits.step(cmd.line)
         self.subst_status = None
@@ -707,8 +688,8 @@ def dpkg_environment(script_name: str = "", package: str = "", arch: str = "amd6
     return env
 
 
-def new_shell(fs, limits: Limits, record: RunRecord, deferred: list, model_state: dict, *, arg0: str,
-              positional: list[str], fds: dict, cwd: str, umask: int, env: dict[str, str],
+def new_shell(fs, limits: Limits, record: RunRecord, deferred: list, model_state: dict, *, models: ModelSet,
+              arg0: str, positional: list[str], fds: dict, cwd: str, umask: int, env: dict[str, str],
               initial_env: dict[str, str], opts: set[str] | None = None, depth: int = 0) -> Shell:
     """A shell as a newly started ``sh`` process: exported environment, default IFS/PS4/OPTIND.
 
@@ -716,7 +697,7 @@ def new_shell(fs, limits: Limits, record: RunRecord, deferred: list, model_state
     of the image, ``sh -c``); ``initial_env`` is what deferred commands' environments are
     compared with.
     """
-    sh = Shell(fs, limits, record, deferred, model_state)
+    sh = Shell(fs, limits, record, deferred, model_state, models)
     sh.arg0 = arg0
     sh.positional = list(positional)
     sh.fds = fds
@@ -735,20 +716,22 @@ def new_shell(fs, limits: Limits, record: RunRecord, deferred: list, model_state
 def run_script(fs, script, argv: list[str] | None = None, env: dict[str, str] | None = None,
                name: str = "sh", budget: int = 200_000, stdin: bytes = b"", umask: int = 0o022,
                cwd: str = "/", max_output: int = 64 << 20, max_depth: int = 100,
-               model_state: dict | None = None, bash: bool = False) -> ScriptResult:
+               model_state: dict | None = None, bash: bool = False, *, models: ModelSet) -> ScriptResult:
     """Interpret a script against ``fs``; never runs anything on the host.
 
     ``script`` is the text (``str``) or a path in the image. ``argv`` are the positional
     parameters, ``name`` is ``$0`` (and the prefix of error messages). ``env`` defaults to
     what dpkg gives maintainer scripts. ``budget`` bounds the number of commands run; a script
-    beyond it, or beyond the output or nesting caps, is deferred whole.
+    beyond it, or beyond the output or nesting caps, is deferred whole. ``models`` are the
+    programs it can simulate (``nuwa.script.commands.default_models()`` for all of them); any
+    other program is deferred.
     """
     record = RunRecord(name)
     deferred: list[DeferredCommand] = []
     limits = Limits(budget, max_output, max_depth)
     out, err = OutBuf(limits), OutBuf(limits)
     environment = dpkg_environment() if env is None else dict(env)
-    sh = new_shell(fs, limits, record, deferred, model_state if model_state is not None else {},
+    sh = new_shell(fs, limits, record, deferred, model_state if model_state is not None else {}, models=models,
                    arg0=name, positional=list(argv or []), fds={0: InBuf(stdin), 1: out, 2: err},
                    cwd=cwd, umask=umask, env=environment, initial_env=dict(environment))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import stat as _stat
 
+from nuwa.script.ast import Lit
 from nuwa.script.expand import match
 
 
@@ -185,8 +186,6 @@ def _is_unary(t: str) -> bool:
 
 def double_bracket(sh, words) -> int:
     """bash ``[[ ]]``: no splitting or globbing; ``==``/``!=`` match the right side as a pattern."""
-    from nuwa.script.ast import Lit
-
     args = []
     pattern_positions = set()
     for i, w in enumerate(words):

@@ -22,6 +22,7 @@ from nuwa.deb.operations import Dpkg
 from nuwa.patch.runner import SimulatorRunner
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
+from nuwa.script.commands import default_models
 
 POSTINST = """#!/bin/sh -e
 if [ "$1" = configure ]; then
@@ -118,3 +119,25 @@ def test_perl_script_is_deferred(root, tmp_path):
     runner = SimulatorRunner()
     Dpkg(HostDirFS(root, writable=True), runner).install([deb])
     assert runner.results[0].deferred_whole and "perl" in runner.results[0].reason
+
+
+def test_runner_uses_the_model_set_it_is_given(root, tmp_path):
+    """SimulatorRunner(models=...): a program left out of the set is deferred, an added one runs."""
+    calls = []
+
+    def frobnicate(inv):
+        calls.append(inv.argv)
+        return 0
+
+    script = "#!/bin/sh\nset -e\nfrobnicate-cache --rebuild\ndpkg-trigger --no-await demo-trigger\n"
+    deb = build_deb(str(tmp_path), "demo", "1.0", {"/usr/share/demo/x": b"x"}, scripts={"postinst": script})
+    models = default_models().without("dpkg-trigger").extended({"frobnicate-cache": frobnicate})
+    runner = SimulatorRunner(models=models)
+    d = Dpkg(HostDirFS(root, writable=True), runner)
+    d.install([deb])
+    d.commit()
+    assert calls == [["frobnicate-cache", "--rebuild"]]
+    (call,) = runner.deferred()
+    (cmd,) = call.result.deferred_commands
+    assert cmd.argv == ["dpkg-trigger", "--no-await", "demo-trigger"] and cmd.reason == "no model for dpkg-trigger"
+    assert open(os.path.join(root, "var/lib/dpkg/triggers/Unincorp")).read() == ""

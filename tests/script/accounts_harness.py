@@ -20,9 +20,11 @@ import shutil
 import stat
 import subprocess
 
-import nuwa.script.commands  # noqa: F401  (registers the models)
 from nuwa.fs.hostdir import HostDirFS
-from nuwa.script.context import REGISTRY, Defer, Invocation
+from nuwa.script.commands import default_models
+from nuwa.script.context import Defer, Invocation
+
+MODELS = default_models()
 
 EPOCH = "1700000000"
 ENV = {"LC_ALL": "C", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -70,8 +72,8 @@ class Pair:
 
     def run_model(self, argv: list[str], stdin: bytes = b"") -> tuple[int, bytes, bytes]:
         fs = HostDirFS(self.model, writable=True)
-        inv = Invocation(argv=list(argv), fs=fs, cwd="/", env=dict(ENV), stdin=stdin, umask=0o022)
-        status = REGISTRY[os.path.basename(argv[0])](inv)
+        inv = Invocation(argv=list(argv), fs=fs, cwd="/", env=dict(ENV), stdin=stdin, umask=0o022, models=MODELS)
+        status = MODELS[os.path.basename(argv[0])](inv)
         return status, bytes(inv.stdout), bytes(inv.stderr)
 
 

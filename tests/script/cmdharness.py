@@ -15,9 +15,11 @@ import shutil
 import stat
 import subprocess
 
-import nuwa.script.commands  # noqa: F401  (registers the models)
 from nuwa.fs.hostdir import HostDirFS
-from nuwa.script.context import REGISTRY, Defer, Invocation
+from nuwa.script.commands import default_models
+from nuwa.script.context import Defer, Invocation
+
+MODELS = default_models()
 
 ENV = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "TZ": "UTC"}
 
@@ -131,9 +133,9 @@ def run_model(root: str, argv: list[str], stdin: bytes, umask: int, fs=None) -> 
     if os.path.basename(argv[0]) in ("true", "false"):
         return int(argv[0].endswith("false")), b"", b""
     inv = Invocation(argv=list(argv), fs=fs, cwd="/", env=dict(ENV), stdin=stdin, umask=umask,
-                     run=lambda a, i: run_model(root, a, i, umask, fs))
+                     run=lambda a, i: run_model(root, a, i, umask, fs), models=MODELS)
     name = os.path.basename(argv[0])
-    status = REGISTRY[name](inv)
+    status = MODELS[name](inv)
     return status, bytes(inv.stdout), bytes(inv.stderr)
 
 

@@ -15,14 +15,15 @@ import os
 import stat
 import subprocess
 
-import nuwa.script.commands  # noqa: F401  (registers the models)
-import nuwa.script.commands.debconf  # noqa: F401
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
-from nuwa.script.commands.debconf_db import parse_db
+from nuwa.script.commands.debconf.db import parse_db
+from nuwa.script.commands import default_models
 from nuwa.script.interp import dpkg_environment, run_script
 
 from debian_tree import copy_tree
+
+MODELS = default_models()
 
 POLICY_RC = b"#!/bin/sh\nexit 101\n"
 
@@ -65,7 +66,7 @@ def run_real(root: str, argv: list[str], env: dict[str, str]) -> tuple[int, byte
 def run_nuwa(root: str, argv: list[str], env: dict[str, str]):
     """Interpret ``argv[0]`` (a script in the tree) with Nuwa; the overlay is committed."""
     fs = Overlay(HostDirFS(root, writable=True))
-    r = run_script(fs, argv[0], argv[1:], env=env, name=argv[0])
+    r = run_script(fs, argv[0], argv[1:], env=env, name=argv[0], models=MODELS)
     if not r.deferred_whole:
         fs.commit()
     return r

@@ -17,11 +17,13 @@ import subprocess
 
 import pytest
 
-import nuwa.script.commands  # noqa: F401  (registers the models)
 from cmdharness import snapshot
 from judges import tool
 from nuwa.fs.hostdir import HostDirFS
-from nuwa.script.context import REGISTRY, Defer, Invocation
+from nuwa.script.commands import default_models
+from nuwa.script.context import Defer, Invocation
+
+MODELS = default_models()
 
 ENV = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "TZ": "UTC"}
 DPKG_VERSION = "1.21.22"
@@ -94,8 +96,8 @@ def run_model(root: str, argv: list[str], env: dict | None = None, stdin: bytes 
     def nested(a, i):
         return run_model(root, a, env, i)
 
-    inv = Invocation(argv=list(argv), fs=fs, cwd="/", env=e, stdin=stdin, run=nested)
-    st = REGISTRY[os.path.basename(argv[0])](inv)
+    inv = Invocation(argv=list(argv), fs=fs, cwd="/", env=e, stdin=stdin, run=nested, models=MODELS)
+    st = MODELS[os.path.basename(argv[0])](inv)
     return st, bytes(inv.stdout), bytes(inv.stderr)
 
 

@@ -16,9 +16,11 @@ import subprocess
 
 from judges import tool
 from nuwa.fs.hostdir import HostDirFS
-from nuwa.script.context import REGISTRY, Defer, Drop, Invocation
+from nuwa.script.commands import default_models
+from nuwa.script.context import Defer, Drop, Invocation
 
-import nuwa.script.commands  # noqa: F401  (registers the models)  # pyflakes: ignore
+MODELS = default_models()
+
 
 #: the packages of the service tree (tests/debian_tree.bookworm_tree(SERVICES))
 SERVICES = ("systemd", "systemd-sysv", "cron", "openssh-server", "rsyslog")
@@ -171,8 +173,8 @@ def run_chroot(root: str, argv: list[str], env: dict | None = None, stdin: bytes
 
 def run_model(root: str, argv: list[str], env: dict | None = None, run=None) -> tuple[int, str, str]:
     """The model of ``argv[0]`` on ``root`` through HostDirFS (cwd /)."""
-    inv = Invocation(argv=list(argv), fs=HostDirFS(root, writable=True), cwd="/", env=dict(env or ENV), run=run)
-    status = REGISTRY[os.path.basename(argv[0])](inv)
+    inv = Invocation(argv=list(argv), fs=HostDirFS(root, writable=True), cwd="/", env=dict(env or ENV), run=run, models=MODELS)
+    status = MODELS[os.path.basename(argv[0])](inv)
     return status, inv.stdout.decode(), inv.stderr.decode()
 
 

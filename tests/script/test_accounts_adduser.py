@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from accounts_harness import Pair, check_case
+from accounts_harness import MODELS, Pair, check_case
 from debian_tree import bookworm_tree
 
 
@@ -106,14 +106,14 @@ def test_adduser_conf_ranges_and_modes(pair):
 
 def test_normal_users_defer_without_a_real_run(tmp_path):
     from nuwa.fs.hostdir import HostDirFS
-    from nuwa.script.context import REGISTRY, Defer, Invocation
+    from nuwa.script.context import Defer, Invocation
 
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
     (tmp_path / "etc/group").write_text("root:x:0:\nusers:x:100:\n")
     fs = HostDirFS(str(tmp_path), writable=True)
     with pytest.raises(Defer):
-        REGISTRY["adduser"](Invocation(argv=["adduser", "alice"], fs=fs))
+        MODELS["adduser"](Invocation(argv=["adduser", "alice"], fs=fs, models=MODELS))
     assert (tmp_path / "etc/passwd").read_text() == "root:x:0:0:root:/root:/bin/bash\n"
 
 
@@ -140,7 +140,7 @@ def test_maintainer_script_forms_through_the_interpreter(pair):
     pair.reset()
     for _ in range(2):  # the second run finds everything in place
         real = pair.run_real(["sh", "-c", POSTINST])
-        r = run_script(HostDirFS(pair.model, writable=True), POSTINST, env=dict(ENV), name="sh")
+        r = run_script(HostDirFS(pair.model, writable=True), POSTINST, env=dict(ENV), name="sh", models=MODELS)
         assert (r.status, r.stdout, r.stderr) == real
         assert not r.deferred_commands and not r.deferred_whole
     for f in ("passwd", "shadow", "group", "gshadow", "passwd-", "group-"):
@@ -168,7 +168,7 @@ def test_a_deferral_part_way_leaves_no_trace(tmp_path, overlay):
 
     from nuwa.fs.hostdir import HostDirFS
     from nuwa.fs.overlay import Overlay
-    from nuwa.script.context import REGISTRY, Defer, Invocation
+    from nuwa.script.context import Defer, Invocation
 
     (tmp_path / "etc/default").mkdir(parents=True)
     (tmp_path / "run").mkdir()
@@ -191,7 +191,7 @@ def test_a_deferral_part_way_leaves_no_trace(tmp_path, overlay):
     fs = HostDirFS(str(tmp_path), writable=True)
     fs = Overlay(fs) if overlay else fs
     with pytest.raises(Defer):
-        REGISTRY["adduser"](Invocation(argv=["adduser", "--disabled-password", "--gecos", "", "norm"], fs=fs))
+        MODELS["adduser"](Invocation(argv=["adduser", "--disabled-password", "--gecos", "", "norm"], fs=fs, models=MODELS))
     if overlay:
         assert not [e for e in fs.changes()], "the overlay still holds changes"
         fs.commit()

@@ -8,8 +8,8 @@ import pytest
 
 from accounts_harness import Pair, check_case
 from debian_tree import bookworm_tree
-from nuwa.script.commands.accounts_db import AccountFile
-from nuwa.script.commands.useradd import find_new_id, valid_name
+from nuwa.script.commands.accounts.db import AccountFile
+from nuwa.script.commands.accounts.useradd import find_new_id, valid_name
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,11 @@ from accounts_harness import ACCOUNT_FILES, EPOCH, file_facts
 from debian_tree import bookworm_tree
 from judges import tool
 from nuwa.fs.hostdir import HostDirFS
-from nuwa.script.context import REGISTRY, Invocation
+from nuwa.script.commands import default_models
+from nuwa.script.context import Invocation
 
-import nuwa.script.commands.sysusers  # noqa: F401  (registers the model)
+MODELS = default_models()
+
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +59,8 @@ def test_sysusers_like_systemd_252(tmp_path, etc_base, name):
     env = {"SOURCE_DATE_EPOCH": EPOCH, "LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     real = subprocess.run([exe, f"--root={roots['real']}", "nuwa.conf"], env=env, capture_output=True)
     inv = Invocation(argv=["systemd-sysusers", "nuwa.conf"], fs=HostDirFS(roots["model"], writable=True),
-                     env=dict(env))
-    status = REGISTRY["systemd-sysusers"](inv)
+                     env=dict(env), models=MODELS)
+    status = MODELS["systemd-sysusers"](inv)
     assert (status, bytes(inv.stdout), bytes(inv.stderr)) == (real.returncode, real.stdout, real.stderr)
     for f in ACCOUNT_FILES[:4]:
         for suffix in ("", "-"):
@@ -80,7 +82,7 @@ def test_sysusers_missing_config_fails_before_any_change(tmp_path, etc_base):
         roots[side] = str(root)
     args = ["nosuch.conf", "nuwa.conf", "/etc/other.conf"]
     real = subprocess.run([exe, f"--root={roots['real']}", *args], capture_output=True)
-    inv = Invocation(argv=["systemd-sysusers", *args], fs=HostDirFS(roots["model"], writable=True))
-    assert (REGISTRY["systemd-sysusers"](inv), bytes(inv.stderr)) == (real.returncode, real.stderr)
+    inv = Invocation(argv=["systemd-sysusers", *args], fs=HostDirFS(roots["model"], writable=True), models=MODELS)
+    assert (MODELS["systemd-sysusers"](inv), bytes(inv.stderr)) == (real.returncode, real.stderr)
     for f in ACCOUNT_FILES[:4]:
         assert file_facts(roots["model"], f"etc/{f}") == file_facts(roots["real"], f"etc/{f}")

@@ -17,9 +17,11 @@ from accounts_harness import fs_clock_now, tree
 from debian_tree import bookworm_tree
 from judges import tool
 from nuwa.fs.hostdir import HostDirFS
-from nuwa.script.context import REGISTRY, Defer, Invocation
+from nuwa.script.commands import default_models
+from nuwa.script.context import Defer, Invocation
 
-import nuwa.script.commands.tmpfiles  # noqa: F401  (registers the model)
+MODELS = default_models()
+
 
 PARTS = ["etc", "var", "tmp", "home", "srv", "run", "usr/lib/tmpfiles.d", "usr/share/doc/systemd"]
 
@@ -64,8 +66,8 @@ def _compare(roots, exe, args):
     since = fs_clock_now(roots["real"])
     env = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     real = subprocess.run([exe, f"--root={roots['real']}", *args], env=env, capture_output=True)
-    inv = Invocation(argv=["systemd-tmpfiles", *args], fs=HostDirFS(roots["model"], writable=True), env=dict(env))
-    status = REGISTRY["systemd-tmpfiles"](inv)
+    inv = Invocation(argv=["systemd-tmpfiles", *args], fs=HostDirFS(roots["model"], writable=True), env=dict(env), models=MODELS)
+    status = MODELS["systemd-tmpfiles"](inv)
     want_err = real.stderr.replace(roots["real"].encode(), b"")
     assert (status, bytes(inv.stdout), bytes(inv.stderr)) == (real.returncode, real.stdout, want_err)
     a, b = _snapshot(roots["real"], since), _snapshot(roots["model"], since)
@@ -144,14 +146,14 @@ def test_tmpfiles_lines_needing_the_running_system_defer_before_any_change(tmp_p
     assert real.returncode == 73 and b"unsafe path transition" in real.stderr
     before = _snapshot(roots["model"])
     with pytest.raises(Defer):  # systemd refuses the daemon -> root transition (exit 73)
-        REGISTRY["systemd-tmpfiles"](Invocation(argv=["systemd-tmpfiles", "--create", "unsafe.conf"],
-                                                fs=HostDirFS(roots["model"], writable=True)))
+        MODELS["systemd-tmpfiles"](Invocation(argv=["systemd-tmpfiles", "--create", "unsafe.conf"],
+                                                fs=HostDirFS(roots["model"], writable=True), models=MODELS))
     with pytest.raises(Defer):
-        REGISTRY["systemd-tmpfiles"](Invocation(argv=["systemd-tmpfiles", "--create", "nuwa.conf"],
-                                                fs=HostDirFS(roots["model"], writable=True)))
+        MODELS["systemd-tmpfiles"](Invocation(argv=["systemd-tmpfiles", "--create", "nuwa.conf"],
+                                                fs=HostDirFS(roots["model"], writable=True), models=MODELS))
     with pytest.raises(Defer):
-        REGISTRY["systemd-tmpfiles"](Invocation(argv=["systemd-tmpfiles", "--create", "journal-nocow.conf"],
-                                                fs=HostDirFS(roots["model"], writable=True)))
+        MODELS["systemd-tmpfiles"](Invocation(argv=["systemd-tmpfiles", "--create", "journal-nocow.conf"],
+                                                fs=HostDirFS(roots["model"], writable=True), models=MODELS))
     assert _snapshot(roots["model"]) == before
 
 

@@ -17,8 +17,10 @@ import pytest
 
 from judges import tool
 from nuwa.fs.hostdir import HostDirFS
-import nuwa.script.commands  # noqa: F401  (registers the models)  # pyflakes: ignore
-from nuwa.script.context import REGISTRY, Defer, Drop, Invocation
+from nuwa.script.commands import default_models
+from nuwa.script.context import Defer, Drop, Invocation
+
+MODELS = default_models()
 
 ZONES = ("UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "America/St_Johns")
 
@@ -55,8 +57,8 @@ def model(root: str, argv: list[str], tz: str | None) -> tuple[int, bytes, bytes
     env = {"LC_ALL": "C"}
     if tz is not None:
         env["TZ"] = tz[5:] if tz.startswith("zone:") else tz
-    inv = Invocation(argv=list(argv), fs=HostDirFS(root), cwd="/", env=env)
-    st = REGISTRY["date"](inv)
+    inv = Invocation(argv=list(argv), fs=HostDirFS(root), cwd="/", env=env, models=MODELS)
+    st = MODELS["date"](inv)
     return st, bytes(inv.stdout), bytes(inv.stderr)
 
 

@@ -8,9 +8,12 @@ import pytest
 
 from nuwa.fs.memory import MemoryFS
 from nuwa.fs.overlay import Overlay
+from nuwa.script.commands import default_models
 from nuwa.script.interp import run_script
 
 from cmdharness import ENV, build_tree, compare, deferred, run_model
+
+MODELS = default_models()
 
 EXPR_CASES = [
     # arithmetic
@@ -165,7 +168,7 @@ def test_env_runs_commands_like_dash(tmp_path, script):
     os.chmod(os.path.join(bindir, "helper"), 0o755)
     env = {"PATH": f"/usr/bin:/bin:{bindir}", "HOME": "/root", "LC_ALL": "C"}
     want = subprocess.run(["dash", "-c", script], cwd=tmp_path, env=env, capture_output=True)
-    got = run_script(_script_fs(bindir), script + "\n", [], env=env)
+    got = run_script(_script_fs(bindir), script + "\n", [], env=env, models=MODELS)
     assert not got.deferred_whole and not got.deferred_commands, (got.reason, got.deferred_commands)
     # dash itself adds PWD to the environment it passes on
     strip = [b"PWD=" + str(tmp_path).encode() + b"\n", b"PWD=/\n"]

@@ -2,9 +2,11 @@
 
 import os
 
-import nuwa.script.commands  # noqa: F401
 from nuwa.fs.memory import MemoryFS
-from nuwa.script.context import REGISTRY, Invocation
+from nuwa.script.commands import default_models
+from nuwa.script.context import Invocation
+
+MODELS = default_models()
 
 
 def _fs():
@@ -19,8 +21,8 @@ def _fs():
 
 
 def _run(fs, *argv, cwd="/"):
-    inv = Invocation(argv=list(argv), fs=fs, cwd=cwd, env={"LC_ALL": "C"})
-    return REGISTRY[argv[0]](inv), bytes(inv.stdout), bytes(inv.stderr)
+    inv = Invocation(argv=list(argv), fs=fs, cwd=cwd, env={"LC_ALL": "C"}, models=MODELS)
+    return MODELS[argv[0]](inv), bytes(inv.stdout), bytes(inv.stderr)
 
 
 def test_rm_rf_root_refused_then_only_image(tmp_path):

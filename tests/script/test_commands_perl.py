@@ -8,7 +8,7 @@ import os
 import pytest
 
 from cmdharness import compare, deferred
-from nuwa.script.commands.perl_oneliners import DH_PYTHON3_PRERM
+from nuwa.script.commands.miscutils.perl_oneliners import DH_PYTHON3_PRERM
 
 PY = "usr/lib/python3/dist-packages/pkg"
 

@@ -21,7 +21,10 @@ import pytest
 from cmdharness import run_model
 from judges import tool
 from nuwa.fs.hostdir import HostDirFS
-from nuwa.script.context import REGISTRY, Defer, Drop, Invocation
+from nuwa.script.commands import default_models
+from nuwa.script.context import Defer, Drop, Invocation
+
+MODELS = default_models()
 
 
 def _unshare() -> str:
@@ -32,8 +35,8 @@ def _unshare() -> str:
 
 
 def model(root: str, argv: list[str], env: dict[str, str] | None = None) -> tuple[int, bytes, bytes]:
-    inv = Invocation(argv=list(argv), fs=HostDirFS(root, writable=True), cwd="/", env=dict(env or {}))
-    st = REGISTRY[argv[0]](inv)
+    inv = Invocation(argv=list(argv), fs=HostDirFS(root, writable=True), cwd="/", env=dict(env or {}), models=MODELS)
+    st = MODELS[argv[0]](inv)
     return st, bytes(inv.stdout), bytes(inv.stderr)
 
 
@@ -270,4 +273,4 @@ def test_logger_wall_nproc(tmp_path):
 
 def test_harness_registration():
     # run_model (the file-utility harness) finds the models too
-    assert run_model is not None and {"hostname", "locale", "pidof", "date", "mountpoint"} <= set(REGISTRY)
+    assert run_model is not None and {"hostname", "locale", "pidof", "date", "mountpoint"} <= set(MODELS)

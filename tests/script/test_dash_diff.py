@@ -9,15 +9,13 @@ expected output: dash produces it on every run.
 Case headers: ``=== name | key=value | ...`` with keys ``args`` (positional parameters,
 space-separated), ``stdin`` (text, ``\\n`` escapes), ``file=1`` (dash runs the script
 from a file, as dpkg does, instead of ``-c``), ``models`` (commands the case needs as
-command models; it runs only once they are all registered) and ``diverge`` (a known
+command models; it runs only once the default model set has them all) and ``diverge`` (a known
 divergence, with its reason: the case is an expected failure, strict, so fixing it shows).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-import pkgutil
 import shutil
 import stat
 import subprocess
@@ -25,21 +23,14 @@ import subprocess
 import pytest
 
 from judges import tool
-from nuwa.script.context import REGISTRY
+from nuwa.script.commands import default_models
 from nuwa.script.interp import run_script
+
+MODELS = default_models()
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CASES_FILE = os.path.join(HERE, "dash_cases.txt")
 
-
-def _load_models() -> None:
-    import nuwa.script.commands as pkg
-
-    for m in pkgutil.iter_modules(pkg.__path__):
-        try:
-            importlib.import_module(f"nuwa.script.commands.{m.name}")
-        except Exception:  # a broken model module must not hide the shell's own cases
-            pass
 
 
 def load_cases() -> list[tuple[str, str, dict]]:
@@ -123,10 +114,9 @@ def test_dash_agrees(name, script, opts, tmp_path, request):
     dash = tool("dash")
     needs = [m for m in opts.get("models", "").split(",") if m]
     if needs:
-        _load_models()
-        missing = [m for m in needs if m not in REGISTRY]
+        missing = [m for m in needs if m not in MODELS]
         if missing:
-            pytest.skip(f"needs command models not registered yet: {', '.join(missing)}")
+            pytest.skip(f"needs command models not in the default set yet: {', '.join(missing)}")
     if "diverge" in opts:
         request.node.add_marker(pytest.mark.xfail(reason=opts["diverge"], strict=True))
     args = opts.get("args", "").split() if opts.get("args") else []
@@ -158,7 +148,7 @@ def test_dash_agrees(name, script, opts, tmp_path, request):
         fs = HostDirFS(n_root, writable=True)
         nenv = {"PATH": "/.bin", "HOME": "/home/u", "LC_ALL": "C"}
         res = run_script(fs, script + ("\n" if opts.get("file") else ""), args, env=nenv, name=arg0,
-                         stdin=stdin, budget=100_000)
+                         stdin=stdin, budget=100_000, models=MODELS)
     finally:
         os.umask(old_umask)
     # a script that does not parse is deferred whole (by design) after printing dash's message

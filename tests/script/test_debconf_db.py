@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from debian_tree import bookworm_tree
-from nuwa.script.commands.debconf_db import (
+from nuwa.script.commands.debconf.db import (
     FileDriver, Item, StackDriver, TemplateError, format_db, parse_db, parse_templates,
 )
 

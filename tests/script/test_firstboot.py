@@ -23,9 +23,12 @@ from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.memory import MemoryFS
 from nuwa.fs.overlay import Overlay
 from nuwa.script import firstboot as fb
+from nuwa.script.commands import default_models
 from nuwa.script.firstboot import FirstBootJob
 from nuwa.script.interp import dpkg_environment, run_script
 from nuwa.script.record import DeferredCommand
+
+MODELS = default_models()
 
 BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C"}
 
@@ -45,15 +48,6 @@ def cmd(argv, env=None, cwd="/", umask=0o022, stdin=b"", reason="no model", line
     return DeferredCommand(list(argv), cwd, dict(env or {}), umask, stdin, reason, line)
 
 
-@pytest.fixture
-def no_models(monkeypatch):
-    """The fallback path: no systemctl/update-rc.d model registered."""
-    from nuwa.script.context import REGISTRY
-
-    for n in ("systemctl", "update-rc.d"):
-        monkeypatch.delitem(REGISTRY, n, raising=False)
-
-
 def links(m):
     out = {}
     for d, _, files in m.walk("/etc"):
@@ -64,18 +58,13 @@ def links(m):
     return out
 
 
-def test_enable_through_models_gives_the_same_links(monkeypatch):
-    import nuwa.script.commands  # noqa: F401  (registers the models)
-    from nuwa.script.context import REGISTRY
-
-    if "systemctl" not in REGISTRY or "update-rc.d" not in REGISTRY:
-        pytest.skip("no systemctl/update-rc.d model in this tree")
+def test_enable_through_models_gives_the_same_links():
+    """The systemctl/update-rc.d models enable the unit; without them (no model set) the
+    fallback makes the same links directly."""
     with_models = image_fs()
     job = FirstBootJob()
     job.add_command(cmd(["x"]), BASE_ENV)
-    job.write(with_models)
-    for n in ("systemctl", "update-rc.d"):
-        monkeypatch.delitem(REGISTRY, n)
+    job.write(with_models, MODELS)
     direct = image_fs()
     job2 = FirstBootJob()
     job2.add_command(cmd(["x"]), BASE_ENV)
@@ -83,7 +72,7 @@ def test_enable_through_models_gives_the_same_links(monkeypatch):
     assert links(with_models) == links(direct) and len(links(direct)) == 5
 
 
-def test_layout_exactly_as_designed(no_models):
+def test_layout_exactly_as_designed():
     m = image_fs()
     job = FirstBootJob.load(m)
     assert job.entries == []
@@ -130,6 +119,23 @@ def test_layout_exactly_as_designed(no_models):
     assert m.read_bytes(sd + "/foo.postinst") == b"#!/bin/sh\nexit 0\n" and mode(sd + "/foo.postinst") == 0o755
     assert "'/var/lib/nuwa/firstboot/entries/000002/foo.postinst' 'configure' '1.2-3' </dev/null" in \
         m.read_bytes(sd + "/run").decode()
+
+
+def test_the_offline_debconf_session_does_not_reach_the_boot():
+    """A command deferred inside a postinst that sourced confmodule was recorded with that
+    session's DEBCONF_REDIR/DEBIAN_HAS_FRONTEND; at boot there is no such frontend, and with
+    them a debconf-using program and its own frontend wait on each other for ever."""
+    m = image_fs(systemd=False, sysv=False)
+    job = FirstBootJob.load(m)
+    job.add_command(cmd(["pam-auth-update", "--package"], {"DEBCONF_REDIR": "1", "DEBIAN_HAS_FRONTEND": "1"}),
+                    BASE_ENV, "/var/lib/dpkg/info/libpam-runtime.postinst", "libpam-runtime")
+    job.add_script(b"#!/bin/sh\nexit 0\n", ["configure", ""], dict(BASE_ENV, DEBCONF_REDIR="1"),
+                   "/var/lib/dpkg/info/foo.postinst", reason="r", package="foo")
+    job.write(m)
+    for i in ("000001", "000002"):
+        run = m.read_bytes(f"{fb.JOB_DIR}/entries/{i}/run").decode()
+        assert "DEBCONF_REDIR" not in run and "DEBIAN_HAS_FRONTEND" not in run, run
+        assert "'DEBIAN_FRONTEND=noninteractive'" in run
 
 
 def test_quoting_survives_any_argument():
@@ -285,7 +291,7 @@ def test_runner_in_a_chroot_runs_entries_in_order_and_disables_itself(chroot_roo
     sim.makedirs("/tmp/work dir")
     sim.write_bytes("/usr/local/bin/nuwa-probe", b"\x7fELF", 0o755)
     r = run_script(sim, "set -e\ncd '/tmp/work dir'\numask 027\nprintf 'in\\nput' | X='a b' nuwa-probe 1 \"it's\" '$HOME'\n",
-                   [], env=dict(BASE_ENV), name="test-script")
+                   [], env=dict(BASE_ENV), name="test-script", models=MODELS)
     assert not r.deferred_whole and len(r.deferred_commands) == 1
     job = FirstBootJob.load(ov)
     job.add_result(r, b"", [], BASE_ENV, "test-script")

@@ -11,9 +11,12 @@ from __future__ import annotations
 import pytest
 
 from nuwa.fs.memory import MemoryFS
-from nuwa.script.context import REGISTRY, Drop
+from nuwa.script.commands import default_models
+from nuwa.script.context import Drop
 from nuwa.script.interp import dpkg_environment, run_script
 from nuwa.script.record import DEFERRED, DROPPED, SIMULATED
+
+MODELS = default_models()
 
 
 @pytest.fixture
@@ -34,11 +37,11 @@ def svc_model(monkeypatch):
     def model(inv):
         raise Drop("starts a service", status=0)
 
-    monkeypatch.setitem(REGISTRY, "svc-start", model)
+    monkeypatch.setitem(globals(), "MODELS", MODELS.extended({"svc-start": model}))
 
 
 def run(fs, text, **kw):
-    return run_script(fs, text, ["configure", "1.0"], name="postinst", **kw)
+    return run_script(fs, text, ["configure", "1.0"], name="postinst", **kw, models=MODELS)
 
 
 def test_unused_deferred_command_is_recorded_and_script_continues(fs):
@@ -123,7 +126,7 @@ def test_parse_error_defers_whole_with_message(fs):
 def test_dpkg_environment_is_given():
     fs = MemoryFS()
     r = run_script(fs, 'echo "$PATH|$HOME|[$DPKG_ROOT]|$DPKG_MAINTSCRIPT_NAME|$DPKG_MAINTSCRIPT_PACKAGE"; umask',
-                   env=dpkg_environment("postinst", "foo"))
+                   env=dpkg_environment("postinst", "foo"), models=MODELS)
     assert r.stdout == b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|/root|[]|postinst|foo\n0022\n"
 
 
@@ -131,7 +134,7 @@ def test_script_from_image_path_and_sourcing(fs):
     fs.makedirs("/usr/share/debconf")
     fs.write_bytes("/usr/share/debconf/confmodule", b"db_get() { RET=default; }\n")
     fs.write_bytes("/var-postinst", b"#!/bin/sh\nset -e\n. /usr/share/debconf/confmodule\ndb_get foo/bar\necho \"$RET $1\"\n")
-    r = run_script(fs, "/var-postinst", ["configure"])
+    r = run_script(fs, "/var-postinst", ["configure"], models=MODELS)
     assert r.stdout == b"default configure\n" and r.status == 0
 
 
@@ -158,7 +161,7 @@ def test_model_run_callback_reaches_models_and_builtins(fs, monkeypatch):
         seen["defer"] = type(ei.value).__name__
         return 0
 
-    monkeypatch.setitem(REGISTRY, "xl", xargs_like)
+    monkeypatch.setitem(globals(), "MODELS", MODELS.extended({"xl": xargs_like}))
     fs.write_bytes("/usr/bin/xl", b"", 0o755)
     fs.write_bytes("/usr/bin/echo", b"", 0o755)
     r = run(fs, "xl\n")

@@ -14,10 +14,12 @@ import subprocess
 import pytest
 
 from debian_tree import bookworm_tree, copy_tree
-from nuwa.script.commands.ldcache import decode_cache, encode_cache, libcmp, sorted_entries
-from nuwa.script.context import Invocation, REGISTRY
+from nuwa.script.commands.caches.ldcache import decode_cache, encode_cache, libcmp, sorted_entries
+from nuwa.script.commands import default_models
+from nuwa.script.context import Invocation
 
-import nuwa.script.commands.ldconfig  # noqa: E402,F401  (registers the model)
+MODELS = default_models()
+
 
 LIBDIR = "usr/lib/x86_64-linux-gnu"
 
@@ -68,8 +70,8 @@ def test_ldconfig_matches_real_ldconfig_byte_for_byte(tmp_path):
     assert r.returncode == 0, r.stderr
 
     fs = _hostdir().HostDirFS(sim, writable=True)
-    inv = Invocation(argv=["/sbin/ldconfig"], fs=fs)
-    status = REGISTRY["ldconfig"](inv)
+    inv = Invocation(argv=["/sbin/ldconfig"], fs=fs, models=MODELS)
+    status = MODELS["ldconfig"](inv)
     assert status == 0, inv.stderr.decode()
 
     want = open(os.path.join(real, "etc/ld.so.cache"), "rb").read()
@@ -83,13 +85,13 @@ def test_ldconfig_matches_real_ldconfig_byte_for_byte(tmp_path):
     assert inv.stderr.decode() == r.stderr
 
     # `ldconfig -p` prints what the real one prints for the cache
-    p = REGISTRY["ldconfig"](inv2 := Invocation(argv=["ldconfig", "-p"], fs=fs))
+    p = MODELS["ldconfig"](inv2 := Invocation(argv=["ldconfig", "-p"], fs=fs, models=MODELS))
     real_p = subprocess.run(["chroot", real, "/sbin/ldconfig", "-p"], capture_output=True, text=True)
     assert p == 0 and inv2.stdout.decode() == real_p.stdout
 
 
 def test_cache_encoding_round_trips_and_sorts_like_glibc():
-    from nuwa.script.commands.ldcache import CacheEntry
+    from nuwa.script.commands.caches.ldcache import CacheEntry
 
     names = ["libz.so.1", "libz.so.10", "libz.so.2", "libc.so.6", "ld-linux-x86-64.so.2", "libz3.so.4", "libzz.so"]
     ents = [CacheEntry(n, "/lib/x/" + n, 0x303) for n in names]
@@ -117,7 +119,7 @@ def test_ldconfig_refuses_foreign_roots_and_formats_by_deferring(tmp_path):
     fs = _hostdir().HostDirFS(str(tmp_path), writable=True)
     for argv in (["ldconfig", "-r", "/srv/chroot"], ["ldconfig", "-c", "old"], ["ldconfig", "--bogus"]):
         with pytest.raises(Defer):
-            REGISTRY["ldconfig"](Invocation(argv=argv, fs=fs))
+            MODELS["ldconfig"](Invocation(argv=argv, fs=fs, models=MODELS))
     # no ldconfig binary in an empty tree: the cache cannot be written exactly, so defer
     with pytest.raises(Defer):
-        REGISTRY["ldconfig"](Invocation(argv=["ldconfig"], fs=fs))
+        MODELS["ldconfig"](Invocation(argv=["ldconfig"], fs=fs, models=MODELS))

@@ -16,8 +16,10 @@ from debian_tree import bookworm_tree, copy_tree
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.memory import MemoryFS
 from nuwa.fs.overlay import Overlay
+from nuwa.script.commands import default_models
 from nuwa.script.interp import run_script
-import nuwa.script.commands  # noqa: F401
+
+MODELS = default_models()
 
 
 def _bin(fs, *names):
@@ -37,7 +39,7 @@ def _tree():
 
 def test_nested_shell_script_is_interpreted_with_its_own_arguments():
     fs = _tree()
-    r = run_script(fs, "helper one two; echo status=$?\n", ["configure"])
+    r = run_script(fs, "helper one two; echo status=$?\n", ["configure"], models=MODELS)
     assert not r.deferred_whole, r.reason
     assert r.stdout == b"helper:/usr/bin/helper:2:one\nstatus=3\n"
     assert fs.exists("/made-by-helper")
@@ -46,7 +48,7 @@ def test_nested_shell_script_is_interpreted_with_its_own_arguments():
 
 def test_a_nested_script_with_a_deferred_command_is_undone_and_deferred_whole():
     fs = _tree()
-    r = run_script(fs, "partial arg\necho after\n", ["configure"])
+    r = run_script(fs, "partial arg\necho after\n", ["configure"], models=MODELS)
     assert not r.deferred_whole, r.reason
     assert r.stdout == b"after\n"
     assert not fs.lexists("/half"), "the child's effects must be rolled back"
@@ -56,7 +58,7 @@ def test_a_nested_script_with_a_deferred_command_is_undone_and_deferred_whole():
 
 def test_scripts_in_other_languages_are_deferred_not_run():
     fs = _tree()
-    r = run_script(fs, "pyscript\n", ["configure"])
+    r = run_script(fs, "pyscript\n", ["configure"], models=MODELS)
     assert [d.argv for d in r.deferred_commands] == [["pyscript"]]
 
 
@@ -64,7 +66,7 @@ def test_without_savepoints_a_nested_script_is_deferred_unrun(tmp_path):
     fs = MemoryFS()
     _bin(fs, "touch")
     fs.write_bytes("/usr/bin/helper", b"#!/bin/sh\ntouch /x\n", 0o755)
-    r = run_script(fs, "helper\n", ["configure"])
+    r = run_script(fs, "helper\n", ["configure"], models=MODELS)
     assert [d.argv for d in r.deferred_commands] == [["helper"]] and not fs.lexists("/x")
 
 
@@ -96,7 +98,7 @@ def test_update_ca_certificates_matches_the_real_script(tmp_path):
     assert want.returncode == 0, want.stderr
 
     fs = Overlay(HostDirFS(sim, writable=True))
-    got = run_script(fs, "update-ca-certificates\n", [], env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    got = run_script(fs, "update-ca-certificates\n", [], env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, models=MODELS)
     assert not got.deferred_whole and not got.deferred_commands, (got.reason, got.deferred_commands)
     assert got.status == want.returncode
     assert got.stdout.decode() == want.stdout
@@ -115,7 +117,7 @@ def test_a_model_that_ignores_stdin_does_not_swallow_the_loop_input():
     """``while read`` feeding commands that never read stdin: every line is seen (as in dash)."""
     fs = Overlay(MemoryFS())
     _bin(fs, "touch", "cat")
-    r = run_script(fs, "printf 'a\\nb\\nc\\n' | while read -r f; do touch /$f; done; cat /a /b /c; echo ok\n", [])
+    r = run_script(fs, "printf 'a\\nb\\nc\\n' | while read -r f; do touch /$f; done; cat /a /b /c; echo ok\n", [], models=MODELS)
     assert r.stdout == b"ok\n" and r.status == 0, (r.stdout, r.stderr)
     assert all(fs.exists(p) for p in ("/a", "/b", "/c"))
 
@@ -123,7 +125,7 @@ def test_a_model_that_ignores_stdin_does_not_swallow_the_loop_input():
 def test_a_nested_script_reads_from_the_same_input():
     fs = _tree()
     fs.write_bytes("/usr/bin/one", b"#!/bin/sh\nread -r x\necho got:$x\n", 0o755)
-    r = run_script(fs, "printf 'l1\\nl2\\n' | { one; read -r y; echo rest:$y; }\n", [])
+    r = run_script(fs, "printf 'l1\\nl2\\n' | { one; read -r y; echo rest:$y; }\n", [], models=MODELS)
     assert r.stdout == b"got:l1\nrest:l2\n", (r.stdout, r.stderr, r.reason)
 
 
@@ -155,7 +157,7 @@ def test_sed_e_flag_runs_commands_like_gnu_sed(tmp_path):
     script = "sed -En -e '/^(.*)\\/(.+)\\.py$/s,,rm \"\\1/__pycache__/\\2\".*,e' files.list; echo st=$?\n"
     want = subprocess.run(["sh", "-c", script], cwd=real, capture_output=True, text=True)
     ov = Overlay(HostDirFS(sim, writable=True))
-    got = run_script(ov, script, [], cwd="/", env={"PATH": "/usr/bin:/bin"})
+    got = run_script(ov, script, [], cwd="/", env={"PATH": "/usr/bin:/bin"}, models=MODELS)
     ov.commit()
     assert not got.deferred_whole and not got.deferred_commands, (got.reason, got.deferred_commands)
     assert (got.stdout.decode(), got.status) == (want.stdout, want.returncode)

@@ -18,9 +18,11 @@ import subprocess
 import pytest
 
 from judges import tool
-from nuwa.script.commands.x509hash import cert_subject, name_hash, name_hash_old, pem_blocks
-from nuwa.script.context import Defer, Invocation, REGISTRY
-import nuwa.script.commands.openssl  # noqa: F401
+from nuwa.script.commands.caches.x509hash import cert_subject, name_hash, name_hash_old, pem_blocks
+from nuwa.script.commands import default_models
+from nuwa.script.context import Defer, Invocation
+
+MODELS = default_models()
 
 SUBJECTS = [
     "/CN=Plain Root",
@@ -102,8 +104,8 @@ def test_rehash_matches_real_openssl(certdir, tmp_path, flags):
     r = subprocess.run([openssl, "rehash", *flags, str(real)], capture_output=True, text=True)
 
     fs = _hostdir().HostDirFS(str(sim_root), writable=True)
-    inv = Invocation(argv=["openssl", "rehash", *flags, "."], fs=fs, cwd="/etc/ssl/certs")
-    status = REGISTRY["openssl"](inv)
+    inv = Invocation(argv=["openssl", "rehash", *flags, "."], fs=fs, cwd="/etc/ssl/certs", models=MODELS)
+    status = MODELS["openssl"](inv)
     assert status == r.returncode
     assert _listing(sim_root / "etc/ssl/certs") == _listing(real)
     assert inv.stderr.decode() == r.stderr
@@ -126,4 +128,4 @@ def test_other_openssl_subcommands_are_deferred(tmp_path):
     fs = _hostdir().HostDirFS(str(tmp_path), writable=True)
     for argv in (["openssl", "genrsa", "2048"], ["openssl", "s_client", "-connect", "example.org:443"], ["openssl"]):
         with pytest.raises(Defer):
-            REGISTRY["openssl"](Invocation(argv=argv, fs=fs))
+            MODELS["openssl"](Invocation(argv=argv, fs=fs, models=MODELS))

@@ -9,8 +9,10 @@ import subprocess
 import pytest
 
 from judges import tool
-from nuwa.script.context import Invocation, REGISTRY
-import nuwa.script.commands.runparts  # noqa: F401
+from nuwa.script.commands import default_models
+from nuwa.script.context import Invocation
+
+MODELS = default_models()
 
 
 def _tree(root):
@@ -54,8 +56,8 @@ def test_run_parts_listing_matches_real(tmp_path, args):
     _tree(real_root)
     _tree(sim_root)
     r = subprocess.run([real_bin, *args], cwd=real_root, capture_output=True, text=True)
-    inv = Invocation(argv=["run-parts", *args], fs=hostdir.HostDirFS(str(sim_root), writable=True), cwd="/")
-    status = REGISTRY["run-parts"](inv)
+    inv = Invocation(argv=["run-parts", *args], fs=hostdir.HostDirFS(str(sim_root), writable=True), cwd="/", models=MODELS)
+    status = MODELS["run-parts"](inv)
     assert (status, inv.stdout.decode(), inv.stderr.decode()) == (r.returncode, r.stdout, r.stderr)
 
 
@@ -81,8 +83,8 @@ def test_run_parts_running_matches_real(tmp_path, extra):
         p = subprocess.run([dash, str(sim_root / argv[0]), *argv[1:]], capture_output=True, input=stdin)
         return p.returncode, p.stdout, p.stderr
 
-    inv = Invocation(argv=["run-parts", *extra, "d"], fs=hostdir.HostDirFS(str(sim_root), writable=True), cwd="/", run=run)
-    status = REGISTRY["run-parts"](inv)
+    inv = Invocation(argv=["run-parts", *extra, "d"], fs=hostdir.HostDirFS(str(sim_root), writable=True), cwd="/", run=run, models=MODELS)
+    status = MODELS["run-parts"](inv)
     # stdout is exact; stderr lines are compared as a multiset because the real program's
     # stderr interleaves with its children's
     assert status == r.returncode

@@ -18,9 +18,12 @@ import pytest
 
 from debian_tree import bookworm_tree
 from nuwa.fs.hostdir import HostDirFS
+from nuwa.script.commands import default_models
 from nuwa.script.context import DROPPED
 from nuwa.script.interp import dpkg_environment, run_script
 from svcharness import SERVICES, Pair, run_chroot, snapshot
+
+MODELS = default_models()
 
 pytestmark = pytest.mark.judge
 
@@ -79,7 +82,7 @@ def _run_both(tree: Pair, pkg: str, kind: str, args: list[str]) -> None:
     env = _env(kind, pkg)
     script = f"/{INFO}/{pkg}.{kind}"
     want = run_chroot(tree.real, [script, *args], dict(env))
-    r = run_script(HostDirFS(tree.model, writable=True), script, args, env=env, name=script)
+    r = run_script(HostDirFS(tree.model, writable=True), script, args, env=env, name=script, models=MODELS)
     assert not r.deferred_whole, r.reason
     dropped = [e for e in r.record.entries if e.classification == DROPPED]
     want_err = "".join(line for line in want[2].splitlines(keepends=True)

@@ -17,11 +17,12 @@ import time
 
 import pytest
 
-import nuwa.script.commands.ucf  # noqa: F401
 from debconf_oracle import debconf_records, diff_trees, environment, make_pair, put, run_nuwa, run_real
 from debian_tree import bookworm_tree, copy_tree
-from nuwa.deb.diversions import Diversions
-from nuwa.script.context import REGISTRY, Invocation
+from nuwa.script.commands import default_models
+from nuwa.script.context import Invocation
+
+MODELS = default_models()
 
 UCF_SHORT = "hs:d::D::npP:Zv"
 UCF_LONG = ("help,src-dir:,sum-file:,dest-dir:,debug::,DEBUG::,no-action,package:,purge,verbose,three-way,"
@@ -36,8 +37,8 @@ GETOPT_CASES = [
 
 
 def _model(argv: list[str], stdin: bytes = b"", env=None) -> tuple[int, bytes, bytes]:
-    inv = Invocation(argv=argv, fs=None, env=env or {}, stdin=stdin)
-    st = REGISTRY[argv[0]](inv)
+    inv = Invocation(argv=argv, fs=None, env=env or {}, stdin=stdin, models=MODELS)
+    st = MODELS[argv[0]](inv)
     return st, bytes(inv.stdout), bytes(inv.stderr)
 
 
@@ -70,22 +71,6 @@ def test_other_perl_is_deferred():
 # ---------------------------------------------------------------------------------------
 # the ucf chain
 # ---------------------------------------------------------------------------------------
-
-def _divert_query(inv: Invocation) -> int:
-    """dpkg-divert's two queries ucf makes, answered from the image's diversions database
-    (used only until the dpkg helpers provide the real model)."""
-    div = Diversions.load(inv.fs)
-    if len(inv.argv) == 3 and inv.argv[1] == "--listpackage":
-        d = div.by_path(inv.argv[2])
-        if d is not None:
-            inv.out((d.package or "LOCAL") + "\n")
-        return 0
-    if len(inv.argv) == 3 and inv.argv[1] == "--truename":
-        d = div.by_path(inv.argv[2])
-        inv.out((d.divert_to if d is not None else inv.argv[2]) + "\n")
-        return 0
-    raise AssertionError(f"unexpected dpkg-divert call {inv.argv}")
-
 
 @pytest.fixture(scope="module")
 def ucf_tree(tmp_path_factory):
@@ -157,42 +142,35 @@ STEPS = [
 
 @pytest.fixture(scope="module")
 def chain(ucf_tree, tmp_path_factory):
-    added = "dpkg-divert" not in REGISTRY
-    if added:
-        REGISTRY["dpkg-divert"] = _divert_query
-    try:
-        a, b = make_pair(ucf_tree, str(tmp_path_factory.mktemp("ucf-pair")))
-        since = time.time()
-        out = {}
-        for name, conf, edit, script, extra in STEPS:
-            put((a, b), "/usr/share/nuwa-u/conf", conf, 0o644)
-            if edit:
-                for r in (a, b):
-                    with open(os.path.join(r, "etc/nuwa-u.conf"), "ab") as f:
-                        f.write(edit)
-            put((a, b), "/tmp/step", script)
-            env = environment("postinst", "nuwa-u")
-            env.update(extra)
-            real = run_real(a, ["/tmp/step"], env)
-            r = run_nuwa(b, ["/tmp/step"], env)
-            state = {}
-            for root, tag in ((a, "real"), (b, "nuwa")):
-                files = {}
-                for rel in ("var/lib/ucf", "etc"):
-                    for dp, _, fs_ in os.walk(os.path.join(root, rel)):
-                        for n in fs_:
-                            if rel == "etc" and not n.startswith("nuwa-u"):
-                                continue
-                            p = os.path.join(dp, n)
-                            files[os.path.relpath(p, root)] = open(p, "rb").read()
-                state[tag] = (files, debconf_records(root))
-            out[name] = (real, r, state)
-            if os.environ.get("NUWA_SHOW_UCF"):
-                print(name, real, sorted(state["real"][0]))
-        yield a, b, since, out
-    finally:
-        if added:
-            del REGISTRY["dpkg-divert"]
+    a, b = make_pair(ucf_tree, str(tmp_path_factory.mktemp("ucf-pair")))
+    since = time.time()
+    out = {}
+    for name, conf, edit, script, extra in STEPS:
+        put((a, b), "/usr/share/nuwa-u/conf", conf, 0o644)
+        if edit:
+            for r in (a, b):
+                with open(os.path.join(r, "etc/nuwa-u.conf"), "ab") as f:
+                    f.write(edit)
+        put((a, b), "/tmp/step", script)
+        env = environment("postinst", "nuwa-u")
+        env.update(extra)
+        real = run_real(a, ["/tmp/step"], env)
+        r = run_nuwa(b, ["/tmp/step"], env)
+        state = {}
+        for root, tag in ((a, "real"), (b, "nuwa")):
+            files = {}
+            for rel in ("var/lib/ucf", "etc"):
+                for dp, _, fs_ in os.walk(os.path.join(root, rel)):
+                    for n in fs_:
+                        if rel == "etc" and not n.startswith("nuwa-u"):
+                            continue
+                        p = os.path.join(dp, n)
+                        files[os.path.relpath(p, root)] = open(p, "rb").read()
+            state[tag] = (files, debconf_records(root))
+        out[name] = (real, r, state)
+        if os.environ.get("NUWA_SHOW_UCF"):
+            print(name, real, sorted(state["real"][0]))
+    yield a, b, since, out
 
 
 @pytest.mark.parametrize("name", [s[0] for s in STEPS])

@@ -34,7 +34,10 @@ from dpkghelpers import ENV, require_dpkg
 from judges import tool
 from nuwa.deb.alternatives import parse_admin
 from nuwa.fs.hostdir import HostDirFS
-from nuwa.script.context import REGISTRY, Defer, Invocation
+from nuwa.script.commands import default_models
+from nuwa.script.context import Defer, Invocation
+
+MODELS = default_models()
 
 T0 = 1_600_000_000
 STAMP = re.compile(rb"^update-alternatives (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d): ", re.M)
@@ -154,8 +157,8 @@ def run_real(root: str, argv: list[str], env: dict | None, stdin: bytes) -> tupl
 
 def run_model(root: str, argv: list[str], env: dict | None, stdin: bytes = b"") -> tuple[int, bytes, bytes]:
     """The model on ``root`` seen as the image."""
-    inv = Invocation(argv=list(argv), fs=HostDirFS(root, writable=True), cwd="/", env=_env(env), stdin=stdin)
-    status = REGISTRY["update-alternatives"](inv)
+    inv = Invocation(argv=list(argv), fs=HostDirFS(root, writable=True), cwd="/", env=_env(env), stdin=stdin, models=MODELS)
+    status = MODELS["update-alternatives"](inv)
     return status, bytes(inv.stdout), bytes(inv.stderr)
 
 

@@ -1,13 +1,37 @@
-"""Command models, one module per family; importing this package registers them all."""
+"""Command models, in families, and the default model set.
 
-from nuwa.script.commands import attrs, awk, compare, copy, files, find, grep, paths, sed, text, transform, users  # noqa: F401  (registration)
-from nuwa.script.commands import ldconfig, openssl, runparts  # noqa: F401,E402  (registration)
-from nuwa.script.commands import adduser, deluser, sysusers, tmpfiles, useradd, usermod  # noqa: F401,E402  (registration: account tools)
-from nuwa.script.commands import dpkg_cmd, dpkg_divert, dpkg_maintscript_helper, dpkg_query, dpkg_statoverride, dpkg_trigger  # noqa: F401,E402  (dpkg helper programs)
-from nuwa.script.commands import debconf  # noqa: F401,E402  (registration: debconf's frontend, debconf-communicate, debconf-escape)
-from nuwa.script.commands import ucf  # noqa: F401,E402  (registration: getopt, seq, perl one-liner for the real ucf/ucfr scripts)
-from nuwa.script.commands import deb_systemd, systemctl, sysvinit  # noqa: F401,E402  (registration: service management)
-from nuwa.script.commands import update_alternatives  # noqa: F401,E402  (registration: update-alternatives)
-from nuwa.script.commands import datecmd, listing, locales, procs, sysinfo  # noqa: F401,E402  (registration: machine facts, clock, processes, ls)
-from nuwa.script.commands import perl_oneliners  # noqa: F401,E402  (registration: perl, after ucf: dh_python3 and libc6 one-liners, ucf's through ucf.perl)
-from nuwa.script.commands import envexpr  # noqa: F401,E402  (registration: env, expr, getconf)
+Each family is a package named after the upstream package family its programs come from
+(as BusyBox keeps its applets in ``coreutils/``, ``findutils/``, ``editors/``...); its
+``__init__`` says which upstream package each model mirrors and declares its models in one
+``MODELS`` dict. Modules used by several families stay here at the top: ``_common``
+(coreutils' quoting, error lines, the image's users and groups), ``_args`` (a small GNU
+``getopt_long``), ``_regex`` (POSIX regular expressions) and ``modes`` (chmod's mode
+expressions).
+
+Nothing is registered by importing: :func:`default_models` builds the full set, and whoever
+creates an interpreter passes a set in (see docs/command-models.md, "How to add a command
+model").
+"""
+
+from __future__ import annotations
+
+from nuwa.script.commands import accounts, caches, coreutils, debconf, dpkg, editors, findutils, miscutils, services
+from nuwa.script.context import ModelSet
+
+#: the families, in the order their models are listed
+FAMILIES = (coreutils, findutils, editors, dpkg, debconf, accounts, services, caches, miscutils)
+
+
+def default_models() -> ModelSet:
+    """Every command model of every family, as one :class:`~nuwa.script.context.ModelSet`.
+
+    A program is declared by exactly one family; a name declared twice is a bug in the
+    declarations and raises ``ValueError`` rather than letting import order decide.
+    """
+    models: dict = {}
+    for family in FAMILIES:
+        twice = models.keys() & family.MODELS.keys()
+        if twice:
+            raise ValueError(f"{family.__name__} declares models already declared: {sorted(twice)}")
+        models.update(family.MODELS)
+    return ModelSet(models)

@@ -13,7 +13,7 @@ import posixpath
 import stat as _stat
 import time
 
-from nuwa.script.context import Invocation
+from nuwa.script.context import Defer, Invocation
 
 _NAMED_ESC = {"\a": "a", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t", "\v": "v"}
 #: characters that make shell-escape style quote a name (gnulib quotearg.c, shell style)
@@ -217,7 +217,6 @@ def selinux_context_option(inv: Invocation, value: str | None, warning: str | No
     configures SELinux (``/etc/selinux/config`` not ``disabled``) is deferred; otherwise plain
     ``-Z`` is ignored silently and ``--context=CTX`` prints the program's ``warning``.
     """
-    from nuwa.script.context import Defer
     try:
         conf = inv.fs.read_bytes("/etc/selinux/config").decode("utf-8", "replace")
     except (OSError, ValueError):

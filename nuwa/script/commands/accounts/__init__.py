@@ -1,0 +1,31 @@
+"""User and group management.
+
+- ``useradd``: useradd, groupadd;  ``usermod``: usermod, userdel, groupdel, groupmod, gpasswd,
+  chfn (shadow-utils 4.13, Debian 12's ``passwd`` package);
+- ``adduser``: adduser, addgroup;  ``deluser``: deluser, delgroup (Debian's adduser 3.134;
+  ``adduser_common`` is its ``AdduserCommon.pm``);
+- ``sysusers``: systemd-sysusers (systemd 252);
+- ``db``: the account files (passwd, shadow, group, gshadow, subuid, subgid) read and written
+  the way shadow-utils does, shared by all of them and by systemd-tmpfiles.
+"""
+
+from __future__ import annotations
+
+from nuwa.script.commands.accounts import adduser, deluser, sysusers, useradd, usermod
+
+#: program basename -> model: everything this family provides, declared here and nowhere else
+MODELS = {
+    "adduser": adduser.adduser,
+    "addgroup": adduser.adduser,
+    "deluser": deluser.deluser,
+    "delgroup": deluser.deluser,
+    "systemd-sysusers": sysusers.sysusers,
+    "useradd": useradd.useradd,
+    "groupadd": useradd.groupadd,
+    "usermod": usermod.usermod,
+    "userdel": usermod.userdel,
+    "groupdel": usermod.groupdel,
+    "groupmod": usermod.groupmod,
+    "gpasswd": usermod.gpasswd,
+    "chfn": usermod.chfn,
+}

@@ -1,0 +1,18 @@
+"""Cache regenerators: programs whose whole effect is a file computed from other files.
+
+- ``ldconfig``: ldconfig, ldconfig.real (glibc 2.36): soname links and ``/etc/ld.so.cache``
+  byte for byte (``ldcache`` is the cache format, ``elf`` just enough ELF to read sonames);
+- ``openssl``: ``openssl rehash`` / ``c_rehash`` (OpenSSL 3.0): the subject-hash links of a
+  certificate directory (``x509hash`` computes ``X509_NAME_hash``).
+"""
+
+from __future__ import annotations
+
+from nuwa.script.commands.caches import ldconfig, openssl
+
+#: program basename -> model: everything this family provides, declared here and nowhere else
+MODELS = {
+    "ldconfig": ldconfig.ldconfig,
+    "ldconfig.real": ldconfig.ldconfig,
+    "openssl": openssl.openssl,
+}

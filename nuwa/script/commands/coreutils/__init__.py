@@ -1,0 +1,64 @@
+"""The GNU coreutils family (Debian 12: coreutils 9.1), with the few small programs from
+neighbouring packages that scripts use the same way.
+
+- ``files``: rm, rmdir, mkdir, mv, ln;  ``copy``: cp, install;  ``attrs``: chmod, chown, chgrp,
+  touch;  ``paths``: readlink, realpath, basename, dirname, mktemp, and ``which`` (debianutils);
+- ``text``: cat, head, tail, cut, uniq, wc;  ``transform``: tr, sort;  ``listing``: ls;
+- ``compare``: md5sum and sha*sum, stat, and ``cmp``/``diff -q`` (diffutils 3.8);
+- ``users``: id, sync, sleep, uname, and ``getent`` (glibc 2.36);  ``datecmd``: date;
+- ``envexpr``: env, expr, and ``getconf`` (glibc 2.36).
+"""
+
+from __future__ import annotations
+
+from nuwa.script.commands.coreutils import (
+    attrs, compare, copy, datecmd, envexpr, files, listing, paths, text, transform, users,
+)
+
+#: program basename -> model: everything this family provides, declared here and nowhere else
+MODELS = {
+    "chmod": attrs.chmod,
+    "chown": attrs.chown,
+    "chgrp": attrs.chown,
+    "touch": attrs.touch,
+    "md5sum": compare.digest,
+    "sha1sum": compare.digest,
+    "sha224sum": compare.digest,
+    "sha256sum": compare.digest,
+    "sha384sum": compare.digest,
+    "sha512sum": compare.digest,
+    "cmp": compare.cmp,
+    "diff": compare.diff,
+    "stat": compare.stat_cmd,
+    "cp": copy.cp,
+    "install": copy.install,
+    "date": datecmd.date,
+    "expr": envexpr.expr,
+    "env": envexpr.env,
+    "getconf": envexpr.getconf,
+    "rm": files.rm,
+    "rmdir": files.rmdir,
+    "mkdir": files.mkdir,
+    "mv": files.mv,
+    "ln": files.ln,
+    "ls": listing.ls,
+    "readlink": paths.readlink,
+    "realpath": paths.realpath,
+    "basename": paths.basename,
+    "dirname": paths.dirname,
+    "mktemp": paths.mktemp,
+    "which": paths.which,
+    "cat": text.cat,
+    "head": text.head_tail,
+    "tail": text.head_tail,
+    "cut": text.cut,
+    "uniq": text.uniq,
+    "wc": text.wc,
+    "tr": transform.tr,
+    "sort": transform.sort,
+    "id": users.id_cmd,
+    "getent": users.getent,
+    "sync": users.sync,
+    "sleep": users.sleep,
+    "uname": users.uname,
+}

@@ -1,0 +1,267 @@
+"""Models of id and getent, answered from the image's account files, plus sync, sleep, uname.
+
+Maintainer scripts run as root, so the simulated process is uid 0, gid 0. Lookups use the
+image's /etc/passwd, /etc/group, /etc/shadow and /etc/gshadow (NSS ``files``); when the
+image's nsswitch.conf lists a network source (ldap, sss, nis...) for a database and the key is
+not in the files, the answer depends on the network, so the invocation is deferred.
+``getent hosts`` is answered only from /etc/hosts hits; anything needing DNS is deferred.
+"""
+
+from __future__ import annotations
+
+from nuwa.script.commands import _args
+from nuwa.script.commands._common import UserDB, err, quote
+from nuwa.script.context import Defer, Invocation
+
+_LOCAL_SOURCES = {"files", "compat", "systemd", "cache", "altfiles", "[NOTFOUND=return]", "[!UNAVAIL=return]"}
+
+
+def _network_source(inv: Invocation, db: str) -> bool:
+    try:
+        text = inv.fs.read_bytes("/etc/nsswitch.conf").decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return False
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key.strip() == db:
+            return any(w not in _LOCAL_SOURCES and not w.startswith("[") for w in rest.split("#")[0].split())
+    return False
+
+
+# ---- id ----------------------------------------------------------------------------------------
+
+_ID = _args.spec("ugGnrza", {"user": "u", "group": "g", "groups": "G", "name": "n", "real": "r", "zero": "z"})
+
+
+def id_cmd(inv: Invocation) -> int:
+    """``id [-u|-g|-G] [-n] [-r] [USER]`` (the simulated process is root)."""
+    try:
+        opts, ops = _args.parse(inv, _ID)
+    except _args.UsageError as e:
+        return _args.usage(inv, e)
+    keys = [k for k, _ in opts]
+    want = [k for k in keys if k in "ugG"]
+    names, zero = "n" in keys, "z" in keys
+    if len(set(want)) > 1:
+        err(inv, "cannot print \"only\" of more than one choice")
+        return 1
+    if names and not want:
+        err(inv, "cannot print only names or real IDs in default format")
+        return 1
+    db = UserDB(inv)
+    status = 0
+    for name in ops or [None]:
+        status |= _id_one(inv, db, name, want, names, zero)
+    return status
+
+
+def _id_one(inv: Invocation, db: UserDB, name: str | None, want: list[str], names: bool, zero: bool) -> int:
+    if name is not None:
+        ent = db.user(name)
+        if ent is None and name.isdigit():
+            ent = db.user_by_uid(int(name))
+        if ent is None:
+            if _network_source(inv, "passwd"):
+                raise Defer("id: user may come from a network directory")
+            err(inv, f"{quote(name)}: no such user")
+            return 1
+        uid, gid, uname = int(ent[2]), int(ent[3]), ent[0]
+    else:
+        uid, gid = 0, 0
+        ent = db.user_by_uid(0)
+        uname = ent[0] if ent else None
+    groups = [gid] + [g for g in (db.groups_of(uname) if uname else []) if g != gid]
+    status = 0
+
+    def uname_of(u: int) -> str:
+        nonlocal status
+        n = db.user_name(u)
+        if n is None:
+            err(inv, f"cannot find name for user ID {u}")
+            status = 1
+            return str(u)
+        return n
+
+    def gname_of(g: int) -> str:
+        nonlocal status
+        n = db.group_name(g)
+        if n is None:
+            err(inv, f"cannot find name for group ID {g}")
+            status = 1
+            return str(g)
+        return n
+
+    end = "\0" if zero else "\n"
+    if want == ["u"] or (want and want[0] == "u"):
+        inv.out((uname_of(uid) if names else str(uid)) + end)
+    elif want and want[0] == "g":
+        inv.out((gname_of(gid) if names else str(gid)) + end)
+    elif want and want[0] == "G":
+        inv.out(("\0" if zero else " ").join(gname_of(g) if names else str(g) for g in groups) + end)
+    else:
+        def fmt(kind: str, n: int, name: str | None) -> str:
+            return f"{n}({name})" if name is not None else str(n)
+        line = f"uid={fmt('u', uid, db.user_name(uid))} gid={fmt('g', gid, db.group_name(gid))}"
+        line += " groups=" + ",".join(fmt("g", g, db.group_name(g)) for g in groups)
+        inv.out(line + "\n")
+    return status
+
+
+# ---- getent ------------------------------------------------------------------------------------
+
+def getent(inv: Invocation) -> int:
+    """``getent passwd|group|shadow|gshadow|hosts [KEY...]`` from the image's files."""
+    try:
+        opts, ops = _args.parse(inv, _args.spec("s:i", {"service": "s", "no-idn": "i"}))
+    except _args.UsageError as e:
+        return _args.usage(inv, e)
+    if any(k == "s" for k, _ in opts):
+        raise Defer("getent -s")
+    if not ops:
+        inv.err(f"{inv.argv[0]}: wrong number of arguments\n")
+        inv.out(f"Try `{inv.argv[0]} --help' or `{inv.argv[0]} --usage' for more information.\n")
+        return 1
+    dbname, keys = ops[0], ops[1:]
+    files = {"passwd": ("/etc/passwd", 7, 2), "group": ("/etc/group", 4, 2), "shadow": ("/etc/shadow", 9, None),
+             "gshadow": ("/etc/gshadow", 4, None)}
+    if dbname == "hosts":
+        return _hosts(inv, keys)
+    if dbname not in files:
+        if dbname in ("services", "protocols", "networks", "ethers", "netgroup", "aliases", "rpc",
+                      "ahosts", "ahostsv4", "ahostsv6", "initgroups"):
+            raise Defer(f"getent {dbname}")
+        inv.err(f"Unknown database: {dbname}\n")
+        inv.out(f"Try `{inv.argv[0]} --help' or `{inv.argv[0]} --usage' for more information.\n")
+        return 1
+    path, nfields, id_field = files[dbname]
+    try:
+        text = inv.fs.read_bytes(path).decode("utf-8", "surrogateescape")
+    except OSError:
+        text = ""
+    rows = []
+    for line in text.split("\n"):
+        if not line or line.startswith("#") or line[0] in "+-":
+            continue
+        f = line.split(":")
+        if len(f) < nfields - (1 if dbname == "shadow" else 0):
+            continue
+        f = (f + [""] * nfields)[:nfields]
+        rows.append(f)
+    if not keys:
+        if _network_source(inv, dbname):
+            raise Defer(f"getent {dbname}: the network directory would be enumerated too")
+        for f in rows:
+            inv.out(":".join(f) + "\n")
+        return 0
+    status = 0
+    for key in keys:
+        hit = None
+        for f in rows:
+            if f[0] == key:
+                hit = f
+                break
+        if hit is None and id_field is not None and key.isdigit():
+            for f in rows:
+                if f[id_field] == key:
+                    hit = f
+                    break
+        if hit is None:
+            if _network_source(inv, dbname):
+                raise Defer(f"getent {dbname} {key}: may be answered by a network directory")
+            status = 2
+            continue
+        inv.out(":".join(hit) + "\n")
+    return status
+
+
+def _hosts(inv: Invocation, keys: list[str]) -> int:
+    try:
+        text = inv.fs.read_bytes("/etc/hosts").decode("utf-8", "replace")
+    except OSError:
+        text = ""
+    entries = []
+    for line in text.splitlines():
+        f = line.split("#")[0].split()
+        if len(f) >= 2:
+            entries.append(f)
+    if not keys:
+        for f in entries:
+            inv.out(f"{f[0]:<15} {' '.join(f[1:])}\n")
+        return 0
+    for key in keys:
+        hit = next((f for f in entries if key in f[1:] or key == f[0]), None)
+        if hit is None:
+            raise Defer("getent hosts needs the resolver")
+        inv.out(f"{hit[0]:<15} {' '.join(hit[1:])}\n")
+    return 0
+
+
+# ---- sync / sleep / uname ----------------------------------------------------------------------
+
+def sync(inv: Invocation) -> int:
+    """``sync``: the overlay commits in one ordered flush anyway; nothing to do."""
+    return 0
+
+
+def sleep(inv: Invocation) -> int:
+    """``sleep N``: time does not pass in the simulation (the argument is still validated)."""
+    import re
+    ops = inv.argv[1:]
+    if not ops:
+        return _args.missing(inv)
+    for a in ops:
+        if not re.fullmatch(r"(\d+\.?\d*|\.\d+)[smhd]?|inf(inity)?", a):
+            err(inv, f"invalid time interval {quote(a)}")
+            inv.err(f"Try '{inv.argv[0]} --help' for more information.\n")
+            return 1
+    return 0
+
+
+_MACHINE = {"amd64": "x86_64", "arm64": "aarch64", "i386": "i686", "armhf": "armv7l", "armel": "armv5tel",
+            "ppc64el": "ppc64le", "s390x": "s390x", "mips64el": "mips64", "riscv64": "riscv64"}
+
+
+def uname(inv: Invocation) -> int:
+    """``uname [-s|-m|-o|-n]``: facts of the image; kernel release/version need the booted kernel."""
+    try:
+        opts, ops = _args.parse(inv, _args.spec("asnrvmpio", {"kernel-name": "s", "nodename": "n",
+                                                              "machine": "m", "operating-system": "o"}))
+    except _args.UsageError as e:
+        return _args.usage(inv, e)
+    keys = [k for k, _ in opts] or ["s"]
+    if set(keys) & set("arvpi"):
+        raise Defer("uname: the running kernel's release/version is known only at boot")
+    out = []
+    for k in "snmo":
+        if k not in keys:
+            continue
+        if k == "s":
+            out.append("Linux")
+        elif k == "o":
+            out.append("GNU/Linux")
+        elif k == "n":
+            try:
+                out.append(inv.fs.read_bytes("/etc/hostname").decode().split()[0])
+            except (OSError, ValueError, IndexError):
+                raise Defer("uname -n: no /etc/hostname in the image") from None
+        elif k == "m":
+            arch = _dpkg_arch(inv)
+            if arch not in _MACHINE:
+                raise Defer("uname -m: unknown image architecture")
+            out.append(_MACHINE[arch])
+    inv.out(" ".join(out) + "\n")
+    return 0
+
+
+def _dpkg_arch(inv: Invocation) -> str | None:
+    """The image's native dpkg architecture (the Architecture of dpkg's own status entry)."""
+    try:
+        text = inv.fs.read_bytes("/var/lib/dpkg/status").decode("utf-8", "replace")
+    except OSError:
+        return None
+    for para in text.split("\n\n"):
+        if "\nPackage: dpkg\n" in "\n" + para + "\n" or para.startswith("Package: dpkg\n"):
+            for line in para.splitlines():
+                if line.startswith("Architecture:"):
+                    return line.split(":", 1)[1].strip()
+    return None

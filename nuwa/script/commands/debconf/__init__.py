@@ -1,0 +1,22 @@
+"""debconf 1.5.82 and ucf 3.0043, the configuration-question tools of maintainer scripts.
+
+- ``frontend``: debconf's ``frontend`` (the confmodule protocol a maintainer script speaks over
+  its pipes), debconf-communicate, debconf-escape; ``confmodule``, ``questions`` and ``db`` are
+  ``Debconf::ConfModule``, ``Debconf::Question``/``Template`` and the ``File`` database driver;
+- ``ucf``: what the real ``ucf``/``ucfr`` shell scripts need to run in the simulator: ``getopt``
+  (util-linux) and ``seq`` (coreutils), and the ``perl`` one-liner ucf uses, which the ``perl``
+  model of ``miscutils`` dispatches to (so ``perl`` is declared there, once).
+"""
+
+from __future__ import annotations
+
+from nuwa.script.commands.debconf import frontend, ucf
+
+#: program basename -> model: everything this family provides, declared here and nowhere else
+MODELS = {
+    "frontend": frontend.frontend,
+    "debconf-escape": frontend.debconf_escape,
+    "debconf-communicate": frontend.debconf_communicate,
+    "getopt": ucf.getopt,
+    "seq": ucf.seq,
+}

@@ -1,0 +1,655 @@
+"""Models of GNU find 4.9 and xargs for the forms maintainer scripts use.
+
+find walks the image through ``inv.fs``. Its output order is the order ``inv.fs.readdir``
+returns, because GNU find (fts without a comparison function) emits entries in the kernel's
+readdir order: on ext4 that is the on-disk (hash) order, which the ext4 backend reproduces;
+on MemoryFS it is insertion order. Tests compare against the real find on a host directory,
+whose order HostDirFS passes through.
+
+Supported: ``-P``; global ``-maxdepth -mindepth -depth -xdev -mount -noleaf``; tests ``-name
+-iname -path -wholename -ipath -iwholename -regex -type -user -group -uid -gid -nouser -nogroup
+-perm -empty -links -newer -size -true -false -readable -writable -executable``; actions
+``-print -print0 -delete -exec CMD {} ; -exec CMD {} + -prune -quit -ls(deferred)``; operators
+``( ) ! -not -a -and -o -or ,``. Time tests (``-mtime`` ...) depend on the clock at boot and are
+deferred, as are ``-L``/``-H``, ``-printf``, ``-ok`` and ``-execdir``.
+"""
+
+from __future__ import annotations
+
+import re
+import stat as _stat
+
+from nuwa.script.commands import _args
+from nuwa.script.commands._common import UserDB, apath, err, errno_text, quote
+from nuwa.script.commands._regex import _CLASSES, compile_posix
+from nuwa.script.commands.modes import ModeError, adjust_mode, compile_mode
+from nuwa.script.context import Defer, Invocation
+
+
+def glob_to_re(pat: str, icase: bool = False) -> re.Pattern:
+    """An fnmatch(3) pattern (no FNM_PATHNAME/PERIOD: ``*`` matches ``/`` and dot files)."""
+    out, i, n = [], 0, len(pat)
+    while i < n:
+        c = pat[i]
+        i += 1
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "\\" and i < n:
+            out.append(re.escape(pat[i]))
+            i += 1
+        elif c == "[":
+            j = i
+            if j < n and pat[j] in "!^":
+                j += 1
+            if j < n and pat[j] == "]":
+                j += 1
+            while j < n and pat[j] != "]":
+                if pat[j] == "[" and j + 1 < n and pat[j + 1] == ":":
+                    k = pat.find(":]", j + 2)
+                    j = k + 2 if k >= 0 else j + 1
+                    continue
+                j += 1
+            if j >= n:
+                out.append("\\[")
+                continue
+            body = pat[i:j]
+            i = j + 1
+            neg = body[:1] in ("!", "^")
+            if neg:
+                body = body[1:]
+            cls = []
+            k = 0
+            while k < len(body):
+                if body.startswith("[:", k):
+                    e = body.find(":]", k)
+                    cls.append(_CLASSES.get(body[k + 2:e], ""))
+                    k = e + 2
+                    continue
+                ch = body[k]
+                cls.append("\\" + ch if ch in "\\[]^" else ch)
+                k += 1
+            out.append("[" + ("^" if neg else "") + "".join(cls) + "]")
+        else:
+            out.append(re.escape(c))
+    return re.compile("(?s:" + "".join(out) + r")\Z", re.IGNORECASE if icase else 0)
+
+
+class _Node:
+    __slots__ = ("kind", "args", "kids")
+
+    def __init__(self, kind, args=None, kids=None):
+        self.kind, self.args, self.kids = kind, args, kids or []
+
+
+_ACTIONS = {"-print", "-print0", "-delete", "-exec", "-prune_only", "-quit", "-ok", "-execdir", "-printf",
+            "-fprint", "-ls", "-fls", "-fprintf", "-okdir"}
+_GLOBAL = {"-maxdepth", "-mindepth", "-depth", "-xdev", "-mount", "-noleaf", "-ignore_readdir_race",
+           "-d", "-warn", "-nowarn"}
+_DEFERRED = {"-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin", "-newermt", "-anewer", "-cnewer",
+             "-used", "-printf", "-fprintf", "-fprint", "-fprint0", "-ls", "-fls", "-ok", "-okdir",
+             "-execdir", "-samefile", "-inum", "-fstype", "-context", "-xtype", "-follow", "-daystart",
+             "-lname", "-ilname", "-iregex", "-regextype", "-newerXY", "-files0-from"}
+
+
+class _Find:
+    def __init__(self, inv: Invocation):
+        self.inv = inv
+        self.maxdepth: int | None = None
+        self.mindepth = 0
+        self.depth_first = False
+        self.has_action = False
+        self.pending_plus: dict[int, tuple[list[str], list[str]]] = {}
+        self.status = 0
+        self.quit = False
+        self.db: UserDB | None = None
+        self.seen_test = None
+
+    # ---- expression parsing (precedence: ! > -a > -o > ,) --------------------------------
+    def parse(self, toks: list[str]) -> _Node:
+        self.toks, self.i = toks, 0
+        if not toks:
+            return _Node("true")
+        node = self.comma()
+        if self.i < len(toks):
+            t = toks[self.i]
+            if t == ")":
+                raise _Usage("invalid expression; you have too many ')'")
+            raise _Usage(f"paths must precede expression: {quote(t)}")
+        return node
+
+    def comma(self) -> _Node:
+        n = self.or_()
+        while self.peek() == ",":
+            self.i += 1
+            n = _Node("comma", kids=[n, self.or_()])
+        return n
+
+    def or_(self) -> _Node:
+        n = self.and_()
+        while self.peek() in ("-o", "-or"):
+            self.i += 1
+            n = _Node("or", kids=[n, self.and_()])
+        return n
+
+    def and_(self) -> _Node:
+        n = self.not_()
+        while True:
+            t = self.peek()
+            if t in ("-a", "-and"):
+                self.i += 1
+                n = _Node("and", kids=[n, self.not_()])
+            elif t is not None and t not in ("-o", "-or", ")", ","):
+                n = _Node("and", kids=[n, self.not_()])
+            else:
+                return n
+
+    def not_(self) -> _Node:
+        t = self.peek()
+        if t in ("!", "-not"):
+            self.i += 1
+            return _Node("not", kids=[self.not_()])
+        return self.primary()
+
+    def peek(self):
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def arg(self, name: str) -> str:
+        if self.i >= len(self.toks):
+            raise _Usage(f"missing argument to `{name}'")
+        a = self.toks[self.i]
+        self.i += 1
+        return a
+
+    def primary(self) -> _Node:
+        t = self.toks[self.i]
+        self.i += 1
+        if t == "(":
+            if self.peek() == ")":
+                raise _Usage("invalid expression; empty parentheses are not allowed.")
+            n = self.comma()
+            if self.peek() != ")":
+                raise _Usage("invalid expression; I was expecting to find a ')' somewhere but did not see one.")
+            self.i += 1
+            return n
+        if t in _DEFERRED:
+            raise Defer(f"find {t} is not modelled")
+        if t in _GLOBAL:
+            # findutils 4.9 no longer warns about global options after tests
+            if t in ("-maxdepth", "-mindepth"):
+                a = self.arg(t)
+                if not a.isdigit():
+                    raise _Usage(f"Expected a positive decimal integer argument to {t}, but got {quote(a)}")
+                if t == "-maxdepth":
+                    self.maxdepth = int(a)
+                else:
+                    self.mindepth = int(a)
+            elif t in ("-depth", "-d"):
+                self.depth_first = True
+            return _Node("true")
+        self.seen_test = self.seen_test or t
+        if t in ("-name", "-iname"):
+            return _Node("name", glob_to_re(self.arg(t), t == "-iname"))
+        if t in ("-path", "-wholename", "-ipath", "-iwholename"):
+            return _Node("path", glob_to_re(self.arg(t), t.startswith("-i")))
+        if t == "-regex":
+            return _Node("regex", compile_posix(self.arg(t), True))
+        if t == "-type":
+            a = self.arg(t)
+            types = a.split(",")
+            if not all(x in "fdlbcps" and len(x) == 1 for x in types):
+                raise _Usage(f"Unknown argument to -type: {a}")
+            return _Node("type", set(types))
+        if t in ("-user", "-group", "-uid", "-gid"):
+            a = self.arg(t)
+            if t in ("-uid", "-gid"):
+                return _Node("num_" + t[1:], _numarg(a, t))
+            self.db = self.db or UserDB(self.inv)
+            v = (self.db.uid if t == "-user" else self.db.gid)(a)
+            if v is None:
+                raise _Usage(f"{'' if t == '-user' else 'group '}{quote(a)} is not the name of a known "
+                             f"{'user' if t == '-user' else 'group'}" if t == "-user" else
+                             f"{quote(a)} is not the name of an existing group")
+            return _Node("uid" if t == "-user" else "gid", v)
+        if t in ("-nouser", "-nogroup"):
+            self.db = self.db or UserDB(self.inv)
+            return _Node(t[1:])
+        if t == "-perm":
+            return _Node("perm", _perm(self.arg(t)))
+        if t == "-empty":
+            return _Node("empty")
+        if t == "-links":
+            return _Node("links", _numarg(self.arg(t), t))
+        if t == "-size":
+            return _Node("size", _size(self.arg(t)))
+        if t == "-newer":
+            a = self.arg(t)
+            try:
+                ref = self.inv.fs.stat(apath(self.inv, a))
+            except OSError as e:
+                raise _Usage(f"{quote(a)}: {errno_text(e)}") from None
+            return _Node("newer", ref.st_mtime_ns)
+        if t in ("-true", "-false"):
+            return _Node(t[1:])
+        if t in ("-readable", "-writable", "-executable"):
+            return _Node(t[1:])
+        if t in ("-print", "-print0"):
+            self.has_action = True
+            return _Node(t[1:])
+        if t == "-delete":
+            self.has_action = True
+            self.depth_first = True
+            return _Node("delete")
+        if t == "-prune":
+            return _Node("prune")
+        if t == "-quit":
+            self.has_action = True  # no implicit -print
+            return _Node("quit")
+        if t == "-exec":
+            if self.inv.run is None:  # decide before any effect (-delete) happens
+                raise Defer("find -exec needs the interpreter")
+            self.has_action = True
+            cmd = []
+            while True:
+                if self.i >= len(self.toks):
+                    raise _Usage("missing argument to `-exec'")
+                a = self.toks[self.i]
+                self.i += 1
+                if a == ";":
+                    if not cmd:
+                        raise _Usage("missing argument to `-exec'")
+                    return _Node("exec", cmd)
+                if a == "+" and cmd and cmd[-1] == "{}":
+                    node = _Node("execplus", (cmd[:-1], len(self.pending_plus)))
+                    self.pending_plus[len(self.pending_plus)] = (cmd[:-1], [])
+                    return node
+                cmd.append(a)
+        if t.startswith("-"):
+            raise Defer(f"find {t} is not modelled")
+        raise _Usage(f"paths must precede expression: {quote(t)}")
+
+    # ---- evaluation --------------------------------------------------------------------------
+    def ev(self, n: _Node, path: str, ipath: str, st, depth: int) -> bool:
+        k = n.kind
+        if k == "and":
+            return self.ev(n.kids[0], path, ipath, st, depth) and self.ev(n.kids[1], path, ipath, st, depth)
+        if k == "or":
+            return self.ev(n.kids[0], path, ipath, st, depth) or self.ev(n.kids[1], path, ipath, st, depth)
+        if k == "not":
+            return not self.ev(n.kids[0], path, ipath, st, depth)
+        if k == "comma":
+            self.ev(n.kids[0], path, ipath, st, depth)
+            return self.ev(n.kids[1], path, ipath, st, depth)
+        if k == "true":
+            return True
+        if k == "false":
+            return False
+        if k == "name":
+            base = path.rstrip("/").rsplit("/", 1)[-1] if path.rstrip("/") else "/"
+            return n.args.match(base) is not None
+        if k == "path":
+            return n.args.match(path) is not None
+        if k == "regex":
+            return n.args.match(path) is not None and n.args.match(path).end() == len(path)
+        if k == "type":
+            return _ftype(st.st_mode) in n.args
+        if k == "uid":
+            return st.st_uid == n.args
+        if k == "gid":
+            return st.st_gid == n.args
+        if k == "num_uid":
+            return _cmpnum(st.st_uid, n.args)
+        if k == "num_gid":
+            return _cmpnum(st.st_gid, n.args)
+        if k == "nouser":
+            return self.db.user_by_uid(st.st_uid) is None
+        if k == "nogroup":
+            return self.db.grp_by_gid(st.st_gid) is None
+        if k == "perm":
+            how, mode = n.args
+            m = _stat.S_IMODE(st.st_mode)
+            if how == "=":
+                return m == mode
+            if how == "-":
+                return m & mode == mode
+            return mode == 0 or bool(m & mode)
+        if k == "empty":
+            if _stat.S_ISDIR(st.st_mode):
+                try:
+                    return not self.inv.fs.readdir(ipath)
+                except OSError:
+                    return False
+            return _stat.S_ISREG(st.st_mode) and st.st_size == 0
+        if k == "links":
+            return _cmpnum(st.st_nlink, n.args)
+        if k == "size":
+            unit, (how, val) = n.args
+            size = -(-st.st_size // unit)
+            return _cmpnum(size, (how, val))
+        if k == "newer":
+            return st.st_mtime_ns > n.args
+        if k in ("readable", "writable"):
+            return True  # maintainer scripts run as root
+        if k == "executable":
+            return _stat.S_ISDIR(st.st_mode) or bool(st.st_mode & 0o111)
+        if k == "print":
+            self.inv.out(path + "\n")
+            return True
+        if k == "print0":
+            self.inv.out(path + "\0")
+            return True
+        if k == "prune":
+            if not self.depth_first:
+                self.pruned = True
+            return True
+        if k == "quit":
+            self.quit = True
+            return True
+        if k == "delete":
+            if depth == 0 and path in (".",):
+                return True
+            try:
+                if _stat.S_ISDIR(st.st_mode):
+                    self.inv.fs.rmdir(ipath)
+                else:
+                    self.inv.fs.unlink(ipath)
+            except OSError as e:
+                err(self.inv, f"cannot delete {quote(path)}: {errno_text(e)}")
+                self.status = 1
+                return False
+            return True
+        if k == "exec":
+            argv = [a.replace("{}", path) for a in n.args]
+            return self.run(argv) == 0
+        if k == "execplus":
+            cmd, idx = n.args
+            self.pending_plus[idx][1].append(path)
+            return True
+        raise AssertionError(k)
+
+    def run(self, argv: list[str]) -> int:
+        if self.inv.run is None:
+            raise Defer("find -exec needs the interpreter")
+        status, out, errb = self.inv.run(argv, b"")
+        self.inv.out(out)
+        self.inv.err(errb)
+        return status
+
+    def walk(self, expr: _Node, top: str) -> None:
+        ip = apath(self.inv, top)
+        try:
+            st = self.inv.fs.lstat(ip)
+        except OSError as e:
+            err(self.inv, f"{quote(top)}: {errno_text(e)}")
+            self.status = 1
+            return
+        self.visit(expr, top, ip, st, 0)
+
+    def visit(self, expr, path, ip, st, depth) -> None:
+        if self.quit:
+            return
+        self.pruned = False
+        if not self.depth_first and depth >= self.mindepth:
+            self.ev(expr, path, ip, st, depth)
+        descend = _stat.S_ISDIR(st.st_mode) and not self.pruned and (self.maxdepth is None or depth < self.maxdepth)
+        if descend and not self.quit:
+            try:
+                names = self.inv.fs.readdir(ip)
+            except OSError as e:
+                err(self.inv, f"{quote(path)}: {errno_text(e)}")
+                self.status = 1
+                names = []
+            for name in names:
+                if self.quit:
+                    break
+                cp = (path + name) if path.endswith("/") else path + "/" + name
+                cip = ip.rstrip("/") + "/" + name
+                try:
+                    cst = self.inv.fs.lstat(cip)
+                except OSError as e:
+                    err(self.inv, f"{quote(cp)}: {errno_text(e)}")
+                    self.status = 1
+                    continue
+                self.visit(expr, cp, cip, cst, depth + 1)
+        if self.depth_first and depth >= self.mindepth and not self.quit:
+            self.ev(expr, path, ip, st, depth)
+
+
+class _Usage(Exception):
+    pass
+
+
+def _ftype(mode: int) -> str:
+    return {_stat.S_IFREG: "f", _stat.S_IFDIR: "d", _stat.S_IFLNK: "l", _stat.S_IFBLK: "b",
+            _stat.S_IFCHR: "c", _stat.S_IFIFO: "p", _stat.S_IFSOCK: "s"}.get(_stat.S_IFMT(mode), "?")
+
+
+def _numarg(a: str, t: str) -> tuple[str, int]:
+    how = a[0] if a[:1] in ("+", "-") else "="
+    body = a[1:] if how != "=" else a
+    if not body.isdigit():
+        raise _Usage(f"invalid argument `{a}' to `{t}'")
+    return how, int(body)
+
+
+def _cmpnum(v: int, arg: tuple[str, int]) -> bool:
+    how, n = arg
+    return v > n if how == "+" else (v < n if how == "-" else v == n)
+
+
+def _size(a: str):
+    m = re.fullmatch(r"([+-]?)(\d+)([bcwkMG]?)", a)
+    if not m:
+        raise _Usage(f"invalid -size type `{a[-1:]}'")
+    unit = {"": 512, "b": 512, "c": 1, "w": 2, "k": 1024, "M": 1024**2, "G": 1024**3}[m.group(3)]
+    return unit, (m.group(1) or "=", int(m.group(2)))
+
+
+def _perm(a: str):
+    how = a[0] if a[:1] in ("-", "/", "+") else "="
+    body = a[1:] if how != "=" else a
+    if how == "+":
+        how = "/"
+    try:
+        mode = adjust_mode(0, False, 0, compile_mode(body))
+    except ModeError:
+        raise _Usage(f"invalid mode {quote(body)}") from None
+    return how, mode
+
+
+def find(inv: Invocation) -> int:
+    """``find [-P] [PATH...] [EXPRESSION]``."""
+    argv = list(inv.argv[1:])
+    while argv and argv[0] in ("-P", "-H", "-L", "-O0", "-O1", "-O2", "-O3", "-D"):
+        if argv[0] in ("-H", "-L"):
+            raise Defer(f"find {argv[0]} is not modelled")
+        argv.pop(0)
+    paths = []
+    while argv and not (argv[0].startswith("-") and len(argv[0]) > 1) and argv[0] not in ("(", "!", ")"):
+        paths.append(argv.pop(0))
+    f = _Find(inv)
+    try:
+        expr = f.parse(argv)
+    except _Usage as e:
+        err(inv, str(e))
+        return 1
+    if not f.has_action:
+        expr = _Node("and", kids=[expr, _Node("print")])
+    for top in paths or ["."]:
+        if f.quit:
+            break
+        f.walk(expr, top)
+    for idx, (cmd, items) in sorted(f.pending_plus.items()):
+        if items:
+            # GNU find batches up to the argument-size limit; scripts never come near it
+            if f.run(cmd + items) != 0:
+                f.status = 1
+    return f.status
+
+
+# ---- xargs -------------------------------------------------------------------------------------
+
+_XARGS = _args.spec("0d:rn:I:i::L:s:tpxa:P:E:e::", {
+    "null": "0", "delimiter": "d", "no-run-if-empty": "r", "max-args": "n", "replace": ("i", _args.OPT),
+    "max-lines": ("L", _args.REQ), "max-chars": "s", "verbose": "t", "interactive": "p", "exit": "x",
+    "arg-file": "a", "max-procs": "P", "show-limits": ("show-limits", _args.NO)}, in_order=True)
+#: sysconf(_SC_ARG_MAX) on the booted system: a quarter of the default 8 MiB stack limit
+#: (the kernel's _STK_LIM, which systemd and login sessions keep)
+_ARG_MAX = 8 * 1024 * 1024 // 4
+_XARGS_HEADROOM = 2048  # XARGS_POSIX_HEADROOM
+_ARG_MAX_DEFAULT = 128 * 1024  # buildcmd's sensible default command-buffer size
+
+
+def _xargs_limits(inv: Invocation, bufsize: int) -> str:
+    """``--show-limits`` as findutils 4.9 prints it (``bc_init_controlinfo``: the environment
+    is subtracted from ARG_MAX with the 2048 headroom, then once more for the usable length)."""
+    env = sum(len(k.encode("utf-8", "surrogateescape")) + len(v.encode("utf-8", "surrogateescape")) + 2
+              for k, v in inv.env.items())
+    upper = _ARG_MAX - env - _XARGS_HEADROOM
+    return (f"Your environment variables take up {env} bytes\n"
+            f"POSIX upper limit on argument length (this system): {upper}\n"
+            "POSIX smallest allowable upper limit on argument length (all systems): 4096\n"
+            f"Maximum length of command we could actually use: {upper - env}\n"
+            f"Size of command buffer we are actually using: {bufsize}\n"
+            "Maximum parallelism (--max-procs must be no greater): 2147483647\n")
+
+
+def _split_args(data: str) -> list[str]:
+    """xargs' default parsing: blanks separate, quotes and backslash protect."""
+    out, cur, have = [], [], False
+    i, n = 0, len(data)
+    while i < n:
+        c = data[i]
+        if c in " \t\n":
+            if have:
+                out.append("".join(cur))
+                cur, have = [], False
+            i += 1
+            continue
+        if c in "'\"":
+            j = data.find(c, i + 1)
+            nl = data.find("\n", i + 1)
+            if j < 0 or (0 <= nl < j):
+                raise _Usage(f"unmatched {'single' if c == chr(39) else 'double'} quote; by default quotes are "
+                             "special to xargs unless you use the -0 option")
+            cur.append(data[i + 1:j])
+            have = True
+            i = j + 1
+            continue
+        if c == "\\" and i + 1 < n:
+            cur.append(data[i + 1])
+            have = True
+            i += 2
+            continue
+        cur.append(c)
+        have = True
+        i += 1
+    if have:
+        out.append("".join(cur))
+    return out
+
+
+def xargs(inv: Invocation) -> int:
+    """``xargs [-0] [-d DELIM] [-r] [-n N] [-I STR] [-L N] [COMMAND [ARG...]]``."""
+    try:
+        opts, cmd = _args.parse(inv, _XARGS)
+    except _args.UsageError as e:
+        return _args.usage(inv, e)
+    nul = norun = False
+    delim = None
+    maxn = maxl = None
+    repl = None
+    maxchars = None
+    limits = False
+    for k, v in opts:
+        if k == "show-limits":
+            limits = True
+        elif k == "s":
+            if not v.isdigit() or int(v) < 1:
+                raise Defer(f"xargs -s {v!r}")
+            maxchars = int(v)
+        elif k == "0":
+            nul = True
+        elif k == "d":
+            delim = v.encode().decode("unicode_escape") if v.startswith("\\") else v
+        elif k == "r":
+            norun = True
+        elif k == "n":
+            maxn = int(v)
+        elif k in ("I", "i"):
+            repl = v if v is not None else "{}"
+        elif k == "L":
+            maxl = int(v)
+        elif k in ("x", "P"):
+            pass
+        else:
+            raise Defer(f"xargs -{k} is not modelled")
+    if inv.run is None:
+        raise Defer("xargs needs the interpreter to run commands")
+    env_size = sum(len(k.encode("utf-8", "surrogateescape")) + len(v.encode("utf-8", "surrogateescape")) + 2
+                   for k, v in inv.env.items())
+    if maxchars is not None and maxchars > _ARG_MAX - env_size - _XARGS_HEADROOM:
+        raise Defer("xargs -s above the system's limit")
+    bufsize = maxchars if maxchars is not None else min(_ARG_MAX_DEFAULT, _ARG_MAX - env_size - _XARGS_HEADROOM)
+    if limits:
+        inv.err(_xargs_limits(inv, bufsize))
+    cmd = cmd or ["echo"]
+    data = bytes(inv.stdin).decode("utf-8", "surrogateescape")
+    try:
+        if nul or delim is not None:
+            d = "\0" if nul else delim
+            items = data.split(d)
+            if items and items[-1] == "":
+                items.pop()
+            if delim == "\n" or (delim is not None and not nul):
+                pass
+        elif repl is not None or maxl is not None:
+            items = None
+        else:
+            items = _split_args(data)
+    except _Usage as e:
+        err(inv, str(e))
+        return 1
+    batches: list[list[str]] = []
+    if repl is not None:
+        lines = [ln.lstrip(" \t") for ln in data.split("\n")] if items is None else items
+        for ln in lines:
+            if ln == "" and items is None:
+                continue
+            batches.append([a.replace(repl, ln) for a in cmd])
+    else:
+        if items is None:
+            lines = [ln for ln in data.split("\n") if ln.strip()]
+            for i in range(0, len(lines), maxl):
+                batches.append(cmd + [a for ln in lines[i:i + maxl] for a in _split_args(ln)])
+        else:
+            # buildcmd's bc_push_arg: a batch holds at most -n items and, counting every
+            # argument with its terminating NUL, at most the command buffer's size
+            base = sum(len(a.encode("utf-8", "surrogateescape")) + 1 for a in cmd)
+            cur: list[str] = []
+            size = base
+            for it in items:
+                n = len(it.encode("utf-8", "surrogateescape")) + 1
+                if base + n > bufsize:
+                    raise Defer("xargs: an argument longer than the command buffer")
+                if cur and (size + n > bufsize or (maxn and len(cur) >= maxn)):
+                    batches.append(cmd + cur)
+                    cur, size = [], base
+                cur.append(it)
+                size += n
+            if cur or (not items and not norun):
+                batches.append(cmd + cur)
+    status = 0
+    for argv in batches:
+        st, out, errb = inv.run(argv, b"")
+        inv.out(out)
+        inv.err(errb)
+        if st == 255:
+            err(inv, f"{argv[0]}: exited with status 255; aborting")
+            return 124
+        if st in (126, 127):
+            return st
+        if st != 0:
+            status = 123
+    return status

@@ -1,0 +1,25 @@
+"""Machine facts and small utilities that fit no larger family (BusyBox's ``miscutils/``).
+
+- ``sysinfo``: hostname, ischroot (debianutils), mountpoint (util-linux), nproc (coreutils),
+  logger and wall (bsdutils);  ``locales``: locale (glibc 2.36);
+- ``runparts``: run-parts (debianutils 5.7);
+- ``perl_oneliners``: ``perl`` for the few generated one-liners (dh_python3, libc6, ucf's);
+  every other Perl program is deferred.
+"""
+
+from __future__ import annotations
+
+from nuwa.script.commands.miscutils import locales, perl_oneliners, runparts, sysinfo
+
+#: program basename -> model: everything this family provides, declared here and nowhere else
+MODELS = {
+    "locale": locales.locale,
+    "perl": perl_oneliners.perl,
+    "run-parts": runparts.run_parts,
+    "hostname": sysinfo.hostname,
+    "ischroot": sysinfo.ischroot,
+    "mountpoint": sysinfo.mountpoint,
+    "nproc": sysinfo.nproc,
+    "logger": sysinfo.logger,
+    "wall": sysinfo.wall,
+}

@@ -1,0 +1,34 @@
+"""Service management: what a maintainer script does to services and units.
+
+- ``systemctl`` (systemd 252; ``systemd_units`` and ``systemd_install`` are its unit-file
+  lookup and ``install.c``);  ``tmpfiles``: systemd-tmpfiles --create;
+- ``deb_systemd``: deb-systemd-helper, deb-systemd-invoke;  ``sysvinit``: update-rc.d,
+  invoke-rc.d, service (init-system-helpers 1.65), start-stop-daemon (dpkg), telinit, initctl,
+  runlevel (sysvinit-utils);
+- ``procs``: pidof, pgrep, pkill, killall (procps, sysvinit-utils, psmisc): an offline image
+  runs no processes.
+Starting, stopping and reloading only matter to a running system: those are dropped and reported.
+"""
+
+from __future__ import annotations
+
+from nuwa.script.commands.services import deb_systemd, procs, systemctl, sysvinit, tmpfiles
+
+#: program basename -> model: everything this family provides, declared here and nowhere else
+MODELS = {
+    "deb-systemd-helper": deb_systemd.deb_systemd_helper,
+    "deb-systemd-invoke": deb_systemd.deb_systemd_invoke,
+    "pidof": procs.pidof,
+    "pgrep": procs.pgrep,
+    "pkill": procs.pkill,
+    "killall": procs.killall,
+    "systemctl": systemctl.systemctl,
+    "update-rc.d": sysvinit.update_rc_d,
+    "invoke-rc.d": sysvinit.invoke_rc_d,
+    "service": sysvinit.service,
+    "start-stop-daemon": sysvinit.start_stop_daemon,
+    "telinit": sysvinit.telinit,
+    "initctl": sysvinit.telinit,
+    "runlevel": sysvinit.runlevel,
+    "systemd-tmpfiles": tmpfiles.tmpfiles,
+}
