@@ -133,7 +133,7 @@ class PlanError(AssertionError):
     says which assumption about the archive no longer holds."""
 
 
-def apt_steps(tree: str, packages: list[str] | None = None) -> list[tuple[str, list[str]]]:
+def apt_steps(tree: str, packages: list[str] | None = None, download: bool = False) -> list[tuple[str, list[str]]]:
     """The dpkg calls real apt makes to bring ``tree`` up to date with the downloaded updates.
 
     apt itself plans (``dist-upgrade``, or ``install --only-upgrade PACKAGES``) with
@@ -144,8 +144,9 @@ def apt_steps(tree: str, packages: list[str] | None = None) -> list[tuple[str, l
     ``--no-triggers`` except ``configure-pending`` (as apt 2.6 calls dpkg).
 
     Assumptions about the archive, each checked with a :class:`PlanError` naming it: every
-    .deb apt wants is already in the material (``--no-download``), and apt's dpkg calls use
-    only the actions above.
+    .deb apt wants is already in the material (``--no-download``; with ``download``, apt fetches
+    what is missing into the material, as it would for a tree that has more packages than the
+    minbase one), and apt's dpkg calls use only the actions above.
     """
     root = cache_dir()
     debs = updates_dir()
@@ -154,12 +155,22 @@ def apt_steps(tree: str, packages: list[str] | None = None) -> list[tuple[str, l
     shutil.copy(os.path.join(apt, "extended_states"), es) if os.path.exists(
         os.path.join(apt, "extended_states")) else open(es, "w").close()
     request = ["install", "--only-upgrade", *packages] if packages else ["dist-upgrade"]
-    r = subprocess.run(["apt-get", *_apt_options(apt, tree, debs, es), "-o", "Debug::pkgDPkgPM=1",
-                        "-o", "Dpkg::Use-Pty=0", "--no-download", "-y", *request],
-                       capture_output=True, text=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    with _Lock(os.path.join(root, ".lock")):
+        if download:  # fetched .debs go beside links to the material's, never into it
+            archives = os.path.join(root, "debs-fetched")
+            os.makedirs(os.path.join(archives, "partial"), exist_ok=True)
+            for f in glob.glob(os.path.join(debs, "*.deb")):
+                if not os.path.exists(os.path.join(archives, os.path.basename(f))):
+                    os.link(f, os.path.join(archives, os.path.basename(f)))
+        else:
+            archives = debs
+        r = subprocess.run(["apt-get", *_apt_options(apt, tree, archives, es), "-o", "Debug::pkgDPkgPM=1",
+                            "-o", "Dpkg::Use-Pty=0", *([] if download else ["--no-download"]), "-y", *request],
+                           capture_output=True, text=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     if r.returncode != 0:
-        raise PlanError(f"apt could not plan {' '.join(request)} from the downloaded material alone "
-                        f"(assumption: every .deb apt wants is in {debs}): {r.stderr.strip()[-500:]}")
+        where = "the archive" if download else f"the downloaded material alone ({debs})"
+        raise PlanError(f"apt could not plan {' '.join(request)} from {where} (assumption: apt can fetch every "
+                        f".deb its plan needs): {r.stderr.strip()[-500:]}")
     steps: list[tuple[str, list[str]]] = []
     for line in (r.stdout + r.stderr).splitlines():  # apt prints the debug lines on stderr
         words = line.split()
