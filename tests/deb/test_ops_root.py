@@ -179,3 +179,31 @@ def test_bad_member_refused_tree_unchanged(roots):
     with pytest.raises(InvalidInputError, match="package bad: data.tar member './link/passwd'"):
         nuwa(b, "-i", [p])
     assert tree_hash(b) == before
+
+
+def test_apt_style_calls_one_invocation_each(roots):
+    """apt's way of calling dpkg: ``--no-triggers --unpack`` groups, ``--no-triggers --configure``
+    of one package in between, a final ``--configure --pending``; each call is its own dpkg
+    invocation (``end_run``). dpkg's pending queue follows its package hash, not the names:
+    pd, pc, pb hash into bins 56223 > 60466 > 64709 in that order, so real dpkg configures pd
+    first; pc waits for pb (Depends), which comes after it."""
+    tmp, a, b = roots
+    pb = build_deb(str(tmp), "pb", "1", {"/usr/share/pb/f": b"b"})
+    pc = build_deb(str(tmp), "pc", "1", {"/usr/share/pc/f": b"c"}, extra="Depends: pb\n")
+    pd = build_deb(str(tmp), "pd", "1", {"/usr/share/pd/f": b"d"})
+    pa = build_deb(str(tmp), "pa", "1", {"/usr/share/pa/f": b"a"})
+    d = Dpkg(HostDirFS(str(b), writable=True), RecordingRunner())
+    for args, step in ((["--no-triggers", "--unpack", pa, pb], lambda: d.unpack([pa, pb])),
+                       (["--no-triggers", "--configure", "pa"], lambda: d.configure(["pa"], triggers=False)),
+                       (["--no-triggers", "--unpack", pc, pd], lambda: d.unpack([pc, pd])),
+                       (["--configure", "--pending"], lambda: d.configure_pending())):
+        r = real(a, *args)
+        assert r.returncode == 0, r.stdout + r.stderr
+        step()
+        d.end_run()
+    d.commit()
+    compare(a, b)  # the trees with status-old, and dpkg.log line by line
+    log = [ln[20:] for ln in open(os.path.join(b, "var/log/dpkg.log")).read().splitlines()]
+    configured = [ln.split()[1] for ln in log if ln.startswith("configure ")]
+    assert configured == ["pa:all", "pd:all", "pb:all", "pc:all"], configured
+    assert "configure pa:all 1 <none>" in log  # a later invocation than the unpack
