@@ -54,8 +54,8 @@ def test_docs_api_examples_run(tmp_path, monkeypatch, capsys):
     assert "output exists" in out
     assert _sha(IMAGE) == before
     written = sorted(p.name for p in tmp_path.iterdir() if p.name != "testimages")
-    assert written == ["motd.qcow2", "patch-report.json", "patched.qcow2"]
-    for name in ("motd.qcow2", "patched.qcow2"):
+    assert written == ["deferred.qcow2", "motd.qcow2", "patch-report.json", "patched.qcow2"]
+    for name in ("deferred.qcow2", "motd.qcow2", "patched.qcow2"):
         qemu_img_check(str(tmp_path / name))
     assert json.load(open(tmp_path / "patch-report.json")) == namespace["doc"]
 
