@@ -51,7 +51,8 @@ def _names() -> list[bytes]:
 
 def _debugfs_hashes(version: int, seed_uuid: str | None, names: list[bytes]) -> list[tuple[int, int]]:
     seed_opt = f" -s {seed_uuid}" if seed_uuid else ""
-    script = b"".join(b'dx_hash -h HASHALG_%d%s "%s"\n' % (version, seed_opt.encode(), n) for n in names)
+    # "--": a name that starts with "-" is an operand, not an option (hypothesis found b"-\x01")
+    script = b"".join(b'dx_hash -h HASHALG_%d%s -- "%s"\n' % (version, seed_opt.encode(), n) for n in names)
     r = run([tool("debugfs"), "-f", "-"], input=script, text=False)
     got = [m for m in (_HASH_LINE.search(ln) for ln in r.stdout.splitlines()) if m]
     assert len(got) == len(names), r.stdout[-2000:] + r.stderr[-2000:]

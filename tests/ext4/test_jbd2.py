@@ -25,7 +25,7 @@ import struct
 import subprocess
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from jbd2_build import Txn, journal_blocks, write_log
@@ -219,6 +219,12 @@ def _txns(draw, pool_size: int) -> list[tuple]:
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+# found by hypothesis: with async_commit, a bad commit of transaction 0 (the id wrapped) does not
+# end the log, because recovery.c tests end_transaction for zero (e2fsck then writes s_sequence 2)
+@example(base="4k64", features=(L.JBD2_FEATURE_INCOMPAT_REVOKE | L.JBD2_FEATURE_INCOMPAT_CSUM_V3
+                                | L.JBD2_FEATURE_INCOMPAT_ASYNC_COMMIT, 0),
+         spec=[([], [], True, None), ([], [], True, None), ([], [], True, "commit"), ([], [], False, None)],
+         sequence=0xFFFFFFFE, start_back=0, tags_per_desc=None)
 @given(
     base=st.sampled_from(["4k64", "1k32"]),
     features=_FEATURES,

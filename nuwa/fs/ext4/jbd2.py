@@ -274,13 +274,13 @@ def _walk(p: _Pass, pass_name: str) -> int:
                 need_check_commit_time = True
             tags = L.parse_tags(buf, j.incompat)
             if pass_name == "scan":
-                if v1 and not need_check_commit_time and p.end_transaction is None:
+                if v1 and not need_check_commit_time and not p.end_transaction:
                     crc32_sum = L.crc32_be(crc32_sum, buf)
                 for tag in tags:
                     jb = blk
                     take()
                     blk = p.wrap(blk + 1)
-                    if v1 and not need_check_commit_time and p.end_transaction is None:
+                    if v1 and not need_check_commit_time and not p.end_transaction:
                         crc32_sum = L.crc32_be(crc32_sum, p.read(jb, what))
                 continue
             if pass_name == "revoke":
@@ -314,7 +314,7 @@ def _walk(p: _Pass, pass_name: str) -> int:
                 break  # stale blocks from an earlier pass through the log: the log ends here
             bad = False
             if pass_name == "scan" and v1:
-                if p.end_transaction is not None:
+                if p.end_transaction:  # recovery.c tests the id for zero (see the end of the scan)
                     p.failed_commit = p.end_transaction
                     break
                 found = struct.unpack_from(">I", buf, L.H_CHKSUM_OFFSET)[0]
@@ -357,7 +357,10 @@ def _walk(p: _Pass, pass_name: str) -> int:
         break  # unknown block type: end of the log (kernel: "Unrecognised magic")
 
     if pass_name == "scan":
-        if p.end_transaction is None:
+        # do_one_pass: `if (!info->end_transaction) info->end_transaction = next_commit_ID;` --
+        # 0 means "unset" there, so a bad async commit of transaction 0 (after the id wraps)
+        # does not end the log: the scan's last id does (e2fsck 1.47 and the kernel agree)
+        if not p.end_transaction:
             p.end_transaction = tid
     elif tid != p.end_transaction:
         raise CorruptImageError(
