@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 
+from debian_tree import link_tree
 from judges import tool
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.script.commands import default_models
@@ -119,7 +120,7 @@ class Pair:
         self.model = os.path.join(base, "model")
         for d in (self.real, self.model):
             if link:
-                subprocess.run(["cp", "-al", template, d], check=True)
+                link_tree(template, d)
             else:
                 shutil.copytree(template, d, symlinks=True)
         self.reset()

@@ -256,13 +256,13 @@ def chroot_root(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("chroot needs root")
     tool("chroot")
-    from debian_tree import bookworm_tree
+    from debian_tree import bookworm_tree, link_tree
 
     tree = bookworm_tree()
     root = tmp_path / "root"
     root.mkdir()
     # /usr hard-linked (fast); nothing in the test writes to an existing file under /usr
-    subprocess.run(["cp", "-al", os.path.join(tree, "usr"), str(root / "usr")], check=True)
+    link_tree(os.path.join(tree, "usr"), str(root / "usr"))
     for n in ("bin", "sbin", "lib", "lib64"):
         os.symlink(os.readlink(os.path.join(tree, n)), root / n)
     for d in ("etc/systemd/system", "etc/init.d", "etc/rc2.d", "etc/rc3.d", "etc/rc4.d", "etc/rc5.d", "var/lib",
