@@ -7,7 +7,6 @@ below, so the expected guest bytes are known twice: from the pattern and from
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -34,15 +33,6 @@ def pattern(size: int, seed: int = 1) -> bytes:
             buf[pos : pos + n] = rng.randbytes(n)
         pos += n
     return bytes(buf)
-
-
-def sha(path: str) -> str:
-    """SHA-256 of a file (bad-input tests check the file is byte-identical afterwards)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def qemu_img(*args: str) -> str:
