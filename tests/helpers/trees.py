@@ -14,6 +14,8 @@ import os
 import stat
 from typing import Callable, Iterable
 
+from helpers.hashing import file_sha256
+
 #: (host path, lstat result) -> the facts compared for one entry
 Facts = Callable[[str, os.stat_result], tuple]
 
@@ -49,19 +51,11 @@ def tree_facts(root: str, facts: Facts, subs: Iterable[str] = ("",), prune: Iter
     return out
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def full_facts(path: str, st: os.stat_result) -> tuple:
     """(type, permission bits, uid, gid, size, sha256, link target, xattrs, rdev): everything
     dpkg could have set (what the dpkg oracle compares; a directory's size is the filesystem's
     business and reads 0)."""
-    digest = _sha256(path) if stat.S_ISREG(st.st_mode) else ""
+    digest = file_sha256(path) if stat.S_ISREG(st.st_mode) else ""
     target = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
     try:
         xattrs = tuple(sorted((k, os.getxattr(path, k, follow_symlinks=False))
