@@ -35,6 +35,15 @@ def pattern(size: int, seed: int = 1) -> bytes:
     return bytes(buf)
 
 
+def pattern_dir(tmp_path_factory, name: str, size: int, seed: int = 1) -> str:
+    """A new scratch directory holding ``pattern.raw`` (:func:`pattern` of ``size``, ``seed``):
+    the guest image a test module converts into its qcow2 variants."""
+    d = tmp_path_factory.mktemp(name)
+    with open(d / "pattern.raw", "wb") as f:
+        f.write(pattern(size, seed=seed))
+    return str(d)
+
+
 def qemu_img(*args: str) -> str:
     """Run qemu-img; return stdout (raises on failure)."""
     return run([tool("qemu-img"), *args]).stdout

@@ -22,9 +22,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from helpers.cli import nuwa
 from helpers.hashing import file_sha256
 from judges import qemu_img_check, qemu_img_compare, run, tool
-from qcow2_util import MiB, VARIANTS, make_variant, pattern, qemu_img
+from qcow2_util import MiB, VARIANTS, make_variant, pattern, pattern_dir, qemu_img
 from nuwa.errors import EXIT_CORRUPT, CorruptImageError
 from nuwa.formats import c_qcow2 as C
 from nuwa.formats import qcow2_repair
@@ -223,8 +224,7 @@ def test_repair_on_writable_open(dirty, tmp_path, name):
 def test_nuwa_info_reads_a_dirty_image_without_touching_it(dirty):
     p = dirty("snapshot")
     before = file_sha256(p)
-    r = run([sys.executable, "-m", "nuwa", "info", "--json", p], check=False,
-            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    r = nuwa("info", "--json", p)
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
     assert info["dirty"] is True and info["lazy_refcounts"] is True and len(info["snapshots"]) == 1
@@ -351,10 +351,7 @@ def test_repair_interrupted_at_every_write(dirty, tmp_path, monkeypatch, name):
 
 @pytest.fixture(scope="session")
 def vdir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("qcow2repairvariants")
-    with open(d / "pattern.raw", "wb") as f:
-        f.write(pattern(2 * MiB, seed=5))
-    return str(d)
+    return pattern_dir(tmp_path_factory, "qcow2repairvariants", 2 * MiB, seed=5)
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
