@@ -21,10 +21,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "tools"))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "deb"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
 import dpkg_material as M  # noqa: E402
-from oracle import real_dpkg  # noqa: E402
+from helpers.oracle import real_dpkg  # noqa: E402
 
 from nuwa.deb.operations import Dpkg  # noqa: E402
 from nuwa.deb.runner import RecordingRunner  # noqa: E402
