@@ -24,10 +24,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "tools"))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "deb"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
 import dpkg_material as M  # noqa: E402
-from oracle import nuwa_dpkg_steps, real_dpkg_steps  # noqa: E402
+from helpers.oracle import nuwa_dpkg_steps, real_dpkg_steps  # noqa: E402
 
 from nuwa.deb.operations import Dpkg  # noqa: E402
 from nuwa.deb.runner import RecordingRunner  # noqa: E402

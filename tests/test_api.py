@@ -10,7 +10,6 @@ the image code or the shell simulator.
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 import re
@@ -19,32 +18,25 @@ import sys
 
 import pytest
 
+from helpers.cli import nuwa as nuwa_cli
+from helpers.hashing import file_sha256
+from helpers.paths import DEFAULT_IMAGE, REPO, TESTIMAGES
 from judges import qemu_img_check
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-IMAGE = os.path.join(ROOT, "testimages", "default.qcow2")
-DEBS = sorted(glob.glob(os.path.join(ROOT, "testimages", "updates", "*.deb")))
+IMAGE = DEFAULT_IMAGE
+DEBS = sorted(glob.glob(os.path.join(TESTIMAGES, "updates", "*.deb")))
 
 
 def _blocks() -> list[str]:
-    text = open(os.path.join(ROOT, "docs", "api.md"), encoding="utf-8").read()
+    text = open(os.path.join(REPO, "docs", "api.md"), encoding="utf-8").read()
     return re.findall(r"^```python\n(.*?)^```", text, re.M | re.S)
-
-
-def _sha(path: str) -> str:
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
-
-
-def _nuwa(*args: str, cwd: str = ROOT) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, "-m", "nuwa", *args], cwd=cwd, capture_output=True, text=True, env=env)
 
 
 def test_docs_api_examples_run(tmp_path, monkeypatch, capsys):
     blocks = _blocks()
     assert len(blocks) >= 5, "docs/api.md lost its examples"
-    os.symlink(os.path.join(ROOT, "testimages"), tmp_path / "testimages")
-    before = _sha(IMAGE)
+    os.symlink(TESTIMAGES, tmp_path / "testimages")
+    before = file_sha256(IMAGE)
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "docs_api"}
     for i, code in enumerate(blocks):
@@ -52,7 +44,7 @@ def test_docs_api_examples_run(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "upgrade xz-utils 5.4.1-1+deb12u1 -> 5.4.1-1+deb12u2" in out
     assert "output exists" in out
-    assert _sha(IMAGE) == before
+    assert file_sha256(IMAGE) == before
     written = sorted(p.name for p in tmp_path.iterdir() if p.name != "testimages")
     assert written == ["deferred.qcow2", "motd.qcow2", "patch-report.json", "patched.qcow2"]
     for name in ("deferred.qcow2", "motd.qcow2", "patched.qcow2"):
@@ -65,7 +57,7 @@ def test_api_documents_are_the_cli_documents(tmp_path):
     from nuwa import api
 
     out = str(tmp_path / "p.qcow2")
-    r = _nuwa("patch", IMAGE, "--deb", *DEBS, "--output", out, "--json")
+    r = nuwa_cli("patch", IMAGE, "--deb", *DEBS, "--output", out, "--json")
     assert r.returncode == 0, r.stderr
     cli_patch = json.loads(r.stdout)
     with nuwa.open(IMAGE) as image:
@@ -75,15 +67,15 @@ def test_api_documents_are_the_cli_documents(tmp_path):
     assert [c["path"] for c in doc["changes"]] == [c["path"] for c in cli_patch["changes"]]
     assert doc["written"] is None and cli_patch["written"] == {"path": out, "in_place": False}
 
-    r = _nuwa("packages", out, "--json")
+    r = nuwa_cli("packages", out, "--json")
     assert r.returncode == 0, r.stderr
     with nuwa.open(out) as image:
         assert image.packages() == json.loads(r.stdout)
 
-    r = _nuwa("diff", IMAGE, out, "--json")
+    r = nuwa_cli("diff", IMAGE, out, "--json")
     assert r.returncode == 0, r.stderr
     assert api.diff(IMAGE, out).to_json() == json.loads(r.stdout)
-    r = _nuwa("diff", IMAGE, out)
+    r = nuwa_cli("diff", IMAGE, out)
     assert r.stdout == api.diff(IMAGE, out, hashes=False).text()
 
 
@@ -107,13 +99,13 @@ def test_in_place_needs_a_writable_image_and_nothing_is_left(tmp_path):
 def test_import_and_help_stay_light():
     code = ("import sys, nuwa, nuwa.cli; nuwa.cli.build_parser().format_help(); "
             "print(sorted(m for m in sys.modules if m.startswith('nuwa')))")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO))
     assert r.returncode == 0, r.stderr
     loaded = eval(r.stdout)
     assert loaded == ["nuwa", "nuwa.cli", "nuwa.errors"], loaded
 
 
 def test_scan_is_a_clear_usage_error():
-    r = _nuwa("scan", IMAGE)
+    r = nuwa_cli("scan", IMAGE)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "not available in this build" in r.stderr and "Traceback" not in r.stderr

@@ -3,13 +3,13 @@ writable one finds it, replays the journal and writes; judged by e2fsck -fn and 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 
 import pytest
 
 import nuwa
+from helpers.hashing import file_sha256
 from judges import debugfs, e2fsck_clean, tool
 
 NEEDS_RECOVERY = 0x4
@@ -54,12 +54,12 @@ def _needs_recovery_root(tmp_path) -> str:
 
 def test_read_only_refuses_and_writable_replays(tmp_path):
     img = _needs_recovery_root(tmp_path)
-    digest = hashlib.sha256(open(img, "rb").read()).hexdigest()
+    digest = file_sha256(img)
     with pytest.raises(nuwa.NuwaError) as err:
         with nuwa.open(img) as image:
             image.root()
     assert "recover" in str(err.value).lower() or "journal" in str(err.value).lower()
-    assert hashlib.sha256(open(img, "rb").read()).hexdigest() == digest
+    assert file_sha256(img) == digest
 
     with nuwa.open(img, writable=True) as image:
         root = image.root()

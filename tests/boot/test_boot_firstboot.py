@@ -26,21 +26,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "deb"))
-
-from bootimage import PART_START, boot_image, boot_tree, kernel_and_initrd  # noqa: E402
-from debtools import build_deb  # noqa: E402
-from judges import e2fsck_clean, qemu_img_check, tool  # noqa: E402
-from vm import Guest  # noqa: E402
+from bootimage import PART_START, boot_image, boot_tree, kernel_and_initrd
+from helpers.cli import nuwa
+from helpers.debtools import build_deb
+from judges import e2fsck_clean, qemu_img_check, tool
+from vm import Guest
 
 pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.judge]
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ENTRY_TIMEOUT = 20
 #: from qemu's start to the login prompt: boot (~25 s under TCG here) + the job (~40 s)
 PROMPT_BOUND = 300
@@ -109,12 +106,6 @@ Description: Which name should the boot test use?
 #: package -> the outcomes of its entries, in order
 EXPECTED = {"nb-ask": ["done"], "nb-stdin": ["done", "done"], "nb-loop": ["timed-out", "skipped"],
             "nb-fail": ["failed"], "nb-ok": ["done"]}
-
-
-def nuwa(*args) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, "-m", "nuwa", *args], capture_output=True, text=True, env=env,
-                          timeout=600)
 
 
 def build_debs(d: str) -> list[str]:

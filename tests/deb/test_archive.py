@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from debtools import build_deb, raw_deb
+from helpers.debtools import build_deb, raw_deb
 from judges import tool
 from nuwa.deb import archive as A
 from nuwa.deb.ar import build_archive

@@ -22,14 +22,14 @@ import subprocess
 
 import pytest
 
-from debtools import build_deb
+from helpers.debtools import build_deb
 from judges import tool
 from nuwa.deb import audit
 from nuwa.deb.operations import Dpkg
 from nuwa.patch.runner import SimulatorRunner
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
-from oracle import diff_snapshots, dpkg_material, snapshot
+from helpers.oracle import diff_snapshots, dpkg_material, snapshot
 
 pytestmark = pytest.mark.root
 

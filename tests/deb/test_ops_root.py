@@ -7,18 +7,18 @@ timestamps in dpkg.log.
 """
 
 import os
-import shutil
 import subprocess
 
 import pytest
 
-from debtools import build_deb, make_root, tree_hash
+from helpers.debtools import build_deb, make_root
+from helpers.hashing import tree_hash
 from judges import tool
 from nuwa.deb.operations import Dpkg
 from nuwa.deb.runner import RecordingRunner
 from nuwa.errors import OperationFailedError
 from nuwa.fs.hostdir import HostDirFS
-from oracle import diff_snapshots, snapshot
+from helpers.oracle import diff_snapshots, snapshot
 
 LOCKS = ("/var/lib/dpkg/lock", "/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/triggers/Lock",
          "/var/lib/dpkg/triggers/Unincorp", "/var/log/dpkg.log")
@@ -169,7 +169,7 @@ def test_unsatisfied_predepends_refused_tree_unchanged(roots):
 
 
 def test_bad_member_refused_tree_unchanged(roots):
-    from debtools import raw_deb
+    from helpers.debtools import raw_deb
     from nuwa.errors import InvalidInputError
 
     tmp, a, b = roots

@@ -7,7 +7,7 @@ import pytest
 from nuwa.deb.status import StatusFile
 from nuwa.errors import CorruptImageError
 from nuwa.fs.memory import MemoryFS
-from oracle import dpkg_material
+from helpers.oracle import dpkg_material
 
 REAL = ["/var/lib/dpkg/status", "/var/lib/dpkg/status-old"]
 

@@ -7,7 +7,6 @@ below, so the expected guest bytes are known twice: from the pattern and from
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -36,13 +35,13 @@ def pattern(size: int, seed: int = 1) -> bytes:
     return bytes(buf)
 
 
-def sha(path: str) -> str:
-    """SHA-256 of a file (bad-input tests check the file is byte-identical afterwards)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def pattern_dir(tmp_path_factory, name: str, size: int, seed: int = 1) -> str:
+    """A new scratch directory holding ``pattern.raw`` (:func:`pattern` of ``size``, ``seed``):
+    the guest image a test module converts into its qcow2 variants."""
+    d = tmp_path_factory.mktemp(name)
+    with open(d / "pattern.raw", "wb") as f:
+        f.write(pattern(size, seed=seed))
+    return str(d)
 
 
 def qemu_img(*args: str) -> str:

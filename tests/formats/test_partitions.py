@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -14,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers.hashing import file_sha256
 from judges import run, tool
 from nuwa.errors import CorruptImageError
 from nuwa.formats import c_partitions as c
@@ -53,11 +53,6 @@ def sfdisk_make(path: str, script: str, size: int = 64 * MiB) -> dict:
 
 def sfdisk_json(path: str) -> dict:
     return json.loads(run([tool("sfdisk"), "--json", path]).stdout)["partitiontable"]
-
-
-def sha(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 @pytest.fixture(scope="session")
@@ -203,10 +198,10 @@ def test_primary_header_crc_bad_uses_backup(gpt_image, tmp_path):
         b = f.read(1)
         f.seek(512 + 56)
         f.write(bytes([b[0] ^ 0xFF]))
-    before = sha(img)
+    before = file_sha256(img)
     with RawFile(img) as dev:
         table = read_partitions(dev)
-    assert sha(img) == before
+    assert file_sha256(img) == before
     assert_same_as_sfdisk(table, ref)  # the backup holds the same table
     assert table.header_lba == gpt_backup_lba(img)
     (warning,) = table.warnings
@@ -260,13 +255,13 @@ def test_both_gpt_headers_bad_is_corrupt(gpt_image, tmp_path):
         for lba in (1, last):
             f.seek(lba * 512 + 24)  # my_lba, header_crc32 left stale
             f.write(b"\x07")
-    before = sha(img)
+    before = file_sha256(img)
     with RawFile(img) as dev, pytest.raises(CorruptImageError) as exc:
         read_partitions(dev)
     msg = str(exc.value)
     assert "primary GPT header at LBA 1" in msg and f"backup GPT header at LBA {last}" in msg
     assert "header CRC mismatch" in msg and "\n" not in msg
-    assert sha(img) == before
+    assert file_sha256(img) == before
 
 
 def test_ebr_chain_loop_is_cut(mbr_image, tmp_path):

@@ -14,8 +14,10 @@ import tracemalloc
 
 import pytest
 
+from helpers.cli import nuwa
+from helpers.hashing import file_sha256
 from judges import run, tool
-from qcow2_util import MiB, make_variant, pattern, qemu_img, sha
+from qcow2_util import MiB, make_variant, pattern_dir, qemu_img
 from nuwa.errors import EXIT_CORRUPT, CorruptImageError, UnsupportedFeatureError
 from nuwa.formats import c_qcow2 as C
 from nuwa.formats.detect import open_disk
@@ -25,10 +27,7 @@ pytestmark = pytest.mark.judge
 
 @pytest.fixture(scope="session")
 def bdir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("qcow2bad")
-    with open(d / "pattern.raw", "wb") as f:
-        f.write(pattern(2 * MiB, seed=3))
-    return str(d)
+    return pattern_dir(tmp_path_factory, "qcow2bad", 2 * MiB, seed=3)
 
 
 @pytest.fixture
@@ -57,7 +56,7 @@ def peek(path: str, offset: int, fmt: str):
 
 def expect(path: str, exc, *needles: str, writable: bool = False, read: bool = False):
     """Open (and optionally read all / write once); assert the error and an unchanged file."""
-    before = sha(path)
+    before = file_sha256(path)
     with pytest.raises(exc) as info:
         with open_disk(path, writable=writable) as img:
             if read:
@@ -70,7 +69,7 @@ def expect(path: str, exc, *needles: str, writable: bool = False, read: bool = F
     for needle in needles:
         assert needle in msg, msg
     assert info.value.exit_code == EXIT_CORRUPT
-    assert sha(path) == before
+    assert file_sha256(path) == before
     return msg
 
 
@@ -270,16 +269,11 @@ def test_snapshot_table_past_eof(image):
 
 
 def test_cli_exit_code_3_and_one_line(image):
-    import subprocess
-    import sys
-
     p = image()
     poke(p, 20, ">I", 40)
-    before = sha(p)
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    r = subprocess.run([sys.executable, "-m", "nuwa", "info", p], capture_output=True, text=True, cwd=repo,
-                       timeout=60)
+    before = file_sha256(p)
+    r = nuwa("info", p, timeout=60)
     assert r.returncode == 3, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "qcow2 header @0x14 (cluster_bits)" in lines[0]
-    assert sha(p) == before
+    assert file_sha256(p) == before

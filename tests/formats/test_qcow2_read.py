@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from qcow2_util import MiB, VARIANTS, make_variant, pattern, qemu_img, qemu_info, qemu_io, reference_raw
+from qcow2_util import MiB, VARIANTS, make_variant, pattern, pattern_dir, qemu_img, qemu_info, qemu_io, reference_raw
 from nuwa.formats.blockdev import RawFile
 from nuwa.formats.blockdev import RawImage
 from nuwa.formats.detect import open_disk
@@ -24,10 +24,7 @@ SIZE = 6 * MiB
 
 @pytest.fixture(scope="session")
 def qdir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("qcow2read")
-    with open(d / "pattern.raw", "wb") as f:
-        f.write(pattern(SIZE))
-    return str(d)
+    return pattern_dir(tmp_path_factory, "qcow2read", SIZE)
 
 
 def _check_reads(img, ref: bytes, seed: int = 0) -> None:

@@ -22,8 +22,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from helpers.cli import nuwa
+from helpers.hashing import file_sha256
 from judges import qemu_img_check, qemu_img_compare, run, tool
-from qcow2_util import MiB, VARIANTS, make_variant, pattern, qemu_img, sha
+from qcow2_util import MiB, VARIANTS, make_variant, pattern, pattern_dir, qemu_img
 from nuwa.errors import EXIT_CORRUPT, CorruptImageError
 from nuwa.formats import c_qcow2 as C
 from nuwa.formats import qcow2_repair
@@ -221,13 +223,12 @@ def test_repair_on_writable_open(dirty, tmp_path, name):
 
 def test_nuwa_info_reads_a_dirty_image_without_touching_it(dirty):
     p = dirty("snapshot")
-    before = sha(p)
-    r = run([sys.executable, "-m", "nuwa", "info", "--json", p], check=False,
-            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    before = file_sha256(p)
+    r = nuwa("info", "--json", p)
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
     assert info["dirty"] is True and info["lazy_refcounts"] is True and len(info["snapshots"]) == 1
-    assert sha(p) == before
+    assert file_sha256(p) == before
     with open_disk(p, writable=True) as dev:
         assert dev.info()["dirty"] is False
 
@@ -350,10 +351,7 @@ def test_repair_interrupted_at_every_write(dirty, tmp_path, monkeypatch, name):
 
 @pytest.fixture(scope="session")
 def vdir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("qcow2repairvariants")
-    with open(d / "pattern.raw", "wb") as f:
-        f.write(pattern(2 * MiB, seed=5))
-    return str(d)
+    return pattern_dir(tmp_path_factory, "qcow2repairvariants", 2 * MiB, seed=5)
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -420,7 +418,7 @@ def _l1_l2(path: str) -> tuple[int, int]:
 
 
 def _expect_refused(path: str, *needles: str) -> None:
-    before = sha(path)
+    before = file_sha256(path)
     with pytest.raises(CorruptImageError) as info:
         with open_disk(path, writable=True) as dev:
             dev.pwrite(0, b"x")
@@ -429,7 +427,7 @@ def _expect_refused(path: str, *needles: str) -> None:
     for needle in needles:
         assert needle in msg, msg
     assert info.value.exit_code == EXIT_CORRUPT
-    assert sha(path) == before
+    assert file_sha256(path) == before
     assert check_qcow2(path).problems  # the read-only check names it too
 
 

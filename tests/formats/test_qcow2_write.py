@@ -18,7 +18,7 @@ import struct
 import pytest
 
 from judges import qemu_img_check, qemu_img_compare
-from qcow2_util import MiB, VARIANTS, make_variant, pattern, qemu_img, qemu_info, qemu_io, reference_raw
+from qcow2_util import MiB, VARIANTS, make_variant, pattern_dir, qemu_img, qemu_info, qemu_io, reference_raw
 from nuwa.errors import InvalidInputError
 from nuwa.formats import c_qcow2 as C
 from nuwa.formats.detect import open_disk
@@ -32,10 +32,7 @@ SIZE = 4 * MiB
 
 @pytest.fixture(scope="session")
 def wdir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("qcow2write")
-    with open(d / "pattern.raw", "wb") as f:
-        f.write(pattern(SIZE, seed=2))
-    return str(d)
+    return pattern_dir(tmp_path_factory, "qcow2write", SIZE, seed=2)
 
 
 def judge(path: str, expected: bytes, tmp: str) -> None:

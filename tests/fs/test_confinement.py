@@ -7,36 +7,17 @@ directory is hashed before and after).
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat as S
 
 import pytest
 
+from helpers.hashing import tree_hash
 from nuwa.errors import InvalidInputError
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.memory import MemoryFS, populate
 
 TREE = {"etc": {"passwd": "image-passwd\n", "hostname": "img\n"}, "usr": {"bin": {"sh": "#!"}}}
-
-
-def tree_hash(root: str) -> str:
-    """A hash of every path, type, mode, owner, content and link target under ``root``."""
-    h = hashlib.sha256()
-    for dirpath, dirs, files in os.walk(root):
-        dirs.sort()
-        for name in sorted(dirs + files):
-            p = os.path.join(dirpath, name)
-            st = os.lstat(p)
-            h.update(f"{os.path.relpath(p, root)}|{st.st_mode}|{st.st_uid}|{st.st_gid}|{st.st_size}|".encode())
-            if S.S_ISLNK(st.st_mode):
-                h.update(os.readlink(p).encode())
-            elif S.S_ISREG(st.st_mode):
-                with open(p, "rb") as f:
-                    h.update(f.read())
-            for x in sorted(os.listxattr(p, follow_symlinks=False)):
-                h.update(x.encode() + os.getxattr(p, x, follow_symlinks=False))
-    return h.hexdigest()
 
 
 @pytest.fixture

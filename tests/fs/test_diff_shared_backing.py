@@ -9,18 +9,19 @@ data cluster of an unchanged file is read; without it, they are (so the assertio
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
+from helpers import cli
+from helpers.cli import C_ENV
 from judges import qemu_img_check, tool
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ENV = {**os.environ, "LC_ALL": "C", "TZ": "UTC", "PYTHONPATH": ROOT}
+ENV = {**os.environ, **C_ENV}
 MTIME = 1_700_000_000
 BIG = [f"usr/share/big{i}" for i in range(4)]  # big2 changed and big3 rewritten (same bytes) in B
 KEEP = [f"usr/lib/keep{i}" for i in range(6)]  # never touched
@@ -30,8 +31,8 @@ def run(*cmd):
     return subprocess.run([str(c) for c in cmd], check=True, capture_output=True, env=ENV)
 
 
-def nuwa(*args):
-    return run(sys.executable, "-m", "nuwa", *args)
+#: ``nuwa ARGS`` that must succeed; bytes out
+nuwa = functools.partial(cli.nuwa, check=0, text=False, env=C_ENV)
 
 
 def blob(seed: int, n: int) -> bytes:

@@ -22,7 +22,7 @@ from nuwa.fs.diff import diff_trees
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.memory import MemoryFS
 from nuwa.fs.overlay import Overlay
-from test_confinement import tree_hash
+from helpers.hashing import tree_hash
 
 NAMES = ["a", "b", "c"]
 PATHS = ["/" + "/".join(p) for n in (1, 2, 3) for p in itertools.product(NAMES, repeat=n)]

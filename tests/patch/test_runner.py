@@ -13,10 +13,9 @@ import pytest
 
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "deb"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "script"))
 
-from debtools import build_deb, make_root  # noqa: E402
+from helpers.debtools import build_deb, make_root  # noqa: E402
 from dpkghelpers import require_dpkg
 from nuwa.deb.operations import Dpkg
 from nuwa.patch.runner import SimulatorRunner

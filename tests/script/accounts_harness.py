@@ -13,16 +13,16 @@ systemd-sysusers), so the ``lastchg`` field of shadow lines compares exactly too
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 import shutil
 import stat
 import subprocess
 
-from nuwa.fs.hostdir import HostDirFS
+from helpers import runs
+from helpers.trees import dated_facts, tree_facts
 from nuwa.script.commands import default_models
-from nuwa.script.context import Defer, Invocation
+from nuwa.script.context import Defer
 
 MODELS = default_models()
 
@@ -66,15 +66,11 @@ class Pair:
     def run_real(self, argv: list[str], stdin: bytes = b"") -> tuple[int, bytes, bytes]:
         # a private /proc: glibc's fchmodat(AT_SYMLINK_NOFOLLOW), used when copying /etc/skel,
         # needs /proc/self/fd, as on a booted system; a bare chroot would make it fail
-        p = subprocess.run(["unshare", "--mount", "--pid", "--fork", f"--mount-proc={self.real}/proc",
-                            "chroot", self.real, *argv], env=ENV, input=stdin, capture_output=True, timeout=60)
-        return p.returncode, p.stdout, p.stderr
+        return runs.run_real(["unshare", "--mount", "--pid", "--fork", f"--mount-proc={self.real}/proc",
+                              "chroot", self.real, *argv], env=ENV, stdin=stdin)
 
     def run_model(self, argv: list[str], stdin: bytes = b"") -> tuple[int, bytes, bytes]:
-        fs = HostDirFS(self.model, writable=True)
-        inv = Invocation(argv=list(argv), fs=fs, cwd="/", env=dict(ENV), stdin=stdin, umask=0o022, models=MODELS)
-        status = MODELS[os.path.basename(argv[0])](inv)
-        return status, bytes(inv.stdout), bytes(inv.stderr)
+        return runs.run_model(self.model, argv, env=ENV, stdin=stdin, umask=0o022, models=MODELS)
 
 
 def file_facts(root: str, rel: str):
@@ -88,28 +84,10 @@ def file_facts(root: str, rel: str):
 
 
 def tree(root: str, rel: str, since: int | None = None) -> dict[str, tuple]:
-    """Path facts below ``root/rel`` (mtimes of regular files too: useradd's skeleton copies keep
-    them); a file written during the case (mtime >= ``since``) reads "new": the clocks differ."""
-    out = {}
-    base = os.path.join(root, rel)
-    if not os.path.lexists(base):
-        return out
-    for dirpath, dirnames, filenames in os.walk(base):
-        for n in [""] + dirnames + filenames:
-            p = os.path.join(dirpath, n) if n else dirpath
-            st = os.lstat(p)
-            key = os.path.relpath(p, root)
-            if stat.S_ISREG(st.st_mode):
-                with open(p, "rb") as f:
-                    extra = (hashlib.sha256(f.read()).hexdigest()[:16],
-                             "new" if since is not None and st.st_mtime_ns >= since else st.st_mtime_ns)
-            elif stat.S_ISLNK(st.st_mode):
-                extra = os.readlink(p)
-            else:
-                extra = ""
-            out[key] = (stat.filemode(st.st_mode), st.st_uid, st.st_gid,
-                        st.st_size if not stat.S_ISDIR(st.st_mode) else 0, extra)
-    return out
+    """Path facts below ``root/rel``, itself included (mtimes of regular files too: useradd's
+    skeleton copies keep them); a file written during the case (mtime >= ``since``) reads "new":
+    the clocks differ (:func:`helpers.trees.dated_facts`)."""
+    return tree_facts(root, dated_facts(since), subs=(rel,), include_subs=True)
 
 
 def fs_clock_now(directory: str) -> int:

@@ -8,16 +8,15 @@ resulting trees (type, mode, owner, size, content hash, link target) must agree.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 import shutil
-import stat
-import subprocess
 
+from helpers import runs
+from helpers.trees import brief_facts, tree_facts
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.script.commands import default_models
-from nuwa.script.context import Defer, Invocation
+from nuwa.script.context import Defer
 
 MODELS = default_models()
 
@@ -81,24 +80,9 @@ def build_tree(root: str) -> None:
 
 
 def snapshot(root: str) -> dict[str, tuple]:
-    """Every path below ``root``: (type, mode, uid, gid, size, sha256 or link target, nlink)."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for n in dirnames + filenames:
-            p = os.path.join(dirpath, n)
-            st = os.lstat(p)
-            rel = os.path.relpath(p, root)
-            if stat.S_ISREG(st.st_mode):
-                with open(p, "rb") as f:
-                    extra = hashlib.sha256(f.read()).hexdigest()[:16]
-            elif stat.S_ISLNK(st.st_mode):
-                extra = os.readlink(p)
-            else:
-                extra = ""
-            size = st.st_size if not stat.S_ISDIR(st.st_mode) else 0
-            out[rel] = (stat.filemode(st.st_mode), st.st_uid, st.st_gid, size, extra,
-                        st.st_nlink if not stat.S_ISDIR(st.st_mode) else 0)
-    return out
+    """Every path below ``root``: :func:`helpers.trees.brief_facts` (mode, owner, size, hash or
+    link target, link count)."""
+    return tree_facts(root, brief_facts)
 
 
 def mtimes(root: str) -> dict[str, int]:
@@ -112,17 +96,13 @@ def mtimes(root: str) -> dict[str, int]:
 
 
 def run_real(root: str, argv: list[str], stdin: bytes, umask: int) -> tuple[int, bytes, bytes]:
-    def pre():
-        os.umask(umask)
-
-    p = subprocess.run(argv, cwd=root, env=ENV, input=stdin, capture_output=True, preexec_fn=pre, timeout=30)
-    return p.returncode, p.stdout, p.stderr
+    """The real program with cwd in the scratch tree (relative paths only)."""
+    return runs.run_real(argv, cwd=root, env=ENV, stdin=stdin, umask=umask, timeout=30)
 
 
 def normalise(res: tuple[int, bytes, bytes], root: str) -> tuple[int, bytes, bytes]:
     """Rewrite the scratch root in the real program's output as the image root ``/``."""
-    r = root.encode()
-    return res[0], *(b.replace(r + b"/", b"/").replace(r, b"/") for b in res[1:])
+    return res[0], *(runs.strip_root(b, root) for b in res[1:])
 
 
 def run_model(root: str, argv: list[str], stdin: bytes, umask: int, fs=None) -> tuple[int, bytes, bytes]:
@@ -132,11 +112,8 @@ def run_model(root: str, argv: list[str], stdin: bytes, umask: int, fs=None) -> 
         return 0, (" ".join(argv[1:]) + "\n").encode("utf-8", "surrogateescape"), b""
     if os.path.basename(argv[0]) in ("true", "false"):
         return int(argv[0].endswith("false")), b"", b""
-    inv = Invocation(argv=list(argv), fs=fs, cwd="/", env=dict(ENV), stdin=stdin, umask=umask,
-                     run=lambda a, i: run_model(root, a, i, umask, fs), models=MODELS)
-    name = os.path.basename(argv[0])
-    status = MODELS[name](inv)
-    return status, bytes(inv.stdout), bytes(inv.stderr)
+    return runs.run_model(root, argv, env=ENV, stdin=stdin, umask=umask, fs=fs, models=MODELS,
+                          run=lambda a, i: run_model(root, a, i, umask, fs))
 
 
 def compare(tmp_path, cmd: str | list[str], stdin: bytes = b"", umask: int = 0o022, times: tuple = (),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import subprocess
 
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
@@ -22,6 +21,8 @@ from nuwa.script.commands import default_models
 from nuwa.script.interp import dpkg_environment, run_script
 
 from debian_tree import copy_tree
+from helpers import runs
+from helpers.trees import tree_facts
 
 MODELS = default_models()
 
@@ -58,9 +59,8 @@ def put(roots, path: str, data: bytes, mode: int = 0o755) -> None:
 
 def run_real(root: str, argv: list[str], env: dict[str, str]) -> tuple[int, bytes, bytes]:
     """Run ``argv`` in a chroot of ``root`` with exactly ``env`` (stdin: /dev/null)."""
-    r = subprocess.run(["chroot", root, "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv],
-                       stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
-    return r.returncode, r.stdout, r.stderr
+    return runs.run_real(["/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv], chroot=root, env=None,
+                         stdin=None, timeout=300)
 
 
 def run_nuwa(root: str, argv: list[str], env: dict[str, str]):
@@ -72,30 +72,25 @@ def run_nuwa(root: str, argv: list[str], env: dict[str, str]):
     return r
 
 
-def _entry(root: str, rel: str, since: float):
-    p = os.path.join(root, rel)
-    st = os.lstat(p)
-    e = [stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid]
-    if stat.S_ISLNK(st.st_mode):
-        e.append(os.readlink(p))
-    elif stat.S_ISREG(st.st_mode):
-        e.append(st.st_size)
-        if st.st_mtime >= since or st.st_ctime >= since:
-            e.append(hashlib.sha256(open(p, "rb").read()).hexdigest())
-    return tuple(e)
+def _entry(since: float):
+    """Facts of one path: metadata, and the content hash of a file touched at or after ``since``."""
+
+    def facts(p: str, st: os.stat_result) -> tuple:
+        e = [stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid]
+        if stat.S_ISLNK(st.st_mode):
+            e.append(os.readlink(p))
+        elif stat.S_ISREG(st.st_mode):
+            e.append(st.st_size)
+            if st.st_mtime >= since or st.st_ctime >= since:
+                e.append(hashlib.sha256(open(p, "rb").read()).hexdigest())
+        return tuple(e)
+
+    return facts
 
 
 def snapshot(root: str, since: float) -> dict[str, tuple]:
     """Every path under ``root`` (except /proc, /sys, /dev): metadata, content hash if touched."""
-    out = {}
-    for dirpath, dirs, files in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        if rel_dir == ".":
-            dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev")]
-        for n in dirs + files:
-            rel = os.path.normpath(os.path.join(rel_dir, n))
-            out[rel] = _entry(root, rel, since)
-    return out
+    return tree_facts(root, _entry(since), prune=("proc", "sys", "dev"))
 
 
 def diff_trees(a: str, b: str, since: float) -> list[str]:
@@ -109,7 +104,7 @@ def diff_trees(a: str, b: str, since: float) -> list[str]:
     for rel in sorted(set(sa) | set(sb)):
         ea, eb = sa.get(rel), sb.get(rel)
         if ea is not None and eb is not None and len(ea) != len(eb) and ea[0] == stat.S_IFREG:
-            ea, eb = _entry(a, rel, 0), _entry(b, rel, 0)
+            ea, eb = (_entry(0)(os.path.join(t, rel), os.lstat(os.path.join(t, rel))) for t in (a, b))
         if ea != eb:
             diffs.append(f"{rel}: real={ea} nuwa={eb}")
     return diffs

@@ -18,10 +18,10 @@ import subprocess
 import pytest
 
 from cmdharness import snapshot
+from helpers import runs
 from judges import tool
-from nuwa.fs.hostdir import HostDirFS
 from nuwa.script.commands import default_models
-from nuwa.script.context import Defer, Invocation
+from nuwa.script.context import Defer
 
 MODELS = default_models()
 
@@ -78,27 +78,20 @@ def run_real(root: str, argv: list[str], env: dict | None = None, root_opt: str 
     elif root_opt == "--altdir":
         args[1:1] = [f"--altdir={root}/etc/alternatives", f"--admindir={root}/var/lib/dpkg/alternatives",
                      f"--root={root}"]
-    p = subprocess.run(args, env=e, input=stdin, capture_output=True, timeout=60)
-    return p.returncode, normalise(p.stdout, root), normalise(p.stderr, root)
-
-
-def normalise(data: bytes, root: str) -> bytes:
-    r = root.encode()
-    return data.replace(r + b"/", b"/").replace(r, b"")
+    status, out, err = runs.run_real(args, env=e, stdin=stdin)
+    # the scratch root alone in a message reads as the empty root "" (module docstring)
+    return status, runs.strip_root(out, root, b""), runs.strip_root(err, root, b"")
 
 
 def run_model(root: str, argv: list[str], env: dict | None = None, stdin: bytes = b"") -> tuple[int, bytes, bytes]:
     """The model on ``root`` seen as the image (no --root; DPKG_* from ``env``)."""
     e = dict(ENV)
     e.update(env or {})
-    fs = HostDirFS(root, writable=True)
 
     def nested(a, i):
         return run_model(root, a, env, i)
 
-    inv = Invocation(argv=list(argv), fs=fs, cwd="/", env=e, stdin=stdin, run=nested, models=MODELS)
-    st = MODELS[os.path.basename(argv[0])](inv)
-    return st, bytes(inv.stdout), bytes(inv.stderr)
+    return runs.run_model(root, argv, env=e, stdin=stdin, run=nested, models=MODELS)
 
 
 _PKGCHARS = set(b"abcdefghijklmnopqrstuvwxyz0123456789+-.:")

@@ -15,10 +15,11 @@ import shutil
 import subprocess
 
 from debian_tree import link_tree
+from helpers import runs
+from helpers.trees import content_facts, tree_facts
 from judges import tool
-from nuwa.fs.hostdir import HostDirFS
 from nuwa.script.commands import default_models
-from nuwa.script.context import Defer, Drop, Invocation
+from nuwa.script.context import Defer, Drop
 
 MODELS = default_models()
 
@@ -139,28 +140,13 @@ class Pair:
 
 def snapshot(root: str, subs=("etc", "var/lib/systemd")) -> dict[str, tuple]:
     """Every path below ``subs``: (kind, mode, link target or content)."""
-    out = {}
-    for sub in subs:
-        top = os.path.join(root, sub)
-        for dp, dns, fns in os.walk(top):
-            for n in dns + fns:
-                p = os.path.join(dp, n)
-                st = os.lstat(p)
-                rel = os.path.relpath(p, root)
-                if os.path.islink(p):
-                    out[rel] = ("l", os.readlink(p))
-                elif os.path.isdir(p):
-                    out[rel] = ("d", oct(st.st_mode & 0o7777))
-                else:
-                    with open(p, "rb") as f:
-                        out[rel] = ("f", oct(st.st_mode & 0o7777), f.read())
-    return out
+    return tree_facts(root, content_facts, subs=subs)
 
 
 def run_real_systemctl(root: str, args: list[str], env: dict | None = None) -> tuple[int, str, str]:
     """``systemctl --root=ROOT ARGS`` on the host; the root prefix removed from its output."""
-    r = subprocess.run([tool("systemctl"), f"--root={root}", *args], capture_output=True, env=env or ENV, timeout=60)
-    return (r.returncode, r.stdout.decode().replace(root, ""), r.stderr.decode().replace(root, ""))
+    status, out, err = runs.run_real([tool("systemctl"), f"--root={root}", *args], env=env or ENV)
+    return status, out.decode().replace(root, ""), err.decode().replace(root, "")
 
 
 def run_chroot(root: str, argv: list[str], env: dict | None = None, stdin: bytes = b"") -> tuple[int, str, str]:
@@ -168,15 +154,14 @@ def run_chroot(root: str, argv: list[str], env: dict | None = None, stdin: bytes
     chroot detection this container's /proc cannot give systemctl."""
     e = dict(env or ENV)
     e.setdefault("SYSTEMD_OFFLINE", "1")
-    r = subprocess.run([tool("chroot"), root, *argv], capture_output=True, env=e, input=stdin, timeout=120)
-    return r.returncode, r.stdout.decode(), r.stderr.decode()
+    status, out, err = runs.run_real(argv, chroot=root, env=e, stdin=stdin, timeout=120)
+    return status, out.decode(), err.decode()
 
 
 def run_model(root: str, argv: list[str], env: dict | None = None, run=None) -> tuple[int, str, str]:
     """The model of ``argv[0]`` on ``root`` through HostDirFS (cwd /)."""
-    inv = Invocation(argv=list(argv), fs=HostDirFS(root, writable=True), cwd="/", env=dict(env or ENV), run=run, models=MODELS)
-    status = MODELS[os.path.basename(argv[0])](inv)
-    return status, inv.stdout.decode(), inv.stderr.decode()
+    status, out, err = runs.run_model(root, argv, env=env or ENV, run=run, models=MODELS)
+    return status, out.decode(), err.decode()
 
 
 def outcome(root: str, argv: list[str], env: dict | None = None):

@@ -14,6 +14,7 @@ import subprocess
 import pytest
 
 from accounts_harness import fs_clock_now, tree
+from helpers import runs
 from debian_tree import bookworm_tree
 from judges import tool
 from nuwa.fs.hostdir import HostDirFS
@@ -65,11 +66,9 @@ def _snapshot(root: str, since: int = 0) -> dict:
 def _compare(roots, exe, args):
     since = fs_clock_now(roots["real"])
     env = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    real = subprocess.run([exe, f"--root={roots['real']}", *args], env=env, capture_output=True)
-    inv = Invocation(argv=["systemd-tmpfiles", *args], fs=HostDirFS(roots["model"], writable=True), env=dict(env), models=MODELS)
-    status = MODELS["systemd-tmpfiles"](inv)
-    want_err = real.stderr.replace(roots["real"].encode(), b"")
-    assert (status, bytes(inv.stdout), bytes(inv.stderr)) == (real.returncode, real.stdout, want_err)
+    status, out, err = runs.run_real([exe, f"--root={roots['real']}", *args], env=env)
+    got = runs.run_model(roots["model"], ["systemd-tmpfiles", *args], env=env, models=MODELS)
+    assert got == (status, out, runs.strip_root(err, roots["real"], b""))
     a, b = _snapshot(roots["real"], since), _snapshot(roots["model"], since)
     diff = {k: (a.get(k), b.get(k)) for k in set(a) | set(b) if a.get(k) != b.get(k)}
     assert not diff, diff

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import subprocess
 
 import pytest
 
+from helpers.trees import content_facts, tree_facts
 from judges import tool
 from nuwa.script.commands import default_models
 from nuwa.script.interp import run_script
@@ -82,26 +82,8 @@ def make_scratch(root: str) -> None:
 
 
 def snapshot(root: str, skip: str = ".bin") -> dict:
-    """Every entry under ``root``: type, permission bits, content or link target."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        if rel_dir.split(os.sep)[0] == skip:
-            continue
-        for n in dirnames + filenames:
-            p = os.path.join(dirpath, n)
-            rel = os.path.normpath(os.path.join(rel_dir, n))
-            if rel.split(os.sep)[0] == skip:
-                continue
-            st = os.lstat(p)
-            if stat.S_ISLNK(st.st_mode):
-                out[rel] = ("l", os.readlink(p))
-            elif stat.S_ISDIR(st.st_mode):
-                out[rel] = ("d", oct(st.st_mode & 0o7777))
-            else:
-                with open(p, "rb") as f:
-                    out[rel] = ("f", oct(st.st_mode & 0o7777), f.read())
-    return out
+    """Every entry under ``root`` but ``skip``: type, permission bits, content or link target."""
+    return tree_facts(root, content_facts, prune=(skip,))
 
 
 def _unescape(s: str) -> bytes:

@@ -18,11 +18,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 
 import pytest
 
+from helpers.cli import nuwa
 from judges import tool
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.memory import MemoryFS
@@ -226,11 +226,6 @@ def test_status_of_no_job_and_of_a_job_cut_short():
 
 
 # ---- the command line on an image made from a booted tree ------------------------------------
-def nuwa(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nuwa", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": ROOT}, timeout=300)
-
-
 def test_nuwa_firstboot_and_patch_read_a_booted_image(chroot_root, tmp_path):
     root = chroot_root
     fs = HostDirFS(str(root), writable=True)
@@ -271,8 +266,7 @@ def test_nuwa_firstboot_and_patch_read_a_booted_image(chroot_root, tmp_path):
     human = nuwa("firstboot", img)
     assert human.returncode == 0 and "000001 failed (exit 2)" in human.stdout and "dpkg: pk:" in human.stdout
     # the next patch reports it too
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "deb"))
-    from debtools import build_deb
+    from helpers.debtools import build_deb
 
     deb = build_deb(str(tmp_path), "nothing", "1.0", {"/usr/share/doc/nothing/README": b"x\n"})
     r = nuwa("patch", img, "--deb", deb, "--dry-run", "--json")

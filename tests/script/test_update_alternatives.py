@@ -31,11 +31,11 @@ import pytest
 from cmdharness import snapshot
 from debian_tree import bookworm_tree
 from dpkghelpers import ENV, require_dpkg
+from helpers import runs
 from judges import tool
 from nuwa.deb.alternatives import parse_admin
-from nuwa.fs.hostdir import HostDirFS
 from nuwa.script.commands import default_models
-from nuwa.script.context import Defer, Invocation
+from nuwa.script.context import Defer
 
 MODELS = default_models()
 
@@ -149,17 +149,13 @@ def _env(env: dict | None) -> dict:
 
 
 def run_real(root: str, argv: list[str], env: dict | None, stdin: bytes) -> tuple[int, bytes, bytes]:
-    e = _env(env)
-    p = subprocess.run(["chroot", root, "/usr/bin/update-alternatives", *argv[1:]], env=e, input=stdin,
-                       capture_output=True, timeout=60)
-    return p.returncode, p.stdout, p.stderr
+    """The real program in a chroot of ``root``."""
+    return runs.run_real(["/usr/bin/update-alternatives", *argv[1:]], chroot=root, env=_env(env), stdin=stdin)
 
 
 def run_model(root: str, argv: list[str], env: dict | None, stdin: bytes = b"") -> tuple[int, bytes, bytes]:
     """The model on ``root`` seen as the image."""
-    inv = Invocation(argv=list(argv), fs=HostDirFS(root, writable=True), cwd="/", env=_env(env), stdin=stdin, models=MODELS)
-    status = MODELS["update-alternatives"](inv)
-    return status, bytes(inv.stdout), bytes(inv.stderr)
+    return runs.run_model(root, argv, env=_env(env), stdin=stdin, models=MODELS, name="update-alternatives")
 
 
 def link_times(root: str) -> dict[str, int]:

@@ -9,21 +9,16 @@ image file must stay byte-identical.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 
 import pytest
 
+from helpers.hashing import file_sha256
 from fixtures import empty_image, fixture, payload, private_copy
 from nuwa.errors import CorruptImageError, UnsupportedFeatureError
 from nuwa.formats.blockdev import RawFile
 from nuwa.fs.ext4 import csum, open_ext4
-
-
-def _digest(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def _patch(path: str, offset: int, data: bytes) -> None:
@@ -40,7 +35,7 @@ def _read(path: str, offset: int, n: int) -> bytes:
 
 def _expect(path: str, action, words: list[str], exc=CorruptImageError) -> str:
     """Run ``action(fs_opener)`` read-only and writable; both must raise ``exc`` naming ``words``."""
-    before = _digest(path)
+    before = file_sha256(path)
     msgs = []
     for writable in (False, True):
         with pytest.raises(exc) as e:
@@ -54,7 +49,7 @@ def _expect(path: str, action, words: list[str], exc=CorruptImageError) -> str:
         for w in words:
             assert w in msg, (w, msg)
         msgs.append(msg)
-    assert _digest(path) == before
+    assert file_sha256(path) == before
     return msgs[0]
 
 
@@ -214,7 +209,7 @@ def test_writer_refuses_after_finding_corruption(tmp_path):
     fs = _fs(img)
     ino, gen, p = _dir_block(fs, "/links")
     _patch(img, p * fs.bs + 40, b"\xee")  # checksum mismatch in /links
-    before = _digest(img)
+    before = file_sha256(img)
     fs = open_ext4(RawFile(img, writable=True), writable=True)
     with pytest.raises(CorruptImageError):
         fs.readdir("/links")
@@ -222,18 +217,18 @@ def test_writer_refuses_after_finding_corruption(tmp_path):
         fs.write_bytes("/fine", b"elsewhere")
     assert "refusing to modify" in str(e.value)
     fs.close()
-    assert _digest(img) == before
+    assert file_sha256(img) == before
 
 
 def test_needs_recovery_refused_read_only(tmp_path):
     img = _copy("debian12", tmp_path)
     raw = _read(img, 1024 + 0x60, 4)
     _sb_patch(img, 0x60, struct.pack("<I", struct.unpack("<I", raw)[0] | 0x4))
-    before = _digest(img)
+    before = file_sha256(img)
     with pytest.raises(UnsupportedFeatureError) as e:
         _fs(img)
     assert "needs recovery" in str(e.value) or "needs_recovery" in str(e.value)
-    assert _digest(img) == before
+    assert file_sha256(img) == before
     assert open_ext4(RawFile(img), forensic=True).read_bytes("/files/size1") == payload("size1", 1)
 
 
@@ -241,11 +236,11 @@ def test_needs_recovery_refused_read_only(tmp_path):
 def test_unsupported_features_refused_for_writing(feature, tmp_path):
     args = ["-t", "ext4", "-O", feature] + (["-C", "16384"] if feature == "bigalloc" else [])
     img = empty_image(str(tmp_path), f"feat-{feature}.img", args, "64M")
-    before = _digest(img)
+    before = file_sha256(img)
     with pytest.raises(UnsupportedFeatureError) as e:
         open_ext4(RawFile(img, writable=True), writable=True)
     assert feature in str(e.value) or (feature == "verity" and "verity" in str(e.value))
-    assert _digest(img) == before
+    assert file_sha256(img) == before
 
 
 def test_error_state_refused_for_writing(tmp_path):

@@ -23,7 +23,8 @@ import struct
 import pytest
 
 import trees
-from fixtures import ORPHAN_FIXTURES, fixture, gen, payload, private_copy, sha256_file
+from fixtures import ORPHAN_FIXTURES, fixture, gen, payload, private_copy
+from helpers.hashing import file_sha256
 from judges import e2fsck_clean, run, tool
 from nuwa.errors import CorruptImageError, UnsupportedFeatureError
 from nuwa.formats.blockdev import RawFile
@@ -67,7 +68,7 @@ def _counts(img: str) -> tuple[int, int]:
 @pytest.mark.parametrize("name", ORPHAN_FIXTURES)
 def test_read_only_open_refuses_pending_orphans(name: str) -> None:
     fx = fixture(name)
-    before = sha256_file(fx.image)
+    before = file_sha256(fx.image)
     with RawFile(fx.image) as dev:
         with pytest.raises(UnsupportedFeatureError) as ei:
             open_ext4(dev)
@@ -76,7 +77,7 @@ def test_read_only_open_refuses_pending_orphans(name: str) -> None:
         fs = open_ext4(dev, forensic=True)  # reads as-is
         assert fs.read_bytes("/o/keep") == payload("keep", 300_000)
         fs.close()
-    assert sha256_file(fx.image) == before
+    assert file_sha256(fx.image) == before
 
 
 @pytest.mark.parametrize("name", ORPHAN_FIXTURES)
@@ -184,7 +185,7 @@ def test_orphan_present_flag_alone_is_cleared(tmp_path) -> None:
 
 
 def _refused(img: str, exc_ro, exc_rw, words: list[str]) -> None:
-    before = sha256_file(img)
+    before = file_sha256(img)
     for writable, exc in ((False, exc_ro), (True, exc_rw)):
         with RawFile(img, writable=writable) as dev:
             with pytest.raises(exc) as ei:
@@ -194,7 +195,7 @@ def _refused(img: str, exc_ro, exc_rw, words: list[str]) -> None:
         if exc is CorruptImageError:
             for w in words:
                 assert w in msg, (w, msg)
-    assert sha256_file(img) == before
+    assert file_sha256(img) == before
 
 
 def test_orphan_list_that_loops(tmp_path) -> None:

@@ -10,53 +10,23 @@ read: everything is written to ``--output`` under tmp_path.
 from __future__ import annotations
 
 import base64
-import hashlib
+import functools
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
-from judges import debugfs, e2fsck_clean, qemu_img_check, qemu_img_to_raw, tool
+from helpers.cli import C_ENV, nuwa
+from helpers.hashing import file_sha256
+from helpers.images import root_partition
+from helpers.paths import DEFAULT_IMAGE, REPO
+from judges import debugfs, e2fsck_clean, qemu_img_check, tool
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT = os.path.join(ROOT, "testimages", "default.qcow2")
-ENV = {**os.environ, "LC_ALL": "C", "TZ": "UTC", "PYTHONPATH": ROOT}
+ENV = {**os.environ, **C_ENV, "PYTHONPATH": REPO}
 MTIME = 1_700_000_000
-
-
-def nuwa(*args, check=None):
-    r = subprocess.run([sys.executable, "-m", "nuwa", "sh", *map(str, args)], capture_output=True, env=ENV, timeout=300)
-    if check is not None:
-        assert r.returncode == check, f"nuwa sh exit {r.returncode}, wanted {check}: {r.stderr.decode()}"
-    return r
-
-
-def sha(path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
-def root_partition(img, tmp_path) -> str:
-    """The root filesystem's bytes as a file (guest bytes from qemu-img, partition 2 if any)."""
-    raw = tmp_path / (os.path.basename(img) + ".raw")
-    qemu_img_to_raw(str(img), str(raw))
-    info = json.loads(subprocess.run([sys.executable, "-m", "nuwa", "info", str(raw), "--json"], capture_output=True,
-                                     env=ENV, check=True).stdout)
-    parts = [p for p in info["partitions"] if p["filesystem"] and p["filesystem"]["type"] == "ext4"]
-    if not parts:
-        return str(raw)
-    part = tmp_path / (os.path.basename(img) + ".root")
-    with open(raw, "rb") as src, open(part, "wb") as dst:
-        src.seek(parts[0]["offset"])
-        left = parts[0]["length"]
-        while left:
-            chunk = src.read(min(left, 1 << 20))
-            dst.write(chunk)
-            left -= len(chunk)
-    os.unlink(raw)
-    return str(part)
+#: ``nuwa sh ARGS``, bytes out (compared with dash byte for byte)
+nuwa_sh = functools.partial(nuwa, "sh", text=False, env=C_ENV, timeout=300)
 
 
 def judge(img, tmp_path) -> str:
@@ -64,7 +34,7 @@ def judge(img, tmp_path) -> str:
     with open(img, "rb") as f:
         if f.read(4) == b"QFI\xfb":
             qemu_img_check(str(img))
-    fsimg = root_partition(img, tmp_path)
+    fsimg = root_partition(str(img), str(tmp_path / (os.path.basename(img) + ".root")))
     e2fsck_clean(fsimg)
     return fsimg
 
@@ -93,19 +63,19 @@ def small(tmp_path_factory):
 
 
 def test_default_image_script_file_written_to_new_overlay(tmp_path):
-    before = sha(DEFAULT)
+    before = file_sha256(DEFAULT_IMAGE)
     script = tmp_path / "setup.sh"
     script.write_text('#!/bin/sh\nset -e\necho "args: $# [$1] [$2]"\nmkdir -p /etc/nuwa-sh\n'
                       'printf "%s\\n" "$1" "$2" > /etc/nuwa-sh/conf\nchmod 600 /etc/nuwa-sh/conf\n'
                       'cat /etc/hostname\necho warn >&2\ngzip -9 /var/log/dpkg.log\nexit 5\n')
     out = tmp_path / "out.qcow2"
-    r = nuwa(DEFAULT, script, "one", "two words", "--output", out, check=5)
+    r = nuwa_sh(DEFAULT_IMAGE, script, "one", "two words", "--output", out, check=5)
     assert r.stdout == b"args: 2 [one] [two words]\nnuwa-default\n"
     err = r.stderr.decode().splitlines()
     assert err[0] == "warn"
     assert any(ln.startswith("nuwa sh: deferred: line 9: gzip -9 /var/log/dpkg.log: no model for gzip") for ln in err)
     assert any(ln.startswith("nuwa sh: first-boot job: 1 entries (1 new)") for ln in err)
-    assert sha(DEFAULT) == before
+    assert file_sha256(DEFAULT_IMAGE) == before
     fsimg = judge(out, tmp_path)
     assert debugfs(fsimg, "cat /etc/nuwa-sh/conf") == "one\ntwo words\n"
     assert "Mode:  0600" in debugfs(fsimg, "stat /etc/nuwa-sh/conf")
@@ -118,17 +88,17 @@ def test_pure_script_matches_dash(tmp_path):
     dash = tool("dash")
     text = 'x="a  b"; printf "<%s>\\n" $x; echo "to err" >&2; for i in 1 2 3; do echo $((i*i)); done; exit 4'
     ref = subprocess.run([dash, "-c", text], capture_output=True, cwd=tmp_path)
-    r = nuwa(DEFAULT, "-c", text, "--dry-run")
+    r = nuwa_sh(DEFAULT_IMAGE, "-c", text, "--dry-run")
     assert (r.returncode, r.stdout) == (ref.returncode, ref.stdout)
     assert r.stderr.decode().splitlines()[0] == ref.stderr.decode().rstrip("\n")
 
 
 def test_dry_run_writes_nothing(tmp_path):
-    before = sha(DEFAULT)
+    before = file_sha256(DEFAULT_IMAGE)
     out = tmp_path / "never.qcow2"
-    r = nuwa(DEFAULT, "-c", "echo hi > /etc/motd; gzip /etc/motd", "--dry-run", "--output", out, "--json", check=0)
+    r = nuwa_sh(DEFAULT_IMAGE, "-c", "echo hi > /etc/motd; gzip /etc/motd", "--dry-run", "--output", out, "--json", check=0)
     doc = json.loads(r.stdout)
-    assert not out.exists() and sha(DEFAULT) == before
+    assert not out.exists() and file_sha256(DEFAULT_IMAGE) == before
     assert doc["written"] is None and doc["dry_run"] is True
     paths = {c["path"] for c in doc["changes"]}
     assert "/etc/motd" in paths and "/var/lib/nuwa/firstboot/job" in paths
@@ -137,7 +107,7 @@ def test_dry_run_writes_nothing(tmp_path):
 
 def test_json_document(small, tmp_path):
     out = tmp_path / "j.qcow2"
-    r = nuwa(small, "-c", "cat /etc/bytes.dat; echo e >&2; echo data | frob --flag; touch /tmp/t; exit 3",
+    r = nuwa_sh(small, "-c", "cat /etc/bytes.dat; echo e >&2; echo data | frob --flag; touch /tmp/t; exit 3",
              "--output", out, "--json", check=3)
     doc = json.loads(r.stdout)
     assert r.stderr == b""  # with --json everything is in the document
@@ -161,7 +131,7 @@ def test_json_document(small, tmp_path):
 def test_whole_script_deferral_undoes_effects(small, tmp_path):
     out = tmp_path / "w.qcow2"
     text = 'echo before > /tmp/before\nv=$(frob --print)\necho "$v" > /tmp/v\necho visible\n'
-    r = nuwa(small, "-c", text, "--output", out, check=0)
+    r = nuwa_sh(small, "-c", text, "--output", out, check=0)
     assert r.stdout == b""  # the run was undone: its output is not shown
     assert "the whole script is deferred to first boot" in r.stderr.decode()
     fsimg = judge(out, tmp_path)
@@ -175,8 +145,8 @@ def test_whole_script_deferral_undoes_effects(small, tmp_path):
 def test_second_run_extends_the_job_in_place(small, tmp_path):
     img = tmp_path / "copy.raw"
     img.write_bytes(small.read_bytes())
-    nuwa(img, "-c", "frob one", "--in-place", check=0)
-    r = nuwa(img, "-c", "frob two", "--in-place", check=0)
+    nuwa_sh(img, "-c", "frob one", "--in-place", check=0)
+    r = nuwa_sh(img, "-c", "frob two", "--in-place", check=0)
     assert "first-boot job: 2 entries (1 new)" in r.stderr.decode()
     fsimg = judge(img, tmp_path)
     assert debugfs(fsimg, "cat /var/lib/nuwa/firstboot/job") == "000001\n000002\n"
@@ -186,7 +156,7 @@ def test_second_run_extends_the_job_in_place(small, tmp_path):
 
 
 def test_bad_input_one_line_and_nothing_written(small, tmp_path):
-    before = sha(small)
+    before = file_sha256(small)
     out = tmp_path / "o.qcow2"
     bad_img = tmp_path / "garbage.img"
     bad_img.write_bytes(b"\x00not an image" * 100)
@@ -204,13 +174,13 @@ def test_bad_input_one_line_and_nothing_written(small, tmp_path):
         ((tmp_path / "nope.img", "-c", "echo", "--output", out), None, ""),
     ]
     for args, code, text in cases:
-        r = nuwa(*args)
+        r = nuwa_sh(*args)
         lines = r.stderr.decode().splitlines()
         assert len(lines) == 1 and lines[0].startswith("nuwa"), (args, lines)
         assert text in lines[0], (args, lines)
         assert (r.returncode == code) if code else r.returncode in (2, 3), (args, r.returncode)
         assert not out.exists(), args
-    assert sha(small) == before
+    assert file_sha256(small) == before
     assert script.read_text() == "echo hi\n"
 
 
@@ -220,7 +190,7 @@ def test_parse_error_is_reported_like_dash(small, tmp_path):
     script.write_text("if true; then\n  echo x\nfi fi\n")
     ref = subprocess.run([dash, str(script)], capture_output=True)
     out = tmp_path / "p.qcow2"
-    r = nuwa(small, script, "--output", out)
+    r = nuwa_sh(small, script, "--output", out)
     assert r.returncode == ref.returncode == 2
     assert r.stderr.decode().splitlines()[0] == ref.stderr.decode().rstrip("\n")
     assert not out.exists()

@@ -17,7 +17,6 @@ copy B must then pass ``e2fsck -fn``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -29,6 +28,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from jbd2_build import Txn, journal_blocks, write_log
+from helpers.hashing import file_sha256
 from judges import e2fsck_clean, run, tool
 from nuwa.errors import CorruptImageError, UnsupportedFeatureError
 from nuwa.formats.blockdev import RawFile
@@ -76,10 +76,6 @@ def bases(tmp_path_factory) -> dict:
         _mkfs(p, bs, size, feats)
         out[name] = (p, bs, _free_blocks(p, 24))
     return out
-
-
-def _sha(path: str) -> str:
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
 def _e2fsck_replay(path: str) -> subprocess.CompletedProcess:
@@ -162,10 +158,10 @@ def test_debugfs_journals_match_e2fsck(bases, tmp_path, base: str, jo_opts: str)
         # its revoke block into the crc, which the kernel's scan does not: e2fsck rejects the
         # second commit. Nuwa must agree, and strict mode must refuse before writing.
         assert res.failed_commit == int(corrupt.group(1)) and res.transactions == res.failed_commit - 1
-        before = _sha(img)
+        before = file_sha256(img)
         with RawFile(img, writable=True) as dev, pytest.raises(CorruptImageError, match="fails its checksum"):
             jbd2.replay(dev, bs, journal_blocks(img))
-        assert _sha(img) == before
+        assert file_sha256(img) == before
     else:
         assert res.needed and res.transactions == 2 and res.revoke_hits == 1 and res.failed_commit is None
         e2fsck_clean(str(tmp_path / "b.img"))
@@ -179,14 +175,14 @@ def test_read_only_device_is_refused(bases, tmp_path) -> None:
     img = str(tmp_path / "j.img")
     shutil.copyfile(src, img)
     _debugfs_journal(img, bs, pool, "-c -v 3", str(tmp_path))
-    before = _sha(img)
+    before = file_sha256(img)
     with RawFile(img) as dev:
         assert not jbd2.journal_is_empty(dev, bs, journal_blocks(img))
         with pytest.raises(UnsupportedFeatureError, match="read-only"):
             jbd2.replay(dev, bs, journal_blocks(img))
         plan = jbd2.replay(dev, bs, journal_blocks(img), dry_run=True)
         assert set(plan.written) == {pool[0], pool[2], pool[3], pool[4]}  # pool[1] revoked by txn 2
-    assert _sha(img) == before
+    assert file_sha256(img) == before
 
 
 # ---- hand-built journals, generated ----------------------------------------------------------
@@ -262,7 +258,7 @@ def test_generated_journals_match_e2fsck(bases, tmp_path_factory, base, features
     start = jsb["s_maxlen"] - 1 - start_back
     write_log(img, bs, txns, incompat=incompat, compat=compat, sequence=sequence, start=start,
               tags_per_descriptor=tags_per_desc)
-    before = _sha(img)
+    before = file_sha256(img)
 
     # Strict mode refuses exactly where the kernel would refuse to mount, writing nothing.
     strict_copy = os.path.join(tmp, "s.img")
@@ -271,7 +267,7 @@ def test_generated_journals_match_e2fsck(bases, tmp_path_factory, base, features
         _nuwa_replay(strict_copy, bs, strict=True)
     except CorruptImageError as err:
         assert "transaction" in str(err) and "jbd2" in str(err)
-        assert _sha(strict_copy) == before
+        assert file_sha256(strict_copy) == before
     res, e2out = _assert_same_as_e2fsck(img, tmp, bs)
     # The reports agree too: a bad data block makes recovery "fail" (e2fsck: "Journal checksum
     # error"), which takes precedence over a corrupt commit found by the scan.
@@ -326,13 +322,13 @@ def test_bad_journal_superblock(bases, tmp_path, fields, message) -> None:
     write_log(img, bs, [Txn(blocks=[(pool[0], b"x" * bs)])],
               incompat=L.JBD2_FEATURE_INCOMPAT_REVOKE | L.JBD2_FEATURE_INCOMPAT_CSUM_V3)
     _jsb_patch(img, bs, **fields)
-    before = _sha(img)
+    before = file_sha256(img)
     with RawFile(img, writable=True) as dev:
         with pytest.raises((CorruptImageError, UnsupportedFeatureError)) as ei:
             jbd2.replay(dev, bs, journal_blocks(img))
     assert message in str(ei.value) and "jbd2 superblock" in str(ei.value)
     assert len(str(ei.value).splitlines()) == 1
-    assert _sha(img) == before
+    assert file_sha256(img) == before
 
 
 def test_endless_transaction_does_not_hang(bases, tmp_path) -> None:
@@ -349,11 +345,11 @@ def test_endless_transaction_does_not_hang(bases, tmp_path) -> None:
         for lb in range(j.first, j.last):
             f.seek(jb[lb] * bs)
             f.write(rb)
-    before = _sha(img)
+    before = file_sha256(img)
     with RawFile(img, writable=True) as dev:
         with pytest.raises(CorruptImageError, match="runs past the whole log"):
             jbd2.replay(dev, bs, jb)
-    assert _sha(img) == before
+    assert file_sha256(img) == before
 
 
 def test_home_block_outside_filesystem(bases, tmp_path) -> None:
@@ -361,11 +357,11 @@ def test_home_block_outside_filesystem(bases, tmp_path) -> None:
     img = str(tmp_path / "j.img")
     shutil.copyfile(src, img)
     write_log(img, bs, [Txn(blocks=[(10**9, b"y" * bs)])], incompat=L.JBD2_FEATURE_INCOMPAT_64BIT)
-    before = _sha(img)
+    before = file_sha256(img)
     with RawFile(img, writable=True) as dev:
         with pytest.raises(CorruptImageError, match="outside the filesystem"):
             jbd2.replay(dev, bs, journal_blocks(img))
-    assert _sha(img) == before
+    assert file_sha256(img) == before
 
 
 def test_fast_commit_data_is_refused(bases, tmp_path) -> None:
@@ -382,11 +378,11 @@ def test_fast_commit_data_is_refused(bases, tmp_path) -> None:
     with open(img, "r+b") as f:
         f.seek(jb[j.last] * bs)
         f.write(head)
-    before = _sha(img)
+    before = file_sha256(img)
     with RawFile(img, writable=True) as dev:
         with pytest.raises(UnsupportedFeatureError, match="fast-commit"):
             jbd2.replay(dev, bs, jb)
-    assert _sha(img) == before
+    assert file_sha256(img) == before
 
 
 def test_layout_round_trip_on_real_superblock(bases) -> None:

@@ -16,32 +16,17 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "deb"))
+from helpers.cli import nuwa
+from helpers.debtools import build_deb
+from helpers.hashing import file_sha256
+from helpers.images import root_partition
+from helpers.paths import DEFAULT_IMAGE as IMAGE, TESTIMAGES
+from judges import debugfs, e2fsck_clean, qemu_img_check, tool
 
-from debtools import build_deb  # noqa: E402
-from judges import debugfs, e2fsck_clean, qemu_img_check, tool  # noqa: E402
-
-ROOT = os.path.join(os.path.dirname(__file__), "..")
-IMAGE = os.path.abspath(os.path.join(ROOT, "testimages", "default.qcow2"))
-UPDATES = os.path.join(ROOT, "testimages", "default.security-updates.txt")
-
-
-def nuwa(*args, cwd=None) -> subprocess.CompletedProcess:
-    """Run the real command line (a new interpreter, as a user would)."""
-    env = dict(os.environ, PYTHONPATH=os.path.abspath(ROOT))
-    return subprocess.run([sys.executable, "-m", "nuwa", *args], capture_output=True, text=True, env=env, cwd=cwd)
-
-
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+UPDATES = os.path.join(TESTIMAGES, "default.security-updates.txt")
 
 
 def pending_updates() -> list[tuple[str, str, str]]:
@@ -63,7 +48,7 @@ def debs():
         pytest.skip("testimages/default.qcow2 is missing")
     updates = pending_updates()
     assert updates, "default.security-updates.txt lists no update"
-    shipped = os.path.join(ROOT, "testimages", "updates")
+    shipped = os.path.join(TESTIMAGES, "updates")
     files = [os.path.join(shipped, f"{p}_{new.replace(':', '%3a')}_{arch}.deb")
              for p, _, new in updates for arch in ("amd64", "all")
              if os.path.exists(os.path.join(shipped, f"{p}_{new.replace(':', '%3a')}_{arch}.deb"))]
@@ -76,27 +61,6 @@ def deb_args(files) -> list[str]:
     for f in files:
         out += ["--deb", f]
     return out
-
-
-def root_partition(qcow: str, raw: str) -> str:
-    """The root partition of ``qcow`` as a raw ext4 file (qemu-img convert, then the slice)."""
-    import nuwa as nuwa_lib
-
-    whole = raw + ".disk"
-    subprocess.run([tool("qemu-img"), "convert", "-O", "raw", qcow, whole], check=True)
-    with nuwa_lib.open(whole) as img:
-        part = img.root_volume().partition
-        start, size = part.start * part.sector_size, part.size * part.sector_size
-    with open(whole, "rb") as src, open(raw, "wb") as dst:
-        src.seek(start)
-        left = size
-        while left:
-            chunk = src.read(min(left, 1 << 22))
-            assert chunk, "the disk ends inside its root partition"
-            dst.write(chunk)
-            left -= len(chunk)
-    os.unlink(whole)
-    return raw
 
 
 def installed(image: str) -> dict[str, str]:
@@ -113,11 +77,11 @@ def patched(debs, tmp_path_factory):
     """One real run to a new overlay, with --json and --report: (output, stdout doc, report doc, hashes)."""
     d = tmp_path_factory.mktemp("patched")
     out, report = str(d / "patched.qcow2"), str(d / "report.json")
-    before = sha256(IMAGE)
+    before = file_sha256(IMAGE)
     r = nuwa("patch", IMAGE, *deb_args(debs), "--output", out, "--report", report, "--json")
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
-    return out, json.loads(r.stdout), json.load(open(report)), before, sha256(IMAGE)
+    return out, json.loads(r.stdout), json.load(open(report)), before, file_sha256(IMAGE)
 
 
 def test_patch_writes_a_clean_overlay_with_the_new_versions(patched, tmp_path):
@@ -172,7 +136,7 @@ def test_dry_run_writes_nothing_and_reports_the_same(patched, debs, tmp_path):
     r = nuwa("patch", IMAGE, *deb_args(debs), "--dry-run", "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     dry = json.loads(r.stdout)
-    assert sha256(IMAGE) == before
+    assert file_sha256(IMAGE) == before
     assert os.listdir(tmp_path) == []
     assert dry["written"] is None and dry["dry_run"] is True
     for k in ("packages", "conffiles", "triggers", "counts"):
@@ -193,10 +157,10 @@ def test_quiet_and_in_place_on_a_copy(debs, tmp_path):
     # --in-place on a private overlay of the image (so the shared image is never written)
     mine = str(tmp_path / "mine.qcow2")
     create_overlay(mine, IMAGE)
-    before = sha256(IMAGE)
+    before = file_sha256(IMAGE)
     r = nuwa("patch", mine, *deb_args(debs), "--in-place", "--quiet")
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
-    assert sha256(IMAGE) == before
+    assert file_sha256(IMAGE) == before
     qemu_img_check(mine)
     e2fsck_clean(root_partition(mine, str(tmp_path / "root.ext4")))
     versions = installed(mine)
@@ -214,7 +178,7 @@ def test_quiet_and_in_place_on_a_copy(debs, tmp_path):
 def _refused(args, code, tmp_path, pattern):
     out = str(tmp_path / "out.qcow2")
     report = str(tmp_path / "report.json")
-    before = sha256(IMAGE)
+    before = file_sha256(IMAGE)
     r = nuwa("patch", IMAGE, *args, "--output", out, "--report", report)
     assert r.returncode == code, (r.returncode, r.stderr)
     assert r.stdout == ""
@@ -222,7 +186,7 @@ def _refused(args, code, tmp_path, pattern):
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
     assert re.search(pattern, lines[0]), lines[0]
     assert not os.path.exists(out) and not os.path.exists(report)
-    assert sha256(IMAGE) == before
+    assert file_sha256(IMAGE) == before
     return lines[0]
 
 
@@ -337,9 +301,9 @@ def test_report_that_cannot_be_written_cancels_the_run(debs, tmp_path):
     report = tmp_path / "report.json"
     os.mkdir(str(report) + ".nuwa-tmp")
     out = str(tmp_path / "out.qcow2")
-    before = sha256(IMAGE)
+    before = file_sha256(IMAGE)
     r = nuwa("patch", IMAGE, *deb_args(debs), "--output", out, "--report", str(report))
     assert r.returncode == 1, r.stderr
     assert len(r.stderr.splitlines()) == 1 and "cannot write the report" in r.stderr
     assert not os.path.exists(out) and not report.exists()
-    assert sha256(IMAGE) == before
+    assert file_sha256(IMAGE) == before

@@ -4,36 +4,30 @@ the shipped security updates into a new overlay (no network needed)."""
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import re
-import subprocess
-import sys
 
+from helpers.cli import nuwa
+from helpers.hashing import file_sha256
+from helpers.paths import DEFAULT_IMAGE, REPO, TESTIMAGES
 from judges import qemu_img_check
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _nuwa(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nuwa", *args], cwd=ROOT, capture_output=True, text=True)
 
 
 def test_readme_patch_command_works_and_leaves_the_original_alone(tmp_path):
-    readme = open(os.path.join(ROOT, "README.md")).read()
+    readme = open(os.path.join(REPO, "README.md")).read()
     assert "nuwa patch testimages/default.qcow2 --deb testimages/updates/*.deb --output" in readme
-    image = os.path.join(ROOT, "testimages/default.qcow2")
-    debs = sorted(glob.glob(os.path.join(ROOT, "testimages/updates/*.deb")))
+    image = DEFAULT_IMAGE
+    debs = sorted(glob.glob(os.path.join(TESTIMAGES, "updates", "*.deb")))
     assert len(debs) == 3
-    before = hashlib.sha256(open(image, "rb").read()).hexdigest()
+    before = file_sha256(image)
     out = str(tmp_path / "patched.qcow2")
-    r = _nuwa("patch", "testimages/default.qcow2", "--deb", *debs, "--output", out)
+    r = nuwa("patch", "testimages/default.qcow2", "--deb", *debs, "--output", out, cwd=REPO)
     assert r.returncode == 0, r.stderr
-    assert hashlib.sha256(open(image, "rb").read()).hexdigest() == before
+    assert file_sha256(image) == before
     qemu_img_check(out)
     # every pending update listed beside the image is now installed at exactly that version
-    wanted = dict(re.findall(r"^Inst (\S+) \[[^]]*\] \((\S+) ", open(os.path.join(ROOT, "testimages/default.security-updates.txt")).read(), re.M))
-    pk = _nuwa("packages", out)
+    wanted = dict(re.findall(r"^Inst (\S+) \[[^]]*\] \((\S+) ", open(os.path.join(TESTIMAGES, "default.security-updates.txt")).read(), re.M))
+    pk = nuwa("packages", out, cwd=REPO)
     assert pk.returncode == 0, pk.stderr
     installed = dict(line.split("\t")[:2] for line in pk.stdout.splitlines())
     for name, version in wanted.items():

@@ -8,35 +8,26 @@ command.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import shutil
 import stat as S
 import subprocess
-import sys
 
 import pytest
 
+from helpers import cli
+from helpers.cli import C_ENV
+from helpers.hashing import file_sha256
 from judges import debugfs, e2fsck_clean, qemu_img_check, qemu_img_to_raw, tool
+from tools.host_tree_diff import host_tree_diff
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
-from tools.host_tree_diff import host_tree_diff  # noqa: E402
-ENV = {**os.environ, "LC_ALL": "C", "TZ": "UTC", "PYTHONPATH": ROOT}
+ENV = {**os.environ, **C_ENV}
 MTIME = 1_700_000_000
-
-
-def nuwa(*args, check=True):
-    r = subprocess.run([sys.executable, "-m", "nuwa", *args], capture_output=True, env=ENV)
-    if check and r.returncode != 0:
-        raise AssertionError(f"nuwa {' '.join(args)} exit {r.returncode}: {r.stderr.decode()}")
-    return r
-
-
-def sha(path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+#: ``nuwa ARGS`` that must succeed unless ``check=None``; bytes out (compared with coreutils)
+nuwa = functools.partial(cli.nuwa, text=False, env=C_ENV, check=0)
 
 
 def make_tree(d) -> None:
@@ -93,14 +84,14 @@ def images(tmp_path_factory):
 @pytest.mark.parametrize("fmt", ["raw", "qcow2"])
 def test_ls_long_matches_coreutils(images, fmt):
     img = images[fmt]
-    before = sha(img)
+    before = file_sha256(img)
     for path in ("/etc", "/usr/bin"):
         got = nuwa("ls", img, path, "-l").stdout.decode()
         want = subprocess.run(["ls", "-l", images["tree"] + path], capture_output=True, env=ENV, check=True).stdout.decode()
         assert got == want
     got = nuwa("ls", img, "/etc").stdout.decode()
     assert got == subprocess.run(["ls", images["tree"] + "/etc"], capture_output=True, env=ENV).stdout.decode()
-    assert sha(img) == before
+    assert file_sha256(img) == before
 
 
 def test_ls_recursive_and_json(images):
@@ -132,14 +123,14 @@ def test_cat(images):
     with open(images["tree"] + "/etc/sub/conf", "rb") as f:
         assert nuwa("cat", images["qcow2"], "/etc/sub/conf").stdout == f.read()
     assert nuwa("cat", images["raw"], "etc/rel").stdout == b"k=v\n" * 1000
-    r = nuwa("cat", images["raw"], "/etc", check=False)
+    r = nuwa("cat", images["raw"], "/etc", check=None)
     assert r.returncode == 1 and b"Is a directory" in r.stderr and len(r.stderr.splitlines()) == 1
-    r = nuwa("cat", images["raw"], "/nope", check=False)
+    r = nuwa("cat", images["raw"], "/nope", check=None)
     assert r.returncode == 1 and b"/nope" in r.stderr
 
 
 def test_copy_out_preserves_tree(images, tmp_path):
-    before = sha(images["qcow2"])
+    before = file_sha256(images["qcow2"])
     nuwa("copy-out", images["qcow2"], "/etc", str(tmp_path))
     out = tmp_path / "etc"
     src = images["tree"] + "/etc"
@@ -152,11 +143,11 @@ def test_copy_out_preserves_tree(images, tmp_path):
             if S.S_ISLNK(sa.st_mode):
                 assert os.readlink(a) == os.readlink(b)
             elif S.S_ISREG(sa.st_mode):
-                assert sha(a) == sha(b)
+                assert file_sha256(a) == file_sha256(b)
                 assert os.listxattr(a) == os.listxattr(b)
     assert os.lstat(out / "hostname").st_ino == os.lstat(out / "hostname.hard").st_ino
-    assert sha(images["qcow2"]) == before
-    r = nuwa("copy-out", images["qcow2"], "/etc", str(tmp_path), check=False)
+    assert file_sha256(images["qcow2"]) == before
+    r = nuwa("copy-out", images["qcow2"], "/etc", str(tmp_path), check=None)
     assert r.returncode == 2 and b"exists" in r.stderr  # never overwrites
 
 
@@ -169,10 +160,10 @@ def test_copy_in_writes_a_new_overlay(images, tmp_path):
     os.link(src / "d" / "a", src / "d" / "hard")
     (src / "top").write_bytes(b"top\n")
     base = shutil.copy(images["qcow2"], tmp_path / "base.qcow2")
-    before = sha(base)
+    before = file_sha256(base)
     out = tmp_path / "out.qcow2"
     nuwa("copy-in", str(base), str(src / "d"), str(src / "top"), "/etc/sub", "--output", str(out))
-    assert sha(base) == before
+    assert file_sha256(base) == before
     qemu_img_check(str(out))
     raw = tmp_path / "out.raw"
     qemu_img_to_raw(str(out), str(raw))
@@ -203,28 +194,28 @@ def test_copy_in_refuses_escaping_symlinks_and_writes_nothing(images, tmp_path):
     (src / "ok").write_text("fine")
     os.symlink("/etc/shadow", src / "abs")
     img = shutil.copy(images["raw"], tmp_path / "victim.raw")
-    before = sha(img)
+    before = file_sha256(img)
     out = tmp_path / "o.qcow2"
     for args in (["--output", str(out)], ["--in-place"]):
-        r = nuwa("copy-in", str(img), str(src), "/", *args, check=False)
+        r = nuwa("copy-in", str(img), str(src), "/", *args, check=None)
         assert r.returncode == 2 and b"outside" in r.stderr and len(r.stderr.splitlines()) == 1
-        assert sha(img) == before and not out.exists()
+        assert file_sha256(img) == before and not out.exists()
     os.unlink(src / "abs")
     os.symlink("../../x", src / "rel")
-    r = nuwa("copy-in", str(img), str(src), "/", "--in-place", check=False)
-    assert r.returncode == 2 and sha(img) == before
-    r = nuwa("copy-in", str(img), str(src / "ok"), "/", check=False)  # neither --output nor --in-place
-    assert r.returncode == 2 and sha(img) == before
+    r = nuwa("copy-in", str(img), str(src), "/", "--in-place", check=None)
+    assert r.returncode == 2 and file_sha256(img) == before
+    r = nuwa("copy-in", str(img), str(src / "ok"), "/", check=None)  # neither --output nor --in-place
+    assert r.returncode == 2 and file_sha256(img) == before
 
 
 def test_copy_in_failure_removes_output(images, tmp_path):
     src = tmp_path / "f"
     src.write_text("x")
     out = tmp_path / "o.qcow2"
-    before = sha(images["raw"])
-    r = nuwa("copy-in", images["raw"], str(src), "/etc/hostname", "--output", str(out), check=False)
+    before = file_sha256(images["raw"])
+    r = nuwa("copy-in", images["raw"], str(src), "/etc/hostname", "--output", str(out), check=None)
     assert r.returncode == 1 and b"Not a directory" in r.stderr
-    assert not out.exists() and sha(images["raw"]) == before
+    assert not out.exists() and file_sha256(images["raw"]) == before
 
 
 def test_diff_two_mkfs_images(images, tmp_path):
@@ -241,7 +232,7 @@ def test_diff_two_mkfs_images(images, tmp_path):
     os.setxattr(tree2 / "var" / "lib" / "dpkg" / "status", "user.x", b"1")
     img2 = tmp_path / "b.raw"
     mkfs(tree2, img2)
-    a_hash, b_hash = sha(images["raw"]), sha(img2)
+    a_hash, b_hash = file_sha256(images["raw"]), file_sha256(img2)
     doc = json.loads(nuwa("diff", images["raw"], str(img2), "--json").stdout)
     got = {e["path"] for e in doc["entries"]}
     assert got - {"/lost+found"} == host_tree_diff(images["tree"], str(tree2))
@@ -260,4 +251,4 @@ def test_diff_two_mkfs_images(images, tmp_path):
     assert {e["path"] for e in only["entries"]} == {"/opt", "/opt/new", "/opt/new/f"}
     times = json.loads(nuwa("diff", images["raw"], str(img2), "--json", "--times").stdout)
     assert {e["path"] for e in times["entries"]} >= got
-    assert (sha(images["raw"]), sha(img2)) == (a_hash, b_hash)
+    assert (file_sha256(images["raw"]), file_sha256(img2)) == (a_hash, b_hash)

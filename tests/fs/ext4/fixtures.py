@@ -21,10 +21,10 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from helpers.paths import TOOLS
 from judges import tool
 
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPT = os.path.join(_REPO, "tools", "make_ext4_fixtures.py")
+SCRIPT = os.path.join(TOOLS, "make_ext4_fixtures.py")
 
 
 def _load_generator():
@@ -89,15 +89,6 @@ def private_copy(path: str, dest_dir: str, name: str | None = None) -> str:
     dst = os.path.join(dest_dir, name or os.path.basename(path))
     shutil.copyfile(path, dst)
     return dst
-
-
-def sha256_file(path: str) -> str:
-    """Hash of a whole file (images must stay byte-identical after a refused open)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def host_copy(fx: Fixture, dest_dir: str, name: str = "host") -> str:

@@ -19,7 +19,8 @@ import subprocess
 import pytest
 
 import trees
-from fixtures import WRITABLE, empty_image, fixture, host_copy, payload, private_copy, sha256_file
+from fixtures import WRITABLE, empty_image, fixture, host_copy, payload, private_copy
+from helpers.hashing import file_sha256
 from judges import debugfs, e2fsck_clean, run, tool
 from nuwa.formats.blockdev import RawFile
 from nuwa.fs.ext4 import c_ext4, csum, open_ext4
@@ -586,12 +587,12 @@ def test_close_marks_clean_and_backups_valid(variant, tmp_path):
 
 def test_untouched_image_stays_byte_identical(tmp_path):
     img = _copy("debian12", tmp_path)
-    before = sha256_file(img)
+    before = file_sha256(img)
     fs = _open_rw(img)
     fs.readdir("/")
     fs.read_bytes("/files/size4096")
     fs.close()
-    assert sha256_file(img) == before
+    assert file_sha256(img) == before
 
 
 def test_journal_needing_recovery_is_replayed_then_written(tmp_path):

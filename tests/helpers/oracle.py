@@ -5,14 +5,17 @@ Real material comes from ``tools/dpkg_material.py`` (mmdebstrap + apt, cached pe
 
 from __future__ import annotations
 
-import hashlib
 import os
+import re
 import shutil
-import stat
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+from helpers.paths import TOOLS
+from helpers.trees import full_facts, tree_facts
+
+# the material builder is a tool of its own (run by hand too), not a package
+sys.path.insert(0, TOOLS)
 
 import dpkg_material  # noqa: E402
 
@@ -20,39 +23,9 @@ POLICY_RC_D = "#!/bin/sh\nexit 101\n"
 
 
 def snapshot(root: str, skip: tuple[str, ...] = ()) -> dict[str, tuple]:
-    """Path -> (type, mode, uid, gid, size, sha256, link target, xattrs) for a whole tree."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = "/" + os.path.relpath(dirpath, root) if dirpath != root else "/"
-        rel_dir = rel_dir.replace("/.", "/") if rel_dir == "/." else rel_dir
-        if any(rel_dir == s or rel_dir.startswith(s + "/") for s in skip):
-            dirnames[:] = []
-            continue
-        for n in dirnames + filenames + ([] if dirpath != root else []):
-            p = os.path.join(dirpath, n)
-            rel = (rel_dir.rstrip("/") + "/" + n)
-            if any(rel == s or rel.startswith(s + "/") for s in skip):
-                continue
-            st = os.lstat(p)
-            digest = ""
-            target = ""
-            if stat.S_ISREG(st.st_mode):
-                h = hashlib.sha256()
-                with open(p, "rb") as f:
-                    for chunk in iter(lambda: f.read(1 << 20), b""):
-                        h.update(chunk)
-                digest = h.hexdigest()
-            elif stat.S_ISLNK(st.st_mode):
-                target = os.readlink(p)
-            try:
-                xattrs = tuple(sorted((k, os.getxattr(p, k, follow_symlinks=False))
-                                      for k in os.listxattr(p, follow_symlinks=False)))
-            except OSError:
-                xattrs = ()
-            size = st.st_size if not stat.S_ISDIR(st.st_mode) else 0
-            out[rel] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, size, digest,
-                        target, xattrs, st.st_rdev if (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)) else 0)
-    return out
+    """Absolute path in the image -> :func:`helpers.trees.full_facts`, for a whole tree with the
+    ``skip`` subtrees left out."""
+    return {"/" + rel: f for rel, f in tree_facts(root, full_facts, prune=skip).items()}
 
 
 def diff_snapshots(a: dict, b: dict) -> dict[str, str]:
@@ -144,3 +117,25 @@ def status_paragraphs(root: str) -> dict[str, str]:
                 arch = ln[14:]
         out[f"{name}:{arch}"] = para.strip("\n")
     return out
+
+
+def log_lines(root: str, name: str) -> list[str]:
+    """The lines of /var/log/NAME with their time stamps masked (dpkg.log: the first 20
+    characters; alternatives.log: ``update-alternatives YYYY-MM-DD HH:MM:SS:``)."""
+    try:
+        text = open(os.path.join(root, "var/log", name), encoding="utf-8", errors="replace").read()
+    except FileNotFoundError:
+        return []
+    return [re.sub(r"^(\S+ )?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", r"\1<time>", ln) for ln in text.splitlines()]
+
+
+def assert_same_dpkg_state(a: str, b: str) -> None:
+    """Assert two trees' package databases agree: the status file paragraph by paragraph,
+    ``var/log/dpkg.log`` and ``alternatives.log`` without their time stamps, and what the tree's own dpkg and dpkg-query
+    (run in a chroot) say about them."""
+    assert status_paragraphs(a) == status_paragraphs(b)
+    assert log_lines(a, "dpkg.log") == log_lines(b, "dpkg.log")
+    assert log_lines(a, "alternatives.log") == log_lines(b, "alternatives.log")
+    for q in (("dpkg", "--audit"), ("dpkg-query", "-W"), ("dpkg-query", "-W", "-f=${Package} ${Status} ${Version}\n")):
+        ra, rb = chroot_query(a, *q), chroot_query(b, *q)
+        assert (ra.returncode, ra.stdout, ra.stderr) == (rb.returncode, rb.stdout, rb.stderr), q

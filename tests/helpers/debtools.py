@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import subprocess
@@ -101,20 +100,3 @@ def raw_deb(path: str, members: list[tuple], *, compression: str = ".gz", contro
     with open(path, "wb") as f:
         f.write(build_archive(ar))
     return path
-
-
-def tree_hash(root: str) -> str:
-    """One digest over every path, type, mode, owner and content of a tree."""
-    h = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for n in sorted(dirnames + filenames):
-            p = os.path.join(dirpath, n)
-            st = os.lstat(p)
-            h.update(f"{os.path.relpath(p, root)} {st.st_mode} {st.st_uid} {st.st_gid} {st.st_size}\n".encode())
-            if os.path.islink(p):
-                h.update(os.readlink(p).encode())
-            elif os.path.isfile(p):
-                with open(p, "rb") as f:
-                    h.update(f.read())
-    return h.hexdigest()

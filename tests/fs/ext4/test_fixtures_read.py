@@ -24,7 +24,8 @@ import stat
 import pytest
 
 import trees
-from fixtures import JOURNAL, PLAIN, fixture, private_copy, sha256_file
+from fixtures import JOURNAL, PLAIN, fixture, private_copy
+from helpers.hashing import file_sha256
 from judges import e2fsck_clean, run, tool
 from nuwa.errors import CorruptImageError, UnsupportedFeatureError
 from nuwa.formats.blockdev import RawFile
@@ -55,9 +56,9 @@ _MKE2FS_DIVERGENCES = {
 @pytest.mark.parametrize("name", PLAIN)
 def test_reads_like_source_and_debugfs(name: str) -> None:
     fx = fixture(name)
-    before = sha256_file(fx.image)
+    before = file_sha256(fx.image)
     nuwa = _read_nuwa(fx.image)
-    assert sha256_file(fx.image) == before, "a read-only open changed the image"
+    assert file_sha256(fx.image) == before, "a read-only open changed the image"
 
     src = trees.host_tree(fx.source)
     for p, rec in src.items():  # what mke2fs -d can store of the source's mtime
@@ -113,13 +114,13 @@ def test_info_names_the_features() -> None:
 @pytest.mark.parametrize("name", JOURNAL)
 def test_journal_read_only_open_is_refused(name: str) -> None:
     fx = fixture(name)
-    before = sha256_file(fx.image)
+    before = file_sha256(fx.image)
     with RawFile(fx.image) as dev:
         with pytest.raises((UnsupportedFeatureError, CorruptImageError)) as ei:
             open_ext4(dev).close()
     msg = str(ei.value)
     assert "recover" in msg and "\n" not in msg
-    assert sha256_file(fx.image) == before
+    assert file_sha256(fx.image) == before
 
 
 @pytest.mark.parametrize("name", [n for n in JOURNAL if n != "journal_badcsum"])
@@ -146,13 +147,13 @@ def test_journal_bad_commit_checksum_is_refused(tmp_path) -> None:
     """The kernel refuses to mount such a log; Nuwa refuses to open it for writing, writing nothing."""
     fx = fixture("journal_badcsum")
     mine = private_copy(fx.image, str(tmp_path))
-    before = sha256_file(mine)
+    before = file_sha256(mine)
     with RawFile(mine, writable=True) as dev:
         with pytest.raises(CorruptImageError) as ei:
             open_ext4(dev, writable=True).close()
     msg = str(ei.value)
     assert f"transaction {fx.info['bad_commit_transaction']}" in msg and "checksum" in msg and "jbd2" in msg
-    assert sha256_file(mine) == before
+    assert file_sha256(mine) == before
     # e2fsck replays the first transaction and reports the second (the oracle for a
     # non-strict replay, covered byte-for-byte in test_jbd2.py).
     r = run([tool("e2fsck"), "-fy", mine], check=False)

@@ -9,7 +9,7 @@ import pytest
 
 from judges import tool
 from nuwa.cli import main
-from oracle import dpkg_material
+from helpers.oracle import dpkg_material
 
 HOST_STATUS = "/var/lib/dpkg/status"
 

@@ -7,21 +7,20 @@ and os-release parsing against dash sourcing the same file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
+from helpers.cli import nuwa
+from helpers.hashing import file_sha256
+from helpers.paths import DEFAULT_IMAGE, TESTIMAGES
 from judges import run, tool
 from nuwa.errors import CorruptImageError, InvalidInputError
 from nuwa.image import Image, parse_os_release
 
 MiB = 1024 * 1024
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_IMAGE = os.path.join(REPO, "testimages", "default.qcow2")
 
 OS_RELEASE = """PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
 NAME="Debian GNU/Linux"
@@ -39,15 +38,6 @@ def need_ext4():
         from nuwa.fs.ext4 import open_ext4  # noqa: F401
     except ImportError:
         pytest.skip("the ext4 engine (nuwa.fs.ext4.open_ext4) is not available yet")
-
-
-def nuwa_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nuwa", *args], capture_output=True, text=True, cwd=REPO)
-
-
-def sha(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def make_tree(root: str, with_markers: bool, os_release: str = OS_RELEASE) -> None:
@@ -170,13 +160,13 @@ def test_backing_chain_and_snapshots(disk, tmp_path):
     with Image.open(mid) as image:
         snaps = image.info()["snapshots"]
     assert [s["name"] for s in snaps] == [s["name"] for s in qemu_info(mid)["snapshots"]]
-    r = nuwa_cli("info", mid)
+    r = nuwa("info", mid)
     assert r.returncode == 0, r.stderr
     assert "before-patch" in r.stdout and f"backing file: {disk['qcow2']}" in r.stdout
 
 
 def test_cli_text_and_json(disk):
-    r = nuwa_cli("info", disk["qcow2"])
+    r = nuwa("info", disk["qcow2"])
     assert r.returncode == 0, r.stderr
     q = qemu_info(disk["qcow2"])
     assert f"virtual size: 40 MiB ({q['virtual-size']} bytes)" in r.stdout
@@ -184,7 +174,7 @@ def test_cli_text_and_json(disk):
     assert "Partition table: gpt" in r.stdout
     for p in disk["ref"]["partitions"]:
         assert f"  {p['start']}  " in r.stdout and f"  {p['name']}  " in r.stdout
-    rj = nuwa_cli("info", "--json", disk["qcow2"])
+    rj = nuwa("info", "--json", disk["qcow2"])
     assert rj.returncode == 0, rj.stderr
     doc = json.loads(rj.stdout)
     with Image.open(disk["qcow2"]) as image:
@@ -200,12 +190,12 @@ def test_bad_gpt_cli_exit_3_and_file_untouched(disk, tmp_path):
         for lba in (1, last):
             f.seek(lba * 512 + 16)  # header_crc32
             f.write(b"\0\0\0\0")
-    before = sha(img)
-    r = nuwa_cli("info", img)
+    before = file_sha256(img)
+    r = nuwa("info", img)
     assert r.returncode == 3, (r.stdout, r.stderr)
     assert r.stderr.count("\n") == 1 and "GPT header at LBA 1" in r.stderr and f"LBA {last}" in r.stderr
     assert "header CRC mismatch" in r.stderr
-    assert sha(img) == before
+    assert file_sha256(img) == before
     with pytest.raises(CorruptImageError):
         Image.open(img)
 
@@ -213,12 +203,12 @@ def test_bad_gpt_cli_exit_3_and_file_untouched(disk, tmp_path):
 def test_unknown_partition_number(disk):
     with pytest.raises(InvalidInputError, match="--partition 9 does not exist"):
         Image.open(disk["raw"], partition=9)
-    r = nuwa_cli("info", "--partition", "9", disk["raw"])
+    r = nuwa("info", "--partition", "9", disk["raw"])
     assert r.returncode == 2 and "partitions: 1, 2, 3" in r.stderr
 
 
 def test_missing_file():
-    r = nuwa_cli("info", "/nonexistent/disk.qcow2")
+    r = nuwa("info", "/nonexistent/disk.qcow2")
     assert r.returncode == 2 and "/nonexistent/disk.qcow2" in r.stderr
 
 
@@ -228,7 +218,7 @@ def test_swap_partition_is_not_a_root(disk):
         with pytest.raises(InvalidInputError):
             image.root()
     assert "--partition 3 holds swap" in info["root"]["error"] and "ext2/ext3/ext4 only" in info["root"]["error"]
-    r = nuwa_cli("info", "--partition", "3", disk["raw"])
+    r = nuwa("info", "--partition", "3", disk["raw"])
     assert r.returncode == 0 and "Root filesystem: not available" in r.stdout
 
 
@@ -242,12 +232,12 @@ def test_damaged_root_filesystem_exit_3(disk, tmp_path):
     with open(img, "r+b") as f:
         f.seek(p2 + 1024 + 0x78)  # s_volume_name, s_checksum left stale
         f.write(b"X")
-    before = sha(img)
-    r = nuwa_cli("info", img)
+    before = file_sha256(img)
+    r = nuwa("info", img)
     assert r.returncode == 3, (r.stdout, r.stderr)
     assert "Partition table: gpt" in r.stdout  # the disk is still described
     assert r.stderr.count("\n") == 1 and "s_checksum" in r.stderr
-    assert sha(img) == before
+    assert file_sha256(img) == before
 
 
 # --- the root filesystem (needs the ext4 engine) ---------------------------------------------
@@ -302,8 +292,8 @@ def test_default_image():
     """The README's first command works on the shipped image and finds Debian 12 in it."""
     if not os.path.exists(DEFAULT_IMAGE):
         pytest.skip("testimages/default.qcow2 is not built (tools/make_default_image.sh)")
-    before = sha(DEFAULT_IMAGE)
-    r = nuwa_cli("info", "--json", DEFAULT_IMAGE)
+    before = file_sha256(DEFAULT_IMAGE)
+    r = nuwa("info", "--json", DEFAULT_IMAGE)
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
     q = qemu_info(DEFAULT_IMAGE)
@@ -315,12 +305,12 @@ def test_default_image():
     assert info["root"]["partition"] == 2
     assert info["root"]["os"]["id"] == "debian" and info["root"]["os"]["version_id"] == "12"
     assert info["root"]["os"]["version_codename"] == "bookworm"
-    assert sha(DEFAULT_IMAGE) == before
+    assert file_sha256(DEFAULT_IMAGE) == before
 
 
 def test_default_image_has_the_pending_updates_apt_listed():
     """The packages apt said bookworm-security updates are installed, at the old version."""
-    listing = os.path.join(REPO, "testimages", "default.security-updates.txt")
+    listing = os.path.join(TESTIMAGES, "default.security-updates.txt")
     if not os.path.exists(DEFAULT_IMAGE) or not os.path.exists(listing):
         pytest.skip("testimages/default.qcow2 is not built (tools/make_default_image.sh)")
     need_ext4()
