@@ -11,11 +11,20 @@ Supported: ``-P``; global ``-maxdepth -mindepth -depth -xdev -mount -noleaf``; t
 -perm -empty -links -newer -size -true -false -readable -writable -executable``; actions
 ``-print -print0 -delete -exec CMD {} ; -exec CMD {} + -prune -quit -ls(deferred)``; operators
 ``( ) ! -not -a -and -o -or ,``. Time tests (``-mtime`` ...) depend on the clock at boot and are
-deferred, as are ``-L``/``-H``, ``-printf``, ``-ok`` and ``-execdir``.
+deferred, as are ``-printf``, ``-ok`` and ``-execdir``.
+
+Symbolic links (``-P``, the default; ``-H``; ``-L``; the test ``-xtype``) follow gnulib fts as
+find drives it: with ``-L`` (``-H``: the starting points only) an entry is stat()ed; a
+dangling link (ENOENT) is looked at itself (``-type l``), any other failure (ELOOP for a link
+cycle) is reported and the entry skipped (status 1). A followed directory that is one of its
+own ancestors (same device and inode) is not entered: "File system loop detected" (FTS_DC).
+``-xtype`` looks at what ``-type`` does not (findutils ``pred_xtype``). ``-delete`` and
+``-follow`` (position-dependent) with links followed are deferred.
 """
 
 from __future__ import annotations
 
+import errno
 import re
 import stat as _stat
 
@@ -89,7 +98,7 @@ _GLOBAL = {"-maxdepth", "-mindepth", "-depth", "-xdev", "-mount", "-noleaf", "-i
            "-d", "-warn", "-nowarn"}
 _DEFERRED = {"-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin", "-newermt", "-anewer", "-cnewer",
              "-used", "-printf", "-fprintf", "-fprint", "-fprint0", "-ls", "-fls", "-ok", "-okdir",
-             "-execdir", "-samefile", "-inum", "-fstype", "-context", "-xtype", "-follow", "-daystart",
+             "-execdir", "-samefile", "-inum", "-fstype", "-context", "-follow", "-daystart",
              "-lname", "-ilname", "-iregex", "-regextype", "-newerXY", "-files0-from"}
 
 
@@ -105,6 +114,8 @@ class _Find:
         self.quit = False
         self.db: UserDB | None = None
         self.seen_test = None
+        self.follow = "P"  # -P, -H or -L: which entries are stat()ed instead of lstat()ed
+        self.ancestors: list[tuple[tuple[int, int], str]] = []  # -L: (dev, ino) and path of open dirs
 
     # ---- expression parsing (precedence: ! > -a > -o > ,) --------------------------------
     def parse(self, toks: list[str]) -> _Node:
@@ -195,12 +206,12 @@ class _Find:
             return _Node("path", glob_to_re(self.arg(t), t.startswith("-i")))
         if t == "-regex":
             return _Node("regex", compile_posix(self.arg(t), True))
-        if t == "-type":
+        if t in ("-type", "-xtype"):
             a = self.arg(t)
             types = a.split(",")
             if not all(x in "fdlbcps" and len(x) == 1 for x in types):
                 raise _Usage(f"Unknown argument to -type: {a}")
-            return _Node("type", set(types))
+            return _Node("type" if t == "-type" else "xtype", set(types))
         if t in ("-user", "-group", "-uid", "-gid"):
             a = self.arg(t)
             if t in ("-uid", "-gid"):
@@ -238,6 +249,8 @@ class _Find:
             self.has_action = True
             return _Node(t[1:])
         if t == "-delete":
+            if self.follow != "P":
+                raise Defer(f"find -{self.follow} with -delete is not modelled")
             self.has_action = True
             self.depth_first = True
             return _Node("delete")
@@ -294,6 +307,8 @@ class _Find:
             return n.args.match(path) is not None and n.args.match(path).end() == len(path)
         if k == "type":
             return _ftype(st.st_mode) in n.args
+        if k == "xtype":
+            return self.xtype(path, ipath, st, depth) in n.args
         if k == "uid":
             return st.st_uid == n.args
         if k == "gid":
@@ -376,24 +391,66 @@ class _Find:
         self.inv.err(errb)
         return status
 
+    def follows(self, depth: int) -> bool:
+        """Whether an entry at ``depth`` is stat()ed (findutils ``following_links``)."""
+        return self.follow == "L" or (self.follow == "H" and depth == 0)
+
+    def entry_stat(self, ip: str, depth: int):
+        """The status fts gives an entry: lstat, or stat with -L/-H, falling back to lstat for a
+        dangling link (gnulib fts_stat: only ENOENT falls back; ELOOP and the rest are errors)."""
+        if not self.follows(depth):
+            return self.inv.fs.lstat(ip)
+        try:
+            return self.inv.fs.stat(ip)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                raise
+            return self.inv.fs.lstat(ip)
+
+    def xtype(self, path: str, ipath: str, st, depth: int) -> str:
+        """The type ``-xtype`` sees: the other stat of a link (findutils ``pred_xtype``)."""
+        try:
+            if self.follows(depth):
+                return _ftype(self.inv.fs.lstat(ipath).st_mode)
+            if not _stat.S_ISLNK(st.st_mode):
+                return _ftype(st.st_mode)
+            return _ftype(self.inv.fs.stat(ipath).st_mode)
+        except OSError as e:
+            if not self.follows(depth) and e.errno in (errno.ENOENT, errno.ENOTDIR):
+                return "l"  # optionl_stat falls back to the link itself
+            err(self.inv, f"{quote(path)}: {errno_text(e)}")
+            self.status = 1
+            return ""
+
     def walk(self, expr: _Node, top: str) -> None:
         ip = apath(self.inv, top)
         try:
-            st = self.inv.fs.lstat(ip)
+            st = self.entry_stat(ip, 0)
         except OSError as e:
             err(self.inv, f"{quote(top)}: {errno_text(e)}")
             self.status = 1
             return
+        self.ancestors = []
         self.visit(expr, top, ip, st, 0)
 
     def visit(self, expr, path, ip, st, depth) -> None:
         if self.quit:
             return
+        if self.follow != "P" and _stat.S_ISDIR(st.st_mode):
+            # a followed link back to an open directory: fts reports FTS_DC and find skips it
+            key = (st.st_dev, st.st_ino)
+            for k, apath_ in self.ancestors:
+                if k == key:
+                    err(self.inv, f"File system loop detected; {quote(path)} is part of the same "
+                                  f"file system loop as {quote(apath_)}.")
+                    self.status = 1
+                    return
         self.pruned = False
         if not self.depth_first and depth >= self.mindepth:
             self.ev(expr, path, ip, st, depth)
         descend = _stat.S_ISDIR(st.st_mode) and not self.pruned and (self.maxdepth is None or depth < self.maxdepth)
         if descend and not self.quit:
+            self.ancestors.append(((st.st_dev, st.st_ino), path))
             try:
                 names = self.inv.fs.readdir(ip)
             except OSError as e:
@@ -406,12 +463,13 @@ class _Find:
                 cp = (path + name) if path.endswith("/") else path + "/" + name
                 cip = ip.rstrip("/") + "/" + name
                 try:
-                    cst = self.inv.fs.lstat(cip)
+                    cst = self.entry_stat(cip, depth + 1)
                 except OSError as e:
                     err(self.inv, f"{quote(cp)}: {errno_text(e)}")
                     self.status = 1
                     continue
                 self.visit(expr, cp, cip, cst, depth + 1)
+            self.ancestors.pop()
         if self.depth_first and depth >= self.mindepth and not self.quit:
             self.ev(expr, path, ip, st, depth)
 
@@ -461,14 +519,16 @@ def _perm(a: str):
 def find(inv: Invocation) -> int:
     """``find [-P] [PATH...] [EXPRESSION]``."""
     argv = list(inv.argv[1:])
-    while argv and argv[0] in ("-P", "-H", "-L", "-O0", "-O1", "-O2", "-O3", "-D"):
-        if argv[0] in ("-H", "-L"):
-            raise Defer(f"find {argv[0]} is not modelled")
+    follow = "P"
+    while argv and argv[0] in ("-P", "-H", "-L", "-O0", "-O1", "-O2", "-O3"):
+        if argv[0] in ("-P", "-H", "-L"):
+            follow = argv[0][1]  # the last one wins
         argv.pop(0)
     paths = []
     while argv and not (argv[0].startswith("-") and len(argv[0]) > 1) and argv[0] not in ("(", "!", ")"):
         paths.append(argv.pop(0))
     f = _Find(inv)
+    f.follow = follow
     try:
         expr = f.parse(argv)
     except _Usage as e:
