@@ -44,6 +44,8 @@ def _trees(tmp_path) -> tuple[str, str]:
     os.makedirs(os.path.join(model, "usr/lib/sysctl.d"))
     with open(os.path.join(model, "usr/lib/sysctl.d/50-pid-max.conf"), "w") as f:
         f.write(f"# as systemd ships it\nkernel.pid_max = {pid_max.strip() or 32768}\n")
+    with open(os.path.join(model, "usr/bin/true"), "wb") as f:  # the host's, which the real one stats
+        f.write(b"\x7fELF")
     return real, model
 
 
@@ -72,7 +74,13 @@ WHOLE = [
     "ps -o user,group,uid,gid,etime,stat,tty,time,rss,vsz,%cpu,%mem,lstart,stime,ni,wchan,c -p 99999",
     "ps --no-headers -p 99999", "ps h -p 99999", "ps -o pid= -o comm= -p 99999", "ps --pid 99999",
     "ps -o pid --ppid 99999", "ps u -p 99999", "ps -u daemon", "ps -U daemon -o pid,cmd", "ps -C sshd,nginx -o pid=",
-    "ps -o pid,comm --ppid 99999", "ps --format pid,comm -p 99999", "ps -o pid -o comm -p 99999",
+    "ps -o pid,comm --ppid 99999",
+    # start-stop-daemon finds nothing to signal or report (needs /proc: judged here, not in the chroot)
+    "start-stop-daemon --stop --exec /usr/bin/true", "start-stop-daemon --stop --user daemon",
+    "start-stop-daemon --stop --oknodo --name nginx", "start-stop-daemon --stop --quiet --exec /nonexist",
+    "start-stop-daemon --status --exec /nonexist", "start-stop-daemon --status --exec /usr/bin/true",
+    "start-stop-daemon --status --name nginx", "start-stop-daemon -K -q -o -x /usr/bin/true",
+    "start-stop-daemon --stop --pidfile /run/nonexist.pid --exec=/usr/bin/true --retry 5", "ps --format pid,comm -p 99999", "ps -o pid -o comm -p 99999",
 ]
 
 
@@ -123,7 +131,7 @@ def test_pid_columns_follow_the_image_pid_max(tmp_path):
 @pytest.mark.parametrize("cmd", ["ss", "ss -s", "ss -a", "ss -ln4", "ss -f inet -l", "ss -lnt src 10.0.0.1", "ss -tn state established",
                                  "ss -lntZ", "ss -lnt sport = :http", "netstat -r", "netstat -i", "netstat -s",
                                  "lsof", "lsof -p 1", "lsof -i @10.0.0.1", "fuser -m /", "fuser", "fuser -l",
-                                 "ps -l -p 1", "ps -o pid=PROCESS -p 1", "ps -o cgroup -p 1", "ps -u nosuchuser"])
+                                 "ps -l -p 1", "start-stop-daemon --stop --exec rel/prog", "ps -o pid=PROCESS -p 1", "ps -o cgroup -p 1", "ps -u nosuchuser"])
 def test_forms_not_judged_are_deferred(tmp_path, cmd):
     model = str(tmp_path / "m")
     build_tree(model)
