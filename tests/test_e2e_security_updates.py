@@ -43,9 +43,11 @@ pytestmark = pytest.mark.root
 
 #: the only differences between real dpkg's tree and Nuwa's, and why
 ALLOWED = {
-    "/var/cache/ldconfig/aux-cache": "ldconfig's optional cache of the files it scanned (inode numbers and "
-                                     "ctimes of this tree's files); the ldconfig model writes /etc/ld.so.cache "
-                                     "byte for byte but not this cache, which ldconfig rebuilds on its next run",
+    "/var/cache/ldconfig/aux-cache": "ldconfig's optional cache of the files it scanned, keyed by st_dev, inode, "
+                                     "ctime and size as the running system sees them (st_dev is the host's device "
+                                     "number here, an unknown one on the booted VM): no offline writer can match it "
+                                     "(nuwa/script/commands/caches/ldconfig.py); the model writes /etc/ld.so.cache "
+                                     "byte for byte, and ldconfig ignores unmatched entries on its next run",
     "/var/log/dpkg.log": "time stamps only: the lines are compared without them",
 }
 #: what a first-boot job leaves after it ran (docs/firstboot.md)
