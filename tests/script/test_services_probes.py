@@ -137,3 +137,31 @@ def test_forms_not_judged_are_deferred(tmp_path, cmd):
     build_tree(model)
     with pytest.raises(Defer):
         run_model(model, shlex.split(cmd), b"", 0o022)
+
+
+NGINX_PROBE = """if [ -z "$(ss -nlt 'sport = 80' | grep -v ^State)" ]; then
+  echo start
+else
+  echo "Not attempting to start NGINX, port 80 is already in use."
+fi
+"""
+
+
+@pytest.mark.judge
+def test_nginx_postinst_probe_runs_offline_as_dash_runs_it_where_nothing_listens(tmp_path):
+    """nginx's postinst (Debian 12) asks ss whether port 80 is taken before starting nginx: the
+    same lines run by dash in an empty network namespace and by Nuwa's interpreter."""
+    from nuwa.fs.hostdir import HostDirFS
+    from nuwa.script.commands import default_models
+    from nuwa.script.interp import run_script
+
+    real, model = _trees(tmp_path)
+    want = _real(real, ["dash", "-c", NGINX_PROBE])
+    for prog in ("ss", "grep"):
+        with open(os.path.join(model, "usr/bin", prog), "wb") as f:
+            f.write(b"\x7fELF")
+        os.chmod(os.path.join(model, "usr/bin", prog), 0o755)
+    got = run_script(HostDirFS(model, writable=True), NGINX_PROBE, ["configure", "1.22.1-9"],
+                     env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, models=default_models())
+    assert not got.deferred_whole and not got.deferred_commands, (got.reason, got.deferred_commands)
+    assert (got.status, got.stdout, got.stderr) == want == (0, b"start\n", b"")
