@@ -80,7 +80,8 @@ WHOLE = [
     "start-stop-daemon --stop --oknodo --name nginx", "start-stop-daemon --stop --quiet --exec /nonexist",
     "start-stop-daemon --status --exec /nonexist", "start-stop-daemon --status --exec /usr/bin/true",
     "start-stop-daemon --status --name nginx", "start-stop-daemon -K -q -o -x /usr/bin/true",
-    "start-stop-daemon --stop --pidfile /run/nonexist.pid --exec=/usr/bin/true --retry 5", "ps --format pid,comm -p 99999", "ps -o pid -o comm -p 99999",
+    "start-stop-daemon --stop --pidfile /run/nonexist.pid --exec=/usr/bin/true --retry 5",
+    "ps --format pid,comm -p 99999", "ps -o pid -o comm -p 99999",
 ]
 
 
@@ -99,7 +100,8 @@ def test_probe_matches_the_real_program_where_nothing_runs(tmp_path, cmd):
 
 @pytest.mark.judge
 @pytest.mark.parametrize("cmd", ["ps -e", "ps -ef", "ps -A", "ps aux", "ps ax", "ps x", "ps -aux", "ps axu",
-                                 "ps -e -o pid,comm", "ps -eo pid,args", "ps -ef --sort pid", "ps -eH", "ps -ew", "ps axww"])
+                                 "ps -e -o pid,comm", "ps -eo pid,args", "ps -ef --sort pid", "ps -eH", "ps -ew",
+                                 "ps axww"])
 def test_ps_listing_everything_prints_the_header_of_an_empty_list(tmp_path, cmd):
     """The namespace still holds the probe itself; the model lists nothing under the same header
     and exits 1, the status procps gives an empty list (``ps -p 99999``)."""
@@ -128,10 +130,12 @@ def test_pid_columns_follow_the_image_pid_max(tmp_path):
     assert run_model(model, ["ps", "-p", "1"], b"", 0o022)[1] == b"    PID TTY          TIME CMD\n"
 
 
-@pytest.mark.parametrize("cmd", ["ss", "ss -s", "ss -a", "ss -ln4", "ss -f inet -l", "ss -lnt src 10.0.0.1", "ss -tn state established",
+@pytest.mark.parametrize("cmd", ["ss", "ss -s", "ss -a", "ss -ln4", "ss -f inet -l", "ss -lnt src 10.0.0.1",
+                                 "ss -tn state established",
                                  "ss -lntZ", "ss -lnt sport = :http", "netstat -r", "netstat -i", "netstat -s",
                                  "lsof", "lsof -p 1", "lsof -i @10.0.0.1", "fuser -m /", "fuser", "fuser -l",
-                                 "ps -l -p 1", "start-stop-daemon --stop --exec rel/prog", "ps -o pid=PROCESS -p 1", "ps -o cgroup -p 1", "ps -u nosuchuser"])
+                                 "ps -l -p 1", "start-stop-daemon --stop --exec rel/prog", "ps -o pid=PROCESS -p 1",
+                                 "ps -o cgroup -p 1", "ps -u nosuchuser"])
 def test_forms_not_judged_are_deferred(tmp_path, cmd):
     model = str(tmp_path / "m")
     build_tree(model)

@@ -106,7 +106,8 @@ def ss(inv: Invocation) -> int:
         raise Defer(f"ss filter {' '.join(ops)!r} is not one the model parses")
     if header:
         # one table: no Netid column (ss.c: netid_width is 0 unless several dbs are shown)
-        inv.out(("Netid " if len(dbs) > 1 else "") + "State Recv-Q Send-Q Local Address:Port Peer Address:PortProcess\n")
+        inv.out(("Netid " if len(dbs) > 1 else "")
+                + "State Recv-Q Send-Q Local Address:Port Peer Address:PortProcess\n")
     return 0
 
 
