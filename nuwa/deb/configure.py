@@ -98,7 +98,9 @@ def trigproc(db, entry: PkgEntry, runner) -> None:
     if not names:
         db.clear_awaiters(entry)
         return
-    db.log(f"trigproc {db.name_always(entry)} {entry.version} <none>")
+    # log_action, as for configure: pkg->available is the archive's version when this run
+    # unpacked the package (ca-certificates processing its own trigger), else <none>
+    db.log(f"trigproc {db.name_always(entry)} {entry.version} {db.available.get(id(entry), '<none>')}")
     db.set_state(entry, "half-configured")
     rc = db.run_script(runner, entry, "postinst", ["triggered", " ".join(names)])
     if rc != 0:

@@ -545,8 +545,11 @@ class Lexer:
                     self.pos += 2
                     continue
                 if dq and nxt not in '$`"\\}':
-                    buf.append("\\")
-                    self.pos += 1
+                    # inside "...": a backslash before another character stays, and that
+                    # character is taken literally with it: `"${x#\'}"` is not a quote and
+                    # `\{` opens no brace (dash's readtoken1 reads both as plain characters)
+                    buf.append("\\" + nxt)
+                    self.pos += 1 + len(nxt)
                     continue
                 flush()
                 parts.append(Lit(nxt, True))

@@ -22,7 +22,8 @@ from nuwa.fs.hostdir import HostDirFS
 
 #: made by the maintainer scripts and triggers the recording runner does not run
 EXPLAINED = {
-    "/var/cache/ldconfig/aux-cache": "ldconfig (libc-bin trigger) writes its cache of scanned libraries",
+    "/var/cache/ldconfig/aux-cache": "ldconfig (libc-bin trigger) writes its cache of scanned libraries, keyed by "
+                                     "the running system's st_dev/inode/ctime (see caches/ldconfig.py)",
     "/var/cache/debconf/config.dat-old": "debconf, run by tzdata's config/postinst",
     "/var/cache/debconf/templates.dat-old": "debconf, run by tzdata's config/postinst",
     "/var/cache/debconf/config.dat": "debconf, run by tzdata's config/postinst",

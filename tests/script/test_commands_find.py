@@ -30,6 +30,13 @@ FIND = [
     "find d -name a -exec rm {} \\;", "find d -type f -exec chmod 600 {} +", "find d -exec false \\;",
     "find d -name b -exec rm -f {} \\; -print", "find . -maxdepth 1 -name 'f*' -exec basename {} .x \\;",
     "find d -exec", "find d -exec rm \\;",
+    # symbolic links followed (-L everywhere, -H for the starting points) and -xtype
+    "find -L .", "find -L . -type l", "find -L . -type d", "find -L . -type f -name '*1'", "find -L ld -name a",
+    "find -L loop1", "find -L dangling", "find -L lf ld", "find -H ld lf dangling loop1 -type f",
+    "find -H . -type l", "find -H ld", "find -P -L -H ld -type d", "find -L -P ld", "find . -xtype l",
+    "find . -xtype f", "find . -xtype d", "find -L . -xtype l", "find -H ld lf dangling -xtype l",
+    "find -L . -type f -size -2", "find -L . -empty", "find -L d -maxdepth 1 -type f -exec cat {} \\;",
+    "find -L . -type l -o -type d -print", "find -L . -newer f1 -type f", "find -L ld -depth",
 ]
 
 XARGS = [
@@ -52,8 +59,23 @@ def test_xargs(tmp_path, cmd, stdin):
     compare(tmp_path, cmd, stdin=stdin)
 
 
-@pytest.mark.parametrize("cmd", ["find d -mtime +7", "find -L d", "find d -printf '%p'", "find d -ok rm {} ;",
-                                 "find d -newermt 2020-01-01"])
+def _loops(root):
+    """Directory links back to an ancestor: find -L must stop at them (FTS_DC)."""
+    import os
+    os.makedirs(os.path.join(root, "x/y"))
+    os.symlink("..", os.path.join(root, "x/back"))
+    os.symlink("../../x", os.path.join(root, "x/y/up"))
+    os.symlink("x", os.path.join(root, "lx"))
+
+
+@pytest.mark.parametrize("cmd", ["find -L x lx", "find -L . -name back", "find -H lx -type l", "find x -xtype d",
+                                 "find -L x -type d -empty", "find -L lx -xtype l"])
+def test_find_follows_links_like_gnu_find(tmp_path, cmd):
+    compare(tmp_path, cmd, setup=_loops)
+
+
+@pytest.mark.parametrize("cmd", ["find d -mtime +7", "find -L d -delete", "find d -follow", "find d -printf '%p'",
+                                 "find d -ok rm {} ;", "find d -newermt 2020-01-01"])
 def test_find_deferred(tmp_path, cmd):
     assert "not modelled" in deferred(tmp_path, cmd)
 

@@ -54,7 +54,9 @@ def run(fs, text, models):
 def test_default_set_has_every_model_of_the_old_registry():
     models = default_models()
     assert len(OLD_REGISTRY) == 107
-    assert set(models) == OLD_REGISTRY
+    # models added since the registry became a ModelSet (issue 13: probes of the running system)
+    added = {"ps", "ss", "netstat", "lsof", "fuser"}
+    assert set(models) == OLD_REGISTRY | added
     # each family declares its own programs, and no program is declared by two families
     declared = [n for family in FAMILIES for n in family.MODELS]
     assert len(declared) == len(set(declared)) == len(models)

@@ -112,6 +112,29 @@ def test_update_ca_certificates_matches_the_real_script(tmp_path):
     assert certs(sim) == certs(real)
     assert len(certs(sim)) > 200
 
+    # local certificates as an administrator leaves them: a directory reached through a link
+    # (update-ca-certificates walks them with `find -L`), a dangling link; then --fresh
+    local = "usr/local/share/ca-certificates"
+    pem = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "/dev/null",
+                          "-subj", "/CN=Nuwa Local Test CA", "-days", "2"], capture_output=True, check=True).stdout
+    for root in (real, sim):
+        os.makedirs(os.path.join(root, local, "site/inner"))
+        with open(os.path.join(root, local, "site/inner/Nuwa_Local.crt"), "wb") as f:
+            f.write(pem)
+        os.symlink("site", os.path.join(root, local, "alias"))
+        os.symlink("nowhere.crt", os.path.join(root, local, "broken.crt"))
+    want = subprocess.run(["chroot", real, "/usr/sbin/update-ca-certificates", "--fresh"], capture_output=True,
+                          text=True)
+    assert want.returncode == 0, want.stderr
+    fs = Overlay(HostDirFS(sim, writable=True))
+    got = run_script(fs, "update-ca-certificates --fresh\n", [], env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+                     models=MODELS)
+    assert not got.deferred_whole and not got.deferred_commands, (got.reason, got.deferred_commands)
+    assert (got.status, got.stdout.decode(), got.stderr.decode()) == (want.returncode, want.stdout, want.stderr)
+    fs.commit()
+    assert certs(sim) == certs(real)
+    assert "Nuwa_Local.pem" in certs(sim)
+
 
 def test_a_model_that_ignores_stdin_does_not_swallow_the_loop_input():
     """``while read`` feeding commands that never read stdin: every line is seen (as in dash)."""

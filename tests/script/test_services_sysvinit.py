@@ -116,6 +116,12 @@ OTHERS = [
     ("start-stop-daemon", "--stop --quiet --oknodo --pidfile /run/nonexist.pid"),
     ("start-stop-daemon", "-K -o -q -p /run/nonexist.pid"),
     ("start-stop-daemon", "--status --pidfile /run/nonexist.pid"),
+    ("start-stop-daemon", "--stop --pidfile /run/nonexist.pid"),
+    ("start-stop-daemon", "--stop --oknodo --retry=TERM/30/KILL/5 --pidfile /run/x.pid --name x"),
+    ("start-stop-daemon", "--stop --pidfile /run/x.pid --exec /usr/sbin/cron"),
+    ("start-stop-daemon", "--stop --quiet --exec /usr/sbin/nonexist"),
+    ("start-stop-daemon", "--status --exec /usr/sbin/nonexist"),
+    ("start-stop-daemon", "-T -p /run/nginx.pid --exec /usr/sbin/cron"),
     ("service", "cron status"),
     ("runlevel", ""),
 ]

@@ -5,9 +5,17 @@ its ``include`` globs plus the system directories, duplicates dropped by inode; 
 choosing one file per soname, creating missing soname links and removing stale ones) and
 ``elf/cache.c`` (entry order, string table, extension with the generator string). The
 generator string is read from the image's own ldconfig binary, so the cache is what that
-binary would write. The auxiliary cache (``/var/cache/ldconfig/aux-cache``) is left alone: it
-is keyed by inode, ctime and device, only speeds up the next run, and a stale entry never
-matches a changed library.
+binary would write. The auxiliary cache (``/var/cache/ldconfig/aux-cache``) is left alone, by
+decision: glibc 2.36's ``save_aux_cache`` (magic ``glibc-ld.so.auxcache-2.0``) keys every
+entry by the scanned file's ``st_dev``, ``st_ino``, ``st_ctime`` and ``st_size`` *as the
+running system that runs ldconfig sees them*. ``st_dev`` is the device number of whatever
+block device the filesystem is mounted from then (a host's 254:0 for the oracle's chroot; on
+the booted VM a virtio or SCSI number the image does not record, virtio-blk's major being
+allocated dynamically), and the ctimes are those of that copy of the tree, so no writer —
+nor two real runs on two copies of one tree — can produce the same bytes. The file only
+speeds up ldconfig's next run: an entry whose key does not match is ignored and dropped when
+ldconfig next saves, and a changed library always gets a new ctime, so a stale entry never
+matches it.
 
 Forms modelled: ``ldconfig``, ``ldconfig -r /`` (what libc-bin's trigger runs), ``-X``, ``-N``,
 ``-C FILE``, ``-f CONF``, ``-i``, ``-p``, ``-n DIR...``, ``-l LIB...``, ``-v`` (messages only).

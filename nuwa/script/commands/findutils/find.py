@@ -1,4 +1,4 @@
-"""Models of GNU find 4.9 and xargs for the forms maintainer scripts use.
+"""Model of GNU find 4.9 (findutils) for the forms maintainer scripts use.
 
 find walks the image through ``inv.fs``. Its output order is the order ``inv.fs.readdir``
 returns, because GNU find (fts without a comparison function) emits entries in the kernel's
@@ -11,15 +11,23 @@ Supported: ``-P``; global ``-maxdepth -mindepth -depth -xdev -mount -noleaf``; t
 -perm -empty -links -newer -size -true -false -readable -writable -executable``; actions
 ``-print -print0 -delete -exec CMD {} ; -exec CMD {} + -prune -quit -ls(deferred)``; operators
 ``( ) ! -not -a -and -o -or ,``. Time tests (``-mtime`` ...) depend on the clock at boot and are
-deferred, as are ``-L``/``-H``, ``-printf``, ``-ok`` and ``-execdir``.
+deferred, as are ``-printf``, ``-ok`` and ``-execdir``.
+
+Symbolic links (``-P``, the default; ``-H``; ``-L``; the test ``-xtype``) follow gnulib fts as
+find drives it: with ``-L`` (``-H``: the starting points only) an entry is stat()ed; a
+dangling link (ENOENT) is looked at itself (``-type l``), any other failure (ELOOP for a link
+cycle) is reported and the entry skipped (status 1). A followed directory that is one of its
+own ancestors (same device and inode) is not entered: "File system loop detected" (FTS_DC).
+``-xtype`` looks at what ``-type`` does not (findutils ``pred_xtype``). ``-delete`` and
+``-follow`` (position-dependent) with links followed are deferred.
 """
 
 from __future__ import annotations
 
+import errno
 import re
 import stat as _stat
 
-from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB, apath, err, errno_text, quote
 from nuwa.script.commands._regex import _CLASSES, compile_posix
 from nuwa.script.commands.modes import ModeError, adjust_mode, compile_mode
@@ -89,7 +97,7 @@ _GLOBAL = {"-maxdepth", "-mindepth", "-depth", "-xdev", "-mount", "-noleaf", "-i
            "-d", "-warn", "-nowarn"}
 _DEFERRED = {"-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin", "-newermt", "-anewer", "-cnewer",
              "-used", "-printf", "-fprintf", "-fprint", "-fprint0", "-ls", "-fls", "-ok", "-okdir",
-             "-execdir", "-samefile", "-inum", "-fstype", "-context", "-xtype", "-follow", "-daystart",
+             "-execdir", "-samefile", "-inum", "-fstype", "-context", "-follow", "-daystart",
              "-lname", "-ilname", "-iregex", "-regextype", "-newerXY", "-files0-from"}
 
 
@@ -105,6 +113,8 @@ class _Find:
         self.quit = False
         self.db: UserDB | None = None
         self.seen_test = None
+        self.follow = "P"  # -P, -H or -L: which entries are stat()ed instead of lstat()ed
+        self.ancestors: list[tuple[tuple[int, int], str]] = []  # -L: (dev, ino) and path of open dirs
 
     # ---- expression parsing (precedence: ! > -a > -o > ,) --------------------------------
     def parse(self, toks: list[str]) -> _Node:
@@ -195,12 +205,12 @@ class _Find:
             return _Node("path", glob_to_re(self.arg(t), t.startswith("-i")))
         if t == "-regex":
             return _Node("regex", compile_posix(self.arg(t), True))
-        if t == "-type":
+        if t in ("-type", "-xtype"):
             a = self.arg(t)
             types = a.split(",")
             if not all(x in "fdlbcps" and len(x) == 1 for x in types):
                 raise _Usage(f"Unknown argument to -type: {a}")
-            return _Node("type", set(types))
+            return _Node("type" if t == "-type" else "xtype", set(types))
         if t in ("-user", "-group", "-uid", "-gid"):
             a = self.arg(t)
             if t in ("-uid", "-gid"):
@@ -238,6 +248,8 @@ class _Find:
             self.has_action = True
             return _Node(t[1:])
         if t == "-delete":
+            if self.follow != "P":
+                raise Defer(f"find -{self.follow} with -delete is not modelled")
             self.has_action = True
             self.depth_first = True
             return _Node("delete")
@@ -294,6 +306,8 @@ class _Find:
             return n.args.match(path) is not None and n.args.match(path).end() == len(path)
         if k == "type":
             return _ftype(st.st_mode) in n.args
+        if k == "xtype":
+            return self.xtype(path, ipath, st, depth) in n.args
         if k == "uid":
             return st.st_uid == n.args
         if k == "gid":
@@ -376,24 +390,66 @@ class _Find:
         self.inv.err(errb)
         return status
 
+    def follows(self, depth: int) -> bool:
+        """Whether an entry at ``depth`` is stat()ed (findutils ``following_links``)."""
+        return self.follow == "L" or (self.follow == "H" and depth == 0)
+
+    def entry_stat(self, ip: str, depth: int):
+        """The status fts gives an entry: lstat, or stat with -L/-H, falling back to lstat for a
+        dangling link (gnulib fts_stat: only ENOENT falls back; ELOOP and the rest are errors)."""
+        if not self.follows(depth):
+            return self.inv.fs.lstat(ip)
+        try:
+            return self.inv.fs.stat(ip)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                raise
+            return self.inv.fs.lstat(ip)
+
+    def xtype(self, path: str, ipath: str, st, depth: int) -> str:
+        """The type ``-xtype`` sees: the other stat of a link (findutils ``pred_xtype``)."""
+        try:
+            if self.follows(depth):
+                return _ftype(self.inv.fs.lstat(ipath).st_mode)
+            if not _stat.S_ISLNK(st.st_mode):
+                return _ftype(st.st_mode)
+            return _ftype(self.inv.fs.stat(ipath).st_mode)
+        except OSError as e:
+            if not self.follows(depth) and e.errno in (errno.ENOENT, errno.ENOTDIR):
+                return "l"  # optionl_stat falls back to the link itself
+            err(self.inv, f"{quote(path)}: {errno_text(e)}")
+            self.status = 1
+            return ""
+
     def walk(self, expr: _Node, top: str) -> None:
         ip = apath(self.inv, top)
         try:
-            st = self.inv.fs.lstat(ip)
+            st = self.entry_stat(ip, 0)
         except OSError as e:
             err(self.inv, f"{quote(top)}: {errno_text(e)}")
             self.status = 1
             return
+        self.ancestors = []
         self.visit(expr, top, ip, st, 0)
 
     def visit(self, expr, path, ip, st, depth) -> None:
         if self.quit:
             return
+        if self.follow != "P" and _stat.S_ISDIR(st.st_mode):
+            # a followed link back to an open directory: fts reports FTS_DC and find skips it
+            key = (st.st_dev, st.st_ino)
+            for k, apath_ in self.ancestors:
+                if k == key:
+                    err(self.inv, f"File system loop detected; {quote(path)} is part of the same "
+                                  f"file system loop as {quote(apath_)}.")
+                    self.status = 1
+                    return
         self.pruned = False
         if not self.depth_first and depth >= self.mindepth:
             self.ev(expr, path, ip, st, depth)
         descend = _stat.S_ISDIR(st.st_mode) and not self.pruned and (self.maxdepth is None or depth < self.maxdepth)
         if descend and not self.quit:
+            self.ancestors.append(((st.st_dev, st.st_ino), path))
             try:
                 names = self.inv.fs.readdir(ip)
             except OSError as e:
@@ -406,12 +462,13 @@ class _Find:
                 cp = (path + name) if path.endswith("/") else path + "/" + name
                 cip = ip.rstrip("/") + "/" + name
                 try:
-                    cst = self.inv.fs.lstat(cip)
+                    cst = self.entry_stat(cip, depth + 1)
                 except OSError as e:
                     err(self.inv, f"{quote(cp)}: {errno_text(e)}")
                     self.status = 1
                     continue
                 self.visit(expr, cp, cip, cst, depth + 1)
+            self.ancestors.pop()
         if self.depth_first and depth >= self.mindepth and not self.quit:
             self.ev(expr, path, ip, st, depth)
 
@@ -461,14 +518,16 @@ def _perm(a: str):
 def find(inv: Invocation) -> int:
     """``find [-P] [PATH...] [EXPRESSION]``."""
     argv = list(inv.argv[1:])
-    while argv and argv[0] in ("-P", "-H", "-L", "-O0", "-O1", "-O2", "-O3", "-D"):
-        if argv[0] in ("-H", "-L"):
-            raise Defer(f"find {argv[0]} is not modelled")
+    follow = "P"
+    while argv and argv[0] in ("-P", "-H", "-L", "-O0", "-O1", "-O2", "-O3"):
+        if argv[0] in ("-P", "-H", "-L"):
+            follow = argv[0][1]  # the last one wins
         argv.pop(0)
     paths = []
     while argv and not (argv[0].startswith("-") and len(argv[0]) > 1) and argv[0] not in ("(", "!", ")"):
         paths.append(argv.pop(0))
     f = _Find(inv)
+    f.follow = follow
     try:
         expr = f.parse(argv)
     except _Usage as e:
@@ -486,170 +545,3 @@ def find(inv: Invocation) -> int:
             if f.run(cmd + items) != 0:
                 f.status = 1
     return f.status
-
-
-# ---- xargs -------------------------------------------------------------------------------------
-
-_XARGS = _args.spec("0d:rn:I:i::L:s:tpxa:P:E:e::", {
-    "null": "0", "delimiter": "d", "no-run-if-empty": "r", "max-args": "n", "replace": ("i", _args.OPT),
-    "max-lines": ("L", _args.REQ), "max-chars": "s", "verbose": "t", "interactive": "p", "exit": "x",
-    "arg-file": "a", "max-procs": "P", "show-limits": ("show-limits", _args.NO)}, in_order=True)
-#: sysconf(_SC_ARG_MAX) on the booted system: a quarter of the default 8 MiB stack limit
-#: (the kernel's _STK_LIM, which systemd and login sessions keep)
-_ARG_MAX = 8 * 1024 * 1024 // 4
-_XARGS_HEADROOM = 2048  # XARGS_POSIX_HEADROOM
-_ARG_MAX_DEFAULT = 128 * 1024  # buildcmd's sensible default command-buffer size
-
-
-def _xargs_limits(inv: Invocation, bufsize: int) -> str:
-    """``--show-limits`` as findutils 4.9 prints it (``bc_init_controlinfo``: the environment
-    is subtracted from ARG_MAX with the 2048 headroom, then once more for the usable length)."""
-    env = sum(len(k.encode("utf-8", "surrogateescape")) + len(v.encode("utf-8", "surrogateescape")) + 2
-              for k, v in inv.env.items())
-    upper = _ARG_MAX - env - _XARGS_HEADROOM
-    return (f"Your environment variables take up {env} bytes\n"
-            f"POSIX upper limit on argument length (this system): {upper}\n"
-            "POSIX smallest allowable upper limit on argument length (all systems): 4096\n"
-            f"Maximum length of command we could actually use: {upper - env}\n"
-            f"Size of command buffer we are actually using: {bufsize}\n"
-            "Maximum parallelism (--max-procs must be no greater): 2147483647\n")
-
-
-def _split_args(data: str) -> list[str]:
-    """xargs' default parsing: blanks separate, quotes and backslash protect."""
-    out, cur, have = [], [], False
-    i, n = 0, len(data)
-    while i < n:
-        c = data[i]
-        if c in " \t\n":
-            if have:
-                out.append("".join(cur))
-                cur, have = [], False
-            i += 1
-            continue
-        if c in "'\"":
-            j = data.find(c, i + 1)
-            nl = data.find("\n", i + 1)
-            if j < 0 or (0 <= nl < j):
-                raise _Usage(f"unmatched {'single' if c == chr(39) else 'double'} quote; by default quotes are "
-                             "special to xargs unless you use the -0 option")
-            cur.append(data[i + 1:j])
-            have = True
-            i = j + 1
-            continue
-        if c == "\\" and i + 1 < n:
-            cur.append(data[i + 1])
-            have = True
-            i += 2
-            continue
-        cur.append(c)
-        have = True
-        i += 1
-    if have:
-        out.append("".join(cur))
-    return out
-
-
-def xargs(inv: Invocation) -> int:
-    """``xargs [-0] [-d DELIM] [-r] [-n N] [-I STR] [-L N] [COMMAND [ARG...]]``."""
-    try:
-        opts, cmd = _args.parse(inv, _XARGS)
-    except _args.UsageError as e:
-        return _args.usage(inv, e)
-    nul = norun = False
-    delim = None
-    maxn = maxl = None
-    repl = None
-    maxchars = None
-    limits = False
-    for k, v in opts:
-        if k == "show-limits":
-            limits = True
-        elif k == "s":
-            if not v.isdigit() or int(v) < 1:
-                raise Defer(f"xargs -s {v!r}")
-            maxchars = int(v)
-        elif k == "0":
-            nul = True
-        elif k == "d":
-            delim = v.encode().decode("unicode_escape") if v.startswith("\\") else v
-        elif k == "r":
-            norun = True
-        elif k == "n":
-            maxn = int(v)
-        elif k in ("I", "i"):
-            repl = v if v is not None else "{}"
-        elif k == "L":
-            maxl = int(v)
-        elif k in ("x", "P"):
-            pass
-        else:
-            raise Defer(f"xargs -{k} is not modelled")
-    if inv.run is None:
-        raise Defer("xargs needs the interpreter to run commands")
-    env_size = sum(len(k.encode("utf-8", "surrogateescape")) + len(v.encode("utf-8", "surrogateescape")) + 2
-                   for k, v in inv.env.items())
-    if maxchars is not None and maxchars > _ARG_MAX - env_size - _XARGS_HEADROOM:
-        raise Defer("xargs -s above the system's limit")
-    bufsize = maxchars if maxchars is not None else min(_ARG_MAX_DEFAULT, _ARG_MAX - env_size - _XARGS_HEADROOM)
-    if limits:
-        inv.err(_xargs_limits(inv, bufsize))
-    cmd = cmd or ["echo"]
-    data = bytes(inv.stdin).decode("utf-8", "surrogateescape")
-    try:
-        if nul or delim is not None:
-            d = "\0" if nul else delim
-            items = data.split(d)
-            if items and items[-1] == "":
-                items.pop()
-            if delim == "\n" or (delim is not None and not nul):
-                pass
-        elif repl is not None or maxl is not None:
-            items = None
-        else:
-            items = _split_args(data)
-    except _Usage as e:
-        err(inv, str(e))
-        return 1
-    batches: list[list[str]] = []
-    if repl is not None:
-        lines = [ln.lstrip(" \t") for ln in data.split("\n")] if items is None else items
-        for ln in lines:
-            if ln == "" and items is None:
-                continue
-            batches.append([a.replace(repl, ln) for a in cmd])
-    else:
-        if items is None:
-            lines = [ln for ln in data.split("\n") if ln.strip()]
-            for i in range(0, len(lines), maxl):
-                batches.append(cmd + [a for ln in lines[i:i + maxl] for a in _split_args(ln)])
-        else:
-            # buildcmd's bc_push_arg: a batch holds at most -n items and, counting every
-            # argument with its terminating NUL, at most the command buffer's size
-            base = sum(len(a.encode("utf-8", "surrogateescape")) + 1 for a in cmd)
-            cur: list[str] = []
-            size = base
-            for it in items:
-                n = len(it.encode("utf-8", "surrogateescape")) + 1
-                if base + n > bufsize:
-                    raise Defer("xargs: an argument longer than the command buffer")
-                if cur and (size + n > bufsize or (maxn and len(cur) >= maxn)):
-                    batches.append(cmd + cur)
-                    cur, size = [], base
-                cur.append(it)
-                size += n
-            if cur or (not items and not norun):
-                batches.append(cmd + cur)
-    status = 0
-    for argv in batches:
-        st, out, errb = inv.run(argv, b"")
-        inv.out(out)
-        inv.err(errb)
-        if st == 255:
-            err(inv, f"{argv[0]}: exited with status 255; aborting")
-            return 124
-        if st in (126, 127):
-            return st
-        if st != 0:
-            status = 123
-    return status

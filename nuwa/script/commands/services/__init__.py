@@ -5,14 +5,15 @@
 - ``deb_systemd``: deb-systemd-helper, deb-systemd-invoke;  ``sysvinit``: update-rc.d,
   invoke-rc.d, service (init-system-helpers 1.65), start-stop-daemon (dpkg), telinit, initctl,
   runlevel (sysvinit-utils);
-- ``procs``: pidof, pgrep, pkill, killall (procps, sysvinit-utils, psmisc): an offline image
-  runs no processes.
+- ``procs``: pidof, pgrep, pkill, killall, ps (procps, sysvinit-utils, psmisc): an offline
+  image runs no processes;  ``netprobes``: ss, netstat, lsof, fuser: it has no socket open
+  and no file in use.
 Starting, stopping and reloading only matter to a running system: those are dropped and reported.
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.services import deb_systemd, procs, systemctl, sysvinit, tmpfiles
+from nuwa.script.commands.services import deb_systemd, netprobes, procs, systemctl, sysvinit, tmpfiles
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -22,6 +23,11 @@ MODELS = {
     "pgrep": procs.pgrep,
     "pkill": procs.pkill,
     "killall": procs.killall,
+    "ps": procs.ps,
+    "ss": netprobes.ss,
+    "netstat": netprobes.netstat,
+    "lsof": netprobes.lsof,
+    "fuser": netprobes.fuser,
     "systemctl": systemctl.systemctl,
     "update-rc.d": sysvinit.update_rc_d,
     "invoke-rc.d": sysvinit.invoke_rc_d,

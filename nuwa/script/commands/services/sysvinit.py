@@ -14,7 +14,8 @@ Service actions never run offline. Nuwa applies the policy DESIGN.md gives the d
 it does when policy-rc.d denies (0; 4 for ``status``; 101 with ``--disclose-deny`` or
 ``--query``); ``service`` and ``start-stop-daemon --start`` as if the action succeeded (0),
 ``service NAME status`` and ``start-stop-daemon --status`` say "not running" (3),
-``start-stop-daemon --stop`` finds no process (1, 0 with ``--oknodo``); ``runlevel`` prints
+``start-stop-daemon --stop`` finds no process ("No NAME found running; none killed.", 1, 0
+with ``--oknodo``; simulated: that is its whole effect where nothing runs); ``runlevel`` prints
 ``unknown`` and exits 1, as it does on a system that is not running.
 """
 
@@ -431,23 +432,83 @@ def service(inv: Invocation) -> int:
     raise Drop(f"service {' '.join(args[:2])}: services are not run offline (exit {status})", status)
 
 
+#: start-stop-daemon options taking a value (dpkg 1.21 ``parse_options``), long -> short
+_SSD_ARG = {"--exec": "-x", "--name": "-n", "--pidfile": "-p", "--user": "-u", "--retry": "-R",
+            "--signal": "-s", "--chuid": "-c", "--group": "-g", "--chdir": "-d", "--startas": "-a",
+            "--nicelevel": "-N", "--procsched": "-P", "--iosched": "-I", "--umask": "-k", "--pid": "--pid",
+            "--ppid": "--ppid", "--chroot": "-r", "--notify-timeout": "--notify-timeout"}
+_SSD_FLAG = {"--start": "-S", "--stop": "-K", "--status": "-T", "--oknodo": "-o", "--quiet": "-q",
+             "--background": "-b", "--make-pidfile": "-m", "--remove-pidfile": "--remove-pidfile",
+             "--no-close": "-C", "--notify-await": "--notify-await"}
+
+
+def _ssd_options(args: list[str]) -> dict[str, str]:
+    """start-stop-daemon's options as {short: value}; what follows ``--`` is the daemon's."""
+    opts: dict[str, str] = {}
+    i = 0
+    shorts_arg = set(_SSD_ARG.values())
+    shorts_flag = set(_SSD_FLAG.values())
+    while i < len(args):
+        a = args[i]
+        i += 1
+        if a == "--":
+            break
+        name, eq, val = a.partition("=")
+        if name in _SSD_ARG or name in shorts_arg:
+            key = _SSD_ARG.get(name, name)
+            if not eq:
+                if i >= len(args):
+                    raise Defer(f"start-stop-daemon {a} without its argument")
+                val, i = args[i], i + 1
+            opts[key] = val
+        elif a in _SSD_FLAG or a in shorts_flag:
+            opts[_SSD_FLAG.get(a, a)] = ""
+        elif len(a) > 2 and a[0] == "-" and a[1] != "-" and all(f"-{c}" in shorts_flag for c in a[1:]):
+            for c in a[1:]:
+                opts[f"-{c}"] = ""
+        else:
+            raise Defer(f"start-stop-daemon {a} is not modelled")
+    return opts
+
+
 def start_stop_daemon(inv: Invocation) -> int:
-    """``start-stop-daemon``: no process runs in an offline image."""
-    args = inv.argv[1:]
-    short = {"-S": "start", "-K": "stop", "-T": "status"}
-    cmd = None
-    oknodo = False
-    for a in args:
-        if a in ("--start", "-S", "--stop", "-K", "--status", "-T"):
-            cmd = short.get(a, a[2:])
-        elif a in ("--oknodo", "-o"):
-            oknodo = True
-        elif a.startswith("-") and not a.startswith("--") and len(a) > 2 and a[1] in "SKT" and "o" in a[2:]:
-            cmd, oknodo = short["-" + a[1]], True
-    if cmd is None:
-        raise Defer("start-stop-daemon without --start/--stop/--status is not modelled")
-    status = {"start": 0, "stop": 0 if oknodo else 1, "status": 3}[cmd]
-    raise Drop(f"start-stop-daemon --{cmd}: no process runs offline (exit {status})", status)
+    """``start-stop-daemon``: no process runs in an offline image.
+
+    ``--status`` finds nothing (3) and ``--stop`` nothing to signal ("No NAME found running;
+    none killed.", 1, or 0 with ``--oknodo``): the whole effect of these on a dormant system,
+    simulated. ``--start`` would run a daemon: dropped (0). An ``--exec`` program missing from
+    the image fails as dpkg's start-stop-daemon fails ("unable to stat", 2; 4 for --status).
+    """
+    opts = _ssd_options(inv.argv[1:])
+    cmds = [c for c in ("-S", "-K", "-T") if c in opts]
+    if len(cmds) != 1 or any(k in opts for k in ("-r", "--pid", "--ppid")):
+        raise Defer("start-stop-daemon without exactly one of --start/--stop/--status, or with --chroot/--pid/"
+                    "--ppid, is not modelled")
+    cmd = {"-S": "start", "-K": "stop", "-T": "status"}[cmds[0]]
+    exe = opts.get("-x")
+    if exe is not None:
+        if not exe.startswith("/"):
+            raise Defer(f"start-stop-daemon --exec {exe}: a relative program path")
+        if stat(inv.fs, exe) is None:
+            inv.err(f"start-stop-daemon: unable to stat {exe} (No such file or directory)\n")
+            return 4 if cmd == "status" else 2
+    if cmd == "status":
+        return 3
+    if cmd == "start":
+        raise Drop("start-stop-daemon --start: daemons are not started offline (exit 0)", 0)
+    if "-q" not in opts:
+        if exe is not None:
+            what = exe
+        elif "-n" in opts:
+            what = opts["-n"]
+        elif "-p" in opts:
+            what = f"process in pidfile '{opts['-p']}'"
+        elif "-u" in opts:
+            what = f"process(es) owned by '{opts['-u']}'"
+        else:
+            raise Defer("start-stop-daemon --stop needs --exec, --name, --pidfile or --user")
+        inv.out(f"No {what} found running; none killed.\n")
+    return 0 if "-o" in opts else 1
 
 
 def telinit(inv: Invocation) -> int:
