@@ -42,6 +42,8 @@ from nuwa.deb.triggers import parse_triggers_ci, record_activation
 from nuwa.errors import InvalidInputError, OperationFailedError
 
 DPKGNEW = ".dpkg-new"
+#: dpkg's control-area directory under the admindir (``process_archive``'s ``cidir``)
+CIDIR = "tmp.ci"
 DPKGTMP = ".dpkg-tmp"
 _CHUNK = 1 << 20
 
@@ -107,8 +109,9 @@ def activate_packageprocessing(db, entry: PkgEntry, directives=None) -> None:
 
 
 def run_fallback(db, runner, entry: PkgEntry, script_name: str, new_script: bytes | None, arg: str,
-                 new_version: str, old_version: str, arch: str) -> None:
-    """dpkg ``maintscript_fallback``: old ``SCRIPT ARG NEW``, else new ``SCRIPT failed-ARG OLD``."""
+                 new_version: str, old_version: str, arch: str, cidir: str = "") -> None:
+    """dpkg ``maintscript_fallback``: old ``SCRIPT ARG NEW``, else new ``SCRIPT failed-ARG OLD``
+    (the new one run from the control area ``cidir``, as dpkg's ``maintscript_new``)."""
     rc = db.run_script(runner, entry, script_name, [arg, new_version])
     if rc == 0:
         return
@@ -116,7 +119,7 @@ def run_fallback(db, runner, entry: PkgEntry, script_name: str, new_script: byte
         raise ScriptFailed(f"old {script_name} script returned error exit status {rc}; no new script to fall back on",
                            where=f"package {entry.name}")
     rc2 = db.run_script(runner, entry, script_name, ["failed-" + arg, old_version], script=new_script, arch=arch,
-                        path="(control)/" + script_name)
+                        path=f"{cidir}/{script_name}" if cidir else "(control)/" + script_name)
     if rc2 != 0:
         raise ScriptFailed(f"new {script_name} script returned error exit status {rc2}", where=f"package {entry.name}")
 
@@ -162,8 +165,34 @@ class Unpacker:
                 return e
         return cands[0] if cands else None
 
+    def _materialise_cidir(self) -> str:
+        """Extract the control area to ``ADMINDIR/tmp.ci`` as ``dpkg-deb --control`` does.
+
+        dpkg runs the new preinst from there (``process_archive``), and debconf's frontend
+        re-executes that path and reads ``tmp.ci/control`` and ``tmp.ci/templates``, so the
+        scripts must find the same files at the same path. dpkg empties the directory first
+        (``ensure_pathname_nonexisting``) and removes it when the run ends (``cu_cidir``).
+        """
+        cidir = self.db.admindir.rstrip("/") + "/" + CIDIR
+        remove_tree(self.fs, cidir)
+        self.fs.mkdir(cidir, 0o755)  # dpkg-deb's mkdir(0777) under dpkg's umask 022
+        for name, m in self.deb.control_files.items():
+            path = f"{cidir}/{name}"
+            self.fs.write_bytes(path, m.data, 0o600)
+            self.fs.chmod(path, m.mode)  # tar restores the archive's modes and times
+            self.fs.utime(path, m.mtime * 10**9, m.mtime * 10**9)
+        return cidir
+
     # ---- the run ---------------------------------------------------------------------------
     def run(self) -> PkgEntry:
+        """``process_archive``: see the module documentation."""
+        self.cidir = self._materialise_cidir()
+        try:
+            return self._run()
+        finally:
+            remove_tree(self.fs, self.cidir)
+
+    def _run(self) -> PkgEntry:
         db, fs = self.db, self.fs
         if self.arch not in ("all", self.native_arch) and self.arch not in self.foreign_arches():
             raise OperationFailedError(f"package architecture ({self.arch}) does not match system ({self.native_arch})",
@@ -207,7 +236,7 @@ class Unpacker:
         if old_status in ("half-configured", "triggers-awaited", "triggers-pending", "installed"):
             db.set_state(entry, "half-configured", eflag="reinstreq")
             run_fallback(db, self.runner, entry, "prerm", self._script("prerm"), "upgrade", self.version,
-                         old_version, self.arch)
+                         old_version, self.arch, self.cidir)
             db.set_state(entry, "unpacked")
             old_status = "unpacked"
         entry.set_status(eflag="reinstreq")
@@ -223,14 +252,16 @@ class Unpacker:
                 args = ["install", old_version, self.version]
             else:
                 args = ["upgrade", old_version, self.version]
-            rc = db.run_script(self.runner, entry, "preinst", args, script=pre, arch=self.arch, path="(control)/preinst")
+            rc = db.run_script(self.runner, entry, "preinst", args, script=pre, arch=self.arch,
+                               path=self.cidir + "/preinst")
             if rc != 0:
                 post = self._script("postrm")
                 if post is not None:
                     unwind = ["abort-install"] if old_status == "not-installed" else (
                         ["abort-install", old_version, self.version] if old_status == "config-files"
                         else ["abort-upgrade", old_version, self.version])
-                    db.run_script(self.runner, entry, "postrm", unwind, script=post, arch=self.arch)
+                    db.run_script(self.runner, entry, "postrm", unwind, script=post, arch=self.arch,
+                                  path=self.cidir + "/postrm")
                 raise ScriptFailed(f"new pre-installation script subprocess returned error exit status {rc}",
                                    where=self.where)
 
@@ -241,7 +272,7 @@ class Unpacker:
         if old_status in ("half-installed", "unpacked"):
             db.set_state(entry, "half-installed")
             run_fallback(db, self.runner, entry, "postrm", self._script("postrm"), "upgrade", self.version,
-                         old_version, self.arch)
+                         old_version, self.arch, self.cidir)
 
         self._remove_old_files(entry, old_files, newfiles, new_conffiles, old_conffiles)
         newfile_list = list(newfiles)

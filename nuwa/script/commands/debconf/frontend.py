@@ -157,8 +157,14 @@ class FrontendRun:
         if self.exists("/var/lib/dpkg/tmp.ci/control"):
             for line in self.read("/var/lib/dpkg/tmp.ci/control").split("\n"):
                 if line.startswith("Package: "):
-                    return line[9:], False
-            return "", False
+                    pkg = line[9:]
+                    break
+            else:
+                pkg = ""
+            if not env.get("PERL_DL_NONLAZY"):  # dpkg does not set it: every preinst gets the warning
+                self.inv.err("PERL_DL_NONLAZY is not set, if debconf is running from a preinst script, this is not "
+                             "safe at /usr/share/debconf/frontend line 41.\n")
+            return pkg, False
         return None, False  # no package: templates searched beside the script
 
     def run_module(self, qs: Questions, fe: Frontend, owner: str, argv: list[str]) -> int:
