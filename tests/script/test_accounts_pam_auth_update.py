@@ -219,3 +219,52 @@ def test_profiles_with_syntax_errors_are_deferred(trees):
         assert facts(trees["model"]) == before
         status, out, err = run_real(trees["real"], ["pam-auth-update", "--package"])
         assert b"line" in err  # Perl's warnings, which the model does not reproduce
+
+
+NESTED = b"""#!/bin/sh
+set -e
+. /usr/share/debconf/confmodule
+db_version 2.0
+pam-auth-update --package --enable extra
+db_get libpam-runtime/profiles
+mkdir -p /var/lib/pam/probe
+echo "after: $RET" > /var/lib/pam/probe/seen-by-script
+pam-auth-update --disable extra
+db_get libpam-runtime/profiles
+echo "after disable: $RET" >> /var/lib/pam/probe/seen-by-script
+"""
+
+
+def test_under_a_running_frontend(trees):
+    """As from libpam-runtime's postinst: the script sourced the confmodule, so the program
+    talks to that frontend (DEBIAN_HAS_FRONTEND) and the script sees what it set."""
+    from nuwa.script.interp import run_script
+
+    def setup(root):
+        add_profile("extra", EXTRA)(root)
+        p = os.path.join(root, "var/lib/pam/nested")
+        with open(p, "wb") as f:
+            f.write(NESTED)
+        os.chmod(p, 0o755)
+    reset(trees, setup)
+    real = run_real(trees["real"], ["/var/lib/pam/nested"])
+    fs = HostDirFS(trees["model"], writable=True)
+    res = run_script(fs, NESTED.decode(), argv=[], env=dict(ENV), name="/var/lib/pam/nested", models=MODELS)
+    assert not res.deferred_whole and not res.deferred_commands, res.reason
+    assert (res.status, res.stdout, res.stderr) == real
+    assert facts(trees["real"]) == facts(trees["model"])
+    seen = open(os.path.join(trees["model"], "var/lib/pam/probe/seen-by-script")).read()
+    assert seen == "after: unix, extra\nafter disable: unix\n"
+
+
+def test_nothing_to_enable_is_deferred(trees):
+    """No profile enabled and none a default: the real program asks again for ever (it is not
+    run here for that reason); the model defers before touching anything."""
+    def setup(root):
+        os.unlink(os.path.join(root, "usr/share/pam-configs/unix"))
+    reset(trees, setup)
+    before = facts(trees["model"])
+    with pytest.raises(Defer) as e:
+        run_model(trees["model"], ["pam-auth-update", "--package"])
+    assert "for ever" in e.value.reason
+    assert facts(trees["model"]) == before

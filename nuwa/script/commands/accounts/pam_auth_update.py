@@ -98,7 +98,7 @@ class Client:
         words = [a.decode(ENC, ERRORS) if isinstance(a, bytes) else a for a in args]
         line = " ".join([command.upper()] + words)
         if "\n" in line:
-            raise Defer(f"pam-auth-update: a newline in the debconf command {command.upper()} (Perl warns and the "
+            raise Defer(f"a newline in the debconf command {command.upper()} (Perl warns and the "
                         "protocol desynchronises)")
         ret = self.cm.handle(line)
         parts = re.split(r"\s", ret, maxsplit=1)
@@ -192,9 +192,9 @@ class PamAuthUpdate:
                     prof[field] = m.group(2)
                 continue
             if field is None:
-                raise Defer(f"pam-auth-update: {where} has a line before its first field (Perl warns)")
+                raise Defer(f"{where} has a line before its first field (Perl warns)")
             if field == b"Conflicts":
-                raise Defer(f"pam-auth-update: {where} continues its Conflicts field (Perl appends to a reference)")
+                raise Defer(f"{where} continues its Conflicts field (Perl appends to a reference)")
             text = re.sub(rb"\s+$", b"", re.sub(rb"^\s+", b"", _chomp(line)))
             if _true(text):
                 prof[field] = prof[field] + b"\n" + text
@@ -210,7 +210,7 @@ class PamAuthUpdate:
         try:
             names = self.fs.listdir(self.inputdir)
         except OSError:
-            raise Defer(f"pam-auth-update dies: could not open config directory {self.inputdir}") from None
+            raise Defer(f"the program dies: could not open config directory {self.inputdir}") from None
         profiles = {}
         for n in names:
             b = n.encode(ENC, ERRORS)
@@ -218,7 +218,7 @@ class PamAuthUpdate:
                 continue
             data = self._read(f"{self.inputdir}/{n}")
             if data is None:
-                raise Defer(f"pam-auth-update dies: could not read profile {self.inputdir}/{n}")
+                raise Defer(f"the program dies: could not read profile {self.inputdir}/{n}")
             p = self.parse_profile(b, data)
             if not _true(p.get(b"disabled")):
                 profiles[b] = p
@@ -227,7 +227,7 @@ class PamAuthUpdate:
     def _priority(self, name: bytes) -> float:
         v = self.profiles[name].get(b"Priority")
         if v is None or not NUMBER.match(v):
-            raise Defer(f"pam-auth-update: profile {name.decode(ENC, ERRORS)} has no numeric Priority (Perl warns "
+            raise Defer(f"profile {name.decode(ENC, ERRORS)} has no numeric Priority (Perl warns "
                         "while sorting)")
         return float(v)
 
@@ -288,7 +288,7 @@ class PamAuthUpdate:
                     modname, sline = saved.pop(0)
                     m = MODLINE.match(sline)
                     if m is None:
-                        raise Defer(f"pam-auth-update: {self.savedir}/{t} has a line that is not 'CONTROL MODULE "
+                        raise Defer(f"{self.savedir}/{t} has a line that is not 'CONTROL MODULE "
                                     "[ARGS]' (Perl reuses an earlier match)")
                     prev_opts = _split_perl_ws(m.group(3))
                     curmod = m.group(1)
@@ -298,7 +298,7 @@ class PamAuthUpdate:
                         found = True
                         curopts = mm.group(1)
                         if modname is None:
-                            raise Defer(f"pam-auth-update: {self.savedir}/{t} has a line before its first Module: "
+                            raise Defer(f"{self.savedir}/{t} has a line before its first Module: "
                                         "(Perl warns)")
                         diff[b"mods"].append(modname)
                 if not found:
@@ -327,7 +327,7 @@ class PamAuthUpdate:
             return p[uctype + b"-Initial"]
         out = p.get(uctype)
         if out is None and need:
-            raise Defer(f"pam-auth-update: profile {mod.decode(ENC, ERRORS)} has {uctype.decode()}-Type but no "
+            raise Defer(f"profile {mod.decode(ENC, ERRORS)} has {uctype.decode()}-Type but no "
                         f"{uctype.decode()} lines (Perl warns)")
         return out
 
@@ -336,7 +336,7 @@ class PamAuthUpdate:
         """``merge_one_line``: a stock line with the admin's added and removed options."""
         m = MODLINE.match(line)
         if m is None:
-            raise Defer(f"pam-auth-update: the profile line {line.decode(ENC, ERRORS)!r} is not 'CONTROL MODULE "
+            raise Defer(f"the profile line {line.decode(ENC, ERRORS)!r} is not 'CONTROL MODULE "
                         "[ARGS]' (Perl reuses an earlier match)")
         opts = _split_perl_ws(m.group(3))
         modline = m.group(1).replace(b"end", str(count).encode())
@@ -502,17 +502,21 @@ class PamAuthUpdate:
     def main(self, db: Client) -> int:
         """The program's main line, after ``version('2.0')``/``capb``."""
         self.db = db
-        db("version", "2.0")
-        db("capb", "backup", "escape")
+        # every check that can defer comes before the first debconf command: a deferred run
+        # must leave the running frontend's connection and databases as they were
         self.profiles = self.load_profiles()
-        priority = "medium" if self.package else "high"
-        db("x_loadtemplatefile", "/var/lib/dpkg/info/libpam-runtime.templates", "libpam-runtime")
         srt = [n for n in self._sorted(self.profiles) if n not in self.removals]
         names = []
         for n in srt:
-            if self.profiles[n].get(b"Name") is None:
-                raise Defer(f"pam-auth-update: profile {n.decode(ENC, ERRORS)} has no Name (Perl warns)")
+            for field in (b"Name", b"Default"):
+                if self.profiles[n].get(field) is None:
+                    raise Defer(f"profile {n.decode(ENC, ERRORS)} has no {field.decode()} "
+                                "(Perl warns)")
             names.append(self.profiles[n][b"Name"])
+        db("version", "2.0")
+        db("capb", "backup", "escape")
+        priority = "medium" if self.package else "high"
+        db("x_loadtemplatefile", "/var/lib/dpkg/info/libpam-runtime.templates", "libpam-runtime")
         db("subst", TEMPLATE, "profile_names", b", ".join(srt))
         db("subst", TEMPLATE, "profiles", b", ".join(names))
         diff = self.diff_profiles()
@@ -532,13 +536,14 @@ class PamAuthUpdate:
             seen = set()
             if not self.force:
                 priority = "high"
-        for n in srt:
-            if self.profiles[n].get(b"Default") is None:
-                raise Defer(f"pam-auth-update: profile {n.decode(ENC, ERRORS)} has no Default (Perl warns)")
         enabled += [m for m in srt if self.profiles[m][b"Default"] == b"yes" and m not in seen]
         enabled = self._sorted(enabled)
         enabled = [m for i, m in enumerate(enabled) if i == 0 or m != enabled[i - 1]]
         new = [m for m in srt if m not in seen]
+        if not enabled:
+            # a noninteractive frontend never gets another answer: the real program loops
+            raise Defer("no profile is enabled and none is a default (the real program asks "
+                        "again for ever without a terminal)")
         db("settitle", TITLE)
         force = self.force
         if diff is None and not force:
@@ -562,7 +567,7 @@ class PamAuthUpdate:
             while k < len(enabled):  # Perl's foreach over the array it splices
                 elem = enabled[k]
                 if elem not in self.profiles:
-                    raise Defer(f"pam-auth-update: debconf selected {elem.decode(ENC, ERRORS)!r}, not a profile")
+                    raise Defer(f"debconf selected {elem.decode(ENC, ERRORS)!r}, not a profile")
                 for i in range(len(enabled) - 1, -1, -1):
                     if i >= len(enabled):
                         continue
@@ -578,7 +583,7 @@ class PamAuthUpdate:
             db("set", TEMPLATE, b", ".join(enabled))
             if not enabled:
                 # a noninteractive frontend never gets another answer: the real program loops
-                raise Defer("pam-auth-update: no profile is enabled and none is a default (the real program asks "
+                raise Defer("no profile is enabled and none is a default (the real program asks "
                             "again for ever without a terminal)")
             if not conflicts:
                 break
@@ -586,7 +591,7 @@ class PamAuthUpdate:
         try:
             self._write(self.savedir + "/seen", b"".join(n + b"\n" for n in srt))
         except OSError as e:
-            raise Defer(f"pam-auth-update dies: open({self.savedir}/seen) failed: {e.strerror}") from None
+            raise Defer(f"the program dies: open({self.savedir}/seen) failed: {e.strerror}") from None
         self.write_profiles(diff)
         return 0
 
@@ -612,7 +617,7 @@ def pam_auth_update(inv: Invocation) -> int:
     if inv.env.get("DEBIAN_HAS_FRONTEND"):
         running = inv.state.get(CONFMODULES)
         if not running:
-            raise Defer("pam-auth-update: DEBIAN_HAS_FRONTEND is set but no debconf frontend is running")
+            raise Defer("DEBIAN_HAS_FRONTEND is set but no debconf frontend is running")
         return prog.main(Client(running[-1]))
     inv.env = dict(inv.env, PERL_DL_NONLAZY="1")  # set by the Perl module before it execs the frontend
     return _Frontend(inv, prog).run([PROG] + inv.argv[1:])
