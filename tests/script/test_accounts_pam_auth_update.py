@@ -109,7 +109,7 @@ def reset(trees, setup=None):
         root = trees[name]
         for d in DIRS:
             p = os.path.join(root, d)
-            shutil.rmtree(p)
+            shutil.rmtree(p, ignore_errors=True)
             subprocess.run(["cp", "-a", os.path.join(trees["pristine"], d), p], check=True)
         if setup:
             setup(root)
@@ -268,3 +268,61 @@ def test_nothing_to_enable_is_deferred(trees):
         run_model(trees["model"], ["pam-auth-update", "--package"])
     assert "for ever" in e.value.reason
     assert facts(trees["model"]) == before
+
+
+SAME_PRIORITY = b"""Name: Same priority as extra
+Default: yes
+Priority: 64
+Session-Type: Additional
+Session-Final:
+\toptional\tpam_same.so
+Auth-Type: Additional
+Auth-Final:
+\toptional\tpam_same.so
+\trequired\tpam_same2.so arg=1
+"""
+TALLY = b"""Name: Uses pam_tally
+Default: yes
+Priority: 300
+Auth-Type: Primary
+Auth:
+\trequired\tpam_tally.so
+"""
+
+
+def _edit(rel, old, new):
+    def setup(root):
+        p = os.path.join(root, rel)
+        data = open(p, "rb").read()
+        assert old in data
+        open(p, "wb").write(data.replace(old, new))
+    return setup
+
+
+def _all(*fs):
+    def setup(root):
+        for f in fs:
+            f(root)
+    return setup
+
+
+@pytest.mark.parametrize("case", [
+    "mkhomedir", "option-removed", "common-missing", "state-missing", "boilerplate-edited", "ties-tally-backup",
+    "remove-enabled"])
+def test_more_forms(trees, case):
+    pkg, force = ["pam-auth-update", "--package"], ["pam-auth-update", "--force"]
+    setups = {
+        "mkhomedir": (None, [["pam-auth-update", "--enable", "mkhomedir"], pkg]),
+        "option-removed": (_edit("etc/pam.d/common-password", b" yescrypt", b""), [pkg, force]),
+        "common-missing": (lambda r: os.unlink(os.path.join(r, "etc/pam.d/common-session")), [pkg, force]),
+        "state-missing": (lambda r: shutil.rmtree(os.path.join(r, "var/lib/pam")), [pkg, force, pkg]),
+        "boilerplate-edited": (_edit("etc/pam.d/common-auth", b"# here's the fallback", b"# local note\n"
+                                     b"# here's the fallback"), [pkg, force]),
+        "ties-tally-backup": (_all(add_profile("extra", EXTRA), add_profile("same", SAME_PRIORITY),
+                                   add_profile("tally", TALLY), add_profile("unix~", LDAPISH),
+                                   add_profile("#auto#", LDAPISH)),
+                              [pkg, ["pam-auth-update", "--enable", "extra"]]),
+        "remove-enabled": (add_profile("testdir", LDAPISH), [pkg, ["pam-auth-update", "--remove", "testdir"], pkg]),
+    }
+    setup, steps = setups[case]
+    check(trees, steps, setup)

@@ -93,6 +93,8 @@ class Client:
 
     def __init__(self, cm: ConfModule):
         self.cm = cm
+        #: reply lines read so far: Perl's ``$.`` of STDIN, which ``die`` messages name
+        self.lines_read = 0
 
     def __call__(self, command: str, *args: bytes | str) -> bytes | None:
         words = [a.decode(ENC, ERRORS) if isinstance(a, bytes) else a for a in args]
@@ -101,6 +103,7 @@ class Client:
             raise Defer(f"a newline in the debconf command {command.upper()} (Perl warns and the "
                         "protocol desynchronises)")
         ret = self.cm.handle(line)
+        self.lines_read += 1
         parts = re.split(r"\s", ret, maxsplit=1)
         if parts[0] == "1" and len(parts) > 1:  # escaped data
             parts = ["0", "".join(re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), c)
@@ -590,8 +593,10 @@ class PamAuthUpdate:
         self.enabled = enabled
         try:
             self._write(self.savedir + "/seen", b"".join(n + b"\n" for n in srt))
-        except OSError as e:
-            raise Defer(f"the program dies: open({self.savedir}/seen) failed: {e.strerror}") from None
+        except OSError as e:  # die(): its message with Perl's position, $! as the exit status
+            self.inv.err(f"open({self.savedir}/seen) failed: {os.strerror(e.errno)} at {PROG} line 258, "
+                         f"<STDIN> line {db.lines_read}.\n")
+            return e.errno & 0xFF or 255
         self.write_profiles(diff)
         return 0
 
