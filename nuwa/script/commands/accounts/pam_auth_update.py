@@ -210,6 +210,7 @@ class PamAuthUpdate:
         return prof
 
     def load_profiles(self) -> dict:
+        """Every profile of the config directory (backup names skipped), disabled ones left out."""
         try:
             names = self.fs.listdir(self.inputdir)
         except OSError:
@@ -610,6 +611,7 @@ class _Frontend(FrontendRun):
         self.program = program
 
     def run_module(self, qs, fe, owner, argv) -> int:
+        """The child: this model on a :class:`ConfModule` of this frontend, its exit status."""
         cm = ConfModule(qs, fe, owner, read_file=self.read)
         status = self.program.main(Client(cm))
         cm.finish()
