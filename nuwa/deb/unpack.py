@@ -36,14 +36,13 @@ from nuwa.deb.control import (
     DEPENDENCY_FIELDS, KNOWN_FIELDS, OBSOLETE_FIELDS, Paragraph, format_relations, parse_relations)
 from nuwa.deb.deps import check_predepends_conflicts, does_replace
 from nuwa.deb.filters import PathFilters
+from nuwa.deb.infodb import extract_control_area, remove_tree
 from nuwa.deb.statoverride import read_ids
 from nuwa.deb.status import NEWCONFFILEFLAG, STATE_RANK, Conffile, PkgEntry
 from nuwa.deb.triggers import parse_triggers_ci, record_activation
 from nuwa.errors import InvalidInputError, OperationFailedError
 
 DPKGNEW = ".dpkg-new"
-#: dpkg's control-area directory under the admindir (``process_archive``'s ``cidir``)
-CIDIR = "tmp.ci"
 DPKGTMP = ".dpkg-tmp"
 _CHUNK = 1 << 20
 
@@ -68,19 +67,6 @@ def _stat_follow(fs, path):
         if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
             return None
         raise
-
-
-def remove_tree(fs, path: str) -> None:
-    """``path_remove_tree``: remove ``path`` whatever it is (missing is fine)."""
-    st = _lstat(fs, path)
-    if st is None:
-        return
-    if _stat.S_ISDIR(st.st_mode):
-        for n in fs.readdir(path):
-            remove_tree(fs, path + "/" + n)
-        fs.rmdir(path)
-    else:
-        fs.unlink(path)
 
 
 def activate_trigger(db, trigger: str, by: PkgEntry | None, noawait: bool) -> None:
@@ -165,28 +151,11 @@ class Unpacker:
                 return e
         return cands[0] if cands else None
 
-    def _materialise_cidir(self) -> str:
-        """Extract the control area to ``ADMINDIR/tmp.ci`` as ``dpkg-deb --control`` does.
-
-        dpkg runs the new preinst from there (``process_archive``), and debconf's frontend
-        re-executes that path and reads ``tmp.ci/control`` and ``tmp.ci/templates``, so the
-        scripts must find the same files at the same path. dpkg empties the directory first
-        (``ensure_pathname_nonexisting``) and removes it when the run ends (``cu_cidir``).
-        """
-        cidir = self.db.admindir.rstrip("/") + "/" + CIDIR
-        remove_tree(self.fs, cidir)
-        self.fs.mkdir(cidir, 0o755)  # dpkg-deb's mkdir(0777) under dpkg's umask 022
-        for name, m in self.deb.control_files.items():
-            path = f"{cidir}/{name}"
-            self.fs.write_bytes(path, m.data, 0o600)
-            self.fs.chmod(path, m.mode)  # tar restores the archive's modes and times
-            self.fs.utime(path, m.mtime * 10**9, m.mtime * 10**9)
-        return cidir
-
     # ---- the run ---------------------------------------------------------------------------
     def run(self) -> PkgEntry:
-        """``process_archive``: see the module documentation."""
-        self.cidir = self._materialise_cidir()
+        """``process_archive``: see the module documentation. New scripts run from the control
+        area dpkg extracts to ``ADMINDIR/tmp.ci`` and removes at the end (``cu_cidir``)."""
+        self.cidir = extract_control_area(self.fs, self.db.admindir, self.deb.control_files)
         try:
             return self._run()
         finally:
