@@ -181,6 +181,34 @@ def _interp(data: bytes) -> str:
     return prog
 
 
+CIDIR = "/var/lib/dpkg/tmp.ci"
+
+
+def _control_area(fs, pkg: Package) -> str:
+    """The control area where dpkg's ``process_archive`` puts it (nuwa/deb/unpack.py does the
+    same): a new package's preinst runs as ``tmp.ci/preinst``, beside its config and templates."""
+    _remove_tree(fs, CIDIR)
+    fs.makedirs(CIDIR)
+    for n in CONTROL_FILES + ("control",):
+        data = pkg._read(n)
+        if data:
+            fs.write_bytes(f"{CIDIR}/{n}", data, 0o755 if n in SCRIPTS or n == "config" else 0o644)
+    return CIDIR
+
+
+def _remove_tree(fs, path: str) -> None:
+    try:
+        st = fs.lstat(path)
+    except OSError:
+        return
+    if st.is_dir:
+        for n in fs.readdir(path):
+            _remove_tree(fs, f"{path}/{n}")
+        fs.rmdir(path)
+    else:
+        fs.unlink(path)
+
+
 # ---- measuring -------------------------------------------------------------------------------
 def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int, models: ModelSet) -> dict:
     """Run one script invocation on ``fs`` with ``models``; return its classification record."""
@@ -196,6 +224,8 @@ def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int, 
     name = f"/var/lib/dpkg/info/{pkg.name}.{script}"
     env = dpkg_environment(script, pkg.name, pkg.arch if pkg.arch != "all" else "all")
     sp = fs.savepoint()
+    if script == "preinst":  # the new package's preinst runs from dpkg's control area
+        name = _control_area(fs, pkg) + "/preinst"
     t0 = time.perf_counter()
     try:
         r = run_script(fs, data.decode("utf-8", "surrogateescape"), argv, env=env, name=name, budget=budget,
@@ -204,6 +234,8 @@ def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int, 
         fs.rollback_to(sp)
         rec.update(outcome="internal error", reason=f"{type(e).__name__}: {e}"[:300], seconds=time.perf_counter() - t0)
         return rec
+    if script == "preinst" and not r.deferred_whole:
+        _remove_tree(fs, CIDIR)
     rec["seconds"] = time.perf_counter() - t0
     counts = {k: v for k, v in r.record.counts.items() if v}
     # programs: the record's entries that are not shell builtins or functions

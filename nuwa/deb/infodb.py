@@ -11,11 +11,50 @@ rename), as dpkg's ``atomic_file`` does without backup.
 from __future__ import annotations
 
 import errno
+import stat as _stat
 
 from nuwa.errors import CorruptImageError
 
 #: control-member types dpkg keeps in the info database (everything without a dot but "control")
 SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
+#: dpkg's control-area directory under the admindir (``process_archive``'s ``cidir``)
+CIDIR = "tmp.ci"
+
+
+def remove_tree(fs, path: str) -> None:
+    """``path_remove_tree``: remove ``path`` whatever it is (missing is fine)."""
+    try:
+        st = fs.lstat(path)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return
+        raise
+    if _stat.S_ISDIR(st.st_mode):
+        for n in fs.readdir(path):
+            remove_tree(fs, path + "/" + n)
+        fs.rmdir(path)
+    else:
+        fs.unlink(path)
+
+
+def extract_control_area(fs, admindir: str, members: dict) -> str:
+    """The control area at ``ADMINDIR/tmp.ci``, as ``dpkg-deb --control`` extracts it; its path.
+
+    dpkg runs a new package's preinst from there (``process_archive``), and debconf's frontend
+    re-executes that path and reads ``tmp.ci/control`` and ``tmp.ci/templates``, so scripts
+    must find the same files at the same path. dpkg empties the directory first
+    (``ensure_pathname_nonexisting``); the caller removes it when the unpack ends, as
+    ``cu_cidir`` does, and the files reach ``info/`` from the archive, not from here.
+    """
+    cidir = admindir.rstrip("/") + "/" + CIDIR
+    remove_tree(fs, cidir)
+    fs.mkdir(cidir, 0o755)  # dpkg-deb's mkdir(0777) under dpkg's umask 022
+    for name, m in members.items():
+        path = f"{cidir}/{name}"
+        fs.write_bytes(path, m.data, 0o600)
+        fs.chmod(path, m.mode)  # tar restores the archive's modes and times
+        fs.utime(path, m.mtime * 10**9, m.mtime * 10**9)
+    return cidir
 
 
 class InfoDB:

@@ -36,6 +36,7 @@ from nuwa.deb.control import (
     DEPENDENCY_FIELDS, KNOWN_FIELDS, OBSOLETE_FIELDS, Paragraph, format_relations, parse_relations)
 from nuwa.deb.deps import check_predepends_conflicts, does_replace
 from nuwa.deb.filters import PathFilters
+from nuwa.deb.infodb import extract_control_area, remove_tree
 from nuwa.deb.statoverride import read_ids
 from nuwa.deb.status import NEWCONFFILEFLAG, STATE_RANK, Conffile, PkgEntry
 from nuwa.deb.triggers import parse_triggers_ci, record_activation
@@ -68,19 +69,6 @@ def _stat_follow(fs, path):
         raise
 
 
-def remove_tree(fs, path: str) -> None:
-    """``path_remove_tree``: remove ``path`` whatever it is (missing is fine)."""
-    st = _lstat(fs, path)
-    if st is None:
-        return
-    if _stat.S_ISDIR(st.st_mode):
-        for n in fs.readdir(path):
-            remove_tree(fs, path + "/" + n)
-        fs.rmdir(path)
-    else:
-        fs.unlink(path)
-
-
 def activate_trigger(db, trigger: str, by: PkgEntry | None, noawait: bool) -> None:
     """Activate explicit trigger ``trigger`` for every interested package."""
     for it in db.triggers.named.get(trigger, []):
@@ -107,8 +95,9 @@ def activate_packageprocessing(db, entry: PkgEntry, directives=None) -> None:
 
 
 def run_fallback(db, runner, entry: PkgEntry, script_name: str, new_script: bytes | None, arg: str,
-                 new_version: str, old_version: str, arch: str) -> None:
-    """dpkg ``maintscript_fallback``: old ``SCRIPT ARG NEW``, else new ``SCRIPT failed-ARG OLD``."""
+                 new_version: str, old_version: str, arch: str, cidir: str = "") -> None:
+    """dpkg ``maintscript_fallback``: old ``SCRIPT ARG NEW``, else new ``SCRIPT failed-ARG OLD``
+    (the new one run from the control area ``cidir``, as dpkg's ``maintscript_new``)."""
     rc = db.run_script(runner, entry, script_name, [arg, new_version])
     if rc == 0:
         return
@@ -116,7 +105,7 @@ def run_fallback(db, runner, entry: PkgEntry, script_name: str, new_script: byte
         raise ScriptFailed(f"old {script_name} script returned error exit status {rc}; no new script to fall back on",
                            where=f"package {entry.name}")
     rc2 = db.run_script(runner, entry, script_name, ["failed-" + arg, old_version], script=new_script, arch=arch,
-                        path="(control)/" + script_name)
+                        path=f"{cidir}/{script_name}" if cidir else "(control)/" + script_name)
     if rc2 != 0:
         raise ScriptFailed(f"new {script_name} script returned error exit status {rc2}", where=f"package {entry.name}")
 
@@ -164,6 +153,15 @@ class Unpacker:
 
     # ---- the run ---------------------------------------------------------------------------
     def run(self) -> PkgEntry:
+        """``process_archive``: see the module documentation. New scripts run from the control
+        area dpkg extracts to ``ADMINDIR/tmp.ci`` and removes at the end (``cu_cidir``)."""
+        self.cidir = extract_control_area(self.fs, self.db.admindir, self.deb.control_files)
+        try:
+            return self._run()
+        finally:
+            remove_tree(self.fs, self.cidir)
+
+    def _run(self) -> PkgEntry:
         db, fs = self.db, self.fs
         if self.arch not in ("all", self.native_arch) and self.arch not in self.foreign_arches():
             raise OperationFailedError(f"package architecture ({self.arch}) does not match system ({self.native_arch})",
@@ -207,7 +205,7 @@ class Unpacker:
         if old_status in ("half-configured", "triggers-awaited", "triggers-pending", "installed"):
             db.set_state(entry, "half-configured", eflag="reinstreq")
             run_fallback(db, self.runner, entry, "prerm", self._script("prerm"), "upgrade", self.version,
-                         old_version, self.arch)
+                         old_version, self.arch, self.cidir)
             db.set_state(entry, "unpacked")
             old_status = "unpacked"
         entry.set_status(eflag="reinstreq")
@@ -223,14 +221,16 @@ class Unpacker:
                 args = ["install", old_version, self.version]
             else:
                 args = ["upgrade", old_version, self.version]
-            rc = db.run_script(self.runner, entry, "preinst", args, script=pre, arch=self.arch, path="(control)/preinst")
+            rc = db.run_script(self.runner, entry, "preinst", args, script=pre, arch=self.arch,
+                               path=self.cidir + "/preinst")
             if rc != 0:
                 post = self._script("postrm")
                 if post is not None:
                     unwind = ["abort-install"] if old_status == "not-installed" else (
                         ["abort-install", old_version, self.version] if old_status == "config-files"
                         else ["abort-upgrade", old_version, self.version])
-                    db.run_script(self.runner, entry, "postrm", unwind, script=post, arch=self.arch)
+                    db.run_script(self.runner, entry, "postrm", unwind, script=post, arch=self.arch,
+                                  path=self.cidir + "/postrm")
                 raise ScriptFailed(f"new pre-installation script subprocess returned error exit status {rc}",
                                    where=self.where)
 
@@ -241,7 +241,7 @@ class Unpacker:
         if old_status in ("half-installed", "unpacked"):
             db.set_state(entry, "half-installed")
             run_fallback(db, self.runner, entry, "postrm", self._script("postrm"), "upgrade", self.version,
-                         old_version, self.arch)
+                         old_version, self.arch, self.cidir)
 
         self._remove_old_files(entry, old_files, newfiles, new_conffiles, old_conffiles)
         newfile_list = list(newfiles)

@@ -111,12 +111,16 @@ class SimulatorRunner:
         """The whole invocation goes to the job: a copy of the script under dpkg's name, its
         arguments and environment, and the package's debconf files beside it."""
         info = posixpath.dirname(path) if path.startswith("/") else ""
-        stem = posixpath.basename(path).rsplit(".", 1)[0] if info else env.get("DPKG_MAINTSCRIPT_PACKAGE", package)
+        # info/PKG.preinst beside info/PKG.config, or dpkg's control area tmp.ci/preinst
+        # beside tmp.ci/config (a new package's script), which the job names PKG.*
+        in_cidir = "." not in posixpath.basename(path)
+        stem = posixpath.basename(path).rsplit(".", 1)[0] if info and not in_cidir else \
+            env.get("DPKG_MAINTSCRIPT_PACKAGE", package)
         extra = {}
         if info:
             for kind in ("config", "templates"):
                 try:
-                    extra[f"{stem}.{kind}"] = fs.read_bytes(f"{info}/{stem}.{kind}")
+                    extra[f"{stem}.{kind}"] = fs.read_bytes(f"{info}/{kind}" if in_cidir else f"{info}/{stem}.{kind}")
                 except OSError:
                     pass
         e = self._job(fs).add_script(script, list(args), dict(env), f"{stem}.{script_name}", reason=reason,

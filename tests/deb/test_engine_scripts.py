@@ -45,6 +45,7 @@ for f in /var/lib/dpkg/updates/*; do echo "-- $f"; cat "$f"; done
 echo "-- status"; sed -n '/^Package: \(probe\|watcher\)$/,/^$/p' /var/lib/dpkg/status
 echo "-- unincorp"; cat /var/lib/dpkg/triggers/Unincorp
 for f in /var/lib/dpkg/info/probe.* /var/lib/dpkg/info/watcher.*; do echo "$f"; done
+echo "-- \$0 $0"; for f in /var/lib/dpkg/tmp.ci/*; do echo "$f"; done
 } >> /probe.log 2>&1
 """
 SCRIPTS = {n: PROBE for n in ("preinst", "postinst", "prerm", "postrm")}
@@ -136,9 +137,49 @@ def test_scripts_see_the_database_dpkg_shows(base, tmp_path):
     # the states scripts saw, as real dpkg showed them (a sanity check that the probe probed)
     for seen in ("install reinstreq half-installed 1.0", "install ok half-configured 1.0",
                  "install ok triggers-awaited", "install ok triggers-pending 1", "purge ok config-files 2.0",
-                 "-- /var/lib/dpkg/updates/0000", "-- /var/lib/dpkg/updates/tmp.i"):
+                 "-- /var/lib/dpkg/updates/0000", "-- /var/lib/dpkg/updates/tmp.i",
+                 "-- $0 /var/lib/dpkg/tmp.ci/preinst\n/var/lib/dpkg/tmp.ci/conffiles\n/var/lib/dpkg/tmp.ci/control\n"):
         assert seen in log, seen
     assert "watcher postinst triggered /usr/share/probe -> 0" in calls
+    _compare_trees(a, b)
+
+
+DEBCONF_TEMPLATES = """Template: dcprobe/answer
+Type: string
+Default: forty-two
+Description: the answer
+ The question the preinst asks.
+"""
+DEBCONF_PREINST = r"""#!/bin/sh
+set -e
+. /usr/share/debconf/confmodule
+db_version 2.0
+db_get dcprobe/answer
+mkdir -p /var/lib/dcprobe
+{ echo "preinst $* as $0 saw '$RET'"; for f in /var/lib/dpkg/tmp.ci/*; do echo "$f"; done; } >> /var/lib/dcprobe/log
+db_set dcprobe/answer "set by the preinst $1"
+"""
+
+
+def test_a_debconf_preinst_runs_from_the_control_area(base, tmp_path):
+    """The new preinst runs as dpkg runs it, ``/var/lib/dpkg/tmp.ci/preinst``; debconf's frontend
+    re-executes that path, takes the package from ``tmp.ci/control`` and loads ``tmp.ci/templates``.
+    The debconf databases and the script's own record must match real dpkg's; tmp.ci is gone after."""
+    out = str(tmp_path)
+    debs = [build_deb(out, "dcprobe", v, {"/usr/share/dcprobe/v": v.encode()},
+                      scripts={"preinst": DEBCONF_PREINST, "templates": DEBCONF_TEMPLATES},
+                      extra="Priority: optional\nSection: admin\n") for v in ("1.0", "2.0")]
+    a, b = str(tmp_path / "A"), str(tmp_path / "B")
+    dpkg_material.copy_tree(base, a)
+    dpkg_material.copy_tree(base, b)
+    for deb in debs:
+        real_step(a, "-i", [deb])
+        d, runner = nuwa_step(b, "-i", [deb])
+        assert all(not c.deferred_whole and not (c.result and c.result.deferred_commands) for c in runner.results), \
+            runner.lines()
+    log = open(b + "/var/lib/dcprobe/log").read()
+    assert "preinst upgrade 1.0 2.0 as /var/lib/dpkg/tmp.ci/preinst saw 'set by the preinst install'" in log
+    assert not os.path.exists(b + "/var/lib/dpkg/tmp.ci")
     _compare_trees(a, b)
 
 

@@ -5,13 +5,15 @@
 - ``adduser``: adduser, addgroup;  ``deluser``: deluser, delgroup (Debian's adduser 3.134;
   ``adduser_common`` is its ``AdduserCommon.pm``);
 - ``sysusers``: systemd-sysusers (systemd 252);
+- ``pam_auth_update``: pam-auth-update (libpam-runtime 1.5.2), /etc/pam.d/common-* from the
+  profiles in /usr/share/pam-configs, speaking debconf through the ``debconf`` family;
 - ``db``: the account files (passwd, shadow, group, gshadow, subuid, subgid) read and written
   the way shadow-utils does, shared by all of them and by systemd-tmpfiles.
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.accounts import adduser, deluser, sysusers, useradd, usermod
+from nuwa.script.commands.accounts import adduser, deluser, pam_auth_update, sysusers, useradd, usermod
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -28,4 +30,5 @@ MODELS = {
     "groupmod": usermod.groupmod,
     "gpasswd": usermod.gpasswd,
     "chfn": usermod.chfn,
+    "pam-auth-update": pam_auth_update.pam_auth_update,
 }

@@ -41,6 +41,10 @@ from nuwa.script.record import ScriptDeferred
 FRONTEND = "/usr/share/debconf/frontend"
 #: ``Invocation.state`` key: how many frontends are running (the databases are locked)
 ACTIVE = "debconf.frontends"
+#: ``Invocation.state`` key: the running confmodules' :class:`ConfModule` s, innermost last; a
+#: program of the image that speaks the protocol through ``Debconf::Client::ConfModule``
+#: under a running frontend (``pam-auth-update`` from a postinst) talks to the last one
+CONFMODULES = "debconf.confmodules"
 #: ``Invocation.state`` key the dpkg runner may set for a preinst: ``(directory, {member: bytes})``,
 #: the package's control area dpkg extracted to ``/var/lib/dpkg/tmp.ci`` (never materialised)
 CONTROL_AREA = "dpkg.control_area"
@@ -157,8 +161,14 @@ class FrontendRun:
         if self.exists("/var/lib/dpkg/tmp.ci/control"):
             for line in self.read("/var/lib/dpkg/tmp.ci/control").split("\n"):
                 if line.startswith("Package: "):
-                    return line[9:], False
-            return "", False
+                    pkg = line[9:]
+                    break
+            else:
+                pkg = ""
+            if not env.get("PERL_DL_NONLAZY"):  # dpkg does not set it: every preinst gets the warning
+                self.inv.err("PERL_DL_NONLAZY is not set, if debconf is running from a preinst script, this is not "
+                             "safe at /usr/share/debconf/frontend line 41.\n")
+            return pkg, False
         return None, False  # no package: templates searched beside the script
 
     def run_module(self, qs: Questions, fe: Frontend, owner: str, argv: list[str]) -> int:
@@ -176,22 +186,27 @@ class FrontendRun:
         to = ToFrontend(cm, replies)
         env = dict(inv.env)
         env["DEBIAN_HAS_FRONTEND"] = "1"  # ConfModule::init
+        if inv.spawn is None:
+            raise Defer("debconf's frontend needs an interpreter that can start its child")
+        running = inv.state.setdefault(CONFMODULES, [])
+        running.append(cm)
         try:
             status = inv.spawn(path, list(argv), env, {0: replies, 1: to})
         except Defer as d:
             raise ScriptDeferred(f"debconf's frontend runs {argv[0]}: {d.reason}") from None
+        finally:
+            running.remove(cm)
         to.close()
         return status
 
-    def run(self) -> int:
+    def run(self, args: list[str] | None = None) -> int:
+        """The frontend with ``args`` (default: the invocation's arguments), its exit status."""
         inv = self.inv
-        args = inv.argv[1:]
+        args = inv.argv[1:] if args is None else args
         if args and args[0] == "--":
             args = args[1:]
         if not args:
             raise Defer("debconf's frontend without a script to run")
-        if inv.spawn is None:
-            raise Defer("debconf's frontend needs an interpreter that can start its child")
         if inv.state.get(ACTIVE):
             inv.err('debconf: DbDriver "config": /var/cache/debconf/config.dat is locked by another process: '
                     "Resource temporarily unavailable\n")
