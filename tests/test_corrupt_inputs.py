@@ -138,3 +138,94 @@ def test_quote_caps_long_values_and_escapes_bytes():
     err = InvalidInputError("field %r is bad" % ("v" * 5000), where="pkg.deb")
     assert len(str(err)) < QUOTE_LIMIT + 100 and "(5000 characters)" in str(err)
     assert len(str(CorruptImageError("y" * 100000))) < 1100
+
+
+# ---- a NUL byte in an ext4 directory entry name: a damaged image, not bad input ----------------
+def test_nul_byte_in_directory_entry_name_is_a_damaged_image(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "var/lib/dpkg").mkdir(parents=True)
+    (tree / "a/bcd").mkdir(parents=True)
+    (tree / "etc/os-release").write_text("ID=debian\n")
+    img = str(tmp_path / "nul.img")
+    # no metadata_csum: the damaged block then carries no checksum that would be reported first
+    subprocess.run([tool("mkfs.ext4"), "-q", "-F", "-b", "4096", "-O", "^metadata_csum", "-d", str(tree), img, "16M"],
+                   check=True, capture_output=True)
+    blk = int(subprocess.run([tool("debugfs"), "-R", "blocks /a", img], capture_output=True, text=True,
+                             check=True).stdout.split()[0])
+    with open(img, "r+b") as f:
+        f.seek(blk * 4096)
+        block = bytearray(f.read(4096))
+        block[block.index(b"bcd") + 1] = 0  # "bcd" -> "b\0d"
+        f.seek(blk * 4096)
+        f.write(block)
+    fsck = subprocess.run([tool("e2fsck"), "-fn", img], capture_output=True, text=True)
+    assert fsck.returncode == 4 and "illegal characters in its name" in fsck.stdout  # the judge: damaged
+    for args in (["ls", img, "/a"], ["ls", img, "/", "-R"], ["stat", img, "/a/bcd"], ["diff", img, img],
+                 ["copy-out", img, "/a", str(tmp_path / "out")]):
+        r = nuwa(*args)
+        line = one_line(r.stderr)
+        assert r.returncode == 3, (args, line)
+        assert "'b\\x00d'" in line and "NUL byte" in line and "ext4 directory inode" in line, line
+
+
+# ---- .deb control files are input: a bad one is exit 2; a path twice in data.tar -------------
+DEFAULT = os.path.join(ROOT, "testimages", "default.qcow2")
+BASE = [("./", "dir", None), ("./etc/", "dir", None), ("./etc/foo", "file", b"x\n")]
+
+
+def _raw_deb(path, members, control_files=None):
+    sys.path.insert(0, os.path.join(ROOT, "tests", "deb"))
+    from debtools import raw_deb
+
+    return raw_deb(str(path), members, control_files=control_files)
+
+
+@pytest.mark.parametrize("name, data, words", [
+    ("triggers", b"interest\n", "syntax error in triggers control file line 1"),
+    ("triggers", b"bogus-directive foo\n", "unknown directive 'bogus-directive'"),
+    ("conffiles", b"etc/foo\n", "is not an absolute pathname"),
+    ("conffiles", b"/\n", "root or empty directory listed as a conffile"),
+])
+def test_bad_control_file_in_deb_is_bad_input(tmp_path, name, data, words):
+    deb = _raw_deb(tmp_path / "bad.deb", BASE, {name: data})
+    out = tmp_path / "out.qcow2"
+    r = nuwa("patch", DEFAULT, "--deb", deb, "--output", str(out))
+    line = one_line(r.stderr)
+    assert r.returncode == 2 and words in line and f"bad.deb (package bad): {name}" in line, line
+    assert not out.exists() and os.listdir(tmp_path) == ["bad.deb"]
+
+
+def test_conffile_name_with_spaces_read_as_dpkg_reads_it(tmp_path):
+    """dpkg f_conffiles takes hash and flags from the end of the line: names may hold spaces."""
+    from nuwa.deb.status import parse_conffiles_field
+
+    status = (b"Package: a\nStatus: install ok installed\nVersion: 1\nArchitecture: all\nConffiles:\n"
+              b" /etc/foo bar 0123456789abcdef0123456789abcdef obsolete\n /etc/x newconffile\n")
+    assert _dpkg_query(tmp_path, status).returncode == 0
+    cfs = parse_conffiles_field([" /etc/foo bar 0123456789abcdef0123456789abcdef obsolete", " /etc/x newconffile"], "t")
+    assert [(c.name, c.hash, c.obsolete) for c in cfs] == [("/etc/foo bar", "0123456789abcdef0123456789abcdef", True),
+                                                          ("/etc/x", "newconffile", False)]
+    with pytest.raises(CorruptImageError, match="malformed line"):
+        parse_conffiles_field([" /etc/foo"], "t")
+    bad = b"Package: a\nStatus: install ok installed\nVersion: 1\nConffiles:\n / -\n"
+    assert _dpkg_query(tmp_path, bad).returncode == 2
+    with pytest.raises(CorruptImageError, match="root or empty directory"):
+        parse_conffiles_field([" / -"], "t")
+
+
+def test_path_twice_in_data_tar_through_the_cli(tmp_path):
+    """dpkg installs a file held twice (the later wins) and fails on a file then a directory
+    (tests/deb/test_ops_root.py compares each pair with real dpkg); neither leaks an OSError."""
+    same = _raw_deb(tmp_path / "same.deb", BASE + [("./etc/x", "file", b"1\n"), ("./etc/x", "file", b"22\n")])
+    out = tmp_path / "same.qcow2"
+    r = nuwa("patch", DEFAULT, "--deb", same, "--output", str(out), timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert nuwa("cat", str(out), "/etc/x").stdout == b"22\n"
+    assert nuwa("cat", str(out), "/var/lib/dpkg/info/bad.list").stdout.count(b"/etc/x\n") == 2  # as dpkg lists it
+    mixed = _raw_deb(tmp_path / "mixed.deb", BASE + [("./etc/x", "file", b"1\n"), ("./etc/x/", "dir", None)])
+    out2 = tmp_path / "mixed.qcow2"
+    r = nuwa("patch", DEFAULT, "--deb", mixed, "--output", str(out2), timeout=300)
+    line = one_line(r.stderr)
+    assert r.returncode == 2 and "data.tar holds '/etc/x' twice (a file, then a dir)" in line, line
+    assert "No such file" not in line and not out2.exists()

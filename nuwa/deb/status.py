@@ -58,17 +58,42 @@ class Conffile:
 
 
 def parse_conffiles_field(lines: list[str], where: str) -> list[Conffile]:
-    """dpkg ``f_conffiles``: ``name hash [obsolete] [remove-on-upgrade]`` per line."""
+    """dpkg ``f_conffiles``: ``name hash [obsolete] [remove-on-upgrade]`` per line.
+
+    As dpkg does (``conffvalue_lastword``), the words are taken from the end of the line, so
+    a conffile name may hold spaces ("/etc/foo bar"): only the last one to three words are
+    the hash and flags.
+    """
     out = []
     for ln in lines:
-        parts = ln.split()
-        if len(parts) < 2:
-            raise CorruptImageError(f"value for 'Conffiles' has malformed line {ln!r}", where=where)
-        flags = parts[2:]
-        if any(f not in ("obsolete", "remove-on-upgrade") for f in flags):
-            raise CorruptImageError(f"value for 'Conffiles' has unknown flag in {ln!r}", where=where)
-        out.append(Conffile(parts[0], parts[1], "obsolete" in flags, "remove-on-upgrade" in flags))
+        text = ln.strip()
+        rest, word = _last_word(text, ln, where)
+        rou = word == "remove-on-upgrade"
+        if rou:
+            rest, word = _last_word(rest, ln, where)
+        obsolete = word == "obsolete"
+        if obsolete:
+            rest, word = _last_word(rest, ln, where)
+        if not skip_slash_dotslash(rest):
+            raise CorruptImageError(f"root or empty directory listed as a conffile in 'Conffiles' field: {quote(ln)}",
+                                    where=where)
+        out.append(Conffile(rest, word, obsolete, rou))
     return out
+
+
+def skip_slash_dotslash(path: str) -> str:
+    """dpkg ``path_skip_slash_dotslash``: ``path`` without its leading ``/`` and ``./`` runs."""
+    while path.startswith(("/", "./")):
+        path = path[1:] if path[0] == "/" else path[2:]
+    return path
+
+
+def _last_word(text: str, line: str, where: str) -> tuple[str, str]:
+    """dpkg ``conffvalue_lastword``: split off the word after the last space (both non-empty)."""
+    i = text.rfind(" ")
+    if i <= 0 or i >= len(text) - 1:
+        raise CorruptImageError(f"value for 'Conffiles' has malformed line {quote(line)}", where=where)
+    return text[:i], text[i + 1 :]
 
 
 class PkgEntry:

@@ -37,9 +37,9 @@ from nuwa.deb.control import (
 from nuwa.deb.deps import check_predepends_conflicts, does_replace
 from nuwa.deb.filters import PathFilters
 from nuwa.deb.statoverride import read_ids
-from nuwa.deb.status import NEWCONFFILEFLAG, STATE_RANK, Conffile, PkgEntry
+from nuwa.deb.status import NEWCONFFILEFLAG, STATE_RANK, Conffile, PkgEntry, skip_slash_dotslash
 from nuwa.deb.triggers import parse_triggers_ci, record_activation
-from nuwa.errors import InvalidInputError, OperationFailedError
+from nuwa.errors import InvalidInputError, OperationFailedError, quote
 
 DPKGNEW = ".dpkg-new"
 DPKGTMP = ".dpkg-tmp"
@@ -244,7 +244,8 @@ class Unpacker:
                          old_version, self.arch)
 
         self._remove_old_files(entry, old_files, newfiles, new_conffiles, old_conffiles)
-        newfile_list = list(newfiles)
+        # dpkg's newfiles queue has one entry per member: a path held twice is listed twice
+        newfile_list = list(self._member_paths)
         for c in new_conffiles:
             if c.obsolete and c.name not in newfiles:
                 newfile_list.append(c.name)
@@ -261,7 +262,7 @@ class Unpacker:
                 db.triggers.add_interest(d.name, self.name if self.multiarch != "same" else f"{self.name}:{self.arch}", d.noawait)
         self._update_infodb(entry, old_stem, new_stem)
         if "md5sums" not in self.deb.control_files:
-            db.info.write_md5sums(new_stem, [(p, hashes[p]) for p in newfiles if p in hashes])
+            db.info.write_md5sums(new_stem, [(p, hashes[p]) for p in self._member_paths if p in hashes])
         self._update_fields(entry, new_conffiles)
         self._disappear_others(entry, set(newfiles) - self.filtered)
         self._remove_from_others(entry, extracted)
@@ -285,7 +286,8 @@ class Unpacker:
         m = self.deb.control_files.get("triggers")
         if m is None:
             return []
-        return parse_triggers_ci(m.data.decode("utf-8", "replace"), f"{self.deb.where}: triggers")
+        # the .deb's own file: a bad line is bad input (exit 2), not a damaged image
+        return parse_triggers_ci(m.data.decode("utf-8", "replace"), f"{self.deb.where}: triggers", InvalidInputError)
 
     def _parse_conffiles(self, entry: PkgEntry | None) -> list[Conffile]:
         """``deb_parse_conffiles``: the new package's conffiles with their recorded hashes."""
@@ -301,9 +303,14 @@ class Unpacker:
             if not ln.startswith("/"):
                 flag, _, name = ln.partition(" ")
                 if flag != "remove-on-upgrade" or not name.startswith("/"):
-                    raise InvalidInputError(f"conffile name {ln!r} is not an absolute pathname or has an unknown flag",
+                    raise InvalidInputError(f"conffile name {quote(ln)} is not an absolute pathname or has an unknown flag",
                                             where=f"{self.deb.where}: conffiles")
                 ln, rm = name, True
+            if not skip_slash_dotslash(ln):  # dpkg 1.21 writes " / -", a status it cannot read back
+                raise InvalidInputError("root or empty directory listed as a conffile",
+                                        where=f"{self.deb.where}: conffiles")
+            if any(c.name == ln for c in out):
+                continue  # dpkg 1.21 records a conffile listed twice once (one fsys_namenode)
             h = NEWCONFFILEFLAG
             for other in self.db.owners(ln):
                 for c in other.conffiles:
@@ -329,11 +336,18 @@ class Unpacker:
         newfiles: dict[str, str] = {}  # path -> type, in archive order
         extracted: list[str] = []  # paths placed on disk (ELIDE_OTHER_LISTS)
         hashes: dict[str, str] = {}
-        deferred: list[tuple[str, str]] = []  # (usename, path)
+        # path -> usename, in first-appearance order: dpkg keeps one flag set per path (its
+        # fsys_namenode), so a path the archive holds twice is renamed into place once
+        deferred: dict[str, str] = {}
         deferred_set: set[str] = set()
+        kinds: dict[str, str] = {}  # path -> type of its latest member (duplicates)
+        self._member_paths: list[str] = []  # every member's path, in archive order
         replacing_said: dict[int, int] = {}
         for m in self.deb.members():
             path = m.path
+            _check_duplicate(kinds.get(path), m.type, path, self.where)
+            kinds[path] = m.type
+            self._member_paths.append(path)
             if path in rm_names:
                 raise InvalidInputError(f"conffile '{path}' marked for removal on upgrade, shipped in package",
                                         where=self.where)
@@ -366,6 +380,7 @@ class Unpacker:
                 keep = self._check_overwrite(entry, path, m, st, is_conff, replacing_said)
             if keep:
                 del newfiles[path]
+                self._member_paths.pop()  # tar_fsys_namenode_queue_pop
                 continue
             if self.filters.skip(path, m.type in (A.DIR, A.SYMLINK)):
                 self.filtered.add(path)  # listed, not extracted (path-exclude)
@@ -418,12 +433,14 @@ class Unpacker:
                 else:
                     fs.unlink(use)
             if m.type in (A.REG, A.HARDLINK, A.SYMLINK):
-                deferred.append((use, path))
+                deferred[path] = use
                 deferred_set.add(path)
             else:
                 fs.rename(new, use)
                 extracted.append(path)
-        for use, path in deferred:  # tar_deferred_extract
+                if deferred.pop(path, None) is not None:  # an earlier member of the same path
+                    deferred_set.discard(path)
+        for path, use in deferred.items():  # tar_deferred_extract
             fs.rename(use + DPKGNEW, use)
             deferred_set.discard(path)
             extracted.append(path)
@@ -692,3 +709,28 @@ class Unpacker:
 
 def package_state_ok_for_predepends(entry: PkgEntry) -> bool:
     return STATE_RANK[entry.status] >= STATE_RANK["triggers-awaited"]
+
+
+#: (earlier type, later type) of one path held twice in a data.tar that real dpkg 1.21
+#: installs (measured with ``dpkg -i`` in a chroot): the later member wins, except that a
+#: directory stays when a symlink follows it (tarobject's ``existingdir``).
+_DUPLICATES_DPKG_INSTALLS = {
+    (A.REG, A.REG), (A.REG, A.HARDLINK), (A.HARDLINK, A.REG), (A.HARDLINK, A.HARDLINK),
+    (A.SYMLINK, A.SYMLINK), (A.HARDLINK, A.SYMLINK), (A.DIR, A.DIR), (A.DIR, A.REG), (A.DIR, A.HARDLINK),
+    (A.DIR, A.SYMLINK), (A.SYMLINK, A.DIR),
+}
+
+
+def _check_duplicate(earlier: str | None, later: str, path: str, where: str) -> None:
+    """Refuse a path the archive holds twice in a way dpkg cannot install (bad input, exit 2).
+
+    dpkg 1.21 fails on a regular file followed by a directory or a symlink, a symlink
+    followed by a regular file, and a hard link followed by a directory ("unable to open
+    '...dpkg-new'": its deferred fsync/rename flags outlive the member that set them). A
+    symlink followed by a hard link leaves the symlink in place under dpkg, which Nuwa does
+    not imitate: refused too, as is any pair involving device nodes or FIFOs.
+    """
+    if earlier is None or (earlier, later) in _DUPLICATES_DPKG_INSTALLS:
+        return
+    raise InvalidInputError(f"data.tar holds {quote(path)} twice (a {earlier}, then a {later}), which dpkg does "
+                            "not install consistently; refusing the package", where=where)
