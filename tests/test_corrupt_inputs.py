@@ -229,3 +229,14 @@ def test_path_twice_in_data_tar_through_the_cli(tmp_path):
     line = one_line(r.stderr)
     assert r.returncode == 2 and "data.tar holds '/etc/x' twice (a file, then a dir)" in line, line
     assert "No such file" not in line and not out2.exists()
+
+
+def test_packages_prints_a_version_that_is_not_utf8_as_dpkg_query_does(tmp_path):
+    status = b"Package: bar\nStatus: install ok installed\nVersion: 1\xff\nArchitecture: all\n"
+    q = _dpkg_query(tmp_path, status)
+    assert q.returncode == 0  # dpkg-query warns about the version, and prints it as it is
+    img = make_image(tmp_path, status)
+    r = nuwa("packages", img)
+    assert r.returncode == 0 and r.stdout == q.stdout == b"bar\t1\xff\n"
+    r = nuwa("packages", img, "--json")
+    assert r.returncode == 0 and b'"version": "1\\udcff"' in r.stdout
