@@ -31,15 +31,15 @@ import stat as _stat
 import time
 
 from nuwa.deb import archive as A
-from nuwa.deb.conffiles import conffderef, md5_of
+from nuwa.deb.conffiles import conffderef, md5_of, parse_deb_conffiles
 from nuwa.deb.control import (
     DEPENDENCY_FIELDS, KNOWN_FIELDS, OBSOLETE_FIELDS, Paragraph, format_relations, parse_relations)
 from nuwa.deb.deps import check_predepends_conflicts, does_replace
 from nuwa.deb.filters import PathFilters
 from nuwa.deb.statoverride import read_ids
-from nuwa.deb.status import NEWCONFFILEFLAG, STATE_RANK, Conffile, PkgEntry, skip_slash_dotslash
+from nuwa.deb.status import STATE_RANK, Conffile, PkgEntry
 from nuwa.deb.triggers import parse_triggers_ci, record_activation
-from nuwa.errors import InvalidInputError, OperationFailedError, quote
+from nuwa.errors import InvalidInputError, OperationFailedError
 
 DPKGNEW = ".dpkg-new"
 DPKGTMP = ".dpkg-tmp"
@@ -244,8 +244,7 @@ class Unpacker:
                          old_version, self.arch)
 
         self._remove_old_files(entry, old_files, newfiles, new_conffiles, old_conffiles)
-        # dpkg's newfiles queue has one entry per member: a path held twice is listed twice
-        newfile_list = list(self._member_paths)
+        newfile_list = list(self._member_paths)  # dpkg's newfiles queue: one entry per member
         for c in new_conffiles:
             if c.obsolete and c.name not in newfiles:
                 newfile_list.append(c.name)
@@ -292,35 +291,7 @@ class Unpacker:
     def _parse_conffiles(self, entry: PkgEntry | None) -> list[Conffile]:
         """``deb_parse_conffiles``: the new package's conffiles with their recorded hashes."""
         m = self.deb.control_files.get("conffiles")
-        out: list[Conffile] = []
-        if m is None:
-            return out
-        for ln in m.data.decode("utf-8", "surrogateescape").split("\n"):
-            ln = ln.rstrip()
-            if not ln:
-                continue
-            rm = False
-            if not ln.startswith("/"):
-                flag, _, name = ln.partition(" ")
-                if flag != "remove-on-upgrade" or not name.startswith("/"):
-                    raise InvalidInputError(f"conffile name {quote(ln)} is not an absolute pathname or has an unknown flag",
-                                            where=f"{self.deb.where}: conffiles")
-                ln, rm = name, True
-            if not skip_slash_dotslash(ln):  # dpkg 1.21 writes " / -", a status it cannot read back
-                raise InvalidInputError("root or empty directory listed as a conffile",
-                                        where=f"{self.deb.where}: conffiles")
-            if any(c.name == ln for c in out):
-                continue  # dpkg 1.21 records a conffile listed twice once (one fsys_namenode)
-            h = NEWCONFFILEFLAG
-            for other in self.db.owners(ln):
-                for c in other.conffiles:
-                    if c.name == ln:
-                        h = c.hash
-                        break
-                if other is entry and h != NEWCONFFILEFLAG:
-                    break
-            out.append(Conffile(ln, h, False, rm))
-        return out
+        return [] if m is None else parse_deb_conffiles(m.data, self.db, entry, f"{self.deb.where}: conffiles")
 
     # ---- tarobject ---------------------------------------------------------------------------
     def _owner_ids(self, m: A.DataMember) -> tuple[int, int]:
@@ -345,7 +316,7 @@ class Unpacker:
         replacing_said: dict[int, int] = {}
         for m in self.deb.members():
             path = m.path
-            _check_duplicate(kinds.get(path), m.type, path, self.where)
+            A.check_duplicate_member(kinds.get(path), m.type, path, self.where)
             kinds[path] = m.type
             self._member_paths.append(path)
             if path in rm_names:
@@ -709,28 +680,3 @@ class Unpacker:
 
 def package_state_ok_for_predepends(entry: PkgEntry) -> bool:
     return STATE_RANK[entry.status] >= STATE_RANK["triggers-awaited"]
-
-
-#: (earlier type, later type) of one path held twice in a data.tar that real dpkg 1.21
-#: installs (measured with ``dpkg -i`` in a chroot): the later member wins, except that a
-#: directory stays when a symlink follows it (tarobject's ``existingdir``).
-_DUPLICATES_DPKG_INSTALLS = {
-    (A.REG, A.REG), (A.REG, A.HARDLINK), (A.HARDLINK, A.REG), (A.HARDLINK, A.HARDLINK),
-    (A.SYMLINK, A.SYMLINK), (A.HARDLINK, A.SYMLINK), (A.DIR, A.DIR), (A.DIR, A.REG), (A.DIR, A.HARDLINK),
-    (A.DIR, A.SYMLINK), (A.SYMLINK, A.DIR),
-}
-
-
-def _check_duplicate(earlier: str | None, later: str, path: str, where: str) -> None:
-    """Refuse a path the archive holds twice in a way dpkg cannot install (bad input, exit 2).
-
-    dpkg 1.21 fails on a regular file followed by a directory or a symlink, a symlink
-    followed by a regular file, and a hard link followed by a directory ("unable to open
-    '...dpkg-new'": its deferred fsync/rename flags outlive the member that set them). A
-    symlink followed by a hard link leaves the symlink in place under dpkg, which Nuwa does
-    not imitate: refused too, as is any pair involving device nodes or FIFOs.
-    """
-    if earlier is None or (earlier, later) in _DUPLICATES_DPKG_INSTALLS:
-        return
-    raise InvalidInputError(f"data.tar holds {quote(path)} twice (a {earlier}, then a {later}), which dpkg does "
-                            "not install consistently; refusing the package", where=where)

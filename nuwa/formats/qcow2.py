@@ -18,10 +18,9 @@ from collections import OrderedDict
 from nuwa.errors import CorruptImageError, InvalidInputError, UnsupportedFeatureError
 from nuwa.formats import c_qcow2 as C
 from nuwa.formats.blockdev import BlockDevice, RawFile, RawImage
-from nuwa.formats.qcow2_bounds import first_data_past_end, first_table_past_end, run_past_end
 from nuwa.formats.qcow2_header import (
-    Snapshot, be_array, decode_bitmap_directory, decode_snapshot, header_probe_length, parse_header,
-    snapshot_entry_length)
+    Snapshot, be_array, decode_bitmap_directory, decode_snapshot, first_data_past_end, first_table_past_end,
+    header_probe_length, parse_header, run_past_end, snapshot_entry_length)
 from nuwa.formats.qcow2_repair import CheckReport, check_image
 from nuwa.formats.qcow2_write import Qcow2Writer
 

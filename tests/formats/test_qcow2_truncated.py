@@ -17,7 +17,7 @@ import pytest
 
 from nuwa.errors import CorruptImageError
 from nuwa.formats.qcow2 import Qcow2Image, check_qcow2
-from nuwa.formats.qcow2_bounds import first_data_past_end, past_end, run_past_end
+from nuwa.formats.qcow2_header import first_data_past_end, past_end, run_past_end
 from qcow2_util import MiB, qemu_img, qemu_io, sha
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
