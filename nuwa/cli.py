@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from nuwa.errors import EXIT_FAILED, EXIT_USAGE, NuwaError
+from nuwa.errors import EXIT_FAILED, EXIT_USAGE, NuwaError, cap_message
 
 # command -> (module, function); every module named here exists
 HANDLERS = {
@@ -162,13 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     except NuwaError as err:
         if args.debug:
             raise
-        print(f"nuwa {args.command}: {err}", file=sys.stderr)
+        print(cap_message(f"nuwa {args.command}: {err}"), file=sys.stderr)
         return err.exit_code
     except OSError as err:  # an errno from the filesystem model, named path included
         if args.debug:
             raise
         where = f": {err.filename}" if getattr(err, "filename", None) else ""
-        print(f"nuwa {args.command}: {err.strerror or err}{where}", file=sys.stderr)
+        print(cap_message(f"nuwa {args.command}: {err.strerror or err}{where}"), file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("nuwa: interrupted; nothing was committed", file=sys.stderr)

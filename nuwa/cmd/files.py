@@ -61,8 +61,40 @@ def _sorted_names(fs: FileSystem, path: str) -> list[str]:
     return sorted(fs.readdir(path), key=lambda n: os.fsencode(n))
 
 
-def ls_text(fs: FileSystem, path: str, long: bool = False, recursive: bool = False, now: float | None = None) -> str:
-    """What ``nuwa ls`` prints (coreutils ``ls [-l] [-R]`` with LC_ALL=C)."""
+def _walk_dirs(fs: FileSystem, top: str, recursive: bool, errors: list[str] | None):
+    """Yield the directories ``ls -R`` lists under ``top``, in its order, each once per path.
+
+    Iterative (an image can nest directories deeper than Python's recursion limit) and, like
+    GNU ls's ``active_dir_set`` (``ls.c`` ``print_dir``/``visit_dir``), it keeps the
+    (device, inode) of every directory being listed on the current path: a directory entry
+    that leads back to one of them (a corrupt image's hard link to an ancestor) is reported
+    once as "not listing already-listed directory" instead of looping forever.
+    """
+    top_st = fs.stat(top)
+    stack: list[tuple[str, tuple | None]] = [(top, None)]
+    while stack:
+        d, chain = stack.pop()
+        st = top_st if d is top else fs.lstat(d)
+        key = (st.st_dev, st.st_ino)
+        if _in_chain(chain, key):
+            if errors is not None:
+                errors.append(f"{d}: not listing already-listed directory")
+            continue
+        names = _sorted_names(fs, d)
+        yield d, names
+        if recursive:
+            here = (key, chain)
+            subdirs = [join(d, n) for n in names if S.S_ISDIR(fs.lstat(join(d, n)).st_mode)]
+            stack.extend((p, here) for p in reversed(subdirs))
+
+
+def ls_text(fs: FileSystem, path: str, long: bool = False, recursive: bool = False, now: float | None = None,
+            errors: list[str] | None = None) -> str:
+    """What ``nuwa ls`` prints (coreutils ``ls [-l] [-R]`` with LC_ALL=C).
+
+    Problems ls reports on stderr while listing (a directory loop in a corrupt image) are
+    appended to ``errors``, one line each, without the ``ls:`` prefix.
+    """
     owners = Owners(fs) if long else None
     st = fs.lstat(path)
     if S.S_ISLNK(st.st_mode) and not long:
@@ -72,10 +104,8 @@ def ls_text(fs: FileSystem, path: str, long: bool = False, recursive: bool = Fal
             return "\n".join(ls_long_lines(fs, [(path, path)], owners, now)) + "\n"
         return path + "\n"
     out: list[str] = []
-
-    def listing(d: str, header: bool) -> None:
-        names = _sorted_names(fs, d)
-        if header:
+    for d, names in _walk_dirs(fs, path, recursive, errors):
+        if recursive:
             if out:
                 out.append("")
             out.append(f"{d}:")
@@ -85,46 +115,60 @@ def ls_text(fs: FileSystem, path: str, long: bool = False, recursive: bool = Fal
             out.extend(ls_long_lines(fs, [(join(d, n), n) for n in names], owners, now))
         else:
             out.extend(names)
-        if recursive:
-            for n in names:
-                p = join(d, n)
-                if S.S_ISDIR(fs.lstat(p).st_mode):
-                    listing(p, True)
-
-    listing(path, recursive)
     return "\n".join(out) + ("\n" if out else "")
 
 
-def ls_json(fs: FileSystem, path: str, recursive: bool = False) -> dict:
-    """What ``nuwa ls --json`` prints: the entries (and, with -R, every level's) with full metadata."""
+def ls_json(fs: FileSystem, path: str, recursive: bool = False, errors: list[str] | None = None) -> dict:
+    """What ``nuwa ls --json`` prints: the entries (and, with -R, every level's) with full metadata.
+
+    Each directory's entries follow it (pre-order); directory loops are reported in ``errors``
+    as :func:`ls_text` does.
+    """
     owners = Owners(fs)
     st = fs.stat(path) if S.S_ISLNK(fs.lstat(path).st_mode) else fs.lstat(path)
     if not S.S_ISDIR(st.st_mode):
         return {"path": path, "entries": [entry_json(fs, path, path.rsplit("/", 1)[-1], fs.lstat(path), owners)]}
     entries = []
-
-    def listing(d: str) -> None:
-        for n in _sorted_names(fs, d):
-            p = join(d, n)
-            s = fs.lstat(p)
-            entries.append(entry_json(fs, p, n, s, owners))
-            if recursive and S.S_ISDIR(s.st_mode):
-                listing(p)
-
-    listing(path)
+    top = ((st.st_dev, st.st_ino), None)
+    stack = [(join(path, n), n, top) for n in reversed(_sorted_names(fs, path))]
+    while stack:  # iterative: see _walk_dirs
+        p, n, chain = stack.pop()
+        s = fs.lstat(p)
+        entries.append(entry_json(fs, p, n, s, owners))
+        if recursive and S.S_ISDIR(s.st_mode):
+            key = (s.st_dev, s.st_ino)
+            if _in_chain(chain, key):
+                if errors is not None:
+                    errors.append(f"{p}: not listing already-listed directory")
+                continue
+            here = (key, chain)
+            stack.extend((join(p, c), c, here) for c in reversed(_sorted_names(fs, p)))
     return {"path": path, "recursive": recursive, "entries": entries}
+
+
+def _in_chain(chain: tuple | None, key: tuple) -> bool:
+    """Is ``key`` one of the (device, inode) pairs of the linked ancestor chain?"""
+    while chain is not None:
+        if chain[0] == key:
+            return True
+        chain = chain[1]
+    return False
 
 
 def run_ls(args) -> int:
     """``nuwa ls IMAGE PATH [-l] [-R] [--json]``."""
     path = _image_path(args.path)
+    errors: list[str] = []
     with _open_image(args) as image:
         fs = image.root()
         if args.json:
-            print(json.dumps(ls_json(fs, path, args.recursive), indent=1))
+            print(json.dumps(ls_json(fs, path, args.recursive, errors), indent=1))
         else:
-            sys.stdout.write(ls_text(fs, path, args.long, args.recursive))
-    return 0
+            sys.stdout.write(ls_text(fs, path, args.long, args.recursive, errors=errors))
+    sys.stdout.flush()
+    for e in errors:
+        print(f"nuwa ls: {e}", file=sys.stderr)
+    return 2 if errors else 0  # GNU ls: a loop is a serious trouble, LS_FAILURE
 
 
 def _image_path(path: str) -> str:

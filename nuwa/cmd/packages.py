@@ -23,5 +23,10 @@ def run_packages(args) -> int:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write("".join(f"{r['binary_package']}\t{r['version']}\n" for r in doc["packages"]))
+        # bytes, as dpkg-query prints them: a field that is not UTF-8 (read with surrogate
+        # escapes) goes out as the bytes it was, never as an encoding error
+        text = "".join(f"{r['binary_package']}\t{r['version']}\n" for r in doc["packages"])
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+        sys.stdout.buffer.flush()
     return 0

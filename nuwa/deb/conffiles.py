@@ -27,7 +27,8 @@ import hashlib
 import posixpath
 import stat as _stat
 
-from nuwa.deb.status import EMPTYHASHFLAG, NEWCONFFILEFLAG, NONEXISTENTFLAG, Conffile, PkgEntry
+from nuwa.deb.status import EMPTYHASHFLAG, NEWCONFFILEFLAG, NONEXISTENTFLAG, Conffile, PkgEntry, skip_slash_dotslash
+from nuwa.errors import InvalidInputError, quote
 
 DPKGNEW, DPKGOLD, DPKGDIST = ".dpkg-new", ".dpkg-old", ".dpkg-dist"
 #: dpkg's conffderef gives up after this many symlinks
@@ -139,3 +140,37 @@ def _unlink(fs, path: str) -> None:
         fs.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def parse_deb_conffiles(data: bytes, db, entry: PkgEntry | None, where: str) -> list[Conffile]:
+    """dpkg ``deb_parse_conffiles``: a .deb's ``conffiles`` file, each with its recorded hash.
+
+    A bad line is bad input (InvalidInputError, exit 2). The hash is the one recorded by the
+    package owning the path now (``entry`` first), else ``newconffile``.
+    """
+    out: list[Conffile] = []
+    for ln in data.decode("utf-8", "surrogateescape").split("\n"):
+        ln = ln.rstrip()
+        if not ln:
+            continue
+        rm = False
+        if not ln.startswith("/"):
+            flag, _, name = ln.partition(" ")
+            if flag != "remove-on-upgrade" or not name.startswith("/"):
+                raise InvalidInputError(f"conffile name {quote(ln)} is not an absolute pathname or has an unknown flag",
+                                        where=where)
+            ln, rm = name, True
+        if not skip_slash_dotslash(ln):  # dpkg 1.21 writes " / -", a status it cannot read back
+            raise InvalidInputError("root or empty directory listed as a conffile", where=where)
+        if any(c.name == ln for c in out):
+            continue  # dpkg 1.21 records a conffile listed twice once (one fsys_namenode)
+        h = NEWCONFFILEFLAG
+        for other in db.owners(ln):
+            for c in other.conffiles:
+                if c.name == ln:
+                    h = c.hash
+                    break
+            if other is entry and h != NEWCONFFILEFLAG:
+                break
+        out.append(Conffile(ln, h, False, rm))
+    return out

@@ -18,7 +18,7 @@ import posixpath
 from dataclasses import dataclass
 
 from nuwa.deb.control import DPKG_FIELD_ORDER, Paragraph, parse_paragraphs
-from nuwa.errors import CorruptImageError, InvalidInputError
+from nuwa.errors import CorruptImageError, InvalidInputError, quote
 
 WANTS = ("unknown", "install", "hold", "deinstall", "purge")
 EFLAGS = ("ok", "reinstreq")
@@ -58,17 +58,42 @@ class Conffile:
 
 
 def parse_conffiles_field(lines: list[str], where: str) -> list[Conffile]:
-    """dpkg ``f_conffiles``: ``name hash [obsolete] [remove-on-upgrade]`` per line."""
+    """dpkg ``f_conffiles``: ``name hash [obsolete] [remove-on-upgrade]`` per line.
+
+    As dpkg does (``conffvalue_lastword``), the words are taken from the end of the line, so
+    a conffile name may hold spaces ("/etc/foo bar"): only the last one to three words are
+    the hash and flags.
+    """
     out = []
     for ln in lines:
-        parts = ln.split()
-        if len(parts) < 2:
-            raise CorruptImageError(f"value for 'Conffiles' has malformed line {ln!r}", where=where)
-        flags = parts[2:]
-        if any(f not in ("obsolete", "remove-on-upgrade") for f in flags):
-            raise CorruptImageError(f"value for 'Conffiles' has unknown flag in {ln!r}", where=where)
-        out.append(Conffile(parts[0], parts[1], "obsolete" in flags, "remove-on-upgrade" in flags))
+        text = ln.strip()
+        rest, word = _last_word(text, ln, where)
+        rou = word == "remove-on-upgrade"
+        if rou:
+            rest, word = _last_word(rest, ln, where)
+        obsolete = word == "obsolete"
+        if obsolete:
+            rest, word = _last_word(rest, ln, where)
+        if not skip_slash_dotslash(rest):
+            raise CorruptImageError(f"root or empty directory listed as a conffile in 'Conffiles' field: {quote(ln)}",
+                                    where=where)
+        out.append(Conffile(rest, word, obsolete, rou))
     return out
+
+
+def skip_slash_dotslash(path: str) -> str:
+    """dpkg ``path_skip_slash_dotslash``: ``path`` without its leading ``/`` and ``./`` runs."""
+    while path.startswith(("/", "./")):
+        path = path[1:] if path[0] == "/" else path[2:]
+    return path
+
+
+def _last_word(text: str, line: str, where: str) -> tuple[str, str]:
+    """dpkg ``conffvalue_lastword``: split off the word after the last space (both non-empty)."""
+    i = text.rfind(" ")
+    if i <= 0 or i >= len(text) - 1:
+        raise CorruptImageError(f"value for 'Conffiles' has malformed line {quote(line)}", where=where)
+    return text[:i], text[i + 1 :]
 
 
 class PkgEntry:
@@ -109,7 +134,14 @@ class PkgEntry:
     def _status_words(self) -> list[str]:
         words = (self.para.get("Status") or "").split()
         if len(words) != 3:
-            raise CorruptImageError(f"package {self.name}: 'Status' field {self.para.get('Status')!r} is not 'want flag state'", where=self.where)
+            raise CorruptImageError(f"package {self.name}: 'Status' field {quote(self.para.get('Status'))} is not "
+                                    "'want flag state'", where=self.where)
+        # dpkg f_status (lib/dpkg/fields.c) checks each word against its table, not only the count
+        for word, table, what in zip(words, (WANTS, EFLAGS, STATES),
+                                     ("first (want)", "second (error)", "third (status)")):
+            if word not in table:
+                raise CorruptImageError(f"package {self.name}: {what} word in 'Status' field has invalid value "
+                                        f"{quote(word)}", where=self.where)
         return words
 
     @property
@@ -216,9 +248,31 @@ class PkgEntry:
         return f"<PkgEntry {self.nonambig()} {self.version} {self.para.get('Status')}>"
 
 
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-+._")
+
+
+def check_package_name(name: str, where: str) -> None:
+    """Refuse a database entry whose name dpkg refuses (``pkg_name_is_illegal``, lib/dpkg/parse.c).
+
+    dpkg-query stops at such a status file ("invalid package name in 'Package' field"), so
+    the database is damaged: a name that is not even UTF-8 (decoded with surrogate escapes)
+    is reported with its bytes escaped, never printed raw.
+    """
+    if not name[0].isascii() or not name[0].isalnum():
+        raise CorruptImageError(f"invalid package name {quote(name)} in 'Package' field: must start with an "
+                                "alphanumeric character", where=where)
+    bad = next((c for c in name if c not in _NAME_CHARS), None)
+    if bad is not None:
+        raise CorruptImageError(f"invalid package name {quote(name)} in 'Package' field: character "
+                                f"{quote(bad)} not allowed (only letters, digits and characters '-+._')",
+                                where=where)
+
+
 def _sort_key(e: PkgEntry) -> tuple:
     """dpkg's sort: by name (bytes), then arch-unqualified first, then arch name."""
-    return (e.name.encode(), e.multiarch == "same", e.arch.encode() if e.multiarch == "same" else b"")
+    # surrogateescape: a name read from a non-UTF-8 file sorts by its original bytes
+    return (e.name.encode("utf-8", "surrogateescape"), e.multiarch == "same",
+            e.arch.encode("utf-8", "surrogateescape") if e.multiarch == "same" else b"")
 
 
 class StatusFile:
@@ -236,6 +290,7 @@ class StatusFile:
             e = PkgEntry(para, f"{where} line {line}")
             if not para.get("Package"):
                 raise CorruptImageError(f"paragraph at line {line} has no 'Package' field", where=where)
+            check_package_name(para.get("Package"), f"{where} line {line}")
             self._lead[id(e)] = lead
             self.entries.append(e)
         # what follows the last paragraph (dpkg writes nothing there; keep whatever is there)
@@ -287,6 +342,7 @@ class StatusFile:
         name = para.get("Package")
         if not name:
             raise CorruptImageError("journal entry has no 'Package' field", where=where)
+        check_package_name(name, where)
         new = PkgEntry(para, where)
         slot = self._update_slot(new)
         if slot is None:
@@ -403,8 +459,8 @@ def list_packages(fs, admindir: str = "/var/lib/dpkg") -> list[dict]:
         rows.append({"package": e.name, "binary_package": e.nonambig(), "version": e.version,
                      "architecture": e.arch, "multi_arch": e.multiarch, "want": e.want, "flag": e.eflag,
                      "state": e.status})
-    rows.sort(key=lambda r: (r["package"].encode(), r["multi_arch"] == "same", r["architecture"].encode()
-                             if r["multi_arch"] == "same" else b""))
+    rows.sort(key=lambda r: (r["package"].encode("utf-8", "surrogateescape"), r["multi_arch"] == "same",
+                             r["architecture"].encode("utf-8", "surrogateescape") if r["multi_arch"] == "same" else b""))
     return rows
 
 

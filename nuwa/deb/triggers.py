@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nuwa.deb.status import STATE_RANK
-from nuwa.errors import CorruptImageError
+from nuwa.errors import CorruptImageError, quote
 
 
 @dataclass
@@ -31,8 +31,12 @@ class Directive:
     noawait: bool
 
 
-def parse_triggers_ci(text: str, where: str) -> list[Directive]:
-    """Parse a ``triggers`` control file (comments and blank lines ignored)."""
+def parse_triggers_ci(text: str, where: str, error=CorruptImageError) -> list[Directive]:
+    """Parse a ``triggers`` control file (comments and blank lines ignored).
+
+    ``error`` is the class raised for a bad line: the default suits the copy in the image's
+    info database (a damaged image); a ``.deb``'s own file is bad input (InvalidInputError).
+    """
     out = []
     for i, ln in enumerate(text.splitlines()):
         ln = ln.split("#", 1)[0].strip()
@@ -40,13 +44,13 @@ def parse_triggers_ci(text: str, where: str) -> list[Directive]:
             continue
         parts = ln.split()
         if len(parts) != 2:
-            raise CorruptImageError(f"syntax error in triggers control file line {i + 1}: {ln!r}", where=where)
+            raise error(f"syntax error in triggers control file line {i + 1}: {quote(ln)}", where=where)
         word, name = parts
         kinds = {"interest": ("interest", False), "interest-await": ("interest", False),
                  "interest-noawait": ("interest", True), "activate": ("activate", False),
                  "activate-await": ("activate", False), "activate-noawait": ("activate", True)}
         if word not in kinds:
-            raise CorruptImageError(f"unknown directive {word!r} in triggers control file line {i + 1}", where=where)
+            raise error(f"unknown directive {quote(word)} in triggers control file line {i + 1}", where=where)
         k, noawait = kinds[word]
         out.append(Directive(k, name, noawait))
     return out

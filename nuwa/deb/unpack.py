@@ -31,14 +31,14 @@ import stat as _stat
 import time
 
 from nuwa.deb import archive as A
-from nuwa.deb.conffiles import conffderef, md5_of
+from nuwa.deb.conffiles import conffderef, md5_of, parse_deb_conffiles
 from nuwa.deb.control import (
     DEPENDENCY_FIELDS, KNOWN_FIELDS, OBSOLETE_FIELDS, Paragraph, format_relations, parse_relations)
 from nuwa.deb.deps import check_predepends_conflicts, does_replace
 from nuwa.deb.filters import PathFilters
 from nuwa.deb.infodb import extract_control_area, remove_tree
 from nuwa.deb.statoverride import read_ids
-from nuwa.deb.status import NEWCONFFILEFLAG, STATE_RANK, Conffile, PkgEntry
+from nuwa.deb.status import STATE_RANK, Conffile, PkgEntry
 from nuwa.deb.triggers import parse_triggers_ci, record_activation
 from nuwa.errors import InvalidInputError, OperationFailedError
 
@@ -244,7 +244,7 @@ class Unpacker:
                          old_version, self.arch, self.cidir)
 
         self._remove_old_files(entry, old_files, newfiles, new_conffiles, old_conffiles)
-        newfile_list = list(newfiles)
+        newfile_list = list(self._member_paths)  # dpkg's newfiles queue: one entry per member
         for c in new_conffiles:
             if c.obsolete and c.name not in newfiles:
                 newfile_list.append(c.name)
@@ -261,7 +261,7 @@ class Unpacker:
                 db.triggers.add_interest(d.name, self.name if self.multiarch != "same" else f"{self.name}:{self.arch}", d.noawait)
         self._update_infodb(entry, old_stem, new_stem)
         if "md5sums" not in self.deb.control_files:
-            db.info.write_md5sums(new_stem, [(p, hashes[p]) for p in newfiles if p in hashes])
+            db.info.write_md5sums(new_stem, [(p, hashes[p]) for p in self._member_paths if p in hashes])
         self._update_fields(entry, new_conffiles)
         self._disappear_others(entry, set(newfiles) - self.filtered)
         self._remove_from_others(entry, extracted)
@@ -285,35 +285,13 @@ class Unpacker:
         m = self.deb.control_files.get("triggers")
         if m is None:
             return []
-        return parse_triggers_ci(m.data.decode("utf-8", "replace"), f"{self.deb.where}: triggers")
+        # the .deb's own file: a bad line is bad input (exit 2), not a damaged image
+        return parse_triggers_ci(m.data.decode("utf-8", "replace"), f"{self.deb.where}: triggers", InvalidInputError)
 
     def _parse_conffiles(self, entry: PkgEntry | None) -> list[Conffile]:
         """``deb_parse_conffiles``: the new package's conffiles with their recorded hashes."""
         m = self.deb.control_files.get("conffiles")
-        out: list[Conffile] = []
-        if m is None:
-            return out
-        for ln in m.data.decode("utf-8", "surrogateescape").split("\n"):
-            ln = ln.rstrip()
-            if not ln:
-                continue
-            rm = False
-            if not ln.startswith("/"):
-                flag, _, name = ln.partition(" ")
-                if flag != "remove-on-upgrade" or not name.startswith("/"):
-                    raise InvalidInputError(f"conffile name {ln!r} is not an absolute pathname or has an unknown flag",
-                                            where=f"{self.deb.where}: conffiles")
-                ln, rm = name, True
-            h = NEWCONFFILEFLAG
-            for other in self.db.owners(ln):
-                for c in other.conffiles:
-                    if c.name == ln:
-                        h = c.hash
-                        break
-                if other is entry and h != NEWCONFFILEFLAG:
-                    break
-            out.append(Conffile(ln, h, False, rm))
-        return out
+        return [] if m is None else parse_deb_conffiles(m.data, self.db, entry, f"{self.deb.where}: conffiles")
 
     # ---- tarobject ---------------------------------------------------------------------------
     def _owner_ids(self, m: A.DataMember) -> tuple[int, int]:
@@ -329,11 +307,18 @@ class Unpacker:
         newfiles: dict[str, str] = {}  # path -> type, in archive order
         extracted: list[str] = []  # paths placed on disk (ELIDE_OTHER_LISTS)
         hashes: dict[str, str] = {}
-        deferred: list[tuple[str, str]] = []  # (usename, path)
+        # path -> usename, in first-appearance order: dpkg keeps one flag set per path (its
+        # fsys_namenode), so a path the archive holds twice is renamed into place once
+        deferred: dict[str, str] = {}
         deferred_set: set[str] = set()
+        kinds: dict[str, str] = {}  # path -> type of its latest member (duplicates)
+        self._member_paths: list[str] = []  # every member's path, in archive order
         replacing_said: dict[int, int] = {}
         for m in self.deb.members():
             path = m.path
+            A.check_duplicate_member(kinds.get(path), m.type, path, self.where)
+            kinds[path] = m.type
+            self._member_paths.append(path)
             if path in rm_names:
                 raise InvalidInputError(f"conffile '{path}' marked for removal on upgrade, shipped in package",
                                         where=self.where)
@@ -366,6 +351,7 @@ class Unpacker:
                 keep = self._check_overwrite(entry, path, m, st, is_conff, replacing_said)
             if keep:
                 del newfiles[path]
+                self._member_paths.pop()  # tar_fsys_namenode_queue_pop
                 continue
             if self.filters.skip(path, m.type in (A.DIR, A.SYMLINK)):
                 self.filtered.add(path)  # listed, not extracted (path-exclude)
@@ -418,12 +404,14 @@ class Unpacker:
                 else:
                     fs.unlink(use)
             if m.type in (A.REG, A.HARDLINK, A.SYMLINK):
-                deferred.append((use, path))
+                deferred[path] = use
                 deferred_set.add(path)
             else:
                 fs.rename(new, use)
                 extracted.append(path)
-        for use, path in deferred:  # tar_deferred_extract
+                if deferred.pop(path, None) is not None:  # an earlier member of the same path
+                    deferred_set.discard(path)
+        for path, use in deferred.items():  # tar_deferred_extract
             fs.rename(use + DPKGNEW, use)
             deferred_set.discard(path)
             extracted.append(path)

@@ -19,8 +19,8 @@ from nuwa.errors import CorruptImageError, InvalidInputError, UnsupportedFeature
 from nuwa.formats import c_qcow2 as C
 from nuwa.formats.blockdev import BlockDevice, RawFile, RawImage
 from nuwa.formats.qcow2_header import (
-    Snapshot, be_array, decode_bitmap_directory, decode_snapshot, header_probe_length, parse_header,
-    snapshot_entry_length)
+    Snapshot, be_array, decode_bitmap_directory, decode_snapshot, first_data_past_end, first_table_past_end,
+    header_probe_length, parse_header, run_past_end, snapshot_entry_length)
 from nuwa.formats.qcow2_repair import CheckReport, check_image
 from nuwa.formats.qcow2_write import Qcow2Writer
 
@@ -78,7 +78,8 @@ class Qcow2Image(BlockDevice):
     format = "qcow2"
 
     def __init__(self, source, writable: bool = False, *, backing_format: str | None = None,
-                 _chain: frozenset = frozenset(), _snapshot: Snapshot | None = None, open_backing: bool = True):
+                 _chain: frozenset = frozenset(), _snapshot: Snapshot | None = None, open_backing: bool = True,
+                 check_bounds: bool = True):
         if isinstance(source, RawFile):
             self.file = source
             writable = source.writable
@@ -91,6 +92,8 @@ class Qcow2Image(BlockDevice):
         self.backing: BlockDevice | None = None
         self.data_file: RawFile | None = None
         self._writer = None
+        # False only for check_qcow2, which reports clusters past the end instead of refusing
+        self._check_bounds = check_bounds
         try:
             self._open(_chain, _snapshot, open_backing)
             if writable:
@@ -132,6 +135,8 @@ class Qcow2Image(BlockDevice):
             self.size = snapshot.disk_size if snapshot.disk_size is not None else h.size
             self.l1 = be_array(os.pread(fd, snapshot.l1_size * 8, snapshot.l1_table_offset))
             self.name = f"{self.path}@snapshot {snapshot.id}"
+        if self._check_bounds:
+            self._check_tables_in_file(snapshot.l1_table_offset if snapshot is not None else h.l1_table_offset)
         self._l2_cache: OrderedDict = OrderedDict()
         self._l2_dirty: set = set()
         self._l2_cache_max = max(8, min(4096, L2_CACHE_BYTES // cs))
@@ -192,6 +197,26 @@ class Qcow2Image(BlockDevice):
 
     # --- mapping ---------------------------------------------------------------------------
 
+    def _current_file_size(self) -> int:
+        # clusters this handle appended since open are in the file, past the size seen at open
+        self.file_size = max(self.file_size, os.fstat(self.fd).st_size)
+        return self.file_size
+
+    def _check_tables_in_file(self, l1off: int) -> None:
+        """Refuse an image whose L2 tables or refcount blocks lie past the end of the file
+        (truncated), as ``qemu-img check`` does; data clusters are checked per L2 table."""
+        cs, fs = self.cluster_size, self.file_size
+        bad = first_table_past_end(self.l1, C.L1E_OFFSET_MASK, fs, cs)
+        if bad is not None:
+            raise CorruptImageError(f"lies past the end of the file ({fs} bytes): the image is truncated",
+                                    where=f"qcow2 L1 table @0x{l1off:x} entry {bad[0]} -> L2 table @0x{bad[1]:x}")
+        h = self.header
+        reftable = be_array(os.pread(self.fd, h.refcount_table_clusters * cs, h.refcount_table_offset))
+        bad = first_table_past_end(reftable, C.REFT_OFFSET_MASK, fs, cs)
+        if bad is not None:
+            raise CorruptImageError(f"lies past the end of the file ({fs} bytes): the image is truncated",
+                                    where=f"qcow2 refcount table entry {bad[0]} -> refcount block @0x{bad[1]:x}")
+
     def _check_meta_overlap(self, host: int, n: int, what: str) -> None:
         for start, length, name in self._meta:
             if host < start + length and start < host + n:
@@ -211,6 +236,12 @@ class Qcow2Image(BlockDevice):
             raise CorruptImageError(f"L2 table lies past the end of the file ({self.file_size} bytes)", where=where)
         self._check_meta_overlap(l2_offset, self.cluster_size, "L2 table")
         t = be_array(os.pread(self.fd, self.cluster_size, l2_offset))
+        bad = None if self.data_file is not None or not self._check_bounds else first_data_past_end(
+            t, self.cluster_bits, self.extended_l2, self.file_size)
+        if bad is not None and first_data_past_end(t, self.cluster_bits, self.extended_l2,
+                                                   self._current_file_size()) is not None:
+            raise CorruptImageError(f"data cluster @0x{bad[1]:x} of L2 entry {bad[0]} lies past the end of the file "
+                                    f"({self.file_size} bytes): the image is truncated", where=where)
         self._l2_cache[l2_offset] = t
         if len(self._l2_cache) > self._l2_cache_max:
             self._evict_l2()
@@ -226,9 +257,10 @@ class Qcow2Image(BlockDevice):
         self._l2_cache.popitem(last=False)
 
     def _check_host_run(self, host: int, n: int) -> None:
-        if host >= self.file_size:
-            raise CorruptImageError(f"data cluster lies past the end of the file ({self.file_size} bytes)",
-                                    where=f"qcow2 data cluster @0x{host:x}")
+        if run_past_end(host, n, self.file_size, self.cluster_size) and \
+                run_past_end(host, n, self._current_file_size(), self.cluster_size):
+            raise CorruptImageError(f"data cluster lies past the end of the file ({self.file_size} bytes): "
+                                    "the image is truncated", where=f"qcow2 data cluster @0x{host:x}")
         self._check_meta_overlap(host, n, "data cluster")
 
     def _read_host(self, mv: memoryview, host: int) -> None:
@@ -599,7 +631,7 @@ def check_qcow2(path) -> CheckReport:
 
     Raises ``CorruptImageError`` only when the header itself cannot be parsed.
     """
-    img = Qcow2Image(os.fspath(path), writable=False, open_backing=False)
+    img = Qcow2Image(os.fspath(path), writable=False, open_backing=False, check_bounds=False)
     try:
         return check_image(img)
     finally:

@@ -16,7 +16,9 @@ discards the overlay.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import tempfile
 from dataclasses import dataclass
 
 from nuwa.errors import InvalidInputError
@@ -55,7 +57,10 @@ def staged(image: Image, command: str, output: str | None = None, in_place: bool
     Without ``dry_run``: checks the target first (:func:`check_target`). With ``output``, the
     image's root filesystem is opened first (so its errors name the image, not the overlay
     about to be made), the qcow2 overlay is created (backing file = the image) and opened for
-    writing; on any exception (or :meth:`Staging.cancel`) it is removed. With ``in_place`` the
+    writing; on any exception (or :meth:`Staging.cancel`) it is removed. The overlay is
+    written under a temporary name beside ``output`` and renamed to ``output`` only after its
+    final flush and close, so an interrupted run (even SIGKILL) never leaves a partial file
+    under the output name. With ``in_place`` the
     image must have been opened writable. With ``dry_run`` nothing is ever written.
     """
     if dry_run:
@@ -83,9 +88,10 @@ def staged(image: Image, command: str, output: str | None = None, in_place: bool
             image.flush()
         return
     image.root()  # errors name IMAGE, not the overlay about to be made
-    create_overlay(output, image.path)
+    tmp = temporary_name(output)
     try:
-        with Image.open(output, writable=True, partition=image.partition) as new:
+        create_overlay(tmp, image.path)  # same directory: the backing name stored is the same
+        with Image.open(tmp, writable=True, partition=image.partition) as new:
             st = Staging(Overlay(new.root()), new, output)
             yield st
             if not st.cancelled:
@@ -93,8 +99,57 @@ def staged(image: Image, command: str, output: str | None = None, in_place: bool
                 new.flush()
             else:
                 st.fs.discard()
+        if not st.cancelled:
+            publish(tmp, output)  # closed (flushed, fsynced) above: the rename is the very last step
     except BaseException:
-        os.unlink(output)  # nothing half-written is left behind
+        _remove(tmp)  # nothing half-written is left behind, under either name
         raise
     if st.cancelled:
-        os.unlink(output)
+        _remove(tmp)
+
+
+def temporary_name(output: str) -> str:
+    """A new empty file ``.OUT.nuwa-XXXXXXXX`` beside ``output`` (same directory, so same
+    filesystem for the final rename, and the same relative backing-file name)."""
+    d = os.path.dirname(os.path.abspath(output))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(output)}.nuwa-", dir=d)
+    try:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        os.fchmod(fd, 0o644 & ~mask)  # the mode the output would have had if created directly
+    finally:
+        os.close(fd)
+    return tmp
+
+
+def publish(tmp: str, output: str) -> None:
+    """Give the finished file ``tmp`` its final name ``output`` atomically, never over a file.
+
+    ``link`` then ``unlink`` fails with EEXIST where ``rename`` would replace a file created at
+    ``output`` since :func:`check_target` looked; filesystems without hard links fall back to
+    ``rename`` after a last check. The directory is fsynced so the new name is durable too.
+    """
+    try:
+        os.link(tmp, output)
+    except FileExistsError:
+        raise InvalidInputError("output exists (refusing to overwrite it)", where=output) from None
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        if os.path.lexists(output):
+            raise InvalidInputError("output exists (refusing to overwrite it)", where=output) from None
+        os.rename(tmp, output)
+    else:
+        os.unlink(tmp)
+    dfd = os.open(os.path.dirname(os.path.abspath(output)), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -64,9 +64,10 @@ def make_root(root: str) -> str:
 
 
 def raw_deb(path: str, members: list[tuple], *, compression: str = ".gz", control: str | None = None,
-            ar_members: list | None = None) -> str:
+            ar_members: list | None = None, control_files: dict | None = None) -> str:
     """A .deb assembled member by member (for malformed input): ``members`` are tarfile entries
-    ``(name, type, data_or_target)`` with type "file", "dir", "symlink", "hardlink"."""
+    ``(name, type, data_or_target)`` with type "file", "dir", "symlink", "hardlink";
+    ``control_files`` maps more control.tar member names (``conffiles``, ``triggers``) to bytes."""
     def tar_bytes(entries):
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
@@ -91,7 +92,8 @@ def raw_deb(path: str, members: list[tuple], *, compression: str = ".gz", contro
     import lzma
 
     ctl = control or "Package: bad\nVersion: 1.0\nArchitecture: all\nMaintainer: T <t@e>\nDescription: bad\n"
-    ctar = gzip.compress(tar_bytes([("./", "dir", None), ("./control", "file", ctl.encode())]), mtime=0)
+    extra = [("./" + n, "file", v) for n, v in (control_files or {}).items()]
+    ctar = gzip.compress(tar_bytes([("./", "dir", None), ("./control", "file", ctl.encode())] + extra), mtime=0)
     dtar = tar_bytes(members)
     data = {".gz": lambda b: gzip.compress(b, mtime=0), ".xz": lzma.compress, "": lambda b: b}.get(
         compression, lambda b: b)(dtar)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-from nuwa.errors import CorruptImageError
+from nuwa.errors import CorruptImageError, quote
 from nuwa.fs.ext4.c_ext4 import EXT2_FT_DIR_CSUM, S_DIRENT
 
 TAIL_SIZE = 12
@@ -60,9 +60,22 @@ def entries(block, usable: int, where: str, start: int = 0) -> list[tuple[int, i
         if ino and 8 + nl > rl:
             raise CorruptImageError(f"name_len {nl} at offset {off} exceeds rec_len {rl}",
                                     where=where + ", field name_len")
-        out.append((off, ino, rl, ft, bytes(block[off + 8 : off + 8 + nl]) if ino else b""))
+        name = bytes(block[off + 8 : off + 8 + nl]) if ino else b""
+        if ino and (not nl or b"\0" in name or b"/" in name):
+            _bad_name(name, off, where)
+        out.append((off, ino, rl, ft, name))
         off += rl
     return out
+
+
+def _bad_name(name: bytes, off: int, where: str) -> None:
+    """Refuse a live entry whose name no kernel could have written (the image is damaged).
+
+    e2fsck pass 2 (``check_name``, problems PR_2_BAD_NAME and PR_2_NULL_NAME) reports a
+    name that holds ``/`` or a NUL byte, or is empty; such a name cannot be a path component.
+    """
+    why = "is empty" if not name else "contains a NUL byte" if b"\0" in name else "contains '/'"
+    raise CorruptImageError(f"directory entry name {quote(name)} at offset {off} {why}", where=where + ", field name")
 
 
 def find(block, usable: int, name: bytes, where: str, start: int = 0) -> tuple[int, int, int] | None:
