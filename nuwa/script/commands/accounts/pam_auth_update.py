@@ -64,6 +64,29 @@ def _lines(data: bytes) -> list[bytes]:
     return re.findall(rb"[^\n]*\n|[^\n]+", data)
 
 
+def _template_lines(data: bytes) -> tuple[list[tuple[bytes, bytes | None]], bool]:
+    """The lines of a ``common-*`` template outside its two managed blocks, as both of the
+    program's template walks see them (``create_from_template``, ``get_template_md5sum``):
+    ``(line, marker)`` with marker ``b"Primary"``/``b"Additional"`` on the line that opens a
+    block (its contents, up to the fallback or end marker, are left out), else None; and
+    whether all four markers were found."""
+    parts: list[tuple[bytes, bytes | None]] = []
+    state = 0
+    for line in _lines(data):
+        if state in (1, 3):  # inside a managed block: only its closing marker is kept
+            if (FALLBACK if state == 1 else END).match(line):
+                parts.append((line, None))
+                state += 1
+            continue
+        opener = PRIMARY if state == 0 else ADDITIONAL if state == 2 else None
+        if opener is not None and opener.match(line):
+            parts.append((line, b"Primary" if state == 0 else b"Additional"))
+            state += 1
+        else:
+            parts.append((line, None))
+    return parts, state >= 4
+
+
 def _chomp(b: bytes) -> bytes:
     return b[:-1] if b.endswith(b"\n") else b
 
@@ -368,27 +391,11 @@ class PamAuthUpdate:
             return None
         uctype = t[0].upper().encode() + t[1:].encode()
         short = t.replace("-noninteractive", "", 1).encode()
+        parts, complete = _template_lines(data)
         out = bytearray()
-        state = 0
-        for line in _lines(data):
-            if state == 1:
-                if FALLBACK.match(line):
-                    out += line
-                    state += 1
-                continue
-            if state == 3:
-                if END.match(line):
-                    out += line
-                    state += 1
-                continue
+        for line, val in parts:
             out += line
-            if state == 0:
-                pattern, val = PRIMARY, b"Primary"
-            elif state == 2:
-                pattern, val = ADDITIONAL, b"Additional"
-            else:
-                continue
-            if not pattern.match(line):
+            if val is None:
                 continue
             mods = [m for m in self.enabled if _true(self.profiles[m].get(uctype + b"-Type"))
                     and self.profiles[m][uctype + b"-Type"] == val]
@@ -402,31 +409,14 @@ class PamAuthUpdate:
                 for ln in _split_perl(b"\n", self._lines_for(m, uctype, i)):
                     out += short + b"\t" + self.merge_one_line(ln, diff, count)
                     count -= 1
-            state += 1
-        return bytes(out) if state >= 4 else None
+        return bytes(out) if complete else None
 
     def template_md5(self, template: str) -> str:
         """``get_template_md5sum``: md5 of the file with the managed blocks left out."""
         data = self._read(template)
         if data is None:
             return ""
-        out = bytearray()
-        state = 0
-        for line in _lines(data):
-            if state == 1:
-                if FALLBACK.match(line):
-                    out += line
-                    state += 1
-                continue
-            if state == 3:
-                if END.match(line):
-                    out += line
-                    state += 1
-                continue
-            out += line
-            if (state == 0 and PRIMARY.match(line)) or (state == 2 and ADDITIONAL.match(line)):
-                state += 1
-        return hashlib.md5(bytes(out)).hexdigest()
+        return hashlib.md5(b"".join(line for line, _ in _template_lines(data)[0])).hexdigest()
 
     def saved_state(self, t: str) -> bytes:
         """What ``write_profiles`` stores in ``/var/lib/pam/TYPE``: the stock lines per module."""
