@@ -12,23 +12,22 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 
 import pytest
 
 from cmdharness import build_tree, run_model
+from judges import tool
 from nuwa.script.context import Defer
 
 UNSHARE = ["unshare", "--net", "--pid", "--fork", "--mount-proc"]
 
 
 def _real(root: str, argv: list[str]) -> tuple[int, bytes, bytes]:
-    if os.geteuid() != 0 or not shutil.which("unshare"):
-        pytest.skip("needs root and unshare for an empty namespace")
-    missing = [p for p in (argv[0],) if not shutil.which(p)]
-    if missing:
-        pytest.skip(f"{missing[0]} is not installed")
+    if os.geteuid() != 0:
+        pytest.skip("needs root for an empty namespace")
+    tool("unshare")
+    tool(argv[0])  # the real program is the judge: missing, it skips (fails under CI)
     p = subprocess.run(UNSHARE + argv, cwd=root, capture_output=True, timeout=30,
                        env={"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
     if b"unshare failed" in p.stderr:
