@@ -40,13 +40,21 @@ def timed(fn):
     return time.perf_counter() - t
 
 
+def unpack_seconds(replay, steps) -> float:
+    """Run every step with ``replay([step])``; the seconds spent in the unpack calls only (the
+    configure calls between them run too, untimed)."""
+    spent = 0.0
+    for step in steps:
+        t = timed(lambda: replay([step]))
+        if step[0] == "unpack":
+            spent += t
+    return spent
+
+
 def nuwa_unpack(fs, steps, verify) -> float:
     """apt's dpkg calls with Nuwa's dpkg; returns the seconds spent in the unpack calls."""
     d = Dpkg(fs, RecordingRunner(), verify=verify)
-    spent = 0.0
-    for step in steps:
-        t = timed(lambda: nuwa_dpkg_steps(d, [step]))
-        spent += t if step[0] == "unpack" else 0.0
+    spent = unpack_seconds(lambda s: nuwa_dpkg_steps(d, s), steps)
     d.commit()
     return spent
 
@@ -61,10 +69,7 @@ def main() -> int:
     try:
         a = os.path.join(work, "A")
         M.copy_tree(base, a)
-        t_real = 0.0
-        for step in steps:
-            t = timed(lambda: real_dpkg_steps(a, [step]))
-            t_real += t if step[0] == "unpack" else 0.0
+        t_real = unpack_seconds(lambda s: real_dpkg_steps(a, s), steps)
         shutil.rmtree(a)
         print(f"real dpkg --unpack (chroot):          {t_real:7.2f} s")
         results = {}
