@@ -158,17 +158,17 @@ class Dpkg:
         ``triggers=False``) every pending trigger."""
         self.db.open()
         self.db.log("startup packages configure")
-        pending = [e for e in self.db.status.entries if e.status in ("unpacked", "half-configured")
-                   and e.want in ("install", "hold")]
-        self.configure_all(sorted(pending, key=_hash_position(self.db.status.entries)), triggers=triggers)
+        self.configure_all(None, triggers=triggers)
         return self.report
 
     def configure_all(self, entries=None, triggers: bool = True) -> None:
-        """``dpkg --configure`` of ``entries`` (default: every unpacked/half-configured package),
-        in dependency order, then trigger processing (skipped with ``triggers=False``)."""
+        """``dpkg --configure`` of ``entries`` (default: what ``--pending`` takes: every unpacked
+        or half-configured package that is wanted, in dpkg's package-hash order), in dependency
+        order, then trigger processing (skipped with ``triggers=False``)."""
         self.db.open()
         if entries is None:
-            entries = [e for e in self.db.status.entries if e.status in ("unpacked", "half-configured")]
+            entries = sorted((e for e in self.db.status.entries if e.status in ("unpacked", "half-configured")
+                              and e.want in ("install", "hold")), key=_hash_position(self.db.status.entries))
         queue = list(entries)
         versions = {e.name: e.version for e in queue}
         while queue:
