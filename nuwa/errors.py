@@ -112,6 +112,11 @@ class InvalidInputError(NuwaError, ValueError):
         ValueError.__init__(self, _where(message, where))
 
 
+class RepositoryError(InvalidInputError):
+    """A package repository is unusable: unsigned, badly signed, expired, a hash mismatch, a
+    download that failed. The message names the file (URL) and the reason, as apt does; exit 2."""
+
+
 class OperationFailedError(NuwaError, RuntimeError):
     """The operation could not be carried out (a package conflict, no space); nothing was written."""
 
