@@ -17,6 +17,7 @@ first ``nuwa.open``, the shell simulator only for ``patch`` and ``sh``.
 from nuwa.errors import (  # noqa: F401  (re-exported)
     CorruptImageError,
     InternalError,
+    RepositoryError,
     InvalidInputError,
     NuwaError,
     OperationFailedError,
@@ -32,3 +33,11 @@ def open(path, writable: bool = False, partition: int | None = None):  # noqa: A
     from nuwa import api
 
     return api.open(path, writable=writable, partition=partition)
+
+
+def scan(paths, repo_options=None, options=None, partition: int | None = None, repositories=None):
+    """Pending updates of one or several images (``nuwa scan``); see :func:`nuwa.api.scan`."""
+    # late: keeps ``import nuwa`` free of the repository code (start-up speed)
+    from nuwa import api
+
+    return api.scan(paths, repo_options, options, partition=partition, repositories=repositories)

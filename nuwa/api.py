@@ -95,6 +95,24 @@ class TreeDiff:
         return format_human(self.entries)
 
 
+def scan(paths, repo_options=None, options=None, partition: int | None = None, repositories=None):
+    """Scan images for pending updates (``nuwa scan``); returns one :class:`nuwa.apt.scan.ImageScan`
+    per path, in order (an image that cannot be read carries its ``error``).
+
+    ``repo_options`` is a :class:`nuwa.apt.repository.RepoOptions` (``--repo``, ``--keyring``,
+    ``--offline``...), ``options`` a :class:`nuwa.apt.scan.ScanOptions`; ``repositories`` (a
+    :class:`nuwa.apt.repository.Repositories`) shares downloads and parses across calls.
+    """
+    # late: the repository code (and OpenPGP) loads only for scans (start-up speed)
+    from nuwa.apt.repository import Repositories
+    from nuwa.apt.scan import scan_images
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    repos = repositories or Repositories(repo_options)
+    return scan_images(list(paths), repos, options, partition=partition, opener=Image.open)
+
+
 def open(path, writable: bool = False, partition: int | None = None) -> Image:  # noqa: A001 - mirrors builtins.open
     """Open a disk image (qcow2, raw disk or bare filesystem); see :class:`nuwa.image.Image`."""
     return Image.open(path, writable=writable, partition=partition)

@@ -27,9 +27,10 @@ HANDLERS = {
     "sh": ("nuwa.cmd.sh", "run_sh"),
     "patch": ("nuwa.cmd.patch", "run_patch"),
     "firstboot": ("nuwa.cmd.firstboot", "run_firstboot"),
+    "scan": ("nuwa.cmd.scan", "run_scan"),
 }
 #: commands of the contract (DESIGN.md) whose handler a later step builds: usage error, exit 2
-NOT_IN_THIS_BUILD = {"scan": "pending-update scanning needs repository access, which comes later"}
+NOT_IN_THIS_BUILD: dict[str, str] = {}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,6 +47,18 @@ def _output_args(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--output", "-o", metavar="OUT", help="write a new qcow2 overlay (backing file = IMAGE)")
     g.add_argument("--in-place", action="store_true", help="modify IMAGE itself")
+
+
+def _repo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repo", action="append", default=[], metavar="SPEC",
+                   help="add a source: a 'deb URI SUITE COMP...' line, a .list/.sources file, or a "
+                        "repository directory or file: URL (repeatable)")
+    p.add_argument("--keyring", action="append", default=[], metavar="FILE", help="trust this OpenPGP key file too")
+    p.add_argument("--sources-only", action="store_true", help="use only the --repo sources, not the image's")
+    p.add_argument("--allow-insecure", action="store_true", help="honour trusted=yes sources (unsigned)")
+    p.add_argument("--allow-expired", action="store_true", help="accept Release files past their Valid-Until")
+    p.add_argument("--cache", metavar="DIR", help="download cache (default $XDG_CACHE_HOME/nuwa)")
+    p.add_argument("--offline", action="store_true", help="use only what the cache holds")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,10 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
     _image_args(s)
     s.add_argument("--json", action="store_true")
 
-    s = sub.add_parser("scan", help="pending (security) updates")
-    _image_args(s)
-    s.add_argument("--repo", action="append", default=[], metavar="SPEC")
+    s = sub.add_parser("scan", help="pending (security) updates, from the image's own signed sources")
+    s.add_argument("images", metavar="IMAGE", nargs="+", help="qcow2 or raw disks, or bare filesystem images")
+    s.add_argument("--partition", type=int, metavar="N", help="use partition N instead of finding the root fs")
+    _repo_args(s)
+    s.add_argument("--security-only", action="store_true", help="list only security updates")
+    s.add_argument("--cves", action="store_true",
+                   help="read the CVE ids each update fixes from its changelog (downloads the .debs)")
+    s.add_argument("--tracker", metavar="FILE", help="a Debian security-tracker JSON export")
+    s.add_argument("--severity", metavar="LIST",
+                   help="only updates fixing a tracker CVE of these urgencies (e.g. high,medium)")
+    s.add_argument("--exit-code", type=int, default=0, metavar="N",
+                   help="exit with N when a security update is pending (default 0)")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--quiet", action="store_true")
 
     s = sub.add_parser("sh", help="run a shell script against the image in the simulator")
     _image_args(s)

@@ -1,0 +1,254 @@
+"""From an image's package sources to the package versions they offer, fetched and verified once.
+
+For each source (``nuwa.apt.sources``), as apt's ``apt-get update`` does:
+
+1. ``InRelease`` (clearsigned), else ``Release`` + ``Release.gpg``, fetched from
+   ``URI/dists/SUITE/`` (or ``URI/SUITE`` for a flat repository), verified against the keys
+   that source allows (``nuwa.apt.keys``) by ``nuwa.apt.release.verify_release``: signature,
+   ``Date``/``Valid-Until``, ``Suite``/``Codename``. Only a verified file is kept in the cache's
+   named area (for ``--offline``); a source with ``trusted=yes`` is read unsigned only when the
+   caller allows insecure repositories, as ``apt --allow-insecure-repositories`` does.
+2. For each component and architecture the source and the image want: the ``Packages`` index
+   in the first form the Release file lists (``.xz``, ``.gz``, plain; by hash when the
+   repository says so), its SHA-256 and size checked before it is parsed (``nuwa.apt.indexes``).
+
+:class:`Repositories` memoises both steps by what they depend on (URI, suite, the allowed keys,
+the options), so several images with the same sources in one run share every download and
+every parse -- the work of ``nuwa scan IMAGE...`` grows with the distinct sources, not with
+the images.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from nuwa.apt.aptconf import image_architectures, read_apt_config
+from nuwa.apt.cache import Cache
+from nuwa.apt.fetch import Fetcher
+from nuwa.apt.indexes import decompress, index_paths, parse_packages
+from nuwa.apt.keys import keyring_for, load_certs
+from nuwa.apt.preferences import read_preferences
+from nuwa.apt.records import PackageRecord, ReleaseInfo
+from nuwa.apt.release import ReleaseFile, verify_release
+from nuwa.apt.sources import Source, parse_repo_spec, read_sources
+from nuwa.errors import InvalidInputError, RepositoryError, quote
+
+#: the largest Release/InRelease file read (Debian's main suite: about 150 KiB)
+RELEASE_MAX = 16 << 20
+#: the largest Packages index read, compressed or not (bookworm main amd64: about 90 MiB plain)
+INDEX_MAX = 512 << 20
+
+
+@dataclass
+class RepoOptions:
+    """What the command line says about repositories (``nuwa scan``/``patch`` options).
+
+    ``repos``: ``--repo`` specs (added to the image's sources, replacing an entry with the same
+    URI and suite); ``keyrings``: ``--keyring`` files (trusted for every source);
+    ``sources_only``: use only ``repos``; ``allow_insecure``: honour ``trusted=yes``;
+    ``allow_expired``: accept a Release past its ``Valid-Until``; ``cache``: the cache
+    directory (default ``$XDG_CACHE_HOME/nuwa``); ``offline``: never touch the network.
+    """
+
+    repos: list[str] = field(default_factory=list)
+    keyrings: list[str] = field(default_factory=list)
+    sources_only: bool = False
+    allow_insecure: bool = False
+    allow_expired: bool = False
+    cache: str | None = None
+    offline: bool = False
+    quiet: bool = True
+    proxy: str | None = None
+    timeout: float = 30.0
+    now: datetime.datetime | None = None
+
+
+@dataclass
+class ImageSources:
+    """What one image's apt configuration asks for."""
+
+    sources: list[Source]
+    architectures: list[str]
+    pins: list
+    conf: object
+    warnings: list[str]
+
+
+class Repositories:
+    """Verified Release files and parsed indexes, shared by every image of one run."""
+
+    def __init__(self, options: RepoOptions | None = None, progress=None):
+        self.options = options or RepoOptions()
+        self.cache = Cache(self.options.cache) if self.options.cache else Cache()
+        self._fetchers: dict[str | None, Fetcher] = {}
+        self._progress = progress
+        self._releases: dict[tuple, ReleaseFile] = {}
+        self._indexes: dict[tuple, list[PackageRecord]] = {}
+        self._extra_keys = [self._read_keyring(p) for p in self.options.keyrings]
+        self._repo_sources: list[Source] | None = None
+        self.warnings: list[str] = []
+
+    # -- configuration --------------------------------------------------------------------
+
+    @staticmethod
+    def _read_keyring(path: str) -> bytes:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(16 << 20)
+        except OSError as e:
+            raise InvalidInputError(f"--keyring {quote(path)}: {e.strerror or e}") from None
+        load_certs(data, path)  # refuse a file that holds no key now, not at the first source
+        return data
+
+    def repo_sources(self) -> list[Source]:
+        """The ``--repo`` sources (parsed once)."""
+        if self._repo_sources is None:
+            out: list[Source] = []
+            for spec in self.options.repos:
+                out.extend(parse_repo_spec(spec, warn=self.warnings.append))
+            self._repo_sources = out
+        return self._repo_sources
+
+    def image_sources(self, fs) -> ImageSources:
+        """The sources, architectures and pins of the image whose root filesystem is ``fs``."""
+        warnings: list[str] = []
+        conf = read_apt_config(fs)
+        archs = image_architectures(fs, conf)
+        own = [] if self.options.sources_only else read_sources(fs, warn=warnings.append)
+        extra = self.repo_sources()
+        replaced = {(s.uri, s.suite) for s in extra}
+        sources = [s for s in own if (s.uri, s.suite) not in replaced] + extra
+        if not sources:
+            if self.options.sources_only:
+                raise InvalidInputError("--sources-only given without any --repo")
+            raise InvalidInputError("the image names no package sources (/etc/apt/sources.list, "
+                                    "/etc/apt/sources.list.d/) and no --repo was given")
+        pins = read_preferences(fs, warn=warnings.append)
+        return ImageSources(sources, archs, pins, conf, warnings)
+
+    def fetcher(self, conf=None) -> Fetcher:
+        """The fetcher for the proxy the image's apt.conf (or ``--proxy``) names."""
+        proxy = self.options.proxy
+        if proxy is None and conf is not None:
+            proxy = conf.get("Acquire::http::Proxy", None) or None
+        if proxy not in self._fetchers:
+            self._fetchers[proxy] = Fetcher(self.cache, proxy=proxy, timeout=self.options.timeout,
+                                            offline=self.options.offline, progress=self._progress)
+        return self._fetchers[proxy]
+
+    # -- metadata -------------------------------------------------------------------------
+
+    @staticmethod
+    def _base(source: Source) -> str:
+        if source.suite.endswith("/"):  # flat: the suite is a path below the URI
+            suite = source.suite.lstrip("./") if source.suite not in ("./", "/") else ""
+            return f"{source.uri}/{suite}".rstrip("/") + "/"
+        return f"{source.uri}/dists/{source.suite}/"
+
+    def release(self, source: Source, fs, conf) -> ReleaseFile:
+        """The verified Release file of ``source`` (fetched once per run for the same keys)."""
+        # trusted=yes is honoured only when the user asked for it on the command line
+        # (--allow-insecure); otherwise such a source is verified like any other
+        insecure = bool(source.trusted and self.options.allow_insecure)
+        certs = [] if insecure else keyring_for(source, fs, self._extra_keys)
+        fingerprints = tuple(sorted(c.fingerprint for c in certs))
+        cvu = source.check_valid_until
+        if cvu is None:
+            cvu = conf.get_bool("Acquire::Check-Valid-Until", True) if conf is not None else True
+        key = (source.uri, source.suite, fingerprints, cvu, insecure)
+        if key in self._releases:
+            return self._releases[key]
+        base = self._base(source)
+        fetcher = self.fetcher(conf)
+        inrelease = self._optional(fetcher, base + "InRelease")
+        release = release_gpg = None
+        if inrelease is None:
+            release = self._optional(fetcher, base + "Release")
+            if release is None:
+                raise RepositoryError(f"{base}InRelease: the repository has neither InRelease nor Release "
+                                      f"({source.where or 'source'})")
+            release_gpg = self._optional(fetcher, base + "Release.gpg")
+        where = base + ("InRelease" if inrelease is not None else "Release")
+        rel = verify_release(inrelease=inrelease, release=release, release_gpg=release_gpg, certs=certs,
+                             where=where, suite=source.suite, now=self.options.now,
+                             check_valid_until=cvu, allow_expired=self.options.allow_expired,
+                             trusted=insecure)
+        # only now, verified, may the file serve a later --offline run
+        if not self.options.offline:
+            if inrelease is not None:
+                self.cache.put_named(base + "InRelease", inrelease)
+            else:
+                self.cache.put_named(base + "Release", release)
+                if release_gpg is not None:
+                    self.cache.put_named(base + "Release.gpg", release_gpg)
+        self._releases[key] = rel
+        return rel
+
+    def _optional(self, fetcher: Fetcher, url: str) -> bytes | None:
+        """The file at ``url``, or None when the server says it does not exist (apt falls back)."""
+        if self.options.offline:
+            return self.cache.get_named(url)
+        if not fetcher.exists(url):
+            return None
+        return fetcher.get(url, max_size=RELEASE_MAX)
+
+    def index(self, source: Source, rel: ReleaseFile, component: str, arch: str, conf) -> list[PackageRecord]:
+        """The records of one ``Packages`` index (fetched and parsed once per run)."""
+        paths = index_paths(rel, component, arch)
+        if not paths:
+            return []
+        key = (source.uri, source.suite, component, arch, rel.files[paths[0]].sha256 if paths[0] in rel.files else paths[0])
+        if key in self._indexes:
+            return self._indexes[key]
+        base = self._base(source)
+        fetcher = self.fetcher(conf)
+        info = rel.info(source, component)
+        last: Exception | None = None
+        records: list[PackageRecord] | None = None
+        for path in paths:
+            entry = rel.files.get(path)
+            url = base + (getattr(entry, "url_path", None) or path)
+            try:
+                data = fetcher.get(url, sha256=entry.sha256 if entry else None, size=entry.size if entry else None,
+                                   max_size=INDEX_MAX)
+            except RepositoryError as e:  # apt tries the next compression the Release lists
+                last = e
+                continue
+            records = list(parse_packages(decompress(path, data), info))
+            break
+        if records is None:
+            raise last if last is not None else RepositoryError(f"{base}: no Packages index for {component}/{arch}")
+        self._indexes[key] = records
+        return records
+
+    def records_for(self, fs) -> tuple[ImageSources, list[PackageRecord]]:
+        """Every package version the image's sources offer, for the image's architectures."""
+        img = self.image_sources(fs)
+        out: list[PackageRecord] = []
+        for source in img.sources:
+            rel = self.release(source, fs, img.conf)
+            archs = list(source.architectures or img.architectures)
+            listed = rel.fields.get("Architectures", "").split()
+            if listed and "all" in listed and "No-Support-for-Architecture-all" not in rel.fields and "all" not in archs:
+                archs.append("all")  # arch:all packages live in their own index
+            for comp in (source.components or ("",)):
+                comps = rel.fields.get("Components", "").split()
+                if comp and comps and comp not in comps and not _component_listed(rel, comp):
+                    img.warnings.append(f"{self._base(source)}: the Release file does not have component "
+                                        f"{quote(comp)} ({source.where or 'source'})")
+                    continue
+                for arch in archs:
+                    out.extend(self.index(source, rel, comp, arch, img.conf))
+        return img, out
+
+
+def _component_listed(rel: ReleaseFile, comp: str) -> bool:
+    """Whether the Release's file list has indexes for ``comp`` (``updates/main`` style names)."""
+    prefix = comp.rstrip("/") + "/"
+    return any(p.startswith(prefix) for p in rel.files)
+
+
+def release_info_key(info: ReleaseInfo) -> tuple:
+    """A stable identity for a repository in reports (URI, suite, component)."""
+    return (info.uri, info.suite, info.component)
