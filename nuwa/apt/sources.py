@@ -363,15 +363,14 @@ def merge_items(items: list[_Item], image_archs: list[str] | None, warn: Warn = 
                 f"conflicting values set for option Signed-By regarding source {it.uri}/ {it.suite}: "
                 f"{show(repo.signed_by, repo.signed_by_key)} != {show(paths, key)}", where=it.where)
         archs = _architectures(it, image_archs)
-        for comp, old_archs, old_where in repo.targets:
-            if comp != it.component:
-                continue
-            a = set(old_archs if old_archs is not None else image_archs or ["*"])
-            b = set(archs if archs is not None else image_archs or ["*"])
-            for arch in sorted(a & b):
-                if warn:
-                    path = f"{comp}/binary-{arch}/Packages" if comp else "Packages"
-                    warn(f"Target Packages ({path}) is configured multiple times in {old_where} and {it.where}")
+        for arch in (archs if archs is not None else image_archs or ["*"]):
+            # apt names the first earlier entry that has the same target, once per target
+            for comp, old_archs, old_where in repo.targets:
+                if comp == it.component and arch in (old_archs if old_archs is not None else image_archs or ["*"]):
+                    if warn:
+                        path = f"{comp}/binary-{arch}/Packages" if comp else "Packages"
+                        warn(f"Target Packages ({path}) is configured multiple times in {old_where} and {it.where}")
+                    break
         repo.targets.append((it.component, archs, it.where))
     out: list[Source] = []
     for repo in repos.values():
