@@ -423,7 +423,8 @@ def image_architectures(fs, conf: AptConfig | None = None) -> list[str]:
     As apt's ``APT::Configuration::getArchitectures``: ``APT::Architectures`` if set (in its
     order, with the native one put first if missing), else the native architecture followed by
     dpkg's foreign ones (``/var/lib/dpkg/arch``, what ``dpkg --print-foreign-architectures``
-    prints); duplicates and ``APT::BarbarianArchitectures`` removed. The native architecture is
+    prints), duplicates removed, then ``APT::BarbarianArchitectures`` (apt drops them from the
+    list above but a source without ``arch=`` fetches them too). The native architecture is
     ``APT::Architecture`` if set, else the dpkg package's.
     """
     conf = conf if conf is not None else read_apt_config(fs)
@@ -436,9 +437,10 @@ def image_architectures(fs, conf: AptConfig | None = None) -> list[str]:
         archs = [native] + [a for a in _dpkg_arch_file(fs) if a != native]
     if native not in archs:
         archs.insert(0, native)
-    barbarian = set(conf.get_list("APT::BarbarianArchitectures"))
+    barbarian = conf.get_list("APT::BarbarianArchitectures")
     out: list[str] = []
     for a in archs:
         if a and a not in out and a not in barbarian:
             out.append(a)
-    return out
+    # parsePlusMinusArchOptions: a source without arch= fetches the "very foreign" ones too
+    return out + [a for a in barbarian if a and a not in out]
