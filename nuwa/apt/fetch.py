@@ -237,8 +237,9 @@ class Fetcher:
                 try:
                     self._download(url, sink, limit=size, size=size)
                 except _Final as e:
-                    if e.bad_data:
-                        sink.reset()
+                    sink.close()
+                    if e.bad_data:  # not a prefix of the file: nothing to resume from
+                        _unlink(part)
                     raise self._error(url, str(e)) from None
                 finally:
                     sink.close()
@@ -507,6 +508,13 @@ class Fetcher:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _scheme(url: str) -> str:

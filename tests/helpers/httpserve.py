@@ -46,6 +46,7 @@ class Request:
     path: str  # the URL path, unquoted
     headers: dict
     proxied_host: str | None = None  # the host of an absolute-URL (proxy) request
+    client: tuple = ()  # the client's (address, port): one port per connection
 
     @property
     def range(self) -> str | None:
@@ -215,7 +216,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             u = urllib.parse.urlsplit(raw)
             proxied, raw = u.hostname, urllib.parse.urlunsplit(("", "", u.path, u.query, ""))
         path = urllib.parse.unquote(urllib.parse.urlsplit(raw).path)
-        srv._record(Request(self.command, path, {k.lower(): v for k, v in self.headers.items()}, proxied))
+        srv._record(Request(self.command, path, {k.lower(): v for k, v in self.headers.items()}, proxied,
+                            tuple(self.client_address)))
         fault = srv._take(path)
         kind = fault.kind if fault else None
         if kind == "slow" and not fault.args["body"]:
