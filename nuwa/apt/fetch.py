@@ -42,7 +42,8 @@ from nuwa.errors import InvalidInputError, RepositoryError
 MAX_REDIRECTS = 10
 #: the longest pause between two attempts, whatever the back-off has grown to
 MAX_BACKOFF = 10.0
-_CHUNK = 1 << 16
+#: read size: 256 KiB measured fastest against 64 KiB and 1 MiB on a local server
+_CHUNK = 1 << 18
 _REDIRECTS = (301, 302, 303, 307, 308)
 #: answers worth another attempt: the server or something between is busy or broken for now
 _RETRY_STATUS = (408, 429, 500, 502, 503, 504)
@@ -203,8 +204,11 @@ class Fetcher:
                 return data
         self._online(url)
         sink = _MemorySink()
+        # a file named by its digest never changes; one without (InRelease) may have, so a
+        # proxy on the way must revalidate it, as apt asks (Acquire::http::Max-Age 0 for indexes)
+        fresh = sha256 is None
         try:
-            self._download(url, sink, limit=size if size is not None else max_size, size=size)
+            self._download(url, sink, limit=size if size is not None else max_size, size=size, fresh=fresh)
         except _Final as e:
             if missing_ok and e.not_found:
                 return None
@@ -260,9 +264,13 @@ class Fetcher:
             self.progress.expect(len(items), sum(s for _, _, s in items))
         if workers <= 1 or len(items) <= 1:
             return [self.get_file(u, sha256=h, size=s) for u, h, s in items]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
             futures = [pool.submit(self.get_file, u, sha256=h, size=s) for u, h, s in items]
             return [f.result() for f in futures]
+        finally:
+            # after an error the downloads not yet started are dropped, not waited for
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def exists(self, url: str) -> bool:
         """Whether ``url`` exists: ``False`` for 404/410 (or a missing ``file:``), ``True`` for
@@ -317,13 +325,14 @@ class Fetcher:
                     raise self._error(url, str(e) + (f" ({n + 1} attempts)" if n else "")) from None
                 time.sleep(min(self.backoff * (2 ** n), MAX_BACKOFF))
 
-    def _download(self, url: str, sink, *, limit: int, size: int | None) -> None:
+    def _download(self, url: str, sink, *, limit: int, size: int | None, fresh: bool = False) -> None:
         if self.progress is not None:
             self.progress.start(url, size)
         if _scheme(url) == "file":
             self._read_file(url, sink, limit, size)
         else:
-            self._retrying(url, lambda: self._http_get(url, sink, limit, size))
+            extra = {"Cache-Control": "max-age=0"} if fresh else {}
+            self._retrying(url, lambda: self._http_get(url, sink, limit, size, extra))
         if size is not None and sink.offset != size:
             raise _Final(f"size mismatch (got {sink.offset} bytes, expected {size})", bad_data=True)
         if self.progress is not None:
@@ -348,11 +357,11 @@ class Fetcher:
         except OSError as e:
             raise _Final(e.strerror or str(e)) from None
 
-    def _http_get(self, url: str, sink, limit: int, size: int | None) -> None:
+    def _http_get(self, url: str, sink, limit: int, size: int | None, extra: dict) -> None:
         offset = sink.offset
         if size is not None and offset == size:
             return  # a previous attempt got every byte; the hash check decides
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        headers = {**extra, "Range": f"bytes={offset}-"} if offset else dict(extra)
         conn, resp, final_url = self._open("GET", url, headers)
         try:
             status = resp.status

@@ -113,6 +113,23 @@ def test_file_urls(repo, fetcher, cache):
     assert "larger than expected" in error(fetcher.get, f"file:{repo}/dists/Release", size=10)
 
 
+def test_metadata_asks_proxies_to_revalidate(srv, fetcher):
+    fetcher.get(srv.url_for("dists/Release"))
+    assert srv.requests[-1].headers.get("cache-control") == "max-age=0"
+    fetcher.get(srv.url_for("dists/Release"), sha256=META_SHA)  # named by its digest: immutable
+    assert "cache-control" not in srv.requests[-1].headers
+    fetcher.get_file(srv.url_for("pool/a.deb"), sha256=DEB_SHA, size=len(DEB))
+    assert "cache-control" not in srv.requests[-1].headers
+    assert srv.requests[-1].headers["accept-encoding"] == "identity"  # the bytes hashed are the bytes sent
+
+
+def test_get_files_first_error(srv, repo, fetcher, cache):
+    data = (repo / "pool" / "f1.deb").read_bytes()
+    items = [(srv.url_for("pool/missing.deb"), DEB_SHA, len(DEB)),
+             (srv.url_for("pool/f1.deb"), hashlib.sha256(data).hexdigest(), len(data))]
+    assert error(fetcher.get_files, items, workers=2).endswith("pool/missing.deb: 404 Not Found")
+
+
 def test_get_files_in_parallel(srv, repo, fetcher):
     items = []
     for i in range(5):
@@ -361,6 +378,17 @@ def test_proxy_config_as_apt_decides():
     assert ProxyConfig.fixed("DIRECT").for_url("http://x.test/") is None
     assert ProxyConfig.fixed(None).for_url("http://x.test/") is None
     assert ProxyConfig.fixed("http://p:1").for_url("https://x.test/") == "http://p:1"
+
+
+def test_https_through_a_proxy(repo, srv, cache):
+    with Server(str(repo), tls=True) as tls:
+        f = Fetcher(cache, proxy=f"http://u:pw@127.0.0.1:{srv.port}", ssl_context=tls.client_context(), retries=0)
+        url = tls.url_for("dists/Release")
+        assert f.get(url) == META
+        connect = [r for r in srv.requests if r.method == "CONNECT"]
+        assert [r.path for r in connect] == [f"127.0.0.1:{tls.port}"]
+        assert connect[0].headers["proxy-authorization"] == "Basic dTpwdw=="
+        assert tls.count("/dists/Release") == 1  # the request itself went through the tunnel
 
 
 def test_https(repo, cache):

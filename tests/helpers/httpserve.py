@@ -19,7 +19,8 @@ bytes), ``no_range`` (Range ignored, 200 and the whole file). Range requests (``
 The server also answers as an HTTP proxy would: a request for an absolute URL
 (``GET http://repo.test/x``) is served from the same directory, and ``requests`` records it as
 proxied, with the host asked for (nothing is looked up: the name never leaves the process).
-``Server(root, tls=True)`` serves HTTPS with a certificate for 127.0.0.1 made at start
+A ``CONNECT 127.0.0.1:PORT`` (how a client reaches an https URL through a proxy) opens a
+tunnel to that port, and only on 127.0.0.1. ``Server(root, tls=True)`` serves HTTPS with a certificate for 127.0.0.1 made at start
 (``ca_file`` is the certificate a client must trust). Every request is recorded in
 ``requests`` (method, path, headers, proxied host).
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 import datetime
 import http.server
 import os
+import select
 import shutil
 import socket
 import ssl
@@ -86,7 +88,7 @@ class Server:
         class Handler(_Handler):
             server_obj = srv
 
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        httpd = _HTTPServer(("127.0.0.1", 0), Handler)
         httpd.daemon_threads = True
         httpd.block_on_close = False  # a handler sleeping in a slow fault must not hold stop()
         if self.tls:
@@ -195,6 +197,16 @@ class Server:
             self.requests.append(req)
 
 
+class _HTTPServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # a client that hangs up (a timeout, a refused oversize body, a failed TLS handshake)
+        # is what the fault tests do on purpose; anything else is a bug in this helper
+        import sys
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as mirrors speak it
     server_obj: Server
@@ -207,6 +219,35 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         self._serve(head=False)
+
+    def do_CONNECT(self):
+        # a proxy's tunnel (RFC 9110 section 9.3.6), to 127.0.0.1 only: tests never reach out
+        srv = self.server_obj
+        host, _, port = self.path.rpartition(":")
+        srv._record(Request("CONNECT", self.path, {k.lower(): v for k, v in self.headers.items()}, host,
+                            tuple(self.client_address)))
+        if host != "127.0.0.1" or not port.isdigit():
+            return self._small(403, b"tunnels go to 127.0.0.1 only\n")
+        try:
+            upstream = socket.create_connection((host, int(port)), timeout=5)
+        except OSError:
+            return self._small(502, b"no upstream\n")
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.close_connection = True
+        ends = [self.connection, upstream]
+        try:
+            while not srv._stopping.is_set():
+                ready, _, _ = select.select(ends, [], [], 0.1)
+                for s in ready:
+                    data = s.recv(1 << 16)
+                    if not data:
+                        return
+                    (upstream if s is self.connection else self.connection).sendall(data)
+        except OSError:
+            pass
+        finally:
+            upstream.close()
 
     def _serve(self, head: bool) -> None:
         srv = self.server_obj
