@@ -121,6 +121,7 @@ class _MemorySink:
 
     def __init__(self):
         self.buf = bytearray()
+        self.validator = None  # the ETag or Last-Modified of the bytes held (for If-Range)
 
     @property
     def offset(self) -> int:
@@ -143,6 +144,7 @@ class _FileSink:
         if self.f.tell() > size:  # longer than the object can be: not a prefix of it
             self.reset()
         self.resumed_from = self.f.tell()
+        self.validator = None  # known only for bytes this run received
 
     @property
     def offset(self) -> int:
@@ -303,7 +305,8 @@ class Fetcher:
     # -- attempts and retries --------------------------------------------------------------
 
     def _online(self, url: str) -> None:
-        if self.offline:
+        # a file: URL is a local read, not a download: --offline allows it
+        if self.offline and _scheme(url) != "file":
             raise self._error(url, "not in the cache, and downloading is off (--offline)")
         if _scheme(url) not in ("http", "https", "file"):
             raise self._error(url, f"unsupported URL scheme {_scheme(url)!r}")
@@ -361,7 +364,13 @@ class Fetcher:
         offset = sink.offset
         if size is not None and offset == size:
             return  # a previous attempt got every byte; the hash check decides
-        headers = {**extra, "Range": f"bytes={offset}-"} if offset else dict(extra)
+        headers = dict(extra)
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+            if sink.validator:
+                # RFC 9110 section 13.1.5: the rest only if the file is still the one whose
+                # start we hold; else the whole new file (200). A mirror may update meanwhile.
+                headers["If-Range"] = sink.validator
         conn, resp, final_url = self._open("GET", url, headers)
         try:
             status = resp.status
@@ -374,9 +383,12 @@ class Fetcher:
                     sink.reset()
                     raise _Retry(f"206 with an unexpected Content-Range {resp.getheader('Content-Range')!r}")
             elif status == 200:
-                sink.reset()  # the server ignored the Range: the whole body follows
+                sink.reset()  # no Range asked, or the server ignored it, or the file changed
             else:
                 raise _status_error(resp)
+            if status == 200:
+                etag = resp.getheader("ETag") or ""
+                sink.validator = etag if etag and not etag.startswith("W/") else resp.getheader("Last-Modified")
             length = resp.getheader("Content-Length")
             if length is not None and length.isdigit() and sink.offset + int(length) > limit:
                 raise _Final(_too_large(sink.offset + int(length), limit, size), bad_data=True)
@@ -413,6 +425,10 @@ class Fetcher:
             self._drop(conn)
             raise _transport_error(e, self.timeout) from None
         if resp.will_close:
+            self._drop(conn)
+        if resp.status in (405, 501):
+            # a server without HEAD: ask for the first byte instead, and hang up on the rest
+            conn, resp, _ = self._open("GET", url, {"Range": "bytes=0-0"})
             self._drop(conn)
         if not 200 <= resp.status < 300:
             raise _status_error(resp)

@@ -153,6 +153,14 @@ def test_404_is_final(srv, fetcher):
     assert fetcher.exists(srv.url_for("dists/Release")) is False
 
 
+def test_exists_without_head(srv, fetcher):
+    srv.fail("dists/Release", 405, method="HEAD")
+    assert fetcher.exists(srv.url_for("dists/Release")) is True
+    assert srv.requests[-1].method == "GET" and srv.requests[-1].range == "bytes=0-0"
+    srv.fail("dists/InRelease", 501, method="HEAD")
+    assert fetcher.exists(srv.url_for("dists/InRelease")) is False
+
+
 def test_500_is_retried(srv, fetcher):
     url = srv.url_for("dists/Release")
     srv.fail("dists/Release", 500, times=2)
@@ -277,6 +285,22 @@ def test_dropped_connection_resumes_with_range(srv, fetcher):
     assert srv.requests[-1].range == "bytes=10-"
 
 
+def test_if_range_splice_guard(srv, repo, fetcher):
+    new = b"Origin: Test\nSuite: changed\n" * 40
+    state = {"n": 0}
+
+    def replace(request):
+        state["n"] += 1
+        if state["n"] == 2:  # the retry: the file has changed since the first bytes were sent
+            (repo / "dists" / "Release").write_bytes(new)
+            os.utime(repo / "dists" / "Release", (time.time() + 5,) * 2)
+
+    srv.before("dists/Release", replace, times=2)
+    srv.drop("dists/Release", after=100)
+    assert fetcher.get(srv.url_for("dists/Release")) == new  # not META[:100] + new[100:]
+    assert srv.requests[-1].range == "bytes=100-" and srv.requests[-1].headers.get("if-range")
+
+
 def test_resume_in_a_later_run(srv, cache):
     url = srv.url_for("pool/a.deb")
     srv.drop("pool/a.deb", after=70_000, times=2)
@@ -354,6 +378,12 @@ def test_offline(srv, cache):
     assert "--offline" in error(off.get, meta)
     assert "--offline" in error(off.exists, meta)
     assert len(srv.requests) == n  # nothing reached the server
+
+
+def test_offline_reads_local_repositories(repo, cache):
+    off = Fetcher(cache, offline=True)
+    assert off.get(f"file:{repo}/dists/Release") == META  # a local read is not a download
+    assert off.exists(f"file:{repo}/dists/Release")
 
 
 def test_through_a_proxy(srv, cache):

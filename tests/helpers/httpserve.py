@@ -13,8 +13,11 @@ matching fault is used first): ``fail`` (any status), ``slow`` (a pause before t
 with ``body=True`` after the first bytes of the body), ``redirect`` (to another path or URL;
 two redirects pointing at each other make a loop), ``oversize`` (extra bytes after the file,
 announced in Content-Length or not), ``drop`` (the connection closed after ``after`` body
-bytes), ``no_range`` (Range ignored, 200 and the whole file). Range requests (``bytes=N-``,
-``bytes=N-M``) are otherwise answered with 206, or 416 past the end. HTTP/1.1 keep-alive.
+bytes), ``no_range`` (Range ignored, 200 and the whole file), ``before`` (a function called
+with the :class:`Request` before it is answered: to change the file between two requests).
+Range requests (``bytes=N-``, ``bytes=N-M``) are otherwise answered with 206, or 416 past the
+end; ``If-Range`` is honoured against the ETag and Last-Modified every file is served with
+(a changed file is sent whole, with 200). HTTP/1.1 keep-alive.
 
 The server also answers as an HTTP proxy would: a request for an absolute URL
 (``GET http://repo.test/x``) is served from the same directory, and ``requests`` records it as
@@ -28,6 +31,7 @@ tunnel to that port, and only on 127.0.0.1. ``Server(root, tls=True)`` serves HT
 from __future__ import annotations
 
 import datetime
+import email.utils
 import http.server
 import os
 import select
@@ -145,9 +149,9 @@ class Server:
         with self._lock:
             self._faults.append(Fault(kind, "/" + path.lstrip("/"), times, args))
 
-    def fail(self, path: str, status: int, *, times: int | None = None) -> None:
-        """Answer ``status`` (404, 500, ...) with a short body."""
-        self._add("fail", path, times, status=status)
+    def fail(self, path: str, status: int, *, times: int | None = None, method: str | None = None) -> None:
+        """Answer ``status`` (404, 500, ...) with a short body (to ``method`` requests only, if given)."""
+        self._add("fail", path, times, status=status, method=method)
 
     def slow(self, path: str, delay: float, *, times: int | None = None, body: bool = False) -> None:
         """Wait ``delay`` seconds before the answer (``body``: after the headers and 1 byte)."""
@@ -170,6 +174,10 @@ class Server:
         """Ignore a Range header: answer 200 with the whole file."""
         self._add("no_range", path, times)
 
+    def before(self, path: str, fn, *, times: int | None = 1) -> None:
+        """Call ``fn(request)`` before answering a request for ``path``."""
+        self._add("before", path, times, fn=fn)
+
     def clear(self) -> None:
         """Remove every fault still pending."""
         with self._lock:
@@ -181,10 +189,11 @@ class Server:
         with self._lock:
             return sum(1 for r in self.requests if r.path == p and r.method == method)
 
-    def _take(self, path: str) -> Fault | None:
+    def _take(self, path: str, method: str, before: bool = False) -> Fault | None:
         with self._lock:
             for f in self._faults:
-                if f.path == path:
+                if (f.path == path and (f.kind == "before") == before
+                        and f.args.get("method") in (None, method)):
                     if f.times is not None:
                         f.times -= 1
                         if f.times <= 0:
@@ -259,7 +268,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = urllib.parse.unquote(urllib.parse.urlsplit(raw).path)
         srv._record(Request(self.command, path, {k.lower(): v for k, v in self.headers.items()}, proxied,
                             tuple(self.client_address)))
-        fault = srv._take(path)
+        hook = srv._take(path, self.command, before=True)
+        if hook:
+            hook.args["fn"](srv.requests[-1])
+        fault = srv._take(path, self.command)
         kind = fault.kind if fault else None
         if kind == "slow" and not fault.args["body"]:
             if srv._stopping.wait(fault.args["delay"]):
@@ -276,8 +288,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._small(404, b"not found\n")
         with open(full, "rb") as f:
             data = f.read()
+            st = os.fstat(f.fileno())
+        etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
+        modified = email.utils.formatdate(st.st_mtime, usegmt=True)
         start, end, status = 0, len(data), 200
         rng = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
+        if if_range and if_range not in (etag, modified):
+            rng = None  # RFC 9110 section 13.1.5: the file changed, send it whole
         if rng and kind != "no_range" and rng.startswith("bytes="):
             a, _, b = rng[6:].partition("-")
             start = int(a or 0)
@@ -298,6 +316,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
         self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", etag)
+        self.send_header("Last-Modified", modified)
         self.end_headers()
         if head:
             return
