@@ -200,7 +200,9 @@ def split_clearsigned(data: bytes, where: str) -> tuple[bytes, bytes]:
         sig.append(ln)
     if open_sig:
         raise RepositoryError(f"{where}: signature in the file was not closed")
-    return b"\n".join(text) + b"\n", b"\n".join(sig) + b"\n"
+    # the line break before the signature armor is not part of the text (RFC 9580 7.1)
+    body = b"\n".join(text)
+    return body if body.endswith(b"\n") else body + b"\n", b"\n".join(sig) + b"\n"
 
 
 @dataclass
@@ -228,7 +230,7 @@ def _key_table(certs: Sequence[pysequoia.Cert]) -> dict[str, _Key]:
                 bits = int.from_bytes(body[6:8], "big") if body[:1] == b"\x04" and len(body) > 8 \
                     else 0  # v4: version, time, algorithm, then the first MPI's bit count
                 current = _Key(pkt.fingerprint.upper(), primary, algo, bits, pkt.key_created,
-                               None, bool(cert.is_revoked))
+                               None, bool(_cert_attr(cert, "is_revoked", False)))
                 table[current.fingerprint] = current
                 table[current.fingerprint[-16:]] = current
             elif tag == Tag.Signature and current is not None:
@@ -240,11 +242,21 @@ def _key_table(certs: Sequence[pysequoia.Cert]) -> dict[str, _Key]:
                 elif period is not None and current.created is not None:
                     # the newest self-signature's validity period is the one in force
                     current.expires = current.created + period
-        if cert.expiration is not None:  # an expired certificate expires all its keys
+        expiration = _cert_attr(cert, "expiration", None)
+        if expiration is not None:  # an expired certificate expires all its keys
             for k in table.values():
-                if k.primary == primary and (k.expires is None or k.expires > cert.expiration):
-                    k.expires = cert.expiration
+                if k.primary == primary and (k.expires is None or k.expires > expiration):
+                    k.expires = expiration
     return table
+
+
+def _cert_attr(cert, name: str, default):
+    # pysequoia evaluates these under Sequoia's policy and raises for a certificate it rejects
+    # (an RSA-1024 key); the packets still tell why, so such a key is classified, not fatal
+    try:
+        return getattr(cert, name)
+    except Exception:  # noqa: BLE001 - pysequoia raises RuntimeError with a policy message
+        return default
 
 
 def _hash_name(algo) -> str:
