@@ -18,7 +18,7 @@ import time
 import pysequoia
 import pytest
 
-from helpers.aptrepo import build_repo, make_key, rfc1123
+from helpers.aptrepo import build_repo, make_key, rfc1123, stop_gpg_agent
 from helpers.debtools import build_deb
 from judges import tool
 from nuwa.apt.release import (ReleaseFile, check_dist, dist_url, parse_date, split_clearsigned,
@@ -162,9 +162,12 @@ def test_sha224_refused_by_apt_policy_though_sequoia_accepts(tmp_path, debs):
 def _gpg(home: str, *args: str, fake: dt.datetime | None = None) -> bytes:
     os.makedirs(home, mode=0o700, exist_ok=True)
     pre = ["--faked-system-time", fake.strftime("%Y%m%dT%H%M%S!")] if fake else []
-    return subprocess.run([tool("gpg"), "--batch", "--passphrase", "", *pre, *args],
-                          env=dict(os.environ, GNUPGHOME=home), check=True,
-                          capture_output=True).stdout
+    try:
+        return subprocess.run([tool("gpg"), "--batch", "--passphrase", "", *pre, *args],
+                              env=dict(os.environ, GNUPGHOME=home), check=True,
+                              capture_output=True).stdout
+    finally:
+        stop_gpg_agent(home)
 
 
 def _gpg_key(home: str, algo: str, fake: dt.datetime | None = None) -> pysequoia.Tsk:
@@ -327,3 +330,18 @@ def test_real_inrelease_verifies_and_one_byte_breaks_it(tmp_path, debs):
         with pytest.raises(RepositoryError, match="BAD signature"):
             verify_release(inrelease=bad, release=None, release_gpg=None, certs=certs,
                            where=path, suite=suite, now=now)
+
+
+def test_rsa2048_year_ahead_warning_then_refusal(tmp_path, debs):
+    """apt's sqv method checks with the policy one year ahead first and warns when only the
+    present policy accepts; RSA-2048 is refused from 2030-02-01 (default-sequoia.config)."""
+    key = pysequoia.Tsk.generate("RSA2k <rsa@example.invalid>",
+                                 cipher_suite=pysequoia.CipherSuite.RSA2k)
+    repo = _repo(tmp_path, debs, key=key)
+    warnings = []
+    assert _verify(repo, warn=warnings.append).signer and warnings == []
+    late = dt.datetime(2029, 6, 1, tzinfo=UTC)
+    assert _verify(repo, now=late, check_valid_until=False, warn=warnings.append).signer
+    assert len(warnings) == 1 and "policy will reject signature within a year" in warnings[0]
+    _refused(repo, "weak key: RSA 2048 bits", now=dt.datetime(2030, 3, 1, tzinfo=UTC),
+             check_valid_until=False)

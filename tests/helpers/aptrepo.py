@@ -63,11 +63,20 @@ def gpg_sign(key: pysequoia.Tsk, data: bytes, *, home: str, digest: str = "SHA1"
     with open(src, "wb") as f:
         f.write(data)
     mode = ["--clearsign"] if clear else ["--detach-sign", "--armor"]
-    subprocess.run(["gpg", "--batch", "--yes", "--digest-algo", digest, "--local-user",
-                    key.extract_certificate().fingerprint, *mode, "-o", out, src],
-                   env=env, check=True, capture_output=True)
+    try:
+        subprocess.run(["gpg", "--batch", "--yes", "--digest-algo", digest, "--local-user",
+                        key.extract_certificate().fingerprint, *mode, "-o", out, src],
+                       env=env, check=True, capture_output=True)
+    finally:
+        stop_gpg_agent(home)
     with open(out, "rb") as f:
         return f.read()
+
+
+def stop_gpg_agent(home: str) -> None:
+    """End the gpg-agent gpg started for ``home`` (it would outlive the test otherwise)."""
+    subprocess.run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], check=False,
+                   capture_output=True)
 
 
 def _control_text(deb: str) -> str:
