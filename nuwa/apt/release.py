@@ -327,22 +327,32 @@ def verify_signature(data: bytes, detached: bytes | None, certs: Sequence[pysequ
     certs = list(certs)
     verified: bytes | None = None
     good: list = []
-    try:
-        if detached is None:
+    if detached is None:
+        try:
             result = pysequoia.verify(bytes=data, store=lambda ids: certs)
-        else:
-            result = pysequoia.verify(bytes=data, store=lambda ids: certs,
-                                      signature=pysequoia.Sig.from_bytes(detached))
-        verified = data if detached is not None else result.bytes
-        good = list(result.valid_sigs)
-    except Exception:  # noqa: BLE001 - pysequoia says only "no valid signatures found"
-        good = []
+            verified, good = result.bytes, list(result.valid_sigs)
+        except Exception:  # noqa: BLE001 - pysequoia says only "no valid signatures found"
+            pass
+    else:
+        # a detached Release.gpg holds one signature packet per archive key; pysequoia's Sig
+        # reads one, so each is verified on its own
+        verified = data
+        for pkt in PacketPile.from_bytes(detached):
+            if pkt.tag != Tag.Signature:
+                continue
+            try:
+                result = pysequoia.verify(bytes=data, store=lambda ids: certs,
+                                          signature=pysequoia.Sig.from_bytes(bytes(pkt)))
+                good += list(result.valid_sigs)
+            except Exception:  # noqa: BLE001 - as above
+                continue
     problems: list[str] = []
     year_ahead = now + dt.timedelta(days=365)
     for vs in good:
         sk = str(vs.signing_key).upper()
         key = keys.get(sk)
-        sig = next((s for s in sigs if sk in s.issuers or sk[-16:] in s.issuers), None)
+        sig = next((s for s in sigs if sk in s.issuers or sk[-16:] in s.issuers),
+                   sigs[0] if len(sigs) == 1 else None)  # a lone signature without issuer
         if key is None or sig is None:
             continue
         why = policy_problem(sig.hash_name, key, now)

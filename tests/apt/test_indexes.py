@@ -18,6 +18,8 @@ import time
 
 import pytest
 import zstandard
+from hypothesis import given
+from hypothesis import strategies as st
 from debian import deb822
 
 from helpers.aptrepo import build_repo
@@ -167,6 +169,45 @@ def test_parse_details():
                             b"Package: c\nArchitecture: all\n", INFO, where="P"))
     with pytest.raises(RepositoryError, match="package a: malformed Size 'x'"):
         list(parse_packages(b"Package: a\nVersion: 1\nArchitecture: all\nSize: x\n", INFO))
+
+
+_WORD = st.text(alphabet=st.characters(whitelist_categories=("L", "N", "P", "S"),
+                                       max_codepoint=0x2FF, blacklist_characters=":"),
+                min_size=1, max_size=12)
+_VALUE = st.lists(_WORD, min_size=1, max_size=4).map(" ".join)
+_NAMES = ["Package", "Version", "Architecture", "Depends", "Pre-Depends", "Provides", "Source",
+          "Multi-Arch", "Section", "Filename", "SHA256", "Description", "X-Other", "Tag"]
+
+
+@st.composite
+def _stanza(draw):
+    fields = {"Package": draw(_WORD), "Version": draw(_WORD), "Architecture": draw(_WORD)}
+    for name in draw(st.lists(st.sampled_from(_NAMES[3:]), unique=True, max_size=8)):
+        fields[name] = draw(_VALUE)
+    lines = []
+    for name, value in fields.items():
+        # random spelling of the name (deb822 names are case-insensitive) and random folding
+        spelled = draw(st.sampled_from([name, name.lower(), name.upper()]))
+        words = value.split(" ")
+        cut = draw(st.integers(0, len(words) - 1))
+        first, rest = " ".join(words[:cut]), " ".join(words[cut:])
+        lines.append(f"{spelled}: {value}" if not cut and draw(st.booleans())
+                     else f"{spelled}:{' ' + first if first else ''}\n {rest}")
+    return "\n".join(draw(st.permutations(lines))) + "\n"
+
+
+@given(st.lists(_stanza(), min_size=1, max_size=5))
+def test_parser_matches_python_debian_on_generated_stanzas(stanzas):
+    data = "\n".join(stanzas).encode()
+    ours = list(parse_packages(data, INFO, keep=("Tag",)))
+    theirs = list(deb822.Packages.iter_paragraphs(data.splitlines(keepends=True),
+                                                  use_apt_pkg=False))
+    assert len(ours) == len(theirs)
+    for rec, para in zip(ours, theirs):
+        for name in ("Package", "Version", "Architecture", "Depends", "Pre-Depends",
+                     "Provides", "Source", "Multi-Arch", "Section", "Filename", "SHA256"):
+            assert getattr(rec, name.lower().replace("-", "_")) == _norm(para.get(name, ""))
+        assert rec.extra.get("Tag", "") == _norm(para.get("Tag", ""))
 
 
 # --- the whole Debian index, judged by python-debian ------------------------------------

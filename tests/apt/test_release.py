@@ -345,3 +345,29 @@ def test_rsa2048_year_ahead_warning_then_refusal(tmp_path, debs):
     assert len(warnings) == 1 and "policy will reject signature within a year" in warnings[0]
     _refused(repo, "weak key: RSA 2048 bits", now=dt.datetime(2030, 3, 1, tzinfo=UTC),
              check_valid_until=False)
+
+
+def test_revoked_key(tmp_path, debs):
+    repo = _repo(tmp_path, debs)
+    revocation = repo.cert.revoke(repo.key.certifier())
+    revoked = pysequoia.Cert.from_bytes(bytes(repo.cert) + bytes(revocation))
+    _refused(repo, f"key {repo.cert.fingerprint.upper()} is revoked", certs=[revoked])
+
+
+def test_one_good_signature_of_several_is_enough(tmp_path, debs):
+    """Debian signs with two or three keys; the source needs to trust one of them. The
+    reported signer is the trusted one."""
+    repo = _repo(tmp_path, debs)
+    stranger = make_key()
+    text = repo.read("Release")
+    first = pysequoia.sign(stranger.signer(), text, mode=pysequoia.SignatureMode.DETACHED)
+    second = pysequoia.sign(repo.key.signer(), text, mode=pysequoia.SignatureMode.DETACHED)
+    both = pysequoia.armor(bytes(pysequoia.Sig.from_bytes(first)) +
+                           bytes(pysequoia.Sig.from_bytes(second)),
+                           pysequoia.ArmorKind.Signature).encode()
+    with open(repo.path("Release.gpg"), "wb") as f:
+        f.write(both)
+    rel = _verify(repo, use_inrelease=False)
+    assert rel.signer == repo.cert.fingerprint.upper()
+    assert _verify(repo, use_inrelease=False, certs=[stranger.extract_certificate()]).signer == \
+        stranger.extract_certificate().fingerprint.upper()
