@@ -113,7 +113,8 @@ def match_origin_pattern(pattern: str, info: ReleaseInfo) -> bool:
 
 def security_patterns(distro_id: str, codename: str) -> list[str]:
     """The expanded security patterns for a distribution (Debian's or Ubuntu's defaults; any
-    other ``distro_id`` gets both sets, each of which names its own origin)."""
+    other ``distro_id`` gets both sets: Debian's lines name the Debian origin literally, the
+    Ubuntu-style pairs ``${distro_id}:${distro_codename}-security`` take that id)."""
     debian = [substitute(p, distro_id, codename) for p in DEBIAN_SECURITY_PATTERNS]
     ubuntu = [allowed_origin_to_pattern(substitute(p, distro_id, codename)) for p in UBUNTU_SECURITY_ALLOWED]
     if distro_id.lower() == "debian":

@@ -24,7 +24,7 @@ from helpers.aptjudge import (SimplePin, chroot_apt, host_apt, judge_chroot, mak
                               parse_policy, parse_policy_files, parse_simulation, records_from_lists,
                               status_text)
 from nuwa.apt.candidates import NEVER_PIN, Policy
-from nuwa.apt.security import any_security
+from nuwa.apt.security import any_security, distro_from_os_release
 from nuwa.deb.status import StatusFile
 
 pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.judge]
@@ -96,6 +96,9 @@ def _uu_security(fields: dict[str, str], codename: str) -> bool:
 
 def test_bookworm_security_classification_matches_apt_cache_policy(world):
     root, policy, status, _ = world
+    with open(os.path.join(root, "etc/os-release")) as f:  # what lsb_release would say in the tree
+        distro_id, codename = distro_from_os_release(f.read())
+    assert (distro_id, codename) == ("Debian", "bookworm")
     ups = policy.upgradable(status)
     files = parse_policy_files(chroot_apt(root, "apt-cache", "policy"))
     apt = parse_policy(chroot_apt(root, "apt-cache", "policy", *[u.name for u in ups]))
@@ -107,7 +110,7 @@ def test_bookworm_security_classification_matches_apt_cache_policy(world):
                 rel["o"], rel["l"], rel["a"], rel["n"], rel["v"])
         cand_files = next(fs for v, _, fs in apt[u.name]["table"] if v == u.version)
         expected = any(_uu_security(files[d], "bookworm") for _, d in cand_files if d in files)
-        assert any_security([r.release for r in u.records], "Debian", "bookworm") == expected, u.name
+        assert any_security([r.release for r in u.records], distro_id, codename) == expected, u.name
         seen_security |= expected
     assert seen_security, "no security update pending: the classification is not exercised"
 
