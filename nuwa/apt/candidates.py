@@ -76,6 +76,17 @@ def is_default_pin(pin: PinLike) -> bool:
     return tuple(names) == ("*",)
 
 
+def pin_arches(pin: PinLike, native_arch: str) -> set[str] | None:
+    """The architectures a specific pin can apply to, as ``pkgPolicy::CreatePin`` binds it: a
+    name without ``:arch`` pins only the native architecture's package (``all`` ones belong to
+    it); None when some name carries an architecture (then :meth:`PinLike.matches` decides)."""
+    names = pin.packages.split() if isinstance(pin.packages, str) else list(pin.packages)
+    names = [n[4:] if n.startswith("src:") else n for n in names]
+    if any(":" in n for n in names):
+        return None
+    return {native_arch}
+
+
 @dataclass(frozen=True)
 class Upgrade:
     """One installed package whose candidate differs from the installed version.
@@ -198,7 +209,11 @@ class Policy:
         """``GetPriority(Ver)``: ``records`` are the version's records, the status one
         (release :data:`STATUS_RELEASE`) among them when it is the installed version."""
         files = [self.file_priority(r.release) for r in records]
+        key_arch = self.key("", records[0].architecture)[1] if records else self.native_arch
         for pin in self.specific_pins:
+            arches = pin_arches(pin, self.native_arch)
+            if arches is not None and key_arch not in arches:
+                continue
             if any(pin.matches(r) for r in records):
                 if pin.priority == NEVER_PIN:
                     return NEVER_PIN

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers.aptjudge import SimplePin, status_text
-from nuwa.apt.candidates import NEVER_PIN, STATUS_RELEASE, PinLike, Policy, is_default_pin
+from nuwa.apt.candidates import NEVER_PIN, STATUS_RELEASE, PinLike, Policy, is_default_pin, pin_arches
 from nuwa.apt.records import PackageRecord, ReleaseInfo
 from nuwa.deb.status import StatusFile
 from nuwa.deb.version import compare_strings
@@ -117,6 +117,15 @@ def test_pins_only_for_their_package():
     p = Policy([SimplePin("a", "version", "1.0", 990)], records=[rec("a", "1.0"), rec("a", "2.0"), rec("b", "1.0"),
                                                                   rec("b", "2.0")])
     assert (cand(p, "a"), cand(p, "b")) == ("1.0", "2.0")
+
+
+def test_a_pin_without_architecture_binds_the_native_package():
+    recs = [rec("m", v, arch=a) for v in ("1.0", "2.0") for a in ("amd64", "i386")]
+    p = Policy([SimplePin("m", "version", "1.0", 1001)], archs=("amd64", "i386"), records=recs)
+    assert (cand(p, "m", "2.0", "amd64"), cand(p, "m", "2.0", "i386")) == ("1.0", "2.0")
+    assert pin_arches(SimplePin("m", "version", "1", 1), "amd64") == {"amd64"}
+    assert pin_arches(SimplePin("src:m", "version", "1", 1), "amd64") == {"amd64"}
+    assert pin_arches(SimplePin("m:i386 n", "version", "1", 1), "amd64") is None
 
 
 def test_same_version_from_several_repositories_is_one_version():

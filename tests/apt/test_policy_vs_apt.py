@@ -87,6 +87,42 @@ def test_bookworm_every_candidate_and_version_table_matches_apt_cache_policy(wor
         assert mine == {d for _, d in files if d != "/var/lib/dpkg/status"}, e.name
 
 
+REAL_PINS = [
+    SimplePin("*", "release", "l=Debian-Security", 50),  # security below the installed versions' 500
+    SimplePin("libssl3 openssl", "release", "n=bookworm-security", 990),  # ... except these
+    SimplePin("openssh-server openssh-client openssh-sftp-server", "release", "n=bookworm-updates", 1001),
+    SimplePin("tzdata", "version", "2026*", 600),
+]
+
+
+def test_bookworm_with_pins_matches_apt(world, tmp_path):
+    """The real world under preferences (a default release pin, specific release pins, a
+    downgrade pin at 1001, a version glob), apt reading them with Dir::Etc::Preferences."""
+    root, _, status, records = world
+    pref = os.path.join("/tmp", f"nuwa-policy-{os.getpid()}-{tmp_path.name}.pref")
+    with open(os.path.join(root, pref.lstrip("/")), "w") as f:
+        f.write("".join(p.stanza() for p in REAL_PINS))
+    try:
+        def run(*args):
+            return chroot_apt(root, args[0], "-o", f"Dir::Etc::Preferences={pref}", *args[1:])
+        policy = Policy(pins=REAL_PINS, archs=("amd64",), records=records)
+        entries = [e for e in status.entries if e.status not in ("not-installed", "config-files")]
+        apt = parse_policy(run("apt-cache", "policy", *[e.name for e in entries]))
+        for e in entries:
+            cand = policy.candidate(e.name, e.arch, e.version)
+            assert (cand.version if cand else None) == apt[e.name]["candidate"], e.name
+            assert policy.table(e.name, e.arch, e.version) == [(v, p) for v, p, _ in apt[e.name]["table"]], e.name
+        ups = policy.upgradable(status)
+        listed = parse_apt_list(run("apt", "list", "--upgradable"))
+        assert {(u.name, u.candidate.architecture): (u.version, u.installed) for u in ups if not u.downgrade} == {
+            k: v[:2] for k, v in listed.items()}
+        inst, kept = parse_simulation(run("apt-get", "-s", "upgrade"))
+        assert {n for n, _ in inst} | kept == {u.name for u in ups}
+        assert {(n, v) for (n, _), v in inst.items()} == {(u.name, u.version) for u in ups if u.name not in kept}
+    finally:
+        os.unlink(os.path.join(root, pref.lstrip("/")))
+
+
 def _uu_security(fields: dict[str, str], codename: str) -> bool:
     """unattended-upgrades' Debian default security lines, evaluated on apt's release keys."""
     lines = [{"o": "Debian", "n": f"{codename}-security", "l": "Debian-Security"},
@@ -147,11 +183,13 @@ def judge(tmp_path, repos: dict, status: list[tuple], pins=(), archs=("amd64",))
     listed = parse_apt_list(run("apt", "list", "--upgradable"))
     assert {(u.name, u.candidate.architecture): (u.version, u.installed) for u in ups if not u.downgrade} == {
         k: v[:2] for k, v in listed.items()}
+    # apt-get upgrade installs candidates or keeps packages back (holds; a resolver's reasons)
     inst, kept = parse_simulation(run("apt-get", "-s", "upgrade"))
     assert {(n, policy.key(n, a)[1]): v for (n, a), v in inst.items()} == {
-        (u.name, u.arch): u.version for u in ups if not u.held}
-    assert {u.name for u in ups if u.held} == kept
-    return policy, apt
+        (u.name, u.arch): u.version for u in ups if u.name not in kept}
+    assert {n for n, _ in inst} | kept == {u.name for u in ups}
+    assert {u.name for u in ups if u.held} <= kept
+    return policy, apt, kept
 
 
 def test_not_automatic_and_but_automatic_upgrades(tmp_path):
@@ -165,7 +203,7 @@ def test_not_automatic_and_but_automatic_upgrades(tmp_path):
     }
     status = [("a", "1.0", "amd64"), ("c", "1.0", "amd64"), ("d", "1.0", "amd64"), ("e", "1.0", "amd64"),
               ("f", "1.0", "amd64")]
-    policy, apt = judge(tmp_path, repos, status)
+    policy, apt, kept = judge(tmp_path, repos, status)
     # what each case shows: a stays in stable; b only in experimental still has a candidate;
     # c stays (backports 100 < stable 500); d keeps the installed one (1 < 100); e and f follow
     # the 100 repository to the higher version
@@ -192,7 +230,7 @@ def test_pins_release_origin_version_downgrade_negative_never(tmp_path):
         SimplePin("*", "origin", '""', 600),  # every file: repository ("" site) not fixed before: stable
         SimplePin("f", "release", "n=testing", -10),
     ]
-    policy, _ = judge(tmp_path, repos, status, pins)
+    policy, _, kept = judge(tmp_path, repos, status, pins)
     assert policy.file_priority(next(r for r in policy_records(policy, "a") if r.release.suite == "stable").release) == 600
     assert policy.candidate("a", "amd64", "1.0").version == "1.0"  # stable 600 beats testing 100
     assert policy.candidate("b", "amd64", "1.0").version == "2.0"  # the package's release pin
@@ -208,7 +246,7 @@ def test_downgrade_only_at_priority_1000(tmp_path):
     }
     status = [("a", "2.0", "amd64"), ("b", "2.0", "amd64")]
     pins = [SimplePin("a", "release", "a=stable", 1000), SimplePin("b", "release", "a=stable", 999)]
-    policy, _ = judge(tmp_path, repos, status, pins)
+    policy, _, kept = judge(tmp_path, repos, status, pins)
     ups = {u.name: u for u in policy.upgradable(StatusFile(status_text(status)))}
     assert ups["a"].downgrade and ups["a"].version == "1.0"
     assert "b" not in ups
@@ -221,11 +259,11 @@ def test_never_pin_and_hold(tmp_path):
     }
     status = [("a", "1.0", "amd64"), ("h", "1.0", "amd64", "hold")]
     pins = [SimplePin("*", "release", "o=Evil", NEVER_PIN), SimplePin("a", "version", "3.0", 900)]
-    policy, _ = judge(tmp_path, repos, status, pins)
+    policy, _, kept = judge(tmp_path, repos, status, pins)
     assert policy.candidate("a", "amd64", "1.0").version == "2.0"  # the never pin beats the version pin
     assert policy.candidate("n", "amd64", None) is None
     (held,) = [u for u in policy.upgradable(StatusFile(status_text(status))) if u.name == "h"]
-    assert held.held and held.version == "2.0"
+    assert held.held and held.version == "2.0" and kept == {"h"}
 
 
 def test_multi_arch_with_a_foreign_architecture(tmp_path):
@@ -240,7 +278,21 @@ def test_multi_arch_with_a_foreign_architecture(tmp_path):
               ("tool", "1.0", "i386", "install", "Multi-Arch: foreign\n"),
               ("data", "1.0", "all", "install", "Multi-Arch: foreign\n"),
               ("plain", "1.0", "i386")]
-    policy, _ = judge(tmp_path, repos, status, archs=archs)
+    policy, _, kept = judge(tmp_path, repos, status, archs=archs)
     got = {(u.name, u.arch): u.version for u in policy.upgradable(StatusFile(status_text(status)))}
     assert got == {("libm", "amd64"): "1.1", ("libm", "i386"): "1.1", ("tool", "i386"): "1.1",
                    ("data", "amd64"): "1.1", ("plain", "i386"): "1.2"}
+
+
+def test_a_pin_without_architecture_binds_the_native_package_only(tmp_path):
+    archs = ("amd64", "i386")
+    pkgs = [(n, v, a, "Multi-Arch: same\n") for n in ("libm", "libn") for v in ("1.0", "1.1") for a in archs]
+    pkgs.append(("data", "1.1", "all"))
+    status = [(n, "1.0", a, "install", "Multi-Arch: same\n") for n in ("libm", "libn") for a in archs]
+    status.append(("data", "1.0", "all"))
+    pins = [SimplePin("libm data", "version", "1.0", 1001), SimplePin("libn", "version", "1.1", -1)]
+    policy, _, kept = judge(tmp_path, {"stable": (pkgs, {"Origin": "Deb"})}, status, pins, archs=archs)
+    got = {(u.name, u.arch): u.version for u in policy.upgradable(StatusFile(status_text(status)))}
+    assert got == {("libm", "i386"): "1.1", ("libn", "i386"): "1.1"}
+    # Multi-Arch: same versions move in lockstep: apt's resolver (not its policy) keeps them back
+    assert kept == {"libm", "libn"}
