@@ -132,7 +132,9 @@ def _parse_version(text: str) -> Version | None:
 class Policy:
     """apt's pkgPolicy over a set of repository records and one image's installed packages.
 
-    ``pins``: :class:`PinLike` objects in preferences order; ``archs``: the image's
+    ``pins``: :class:`PinLike` objects in preferences order (``APT::Default-Release``, when
+    set, is a ``Package: *`` release pin of priority 990 placed first, as ``pkgPolicy``'s
+    constructor creates it before the preferences are read); ``archs``: the image's
     architectures (native first); records of other architectures are ignored, as apt does not
     fetch their indexes. ``records`` may be given here or later with :meth:`add`.
     """

@@ -157,7 +157,7 @@ def policy_records(policy, name):
 
 
 # ---- constructed worlds ----------------------------------------------------------------------
-def judge(tmp_path, repos: dict, status: list[tuple], pins=(), archs=("amd64",)):
+def judge(tmp_path, repos: dict, status: list[tuple], pins=(), archs=("amd64",), options=(), policy_pins=None):
     """Build the repositories, run apt and Nuwa, compare everything; return Nuwa's policy and
     apt's ``apt-cache policy`` results keyed ``name:arch``."""
     root = str(tmp_path / "repo")
@@ -167,9 +167,9 @@ def judge(tmp_path, repos: dict, status: list[tuple], pins=(), archs=("amd64",))
         sources.append((uri, suite, "main"))
     prefs = "".join(p.stanza() for p in pins)
     run = host_apt(str(tmp_path / "apt"), [f"{u} {s} {c}" for u, s, c in sources], status_text(status), prefs,
-                   archs=archs)
+                   archs=archs, options=options)
     records = records_from_lists(str(tmp_path / "apt/lists"), sources, archs)
-    policy = Policy(pins=pins, archs=archs, records=records)
+    policy = Policy(pins=pins if policy_pins is None else policy_pins, archs=archs, records=records)
     sf = StatusFile(status_text(status))
     installed = {(e.name, policy.key(e.name, e.arch)[1]): e.version for e in sf.entries}
     names = {(r.package, policy.key(r.package, r.architecture)[1]) for r in records} | set(installed)
@@ -296,3 +296,21 @@ def test_a_pin_without_architecture_binds_the_native_package_only(tmp_path):
     assert got == {("libm", "i386"): "1.1", ("libn", "i386"): "1.1"}
     # Multi-Arch: same versions move in lockstep: apt's resolver (not its policy) keeps them back
     assert kept == {"libm", "libn"}
+
+
+def test_default_release_is_a_first_990_release_pin(tmp_path):
+    """APT::Default-Release: pkgPolicy's constructor adds a ``Package: *`` release pin of 990
+    before the preferences' ones; the caller passes it so (here: the suite name)."""
+    repos = {
+        "stable": ([("a", "1.0", "amd64"), ("b", "1.0", "amd64")], {"Origin": "Deb", "Suite": "stable",
+                                                                  "Codename": "bookworm"}),
+        "testing": ([("a", "2.0", "amd64"), ("b", "2.0", "amd64")], {"Origin": "Deb", "Suite": "testing",
+                                                                   "Codename": "trixie"}),
+    }
+    status = [("a", "1.0", "amd64"), ("b", "1.0", "amd64")]
+    # the preferences' own stable pin comes too late: the default release fixed stable at 990
+    prefs = [SimplePin("*", "release", "a=stable", 100), SimplePin("b", "release", "a=testing", 991)]
+    policy, _, _ = judge(tmp_path, repos, status, prefs, options=("APT::Default-Release=stable",),
+                         policy_pins=[SimplePin("*", "release", "stable", 990), *prefs])
+    assert policy.candidate("a", "amd64", "1.0").version == "1.0"  # stable 990 over testing 500
+    assert policy.candidate("b", "amd64", "1.0").version == "2.0"  # the package's 991 pin

@@ -256,9 +256,10 @@ def make_repo(root: str, suite: str, packages: list[tuple], release: dict[str, s
 
 
 def host_apt(work: str, sources: list[str], status: str, preferences: str = "",
-             archs: tuple[str, ...] = ("amd64",)):
+             archs: tuple[str, ...] = ("amd64",), options: tuple[str, ...] = ()):
     """A runner of the host's apt confined to ``work`` (sources, lists, cache, status,
-    preferences); ``apt-get update`` already run. Returns ``run(*args) -> stdout``."""
+    preferences; ``options``: more ``-o`` settings); ``apt-get update`` already run. Returns
+    ``run(*args) -> stdout``."""
     apt_get = tool("apt-get")
     for d in ("lists/partial", "cache/archives/partial", "etc/apt.conf.d", "etc/preferences.d", "dpkg"):
         os.makedirs(os.path.join(work, d), exist_ok=True)
@@ -284,6 +285,8 @@ def host_apt(work: str, sources: list[str], status: str, preferences: str = "",
         "-o", "Acquire::Languages=none",
         "-o", "Acquire::GzipIndexes=false",  # the lists plain, whatever the host's apt.conf.d says
     ]
+    for o in options:
+        opts += ["-o", o]
 
     def run(*args: str) -> str:
         prog = {"apt-get": apt_get, "apt-cache": tool("apt-cache"), "apt": tool("apt")}[args[0]]
