@@ -1,0 +1,332 @@
+"""Candidate versions as apt's ``pkgPolicy`` picks them (apt-pkg/policy.cc).
+
+apt gives every *package file* (one repository index, or dpkg's status file) a priority and
+every *version* the priority of its pin or else the highest priority of the files offering it;
+the candidate is then the version with the highest priority, the higher version among equals,
+and never one older than the installed version unless its priority is at least 1000.
+
+File priorities (``pkgPolicy::InitDefaults``): 500; 100 for dpkg's status file (apt's "now")
+and for a Release flagged ``ButAutomaticUpgrades`` (apt keeps that flag in its cache whether or
+not ``NotAutomatic`` is set, and the policy tests it first); 1 for ``NotAutomatic``. Then each
+``Package: *`` pin, in file order, sets the priority of every file it matches that no earlier
+one fixed (a ``never`` pin overrides, and nothing overrides it).
+
+Version priorities (``pkgPolicy::GetPriority(VerIterator)``): the first specific pin (a named
+package) that matches the version, unless every file offering it has a ``never`` priority;
+else the maximum over its files, where the status file counts -1 for a version that is not the
+installed one. ``GetCandidateVer`` skips priority 0, keeps the first (highest) version of a
+strictly higher priority, and skips versions older than the installed one below 1000.
+
+Holds (dpkg's ``hold`` selection) do not change the candidate; :meth:`Policy.upgradable`
+reports them, as ``apt list --upgradable`` lists them and ``apt-get upgrade`` keeps them back.
+
+Pins come from :mod:`nuwa.apt.preferences`; this module needs only :class:`PinLike`. A version
+offered by several repositories is one version with several records (apt merges equal version
+strings of one package; this module merges by version equality and does not split versions
+whose control data differ, which apt would keep apart).
+
+Packages are keyed as in apt's cache: ``(name, arch)`` with ``Architecture: all`` under the
+native architecture, so ``foo`` (all) and ``foo`` (amd64) are one package and a
+``Multi-Arch: same`` library has one package per architecture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from nuwa.apt.records import PackageRecord, ReleaseInfo
+from nuwa.deb.version import Version
+from nuwa.errors import InvalidInputError
+
+#: apt's ``NEVER_PIN`` (``std::numeric_limits<short>::min()``): ``Pin-Priority: never``
+NEVER_PIN = -32768
+#: the repository apt calls "now": dpkg's status file (``apt-cache policy`` shows
+#: ``100 /var/lib/dpkg/status``); its archive and component are "now"
+STATUS_RELEASE = ReleaseInfo(uri="", suite="now", component="now", archive="now")
+#: dpkg states for which apt's status parser records a current version
+#: (``debStatusListParser::ParseStatus``: all but not-installed and config-files)
+_NOT_CURRENT = ("not-installed", "config-files")
+
+
+@runtime_checkable
+class PinLike(Protocol):
+    """What the policy needs of a pin (``nuwa.apt.preferences.Pin`` has it).
+
+    ``packages`` is ``"*"`` (or ``("*",)``) for a ``Package: *`` record, which pins package
+    files; anything else is a specific pin, which pins versions. ``matches(record)`` answers
+    whether the pin applies to that package and its expression matches the record (its version,
+    its release's fields or its site).
+    """
+
+    priority: int
+    packages: Any
+
+    def matches(self, record: PackageRecord) -> bool:
+        """Whether this pin applies to ``record``."""
+        ...
+
+
+def is_default_pin(pin: PinLike) -> bool:
+    """Whether ``pin`` is a ``Package: *`` one (apt's ``Defaults`` table)."""
+    names = pin.packages
+    if isinstance(names, str):
+        return names.strip() == "*"
+    return tuple(names) == ("*",)
+
+
+def pin_arches(pin: PinLike, native_arch: str) -> set[str] | None:
+    """The architectures a specific pin can apply to, as ``pkgPolicy::CreatePin`` binds it: a
+    name without ``:arch`` pins only the native architecture's package (``all`` ones belong to
+    it); None when some name carries an architecture (then :meth:`PinLike.matches` decides)."""
+    names = pin.packages.split() if isinstance(pin.packages, str) else list(pin.packages)
+    names = [n[4:] if n.startswith("src:") else n for n in names]
+    if any(":" in n for n in names):
+        return None
+    return {native_arch}
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """One installed package whose candidate differs from the installed version.
+
+    ``candidate`` is the record of the candidate version from its highest-priority repository;
+    ``records`` every record of that version (each repository offering it, as ``apt list``
+    names them all). ``held``: dpkg's selection is ``hold`` (apt keeps it back).
+    ``downgrade``: the candidate is older (a pin of priority >= 1000).
+    """
+
+    name: str
+    arch: str
+    installed: str
+    candidate: PackageRecord
+    records: tuple[PackageRecord, ...]
+    held: bool = False
+    downgrade: bool = False
+
+    @property
+    def version(self) -> str:
+        """The candidate version."""
+        return self.candidate.version
+
+
+class _Ver:
+    """One version of one package: its records (one per repository) and the status's."""
+
+    __slots__ = ("version", "text", "records")
+
+    def __init__(self, version: Version, text: str):
+        self.version = version
+        self.text = text
+        self.records: list[PackageRecord] = []
+
+
+def _parse_version(text: str) -> Version | None:
+    try:
+        return Version.parse(text, strict=False)
+    except InvalidInputError:
+        return None  # apt's cache generator refuses such a stanza too
+
+
+class Policy:
+    """apt's pkgPolicy over a set of repository records and one image's installed packages.
+
+    ``pins``: :class:`PinLike` objects in preferences order (``APT::Default-Release``, when
+    set, is a ``Package: *`` release pin of priority 990 placed first, as ``pkgPolicy``'s
+    constructor creates it before the preferences are read); ``archs``: the image's
+    architectures (native first); records of other architectures are ignored, as apt does not
+    fetch their indexes. ``records`` may be given here or later with :meth:`add`.
+    """
+
+    def __init__(self, pins: Iterable[PinLike] = (), archs: Iterable[str] = ("amd64",),
+                 native_arch: str | None = None, records: Iterable[PackageRecord] = ()):
+        self.archs = tuple(archs)
+        self.native_arch = native_arch or (self.archs[0] if self.archs else "amd64")
+        if self.native_arch not in self.archs:
+            self.archs = (self.native_arch, *self.archs)
+        pins = list(pins)
+        self.default_pins = [p for p in pins if is_default_pin(p)]
+        self.specific_pins = [p for p in pins if not is_default_pin(p)]
+        self._packages: dict[tuple[str, str], dict[Version, _Ver]] = {}
+        self._file_prio: dict[ReleaseInfo, int] = {}
+        self.add(records)
+
+    # ---- building ---------------------------------------------------------------------------
+    def key(self, name: str, arch: str) -> tuple[str, str]:
+        """apt's package key: ``Architecture: all`` (and an empty one) belongs to the native
+        architecture."""
+        return (name, self.native_arch if arch in ("all", "") else arch)
+
+    def add(self, records: Iterable[PackageRecord]) -> None:
+        """Index repository records (those of the image's architectures and ``all``)."""
+        for rec in records:
+            if rec.architecture != "all" and rec.architecture not in self.archs:
+                continue
+            v = _parse_version(rec.version)
+            if v is None:
+                continue
+            vers = self._packages.setdefault(self.key(rec.package, rec.architecture), {})
+            entry = vers.get(v)
+            if entry is None:
+                entry = vers[v] = _Ver(v, rec.version)
+            entry.records.append(rec)
+
+    def versions(self, name: str, arch: str) -> list[str]:
+        """The repository versions of a package, highest first (apt's version list order)."""
+        vers = self._packages.get(self.key(name, arch), {})
+        return [v.text for v in sorted(vers.values(), key=lambda e: e.version, reverse=True)]
+
+    def records_of(self, name: str, arch: str, version: str) -> list[PackageRecord]:
+        """The repository records offering one version of a package, in the order given."""
+        v = _parse_version(version)
+        entry = self._packages.get(self.key(name, arch), {}).get(v) if v is not None else None
+        return list(entry.records) if entry else []
+
+    # ---- priorities -------------------------------------------------------------------------
+    def file_priority(self, info: ReleaseInfo) -> int:
+        """The priority of one repository (or of :data:`STATUS_RELEASE`), as ``apt-cache
+        policy`` prints it before the file's name."""
+        prio = self._file_prio.get(info)
+        if prio is not None:
+            return prio
+        if info == STATUS_RELEASE:
+            prio = 100
+        elif info.but_automatic_upgrades:
+            prio = 100
+        elif info.not_automatic:
+            prio = 1
+        else:
+            prio = 500
+        probe = PackageRecord(package="", version="", architecture=self.native_arch, release=info)
+        fixed = False
+        for pin in self.default_pins:  # first match fixes it; a never pin always wins
+            if (not fixed or pin.priority == NEVER_PIN) and prio != NEVER_PIN and pin.matches(probe):
+                prio = pin.priority
+                fixed = True
+        self._file_prio[info] = prio
+        return prio
+
+    def _version_priority(self, records: list[PackageRecord], current: bool) -> int:
+        """``GetPriority(Ver)``: ``records`` are the version's records, the status one
+        (release :data:`STATUS_RELEASE`) among them when it is the installed version."""
+        files = [self.file_priority(r.release) for r in records]
+        key_arch = self.key("", records[0].architecture)[1] if records else self.native_arch
+        for pin in self.specific_pins:
+            arches = pin_arches(pin, self.native_arch)
+            if arches is not None and key_arch not in arches:
+                continue
+            if any(pin.matches(r) for r in records):
+                if pin.priority == NEVER_PIN:
+                    return NEVER_PIN
+                if any(f != NEVER_PIN for f in files):
+                    return pin.priority
+                break  # only the first matching pin is kept for a version
+        best = None
+        for r, f in zip(records, files):
+            f = f if (r.release != STATUS_RELEASE or current) else -1
+            best = f if best is None else max(best, f)
+        return 0 if best is None else best
+
+    def _table(self, name: str, arch: str, installed: PackageRecord | None) -> list[tuple[_Ver, int]]:
+        """(version, priority) for every version, highest version first, the installed one
+        (from ``installed``, a status record) merged in."""
+        vers = dict(self._packages.get(self.key(name, arch), {}))
+        iv = _parse_version(installed.version) if installed is not None else None
+        if iv is not None:
+            merged = _Ver(iv, installed.version)
+            merged.records = [*(vers[iv].records if iv in vers else []), installed]
+            vers[iv] = merged
+        table = []
+        for v in sorted(vers.values(), key=lambda e: e.version, reverse=True):
+            table.append((v, self._version_priority(v.records, iv is not None and v.version == iv)))
+        return table
+
+    def priority(self, record: PackageRecord, installed_version: str | None = None) -> int:
+        """The priority of ``record``'s version (the number ``apt-cache policy`` prints beside
+        it): its pin, else the highest priority of the repositories offering it."""
+        installed = self._status_record(record.package, record.architecture, installed_version)
+        v = _parse_version(record.version)
+        for entry, prio in self._table(record.package, record.architecture, installed):
+            if entry.version == v:
+                return prio
+        return self._version_priority([record], False)
+
+    def table(self, name: str, arch: str, installed_version: str | None = None) -> list[tuple[str, int]]:
+        """``(version, priority)`` for every version of a package, highest first, the installed
+        one included: the version table ``apt-cache policy`` prints."""
+        installed = self._status_record(name, arch, installed_version)
+        return [(e.text, prio) for e, prio in self._table(name, arch, installed)]
+
+    # ---- candidates -------------------------------------------------------------------------
+    def _status_record(self, name: str, arch: str, version: str | None, multi_arch: str = "") -> PackageRecord | None:
+        if not version:
+            return None
+        return PackageRecord(package=name, version=version, architecture=arch or self.native_arch,
+                             release=STATUS_RELEASE, multi_arch=multi_arch)
+
+    def _pick(self, table: list[tuple[_Ver, int]], installed: Version | None) -> _Ver | None:
+        """``GetCandidateVer`` over a priority table."""
+        cand, cand_prio = None, -1
+        for entry, prio in table:
+            if prio == 0 or prio <= cand_prio:
+                continue
+            if installed is not None and prio < 1000 and entry.version < installed:
+                continue
+            cand, cand_prio = entry, prio
+        return cand
+
+    def _best_record(self, entry: _Ver) -> PackageRecord:
+        """The record of the repository with the highest priority (the first given among
+        equals); the status record only when no repository offers the version."""
+        repo = [r for r in entry.records if r.release != STATUS_RELEASE]
+        pool = repo or entry.records
+        return max(pool, key=lambda r: self.file_priority(r.release))  # max keeps the first
+
+    def candidate(self, name: str, arch: str, installed_version: str | None = None) -> PackageRecord | None:
+        """The candidate of package ``name`` of architecture ``arch`` (``all`` means the native
+        one) with ``installed_version`` installed (None: not installed); None when no version
+        has a usable priority. The installed version's record is a repository's when one offers
+        it, else one with release :data:`STATUS_RELEASE`."""
+        installed = self._status_record(name, arch, installed_version)
+        table = self._table(name, arch, installed)
+        entry = self._pick(table, _parse_version(installed_version) if installed_version else None)
+        return None if entry is None else self._best_record(entry)
+
+    def candidate_records(self, name: str, arch: str, installed_version: str | None = None) -> list[PackageRecord]:
+        """Every repository record of the candidate version (empty when the candidate is only
+        the installed version or there is none)."""
+        installed = self._status_record(name, arch, installed_version)
+        entry = self._pick(self._table(name, arch, installed),
+                           _parse_version(installed_version) if installed_version else None)
+        return [] if entry is None else [r for r in entry.records if r.release != STATUS_RELEASE]
+
+    def upgradable(self, installed, records: Iterable[PackageRecord] = ()) -> list[Upgrade]:
+        """Every installed package whose candidate is another version, sorted by name and
+        architecture.
+
+        ``installed``: a :class:`nuwa.deb.status.StatusFile` or its entries (``PkgEntry``);
+        packages in ``not-installed`` or ``config-files`` state have no installed version and
+        are skipped, as apt's status parser gives them no current version. ``records`` are
+        added to the policy first.
+        """
+        self.add(records)
+        entries = installed.entries if hasattr(installed, "entries") else installed
+        out = []
+        for e in entries:
+            if e.status in _NOT_CURRENT or not e.version:
+                continue
+            arch = e.arch or self.native_arch
+            status_rec = self._status_record(e.name, arch, e.version, e.multiarch)
+            iv = _parse_version(e.version)
+            if iv is None:
+                continue
+            entry = self._pick(self._table(e.name, arch, status_rec), iv)
+            if entry is None or entry.version == iv:
+                continue
+            recs = tuple(r for r in entry.records if r.release != STATUS_RELEASE)
+            out.append(Upgrade(name=e.name, arch=self.key(e.name, arch)[1], installed=e.version,
+                               candidate=self._best_record(entry), records=recs,
+                               held=e.want == "hold", downgrade=entry.version < iv))
+        out.sort(key=lambda u: (u.name, u.arch))
+        return out
