@@ -104,8 +104,8 @@ def scan(paths, repo_options=None, options=None, partition: int | None = None, r
     :class:`nuwa.apt.repository.Repositories`) shares downloads and parses across calls.
     """
     # late: the repository code (and OpenPGP) loads only for scans (start-up speed)
-    from nuwa.apt.repository import Repositories
-    from nuwa.apt.scan import scan_images
+    from nuwa.apt.repository import Repositories  # (late, see above)
+    from nuwa.apt.scan import scan_images  # (late, see above)
 
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]

@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 
+import pysequoia
 import pytest
 
 from helpers.cli import nuwa as nuwa_cli
@@ -105,7 +106,14 @@ def test_import_and_help_stay_light():
     assert loaded == ["nuwa", "nuwa.cli", "nuwa.errors"], loaded
 
 
-def test_scan_is_a_clear_usage_error():
-    r = nuwa_cli("scan", IMAGE)
-    assert r.returncode == 2
-    assert r.stderr.count("\n") == 1 and "not available in this build" in r.stderr and "Traceback" not in r.stderr
+def test_scan_offline_with_an_empty_cache_is_one_clear_line(tmp_path):
+    # the default image names a real archive but holds no archive key: said in one line
+    r = nuwa_cli("scan", IMAGE, "--offline", "--cache", str(tmp_path / "cache"))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr and "no trusted key" in r.stderr, r.stderr
+    # given a key, --offline must not reach the archive, and says what is missing
+    key = tmp_path / "k.asc"
+    key.write_text(str(pysequoia.Tsk.generate("t <t@example.invalid>").extract_certificate()))
+    r = nuwa_cli("scan", IMAGE, "--offline", "--cache", str(tmp_path / "cache"), "--keyring", str(key))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "--offline" in r.stderr and "InRelease" in r.stderr, r.stderr

@@ -398,7 +398,7 @@ def read_apt_config(fs) -> AptConfig:
 def native_architecture(fs) -> str | None:
     """The image's native architecture: that of its ``dpkg`` package (dpkg's compiled-in one,
     what ``dpkg --print-architecture`` prints), else the first line of ``/var/lib/dpkg/arch``."""
-    from nuwa.deb.status import StatusFile
+    from nuwa.deb.status import StatusFile  # late: only for the native architecture (status is read once)
 
     try:
         entry = StatusFile.load(fs).find("dpkg")

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from nuwa.apt.aptconf import image_architectures, read_apt_config
 from nuwa.apt.cache import Cache
 from nuwa.apt.fetch import Fetcher
-from nuwa.apt.indexes import decompress, index_paths, parse_packages
+from nuwa.apt.indexes import component_problem, index_paths, read_index
 from nuwa.apt.keys import keyring_for, load_certs
 from nuwa.apt.preferences import read_preferences
-from nuwa.apt.records import PackageRecord, ReleaseInfo
-from nuwa.apt.release import ReleaseFile, verify_release
+from nuwa.apt.records import PackageRecord
+from nuwa.apt.release import ReleaseFile, dist_url, verify_release
 from nuwa.apt.sources import Source, parse_repo_spec, read_sources
 from nuwa.errors import InvalidInputError, RepositoryError, quote
 
@@ -139,13 +139,6 @@ class Repositories:
 
     # -- metadata -------------------------------------------------------------------------
 
-    @staticmethod
-    def _base(source: Source) -> str:
-        if source.suite.endswith("/"):  # flat: the suite is a path below the URI
-            suite = source.suite.lstrip("./") if source.suite not in ("./", "/") else ""
-            return f"{source.uri}/{suite}".rstrip("/") + "/"
-        return f"{source.uri}/dists/{source.suite}/"
-
     def release(self, source: Source, fs, conf) -> ReleaseFile:
         """The verified Release file of ``source`` (fetched once per run for the same keys)."""
         # trusted=yes is honoured only when the user asked for it on the command line
@@ -159,66 +152,60 @@ class Repositories:
         key = (source.uri, source.suite, fingerprints, cvu, insecure)
         if key in self._releases:
             return self._releases[key]
-        base = self._base(source)
+        where = dist_url(source.uri, source.suite)
         fetcher = self.fetcher(conf)
-        inrelease = self._optional(fetcher, base + "InRelease")
+        inrelease = self._optional(fetcher, where + "/InRelease")
         release = release_gpg = None
         if inrelease is None:
-            release = self._optional(fetcher, base + "Release")
-            if release is None:
-                raise RepositoryError(f"{base}InRelease: the repository has neither InRelease nor Release "
-                                      f"({source.where or 'source'})")
-            release_gpg = self._optional(fetcher, base + "Release.gpg")
-        where = base + ("InRelease" if inrelease is not None else "Release")
+            release = self._optional(fetcher, where + "/Release")
+            if release is not None:
+                release_gpg = self._optional(fetcher, where + "/Release.gpg")
+        if inrelease is None and release is None and self.options.offline:
+            raise RepositoryError(f"{where}/InRelease: not in the cache ({self.cache.root}) and --offline "
+                                  "forbids downloading it")
         rel = verify_release(inrelease=inrelease, release=release, release_gpg=release_gpg, certs=certs,
                              where=where, suite=source.suite, now=self.options.now,
                              check_valid_until=cvu, allow_expired=self.options.allow_expired,
-                             trusted=insecure)
-        # only now, verified, may the file serve a later --offline run
+                             trusted=insecure, warn=self.warnings.append)
+        # only now, verified, may the files serve a later --offline run
         if not self.options.offline:
-            if inrelease is not None:
-                self.cache.put_named(base + "InRelease", inrelease)
-            else:
-                self.cache.put_named(base + "Release", release)
-                if release_gpg is not None:
-                    self.cache.put_named(base + "Release.gpg", release_gpg)
+            for name, data in (("InRelease", inrelease), ("Release", release), ("Release.gpg", release_gpg)):
+                if data is not None:
+                    self.cache.put_named(f"{where}/{name}", data)
         self._releases[key] = rel
         return rel
 
     def _optional(self, fetcher: Fetcher, url: str) -> bytes | None:
-        """The file at ``url``, or None when the server says it does not exist (apt falls back)."""
-        if self.options.offline:
+        """The file at ``url``, or None when it does not exist (apt falls back to the next)."""
+        if self.options.offline and not url.startswith("file:"):
             return self.cache.get_named(url)
-        if not fetcher.exists(url):
-            return None
-        return fetcher.get(url, max_size=RELEASE_MAX)
+        return fetcher.get(url, max_size=RELEASE_MAX, missing_ok=True)
 
     def index(self, source: Source, rel: ReleaseFile, component: str, arch: str, conf) -> list[PackageRecord]:
         """The records of one ``Packages`` index (fetched and parsed once per run)."""
         paths = index_paths(rel, component, arch)
         if not paths:
             return []
-        key = (source.uri, source.suite, component, arch, rel.files[paths[0]].sha256 if paths[0] in rel.files else paths[0])
+        where = dist_url(source.uri, source.suite)
+        key = (where, component, arch, rel.entry(paths[0]).sha256)
         if key in self._indexes:
             return self._indexes[key]
-        base = self._base(source)
         fetcher = self.fetcher(conf)
         info = rel.info(source, component)
         last: Exception | None = None
         records: list[PackageRecord] | None = None
-        for path in paths:
-            entry = rel.files.get(path)
-            url = base + (getattr(entry, "url_path", None) or path)
+        for path in paths:  # apt tries the next form the Release lists when one cannot be had
+            entry = rel.entry(path)
             try:
-                data = fetcher.get(url, sha256=entry.sha256 if entry else None, size=entry.size if entry else None,
-                                   max_size=INDEX_MAX)
-            except RepositoryError as e:  # apt tries the next compression the Release lists
-                last = e
+                data = fetcher.get(f"{where}/{path}", sha256=entry.sha256, size=entry.size, max_size=INDEX_MAX)
+            except RepositoryError as e:
+                # a by-hash URL says nothing to a reader: name the index it stands for
+                last = e if entry.path == path else RepositoryError(f"{e} (the index {entry.path})")
                 continue
-            records = list(parse_packages(decompress(path, data), info))
+            records = list(read_index(rel, path, data, info, where))
             break
         if records is None:
-            raise last if last is not None else RepositoryError(f"{base}: no Packages index for {component}/{arch}")
+            raise last
         self._indexes[key] = records
         return records
 
@@ -228,27 +215,15 @@ class Repositories:
         out: list[PackageRecord] = []
         for source in img.sources:
             rel = self.release(source, fs, img.conf)
+            where = dist_url(source.uri, source.suite)
             archs = list(source.architectures or img.architectures)
-            listed = rel.fields.get("Architectures", "").split()
-            if listed and "all" in listed and "No-Support-for-Architecture-all" not in rel.fields and "all" not in archs:
-                archs.append("all")  # arch:all packages live in their own index
             for comp in (source.components or ("",)):
-                comps = rel.fields.get("Components", "").split()
-                if comp and comps and comp not in comps and not _component_listed(rel, comp):
-                    img.warnings.append(f"{self._base(source)}: the Release file does not have component "
-                                        f"{quote(comp)} ({source.where or 'source'})")
-                    continue
                 for arch in archs:
+                    problem = component_problem(rel, comp, arch, where)
+                    if problem is not None:
+                        if "unable to find expected entry" in problem:
+                            raise RepositoryError(problem)
+                        img.warnings.append(problem)  # apt only warns (a misspelt component)
+                        continue
                     out.extend(self.index(source, rel, comp, arch, img.conf))
         return img, out
-
-
-def _component_listed(rel: ReleaseFile, comp: str) -> bool:
-    """Whether the Release's file list has indexes for ``comp`` (``updates/main`` style names)."""
-    prefix = comp.rstrip("/") + "/"
-    return any(p.startswith(prefix) for p in rel.files)
-
-
-def release_info_key(info: ReleaseInfo) -> tuple:
-    """A stable identity for a repository in reports (URI, suite, component)."""
-    return (info.uri, info.suite, info.component)

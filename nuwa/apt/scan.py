@@ -144,17 +144,17 @@ def scan_fs(fs, repos: Repositories, options: ScanOptions | None = None, name: s
     offered: set[tuple[str, str, str]] = {(r.package, r.architecture, r.version) for r in records}
     upgradable_keys = set()
     for up in upgrades:
-        entry = by_key.get((up.package, up.architecture))
+        entry = by_key.get((up.name, up.arch)) or by_key.get((up.name, "all"))
         if entry is None:
             continue
-        upgradable_keys.add((up.package, up.architecture))
+        upgradable_keys.add((entry.name, entry.arch))
         rec = up.candidate
         sec = is_security(rec.release, distro, codename)
         if options.security_only and not sec:
             continue
         out.updates.append(PendingUpdate(
             package=entry.nonambig(), architecture=entry.arch, installed=entry.version, candidate=rec,
-            security=sec, held=entry.want == "hold", reboot=bool(REBOOT_PACKAGES.match(entry.name)),
+            security=sec, held=up.held, reboot=bool(REBOOT_PACKAGES.match(entry.name)),
             installed_source_version=_source_version(entry)))
     out.obsolete = sorted(e.nonambig() for e in installed
                           if e.status == "installed" and (e.name, e.arch) not in upgradable_keys
