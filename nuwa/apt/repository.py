@@ -194,8 +194,13 @@ class Repositories:
         info = rel.info(source, component)
         last: Exception | None = None
         records: list[PackageRecord] | None = None
-        for path in paths:  # apt tries the next form the Release lists when one cannot be had
+        # apt tries the next form the Release lists when one cannot be had, and a by-hash URL
+        # the mirror lacks under the file's own name (the bytes are checked the same way)
+        tries = []
+        for path in paths:
             entry = rel.entry(path)
+            tries += [(path, entry)] + ([(entry.path, entry)] if entry.path != path else [])
+        for path, entry in tries:
             try:
                 data = fetcher.get(f"{where}/{path}", sha256=entry.sha256, size=entry.size, max_size=INDEX_MAX)
             except RepositoryError as e:
