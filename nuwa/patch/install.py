@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from nuwa.deb.archive import DebArchive, open_deb
 from nuwa.deb.operations import Dpkg
-from nuwa.errors import InvalidInputError, NuwaError, OperationFailedError
+from nuwa.errors import InternalError, InvalidInputError, NuwaError, OperationFailedError
 from nuwa.image import Image
 from nuwa.patch.report import PatchReport, build_report, check_report_path, previous_firstboot, write_report
 from nuwa.patch.runner import SimulatorRunner
@@ -54,6 +54,33 @@ def install_debs(fs, debs, runner=None, **dpkg_options) -> Applied:
     runner = runner if runner is not None else SimulatorRunner()
     d = Dpkg(fs, runner, **dpkg_options)
     d.install(debs)
+    d.commit()
+    return Applied(d, runner)
+
+
+def install_steps(fs, steps, runner=None, **dpkg_options) -> Applied:
+    """apt's sequence of dpkg calls on ``fs``, each its own dpkg run, scripts interpreted.
+
+    ``steps`` are ``(action, operands)`` as :func:`nuwa.apt.order.order` gives them, with the
+    unpack operands opened (paths or :class:`DebArchive`): ``unpack``, ``configure``,
+    ``remove`` and ``purge`` with ``--no-triggers`` (as apt 2.6 calls dpkg), and
+    ``configure-pending``, which processes the triggers. The database and job are written to
+    ``fs`` at the end, as in :func:`install_debs`.
+    """
+    runner = runner if runner is not None else SimulatorRunner()
+    d = Dpkg(fs, runner, **dpkg_options)
+    for action, operands in steps:
+        if action == "unpack":
+            d.unpack(operands)
+        elif action == "configure":
+            d.configure(list(operands), triggers=False)
+        elif action == "configure-pending":
+            d.configure_pending(triggers=True)
+        elif action in ("remove", "purge"):
+            d.remove(list(operands), purge=action == "purge", triggers=False)
+        else:
+            raise InternalError(f"unknown dpkg step {action!r}")
+        d.end_run()
     d.commit()
     return Applied(d, runner)
 
@@ -92,7 +119,8 @@ def _named(err: NuwaError, archives) -> NuwaError:
 
 def patch_image(image: Image, debs, output: str | None = None, in_place: bool = False, dry_run: bool = False,
                 report: str | None = None, firstboot_timeout: int | None = None,
-                firstboot_job_timeout: int | None = None) -> PatchReport:
+                firstboot_job_timeout: int | None = None, steps=None, finish=None,
+                extra: dict | None = None) -> PatchReport:
     """Install ``debs`` (paths or opened archives) into ``image``; see the module note.
 
     Writes a new qcow2 overlay at ``output`` (backing file = the image), or the image itself
@@ -101,6 +129,10 @@ def patch_image(image: Image, debs, output: str | None = None, in_place: bool = 
     ``firstboot_job_timeout`` (seconds) bound each deferred entry and the whole first-boot job
     (docs/firstboot.md; defaults there). Returns the :class:`PatchReport`, which also says what
     an earlier first-boot job left in the image.
+
+    ``steps`` (apt's dpkg call sequence, :func:`install_steps`; its unpack operands among
+    ``debs``) replaces ``dpkg -i``; ``finish(fs)`` runs in the same overlay after the packages
+    (apt's own state: ``extended_states``); ``extra`` is merged into the report document.
     """
     check_report_path(report)
     if not debs:
@@ -115,7 +147,16 @@ def patch_image(image: Image, debs, output: str | None = None, in_place: bool = 
             limits = {k: v for k, v in (("entry_timeout", firstboot_timeout),
                                         ("job_timeout", firstboot_job_timeout)) if v}
             try:
-                applied = install_debs(st.fs, archives, runner=SimulatorRunner(job_limits=limits))
+                runner = SimulatorRunner(job_limits=limits)
+                if steps is None:
+                    applied = install_debs(st.fs, archives, runner=runner)
+                else:
+                    # the unpack operands are the paths given in ``debs``: each opened once, above
+                    opened = {os.fspath(d): a for d, a in zip(debs, archives) if isinstance(d, (str, os.PathLike))}
+                    applied = install_steps(st.fs, [(act, [opened.get(o, o) for o in ops] if act == "unpack" else ops)
+                                                    for act, ops in steps], runner=runner)
+                if finish is not None:
+                    finish(st.fs)
             except NuwaError as e:
                 raise _named(e, archives) from None
             except OSError as e:  # the filesystem model's errno (ENOSPC...): one line, exit 1
@@ -123,6 +164,7 @@ def patch_image(image: Image, debs, output: str | None = None, in_place: bool = 
                 raise _named(OperationFailedError(f"{e.strerror or e}{where}"), archives) from None
             doc = build_report(image.path, archives, applied, st.fs.changes(), st.target, dry_run, in_place,
                                previous)
+            doc.update(extra or {})
             if report:  # before the commit: a report that cannot be written cancels the run
                 write_report(report, doc)
                 wrote_report = True
