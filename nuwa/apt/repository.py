@@ -20,7 +20,11 @@ the images.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import hashlib
+import marshal
+import sys
 from dataclasses import dataclass, field
 
 from nuwa.apt.aptconf import image_architectures, read_apt_config
@@ -75,6 +79,35 @@ class ImageSources:
     warnings: list[str]
 
 
+#: the record fields a parsed index keeps, in PackageRecord's order (``release`` is the index's own)
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(PackageRecord) if f.name != "release")
+_RELEASE_AT = [f.name for f in dataclasses.fields(PackageRecord)].index("release")
+
+
+def _parsed_key(index_sha256: str) -> str:
+    """The cache key of an index's parsed records: its digest, the record layout and the
+    marshal format (both may change between versions of Nuwa and of Python)."""
+    layout = hashlib.sha256(" ".join(_RECORD_FIELDS).encode()).hexdigest()[:12]
+    return f"parsed-index:{index_sha256}:{layout}:m{marshal.version}:py{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def _dump_parsed(records: list[PackageRecord]) -> bytes:
+    """The records as data only (marshal holds no code and runs none when loaded)."""
+    return marshal.dumps([tuple(getattr(r, f) for f in _RECORD_FIELDS) for r in records])
+
+
+def _load_parsed(data: bytes | None, info) -> list[PackageRecord] | None:
+    """Records back from :func:`_dump_parsed` (None when absent or unreadable: parse again)."""
+    if data is None:
+        return None
+    try:
+        rows = marshal.loads(data)
+        at = _RELEASE_AT
+        return [PackageRecord(*row[:at], info, *row[at:]) for row in rows]
+    except (ValueError, EOFError, TypeError):
+        return None
+
+
 class Repositories:
     """Verified Release files and parsed indexes, shared by every image of one run."""
 
@@ -85,6 +118,7 @@ class Repositories:
         self._progress = progress
         self._releases: dict[tuple, ReleaseFile] = {}
         self._indexes: dict[tuple, list[PackageRecord]] = {}
+        self._by_name: dict[int, dict[str, list[PackageRecord]]] = {}
         self._extra_keys = [self._read_keyring(p) for p in self.options.keyrings]
         self._repo_sources: list[Source] | None = None
         self.warnings: list[str] = []
@@ -190,8 +224,13 @@ class Repositories:
         key = (where, component, arch, rel.entry(paths[0]).sha256)
         if key in self._indexes:
             return self._indexes[key]
-        fetcher = self.fetcher(conf)
         info = rel.info(source, component)
+        parsed_key = _parsed_key(rel.entry(paths[0]).sha256)
+        records = _load_parsed(self.cache.get_named(parsed_key), info)
+        if records is not None:
+            self._indexes[key] = records
+            return records
+        fetcher = self.fetcher(conf)
         last: Exception | None = None
         records: list[PackageRecord] | None = None
         # apt tries the next form the Release lists when one cannot be had, and a by-hash URL
@@ -212,12 +251,37 @@ class Repositories:
         if records is None:
             raise last
         self._indexes[key] = records
+        # the next run loads the parsed records instead of parsing again (apt's pkgcache.bin)
+        self.cache.put_named(parsed_key, _dump_parsed(records))
         return records
 
     def records_for(self, fs) -> tuple[ImageSources, list[PackageRecord]]:
         """Every package version the image's sources offer, for the image's architectures."""
-        img = self.image_sources(fs)
+        img, chunks = self.indexes_for(fs)
+        return img, [r for chunk in chunks for r in chunk]
+
+    def records_named(self, chunks: list[list[PackageRecord]], names) -> list[PackageRecord]:
+        """The records of ``chunks`` (from :meth:`indexes_for`) whose package is in ``names``.
+
+        Each index is grouped by package name once per run, so an image that only needs its
+        installed packages' versions (a scan) does not walk 60,000 records again.
+        """
         out: list[PackageRecord] = []
+        for chunk in chunks:
+            groups = self._by_name.get(id(chunk))
+            if groups is None:
+                groups = {}
+                for r in chunk:
+                    groups.setdefault(r.package, []).append(r)
+                self._by_name[id(chunk)] = groups  # the chunk lives in self._indexes: its id is stable
+            for n in names:
+                out.extend(groups.get(n, ()))
+        return out
+
+    def indexes_for(self, fs) -> tuple[ImageSources, list[list[PackageRecord]]]:
+        """The image's sources and one record list per index they name (shared, not copied)."""
+        img = self.image_sources(fs)
+        out: list[list[PackageRecord]] = []
         for source in img.sources:
             rel = self.release(source, fs, img.conf)
             where = dist_url(source.uri, source.suite)
@@ -230,5 +294,5 @@ class Repositories:
                             raise RepositoryError(problem)
                         img.warnings.append(problem)  # apt only warns (a misspelt component)
                         continue
-                    out.extend(self.index(source, rel, comp, arch, img.conf))
+                    out.append(self.index(source, rel, comp, arch, img.conf))
         return img, out

@@ -128,7 +128,7 @@ def _source_version(entry) -> str:
 def scan_fs(fs, repos: Repositories, options: ScanOptions | None = None, name: str = "") -> ImageScan:
     """Scan the image whose root filesystem is ``fs`` (read only; nothing is written to it)."""
     options = options or ScanOptions()
-    img, records = repos.records_for(fs)
+    img, chunks = repos.indexes_for(fs)
     osr = _os_release(fs)
     distro, codename = osr.get("ID", "").lower(), osr.get("VERSION_CODENAME", "")
     out = ImageScan(image=name, os={k: osr[k] for k in ("ID", "VERSION_ID", "VERSION_CODENAME", "PRETTY_NAME") if k in osr},
@@ -137,6 +137,8 @@ def scan_fs(fs, repos: Repositories, options: ScanOptions | None = None, name: s
                     warnings=img.warnings + repos.warnings)
     status = StatusFile.load(fs, "/var/lib/dpkg/status")
     installed = [e for e in status.entries if e.status not in ("not-installed", "config-files")]
+    # a candidate depends only on its own package's versions: the other 60,000 are not looked at
+    records = repos.records_named(chunks, {e.name for e in installed})
     by_key = {(e.name, e.arch): e for e in installed}
     policy = Policy(img.pins, img.architectures, img.architectures[0] if img.architectures else "")
     upgrades = policy.upgradable(installed, records)
@@ -164,7 +166,8 @@ def scan_fs(fs, repos: Repositories, options: ScanOptions | None = None, name: s
             u.findings = options.tracker.lookup(u.candidate.source_name, codename, u.installed_source_version,
                                                 u.candidate.source_version)
     if options.cves:
-        _changelog_cves(out.updates, records, repos, img.conf)
+        # a sibling package whose .deb holds the shared changelog need not be installed
+        _changelog_cves(out.updates, [r for c in chunks for r in c], repos, img.conf)
     if options.severities is not None:
         out.updates = [u for u in out.updates
                        if any(f.fixed_by_candidate and f.urgency in options.severities for f in u.findings)]
