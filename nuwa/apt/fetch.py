@@ -48,6 +48,7 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 #: answers worth another attempt: the server or something between is busy or broken for now
 _RETRY_STATUS = (408, 429, 500, 502, 503, 504)
 USER_AGENT = "nuwa (apt-compatible fetcher)"
+_PATH_SAFE = "/%:@!$&'()*+,;=~-._"
 
 
 def display_url(url: str) -> str:
@@ -55,7 +56,7 @@ def display_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     if parts.password is None:
         return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    netloc = f"{parts.username}:***@" + parts.netloc.rsplit("@", 1)[1]
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
@@ -466,13 +467,16 @@ class Fetcher:
             raise _Final("no host in the URL")
         port = parts.port or (443 if scheme == "https" else 80)
         proxy = self.proxy.for_url(url)
-        path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        # a space or a non-ASCII byte in a pool file name is sent %-escaped, as apt's
+        # QuoteString does; escapes already present are kept
+        upath = urllib.parse.quote(parts.path or "/", safe=_PATH_SAFE)
+        path = urllib.parse.urlunsplit(("", "", upath, parts.query, ""))
         hdrs = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **headers}
         if parts.username is not None:
             hdrs["Authorization"] = _basic(parts.username, parts.password or "")
         if proxy and scheme == "http":
             # through a proxy, plain http asks for the absolute URL (RFC 9112 section 3.2.2)
-            path = urllib.parse.urlunsplit((scheme, parts.netloc.rsplit("@", 1)[-1], parts.path or "/", parts.query, ""))
+            path = urllib.parse.urlunsplit((scheme, parts.netloc.rsplit("@", 1)[-1], upath, parts.query, ""))
             pauth = _proxy_auth(proxy)
             if pauth:
                 hdrs["Proxy-Authorization"] = pauth
@@ -600,6 +604,8 @@ def _transport_error(e: BaseException, timeout: float) -> Exception:
         return _Retry(f"cannot resolve the host name ({e.strerror})")
     if isinstance(e, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
         return _Retry("connection closed by the server")
+    if isinstance(e, http.client.InvalidURL):
+        return _Final(f"invalid URL ({e})")
     if isinstance(e, http.client.HTTPException):
         return _Retry(f"bad HTTP response ({type(e).__name__})")
     if isinstance(e, OSError):
