@@ -444,7 +444,11 @@ class Fetcher:
             if resp.status not in _REDIRECTS:
                 return conn, resp, url
             location = resp.getheader("Location")
-            resp.read()  # the redirect's own body, so the connection can be used again
+            try:
+                resp.read()  # the redirect's own body, so the connection can be used again
+            except BaseException as e:
+                self._drop(conn)
+                raise _transport_error(e, self.timeout) from None
             if resp.will_close:
                 self._drop(conn)
             if not location:
@@ -465,7 +469,10 @@ class Fetcher:
         scheme, host = parts.scheme, parts.hostname
         if not host:
             raise _Final("no host in the URL")
-        port = parts.port or (443 if scheme == "https" else 80)
+        try:
+            port = parts.port or (443 if scheme == "https" else 80)
+        except ValueError:
+            raise _Final(f"invalid port in the URL {parts.netloc.rsplit('@', 1)[-1]!r}") from None
         proxy = self.proxy.for_url(url)
         # a space or a non-ASCII byte in a pool file name is sent %-escaped, as apt's
         # QuoteString does; escapes already present are kept

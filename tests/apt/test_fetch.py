@@ -217,6 +217,8 @@ def test_redirects(srv, fetcher):
 
 def test_unsupported_scheme(fetcher):
     assert error(fetcher.get, "ftp://127.0.0.1/x") == "ftp://127.0.0.1/x: unsupported URL scheme 'ftp'"
+    assert error(fetcher.get, "http://127.0.0.1:port/x") == "http://127.0.0.1:port/x: invalid port in the URL '127.0.0.1:port'"
+    assert error(fetcher.get, "http:///x") == "http:///x: no host in the URL"
 
 
 # -- sizes and digests -----------------------------------------------------------------------
