@@ -48,6 +48,7 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 #: answers worth another attempt: the server or something between is busy or broken for now
 _RETRY_STATUS = (408, 429, 500, 502, 503, 504)
 USER_AGENT = "nuwa (apt-compatible fetcher)"
+_PATH_SAFE = "/%:@!$&'()*+,;=~-._"
 
 
 def display_url(url: str) -> str:
@@ -55,7 +56,7 @@ def display_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     if parts.password is None:
         return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    netloc = f"{parts.username}:***@" + parts.netloc.rsplit("@", 1)[1]
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
@@ -443,7 +444,11 @@ class Fetcher:
             if resp.status not in _REDIRECTS:
                 return conn, resp, url
             location = resp.getheader("Location")
-            resp.read()  # the redirect's own body, so the connection can be used again
+            try:
+                resp.read()  # the redirect's own body, so the connection can be used again
+            except BaseException as e:
+                self._drop(conn)
+                raise _transport_error(e, self.timeout) from None
             if resp.will_close:
                 self._drop(conn)
             if not location:
@@ -464,15 +469,21 @@ class Fetcher:
         scheme, host = parts.scheme, parts.hostname
         if not host:
             raise _Final("no host in the URL")
-        port = parts.port or (443 if scheme == "https" else 80)
+        try:
+            port = parts.port or (443 if scheme == "https" else 80)
+        except ValueError:
+            raise _Final(f"invalid port in the URL {parts.netloc.rsplit('@', 1)[-1]!r}") from None
         proxy = self.proxy.for_url(url)
-        path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        # a space or a non-ASCII byte in a pool file name is sent %-escaped, as apt's
+        # QuoteString does; escapes already present are kept
+        upath = urllib.parse.quote(parts.path or "/", safe=_PATH_SAFE)
+        path = urllib.parse.urlunsplit(("", "", upath, parts.query, ""))
         hdrs = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **headers}
         if parts.username is not None:
             hdrs["Authorization"] = _basic(parts.username, parts.password or "")
         if proxy and scheme == "http":
             # through a proxy, plain http asks for the absolute URL (RFC 9112 section 3.2.2)
-            path = urllib.parse.urlunsplit((scheme, parts.netloc.rsplit("@", 1)[-1], parts.path or "/", parts.query, ""))
+            path = urllib.parse.urlunsplit((scheme, parts.netloc.rsplit("@", 1)[-1], upath, parts.query, ""))
             pauth = _proxy_auth(proxy)
             if pauth:
                 hdrs["Proxy-Authorization"] = pauth
@@ -600,6 +611,8 @@ def _transport_error(e: BaseException, timeout: float) -> Exception:
         return _Retry(f"cannot resolve the host name ({e.strerror})")
     if isinstance(e, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
         return _Retry("connection closed by the server")
+    if isinstance(e, http.client.InvalidURL):
+        return _Final(f"invalid URL ({e})")
     if isinstance(e, http.client.HTTPException):
         return _Retry(f"bad HTTP response ({type(e).__name__})")
     if isinstance(e, OSError):

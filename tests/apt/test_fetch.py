@@ -217,6 +217,8 @@ def test_redirects(srv, fetcher):
 
 def test_unsupported_scheme(fetcher):
     assert error(fetcher.get, "ftp://127.0.0.1/x") == "ftp://127.0.0.1/x: unsupported URL scheme 'ftp'"
+    assert error(fetcher.get, "http://127.0.0.1:port/x") == "http://127.0.0.1:port/x: invalid port in the URL '127.0.0.1:port'"
+    assert error(fetcher.get, "http:///x") == "http:///x: no host in the URL"
 
 
 # -- sizes and digests -----------------------------------------------------------------------
@@ -438,3 +440,16 @@ def test_credentials_are_sent_but_not_shown(srv, fetcher):
     assert msg == f"http://user:***@127.0.0.1:{srv.port}/missing: 404 Not Found"
     assert srv.requests[-1].headers["authorization"] == "Basic dXNlcjpzZWNyZXQ="
     assert display_url("http://127.0.0.1/x") == "http://127.0.0.1/x"
+    assert display_url("http://u:p@[::1]:80/x") == "http://u:***@[::1]:80/x"
+
+
+def test_unusual_file_names_are_escaped(srv, repo, fetcher):
+    (repo / "pool" / "a b+c~ü.deb").write_bytes(b"odd")
+    assert fetcher.get(f"{srv.url}/pool/a b+c~ü.deb") == b"odd"
+    assert fetcher.get(f"{srv.url}/pool/a%20b+c~%C3%BC.deb") == b"odd"  # escapes kept as given
+
+
+def test_only_http_proxies(srv, cache):
+    from nuwa.errors import InvalidInputError
+    with pytest.raises(InvalidInputError, match=r"^proxy 'socks5h://127.0.0.1:9': only http:// proxies are supported$"):
+        Fetcher(cache, proxy="socks5h://127.0.0.1:9").get(srv.url_for("dists/Release"))

@@ -13,6 +13,8 @@ Import them as ``from helpers.cli import nuwa``: ``tests/conftest.py`` puts ``te
   through :class:`nuwa.fs.hostdir.HostDirFS` -- with the scratch root stripped from messages.
 - ``debtools``: test packages built by the real ``dpkg-deb``; minimal dpkg roots.
 - ``oracle``: real dpkg in a chroot of real Debian material, and tree/database comparison.
+- ``httpserve``: a local HTTP(S) server on 127.0.0.1 serving a directory, with fault modes
+  (status codes, stalls, redirects, oversize and dropped bodies, Range, proxy requests).
 
 The real tools used as judges stay in ``tests/judges.py`` and the real Debian trees in
 ``tests/debian_tree.py``: nearly every folder imports them by those bare names.

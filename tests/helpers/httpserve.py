@@ -62,6 +62,8 @@ class Request:
 
 @dataclass
 class Fault:
+    """One injected fault: its kind, the URL path, how many more requests it applies to."""
+
     kind: str
     path: str
     times: int | None
