@@ -329,7 +329,13 @@ class Resolver:
                 return
             k, why, culprits = probs[0]
             name = k[0]
-            if self.changed(k) and k not in self.protected:
+            removable = [c for c in culprits if c in self.current and not self.changed(c)
+                         and not self._essential(c) and c not in self.protected]
+            if allow_remove and why.startswith(("Conflicts", "Breaks")) and self.changed(k) \
+                    and removable and len(removable) == len(culprits):
+                for c in removable:  # the marked package wins over the installed one it hits
+                    self.state[c] = None
+            elif self.changed(k) and k not in self.protected:
                 self.keep(k, f"{why} cannot be satisfied")
             elif allow_remove and k in self.current and not self.changed(k) and not self._essential(k) \
                     and k not in self.protected and (why.startswith(("Depends", "PreDepends"))
