@@ -172,6 +172,12 @@ class Policy:
                 entry = vers[v] = _Ver(v, rec.version)
             entry.records.append(rec)
 
+    def iter_records(self):
+        """Every indexed repository record (all packages, all versions), in no set order."""
+        for vers in self._packages.values():
+            for entry in vers.values():
+                yield from entry.records
+
     def versions(self, name: str, arch: str) -> list[str]:
         """The repository versions of a package, highest first (apt's version list order)."""
         vers = self._packages.get(self.key(name, arch), {})
