@@ -65,6 +65,24 @@ class Image(_DiskImage):
         return patch_image(self, list(debs), output=output, in_place=in_place, dry_run=dry_run, report=report,
                            firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout)
 
+    def upgrade(self, request=None, repo_options=None, output: str | None = None, in_place: bool = False,
+                dry_run: bool = False, report: str | None = None, firstboot_timeout: int | None = None,
+                firstboot_job_timeout: int | None = None, on_plan=None, repositories=None):
+        """apt's job offline (``nuwa patch --upgrade`` and friends); returns a PatchReport whose
+        document also has the ``plan``.
+
+        ``request`` is a :class:`nuwa.patch.upgrade.UpgradeRequest` (default: ``upgrade``);
+        ``repo_options`` a :class:`nuwa.apt.repository.RepoOptions`; ``on_plan(doc)`` sees the
+        plan before anything is downloaded; the rest as for :meth:`patch`.
+        """
+        # late: the repository code (and OpenPGP) loads only for apt's job (start-up speed)
+        from nuwa.patch.upgrade import UpgradeRequest, upgrade_image  # (late, see above)
+
+        return upgrade_image(self, request or UpgradeRequest(), repo_options, output=output, in_place=in_place,
+                             dry_run=dry_run, report=report, firstboot_timeout=firstboot_timeout,
+                             firstboot_job_timeout=firstboot_job_timeout, on_plan=on_plan,
+                             repositories=repositories)
+
     def sh(self, script: str, args=(), output: str | None = None, in_place: bool = False, dry_run: bool = False,
            name: str = "sh", bash: bool = False):
         """Interpret the shell ``script`` (text) against the image; returns a ShRun.

@@ -212,6 +212,65 @@ def deb_files() -> list[str]:
     return sorted(glob.glob(os.path.join(updates_dir(), "*.deb")))
 
 
+def local_mirror() -> tuple[str, list[tuple[str, str]]]:
+    """A directory laid out like the archive for the material's world, to serve on 127.0.0.1:
+    ``<m>/dists/<suite>/InRelease`` (as Debian signed it) and the plain ``main`` index apt
+    downloaded for bookworm and bookworm-security, and ``<m>/pool/...`` holding the material's
+    update .debs at the ``Filename`` the index gives them. Returns (directory, [(m, suite)]).
+
+    Built once per day beside the material (hard links into it). Assumption, checked: every
+    update .deb is listed, by its SHA-256, in one of the two indexes.
+    """
+    import hashlib
+
+    root = cache_dir()
+    out = os.path.join(root, "mirror")
+    suites = [("debian", SUITE), ("debian-security", SUITE + "-security")]
+    debs = updates_dir()
+    with _Lock(os.path.join(root, ".lock")):
+        if os.path.exists(os.path.join(out, ".complete")):
+            return out, suites
+        shutil.rmtree(out, ignore_errors=True)
+        main, sec = mirrors()
+        apt = os.path.join(root, "apt-plain")
+        shutil.rmtree(apt, ignore_errors=True)
+        for d in ("lists/partial", "cache/archives/partial", "etc/preferences.d", "etc/apt.conf.d"):
+            os.makedirs(os.path.join(apt, d), exist_ok=True)
+        signed = f" [signed-by={_keyring()}]" if _keyring() else ""
+        with open(os.path.join(apt, "sources.list"), "w") as f:
+            f.write(f"deb{signed} {main} {SUITE} main\ndeb{signed} {sec} {SUITE}-security main\n")
+        subprocess.run(["apt-get", *_apt_options(apt, base_tree(), debs), "-o", "Acquire::GzipIndexes=false",
+                        "-qq", "update"], check=True)
+        by_sha = {}
+        for d in glob.glob(os.path.join(debs, "*.deb")):
+            with open(d, "rb") as f:
+                by_sha[hashlib.sha256(f.read()).hexdigest()] = d
+        placed = set()
+        for (m, suite), uri in zip(suites, (main, sec)):
+            prefix = uri.split("://", 1)[1].replace("/", "_") + f"_dists_{suite}_"
+            lists = os.path.join(apt, "lists")
+            dist = os.path.join(out, m, "dists", suite)
+            os.makedirs(os.path.join(dist, "main/binary-amd64"))
+            os.link(os.path.join(lists, prefix + "InRelease"), os.path.join(dist, "InRelease"))
+            index = os.path.join(dist, "main/binary-amd64/Packages")
+            os.link(os.path.join(lists, prefix + "main_binary-amd64_Packages"), index)
+            with open(index, "rb") as f:
+                for stanza in f.read().split(b"\n\n"):
+                    fields = dict(ln.split(b": ", 1) for ln in stanza.split(b"\n") if b": " in ln and not ln[:1].isspace())
+                    sha = fields.get(b"SHA256", b"").decode()
+                    if sha in by_sha and sha not in placed:
+                        dest = os.path.join(out, m, fields[b"Filename"].decode())
+                        os.makedirs(os.path.dirname(dest), exist_ok=True)
+                        os.link(by_sha[sha], dest)
+                        placed.add(sha)
+        missing = sorted(os.path.basename(by_sha[s]) for s in set(by_sha) - placed)
+        if missing:
+            raise PlanError(f"update .debs not listed in the indexes (assumption: the material's .debs come from "
+                            f"these two suites): {missing}")
+        open(os.path.join(out, ".complete"), "w").close()
+    return out, suites
+
+
 def copy_tree(src: str, dst: str) -> None:
     """A faithful copy of a tree (hard links, xattrs, owners, devices) with cp -a."""
     if os.path.exists(dst):

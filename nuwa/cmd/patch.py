@@ -4,8 +4,9 @@
 the image's root filesystem; the job is :meth:`nuwa.api.Image.patch`
 (:func:`nuwa.patch.install.patch_image`). This module parses the options, calls it and prints
 the report (:mod:`nuwa.patch.report`): ``--json`` on stdout, a human summary otherwise.
-Repository options (``--repo``, ``--upgrade``, ``--security-only``, ``--install``,
-``--remove``) are refused for now with exit 2.
+With ``--upgrade``, ``--full-upgrade``, ``--security-only``, ``--install`` or ``--remove``
+it is apt's job instead (:mod:`nuwa.patch.upgrade`): the image's own repositories, apt's plan
+and apt's order of dpkg calls.
 """
 
 from __future__ import annotations
@@ -19,20 +20,43 @@ from nuwa.patch.install import open_debs
 from nuwa.patch.report import check_report_path
 from nuwa.patch.staging import check_target
 
-#: options of the full command line that need repository access (a later step)
-NOT_YET = (("repo", "--repo"), ("upgrade", "--upgrade"), ("security_only", "--security-only"),
-           ("install", "--install"), ("remove", "--remove"))
+def apt_request(args):
+    """The apt-side request of the command line (None for plain ``--deb``); refuses mixtures."""
+    # late: the repository code (and OpenPGP) loads only for apt's job (start-up speed)
+    from nuwa.patch.upgrade import UpgradeRequest  # (late, see above)
+
+    asked = [flag for flag, on in (("--upgrade", args.upgrade), ("--full-upgrade", args.full_upgrade),
+                                   ("--install", args.install), ("--remove", args.remove),
+                                   ("--purge", args.purge)) if on]
+    if args.security_only and not (args.upgrade or not asked):
+        raise InvalidInputError("--security-only goes with --upgrade (or alone)")
+    if args.security_only and not asked:
+        asked = ["--upgrade"]
+    if len(asked) > 1:
+        raise InvalidInputError(f"{asked[0]} and {asked[1]} cannot be combined in one run")
+    if args.deb and asked:
+        raise InvalidInputError(f"--deb and {asked[0]} cannot be combined (yet): --deb installs local files as dpkg -i")
+    if not asked:
+        return None
+    flag = asked[0]
+    names = tuple(args.install or args.remove or args.purge)
+    return UpgradeRequest(action=flag[2:], names=names, security_only=args.security_only)
 
 
 def check_options(args) -> None:
-    """Refuse the options that are not available yet, and a run with nothing to apply (exit 2)."""
-    for attr, flag in NOT_YET:
-        if getattr(args, attr, None):
-            raise InvalidInputError(f"{flag} is not available yet (repository access comes later); "
-                                    "only --deb FILE is supported")
-    if not args.deb:
-        raise InvalidInputError("nothing to apply: give --deb FILE (one or more)")
+    """Refuse a run with nothing to apply (exit 2)."""
+    if not args.deb and apt_request(args) is None:
+        raise InvalidInputError("nothing to apply: give --deb FILE, --upgrade, --security-only, --install PKG "
+                                "or --remove PKG")
     check_report_path(args.report)
+
+
+def _repo_options(args):
+    from nuwa.apt.repository import RepoOptions  # late: only for apt's job (start-up speed)
+
+    return RepoOptions(repos=args.repo, keyrings=args.keyring, sources_only=args.sources_only,
+                       allow_insecure=args.allow_insecure, allow_expired=args.allow_expired, cache=args.cache,
+                       offline=args.offline, quiet=args.quiet or args.json)
 
 
 def run_patch(args) -> int:
@@ -40,11 +64,28 @@ def run_patch(args) -> int:
     check_options(args)
     if not args.dry_run:
         check_target("patch", args.output, args.in_place)
-    archives = open_debs(args.deb)  # bad .debs are named before the image is opened
+    request = apt_request(args)
+    archives = open_debs(args.deb) if request is None else []  # bad .debs are named before the image is opened
+
+    def show_plan(doc):
+        if args.dry_run and not args.json and not args.quiet:
+            from nuwa.patch.upgrade import plan_lines  # late: only for apt's job (start-up speed)
+
+            print("plan:")
+            for line in plan_lines(doc):
+                print("  " + line)
+            sys.stdout.flush()
+
     with nuwa.open(args.image, writable=bool(args.in_place and not args.dry_run), partition=args.partition) as image:
-        report = image.patch(debs=archives, output=args.output, in_place=args.in_place, dry_run=args.dry_run,
-                             report=args.report, firstboot_timeout=args.firstboot_timeout,
-                             firstboot_job_timeout=args.firstboot_job_timeout)
+        if request is None:
+            report = image.patch(debs=archives, output=args.output, in_place=args.in_place, dry_run=args.dry_run,
+                                 report=args.report, firstboot_timeout=args.firstboot_timeout,
+                                 firstboot_job_timeout=args.firstboot_job_timeout)
+        else:
+            report = image.upgrade(request, _repo_options(args), output=args.output, in_place=args.in_place,
+                                   dry_run=args.dry_run, report=args.report, on_plan=show_plan,
+                                   firstboot_timeout=args.firstboot_timeout,
+                                   firstboot_job_timeout=args.firstboot_job_timeout)
     if args.json:
         print(json.dumps(report.to_json(), indent=1))
     elif not args.quiet:

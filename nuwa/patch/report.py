@@ -102,6 +102,10 @@ def build_report(image: str, archives, applied, changes, target: str | None, dry
 def summary_lines(doc: dict) -> list[str]:
     """The human summary of a run (stdout)."""
     out = []
+    if doc.get("nothing_to_do"):
+        kept = doc.get("plan", {}).get("kept_back", {})
+        return ["nothing to do: no package to upgrade, install or remove; nothing was written"] + \
+            [f"kept back: {n} ({why})" for n, why in sorted(kept.items())]
     prev = doc.get("previous_firstboot")
     if prev is not None:
         out += [f"before this run: {line}" for line in firstboot_lines(prev["status"])]
