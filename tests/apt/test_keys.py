@@ -17,7 +17,7 @@ import warnings
 import pysequoia
 import pytest
 
-from nuwa.apt.keys import default_keyring, keyring_for, load_certs
+from nuwa.apt.keys import default_keyring, describe, keyring_for, load_certs
 from nuwa.apt.sources import Source, read_sources
 from nuwa.errors import InvalidInputError
 from nuwa.fs.hostdir import HostDirFS
@@ -63,6 +63,7 @@ def test_load_binary_and_armored_one_or_many(certs):
     assert fps(load_certs(binary, "k.gpg")) == fps(certs)
     assert fps(load_certs(armored, "k.asc")) == fps(certs)
     assert fps(load_certs(bytes(certs[0]), "one.gpg")) == fps(certs[:1])
+    assert describe(certs[0]) == f"{certs[0].fingerprint.upper()} (alpha <alpha@example.invalid>)"
 
 
 @pytest.mark.parametrize("data", [b"garbage", b"\x99\x01", b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot base64!\n"])
@@ -84,6 +85,22 @@ def test_default_keyring(certs):
     })
     assert sorted(fps(default_keyring(fs))) == sorted(fps([a, b, c]))
     assert sorted(fps(keyring_for(src(), fs))) == sorted(fps([a, b, c]))
+
+
+def test_default_keyring_file_types_as_apt_key(certs):
+    """apt-key's is_supported_keyring: *.gpg must be binary, *.asc armored; others are ignored
+    with apt's warning; a file of the right type that does not parse is an error."""
+    a, b, c = certs
+    fs = image_with({"/etc/apt/trusted.gpg.d/armored.gpg": str(a).encode(),
+                     "/etc/apt/trusted.gpg.d/binary.asc": bytes(b),
+                     "/etc/apt/trusted.gpg.d/good.gpg": bytes(c)})
+    warnings: list[str] = []
+    assert fps(keyring_for(src(), fs, warn=warnings.append)) == fps([c])
+    assert warnings == [f"The key(s) in the keyring /etc/apt/trusted.gpg.d/{n} are ignored as the file has an "
+                        "unsupported filetype." for n in ("armored.gpg", "binary.asc")]
+    fs.write_bytes("/etc/apt/trusted.gpg.d/broken.gpg", b"\x99\x00\x01garbage")
+    with pytest.raises(InvalidInputError, match="^/etc/apt/trusted.gpg.d/broken.gpg: not an OpenPGP key"):
+        keyring_for(src(), fs)
 
 
 def test_signed_by_file_replaces_the_default(certs):
