@@ -19,6 +19,7 @@ import re
 import stat as _stat
 from dataclasses import dataclass, field
 
+from nuwa.deb.status import StatusFile
 from nuwa.errors import InvalidInputError, quote
 
 APT_CONF = "/etc/apt/apt.conf"
@@ -398,8 +399,6 @@ def read_apt_config(fs) -> AptConfig:
 def native_architecture(fs) -> str | None:
     """The image's native architecture: that of its ``dpkg`` package (dpkg's compiled-in one,
     what ``dpkg --print-architecture`` prints), else the first line of ``/var/lib/dpkg/arch``."""
-    from nuwa.deb.status import StatusFile
-
     try:
         entry = StatusFile.load(fs).find("dpkg")
     except FileNotFoundError:
