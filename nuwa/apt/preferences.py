@@ -113,8 +113,6 @@ class Pin:
             prefix = self.expr.endswith("*")
             wanted = self.expr[:-1] if prefix else self.expr
             return _match_ver(record.version, wanted, prefix) or expression_matches(wanted, record.version)
-        if self.pin_kind == "origin":
-            return self.matches_release(record.release, record.architecture)
         return self.matches_release(record.release, record.architecture)
 
     def matches_release(self, info: ReleaseInfo, architecture: str = "") -> bool:
@@ -207,8 +205,8 @@ def parse_preferences(text: str, where: str, warn: Warn = None) -> list[Pin]:
         generic = name.strip() == "*"
         if text_prio == "never":
             if not generic:
-                raise InvalidInputError(f"the special 'Pin-Priority: never' can only be used for "
-                                        f"'Package: *' records", where=at)
+                raise InvalidInputError("the special 'Pin-Priority: never' can only be used for "
+                                        "'Package: *' records", where=at)
             priority = NEVER_PIN
         else:
             m = re.fullmatch(r"[+-]?\d+", text_prio)
