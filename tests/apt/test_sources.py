@@ -266,3 +266,20 @@ def test_merge_keeps_arch_groups_apart():
                                "t", False)
     a, b = merge_items(items, ["amd64"])
     assert (a.components, a.architectures, b.components, b.architectures) == (("main",), None, ("contrib",), ("i386",))
+
+
+def test_sources_files_are_read_inside_the_image(tmp_path):
+    """A sources.list.d entry that is a symlink to a host path (absolute or through ..) is
+    resolved inside the image, where it does not exist: apt's filter skips it."""
+    root = tmp_path / "root"
+    (root / "etc/apt/sources.list.d").mkdir(parents=True)
+    (root / "var/lib/dpkg").mkdir(parents=True)
+    (root / "var/lib/dpkg/status").write_text("Package: dpkg\nStatus: install ok installed\nArchitecture: amd64\n\n")
+    host = tmp_path / "host.list"
+    host.write_text("deb http://evil.invalid/d s main\n")
+    os.symlink(str(host), root / "etc/apt/sources.list.d/abs.list")
+    os.symlink("../../../../host.list", root / "etc/apt/sources.list.d/rel.list")
+    os.symlink(str(host), root / "etc/apt/sources.list")
+    (root / "etc/apt/inside.list").write_text("deb http://good.invalid/d s main\n")
+    os.symlink("/etc/apt/inside.list", root / "etc/apt/sources.list.d/inside.list")
+    assert [s.uri for s in read_sources(HostDirFS(str(root)))] == ["http://good.invalid/d"]
