@@ -251,3 +251,20 @@ def test_shipped_default_image_has_no_archive_keys():
             keyring_for(source, fs)
         assert str(e.value).startswith("/etc/apt/sources.list:1: no trusted key")
         assert len(keyring_for(source, fs, extra=[bytes(new_cert("extra"))])) == 1
+
+
+@pytest.mark.judge
+@pytest.mark.root
+def test_docs_example_runs(debian_key_image):
+    """The python block at the top of docs/repositories.md, on the image of Debian's keys."""
+    import re
+
+    from helpers.paths import REPO
+
+    img, _ = debian_key_image
+    text = open(os.path.join(REPO, "docs", "repositories.md"), encoding="utf-8").read()
+    block = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(block.replace('"disk.qcow2"', repr(img)), "docs/repositories.md", "exec"), namespace)
+    assert namespace["archs"] == ["amd64"] and namespace["pins"] == [] and namespace["certs"]
+    assert [s.suite for s in namespace["sources"]] == ["bookworm"]
