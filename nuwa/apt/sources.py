@@ -26,7 +26,8 @@ import stat as _stat
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from nuwa.apt.aptconf import _quote_word, image_architectures, list_config_dir, read_apt_config, string_to_bool
+from nuwa.apt.aptconf import (_quote_word, image_architectures, list_config_dir, native_architecture,
+                              read_apt_config, string_to_bool)
 from nuwa.errors import InvalidInputError, quote
 
 SOURCES_LIST = "/etc/apt/sources.list"
@@ -322,15 +323,87 @@ class _Repo:
     uri: str
     suite: str
     where: str
-    trusted: object = "unset"  # apt's TRI_UNSET until the first entry sets it
-    check_valid_until: object = "unset"
+    release_options: dict = None  # GetDebReleaseIndexBy's options: must be equal for all entries
+    tri: dict = None  # Trusted/Check-Valid-Until/Check-Date: "unset" until the first entry
+    times: dict = None  # Min-/Max-ValidTime, Date-Max-Future: 0 until set
     signed_by: tuple | None = None
     signed_by_key: bytes | None = None
     targets: list = None  # [(component, archs or None, where)]
 
 
-def merge_items(items: list[_Item], image_archs: list[str] | None, warn: Warn = None) -> list[Source]:
-    """Entries -> one :class:`Source` per (URI, suite, architecture set), as apt merges them."""
+#: (option, apt's name in messages) of the per-repository tri-state and time options
+_TRI_OPTIONS = (("trusted", "Trusted"), ("check-valid-until", "Check-Valid-Until"), ("check-date", "Check-Date"))
+_TIME_OPTIONS = (("valid-until-max", "Max-ValidTime"), ("valid-until-min", "Min-ValidTime"),
+                 ("date-max-future", "Date-Max-Future"))
+#: release options and the apt.conf defaults of the boolean ones (GetDebReleaseIndexBy)
+_RELEASE_OPTIONS = (("allow-insecure", "ALLOW_INSECURE", "Acquire::AllowInsecureRepositories"),
+                    ("allow-weak", "ALLOW_WEAK", "Acquire::AllowWeakRepositories"),
+                    ("allow-downgrade-to-insecure", "ALLOW_DOWNGRADE_TO_INSECURE",
+                     "Acquire::AllowDowngradeToInsecureRepositories"))
+
+
+def _release_options(it: _Item, defaults: dict) -> dict:
+    out = {}
+    for opt, name, conf_key in _RELEASE_OPTIONS:
+        value = it.options.get(opt)
+        if string_to_bool(value, False) if value is not None else defaults.get(conf_key, False):
+            out[name] = "true"
+    if "inrelease-path" in it.options:
+        out["INRELEASE_PATH"] = it.options["inrelease-path"]
+    return out
+
+
+def _merge_options(repo: _Repo, it: _Item, defaults: dict) -> None:
+    """apt's checks that every entry of one repository agrees (debmetaindex.cc: MapsAreEqual,
+    SetTrusted, SetCheckValidUntil, SetValidUntilMin/Max, SetCheckDate, SetDateMaxFuture,
+    SetSignedBy); a disagreement is apt's "Conflicting values" error."""
+    def conflict(label: str, detail: str = "") -> InvalidInputError:
+        return InvalidInputError(f"conflicting values set for option {label} regarding source "
+                                 f"{it.uri}/ {it.suite}{detail}", where=it.where)
+
+    release = _release_options(it, defaults)
+    if repo.release_options is None:
+        repo.release_options = release
+    elif release != repo.release_options:
+        label = sorted(set(release.items()) ^ set(repo.release_options.items()))[0][0]
+        raise conflict(label)
+    for opt, label in _TRI_OPTIONS:
+        value = _tri(it.options, opt)
+        old = repo.tri.get(opt, "unset")
+        if old == "unset":
+            repo.tri[opt] = value
+        elif old != value:
+            raise conflict(label)
+    for opt, label in _TIME_OPTIONS:
+        try:
+            value = int(it.options.get(opt, "0") or 0)
+        except ValueError:
+            raise InvalidInputError(f"option {opt} is not a number of seconds: {quote(it.options[opt])}",
+                                    where=it.where) from None
+        old = repo.times.get(opt, 0)
+        if old == 0:
+            repo.times[opt] = value
+        elif old != value:
+            raise conflict(label)
+    paths, key = _signed_by(it.options.get("signed-by", ""), it)
+    if repo.signed_by is None or (not repo.signed_by and repo.signed_by_key is None):
+        # SetSignedBy: the first non-empty value is taken
+        repo.signed_by, repo.signed_by_key = paths, key
+    elif (paths, key) != (repo.signed_by, repo.signed_by_key):
+        def show(p, k):
+            return "an inline key" if k else ",".join(p) or "(none)"
+        raise conflict("Signed-By", f": {show(repo.signed_by, repo.signed_by_key)} != {show(paths, key)}")
+
+
+def merge_items(items: list[_Item], image_archs: list[str] | None, warn: Warn = None,
+                defaults: dict | None = None) -> list[Source]:
+    """Entries -> one :class:`Source` per (URI, suite, architecture set), as apt merges them.
+
+    ``defaults`` holds the apt.conf booleans apt uses for entries without the option
+    (``Acquire::AllowInsecureRepositories``...); ``deb-src`` entries take part in apt's
+    agreement checks but give no source.
+    """
+    defaults = defaults or {}
     repos: dict[tuple[str, str], _Repo] = {}
     for it in items:
         for key in it.options:
@@ -338,30 +411,12 @@ def merge_items(items: list[_Item], image_archs: list[str] | None, warn: Warn = 
                 warn(f"{it.where}: unknown option {quote(key)} ignored")
             elif key in IGNORED_OPTIONS and warn and string_to_bool(it.options[key], True):
                 warn(f"{it.where}: option {key} is not supported by Nuwa and is ignored")
-        if it.type != "deb":
-            continue  # deb-src: source packages are never fetched
         repo = repos.get((it.uri, it.suite))
         if repo is None:
-            repo = repos[(it.uri, it.suite)] = _Repo(it.uri, it.suite, it.where, targets=[])
-        for attr, opt, label in (("trusted", "trusted", "Trusted"),
-                                 ("check_valid_until", "check-valid-until", "Check-Valid-Until")):
-            value = _tri(it.options, opt)
-            old = getattr(repo, attr)
-            if old == "unset":
-                setattr(repo, attr, value)
-            elif old != value:
-                raise InvalidInputError(f"conflicting values set for option {label} regarding source "
-                                        f"{it.uri}/ {it.suite}", where=it.where)
-        paths, key = _signed_by(it.options.get("signed-by", ""), it)
-        if repo.signed_by is None or (not repo.signed_by and repo.signed_by_key is None):
-            # SetSignedBy: the first non-empty value is taken
-            repo.signed_by, repo.signed_by_key = paths, key
-        elif (paths, key) != (repo.signed_by, repo.signed_by_key):
-            def show(p, k):
-                return "an inline key" if k else ",".join(p) or "(none)"
-            raise InvalidInputError(
-                f"conflicting values set for option Signed-By regarding source {it.uri}/ {it.suite}: "
-                f"{show(repo.signed_by, repo.signed_by_key)} != {show(paths, key)}", where=it.where)
+            repo = repos[(it.uri, it.suite)] = _Repo(it.uri, it.suite, it.where, tri={}, times={}, targets=[])
+        _merge_options(repo, it, defaults)
+        if it.type != "deb":
+            continue  # deb-src: source packages are never fetched
         archs = _architectures(it, image_archs)
         for arch in (archs if archs is not None else image_archs or ["*"]):
             # apt names the first earlier entry that has the same target, once per target
@@ -385,7 +440,7 @@ def merge_items(items: list[_Item], image_archs: list[str] | None, warn: Warn = 
             out.append(Source(
                 uri=repo.uri, suite=repo.suite, components=tuple(comps), architectures=archs,
                 signed_by=repo.signed_by or (), signed_by_key=repo.signed_by_key,
-                trusted=bool(repo.trusted), check_valid_until=None if repo.check_valid_until == "unset" else repo.check_valid_until,
+                trusted=bool(repo.tri.get("trusted")), check_valid_until=repo.tri.get("check-valid-until"),
                 where=wheres[archs]))
     return out
 
@@ -427,7 +482,7 @@ def read_sources(fs, warn: Warn = None) -> list[Source]:
     the image's filesystem ``fs``."""
     conf = read_apt_config(fs)
     archs = image_architectures(fs, conf)
-    native = archs[0] if conf.get("APT::Architecture") is None else conf.get("APT::Architecture")
+    native = conf.get("APT::Architecture") or native_architecture(fs)
     files = []
     try:
         if _stat.S_ISREG(fs.stat(SOURCES_LIST).st_mode):
@@ -443,7 +498,8 @@ def read_sources(fs, warn: Warn = None) -> list[Source]:
             raise InvalidInputError(f"cannot read {quote(path)}: {e.strerror or e}") from None
         items += parse_sources_text(data.decode("utf-8", "surrogateescape"), path,
                                     path.endswith(".sources"), native, warn)
-    return _supported(merge_items(items, archs, warn), warn)
+    defaults = {key: conf.get_bool(key) for _, _, key in _RELEASE_OPTIONS}
+    return _supported(merge_items(items, archs, warn, defaults), warn)
 
 
 def parse_repo_spec(spec: str, warn: Warn = None) -> list[Source]:

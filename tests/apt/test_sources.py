@@ -85,6 +85,23 @@ CASES = [
         "deb [signed-by=/a.gpg] http://a.invalid/d bookworm main\ndeb http://a.invalid/d bookworm contrib\n")}, ()),
     ("none then signed-by", {"etc/apt/sources.list": (
         "deb http://a.invalid/d bookworm main\ndeb [signed-by=/a.gpg] http://a.invalid/d bookworm contrib\n")}, ()),
+    ("deb-src takes part in conflicts", {"etc/apt/sources.list": (
+        "deb [trusted=yes] http://a.invalid/d s main\ndeb-src http://a.invalid/d s main\n")}, ()),
+    ("deb-src with its own options", {"etc/apt/sources.list": (
+        "deb [arch=amd64] http://a.invalid/d s main\ndeb-src [lang=de] http://a.invalid/d s main\n")}, ()),
+    ("conflicting allow-insecure", {"etc/apt/sources.list": (
+        "deb [allow-insecure=yes] http://a.invalid/d s main\ndeb http://a.invalid/d s contrib\n")}, ()),
+    ("allow-insecure=no is the default", {"etc/apt/sources.list": (
+        "deb [allow-insecure=no] http://a.invalid/d s main\ndeb http://a.invalid/d s contrib\n")}, ()),
+    ("conflicting valid-until-min", {"etc/apt/sources.list": (
+        "deb [valid-until-min=100] http://a.invalid/d s main\ndeb http://a.invalid/d s contrib\n")}, ()),
+    ("valid-until-min set late", {"etc/apt/sources.list": (
+        "deb http://a.invalid/d s main\ndeb [valid-until-min=100] http://a.invalid/d s contrib\n")}, ()),
+    ("conflicting check-date", {"etc/apt/sources.list": (
+        "deb [check-date=no] http://a.invalid/d s main\ndeb [check-date=yes] http://a.invalid/d s contrib\n")}, ()),
+    ("apt.conf allows insecure", {"etc/apt/apt.conf.d/99i": 'Acquire::AllowInsecureRepositories "true";\n',
+                                  "etc/apt/sources.list": (
+        "deb [allow-insecure=yes] http://a.invalid/d s main\ndeb http://a.invalid/d s contrib\n")}, ()),
     ("bad fingerprint", {"etc/apt/sources.list": "deb [signed-by=ABCDEF] http://a.invalid/d bookworm main\n"}, ()),
     ("unknown type", {"etc/apt/sources.list": "rpm http://a.invalid/d bookworm main\n"}, ()),
     ("no component", {"etc/apt/sources.list": "deb http://a.invalid/d bookworm\n"}, ()),
