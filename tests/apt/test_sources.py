@@ -102,6 +102,12 @@ CASES = [
     ("apt.conf allows insecure", {"etc/apt/apt.conf.d/99i": 'Acquire::AllowInsecureRepositories "true";\n',
                                   "etc/apt/sources.list": (
         "deb [allow-insecure=yes] http://a.invalid/d s main\ndeb http://a.invalid/d s contrib\n")}, ()),
+    ("deb822 line without colon", {"etc/apt/sources.list.d/x.sources": "Types: deb\nURIs http://a.invalid/d\nSuites: s\nComponents: main\n"}, ()),
+    ("deb822 starts indented", {"etc/apt/sources.list.d/x.sources": " Types: deb\nURIs: http://a.invalid/d\nSuites: s\nComponents: main\n"}, ()),
+    ("deb822 indented # continues", {"etc/apt/sources.list.d/x.sources": (
+        "Types: deb\n# c\nURIs: http://a.invalid/d\n  # indented\nSuites: s\nComponents: main\n")}, ()),
+    ("deb822 Enabled not a boolean, CRLF", {"etc/apt/sources.list.d/x.sources": (
+        "Types: deb\r\nURIs: http://a.invalid/d\r\nSuites: s\r\nComponents: main\r\nEnabled: bogus\r\n")}, ()),
     ("bad fingerprint", {"etc/apt/sources.list": "deb [signed-by=ABCDEF] http://a.invalid/d bookworm main\n"}, ()),
     ("unknown type", {"etc/apt/sources.list": "rpm http://a.invalid/d bookworm main\n"}, ()),
     ("no component", {"etc/apt/sources.list": "deb http://a.invalid/d bookworm\n"}, ()),
