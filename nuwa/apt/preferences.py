@@ -209,11 +209,9 @@ def parse_preferences(text: str, where: str, warn: Warn = None) -> list[Pin]:
                                         "'Package: *' records", where=at)
             priority = NEVER_PIN
         else:
-            m = re.fullmatch(r"[+-]?\d+", text_prio)
-            priority = int(text_prio) if m else None
-            if priority is None and text_prio:
-                raise InvalidInputError(f"value {quote(text_prio)} is outside the range of valid pin priorities "
-                                        f"(-32768 to 32767)", where=at)
+            # FindI is strtol: leading digits count ("10abc" is 10), none at all is 0
+            m = re.match(r"[+-]?\d+", text_prio)
+            priority = int(m.group(0)) if m else 0
             if priority == NEVER_PIN:  # apt silently clamps a written -32768 to -32767
                 priority += 1
             if priority is not None and not -32768 <= priority <= 32767:

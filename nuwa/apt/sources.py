@@ -104,13 +104,23 @@ class Stanza:
 def parse_stanzas(text: str, where: str, warn: Warn = None) -> list[Stanza]:
     """Split deb822 text into stanzas as apt's ``pkgTagFile`` does: blank lines separate,
     ``#`` at the start of a line is a comment, a line starting with space or tab continues the
-    previous field. A line that is none of these is an error naming ``where:line``; a field
-    given twice keeps its last value (as apt) with a warning."""
+    previous field (a ``#`` there is text, as in apt). A field given twice keeps its last
+    value (as apt) with a warning.
+
+    A line without ``:`` is what apt's ``pkgTagSection::Scan`` makes of it: the field name
+    runs on to the next ``:`` of the stanza, swallowing the lines between (so ``Pin release
+    a=x`` followed by ``Pin-Priority: 10`` leaves the stanza without ``Pin``); Nuwa warns
+    about it. With no ``:`` left in the stanza it is apt's "Unable to parse" error, here
+    naming ``where:line``.
+    """
     stanzas: list[Stanza] = []
     cur: Stanza | None = None
     last: str | None = None
-    for n, line in enumerate(text.split("\n"), 1):
-        line = line.rstrip("\r")
+    lines = [ln.rstrip("\r") for ln in text.split("\n")]
+    i = 0
+    while i < len(lines):
+        n, line = i + 1, lines[i]
+        i += 1
         if line.startswith("#"):
             continue
         if not line.strip():
@@ -123,11 +133,20 @@ def parse_stanzas(text: str, where: str, warn: Warn = None) -> list[Stanza]:
             cur.fields[last] = (name, value + "\n" + line.strip(), at)
             continue
         if ":" not in line:
-            raise InvalidInputError(f"malformed line {quote(line)} (no ':')", where=f"{where}:{n}")
+            # the field name runs on to the next ':' in this stanza (apt's Scan)
+            j = i
+            while j < len(lines) and lines[j].strip() and ":" not in lines[j]:
+                j += 1
+            if j == len(lines) or not lines[j].strip():
+                raise InvalidInputError(f"unable to parse {quote(line)} (no ':')", where=f"{where}:{n}")
+            if warn:
+                warn(f"{where}:{n}: line without ':'; apt reads it as part of a field name up to line {j + 1}")
+            line = "\n".join(lines[i - 1:j + 1])
+            i = j + 1
         name, value = line.split(":", 1)
         name = name.strip()
-        if not name or any(c.isspace() for c in name):
-            raise InvalidInputError(f"malformed field name {quote(name)}", where=f"{where}:{n}")
+        if not name:
+            raise InvalidInputError("field without a name", where=f"{where}:{n}")
         if cur is None:
             cur = Stanza(n, {})
             stanzas.append(cur)
