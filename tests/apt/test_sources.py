@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aptconfig_judge import AptChroot, apt_messages
 from nuwa.apt.sources import Source, merge_items, parse_repo_spec, parse_sources_text, read_sources
@@ -306,3 +308,28 @@ def test_sources_files_are_read_inside_the_image(tmp_path):
     (root / "etc/apt/inside.list").write_text("deb http://good.invalid/d s main\n")
     os.symlink("/etc/apt/inside.list", root / "etc/apt/sources.list.d/inside.list")
     assert [s.uri for s in read_sources(HostDirFS(str(root)))] == ["http://good.invalid/d"]
+
+
+# ---- any text: a result or one clean line of error, never a crash --------------------------
+_PIECES = st.sampled_from(list('deb-src []=#:"{};/\\*\n\t ,.!$()aA1%') + [
+    "deb ", "http://", "Types:", "URIs:", "Suites:", "Components:", "Signed-By:", "Enabled:", "Package:",
+    "Pin:", "Pin-Priority:", "release ", "version ", "#clear", "#include", "signed-by=", "arch+=", "::",
+    "/*", "*/", "//"])
+
+
+@given(st.lists(_PIECES, max_size=60).map("".join))
+def test_parsers_never_crash(text):
+    from nuwa.apt.aptconf import AptConfig, parse_config
+    from nuwa.apt.preferences import parse_preferences
+
+    def quiet(msg):
+        assert "\n" not in msg, msg
+
+    for parse in (lambda: merge_items(parse_sources_text(text, "f", False, "amd64", quiet), ["amd64"], quiet),
+                  lambda: merge_items(parse_sources_text(text, "f", True, "amd64", quiet), ["amd64"], quiet),
+                  lambda: parse_config(text, AptConfig(), "f"),
+                  lambda: parse_preferences(text, "f", quiet)):
+        try:
+            parse()
+        except InvalidInputError as e:
+            assert "\n" not in str(e) and str(e).startswith("f"), str(e)
