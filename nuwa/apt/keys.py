@@ -5,7 +5,9 @@ apt 2.6 (methods/gpgv.cc, cmdline/apt-key.in) decides which keys verify a reposi
 - ``Signed-By`` with key file paths: exactly those files (``/usr/share/keyrings/*`` is the
   usual place); with an inline key block (deb822): that key;
 - ``Signed-By`` with fingerprints only: the default keyrings, and the signer must be one of
-  those keys (``!`` after a fingerprint asks for exactly that key rather than its subkeys);
+  those keys: a plain fingerprint is compared with each certificate's primary key, one with
+  ``!`` with each of its keys (a signing subkey named exactly). The certificate is returned
+  whole: restricting a signature to the one subkey named with ``!`` is not modelled;
 - no ``Signed-By``: the default keyrings, ``/etc/apt/trusted.gpg.d/*.gpg`` and ``*.asc``,
   and ``/etc/apt/trusted.gpg`` (apt tries that legacy file only when no other key matched,
   with a warning; here it is simply part of the default set). As apt-key's
@@ -117,8 +119,20 @@ def describe(cert: pysequoia.Cert) -> str:
     return f"{cert.fingerprint.upper()} ({uids[0]})" if uids else cert.fingerprint.upper()
 
 
-def _fingerprints(cert: pysequoia.Cert) -> set[str]:
-    return {cert.fingerprint.upper()}
+def key_fingerprints(cert: pysequoia.Cert) -> list[str]:
+    """The fingerprints of a certificate's primary key, then of its subkeys (upper case)."""
+    pile = pysequoia.packet.PacketPile.from_bytes(bytes(cert))
+    keys = (pysequoia.packet.Tag.PublicKey, pysequoia.packet.Tag.PublicSubkey)
+    return [p.fingerprint.upper() for p in pile if p.tag in keys and p.fingerprint]
+
+
+def selects(cert: pysequoia.Cert, fingerprint: str) -> bool:
+    """Whether a ``Signed-By`` fingerprint names ``cert``, as apt's gpgv method compares: a
+    plain fingerprint is the primary key's; with ``!`` it names that exact key, primary or
+    subkey (methods/gpgv.cc)."""
+    if fingerprint.endswith("!"):
+        return fingerprint[:-1].upper() in key_fingerprints(cert)
+    return cert.fingerprint.upper() == fingerprint.upper()
 
 
 def _dedupe(certs: list[pysequoia.Cert]) -> list[pysequoia.Cert]:
@@ -149,7 +163,7 @@ def keyring_for(source: Source, fs, extra: Sequence[bytes] = (), warn: Warn = No
         certs = load_certs(source.signed_by_key, f"{where}: Signed-By inline key")
     else:
         paths = [s for s in source.signed_by if s.startswith("/")]
-        fingerprints = [s.rstrip("!").upper() for s in source.signed_by if not s.startswith("/")]
+        fingerprints = [s.upper() for s in source.signed_by if not s.startswith("/")]
         for path in paths:
             got = _read_key_file(fs, path, where, required=True)
             if not got:
@@ -157,10 +171,9 @@ def keyring_for(source: Source, fs, extra: Sequence[bytes] = (), warn: Warn = No
             certs += got
         if fingerprints:
             pool = certs if paths else default_keyring(fs, warn)
-            wanted = set(fingerprints)
-            certs = [c for c in pool if _fingerprints(c) & wanted]
+            certs = [c for c in pool if any(selects(c, f) for f in fingerprints)]
             if not certs and not added:
-                raise InvalidInputError(f"no key with fingerprint {', '.join(sorted(wanted))} among the "
+                raise InvalidInputError(f"no key with fingerprint {', '.join(fingerprints)} among the "
                                         "image's trusted keys (Signed-By)", where=where)
         elif not paths:
             certs = default_keyring(fs, warn)

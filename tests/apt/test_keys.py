@@ -17,7 +17,7 @@ import warnings
 import pysequoia
 import pytest
 
-from nuwa.apt.keys import default_keyring, describe, keyring_for, load_certs
+from nuwa.apt.keys import default_keyring, describe, key_fingerprints, keyring_for, load_certs
 from nuwa.apt.sources import Source, read_sources
 from nuwa.errors import InvalidInputError
 from nuwa.fs.hostdir import HostDirFS
@@ -115,6 +115,13 @@ def test_signed_by_fingerprint_selects_from_the_default(certs):
     fs = image_with({"/etc/apt/trusted.gpg.d/all.asc": "".join(str(x) for x in certs).encode()})
     got = keyring_for(src(signed_by=(b.fingerprint.upper() + "!",)), fs)
     assert fps(got) == fps([b])
+    # a subkey: named exactly (with '!') it selects its certificate; without '!' apt compares
+    # the primary key's fingerprint, so it selects nothing
+    primary, *subkeys = key_fingerprints(c)
+    assert primary == c.fingerprint.upper() and len(subkeys) == 2  # signing and encryption subkeys
+    assert fps(keyring_for(src(signed_by=(subkeys[0].lower() + "!", a.fingerprint)), fs)) == fps([a, c])
+    with pytest.raises(InvalidInputError, match="no key with fingerprint"):
+        keyring_for(src(signed_by=(subkeys[0],)), fs)
     with pytest.raises(InvalidInputError, match="no key with fingerprint"):
         keyring_for(src(signed_by=("0" * 40,)), fs)
 
