@@ -395,6 +395,45 @@ def read_apt_config(fs) -> AptConfig:
     return conf
 
 
+# ---- options that change what is fetched -------------------------------------------------------
+def proxy_for(conf: AptConfig, url: str, warn=None) -> str | None:
+    """The proxy apt's http method would use for ``url`` from the image's configuration, or
+    None for a direct connection.
+
+    As methods/http.cc with aptConfigWrapperForMethods: ``Acquire::<m>::Proxy::<host>`` first
+    (``DIRECT`` = none), else ``Acquire::<m>::Proxy``, where ``<m>`` is ``https`` then ``http``
+    for an https URL and ``http`` for an http one. The ``http_proxy``/``https_proxy``
+    environment apt would also consult is the environment of a running image, not the host's:
+    it is not used. ``Proxy-Auto-Detect`` names a program in the image, which is never run
+    (``warn`` says so).
+    """
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("http", "https"):
+        return None
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    host = host[1:].split("]", 1)[0] if host.startswith("[") else host.split(":", 1)[0]
+    methods = ("https", "http") if scheme == "https" else ("http",)
+
+    def find(postfix: str) -> str:
+        for m in methods:
+            value = conf.get(f"Acquire::{m}::{postfix}")
+            if value:
+                return value
+        return ""
+
+    if warn and (find("Proxy-Auto-Detect") or find("ProxyAutoDetect")):
+        warn(f"Acquire::{scheme}::Proxy-Auto-Detect names a program in the image; Nuwa does not run it")
+    specific = find(f"Proxy::{host}")
+    proxy = specific or find("Proxy")
+    return None if not proxy or proxy == "DIRECT" else proxy
+
+
+def check_valid_until(conf: AptConfig) -> bool:
+    """``Acquire::Check-Valid-Until`` (default true): whether an expired Release file is refused
+    for sources that do not say ``check-valid-until=`` themselves."""
+    return conf.get_bool("Acquire::Check-Valid-Until", True)
+
+
 # ---- architectures ---------------------------------------------------------------------------
 def native_architecture(fs) -> str | None:
     """The image's native architecture: that of its ``dpkg`` package (dpkg's compiled-in one,
