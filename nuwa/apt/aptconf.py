@@ -215,9 +215,10 @@ def _strip_comments(line: str, in_comment: bool) -> tuple[str, bool]:
     return fragment + line, False
 
 
-def _quote_word(text: str) -> tuple[str | None, str]:
-    """``ParseQuoteWord``: the next word (``"..."`` kept together, quotes removed, ``%xx``
-    decoded) and the rest, or ``(None, text)`` when nothing is left or a quote is open."""
+def quote_word(text: str) -> tuple[str | None, str]:
+    """apt's ``ParseQuoteWord`` (also the word splitter of sources.list lines): the next word
+    (``"..."`` and ``[...]`` kept together, quotes removed, ``%xx`` decoded) and the rest, or
+    ``(None, text)`` when nothing is left or a quote is open."""
     i = 0
     while i < len(text) and text[i] == " ":
         i += 1
@@ -306,12 +307,12 @@ def parse_config(text: str, conf: AptConfig, where: str, fs=None, depth: int = 0
                 if ch == "}":
                     parent = stack.pop() if stack else ""
                 continue
-            tag, rest = _quote_word(buffer)
+            tag, rest = quote_word(buffer)
             if tag is None:
                 raise InvalidInputError("syntax error: malformed tag", where=at)
             word, rest2 = _c_word(rest)
             if word is None:
-                word, rest2 = _quote_word(rest)
+                word, rest2 = quote_word(rest)
             no_word = False
             if word is None:
                 rest2 = rest.strip()

@@ -65,7 +65,11 @@ class Pin:
     expr: str  # the Pin field after its type word
     priority: int
     where: str = ""  # "/etc/apt/preferences.d/x.pref:4"
-    _release: dict = field(default_factory=dict, compare=False, repr=False)
+    # a release pin's expression cut up once (pkgVersionMatch's constructor), not per record
+    _release: dict = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_release", parse_release_expr(self.expr) if self.pin_kind == "release" else {})
 
     @property
     def generic(self) -> bool:
@@ -220,8 +224,7 @@ def parse_preferences(text: str, where: str, warn: Warn = None) -> list[Pin]:
             if not priority:
                 raise InvalidInputError("no priority (or zero) specified for pin", where=at)
         packages = ("*",) if generic else tuple(name.split())
-        release = parse_release_expr(expr) if kind == "release" else {}
-        pins.append(Pin(packages, kind, expr, priority, at, release))
+        pins.append(Pin(packages, kind, expr, priority, at))
     return pins
 
 

@@ -26,7 +26,7 @@ import stat as _stat
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from nuwa.apt.aptconf import (_quote_word, image_architectures, list_config_dir, native_architecture,
+from nuwa.apt.aptconf import (image_architectures, list_config_dir, native_architecture, quote_word,
                               read_apt_config, string_to_bool)
 from nuwa.errors import InvalidInputError, quote
 
@@ -159,7 +159,9 @@ def parse_stanzas(text: str, where: str, warn: Warn = None) -> list[Stanza]:
 
 # ---- one entry (a line or a stanza) -> items ------------------------------------------------
 @dataclass
-class _Item:
+class Entry:
+    """One (type, URI, suite, component) of a sources line or stanza, with its options."""
+
     type: str
     uri: str
     suite: str
@@ -182,7 +184,7 @@ def _fixup_uri(uri: str, native: str | None) -> str | None:
     return uri.rstrip("/") or uri
 
 
-def _parse_line(line: str, where: str, native: str | None) -> list[_Item]:
+def _parse_line(line: str, where: str, native: str | None) -> list[Entry]:
     """One non-comment line of a ``.list`` file (``ParseFileOldStyle`` + ``ParseLine``)."""
     m = re.match(r"(\S+)\s", line)
     if not m:
@@ -195,7 +197,7 @@ def _parse_line(line: str, where: str, native: str | None) -> list[_Item]:
     if rest.startswith("["):
         rest = rest[1:].lstrip()
         while not rest.startswith("]"):
-            option, after = _quote_word(rest)
+            option, after = quote_word(rest)
             if option is None:
                 raise InvalidInputError("malformed entry ([option] unparsable)", where=where)
             if len(option) < 3:
@@ -213,35 +215,35 @@ def _parse_line(line: str, where: str, native: str | None) -> list[_Item]:
             options[key] = value
             rest = after
         rest = rest[1:].lstrip()
-    uri, rest = _quote_word(rest)
+    uri, rest = quote_word(rest)
     if uri is None:
         raise InvalidInputError("malformed entry (URI)", where=where)
-    suite, rest = _quote_word(rest)
+    suite, rest = quote_word(rest)
     if suite is None:
         raise InvalidInputError("malformed entry (Suite)", where=where)
     fixed = _fixup_uri(uri, native)
     if fixed is None:
         raise InvalidInputError(f"malformed entry (URI parse: {quote(uri)})", where=where)
     if suite.endswith("/"):
-        comp, rest = _quote_word(rest)
+        comp, rest = quote_word(rest)
         if comp is not None:
             raise InvalidInputError("malformed entry (absolute Suite Component)", where=where)
         # apt 2.6 substitutes $(ARCH) in a flat path only (ParseLine), and in every deb822 suite
         if native:
             suite = suite.replace("$(ARCH)", native)
-        return [_Item(kind, fixed, suite, "", options, where)]
+        return [Entry(kind, fixed, suite, "", options, where)]
     comps = []
     while True:
-        comp, rest = _quote_word(rest)
+        comp, rest = quote_word(rest)
         if comp is None:
             break
         comps.append(comp)
     if not comps:
         raise InvalidInputError("malformed entry (Component)", where=where)
-    return [_Item(kind, fixed, suite, c, options, where) for c in comps]
+    return [Entry(kind, fixed, suite, c, options, where) for c in comps]
 
 
-def _parse_stanza(st: Stanza, file: str, native: str | None, warn: Warn) -> list[_Item]:
+def _parse_stanza(st: Stanza, file: str, native: str | None, warn: Warn) -> list[Entry]:
     """One deb822 stanza (``ParseFileDeb822`` + ``ParseStanza``)."""
     where = f"{file}:{st.line}"
     kinds = (st.get("Types") or "").split()
@@ -279,16 +281,16 @@ def _parse_stanza(st: Stanza, file: str, native: str | None, warn: Warn) -> list
                 if s.endswith("/"):
                     if comps:
                         raise InvalidInputError("malformed entry (absolute Suite Component)", where=where)
-                    items.append(_Item(k, fixed, s, "", options, where))
+                    items.append(Entry(k, fixed, s, "", options, where))
                 else:
                     if not comps:
                         raise InvalidInputError("malformed entry (Component)", where=where)
-                    items.extend(_Item(k, fixed, s, c, options, where) for c in comps)
+                    items.extend(Entry(k, fixed, s, c, options, where) for c in comps)
     return items
 
 
 def parse_sources_text(text: str, where: str, deb822: bool, native: str | None = None,
-                       warn: Warn = None) -> list[_Item]:
+                       warn: Warn = None) -> list[Entry]:
     """The entries of one sources file's text (``where`` = its name for messages)."""
     if deb822:
         items = []
@@ -318,7 +320,7 @@ def _tri(options: dict, name: str) -> bool | None:
     return None if value is None else string_to_bool(value, False)
 
 
-def _signed_by(value: str, item: _Item) -> tuple[tuple[str, ...], bytes | None]:
+def _signed_by(value: str, item: Entry) -> tuple[tuple[str, ...], bytes | None]:
     """``NormalizeSignedBy(value, introducer=true)``: an inline key block, or a list of
     absolute key file paths and 40-hex-digit fingerprints (``!`` suffix allowed)."""
     if _KEY_BEGIN in value:
@@ -361,7 +363,7 @@ _RELEASE_OPTIONS = (("allow-insecure", "ALLOW_INSECURE", "Acquire::AllowInsecure
                      "Acquire::AllowDowngradeToInsecureRepositories"))
 
 
-def _release_options(it: _Item, defaults: dict) -> dict:
+def _release_options(it: Entry, defaults: dict) -> dict:
     out = {}
     for opt, name, conf_key in _RELEASE_OPTIONS:
         value = it.options.get(opt)
@@ -372,7 +374,7 @@ def _release_options(it: _Item, defaults: dict) -> dict:
     return out
 
 
-def _merge_options(repo: _Repo, it: _Item, defaults: dict) -> None:
+def _merge_options(repo: _Repo, it: Entry, defaults: dict) -> None:
     """apt's checks that every entry of one repository agrees (debmetaindex.cc: MapsAreEqual,
     SetTrusted, SetCheckValidUntil, SetValidUntilMin/Max, SetCheckDate, SetDateMaxFuture,
     SetSignedBy); a disagreement is apt's "Conflicting values" error."""
@@ -414,7 +416,7 @@ def _merge_options(repo: _Repo, it: _Item, defaults: dict) -> None:
         raise conflict("Signed-By", f": {show(repo.signed_by, repo.signed_by_key)} != {show(paths, key)}")
 
 
-def merge_items(items: list[_Item], image_archs: list[str] | None, warn: Warn = None,
+def merge_items(items: list[Entry], image_archs: list[str] | None, warn: Warn = None,
                 defaults: dict | None = None) -> list[Source]:
     """Entries -> one :class:`Source` per (URI, suite, architecture set), as apt merges them.
 
@@ -464,7 +466,7 @@ def merge_items(items: list[_Item], image_archs: list[str] | None, warn: Warn = 
     return out
 
 
-def _architectures(it: _Item, image_archs: list[str] | None) -> tuple[str, ...] | None:
+def _architectures(it: Entry, image_archs: list[str] | None) -> tuple[str, ...] | None:
     """``parsePlusMinusArchOptions``: ``arch=`` replaces, ``arch+=``/``arch-=`` edit the
     image's list; None when no option is given (the image's architectures)."""
     opts = it.options
@@ -509,7 +511,7 @@ def read_sources(fs, warn: Warn = None) -> list[Source]:
     except OSError:
         pass
     files += list_config_dir(fs, SOURCES_PARTS, ("list", "sources"))
-    items: list[_Item] = []
+    items: list[Entry] = []
     for path in files:
         try:
             data = fs.read_bytes(path)

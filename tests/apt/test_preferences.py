@@ -220,3 +220,13 @@ def test_pin_fields_and_read_order():
 ])
 def test_expression_matches(pattern, text, result):
     assert expression_matches(pattern, text) is result
+
+
+def test_pins_made_by_hand_match_like_parsed_ones():
+    info = ReleaseInfo(URI, "stable", "main", origin="Debian", archive="stable", codename="bookworm", version="12.8")
+    rec = PackageRecord("alpha", "1.0-1", "amd64", info)
+    assert Pin(("*",), "release", "o=Debian,n=bookworm,v=12*", 500).matches(rec)
+    assert not Pin(("alpha",), "release", "o=Debian,n=trixie", 500).matches(rec)
+    assert Pin(("alpha",), "version", "1.0*", 500).matches(rec, "amd64")
+    assert not Pin(("alpha",), "version", "1.0*", 500).matches(PackageRecord("alpha", "1.0-1", "i386", info), "amd64")
+    assert Pin(("alpha:i386",), "version", "1.0*", 500).matches(PackageRecord("alpha", "1.0-1", "i386", info), "amd64")
