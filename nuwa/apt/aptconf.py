@@ -19,6 +19,7 @@ import re
 import stat as _stat
 from dataclasses import dataclass, field
 
+from nuwa.deb.status import StatusFile
 from nuwa.errors import InvalidInputError, quote
 
 APT_CONF = "/etc/apt/apt.conf"
@@ -214,9 +215,10 @@ def _strip_comments(line: str, in_comment: bool) -> tuple[str, bool]:
     return fragment + line, False
 
 
-def _quote_word(text: str) -> tuple[str | None, str]:
-    """``ParseQuoteWord``: the next word (``"..."`` kept together, quotes removed, ``%xx``
-    decoded) and the rest, or ``(None, text)`` when nothing is left or a quote is open."""
+def quote_word(text: str) -> tuple[str | None, str]:
+    """apt's ``ParseQuoteWord`` (also the word splitter of sources.list lines): the next word
+    (``"..."`` and ``[...]`` kept together, quotes removed, ``%xx`` decoded) and the rest, or
+    ``(None, text)`` when nothing is left or a quote is open."""
     i = 0
     while i < len(text) and text[i] == " ":
         i += 1
@@ -305,12 +307,12 @@ def parse_config(text: str, conf: AptConfig, where: str, fs=None, depth: int = 0
                 if ch == "}":
                     parent = stack.pop() if stack else ""
                 continue
-            tag, rest = _quote_word(buffer)
+            tag, rest = quote_word(buffer)
             if tag is None:
                 raise InvalidInputError("syntax error: malformed tag", where=at)
             word, rest2 = _c_word(rest)
             if word is None:
-                word, rest2 = _quote_word(rest)
+                word, rest2 = quote_word(rest)
             no_word = False
             if word is None:
                 rest2 = rest.strip()
@@ -394,12 +396,49 @@ def read_apt_config(fs) -> AptConfig:
     return conf
 
 
+# ---- options that change what is fetched -------------------------------------------------------
+def proxy_for(conf: AptConfig, url: str, warn=None) -> str | None:
+    """The proxy apt's http method would use for ``url`` from the image's configuration, or
+    None for a direct connection.
+
+    As methods/http.cc with aptConfigWrapperForMethods: ``Acquire::<m>::Proxy::<host>`` first
+    (``DIRECT`` = none), else ``Acquire::<m>::Proxy``, where ``<m>`` is ``https`` then ``http``
+    for an https URL and ``http`` for an http one. The ``http_proxy``/``https_proxy``
+    environment apt would also consult is the environment of a running image, not the host's:
+    it is not used. ``Proxy-Auto-Detect`` names a program in the image, which is never run
+    (``warn`` says so).
+    """
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("http", "https"):
+        return None
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    host = host[1:].split("]", 1)[0] if host.startswith("[") else host.split(":", 1)[0]
+    methods = ("https", "http") if scheme == "https" else ("http",)
+
+    def find(postfix: str) -> str:
+        for m in methods:
+            value = conf.get(f"Acquire::{m}::{postfix}")
+            if value:
+                return value
+        return ""
+
+    if warn and (find("Proxy-Auto-Detect") or find("ProxyAutoDetect")):
+        warn(f"Acquire::{scheme}::Proxy-Auto-Detect names a program in the image; Nuwa does not run it")
+    specific = find(f"Proxy::{host}")
+    proxy = specific or find("Proxy")
+    return None if not proxy or proxy == "DIRECT" else proxy
+
+
+def check_valid_until(conf: AptConfig) -> bool:
+    """``Acquire::Check-Valid-Until`` (default true): whether an expired Release file is refused
+    for sources that do not say ``check-valid-until=`` themselves."""
+    return conf.get_bool("Acquire::Check-Valid-Until", True)
+
+
 # ---- architectures ---------------------------------------------------------------------------
 def native_architecture(fs) -> str | None:
     """The image's native architecture: that of its ``dpkg`` package (dpkg's compiled-in one,
     what ``dpkg --print-architecture`` prints), else the first line of ``/var/lib/dpkg/arch``."""
-    from nuwa.deb.status import StatusFile  # late: only for the native architecture (status is read once)
-
     try:
         entry = StatusFile.load(fs).find("dpkg")
     except FileNotFoundError:

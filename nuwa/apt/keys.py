@@ -5,10 +5,14 @@ apt 2.6 (methods/gpgv.cc, cmdline/apt-key.in) decides which keys verify a reposi
 - ``Signed-By`` with key file paths: exactly those files (``/usr/share/keyrings/*`` is the
   usual place); with an inline key block (deb822): that key;
 - ``Signed-By`` with fingerprints only: the default keyrings, and the signer must be one of
-  those keys (``!`` after a fingerprint asks for exactly that key rather than its subkeys);
+  those keys: a plain fingerprint is compared with each certificate's primary key, one with
+  ``!`` with each of its keys (a signing subkey named exactly). The certificate is returned
+  whole: restricting a signature to the one subkey named with ``!`` is not modelled;
 - no ``Signed-By``: the default keyrings, ``/etc/apt/trusted.gpg.d/*.gpg`` and ``*.asc``,
   and ``/etc/apt/trusted.gpg`` (apt tries that legacy file only when no other key matched,
-  with a warning; here it is simply part of the default set).
+  with a warning; here it is simply part of the default set). As apt-key's
+  ``is_supported_keyring``, a default ``*.gpg`` file must be a binary keyring (first byte
+  0x98, 0x99 or 0xC6) and a ``*.asc`` file armored; another one is ignored with apt's warning.
 
 Keys are parsed with pysequoia (Sequoia-PGP, what apt in Debian 13 verifies with through
 ``sqv``); binary keyrings and ASCII-armored files are both accepted, one or many keys per file.
@@ -19,7 +23,7 @@ symlinks (absolute or relative) resolve inside the image, never on the host.
 from __future__ import annotations
 
 import stat as _stat
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pysequoia
 
@@ -28,6 +32,12 @@ from nuwa.errors import InvalidInputError, quote
 
 TRUSTED_PARTS = "/etc/apt/trusted.gpg.d"
 TRUSTED_LEGACY = "/etc/apt/trusted.gpg"
+#: the first byte of a binary keyring apt-key accepts: an old-format public-key packet with a
+#: 1- or 2-byte length (0x98, 0x99) or a new-format one (0xC6)
+BINARY_KEYRING_START = (0x98, 0x99, 0xC6)
+ARMOR_BEGIN = b"-----BEGIN PGP PUBLIC KEY BLOCK-----"
+
+Warn = Callable[[str], None] | None
 
 
 def load_certs(data: bytes, where: str) -> list[pysequoia.Cert]:
@@ -62,23 +72,67 @@ def _read_key_file(fs, path: str, where: str, required: bool) -> list[pysequoia.
     return load_certs(data, f"{where}: {path}" if required else path)
 
 
-def default_keyring(fs) -> list[pysequoia.Cert]:
+def supported_keyring(path: str, data: bytes) -> bool:
+    """apt-key's ``is_supported_keyring``: an empty file, a ``*.gpg`` file starting like a
+    binary keyring, or an armored ``*.asc`` file."""
+    if not data:
+        return True
+    if path.endswith(".gpg"):
+        return data[0] in BINARY_KEYRING_START
+    if path.endswith(".asc"):
+        return ARMOR_BEGIN in data
+    return False
+
+
+def default_keyring(fs, warn: Warn = None) -> list[pysequoia.Cert]:
     """The image's default trusted keys: ``/etc/apt/trusted.gpg.d/*.gpg|*.asc`` (sorted by
-    name; regular files, or symlinks to them inside the image), then ``/etc/apt/trusted.gpg``."""
+    name; regular files, or symlinks to them inside the image), then ``/etc/apt/trusted.gpg``.
+
+    A file apt-key would ignore (wrong file type for its extension) is skipped with apt's
+    warning; one that does not parse is an error (apt would fail the verification with it).
+    """
     certs: list[pysequoia.Cert] = []
     try:
         names = sorted(fs.readdir(TRUSTED_PARTS))
     except (FileNotFoundError, NotADirectoryError):
         names = []
-    for name in names:
-        if name.endswith((".gpg", ".asc")):
-            certs += _read_key_file(fs, TRUSTED_PARTS + "/" + name, TRUSTED_PARTS, required=False)
-    certs += _read_key_file(fs, TRUSTED_LEGACY, TRUSTED_LEGACY, required=False)
+    paths = [TRUSTED_PARTS + "/" + n for n in names if n.endswith((".gpg", ".asc"))] + [TRUSTED_LEGACY]
+    for path in paths:
+        try:
+            if not _stat.S_ISREG(fs.stat(path).st_mode):
+                continue
+            data = fs.read_bytes(path)
+        except OSError:
+            continue  # apt-key's accessible_file_exists: an unreadable default keyring is skipped
+        if not supported_keyring(path, data):
+            if warn:
+                warn(f"The key(s) in the keyring {path} are ignored as the file has an unsupported filetype.")
+            continue
+        if data.strip():
+            certs += load_certs(data, path)
     return certs
 
 
-def _fingerprints(cert: pysequoia.Cert) -> set[str]:
-    return {cert.fingerprint.upper()}
+def describe(cert: pysequoia.Cert) -> str:
+    """``FINGERPRINT (first user id)`` for messages and reports."""
+    uids = [str(u) for u in cert.user_ids]
+    return f"{cert.fingerprint.upper()} ({uids[0]})" if uids else cert.fingerprint.upper()
+
+
+def key_fingerprints(cert: pysequoia.Cert) -> list[str]:
+    """The fingerprints of a certificate's primary key, then of its subkeys (upper case)."""
+    pile = pysequoia.packet.PacketPile.from_bytes(bytes(cert))
+    keys = (pysequoia.packet.Tag.PublicKey, pysequoia.packet.Tag.PublicSubkey)
+    return [p.fingerprint.upper() for p in pile if p.tag in keys and p.fingerprint]
+
+
+def selects(cert: pysequoia.Cert, fingerprint: str) -> bool:
+    """Whether a ``Signed-By`` fingerprint names ``cert``, as apt's gpgv method compares: a
+    plain fingerprint is the primary key's; with ``!`` it names that exact key, primary or
+    subkey (methods/gpgv.cc)."""
+    if fingerprint.endswith("!"):
+        return fingerprint[:-1].upper() in key_fingerprints(cert)
+    return cert.fingerprint.upper() == fingerprint.upper()
 
 
 def _dedupe(certs: list[pysequoia.Cert]) -> list[pysequoia.Cert]:
@@ -94,11 +148,11 @@ def _dedupe(certs: list[pysequoia.Cert]) -> list[pysequoia.Cert]:
     return out
 
 
-def keyring_for(source: Source, fs, extra: Sequence[bytes] = ()) -> list[pysequoia.Cert]:
+def keyring_for(source: Source, fs, extra: Sequence[bytes] = (), warn: Warn = None) -> list[pysequoia.Cert]:
     """The certificates that may sign ``source``'s Release file, from the image ``fs``.
 
     ``extra`` holds the bytes of ``--keyring`` files given on the command line; their keys are
-    always added. A Signed-By key file that is missing or unreadable, a fingerprint no default
+    always added; ``warn`` gets apt's warnings about ignored default keyring files. A Signed-By key file that is missing or unreadable, a fingerprint no default
     key has, or a source left with no key at all is an :class:`InvalidInputError` naming the
     source's ``file:line``.
     """
@@ -109,21 +163,20 @@ def keyring_for(source: Source, fs, extra: Sequence[bytes] = ()) -> list[pysequo
         certs = load_certs(source.signed_by_key, f"{where}: Signed-By inline key")
     else:
         paths = [s for s in source.signed_by if s.startswith("/")]
-        fingerprints = [s.rstrip("!").upper() for s in source.signed_by if not s.startswith("/")]
+        fingerprints = [s.upper() for s in source.signed_by if not s.startswith("/")]
         for path in paths:
             got = _read_key_file(fs, path, where, required=True)
             if not got:
                 raise InvalidInputError(f"key file {quote(path)} holds no OpenPGP key", where=where)
             certs += got
         if fingerprints:
-            pool = certs if paths else default_keyring(fs)
-            wanted = set(fingerprints)
-            certs = [c for c in pool if _fingerprints(c) & wanted]
+            pool = certs if paths else default_keyring(fs, warn)
+            certs = [c for c in pool if any(selects(c, f) for f in fingerprints)]
             if not certs and not added:
-                raise InvalidInputError(f"no key with fingerprint {', '.join(sorted(wanted))} among the "
+                raise InvalidInputError(f"no key with fingerprint {', '.join(fingerprints)} among the "
                                         "image's trusted keys (Signed-By)", where=where)
         elif not paths:
-            certs = default_keyring(fs)
+            certs = default_keyring(fs, warn)
     certs += added
     if not certs:
         raise InvalidInputError(f"no trusted key for {source.uri} {source.suite}: no Signed-By and no key "

@@ -65,7 +65,11 @@ class Pin:
     expr: str  # the Pin field after its type word
     priority: int
     where: str = ""  # "/etc/apt/preferences.d/x.pref:4"
-    _release: dict = field(default_factory=dict, compare=False, repr=False)
+    # a release pin's expression cut up once (pkgVersionMatch's constructor), not per record
+    _release: dict = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_release", parse_release_expr(self.expr) if self.pin_kind == "release" else {})
 
     @property
     def generic(self) -> bool:
@@ -113,8 +117,6 @@ class Pin:
             prefix = self.expr.endswith("*")
             wanted = self.expr[:-1] if prefix else self.expr
             return _match_ver(record.version, wanted, prefix) or expression_matches(wanted, record.version)
-        if self.pin_kind == "origin":
-            return self.matches_release(record.release, record.architecture)
         return self.matches_release(record.release, record.architecture)
 
     def matches_release(self, info: ReleaseInfo, architecture: str = "") -> bool:
@@ -207,15 +209,13 @@ def parse_preferences(text: str, where: str, warn: Warn = None) -> list[Pin]:
         generic = name.strip() == "*"
         if text_prio == "never":
             if not generic:
-                raise InvalidInputError(f"the special 'Pin-Priority: never' can only be used for "
-                                        f"'Package: *' records", where=at)
+                raise InvalidInputError("the special 'Pin-Priority: never' can only be used for "
+                                        "'Package: *' records", where=at)
             priority = NEVER_PIN
         else:
-            m = re.fullmatch(r"[+-]?\d+", text_prio)
-            priority = int(text_prio) if m else None
-            if priority is None and text_prio:
-                raise InvalidInputError(f"value {quote(text_prio)} is outside the range of valid pin priorities "
-                                        f"(-32768 to 32767)", where=at)
+            # FindI is strtol: leading digits count ("10abc" is 10), none at all is 0
+            m = re.match(r"[+-]?\d+", text_prio)
+            priority = int(m.group(0)) if m else 0
             if priority == NEVER_PIN:  # apt silently clamps a written -32768 to -32767
                 priority += 1
             if priority is not None and not -32768 <= priority <= 32767:
@@ -224,8 +224,7 @@ def parse_preferences(text: str, where: str, warn: Warn = None) -> list[Pin]:
             if not priority:
                 raise InvalidInputError("no priority (or zero) specified for pin", where=at)
         packages = ("*",) if generic else tuple(name.split())
-        release = parse_release_expr(expr) if kind == "release" else {}
-        pins.append(Pin(packages, kind, expr, priority, at, release))
+        pins.append(Pin(packages, kind, expr, priority, at))
     return pins
 
 

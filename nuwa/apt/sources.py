@@ -26,7 +26,8 @@ import stat as _stat
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from nuwa.apt.aptconf import _quote_word, image_architectures, list_config_dir, read_apt_config, string_to_bool
+from nuwa.apt.aptconf import (image_architectures, list_config_dir, native_architecture, quote_word,
+                              read_apt_config, string_to_bool)
 from nuwa.errors import InvalidInputError, quote
 
 SOURCES_LIST = "/etc/apt/sources.list"
@@ -103,13 +104,23 @@ class Stanza:
 def parse_stanzas(text: str, where: str, warn: Warn = None) -> list[Stanza]:
     """Split deb822 text into stanzas as apt's ``pkgTagFile`` does: blank lines separate,
     ``#`` at the start of a line is a comment, a line starting with space or tab continues the
-    previous field. A line that is none of these is an error naming ``where:line``; a field
-    given twice keeps its last value (as apt) with a warning."""
+    previous field (a ``#`` there is text, as in apt). A field given twice keeps its last
+    value (as apt) with a warning.
+
+    A line without ``:`` is what apt's ``pkgTagSection::Scan`` makes of it: the field name
+    runs on to the next ``:`` of the stanza, swallowing the lines between (so ``Pin release
+    a=x`` followed by ``Pin-Priority: 10`` leaves the stanza without ``Pin``); Nuwa warns
+    about it. With no ``:`` left in the stanza it is apt's "Unable to parse" error, here
+    naming ``where:line``.
+    """
     stanzas: list[Stanza] = []
     cur: Stanza | None = None
     last: str | None = None
-    for n, line in enumerate(text.split("\n"), 1):
-        line = line.rstrip("\r")
+    lines = [ln.rstrip("\r") for ln in text.split("\n")]
+    i = 0
+    while i < len(lines):
+        n, line = i + 1, lines[i]
+        i += 1
         if line.startswith("#"):
             continue
         if not line.strip():
@@ -122,11 +133,20 @@ def parse_stanzas(text: str, where: str, warn: Warn = None) -> list[Stanza]:
             cur.fields[last] = (name, value + "\n" + line.strip(), at)
             continue
         if ":" not in line:
-            raise InvalidInputError(f"malformed line {quote(line)} (no ':')", where=f"{where}:{n}")
+            # the field name runs on to the next ':' in this stanza (apt's Scan)
+            j = i
+            while j < len(lines) and lines[j].strip() and ":" not in lines[j]:
+                j += 1
+            if j == len(lines) or not lines[j].strip():
+                raise InvalidInputError(f"unable to parse {quote(line)} (no ':')", where=f"{where}:{n}")
+            if warn:
+                warn(f"{where}:{n}: line without ':'; apt reads it as part of a field name up to line {j + 1}")
+            line = "\n".join(lines[i - 1:j + 1])
+            i = j + 1
         name, value = line.split(":", 1)
         name = name.strip()
-        if not name or any(c.isspace() for c in name):
-            raise InvalidInputError(f"malformed field name {quote(name)}", where=f"{where}:{n}")
+        if not name:
+            raise InvalidInputError("field without a name", where=f"{where}:{n}")
         if cur is None:
             cur = Stanza(n, {})
             stanzas.append(cur)
@@ -139,7 +159,9 @@ def parse_stanzas(text: str, where: str, warn: Warn = None) -> list[Stanza]:
 
 # ---- one entry (a line or a stanza) -> items ------------------------------------------------
 @dataclass
-class _Item:
+class Entry:
+    """One (type, URI, suite, component) of a sources line or stanza, with its options."""
+
     type: str
     uri: str
     suite: str
@@ -162,7 +184,7 @@ def _fixup_uri(uri: str, native: str | None) -> str | None:
     return uri.rstrip("/") or uri
 
 
-def _parse_line(line: str, where: str, native: str | None) -> list[_Item]:
+def _parse_line(line: str, where: str, native: str | None) -> list[Entry]:
     """One non-comment line of a ``.list`` file (``ParseFileOldStyle`` + ``ParseLine``)."""
     m = re.match(r"(\S+)\s", line)
     if not m:
@@ -175,7 +197,7 @@ def _parse_line(line: str, where: str, native: str | None) -> list[_Item]:
     if rest.startswith("["):
         rest = rest[1:].lstrip()
         while not rest.startswith("]"):
-            option, after = _quote_word(rest)
+            option, after = quote_word(rest)
             if option is None:
                 raise InvalidInputError("malformed entry ([option] unparsable)", where=where)
             if len(option) < 3:
@@ -193,35 +215,35 @@ def _parse_line(line: str, where: str, native: str | None) -> list[_Item]:
             options[key] = value
             rest = after
         rest = rest[1:].lstrip()
-    uri, rest = _quote_word(rest)
+    uri, rest = quote_word(rest)
     if uri is None:
         raise InvalidInputError("malformed entry (URI)", where=where)
-    suite, rest = _quote_word(rest)
+    suite, rest = quote_word(rest)
     if suite is None:
         raise InvalidInputError("malformed entry (Suite)", where=where)
     fixed = _fixup_uri(uri, native)
     if fixed is None:
         raise InvalidInputError(f"malformed entry (URI parse: {quote(uri)})", where=where)
     if suite.endswith("/"):
-        comp, rest = _quote_word(rest)
+        comp, rest = quote_word(rest)
         if comp is not None:
             raise InvalidInputError("malformed entry (absolute Suite Component)", where=where)
         # apt 2.6 substitutes $(ARCH) in a flat path only (ParseLine), and in every deb822 suite
         if native:
             suite = suite.replace("$(ARCH)", native)
-        return [_Item(kind, fixed, suite, "", options, where)]
+        return [Entry(kind, fixed, suite, "", options, where)]
     comps = []
     while True:
-        comp, rest = _quote_word(rest)
+        comp, rest = quote_word(rest)
         if comp is None:
             break
         comps.append(comp)
     if not comps:
         raise InvalidInputError("malformed entry (Component)", where=where)
-    return [_Item(kind, fixed, suite, c, options, where) for c in comps]
+    return [Entry(kind, fixed, suite, c, options, where) for c in comps]
 
 
-def _parse_stanza(st: Stanza, file: str, native: str | None, warn: Warn) -> list[_Item]:
+def _parse_stanza(st: Stanza, file: str, native: str | None, warn: Warn) -> list[Entry]:
     """One deb822 stanza (``ParseFileDeb822`` + ``ParseStanza``)."""
     where = f"{file}:{st.line}"
     kinds = (st.get("Types") or "").split()
@@ -259,16 +281,16 @@ def _parse_stanza(st: Stanza, file: str, native: str | None, warn: Warn) -> list
                 if s.endswith("/"):
                     if comps:
                         raise InvalidInputError("malformed entry (absolute Suite Component)", where=where)
-                    items.append(_Item(k, fixed, s, "", options, where))
+                    items.append(Entry(k, fixed, s, "", options, where))
                 else:
                     if not comps:
                         raise InvalidInputError("malformed entry (Component)", where=where)
-                    items.extend(_Item(k, fixed, s, c, options, where) for c in comps)
+                    items.extend(Entry(k, fixed, s, c, options, where) for c in comps)
     return items
 
 
 def parse_sources_text(text: str, where: str, deb822: bool, native: str | None = None,
-                       warn: Warn = None) -> list[_Item]:
+                       warn: Warn = None) -> list[Entry]:
     """The entries of one sources file's text (``where`` = its name for messages)."""
     if deb822:
         items = []
@@ -298,7 +320,7 @@ def _tri(options: dict, name: str) -> bool | None:
     return None if value is None else string_to_bool(value, False)
 
 
-def _signed_by(value: str, item: _Item) -> tuple[tuple[str, ...], bytes | None]:
+def _signed_by(value: str, item: Entry) -> tuple[tuple[str, ...], bytes | None]:
     """``NormalizeSignedBy(value, introducer=true)``: an inline key block, or a list of
     absolute key file paths and 40-hex-digit fingerprints (``!`` suffix allowed)."""
     if _KEY_BEGIN in value:
@@ -322,15 +344,87 @@ class _Repo:
     uri: str
     suite: str
     where: str
-    trusted: object = "unset"  # apt's TRI_UNSET until the first entry sets it
-    check_valid_until: object = "unset"
+    release_options: dict = None  # GetDebReleaseIndexBy's options: must be equal for all entries
+    tri: dict = None  # Trusted/Check-Valid-Until/Check-Date: "unset" until the first entry
+    times: dict = None  # Min-/Max-ValidTime, Date-Max-Future: 0 until set
     signed_by: tuple | None = None
     signed_by_key: bytes | None = None
     targets: list = None  # [(component, archs or None, where)]
 
 
-def merge_items(items: list[_Item], image_archs: list[str] | None, warn: Warn = None) -> list[Source]:
-    """Entries -> one :class:`Source` per (URI, suite, architecture set), as apt merges them."""
+#: (option, apt's name in messages) of the per-repository tri-state and time options
+_TRI_OPTIONS = (("trusted", "Trusted"), ("check-valid-until", "Check-Valid-Until"), ("check-date", "Check-Date"))
+_TIME_OPTIONS = (("valid-until-max", "Max-ValidTime"), ("valid-until-min", "Min-ValidTime"),
+                 ("date-max-future", "Date-Max-Future"))
+#: release options and the apt.conf defaults of the boolean ones (GetDebReleaseIndexBy)
+_RELEASE_OPTIONS = (("allow-insecure", "ALLOW_INSECURE", "Acquire::AllowInsecureRepositories"),
+                    ("allow-weak", "ALLOW_WEAK", "Acquire::AllowWeakRepositories"),
+                    ("allow-downgrade-to-insecure", "ALLOW_DOWNGRADE_TO_INSECURE",
+                     "Acquire::AllowDowngradeToInsecureRepositories"))
+
+
+def _release_options(it: Entry, defaults: dict) -> dict:
+    out = {}
+    for opt, name, conf_key in _RELEASE_OPTIONS:
+        value = it.options.get(opt)
+        if string_to_bool(value, False) if value is not None else defaults.get(conf_key, False):
+            out[name] = "true"
+    if "inrelease-path" in it.options:
+        out["INRELEASE_PATH"] = it.options["inrelease-path"]
+    return out
+
+
+def _merge_options(repo: _Repo, it: Entry, defaults: dict) -> None:
+    """apt's checks that every entry of one repository agrees (debmetaindex.cc: MapsAreEqual,
+    SetTrusted, SetCheckValidUntil, SetValidUntilMin/Max, SetCheckDate, SetDateMaxFuture,
+    SetSignedBy); a disagreement is apt's "Conflicting values" error."""
+    def conflict(label: str, detail: str = "") -> InvalidInputError:
+        return InvalidInputError(f"conflicting values set for option {label} regarding source "
+                                 f"{it.uri}/ {it.suite}{detail}", where=it.where)
+
+    release = _release_options(it, defaults)
+    if repo.release_options is None:
+        repo.release_options = release
+    elif release != repo.release_options:
+        label = sorted(set(release.items()) ^ set(repo.release_options.items()))[0][0]
+        raise conflict(label)
+    for opt, label in _TRI_OPTIONS:
+        value = _tri(it.options, opt)
+        old = repo.tri.get(opt, "unset")
+        if old == "unset":
+            repo.tri[opt] = value
+        elif old != value:
+            raise conflict(label)
+    for opt, label in _TIME_OPTIONS:
+        try:
+            value = int(it.options.get(opt, "0") or 0)
+        except ValueError:
+            raise InvalidInputError(f"option {opt} is not a number of seconds: {quote(it.options[opt])}",
+                                    where=it.where) from None
+        old = repo.times.get(opt, 0)
+        if old == 0:
+            repo.times[opt] = value
+        elif old != value:
+            raise conflict(label)
+    paths, key = _signed_by(it.options.get("signed-by", ""), it)
+    if repo.signed_by is None or (not repo.signed_by and repo.signed_by_key is None):
+        # SetSignedBy: the first non-empty value is taken
+        repo.signed_by, repo.signed_by_key = paths, key
+    elif (paths, key) != (repo.signed_by, repo.signed_by_key):
+        def show(p, k):
+            return "an inline key" if k else ",".join(p) or "(none)"
+        raise conflict("Signed-By", f": {show(repo.signed_by, repo.signed_by_key)} != {show(paths, key)}")
+
+
+def merge_items(items: list[Entry], image_archs: list[str] | None, warn: Warn = None,
+                defaults: dict | None = None) -> list[Source]:
+    """Entries -> one :class:`Source` per (URI, suite, architecture set), as apt merges them.
+
+    ``defaults`` holds the apt.conf booleans apt uses for entries without the option
+    (``Acquire::AllowInsecureRepositories``...); ``deb-src`` entries take part in apt's
+    agreement checks but give no source.
+    """
+    defaults = defaults or {}
     repos: dict[tuple[str, str], _Repo] = {}
     for it in items:
         for key in it.options:
@@ -338,30 +432,12 @@ def merge_items(items: list[_Item], image_archs: list[str] | None, warn: Warn = 
                 warn(f"{it.where}: unknown option {quote(key)} ignored")
             elif key in IGNORED_OPTIONS and warn and string_to_bool(it.options[key], True):
                 warn(f"{it.where}: option {key} is not supported by Nuwa and is ignored")
-        if it.type != "deb":
-            continue  # deb-src: source packages are never fetched
         repo = repos.get((it.uri, it.suite))
         if repo is None:
-            repo = repos[(it.uri, it.suite)] = _Repo(it.uri, it.suite, it.where, targets=[])
-        for attr, opt, label in (("trusted", "trusted", "Trusted"),
-                                 ("check_valid_until", "check-valid-until", "Check-Valid-Until")):
-            value = _tri(it.options, opt)
-            old = getattr(repo, attr)
-            if old == "unset":
-                setattr(repo, attr, value)
-            elif old != value:
-                raise InvalidInputError(f"conflicting values set for option {label} regarding source "
-                                        f"{it.uri}/ {it.suite}", where=it.where)
-        paths, key = _signed_by(it.options.get("signed-by", ""), it)
-        if repo.signed_by is None or (not repo.signed_by and repo.signed_by_key is None):
-            # SetSignedBy: the first non-empty value is taken
-            repo.signed_by, repo.signed_by_key = paths, key
-        elif (paths, key) != (repo.signed_by, repo.signed_by_key):
-            def show(p, k):
-                return "an inline key" if k else ",".join(p) or "(none)"
-            raise InvalidInputError(
-                f"conflicting values set for option Signed-By regarding source {it.uri}/ {it.suite}: "
-                f"{show(repo.signed_by, repo.signed_by_key)} != {show(paths, key)}", where=it.where)
+            repo = repos[(it.uri, it.suite)] = _Repo(it.uri, it.suite, it.where, tri={}, times={}, targets=[])
+        _merge_options(repo, it, defaults)
+        if it.type != "deb":
+            continue  # deb-src: source packages are never fetched
         archs = _architectures(it, image_archs)
         for arch in (archs if archs is not None else image_archs or ["*"]):
             # apt names the first earlier entry that has the same target, once per target
@@ -385,12 +461,12 @@ def merge_items(items: list[_Item], image_archs: list[str] | None, warn: Warn = 
             out.append(Source(
                 uri=repo.uri, suite=repo.suite, components=tuple(comps), architectures=archs,
                 signed_by=repo.signed_by or (), signed_by_key=repo.signed_by_key,
-                trusted=bool(repo.trusted), check_valid_until=None if repo.check_valid_until == "unset" else repo.check_valid_until,
+                trusted=bool(repo.tri.get("trusted")), check_valid_until=repo.tri.get("check-valid-until"),
                 where=wheres[archs]))
     return out
 
 
-def _architectures(it: _Item, image_archs: list[str] | None) -> tuple[str, ...] | None:
+def _architectures(it: Entry, image_archs: list[str] | None) -> tuple[str, ...] | None:
     """``parsePlusMinusArchOptions``: ``arch=`` replaces, ``arch+=``/``arch-=`` edit the
     image's list; None when no option is given (the image's architectures)."""
     opts = it.options
@@ -427,7 +503,7 @@ def read_sources(fs, warn: Warn = None) -> list[Source]:
     the image's filesystem ``fs``."""
     conf = read_apt_config(fs)
     archs = image_architectures(fs, conf)
-    native = archs[0] if conf.get("APT::Architecture") is None else conf.get("APT::Architecture")
+    native = conf.get("APT::Architecture") or native_architecture(fs)
     files = []
     try:
         if _stat.S_ISREG(fs.stat(SOURCES_LIST).st_mode):
@@ -435,7 +511,7 @@ def read_sources(fs, warn: Warn = None) -> list[Source]:
     except OSError:
         pass
     files += list_config_dir(fs, SOURCES_PARTS, ("list", "sources"))
-    items: list[_Item] = []
+    items: list[Entry] = []
     for path in files:
         try:
             data = fs.read_bytes(path)
@@ -443,7 +519,8 @@ def read_sources(fs, warn: Warn = None) -> list[Source]:
             raise InvalidInputError(f"cannot read {quote(path)}: {e.strerror or e}") from None
         items += parse_sources_text(data.decode("utf-8", "surrogateescape"), path,
                                     path.endswith(".sources"), native, warn)
-    return _supported(merge_items(items, archs, warn), warn)
+    defaults = {key: conf.get_bool(key) for _, _, key in _RELEASE_OPTIONS}
+    return _supported(merge_items(items, archs, warn, defaults), warn)
 
 
 def parse_repo_spec(spec: str, warn: Warn = None) -> list[Source]:

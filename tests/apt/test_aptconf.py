@@ -155,3 +155,57 @@ def test_include_loop_is_refused():
 def test_architectures_need_a_dpkg_database():
     with pytest.raises(InvalidInputError, match="architecture"):
         image_architectures(MemoryFS(), AptConfig())
+
+
+PROXY_CASES = [
+    ("none", ""),
+    ("one for all", 'Acquire::http::Proxy "http://127.0.0.2:9/";'),
+    ("per host and DIRECT", 'Acquire::http::Proxy "http://127.0.0.2:9/";\nAcquire::http::Proxy::a.invalid "DIRECT";\n'
+                            'Acquire::https::Proxy::b.invalid "http://127.0.0.3:9";'),
+    ("https first", 'Acquire::http { Proxy "http://127.0.0.2:9"; };\nAcquire::https::Proxy "http://127.0.0.4:9/";\n'
+                    'acquire::HTTP::proxy::B.invalid "http://127.0.0.5:9";'),
+]
+
+
+@pytest.mark.judge
+@pytest.mark.root
+@pytest.mark.parametrize("name,conf", PROXY_CASES, ids=[c[0] for c in PROXY_CASES])
+def test_proxy_as_apt_connects(chroot, name, conf):
+    """apt-get update in the chroot, with proxies on refused loopback ports: the address apt
+    tries to connect to is the proxy Nuwa names (or the server itself when there is none)."""
+    from nuwa.apt.aptconf import proxy_for
+
+    chroot.reset()
+    urls = {"a": "http://a.invalid/d", "b": "https://b.invalid/d"}
+    chroot.write("etc/apt/sources.list", "".join(f"deb {u} s main\n" for u in urls.values()))
+    if conf:
+        chroot.write("etc/apt/apt.conf.d/90proxy", conf + "\n")
+    r = chroot.apt("apt-get", "update", "-o", "APT::Sandbox::User=root", "-o", "Acquire::Retries=0")
+    tried = {}
+    for line in r.stdout.splitlines():
+        if line.startswith("Err:"):
+            current = line.split()[1]
+        elif "Could not connect to " in line:
+            tried[current] = line.split("Could not connect to ", 1)[1].split(" ", 1)[0]
+        elif "resolv" in line or "Could not resolve" in line:
+            tried[current] = "direct"
+    got = {}
+    fs_conf = read_apt_config(HostDirFS(chroot.root))
+    for url in urls.values():
+        proxy = proxy_for(fs_conf, url + "/dists/s/InRelease")
+        got[url] = "direct" if proxy is None else proxy.split("://", 1)[1].rstrip("/")
+    assert tried == got, r.stdout
+
+
+def test_proxy_without_a_chroot():
+    from nuwa.apt.aptconf import check_valid_until, proxy_for
+
+    conf = AptConfig()
+    parse_config('Acquire::http::Proxy "http://p.invalid:3128/";\nAcquire::http::Proxy::local.invalid "DIRECT";\n'
+                 'Acquire::http::Proxy-Auto-Detect "/usr/bin/detect";\nAcquire::Check-Valid-Until "no";\n', conf, "t")
+    warnings: list[str] = []
+    assert proxy_for(conf, "https://u:p@host.invalid:8443/x", warnings.append) == "http://p.invalid:3128/"
+    assert proxy_for(conf, "http://local.invalid:80/x") is None
+    assert proxy_for(conf, "file:/srv/repo") is None
+    assert len(warnings) == 1 and "not run" in warnings[0]
+    assert check_valid_until(conf) is False and check_valid_until(AptConfig()) is True

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aptconfig_judge import AptChroot, apt_messages
 from nuwa.apt.sources import Source, merge_items, parse_repo_spec, parse_sources_text, read_sources
@@ -85,6 +87,29 @@ CASES = [
         "deb [signed-by=/a.gpg] http://a.invalid/d bookworm main\ndeb http://a.invalid/d bookworm contrib\n")}, ()),
     ("none then signed-by", {"etc/apt/sources.list": (
         "deb http://a.invalid/d bookworm main\ndeb [signed-by=/a.gpg] http://a.invalid/d bookworm contrib\n")}, ()),
+    ("deb-src takes part in conflicts", {"etc/apt/sources.list": (
+        "deb [trusted=yes] http://a.invalid/d s main\ndeb-src http://a.invalid/d s main\n")}, ()),
+    ("deb-src with its own options", {"etc/apt/sources.list": (
+        "deb [arch=amd64] http://a.invalid/d s main\ndeb-src [lang=de] http://a.invalid/d s main\n")}, ()),
+    ("conflicting allow-insecure", {"etc/apt/sources.list": (
+        "deb [allow-insecure=yes] http://a.invalid/d s main\ndeb http://a.invalid/d s contrib\n")}, ()),
+    ("allow-insecure=no is the default", {"etc/apt/sources.list": (
+        "deb [allow-insecure=no] http://a.invalid/d s main\ndeb http://a.invalid/d s contrib\n")}, ()),
+    ("conflicting valid-until-min", {"etc/apt/sources.list": (
+        "deb [valid-until-min=100] http://a.invalid/d s main\ndeb http://a.invalid/d s contrib\n")}, ()),
+    ("valid-until-min set late", {"etc/apt/sources.list": (
+        "deb http://a.invalid/d s main\ndeb [valid-until-min=100] http://a.invalid/d s contrib\n")}, ()),
+    ("conflicting check-date", {"etc/apt/sources.list": (
+        "deb [check-date=no] http://a.invalid/d s main\ndeb [check-date=yes] http://a.invalid/d s contrib\n")}, ()),
+    ("apt.conf allows insecure", {"etc/apt/apt.conf.d/99i": 'Acquire::AllowInsecureRepositories "true";\n',
+                                  "etc/apt/sources.list": (
+        "deb [allow-insecure=yes] http://a.invalid/d s main\ndeb http://a.invalid/d s contrib\n")}, ()),
+    ("deb822 line without colon", {"etc/apt/sources.list.d/x.sources": "Types: deb\nURIs http://a.invalid/d\nSuites: s\nComponents: main\n"}, ()),
+    ("deb822 starts indented", {"etc/apt/sources.list.d/x.sources": " Types: deb\nURIs: http://a.invalid/d\nSuites: s\nComponents: main\n"}, ()),
+    ("deb822 indented # continues", {"etc/apt/sources.list.d/x.sources": (
+        "Types: deb\n# c\nURIs: http://a.invalid/d\n  # indented\nSuites: s\nComponents: main\n")}, ()),
+    ("deb822 Enabled not a boolean, CRLF", {"etc/apt/sources.list.d/x.sources": (
+        "Types: deb\r\nURIs: http://a.invalid/d\r\nSuites: s\r\nComponents: main\r\nEnabled: bogus\r\n")}, ()),
     ("bad fingerprint", {"etc/apt/sources.list": "deb [signed-by=ABCDEF] http://a.invalid/d bookworm main\n"}, ()),
     ("unknown type", {"etc/apt/sources.list": "rpm http://a.invalid/d bookworm main\n"}, ()),
     ("no component", {"etc/apt/sources.list": "deb http://a.invalid/d bookworm\n"}, ()),
@@ -266,3 +291,45 @@ def test_merge_keeps_arch_groups_apart():
                                "t", False)
     a, b = merge_items(items, ["amd64"])
     assert (a.components, a.architectures, b.components, b.architectures) == (("main",), None, ("contrib",), ("i386",))
+
+
+def test_sources_files_are_read_inside_the_image(tmp_path):
+    """A sources.list.d entry that is a symlink to a host path (absolute or through ..) is
+    resolved inside the image, where it does not exist: apt's filter skips it."""
+    root = tmp_path / "root"
+    (root / "etc/apt/sources.list.d").mkdir(parents=True)
+    (root / "var/lib/dpkg").mkdir(parents=True)
+    (root / "var/lib/dpkg/status").write_text("Package: dpkg\nStatus: install ok installed\nArchitecture: amd64\n\n")
+    host = tmp_path / "host.list"
+    host.write_text("deb http://evil.invalid/d s main\n")
+    os.symlink(str(host), root / "etc/apt/sources.list.d/abs.list")
+    os.symlink("../../../../host.list", root / "etc/apt/sources.list.d/rel.list")
+    os.symlink(str(host), root / "etc/apt/sources.list")
+    (root / "etc/apt/inside.list").write_text("deb http://good.invalid/d s main\n")
+    os.symlink("/etc/apt/inside.list", root / "etc/apt/sources.list.d/inside.list")
+    assert [s.uri for s in read_sources(HostDirFS(str(root)))] == ["http://good.invalid/d"]
+
+
+# ---- any text: a result or one clean line of error, never a crash --------------------------
+_PIECES = st.sampled_from(list('deb-src []=#:"{};/\\*\n\t ,.!$()aA1%') + [
+    "deb ", "http://", "Types:", "URIs:", "Suites:", "Components:", "Signed-By:", "Enabled:", "Package:",
+    "Pin:", "Pin-Priority:", "release ", "version ", "#clear", "#include", "signed-by=", "arch+=", "::",
+    "/*", "*/", "//"])
+
+
+@given(st.lists(_PIECES, max_size=60).map("".join))
+def test_parsers_never_crash(text):
+    from nuwa.apt.aptconf import AptConfig, parse_config
+    from nuwa.apt.preferences import parse_preferences
+
+    def quiet(msg):
+        assert "\n" not in msg, msg
+
+    for parse in (lambda: merge_items(parse_sources_text(text, "f", False, "amd64", quiet), ["amd64"], quiet),
+                  lambda: merge_items(parse_sources_text(text, "f", True, "amd64", quiet), ["amd64"], quiet),
+                  lambda: parse_config(text, AptConfig(), "f"),
+                  lambda: parse_preferences(text, "f", quiet)):
+        try:
+            parse()
+        except InvalidInputError as e:
+            assert "\n" not in str(e) and str(e).startswith("f"), str(e)
