@@ -92,6 +92,16 @@ class ReleaseFile:
         """The Architectures field ("all" included when written)."""
         return self.fields.get("Architectures", "").split()
 
+    @property
+    def date(self) -> dt.datetime | None:
+        """The Date field as a time (None when absent or unreadable)."""
+        return parse_date(self.fields["Date"]) if "Date" in self.fields else None
+
+    @property
+    def valid_until(self) -> dt.datetime | None:
+        """The Valid-Until field as a time (None when absent or unreadable)."""
+        return parse_date(self.fields["Valid-Until"]) if "Valid-Until" in self.fields else None
+
     def entry(self, path: str) -> FileEntry | None:
         """The SHA256 entry of ``path``: a file's own path or its by-hash path."""
         return self.files.get(self.by_hash.get(path, path))
@@ -117,6 +127,13 @@ def dist_url(uri: str, suite: str) -> str:
         sub = suite.strip("/")
         return uri if sub in ("", ".") else f"{uri}/{sub}"
     return f"{uri}/dists/{suite}"
+
+
+def pool_url(uri: str, suite: str, filename: str) -> str:
+    """The URL of a ``Packages`` stanza's Filename: below the URI, or for a flat repository
+    below its directory (apt's ``debRecordParser``/flat ``ArchiveURI``)."""
+    base = dist_url(uri, suite) if suite.endswith("/") else uri.rstrip("/")
+    return f"{base}/{filename[2:] if filename.startswith('./') else filename}"
 
 
 def parse_date(value: str) -> dt.datetime | None:
