@@ -400,7 +400,9 @@ def _why_bad(sigs: list[_SigInfo], keys: dict[str, _Key], certs: list, now: dt.d
         if key.revoked:
             reasons.append(f"key {key.primary} is revoked")
         elif key.expires is not None and key.expires <= at:
-            reasons.append(f"key {key.fingerprint} expired on {key.expires:%Y-%m-%d} "
+            which = f"key {key.primary}" if key.fingerprint == key.primary else \
+                f"subkey {key.fingerprint} of key {key.primary}"
+            reasons.append(f"{which} expired on {key.expires:%Y-%m-%d} "
                            f"(signature made {at:%Y-%m-%d})")
         elif (why := policy_problem(sig.hash_name, key, now)) is not None:
             reasons.append(f"signature by key {key.primary} uses a {why}"
@@ -415,7 +417,13 @@ def _why_bad(sigs: list[_SigInfo], keys: dict[str, _Key], certs: list, now: dt.d
                 "with (no Signed-By key and no trusted.gpg keys)")
     return ("missing key " + ", ".join(unknown) + ", which is needed to verify the signature: "
             f"it is not among the {len(certs)} key(s) this source trusts "
-            f"({', '.join(c.fingerprint.upper() for c in certs)})")
+            f"({_fingerprints(certs)})")
+
+
+def _fingerprints(certs: list, limit: int = 4) -> str:
+    # a Debian keyring holds nine keys: name a few, keep the message one readable line
+    fprs = [c.fingerprint.upper() for c in certs]
+    return ", ".join(fprs[:limit]) + (f", ... {len(fprs) - limit} more" if len(fprs) > limit else "")
 
 
 def parse_release(text: bytes, where: str) -> ReleaseFile:
