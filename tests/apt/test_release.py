@@ -76,6 +76,17 @@ def test_good_signature_inrelease(tmp_path, debs):
         ("Nuwa Test", "Nuwa Test", "stable", "nuwa-test", "main", True)
 
 
+def test_helper_key_and_sources_line(tmp_path, debs):
+    repo = _repo(tmp_path, debs)
+    for armor, name in ((True, "k.asc"), (False, "k.gpg")):
+        path = repo.write_key(str(tmp_path / name), armor=armor)
+        cert = pysequoia.Cert.from_file(path)
+        assert _verify(repo, certs=[cert]).signer == cert.fingerprint.upper()
+    assert repo.sources_line("/k.gpg") == f"deb [signed-by=/k.gpg] {repo.uri} stable main"
+    flat = _repo(tmp_path, debs, name="flat", flat=True)
+    assert flat.sources_line(uri="http://127.0.0.1:8000") == "deb http://127.0.0.1:8000 ./"
+
+
 def test_good_signature_release_gpg(tmp_path, debs):
     repo = _repo(tmp_path, debs, inrelease=False)
     assert repo.read("InRelease") is None
