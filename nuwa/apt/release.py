@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import pysequoia
-from pysequoia.packet import HashAlgorithm, PacketPile, PublicKeyAlgorithm, Tag
+from pysequoia.packet import PacketPile, Tag
 
 from nuwa.apt.records import ReleaseInfo
 from nuwa.errors import RepositoryError

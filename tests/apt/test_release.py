@@ -13,7 +13,6 @@ import datetime as dt
 import glob
 import os
 import subprocess
-import time
 
 import pysequoia
 import pytest
