@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import pysequoia
-from pysequoia.packet import HashAlgorithm, PacketPile, PublicKeyAlgorithm, Tag
+from pysequoia.packet import PacketPile, Tag
 
 from nuwa.apt.records import ReleaseInfo
 from nuwa.errors import RepositoryError
@@ -92,6 +92,16 @@ class ReleaseFile:
         """The Architectures field ("all" included when written)."""
         return self.fields.get("Architectures", "").split()
 
+    @property
+    def date(self) -> dt.datetime | None:
+        """The Date field as a time (None when absent or unreadable)."""
+        return parse_date(self.fields["Date"]) if "Date" in self.fields else None
+
+    @property
+    def valid_until(self) -> dt.datetime | None:
+        """The Valid-Until field as a time (None when absent or unreadable)."""
+        return parse_date(self.fields["Valid-Until"]) if "Valid-Until" in self.fields else None
+
     def entry(self, path: str) -> FileEntry | None:
         """The SHA256 entry of ``path``: a file's own path or its by-hash path."""
         return self.files.get(self.by_hash.get(path, path))
@@ -117,6 +127,13 @@ def dist_url(uri: str, suite: str) -> str:
         sub = suite.strip("/")
         return uri if sub in ("", ".") else f"{uri}/{sub}"
     return f"{uri}/dists/{suite}"
+
+
+def pool_url(uri: str, suite: str, filename: str) -> str:
+    """The URL of a ``Packages`` stanza's Filename: below the URI, or for a flat repository
+    below its directory (apt's ``debRecordParser``/flat ``ArchiveURI``)."""
+    base = dist_url(uri, suite) if suite.endswith("/") else uri.rstrip("/")
+    return f"{base}/{filename[2:] if filename.startswith('./') else filename}"
 
 
 def parse_date(value: str) -> dt.datetime | None:
@@ -383,7 +400,9 @@ def _why_bad(sigs: list[_SigInfo], keys: dict[str, _Key], certs: list, now: dt.d
         if key.revoked:
             reasons.append(f"key {key.primary} is revoked")
         elif key.expires is not None and key.expires <= at:
-            reasons.append(f"key {key.fingerprint} expired on {key.expires:%Y-%m-%d} "
+            which = f"key {key.primary}" if key.fingerprint == key.primary else \
+                f"subkey {key.fingerprint} of key {key.primary}"
+            reasons.append(f"{which} expired on {key.expires:%Y-%m-%d} "
                            f"(signature made {at:%Y-%m-%d})")
         elif (why := policy_problem(sig.hash_name, key, now)) is not None:
             reasons.append(f"signature by key {key.primary} uses a {why}"
@@ -398,7 +417,13 @@ def _why_bad(sigs: list[_SigInfo], keys: dict[str, _Key], certs: list, now: dt.d
                 "with (no Signed-By key and no trusted.gpg keys)")
     return ("missing key " + ", ".join(unknown) + ", which is needed to verify the signature: "
             f"it is not among the {len(certs)} key(s) this source trusts "
-            f"({', '.join(c.fingerprint.upper() for c in certs)})")
+            f"({_fingerprints(certs)})")
+
+
+def _fingerprints(certs: list, limit: int = 4) -> str:
+    # a Debian keyring holds nine keys: name a few, keep the message one readable line
+    fprs = [c.fingerprint.upper() for c in certs]
+    return ", ".join(fprs[:limit]) + (f", ... {len(fprs) - limit} more" if len(fprs) > limit else "")
 
 
 def parse_release(text: bytes, where: str) -> ReleaseFile:

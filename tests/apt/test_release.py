@@ -13,7 +13,6 @@ import datetime as dt
 import glob
 import os
 import subprocess
-import time
 
 import pysequoia
 import pytest
@@ -21,8 +20,8 @@ import pytest
 from helpers.aptrepo import build_repo, make_key, rfc1123, stop_gpg_agent
 from helpers.debtools import build_deb
 from judges import tool
-from nuwa.apt.release import (ReleaseFile, check_dist, dist_url, parse_date, split_clearsigned,
-                              time_to_str, verify_release)
+from nuwa.apt.release import (ReleaseFile, check_dist, dist_url, parse_date, pool_url,
+                              split_clearsigned, time_to_str, verify_release)
 from nuwa.errors import InvalidInputError, RepositoryError
 
 UTC = dt.timezone.utc
@@ -67,12 +66,24 @@ def test_good_signature_inrelease(tmp_path, debs):
     assert xz.size == len(repo.read("main/binary-amd64/Packages.xz"))
     assert rel.acquire_by_hash and rel.entry(f"main/binary-amd64/by-hash/SHA256/{xz.sha256}") == xz
     assert rel.components == ["main"] and rel.architectures == ["amd64"]
+    assert rel.valid_until - rel.date == dt.timedelta(days=7)
 
     class Src:
         uri, suite = repo.uri, "stable"
     info = rel.info(Src, "main")
     assert (info.origin, info.label, info.archive, info.codename, info.component, info.trusted) == \
         ("Nuwa Test", "Nuwa Test", "stable", "nuwa-test", "main", True)
+
+
+def test_helper_key_and_sources_line(tmp_path, debs):
+    repo = _repo(tmp_path, debs)
+    for armor, name in ((True, "k.asc"), (False, "k.gpg")):
+        path = repo.write_key(str(tmp_path / name), armor=armor)
+        cert = pysequoia.Cert.from_file(path)
+        assert _verify(repo, certs=[cert]).signer == cert.fingerprint.upper()
+    assert repo.sources_line("/k.gpg") == f"deb [signed-by=/k.gpg] {repo.uri} stable main"
+    flat = _repo(tmp_path, debs, name="flat", flat=True)
+    assert flat.sources_line(uri="http://127.0.0.1:8000") == "deb http://127.0.0.1:8000 ./"
 
 
 def test_good_signature_release_gpg(tmp_path, debs):
@@ -265,6 +276,9 @@ def test_helpers():
     assert parse_date(rfc1123(when)) == when and parse_date("garbage") is None
     assert dist_url("http://h/debian/", "bookworm") == "http://h/debian/dists/bookworm"
     assert dist_url("file:/srv/r", "./") == "file:/srv/r" and dist_url("file:/r", "sub/") == "file:/r/sub"
+    assert pool_url("http://h/debian", "bookworm", "pool/main/b/bash/bash.deb") == \
+        "http://h/debian/pool/main/b/bash/bash.deb"
+    assert pool_url("file:/r", "sub/", "./a.deb") == "file:/r/sub/a.deb"
     rel = ReleaseFile(fields={"Suite": "stable-security", "Codename": "bookworm-security"},
                       files={}, signer=None)
     assert check_dist(rel, "bookworm-security") and check_dist(rel, "stable-security")
@@ -371,3 +385,16 @@ def test_one_good_signature_of_several_is_enough(tmp_path, debs):
     assert rel.signer == repo.cert.fingerprint.upper()
     assert _verify(repo, use_inrelease=False, certs=[stranger.extract_certificate()]).signer == \
         stranger.extract_certificate().fingerprint.upper()
+
+
+@pytest.mark.parametrize("name", ["InRelease", "Release.gpg"])
+def test_unreadable_signature(tmp_path, debs, name):
+    repo = _repo(tmp_path, debs, inrelease=name == "InRelease")
+    data = repo.read(name)
+    start = data.index(b"-----BEGIN PGP SIGNATURE-----")
+    broken = data[:start] + b"-----BEGIN PGP SIGNATURE-----\n\nbm90IGEgc2lnbmF0dXJl\n" \
+        b"-----END PGP SIGNATURE-----\n"
+    with open(repo.path(name), "wb") as f:
+        f.write(broken)
+    msg = _refused(repo, name, use_inrelease=name == "InRelease")
+    assert "signature" in msg

@@ -140,6 +140,21 @@ class AptRepo:
         except FileNotFoundError:
             return None
 
+    def write_key(self, path: str, *, armor: bool = True) -> str:
+        """Write the repository's public key (armored ``.asc`` or binary ``.gpg``) to ``path``,
+        e.g. into an image tree's /etc/apt/trusted.gpg.d or /usr/share/keyrings."""
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(str(self.cert).encode() if armor else bytes(self.cert))
+        return path
+
+    def sources_line(self, signed_by: str | None = None, uri: str | None = None) -> str:
+        """A one-line ``deb`` entry for this repository (``uri`` overrides the file: URI, e.g.
+        for the same directory served over HTTP)."""
+        opts = f"[signed-by={signed_by}] " if signed_by else ""
+        comps = "" if self.flat else " " + " ".join(self.components)
+        return f"deb {opts}{uri or self.uri} {self.suite}{comps}"
+
     def tamper(self, rel: str, *, find: bytes | None = None, offset: int | None = None) -> None:
         """Change one byte of a dist file after signing (at ``find``'s first match, else at
         ``offset``, else in the middle), keeping its size."""
