@@ -227,6 +227,7 @@ def local_mirror() -> tuple[str, list[tuple[str, str]]]:
     out = os.path.join(root, "mirror")
     suites = [("debian", SUITE), ("debian-security", SUITE + "-security")]
     debs = updates_dir()
+    tree = base_tree()  # before the lock: base_tree takes it too (flock is per open file)
     with _Lock(os.path.join(root, ".lock")):
         if os.path.exists(os.path.join(out, ".complete")):
             return out, suites
@@ -239,7 +240,7 @@ def local_mirror() -> tuple[str, list[tuple[str, str]]]:
         signed = f" [signed-by={_keyring()}]" if _keyring() else ""
         with open(os.path.join(apt, "sources.list"), "w") as f:
             f.write(f"deb{signed} {main} {SUITE} main\ndeb{signed} {sec} {SUITE}-security main\n")
-        subprocess.run(["apt-get", *_apt_options(apt, base_tree(), debs), "-o", "Acquire::GzipIndexes=false",
+        subprocess.run(["apt-get", *_apt_options(apt, tree, debs), "-o", "Acquire::GzipIndexes=false",
                         "-qq", "update"], check=True)
         by_sha = {}
         for d in glob.glob(os.path.join(debs, "*.deb")):
