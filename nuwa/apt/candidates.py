@@ -148,7 +148,8 @@ class Policy:
         pins = list(pins)
         self.default_pins = [p for p in pins if is_default_pin(p)]
         self.specific_pins = [p for p in pins if not is_default_pin(p)]
-        self._packages: dict[tuple[str, str], dict[Version, _Ver]] = {}
+        self._raw: dict[tuple[str, str], list[PackageRecord]] = {}
+        self._grouped: dict[tuple[str, str], dict[Version, _Ver]] = {}
         self._file_prio: dict[ReleaseInfo, int] = {}
         self.add(records)
 
@@ -159,28 +160,53 @@ class Policy:
         return (name, self.native_arch if arch in ("all", "") else arch)
 
     def add(self, records: Iterable[PackageRecord]) -> None:
-        """Index repository records (those of the image's architectures and ``all``)."""
+        """Index repository records (those of the image's architectures and ``all``).
+
+        Only appended here: a package's versions are parsed and grouped when it is first asked
+        about (a full Debian index has ~64,000 records, an image asks about a few hundred)."""
+        archs = set(self.archs)
+        native = self.native_arch
+        raw, grouped = self._raw, self._grouped
         for rec in records:
-            if rec.architecture != "all" and rec.architecture not in self.archs:
+            arch = rec.architecture
+            if arch == "all":
+                arch = native
+            elif arch not in archs:
                 continue
-            v = _parse_version(rec.version)
-            if v is None:
-                continue
-            vers = self._packages.setdefault(self.key(rec.package, rec.architecture), {})
-            entry = vers.get(v)
-            if entry is None:
-                entry = vers[v] = _Ver(v, rec.version)
-            entry.records.append(rec)
+            key = (rec.package, arch)
+            lst = raw.get(key)
+            if lst is None:
+                raw[key] = [rec]
+            else:
+                lst.append(rec)
+            if grouped:  # a package asked about before gets regrouped
+                grouped.pop(key, None)
+
+    def _versions(self, key: tuple[str, str]) -> dict[Version, _Ver]:
+        """The versions of one package, grouped by version equality (cached)."""
+        vers = self._grouped.get(key)
+        if vers is None:
+            vers = {}
+            for rec in self._raw.get(key, ()):
+                v = _parse_version(rec.version)
+                if v is None:
+                    continue
+                entry = vers.get(v)
+                if entry is None:
+                    entry = vers[v] = _Ver(v, rec.version)
+                entry.records.append(rec)
+            self._grouped[key] = vers
+        return vers
 
     def versions(self, name: str, arch: str) -> list[str]:
         """The repository versions of a package, highest first (apt's version list order)."""
-        vers = self._packages.get(self.key(name, arch), {})
+        vers = self._versions(self.key(name, arch))
         return [v.text for v in sorted(vers.values(), key=lambda e: e.version, reverse=True)]
 
     def records_of(self, name: str, arch: str, version: str) -> list[PackageRecord]:
         """The repository records offering one version of a package, in the order given."""
         v = _parse_version(version)
-        entry = self._packages.get(self.key(name, arch), {}).get(v) if v is not None else None
+        entry = self._versions(self.key(name, arch)).get(v) if v is not None else None
         return list(entry.records) if entry else []
 
     # ---- priorities -------------------------------------------------------------------------
@@ -231,7 +257,7 @@ class Policy:
     def _table(self, name: str, arch: str, installed: PackageRecord | None) -> list[tuple[_Ver, int]]:
         """(version, priority) for every version, highest version first, the installed one
         (from ``installed``, a status record) merged in."""
-        vers = dict(self._packages.get(self.key(name, arch), {}))
+        vers = dict(self._versions(self.key(name, arch)))
         iv = _parse_version(installed.version) if installed is not None else None
         if iv is not None:
             merged = _Ver(iv, installed.version)

@@ -189,3 +189,11 @@ def test_candidate_invariants(offers, installed):
     assert compare_strings(c, best) == 0
     if installed is not None:
         assert compare_strings(c, installed) >= 0
+
+
+def test_records_added_after_a_query_are_seen():
+    p = Policy(records=[rec("a", "1.0")])
+    assert p.versions("a", "amd64") == ["1.0"] and p.versions("b", "amd64") == []
+    p.add([rec("a", "2.0"), rec("b", "1.0")])
+    assert (cand(p, "a"), cand(p, "b")) == ("2.0", "1.0")
+    assert p.upgradable([*StatusFile(status_text([("b", "0.5", "amd64")])).entries], [rec("b", "3.0")])[0].version == "3.0"
