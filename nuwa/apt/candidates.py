@@ -331,11 +331,12 @@ class Policy:
         return [(e.text, prio) for e, prio in self._table(name, arch, installed, exact)]
 
     # ---- candidates -------------------------------------------------------------------------
-    def _status_record(self, name: str, arch: str, version: str | None, multi_arch: str = "") -> PackageRecord | None:
+    def _status_record(self, name: str, arch: str, version: str | None) -> PackageRecord | None:
+        """A status-file record knowing only the version (merged with any equal version)."""
         if not version:
             return None
         return PackageRecord(package=name, version=version, architecture=arch or self.native_arch,
-                             release=STATUS_RELEASE, multi_arch=multi_arch)
+                             release=STATUS_RELEASE)
 
     def installed_record(self, entry) -> PackageRecord:
         """A dpkg status entry (``nuwa.deb.status.PkgEntry``) as a record of the status file
@@ -380,12 +381,14 @@ class Policy:
         entry = self._pick(table, _parse_version(installed_version) if installed_version else None)
         return None if entry is None else self._best_record(entry)
 
-    def candidate_records(self, name: str, arch: str, installed_version: str | None = None) -> list[PackageRecord]:
+    def candidate_records(self, name: str, arch: str, installed_version: str | None = None,
+                          installed: PackageRecord | None = None) -> list[PackageRecord]:
         """Every repository record of the candidate version (empty when the candidate is only
-        the installed version or there is none)."""
-        installed = self._status_record(name, arch, installed_version)
-        entry = self._pick(self._table(name, arch, installed),
-                           _parse_version(installed_version) if installed_version else None)
+        the installed version or there is none); arguments as for :meth:`candidate`."""
+        exact = installed is not None
+        installed = installed or self._status_record(name, arch, installed_version)
+        iv = _parse_version(installed.version) if installed else None
+        entry = self._pick(self._table(name, arch, installed, exact), iv)
         return [] if entry is None else [r for r in entry.records if r.release != STATUS_RELEASE]
 
     def upgradable(self, installed, records: Iterable[PackageRecord] = ()) -> list[Upgrade]:
