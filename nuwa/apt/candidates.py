@@ -21,9 +21,12 @@ Holds (dpkg's ``hold`` selection) do not change the candidate; :meth:`Policy.upg
 reports them, as ``apt list --upgradable`` lists them and ``apt-get upgrade`` keeps them back.
 
 Pins come from :mod:`nuwa.apt.preferences`; this module needs only :class:`PinLike`. A version
-offered by several repositories is one version with several records (apt merges equal version
-strings of one package; this module merges by version equality and does not split versions
-whose control data differ, which apt would keep apart).
+offered by several repositories is one version with several records, as apt's cache generator
+merges stanzas of one version string whose relationship fields, Multi-Arch and sizes agree
+(:func:`version_content`); others stay versions of their own, and a locally built package of a
+repository's version string is then "upgradable" to it, as ``apt list`` says
+(``VerIterator::CompareVer`` orders version objects by their place in the list). That needs
+the records' relationship fields and sizes filled by the index parser.
 
 Packages are keyed as in apt's cache: ``(name, arch)`` with ``Architecture: all`` under the
 native architecture, so ``foo`` (all) and ``foo`` (amd64) are one package and a
@@ -114,12 +117,34 @@ class Upgrade:
 class _Ver:
     """One version of one package: its records (one per repository) and the status's."""
 
-    __slots__ = ("version", "text", "records")
+    __slots__ = ("version", "text", "content", "records")
 
-    def __init__(self, version: Version, text: str):
+    def __init__(self, version: Version, text: str, content: str):
         self.version = version
         self.text = text
+        self.content = content
         self.records: list[PackageRecord] = []
+
+
+def version_content(record: PackageRecord) -> str:
+    """What apt compares to decide that two stanzas of one version string are the same version
+    (``debListParser::VersionHash`` and ``SameVersion``): Depends, Pre-Depends, Conflicts,
+    Breaks and Replaces run together without blanks or '=', lower-cased, every "0:" dropped
+    (dpkg's reformatting undone), and the Multi-Arch value. apt hashes that text; this keeps it
+    (no collisions). Installed-Size, also in apt's hash, is compared by :func:`_same_size`,
+    where 0 means unknown (a record whose parser did not fill it still matches)."""
+    text = "".join((record.depends, record.pre_depends, record.conflicts, record.breaks, record.replaces))
+    text = "".join(c for c in text.replace("0:", "") if not c.isspace() and c != "=").lower()
+    return text + "|" + (record.multi_arch or "no")
+
+
+def _same_size(entry: _Ver, rec: PackageRecord) -> bool:
+    """Download sizes agree or one is unknown (the status file has none), and so do installed
+    sizes (0: not given)."""
+    size = next((r.size for r in entry.records if r.size), 0)
+    isize = next((r.installed_size for r in entry.records if r.installed_size), 0)
+    return ((not size or not rec.size or size == rec.size)
+            and (not isize or not rec.installed_size or isize == rec.installed_size))
 
 
 def _parse_version(text: str) -> Version | None:
@@ -148,7 +173,8 @@ class Policy:
         pins = list(pins)
         self.default_pins = [p for p in pins if is_default_pin(p)]
         self.specific_pins = [p for p in pins if not is_default_pin(p)]
-        self._packages: dict[tuple[str, str], dict[Version, _Ver]] = {}
+        self._raw: dict[tuple[str, str], list[PackageRecord]] = {}
+        self._grouped: dict[tuple[str, str], list[_Ver]] = {}
         self._file_prio: dict[ReleaseInfo, int] = {}
         self.add(records)
 
@@ -159,18 +185,50 @@ class Policy:
         return (name, self.native_arch if arch in ("all", "") else arch)
 
     def add(self, records: Iterable[PackageRecord]) -> None:
-        """Index repository records (those of the image's architectures and ``all``)."""
+        """Index repository records (those of the image's architectures and ``all``).
+
+        Only appended here: a package's versions are parsed and grouped when it is first asked
+        about (a full Debian index has ~64,000 records, an image asks about a few hundred)."""
+        archs = set(self.archs)
+        native = self.native_arch
+        raw, grouped = self._raw, self._grouped
         for rec in records:
-            if rec.architecture != "all" and rec.architecture not in self.archs:
+            arch = rec.architecture
+            if arch == "all":
+                arch = native
+            elif arch not in archs:
                 continue
-            v = _parse_version(rec.version)
-            if v is None:
-                continue
-            vers = self._packages.setdefault(self.key(rec.package, rec.architecture), {})
-            entry = vers.get(v)
-            if entry is None:
-                entry = vers[v] = _Ver(v, rec.version)
-            entry.records.append(rec)
+            key = (rec.package, arch)
+            lst = raw.get(key)
+            if lst is None:
+                raw[key] = [rec]
+            else:
+                lst.append(rec)
+            if grouped:  # a package asked about before gets regrouped
+                grouped.pop(key, None)
+
+    def _versions(self, key: tuple[str, str]) -> list[_Ver]:
+        """The versions of one package (cached), in the order first given: records of one
+        version string are one version when their content (:func:`version_content`) is equal
+        and their Size is (apt's ``MergeListVersion`` and ``debListParser::SameVersion``)."""
+        vers = self._grouped.get(key)
+        if vers is None:
+            vers = []
+            groups: dict[tuple[Version, str], list[_Ver]] = {}
+            for rec in self._raw.get(key, ()):
+                v = _parse_version(rec.version)
+                if v is None:
+                    continue
+                content = version_content(rec)
+                same = groups.setdefault((v, content), [])
+                entry = next((e for e in same if _same_size(e, rec)), None)
+                if entry is None:
+                    entry = _Ver(v, rec.version, content)
+                    same.append(entry)
+                    vers.append(entry)
+                entry.records.append(rec)
+            self._grouped[key] = vers
+        return vers
 
     def iter_records(self):
         """Every indexed repository record (all packages, all versions), in no set order."""
@@ -180,14 +238,13 @@ class Policy:
 
     def versions(self, name: str, arch: str) -> list[str]:
         """The repository versions of a package, highest first (apt's version list order)."""
-        vers = self._packages.get(self.key(name, arch), {})
-        return [v.text for v in sorted(vers.values(), key=lambda e: e.version, reverse=True)]
+        vers = self._versions(self.key(name, arch))
+        return [v.text for v in sorted(vers, key=lambda e: e.version, reverse=True)]
 
     def records_of(self, name: str, arch: str, version: str) -> list[PackageRecord]:
         """The repository records offering one version of a package, in the order given."""
         v = _parse_version(version)
-        entry = self._packages.get(self.key(name, arch), {}).get(v) if v is not None else None
-        return list(entry.records) if entry else []
+        return [r for e in self._versions(self.key(name, arch)) if e.version == v for r in e.records]
 
     # ---- priorities -------------------------------------------------------------------------
     def file_priority(self, info: ReleaseInfo) -> int:
@@ -234,18 +291,29 @@ class Policy:
             best = f if best is None else max(best, f)
         return 0 if best is None else best
 
-    def _table(self, name: str, arch: str, installed: PackageRecord | None) -> list[tuple[_Ver, int]]:
+    def _table(self, name: str, arch: str, installed: PackageRecord | None,
+               exact: bool = False) -> list[tuple[_Ver, int]]:
         """(version, priority) for every version, highest version first, the installed one
-        (from ``installed``, a status record) merged in."""
-        vers = dict(self._packages.get(self.key(name, arch), {}))
+        (``installed``, a status record) merged into the repository version of equal string
+        (and, with ``exact``, equal content; else it stays a version of its own, after them)."""
+        vers = list(self._versions(self.key(name, arch)))
         iv = _parse_version(installed.version) if installed is not None else None
+        current = None
         if iv is not None:
-            merged = _Ver(iv, installed.version)
-            merged.records = [*(vers[iv].records if iv in vers else []), installed]
-            vers[iv] = merged
+            content = version_content(installed)
+            i = next((i for i, e in enumerate(vers)
+                      if e.version == iv and (not exact or (e.content == content and _same_size(e, installed)))),
+                     None)
+            current = _Ver(iv, installed.version, content)
+            if i is None:
+                vers.append(current)
+            else:
+                current.text, current.records = vers[i].text, list(vers[i].records)
+                vers[i] = current
+            current.records.append(installed)
         table = []
-        for v in sorted(vers.values(), key=lambda e: e.version, reverse=True):
-            table.append((v, self._version_priority(v.records, iv is not None and v.version == iv)))
+        for v in sorted(vers, key=lambda e: e.version, reverse=True):  # stable: equal ones keep order
+            table.append((v, self._version_priority(v.records, v is current)))
         return table
 
     def priority(self, record: PackageRecord, installed_version: str | None = None) -> int:
@@ -258,18 +326,34 @@ class Policy:
                 return prio
         return self._version_priority([record], False)
 
-    def table(self, name: str, arch: str, installed_version: str | None = None) -> list[tuple[str, int]]:
+    def table(self, name: str, arch: str, installed_version: str | None = None,
+              installed: PackageRecord | None = None) -> list[tuple[str, int]]:
         """``(version, priority)`` for every version of a package, highest first, the installed
-        one included: the version table ``apt-cache policy`` prints."""
-        installed = self._status_record(name, arch, installed_version)
-        return [(e.text, prio) for e, prio in self._table(name, arch, installed)]
+        one included: the version table ``apt-cache policy`` prints. ``installed`` (from
+        :meth:`installed_record`) instead of ``installed_version`` also compares the content,
+        so a locally built package of a repository's version string is a version of its own."""
+        exact = installed is not None
+        installed = installed or self._status_record(name, arch, installed_version)
+        return [(e.text, prio) for e, prio in self._table(name, arch, installed, exact)]
 
     # ---- candidates -------------------------------------------------------------------------
-    def _status_record(self, name: str, arch: str, version: str | None, multi_arch: str = "") -> PackageRecord | None:
+    def _status_record(self, name: str, arch: str, version: str | None) -> PackageRecord | None:
+        """A status-file record knowing only the version (merged with any equal version)."""
         if not version:
             return None
         return PackageRecord(package=name, version=version, architecture=arch or self.native_arch,
-                             release=STATUS_RELEASE, multi_arch=multi_arch)
+                             release=STATUS_RELEASE)
+
+    def installed_record(self, entry) -> PackageRecord:
+        """A dpkg status entry (``nuwa.deb.status.PkgEntry``) as a record of the status file
+        (release :data:`STATUS_RELEASE`), with the fields apt compares to merge versions."""
+        size = (entry.get("Installed-Size") or "").strip()
+        return PackageRecord(
+            package=entry.name, version=entry.version, architecture=entry.arch or self.native_arch,
+            release=STATUS_RELEASE, multi_arch=entry.multiarch, depends=entry.get("Depends") or "",
+            pre_depends=entry.get("Pre-Depends") or "", conflicts=entry.get("Conflicts") or "",
+            breaks=entry.get("Breaks") or "", replaces=entry.get("Replaces") or "",
+            installed_size=int(size) if size.isdigit() else 0)
 
     def _pick(self, table: list[tuple[_Ver, int]], installed: Version | None) -> _Ver | None:
         """``GetCandidateVer`` over a priority table."""
@@ -289,22 +373,28 @@ class Policy:
         pool = repo or entry.records
         return max(pool, key=lambda r: self.file_priority(r.release))  # max keeps the first
 
-    def candidate(self, name: str, arch: str, installed_version: str | None = None) -> PackageRecord | None:
+    def candidate(self, name: str, arch: str, installed_version: str | None = None,
+                  installed: PackageRecord | None = None) -> PackageRecord | None:
         """The candidate of package ``name`` of architecture ``arch`` (``all`` means the native
-        one) with ``installed_version`` installed (None: not installed); None when no version
-        has a usable priority. The installed version's record is a repository's when one offers
-        it, else one with release :data:`STATUS_RELEASE`."""
-        installed = self._status_record(name, arch, installed_version)
-        table = self._table(name, arch, installed)
+        one) with ``installed_version`` installed (None: not installed; or ``installed``, see
+        :meth:`table`); None when no version has a usable priority. The installed version's
+        record is a repository's when one offers it, else one with release
+        :data:`STATUS_RELEASE`."""
+        exact = installed is not None
+        installed = installed or self._status_record(name, arch, installed_version)
+        installed_version = installed.version if installed else None
+        table = self._table(name, arch, installed, exact)
         entry = self._pick(table, _parse_version(installed_version) if installed_version else None)
         return None if entry is None else self._best_record(entry)
 
-    def candidate_records(self, name: str, arch: str, installed_version: str | None = None) -> list[PackageRecord]:
+    def candidate_records(self, name: str, arch: str, installed_version: str | None = None,
+                          installed: PackageRecord | None = None) -> list[PackageRecord]:
         """Every repository record of the candidate version (empty when the candidate is only
-        the installed version or there is none)."""
-        installed = self._status_record(name, arch, installed_version)
-        entry = self._pick(self._table(name, arch, installed),
-                           _parse_version(installed_version) if installed_version else None)
+        the installed version or there is none); arguments as for :meth:`candidate`."""
+        exact = installed is not None
+        installed = installed or self._status_record(name, arch, installed_version)
+        iv = _parse_version(installed.version) if installed else None
+        entry = self._pick(self._table(name, arch, installed, exact), iv)
         return [] if entry is None else [r for r in entry.records if r.release != STATUS_RELEASE]
 
     def upgradable(self, installed, records: Iterable[PackageRecord] = ()) -> list[Upgrade]:
@@ -323,16 +413,22 @@ class Policy:
             if e.status in _NOT_CURRENT or not e.version:
                 continue
             arch = e.arch or self.native_arch
-            status_rec = self._status_record(e.name, arch, e.version, e.multiarch)
+            status_rec = self.installed_record(e)
             iv = _parse_version(e.version)
             if iv is None:
                 continue
-            entry = self._pick(self._table(e.name, arch, status_rec), iv)
-            if entry is None or entry.version == iv:
+            prios = self._table(e.name, arch, status_rec, exact=True)
+            table = [v for v, _ in prios]
+            entry = self._pick(prios, iv)
+            cur = next(i for i, v in enumerate(table) if any(r is status_rec for r in v.records))
+            if entry is None or entry is table[cur]:
                 continue
+            # apt compares version objects by their place in the version list
+            # (``VerIterator::CompareVer``): a repository's stanza of the installed version
+            # string with other content sorts before the status file's and is an upgrade
             recs = tuple(r for r in entry.records if r.release != STATUS_RELEASE)
             out.append(Upgrade(name=e.name, arch=self.key(e.name, arch)[1], installed=e.version,
                                candidate=self._best_record(entry), records=recs,
-                               held=e.want == "hold", downgrade=entry.version < iv))
+                               held=e.want == "hold", downgrade=table.index(entry) > cur))
         out.sort(key=lambda u: (u.name, u.arch))
         return out

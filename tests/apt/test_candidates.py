@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers.aptjudge import SimplePin, status_text
-from nuwa.apt.candidates import NEVER_PIN, STATUS_RELEASE, PinLike, Policy, is_default_pin, pin_arches
+from nuwa.apt.candidates import (NEVER_PIN, STATUS_RELEASE, PinLike, Policy, is_default_pin, pin_arches,
+                                  version_content)
 from nuwa.apt.records import PackageRecord, ReleaseInfo
 from nuwa.deb.status import StatusFile
 from nuwa.deb.version import compare_strings
@@ -189,3 +190,33 @@ def test_candidate_invariants(offers, installed):
     assert compare_strings(c, best) == 0
     if installed is not None:
         assert compare_strings(c, installed) >= 0
+
+
+def test_records_added_after_a_query_are_seen():
+    p = Policy(records=[rec("a", "1.0")])
+    assert p.versions("a", "amd64") == ["1.0"] and p.versions("b", "amd64") == []
+    p.add([rec("a", "2.0"), rec("b", "1.0")])
+    assert (cand(p, "a"), cand(p, "b")) == ("2.0", "1.0")
+    assert p.upgradable([*StatusFile(status_text([("b", "0.5", "amd64")])).entries], [rec("b", "3.0")])[0].version == "3.0"
+
+
+def test_version_content_undoes_dpkg_reformatting():
+    a = rec("a", "1.0", depends="libc6 (>= 2.36), Foo (= 0:1.0)")
+    b = rec("a", "1.0", depends="libc6 (>=2.36),foo (1.0)")
+    assert version_content(a) == version_content(b)
+    assert version_content(a) != version_content(rec("a", "1.0", depends="libc6"))
+    assert version_content(rec("a", "1.0", multi_arch="")) == version_content(rec("a", "1.0", multi_arch="no"))
+    assert version_content(rec("a", "1.0", multi_arch="same")) != version_content(rec("a", "1.0"))
+
+
+def test_installed_stanza_with_other_content_is_its_own_version():
+    p = Policy(records=[rec("a", "1.0", depends="c", size=10, installed_size=5),
+                        rec("a", "1.0", SECURITY, depends="c", size=10)])
+    local = rec("a", "1.0", STATUS_RELEASE, depends="b")
+    assert p.table("a", "amd64", installed=local) == [("1.0", 500), ("1.0", 100)]
+    assert p.candidate("a", "amd64", installed=local).release == STABLE
+    same = rec("a", "1.0", STATUS_RELEASE, depends="c", installed_size=5)
+    assert p.table("a", "amd64", installed=same) == [("1.0", 500)]
+    # a different download size is another version too; the status file has none
+    p.add([rec("a", "1.0", EXPERIMENTAL, depends="c", size=11)])
+    assert [v for v, _ in p.table("a", "amd64", installed=same)] == ["1.0", "1.0"]

@@ -171,14 +171,14 @@ def judge(tmp_path, repos: dict, status: list[tuple], pins=(), archs=("amd64",),
     records = records_from_lists(str(tmp_path / "apt/lists"), sources, archs)
     policy = Policy(pins=pins if policy_pins is None else policy_pins, archs=archs, records=records)
     sf = StatusFile(status_text(status))
-    installed = {(e.name, policy.key(e.name, e.arch)[1]): e.version for e in sf.entries}
+    installed = {(e.name, policy.key(e.name, e.arch)[1]): policy.installed_record(e) for e in sf.entries}
     names = {(r.package, policy.key(r.package, r.architecture)[1]) for r in records} | set(installed)
     apt = parse_policy(run("apt-cache", "policy", *sorted(f"{n}:{a}" for n, a in names)))
     for n, a in names:
         got = apt[n if a == archs[0] else f"{n}:{a}"]  # apt names foreign packages name:arch
-        cand = policy.candidate(n, a, installed.get((n, a)))
+        cand = policy.candidate(n, a, installed=installed.get((n, a)))
         assert (cand.version if cand else None) == got["candidate"], (n, a)
-        assert policy.table(n, a, installed.get((n, a))) == [(v, p) for v, p, _ in got["table"]], (n, a)
+        assert policy.table(n, a, installed=installed.get((n, a))) == [(v, p) for v, p, _ in got["table"]], (n, a)
     ups = policy.upgradable(sf)
     listed = parse_apt_list(run("apt", "list", "--upgradable"))
     assert {(u.name, u.candidate.architecture): (u.version, u.installed) for u in ups if not u.downgrade} == {
@@ -314,3 +314,20 @@ def test_default_release_is_a_first_990_release_pin(tmp_path):
                          policy_pins=[SimplePin("*", "release", "stable", 990), *prefs])
     assert policy.candidate("a", "amd64", "1.0").version == "1.0"  # stable 990 over testing 500
     assert policy.candidate("b", "amd64", "1.0").version == "2.0"  # the package's 991 pin
+
+
+def test_one_version_string_with_different_contents_is_several_versions(tmp_path):
+    """apt keeps stanzas of one version string apart when their relationship fields
+    (VersionHash), their Size or Multi-Arch differ; the status file's has no Size."""
+    repos = {
+        "stable": ([("a", "1.0", "amd64", "Depends: c\n"), ("b", "1.0", "amd64"), ("c", "1.0", "amd64")],
+                   {"Origin": "Deb"}),
+        "other": ([("a", "1.0", "amd64"), ("b", "1.0", "amd64", "Recommends: padding\n"),
+                   ("c", "1.0", "amd64", "Multi-Arch: foreign\n")], {"Origin": "Deb"}),
+    }
+    status = [("a", "1.0", "amd64", "install", "Depends: b\n"), ("b", "1.0", "amd64"), ("c", "1.0", "amd64")]
+    policy, apt, _ = judge(tmp_path, repos, status)
+    assert [len(apt[n]["table"]) for n in "abc"] == [3, 2, 2]
+    # the locally different installed a 1.0 is "upgradable" to a repository's a 1.0
+    assert [(u.name, u.installed, u.version) for u in policy.upgradable(StatusFile(status_text(status)))] == [
+        ("a", "1.0", "1.0")]

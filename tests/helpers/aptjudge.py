@@ -121,6 +121,8 @@ def parse_packages(path: str, info: ReleaseInfo) -> list[PackageRecord]:
                 multi_arch=p.get("Multi-Arch", ""), essential=p.get("Essential", "") == "yes",
                 priority=p.get("Priority", ""), section=p.get("Section", ""), source=p.get("Source", ""),
                 depends=p.get("Depends", ""), pre_depends=p.get("Pre-Depends", ""), provides=p.get("Provides", ""),
+                conflicts=p.get("Conflicts", ""), breaks=p.get("Breaks", ""), replaces=p.get("Replaces", ""),
+                installed_size=int(p.get("Installed-Size", "0") or 0),
                 filename=p.get("Filename", ""), size=int(p.get("Size", "0") or 0), sha256=p.get("SHA256", "")))
     return out
 
