@@ -40,6 +40,21 @@ def _names(steps) -> list[tuple[str, list[str]]]:
     return out
 
 
+def _apt_steps(m, tree: str, tmp: str) -> list[tuple[str, list[str]]]:
+    """dpkg_material.apt_steps for a complete material, without its lock (see the fixture):
+    apt's dist-upgrade with Debug::pkgDPkgPM (nothing installed), extended_states in ``tmp``."""
+    import subprocess
+    apt, debs = os.path.join(m.cache_dir(), "apt"), os.path.join(m.cache_dir(), "debs")
+    es = os.path.join(tmp, "extended_states")
+    open(es, "w").close()
+    r = subprocess.run(["apt-get", *m._apt_options(apt, tree, debs, es), "-o", "Debug::pkgDPkgPM=1",
+                        "-o", "Dpkg::Use-Pty=0", "--no-download", "-y", "dist-upgrade"],
+                       capture_output=True, text=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    assert r.returncode == 0, r.stderr[-500:]
+    steps = _parse_debug(r.stdout + r.stderr)
+    return [(a, [os.path.join(debs, os.path.basename(o)) for o in ops] if a == "unpack" else ops) for a, ops in steps]
+
+
 def _as_records(steps, p):
     """apt's steps with its .deb operands replaced by the plan's records (for validate)."""
     recs = {r.package: r for r in p.install}
@@ -51,7 +66,13 @@ def _as_records(steps, p):
 def minbase():
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
     import dpkg_material as m
-    tree = m.base_tree()
+    # the material's lock can be held for long by another run building other material: a
+    # complete base tree and .deb set are only read here, so they are taken without it
+    tree = os.path.join(m.cache_dir(), "base")
+    if not (os.path.exists(os.path.join(tree, ".complete"))
+            and os.path.exists(os.path.join(m.cache_dir(), "debs", ".complete"))):
+        tree = m.base_tree()
+        m.updates_dir()
     main, sec = m.mirrors()
     policy = policy_from_lists(os.path.join(m.cache_dir(), "apt", "lists"),
                                [(main.rstrip("/"), "bookworm"), (sec.rstrip("/"), "bookworm-security")])
@@ -60,11 +81,11 @@ def minbase():
     return m, tree, status, p
 
 
-def test_minbase_order_is_valid_and_has_apt_shape(minbase):
+def test_minbase_order_is_valid_and_has_apt_shape(minbase, tmp_path):
     m, tree, status, p = minbase
     steps = order(p, status)
     validate(steps, status)
-    apt = m.apt_steps(tree)
+    apt = _apt_steps(m, tree, str(tmp_path))
     validate(_as_records(apt, p), status)
     mine = _names(steps)
     assert mine[-1] == ("configure-pending", []) and all(a != "configure-pending" for a, _ in mine[:-1])
@@ -83,7 +104,7 @@ def test_minbase_both_orders_replayed_by_real_dpkg_give_the_same_system(minbase,
     m, tree, status, p = minbase
     debs = {unquote(os.path.basename(f)).split("_")[0]: f for f in m.deb_files()}
     mine = [(a, [debs[r.package] for r in ops] if a == "unpack" else list(ops)) for a, ops in order(p, status)]
-    apt = m.apt_steps(tree)
+    apt = _apt_steps(m, tree, str(tmp_path))
     a_root, b_root = str(tmp_path / "apt"), str(tmp_path / "nuwa")
     try:
         m.copy_tree(tree, a_root)
@@ -103,7 +124,12 @@ def test_minbase_both_orders_replayed_by_real_dpkg_give_the_same_system(minbase,
 
 # ---- constructed worlds: apt's own sequence for the same plan -------------------------------------
 def _apt_sequence(run, *request) -> list[tuple[str, list[str]]]:
-    out = run("apt-get", "-o", "Debug::pkgDPkgPM=1", "-o", "Dpkg::Use-Pty=0", "-y", *request, stderr=True)
+    return _parse_debug(run("apt-get", "-o", "Debug::pkgDPkgPM=1", "-o", "Dpkg::Use-Pty=0", "-y", *request,
+                            stderr=True))
+
+
+def _parse_debug(out: str) -> list[tuple[str, list[str]]]:
+    """The dpkg calls apt printed under Debug::pkgDPkgPM, as (action, operands)."""
     steps = []
     for line in out.splitlines():
         words = line.split()
