@@ -124,6 +124,9 @@ class Resolver:
             self.current[k] = rec
             if e.want == "hold":
                 self.held.add(k)
+        self._by_source: dict[str, list[tuple[str, str]]] = {}
+        for k, rec in self.current.items():
+            self._by_source.setdefault(rec.source_name, []).append(k)
         self.auto = {k for k in self.current if k[0] in set(auto_installed) or f"{k[0]}:{k[1]}" in set(auto_installed)}
         self.state: dict[tuple[str, str], PackageRecord | None] = dict(self.current)
         self.protected: set[tuple[str, str]] = set()  # asked for by the user: never kept back
@@ -227,6 +230,13 @@ class Resolver:
             if not critical and self._conflicts_with_state(pk, prec):
                 continue
             self.mark_install(pk, prec, auto=True, depth=depth + 1)
+        # MarkInstall_UpgradeOtherBinaries (APT::Get::Upgrade-By-Source-Package, on by default):
+        # installed binaries of the same source whose candidate is of the same source version
+        for ok in self._by_source.get(rec.source_name, ()):
+            cand = self.candidate(ok)
+            if ok != k and ok not in self.held and cand is not None and cand is not self.current[ok] \
+                    and self.state.get(ok) is not cand and cand.source_version == rec.source_version:
+                self.mark_install(ok, cand, auto=ok in self.auto, depth=depth + 1)
         for dep in [g[0] for g in rels["conflicts"] + rels["breaks"]]:
             for ok in self.satisfied(dep, rec.architecture):
                 if ok == k or ok in self.protected:

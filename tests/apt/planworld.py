@@ -7,6 +7,7 @@ import glob
 import os
 import re
 import subprocess
+import sys
 
 from helpers.aptjudge import release_info
 from nuwa.apt.candidates import Policy
@@ -67,3 +68,18 @@ def parse_sim(text: str) -> tuple[dict[str, str], set[str]]:
             for m in re.finditer(r"^Inst (\S+) (?:\[\S+\] )?\((\S+) ", text, re.M)}
     remv = {m.group(1).split(":")[0] for m in re.finditer(r"^(?:Remv|Purg) (\S+)", text, re.M)}
     return inst, remv
+
+
+def minbase_material():
+    """(tools/dpkg_material module, base tree, .deb directory) of today's material.
+
+    A complete material is only read, so it is taken without the material's lock (another run
+    building other material can hold that lock for many minutes); else it is built under it."""
+    tools = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools")
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    import dpkg_material as m
+    tree, debs = os.path.join(m.cache_dir(), "base"), os.path.join(m.cache_dir(), "debs")
+    if not (os.path.exists(os.path.join(tree, ".complete")) and os.path.exists(os.path.join(debs, ".complete"))):
+        tree, debs = m.base_tree(), m.updates_dir()
+    return m, tree, debs

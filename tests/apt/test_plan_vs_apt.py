@@ -11,16 +11,16 @@ Provides, Recommends, Pre-Depends chain, kept back).
 
 from __future__ import annotations
 
+import glob
 import os
-import sys
+from urllib.parse import unquote
 
 import pytest
 
 from helpers.aptjudge import chroot_apt, host_apt, judge_chroot, lists_of, make_repo, status_text
-from nuwa.apt.candidates import Policy
 from nuwa.apt.resolver import Request, plan
 from nuwa.deb.status import StatusFile
-from planworld import auto_of, parse_sim, policy_from_lists, status_of
+from planworld import auto_of, minbase_material, parse_sim, policy_from_lists, status_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.judge]
 
@@ -69,18 +69,14 @@ def test_server_install_matches_apt(server, names):
 
 # ---- the minbase world of the dpkg material -----------------------------------------------------
 def test_minbase_full_upgrade_matches_apt():
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
-    import dpkg_material as m
-    tree = m.base_tree()
-    m.updates_dir()
+    m, tree, debs_dir = minbase_material()
     main, sec = m.mirrors()
     lists = os.path.join(m.cache_dir(), "apt", "lists")
     policy = policy_from_lists(lists, [(main.rstrip("/"), "bookworm"), (sec.rstrip("/"), "bookworm-security")])
     p = plan(policy, status_of(tree), Request("full-upgrade"))
-    names = {os.path.basename(f).split("_")[0]: f for f in m.deb_files()}
-    assert {r.package for r in p.install} == set(names) and len(names) >= 10
-    for r in p.install:
-        assert os.path.basename(r.filename) == os.path.basename(names[r.package])
+    # the material holds exactly the .debs apt's dist-upgrade fetched: name_version_arch.deb
+    debs = {tuple(unquote(os.path.basename(f)).split("_")[:2]) for f in glob.glob(os.path.join(debs_dir, "*.deb"))}
+    assert {(r.package, r.version) for r in p.install} == debs and len(debs) >= 10
 
 
 # ---- constructed worlds ------------------------------------------------------------------------

@@ -290,12 +290,12 @@ def host_apt(work: str, sources: list[str], status: str, preferences: str = "",
     for o in options:
         opts += ["-o", o]
 
-    def run(*args: str) -> str:
+    def run(*args: str, stderr: bool = False) -> str:
         prog = {"apt-get": apt_get, "apt-cache": tool("apt-cache"), "apt": tool("apt")}[args[0]]
         r = subprocess.run([prog, *opts, *args[1:]], capture_output=True, text=True, env=LC)
         assert r.returncode == 0, f"{' '.join(args)}: exit {r.returncode}\n{r.stderr[-800:]}"
         assert "E: " not in r.stderr, r.stderr
-        return r.stdout
+        return r.stdout + r.stderr if stderr else r.stdout
 
     run("apt-get", "-q", "update")
     return run
