@@ -232,9 +232,8 @@ class Policy:
 
     def iter_records(self):
         """Every indexed repository record (all packages, all versions), in no set order."""
-        for vers in self._packages.values():
-            for entry in vers.values():
-                yield from entry.records
+        for recs in self._raw.values():
+            yield from recs
 
     def versions(self, name: str, arch: str) -> list[str]:
         """The repository versions of a package, highest first (apt's version list order)."""
