@@ -142,7 +142,7 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
                         and is_security(u.candidate.release, distro, codename)})
         req = Request("install", tuple(names)) if names else None
     p = plan(policy, status, req, auto_installed=[n for (n, _), a in marks.items() if a]) if req else Plan()
-    steps = order(p, status, records, native_arch=native) if (p.install or p.remove) else []
+    steps = order(p, status, native_arch=native) if (p.install or p.remove) else []
     doc = plan_document(p, request, status, [(s.action, list(s.operands)) for s in steps])
     if on_plan is not None:
         on_plan(doc)
@@ -152,8 +152,11 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
                             "firstboot": None, "counts": {}})
     fetcher = repos.fetcher(img.conf)
     paths = fetcher.get_files([(f"{r.release.uri}/{r.filename}", r.sha256, r.size) for r in p.install])
-    by_record = {id(r): path for r, path in zip(p.install, paths)}
-    dpkg_steps = [(s.action, [by_record[id(o)] for o in s.operands] if s.action == "unpack" else list(s.operands))
+    def ident(r):
+        return (r.package, r.architecture, r.version)
+
+    by_record = {ident(r): path for r, path in zip(p.install, paths)}
+    dpkg_steps = [(s.action, [by_record[ident(o)] for o in s.operands] if s.action == "unpack" else list(s.operands))
                   for s in steps]
     keep = dict(marks)  # an upgraded package keeps its mark; new dependencies are auto
     for name in p.auto:
