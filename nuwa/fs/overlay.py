@@ -31,7 +31,7 @@ import time
 
 from nuwa.errors import InvalidInputError, OperationFailedError, fs_error
 from nuwa.fs.diff import Entry, diff_trees
-from nuwa.fs.memory import BLOCK, MemoryFS, Node
+from nuwa.fs.memory import BLOCK, MemoryFS, Node, on_paths
 from nuwa.fs.model import FileSystem, Resolver, StatVFS, join
 
 _STAGING = "/.nuwa-overlay-commit"
@@ -157,7 +157,8 @@ class Overlay(MemoryFS):
         root = self._load("/", b.lstat("/"))
         root.parent = root
         self.root_node = root
-        self._resolver = Resolver(root, self._lookup, lambda n: n.parent, lambda n: n.mode, self._readlink_node)
+        self._resolver = Resolver(root, self._lookup, lambda n: n.parent, lambda n: n.mode, self._readlink_node,
+                                  cache=True)
 
     # ---- lazy loading -------------------------------------------------------------------------
     def _load(self, path: str, st) -> Node:
@@ -210,6 +211,8 @@ class Overlay(MemoryFS):
         self._dirty[id(node)] = node
 
     def _set(self, node: Node, **attrs) -> None:
+        if "target" in attrs or "parent" in attrs:
+            self._resolver.invalidate()  # a symlink now points elsewhere / a directory moved
         self._dirty_node(node)
         for k, v in attrs.items():
             if self._first_touch(node, k):
@@ -222,6 +225,9 @@ class Overlay(MemoryFS):
             self._log.append((parent, "entries", dict(es)))
         self._dirty_node(parent)
         self._dirty_node(node)
+        old = es.get(name)
+        if old is not None and on_paths(old):  # replaced: cached resolutions through it are stale
+            self._resolver.invalidate()
         es[name] = node
 
     def _del_entry(self, parent: Node, name: str) -> None:
@@ -229,6 +235,8 @@ class Overlay(MemoryFS):
         if self._first_touch(parent, "entries"):
             self._log.append((parent, "entries", dict(es)))
         self._dirty_node(parent)
+        if on_paths(es[name]):
+            self._resolver.invalidate()
         del es[name]
 
     def _xattrs_w(self, node: Node) -> dict:
@@ -270,6 +278,7 @@ class Overlay(MemoryFS):
     def rollback_to(self, sp: Savepoint) -> None:
         """Undo everything done since ``sp`` was taken (``sp`` stays valid; inner ones die)."""
         i = self._index(sp)
+        self._resolver.invalidate()  # entries, targets and parents go back to older values
         while len(self._log) > sp.log_len:
             node, what, old = self._log.pop()
             setattr(node, what, old)
@@ -333,9 +342,22 @@ class Overlay(MemoryFS):
             n = self._node_at(path)
             if n is not None and isinstance(n.content, OriginContent) and path in self._backend_paths(n):
                 return True
+            if n is not None and isinstance(n.content, SpoolContent):
+                return False  # no fingerprint can match spooled bytes: compare the hashes
             return None
 
-        return diff_trees(self.backend, self, times=times, prune=prune, same_content=same_content)
+        def unchanged(path):
+            # the overlay's own record: a node never dirtied, still at its backend path, is
+            # what the backend has there (every change goes through _set/_put_entry/...)
+            n = self._node_at(path)
+            if n is None or n.origin is None or id(n) in self._dirty or n.origin.path != path:
+                return None
+            if S.S_ISDIR(n.mode):
+                return "dir"
+            return "leaf" if n.nlink == 1 and n.origin.st.st_nlink == 1 else None
+
+        return diff_trees(self.backend, self, times=times, prune=prune, same_content=same_content,
+                          unchanged=unchanged)
 
     def discard(self) -> None:
         """Drop every pending change (the backend was never written)."""

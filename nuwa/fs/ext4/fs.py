@@ -65,8 +65,9 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
 
     def __init__(self, dev, writable: bool = False, forensic: bool = False, clock=None):
         self._open(dev, writable, forensic, clock)
+        # cache=True: the dentry cache; _mutate(names=True) invalidates it (see Resolver)
         self.resolver = Resolver(root=EXT2_ROOT_INO, lookup=self._r_lookup, parent=self._r_parent,
-                                 mode=self._r_mode, readlink=self._r_readlink)
+                                 mode=self._r_mode, readlink=self._r_readlink, cache=True)
         # pending orphans: processed now when writable (as the kernel does at mount), refused
         # read-only unless forensic
         self.orphans = self._guard(lambda: self.open_orphans(self.writable))
@@ -79,9 +80,18 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
             self.note_corrupt(err)
             raise
 
-    def _mutate(self, fn):
+    def _mutate(self, fn, names: bool = False):
+        """Run the mutation ``fn``. ``names``: it removes or replaces a directory entry, so
+        cached path resolutions may be stale afterwards; a failed mutation may have left the
+        tree half-changed, so it drops them too."""
         self.check_writable()
-        r = self._guard(fn)
+        try:
+            r = self._guard(fn)
+        except BaseException:
+            self.resolver.invalidate()
+            raise
+        if names:
+            self.resolver.invalidate()
         self.maybe_checkpoint()
         return r
 
@@ -350,7 +360,7 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
             self.dirty(parent)
             node.links = 0
             self.release_inode(node)
-        self._mutate(op)
+        self._mutate(op, names=True)
 
     def unlink(self, path: str) -> None:
         """``unlink(2)``."""
@@ -375,7 +385,7 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
             self.dirty(node)
             if node.links == 0:
                 self.release_inode(node)
-        self._mutate(op)
+        self._mutate(op, names=node.is_lnk)  # a cached path goes through directories and symlinks only
 
     def _is_ancestor(self, anc: int, ino: int) -> bool:
         seen = 0
@@ -459,7 +469,9 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
             sp.mtime = sp.ctime = dp.mtime = dp.ctime = now
             for n in (snode, sp, dp):
                 self.dirty(n)
-        self._mutate(op)
+        # a cached path goes through directories and symlinks only: moving or replacing a file
+        # leaves every cached resolution right
+        self._mutate(op, names=any(n is not None and (n.is_dir or n.is_lnk) for n in (snode, dnode)))
 
     def symlink(self, target: str, path: str) -> None:
         """``symlink(2)``: fast (< 60 bytes, in i_block) or slow (one block)."""
