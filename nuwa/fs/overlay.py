@@ -182,9 +182,10 @@ class Overlay(MemoryFS):
         if d.entries is None:
             base = d.origin.path
             entries, names = {}, {}
-            for name in self.backend.readdir(base):
+            scan = getattr(self.backend, "readdir_stat", None)  # optional: names and lstats at once
+            listing = scan(base) if scan else [(n, self.backend.lstat(join(base, n))) for n in self.backend.readdir(base)]
+            for name, st in listing:
                 p = join(base, name)
-                st = self.backend.lstat(p)
                 child = self._load(p, st)
                 if S.S_ISDIR(st.st_mode):
                     child.parent = d

@@ -93,3 +93,24 @@ def test_overlay_rollback_drops_cached_resolutions():
     assert ov.read_bytes("/d/e/f") == b"one"
     assert _answer(ov, "/g/e/f") == "ENOENT"
     assert [e.path for e in ov.changes()] == []
+
+
+def test_ext4_readdir_stat_is_readdir_and_lstat(tmp_path_factory):
+    """The overlay's one-call directory load gives what readdir and lstat of each name give."""
+    if "ext4" not in BACKENDS:
+        pytest.skip("the ext4 engine is not importable")
+    fs, cleanup = BACKENDS["ext4"](tmp_path_factory)
+    try:
+        _tree(fs)
+        fs.link("/x/e/f", "/x/e/hard")
+        fs.mknod("/x/p", 0o10644)
+        fs.setxattr("/x/e/f", "user.k", b"v")
+        for d in ("/", "/x", "/x/e", "/l/e", "/d/"):
+            want = [(n, fs.lstat(d.rstrip("/") + "/" + n)) for n in fs.readdir(d)]
+            assert fs.readdir_stat(d) == want
+        with pytest.raises(NotADirectoryError):
+            fs.readdir_stat("/x/e/f")
+        with pytest.raises(FileNotFoundError):
+            fs.readdir_stat("/nowhere")
+    finally:
+        cleanup()
