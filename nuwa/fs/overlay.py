@@ -448,10 +448,10 @@ class Overlay(MemoryFS):
         for p, n in targets:
             if isinstance(n.content, SpoolContent) and n.origin is not None and id(n) not in self._created:
                 _write_content(b, p, n.content, os.O_WRONLY | os.O_TRUNC)
-        for p, n in targets:
-            self._apply_meta(p, n)
-        for p, n in targets:
-            st = b.lstat(p)
+        # chown, chmod and xattrs change no atime or mtime: each stat _apply_meta ends with is
+        # still right for the times pass (one lstat per path fewer)
+        after = [(p, n, self._apply_meta(p, n)) for p, n in targets]
+        for p, n, st in after:
             if (st.st_atime_ns, st.st_mtime_ns) != (n.atime, n.mtime):
                 b.utime(p, n.atime, n.mtime, follow_symlinks=False)
         b.flush()
@@ -471,7 +471,9 @@ class Overlay(MemoryFS):
         self._created.add(id(n))
         self._dirty_node(n)
 
-    def _apply_meta(self, p: str, n: Node) -> None:
+    def _apply_meta(self, p: str, n: Node):
+        """Owner, mode and xattrs of ``p`` as ``n`` has them; returns the backend's lstat of
+        ``p`` (times as they were before: none of these calls changes them)."""
         b = self.backend
         st = b.lstat(p)
         if (st.st_uid, st.st_gid) != (n.uid, n.gid):
@@ -487,6 +489,7 @@ class Overlay(MemoryFS):
             for name, value in want.items():
                 if name not in have or b.getxattr(p, name, follow_symlinks=False) != value:
                     b.setxattr(p, name, value, follow_symlinks=False)
+        return st
 
 
 def _write_content(b: FileSystem, p: str, content, flags: int) -> None:
