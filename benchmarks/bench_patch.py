@@ -28,7 +28,7 @@ judged once (``qemu-img check``, ``e2fsck -fn`` of its root filesystem), untimed
 startup times of ``nuwa --help`` and ``nuwa info testimages/default.qcow2``. Prints min and
 median seconds and the ratio nuwa / reference (< 1: Nuwa faster).
 
-    python3 benchmarks/bench_patch.py [--reps N] [--sets default,minbase]
+    python3 benchmarks/bench_patch.py [--reps N] [--sets default,minbase] [--before CHECKOUT]
 """
 
 from __future__ import annotations
@@ -64,13 +64,13 @@ UPDATES = sorted(glob.glob(os.path.join(REPO, "testimages", "updates", "*.deb"))
 PYCACHE = os.path.join(tempfile.gettempdir(), "nuwa-bench-pycache")
 
 
-def nuwa_process(args: list[str], stdout=subprocess.DEVNULL) -> tuple[float, int]:
-    """Run ``python3 -m nuwa ARGS`` from this checkout; (wall seconds, peak RSS in KiB)."""
-    env = {**os.environ, "PYTHONPATH": REPO, "PYTHONPYCACHEPREFIX": PYCACHE}
+def nuwa_process(args: list[str], stdout=subprocess.DEVNULL, repo: str = REPO) -> tuple[float, int]:
+    """Run ``python3 -m nuwa ARGS`` from the checkout ``repo``; (wall seconds, peak RSS in KiB)."""
+    env = {**os.environ, "PYTHONPATH": repo, "PYTHONPYCACHEPREFIX": PYCACHE}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryFile() as err:
         t = time.perf_counter()
-        p = subprocess.Popen([sys.executable, "-m", "nuwa", *args], stdout=stdout, stderr=err, env=env, cwd=REPO)
+        p = subprocess.Popen([sys.executable, "-m", "nuwa", *args], stdout=stdout, stderr=err, env=env, cwd=repo)
         _, status, usage = os.wait4(p.pid, 0)
         dt = time.perf_counter() - t
         p.returncode = os.waitstatus_to_exitcode(status)
@@ -87,8 +87,8 @@ class Set:
         self.name, self.image, self.debs, self.tree, self.reference = name, image, debs, tree, reference
         self.calls = batches(debs)
         self.ref_times: list[float] = []
-        self.nuwa_times: list[float] = []
-        self.rss: list[int] = []
+        self.nuwa_times: dict[str, list[float]] = {}  # checkout -> seconds
+        self.rss: dict[str, list[int]] = {}
 
     def run_reference(self, work: str) -> None:
         """A fresh copy of the tree (untimed), then the timed reference."""
@@ -99,19 +99,19 @@ class Set:
         self.ref_times.append(time.perf_counter() - t)
         shutil.rmtree(copy)
 
-    def run_nuwa(self, work: str) -> str:
-        """``nuwa patch`` processes writing qcow2 overlays (one per call, each backed by the
-        previous one); returns the last overlay's path."""
+    def run_nuwa(self, work: str, repo: str = REPO) -> str:
+        """``nuwa patch`` processes (of the checkout ``repo``) writing qcow2 overlays (one per
+        call, each backed by the previous one); returns the last overlay's path."""
         image, spent, rss = self.image, 0.0, 0
         for i, call in enumerate(self.calls):
             out = os.path.join(work, f"{self.name}-out{i}.qcow2")
             if os.path.exists(out):
                 os.unlink(out)
             args = ["patch", image, *[a for d in call for a in ("--deb", d)], "--output", out, "--quiet"]
-            dt, peak = nuwa_process(args)
+            dt, peak = nuwa_process(args, repo=repo)
             spent, rss, image = spent + dt, max(rss, peak), out
-        self.nuwa_times.append(spent)
-        self.rss.append(rss)
+        self.nuwa_times.setdefault(repo, []).append(spent)
+        self.rss.setdefault(repo, []).append(rss)
         return image
 
 
@@ -189,7 +189,10 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--sets", default="default,minbase")
     ap.add_argument("--no-judge", action="store_true", help="skip qemu-img check / e2fsck of the outputs")
+    ap.add_argument("--before", metavar="CHECKOUT", help="also time the nuwa of another checkout (e.g. an "
+                    "export of an earlier commit), interleaved in the same loop: before/after under the same load")
     a = ap.parse_args()
+    repos = [REPO] + ([os.path.abspath(a.before)] if a.before else [])
     work = tempfile.mkdtemp(prefix="nuwa-bench-patch-", dir="/var/tmp")
     try:
         makers = {"default": default_set, "minbase": minbase_set}
@@ -197,16 +200,21 @@ def main() -> int:
         for s in sets:
             size = sum(os.path.getsize(d) for d in s.debs)
             print(f"{s.name}: {len(s.debs)} .debs, {size / 1e6:.1f} MB, {len(s.calls)} nuwa patch call(s)")
-        nuwa_process(["--help"])  # fills the bytecode cache (untimed)
+        for repo in repos:
+            subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(repo, "nuwa")], check=True,
+                           env={**os.environ, "PYTHONPYCACHEPREFIX": PYCACHE})  # untimed
         last = {}
         for rep in range(a.reps):
             for s in sets:
-                if rep % 2:  # alternate which side runs first
-                    last[s.name] = s.run_nuwa(work)
+                order = repos if rep % 2 else repos[::-1]  # alternate which side runs first
+                if rep % 2:
                     s.run_reference(work)
-                else:
+                for repo in order:
+                    out = s.run_nuwa(work, repo)
+                    if repo == REPO:
+                        last[s.name] = out
+                if not rep % 2:
                     s.run_reference(work)
-                    last[s.name] = s.run_nuwa(work)
         if not a.no_judge:
             for s in sets:
                 judge(s, last[s.name], work)
@@ -214,13 +222,18 @@ def main() -> int:
         for s in sets:
             ref = "dpkg -i (chroot)" if s.name == "default" else "apt's dpkg calls (chroot)"
             print(f"{s.name:8} {ref:26} {stats(s.ref_times)}")
-            print(f"{'':8} {'nuwa patch (process)':26} {stats(s.nuwa_times)}   peak RSS {max(s.rss) / 1024:.0f} MB")
-            print(f"{'':8} {'ratio':26} min {min(s.nuwa_times) / min(s.ref_times):6.2f}  "
-                  f"median {statistics.median(s.nuwa_times) / statistics.median(s.ref_times):6.2f}")
+            for repo in repos:
+                label = "nuwa patch (process)" if repo == REPO else "  before: " + os.path.basename(repo)
+                ts = s.nuwa_times[repo]
+                print(f"{'':8} {label:26} {stats(ts)}   peak RSS {max(s.rss[repo]) / 1024:.0f} MB")
+                print(f"{'':8} {'  ratio':26} min {min(ts) / min(s.ref_times):6.2f}  "
+                      f"median {statistics.median(ts) / statistics.median(s.ref_times):6.2f}")
         print("\nstartup (process wall time, seconds)")
         for label, args in (("nuwa --help", ["--help"]), ("nuwa info default.qcow2", ["info", IMAGE])):
-            ts = [nuwa_process(args)[0] for _ in range(max(a.reps, 5))]
-            print(f"{label:26} {stats(ts)}")
+            for repo in repos:
+                ts = [nuwa_process(args, repo=repo)[0] for _ in range(max(a.reps, 5))]
+                tag = "" if repo == REPO else " (before)"
+                print(f"{label + tag:34} {stats(ts)}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
