@@ -157,7 +157,8 @@ def _selected(path: str, include, exclude) -> tuple[bool, bool]:
 
 
 class _Differ:
-    def __init__(self, fs_a, fs_b, include, exclude, times, hashes, prune, same_content):
+    def __init__(self, fs_a, fs_b, include, exclude, times, hashes, prune, same_content, unchanged=None):
+        self.unchanged = unchanged
         self.a, self.b = fs_a, fs_b
         self.include, self.exclude = tuple(include), tuple(exclude)
         self.times, self.hashes = times, hashes
@@ -193,7 +194,10 @@ class _Differ:
                 self.side(fs, p, fs.lstat(p), status, table)
 
     def dir(self, path: str, st_a, st_b) -> None:
-        names_a, names_b = set(self.a.readdir(path)), set(self.b.readdir(path))
+        names_b = set(self.b.readdir(path))
+        # a directory the caller vouches for has the same names on both sides
+        same = self.unchanged(path) == "dir" if self.unchanged is not None else False
+        names_a = names_b if same else set(self.a.readdir(path))
         for name in sorted(names_a | names_b):
             p = join(path, name)
             report, descend = _selected(p, self.include, self.exclude)
@@ -204,6 +208,13 @@ class _Differ:
             elif name not in names_a:
                 self.side(self.b, p, self.b.lstat(p), "added", self.inos_b)
             else:
+                kind = self.unchanged(p) if self.unchanged is not None else None
+                if kind == "leaf":  # nothing to compare, no hard-link group to note
+                    continue
+                if kind == "dir":  # nothing to report here; what is below may differ
+                    if descend and not (self.prune and self.prune(p)):
+                        self.dir(p, None, None)
+                    continue
                 self.pair(p, self.a.lstat(p), self.b.lstat(p), report, descend)
 
     def pair(self, path: str, st_a, st_b, report: bool, descend: bool) -> None:
@@ -258,7 +269,7 @@ class _Differ:
 
 
 def diff_trees(fs_a: FileSystem, fs_b: FileSystem, include=(), exclude=(), times: bool = False,
-               hashes: bool = True, prune=None, same_content=None) -> list[Entry]:
+               hashes: bool = True, prune=None, same_content=None, unchanged=None) -> list[Entry]:
     """Every path added, removed or changed from ``fs_a`` to ``fs_b``, sorted by path.
 
     ``include``/``exclude`` are path prefixes (component-wise). ``times`` adds mtime changes.
@@ -266,8 +277,13 @@ def diff_trees(fs_a: FileSystem, fs_b: FileSystem, include=(), exclude=(), times
     only the list of paths matters). ``prune(path)`` may return True for a directory known to
     be identical on both sides (the overlay uses it); ``same_content(path, st_a, st_b)`` may
     return True/False to decide content equality without hashing (None: not known).
+    ``unchanged(path)`` (for a path present on both sides) may vouch, from the caller's own
+    record of what it changed, that nothing there differs: ``"leaf"`` for a non-directory with
+    every compared attribute equal and a single link (so it is neither compared nor part of a
+    hard-link group), ``"dir"`` for a directory with equal attributes and the same names (it is
+    not compared, its entries still are); None: not known, compare.
     """
-    return _Differ(fs_a, fs_b, include, exclude, times, hashes, prune, same_content).run()
+    return _Differ(fs_a, fs_b, include, exclude, times, hashes, prune, same_content, unchanged).run()
 
 
 def _line(sign: str, at: Attrs, path: str) -> str:

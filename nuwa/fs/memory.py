@@ -178,6 +178,12 @@ class MemoryHandle(FileHandle):
         return self.fs._content(self.node).size
 
 
+def on_paths(node: "Node") -> bool:
+    """Whether a cached resolution can go through ``node`` (a directory or a symlink): removing
+    or replacing anything else never makes the resolver's cache wrong."""
+    return S.S_ISDIR(node.mode) or S.S_ISLNK(node.mode)
+
+
 class MemoryFS(FileSystem):
     """The in-memory tree. ``capacity`` (bytes) bounds file data: writes beyond it give ENOSPC."""
 
@@ -193,7 +199,7 @@ class MemoryFS(FileSystem):
         self.root_node = Node(2, S.S_IFDIR | 0o755, now=clock())
         self.root_node.parent = self.root_node
         self._resolver = Resolver(self.root_node, self._lookup, lambda n: n.parent,
-                                  lambda n: n.mode, self._readlink_node)
+                                  lambda n: n.mode, self._readlink_node, cache=True)
 
     # ---- hooks the overlay overrides (lazy loading, undo logging) -------------------------
     def _entries(self, node: Node) -> dict:
@@ -215,14 +221,23 @@ class MemoryFS(FileSystem):
         return SparseContent()
 
     def _set(self, node: Node, **attrs) -> None:
+        if "target" in attrs or "parent" in attrs:
+            self._resolver.invalidate()  # a symlink now points elsewhere / a directory moved
         for k, v in attrs.items():
             setattr(node, k, v)
 
     def _put_entry(self, parent: Node, name: str, node: Node) -> None:
-        self._entries(parent)[name] = node
+        es = self._entries(parent)
+        old = es.get(name)
+        if old is not None and on_paths(old):  # replaced: cached resolutions through it are stale
+            self._resolver.invalidate()
+        es[name] = node
 
     def _del_entry(self, parent: Node, name: str) -> None:
-        del self._entries(parent)[name]
+        es = self._entries(parent)
+        if on_paths(es[name]):
+            self._resolver.invalidate()
+        del es[name]
 
     def _readlink_node(self, node: Node) -> str:
         return node.target

@@ -202,7 +202,8 @@ def check_path(path: str) -> str:
         raise TypeError(f"path must be str, not {type(path).__name__}")
     if "\0" in path:
         raise InvalidInputError("embedded null byte in path", where=repr(path))
-    if len(os.fsencode(path)) >= PATH_MAX:
+    # an ASCII string is its own encoding: no need to build the bytes to count them
+    if (len(path) if path.isascii() else len(os.fsencode(path))) >= PATH_MAX:
         raise fs_error(errno.ENAMETOOLONG, path)
     return path
 
@@ -225,7 +226,7 @@ def check_rmdir_name(name: str, path: str) -> None:
 
 def check_name(name: str, path: str) -> None:
     """ENAMETOOLONG for a component over NAME_MAX bytes."""
-    if len(os.fsencode(name)) > NAME_MAX:
+    if (len(name) if name.isascii() else len(os.fsencode(name))) > NAME_MAX:
         raise fs_error(errno.ENAMETOOLONG, path)
 
 
@@ -252,6 +253,14 @@ class Resolver:
     objects, ...): ``lookup(dir, name) -> node | None`` (``name`` never "." or ".."),
     ``parent(dir) -> node`` (the root's parent is the root), ``mode(node) -> st_mode``,
     ``readlink(node) -> str``. Mirrors the kernel's ``link_path_walk``.
+
+    With ``cache=True`` it keeps a dentry cache, as the kernel's dcache does for the same
+    reason (a dpkg run resolves the same few hundred directories tens of thousands of times):
+    the directory every path's *parent part* (all components but the last, symlinks followed)
+    resolves to, with the symlink hops spent getting there, so a later path under it walks
+    only its last component. Only successful resolutions to a directory are kept, so creating
+    a name never makes an entry wrong; the backend calls :meth:`invalidate` whenever a name
+    is removed or replaced, a directory moves or a symlink's target changes.
     """
 
     root: object
@@ -260,6 +269,15 @@ class Resolver:
     mode: Callable[[object], int]
     readlink: Callable[[object], str]
     _hops: int = field(default=0, repr=False)
+    cache: bool = False
+    _dirs: dict = field(default_factory=dict, repr=False)
+
+    #: entries kept before the cache starts over (bounds its memory on huge trees)
+    CACHE_MAX = 1 << 16
+
+    def invalidate(self) -> None:
+        """Forget every cached resolution (a name was removed or replaced somewhere)."""
+        self._dirs.clear()
 
     def resolve(self, path: str, follow: bool = True) -> Resolved:
         """Resolve ``path``; ``follow`` says whether a symlink in the last component is followed.
@@ -271,11 +289,34 @@ class Resolver:
             raise fs_error(errno.ENOENT, path)
         hops = [0]
         trailing = path.endswith("/") and path.strip("/") != ""
-        res = self._walk(self.root, split_components(path), follow or trailing, hops, path)
+        comps = split_components(path)
+        if self.cache and len(comps) > 1:
+            start = self._prefix(comps, hops, path)
+            res = self._walk(start, comps[-1:], follow or trailing, hops, path)
+        else:
+            res = self._walk(self.root, comps, follow or trailing, hops, path)
         res.trailing_slash = trailing
         if trailing and res.node is not None and not _stat.S_ISDIR(self.mode(res.node)):
             raise fs_error(errno.ENOTDIR, path)
         return res
+
+    def _prefix(self, comps: list[str], hops: list[int], path: str):
+        """The node all but the last of ``comps`` resolve to (symlinks followed), from the
+        cache or walked and cached; raises what the full walk would raise on the way there.
+        ``hops`` receives the symlinks followed to get there (ELOOP counts the whole path)."""
+        key = "/".join(comps[:-1])
+        hit = self._dirs.get(key)
+        if hit is not None:
+            hops[0] = hit[1]
+            return hit[0]
+        res = self._walk(self.root, comps[:-1], True, hops, path)
+        if res.node is None:  # a missing directory on the way: the full walk's ENOENT
+            raise fs_error(errno.ENOENT, path)
+        if _stat.S_ISDIR(self.mode(res.node)):  # a non-directory is not kept: ENOTDIR comes next
+            if len(self._dirs) >= self.CACHE_MAX:
+                self._dirs.clear()
+            self._dirs[key] = (res.node, hops[0])
+        return res.node
 
     def _walk(self, start, comps: list[str], follow_last: bool, hops: list[int], path: str) -> Resolved:
         cur = start

@@ -31,7 +31,7 @@ import time
 
 from nuwa.errors import InvalidInputError, OperationFailedError, fs_error
 from nuwa.fs.diff import Entry, diff_trees
-from nuwa.fs.memory import BLOCK, MemoryFS, Node
+from nuwa.fs.memory import BLOCK, MemoryFS, Node, on_paths
 from nuwa.fs.model import FileSystem, Resolver, StatVFS, join
 
 _STAGING = "/.nuwa-overlay-commit"
@@ -157,7 +157,8 @@ class Overlay(MemoryFS):
         root = self._load("/", b.lstat("/"))
         root.parent = root
         self.root_node = root
-        self._resolver = Resolver(root, self._lookup, lambda n: n.parent, lambda n: n.mode, self._readlink_node)
+        self._resolver = Resolver(root, self._lookup, lambda n: n.parent, lambda n: n.mode, self._readlink_node,
+                                  cache=True)
 
     # ---- lazy loading -------------------------------------------------------------------------
     def _load(self, path: str, st) -> Node:
@@ -181,9 +182,10 @@ class Overlay(MemoryFS):
         if d.entries is None:
             base = d.origin.path
             entries, names = {}, {}
-            for name in self.backend.readdir(base):
+            scan = getattr(self.backend, "readdir_stat", None)  # optional: names and lstats at once
+            listing = scan(base) if scan else [(n, self.backend.lstat(join(base, n))) for n in self.backend.readdir(base)]
+            for name, st in listing:
                 p = join(base, name)
-                st = self.backend.lstat(p)
                 child = self._load(p, st)
                 if S.S_ISDIR(st.st_mode):
                     child.parent = d
@@ -210,6 +212,8 @@ class Overlay(MemoryFS):
         self._dirty[id(node)] = node
 
     def _set(self, node: Node, **attrs) -> None:
+        if "target" in attrs or "parent" in attrs:
+            self._resolver.invalidate()  # a symlink now points elsewhere / a directory moved
         self._dirty_node(node)
         for k, v in attrs.items():
             if self._first_touch(node, k):
@@ -222,6 +226,9 @@ class Overlay(MemoryFS):
             self._log.append((parent, "entries", dict(es)))
         self._dirty_node(parent)
         self._dirty_node(node)
+        old = es.get(name)
+        if old is not None and on_paths(old):  # replaced: cached resolutions through it are stale
+            self._resolver.invalidate()
         es[name] = node
 
     def _del_entry(self, parent: Node, name: str) -> None:
@@ -229,6 +236,8 @@ class Overlay(MemoryFS):
         if self._first_touch(parent, "entries"):
             self._log.append((parent, "entries", dict(es)))
         self._dirty_node(parent)
+        if on_paths(es[name]):
+            self._resolver.invalidate()
         del es[name]
 
     def _xattrs_w(self, node: Node) -> dict:
@@ -270,6 +279,7 @@ class Overlay(MemoryFS):
     def rollback_to(self, sp: Savepoint) -> None:
         """Undo everything done since ``sp`` was taken (``sp`` stays valid; inner ones die)."""
         i = self._index(sp)
+        self._resolver.invalidate()  # entries, targets and parents go back to older values
         while len(self._log) > sp.log_len:
             node, what, old = self._log.pop()
             setattr(node, what, old)
@@ -333,9 +343,22 @@ class Overlay(MemoryFS):
             n = self._node_at(path)
             if n is not None and isinstance(n.content, OriginContent) and path in self._backend_paths(n):
                 return True
+            if n is not None and isinstance(n.content, SpoolContent):
+                return False  # no fingerprint can match spooled bytes: compare the hashes
             return None
 
-        return diff_trees(self.backend, self, times=times, prune=prune, same_content=same_content)
+        def unchanged(path):
+            # the overlay's own record: a node never dirtied, still at its backend path, is
+            # what the backend has there (every change goes through _set/_put_entry/...)
+            n = self._node_at(path)
+            if n is None or n.origin is None or id(n) in self._dirty or n.origin.path != path:
+                return None
+            if S.S_ISDIR(n.mode):
+                return "dir"
+            return "leaf" if n.nlink == 1 and n.origin.st.st_nlink == 1 else None
+
+        return diff_trees(self.backend, self, times=times, prune=prune, same_content=same_content,
+                          unchanged=unchanged)
 
     def discard(self) -> None:
         """Drop every pending change (the backend was never written)."""
@@ -425,10 +448,10 @@ class Overlay(MemoryFS):
         for p, n in targets:
             if isinstance(n.content, SpoolContent) and n.origin is not None and id(n) not in self._created:
                 _write_content(b, p, n.content, os.O_WRONLY | os.O_TRUNC)
-        for p, n in targets:
-            self._apply_meta(p, n)
-        for p, n in targets:
-            st = b.lstat(p)
+        # chown, chmod and xattrs change no atime or mtime: each stat _apply_meta ends with is
+        # still right for the times pass (one lstat per path fewer)
+        after = [(p, n, self._apply_meta(p, n)) for p, n in targets]
+        for p, n, st in after:
             if (st.st_atime_ns, st.st_mtime_ns) != (n.atime, n.mtime):
                 b.utime(p, n.atime, n.mtime, follow_symlinks=False)
         b.flush()
@@ -448,7 +471,9 @@ class Overlay(MemoryFS):
         self._created.add(id(n))
         self._dirty_node(n)
 
-    def _apply_meta(self, p: str, n: Node) -> None:
+    def _apply_meta(self, p: str, n: Node):
+        """Owner, mode and xattrs of ``p`` as ``n`` has them; returns the backend's lstat of
+        ``p`` (times as they were before: none of these calls changes them)."""
         b = self.backend
         st = b.lstat(p)
         if (st.st_uid, st.st_gid) != (n.uid, n.gid):
@@ -464,6 +489,7 @@ class Overlay(MemoryFS):
             for name, value in want.items():
                 if name not in have or b.getxattr(p, name, follow_symlinks=False) != value:
                     b.setxattr(p, name, value, follow_symlinks=False)
+        return st
 
 
 def _write_content(b: FileSystem, p: str, content, flags: int) -> None:

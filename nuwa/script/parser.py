@@ -12,6 +12,7 @@ The grammar functions carry the names of the productions they implement.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from nuwa.script.ast import (
@@ -36,7 +37,18 @@ REDIRECT_OPS = frozenset({"<", ">", ">>", ">|", "<>", "<&", ">&", "<<", "<<-", "
 
 
 def parse(text: str, bash: bool = False) -> Program:
-    """Parse a whole script (pure: no I/O). Raises ParseError on a syntax error."""
+    """Parse a whole script (pure: no I/O). Raises ParseError on a syntax error.
+
+    Trees are memoised by text: a patch run interprets the same scripts over and over
+    (``dpkg-maintscript-helper`` once per call, ``confmodule`` and ``init-functions`` in every
+    script that sources them), the interpreter never changes a tree, and a syntax error is
+    not memoised (it is raised again).
+    """
+    return _parse_memo(text, bash)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_memo(text: str, bash: bool) -> Program:
     return Parser(text, bash=bash).parse_program()
 
 

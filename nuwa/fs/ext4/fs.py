@@ -65,8 +65,9 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
 
     def __init__(self, dev, writable: bool = False, forensic: bool = False, clock=None):
         self._open(dev, writable, forensic, clock)
+        # cache=True: the dentry cache; _mutate(names=True) invalidates it (see Resolver)
         self.resolver = Resolver(root=EXT2_ROOT_INO, lookup=self._r_lookup, parent=self._r_parent,
-                                 mode=self._r_mode, readlink=self._r_readlink)
+                                 mode=self._r_mode, readlink=self._r_readlink, cache=True)
         # pending orphans: processed now when writable (as the kernel does at mount), refused
         # read-only unless forensic
         self.orphans = self._guard(lambda: self.open_orphans(self.writable))
@@ -79,9 +80,18 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
             self.note_corrupt(err)
             raise
 
-    def _mutate(self, fn):
+    def _mutate(self, fn, names: bool = False):
+        """Run the mutation ``fn``. ``names``: it removes or replaces a directory entry, so
+        cached path resolutions may be stale afterwards; a failed mutation may have left the
+        tree half-changed, so it drops them too."""
         self.check_writable()
-        r = self._guard(fn)
+        try:
+            r = self._guard(fn)
+        except BaseException:
+            self.resolver.invalidate()
+            raise
+        if names:
+            self.resolver.invalidate()
         self.maybe_checkpoint()
         return r
 
@@ -194,6 +204,27 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
             raise fs_error(errno.ENOTDIR, path)
         ents = self._guard(lambda: self.dir_entries(node))
         return [os.fsdecode(nm) for _i, _f, nm in ents if nm not in (b".", b"..")]
+
+    def readdir_stat(self, path: str) -> list[tuple[str, Stat]]:
+        """``readdir`` with each name's ``lstat``, taken from the directory's own entries (the
+        inode numbers are in them): one resolution for the whole directory instead of one per
+        name, as the overlay loads a directory. Same answers and errors as the two calls."""
+        node = self._existing(path, True)
+        if not node.is_dir:
+            raise fs_error(errno.ENOTDIR, path)
+
+        def scan():
+            out = []
+            for ino, _ft, nm in self.dir_entries(node):
+                if nm in (b".", b".."):
+                    continue
+                child = self.inode(ino)
+                if child.links == 0 and not self._open_count.get(ino):  # what _r_lookup refuses
+                    raise CorruptImageError(f"entry {os.fsdecode(nm)!r} points to unused inode {ino}",
+                                            where=f"ext4 directory inode {node.ino}")
+                out.append((os.fsdecode(nm), self._stat(child)))
+            return out
+        return self._guard(scan)
 
     def readlink(self, path: str) -> str:
         """A symlink's target."""
@@ -350,7 +381,7 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
             self.dirty(parent)
             node.links = 0
             self.release_inode(node)
-        self._mutate(op)
+        self._mutate(op, names=True)
 
     def unlink(self, path: str) -> None:
         """``unlink(2)``."""
@@ -375,7 +406,7 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
             self.dirty(node)
             if node.links == 0:
                 self.release_inode(node)
-        self._mutate(op)
+        self._mutate(op, names=node.is_lnk)  # a cached path goes through directories and symlinks only
 
     def _is_ancestor(self, anc: int, ino: int) -> bool:
         seen = 0
@@ -459,7 +490,9 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
             sp.mtime = sp.ctime = dp.mtime = dp.ctime = now
             for n in (snode, sp, dp):
                 self.dirty(n)
-        self._mutate(op)
+        # a cached path goes through directories and symlinks only: moving or replacing a file
+        # leaves every cached resolution right
+        self._mutate(op, names=any(n is not None and (n.is_dir or n.is_lnk) for n in (snode, dnode)))
 
     def symlink(self, target: str, path: str) -> None:
         """``symlink(2)``: fast (< 60 bytes, in i_block) or slow (one block)."""

@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""End to end: real dpkg / apt in a chroot vs the whole ``nuwa patch`` process (issue 15).
+
+What a user waits for, on the same tree and the same updates:
+
+- **reference**: the tree's own dpkg in a chroot of a fresh copy of the tree (copying is not
+  timed), ``/usr/sbin/policy-rc.d`` exiting 101, as the differential tests run it
+  (``tests/helpers/oracle.py``);
+- **nuwa**: ``python3 -m nuwa patch IMAGE --deb ... --output OUT.qcow2 --quiet`` as a new
+  process, startup, report and the qcow2 overlay write included; its peak RSS is read from
+  ``wait4``.
+
+Sets:
+
+- ``default``: ``testimages/default.qcow2`` with ``testimages/updates/*.deb``; the reference
+  is ``chroot TREE dpkg -i`` those .debs on the tree debugfs extracts from the image;
+- ``minbase``: the outdated Debian 12 minbase tree of ``tools/dpkg_material.py`` (cached per
+  day) with the bookworm-security updates apt downloads for it. The reference replays the dpkg
+  calls real apt makes for ``apt-get dist-upgrade`` (``dpkg_material.apt_steps``: apt's own
+  planning time is not counted, which favours the reference); Nuwa gets the same .debs, on a
+  qcow2 of the tree made by ``mkfs.ext4 -d`` and ``qemu-img convert``, in as few ``nuwa patch``
+  calls (``dpkg -i`` each) as the Pre-Depends allow (:func:`batches`: a .deb that pre-depends
+  on a package unpacked earlier in the same call starts the next call, whose image is the
+  previous call's overlay); all calls together are timed.
+
+Repetitions are interleaved (reference, nuwa, next set, ...). Each set's last Nuwa output is
+judged once (``qemu-img check``, ``e2fsck -fn`` of its root filesystem), untimed. Then the
+startup times of ``nuwa --help`` and ``nuwa info testimages/default.qcow2``. Prints min and
+median seconds and the ratio nuwa / reference (< 1: Nuwa faster).
+
+    python3 benchmarks/bench_patch.py [--reps N] [--sets default,minbase] [--before CHECKOUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, ".."))
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, "tools"))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+import dpkg_material as M  # noqa: E402
+from helpers.images import root_partition  # noqa: E402
+from helpers.oracle import real_dpkg, real_dpkg_steps  # noqa: E402
+from judges import e2fsck_clean, qemu_img_check, tool  # noqa: E402
+
+IMAGE = os.path.join(REPO, "testimages", "default.qcow2")
+UPDATES = sorted(glob.glob(os.path.join(REPO, "testimages", "updates", "*.deb")))
+
+
+#: compiled bytecode is cached outside the checkout, as an installed package has it (a
+#: ``PYTHONDONTWRITEBYTECODE`` environment would otherwise compile every module on each start)
+PYCACHE = os.path.join(tempfile.gettempdir(), "nuwa-bench-pycache")
+
+
+def nuwa_process(args: list[str], stdout=subprocess.DEVNULL, repo: str = REPO) -> tuple[float, int]:
+    """Run ``python3 -m nuwa ARGS`` from the checkout ``repo``; (wall seconds, peak RSS in KiB)."""
+    env = {**os.environ, "PYTHONPATH": repo, "PYTHONPYCACHEPREFIX": PYCACHE}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    with tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        p = subprocess.Popen([sys.executable, "-m", "nuwa", *args], stdout=stdout, stderr=err, env=env, cwd=repo)
+        _, status, usage = os.wait4(p.pid, 0)
+        dt = time.perf_counter() - t
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if p.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"nuwa {' '.join(args[:2])} failed ({p.returncode}): {err.read().decode()[-2000:]}")
+    return dt, usage.ru_maxrss
+
+
+class Set:
+    """One update set: how to make a fresh reference tree, run the reference, run Nuwa."""
+
+    def __init__(self, name: str, image: str, debs: list[str], tree: str, reference):
+        self.name, self.image, self.debs, self.tree, self.reference = name, image, debs, tree, reference
+        self.calls = batches(debs)
+        self.ref_times: list[float] = []
+        self.nuwa_times: dict[str, list[float]] = {}  # checkout -> seconds
+        self.rss: dict[str, list[int]] = {}
+
+    def run_reference(self, work: str) -> None:
+        """A fresh copy of the tree (untimed), then the timed reference."""
+        copy = os.path.join(work, self.name + "-ref")
+        M.copy_tree(self.tree, copy)
+        t = time.perf_counter()
+        self.reference(copy)
+        self.ref_times.append(time.perf_counter() - t)
+        shutil.rmtree(copy)
+
+    def run_nuwa(self, work: str, repo: str = REPO) -> str:
+        """``nuwa patch`` processes (of the checkout ``repo``) writing qcow2 overlays (one per
+        call, each backed by the previous one); returns the last overlay's path."""
+        image, spent, rss = self.image, 0.0, 0
+        for i, call in enumerate(self.calls):
+            out = os.path.join(work, f"{self.name}-out{i}.qcow2")
+            if os.path.exists(out):
+                os.unlink(out)
+            args = ["patch", image, *[a for d in call for a in ("--deb", d)], "--output", out, "--quiet"]
+            dt, peak = nuwa_process(args, repo=repo)
+            spent, rss, image = spent + dt, max(rss, peak), out
+        self.nuwa_times.setdefault(repo, []).append(spent)
+        self.rss.setdefault(repo, []).append(rss)
+        return image
+
+
+def _names(field: str) -> set[str]:
+    """Package names a Depends-style field mentions (alternatives included, versions dropped)."""
+    return {re.split(r"[\s(:]", alt.strip())[0] for dep in field.split(",") for alt in dep.split("|") if alt.strip()}
+
+
+def batches(debs: list[str]) -> list[list[str]]:
+    """``debs`` (in apt's order) cut into ``dpkg -i`` calls that real dpkg would accept: a .deb
+    whose Pre-Depends names a package unpacked earlier in the current call starts a new call
+    (dpkg refuses it: the pre-dependency is unpacked, not configured)."""
+    calls: list[list[str]] = [[]]
+    names: set[str] = set()
+    for d in debs:
+        f = subprocess.run(["dpkg-deb", "-f", d, "Package", "Pre-Depends"], capture_output=True, text=True,
+                           check=True).stdout
+        fields = dict(line.split(": ", 1) for line in f.splitlines() if ": " in line)
+        if _names(fields.get("Pre-Depends", "")) & names:
+            calls.append([])
+            names = set()
+        calls[-1].append(d)
+        names.add(fields["Package"])
+    return calls
+
+
+def default_set(work: str) -> Set:
+    """The default test image and its updates; the reference tree is debugfs' rdump of its root."""
+    raw = root_partition(IMAGE, os.path.join(work, "default.ext4"))
+    tree = os.path.join(work, "default-tree")
+    os.makedirs(tree)
+    r = subprocess.run([tool("debugfs"), "-R", f"rdump / {tree}", raw], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"debugfs rdump failed: {r.stderr}")
+    os.unlink(raw)
+
+    def reference(root: str) -> None:
+        r = real_dpkg(root, UPDATES, ("-i",))
+        if r.returncode != 0:
+            raise SystemExit(f"real dpkg -i failed: {r.stdout[-1500:]}{r.stderr[-1500:]}")
+
+    return Set("default", IMAGE, UPDATES, tree, reference)
+
+
+def minbase_set(work: str) -> Set:
+    """The bookworm minbase tree, apt's dpkg calls for its security updates, a qcow2 of it."""
+    base = M.base_tree()
+    steps = M.apt_steps(base)
+    debs = [p for action, ops in steps if action == "unpack" for p in ops]
+    if len(debs) < 10:
+        print(f"note: the archive has only {len(debs)} pending bookworm-security updates for minbase "
+              "(the issue assumes >= 10)")
+    raw = os.path.join(work, "minbase.ext4")
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", base, raw, "2G"], check=True, capture_output=True)
+    img = os.path.join(work, "minbase.qcow2")
+    subprocess.run([tool("qemu-img"), "convert", "-O", "qcow2", raw, img], check=True)
+    os.unlink(raw)
+    return Set("minbase", img, debs, base, lambda root: real_dpkg_steps(root, steps))
+
+
+def judge(s: Set, out: str, work: str) -> None:
+    """The real tools on the overlay Nuwa wrote (untimed)."""
+    qemu_img_check(out)
+    raw = root_partition(out, os.path.join(work, s.name + "-judge.ext4"))
+    e2fsck_clean(raw)
+    os.unlink(raw)
+
+
+def stats(xs: list[float]) -> str:
+    return f"min {min(xs):6.3f}  median {statistics.median(xs):6.3f}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--sets", default="default,minbase")
+    ap.add_argument("--no-judge", action="store_true", help="skip qemu-img check / e2fsck of the outputs")
+    ap.add_argument("--before", metavar="CHECKOUT", help="also time the nuwa of another checkout (e.g. an "
+                    "export of an earlier commit), interleaved in the same loop: before/after under the same load")
+    a = ap.parse_args()
+    repos = [REPO] + ([os.path.abspath(a.before)] if a.before else [])
+    work = tempfile.mkdtemp(prefix="nuwa-bench-patch-", dir="/var/tmp")
+    try:
+        makers = {"default": default_set, "minbase": minbase_set}
+        sets = [makers[n](work) for n in a.sets.split(",") if n]
+        for s in sets:
+            size = sum(os.path.getsize(d) for d in s.debs)
+            print(f"{s.name}: {len(s.debs)} .debs, {size / 1e6:.1f} MB, {len(s.calls)} nuwa patch call(s)")
+        for repo in repos:
+            subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(repo, "nuwa")], check=True,
+                           env={**os.environ, "PYTHONPYCACHEPREFIX": PYCACHE})  # untimed
+        last = {}
+        for rep in range(a.reps):
+            for s in sets:
+                order = repos if rep % 2 else repos[::-1]  # alternate which side runs first
+                if rep % 2:
+                    s.run_reference(work)
+                for repo in order:
+                    out = s.run_nuwa(work, repo)
+                    if repo == REPO:
+                        last[s.name] = out
+                if not rep % 2:
+                    s.run_reference(work)
+        if not a.no_judge:
+            for s in sets:
+                judge(s, last[s.name], work)
+        print(f"\n{a.reps} repetitions, interleaved; seconds (nuwa / reference: < 1 means Nuwa is faster)")
+        for s in sets:
+            ref = "dpkg -i (chroot)" if s.name == "default" else "apt's dpkg calls (chroot)"
+            print(f"{s.name:8} {ref:26} {stats(s.ref_times)}")
+            for repo in repos:
+                label = "nuwa patch (process)" if repo == REPO else "  before: " + os.path.basename(repo)
+                ts = s.nuwa_times[repo]
+                print(f"{'':8} {label:26} {stats(ts)}   peak RSS {max(s.rss[repo]) / 1024:.0f} MB")
+                print(f"{'':8} {'  ratio':26} min {min(ts) / min(s.ref_times):6.2f}  "
+                      f"median {statistics.median(ts) / statistics.median(s.ref_times):6.2f}")
+        print("\nstartup (process wall time, seconds)")
+        for label, args in (("nuwa --help", ["--help"]), ("nuwa info default.qcow2", ["info", IMAGE])):
+            for repo in repos:
+                ts = [nuwa_process(args, repo=repo)[0] for _ in range(max(a.reps, 5))]
+                tag = "" if repo == REPO else " (before)"
+                print(f"{label + tag:34} {stats(ts)}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
