@@ -41,7 +41,8 @@ def run_patch(args) -> int:
     if not args.dry_run:
         check_target("patch", args.output, args.in_place)
     archives = open_debs(args.deb)  # bad .debs are named before the image is opened
-    with nuwa.open(args.image, writable=bool(args.in_place and not args.dry_run), partition=args.partition) as image:
+    with nuwa.open(args.image, writable=bool(args.in_place and not args.dry_run), partition=args.partition,
+                    unsafe_in_place=args.unsafe_in_place) as image:
         report = image.patch(debs=archives, output=args.output, in_place=args.in_place, dry_run=args.dry_run,
                              report=args.report, firstboot_timeout=args.firstboot_timeout,
                              firstboot_job_timeout=args.firstboot_job_timeout)
