@@ -48,6 +48,14 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE = os.path.join(ROOT, "testimages", "default.qcow2")
 DEBS = sorted(glob.glob(os.path.join(ROOT, "testimages", "updates", "*.deb")))
+#: name -> the .debs of one patch run (prefixes of the file names); each its own set of points
+SCENARIOS = {"all": ("",), "liblzma5": ("liblzma5_",), "libpcre2": ("libpcre2",),
+             "xz": ("liblzma5_", "xz-utils_")}
+
+
+def scenario_debs(name: str) -> list[str]:
+    """The .deb files of scenario ``name``."""
+    return [d for d in DEBS if os.path.basename(d).startswith(SCENARIOS[name])]
 KILL_AT = "NUWA_CRASHTEST_KILL_AT"  # kill before the N-th write/flush of the target (1-based)
 TARGET = "NUWA_CRASHTEST_TARGET"  # the image file whose writes and flushes are counted
 COUNT_TO = "NUWA_CRASHTEST_COUNT_TO"  # where the child writes its count when it exits
@@ -105,11 +113,11 @@ def _pin_time() -> None:
     t.strftime = lambda fmt, tt=None: real_strftime(fmt, real_localtime(PINNED_TIME) if tt is None else tt)
 
 
-def _run_patch(image: str, kill_at: int = 0, count_to: str | None = None) -> int:
+def _run_patch(image: str, debs: list[str], kill_at: int = 0, count_to: str | None = None) -> int:
     env = dict(os.environ, PYTHONPATH=ROOT, LC_ALL="C", TZ="UTC", **{TARGET: image, KILL_AT: str(kill_at)})
     if count_to:
         env[COUNT_TO] = count_to
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", "patch", image, "--deb", *DEBS,
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", "patch", image, "--deb", *debs,
            "--in-place", "--quiet"]
     r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
     if r.returncode not in (0, -signal.SIGKILL):
@@ -223,27 +231,28 @@ def prepare(kind: str, work: str) -> str:
     return path
 
 
-def one_point(kind: str, base: str, n: int, span, states, top: str) -> dict:
+def one_point(kind: str, scenario: str, ref: dict, n: int, top: str) -> dict:
     """Kill a run at write/flush ``n`` and judge it."""
-    work = tempfile.mkdtemp(prefix=f"{kind}-{n}-", dir=top)
+    base, span, states = ref["base"], ref["span"], ref["states"]
+    work = tempfile.mkdtemp(prefix=f"{kind}-{scenario}-{n}-", dir=top)
     try:
         image = os.path.join(work, f"img.{kind}")
         shutil.copyfile(base, image)
-        rc = _run_patch(image, kill_at=n)
+        rc = _run_patch(image, scenario_debs(scenario), kill_at=n)
         try:
             res = judge(kind, image, span, states, work)
         except AssertionError as err:
-            keep = os.path.join(top, f"FAILED-{kind}-{n}.{kind}")
+            keep = os.path.join(top, f"FAILED-{kind}-{scenario}-{n}.{kind}")
             shutil.copyfile(image, keep)
-            return {"kind": kind, "point": n, "ok": False, "error": str(err)[:2000], "kept": keep}
-        return {"kind": kind, "point": n, "ok": True, "killed": rc != 0, **res}
+            return {"kind": kind, "scenario": scenario, "point": n, "ok": False, "error": str(err)[:2000],
+                    "kept": keep}
+        return {"kind": kind, "scenario": scenario, "point": n, "ok": True, "killed": rc != 0, **res}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def reference(kind: str, top: str) -> dict:
+def reference(kind: str, scenario: str, base: str, top: str) -> dict:
     """Count the writes/flushes of an uninterrupted run; the BEFORE and AFTER tree digests."""
-    base = prepare(kind, top)
     span = root_span(base)
     work = tempfile.mkdtemp(dir=top)
     before = tree_digest(cut_root(base, os.path.join(work, "b.img"), span), work)
@@ -251,7 +260,7 @@ def reference(kind: str, top: str) -> dict:
     shutil.copyfile(base, image)
     count_file = os.path.join(work, "count")
     t0 = time.monotonic()
-    _run_patch(image, count_to=count_file)
+    _run_patch(image, scenario_debs(scenario), count_to=count_file)
     seconds = time.monotonic() - t0
     with open(count_file) as f:
         total = int(f.read())
@@ -271,6 +280,7 @@ def main(argv=None) -> int:
         return _child(sys.argv[2:])
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kinds", default="qcow2,raw")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"of {', '.join(SCENARIOS)}")
     ap.add_argument("--sample", type=int, default=0, help="a seeded sample of N points per kind (0: all)")
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--jobs", type=int, default=2)
@@ -281,26 +291,31 @@ def main(argv=None) -> int:
     os.makedirs(top, exist_ok=True)
     results, summary = [], {}
     t0 = time.monotonic()
-    for kind in args.kinds.split(","):
-        ref = reference(kind, top)
+    for kind, scenario in [(k, s) for k in args.kinds.split(",") for s in args.scenarios.split(",")]:
+        base = prepare(kind, top)
+        ref = reference(kind, scenario, base, top)
         points = list(range(1, ref["total"] + 2))  # total+1: a run that finishes untouched
         if args.sample and args.sample < len(points):
-            points = sorted(random.Random(f"{args.seed}-{kind}").sample(points, args.sample))
+            points = sorted(random.Random(f"{args.seed}-{kind}-{scenario}").sample(points, args.sample))
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-            got = list(pool.map(lambda n: one_point(kind, ref["base"], n, ref["span"], ref["states"], top), points))
+            got = list(pool.map(lambda n: one_point(kind, scenario, ref, n, top), points))
         results += got
         ok = [r for r in got if r["ok"]]
-        summary[kind] = {
+        summary[f"{kind}/{scenario}"] = {
             "writes_and_flushes": ref["total"], "points": len(got), "ok": len(ok),
             "before": sum(r["state"] == "before" for r in ok), "after": sum(r["state"] == "after" for r in ok),
             "needs_recovery_left": sum(bool(r.get("needs_recovery")) for r in ok),
             "leaked_clusters_points": sum(bool(r.get("leaks")) for r in ok),
             "reference_seconds": round(ref["seconds"], 2),
         }
-        print(f"{kind}: {json.dumps(summary[kind])}", flush=True)
+        print(f"{kind}/{scenario}: {json.dumps(summary[f'{kind}/{scenario}'])}", flush=True)
         for r in got:
             if not r["ok"]:
                 print(f"  FAILED point {r['point']}: {r['error'][:500]} (image kept: {r['kept']})", flush=True)
+    total = {"points": len(results), "ok": sum(r["ok"] for r in results),
+             "before": sum(r.get("state") == "before" for r in results),
+             "after": sum(r.get("state") == "after" for r in results)}
+    print(f"total: {json.dumps(total)} in {time.monotonic() - t0:.0f} s", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"summary": summary, "results": results, "seconds": time.monotonic() - t0}, f, indent=1)
