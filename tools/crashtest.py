@@ -144,9 +144,13 @@ def root_span(image: str) -> tuple[int, int]:
 
 
 def cut_root(image: str, fs: str, span: tuple[int, int]) -> str:
-    """The root filesystem of ``image`` (guest bytes by ``qemu-img convert``) written to ``fs``."""
+    """The root filesystem of ``image`` written to ``fs`` (a qcow2's guest bytes come from
+    ``qemu-img convert``; a raw disk is its guest bytes)."""
     disk = fs + ".disk"
-    _sh(["qemu-img", "convert", "-O", "raw", image, disk])
+    if image.endswith(".raw"):
+        os.link(image, disk)
+    else:
+        _sh(["qemu-img", "convert", "-O", "raw", image, disk])
     with open(disk, "rb") as src, open(fs, "wb") as dst:
         src.seek(span[0])
         dst.write(src.read(span[1]))
@@ -244,9 +248,12 @@ def one_point(kind: str, scenario: str, ref: dict, n: int, top: str) -> dict:
         except AssertionError as err:
             keep = os.path.join(top, f"FAILED-{kind}-{scenario}-{n}.{kind}")
             shutil.copyfile(image, keep)
+            print(json.dumps({"kind": kind, "scenario": scenario, "point": n, "ok": False}), flush=True)
             return {"kind": kind, "scenario": scenario, "point": n, "ok": False, "error": str(err)[:2000],
                     "kept": keep}
-        return {"kind": kind, "scenario": scenario, "point": n, "ok": True, "killed": rc != 0, **res}
+        out = {"kind": kind, "scenario": scenario, "point": n, "ok": True, "killed": rc != 0, **res}
+        print(json.dumps(out), flush=True)
+        return out
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
