@@ -36,6 +36,7 @@ import concurrent.futures
 import glob
 import hashlib
 import json
+import math
 import os
 import random
 import shutil
@@ -144,18 +145,17 @@ def root_span(image: str) -> tuple[int, int]:
 
 
 def cut_root(image: str, fs: str, span: tuple[int, int]) -> str:
-    """The root filesystem of ``image`` written to ``fs`` (a qcow2's guest bytes come from
-    ``qemu-img convert``; a raw disk is its guest bytes)."""
-    disk = fs + ".disk"
-    if image.endswith(".raw"):
-        os.link(image, disk)
-    else:
-        _sh(["qemu-img", "convert", "-O", "raw", image, disk])
-    with open(disk, "rb") as src, open(fs, "wb") as dst:
-        src.seek(span[0])
-        dst.write(src.read(span[1]))
-    os.unlink(disk)
+    """The root filesystem of ``image`` copied to ``fs`` by ``qemu-img dd`` (qemu reads the
+    qcow2 or raw disk; only the partition's bytes are copied)."""
+    bs = math.gcd(span[0], span[1], 1 << 20)
+    fmt = "raw" if image.endswith(".raw") else "qcow2"
+    _sh(["qemu-img", "dd", "-f", fmt, "-O", "raw", f"bs={bs}", f"if={image}", f"of={fs}",
+         f"skip={span[0] // bs}", f"count={(span[0] + span[1]) // bs}"])  # qemu-img dd: count includes skip
     return fs
+
+
+def _drop(path: str) -> None:
+    os.unlink(path)
 
 
 def tree_digest(fs: str, work: str) -> str:
@@ -184,10 +184,13 @@ def tree_digest(fs: str, work: str) -> str:
 
 
 def nuwa_recover(image: str) -> None:
-    """What the next nuwa run does first: a writable open replays the journal into the image."""
-    code = ("import sys; sys.path.insert(0, sys.argv[2]); import nuwa\n"
-            "with nuwa.open(sys.argv[1], writable=True) as img: img.root()\n")
-    _sh([sys.executable, "-c", code, image, ROOT])
+    """What the next nuwa run does first: a writable open replays the journal into the image
+    (in this process: the replay is the same code a ``nuwa`` command runs)."""
+    sys.path.insert(0, ROOT)
+    import nuwa
+
+    with nuwa.open(image, writable=True) as img:
+        img.root()
 
 
 def judge(kind: str, image: str, span, states: dict[str, str], work: str) -> dict:
@@ -201,14 +204,14 @@ def judge(kind: str, image: str, span, states: dict[str, str], work: str) -> dic
         res["leaks"] = info.get("leaks", 0)
     # e2fsprogs replays (kernel-like), then checks
     fs = cut_root(image, os.path.join(work, "e2fs.img"), span)
-    needs = "needs_recovery" in _sh(["dumpe2fs", "-h", fs], ok=(0, 1)).stdout
+    needs = "needs_recovery" in _sh(["dumpe2fs", "-h", fs], ok=(0, 1)).stdout.split("Filesystem flags")[0]
     res["needs_recovery"] = needs
     _sh(["e2fsck", "-E", "journal_only", "-y", fs], ok=(0, 1))
     _sh(["e2fsck", "-fn", fs])
     e2_state = states.get(tree_digest(fs, work))
     if e2_state is None:
         raise AssertionError("after e2fsck's journal replay the tree is neither BEFORE nor AFTER")
-    os.unlink(fs)
+    _drop(fs)
     # Nuwa replays into the image itself, then checks
     nuwa_recover(image)
     if kind == "qcow2":
@@ -219,7 +222,7 @@ def judge(kind: str, image: str, span, states: dict[str, str], work: str) -> dic
     if n_state != e2_state:
         raise AssertionError(f"after Nuwa's replay the tree is {n_state or 'neither BEFORE nor AFTER'}, "
                              f"e2fsprogs saw {e2_state}")
-    os.unlink(fs)
+    _drop(fs)
     res["state"] = e2_state
     return res
 
@@ -262,7 +265,9 @@ def reference(kind: str, scenario: str, base: str, top: str) -> dict:
     """Count the writes/flushes of an uninterrupted run; the BEFORE and AFTER tree digests."""
     span = root_span(base)
     work = tempfile.mkdtemp(dir=top)
-    before = tree_digest(cut_root(base, os.path.join(work, "b.img"), span), work)
+    spec = cut_root(base, os.path.join(work, "b.img"), span)
+    before = tree_digest(spec, work)
+    _drop(spec)
     image = os.path.join(work, f"after.{kind}")
     shutil.copyfile(base, image)
     count_file = os.path.join(work, "count")
@@ -274,6 +279,7 @@ def reference(kind: str, scenario: str, base: str, top: str) -> dict:
     fs = cut_root(image, os.path.join(work, "a.img"), span)
     _sh(["e2fsck", "-fn", fs])
     after = tree_digest(fs, work)
+    _drop(fs)
     if after == before:
         raise RuntimeError("the reference run changed nothing")
     shutil.rmtree(work)
