@@ -128,6 +128,9 @@ class Image:
         self._root = None
         #: in-place jobs may write a filesystem without a journal (not crash-safe)
         self.unsafe_in_place = False
+        #: write the root filesystem through its journal (crash-atomic flushes); a new
+        #: ``--output`` overlay turns it off: its file is published only when complete
+        self.journal_writes = True
         self._root_volume: Volume | None = None
         #: why ``info()`` could not describe the root filesystem (None if it could)
         self.root_error: NuwaError | None = None
@@ -244,7 +247,7 @@ class Image:
             raise InvalidInputError("the image is closed", where=self.path)
         if self._root is None:
             vol = self.root_volume()
-            self._root = open_ext4(vol.device, writable=self.writable)
+            self._root = open_ext4(vol.device, writable=self.writable, journal=self.journal_writes)
         return self._root
 
     def os_release(self) -> dict:

@@ -105,6 +105,7 @@ a filesystem without a journal is refused unless the image was opened with
     try:
         create_overlay(tmp, image.path)  # same directory: the backing name stored is the same
         with Image.open(tmp, writable=True, partition=image.partition) as new:
+            new.journal_writes = False  # unpublished until complete: the journal would add nothing
             st = Staging(Overlay(new.root()), new, output)
             yield st
             if not st.cancelled:
