@@ -254,6 +254,10 @@ class Volume:
             raw.pwrite(SUPERBLOCK_OFFSET, self.sb.encode(state=self.sb.f["s_state"]))
             raw.flush()
             held.clear()
+            # what is on disk now is the next transaction's before-state (blocks allocated by
+            # this one are in use, blocks it freed may be reused)
+            self._before_desc = [(d.flags, d.block_bitmap) for d in self.groups.descs]
+            self._before_bm.clear()
 
     def _sb_bytes(self) -> bytes:
         # Legacy: VALID cleared while writing. Journal: the logged copy carries needs_recovery,

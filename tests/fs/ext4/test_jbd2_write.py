@@ -101,6 +101,17 @@ def _workload(fs) -> None:
     fs.chmod("/many/f001", 0o600)
 
 
+def _second(fs) -> None:
+    # changes blocks the first transaction allocated: they are in use now, so journalled
+    fs.write_bytes("/many/sub/moved.conf", b"second " * 100)
+    for i in range(40, 70):
+        fs.write_bytes(f"/many/sub/h{i:03d}", b"h" * i)
+    with fs.open("/reuse", "r+b") as f:
+        f.write(b"R" * 5000)
+    fs.unlink("/many/g005")
+    fs.write_bytes("/old2", b"p" * 20000)  # may reuse /old's blocks: freed by a committed transaction
+
+
 def _tree(img: str) -> dict:
     fs = open_ext4(RawFile(img))
     try:
@@ -116,13 +127,14 @@ def _tree(img: str) -> dict:
         fs.close()
 
 
-def _run(img: str, budget: int | None) -> int:
+def _run(img: str, budget: int | None, parts=(_workload,)) -> int:
     dev = KillAt(img, budget)
     try:
         fs = open_ext4(dev, writable=True)
-        assert fs.begin_atomic()
-        _workload(fs)
-        fs.flush()
+        for part in parts:
+            assert fs.begin_atomic()
+            part(fs)
+            fs.flush()  # one transaction per part
         fs.close()
     except Killed:
         pass  # the process is gone: nothing else is written, nothing closed
@@ -168,6 +180,24 @@ def test_kill_at_every_write_gives_before_or_after(tmp_path, block, csum3, strid
         seen[_judge(img, tmp_path, states)] += 1
     # the commit block is one write: everything before it is BEFORE, everything after is AFTER
     assert seen["before"] > 0 and seen["after"] > 0
+
+
+def test_two_transactions_kill_anywhere_gives_one_of_three_states(tmp_path):
+    base = _make(tmp_path, "two.img", 1024, True)
+    states = {repr(_tree(base)): "before"}
+    for name, parts in (("mid", (_workload,)), ("after", (_workload, _second))):
+        ref = str(tmp_path / f"{name}.img")
+        shutil.copyfile(base, ref)
+        total = _run(ref, None, parts)
+        states[repr(_tree(ref))] = name
+    assert len(states) == 3
+    seen = set()
+    for n in sorted(set(range(0, total + 1, 3)) | {total - 1, total}):
+        img = str(tmp_path / "k.img")
+        shutil.copyfile(base, img)
+        _run(img, n, (_workload, _second))
+        seen.add(_judge(img, tmp_path, states))
+    assert seen == {"before", "mid", "after"}
 
 
 def test_run_larger_than_the_journal_is_refused_and_leaves_before(tmp_path):
