@@ -280,7 +280,9 @@ class Volume:
         self.itable.flush()
         self.groups.flush_bitmaps()
         self.groups.flush_descs()
-        if self.cache.dirty_count or self._began:
+        # without a journal the superblock (VALID cleared, s_wtime) goes out on every flush once
+        # writing began; with one only with other changes (no superblock-only transactions)
+        if self.cache.dirty_count or (self._began and self.journal is None):
             self.cache.flush()
             self._begin_write()
             sec = self.now() // 10**9
