@@ -273,6 +273,10 @@ class Volume:
         finally:
             f["s_feature_incompat"] = incompat
 
+    def _sb_changed(self) -> bool:
+        """Whether the in-memory superblock differs from the one on the device (journal mode)."""
+        return self.sb.encode(state=self.sb.f["s_state"]) != self.dev.pread(SUPERBLOCK_OFFSET, 1024)
+
     def _flush_pass(self) -> None:
         """One ordered pass: maps -> inodes -> bitmaps/descriptors -> cache (ordered) -> sb."""
         for ino in [i for i, m in self._maps.items() if m.dirty]:
@@ -281,8 +285,10 @@ class Volume:
         self.groups.flush_bitmaps()
         self.groups.flush_descs()
         # without a journal the superblock (VALID cleared, s_wtime) goes out on every flush once
-        # writing began; with one only with other changes (no superblock-only transactions)
-        if self.cache.dirty_count or (self._began and self.journal is None):
+        # writing began; with one only when something changed (no superblock-only transaction
+        # for a flush without changes, but one for a superblock-only change such as clearing
+        # orphan_present)
+        if self.cache.dirty_count or (self._began if self.journal is None else self._sb_changed()):
             self.cache.flush()
             self._begin_write()
             sec = self.now() // 10**9
