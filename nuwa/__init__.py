@@ -27,12 +27,13 @@ from nuwa.errors import (  # noqa: F401  (re-exported)
 __version__ = "0.1.0"
 
 
-def open(path, writable: bool = False, partition: int | None = None):  # noqa: A001 - mirrors builtins.open
+def open(path, writable: bool = False, partition: int | None = None,  # noqa: A001 - mirrors builtins.open
+         unsafe_in_place: bool = False):
     """Open a disk image (qcow2, raw disk or bare filesystem); returns a :class:`nuwa.api.Image`."""
     # late: keeps ``import nuwa`` (and so ``nuwa --help``) free of the image code (start-up speed)
     from nuwa import api
 
-    return api.open(path, writable=writable, partition=partition)
+    return api.open(path, writable=writable, partition=partition, unsafe_in_place=unsafe_in_place)
 
 
 def scan(paths, repo_options=None, options=None, partition: int | None = None, repositories=None):

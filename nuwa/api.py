@@ -131,9 +131,10 @@ def scan(paths, repo_options=None, options=None, partition: int | None = None, r
     return scan_images(list(paths), repos, options, partition=partition, opener=Image.open)
 
 
-def open(path, writable: bool = False, partition: int | None = None) -> Image:  # noqa: A001 - mirrors builtins.open
+def open(path, writable: bool = False, partition: int | None = None,  # noqa: A001 - mirrors builtins.open
+         unsafe_in_place: bool = False) -> Image:
     """Open a disk image (qcow2, raw disk or bare filesystem); see :class:`nuwa.image.Image`."""
-    return Image.open(path, writable=writable, partition=partition)
+    return Image.open(path, writable=writable, partition=partition, unsafe_in_place=unsafe_in_place)
 
 
 def diff(a, b, times: bool = False, include=(), exclude=(), partition: int | None = None,

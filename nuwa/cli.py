@@ -46,7 +46,9 @@ def _image_args(p: argparse.ArgumentParser) -> None:
 def _output_args(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--output", "-o", metavar="OUT", help="write a new qcow2 overlay (backing file = IMAGE)")
-    g.add_argument("--in-place", action="store_true", help="modify IMAGE itself")
+    g.add_argument("--in-place", action="store_true", help="modify IMAGE itself (crash-atomic, through its journal)")
+    p.add_argument("--unsafe-in-place", action="store_true",
+                   help="with --in-place: also write a filesystem that has no journal (not crash-safe)")
 
 
 def _repo_args(p: argparse.ArgumentParser) -> None:

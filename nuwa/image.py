@@ -126,23 +126,32 @@ class Image:
         else:
             self.volumes = [Volume(p.device, p) for p in table.partitions if p.kind != "extended"]
         self._root = None
+        #: in-place jobs may write a filesystem without a journal (not crash-safe)
+        self.unsafe_in_place = False
+        #: write the root filesystem through its journal (crash-atomic flushes); a new
+        #: ``--output`` overlay turns it off: its file is published only when complete
+        self.journal_writes = True
         self._root_volume: Volume | None = None
         #: why ``info()`` could not describe the root filesystem (None if it could)
         self.root_error: NuwaError | None = None
         self._closed = False
 
     @classmethod
-    def open(cls, path, writable: bool = False, partition: int | None = None) -> "Image":
+    def open(cls, path, writable: bool = False, partition: int | None = None,
+             unsafe_in_place: bool = False) -> "Image":
         """Open the disk image at ``path``; the root filesystem is opened on first use.
 
         ``partition`` names the partition holding the root filesystem (1-based, as Linux
         numbers them); an unknown number is an :class:`InvalidInputError` here, not later.
+        ``unsafe_in_place`` lets in-place jobs write a filesystem without a journal (not
+        crash-safe; see docs/limitations.md).
         """
         path = os.fspath(path)
         device = open_disk(path, writable=writable)
         try:
             table = read_partitions(device)
             image = cls(path, device, table, writable, partition)
+            image.unsafe_in_place = unsafe_in_place
             if partition is not None:
                 image._volume_numbered(partition)
         except BaseException:
@@ -238,7 +247,7 @@ class Image:
             raise InvalidInputError("the image is closed", where=self.path)
         if self._root is None:
             vol = self.root_volume()
-            self._root = open_ext4(vol.device, writable=self.writable)
+            self._root = open_ext4(vol.device, writable=self.writable, journal=self.journal_writes)
         return self._root
 
     def os_release(self) -> dict:
@@ -315,6 +324,12 @@ class Image:
         if self._root is not None:
             self._root.flush()
         self.device.flush()
+
+    def abandon(self) -> None:
+        """Give up a failed in-place job: the root filesystem drops what it has pending and
+        writes nothing more (with a journal the image stays as it was before the job)."""
+        if self._root is not None and hasattr(self._root, "abandon"):
+            self._root.abandon()
 
     def close(self) -> None:
         """Close the root filesystem (if opened) and the disk; idempotent."""

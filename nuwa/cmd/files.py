@@ -36,7 +36,8 @@ FILE_TYPE_NAME = {S.S_IFREG: "regular file", S.S_IFDIR: "directory", S.S_IFLNK: 
 
 # ---- shared helpers ---------------------------------------------------------------------------
 def _open_image(args, writable: bool = False):
-    return nuwa.open(args.image, writable=writable, partition=getattr(args, "partition", None))
+    return nuwa.open(args.image, writable=writable, partition=getattr(args, "partition", None),
+                     unsafe_in_place=getattr(args, "unsafe_in_place", False))
 
 
 def entry_json(fs: FileSystem, path: str, name: str, st, owners: Owners) -> dict:

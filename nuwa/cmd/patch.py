@@ -76,7 +76,8 @@ def run_patch(args) -> int:
                 print("  " + line)
             sys.stdout.flush()
 
-    with nuwa.open(args.image, writable=bool(args.in_place and not args.dry_run), partition=args.partition) as image:
+    with nuwa.open(args.image, writable=bool(args.in_place and not args.dry_run), partition=args.partition,
+                   unsafe_in_place=args.unsafe_in_place) as image:
         if request is None:
             report = image.patch(debs=archives, output=args.output, in_place=args.in_place, dry_run=args.dry_run,
                                  report=args.report, firstboot_timeout=args.firstboot_timeout,

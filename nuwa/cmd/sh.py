@@ -67,7 +67,8 @@ def run_sh(args) -> int:
             sys.stderr.buffer.write(msg)
             print("nuwa sh: the script does not parse; nothing was run or written", file=sys.stderr)
         return EXIT_USAGE
-    with nuwa.open(args.image, writable=bool(args.in_place and not args.dry_run), partition=args.partition) as image:
+    with nuwa.open(args.image, writable=bool(args.in_place and not args.dry_run), partition=args.partition,
+                    unsafe_in_place=args.unsafe_in_place) as image:
         run = image.sh(text, args=argv, name=name, bash=bash, output=args.output, in_place=args.in_place,
                        dry_run=args.dry_run)
     if args.json:

@@ -61,7 +61,10 @@ def staged(image: Image, command: str, output: str | None = None, in_place: bool
     written under a temporary name beside ``output`` and renamed to ``output`` only after its
     final flush and close, so an interrupted run (even SIGKILL) never leaves a partial file
     under the output name. With ``in_place`` the
-    image must have been opened writable. With ``dry_run`` nothing is ever written.
+    image must have been opened writable, and its root filesystem is written crash-atomically: the
+whole commit is one jbd2 transaction (``begin_atomic``), refused if the journal cannot hold it;
+a filesystem without a journal is refused unless the image was opened with
+``unsafe_in_place``. With ``dry_run`` nothing is ever written.
     """
     if dry_run:
         st = Staging(Overlay(image.root()), image, None)
@@ -75,7 +78,13 @@ def staged(image: Image, command: str, output: str | None = None, in_place: bool
         if not image.writable:
             raise InvalidInputError(f"{command} in place needs the image opened writable "
                                     "(nuwa.open(path, writable=True))", where=image.path)
-        st = Staging(Overlay(image.root()), image, image.path)
+        root = image.root()
+        begin = getattr(root, "begin_atomic", None)
+        if not (begin is not None and begin()) and not image.unsafe_in_place:
+            raise InvalidInputError(f"{command} --in-place: the root filesystem has no journal, so an interrupted run "
+                                    "could leave it damaged; write a new overlay with --output, or accept the risk "
+                                    "with --unsafe-in-place", where=image.path)
+        st = Staging(Overlay(root), image, image.path)
         try:
             yield st
         except BaseException:
@@ -84,14 +93,19 @@ def staged(image: Image, command: str, output: str | None = None, in_place: bool
         if st.cancelled:
             st.fs.discard()
         else:
-            st.fs.commit()
-            image.flush()
+            try:
+                st.fs.commit()  # with a journal: one transaction, committed by the flush below
+                image.flush()
+            except BaseException:
+                image.abandon()  # nothing half-done is committed: the image stays as before
+                raise
         return
     image.root()  # errors name IMAGE, not the overlay about to be made
     tmp = temporary_name(output)
     try:
         create_overlay(tmp, image.path)  # same directory: the backing name stored is the same
         with Image.open(tmp, writable=True, partition=image.partition) as new:
+            new.journal_writes = False  # unpublished until complete: the journal would add nothing
             st = Staging(Overlay(new.root()), new, output)
             yield st
             if not st.cancelled:

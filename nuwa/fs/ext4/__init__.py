@@ -21,14 +21,17 @@ def probe(dev) -> bool:
     return struct.unpack("<H", dev.pread(SUPERBLOCK_OFFSET + 0x38, 2))[0] == EXT2_SUPER_MAGIC
 
 
-def open_ext4(dev, writable: bool = False, forensic: bool = False, clock=None):
+def open_ext4(dev, writable: bool = False, forensic: bool = False, clock=None, journal: bool = True):
     """Open the filesystem on ``dev``.
 
     ``writable`` replays a journal that needs recovery and refuses features, flags or pending
     orphans the writer does not handle (``UnsupportedFeatureError`` naming them); ``forensic``
     reads despite checksum mismatches (never together with writing). ``clock`` returns "now"
-    in nanoseconds (tests pin it).
+    in nanoseconds (tests pin it). With ``journal`` (the default) a writable filesystem that
+    has a journal is written crash-atomically: each ``flush()`` (and ``close()``) commits the
+    changes since the last one as one jbd2 transaction (:mod:`nuwa.fs.ext4.jbd2_write`);
+    ``journal=False`` writes in place directly (marked not clean until ``close()``).
     """
     if writable and forensic:
         raise InvalidInputError("forensic mode is read-only", where="open_ext4")
-    return Ext4FS(dev, writable=writable, forensic=forensic, clock=clock)
+    return Ext4FS(dev, writable=writable, forensic=forensic, clock=clock, journal=journal)

@@ -46,6 +46,10 @@ class Allocator:
         self.on_free_blocks = on_free_blocks
         # per group: no free block lies below this offset (a search hint, never a promise of one)
         self._hint: dict[int, int] = {}
+        #: with a journal (jbd2_write): g -> the group's block bitmap as it was at open. Blocks
+        #: in use then are never handed out, as jbd2 keeps blocks freed by a running
+        #: transaction from reuse until it commits (a freed block stays intact until then)
+        self.busy_before = None
 
     # ---- finding -------------------------------------------------------------------------
     def _group_of(self, blk: int) -> int:
@@ -126,6 +130,9 @@ class Allocator:
         if self.groups.descs[g].free_blocks == 0:
             return None
         bm = self.groups.block_bitmap(g)
+        if self.busy_before is not None:
+            before = self.busy_before(g)
+            bm = (int.from_bytes(bm, "little") | int.from_bytes(before, "little")).to_bytes(len(bm), "little")
         r = _free_run(bm, max(off, self._hint.get(g, 0), 0), self.sb.blocks_in_group(g))
         if r is not None and off <= self._hint.get(g, 0):
             self._hint[g] = r[0]

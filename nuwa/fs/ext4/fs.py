@@ -63,8 +63,8 @@ def encode_rdev(rdev: int) -> bytes:
 class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
     """An ext2/3/4 filesystem on a block device, read-only or writable."""
 
-    def __init__(self, dev, writable: bool = False, forensic: bool = False, clock=None):
-        self._open(dev, writable, forensic, clock)
+    def __init__(self, dev, writable: bool = False, forensic: bool = False, clock=None, journal: bool = True):
+        self._open(dev, writable, forensic, clock, journal)
         # cache=True: the dentry cache; _mutate(names=True) invalidates it (see Resolver)
         self.resolver = Resolver(root=EXT2_ROOT_INO, lookup=self._r_lookup, parent=self._r_parent,
                                  mode=self._r_mode, readlink=self._r_readlink, cache=True)

@@ -23,10 +23,11 @@ import time
 from collections import OrderedDict
 
 from nuwa.errors import CorruptImageError, InvalidInputError, UnsupportedFeatureError, fs_error
-from nuwa.fs.ext4 import blockmap, csum, extents, inline, jbd2, xattr
+from nuwa.fs.ext4 import blockmap, csum, extents, inline, jbd2, jbd2_write, xattr
 from nuwa.fs.ext4.alloc import Allocator
 from nuwa.fs.ext4.cache import ORDER_TREE, BlockCache
 from nuwa.fs.ext4.c_ext4 import (
+    EXT2_BG_BLOCK_UNINIT,
     EXT2_BG_INODE_ZEROED,
     EXT2_JOURNAL_INO,
     EXT2_ROOT_INO,
@@ -50,8 +51,10 @@ def _read_sb(dev, forensic: bool) -> Superblock:
 class Volume:
     """Open filesystem state shared by the file, directory and xattr operations."""
 
-    def _open(self, dev, writable: bool, forensic: bool, clock=None) -> None:
+    def _open(self, dev, writable: bool, forensic: bool, clock=None, journal: bool = True) -> None:
         self.dev = dev
+        self.journal: jbd2_write.JournalWriter | None = None
+        self.atomic = False
         self.forensic = forensic
         self._clock = clock or time.time_ns
         if writable and not dev.writable:
@@ -76,6 +79,56 @@ class Volume:
                 raise UnsupportedFeatureError(f"refusing to write: {why}", where="ext4 superblock @1024",
                                               feature=why.split("'")[1] if "'" in why else None)
             self.writable = True
+            if journal and sb.compat("has_journal") and sb.f["s_journal_inum"]:
+                self._start_journal(forensic)
+
+    def _start_journal(self, forensic: bool) -> None:
+        """Route every later write through a :class:`jbd2_write.StagedDevice` (crash-atomic
+        commits, see :meth:`flush`); the caches are rebuilt over it."""
+        writer = jbd2_write.JournalWriter(self.dev, self.bs, self._journal_blocks())
+        self._raw_dev = self.dev
+        # the before-state: descriptor flags and bitmap locations as on disk now
+        self._before_desc = [(d.flags, d.block_bitmap) for d in self.groups.descs]
+        self._before_bm: dict[int, bytes] = {}
+        self.dev = jbd2_write.StagedDevice(self._raw_dev, self.bs, self._in_use_before, None)
+        self._init_state(self.sb, forensic)
+        self.journal = writer
+        self.alloc.busy_before = self._before_bitmap
+
+    def begin_atomic(self) -> bool:
+        """Make everything up to the next :meth:`flush` one transaction, or nothing at all.
+
+        Without this, a journalled filesystem commits a transaction whenever the pending
+        changes approach the journal's room (after a whole operation, so each one leaves a
+        consistent tree). With it, more than the journal holds is refused
+        (``InvalidInputError``, nothing in use written). False when there is no journal.
+        """
+        if self.journal is None:
+            return False
+        self.atomic = True
+        self.dev.limit = self.journal.room
+        return True
+
+    def _before_bitmap(self, g: int) -> bytes:
+        """Group ``g``'s block bitmap as it was at open (read from the device: bitmaps are only
+        rewritten in place by a checkpoint, after which the before-state is gone anyway)."""
+        bm = self._before_bm.get(g)
+        if bm is None:
+            flags, where = self._before_desc[g]
+            if self.sb.gdt_csum and flags & EXT2_BG_BLOCK_UNINIT:
+                bm = bytes(self.groups._materialise_block_bitmap(g))
+            else:
+                bm = self._raw_dev.pread(where * self.bs, self.bs)
+            self._before_bm[g] = bm
+        return bm
+
+    def _in_use_before(self, blk: int) -> bool:
+        """Whether fs block ``blk`` was in use at open (anything outside the groups counts)."""
+        sb = self.sb
+        if blk < sb.first_data_block or blk >= sb.blocks_count:
+            return True
+        g, off = divmod(blk - sb.first_data_block, sb.blocks_per_group)
+        return bool(self._before_bitmap(g)[off >> 3] >> (off & 7) & 1)
 
     def _init_state(self, sb: Superblock, forensic: bool) -> None:
         self.sb = sb
@@ -143,10 +196,13 @@ class Volume:
         return clamp_time(ns, self.sb.inode_size >= 144)
 
     def _begin_write(self) -> None:
-        # Clear VALID on disk before the first metadata or data write (B2.11 mitigation 1).
+        # Clear VALID on disk before the first metadata or data write (B2.11 mitigation 1);
+        # with a journal the disk stays clean until a commit (the kernel's way).
         if self._began:
             return
         self._began = True
+        if self.journal is not None:
+            return
         self.dev.pwrite(SUPERBLOCK_OFFSET, self.sb.encode(state=self.sb.f["s_state"] & ~EXT2_VALID_FS))
         self.dev.flush()
 
@@ -165,6 +221,8 @@ class Volume:
             if self.writable:
                 self.cache.drop_dirty()
                 self.itable.dirty.clear()
+                if self.journal is not None:
+                    self.dev.held.clear()  # nothing in use is written: the before-state stays
 
     def _on_free_blocks(self, start: int, count: int) -> None:
         self.cache.discard(start, count)
@@ -173,26 +231,80 @@ class Volume:
                 self._verified.discard(b)
 
     def flush(self) -> None:
-        """One ordered pass: maps -> inodes -> bitmaps/descriptors -> cache (ordered) -> sb."""
+        """Make every change so far durable: the ordered pass (:meth:`_flush_pass`), then, with a
+        journal, one committed and checkpointed transaction (crash-atomic)."""
         if not getattr(self, "writable", False) or self._corrupt or self._closed:
             return
+        self._flush_pass()
+        if self.journal is not None and self.dev.held:
+            self._write_backups()
+            raw, held = self._raw_dev, self.dev.held
+            if self.journal.log_blocks(len(held)) <= self.journal.j.last - self.journal.j.first:
+                self.journal.commit(held, jbd2_write.with_needs_recovery(raw.pread(SUPERBLOCK_OFFSET, 1024)))
+            elif self.atomic:
+                raise jbd2_write.journal_full_error(len(held), self.journal.room)
+            else:
+                # one operation changed more than the log holds: written as without a journal
+                # (marked not clean meanwhile), the only way left to write it
+                raw.pwrite(SUPERBLOCK_OFFSET, self.sb.encode(state=self.sb.f["s_state"] & ~EXT2_VALID_FS))
+                raw.flush()
+                jbd2_write.write_home(raw, self.bs, held)
+                raw.flush()
+            # the home superblock came from the log with needs_recovery set: clear it last
+            raw.pwrite(SUPERBLOCK_OFFSET, self.sb.encode(state=self.sb.f["s_state"]))
+            raw.flush()
+            held.clear()
+            # what is on disk now is the next transaction's before-state (blocks allocated by
+            # this one are in use, blocks it freed may be reused)
+            self._before_desc = [(d.flags, d.block_bitmap) for d in self.groups.descs]
+            self._before_bm.clear()
+
+    def _sb_bytes(self) -> bytes:
+        # Legacy: VALID cleared while writing. Journal: the logged copy carries needs_recovery,
+        # as the kernel's live superblock does, so that a crash after the checkpoint wrote it
+        # home still replays.
+        f = self.sb.f
+        if self.journal is None:
+            return self.sb.encode(state=f["s_state"] & ~EXT2_VALID_FS)
+        incompat = f["s_feature_incompat"]
+        f["s_feature_incompat"] = incompat | jbd2_write.EXT4_INCOMPAT_RECOVER
+        try:
+            return self.sb.encode(state=f["s_state"])
+        finally:
+            f["s_feature_incompat"] = incompat
+
+    def _sb_changed(self) -> bool:
+        """Whether the in-memory superblock differs from the one on the device (journal mode)."""
+        return self.sb.encode(state=self.sb.f["s_state"]) != self.dev.pread(SUPERBLOCK_OFFSET, 1024)
+
+    def _flush_pass(self) -> None:
+        """One ordered pass: maps -> inodes -> bitmaps/descriptors -> cache (ordered) -> sb."""
         for ino in [i for i, m in self._maps.items() if m.dirty]:
             self.store_map(self.itable.get(ino), self._maps[ino])
         self.itable.flush()
         self.groups.flush_bitmaps()
         self.groups.flush_descs()
-        if self.cache.dirty_count or self._began:
+        # without a journal the superblock (VALID cleared, s_wtime) goes out on every flush once
+        # writing began; with one only when something changed (no superblock-only transaction
+        # for a flush without changes, but one for a superblock-only change such as clearing
+        # orphan_present)
+        if self.cache.dirty_count or (self._began if self.journal is None else self._sb_changed()):
             self.cache.flush()
             self._begin_write()
             sec = self.now() // 10**9
             self.sb.f["s_wtime"], self.sb.f["s_wtime_hi"] = sec & 0xFFFFFFFF, (sec >> 32) & 0xFF
-            self.dev.pwrite(SUPERBLOCK_OFFSET, self.sb.encode(state=self.sb.f["s_state"] & ~EXT2_VALID_FS))
+            self.dev.pwrite(SUPERBLOCK_OFFSET, self._sb_bytes())
             self.dev.flush()
 
     def maybe_checkpoint(self) -> None:
         """Flush when pending state grows (keeps memory bounded; the flush stays ordered)."""
+        if self.journal is not None and not self.atomic:
+            # split into transactions at operation boundaries, before the log overflows
+            pending = len(self.dev.held) + self.cache.dirty_count + len(self.itable.dirty) + len(self.groups.dirty)
+            if pending > self.journal.room // 2:
+                self.flush()
         if self.cache.dirty_count > 8192 or len(self.itable.dirty) > 20000 or len(self._maps) > 4096:
-            self.flush()
+            self._flush_pass()
             for ino in list(self._maps)[: len(self._maps) // 2]:
                 if not self._maps[ino].dirty:
                     del self._maps[ino]
@@ -210,13 +322,25 @@ class Volume:
                     if node.links == 0 and node.mode and node.dtime == 0:
                         self.release_inode(node)
                 self.flush()
-            if getattr(self, "writable", False) and not self._corrupt and self._began:
+            if getattr(self, "writable", False) and not self._corrupt and self._began and self.journal is None:
                 self._write_backups()
                 self.dev.flush()
                 self.dev.pwrite(SUPERBLOCK_OFFSET, self.sb.encode(state=self.sb.f["s_state"] | EXT2_VALID_FS))
                 self.dev.flush()
         finally:
             self._closed = True
+
+    def abandon(self) -> None:
+        """Give up a failed run: pending changes are dropped and nothing more is written.
+
+        With a journal the image stays exactly as before (only free blocks were written);
+        without one it stays marked not clean, as after a crash."""
+        if getattr(self, "writable", False) and not self._closed:
+            self.cache.drop_dirty()
+            self.itable.dirty.clear()
+            if self.journal is not None:
+                self.dev.held.clear()
+        self._closed = True
 
     def _write_backups(self) -> None:
         # e2fsprogs ext2fs_flush2: backups carry their group number, VALID and needs_recovery clear.
