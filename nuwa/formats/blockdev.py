@@ -99,12 +99,13 @@ class RawFile(BlockDevice):
     """A raw disk image or any regular file used as a device.
 
     ``lock`` names the QEMU-compatible OFD locks taken at open (:mod:`nuwa.formats.locking`):
-    "write", "shared" or None; the default "auto" is "write" for a writable file and none for a
-    read-only one. A conflict with another user of the file refuses the open.
+    "write", "shared", None (the default: a bare file used as a device), or "auto" ("write"
+    for a writable file, none for a read-only one: what ``open_disk`` asks for). A conflict
+    with another user of the file refuses the open.
     """
 
     def __init__(self, path: str | os.PathLike, writable: bool = False, size: int | None = None,
-                 lock: str | None = "auto"):
+                 lock: str | None = None):
         self.path = os.fspath(path)
         self.name = self.path
         self.writable = writable
