@@ -125,7 +125,7 @@ def test_ext4_block_bitmap_bit_cleared_for_a_used_block(bare_ext4, tmp_path):
     _debugfs_w(bare_ext4, f"freeb {blk}")
     status, out = e2fsck_status(bare_ext4)
     assert status == 4 and f"+{blk}" in out, out  # "Block bitmap differences: +BLK" (used, not marked)
-    assert_refused(bare_ext4, [f"block {blk} is in use but marked free", "block bitmap", "refusing to write"],
+    assert_refused(bare_ext4, [f"block {blk} is in use (inode ", "but marked free", "block bitmap", "refusing to write"],
                    tmp_path)
     # the same filesystem inside a qcow2, written with --output: refused, no output left
     disk = tmp_path / "fs.qcow2"
