@@ -88,8 +88,8 @@ def chain(tmp_path):
     return base, top
 
 
-def qemu_io(path: str, want: set[int]) -> Holder:
-    return Holder([tool("qemu-io"), "-f", "qcow2", path], path, want)
+def qemu_io(path: str, want: set[int], also: tuple = ()) -> Holder:
+    return Holder([tool("qemu-io"), "-f", "qcow2", path], path, want, also)
 
 
 def test_lock_bytes_are_qemus():
@@ -111,7 +111,7 @@ def test_nuwa_takes_the_locks_qemu_takes(chain):
 def test_refuses_an_image_qemu_io_writes(chain):
     base, top = chain
     before = digest(top), digest(base)
-    holder = qemu_io(top, WRITE_BYTES)
+    holder = qemu_io(top, WRITE_BYTES, also=[(base, SHARED_BYTES)])
     try:
         with pytest.raises(OperationFailedError, match='"write" lock.*in use'):
             open_disk(top, writable=True)
