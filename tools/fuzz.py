@@ -115,6 +115,11 @@ def _memory_root(status: bytes | None = None, info: dict | None = None):
     fs.write_bytes("/etc/group", b"root:x:0:\n")
     fs.write_bytes("/etc/issue", b"Debian\n")
     fs.write_bytes("/etc/fuzzpkg.conf", b"hello")
+    fs.mkdir("/usr/bin", 0o755)
+    fs.mkdir("/bin", 0o755)
+    for prog in ("dpkg", "mkdir", "ln", "printf", "test", "rm", "sh", "dpkg-maintscript-helper", "ldconfig"):
+        # the simulator runs a command's model only where the image has the program
+        fs.write_bytes(f"/usr/bin/{prog}", b"\x7fELF", 0o755)
     for name, data in (info or {}).items():
         fs.write_bytes(f"/var/lib/dpkg/info/{name}", data)
     return fs
