@@ -14,7 +14,9 @@ writable open first recomputes, like e2fsck's passes 1 and 5 (``e2fsck/pass1.c``
 - the block bitmap of every group must mark all of those (checksum verified as when read), the
   inode bitmap every inode in use (reserved inodes aside);
 - ``bg_free_blocks_count`` and ``bg_free_inodes_count`` must equal the clear bits of the
-  group's bitmaps.
+  group's bitmaps;
+- the reserved-blocks count (``s_r_blocks_count``) must be at most half the blocks, as e2fsck
+  requires (a larger one makes every allocation fail).
 
 A block or inode marked used that nothing references (a leak) is accepted: the allocator only
 loses it, as qemu accepts leaked clusters; e2fsck reclaims it. Superblock totals are not
@@ -208,6 +210,12 @@ def check_allocation(vol) -> dict:
     (``groups``, ``inodes_in_use``, ``block_refs``) for benchmarks and tests.
     """
     sb = vol.sb
+    if sb.r_blocks_count > sb.blocks_count // 2:
+        # the allocator keeps the reserve free: a reserve past the disk makes every write ENOSPC.
+        # e2fsck (check_super_block) calls more than half the blocks "Corruption found in
+        # superblock"; reading is unaffected, so only writing refuses (found by tools/fuzz.py)
+        raise CorruptImageError(f"{sb.r_blocks_count} reserved blocks exceed half of the {sb.blocks_count} blocks; "
+                                "refusing to write (run e2fsck)", where="ext4 superblock @1024, field s_r_blocks_count")
     scan = _Scan(vol)
     _mark_metadata(vol, scan.ranges)
     bad_inodes = _scan_inodes(vol, scan)
