@@ -15,6 +15,8 @@ writable open first recomputes, like e2fsck's passes 1 and 5 (``e2fsck/pass1.c``
   inode bitmap every inode in use (reserved inodes aside);
 - ``bg_free_blocks_count`` and ``bg_free_inodes_count`` must equal the clear bits of the
   group's bitmaps;
+- no block may have two owners (e2fsck's "multiply-claimed blocks": a file whose extent points
+  into an inode table or another file would overwrite it when written);
 - the reserved-blocks count (``s_r_blocks_count``) must be at most half the blocks, as e2fsck
   requires (a larger one makes every allocation fail).
 
@@ -173,7 +175,15 @@ def _check_ranges(vol, ranges: list) -> int:
     first, per, total = sb.first_data_block, sb.blocks_per_group, sb.blocks_count
     disk: dict[int, bytes] = {}
     checked = 0
+    ranges.sort(key=lambda r: r[0])
+    end, owner = -1, ""
     for start, n, what in ranges:
+        if start < end:
+            # e2fsck pass 1B "multiply-claimed blocks": writing one owner would change the other
+            raise CorruptImageError(f"block {start} is used by {what} and by {owner}; refusing to write (run e2fsck)",
+                                    where=f"ext4 {what}")
+        if start + n > end:
+            end, owner = start + n, what
         if start < first or start + n > total:
             raise CorruptImageError(f"blocks {start}..{start + n - 1} lie outside the filesystem ({total} blocks)",
                                     where=f"ext4 {what}")
