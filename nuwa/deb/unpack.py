@@ -40,7 +40,7 @@ from nuwa.deb.infodb import extract_control_area, remove_tree
 from nuwa.deb.statoverride import read_ids
 from nuwa.deb.status import STATE_RANK, Conffile, PkgEntry
 from nuwa.deb.triggers import parse_triggers_ci, record_activation
-from nuwa.errors import InvalidInputError, OperationFailedError
+from nuwa.errors import InvalidInputError, NuwaError, OperationFailedError
 
 DPKGNEW = ".dpkg-new"
 DPKGTMP = ".dpkg-tmp"
@@ -59,8 +59,6 @@ def _unpack_error(err: OSError, where: str) -> OSError:
     cannot be made (a member under a directory it does not ship and the image lacks, a hard
     link to a directory...): bad input, exit 2. Nuwa's own errors pass unchanged.
     """
-    from nuwa.errors import NuwaError
-
     if isinstance(err, NuwaError):
         return err
     name = f"'{err.filename}'" if err.filename else "a file"
