@@ -34,18 +34,23 @@ def run(args: list[str], check: bool = True, **kw) -> subprocess.CompletedProces
     return subprocess.run(args, check=check, **kw)
 
 
-def qemu_img_check(path: str) -> dict:
-    """Assert ``qemu-img check`` reports no errors and no leaks; return its JSON."""
-    r = run([tool("qemu-img"), "check", "--output=json", path], check=False)
+def qemu_img_check(path: str, force_share: bool = False) -> dict:
+    """Assert ``qemu-img check`` reports no errors and no leaks; return its JSON.
+
+    ``force_share`` (``-U``) checks an image that a Nuwa writer still holds open: Nuwa takes
+    QEMU's write locks (nuwa/formats/locking.py), so a plain check is refused then.
+    """
+    r = run([tool("qemu-img"), "check", *(["-U"] if force_share else []), "--output=json", path], check=False)
     assert r.returncode == 0, f"qemu-img check {path} exit {r.returncode}:\n{r.stdout}\n{r.stderr}"
     out = json.loads(r.stdout)
     assert out.get("corruptions", 0) == 0 and out.get("leaks", 0) == 0, out
     return out
 
 
-def qemu_img_compare(a: str, b: str) -> None:
-    """Assert two images have identical guest content (qemu-img compare -s? no: content only)."""
-    r = run([tool("qemu-img"), "compare", a, b], check=False)
+def qemu_img_compare(a: str, b: str, force_share: bool = False) -> None:
+    """Assert two images have identical guest content (qemu-img compare -s? no: content only);
+    ``force_share`` as for :func:`qemu_img_check`."""
+    r = run([tool("qemu-img"), "compare", *(["-U"] if force_share else []), a, b], check=False)
     assert r.returncode == 0, f"qemu-img compare {a} {b}: exit {r.returncode}\n{r.stdout}{r.stderr}"
 
 

@@ -36,6 +36,8 @@ from nuwa.errors import InvalidInputError, quote
 #: dpkg-deb's limits on what it reads into memory; a control.tar is a few kB in practice
 CONTROL_TAR_LIMIT = 64 << 20
 DEBIAN_BINARY_LIMIT = 1024
+#: the longest file name component Linux filesystems hold (ext4 EXT4_NAME_LEN)
+NAME_MAX = 255
 
 #: compressions by member-name extension (dpkg lib/dpkg/compress.c compressor table)
 CONTROL_COMPRESSIONS = ("", ".gz", ".xz", ".zst")
@@ -168,6 +170,10 @@ def normalize_member_name(name: str, package: str) -> str:
     comps = [c for c in name.split("/") if c not in ("", ".")]
     if ".." in comps:
         raise InvalidInputError("'..' component in archive object name", where=where)
+    if any(len(c.encode("utf-8", "surrogateescape")) > NAME_MAX for c in comps):
+        # no Linux filesystem can hold it: dpkg fails creating it ("File name too long")
+        raise InvalidInputError(f"a component of the archive object name is longer than {NAME_MAX} bytes",
+                                where=where)
     return "/" + "/".join(comps) if comps else "/."
 
 
@@ -278,6 +284,7 @@ class DebArchive:
         where = f"{self.where}: {m.name}"
         seen: set[str] = set()
         symlinks: set[str] = set()
+        seen_dirs: set[str] = set()
         with open(self.path, "rb") as f:
             ar = ArReader(f, self.where)
             stream = decompressing_reader(ar.open(m), self._data_ext, where)
@@ -289,14 +296,15 @@ class DebArchive:
             try:
                 for ti in tf:
                     count += 1
-                    yield self._member(tf, ti, where, seen, symlinks)
+                    yield self._member(tf, ti, where, seen, symlinks, seen_dirs)
             except tarfile.TarError as e:
                 raise InvalidInputError(f"corrupt data tar after {count} members: {e}", where=where) from None
             if count == 0:
                 # an empty but valid tar is fine; a stream with no tar header at all is not
                 pass
 
-    def _member(self, tf: tarfile.TarFile, ti: tarfile.TarInfo, where: str, seen: set, symlinks: set) -> DataMember:
+    def _member(self, tf: tarfile.TarFile, ti: tarfile.TarInfo, where: str, seen: set, symlinks: set,
+                seen_dirs: set) -> DataMember:
         path = normalize_member_name(ti.name, self.package)
         mwhere = f"package {self.package}: data.tar member {ti.name!r}"
         if ti.type == tarfile.GNUTYPE_SPARSE or getattr(ti, "sparse", None):
@@ -318,6 +326,9 @@ class DebArchive:
             target = normalize_member_name(ti.linkname, self.package)
             if target not in seen:
                 raise InvalidInputError(f"hard link to {ti.linkname!r}, which is not an earlier member of the package", where=mwhere)
+            if target in seen_dirs:
+                # link(2) refuses directories (EPERM): dpkg fails making it
+                raise InvalidInputError(f"hard link to {ti.linkname!r}, which is a directory", where=mwhere)
             dm.linkname = target
         elif kind == SYMLINK:
             if "\n" in ti.linkname or ti.linkname == "":
@@ -326,6 +337,8 @@ class DebArchive:
             symlinks.add(path)
         elif kind in (CHARDEV, BLOCKDEV):
             dm.rdev = os.makedev(ti.devmajor, ti.devminor)
+        elif kind == DIR:
+            seen_dirs.add(path)
         seen.add(path)
         return dm
 

@@ -40,7 +40,7 @@ from nuwa.deb.infodb import extract_control_area, remove_tree
 from nuwa.deb.statoverride import read_ids
 from nuwa.deb.status import STATE_RANK, Conffile, PkgEntry
 from nuwa.deb.triggers import parse_triggers_ci, record_activation
-from nuwa.errors import InvalidInputError, OperationFailedError
+from nuwa.errors import InvalidInputError, NuwaError, OperationFailedError
 
 DPKGNEW = ".dpkg-new"
 DPKGTMP = ".dpkg-tmp"
@@ -49,6 +49,23 @@ _CHUNK = 1 << 20
 
 class ScriptFailed(OperationFailedError):
     """A maintainer script returned non-zero (after dpkg's error unwinding was run)."""
+
+
+def _unpack_error(err: OSError, where: str) -> OSError:
+    """What an ``OSError`` of the filesystem model while extracting a package becomes.
+
+    dpkg reports "unable to create '...': <strerror>" and stops. A full image (ENOSPC, EDQUOT,
+    EFBIG) is the operation failing (exit 1); anything else here is a package asking for what
+    cannot be made (a member under a directory it does not ship and the image lacks, a hard
+    link to a directory...): bad input, exit 2. Nuwa's own errors pass unchanged.
+    """
+    if isinstance(err, NuwaError):
+        return err
+    name = f"'{err.filename}'" if err.filename else "a file"
+    msg = f"unable to create {name}: {err.strerror or err}"
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return OperationFailedError(msg, where=where)
+    return InvalidInputError(msg, where=where)
 
 
 def _lstat(fs, path):
@@ -236,7 +253,10 @@ class Unpacker:
 
         # the data
         self.ids = (read_ids(fs, "/etc/passwd"), read_ids(fs, "/etc/group"))
-        newfiles, extracted, hashes = self._extract(entry, new_conffiles)
+        try:
+            newfiles, extracted, hashes = self._extract(entry, new_conffiles)
+        except OSError as err:
+            raise _unpack_error(err, self.where) from None
 
         if old_status in ("half-installed", "unpacked"):
             db.set_state(entry, "half-installed")

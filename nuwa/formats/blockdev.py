@@ -22,6 +22,7 @@ import os
 from abc import ABC, abstractmethod
 
 from nuwa.errors import InvalidInputError, fs_error
+from nuwa.formats.locking import lock_image
 
 
 class BlockDevice(ABC):
@@ -95,9 +96,16 @@ class BlockDevice(ABC):
 
 
 class RawFile(BlockDevice):
-    """A raw disk image or any regular file used as a device."""
+    """A raw disk image or any regular file used as a device.
 
-    def __init__(self, path: str | os.PathLike, writable: bool = False, size: int | None = None):
+    ``lock`` names the QEMU-compatible OFD locks taken at open (:mod:`nuwa.formats.locking`):
+    "write", "shared", None (the default: a bare file used as a device), or "auto" ("write"
+    for a writable file, none for a read-only one: what ``open_disk`` asks for). A conflict
+    with another user of the file refuses the open.
+    """
+
+    def __init__(self, path: str | os.PathLike, writable: bool = False, size: int | None = None,
+                 lock: str | None = None):
         self.path = os.fspath(path)
         self.name = self.path
         self.writable = writable
@@ -106,6 +114,13 @@ class RawFile(BlockDevice):
             self._fd = os.open(self.path, flags)
         except OSError as err:
             raise InvalidInputError(f"cannot open: {err.strerror}", where=self.path) from err
+        self.lock = ("write" if writable else None) if lock == "auto" else lock
+        if self.lock:
+            try:
+                lock_image(self._fd, self.lock, self.path)  # before anything is read for a write
+            except BaseException:
+                os.close(self._fd)
+                raise
         self._closed = False
         self.size = os.fstat(self._fd).st_size if size is None else size
 

@@ -79,12 +79,14 @@ class Qcow2Image(BlockDevice):
 
     def __init__(self, source, writable: bool = False, *, backing_format: str | None = None,
                  _chain: frozenset = frozenset(), _snapshot: Snapshot | None = None, open_backing: bool = True,
-                 check_bounds: bool = True):
+                 check_bounds: bool = True, lock: str | None = "auto"):
         if isinstance(source, RawFile):
             self.file = source
             writable = source.writable
         else:
-            self.file = RawFile(source, writable=writable)
+            self.file = RawFile(source, writable=writable, lock=lock)
+        # QEMU's backing-chain locks under an image being written (nuwa.formats.locking)
+        self._backing_lock = "shared" if self.file.lock else None
         self.path = self.file.path
         self.name = self.path
         self.writable = False  # becomes True once the writer accepted the image
@@ -149,7 +151,8 @@ class Qcow2Image(BlockDevice):
         if h.incompatible_features & C.QCOW2_INCOMPAT_DATA_FILE:
             self._open_data_file()
         if h.backing_file and open_backing:
-            self.backing = open_backing_file(h.backing_file, self.backing_format, self.path, self.chain)
+            self.backing = open_backing_file(h.backing_file, self.backing_format, self.path, self.chain,
+                                             lock=self._backing_lock)
 
     def _open_data_file(self) -> None:
         raw = self.header.extension(C.QCOW2_EXT_MAGIC_DATA_FILE)
@@ -574,12 +577,13 @@ def probe_format(path: str) -> str:
     return "qcow2" if magic == C.QCOW_MAGIC else "raw"
 
 
-def open_chain_member(path: str, fmt: str, writable: bool, chain: frozenset) -> BlockDevice:
-    """Open ``path`` as ``fmt`` ('qcow2' or 'raw'); ``chain`` holds the realpaths above it."""
+def open_chain_member(path: str, fmt: str, writable: bool, chain: frozenset, lock: str | None = "auto") -> BlockDevice:
+    """Open ``path`` as ``fmt`` ('qcow2' or 'raw'); ``chain`` holds the realpaths above it;
+    ``lock`` as for :class:`RawFile` (the default: QEMU's write locks iff ``writable``)."""
     if fmt == "qcow2":
-        return Qcow2Image(path, writable=writable, _chain=chain)
+        return Qcow2Image(path, writable=writable, _chain=chain, lock=lock)
     if fmt == "raw":
-        return RawImage(path, writable=writable)
+        return RawImage(path, writable=writable, lock=lock)
     raise UnsupportedFeatureError(f"image format {fmt!r} is not supported (qcow2 and raw are)", where=path,
                                   feature=f"format {fmt}")
 
@@ -608,8 +612,12 @@ def resolve_reference(name: str, referrer: str, what: str) -> str:
     return name
 
 
-def open_backing_file(name: str, fmt: str | None, referrer: str, chain: frozenset) -> BlockDevice:
-    """Open the backing file ``name`` of image ``referrer`` read-only (``chain``: realpaths above it)."""
+def open_backing_file(name: str, fmt: str | None, referrer: str, chain: frozenset,
+                      lock: str | None = None) -> BlockDevice:
+    """Open the backing file ``name`` of image ``referrer`` read-only (``chain``: realpaths above it).
+
+    ``lock="shared"`` (the chain under an image being written) takes QEMU's backing-file locks.
+    """
     path = resolve_reference(name, referrer, "backing file")
     real = os.path.realpath(path)
     if real in chain:
@@ -623,7 +631,7 @@ def open_backing_file(name: str, fmt: str | None, referrer: str, chain: frozense
     elif fmt not in ("qcow2", "raw"):
         raise UnsupportedFeatureError(f"backing format {fmt!r} is not supported (qcow2 and raw are)",
                                       where=f"{referrer}: qcow2 backing format extension", feature=f"format {fmt}")
-    return open_chain_member(path, fmt, False, chain)
+    return open_chain_member(path, fmt, False, chain, lock=lock)
 
 
 def check_qcow2(path) -> CheckReport:

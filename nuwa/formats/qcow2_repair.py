@@ -492,6 +492,29 @@ def check_image(img) -> CheckReport:
     return _Scanner(img).run()
 
 
+def check_before_write(img) -> CheckReport:
+    """Refuse to write an image whose allocator metadata is wrong (``CorruptImageError``, exit 3).
+
+    The writer allocates clusters whose stored refcount is 0 and writes in place where COPIED
+    says the refcount is 1: a refcount below its references, a cluster used as two things
+    (an L2 entry pointing into an L2 table, the refcount table, the header...) or a wrong COPIED
+    flag would make it overwrite data still in use. So before the first write of a clean
+    image the whole check runs (a dirty image gets :func:`repair_dirty` instead). Leaked
+    clusters are accepted: they only waste space, and qemu writes such images too. The
+    message names the first finding's structure and offset.
+    """
+    rep = check_image(img)
+    if not (rep.corruptions or rep.check_errors):
+        return rep
+    if rep.problems:
+        msg, where = rep.problems[0]
+    else:
+        first = next((m for m in rep.messages if m.startswith("ERROR")), "inconsistent metadata")
+        msg, where = first.removeprefix("ERROR "), "qcow2 refcounts"
+    raise CorruptImageError(f"{msg}; refusing to write ({rep.corruptions} corruptions found, as qemu-img check "
+                            "reports them; repair a copy with qemu-img check -r all)", where=where)
+
+
 # --- repairing ---------------------------------------------------------------------------------------
 
 

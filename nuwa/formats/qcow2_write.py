@@ -29,7 +29,7 @@ from nuwa.errors import UnsupportedFeatureError
 from nuwa.formats import c_qcow2 as C
 from nuwa.formats.qcow2_header import array_be, build_header, decode_bitmap_directory
 from nuwa.formats.qcow2_refcount import Refcounts
-from nuwa.formats.qcow2_repair import repair_dirty
+from nuwa.formats.qcow2_repair import check_before_write, repair_dirty
 
 
 def refuse_write_reason(img) -> tuple[str, str, str] | None:
@@ -59,6 +59,9 @@ class Qcow2Writer:
             # hook (qcow2_repair): refcounts may be stale after a crash in lazy-refcount mode;
             # rebuild them and clear the dirty bit before anything else is written (B1.2)
             repair_dirty(img)
+        else:
+            # the allocator trusts refcounts and COPIED flags: check them before any write
+            check_before_write(img)
         self.img = img
         self.fd = img.fd
         self.rc = Refcounts(img)

@@ -35,13 +35,14 @@ def wdir(tmp_path_factory):
     return pattern_dir(tmp_path_factory, "qcow2write", SIZE, seed=2)
 
 
-def judge(path: str, expected: bytes, tmp: str) -> None:
-    """qemu-img check clean and qemu-img compare identical to ``expected``."""
-    qemu_img_check(path)
+def judge(path: str, expected: bytes, tmp: str, force_share: bool = False) -> None:
+    """qemu-img check clean and qemu-img compare identical to ``expected`` (``force_share``:
+    the image is still open in a Nuwa writer, which holds QEMU's write locks)."""
+    qemu_img_check(path, force_share)
     ref = os.path.join(tmp, "expected.raw")
     with open(ref, "wb") as f:
         f.write(expected)
-    qemu_img_compare(ref, path)
+    qemu_img_compare(ref, path, force_share)
 
 
 def some_writes(rng: random.Random, size: int, cs: int, n: int):
@@ -91,7 +92,7 @@ def test_flush_while_open_is_consistent(wdir, tmp_path):
             img.pwrite(off, data)
             expected[off : off + len(data)] = data
             img.flush()
-            judge(path, bytes(expected), str(tmp_path))
+            judge(path, bytes(expected), str(tmp_path), force_share=True)
 
 
 def test_refcount_table_growth_and_self_describing_blocks(tmp_path):

@@ -38,6 +38,7 @@ from nuwa.fs.ext4.c_ext4 import (
 )
 from nuwa.fs.ext4.groups import GroupTable
 from nuwa.fs.ext4.inode import Inode, InodeTable, clamp_time
+from nuwa.fs.ext4.precheck import check_allocation
 from nuwa.fs.ext4.superblock import Superblock, parse_superblock
 
 
@@ -78,6 +79,8 @@ class Volume:
             if why:
                 raise UnsupportedFeatureError(f"refusing to write: {why}", where="ext4 superblock @1024",
                                               feature=why.split("'")[1] if "'" in why else None)
+            # what the allocator trusts (bitmaps, group counts) must be right before any write
+            self.precheck = check_allocation(self)
             self.writable = True
             if journal and sb.compat("has_journal") and sb.f["s_journal_inum"]:
                 self._start_journal(forensic)

@@ -1,0 +1,60 @@
+"""Images found by tools/fuzz.py, rebuilt here as the fuzzer's seed (tools/fuzz_seeds.py, made
+by mkfs.ext4/debugfs) plus the few bytes the fuzzer changed, so nothing large is committed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import struct
+import sys
+
+import pytest
+
+from helpers.cli import nuwa
+from helpers.paths import TOOLS
+from judges import run, tool
+from nuwa.errors import EXIT_CORRUPT
+from nuwa.fs.ext4 import csum
+
+pytestmark = pytest.mark.judge
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory):
+    sys.path.insert(0, TOOLS)
+    try:
+        import fuzz_seeds
+    finally:
+        sys.path.remove(TOOLS)
+    return fuzz_seeds.make_seeds(str(tmp_path_factory.mktemp("fuzz-seeds")))
+
+
+def _sb_patch(path: str, off: int, data: bytes) -> None:
+    """Change superblock bytes and re-seal its checksum, as the fuzzer's input did."""
+    with open(path, "r+b") as f:
+        f.seek(1024)
+        sb = bytearray(f.read(1024))
+        sb[off : off + len(data)] = data
+        struct.pack_into("<I", sb, 0x3FC, csum.superblock_csum(bytes(sb)))
+        f.seek(1024)
+        f.write(sb)
+
+
+def test_reserved_blocks_past_the_disk_refuse_writing_not_reading(seeds, tmp_path):
+    # fuzz finding: s_r_blocks_count_hi = 1 (a reserve of 2^32 + 204 blocks) made copy-in fail
+    # with ENOSPC, exit 1; the image is damaged (e2fsck: "Corruption found in superblock")
+    img = str(tmp_path / "root.ext4")
+    shutil.copyfile(seeds["root.ext4"], img)
+    _sb_patch(img, 0x154, b"\x01")
+    r = run([tool("e2fsck"), "-fn", img], check=False)
+    assert r.returncode == 8 and "Corruption found in superblock" in r.stdout + r.stderr
+    with open(img, "rb") as f:
+        before = hashlib.sha256(f.read()).hexdigest()
+    nuwa("info", img, check=0)
+    nuwa("cat", img, "/etc/os-release", check=0)
+    r = nuwa("copy-in", img, "/etc/hostname", "/root", "--in-place")
+    assert r.returncode == EXIT_CORRUPT and "s_r_blocks_count" in r.stderr, r
+    with open(img, "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == before
+    assert not os.path.exists(str(tmp_path / "out.qcow2"))
