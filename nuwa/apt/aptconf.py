@@ -144,6 +144,28 @@ def _vectorize(text: str) -> list[str]:
 _NAME_OK = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
+def config_texts(fs, main: str, parts: str, extensions: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``(path, text)`` of a configuration apt reads as one file plus a directory of parts
+    (sources.list and sources.list.d, preferences and preferences.d): the file when it is a
+    regular file, then the parts in apt's order (:func:`list_config_dir`); text decoded with
+    undecodable bytes kept (surrogate escapes). A part that cannot be read is a one-line error."""
+    files = []
+    try:
+        if _stat.S_ISREG(fs.stat(main).st_mode):
+            files.append(main)
+    except OSError:
+        pass
+    files += list_config_dir(fs, parts, extensions)
+    out = []
+    for path in files:
+        try:
+            data = fs.read_bytes(path)
+        except OSError as e:
+            raise InvalidInputError(f"cannot read {quote(path)}: {e.strerror or e}") from None
+        out.append((path, data.decode("utf-8", "surrogateescape")))
+    return out
+
+
 def list_config_dir(fs, directory: str, extensions: tuple[str, ...]) -> list[str]:
     """The files of ``directory`` (inside the image) that apt reads, sorted as apt sorts them.
 

@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import stat as _stat
 from dataclasses import dataclass, field
 
-from nuwa.apt.aptconf import list_config_dir
+from nuwa.apt.aptconf import config_texts
 from nuwa.apt.records import PackageRecord, ReleaseInfo
 from nuwa.apt.sources import Warn, parse_stanzas
 from nuwa.errors import InvalidInputError, quote
@@ -231,18 +230,7 @@ def parse_preferences(text: str, where: str, warn: Warn = None) -> list[Pin]:
 def read_preferences(fs, warn: Warn = None) -> list[Pin]:
     """The image's pins in apt's order: ``/etc/apt/preferences``, then ``preferences.d/*``
     (``*.pref`` or no extension, apt's file-name filter, sorted)."""
-    files = []
-    try:
-        if _stat.S_ISREG(fs.stat(PREFERENCES).st_mode):
-            files.append(PREFERENCES)
-    except OSError:
-        pass
-    files += list_config_dir(fs, PREFERENCES_PARTS, ("pref", ""))
     pins: list[Pin] = []
-    for path in files:
-        try:
-            data = fs.read_bytes(path)
-        except OSError as e:
-            raise InvalidInputError(f"cannot read {quote(path)}: {e.strerror or e}") from None
-        pins += parse_preferences(data.decode("utf-8", "surrogateescape"), path, warn)
+    for path, text in config_texts(fs, PREFERENCES, PREFERENCES_PARTS, ("pref", "")):
+        pins += parse_preferences(text, path, warn)
     return pins

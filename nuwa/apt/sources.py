@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import os
 import re
-import stat as _stat
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from nuwa.apt.aptconf import (image_architectures, list_config_dir, native_architecture, quote_word,
+from nuwa.apt.aptconf import (config_texts, image_architectures, native_architecture, quote_word,
                               read_apt_config, string_to_bool)
 from nuwa.errors import InvalidInputError, quote
 
@@ -504,21 +503,9 @@ def read_sources(fs, warn: Warn = None) -> list[Source]:
     conf = read_apt_config(fs)
     archs = image_architectures(fs, conf)
     native = conf.get("APT::Architecture") or native_architecture(fs)
-    files = []
-    try:
-        if _stat.S_ISREG(fs.stat(SOURCES_LIST).st_mode):
-            files.append(SOURCES_LIST)
-    except OSError:
-        pass
-    files += list_config_dir(fs, SOURCES_PARTS, ("list", "sources"))
     items: list[Entry] = []
-    for path in files:
-        try:
-            data = fs.read_bytes(path)
-        except OSError as e:
-            raise InvalidInputError(f"cannot read {quote(path)}: {e.strerror or e}") from None
-        items += parse_sources_text(data.decode("utf-8", "surrogateescape"), path,
-                                    path.endswith(".sources"), native, warn)
+    for path, text in config_texts(fs, SOURCES_LIST, SOURCES_PARTS, ("list", "sources")):
+        items += parse_sources_text(text, path, path.endswith(".sources"), native, warn)
     defaults = {key: conf.get_bool(key) for _, _, key in _RELEASE_OPTIONS}
     return _supported(merge_items(items, archs, warn, defaults), warn)
 

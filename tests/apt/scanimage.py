@@ -38,3 +38,18 @@ def make_image(work: str, name: str, *, status: str, sources: str, keys: dict[st
     subprocess.run([tool("mkfs.ext4"), "-q", "-F", "-b", "4096", "-d", tree, "-E", "root_owner=0:0", img, size],
                    check=True, capture_output=True)
     return img
+
+
+def image_from_tree(work: str, name: str, tree: str, sources: str, size: str = "64M") -> str:
+    """An image of a real Debian tree's dpkg status, archive keys (/etc/apt/trusted.gpg.d) and
+    os-release, with ``sources`` as its sources.list (see :func:`make_image`)."""
+    keys = {}
+    tdir = os.path.join(tree, "etc/apt/trusted.gpg.d")
+    for key in os.listdir(tdir):
+        with open(os.path.join(tdir, key), "rb") as f:
+            keys[key] = f.read()
+    with open(os.path.join(tree, "var/lib/dpkg/status"), encoding="utf-8") as f:
+        status = f.read()
+    with open(os.path.join(tree, "usr/lib/os-release"), encoding="utf-8") as f:
+        os_release = f.read()
+    return make_image(work, name, status=status, sources=sources, keys=keys, os_release=os_release, size=size)

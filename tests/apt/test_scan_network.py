@@ -18,7 +18,7 @@ import pytest
 from helpers.aptjudge import parse_apt_list
 from helpers.cli import nuwa
 from helpers.paths import REPO
-from scanimage import make_image
+from scanimage import image_from_tree
 
 pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.root, pytest.mark.judge]
 
@@ -30,16 +30,7 @@ def test_real_archive_scan_equals_apt(tmp_path):
     tree = M.base_tree()
     main, sec = M.mirrors()
     sources = f"deb {main} bookworm main\ndeb {sec} bookworm-security main\n"
-    keys = {}
-    tdir = os.path.join(tree, "etc/apt/trusted.gpg.d")
-    for name in os.listdir(tdir):
-        with open(os.path.join(tdir, name), "rb") as f:
-            keys[name] = f.read()
-    with open(os.path.join(tree, "var/lib/dpkg/status"), encoding="utf-8") as f:
-        status = f.read()
-    with open(os.path.join(tree, "usr/lib/os-release"), encoding="utf-8") as f:
-        osr = f.read()
-    img = make_image(str(tmp_path), "real", status=status, sources=sources, keys=keys, os_release=osr)
+    img = image_from_tree(str(tmp_path), "real", tree, sources)
     r = nuwa("scan", img, "--json", "--cache", tmp_path / "cache", check=0, timeout=900)
     got = {(u["package"].split(":")[0], u["architecture"]): u["candidate"] for u in json.loads(r.stdout)["images"][0]["updates"]}
     work = tmp_path / "apt"
@@ -48,7 +39,7 @@ def test_real_archive_scan_equals_apt(tmp_path):
     (work / "sources.list").write_text(sources)
     opts = ["-o", f"Dir::Etc::SourceList={work}/sources.list", "-o", "Dir::Etc::SourceParts=/nonexistent",
             "-o", f"Dir::Etc::Parts={work}/parts", "-o", f"Dir::Etc::PreferencesParts={work}/prefs",
-            "-o", f"Dir::Etc::TrustedParts={tdir}", "-o", f"Dir::State::Lists={work}/lists",
+            "-o", f"Dir::Etc::TrustedParts={tree}/etc/apt/trusted.gpg.d", "-o", f"Dir::State::Lists={work}/lists",
             "-o", f"Dir::State::status={tree}/var/lib/dpkg/status", "-o", f"Dir::Cache={work}/cache",
             "-o", "Debug::NoLocking=1", "-o", "Acquire::Languages=none"]
     env = {**os.environ, "LC_ALL": "C"}

@@ -22,7 +22,7 @@ import pytest
 from helpers.aptjudge import chroot_apt, judge_chroot, list_prefix, parse_apt_list, parse_policy
 from helpers.cli import nuwa
 from helpers.httpserve import Server
-from scanimage import make_image
+from scanimage import image_from_tree
 
 pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.judge]
 
@@ -57,16 +57,7 @@ def world():
         mirrored.append((f"m{i}", suite, comps))
     server = Server(www).start()
     sources = "".join(f"deb {server.url_for(m)} {suite} {' '.join(comps)}\n" for m, suite, comps in mirrored)
-    keys = {}
-    tdir = os.path.join(root, "etc/apt/trusted.gpg.d")
-    for name in os.listdir(tdir):
-        with open(os.path.join(tdir, name), "rb") as f:
-            keys[name] = f.read()
-    with open(os.path.join(root, "var/lib/dpkg/status"), encoding="utf-8") as f:
-        status = f.read()
-    with open(os.path.join(root, "usr/lib/os-release"), encoding="utf-8") as f:
-        os_release = f.read()
-    img = make_image(www, "image", status=status, sources=sources, keys=keys, os_release=os_release, size="64M")
+    img = image_from_tree(www, "image", root, sources)
     yield {"root": root, "img": img, "www": www, "server": server}
     server.stop()
     shutil.rmtree(www, ignore_errors=True)
