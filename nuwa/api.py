@@ -128,7 +128,11 @@ def scan(paths, repo_options=None, options=None, partition: int | None = None, r
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     repos = repositories or Repositories(repo_options)
-    return scan_images(list(paths), repos, options, partition=partition, opener=Image.open)
+    try:
+        return scan_images(list(paths), repos, options, partition=partition, opener=Image.open)
+    finally:
+        if repositories is None:  # a caller's own Repositories stays open for its next call
+            repos.close()
 
 
 def open(path, writable: bool = False, partition: int | None = None,  # noqa: A001 - mirrors builtins.open

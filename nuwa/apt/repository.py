@@ -33,6 +33,7 @@ from nuwa.apt.fetch import Fetcher
 from nuwa.apt.indexes import component_problem, index_paths, read_index
 from nuwa.apt.keys import keyring_for, load_certs
 from nuwa.apt.preferences import read_preferences
+from nuwa.apt.progress import Progress
 from nuwa.apt.records import PackageRecord
 from nuwa.apt.release import ReleaseFile, dist_url, verify_release
 from nuwa.apt.sources import Source, parse_repo_spec, read_sources
@@ -115,7 +116,8 @@ class Repositories:
         self.options = options or RepoOptions()
         self.cache = Cache(self.options.cache) if self.options.cache else Cache()
         self._fetchers: dict[str | None, Fetcher] = {}
-        self._progress = progress
+        # downloads show progress on a terminal's stderr unless quiet (Progress checks both)
+        self._progress = progress if progress is not None else Progress(sys.stderr, quiet=self.options.quiet)
         self._releases: dict[tuple, ReleaseFile] = {}
         self._indexes: dict[tuple, list[PackageRecord]] = {}
         self._by_name: dict[int, dict[str, list[PackageRecord]]] = {}
@@ -170,6 +172,12 @@ class Repositories:
             self._fetchers[proxy] = Fetcher(self.cache, proxy=proxy, timeout=self.options.timeout,
                                             offline=self.options.offline, progress=self._progress)
         return self._fetchers[proxy]
+
+    def close(self) -> None:
+        """End the run: the progress display's summary, the kept-alive connections closed."""
+        self._progress.close()
+        for f in self._fetchers.values():
+            f.close()
 
     # -- metadata -------------------------------------------------------------------------
 

@@ -151,7 +151,11 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
                             "packages": [], "nothing_to_do": True, "changes": [], "scripts": [],
                             "firstboot": None, "counts": {}})
     fetcher = repos.fetcher(img.conf)
-    paths = fetcher.get_files([(f"{r.release.uri}/{r.filename}", r.sha256, r.size) for r in p.install])
+    try:
+        paths = fetcher.get_files([(f"{r.release.uri}/{r.filename}", r.sha256, r.size) for r in p.install])
+    finally:
+        if repositories is None:  # the display's summary; a caller's own Repositories stays open
+            repos.close()
     def ident(r):
         return (r.package, r.architecture, r.version)
 
