@@ -235,10 +235,22 @@ def test_unmet_dependency_rolls_everything_back(debs, tmp_path):
     _refused([*deb_args(debs), "--deb", needy], 1, tmp_path, r"nuwa-needy.*nuwa-not-there")
 
 
-@pytest.mark.parametrize("opt", [["--repo", "http://127.0.0.1:9/debian"], ["--upgrade"], ["--security-only"],
-                                 ["--install", "curl"], ["--remove", "xz-utils"]])
-def test_repository_options_are_not_available_yet(opt, tmp_path):
-    _refused(opt, 2, tmp_path, rf"{opt[0]} is not available yet")
+def test_repo_alone_is_nothing_to_apply(tmp_path):
+    _refused(["--repo", "deb http://127.0.0.1:9/debian bookworm main"], 2, tmp_path, r"nothing to apply")
+
+
+@pytest.mark.parametrize("opt", [["--upgrade"], ["--security-only"], ["--install", "curl"], ["--remove", "xz-utils"]])
+def test_apt_jobs_need_a_trusted_key(opt, tmp_path):
+    # the default image names an archive but holds no key for it: refused before any download
+    _refused([*opt, "--cache", str(tmp_path / "cache")], 2, tmp_path, r"no trusted key for .* bookworm")
+
+
+@pytest.mark.parametrize("opts,pattern", [
+    (["--upgrade", "--remove", "xz-utils"], r"cannot be combined"),
+    (["--install", "curl", "--deb", "x.deb"], r"--deb and --install cannot be combined"),
+    (["--security-only", "--full-upgrade"], r"--security-only goes with --upgrade")])
+def test_apt_job_mixtures_are_refused(opts, pattern, tmp_path):
+    _refused(opts, 2, tmp_path, pattern)
 
 
 def test_target_is_required_and_never_overwritten(tmp_path):

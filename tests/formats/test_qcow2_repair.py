@@ -19,7 +19,7 @@ import struct
 import sys
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from helpers.cli import nuwa
@@ -509,6 +509,14 @@ def test_random_crash_then_repair(tmp_path_factory, ops, snap_after, seed):
         assert not is_dirty(p)
         qemu_img_check(p)
         return
+    # qemu itself may be unable to read the guest its killed compressed write left ("error
+    # while reading at byte 0: Input/output error"): then there is no reference content to
+    # compare a repair with, and the example says nothing
+    probe = run([tool("qemu-img"), "convert", "-O", "raw", p, os.path.join(tmp, "probe.raw")], check=False)
+    if probe.returncode != 0:
+        event("qemu cannot read the dirty image it left")
+        assume(False)
+    os.unlink(os.path.join(tmp, "probe.raw"))
     repair_write_judge(p, tmp, some_writes(seed, 2 * MiB)[:3])
 
 
