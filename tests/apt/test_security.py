@@ -113,7 +113,6 @@ VERSION_ID="12"
 VERSION="12 (bookworm)"
 VERSION_CODENAME=bookworm
 ID=debian
-HOME_URL="https://www.debian.org/"
 '''
 UBUNTU_OS_RELEASE = '''NAME="Ubuntu"
 VERSION="22.04.4 LTS (Jammy Jellyfish)"
