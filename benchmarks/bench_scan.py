@@ -27,22 +27,24 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import functools
-import http.server
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
 import dpkg_material as M  # noqa: E402
+from procs import run_timed as _run, serve  # noqa: E402
+
+def run_timed(argv: list[str]) -> tuple[float, int]:
+    """(seconds, peak RSS KiB) of one process, this checkout importable."""
+    return _run(argv, {**LC, "PYTHONPATH": REPO})
+
 
 SUITES = (("main", "bookworm"), ("main", "bookworm-updates"), ("security", "bookworm-security"))
 LC = {**os.environ, "LC_ALL": "C", "LANG": "C"}
@@ -92,17 +94,6 @@ def material() -> tuple[str, str]:
     return tree, mirror
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *a):
-        pass
-
-
-def serve(root: str) -> tuple[http.server.ThreadingHTTPServer, str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=root))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
-
-
 def make_image(tree: str, sources: str, out: str) -> str:
     stage = out + ".tree"
     for d in ("etc/apt/trusted.gpg.d", "etc/apt/sources.list.d", "var/lib/dpkg"):
@@ -117,19 +108,6 @@ def make_image(tree: str, sources: str, out: str) -> str:
         f.write("amd64\n")
     subprocess.run(["mkfs.ext4", "-q", "-F", "-d", stage, out, "32M"], check=True)
     return out
-
-
-def run_timed(argv: list[str]) -> tuple[float, int]:
-    """(seconds, peak RSS in KiB) of one process."""
-    t = time.perf_counter()
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**LC, "PYTHONPATH": REPO})
-    _, status, usage = os.wait4(p.pid, 0)
-    took = time.perf_counter() - t
-    err = p.stderr.read().decode(errors="replace")
-    p.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(argv[:4])}... failed: {err.strip()[-400:]}")
-    return took, usage.ru_maxrss
 
 
 def main() -> int:

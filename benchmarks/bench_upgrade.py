@@ -21,15 +21,12 @@ Nuwa's peak RSS. Targets (issue 12): <= 0.5x, RSS <= 300 MB.
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -37,13 +34,9 @@ REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
 import dpkg_material as M  # noqa: E402
+from procs import run_timed, serve  # noqa: E402
 
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *a):
-        pass
 
 
 def chroot(root: str, *args: str) -> None:
@@ -72,17 +65,8 @@ def nuwa(image: str, cache: str, out: str) -> tuple[float, int]:
     """(seconds, peak RSS KiB) of one ``nuwa patch --upgrade`` process."""
     if os.path.exists(out):
         os.unlink(out)
-    t = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-m", "nuwa", "patch", image, "--upgrade", "--output", out, "--cache", cache,
-                          "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         env={**os.environ, "PYTHONPATH": REPO})
-    _, status, usage = os.wait4(p.pid, 0)
-    took = time.perf_counter() - t
-    err = p.stderr.read().decode(errors="replace")
-    p.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"nuwa patch --upgrade failed: {err.strip()[-400:]}")
-    return took, usage.ru_maxrss
+    return run_timed([sys.executable, "-m", "nuwa", "patch", image, "--upgrade", "--output", out, "--cache", cache,
+                      "--quiet"], {**os.environ, "PYTHONPATH": REPO})
 
 
 def main() -> int:
@@ -91,9 +75,7 @@ def main() -> int:
     args = ap.parse_args()
     base = M.base_tree()
     mirror, suites = M.local_mirror()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=mirror))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd, url = serve(mirror)
     work = tempfile.mkdtemp(prefix="nuwa-bench-upgrade-", dir=os.path.dirname(base))
     try:
         tree = os.path.join(work, "tree")
