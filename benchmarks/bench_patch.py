@@ -54,20 +54,15 @@ import dpkg_material as M  # noqa: E402
 from helpers.images import root_partition  # noqa: E402
 from helpers.oracle import real_dpkg, real_dpkg_steps  # noqa: E402
 from judges import e2fsck_clean, qemu_img_check, tool  # noqa: E402
+from procs import nuwa_env  # noqa: E402
 
 IMAGE = os.path.join(REPO, "testimages", "default.qcow2")
 UPDATES = sorted(glob.glob(os.path.join(REPO, "testimages", "updates", "*.deb")))
 
 
-#: compiled bytecode is cached outside the checkout, as an installed package has it (a
-#: ``PYTHONDONTWRITEBYTECODE`` environment would otherwise compile every module on each start)
-PYCACHE = os.path.join(tempfile.gettempdir(), "nuwa-bench-pycache")
-
-
 def nuwa_process(args: list[str], stdout=subprocess.DEVNULL, repo: str = REPO) -> tuple[float, int]:
     """Run ``python3 -m nuwa ARGS`` from the checkout ``repo``; (wall seconds, peak RSS in KiB)."""
-    env = {**os.environ, "PYTHONPATH": repo, "PYTHONPYCACHEPREFIX": PYCACHE}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env = nuwa_env(repo)
     with tempfile.TemporaryFile() as err:
         t = time.perf_counter()
         p = subprocess.Popen([sys.executable, "-m", "nuwa", *args], stdout=stdout, stderr=err, env=env, cwd=repo)
@@ -202,7 +197,7 @@ def main() -> int:
             print(f"{s.name}: {len(s.debs)} .debs, {size / 1e6:.1f} MB, {len(s.calls)} nuwa patch call(s)")
         for repo in repos:
             subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(repo, "nuwa")], check=True,
-                           env={**os.environ, "PYTHONPYCACHEPREFIX": PYCACHE})  # untimed
+                           env=nuwa_env(repo))  # untimed
         last = {}
         for rep in range(a.reps):
             for s in sets:

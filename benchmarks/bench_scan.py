@@ -39,11 +39,11 @@ REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
 import dpkg_material as M  # noqa: E402
-from procs import run_timed as _run, serve  # noqa: E402
+from procs import nuwa_env, run_timed as _run, serve  # noqa: E402
 
 def run_timed(argv: list[str]) -> tuple[float, int]:
     """(seconds, peak RSS KiB) of one process, this checkout importable."""
-    return _run(argv, {**LC, "PYTHONPATH": REPO})
+    return _run(argv, nuwa_env(REPO, LC))
 
 
 SUITES = (("main", "bookworm"), ("main", "bookworm-updates"), ("security", "bookworm-security"))

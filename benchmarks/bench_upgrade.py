@@ -34,7 +34,7 @@ REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
 import dpkg_material as M  # noqa: E402
-from procs import run_timed, serve  # noqa: E402
+from procs import nuwa_env, run_timed, serve  # noqa: E402
 
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
 
@@ -66,7 +66,7 @@ def nuwa(image: str, cache: str, out: str) -> tuple[float, int]:
     if os.path.exists(out):
         os.unlink(out)
     return run_timed([sys.executable, "-m", "nuwa", "patch", image, "--upgrade", "--output", out, "--cache", cache,
-                      "--quiet"], {**os.environ, "PYTHONPATH": REPO})
+                      "--quiet"], nuwa_env(REPO))
 
 
 def main() -> int:

@@ -8,7 +8,20 @@ import http.server
 import os
 import subprocess
 import threading
+import tempfile
 import time
+
+#: compiled bytecode is cached outside the checkout, as an installed package has it (a
+#: ``PYTHONDONTWRITEBYTECODE`` environment would otherwise compile every module on each start)
+PYCACHE = os.path.join(tempfile.gettempdir(), "nuwa-bench-pycache")
+
+
+def nuwa_env(repo: str, base: dict | None = None) -> dict:
+    """The environment of a timed ``python3 -m nuwa`` from checkout ``repo``: the checkout on
+    the path and its bytecode cached (an installed package's start-up, not a first import)."""
+    env = {**(os.environ if base is None else base), "PYTHONPATH": repo, "PYTHONPYCACHEPREFIX": PYCACHE}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def run_timed(argv: list[str], env: dict | None = None) -> tuple[float, int]:
