@@ -22,7 +22,7 @@ import sys
 import time
 
 import nuwa
-from nuwa.errors import CorruptImageError, InvalidInputError
+from nuwa.errors import EXIT_CORRUPT, CorruptImageError, InvalidInputError
 from nuwa.fs.diff import TYPE_CHAR
 from nuwa.fs.lsformat import Owners, id_names, ls_long_lines, major_minor as _major_minor, mode_string  # noqa: F401  (re-exported)
 from nuwa.fs.model import FileSystem, check_path, join
@@ -169,7 +169,9 @@ def run_ls(args) -> int:
     sys.stdout.flush()
     for e in errors:
         print(f"nuwa ls: {e}", file=sys.stderr)
-    return 2 if errors else 0  # GNU ls: a loop is a serious trouble, LS_FAILURE
+    # GNU ls says LS_FAILURE (2) for a loop; here only a damaged image has one (a hard link to
+    # a directory), and DESIGN gives a damaged image 3: the rest is still listed first
+    return EXIT_CORRUPT if errors else 0
 
 
 def _image_path(path: str) -> str:
