@@ -49,7 +49,9 @@ def bookworm_tree(extra: tuple[str, ...] = ()) -> str:
     extra = tuple(sorted(set(extra)))
     tag = "minbase" if not extra else "minbase+" + "+".join(extra)
     path = os.path.join(CACHE, f"bookworm-{tag}-{stamp}")
-    with open(os.path.join(CACHE, ".lock"), "w") as lock:
+    # one lock per tree: a slow build (a foreign architecture under emulation) holds up only
+    # the runs that need that tree
+    with open(path + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not os.path.isfile(os.path.join(path, "etc/os-release")):
             tmp = path + ".tmp"

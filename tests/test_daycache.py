@@ -14,8 +14,10 @@ def test_prune_keeps_recent_days_and_foreign_names(tmp_path):
     for n in names:
         (tmp_path / n / "sub").mkdir(parents=True)
     (tmp_path / "nuwa-link-20261101").symlink_to(tmp_path / "other-20261101")
+    (tmp_path / "nuwa-dpkg-20261201.lock").write_text("")
     removed = daycache.prune(str(tmp_path), prefix="nuwa-", today=today)
-    assert sorted(os.path.basename(p) for p in removed) == ["nuwa-boot-2026-11-30", "nuwa-dpkg-20261204"]
+    assert sorted(os.path.basename(p) for p in removed) == ["nuwa-boot-2026-11-30", "nuwa-dpkg-20261201.lock",
+                                                                 "nuwa-dpkg-20261204"]
     left = sorted(os.listdir(tmp_path))
     assert left == ["nuwa-bad-20261399", "nuwa-dpkg-20261205", "nuwa-dpkg-20261206", "nuwa-link-20261101",
                     "nuwa-notes", "other-20261101"]

@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 
-_STAMP = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})$")
+_STAMP = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})(?:\.lock|\.tmp)?$")
 
 
 def day_of(name: str) -> datetime.date | None:
@@ -41,6 +41,9 @@ def prune(parent: str, prefix: str = "", keep_days: int = 2, today: datetime.dat
         path = os.path.join(parent, name)
         if os.path.islink(path):
             continue
-        shutil.rmtree(path, ignore_errors=True)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
         removed.append(path)
     return removed

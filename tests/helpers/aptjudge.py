@@ -50,7 +50,7 @@ def judge_chroot() -> str:
     tree = bookworm_tree(SERVER_PACKAGES)
     main, sec = debian_mirror(), _security_mirror()
     path = os.path.join(CACHE, "apt-judge-bookworm-" + datetime.date.today().isoformat())
-    with open(os.path.join(CACHE, ".lock"), "w") as lock:
+    with open(path + ".lock", "w") as lock:  # its own lock: bookworm_tree holds the tree's
         fcntl.flock(lock, fcntl.LOCK_EX)
         if os.path.exists(os.path.join(path, ".complete")):
             return path
