@@ -36,6 +36,10 @@ from treefacts import FIELDS, Tree  # noqa: E402
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "fidelity.md")
 STATUS = "/var/lib/dpkg/status"
 EXTENDED_STATES = "/var/lib/apt/extended_states"
+#: logs whose lines start with a timestamp: compared line by line with the times left out,
+#: so the judge sees what dpkg did (and in which order), not when
+TIMED_LOGS = ("/var/log/dpkg.log", "/var/log/alternatives.log")
+_TIME = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d:? ?")
 #: the kinds of difference an allow-list row can name
 KINDS = ("missing", "extra", "changed", "stanza-missing", "stanza-extra", "stanza-changed")
 
@@ -104,14 +108,35 @@ def compare_trees(ref: Tree, cand: Tree, semantic: tuple[str, ...] = (STATUS, EX
         if p in semantic:
             changed = [f for f in changed if f != "size"]
         ra, rb = {f: getattr(fa, f) for f in changed}, {f: getattr(fb, f) for f in changed}
-        if fa.type == fb.type == "file" and fa.size == fb.size and p not in semantic:
+        if fa.type == fb.type == "file" and p in TIMED_LOGS:
+            changed = [f for f in changed if f != "size"]
+            la, lb = _untimed(ref.read_bytes(p)), _untimed(cand.read_bytes(p))
+            if la != lb:
+                i = next((i for i, (x, y) in enumerate(zip(la, lb)) if x != y), min(len(la), len(lb)))
+                # the same actions in another order or grouping into dpkg calls ("startup" lines)
+                # is a weaker difference than an action done on one side only
+                kind = "lines-order" if _actions(la) == _actions(lb) else "lines"
+                changed.append(kind)
+                ra[kind] = f"line {i + 1} of {len(la)}: " + (la[i].decode(errors="replace") if i < len(la) else "(end)")
+                rb[kind] = f"line {i + 1} of {len(lb)}: " + (lb[i].decode(errors="replace") if i < len(lb) else "(end)")
+        elif fa.type == fb.type == "file" and fa.size == fb.size and p not in semantic:
             ha, hb = ref.sha256(p), cand.sha256(p)
             if ha != hb:
                 changed.insert(changed.index("target") if "target" in changed else len(changed), "sha256")
                 ra["sha256"], rb["sha256"] = ha, hb
         if changed:
-            out.append(Difference(p, "changed", [f for f in FIELDS if f in changed], ra, rb))
+            out.append(Difference(p, "changed", [f for f in (*FIELDS, "lines", "lines-order") if f in changed], ra, rb))
     return out
+
+
+def _untimed(data: bytes | None) -> list[bytes]:
+    """A log's lines with the first timestamp of each left out."""
+    return [_TIME.sub(b"", ln, count=1) for ln in (data or b"").splitlines()]
+
+
+def _actions(lines: list[bytes]) -> list[bytes]:
+    """A log's lines but dpkg's ``startup`` ones (one per dpkg call), sorted."""
+    return sorted(ln for ln in lines if not ln.startswith(b"startup "))
 
 
 def _facts_dict(f) -> dict:

@@ -162,3 +162,24 @@ def test_command_line(tmp_path):
     doc = json.loads(r.stdout)
     assert r.returncode == 1 and doc["unexplained"] == 1 and doc["differences"][0]["path"] == "/etc/new"
     assert _cli(a, tmp_path / "nowhere").returncode == 2
+
+
+LOG = ("2026-12-06 01:00:00 startup archives unpack\n2026-12-06 01:00:01 upgrade a:amd64 1.0 2.0\n"
+       "2026-12-06 01:00:02 startup packages configure\n2026-12-06 01:00:03 configure a:amd64 2.0 <none>\n"
+       "2026-12-06 01:00:04 status installed b:all 2.0\n")
+
+
+def test_dpkg_log_compared_without_times(tmp_path):
+    a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    for t in (a, b):
+        os.makedirs(t / "var/log")
+    (a / "var/log/dpkg.log").write_text(LOG)
+    (b / "var/log/dpkg.log").write_text(LOG.replace("01:00:0", "02:59:5"))  # another clock only
+    assert _compare(a, b) == []
+    lines = LOG.splitlines(keepends=True)
+    # the same actions, regrouped: one dpkg call fewer, the status line first
+    (b / "var/log/dpkg.log").write_text(lines[4] + lines[0] + lines[1] + lines[3])
+    assert _kinds(_compare(a, b)) == {("/var/log/dpkg.log", "changed", ("lines-order",))}
+    # an action on one side only
+    (b / "var/log/dpkg.log").write_text(LOG + "2026-12-06 01:00:05 remove c:all 1.0 <none>\n")
+    assert _kinds(_compare(a, b)) == {("/var/log/dpkg.log", "changed", ("lines",))}
