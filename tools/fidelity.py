@@ -62,7 +62,7 @@ class Difference:
         mark = "ok  " if self.reason else "FAIL"
         detail = ""
         if self.fields:
-            detail = " " + ", ".join(f"{f} {_short(self.ref.get(f))} -> {_short(self.cand.get(f))}"
+            detail = " " + ", ".join(f"{f} {_short(f, self.ref.get(f))} -> {_short(f, self.cand.get(f))}"
                                      for f in self.fields)
         why = f"  -- {self.reason}" if self.reason else ""
         return f"{mark} {self.kind:<14} {self.path}{detail}{why}"
@@ -83,9 +83,9 @@ def _jsonable(d: dict) -> dict:
     return {k: conv(v) for k, v in d.items()}
 
 
-def _short(v) -> str:
-    if isinstance(v, int) and not isinstance(v, bool):
-        return oct(v) if v > 7 and v < 0o10000 else str(v)
+def _short(name: str, v) -> str:
+    if name == "mode" and isinstance(v, int):
+        return f"{v:04o}"
     s = repr(v)
     return s if len(s) <= 60 else s[:57] + "..."
 

@@ -79,11 +79,11 @@ class Tree:
         self.fs = None
         self._image = None
         if not os.path.isdir(path):
-            try:
-                import nuwa
-            except ImportError:  # run from a checkout: the package is beside tools/
-                sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-                import nuwa
+            checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            if os.path.isdir(os.path.join(checkout, "nuwa")) and checkout not in sys.path:
+                # the checkout's own reader, not another installed copy of the package
+                sys.path.insert(0, checkout)
+            import nuwa
             self._image = nuwa.open(path)
             self.fs = self._image.root()
 
