@@ -13,8 +13,9 @@ from helpers.paths import TOOLS
 # one definition of a file's digest for the tests and tools/fidelity.py (tools/ runs without the tests)
 if TOOLS not in sys.path:
     sys.path.insert(0, TOOLS)
-from treefacts import file_sha256  # noqa: E402,F401  (re-exported)
+from treefacts import file_sha256  # noqa: E402
 
+__all__ = ["file_sha256", "tree_hash"]
 
 
 def tree_hash(root: str) -> str:

@@ -12,10 +12,17 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import sys
 from typing import Callable, Iterable
 
-from helpers.hashing import file_sha256  # noqa: F401  (puts tools/ on sys.path)
-from treefacts import full_facts  # noqa: E402,F401  the facts tools/fidelity.py compares too, defined once
+from helpers.paths import TOOLS
+
+if TOOLS not in sys.path:
+    sys.path.insert(0, TOOLS)
+# the facts tools/fidelity.py compares too, defined once there (tools/ runs without the tests)
+from treefacts import full_facts  # noqa: E402,F401
+
+__all__ = ["Facts", "tree_facts", "full_facts", "brief_facts", "content_facts", "dated_facts"]
 
 #: (host path, lstat result) -> the facts compared for one entry
 Facts = Callable[[str, os.stat_result], tuple]
