@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """Real Debian material for the dpkg tests and benchmark, made by the real tools.
 
-- an outdated Debian 12 minbase tree: ``mmdebstrap --mode=root --variant=minbase bookworm``
-  from the main suite only (so every package newer in bookworm-security is a pending patch);
-- the .debs that ``apt-get dist-upgrade`` would fetch for it from bookworm + bookworm-security,
-  downloaded by apt with a temporary configuration (nothing on the host's apt state changes).
+For a Debian suite (``bookworm`` by default, ``trixie`` too):
 
-Everything is cached under ``/var/tmp/nuwa-dpkg-YYYYMMDD/`` (one build per day and machine).
-The mirror URIs come from the machine's own apt sources at run time.
+- an outdated minbase tree: ``mmdebstrap --mode=root --variant=minbase SUITE`` from the main
+  suite only (so every package newer in the suite's update suites is a pending patch);
+- the .debs that ``apt-get dist-upgrade`` would fetch for it from the suite and its update
+  suites (:func:`archive_suites`: bookworm-security for bookworm, as the material always had;
+  SUITE-updates and SUITE-security for the others), downloaded by apt with a temporary
+  configuration (nothing on the host's apt state changes).
 
-Usage: ``python3 tools/dpkg_material.py`` prints the tree and the .deb directory.
+Everything is cached under ``/var/tmp/nuwa-dpkg-YYYYMMDD/`` (bookworm) and its ``SUITE/``
+subdirectory (another suite): one build per day, machine and suite. The mirror URIs come from
+the machine's own apt sources at run time.
+
+Usage: ``python3 tools/dpkg_material.py [SUITE]`` prints the tree and the .debs.
 """
 
 from __future__ import annotations
@@ -28,11 +33,33 @@ import host_mirrors  # noqa: E402
 SUITE = "bookworm"
 
 
-def cache_dir() -> str:
-    """The per-day cache directory (created)."""
+def cache_dir(suite: str = SUITE) -> str:
+    """The per-day cache directory of a suite's material (created)."""
     d = os.environ.get("NUWA_DPKG_CACHE") or "/var/tmp/nuwa-dpkg-" + datetime.date.today().strftime("%Y%m%d")
+    if suite != SUITE:  # bookworm keeps the top directory other tests and benchmarks name
+        d = os.path.join(d, suite)
     os.makedirs(d, exist_ok=True)
     return d
+
+
+def archive_suites(suite: str = SUITE) -> list[tuple[str, str]]:
+    """The (archive, suite) pairs of a world, ``archive`` being ``debian`` or ``debian-security``
+    (the host mirror it comes from, and the directory of the local mirror that serves it).
+
+    bookworm's world is the one the material always had (bookworm + bookworm-security); another
+    suite also has SUITE-updates, where Debian publishes point-release updates between releases.
+    """
+    if suite == SUITE:
+        return [("debian", suite), ("debian-security", suite + "-security")]
+    return [("debian", suite), ("debian", suite + "-updates"), ("debian-security", suite + "-security")]
+
+
+def _sources_list(suite: str) -> str:
+    """sources.list lines for :func:`archive_suites` on the host's mirrors, main only."""
+    main, sec = mirrors()
+    signed = f" [signed-by={_keyring()}]" if _keyring() else ""
+    return "".join(f"deb{signed} {sec if m == 'debian-security' else main} {s} main\n"
+                   for m, s in archive_suites(suite))
 
 
 def mirrors() -> tuple[str, str]:
@@ -61,40 +88,40 @@ class _Lock:
         self.f.close()
 
 
-def base_tree() -> str:
-    """Path of the cached outdated minbase tree (built on first use)."""
-    root = cache_dir()
+def base_tree(suite: str = SUITE) -> str:
+    """Path of the cached outdated minbase tree of ``suite`` (built on first use)."""
+    root = cache_dir(suite)
     tree = os.path.join(root, "base")
     with _Lock(os.path.join(root, ".lock")):
         if os.path.exists(os.path.join(tree, ".complete")):
             return tree
         shutil.rmtree(tree, ignore_errors=True)
         main, _ = mirrors()
-        subprocess.run(["mmdebstrap", "--mode=root", "--variant=minbase", "--quiet", SUITE, tree,
-                        f"deb {main} {SUITE} main"], check=True)
+        subprocess.run(["mmdebstrap", "--mode=root", "--variant=minbase", "--quiet", suite, tree,
+                        f"deb {main} {suite} main"], check=True)
         open(os.path.join(tree, ".complete"), "w").close()
     return tree
 
 
-def updates_dir() -> str:
-    """Directory of the .debs apt would fetch to dist-upgrade the base tree (downloaded once)."""
-    root = cache_dir()
-    tree = base_tree()
+def updates_dir(suite: str = SUITE) -> str:
+    """Directory of the .debs apt would fetch to dist-upgrade the base tree (downloaded once).
+
+    It may be empty (only ``.complete``) when nothing is pending for the suite today; callers
+    that need updates say so with a :class:`PlanError`."""
+    root = cache_dir(suite)
+    tree = base_tree(suite)
     debs = os.path.join(root, "debs")
     with _Lock(os.path.join(root, ".lock")):
         if os.path.exists(os.path.join(debs, ".complete")):
             return debs
-        main, sec = mirrors()
         apt = os.path.join(root, "apt")
         shutil.rmtree(apt, ignore_errors=True)
         shutil.rmtree(debs, ignore_errors=True)
         for d in ("lists/partial", "cache/archives/partial", "etc/preferences.d", "etc/apt.conf.d"):
             os.makedirs(os.path.join(apt, d), exist_ok=True)
         os.makedirs(os.path.join(debs, "partial"), exist_ok=True)
-        signed = f" [signed-by={_keyring()}]" if _keyring() else ""
         with open(os.path.join(apt, "sources.list"), "w") as f:
-            f.write(f"deb{signed} {main} {SUITE} main\n")
-            f.write(f"deb{signed} {sec} {SUITE}-security main\n")
+            f.write(_sources_list(suite))
         opts = _apt_options(apt, tree, debs)
         subprocess.run(["apt-get", *opts, "-qq", "update"], check=True)
         subprocess.run(["apt-get", *opts, "-qq", "-y", "--download-only", "dist-upgrade"], check=True)
@@ -133,7 +160,8 @@ class PlanError(AssertionError):
     says which assumption about the archive no longer holds."""
 
 
-def apt_steps(tree: str, packages: list[str] | None = None, download: bool = False) -> list[tuple[str, list[str]]]:
+def apt_steps(tree: str, packages: list[str] | None = None, download: bool = False,
+              suite: str = SUITE) -> list[tuple[str, list[str]]]:
     """The dpkg calls real apt makes to bring ``tree`` up to date with the downloaded updates.
 
     apt itself plans (``dist-upgrade``, or ``install --only-upgrade PACKAGES``) with
@@ -148,8 +176,8 @@ def apt_steps(tree: str, packages: list[str] | None = None, download: bool = Fal
     what is missing into the material, as it would for a tree that has more packages than the
     minbase one), and apt's dpkg calls use only the actions above.
     """
-    root = cache_dir()
-    debs = updates_dir()
+    root = cache_dir(suite)
+    debs = updates_dir(suite)
     apt = os.path.join(root, "apt")
     es = os.path.join(root, "plan-extended_states")
     shutil.copy(os.path.join(apt, "extended_states"), es) if os.path.exists(
@@ -207,27 +235,27 @@ def step_triggers(action: str) -> bool:
     return action == "configure-pending"
 
 
-def deb_files() -> list[str]:
+def deb_files(suite: str = SUITE) -> list[str]:
     """The downloaded update .debs, sorted by name."""
-    return sorted(glob.glob(os.path.join(updates_dir(), "*.deb")))
+    return sorted(glob.glob(os.path.join(updates_dir(suite), "*.deb")))
 
 
-def local_mirror() -> tuple[str, list[tuple[str, str]]]:
+def local_mirror(suite: str = SUITE) -> tuple[str, list[tuple[str, str]]]:
     """A directory laid out like the archive for the material's world, to serve on 127.0.0.1:
     ``<m>/dists/<suite>/InRelease`` (as Debian signed it) and the plain ``main`` index apt
-    downloaded for bookworm and bookworm-security, and ``<m>/pool/...`` holding the material's
+    downloaded for each of :func:`archive_suites`, and ``<m>/pool/...`` holding the material's
     update .debs at the ``Filename`` the index gives them. Returns (directory, [(m, suite)]).
 
     Built once per day beside the material (hard links into it). Assumption, checked: every
-    update .deb is listed, by its SHA-256, in one of the two indexes.
+    update .deb is listed, by its SHA-256, in one of the indexes.
     """
     import hashlib
 
-    root = cache_dir()
+    root = cache_dir(suite)
     out = os.path.join(root, "mirror")
-    suites = [("debian", SUITE), ("debian-security", SUITE + "-security")]
-    debs = updates_dir()
-    tree = base_tree()  # before the lock: base_tree takes it too (flock is per open file)
+    suites = archive_suites(suite)
+    debs = updates_dir(suite)
+    tree = base_tree(suite)  # before the lock: base_tree takes it too (flock is per open file)
     with _Lock(os.path.join(root, ".lock")):
         if os.path.exists(os.path.join(out, ".complete")):
             return out, suites
@@ -237,9 +265,8 @@ def local_mirror() -> tuple[str, list[tuple[str, str]]]:
         shutil.rmtree(apt, ignore_errors=True)
         for d in ("lists/partial", "cache/archives/partial", "etc/preferences.d", "etc/apt.conf.d"):
             os.makedirs(os.path.join(apt, d), exist_ok=True)
-        signed = f" [signed-by={_keyring()}]" if _keyring() else ""
         with open(os.path.join(apt, "sources.list"), "w") as f:
-            f.write(f"deb{signed} {main} {SUITE} main\ndeb{signed} {sec} {SUITE}-security main\n")
+            f.write(_sources_list(suite))
         subprocess.run(["apt-get", *_apt_options(apt, tree, debs), "-o", "Acquire::GzipIndexes=false",
                         "-qq", "update"], check=True)
         by_sha = {}
@@ -247,10 +274,11 @@ def local_mirror() -> tuple[str, list[tuple[str, str]]]:
             with open(d, "rb") as f:
                 by_sha[hashlib.sha256(f.read()).hexdigest()] = d
         placed = set()
-        for (m, suite), uri in zip(suites, (main, sec)):
-            prefix = uri.split("://", 1)[1].replace("/", "_") + f"_dists_{suite}_"
+        for m, name in suites:
+            uri = sec if m == "debian-security" else main
+            prefix = uri.split("://", 1)[1].replace("/", "_") + f"_dists_{name}_"
             lists = os.path.join(apt, "lists")
-            dist = os.path.join(out, m, "dists", suite)
+            dist = os.path.join(out, m, "dists", name)
             os.makedirs(os.path.join(dist, "main/binary-amd64"))
             os.link(os.path.join(lists, prefix + "InRelease"), os.path.join(dist, "InRelease"))
             index = os.path.join(dist, "main/binary-amd64/Packages")
@@ -267,7 +295,7 @@ def local_mirror() -> tuple[str, list[tuple[str, str]]]:
         missing = sorted(os.path.basename(by_sha[s]) for s in set(by_sha) - placed)
         if missing:
             raise PlanError(f"update .debs not listed in the indexes (assumption: the material's .debs come from "
-                            f"these two suites): {missing}")
+                            f"{', '.join(n for _, n in suites)}): {missing}")
         open(os.path.join(out, ".complete"), "w").close()
     return out, suites
 
@@ -280,7 +308,8 @@ def copy_tree(src: str, dst: str) -> None:
 
 
 if __name__ == "__main__":
-    print(base_tree())
-    for d in deb_files():
+    _suite = sys.argv[1] if len(sys.argv) > 1 else SUITE
+    print(base_tree(_suite))
+    for d in deb_files(_suite):
         print(d)
     sys.exit(0)

@@ -64,13 +64,49 @@ def read_auto_installed(fs) -> dict[tuple[str, str], bool]:
 
 
 def write_auto_installed(fs, marks: dict[tuple[str, str], bool], native: str) -> None:
-    """Write ``extended_states`` as apt does: one stanza per package with a mark, auto ones set."""
-    parts = []
+    """Write ``extended_states`` as apt's ``pkgDepCache::writeStateFile`` does.
+
+    The stanzas already in the file are kept in their order, each with its other fields and
+    ``Architecture``/``Auto-Installed`` rewritten; one whose package lost its mark is dropped
+    when it holds nothing else (apt's "obsolete section"), one whose package is gone
+    (removed: not in ``marks``) likewise. The packages newly marked follow, one stanza each.
+    Every stanza ends with a blank line, the last one too, as apt writes them.
+    """
+    try:
+        old = fs.read_bytes(EXTENDED_STATES).decode("utf-8", "surrogateescape")
+    except (FileNotFoundError, NotADirectoryError):
+        old = ""
+    parts, seen = [], set()
+    for _, para, _ in parse_paragraphs(old, where=EXTENDED_STATES):
+        name, arch = para.get("Package", ""), para.get("Architecture", "") or native
+        key = next((k for k in ((name, arch), (name, "")) if k in marks), None)
+        if not name or key is None:
+            continue
+        auto = marks[key]
+        others = [k for k in para.keys() if k.lower() not in ("package", "architecture", "auto-installed")]
+        if not auto and not others:
+            continue
+        lines, done = [], set()
+        for k in para.keys():
+            if k.lower() == "architecture":
+                lines.append(f"{k}: {arch}")
+                done.add("a")
+            elif k.lower() == "auto-installed":
+                lines.append(f"{k}: {1 if auto else 0}")
+                done.add("i")
+            else:
+                lines.append(f"{k}:{para.raw_value(k)}")
+        if "a" not in done:  # apt's rewrite adds a missing field at the end
+            lines.append(f"Architecture: {arch}")
+        if "i" not in done:
+            lines.append(f"Auto-Installed: {1 if auto else 0}")
+        parts.append("\n".join(lines) + "\n\n")
+        seen.add(key)
     for (name, arch), auto in sorted(marks.items()):
-        if auto:
-            parts.append(f"Package: {name}\nArchitecture: {arch or native}\nAuto-Installed: 1\n")
+        if auto and (name, arch) not in seen:
+            parts.append(f"Package: {name}\nArchitecture: {arch or native}\nAuto-Installed: 1\n\n")
     fs.makedirs("/var/lib/apt", 0o755)
-    fs.write_bytes(EXTENDED_STATES, "\n".join(parts).encode("utf-8", "surrogateescape"), 0o644)
+    fs.write_bytes(EXTENDED_STATES, "".join(parts).encode("utf-8", "surrogateescape"), 0o644)
 
 
 def plan_document(p: Plan, request: UpgradeRequest, status: StatusFile, steps) -> dict:

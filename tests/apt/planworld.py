@@ -83,3 +83,36 @@ def minbase_material():
     if not (os.path.exists(os.path.join(tree, ".complete")) and os.path.exists(os.path.join(debs, ".complete"))):
         tree, debs = m.base_tree(), m.updates_dir()
     return m, tree, debs
+
+
+def trixie_chroot(tmp: str):
+    """A Debian 13 ``trixie`` minbase chroot for apt's plan, as a generator of
+    ``(root, [(uri, suite)])``: a copy of today's trixie material tree
+    (``dpkg_material.base_tree("trixie")``: mmdebstrap from trixie main only) whose sources
+    name trixie, trixie-updates and trixie-security on the material's local mirror
+    (``dpkg_material.local_mirror``, Debian's own signed InRelease files and indexes) served on
+    127.0.0.1; the tree's own apt (3.0, verifying with sqv) has run ``apt-get update``.
+    The copy is removed when the generator is closed."""
+    import shutil
+
+    from helpers.aptjudge import LC
+    from helpers.httpserve import Server
+    from judges import tool
+
+    m = minbase_material()[0]
+    base = m.base_tree("trixie")
+    mirror, suites = m.local_mirror("trixie")
+    root = os.path.join(os.path.dirname(base), f"plan-chroot-{os.getpid()}")
+    with Server(mirror) as srv:
+        try:
+            m.copy_tree(base, root)
+            sources = [(f"{srv.url}/{archive}", suite) for archive, suite in suites]
+            with open(os.path.join(root, "etc/apt/sources.list"), "w") as f:
+                f.write("".join(f"deb {uri} {suite} main\n" for uri, suite in sources))
+            r = subprocess.run([tool("chroot"), root, "apt-get", "-q", "-o", "Acquire::Languages=none", "update"],
+                               capture_output=True, text=True, env=LC)
+            assert r.returncode == 0 and "W: " not in r.stderr and "E: " not in r.stderr, (
+                f"apt-get update in the trixie chroot: exit {r.returncode}\n{r.stderr[-800:]}")
+            yield root, sources
+        finally:
+            shutil.rmtree(root, ignore_errors=True)

@@ -4,7 +4,9 @@
 X`` print one ``Inst`` line per package to unpack and one ``Remv`` line per removal; Nuwa's plan
 must name exactly the same packages and versions. Worlds: the real bookworm server tree with
 bookworm, -updates and -security (tests/helpers/aptjudge.judge_chroot), the outdated minbase tree
-of tools/dpkg_material (the 15 pending updates), and constructed ``file:`` repositories judged by
+of tools/dpkg_material (the 15 pending updates), the Debian 13 trixie minbase tree of the same
+material with trixie-updates and -security, judged by its own apt 3.0 in a chroot
+(planworld.trixie_chroot), and constructed ``file:`` repositories judged by
 the host's apt (new dependency, hold, Breaks, Conflicts/Replaces swap, alternatives, versioned
 Provides, Recommends, Pre-Depends chain, kept back).
 """
@@ -20,7 +22,7 @@ import pytest
 from helpers.aptjudge import chroot_apt, host_apt, judge_chroot, lists_of, make_repo, status_text
 from nuwa.apt.resolver import Request, plan
 from nuwa.deb.status import StatusFile
-from planworld import auto_of, minbase_material, parse_sim, policy_from_lists, status_of
+from planworld import auto_of, minbase_material, parse_sim, policy_from_lists, status_of, trixie_chroot
 
 pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.judge]
 
@@ -77,6 +79,38 @@ def test_minbase_full_upgrade_matches_apt():
     # the material holds exactly the .debs apt's dist-upgrade fetched: name_version_arch.deb
     debs = {tuple(unquote(os.path.basename(f)).split("_")[:2]) for f in glob.glob(os.path.join(debs_dir, "*.deb"))}
     assert {(r.package, r.version) for r in p.install} == debs and len(debs) >= 10
+
+
+# ---- the trixie minbase world (Debian 13, its own apt in a chroot) ------------------------------
+@pytest.fixture(scope="module")
+def trixie(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    gen = trixie_chroot(str(tmp_path_factory.mktemp("trixie")))
+    root, sources = next(gen)
+    policy = policy_from_lists(os.path.join(root, "var/lib/apt/lists"), sources)
+    yield root, policy, status_of(root), auto_of(os.path.join(root, "var/lib/apt/extended_states"))
+    gen.close()
+
+
+@pytest.mark.parametrize("action,args", [("upgrade", ("upgrade", "--with-new-pkgs")),
+                                         ("full-upgrade", ("full-upgrade",))])
+def test_trixie_upgrade_matches_apt(trixie, action, args):
+    root, policy, status, auto = trixie
+    p = plan(policy, status, Request(action), auto)
+    sim = chroot_apt(root, "apt-get", "-s", *args)
+    assert "Inst " in sim, ("apt plans nothing for the trixie minbase tree (assumption: trixie-updates or "
+                            "trixie-security hold a newer version of one of its packages): the judge would prove nothing")
+    _compare(p, sim)
+
+
+@pytest.mark.parametrize("names", [("sudo",), ("openssh-server",), ("python3",), ("nginx",), ("cron", "rsyslog")])
+def test_trixie_install_matches_apt(trixie, names):
+    root, policy, status, auto = trixie
+    p = plan(policy, status, Request("install", names), auto)
+    sim = chroot_apt(root, "apt-get", "-s", "install", *names)
+    _compare(p, sim)
+    assert set(names) <= {r.package for r in p.install}
 
 
 # ---- constructed worlds ------------------------------------------------------------------------

@@ -291,7 +291,8 @@ def host_apt(work: str, sources: list[str], status: str, preferences: str = "",
         opts += ["-o", o]
 
     def run(*args: str, stderr: bool = False) -> str:
-        prog = {"apt-get": apt_get, "apt-cache": tool("apt-cache"), "apt": tool("apt")}[args[0]]
+        prog = {"apt-get": apt_get, "apt-cache": tool("apt-cache"), "apt": tool("apt"),
+                "apt-mark": tool("apt-mark")}[args[0]]
         r = subprocess.run([prog, *opts, *args[1:]], capture_output=True, text=True, env=LC)
         assert r.returncode == 0, f"{' '.join(args)}: exit {r.returncode}\n{r.stderr[-800:]}"
         assert "E: " not in r.stderr, r.stderr

@@ -12,9 +12,17 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import sys
 from typing import Callable, Iterable
 
-from helpers.hashing import file_sha256
+from helpers.paths import TOOLS
+
+if TOOLS not in sys.path:
+    sys.path.insert(0, TOOLS)
+# the facts tools/fidelity.py compares too, defined once there (tools/ runs without the tests)
+from treefacts import full_facts  # noqa: E402,F401
+
+__all__ = ["Facts", "tree_facts", "full_facts", "brief_facts", "content_facts", "dated_facts"]
 
 #: (host path, lstat result) -> the facts compared for one entry
 Facts = Callable[[str, os.stat_result], tuple]
@@ -49,23 +57,6 @@ def tree_facts(root: str, facts: Facts, subs: Iterable[str] = ("",), prune: Iter
                 if keep(rel):
                     out[rel] = facts(p, os.lstat(p))
     return out
-
-
-def full_facts(path: str, st: os.stat_result) -> tuple:
-    """(type, permission bits, uid, gid, size, sha256, link target, xattrs, rdev): everything
-    dpkg could have set (what the dpkg oracle compares; a directory's size is the filesystem's
-    business and reads 0)."""
-    digest = file_sha256(path) if stat.S_ISREG(st.st_mode) else ""
-    target = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
-    try:
-        xattrs = tuple(sorted((k, os.getxattr(path, k, follow_symlinks=False))
-                              for k in os.listxattr(path, follow_symlinks=False)))
-    except OSError:
-        xattrs = ()
-    size = st.st_size if not stat.S_ISDIR(st.st_mode) else 0
-    rdev = st.st_rdev if (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)) else 0
-    return (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, size, digest, target,
-            xattrs, rdev)
 
 
 def brief_facts(path: str, st: os.stat_result) -> tuple:
