@@ -1,0 +1,276 @@
+"""Reading kernel modules as libkmod does: the file (plain, xz, zstd, gzip) and its ELF.
+
+Mirrors kmod 30's ``libkmod/libkmod-file.c`` (compression chosen by magic bytes, not by
+the name) and ``libkmod/libkmod-elf.c`` (ELF32/ELF64, little and big endian; sections by
+name; ``.modinfo`` strings; exported symbols from the ``__crc_*`` symbols of ``.symtab`` or,
+without them, ``__ksymtab_strings``; needed symbols from the undefined symbols of ``.symtab``
+with CRCs from ``__versions``). Parsing is pure: bytes in, lists out.
+
+A file libkmod could not open raises :class:`ModuleFileError` carrying the errno libkmod
+would report, so depmod's model can say what is wrong and where.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import lzma
+import struct
+import zlib
+from dataclasses import dataclass
+
+import zstandard
+
+MAGIC_ZSTD = b"\x28\xb5\x2f\xfd"
+MAGIC_XZ = b"\xfd7zXZ\x00"
+MAGIC_GZIP = b"\x1f\x8b"
+
+ELFCLASS32, ELFCLASS64 = 1, 2
+ELFDATA2LSB, ELFDATA2MSB = 1, 2
+EM_SPARC, EM_SPARCV9 = 2, 43
+SHN_UNDEF, SHN_ABS = 0, 0xFFF1
+STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
+STT_REGISTER = 13
+
+#: module extensions per compression feature (``shared/util.c`` ``kmod_exts``)
+EXTENSIONS = {"": ".ko", "zlib": ".ko.gz", "xz": ".ko.xz", "zstd": ".ko.zst"}
+
+#: largest decompressed module accepted (a hostile .ko.xz cannot exhaust memory)
+MAX_MODULE = 512 << 20
+
+
+class ModuleFileError(Exception):
+    """libkmod could not open or parse the module; ``errno`` is what it would report."""
+
+    def __init__(self, err: int, detail: str):
+        super().__init__(detail)
+        self.errno = err
+        self.detail = detail
+
+
+def decompress(raw: bytes, features: frozenset[str]) -> bytes:
+    """The module's ELF bytes: decompressed when its magic names a compression that this
+    kmod build supports (``kmod_file_open``), else the bytes as they are."""
+    if "zstd" in features and raw[:4] == MAGIC_ZSTD:
+        try:
+            return zstandard.ZstdDecompressor().stream_reader(raw).read(MAX_MODULE + 1)[: MAX_MODULE + 1]
+        except zstandard.ZstdError as exc:
+            raise ModuleFileError(errno.EINVAL, f"zstd: {exc}") from None
+    if "xz" in features and raw[:6] == MAGIC_XZ:
+        try:
+            return lzma.LZMADecompressor().decompress(raw, MAX_MODULE + 1)
+        except lzma.LZMAError as exc:
+            raise ModuleFileError(errno.EINVAL, f"xz: {exc}") from None
+    if "zlib" in features and raw[:2] == MAGIC_GZIP:
+        try:
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, MAX_MODULE + 1)
+        except (zlib.error, gzip.BadGzipFile) as exc:
+            raise ModuleFileError(errno.EINVAL, f"gzip: {exc}") from None
+    return raw
+
+
+@dataclass
+class Symbol:
+    """One exported or needed symbol (``struct kmod_modversion``)."""
+
+    name: str
+    crc: int
+    weak: bool = False
+
+
+def _cstr(data: bytes, pos: int) -> bytes:
+    end = data.find(b"\0", pos)
+    return data[pos:] if end < 0 else data[pos:end]
+
+
+def _text(b: bytes) -> str:
+    return b.decode("utf-8", "surrogateescape")
+
+
+class ModuleElf:
+    """``struct kmod_elf``: the checks of ``kmod_elf_new`` and the section lookups."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        size = len(data)
+        if size <= 16 or data[:4] != b"\x7fELF":
+            raise ModuleFileError(errno.ENOEXEC, "not an ELF file (no \\x7fELF magic)")
+        cls, enc = data[4], data[5]
+        if cls not in (ELFCLASS32, ELFCLASS64):
+            raise ModuleFileError(errno.EINVAL, f"ELF header: unknown EI_CLASS {cls}")
+        if enc not in (ELFDATA2LSB, ELFDATA2MSB):
+            raise ModuleFileError(errno.EINVAL, f"ELF header: unknown EI_DATA {enc}")
+        self.is64 = cls == ELFCLASS64
+        e = "<" if enc == ELFDATA2LSB else ">"
+        self.endian = e
+        if size <= (64 if self.is64 else 52):
+            raise ModuleFileError(errno.EINVAL, "ELF header truncated")
+        if self.is64:
+            self.machine = struct.unpack_from(e + "H", data, 18)[0]
+            shoff, = struct.unpack_from(e + "Q", data, 40)
+            shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", data, 58)
+            self._shdr = struct.Struct(e + "IIQQQQIIQQ")
+            self._sym = struct.Struct(e + "IBBHQQ")
+        else:
+            self.machine = struct.unpack_from(e + "H", data, 18)[0]
+            shoff, = struct.unpack_from(e + "I", data, 32)
+            shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", data, 46)
+            self._shdr = struct.Struct(e + "IIIIIIIIII")
+            self._sym = struct.Struct(e + "IIIBBH")
+        if shentsize != self._shdr.size:
+            raise ModuleFileError(errno.EINVAL, f"ELF header: e_shentsize {shentsize}, expected {self._shdr.size}")
+        if shoff + shentsize * shnum > size:
+            raise ModuleFileError(errno.EINVAL, f"file is too short to hold {shnum} section headers at offset {shoff}")
+        self.sections: list[tuple[int, int, int] | None] = []  # (name offset, offset, size)
+        for i in range(shnum):
+            f = self._shdr.unpack_from(data, shoff + i * shentsize)
+            name, offset, sz = (f[0], f[4], f[5]) if self.is64 else (f[0], f[4], f[5])
+            self.sections.append((name, offset, sz) if offset + sz <= size else None)
+        if shstrndx == SHN_UNDEF or shstrndx >= shnum or self.sections[shstrndx] is None:
+            raise ModuleFileError(errno.EINVAL, f"ELF header: bad section-name table index {shstrndx}")
+        _, stroff, strsize = self.sections[shstrndx]
+        if strsize == 0 or data[stroff + strsize - 1] != 0:
+            raise ModuleFileError(errno.EINVAL, "section-name table does not end with \\0")
+        self._names = data[stroff:stroff + strsize]
+        self._by_name: dict[bytes, int] = {}
+        for i in range(len(self.sections) - 1, 0, -1):
+            s = self.sections[i]
+            if s is not None and s[0] < strsize:
+                self._by_name[_cstr(self._names, s[0])] = i  # first match wins, as in the C loop
+
+    def section(self, name: bytes) -> bytes | None:
+        """The bytes of the first section called ``name`` (``kmod_elf_get_section``)."""
+        i = self._by_name.get(name)
+        if i is None:
+            return None
+        _, off, size = self.sections[i]
+        return self.data[off:off + size]
+
+    def strings(self, name: bytes) -> list[str]:
+        """``kmod_elf_get_strings``: the NUL-separated non-empty strings of a section."""
+        sec = self.section(name)
+        if not sec:
+            return []
+        return [_text(s) for s in sec.split(b"\0") if s]
+
+    def _symtab(self):
+        strtab, symtab = self.section(b".strtab"), self.section(b".symtab")
+        if strtab is None or symtab is None or len(symtab) % self._sym.size:
+            return None, None
+        return strtab, list(self._sym.iter_unpack(symtab))
+
+    def _sym_fields(self, s):
+        """(st_name, st_info, st_shndx, st_value) of a packed symbol of either class."""
+        if self.is64:
+            return s[0], s[1], s[3], s[4]
+        return s[0], s[3], s[5], s[1]
+
+    def exported(self) -> list[Symbol]:
+        """``kmod_elf_get_symbols``: ``__crc_*`` symbols with their CRCs, else the names of
+        ``__ksymtab_strings`` (CRC 0)."""
+        strtab, syms = self._symtab()
+        out: list[Symbol] = []
+        if syms is not None:
+            ok = True
+            for s in syms[1:]:
+                name_off, info, shndx, value = self._sym_fields(s)
+                if name_off >= len(strtab):
+                    ok = False
+                    break
+                if strtab.startswith(b"__crc_", name_off):
+                    out.append(Symbol(_text(_cstr(strtab, name_off + 6)), self._resolve_crc(value, shndx)))
+            if ok and out:
+                return out
+        sec = self.section(b"__ksymtab_strings")
+        if not sec:
+            return []
+        return [Symbol(_text(s), 0) for s in sec.split(b"\0") if s]
+
+    def _resolve_crc(self, crc: int, shndx: int) -> int:
+        if shndx in (SHN_ABS, SHN_UNDEF):
+            return crc
+        if shndx >= len(self.sections) or self.sections[shndx] is None:
+            return 0xFFFFFFFFFFFFFFFF
+        _, off, size = self.sections[shndx]
+        if crc > size - 4:
+            return 0xFFFFFFFFFFFFFFFF
+        return struct.unpack_from(self.endian + "I", self.data, off + crc)[0]
+
+    def needed(self) -> list[Symbol]:
+        """``kmod_elf_get_dependency_symbols``: undefined symbols in ``.symtab`` order, then
+        the ``__versions`` entries no symbol used (``module_layout``)."""
+        versions = self.section(b"__versions") or b""
+        crclen = 8 if self.is64 else 4
+        if len(versions) % 64:
+            versions = b""
+        vers: dict[bytes, tuple[int, int]] = {}
+        entries = []
+        for i in range(len(versions) // 64):
+            crc = int.from_bytes(versions[i * 64:i * 64 + crclen], "little" if self.endian == "<" else "big")
+            name = _cstr(versions, i * 64 + crclen)
+            entries.append((name, crc))
+            vers.setdefault(name, (i, crc))
+        strtab, syms = self._symtab()
+        if syms is None:
+            raise ModuleFileError(errno.EINVAL, "no usable .symtab/.strtab")
+        visited = set()
+        out: list[Symbol] = []
+        register = self.machine in (EM_SPARC, EM_SPARCV9)
+        for s in syms[1:]:
+            name_off, info, shndx, _ = self._sym_fields(s)
+            if shndx != SHN_UNDEF:
+                continue
+            if register and info & 0xF == STT_REGISTER:
+                continue
+            if name_off >= len(strtab):
+                raise ModuleFileError(errno.EINVAL, f".symtab entry wants .strtab offset {name_off} of {len(strtab)}")
+            name = _cstr(strtab, name_off)
+            if not name:
+                continue
+            hit = vers.get(name)
+            crc = 0
+            if hit is not None:
+                visited.add(hit[0])
+                crc = hit[1]
+            out.append(Symbol(_text(name), crc, weak=(info >> 4) == STB_WEAK))
+        for i, (name, crc) in enumerate(entries):
+            if i not in visited:
+                out.append(Symbol(_text(name), crc))
+        return out
+
+
+def modinfo_pairs(strings: list[str]) -> list[tuple[str, str]]:
+    """``.modinfo`` strings as (key, value) pairs, as ``kmod_module_get_info`` splits them
+    (a string without ``=`` is a key with an empty value)."""
+    out = []
+    for s in strings:
+        k, eq, v = s.partition("=")
+        out.append((k, v) if eq else (s, ""))
+    return out
+
+
+def modname_normalize(name: str) -> str:
+    """``modname_normalize``: up to the first ``.``, with ``-`` turned into ``_``."""
+    return name.split(".", 1)[0].replace("-", "_")
+
+
+def alias_normalize(alias: str) -> str | None:
+    """``alias_normalize``: ``-`` becomes ``_`` outside brackets; None on an unmatched bracket."""
+    out = []
+    i, n = 0, len(alias)
+    while i < n:
+        c = alias[i]
+        if c == "-":
+            out.append("_")
+        elif c == "]":
+            return None
+        elif c == "[":
+            j = alias.find("]", i)
+            if j < 0:
+                return None
+            out.append(alias[i:j + 1])
+            i = j
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
