@@ -210,7 +210,12 @@ class Depmod:
                 elf = ModuleElf(decompress(raw, self.features))
                 exported = elf.exported()
                 m.info = modinfo_pairs(elf.strings(b".modinfo"))
-                m.needed = elf.needed()
+                try:
+                    m.needed = elf.needed()
+                except ModuleFileError:
+                    # kmod ignores a failed kmod_module_get_dependency_symbols (an ELF
+                    # without .symtab): the module is listed with no dependencies
+                    m.needed = []
             except OSError as err:
                 raise Defer(f"depmod: cannot read module {m.path}: {err.strerror}") from None
             except ModuleFileError as err:
