@@ -9,9 +9,10 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.kmod import depmod
+from nuwa.script.commands.kmod import depmod, modprobe
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
     "depmod": depmod.depmod,
+    "modprobe": modprobe.modprobe,
 }
