@@ -9,10 +9,11 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.kmod import depmod, modprobe
+from nuwa.script.commands.kmod import depmod, modinfo, modprobe
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
     "depmod": depmod.depmod,
     "modprobe": modprobe.modprobe,
+    "modinfo": modinfo.modinfo,
 }

@@ -242,6 +242,25 @@ class KmodContext:
             return found
         return []
 
+    def lookup_name(self, given: str) -> list[KMod]:
+        """``kmod_module_new_from_name_lookup``: modules.dep, then the built-in indexes."""
+        name = modname_normalize(given)
+        idx = self.index("modules.dep")
+        if idx and name in idx:
+            mod = self._module(name)
+            self._depline(mod)
+            return [mod]
+        idx = self.index("modules.builtin")
+        if idx and name in idx:
+            mod = self._module(name)
+            mod.builtin = True
+            return [mod]
+        idx = self.index("modules.builtin.alias")
+        found = [self._module(v, name) for v in lookup_wild(idx, name)] if idx else []
+        for mod in found:
+            mod.builtin = True
+        return found[:1]
+
     def module_options(self, mod: KMod) -> str:
         """``kmod_module_get_options``: every ``options`` line for its name or alias."""
         return " ".join(o for m, o in self.options if (m == mod.name or (mod.alias is not None and m == mod.alias)) and o)
