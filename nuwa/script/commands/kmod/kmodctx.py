@@ -52,7 +52,7 @@ class KmodContext:
         self.blacklist: list[str] = []
         self.pool: dict[str, KMod] = {}
         self._indexes: dict[str, dict | None] = {}
-        self._load_config(config_paths or list(CONFIG_PATHS))
+        self._load_config(list(CONFIG_PATHS) if config_paths is None else config_paths)
         try:
             inv.fs.lstat("/proc/cmdline")
         except OSError:
@@ -139,11 +139,11 @@ class KmodContext:
                                 mode.append(w)
                         self.softdeps.append((mod, pre, post))
             elif cmd in ("include", "config"):
-                self.log("ERROR", f"{filename}: command {cmd} is deprecated and not parsed anymore\n")
+                _libkmod_err(self.inv, 708, f"{filename}: command {cmd} is deprecated and not parsed anymore\n")
             else:
                 bad = True
             if bad:
-                self.log("ERROR", f"{filename} line {n}: ignoring bad line starting with '{cmd}'\n")
+                _libkmod_err(self.inv, 712, f"{filename} line {n}: ignoring bad line starting with '{cmd}'\n")
 
     # -- indexes --------------------------------------------------------------------------
     def index(self, name: str) -> dict | None:
@@ -292,6 +292,13 @@ class KmodContext:
     def is_blacklisted(self, mod: KMod) -> bool:
         """``module_is_blacklisted``."""
         return mod.name in self.blacklist
+
+
+def _libkmod_err(inv: Invocation, line: int, text: str) -> None:
+    """An error libkmod logs while ``kmod_new`` parses the configuration: the tools install
+    their own log function only after that, so libkmod's default format is what appears,
+    with the source position of kmod 30's ``kmod_config_parse`` as Debian builds it."""
+    inv.err(f"libkmod: ERROR ../libkmod/libkmod-config.c:{line} kmod_config_parse: {text}")
 
 
 def _underscores(s: str) -> str | None:

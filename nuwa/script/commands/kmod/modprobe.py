@@ -70,8 +70,7 @@ def _show(ctx: KmodContext, inv: Invocation, given: str, flags: dict, extra: str
     """``insmod`` of modprobe.c with the show callback; returns its error (<0) or 0."""
     mods = ctx.lookup(given)
     if not mods:
-        if not flags["q"]:
-            log("WARNING" if flags["a"] else "FATAL", f"Module {given} not found in directory {ctx.dirname}\n")
+        log("WARNING" if flags["a"] else "FATAL", f"Module {given} not found in directory {ctx.dirname}\n")
         return -2
     for mod in mods:
         if flags["R"]:
@@ -103,8 +102,11 @@ def _show(ctx: KmodContext, inv: Invocation, given: str, flags: dict, extra: str
 
 def modprobe(inv: Invocation) -> int:
     """The ``modprobe`` model (kmod 30 ``do_modprobe``)."""
+    quiet = False
+
     def log(level: str, text: str) -> None:
-        inv.err(f"{inv.name}: {level}: {text}")
+        if not quiet:  # -q lowers modprobe's log priority to LOG_EMERG
+            inv.err(f"{inv.name}: {level}: {text}")
 
     if inv.env.get("MODPROBE_OPTIONS"):
         raise Defer("modprobe: options from $MODPROBE_OPTIONS are not modelled")
@@ -128,6 +130,7 @@ def modprobe(inv: Invocation) -> int:
             pass  # only change how a module is inserted, which never happens here
         else:
             raise Defer(f"modprobe option {key if len(key) > 1 else '-' + key} is not modelled")
+    quiet = flags["q"]
     if not args:
         log("ERROR", "missing parameters. See -h.\n")
         return 1
