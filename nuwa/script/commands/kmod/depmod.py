@@ -228,17 +228,20 @@ class Depmod:
     def load_dependencies(self) -> None:
         """``depmod_load_dependencies``: an edge to the owner of each needed symbol."""
         cfg = self.cfg
+        syms = self.symbols
+        special = (".", cfg.sym_prefix)
         for m in self.modules:
             seen = set()
-            for sym in m.needed:
-                hit = self.find_symbol(sym.name)
+            for name, scrc, weak in m.needed:
+                # find_symbol inlined for the common name (no "." or prefix to strip)
+                hit = syms.get(name) if name[:1] not in special else self.find_symbol(name)
                 if hit is None:
-                    if cfg.print_unknown and not sym.weak:
-                        self.log("WARNING", f"{m.path} needs unknown symbol {sym.name}\n")
+                    if cfg.print_unknown and not weak:
+                        self.log("WARNING", f"{m.path} needs unknown symbol {name}\n")
                     continue
                 owner, crc = hit
-                if cfg.check_symvers and crc != sym.crc and not sym.weak and cfg.print_unknown:
-                    self.log("WARNING", f"{m.path} disagrees about version of symbol {sym.name}\n")
+                if cfg.check_symvers and crc != scrc and not weak and cfg.print_unknown:
+                    self.log("WARNING", f"{m.path} disagrees about version of symbol {name}\n")
                 if owner is None or id(owner) in seen:
                     continue
                 seen.add(id(owner))

@@ -71,8 +71,9 @@ class IndexBuilder:
         while True:
             prefix = node.prefix
             # make node.prefix a prefix of key[i:], splitting the node where they differ
-            j = 0
+            # (the common case, a full match, is one C-level comparison)
             n = len(prefix)
+            j = n if key.startswith(prefix, i) else 0
             while j < n:
                 if i + j >= len(key) or prefix[j] != key[i + j]:
                     child = _Node(prefix[j + 1:])

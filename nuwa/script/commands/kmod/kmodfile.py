@@ -19,7 +19,7 @@ import lzma
 import struct
 import sys
 import zlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import zstandard
 
@@ -71,9 +71,9 @@ def decompress(raw: bytes, features: frozenset[str]) -> bytes:
     return raw
 
 
-@dataclass
-class Symbol:
-    """One exported or needed symbol (``struct kmod_modversion``)."""
+class Symbol(NamedTuple):
+    """One exported or needed symbol (``struct kmod_modversion``); :meth:`ModuleElf.needed`
+    returns plain tuples of these fields."""
 
     name: str
     crc: int
@@ -183,10 +183,15 @@ class ModuleElf:
         return [_text(s) for s in sec.split(b"\0") if s]
 
     def _symtab(self):
-        strtab, symtab = self.section(b".strtab"), self.section(b".symtab")
-        if strtab is None or symtab is None or len(symtab) % self._sym.size:
-            return None, None
-        return strtab, symtab
+        """(.strtab, .symtab), or (None, None) when either is missing or malformed; looked up
+        once (both symbol readers need them)."""
+        cached = self.__dict__.get("_symtab_cache")
+        if cached is None:
+            strtab, symtab = self.section(b".strtab"), self.section(b".symtab")
+            if strtab is None or symtab is None or len(symtab) % self._sym.size:
+                strtab = symtab = None
+            cached = self._symtab_cache = (strtab, symtab)
+        return cached
 
     # Field offsets inside Elf32_Sym / Elf64_Sym (gABI "Symbol Table"): name, info, shndx
     def _layout(self):
@@ -239,12 +244,16 @@ class ModuleElf:
 
     def _st_names(self, symtab: bytes) -> array.array:
         """``st_name`` of every symbol after the null one, read with ``array`` at C speed."""
+        cached = self.__dict__.get("_names_cache")
+        if cached is not None:
+            return cached
         words = array.array("I")
         words.frombytes(symtab)
         if (self.endian == "<") != (sys.byteorder == "little"):
             words.byteswap()
         stride = self._sym.size // 4
-        return words[stride::stride]
+        self._names_cache = words[stride::stride]
+        return self._names_cache
 
     def _sym_fields(self, s):
         """(st_name, st_info, st_shndx, st_value) of a packed symbol of either class."""
@@ -263,21 +272,19 @@ class ModuleElf:
             return 0xFFFFFFFFFFFFFFFF
         return struct.unpack_from(self.endian + "I", self.data, off + crc)[0]
 
-    def needed(self) -> list[Symbol]:
+    def needed(self) -> list[tuple[str, int, bool]]:
         """``kmod_elf_get_dependency_symbols``: undefined symbols in ``.symtab`` order, then
         the ``__versions`` entries no symbol used (``module_layout``)."""
         versions = self.section(b"__versions") or b""
-        crclen = 8 if self.is64 else 4
         if len(versions) % 64:
             versions = b""
-        order = "little" if self.endian == "<" else "big"
+        # struct modversion_info: crc (unsigned long) then the name in the rest of 64 bytes
+        fmt = self.endian + ("Q56s" if self.is64 else "I60s")
+        entries = [(n.split(b"\0", 1)[0], crc) for crc, n in struct.iter_unpack(fmt, versions)]
         vers: dict[bytes, tuple[int, int]] = {}
-        entries = []
-        for i in range(len(versions) // 64):
-            crc = int.from_bytes(versions[i * 64:i * 64 + crclen], order)
-            name = _cstr(versions, i * 64 + crclen)
-            entries.append((name, crc))
-            vers.setdefault(name, (i, crc))
+        for i, (name, crc) in enumerate(entries):
+            if name not in vers:  # kmod_elf_crc_find takes the first entry of a name
+                vers[name] = (i, crc)
         strtab, symtab = self._symtab()
         if symtab is None:
             raise ModuleFileError(errno.EINVAL, "no usable .symtab/.strtab")
@@ -286,15 +293,18 @@ class ModuleElf:
         register = self.machine in (EM_SPARC, EM_SPARCV9)
         size = self._sym.size
         _, info_at, _ = self._layout()
+        nstr = len(strtab)
+        find = strtab.find
+        st_names = self._st_names(symtab)
         for i in self._undefined(symtab):
-            base = i * size
-            info = symtab[base + info_at]
+            info = symtab[i * size + info_at]
             if register and info & 0xF == STT_REGISTER:
                 continue
-            name_off = int.from_bytes(symtab[base:base + 4], order)
-            if name_off >= len(strtab):
-                raise ModuleFileError(errno.EINVAL, f".symtab entry {i} wants .strtab offset {name_off} of {len(strtab)}")
-            name = _cstr(strtab, name_off)
+            name_off = st_names[i - 1]
+            if name_off >= nstr:
+                raise ModuleFileError(errno.EINVAL, f".symtab entry {i} wants .strtab offset {name_off} of {nstr}")
+            end = find(b"\0", name_off)
+            name = strtab[name_off:end] if end >= 0 else strtab[name_off:]
             if not name:
                 continue
             hit = vers.get(name)
@@ -302,10 +312,12 @@ class ModuleElf:
             if hit is not None:
                 visited.add(hit[0])
                 crc = hit[1]
-            out.append(Symbol(_text(name), crc, weak=(info >> 4) == STB_WEAK))
-        for i, (name, crc) in enumerate(entries):
-            if i not in visited:
-                out.append(Symbol(_text(name), crc))
+            # plain tuples (a Symbol's fields): tens of thousands are made per depmod run
+            out.append((name.decode("utf-8", "surrogateescape"), crc, (info >> 4) == STB_WEAK))
+        if len(visited) < len(entries):
+            for i, (name, crc) in enumerate(entries):
+                if i not in visited:
+                    out.append((_text(name), crc, False))
         return out
 
 
