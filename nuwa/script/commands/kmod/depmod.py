@@ -16,7 +16,6 @@ version (which needs the running kernel) are deferred with that reason.
 from __future__ import annotations
 
 import errno
-import posixpath
 import re
 import stat as st
 
@@ -363,7 +362,7 @@ def depmod(inv: Invocation) -> int:
         opts, rest = _args.parse(inv, _SPEC)
     except _args.UsageError as e:
         return _args.usage(inv, e)
-    all_ = quick = show = False
+    quick = show = False
     root = None
     config_paths: list[str] = []
     system_map = symvers = None
@@ -371,11 +370,11 @@ def depmod(inv: Invocation) -> int:
     prefix = "\0"
     for key, val in opts:
         if key == "a":
-            all_ = True
+            pass  # a version argument alone already means "all" (do_depmod)
         elif key == "A":
             quick = True
         elif key == "b":
-            root = posixpath.normpath(inv.path(val)) if val else inv.cwd
+            root = inv.path(val) if val else inv.cwd  # path_make_absolute_cwd: not normalised
         elif key == "C":
             config_paths.append(val)
         elif key == "E":
@@ -403,14 +402,13 @@ def depmod(inv: Invocation) -> int:
     kversion = rest[0]
     if len(rest) > 1:
         raise Defer("depmod with module paths on the command line is not modelled")
-    all_ = True
     _, features = depmod_cfg.image_kmod(inv)
     dirname = f"{root or ''}/lib/modules/{kversion}"
     cfg = Cfg(kversion, dirname, sym_prefix=prefix, check_symvers=flags["E"], print_unknown=flags["e"],
               warn_dups=flags["w"])
     run = Depmod(inv, cfg, features, log)
-    if quick and not show and depmod_out.up_to_date(run):
-        return 0
+    if quick and (show or depmod_out.up_to_date(run)):
+        return 0  # do_depmod: -A with -n, or nothing newer than modules.dep: done
     for path, loader in ((symvers, run.load_symvers), (system_map if symvers is None else None, run.load_system_map)):
         if path is None:
             continue

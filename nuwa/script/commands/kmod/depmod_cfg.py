@@ -155,7 +155,7 @@ def kmod_version(inv: Invocation) -> str | None:
     return None
 
 
-def kmod_features(inv: Invocation) -> frozenset[str]:
+def kmod_features(inv: Invocation, prog: str = "depmod") -> frozenset[str]:
     """Compression support of the image's kmod build, from the libraries ``/bin/kmod``
     needs (``kmod --version`` would say ``+ZSTD +XZ -ZLIB``, but image code never runs)."""
     for p in ("/usr/bin/kmod", "/bin/kmod"):
@@ -167,7 +167,7 @@ def kmod_features(inv: Invocation) -> frozenset[str]:
         try:
             info = read_elf(lambda off, n: data[off:off + n], len(data))
         except ElfError as exc:
-            raise Defer(f"depmod: cannot tell which compressions {p} supports: {exc}") from None
+            raise Defer(f"{prog}: cannot tell which compressions {p} supports: {exc}") from None
         feats = set()
         for lib in info.needed:
             if lib.startswith("liblzma.so"):
@@ -177,14 +177,16 @@ def kmod_features(inv: Invocation) -> frozenset[str]:
             elif lib.startswith("libz.so"):
                 feats.add("zlib")
         return frozenset(feats)
-    raise Defer("depmod: the image has no /bin/kmod to tell which module compressions it reads")
+    raise Defer(f"{prog}: the image has no /bin/kmod to tell which module compressions it reads")
 
 
 def image_kmod(inv: Invocation) -> tuple[str, frozenset[str]]:
-    """Version and features of the image's kmod; defers when the version is not modelled."""
+    """Version and features of the image's kmod; defers (naming the program) when the
+    version is not modelled."""
+    prog = inv.name or "depmod"
     ver = kmod_version(inv)
     if ver is None:
-        raise Defer("depmod: the kmod package is not installed in the image")
+        raise Defer(f"{prog}: the kmod package is not installed in the image")
     if ver.split(".")[0] not in MODELLED_KMOD:
-        raise Defer(f"depmod: kmod {ver} is not modelled (the model reproduces kmod {', '.join(MODELLED_KMOD)})")
-    return ver, kmod_features(inv)
+        raise Defer(f"{prog}: kmod {ver} is not modelled (the model reproduces kmod {', '.join(MODELLED_KMOD)})")
+    return ver, kmod_features(inv, prog)

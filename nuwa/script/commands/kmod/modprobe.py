@@ -16,6 +16,7 @@ kernel and is dropped; a missing ``--set-version`` (which needs ``uname -r``),
 from __future__ import annotations
 
 from nuwa.script.commands import _args
+from nuwa.script.commands.kmod import depmod_cfg
 from nuwa.script.commands.kmod.kmodctx import KMod, KmodContext
 from nuwa.script.context import Defer, Drop, Invocation
 
@@ -142,6 +143,7 @@ def modprobe(inv: Invocation) -> int:
         raise Drop("modprobe loads a module into the running kernel")
     if kversion is None:
         raise Defer("modprobe without --set-version needs the running kernel's release (uname -r)")
+    depmod_cfg.image_kmod(inv)  # the lookup rules and formats modelled are kmod 30's
     dirname = f"{root or ''}/lib/modules/{kversion}"
     ctx = KmodContext(inv, dirname, configs or None, log)
     err = 0
