@@ -1,0 +1,19 @@
+"""Kernel module utilities (kmod 30, BusyBox's ``modutils/``).
+
+- ``depmod``: the module dependency files, byte for byte (``depmod_cfg``: depmod.d and the
+  image's kmod build; ``depmod_out``: the output files; ``kmod_index``: kmod's ``.bin``
+  trie format and hash order; ``kmodfile``: module files, compressed or not, and their ELF);
+- ``modprobe``: ``--show-depends`` as mkinitramfs uses it;
+- ``modinfo``: module fields.
+"""
+
+from __future__ import annotations
+
+from nuwa.script.commands.kmod import depmod, modinfo, modprobe
+
+#: program basename -> model: everything this family provides, declared here and nowhere else
+MODELS = {
+    "depmod": depmod.depmod,
+    "modprobe": modprobe.modprobe,
+    "modinfo": modinfo.modinfo,
+}

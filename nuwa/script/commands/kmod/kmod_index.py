@@ -1,0 +1,236 @@
+"""kmod's index file format (the ``modules.*.bin`` tries) and kmod's hash-table order.
+
+Layout (kmod 30, ``libkmod/libkmod-index.c`` and the writer in ``tools/depmod.c``, which
+kept module-init-tools' ``index.c``), all integers big-endian::
+
+    u32 magic 0xB007F457, u32 version 0x00020001, u32 root-node offset
+    node:  [prefix bytes NUL]            if offset & INDEX_NODE_PREFIX
+           [u8 first, u8 last, u32 child_offset * (last - first + 1)]  if & INDEX_NODE_CHILDS
+           [u32 count, (u32 priority, value bytes NUL) * count]       if & INDEX_NODE_VALUES
+
+A node offset carries its flags in the top nibble; nodes are written post-order (children
+before their parent), so the root is last. Keys and values are 7-bit ASCII.
+
+depmod also iterates two of kmod's hash tables (``shared/hash.c``) when it writes
+``modules.symbols`` and when it builds its module array: :func:`hash_order` gives that
+iteration order (bucket by ``hash_superfast``, then ``strcmp`` order inside a bucket).
+"""
+
+from __future__ import annotations
+
+import bisect
+import fnmatch
+import struct
+
+INDEX_MAGIC = 0xB007F457
+INDEX_VERSION = (0x0002 << 16) | 0x0001
+INDEX_CHILDMAX = 128
+INDEX_NODE_PREFIX = 0x80000000
+INDEX_NODE_VALUES = 0x40000000
+INDEX_NODE_CHILDS = 0x20000000
+INDEX_NODE_MASK = 0x0FFFFFFF
+
+_U32 = struct.Struct(">I")
+
+
+class IndexError_(ValueError):
+    """A key or value the index format cannot hold, or a corrupt index file."""
+
+
+class _Node:
+    __slots__ = ("prefix", "children", "prios", "values")
+
+    def __init__(self, prefix: str = ""):
+        self.prefix = prefix
+        self.children: dict[str, _Node] = {}
+        self.prios: list[int] = []
+        self.values: list[str] = []
+
+    def add_value(self, value: str, priority: int) -> bool:
+        """``index_add_value``: insert before the first value of equal or higher priority;
+        returns whether the value was already there (depmod's duplicate warning)."""
+        duplicate = value in self.values
+        i = bisect.bisect_left(self.prios, priority)
+        self.prios.insert(i, priority)
+        self.values.insert(i, value)
+        return duplicate
+
+
+class IndexBuilder:
+    """The in-memory trie depmod builds (``index_create``/``index_insert``/``index_write``)."""
+
+    def __init__(self):
+        self.root = _Node()
+
+    def insert(self, key: str, value: str, priority: int) -> bool:
+        """Add ``value`` under ``key``; returns True when ``key`` already held ``value``."""
+        for s in (key, value):
+            if not s.isascii():
+                raise IndexError_(f"Module index: bad character in {s!r} - only 7-bit ASCII is supported")
+        node, i = self.root, 0
+        while True:
+            prefix = node.prefix
+            # make node.prefix a prefix of key[i:], splitting the node where they differ
+            # (the common case, a full match, is one C-level comparison)
+            n = len(prefix)
+            j = n if key.startswith(prefix, i) else 0
+            while j < n:
+                if i + j >= len(key) or prefix[j] != key[i + j]:
+                    child = _Node(prefix[j + 1:])
+                    child.children, child.prios, child.values = node.children, node.prios, node.values
+                    node.prefix = prefix[:j]
+                    node.children, node.prios, node.values = {prefix[j]: child}, [], []
+                    break
+                j += 1
+            i += j
+            if i == len(key):
+                return node.add_value(value, priority)
+            ch = key[i]
+            child = node.children.get(ch)
+            if child is None:
+                child = node.children[ch] = _Node(key[i + 1:])
+                child.add_value(value, priority)
+                return False
+            node, i = child, i + 1
+
+    def write(self) -> bytes:
+        """The index file, byte for byte as depmod writes it."""
+        out = bytearray(12)
+        root = self._write_node(self.root, out)
+        out[0:12] = struct.pack(">III", INDEX_MAGIC, INDEX_VERSION, root)
+        return bytes(out)
+
+    def _write_node(self, node: _Node, out: bytearray) -> int:
+        child_offs = b""
+        first = last = 0
+        if node.children:
+            codes = [ord(c) for c in node.children]
+            first, last = min(codes), max(codes)
+            offs = [0] * (last - first + 1)
+            # children in character order: their offsets follow the file layout depmod makes
+            for code in range(first, last + 1):
+                child = node.children.get(chr(code))
+                if child is not None:
+                    offs[code - first] = self._write_node(child, out)
+            child_offs = struct.pack(f">{len(offs)}I", *offs)
+        offset = len(out)
+        if node.prefix:
+            out += node.prefix.encode("ascii") + b"\0"
+            offset |= INDEX_NODE_PREFIX
+        if node.children:
+            out += bytes((first, last)) + child_offs
+            offset |= INDEX_NODE_CHILDS
+        if node.values:
+            out += _U32.pack(len(node.values))
+            for prio, value in zip(node.prios, node.values):
+                out += _U32.pack(prio) + value.encode("ascii") + b"\0"
+            offset |= INDEX_NODE_VALUES
+        return offset
+
+
+def read_index(data: bytes) -> dict[str, list[tuple[int, str]]]:
+    """Every key of an index file with its ``(priority, value)`` list, in stored order.
+
+    Raises :class:`IndexError_` naming the offset and structure when the file is corrupt.
+    """
+    if len(data) < 12:
+        raise IndexError_("index file shorter than its 12-byte header")
+    magic, version, root = struct.unpack_from(">III", data, 0)
+    if magic != INDEX_MAGIC:
+        raise IndexError_(f"bad index magic {magic:#x} at offset 0 (expected {INDEX_MAGIC:#x})")
+    if version >> 16 != INDEX_VERSION >> 16:
+        raise IndexError_(f"unsupported index version {version:#x} at offset 4")
+    result: dict[str, list[tuple[int, str]]] = {}
+    stack = [(root, "")]
+    while stack:
+        off, key = stack.pop()
+        pos = off & INDEX_NODE_MASK
+        try:
+            if off & INDEX_NODE_PREFIX:
+                end = data.index(b"\0", pos)
+                key += data[pos:end].decode("ascii")
+                pos = end + 1
+            if off & INDEX_NODE_CHILDS:
+                first, last = data[pos], data[pos + 1]
+                n = last - first + 1
+                offs = struct.unpack_from(f">{n}I", data, pos + 2)
+                pos += 2 + 4 * n
+                for k, child in enumerate(offs):
+                    if child:
+                        stack.append((child, key + chr(first + k)))
+            if off & INDEX_NODE_VALUES:
+                (count,) = _U32.unpack_from(data, pos)
+                pos += 4
+                vals = []
+                for _ in range(count):
+                    (prio,) = _U32.unpack_from(data, pos)
+                    end = data.index(b"\0", pos + 4)
+                    vals.append((prio, data[pos + 4:end].decode("ascii")))
+                    pos = end + 1
+                result[key] = vals
+        except (ValueError, struct.error, IndexError, UnicodeDecodeError) as exc:
+            raise IndexError_(f"corrupt index node at offset {pos}: {exc}") from None
+    return result
+
+
+def lookup_wild(index: dict[str, list[tuple[int, str]]], name: str) -> list[str]:
+    """``index_searchwild``: values of every key that equals ``name`` or matches it as an
+    fnmatch pattern (keys holding ``*?[``), lowest priority first."""
+    found: list[tuple[int, str]] = []
+    for key, vals in index.items():
+        if key == name or (any(c in key for c in "*?[") and fnmatch.fnmatchcase(name, key)):
+            found.extend(vals)
+    found.sort(key=lambda pv: pv[0])
+    return [v for _, v in found]
+
+
+def hash_superfast(key: bytes) -> int:
+    """Paul Hsieh's SuperFastHash as kmod computes it (``shared/hash.c``; x86: signed char)."""
+    n = len(key)
+    h = n
+    rem = n & 3
+    m = 0xFFFFFFFF
+    i = 0
+    for _ in range(n >> 2):
+        h = (h + (key[i] | key[i + 1] << 8)) & m
+        tmp = ((key[i + 2] | key[i + 3] << 8) << 11) ^ h
+        h = ((h << 16) & m) ^ tmp
+        h = (h + (h >> 11)) & m
+        i += 4
+    if rem == 3:
+        h = (h + (key[i] | key[i + 1] << 8)) & m
+        h ^= (h << 16) & m
+        c = key[i + 2] - 256 if key[i + 2] > 127 else key[i + 2]
+        h ^= (c << 18) & m
+        h = (h + (h >> 11)) & m
+    elif rem == 2:
+        h = (h + (key[i] | key[i + 1] << 8)) & m
+        h ^= (h << 11) & m
+        h = (h + (h >> 17)) & m
+    elif rem == 1:
+        c = key[i] - 256 if key[i] > 127 else key[i]
+        h = (h + c) & m
+        h ^= (h << 10) & m
+        h = (h + (h >> 1)) & m
+    h ^= (h << 3) & m
+    h = (h + (h >> 5)) & m
+    h ^= (h << 4) & m
+    h = (h + (h >> 17)) & m
+    h ^= (h << 25) & m
+    h = (h + (h >> 6)) & m
+    return h
+
+
+def hash_order(keys, n_buckets: int) -> list[str]:
+    """``keys`` in the order ``hash_iter_next`` visits a kmod hash of ``n_buckets`` buckets
+    (rounded up to a power of two, as ``hash_new`` does)."""
+    size = 1
+    while size < n_buckets:
+        size <<= 1
+    mask = size - 1
+    decorated = []
+    for k in keys:
+        b = k.encode("utf-8", "surrogateescape")
+        decorated.append((hash_superfast(b) & mask, b, k))
+    decorated.sort()
+    return [k for _, _, k in decorated]

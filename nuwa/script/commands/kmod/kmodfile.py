@@ -1,0 +1,358 @@
+"""Reading kernel modules as libkmod does: the file (plain, xz, zstd, gzip) and its ELF.
+
+Mirrors kmod 30's ``libkmod/libkmod-file.c`` (compression chosen by magic bytes, not by
+the name) and ``libkmod/libkmod-elf.c`` (ELF32/ELF64, little and big endian; sections by
+name; ``.modinfo`` strings; exported symbols from the ``__crc_*`` symbols of ``.symtab`` or,
+without them, ``__ksymtab_strings``; needed symbols from the undefined symbols of ``.symtab``
+with CRCs from ``__versions``). Parsing is pure: bytes in, lists out.
+
+A file libkmod could not open raises :class:`ModuleFileError` carrying the errno libkmod
+would report, so depmod's model can say what is wrong and where.
+"""
+
+from __future__ import annotations
+
+import array
+import errno
+import gzip
+import lzma
+import struct
+import sys
+import zlib
+from typing import NamedTuple
+
+import zstandard
+
+MAGIC_ZSTD = b"\x28\xb5\x2f\xfd"
+MAGIC_XZ = b"\xfd7zXZ\x00"
+MAGIC_GZIP = b"\x1f\x8b"
+
+ELFCLASS32, ELFCLASS64 = 1, 2
+ELFDATA2LSB, ELFDATA2MSB = 1, 2
+EM_SPARC, EM_SPARCV9 = 2, 43
+SHN_UNDEF, SHN_ABS = 0, 0xFFF1
+STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
+STT_REGISTER = 13
+
+#: module extensions per compression feature (``shared/util.c`` ``kmod_exts``)
+EXTENSIONS = {"": ".ko", "zlib": ".ko.gz", "xz": ".ko.xz", "zstd": ".ko.zst"}
+
+#: largest decompressed module accepted (a hostile .ko.xz cannot exhaust memory)
+MAX_MODULE = 512 << 20
+
+
+class ModuleFileError(Exception):
+    """libkmod could not open or parse the module; ``errno`` is what it would report."""
+
+    def __init__(self, err: int, detail: str):
+        super().__init__(detail)
+        self.errno = err
+        self.detail = detail
+
+
+def decompress(raw: bytes, features: frozenset[str]) -> bytes:
+    """The module's ELF bytes: decompressed when its magic names a compression that this
+    kmod build supports (``kmod_file_open``), else the bytes as they are."""
+    if "zstd" in features and raw[:4] == MAGIC_ZSTD:
+        try:
+            return zstandard.ZstdDecompressor().stream_reader(raw).read(MAX_MODULE + 1)[: MAX_MODULE + 1]
+        except zstandard.ZstdError as exc:
+            raise ModuleFileError(errno.EINVAL, f"zstd: {exc}") from None
+    if "xz" in features and raw[:6] == MAGIC_XZ:
+        try:
+            return lzma.LZMADecompressor().decompress(raw, MAX_MODULE + 1)
+        except lzma.LZMAError as exc:
+            raise ModuleFileError(errno.EINVAL, f"xz: {exc}") from None
+    if "zlib" in features and raw[:2] == MAGIC_GZIP:
+        try:
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, MAX_MODULE + 1)
+        except (zlib.error, gzip.BadGzipFile) as exc:
+            raise ModuleFileError(errno.EINVAL, f"gzip: {exc}") from None
+    return raw
+
+
+class Symbol(NamedTuple):
+    """One exported or needed symbol (``struct kmod_modversion``); :meth:`ModuleElf.needed`
+    returns plain tuples of these fields."""
+
+    name: str
+    crc: int
+    weak: bool = False
+
+
+def _cstr(data: bytes, pos: int) -> bytes:
+    end = data.find(b"\0", pos)
+    return data[pos:] if end < 0 else data[pos:end]
+
+
+def _text(b: bytes) -> str:
+    return b.decode("utf-8", "surrogateescape")
+
+
+class ModuleElf:
+    """``struct kmod_elf``: the checks of ``kmod_elf_new`` and the section lookups."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        size = len(data)
+        if size <= 16 or data[:4] != b"\x7fELF":
+            raise ModuleFileError(errno.ENOEXEC, "not an ELF file (no \\x7fELF magic)")
+        cls, enc = data[4], data[5]
+        if cls not in (ELFCLASS32, ELFCLASS64):
+            raise ModuleFileError(errno.EINVAL, f"ELF header: unknown EI_CLASS {cls}")
+        if enc not in (ELFDATA2LSB, ELFDATA2MSB):
+            raise ModuleFileError(errno.EINVAL, f"ELF header: unknown EI_DATA {enc}")
+        self.is64 = cls == ELFCLASS64
+        e = "<" if enc == ELFDATA2LSB else ">"
+        self.endian = e
+        if size <= (64 if self.is64 else 52):
+            raise ModuleFileError(errno.EINVAL, "ELF header truncated")
+        if self.is64:
+            self.machine = struct.unpack_from(e + "H", data, 18)[0]
+            shoff, = struct.unpack_from(e + "Q", data, 40)
+            shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", data, 58)
+            self._shdr = struct.Struct(e + "IIQQQQIIQQ")
+            self._sym = struct.Struct(e + "IBBHQQ")
+        else:
+            self.machine = struct.unpack_from(e + "H", data, 18)[0]
+            shoff, = struct.unpack_from(e + "I", data, 32)
+            shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", data, 46)
+            self._shdr = struct.Struct(e + "IIIIIIIIII")
+            self._sym = struct.Struct(e + "IIIBBH")
+        if shentsize != self._shdr.size:
+            raise ModuleFileError(errno.EINVAL, f"ELF header: e_shentsize {shentsize}, expected {self._shdr.size}")
+        if shnum == 0 or shoff + shentsize * shnum > size:
+            raise ModuleFileError(errno.EINVAL, f"file is too short to hold {shnum} section headers at offset {shoff}")
+        self._shoff, self._shnum, self._shentsize = shoff, shnum, shentsize
+        # sh_name of every section header as one array: modules built with
+        # -ffunction-sections have thousands of sections, and depmod needs five of them
+        words = array.array("I")
+        words.frombytes(data[shoff:shoff + shnum * shentsize])
+        if (e == "<") != (sys.byteorder == "little"):
+            words.byteswap()
+        self._sh_names = words[0::shentsize // 4]
+        if shstrndx == SHN_UNDEF or shstrndx >= shnum or self.section_at(shstrndx) is None:
+            raise ModuleFileError(errno.EINVAL, f"ELF header: bad section-name table index {shstrndx}")
+        _, stroff, strsize = self.section_at(shstrndx)
+        if strsize == 0 or data[stroff + strsize - 1] != 0:
+            raise ModuleFileError(errno.EINVAL, "section-name table does not end with \\0")
+        self._names = data[stroff:stroff + strsize]
+
+    def section_at(self, i: int) -> tuple[int, int, int] | None:
+        """(sh_name, sh_offset, sh_size) of section ``i``, None when it lies outside the file
+        (``elf_get_section_info`` refuses those)."""
+        if i <= 0 or i >= self._shnum:
+            return None
+        f = self._shdr.unpack_from(self.data, self._shoff + i * self._shentsize)
+        name, offset, size = f[0], f[4], f[5]
+        return (name, offset, size) if offset + size <= len(self.data) else None
+
+    def section(self, name: bytes) -> bytes | None:
+        """The bytes of the first section called ``name`` (``kmod_elf_get_section``: the
+        lowest index whose name string is ``name`` and whose bytes are inside the file)."""
+        want = name + b"\0"
+        offsets = []
+        p = self._names.find(want)
+        while p >= 0:
+            offsets.append(p)
+            p = self._names.find(want, p + 1)
+        best = None
+        for off in offsets:
+            start = 1
+            while True:
+                try:
+                    i = self._sh_names.index(off, start)
+                except ValueError:
+                    break
+                if best is not None and i >= best:
+                    break
+                if self.section_at(i) is not None:
+                    best = i
+                    break
+                start = i + 1
+        if best is None:
+            return None
+        _, off, size = self.section_at(best)
+        return self.data[off:off + size]
+
+    def strings(self, name: bytes) -> list[str]:
+        """``kmod_elf_get_strings``: the NUL-separated non-empty strings of a section."""
+        sec = self.section(name)
+        if not sec:
+            return []
+        return [_text(s) for s in sec.split(b"\0") if s]
+
+    def _symtab(self):
+        """(.strtab, .symtab), or (None, None) when either is missing or malformed; looked up
+        once (both symbol readers need them)."""
+        cached = self.__dict__.get("_symtab_cache")
+        if cached is None:
+            strtab, symtab = self.section(b".strtab"), self.section(b".symtab")
+            if strtab is None or symtab is None or len(symtab) % self._sym.size:
+                strtab = symtab = None
+            cached = self._symtab_cache = (strtab, symtab)
+        return cached
+
+    # Field offsets inside Elf32_Sym / Elf64_Sym (gABI "Symbol Table"): name, info, shndx
+    def _layout(self):
+        return (0, 4, 6) if self.is64 else (0, 12, 14)
+
+    def _undefined(self, symtab: bytes) -> list[int]:
+        """Indexes (from 1) of the symbols with ``st_shndx == SHN_UNDEF``, in table order.
+
+        Why column slices: a module has thousands of symbols and only tens undefined, so
+        finding the zero ``st_shndx`` bytes with ``bytes.find`` on one column per byte is
+        far faster than unpacking every entry in Python (depmod's model must stay within 3x
+        of the C program on a full module tree)."""
+        size = self._sym.size
+        _, _, sh = self._layout()
+        lo, hi = symtab[sh::size], symtab[sh + 1::size]
+        out = []
+        pos = lo.find(0, 1)
+        while pos >= 0:
+            if hi[pos] == 0:
+                out.append(pos)
+            pos = lo.find(0, pos + 1)
+        return out
+
+    def exported(self) -> list[Symbol]:
+        """``kmod_elf_get_symbols``: ``__crc_*`` symbols with their CRCs, else the names of
+        ``__ksymtab_strings`` (CRC 0)."""
+        strtab, symtab = self._symtab()
+        out: list[Symbol] = []
+        if symtab is not None:
+            size = self._sym.size
+            # kmod falls back when any entry names a string outside .strtab
+            names = self._st_names(symtab)
+            if not names or max(names) < len(strtab):
+                starts = set()
+                p = strtab.find(b"__crc_")
+                while p >= 0:
+                    starts.add(p)
+                    p = strtab.find(b"__crc_", p + 1)
+                hits = [i for i, n in enumerate(names, 1) if n in starts] if starts else []
+                for i in sorted(hits):
+                    f = self._sym.unpack_from(symtab, i * size)
+                    name_off, info, shndx, value = self._sym_fields(f)
+                    out.append(Symbol(_text(_cstr(strtab, name_off + 6)), self._resolve_crc(value, shndx)))
+                if out:
+                    return out
+        sec = self.section(b"__ksymtab_strings")
+        if not sec:
+            return []
+        return [Symbol(_text(s), 0) for s in sec.split(b"\0") if s]
+
+    def _st_names(self, symtab: bytes) -> array.array:
+        """``st_name`` of every symbol after the null one, read with ``array`` at C speed."""
+        cached = self.__dict__.get("_names_cache")
+        if cached is not None:
+            return cached
+        words = array.array("I")
+        words.frombytes(symtab)
+        if (self.endian == "<") != (sys.byteorder == "little"):
+            words.byteswap()
+        stride = self._sym.size // 4
+        self._names_cache = words[stride::stride]
+        return self._names_cache
+
+    def _sym_fields(self, s):
+        """(st_name, st_info, st_shndx, st_value) of a packed symbol of either class."""
+        if self.is64:
+            return s[0], s[1], s[3], s[4]
+        return s[0], s[3], s[5], s[1]
+
+    def _resolve_crc(self, crc: int, shndx: int) -> int:
+        if shndx in (SHN_ABS, SHN_UNDEF):
+            return crc
+        sec = self.section_at(shndx)
+        if sec is None:
+            return 0xFFFFFFFFFFFFFFFF
+        _, off, size = sec
+        if crc > size - 4:
+            return 0xFFFFFFFFFFFFFFFF
+        return struct.unpack_from(self.endian + "I", self.data, off + crc)[0]
+
+    def needed(self) -> list[tuple[str, int, bool]]:
+        """``kmod_elf_get_dependency_symbols``: undefined symbols in ``.symtab`` order, then
+        the ``__versions`` entries no symbol used (``module_layout``)."""
+        versions = self.section(b"__versions") or b""
+        if len(versions) % 64:
+            versions = b""
+        # struct modversion_info: crc (unsigned long) then the name in the rest of 64 bytes
+        fmt = self.endian + ("Q56s" if self.is64 else "I60s")
+        entries = [(n.split(b"\0", 1)[0], crc) for crc, n in struct.iter_unpack(fmt, versions)]
+        vers: dict[bytes, tuple[int, int]] = {}
+        for i, (name, crc) in enumerate(entries):
+            if name not in vers:  # kmod_elf_crc_find takes the first entry of a name
+                vers[name] = (i, crc)
+        strtab, symtab = self._symtab()
+        if symtab is None:
+            raise ModuleFileError(errno.EINVAL, "no usable .symtab/.strtab")
+        visited = set()
+        out: list[Symbol] = []
+        register = self.machine in (EM_SPARC, EM_SPARCV9)
+        size = self._sym.size
+        _, info_at, _ = self._layout()
+        nstr = len(strtab)
+        find = strtab.find
+        st_names = self._st_names(symtab)
+        for i in self._undefined(symtab):
+            info = symtab[i * size + info_at]
+            if register and info & 0xF == STT_REGISTER:
+                continue
+            name_off = st_names[i - 1]
+            if name_off >= nstr:
+                raise ModuleFileError(errno.EINVAL, f".symtab entry {i} wants .strtab offset {name_off} of {nstr}")
+            end = find(b"\0", name_off)
+            name = strtab[name_off:end] if end >= 0 else strtab[name_off:]
+            if not name:
+                continue
+            hit = vers.get(name)
+            crc = 0
+            if hit is not None:
+                visited.add(hit[0])
+                crc = hit[1]
+            # plain tuples (a Symbol's fields): tens of thousands are made per depmod run
+            out.append((name.decode("utf-8", "surrogateescape"), crc, (info >> 4) == STB_WEAK))
+        if len(visited) < len(entries):
+            for i, (name, crc) in enumerate(entries):
+                if i not in visited:
+                    out.append((_text(name), crc, False))
+        return out
+
+
+def modinfo_pairs(strings: list[str]) -> list[tuple[str, str]]:
+    """``.modinfo`` strings as (key, value) pairs, as ``kmod_module_get_info`` splits them
+    (a string without ``=`` is a key with an empty value)."""
+    out = []
+    for s in strings:
+        k, eq, v = s.partition("=")
+        out.append((k, v) if eq else (s, ""))
+    return out
+
+
+def modname_normalize(name: str) -> str:
+    """``modname_normalize``: up to the first ``.``, with ``-`` turned into ``_``."""
+    return name.split(".", 1)[0].replace("-", "_")
+
+
+def alias_normalize(alias: str) -> str | None:
+    """``alias_normalize``: ``-`` becomes ``_`` outside brackets; None on an unmatched bracket."""
+    out = []
+    i, n = 0, len(alias)
+    while i < n:
+        c = alias[i]
+        if c == "-":
+            out.append("_")
+        elif c == "]":
+            return None
+        elif c == "[":
+            j = alias.find("]", i)
+            if j < 0:
+                return None
+            out.append(alias[i:j + 1])
+            i = j
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)

@@ -1,0 +1,83 @@
+"""kmod's formats without the judges: the index trie round trip (writer -> reader) on
+generated keys, and module ELF parsing of hand-built ELF32/ELF64, little/big-endian modules,
+compressed or not, plus the refusals for broken files. The byte-for-byte checks against real
+depmod are in test_kmod_depmod.py."""
+
+from __future__ import annotations
+
+import lzma
+
+import pytest
+import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as s
+
+from helpers.kmodelf import build_module
+from nuwa.script.commands.kmod.kmod_index import IndexBuilder, IndexError_, hash_order, lookup_wild, read_index
+from nuwa.script.commands.kmod.kmodfile import ModuleElf, ModuleFileError, alias_normalize, decompress
+
+_key = s.text(alphabet="abc_:*?[]-xyz0123", min_size=0, max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(s.lists(s.tuples(_key, s.text(alphabet="abcdef /.", max_size=10), s.integers(0, 5000)), max_size=40))
+def test_index_round_trip(entries):
+    b = IndexBuilder()
+    want: dict[str, list[tuple[int, str]]] = {}
+    for key, value, prio in entries:
+        b.insert(key, value, prio)
+        vals = want.setdefault(key, [])
+        # index_add_value: before the first value of equal or higher priority
+        pos = next((i for i, (p, _) in enumerate(vals) if p >= prio), len(vals))
+        vals.insert(pos, (prio, value))
+    data = b.write()
+    assert data[:8] == bytes.fromhex("b007f45700020001")
+    assert read_index(data) == want
+
+
+def test_index_duplicate_is_reported_and_non_ascii_refused():
+    b = IndexBuilder()
+    assert b.insert("abc", "x", 1) is False
+    assert b.insert("abc", "x", 2) is True
+    with pytest.raises(IndexError_):
+        b.insert("café", "x", 1)
+    with pytest.raises(IndexError_):
+        read_index(b"\x00" * 12)
+
+
+def test_wildcard_lookup_and_hash_order_is_a_permutation():
+    b = IndexBuilder()
+    b.insert("pci:v00001AF4d*", "virtio_pci", 3)
+    b.insert("pci:v*", "generic", 1)
+    idx = read_index(b.write())
+    assert lookup_wild(idx, "pci:v00001AF4d00001000") == ["generic", "virtio_pci"]
+    keys = [f"sym{i}" for i in range(300)]
+    assert sorted(hash_order(keys, 2048)) == sorted(keys)
+    assert alias_normalize("a-b[x-y]c") == "a_b[x-y]c" and alias_normalize("a]") is None
+
+
+@pytest.mark.parametrize("bits,big", [(64, False), (64, True), (32, False), (32, True)])
+def test_module_elf_all_kinds(bits, big):
+    raw = build_module("m", exports=["e1", "e2"], needs=["n1", "n2"], weak_needs=["w"],
+                       modinfo=["alias=foo-*", "license=GPL"], versions=[("n1", 5), ("module_layout", 9)],
+                       crcs={"e1": 0x11}, bits=bits, big=big)
+    for data in (raw, lzma.compress(raw, format=lzma.FORMAT_XZ), zstandard.ZstdCompressor().compress(raw)):
+        elf = ModuleElf(decompress(data, frozenset({"xz", "zstd"})))
+        # __crc_ symbols exist, so they (not __ksymtab_strings) name the exports
+        assert [(x.name, x.crc) for x in elf.exported()] == [("e1", 0x11)]
+        assert elf.needed() == [("n1", 5, False), ("n2", 0, False), ("w", 0, True), ("module_layout", 9, False)]
+        assert elf.strings(b".modinfo") == ["name=m", "alias=foo-*", "license=GPL"]
+
+
+def test_module_file_refusals():
+    raw = build_module("m", exports=["e"])
+    with pytest.raises(ModuleFileError) as e:
+        ModuleElf(b"#!/bin/sh\n" * 10)
+    assert e.value.errno == 8  # ENOEXEC, as libkmod reports a file that is not ELF
+    with pytest.raises(ModuleFileError):
+        ModuleElf(raw[:100])  # section headers past the end
+    with pytest.raises(ModuleFileError):
+        decompress(b"\xfd7zXZ\x00" + b"junk" * 10, frozenset({"xz"}))
+    # a compression the image's kmod was not built with: the bytes are not decompressed
+    z = zstandard.ZstdCompressor().compress(raw)
+    assert decompress(z, frozenset({"xz"})) == z
