@@ -3,9 +3,9 @@
 :func:`make_disk` builds a raw disk from a tree with ``sfdisk`` (GPT or MBR) and ``mkfs.ext4
 -d`` (pinned UUID, ``E2FSPROGS_FAKE_TIME``), no root needed. :func:`attached` attaches a disk
 with ``losetup -P`` (as root), mounts its partitions as the image's ``/etc/fstab`` would and
-gives a chroot whose ``/dev`` is a private tmpfs holding only the basic nodes and the loop
-device's own (the host's ``/dev`` is not bound: with or without udev on the host, the judge
-sees the same devices); ``/proc`` and ``/sys`` are the host's, bound. Everything is undone in
+gives a chroot whose ``/dev`` is a private tmpfs holding only the basic nodes, the loop
+device's own and udev's persistent-storage links for them (the host's ``/dev`` is not bound:
+with or without udev on the host, the judge sees the devices a booted system would); ``/proc`` and ``/sys`` are the host's, bound. Everything is undone in
 ``finally`` blocks, in reverse order, even when the body fails: mounts unmounted (lazily if
 busy), the loop device detached, partition nodes this helper had to create in the host's
 ``/dev`` (a container without udev has none) removed.
@@ -87,17 +87,36 @@ def _wait_partitions(loop: str, count: int) -> list[tuple[str, str]]:
     raise AssertionError(f"{loop}: the kernel shows {len(found)} of {count} partitions")
 
 
+def _udev_links(devdir: str, node: str) -> None:
+    """The persistent-storage links of one partition, from what ``blkid -p`` reads on it."""
+    r = subprocess.run([tool("blkid"), "-p", "-o", "export", node], capture_output=True, text=True)
+    info = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+    links = []
+    if info.get("UUID") and info.get("USAGE") in ("filesystem", "other", "crypto"):
+        links.append(("by-uuid", info["UUID"]))
+    if info.get("LABEL") and info.get("USAGE") in ("filesystem", "other", "crypto"):
+        links.append(("by-label", info["LABEL"]))
+    if info.get("PART_ENTRY_UUID"):
+        links.append(("by-partuuid", info["PART_ENTRY_UUID"]))
+    for kind, name in links:
+        os.makedirs(os.path.join(devdir, "disk", kind), exist_ok=True)
+        os.symlink("../../" + os.path.basename(node), os.path.join(devdir, "disk", kind, name))
+
+
 def _mknod(path: str, majmin: str) -> None:
     major, minor = (int(x) for x in majmin.split(":"))
     os.mknod(path, 0o600 | 0o060000, os.makedev(major, minor))
 
 
 @contextlib.contextmanager
-def attached(disk: str, workdir: str, nparts: int, root: int, mounts: dict[str, int] | None = None):
+def attached(disk: str, workdir: str, nparts: int, root: int, mounts: dict[str, int] | None = None,
+             udev_links: bool = True):
     """Yield ``(loop device, chroot dir)`` for ``disk`` attached and mounted (see the module note).
 
     ``root`` is the partition mounted at the chroot's ``/``; ``mounts`` maps other mount points
-    (``/boot``) to partition numbers.
+    (``/boot``) to partition numbers. ``udev_links`` adds the ``/dev/disk/by-uuid``,
+    ``by-partuuid`` and ``by-label`` links udev's ``60-persistent-storage.rules`` would make
+    (from ``blkid -p``), as a booted system has them.
     """
     if os.geteuid() != 0:
         pytest.skip("a loop-attached disk needs root")
@@ -132,6 +151,8 @@ def attached(disk: str, workdir: str, nparts: int, root: int, mounts: dict[str, 
             _mknod(os.path.join(devdir, os.path.basename(loop)), f.read().strip())
         for node, majmin in parts:
             _mknod(os.path.join(devdir, os.path.basename(node)), majmin)
+            if udev_links:
+                _udev_links(devdir, node)
         mount_on(["--bind", devdir], os.path.join(mnt, "dev"))
         mount_on(["--bind", "/proc"], os.path.join(mnt, "proc"))
         mount_on(["--bind", "/sys"], os.path.join(mnt, "sys"))
