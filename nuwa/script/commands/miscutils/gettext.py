@@ -24,14 +24,17 @@ def message_locale(env: dict[str, str]) -> str:
 
 
 def _expand(s: str) -> tuple[str, bool]:
-    """``-e``: backslash escapes; returns (text, whether ``\\c`` stopped the output)."""
-    out, i = [], 0
+    """``-e``: backslash escapes; returns (text, whether a ``\\c`` was seen: it is dropped and
+    suppresses the final newline of ``-s``, as gettext.c's ``expand_escape`` does)."""
+    out, i, stop = [], 0, False
     while i < len(s):
         c = s[i]
         if c == "\\" and i + 1 < len(s):
             n = s[i + 1]
             if n == "c":
-                return "".join(out), True
+                stop = True
+                i += 2
+                continue
             if n in _ESCAPES:
                 out.append(_ESCAPES[n])
                 i += 2
@@ -46,7 +49,7 @@ def _expand(s: str) -> tuple[str, bool]:
                 continue
         out.append(c)
         i += 1
-    return "".join(out), False
+    return "".join(out), stop
 
 
 def gettext(inv: Invocation) -> int:
@@ -91,11 +94,7 @@ def gettext(inv: Invocation) -> int:
     for a in args:
         if escapes:
             a, stop = _expand(a)
-            parts.append(a)
-            if stop:
-                inv.out(" ".join(parts))
-                return 0
-        else:
-            parts.append(a)
+            no_newline = no_newline or stop
+        parts.append(a)
     inv.out(" ".join(parts) + ("" if no_newline else "\n"))
     return 0
