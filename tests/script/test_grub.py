@@ -234,6 +234,16 @@ def test_gettext_in_another_locale_is_deferred():
         MODELS["gettext"](Invocation(["gettext", "Warning:"], MemoryFS(), env={"LANG": "de_DE.UTF-8"}))
 
 
+def test_detect_virt_answers_for_a_disk_image_only():
+    fs = image_fs()
+    fs.write_bytes("/usr/bin/systemd-detect-virt", b"\x7fELF\x02\x01\x01", 0o755)
+    r = sh(fs, "systemd-detect-virt --container; echo $?; systemd-detect-virt -qc; echo $?\n"
+               "systemd-detect-virt --chroot; echo $?\n")
+    assert r.stdout == b"none\n1\n1\n1\n" and not r.deferred_commands
+    assert sh(fs, "systemd-detect-virt --vm\n").deferred_commands
+    assert sh(fs, "systemd-detect-virt -c\n", layout=None).deferred_commands
+
+
 def test_grub_install_and_os_prober_are_deferred_with_their_reason():
     fs = image_fs({"/usr/bin/os-prober": b"#!/usr/bin/perl\n"})
     fs.chmod("/usr/bin/os-prober", 0o755)
@@ -246,11 +256,14 @@ def test_grub_install_and_os_prober_are_deferred_with_their_reason():
 
 # --- the kernel's hook, offline -----------------------------------------------------------------
 
-def test_zz_update_grub_hook_runs_offline(tmp_path):
+@pytest.mark.parametrize("systemd", [False, True])
+def test_zz_update_grub_hook_runs_offline(tmp_path, systemd):
     tree = link_tree(kernel_tree(), str(tmp_path / "tree"))
     version = kernel_versions(tree)[-1]
     fs = Overlay(HostDirFS(tree))
     fs.write_bytes("/boot/grub/grub.cfg", b"# the old one\n")  # the hook runs only if a grub.cfg exists
+    if systemd:  # the hook asks systemd-detect-virt --quiet --container (never run: the model answers)
+        fs.write_bytes("/usr/bin/systemd-detect-virt", b"\x7fELF\x02\x01\x01", 0o755)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "DEB_MAINT_PARAMS": "'configure'"}
     r = run_script(fs, "/etc/kernel/postinst.d/zz-update-grub", [version, f"/boot/vmlinuz-{version}"],
                    env=env, name="/etc/kernel/postinst.d/zz-update-grub", model_state={STATE_KEY: GPT},

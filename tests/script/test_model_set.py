@@ -39,7 +39,7 @@ ADDED = {
     "ps", "ss", "netstat", "lsof", "fuser",  # issue 13: probes of the running system
     # issue 14, GRUB: the grub family and gettext-base's gettext
     "grub-probe", "grub-mkrelpath", "grub-script-check", "grub-editenv", "grub-install", "grub-bios-setup",
-    "os-prober", "gettext",
+    "os-prober", "gettext", "systemd-detect-virt",
 }
 
 
