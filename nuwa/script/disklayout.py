@@ -152,7 +152,7 @@ def _debconf_install_device(fs) -> str:
     """debconf's ``grub-pc/install_devices`` when it is one kernel disk name, or ''."""
     text = _read(fs, "/var/cache/debconf/config.dat")
     for para in text.split("\n\n"):
-        if "\nName: grub-pc/install_devices\n" in "\n" + para + "\n" or para.startswith("Name: grub-pc/install_devices\n"):
+        if "Name: grub-pc/install_devices" in para.splitlines():
             for line in para.splitlines():
                 if line.startswith("Value: "):
                     value = line[len("Value: "):].strip()
@@ -228,11 +228,9 @@ def abstraction_reason(fs, layout: DiskLayout) -> str:
             return f"/etc/fstab mounts {mnt} from {dev} (software RAID, which Nuwa cannot describe)"
         if re.match(r"^/dev/[^/]+/[^/]+$", dev) and not dev.startswith(("/dev/disk/",)):
             return f"/etc/fstab mounts {mnt} from {dev} (an LVM logical volume, which Nuwa cannot describe)"
-    if _read(fs, "/etc/crypttab").strip() and any(
-            ln.split() and not ln.lstrip().startswith("#") for ln in _read(fs, "/etc/crypttab").splitlines()):
-        kinds = {v.fs_type for v in layout.volumes}
-        if "crypto_LUKS" in kinds:
-            return "the disk holds a LUKS volume listed in /etc/crypttab, which Nuwa cannot describe"
+    crypttab = [ln for ln in _read(fs, "/etc/crypttab").splitlines() if ln.split() and not ln.lstrip().startswith("#")]
+    if crypttab and any(v.fs_type == "crypto_LUKS" for v in layout.volumes):
+        return "the disk holds a LUKS volume listed in /etc/crypttab, which Nuwa cannot describe"
     if any(ln.startswith("ARRAY") for ln in _read(fs, "/etc/mdadm/mdadm.conf").splitlines()):
         return "/etc/mdadm/mdadm.conf declares a software RAID array, which Nuwa cannot describe"
     return ""

@@ -2,18 +2,18 @@
 
 - ``sysinfo``: hostname, ischroot (debianutils), mountpoint (util-linux), nproc (coreutils),
   logger and wall (bsdutils);  ``locales``: locale (glibc 2.36);
-- ``runparts``: run-parts (debianutils 5.7);  ``gettext``: gettext (gettext-base 0.21);
+- ``runparts``: run-parts (debianutils 5.7);  ``locales`` also holds gettext (gettext-base 0.21);
 - ``perl_oneliners``: ``perl`` for the few generated one-liners (dh_python3, libc6, ucf's);
   every other Perl program is deferred.
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.miscutils import gettext, locales, perl_oneliners, runparts, sysinfo
+from nuwa.script.commands.miscutils import locales, perl_oneliners, runparts, sysinfo
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
-    "gettext": gettext.gettext,
+    "gettext": locales.gettext,
     "locale": locales.locale,
     "perl": perl_oneliners.perl,
     "run-parts": runparts.run_parts,
