@@ -21,12 +21,14 @@ import subprocess
 import pytest
 
 import nuwa
+from debian_tree import link_tree
 from helpers.kerneltree import kernel_tree
 from helpers.loopdisk import BIOS_BOOT, LINUX_FS, attached, chroot_run, make_disk
 from judges import qemu_img_check
 from nuwa.patch.shjob import SH_ENVIRONMENT, run_sh
 
 ROOT_UUID = "5e1f0a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+BOOT_UUID = "b0070000-1111-4222-8333-444455556666"
 
 GPT = ("gpt", [{"sectors": 2048, "type": BIOS_BOOT},
                {"sectors": None, "type": LINUX_FS, "tree": True, "uuid": ROOT_UUID, "label": "root"}], 2)
@@ -83,3 +85,34 @@ def test_update_grub_equals_real(tmp_path, name):
     assert want.encode() in real_cfg
     assert ours == real_cfg
     assert ours_mode == real_mode
+
+
+@pytest.mark.slow
+def test_boot_on_its_own_partition_defers_update_grub_whole(tmp_path):
+    """Nuwa opens only the root filesystem: with /boot on its own partition the kernels are not
+    visible, so update-grub must not run on the empty mount point: it goes to first boot whole,
+    saying why. Questions about the /boot *device* are still answered."""
+    tree = link_tree(kernel_tree(), str(tmp_path / "tree"))  # hard links: replace files, never write them
+    boot = str(tmp_path / "boot")
+    os.rename(os.path.join(tree, "boot"), boot)
+    os.mkdir(os.path.join(tree, "boot"))
+    fstab = os.path.join(tree, "etc/fstab")
+    if os.path.lexists(fstab):
+        os.unlink(fstab)
+    with open(fstab, "w") as f:
+        f.write(f"UUID={ROOT_UUID} / ext4 errors=remount-ro 0 1\nUUID={BOOT_UUID} /boot ext4 defaults 0 2\n")
+    disk = str(tmp_path / "disk.raw")
+    make_disk(disk, "gpt", [{"sectors": 2048, "type": BIOS_BOOT},
+                            {"sectors": 200 << 11, "type": LINUX_FS, "tree": boot, "uuid": BOOT_UUID, "label": "boot"},
+                            {"sectors": None, "type": LINUX_FS, "tree": tree, "uuid": ROOT_UUID, "label": "root"}],
+              1200)
+    with nuwa.open(disk) as image:
+        run = run_sh(image, "grub-probe -d /dev/vda2 -t fs_uuid\ngrub-probe -t fs_label -d /dev/vda3\n",
+                     dry_run=True)
+        assert run.stdout == f"{BOOT_UUID}\nroot\n".encode() and run.status == 0
+        run = run_sh(image, "update-grub\n", dry_run=True)
+    # the whole update-grub call is deferred (its effects undone), with the reason
+    [d] = run.result.deferred_commands
+    assert d.argv == ["update-grub"]
+    assert "/boot is on /boot (UUID=" in d.reason and "which Nuwa does not open" in d.reason, d.reason
+    assert [c.path for c in run.changes if c.path.startswith("/boot")] == []
