@@ -14,7 +14,7 @@ time they are called:
   (``/dev/sda``, not a ``/dev/disk/by-id`` link); the disk of a ``/dev/...`` device named for
   ``/`` or ``/boot`` in ``/etc/fstab``; a ``root=/dev/...`` in the existing
   ``/boot/grub/grub.cfg``; otherwise ``/dev/vda`` (a virtio disk, what a KVM/QEMU cloud guest
-  sees). Partition N of disk ``D`` is ``DN``, or ``DpN`` when ``D`` ends in a digit
+  sees). A ``/dev/loopN`` found in the image is where it was built, not booted: skipped. Partition N of disk ``D`` is ``DN``, or ``DpN`` when ``D`` ends in a digit
   (``/dev/nvme0n1p2``, ``/dev/loop0p2``), as the kernel names them.
 - **Mounts**: the layout's root filesystem is ``/``; ``/etc/fstab`` says which other paths
   are separate filesystems (:func:`fstab_mounts`). Nuwa opens only the root filesystem, so a
@@ -193,7 +193,9 @@ def disk_name(layout: DiskLayout, fs) -> tuple[str, str]:
                      ("debconf grub-pc/install_devices", _debconf_install_device),
                      ("/etc/fstab", _fstab_disk), ("/boot/grub/grub.cfg", _grub_cfg_disk)):
         name = fn(fs)
-        if name:
+        # a loop device is where an image was *built* (a grub.cfg written on the build host),
+        # never the disk a guest boots from
+        if name and not name.startswith("/dev/loop"):
             return name, rule
     return DEFAULT_DISK, "the default (a virtio disk)"
 

@@ -111,6 +111,9 @@ def test_disk_name_rules_in_order():
     fs = image_fs({"/etc/fstab": fstab, "/var/cache/debconf/config.dat": debconf.replace(
         b"/dev/sdb", b"/dev/disk/by-id/ata-QEMU_HARDDISK_QM00001")})
     assert disk_name(GPT, fs)[0] == "/dev/nvme0n1"
+    # a grub.cfg written on the build host's loop device does not name the guest's disk
+    assert disk_name(GPT, image_fs({"/boot/grub/grub.cfg": b"\tlinux /vmlinuz root=/dev/loop0p2 ro\n"}))[0] == \
+        "/dev/vda"
     assert split_device("/dev/nvme0n1p2") == ("/dev/nvme0n1", 2) and split_device("/dev/vda12") == ("/dev/vda", 12)
     assert split_device("/dev/mapper/vg-root") is None
 
