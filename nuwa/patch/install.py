@@ -29,6 +29,7 @@ from nuwa.image import Image
 from nuwa.patch.report import PatchReport, build_report, check_report_path, previous_firstboot, write_report
 from nuwa.patch.runner import SimulatorRunner
 from nuwa.patch.staging import check_target, staged
+from nuwa.script.disklayout import STATE_KEY, describe_image
 
 
 @dataclass
@@ -148,6 +149,8 @@ def patch_image(image: Image, debs, output: str | None = None, in_place: bool = 
                                         ("job_timeout", firstboot_job_timeout)) if v}
             try:
                 runner = SimulatorRunner(job_limits=limits)
+                # what grub-probe & co. answer about "the machine's" disk: the image's own
+                runner.model_state[STATE_KEY] = describe_image(image)
                 if steps is None:
                     applied = install_debs(st.fs, archives, runner=runner)
                 else:

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 
 from nuwa.script.commands import default_models
+from nuwa.script.disklayout import STATE_KEY, describe_image
 from nuwa.errors import InvalidInputError
 from nuwa.image import Image
 from nuwa.patch.staging import check_target, staged
@@ -138,12 +139,14 @@ class ShRun:
 
 
 def run_sh(image: Image, script: str, args=(), name: str = "sh", bash: bool = False, output: str | None = None,
-           in_place: bool = False, dry_run: bool = False) -> ShRun:
+           in_place: bool = False, dry_run: bool = False, guest_disk: str = "") -> ShRun:
     """Interpret ``script`` against ``image`` with positional parameters ``args`` ($0 is ``name``).
 
     Writes a new qcow2 overlay at ``output``, or the image with ``in_place`` (opened
     writable), or nothing with ``dry_run``. A script that does not parse raises
-    :class:`nuwa.script.parser.ParseError` before anything is staged.
+    :class:`nuwa.script.parser.ParseError` before anything is staged. ``guest_disk`` fixes the
+    name the booted guest gives the disk (``/dev/sda``...) for ``grub-probe`` and its kind;
+    empty: decided from the image (:func:`nuwa.script.disklayout.disk_name`).
     """
     argv = list(args)
     if not dry_run:
@@ -155,7 +158,8 @@ def run_sh(image: Image, script: str, args=(), name: str = "sh", bash: bool = Fa
     with staged(image, "sh", output=output, in_place=in_place, dry_run=dry_run) as st:
         fs = st.fs
         sp = fs.savepoint()
-        r = run_script(fs, script, argv, env=dict(env), name=name, bash=bash, models=models)
+        r = run_script(fs, script, argv, env=dict(env), name=name, bash=bash, models=models,
+                       model_state={STATE_KEY: describe_image(image, disk=guest_disk)})
         if r.deferred_whole:
             fs.rollback_to(sp)
         else:

@@ -27,6 +27,7 @@ from nuwa.script.context import SIMULATED, ModelSet
 from nuwa.script.control import EXPORT, READONLY, BadWrite, ExitShell, LoopControl, Return
 from nuwa.script.expand import ExpansionError, Expander, match
 from nuwa.script.fdtable import Desc, InBuf, Limits, NullDesc, OutBuf
+from nuwa.script.guestdev import guest_view
 from nuwa.script.external import DEFAULT_PATH, ExternalCommands
 from nuwa.script.lexer import ParseError
 from nuwa.script.parser import parse
@@ -731,6 +732,9 @@ def run_script(fs, script, argv: list[str] | None = None, env: dict[str, str] | 
     limits = Limits(budget, max_output, max_depth)
     out, err = OutBuf(limits), OutBuf(limits)
     environment = dpkg_environment() if env is None else dict(env)
+    # the disk and partition nodes the booted guest's /dev would hold (when the caller
+    # described the image's disk): scripts test for /dev/disk/by-uuid/... as they would there
+    fs = guest_view(fs, model_state)
     sh = new_shell(fs, limits, record, deferred, model_state if model_state is not None else {}, models=models,
                    arg0=name, positional=list(argv or []), fds={0: InBuf(stdin), 1: out, 2: err},
                    cwd=cwd, umask=umask, env=environment, initial_env=dict(environment))

@@ -38,6 +38,9 @@ ADDED = {
     "pam-auth-update",  # issue 13: libpam-runtime's Perl program
     "ps", "ss", "netstat", "lsof", "fuser",  # issue 13: probes of the running system
     "depmod", "modprobe", "modinfo",  # issue 14: kmod
+    # issue 14, GRUB: the grub family and gettext-base's gettext
+    "grub-probe", "grub-mkrelpath", "grub-script-check", "grub-editenv", "grub-install", "grub-bios-setup",
+    "os-prober", "gettext", "systemd-detect-virt",
 }
 
 

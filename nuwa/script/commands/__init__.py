@@ -15,11 +15,12 @@ model").
 
 from __future__ import annotations
 
-from nuwa.script.commands import accounts, caches, coreutils, debconf, dpkg, editors, findutils, kmod, miscutils, services
+from nuwa.script.commands import (accounts, caches, coreutils, debconf, dpkg, editors, findutils, grub, kmod,
+                                  miscutils, services)
 from nuwa.script.context import ModelSet
 
 #: the families, in the order their models are listed
-FAMILIES = (coreutils, findutils, editors, dpkg, debconf, accounts, services, caches, kmod, miscutils)
+FAMILIES = (coreutils, findutils, editors, dpkg, debconf, accounts, services, caches, kmod, miscutils, grub)
 
 
 def default_models() -> ModelSet:

@@ -2,7 +2,7 @@
 
 - ``sysinfo``: hostname, ischroot (debianutils), mountpoint (util-linux), nproc (coreutils),
   logger and wall (bsdutils);  ``locales``: locale (glibc 2.36);
-- ``runparts``: run-parts (debianutils 5.7);
+- ``runparts``: run-parts (debianutils 5.7);  ``locales`` also holds gettext (gettext-base 0.21);
 - ``perl_oneliners``: ``perl`` for the few generated one-liners (dh_python3, libc6, ucf's);
   every other Perl program is deferred.
 """
@@ -13,6 +13,7 @@ from nuwa.script.commands.miscutils import locales, perl_oneliners, runparts, sy
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
+    "gettext": locales.gettext,
     "locale": locales.locale,
     "perl": perl_oneliners.perl,
     "run-parts": runparts.run_parts,

@@ -7,13 +7,14 @@
   runlevel (sysvinit-utils);
 - ``procs``: pidof, pgrep, pkill, killall, ps (procps, sysvinit-utils, psmisc): an offline
   image runs no processes;  ``netprobes``: ss, netstat, lsof, fuser: it has no socket open
-  and no file in use.
+  and no file in use;  ``detect_virt``: systemd-detect-virt --container/--chroot for a disk
+  image (a machine, never a container).
 Starting, stopping and reloading only matter to a running system: those are dropped and reported.
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.services import deb_systemd, netprobes, procs, systemctl, sysvinit, tmpfiles
+from nuwa.script.commands.services import deb_systemd, detect_virt, netprobes, procs, systemctl, sysvinit, tmpfiles
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -37,4 +38,5 @@ MODELS = {
     "initctl": sysvinit.telinit,
     "runlevel": sysvinit.runlevel,
     "systemd-tmpfiles": tmpfiles.tmpfiles,
+    "systemd-detect-virt": detect_virt.systemd_detect_virt,
 }
