@@ -49,21 +49,28 @@ class Image(_DiskImage):
 
     def patch(self, debs, output: str | None = None, in_place: bool = False, dry_run: bool = False,
               report: str | None = None, firstboot_timeout: int | None = None,
-              firstboot_job_timeout: int | None = None):
-        """Install ``debs`` (.deb paths) offline, like ``dpkg -i`` in the image; returns a PatchReport.
+              firstboot_job_timeout: int | None = None, repo_options=None, on_plan=None, repositories=None):
+        """Install ``debs`` (.deb paths) offline as ``apt install ./a.deb ./b.deb`` would in the
+        image; returns a PatchReport (its document has the ``plan``).
 
-        Exactly one of ``output`` (a new qcow2 overlay, backing file = this image),
-        ``in_place`` (this image, opened writable) or ``dry_run``; ``report`` is a host file
-        that receives the JSON document too; ``firstboot_timeout``/``firstboot_job_timeout``
-        bound each first-boot entry and the whole job (seconds, docs/firstboot.md).
+        The files are ordered as apt orders dpkg's calls, whatever order they are given in; a
+        dependency they leave unmet is taken from the image's repositories
+        (``repo_options``: a :class:`nuwa.apt.repository.RepoOptions`), which are not read
+        when nothing is missing. Exactly one of ``output`` (a new qcow2 overlay, backing file
+        = this image), ``in_place`` (this image, opened writable) or ``dry_run``; ``report``
+        is a host file that receives the JSON document too; ``firstboot_timeout``/
+        ``firstboot_job_timeout`` bound each first-boot entry and the whole job (seconds,
+        docs/firstboot.md); ``on_plan(doc)`` sees the plan before anything is applied.
         """
-        # late: the shell simulator loads only for the jobs that run scripts (start-up speed)
-        from nuwa.patch.install import patch_image
+        # late: the shell simulator and the apt code load only for the writing jobs (start-up speed)
+        from nuwa.patch.upgrade import install_local_debs
 
         if isinstance(debs, (str, os.PathLike)):  # one path, not a sequence of characters
             debs = [debs]
-        return patch_image(self, list(debs), output=output, in_place=in_place, dry_run=dry_run, report=report,
-                           firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout)
+        return install_local_debs(self, list(debs), repo_options, output=output, in_place=in_place,
+                                  dry_run=dry_run, report=report, firstboot_timeout=firstboot_timeout,
+                                  firstboot_job_timeout=firstboot_job_timeout, on_plan=on_plan,
+                                  repositories=repositories)
 
     def upgrade(self, request=None, repo_options=None, output: str | None = None, in_place: bool = False,
                 dry_run: bool = False, report: str | None = None, firstboot_timeout: int | None = None,

@@ -153,6 +153,7 @@ def patch_image(image: Image, debs, output: str | None = None, in_place: bool = 
                 else:
                     # the unpack operands are the paths given in ``debs``: each opened once, above
                     opened = {os.fspath(d): a for d, a in zip(debs, archives) if isinstance(d, (str, os.PathLike))}
+                    opened.update({a.path: a for a in archives})
                     applied = install_steps(st.fs, [(act, [opened.get(o, o) for o in ops] if act == "unpack" else ops)
                                                     for act, ops in steps], runner=runner)
                 if finish is not None:

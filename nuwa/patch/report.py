@@ -104,8 +104,10 @@ def summary_lines(doc: dict) -> list[str]:
     out = []
     if doc.get("nothing_to_do"):
         kept = doc.get("plan", {}).get("kept_back", {})
+        already = doc.get("plan", {}).get("already_installed", [])
         return ["nothing to do: no package to upgrade, install or remove; nothing was written"] + \
-            [f"kept back: {n} ({why})" for n, why in sorted(kept.items())]
+            [f"kept back: {n} ({why})" for n, why in sorted(kept.items())] + \
+            [f"{n} is already the newest version" for n in already]
     prev = doc.get("previous_firstboot")
     if prev is not None:
         out += [f"before this run: {line}" for line in firstboot_lines(prev["status"])]

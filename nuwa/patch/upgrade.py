@@ -19,19 +19,22 @@ anything is downloaded (``nuwa patch --dry-run`` prints it first).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
+from nuwa.apt.aptconf import image_architectures, read_apt_config
 from nuwa.apt.candidates import Policy
 from nuwa.apt.order import order
+from nuwa.apt.records import deb_record, is_local
 from nuwa.apt.repository import RepoOptions, Repositories
-from nuwa.apt.resolver import Plan, Request, plan
+from nuwa.apt.resolver import Plan, PlanError, Request, plan
 from nuwa.apt.scan import _os_release
 from nuwa.apt.security import is_security
 from nuwa.deb.control import parse_paragraphs
 from nuwa.deb.status import StatusFile
 from nuwa.errors import InvalidInputError
 from nuwa.image import Image
-from nuwa.patch.install import patch_image
+from nuwa.patch.install import open_debs, patch_image
 from nuwa.patch.report import PatchReport, check_report_path
 from nuwa.patch.staging import check_target
 
@@ -73,42 +76,82 @@ def write_auto_installed(fs, marks: dict[tuple[str, str], bool], native: str) ->
     fs.write_bytes(EXTENDED_STATES, "\n".join(parts).encode("utf-8", "surrogateescape"), 0o644)
 
 
+def apt_size(n: int) -> str:
+    """A byte count as apt prints it (apt-pkg/contrib/strutl.cc ``SizeToStr`` in the C locale,
+    then "B"): ``0 B``, ``9999 B``, ``12.3 kB``, ``456 kB``, ``1234 kB``, ``12.0 MB``."""
+    size, units = float(abs(n)), ("", "k", "M", "G", "T", "P", "E", "Z", "Y")
+    for i, unit in enumerate(units):
+        if size < 100 and i != 0:
+            return f"{size:.1f} {unit}B"
+        if size < 10000:
+            return f"{size:.0f} {unit}B"
+        size /= 1000.0
+    return f"{size:.0f} YB"
+
+
 def plan_document(p: Plan, request: UpgradeRequest, status: StatusFile, steps) -> dict:
-    """The plan as the report (and ``--dry-run``) shows it."""
+    """The plan as the report (and ``--dry-run``) shows it.
+
+    Sizes are apt's (apt-private/private-install.cc ``InstallPackages``): ``archives_size`` is
+    the total size of the .debs the plan unpacks, ``download_size`` the part that is neither a
+    local file nor in a ``file:`` repository (what apt calls "to get"; files already in Nuwa's
+    cache are not fetched again);
+    ``disk_space_change`` is apt's ``UsrSize()``: the new versions' ``Installed-Size`` minus the
+    replaced and removed versions' (KiB * 1024, as pkgDepCache counts it), in bytes."""
     old_size = {e.name: int(e.para.get("Installed-Size", "0") or 0) for e in status.entries
                 if e.status not in ("not-installed", "config-files")}
     install = []
     for r in p.install:
         old = p.upgrades.get(r.package, (None, None))[0]
         install.append({"package": r.package, "architecture": r.architecture, "version": r.version,
-                        "old_version": old, "new": r.package in p.new,
-                        "suite": r.release.archive or r.release.suite, "size": r.size})
+                        "old_version": old, "new": r.package in p.new, "local": is_local(r),
+                        "suite": r.release.archive or r.release.suite, "size": r.size,
+                        "installed_size_kib": r.installed_size})
     growth = sum(r.installed_size - old_size.get(r.package, 0) for r in p.install)
     growth -= sum(old_size.get(n.split(":")[0], 0) for n in p.remove)
     return {"request": request.action + (" (security only)" if request.security_only else ""),
             "names": list(request.names), "install": install, "remove": list(p.remove), "purge": p.purge,
-            "kept_back": dict(p.kept_back), "new": list(p.new), "auto": list(p.auto),
-            "download_size": sum(r.size for r in p.install), "installed_size_change_kib": growth,
+            "kept_back": dict(p.kept_back), "not_upgraded": p.not_upgraded, "new": list(p.new),
+            "auto": list(p.auto), "already_installed": list(p.already_installed), "unmet_recommends": list(p.unmet_recommends),
+            "archives_size": sum(r.size for r in p.install),
+            "download_size": sum(r.size for r in p.install if not is_local(r) and not r.release.uri.startswith("file:")),
+            "installed_size_change_kib": growth, "disk_space_change": growth * 1024, "notes": [],
             "steps": [[a, [o if isinstance(o, str) else f"{o.package}_{o.version}_{o.architecture}"
                            for o in ops]] for a, ops in steps]}
 
 
 def plan_lines(doc: dict) -> list[str]:
-    """The plan in words, as ``apt-get -s`` summarises it."""
+    """The plan in words: the packages, then apt's own summary lines (``apt-get -s install``
+    prints the same counts and sizes), then the dpkg calls."""
     out = []
     up = [i for i in doc["install"] if not i["new"]]
     new = [i for i in doc["install"] if i["new"]]
-    if up:
-        out.append("upgrade: " + " ".join(f"{i['package']} {i['old_version']} -> {i['version']}" for i in up))
-    if new:
-        out.append("new: " + " ".join(f"{i['package']} {i['version']}" for i in new))
-    if doc["remove"]:
-        out.append(("purge: " if doc["purge"] else "remove: ") + " ".join(doc["remove"]))
+    for i in up:
+        out.append(f"upgrade: {i['package']} {i['old_version']} -> {i['version']} ({i['suite']})")
+    for i in new:
+        out.append(f"new: {i['package']} {i['version']} ({i['suite']})")
+    for name in doc["remove"]:
+        out.append(("purge: " if doc["purge"] else "remove: ") + name)
     for name, why in sorted(doc["kept_back"].items()):
         out.append(f"kept back: {name} ({why})")
-    out.append(f"{len(up)} upgraded, {len(new)} newly installed, {len(doc['remove'])} to remove, "
-               f"{len(doc['kept_back'])} kept back; {doc['download_size']} bytes to get, "
-               f"{doc['installed_size_change_kib']:+d} KiB installed size")
+    for name in doc.get("already_installed", []):
+        out.append(f"{name} is already the newest version")
+    for line in doc.get("unmet_recommends", []):
+        out.append(f"recommended, not installed: {line}")
+    out += [f"note: {n}" for n in doc.get("notes", [])]
+    out.append(f"{len(up)} upgraded, {len(new)} newly installed, {len(doc['remove'])} to remove and "
+               f"{doc.get('not_upgraded', len(doc['kept_back']))} not upgraded.")
+    total, get = doc.get("archives_size", doc["download_size"]), doc["download_size"]
+    if total:
+        out.append(f"Need to get {apt_size(get)}/{apt_size(total)} of archives." if get != total
+                   else f"Need to get {apt_size(total)} of archives.")
+    change = doc.get("disk_space_change", doc["installed_size_change_kib"] * 1024)
+    if not doc["install"] and not doc["remove"]:
+        pass  # nothing to do: apt prints no sizes either
+    elif change >= 0:
+        out.append(f"After this operation, {apt_size(change)} of additional disk space will be used.")
+    elif change < 0:
+        out.append(f"After this operation, {apt_size(-change)} disk space will be freed.")
     for action, ops in doc["steps"]:
         out.append(f"  dpkg --{action} {' '.join(ops)}".rstrip())
     return out
@@ -142,24 +185,111 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
                         and is_security(u.candidate.release, distro, codename)})
         req = Request("install", tuple(names)) if names else None
     p = plan(policy, status, req, auto_installed=[n for (n, _), a in marks.items() if a]) if req else Plan()
+    return _apply_plan(image, p, request, status, marks, native, repos, img.conf, repositories is None,
+                       dict(output=output, in_place=in_place, dry_run=dry_run, report=report,
+                            firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout),
+                       on_plan)
+
+
+def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = None, *,
+                       output: str | None = None, in_place: bool = False, dry_run: bool = False,
+                       report: str | None = None, firstboot_timeout: int | None = None,
+                       firstboot_job_timeout: int | None = None, on_plan=None,
+                       repositories: Repositories | None = None) -> PatchReport:
+    """``apt install ./a.deb ./b.deb`` on the image (``nuwa patch --deb``); returns the report.
+
+    Each file is its package's candidate (:func:`nuwa.apt.records.deb_record`); the plan is
+    apt's install plan for them and apt orders the dpkg calls, so the files may come in any
+    order. The plan is first made from the files and the installed packages alone: when that
+    plan is complete (every dependency met, no Recommends apt would add left out) and no
+    ``--repo`` was given, the image's repositories are not read at all -- the job stays
+    offline, as ``apt install ./x.deb`` needs nothing from its lists then. Otherwise the
+    plan is made again with the repositories (missing dependencies and Recommends come from
+    them). A dependency nothing can satisfy is refused with apt's words and the dependency
+    named (:class:`nuwa.apt.resolver.PlanError`, exit 2); so is one the repositories could
+    supply if they could be read (the reason is added).
+    """
+    check_report_path(report)
+    if not debs:
+        raise InvalidInputError("nothing to apply: give --deb FILE (one or more)")
+    if not dry_run:
+        check_target("patch", output, in_place)
+    archives = open_debs(debs)
+    local = tuple(deb_record(a) for a in archives)
+    fs = image.root()
+    status = StatusFile.load(fs, "/var/lib/dpkg/status")
+    marks = read_auto_installed(fs)
+    auto = [n for (n, _), a in marks.items() if a]
+    conf = read_apt_config(fs)
+    archs = image_architectures(fs, conf)
+    native = archs[0]
+    req = Request("install", (), local)
+    p, offline_error, note = None, None, None
+    options = repo_options or RepoOptions()
+    if not options.repos:
+        try:
+            p = plan(Policy((), archs, native, ()), status, req, auto_installed=auto)
+        except PlanError as e:
+            offline_error = e
+    repos = None
+    if p is None or p.unmet_recommends:
+        repos = repositories or Repositories(options)
+        try:
+            img, chunks = repos.indexes_for(fs)
+        except InvalidInputError as e:  # no sources, no key, a repository that fails (exit 2)
+            if p is None:
+                if offline_error is None:
+                    raise
+                raise PlanError(f"{offline_error} (no repository could supply it: {e})") from None
+            note = f"Recommends not installed ({'; '.join(p.unmet_recommends)}): the repositories could not be read: {e}"
+        else:
+            conf = img.conf
+            policy = Policy(img.pins, img.architectures, native, [r for c in chunks for r in c])
+            p = plan(policy, status, req, auto_installed=auto)
+    request = UpgradeRequest("install", tuple(os.path.basename(a.path) for a in archives))
+    return _apply_plan(image, p, request, status, marks, native, repos, conf, repositories is None,
+                       dict(output=output, in_place=in_place, dry_run=dry_run, report=report,
+                            firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout),
+                       on_plan, archives=archives, note=note)
+
+
+def _apply_plan(image: Image, p: Plan, request: UpgradeRequest, status: StatusFile, marks, native: str,
+                repos: Repositories | None, conf, own_repos: bool, job: dict, on_plan, archives=(),
+                note: str | None = None) -> PatchReport:
+    """Order ``p``, show it (``on_plan``), download what is not local and apply it through
+    :func:`patch_image` with apt's steps; ``extended_states`` gets apt's marks."""
     steps = order(p, status, native_arch=native) if (p.install or p.remove) else []
     doc = plan_document(p, request, status, [(s.action, list(s.operands)) for s in steps])
+    if note:
+        doc["notes"].append(note)
     if on_plan is not None:
         on_plan(doc)
     if not steps:
-        return PatchReport({"image": image.path, "dry_run": bool(dry_run), "written": None, "plan": doc,
+        if repos is not None and own_repos:
+            repos.close()
+        return PatchReport({"image": image.path, "dry_run": bool(job["dry_run"]), "written": None, "plan": doc,
                             "packages": [], "nothing_to_do": True, "changes": [], "scripts": [],
                             "firstboot": None, "counts": {}})
-    fetcher = repos.fetcher(img.conf)
-    try:
-        paths = fetcher.get_files([(f"{r.release.uri}/{r.filename}", r.sha256, r.size) for r in p.install])
-    finally:
-        if repositories is None:  # the display's summary; a caller's own Repositories stays open
-            repos.close()
+    remote = [r for r in p.install if not is_local(r)]
+    paths: list = []
+    if remote:
+        fetcher = repos.fetcher(conf)
+        try:
+            paths = fetcher.get_files([(f"{r.release.uri}/{r.filename}", r.sha256, r.size) for r in remote])
+        finally:
+            if own_repos:  # the display's summary; a caller's own Repositories stays open
+                repos.close()
+    elif repos is not None and own_repos:
+        repos.close()
+
     def ident(r):
         return (r.package, r.architecture, r.version)
 
-    by_record = {ident(r): path for r, path in zip(p.install, paths)}
+    by_record = {ident(r): path for r, path in zip(remote, paths)}
+    by_path = {a.path: a for a in archives}
+    for r in p.install:
+        if is_local(r):
+            by_record[ident(r)] = by_path[r.filename]
     dpkg_steps = [(s.action, [by_record[ident(o)] for o in s.operands] if s.action == "unpack" else list(s.operands))
                   for s in steps]
     keep = dict(marks)  # an upgraded package keeps its mark; new dependencies are auto
@@ -168,11 +298,13 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
     for name in p.remove:
         for k in [k for k in keep if k[0] == name.split(":")[0]]:
             del keep[k]
+    for r in p.install:  # asked for by name or as a file: manually installed (apt's MarkInstall(auto=false))
+        if r.package not in p.auto:
+            keep.pop((r.package, native), None)
 
     def finish(stage_fs):
         if p.auto or p.remove or marks:
             write_auto_installed(stage_fs, keep, native)
 
-    return patch_image(image, paths, output=output, in_place=in_place, dry_run=dry_run, report=report,
-                       firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout,
-                       steps=dpkg_steps, finish=finish, extra={"plan": doc})
+    debs = [by_record[ident(r)] for r in p.install]
+    return patch_image(image, debs, steps=dpkg_steps, finish=finish, extra={"plan": doc}, **job)
