@@ -325,3 +325,31 @@ def test_report_that_cannot_be_written_cancels_the_run(debs, tmp_path):
     assert len(r.stderr.splitlines()) == 1 and "cannot write the report" in r.stderr
     assert not os.path.exists(out) and not report.exists()
     assert file_sha256(IMAGE) == before
+
+
+def test_missing_dependency_taken_from_a_repository(tmp_path):
+    """``--deb`` as ``apt install ./tool.deb``: tool's dependency comes from the repository
+    (--repo, a file: one), installed as automatic; without the repository the same run is
+    refused with the dependency named (exit 2), as apt refuses it."""
+    from helpers.aptjudge import make_repo
+
+    uri = make_repo(str(tmp_path / "repo"), "stable", [("nuwa-libdep", "1.0", "all"), ("nuwa-other", "1.0", "all")],
+                    {"Origin": "T"})
+    d = str(tmp_path / "build")
+    os.makedirs(d)
+    tool_deb = build_deb(d, "nuwa-tool", "1.0", {"/usr/share/nuwa-tool/x": b"x\n"}, extra="Depends: nuwa-libdep\n")
+    out = str(tmp_path / "with-repo.qcow2")
+    repo = ["--repo", f"deb [trusted=yes] {uri} stable main", "--allow-insecure", "--sources-only",
+            "--cache", str(tmp_path / "cache")]
+    r = nuwa("patch", IMAGE, "--deb", tool_deb, *repo, "--output", out, "--json")
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)["plan"]
+    assert [(i["package"], i["local"], i["new"]) for i in plan["install"]] == [("nuwa-libdep", False, True),
+                                                                           ("nuwa-tool", True, True)]
+    assert plan["auto"] == ["nuwa-libdep"]
+    got = installed(out)
+    assert got["nuwa-tool"] == "1.0" and got["nuwa-libdep"] == "1.0"
+    assert nuwa("cat", out, "/var/lib/apt/extended_states").stdout == (
+        "Package: nuwa-libdep\nArchitecture: amd64\nAuto-Installed: 1\n")
+    qemu_img_check(out)
+    _refused(["--deb", tool_deb], 2, tmp_path, r"nuwa-tool : Depends: nuwa-libdep but it is not installable")
