@@ -26,6 +26,8 @@ from nuwa.deb.archive import DebArchive, open_deb
 from nuwa.deb.operations import Dpkg
 from nuwa.errors import InternalError, InvalidInputError, NuwaError, OperationFailedError
 from nuwa.image import Image
+from nuwa.deb.status import StatusFile
+from nuwa.patch.details import installed_sources
 from nuwa.patch.report import PatchReport, build_report, check_report_path, previous_firstboot, write_report
 from nuwa.patch.runner import SimulatorRunner
 from nuwa.patch.staging import check_target, staged
@@ -144,6 +146,7 @@ def patch_image(image: Image, debs, output: str | None = None, in_place: bool = 
     try:
         with staged(image, "patch", output=output, in_place=in_place, dry_run=dry_run) as st:
             previous = previous_firstboot(st.fs)
+            before = installed_sources(StatusFile.load(st.fs, "/var/lib/dpkg/status"))
             limits = {k: v for k, v in (("entry_timeout", firstboot_timeout),
                                         ("job_timeout", firstboot_job_timeout)) if v}
             try:
@@ -164,7 +167,7 @@ def patch_image(image: Image, debs, output: str | None = None, in_place: bool = 
                 where = f": {e.filename}" if getattr(e, "filename", None) else ""
                 raise _named(OperationFailedError(f"{e.strerror or e}{where}"), archives) from None
             doc = build_report(image.path, archives, applied, st.fs.changes(), st.target, dry_run, in_place,
-                               previous)
+                               previous, before=before, read=st.fs.read_bytes)
             doc.update(extra or {})
             if report:  # before the commit: a report that cannot be written cancels the run
                 write_report(report, doc)

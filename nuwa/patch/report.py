@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 
 from nuwa.errors import InvalidInputError, OperationFailedError
+from nuwa.patch.details import package_details, reboot_needed
 from nuwa.script.firstboot_status import dpkg_notes, job_status
 from nuwa.script.firstboot_status import summary_lines as firstboot_lines
 
@@ -58,12 +59,15 @@ def _deferred_command_json(d) -> dict:
 
 
 def build_report(image: str, archives, applied, changes, target: str | None, dry_run: bool, in_place: bool,
-                 previous: dict | None = None) -> dict:
+                 previous: dict | None = None, before: dict | None = None, read=None) -> dict:
     """The JSON document of a run (``nuwa patch --json`` and ``--report``).
 
     ``image`` is the image's name as the caller gave it, ``archives`` the opened .debs (their
     ``path`` is the file name reported), ``applied`` what :func:`nuwa.patch.install.install_debs`
     returned, ``changes`` the overlay's changes, ``target`` the file written (None: dry run).
+    ``before`` (:func:`nuwa.patch.details.installed_sources` before the run) and ``read`` (a
+    file of the staged image) give each package its CVEs, scripts and command counts and the
+    run its ``reboot`` answer (:mod:`nuwa.patch.details`).
     """
     rep = applied.report
     runner = applied.runner
@@ -79,14 +83,17 @@ def build_report(image: str, archives, applied, changes, target: str | None, dry
     job = runner.job
     # the job's write (in Dpkg.commit) marks its entries as stored: the runner knows which it added
     new_ids = [i for _, ids in runner.job_entries for i in ids]
+    packages = [{"action": a, "package": p, "old_version": o or None, "new_version": n or None}
+                for a, p, o, n in rep.actions]
+    package_details(packages, archives, scripts, before or {})
     return {
         "image": image,
         "debs": [{"file": a.path, "package": a.package, "version": a.control.get("Version", ""),
                   "architecture": a.control.get("Architecture", "")} for a in archives],
         "dry_run": bool(dry_run),
         "written": None if target is None else {"path": target, "in_place": bool(in_place)},
-        "packages": [{"action": a, "package": p, "old_version": o or None, "new_version": n or None}
-                     for a, p, o, n in rep.actions],
+        "packages": packages,
+        "reboot": reboot_needed(packages, changes, scripts, read),
         "conffiles": [{"package": p, "path": f, "decision": d} for p, f, d in rep.conffiles],
         "replaced": [{"package": p, "path": f} for p, f in rep.replaced],
         "disappeared": [list(x) if isinstance(x, (tuple, list)) else x for x in rep.disappeared],
@@ -113,10 +120,11 @@ def summary_lines(doc: dict) -> list[str]:
         out += [f"before this run: {line}" for line in firstboot_lines(prev["status"])]
         out += [f"before this run: dpkg: {n}" for n in prev["dpkg_notes"]]
     for p in doc["packages"]:
+        fixes = f" (fixes {', '.join(p['cves'])})" if p.get("cves") else ""
         if p["old_version"]:
-            out.append(f"{p['action']}: {p['package']} {p['old_version']} -> {p['new_version']}")
+            out.append(f"{p['action']}: {p['package']} {p['old_version']} -> {p['new_version']}{fixes}")
         else:
-            out.append(f"{p['action']}: {p['package']} {p['new_version']}")
+            out.append(f"{p['action']}: {p['package']} {p['new_version']}{fixes}")
     for c in doc["conffiles"]:
         out.append(f"conffile {c['path']} ({c['package']}): {c['decision']}")
     for r in doc["replaced"]:
@@ -144,6 +152,9 @@ def summary_lines(doc: dict) -> list[str]:
         for e in job.get("entries", []):
             if e.get("id") in job["new_entries"]:
                 out.append(f"  job entry {e.get('id')}: {e.get('label', '')}")
+    reboot = doc.get("reboot")
+    if reboot and reboot["required"]:
+        out.append(f"reboot required after this update ({'; '.join(reboot['reasons'])})")
     n = len(doc["changes"])
     w = doc["written"]
     if w is None:
