@@ -76,18 +76,22 @@ def run_patch(args) -> int:
                 print("  " + line)
             sys.stdout.flush()
 
+    # late: only the patch job draws stages (start-up speed)
+    from nuwa.apt.progress import Stages  # (late, see above)
+
+    stages = Stages(sys.stderr, quiet=bool(args.quiet or args.json))  # a no-op unless stderr is a terminal
     with nuwa.open(args.image, writable=bool(args.in_place and not args.dry_run), partition=args.partition,
                    unsafe_in_place=args.unsafe_in_place) as image:
         if request is None:
             report = image.patch(debs=archives, output=args.output, in_place=args.in_place, dry_run=args.dry_run,
                                  report=args.report, firstboot_timeout=args.firstboot_timeout,
                                  firstboot_job_timeout=args.firstboot_job_timeout, repo_options=_repo_options(args),
-                                 on_plan=show_plan)
+                                 on_plan=show_plan, progress=stages)
         else:
             report = image.upgrade(request, _repo_options(args), output=args.output, in_place=args.in_place,
                                    dry_run=args.dry_run, report=args.report, on_plan=show_plan,
                                    firstboot_timeout=args.firstboot_timeout,
-                                   firstboot_job_timeout=args.firstboot_job_timeout)
+                                   firstboot_job_timeout=args.firstboot_job_timeout, progress=stages)
     if args.json:
         print(json.dumps(report.to_json(), indent=1))
     elif not args.quiet:

@@ -60,18 +60,29 @@ def install_debs(fs, debs, runner=None, **dpkg_options) -> Applied:
     return Applied(d, runner)
 
 
-def install_steps(fs, steps, runner=None, **dpkg_options) -> Applied:
+def install_steps(fs, steps, runner=None, progress=None, **dpkg_options) -> Applied:
     """apt's sequence of dpkg calls on ``fs``, each its own dpkg run, scripts interpreted.
 
     ``steps`` are ``(action, operands)`` as :func:`nuwa.apt.order.order` gives them, with the
     unpack operands opened (paths or :class:`DebArchive`): ``unpack``, ``configure``,
     ``remove`` and ``purge`` with ``--no-triggers`` (as apt 2.6 calls dpkg), and
     ``configure-pending``, which processes the triggers. The database and job are written to
-    ``fs`` at the end, as in :func:`install_debs`.
+    ``fs`` at the end, as in :func:`install_debs`. ``progress`` (a
+    :class:`nuwa.apt.progress.Stages`) is shown each step.
     """
     runner = runner if runner is not None else SimulatorRunner()
     d = Dpkg(fs, runner, **dpkg_options)
+    totals: dict[str, int] = {}
     for action, operands in steps:
+        totals[action] = totals.get(action, 0) + max(len(operands), 1)
+    done: dict[str, int] = {}
+    for action, operands in steps:
+        if progress is not None:
+            done[action] = done.get(action, 0) + max(len(operands), 1)
+            name = {"configure-pending": "triggers"}.get(action, action)
+            first = operands[0] if operands else ""
+            label = getattr(first, "package", None) or os.path.basename(str(first)).split("_")[0]
+            progress.stage(name, done[action], totals[action], label)
         if action == "unpack":
             d.unpack(operands)
         elif action == "configure":
@@ -122,7 +133,7 @@ def _named(err: NuwaError, archives) -> NuwaError:
 def patch_image(image: Image, debs, output: str | None = None, in_place: bool = False, dry_run: bool = False,
                 report: str | None = None, firstboot_timeout: int | None = None,
                 firstboot_job_timeout: int | None = None, steps=None, finish=None,
-                extra: dict | None = None) -> PatchReport:
+                extra: dict | None = None, progress=None) -> PatchReport:
     """Install ``debs`` (paths or opened archives) into ``image``; see the module note.
 
     Writes a new qcow2 overlay at ``output`` (backing file = the image), or the image itself
@@ -134,7 +145,9 @@ def patch_image(image: Image, debs, output: str | None = None, in_place: bool = 
 
     ``steps`` (apt's dpkg call sequence, :func:`install_steps`; its unpack operands among
     ``debs``) replaces ``dpkg -i``; ``finish(fs)`` runs in the same overlay after the packages
-    (apt's own state: ``extended_states``); ``extra`` is merged into the report document.
+    (apt's own state: ``extended_states``); ``extra`` is merged into the report document;
+    ``progress`` (:class:`nuwa.apt.progress.Stages`) shows the unpack, configure and write
+    stages on a terminal.
     """
     check_report_path(report)
     if not debs:
@@ -158,7 +171,7 @@ def patch_image(image: Image, debs, output: str | None = None, in_place: bool = 
                     opened = {os.fspath(d): a for d, a in zip(debs, archives) if isinstance(d, (str, os.PathLike))}
                     opened.update({a.path: a for a in archives})
                     applied = install_steps(st.fs, [(act, [opened.get(o, o) for o in ops] if act == "unpack" else ops)
-                                                    for act, ops in steps], runner=runner)
+                                                    for act, ops in steps], runner=runner, progress=progress)
                 if finish is not None:
                     finish(st.fs)
             except NuwaError as e:
@@ -172,8 +185,14 @@ def patch_image(image: Image, debs, output: str | None = None, in_place: bool = 
             if report:  # before the commit: a report that cannot be written cancels the run
                 write_report(report, doc)
                 wrote_report = True
+            if progress is not None and not dry_run:
+                progress.stage("write", item=st.target or "")
     except BaseException:
+        if progress is not None:
+            progress.close()
         if wrote_report:  # the commit failed: no report of a run that wrote nothing
             os.unlink(report)
         raise
+    if progress is not None:
+        progress.close()
     return PatchReport(doc)

@@ -161,9 +161,12 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
                   output: str | None = None, in_place: bool = False, dry_run: bool = False,
                   report: str | None = None, firstboot_timeout: int | None = None,
                   firstboot_job_timeout: int | None = None, on_plan=None,
-                  repositories: Repositories | None = None) -> PatchReport:
+                  repositories: Repositories | None = None, progress=None) -> PatchReport:
     """Plan, download and apply; see the module note. Returns the :class:`PatchReport` (its
-    document has ``plan``); with nothing to do, nothing is written and ``written`` is None."""
+    document has ``plan``); with nothing to do, nothing is written and ``written`` is None.
+    ``progress`` (:class:`nuwa.apt.progress.Stages`) shows the stages on a terminal."""
+    if progress is not None:
+        progress.stage("plan", item="reading the repositories")
     check_report_path(report)
     if not dry_run:
         check_target("patch", output, in_place)
@@ -188,14 +191,14 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
     return _apply_plan(image, p, request, status, marks, native, repos, img.conf, repositories is None,
                        dict(output=output, in_place=in_place, dry_run=dry_run, report=report,
                             firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout),
-                       on_plan)
+                       on_plan, progress=progress)
 
 
 def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = None, *,
                        output: str | None = None, in_place: bool = False, dry_run: bool = False,
                        report: str | None = None, firstboot_timeout: int | None = None,
                        firstboot_job_timeout: int | None = None, on_plan=None,
-                       repositories: Repositories | None = None) -> PatchReport:
+                       repositories: Repositories | None = None, progress=None) -> PatchReport:
     """``apt install ./a.deb ./b.deb`` on the image (``nuwa patch --deb``); returns the report.
 
     Each file is its package's candidate (:func:`nuwa.apt.records.deb_record`); the plan is
@@ -207,8 +210,11 @@ def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = No
     plan is made again with the repositories (missing dependencies and Recommends come from
     them). A dependency nothing can satisfy is refused with apt's words and the dependency
     named (:class:`nuwa.apt.resolver.PlanError`, exit 2); so is one the repositories could
-    supply if they could be read (the reason is added).
+    supply if they could be read (the reason is added). ``progress`` as for
+    :func:`upgrade_image`.
     """
+    if progress is not None:
+        progress.stage("plan")
     check_report_path(report)
     if not debs:
         raise InvalidInputError("nothing to apply: give --deb FILE (one or more)")
@@ -250,18 +256,20 @@ def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = No
     return _apply_plan(image, p, request, status, marks, native, repos, conf, repositories is None,
                        dict(output=output, in_place=in_place, dry_run=dry_run, report=report,
                             firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout),
-                       on_plan, archives=archives, note=note)
+                       on_plan, archives=archives, note=note, progress=progress)
 
 
 def _apply_plan(image: Image, p: Plan, request: UpgradeRequest, status: StatusFile, marks, native: str,
                 repos: Repositories | None, conf, own_repos: bool, job: dict, on_plan, archives=(),
-                note: str | None = None) -> PatchReport:
+                note: str | None = None, progress=None) -> PatchReport:
     """Order ``p``, show it (``on_plan``), download what is not local and apply it through
     :func:`patch_image` with apt's steps; ``extended_states`` gets apt's marks."""
     steps = order(p, status, native_arch=native) if (p.install or p.remove) else []
     doc = plan_document(p, request, status, [(s.action, list(s.operands)) for s in steps])
     if note:
         doc["notes"].append(note)
+    if progress is not None:
+        progress.close()  # the plan may be printed now (--dry-run); downloads draw their own line
     if on_plan is not None:
         on_plan(doc)
     if not steps:
@@ -307,4 +315,4 @@ def _apply_plan(image: Image, p: Plan, request: UpgradeRequest, status: StatusFi
             write_auto_installed(stage_fs, keep, native)
 
     debs = [by_record[ident(r)] for r in p.install]
-    return patch_image(image, debs, steps=dpkg_steps, finish=finish, extra={"plan": doc}, **job)
+    return patch_image(image, debs, steps=dpkg_steps, finish=finish, extra={"plan": doc}, progress=progress, **job)

@@ -354,3 +354,53 @@ def test_missing_dependency_taken_from_a_repository(tmp_path):
         "Package: nuwa-libdep\nArchitecture: amd64\nAuto-Installed: 1\n")
     qemu_img_check(out)
     _refused(["--deb", tool_deb], 2, tmp_path, r"nuwa-tool : Depends: nuwa-libdep but it is not installable")
+
+
+def _stderr_on_a_terminal(args) -> tuple[int, bytes, bytes]:
+    """Run ``nuwa patch ARGS`` with stderr on a pseudo-terminal; (status, stdout, terminal)."""
+    import select
+    import sys
+    import threading
+
+    from helpers.cli import nuwa_env
+
+    master, slave = os.openpty()
+    got = bytearray()
+
+    def drain():
+        while True:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                got.extend(chunk)
+            elif proc.poll() is not None:
+                return
+
+    proc = subprocess.Popen([sys.executable, "-m", "nuwa", "patch", *args], stdout=subprocess.PIPE, stderr=slave,
+                            env=nuwa_env())
+    t = threading.Thread(target=drain)
+    t.start()
+    out, _ = proc.communicate(timeout=600)
+    os.close(slave)
+    t.join()
+    os.close(master)
+    return proc.returncode, out, bytes(got)
+
+
+def test_progress_of_the_whole_run_on_a_terminal_only(debs, tmp_path):
+    out = str(tmp_path / "out.qcow2")
+    code, stdout, tty = _stderr_on_a_terminal([IMAGE, *deb_args(debs), "--output", out])
+    assert code == 0, tty
+    text = tty.decode()
+    for stage in ("nuwa: plan", "nuwa: unpack 1/3", "nuwa: configure 1/2", "nuwa: triggers", "nuwa: write"):
+        assert stage in text, text
+    assert text.endswith("\r\x1b[K"), text[-80:]  # the line is cleared: the result follows on stdout
+    assert b"wrote " in stdout and b"nuwa:" not in stdout
+    # --quiet and --json: nothing on the terminal (stdout keeps the JSON document alone)
+    for extra in (["--quiet"], ["--json"]):
+        code, stdout, tty = _stderr_on_a_terminal([IMAGE, *deb_args(debs), "--dry-run", *extra])
+        assert (code, tty) == (0, b"")
