@@ -9,12 +9,13 @@ triggers), then ``Dpkg.commit`` -- the package database and the first-boot job g
 ``fs`` is normally an :class:`nuwa.fs.overlay.Overlay`; committing *that* (to the image) is
 the caller's business, so a failure here leaves nothing but the overlay to discard.
 
-:func:`patch_image` is the whole job of ``nuwa patch IMAGE --deb FILE...`` (and of
-``nuwa.open(...).patch(debs=...)``): check the target and the report path, open every .deb,
-stage an overlay over the image (:mod:`nuwa.patch.staging`), install, build the report
-(:mod:`nuwa.patch.report`), write it beside (before the commit, so that "nothing written"
-holds for the report too), commit. Any package error discards the overlay and names the
-package (exit 1).
+:func:`patch_image` is the applying half of every patch job (``nuwa patch --deb`` and
+``--upgrade``, through :mod:`nuwa.patch.upgrade`, which plans and orders; called without
+``steps`` it is ``dpkg -i`` of the files): check the target and the report path, open every
+.deb, stage an overlay over the image (:mod:`nuwa.patch.staging`), run apt's dpkg calls (or
+``dpkg -i``), build the report (:mod:`nuwa.patch.report`), write it beside (before the
+commit, so that "nothing written" holds for the report too), commit. Any package error
+discards the overlay and names the package (exit 1).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from dataclasses import dataclass
 from nuwa.deb.archive import DebArchive, open_deb
 from nuwa.deb.operations import Dpkg
 from nuwa.errors import InternalError, InvalidInputError, NuwaError, OperationFailedError
-from nuwa.image import Image
 from nuwa.deb.status import StatusFile
+from nuwa.image import Image
 from nuwa.patch.details import installed_sources
 from nuwa.patch.report import PatchReport, build_report, check_report_path, previous_firstboot, write_report
 from nuwa.patch.runner import SimulatorRunner
