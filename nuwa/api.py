@@ -92,6 +92,21 @@ class Image(_DiskImage):
                              firstboot_job_timeout=firstboot_job_timeout, on_plan=on_plan,
                              repositories=repositories, progress=progress)
 
+    def plan(self, request=None, repo_options=None, debs=None) -> dict:
+        """apt's plan, nothing downloaded or applied: for ``debs`` (``apt install ./FILE...``),
+        else for ``request`` (a :class:`nuwa.patch.upgrade.UpgradeRequest`, default
+        ``upgrade``). Returns the plan document (``nuwa patch --dry-run --json``'s ``plan``;
+        docs/cli.md "The plan"); a request apt refuses raises :class:`nuwa.InvalidInputError`.
+        """
+        # late: the repository code loads only for apt's jobs (start-up speed)
+        from nuwa.patch.upgrade import UpgradeRequest, install_local_debs, upgrade_image  # (late, see above)
+
+        if debs is not None:
+            if isinstance(debs, (str, os.PathLike)):
+                debs = [debs]
+            return install_local_debs(self, list(debs), repo_options, plan_only=True).plan
+        return upgrade_image(self, request or UpgradeRequest(), repo_options, plan_only=True).plan
+
     def sh(self, script: str, args=(), output: str | None = None, in_place: bool = False, dry_run: bool = False,
            name: str = "sh", bash: bool = False):
         """Interpret the shell ``script`` (text) against the image; returns a ShRun.

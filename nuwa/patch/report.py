@@ -41,9 +41,73 @@ class PatchReport:
         return None if w is None else w["path"]
 
     @property
+    def plan(self) -> dict | None:
+        """apt's plan of the run (``--deb``, ``--upgrade``...; docs/cli.md "The plan"), or None."""
+        return self.doc.get("plan")
+
+    def plan_lines(self) -> list[str]:
+        """The plan in words, as ``nuwa patch --dry-run`` prints it after ``plan:``."""
+        return plan_lines(self.doc["plan"]) if self.doc.get("plan") else []
+
+    @property
+    def reboot_required(self) -> bool:
+        """Whether ``/run/reboot-required`` would exist after this update (``doc["reboot"]``)."""
+        return bool((self.doc.get("reboot") or {}).get("required"))
+
+    @property
     def packages(self) -> list[dict]:
         """The package actions: ``action``, ``package``, ``old_version``, ``new_version``."""
         return self.doc["packages"]
+
+
+def apt_size(n: int) -> str:
+    """A byte count as apt prints it (apt-pkg/contrib/strutl.cc ``SizeToStr`` in the C locale,
+    then "B"): ``0 B``, ``9999 B``, ``12.3 kB``, ``456 kB``, ``1234 kB``, ``12.0 MB``."""
+    size, units = float(abs(n)), ("", "k", "M", "G", "T", "P", "E", "Z", "Y")
+    for i, unit in enumerate(units):
+        if size < 100 and i != 0:
+            return f"{size:.1f} {unit}B"
+        if size < 10000:
+            return f"{size:.0f} {unit}B"
+        size /= 1000.0
+    return f"{size:.0f} YB"
+
+
+def plan_lines(doc: dict) -> list[str]:
+    """The plan in words: the packages, then apt's own summary lines (``apt-get -s install``
+    prints the same counts and sizes), then the dpkg calls."""
+    out = []
+    up = [i for i in doc["install"] if not i["new"]]
+    new = [i for i in doc["install"] if i["new"]]
+    for i in up:
+        out.append(f"upgrade: {i['package']} {i['old_version']} -> {i['version']} ({i['suite']})")
+    for i in new:
+        out.append(f"new: {i['package']} {i['version']} ({i['suite']})")
+    for name in doc["remove"]:
+        out.append(("purge: " if doc["purge"] else "remove: ") + name)
+    for name, why in sorted(doc["kept_back"].items()):
+        out.append(f"kept back: {name} ({why})")
+    for name in doc.get("already_installed", []):
+        out.append(f"{name} is already the newest version")
+    for line in doc.get("unmet_recommends", []):
+        out.append(f"recommended, not installed: {line}")
+    out += [f"note: {n}" for n in doc.get("notes", [])]
+    out.append(f"{len(up)} upgraded, {len(new)} newly installed, {len(doc['remove'])} to remove and "
+               f"{doc.get('not_upgraded', len(doc['kept_back']))} not upgraded.")
+    total, get = doc.get("archives_size", doc["download_size"]), doc["download_size"]
+    if total:
+        out.append(f"Need to get {apt_size(get)}/{apt_size(total)} of archives." if get != total
+                   else f"Need to get {apt_size(total)} of archives.")
+    change = doc.get("disk_space_change", doc["installed_size_change_kib"] * 1024)
+    if not doc["install"] and not doc["remove"]:
+        pass  # nothing to do: apt prints no sizes either
+    elif change >= 0:
+        out.append(f"After this operation, {apt_size(change)} of additional disk space will be used.")
+    elif change < 0:
+        out.append(f"After this operation, {apt_size(-change)} disk space will be freed.")
+    for action, ops in doc["steps"]:
+        out.append(f"  dpkg --{action} {' '.join(ops)}".rstrip())
+    return out
 
 
 def check_report_path(path: str | None) -> None:

@@ -35,7 +35,7 @@ from nuwa.deb.status import StatusFile
 from nuwa.errors import InvalidInputError
 from nuwa.image import Image
 from nuwa.patch.install import open_debs, patch_image
-from nuwa.patch.report import PatchReport, check_report_path
+from nuwa.patch.report import PatchReport, apt_size, check_report_path, plan_lines  # noqa: F401 (re-exported)
 from nuwa.patch.staging import check_target
 
 EXTENDED_STATES = "/var/lib/apt/extended_states"
@@ -76,19 +76,6 @@ def write_auto_installed(fs, marks: dict[tuple[str, str], bool], native: str) ->
     fs.write_bytes(EXTENDED_STATES, "\n".join(parts).encode("utf-8", "surrogateescape"), 0o644)
 
 
-def apt_size(n: int) -> str:
-    """A byte count as apt prints it (apt-pkg/contrib/strutl.cc ``SizeToStr`` in the C locale,
-    then "B"): ``0 B``, ``9999 B``, ``12.3 kB``, ``456 kB``, ``1234 kB``, ``12.0 MB``."""
-    size, units = float(abs(n)), ("", "k", "M", "G", "T", "P", "E", "Z", "Y")
-    for i, unit in enumerate(units):
-        if size < 100 and i != 0:
-            return f"{size:.1f} {unit}B"
-        if size < 10000:
-            return f"{size:.0f} {unit}B"
-        size /= 1000.0
-    return f"{size:.0f} YB"
-
-
 def plan_document(p: Plan, request: UpgradeRequest, status: StatusFile, steps) -> dict:
     """The plan as the report (and ``--dry-run``) shows it.
 
@@ -120,55 +107,19 @@ def plan_document(p: Plan, request: UpgradeRequest, status: StatusFile, steps) -
                            for o in ops]] for a, ops in steps]}
 
 
-def plan_lines(doc: dict) -> list[str]:
-    """The plan in words: the packages, then apt's own summary lines (``apt-get -s install``
-    prints the same counts and sizes), then the dpkg calls."""
-    out = []
-    up = [i for i in doc["install"] if not i["new"]]
-    new = [i for i in doc["install"] if i["new"]]
-    for i in up:
-        out.append(f"upgrade: {i['package']} {i['old_version']} -> {i['version']} ({i['suite']})")
-    for i in new:
-        out.append(f"new: {i['package']} {i['version']} ({i['suite']})")
-    for name in doc["remove"]:
-        out.append(("purge: " if doc["purge"] else "remove: ") + name)
-    for name, why in sorted(doc["kept_back"].items()):
-        out.append(f"kept back: {name} ({why})")
-    for name in doc.get("already_installed", []):
-        out.append(f"{name} is already the newest version")
-    for line in doc.get("unmet_recommends", []):
-        out.append(f"recommended, not installed: {line}")
-    out += [f"note: {n}" for n in doc.get("notes", [])]
-    out.append(f"{len(up)} upgraded, {len(new)} newly installed, {len(doc['remove'])} to remove and "
-               f"{doc.get('not_upgraded', len(doc['kept_back']))} not upgraded.")
-    total, get = doc.get("archives_size", doc["download_size"]), doc["download_size"]
-    if total:
-        out.append(f"Need to get {apt_size(get)}/{apt_size(total)} of archives." if get != total
-                   else f"Need to get {apt_size(total)} of archives.")
-    change = doc.get("disk_space_change", doc["installed_size_change_kib"] * 1024)
-    if not doc["install"] and not doc["remove"]:
-        pass  # nothing to do: apt prints no sizes either
-    elif change >= 0:
-        out.append(f"After this operation, {apt_size(change)} of additional disk space will be used.")
-    elif change < 0:
-        out.append(f"After this operation, {apt_size(-change)} disk space will be freed.")
-    for action, ops in doc["steps"]:
-        out.append(f"  dpkg --{action} {' '.join(ops)}".rstrip())
-    return out
-
-
 def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptions | None = None, *,
                   output: str | None = None, in_place: bool = False, dry_run: bool = False,
                   report: str | None = None, firstboot_timeout: int | None = None,
                   firstboot_job_timeout: int | None = None, on_plan=None,
-                  repositories: Repositories | None = None, progress=None) -> PatchReport:
+                  repositories: Repositories | None = None, progress=None, plan_only: bool = False) -> PatchReport:
     """Plan, download and apply; see the module note. Returns the :class:`PatchReport` (its
     document has ``plan``); with nothing to do, nothing is written and ``written`` is None.
-    ``progress`` (:class:`nuwa.apt.progress.Stages`) shows the stages on a terminal."""
+    ``progress`` (:class:`nuwa.apt.progress.Stages`) shows the stages on a terminal;
+    ``plan_only`` stops after the plan (nothing downloaded, nothing applied)."""
     if progress is not None:
         progress.stage("plan", item="reading the repositories")
     check_report_path(report)
-    if not dry_run:
+    if not dry_run and not plan_only:
         check_target("patch", output, in_place)
     fs = image.root()
     repos = repositories or Repositories(repo_options)
@@ -190,7 +141,8 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
     p = plan(policy, status, req, auto_installed=[n for (n, _), a in marks.items() if a]) if req else Plan()
     return _apply_plan(image, p, request, status, marks, native, repos, img.conf, repositories is None,
                        dict(output=output, in_place=in_place, dry_run=dry_run, report=report,
-                            firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout),
+                            firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout,
+                            plan_only=plan_only),
                        on_plan, progress=progress)
 
 
@@ -198,7 +150,8 @@ def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = No
                        output: str | None = None, in_place: bool = False, dry_run: bool = False,
                        report: str | None = None, firstboot_timeout: int | None = None,
                        firstboot_job_timeout: int | None = None, on_plan=None,
-                       repositories: Repositories | None = None, progress=None) -> PatchReport:
+                       repositories: Repositories | None = None, progress=None,
+                       plan_only: bool = False) -> PatchReport:
     """``apt install ./a.deb ./b.deb`` on the image (``nuwa patch --deb``); returns the report.
 
     Each file is its package's candidate (:func:`nuwa.apt.records.deb_record`); the plan is
@@ -210,7 +163,7 @@ def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = No
     plan is made again with the repositories (missing dependencies and Recommends come from
     them). A dependency nothing can satisfy is refused with apt's words and the dependency
     named (:class:`nuwa.apt.resolver.PlanError`, exit 2); so is one the repositories could
-    supply if they could be read (the reason is added). ``progress`` as for
+    supply if they could be read (the reason is added). ``progress`` and ``plan_only`` as for
     :func:`upgrade_image`.
     """
     if progress is not None:
@@ -218,7 +171,7 @@ def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = No
     check_report_path(report)
     if not debs:
         raise InvalidInputError("nothing to apply: give --deb FILE (one or more)")
-    if not dry_run:
+    if not dry_run and not plan_only:
         check_target("patch", output, in_place)
     archives = open_debs(debs)
     local = tuple(deb_record(a) for a in archives)
@@ -255,7 +208,8 @@ def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = No
     request = UpgradeRequest("install", tuple(os.path.basename(a.path) for a in archives))
     return _apply_plan(image, p, request, status, marks, native, repos, conf, repositories is None,
                        dict(output=output, in_place=in_place, dry_run=dry_run, report=report,
-                            firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout),
+                            firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout,
+                            plan_only=plan_only),
                        on_plan, archives=archives, note=note, progress=progress)
 
 
@@ -272,11 +226,12 @@ def _apply_plan(image: Image, p: Plan, request: UpgradeRequest, status: StatusFi
         progress.close()  # the plan may be printed now (--dry-run); downloads draw their own line
     if on_plan is not None:
         on_plan(doc)
-    if not steps:
+    plan_only = job.pop("plan_only", False)
+    if plan_only or not steps:
         if repos is not None and own_repos:
             repos.close()
-        return PatchReport({"image": image.path, "dry_run": bool(job["dry_run"]), "written": None, "plan": doc,
-                            "packages": [], "nothing_to_do": True, "changes": [], "scripts": [],
+        return PatchReport({"image": image.path, "dry_run": bool(job["dry_run"] or plan_only), "written": None, "plan": doc,
+                            "packages": [], "nothing_to_do": not steps, "changes": [], "scripts": [],
                             "firstboot": None, "counts": {}})
     remote = [r for r in p.install if not is_local(r)]
     paths: list = []
