@@ -180,7 +180,7 @@ def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = No
     marks = read_auto_installed(fs)
     auto = [n for (n, _), a in marks.items() if a]
     conf = read_apt_config(fs)
-    archs = image_architectures(fs, conf)
+    archs = _local_architectures(fs, conf, status, local)
     native = archs[0]
     req = Request("install", (), local)
     p, offline_error, note = None, None, None
@@ -211,6 +211,21 @@ def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = No
                             firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout,
                             plan_only=plan_only),
                        on_plan, archives=archives, note=note, progress=progress)
+
+
+def _local_architectures(fs, conf, status: StatusFile, local) -> list[str]:
+    """The image's architectures for ``--deb``; an image whose dpkg database does not say
+    (no ``dpkg`` package, no ``/var/lib/dpkg/arch``: a trimmed or constructed tree, which
+    ``dpkg -i`` never needed to know) gets the architecture its installed packages and the
+    given files use -- all that a plan of those files can depend on."""
+    try:
+        return image_architectures(fs, conf)
+    except InvalidInputError:
+        seen = [e.arch for e in status.entries if e.arch not in ("", "all")]
+        seen += [r.architecture for r in local if r.architecture != "all"]
+        if not seen:
+            return ["amd64"]  # only Architecture: all packages: the name is never compared
+        return [max(set(seen), key=seen.count)]
 
 
 def _apply_plan(image: Image, p: Plan, request: UpgradeRequest, status: StatusFile, marks, native: str,
