@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 from nuwa.deb.archive import DebArchive, open_deb
 from nuwa.deb.operations import Dpkg
-from nuwa.errors import InternalError, InvalidInputError, NuwaError, OperationFailedError
 from nuwa.deb.status import StatusFile
+from nuwa.errors import InternalError, InvalidInputError, NuwaError, OperationFailedError
 from nuwa.image import Image
-from nuwa.patch.details import installed_sources
-from nuwa.patch.report import PatchReport, build_report, check_report_path, previous_firstboot, write_report
+from nuwa.patch.report import (PatchReport, build_report, check_report_path, installed_sources, previous_firstboot,
+                               write_report)
 from nuwa.patch.runner import SimulatorRunner
 from nuwa.patch.staging import check_target, staged
 

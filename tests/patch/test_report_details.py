@@ -1,4 +1,4 @@
-"""The per-package facts of a patch report and its reboot answer (nuwa.patch.details).
+"""The per-package facts of a patch report and its reboot answer (nuwa.patch.report).
 
 Real .debs built by ``dpkg-deb`` on the default test image (a dry run: nothing written):
 CVE ids from the unpacked file's ``changelog.Debian.gz`` entries newer than the installed
@@ -18,7 +18,7 @@ import pytest
 import nuwa
 from helpers.debtools import build_deb
 from helpers.paths import DEFAULT_IMAGE as IMAGE
-from nuwa.patch.details import reboot_needed
+from nuwa.patch.report import reboot_needed
 
 CHANGELOG = """nuwa-cve (1.2-1) bookworm-security; urgency=high
 
