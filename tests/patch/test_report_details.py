@@ -89,3 +89,44 @@ def test_reboot_rule_by_package_and_none_without():
         {"required": False, "packages": [], "reasons": []}
     # linux-image-*: the kernel
     assert reboot_needed([{"package": "linux-image-6.1.0-28-amd64", "new_version": "1"}], [], [])["required"]
+
+
+# Ubuntu's /usr/share/update-notifier/notify-reboot-required (update-notifier-common), its logic
+NOTIFIER = """#!/bin/sh -e
+REBOOT_REQUIRED=/var/run/reboot-required
+REBOOT_REQUIRED_PKGS=/var/run/reboot-required.pkgs
+touch $REBOOT_REQUIRED
+if [ -n "$DPKG_MAINTSCRIPT_PACKAGE" ]; then
+    if ! grep -q "^$DPKG_MAINTSCRIPT_PACKAGE$" $REBOOT_REQUIRED_PKGS 2>/dev/null ; then
+        echo "$DPKG_MAINTSCRIPT_PACKAGE" >> $REBOOT_REQUIRED_PKGS
+    fi
+fi
+"""
+# what Ubuntu's libc6, dbus and kernel postinsts do
+CALLER_POSTINST = """#!/bin/sh
+set -e
+if [ "$1" = configure ] && [ -x /usr/share/update-notifier/notify-reboot-required ]; then
+    /usr/share/update-notifier/notify-reboot-required
+fi
+"""
+
+
+def test_reboot_from_ubuntus_notify_reboot_required_interpreted_from_the_image(tmp_path):
+    """The helper is a script in the image (installed first: the caller depends on it); the
+    simulator interprets it, and its writes are what the report reads."""
+    if not os.path.exists(IMAGE):
+        pytest.skip("testimages/default.qcow2 is missing")
+    d = str(tmp_path)
+    notifier = build_deb(d, "nuwa-notifier", "1.0",
+                         {"/usr/share/update-notifier/notify-reboot-required": NOTIFIER.encode()},
+                         modes={"/usr/share/update-notifier/notify-reboot-required": 0o755})
+    caller = build_deb(d, "nuwa-libcish", "1.0", {"/usr/share/doc/nuwa-libcish/x": b"x"},
+                       extra="Depends: nuwa-notifier\n", scripts={"postinst": CALLER_POSTINST})
+    with nuwa.open(IMAGE) as image:
+        report = image.patch(debs=[caller, notifier], dry_run=True)
+    doc = report.to_json()
+    assert report.reboot_required and doc["reboot"]["packages"] == ["nuwa-libcish"], doc["reboot"]
+    assert doc["counts"]["deferred"] == 0
+    # the same files without the caller: nothing asks for a reboot
+    with nuwa.open(IMAGE) as image:
+        assert not image.patch(debs=[notifier], dry_run=True).reboot_required
