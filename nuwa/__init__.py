@@ -36,6 +36,19 @@ def open(path, writable: bool = False, partition: int | None = None,  # noqa: A0
     return api.open(path, writable=writable, partition=partition, unsafe_in_place=unsafe_in_place)
 
 
+def __getattr__(name):
+    """``nuwa.RepoOptions`` and ``nuwa.UpgradeRequest``, loaded when first asked for (start-up speed)."""
+    if name == "RepoOptions":
+        from nuwa.apt.repository import RepoOptions  # late: the repository code only when asked for
+
+        return RepoOptions
+    if name == "UpgradeRequest":
+        from nuwa.patch.upgrade import UpgradeRequest  # late: the patch job only when asked for
+
+        return UpgradeRequest
+    raise AttributeError(f"module 'nuwa' has no attribute {name!r}")
+
+
 def scan(paths, repo_options=None, options=None, partition: int | None = None, repositories=None):
     """Pending updates of one or several images (``nuwa scan``); see :func:`nuwa.api.scan`."""
     # late: keeps ``import nuwa`` free of the repository code (start-up speed)

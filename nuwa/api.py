@@ -49,31 +49,40 @@ class Image(_DiskImage):
 
     def patch(self, debs, output: str | None = None, in_place: bool = False, dry_run: bool = False,
               report: str | None = None, firstboot_timeout: int | None = None,
-              firstboot_job_timeout: int | None = None):
-        """Install ``debs`` (.deb paths) offline, like ``dpkg -i`` in the image; returns a PatchReport.
+              firstboot_job_timeout: int | None = None, repo_options=None, on_plan=None, repositories=None,
+              progress=None):
+        """Install ``debs`` (.deb paths) offline as ``apt install ./a.deb ./b.deb`` would in the
+        image; returns a PatchReport (its document has the ``plan``).
 
-        Exactly one of ``output`` (a new qcow2 overlay, backing file = this image),
-        ``in_place`` (this image, opened writable) or ``dry_run``; ``report`` is a host file
-        that receives the JSON document too; ``firstboot_timeout``/``firstboot_job_timeout``
-        bound each first-boot entry and the whole job (seconds, docs/firstboot.md).
+        The files are ordered as apt orders dpkg's calls, whatever order they are given in; a
+        dependency they leave unmet is taken from the image's repositories
+        (``repo_options``: a :class:`nuwa.apt.repository.RepoOptions`), which are not read
+        when nothing is missing. Exactly one of ``output`` (a new qcow2 overlay, backing file
+        = this image), ``in_place`` (this image, opened writable) or ``dry_run``; ``report``
+        is a host file that receives the JSON document too; ``firstboot_timeout``/
+        ``firstboot_job_timeout`` bound each first-boot entry and the whole job (seconds,
+        docs/firstboot.md); ``on_plan(doc)`` sees the plan before anything is applied;
+        ``progress`` (a :class:`nuwa.apt.progress.Stages`) draws the stages on a terminal.
         """
-        # late: the shell simulator loads only for the jobs that run scripts (start-up speed)
-        from nuwa.patch.install import patch_image
+        # late: the shell simulator and the apt code load only for the writing jobs (start-up speed)
+        from nuwa.patch.upgrade import install_local_debs
 
         if isinstance(debs, (str, os.PathLike)):  # one path, not a sequence of characters
             debs = [debs]
-        return patch_image(self, list(debs), output=output, in_place=in_place, dry_run=dry_run, report=report,
-                           firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout)
+        return install_local_debs(self, list(debs), repo_options, output=output, in_place=in_place,
+                                  dry_run=dry_run, report=report, firstboot_timeout=firstboot_timeout,
+                                  firstboot_job_timeout=firstboot_job_timeout, on_plan=on_plan,
+                                  repositories=repositories, progress=progress)
 
     def upgrade(self, request=None, repo_options=None, output: str | None = None, in_place: bool = False,
                 dry_run: bool = False, report: str | None = None, firstboot_timeout: int | None = None,
-                firstboot_job_timeout: int | None = None, on_plan=None, repositories=None):
+                firstboot_job_timeout: int | None = None, on_plan=None, repositories=None, progress=None):
         """apt's job offline (``nuwa patch --upgrade`` and friends); returns a PatchReport whose
         document also has the ``plan``.
 
         ``request`` is a :class:`nuwa.patch.upgrade.UpgradeRequest` (default: ``upgrade``);
         ``repo_options`` a :class:`nuwa.apt.repository.RepoOptions`; ``on_plan(doc)`` sees the
-        plan before anything is downloaded; the rest as for :meth:`patch`.
+        plan before anything is downloaded; ``progress`` and the rest as for :meth:`patch`.
         """
         # late: the repository code (and OpenPGP) loads only for apt's job (start-up speed)
         from nuwa.patch.upgrade import UpgradeRequest, upgrade_image  # (late, see above)
@@ -81,7 +90,22 @@ class Image(_DiskImage):
         return upgrade_image(self, request or UpgradeRequest(), repo_options, output=output, in_place=in_place,
                              dry_run=dry_run, report=report, firstboot_timeout=firstboot_timeout,
                              firstboot_job_timeout=firstboot_job_timeout, on_plan=on_plan,
-                             repositories=repositories)
+                             repositories=repositories, progress=progress)
+
+    def plan(self, request=None, repo_options=None, debs=None) -> dict:
+        """apt's plan, nothing downloaded or applied: for ``debs`` (``apt install ./FILE...``),
+        else for ``request`` (a :class:`nuwa.patch.upgrade.UpgradeRequest`, default
+        ``upgrade``). Returns the plan document (``nuwa patch --dry-run --json``'s ``plan``;
+        docs/cli.md "The plan"); a request apt refuses raises :class:`nuwa.InvalidInputError`.
+        """
+        # late: the repository code loads only for apt's jobs (start-up speed)
+        from nuwa.patch.upgrade import UpgradeRequest, install_local_debs, upgrade_image  # (late, see above)
+
+        if debs is not None:
+            if isinstance(debs, (str, os.PathLike)):
+                debs = [debs]
+            return install_local_debs(self, list(debs), repo_options, plan_only=True).plan
+        return upgrade_image(self, request or UpgradeRequest(), repo_options, plan_only=True).plan
 
     def sh(self, script: str, args=(), output: str | None = None, in_place: bool = False, dry_run: bool = False,
            name: str = "sh", bash: bool = False):

@@ -37,6 +37,12 @@ def test_docs_api_examples_run(tmp_path, monkeypatch, capsys):
     blocks = _blocks()
     assert len(blocks) >= 5, "docs/api.md lost its examples"
     os.symlink(TESTIMAGES, tmp_path / "testimages")
+    # repo/: the three updates, signed, as Debian's security archive offers them (docs/api.md)
+    from helpers.aptrepo import build_repo
+
+    repo = build_repo(str(tmp_path / "repo"), DEBS, suite="bookworm-security", codename="bookworm-security",
+                      origin="Debian", label="Debian-Security")
+    repo.write_key(str(tmp_path / "repo" / "key.asc"))
     before = file_sha256(IMAGE)
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "docs_api"}
@@ -46,9 +52,9 @@ def test_docs_api_examples_run(tmp_path, monkeypatch, capsys):
     assert "upgrade xz-utils 5.4.1-1+deb12u1 -> 5.4.1-1+deb12u2" in out
     assert "output exists" in out
     assert file_sha256(IMAGE) == before
-    written = sorted(p.name for p in tmp_path.iterdir() if p.name != "testimages")
-    assert written == ["deferred.qcow2", "motd.qcow2", "patch-report.json", "patched.qcow2"]
-    for name in ("deferred.qcow2", "motd.qcow2", "patched.qcow2"):
+    written = sorted(p.name for p in tmp_path.iterdir() if p.name not in ("testimages", "repo"))
+    assert written == ["cache", "deferred.qcow2", "mine.qcow2", "motd.qcow2", "patch-report.json", "patched.qcow2"]
+    for name in ("deferred.qcow2", "mine.qcow2", "motd.qcow2", "patched.qcow2"):
         qemu_img_check(str(tmp_path / name))
     assert json.load(open(tmp_path / "patch-report.json")) == namespace["doc"]
 

@@ -148,6 +148,56 @@ class Progress:
             self.enabled = False  # the terminal went away: downloads go on without display
 
 
+class Stages:
+    """The display of a whole patch run: one redrawn line naming the stage and how far it is
+    (``plan``, ``download`` -- drawn by :class:`Progress` --, ``unpack 3/15 libc6``,
+    ``configure 2/15 libc6``, ``triggers``, ``write``), cleared at the end.
+
+    The same rules as :class:`Progress`: only on a terminal other than stdout, never when
+    ``quiet`` (the command line passes ``--quiet or --json``). Every method is a no-op when
+    disabled, so the job code calls it unconditionally.
+    """
+
+    def __init__(self, stream=None, *, quiet: bool = False, interval: float = 0.1, clock=time.monotonic):
+        self.stream = sys.stderr if stream is None else stream
+        self.enabled = not quiet and _is_terminal(self.stream)
+        self.interval = interval
+        self.clock = clock
+        self._last = -1e9
+        self._drawn = False
+
+    def stage(self, name: str, done: int | None = None, total: int | None = None, item: str = "") -> None:
+        """Show stage ``name`` (``done``/``total`` steps so far, ``item`` the current package)."""
+        if not self.enabled:
+            return
+        now = self.clock()
+        # the first step of a stage is always drawn; the rest at most every ``interval``
+        if done not in (None, 0, 1) and done != total and now - self._last < self.interval:
+            return
+        self._last = now
+        count = f" {done}/{total}" if done is not None and total else ""
+        text = f"nuwa: {name}{count}" + (f"  {item}" if item else "")
+        try:
+            width = os.get_terminal_size(self.stream.fileno()).columns or 80
+        except OSError:
+            width = 80
+        self._write("\r\x1b[K" + text[: max(width - 1, 10)])
+        self._drawn = True
+
+    def close(self) -> None:
+        """Clear the line (the run's result is printed after it, on stdout)."""
+        if self.enabled and self._drawn:
+            self._write("\r\x1b[K")
+            self._drawn = False
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.enabled = False
+
+
 def _duration(secs: float) -> str:
     # apt's TimeToStr: "4s", "1min 5s", "1h 2min 3s"
     s = int(round(secs))

@@ -7,7 +7,10 @@ Kept apart so that sources, metadata, candidates and the scan report share one d
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+
+from nuwa.errors import InvalidInputError
 
 
 @dataclass(frozen=True)
@@ -81,3 +84,52 @@ class PackageRecord:
         if "(" in self.source:
             return self.source.split("(", 1)[1].rstrip(") ").strip()
         return self.version
+
+
+# ---- local .deb files ---------------------------------------------------------------------------
+# ``apt install ./a.deb ./b.deb``: apt 2.x turns each file named on its command line into a package
+# version of an index of its own (apt-pkg/deb/debindexfile.cc ``debDebPkgFileIndex``: the control
+# file is the record, the file itself the archive), and the request selects exactly that version
+# (apt-private/private-install.cc sets it as the candidate before ``MarkInstall``). So the file wins
+# for its package name whatever the repositories offer; its dependencies are resolved like those of
+# any package asked for (nuwa.apt.resolver, ``Request.local``).
+
+#: the index local files belong to: never fetched (``filename`` is the host path itself)
+LOCAL_RELEASE = ReleaseInfo(uri="", suite="local", component="local", archive="local")
+
+# the control fields a record keeps as attributes (what the resolver and the orderer read)
+_FIELDS = {
+    "Multi-Arch": "multi_arch", "Priority": "priority", "Section": "section", "Source": "source",
+    "Depends": "depends", "Pre-Depends": "pre_depends", "Recommends": "recommends", "Suggests": "suggests",
+    "Conflicts": "conflicts", "Breaks": "breaks", "Replaces": "replaces", "Provides": "provides",
+}
+
+
+def deb_record(archive) -> PackageRecord:
+    """The :class:`PackageRecord` of an opened ``.deb`` (``nuwa.deb.archive.DebArchive``).
+
+    ``filename`` is the file's path on the host, ``size`` its length (apt counts it in the
+    archives' total but not in what is to get), ``installed_size`` the control file's
+    ``Installed-Size`` (KiB)."""
+    ctl = archive.control
+    name, version, arch = ctl.get("Package", ""), ctl.get("Version", ""), ctl.get("Architecture", "")
+    if not name or not version or not arch:
+        missing = [f for f, v in (("Package", name), ("Version", version), ("Architecture", arch)) if not v]
+        raise InvalidInputError(f"control file lacks {', '.join(missing)}", where=archive.where)
+    try:
+        installed = int((ctl.get("Installed-Size") or "0").strip() or 0)
+    except ValueError:
+        raise InvalidInputError(f"control file: bad Installed-Size {ctl.get('Installed-Size')!r}",
+                                where=archive.where) from None
+    kwargs = {attr: (ctl.get(f) or "").strip() for f, attr in _FIELDS.items()}
+    if kwargs["multi_arch"] == "no":
+        kwargs["multi_arch"] = ""
+    return PackageRecord(package=name, version=version, architecture=arch, release=LOCAL_RELEASE,
+                         essential=(ctl.get("Essential") or "").strip() == "yes",
+                         filename=archive.path, size=os.path.getsize(archive.path), installed_size=installed,
+                         **kwargs)
+
+
+def is_local(record: PackageRecord) -> bool:
+    """Whether ``record`` stands for a file given on the command line (nothing to download)."""
+    return record.release is LOCAL_RELEASE or record.release == LOCAL_RELEASE

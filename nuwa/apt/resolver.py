@@ -60,6 +60,9 @@ class Request:
 
     action: str
     names: tuple[str, ...] = ()
+    #: ``install`` only: records of local .deb files (:func:`nuwa.apt.records.deb_record`),
+    #: each its package's candidate, as ``apt install ./a.deb`` makes it
+    local: tuple = ()
 
 
 @dataclass
@@ -77,6 +80,14 @@ class Plan:
     new: list[str] = field(default_factory=list)
     auto: list[str] = field(default_factory=list)
     upgrades: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Recommends of a changed package left unsatisfied ("pkg: a | b"): apt installs them when
+    #: it can, so a plan made without the repositories is incomplete when this is not empty
+    unmet_recommends: list[str] = field(default_factory=list)
+    #: local files whose version is the installed one (apt: "already the newest version")
+    already_installed: list[str] = field(default_factory=list)
+    #: installed packages with a newer candidate that the plan leaves alone (apt's
+    #: "N not upgraded": kept back ones included)
+    not_upgraded: int = 0
 
     def versions(self) -> dict[str, str]:
         """name -> version of every package to unpack (the ``Inst`` lines of ``apt-get -s``)."""
@@ -131,6 +142,7 @@ class Resolver:
         self.state: dict[tuple[str, str], PackageRecord | None] = dict(self.current)
         self.protected: set[tuple[str, str]] = set()  # asked for by the user: never kept back
         self.kept: dict[tuple[str, str], str] = {}
+        self.already: list[str] = []
         self._cand: dict = {}
         self._provides: dict[str, list[tuple[str, str]]] = {}
         for rec in policy.iter_records():
@@ -379,9 +391,22 @@ class Resolver:
             self.mark_install(k, cand, auto=k in self.auto)
         self.resolve(allow_remove)
 
-    def install(self, specs) -> None:
-        """``apt-get install SPEC...`` (``PKG``, ``PKG=VER``, ``PKG/SUITE``, ``PKG:ARCH``)."""
-        chosen = [self._lookup(s) for s in specs]
+    def install(self, specs, local=()) -> None:
+        """``apt-get install SPEC...`` (``PKG``, ``PKG=VER``, ``PKG/SUITE``, ``PKG:ARCH``) and
+        ``apt install ./FILE.deb...`` (``local``: their records). A file's version becomes its
+        package's candidate before anything is marked, so one file's dependency on another
+        given file is satisfied by that file, as apt does."""
+        chosen = []
+        for rec in local:
+            k = self.key(rec)
+            cur = self.current.get(k)
+            if cur is not None and cur.version == rec.version:
+                # apt: "x is already the newest version (v)": the same version is not reinstalled
+                self.already.append(rec.package)
+                continue
+            self._cand[k] = rec
+            chosen.append((k, rec))
+        chosen += [self._lookup(s) for s in specs]
         for k, rec in chosen:
             self.protected.add(k)
             self.auto.discard(k)
@@ -463,6 +488,20 @@ class Resolver:
             if self.state.get(k) is self.current.get(k):
                 plan.kept_back[k[0]] = why
         plan.auto = sorted(k[0] for k in self.auto if self.state.get(k) is not None)
+        plan.already_installed = sorted(self.already)
+        plan.not_upgraded = sum(1 for k, cur in self.current.items() if self.state.get(k) is cur
+                                and self.candidate(k) is not None and self.candidate(k) is not cur)
+        for k in sorted(self.state):
+            rec = self.state[k]
+            if rec is None or not self.changed(k):
+                continue
+            old = self.current.get(k)
+            old_names = {d.name for g in (_rels(old, self._rc)["recommends"] if old else []) for d in g}
+            for g in _rels(rec, self._rc)["recommends"]:
+                # the groups mark_install would have tried (new package, or a new recommendation)
+                if (old is None or not any(d.name in old_names for d in g)) \
+                        and not any(self.satisfied(d, rec.architecture) for d in g):
+                    plan.unmet_recommends.append(f"{rec.package}: " + " | ".join(str(d) for d in g))
         return plan
 
 
@@ -479,7 +518,7 @@ def plan(policy: Policy, status, request: Request | str, auto_installed=()) -> P
     elif request.action in ("full-upgrade", "dist-upgrade"):
         r.upgrade(allow_remove=True)
     elif request.action == "install":
-        r.install(request.names)
+        r.install(request.names, request.local)
     elif request.action in ("remove", "purge"):
         r.remove(request.names)
     else:

@@ -1,12 +1,12 @@
 """``nuwa patch``: apply local .deb files to an image offline (docs/cli.md).
 
-``nuwa patch IMAGE --deb FILE... (--output OUT | --in-place | --dry-run)`` is ``dpkg -i`` on
-the image's root filesystem; the job is :meth:`nuwa.api.Image.patch`
-(:func:`nuwa.patch.install.patch_image`). This module parses the options, calls it and prints
-the report (:mod:`nuwa.patch.report`): ``--json`` on stdout, a human summary otherwise.
-With ``--upgrade``, ``--full-upgrade``, ``--security-only``, ``--install`` or ``--remove``
-it is apt's job instead (:mod:`nuwa.patch.upgrade`): the image's own repositories, apt's plan
-and apt's order of dpkg calls.
+``nuwa patch IMAGE --deb FILE... (--output OUT | --in-place | --dry-run)`` is
+``apt install ./FILE...`` on the image's root filesystem; the job is
+:meth:`nuwa.api.Image.patch` (:func:`nuwa.patch.upgrade.install_local_debs`). With
+``--upgrade``, ``--full-upgrade``, ``--security-only``, ``--install`` or ``--remove`` it is
+:meth:`nuwa.api.Image.upgrade`. Both are apt's job (:mod:`nuwa.patch.upgrade`): apt's plan and
+apt's order of dpkg calls. This module parses the options, calls the job and prints the report
+(:mod:`nuwa.patch.report`): ``--json`` on stdout, a human summary otherwise.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def apt_request(args):
     if len(asked) > 1:
         raise InvalidInputError(f"{asked[0]} and {asked[1]} cannot be combined in one run")
     if args.deb and asked:
-        raise InvalidInputError(f"--deb and {asked[0]} cannot be combined (yet): --deb installs local files as dpkg -i")
+        raise InvalidInputError(f"--deb and {asked[0]} cannot be combined (yet): give the packages as --deb files")
     if not asked:
         return None
     flag = asked[0]
@@ -76,17 +76,22 @@ def run_patch(args) -> int:
                 print("  " + line)
             sys.stdout.flush()
 
+    # late: only the patch job draws stages (start-up speed)
+    from nuwa.apt.progress import Stages  # (late, see above)
+
+    stages = Stages(sys.stderr, quiet=bool(args.quiet or args.json))  # a no-op unless stderr is a terminal
     with nuwa.open(args.image, writable=bool(args.in_place and not args.dry_run), partition=args.partition,
                    unsafe_in_place=args.unsafe_in_place) as image:
         if request is None:
             report = image.patch(debs=archives, output=args.output, in_place=args.in_place, dry_run=args.dry_run,
                                  report=args.report, firstboot_timeout=args.firstboot_timeout,
-                                 firstboot_job_timeout=args.firstboot_job_timeout)
+                                 firstboot_job_timeout=args.firstboot_job_timeout, repo_options=_repo_options(args),
+                                 on_plan=show_plan, progress=stages)
         else:
             report = image.upgrade(request, _repo_options(args), output=args.output, in_place=args.in_place,
                                    dry_run=args.dry_run, report=args.report, on_plan=show_plan,
                                    firstboot_timeout=args.firstboot_timeout,
-                                   firstboot_job_timeout=args.firstboot_job_timeout)
+                                   firstboot_job_timeout=args.firstboot_job_timeout, progress=stages)
     if args.json:
         print(json.dumps(report.to_json(), indent=1))
     elif not args.quiet:

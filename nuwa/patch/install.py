@@ -9,12 +9,13 @@ triggers), then ``Dpkg.commit`` -- the package database and the first-boot job g
 ``fs`` is normally an :class:`nuwa.fs.overlay.Overlay`; committing *that* (to the image) is
 the caller's business, so a failure here leaves nothing but the overlay to discard.
 
-:func:`patch_image` is the whole job of ``nuwa patch IMAGE --deb FILE...`` (and of
-``nuwa.open(...).patch(debs=...)``): check the target and the report path, open every .deb,
-stage an overlay over the image (:mod:`nuwa.patch.staging`), install, build the report
-(:mod:`nuwa.patch.report`), write it beside (before the commit, so that "nothing written"
-holds for the report too), commit. Any package error discards the overlay and names the
-package (exit 1).
+:func:`patch_image` is the applying half of every patch job (``nuwa patch --deb`` and
+``--upgrade``, through :mod:`nuwa.patch.upgrade`, which plans and orders; called without
+``steps`` it is ``dpkg -i`` of the files): check the target and the report path, open every
+.deb, stage an overlay over the image (:mod:`nuwa.patch.staging`), run apt's dpkg calls (or
+``dpkg -i``), build the report (:mod:`nuwa.patch.report`), write it beside (before the
+commit, so that "nothing written" holds for the report too), commit. Any package error
+discards the overlay and names the package (exit 1).
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from dataclasses import dataclass
 
 from nuwa.deb.archive import DebArchive, open_deb
 from nuwa.deb.operations import Dpkg
+from nuwa.deb.status import StatusFile
 from nuwa.errors import InternalError, InvalidInputError, NuwaError, OperationFailedError
 from nuwa.image import Image
-from nuwa.patch.report import PatchReport, build_report, check_report_path, previous_firstboot, write_report
+from nuwa.patch.report import (PatchReport, build_report, check_report_path, installed_sources, previous_firstboot,
+                               write_report)
 from nuwa.patch.runner import SimulatorRunner
 from nuwa.patch.staging import check_target, staged
 from nuwa.script.disklayout import STATE_KEY, describe_image
@@ -59,18 +62,29 @@ def install_debs(fs, debs, runner=None, **dpkg_options) -> Applied:
     return Applied(d, runner)
 
 
-def install_steps(fs, steps, runner=None, **dpkg_options) -> Applied:
+def install_steps(fs, steps, runner=None, progress=None, **dpkg_options) -> Applied:
     """apt's sequence of dpkg calls on ``fs``, each its own dpkg run, scripts interpreted.
 
     ``steps`` are ``(action, operands)`` as :func:`nuwa.apt.order.order` gives them, with the
     unpack operands opened (paths or :class:`DebArchive`): ``unpack``, ``configure``,
     ``remove`` and ``purge`` with ``--no-triggers`` (as apt 2.6 calls dpkg), and
     ``configure-pending``, which processes the triggers. The database and job are written to
-    ``fs`` at the end, as in :func:`install_debs`.
+    ``fs`` at the end, as in :func:`install_debs`. ``progress`` (a
+    :class:`nuwa.apt.progress.Stages`) is shown each step.
     """
     runner = runner if runner is not None else SimulatorRunner()
     d = Dpkg(fs, runner, **dpkg_options)
+    totals: dict[str, int] = {}
     for action, operands in steps:
+        totals[action] = totals.get(action, 0) + max(len(operands), 1)
+    done: dict[str, int] = {}
+    for action, operands in steps:
+        if progress is not None:
+            done[action] = done.get(action, 0) + max(len(operands), 1)
+            name = {"configure-pending": "triggers"}.get(action, action)
+            first = operands[0] if operands else ""
+            label = getattr(first, "package", None) or os.path.basename(str(first)).split("_")[0]
+            progress.stage(name, done[action], totals[action], label)
         if action == "unpack":
             d.unpack(operands)
         elif action == "configure":
@@ -121,7 +135,7 @@ def _named(err: NuwaError, archives) -> NuwaError:
 def patch_image(image: Image, debs, output: str | None = None, in_place: bool = False, dry_run: bool = False,
                 report: str | None = None, firstboot_timeout: int | None = None,
                 firstboot_job_timeout: int | None = None, steps=None, finish=None,
-                extra: dict | None = None) -> PatchReport:
+                extra: dict | None = None, progress=None) -> PatchReport:
     """Install ``debs`` (paths or opened archives) into ``image``; see the module note.
 
     Writes a new qcow2 overlay at ``output`` (backing file = the image), or the image itself
@@ -133,7 +147,9 @@ def patch_image(image: Image, debs, output: str | None = None, in_place: bool = 
 
     ``steps`` (apt's dpkg call sequence, :func:`install_steps`; its unpack operands among
     ``debs``) replaces ``dpkg -i``; ``finish(fs)`` runs in the same overlay after the packages
-    (apt's own state: ``extended_states``); ``extra`` is merged into the report document.
+    (apt's own state: ``extended_states``); ``extra`` is merged into the report document;
+    ``progress`` (:class:`nuwa.apt.progress.Stages`) shows the unpack, configure and write
+    stages on a terminal.
     """
     check_report_path(report)
     if not debs:
@@ -145,6 +161,7 @@ def patch_image(image: Image, debs, output: str | None = None, in_place: bool = 
     try:
         with staged(image, "patch", output=output, in_place=in_place, dry_run=dry_run) as st:
             previous = previous_firstboot(st.fs)
+            before = installed_sources(StatusFile.load(st.fs, "/var/lib/dpkg/status"))
             limits = {k: v for k, v in (("entry_timeout", firstboot_timeout),
                                         ("job_timeout", firstboot_job_timeout)) if v}
             try:
@@ -156,8 +173,9 @@ def patch_image(image: Image, debs, output: str | None = None, in_place: bool = 
                 else:
                     # the unpack operands are the paths given in ``debs``: each opened once, above
                     opened = {os.fspath(d): a for d, a in zip(debs, archives) if isinstance(d, (str, os.PathLike))}
+                    opened.update({a.path: a for a in archives})
                     applied = install_steps(st.fs, [(act, [opened.get(o, o) for o in ops] if act == "unpack" else ops)
-                                                    for act, ops in steps], runner=runner)
+                                                    for act, ops in steps], runner=runner, progress=progress)
                 if finish is not None:
                     finish(st.fs)
             except NuwaError as e:
@@ -166,13 +184,19 @@ def patch_image(image: Image, debs, output: str | None = None, in_place: bool = 
                 where = f": {e.filename}" if getattr(e, "filename", None) else ""
                 raise _named(OperationFailedError(f"{e.strerror or e}{where}"), archives) from None
             doc = build_report(image.path, archives, applied, st.fs.changes(), st.target, dry_run, in_place,
-                               previous)
+                               previous, before=before, read=st.fs.read_bytes)
             doc.update(extra or {})
             if report:  # before the commit: a report that cannot be written cancels the run
                 write_report(report, doc)
                 wrote_report = True
+            if progress is not None and not dry_run:
+                progress.stage("write", item=st.target or "")
     except BaseException:
+        if progress is not None:
+            progress.close()
         if wrote_report:  # the commit failed: no report of a run that wrote nothing
             os.unlink(report)
         raise
+    if progress is not None:
+        progress.close()
     return PatchReport(doc)

@@ -19,20 +19,23 @@ anything is downloaded (``nuwa patch --dry-run`` prints it first).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
+from nuwa.apt.aptconf import image_architectures, read_apt_config
 from nuwa.apt.candidates import Policy
 from nuwa.apt.order import order
+from nuwa.apt.records import deb_record, is_local
 from nuwa.apt.repository import RepoOptions, Repositories
-from nuwa.apt.resolver import Plan, Request, plan
+from nuwa.apt.resolver import Plan, PlanError, Request, plan
 from nuwa.apt.scan import _os_release
 from nuwa.apt.security import is_security
 from nuwa.deb.control import parse_paragraphs
 from nuwa.deb.status import StatusFile
 from nuwa.errors import InvalidInputError
 from nuwa.image import Image
-from nuwa.patch.install import patch_image
-from nuwa.patch.report import PatchReport, check_report_path
+from nuwa.patch.install import open_debs, patch_image
+from nuwa.patch.report import PatchReport, apt_size, check_report_path, plan_lines  # noqa: F401 (re-exported)
 from nuwa.patch.staging import check_target
 
 EXTENDED_STATES = "/var/lib/apt/extended_states"
@@ -110,55 +113,49 @@ def write_auto_installed(fs, marks: dict[tuple[str, str], bool], native: str) ->
 
 
 def plan_document(p: Plan, request: UpgradeRequest, status: StatusFile, steps) -> dict:
-    """The plan as the report (and ``--dry-run``) shows it."""
+    """The plan as the report (and ``--dry-run``) shows it.
+
+    Sizes are apt's (apt-private/private-install.cc ``InstallPackages``): ``archives_size`` is
+    the total size of the .debs the plan unpacks, ``download_size`` the part that is neither a
+    local file nor in a ``file:`` repository (what apt calls "to get"; files already in Nuwa's
+    cache are not fetched again);
+    ``disk_space_change`` is apt's ``UsrSize()``: the new versions' ``Installed-Size`` minus the
+    replaced and removed versions' (KiB * 1024, as pkgDepCache counts it), in bytes."""
     old_size = {e.name: int(e.para.get("Installed-Size", "0") or 0) for e in status.entries
                 if e.status not in ("not-installed", "config-files")}
     install = []
     for r in p.install:
         old = p.upgrades.get(r.package, (None, None))[0]
         install.append({"package": r.package, "architecture": r.architecture, "version": r.version,
-                        "old_version": old, "new": r.package in p.new,
-                        "suite": r.release.archive or r.release.suite, "size": r.size})
+                        "old_version": old, "new": r.package in p.new, "local": is_local(r),
+                        "suite": r.release.archive or r.release.suite, "size": r.size,
+                        "installed_size_kib": r.installed_size})
     growth = sum(r.installed_size - old_size.get(r.package, 0) for r in p.install)
     growth -= sum(old_size.get(n.split(":")[0], 0) for n in p.remove)
     return {"request": request.action + (" (security only)" if request.security_only else ""),
             "names": list(request.names), "install": install, "remove": list(p.remove), "purge": p.purge,
-            "kept_back": dict(p.kept_back), "new": list(p.new), "auto": list(p.auto),
-            "download_size": sum(r.size for r in p.install), "installed_size_change_kib": growth,
+            "kept_back": dict(p.kept_back), "not_upgraded": p.not_upgraded, "new": list(p.new),
+            "auto": list(p.auto), "already_installed": list(p.already_installed), "unmet_recommends": list(p.unmet_recommends),
+            "archives_size": sum(r.size for r in p.install),
+            "download_size": sum(r.size for r in p.install if not is_local(r) and not r.release.uri.startswith("file:")),
+            "installed_size_change_kib": growth, "disk_space_change": growth * 1024, "notes": [],
             "steps": [[a, [o if isinstance(o, str) else f"{o.package}_{o.version}_{o.architecture}"
                            for o in ops]] for a, ops in steps]}
-
-
-def plan_lines(doc: dict) -> list[str]:
-    """The plan in words, as ``apt-get -s`` summarises it."""
-    out = []
-    up = [i for i in doc["install"] if not i["new"]]
-    new = [i for i in doc["install"] if i["new"]]
-    if up:
-        out.append("upgrade: " + " ".join(f"{i['package']} {i['old_version']} -> {i['version']}" for i in up))
-    if new:
-        out.append("new: " + " ".join(f"{i['package']} {i['version']}" for i in new))
-    if doc["remove"]:
-        out.append(("purge: " if doc["purge"] else "remove: ") + " ".join(doc["remove"]))
-    for name, why in sorted(doc["kept_back"].items()):
-        out.append(f"kept back: {name} ({why})")
-    out.append(f"{len(up)} upgraded, {len(new)} newly installed, {len(doc['remove'])} to remove, "
-               f"{len(doc['kept_back'])} kept back; {doc['download_size']} bytes to get, "
-               f"{doc['installed_size_change_kib']:+d} KiB installed size")
-    for action, ops in doc["steps"]:
-        out.append(f"  dpkg --{action} {' '.join(ops)}".rstrip())
-    return out
 
 
 def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptions | None = None, *,
                   output: str | None = None, in_place: bool = False, dry_run: bool = False,
                   report: str | None = None, firstboot_timeout: int | None = None,
                   firstboot_job_timeout: int | None = None, on_plan=None,
-                  repositories: Repositories | None = None) -> PatchReport:
+                  repositories: Repositories | None = None, progress=None, plan_only: bool = False) -> PatchReport:
     """Plan, download and apply; see the module note. Returns the :class:`PatchReport` (its
-    document has ``plan``); with nothing to do, nothing is written and ``written`` is None."""
+    document has ``plan``); with nothing to do, nothing is written and ``written`` is None.
+    ``progress`` (:class:`nuwa.apt.progress.Stages`) shows the stages on a terminal;
+    ``plan_only`` stops after the plan (nothing downloaded, nothing applied)."""
+    if progress is not None:
+        progress.stage("plan", item="reading the repositories")
     check_report_path(report)
-    if not dry_run:
+    if not dry_run and not plan_only:
         check_target("patch", output, in_place)
     fs = image.root()
     repos = repositories or Repositories(repo_options)
@@ -178,24 +175,135 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
                         and is_security(u.candidate.release, distro, codename)})
         req = Request("install", tuple(names)) if names else None
     p = plan(policy, status, req, auto_installed=[n for (n, _), a in marks.items() if a]) if req else Plan()
+    return _apply_plan(image, p, request, status, marks, native, repos, img.conf, repositories is None,
+                       dict(output=output, in_place=in_place, dry_run=dry_run, report=report,
+                            firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout,
+                            plan_only=plan_only),
+                       on_plan, progress=progress)
+
+
+def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = None, *,
+                       output: str | None = None, in_place: bool = False, dry_run: bool = False,
+                       report: str | None = None, firstboot_timeout: int | None = None,
+                       firstboot_job_timeout: int | None = None, on_plan=None,
+                       repositories: Repositories | None = None, progress=None,
+                       plan_only: bool = False) -> PatchReport:
+    """``apt install ./a.deb ./b.deb`` on the image (``nuwa patch --deb``); returns the report.
+
+    Each file is its package's candidate (:func:`nuwa.apt.records.deb_record`); the plan is
+    apt's install plan for them and apt orders the dpkg calls, so the files may come in any
+    order. The plan is first made from the files and the installed packages alone: when that
+    plan is complete (every dependency met, no Recommends apt would add left out) and no
+    ``--repo`` was given, the image's repositories are not read at all -- the job stays
+    offline, as ``apt install ./x.deb`` needs nothing from its lists then. Otherwise the
+    plan is made again with the repositories (missing dependencies and Recommends come from
+    them). A dependency nothing can satisfy is refused with apt's words and the dependency
+    named (:class:`nuwa.apt.resolver.PlanError`, exit 2); so is one the repositories could
+    supply if they could be read (the reason is added). ``progress`` and ``plan_only`` as for
+    :func:`upgrade_image`.
+    """
+    if progress is not None:
+        progress.stage("plan")
+    check_report_path(report)
+    if not debs:
+        raise InvalidInputError("nothing to apply: give --deb FILE (one or more)")
+    if not dry_run and not plan_only:
+        check_target("patch", output, in_place)
+    archives = open_debs(debs)
+    local = tuple(deb_record(a) for a in archives)
+    fs = image.root()
+    status = StatusFile.load(fs, "/var/lib/dpkg/status")
+    marks = read_auto_installed(fs)
+    auto = [n for (n, _), a in marks.items() if a]
+    conf = read_apt_config(fs)
+    archs = _local_architectures(fs, conf, status, local)
+    native = archs[0]
+    req = Request("install", (), local)
+    p, offline_error, note = None, None, None
+    options = repo_options or RepoOptions()
+    if not options.repos:
+        try:
+            p = plan(Policy((), archs, native, ()), status, req, auto_installed=auto)
+        except PlanError as e:
+            offline_error = e
+    repos = None
+    if p is None or p.unmet_recommends:
+        repos = repositories or Repositories(options)
+        try:
+            img, chunks = repos.indexes_for(fs)
+        except InvalidInputError as e:  # no sources, no key, a repository that fails (exit 2)
+            if p is None:
+                if offline_error is None:
+                    raise
+                raise PlanError(f"{offline_error} (no repository could supply it: {e})") from None
+            note = f"Recommends not installed ({'; '.join(p.unmet_recommends)}): the repositories could not be read: {e}"
+        else:
+            conf = img.conf
+            policy = Policy(img.pins, img.architectures, native, [r for c in chunks for r in c])
+            p = plan(policy, status, req, auto_installed=auto)
+    request = UpgradeRequest("install", tuple(os.path.basename(a.path) for a in archives))
+    return _apply_plan(image, p, request, status, marks, native, repos, conf, repositories is None,
+                       dict(output=output, in_place=in_place, dry_run=dry_run, report=report,
+                            firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout,
+                            plan_only=plan_only),
+                       on_plan, archives=archives, note=note, progress=progress)
+
+
+def _local_architectures(fs, conf, status: StatusFile, local) -> list[str]:
+    """The image's architectures for ``--deb``; an image whose dpkg database does not say
+    (no ``dpkg`` package, no ``/var/lib/dpkg/arch``: a trimmed or constructed tree, which
+    ``dpkg -i`` never needed to know) gets the architecture its installed packages and the
+    given files use -- all that a plan of those files can depend on."""
+    try:
+        return image_architectures(fs, conf)
+    except InvalidInputError:
+        seen = [e.arch for e in status.entries if e.arch not in ("", "all")]
+        seen += [r.architecture for r in local if r.architecture != "all"]
+        if not seen:
+            return ["amd64"]  # only Architecture: all packages: the name is never compared
+        return [max(set(seen), key=seen.count)]
+
+
+def _apply_plan(image: Image, p: Plan, request: UpgradeRequest, status: StatusFile, marks, native: str,
+                repos: Repositories | None, conf, own_repos: bool, job: dict, on_plan, archives=(),
+                note: str | None = None, progress=None) -> PatchReport:
+    """Order ``p``, show it (``on_plan``), download what is not local and apply it through
+    :func:`patch_image` with apt's steps; ``extended_states`` gets apt's marks."""
     steps = order(p, status, native_arch=native) if (p.install or p.remove) else []
     doc = plan_document(p, request, status, [(s.action, list(s.operands)) for s in steps])
+    if note:
+        doc["notes"].append(note)
+    if progress is not None:
+        progress.close()  # the plan may be printed now (--dry-run); downloads draw their own line
     if on_plan is not None:
         on_plan(doc)
-    if not steps:
-        return PatchReport({"image": image.path, "dry_run": bool(dry_run), "written": None, "plan": doc,
-                            "packages": [], "nothing_to_do": True, "changes": [], "scripts": [],
-                            "firstboot": None, "counts": {}})
-    fetcher = repos.fetcher(img.conf)
-    try:
-        paths = fetcher.get_files([(f"{r.release.uri}/{r.filename}", r.sha256, r.size) for r in p.install])
-    finally:
-        if repositories is None:  # the display's summary; a caller's own Repositories stays open
+    plan_only = job.pop("plan_only", False)
+    if plan_only or not steps:
+        if repos is not None and own_repos:
             repos.close()
+        return PatchReport({"image": image.path, "dry_run": bool(job["dry_run"] or plan_only), "written": None, "plan": doc,
+                            "packages": [], "nothing_to_do": not steps, "changes": [], "scripts": [],
+                            "firstboot": None, "counts": {}})
+    remote = [r for r in p.install if not is_local(r)]
+    paths: list = []
+    if remote:
+        fetcher = repos.fetcher(conf)
+        try:
+            paths = fetcher.get_files([(f"{r.release.uri}/{r.filename}", r.sha256, r.size) for r in remote])
+        finally:
+            if own_repos:  # the display's summary; a caller's own Repositories stays open
+                repos.close()
+    elif repos is not None and own_repos:
+        repos.close()
+
     def ident(r):
         return (r.package, r.architecture, r.version)
 
-    by_record = {ident(r): path for r, path in zip(p.install, paths)}
+    by_record = {ident(r): path for r, path in zip(remote, paths)}
+    by_path = {a.path: a for a in archives}
+    for r in p.install:
+        if is_local(r):
+            by_record[ident(r)] = by_path[r.filename]
     dpkg_steps = [(s.action, [by_record[ident(o)] for o in s.operands] if s.action == "unpack" else list(s.operands))
                   for s in steps]
     keep = dict(marks)  # an upgraded package keeps its mark; new dependencies are auto
@@ -204,11 +312,13 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
     for name in p.remove:
         for k in [k for k in keep if k[0] == name.split(":")[0]]:
             del keep[k]
+    for r in p.install:  # asked for by name or as a file: manually installed (apt's MarkInstall(auto=false))
+        if r.package not in p.auto:
+            keep.pop((r.package, native), None)
 
     def finish(stage_fs):
         if p.auto or p.remove or marks:
             write_auto_installed(stage_fs, keep, native)
 
-    return patch_image(image, paths, output=output, in_place=in_place, dry_run=dry_run, report=report,
-                       firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout,
-                       steps=dpkg_steps, finish=finish, extra={"plan": doc})
+    debs = [by_record[ident(r)] for r in p.install]
+    return patch_image(image, debs, steps=dpkg_steps, finish=finish, extra={"plan": doc}, progress=progress, **job)

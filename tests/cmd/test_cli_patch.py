@@ -98,7 +98,8 @@ def test_patch_writes_a_clean_overlay_with_the_new_versions(patched, tmp_path):
     versions = installed(out)
     for name, old, new in pending_updates():
         assert versions[name] == new, (name, versions.get(name))
-        assert {"action": "upgrade", "package": name, "old_version": old, "new_version": new} in doc["packages"]
+        assert {"action": "upgrade", "package": name, "old_version": old, "new_version": new} in \
+            [{k: p[k] for k in ("action", "package", "old_version", "new_version")} for p in doc["packages"]]
     # debugfs reads back a file each new version ships, matching the md5sums of the new database
     status = debugfs(raw, "cat /var/lib/dpkg/status")
     checked = 0
@@ -165,12 +166,16 @@ def test_quiet_and_in_place_on_a_copy(debs, tmp_path):
     e2fsck_clean(root_partition(mine, str(tmp_path / "root.ext4")))
     versions = installed(mine)
     assert all(versions[n] == new for n, _, new in pending_updates())
-    # a second run of the same .debs is a reinstall, still clean
+    # a second run of the same .debs has nothing to do, as `apt install ./x.deb` says "x is already
+    # the newest version" (apt does not reinstall a file whose version is installed): nothing written
+    after = file_sha256(mine)
     r = nuwa("patch", mine, *deb_args(debs), "--in-place", "--json")
     assert r.returncode == 0, r.stderr
-    assert {p["action"] for p in json.loads(r.stdout)["packages"]} == {"upgrade"}  # the same version again: dpkg calls (and logs) it an upgrade
+    doc = json.loads(r.stdout)
+    assert doc["nothing_to_do"] and doc["packages"] == [] and doc["written"] is None
+    assert sorted(doc["plan"]["already_installed"]) == sorted(n for n, _, _ in pending_updates())
+    assert file_sha256(mine) == after
     qemu_img_check(mine)
-    e2fsck_clean(root_partition(mine, str(tmp_path / "root2.ext4")))
 
 
 # ---- bad input: one line, the documented exit code, nothing written ---------------------------
@@ -227,12 +232,14 @@ def test_file_conflict_without_replaces(debs, tmp_path):
     assert "nuwa-clash" in line
 
 
-def test_unmet_dependency_rolls_everything_back(debs, tmp_path):
+def test_unmet_dependency_is_refused_in_apts_words(debs, tmp_path):
     d = str(tmp_path / "build")
     os.makedirs(d)
     needy = build_deb(d, "nuwa-needy", "1.0", {"/usr/share/nuwa-needy/x": b"x\n"},
                       extra="Depends: nuwa-not-there (>= 1)\n")
-    _refused([*deb_args(debs), "--deb", needy], 1, tmp_path, r"nuwa-needy.*nuwa-not-there")
+    # apt's refusal (exit 2): nothing offers nuwa-not-there (the image's repository has no key)
+    _refused([*deb_args(debs), "--deb", needy], 2, tmp_path,
+             r"nuwa-needy : Depends: nuwa-not-there \(>= 1\) but it is not installable")
 
 
 def test_repo_alone_is_nothing_to_apply(tmp_path):
@@ -319,3 +326,81 @@ def test_report_that_cannot_be_written_cancels_the_run(debs, tmp_path):
     assert len(r.stderr.splitlines()) == 1 and "cannot write the report" in r.stderr
     assert not os.path.exists(out) and not report.exists()
     assert file_sha256(IMAGE) == before
+
+
+def test_missing_dependency_taken_from_a_repository(tmp_path):
+    """``--deb`` as ``apt install ./tool.deb``: tool's dependency comes from the repository
+    (--repo, a file: one), installed as automatic; without the repository the same run is
+    refused with the dependency named (exit 2), as apt refuses it."""
+    from helpers.aptjudge import make_repo
+
+    uri = make_repo(str(tmp_path / "repo"), "stable", [("nuwa-libdep", "1.0", "all"), ("nuwa-other", "1.0", "all")],
+                    {"Origin": "T"})
+    d = str(tmp_path / "build")
+    os.makedirs(d)
+    tool_deb = build_deb(d, "nuwa-tool", "1.0", {"/usr/share/nuwa-tool/x": b"x\n"}, extra="Depends: nuwa-libdep\n")
+    out = str(tmp_path / "with-repo.qcow2")
+    repo = ["--repo", f"deb [trusted=yes] {uri} stable main", "--allow-insecure", "--sources-only",
+            "--cache", str(tmp_path / "cache")]
+    r = nuwa("patch", IMAGE, "--deb", tool_deb, *repo, "--output", out, "--json")
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)["plan"]
+    assert [(i["package"], i["local"], i["new"]) for i in plan["install"]] == [("nuwa-libdep", False, True),
+                                                                           ("nuwa-tool", True, True)]
+    assert plan["auto"] == ["nuwa-libdep"]
+    got = installed(out)
+    assert got["nuwa-tool"] == "1.0" and got["nuwa-libdep"] == "1.0"
+    assert nuwa("cat", out, "/var/lib/apt/extended_states").stdout == (
+        "Package: nuwa-libdep\nArchitecture: amd64\nAuto-Installed: 1\n")
+    qemu_img_check(out)
+    _refused(["--deb", tool_deb], 2, tmp_path, r"nuwa-tool : Depends: nuwa-libdep but it is not installable")
+
+
+def _stderr_on_a_terminal(args) -> tuple[int, bytes, bytes]:
+    """Run ``nuwa patch ARGS`` with stderr on a pseudo-terminal; (status, stdout, terminal)."""
+    import select
+    import sys
+    import threading
+
+    from helpers.cli import nuwa_env
+
+    master, slave = os.openpty()
+    got = bytearray()
+
+    def drain():
+        while True:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                got.extend(chunk)
+            elif proc.poll() is not None:
+                return
+
+    proc = subprocess.Popen([sys.executable, "-m", "nuwa", "patch", *args], stdout=subprocess.PIPE, stderr=slave,
+                            env=nuwa_env())
+    t = threading.Thread(target=drain)
+    t.start()
+    out, _ = proc.communicate(timeout=600)
+    os.close(slave)
+    t.join()
+    os.close(master)
+    return proc.returncode, out, bytes(got)
+
+
+def test_progress_of_the_whole_run_on_a_terminal_only(debs, tmp_path):
+    out = str(tmp_path / "out.qcow2")
+    code, stdout, tty = _stderr_on_a_terminal([IMAGE, *deb_args(debs), "--output", out])
+    assert code == 0, tty
+    text = tty.decode()
+    for stage in ("nuwa: plan", "nuwa: unpack 1/3", "nuwa: configure 1/2", "nuwa: triggers", "nuwa: write"):
+        assert stage in text, text
+    assert text.endswith("\r\x1b[K"), text[-80:]  # the line is cleared: the result follows on stdout
+    assert b"wrote " in stdout and b"nuwa:" not in stdout
+    # --quiet and --json: nothing on the terminal (stdout keeps the JSON document alone)
+    for extra in (["--quiet"], ["--json"]):
+        code, stdout, tty = _stderr_on_a_terminal([IMAGE, *deb_args(debs), "--dry-run", *extra])
+        assert (code, tty) == (0, b"")

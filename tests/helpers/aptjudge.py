@@ -261,7 +261,7 @@ def host_apt(work: str, sources: list[str], status: str, preferences: str = "",
              archs: tuple[str, ...] = ("amd64",), options: tuple[str, ...] = ()):
     """A runner of the host's apt confined to ``work`` (sources, lists, cache, status,
     preferences; ``options``: more ``-o`` settings); ``apt-get update`` already run. Returns
-    ``run(*args) -> stdout``."""
+    ``run(*args, stderr=False, check=True) -> stdout`` (plus stderr)."""
     apt_get = tool("apt-get")
     for d in ("lists/partial", "cache/archives/partial", "etc/apt.conf.d", "etc/preferences.d", "dpkg"):
         os.makedirs(os.path.join(work, d), exist_ok=True)
@@ -290,12 +290,13 @@ def host_apt(work: str, sources: list[str], status: str, preferences: str = "",
     for o in options:
         opts += ["-o", o]
 
-    def run(*args: str, stderr: bool = False) -> str:
+    def run(*args: str, stderr: bool = False, check: bool = True) -> str:
         prog = {"apt-get": apt_get, "apt-cache": tool("apt-cache"), "apt": tool("apt"),
                 "apt-mark": tool("apt-mark")}[args[0]]
         r = subprocess.run([prog, *opts, *args[1:]], capture_output=True, text=True, env=LC)
-        assert r.returncode == 0, f"{' '.join(args)}: exit {r.returncode}\n{r.stderr[-800:]}"
-        assert "E: " not in r.stderr, r.stderr
+        if check:  # check=False: a refusal (exit 100, "E: ...") is what the caller compares
+            assert r.returncode == 0, f"{' '.join(args)}: exit {r.returncode}\n{r.stderr[-800:]}"
+            assert "E: " not in r.stderr, r.stderr
         return r.stdout + r.stderr if stderr else r.stdout
 
     run("apt-get", "-q", "update")

@@ -11,8 +11,10 @@ from nuwa.deb.ar import build_archive
 
 
 def build_deb(out_dir: str, name: str, version: str, files: dict, *, conffiles=(), extra: str = "",
-              scripts: dict | None = None, triggers: str | None = None, arch: str = "all") -> str:
-    """A .deb made by ``dpkg-deb --build`` (``files``: path -> bytes, or ("link", target), or ("dir",))."""
+              scripts: dict | None = None, triggers: str | None = None, arch: str = "all",
+              modes: dict | None = None) -> str:
+    """A .deb made by ``dpkg-deb --build`` (``files``: path -> bytes, or ("link", target), or ("dir",));
+    regular files are 0644 unless ``modes`` (path -> mode) says otherwise."""
     stage = os.path.join(out_dir, f"stage-{name}-{version}")
     os.makedirs(os.path.join(stage, "DEBIAN"), exist_ok=True)
     for path, content in files.items():
@@ -26,7 +28,7 @@ def build_deb(out_dir: str, name: str, version: str, files: dict, *, conffiles=(
         else:
             with open(p, "wb") as f:
                 f.write(content)
-            os.chmod(p, 0o644)
+            os.chmod(p, (modes or {}).get(path, 0o644))
     ctl = f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: Test <t@example.org>\n"
     ctl += extra + f"Description: test package {name}\n long text\n"
     with open(os.path.join(stage, "DEBIAN/control"), "w") as f:

@@ -104,3 +104,38 @@ def test_upgrade_equals_apt_and_dpkg(world):
     # the patched image has nothing left to do
     again = nuwa("patch", out, "--upgrade", "--dry-run", "--cache", top / "cache", "--json", check=0)
     assert json.loads(again.stdout).get("nothing_to_do") is True
+
+
+def test_deb_files_in_any_order_are_applied_as_apt_install_would(world):
+    """``--deb`` with every update file, in reverse and in a shuffled order: apt's plan and
+    order (``dpkg -i`` of the same files stops at libpam-modules' Pre-Depends), the same package
+    states as real dpkg replaying apt's own calls. No dependency is missing, so the image's
+    repositories are not read (no --cache download happens)."""
+    import random
+
+    top = world["top"]
+    debs = dpkg_material.deb_files()
+    shuffled = list(debs)
+    random.Random(12).shuffle(shuffled)
+    ref = world["tree"] + "-debref"
+    dpkg_material.copy_tree(world["tree"], ref)
+    try:
+        real_dpkg_steps(ref, world["steps"])
+        for i, given in enumerate((list(reversed(debs)), shuffled)):
+            out = top / f"deb{i}.qcow2"
+            cache = top / f"deb-cache{i}"
+            r = nuwa("patch", world["img"], "--deb", *given, "--output", out, "--cache", cache, "--json", check=0)
+            assert r.returncode == 0, r.stderr
+            doc = json.loads(r.stdout)
+            assert {i["package"]: i["version"] for i in doc["plan"]["install"]} == _unpacked(world["steps"])
+            assert all(i["local"] for i in doc["plan"]["install"]) and doc["plan"]["download_size"] == 0
+            assert not os.path.exists(cache)  # offline: nothing fetched, not even a Release file
+            raw = str(top / f"deb{i}.raw")
+            subprocess.run([tool("qemu-img"), "convert", "-O", "raw", str(out), raw], check=True)
+            e2fsck_clean(raw)
+            patched = str(top / f"deb-patched{i}")
+            os.makedirs(patched)
+            subprocess.run([tool("debugfs"), "-R", f"rdump /var {patched}", raw], check=True, capture_output=True)
+            assert status_paragraphs(patched) == status_paragraphs(ref)
+    finally:
+        shutil.rmtree(ref, ignore_errors=True)
