@@ -37,6 +37,7 @@ OLD_REGISTRY = {
 ADDED = {
     "pam-auth-update",  # issue 13: libpam-runtime's Perl program
     "ps", "ss", "netstat", "lsof", "fuser",  # issue 13: probes of the running system
+    "ldd",  # issue 14: initramfs-tools' copy_exec
 }
 
 
