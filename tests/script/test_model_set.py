@@ -38,6 +38,7 @@ ADDED = {
     "pam-auth-update",  # issue 13: libpam-runtime's Perl program
     "ps", "ss", "netstat", "lsof", "fuser",  # issue 13: probes of the running system
     "ldd",  # issue 14: initramfs-tools' copy_exec
+    "cpio", "gzip", "xz", "zstd", "lz4",  # issue 14: what mkinitramfs packs with
 }
 
 
