@@ -39,6 +39,7 @@ ADDED = {
     "ps", "ss", "netstat", "lsof", "fuser",  # issue 13: probes of the running system
     "ldd",  # issue 14: initramfs-tools' copy_exec
     "cpio", "gzip", "xz", "zstd", "lz4",  # issue 14: what mkinitramfs packs with
+    "tsort",  # issue 14: mkinitramfs orders its hooks
 }
 
 
