@@ -291,14 +291,18 @@ class ExternalCommands:
         self.tainted, self.tainted_by = True, argv[0]
         return 0
 
-    def _model_run(self, argv: list[str], stdin: bytes, env: dict[str, str] | None = None) -> tuple[int, bytes, bytes]:
+    def _model_run(self, argv: list[str], stdin: bytes, env: dict[str, str] | None = None,
+                   cwd: str | None = None) -> tuple[int, bytes, bytes]:
         """``Invocation.run``: a model runs another program (``xargs``, ``find -exec``).
 
         ``env``, when given, replaces the environment the program receives (``env -i``,
         ``env NAME=VALUE cmd``); the command is then looked up in that environment's PATH,
-        as execvp(3) does.
+        as execvp(3) does. ``cwd``, when given, is the program's working directory (``find
+        -execdir`` runs it in the matched file's directory).
         """
         c = self.subshell()
+        if cwd is not None:
+            c.cwd = cwd
         if env is not None:  # an exec'd program sees only its environment, no shell variables
             c.vars = {k: (v, EXPORT) for k, v in env.items()}
         out, err = OutBuf(self.limits, "captured by a command model"), OutBuf(self.limits, "captured")

@@ -40,6 +40,8 @@ FIND = [
     # -printf with the name directives (initramfs-tools' copy_modules_dir: -printf '%f\\n')
     "find d -name '*' -printf '%f\\n'", "find . d -printf '%p|%h|%f|%P\\n'", "find d -printf '%%%f\\t\\0'",
     "find / -maxdepth 0 -printf '%f:%h:%P\\n'", "find . -regextype posix-extended -regex '.*/[[:alnum:]\\._-]+$' -type f",
+    "find d -execdir basename {} \\;", "find d -type f -execdir ls {} +", "find . -name a -execdir cp -p {} ../copied \\;",
+    "find -L . -name '*1' -execdir ls -d {} +", "find d -execdir",
     "find . -regextype posix-basic -regex '.*/f[12]\\{1\\}'", "find d -type f -printf '%f\\n' -o -printf 'D%p\\n'",
 ]
 

@@ -11,7 +11,9 @@ Supported: ``-P``; global ``-maxdepth -mindepth -depth -xdev -mount -noleaf``; t
 -perm -empty -links -newer -size -true -false -readable -writable -executable``; actions
 ``-print -print0 -delete -exec CMD {} ; -exec CMD {} + -prune -quit -ls(deferred)``; operators
 ``( ) ! -not -a -and -o -or ,``. Time tests (``-mtime`` ...) depend on the clock at boot and are
-deferred, as are ``-ok`` and ``-execdir``; ``-printf`` with the name directives ``%p %f %h %P
+deferred, as is ``-ok``; ``-execdir CMD ;`` and ``-execdir CMD {} +`` run the command in the
+matched file's directory with ``{}`` as ``./NAME``, a ``+`` batch being run whenever the
+directory changes (findutils ``impl_pred_exec``); ``-printf`` ``-printf`` with the name directives ``%p %f %h %P
 %%`` and the escapes ``\\n \\t \\0 \\\\`` (what initramfs-tools' ``copy_modules_dir`` uses; other
 directives are deferred).
 
@@ -27,6 +29,7 @@ own ancestors (same device and inode) is not entered: "File system loop detected
 from __future__ import annotations
 
 import errno
+import posixpath
 import re
 import stat as _stat
 
@@ -99,7 +102,7 @@ _GLOBAL = {"-maxdepth", "-mindepth", "-depth", "-xdev", "-mount", "-noleaf", "-i
            "-d", "-warn", "-nowarn"}
 _DEFERRED = {"-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin", "-newermt", "-anewer", "-cnewer",
              "-used", "-fprintf", "-fprint", "-fprint0", "-ls", "-fls", "-ok", "-okdir",
-             "-execdir", "-samefile", "-inum", "-fstype", "-context", "-follow", "-daystart",
+             "-samefile", "-inum", "-fstype", "-context", "-follow", "-daystart",
              "-lname", "-ilname", "-iregex", "-newerXY", "-files0-from"}
 
 #: -regextype values modelled: name -> extended (POSIX ERE) or not (BRE); "emacs", find's
@@ -115,6 +118,8 @@ class _Find:
         self.depth_first = False
         self.has_action = False
         self.pending_plus: dict[int, tuple[list[str], list[str]]] = {}
+        #: -execdir ... + batches: the directory the pending items of each batch are in
+        self.pending_dir: dict[int, str | None] = {}
         self.status = 0
         self.quit = False
         self.db: UserDB | None = None
@@ -275,6 +280,27 @@ class _Find:
         if t == "-quit":
             self.has_action = True  # no implicit -print
             return _Node("quit")
+        if t == "-execdir":
+            if self.inv.run is None:
+                raise Defer("find -execdir needs the interpreter")
+            for d in self.inv.env.get("PATH", "").split(":"):
+                if not d.startswith("/"):  # find refuses -execdir then (an "insecure" PATH)
+                    raise Defer("find -execdir with a relative directory in PATH is not modelled")
+            self.has_action = True
+            cmd = []
+            while True:
+                if self.i >= len(self.toks):
+                    raise _Usage("missing argument to `-execdir'")
+                a = self.toks[self.i]
+                self.i += 1
+                if a == ";" and cmd:
+                    return _Node("execdir", (cmd, None))
+                if a == "+" and cmd and cmd[-1] == "{}":
+                    idx = len(self.pending_plus)
+                    self.pending_plus[idx] = (cmd[:-1], [])
+                    self.pending_dir[idx] = None
+                    return _Node("execdir", (cmd[:-1], idx))
+                cmd.append(a)
         if t == "-exec":
             if self.inv.run is None:  # decide before any effect (-delete) happens
                 raise Defer("find -exec needs the interpreter")
@@ -400,12 +426,31 @@ class _Find:
             cmd, idx = n.args
             self.pending_plus[idx][1].append(path)
             return True
+        if k == "execdir":
+            cmd, idx = n.args
+            where = posixpath.dirname(ipath.rstrip("/")) or "/"
+            name = "./" + (posixpath.basename(ipath.rstrip("/")) or "/")
+            if idx is None:
+                return self.run([a.replace("{}", name) for a in cmd], where) == 0
+            if self.pending_dir[idx] not in (None, where):
+                self.flush_execdir(idx)
+            self.pending_dir[idx] = where
+            self.pending_plus[idx][1].append(name)
+            return True
         raise AssertionError(k)
 
-    def run(self, argv: list[str]) -> int:
+    def flush_execdir(self, idx: int) -> None:
+        """Run a pending ``-execdir ... +`` batch in its directory."""
+        cmd, items = self.pending_plus[idx]
+        if items and self.run(cmd + items, self.pending_dir[idx]) != 0:
+            self.status = 1
+        self.pending_plus[idx] = (cmd, [])
+        self.pending_dir[idx] = None
+
+    def run(self, argv: list[str], cwd: str | None = None) -> int:
         if self.inv.run is None:
             raise Defer("find -exec needs the interpreter")
-        status, out, errb = self.inv.run(argv, b"")
+        status, out, errb = self.inv.run(argv, b"") if cwd is None else self.inv.run(argv, b"", None, cwd)
         self.inv.out(out)
         self.inv.err(errb)
         return status
@@ -609,6 +654,9 @@ def find(inv: Invocation) -> int:
             break
         f.walk(expr, top)
     for idx, (cmd, items) in sorted(f.pending_plus.items()):
+        if idx in f.pending_dir:
+            f.flush_execdir(idx)
+            continue
         if items:
             # GNU find batches up to the argument-size limit; scripts never come near it
             if f.run(cmd + items) != 0:
