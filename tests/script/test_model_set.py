@@ -40,6 +40,7 @@ ADDED = {
     "ldd",  # issue 14: initramfs-tools' copy_exec
     "cpio", "gzip", "xz", "zstd", "lz4",  # issue 14: what mkinitramfs packs with
     "tsort",  # issue 14: mkinitramfs orders its hooks
+    "mkinitramfs", "dracut",  # issue 14: the guards of the initramfs builders
 }
 
 

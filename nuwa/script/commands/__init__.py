@@ -15,12 +15,13 @@ model").
 
 from __future__ import annotations
 
-from nuwa.script.commands import (accounts, archival, caches, coreutils, debconf, dpkg, editors, findutils, miscutils,
-                                  services)
+from nuwa.script.commands import (accounts, archival, caches, coreutils, debconf, dpkg, editors, findutils,
+                                  initramfs, miscutils, services)
 from nuwa.script.context import ModelSet
 
 #: the families, in the order their models are listed
-FAMILIES = (coreutils, findutils, editors, dpkg, debconf, accounts, services, caches, miscutils, archival)
+FAMILIES = (coreutils, findutils, editors, dpkg, debconf, accounts, services, caches, miscutils, archival,
+            initramfs)
 
 
 def default_models() -> ModelSet:
