@@ -178,10 +178,18 @@ def zstd(inv: Invocation) -> int:
     if not 1 <= level <= 19:
         raise Defer(f"zstd: level {level} is not modelled")
 
+    t = job.values.get("T")
+    if t is not None and not t.isdigit():
+        raise Defer(f"zstd: -T{t} is not modelled")
+    # -T0: as many workers as cores, -TN: N (zstd's -T1 and the library's 0 are one thread);
+    # the frames hold the same content whatever the split
+    threads = -1 if t == "0" else (int(t) if t and int(t) > 1 else 0)
+
     def compress(data: bytes, _base: str, st) -> bytes:
         # the CLI writes a checksum by default and the content size when it knows it (a
-        # file, not a pipe); -T only changes how the work is split
-        c = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=st is not None)
+        # file, not a pipe)
+        c = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=st is not None,
+                                     threads=threads)
         if st is not None:
             return c.compress(data)
         co = c.compressobj()
