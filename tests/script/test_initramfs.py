@@ -127,7 +127,8 @@ def compare_builds(tmp_path, setup, real_argv, real_out, nuwa_command, out) -> N
     want, got = members(root, real_out, "real"), members(root, "/tmp/nuwa.img", "nuwa")
     missing, extra = sorted(want.keys() - got.keys()), sorted(got.keys() - want.keys())
     differ = sorted(k for k in want.keys() & got.keys() if want[k] != got[k])
-    assert (missing, extra, differ) == ([], [], []), (missing[:5], extra[:5], [(k, want[k], got[k]) for k in differ[:5]])
+    assert (missing, extra, differ) == ([], [], []), \
+        (missing[:5], extra[:5], [(k, want[k], got[k]) for k in differ[:5]])
     assert len(want) > 50
 
 

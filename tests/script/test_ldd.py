@@ -27,7 +27,8 @@ _ADDR = re.compile(rb"\(0x[0-9a-f]+\)")
 
 
 def _real(root: str, args: list[str]) -> tuple[int, bytes, bytes]:
-    r = subprocess.run(["chroot", root, "ldd", *args], capture_output=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"})
+    r = subprocess.run(["chroot", root, "ldd", *args], capture_output=True,
+                       env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"})
     return r.returncode, _ADDR.sub(b"(ADDR)", r.stdout), r.stderr
 
 
