@@ -154,13 +154,16 @@ def test_mkinitramfs_builds_the_archive_the_real_one_builds(tmp_path, conf):
 
 
 @needs_kmod
-@pytest.mark.parametrize("how", ["update-initramfs", "kernel-postinst-hook"])
+@pytest.mark.parametrize("how", ["update-initramfs", "kernel-postinst-hook", "run-parts"])
 def test_update_initramfs_create_and_the_kernel_hook_build_the_boot_image(tmp_path, how):
     v = _version()
     # a new kernel has no initramfs yet: remove the one the tree was built with
     setup = [(f"/boot/initrd.img-{v}", None)]
-    argv = (["update-initramfs", "-c", "-k", v] if how == "update-initramfs"
-            else ["/etc/kernel/postinst.d/initramfs-tools", v, f"/boot/vmlinuz-{v}"])
+    argv = {"update-initramfs": ["update-initramfs", "-c", "-k", v],
+            "kernel-postinst-hook": ["/etc/kernel/postinst.d/initramfs-tools", v, f"/boot/vmlinuz-{v}"],
+            # what the kernel package's postinst runs (linux-image-*.postinst)
+            "run-parts": ["run-parts", "--report", "--exit-on-error", f"--arg={v}", f"--arg=/boot/vmlinuz-{v}",
+                          "/etc/kernel/postinst.d"]}[how]
     root = _real_tree(tmp_path)
     _apply_real(root, setup)
     r = _run_real(root, argv)
