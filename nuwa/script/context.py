@@ -132,7 +132,8 @@ class Invocation:
     umask: int = 0o022
     #: lets a model run another command (``xargs``, ``find -exec``, ``dpkg-maintscript-helper``)
     #: through the interpreter's own lookup: ``run(argv, stdin) -> (status, stdout, stderr)``;
-    #: an optional third argument ``env`` replaces the environment the program receives
+    #: an optional third argument ``env`` replaces the environment the program receives, an
+    #: optional fourth ``cwd`` is its working directory (``find -execdir``)
     run: Callable[..., tuple[int, bytes, bytes]] | None = None
     #: lets a model start a shell script of the image as its child, connected to descriptors
     #: the model provides (debconf's frontend runs the maintainer script with its protocol

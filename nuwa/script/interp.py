@@ -436,7 +436,10 @@ class Shell(Redirections, ExternalCommands):
             if lc.levels > 1:
                 lc.levels -= 1
                 raise
-            return self.status, lc.kind
+            # the builtin's own status (0) ends the body, as dash's evalloop takes it
+            # (`while read x; do false || continue; done` exits 0)
+            self.status = 0
+            return 0, lc.kind
 
     def run_while(self, cmd: A.WhileClause) -> int:
         st = 0

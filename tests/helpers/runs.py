@@ -36,9 +36,9 @@ def run_real(argv: list[str], *, env: dict | None, stdin: bytes | None = b"", cw
 
 
 def run_model(root: str, argv: list[str], *, env: dict, stdin: bytes | None = None, umask: int | None = None,
-              run=None, models=None, fs=None, name: str | None = None) -> tuple[int, bytes, bytes]:
+              run=None, models=None, fs=None, name: str | None = None, cwd: str = "/") -> tuple[int, bytes, bytes]:
     """Run the model of ``argv[0]`` (by its basename, or ``name``) on ``root`` seen as the image
-    (``fs``: a HostDirFS over it unless given), cwd ``/``.
+    (``fs``: a HostDirFS over it unless given), in ``cwd`` (``/`` unless given).
 
     ``run`` is what the model calls for a nested command (``xargs``, ``find -exec``, ``dpkg``
     calling a helper); ``stdin``/``umask`` None leave the :class:`Invocation` defaults (a
@@ -49,7 +49,7 @@ def run_model(root: str, argv: list[str], *, env: dict, stdin: bytes | None = No
     if models is None:
         models = _DEFAULT_MODELS = _DEFAULT_MODELS or default_models()
     extra = {k: v for k, v in (("stdin", stdin), ("umask", umask)) if v is not None}
-    inv = Invocation(argv=list(argv), fs=fs or HostDirFS(root, writable=True), cwd="/", env=dict(env), run=run,
+    inv = Invocation(argv=list(argv), fs=fs or HostDirFS(root, writable=True), cwd=cwd, env=dict(env), run=run,
                      models=models, **extra)
     status = models[name or os.path.basename(argv[0])](inv)
     return status, bytes(inv.stdout), bytes(inv.stderr)

@@ -105,15 +105,16 @@ def normalise(res: tuple[int, bytes, bytes], root: str) -> tuple[int, bytes, byt
     return res[0], *(runs.strip_root(b, root) for b in res[1:])
 
 
-def run_model(root: str, argv: list[str], stdin: bytes, umask: int, fs=None) -> tuple[int, bytes, bytes]:
+def run_model(root: str, argv: list[str], stdin: bytes, umask: int, fs=None, cwd: str = "/") -> tuple[int, bytes, bytes]:
     fs = fs or HostDirFS(root, writable=True)
     if os.path.basename(argv[0]) == "echo":
         # the interpreter's builtin; xargs/find -exec cases call it through inv.run
         return 0, (" ".join(argv[1:]) + "\n").encode("utf-8", "surrogateescape"), b""
     if os.path.basename(argv[0]) in ("true", "false"):
         return int(argv[0].endswith("false")), b"", b""
-    return runs.run_model(root, argv, env=ENV, stdin=stdin, umask=umask, fs=fs, models=MODELS,
-                          run=lambda a, i: run_model(root, a, i, umask, fs))
+    # a nested program (xargs, find -exec) may be given its own working directory (-execdir)
+    return runs.run_model(root, argv, env=ENV, stdin=stdin, umask=umask, fs=fs, models=MODELS, cwd=cwd,
+                          run=lambda a, i, env=None, cwd="/": run_model(root, a, i, umask, fs, cwd))
 
 
 def compare(tmp_path, cmd: str | list[str], stdin: bytes = b"", umask: int = 0o022, times: tuple = (),

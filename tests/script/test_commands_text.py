@@ -33,6 +33,10 @@ CASES = [
     ("cut -d ab -f1 lines", b""), ("cut -f3-1 lines", b""), ("cut -d: -f1 nonexist", b""),
     ("cut -d= -f2", b"foo=bar=baz\nx=\n"), ("cut -c1-2,5-", b"abcdefgh\n"), ("cut -d: -f2 -s", b"nocolon\n"), ("cut -f a lines", b""), ("cut -f - lines", b""),
     ("cut -f 1,,2 lines", b""), ("cut -f 0-2 lines", b""), ("cut -f -0 lines", b""),
+    # tsort (mkinitramfs: get_prereq_pairs | tsort)
+    ("tsort", b"udev udev\ndmsetup dmsetup\nudev dmsetup\nfsck fsck\nkmod kmod\nzz zz\n"),
+    ("tsort", b"a b b c a c d a e e\nf b f a\n"), ("tsort", b"x y y z w z q w\n"), ("tsort", b"a b c\n"),
+    ("tsort", b""), ("tsort", b"c c b b a a\n"), ("tsort nonexist", b""), ("tsort -", b"b a\n"),
     # tr
     ("tr a-z A-Z", b"Hello World\n"), ("tr -d '\\n'", b"a\nb\n"), ("tr -s ' '", b"a   b  c\n"),
     ("tr -d '[:space:]'", b" a b\tc\n"), ("tr '[:upper:]' '[:lower:]'", b"HeLLo\n"), ("tr -cd '[:alnum:]'", b"a-b_c!1\n"),

@@ -41,6 +41,10 @@ ADDED = {
     # issue 14, GRUB: the grub family and gettext-base's gettext
     "grub-probe", "grub-mkrelpath", "grub-script-check", "grub-editenv", "grub-install", "grub-bios-setup",
     "os-prober", "gettext", "systemd-detect-virt",
+    "ldd",  # issue 14: initramfs-tools' copy_exec
+    "cpio", "gzip", "xz", "zstd", "lz4",  # issue 14: what mkinitramfs packs with
+    "tsort",  # issue 14: mkinitramfs orders its hooks
+    "mkinitramfs", "dracut",  # issue 14: the guards of the initramfs builders
 }
 
 

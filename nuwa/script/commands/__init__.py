@@ -15,12 +15,13 @@ model").
 
 from __future__ import annotations
 
-from nuwa.script.commands import (accounts, caches, coreutils, debconf, dpkg, editors, findutils, grub, kmod,
-                                  miscutils, services)
+from nuwa.script.commands import (accounts, archival, caches, coreutils, debconf, dpkg, editors, findutils, grub,
+                                  initramfs, kmod, miscutils, services)
 from nuwa.script.context import ModelSet
 
 #: the families, in the order their models are listed
-FAMILIES = (coreutils, findutils, editors, dpkg, debconf, accounts, services, caches, kmod, miscutils, grub)
+FAMILIES = (coreutils, findutils, editors, dpkg, debconf, accounts, services, caches, kmod, miscutils, archival,
+            initramfs, grub)
 
 
 def default_models() -> ModelSet:

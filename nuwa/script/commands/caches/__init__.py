@@ -2,17 +2,20 @@
 
 - ``ldconfig``: ldconfig, ldconfig.real (glibc 2.36): soname links and ``/etc/ld.so.cache``
   byte for byte (``ldcache`` is the cache format, ``elf`` just enough ELF to read sonames);
+- ``ldd``: ldd (glibc 2.36): the loader's dependency walk over the image's files, printed as
+  ``LD_TRACE_LOADED_OBJECTS`` does (what initramfs-tools' ``copy_exec`` reads);
 - ``openssl``: ``openssl rehash`` / ``c_rehash`` (OpenSSL 3.0): the subject-hash links of a
   certificate directory (``x509hash`` computes ``X509_NAME_hash``).
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.caches import ldconfig, openssl
+from nuwa.script.commands.caches import ldconfig, ldd, openssl
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
     "ldconfig": ldconfig.ldconfig,
     "ldconfig.real": ldconfig.ldconfig,
+    "ldd": ldd.ldd,
     "openssl": openssl.openssl,
 }

@@ -14,10 +14,12 @@ from typing import Callable
 ELFMAG = b"\x7fELF"
 ELFCLASS32, ELFCLASS64 = 1, 2
 ELFDATA2LSB, ELFDATA2MSB = 1, 2
-ET_DYN = 3
+ET_EXEC, ET_DYN = 2, 3
 EM_386, EM_X86_64, EM_AARCH64, EM_ARM = 3, 62, 183, 40
 PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE = 1, 2, 3, 4
 DT_NULL, DT_NEEDED, DT_STRTAB, DT_SONAME = 0, 1, 5, 14
+DT_RPATH, DT_RUNPATH, DT_FLAGS_1 = 15, 29, 0x6FFFFFFB
+DF_1_NODEFLIB = 0x800
 
 #: refuse to parse tables larger than this (a hostile file cannot make us allocate much)
 _MAX_TABLE = 1 << 20
@@ -39,10 +41,19 @@ class ElfInfo:
     needed: list[str] = field(default_factory=list)
     #: a PT_DYNAMIC segment with a DT_STRTAB was found (ldconfig skips objects without one)
     dynamic_ok: bool = False
+    #: the object has a PT_DYNAMIC segment at all (ldd: without one, "not a dynamic executable")
+    has_dynamic: bool = False
+    #: DT_RPATH and DT_RUNPATH strings (the loader's search path of this object), DT_FLAGS_1
+    rpath: str | None = None
+    runpath: str | None = None
+    flags_1: int = 0
 
 
-def read_elf(pread: Callable[[int, int], bytes], size: int) -> ElfInfo:
+def read_elf(pread: Callable[[int, int], bytes], size: int, all_types: bool = False) -> ElfInfo:
     """Parse the ELF header, program headers and dynamic section through ``pread(off, n)``.
+
+    ldconfig looks only at shared objects (``ET_DYN``); ``all_types`` also reads the program
+    and dynamic headers of executables (``ET_EXEC``), as the loader does for ldd.
 
     Raises :class:`ElfError` for anything that is not a well-formed ELF file.
     """
@@ -70,7 +81,7 @@ def read_elf(pread: Callable[[int, int], bytes], size: int) -> ElfInfo:
         )
         ph_fmt, ph_size = e + "IIIIIIII", 32
     info = ElfInfo(cls, e_machine, e_type)
-    if e_type != ET_DYN:
+    if e_type != ET_DYN and not (all_types and e_type == ET_EXEC):
         return info
     if e_phentsize < ph_size or e_phnum * e_phentsize > _MAX_TABLE or e_phoff + e_phnum * e_phentsize > size:
         raise ElfError("file is truncated")
@@ -91,6 +102,7 @@ def read_elf(pread: Callable[[int, int], bytes], size: int) -> ElfInfo:
             info.interpreter = raw_interp.split(b"\0", 1)[0].decode("latin-1")
     if dynamic is None or dynamic[1] == 0:
         return info
+    info.has_dynamic = True
     d_off, d_size = dynamic
     if d_off >= size or d_size > _MAX_TABLE:
         raise ElfError("file is truncated")
@@ -127,4 +139,10 @@ def read_elf(pread: Callable[[int, int], bytes], size: int) -> ElfInfo:
             info.needed.append(string(val))
         elif tag == DT_SONAME and info.soname is None:
             info.soname = string(val)
+        elif tag == DT_RPATH and info.rpath is None:
+            info.rpath = string(val)
+        elif tag == DT_RUNPATH and info.runpath is None:
+            info.runpath = string(val)
+        elif tag == DT_FLAGS_1:
+            info.flags_1 = val
     return info

@@ -17,14 +17,17 @@ speeds up ldconfig's next run: an entry whose key does not match is ignored and 
 ldconfig next saves, and a changed library always gets a new ctime, so a stale entry never
 matches it.
 
-Forms modelled: ``ldconfig``, ``ldconfig -r /`` (what libc-bin's trigger runs), ``-X``, ``-N``,
-``-C FILE``, ``-f CONF``, ``-i``, ``-p``, ``-n DIR...``, ``-l LIB...``, ``-v`` (messages only).
-Deferred (reported): other roots than ``/``, old or compat formats, glibc-hwcaps and legacy
+Forms modelled: ``ldconfig``, ``ldconfig -r /`` (what libc-bin's trigger runs), ``-r DIR`` (a
+chroot into DIR, seen through ``nuwa.fs.subtree.SubtreeFS``: mkinitramfs' ``ldconfig -r
+"$DESTDIR"``), ``-X``, ``-N``, ``-C FILE``, ``-f CONF``, ``-i``, ``-p``, ``-n DIR...``, ``-l
+LIB...``, ``-v`` (messages only).
+Deferred (reported): old or compat formats, glibc-hwcaps and legacy
 hwcap subdirectories, a.out libraries, machines other than x86-64.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
 import posixpath
@@ -32,6 +35,8 @@ import re
 import stat as st
 
 from nuwa.fs.model import FileSystem
+from nuwa.fs.subtree import SubtreeFS
+from nuwa.script.commands._common import is_dir
 from nuwa.script.commands.caches.elf import EM_386, EM_X86_64, ET_DYN, ELFCLASS32, ELFCLASS64, ElfError, read_elf
 from nuwa.script.commands.caches.ldcache import (
     FLAG_ELF,
@@ -408,8 +413,17 @@ def ldconfig(inv: Invocation) -> int:
         else:
             rest.append(a)
         i += 1
+    # the facts of the ldconfig binary that runs (the image's), read before any chroot
+    generator, triplet = image_ldconfig_facts(inv.fs, inv.state)
     if root is not None and root.rstrip("/") != "":
-        raise Defer(f"ldconfig: -r {root} (a root other than the image's) is not modelled")
+        # -r DIR: every path ldconfig uses -- configuration, directories, links, the cache --
+        # is canonicalised inside DIR (ldconfig.c with opt_chroot, chroot_canon): links resolve
+        # against DIR as after a chroot (mkinitramfs runs `ldconfig -r "$DESTDIR"` on the
+        # initramfs tree). Its messages then name DIR-prefixed paths; the model's name paths
+        # inside the tree (a known divergence; the initramfs tree gives none)
+        if not is_dir(inv, root):
+            raise Defer(f"ldconfig: -r {root}: the tree does not exist (its error path is not modelled)")
+        inv = dataclasses.replace(inv, fs=SubtreeFS(inv.fs, inv.path(root)), cwd="/")
     run = _Ldconfig(inv, link, verbose)
     if print_mode:
         try:
@@ -425,7 +439,6 @@ def ldconfig(inv: Invocation) -> int:
         return 0
     if manual:
         raise Defer("ldconfig -l is not modelled")
-    generator, triplet = image_ldconfig_facts(inv.fs, inv.state)
     for d in rest:
         if build and not d.startswith("/"):
             return inv.fail(f"relative path `{d}' used to build cache")

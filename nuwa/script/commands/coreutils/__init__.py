@@ -3,7 +3,7 @@ neighbouring packages that scripts use the same way.
 
 - ``files``: rm, rmdir, mkdir, mv, ln;  ``copy``: cp, install;  ``attrs``: chmod, chown, chgrp,
   touch;  ``paths``: readlink, realpath, basename, dirname, mktemp, and ``which`` (debianutils);
-- ``text``: cat, head, tail, cut, uniq, wc;  ``transform``: tr, sort;  ``listing``: ls;
+- ``text``: cat, head, tail, cut, uniq, wc;  ``transform``: tr, sort, tsort;  ``listing``: ls;
 - ``compare``: md5sum and sha*sum, stat, and ``cmp``/``diff -q`` (diffutils 3.8);
 - ``users``: id, sync, sleep, uname, and ``getent`` (glibc 2.36);  ``datecmd``: date;
 - ``envexpr``: env, expr, and ``getconf`` (glibc 2.36).
@@ -56,6 +56,7 @@ MODELS = {
     "wc": text.wc,
     "tr": transform.tr,
     "sort": transform.sort,
+    "tsort": transform.tsort,
     "id": users.id_cmd,
     "getent": users.getent,
     "sync": users.sync,

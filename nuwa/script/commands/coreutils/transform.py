@@ -1,8 +1,9 @@
-"""Models of tr and sort (GNU coreutils 9.1, C locale: characters are bytes).
+"""Models of tr, sort and tsort (GNU coreutils 9.1, C locale: characters are bytes).
 
 tr: sets with escapes, ranges, ``[:class:]``, ``[=c=]``, ``[c*n]``; ``-d``, ``-s``, ``-c``, ``-t``.
 sort: whole-line and ``-k`` keys with ``-t``, ``-b``, ``-f``, ``-n``, ``-r``, ``-V``; ``-u``, ``-s``,
 ``-o``, ``-c``; the last-resort byte comparison GNU sort applies when keys tie.
+tsort: the order of ``tsort.c`` (initramfs-tools orders its hooks with it); a loop is deferred.
 """
 
 from __future__ import annotations
@@ -448,3 +449,52 @@ def sort(inv: Invocation) -> int:
     else:
         inv.out(text)
     return status
+
+
+def tsort(inv: Invocation) -> int:
+    """``tsort [FILE]`` (coreutils 9.1 ``tsort.c``), in the exact order it prints.
+
+    Items live in a search tree keyed by ``strcmp``; each round queues the items without
+    predecessors in tree (byte) order (``scan_zeros``), prints the queue, and appends each
+    printed item's successors whose count drops to zero -- successors in the reverse order
+    their pairs were read (``record_relation`` prepends). A pair of equal tokens only
+    declares the item. Input with a loop is deferred (the real tsort prints the loop and
+    breaks it; that message is not modelled).
+    """
+    args = inv.argv[1:]
+    if args and args[0] == "--":
+        args = args[1:]
+    if any(a.startswith("-") and a != "-" for a in args) or len(args) > 1:
+        raise Defer("tsort: options or several operands are not modelled")
+    name = args[0] if args else "-"
+    data = read_or_report(inv, name)
+    if data is None:
+        return 1
+    tokens = data.split()
+    if len(tokens) % 2:
+        return inv.fail(f"{quotef(name)}: input contains an odd number of tokens")
+    count: dict[bytes, int] = {}
+    succ: dict[bytes, list[bytes]] = {}
+    for j, k in zip(tokens[0::2], tokens[1::2]):
+        count.setdefault(j, 0)
+        count.setdefault(k, 0)
+        succ.setdefault(j, [])
+        succ.setdefault(k, [])
+        if j != k:
+            count[k] += 1
+            succ[j].insert(0, k)
+    out = bytearray()
+    printed: set[bytes] = set()
+    queue = [t for t in sorted(count) if count[t] == 0]
+    while queue:
+        t = queue.pop(0)
+        out += t + b"\n"
+        printed.add(t)
+        for k in succ[t]:
+            count[k] -= 1
+            if count[k] == 0:
+                queue.append(k)
+    if len(printed) != len(count):
+        raise Defer("tsort: the input contains a loop (its report is not modelled)")
+    inv.out(bytes(out))
+    return 0

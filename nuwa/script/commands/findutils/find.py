@@ -11,7 +11,11 @@ Supported: ``-P``; global ``-maxdepth -mindepth -depth -xdev -mount -noleaf``; t
 -perm -empty -links -newer -size -true -false -readable -writable -executable``; actions
 ``-print -print0 -delete -exec CMD {} ; -exec CMD {} + -prune -quit -ls(deferred)``; operators
 ``( ) ! -not -a -and -o -or ,``. Time tests (``-mtime`` ...) depend on the clock at boot and are
-deferred, as are ``-printf``, ``-ok`` and ``-execdir``.
+deferred, as is ``-ok``; ``-execdir CMD ;`` and ``-execdir CMD {} +`` run the command in the
+matched file's directory with ``{}`` as ``./NAME``, a ``+`` batch being run whenever the
+directory changes (findutils ``impl_pred_exec``); ``-printf`` ``-printf`` with the name directives ``%p %f %h %P
+%%`` and the escapes ``\\n \\t \\0 \\\\`` (what initramfs-tools' ``copy_modules_dir`` uses; other
+directives are deferred).
 
 Symbolic links (``-P``, the default; ``-H``; ``-L``; the test ``-xtype``) follow gnulib fts as
 find drives it: with ``-L`` (``-H``: the starting points only) an entry is stat()ed; a
@@ -25,6 +29,7 @@ own ancestors (same device and inode) is not entered: "File system loop detected
 from __future__ import annotations
 
 import errno
+import posixpath
 import re
 import stat as _stat
 
@@ -96,9 +101,13 @@ _ACTIONS = {"-print", "-print0", "-delete", "-exec", "-prune_only", "-quit", "-o
 _GLOBAL = {"-maxdepth", "-mindepth", "-depth", "-xdev", "-mount", "-noleaf", "-ignore_readdir_race",
            "-d", "-warn", "-nowarn"}
 _DEFERRED = {"-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin", "-newermt", "-anewer", "-cnewer",
-             "-used", "-printf", "-fprintf", "-fprint", "-fprint0", "-ls", "-fls", "-ok", "-okdir",
-             "-execdir", "-samefile", "-inum", "-fstype", "-context", "-follow", "-daystart",
-             "-lname", "-ilname", "-iregex", "-regextype", "-newerXY", "-files0-from"}
+             "-used", "-fprintf", "-fprint", "-fprint0", "-ls", "-fls", "-ok", "-okdir",
+             "-samefile", "-inum", "-fstype", "-context", "-follow", "-daystart",
+             "-lname", "-ilname", "-iregex", "-newerXY", "-files0-from"}
+
+#: -regextype values modelled: name -> extended (POSIX ERE) or not (BRE); "emacs", find's
+#: default, keeps the translation -regex always had
+_REGEXTYPES = {"posix-extended": True, "posix-egrep": True, "egrep": True, "posix-basic": False, "emacs": True}
 
 
 class _Find:
@@ -109,6 +118,8 @@ class _Find:
         self.depth_first = False
         self.has_action = False
         self.pending_plus: dict[int, tuple[list[str], list[str]]] = {}
+        #: -execdir ... + batches: the directory the pending items of each batch are in
+        self.pending_dir: dict[int, str | None] = {}
         self.status = 0
         self.quit = False
         self.db: UserDB | None = None
@@ -203,8 +214,16 @@ class _Find:
             return _Node("name", glob_to_re(self.arg(t), t == "-iname"))
         if t in ("-path", "-wholename", "-ipath", "-iwholename"):
             return _Node("path", glob_to_re(self.arg(t), t.startswith("-i")))
+        if t == "-regextype":
+            # a positional option: it changes the -regex tests that follow it (findutils
+            # parser.c, parse_regextype)
+            kind = self.arg(t)
+            if kind not in _REGEXTYPES:
+                raise Defer(f"find -regextype {kind} is not modelled")
+            self.regex_extended = _REGEXTYPES[kind]
+            return _Node("true")
         if t == "-regex":
-            return _Node("regex", compile_posix(self.arg(t), True))
+            return _Node("regex", compile_posix(self.arg(t), getattr(self, "regex_extended", True)))
         if t in ("-type", "-xtype"):
             a = self.arg(t)
             types = a.split(",")
@@ -247,6 +266,9 @@ class _Find:
         if t in ("-print", "-print0"):
             self.has_action = True
             return _Node(t[1:])
+        if t == "-printf":
+            self.has_action = True
+            return _Node("printf", _printf_format(self.arg(t)))
         if t == "-delete":
             if self.follow != "P":
                 raise Defer(f"find -{self.follow} with -delete is not modelled")
@@ -258,6 +280,27 @@ class _Find:
         if t == "-quit":
             self.has_action = True  # no implicit -print
             return _Node("quit")
+        if t == "-execdir":
+            if self.inv.run is None:
+                raise Defer("find -execdir needs the interpreter")
+            for d in self.inv.env.get("PATH", "").split(":"):
+                if not d.startswith("/"):  # find refuses -execdir then (an "insecure" PATH)
+                    raise Defer("find -execdir with a relative directory in PATH is not modelled")
+            self.has_action = True
+            cmd = []
+            while True:
+                if self.i >= len(self.toks):
+                    raise _Usage("missing argument to `-execdir'")
+                a = self.toks[self.i]
+                self.i += 1
+                if a == ";" and cmd:
+                    return _Node("execdir", (cmd, None))
+                if a == "+" and cmd and cmd[-1] == "{}":
+                    idx = len(self.pending_plus)
+                    self.pending_plus[idx] = (cmd[:-1], [])
+                    self.pending_dir[idx] = None
+                    return _Node("execdir", (cmd[:-1], idx))
+                cmd.append(a)
         if t == "-exec":
             if self.inv.run is None:  # decide before any effect (-delete) happens
                 raise Defer("find -exec needs the interpreter")
@@ -353,6 +396,9 @@ class _Find:
         if k == "print0":
             self.inv.out(path + "\0")
             return True
+        if k == "printf":
+            self.inv.out("".join(_printf_piece(piece, path, self.top) for piece in n.args))
+            return True
         if k == "prune":
             if not self.depth_first:
                 self.pruned = True
@@ -380,12 +426,31 @@ class _Find:
             cmd, idx = n.args
             self.pending_plus[idx][1].append(path)
             return True
+        if k == "execdir":
+            cmd, idx = n.args
+            where = posixpath.dirname(ipath.rstrip("/")) or "/"
+            name = "./" + (posixpath.basename(ipath.rstrip("/")) or "/")
+            if idx is None:
+                return self.run([a.replace("{}", name) for a in cmd], where) == 0
+            if self.pending_dir[idx] not in (None, where):
+                self.flush_execdir(idx)
+            self.pending_dir[idx] = where
+            self.pending_plus[idx][1].append(name)
+            return True
         raise AssertionError(k)
 
-    def run(self, argv: list[str]) -> int:
+    def flush_execdir(self, idx: int) -> None:
+        """Run a pending ``-execdir ... +`` batch in its directory."""
+        cmd, items = self.pending_plus[idx]
+        if items and self.run(cmd + items, self.pending_dir[idx]) != 0:
+            self.status = 1
+        self.pending_plus[idx] = (cmd, [])
+        self.pending_dir[idx] = None
+
+    def run(self, argv: list[str], cwd: str | None = None) -> int:
         if self.inv.run is None:
             raise Defer("find -exec needs the interpreter")
-        status, out, errb = self.inv.run(argv, b"")
+        status, out, errb = self.inv.run(argv, b"") if cwd is None else self.inv.run(argv, b"", None, cwd)
         self.inv.out(out)
         self.inv.err(errb)
         return status
@@ -422,6 +487,7 @@ class _Find:
             return ""
 
     def walk(self, expr: _Node, top: str) -> None:
+        self.top = top
         ip = apath(self.inv, top)
         try:
             st = self.entry_stat(ip, 0)
@@ -475,6 +541,54 @@ class _Find:
 
 class _Usage(Exception):
     pass
+
+
+_PRINTF_ESCAPES = {"n": "\n", "t": "\t", "0": "\0", "\\": "\\", "a": "\a", "b": "\b", "f": "\f",
+                   "r": "\r", "v": "\v"}
+
+
+def _printf_format(fmt: str) -> list[str]:
+    """Split a ``-printf`` format into literal text and ``%X`` directives (findutils
+    ``print.c``, ``insert_fprintf``); what is not modelled is deferred before the walk."""
+    out, i = [], 0
+    while i < len(fmt):
+        c = fmt[i]
+        if c == "\\" and i + 1 < len(fmt):
+            e = fmt[i + 1]
+            if e == "c":
+                raise Defer("find -printf \\c is not modelled")
+            out.append(_PRINTF_ESCAPES.get(e, "\\" + e))
+            i += 2
+        elif c == "%" and i + 1 < len(fmt):
+            d = fmt[i + 1]
+            if d not in "pfhP%":
+                raise Defer(f"find -printf %{d} is not modelled")
+            out.append("%" + d)
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return out
+
+
+def _printf_piece(piece: str, path: str, top: str) -> str:
+    """One piece of a ``-printf`` format for ``path`` (found under the starting point ``top``)."""
+    if len(piece) != 2 or piece[0] != "%":
+        return piece
+    d = piece[1]
+    if d == "%":
+        return "%"
+    if d == "p":
+        return path
+    if d == "f":  # gnulib base_name: the last component, a trailing slash kept ("/" stays "/")
+        stripped = path.rstrip("/")
+        if not stripped:
+            return "/"
+        return stripped.rsplit("/", 1)[-1] + ("/" if path.endswith("/") else "")
+    if d == "h":  # print.c: everything before the last slash, "." when there is none
+        return path[: path.rindex("/")] if "/" in path else "."
+    rel = path[len(top):]  # %P: the name relative to the starting point
+    return rel.lstrip("/") if path != top else ""
 
 
 def _ftype(mode: int) -> str:
@@ -540,6 +654,9 @@ def find(inv: Invocation) -> int:
             break
         f.walk(expr, top)
     for idx, (cmd, items) in sorted(f.pending_plus.items()):
+        if idx in f.pending_dir:
+            f.flush_execdir(idx)
+            continue
         if items:
             # GNU find batches up to the argument-size limit; scripts never come near it
             if f.run(cmd + items) != 0:
