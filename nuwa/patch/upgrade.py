@@ -114,18 +114,37 @@ def plan_lines(doc: dict) -> list[str]:
     return out
 
 
-def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptions | None = None, *,
-                  output: str | None = None, in_place: bool = False, dry_run: bool = False,
-                  report: str | None = None, firstboot_timeout: int | None = None,
-                  firstboot_job_timeout: int | None = None, on_plan=None,
-                  repositories: Repositories | None = None) -> PatchReport:
-    """Plan, download and apply; see the module note. Returns the :class:`PatchReport` (its
-    document has ``plan``); with nothing to do, nothing is written and ``written`` is None."""
-    check_report_path(report)
-    if not dry_run:
-        check_target("patch", output, in_place)
+@dataclass
+class PreparedUpgrade:
+    """A plan made ready to apply: everything :func:`apply_prepared` needs, and nothing of the
+    repository objects, so it pickles small (a fleet computes it once per package state and
+    ships it to the workers, docs/fleet.md).
+
+    ``doc`` is the plan document; ``steps`` apt's dpkg calls with the unpack operands as the
+    downloaded ``.deb`` paths (``debs``, in the download cache); ``marks`` the
+    ``extended_states`` to write (None: leave it alone); ``native`` the image's architecture.
+    """
+
+    doc: dict
+    steps: list
+    debs: list
+    marks: dict | None
+    native: str
+
+    @property
+    def nothing_to_do(self) -> bool:
+        """True when the plan installs and removes nothing."""
+        return not self.steps
+
+
+def prepare_upgrade(image: Image, request: UpgradeRequest, repos: Repositories, on_plan=None,
+                    fetch: bool = True) -> PreparedUpgrade:
+    """Plan ``request`` for ``image`` with ``repos`` and (``fetch``) download the ``.deb`` files.
+
+    ``on_plan(doc)`` sees the plan before anything is downloaded. Nothing is written to the
+    image; ``repos`` stays open (the caller owns it).
+    """
     fs = image.root()
-    repos = repositories or Repositories(repo_options)
     img, chunks = repos.indexes_for(fs)
     records = [r for c in chunks for r in c]
     native = img.architectures[0] if img.architectures else "amd64"
@@ -146,16 +165,11 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
     doc = plan_document(p, request, status, [(s.action, list(s.operands)) for s in steps])
     if on_plan is not None:
         on_plan(doc)
-    if not steps:
-        return PatchReport({"image": image.path, "dry_run": bool(dry_run), "written": None, "plan": doc,
-                            "packages": [], "nothing_to_do": True, "changes": [], "scripts": [],
-                            "firstboot": None, "counts": {}})
-    fetcher = repos.fetcher(img.conf)
-    try:
-        paths = fetcher.get_files([(f"{r.release.uri}/{r.filename}", r.sha256, r.size) for r in p.install])
-    finally:
-        if repositories is None:  # the display's summary; a caller's own Repositories stays open
-            repos.close()
+    if not steps or not fetch:
+        return PreparedUpgrade(doc, [], [], None, native)
+    paths = repos.fetcher(img.conf).get_files([(f"{r.release.uri}/{r.filename}", r.sha256, r.size)
+                                               for r in p.install])
+
     def ident(r):
         return (r.package, r.architecture, r.version)
 
@@ -168,11 +182,44 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
     for name in p.remove:
         for k in [k for k in keep if k[0] == name.split(":")[0]]:
             del keep[k]
+    return PreparedUpgrade(doc, dpkg_steps, list(paths), keep if (p.auto or p.remove or marks) else None, native)
+
+
+def apply_prepared(image: Image, prepared: PreparedUpgrade, *, output: str | None = None, in_place: bool = False,
+                   dry_run: bool = False, report: str | None = None, firstboot_timeout: int | None = None,
+                   firstboot_job_timeout: int | None = None) -> PatchReport:
+    """Apply a :class:`PreparedUpgrade` to ``image`` (staged, simulated, reported, committed as
+    :func:`nuwa.patch.install.patch_image`); with nothing to do, nothing is written and the
+    report's ``written`` is None."""
+    if prepared.nothing_to_do:
+        return PatchReport({"image": image.path, "dry_run": bool(dry_run), "written": None, "plan": prepared.doc,
+                            "packages": [], "nothing_to_do": True, "changes": [], "scripts": [],
+                            "firstboot": None, "counts": {}})
 
     def finish(stage_fs):
-        if p.auto or p.remove or marks:
-            write_auto_installed(stage_fs, keep, native)
+        if prepared.marks is not None:
+            write_auto_installed(stage_fs, prepared.marks, prepared.native)
 
-    return patch_image(image, paths, output=output, in_place=in_place, dry_run=dry_run, report=report,
+    return patch_image(image, prepared.debs, output=output, in_place=in_place, dry_run=dry_run, report=report,
                        firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout,
-                       steps=dpkg_steps, finish=finish, extra={"plan": doc})
+                       steps=prepared.steps, finish=finish, extra={"plan": prepared.doc})
+
+
+def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptions | None = None, *,
+                  output: str | None = None, in_place: bool = False, dry_run: bool = False,
+                  report: str | None = None, firstboot_timeout: int | None = None,
+                  firstboot_job_timeout: int | None = None, on_plan=None,
+                  repositories: Repositories | None = None) -> PatchReport:
+    """Plan, download and apply; see the module note. Returns the :class:`PatchReport` (its
+    document has ``plan``); with nothing to do, nothing is written and ``written`` is None."""
+    check_report_path(report)
+    if not dry_run:
+        check_target("patch", output, in_place)
+    repos = repositories or Repositories(repo_options)
+    try:
+        prepared = prepare_upgrade(image, request, repos, on_plan=on_plan)
+    finally:
+        if repositories is None:  # the display's summary; a caller's own Repositories stays open
+            repos.close()
+    return apply_prepared(image, prepared, output=output, in_place=in_place, dry_run=dry_run, report=report,
+                          firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout)
