@@ -3,7 +3,7 @@
 :func:`run_tasks` maps one function over the tasks, one Dask task per image:
 
 - ``scheduler=None``: an embedded ``LocalCluster`` of ``workers`` worker *processes* (default:
-  the core count), one thread each -- the simulator is pure Python, so threads would share one
+  the core count; never more than there are tasks), one thread each -- the simulator is pure Python, so threads would share one
   interpreter lock; processes also bound the damage of a crash to one worker. Each worker's
   memory is bounded by Dask's ``memory_limit`` (the machine's memory shared out), past which
   the nanny restarts it.
@@ -71,7 +71,9 @@ def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None
             except OSError as e:
                 raise InvalidInputError(f"cannot reach the Dask scheduler ({e})", where=scheduler) from None
         else:
-            cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
+            # no more processes than tasks: each costs a Python start-up and Nuwa's imports
+            size = min(workers or default_workers(), len(tasks))
+            cluster = LocalCluster(n_workers=size, threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=logging.CRITICAL if quiet_logs else logging.WARNING)
             client = Client(cluster)
         with client:
