@@ -112,8 +112,12 @@ def _plan_fleet(images, outputs, request, repos, salt, partition, tasks_base, do
     groups: dict[str, list[tuple[int, str]]] = {}
     for i, (img, out) in enumerate(zip(images, outputs)):
         source = out if out is not None and os.path.lexists(out) else img
+        # in place, the image is opened writable here already: a journal left by a killed
+        # earlier run is replayed before anything else (a read-only open refuses to replay it)
+        writable = out is None and not tasks_base["dry_run"]
         try:
-            with api.open(source, partition=partition) as image:
+            with api.open(source, writable=writable, partition=partition,
+                          unsafe_in_place=tasks_base["unsafe_in_place"]) as image:
                 groups.setdefault(state_key(image.root(), salt), []).append((i, source))
         except (NuwaError, OSError) as e:
             done[i] = _failed(i, img, out, e)
