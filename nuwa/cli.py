@@ -43,12 +43,23 @@ def _image_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--partition", type=int, metavar="N", help="use partition N instead of finding the root fs")
 
 
-def _output_args(p: argparse.ArgumentParser) -> None:
+def _output_args(p: argparse.ArgumentParser, fleet: bool = False) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--output", "-o", metavar="OUT", help="write a new qcow2 overlay (backing file = IMAGE)")
+    if fleet:
+        g.add_argument("--output-dir", metavar="DIR",
+                       help="one new qcow2 overlay per IMAGE in DIR, named after it (a fleet)")
     g.add_argument("--in-place", action="store_true", help="modify IMAGE itself (crash-atomic, through its journal)")
     p.add_argument("--unsafe-in-place", action="store_true",
                    help="with --in-place: also write a filesystem that has no journal (not crash-safe)")
+
+
+def _fleet_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from-file", action="append", default=[], metavar="LIST",
+                   help="read image paths from LIST, one per line (repeatable)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=int, metavar="N", help="fleet: N local Dask worker processes (default: cores)")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="fleet: run on the Dask cluster at ADDRESS (tcp://host:port)")
 
 
 def _repo_args(p: argparse.ArgumentParser) -> None:
@@ -114,8 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
 
     s = sub.add_parser("scan", help="pending (security) updates, from the image's own signed sources")
-    s.add_argument("images", metavar="IMAGE", nargs="+", help="qcow2 or raw disks, or bare filesystem images")
+    s.add_argument("images", metavar="IMAGE", nargs="*", help="qcow2 or raw disks, or bare filesystem images")
     s.add_argument("--partition", type=int, metavar="N", help="use partition N instead of finding the root fs")
+    s.add_argument("--from-file", action="append", default=[], metavar="LIST",
+                   help="read image paths from LIST, one per line (repeatable)")
     _repo_args(s)
     s.add_argument("--security-only", action="store_true", help="list only security updates")
     s.add_argument("--cves", action="store_true",
@@ -140,8 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     _image_args(s)
     s.add_argument("--json", action="store_true")
 
-    s = sub.add_parser("patch", help="apply updates offline")
-    _image_args(s)
+    s = sub.add_parser("patch", help="apply updates offline (one image, or a fleet: docs/fleet.md)")
+    s.add_argument("images", metavar="IMAGE", nargs="*",
+                   help="qcow2 or raw disks, or bare filesystem images (several: a fleet)")
+    s.add_argument("--partition", type=int, metavar="N", help="use partition N instead of finding the root fs")
+    _fleet_args(s)
     s.add_argument("--deb", action="extend", nargs="+", default=[], metavar="FILE", help="a .deb to install (repeatable; several may follow one --deb)")
     _repo_args(s)
     s.add_argument("--upgrade", action="store_true", help="as apt upgrade: upgrades and the new packages they need")
@@ -158,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time limit of each deferred entry at first boot (default 600)")
     s.add_argument("--firstboot-job-timeout", type=_seconds, metavar="SECONDS", default=None,
                    help="time limit of the whole first-boot job (default 1800)")
-    _output_args(s)
+    _output_args(s, fleet=True)
     return p
 
 

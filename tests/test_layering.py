@@ -31,7 +31,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("nuwa.script",),
     ("nuwa.apt",),
     ("nuwa.patch",),
-    ("nuwa", "nuwa.api", "nuwa.cmd", "nuwa.cli", "nuwa.__main__"),
+    ("nuwa.api",),
+    ("nuwa.fleet",),
+    ("nuwa", "nuwa.cmd", "nuwa.cli", "nuwa.__main__"),
 ]
 
 @dataclass(frozen=True)
@@ -210,4 +212,5 @@ def test_the_checker_sees_a_cycle_and_an_upward_import():
     assert strongly_connected(fake) == [["nuwa.fs.a", "nuwa.fs.b"]]
     assert layer_of("nuwa.deb.x") > layer_of("nuwa.fs.x") > layer_of("nuwa.formats.x")
     assert layer_of("nuwa.patch.staging") > layer_of("nuwa.script.interp")
+    assert layer_of("nuwa.cmd.patch") > layer_of("nuwa.fleet.job") > layer_of("nuwa.api") > layer_of("nuwa.patch")
     assert layer_of("nuwa") == layer_of("nuwa.cmd.patch") == len(LAYERS) - 1

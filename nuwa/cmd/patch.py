@@ -7,6 +7,9 @@
 :meth:`nuwa.api.Image.upgrade`. Both are apt's job (:mod:`nuwa.patch.upgrade`): apt's plan and
 apt's order of dpkg calls. This module parses the options, calls the job and prints the report
 (:mod:`nuwa.patch.report`): ``--json`` on stdout, a human summary otherwise.
+Several images (or ``--from-file``, ``--output-dir``,
+``--workers``, ``--scheduler``) make a fleet run (:func:`run_fleet`, :mod:`nuwa.fleet`):
+one task per image on Dask, a fleet summary, and the worst image's exit code.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ import json
 import sys
 
 import nuwa
-from nuwa.errors import InvalidInputError
+from nuwa.errors import InvalidInputError, cap_message
 from nuwa.patch.install import open_debs
-from nuwa.patch.report import check_report_path
+from nuwa.patch.report import check_report_path, write_report
 from nuwa.patch.staging import check_target
 
 def apt_request(args):
@@ -59,8 +62,56 @@ def _repo_options(args):
                        offline=args.offline, quiet=args.quiet or args.json)
 
 
+def is_fleet(args) -> bool:
+    """A fleet run: several images, a list file, ``--output-dir``, ``--workers`` or ``--scheduler``."""
+    return (len(args.images) != 1 or bool(args.from_file) or args.output_dir is not None
+            or args.workers is not None or args.scheduler is not None)
+
+
+def run_fleet(args) -> int:
+    """``nuwa patch IMAGE... (--output-dir DIR | --in-place | --dry-run) [--workers N | --scheduler ADDRESS]``:
+    one task per image on Dask (docs/fleet.md); exit code: the worst image's."""
+    # late: the fleet job (and, when it runs, Dask) loads only for a fleet (start-up speed)
+    from nuwa.fleet.images import gather  # (late, see above)
+    from nuwa.fleet.job import new_progress, patch_fleet  # (late, see above)
+
+    if args.output:
+        raise InvalidInputError("--output names one file: a fleet writes one overlay per image, give --output-dir DIR")
+    check_options(args)
+    images = gather(args.images, args.from_file)
+    request = apt_request(args)
+    progress = new_progress(len(images), enabled=not (args.quiet or args.json))
+    try:
+        report = patch_fleet(images, args.deb if request is None else (), request,
+                             _repo_options(args) if request is not None else None,
+                             output_dir=args.output_dir, in_place=args.in_place, dry_run=args.dry_run,
+                             workers=args.workers, scheduler=args.scheduler, partition=args.partition,
+                             unsafe_in_place=args.unsafe_in_place, firstboot_timeout=args.firstboot_timeout,
+                             firstboot_job_timeout=args.firstboot_job_timeout, progress=progress)
+    finally:
+        progress.close()
+    doc = report.to_json()
+    if args.report:
+        write_report(args.report, doc)
+    if args.json:
+        print(json.dumps(doc, indent=1))
+    elif not args.quiet:
+        for line in report.text_lines():
+            print(line)
+        sys.stdout.flush()
+    for o in report.outcomes:
+        if o.outcome == "failed":
+            named = o.reason if o.reason.startswith(o.image) else f"{o.image}: {o.reason}"
+            print(cap_message(f"nuwa patch: {named}"), file=sys.stderr)
+    return report.exit_code
+
+
 def run_patch(args) -> int:
-    """``nuwa patch IMAGE --deb FILE... [--dry-run] [--report FILE] [--output OUT | --in-place] [--json] [--quiet]``."""
+    """``nuwa patch IMAGE --deb FILE... [--dry-run] [--report FILE] [--output OUT | --in-place] [--json] [--quiet]``
+    (several images, ``--from-file``, ``--output-dir``, ``--workers``, ``--scheduler``: :func:`run_fleet`)."""
+    if is_fleet(args):
+        return run_fleet(args)
+    args.image = args.images[0]
     check_options(args)
     if not args.dry_run:
         check_target("patch", args.output, args.in_place)

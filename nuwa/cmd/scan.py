@@ -19,6 +19,7 @@ from nuwa.apt.repository import RepoOptions
 from nuwa.apt.scan import ScanOptions, severities
 from nuwa.apt.tracker import Tracker
 from nuwa.errors import InvalidInputError
+from nuwa.fleet.images import gather
 
 
 def scan_document(results) -> dict:
@@ -76,7 +77,7 @@ def run_scan(args) -> int:
     opts = ScanOptions(security_only=args.security_only, cves=args.cves,
                        tracker=Tracker.load(args.tracker) if args.tracker else None,
                        severities=severities(args.severity) if args.severity else None)
-    results = api_scan(args.images, repo, opts, partition=args.partition)
+    results = api_scan(gather(args.images, args.from_file), repo, opts, partition=args.partition)
     if args.json:
         json.dump(scan_document(results), sys.stdout, indent=2)
         sys.stdout.write("\n")

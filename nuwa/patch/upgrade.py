@@ -143,22 +143,34 @@ def plan_document(p: Plan, request: UpgradeRequest, status: StatusFile, steps) -
                            for o in ops]] for a, ops in steps]}
 
 
-def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptions | None = None, *,
-                  output: str | None = None, in_place: bool = False, dry_run: bool = False,
-                  report: str | None = None, firstboot_timeout: int | None = None,
-                  firstboot_job_timeout: int | None = None, on_plan=None,
-                  repositories: Repositories | None = None, progress=None, plan_only: bool = False) -> PatchReport:
-    """Plan, download and apply; see the module note. Returns the :class:`PatchReport` (its
-    document has ``plan``); with nothing to do, nothing is written and ``written`` is None.
-    ``progress`` (:class:`nuwa.apt.progress.Stages`) shows the stages on a terminal;
-    ``plan_only`` stops after the plan (nothing downloaded, nothing applied)."""
-    if progress is not None:
-        progress.stage("plan", item="reading the repositories")
-    check_report_path(report)
-    if not dry_run and not plan_only:
-        check_target("patch", output, in_place)
+@dataclass
+class PreparedUpgrade:
+    """A plan made ready to apply: everything :func:`apply_prepared` needs, and nothing of the
+    repository objects, so it pickles small (a fleet computes it once per package state and
+    ships it to the workers, docs/fleet.md).
+
+    ``doc`` is the plan document; ``steps`` apt's dpkg calls with the unpack operands as the
+    ``.deb`` files (downloaded into the cache, or the local files of ``--deb``); ``debs`` those
+    files in plan order; ``marks`` the ``extended_states`` to write (None: leave it alone);
+    ``native`` the image's architecture.
+    """
+
+    doc: dict
+    steps: list
+    debs: list
+    marks: dict | None
+    native: str
+
+    @property
+    def nothing_to_do(self) -> bool:
+        """True when the plan installs and removes nothing."""
+        return not self.steps
+
+
+def _plan_for(image: Image, request: UpgradeRequest, repos: Repositories):
+    """(plan, status, marks, native, apt configuration) for ``request`` from the image's own
+    repositories (read through ``repos``)."""
     fs = image.root()
-    repos = repositories or Repositories(repo_options)
     img, chunks = repos.indexes_for(fs)
     records = [r for c in chunks for r in c]
     native = img.architectures[0] if img.architectures else "amd64"
@@ -175,11 +187,45 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
                         and is_security(u.candidate.release, distro, codename)})
         req = Request("install", tuple(names)) if names else None
     p = plan(policy, status, req, auto_installed=[n for (n, _), a in marks.items() if a]) if req else Plan()
-    return _apply_plan(image, p, request, status, marks, native, repos, img.conf, repositories is None,
-                       dict(output=output, in_place=in_place, dry_run=dry_run, report=report,
-                            firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout,
-                            plan_only=plan_only),
-                       on_plan, progress=progress)
+    return p, status, marks, native, img.conf
+
+
+def prepare_upgrade(image: Image, request: UpgradeRequest, repos: Repositories, on_plan=None,
+                    fetch: bool = True) -> PreparedUpgrade:
+    """Plan ``request`` for ``image`` with ``repos`` and (``fetch``) download the ``.deb`` files.
+
+    ``on_plan(doc)`` sees the plan before anything is downloaded. Nothing is written to the
+    image; ``repos`` stays open (the caller owns it).
+    """
+    p, status, marks, native, conf = _plan_for(image, request, repos)
+    return _prepare(p, request, status, marks, native, repos, conf, on_plan, fetch=fetch)
+
+
+def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptions | None = None, *,
+                  output: str | None = None, in_place: bool = False, dry_run: bool = False,
+                  report: str | None = None, firstboot_timeout: int | None = None,
+                  firstboot_job_timeout: int | None = None, on_plan=None,
+                  repositories: Repositories | None = None, progress=None, plan_only: bool = False) -> PatchReport:
+    """Plan, download and apply; see the module note. Returns the :class:`PatchReport` (its
+    document has ``plan``); with nothing to do, nothing is written and ``written`` is None.
+    ``progress`` (:class:`nuwa.apt.progress.Stages`) shows the stages on a terminal;
+    ``plan_only`` stops after the plan (nothing downloaded, nothing applied)."""
+    if progress is not None:
+        progress.stage("plan", item="reading the repositories")
+    check_report_path(report)
+    if not dry_run and not plan_only:
+        check_target("patch", output, in_place)
+    repos = repositories or Repositories(repo_options)
+    try:
+        p, status, marks, native, conf = _plan_for(image, request, repos)
+        prepared = _prepare(p, request, status, marks, native, repos, conf, on_plan, fetch=not plan_only,
+                            progress=progress)
+    finally:
+        if repositories is None:  # the display's summary; a caller's own Repositories stays open
+            repos.close()
+    return apply_prepared(image, prepared, output=output, in_place=in_place, dry_run=dry_run or plan_only,
+                          report=report, firstboot_timeout=firstboot_timeout,
+                          firstboot_job_timeout=firstboot_job_timeout, progress=progress, plan_only=plan_only)
 
 
 def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = None, *,
@@ -242,11 +288,15 @@ def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = No
             policy = Policy(img.pins, img.architectures, native, [r for c in chunks for r in c])
             p = plan(policy, status, req, auto_installed=auto)
     request = UpgradeRequest("install", tuple(os.path.basename(a.path) for a in archives))
-    return _apply_plan(image, p, request, status, marks, native, repos, conf, repositories is None,
-                       dict(output=output, in_place=in_place, dry_run=dry_run, report=report,
-                            firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout,
-                            plan_only=plan_only),
-                       on_plan, archives=archives, note=note, progress=progress)
+    try:
+        prepared = _prepare(p, request, status, marks, native, repos, conf, on_plan, fetch=not plan_only,
+                            archives=archives, note=note, progress=progress)
+    finally:
+        if repos is not None and repositories is None:  # a caller's own Repositories stays open
+            repos.close()
+    return apply_prepared(image, prepared, output=output, in_place=in_place, dry_run=dry_run or plan_only,
+                          report=report, firstboot_timeout=firstboot_timeout,
+                          firstboot_job_timeout=firstboot_job_timeout, progress=progress, plan_only=plan_only)
 
 
 def _local_architectures(fs, conf, status: StatusFile, local) -> list[str]:
@@ -264,11 +314,11 @@ def _local_architectures(fs, conf, status: StatusFile, local) -> list[str]:
         return [max(set(seen), key=seen.count)]
 
 
-def _apply_plan(image: Image, p: Plan, request: UpgradeRequest, status: StatusFile, marks, native: str,
-                repos: Repositories | None, conf, own_repos: bool, job: dict, on_plan, archives=(),
-                note: str | None = None, progress=None) -> PatchReport:
-    """Order ``p``, show it (``on_plan``), download what is not local and apply it through
-    :func:`patch_image` with apt's steps; ``extended_states`` gets apt's marks."""
+def _prepare(p: Plan, request: UpgradeRequest, status: StatusFile, marks, native: str,
+             repos: Repositories | None, conf, on_plan, fetch: bool = True, archives=(),
+             note: str | None = None, progress=None) -> PreparedUpgrade:
+    """Order ``p``, show it (``on_plan``) and (``fetch``) download what is not local: the
+    :class:`PreparedUpgrade` with apt's steps and apt's auto-installed marks."""
     steps = order(p, status, native_arch=native) if (p.install or p.remove) else []
     doc = plan_document(p, request, status, [(s.action, list(s.operands)) for s in steps])
     if note:
@@ -277,24 +327,12 @@ def _apply_plan(image: Image, p: Plan, request: UpgradeRequest, status: StatusFi
         progress.close()  # the plan may be printed now (--dry-run); downloads draw their own line
     if on_plan is not None:
         on_plan(doc)
-    plan_only = job.pop("plan_only", False)
-    if plan_only or not steps:
-        if repos is not None and own_repos:
-            repos.close()
-        return PatchReport({"image": image.path, "dry_run": bool(job["dry_run"] or plan_only), "written": None, "plan": doc,
-                            "packages": [], "nothing_to_do": not steps, "changes": [], "scripts": [],
-                            "firstboot": None, "counts": {}})
+    if not steps or not fetch:  # unfetched: the steps name records, for a plan that is only shown
+        return PreparedUpgrade(doc, [(s.action, list(s.operands)) for s in steps], [], None, native)
     remote = [r for r in p.install if not is_local(r)]
     paths: list = []
     if remote:
-        fetcher = repos.fetcher(conf)
-        try:
-            paths = fetcher.get_files([(f"{r.release.uri}/{r.filename}", r.sha256, r.size) for r in remote])
-        finally:
-            if own_repos:  # the display's summary; a caller's own Repositories stays open
-                repos.close()
-    elif repos is not None and own_repos:
-        repos.close()
+        paths = repos.fetcher(conf).get_files([(f"{r.release.uri}/{r.filename}", r.sha256, r.size) for r in remote])
 
     def ident(r):
         return (r.package, r.architecture, r.version)
@@ -315,10 +353,25 @@ def _apply_plan(image: Image, p: Plan, request: UpgradeRequest, status: StatusFi
     for r in p.install:  # asked for by name or as a file: manually installed (apt's MarkInstall(auto=false))
         if r.package not in p.auto:
             keep.pop((r.package, native), None)
+    debs = [by_record[ident(r)] for r in p.install]
+    return PreparedUpgrade(doc, dpkg_steps, debs, keep if (p.auto or p.remove or marks) else None, native)
+
+
+def apply_prepared(image: Image, prepared: PreparedUpgrade, *, output: str | None = None, in_place: bool = False,
+                   dry_run: bool = False, report: str | None = None, firstboot_timeout: int | None = None,
+                   firstboot_job_timeout: int | None = None, progress=None, plan_only: bool = False) -> PatchReport:
+    """Apply a :class:`PreparedUpgrade` to ``image`` (staged, simulated, reported, committed as
+    :func:`nuwa.patch.install.patch_image`); with nothing to do (or ``plan_only``), nothing is
+    written and the report's ``written`` is None."""
+    if prepared.nothing_to_do or plan_only:
+        return PatchReport({"image": image.path, "dry_run": bool(dry_run or plan_only), "written": None,
+                            "plan": prepared.doc, "packages": [], "nothing_to_do": prepared.nothing_to_do,
+                            "changes": [], "scripts": [], "firstboot": None, "counts": {}})
 
     def finish(stage_fs):
-        if p.auto or p.remove or marks:
-            write_auto_installed(stage_fs, keep, native)
+        if prepared.marks is not None:
+            write_auto_installed(stage_fs, prepared.marks, prepared.native)
 
-    debs = [by_record[ident(r)] for r in p.install]
-    return patch_image(image, debs, steps=dpkg_steps, finish=finish, extra={"plan": doc}, progress=progress, **job)
+    return patch_image(image, prepared.debs, output=output, in_place=in_place, dry_run=dry_run, report=report,
+                       firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout,
+                       steps=prepared.steps, finish=finish, extra={"plan": prepared.doc}, progress=progress)

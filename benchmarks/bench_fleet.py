@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Fleets (issue 17): N overlays of one base, patched in one ``nuwa patch`` fleet run, against
+one image patched alone.
+
+- **alone**: ``python3 -m nuwa patch OVERLAY --deb ... --output OUT --quiet``, a new process
+  (startup, report and the overlay write included);
+- **fleet N**: ``python3 -m nuwa patch OVERLAY_1 ... OVERLAY_N --deb ... --output-dir DIR
+  --workers W --quiet`` (the embedded Dask cluster: W worker processes; its start-up and
+  shutdown are timed too), for each N of ``--sizes`` (default 1, 10, 50).
+
+The overlays are made by ``qemu-img create -b`` over ``testimages/default.qcow2`` (untimed), the
+``.deb`` files are ``testimages/updates``. Each fleet's outputs are judged (``qemu-img check``
+of every output, untimed). Prints seconds, the ratio fleet / alone, seconds per image, the
+marginal cost per image between the two largest sizes, and the client's peak RSS (``wait4``:
+the Dask workers are separate processes, their memory is Dask's ``memory_limit`` each).
+
+    python3 benchmarks/bench_fleet.py [--sizes 1,10,50] [--workers W] [--reps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+from judges import qemu_img_check, tool  # noqa: E402
+from procs import run_timed  # noqa: E402
+
+IMAGE = os.path.join(REPO, "testimages", "default.qcow2")
+UPDATES = sorted(glob.glob(os.path.join(REPO, "testimages", "updates", "*.deb")))
+ENV = {**os.environ, "PYTHONPATH": REPO}
+
+
+def overlays(d: str, n: int) -> list[str]:
+    """``n`` new qcow2 overlays of the default image in ``d``."""
+    os.makedirs(d)
+    out = []
+    for i in range(n):
+        p = os.path.join(d, f"vm{i}.qcow2")
+        subprocess.run([tool("qemu-img"), "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", IMAGE, p], check=True)
+        out.append(p)
+    return out
+
+
+def debs() -> list[str]:
+    """``--deb F`` for every shipped update."""
+    return [a for d in UPDATES for a in ("--deb", d)]
+
+
+def alone(work: str) -> tuple[float, int]:
+    """One image patched alone by the single-image command: (seconds, peak RSS KiB)."""
+    d = tempfile.mkdtemp(dir=work)
+    src = overlays(os.path.join(d, "in"), 1)[0]
+    took = run_timed([sys.executable, "-m", "nuwa", "patch", src, *debs(), "--output", os.path.join(d, "out.qcow2"),
+                      "--quiet"], env=ENV)
+    shutil.rmtree(d)
+    return took
+
+
+def fleet(work: str, n: int, workers: int) -> tuple[float, int]:
+    """A fleet of ``n`` overlays into a new output directory: (seconds, client peak RSS KiB)."""
+    d = tempfile.mkdtemp(dir=work)
+    images = overlays(os.path.join(d, "in"), n)
+    out = os.path.join(d, "out")
+    os.makedirs(out)
+    took = run_timed([sys.executable, "-m", "nuwa", "patch", *images, *debs(), "--output-dir", out,
+                      "--workers", str(workers), "--quiet"], env=ENV)
+    written = sorted(os.listdir(out))
+    assert written == sorted(os.path.basename(p) for p in images), written
+    for name in written:
+        qemu_img_check(os.path.join(out, name))
+    shutil.rmtree(d)
+    return took
+
+
+def main() -> None:
+    """Run the comparison and print the table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1,10,50")
+    ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--reps", type=int, default=1)
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    work = tempfile.mkdtemp(prefix="nuwa-bench-fleet-")
+    try:
+        base = [alone(work) for _ in range(max(1, args.reps))]
+        t_alone = statistics.median(t for t, _ in base)
+        print(f"alone: {t_alone:.2f} s, peak RSS {max(r for _, r in base) // 1024} MB "
+              f"({len(UPDATES)} .debs on testimages/default.qcow2)")
+        print(f"fleet (--workers {args.workers}, embedded LocalCluster):")
+        print(f"{'images':>7} {'seconds':>8} {'ratio':>7} {'s/image':>8} {'client RSS MB':>14}")
+        rows = []
+        for n in sizes:
+            runs = [fleet(work, n, args.workers) for _ in range(max(1, args.reps))]
+            t = statistics.median(r for r, _ in runs)
+            rss = max(m for _, m in runs) // 1024
+            rows.append((n, t))
+            print(f"{n:>7} {t:>8.2f} {t / t_alone:>6.2f}x {t / n:>8.2f} {rss:>14}")
+        if len(rows) >= 2:
+            (n1, t1), (n2, t2) = rows[-2], rows[-1]
+            print(f"marginal cost per image ({n1} -> {n2} images): {(t2 - t1) / (n2 - n1):.2f} s "
+                  f"({(t2 - t1) / (n2 - n1) / t_alone:.2f}x one image alone)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Running a fleet's tasks on Dask (``dask.distributed``), and the fleet's progress bar.
+
+:func:`run_tasks` maps one function over the tasks, one Dask task per image:
+
+- ``scheduler=None``: an embedded ``LocalCluster`` of ``workers`` worker *processes* (default:
+  the core count; never more than there are tasks), one thread each -- the simulator is pure Python, so threads would share one
+  interpreter lock; processes also bound the damage of a crash to one worker. Each worker's
+  memory is bounded by Dask's ``memory_limit`` (the machine's memory shared out), past which
+  the nanny restarts it.
+- ``scheduler="tcp://host:port"``: a running Dask cluster; its workers must see the image
+  paths (and the download cache) on shared storage and import this ``nuwa``.
+- ``workers=0``: no Dask, the tasks run one after the other in this process (for a library
+  caller that wants no processes, and to measure Dask's own cost).
+
+A worker that dies (killed, out of memory) loses only the tasks it held: the scheduler sends
+them to another worker (Dask's ``allowed-failures``, default 3 deaths per task; past that the
+image is reported failed with that reason). Results come back in completion order to
+``on_result`` (the progress bar), and are returned in task order.
+
+Dask is imported here, inside :func:`run_tasks` only: ``import nuwa`` and ``nuwa --help`` never
+load it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import uuid
+
+from nuwa.errors import InvalidInputError
+
+
+def default_workers() -> int:
+    """The core count this process may use (the embedded cluster's default size)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None = None, on_result=None,
+              on_lost=None, quiet_logs: bool = True) -> list:
+    """``[fn(t) for t in tasks]`` on Dask (see the module note); ``on_result(result)`` is called
+    as each finishes; ``on_lost(task, reason)`` makes the result of a task Dask gave up on
+    (every worker that ran it died)."""
+    if workers is not None and workers < 0:
+        raise InvalidInputError(f"--workers must be 0 or more, not {workers}")
+    if not tasks:
+        return []
+    if workers == 0 and scheduler is None:
+        out = []
+        for t in tasks:
+            out.append(fn(t))
+            if on_result is not None:
+                on_result(out[-1])
+        return out
+    # late: Dask loads only when a fleet runs on it (start-up speed of ``import nuwa``, ``nuwa --help``)
+    from distributed import Client, LocalCluster, as_completed  # (late, see above)
+    from distributed.client import FutureCancelledError  # (late, see above)
+
+    if quiet_logs:  # Dask's own chatter (a worker restarting...) is not the fleet's output
+        for name in ("distributed", "tornado"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    cluster = None
+    try:
+        if scheduler is not None:
+            try:
+                client = Client(scheduler, timeout="20s")
+            except OSError as e:
+                raise InvalidInputError(f"cannot reach the Dask scheduler ({e})", where=scheduler) from None
+        else:
+            # no more processes than tasks: each costs a Python start-up and Nuwa's imports
+            size = min(workers or default_workers(), len(tasks))
+            cluster = LocalCluster(n_workers=size, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.CRITICAL if quiet_logs else logging.WARNING)
+            client = Client(cluster)
+        with client:
+            run = uuid.uuid4().hex[:12]  # keys unique per run: a shared scheduler may hold an older run's
+            futures = [client.submit(fn, t, key=f"nuwa-image-{i}-{run}", pure=False) for i, t in enumerate(tasks)]
+            index = {f.key: i for i, f in enumerate(futures)}
+            out: list = [None] * len(tasks)
+            for fut in as_completed(futures):
+                i = index[fut.key]
+                try:
+                    out[i] = fut.result()
+                except (FutureCancelledError, Exception) as e:  # KilledWorker: every worker that ran it died
+                    if on_lost is None:
+                        raise
+                    out[i] = on_lost(tasks[i], f"{type(e).__name__}: {e}")
+                if on_result is not None:
+                    on_result(out[i])
+                fut.release()
+            return out
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+class FleetProgress:
+    """One redrawn line on a terminal's stderr: a bar for the fleet and the counts by outcome::
+
+        fleet [##########----------] 25/50  patched 20  up-to-date 3  failed 2
+
+    Disabled (silent) unless ``stream`` is a terminal (and not stdout, which carries the report);
+    the caller disables it for ``--quiet`` and ``--json`` (DESIGN.md "The command line").
+    """
+
+    def __init__(self, total: int, outcomes, stream=None, enabled: bool = True):
+        self.stream = stream if stream is not None else sys.stderr
+        self.total = total
+        self.done = 0
+        self.counts = {o: 0 for o in outcomes}
+        self.enabled = enabled and total > 0 and _is_terminal(self.stream)
+
+    def update(self, outcome: str) -> None:
+        """One more image finished with ``outcome``; redraw."""
+        self.done += 1
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        if self.enabled:
+            self.stream.write("\r" + self.line() + "\x1b[K")
+            self.stream.flush()
+
+    def line(self) -> str:
+        """The status line (without the carriage return)."""
+        width = max(10, min(30, shutil.get_terminal_size((80, 20)).columns - 60))
+        filled = width * self.done // max(1, self.total)
+        counts = "  ".join(f"{k} {v}" for k, v in self.counts.items() if v)
+        return f"fleet [{'#' * filled}{'-' * (width - filled)}] {self.done}/{self.total}  {counts}".rstrip()
+
+    def close(self) -> None:
+        """End the line (the report follows on stdout)."""
+        if self.enabled and self.done:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False  # a StringIO, a closed stream: not a terminal
+    return fd != 1 and os.isatty(fd)

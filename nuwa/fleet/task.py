@@ -1,0 +1,170 @@
+"""One image of a fleet: the task a worker runs, and what it hands back.
+
+:func:`run_image` is the unit of work Dask schedules (one task per image). It takes an
+:class:`ImageTask` (plain data: paths, the ``.deb`` list or a
+:class:`nuwa.patch.upgrade.PreparedUpgrade` planned once on the client) and returns an
+:class:`ImageOutcome`; it never raises for a problem of its image -- a corrupt image, an
+unsatisfiable plan, a failed maintainer script become an outcome ``failed`` with the one-line
+reason and the exit code the single-image command would have given -- so one image never stops
+the others. Each run is the single-image job itself (:meth:`nuwa.api.Image.patch`,
+:func:`nuwa.patch.upgrade.apply_prepared`): a fleet image equals the same image patched alone.
+
+Idempotent: an image (or, with ``--output-dir``, its existing output) that already holds what
+the run would install is reported ``up-to-date`` and not written. A task re-run after its
+worker died first removes the temporary file the dead worker left beside the output.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+
+from nuwa import api
+from nuwa.deb.status import list_packages
+from nuwa.errors import EXIT_FAILED, EXIT_USAGE, NuwaError
+from nuwa.fleet.images import debs_applied, remove_stale_temporaries, state_key
+from nuwa.patch.install import open_debs
+from nuwa.patch.upgrade import PreparedUpgrade, apply_prepared
+
+#: the outcomes, in the order the summary lists them
+OUTCOMES = ("patched", "up-to-date", "kept-back", "failed")
+
+
+@dataclass
+class ImageTask:
+    """What one worker needs to patch one image (picklable: it travels to the worker).
+
+    ``output`` is the new overlay to write (None: the image itself, ``in_place``); ``mode`` is
+    ``deb`` (``debs``: paths every worker can read) or ``upgrade`` (``prepared``, and ``key``:
+    the package state it was planned for, re-checked on the worker; ``salt`` as given to
+    :func:`nuwa.fleet.images.state_key`).
+    """
+
+    index: int
+    image: str
+    output: str | None
+    mode: str
+    debs: list = field(default_factory=list)
+    prepared: PreparedUpgrade | None = None
+    key: str | None = None
+    salt: str = ""
+    dry_run: bool = False
+    partition: int | None = None
+    unsafe_in_place: bool = False
+    firstboot_timeout: int | None = None
+    firstboot_job_timeout: int | None = None
+
+
+@dataclass
+class ImageOutcome:
+    """What became of one image: ``outcome`` (one of :data:`OUTCOMES`), the one-line
+    ``reason`` when failed, the ``exit_code`` ``nuwa patch`` would give for it alone, counts,
+    and the image's own patch report (``report``: the ``nuwa patch --json`` document)."""
+
+    index: int
+    image: str
+    outcome: str
+    output: str | None = None
+    reason: str | None = None
+    exit_code: int = 0
+    packages: int = 0
+    kept_back: dict = field(default_factory=dict)
+    firstboot_entries: int = 0
+    bytes_written: int = 0
+    seconds: float = 0.0
+    worker: str = ""
+    note: str | None = None
+    report: dict | None = None
+
+    def to_json(self) -> dict:
+        """The image's entry of the fleet document (docs/fleet.md)."""
+        return asdict(self)
+
+
+def _allocated(path: str) -> int:
+    """Bytes the file occupies on disk (for in-place runs: growth is what was added)."""
+    try:
+        return os.stat(path).st_blocks * 512
+    except OSError:
+        return 0
+
+
+def _worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _failed(task: ImageTask, reason: str, code: int, start: float) -> ImageOutcome:
+    return ImageOutcome(task.index, task.image, "failed", output=task.output, reason=reason, exit_code=code,
+                        seconds=time.monotonic() - start, worker=_worker())
+
+
+def _from_report(task: ImageTask, doc: dict, written: int, start: float) -> ImageOutcome:
+    kept = dict((doc.get("plan") or {}).get("kept_back") or {})
+    if doc.get("nothing_to_do") or not doc.get("packages"):
+        outcome = "kept-back" if kept else "up-to-date"
+    else:
+        outcome = "patched"
+    job = doc.get("firstboot") or {}
+    return ImageOutcome(task.index, task.image, outcome, output=doc["written"]["path"] if doc.get("written") else None,
+                        packages=len(doc.get("packages") or []), kept_back=kept,
+                        firstboot_entries=len(job.get("new_entries") or []), bytes_written=written,
+                        seconds=time.monotonic() - start, worker=_worker(), report=doc)
+
+
+def _up_to_date(task: ImageTask, start: float, note: str) -> ImageOutcome:
+    return ImageOutcome(task.index, task.image, "up-to-date", output=None, seconds=time.monotonic() - start,
+                        worker=_worker(), note=note)
+
+
+def _existing_output(task: ImageTask, archives, start: float) -> ImageOutcome:
+    """The output is there already (a finished earlier run: outputs appear only complete)."""
+    if task.mode == "deb":
+        with api.open(task.output, partition=task.partition) as out:
+            if debs_applied(list_packages(out.root()), archives):
+                return _up_to_date(task, start, f"already patched: {task.output} holds every package")
+    # an --upgrade output that still has work was refused on the client; anything else is a clash
+    return _failed(task, f"{task.output}: output exists (refusing to overwrite it)", EXIT_USAGE, start)
+
+
+def run_image(task: ImageTask) -> ImageOutcome:
+    """Patch one image as the single-image command would; never raises for the image's own
+    problems (see the module note)."""
+    start = time.monotonic()
+    try:
+        archives = open_debs(task.debs) if task.mode == "deb" else []
+        if task.output is not None:
+            remove_stale_temporaries(task.output)
+            if os.path.lexists(task.output):
+                return _existing_output(task, archives, start)
+        in_place = task.output is None and not task.dry_run
+        before = _allocated(task.image) if in_place else 0
+        opts = {"firstboot_timeout": task.firstboot_timeout, "firstboot_job_timeout": task.firstboot_job_timeout}
+        with api.open(task.image, writable=in_place, partition=task.partition,
+                      unsafe_in_place=task.unsafe_in_place) as image:
+            if task.mode == "deb":
+                if debs_applied(list_packages(image.root()), archives):
+                    return _up_to_date(task, start, "every package is installed at its version already")
+                rep = image.patch(archives, output=task.output, in_place=in_place, dry_run=task.dry_run, **opts)
+            else:
+                if task.key is not None and state_key(image.root(), task.salt) != task.key:
+                    return _failed(task, "the image's package state changed since the fleet was planned; "
+                                         "run again", EXIT_FAILED, start)
+                rep = apply_prepared(image, task.prepared, output=task.output, in_place=in_place,
+                                     dry_run=task.dry_run, **opts)
+        doc = rep.to_json()
+        if doc.get("written") is None:
+            written = 0
+        elif in_place:
+            written = max(0, _allocated(task.image) - before)
+        else:
+            written = os.path.getsize(task.output)
+        return _from_report(task, doc, written, start)
+    except NuwaError as e:
+        return _failed(task, str(e), e.exit_code, start)
+    except OSError as e:  # an errno from the filesystem model or the host, named path included
+        where = f": {e.filename}" if getattr(e, "filename", None) else ""
+        return _failed(task, f"{e.strerror or e}{where}", EXIT_FAILED, start)
+    except Exception as e:  # a bug must not stop the fleet: reported as this image's failure
+        return _failed(task, f"internal error: {type(e).__name__}: {e}", EXIT_FAILED, start)
