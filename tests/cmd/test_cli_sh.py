@@ -67,20 +67,20 @@ def test_default_image_script_file_written_to_new_overlay(tmp_path):
     script = tmp_path / "setup.sh"
     script.write_text('#!/bin/sh\nset -e\necho "args: $# [$1] [$2]"\nmkdir -p /etc/nuwa-sh\n'
                       'printf "%s\\n" "$1" "$2" > /etc/nuwa-sh/conf\nchmod 600 /etc/nuwa-sh/conf\n'
-                      'cat /etc/hostname\necho warn >&2\ngzip -9 /var/log/dpkg.log\nexit 5\n')
+                      'cat /etc/hostname\necho warn >&2\niconvconfig --nostdlib\nexit 5\n')
     out = tmp_path / "out.qcow2"
     r = nuwa_sh(DEFAULT_IMAGE, script, "one", "two words", "--output", out, check=5)
     assert r.stdout == b"args: 2 [one] [two words]\nnuwa-default\n"
     err = r.stderr.decode().splitlines()
     assert err[0] == "warn"
-    assert any(ln.startswith("nuwa sh: deferred: line 9: gzip -9 /var/log/dpkg.log: no model for gzip") for ln in err)
+    assert any(ln.startswith("nuwa sh: deferred: line 9: iconvconfig --nostdlib: no model for iconvconfig") for ln in err)
     assert any(ln.startswith("nuwa sh: first-boot job: 1 entries (1 new)") for ln in err)
     assert file_sha256(DEFAULT_IMAGE) == before
     fsimg = judge(out, tmp_path)
     assert debugfs(fsimg, "cat /etc/nuwa-sh/conf") == "one\ntwo words\n"
     assert "Mode:  0600" in debugfs(fsimg, "stat /etc/nuwa-sh/conf")
     run = debugfs(fsimg, "cat /var/lib/nuwa/firstboot/entries/000001/run")
-    assert "'gzip' '-9' '/var/log/dpkg.log'" in run
+    assert "'iconvconfig' '--nostdlib'" in run
     assert debugfs(fsimg, "cat /var/lib/nuwa/firstboot/job") == "000001\n"
 
 
@@ -96,7 +96,7 @@ def test_pure_script_matches_dash(tmp_path):
 def test_dry_run_writes_nothing(tmp_path):
     before = file_sha256(DEFAULT_IMAGE)
     out = tmp_path / "never.qcow2"
-    r = nuwa_sh(DEFAULT_IMAGE, "-c", "echo hi > /etc/motd; gzip /etc/motd", "--dry-run", "--output", out, "--json", check=0)
+    r = nuwa_sh(DEFAULT_IMAGE, "-c", "echo hi > /etc/motd; iconvconfig", "--dry-run", "--output", out, "--json", check=0)
     doc = json.loads(r.stdout)
     assert not out.exists() and file_sha256(DEFAULT_IMAGE) == before
     assert doc["written"] is None and doc["dry_run"] is True
