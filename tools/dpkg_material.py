@@ -9,6 +9,13 @@
 Everything is cached under ``/var/tmp/nuwa-dpkg-YYYYMMDD/`` (one build per day and machine).
 The mirror URIs come from the machine's own apt sources at run time.
 
+Every function takes the Debian architecture of the material (``arch``, default ``amd64``);
+a foreign one (``arm64``...) is cached under ``/var/tmp/nuwa-dpkg-YYYYMMDD-ARCH/``, its tree
+built by ``mmdebstrap --arch`` (maintainer scripts under qemu-user: ``qemu-user-static``,
+``binfmt-support`` and ``arch-test`` must be installed) and its .debs and plans made by the
+host's apt told ``APT::Architecture=ARCH`` (apt only downloads and plans; nothing of the
+foreign architecture runs on the host).
+
 Usage: ``python3 tools/dpkg_material.py`` prints the tree and the .deb directory.
 """
 
@@ -28,9 +35,11 @@ import host_mirrors  # noqa: E402
 SUITE = "bookworm"
 
 
-def cache_dir() -> str:
-    """The per-day cache directory (created)."""
+def cache_dir(arch: str = "amd64") -> str:
+    """The per-day cache directory of ``arch``'s material (created)."""
     d = os.environ.get("NUWA_DPKG_CACHE") or "/var/tmp/nuwa-dpkg-" + datetime.date.today().strftime("%Y%m%d")
+    if arch != "amd64":  # amd64 keeps the historical name the other tests and benchmarks share
+        d += "-" + arch
     os.makedirs(d, exist_ok=True)
     return d
 
@@ -61,25 +70,25 @@ class _Lock:
         self.f.close()
 
 
-def base_tree() -> str:
-    """Path of the cached outdated minbase tree (built on first use)."""
-    root = cache_dir()
+def base_tree(arch: str = "amd64") -> str:
+    """Path of the cached outdated minbase tree of ``arch`` (built on first use)."""
+    root = cache_dir(arch)
     tree = os.path.join(root, "base")
     with _Lock(os.path.join(root, ".lock")):
         if os.path.exists(os.path.join(tree, ".complete")):
             return tree
         shutil.rmtree(tree, ignore_errors=True)
         main, _ = mirrors()
-        subprocess.run(["mmdebstrap", "--mode=root", "--variant=minbase", "--quiet", SUITE, tree,
+        subprocess.run(["mmdebstrap", "--mode=root", "--variant=minbase", "--quiet", f"--arch={arch}", SUITE, tree,
                         f"deb {main} {SUITE} main"], check=True)
         open(os.path.join(tree, ".complete"), "w").close()
     return tree
 
 
-def updates_dir() -> str:
+def updates_dir(arch: str = "amd64") -> str:
     """Directory of the .debs apt would fetch to dist-upgrade the base tree (downloaded once)."""
-    root = cache_dir()
-    tree = base_tree()
+    root = cache_dir(arch)
+    tree = base_tree(arch)
     debs = os.path.join(root, "debs")
     with _Lock(os.path.join(root, ".lock")):
         if os.path.exists(os.path.join(debs, ".complete")):
@@ -95,7 +104,7 @@ def updates_dir() -> str:
         with open(os.path.join(apt, "sources.list"), "w") as f:
             f.write(f"deb{signed} {main} {SUITE} main\n")
             f.write(f"deb{signed} {sec} {SUITE}-security main\n")
-        opts = _apt_options(apt, tree, debs)
+        opts = _apt_options(apt, tree, debs, arch=arch)
         subprocess.run(["apt-get", *opts, "-qq", "update"], check=True)
         subprocess.run(["apt-get", *opts, "-qq", "-y", "--download-only", "dist-upgrade"], check=True)
         shutil.rmtree(os.path.join(debs, "partial"), ignore_errors=True)
@@ -105,7 +114,8 @@ def updates_dir() -> str:
     return debs
 
 
-def _apt_options(apt: str, tree: str, archives: str, extended_states: str | None = None) -> list[str]:
+def _apt_options(apt: str, tree: str, archives: str, extended_states: str | None = None,
+                 arch: str = "amd64") -> list[str]:
     """apt-get options that use only ``apt`` (sources, lists, cache) and ``tree``'s dpkg status.
 
     The host's apt configuration parts (hooks such as debconf's ``Pre-Install-Pkgs``) are not
@@ -123,7 +133,9 @@ def _apt_options(apt: str, tree: str, archives: str, extended_states: str | None
         "-o", "Dir::Cache=" + os.path.join(apt, "cache"),
         "-o", "Dir::Cache::archives=" + archives,
         "-o", "Debug::NoLocking=1",
-        "-o", "APT::Architecture=amd64",
+        "-o", "APT::Architecture=" + arch,
+        # apt would ask the host's dpkg for foreign architectures; the material has none
+        *(["-o", "APT::Architectures::=" + arch] if arch != "amd64" else []),
         "-o", "Acquire::Languages=none",
     ]
 
@@ -133,7 +145,8 @@ class PlanError(AssertionError):
     says which assumption about the archive no longer holds."""
 
 
-def apt_steps(tree: str, packages: list[str] | None = None, download: bool = False) -> list[tuple[str, list[str]]]:
+def apt_steps(tree: str, packages: list[str] | None = None, download: bool = False,
+              arch: str = "amd64") -> list[tuple[str, list[str]]]:
     """The dpkg calls real apt makes to bring ``tree`` up to date with the downloaded updates.
 
     apt itself plans (``dist-upgrade``, or ``install --only-upgrade PACKAGES``) with
@@ -148,8 +161,8 @@ def apt_steps(tree: str, packages: list[str] | None = None, download: bool = Fal
     what is missing into the material, as it would for a tree that has more packages than the
     minbase one), and apt's dpkg calls use only the actions above.
     """
-    root = cache_dir()
-    debs = updates_dir()
+    root = cache_dir(arch)
+    debs = updates_dir(arch)
     apt = os.path.join(root, "apt")
     es = os.path.join(root, "plan-extended_states")
     shutil.copy(os.path.join(apt, "extended_states"), es) if os.path.exists(
@@ -164,7 +177,7 @@ def apt_steps(tree: str, packages: list[str] | None = None, download: bool = Fal
                     os.link(f, os.path.join(archives, os.path.basename(f)))
         else:
             archives = debs
-        r = subprocess.run(["apt-get", *_apt_options(apt, tree, archives, es), "-o", "Debug::pkgDPkgPM=1",
+        r = subprocess.run(["apt-get", *_apt_options(apt, tree, archives, es, arch), "-o", "Debug::pkgDPkgPM=1",
                             "-o", "Dpkg::Use-Pty=0", *([] if download else ["--no-download"]), "-y", *request],
                            capture_output=True, text=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     if r.returncode != 0:
@@ -207,12 +220,12 @@ def step_triggers(action: str) -> bool:
     return action == "configure-pending"
 
 
-def deb_files() -> list[str]:
-    """The downloaded update .debs, sorted by name."""
-    return sorted(glob.glob(os.path.join(updates_dir(), "*.deb")))
+def deb_files(arch: str = "amd64") -> list[str]:
+    """The downloaded update .debs of ``arch``'s material, sorted by name."""
+    return sorted(glob.glob(os.path.join(updates_dir(arch), "*.deb")))
 
 
-def local_mirror() -> tuple[str, list[tuple[str, str]]]:
+def local_mirror(arch: str = "amd64") -> tuple[str, list[tuple[str, str]]]:
     """A directory laid out like the archive for the material's world, to serve on 127.0.0.1:
     ``<m>/dists/<suite>/InRelease`` (as Debian signed it) and the plain ``main`` index apt
     downloaded for bookworm and bookworm-security, and ``<m>/pool/...`` holding the material's
@@ -223,11 +236,11 @@ def local_mirror() -> tuple[str, list[tuple[str, str]]]:
     """
     import hashlib
 
-    root = cache_dir()
+    root = cache_dir(arch)
     out = os.path.join(root, "mirror")
     suites = [("debian", SUITE), ("debian-security", SUITE + "-security")]
-    debs = updates_dir()
-    tree = base_tree()  # before the lock: base_tree takes it too (flock is per open file)
+    debs = updates_dir(arch)
+    tree = base_tree(arch)  # before the lock: base_tree takes it too (flock is per open file)
     with _Lock(os.path.join(root, ".lock")):
         if os.path.exists(os.path.join(out, ".complete")):
             return out, suites
@@ -240,7 +253,7 @@ def local_mirror() -> tuple[str, list[tuple[str, str]]]:
         signed = f" [signed-by={_keyring()}]" if _keyring() else ""
         with open(os.path.join(apt, "sources.list"), "w") as f:
             f.write(f"deb{signed} {main} {SUITE} main\ndeb{signed} {sec} {SUITE}-security main\n")
-        subprocess.run(["apt-get", *_apt_options(apt, tree, debs), "-o", "Acquire::GzipIndexes=false",
+        subprocess.run(["apt-get", *_apt_options(apt, tree, debs, arch=arch), "-o", "Acquire::GzipIndexes=false",
                         "-qq", "update"], check=True)
         by_sha = {}
         for d in glob.glob(os.path.join(debs, "*.deb")):
@@ -251,10 +264,10 @@ def local_mirror() -> tuple[str, list[tuple[str, str]]]:
             prefix = uri.split("://", 1)[1].replace("/", "_") + f"_dists_{suite}_"
             lists = os.path.join(apt, "lists")
             dist = os.path.join(out, m, "dists", suite)
-            os.makedirs(os.path.join(dist, "main/binary-amd64"))
+            os.makedirs(os.path.join(dist, f"main/binary-{arch}"))
             os.link(os.path.join(lists, prefix + "InRelease"), os.path.join(dist, "InRelease"))
-            index = os.path.join(dist, "main/binary-amd64/Packages")
-            os.link(os.path.join(lists, prefix + "main_binary-amd64_Packages"), index)
+            index = os.path.join(dist, f"main/binary-{arch}/Packages")
+            os.link(os.path.join(lists, prefix + f"main_binary-{arch}_Packages"), index)
             with open(index, "rb") as f:
                 for stanza in f.read().split(b"\n\n"):
                     fields = dict(ln.split(b": ", 1) for ln in stanza.split(b"\n") if b": " in ln and not ln[:1].isspace())
@@ -280,7 +293,8 @@ def copy_tree(src: str, dst: str) -> None:
 
 
 if __name__ == "__main__":
-    print(base_tree())
-    for d in deb_files():
+    _arch = sys.argv[1] if len(sys.argv) > 1 else "amd64"
+    print(base_tree(_arch))
+    for d in deb_files(_arch):
         print(d)
     sys.exit(0)
