@@ -37,6 +37,7 @@ OLD_REGISTRY = {
 ADDED = {
     "pam-auth-update",  # issue 13: libpam-runtime's Perl program
     "ps", "ss", "netstat", "lsof", "fuser",  # issue 13: probes of the running system
+    "arch", "dpkg-architecture",  # issue 18: the image's machine
 }
 
 
