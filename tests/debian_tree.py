@@ -57,12 +57,15 @@ def bookworm_tree(extra: tuple[str, ...] = (), arch: str = "amd64") -> str:
     if arch != "amd64":
         # amd64 keeps its historical name so the trees other tests share stay one cache
         tag = f"{arch}-{tag}"
+        # "amd64,i386": a Multi-Arch tree (native first, then dpkg --add-architecture ones);
         # i386 code runs natively on an amd64 host: no handler is registered for it
-        if arch != "i386" and not os.path.exists(f"/proc/sys/fs/binfmt_misc/qemu-{QEMU_NAMES.get(arch, arch)}"):
-            msg = f"no binfmt_misc handler for {arch} (install qemu-user-static, see .ci/run)"
-            if os.environ.get("CI"):
-                pytest.fail(msg)
-            pytest.skip(msg)
+        for a in arch.split(","):
+            if a not in ("amd64", "i386") and not os.path.exists(
+                    f"/proc/sys/fs/binfmt_misc/qemu-{QEMU_NAMES.get(a, a)}"):
+                msg = f"no binfmt_misc handler for {a} (install qemu-user-static, see .ci/run)"
+                if os.environ.get("CI"):
+                    pytest.fail(msg)
+                pytest.skip(msg)
     path = os.path.join(CACHE, f"bookworm-{tag}-{stamp}")
     with open(os.path.join(CACHE, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

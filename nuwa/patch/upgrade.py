@@ -128,7 +128,7 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
     repos = repositories or Repositories(repo_options)
     img, chunks = repos.indexes_for(fs)
     records = [r for c in chunks for r in c]
-    native = img.architectures[0] if img.architectures else "amd64"
+    native = img.architectures[0]  # image_architectures: the image's, never empty
     status = StatusFile.load(fs, "/var/lib/dpkg/status")
     marks = read_auto_installed(fs)
     policy = Policy(img.pins, img.architectures, native, records)
