@@ -66,6 +66,8 @@ def bookworm_tree(extra: tuple[str, ...] = (), arch: str = "amd64") -> str:
                 if os.environ.get("CI"):
                     pytest.fail(msg)
                 pytest.skip(msg)
+    # mmdebstrap refuses a target whose name holds ':' (zlib1g:i386) or ','
+    tag = tag.replace(":", "_").replace(",", "+")
     path = os.path.join(CACHE, f"bookworm-{tag}-{stamp}")
     with open(os.path.join(CACHE, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
