@@ -20,6 +20,7 @@ from __future__ import annotations
 import posixpath
 import sys
 
+from nuwa.deb.arch import native_architecture
 from nuwa.script import ast as A
 from nuwa.script.arith import ArithError, evaluate
 from nuwa.script.builtins import BUILTINS, SPECIAL
@@ -669,8 +670,9 @@ def _noop_rest(pipes: list[A.Pipeline]) -> bool:
 # ---------------------------------------------------------------------------------------
 
 
-def dpkg_environment(script_name: str = "", package: str = "", arch: str = "amd64") -> dict[str, str]:
-    """The environment dpkg gives maintainer scripts (dpkg's ``maintscript_set_env``)."""
+def dpkg_environment(script_name: str = "", package: str = "", arch: str = "") -> dict[str, str]:
+    """The environment dpkg gives maintainer scripts (dpkg's ``maintscript_set_env``);
+    ``arch`` is the package's architecture (the image's, never the host's)."""
     env = {
         "PATH": DEFAULT_PATH,
         "HOME": "/root",
@@ -730,7 +732,7 @@ def run_script(fs, script, argv: list[str] | None = None, env: dict[str, str] | 
     deferred: list[DeferredCommand] = []
     limits = Limits(budget, max_output, max_depth)
     out, err = OutBuf(limits), OutBuf(limits)
-    environment = dpkg_environment() if env is None else dict(env)
+    environment = dpkg_environment(arch=native_architecture(fs) or "") if env is None else dict(env)
     sh = new_shell(fs, limits, record, deferred, model_state if model_state is not None else {}, models=models,
                    arg0=name, positional=list(argv or []), fds={0: InBuf(stdin), 1: out, 2: err},
                    cwd=cwd, umask=umask, env=environment, initial_env=dict(environment))
