@@ -10,11 +10,18 @@ For a Debian suite (``bookworm`` by default, ``trixie`` too):
   SUITE-updates and SUITE-security for the others), downloaded by apt with a temporary
   configuration (nothing on the host's apt state changes).
 
-Everything is cached under ``/var/tmp/nuwa-dpkg-YYYYMMDD/`` (bookworm) and its ``SUITE/``
-subdirectory (another suite): one build per day, machine and suite. The mirror URIs come from
-the machine's own apt sources at run time.
+Every function also takes the Debian architecture of the material (``arch``, default
+``amd64``); a foreign one (``arm64``...) has its tree built by ``mmdebstrap --arch`` (maintainer
+scripts under qemu-user: ``qemu-user-static``, ``binfmt-support`` and ``arch-test`` must be
+installed) and its .debs and plans made by the host's apt told ``APT::Architecture=ARCH`` (apt
+only downloads and plans; nothing of the foreign architecture runs on the host).
 
-Usage: ``python3 tools/dpkg_material.py [SUITE]`` prints the tree and the .debs.
+Everything is cached under ``/var/tmp/nuwa-dpkg-YYYYMMDD/`` (bookworm, amd64), with ``-ARCH``
+appended for another architecture and a ``SUITE/`` subdirectory for another suite: one build
+per day, machine, architecture and suite. The mirror URIs come from the machine's own apt
+sources at run time.
+
+Usage: ``python3 tools/dpkg_material.py [SUITE [ARCH]]`` prints the tree and the .debs.
 """
 
 from __future__ import annotations
@@ -33,9 +40,11 @@ import host_mirrors  # noqa: E402
 SUITE = "bookworm"
 
 
-def cache_dir(suite: str = SUITE) -> str:
-    """The per-day cache directory of a suite's material (created)."""
+def cache_dir(suite: str = SUITE, arch: str = "amd64") -> str:
+    """The per-day cache directory of a suite's and architecture's material (created)."""
     d = os.environ.get("NUWA_DPKG_CACHE") or "/var/tmp/nuwa-dpkg-" + datetime.date.today().strftime("%Y%m%d")
+    if arch != "amd64":  # amd64 keeps the historical name the other tests and benchmarks share
+        d += "-" + arch
     if suite != SUITE:  # bookworm keeps the top directory other tests and benchmarks name
         d = os.path.join(d, suite)
     os.makedirs(d, exist_ok=True)
@@ -88,28 +97,28 @@ class _Lock:
         self.f.close()
 
 
-def base_tree(suite: str = SUITE) -> str:
-    """Path of the cached outdated minbase tree of ``suite`` (built on first use)."""
-    root = cache_dir(suite)
+def base_tree(suite: str = SUITE, arch: str = "amd64") -> str:
+    """Path of the cached outdated minbase tree of ``suite`` and ``arch`` (built on first use)."""
+    root = cache_dir(suite, arch)
     tree = os.path.join(root, "base")
     with _Lock(os.path.join(root, ".lock")):
         if os.path.exists(os.path.join(tree, ".complete")):
             return tree
         shutil.rmtree(tree, ignore_errors=True)
         main, _ = mirrors()
-        subprocess.run(["mmdebstrap", "--mode=root", "--variant=minbase", "--quiet", suite, tree,
+        subprocess.run(["mmdebstrap", "--mode=root", "--variant=minbase", "--quiet", f"--arch={arch}", suite, tree,
                         f"deb {main} {suite} main"], check=True)
         open(os.path.join(tree, ".complete"), "w").close()
     return tree
 
 
-def updates_dir(suite: str = SUITE) -> str:
+def updates_dir(suite: str = SUITE, arch: str = "amd64") -> str:
     """Directory of the .debs apt would fetch to dist-upgrade the base tree (downloaded once).
 
     It may be empty (only ``.complete``) when nothing is pending for the suite today; callers
     that need updates say so with a :class:`PlanError`."""
-    root = cache_dir(suite)
-    tree = base_tree(suite)
+    root = cache_dir(suite, arch)
+    tree = base_tree(suite, arch)
     debs = os.path.join(root, "debs")
     with _Lock(os.path.join(root, ".lock")):
         if os.path.exists(os.path.join(debs, ".complete")):
@@ -122,7 +131,7 @@ def updates_dir(suite: str = SUITE) -> str:
         os.makedirs(os.path.join(debs, "partial"), exist_ok=True)
         with open(os.path.join(apt, "sources.list"), "w") as f:
             f.write(_sources_list(suite))
-        opts = _apt_options(apt, tree, debs)
+        opts = _apt_options(apt, tree, debs, arch=arch)
         subprocess.run(["apt-get", *opts, "-qq", "update"], check=True)
         subprocess.run(["apt-get", *opts, "-qq", "-y", "--download-only", "dist-upgrade"], check=True)
         shutil.rmtree(os.path.join(debs, "partial"), ignore_errors=True)
@@ -132,7 +141,8 @@ def updates_dir(suite: str = SUITE) -> str:
     return debs
 
 
-def _apt_options(apt: str, tree: str, archives: str, extended_states: str | None = None) -> list[str]:
+def _apt_options(apt: str, tree: str, archives: str, extended_states: str | None = None,
+                 arch: str = "amd64") -> list[str]:
     """apt-get options that use only ``apt`` (sources, lists, cache) and ``tree``'s dpkg status.
 
     The host's apt configuration parts (hooks such as debconf's ``Pre-Install-Pkgs``) are not
@@ -150,7 +160,9 @@ def _apt_options(apt: str, tree: str, archives: str, extended_states: str | None
         "-o", "Dir::Cache=" + os.path.join(apt, "cache"),
         "-o", "Dir::Cache::archives=" + archives,
         "-o", "Debug::NoLocking=1",
-        "-o", "APT::Architecture=amd64",
+        "-o", "APT::Architecture=" + arch,
+        # apt would ask the host's dpkg for foreign architectures; the material has none
+        *(["-o", "APT::Architectures::=" + arch] if arch != "amd64" else []),
         "-o", "Acquire::Languages=none",
     ]
 
@@ -161,7 +173,7 @@ class PlanError(AssertionError):
 
 
 def apt_steps(tree: str, packages: list[str] | None = None, download: bool = False,
-              suite: str = SUITE) -> list[tuple[str, list[str]]]:
+              suite: str = SUITE, arch: str = "amd64") -> list[tuple[str, list[str]]]:
     """The dpkg calls real apt makes to bring ``tree`` up to date with the downloaded updates.
 
     apt itself plans (``dist-upgrade``, or ``install --only-upgrade PACKAGES``) with
@@ -176,8 +188,8 @@ def apt_steps(tree: str, packages: list[str] | None = None, download: bool = Fal
     what is missing into the material, as it would for a tree that has more packages than the
     minbase one), and apt's dpkg calls use only the actions above.
     """
-    root = cache_dir(suite)
-    debs = updates_dir(suite)
+    root = cache_dir(suite, arch)
+    debs = updates_dir(suite, arch)
     apt = os.path.join(root, "apt")
     es = os.path.join(root, "plan-extended_states")
     shutil.copy(os.path.join(apt, "extended_states"), es) if os.path.exists(
@@ -192,7 +204,7 @@ def apt_steps(tree: str, packages: list[str] | None = None, download: bool = Fal
                     os.link(f, os.path.join(archives, os.path.basename(f)))
         else:
             archives = debs
-        r = subprocess.run(["apt-get", *_apt_options(apt, tree, archives, es), "-o", "Debug::pkgDPkgPM=1",
+        r = subprocess.run(["apt-get", *_apt_options(apt, tree, archives, es, arch), "-o", "Debug::pkgDPkgPM=1",
                             "-o", "Dpkg::Use-Pty=0", *([] if download else ["--no-download"]), "-y", *request],
                            capture_output=True, text=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     if r.returncode != 0:
@@ -235,12 +247,12 @@ def step_triggers(action: str) -> bool:
     return action == "configure-pending"
 
 
-def deb_files(suite: str = SUITE) -> list[str]:
-    """The downloaded update .debs, sorted by name."""
-    return sorted(glob.glob(os.path.join(updates_dir(suite), "*.deb")))
+def deb_files(suite: str = SUITE, arch: str = "amd64") -> list[str]:
+    """The downloaded update .debs of a suite's and architecture's material, sorted by name."""
+    return sorted(glob.glob(os.path.join(updates_dir(suite, arch), "*.deb")))
 
 
-def local_mirror(suite: str = SUITE) -> tuple[str, list[tuple[str, str]]]:
+def local_mirror(suite: str = SUITE, arch: str = "amd64") -> tuple[str, list[tuple[str, str]]]:
     """A directory laid out like the archive for the material's world, to serve on 127.0.0.1:
     ``<m>/dists/<suite>/InRelease`` (as Debian signed it) and the plain ``main`` index apt
     downloaded for each of :func:`archive_suites`, and ``<m>/pool/...`` holding the material's
@@ -251,11 +263,11 @@ def local_mirror(suite: str = SUITE) -> tuple[str, list[tuple[str, str]]]:
     """
     import hashlib
 
-    root = cache_dir(suite)
+    root = cache_dir(suite, arch)
     out = os.path.join(root, "mirror")
     suites = archive_suites(suite)
-    debs = updates_dir(suite)
-    tree = base_tree(suite)  # before the lock: base_tree takes it too (flock is per open file)
+    debs = updates_dir(suite, arch)
+    tree = base_tree(suite, arch)  # before the lock: base_tree takes it too (flock is per open file)
     with _Lock(os.path.join(root, ".lock")):
         if os.path.exists(os.path.join(out, ".complete")):
             return out, suites
@@ -267,7 +279,7 @@ def local_mirror(suite: str = SUITE) -> tuple[str, list[tuple[str, str]]]:
             os.makedirs(os.path.join(apt, d), exist_ok=True)
         with open(os.path.join(apt, "sources.list"), "w") as f:
             f.write(_sources_list(suite))
-        subprocess.run(["apt-get", *_apt_options(apt, tree, debs), "-o", "Acquire::GzipIndexes=false",
+        subprocess.run(["apt-get", *_apt_options(apt, tree, debs, arch=arch), "-o", "Acquire::GzipIndexes=false",
                         "-qq", "update"], check=True)
         by_sha = {}
         for d in glob.glob(os.path.join(debs, "*.deb")):
@@ -279,10 +291,10 @@ def local_mirror(suite: str = SUITE) -> tuple[str, list[tuple[str, str]]]:
             prefix = uri.split("://", 1)[1].replace("/", "_") + f"_dists_{name}_"
             lists = os.path.join(apt, "lists")
             dist = os.path.join(out, m, "dists", name)
-            os.makedirs(os.path.join(dist, "main/binary-amd64"))
+            os.makedirs(os.path.join(dist, f"main/binary-{arch}"))
             os.link(os.path.join(lists, prefix + "InRelease"), os.path.join(dist, "InRelease"))
-            index = os.path.join(dist, "main/binary-amd64/Packages")
-            os.link(os.path.join(lists, prefix + "main_binary-amd64_Packages"), index)
+            index = os.path.join(dist, f"main/binary-{arch}/Packages")
+            os.link(os.path.join(lists, prefix + f"main_binary-{arch}_Packages"), index)
             with open(index, "rb") as f:
                 for stanza in f.read().split(b"\n\n"):
                     fields = dict(ln.split(b": ", 1) for ln in stanza.split(b"\n") if b": " in ln and not ln[:1].isspace())
@@ -309,7 +321,8 @@ def copy_tree(src: str, dst: str) -> None:
 
 if __name__ == "__main__":
     _suite = sys.argv[1] if len(sys.argv) > 1 else SUITE
-    print(base_tree(_suite))
-    for d in deb_files(_suite):
+    _arch = sys.argv[2] if len(sys.argv) > 2 else "amd64"
+    print(base_tree(_suite, _arch))
+    for d in deb_files(_suite, _arch):
         print(d)
     sys.exit(0)

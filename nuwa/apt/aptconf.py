@@ -19,7 +19,8 @@ import re
 import stat as _stat
 from dataclasses import dataclass, field
 
-from nuwa.deb.status import StatusFile
+from nuwa.deb.arch import arch_file
+from nuwa.deb.arch import native_architecture as _deb_native_architecture
 from nuwa.errors import InvalidInputError, quote
 
 APT_CONF = "/etc/apt/apt.conf"
@@ -460,22 +461,13 @@ def check_valid_until(conf: AptConfig) -> bool:
 # ---- architectures ---------------------------------------------------------------------------
 def native_architecture(fs) -> str | None:
     """The image's native architecture: that of its ``dpkg`` package (dpkg's compiled-in one,
-    what ``dpkg --print-architecture`` prints), else the first line of ``/var/lib/dpkg/arch``."""
-    try:
-        entry = StatusFile.load(fs).find("dpkg")
-    except FileNotFoundError:
-        entry = None
-    if entry is not None and entry.arch and entry.arch != "all":
-        return entry.arch
-    foreign = _dpkg_arch_file(fs)
-    return foreign[0] if foreign else None
+    what ``dpkg --print-architecture`` prints), else the first line of ``/var/lib/dpkg/arch``,
+    else the machine of the image's own programs (:func:`nuwa.deb.arch.native_architecture`)."""
+    return _deb_native_architecture(fs)
 
 
 def _dpkg_arch_file(fs) -> list[str]:
-    try:
-        return fs.read_bytes("/var/lib/dpkg/arch").decode("utf-8", "replace").split()
-    except FileNotFoundError:
-        return []
+    return arch_file(fs)
 
 
 def image_architectures(fs, conf: AptConfig | None = None) -> list[str]:

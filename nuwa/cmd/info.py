@@ -143,6 +143,13 @@ def format_root(info: dict) -> list[str]:
         name = os_info.get("pretty_name") or os_info.get("name") or os_info.get("id", "?")
         facts = " ".join(f"{k.upper()}={os_info[k]}" for k in ("id", "version_id", "version_codename") if k in os_info)
         lines.append(f"  OS: {name} ({facts})")
+    arch = root.get("architecture") or {}
+    if "error" in arch:
+        lines.append(f"  architecture: unknown ({arch['error']})")
+    elif arch.get("native"):
+        foreign = f", foreign: {' '.join(arch['foreign'])}" if arch.get("foreign") else ""
+        machine = f" ({arch['machine']})" if arch.get("machine") else ""
+        lines.append(f"  architecture: {arch['native']}{machine}{foreign}")
     return lines
 
 

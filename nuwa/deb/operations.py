@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from nuwa.deb import archive as A
 from nuwa.deb import audit
+from nuwa.deb.arch import native_architecture
 from nuwa.deb.configure import configure, incorporate, pending_trigger_packages, trigproc
 from nuwa.deb.control import parse_relations
 from nuwa.deb.db import Database
@@ -78,6 +79,7 @@ class Dpkg:
         self.fs = fs
         self.runner = runner if runner is not None else RecordingRunner()
         self.db = Database.load(fs, admindir, log_path=log_path)
+        self.admindir = admindir
         if check_audit:
             audit.check(self.db)
         self.policy = conffile_policy
@@ -85,9 +87,30 @@ class Dpkg:
         self.verify = (not hasattr(fs, "savepoint")) if verify is None else verify
         self.report = Report()
 
-    def _native_arch(self) -> str:
-        e = self.db.status.find("dpkg")
-        return e.arch if e is not None and e.arch else "amd64"
+    def _native_arch(self) -> str | None:
+        """dpkg's compiled-in architecture, read from the image (``nuwa.deb.arch``: its dpkg
+        package, ``arch`` file, programs' ELF headers); for a bare database (a fresh root, a
+        test tree) the architecture most of its installed packages have. Never the host's."""
+        arch = native_architecture(self.fs, self.admindir)
+        if arch:
+            return arch
+        counts: dict[str, int] = {}
+        for e in self.db.status.entries:
+            if e.arch and e.arch not in ("all", "any"):
+                counts[e.arch] = counts.get(e.arch, 0) + 1
+        if counts:
+            return max(counts, key=lambda a: counts[a])
+        # An empty root (no dpkg, no packages, no programs): the first architecture-specific
+        # package unpacked into it decides (_arch_for), as installing dpkg itself there would.
+        return None
+
+    def _arch_for(self, deb: A.DebArchive) -> str | None:
+        """The native architecture to check ``deb`` against (decided by it on an empty root)."""
+        if self.native_arch is None:
+            arch = deb.control.get("Architecture", "").strip()
+            if arch and arch != "all":
+                self.native_arch = arch
+        return self.native_arch
 
     # ---- savepoints ---------------------------------------------------------------------------
     def _guarded(self, fn):
@@ -108,7 +131,7 @@ class Dpkg:
 
     def preflight(self, deb: A.DebArchive) -> None:
         """Verify a whole archive and the file overwrites it would make, writing nothing."""
-        up = Unpacker(self.db, deb, self.runner, self.native_arch, report={})
+        up = Unpacker(self.db, deb, self.runner, self._arch_for(deb), report={})
         entry = up._find_entry()
         conff = {ln.strip() for ln in deb.control_files.get("conffiles", A.ControlMember("", b"", 0, 0)).data.decode(
             "utf-8", "surrogateescape").splitlines() if ln.strip().startswith("/")}
@@ -132,7 +155,7 @@ class Dpkg:
         if self.verify:
             self.preflight(deb)
         rep: dict = {}
-        entry = self._guarded(lambda: Unpacker(self.db, deb, self.runner, self.native_arch, report=rep).run())
+        entry = self._guarded(lambda: Unpacker(self.db, deb, self.runner, self._arch_for(deb), report=rep).run())
         self.report.actions += rep.get("actions", [])
         self.report.replaced += rep.get("replaced", [])
         self.report.disappeared += rep.get("disappeared", [])

@@ -34,7 +34,7 @@ from nuwa.deb import archive as A
 from nuwa.deb.conffiles import conffderef, md5_of, parse_deb_conffiles
 from nuwa.deb.control import (
     DEPENDENCY_FIELDS, KNOWN_FIELDS, OBSOLETE_FIELDS, Paragraph, format_relations, parse_relations)
-from nuwa.deb.deps import check_predepends_conflicts, does_replace
+from nuwa.deb.deps import check_predepends_conflicts, deconfigure_set_siblings, does_replace
 from nuwa.deb.filters import PathFilters
 from nuwa.deb.infodb import extract_control_area, remove_tree
 from nuwa.deb.statoverride import read_ids
@@ -225,6 +225,7 @@ class Unpacker:
                          old_version, self.arch, self.cidir)
             db.set_state(entry, "unpacked")
             old_status = "unpacked"
+        deconfigure_set_siblings(self.db, self.runner, entry, self.version, activate_packageprocessing, self.where)
         entry.set_status(eflag="reinstreq")
         if old_status == "not-installed":
             entry.set("Version", self.version)

@@ -173,7 +173,7 @@ def _plan_for(image: Image, request: UpgradeRequest, repos: Repositories):
     fs = image.root()
     img, chunks = repos.indexes_for(fs)
     records = [r for c in chunks for r in c]
-    native = img.architectures[0] if img.architectures else "amd64"
+    native = img.architectures[0]  # image_architectures: the image's, never empty
     status = StatusFile.load(fs, "/var/lib/dpkg/status")
     marks = read_auto_installed(fs)
     policy = Policy(img.pins, img.architectures, native, records)

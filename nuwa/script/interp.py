@@ -20,6 +20,7 @@ from __future__ import annotations
 import posixpath
 import sys
 
+from nuwa.deb.arch import native_architecture
 from nuwa.script import ast as A
 from nuwa.script.arith import ArithError, evaluate
 from nuwa.script.builtins import BUILTINS, SPECIAL
@@ -673,8 +674,9 @@ def _noop_rest(pipes: list[A.Pipeline]) -> bool:
 # ---------------------------------------------------------------------------------------
 
 
-def dpkg_environment(script_name: str = "", package: str = "", arch: str = "amd64") -> dict[str, str]:
-    """The environment dpkg gives maintainer scripts (dpkg's ``maintscript_set_env``)."""
+def dpkg_environment(script_name: str = "", package: str = "", arch: str = "") -> dict[str, str]:
+    """The environment dpkg gives maintainer scripts (dpkg's ``maintscript_set_env``);
+    ``arch`` is the package's architecture (the image's, never the host's)."""
     env = {
         "PATH": DEFAULT_PATH,
         "HOME": "/root",
@@ -734,7 +736,7 @@ def run_script(fs, script, argv: list[str] | None = None, env: dict[str, str] | 
     deferred: list[DeferredCommand] = []
     limits = Limits(budget, max_output, max_depth)
     out, err = OutBuf(limits), OutBuf(limits)
-    environment = dpkg_environment() if env is None else dict(env)
+    environment = dpkg_environment(arch=native_architecture(fs) or "") if env is None else dict(env)
     # the disk and partition nodes the booted guest's /dev would hold (when the caller
     # described the image's disk): scripts test for /dev/disk/by-uuid/... as they would there
     fs = guest_view(fs, model_state)

@@ -30,7 +30,7 @@ POLICY_RC = b"#!/bin/sh\nexit 101\n"
 
 
 def environment(script_name: str = "postinst", package: str = "test") -> dict[str, str]:
-    env = dpkg_environment(script_name, package)
+    env = dpkg_environment(script_name, package, "amd64")
     env["DEBIAN_FRONTEND"] = "noninteractive"
     return env
 

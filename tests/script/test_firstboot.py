@@ -79,7 +79,7 @@ def test_layout_exactly_as_designed():
     e1 = job.add_command(cmd(["update-initramfs", "-u"], {"FOO": "bar", "LANG": None}, "/tmp", 0o027, b"in\n",
                              "no model for update-initramfs", 7),
                          BASE_ENV, "/var/lib/dpkg/info/foo.postinst", "foo")
-    e2 = job.add_script(b"#!/bin/sh\nexit 0\n", ["configure", "1.2-3"], dpkg_environment("postinst", "foo"),
+    e2 = job.add_script(b"#!/bin/sh\nexit 0\n", ["configure", "1.2-3"], dpkg_environment("postinst", "foo", "amd64"),
                         "/var/lib/dpkg/info/foo.postinst", reason="line 3: output used", package="foo",
                         extra_files={"foo.config": b"#!/bin/sh\n"})
     assert job.write(m) == ["systemd", "sysvinit"]
@@ -297,7 +297,7 @@ def test_runner_in_a_chroot_runs_entries_in_order_and_disables_itself(chroot_roo
     job.add_result(r, b"", [], BASE_ENV, "test-script")
     job.add_command(cmd(["nuwa-probe", "2"], {"PROBE_STATUS": "3"}), BASE_ENV, "failing")
     script = b"#!/bin/sh\necho \"$0 $*\" > /tmp/script-out\nenv | LC_ALL=C sort > /tmp/script-env\nls \"${0%/*}\" > /tmp/script-dir\nnuwa-probe 3\n"
-    job.add_script(script, ["configure", "1.2-3"], dpkg_environment("postinst", "foo"), "/var/lib/dpkg/info/foo.postinst",
+    job.add_script(script, ["configure", "1.2-3"], dpkg_environment("postinst", "foo", "amd64"), "/var/lib/dpkg/info/foo.postinst",
                    reason="output used", package="foo", extra_files={"foo.config": b"#!/bin/sh\n"})
     assert job.write(ov) == ["systemd", "sysvinit"]
     ov.commit()

@@ -88,7 +88,7 @@ def test_runner_bounds_and_records_every_bad_entry(chroot_root):
                     package="p-stdin")
     job.add_command(cmd(sh("flock /tmp/held.lock true")), BASE_ENV, package="p-lock")
     job.add_command(cmd(sh("trap '' TERM; echo looping; while :; do sleep 1; done")), BASE_ENV, package="p-loop")
-    job.add_script(ASK, ["configure", ""], dpkg_environment("postinst", "nbt"), "/var/lib/dpkg/info/nbt.postinst",
+    job.add_script(ASK, ["configure", ""], dpkg_environment("postinst", "nbt", "amd64"), "/var/lib/dpkg/info/nbt.postinst",
                    reason="output used", package="nbt", extra_files={"nbt.templates": TEMPLATES})
     job.add_command(cmd(sh("echo failing >&2; exit 4")), BASE_ENV, package="p-fail")
     job.add_command(cmd(["nuwa-probe", "after-fail"]), BASE_ENV, package="p-fail")

@@ -126,7 +126,7 @@ def test_parse_error_defers_whole_with_message(fs):
 def test_dpkg_environment_is_given():
     fs = MemoryFS()
     r = run_script(fs, 'echo "$PATH|$HOME|[$DPKG_ROOT]|$DPKG_MAINTSCRIPT_NAME|$DPKG_MAINTSCRIPT_PACKAGE"; umask',
-                   env=dpkg_environment("postinst", "foo"), models=MODELS)
+                   env=dpkg_environment("postinst", "foo", "amd64"), models=MODELS)
     assert r.stdout == b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|/root|[]|postinst|foo\n0022\n"
 
 

@@ -45,6 +45,7 @@ ADDED = {
     "cpio", "gzip", "xz", "zstd", "lz4",  # issue 14: what mkinitramfs packs with
     "tsort",  # issue 14: mkinitramfs orders its hooks
     "mkinitramfs", "dracut",  # issue 14: the guards of the initramfs builders
+    "arch", "dpkg-architecture",  # issue 18: the image's machine
 }
 
 

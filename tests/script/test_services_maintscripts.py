@@ -75,7 +75,7 @@ def tree(tmp_path_factory):
 
 
 def _env(kind: str, pkg: str) -> dict[str, str]:
-    return dpkg_environment(kind, pkg)
+    return dpkg_environment(kind, pkg, "amd64")
 
 
 def _run_both(tree: Pair, pkg: str, kind: str, args: list[str]) -> None:

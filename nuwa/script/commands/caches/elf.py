@@ -36,6 +36,8 @@ class ElfInfo:
     elf_class: int
     machine: int
     e_type: int
+    #: processor flags (the ARM EABI version and float ABI, RISC-V's float ABI)
+    e_flags: int = 0
     interpreter: str | None = None
     soname: str | None = None
     needed: list[str] = field(default_factory=list)
@@ -68,7 +70,7 @@ def read_elf(pread: Callable[[int, int], bytes], size: int, all_types: bool = Fa
         hdr = pread(16, 48)
         if len(hdr) < 48:
             raise ElfError("truncated ELF header")
-        e_type, e_machine, _v, _entry, e_phoff, _shoff, _flags, _ehsize, e_phentsize, e_phnum = struct.unpack(
+        e_type, e_machine, _v, _entry, e_phoff, _shoff, e_flags, _ehsize, e_phentsize, e_phnum = struct.unpack(
             e + "HHIQQQIHHH", hdr[:42]
         )
         ph_fmt, ph_size = e + "IIQQQQQQ", 56
@@ -76,11 +78,11 @@ def read_elf(pread: Callable[[int, int], bytes], size: int, all_types: bool = Fa
         hdr = pread(16, 36)
         if len(hdr) < 36:
             raise ElfError("truncated ELF header")
-        e_type, e_machine, _v, _entry, e_phoff, _shoff, _flags, _ehsize, e_phentsize, e_phnum = struct.unpack(
+        e_type, e_machine, _v, _entry, e_phoff, _shoff, e_flags, _ehsize, e_phentsize, e_phnum = struct.unpack(
             e + "HHIIIIIHHH", hdr[:30]
         )
         ph_fmt, ph_size = e + "IIIIIIII", 32
-    info = ElfInfo(cls, e_machine, e_type)
+    info = ElfInfo(cls, e_machine, e_type, e_flags)
     if e_type != ET_DYN and not (all_types and e_type == ET_EXEC):
         return info
     if e_phentsize < ph_size or e_phnum * e_phentsize > _MAX_TABLE or e_phoff + e_phnum * e_phentsize > size:

@@ -3,12 +3,16 @@
 Layout (glibc ``sysdeps/generic/dl-cache.h``, glibc 2.36 as in Debian 12):
 
 - header: ``magic[17] "glibc-ld.so.cache"``, ``version[3] "1.1"``, ``u32 nlibs``,
-  ``u32 len_strings``, ``u8 flags`` (2 = little-endian), ``u8 padding[3]``,
+  ``u32 len_strings``, ``u8 flags`` (2 = little-endian, 3 = big-endian), ``u8 padding[3]``,
   ``u32 extension_offset``, ``u32 unused[3]`` — 48 bytes;
 - ``nlibs`` entries ``{i32 flags, u32 key, u32 value, u32 osversion_unused, u64 hwcap}``;
 - the string table (string offsets count from the start of the file);
 - at ``extension_offset`` (4-aligned): ``{u32 magic 0xeaa42174, u32 count}`` and ``count``
   sections ``{u32 tag, u32 flags, u32 offset, u32 size}``; tag 0 is the generator string.
+
+Every integer is in the byte order of the machine whose ldconfig writes the file
+(``cache_file_new_flags_endian_current``): little-endian on amd64, arm64, armhf, i386, ppc64el
+and riscv64, big-endian on s390x; the header's flags byte says which.
 
 This module is pure: it encodes and decodes bytes. The order of entries and strings mirrors
 ``elf/cache.c`` (``compare``, ``save_cache``) and ``elf/stringtable.c`` (tail merging) so the
@@ -28,15 +32,34 @@ EXT_HEADER = struct.Struct("<II")
 EXT_SECTION = struct.Struct("<IIII")
 EXT_TAG_GENERATOR = 0
 FLAGS_ENDIAN_LITTLE = 2
+FLAGS_ENDIAN_BIG = 3
+#: offset of the header's flags byte (after magic+version, nlibs, len_strings)
+_FLAGS_AT = 28
+
+
+def _structs(big_endian: bool) -> tuple[struct.Struct, struct.Struct, struct.Struct, struct.Struct]:
+    """(header, entry, extension header, extension section) in the file's byte order."""
+    if not big_endian:
+        return HEADER, ENTRY, EXT_HEADER, EXT_SECTION
+    return tuple(struct.Struct(">" + x.format[1:]) for x in (HEADER, ENTRY, EXT_HEADER, EXT_SECTION))
 
 # Library flags (dl-cache.h): type in the low byte, required ABI in the next.
 FLAG_ELF = 0x0001
 FLAG_ELF_LIBC6 = 0x0003
+FLAG_S390_LIB64 = 0x0400
+FLAG_POWERPC_LIB64 = 0x0500
 FLAG_X8664_LIB64 = 0x0300
 FLAG_X8664_LIBX32 = 0x0800
+FLAG_ARM_LIBHF = 0x0900
 FLAG_AARCH64_LIB64 = 0x0A00
+FLAG_ARM_LIBSF = 0x0B00
+FLAG_RISCV_FLOAT_ABI_SOFT = 0x0F00
+FLAG_RISCV_FLOAT_ABI_DOUBLE = 0x1000
 
-_FLAG_ABI_NAMES = {0x0300: ",x86-64", 0x0800: ",x32", 0x0A00: ",AArch64"}
+# print_entry in elf/cache.c
+_FLAG_ABI_NAMES = {0x0300: ",x86-64", 0x0400: ",64bit", 0x0500: ",64bit", 0x0800: ",x32",
+                   0x0900: ",hard-float", 0x0A00: ",AArch64", 0x0B00: ",soft-float",
+                   0x0F00: ",soft-float", 0x1000: ",double-float"}
 _FLAG_TYPE_NAMES = {0: "libc4", 1: "ELF", 2: "libc5", 3: "libc6"}
 
 
@@ -141,22 +164,25 @@ def _finalize_strings(strings: list[str]) -> tuple[bytes, dict[str, int]]:
     return bytes(table), {s: offsets[b] for s, b in raw.items()}
 
 
-def encode_cache(entries: list[CacheEntry], generator: str) -> bytes:
-    """The bytes ``save_cache`` writes for ``entries`` (already in cache order)."""
+def encode_cache(entries: list[CacheEntry], generator: str, big_endian: bool = False) -> bytes:
+    """The bytes ``save_cache`` writes for ``entries`` (already in cache order), in the byte
+    order of the machine whose ldconfig writes them."""
+    header, entry, ext_header, ext_section = _structs(big_endian)
     strings = []
     for e in entries:
         strings += [e.soname, e.path]
     table, offs = _finalize_strings(strings)
-    str_offset = HEADER.size + ENTRY.size * len(entries)
+    str_offset = header.size + entry.size * len(entries)
     ext_offset = (str_offset + len(table) + 3) & ~3
-    out = bytearray(HEADER.pack(MAGIC_NEW, len(entries), len(table), FLAGS_ENDIAN_LITTLE, ext_offset))
+    endian = FLAGS_ENDIAN_BIG if big_endian else FLAGS_ENDIAN_LITTLE
+    out = bytearray(header.pack(MAGIC_NEW, len(entries), len(table), endian, ext_offset))
     for e in entries:
-        out += ENTRY.pack(e.flags, str_offset + offs[e.soname], str_offset + offs[e.path], 0, e.hwcap)
+        out += entry.pack(e.flags, str_offset + offs[e.soname], str_offset + offs[e.path], 0, e.hwcap)
     out += table
     out += bytes(ext_offset - len(out))
     gen = generator.encode()
-    gen_offset = ext_offset + EXT_HEADER.size + EXT_SECTION.size
-    out += EXT_HEADER.pack(EXT_MAGIC, 1) + EXT_SECTION.pack(EXT_TAG_GENERATOR, 0, gen_offset, len(gen))
+    gen_offset = ext_offset + ext_header.size + ext_section.size
+    out += ext_header.pack(EXT_MAGIC, 1) + ext_section.pack(EXT_TAG_GENERATOR, 0, gen_offset, len(gen))
     out += gen
     return bytes(out)
 
@@ -165,7 +191,8 @@ def decode_cache(data: bytes) -> tuple[list[CacheEntry], str | None]:
     """Entries and generator string of a new-format cache; ``ValueError`` if malformed."""
     if len(data) < HEADER.size or not data.startswith(MAGIC_NEW):
         raise ValueError("File is not a cache file.")
-    _magic, nlibs, _len, _flags, ext_off = HEADER.unpack_from(data)
+    HEADER_, ENTRY_, EXT_HEADER_, EXT_SECTION_ = _structs(data[_FLAGS_AT] == FLAGS_ENDIAN_BIG)
+    _magic, nlibs, _len, _flags, ext_off = HEADER_.unpack_from(data)
     if HEADER.size + nlibs * ENTRY.size > len(data):
         raise ValueError("File is not a cache file.")
 
@@ -177,17 +204,17 @@ def decode_cache(data: bytes) -> tuple[list[CacheEntry], str | None]:
 
     entries = []
     for i in range(nlibs):
-        flags, key, value, _os, hwcap = ENTRY.unpack_from(data, HEADER.size + i * ENTRY.size)
+        flags, key, value, _os, hwcap = ENTRY_.unpack_from(data, HEADER.size + i * ENTRY.size)
         entries.append(CacheEntry(cstr(key), cstr(value), flags, hwcap))
     generator = None
     if ext_off and ext_off + EXT_HEADER.size <= len(data):
-        magic, count = EXT_HEADER.unpack_from(data, ext_off)
+        magic, count = EXT_HEADER_.unpack_from(data, ext_off)
         if magic == EXT_MAGIC:
             for k in range(min(count, 16)):
                 pos = ext_off + EXT_HEADER.size + k * EXT_SECTION.size
                 if pos + EXT_SECTION.size > len(data):
                     break
-                tag, _f, off, size = EXT_SECTION.unpack_from(data, pos)
+                tag, _f, off, size = EXT_SECTION_.unpack_from(data, pos)
                 if tag == EXT_TAG_GENERATOR and off + size <= len(data):
                     generator = data[off : off + size].decode("utf-8", "replace")
     return entries, generator

@@ -22,7 +22,13 @@ chroot into DIR, seen through ``nuwa.fs.subtree.SubtreeFS``: mkinitramfs' ``ldco
 "$DESTDIR"``), ``-X``, ``-N``, ``-C FILE``, ``-f CONF``, ``-i``, ``-p``, ``-n DIR...``, ``-l
 LIB...``, ``-v`` (messages only).
 Deferred (reported): old or compat formats, glibc-hwcaps and legacy
-hwcap subdirectories, a.out libraries, machines other than x86-64.
+hwcap subdirectories, a.out libraries, machines outside ``nuwa.deb.arch.MACHINES``.
+
+The machine is the image's, never the host's: the ELF header of the image's own ldconfig
+binary names it (amd64, arm64, armhf, armel, i386, ppc64el, s390x, riscv64), and
+``ldabi.LD_ABIS`` holds what that machine's ldconfig does differently (library flags, known
+interpreters, hwcap names, the cache's byte order); the multiarch directories are that
+machine's (``/usr/lib/aarch64-linux-gnu``...).
 """
 
 from __future__ import annotations
@@ -35,14 +41,14 @@ import re
 import stat as st
 
 from nuwa.fs.model import FileSystem
+from nuwa.deb.arch import MACHINES, arch_of_elf
 from nuwa.fs.subtree import SubtreeFS
 from nuwa.script.commands._common import is_dir
-from nuwa.script.commands.caches.elf import EM_386, EM_X86_64, ET_DYN, ELFCLASS32, ELFCLASS64, ElfError, read_elf
+from nuwa.script.commands.caches.elf import ET_DYN, ElfError, read_elf
+from nuwa.script.commands.caches.ldabi import LD_ABIS, LdAbi, UnknownMachine
 from nuwa.script.commands.caches.ldcache import (
     FLAG_ELF,
     FLAG_ELF_LIBC6,
-    FLAG_X8664_LIB64,
-    FLAG_X8664_LIBX32,
     CacheEntry,
     encode_cache,
     libcmp,
@@ -55,10 +61,6 @@ LD_SO_CONF = "/etc/ld.so.conf"
 LD_SO_CACHE = "/etc/ld.so.cache"
 _BINARIES = ("/sbin/ldconfig", "/usr/sbin/ldconfig")
 _GENERATOR_RE = re.compile(rb"ldconfig \([^\0]{1,200}?\) \w+ release version [0-9A-Za-z.]+(?=\0)")
-# x86 legacy hwcap and platform names (sysdeps/x86/dl-hwcap.h, dl-procinfo.c) and "tls".
-_HWCAP_NAMES = {"x86_64": 1, "avx512_1": 2, "i586": 48, "i686": 49, "haswell": 50, "xeon_phi": 51, "tls": 63}
-_KNOWN_INTERP = {"/lib/ld-linux.so.2", "/libx32/ld-linux-x32.so.2", "/lib64/ld-linux-x86-64.so.2"}
-_KNOWN_LIBS = {"libc.so.6", "libm.so.6"}
 
 
 def is_dso_name(name: str) -> bool:
@@ -68,22 +70,17 @@ def is_dso_name(name: str) -> bool:
     ) or name.startswith("ld.so.") or name.startswith("ld64.so.")
 
 
-def path_hwcap(path: str) -> int:
+def path_hwcap(path: str, abi: LdAbi = LD_ABIS["amd64"]) -> int:
     """``path_hwcap``: hwcap bits implied by trailing hwcap-named components of ``path``."""
-    hw = 0
-    for comp in reversed(path.rstrip("/").split("/")):
-        bit = _HWCAP_NAMES.get(comp)
-        if bit is None:
-            break
-        hw += 1 << bit
-    return hw
+    return abi.path_hwcap(path)
 
 
 class _Ldconfig:
     """One run of ldconfig against a filesystem model."""
 
-    def __init__(self, inv: Invocation, link: bool, verbose: bool):
+    def __init__(self, inv: Invocation, link: bool, verbose: bool, abi: LdAbi = LD_ABIS["amd64"]):
         self.inv = inv
+        self.abi = abi
         self.fs: FileSystem = inv.fs
         self.link = link
         self.verbose = verbose
@@ -205,25 +202,18 @@ class _Ldconfig:
             h.close()
         if info.e_type != ET_DYN:
             return None
-        if info.machine == EM_X86_64:
-            file_flag = FLAG_X8664_LIB64 | FLAG_ELF_LIBC6 if info.elf_class == ELFCLASS64 else FLAG_X8664_LIBX32 | FLAG_ELF_LIBC6
-        elif info.machine == EM_386 and info.elf_class == ELFCLASS32:
-            file_flag = 0
-        else:
+        try:
+            flag = self.abi.file_flag(info)
+        except UnknownMachine:
             self.error(f"{path} is for unknown machine {info.machine}.\n")
             return None
-        flag = FLAG_ELF
-        if info.interpreter in _KNOWN_INTERP:
-            flag = FLAG_ELF_LIBC6
-        elif any(n in _KNOWN_LIBS for n in info.needed):
-            flag = FLAG_ELF_LIBC6
         if not info.dynamic_ok:
             return None
-        return (file_flag or flag), info.soname
+        return flag, info.soname
 
     def search_dir(self, d: dict) -> None:
         path = d["path"]
-        hwcap = path_hwcap(path)
+        hwcap = self.abi.path_hwcap(path)
         try:
             names = self.fs.readdir(path)
         except OSError:
@@ -238,7 +228,7 @@ class _Ldconfig:
             mode = lst.st_mode
             if not (st.S_ISLNK(mode) or st.S_ISREG(mode) or st.S_ISDIR(mode)):
                 continue
-            if not is_dso_name(name) and (st.S_ISREG(mode) or name not in _HWCAP_NAMES):
+            if not is_dso_name(name) and (st.S_ISREG(mode) or not self.abi.is_hwcap_dir(name)):
                 continue
             if name.endswith(".#prelink#") or ".#prelink#." in name[-17:]:
                 continue
@@ -253,7 +243,7 @@ class _Ldconfig:
                 is_dir = target.is_dir
             else:
                 is_dir = st.S_ISDIR(mode)
-            if is_dir and name in _HWCAP_NAMES:
+            if is_dir and self.abi.is_hwcap_dir(name):
                 raise Defer(f"ldconfig: hwcap subdirectory {full} is not modelled")
             if not st.S_ISREG(mode) and not is_link:
                 continue
@@ -333,15 +323,16 @@ class _Ldconfig:
             self.inv.out("\n")
 
     def save_cache(self, cache_file: str, generator: str) -> None:
-        data = encode_cache(sorted_entries(self.entries), generator)
+        data = encode_cache(sorted_entries(self.entries), generator, self.abi.big_endian)
         tmp = cache_file + "~"
         self.fs.write_bytes(tmp, data, 0o600)
         self.fs.chmod(tmp, 0o644)
         self.fs.rename(tmp, cache_file)
 
 
-def image_ldconfig_facts(fs: FileSystem, state: dict) -> tuple[str, str]:
-    """(generator string, multiarch triplet) of the image's own ldconfig binary; Defer if unknown."""
+def image_ldconfig_facts(fs: FileSystem, state: dict) -> tuple[str, str, LdAbi]:
+    """(generator string, multiarch triplet, machine rules) of the image's own ldconfig
+    binary, the machine read from its ELF header; Defer if unknown."""
     for path in _BINARIES:
         try:
             s = fs.stat(path)
@@ -353,13 +344,16 @@ def image_ldconfig_facts(fs: FileSystem, state: dict) -> tuple[str, str]:
         data = fs.read_bytes(path)
         if data[:4] != b"\x7fELF":
             raise Defer(f"ldconfig: {path} is not an ELF binary")
-        machine = int.from_bytes(data[18:20], "little")
-        if machine != EM_X86_64 or data[4] != ELFCLASS64:
-            raise Defer(f"ldconfig: image ldconfig for machine {machine} is not modelled (x86-64 only)")
+        arch = arch_of_elf(data[:64])
+        if arch not in LD_ABIS:
+            order = "big" if data[5] == 2 else "little"
+            machine = int.from_bytes(data[18:20], order)
+            raise Defer(f"ldconfig: image ldconfig for ELF machine {machine} (class {data[4]}) is not modelled "
+                        f"(known: {', '.join(LD_ABIS)})")
         m = _GENERATOR_RE.search(data)
         if m is None:
             raise Defer(f"ldconfig: cannot find the generator string in {path}")
-        state[key] = (m.group(0).decode("ascii", "replace"), "x86_64-linux-gnu")
+        state[key] = (m.group(0).decode("ascii", "replace"), MACHINES[arch].multiarch, LD_ABIS[arch])
         return state[key]
     raise Defer("ldconfig: the image has no ldconfig binary")
 
@@ -414,7 +408,7 @@ def ldconfig(inv: Invocation) -> int:
             rest.append(a)
         i += 1
     # the facts of the ldconfig binary that runs (the image's), read before any chroot
-    generator, triplet = image_ldconfig_facts(inv.fs, inv.state)
+    generator, triplet, abi = image_ldconfig_facts(inv.fs, inv.state)
     if root is not None and root.rstrip("/") != "":
         # -r DIR: every path ldconfig uses -- configuration, directories, links, the cache --
         # is canonicalised inside DIR (ldconfig.c with opt_chroot, chroot_canon): links resolve
@@ -424,7 +418,7 @@ def ldconfig(inv: Invocation) -> int:
         if not is_dir(inv, root):
             raise Defer(f"ldconfig: -r {root}: the tree does not exist (its error path is not modelled)")
         inv = dataclasses.replace(inv, fs=SubtreeFS(inv.fs, inv.path(root)), cwd="/")
-    run = _Ldconfig(inv, link, verbose)
+    run = _Ldconfig(inv, link, verbose, abi)
     if print_mode:
         try:
             data = inv.fs.read_bytes(cache_file)
@@ -445,8 +439,10 @@ def ldconfig(inv: Invocation) -> int:
         run.add_dir(d)
     if not only_cline:
         run.parse_conf(conf)
-        run.add_dir(f"/lib/{triplet}")
-        run.add_dir(f"/usr/lib/{triplet}")
+        # SYSTEM_DIRS of Debian's glibc 2.36: the multiarch pair, then /lib and /usr/lib (on
+        # arm64 /lib holds the ld-linux-aarch64.so.1 link, which the real cache lists)
+        for d in (f"/lib/{triplet}", f"/usr/lib/{triplet}", "/lib", "/usr/lib"):
+            run.add_dir(d)
     for d in list(run.dirs):
         run.search_dir(d)
     if build:

@@ -5,7 +5,7 @@ neighbouring packages that scripts use the same way.
   touch;  ``paths``: readlink, realpath, basename, dirname, mktemp, and ``which`` (debianutils);
 - ``text``: cat, head, tail, cut, uniq, wc;  ``transform``: tr, sort, tsort;  ``listing``: ls;
 - ``compare``: md5sum and sha*sum, stat, and ``cmp``/``diff -q`` (diffutils 3.8);
-- ``users``: id, sync, sleep, uname, and ``getent`` (glibc 2.36);  ``datecmd``: date;
+- ``users``: id, sync, sleep, uname, arch, and ``getent`` (glibc 2.36);  ``datecmd``: date;
 - ``envexpr``: env, expr, and ``getconf`` (glibc 2.36).
 """
 
@@ -62,4 +62,5 @@ MODELS = {
     "sync": users.sync,
     "sleep": users.sleep,
     "uname": users.uname,
+    "arch": users.arch_cmd,
 }

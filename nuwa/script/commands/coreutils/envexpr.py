@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import posixpath
 
+from nuwa.deb.arch import native_architecture
 from nuwa.script.commands import _args
 from nuwa.script.commands._regex import RegexError, compile_posix
 from nuwa.script.context import Defer, Invocation
@@ -313,23 +314,9 @@ _FIXED = {"CHAR_BIT": 8, "INT_MAX": 2147483647,
 
 
 def _arch(inv: Invocation) -> str | None:
-    """The image's dpkg architecture: ``/var/lib/dpkg/arch``'s first line, else the
-    Architecture of the installed ``dpkg`` package (its native architecture), else None."""
-    try:
-        data = inv.fs.read_bytes("/var/lib/dpkg/arch").decode("ascii", "replace").split()
-        if data:
-            return data[0]
-    except OSError:
-        pass
-    try:
-        status = inv.fs.read_bytes("/var/lib/dpkg/status").decode("utf-8", "replace")
-    except OSError:
-        return None
-    for stanza in status.split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and line[0] != " ")
-        if fields.get("Package") == "dpkg":
-            return fields.get("Architecture")
-    return None
+    """The image's native Debian architecture (:func:`nuwa.deb.arch.native_architecture`: the
+    ``dpkg`` package's, else ``/var/lib/dpkg/arch``, else its programs' ELF headers), or None."""
+    return native_architecture(inv.fs)
 
 
 def getconf(inv: Invocation) -> int:

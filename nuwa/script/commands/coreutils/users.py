@@ -9,6 +9,7 @@ not in the files, the answer depends on the network, so the invocation is deferr
 
 from __future__ import annotations
 
+from nuwa.deb.arch import image_machine
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB, err, quote
 from nuwa.script.context import Defer, Invocation
@@ -217,10 +218,6 @@ def sleep(inv: Invocation) -> int:
     return 0
 
 
-_MACHINE = {"amd64": "x86_64", "arm64": "aarch64", "i386": "i686", "armhf": "armv7l", "armel": "armv5tel",
-            "ppc64el": "ppc64le", "s390x": "s390x", "mips64el": "mips64", "riscv64": "riscv64"}
-
-
 def uname(inv: Invocation) -> int:
     """``uname [-s|-m|-o|-n]``: facts of the image; kernel release/version need the booted kernel."""
     try:
@@ -245,23 +242,33 @@ def uname(inv: Invocation) -> int:
             except (OSError, ValueError, IndexError):
                 raise Defer("uname -n: no /etc/hostname in the image") from None
         elif k == "m":
-            arch = _dpkg_arch(inv)
-            if arch not in _MACHINE:
-                raise Defer("uname -m: unknown image architecture")
-            out.append(_MACHINE[arch])
+            out.append(_machine_name(inv, "uname -m"))
     inv.out(" ".join(out) + "\n")
     return 0
 
 
-def _dpkg_arch(inv: Invocation) -> str | None:
-    """The image's native dpkg architecture (the Architecture of dpkg's own status entry)."""
-    try:
-        text = inv.fs.read_bytes("/var/lib/dpkg/status").decode("utf-8", "replace")
-    except OSError:
-        return None
-    for para in text.split("\n\n"):
-        if "\nPackage: dpkg\n" in "\n" + para + "\n" or para.startswith("Package: dpkg\n"):
-            for line in para.splitlines():
-                if line.startswith("Architecture:"):
-                    return line.split(":", 1)[1].strip()
-    return None
+def _machine_name(inv: Invocation, what: str) -> str:
+    """``uname -m`` of a kernel running the image's userland natively (its architecture is
+    decided from the image by :func:`nuwa.deb.arch.native_architecture`, never the host)."""
+    m = image_machine(inv.fs)
+    if m is None:
+        raise Defer(f"{what}: unknown image architecture")
+    return m.uname
+
+
+def arch_cmd(inv: Invocation) -> int:
+    """``arch`` (coreutils): ``uname -m``; it takes no operand."""
+    rest = inv.argv[1:]
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    elif rest and rest[0].startswith("-") and rest[0] != "-":
+        a = rest[0]
+        err(inv, f"unrecognized option {quote(a)}" if a.startswith("--") else f"invalid option -- '{a[1:2]}'")
+        inv.err(f"Try '{inv.argv[0]} --help' for more information.\n")
+        return 1
+    if rest:
+        err(inv, f"extra operand {quote(rest[0])}")
+        inv.err(f"Try '{inv.argv[0]} --help' for more information.\n")
+        return 1
+    inv.out(_machine_name(inv, "arch") + "\n")
+    return 0

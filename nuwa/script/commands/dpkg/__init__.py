@@ -3,7 +3,7 @@
 
 - ``dpkg``: the enquiry actions of ``dpkg`` itself (``--compare-versions``, ``--print-architecture``...);
 - ``query``: dpkg-query;  ``divert``: dpkg-divert;  ``statoverride``: dpkg-statoverride;
-  ``trigger``: dpkg-trigger;  ``maintscript_helper``: dpkg-maintscript-helper (the image's own
+  ``trigger``: dpkg-trigger;  ``architecture``: dpkg-architecture (of dpkg-dev);  ``maintscript_helper``: dpkg-maintscript-helper (the image's own
   script, interpreted);  ``update_alternatives``: update-alternatives;
 - helpers: ``common`` (what dpkg's C tools share), ``alternatives_fsys`` (update-alternatives'
   admin files and links).
@@ -12,11 +12,12 @@
 from __future__ import annotations
 
 from nuwa.script.commands.dpkg import (
-    divert, dpkg, maintscript_helper, query, statoverride, trigger, update_alternatives,
+    architecture, divert, dpkg, maintscript_helper, query, statoverride, trigger, update_alternatives,
 )
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
+    "dpkg-architecture": architecture.dpkg_architecture,
     "dpkg-divert": divert.dpkg_divert,
     "dpkg": dpkg.dpkg,
     "dpkg-maintscript-helper": maintscript_helper.dpkg_maintscript_helper,

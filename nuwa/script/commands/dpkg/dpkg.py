@@ -163,12 +163,12 @@ def dpkg_main(inv: Invocation) -> int:
     if act == "print-architecture":
         if rest:
             tool.badusage("--print-architecture takes no arguments")
-        tool.out(native_arch(_status(tool)) + "\n")
+        tool.out(native_arch(_status(tool), inv.fs) + "\n")
         return 0
     if act == "print-foreign-architectures":
         if rest:
             tool.badusage("--print-foreign-architectures takes no arguments")
-        native = native_arch(_status(tool))
+        native = native_arch(_status(tool), inv.fs)
         try:
             text = inv.fs.read_bytes(tool.image_admindir() + "/arch").decode("utf-8", "surrogateescape")
         except FileNotFoundError:

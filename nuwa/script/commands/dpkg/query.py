@@ -15,6 +15,7 @@ pattern come out in dpkg's hash-table order (FNV-1a over 262139 bins), as in dpk
 
 from __future__ import annotations
 
+from nuwa.deb.arch import native_architecture
 from nuwa.deb.diversions import Diversions
 from nuwa.deb.infodb import InfoDB
 from nuwa.deb.status import StatusFile
@@ -131,7 +132,7 @@ class QueryDB:
         self.status = StatusFile.load(self.fs, self.admindir + "/status")
         self.info = InfoDB(self.fs, self.admindir)
         self.pkgs = [Pkg(self, e) for e in self.status.entries]
-        self.native = native_arch(self.status)
+        self.native = native_arch(self.status, self.fs)
         # dpkg's package hash also holds every name the relationship fields mention
         # (``f_dependency`` -> ``pkg_hash_find_set``): blank, not-installed instances
         known = {p.name.lower() for p in self.pkgs}
@@ -244,12 +245,18 @@ def fnv_hash(name: str) -> int:
     return h
 
 
-def native_arch(status: StatusFile) -> str:
-    """The native architecture of the image: that of its dpkg package (dpkg's compiled-in one)."""
+def native_arch(status: StatusFile, fs=None) -> str:
+    """The native architecture of the image: that of its dpkg package (dpkg's compiled-in
+    one); without one, what :func:`nuwa.deb.arch.native_architecture` reads from the image
+    ``fs`` (``/var/lib/dpkg/arch``, its programs' ELF headers); never the host's."""
     e = status.find("dpkg")
     if e is not None and e.arch and e.arch != "all":
         return e.arch
-    return "amd64"
+    arch = native_architecture(fs) if fs is not None else None
+    if arch is None:
+        raise Defer("dpkg: the image's native architecture is unknown (no dpkg package in the status "
+                    "file, no /var/lib/dpkg/arch, no ELF program of a known machine)")
+    return arch
 
 
 # --------------------------------------------------------------------------------------------
