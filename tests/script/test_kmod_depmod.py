@@ -222,3 +222,24 @@ def test_depmod_defers_without_version_and_for_other_kmod(base, tmp_path):
                 .replace("Version: 30+20221128-1", "Version: 34.2-2", 1))
     with pytest.raises(Defer, match="kmod 34.2 is not modelled"):
         _model(sim, ["depmod", ver])
+
+
+def test_depmod_runs_in_a_maintainer_script_through_the_images_path(base, tmp_path):
+    """The kernel postinst's ``depmod VERSION`` is simulated (the image's /sbin/depmod is a
+    link to /bin/kmod: the model is found by the name the script calls), into an overlay."""
+    from nuwa.fs.overlay import Overlay
+    from nuwa.script.interp import run_script
+    from nuwa.script.record import SIMULATED
+
+    tree, ver = base
+    sim = link_tree(tree, str(tmp_path / "sim"))
+    d = f"{sim}/lib/modules/{ver}"
+    want = open(f"{d}/modules.dep.bin", "rb").read()  # written by real depmod when the tree was made
+    _clear(d)
+    fs = Overlay(HostDirFS(sim))
+    r = run_script(fs, f"set -e\ndepmod {ver}\nmodprobe --all --set-version={ver} -q -D ext4 >/dev/null\n",
+                   ["configure"], name="postinst", models=MODELS)
+    assert r.status == 0 and not r.deferred_commands
+    assert [e.classification for e in r.record.entries if e.kind == "external"] == [SIMULATED, SIMULATED]
+    assert fs.read_bytes(f"/lib/modules/{ver}/modules.dep.bin") == want
+    assert not os.path.exists(f"{d}/modules.dep.bin")  # nothing reached the tree before commit

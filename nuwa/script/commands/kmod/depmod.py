@@ -16,6 +16,7 @@ version (which needs the running kernel) are deferred with that reason.
 from __future__ import annotations
 
 import errno
+import gc
 import re
 import stat as st
 
@@ -355,6 +356,18 @@ def _fgets(data: bytes) -> list[bytes]:
 
 def depmod(inv: Invocation) -> int:
     """The ``depmod`` model (kmod 30 ``do_depmod``)."""
+    # A run allocates ~100k small acyclic objects (symbols, tuples, trie nodes); the cyclic
+    # garbage collector finds nothing in them but costs ~10% of the run, so it is paused.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _depmod(inv)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _depmod(inv: Invocation) -> int:
     def log(level: str, text: str) -> None:
         inv.err(f"{inv.name}: {level}: {text}")
 
