@@ -21,7 +21,9 @@ from __future__ import annotations
 import os
 from contextlib import ExitStack
 
+from nuwa.deb.arch import foreign_architectures, machine, native_architecture
 from nuwa.deb.status import list_packages
+from nuwa.errors import NuwaError
 from nuwa.fs.diff import diff_trees, format_human, to_doc
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.image import Image as _DiskImage
@@ -30,6 +32,25 @@ from nuwa.script.firstboot_status import dpkg_notes, job_status
 
 class Image(_DiskImage):
     """An opened disk image with the jobs of the command line (see the module note)."""
+
+    def _root_info(self) -> dict:
+        """The disk layer's root facts plus the guest's Debian architecture(s), which only the
+        dpkg layer knows how to read (``nuwa.deb.arch``: the dpkg database, else ELF headers):
+        the native one, dpkg's foreign ones, the machine name."""
+        root = super()._root_info()
+        if self.root_error is not None or "error" in root:
+            return root
+        try:
+            fs = self.root()
+            native = native_architecture(fs)
+            foreign = foreign_architectures(fs) if native else []
+        except (NuwaError, OSError) as err:
+            root["architecture"] = {"error": str(err)}
+            return root
+        m = machine(native)
+        root["architecture"] = {"native": native, "foreign": foreign, "machine": m.uname if m else None,
+                                "multiarch": m.multiarch if m else None}
+        return root
 
     def packages(self, admindir: str = "/var/lib/dpkg") -> dict:
         """Installed packages like ``dpkg-query -W``: ``{"image": path, "packages": [rows]}``."""

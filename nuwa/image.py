@@ -315,23 +315,7 @@ class Image:
             root["os"] = {"error": str(err)}
         else:
             root["os"] = {k.lower(): rel[k] for k in OS_RELEASE_KEYS if k in rel}
-        root["architecture"] = self._architecture_info(fs)
         return root
-
-    @staticmethod
-    def _architecture_info(fs) -> dict:
-        """The guest's Debian architecture(s), read from the image (``nuwa.deb.arch``): the
-        native one (dpkg database, else ELF headers), dpkg's foreign ones, the machine name."""
-        from nuwa.deb.arch import foreign_architectures, machine, native_architecture
-
-        try:
-            native = native_architecture(fs)
-            foreign = foreign_architectures(fs) if native else []
-        except (NuwaError, OSError) as err:
-            return {"error": str(err)}
-        m = machine(native)
-        return {"native": native, "foreign": foreign, "machine": m.uname if m else None,
-                "multiarch": m.multiarch if m else None}
 
     # --- life cycle ----------------------------------------------------------------------
 

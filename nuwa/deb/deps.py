@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from nuwa.deb.control import Dep, Paragraph, parse_relations, satisfies
 from nuwa.deb.status import STATE_RANK, PkgEntry
+from nuwa.deb.version import compare_strings
 from nuwa.errors import OperationFailedError
 
 CONFIGURED = STATE_RANK["triggers-awaited"]
@@ -95,18 +96,15 @@ def unsatisfied_depends(db, entry: PkgEntry, extra: dict) -> list[str]:
     return out
 
 
-def deconfigure_set_siblings(db, runner, entry, version: str, activate, where: str) -> None:
+def deconfigure_set_siblings(db, runner, entry, version: str, activate, where: str, failed=OperationFailedError) -> None:
     """dpkg ``process_archive`` "Deconfigure other instances from a pkgset if they are not in
     sync", then ``pkg_deconfigure_others`` (src/main/unpack.c), while ``entry`` is unpacked at
     ``version``: every other architecture instance of the package (``zlib1g:i386`` while
     ``zlib1g:amd64`` is unpacked, Multi-Arch: same) that is configured beyond half-configured
     at another version has its triggers fired (``activate``, trig_activate_packageprocessing),
     goes half-configured, and runs ``prerm deconfigure in-favour PKG VERSION``; it is
-    configured again with the set."""
-    from nuwa.deb.status import STATE_RANK
-    from nuwa.deb.unpack import ScriptFailed
-    from nuwa.deb.version import compare_strings
-
+    configured again with the set. A failing ``prerm`` raises ``failed`` (the unpacker's
+    ScriptFailed: it unwinds as a failed maintainer script does)."""
     for other in db.status.find_all(entry.name):
         if other is entry or STATE_RANK.get(other.status, 0) <= STATE_RANK["half-configured"]:
             continue
@@ -116,5 +114,5 @@ def deconfigure_set_siblings(db, runner, entry, version: str, activate, where: s
         db.set_state(other, "half-configured")
         rc = db.run_script(runner, other, "prerm", ["deconfigure", "in-favour", entry.nonambig(), version])
         if rc != 0:
-            raise ScriptFailed(f"installed {other.nonambig()} package pre-removal script subprocess returned "
+            raise failed(f"installed {other.nonambig()} package pre-removal script subprocess returned "
                                f"error exit status {rc}", where=where)

@@ -225,7 +225,8 @@ class Unpacker:
                          old_version, self.arch, self.cidir)
             db.set_state(entry, "unpacked")
             old_status = "unpacked"
-        deconfigure_set_siblings(self.db, self.runner, entry, self.version, activate_packageprocessing, self.where)
+        deconfigure_set_siblings(self.db, self.runner, entry, self.version, activate_packageprocessing, self.where,
+                                 ScriptFailed)
         entry.set_status(eflag="reinstreq")
         if old_status == "not-installed":
             entry.set("Version", self.version)
