@@ -37,6 +37,8 @@ OLD_REGISTRY = {
 ADDED = {
     "pam-auth-update",  # issue 13: libpam-runtime's Perl program
     "ps", "ss", "netstat", "lsof", "fuser",  # issue 13: probes of the running system
+    # issue 14: Python byte-compilation
+    "python3", *(f"python3.{minor}" for minor in range(5, 15)), "py3compile", "py3clean",
 }
 
 

@@ -15,11 +15,13 @@ model").
 
 from __future__ import annotations
 
-from nuwa.script.commands import accounts, caches, coreutils, debconf, dpkg, editors, findutils, miscutils, services
+from nuwa.script.commands import (
+    accounts, caches, coreutils, debconf, dpkg, editors, findutils, miscutils, python, services,
+)
 from nuwa.script.context import ModelSet
 
 #: the families, in the order their models are listed
-FAMILIES = (coreutils, findutils, editors, dpkg, debconf, accounts, services, caches, miscutils)
+FAMILIES = (coreutils, findutils, editors, dpkg, debconf, accounts, services, caches, miscutils, python)
 
 
 def default_models() -> ModelSet:
