@@ -39,6 +39,7 @@ ADDED = {
     "ps", "ss", "netstat", "lsof", "fuser",  # issue 13: probes of the running system
     # issue 14: Python byte-compilation
     "python3", *(f"python3.{minor}" for minor in range(5, 15)), "py3compile", "py3clean",
+    "linux-version", "linux-update-symlinks",  # issue 14: linux-base
 }
 
 

@@ -17,6 +17,7 @@ import subprocess
 import pytest
 
 from helpers.kerneltree import kernel_tree
+from helpers.treecopy import NO_KERNEL, hardlink_copy
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.script.commands import default_models
 from nuwa.script.commands.python import bytecode
@@ -69,43 +70,17 @@ def _diff(real: dict, sim: dict) -> list[str]:
     return bad
 
 
-#: what a Python chroot does not need: the kernel's modules and images, documentation
-_SKIP = ("lib/modules", "usr/lib/modules", "boot", "usr/share/doc", "usr/share/man", "usr/share/locale")
-
-
-def _hardlink_copy(src: str, dst: str, skip: tuple[str, ...] = ()) -> str:
-    """A copy of ``src`` whose files are hard links (both sides only ever replace or remove
-    whole files: py_compile writes a temporary file and renames it), without ``skip``."""
-    for top, dirs, files in os.walk(src):
-        rel = os.path.relpath(top, src)
-        dirs[:] = [d for d in dirs if os.path.normpath(os.path.join(rel, d)) not in skip]
-        out = os.path.join(dst, rel)
-        os.makedirs(out, exist_ok=True)
-        shutil.copystat(top, out)
-        os.chown(out, os.lstat(top).st_uid, os.lstat(top).st_gid)
-        for n in dirs + files:
-            p, q = os.path.join(top, n), os.path.join(out, n)
-            if os.path.islink(p):
-                if n in dirs:
-                    dirs.remove(n)
-                os.symlink(os.readlink(p), q)
-                os.lchown(q, os.lstat(p).st_uid, os.lstat(p).st_gid)
-            elif n in files:
-                os.link(p, q)
-    return dst
-
-
 @pytest.fixture(scope="module")
 def pybase(tmp_path_factory):
     """The kernel tree without its kernel and documentation, every __pycache__ dropped."""
-    base = _hardlink_copy(kernel_tree(), str(tmp_path_factory.mktemp("py") / "base"), _SKIP)
+    base = hardlink_copy(kernel_tree(), str(tmp_path_factory.mktemp("py") / "base"), NO_KERNEL + ("boot",))
     _drop_caches(base)
     return base
 
 
 @pytest.fixture
 def pair(pybase, tmp_path):
-    return _hardlink_copy(pybase, str(tmp_path / "real")), _hardlink_copy(pybase, str(tmp_path / "sim"))
+    return hardlink_copy(pybase, str(tmp_path / "real")), hardlink_copy(pybase, str(tmp_path / "sim"))
 
 
 def _model(sim: str, argv: list[str], stdin: bytes = b"", env: dict | None = None) -> tuple[int, bytes]:

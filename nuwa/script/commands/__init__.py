@@ -16,12 +16,12 @@ model").
 from __future__ import annotations
 
 from nuwa.script.commands import (
-    accounts, caches, coreutils, debconf, dpkg, editors, findutils, miscutils, python, services,
+    accounts, caches, coreutils, debconf, dpkg, editors, findutils, linuxbase, miscutils, python, services,
 )
 from nuwa.script.context import ModelSet
 
 #: the families, in the order their models are listed
-FAMILIES = (coreutils, findutils, editors, dpkg, debconf, accounts, services, caches, miscutils, python)
+FAMILIES = (coreutils, findutils, editors, dpkg, debconf, accounts, services, caches, miscutils, python, linuxbase)
 
 
 def default_models() -> ModelSet:
