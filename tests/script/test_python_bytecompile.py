@@ -149,6 +149,9 @@ def test_py3compile_is_incremental_and_py3clean_removes(pair):
              ["py3compile", "-p", "python3-minimal", "/usr/share/python3/"],
              ["py3compile", "-O", "/usr/share/python3/debpython/version.py"],
              ["py3compile", "-f", "-X", "interp.*", "/usr/share/python3/debpython"],
+             ["py3compile", "-p", "python3", "-V", "3.7-", "/usr/share/python3/", "/nonexistent"],
+             ["py3compile", "-p", "libpython3.11-stdlib"],  # public modules only: none in the stdlib
+             ["py3clean", "/usr/share/python3/debpython/files.py"],
              ["py3clean", "-p", "python3-minimal"]]
     for argv in steps:
         r = subprocess.run(["chroot", real, *argv], capture_output=True, env=ENV)
