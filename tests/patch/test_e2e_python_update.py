@@ -8,7 +8,6 @@ directory); when the host offers nothing newer than the tree holds, the test is 
 
 from __future__ import annotations
 
-import os
 import subprocess
 
 import pytest

@@ -5,10 +5,11 @@ Why a separate host interpreter process, and not ``compile()`` in Nuwa's own pro
 ``.pyc`` body is ``marshal.dumps(code)``, and marshal (``w_ref`` in ``Python/marshal.c``) marks
 an object with ``FLAG_REF`` only when its reference count is above one. An interned name that
 appears once in a module therefore marshals differently depending on whether some *other*
-live object in the process holds the same string. Measured on bookworm's 544 stdlib ``.pyc``
-files: compiled inside a process that has imported Nuwa and pytest, 222 differ from the
-real ``python3.11 py_compile.py`` output; compiled in a fresh ``-E -S`` host interpreter that
-has imported what ``py_compile.py``'s ``main`` imports, all are identical. So one short-lived
+live object in the process holds the same string. Measured on the 542 stdlib ``.pyc`` files
+of bookworm's tree whose source is a regular file: compiled inside a process that has imported
+Nuwa and pytest, 221 differ from the real ``python3.11 py_compile.py`` output; compiled in a
+fresh ``-E -S`` host interpreter that has imported what ``py_compile.py``'s ``main`` imports,
+all are identical. So one short-lived
 host interpreter (the host's own Python, never the image's) is started per invocation, with
 the modules the real run has loaded, and it only compiles bytes handed to it (it never reads
 the image or any file).
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import importlib.util
 import marshal
-import os
 import posixpath
 import re
 import struct
@@ -112,8 +112,8 @@ class Compiler:
 
     def _start(self) -> subprocess.Popen:
         if self.proc is None:
-            # -E -S -I: the host interpreter ignores environment, site and user paths, as the
-            # real run's -E -S does; cwd "/" so nothing relative can be picked up.
+            # -E -S: the host interpreter ignores its environment and site (nothing of them
+            # may change what is alive in it); cwd "/" and an empty environment.
             self.proc = subprocess.Popen(
                 [sys.executable, "-E", "-S", "-c", _WORKER, "-m" if self.module_mode else "-"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd="/", env={},
@@ -128,8 +128,9 @@ class Compiler:
         proc.stdin.flush()
         try:
             ok, data = marshal.load(proc.stdout)
-        except EOFError:
-            raise RuntimeError("the host byte-compilation worker stopped") from None
+        except (EOFError, ValueError):
+            self.close()
+            raise Defer("python: the host byte-compilation worker stopped") from None
         if not ok:
             raise CompileFailed(data)
         return data
@@ -137,7 +138,10 @@ class Compiler:
     def close(self) -> None:
         """End the worker (it exits at end of input)."""
         if self.proc is not None:
-            self.proc.stdin.close()
+            try:
+                self.proc.stdin.close()
+            except OSError:  # a worker that died has closed its end
+                pass
             self.proc.wait()
             self.proc.stdout.close()
             self.proc = None

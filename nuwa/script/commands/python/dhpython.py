@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import configparser
 import fnmatch
+import importlib.util
+import os
 import posixpath
 import re
+import struct
 
 from nuwa.script.commands.python import bytecode, pycompile
 from nuwa.script.context import Defer, Invocation
@@ -260,7 +263,8 @@ def _compile(inv: Invocation, jobs: list[tuple[str, set]], force: bool, optimize
             queues.setdefault(version, [])
             if not force:
                 try:
-                    expect = bytecode.importlib.util.MAGIC_NUMBER + bytecode.struct.pack(
+                    # (the host's magic: require_same_magic above made it the image's)
+                    expect = importlib.util.MAGIC_NUMBER + struct.pack(
                         "<LL", 0, int(fs.stat(inv.path(fn)).st_mtime) & 0xFFFFFFFF)
                     if fs.read_bytes(inv.path(cfn))[:12] == expect:
                         continue
@@ -273,7 +277,7 @@ def _compile(inv: Invocation, jobs: list[tuple[str, set]], force: bool, optimize
                 except OSError as e:
                     ln = log_line(inv, "/usr/bin/py3compile", 'log.error("cannot create directory %s: %r"')
                     inv.err(f"E: py3compile:{ln}: cannot create directory {posixpath.dirname(cfn)}: "
-                            f"{type(e).__name__}({e.errno}, {pycompile.os.strerror(e.errno)!r})\n")
+                            f"{type(e).__name__}({e.errno}, {os.strerror(e.errno)!r})\n")
                     continue
             queues[version].append(fn)
     rv = 0
