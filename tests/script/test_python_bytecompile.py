@@ -182,20 +182,23 @@ def test_syntax_error_and_missing_file_stop_like_py_compile(pair):
     real, sim = pair
     for root in (real, sim):
         os.makedirs(os.path.join(root, "srv/p"))
-        for name, text in (("a.py", "x = 1\n"), ("b.py", "def f(:\n"), ("c.py", "y = 2\n")):
-            with open(os.path.join(root, "srv/p", name), "w") as f:
-                f.write(text)
+        for name, text in (("a.py", "x = 1\nif x is 1:\n    pass\n"), ("b.py", "y = 1 is 1\ndef f(:\n"),
+                           ("c.py", "y = 2\n"), ("d.py", "# -*- coding: latin-1 -*-\nz = 'caf\xe9' is 'x'  \n")):
+            with open(os.path.join(root, "srv/p", name), "wb") as f:
+                f.write(text.encode("latin-1"))
             os.utime(os.path.join(root, "srv/p", name), (1600000000, 1600000000))
-    for names in (["/srv/p/a.py", "/srv/p/b.py", "/srv/p/c.py"], ["/srv/p/nothere.py", "/srv/p/c.py"]):
+    for names in (["/srv/p/a.py", "/srv/p/b.py", "/srv/p/c.py"], ["/srv/p/nothere.py", "/srv/p/c.py"],
+                  ["/srv/p/d.py", "srv/p/a.py"]):
         argv = ["/usr/bin/python3.11", "-E", "-S", "/usr/lib/python3.11/py_compile.py", *names]
         r = subprocess.run(["chroot", real, *argv], capture_output=True, env=ENV)
         status, err = _model(sim, argv)
         assert (status, err) == (r.returncode, r.stderr)
+        assert (b"SyntaxWarning" in err) == ("/srv/p/nothere.py" not in names)
         assert sorted(os.listdir(os.path.join(real, "srv/p"))) == sorted(os.listdir(os.path.join(sim, "srv/p")))
     # (the real interpreter also cached the stdlib modules it imported: none exist in pybase)
     cache = {root: {n: open(os.path.join(root, "srv/p/__pycache__", n), "rb").read()
                     for n in os.listdir(os.path.join(root, "srv/p/__pycache__"))} for root in (real, sim)}
-    assert list(cache[real]) == ["a.cpython-311.pyc"] and cache[real] == cache[sim]
+    assert sorted(cache[real]) == ["a.cpython-311.pyc", "d.cpython-311.pyc"] and cache[real] == cache[sim]
 
 
 def test_other_python_uses_and_foreign_magic_are_deferred(tmp_path):

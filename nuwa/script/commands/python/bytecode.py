@@ -22,12 +22,14 @@ otherwise the caller defers with that reason.
 from __future__ import annotations
 
 import importlib.util
+import io
 import marshal
 import posixpath
 import re
 import struct
 import subprocess
 import sys
+import tokenize
 
 from nuwa.fs.model import FileSystem
 from nuwa.script.context import Defer
@@ -36,7 +38,7 @@ from nuwa.script.context import Defer
 #: ``main`` has loaded when it compiles (argparse, py_compile; runpy for ``-m``), and keeps
 #: its own names few, because live strings change marshal's output (see the module text).
 _WORKER = r"""
-import sys, marshal, argparse, py_compile, importlib.machinery, importlib.util
+import sys, marshal, warnings, argparse, py_compile, importlib.machinery, importlib.util
 if sys.argv[1] == '-m':
     import runpy
 parser = argparse.ArgumentParser(description='A simple command-line interface for py_compile module.')
@@ -48,13 +50,15 @@ while True:
         filename, source_bytes, optimize = marshal.load(stdin)
     except EOFError:
         break
-    try:
-        code = compile(source_bytes, filename, 'exec', dont_inherit=True, optimize=optimize)
-        data = (True, marshal.dumps(code))
-        del code
-    except Exception as err:
-        data = (False, py_compile.PyCompileError(err.__class__, err, filename).msg)
-    marshal.dump(data, stdout)
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            code = compile(source_bytes, filename, 'exec', dont_inherit=True, optimize=optimize)
+            data = [True, marshal.dumps(code)]
+            del code
+        except Exception as err:
+            data = [False, py_compile.PyCompileError(err.__class__, err, filename).msg]
+    data.append([(str(msg.filename), msg.lineno, msg.category.__name__, str(msg.message)) for msg in caught])
+    marshal.dump(tuple(data), stdout)
     stdout.flush()
 """
 
@@ -116,24 +120,25 @@ class Compiler:
             # may change what is alive in it); cwd "/" and an empty environment.
             self.proc = subprocess.Popen(
                 [sys.executable, "-E", "-S", "-c", _WORKER, "-m" if self.module_mode else "-"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd="/", env={},
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd="/", env={},
             )
         return self.proc
 
-    def code(self, filename: str, source: bytes, optimize: int) -> bytes:
+    def code(self, filename: str, source: bytes, optimize: int) -> tuple[bytes, str]:
         """``marshal.dumps(compile(source, filename, "exec", optimize=optimize))`` as the worker
-        makes it."""
+        makes it, and the warnings the compiler issued, as the real process prints them."""
         proc = self._start()
         marshal.dump((filename, source, optimize), proc.stdin)
         proc.stdin.flush()
         try:
-            ok, data = marshal.load(proc.stdout)
-        except (EOFError, ValueError):
+            ok, data, caught = marshal.load(proc.stdout)
+        except (EOFError, ValueError, TypeError):
             self.close()
             raise Defer("python: the host byte-compilation worker stopped") from None
+        text = "".join(format_warning(source, *w) for w in caught)
         if not ok:
-            raise CompileFailed(data)
-        return data
+            raise CompileFailed(text + data)
+        return data, text
 
     def close(self) -> None:
         """End the worker (it exits at end of input)."""
@@ -145,6 +150,20 @@ class Compiler:
             self.proc.wait()
             self.proc.stdout.close()
             self.proc = None
+
+
+def format_warning(source: bytes, filename: str, lineno: int, category: str, message: str) -> str:
+    """``warnings._formatwarnmsg_impl``: the real process has ``warnings`` loaded, so a
+    compiler warning (a ``SyntaxWarning``) is printed with the source line ``linecache``
+    reads -- from the file just compiled, whose bytes we hold."""
+    text = f"{filename}:{lineno}: {category}: {message}\n"
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+        lines = io.TextIOWrapper(io.BytesIO(source), encoding, newline=None).readlines()
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        lines = []
+    line = lines[lineno - 1].strip() if 1 <= lineno <= len(lines) else ""
+    return text + (f"  {line}\n" if line else "")
 
 
 class CompileFailed(Exception):

@@ -157,7 +157,8 @@ def compile_file(inv: Invocation, comp: bytecode.Compiler, name: str, version: s
         sst = fs.stat(aname)
     except OSError as e:
         raise OSError(e.errno, os.strerror(e.errno), name) from None
-    code = comp.code(name, source, optimize)
+    code, warned = comp.code(name, source, optimize)
+    inv.err(warned)
     makedirs(inv, posixpath.dirname(acfile))
     data = bytecode.pyc_bytes(code, source, sst.st_mtime, sst.st_size, mode)
     # _calc_mode: the source's mode with the owner's write bit; _write_atomic: a temporary
