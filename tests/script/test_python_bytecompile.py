@@ -226,3 +226,17 @@ def test_magic_number_is_read_from_the_image(tmp_path):
     assert bytecode.image_magic(fs, "3.11") == open(
         os.path.join(base, "usr/lib/python3.11/__pycache__/os.cpython-311.pyc"), "rb").read(4)
     assert bytecode.image_magic(fs, "3.99") is None
+
+
+@pytest.mark.judge
+def test_py3compile_with_a_broken_source_defers_whole_and_writes_nothing(pair):
+    """A source that does not compile: py3compile's end is a race in the real program, so the
+    command is deferred and not one .pyc or __pycache__ is written."""
+    _real, sim = pair
+    os.makedirs(os.path.join(sim, "srv/q"))
+    for name, text in (("a.py", "x = 1\n"), ("b.py", "def f(:\n")):
+        with open(os.path.join(sim, "srv/q", name), "w") as f:
+            f.write(text)
+    with pytest.raises(Defer, match="b.py does not byte-compile"):
+        _defers(sim, ["/usr/bin/py3compile", "/srv/q"])
+    assert sorted(os.listdir(os.path.join(sim, "srv/q"))) == ["a.py", "b.py"]

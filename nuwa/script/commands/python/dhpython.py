@@ -247,9 +247,13 @@ def _filtered(inv: Invocation, files: list[str], directory: str, regexprs: list,
 
 
 def _compile(inv: Invocation, jobs: list[tuple[str, set]], force: bool, optimize: bool) -> int:
-    """``compile()``: the up-to-date check, ``__pycache__`` creation, one py_compile per version."""
+    """``compile()``: the up-to-date check, ``__pycache__`` creation, one py_compile per version.
+
+    Planned first and compiled (:class:`pycompile.Precompiled`) before anything is written,
+    so a source that does not compile defers the command with nothing half done.
+    """
     fs = inv.fs
-    queues: dict[str, list[str]] = {}
+    planned: list[tuple[str, str, str]] = []  # (version, file, its __pycache__)
     for fn, vers in jobs:
         for v in sorted(vers):
             version = "%d.%d" % v
@@ -260,7 +264,6 @@ def _compile(inv: Invocation, jobs: list[tuple[str, set]], force: bool, optimize
             d, name = posixpath.split(fn)
             stem = name[:-3] if name.endswith(".py") else name
             cfn = posixpath.join(d, "__pycache__", f"{stem}.{tag}.py{'o' if optimize else 'c'}")
-            queues.setdefault(version, [])
             if not force:
                 try:
                     # (the host's magic: require_same_magic above made it the image's)
@@ -270,23 +273,31 @@ def _compile(inv: Invocation, jobs: list[tuple[str, set]], force: bool, optimize
                         continue
                 except OSError:
                     pass
-            pdir = inv.path(posixpath.dirname(cfn))
-            if not fs.exists(pdir):
-                try:
-                    fs.mkdir(pdir, 0o777 & ~inv.umask)
-                except OSError as e:
-                    ln = log_line(inv, "/usr/bin/py3compile", 'log.error("cannot create directory %s: %r"')
-                    inv.err(f"E: py3compile:{ln}: cannot create directory {posixpath.dirname(cfn)}: "
-                            f"{type(e).__name__}({e.errno}, {os.strerror(e.errno)!r})\n")
-                    continue
-            queues[version].append(fn)
+            planned.append((version, fn, posixpath.dirname(cfn)))
+    level = 1 if optimize else 0
+    pre = {v: pycompile.Precompiled(inv, [fn for ver, fn, _ in planned if ver == v], level)
+           for v in dict.fromkeys(ver for ver, _, _ in planned)}
+    queues: dict[str, list[str]] = {}
+    skip_dirs: set[str] = set()
+    for version, fn, pdir in planned:
+        queues.setdefault(version, [])
+        if pdir not in skip_dirs and not fs.exists(inv.path(pdir)):
+            try:
+                fs.mkdir(inv.path(pdir), 0o777 & ~inv.umask)
+            except OSError as e:
+                ln = log_line(inv, "/usr/bin/py3compile", 'log.error("cannot create directory %s: %r"')
+                inv.err(f"E: py3compile:{ln}: cannot create directory {pdir}: "
+                        f"{type(e).__name__}({e.errno}, {os.strerror(e.errno)!r})\n")
+                skip_dirs.add(pdir)
+                continue
+        queues[version].append(fn)
     rv = 0
     for version, names in queues.items():
         # each version's worker reads all names, then compiles them in order
         sub = Invocation(argv=[f"/usr/bin/python{version}"] + (["-O"] if optimize else []) + ["-m", "py_compile", "-"],
                          fs=fs, cwd=inv.cwd, env=inv.env, umask=inv.umask)
         sub.stdin = "".join(n + "\n" for n in names).encode("utf-8")
-        st = pycompile.py_compile_main(sub, version, 1 if optimize else 0, ["-"], module_mode=True)
+        st = pycompile.py_compile_main(sub, version, level, ["-"], module_mode=True, precompiled=pre[version])
         inv.err(bytes(sub.stderr))
         if st:
             rv = st

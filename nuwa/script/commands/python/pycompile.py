@@ -90,9 +90,11 @@ def python(inv: Invocation) -> int:
     raise Defer(f"python{version}: running the Python program {what} is not modelled")
 
 
-def py_compile_main(inv: Invocation, version: str, optimize: int, args: list[str], module_mode: bool) -> int:
+def py_compile_main(inv: Invocation, version: str, optimize: int, args: list[str], module_mode: bool,
+                    precompiled: "Precompiled | None" = None) -> int:
     """``py_compile.main`` (3.11): ``[-q] FILE...`` or ``-`` (names from stdin, one a line);
-    stops at the first failure with status 1 and the error text (no newline added)."""
+    stops at the first failure with status 1 and the error text (no newline added).
+    ``precompiled`` holds the code of every name already (py3compile's worker, below)."""
     bytecode.require_same_magic(inv.fs, version)
     quiet = False
     names: list[str] = []
@@ -109,6 +111,8 @@ def py_compile_main(inv: Invocation, version: str, optimize: int, args: list[str
         names = inv.stdin.decode("utf-8", "surrogateescape").splitlines(keepends=True)
     mode = bytecode.invalidation_mode(inv.env)
     with bytecode.Compiler(module_mode) as comp:
+        if precompiled is not None:
+            comp = precompiled
         for name in names:
             name = name.rstrip("\n")
             try:
@@ -122,6 +126,29 @@ def py_compile_main(inv: Invocation, version: str, optimize: int, args: list[str
                     inv.err(os_error_text(e))
                 return 1
     return 0
+
+
+class Precompiled:
+    """Every name compiled before anything is written; ``Defer`` when one fails.
+
+    For py3compile, which keeps writing names into the pipe of a ``py_compile`` worker that
+    has exited at a failure: its own end (a status, or a BrokenPipeError traceback) depends
+    on timing and cannot be reproduced, so such a run is deferred whole, with nothing written.
+    """
+
+    def __init__(self, inv: Invocation, names: list[str], optimize: int):
+        self.done: dict[str, tuple[bytes, str]] = {}
+        with bytecode.Compiler(module_mode=True) as comp:
+            for name in names:
+                try:
+                    self.done[name] = comp.code(name, inv.fs.read_bytes(inv.path(name)), optimize)
+                except (bytecode.CompileFailed, OSError) as e:
+                    raise Defer(f"py3compile: {name} does not byte-compile ({str(e).strip()[-200:]}); the "
+                                "real program's end then depends on timing") from None
+
+    def code(self, name: str, source: bytes, optimize: int) -> tuple[bytes, str]:
+        """The result computed for ``name`` (its source was read from the same model)."""
+        return self.done[name]
 
 
 def os_error_text(e: OSError) -> str:
