@@ -131,3 +131,35 @@ def test_version_cmp_and_file_spec_pieces():
     assert abs2rel("/boot/vmlinuz-1", "/") == "boot/vmlinuz-1"
     assert abs2rel("/boot/vmlinuz-1", "/boot/") == "vmlinuz-1"
     assert abs2rel("/boot/vmlinuz-1", "/srv/") == "../boot/vmlinuz-1"
+
+
+def test_update_symlinks_refuses_before_changing_anything(tmp_path):
+    """A directory where a link goes, or SELinux's restorecon: deferred, nothing changed."""
+    from nuwa.script.context import Defer, Invocation
+
+    root = tmp_path / "t"
+    for d in ("boot", "etc", "var/lib/dpkg", "usr/bin", "sbin"):
+        (root / d).mkdir(parents=True)
+    (root / "var/lib/dpkg/arch").write_text("amd64\n")
+    (root / "boot/vmlinuz-6.1.0-1-amd64").write_text("k")
+    (root / "vmlinuz.old").symlink_to("boot/vmlinuz-5")
+    (root / "vmlinuz").mkdir()
+    fs = HostDirFS(str(root), writable=True)
+
+    def run_model():
+        inv = Invocation(argv=["linux-update-symlinks", "install", "6.1.0-1-amd64", "/boot/vmlinuz-6.1.0-1-amd64"],
+                         fs=fs, env=dict(ENV), models=MODELS,
+                         run=lambda argv, stdin=b"", env=None: (0, b"amd64\n", b""))
+        return MODELS["linux-update-symlinks"](inv)
+
+    with pytest.raises(Defer, match="is a directory"):
+        run_model()
+    assert os.readlink(root / "vmlinuz.old") == "boot/vmlinuz-5"
+    (root / "vmlinuz").rmdir()
+    (root / "sbin/restorecon").write_text("#!/bin/sh\n")
+    with pytest.raises(Defer, match="restorecon"):
+        run_model()
+    assert os.readlink(root / "vmlinuz.old") == "boot/vmlinuz-5" and not (root / "vmlinuz").exists()
+    (root / "sbin/restorecon").unlink()
+    assert run_model() == 0
+    assert os.readlink(root / "vmlinuz") == "boot/vmlinuz-6.1.0-1-amd64"

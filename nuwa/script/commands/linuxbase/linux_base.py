@@ -380,6 +380,15 @@ def linux_update_symlinks(inv: Invocation) -> int:
     if change == "install":
         images.append([version, image_path, initrd])
     links = _Links(inv)
+    # what would make the program die half-way is refused before any link changes
+    if inv.fs.exists("/sbin/restorecon"):
+        raise Defer("linux-update-symlinks: SELinux labelling (restorecon) is not modelled")
+    for n in (f"{stem}.old", "initrd.img.old", stem, "initrd.img"):
+        try:
+            if inv.fs.lstat(default_dir + n).is_dir:
+                raise Defer(f"linux-update-symlinks: {default_dir + n} is a directory: the program dies")
+        except OSError:
+            pass
     if images:
         old = images[-2] if len(images) >= 2 else images[-1]
         cur = images[-1]
