@@ -46,6 +46,9 @@ ADDED = {
     "tsort",  # issue 14: mkinitramfs orders its hooks
     "mkinitramfs", "dracut",  # issue 14: the guards of the initramfs builders
     "arch", "dpkg-architecture",  # issue 18: the image's machine
+    # issue 14: Python byte-compilation
+    "python3", *(f"python3.{minor}" for minor in range(5, 15)), "py3compile", "py3clean",
+    "linux-version", "linux-update-symlinks",  # issue 14: linux-base
 }
 
 

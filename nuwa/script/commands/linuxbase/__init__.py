@@ -1,0 +1,15 @@
+"""linux-base (4.9, bookworm): the kernel packages' helpers.
+
+- ``linux_base``: ``linux-version`` (``compare``, ``sort``, ``list``) and
+  ``linux-update-symlinks`` (``install``/``upgrade``/``remove``, ``/etc/kernel-img.conf``).
+"""
+
+from __future__ import annotations
+
+from nuwa.script.commands.linuxbase import linux_base
+
+#: program basename -> model: everything this family provides, declared here and nowhere else
+MODELS = {
+    "linux-version": linux_base.linux_version,
+    "linux-update-symlinks": linux_base.linux_update_symlinks,
+}

@@ -1,0 +1,19 @@
+"""Python byte-compilation (CPython 3.11 and dh-python as bookworm ships them).
+
+- ``pycompile``: ``python3`` / ``python3.X`` only as ``py_compile`` (``/usr/lib/python3.X/
+  py_compile.py FILES`` or ``-m py_compile -``), the code object made by a host interpreter
+  of the same bytecode format (``bytecode``); any other Python program is deferred;
+- ``dhpython``: dh-python's ``py3compile`` and ``py3clean``.
+"""
+
+from __future__ import annotations
+
+from nuwa.script.commands.python import dhpython, pycompile
+
+#: program basename -> model: everything this family provides, declared here and nowhere else
+MODELS = {
+    "python3": pycompile.python,
+    **{f"python3.{minor}": pycompile.python for minor in range(5, 15)},
+    "py3compile": dhpython.py3compile,
+    "py3clean": dhpython.py3clean,
+}
