@@ -13,7 +13,7 @@ import sys
 import time
 
 from nuwa.errors import EXIT_CORRUPT
-from nuwa.image import Image
+from nuwa.api import Image  # the API's Image: info() includes the guest's architecture
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 

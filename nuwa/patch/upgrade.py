@@ -264,6 +264,10 @@ def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = No
     conf = read_apt_config(fs)
     archs = _local_architectures(fs, conf, status, local)
     native = archs[0]
+    for r, a in zip(local, archives):  # dpkg's check (dpkg -i refuses the same file, exit 2)
+        if r.architecture not in ("all", *archs):
+            raise InvalidInputError(f"package architecture ({r.architecture}) does not match system ({native})",
+                                    where=a.path)
     req = Request("install", (), local)
     p, offline_error, note = None, None, None
     options = repo_options or RepoOptions()

@@ -404,3 +404,17 @@ def test_progress_of_the_whole_run_on_a_terminal_only(debs, tmp_path):
     for extra in (["--quiet"], ["--json"]):
         code, stdout, tty = _stderr_on_a_terminal([IMAGE, *deb_args(debs), "--dry-run", *extra])
         assert (code, tty) == (0, b"")
+
+
+def test_a_file_of_another_architecture_is_refused_as_dpkg_refuses_it(tmp_path):
+    """An arm64 .deb on the amd64 default image: dpkg's one-line refusal, exit 2, nothing
+    written (it used to reach the resolver and end with "did not converge")."""
+    d = str(tmp_path / "build")
+    os.makedirs(d)
+    deb = build_deb(d, "nuwa-foreign", "1.0", {"/usr/share/nuwa-foreign/x": b"x\n"}, arch="arm64")
+    out = tmp_path / "out.qcow2"
+    before = file_sha256(IMAGE)
+    r = nuwa("patch", IMAGE, "--deb", deb, "--output", out)
+    assert r.returncode == 2
+    assert r.stderr.strip().endswith("package architecture (arm64) does not match system (amd64)")
+    assert len(r.stderr.splitlines()) == 1 and not out.exists() and file_sha256(IMAGE) == before

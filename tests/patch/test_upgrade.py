@@ -62,7 +62,7 @@ def world(tmp_path_factory, request):
         f.write("".join(f"deb {url}/{m} {suite} main\n" for m, suite in suites))
     img = str(top / "image.raw")
     subprocess.run([tool("mkfs.ext4"), "-q", "-F", "-d", tree, img, "700M"], check=True)
-    yield {"base": base, "tree": tree, "img": img, "steps": steps, "top": top}
+    yield {"base": base, "tree": tree, "img": img, "steps": steps, "top": top, "arch": arch}
     httpd.shutdown()
     shutil.rmtree(tree, ignore_errors=True)
 
@@ -120,7 +120,7 @@ def test_deb_files_in_any_order_are_applied_as_apt_install_would(world):
     import random
 
     top = world["top"]
-    debs = dpkg_material.deb_files()
+    debs = dpkg_material.deb_files(arch=world["arch"])
     shuffled = list(debs)
     random.Random(12).shuffle(shuffled)
     ref = world["tree"] + "-debref"
