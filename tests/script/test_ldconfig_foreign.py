@@ -8,7 +8,8 @@ caches must be byte-identical (flags such as FLAG_AARCH64_LIB64 or FLAG_ARM_LIBH
 machine's byte order, its multiarch directories), the soname links the same, the complaints
 the same, and ``ldconfig -p`` must print what the real one prints.
 
-arm64 and armhf run in the normal suite; i386, ppc64el and s390x (big-endian) in the slow tier.
+arm64 and armhf run in the normal suite; i386, ppc64el and s390x (big-endian) in the exhaustive
+tier (``pytest -m exhaustive``: each builds a tree under emulation, minutes on a fresh machine).
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ MODELS = default_models()
 ARCHS = [
     "arm64",
     "armhf",
-    pytest.param("i386", marks=pytest.mark.slow),
-    pytest.param("ppc64el", marks=pytest.mark.slow),
-    pytest.param("s390x", marks=pytest.mark.slow),
+    pytest.param("i386", marks=[pytest.mark.slow, pytest.mark.exhaustive]),
+    pytest.param("ppc64el", marks=[pytest.mark.slow, pytest.mark.exhaustive]),
+    pytest.param("s390x", marks=[pytest.mark.slow, pytest.mark.exhaustive]),
 ]
 #: the library flag every 64-bit/hard-float library of the architecture must carry (dl-cache.h)
 ABI_FLAG = {"arm64": 0x0A03, "armhf": 0x0903, "ppc64el": 0x0503, "s390x": 0x0403}
