@@ -161,19 +161,9 @@ class Tree:
         """SHA-256 of a regular file's contents."""
         if self.fs is None:
             return file_sha256(self._host(rel))
-        h = hashlib.sha256()
-        handle = self.fs.open_handle(rel)
-        try:
-            off, size = 0, handle.size()
-            while off < size:
-                chunk = handle.pread(off, min(_CHUNK, size - off))
-                if not chunk:
-                    break
-                h.update(chunk)
-                off += len(chunk)
-        finally:
-            handle.close()
-        return h.hexdigest()
+        from nuwa.fs.diff import sha256_of  # the image side only: a host tree needs no nuwa import
+
+        return sha256_of(self.fs, rel)
 
     def read_bytes(self, rel: str) -> bytes | None:
         """A file's bytes, or None when it does not exist."""

@@ -171,3 +171,17 @@ def deferred(tmp_path, cmd: str) -> str:
     except Defer as d:
         return d.reason
     raise AssertionError(f"{cmd} was not deferred")
+
+
+def library_links(root: str, libdir: str) -> dict[str, str]:
+    """What ldconfig leaves in ``libdir`` and ``opt/extra`` of a host tree: each name's link
+    target, or "file"/"other" (the ldconfig judges compare the real tree with the model's)."""
+    out = {}
+    for d in (libdir, "opt/extra"):
+        base = os.path.join(root, d)
+        if not os.path.isdir(base):
+            continue
+        for n in sorted(os.listdir(base)):
+            p = os.path.join(base, n)
+            out[f"{d}/{n}"] = os.readlink(p) if os.path.islink(p) else ("file" if os.path.isfile(p) else "other")
+    return out

@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 
+from cmdharness import library_links
 from debian_tree import bookworm_tree, copy_tree
 from nuwa.script.commands.caches.ldcache import decode_cache, encode_cache, libcmp, sorted_entries
 from nuwa.script.commands import default_models
@@ -28,16 +29,6 @@ def _hostdir():
     return pytest.importorskip("nuwa.fs.hostdir", reason="HostDirFS backend not available")
 
 
-def _links(root: str) -> dict[str, str]:
-    out = {}
-    for d in (LIBDIR, "opt/extra"):
-        base = os.path.join(root, d)
-        if not os.path.isdir(base):
-            continue
-        for n in sorted(os.listdir(base)):
-            p = os.path.join(base, n)
-            out[f"{d}/{n}"] = os.readlink(p) if os.path.islink(p) else ("file" if os.path.isfile(p) else "other")
-    return out
 
 
 def _damage(root: str) -> None:
@@ -79,7 +70,7 @@ def test_ldconfig_matches_real_ldconfig_byte_for_byte(tmp_path):
     assert decode_cache(got)[0] == decode_cache(want)[0]
     assert got == want
     assert oct(os.stat(os.path.join(sim, "etc/ld.so.cache")).st_mode & 0o7777) == "0o644"
-    assert _links(sim) == _links(real)
+    assert library_links(sim, LIBDIR) == library_links(real, LIBDIR)
     assert not os.path.lexists(os.path.join(sim, "etc/ld.so.cache~"))
     # the same complaints about the same files
     assert inv.stderr.decode() == r.stderr
@@ -147,7 +138,7 @@ def test_ldconfig_r_works_inside_the_named_tree_like_the_real_chroot(tmp_path):
     assert r.returncode == 0
     for sub in ("etc/ld.so.cache", ):
         assert open(sim + dest + "/" + sub, "rb").read() == open(real + dest + "/" + sub, "rb").read()
-    assert _links(sim + dest + "/usr") == _links(real + dest + "/usr")
+    assert library_links(sim + dest + "/usr", LIBDIR) == library_links(real + dest + "/usr", LIBDIR)
     assert not os.path.exists(os.path.join(sim, "etc/ld.so.cache~"))
     # a tree that does not exist: the real ldconfig fails writing its cache there; deferred
     from nuwa.script.context import Defer

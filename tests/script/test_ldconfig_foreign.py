@@ -20,6 +20,7 @@ import subprocess
 
 import pytest
 
+from cmdharness import library_links
 from debian_tree import bookworm_tree, copy_tree
 from nuwa.deb.arch import MACHINES, arch_of_elf, native_architecture
 from nuwa.script.commands import default_models
@@ -42,16 +43,6 @@ def _hostdir():
     return pytest.importorskip("nuwa.fs.hostdir", reason="HostDirFS backend not available")
 
 
-def _links(root: str, libdir: str) -> dict[str, str]:
-    out = {}
-    for d in (libdir, "opt/extra"):
-        base = os.path.join(root, d)
-        if not os.path.isdir(base):
-            continue
-        for n in sorted(os.listdir(base)):
-            p = os.path.join(base, n)
-            out[f"{d}/{n}"] = os.readlink(p) if os.path.islink(p) else ("file" if os.path.isfile(p) else "other")
-    return out
 
 
 def _damage(root: str, libdir: str) -> None:
@@ -107,7 +98,7 @@ def test_foreign_ldconfig_matches_the_images_own_ldconfig_byte_for_byte(tmp_path
     if arch in ABI_FLAG:
         libc = [e for e in entries if e.soname == "libc.so.6"]
         assert libc and libc[0].flags == ABI_FLAG[arch] and libc[0].path == f"/lib/{MACHINES[arch].multiarch}/libc.so.6"
-    assert _links(sim, libdir) == _links(real, libdir)
+    assert library_links(sim, libdir) == library_links(real, libdir)
     assert inv.stderr.decode() == r.stderr
 
     p = MODELS["ldconfig"](inv2 := Invocation(argv=["ldconfig", "-p"], fs=fs, models=MODELS))
