@@ -33,7 +33,8 @@ def human_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-def _is_terminal(stream) -> bool:
+def is_terminal(stream) -> bool:
+    """True when ``stream`` is a terminal other than stdout (where a progress display may draw)."""
     try:
         fd = stream.fileno()
     except (AttributeError, OSError, ValueError):
@@ -52,7 +53,7 @@ class Progress:
 
     def __init__(self, stream=None, *, quiet: bool = False, interval: float = 0.2, clock=time.monotonic):
         self.stream = sys.stderr if stream is None else stream
-        self.enabled = not quiet and _is_terminal(self.stream)
+        self.enabled = not quiet and is_terminal(self.stream)
         self.interval = interval
         self.clock = clock
         self._lock = threading.Lock()
@@ -160,7 +161,7 @@ class Stages:
 
     def __init__(self, stream=None, *, quiet: bool = False, interval: float = 0.1, clock=time.monotonic):
         self.stream = sys.stderr if stream is None else stream
-        self.enabled = not quiet and _is_terminal(self.stream)
+        self.enabled = not quiet and is_terminal(self.stream)
         self.interval = interval
         self.clock = clock
         self._last = -1e9

@@ -29,6 +29,7 @@ import shutil
 import sys
 import uuid
 
+from nuwa.apt.progress import is_terminal
 from nuwa.errors import InvalidInputError
 
 
@@ -112,7 +113,7 @@ class FleetProgress:
         self.total = total
         self.done = 0
         self.counts = {o: 0 for o in outcomes}
-        self.enabled = enabled and total > 0 and _is_terminal(self.stream)
+        self.enabled = enabled and total > 0 and is_terminal(self.stream)
 
     def update(self, outcome: str) -> None:
         """One more image finished with ``outcome``; redraw."""
@@ -134,11 +135,3 @@ class FleetProgress:
         if self.enabled and self.done:
             self.stream.write("\n")
             self.stream.flush()
-
-
-def _is_terminal(stream) -> bool:
-    try:
-        fd = stream.fileno()
-    except (AttributeError, OSError, ValueError):
-        return False  # a StringIO, a closed stream: not a terminal
-    return fd != 1 and os.isatty(fd)

@@ -24,7 +24,7 @@ import re
 import stat as _stat
 import zlib
 
-from nuwa.fs.model import Stat
+from nuwa.fs.model import FileSystem, Stat
 from nuwa.script.disklayout import DiskLayout, disk_name, layout_of, partition_device
 
 #: what udev links by UUID (blkid ID_FS_USAGE filesystem, other (swap) or crypto)
@@ -135,25 +135,10 @@ class GuestDevView:
         names = self._fs.readdir(path)
         return names + [n for n in extra if n not in names]
 
-    def listdir(self, path: str = "/") -> list[str]:
-        """Alias of :meth:`readdir`."""
-        return self.readdir(path)
-
-    def exists(self, path: str) -> bool:
-        """True if ``path`` resolves (following links)."""
-        try:
-            self.stat(path)
-            return True
-        except OSError:
-            return False
-
-    def lexists(self, path: str) -> bool:
-        """True if ``path`` exists, even as a dangling link."""
-        try:
-            self.lstat(path)
-            return True
-        except OSError:
-            return False
+    # the protocol's own helpers, run against this view's stat/lstat/readdir (not the wrapped fs's)
+    listdir = FileSystem.listdir
+    exists = FileSystem.exists
+    lexists = FileSystem.lexists
 
 
 def guest_view(fs, model_state: dict | None):
