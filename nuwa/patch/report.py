@@ -42,11 +42,14 @@ complete only after that boot (e.g. to schedule it), exactly as on a running sys
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import os
+import zlib
 from dataclasses import dataclass
 
-from nuwa.apt.changelog import cves_between, deb_changelog
+from nuwa.apt.changelog import CHANGELOG_MAX, cves_between, deb_changelog
 from nuwa.apt.scan import REBOOT_PACKAGES
 from nuwa.errors import InvalidInputError, NuwaError, OperationFailedError
 from nuwa.script.firstboot_status import dpkg_notes, job_status
@@ -163,9 +166,36 @@ def installed_sources(status) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _changelog_cves(archive, by_package: dict, old_source_version: str | None) -> tuple[list[str], str]:
+def _unpacked_changelog(read, archive) -> str | None:
+    """The changelog this run's dpkg unpacked from ``archive``, read back from the staged image,
+    or None (not listed in the package's new ``.list``: a doc directory that is a symlink, a
+    ``path-exclude``d doc, a dry-run reader missing). Reading it there saves a second pass over
+    the .deb's data archive, which for a kernel is over 100 MB of xz to decompress (3.4 s of
+    a 11 s kernel update, measured)."""
+    if read is None:
+        return None
+    doc = f"/usr/share/doc/{archive.package}"
+    arch = archive.control.get("Architecture", "")
+    for lst in (f"/var/lib/dpkg/info/{archive.package}.list", f"/var/lib/dpkg/info/{archive.package}:{arch}.list"):
+        try:
+            listed = set(read(lst).decode("utf-8", "surrogateescape").splitlines())
+        except OSError:
+            continue
+        for name in (doc + "/changelog.Debian.gz", doc + "/changelog.gz"):
+            if name in listed:
+                try:
+                    raw = gzip.GzipFile(fileobj=io.BytesIO(read(name))).read(CHANGELOG_MAX)
+                except (OSError, EOFError, zlib.error):
+                    return None  # the .deb is read instead, and its error reported from there
+                return raw.decode("utf-8", "replace")
+        return None
+    return None
+
+
+def _changelog_cves(archive, by_package: dict, old_source_version: str | None, read=None) -> tuple[list[str], str]:
     """CVE ids of ``archive``'s changelog entries newer than ``old_source_version``; the
-    sibling's .deb is read when the doc directory links to it (and it is in the run)."""
+    sibling's .deb is read when the doc directory links to it (and it is in the run).
+    ``read`` reads the staged image, where the unpacked changelog is looked for first."""
     src_ver = _source_version(archive)
     seen = set()
     current = archive
@@ -173,6 +203,9 @@ def _changelog_cves(archive, by_package: dict, old_source_version: str | None) -
         if current.package in seen:
             break
         seen.add(current.package)
+        text = _unpacked_changelog(read, current)
+        if text is not None:
+            return cves_between(text, old_source_version, src_ver), ""
         try:
             text, link = deb_changelog(current.path, current.package)
         except NuwaError as e:  # an unreadable changelog does not fail the run: it is noted
@@ -192,10 +225,10 @@ def _source_version(archive) -> str:
     return archive.control.get("Version", "")
 
 
-def package_details(packages: list[dict], archives, scripts: list[dict], before: dict) -> None:
+def package_details(packages: list[dict], archives, scripts: list[dict], before: dict, read=None) -> None:
     """Add ``source``, ``cves``, ``changelog_note``, ``scripts`` and ``commands`` to each
     package action of the report (in place); see the module note. ``before`` is
-    :func:`installed_sources` of the image before the run."""
+    :func:`installed_sources` of the image before the run; ``read`` reads the staged image."""
     by_package = {a.package: a for a in archives}
     done: dict[tuple, tuple[list[str], str]] = {}
     for p in packages:
@@ -209,7 +242,7 @@ def package_details(packages: list[dict], archives, scripts: list[dict], before:
             old_sv = before.get(name, (None, None))[1]
             key = (src, _source_version(a), old_sv)
             if key not in done:
-                done[key] = _changelog_cves(a, by_package, old_sv)
+                done[key] = _changelog_cves(a, by_package, old_sv, read)
             p["cves"], p["changelog_note"] = done[key]
         mine = [s for s in scripts if s["package"].split(":", 1)[0] == name]
         p["scripts"] = [f"{s['script']} {' '.join(s['args'])}".rstrip() for s in mine]
@@ -294,7 +327,7 @@ def build_report(image: str, archives, applied, changes, target: str | None, dry
     new_ids = [i for _, ids in runner.job_entries for i in ids]
     packages = [{"action": a, "package": p, "old_version": o or None, "new_version": n or None}
                 for a, p, o, n in rep.actions]
-    package_details(packages, archives, scripts, before or {})
+    package_details(packages, archives, scripts, before or {}, read)
     return {
         "image": image,
         "debs": [{"file": a.path, "package": a.package, "version": a.control.get("Version", ""),

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import struct
 from dataclasses import dataclass, field
 
 #: the model-state key the patch job stores the layout under
@@ -57,6 +58,9 @@ class VolumeFacts:
     partuuid: str = ""  # GPT unique partition GUID (lower case), MBR "<signature>-<nn>"
     part_type: str = ""  # GPT type GUID (upper case) or MBR type byte as two hex digits
     logical: bool = False  # an MBR logical partition
+    #: ext2/3/4 only: s_blocks_count_lo << (10 + s_log_block_size), the size klibc's fstype
+    #: prints (0: not an ext filesystem, or not read)
+    fs_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,9 +106,18 @@ def describe_image(image, disk: str = "") -> DiskLayout:
         vols.append(VolumeFacts(
             number=vol.number, fs_type=sig.type if sig else "", uuid=sig.uuid if sig else "",
             label=sig.label if sig else "", partuuid=(p.uuid or "").lower() if p is not None else "",
-            part_type=ptype, logical=p is not None and p.kind == "logical"))
+            part_type=ptype, logical=p is not None and p.kind == "logical",
+            fs_bytes=_ext_bytes(vol.device) if sig and sig.type in ("ext2", "ext3", "ext4") else 0))
     return DiskLayout(scheme=scheme, volumes=tuple(vols), root=image.root_volume().number, disk=disk,
                       disk_id=image.table.disk_id, warnings=tuple(image.table.warnings))
+
+
+def _ext_bytes(dev) -> int:
+    """klibc fstype's FSSIZE of an ext2/3/4 volume (``usr/kinit/fstype/fstype.c``: the 32-bit
+    ``s_blocks_count`` shifted by the block size; the high half of 64-bit counts is ignored)."""
+    sb = dev.pread(1024, 1024)
+    blocks, log_block = struct.unpack_from("<I", sb, 0x04)[0], struct.unpack_from("<I", sb, 0x18)[0]
+    return blocks << (10 + log_block)
 
 
 def layout_of(state: dict) -> DiskLayout | None:
@@ -130,6 +143,22 @@ def split_device(name: str) -> tuple[str, int | None] | None:
     if m is None:
         return None
     return (m.group(1), int(m.group(2))) if m.group(1) else (m.group(3), int(m.group(4)))
+
+
+def volume_named(layout: DiskLayout, disk: str, name: str) -> tuple[VolumeFacts | None, str]:
+    """The volume a device name denotes in the guest: a kernel name of ``disk``'s partitions
+    (or the disk) or a ``/dev/disk/by-uuid|by-partuuid|by-label`` link; (None, why) otherwise."""
+    for kind, attr in (("by-uuid", "uuid"), ("by-partuuid", "partuuid"), ("by-label", "label")):
+        prefix = f"/dev/disk/{kind}/"
+        if name.startswith(prefix):
+            want = name[len(prefix):]
+            found = [v for v in layout.volumes if getattr(v, attr) and getattr(v, attr) == want]
+            return (found[0], "") if found else (None, f"{name} names no volume of this image")
+    parts = split_device(name)
+    if parts is None or parts[0] != disk:
+        return None, f"{name} is not a device of this image's disk ({disk})"
+    v = layout.volume(parts[1])
+    return (v, "") if v is not None else (None, f"{name}: the image has no such partition")
 
 
 def _read(fs, path: str) -> str:

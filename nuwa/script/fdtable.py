@@ -17,13 +17,23 @@ from nuwa.script.record import ScriptDeferred
 
 
 class Limits:
-    """Budgets shared by a shell and all its subshells: steps and bytes of output."""
+    """Budgets shared by a shell and all its subshells: steps, bytes of output, bytes written
+    to the image's files.
 
-    def __init__(self, steps: int, output: int, depth: int):
+    Output held in memory (the script's streams, ``$( )`` captures, pipes) and bytes written to
+    files of the image are counted apart: a legitimate ``mkinitramfs`` writes its archive
+    uncompressed (about 50 MiB for a cloud kernel) and then compressed, more than a sane
+    stream budget, while a runaway loop still meets one of the two caps. ``files`` defaults to
+    16 times ``output`` (1 GiB for the default 64 MiB).
+    """
+
+    def __init__(self, steps: int, output: int, depth: int, files: int | None = None):
         self.max_steps = steps
         self.steps = 0
         self.max_output = output
         self.output = 0
+        self.max_files = 16 * output if files is None else files
+        self.files = 0
         self.max_depth = depth
 
     def step(self, line: int = 0) -> None:
@@ -37,6 +47,12 @@ class Limits:
         self.output += n
         if self.output > self.max_output:
             raise ScriptDeferred(f"output exceeds {self.max_output} bytes")
+
+    def emit_file(self, n: int) -> None:
+        """Count ``n`` bytes written to a file of the image through a redirection."""
+        self.files += n
+        if self.files > self.max_files:
+            raise ScriptDeferred(f"files written exceed {self.max_files} bytes")
 
 
 class Desc:
@@ -114,7 +130,7 @@ class FileDesc(Desc):
     def write(self, data: bytes) -> None:
         if not self.writable:
             raise OSError(errno.EBADF, "Bad file descriptor")
-        self.limits.emit(len(data))
+        self.limits.emit_file(len(data))
         h = self.fs.open_handle(self.path, os.O_WRONLY)
         try:
             if self.append:

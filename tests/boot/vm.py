@@ -1,6 +1,7 @@
 """A qemu guest driven through its serial console, every wait bounded.
 
-``qemu-system-x86_64 -accel tcg`` (no KVM: CI runners have none) with a direct kernel boot,
+``qemu-system-x86_64 -accel tcg`` (no KVM: CI runners have none) with a direct kernel boot
+(or, with no kernel given, the disk's own boot loader through the BIOS),
 no network, the serial console on qemu's stdin/stdout (``-nographic -serial stdio -monitor
 none``). A reader thread copies everything the guest prints into a buffer and a host log
 file; :meth:`Guest.expect` waits for a pattern with a deadline; :meth:`Guest.close` kills the
@@ -25,8 +26,9 @@ class Guest:
         qemu = tool("qemu-system-x86_64")
         self.console_log = console_log
         self.args = [qemu, "-accel", "tcg", "-m", str(memory), "-nographic", "-serial", "stdio", "-monitor", "none",
-                     "-nic", "none", "-no-reboot", "-drive", f"file={disk},if=virtio,format=qcow2",
-                     "-kernel", kernel, "-initrd", initrd, "-append", append]
+                     "-nic", "none", "-no-reboot", "-drive", f"file={disk},if=virtio,format=qcow2"]
+        if kernel:  # a direct kernel boot; without one the firmware boots the disk's own boot loader
+            self.args += ["-kernel", kernel, "-initrd", initrd, "-append", append]
         self._buf = bytearray()
         self._cond = threading.Condition()
         self._log = open(console_log, "wb")

@@ -15,15 +15,14 @@ skipped with that reason. The guards (``MODULES=dep``, dracut) are tested regard
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import stat
 import subprocess
 
 import pytest
 
 from debian_tree import link_tree
+from helpers.initrdjudge import members
 from helpers.kerneltree import kernel_tree, kernel_versions
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.memory import MemoryFS
@@ -82,33 +81,6 @@ def _run_real(root: str, argv: list[str]) -> subprocess.CompletedProcess:
 
 def _run_nuwa(fs, command: str):
     return run_script(fs, command, [], models=MODELS, budget=5_000_000, env=dict(PATH))
-
-
-def members(root: str, image: str, where: str) -> dict[str, tuple]:
-    """``unmkinitramfs`` of ``image`` (a path inside ``root``), as a table of members."""
-    dest = f"/tmp/unpacked-{where}"
-    r = _run_real(root, ["unmkinitramfs", image, dest])
-    assert r.returncode == 0, r.stderr
-    top = root + dest
-    table, inodes = {}, {}
-    for dirpath, dirs, files in os.walk(top):
-        for n in dirs + files:
-            p = os.path.join(dirpath, n)
-            st = os.lstat(p)
-            rel = os.path.relpath(p, top)
-            if stat.S_ISREG(st.st_mode):
-                with open(p, "rb") as f:
-                    what = hashlib.sha256(f.read()).hexdigest()
-                if st.st_nlink > 1:
-                    inodes.setdefault(st.st_ino, []).append(rel)
-            elif stat.S_ISLNK(st.st_mode):
-                what = os.readlink(p)
-            else:
-                what = ""
-            table[rel] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
-                          st.st_size if not stat.S_ISDIR(st.st_mode) else 0, what)
-    table["<hard links>"] = sorted(sorted(g) for g in inodes.values())
-    return table
 
 
 def compare_builds(tmp_path, setup, real_argv, real_out, nuwa_command, out) -> None:

@@ -45,6 +45,8 @@ ADDED = {
     "cpio", "gzip", "xz", "zstd", "lz4",  # issue 14: what mkinitramfs packs with
     "tsort",  # issue 14: mkinitramfs orders its hooks
     "mkinitramfs", "dracut",  # issue 14: the guards of the initramfs builders
+    "blkid", "fstype",  # issue 14: the fsck hook's questions about the image's own disk
+    "aa-enabled", "aa-status",  # issue 14: apparmor's postinst (a kernel's Recommends), no running kernel
     "arch", "dpkg-architecture",  # issue 18: the image's machine
     # issue 14: Python byte-compilation
     "python3", *(f"python3.{minor}" for minor in range(5, 15)), "py3compile", "py3clean",

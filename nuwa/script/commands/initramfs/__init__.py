@@ -10,14 +10,19 @@ except a guard (``builders.py``):
   ``/proc/mounts``); otherwise it interprets the image's own script, whole or not at all;
 - ``dracut``: images that build their initramfs with dracut (Ubuntu 25.10 and later, some
   Debian systems) are identified by the call and deferred with that reason.
+
+The hooks' questions about the image's own devices (the ``fsck`` hook's ``blkid -t ... -o
+device`` and klibc ``fstype``) are answered from the disk description (``blockid.py``).
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.initramfs import builders
+from nuwa.script.commands.initramfs import blockid, builders
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
     "mkinitramfs": builders.mkinitramfs,
     "dracut": builders.dracut,
+    "blkid": blockid.blkid,
+    "fstype": blockid.fstype,
 }

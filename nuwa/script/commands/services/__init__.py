@@ -8,7 +8,8 @@
 - ``procs``: pidof, pgrep, pkill, killall, ps (procps, sysvinit-utils, psmisc): an offline
   image runs no processes;  ``netprobes``: ss, netstat, lsof, fuser: it has no socket open
   and no file in use;  ``detect_virt``: systemd-detect-virt --container/--chroot for a disk
-  image (a machine, never a container).
+  image (a machine, never a container); ``aa-enabled --quiet``/``aa-status --enabled``: no
+  running kernel to load AppArmor profiles into.
 Starting, stopping and reloading only matter to a running system: those are dropped and reported.
 """
 
@@ -39,4 +40,6 @@ MODELS = {
     "runlevel": sysvinit.runlevel,
     "systemd-tmpfiles": tmpfiles.tmpfiles,
     "systemd-detect-virt": detect_virt.systemd_detect_virt,
+    "aa-enabled": detect_virt.aa_enabled,
+    "aa-status": detect_virt.aa_enabled,
 }

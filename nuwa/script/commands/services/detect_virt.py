@@ -44,3 +44,24 @@ def systemd_detect_virt(inv: Invocation) -> int:
     if mode == "container" and not quiet:
         inv.out("none\n")
     return 1
+
+
+def aa_enabled(inv: Invocation) -> int:
+    """``aa-enabled --quiet`` and ``aa-status --enabled`` (AppArmor 3.0): is AppArmor enabled
+    in the *running* kernel?
+
+    Maintainer scripts ask it before ``apparmor_parser -r`` loads a profile into the running
+    kernel (dh_apparmor's snippet). A dormant image has no running kernel to load into; the
+    booted guest's ``apparmor.service`` loads every profile from ``/etc/apparmor.d`` at boot.
+    So offline the answer is "no" -- exit 1, as both exit when the kernel offers no AppArmor
+    interface -- and the reload that only matters to a running system is skipped (apparmor's
+    own postinst: ``aa-status --enabled && parse_profiles reload``). Other forms print the
+    running kernel's state or its loaded profiles: deferred.
+    """
+    args = inv.argv[1:]
+    prog = inv.name.rsplit("/", 1)[-1]
+    allowed = ("-q", "--quiet") if prog == "aa-enabled" else ("--enabled",)
+    if not args or any(a not in allowed for a in args):
+        raise Defer(f"{prog} {' '.join(args)}: only {' / '.join(allowed)} is modelled "
+                    f"(the output describes the running kernel)")
+    return 1
