@@ -155,7 +155,8 @@ def test_patched_image_boots_the_new_kernel(patched):
     args_log = str(patched["tmp"] / "console.log")
     with Guest(top, "", "", "", args_log) as g:  # no kernel given: the BIOS boots the disk's GRUB
         # "quiet" is on the command line: the first line from the guest is the init's
-        m = g.expect(r"NUWA-BOOTED-KERNEL (\S+)", timeout=600)
+        # up to the end of the line: the serial console may deliver the line in pieces
+        m = g.expect(r"NUWA-BOOTED-KERNEL (\S+)\r?\n", timeout=600)
         assert m.group(1) == ver, g.output[-3000:]
         # the initramfs checked the root before mounting it: fsck.ext4 is in it because the fsck
         # hook's blkid/fstype questions were answered offline
