@@ -247,6 +247,22 @@ def mount_of(fs, path: str) -> tuple[str, str, str] | None:
     return best
 
 
+def required_layout(inv) -> DiskLayout:
+    """The run's disk description for a model that needs one (``inv``: its Invocation); the
+    model is deferred, with the reason, when there is none or the layout is one it cannot
+    describe (LVM, RAID, LUKS, a separate /boot...: :func:`abstraction_reason`)."""
+    from nuwa.script.context import Defer  # late: context is the models' protocol, above this module
+
+    lay = layout_of(inv.state)
+    if lay is None:
+        raise Defer(f"{inv.name}: no description of the image's disk was given to the simulator "
+                    f"(the patch job gives one; a bare filesystem model has none)")
+    why = abstraction_reason(inv.fs, lay)
+    if why:
+        raise Defer(f"{inv.name}: {why}")
+    return lay
+
+
 def abstraction_reason(fs, layout: DiskLayout) -> str:
     """Why ``/`` or ``/boot`` use a layer Nuwa cannot describe (LVM, RAID, LUKS); '' if none."""
     for dev, mnt, _ in fstab_entries(fs):

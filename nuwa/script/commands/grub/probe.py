@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from nuwa.script.commands.coreutils.paths import canonicalize
 from nuwa.script.context import Defer, Invocation
-from nuwa.script.disklayout import (DiskLayout, VolumeFacts, abstraction_reason, disk_name, layout_of, mount_of,
+from nuwa.script.disklayout import (DiskLayout, VolumeFacts, disk_name, mount_of, required_layout,
                                     partition_device, split_device)
 
 #: grub-probe's targets (``targets[]`` in grub-probe.c, plus Debian's partuuid)
@@ -35,16 +35,6 @@ _USAGE = ("Usage: {p} [OPTION...] [OPTION]... [PATH|DEVICE]\n"
 
 DEVICE_MAP = "/boot/grub/device.map"
 
-
-def _layout(inv: Invocation) -> DiskLayout:
-    lay = layout_of(inv.state)
-    if lay is None:
-        raise Defer(f"{inv.name}: no description of the image's disk was given to the simulator "
-                    f"(the patch job gives one; a bare filesystem model has none)")
-    why = abstraction_reason(inv.fs, lay)
-    if why:
-        raise Defer(f"{inv.name}: {why}")
-    return lay
 
 
 def _canonical(inv: Invocation, path: str) -> str | None:
@@ -180,7 +170,7 @@ def grub_probe(inv: Invocation) -> int:
         raise Defer(f"{p}: -m {dev_map}: another device map is not modelled")
     if target == "zero_check":
         raise Defer(f"{p}: --target=zero_check reads the whole device")
-    lay = _layout(inv)
+    lay = required_layout(inv)
     disk, _rule = disk_name(lay, inv.fs)
     delim = "\0" if zero else (" " if target.endswith("_hints") else "\n")
     if is_device:

@@ -20,7 +20,7 @@ is computed per filesystem).
 from __future__ import annotations
 
 from nuwa.script.context import Defer, Invocation
-from nuwa.script.disklayout import (DiskLayout, VolumeFacts, abstraction_reason, disk_name, layout_of,
+from nuwa.script.disklayout import (DiskLayout, VolumeFacts, disk_name, required_layout,
                                     partition_device, volume_named)
 
 #: blkid tag name -> VolumeFacts attribute (tags libblkid's cache holds for a partition)
@@ -31,13 +31,7 @@ _WITH_ARG = set("cLnoOsStUuw")
 
 
 def _layout(inv: Invocation) -> tuple[DiskLayout, str]:
-    lay = layout_of(inv.state)
-    if lay is None:
-        raise Defer(f"{inv.name}: no description of the image's disk was given to the simulator "
-                    f"(the patch job gives one; a bare filesystem model has none)")
-    why = abstraction_reason(inv.fs, lay)
-    if why:
-        raise Defer(f"{inv.name}: {why}")
+    lay = required_layout(inv)
     return lay, disk_name(lay, inv.fs)[0]
 
 
