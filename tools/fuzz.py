@@ -45,6 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import fuzz_mutate as M  # noqa: E402
 import fuzz_seeds  # noqa: E402
+from fuzz_pool import Pool  # noqa: E402
 from nuwa.errors import NuwaError  # noqa: E402
 
 KINDS = ("qcow2", "gpt", "mbr", "ext4", "deb", "dpkgdb", "script")
@@ -195,6 +196,19 @@ def verdict(kind: str, res: dict) -> str | None:
 # --- the child -------------------------------------------------------------------------------------
 
 
+def run_job(job: dict) -> list[dict]:
+    """Run one input of any kind (in a child); its outcomes."""
+    kind = job["kind"]
+    if kind in ("qcow2", "gpt", "mbr", "ext4"):
+        return run_image(job["path"], job["work"])
+    if kind == "deb":
+        return run_deb(job["path"])
+    if kind == "dpkgdb":
+        return run_deb(job["deb"], job["status"].encode("latin-1"),
+                       {k: v.encode("latin-1") for k, v in job["info"].items()})
+    return run_script(job["text"].encode("latin-1"))
+
+
 def child(job: dict, limit_mib: int, wfd: int) -> None:
     """Run one input; write the outcomes as JSON to ``wfd``; never return."""
     try:
@@ -202,17 +216,7 @@ def child(job: dict, limit_mib: int, wfd: int) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         sys.setrecursionlimit(5000)
-        kind = job["kind"]
-        if kind in ("qcow2", "gpt", "mbr", "ext4"):
-            outs = run_image(job["path"], job["work"])
-        elif kind == "deb":
-            outs = run_deb(job["path"])
-        elif kind == "dpkgdb":
-            outs = run_deb(job["deb"], job["status"].encode("latin-1"),
-                           {k: v.encode("latin-1") for k, v in job["info"].items()})
-        else:
-            outs = run_script(job["text"].encode("latin-1"))
-        data = json.dumps(outs).encode()
+        data = json.dumps(run_job(job)).encode()
     except BaseException as err:  # noqa: BLE001
         data = json.dumps([{"exc": type(err).__name__, "where": "tools/fuzz.py", "msg": str(err)[:200],
                             "cmd": "child"}]).encode()
@@ -255,6 +259,31 @@ def _digest(path: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def record(findings: dict, out: str | None, kind: str, blob: bytes, outs: list, job: dict, before) -> None:
+    """Judge one input's outcomes; keep the smallest input of every failure cause."""
+    work = job["work"]
+    causes = [c for c in (verdict(kind, o) for o in outs) if c]
+    if before is not None and _digest(job["path"]) != before:
+        causes.append(f"wrote the input ({kind})")
+    mine = {os.path.basename(job[k]) for k in ("path", "deb") if k in job}
+    left = sorted(set(os.listdir(work)) - mine - {"payload"})
+    if left:
+        causes.append(f"left files in the work directory: {left[:3]}")
+    for cause in causes:
+        old = findings.get(cause)
+        if old is None or len(blob) < old["size"]:
+            findings[cause] = {"kind": kind, "size": len(blob), "count": (old or {}).get("count", 0),
+                               "detail": next((o for o in outs if verdict(kind, o) == cause), outs[0])}
+            if out:
+                os.makedirs(out, exist_ok=True)
+                name = hashlib.sha1(cause.encode()).hexdigest()[:12]
+                with open(os.path.join(out, f"{name}.{kind}"), "wb") as f:
+                    f.write(blob)
+                with open(os.path.join(out, f"{name}.json"), "w") as f:
+                    json.dump({"cause": cause, **findings[cause]}, f, indent=1)
+        findings[cause]["count"] += 1
+
+
 def fuzz(args) -> dict:
     """Run the fuzz loop; return the counts and the findings (cause -> smallest input)."""
     seeds = fuzz_seeds.make_seeds(args.seed_dir)
@@ -265,40 +294,54 @@ def fuzz(args) -> dict:
     findings: dict = {}
     counts = {k: 0 for k in kinds}
     t_end = time.monotonic() + args.seconds if args.seconds else None
-    n = 0
+    state = {"n": 0}
+
+    def next_job(w):
+        n = state["n"]
+        if (args.count is not None and n >= args.count) or (t_end is not None and time.monotonic() >= t_end):
+            return None
+        state["n"] = n + 1
+        kind = kinds[n % len(kinds)]
+        job, blob = gen.make(kind, w.work)
+        w.ctx = (kind, blob, _digest(job["path"]) if "path" in job else None)
+        return job
+
+    def finish(w, job, outs):
+        kind, blob, before = w.ctx
+        counts[kind] += 1
+        record(findings, args.out, kind, blob, outs, job, before)
+        for p in os.listdir(w.work):
+            os.unlink(os.path.join(w.work, p))
+
     with tempfile.TemporaryDirectory(prefix="nuwa-fuzz-") as tmp:
-        while (args.count is None or n < args.count) and (t_end is None or time.monotonic() < t_end):
-            kind = kinds[n % len(kinds)]
-            n += 1
-            work = os.path.join(tmp, "work")
-            os.makedirs(work, exist_ok=True)
-            job, blob = gen.make(kind, work)
-            before = _digest(job["path"]) if "path" in job else None
-            outs = run_one(job, args.timeout, args.memory_mib)
-            counts[kind] += 1
-            causes = [c for c in (verdict(kind, o) for o in outs) if c]
-            if before is not None and _digest(job["path"]) != before:
-                causes.append(f"wrote the input ({kind})")
-            mine = {os.path.basename(job[k]) for k in ("path", "deb") if k in job}
-            left = sorted(set(os.listdir(work)) - mine - {"payload"})
-            if left:
-                causes.append(f"left files in the work directory: {left[:3]}")
-            for cause in causes:
-                old = findings.get(cause)
-                if old is None or len(blob) < old["size"]:
-                    findings[cause] = {"kind": kind, "size": len(blob), "count": (old or {}).get("count", 0),
-                                       "detail": next((o for o in outs if verdict(kind, o) == cause), outs[0])}
-                    if args.out:
-                        os.makedirs(args.out, exist_ok=True)
-                        name = hashlib.sha1(cause.encode()).hexdigest()[:12]
-                        with open(os.path.join(args.out, f"{name}.{kind}"), "wb") as f:
-                            f.write(blob)
-                        with open(os.path.join(args.out, f"{name}.json"), "w") as f:
-                            json.dump({"cause": cause, **findings[cause]}, f, indent=1)
-                findings[cause]["count"] += 1
-            for p in os.listdir(work):
-                os.unlink(os.path.join(work, p))
+        Pool(tmp, args.jobs, args.memory_mib, run_job, recycle=args.recycle).run(next_job, finish, args.timeout)
+    n = state["n"]
     return {"inputs": n, "per_kind": counts, "findings": findings}
+
+
+def replay(path: str, kind: str, timeout: float, limit_mib: int) -> list[dict]:
+    """Run one saved input (a file ``--out`` wrote) in a fresh child; its outcomes, tracebacks included."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    with tempfile.TemporaryDirectory(prefix="nuwa-fuzz-replay-") as work:
+        if kind == "script":
+            job = {"kind": kind, "text": blob.decode("latin-1"), "work": work}
+        elif kind == "dpkgdb":
+            saved = json.loads(blob)
+            deb = os.path.join(work, "good.deb")
+            with open(fuzz_seeds.make_seeds(DEFAULT_SEED_DIR)["good.deb"], "rb") as src, open(deb, "wb") as dst:
+                dst.write(src.read())
+            job = {"kind": kind, "deb": deb, "status": saved["status"], "work": work, "info": saved["info"]}
+        else:
+            job = {"kind": kind, "path": os.path.join(work, "input.img" if kind != "deb" else "input.deb"),
+                   "work": work}
+            with open(job["path"], "wb") as f:
+                f.write(blob)
+        preload()
+        return run_one(job, timeout, limit_mib)
+
+
+DEFAULT_SEED_DIR = "/var/tmp/nuwa-fuzz-seeds"
 
 
 def main() -> int:
@@ -308,11 +351,21 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--kinds", default=None, help=f"comma-separated, of {','.join(KINDS)}")
     ap.add_argument("--timeout", type=float, default=20.0, help="per-input time limit (s)")
+    ap.add_argument("--jobs", type=int, default=1, help="inputs run at once (one worker process each)")
+    ap.add_argument("--recycle", type=int, default=500, help="inputs per worker before a fresh fork")
     ap.add_argument("--memory-mib", type=int, default=2048, help="per-input address-space limit")
-    ap.add_argument("--seed-dir", default="/var/tmp/nuwa-fuzz-seeds")
+    ap.add_argument("--seed-dir", default=DEFAULT_SEED_DIR)
+    ap.add_argument("--replay", default=None, help="run one saved input (with --kind) and print its outcomes")
+    ap.add_argument("--kind", default=None, help=f"the kind of the --replay input, of {','.join(KINDS)}")
     ap.add_argument("--out", default=None, help="where the smallest input of each failure cause goes")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.replay:
+        for res in replay(args.replay, args.kind, args.timeout, args.memory_mib):
+            print(json.dumps({k: v for k, v in res.items() if k != "tb"}))
+            if "tb" in res:
+                print(res["tb"])
+        return 0
     if args.seconds is None and args.count is None:
         args.seconds = 120.0
     t0 = time.monotonic()

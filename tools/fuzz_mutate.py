@@ -19,6 +19,7 @@ and rebuilt, or their ar and tar headers hit directly; dpkg databases and script
 from __future__ import annotations
 
 import os
+import json
 import random
 import struct
 import zlib
@@ -176,7 +177,7 @@ class Generator:
                 f.write(self.bytes["good.deb"])
             enc = {k: v.encode("utf-8", "surrogateescape").decode("latin-1") for k, v in info.items()}
             st = status.encode("utf-8", "surrogateescape").decode("latin-1")
-            blob = (st + "\0" + "\0".join(f"{k}={v}" for k, v in enc.items())).encode("latin-1")
+            blob = json.dumps({"status": st, "info": enc}).encode()  # tools/fuzz.py --replay reads it
             return {"kind": kind, "deb": deb, "status": st, "info": enc, "work": work}, blob
         text = mutate_text(rng, fuzz_seeds.SCRIPT)
         data = text.encode("utf-8", "surrogateescape")
