@@ -20,8 +20,8 @@ from typing import Iterator
 
 from debian import deb822
 
-from nuwa.deb.version import compare_strings
-from nuwa.errors import InvalidInputError
+from nuwa.deb.version import compare_strings, version_problem
+from nuwa.errors import InvalidInputError, quote
 
 #: fields dpkg writes, in its order (lib/dpkg/parse.c fieldinfos[]); others follow as "arbitrary"
 DPKG_FIELD_ORDER = [
@@ -219,7 +219,35 @@ def parse_control(data: bytes, where: str) -> Paragraph:
     for f in ("Package", "Version"):
         if not p.get(f):
             raise InvalidInputError(f"missing '{f}' field", where=where)
+    problem = package_name_problem(p.get("Package")) or version_problem(p.get("Version"))
+    if problem:
+        raise InvalidInputError(problem if "package name" in problem else
+                                f"'Version' field value {p.get('Version')[:80]!r}: {problem}", where=where)
     return p
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-+._")
+
+
+def package_name_problem(name: str) -> str | None:
+    """What dpkg's ``pkg_name_is_illegal`` says of ``name`` (lib/dpkg/parse.c), or None.
+
+    dpkg sets no length limit, but a name must fit the info database's file names
+    (``NAME:ARCH.postinst`` ...) in one 255-byte directory entry, or dpkg fails writing them.
+    """
+    if not name[0].isascii() or not name[0].isalnum():
+        return f"invalid package name {quote(name)} in 'Package' field: must start with an alphanumeric character"
+    bad = next((c for c in name if c not in _NAME_CHARS), None)
+    if bad is not None:
+        return (f"invalid package name {quote(name)} in 'Package' field: character {quote(bad)} not allowed "
+                "(only letters, digits and characters '-+._')")
+    if len(name) > MAX_NAME_BYTES:
+        return f"invalid package name {quote(name)} in 'Package' field: longer than {MAX_NAME_BYTES} bytes"
+    return None
+
+
+#: room left in a 255-byte file name for ``:ARCH`` and the longest info suffix dpkg writes
+MAX_NAME_BYTES = 200
 
 
 # ---- relationships --------------------------------------------------------------------------
@@ -259,6 +287,10 @@ def parse_relations(value: str | None, field: str = "Depends", where: str = "") 
             if not m:
                 raise InvalidInputError(f"syntax error in '{field}' field near {atom.strip()[:60]!r}", where=where)
             name, arch, op, ver = m.groups()
+            problem = version_problem(ver) if ver is not None else None
+            if problem:
+                raise InvalidInputError(f"'{field}' field, reference to '{name}': error in version: {problem}",
+                                        where=where)
             alts.append(Dep(name, arch, _REL_OPS[op] if op else None, ver))
         if len(alts) > 1 and field in ("Replaces", "Provides", "Breaks", "Conflicts"):
             raise InvalidInputError(f"alternatives ('|') not allowed in '{field}' field", where=where)

@@ -96,7 +96,8 @@ class Database:
     def flush_log(self) -> None:
         if not self.log_path or not self.log_lines:
             return
-        text = "".join(ln + "\n" for ln in self.log_lines).encode()
+        # surrogateescape: a name or version read from a non-UTF-8 database keeps its bytes
+        text = "".join(ln + "\n" for ln in self.log_lines).encode("utf-8", "surrogateescape")
         try:
             with self.fs.open(self.log_path, "ab", 0o644) as f:
                 f.write(text)

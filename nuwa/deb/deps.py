@@ -35,7 +35,7 @@ def dep_satisfied(db, dep: Dep, min_rank: int, extra: dict | None = None) -> boo
         prov = e.get("Provides")
         if not prov or dep.name not in prov:
             continue
-        for alts in parse_relations(prov, "Provides"):
+        for alts in e.relations("Provides"):
             for p in alts:
                 if p.name == dep.name and (dep.op is None or (p.op == "=" and satisfies(p.version, dep))):
                     return True
@@ -79,7 +79,7 @@ def check_predepends_conflicts(db, ctl: Paragraph, entry: PkgEntry | None, remov
         brk = e.get("Breaks")
         if not brk or name not in brk:
             continue
-        for alts in parse_relations(brk, "Breaks"):
+        for alts in e.relations("Breaks"):
             for d in alts:
                 if d.name == name and satisfies(version, d):
                     raise OperationFailedError(f"installing {name} {version} would break {e.nonambig()} "
@@ -90,7 +90,7 @@ def unsatisfied_depends(db, entry: PkgEntry, extra: dict) -> list[str]:
     """Depends/Pre-Depends groups of ``entry`` that nothing satisfies (for configure)."""
     out = []
     for field in ("Pre-Depends", "Depends"):
-        for alts in parse_relations(entry.get(field), field):
+        for alts in entry.relations(field):
             if not any(dep_satisfied(db, d, CONFIGURED, extra) for d in alts):
                 out.append(f"{field}: " + " | ".join(str(d) for d in alts))
     return out

@@ -130,6 +130,9 @@ class InfoDB:
             if not ln.startswith("/"):
                 raise CorruptImageError(f"files list line {i + 1} is not an absolute path: {ln[:80]!r}",
                                         where=self.path(stem, "list"))
+            if "\0" in ln:  # no path holds a NUL byte: the file is damaged
+                raise CorruptImageError(f"files list line {i + 1} holds a NUL byte: {ln[:80]!r}",
+                                        where=self.path(stem, "list"))
             out.append(ln.rstrip("/") or "/")
         return out
 
@@ -143,6 +146,9 @@ class InfoDB:
             if not ln.strip():
                 continue
             h, _, p = ln.partition("  ")
+            if "\0" in p:
+                raise CorruptImageError(f"md5sums line holds a NUL byte: {ln[:80]!r}",
+                                        where=self.path(stem, "md5sums"))
             out["/" + p.lstrip("/")] = h
         return out
 

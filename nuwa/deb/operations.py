@@ -22,7 +22,6 @@ from nuwa.deb import archive as A
 from nuwa.deb import audit
 from nuwa.deb.arch import native_architecture
 from nuwa.deb.configure import configure, incorporate, pending_trigger_packages, trigproc
-from nuwa.deb.control import parse_relations
 from nuwa.deb.db import Database
 from nuwa.deb.deps import unsatisfied_depends
 from nuwa.deb.remove import remove_package
@@ -218,7 +217,7 @@ class Dpkg:
 
     def _needed_by(self, x, e) -> bool:
         for f in ("Pre-Depends", "Depends"):
-            for alts in parse_relations(e.get(f), f):
+            for alts in e.relations(f):
                 if any(d.name == x.name for d in alts):
                     return True
         return False

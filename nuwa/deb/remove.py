@@ -20,7 +20,7 @@ import re
 import stat as _stat
 
 from nuwa.deb.conffiles import conffderef
-from nuwa.deb.control import Paragraph, parse_relations, satisfies
+from nuwa.deb.control import Paragraph, satisfies
 from nuwa.deb.status import NEWCONFFILEFLAG, Conffile, PkgEntry
 from nuwa.deb.unpack import ScriptFailed, activate_packageprocessing, activate_path, remove_tree
 from nuwa.errors import OperationFailedError
@@ -95,7 +95,7 @@ def _check_reverse_depends(db, entry: PkgEntry) -> None:
         if other is entry or other.status in ("not-installed", "config-files", "half-installed"):
             continue
         for field in ("Pre-Depends", "Depends"):
-            for alts in parse_relations(other.get(field), field):
+            for alts in other.relations(field):
                 if not any(d.name == entry.name and satisfies(entry.version, d) for d in alts):
                     continue
                 others = [d for d in alts if d.name != entry.name]

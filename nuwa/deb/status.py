@@ -17,7 +17,8 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from nuwa.deb.control import DPKG_FIELD_ORDER, Paragraph, parse_paragraphs
+from nuwa.deb.control import DPKG_FIELD_ORDER, Paragraph, package_name_problem, parse_paragraphs, parse_relations
+from nuwa.deb.version import version_problem
 from nuwa.errors import CorruptImageError, InvalidInputError, quote
 
 WANTS = ("unknown", "install", "hold", "deinstall", "purge")
@@ -104,6 +105,14 @@ class PkgEntry:
         self.where = where
         self.dirty = False
         self._cv: str | None = None  # dpkg's in-memory configversion
+
+    def relations(self, field: str) -> list:
+        """The parsed relationship ``field`` (``parse_relations``): a syntax error in the
+        database is a damaged image, not the caller's input."""
+        try:
+            return parse_relations(self.para.get(field), field)
+        except InvalidInputError as e:
+            raise CorruptImageError(str(e), where=self.where) from None
 
     # ---- identity --------------------------------------------------------------------------
     @property
@@ -248,9 +257,6 @@ class PkgEntry:
         return f"<PkgEntry {self.nonambig()} {self.version} {self.para.get('Status')}>"
 
 
-_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-+._")
-
-
 def check_package_name(name: str, where: str) -> None:
     """Refuse a database entry whose name dpkg refuses (``pkg_name_is_illegal``, lib/dpkg/parse.c).
 
@@ -258,14 +264,18 @@ def check_package_name(name: str, where: str) -> None:
     the database is damaged: a name that is not even UTF-8 (decoded with surrogate escapes)
     is reported with its bytes escaped, never printed raw.
     """
-    if not name[0].isascii() or not name[0].isalnum():
-        raise CorruptImageError(f"invalid package name {quote(name)} in 'Package' field: must start with an "
-                                "alphanumeric character", where=where)
-    bad = next((c for c in name if c not in _NAME_CHARS), None)
-    if bad is not None:
-        raise CorruptImageError(f"invalid package name {quote(name)} in 'Package' field: character "
-                                f"{quote(bad)} not allowed (only letters, digits and characters '-+._')",
-                                where=where)
+    problem = package_name_problem(name)
+    if problem:
+        raise CorruptImageError(problem, where=where)
+
+
+def check_versions(para: Paragraph, where: str) -> None:
+    """Refuse an entry whose version dpkg cannot parse ("error in 'Version' field string")."""
+    for field in ("Version", "Config-Version"):
+        v = para.get(field)
+        problem = version_problem(v) if v else None
+        if problem:
+            raise CorruptImageError(f"error in '{field}' field string {quote(v)}: {problem}", where=where)
 
 
 def _sort_key(e: PkgEntry) -> tuple:
@@ -291,6 +301,7 @@ class StatusFile:
             if not para.get("Package"):
                 raise CorruptImageError(f"paragraph at line {line} has no 'Package' field", where=where)
             check_package_name(para.get("Package"), f"{where} line {line}")
+            check_versions(para, f"{where} line {line}")
             self._lead[id(e)] = lead
             self.entries.append(e)
         # what follows the last paragraph (dpkg writes nothing there; keep whatever is there)
@@ -343,6 +354,7 @@ class StatusFile:
         if not name:
             raise CorruptImageError("journal entry has no 'Package' field", where=where)
         check_package_name(name, where)
+        check_versions(para, where)
         new = PkgEntry(para, where)
         slot = self._update_slot(new)
         if slot is None:

@@ -52,8 +52,22 @@ def parse_triggers_ci(text: str, where: str, error=CorruptImageError) -> list[Di
         if word not in kinds:
             raise error(f"unknown directive {quote(word)} in triggers control file line {i + 1}", where=where)
         k, noawait = kinds[word]
+        problem = trigger_name_problem(name, k)
+        if problem:
+            raise error(f"triggers control file line {i + 1}: illegal trigger name {quote(name)}: {problem}",
+                        where=where)
         out.append(Directive(k, name, noawait))
     return out
+
+
+def trigger_name_problem(name: str, kind: str) -> str | None:
+    """dpkg's ``trig_name_is_illegal`` (printable ASCII only), plus the file-name limit: an
+    explicit trigger's interests live in ``triggers/NAME``, one directory entry of 255 bytes."""
+    if any(c <= " " or c >= "\x7f" for c in name):
+        return "trigger name contains invalid character"
+    if kind == "interest" and not name.startswith("/") and len(name.encode("utf-8", "surrogateescape")) > 255:
+        return "longer than 255 bytes (the name of its file in the triggers directory)"
+    return None
 
 
 @dataclass

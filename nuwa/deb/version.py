@@ -98,6 +98,11 @@ def _parse_unchecked(text: str) -> Version:
     return Version(epoch, upstream, revision)
 
 
+def version_problem(text: str) -> str | None:
+    """What dpkg's ``parseversion`` calls an error in ``text`` (not its warnings), or None."""
+    return _parse_problem(text, False)
+
+
 def _parse_problem(text: str, strict: bool) -> str | None:
     """The message dpkg gives for ``text``, or None when it parses."""
     s = text.strip()

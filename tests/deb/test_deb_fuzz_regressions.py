@@ -15,7 +15,7 @@ from helpers.cli import nuwa
 from helpers.debtools import make_root
 from helpers.paths import DEFAULT_IMAGE, REPO
 from judges import tool
-from nuwa.errors import EXIT_USAGE, InvalidInputError
+from nuwa.errors import EXIT_USAGE, InvalidInputError, NuwaError
 from nuwa.fs.memory import MemoryFS
 from nuwa.patch.install import install_debs
 
@@ -25,6 +25,10 @@ EXPECT = {
     "deb-member-under-missing-directory.deb": ["fuzzpkg", "unable to create '/usr/share/fuzzpkg/data.dpkg-new'",
                                                "No such file or directory"],
     "deb-name-component-too-long.deb": ["fuzzpkg", "longer than 255 bytes"],
+    # a name dpkg's pkg_name_is_illegal refuses (it reached the info database as a file name)
+    "deb-illegal-package-name.deb": ["invalid package name", "character '$' not allowed"],
+    # an explicit trigger interest whose file name in triggers/ cannot exist (ENAMETOOLONG leaked)
+    "deb-trigger-name-too-long.deb": ["fuzzpkg", "illegal trigger name", "longer than 255 bytes"],
 }
 
 
@@ -60,6 +64,15 @@ def test_real_dpkg_cannot_install_it_either(name, tmp_path):
     r = subprocess.run([tool("dpkg"), "--root", root, "--force-depends", "--force-script-chrootless",
                         "--unpack", os.path.join(CASES, name)], capture_output=True, text=True)
     assert r.returncode != 0, r.stdout + r.stderr
+
+
+def test_a_postinst_whose_text_is_a_path_is_run_as_text():
+    """A postinst whose whole text is ``/`` was read as the path of the script to run (the root
+    directory: IsADirectoryError leaked). It is the script's text: dpkg's execvp runs a file
+    without ``#!`` with /bin/sh, and dash says "/: Permission denied", status 126."""
+    with pytest.raises(NuwaError) as e:
+        install_debs(_root(), [os.path.join(CASES, "deb-postinst-is-a-directory-name.deb")])
+    assert "post-installation script subprocess returned error exit status 126" in str(e.value)
 
 
 @pytest.mark.judge
