@@ -81,6 +81,11 @@ class Volume:
                                               feature=why.split("'")[1] if "'" in why else None)
             # what the allocator trusts (bitmaps, group counts) must be right before any write
             self.precheck = check_allocation(self)
+            # the totals the allocator checks space against are the groups' (now verified)
+            # counts, as the kernel sums them at mount; a superblock copy that lags or was
+            # damaged would otherwise make every write fail with ENOSPC
+            sb.free_blocks_count = sum(d.free_blocks for d in self.groups.descs)
+            sb.free_inodes_count = sum(d.free_inodes for d in self.groups.descs)
             self.writable = True
             if journal and sb.compat("has_journal") and sb.f["s_journal_inum"]:
                 self._start_journal(forensic)
