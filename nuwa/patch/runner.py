@@ -86,7 +86,7 @@ class SimulatorRunner:
             text = "set " + " ".join(flags) + text[len(first):]
         sp = fs.savepoint() if hasattr(fs, "savepoint") else None
         res = run_script(fs, text, argv=list(args), env=full_env, name=path or script_name, budget=self.budget,
-                         model_state=self.model_state, bash="bash" in first, models=self.models)
+                         model_state=self.model_state, bash="bash" in first, models=self.models, is_path=False)
         if res.deferred_whole:
             if sp is not None:
                 fs.rollback_to(sp)

@@ -42,6 +42,23 @@ class ExternalCommands:
                 return p
         return None
 
+    def _denied(self, name: str) -> bool:
+        """Would ``execve`` fail with EACCES (rather than ENOENT) for ``name``?"""
+        if "/" in name:
+            candidates = [self.abspath(name)]
+        else:
+            path = self.getvar("PATH")
+            candidates = [posixpath.join(self.abspath(d or "."), name)
+                          for d in (DEFAULT_PATH if path is None else path).split(":")]
+        for p in candidates:
+            try:
+                st = self.fs.stat(p)
+            except (OSError, ValueError):
+                continue
+            if "/" in name or st.is_reg:  # dash's PATH search passes over directories
+                return True
+        return False
+
     def _executable(self, p: str) -> bool:
         try:
             st = self.fs.stat(p)
@@ -53,9 +70,14 @@ class ExternalCommands:
         name = argv[0]
         path = self.find_command(name)
         if path is None:
-            self.error(f"{prefix}{name}: not found")
-            self.record.add(CommandRecord(self.lineno, argv[:8], "missing", SIMULATED, "not found", 127))
-            return 127
+            # dash: a path that exists but cannot be executed (a directory, no x bit) is
+            # "Permission denied", status 126; found through PATH, the message but status 127
+            denied = self._denied(name)
+            st = 126 if denied and "/" in name else 127
+            why = "Permission denied" if denied else "not found"
+            self.error(f"{prefix}{name}: {why}")
+            self.record.add(CommandRecord(self.lineno, argv[:8], "missing", SIMULATED, why, st))
+            return st
         env = self.environ()
         for n, v in assigns:
             env[n] = v

@@ -722,10 +722,13 @@ def new_shell(fs, limits: Limits, record: RunRecord, deferred: list, model_state
 def run_script(fs, script, argv: list[str] | None = None, env: dict[str, str] | None = None,
                name: str = "sh", budget: int = 200_000, stdin: bytes = b"", umask: int = 0o022,
                cwd: str = "/", max_output: int = 64 << 20, max_depth: int = 100,
-               model_state: dict | None = None, bash: bool = False, *, models: ModelSet) -> ScriptResult:
+               model_state: dict | None = None, bash: bool = False, *, models: ModelSet,
+               is_path: bool | None = None) -> ScriptResult:
     """Interpret a script against ``fs``; never runs anything on the host.
 
-    ``script`` is the text (``str``) or a path in the image. ``argv`` are the positional
+    ``script`` is the text (``str``) or a path in the image; ``is_path`` says which (None: a
+    one-line ``str`` naming an existing file is a path; a maintainer script's text is passed
+    with ``is_path=False``, since a script whose whole text is ``/`` or ``/bin/true`` is text). ``argv`` are the positional
     parameters, ``name`` is ``$0`` (and the prefix of error messages). ``env`` defaults to
     what dpkg gives maintainer scripts. ``budget`` bounds the number of commands run; a script
     beyond it, or beyond the output or nesting caps, is deferred whole. ``models`` are the
@@ -747,7 +750,8 @@ def run_script(fs, script, argv: list[str] | None = None, env: dict[str, str] | 
     def result(status: int, whole: bool = False, reason: str = "") -> ScriptResult:
         return ScriptResult(status, bytes(out.data), bytes(err.data), record, deferred, whole, reason)
 
-    if not isinstance(script, str) or ("\n" not in script and script.startswith("/") and fs.exists(script)):
+    if is_path or (is_path is None and (not isinstance(script, str) or (
+            "\n" not in script and script.startswith("/") and fs.exists(script)))):
         script = fs.read_bytes(script).decode("utf-8", "surrogateescape")
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 20000))

@@ -38,7 +38,7 @@ def dpkg_maintscript_helper(inv: Invocation) -> int:
     sp = fs.savepoint() if hasattr(fs, "savepoint") else None
     res = run_script(fs, text, argv=inv.argv[1:], env=dict(inv.env), name=inv.argv[0] if inv.argv else HELPER,
                      stdin=inv.stdin, umask=inv.umask, cwd=inv.cwd, model_state=inv.state,
-                     models=inv.models)
+                     models=inv.models, is_path=False)
     if res.deferred_whole or res.deferred_commands:
         if sp is not None:
             fs.rollback_to(sp)
