@@ -44,11 +44,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import fuzz_mutate as M  # noqa: E402
+import fuzz_inplace  # noqa: E402
 import fuzz_seeds  # noqa: E402
 from fuzz_pool import Pool  # noqa: E402
 from nuwa.errors import NuwaError  # noqa: E402
 
-KINDS = ("qcow2", "gpt", "mbr", "ext4", "deb", "dpkgdb", "script")
+KINDS = ("qcow2", "gpt", "mbr", "ext4", "deb", "dpkgdb", "script", "inplace")
 IMAGE_COMMANDS = (["info", "--json", "{img}"], ["ls", "-R", "-l", "{img}", "/"], ["cat", "{img}", "/etc/os-release"],
                   ["packages", "{img}"], ["copy-in", "{img}", "{payload}", "/root", "--output", "{out}"])
 
@@ -135,20 +136,53 @@ def run_deb(path: str, status: bytes | None = None, info: dict | None = None) ->
     return [res]
 
 
+_SCRIPT_ROOT: list = []
+
+
+def _script_root():
+    """A small Debian-like root where every modelled program exists (built once per worker; each
+    input runs in an overlay over it, so nothing one input writes is seen by the next)."""
+    if not _SCRIPT_ROOT:
+        from nuwa.script.commands import default_models
+
+        fs = _memory_root()
+        models = default_models()
+        fs.mkdir("/usr/sbin", 0o755)
+        for name in models:
+            for d in ("/usr/bin", "/usr/sbin"):
+                if not fs.exists(f"{d}/{name}") and "/" not in name:
+                    fs.write_bytes(f"{d}/{name}", b"\x7fELF", 0o755)
+        _SCRIPT_ROOT.extend((fs, models))
+    return _SCRIPT_ROOT
+
+
 def run_script(text: bytes) -> list[dict]:
-    """Parse a shell script as a maintainer script would be parsed."""
+    """Parse a shell script as a maintainer script would be parsed; if it parses, interpret it
+    as ``postinst configure 1.0`` in an overlay over :func:`_script_root` (every command model
+    reachable, a budget of 5,000 commands): a model meeting arguments it never saw must answer
+    as the program would or defer, never raise."""
+    from nuwa.fs.overlay import Overlay
+    from nuwa.script.interp import run_script as interpret
     from nuwa.script.parser import ParseError, parse
+
+    source = text.decode("utf-8", "surrogateescape")
 
     def target():
         try:
-            parse(text.decode("utf-8", "surrogateescape"))
+            parse(source)
         except ParseError:
             return 2  # a syntax error, named with its line and column: what dash reports (exit 2)
         return 0
 
     res = _outcome_of(target)
     res["cmd"] = "parse"
-    return [res]
+    if res.get("exit") != 0:
+        return [res]
+    base, models = _script_root()
+    run = _outcome_of(lambda: interpret(Overlay(base), source, ["configure", "1.0"], name="fuzzpkg.postinst",
+                                        budget=5000, max_output=1 << 20, models=models, is_path=False) and 0)
+    run["cmd"] = "interpret"
+    return [res, run]
 
 
 def preload() -> None:
@@ -182,7 +216,7 @@ def verdict(kind: str, res: dict) -> str | None:
     if kind in ("qcow2", "gpt", "mbr", "ext4"):
         if code == 2 and not ("no root filesystem" in msg or any(m in msg for m in MISSING_FILE)):
             return f"exit 2 for a damaged image ({res['cmd']}): {head}"
-        if code == 1 and not (res["cmd"] in ("cat", "copy-in", "ls") and any(m in msg for m in MISSING_FILE)):
+        if code == 1 and not (res["cmd"].split()[0] in ("cat", "copy-in", "ls") and any(m in msg for m in MISSING_FILE)):
             return f"exit 1 for a damaged image ({res['cmd']}): {head}"
     elif kind == "deb":
         if code == 3:
@@ -201,6 +235,8 @@ def run_job(job: dict) -> list[dict]:
     kind = job["kind"]
     if kind in ("qcow2", "gpt", "mbr", "ext4"):
         return run_image(job["path"], job["work"])
+    if kind == "inplace":
+        return fuzz_inplace.run_inplace(job, _outcome_of)
     if kind == "deb":
         return run_deb(job["path"])
     if kind == "dpkgdb":
@@ -262,10 +298,13 @@ def _digest(path: str) -> str:
 def record(findings: dict, out: str | None, kind: str, blob: bytes, outs: list, job: dict, before) -> None:
     """Judge one input's outcomes; keep the smallest input of every failure cause."""
     work = job["work"]
-    causes = [c for c in (verdict(kind, o) for o in outs) if c]
+    if kind == "inplace":
+        causes = [c for c in [verdict(job["base"], outs[0])] if c] + fuzz_inplace.judge(job, outs)
+    else:
+        causes = [c for c in (verdict(kind, o) for o in outs) if c]
     if before is not None and _digest(job["path"]) != before:
         causes.append(f"wrote the input ({kind})")
-    mine = {os.path.basename(job[k]) for k in ("path", "deb") if k in job}
+    mine = {os.path.basename(job[k]) for k in ("path", "deb", "before") if k in job}
     left = sorted(set(os.listdir(work)) - mine - {"payload"})
     if left:
         causes.append(f"left files in the work directory: {left[:3]}")
@@ -295,6 +334,7 @@ def fuzz(args) -> dict:
     counts = {k: 0 for k in kinds}
     t_end = time.monotonic() + args.seconds if args.seconds else None
     state = {"n": 0}
+    exits: dict = {}  # kind -> how its first command ended -> count (how deep the inputs got)
 
     def next_job(w):
         n = state["n"]
@@ -302,13 +342,21 @@ def fuzz(args) -> dict:
             return None
         state["n"] = n + 1
         kind = kinds[n % len(kinds)]
-        job, blob = gen.make(kind, w.work)
-        w.ctx = (kind, blob, _digest(job["path"]) if "path" in job else None)
+        if kind == "inplace":  # written by design: judged by fuzz_inplace, not by the digest
+            job, blob = fuzz_inplace.make(gen, rng, w.work)
+            w.ctx = (kind, blob, None)
+        else:
+            job, blob = gen.make(kind, w.work)
+            w.ctx = (kind, blob, _digest(job["path"]) if "path" in job else None)
         return job
 
     def finish(w, job, outs):
         kind, blob, before = w.ctx
         counts[kind] += 1
+        first = outs[0] if outs else {}
+        end = str(first["exit"]) if "exit" in first else first.get("exc", "?")
+        exits.setdefault(kind, {}).setdefault(end, 0)
+        exits[kind][end] += 1
         record(findings, args.out, kind, blob, outs, job, before)
         for p in os.listdir(w.work):
             os.unlink(os.path.join(w.work, p))
@@ -316,7 +364,7 @@ def fuzz(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="nuwa-fuzz-") as tmp:
         Pool(tmp, args.jobs, args.memory_mib, run_job, recycle=args.recycle).run(next_job, finish, args.timeout)
     n = state["n"]
-    return {"inputs": n, "per_kind": counts, "findings": findings}
+    return {"inputs": n, "per_kind": counts, "first_command_ends": exits, "findings": findings}
 
 
 def replay(path: str, kind: str, timeout: float, limit_mib: int) -> list[dict]:
@@ -375,6 +423,8 @@ def main() -> int:
         print(json.dumps(res, indent=1))
     else:
         print(f"{res['inputs']} inputs in {res['seconds']} s: " + ", ".join(f"{k} {v}" for k, v in res["per_kind"].items()))
+        for k, ends in res["first_command_ends"].items():
+            print(f"  {k}: first command ended " + ", ".join(f"{e}: {c}" for e, c in sorted(ends.items())))
         for cause, f in sorted(res["findings"].items()):
             print(f"FAIL x{f['count']} [{f['kind']}, {f['size']} bytes] {cause}")
             print("    " + (f["detail"].get("msg") or "")[:200])

@@ -119,6 +119,7 @@ class Generator:
         self.gpt = [("gpt_hdr", 512, 92, "gpt_hdr"), ("gpt_ent", 1024, 128 * 128, "gpt_ent"),
                     ("mbr", 446, 64, None)]
         self.mbr = [("mbr", 446, 64, None), ("mbr", 510, 2, None)]
+        self.scripts = fuzz_seeds.script_seeds()
 
     # --- images ---
 
@@ -179,7 +180,7 @@ class Generator:
             st = status.encode("utf-8", "surrogateescape").decode("latin-1")
             blob = json.dumps({"status": st, "info": enc}).encode()  # tools/fuzz.py --replay reads it
             return {"kind": kind, "deb": deb, "status": st, "info": enc, "work": work}, blob
-        text = mutate_text(rng, fuzz_seeds.SCRIPT)
+        text = mutate_text(rng, rng.choice(self.scripts))
         data = text.encode("utf-8", "surrogateescape")
         return {"kind": kind, "text": data.decode("latin-1"), "work": work}, data
 

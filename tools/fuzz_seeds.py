@@ -180,6 +180,32 @@ def build_deb(parts: dict, compress: str = "gz") -> bytes:
                           ("data.tar.gz" if compress == "gz" else "data.tar", data)])
 
 
+#: the maintainer-script corpus of tools/build_script_corpus.py, when this machine has it
+SCRIPT_CORPUS = "/var/tmp/nuwa-corpus/control"
+
+
+def script_seeds(corpus: str = SCRIPT_CORPUS, limit: int = 3000) -> list[str]:
+    """:data:`SCRIPT` plus up to ``limit`` real ``/bin/sh`` maintainer scripts of the corpus (if
+    present; it is never committed): mutations of real scripts reach the command models with
+    the arguments real packages pass them."""
+    out = [SCRIPT]
+    if not os.path.isdir(corpus):
+        return out
+    for pkg in sorted(os.listdir(corpus)):
+        for name in ("preinst", "postinst", "prerm", "postrm"):
+            path = os.path.join(corpus, pkg, name)
+            try:
+                with open(path, "rb") as f:
+                    data = f.read(1 << 16)
+            except OSError:
+                continue
+            if data.startswith((b"#!/bin/sh", b"#! /bin/sh")) and len(data) < 1 << 16:
+                out.append(data.decode("utf-8", "surrogateescape"))
+            if len(out) > limit:
+                return out
+    return out
+
+
 def make_seeds(d: str) -> dict:
     """Build the seeds in ``d`` (kept if already there); returns {name: path}."""
     names = ("root.ext4", "disk.gpt.raw", "disk.mbr.raw", "disk.qcow2", "good.deb")

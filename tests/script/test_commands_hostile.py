@@ -2,9 +2,11 @@
 
 import os
 
+import pytest
+
 from nuwa.fs.memory import MemoryFS
 from nuwa.script.commands import default_models
-from nuwa.script.context import Invocation
+from nuwa.script.context import Defer, Invocation
 
 MODELS = default_models()
 
@@ -57,3 +59,13 @@ def test_cp_ln_mv_absolute_targets_are_image_paths(tmp_path):
     assert _run(fs, "mv", "/usr/bin/x", "/usr/escape/y")[0] == 0
     assert fs.exists("/y") and not os.path.exists("/y")
     assert _run(fs, "readlink", "-f", "/usr/up/usr/escape/etc")[1] == b"/etc\n"
+
+
+def test_ldconfig_on_a_truncated_binary_defers():
+    # fuzz finding (tools/fuzz.py, script kind): an image ldconfig of only the 4 ELF magic bytes
+    # made the model index past the end of the header (IndexError); it now defers, naming the file
+    fs = _fs()
+    fs.makedirs("/sbin")
+    fs.write_bytes("/sbin/ldconfig", b"\x7fELF", 0o755)
+    with pytest.raises(Defer, match="is not an ELF binary"):
+        _run(fs, "ldconfig")

@@ -18,7 +18,10 @@ writable open first recomputes, like e2fsck's passes 1 and 5 (``e2fsck/pass1.c``
 - no block may have two owners (e2fsck's "multiply-claimed blocks": a file whose extent points
   into an inode table or another file would overwrite it when written);
 - the reserved-blocks count (``s_r_blocks_count``) must be at most half the blocks, as e2fsck
-  requires (a larger one makes every allocation fail).
+  requires (a larger one makes every allocation fail);
+- every bitmap block's padding (the bits past the group's blocks or inodes) must be set, as
+  the kernel leaves it and e2fsck requires; in the last group a clear bit there is a block
+  past the end of the disk.
 
 A block or inode marked used that nothing references (a leak) is accepted: the allocator only
 loses it, as qemu accepts leaked clusters; e2fsck reclaims it. Superblock totals are not
@@ -213,6 +216,16 @@ def _clear_bits(bm: bytes, n: int) -> int:
     return n - (int.from_bytes(bm[: (n + 7) // 8], "little") & ((1 << n) - 1)).bit_count()
 
 
+def _check_padding(bitmap: bytes, n: int, what: str, g: int, block: int) -> None:
+    """The bits of a bitmap block past the group's ``n`` blocks or inodes must all be set, as the
+    kernel leaves them (``ext4_mark_bitmap_end``) and e2fsck requires ("Padding at end of ...
+    bitmap is not set"); in the last group they stand for blocks past the end of the disk."""
+    width = len(bitmap) * 8 - n
+    if width > 0 and (int.from_bytes(bitmap, "little") >> n).bit_count() != width:
+        raise CorruptImageError(f"the {what} bitmap's padding (the bits past the group's {n} {what}s) is not set; "
+                                "refusing to write (run e2fsck)", where=f"ext4 group {g} {what} bitmap (block {block})")
+
+
 def check_allocation(vol) -> dict:
     """Refuse (``CorruptImageError``) a filesystem whose bitmaps or group counts are wrong.
 
@@ -233,7 +246,9 @@ def check_allocation(vol) -> dict:
     inodes_in_use = 0
     for g in range(vol.groups.count):
         gd = vol.groups.descs[g]
-        free = _clear_bits(vol.groups.block_bitmap(g), sb.blocks_in_group(g))
+        bitmap, n = vol.groups.block_bitmap(g), sb.blocks_in_group(g)
+        free = _clear_bits(bitmap, n)
+        _check_padding(bitmap, n, "block", g, gd.block_bitmap)
         if free != gd.free_blocks:
             raise CorruptImageError(
                 f"bg_free_blocks_count is {gd.free_blocks} but the block bitmap has {free} free blocks; "
@@ -243,7 +258,9 @@ def check_allocation(vol) -> dict:
             raise CorruptImageError(
                 f"inode {ino} is in use (i_links_count {links}) but marked free; refusing to write (run e2fsck)",
                 where=f"ext4 group {g} inode bitmap (block {gd.inode_bitmap})")
-        ifree = _clear_bits(vol.groups.inode_bitmap(g), sb.inodes_per_group)
+        ibitmap = vol.groups.inode_bitmap(g)
+        _check_padding(ibitmap, sb.inodes_per_group, "inode", g, gd.inode_bitmap)
+        ifree = _clear_bits(ibitmap, sb.inodes_per_group)
         if ifree != gd.free_inodes:
             raise CorruptImageError(
                 f"bg_free_inodes_count is {gd.free_inodes} but the inode bitmap has {ifree} free inodes; "

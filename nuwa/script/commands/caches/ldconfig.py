@@ -342,7 +342,7 @@ def image_ldconfig_facts(fs: FileSystem, state: dict) -> tuple[str, str, LdAbi]:
         if key in state:
             return state[key]
         data = fs.read_bytes(path)
-        if data[:4] != b"\x7fELF":
+        if data[:4] != b"\x7fELF" or len(data) < 64:  # 64: the ELF header the machine is read from
             raise Defer(f"ldconfig: {path} is not an ELF binary")
         arch = arch_of_elf(data[:64])
         if arch not in LD_ABIS:
