@@ -156,7 +156,7 @@ def _script_root():
     return _SCRIPT_ROOT
 
 
-def run_script(text: bytes) -> list[dict]:
+def run_script(text: bytes, interpret: bool = True) -> list[dict]:
     """Parse a shell script as a maintainer script would be parsed; if it parses, interpret it
     as ``postinst configure 1.0`` in an overlay over :func:`_script_root` (every command model
     reachable, a budget of 5,000 commands): a model meeting arguments it never saw must answer
@@ -176,7 +176,7 @@ def run_script(text: bytes) -> list[dict]:
 
     res = _outcome_of(target)
     res["cmd"] = "parse"
-    if res.get("exit") != 0:
+    if res.get("exit") != 0 or not interpret:
         return [res]
     base, models = _script_root()
     run = _outcome_of(lambda: interpret(Overlay(base), source, ["configure", "1.0"], name="fuzzpkg.postinst",
@@ -242,7 +242,7 @@ def run_job(job: dict) -> list[dict]:
     if kind == "dpkgdb":
         return run_deb(job["deb"], job["status"].encode("latin-1"),
                        {k: v.encode("latin-1") for k, v in job["info"].items()})
-    return run_script(job["text"].encode("latin-1"))
+    return run_script(job["text"].encode("latin-1"), job.get("interpret", True))
 
 
 def child(job: dict, limit_mib: int, wfd: int) -> None:
@@ -347,6 +347,8 @@ def fuzz(args) -> dict:
             w.ctx = (kind, blob, None)
         else:
             job, blob = gen.make(kind, w.work)
+            if kind == "script":  # parsing is a thousand times cheaper than interpreting
+                job["interpret"] = rng.random() < args.interpret
             w.ctx = (kind, blob, _digest(job["path"]) if "path" in job else None)
         return job
 
@@ -401,6 +403,8 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=20.0, help="per-input time limit (s)")
     ap.add_argument("--jobs", type=int, default=1, help="inputs run at once (one worker process each)")
     ap.add_argument("--recycle", type=int, default=500, help="inputs per worker before a fresh fork")
+    ap.add_argument("--interpret", type=float, default=1.0,
+                    help="share of the script inputs that are also interpreted (all are parsed)")
     ap.add_argument("--memory-mib", type=int, default=2048, help="per-input address-space limit")
     ap.add_argument("--seed-dir", default=DEFAULT_SEED_DIR)
     ap.add_argument("--replay", default=None, help="run one saved input (with --kind) and print its outcomes")
