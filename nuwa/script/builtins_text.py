@@ -210,7 +210,10 @@ def b_read(sh, argv):
     data = []
     eof = True
     while d is not None:
-        line = d.readline()
+        try:
+            line = d.readline()
+        except OSError:  # dash's read: a failed read(2) (`read x < /`: EISDIR) ends it, status 1, no message
+            break
         if not line:
             break
         text = line.decode("utf-8", "surrogateescape")

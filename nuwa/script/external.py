@@ -84,7 +84,13 @@ class ExternalCommands:
         stdin_desc = self.fds.get(0)
 
         def stdin() -> bytes:  # read only if the model (or a deferral) asks for it
-            return stdin_desc.read(-1) if stdin_desc is not None else b""
+            if stdin_desc is None:
+                return b""
+            try:
+                return stdin_desc.read(-1)
+            except OSError as e:  # `cmd < /`: the program would meet the read error itself, at boot
+                raise ScriptDeferred(f"the standard input of `{name}` cannot be read ({e.strerror})",
+                                     self.lineno) from None
 
         inv = Invocation(
             argv=list(argv), fs=self.fs, cwd=self.cwd, env=env, stdin=stdin, umask=self.umask,

@@ -7,6 +7,7 @@ import pytest
 from nuwa.fs.memory import MemoryFS
 from nuwa.script.commands import default_models
 from nuwa.script.context import Defer, Invocation
+from nuwa.script.interp import run_script
 
 MODELS = default_models()
 
@@ -69,3 +70,15 @@ def test_ldconfig_on_a_truncated_binary_defers():
     fs.write_bytes("/sbin/ldconfig", b"\x7fELF", 0o755)
     with pytest.raises(Defer, match="is not an ELF binary"):
         _run(fs, "ldconfig")
+
+
+def test_a_program_reading_a_directory_as_stdin_defers_the_script():
+    # fuzz finding (script kind): `foo < /` with `foo` deferred read its stdin to record it and
+    # IsADirectoryError leaked. The program would meet that read error itself: the whole script
+    # now runs at boot, where it does
+    fs = _fs()
+    fs.write_bytes("/usr/bin/foo", b"\x7fELF", 0o755)
+    fs.write_bytes("/usr/bin/cat", b"\x7fELF", 0o755)
+    for text in ("foo < /\n", "cat < /; echo $?\n"):
+        r = run_script(fs, text, models=MODELS, is_path=False)
+        assert r.deferred_whole and "standard input" in r.reason and "Is a directory" in r.reason, r
