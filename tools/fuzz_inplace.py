@@ -16,8 +16,9 @@ In the worker (:func:`run_inplace`, in process), after the command:
 In the parent (:func:`judge`), for every run that exited 0, the real tools judge the image
 before (the input as generated) and after: ``qemu-img check`` must not find corruption after
 where it found none before, ``e2fsck -fn`` must pass after where it passed before, and where
-``e2fsck`` found the allocator's own metadata inconsistent before (block or inode bitmaps,
-group free counts, blocks claimed twice), Nuwa must have refused to write (exit 3).
+``qemu-img check`` found corruption before (refcounts, L1/L2 tables: what the cluster allocator
+trusts) or ``e2fsck`` found the filesystem allocator's metadata inconsistent (blocks claimed
+twice, in use but marked free, bitmap padding), Nuwa must have refused to write (exit 3).
 """
 
 from __future__ import annotations
@@ -193,6 +194,10 @@ def judge(job: dict, outs: list[dict]) -> list[str]:
             what = re.sub(r"\d+", "N", ALLOCATOR_PROBLEMS.search(b_out).group(0))[:60]
             causes.append(f"in-place {res['cmd']}: wrote into a filesystem whose allocation e2fsck calls "
                           f"inconsistent ({what})")
-        if job["base"] == "qcow2" and _qemu_corrupt(job["path"]) and not _qemu_corrupt(job["before"]):
-            causes.append(f"in-place {res['cmd']}: qemu-img check finds corruption after, none before")
+        if job["base"] == "qcow2":
+            before_bad, after_bad = _qemu_corrupt(job["before"]), _qemu_corrupt(job["path"])
+            if after_bad and not before_bad:
+                causes.append(f"in-place {res['cmd']}: qemu-img check finds corruption after, none before")
+            if before_bad:  # refcounts or tables qemu calls corrupt: what the cluster allocator trusts
+                causes.append(f"in-place {res['cmd']}: wrote into a qcow2 that qemu-img check calls corrupt")
     return causes
