@@ -180,8 +180,9 @@ class Generator:
             st = status.encode("utf-8", "surrogateescape").decode("latin-1")
             blob = json.dumps({"status": st, "info": enc}).encode()  # tools/fuzz.py --replay reads it
             return {"kind": kind, "deb": deb, "status": st, "info": enc, "work": work}, blob
-        # half from the small seed (fast: many inputs), half from the real scripts (deep)
-        text = mutate_text(rng, fuzz_seeds.SCRIPT if rng.random() < 0.5 else rng.choice(self.scripts))
+        # three in four from the small seed (fast: many inputs), one from the real scripts (deep:
+        # a real script parses in about 5 ms, the seed in 0.3 ms)
+        text = mutate_text(rng, fuzz_seeds.SCRIPT if rng.random() < 0.75 else rng.choice(self.scripts))
         data = text.encode("utf-8", "surrogateescape")
         return {"kind": kind, "text": data.decode("latin-1"), "work": work}, data
 
