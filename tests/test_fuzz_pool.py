@@ -4,22 +4,16 @@ replaced, a dying worker is reported, a worker is recycled) without losing or mi
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import pytest
 
-from helpers.paths import TOOLS
+from helpers.paths import tool_module
 
 
 @pytest.fixture(scope="module")
 def pool_mod():
-    sys.path.insert(0, TOOLS)
-    try:
-        import fuzz_pool
-    finally:
-        sys.path.remove(TOOLS)
-    return fuzz_pool
+    return tool_module("fuzz_pool")
 
 
 def _job(job):

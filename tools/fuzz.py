@@ -76,28 +76,31 @@ def _outcome_of(fn) -> dict:
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_image(path: str, work: str) -> list[dict]:
-    """Every image command on ``path``; one outcome each."""
+def run_cli(args: list[str]) -> dict:
+    """The outcome of ``nuwa ARGS`` run in process (its message is the last of stderr)."""
     from nuwa import cli
 
+    err, old = io.StringIO(), sys.stderr
+    sys.stderr = err
+    try:
+        res = _outcome_of(lambda: cli.main(args))
+    finally:
+        sys.stderr = old
+    if "exit" in res and "msg" not in res:
+        res["msg"] = err.getvalue().strip()[-300:]
+    res["cmd"] = args[0]
+    return res
+
+
+def run_image(path: str, work: str) -> list[dict]:
+    """Every image command on ``path``; one outcome each."""
     payload = os.path.join(work, "payload")
     with open(payload, "wb") as f:
         f.write(b"payload\n")
     outs = []
     for argv in IMAGE_COMMANDS:
         out = os.path.join(work, "out.qcow2")
-        args = [a.format(img=path, payload=payload, out=out) for a in argv]
-        err = io.StringIO()
-        old = sys.stderr
-        sys.stderr = err
-        try:
-            res = _outcome_of(lambda: cli.main(args))
-        finally:
-            sys.stderr = old
-        if "exit" in res and "msg" not in res:
-            res["msg"] = err.getvalue().strip()[-300:]
-        res["cmd"] = args[0]
-        outs.append(res)
+        outs.append(run_cli([a.format(img=path, payload=payload, out=out) for a in argv]))
         if os.path.exists(out):
             os.unlink(out)
     return outs
@@ -236,7 +239,7 @@ def run_job(job: dict) -> list[dict]:
     if kind in ("qcow2", "gpt", "mbr", "ext4"):
         return run_image(job["path"], job["work"])
     if kind == "inplace":
-        return fuzz_inplace.run_inplace(job, _outcome_of)
+        return fuzz_inplace.run_inplace(job, run_cli)
     if kind == "deb":
         return run_deb(job["path"])
     if kind == "dpkgdb":

@@ -6,11 +6,10 @@ as dpkg handles it."""
 
 from __future__ import annotations
 
-import sys
 
 import pytest
 
-from helpers.paths import TOOLS
+from helpers.paths import tool_module
 from nuwa.errors import CorruptImageError
 from nuwa.fs.memory import MemoryFS
 from nuwa.patch.install import install_debs
@@ -18,12 +17,7 @@ from nuwa.patch.install import install_debs
 
 @pytest.fixture(scope="module")
 def seed():
-    sys.path.insert(0, TOOLS)
-    try:
-        import fuzz_seeds
-    finally:
-        sys.path.remove(TOOLS)
-    return fuzz_seeds
+    return tool_module("fuzz_seeds")
 
 
 def _install(seed, tmp_path, status: str, info: dict[str, bytes] | None = None) -> MemoryFS:

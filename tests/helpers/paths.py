@@ -13,3 +13,14 @@ TESTIMAGES = os.path.join(REPO, "testimages")
 DEFAULT_IMAGE = os.path.join(TESTIMAGES, "default.qcow2")
 #: the project's own tools (material builders, host-side diff)
 TOOLS = os.path.join(REPO, "tools")
+
+
+def tool_module(name: str):
+    """The module ``tools/NAME.py`` (the tools run without the tests, so they are no package:
+    their folder goes on ``sys.path``, where the tools' own imports of each other need it)."""
+    import importlib
+    import sys
+
+    if TOOLS not in sys.path:
+        sys.path.insert(0, TOOLS)
+    return importlib.import_module(name)

@@ -7,12 +7,11 @@ import hashlib
 import os
 import shutil
 import struct
-import sys
 
 import pytest
 
 from helpers.cli import nuwa
-from helpers.paths import TOOLS
+from helpers.paths import tool_module
 from judges import run, tool
 from nuwa.errors import EXIT_CORRUPT
 from nuwa.fs.ext4 import csum
@@ -22,12 +21,7 @@ pytestmark = pytest.mark.judge
 
 @pytest.fixture(scope="module")
 def seeds(tmp_path_factory):
-    sys.path.insert(0, TOOLS)
-    try:
-        import fuzz_seeds
-    finally:
-        sys.path.remove(TOOLS)
-    return fuzz_seeds.make_seeds(str(tmp_path_factory.mktemp("fuzz-seeds")))
+    return tool_module("fuzz_seeds").make_seeds(str(tmp_path_factory.mktemp("fuzz-seeds")))
 
 
 def _sb_patch(path: str, off: int, data: bytes) -> None:
