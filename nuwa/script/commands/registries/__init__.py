@@ -10,9 +10,10 @@ packages register (Debian 12).
 
 from __future__ import annotations
 
-from nuwa.script.commands.registries import xmlcatalog
+from nuwa.script.commands.registries import sgmlcatalog, xmlcatalog
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
     "update-xmlcatalog": xmlcatalog.update_xmlcatalog,
+    "update-catalog": sgmlcatalog.update_catalog,
 }
