@@ -31,7 +31,7 @@ ENV = {"LC_ALL": "C", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin
 #: what the programs read and write; restored from the pristine copy before every case
 DIRS = ["etc/xml", "var/lib/xml-core", "etc/sgml", "var/lib/sgml-base", "usr/share/sgml-base", "usr/share/xml",
         "usr/share/xml-core", "etc/perl/XML/SAX", "var/lib/libxml-sax-perl", "var/lib/ucf", "usr/lib/mime",
-        "usr/share/applications", "tmp", "srv"]
+        "usr/share/applications", "usr/share/perl5/My", "tmp", "srv"]
 FILES = ["etc/mailcap", "etc/mailcap.new", "etc/mailcap.order", "etc/update-mime.conf"]
 
 
