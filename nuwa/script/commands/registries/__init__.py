@@ -10,11 +10,12 @@ packages register (Debian 12).
 
 from __future__ import annotations
 
-from nuwa.script.commands.registries import saxparsers, sgmlcatalog, xmlcatalog
+from nuwa.script.commands.registries import mime, saxparsers, sgmlcatalog, xmlcatalog
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
     "update-xmlcatalog": xmlcatalog.update_xmlcatalog,
     "update-catalog": sgmlcatalog.update_catalog,
     "update-perl-sax-parsers": saxparsers.update_perl_sax_parsers,
+    "update-mime": mime.update_mime,
 }
