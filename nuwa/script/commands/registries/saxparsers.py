@@ -179,6 +179,8 @@ def _package_section(inv: Invocation, module: str, src: bytes) -> bytes:
     marks = list(re.finditer(rb"^\s*package\s+([\w:]+)\s*;", src, re.M))
     parts = [src[m.end():(marks[i + 1].start() if i + 1 < len(marks) else len(src))]
              for i, m in enumerate(marks) if m.group(1) == b(module)]
+    if not marks:
+        raise Defer(f"update-perl-sax-parsers: {module}'s file declares no package (perl's require would fail)")
     if not parts or marks[0].group(1) != b(module):
         raise Defer(f"update-perl-sax-parsers: {module}'s file does not start with its package; not read")
     return b"".join(parts)
