@@ -123,8 +123,8 @@ class Pair:
         return results
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory):
+def make_pair(tmp_path_factory) -> Pair:
+    """The module-scoped ``pair`` fixture of each test module (skips without root)."""
     if os.geteuid() != 0:
         pytest.skip("chroot needs root")
     return Pair(str(tmp_path_factory.mktemp("registries")))

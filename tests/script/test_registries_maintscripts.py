@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import pytest
 
-from registry_harness import MODELS, pair  # noqa: F401  (pair is a fixture)
+from registry_harness import MODELS, make_pair
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
 from nuwa.script.interp import dpkg_environment, run_script
 
 pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    return make_pair(tmp_path_factory)
 
 INFO = "/var/lib/dpkg/info"
 STEPS = [("xml-core", "prerm", ["upgrade", "0.18+nmu1+nuwa1"]),

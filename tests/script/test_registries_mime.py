@@ -14,10 +14,15 @@ import os
 
 import pytest
 
-from registry_harness import ENV, pair, write  # noqa: F401  (pair is a fixture)
+from registry_harness import ENV, make_pair, write
 from nuwa.script.context import Defer
 
 pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    return make_pair(tmp_path_factory)
 
 DPKG = {**ENV, "DPKG_RUNNING_VERSION": "1.21.22", "DPKG_MAINTSCRIPT_PACKAGE": "unzip"}
 

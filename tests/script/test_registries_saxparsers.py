@@ -14,13 +14,18 @@ import os
 
 import pytest
 
-from registry_harness import ENV, MODELS, pair, write  # noqa: F401  (pair is a fixture)
+from registry_harness import ENV, MODELS, make_pair, write
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
 from nuwa.script.context import Defer
 from nuwa.script.interp import run_script
 
 pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    return make_pair(tmp_path_factory)
 
 NI = {**ENV, "DEBIAN_FRONTEND": "noninteractive"}
 PARSERS = ["XML::SAX::PurePerl", "XML::LibXML::SAX::Parser", "XML::LibXML::SAX", "XML::SAX::Expat"]

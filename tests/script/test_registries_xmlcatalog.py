@@ -13,10 +13,15 @@ import shutil
 
 import pytest
 
-from registry_harness import pair, write  # noqa: F401  (pair is a fixture)
+from registry_harness import make_pair, write
 from nuwa.script.context import Defer
 
 pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    return make_pair(tmp_path_factory)
 
 LOCAL = "/usr/share/xml/schema/xml-core/catalog.xml"
 IDS = [("system", "http://www.oasis-open.org/committees/entity/release/1.0/catalog.dtd"),
