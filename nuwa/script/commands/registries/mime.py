@@ -30,6 +30,7 @@ hash, and desktop entries for which perl would print an "uninitialized value" wa
 
 from __future__ import annotations
 
+import os
 import re
 
 from nuwa.script.commands.registries import perlish
@@ -86,7 +87,7 @@ def _open_read(inv: Invocation, path: str) -> bytes | None:
     try:
         return perlish.read_file(inv, path)
     except OSError as e:
-        inv.err(f"Warning: could not open file '{path}' -- {e.strerror}\n")
+        inv.err(f"Warning: could not open file '{path}' -- {os.strerror(e.errno)}\n")
         return None
 
 
@@ -300,7 +301,7 @@ def update_mailcap(inv: Invocation, st: _Entries, entrylist: list[int]) -> int:
     try:
         perlish.write_file(inv, MAILCAP + ".new", new)
     except OSError as e:
-        inv.err(f"Error: could not write '{MAILCAP}.new' -- {e.strerror}\n")
+        inv.err(f"Error: could not write '{MAILCAP}.new' -- {os.strerror(e.errno)}\n")
         return 1
     try:
         inv.fs.rename(MAILCAP + ".new", MAILCAP)

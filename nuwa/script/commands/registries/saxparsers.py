@@ -283,7 +283,10 @@ def update_perl_sax_parsers(inv: Invocation) -> int:
         ucf = 0 if _true(file) else 1
     if not _true(file):
         file = DETAILS_FILE
-    sax = _module_source(inv, "XML::SAX", perl_inc(inv))
+    # the script's `use XML::SAX; use XML::SAX::Debian;`: without them perl stops compiling it
+    inc = perl_inc(inv)
+    sax = _package_section(inv, "XML::SAX", _module_source(inv, "XML::SAX", inc))
+    _package_section(inv, "XML::SAX::Debian", _module_source(inv, "XML::SAX::Debian", inc))
     if not re.search(rb"\bsub\s+_is_vendor_supplied\b", sax):
         inv.err(f"{name}: Non-vendor version of XML::SAX is installed.\n"
                 f"{name}: Automatic registration of SAX parsers might not work.\n")
