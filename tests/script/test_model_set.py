@@ -51,6 +51,8 @@ ADDED = {
     # issue 14: Python byte-compilation
     "python3", *(f"python3.{minor}" for minor in range(5, 15)), "py3compile", "py3clean",
     "linux-version", "linux-update-symlinks",  # issue 14: linux-base
+    # issue 13: the catalog and registry updaters (xml-core, sgml-base, libxml-sax-perl, mailcap)
+    "update-xmlcatalog", "update-catalog", "update-perl-sax-parsers", "update-mime",
 }
 
 

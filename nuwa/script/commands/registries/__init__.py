@@ -1,0 +1,21 @@
+"""Catalog and registry updaters: programs that regenerate one shared file from the pieces
+packages register (Debian 12).
+
+- ``xmlcatalog``: ``update-xmlcatalog`` (xml-core 0.18+nmu1);
+- ``sgmlcatalog``: ``update-catalog`` (sgml-base 1.31);
+- ``saxparsers``: ``update-perl-sax-parsers`` (libxml-sax-perl 1.02+dfsg-3);
+- ``mime``: ``update-mime`` (mailcap 3.70+nmu1);
+- ``perlish``: the Perl rules those scripts share (Getopt::Long, ``die``, ``chop``, ``split``).
+"""
+
+from __future__ import annotations
+
+from nuwa.script.commands.registries import mime, saxparsers, sgmlcatalog, xmlcatalog
+
+#: program basename -> model: everything this family provides, declared here and nowhere else
+MODELS = {
+    "update-xmlcatalog": xmlcatalog.update_xmlcatalog,
+    "update-catalog": sgmlcatalog.update_catalog,
+    "update-perl-sax-parsers": saxparsers.update_perl_sax_parsers,
+    "update-mime": mime.update_mime,
+}

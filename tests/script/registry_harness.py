@@ -1,0 +1,139 @@
+"""Differential harness for the registry updaters (update-xmlcatalog, update-catalog,
+update-perl-sax-parsers, update-mime): the real Perl programs in a chroot are the oracle.
+
+One bookworm minbase tree with xml-core, sgml-base, mailcap, libxml-sax-perl and the two
+other SAX parser packages installed by mmdebstrap is copied twice per test module: ``real``
+(``chroot real PROGRAM ...``) and ``model`` (the model on :class:`HostDirFS`). Each case
+restores the directories the programs read and write on both copies from a pristine copy,
+applies the same setup to both, runs the same command lines on both and compares every
+step's stdout, stderr and exit status, then the restored directories path by path (type,
+mode, owner, size, content, link target).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+
+import pytest
+
+from debian_tree import bookworm_tree
+from nuwa.fs.hostdir import HostDirFS
+from nuwa.script.commands import default_models
+from nuwa.script.context import Invocation
+
+MODELS = default_models()
+PACKAGES = ("xml-core", "sgml-base", "mailcap", "libxml-sax-perl", "libxml-libxml-perl", "libxml-sax-expat-perl")
+ENV = {"LC_ALL": "C", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
+#: what the programs read and write; restored from the pristine copy before every case
+DIRS = ["etc/xml", "var/lib/xml-core", "etc/sgml", "var/lib/sgml-base", "usr/share/sgml-base", "usr/share/xml",
+        "usr/share/xml-core", "etc/perl/XML/SAX", "var/lib/libxml-sax-perl", "var/lib/ucf", "usr/lib/mime",
+        "usr/share/applications", "usr/share/perl5/My", "tmp", "srv"]
+FILES = ["etc/mailcap", "etc/mailcap.new", "etc/mailcap.order", "etc/update-mime.conf"]
+
+
+class Pair:
+    """Two copies of the tree and a pristine copy of what the cases change."""
+
+    def __init__(self, where: str):
+        base = bookworm_tree(extra=PACKAGES)
+        self.real = os.path.join(where, "real")
+        self.model = os.path.join(where, "model")
+        self.pristine = os.path.join(where, "pristine")
+        for d in (self.real, self.model):
+            subprocess.run(["cp", "-a", base, d], check=True)
+        os.makedirs(os.path.join(self.pristine, "etc"))
+        for d in DIRS + FILES:
+            src = os.path.join(base, d)
+            if os.path.lexists(src):
+                os.makedirs(os.path.dirname(os.path.join(self.pristine, d)), exist_ok=True)
+                subprocess.run(["cp", "-a", src, os.path.join(self.pristine, d)], check=True)
+
+    def reset(self, setup=None) -> None:
+        """Both copies back to the pristine state of DIRS and FILES, then ``setup(root)``."""
+        for root in (self.real, self.model):
+            for d in DIRS + FILES:
+                p = os.path.join(root, d)
+                if os.path.isdir(p) and not os.path.islink(p):
+                    shutil.rmtree(p)
+                elif os.path.lexists(p):
+                    os.unlink(p)
+                src = os.path.join(self.pristine, d)
+                if os.path.lexists(src):
+                    subprocess.run(["cp", "-a", src, p], check=True)
+            if setup:
+                setup(root)
+
+    def run_real(self, argv, env=None):
+        p = subprocess.run(["chroot", self.real, *argv], env=env or ENV, capture_output=True, timeout=120,
+                           stdin=subprocess.DEVNULL)
+        return p.returncode, p.stdout, p.stderr
+
+    def run_model(self, argv, env=None):
+        fs = HostDirFS(self.model, writable=True)
+        inv = Invocation(argv=list(argv), fs=fs, cwd="/", env=dict(env or ENV), stdin=b"", umask=0o022,
+                         models=MODELS)
+        status = MODELS[os.path.basename(argv[0])](inv)
+        return status, bytes(inv.stdout), bytes(inv.stderr)
+
+    def facts(self, root, normalize=None):
+        """Relative path -> (type, mode, uid, gid, size, content or link target), DIRS and FILES."""
+        out = {}
+        for d in DIRS + FILES:
+            top = os.path.join(root, d)
+            if not os.path.lexists(top):
+                continue
+            paths = [top]
+            if os.path.isdir(top) and not os.path.islink(top):
+                for dirpath, dirnames, filenames in os.walk(top):
+                    paths += [os.path.join(dirpath, n) for n in dirnames + filenames]
+            for p in paths:
+                rel = os.path.relpath(p, root)
+                st = os.lstat(p)
+                rec = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+                if stat.S_ISREG(st.st_mode):
+                    data = open(p, "rb").read()
+                    if normalize and rel in normalize:
+                        data = b"".join(sorted(data.splitlines(keepends=True)))
+                    rec += (len(data), hashlib.sha256(data).hexdigest())
+                elif stat.S_ISLNK(st.st_mode):
+                    rec += (os.readlink(p),)
+                out[rel] = rec
+        return out
+
+    def check(self, steps, setup=None, normalize=None, env=None):
+        """Each step on both sides: the same (status, stdout, stderr); then the same trees.
+
+        ``normalize`` names files compared as sorted lines: the real program writes them in
+        Perl's randomised hash order (update-xmlcatalog without ``--sort``).
+        """
+        self.reset(setup)
+        results = []
+        for argv in steps:
+            real = self.run_real(argv, env)
+            model = self.run_model(argv, env)
+            assert model == real, argv
+            results.append(real)
+        fa, fb = self.facts(self.real, normalize), self.facts(self.model, normalize)
+        diff = {k: (fa.get(k), fb.get(k)) for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k)}
+        assert not diff, diff
+        return results
+
+
+def make_pair(tmp_path_factory) -> Pair:
+    """The module-scoped ``pair`` fixture of each test module (skips without root)."""
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    return Pair(str(tmp_path_factory.mktemp("registries")))
+
+
+def write(root: str, rel: str, data: bytes, mode: int = 0o644) -> None:
+    """A file of a case's setup (parents made)."""
+    p = os.path.join(root, rel)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    with open(p, "wb") as f:
+        f.write(data)
+    os.chmod(p, mode)
