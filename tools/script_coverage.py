@@ -46,6 +46,7 @@ import collections
 import json
 import os
 import posixpath
+import re
 import stat
 import subprocess
 import sys
@@ -110,6 +111,7 @@ class Package:
         self.scripts = {s: self._read(s) for s in SCRIPTS if os.path.isfile(os.path.join(self.dir, s))}
         self.deb = deb_file(corpus, name)
         self._members: list | None = None
+        self.skipped: list[str] = []  # members unpack_members could not place
 
     def members(self) -> list:
         """data.tar's members as ``(DataMember, payload)``, payload the bytes of a regular file
@@ -208,7 +210,7 @@ def unpack_members(fs, pkg: Package) -> list[str]:
         try:
             _place(fs, m, data, uid, gid)
         except (OSError, ValueError):
-            continue
+            pkg.skipped.append(m.path)  # counted in the report: the measurement says what it lacked
     return paths
 
 
@@ -351,6 +353,10 @@ def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int, 
                    programs={"deferred": sum(programs.values())})
         return rec
     rec["programs"] = dict(programs)
+    # a script that ran and failed is no success even with nothing deferred: dpkg would stop
+    rec["status"] = r.status
+    if r.status:
+        rec["stderr"] = r.stderr[-300:].decode("utf-8", "replace")
     fs.release(sp)
     rec["commands"] = counts
     rec["deferred"] = [{"command": posixpath.basename(d.argv[0]) if d.argv else "", "argv": d.argv[:6],
@@ -368,6 +374,7 @@ def measure(corpus: str, packages: list[str], budget: int = 200_000, progress=No
     models = default_models()
     invocations = []
     without_data = []
+    skipped = []
     for i, name in enumerate(packages):
         pkg = Package(corpus, name)
         if not pkg.scripts:
@@ -386,12 +393,14 @@ def measure(corpus: str, packages: list[str], budget: int = 200_000, progress=No
                         invocations.append(rec)
             finally:
                 fs.discard()
+        skipped += [f"{name} {p}" for p in pkg.skipped]
         pkg._members = None  # the next package's data replaces this one's in memory
         if progress:
             progress(i + 1, len(packages), name)
     rep = summarize(invocations)
     rep["mode"] = "real files" if real else "placeholders"
     rep["packages_without_data"] = without_data
+    rep["members_not_placed"] = skipped
     return rep
 
 
@@ -449,11 +458,51 @@ def summarize(invocations: list[dict]) -> dict:
             for c, k in deferred_cmd.most_common(20)],
         "top_whole_script_reasons": [{"reason": r, "count": k} for r, k in whole_reason.most_common(20)],
         "top_dropped_commands": [{"command": c, "count": k} for c, k in dropped_cmd.most_common(10)],
+        "top_deferred_programs": deferred_programs(invocations)[:30],
         "internal_errors": [f"{r['package']} {r['script']} {' '.join(r['argv'])}: {r['reason']}"
                             for r in invocations if r["outcome"] == "internal error"][:50],
+        "failed_status": [f"{r['package']} {r['scenario']} {r['script']} {' '.join(r['argv'])}: exit {r['status']}: "
+                          f"{(r.get('stderr', '').strip().splitlines() or [''])[-1][:160]}"
+                          for r in invocations if r.get("status")],
         "seconds": round(sum(r["seconds"] for r in invocations), 2),
         "invocation_records": invocations,
     }
+
+
+def _whole_program(reason: str) -> tuple[str, str]:
+    """(program, why it was deferred) behind a whole-script deferral's reason."""
+    m = re.search(r"deferred `([^`]+)`", reason)
+    if m:
+        why = re.search(r" \(([^()]*(?:\([^()]*\)[^()]*)*)\)$", reason)
+        return posixpath.basename(m.group(1)), why.group(1) if why else reason.split(": ", 1)[-1]
+    if reason.startswith("not a shell script"):
+        return "(maintainer script not in sh)", reason
+    if reason.startswith("debconf's frontend"):
+        return "(debconf config script not in sh)", reason.split(": ", 1)[-1]
+    return "(other)", reason
+
+
+def deferred_programs(invocations: list[dict]) -> list[dict]:
+    """What is left to model, by program: each deferred command of a partly deferred script
+    and each program whose deferral deferred a whole script counts once, with the packages
+    and the most common reason; most frequent first."""
+    count = collections.Counter()
+    whole = collections.Counter()
+    reasons: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    packages: dict[str, set] = collections.defaultdict(set)
+    for rec in invocations:
+        if rec["outcome"] == "deferred whole":
+            prog, why = _whole_program(rec["reason"])
+            count[prog] += 1
+            whole[prog] += 1
+            reasons[prog][why[:160]] += 1
+            packages[prog].add(rec["package"])
+        for d in rec["deferred"]:
+            count[d["command"]] += 1
+            reasons[d["command"]][d["reason"][:160]] += 1
+            packages[d["command"]].add(rec["package"])
+    return [{"program": p, "count": k, "whole_scripts": whole[p], "packages": sorted(packages[p]),
+             "reason": reasons[p].most_common(1)[0][0]} for p, k in count.most_common()]
 
 
 def select(corpus: str, sample: int, names: list[str] | None) -> list[str]:
@@ -475,7 +524,9 @@ def print_report(rep: dict) -> None:
     """The human summary."""
     n = rep["invocations"]
     print(f"unpack mode: {rep['mode']}" + (f" ({len(rep['packages_without_data'])} packages without a kept .deb, "
-                                            f"placeholders for them)" if rep["packages_without_data"] else ""))
+                                            f"placeholders for them)" if rep["packages_without_data"] else "")
+          + (f"; {len(rep['members_not_placed'])} data members could not be placed" if rep.get("members_not_placed")
+             else ""))
     print(f"packages: {rep['packages']}, scripts: {rep['scripts']}, script invocations: {n}")
     print("invocations: " + ", ".join(f"{k} {v} ({rep['outcomes_pct'][k]}%)" for k, v in rep["outcomes"].items()))
     for s, c in rep["by_scenario"].items():
@@ -494,8 +545,16 @@ def print_report(rep: dict) -> None:
     print("top reasons for deferring a whole script:")
     for d in rep["top_whole_script_reasons"]:
         print(f"  {d['count']:6d}  {d['reason']}")
+    print("left to model, by program (count; of which whole scripts; packages; reason):")
+    for d in rep["top_deferred_programs"][:25]:
+        print(f"  {d['count']:6d}  {d['program']} ({d['whole_scripts']} whole; {', '.join(d['packages'][:3])}"
+              f"{', ...' if len(d['packages']) > 3 else ''}): {d['reason']}")
     if rep["top_dropped_commands"]:
         print("dropped: " + ", ".join(f"{d['command']} {d['count']}" for d in rep["top_dropped_commands"]))
+    if rep["failed_status"]:
+        print(f"ran to a non-zero exit status (counted by deferral above; dpkg would stop): {len(rep['failed_status'])}")
+        for e in rep["failed_status"][:10]:
+            print("  " + e)
     for e in rep["internal_errors"][:20]:
         print("  INTERNAL " + e)
     print(f"interpreter time: {rep['seconds']} s")

@@ -63,7 +63,7 @@ def test_coverage_report_on_a_sample(tmp_path):
     assert _host_state(*watched) == before  # the base tree, the .debs and control areas were only read
     assert "unpack mode: real files" in out and "simulated with no deferral:" in out
     assert rep["mode"] == "real files"
-    assert rep["packages_without_data"] == []
+    assert rep["packages_without_data"] == [] and rep["members_not_placed"] == []
     recs = rep["invocation_records"]
     assert rep["invocations"] == len(recs) == sum(rep["outcomes"].values()) > 0
     assert rep["packages"] == 25
@@ -82,6 +82,9 @@ def test_coverage_report_on_a_sample(tmp_path):
             assert len(x["deferred"]) == x["commands"]["deferred"] > 0
         if x["outcome"] == "deferred whole":
             assert x["reason"] and set(x["commands"]) <= {"deferred"}
+        else:
+            assert isinstance(x.get("status"), int)
+    assert len(rep["failed_status"]) == sum(1 for x in recs if x.get("status"))
     # every deferred command of a partly deferred script is in the top list's total (when listed)
     listed = {d["command"]: d["count"] for d in rep["top_deferred_commands"]}
     counted: dict[str, int] = {}
@@ -90,6 +93,11 @@ def test_coverage_report_on_a_sample(tmp_path):
             counted[d["command"]] = counted.get(d["command"], 0) + 1
     for c, k in listed.items():
         assert counted[c] == k
+    # the by-program list: a partly deferred command counts once per deferral, a whole script once
+    progs = rep["top_deferred_programs"]
+    assert sum(p["whole_scripts"] for p in progs) <= rep["outcomes"]["deferred whole"]
+    for p in progs:
+        assert p["count"] == counted.get(p["program"], 0) + p["whole_scripts"] and p["reason"] and p["packages"]
     # dpkg's order within the upgrade scenario of a package with all four scripts
     order = [(x["package"], x["script"], x["argv"][0]) for x in recs if x["scenario"] == "upgrade"]
     for pkg in {p for p, _, _ in order}:
