@@ -17,8 +17,8 @@ bytes, modes and owners, symlinks, hard links) into the scenario's overlay, read
 corpus's kept .deb with Nuwa's own reader (nuwa/deb/archive.py; nothing is executed, no
 dpkg-deb). It follows dpkg's ``tarobject`` where the tree already has the path: an existing
 directory (or a symlink to one, merged /usr) stays for a directory or symlink member; any
-other existing path is replaced. Diversions and stat overrides are not applied (the corpus
-tree has none of the packages'). The control files go to ``/var/lib/dpkg/info/<package>.*``
+other existing path is replaced. Diversions and stat overrides are not applied (the minbase
+tree has no stat overrides, and only dash's diversions of ``/bin/sh`` and ``sh.1.gz``). The control files go to ``/var/lib/dpkg/info/<package>.*``
 (with the ``list`` of the members) and a ``Status: install ok installed`` paragraph goes to
 ``/var/lib/dpkg/status`` (for upgrade and remove from the start, for install after ``preinst``).
 A program the package ships is therefore found *and real*: a shell script it ships is
@@ -461,6 +461,7 @@ def summarize(invocations: list[dict]) -> dict:
         "top_deferred_programs": deferred_programs(invocations)[:30],
         "internal_errors": [f"{r['package']} {r['script']} {' '.join(r['argv'])}: {r['reason']}"
                             for r in invocations if r["outcome"] == "internal error"][:50],
+        "failed_by_outcome": dict(collections.Counter(r["outcome"] for r in invocations if r.get("status"))),
         "failed_status": [f"{r['package']} {r['scenario']} {r['script']} {' '.join(r['argv'])}: exit {r['status']}: "
                           f"{(r.get('stderr', '').strip().splitlines() or [''])[-1][:160]}"
                           for r in invocations if r.get("status")],
@@ -552,7 +553,8 @@ def print_report(rep: dict) -> None:
     if rep["top_dropped_commands"]:
         print("dropped: " + ", ".join(f"{d['command']} {d['count']}" for d in rep["top_dropped_commands"]))
     if rep["failed_status"]:
-        print(f"ran to a non-zero exit status (counted by deferral above; dpkg would stop): {len(rep['failed_status'])}")
+        print(f"ran to a non-zero exit status (counted by deferral above; dpkg would stop): {len(rep['failed_status'])} ("
+              + ", ".join(f"{k} {v}" for k, v in sorted(rep["failed_by_outcome"].items())) + ")")
         for e in rep["failed_status"][:10]:
             print("  " + e)
     for e in rep["internal_errors"][:20]:
