@@ -191,3 +191,38 @@ def test_placeholder_mode_still_reports(tmp_path):
     assert rep["packages"] == 3
     assert rep["invocations"] == len(rep["invocation_records"]) == sum(rep["outcomes"].values()) > 0
     assert rep["outcomes"]["internal error"] == 0
+
+
+def _fake_corpus(root, packages: dict) -> None:
+    """control/<pkg>/{control,.deb} for ``packages`` (name -> (version, kept .deb or None))."""
+    for name, (version, deb) in packages.items():
+        d = root / "control" / name
+        d.mkdir(parents=True)
+        (d / "control").write_text(f"Package: {name}\nVersion: {version}\nArchitecture: all\n")
+        (d / ".deb").write_text(f"{name}_{version}_all.deb\n")
+        if deb:
+            (root / "debs").mkdir(exist_ok=True)
+            (root / "debs" / f"{name}_{version}_all.deb").write_bytes(b"kept")
+
+
+def test_fetch_data_refuses_over_the_size_limit_before_downloading(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import build_script_corpus as b
+
+    _fake_corpus(tmp_path, {"a": ("1.0", None), "b": ("2.0", None), "kept": ("1", "yes")})
+    index = {"a": {"Version": "1.0", "Size": "3000"}, "b": {"Version": "2.0", "Size": "2000"},
+             "kept": {"Version": "1", "Size": "999999"}}
+    with pytest.raises(SystemExit, match="total 0.00 GB, over the limit"):
+        b.fetch_data(str(tmp_path), ["-o", "never-used"], index, max_bytes=4999)
+    assert b.deb_file(str(tmp_path), "kept") and not b.deb_file(str(tmp_path), "a")
+
+
+def test_fetch_data_reports_versions_the_archive_no_longer_has(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import build_script_corpus as b
+
+    # nothing is downloadable at the control areas' versions: apt is never called
+    _fake_corpus(tmp_path, {"old": ("1.0", None), "gone": ("3", None), "kept": ("1", "yes")})
+    index = {"old": {"Version": "1.1", "Size": "10"}, "kept": {"Version": "1", "Size": "10"}}
+    got = b.fetch_data(str(tmp_path), ["-o", "never-used"], index, max_bytes=10**9)
+    assert got == {"fetched": 0, "bytes": 0, "missing": ["gone", "old"]}
