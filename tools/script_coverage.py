@@ -18,9 +18,10 @@ corpus's kept .deb with Nuwa's own reader (nuwa/deb/archive.py; nothing is execu
 dpkg-deb). It follows dpkg's ``tarobject`` where the tree already has the path: an existing
 directory (or a symlink to one, merged /usr) stays for a directory or symlink member; any
 other existing path is replaced. Diversions and stat overrides are not applied (the minbase
-tree has no stat overrides, and only dash's diversions of ``/bin/sh`` and ``sh.1.gz``). The control files go to ``/var/lib/dpkg/info/<package>.*``
-(with the ``list`` of the members) and a ``Status: install ok installed`` paragraph goes to
-``/var/lib/dpkg/status`` (for upgrade and remove from the start, for install after ``preinst``).
+tree has no stat overrides, and only dash's diversions of ``/bin/sh`` and ``sh.1.gz``). The
+control files go to ``/var/lib/dpkg/info/<package>.*`` (with the ``list`` of the members) and
+a ``Status: install ok installed`` paragraph goes to ``/var/lib/dpkg/status`` (for upgrade and
+remove from the start, for install after ``preinst``).
 A program the package ships is therefore found *and real*: a shell script it ships is
 interpreted, a binary with no model is deferred.
 
