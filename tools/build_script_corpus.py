@@ -7,7 +7,12 @@ all packages of priority required, important and standard, plus the dependency c
 common server stacks. The .debs are fetched with ``apt-get download`` under a private apt
 configuration (``-o Dir::...``: nothing of the host's apt state is touched), their control
 members extracted with ``dpkg-deb -e`` into ``DEST/control/<package>/`` and indexed in
-``DEST/index.json``. Nothing from a package is ever executed: ``dash -n`` only parses.
+``DEST/index.json``. The .debs themselves are kept in ``DEST/debs/`` (about 1.2 GB): the
+coverage tool (tools/script_coverage.py) unpacks their data.tar members with Nuwa's own .deb
+reader so that scripts meet the package's real files. A corpus built before the .debs were
+kept gets them again, at exactly the versions of its control areas (``--no-data`` skips that;
+``--max-download-gb`` bounds it). Nothing from a package is ever executed: ``dash -n`` only
+parses.
 
 The report gives the number of packages and scripts, the interpreter split (shebangs),
 ``dash -n`` acceptance, and Nuwa's parse rate over the scripts dash accepts, listing failures.
@@ -16,6 +21,7 @@ Usage::
 
     python3 tools/build_script_corpus.py                 # fetch (cached) + report
     python3 tools/build_script_corpus.py --no-fetch      # report over what is there
+    python3 tools/build_script_corpus.py --no-data       # control areas only (no .debs kept)
     python3 tools/build_script_corpus.py --json          # machine-readable report
 
 The corpus lives in /var/tmp/nuwa-corpus by default and is never committed (Debian scripts
@@ -173,27 +179,32 @@ def select_packages(index: dict[str, dict[str, str]]) -> list[str]:
 
 
 def fetch(dest: str, opts: list[str], names: list[str], index: dict) -> None:
-    """``apt-get download`` what is missing, then extract control areas."""
+    """``apt-get download`` what is missing, then extract control areas (the .debs are kept)."""
     debs = os.path.join(dest, "debs")
     ctrl = os.path.join(dest, "control")
     os.makedirs(debs, exist_ok=True)
     os.makedirs(ctrl, exist_ok=True)
-    have = {n.split("_", 1)[0] for n in os.listdir(debs) if n.endswith(".deb")}
     extract_all(debs, ctrl)  # leftovers of an interrupted run
-    missing = [n for n in names if n not in have and not os.path.isdir(os.path.join(ctrl, n))]
+    missing = [n for n in names if not os.path.isdir(os.path.join(ctrl, n))]
     for i in range(0, len(missing), 100):
-        batch = missing[i : i + 100]
-        r = subprocess.run(["apt-get", *opts, "-qq", "download", *batch], cwd=debs)
-        if r.returncode != 0:  # one bad name must not lose the batch: retry one by one
-            for n in batch:
-                if not any(x.startswith(n + "_") for x in os.listdir(debs)):
-                    subprocess.run(["apt-get", *opts, "-qq", "download", n], cwd=debs)
+        _download(opts, debs, missing[i : i + 100])
         extract_all(debs, ctrl)
 
 
+def _download(opts: list[str], debs: str, batch: list[str]) -> None:
+    """``apt-get download`` ``batch`` (names or ``name=version``) into ``debs``; apt checks each
+    file against the signed index. One bad name must not lose the batch: retry one by one."""
+    r = subprocess.run(["apt-get", *opts, "-qq", "download", *batch], cwd=debs)
+    if r.returncode != 0:
+        for n in batch:
+            if not any(x.startswith(n.split("=", 1)[0] + "_") for x in os.listdir(debs)):
+                subprocess.run(["apt-get", *opts, "-qq", "download", n], cwd=debs)
+
+
 def extract_all(debs: str, ctrl: str) -> None:
-    """``dpkg-deb -e`` every downloaded .deb into ``ctrl/<package>``, then drop the .deb
-    (only the control area is studied; this keeps the corpus small)."""
+    """``dpkg-deb -e`` every downloaded .deb into ``ctrl/<package>`` (its file name recorded in
+    ``ctrl/<package>/.deb``). The .deb stays in ``debs``: the coverage tool reads its data.tar
+    (with Nuwa's own reader) to give each scenario the package's real files."""
     for deb in sorted(os.listdir(debs)):
         if not deb.endswith(".deb"):
             continue
@@ -206,7 +217,54 @@ def extract_all(debs: str, ctrl: str) -> None:
             with open(os.path.join(tmp, ".deb"), "w") as f:
                 f.write(deb + "\n")
             os.rename(tmp, out)
-        os.unlink(os.path.join(debs, deb))
+
+
+def deb_file(dest: str, pkg: str) -> str | None:
+    """The kept .deb of ``pkg`` (the file its control area came from), or None if absent."""
+    try:
+        with open(os.path.join(dest, "control", pkg, ".deb")) as f:
+            name = f.read().strip()
+    except OSError:
+        return None
+    path = os.path.join(dest, "debs", name)
+    return path if name and os.path.isfile(path) else None
+
+
+def _control_version(dest: str, pkg: str) -> str:
+    with open(os.path.join(dest, "control", pkg, "control"), encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("Version:"):
+                return line.split(":", 1)[1].strip()
+    return ""
+
+
+def fetch_data(dest: str, opts: list[str], index: dict, max_bytes: int) -> dict:
+    """Re-download the .deb of every corpus package whose file is not kept (corpora built
+    before the .debs were kept), at exactly the version of its control area, so the data
+    matches the scripts. Refuses (SystemExit) if the download would exceed ``max_bytes``
+    (the Packages index gives each file's size). Returns counts for the report."""
+    ctrl = os.path.join(dest, "control")
+    debs = os.path.join(dest, "debs")
+    os.makedirs(debs, exist_ok=True)
+    want, size, unknown = [], 0, []
+    for pkg in sorted(os.listdir(ctrl)):
+        if pkg.endswith(".tmp") or not os.path.isdir(os.path.join(ctrl, pkg)) or deb_file(dest, pkg):
+            continue
+        version = _control_version(dest, pkg)
+        f = index.get(pkg)
+        if f is None or f.get("Version") != version:
+            unknown.append(pkg)  # the archive moved on: this version is no longer downloadable here
+            continue
+        want.append(f"{pkg}={version}")
+        size += int(f.get("Size", "0") or 0)
+    if size > max_bytes:
+        raise SystemExit(f"build_script_corpus: the .debs to fetch total {size / 1e9:.2f} GB, over the "
+                         f"limit of {max_bytes / 1e9:.2f} GB (--max-download-gb)")
+    print(f"fetching {len(want)} .debs ({size / 1e6:.0f} MB)", file=sys.stderr)
+    for i in range(0, len(want), 100):
+        _download(opts, debs, want[i : i + 100])
+    missing = [w.split("=", 1)[0] for w in want if not deb_file(dest, w.split("=", 1)[0])]
+    return {"fetched": len(want) - len(missing), "bytes": size, "missing": missing + unknown}
 
 
 # --------------------------------------------------------------------------------------
@@ -295,6 +353,8 @@ def report(dest: str, entries: list[dict]) -> dict:
     return {
         "packages": len({e["package"] for e in entries if True}),
         "packages_in_corpus": len([n for n in os.listdir(os.path.join(dest, "control")) if not n.endswith(".tmp")]),
+        "debs_kept": sum(1 for n in os.listdir(os.path.join(dest, "control"))
+                         if not n.endswith(".tmp") and deb_file(dest, n)),
         "scripts": len(entries),
         "interpreters": dict(shells.most_common()),
         "dash_accepts": dash_ok,
@@ -315,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dest", default=DEFAULT_DEST)
     ap.add_argument("--mirror", default=None, help="default: the host's apt mirror")
     ap.add_argument("--no-fetch", action="store_true", help="only index and report what is there")
+    ap.add_argument("--no-data", action="store_true", help="do not fetch the .debs of packages whose file is not kept")
+    ap.add_argument("--max-download-gb", type=float, default=4.0, help="refuse to fetch more .debs than this")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     os.makedirs(args.dest, exist_ok=True)
@@ -326,6 +388,10 @@ def main(argv: list[str] | None = None) -> int:
         with open(os.path.join(args.dest, "selection.txt"), "w") as f:
             f.write("\n".join(names) + "\n")
         fetch(args.dest, opts, names, index)
+        if not args.no_data:
+            got = fetch_data(args.dest, opts, index, int(args.max_download_gb * 1e9))
+            if got["missing"]:
+                print(f"no .deb for {len(got['missing'])} packages: {' '.join(got['missing'][:20])}", file=sys.stderr)
     entries = build_index(args.dest)
     rep = report(args.dest, entries)
     if args.json:
@@ -333,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"packages:           {rep['packages_in_corpus']} ({rep['packages']} with maintainer scripts)")
     print(f"maintainer scripts: {rep['scripts']}")
+    print(f".debs kept:         {rep['debs_kept']} (their data.tar gives the coverage tool the real files)")
     print("interpreters:       " + ", ".join(f"{k} {v} ({100 * v / max(1, rep['scripts']):.1f}%)" for k, v in rep["interpreters"].items()))
     print(f"dash -n accepts:    {rep['dash_accepts']} of the sh scripts ({rep['dash_rejects']} rejected)")
     rate = rep["nuwa_parse_rate"]

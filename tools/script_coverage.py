@@ -12,13 +12,23 @@ underneath):
   (a security update of the installed package, Nuwa's use case)
 - remove:   ``prerm remove``; (files removed); ``postrm remove``
 
-"Unpack" makes the package's paths exist: the corpus keeps only control areas, so every
+"Unpack" writes the package's real data.tar members (directories, regular files with their
+bytes, modes and owners, symlinks, hard links) into the scenario's overlay, read from the
+corpus's kept .deb with Nuwa's own reader (nuwa/deb/archive.py; nothing is executed, no
+dpkg-deb). It follows dpkg's ``tarobject`` where the tree already has the path: an existing
+directory (or a symlink to one, merged /usr) stays for a directory or symlink member; any
+other existing path is replaced. Diversions and stat overrides are not applied (the minbase
+tree has no stat overrides, and only dash's diversions of ``/bin/sh`` and ``sh.1.gz``). The
+control files go to ``/var/lib/dpkg/info/<package>.*`` (with the ``list`` of the members) and
+a ``Status: install ok installed`` paragraph goes to ``/var/lib/dpkg/status`` (for upgrade and
+remove from the start, for install after ``preinst``).
+A program the package ships is therefore found *and real*: a shell script it ships is
+interpreted, a binary with no model is deferred.
+
+``--placeholders`` keeps the older, cheaper mode (the corpus's control areas only): every
 file listed in ``md5sums`` and ``conffiles`` is created *empty* (executable in ``bin``/
-``sbin``/``libexec`` and ``/etc/init.d``) unless the tree already has it, and the control
-files go to ``/var/lib/dpkg/info/<package>.*`` with a ``Status: install ok installed``
-paragraph in ``/var/lib/dpkg/status`` (for upgrade and remove from the start, for install
-after ``preinst``). A program the package ships is therefore *found* (and deferred, having no
-model) where on a real system it would run -- the honest classification.
+``sbin``/``libexec`` and ``/etc/init.d``) unless the tree already has it. A package whose .deb
+the corpus does not keep falls back to that mode and is counted (``packages_without_data``).
 
 Each command invocation of the record is classified simulated, dropped or deferred; every
 command of a script invocation deferred whole counts as deferred (the whole script runs at
@@ -27,7 +37,7 @@ deferral; drops allowed), *partly deferred* (ran, some commands deferred) or *de
 whole*; a crash of a model is counted apart as an internal error. Nothing runs on the host.
 
     python3 tools/script_coverage.py [--corpus DIR] [--sample N] [--packages a,b]
-                                     [--report FILE] [--json]
+                                     [--placeholders] [--report FILE] [--json]
 """
 
 from __future__ import annotations
@@ -37,12 +47,18 @@ import collections
 import json
 import os
 import posixpath
+import re
+import stat
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from build_script_corpus import deb_file  # noqa: E402
+from nuwa.deb import archive as A  # noqa: E402
+from nuwa.deb.statoverride import read_ids  # noqa: E402
 from nuwa.fs.hostdir import HostDirFS  # noqa: E402
 from nuwa.fs.overlay import Overlay  # noqa: E402
 from nuwa.script.commands import default_models  # noqa: E402
@@ -94,6 +110,16 @@ class Package:
         self.version = fields.get("version", "0")
         self.arch = fields.get("architecture", "all")
         self.scripts = {s: self._read(s) for s in SCRIPTS if os.path.isfile(os.path.join(self.dir, s))}
+        self.deb = deb_file(corpus, name)
+        self._members: list | None = None
+        self.skipped: list[str] = []  # members unpack_members could not place
+
+    def members(self) -> list:
+        """data.tar's members as ``(DataMember, payload)``, payload the bytes of a regular file
+        (read once, kept for the package's three scenarios)."""
+        if self._members is None:
+            self._members = [(m, m.read() if m.type == A.REG else b"") for m in A.open_deb(self.deb).members()]
+        return self._members
 
     def _read(self, n: str) -> bytes:
         try:
@@ -119,8 +145,28 @@ def _executable(path: str) -> bool:
     return bool(_EXEC_DIRS & set(parts[:-1])) or path.startswith("/etc/init.d/")
 
 
-def unpack(fs, pkg: Package) -> None:
-    """Make the package's files and control files exist (see the module docstring)."""
+def unpack(fs, pkg: Package, real: bool = True) -> None:
+    """Make the package's files and control files exist (see the module docstring): its real
+    data.tar members when ``real`` and the corpus keeps its .deb, else empty placeholders."""
+    listed = ["/."] + pkg.paths()
+    if real and pkg.deb:
+        listed = unpack_members(fs, pkg)
+    else:
+        unpack_placeholders(fs, pkg)
+    fs.makedirs("/var/lib/dpkg/info")
+    for n in CONTROL_FILES:
+        data = pkg._read(n)
+        if data:
+            mode = 0o755 if n in SCRIPTS or n == "config" else 0o644
+            fs.write_bytes(f"/var/lib/dpkg/info/{pkg.name}.{n}", data, mode)
+    if len(listed) > 1:
+        fs.write_bytes(f"/var/lib/dpkg/info/{pkg.name}.list",
+                       "".join(p + "\n" for p in listed).encode("utf-8", "surrogateescape"))
+    mark_installed(fs, pkg)
+
+
+def unpack_placeholders(fs, pkg: Package) -> None:
+    """Every file of ``md5sums`` and ``conffiles`` created empty unless the tree has it."""
     for p in pkg.paths():
         try:
             if fs.lexists(p):
@@ -129,16 +175,78 @@ def unpack(fs, pkg: Package) -> None:
             fs.write_bytes(p, b"", 0o755 if _executable(p) else 0o644)
         except (OSError, ValueError):
             continue  # a path the tree cannot hold (e.g. under a file): the package would fail too
-    fs.makedirs("/var/lib/dpkg/info")
-    for n in CONTROL_FILES:
-        data = pkg._read(n)
-        if data:
-            mode = 0o755 if n in SCRIPTS or n == "config" else 0o644
-            fs.write_bytes(f"/var/lib/dpkg/info/{pkg.name}.{n}", data, mode)
-    if pkg.paths():
-        fs.write_bytes(f"/var/lib/dpkg/info/{pkg.name}.list",
-                       "".join(p + "\n" for p in ["/."] + pkg.paths()).encode("utf-8", "surrogateescape"))
-    mark_installed(fs, pkg)
+
+
+def _lstat(fs, path: str):
+    try:
+        return fs.lstat(path)
+    except OSError:
+        return None
+
+
+def _is_dir(fs, path: str) -> bool:
+    try:
+        return fs.stat(path).is_dir
+    except OSError:
+        return False
+
+
+def unpack_members(fs, pkg: Package) -> list[str]:
+    """Write ``pkg``'s data.tar members into ``fs`` as dpkg's ``tarobject`` places them;
+    return the member paths in archive order (the package's ``list``).
+
+    Owners come from the tree's passwd/group by name (numeric ids as fallback), as dpkg does.
+    A member the tree cannot take (a file where a non-empty directory is) is skipped: dpkg
+    would fail the unpack, and the scripts are what is measured here.
+    """
+    users = read_ids(fs, "/etc/passwd")
+    groups = read_ids(fs, "/etc/group")
+    paths = []
+    for m, data in pkg.members():
+        paths.append(m.path)
+        if m.path == "/.":
+            continue
+        uid = users.get(m.uname, m.uid) if m.uname else m.uid
+        gid = groups.get(m.gname, m.gid) if m.gname else m.gid
+        try:
+            _place(fs, m, data, uid, gid)
+        except (OSError, ValueError):
+            pkg.skipped.append(m.path)  # counted in the report: the measurement says what it lacked
+    return paths
+
+
+def _place(fs, m, data: bytes, uid: int, gid: int) -> None:
+    """One member: keep an existing directory for a directory or symlink member (dpkg's
+    ``existingdir``; merged /usr's ``/bin -> usr/bin`` stays), replace anything else."""
+    path = m.path
+    st = _lstat(fs, path)
+    if m.type in (A.DIR, A.SYMLINK) and st is not None and _is_dir(fs, path):
+        if m.type == A.DIR or st.is_dir:
+            return
+    fs.makedirs(posixpath.dirname(path))
+    if st is not None:
+        if st.is_dir:
+            fs.rmdir(path)  # dpkg replaces an empty directory; a non-empty one fails (skipped)
+        else:
+            fs.unlink(path)
+    if m.type == A.DIR:
+        fs.mkdir(path, 0)
+    elif m.type == A.REG:
+        fs.write_bytes(path, data, 0)
+    elif m.type == A.HARDLINK:
+        fs.link(m.linkname, path)
+    elif m.type == A.SYMLINK:
+        fs.symlink(m.linkname, path)
+        fs.chown(path, uid, gid, follow_symlinks=False)
+        return
+    elif m.type == A.FIFO:
+        fs.mknod(path, stat.S_IFIFO, 0)
+    else:
+        fs.mknod(path, A.TYPE_BITS[m.type], m.rdev)
+    if m.type != A.HARDLINK:  # a hard link shares its target's inode, already set
+        fs.chown(path, uid, gid)
+        fs.chmod(path, m.mode)
+        fs.utime(path, m.mtime * 10**9, m.mtime * 10**9)
 
 
 def mark_installed(fs, pkg: Package) -> None:
@@ -246,6 +354,10 @@ def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int, 
                    programs={"deferred": sum(programs.values())})
         return rec
     rec["programs"] = dict(programs)
+    # a script that ran and failed is no success even with nothing deferred: dpkg would stop
+    rec["status"] = r.status
+    if r.status:
+        rec["stderr"] = r.stderr[-300:].decode("utf-8", "replace")
     fs.release(sp)
     rec["commands"] = counts
     rec["deferred"] = [{"command": posixpath.basename(d.argv[0]) if d.argv else "", "argv": d.argv[:6],
@@ -256,31 +368,41 @@ def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int, 
     return rec
 
 
-def measure(corpus: str, packages: list[str], budget: int = 200_000, progress=None) -> dict:
+def measure(corpus: str, packages: list[str], budget: int = 200_000, progress=None, real: bool = True) -> dict:
     """Run every scenario of ``packages`` with every command model; return the report (see
-    :func:`summarize`)."""
+    :func:`summarize`). ``real``: unpack the packages' real files, else placeholders."""
     base = HostDirFS(ensure_minbase(corpus), writable=False)
     models = default_models()
     invocations = []
+    without_data = []
+    skipped = []
     for i, name in enumerate(packages):
         pkg = Package(corpus, name)
         if not pkg.scripts:
             continue
+        if real and not pkg.deb:
+            without_data.append(name)
         for scen, steps in scenarios(pkg).items():
             fs = Overlay(base)
             try:
                 for step in steps:
                     if step[0] == "unpack":
-                        unpack(fs, pkg)
+                        unpack(fs, pkg, real)
                     elif step[1] in pkg.scripts:
                         rec = run_invocation(fs, pkg, step[1], step[2], budget, models)
                         rec["scenario"] = scen
                         invocations.append(rec)
             finally:
                 fs.discard()
+        skipped += [f"{name} {p}" for p in pkg.skipped]
+        pkg._members = None  # the next package's data replaces this one's in memory
         if progress:
             progress(i + 1, len(packages), name)
-    return summarize(invocations)
+    rep = summarize(invocations)
+    rep["mode"] = "real files" if real else "placeholders"
+    rep["packages_without_data"] = without_data
+    rep["members_not_placed"] = skipped
+    return rep
 
 
 def _pct(a: int, b: int) -> float:
@@ -337,11 +459,52 @@ def summarize(invocations: list[dict]) -> dict:
             for c, k in deferred_cmd.most_common(20)],
         "top_whole_script_reasons": [{"reason": r, "count": k} for r, k in whole_reason.most_common(20)],
         "top_dropped_commands": [{"command": c, "count": k} for c, k in dropped_cmd.most_common(10)],
+        "top_deferred_programs": deferred_programs(invocations)[:30],
         "internal_errors": [f"{r['package']} {r['script']} {' '.join(r['argv'])}: {r['reason']}"
                             for r in invocations if r["outcome"] == "internal error"][:50],
+        "failed_by_outcome": dict(collections.Counter(r["outcome"] for r in invocations if r.get("status"))),
+        "failed_status": [f"{r['package']} {r['scenario']} {r['script']} {' '.join(r['argv'])}: exit {r['status']}: "
+                          f"{(r.get('stderr', '').strip().splitlines() or [''])[-1][:160]}"
+                          for r in invocations if r.get("status")],
         "seconds": round(sum(r["seconds"] for r in invocations), 2),
         "invocation_records": invocations,
     }
+
+
+def _whole_program(reason: str) -> tuple[str, str]:
+    """(program, why it was deferred) behind a whole-script deferral's reason."""
+    m = re.search(r"deferred `([^`]+)`", reason)
+    if m:
+        why = re.search(r" \(([^()]*(?:\([^()]*\)[^()]*)*)\)$", reason)
+        return posixpath.basename(m.group(1)), why.group(1) if why else reason.split(": ", 1)[-1]
+    if reason.startswith("not a shell script"):
+        return "(maintainer script not in sh)", reason
+    if reason.startswith("debconf's frontend"):
+        return "(debconf config script not in sh)", reason.split(": ", 1)[-1]
+    return "(other)", reason
+
+
+def deferred_programs(invocations: list[dict]) -> list[dict]:
+    """What is left to model, by program: each deferred command of a partly deferred script
+    and each program whose deferral deferred a whole script counts once, with the packages
+    and the most common reason; most frequent first."""
+    count = collections.Counter()
+    whole = collections.Counter()
+    reasons: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    packages: dict[str, set] = collections.defaultdict(set)
+    for rec in invocations:
+        if rec["outcome"] == "deferred whole":
+            prog, why = _whole_program(rec["reason"])
+            count[prog] += 1
+            whole[prog] += 1
+            reasons[prog][why[:160]] += 1
+            packages[prog].add(rec["package"])
+        for d in rec["deferred"]:
+            count[d["command"]] += 1
+            reasons[d["command"]][d["reason"][:160]] += 1
+            packages[d["command"]].add(rec["package"])
+    return [{"program": p, "count": k, "whole_scripts": whole[p], "packages": sorted(packages[p]),
+             "reason": reasons[p].most_common(1)[0][0]} for p, k in count.most_common()]
 
 
 def select(corpus: str, sample: int, names: list[str] | None) -> list[str]:
@@ -362,6 +525,10 @@ def select(corpus: str, sample: int, names: list[str] | None) -> list[str]:
 def print_report(rep: dict) -> None:
     """The human summary."""
     n = rep["invocations"]
+    print(f"unpack mode: {rep['mode']}" + (f" ({len(rep['packages_without_data'])} packages without a kept .deb, "
+                                            f"placeholders for them)" if rep["packages_without_data"] else "")
+          + (f"; {len(rep['members_not_placed'])} data members could not be placed" if rep.get("members_not_placed")
+             else ""))
     print(f"packages: {rep['packages']}, scripts: {rep['scripts']}, script invocations: {n}")
     print("invocations: " + ", ".join(f"{k} {v} ({rep['outcomes_pct'][k]}%)" for k, v in rep["outcomes"].items()))
     for s, c in rep["by_scenario"].items():
@@ -380,8 +547,17 @@ def print_report(rep: dict) -> None:
     print("top reasons for deferring a whole script:")
     for d in rep["top_whole_script_reasons"]:
         print(f"  {d['count']:6d}  {d['reason']}")
+    print("left to model, by program (count; of which whole scripts; packages; reason):")
+    for d in rep["top_deferred_programs"][:25]:
+        print(f"  {d['count']:6d}  {d['program']} ({d['whole_scripts']} whole; {', '.join(d['packages'][:3])}"
+              f"{', ...' if len(d['packages']) > 3 else ''}): {d['reason']}")
     if rep["top_dropped_commands"]:
         print("dropped: " + ", ".join(f"{d['command']} {d['count']}" for d in rep["top_dropped_commands"]))
+    if rep["failed_status"]:
+        print(f"ran to a non-zero exit status (counted by deferral above; dpkg would stop): {len(rep['failed_status'])} ("
+              + ", ".join(f"{k} {v}" for k, v in sorted(rep["failed_by_outcome"].items())) + ")")
+        for e in rep["failed_status"][:10]:
+            print("  " + e)
     for e in rep["internal_errors"][:20]:
         print("  INTERNAL " + e)
     print(f"interpreter time: {rep['seconds']} s")
@@ -395,11 +571,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--packages", default="", help="comma-separated package names")
     ap.add_argument("--report", default=None, help="JSON report file (default CORPUS/coverage.json)")
     ap.add_argument("--budget", type=int, default=200_000)
+    ap.add_argument("--placeholders", action="store_true",
+                    help="empty placeholders for the packages' files instead of their real data (the older mode)")
     ap.add_argument("--json", action="store_true", help="print the JSON report instead of the summary")
     args = ap.parse_args(argv)
     ensure_corpus(args.corpus)
     names = select(args.corpus, args.sample, [n for n in args.packages.split(",") if n] or None)
-    rep = measure(args.corpus, names, args.budget)
+    rep = measure(args.corpus, names, args.budget, real=not args.placeholders)
     path = args.report or os.path.join(args.corpus, "coverage.json")
     with open(path, "w") as f:
         json.dump(rep, f, indent=1)

@@ -1,8 +1,12 @@
 """Differential tests of the sed model against GNU sed 4.9 (see cmdharness)."""
 
+import os
+import stat
+
 import pytest
 
-from cmdharness import compare
+from cmdharness import compare, run_model
+from nuwa.script.context import Defer
 
 IN = b"alpha beta\ngamma delta\n# comment\nkey=value\n\nlast line\n"
 
@@ -67,3 +71,26 @@ def test_sed(tmp_path, cmd, stdin):
 @pytest.mark.parametrize("cmd", INPLACE)
 def test_sed_inplace(tmp_path, cmd):
     compare(tmp_path, cmd)
+
+
+def _devices(root):
+    os.mknod(os.path.join(root, "null"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    os.mknod(os.path.join(root, "zero"), stat.S_IFCHR | 0o666, os.makedev(1, 5))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod of a character device needs root")
+@pytest.mark.parametrize("cmd", [
+    # ca-certificates' config reads /dev/null when /etc/ca-certificates.conf does not exist yet
+    "sed -ne 's/^!\\(.*\\)/\\1/p' null", "sed -e '/^#/d' -e '/^!/d' null f1", "sed -n '$=' null",
+])
+def test_sed_reads_the_null_device_as_empty(tmp_path, cmd):
+    compare(tmp_path, cmd, setup=_devices)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod of a character device needs root")
+def test_sed_defers_on_another_device(tmp_path):
+    root = str(tmp_path / "m")
+    os.mkdir(root)
+    _devices(root)
+    with pytest.raises(Defer, match="special file 'zero'"):
+        run_model(root, ["sed", "1q", "zero"], b"", 0o022)

@@ -2,9 +2,12 @@
 
 The measured numbers live in docs/firstboot.md; this test only checks that the report is
 consistent (every count adds up, every invocation is classified once, the scenarios follow
-dpkg's order) on real maintainer scripts, and that the run did not touch the base tree.
-Slow: it needs the corpus (tools/build_script_corpus.py; skipped when absent) and runs ~150
-script invocations.
+dpkg's order) on real maintainer scripts, in the default mode that unpacks the packages' real
+files from their .debs, that the run changed nothing on the host (the base tree, the kept
+.debs, the control areas, and its temporary directory is empty again), and that the older
+placeholder mode still runs and differs where a package's shipped shell script matters.
+Slow: it needs the corpus with its .debs (tools/build_script_corpus.py; skipped when absent)
+and runs ~150 script invocations.
 """
 
 from __future__ import annotations
@@ -20,18 +23,47 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CORPUS = os.environ.get("NUWA_CORPUS", "/var/tmp/nuwa-corpus")
 
 
-@pytest.mark.slow
-def test_coverage_report_on_a_sample(tmp_path):
+def _need_corpus() -> None:
     if not os.path.exists(os.path.join(CORPUS, "index.json")) or not os.path.isdir(os.path.join(CORPUS, "minbase")):
         pytest.skip(f"no corpus at {CORPUS}: run tools/build_script_corpus.py (and the tool once) first")
-    status = os.path.join(CORPUS, "minbase/var/lib/dpkg/status")
-    before = os.stat(status).st_mtime_ns, os.path.getsize(status)
+    if not os.path.isdir(os.path.join(CORPUS, "debs")) or not os.listdir(os.path.join(CORPUS, "debs")):
+        pytest.skip(f"the corpus at {CORPUS} keeps no .debs: run tools/build_script_corpus.py again")
+
+
+def _host_state(*dirs: str) -> dict:
+    """path -> (mode, size, mtime) of everything under ``dirs`` (symlinks not followed)."""
+    out = {}
+    for top in dirs:
+        for d, subdirs, files in os.walk(top):
+            for n in subdirs + files:
+                st = os.lstat(os.path.join(d, n))
+                out[os.path.join(d, n)] = (st.st_mode, st.st_size, st.st_mtime_ns)
+    return out
+
+
+def _run(tmp_path, *args: str) -> tuple[str, dict]:
+    """Run the tool with its temporary files (the overlay's spool) under ``tmp_path/tmp``."""
     report = tmp_path / "cov.json"
+    spool = tmp_path / "tmp"
+    spool.mkdir(exist_ok=True)
+    env = dict(os.environ, TMPDIR=str(spool), PYTHONPATH=ROOT)
     r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/script_coverage.py"), "--corpus", CORPUS,
-                        "--sample", "25", "--report", str(report)], capture_output=True, text=True, timeout=900)
+                        "--report", str(report), *args], capture_output=True, text=True, timeout=900, env=env)
     assert r.returncode == 0, r.stderr
-    assert "simulated with no deferral:" in r.stdout
-    rep = json.loads(report.read_text())
+    assert list(spool.iterdir()) == []  # every spooled file is gone again
+    return r.stdout, json.loads(report.read_text())
+
+
+@pytest.mark.slow
+def test_coverage_report_on_a_sample(tmp_path):
+    _need_corpus()
+    watched = [os.path.join(CORPUS, d) for d in ("minbase", "debs", "control")]
+    before = _host_state(*watched)
+    out, rep = _run(tmp_path, "--sample", "25")
+    assert _host_state(*watched) == before  # the base tree, the .debs and control areas were only read
+    assert "unpack mode: real files" in out and "simulated with no deferral:" in out
+    assert rep["mode"] == "real files"
+    assert rep["packages_without_data"] == [] and rep["members_not_placed"] == []
     recs = rep["invocation_records"]
     assert rep["invocations"] == len(recs) == sum(rep["outcomes"].values()) > 0
     assert rep["packages"] == 25
@@ -50,6 +82,10 @@ def test_coverage_report_on_a_sample(tmp_path):
             assert len(x["deferred"]) == x["commands"]["deferred"] > 0
         if x["outcome"] == "deferred whole":
             assert x["reason"] and set(x["commands"]) <= {"deferred"}
+        elif x["outcome"] != "internal error":
+            assert isinstance(x.get("status"), int)
+    failed = sum(1 for x in recs if x.get("status"))
+    assert len(rep["failed_status"]) == failed == sum(rep["failed_by_outcome"].values())
     # every deferred command of a partly deferred script is in the top list's total (when listed)
     listed = {d["command"]: d["count"] for d in rep["top_deferred_commands"]}
     counted: dict[str, int] = {}
@@ -58,10 +94,136 @@ def test_coverage_report_on_a_sample(tmp_path):
             counted[d["command"]] = counted.get(d["command"], 0) + 1
     for c, k in listed.items():
         assert counted[c] == k
+    # the by-program list: a partly deferred command counts once per deferral, a whole script once
+    progs = rep["top_deferred_programs"]
+    assert sum(p["whole_scripts"] for p in progs) <= rep["outcomes"]["deferred whole"]
+    for p in progs:
+        assert p["count"] == counted.get(p["program"], 0) + p["whole_scripts"] and p["reason"] and p["packages"]
     # dpkg's order within the upgrade scenario of a package with all four scripts
     order = [(x["package"], x["script"], x["argv"][0]) for x in recs if x["scenario"] == "upgrade"]
     for pkg in {p for p, _, _ in order}:
         seq = [s for p, s, _ in order if p == pkg]
         ranks = [["prerm", "preinst", "postrm", "postinst"].index(s) for s in seq]
         assert ranks == sorted(ranks), (pkg, seq)
-    assert (os.stat(status).st_mtime_ns, os.path.getsize(status)) == before  # the base tree was only read
+    assert rep["outcomes"]["internal error"] == 0, rep["internal_errors"]
+
+
+def _tools():
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import script_coverage
+
+    return script_coverage
+
+
+def _dpkg_deb_members(deb: str) -> dict:
+    """The judge: ``dpkg-deb --fsys-tarfile`` (only reads the archive) -> path -> (kind, mode,
+    bytes or link target)."""
+    import io
+    import tarfile
+
+    raw = subprocess.run(["dpkg-deb", "--fsys-tarfile", deb], check=True, capture_output=True).stdout
+    out = {}
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
+        for ti in tf:
+            path = "/" + ti.name.lstrip("./") if ti.name not in ("./", ".") else "/."
+            if ti.isreg():
+                out[path] = ("file", ti.mode & 0o7777, tf.extractfile(ti).read())
+            elif ti.issym():
+                out[path] = ("symlink", 0, ti.linkname)
+            elif ti.isdir():
+                out[path] = ("dir", ti.mode & 0o7777, None)
+            elif ti.islnk():
+                out[path] = ("hardlink", ti.mode & 0o7777, "/" + ti.linkname.lstrip("./"))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("package", ["python3-minimal", "ca-certificates", "cracklib-runtime"])
+def test_unpack_writes_the_real_members_and_placeholders_stay_empty(package):
+    """The real-files unpack puts every data.tar member into the overlay as dpkg-deb reads it
+    (bytes, mode, symlink target; a directory the tree already has, or reaches through merged
+    /usr's symlinks, stays a directory); the placeholder mode makes the same regular files empty."""
+    _need_corpus()
+    from nuwa.fs.hostdir import HostDirFS
+    from nuwa.fs.overlay import Overlay
+
+    sc = _tools()
+    pkg = sc.Package(CORPUS, package)
+    if not pkg.deb:
+        pytest.skip(f"the corpus keeps no .deb of {package}")
+    want = _dpkg_deb_members(pkg.deb)
+    base = HostDirFS(os.path.join(CORPUS, "minbase"), writable=False)
+    fs = Overlay(base)
+    try:
+        sc.unpack(fs, pkg)
+        listed = fs.read_bytes(f"/var/lib/dpkg/info/{package}.list").decode().splitlines()
+        assert sorted(listed) == sorted(want)
+        files = 0
+        for path, (kind, mode, data) in want.items():
+            if kind == "file":
+                st = fs.lstat(path)
+                assert st.is_reg and st.st_mode & 0o7777 == mode, path
+                assert fs.read_bytes(path) == data, path
+                files += 1
+            elif kind == "symlink" and not base.lexists(path):
+                assert fs.readlink(path) == data, path
+            elif kind == "dir":
+                assert fs.stat(path).is_dir, path
+            elif kind == "hardlink":
+                assert fs.read_bytes(path) == fs.read_bytes(data), path
+        assert files > 0
+    finally:
+        fs.discard()
+    fs = Overlay(base)
+    try:
+        sc.unpack(fs, pkg, real=False)
+        for path in pkg.paths():
+            if not base.lexists(path) and want.get(path, ("",))[0] == "file":
+                assert fs.lstat(path).st_size == 0, path
+    finally:
+        fs.discard()
+
+
+@pytest.mark.slow
+def test_placeholder_mode_still_reports(tmp_path):
+    _need_corpus()
+    out, rep = _run(tmp_path, "--placeholders", "--packages", "python3-minimal,cracklib-runtime,ca-certificates")
+    assert "unpack mode: placeholders" in out and rep["mode"] == "placeholders"
+    assert rep["packages"] == 3
+    assert rep["invocations"] == len(rep["invocation_records"]) == sum(rep["outcomes"].values()) > 0
+    assert rep["outcomes"]["internal error"] == 0
+
+
+def _fake_corpus(root, packages: dict) -> None:
+    """control/<pkg>/{control,.deb} for ``packages`` (name -> (version, kept .deb or None))."""
+    for name, (version, deb) in packages.items():
+        d = root / "control" / name
+        d.mkdir(parents=True)
+        (d / "control").write_text(f"Package: {name}\nVersion: {version}\nArchitecture: all\n")
+        (d / ".deb").write_text(f"{name}_{version}_all.deb\n")
+        if deb:
+            (root / "debs").mkdir(exist_ok=True)
+            (root / "debs" / f"{name}_{version}_all.deb").write_bytes(b"kept")
+
+
+def test_fetch_data_refuses_over_the_size_limit_before_downloading(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import build_script_corpus as b
+
+    _fake_corpus(tmp_path, {"a": ("1.0", None), "b": ("2.0", None), "kept": ("1", "yes")})
+    index = {"a": {"Version": "1.0", "Size": "3000"}, "b": {"Version": "2.0", "Size": "2000"},
+             "kept": {"Version": "1", "Size": "999999"}}
+    with pytest.raises(SystemExit, match="total 0.00 GB, over the limit"):
+        b.fetch_data(str(tmp_path), ["-o", "never-used"], index, max_bytes=4999)
+    assert b.deb_file(str(tmp_path), "kept") and not b.deb_file(str(tmp_path), "a")
+
+
+def test_fetch_data_reports_versions_the_archive_no_longer_has(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import build_script_corpus as b
+
+    # nothing is downloadable at the control areas' versions: apt is never called
+    _fake_corpus(tmp_path, {"old": ("1.0", None), "gone": ("3", None), "kept": ("1", "yes")})
+    index = {"old": {"Version": "1.1", "Size": "10"}, "kept": {"Version": "1", "Size": "10"}}
+    got = b.fetch_data(str(tmp_path), ["-o", "never-used"], index, max_bytes=10**9)
+    assert got == {"fetched": 0, "bytes": 0, "missing": ["gone", "old"]}
