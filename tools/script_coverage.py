@@ -337,7 +337,7 @@ def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int, 
     t0 = time.perf_counter()
     try:
         r = run_script(fs, data.decode("utf-8", "surrogateescape"), argv, env=env, name=name, budget=budget,
-                       bash=shell == "bash", models=models)
+                       bash=shell == "bash", models=models, is_path=False)
     except Exception as e:  # a bug in a model or the shell: count it apart, keep measuring
         fs.rollback_to(sp)
         rec.update(outcome="internal error", reason=f"{type(e).__name__}: {e}"[:300], seconds=time.perf_counter() - t0)
