@@ -5,6 +5,7 @@ neighbouring packages that scripts use the same way.
   touch;  ``paths``: readlink, realpath, basename, dirname, mktemp, and ``which`` (debianutils);
 - ``text``: cat, head, tail, cut, uniq, wc;  ``transform``: tr, sort, tsort;  ``listing``: ls;
 - ``compare``: md5sum and sha*sum, stat, and ``cmp``/``diff -q`` (diffutils 3.8);
+- ``fsinfo``: df, and the device number ``stat %d`` prints (the booted guest's);
 - ``users``: id, sync, sleep, uname, arch, and ``getent`` (glibc 2.36);  ``datecmd``: date;
 - ``envexpr``: env, expr, and ``getconf`` (glibc 2.36).
 """
@@ -12,7 +13,7 @@ neighbouring packages that scripts use the same way.
 from __future__ import annotations
 
 from nuwa.script.commands.coreutils import (
-    attrs, compare, copy, datecmd, envexpr, files, listing, paths, text, transform, users,
+    attrs, compare, copy, datecmd, envexpr, files, fsinfo, listing, paths, text, transform, users,
 )
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
@@ -30,6 +31,7 @@ MODELS = {
     "cmp": compare.cmp,
     "diff": compare.diff,
     "stat": compare.stat_cmd,
+    "df": fsinfo.df,
     "cp": copy.cp,
     "install": copy.install,
     "date": datecmd.date,
