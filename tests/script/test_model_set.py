@@ -51,6 +51,8 @@ ADDED = {
     # issue 14: Python byte-compilation
     "python3", *(f"python3.{minor}" for minor in range(5, 15)), "py3compile", "py3clean",
     "linux-version", "linux-update-symlinks",  # issue 14: linux-base
+    # issue 13: programs whose output real maintainer scripts capture or test
+    "df", "dd", "iconv", "su", "runuser",
 }
 
 

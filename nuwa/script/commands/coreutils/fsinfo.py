@@ -25,6 +25,7 @@ from __future__ import annotations
 from nuwa.fs.memory import MemoryFS
 from nuwa.fs.overlay import Overlay
 from nuwa.script.commands import _args
+from nuwa.script.commands.coreutils.human import human_readable
 from nuwa.script.commands._common import apath, err, errno_text, quotef
 from nuwa.script.context import Defer, Invocation
 from nuwa.script.disklayout import disk_name, mount_of, partition_device, required_layout
@@ -109,38 +110,12 @@ def _size_header(block: int) -> str:
             break
     # neither divides: the options' base, which has no human_base_1024 for a plain number
     base = 1024 if d1024 and not d1000 else 1000
-    if block < base:
-        num = str(block) + ("" if base == 1024 else "B")
-    else:
-        num = _human(block, base).replace(".0", "") + ("" if base == 1024 else "B")
-    return f"{num}-blocks"
+    # human_B only for the decimal base (the binary one prints "1K", not "1KiB")
+    return human_readable(block, base, unit_b=base == 1000, suppress_point_zero=True) + "-blocks"
 
 
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
-
-
-def _human(n: int, base: int) -> str:
-    """gnulib ``human_readable`` with ``human_autoscale | human_SI`` and its default ceiling
-    rounding (df -h: base 1024, -H: 1000): one decimal while the scaled amount is below 10,
-    none above; the next power when rounding up reaches the base. Integer arithmetic, as
-    human.c's exact path."""
-    if n < base:
-        return str(n)
-    exp = 0
-    while True:
-        exp += 1
-        div = base ** exp
-        tenths = _ceil_div(n * 10, div)
-        if tenths < 100:
-            text = f"{tenths // 10}.{tenths % 10}"
-            break
-        whole = _ceil_div(n, div)
-        if whole < base or exp == 8:
-            text = str(whole)
-            break
-    suffix = "KMGTPEZY"[exp - 1]
-    return text + ("k" if suffix == "K" and base == 1000 else suffix)
 
 
 def df(inv: Invocation) -> int:
@@ -271,7 +246,7 @@ def _num(n: int, unit: int, block: int, human) -> str:
     """A count of ``unit``-byte blocks in ``block``-byte output blocks, rounded up (human.c's
     default ``human_ceiling``), or human-readable."""
     if human:
-        return _human(n * unit, human)
+        return human_readable(n * unit, human)
     return str(_ceil_div(n * unit, block))
 
 
