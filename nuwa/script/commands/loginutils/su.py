@@ -105,13 +105,33 @@ def _run(inv: Invocation, runuser: bool) -> int:
     if program is not None:
         cmd = [program] + args
     else:
-        cmd = [shell, "-c", command] + args
+        # su execs the shell with its basename as argv[0] (what "$0" and dash's messages show);
+        # the model's run looks a name up in PATH, so the name must lead to the same file
+        cmd = [_shell_name(inv, shell, env), "-c", command] + args
     if inv.run is None:
         raise Defer(f"{inv.name}: no interpreter to run the command")
     status, out, err = inv.run(cmd, bytes(inv.stdin), env, inv.cwd, view)
     inv.out(out)
     inv.err(err)
     return status
+
+
+def _shell_name(inv: Invocation, shell: str, env: dict[str, str]) -> str:
+    """``basename(shell)`` when PATH finds that very file under it; else defers."""
+    name = posixpath.basename(shell)
+    try:
+        want = inv.fs.stat(shell)
+    except OSError:
+        raise Defer(f"{inv.name}: the shell {shell} is not in the image (su fails to execute it)") from None
+    for d in env.get("PATH", "").split(":"):
+        try:
+            st = inv.fs.stat(posixpath.join(d or ".", name))
+        except OSError:
+            continue
+        if (st.st_ino, st.st_dev) == (want.st_ino, want.st_dev):
+            return name
+        break
+    raise Defer(f"{inv.name}: the shell {shell} is not the {name} PATH finds")
 
 
 def _check_account(inv: Invocation, user: str) -> None:
