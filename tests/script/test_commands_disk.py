@@ -18,6 +18,7 @@ import subprocess
 import pytest
 
 import nuwa
+from nuwa.fs.hostdir import HostDirFS
 from debian_tree import bookworm_tree
 from helpers.loopdisk import BIOS_BOOT, LINUX_FS, attached, chroot_run, make_disk
 from nuwa.fs.memory import MemoryFS
@@ -88,13 +89,23 @@ def test_df_forms_not_known_exactly_are_deferred(cmd, why):
     assert why in d.reason, d.reason
 
 
-def test_df_on_memory_and_stat_d_without_a_disk_description_are_deferred():
+def test_without_a_disk_description_df_defers_and_stat_d_is_the_models_number(tmp_path):
     fs = Overlay(MemoryFS())
     fs.makedirs("/usr/bin")
     fs.write_bytes("/usr/bin/df", b"\x7fELF", 0o755)
     fs.write_bytes("/usr/bin/stat", b"\x7fELF", 0o755)
-    r = run_script(fs, "df -P /\nstat -c %d /\nstat -c %i /usr\n", models=MODELS, env=dict(ENV))
-    assert [d.argv[0] for d in r.deferred_commands] == ["df", "stat"]
-    assert "an in-memory filesystem model has no real size" in r.deferred_commands[0].reason
-    assert "no description of the image's disk" in r.deferred_commands[1].reason
-    assert r.stdout == f"{fs.stat('/usr').st_ino}\n".encode()
+    r = run_script(fs, "df -P /\nstat -c %d/%i / /usr\n", models=MODELS, env=dict(ENV))
+    [d] = r.deferred_commands
+    assert d.argv[0] == "df" and "an in-memory filesystem model has no real size" in d.reason
+    # the documented stand-in: one number for the one filesystem the model holds
+    assert r.stdout == f"0/{fs.stat('/').st_ino}\n0/{fs.stat('/usr').st_ino}\n".encode()
+    # udev's test takes the chroot branch, as real dpkg in a chroot without /proc does
+    r = run_script(fs, UDEV + "\n", models=MODELS, env=dict(ENV))
+    assert r.deferred_commands == [] and r.stdout == b"chroot\n"
+    # a host directory: the host's device, as stat in a chroot of it prints
+    tree = HostDirFS(str(tmp_path), writable=False)
+    (tmp_path / "usr/bin").mkdir(parents=True)
+    (tmp_path / "usr/bin/stat").write_bytes(b"\x7fELF")
+    (tmp_path / "usr/bin/stat").chmod(0o755)
+    r = run_script(tree, "stat -c %d /\n", models=MODELS, env=dict(ENV))
+    assert r.stdout == f"{os.stat(tmp_path).st_dev}\n".encode()

@@ -48,6 +48,8 @@ ICONV = [
     ("iconv -f LATIN1 -t UTF-8", b"caf\xe9 \xa4\n"),
     ("iconv -f ISO-8859-15 -t UTF-8", b"caf\xe9 \xa4\n"),
     ("iconv -f UTF-8 -t UTF-8//TRANSLIT", U8),
+    ("iconv -f UTF-8 -t ASCII//TRANSLIT", U8),
+    ("iconv -f UTF-8 -t ANSI_X3.4-1968//TRANSLIT", "Latvian (ergonomic, \u016aGJRMV) \u00bd \u00ab\u00bb\n".encode()),
     ("iconv -f UTF-8 -t LATIN1", b"a\xffb\n"),
     ("iconv -c -f UTF-8 -t LATIN1", b"a\xffb\n"),
     ("iconv -f UTF-8 -t LATIN1", b"ab\xc3"),
@@ -63,8 +65,31 @@ def test_iconv(tmp_path, cmd, stdin):
     compare(tmp_path, cmd, stdin=stdin)
 
 
+def test_iconv_c_locale_table_is_glibcs(tmp_path):
+    """The built-in C-locale table, every code point, against the real iconv (one call)."""
+    from nuwa.script.commands.miscutils.c_translit import C_TRANSLIT
+    cps = [c for c in range(0x80, 0x110000) if not 0xD800 <= c <= 0xDFFF]
+    data = "".join(chr(c) + "\n" for c in cps).encode()
+    real = subprocess.run(["iconv", "-f", "UTF-8", "-t", "ASCII//TRANSLIT"], input=data, capture_output=True,
+                          env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"}, check=True).stdout.split(b"\n")
+    assert {c: out.decode() for c, out in zip(cps, real) if out != b"?"} == C_TRANSLIT
+
+
+def test_iconv_translit_in_another_locale_is_deferred():
+    from nuwa.fs.memory import MemoryFS
+    fs = Overlay(MemoryFS())
+    fs.makedirs("/usr/bin")
+    fs.write_bytes("/usr/bin/iconv", b"\x7fELF", 0o755)
+    env = {"PATH": "/usr/bin", "LANG": "C.UTF-8"}
+    r = run_script(fs, "printf 'caf\\303\\251\\n' | iconv -f UTF-8 -t ASCII//TRANSLIT\n", env=env, models=MODELS)
+    [d] = r.deferred_commands
+    assert "locale 'C.UTF-8'" in d.reason
+    r = run_script(fs, "echo plain | iconv -f UTF-8 -t ASCII//TRANSLIT\n", env=env, models=MODELS)
+    assert r.deferred_commands == [] and r.stdout == b"plain\n"
+
+
 @pytest.mark.parametrize("cmd, why", [
-    ("iconv -f UTF-8 -t ASCII//TRANSLIT", "transliteration"),
+    ("iconv -f UTF-8 -t LATIN1//TRANSLIT", "only the C locale's table (to ASCII)"),
     ("iconv -f UTF-16 -t UTF-8", "not modelled"),
     ("iconv -t ASCII", "locale's charmap"),
     ("iconv -l", "-l"),
@@ -182,7 +207,8 @@ def _both(tmp_path, tree: str, script: str, prepare=None, subs=("tmp", "var/lib/
 
 
 KEYBOARD = r'''kbdnames='us*model*pc105*Generic 105-key PC
-us*layout*us*English (US)'
+us*layout*us*English (US)
+lv*variant*lv*ergonomic*Latvian - Latvian (ergonomic, ŪGJRMV)'
 if ! which iconv >/dev/null \
    || ! kbdnames="$(echo "$kbdnames" | iconv -f UTF-8 -t $(locale charmap)//TRANSLIT)"
 then

@@ -28,7 +28,7 @@ from nuwa.script.commands import _args
 from nuwa.script.commands.coreutils.human import human_readable
 from nuwa.script.commands._common import apath, err, errno_text, quotef
 from nuwa.script.context import Defer, Invocation
-from nuwa.script.disklayout import disk_name, mount_of, partition_device, required_layout
+from nuwa.script.disklayout import disk_name, layout_of, mount_of, partition_device, required_layout
 from nuwa.script.guestdev import guest_nodes
 
 
@@ -45,9 +45,14 @@ def root_device(inv: Invocation) -> tuple[str, int]:
 
 
 def device_number(inv: Invocation, st) -> int:
-    """``st_dev`` as the booted guest's stat(2) gives it: the host's for a host-directory model
-    (the device its files are on), else the guest's root device (the model is one filesystem)."""
-    if st.st_dev:
+    """``st_dev`` for ``stat %d``: the host's for a host-directory model (the device its files
+    are on, what stat in a chroot of it prints); with the image's disk layout the booted
+    guest's root partition (the model holds one filesystem); without either the filesystem
+    model's own number (0 for an overlay or in-memory model). That last number is no real
+    device's, but it is the same for every path of the image, so comparisons between paths --
+    what scripts use ``%d`` for (udev's chroot test, same-filesystem checks) -- come out as on
+    the guest."""
+    if st.st_dev or layout_of(inv.state) is None:
         return st.st_dev
     return root_device(inv)[1]
 

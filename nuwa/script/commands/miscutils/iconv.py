@@ -15,16 +15,19 @@ character or shift sequence at end of buffer``; ``-c`` (or ``//IGNORE``) drops w
 be converted: ``iconv -c`` exits 0; under ``//IGNORE`` glibc 2.36 still ends with "illegal
 input sequence at position N" (N: the input's length) and exit 1 when something was dropped.
 
-``//TRANSLIT`` replaces an unconvertible character by the transliteration of the *locale's*
-``LC_CTYPE`` (``translit_combining``, ``translit_compat``... of the locale sources) or glibc's
-built-in table: an input that needs transliteration is deferred; one whose every character
-converts as is gives the exact answer (what keyboard-configuration's ``iconv -t $(locale
-charmap)//TRANSLIT`` of its ASCII names in the C locale needs).
+``//TRANSLIT`` replaces an unconvertible character by the transliteration of the process's
+``LC_CTYPE`` locale. In the C/POSIX locale (what dpkg gives maintainer scripts unless the
+image sets a default locale) that is glibc's built-in table (``c_translit.py``), and "?" for a
+character it lacks, with exit 0: keyboard-configuration's ``iconv -t $(locale
+charmap)//TRANSLIT`` of its layout names ("Latvian (ergonomic, ?GJRMV)"). Other locales' tables
+(``translit_combining``... of the locale sources) are not modelled: an input that needs them is
+deferred; one whose every character converts as is gets the exact answer.
 """
 
 from __future__ import annotations
 
 from nuwa.script.commands import _args
+from nuwa.script.commands.miscutils.c_translit import C_TRANSLIT
 from nuwa.script.context import Defer, Invocation
 
 #: glibc's names (gconv-modules aliases, normalised: upper case) -> Python codec
@@ -96,7 +99,7 @@ def iconv(inv: Invocation) -> int:
                 inv.err(f"iconv: cannot open input file `{name}': {e.strerror}\n")
                 status = 1
                 continue
-        got, error = _convert(data, from_codec, to_codec, omit or ignore, translit)
+        got, error = _convert(data, from_codec, to_codec, omit or ignore, _transliterator(inv, translit, to_codec))
         out += got
         if not error and ignore and got_dropped(data, from_codec, to_codec):
             # glibc 2.36: the IGNORE error handler skips, then the conversion call still
@@ -113,7 +116,24 @@ def iconv(inv: Invocation) -> int:
     return status
 
 
-def _convert(data: bytes, from_codec: str, to_codec: str, omit: bool, translit: bool) -> tuple[bytes, str]:
+def _transliterator(inv: Invocation, translit: bool, to_codec: str):
+    """What //TRANSLIT does with a character the target lacks: in the C/POSIX locale (the
+    process's LC_CTYPE from LC_ALL, LC_CTYPE, LANG) glibc's built-in table, else "?"; None
+    without //TRANSLIT. Other locales' tables, and non-ASCII targets (whose conversion may
+    pick another alternative of an entry), are deferred when a character needs them."""
+    if not translit:
+        return None
+    ctype = next((inv.env[k] for k in ("LC_ALL", "LC_CTYPE", "LANG") if inv.env.get(k)), "C")
+    if ctype in ("C", "POSIX") and to_codec == "ascii":
+        return lambda ch: C_TRANSLIT.get(ord(ch), "?").encode("ascii")
+
+    def defer(ch: str) -> bytes:
+        raise Defer(f"iconv //TRANSLIT of a character the target lacks in the locale {ctype!r}: "
+                    "only the C locale's table (to ASCII) is modelled")
+    return defer
+
+
+def _convert(data: bytes, from_codec: str, to_codec: str, omit: bool, translit) -> tuple[bytes, str]:
     """(the converted bytes, an error message or ''), stopping at the first error as iconv."""
     try:
         text = data.decode(from_codec)
@@ -135,9 +155,10 @@ def _convert(data: bytes, from_codec: str, to_codec: str, omit: bool, translit: 
         try:
             enc = ch.encode(to_codec)
         except UnicodeEncodeError:
-            if translit:
-                raise Defer("iconv //TRANSLIT of a character the target lacks: the locale's "
-                            "transliteration tables are not modelled") from None
+            if translit is not None:
+                out += translit(ch)
+                pos += len(ch.encode(from_codec))
+                continue
             if omit:
                 pos += len(ch.encode(from_codec))
                 continue
