@@ -110,7 +110,10 @@ def iconv(inv: Invocation) -> int:
             status = 1
             break  # process_file failing ends the run: later files are not converted
     if output is not None:
-        _write(inv, output, bytes(out))
+        try:
+            _write(inv, output, bytes(out))
+        except OSError as e:  # iconv's message for an unwritable output is not modelled
+            raise Defer(f"iconv -o {output}: {e.strerror}") from None
     else:
         inv.out(bytes(out))
     return status
