@@ -25,8 +25,9 @@ from __future__ import annotations
 from nuwa.fs.memory import MemoryFS
 from nuwa.fs.overlay import Overlay
 from nuwa.script.commands import _args
-from nuwa.script.commands.coreutils.human import human_readable
 from nuwa.script.commands._common import apath, err, errno_text, quotef
+from nuwa.script.commands.coreutils.human import human_readable
+from nuwa.script.commands.coreutils.paths import canonicalize
 from nuwa.script.context import Defer, Invocation
 from nuwa.script.disklayout import disk_name, layout_of, mount_of, partition_device, required_layout
 from nuwa.script.guestdev import guest_nodes
@@ -209,7 +210,6 @@ def df(inv: Invocation) -> int:
 
 
 def _canonical(inv: Invocation, p: str) -> str:
-    from nuwa.script.commands.coreutils.paths import canonicalize
     try:
         return canonicalize(inv, p, "e")
     except OSError:

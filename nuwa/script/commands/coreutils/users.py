@@ -13,6 +13,7 @@ from __future__ import annotations
 from nuwa.deb.arch import image_machine
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB, err, quote
+from nuwa.script.commands.linuxbase.linux_base import image_list, version_cmp
 from nuwa.script.context import Defer, Invocation
 
 _LOCAL_SOURCES = {"files", "compat", "systemd", "cache", "altfiles", "[NOTFOUND=return]", "[!UNAVAIL=return]"}
@@ -269,8 +270,6 @@ def uname(inv: Invocation) -> int:
 
 def newest_kernel(inv: Invocation) -> str:
     """The release of the newest kernel image in ``/boot`` (see :func:`uname`); defers if none."""
-    from nuwa.script.commands.linuxbase.linux_base import image_list, version_cmp
-
     best = None
     for version, _path in image_list(inv):
         if best is None or version_cmp(version, best) > 0:

@@ -26,6 +26,8 @@ deferred; one whose every character converts as is gets the exact answer.
 
 from __future__ import annotations
 
+import os
+
 from nuwa.script.commands import _args
 from nuwa.script.commands.miscutils.c_translit import C_TRANSLIT
 from nuwa.script.context import Defer, Invocation
@@ -187,7 +189,6 @@ def got_dropped(data: bytes, from_codec: str, to_codec: str) -> bool:
 
 def _write(inv: Invocation, name: str, data: bytes) -> None:
     """``-o FILE``: created (0666 minus the umask) or truncated, written once at the end."""
-    import os
     p = inv.path(name)
     h = inv.fs.open_handle(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 & ~inv.umask)
     try:
