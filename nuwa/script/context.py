@@ -133,7 +133,8 @@ class Invocation:
     #: lets a model run another command (``xargs``, ``find -exec``, ``dpkg-maintscript-helper``)
     #: through the interpreter's own lookup: ``run(argv, stdin) -> (status, stdout, stderr)``;
     #: an optional third argument ``env`` replaces the environment the program receives, an
-    #: optional fourth ``cwd`` is its working directory (``find -execdir``)
+    #: optional fourth ``cwd`` is its working directory (``find -execdir``), an optional fifth
+    #: ``fs`` the filesystem view it runs on (``su``: another user's, ``loginutils.credfs``)
     run: Callable[..., tuple[int, bytes, bytes]] | None = None
     #: lets a model start a shell script of the image as its child, connected to descriptors
     #: the model provides (debconf's frontend runs the maintainer script with its protocol

@@ -320,15 +320,18 @@ class ExternalCommands:
         return 0
 
     def _model_run(self, argv: list[str], stdin: bytes, env: dict[str, str] | None = None,
-                   cwd: str | None = None) -> tuple[int, bytes, bytes]:
+                   cwd: str | None = None, fs=None) -> tuple[int, bytes, bytes]:
         """``Invocation.run``: a model runs another program (``xargs``, ``find -exec``).
 
         ``env``, when given, replaces the environment the program receives (``env -i``,
         ``env NAME=VALUE cmd``); the command is then looked up in that environment's PATH,
         as execvp(3) does. ``cwd``, when given, is the program's working directory (``find
-        -execdir`` runs it in the matched file's directory).
+        -execdir`` runs it in the matched file's directory). ``fs``, when given, is the
+        filesystem view the program and its children see (``su`` gives another user's).
         """
         c = self.subshell()
+        if fs is not None:
+            c.fs = fs
         if cwd is not None:
             c.cwd = cwd
         if env is not None:  # an exec'd program sees only its environment, no shell variables

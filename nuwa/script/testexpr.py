@@ -169,6 +169,10 @@ class _TestEval:
         st = self.stat(arg)
         if st is None:
             return False
+        access = getattr(self.sh.fs, "access", None)
+        if access is not None and op in "rwxOG":
+            # a command run as another user (su): its view answers with that user's rights
+            return access(self.sh.abspath(arg), op)
         m = st.st_mode
         return {
             "e": True, "f": _stat.S_ISREG(m), "d": _stat.S_ISDIR(m), "b": _stat.S_ISBLK(m),

@@ -249,8 +249,11 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
         """Filesystem counts, as ``statfs`` reports them for ext4."""
         sb = self.sb
         free = sb.free_blocks_count
+        # ext4_statfs also holds back the mount's reserved clusters (ext4_calculate_resv_clusters:
+        # 2% of the blocks, at most 4096) from what unprivileged writers may use
+        resv = min(sb.blocks_count // 50, 4096)
         return StatVFS(f_bsize=self.bs, f_frsize=self.bs, f_blocks=sb.blocks_count - self._overhead(),
-                       f_bfree=free, f_bavail=max(0, free - sb.r_blocks_count), f_files=sb.inodes_count,
+                       f_bfree=free, f_bavail=max(0, free - sb.r_blocks_count - resv), f_files=sb.inodes_count,
                        f_ffree=sb.free_inodes_count, f_favail=sb.free_inodes_count,
                        f_flag=0 if self.writable else 1)
 

@@ -5,6 +5,8 @@ neighbouring packages that scripts use the same way.
   touch;  ``paths``: readlink, realpath, basename, dirname, mktemp, and ``which`` (debianutils);
 - ``text``: cat, head, tail, cut, uniq, wc;  ``transform``: tr, sort, tsort;  ``listing``: ls;
 - ``compare``: md5sum and sha*sum, stat, and ``cmp``/``diff -q`` (diffutils 3.8);
+- ``ddcmd``: dd;  ``human``: gnulib's human_readable for df and dd;
+- ``fsinfo``: df, and the device number ``stat %d`` prints (the booted guest's);
 - ``users``: id, sync, sleep, uname, arch, and ``getent`` (glibc 2.36);  ``datecmd``: date;
 - ``envexpr``: env, expr, and ``getconf`` (glibc 2.36).
 """
@@ -12,7 +14,7 @@ neighbouring packages that scripts use the same way.
 from __future__ import annotations
 
 from nuwa.script.commands.coreutils import (
-    attrs, compare, copy, datecmd, envexpr, files, listing, paths, text, transform, users,
+    attrs, compare, copy, datecmd, ddcmd, envexpr, files, fsinfo, listing, paths, text, transform, users,
 )
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
@@ -30,6 +32,8 @@ MODELS = {
     "cmp": compare.cmp,
     "diff": compare.diff,
     "stat": compare.stat_cmd,
+    "df": fsinfo.df,
+    "dd": ddcmd.dd,
     "cp": copy.cp,
     "install": copy.install,
     "date": datecmd.date,

@@ -12,6 +12,7 @@ import time
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB, apath, err, errno_text, mode_string, quote, quotef
 from nuwa.script.commands.coreutils.attrs import _utc_only
+from nuwa.script.commands.coreutils.fsinfo import device_number
 from nuwa.script.context import Defer, Invocation
 
 _ALGOS = {"md5sum": "md5", "sha1sum": "sha1", "sha224sum": "sha224", "sha256sum": "sha256",
@@ -219,7 +220,14 @@ _FTYPE = {_stat.S_IFREG: "regular file", _stat.S_IFDIR: "directory", _stat.S_IFL
 
 
 def stat_cmd(inv: Invocation) -> int:
-    """``stat [-L] -c FORMAT|--printf=FORMAT FILE...`` (the default long output is deferred)."""
+    """``stat [-L] -c FORMAT|--printf=FORMAT FILE...`` (the default long output is deferred).
+
+    ``%d``/``%D`` (the device number) is the booted guest's: see :func:`fsinfo.device_number`.
+    udev's ``stat -c %d/%i /`` against ``stat -Lc %d/%i /proc/1/root`` finds no
+    ``/proc/1/root`` in a dormant image (nothing is mounted on /proc): the second stat fails
+    as it does in a chroot without /proc, and the script takes its "in a chroot" branch, the
+    one real dpkg in a chroot of the image takes too.
+    """
     try:
         opts, ops = _args.parse(inv, _args.spec("Lc:t", {"dereference": "L", "format": "c",
                                                          "printf": ("printf", _args.REQ), "terse": "t"}))
@@ -314,6 +322,9 @@ def _directive(inv, db, d, name, p, st) -> str:
         return "regular empty file" if t == "regular file" and st.st_size == 0 else t
     if d == "i":
         return str(st.st_ino)
+    if d in "dD":
+        dev = device_number(inv, st)
+        return str(dev) if d == "d" else f"{dev:x}"
     if d == "h":
         return str(st.st_nlink)
     if d in "XYZW":

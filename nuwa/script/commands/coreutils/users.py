@@ -1,6 +1,7 @@
 """Models of id and getent, answered from the image's account files, plus sync, sleep, uname.
 
-Maintainer scripts run as root, so the simulated process is uid 0, gid 0. Lookups use the
+Maintainer scripts run as root, so the simulated process is uid 0, gid 0 -- except under
+``su``/``runuser``, whose filesystem view carries the user's credentials (``inv.fs.creds``). Lookups use the
 image's /etc/passwd, /etc/group, /etc/shadow and /etc/gshadow (NSS ``files``); when the
 image's nsswitch.conf lists a network source (ldap, sss, nis...) for a database and the key is
 not in the files, the answer depends on the network, so the invocation is deferred.
@@ -12,6 +13,7 @@ from __future__ import annotations
 from nuwa.deb.arch import image_machine
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB, err, quote
+from nuwa.script.commands.linuxbase.linux_base import image_list, version_cmp
 from nuwa.script.context import Defer, Invocation
 
 _LOCAL_SOURCES = {"files", "compat", "systemd", "cache", "altfiles", "[NOTFOUND=return]", "[!UNAVAIL=return]"}
@@ -68,8 +70,9 @@ def _id_one(inv: Invocation, db: UserDB, name: str | None, want: list[str], name
             return 1
         uid, gid, uname = int(ent[2]), int(ent[3]), ent[0]
     else:
-        uid, gid = 0, 0
-        ent = db.user_by_uid(0)
+        creds = getattr(inv.fs, "creds", None)  # a command run by su/runuser as another user
+        uid, gid = (creds.uid, creds.gid) if creds is not None else (0, 0)
+        ent = db.user_by_uid(uid)
         uname = ent[0] if ent else None
     groups = [gid] + [g for g in (db.groups_of(uname) if uname else []) if g != gid]
     status = 0
@@ -219,23 +222,41 @@ def sleep(inv: Invocation) -> int:
 
 
 def uname(inv: Invocation) -> int:
-    """``uname [-s|-m|-o|-n]``: facts of the image; kernel release/version need the booted kernel."""
+    """``uname [-snrmpio]`` (coreutils 9.1) answered for the image as it will boot.
+
+    ``-r`` is the release of the newest kernel installed in the image: the ``/boot/vmlinu[xz]-*``
+    versions (linux-base's ``image_list``) ordered by ``DebianLinux::version_cmp``, the one
+    ``/vmlinuz`` points at after ``linux-update-symlinks`` and the one GRUB boots by default.
+    A script that asks is about to run on that kernel at the next boot; the kernel running when
+    the image was last up is unknowable offline. No kernel in the image (a container image,
+    booted by someone else's kernel) defers. ``-p``/``-i`` are "unknown" on Linux; ``-v`` (the
+    kernel's build banner) and ``-a`` (which holds it) are deferred.
+    """
     try:
-        opts, ops = _args.parse(inv, _args.spec("asnrvmpio", {"kernel-name": "s", "nodename": "n",
-                                                              "machine": "m", "operating-system": "o"}))
+        opts, ops = _args.parse(inv, _args.spec("asnrvmpio", {
+            "all": "a", "kernel-name": "s", "nodename": "n", "kernel-release": "r", "kernel-version": "v",
+            "machine": "m", "processor": "p", "hardware-platform": "i", "operating-system": "o"}))
     except _args.UsageError as e:
         return _args.usage(inv, e)
+    if ops:
+        err(inv, f"extra operand {quote(ops[0])}")
+        inv.err(f"Try '{inv.argv[0]} --help' for more information.\n")
+        return 1
     keys = [k for k, _ in opts] or ["s"]
-    if set(keys) & set("arvpi"):
-        raise Defer("uname: the running kernel's release/version is known only at boot")
+    if set(keys) & set("av"):
+        raise Defer("uname -v/-a: the kernel's build banner is known only once it runs")
     out = []
-    for k in "snmo":
+    for k in "snrmpio":
         if k not in keys:
             continue
         if k == "s":
             out.append("Linux")
         elif k == "o":
             out.append("GNU/Linux")
+        elif k in "pi":
+            out.append("unknown")
+        elif k == "r":
+            out.append(newest_kernel(inv))
         elif k == "n":
             try:
                 out.append(inv.fs.read_bytes("/etc/hostname").decode().split()[0])
@@ -245,6 +266,17 @@ def uname(inv: Invocation) -> int:
             out.append(_machine_name(inv, "uname -m"))
     inv.out(" ".join(out) + "\n")
     return 0
+
+
+def newest_kernel(inv: Invocation) -> str:
+    """The release of the newest kernel image in ``/boot`` (see :func:`uname`); defers if none."""
+    best = None
+    for version, _path in image_list(inv):
+        if best is None or version_cmp(version, best) > 0:
+            best = version
+    if best is None:
+        raise Defer("uname -r: no kernel installed in the image's /boot (the booting kernel is not the image's)")
+    return best
 
 
 def _machine_name(inv: Invocation, what: str) -> str:

@@ -1,7 +1,7 @@
 """Machine facts and small utilities that fit no larger family (BusyBox's ``miscutils/``).
 
 - ``sysinfo``: hostname, ischroot (debianutils), mountpoint (util-linux), nproc (coreutils),
-  logger and wall (bsdutils);  ``locales``: locale (glibc 2.36);
+  logger and wall (bsdutils);  ``locales``: locale (glibc 2.36);  ``iconv``: iconv (glibc 2.36);
 - ``runparts``: run-parts (debianutils 5.7);  ``locales`` also holds gettext (gettext-base 0.21);
 - ``perl_oneliners``: ``perl`` for the few generated one-liners (dh_python3, libc6, ucf's);
   every other Perl program is deferred.
@@ -9,11 +9,12 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.miscutils import locales, perl_oneliners, runparts, sysinfo
+from nuwa.script.commands.miscutils import iconv, locales, perl_oneliners, runparts, sysinfo
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
     "gettext": locales.gettext,
+    "iconv": iconv.iconv,
     "locale": locales.locale,
     "perl": perl_oneliners.perl,
     "run-parts": runparts.run_parts,

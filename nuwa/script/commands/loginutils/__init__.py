@@ -1,0 +1,17 @@
+"""Running a command as another user (BusyBox's ``loginutils/``): ``su`` and ``runuser``
+(util-linux 2.38, ``login-utils/su-common.c``).
+
+- ``su``: su, runuser (the command runs in the simulator as the user);
+- ``credfs``: the filesystem as that user's process sees it (permission checks, ownership of
+  what it creates, the credentials ``id`` and ``test`` ask for).
+"""
+
+from __future__ import annotations
+
+from nuwa.script.commands.loginutils import su
+
+#: program basename -> model: everything this family provides, declared here and nowhere else
+MODELS = {
+    "su": su.su,
+    "runuser": su.runuser,
+}
