@@ -61,12 +61,16 @@ def parse_triggers_ci(text: str, where: str, error=CorruptImageError) -> list[Di
 
 
 def trigger_name_problem(name: str, kind: str) -> str | None:
-    """dpkg's ``trig_name_is_illegal`` (printable ASCII only), plus the file-name limit: an
-    explicit trigger's interests live in ``triggers/NAME``, one directory entry of 255 bytes."""
+    """dpkg's ``trig_name_is_illegal`` (printable ASCII only), plus what a file name can be: an
+    explicit trigger's interests live in ``triggers/NAME``, one directory entry of 255 bytes
+    (``.``, ``..`` and names with ``/`` are none; dpkg fails creating them)."""
     if any(c <= " " or c >= "\x7f" for c in name):
         return "trigger name contains invalid character"
-    if kind == "interest" and not name.startswith("/") and len(name.encode("utf-8", "surrogateescape")) > 255:
-        return "longer than 255 bytes (the name of its file in the triggers directory)"
+    if kind == "interest" and not name.startswith("/"):
+        if len(name.encode("utf-8", "surrogateescape")) > 255:
+            return "longer than 255 bytes (the name of its file in the triggers directory)"
+        if name in (".", "..") or "/" in name:
+            return "not a file name in the triggers directory"
     return None
 
 

@@ -29,6 +29,8 @@ EXPECT = {
     "deb-illegal-package-name.deb": ["invalid package name", "character '$' not allowed"],
     # an explicit trigger interest whose file name in triggers/ cannot exist (ENAMETOOLONG leaked)
     "deb-trigger-name-too-long.deb": ["fuzzpkg", "illegal trigger name", "longer than 255 bytes"],
+    # an explicit trigger named '..': its interests file would be the triggers directory's parent
+    "deb-trigger-name-dotdot.deb": ["fuzzpkg", "illegal trigger name '..'", "not a file name"],
 }
 
 
