@@ -231,6 +231,9 @@ def b_set(sh, argv):
                                 sh.write(1, f"set {'-' if l in sh.opts else '+'}o {n}\n")
                     continue
                 opt = args.pop(0)
+                if opt == "pipefail" and sh.bash:
+                    (sh.opts.add if on else sh.opts.discard)("P")
+                    continue
                 if opt not in names:
                     sh.fatal(f"set: Illegal option -o {opt}")
                 c = names[opt]

@@ -246,6 +246,7 @@ class ExternalCommands:
         c = self.start_shell(arg0=arg0, positional=positional, fds=fds, cwd=self.cwd, umask=self.umask, env=env,
                              initial_env=self.initial_env, opts=opts, depth=self.depth + 1)
         c.strict_defer = True
+        c.bash = bash
         marks = (len(self.record.entries), dict(self.record.counts), len(self.deferred))
         sp = savepoint()
         try:

@@ -43,6 +43,10 @@ NOOP_NAMES = frozenset({"true", ":", "echo", "printf"})
 class Shell(Redirections, ExternalCommands):
     """One shell execution environment (a subshell is a copy sharing fs, record and budgets)."""
 
+    #: a ``#!/bin/bash`` script: the parser reads bash's extra syntax, and ``set -o pipefail``
+    #: (internally the option letter ``P``, which no ``set`` flag spells) is accepted
+    bash = False
+
     def __init__(self, fs, limits: Limits, record: RunRecord, deferred: list, model_state: dict, models: ModelSet):
         self.fs = fs
         self.models = models
@@ -345,7 +349,7 @@ class Shell(Redirections, ExternalCommands):
             if len(p.commands) == 1:
                 st = self.run_command(p.commands[0])
             else:
-                data = None
+                data, failed = None, 0
                 for i, cmd in enumerate(p.commands):
                     self.lineno = getattr(cmd, "line", self.lineno)
                     fds = {}
@@ -356,7 +360,10 @@ class Shell(Redirections, ExternalCommands):
                         out = OutBuf(self.limits, "piped to the next command")
                         fds[1] = out
                     st = self.run_subshell(cmd, fds)
+                    failed = st or failed  # bash's pipefail: the last command that failed
                     data = bytes(out.data) if out is not None else None
+                if "P" in self.opts:
+                    st = failed
         finally:
             if p.bang:
                 self.e_suppress -= 1
@@ -746,6 +753,7 @@ def run_script(fs, script, argv: list[str] | None = None, env: dict[str, str] | 
     sh = new_shell(fs, limits, record, deferred, model_state if model_state is not None else {}, models=models,
                    arg0=name, positional=list(argv or []), fds={0: InBuf(stdin), 1: out, 2: err},
                    cwd=cwd, umask=umask, env=environment, initial_env=dict(environment))
+    sh.bash = bash
 
     def result(status: int, whole: bool = False, reason: str = "") -> ScriptResult:
         return ScriptResult(status, bytes(out.data), bytes(err.data), record, deferred, whole, reason)
