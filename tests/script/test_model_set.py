@@ -55,6 +55,7 @@ ADDED = {
     "update-xmlcatalog", "update-catalog", "update-perl-sax-parsers", "update-mime",
     # issue 13: programs whose output real maintainer scripts capture or test
     "df", "dd", "iconv", "su", "runuser",
+    "stty",
 }
 
 

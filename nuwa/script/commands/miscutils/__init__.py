@@ -19,6 +19,7 @@ MODELS = {
     "perl": perl_oneliners.perl,
     "run-parts": runparts.run_parts,
     "hostname": sysinfo.hostname,
+    "stty": sysinfo.stty,
     "ischroot": sysinfo.ischroot,
     "mountpoint": sysinfo.mountpoint,
     "nproc": sysinfo.nproc,

@@ -245,3 +245,19 @@ def logger(inv: Invocation) -> int:
 def wall(inv: Invocation) -> int:
     """``wall``: a message to logged-in users' terminals; dropped."""
     raise Drop("writes to logged-in users' terminals")
+
+
+# ---- stty --------------------------------------------------------------------------------------
+
+def stty(inv: Invocation) -> int:
+    """``stty [SETTINGS]``: a maintainer script's standard input is never a terminal (dpkg run by
+    apt, unattended-upgrades or this simulation), so GNU stty fails as it does there: "'standard
+    input': Inappropriate ioctl for device", status 1, nothing on stdout. ``-F DEVICE`` (a
+    terminal of the running system) and ``--help``/``--version`` defer."""
+    for a in inv.argv[1:]:
+        if a in ("-F", "--help", "--version") or a.startswith(("--file", "-F")):
+            raise Defer(f"stty {a}: a terminal device of the running system")
+        if a == "--":
+            break
+    inv.err("stty: 'standard input': Inappropriate ioctl for device\n")
+    return 1
