@@ -397,6 +397,28 @@ def replay(path: str, kind: str, timeout: float, limit_mib: int) -> list[dict]:
 DEFAULT_SEED_DIR = "/var/tmp/nuwa-fuzz-seeds"
 
 
+def run_plan(args) -> dict:
+    """``--plan KIND=COUNT,...``: a long run made of one count per kind (the kinds differ a
+    hundredfold in cost, so a round-robin would spend its time on the slowest), each kind with
+    its own seed (``--seed`` + its position); the per-kind results merged into one report."""
+    total = {"inputs": 0, "per_kind": {}, "first_command_ends": {}, "findings": {}, "per_kind_seconds": {}}
+    for i, item in enumerate(args.plan.split(",")):
+        kind, _, count = item.partition("=")
+        sub = argparse.Namespace(**{**vars(args), "kinds": kind, "count": int(count), "seconds": None,
+                                    "seed": args.seed + i})
+        t0 = time.monotonic()
+        res = fuzz(sub)
+        total["per_kind_seconds"][kind] = round(time.monotonic() - t0, 1)
+        total["inputs"] += res["inputs"]
+        total["per_kind"].update(res["per_kind"])
+        total["first_command_ends"].update(res["first_command_ends"])
+        for cause, f in res["findings"].items():
+            total["findings"][cause] = f
+        print(f"{kind}: {res['inputs']} inputs in {total['per_kind_seconds'][kind]} s, "
+              f"{len(res['findings'])} finding causes", file=sys.stderr, flush=True)
+    return total
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=None)
@@ -413,6 +435,8 @@ def main() -> int:
     ap.add_argument("--replay", default=None, help="run one saved input (with --kind) and print its outcomes")
     ap.add_argument("--kind", default=None, help=f"the kind of the --replay input, of {','.join(KINDS)}")
     ap.add_argument("--out", default=None, help="where the smallest input of each failure cause goes")
+    ap.add_argument("--plan", default=None,
+                    help="KIND=COUNT,...: each kind in turn for its count (seed, seed+1, ...); one report")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.replay:
@@ -421,10 +445,13 @@ def main() -> int:
             if "tb" in res:
                 print(res["tb"])
         return 0
-    if args.seconds is None and args.count is None:
-        args.seconds = 120.0
     t0 = time.monotonic()
-    res = fuzz(args)
+    if args.plan:
+        res = run_plan(args)
+    else:
+        if args.seconds is None and args.count is None:
+            args.seconds = 120.0
+        res = fuzz(args)
     res["seconds"] = round(time.monotonic() - t0, 1)
     if args.json:
         print(json.dumps(res, indent=1))
