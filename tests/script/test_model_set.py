@@ -53,6 +53,8 @@ ADDED = {
     "linux-version", "linux-update-symlinks",  # issue 14: linux-base
     # issue 13: the catalog and registry updaters (xml-core, sgml-base, libxml-sax-perl, mailcap)
     "update-xmlcatalog", "update-catalog", "update-perl-sax-parsers", "update-mime",
+    # issue 13: server packages' helpers (apache2's a2enmod under its six names)
+    "a2enmod", "a2dismod", "a2enconf", "a2disconf", "a2ensite", "a2dissite",
 }
 
 

@@ -16,12 +16,12 @@ model").
 from __future__ import annotations
 
 from nuwa.script.commands import (accounts, archival, caches, coreutils, debconf, dpkg, editors, findutils, grub,
-                                  initramfs, kmod, linuxbase, miscutils, python, registries, services)
+                                  initramfs, kmod, linuxbase, miscutils, python, registries, server, services)
 from nuwa.script.context import ModelSet
 
 #: the families, in the order their models are listed
 FAMILIES = (coreutils, findutils, editors, dpkg, debconf, accounts, services, caches, kmod, miscutils, archival,
-            initramfs, grub, python, linuxbase, registries)
+            initramfs, grub, python, linuxbase, registries, server)
 
 
 def default_models() -> ModelSet:
