@@ -11,66 +11,17 @@ both directories path by path (type, mode, owner, size, content, link target).
 from __future__ import annotations
 
 import os
-import shlex
-import shutil
-import subprocess
 
 import pytest
 
-from debian_tree import bookworm_tree
-from helpers.trees import brief_facts, tree_facts
-from nuwa.fs.hostdir import HostDirFS
-from nuwa.fs.overlay import Overlay
-from nuwa.script.commands import default_models
-from nuwa.script.interp import run_script
+from server_harness import Pair
 
-MODELS = default_models()
-PACKAGES = ("apache2", "locales", "ssl-cert")
-ENV = {"LC_ALL": "C", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
 DIRS = ["etc/apache2", "var/lib/apache2"]
-
-
-class Pair:
-    """Two copies of the tree and a pristine copy of what the cases change."""
-
-    def __init__(self, where: str):
-        base = bookworm_tree(extra=PACKAGES)
-        self.real = os.path.join(where, "real")
-        self.model = os.path.join(where, "model")
-        self.pristine = os.path.join(where, "pristine")
-        for d in (self.real, self.model):
-            subprocess.run(["cp", "-a", base, d], check=True)
-        for d in DIRS:
-            os.makedirs(os.path.dirname(os.path.join(self.pristine, d)), exist_ok=True)
-            subprocess.run(["cp", "-a", os.path.join(base, d), os.path.join(self.pristine, d)], check=True)
-
-    def reset(self, setup=None) -> None:
-        for root in (self.real, self.model):
-            for d in DIRS:
-                shutil.rmtree(os.path.join(root, d))
-                subprocess.run(["cp", "-a", os.path.join(self.pristine, d), os.path.join(root, d)], check=True)
-            if setup:
-                setup(root)
-
-    def run_real(self, cmd: str, stdin: bytes = b""):
-        p = subprocess.run(["chroot", self.real, "/bin/sh", "-c", cmd], env=ENV, capture_output=True, timeout=120,
-                           input=stdin)
-        return p.returncode, p.stdout, p.stderr
-
-    def run_model(self, cmd: str, stdin: bytes = b""):
-        # an overlay gives the nested `sh -c` (the envvars read) its savepoint, as in a patch run
-        fs = Overlay(HostDirFS(self.model, writable=True))
-        res = run_script(fs, cmd, env=dict(ENV), stdin=stdin, models=MODELS, is_path=False)
-        fs.commit()
-        return res
-
-    def facts(self, root: str) -> dict:
-        return tree_facts(root, brief_facts, subs=DIRS)
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    return Pair(str(tmp_path_factory.mktemp("apache2")))
+    return Pair(str(tmp_path_factory.mktemp("apache2")), DIRS)
 
 
 def _write(rel: str, data: bytes, mode: int = 0o644):

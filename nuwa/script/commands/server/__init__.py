@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.server import apache2
+from nuwa.script.commands.server import apache2, locales
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {name: apache2.a2enmod for name in apache2.NAMES}
+MODELS = {**{name: apache2.a2enmod for name in apache2.NAMES}, "update-locale": locales.update_locale}
