@@ -68,7 +68,8 @@ class Pair:
         """The :class:`ScriptResult` of the same command line interpreted on the model copy."""
         # an overlay gives the nested `sh -c` (the envvars read) its savepoint, as in a patch run
         fs = Overlay(HostDirFS(self.model, writable=True))
-        res = run_script(fs, cmd, env=dict(ENV), stdin=stdin, models=MODELS, is_path=False)
+        res = run_script(fs, cmd, env={**ENV, "DEBIAN_FRONTEND": "noninteractive"}, stdin=stdin, models=MODELS,
+                         is_path=False)
         fs.commit()
         return res
 

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.server import apache2, locales
+from nuwa.script.commands.server import apache2, locales, sslcert
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {**{name: apache2.a2enmod for name in apache2.NAMES}, "update-locale": locales.update_locale}
+MODELS = {**{name: apache2.a2enmod for name in apache2.NAMES}, "update-locale": locales.update_locale,
+          "make-ssl-cert": sslcert.make_ssl_cert}

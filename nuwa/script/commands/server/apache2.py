@@ -25,7 +25,6 @@ dependency already enabled) undoes what the run wrote, so first boot runs it fro
 
 from __future__ import annotations
 
-import errno
 import fnmatch
 import os
 import posixpath
