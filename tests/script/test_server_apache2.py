@@ -11,10 +11,15 @@ both directories path by path (type, mode, owner, size, content, link target).
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 
 import pytest
 
-from server_harness import Pair
+from nuwa.fs.hostdir import HostDirFS
+from nuwa.fs.overlay import Overlay
+from nuwa.script.interp import dpkg_environment, run_script
+from server_harness import MODELS, Pair
 
 DIRS = ["etc/apache2", "var/lib/apache2"]
 
@@ -122,3 +127,45 @@ def test_a2enmod_reads_envvars_through_the_shell(pair):
         assert not res.deferred_commands, res.deferred_commands
         assert (res.status, res.stdout, res.stderr) == real, cmd
     assert pair.facts(pair.model) == pair.facts(pair.real)
+
+
+def _fresh_apache(root: str) -> None:
+    """The state before apache2's first configure: nothing enabled, no markers, no logs."""
+    for d in ("mods-enabled", "conf-enabled", "sites-enabled"):
+        p = os.path.join(root, "etc/apache2", d)
+        for n in os.listdir(p):
+            os.unlink(os.path.join(p, n))
+    for sub in ("var/lib/apache2/module", "var/lib/apache2/conf", "var/lib/apache2/site"):
+        shutil.rmtree(os.path.join(root, sub), ignore_errors=True)
+    for n in ("error.log", "access.log", "other_vhosts_access.log"):
+        p = os.path.join(root, "var/log/apache2", n)
+        if os.path.lexists(p):
+            os.unlink(p)
+    with open(os.path.join(root, "usr/sbin/policy-rc.d"), "w") as f:
+        f.write("#!/bin/sh\nexit 101\n")
+    os.chmod(os.path.join(root, "usr/sbin/policy-rc.d"), 0o755)
+
+
+def test_apache2_postinst_fresh_configure_matches_real(tmp_path):
+    # apache2's own postinst (bash) for a first configure: the a2enmod/a2enconf/a2ensite calls
+    # in it are simulated, the service start is dropped; the tree must equal real dpkg's run
+    p = Pair(str(tmp_path), ["etc/apache2", "var/lib/apache2", "var/log/apache2", "usr/sbin/policy-rc.d"])
+    p.reset(_fresh_apache)
+    script = "/var/lib/dpkg/info/apache2.postinst"
+    env = dpkg_environment("postinst", "apache2", "amd64")
+    real = subprocess.run(["chroot", p.real, script, "configure", ""], env=env, capture_output=True, timeout=300)
+    fs = Overlay(HostDirFS(p.model, writable=True))
+    res = run_script(fs, script, ["configure", ""], env=env, name=script, models=MODELS, is_path=True, bash=True)
+    fs.commit()
+    assert not res.deferred_whole and not res.deferred_commands, (res.reason, res.deferred_commands)
+    assert real.returncode == 0 and res.status == 0, real.stderr
+    assert res.stdout == real.stdout and res.stderr == b""
+    # the only difference: real invoke-rc.d's policy-rc.d refusal; Nuwa drops the service
+    # start (a running-system action) and reports it instead of printing
+    assert set(real.stderr.splitlines()) <= {b"invoke-rc.d: could not determine current runlevel",
+                                              b"invoke-rc.d: policy-rc.d denied execution of start.",
+                                              b"invoke-rc.d: policy-rc.d denied execution of restart."}
+    assert any(r.classification == "dropped" and r.argv[0] == "invoke-rc.d" for r in res.record.entries)
+    simulated = {r.argv[0] for r in res.record.entries if r.classification == "simulated"}
+    assert {"a2enmod", "a2enconf", "a2ensite"} <= simulated
+    assert p.facts(p.model) == p.facts(p.real)
