@@ -20,7 +20,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from server_harness import ENV, Pair
+from nuwa.fs.hostdir import HostDirFS
+from nuwa.fs.overlay import Overlay
+from nuwa.script.interp import dpkg_environment, run_script
+from server_harness import ENV, MODELS, Pair
 
 DIRS = ["etc/ssl", "etc/hosts", "etc/hostname"]
 CERT = "etc/ssl/certs/ssl-cert-snakeoil.pem"
@@ -155,3 +158,27 @@ def test_make_ssl_cert_defers_an_unknown_template(pair, tmp_path):
     finally:
         with open(tpl, "wb") as f:
             f.write(original)
+
+
+def _no_snakeoil(root: str) -> None:
+    _hosts(HOSTS)(root)
+    for rel in (CERT, KEY, "etc/ssl/certs/62742064.0"):
+        os.unlink(os.path.join(root, rel))
+
+
+def test_ssl_cert_postinst_configure_matches_real(tmp_path):
+    # ssl-cert's own postinst (confmodule, addgroup guard, make-ssl-cert, dpkg-statoverride)
+    p = Pair(str(tmp_path), DIRS + ["var/lib/dpkg/statoverride", "etc/group"])
+    p.reset(_no_snakeoil)
+    script = "/var/lib/dpkg/info/ssl-cert.postinst"
+    env = {**dpkg_environment("postinst", "ssl-cert", "all"), "DEBIAN_FRONTEND": "noninteractive"}
+    real = subprocess.run(["unshare", "--uts", "sh", "-c", 'hostname vm && exec chroot "$0" "$1" configure ""',
+                           p.real, script], env=env, capture_output=True, timeout=300)
+    fs = Overlay(HostDirFS(p.model, writable=True))
+    res = run_script(fs, script, ["configure", ""], env=env, name=script, models=MODELS, is_path=True)
+    fs.commit()
+    assert not res.deferred_whole and not res.deferred_commands, (res.reason, res.deferred_commands)
+    assert (res.status, res.stdout, res.stderr) == (real.returncode, real.stdout, real.stderr)
+    assert any(r.classification == "simulated" and r.argv[0] == "make-ssl-cert" for r in res.record.entries)
+    assert tree_without_key_bytes(p, p.model) == tree_without_key_bytes(p, p.real)
+    assert cert_fields(p.model) == cert_fields(p.real)
