@@ -81,7 +81,7 @@ class A2:
         self.statedir = (env.get("APACHE_STATE_DIRECTORY") or "/var/lib/apache2") + "/" + self.obj
         self.choicedir = self.availdir if self.act == "enable" else self.enabldir
         self.request_reload = False
-        self.stdin_lines = inv.stdin.split(b"\n")
+        self.stdin_lines: list[bytes] | None = None  # read only when the prompt asks: stdin is shared
         for p in (self.availdir, self.enabldir, self.statedir, self.modsenabldir):
             if not p.startswith("/") or "\0" in p:
                 raise Defer(f"{inv.name}: a relative or odd directory {p!r} from the environment")
@@ -281,6 +281,8 @@ class A2:
 
     def essential(self, acton: str) -> None:
         """The confirmation prompt; the answer is the next line of stdin."""
+        if self.stdin_lines is None:
+            self.stdin_lines = self.inv.stdin.split(b"\n")
         if len(self.stdin_lines) < 2:
             raise Defer(f"{self.inv.name} {acton}: asks for confirmation on stdin, which has no line")
         out = self.inv.out
@@ -432,9 +434,7 @@ def _options(inv: Invocation, args: list[str]) -> tuple[set[str], list[str], boo
     opts: set[str] = set()
     rest: list[str] = []
     ok = True
-    it = iter(range(len(args)))
-    for i in it:
-        a = args[i]
+    for i, a in enumerate(args):
         if a == "--":
             rest.extend(args[i + 1:])
             break
