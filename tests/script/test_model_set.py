@@ -56,6 +56,10 @@ ADDED = {
     # issue 13: programs whose output real maintainer scripts capture or test
     "df", "dd", "iconv", "su", "runuser",
     "stty",
+    # issue 13: server packages' helpers (apache2's a2enmod under its six names)
+    "a2enmod", "a2dismod", "a2enconf", "a2disconf", "a2ensite", "a2dissite",
+    "update-locale",  # issue 13: locales' postinst
+    "make-ssl-cert",  # issue 13: ssl-cert's postinst (the snakeoil certificate)
 }
 
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from nuwa.script.commands import (accounts, archival, caches, coreutils, debconf, dpkg, editors, findutils, grub,
                                   initramfs, kmod, linuxbase, loginutils, miscutils, python, registries,
-                                  services)
+                                  server, services)
 from nuwa.script.context import ModelSet
 
 #: the families, in the order their models are listed
 FAMILIES = (coreutils, findutils, editors, dpkg, debconf, accounts, services, caches, kmod, miscutils, archival,
-            initramfs, grub, python, linuxbase, registries, loginutils)
+            initramfs, grub, python, linuxbase, registries, loginutils, server)
 
 
 def default_models() -> ModelSet:
