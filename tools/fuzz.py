@@ -217,7 +217,7 @@ def verdict(kind: str, res: dict) -> str | None:
     code, msg = res["exit"], res.get("msg", "")
     head = " ".join(w for w in msg.split(":")[-1].split()[:6] if not any(c.isdigit() for c in w))
     if kind in ("qcow2", "gpt", "mbr", "ext4"):
-        if code == 2 and not ("no root filesystem" in msg or any(m in msg for m in MISSING_FILE)):
+        if code == 2 and not ("no root filesystem" in msg or "has no journal" in msg or any(m in msg for m in MISSING_FILE)):
             return f"exit 2 for a damaged image ({res['cmd']}): {head}"
         if code == 1 and not (res["cmd"].split()[0] in ("cat", "copy-in", "ls") and any(m in msg for m in MISSING_FILE)):
             return f"exit 1 for a damaged image ({res['cmd']}): {head}"

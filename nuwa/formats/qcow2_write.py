@@ -25,7 +25,7 @@ import os
 import struct
 from array import array
 
-from nuwa.errors import UnsupportedFeatureError
+from nuwa.errors import CorruptImageError, UnsupportedFeatureError
 from nuwa.formats import c_qcow2 as C
 from nuwa.formats.qcow2_header import array_be, build_header, decode_bitmap_directory
 from nuwa.formats.qcow2_refcount import Refcounts
@@ -62,6 +62,13 @@ class Qcow2Writer:
         else:
             # the allocator trusts refcounts and COPIED flags: check them before any write
             check_before_write(img)
+        h = img.header
+        if not h.nb_snapshots and h.snapshots_offset % h.cluster_size:
+            # qemu validates the table's place even when it is empty, and will not open the
+            # image ("Snapshot table offset invalid"): a damaged header, whatever else holds
+            raise CorruptImageError(f"snapshots_offset 0x{h.snapshots_offset:x} is not a multiple of the cluster size "
+                                    f"{h.cluster_size} (qemu will not open the image); refusing to write",
+                                    where="qcow2 header @0x40 (snapshots_offset)")
         self.img = img
         self.fd = img.fd
         self.rc = Refcounts(img)

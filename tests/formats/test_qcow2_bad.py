@@ -277,3 +277,17 @@ def test_cli_exit_code_3_and_one_line(image):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "qcow2 header @0x14 (cluster_bits)" in lines[0]
     assert file_sha256(p) == before
+
+
+def test_empty_snapshot_table_unaligned_refuses_writing_only(image):
+    # fuzz finding (in-place kind): with no snapshots, snapshots_offset 0x1. qemu validates the
+    # table's place anyway and will not open the image; Nuwa wrote into it. Writing now refuses
+    # (exit 3, file unchanged); reading, which needs no snapshot table, still works.
+    p = image()
+    assert peek(p, 0x3C, ">I") == 0
+    poke(p, 0x40, ">Q", 1)
+    r = run([tool("qemu-img"), "info", p], check=False)
+    assert r.returncode != 0 and "Snapshot table offset invalid" in r.stderr
+    expect(p, CorruptImageError, "snapshots_offset 0x1", "qemu will not open the image", writable=True)
+    with open_disk(p) as img:
+        img.pread(0, 4096)
