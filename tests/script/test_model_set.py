@@ -55,7 +55,7 @@ ADDED = {
     "update-xmlcatalog", "update-catalog", "update-perl-sax-parsers", "update-mime",
     # issue 13: programs whose output real maintainer scripts capture or test
     "df", "dd", "iconv", "su", "runuser",
-    "stty",
+    "stty", "tty",
     # issue 13: server packages' helpers (apache2's a2enmod under its six names)
     "a2enmod", "a2dismod", "a2enconf", "a2disconf", "a2ensite", "a2dissite",
     "update-locale",  # issue 13: locales' postinst

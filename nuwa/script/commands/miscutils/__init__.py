@@ -20,6 +20,7 @@ MODELS = {
     "run-parts": runparts.run_parts,
     "hostname": sysinfo.hostname,
     "stty": sysinfo.stty,
+    "tty": sysinfo.tty,
     "ischroot": sysinfo.ischroot,
     "mountpoint": sysinfo.mountpoint,
     "nproc": sysinfo.nproc,

@@ -261,3 +261,19 @@ def stty(inv: Invocation) -> int:
             break
     inv.err("stty: 'standard input': Inappropriate ioctl for device\n")
     return 1
+
+
+def tty(inv: Invocation) -> int:
+    """``tty [-s]``: the standard input is no terminal (see :func:`stty`): "not a tty" on stdout
+    (nothing with ``-s``/``--silent``/``--quiet``), status 1, as GNU tty answers."""
+    quiet = False
+    for a in inv.argv[1:]:
+        if a in ("-s", "--silent", "--quiet"):
+            quiet = True
+        elif a == "--":
+            break
+        else:
+            raise Defer(f"tty {a}: not modelled")
+    if not quiet:
+        inv.out("not a tty\n")
+    return 1
