@@ -318,7 +318,7 @@ def record(findings: dict, out: str | None, kind: str, blob: bytes, outs: list, 
                                "detail": next((o for o in outs if verdict(kind, o) == cause), outs[0])}
             if out:
                 os.makedirs(out, exist_ok=True)
-                name = hashlib.sha1(cause.encode()).hexdigest()[:12]
+                name = hashlib.sha1(cause.encode("utf-8", "surrogateescape")).hexdigest()[:12]
                 with open(os.path.join(out, f"{name}.{kind}"), "wb") as f:
                     f.write(blob)
                 with open(os.path.join(out, f"{name}.json"), "w") as f:

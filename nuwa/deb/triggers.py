@@ -108,7 +108,11 @@ class TriggerState:
         for n in names:
             if n in ("Lock",) or "." in n or n.endswith("-new"):
                 continue
-            text = fs.read_bytes(f"{st.dir}/{n}").decode("utf-8", "surrogateescape")
+            try:
+                text = fs.read_bytes(f"{st.dir}/{n}").decode("utf-8", "surrogateescape")
+            except IsADirectoryError:  # dpkg cannot read it either: the database is damaged
+                raise CorruptImageError(f"trigger interest file {quote(n)} is a directory",
+                                        where=f"{st.dir}/{quote(n)[1:-1]}") from None
             if n == "File":
                 for ln in text.splitlines():
                     if not ln.strip():

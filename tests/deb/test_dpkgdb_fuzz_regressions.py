@@ -20,7 +20,7 @@ def seed():
     return tool_module("fuzz_seeds")
 
 
-def _install(seed, tmp_path, status: str, info: dict[str, bytes] | None = None) -> MemoryFS:
+def _install(seed, tmp_path, status: str, info: dict[str, bytes] | None = None, mkdirs=()) -> MemoryFS:
     deb = tmp_path / "good.deb"
     deb.write_bytes(seed.build_deb(seed.deb_parts()))
     fs = MemoryFS()
@@ -35,6 +35,8 @@ def _install(seed, tmp_path, status: str, info: dict[str, bytes] | None = None) 
         fs.write_bytes(f"/usr/bin/{prog}", b"\x7fELF", 0o755)
     for name, data in (info or {}).items():
         fs.write_bytes(f"/var/lib/dpkg/info/{name}", data)
+    for d in mkdirs:
+        fs.mkdir(d, 0o755)
     install_debs(fs, [str(deb)])
     return fs
 
@@ -71,3 +73,12 @@ def test_a_version_that_is_not_utf8_reaches_the_log_as_its_bytes(seed, tmp_path)
     fs = _install(seed, tmp_path, status)
     log = fs.read_bytes("/var/log/dpkg.log")
     assert b"upgrade fuzzpkg:all 1.0\xff 2.0" in log, log
+
+
+def test_a_directory_in_the_triggers_directory_is_a_damaged_image(seed, tmp_path):
+    # fuzz finding (in-place kind): a directory entry in /var/lib/dpkg/triggers turned into a
+    # directory; reading it as an interest file leaked "Is a directory" (exit 1). dpkg cannot
+    # read it either: a damaged database, exit 3, naming the entry
+    with pytest.raises(CorruptImageError) as e:
+        _install(seed, tmp_path, seed.STATUS, mkdirs=("/var/lib/dpkg/triggers", "/var/lib/dpkg/triggers/x\udcff"))
+    assert "trigger interest file" in str(e.value) and "is a directory" in str(e.value) and "\\xff" in str(e.value)

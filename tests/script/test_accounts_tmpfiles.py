@@ -163,6 +163,9 @@ def test_tmpfiles_missing_config_fails_before_any_change(tmp_path, base):
     roots = _roots(tmp_path, src, "d /var/lib/nuwa-first 0755 - - -\n")
     _compare(roots, exe, ["--create", "nosuch.conf", "nuwa.conf"])
     _compare(roots, exe, ["--create", "/etc/nosuch.conf"])
+    # a directory named as the config (fuzz finding: IsADirectoryError leaked from the model)
+    _compare(roots, exe, ["--create", "/"])
+    _compare(roots, exe, ["--create", "/", "nuwa.conf"])
 
 
 @pytest.mark.judge

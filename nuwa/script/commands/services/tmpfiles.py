@@ -241,7 +241,11 @@ def tmpfiles(inv: Invocation) -> int:
     mid = machine_id(inv)
     status = 0
     for path in files:
-        text = inv.fs.read_bytes(path).decode("utf-8", "surrogateescape")
+        try:
+            text = inv.fs.read_bytes(path).decode("utf-8", "surrogateescape")
+        except IsADirectoryError:  # `systemd-tmpfiles --create /` (a fuzzed postinst): stops there
+            inv.err(f"Failed to read '{path}': Is a directory\n")
+            return 1
         for n, line in enumerate(text.split("\n"), 1):
             it = parse_line(line, f"{path}:{n}", inv, mid)
             if it is None or it.kind == "!":
