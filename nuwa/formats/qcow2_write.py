@@ -63,11 +63,12 @@ class Qcow2Writer:
             # the allocator trusts refcounts and COPIED flags: check them before any write
             check_before_write(img)
         h = img.header
-        if not h.nb_snapshots and h.snapshots_offset % h.cluster_size:
-            # qemu validates the table's place even when it is empty, and will not open the
-            # image ("Snapshot table offset invalid"): a damaged header, whatever else holds
-            raise CorruptImageError(f"snapshots_offset 0x{h.snapshots_offset:x} is not a multiple of the cluster size "
-                                    f"{h.cluster_size} (qemu will not open the image); refusing to write",
+        if not h.nb_snapshots and (h.snapshots_offset % h.cluster_size or h.snapshots_offset >= 1 << 63):
+            # qemu validates the table's place even when it is empty (qcow2_validate_table:
+            # cluster-aligned, and offset + size within int64), and will not open the image
+            # ("Snapshot table offset invalid"): a damaged header, whatever else holds
+            raise CorruptImageError(f"snapshots_offset 0x{h.snapshots_offset:x} is not a cluster-aligned offset below "
+                                    f"2^63 (qemu will not open the image); refusing to write",
                                     where="qcow2 header @0x40 (snapshots_offset)")
         self.img = img
         self.fd = img.fd
