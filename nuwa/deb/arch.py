@@ -100,10 +100,16 @@ def arch_of_elf(header: bytes) -> str | None:
     return None
 
 
+#: as nuwa.deb.status.DATABASE_FILE_MAX (this module stays free of the database code: cheap models use it)
+_STATUS_MAX = 256 << 20
+
+
 def _dpkg_package_arch(fs, admindir: str) -> str | None:
     """``Architecture`` of the ``dpkg`` stanza of the status file, read without a full parse
     (the answer is needed by cheap models such as ``uname -m`` on every call)."""
     try:
+        if fs.stat(admindir + "/status").st_size > _STATUS_MAX:
+            return None  # a damaged size (terabytes of holes): the ELF headers decide instead
         text = fs.read_bytes(admindir + "/status").decode("utf-8", "replace")
     except OSError:
         return None

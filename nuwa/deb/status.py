@@ -476,8 +476,17 @@ def list_packages(fs, admindir: str = "/var/lib/dpkg") -> list[dict]:
     return rows
 
 
+#: the largest dpkg database file read: real status files are a few MiB; a damaged inode can
+#: claim terabytes of holes, which reading whole would exhaust memory (a fuzz finding)
+DATABASE_FILE_MAX = 256 << 20
+
+
 def _read_or_empty(fs, path: str) -> bytes:
     try:
+        size = fs.stat(path).st_size
+        if size > DATABASE_FILE_MAX:
+            raise CorruptImageError(f"the file claims {size} bytes, more than a dpkg database file can hold "
+                                    f"({DATABASE_FILE_MAX} bytes read at most)", where=path)
         return fs.read_bytes(path)
     except FileNotFoundError:
         return b""
