@@ -40,6 +40,7 @@ import struct
 from nuwa.errors import CorruptImageError
 from nuwa.fs.ext4 import blockmap, extents
 from nuwa.fs.ext4.c_ext4 import (
+    EXT2_BG_BLOCK_UNINIT,
     EXT2_BG_INODE_UNINIT,
     EXT2_RESIZE_INO,
     EXT4_EXTENTS_FL,
@@ -239,6 +240,13 @@ def check_allocation(vol) -> dict:
         # superblock"; reading is unaffected, so only writing refuses (found by tools/fuzz.py)
         raise CorruptImageError(f"{sb.r_blocks_count} reserved blocks exceed half of the {sb.blocks_count} blocks; "
                                 "refusing to write (run e2fsck)", where="ext4 superblock @1024, field s_r_blocks_count")
+    last = vol.groups.count - 1
+    if vol.groups.uninit(last, EXT2_BG_BLOCK_UNINIT):
+        # mke2fs and the kernel never leave the last group's block bitmap uninitialised (its
+        # padding must cover the blocks past the end of the disk); e2fsck: "Last group block
+        # bitmap uninitialized" (a fuzz finding: Nuwa wrote into such a filesystem)
+        raise CorruptImageError("the last group's block bitmap is marked uninitialised (BLOCK_UNINIT); refusing to "
+                                "write (run e2fsck)", where=f"ext4 group descriptor {last}, field bg_flags")
     scan = _Scan(vol)
     _mark_metadata(vol, scan.ranges)
     bad_inodes = _scan_inodes(vol, scan)
