@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nuwa.deb.status import DATABASE_FILE_MAX
+
 EM_386, EM_ARM, EM_PPC64, EM_S390, EM_X86_64, EM_AARCH64, EM_RISCV = 3, 40, 21, 22, 62, 183, 243
 ELFCLASS32, ELFCLASS64 = 1, 2
 ELFDATA2LSB, ELFDATA2MSB = 1, 2
@@ -100,15 +102,11 @@ def arch_of_elf(header: bytes) -> str | None:
     return None
 
 
-#: as nuwa.deb.status.DATABASE_FILE_MAX (this module stays free of the database code: cheap models use it)
-_STATUS_MAX = 256 << 20
-
-
 def _dpkg_package_arch(fs, admindir: str) -> str | None:
     """``Architecture`` of the ``dpkg`` stanza of the status file, read without a full parse
     (the answer is needed by cheap models such as ``uname -m`` on every call)."""
     try:
-        if fs.stat(admindir + "/status").st_size > _STATUS_MAX:
+        if fs.stat(admindir + "/status").st_size > DATABASE_FILE_MAX:
             return None  # a damaged size (terabytes of holes): the ELF headers decide instead
         text = fs.read_bytes(admindir + "/status").decode("utf-8", "replace")
     except OSError:

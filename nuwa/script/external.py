@@ -28,29 +28,20 @@ _SHELLS = {"sh": False, "dash": False, "bash": True}
 class ExternalCommands:
     """Mixin: PATH lookup in the image, model calls, deferral, ``Invocation.run``."""
 
+    def _candidates(self, name: str) -> list[str]:
+        """The paths ``exec`` tries for ``name``: itself if it holds a ``/``, else each ``PATH`` entry's."""
+        if "/" in name:
+            return [self.abspath(name)]
+        path = self.getvar("PATH")
+        return [posixpath.join(self.abspath(d or "."), name) for d in (DEFAULT_PATH if path is None else path).split(":")]
+
     def find_command(self, name: str) -> str | None:
         """Resolve ``name`` through ``PATH`` in the image (dash's ``find_command``)."""
-        if "/" in name:
-            p = self.abspath(name)
-            return p if self._executable(p) else None
-        path = self.getvar("PATH")
-        if path is None:
-            path = DEFAULT_PATH
-        for d in path.split(":"):
-            p = posixpath.join(self.abspath(d or "."), name)
-            if self._executable(p):
-                return p
-        return None
+        return next((p for p in self._candidates(name) if self._executable(p)), None)
 
     def _denied(self, name: str) -> bool:
         """Would ``execve`` fail with EACCES (rather than ENOENT) for ``name``?"""
-        if "/" in name:
-            candidates = [self.abspath(name)]
-        else:
-            path = self.getvar("PATH")
-            candidates = [posixpath.join(self.abspath(d or "."), name)
-                          for d in (DEFAULT_PATH if path is None else path).split(":")]
-        for p in candidates:
+        for p in self._candidates(name):
             try:
                 st = self.fs.stat(p)
             except (OSError, ValueError):
