@@ -28,6 +28,7 @@ from array import array
 from nuwa.errors import CorruptImageError, UnsupportedFeatureError
 from nuwa.formats import c_qcow2 as C
 from nuwa.formats.qcow2_header import array_be, build_header, decode_bitmap_directory
+from nuwa.formats.qcow2_openable import qemu_open_refusal
 from nuwa.formats.qcow2_refcount import Refcounts
 from nuwa.formats.qcow2_repair import check_before_write, repair_dirty
 
@@ -55,6 +56,11 @@ class Qcow2Writer:
         if reason:
             msg, where, feature = reason
             raise UnsupportedFeatureError(msg, where=where, feature=feature)
+        refusal = qemu_open_refusal(img.header)
+        if refusal:
+            # an image qemu will not open is a damaged image, whatever Nuwa can still read of it
+            msg, where = refusal
+            raise CorruptImageError(f"{msg} (qemu will not open the image); refusing to write", where=where)
         if img.header.incompatible_features & C.QCOW2_INCOMPAT_DIRTY:
             # hook (qcow2_repair): refcounts may be stale after a crash in lazy-refcount mode;
             # rebuild them and clear the dirty bit before anything else is written (B1.2)
@@ -62,14 +68,6 @@ class Qcow2Writer:
         else:
             # the allocator trusts refcounts and COPIED flags: check them before any write
             check_before_write(img)
-        h = img.header
-        if not h.nb_snapshots and (h.snapshots_offset % h.cluster_size or h.snapshots_offset >= 1 << 63):
-            # qemu validates the table's place even when it is empty (qcow2_validate_table:
-            # cluster-aligned, and offset + size within int64), and will not open the image
-            # ("Snapshot table offset invalid"): a damaged header, whatever else holds
-            raise CorruptImageError(f"snapshots_offset 0x{h.snapshots_offset:x} is not a cluster-aligned offset below "
-                                    f"2^63 (qemu will not open the image); refusing to write",
-                                    where="qcow2 header @0x40 (snapshots_offset)")
         self.img = img
         self.fd = img.fd
         self.rc = Refcounts(img)

@@ -318,3 +318,65 @@ def test_a_refcount_past_the_end_of_the_file_keeps_the_cluster_from_the_allocato
             img.pwrite(off, b"\xa5" * cs)
     r = run([tool("qemu-img"), "check", p], check=False)
     assert r.returncode in (0, 3) and "ERROR" not in r.stdout, r.stdout  # 3: leaks only
+
+
+def put_extension(path: str, magic: int, data: bytes) -> None:
+    """Make ``(magic, data)`` the image's only header extension (qemu's own, the feature name
+    table, is overwritten; the plain variant has no backing file name after them)."""
+    assert peek(path, 0x8, ">Q") == 0
+    start = peek(path, 0x64, ">I")
+    blob = struct.pack(">II", magic, len(data)) + data + bytes(-len(data) % 8) + bytes(8)
+    with open(path, "r+b") as f:
+        f.seek(start)
+        f.write(blob)
+
+
+QEMU_WILL_NOT_OPEN = {
+    # case: (damage, what qemu says, what Nuwa names)
+    "data-file-raw without a data file": (
+        lambda p: poke(p, 0x58, ">Q", C.QCOW2_AUTOCLEAR_DATA_FILE_RAW),
+        "data-file-raw requires a data file", "(autoclear_features)"),
+    "bitmaps extension of the wrong length": (
+        lambda p: put_extension(p, C.QCOW2_EXT_MAGIC_BITMAPS, bytes(16)),
+        "Invalid extension length", "bitmaps extension of 16 bytes"),
+    "bitmaps extension with no bitmaps": (
+        lambda p: (put_extension(p, C.QCOW2_EXT_MAGIC_BITMAPS, bytes(24)),
+                   poke(p, 0x58, ">Q", C.QCOW2_AUTOCLEAR_BITMAPS)),
+        "zero bitmaps", "with 0 bitmaps"),
+    "backing format name too long": (
+        lambda p: put_extension(p, C.QCOW2_EXT_MAGIC_BACKING_FORMAT, b"q" * 1024),
+        "too large", "backing format name of 1024 bytes"),
+    "encryption header pointer without encryption": (
+        lambda p: put_extension(p, C.QCOW2_EXT_MAGIC_CRYPTO_HEADER, bytes(16)),
+        "only expected with LUKS", "not LUKS"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(QEMU_WILL_NOT_OPEN))
+def test_an_image_qemu_will_not_open_is_never_written(image, case):
+    # fuzz finding (in-place kind, campaign 5): the autoclear bit data-file-raw set in an image
+    # without an external data file. qemu refuses to open such an image at all; Nuwa wrote into
+    # it (and, clearing the autoclear bits as it writes, made it one qemu opens). The writer now
+    # makes every header check of qemu's open that reading does not need (qcow2_openable.py);
+    # each case here is judged by qemu-img first. Reading still works where it can.
+    damage, qemu_says, nuwa_names = QEMU_WILL_NOT_OPEN[case]
+    p = image()
+    damage(p)
+    # qemu-io opens the image as a guest's disk would be (qemu-img info opens it without I/O,
+    # which skips the data file checks)
+    r = run([tool("qemu-io"), "-r", "-f", "qcow2", "-c", "read 0 512", p], check=False)
+    assert r.returncode != 0 and qemu_says in r.stdout + r.stderr, r.stdout + r.stderr
+    expect(p, CorruptImageError, nuwa_names, "qemu will not open the image", writable=True)
+    with open_disk(p) as img:
+        assert len(img.pread(0, 4096)) == 4096
+
+
+def test_an_empty_l1_table_must_still_sit_on_a_cluster_boundary(tmp_path):
+    # qemu validates the L1 table's place even when the virtual size is 0 and the table empty
+    p = str(tmp_path / "empty.qcow2")
+    qemu_img("create", "-f", "qcow2", p, "0")
+    assert peek(p, 0x24, ">I") == 0
+    poke(p, 0x28, ">Q", 0x200)
+    r = run([tool("qemu-img"), "info", p], check=False)
+    assert r.returncode != 0 and "Active L1 table offset invalid" in r.stderr, r.stderr
+    expect(p, CorruptImageError, "l1_table_offset 0x200", "qemu will not open the image", writable=True)
