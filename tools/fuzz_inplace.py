@@ -15,7 +15,8 @@ In the worker (:func:`run_inplace`, in process), after the command:
 
 In the parent (:func:`judge`), for every run that exited 0, the real tools judge the image
 before (the input as generated) and after: ``qemu-img check`` must not find corruption after
-where it found none before, ``e2fsck -fn`` must pass after where it passed before, and where
+where it found none before, ``qemu-io`` must open the image after (and, where it could not
+open it before, Nuwa must have refused), ``e2fsck -fn`` must pass after where it passed before, and where
 ``qemu-img check`` found corruption before (refcounts, L1/L2 tables: what the cluster allocator
 trusts) or ``e2fsck`` found the filesystem allocator's metadata inconsistent (blocks claimed
 twice, in use but marked free, bitmap padding), Nuwa must have refused to write (exit 3).
@@ -178,6 +179,14 @@ def _qemu_corrupt(path: str) -> bool:
     return r.returncode in (1, 2)  # 1: could not check (damaged beyond), 2: corruption; 3 is leaks only
 
 
+def _qemu_opens(path: str) -> bool:
+    """Would qemu open the image as a guest's disk? ``qemu-img check`` opens in check mode, which
+    skips some of the open's checks (the snapshot table's place); ``qemu-io`` makes them all."""
+    r = subprocess.run(["qemu-io", "-r", "-U", "-f", "qcow2", "-c", "read 0 512", path], capture_output=True,
+                       text=True, errors="replace", timeout=120)
+    return "Could not open" not in r.stdout + r.stderr and "can't open" not in r.stdout + r.stderr
+
+
 def judge(job: dict, outs: list[dict]) -> list[str]:
     """Failure causes of an in-place run (in the parent: the real tools judge it)."""
     causes = []
@@ -202,4 +211,8 @@ def judge(job: dict, outs: list[dict]) -> list[str]:
                 causes.append(f"in-place {res['cmd']}: qemu-img check finds corruption after, none before")
             if before_bad:  # refcounts or tables qemu calls corrupt: what the cluster allocator trusts
                 causes.append(f"in-place {res['cmd']}: wrote into a qcow2 that qemu-img check calls corrupt")
+            elif not _qemu_opens(job["before"]):
+                causes.append(f"in-place {res['cmd']}: wrote into a qcow2 that qemu will not open")
+            if not _qemu_opens(job["path"]):
+                causes.append(f"in-place {res['cmd']}: qemu will not open the qcow2 after the write")
     return causes
