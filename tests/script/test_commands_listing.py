@@ -63,3 +63,24 @@ def test_ls_recent_dates(tmp_path, cmd):
 def test_ls_deferred_forms(tmp_path):
     for i, cmd in enumerate(("ls -R d", "ls -F d", "ls -i d", "ls -lh d", "ls --color=always d")):
         assert deferred(tmp_path / str(i), cmd)
+
+
+VERSION_NAMES = ("10-base.rules", "2-x.rules", "a1", "a10", "a2", "a2~", "a2.1", "a02", "b-1.0~rc1", "b-1.0",
+                 "b-1.0.1", "Z9", "_z", ".h10", ".h9", "x.tar.gz", "x-1.10.tar.gz", "x-1.9.tar.gz", "20", "3")
+
+
+def _versions(root: str) -> None:
+    _setup(root)
+    os.makedirs(os.path.join(root, "v"))
+    for i, n in enumerate(VERSION_NAMES):
+        p = os.path.join(root, "v", n)
+        with open(p, "w") as f:
+            f.write(n)
+        os.utime(p, (1_600_000_000 + (i * 37) % 11, 1_600_000_000 + (i * 37) % 11))
+
+
+@pytest.mark.parametrize("cmd", ["ls -v v", "ls -1v v", "ls -vA v", "ls -va v", "ls -vr v", "ls -tv v", "ls -vt v",
+                                 "ls -lv v", "ls -v v/a10 v/a2 v/a1", "ls -1v v | grep '\\.rules$'"])
+def test_ls_version_sort_matches_coreutils(tmp_path, cmd):
+    # augenrules (auditd) lists its rules with `ls -1v DIR | grep "\.rules$"`
+    compare(tmp_path, cmd, setup=_versions)

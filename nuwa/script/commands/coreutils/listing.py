@@ -3,7 +3,8 @@
 Output goes to a pipe or file, never a terminal, so it is one name per line (``-1``), with
 the ``literal`` quoting style, no colours, and names sorted by ``strcoll`` — byte order in
 the C and C.UTF-8 locales the scripts run in (another collation is deferred). Options: ``-1
--a -A -d -l -n -L -t -r --color[=never|auto]``; pathname expansion is the shell's. Operands
+-a -A -d -l -n -L -t -v -r --color[=never|auto]``; ``-v`` sorts by gnulib's ``filevercmp``
+(ties by bytes), and of ``-t`` and ``-v`` the last one given decides, as in ``ls.c``; pathname expansion is the shell's. Operands
 that are not directories (or all of them under ``-d``) are listed first, then each directory,
 with a ``DIR:`` header when there is more than one operand, as ``ls.c`` does. Without ``-l``
 or ``-d`` a symlink to a directory named on the command line is followed. A missing operand
@@ -17,6 +18,7 @@ are deferred, as are ``-R``, ``-F``, ``-i``, ``-h``, ``-S``... (undeclared optio
 
 from __future__ import annotations
 
+import functools
 import os
 import stat as _stat
 
@@ -24,10 +26,11 @@ from nuwa.fs.lsformat import Owners, ls_long_lines
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import quote
 from nuwa.script.commands.coreutils.datecmd import image_zone, strftime
+from nuwa.script.commands.coreutils.transform import filevercmp
 from nuwa.script.commands.miscutils.locales import effective
 from nuwa.script.context import Defer, Invocation
 
-_LS = _args.spec("1aAdlnLtr", {"all": "a", "almost-all": "A", "directory": "d", "numeric-uid-gid": "n",
+_LS = _args.spec("1aAdlnLtvr", {"all": "a", "almost-all": "A", "directory": "d", "numeric-uid-gid": "n",
                                "dereference": "L", "reverse": "r", "color": ("color", _args.OPT)})
 _HALF_YEAR = 31556952 // 2  # coreutils: half of the average Gregorian year
 
@@ -37,8 +40,8 @@ def _bkey(name: str) -> bytes:
 
 
 class _Lister:
-    def __init__(self, inv: Invocation, keys: set[str]):
-        self.inv, self.keys = inv, keys
+    def __init__(self, inv: Invocation, keys: set[str], sort: str | None = None):
+        self.inv, self.keys, self.sort = inv, keys, sort
         self.long = "l" in keys or "n" in keys
         self.owners = Owners(inv.fs) if self.long else None
         self.zone = image_zone(inv) if self.long else None
@@ -47,8 +50,12 @@ class _Lister:
         return self.inv.fs.stat(path) if follow else self.inv.fs.lstat(path)
 
     def order(self, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """Sort ``(path, name)`` by name, or by mtime (newest first, then name) under -t."""
-        if "t" in self.keys:
+        """Sort ``(path, name)`` by name, by mtime (newest first, then name) under -t, or by
+        version under -v."""
+        if self.sort == "v":
+            out = sorted(items, key=functools.cmp_to_key(
+                lambda a, b: filevercmp(_bkey(a[1]), _bkey(b[1])) or (_bkey(a[1]) > _bkey(b[1])) - (_bkey(a[1]) < _bkey(b[1]))))
+        elif self.sort == "t":
             def k(it):
                 s = self.st(it[0], "L" in self.keys)
                 return (-s.st_mtime_ns, _bkey(it[1]))
@@ -96,7 +103,8 @@ def ls(inv: Invocation) -> int:
     coll = effective(inv.env, "LC_COLLATE")
     if coll not in ("C", "POSIX") and not coll.lower().replace("-", "").startswith("c.utf8"):
         raise Defer(f"ls sorting in the {coll!r} collation")
-    lister = _Lister(inv, keys)
+    sort = next((k for k, _ in reversed(opts) if k in ("t", "v")), None)
+    lister = _Lister(inv, keys, sort)
     status = 0
     files: list[tuple[str, str]] = []
     dirs: list[tuple[str, str]] = []
