@@ -1,0 +1,118 @@
+"""Clients of daemons and identifier generators answered as a dormant image answers them, judged
+against the real programs in a chroot of one real bookworm tree that has them installed
+(erlang-base, lvm2, postgresql-common, open-iscsi, nvme-cli; ``PACKAGES``).
+
+The real programs run in an empty network namespace (``unshare -n``: nothing can listen, the
+loopback is down) inside a chroot of the tree with nothing mounted, which is what a maintainer
+script run by dpkg in a chroot of a dormant image sees. The models run on the same tree
+(a hard-linked copy when the case changes it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+
+import pytest
+
+from cmdharness import run_model
+from debian_tree import bookworm_tree, link_tree
+from judges import tool
+from nuwa.fs.hostdir import HostDirFS
+from nuwa.fs.overlay import Overlay
+from nuwa.script.commands import default_models
+from nuwa.script.context import Defer
+from nuwa.script.interp import run_script
+
+PACKAGES = ("erlang-base", "lvm2", "postgresql-common", "open-iscsi", "nvme-cli")
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+MODELS = default_models()
+
+
+@pytest.fixture(scope="module")
+def tree() -> str:
+    """The shared tree (read-only by convention: cases that write take a link_tree copy)."""
+    tool("unshare")
+    tool("chroot")
+    return bookworm_tree(extra=PACKAGES)
+
+
+def real(root: str, argv: list[str], env: dict | None = None) -> tuple[int, bytes, bytes]:
+    """(status, stdout, stderr) of ``argv`` in a chroot of ``root`` in an empty network namespace."""
+    envv = [f"{k}={v}" for k, v in {"LC_ALL": "C", "PATH": PATH, **(env or {})}.items()]
+    p = subprocess.run(["unshare", "-n", "chroot", root, "/usr/bin/env", "-i", *envv, *argv],
+                       capture_output=True, timeout=120)
+    if b"unshare failed" in p.stderr:
+        pytest.skip(p.stderr.decode().strip())
+    return p.returncode, p.stdout, p.stderr
+
+
+def model(root: str, argv: list[str], env: dict | None = None) -> tuple[int, bytes, bytes]:
+    """The model's (status, stdout, stderr) on a read-only view of ``root``."""
+    fs = Overlay(HostDirFS(root))
+    return run_model(root, argv, b"", 0o022, fs=fs) if not env else _model_env(fs, argv, env)
+
+
+def _model_env(fs, argv, env):
+    text = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(argv) + "\n"
+    r = run_script(fs, text, env={"LC_ALL": "C", "PATH": PATH}, models=MODELS, is_path=False)
+    assert not r.deferred_whole and not r.deferred_commands, r.reason
+    return r.status, r.stdout, r.stderr
+
+
+# ---- epmd ------------------------------------------------------------------------------------
+
+EPMD_CASES = [
+    "-kill", "-names", "-stop foo", "-started", "-dump", "-port 4370 -kill", "-d -names", "-d -d -kill",
+    "-debug -port 1 -stop x", "-address 127.0.0.1 -names", "-relaxed_command_check -kill",
+    "-packet_timeout 5 -names", "-delay_accept 2 -delay_write 3 -kill", "-port ' 12x' -names",
+    "-port 4294967296 -names", "-port -5 -kill", "-daemon -kill", "-systemd -names",
+    # bad input: the usage text, exit 1
+    "-kill x", "-port 0 -kill", "-port abc -names", "-port", "-bogus", "-stop", "-stop a b", "-address",
+    "-names -port 4369", "--kill", "-packet_timeout 0 -kill", "-delay_write",
+]
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("args", EPMD_CASES)
+def test_epmd_client_matches_the_real_epmd_where_nothing_listens(tree, args):
+    argv = ["epmd", *shlex.split(args)]
+    want = real(tree, argv)
+    got = model(tree, argv)
+    assert got == want, args
+
+
+@pytest.mark.judge
+def test_epmd_name_too_long_and_environment(tree):
+    argv = ["epmd", "-stop", "n" * 1001]
+    assert model(tree, argv) == real(tree, argv) == (1, b"epmd: Name too long!", b"")
+    for env in ({"ERL_EPMD_PORT": "0"}, {"ERL_EPMD_PORT": "4400", "ERL_EPMD_ADDRESS": "::1"}):
+        assert model(tree, ["epmd", "-names"], env) == real(tree, ["epmd", "-names"], env)
+
+
+@pytest.mark.parametrize("args", ["", "-daemon", "-systemd", "-d -port 4370", "-relaxed_command_check -daemon"])
+def test_epmd_that_would_start_the_daemon_is_deferred(tree, args):
+    with pytest.raises(Defer, match="would start the epmd daemon"):
+        model(tree, ["epmd", *shlex.split(args)])
+
+
+@pytest.mark.judge
+def test_erlang_base_prerm_kills_no_epmd_as_dash_in_a_chroot(tree, tmp_path):
+    """erlang-base's prerm (upgrade) without pgrep in the tree asks ``epmd -kill`` inside an
+    ``if``: the whole script, run by real dash in the chroot and by Nuwa, prints and exits alike."""
+    root = link_tree(tree, str(tmp_path / "t"))
+    for p in ("usr/bin/pgrep", "bin/pgrep"):
+        if os.path.lexists(os.path.join(root, p)):
+            os.unlink(os.path.join(root, p))  # a hard-linked copy: unlink, never write through
+    script = "/var/lib/dpkg/info/erlang-base.prerm"
+    args = ["upgrade", "1:25.2.3+dfsg-1+deb12u9"]
+    want = real(root, ["/bin/sh", script, *args])
+    fs = Overlay(HostDirFS(root))
+    with open(root + script, "rb") as f:
+        text = f.read().decode()
+    got = run_script(fs, text, args, env={"LC_ALL": "C", "PATH": PATH}, models=MODELS)
+    assert not got.deferred_whole and not got.deferred_commands, (got.reason, got.deferred_commands)
+    assert (got.status, got.stdout, got.stderr) == want
+    assert b"Killing epmd... failed (or it is not running).\n" in want[1]
