@@ -61,6 +61,7 @@ ADDED = {
     "update-locale",  # issue 13: locales' postinst
     "make-ssl-cert",  # issue 13: ssl-cert's postinst (the snakeoil certificate)
     "epmd",  # issue 13: erlang-base's prerm asks epmd to exit; no epmd runs offline
+    "vgcfgbackup",  # issue 13: lvm2's postinst; no volume group is visible offline
 }
 
 

@@ -56,9 +56,13 @@ def model(root: str, argv: list[str], env: dict | None = None) -> tuple[int, byt
 
 
 def _model_env(fs, argv, env):
+    """The model run with ``env`` added (through the interpreter: ``NAME=VALUE prog ...``); a
+    deferral is raised as the model raised it."""
     text = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(argv) + "\n"
     r = run_script(fs, text, env={"LC_ALL": "C", "PATH": PATH}, models=MODELS, is_path=False)
-    assert not r.deferred_whole and not r.deferred_commands, r.reason
+    if r.deferred_commands:
+        raise Defer(r.deferred_commands[0].reason)
+    assert not r.deferred_whole, r.reason
     return r.status, r.stdout, r.stderr
 
 
@@ -116,3 +120,98 @@ def test_erlang_base_prerm_kills_no_epmd_as_dash_in_a_chroot(tree, tmp_path):
     assert not got.deferred_whole and not got.deferred_commands, (got.reason, got.deferred_commands)
     assert (got.status, got.stdout, got.stderr) == want
     assert b"Killing epmd... failed (or it is not running).\n" in want[1]
+
+
+# ---- vgcfgbackup -----------------------------------------------------------------------------
+
+def _files(root: str) -> dict[str, tuple]:
+    """Every path under ``root`` except /proc, /sys, /dev: (mode, size, mtime)."""
+    out = {}
+    for d, dirs, files in os.walk(root):
+        if d == root:
+            dirs[:] = [x for x in dirs if x not in ("proc", "sys", "dev")]
+        for n in dirs + files:
+            st = os.lstat(os.path.join(d, n))
+            out[os.path.relpath(os.path.join(d, n), root)] = (st.st_mode, st.st_size, st.st_mtime_ns)
+    return out
+
+
+def _replace(root: str, rel: str, data: bytes | None) -> None:
+    """Unlink ``rel`` in a hard-linked copy (never write through to the cache), then write ``data``."""
+    p = os.path.join(root, rel)
+    if os.path.lexists(p):
+        os.unlink(p)
+    if data is not None:
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("setup", ["shipped", "no lvm.conf", "no configuration", "odd but valid"])
+@pytest.mark.parametrize("args", ["", "vg0", "-f /tmp/x", "--bogus", "-v --help"])
+def test_vgcfgbackup_in_a_dormant_chroot_matches_the_real_one(tree, tmp_path, setup, args):
+    """Nothing mounted on /proc (dpkg's chroot of a dormant image): lvm fails its
+    initialisation whatever the arguments, writes nothing, exits 4."""
+    root = link_tree(tree, str(tmp_path / "t"))
+    if setup in ("no lvm.conf", "no configuration"):
+        _replace(root, "etc/lvm/lvm.conf", None)
+    if setup == "no configuration":
+        _replace(root, "etc/lvm/lvmlocal.conf", None)
+    if setup == "odd but valid":
+        _edit_lvm_conf(root, b'devices {\n\tscan="/dev" filter = [ "a|.*|", "r|/dev/x\\"y|", ]\n',
+                       b"global {\n\tunits=b # a bare word\n\tsi_unit_consistency = 1\n")
+    before = _files(root)
+    argv = ["vgcfgbackup", *shlex.split(args)]
+    want = real(root, argv)
+    assert _files(root) == before  # the real one wrote nothing
+    assert model(root, argv) == want == (4, b"", want[2])
+    assert b"/proc/devices: fopen failed" in want[2]
+
+
+def _edit_lvm_conf(root: str, devices: bytes, glob: bytes) -> None:
+    """The shipped lvm.conf (its documentation kept) with settings in its devices and global
+    sections."""
+    with open(os.path.join(root, "etc/lvm/lvm.conf"), "rb") as f:
+        text = f.read()
+    _replace(root, "etc/lvm/lvm.conf", text.replace(b"devices {\n", devices, 1).replace(b"global {\n", glob, 1))
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("lines", [(b"devices {\n\tno_such_setting = 1\n", b"global {\n"),
+                                   (b"devices {\n", b"global {\n\tunits = 5\n"),
+                                   (b"devices {\n\tscan = 1\n", b"global {\n")])
+def test_vgcfgbackup_with_settings_lvm_warns_about_is_deferred(tree, tmp_path, lines):
+    """An unknown setting, or one of another kind than its documented default: lvm warns (or
+    refuses); the model defers rather than guess the warning's text."""
+    root = link_tree(tree, str(tmp_path / "t"))
+    _edit_lvm_conf(root, *lines)
+    status, _, err = real(root, ["vgcfgbackup"])
+    assert err != b"  /proc/mounts: _get_sysfs_dir fopen failed: No such file or directory\n" \
+                  b"  /proc/devices: fopen failed: No such file or directory\n" or status != 4
+    with pytest.raises(Defer, match="does not document"):
+        model(root, ["vgcfgbackup"])
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("conf", ["lvm.conf", "lvmlocal.conf"])
+def test_vgcfgbackup_with_a_configuration_lvm_rejects_is_deferred(tree, tmp_path, conf):
+    root = link_tree(tree, str(tmp_path / "t"))
+    _replace(root, "etc/lvm/" + conf, b"devices { foo = \n")
+    status, _, err = real(root, ["vgcfgbackup"])
+    assert status == 4 and b"Parse error" in err  # lvm's own message, not reproduced
+    with pytest.raises(Defer, match="not a configuration the model parses"):
+        model(root, ["vgcfgbackup"])
+
+
+def test_vgcfgbackup_on_an_image_with_volume_groups_waits_for_the_boot(tree, tmp_path):
+    root = link_tree(tree, str(tmp_path / "t"))
+    _replace(root, "etc/lvm/backup/vg0", b"vg0 {\n}\n")
+    with pytest.raises(Defer, match=r"volume groups \(/etc/lvm/backup/vg0\)"):
+        model(root, ["vgcfgbackup"])
+    _replace(root, "etc/lvm/backup/vg0", None)
+    _replace(root, "proc/mounts", b"")
+    with pytest.raises(Defer, match="/proc/mounts"):
+        model(root, ["vgcfgbackup"])
+    with pytest.raises(Defer, match="LVM_SYSTEM_DIR"):
+        model(root, ["vgcfgbackup"], {"LVM_SYSTEM_DIR": "/x"})

@@ -10,7 +10,7 @@
   and no file in use;  ``detect_virt``: systemd-detect-virt --container/--chroot for a disk
   image (a machine, never a container); ``aa-enabled --quiet``/``aa-status --enabled``: no
   running kernel to load AppArmor profiles into;  ``dormant``: epmd's client commands (erlang-base):
-  no daemon to reach.
+  no daemon to reach; vgcfgbackup (lvm2): no volume group visible, nothing mounted on /proc.
 Starting, stopping and reloading only matter to a running system: those are dropped and reported.
 """
 
@@ -45,4 +45,5 @@ MODELS = {
     "aa-enabled": detect_virt.aa_enabled,
     "aa-status": detect_virt.aa_enabled,
     "epmd": dormant.epmd,
+    "vgcfgbackup": dormant.vgcfgbackup,
 }

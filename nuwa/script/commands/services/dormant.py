@@ -19,6 +19,8 @@ or whose answer depends on more than "nothing runs", is deferred with the reason
 
 from __future__ import annotations
 
+import re
+
 from nuwa.script.context import Defer, Invocation
 
 # ---- epmd ------------------------------------------------------------------------------------
@@ -150,3 +152,150 @@ def epmd(inv: Invocation) -> int:
     # `epmd`, `epmd -daemon`, `epmd -systemd`: the daemon itself, which a dormant image does not
     # run; a script that starts it expects it to keep running, which only the booted system can
     raise Defer(" ".join(["epmd", *args]) + ": would start the epmd daemon (no client command)")
+
+
+# ---- vgcfgbackup -----------------------------------------------------------------------------
+
+#: LVM2 2.03.16 in a chroot with nothing mounted on /proc (what dpkg's chroot of a dormant image
+#: is): ``create_toolcontext`` loads the configuration, then fails to find sysfs and the block
+#: device majors and the command ends with EINIT_FAILED (4) before it parses its arguments
+_LVM_NO_PROC = ("  /proc/mounts: _get_sysfs_dir fopen failed: No such file or directory\n"
+                "  /proc/devices: fopen failed: No such file or directory\n")
+_LVM_TOKEN = re.compile(r'\s+|#[^\n]*|"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?|[A-Za-z_][A-Za-z0-9_/]*|[{}=\[\],]')
+
+
+def lvm_settings(text: str) -> list[tuple[str, str]] | None:
+    """The settings of an LVM configuration as (``section/key``, kind) pairs, kind ``number``,
+    ``string`` or ``list``; None when ``text`` is not well formed (``lib/config/config.c``'s
+    grammar: sections ``name { ... }``, ``key = value``, a value a number, a quoted or bare
+    string or a list ``[ v, ... ]``; ``#`` comments). A file this rejects is one lvm refuses
+    with a parse error whose exact text the model does not reproduce."""
+    toks, pos = [], 0
+    while pos < len(text):
+        m = _LVM_TOKEN.match(text, pos)
+        if not m:
+            return None
+        pos = m.end()
+        if not m.group().isspace() and not m.group().startswith("#"):
+            toks.append(m.group())
+    ident = re.compile(r"[A-Za-z_][A-Za-z0-9_/]*")
+
+    def kind(t: str) -> str | None:
+        if re.fullmatch(r"-?\d+(?:\.\d+)?", t):
+            return "number"
+        # a bare word is a string too (lvmdbusd.profile: ``output_format=json``)
+        return "string" if t.startswith('"') or ident.fullmatch(t) else None
+
+    out: list[tuple[str, str]] = []
+    sections: list[str] = []
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        if t == "}":
+            if not sections:
+                return None
+            sections.pop()
+            i += 1
+        elif ident.fullmatch(t) and i + 1 < len(toks) and toks[i + 1] == "{":
+            sections.append(t)
+            out.append(("/".join(sections), "section"))
+            i += 2
+        elif ident.fullmatch(t) and i + 2 < len(toks) and toks[i + 1] == "=":
+            name = "/".join([*sections, t])
+            i += 2
+            if kind(toks[i]):
+                out.append((name, kind(toks[i])))
+                i += 1
+            elif toks[i] == "[":
+                i += 1
+                while i < len(toks) and toks[i] != "]":
+                    if not kind(toks[i]):
+                        return None
+                    i += 1
+                    if i < len(toks) and toks[i] == ",":
+                        i += 1
+                if i >= len(toks):
+                    return None
+                out.append((name, "list"))
+                i += 1
+            else:
+                return None
+        else:
+            return None
+    return out if not sections else None
+
+
+def lvm_documented(text: str) -> dict[str, str]:
+    """``section`` and ``section/key`` -> kind, from the comments of a shipped LVM configuration:
+    lvm2's generated ``lvm.conf``/``lvmlocal.conf`` document every setting the program knows
+    ("# Configuration option devices/scan.") followed by its default ("# scan = [ "/dev" ]"),
+    whose form gives the setting's kind. A setting without a default example is left out."""
+    known: dict[str, str] = {}
+    pending = None
+    for line in text.splitlines():
+        m = re.match(r"\s*# Configuration (section|option) ([A-Za-z0-9_/]+)\.$", line)
+        if m:
+            pending = None
+            if m.group(1) == "section":
+                known[m.group(2)] = "section"
+            else:
+                pending = m.group(2)
+            continue
+        m = re.match(r"\s*#\s*([A-Za-z0-9_]+) = (.)", line)
+        if pending and m and pending.rsplit("/", 1)[-1] == m.group(1):
+            known[pending] = "list" if m.group(2) == "[" else "string" if m.group(2) == '"' else "number"
+            pending = None
+    return known
+
+
+def vgcfgbackup(inv: Invocation) -> int:
+    """``vgcfgbackup [...]`` (lvm2 2.03.16) on a dormant image: no volume group is visible.
+
+    lvm2's postinst runs ``vgcfgbackup >/dev/null 2>&1 || :`` to write the metadata of the
+    volume groups the *running* system sees to ``/etc/lvm/backup``. In a chroot of a dormant
+    image nothing is mounted on ``/proc``: lvm reads its configuration, cannot find sysfs or
+    the device majors, prints two lines and exits 4 with nothing written, whatever the
+    arguments — the result real dpkg gives in a chroot, reproduced here. Deferred where the
+    answer would differ: a configuration lvm might reject or warn about (its parse error, a
+    setting the image's lvm.conf does not document with a default of the same kind),
+    ``LVM_SYSTEM_DIR``, an image with something under ``/proc``, and an image that already has
+    volume-group backups in ``/etc/lvm/backup``: it has volume groups, whose backups the booted
+    system refreshes, so the call waits for the first boot.
+    """
+    if inv.env.get("LVM_SYSTEM_DIR"):
+        raise Defer("vgcfgbackup with LVM_SYSTEM_DIR set: another configuration directory")
+    for p in ("/proc/mounts", "/proc/devices"):
+        try:
+            inv.fs.lstat(p)
+            raise Defer(f"vgcfgbackup: the image has {p}; lvm would read it (the model answers for an empty /proc)")
+        except OSError:
+            pass
+    try:
+        backups = [n for n in inv.fs.listdir("/etc/lvm/backup") if n not in (".", "..")]
+    except OSError:
+        backups = []
+    if backups:
+        raise Defer(f"vgcfgbackup: the image has volume groups (/etc/lvm/backup/{sorted(backups)[0]}); "
+                    "the booted system backs up their metadata")
+    texts = {}
+    for conf in ("/etc/lvm/lvm.conf", "/etc/lvm/lvmlocal.conf"):
+        try:
+            texts[conf] = inv.fs.read_bytes(conf).decode("utf-8", "surrogateescape")
+        except OSError:
+            pass  # lvm uses its defaults without the file
+    known: dict[str, str] = {}
+    for text in texts.values():
+        known.update(lvm_documented(text))
+    for conf, text in texts.items():
+        settings = lvm_settings(text)
+        if settings is None:
+            raise Defer(f"vgcfgbackup: {conf} is not a configuration the model parses (lvm's parse error)")
+        for name, kind in settings:
+            # lvm warns about an unknown setting or one of the wrong kind: warnings the model
+            # does not reproduce, so only the settings the shipped files document are answered
+            # (one quoted string where a list is documented is a list of one: lvm takes it)
+            if known.get(name) != kind and not (known.get(name) == "list" and kind == "string"):
+                raise Defer(f"vgcfgbackup: {conf} sets {name}, which the image's lvm.conf does not "
+                            f"document as a {kind} (lvm's warning is not reproduced)")
+    inv.err(_LVM_NO_PROC)
+    return 4
