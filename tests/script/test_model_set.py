@@ -62,6 +62,7 @@ ADDED = {
     "make-ssl-cert",  # issue 13: ssl-cert's postinst (the snakeoil certificate)
     "epmd",  # issue 13: erlang-base's prerm asks epmd to exit; no epmd runs offline
     "vgcfgbackup",  # issue 13: lvm2's postinst; no volume group is visible offline
+    "pg_checksystem", "run-upgrade-scripts",  # issue 13: postgresql-common's postinst, no cluster
 }
 
 

@@ -215,3 +215,96 @@ def test_vgcfgbackup_on_an_image_with_volume_groups_waits_for_the_boot(tree, tmp
         model(root, ["vgcfgbackup"])
     with pytest.raises(Defer, match="LVM_SYSTEM_DIR"):
         model(root, ["vgcfgbackup"], {"LVM_SYSTEM_DIR": "/x"})
+
+
+# ---- postgresql-common -----------------------------------------------------------------------
+
+PGC = "/usr/share/postgresql-common"
+UPGRADE_SCRIPTS = {  # name -> mode: which apply is decided by the name, the mode and OLD
+    "SPECIFICATION": 0o644, "all_one_cluster.sql": 0o644, "9.1_two_db.sql": 0o644, "10_three_t1": 0o755,
+    "10_four_t0": 0o644, "12_six_": 0o755, ".hidden_a_b.sql": 0o644, "a.b_c_d": 0o755,
+    "11_five_db.sql.orig": 0o644, "9_seven_t0_extra.sql": 0o644,
+}
+
+
+def _upgrade_scripts(root: str, names: dict[str, int] | None) -> None:
+    d = os.path.join(root, PGC.lstrip("/"), "upgrade-scripts")
+    for n in os.listdir(d):
+        os.unlink(os.path.join(d, n))
+    if names is None:
+        os.rmdir(d)
+        return
+    for n, mode in names.items():
+        with open(os.path.join(d, n), "w") as f:
+            f.write("#!/bin/sh\nexit 0\n" if mode & 0o111 else "select 1;\n")
+        os.chmod(os.path.join(d, n), mode)
+
+
+def _cluster(root: str) -> None:
+    d = os.path.join(root, "etc/postgresql/15/main")
+    os.makedirs(d)
+    with open(os.path.join(d, "postgresql.conf"), "w") as f:
+        f.write("data_directory = '/var/lib/postgresql/15/main'\n")
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("setup", ["shipped", "scripts", "no directory", "cluster"])
+@pytest.mark.parametrize("args", ["248+deb12u1", "9.0", "10", "11.5", "all", "", "a b"])
+def test_run_upgrade_scripts_matches_the_real_one_without_a_running_cluster(tree, tmp_path, setup, args):
+    root = link_tree(tree, str(tmp_path / "t"))
+    if setup != "shipped":
+        _upgrade_scripts(root, UPGRADE_SCRIPTS if setup == "scripts" else None if setup == "no directory" else {})
+    if setup == "cluster":
+        _cluster(root)  # and no upgrade script applies: the clusters are never asked
+    argv = [f"{PGC}/run-upgrade-scripts", *shlex.split(args)]
+    if setup == "scripts" and args in ("248+deb12u1", "all"):
+        with pytest.raises(Defer, match="Perl numeric comparison"):
+            model(root, argv)
+        return
+    assert model(root, argv) == real(root, argv)
+
+
+@pytest.mark.judge
+def test_run_upgrade_scripts_lists_what_applies(tree, tmp_path):
+    root = link_tree(tree, str(tmp_path / "t"))
+    _upgrade_scripts(root, UPGRADE_SCRIPTS)
+    argv = [f"{PGC}/run-upgrade-scripts", "10"]
+    want = real(root, argv)
+    # Perl's `sort readdir` is byte order: digits before "all"; "12_six_" has the scope ""
+    assert want == (0, b"Executing upgrade script three...\nExecuting upgrade script five...\n"
+                       b"Executing upgrade script six...\nExecuting upgrade script one...\n", b"")
+    assert model(root, argv) == want
+    _cluster(root)
+    with pytest.raises(Defer, match="whose server must run"):
+        model(root, argv)
+
+
+@pytest.mark.judge
+def test_pg_checksystem_with_no_cluster_checks_nothing(tree, tmp_path):
+    argv = [f"{PGC}/pg_checksystem"]
+    assert model(tree, argv) == real(tree, argv) == (0, b"", b"")
+    root = link_tree(tree, str(tmp_path / "t"))
+    _cluster(root)
+    with pytest.raises(Defer, match="cluster 15/main"):
+        model(root, argv)
+
+
+@pytest.mark.judge
+def test_pg_checksystem_as_another_user_refuses(tree, tmp_path):
+    """Run through su as nobody: the real program in the chroot and the model under the su model."""
+    cmd = f"su -s /bin/sh nobody -c {PGC}/pg_checksystem"
+    want = real(tree, ["/bin/sh", "-c", cmd])
+    r = run_script(Overlay(HostDirFS(tree)), cmd + "\n", env={"LC_ALL": "C", "PATH": PATH}, models=MODELS,
+                   is_path=False)
+    assert not r.deferred_whole and not r.deferred_commands, (r.reason, r.deferred_commands)
+    assert (r.status, r.stdout, r.stderr) == want == (1, b"", b"Error: This command needs to be executed as root\n")
+
+
+def test_postgresql_programs_without_perl_or_pgcommon_are_deferred(tree, tmp_path):
+    root = link_tree(tree, str(tmp_path / "t"))
+    os.unlink(os.path.join(root, "usr/share/perl5/PgCommon.pm"))
+    with pytest.raises(Defer, match="PgCommon.pm"):
+        model(root, [f"{PGC}/pg_checksystem"])
+    os.unlink(os.path.join(root, "usr/bin/perl"))
+    with pytest.raises(Defer, match="no /usr/bin/perl"):
+        model(root, [f"{PGC}/run-upgrade-scripts", "1"])

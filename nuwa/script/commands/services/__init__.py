@@ -10,7 +10,8 @@
   and no file in use;  ``detect_virt``: systemd-detect-virt --container/--chroot for a disk
   image (a machine, never a container); ``aa-enabled --quiet``/``aa-status --enabled``: no
   running kernel to load AppArmor profiles into;  ``dormant``: epmd's client commands (erlang-base):
-  no daemon to reach; vgcfgbackup (lvm2): no volume group visible, nothing mounted on /proc.
+  no daemon to reach; vgcfgbackup (lvm2): no volume group visible, nothing mounted on /proc;
+  pg_checksystem, run-upgrade-scripts (postgresql-common): no cluster, nothing to check or upgrade.
 Starting, stopping and reloading only matter to a running system: those are dropped and reported.
 """
 
@@ -46,4 +47,6 @@ MODELS = {
     "aa-status": detect_virt.aa_enabled,
     "epmd": dormant.epmd,
     "vgcfgbackup": dormant.vgcfgbackup,
+    "pg_checksystem": dormant.pg_checksystem,
+    "run-upgrade-scripts": dormant.run_upgrade_scripts,
 }

@@ -20,6 +20,7 @@ or whose answer depends on more than "nothing runs", is deferred with the reason
 from __future__ import annotations
 
 import re
+import stat
 
 from nuwa.script.context import Defer, Invocation
 
@@ -299,3 +300,142 @@ def vgcfgbackup(inv: Invocation) -> int:
                             f"document as a {kind} (lvm's warning is not reproduced)")
     inv.err(_LVM_NO_PROC)
     return 4
+
+
+# ---- postgresql-common: pg_checksystem, run-upgrade-scripts ----------------------------------
+
+#: where a Debian perl finds PgCommon.pm (postgresql-client-common installs it in perl5)
+_PERL_INC = ("/etc/perl", "/usr/local/lib/x86_64-linux-gnu/perl/5.36.0", "/usr/local/share/perl/5.36.0",
+             "/usr/lib/x86_64-linux-gnu/perl5/5.36", "/usr/share/perl5")
+
+
+def _pg_prerequisites(inv: Invocation) -> str:
+    """The cluster configuration root PgCommon uses; defers where the Perl program would not
+    get as far as its own logic (no perl, no PgCommon) — those failures are left to the boot."""
+    prog = inv.name
+    try:
+        inv.fs.stat("/usr/bin/perl")
+    except OSError:
+        raise Defer(f"{prog}: the image has no /usr/bin/perl to run it") from None
+    for d in _PERL_INC:
+        try:
+            inv.fs.stat(d + "/PgCommon.pm")
+            break
+        except OSError:
+            continue
+    else:
+        raise Defer(f"{prog}: PgCommon.pm (postgresql-client-common) is not installed")
+    # PgCommon.pm: $confroot = $ENV{PG_CLUSTER_CONF_ROOT} || '/etc/postgresql'
+    return inv.env.get("PG_CLUSTER_CONF_ROOT") or "/etc/postgresql"
+
+
+def _pg_clusters(inv: Invocation, confroot: str) -> list[str]:
+    """``V/C`` for every ``CONFROOT/V/C/postgresql.conf`` that exists or is a dangling link.
+
+    PgCommon's ``get_version_clusters`` counts exactly those under each version it knows (from
+    ``/usr/lib/postgresql/V/bin`` and from configured versions); every entry is taken here,
+    which can only over-count, so "no cluster" is never answered for an image that has one.
+    """
+    found = []
+    try:
+        versions = sorted(inv.fs.listdir(confroot))
+    except OSError:
+        return []
+    for v in versions:
+        try:
+            names = sorted(inv.fs.listdir(f"{confroot}/{v}"))
+        except OSError:
+            continue
+        for c in names:
+            try:
+                inv.fs.lstat(f"{confroot}/{v}/{c}/postgresql.conf")
+                found.append(f"{v}/{c}")
+            except OSError:
+                pass
+    return found
+
+
+def pg_checksystem(inv: Invocation) -> int:
+    """``/usr/share/postgresql-common/pg_checksystem`` (postgresql-common 248): warn about drives
+    with a write cache that hold a cluster's data directory.
+
+    With no cluster it checks nothing, prints nothing and exits 0; run as another user than root
+    it dies with "Error: This command needs to be executed as root". A cluster's drive is asked
+    for its write cache with the HDIO_GET_WCACHE ioctl, a question for the booted machine's
+    disk: that case is deferred.
+    """
+    confroot = _pg_prerequisites(inv)
+    creds = getattr(inv.fs, "creds", None)  # run by su/runuser as another user
+    if creds is not None and creds.uid != 0:
+        inv.err("Error: This command needs to be executed as root\n")
+        return 1
+    clusters = _pg_clusters(inv, confroot)
+    if clusters:
+        raise Defer(f"pg_checksystem: cluster {clusters[0]}: the write cache of its data directory's drive "
+                    "(HDIO_GET_WCACHE) is a question for the booted machine")
+    return 0
+
+
+_PERL_NUM = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _perl_split(sep: str, s: str, limit: int) -> list[str]:
+    """Perl's ``my (N scalars) = split /SEP/, s`` for a one-character separator: assigned to a
+    list of N, split gets the implicit LIMIT N+1, so at most that many fields and trailing empty
+    fields are kept (``12_six_`` has the scope ""); an empty string splits into no field."""
+    return s.split(sep, limit - 1) if s else []
+
+
+def run_upgrade_scripts(inv: Invocation) -> int:
+    """``/usr/share/postgresql-common/run-upgrade-scripts OLD`` (postgresql-common 248).
+
+    It runs the scripts of ``upgrade-scripts/`` (beside itself) named ``VERSION_NAME_SCOPE[.sql]``
+    that apply to an upgrade from OLD against every database of every cluster. Which apply, and
+    the "Executing upgrade script NAME..." lines, are reproduced when there is no cluster (the
+    loop over clusters is then empty); applying one to a cluster needs the cluster's server
+    running (psql) and is deferred, as is a version comparison Perl would warn about (a
+    non-numeric OLD or VERSION). Debian 12 ships no upgrade script (only ``SPECIFICATION``).
+    """
+    confroot = _pg_prerequisites(inv)
+    argv0 = inv.argv[0]
+    if len(inv.argv) != 2:
+        inv.err(f"Error: Usage: {argv0} <version upgraded from>\n")
+        return 1
+    old = inv.argv[1]
+    f = argv0.split("/")[:-1] or ["."]  # the script's own directory, as `split /\//, $0` gives it
+    scriptpath = "/".join([*f, "upgrade-scripts"])
+    try:
+        entries = inv.fs.listdir(inv.path(scriptpath))
+    except OSError:
+        inv.err(f"Error: Could not open script path '{scriptpath}'\n")
+        return 1
+    # Perl's `sort readdir`: byte order, with . and .. (which split into no fields: skipped)
+    names = sorted([".", "..", *entries], key=lambda n: n.encode("utf-8", "surrogateescape"))
+    for script in names:
+        parts = _perl_split(".", script, 3)
+        fname, ext = (parts + [None, None])[:2]
+        fields = _perl_split("_", fname or "", 4)
+        version, name, scope = (fields + [None, None, None])[:3]
+        is_sql = ext == "sql"
+        if scope is None:
+            continue
+        if not is_sql:
+            try:
+                st = inv.fs.stat(inv.path(f"{scriptpath}/{script}"))
+            except OSError:
+                continue
+            # perl's -x for root: a directory, or any execute bit
+            if not (stat.S_ISDIR(st.st_mode) or st.st_mode & 0o111):
+                continue
+        if version != "all":
+            if not (_PERL_NUM.fullmatch(old) and _PERL_NUM.fullmatch(version)):
+                raise Defer(f"run-upgrade-scripts: {old} <= {version} is a Perl numeric comparison of a "
+                            "non-number (a warning the model does not reproduce)")
+            if not float(old) <= float(version):
+                continue
+        clusters = _pg_clusters(inv, confroot)
+        if clusters:
+            raise Defer(f"run-upgrade-scripts: upgrade script {script} applies to cluster {clusters[0]}, "
+                        "whose server must run (psql)")
+        inv.out(f"Executing upgrade script {name}...\n")
+    return 0
