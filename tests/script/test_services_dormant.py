@@ -308,3 +308,174 @@ def test_postgresql_programs_without_perl_or_pgcommon_are_deferred(tree, tmp_pat
     os.unlink(os.path.join(root, "usr/bin/perl"))
     with pytest.raises(Defer, match="no /usr/bin/perl"):
         model(root, [f"{PGC}/run-upgrade-scripts", "1"])
+
+
+# ---- identifiers: iscsi-iname, nvme, uuidgen -------------------------------------------------
+
+ISCSI_EXACT = ["-h", "-x", "-p", "foo", "--foo", "--foo=bar", "--help=x", "--prefix", "-gx", "x -p a", "-- -p",
+               "-h -x", "-x -h", "-p " + "a" * 211, "-", "-g -p " + "é" * 106, "--pre"]
+ISCSI_RANDOM = ["", "-p iqn.1993-08.org.debian:01", "-gp x", "--pre=abc", "-pabc", "-p a -p b", "--generate",
+                "-p ''", "-p " + "a" * 210, "-g --prefix iqn.x"]
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("args", ISCSI_EXACT)
+def test_iscsi_iname_usage_errors_match_the_real_one(tree, args):
+    argv = ["iscsi-iname", *shlex.split(args)]
+    assert model(tree, argv) == real(tree, argv)
+
+
+def _iscsi_re(args: list[str]) -> re.Pattern:
+    """What iscsi-iname prints for ``args`` (the last -p wins; -g adds the key): 6 bytes ``%x``."""
+    prefix, key = "iqn.2016-04.com.open-iscsi", False
+    for i, a in enumerate(args):
+        if a.startswith("-p") and a != "-p":
+            prefix = a[2:]
+        elif a in ("-p", "--prefix", "-gp"):
+            prefix = args[i + 1]
+        elif a.startswith("--pre") and "=" in a:
+            prefix = a.partition("=")[2]
+        key = key or a.startswith("-g") or a == "--generate"
+    return re.compile(re.escape(("InitiatorName=" if key else "") + prefix + ":") + r"[0-9a-f]{6,12}\n")
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("args", ISCSI_RANDOM)
+def test_iscsi_iname_prints_a_name_of_the_real_form(tree, args):
+    argv = ["iscsi-iname", *shlex.split(args)]
+    want, got, again = real(tree, argv), model(tree, argv), model(tree, argv)
+    pat = _iscsi_re(argv[1:])
+    for r in (want, got, again):
+        assert r[0] == 0 and r[2] == b"" and pat.fullmatch(r[1].decode()), (args, r)
+    assert got[1] != again[1]  # random, never seeded
+
+
+def test_iscsi_iname_digits_are_unpadded_bytes():
+    """Over many names every length from 6 to 12 digits is met, as with ``%x`` of random bytes."""
+    from nuwa.fs.memory import MemoryFS
+    from nuwa.script.context import Invocation
+    from nuwa.script.commands.miscutils.identifiers import iscsi_iname
+    lengths = set()
+    for _ in range(3000):
+        inv = Invocation(argv=["iscsi-iname", "-p", "p"], fs=MemoryFS())
+        assert iscsi_iname(inv) == 0
+        lengths.add(len(bytes(inv.stdout)) - len("p:\n"))
+    assert lengths <= set(range(6, 13)) and {10, 11, 12} <= lengths
+
+
+HOSTNQN = re.compile(r"nqn\.2014-08\.org\.nvmexpress:uuid:[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
+                     r"[0-9a-f]{12}\n")
+UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\n")
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("content", [None, b"", b"nqn.x", b"nqn.x  \nsecond\n", b"\nnqn.y\n", b"n" * 300 + b"\n",
+                                     b"a" * 223, b"\x00abc\n", b"ab\x00c\n", b" \n", "dir"])
+def test_nvme_show_hostnqn_matches_the_real_one(tree, tmp_path, content):
+    root = link_tree(tree, str(tmp_path / "t"))
+    _replace(root, "etc/nvme/hostnqn", None if content == "dir" else content)
+    if content == "dir":
+        os.mkdir(os.path.join(root, "etc/nvme/hostnqn"))
+    argv = ["nvme", "show-hostnqn"]
+    want, got = real(root, argv), model(root, argv)
+    if want[1].startswith(b"nqn.2014-08.org.nvmexpress:uuid:") and content not in (b"nqn.x",):
+        # generated: same form, different value
+        assert HOSTNQN.fullmatch(want[1].decode()) and HOSTNQN.fullmatch(got[1].decode())
+        assert (got[0], got[2]) == (want[0], want[2]) == (0, b"") and got[1] != want[1]
+    else:
+        assert got == want
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("args", ["", "--help", "-h", "--bogus", "foo bar"])
+def test_nvme_gen_hostnqn_ignores_its_arguments_and_prints_a_random_nqn(tree, args):
+    argv = ["nvme", "gen-hostnqn", *shlex.split(args)]
+    want, got = real(tree, argv), model(tree, argv)
+    assert HOSTNQN.fullmatch(want[1].decode()) and HOSTNQN.fullmatch(got[1].decode())
+    assert (got[0], got[2]) == (want[0], want[2]) == (0, b"")
+    assert got[1] != model(tree, argv)[1]
+
+
+@pytest.mark.parametrize("argv", [["nvme"], ["nvme", "list"], ["nvme", "version"], ["nvme", "--help"]])
+def test_other_nvme_commands_are_deferred(tree, argv):
+    with pytest.raises(Defer):
+        model(tree, argv)
+
+
+def test_nvme_with_a_machine_uuid_in_the_image_is_deferred(tree, tmp_path):
+    root = link_tree(tree, str(tmp_path / "t"))
+    _replace(root, "sys/class/dmi/id/product_uuid", b"0b3e0bc6-7ad5-4b7e-a5d2-4f6a0c1e9d00\n")
+    with pytest.raises(Defer, match="product_uuid"):
+        model(root, ["nvme", "gen-hostnqn"])
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("args", ["", "-r", "--random", "-r x", "-x", "--hex", "-tr", "--ran"])
+def test_uuidgen_random_matches_the_real_form(tree, args):
+    argv = ["uuidgen", *shlex.split(args)]
+    want, got = real(tree, argv), model(tree, argv)
+    assert UUID4.fullmatch(want[1].decode()) and UUID4.fullmatch(got[1].decode())
+    assert (got[0], got[2]) == (want[0], want[2]) == (0, b"")
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("args", ["-q", "--bogus", "-V", "--version", "-n", "--name", "-rq", "--random=1"])
+def test_uuidgen_errors_and_version_match_the_real_one(tree, args):
+    argv = ["uuidgen", *shlex.split(args)]
+    assert model(tree, argv) == real(tree, argv)
+
+
+@pytest.mark.parametrize("args", ["-t", "-rt", "-h", "--help", "-m -n @dns -N example.com", "-s -n @url -N x"])
+def test_uuidgen_time_name_and_help_forms_are_deferred(tree, args):
+    with pytest.raises(Defer):
+        model(tree, ["uuidgen", *shlex.split(args)])
+
+
+# ---- the postinsts that write the identifiers, against real dpkg's run -----------------------
+
+def _normalised(facts: dict, root: str) -> dict:
+    """Tree facts with the random identifiers' content and size replaced by a form check."""
+    forms = {"etc/iscsi/initiatorname.iscsi": re.compile(
+                 r"(## [^\n]*\n){5}InitiatorName=iqn\.1993-08\.org\.debian:01:[0-9a-f]{6,12}\n"),
+             "etc/nvme/hostnqn": HOSTNQN, "etc/nvme/hostid": UUID4}
+    out = dict(facts)
+    for rel, pat in forms.items():
+        if rel in out:
+            with open(os.path.join(root, rel)) as f:
+                ok = bool(pat.fullmatch(f.read()))
+            mode, uid, gid = out[rel][:3]
+            out[rel] = (mode, uid, gid, "form ok" if ok else "form wrong")
+    return out
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("package,made", [("open-iscsi", ["etc/iscsi/initiatorname.iscsi"]),
+                                          ("nvme-cli", ["etc/nvme/hostnqn", "etc/nvme/hostid"])])
+def test_postinst_writes_the_identifier_files_as_real_dpkg_does(tree, tmp_path, package, made):
+    """``postinst configure`` of a first install, with the identifier files absent: real dash in a
+    chroot of one full copy, Nuwa on another; the files (mode, owner, form) and the rest of
+    /etc, /usr/sbin and /var/lib/systemd compared path by path."""
+    from debian_tree import copy_tree
+    from helpers.trees import brief_facts, tree_facts
+
+    real_root, model_root = str(tmp_path / "real"), str(tmp_path / "model")
+    for r in (real_root, model_root):
+        copy_tree(tree, r)
+        for rel in made:
+            os.unlink(os.path.join(r, rel))
+    script = f"/var/lib/dpkg/info/{package}.postinst"
+    env = {"DPKG_MAINTSCRIPT_PACKAGE": package, "DPKG_MAINTSCRIPT_NAME": "postinst",
+           "DEBIAN_FRONTEND": "noninteractive", "HOME": "/root"}
+    want = real(real_root, [script, "configure", ""], env)
+    fs = Overlay(HostDirFS(model_root, writable=True))
+    # $0 is the script's path, which debconf's frontend re-executes (open-iscsi uses debconf)
+    got = run_script(fs, script, ["configure", ""], env={"LC_ALL": "C", "PATH": PATH, **env}, models=MODELS,
+                     name=script, is_path=True)
+    assert not got.deferred_whole and not got.deferred_commands, (got.reason, got.deferred_commands)
+    fs.commit()
+    assert (got.status, got.stdout, got.stderr) == want
+    subs = ("etc", "usr/sbin", "var/lib/systemd")
+    facts = [_normalised(tree_facts(r, brief_facts, subs=subs), r) for r in (real_root, model_root)]
+    for rel in made:
+        assert facts[0][rel][3] == "form ok", rel
+    assert facts[1] == facts[0]
