@@ -479,3 +479,10 @@ def test_postinst_writes_the_identifier_files_as_real_dpkg_does(tree, tmp_path, 
     for rel in made:
         assert facts[0][rel][3] == "form ok", rel
     assert facts[1] == facts[0]
+
+
+def test_as_another_user_vgcfgbackup_and_run_upgrade_scripts_are_deferred(tree):
+    for cmd in ("vgcfgbackup", f"{PGC}/run-upgrade-scripts 1"):
+        r = run_script(Overlay(HostDirFS(tree)), f"su -s /bin/sh nobody -c '{cmd}'\n", env={"LC_ALL": "C", "PATH": PATH},
+                       models=MODELS, is_path=False)
+        assert r.deferred_commands and "other than root" in r.deferred_commands[0].reason, cmd

@@ -265,6 +265,9 @@ def vgcfgbackup(inv: Invocation) -> int:
     """
     if inv.env.get("LVM_SYSTEM_DIR"):
         raise Defer("vgcfgbackup with LVM_SYSTEM_DIR set: another configuration directory")
+    creds = getattr(inv.fs, "creds", None)  # run by su/runuser as another user
+    if creds is not None and creds.uid != 0:
+        raise Defer("vgcfgbackup as a user other than root (judged as root only)")
     for p in ("/proc/mounts", "/proc/devices"):
         try:
             inv.fs.lstat(p)
@@ -397,6 +400,10 @@ def run_upgrade_scripts(inv: Invocation) -> int:
     non-numeric OLD or VERSION). Debian 12 ships no upgrade script (only ``SPECIFICATION``).
     """
     confroot = _pg_prerequisites(inv)
+    creds = getattr(inv.fs, "creds", None)  # run by su/runuser as another user
+    if creds is not None and creds.uid != 0:
+        # Perl's -x would then follow the user's permission bits; judged as root only
+        raise Defer("run-upgrade-scripts as a user other than root")
     argv0 = inv.argv[0]
     if len(inv.argv) != 2:
         inv.err(f"Error: Usage: {argv0} <version upgraded from>\n")
