@@ -60,6 +60,10 @@ ADDED = {
     "a2enmod", "a2dismod", "a2enconf", "a2disconf", "a2ensite", "a2dissite",
     "update-locale",  # issue 13: locales' postinst
     "make-ssl-cert",  # issue 13: ssl-cert's postinst (the snakeoil certificate)
+    "epmd",  # issue 13: erlang-base's prerm asks epmd to exit; no epmd runs offline
+    "vgcfgbackup",  # issue 13: lvm2's postinst; no volume group is visible offline
+    "pg_checksystem", "run-upgrade-scripts",  # issue 13: postgresql-common's postinst, no cluster
+    "iscsi-iname", "nvme", "uuidgen",  # issue 13: identifiers open-iscsi's and nvme-cli's postinsts make
 }
 
 

@@ -4,12 +4,14 @@
   logger and wall (bsdutils);  ``locales``: locale (glibc 2.36);  ``iconv``: iconv (glibc 2.36);
 - ``runparts``: run-parts (debianutils 5.7);  ``locales`` also holds gettext (gettext-base 0.21);
 - ``perl_oneliners``: ``perl`` for the few generated one-liners (dh_python3, libc6, ucf's);
-  every other Perl program is deferred.
+  every other Perl program is deferred;
+- ``identifiers``: iscsi-iname (open-iscsi 2.1.8), nvme gen-hostnqn/show-hostnqn (nvme-cli 2.3),
+  uuidgen (util-linux 2.38.1): machine identifiers, random as in a chroot install.
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.miscutils import iconv, locales, perl_oneliners, runparts, sysinfo
+from nuwa.script.commands.miscutils import iconv, identifiers, locales, perl_oneliners, runparts, sysinfo
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -26,4 +28,7 @@ MODELS = {
     "nproc": sysinfo.nproc,
     "logger": sysinfo.logger,
     "wall": sysinfo.wall,
+    "iscsi-iname": identifiers.iscsi_iname,
+    "nvme": identifiers.nvme,
+    "uuidgen": identifiers.uuidgen,
 }

@@ -9,13 +9,16 @@
   image runs no processes;  ``netprobes``: ss, netstat, lsof, fuser: it has no socket open
   and no file in use;  ``detect_virt``: systemd-detect-virt --container/--chroot for a disk
   image (a machine, never a container); ``aa-enabled --quiet``/``aa-status --enabled``: no
-  running kernel to load AppArmor profiles into.
+  running kernel to load AppArmor profiles into;  ``dormant``: epmd's client commands (erlang-base):
+  no daemon to reach; vgcfgbackup (lvm2): no volume group visible, nothing mounted on /proc;
+  pg_checksystem, run-upgrade-scripts (postgresql-common): no cluster, nothing to check or upgrade.
 Starting, stopping and reloading only matter to a running system: those are dropped and reported.
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.services import deb_systemd, detect_virt, netprobes, procs, systemctl, sysvinit, tmpfiles
+from nuwa.script.commands.services import (
+    deb_systemd, detect_virt, dormant, netprobes, procs, systemctl, sysvinit, tmpfiles)
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -42,4 +45,8 @@ MODELS = {
     "systemd-detect-virt": detect_virt.systemd_detect_virt,
     "aa-enabled": detect_virt.aa_enabled,
     "aa-status": detect_virt.aa_enabled,
+    "epmd": dormant.epmd,
+    "vgcfgbackup": dormant.vgcfgbackup,
+    "pg_checksystem": dormant.pg_checksystem,
+    "run-upgrade-scripts": dormant.run_upgrade_scripts,
 }
