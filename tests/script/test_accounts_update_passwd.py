@@ -167,3 +167,61 @@ def test_debconf_without_a_frontend_defers(pair):
     pair.reset(edit("group", r"^tape:.*\n", ""))
     with pytest.raises(Defer, match="no debconf frontend"):
         run_model(pair.model, ["update-passwd", "-v"], {"DEBIAN_HAS_FRONTEND": "1"})
+
+
+# -- base-passwd's postinst, whole, under real debconf ------------------------------------------
+
+POSTINST = "/var/lib/dpkg/info/base-passwd.postinst"
+
+
+@pytest.fixture()
+def script_pair(tmp_path):
+    from debconf_oracle import make_pair
+    base = bookworm_tree()
+    if not os.path.exists(os.path.join(base, POSTINST.lstrip("/"))):
+        pytest.skip("the bookworm tree has no base-passwd postinst")
+    return make_pair(base, str(tmp_path))
+
+
+def preseed(line: str):
+    """A setup that runs real ``debconf-set-selections`` in the chroot (the same on both sides)."""
+    def setup(root):
+        import subprocess
+        subprocess.run(["chroot", root, "debconf-set-selections"], input=line.encode(), check=True,
+                       capture_output=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"})
+    return setup
+
+
+@pytest.mark.parametrize("name, setup, args", [
+    ("upgrade-as-is", None, ["configure", "3.6.0"]),
+    ("first-install", both(edit("passwd", r"^irc:.*\n", "")), ["configure"]),
+    ("upgrade-with-changes", both(edit("passwd", r"^irc:.*\n", ""), edit("group", r"^(irc|src):.*\n", "", 2),
+                                  edit("passwd", r"^lp:(.*):/usr/sbin/nologin$", r"lp:\1:/bin/sh"),
+                                  edit("passwd", None, "foo:x:50:50::/:/bin/sh\n")), ["configure", "3.6.0"]),
+    ("answer-no", both(edit("passwd", r"^irc:.*\n", ""), edit("group", r"^src:.*\n", ""),
+                       preseed("base-passwd base-passwd/system/group/src/add boolean false\n")),
+     ["configure", "3.6.0"]),
+])
+def test_postinst_against_real_dpkg_style_run(script_pair, name, setup, args):
+    """The postinst as dpkg runs it (noninteractive debconf, dpkg's environment) in a chroot,
+    and in the simulator: output, status, every path of the tree, the debconf databases."""
+    import time
+
+    from debconf_oracle import debconf_records, diff_trees, environment, run_nuwa, run_real
+    a, b = script_pair
+    if setup:
+        setup(a)
+        setup(b)
+    env = environment("postinst", "base-passwd")
+    since = time.time()
+    real = run_real(a, [POSTINST, *args], env)
+    r = run_nuwa(b, [POSTINST, *args], env)
+    assert not r.deferred_whole and not r.deferred_commands, r.reason
+    assert (r.status, r.stdout, r.stderr) == real
+    assert debconf_records(b) == debconf_records(a)
+    assert diff_trees(a, b, since) == []
+    if name == "upgrade-with-changes":
+        assert b'Adding user "irc" (39)' in real[2]
+        assert os.path.exists(os.path.join(b, "etc/passwd.org"))
+    if name == "answer-no":
+        assert b"\nsrc:" not in open(os.path.join(b, "etc/group"), "rb").read()
