@@ -201,6 +201,10 @@ def preseed(line: str):
     ("answer-no", both(edit("passwd", r"^irc:.*\n", ""), edit("group", r"^src:.*\n", ""),
                        preseed("base-passwd base-passwd/system/group/src/add boolean false\n")),
      ["configure", "3.6.0"]),
+    # an image without debconf: the postinst prints the dry run's list and answers itself "y"
+    ("no-debconf", both(edit("passwd", r"^irc:.*\n", ""), edit("passwd", r"^(sync:.*):/bin/sync$", r"\1:/bin/sh"),
+                        lambda r: os.unlink(os.path.join(r, "usr/share/debconf/confmodule"))),
+     ["configure", "3.6.0"]),
 ])
 def test_postinst_against_real_dpkg_style_run(script_pair, name, setup, args):
     """The postinst as dpkg runs it (noninteractive debconf, dpkg's environment) in a chroot,
@@ -223,5 +227,7 @@ def test_postinst_against_real_dpkg_style_run(script_pair, name, setup, args):
     if name == "upgrade-with-changes":
         assert b'Adding user "irc" (39)' in real[2]
         assert os.path.exists(os.path.join(b, "etc/passwd.org"))
+    if name == "no-debconf":
+        assert b"The list of proposed changes is:" in real[1] and b'Adding user "irc"' in real[1]
     if name == "answer-no":
         assert b"\nsrc:" not in open(os.path.join(b, "etc/group"), "rb").read()
