@@ -509,7 +509,10 @@ class UpdatePasswd:
             if not _stat.S_ISREG(fs.lstat(PWD_LOCKFILE).st_mode):
                 raise Defer(f"{PWD_LOCKFILE} is not a regular file")
             return
-        fs.write_bytes(PWD_LOCKFILE, b"", 0o600 & ~self.inv.umask)
+        try:
+            fs.write_bytes(PWD_LOCKFILE, b"", 0o600 & ~self.inv.umask)
+        except OSError as e:  # no /etc at all (-P and -G naming files elsewhere)
+            self.fail(f"Error locking files: {P.strerror(e)}\n", 4)
 
     # -- main -----------------------------------------------------------------------------
 
