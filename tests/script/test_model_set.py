@@ -36,6 +36,7 @@ OLD_REGISTRY = {
 #: models added since the model set replaced the registry
 ADDED = {
     "pam-auth-update",  # issue 13: libpam-runtime's Perl program
+    "update-passwd",  # issue 13: base-passwd's postinst, on every upgrade of it
     "ps", "ss", "netstat", "lsof", "fuser",  # issue 13: probes of the running system
     "depmod", "modprobe", "modinfo",  # issue 14: kmod
     # issue 14, GRUB: the grub family and gettext-base's gettext

@@ -7,13 +7,17 @@
 - ``sysusers``: systemd-sysusers (systemd 252);
 - ``pam_auth_update``: pam-auth-update (libpam-runtime 1.5.2), /etc/pam.d/common-* from the
   profiles in /usr/share/pam-configs, speaking debconf through the ``debconf`` family;
+- ``update_passwd``: update-passwd (base-passwd 3.6.1), the system accounts brought to
+  ``/usr/share/base-passwd/*.master``, reading and writing through glibc's formats
+  (``upwd_parse``), asking through the ``debconf`` family's running frontend;
 - ``db``: the account files (passwd, shadow, group, gshadow, subuid, subgid) read and written
   the way shadow-utils does, shared by all of them and by systemd-tmpfiles.
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.accounts import adduser, deluser, pam_auth_update, sysusers, useradd, usermod
+from nuwa.script.commands.accounts import (adduser, deluser, pam_auth_update, sysusers, update_passwd, useradd,
+                                         usermod)
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -31,4 +35,5 @@ MODELS = {
     "gpasswd": usermod.gpasswd,
     "chfn": usermod.chfn,
     "pam-auth-update": pam_auth_update.pam_auth_update,
+    "update-passwd": update_passwd.update_passwd,
 }
