@@ -60,6 +60,7 @@ ADDED = {
     "a2enmod", "a2dismod", "a2enconf", "a2disconf", "a2ensite", "a2dissite",
     "update-locale",  # issue 13: locales' postinst
     "make-ssl-cert",  # issue 13: ssl-cert's postinst (the snakeoil certificate)
+    "chronyd",  # issue 13: chrony's postinst (`chronyd -p`)
 }
 
 
