@@ -61,6 +61,7 @@ ADDED = {
     "update-locale",  # issue 13: locales' postinst
     "make-ssl-cert",  # issue 13: ssl-cert's postinst (the snakeoil certificate)
     "chronyd",  # issue 13: chrony's postinst (`chronyd -p`)
+    "systemd-machine-id-setup",  # issue 13: systemd's postinst
 }
 
 

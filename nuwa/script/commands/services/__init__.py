@@ -2,6 +2,8 @@
 
 - ``systemctl`` (systemd 252; ``systemd_units`` and ``systemd_install`` are its unit-file
   lookup and ``install.c``);  ``tmpfiles``: systemd-tmpfiles --create;
+- ``machine_id``: systemd-machine-id-setup (an ID already in the image, or D-Bus's; a random
+  one is left to the first boot of each machine);
 - ``deb_systemd``: deb-systemd-helper, deb-systemd-invoke;  ``sysvinit``: update-rc.d,
   invoke-rc.d, service (init-system-helpers 1.65), start-stop-daemon (dpkg), telinit, initctl,
   runlevel (sysvinit-utils);
@@ -15,7 +17,8 @@ Starting, stopping and reloading only matter to a running system: those are drop
 
 from __future__ import annotations
 
-from nuwa.script.commands.services import deb_systemd, detect_virt, netprobes, procs, systemctl, sysvinit, tmpfiles
+from nuwa.script.commands.services import (deb_systemd, detect_virt, machine_id, netprobes, procs, systemctl, sysvinit,
+                                           tmpfiles)
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -39,6 +42,7 @@ MODELS = {
     "initctl": sysvinit.telinit,
     "runlevel": sysvinit.runlevel,
     "systemd-tmpfiles": tmpfiles.tmpfiles,
+    "systemd-machine-id-setup": machine_id.systemd_machine_id_setup,
     "systemd-detect-virt": detect_virt.systemd_detect_virt,
     "aa-enabled": detect_virt.aa_enabled,
     "aa-status": detect_virt.aa_enabled,
