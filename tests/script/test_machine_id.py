@@ -191,3 +191,26 @@ def test_systemd_postinst_lines_with_an_id(base, tmp_path):
     assert r.status == 0 and not r.deferred_whole
     [d] = r.deferred_commands
     assert d.argv[0] == "systemd-tmpfiles" and "'h' line" in d.reason and "%m" not in d.reason
+
+
+@pytest.mark.parametrize("cmd, why", [
+    ("journalctl --update-catalog || true",
+     "journalctl --update-catalog rebuilds a binary index (/var/lib/systemd/catalog/database) from text sources"
+     " (/usr/lib/systemd/catalog): done at first boot"),
+    ("systemd-hwdb --usr update || true",
+     "systemd-hwdb update rebuilds a binary index (/usr/lib/udev/hwdb.bin) from text sources (hwdb.d/*.hwdb):"
+     " done at first boot"),
+    ("systemd-hwdb update", "(/etc/udev/hwdb.bin)"),
+    ("journalctl -b", "only --update-catalog"),
+])
+def test_binary_indexes_are_deferred_saying_why(tmp_path, cmd, why):
+    """The postinsts' forms run at first boot, and the record says it is a binary index."""
+    root = str(tmp_path / "root")
+    for prog in ("usr/bin/journalctl", "usr/bin/systemd-hwdb"):
+        os.makedirs(os.path.dirname(os.path.join(root, prog)), exist_ok=True)
+        with open(os.path.join(root, prog), "wb") as f:
+            f.write(b"\x7fELF")
+        os.chmod(os.path.join(root, prog), 0o755)
+    r = run_script(HostDirFS(root, writable=True), cmd + "\n", models=MODELS, env=dict(ENV))
+    [d] = r.deferred_commands
+    assert why in d.reason and not r.deferred_whole

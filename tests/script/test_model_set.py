@@ -62,6 +62,7 @@ ADDED = {
     "make-ssl-cert",  # issue 13: ssl-cert's postinst (the snakeoil certificate)
     "chronyd",  # issue 13: chrony's postinst (`chronyd -p`)
     "systemd-machine-id-setup",  # issue 13: systemd's postinst
+    "journalctl", "systemd-hwdb",  # issue 13: binary indexes, deferred with that reason
 }
 
 

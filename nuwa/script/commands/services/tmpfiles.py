@@ -35,7 +35,7 @@ import stat as _stat
 
 from nuwa.script.commands import _args
 from nuwa.script.commands.accounts.db import Accounts, all_or_nothing
-from nuwa.script.commands.services.machine_id import image_machine_id
+from nuwa.script.commands.services.systemd_setup import image_machine_id
 from nuwa.script.context import Defer, Invocation
 
 DIRS = ["/etc/tmpfiles.d", "/run/tmpfiles.d", "/usr/local/lib/tmpfiles.d", "/usr/lib/tmpfiles.d"]

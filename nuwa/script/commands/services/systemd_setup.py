@@ -1,6 +1,8 @@
-"""Model of ``systemd-machine-id-setup [--root=/] [--print]`` (systemd 252,
-``src/machine-id-setup/machine-id-setup-main.c`` and ``src/shared/machine-id-setup.c``).
+"""The setup programs systemd's and udev's postinsts run (systemd 252): the machine ID and the
+binary databases.
 
+``systemd-machine-id-setup [--root=/] [--print]``
+(``src/machine-id-setup/machine-id-setup-main.c``, ``src/shared/machine-id-setup.c``):
 systemd's postinst runs it on every configure to make sure ``/etc/machine-id`` exists. What
 the real program does with the image's files (judged in a chroot of a bookworm tree):
 
@@ -22,6 +24,13 @@ ID is deferred: nobody knows it yet). The D-Bus case is written when ``/etc/mach
 exists and is not ``uninitialized``: the boot would take the same ID from the same file, and
 no pending first boot is ended. ``--commit`` (a transient bind mount made persistent) and
 ``--image``/other roots are deferred.
+
+``journalctl --update-catalog`` (systemd's postinst) and ``systemd-hwdb update`` (udev's)
+rebuild binary indexes from text sources: the message catalog's
+``/var/lib/systemd/catalog/database`` from ``/usr/lib/systemd/catalog/*.catalog``, and
+``hwdb.bin`` from ``hwdb.d/*.hwdb``. Their formats (systemd's ``catalog.c``, ``hwdb-util.c``)
+are not written by Nuwa: both are deferred with that reason and run at the first boot, before
+anything reads them. Every other form of these two programs is deferred too.
 """
 
 from __future__ import annotations
@@ -95,6 +104,23 @@ def systemd_machine_id_setup(inv: Invocation) -> int:
     if "print" in keys:
         inv.out(mid + "\n")
     return 0
+
+
+def journalctl(inv: Invocation) -> int:
+    """``journalctl [--root=/] --update-catalog``: deferred with the reason (module note)."""
+    if "--update-catalog" in inv.argv[1:]:
+        raise Defer("journalctl --update-catalog rebuilds a binary index (/var/lib/systemd/catalog/database)"
+                    " from text sources (/usr/lib/systemd/catalog): done at first boot")
+    raise Defer("journalctl: only --update-catalog is known to the simulator (deferred: a binary index)")
+
+
+def systemd_hwdb(inv: Invocation) -> int:
+    """``systemd-hwdb [--usr] [--root=/] [--strict] update``: deferred with the reason (module note)."""
+    if "update" in inv.argv[1:]:
+        where = "/usr/lib/udev/hwdb.bin" if "--usr" in inv.argv[1:] else "/etc/udev/hwdb.bin"
+        raise Defer(f"systemd-hwdb update rebuilds a binary index ({where}) from text sources (hwdb.d/*.hwdb):"
+                    " done at first boot")
+    raise Defer("systemd-hwdb: only `update` is known to the simulator (deferred: a binary index)")
 
 
 def _dbus_id(inv: Invocation) -> str | None:
