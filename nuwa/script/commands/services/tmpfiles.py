@@ -178,6 +178,9 @@ def parse_line(line: str, where: str, inv: Invocation | None = None, mid: str | 
         if inv is not None and literal.startswith("/") and _runtime(inv, posixpath.dirname(literal + "x")):
             # a runtime path: left to the boot anyway, whatever the specifier's value
             return Item("!", False, path, None, None, None, None, where)
+        if u.args[0] == "m":
+            raise Defer(f"systemd-tmpfiles: specifier %m in {where}: the image's /etc/machine-id holds no ID yet"
+                        " (it is made at the first boot)") from None
         raise Defer(f"systemd-tmpfiles: specifier %{u.args[0]} in {where} describes the running system") from None
     if not path.startswith("/"):
         raise Defer(f"systemd-tmpfiles: relative path at {where}")
