@@ -31,13 +31,17 @@ def base():
     return bookworm_tree(PACKAGES)
 
 
-def _put(root: str, files: dict[str, bytes | None]) -> None:
+def _put(root: str, files: dict[str, bytes | str | None]) -> None:
+    """Write files (bytes), directories (None) and symlinks (str: the target) into ``root``."""
     for rel, data in files.items():
         p = os.path.join(root, rel.lstrip("/"))
         if os.path.lexists(p) and not os.path.isdir(p):
             os.unlink(p)  # a hard link to the shared tree: replace, never write through it
         if data is None:
             os.makedirs(p, exist_ok=True)
+            continue
+        if isinstance(data, str):
+            os.symlink(data, p)
             continue
         os.makedirs(os.path.dirname(p), exist_ok=True)
         with open(p, "wb") as f:
@@ -68,6 +72,8 @@ CASES = {
                           "etc/chrony/d2/x.conf": b"user two\n"},
     "include-magic-dir-missing": {CONF: b"include /etc/chrony/*/absent.conf\nuser x\n"},
     "include-magic-dangling": {CONF: b"include /etc/chrony/d*/x.conf\n", "etc/chrony/d1/x.conf": b"user one\n"},
+    "include-magic-links": {CONF: b"include /etc/chrony/l*/x.conf\n", "etc/chrony/d1/x.conf": b"user one\n",
+                            "etc/chrony/l1": "d1", "etc/chrony/l2": "nowhere", "etc/chrony/l3": "d1/x.conf"},
     "include-directory": {CONF: b"include /etc/chrony/conf.d\nuser x\n"},
     "include-recursive": {CONF: b"user x\ninclude /etc/chrony/chrony.conf\n"},
     "include-args": {CONF: b"include\n"},
@@ -100,6 +106,14 @@ CASES = {
     "long-line": {CONF: b"user " + b"x" * 2100 + b"\n"},
     "nul-byte": {CONF: b"user a\0junk\nrtcsync\n"},
     "latin1": {CONF: b"user \xe9t\xe9\n"},
+    "line-2047": {CONF: b"user " + b"x" * 2042 + b"\nrtcsync\n"},
+    "line-2046": {CONF: b"user " + b"x" * 2041 + b"\nrtcsync\n"},
+    "crlf-no-final-newline": {CONF: b"user a\r\nrtcsync\r\nmakestep 1 3"},
+    "include-relative": {CONF: b"include etc/chrony/rel.conf\n", "etc/chrony/rel.conf": b"user rel\n"},
+    "confdir-root-slash": {CONF: b"confdir / /etc/chrony/c1\n", "etc/chrony/c1/a.conf": b"user c1\n"},
+    "many-confdirs": {CONF: b"confdir" + b" /d" * 11 + b"\n"},
+    "source-numbers": {CONF: b"server a minpoll -6 maxpoll +10 key 4294967295 certset 1 maxdelay .5 offset -1.e3\n"
+                             b"pool b maxsources 0x\n"},
 }
 
 
