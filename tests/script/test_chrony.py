@@ -23,6 +23,7 @@ from nuwa.script.context import Defer, Invocation
 MODELS = default_models()
 #: the tree shared with tests/script/test_machine_id.py
 PACKAGES = ("chrony", "systemd")
+ENV = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 STAMP = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", re.M)
 
 
@@ -51,17 +52,18 @@ def _put(root: str, files: dict[str, bytes | str | None]) -> None:
 def _both(base, tmp_path, files, args=("-p",)):
     root = link_tree(base, str(tmp_path / "root"))
     _put(root, files)
-    r = subprocess.run([tool("chroot"), root, "chronyd", *args], capture_output=True, env={"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    r = subprocess.run([tool("chroot"), root, "chronyd", *args], capture_output=True, env=ENV)
     inv = Invocation(argv=["chronyd", *args], fs=HostDirFS(root), cwd="/", models=MODELS)
     status = MODELS["chronyd"](inv)
-    return (r.returncode, r.stdout, STAMP.sub(b"<T>", r.stderr)), (status, bytes(inv.stdout), STAMP.sub(b"<T>", bytes(inv.stderr)))
+    real = (r.returncode, r.stdout, STAMP.sub(b"<T>", r.stderr))
+    return real, (status, bytes(inv.stdout), STAMP.sub(b"<T>", bytes(inv.stderr)))
 
 
 CONF = "etc/chrony/chrony.conf"
 CASES = {
     "shipped": {},
-    "spacing-comments": {CONF: b"  server   a.example\t iburst   minpoll 4 \r\n# c\n; c\n!c\n%c\n\n \t\nuser _chrony # not a comment\n"
-                                b"rtcsync\\\n  makestep 1 3\nDriftFile /x\nkeyfile /k"},
+    "spacing-comments": {CONF: b"  server   a.example\t iburst   minpoll 4 \r\n# c\n; c\n!c\n%c\n\n \t\n"
+                                b"user _chrony # not a comment\nrtcsync\\\n  makestep 1 3\nDriftFile /x\nkeyfile /k"},
     "include-glob-sorted": {CONF: b"include /etc/chrony/inc/*.conf\nlogdir /l\n",
                             "etc/chrony/inc/b.conf": b"user b\n", "etc/chrony/inc/a.conf": b"pool p maxsources 3\n",
                             "etc/chrony/inc/.hidden.conf": b"bogus\n", "etc/chrony/inc/c.txt": b"bogus\n"},

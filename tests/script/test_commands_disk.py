@@ -37,7 +37,8 @@ DF_CASES = ["df -P /", "df /", "df -k /var/lib/.", "df -h /", "df -H /", "df -i 
             # the block size from the environment (gnulib humblock; the first variable set wins, even empty)
             "POSIXLY_CORRECT=1 df /", "POSIXLY_CORRECT=1 df -P /", "BLOCKSIZE=4K df /",
             "DF_BLOCK_SIZE= BLOCK_SIZE=4K df /", "BLOCK_SIZE=hu df /", "BLOCK_SIZE=si df /var",
-            "BLOCKSIZE=1kB df /", "BLOCKSIZE=m df /", "df -B 2k /", "BLOCK_SIZE=512 df -k /", "DF_BLOCK_SIZE=M BLOCKSIZE=1 df --output=size,avail /",
+            "BLOCKSIZE=1kB df /", "BLOCKSIZE=m df /", "df -B 2k /", "BLOCK_SIZE=512 df -k /",
+            "DF_BLOCK_SIZE=M BLOCKSIZE=1 df --output=size,avail /",
             "POSIXLY_CORRECT=1 BLOCKSIZE= df --portability /var/lib/. | tail -n 1"]
 
 UDEV = ('if [ "$(stat -c %d/%i /)" = "$(stat -Lc %d/%i /proc/1/root 2>/dev/null)" ]; '

@@ -72,6 +72,9 @@ NTP_EF_EXP1 = 0xF323
 
 _INT_RX = re.compile(r"[+-]?[0-9]+")
 _HEX_RX = re.compile(r"[+-]?(?:0[xX])?[0-9a-fA-F]+")
+#: infinities, NaNs, hex floats and an exponent without digits: glibc's scanf outcome not modelled
+_FLOAT_ODD = re.compile(r"[+-]?(?:inf|nan|0[xX])", re.I)
+_FLOAT_BARE_E = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE](?![+-]?[0-9])")
 _FLOAT_RX = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
@@ -122,7 +125,7 @@ def _scan(s: str, kind: str) -> int | None:
     body = s.lstrip(_SPACE)
     skip = len(s) - len(body)
     if kind == "f":
-        if re.match(r"[+-]?(?:inf|nan|0[xX])", body, re.I) or re.match(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE](?![+-]?[0-9])", body):
+        if _FLOAT_ODD.match(body) or _FLOAT_BARE_E.match(body):
             raise Defer(f"chronyd -p: number {body.split(' ')[0]!r} (glibc's scanf of this form is not modelled)")
         m = _FLOAT_RX.match(body)
     elif kind == "x":
