@@ -33,7 +33,13 @@ ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
 
 DF_CASES = ["df -P /", "df /", "df -k /var/lib/.", "df -h /", "df -H /", "df -i /", "df -T /", "df -PT /etc",
             "df --output=avail,pcent,source,target /", "df --output=size,used /usr", "df -B M /",
-            "df -B 1 /", "df -P /nonexistent", "LC_ALL=C BLOCKSIZE= df --portability /var/lib/. | tail -n 1"]
+            "df -B 1 /", "df -P /nonexistent", "LC_ALL=C BLOCKSIZE= df --portability /var/lib/. | tail -n 1",
+            # the block size from the environment (gnulib humblock; the first variable set wins, even empty)
+            "POSIXLY_CORRECT=1 df /", "POSIXLY_CORRECT=1 df -P /", "BLOCKSIZE=4K df /",
+            "DF_BLOCK_SIZE= BLOCK_SIZE=4K df /", "BLOCK_SIZE=hu df /", "BLOCK_SIZE=si df /var",
+            "BLOCKSIZE=1kB df /", "BLOCKSIZE=m df /", "df -B 2k /", "BLOCK_SIZE=512 df -k /",
+            "DF_BLOCK_SIZE=M BLOCKSIZE=1 df --output=size,avail /",
+            "POSIXLY_CORRECT=1 BLOCKSIZE= df --portability /var/lib/. | tail -n 1"]
 
 UDEV = ('if [ "$(stat -c %d/%i /)" = "$(stat -Lc %d/%i /proc/1/root 2>/dev/null)" ]; '
         'then echo booted; else echo chroot; fi')
@@ -79,6 +85,8 @@ def test_df_and_stat_answer_as_the_real_ones_on_the_images_disk(tmp_path):
     ("df -a /", "filesystem selection"),
     ("df -B 1x /", "block size forms"),
     ("df --output=avail,bogus /", "--output"),
+    ("BLOCKSIZE=\\'1K df /", "digit grouping"),
+    ("BLOCK_SIZE=bogus df /", "block size forms"),
 ])
 def test_df_forms_not_known_exactly_are_deferred(cmd, why):
     fs = Overlay(MemoryFS())

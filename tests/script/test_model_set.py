@@ -65,6 +65,9 @@ ADDED = {
     "vgcfgbackup",  # issue 13: lvm2's postinst; no volume group is visible offline
     "pg_checksystem", "run-upgrade-scripts",  # issue 13: postgresql-common's postinst, no cluster
     "iscsi-iname", "nvme", "uuidgen",  # issue 13: identifiers open-iscsi's and nvme-cli's postinsts make
+    "chronyd",  # issue 13: chrony's postinst (`chronyd -p`)
+    "systemd-machine-id-setup",  # issue 13: systemd's postinst
+    "journalctl", "systemd-hwdb",  # issue 13: binary indexes, deferred with that reason
 }
 
 

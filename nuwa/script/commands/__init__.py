@@ -15,14 +15,14 @@ model").
 
 from __future__ import annotations
 
-from nuwa.script.commands import (accounts, archival, caches, coreutils, debconf, dpkg, editors, findutils, grub,
-                                  initramfs, kmod, linuxbase, loginutils, miscutils, python, registries,
+from nuwa.script.commands import (accounts, archival, caches, chrony, coreutils, debconf, dpkg, editors, findutils,
+                                  grub, initramfs, kmod, linuxbase, loginutils, miscutils, python, registries,
                                   server, services)
 from nuwa.script.context import ModelSet
 
 #: the families, in the order their models are listed
 FAMILIES = (coreutils, findutils, editors, dpkg, debconf, accounts, services, caches, kmod, miscutils, archival,
-            initramfs, grub, python, linuxbase, registries, loginutils, server)
+            initramfs, grub, python, linuxbase, registries, loginutils, server, chrony)
 
 
 def default_models() -> ModelSet:

@@ -91,18 +91,51 @@ def _block_size(spec: str) -> tuple[int, str] | None:
     (the block size, the suffix printed after each number: a unit given without a number is
     printed, ``humblock``'s ``human_SI``; "kB" for the decimal kilo)."""
     import re
-    m = re.fullmatch(r"(\d*)([KMGTPEZY]?)(iB|B)?", spec)
+    # xstrtoumax takes k, m, g, t in lower case too (df's valid suffixes "eEgGkKmMpPtTYZ0")
+    m = re.fullmatch(r"(\d*)([KMGTPEZYkmgt]?)(iB|B)?", spec)
     if not m or not (m.group(1) or m.group(2)) or (m.group(3) and not m.group(2)):
         return None
+    unit = m.group(2).upper()
     n = int(m.group(1) or 1)
-    if m.group(2):
-        n *= (1000 if m.group(3) == "B" else 1024) ** (_POWERS.index(m.group(2)) + 1)
+    if unit:
+        n *= (1000 if m.group(3) == "B" else 1024) ** (_POWERS.index(unit) + 1)
     if not n:
         return None
     suffix = ""
     if not m.group(1):
-        suffix = ("k" if m.group(2) == "K" and m.group(3) == "B" else m.group(2)) + (m.group(3) or "")
+        suffix = ("k" if unit == "K" and m.group(3) == "B" else unit) + (m.group(3) or "")
     return n, suffix
+
+
+#: gnulib human.c ``block_size_args``: the names a block size variable may give instead of a size
+_HUMAN_NAMES = {"human-readable": 1024, "si": 1000}
+
+
+def _env_block_size(inv: Invocation, posix: bool) -> tuple[int, int, str]:
+    """The block size when no option gave one (df.c ``main``; gnulib ``humblock``): with ``-P``
+    1024, or 512 when ``POSIXLY_CORRECT`` is set; otherwise the first of ``DF_BLOCK_SIZE``,
+    ``BLOCK_SIZE``, ``BLOCKSIZE`` that is *set*, even empty (an empty or invalid value is not
+    skipped for the next one: it gives the default size), then the default (1024, 512 under
+    ``POSIXLY_CORRECT``). Returns (block size, human base or 0, unit suffix)."""
+    default = 512 if "POSIXLY_CORRECT" in inv.env else 1024
+    if posix:
+        return default, 0, ""
+    name = next((n for n in ("DF_BLOCK_SIZE", "BLOCK_SIZE", "BLOCKSIZE") if n in inv.env), None)
+    if name is None:
+        return default, 0, ""
+    spec = inv.env[name]
+    if spec.startswith("'"):
+        raise Defer(f"df with {name}={spec}: digit grouping (the locale's) is not modelled")
+    # ARGMATCH: a name or an unambiguous abbreviation of one
+    names = [h for h in _HUMAN_NAMES if spec and h.startswith(spec)]
+    if spec in _HUMAN_NAMES or len(names) == 1:
+        return 1, _HUMAN_NAMES[spec if spec in _HUMAN_NAMES else names[0]], ""
+    if not spec:
+        return default, 0, ""  # xstrtoumax fails on "": human_options falls back to the default
+    got = _block_size(spec)
+    if got is None:
+        raise Defer(f"df with {name}={spec}: block size forms other than N, K, M, G... are not modelled")
+    return got[0], 0, got[1]
 
 
 def _size_header(block: int) -> str:
@@ -161,15 +194,7 @@ def df(inv: Invocation) -> int:
     if not ops:
         raise Defer("df without a file lists every mount of the booted system (/proc, /run, tmpfs...)")
     if block is None:
-        if posix:
-            if inv.env.get("POSIXLY_CORRECT") is not None:
-                raise Defer("df -P under POSIXLY_CORRECT (512-byte blocks)")
-            block = 1024
-        else:
-            for name in ("DF_BLOCK_SIZE", "BLOCK_SIZE", "BLOCKSIZE"):
-                if inv.env.get(name):  # an empty one is ignored, as human_options does
-                    raise Defer(f"df with {name} in the environment")
-            block = 1024
+        block, human, suffix = _env_block_size(inv, posix)
     if isinstance(_bottom(inv.fs), MemoryFS):
         raise Defer("df: an in-memory filesystem model has no real size")
     source, _ = root_device(inv)

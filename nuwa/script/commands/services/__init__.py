@@ -2,6 +2,9 @@
 
 - ``systemctl`` (systemd 252; ``systemd_units`` and ``systemd_install`` are its unit-file
   lookup and ``install.c``);  ``tmpfiles``: systemd-tmpfiles --create;
+- ``systemd_setup``: systemd-machine-id-setup (an ID already in the image, or D-Bus's; a
+  random one is left to the first boot of each machine); journalctl --update-catalog and
+  systemd-hwdb update (binary indexes: deferred with that reason);
 - ``deb_systemd``: deb-systemd-helper, deb-systemd-invoke;  ``sysvinit``: update-rc.d,
   invoke-rc.d, service (init-system-helpers 1.65), start-stop-daemon (dpkg), telinit, initctl,
   runlevel (sysvinit-utils);
@@ -18,7 +21,7 @@ Starting, stopping and reloading only matter to a running system: those are drop
 from __future__ import annotations
 
 from nuwa.script.commands.services import (
-    deb_systemd, detect_virt, dormant, netprobes, procs, systemctl, sysvinit, tmpfiles)
+    deb_systemd, detect_virt, dormant, netprobes, procs, systemctl, systemd_setup, sysvinit, tmpfiles)
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -42,6 +45,9 @@ MODELS = {
     "initctl": sysvinit.telinit,
     "runlevel": sysvinit.runlevel,
     "systemd-tmpfiles": tmpfiles.tmpfiles,
+    "systemd-machine-id-setup": systemd_setup.systemd_machine_id_setup,
+    "journalctl": systemd_setup.journalctl,
+    "systemd-hwdb": systemd_setup.systemd_hwdb,
     "systemd-detect-virt": detect_virt.systemd_detect_virt,
     "aa-enabled": detect_virt.aa_enabled,
     "aa-status": detect_virt.aa_enabled,

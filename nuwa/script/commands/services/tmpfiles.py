@@ -35,6 +35,7 @@ import stat as _stat
 
 from nuwa.script.commands import _args
 from nuwa.script.commands.accounts.db import Accounts, all_or_nothing
+from nuwa.script.commands.services.systemd_setup import image_machine_id
 from nuwa.script.context import Defer, Invocation
 
 DIRS = ["/etc/tmpfiles.d", "/run/tmpfiles.d", "/usr/local/lib/tmpfiles.d", "/usr/lib/tmpfiles.d"]
@@ -106,12 +107,10 @@ def _specifiers(s: str, machine_id: str | None) -> str:
 
 
 def machine_id(inv: Invocation) -> str | None:
-    """The image's /etc/machine-id when it is set (an empty or "uninitialized" one is made at boot)."""
-    try:
-        v = inv.fs.read_bytes("/etc/machine-id").decode("ascii", "replace").strip()
-    except OSError:
-        return None
-    return v if len(v) == 32 and all(c in "0123456789abcdef" for c in v) else None
+    """``%m``: the image's /etc/machine-id as ``sd_id128_get_machine`` reads it (32 hex digits
+    of either case and an optional newline, not all zero), printed in lower case; None when it
+    holds none (empty, "uninitialized", missing: the ID is made at boot, and ``%m`` with it)."""
+    return image_machine_id(inv)
 
 
 def _words(s: str, n: int) -> tuple[list[str], str]:
@@ -179,6 +178,9 @@ def parse_line(line: str, where: str, inv: Invocation | None = None, mid: str | 
         if inv is not None and literal.startswith("/") and _runtime(inv, posixpath.dirname(literal + "x")):
             # a runtime path: left to the boot anyway, whatever the specifier's value
             return Item("!", False, path, None, None, None, None, where)
+        if u.args[0] == "m":
+            raise Defer(f"systemd-tmpfiles: specifier %m in {where}: the image's /etc/machine-id holds no ID yet"
+                        " (it is made at the first boot)") from None
         raise Defer(f"systemd-tmpfiles: specifier %{u.args[0]} in {where} describes the running system") from None
     if not path.startswith("/"):
         raise Defer(f"systemd-tmpfiles: relative path at {where}")
