@@ -16,9 +16,10 @@ its ``CONVFMT`` text), the empty string for an unset variable, or a string.
 
 from __future__ import annotations
 
+from nuwa.script.commands.editors.awk_values import d_to_i, tostr
+
 _START_HMASK = 63  # 2^6-1 (STARTING_HMASK)
 _MAX_AVE = 12  # MAX_AVE_LIST_LENGTH
-_MAX_INT = 2**31 - 1  # Int is a C int on amd64 (sizes.h)
 
 _NULL, _SPLIT, _INT, _STR = 0, 4, 1, 2  # AY_NULL, AY_SPLIT and the AY_INT/AY_STR bits
 
@@ -29,17 +30,6 @@ def fnv(text: str) -> int:
     for ch in text.encode("latin-1", "replace"):
         h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
     return h
-
-
-def d_to_i(d: float) -> int:
-    """mawk's ``d_to_I``: truncate toward zero, clamped to ``[-Max_Int, Max_Int]``; NaN -> -Max_Int."""
-    if d != d:
-        return -_MAX_INT
-    if d >= _MAX_INT:
-        return _MAX_INT
-    if d > -_MAX_INT:
-        return int(d)
-    return -_MAX_INT
 
 
 class _Node:
@@ -262,7 +252,5 @@ class AwkArray:
 
 
 def _fmt(convfmt: str, d: float) -> str:
-    try:
-        return convfmt % d
-    except (TypeError, ValueError):
-        return "%.6g" % d
+    # array_find: sprintf(CONVFMT, d) for a double that is not a C int
+    return tostr(d, convfmt)

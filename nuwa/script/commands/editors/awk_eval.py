@@ -13,8 +13,8 @@ import re
 
 from nuwa.script.commands.editors.awk_array import AwkArray
 from nuwa.script.commands.editors.awk_regex import MawkRegex
-from nuwa.script.commands.editors.awk_values import (UNINIT, StrNum, is_numeric, num, printf, tostr,
-                                                      truth)
+from nuwa.script.commands.editors.awk_values import (UNINIT, StrNum, d_to_i, is_numeric, num, printf,
+                                                      tostr, truth)
 from nuwa.script.context import Defer, Invocation
 
 MAX_STEPS = 1_000_000  # loop turns and calls: only those can run away; plain rules cannot
@@ -360,11 +360,7 @@ class Awk:
         if name == "index":
             return float(tostr(vals[0], fmt).find(tostr(vals[1], fmt)) + 1)
         if name == "substr":
-            s = tostr(vals[0], fmt)
-            start = _round(num(vals[1]))
-            end = start + _round(num(vals[2])) if len(vals) > 2 else len(s) + 1
-            start, end = max(start, 1), min(end, len(s) + 1)
-            return s[start - 1:end - 1] if end > start else ""
+            return _substr(tostr(vals[0], fmt), num(vals[1]), num(vals[2]) if len(vals) > 2 else None)
         raise Defer(f"awk function {name}")
 
     def substitute(self, global_: bool, args) -> float:
@@ -565,9 +561,20 @@ def _repl(repl: str, matched: str) -> str:
     return "".join(out)
 
 
-def _round(x: float) -> int:
-    # mawk rounds substr() positions to the nearest integer, halves to even (d_to_I of rint)
-    return int(round(x))
+def _substr(s: str, start: float, length: float | None) -> str:
+    """mawk 1.3.4-20200120's bi_substr: positions truncated (d_to_i), a start before 1 eats
+    into the length (substr(s, -1, 3) is the first 4 characters... less 2: "hell" of "hello")."""
+    if s == "":
+        return ""
+    n = len(s) if length is None else d_to_i(length)
+    i = d_to_i(start) - 1
+    if i > len(s):
+        n = 0
+    if i < 0:
+        n -= i + 1
+        i = 0
+    n = min(n, len(s) - i)
+    return s[i:i + n] if n > 0 else ""
 
 
 # mawk's space split: runs of space, tab and newline only (its scan_code SC_SPACE), not \v\f\r

@@ -10,11 +10,30 @@ from __future__ import annotations
 import math
 import re
 
-from nuwa.script.commands.editors.awk_array import d_to_i
 from nuwa.script.context import Defer
 
+_MAX_INT = 2**31 - 1  # mawk's Int is a C int on amd64 (sizes.h)
+
+
+def d_to_i(d: float) -> int:
+    """mawk's ``d_to_I``: truncate toward zero, clamped to ``[-Max_Int, Max_Int]``; NaN -> -Max_Int."""
+    if d != d:
+        return -_MAX_INT
+    if d >= _MAX_INT:
+        return _MAX_INT
+    if d > -_MAX_INT:
+        return int(d)
+    return -_MAX_INT
+
+
 NUMLIKE = re.compile(r"[ \t\n]*[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)[ \t\n]*\Z")
-_NUMPREFIX = re.compile(r"[ \t\n]*([-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))")
+# what glibc's strtod reads (mawk converts strings with it): hex, inf/infinity, nan too
+_STRTOD = re.compile(r"""[ \t\n\v\f\r]*(?P<sign>[-+]?)(?:
+    (?P<hex>0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][-+]?\d+)?)
+  | (?P<inf>[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)
+  | (?P<nan>[nN][aA][nN])
+  | (?P<dec>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?))""", re.X)
+_FLOATFMT = re.compile(r"[^%]*(?:%%[^%]*)*%[-+ #0]*\d*(?:\.\d*)?[eEfgG](?:[^%]|%%)*\Z")
 
 
 class StrNum(str):
@@ -32,8 +51,17 @@ def num(v) -> float:
     """The numeric value of a cell (strtod of a string's leading number, else 0)."""
     if isinstance(v, float):
         return v
-    m = _NUMPREFIX.match(v)
-    return float(m.group(1)) if m else 0.0
+    m = _STRTOD.match(v)
+    if not m:
+        return 0.0
+    sign = -1.0 if m.group("sign") == "-" else 1.0
+    if m.group("hex"):
+        return sign * float.fromhex(m.group("hex"))
+    if m.group("inf"):
+        return sign * math.inf
+    if m.group("nan"):
+        return math.copysign(math.nan, sign)
+    return sign * float(m.group("dec"))
 
 
 def tostr(v, fmt: str = "%.6g") -> str:
@@ -43,11 +71,11 @@ def tostr(v, fmt: str = "%.6g") -> str:
         if v == v and float(d_to_i(v)) == v:
             return str(d_to_i(v))
         if math.isinf(v) or v != v:
-            return ("-" if v < 0 else "") + ("inf" if math.isinf(v) else "nan")
-        try:
-            return fmt % v
-        except (TypeError, ValueError):
-            raise Defer(f"awk: number format {fmt!r}") from None
+            return ("-" if math.copysign(1.0, v) < 0 else "") + ("inf" if math.isinf(v) else "nan")
+        if not _FLOATFMT.match(fmt):
+            # C's printf of a double through %d or %s is undefined: nothing to agree with
+            raise Defer(f"awk: CONVFMT/OFMT {fmt!r} is not one floating conversion")
+        return fmt % v
     return v
 
 
