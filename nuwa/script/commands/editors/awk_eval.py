@@ -421,6 +421,9 @@ class Awk:
             if a[0] == "var":
                 v = self._scope(a[1]).get(a[1])
                 if isinstance(v, AwkArray):
+                    if pos not in self.array_params[name]:
+                        # mawk types parameters statically: "type error in arg(N) in call to f"
+                        raise Defer(f"awk: array passed to {name}, which does not use {params[pos]} as one")
                     frame[params[pos]] = v
                     continue
                 if (v is None or v is UNINIT) and pos in self.array_params[name]:

@@ -107,7 +107,10 @@ def printf(fmt: str, vals: list) -> str:
             continue
         if m.group("w") == "*" or m.group("p") == "*":
             raise Defer("awk printf *")
-        v = vals[vi] if vi < len(vals) else ""
+        if vi >= len(vals):
+            # mawk stops with "not enough arguments passed to printf" (status 2)
+            raise Defer("awk printf: fewer arguments than conversions")
+        v = vals[vi]
         vi += 1
         spec = "%" + (m.group("flags") or "") + (m.group("w") or "") + (("." + m.group("p")) if m.group("p") else "")
         if c in "diouxX":
