@@ -6,6 +6,8 @@ checks that the port of mawk's array.c replays the same chain history (inserts, 
 moving nodes to the front, deletes, table doubling, split vectors turned into tables).
 """
 
+import random
+
 import pytest
 
 from cmdharness import compare, deferred
@@ -90,6 +92,33 @@ MATCH_SPLIT = [
     "awk 'BEGIN{FS = \",\"} {n = split($0, a); print n, a[1]}'",
     "awk '{gsub(/\\s/, \"S\"); sub(/a|aa/, \"<&>\"); print}'",
 ]
+
+
+
+
+def _history(seed: int) -> str:
+    """A random history of inserts (int and string keys), lookups, deletes, splits and
+    clears, ending in a for-in walk: the order depends on every step of it in mawk."""
+    rnd = random.Random(seed)
+    n = rnd.choice([5, 40, 300, 900, 2000])
+    ops = []
+    for _ in range(rnd.choice([3, 6, 10])):
+        kind, a, b = rnd.random(), rnd.randint(0, n), rnd.randint(1, 7)
+        loop = f"for (i = {a}; i < {a + n}; i += {b})"
+        ops.append(loop + " a[i]" if kind < 0.3 else loop + ' a["k" i]' if kind < 0.45
+                   else loop + " delete a[i]" if kind < 0.55 else loop + ' x += (i "") in a' if kind < 0.65
+                   else loop + ' x += ("k" i) in a' if kind < 0.72
+                   else f'split("{" ".join(str(j) for j in range(b * 3))}", a)' if kind < 0.8
+                   else f'a[{a}.5]; a[-{a}]; a[""]' if kind < 0.85
+                   else "for (k in a) if (k % 3 == 0) delete a[k]" if kind < 0.9
+                   else f"a[{a},{b}]; x += (({a},{b}) in a)" if kind < 0.95 else "delete a")
+    return ("awk 'BEGIN { " + "; ".join(ops)
+            + '; for (k in a) s = s " " k; print length(a), x, length(s); print s }\'')
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_awk_for_in_order_after_random_histories(tmp_path, seed):
+    compare(tmp_path, _history(seed))
 
 
 @pytest.mark.parametrize("cmd", LOOPS + ARRAYS + FUNCTIONS + MATCH_SPLIT)
