@@ -66,6 +66,9 @@ ARRAYS = [
     "awk 'BEGIN{for (i = 0; i < 30; i++) { a[i]; x = (5 in a); a[\"s\" i] } for (k in a) s = s \" \" k; print s}'",
     "awk 'BEGIN{CONVFMT = \"%.2f\"; a[0.1234]; a[12]; for (k in a) print k}'",
     "awk 'BEGIN{x = a[\"nothing\"]; print length(a), (\"nothing\" in a)}'",
+    # the target element is found before the right-hand side runs (mawk's AE_PUSHA order)
+    "awk 'BEGIN{for (i = 0; i < 150; i++) a[\"k\" i] = a[\"k\" (i * 7 % 150)] i; for (k in a) s = s \" \" k; print s}'",
+    "awk 'BEGIN{for (i = 0; i < 150; i++) a[\"k\" i] += a[\"k\" (i * 3 % 150)]++; for (k in a) s = s \" \" k; print s}'",
 ]
 FUNCTIONS = [
     "awk 'function max(a, b) { return a > b ? a : b } {m = max(m, $3)} END{print m}'",

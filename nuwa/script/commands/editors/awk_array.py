@@ -17,6 +17,7 @@ its ``CONVFMT`` text), the empty string for an unset variable, or a string.
 from __future__ import annotations
 
 from nuwa.script.commands.editors.awk_values import d_to_i, tostr
+from nuwa.script.context import Defer
 
 _START_HMASK = 63  # 2^6-1 (STARTING_HMASK)
 _MAX_AVE = 12  # MAX_AVE_LIST_LENGTH
@@ -43,10 +44,12 @@ class AwkArray:
     """One awk array with mawk's layout; values are the interpreter's cells (float/str)."""
 
     def __init__(self):
+        self.epoch = 0  # bumped whenever cells are freed or moved: handles taken before go stale
         self.clear()
 
     def clear(self) -> None:
         """``delete a`` (array_clear): back to the empty shape."""
+        self.epoch += 1
         self.kind = _NULL
         self.size = 0
         self.hmask = 0
@@ -99,6 +102,26 @@ class AwkArray:
         else:
             ref.value = value
 
+    def handle(self, key, convfmt: str):
+        """The element for an assignment target, found (and made) before the right-hand side
+        runs, as mawk's AE_PUSHA does: that lookup's move-to-front comes first."""
+        return self.find(key, True, convfmt), self.epoch
+
+    def read(self, handle, default):
+        """The value at a :meth:`handle` (``default`` for an element never assigned)."""
+        return self._value(handle[0], default)
+
+    def write(self, handle, value) -> None:
+        """Store through a :meth:`handle`."""
+        if handle[1] != self.epoch:
+            # a delete/split/clear in the right-hand side freed the cell mawk still points at
+            raise Defer("awk: an assignment's right-hand side deleted or reloaded its target array")
+        ref = handle[0]
+        if isinstance(ref, tuple):
+            self.cells[ref[1]] = value
+        else:
+            ref.value = value
+
     def contains(self, key, convfmt: str) -> bool:
         """``(key in a)``: a lookup without creating (which still moves chains)."""
         return self.find(key, False, convfmt) is not None
@@ -144,6 +167,7 @@ class AwkArray:
 
     # -- mawk's internals ---------------------------------------------------------------
     def _shrink(self) -> None:
+        self.epoch += 1
         self.size -= 1
         if self.size == 0:
             self.clear()
@@ -156,6 +180,7 @@ class AwkArray:
         self.ilists = [[] for _ in range(_START_HMASK + 1)]
 
     def _split_to_table(self) -> None:
+        self.epoch += 1  # the split vector's cells move into nodes
         cells = self.cells
         self.hmask = _START_HMASK
         self.limit = (self.hmask + 1) * _MAX_AVE

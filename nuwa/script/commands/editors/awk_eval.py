@@ -291,14 +291,28 @@ class Awk:
             return self.ev(e[2]) if truth(self.ev(e[1])) else self.ev(e[3])
         if k == "assign":
             op, target = e[1], e[2]
+            if target[0] == "elem":
+                # mawk finds the element first (AE_PUSHA), then runs the right-hand side
+                arr = self.array(target[1])
+                h = arr.handle(self.key(target[2]), self.convfmt())
+                val = self.ev(e[3])
+                if op != "=":
+                    val = _arith(op[0], num(arr.read(h, UNINIT)), num(val))
+                arr.write(h, val)
+                return val
             val = self.ev(e[3])
             if op != "=":
                 val = _arith(op[0], num(self.ev(target)), num(val))
-            elif isinstance(val, AwkArray):
-                raise Defer("awk: array assigned as a value")
             self.store(target, val)
             return val
         if k == "incr":
+            if e[2][0] == "elem":
+                arr = self.array(e[2][1])
+                h = arr.handle(self.key(e[2][2]), self.convfmt())
+                old = num(arr.read(h, UNINIT))
+                new = old + (1 if e[1] == "++" else -1)
+                arr.write(h, new)
+                return new if e[3] else old
             old = num(self.ev(e[2]))
             new = old + (1 if e[1] == "++" else -1)
             self.store(e[2], new)
