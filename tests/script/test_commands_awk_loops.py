@@ -79,6 +79,7 @@ FUNCTIONS = [
     "awk 'function noret() { x = 5 } BEGIN{v = noret(); print \"[\" v \"]\", x}'",
     "awk 'function f(a) { return g(a) } function g(b) { b[\"k\"] = 1; return length(b) } BEGIN{print f(arr), (\"k\" in arr)}'",
     "awk 'function out(s) { print \"<\" s \">\"; exit 3 } NR == 2 { out($1) } END{print \"end\"}'",
+    "awk 'function f() { return /o/ } { print /o/, f(), NF / 2 }'",
 ]
 MATCH_SPLIT = [
     "awk '{print match($0, /[0-9]+/), RSTART, RLENGTH}'",

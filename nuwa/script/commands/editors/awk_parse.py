@@ -38,7 +38,7 @@ def tokens(src: str) -> list[tuple[str, str]]:
     prev = None
     while i < len(src):
         # '/' starts a regex where an operand is expected, else it divides
-        if src[i] == "/" and (prev is None or prev[0] == "nl"
+        if src[i] == "/" and (prev is None or prev[0] == "nl" or prev[1] in ("print", "printf", "return")
                               or (prev[0] == "op" and prev[1] not in (")", "]", "$"))):
             j = i + 1
             in_box = False
