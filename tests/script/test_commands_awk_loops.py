@@ -6,11 +6,14 @@ checks that the port of mawk's array.c replays the same chain history (inserts, 
 moving nodes to the front, deletes, table doubling, split vectors turned into tables).
 """
 
+import os
 import random
+import shlex
 
 import pytest
 
-from cmdharness import compare, deferred
+from cmdharness import build_tree, compare, deferred, run_model
+from nuwa.script.context import Defer
 
 IN = b"root x 0 0\ndaemon x 1 1\nwww-data x 33 33\n\nlast  line   here\nroot y 2 2\n"
 
@@ -142,3 +145,19 @@ def test_augenrules(tmp_path):
 ])
 def test_awk_loops_deferred(tmp_path, cmd):
     assert deferred(tmp_path, cmd)
+
+
+def _gawk_alternative(root):
+    os.makedirs(os.path.join(root, "etc/alternatives"), exist_ok=True)
+    os.symlink("/usr/bin/gawk", os.path.join(root, "etc/alternatives/awk"))
+
+
+@pytest.mark.parametrize("cmd", ["gawk 'BEGIN{a[1]; for (k in a) print k}'",
+                                 "awk 'BEGIN{print match(\"a b\", /a\\sb/)}'", "awk 'BEGIN{a[1]; for (k in a) print k}'"])
+def test_awk_under_gawk_defers_what_differs(tmp_path, cmd):
+    """When the image's awk is gawk, what reads differently there than in mawk defers."""
+    root = str(tmp_path / "t")
+    build_tree(root)
+    _gawk_alternative(root)
+    with pytest.raises(Defer, match="gawk"):
+        run_model(root, shlex.split(cmd), b"", 0o022)

@@ -21,6 +21,7 @@ the script is run at first boot instead of guessed at.
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 from nuwa.script.commands._common import apath, err, errno_text
@@ -62,7 +63,7 @@ def awk(inv: Invocation) -> int:
         if re.fullmatch(r"[A-Za-z_]\w*=.*", a, re.S):
             raise Defer("awk command-line assignments")
         files.append(a)
-    machine = Awk(inv, parser.defs, fs, variables)
+    machine = Awk(inv, parser.defs, fs, variables, _dialect(inv))
     status = 0
     try:
         for kind, _pat, act in items:
@@ -80,6 +81,22 @@ def awk(inv: Invocation) -> int:
     except Exit as e:
         status = e.status
     return status
+
+
+def _dialect(inv: Invocation) -> str:
+    """Which awk the image runs for this name: ``mawk`` (Debian 12's, Priority: required, the
+    default of the ``awk``/``nawk`` alternatives; also assumed when no alternatives link
+    exists) or the basename of what the alternative points at (``gawk``, ``original-awk``)."""
+    name = inv.name
+    if name in ("gawk", "original-awk"):
+        return name
+    if name not in ("awk", "nawk"):
+        return "mawk"
+    try:
+        target = inv.fs.readlink(f"/etc/alternatives/{name}")
+    except OSError:
+        return "mawk"
+    return posixpath.basename(target) or "mawk"
 
 
 def _main_loop(inv: Invocation, machine: Awk, mains, files: list[str]) -> int:

@@ -88,8 +88,11 @@ def array_params(defs: dict) -> dict[str, set[int]]:
 class Awk:
     """One awk run: variables, the current record, user functions and budgets."""
 
-    def __init__(self, inv: Invocation, defs: dict, fs: str, variables: dict):
+    def __init__(self, inv: Invocation, defs: dict, fs: str, variables: dict, dialect: str = "mawk"):
         self.inv = inv
+        #: which awk runs: the model is mawk's; under another one (gawk) the constructs whose
+        #: results differ between them (for-in order, regex escapes and braces) defer
+        self.dialect = dialect
         self.defs = defs
         self.array_params = array_params(defs)
         self.vars: dict = {"FS": fs, "OFS": " ", "ORS": "\n", "NR": 0.0, "NF": 0.0, "FNR": 0.0, "FILENAME": "",
@@ -113,6 +116,8 @@ class Awk:
         """The compiled mawk regex for ``src`` (cached)."""
         r = self.res.get(src)
         if r is None:
+            if self.dialect != "mawk" and re.search(r"\\[A-Za-z<>`']|[{}]", src):
+                raise Defer(f"awk is {self.dialect} here: regex {src!r} reads differently than in mawk")
             r = self.res[src] = MawkRegex(src)
         return r
 
@@ -488,6 +493,8 @@ class Awk:
         elif k in ("while", "do", "for"):
             self.loop(s)
         elif k == "forin":
+            if self.dialect != "mawk":
+                raise Defer(f"awk is {self.dialect} here: its for-in order is not mawk's")
             arr = self.array(s[2])
             for key in arr.loop_keys():
                 self.step()
