@@ -55,6 +55,7 @@ def array_params(defs: dict) -> dict[str, set[int]]:
         names, passes = set(), []
 
         def walk(node):
+            """Collect array uses and pass-ons in one function body."""
             if isinstance(node, tuple) and node:
                 tag = node[0]
                 if tag in ("elem", "in", "delete") or tag == "forin":
@@ -122,6 +123,7 @@ class Awk:
         return r
 
     def convfmt(self) -> str:
+        """The current CONVFMT (number-to-string conversion format)."""
         return tostr(self.vars["CONVFMT"])
 
     def split_text(self, text: str, sep) -> list[str]:
@@ -172,11 +174,13 @@ class Awk:
         self.vars["NF"] = float(len(parts))
 
     def get_field(self, i: int) -> str:
+        """``$i`` (a strnum; past NF an empty one)."""
         if i < 0:
             raise Defer("awk negative field")
         return StrNum(self.fields[i]) if i < len(self.fields) else StrNum("")
 
     def set_field(self, i: int, val: str) -> None:
+        """``$i = val``: pads with empty fields and rebuilds $0 with OFS."""
         if i < 0:
             raise Defer("awk negative field")
         if i == 0:
@@ -201,6 +205,7 @@ class Awk:
         return self.frame if self.frame is not None and name in self.frame else self.vars
 
     def scalar(self, name: str):
+        """A scalar variable's cell (a function's local or parameter before a global)."""
         v = self._scope(name).get(name, UNINIT)
         if v is UNINIT and name in ("ENVIRON", "ARGV", "ARGC") and self._scope(name) is self.vars:
             raise Defer(f"awk: {name} is not modelled")

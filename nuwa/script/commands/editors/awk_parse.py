@@ -85,9 +85,11 @@ class Parser:
         self.in_func = False
 
     def peek(self, k=0):
+        """The token ``k`` places ahead (``("eof", "")`` past the end)."""
         return self.t[self.i + k] if self.i + k < len(self.t) else ("eof", "")
 
     def take(self, val=None):
+        """Consume the next token (which must be ``val`` when given)."""
         tok = self.peek()
         if val is not None and tok[1] != val:
             raise Defer(f"awk: expected {val!r}, got {tok[1]!r}")
@@ -95,10 +97,12 @@ class Parser:
         return tok
 
     def skip_nl(self):
+        """Skip statement terminators: newlines and ';'."""
         while self.peek()[0] == "nl":
             self.i += 1
 
     def skip_newlines(self):
+        """Skip newlines only (where awk allows a line break but ';' would end a statement)."""
         # after ')' of if/while/for, ',' '{' '&&' '||' 'do' 'else': newlines only, not ';'
         while self.peek() == ("nl", "\n"):
             self.i += 1
@@ -125,6 +129,7 @@ class Parser:
         return items
 
     def function(self):
+        """``function NAME(PARAMS) { BODY }`` into ``self.defs``."""
         self.take()
         kind, name = self.take()
         if kind != "name" or name in _KEYWORDS or name in self.defs:
@@ -147,6 +152,7 @@ class Parser:
         self.in_func = False
 
     def block(self):
+        """``{ statements }``."""
         self.take("{")
         stmts = []
         self.skip_nl()
@@ -243,6 +249,7 @@ class Parser:
         return ("expr", self.expr())
 
     def print_stmt(self):
+        """``print``/``printf`` with an expression list, parenthesised or not."""
         v = self.take()[1]
         args = []
         paren = self.peek()[1] == "(" and self._paren_list()
@@ -257,6 +264,7 @@ class Parser:
         return (v, args)
 
     def for_stmt(self):
+        """``for (init; cond; step) body`` or ``for (var in array) body``."""
         self.take()
         self.take("(")
         if (self.peek()[0] == "name" and self.peek(1)[1] == "in" and self.peek(2)[0] == "name"
@@ -294,6 +302,7 @@ class Parser:
         return False
 
     def exprlist(self, end):
+        """Comma-separated expressions (``>`` is a redirection, not a comparison, when ``end`` is None)."""
         out = [self.expr(no_gt=end is None)]
         while self.peek()[1] == ",":
             self.take()
@@ -302,9 +311,11 @@ class Parser:
         return out
 
     def expr(self, no_gt=False):
+        """An expression (the grammar's ``expr``)."""
         return self.ternary(no_gt)
 
     def ternary(self, no_gt):
+        """``cond ? a : b`` and the assignments, the loosest-binding forms."""
         c = self.or_(no_gt)
         if self.peek()[1] == "?":
             self.take()
@@ -323,6 +334,7 @@ class Parser:
         return c
 
     def or_(self, no_gt):
+        """``a || b``."""
         left = self.and_(no_gt)
         while self.peek()[1] == "||":
             self.take()
@@ -331,6 +343,7 @@ class Parser:
         return left
 
     def and_(self, no_gt):
+        """``a && b``."""
         left = self.in_(no_gt)
         while self.peek()[1] == "&&":
             self.take()
@@ -339,6 +352,7 @@ class Parser:
         return left
 
     def in_(self, no_gt):
+        """``key in array`` and ``(i, j) in array``."""
         left = self.match(no_gt)
         while self.peek()[1] == "in":
             self.take()
@@ -351,6 +365,7 @@ class Parser:
         return left
 
     def match(self, no_gt):
+        """``a ~ re`` and ``a !~ re``."""
         left = self.compare(no_gt)
         while self.peek()[1] in ("~", "!~"):
             op = self.take()[1]
@@ -358,6 +373,7 @@ class Parser:
         return left
 
     def compare(self, no_gt):
+        """``< <= == != >= >`` (non-associative)."""
         left = self.concat(no_gt)
         ops = ("<", "<=", "==", "!=", ">=") + (() if no_gt else (">",))
         if self.peek()[1] in ops:
@@ -366,6 +382,7 @@ class Parser:
         return left
 
     def concat(self, no_gt):
+        """Concatenation: operands side by side."""
         left = self.additive()
         while True:
             k, v = self.peek()
@@ -377,6 +394,7 @@ class Parser:
                 return left
 
     def additive(self):
+        """``a + b``, ``a - b``."""
         left = self.mult()
         while self.peek()[1] in ("+", "-"):
             op = self.take()[1]
@@ -384,6 +402,7 @@ class Parser:
         return left
 
     def mult(self):
+        """``a * b``, ``a / b``, ``a % b``."""
         left = self.unary()
         while self.peek()[1] in ("*", "/", "%"):
             op = self.take()[1]
@@ -391,6 +410,7 @@ class Parser:
         return left
 
     def unary(self):
+        """``!a``, ``-a``, ``+a``."""
         v = self.peek()[1]
         if v == "!":
             self.take()
@@ -404,6 +424,7 @@ class Parser:
         return self.power()
 
     def power(self):
+        """``a ^ b`` (right-associative, tighter than unary minus)."""
         base = self.postfix()
         if self.peek()[1] in ("^", "**"):
             self.take()
@@ -412,6 +433,7 @@ class Parser:
         return base
 
     def postfix(self):
+        """``++a``, ``--a``, ``a++``, ``a--``."""
         v = self.peek()[1]
         if v in ("++", "--"):
             self.take()
@@ -425,6 +447,7 @@ class Parser:
         return p
 
     def primary(self):
+        """Literals, fields, variables, array elements, calls and parenthesised expressions."""
         k, v = self.take()
         if k == "num":
             return ("num", float(v))
