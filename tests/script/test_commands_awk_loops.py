@@ -98,6 +98,7 @@ MATCH_SPLIT = [
     "awk 'BEGIN{n = split(\"a|b|c\", a, \"|\"); print n, a[3]; n = split(\"aXXbXc\", b, \"X*\"); print n, b[2]; n = split(\"a\\tb\\vc d\", c); print n, c[2]}'",
     "awk 'BEGIN{FS = \",\"} {n = split($0, a); print n, a[1]}'",
     "awk '{gsub(/\\s/, \"S\"); sub(/a|aa/, \"<&>\"); print}'",
+    "awk '{printf \"%c|%c|%c|%3c|\", $3, $1, x, \"\"; print \"\"}'",
 ]
 
 
@@ -141,7 +142,7 @@ def test_augenrules(tmp_path):
     "awk 'BEGIN{while (1) n++}'", "awk 'BEGIN{for (;;) {}}'", "awk 'BEGIN{do x++; while (x > 0)}'",
     "awk 'function f(n) { return f(n + 1) } BEGIN{f(1)}'",
     "awk 'BEGIN{print match(\"a\", \"*a\")}'", "awk 'BEGIN{print match(\"ab\", \"(ab\")}'",
-    "awk 'BEGIN{split(\"a\", ENVIRON)}'", "awk 'BEGIN{x = 1; x[1] = 2}'", "awk 'BEGIN{a[1]; print a}'",
+    "awk 'BEGIN{split(\"a\", ENVIRON)}'", "awk 'BEGIN{RS = \"\"} {print}'", "awk 'BEGIN{x = 1; x[1] = 2}'", "awk 'BEGIN{a[1]; print a}'",
 ])
 def test_awk_loops_deferred(tmp_path, cmd):
     assert deferred(tmp_path, cmd)

@@ -115,6 +115,9 @@ def _main_loop(inv: Invocation, machine: Awk, mains, files: list[str]) -> int:
         if lines and lines[-1] == "":
             lines.pop()
         for line in lines:
+            if machine.vars["RS"] != "\n":
+                # records are read as lines; paragraph mode or another separator is not modelled
+                raise Defer("awk: RS other than a newline")
             machine.vars["NR"] = num(machine.vars["NR"]) + 1
             machine.vars["FNR"] = num(machine.vars["FNR"]) + 1
             machine.set_record(line)

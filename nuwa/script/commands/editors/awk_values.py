@@ -121,7 +121,10 @@ def printf(fmt: str, vals: list) -> str:
         elif c in "eEfgG":
             out.append((spec + c) % num(v))
         elif c == "c":
-            out.append((spec + "s") % (chr(int(v) & 0xFF) if isinstance(v, float) else tostr(v)[:1]))
+            # a number (a numeric-looking field, an unset cell too) is a character code; a string
+            # gives its first character, an empty one C's NUL byte
+            numeric = isinstance(v, (float, Uninit)) or (isinstance(v, StrNum) and NUMLIKE.match(v))
+            out.append((spec + "s") % (chr(int(num(v)) & 0xFF) if numeric else (tostr(v)[:1] or "\0")))
         else:
             out.append((spec + "s") % tostr(v))
     out.append(fmt[i:])
