@@ -234,6 +234,9 @@ class AwkArray:
         return node
 
     def _find_sval(self, sval: str, create: bool):
+        if "\0" in sval:
+            # mawk compares keys with strcmp: text after a NUL byte would be ignored
+            raise Defer("awk: an array subscript with a NUL byte")
         hval = fnv(sval)
         if not self.kind & _STR:
             self._add_strings()

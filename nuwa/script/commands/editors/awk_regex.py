@@ -28,6 +28,7 @@ _CLASSES = {
     "space": " \\t\\n\\r\\f\\v", "blank": " \\t", "punct": "!-/:-@\\[-`{-~", "print": " -~",
     "graph": "!-~", "cntrl": "\\x00-\\x1f\\x7f", "xdigit": "0-9A-Fa-f",
 }
+_LONGEST_SPAN = 4096
 _END = "\x00$END\x00"  # placeholder for '$' until the two compiled variants are made
 
 
@@ -166,6 +167,9 @@ class MawkRegex:
             return None
         if not self.ambiguous:
             return m.start(), m.end()
+        if len(text) - m.end() > _LONGEST_SPAN:
+            # the search for the longest end tries every end: bounded so a long line cannot stall
+            raise Defer("awk: a leftmost-longest match over more than 4096 characters")
         for end in range(len(text), m.end(), -1):
             # a match ending before the text's end must not use '$' (endpos would fake one)
             r = self.at_end if end == len(text) else self.inside
