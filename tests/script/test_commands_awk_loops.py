@@ -142,7 +142,8 @@ def test_augenrules(tmp_path):
     "awk 'BEGIN{while (1) n++}'", "awk 'BEGIN{for (;;) {}}'", "awk 'BEGIN{do x++; while (x > 0)}'",
     "awk 'function f(n) { return f(n + 1) } BEGIN{f(1)}'",
     "awk 'BEGIN{print match(\"a\", \"*a\")}'", "awk 'BEGIN{print match(\"ab\", \"(ab\")}'",
-    "awk 'BEGIN{split(\"a\", ENVIRON)}'", "awk 'BEGIN{RS = \"\"} {print}' f1", "awk 'BEGIN{x = 1; x[1] = 2}'", "awk 'BEGIN{a[1]; print a}'", "awk 'BEGIN{a[\"x\\0y\"] = 1}'",
+    "awk 'BEGIN{split(\"a\", ENVIRON)}'", "awk 'BEGIN{RS = \"\"} {print}' f1",
+    "awk 'BEGIN{x = 1; x[1] = 2}'", "awk 'BEGIN{a[1]; print a}'", "awk 'BEGIN{a[\"x\\0y\"] = 1}'",
 ])
 def test_awk_loops_deferred(tmp_path, cmd):
     assert deferred(tmp_path, cmd)
