@@ -87,17 +87,18 @@ FUNCTIONS = [
 MATCH_SPLIT = [
     "awk '{print match($0, /[0-9]+/), RSTART, RLENGTH}'",
     "awk '{if (match($0, \"o+t\")) print substr($0, RSTART, RLENGTH); else print RSTART, RLENGTH}'",
-    "awk 'BEGIN{print match(\"ab\", /a|ab/), RLENGTH; print match(\"xabcd\", \"(a|ab)(c|bcd)\"), RLENGTH; print match(\"ab\", \"\"), RLENGTH}'",
+    "awk 'BEGIN{print (\"ab\" ~ /a|ab/), (\"xabcd\" ~ \"(a|ab)(c|bcd)\"), match(\"ab\", \"\"), RLENGTH}'",
+    "awk 'BEGIN{print match(\"xxab\", /^x*ab$/), RLENGTH, match(\"ab\", /(ab)+/), RLENGTH, match(\"b=1\", /^[a-z]+=[0-9]*$/), RLENGTH}'",
     "awk 'BEGIN{print match(\"  # x\", \"^\\\\s*#\"), match(\"ss#\", \"^\\\\s*#\"), RLENGTH, match(\"a b\", /a\\sb/), match(\"asb\", /a\\sb/)}'",
     "awk 'BEGIN{print match(\"a{2}\", \"a{2}\"), match(\"aa\", /a{2}/), match(\"a]b\", /[\\]]/), match(\"a.b\", \"[.]\"), match(\"x y\", \"[[:space:]]\")}'",
-    "awk 'BEGIN{print match(\"a\\tb\", /a\\tb/), match(\"aAb\", \"a\\\\101b\"), match(\"a^b\", /a^b/), match(\"a$b\", \"a[$]b\"), match(\"cb\", /x|^b/)}'",
+    "awk 'BEGIN{print match(\"a\\tb\", /a\\tb/), match(\"aAb\", \"a\\\\101b\"), match(\"a^b\", /a^b/), match(\"a$b\", \"a[$]b\"), (\"cb\" ~ /x|^b/)}'",
     "awk '{n = split($0, a); printf \"%d:\", n; for (i = 1; i <= n; i++) printf \" [%s]\", a[i]; print \"\"}'",
     "awk -F: '{n = split($0, a, \":\"); print n, a[1], a[n]}' etc/passwd",
     "awk 'BEGIN{n = split(\"a.b.c\", a, \".\"); print n, a[2]; n = split(\"a1b22c\", b, /[0-9]+/); print n, b[3]; n = split(\"abc\", c, \"\"); print n, c[3]}'",
     "awk 'BEGIN{n = split(\"\", a); print n, length(a); n = split(\" x  y \", b, \" \"); print n, b[1]; n = split(\",a,,b,\", c, \",\"); print n, \"[\" c[1] \"]\", \"[\" c[5] \"]\"}'",
     "awk 'BEGIN{n = split(\"a|b|c\", a, \"|\"); print n, a[3]; n = split(\"aXXbXc\", b, \"X*\"); print n, b[2]; n = split(\"a\\tb\\vc d\", c); print n, c[2]}'",
     "awk 'BEGIN{FS = \",\"} {n = split($0, a); print n, a[1]}'",
-    "awk '{gsub(/\\s/, \"S\"); sub(/a|aa/, \"<&>\"); print}'",
+    "awk '{gsub(/\\s/, \"S\"); sub(/a+/, \"<&>\"); print}'",
     "awk '{printf \"%c|%c|%c|%3c|\", $3, $1, x, \"\"; print \"\"}'",
 ]
 
@@ -141,7 +142,9 @@ def test_augenrules(tmp_path):
 @pytest.mark.parametrize("cmd", [
     "awk 'BEGIN{while (1) n++}'", "awk 'BEGIN{for (;;) {}}'", "awk 'BEGIN{do x++; while (x > 0)}'",
     "awk 'function f(n) { return f(n + 1) } BEGIN{f(1)}'",
-    "awk 'BEGIN{print match(\"a\", \"*a\")}'", "awk 'BEGIN{print match(\"ab\", \"(ab\")}'",
+    "awk 'BEGIN{print match(\"a\", \"*a\")}'", "awk 'BEGIN{print match(\"ab\", /a|ab/)}'",
+    "awk 'BEGIN{print match(\"b.b..\", \".*.b?\")}'", "awk 'BEGIN{s = \"xxaaba\"; gsub(/b*b*/, \"-\", s)}'",
+    "awk 'BEGIN{print match(\"ab\", \"(b|a*)\")}'", "awk 'BEGIN{print match(\"ab\", \"a$(b)\")}'", "awk 'BEGIN{print match(\"ab\", \"(ab\")}'",
     "awk 'BEGIN{split(\"a\", ENVIRON)}'", "awk 'BEGIN{RS = \"\"} {print}' f1",
     "awk 'BEGIN{x = 1; x[1] = 2}'", "awk 'BEGIN{a[1]; print a}'", "awk 'BEGIN{a[\"x\\0y\"] = 1}'",
 ])

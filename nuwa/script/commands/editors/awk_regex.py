@@ -93,60 +93,102 @@ def _bracket(src: str, i: int) -> tuple[str, int]:
     return ("[^" if neg else "[") + "".join(items) + "]", j
 
 
+def _translate(src: str) -> tuple[str, bool]:
+    """The Python source for mawk regex ``src`` (with :data:`_END` where ``$`` stands), and
+    whether its match extents are unsure (forms where mawk's matcher is wrong: see MawkRegex).
+
+    Besides mawk's compile errors, two forms whose results mawk's own matcher gets wrong
+    are deferred rather than imitated: a ``$`` with more expression after it (``$(a)`` and
+    ``$$`` make mawk 1.3.4 panic) and an alternation with a branch that can match the empty
+    string (``b*(b|a*)`` on "aab" matches "b" at 3 in mawk, not "aa" at 1).
+    """
+    out: list[str] = []
+    optional = [False]
+    repeats = [0]
+    # one frame per open group: [branches' nullability so far, this branch's atoms' nullability]
+    frames: list[list] = [[[], []]]
+    i = 0
+    while i < len(src):
+        c = src[i]
+        branch = frames[-1][1]
+        if c == "\\":
+            ch, i = _escape(src, i)
+            out.append(re.escape(ch))
+            branch.append(False)
+            continue
+        i += 1
+        if c == "$" and i < len(src) and src[i] not in ")|":
+            raise Defer(f"awk regex {src!r}: '$' before more expression (mawk's matcher fails on it)")
+        if c == "[":
+            part, i = _bracket(src, i - 1)
+            out.append(part)
+            branch.append(False)
+        elif c in "*+?":
+            if not branch:
+                raise Defer(f"awk regex {src!r}: missing operand")
+            out.append(c)
+            if c == "?":
+                optional[0] = True
+            else:
+                repeats[0] += 1
+            if c != "+":
+                branch[-1] = True
+        elif c == "(":
+            out.append("(?:")
+            frames.append([[], []])
+        elif c in "|)":
+            if not branch:
+                raise Defer(f"awk regex {src!r}: missing operand")
+            frames[-1][0].append(all(branch))
+            frames[-1][1] = []
+            if c == "|":
+                out.append("|")
+                continue
+            if len(frames) == 1:
+                raise Defer(f"awk regex {src!r}: unmatched ')'")
+            done = frames.pop()
+            _check_alternation(src, done[0])
+            out.append(")")
+            frames[-1][1].append(any(done[0]))
+        elif c in "^$":
+            out.append("^" if c == "^" else _END)
+            branch.append(True)  # an anchor consumes nothing
+        else:
+            out.append("." if c == "." else re.escape(c))
+            branch.append(False)
+    if len(frames) != 1:
+        raise Defer(f"awk regex {src!r}: missing ')'")
+    if src:
+        if not frames[0][1]:
+            raise Defer(f"awk regex {src!r}: missing operand")
+        frames[0][0].append(all(frames[0][1]))
+        _check_alternation(src, frames[0][0])
+    # extents are unsure with '?', '|', or two repeated atoms unless anchored at both ends
+    both_ends = src.startswith("^") and src.endswith("$") and not src.endswith("\\$")
+    return "".join(out), optional[0] or "|" in src or (repeats[0] > 1 and not both_ends)
+
+
+def _check_alternation(src: str, branches: list[bool]) -> None:
+    if len(branches) > 1 and any(branches):
+        raise Defer(f"awk regex {src!r}: an alternative that matches the empty string (mawk's matcher "
+                    "misses some of its matches)")
+
+
 class MawkRegex:
     """One compiled mawk regex: ``search`` (does it match) and ``find`` (leftmost-longest)."""
 
     def __init__(self, src: str):
-        out: list[str] = []
-        operand = False  # is there an operand before this point (for '*', '|', ')')
-        depth = 0
-        i = 0
-        while i < len(src):
-            c = src[i]
-            if c == "\\":
-                ch, i = _escape(src, i)
-                out.append(re.escape(ch))
-                operand = True
-                continue
-            i += 1
-            if c == "[":
-                part, i = _bracket(src, i - 1)
-                out.append(part)
-                operand = True
-            elif c in "*+?":
-                if not operand:
-                    raise Defer(f"awk regex {src!r}: missing operand")
-                out.append(c)
-            elif c == "(":
-                depth += 1
-                out.append("(?:")
-                operand = False
-            elif c == ")":
-                if not operand or depth == 0:
-                    raise Defer(f"awk regex {src!r}: bad group")
-                depth -= 1
-                out.append(")")
-                operand = True
-            elif c == "|":
-                if not operand:
-                    raise Defer(f"awk regex {src!r}: missing operand")
-                out.append("|")
-                operand = False
-            elif c == "^":
-                out.append("^")
-                operand = True  # a lone anchor is a whole expression ("^" matches everywhere)
-            elif c == "$":
-                out.append(_END)
-                operand = True
-            elif c == ".":
-                out.append(".")
-                operand = True
-            else:
-                out.append(re.escape(c))
-                operand = True
-        if depth or (src and not operand):
-            raise Defer(f"awk regex {src!r}: missing operand or ')'")
-        body = "".join(out)
+        body, unsure = _translate(src)
+        self.src = src
+        # mawk's matcher (rexp*.c) is not leftmost-longest in general: it ends some matches
+        # early after an optional atom (match("b.b..", ".*.b?") sets RLENGTH 3, not 5), skips
+        # some alternatives (match("a.bb", "[.x]b*b*|a+") is 2, not 1) and with two repeated
+        # atoms may start late or stop short (match("xxaaba", "b*b*") is 5; "x*.+x*" on
+        # "b.bxxba" has RLENGTH 5). Found by differential fuzzing against the real mawk;
+        # rather than port its matcher, where a match's extent matters (match, sub, gsub,
+        # split, FS) those forms defer: a '?', a '|', or two repeated atoms unless the
+        # expression is anchored at both ends. Whether it matches at all (~, /re/) is kept.
+        self.extent_unsure = unsure
         # an ambiguous expression is one where leftmost-first may stop short of the longest
         self.ambiguous = "|" in src or "?" in src or bool(re.search(r"\)[*+]", src))
         try:
@@ -162,6 +204,8 @@ class MawkRegex:
 
     def find(self, text: str, pos: int = 0) -> tuple[int, int] | None:
         """The leftmost-longest match at or after ``pos``: (start, end), or None."""
+        if self.extent_unsure:
+            raise Defer(f"awk regex {self.src!r}: mawk's match extent for this form is not modelled")
         m = self.at_end.search(text, pos)
         if m is None:
             return None
