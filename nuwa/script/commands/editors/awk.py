@@ -13,7 +13,8 @@ sprintf sub gsub match split`` and user functions (arrays by reference, scalars 
 
 The parts: :mod:`awk_parse` (lexer, parser), :mod:`awk_eval` (interpreter and budgets),
 :mod:`awk_array` (mawk's hash tables, for mawk's ``for (k in a)`` order), :mod:`awk_regex`
-(mawk's regex dialect: ``\\s`` is a literal ``s``, braces are literal, leftmost-longest),
+(mawk's regex dialect: ``\\s`` is a literal ``s``, braces are literal; forms whose match
+extents mawk's own matcher gets wrong defer),
 :mod:`awk_values` (cells and printf). Anything else (getline, redirections, pipes,
 ``system``, ``srand``/``rand``, the maths functions, ``ENVIRON``/``ARGV``) raises Defer:
 the script is run at first boot instead of guessed at.

@@ -10,8 +10,9 @@ real mawk:
   indented comment), ``\\y``/``\\<`` are ``y``/``<``, ``[\\]]`` is a bracket holding ``]``;
 - ``{`` and ``}`` are literals (no interval expressions in this version);
 - ``^`` and ``$`` anchor wherever they appear (``a^b`` never matches); ``.`` matches newline;
-- a match is leftmost-*longest* (``match("ab", /a|ab/)`` sets RLENGTH 2), which Python's
-  leftmost-first search is corrected to where the expression can be ambiguous;
+- a match is meant to be leftmost-longest, which Python's leftmost-first search is corrected
+  to where the expression can be ambiguous, but mawk's matcher departs from it in some forms
+  (see :class:`MawkRegex`): those defer wherever the extent of a match matters;
 - a missing operand (``*a``, ``a|``, ``()``) or an unbalanced group is a compile error in
   mawk: those raise :class:`Defer`, as does a ``\\-`` in brackets (mawk's reading unjudged).
 """
