@@ -49,9 +49,11 @@ def test_awk(tmp_path, cmd, stdin):
     compare(tmp_path, cmd, stdin=stdin)
 
 
-@pytest.mark.parametrize("cmd", ["awk '{for (i=1;i<=NF;i++) print $i}' f1", "awk '{a[$1]++}' f1",
-                                 "awk '{split($0,a); print a[1]}' f1", "awk -f prog f1", "awk '{print | \"sort\"}' f1",
-                                 "awk 'function f(x){return x} {print f($1)}' f1",
-                                 "awk '{print $1 > \"/dev/null\"}' f1"])
+@pytest.mark.parametrize("cmd", ["awk -f prog f1", "awk '{print | \"sort\"}' f1",
+                                 "awk '{print $1 > \"/dev/null\"}' f1", "awk '{getline x; print x}' f1",
+                                 "awk 'BEGIN{system(\"true\")}' f1", "awk 'BEGIN{srand(); print rand()}' f1",
+                                 "awk 'BEGIN{printf \"x\" > \"out\"}' f1", "awk 'BEGIN{while (1) n++}' f1",
+                                 "awk 'function f(n){return f(n+1)} BEGIN{f(1)}' f1",
+                                 "awk 'BEGIN{print ENVIRON[\"HOME\"]}' f1", "awk 'BEGIN{print match(\"a\", \"*a\")}' f1"])
 def test_awk_deferred(tmp_path, cmd):
     assert deferred(tmp_path, cmd)
