@@ -85,16 +85,41 @@ def test_two_wordlists(pair):
 
 
 def test_one_wordlist(two, tmp_path):
-    """wbritish purged by real dpkg: the choices changed, so seen is reset, the flag file
-    written and the choices substituted; then a second run in the steady state."""
+    """wbritish purged by real dpkg (its postrm unregisters it): the one-wordlist state."""
     src = copy_tree(two, str(tmp_path / "src"))
     subprocess.run(["chroot", src, "dpkg", "--purge", "wbritish"], check=True, capture_output=True,
                    env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive"})
     a, b = make_pair(src, str(tmp_path / "pair"))
     since = time.time()
     judge(a, b, "wamerican")
+    judge(a, b, "wamerican", {"DEBCONF_RECONFIGURE": "1"})
+    assert diff_trees(a, b, since) == []
+
+
+def test_new_choices(pair):
+    """The database remembers fewer choices than the owners provide (a wordlist unpacked,
+    its templates loaded, its config not yet run): seen is reset, the flag file written,
+    the choices substituted anew. The flag file is created with the script's umask."""
+    a, b, since = pair
+    for r in (a, b):
+        db = os.path.join(r, "var/cache/debconf/config.dat")
+        text = open(db).read()
+        for var in ("choices", "echoices"):
+            old = f" {var} = american (American English), british (British English)\n"
+            assert old in text
+            text = text.replace(old, f" {var} = american (American English)\n")
+        open(db, "w").write(text)
+    judge(a, b, "wbritish")
     assert os.path.exists(os.path.join(a, "var/cache/dictionaries-common/flag-wordlist-new"))
-    judge(a, b, "wamerican")
+    judge(a, b, "wamerican")  # now unchanged: no new flag, seen stays as the first run left it
+    os.unlink(os.path.join(a, "var/cache/dictionaries-common/flag-wordlist-new"))
+    os.unlink(os.path.join(b, "var/cache/dictionaries-common/flag-wordlist-new"))
+    for r in (a, b):
+        db = os.path.join(r, "var/cache/debconf/config.dat")
+        text = open(db).read().replace(" choices = american (American English), british (British English)\n",
+                                       " choices = american (American English)\n")
+        open(db, "w").write(text)
+    judge(a, b, "wamerican", {"DEBCONF_RECONFIGURE": "1"})
     assert diff_trees(a, b, since) == []
 
 
