@@ -166,3 +166,41 @@ def test_unknown_select_version_is_deferred(pair):
     r = run_nuwa(b, ["/tmp/runconfig"], environment("config", "wamerican"))
     assert r.deferred_whole
     assert "dictionaries-common version not modelled" in r.reason
+
+
+def postinst(a: str, b: str):
+    """wamerican's postinst ``configure OLD`` on both trees (its confmodule starts the
+    frontend, which runs the config first)."""
+    env = environment("postinst", "wamerican")
+    argv = [f"{INFO}/wamerican.postinst", "configure", "2020.12.07-1"]
+    return run_real(a, argv, env), run_nuwa(b, argv, env)
+
+
+def test_postinst_without_dictionaries_common(tmp_path):
+    """The whole postinst simulated: output, databases and tree as real dpkg's run."""
+    a, b = make_pair(bookworm_tree(extra=("wamerican",)), str(tmp_path))
+    since = time.time()
+    real, r = postinst(a, b)
+    assert not r.deferred_whole, r.reason
+    assert not r.deferred_commands
+    assert (r.status, r.stdout, r.stderr) == real
+    assert debconf_records(b) == debconf_records(a)
+    assert diff_trees(a, b, since) == []
+
+
+def test_postinst_with_two_wordlists(pair):
+    """The config part is simulated; ``update-default-wordlist --rebuild`` (Perl, no model)
+    is the only deferred command. Replayed afterwards in a chroot of Nuwa's tree (as the
+    first-boot job would run it, under dpkg's environment), the tree and the databases
+    equal the real postinst's."""
+    a, b, since = pair
+    real, r = postinst(a, b)
+    assert not r.deferred_whole, r.reason
+    assert (r.status, r.stdout, r.stderr) == real
+    assert debconf_records(b) == debconf_records(a)
+    assert [d.argv for d in r.deferred_commands] == [["/usr/sbin/update-default-wordlist", "--rebuild"]]
+    assert diff_trees(a, b, since) != []  # the deferred part is real work: the trigger
+    st, _, _ = run_real(b, ["/usr/sbin/update-default-wordlist", "--rebuild"], environment("postinst", "wamerican"))
+    assert st == 0
+    assert debconf_records(b) == debconf_records(a)
+    assert diff_trees(a, b, since) == []
