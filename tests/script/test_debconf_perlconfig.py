@@ -204,3 +204,28 @@ def test_postinst_with_two_wordlists(pair):
     assert st == 0
     assert debconf_records(b) == debconf_records(a)
     assert diff_trees(a, b, since) == []
+
+
+def test_wrong_debconf_value(pair):
+    """debconf's value names no installed wordlist and no system default file overrides it:
+    priority high and the error report on stderr."""
+    a, b, since = pair
+    for r in (a, b):
+        os.unlink(os.path.join(r, DEFAULT.lstrip("/")))
+        db = os.path.join(r, "var/cache/debconf/config.dat")
+        text = open(db).read()
+        old = "Template: dictionaries-common/default-wordlist\nValue: american (American English)\n"
+        assert old in text
+        open(db, "w").write(text.replace(old, "Template: dictionaries-common/default-wordlist\nValue: klingon\n"))
+    real = judge(a, b, "wamerican")
+    assert b'"klingon" does not correspond to any package' in real[2]
+    assert diff_trees(a, b, since) == []
+
+
+def test_generated_ispell_config(pair):
+    """installdeb-ispell's config for a class with no element installed: the owners question
+    does not exist, so no choices, priority low, nothing asked."""
+    a, b, since = pair
+    put((a, b), f"{INFO}/ispell-fake.config", perlconfig._GENERATED.replace("@CLASS@", "ispell").encode())
+    judge(a, b, "ispell-fake")
+    assert diff_trees(a, b, since) == []
