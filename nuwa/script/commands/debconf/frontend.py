@@ -15,7 +15,8 @@ the frontend script does (``frontend``, debconf 1.5.82):
    ``tmp.ci/control``) and load the package's ``templates`` file beside the script;
 3. for a ``preinst``/``postinst``, run the package's ``config`` script first
    (``config configure OLD-VERSION``, as ``dpkg-preconfigure`` would have), stopping with
-   its status if it fails -- without saving anything, as debconf does;
+   its status if it fails -- without saving anything, as debconf does; a Perl ``config``
+   is deferred unless :mod:`perlconfig` recognises it as one dictionaries-common generates;
 4. run the script again *in this interpreter* (``Invocation.spawn``) with
    ``DEBIAN_HAS_FRONTEND=1`` and its stdin/stdout connected to a
    :class:`~nuwa.script.commands.debconf.confmodule.ConfModule` (the real confmodule shell

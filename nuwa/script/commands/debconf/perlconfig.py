@@ -11,7 +11,7 @@ Recognised (dictionaries-common 1.29.5, Debian 12):
 - ``installdeb-wordlist`` / ``installdeb-ispell`` (``Devel::DictionariesCommon::build_...``):
   ``#!/usr/bin/perl -w`` followed by ``/usr/share/dictionaries-common/debconf/config-CLASS``
   (CLASS ``wordlist`` or ``ispell``; aspell, hunspell and myspell generate no ``config``);
-- ``wamerican``'s and the other ``scowl`` wordlists' hand-written variant, which also requires
+- ``wamerican``'s hand-written variant (from scowl's packaging), which also requires
   ``/usr/share/dictionaries-common/elanguages``.
 
 Both say ``version('2.0')`` (``Debconf::Client::ConfModule``'s AUTOLOADed function: one
@@ -56,7 +56,7 @@ _GENERATED = ('#!/usr/bin/perl -w\n'
               '    require $script;\n'
               '    dc_debconf_select($class);\n'
               '}\n')
-#: scowl's wordlists (wamerican, wbritish, ...): the same, also requiring ``elanguages``
+#: wamerican's hand-written variant (scowl; wbritish ships the generated one): also requires ``elanguages``
 _SCOWL = ('#!/usr/bin/perl -w\n'
           'use Debconf::Client::ConfModule q(:all);\n\n'
           "version ('2.0');\n\n"
