@@ -229,3 +229,19 @@ def test_generated_ispell_config(pair):
     put((a, b), f"{INFO}/ispell-fake.config", perlconfig._GENERATED.replace("@CLASS@", "ispell").encode())
     judge(a, b, "ispell-fake")
     assert diff_trees(a, b, since) == []
+
+
+def test_changed_config_keeps_todays_deferral(pair):
+    """A Perl config that differs from the generated text by one line is not handed over:
+    the frontend defers it with the reason it always gave, and nothing is written."""
+    _, b, since = pair
+    path = os.path.join(b, INFO.lstrip("/"), "wamerican.config")
+    with open(path, "a") as f:
+        f.write("# local\n")
+    put((b,), "/tmp/runconfig", wrapper("wamerican"))
+    db = os.path.join(b, "var/cache/debconf/config.dat")
+    before = open(db, "rb").read()
+    r = run_nuwa(b, ["/tmp/runconfig"], environment("config", "wamerican"))
+    assert r.deferred_whole
+    assert r.reason.endswith("wamerican.config is not a shell script")
+    assert open(db, "rb").read() == before
