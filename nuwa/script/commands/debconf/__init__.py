@@ -3,6 +3,8 @@
 - ``frontend``: debconf's ``frontend`` (the confmodule protocol a maintainer script speaks over
   its pipes), debconf-communicate, debconf-escape; ``confmodule``, ``questions`` and ``db`` are
   ``Debconf::ConfModule``, ``Debconf::Question``/``Template`` and the ``File`` database driver;
+  ``perlconfig`` the Perl ``config`` scripts dictionaries-common generates (recognised whole,
+  modelled for the frontend, which runs them; not programs of their own, so not in MODELS);
 - ``ucf``: what the real ``ucf``/``ucfr`` shell scripts need to run in the simulator: ``getopt``
   (util-linux) and ``seq`` (coreutils), and the ``perl`` one-liner ucf uses, which the ``perl``
   model of ``miscutils`` dispatches to (so ``perl`` is declared there, once).
