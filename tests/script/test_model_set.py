@@ -65,6 +65,7 @@ ADDED = {
     "vgcfgbackup",  # issue 13: lvm2's postinst; no volume group is visible offline
     "pg_checksystem", "run-upgrade-scripts",  # issue 13: postgresql-common's postinst, no cluster
     "iscsi-iname", "nvme", "uuidgen",  # issue 13: identifiers open-iscsi's and nvme-cli's postinsts make
+    "install-info", "ginstall-info",  # issue 13: install-info's trigger (update-info-dir)
 }
 
 
