@@ -38,7 +38,8 @@ from nuwa.script.commands.registries import infodir as ii
 from nuwa.script.context import Defer, Invocation, strerror
 
 PROG = "install-info"
-_SPEC = _args.spec("i:d:e:s:t:E:c:C:W:A:hHrk1Ia", {
+#: install-info.c's ``longopts`` table, in its order (glibc lists ambiguous names in it)
+_LONG = {
     "add-once": "1", "align": "A", "append-new-sections": "a", "calign": "C", "debug": ("g", _args.NO),
     "delete": "r", "defentry": "E", "defsection": ("S", _args.REQ), "dir-file": "d", "entry": "e",
     "name": "t", "menuentry": "t", "description": "c", "help": "h", "no-indent": "I",
@@ -46,7 +47,8 @@ _SPEC = _args.spec("i:d:e:s:t:E:c:C:W:A:hHrk1Ia", {
     "keep-old": "k", "maxwidth": "W", "max-width": "W", "quiet": ("q", _args.NO), "remove": "r",
     "remove-exactly": ("x", _args.NO), "section": "s", "regex": ("R", _args.REQ),
     "silent": ("q", _args.NO), "test": ("n", _args.NO), "dry-run": ("n", _args.NO),
-    "version": ("V", _args.NO)})
+    "version": ("V", _args.NO)}
+_SPEC = _args.spec("i:d:e:s:t:E:c:C:W:A:hHrk1Ia", _LONG)
 _NUMBER = re.compile(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\Z")
 _DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -160,7 +162,10 @@ def options(run: Run) -> None:
     try:
         opts, operands = _args.parse(inv, _SPEC, argv[1:])
     except _args.UsageError as e:
-        inv.err(f"{argv[0]}: {e.text}\n")
+        text = e.text
+        if "is ambiguous" in text:
+            text = _ambiguous(text)
+        inv.err(f"{argv[0]}: {text}\n")
         run.help_hint()
     for key, val in opts:
         if key == "1":
@@ -226,6 +231,16 @@ def options(run: Run) -> None:
             run.dirfile = arg
         else:
             inv.err(f"{PROG}: excess command line argument `{arg}'\n")
+
+
+def _ambiguous(text: str) -> str:
+    """glibc's list for an ambiguous abbreviation: the first match in table order, then the
+    later ones that differ from it in argument kind or meaning (synonyms are left out)."""
+    opt = text.split("'")[1]
+    names = [n for n in _LONG if n.startswith(opt[2:])]
+    first = _SPEC.long[names[0]]
+    names = [names[0]] + [n for n in names[1:] if _SPEC.long[n] != first]
+    return f"option '{opt}' is ambiguous; possibilities: " + " ".join(f"'--{n}'" for n in names)
 
 
 def _description(run: Run, val: str) -> None:

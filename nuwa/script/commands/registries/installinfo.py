@@ -226,10 +226,12 @@ def _place_entries(run: Run, data: bytes, lines: list[ii.Line], nodes: list[ii.N
             if spec is None:
                 continue
             spec.missing = False
+            # one add_at_line per section, as in the C: an entry that sorts after every line
+            # goes where the previous entry went (or nowhere after a --keep-old match)
+            add_at = sec.end_line
             for entry in entries:
                 if sec.name not in entry.section_names():
                     continue
-                add_at = sec.end_line
                 for i in range(sec.end_line - 1, sec.start_line - 2, -1):
                     line = lines[i]
                     text = _line_text(data, line)
