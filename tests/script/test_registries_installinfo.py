@@ -251,3 +251,23 @@ def test_deferred_forms_write_nothing(pair):
         with pytest.raises(Defer):
             _model(pair, argv)
     assert pair.facts(pair.model) == before
+
+
+def test_postinst_configure_and_trigger(pair):
+    """install-info's own postinst, as dpkg runs it for an upgrade and for its trigger on
+    /usr/share/info: real sh in the chroot against the simulator (nothing deferred)."""
+    from nuwa.script.interp import dpkg_environment
+
+    env = {**dpkg_environment("postinst", "install-info", "amd64"), "DEBIAN_FRONTEND": "noninteractive"}
+    script = "/var/lib/dpkg/info/install-info.postinst"
+    steps = [["env", "-i", *(f"{k}={v}" for k, v in env.items()), "sh", script, "triggered", "/usr/share/info"],
+             ["env", "-i", *(f"{k}={v}" for k, v in env.items()), "sh", script, "configure", "6.8-6+b1"]]
+    pair.reset(added)
+    for argv in steps:
+        real = pair.run_real(argv, env)
+        model = pair.run_model(["sh", script, *argv[-2:]], env)
+        assert model == real, argv
+        assert real[0] == 0
+    fa, fb = pair.facts(pair.real), pair.facts(pair.model)
+    assert fa == fb
+    assert b"* Gam: (multi)Gam." in pair.dir_file()
