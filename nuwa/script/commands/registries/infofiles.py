@@ -22,8 +22,9 @@ rules are in :mod:`infodir`):
 Deferred, before anything is written: ``--help``/``--version``, options it does not know
 (glibc's message is not modelled), a dir file that is itself compressed (the program writes
 it back through the compressor), bzip2/lzip/lzma input, a decompressor the image lacks or
-that fails, a locale other than C/POSIX that the image has (translations, multibyte case
-folding; C.UTF-8 only with ASCII text), a regular expression glibc rejects (its message),
+that fails, a locale whose messages the image translates (texinfo or libc catalogs), a
+Turkish or Azeri one, non-ASCII text under any locale other than C, a regular expression
+glibc rejects (its message),
 NUL bytes in a dir file or an entry, and the forms whose C behaviour is undefined (an entry
 without ". " after its name, --calign 1, --max-width not above --align).
 """
@@ -78,7 +79,6 @@ class Run:
         self.calign = self.align = self.maxwidth = -1
         self.sections: ii.Section | None = None
         self.entries: list[ii.Entry] = []
-        self.utf8 = False
 
     # ---- messages --------------------------------------------------------------------------
     def fatal(self, msg: str | bytes) -> None:
@@ -101,20 +101,42 @@ class Run:
         self.fatal(f"{strerror(OSError(err, ''))} for {name}")
 
 
-def locale_utf8(inv: Invocation) -> bool:
-    """``setlocale (LC_ALL, "")``: True for a UTF-8 C locale; Defer for one with translations
-    or multibyte rules the model does not follow; False for C."""
+def _may_exist(inv: Invocation, value: str) -> bool:
+    """Whether ``setlocale`` could find locale ``value`` in the image (conservatively: any
+    locale when the image has a locale archive)."""
+    if value.replace("-", "").lower() in ("c.utf8",):
+        return inv.fs.exists("/usr/lib/locale/C.utf8")
+    base, _, codeset = value.partition(".")
+    names = {value, base + "." + codeset.replace("-", "").lower()} if codeset else {value}
+    return inv.fs.exists("/usr/lib/locale/locale-archive") or any(
+        inv.fs.exists(f"/usr/lib/locale/{n}") for n in names)
+
+
+def locale_non_c(inv: Invocation) -> bool:
+    """``setlocale (LC_ALL, "")``: True when a locale other than C may be in effect, in which
+    the model requires ASCII text (its case folding and byte order are then the C locale's);
+    Defer when messages would be translated (a ``texinfo`` or ``libc`` catalog for the
+    language) or the locale folds ASCII letters its own way (Turkish, Azeri)."""
     env = inv.env
-    value = env.get("LC_ALL") or env.get("LC_CTYPE") or env.get("LANG") or ""
+    ctype = env.get("LC_ALL") or env.get("LC_CTYPE") or env.get("LANG") or ""
     messages = env.get("LC_ALL") or env.get("LC_MESSAGES") or env.get("LANG") or ""
-    for v in {value, messages}:
-        if v in ("", "C", "POSIX"):
+    non_c = False
+    for v in (ctype, messages):
+        if v in ("", "C", "POSIX") or not _may_exist(inv, v):
             continue
-        if v.lower().replace("-", "") in ("c.utf8",):
-            continue
-        if inv.fs.exists("/usr/lib/locale/locale-archive") or inv.fs.exists(f"/usr/lib/locale/{v}"):
-            raise Defer(f"install-info: the locale {v!r} exists in the image (translated messages, its case rules)")
-    return value.lower().replace("-", "") == "c.utf8" and inv.fs.exists("/usr/lib/locale/C.utf8")
+        non_c = True
+        if v.split("@")[0].split(".")[0].split("_")[0] in ("tr", "az"):
+            raise Defer(f"install-info: the locale {v!r} folds ASCII letters its own way")
+    if messages not in ("", "C", "POSIX") and _may_exist(inv, messages) \
+            and not messages.replace("-", "").lower().startswith("c."):
+        base = messages.split("@")[0]
+        langs = {base, base.split(".")[0], base.split(".")[0].split("_")[0]}
+        langs |= {lang for lang in env.get("LANGUAGE", "").split(":") if lang}
+        for lang in sorted(langs):
+            for domain in ("texinfo", "libc"):
+                if inv.fs.exists(f"/usr/share/locale/{lang}/LC_MESSAGES/{domain}.mo"):
+                    raise Defer(f"install-info: messages in the locale {messages!r} are translated ({domain}.mo)")
+    return non_c
 
 
 def _munge(inv: Invocation, argv: list[str]) -> list[str]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import posixpath
 
 from nuwa.script.commands.registries import infodir as ii
-from nuwa.script.commands.registries.infofiles import PROG, Exit, Run, locale_utf8, options, readfile, \
+from nuwa.script.commands.registries.infofiles import PROG, Exit, Run, locale_non_c, options, readfile, \
     strip_info_suffix
 from nuwa.script.context import Defer, Invocation
 
@@ -28,9 +28,9 @@ def install_info(inv: Invocation) -> int:
     directory entries of an info file in a dir file; returns the exit status."""
     run = Run(inv)
     try:
-        utf8 = locale_utf8(inv)
+        non_c = locale_non_c(inv)
         options(run)
-        return _main(run, utf8)
+        return _main(run, non_c)
     except Exit as e:
         return e.status
     except ii.Fatal as e:
@@ -42,7 +42,7 @@ def _b(s: str) -> bytes:
     return s.encode("utf-8", "surrogateescape")
 
 
-def _main(run: Run, utf8: bool) -> int:
+def _main(run: Run, non_c: bool) -> int:
     inv = run.inv
     if run.infile is None:
         run.fatal("No input file specified; try --help for more information.")
@@ -104,8 +104,8 @@ def _main(run: Run, utf8: bool) -> int:
             if desc is not None:
                 _add_missing_descriptions(entries, desc)
         _add_missing_basenames(entries, sans_info)
-        if utf8 and any(not e.text.isascii() for e in entries):
-            raise Defer("install-info: non-ASCII entries under a UTF-8 locale (multibyte case folding)")
+        if non_c and any(not e.text.isascii() for e in entries):
+            raise Defer("install-info: non-ASCII entries under a locale other than C (its case folding)")
         if run.indent and "INSTALL_INFO_NO_INDENT" not in inv.env:
             ii.reformat_new_entries(entries, run.calign, run.align, run.maxwidth)
         if sections is None:
@@ -117,8 +117,8 @@ def _main(run: Run, utf8: bool) -> int:
         if n_entries > 0 and entries[0].sections is None:
             for e in entries:
                 e.sections = sections
-    if utf8 and not dir_data.isascii():
-        raise Defer("install-info: a non-ASCII dir file under a UTF-8 locale (multibyte case folding)")
+    if non_c and (not dir_data.isascii() or not sans_info.isascii() or not _names_ascii(sections)):
+        raise Defer("install-info: non-ASCII text under a locale other than C (its case folding)")
 
     deleted = False
     if run.delete:
@@ -150,6 +150,14 @@ def _main(run: Run, utf8: bool) -> int:
         inv.err(f"{dir_opened}: {e.strerror}\n")
         return 1
     return 0
+
+
+def _names_ascii(sec: ii.Section | None) -> bool:
+    while sec is not None:
+        if not sec.name.isascii():
+            return False
+        sec = sec.next
+    return True
 
 
 def _has_nul(sec: ii.Section | None) -> bool:
