@@ -82,11 +82,13 @@ class Run:
 
     # ---- messages --------------------------------------------------------------------------
     def fatal(self, msg: str | bytes) -> None:
+        """install-info's ``fatal``: ``install-info: MSG`` and exit 1."""
         self.inv.err(f"{PROG}: ".encode() + (msg if isinstance(msg, bytes) else msg.encode("utf-8", "surrogateescape"))
                      + b"\n")
         raise Exit(1)
 
     def warning(self, msg: str) -> None:
+        """install-info's ``warning`` (printed also under --quiet, which only its callers check)."""
         self.inv.err(f"{PROG}: warning: {msg}\n")
 
     def help_hint(self) -> None:
@@ -306,11 +308,11 @@ def _which(inv: Invocation, prog: str) -> bool:
 
 def _decompress(inv: Invocation, prog: str, name: str, data: bytes) -> bytes:
     """``popen ("PROG -d")`` on the file: the image's program, through its model."""
-    from nuwa.script.context import Invocation as Inv
     model = inv.models.get(prog) if inv.models is not None else None
+    # popen runs "sh -c 'PROG -d'": the program must be on the image's PATH
     if model is None or not _which(inv, prog):
         raise Defer(f"install-info: {name} needs {prog} -d, which the image or the model set lacks")
-    sub = Inv(argv=[prog, "-d"], fs=inv.fs, cwd=inv.cwd, env=dict(inv.env), stdin=data, umask=inv.umask,
+    sub = Invocation(argv=[prog, "-d"], fs=inv.fs, cwd=inv.cwd, env=dict(inv.env), stdin=data, umask=inv.umask,
               models=inv.models)
     status = model(sub)
     if status != 0 or sub.stderr:
