@@ -261,6 +261,15 @@ def test_deferred_forms_write_nothing(pair):
     with pytest.raises(Defer):  # multibyte case folding is not modelled
         _model(pair, ["install-info", f"/{INFO}/high.info", DIR], env={**ENV, "LC_ALL": "C.UTF-8"})
     assert pair.facts(pair.model) == before
+    # the template a missing dir file gets is only written when the run is not deferred
+    os.unlink(os.path.join(pair.model, f"{INFO}/dir"))
+    write(pair.model, "tmp/shortdir/dir", b"short")
+    with pytest.raises(Defer):
+        _model(pair, ["install-info", f"/{INFO}/nodot.info", DIR])
+    with pytest.raises(Defer):
+        _model(pair, ["install-info", f"/{INFO}/nodot.info", "/tmp/shortdir/dir"])
+    assert not os.path.lexists(os.path.join(pair.model, f"{INFO}/dir"))
+    assert open(os.path.join(pair.model, "tmp/shortdir/dir"), "rb").read() == b"short"
 
 
 def test_postinst_configure_and_trigger(pair):

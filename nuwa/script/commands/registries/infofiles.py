@@ -31,6 +31,9 @@ without ". " after its name, --calign 1, --max-width not above --align).
 
 from __future__ import annotations
 
+import errno
+import os
+import posixpath
 import re
 
 from nuwa.script.commands import _args
@@ -78,7 +81,35 @@ class Run:
         self.dirfile: str | None = None
         self.calign = self.align = self.maxwidth = -1
         self.sections: ii.Section | None = None
+        #: path -> the dir file created in memory (None: removed); written only by flush()
+        self.pending: dict[str, bytes | None] = {}
+        self.removed: list[str] = []
+        #: (path, bytes) of the dir file to write at the end
+        self.output: tuple[str, bytes] | None = None
         self.entries: list[ii.Entry] = []
+
+    def read(self, path: str) -> bytes:
+        """A file's bytes as the run sees them (its pending dir file first)."""
+        data = self.pending.get(path)
+        return data if data is not None else self.inv.fs.read_bytes(path)
+
+    def flush(self) -> int:
+        """Write what the run decided: removals, created dir files, then the new dir file;
+        the exit status 1 (with perror's line) if that last write fails, else 0."""
+        fs = self.inv.fs
+        for path in self.removed:
+            fs.unlink(path)
+        for path, data in self.pending.items():
+            if data is not None:
+                fs.write_bytes(path, data, 0o666 & ~self.inv.umask)
+        if self.output is not None:
+            name, data = self.output
+            try:
+                fs.write_bytes(self.inv.path(name), data, 0o666 & ~self.inv.umask)
+            except OSError as e:
+                self.inv.err(f"{name}: {strerror(e)}\n")
+                return 1
+        return 0
 
     # ---- messages --------------------------------------------------------------------------
     def fatal(self, msg: str | bytes) -> None:
@@ -153,7 +184,7 @@ def _munge(inv: Invocation, argv: list[str]) -> list[str]:
                 return argv
             regex, title = argv[i + 1], argv[i + 2]
             i += 2
-            if title.startswith("-") or inv.fs.exists(inv.path(title)):
+            if title.startswith("-") or (title != "" and inv.fs.exists(inv.path(title))):  # fopen ("") fails
                 break  # the C leaves its loop here: later arguments are dropped if it munged
             munge = True
             out += [f"--regex={regex}", f"--section={title}", "--add-once"]
@@ -320,64 +351,89 @@ def _decompress(inv: Invocation, prog: str, name: str, data: bytes) -> bytes:
     return bytes(sub.stdout)
 
 
+def _stat(run: Run, path: str):
+    """``stat`` through the run's pending changes: None for a dir file created in memory."""
+    if path in run.pending:
+        if run.pending[path] is None:
+            raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+        return None
+    return run.inv.fs.stat(path)
+
+
 def _ensure_dirfile(run: Run, dirfile: str) -> None:
-    """``ensure_dirfile_exists``: create a missing dir file from the template (not under --test)."""
+    """``ensure_dirfile_exists``: create a missing dir file from the template (not under
+    --test). The file is created in memory and written by :meth:`Run.flush`, so that a later
+    deferral leaves the image untouched."""
     if run.chicken:
         return
-    inv = run.inv
+    p = run.inv.path(dirfile)
     try:
-        inv.fs.stat(inv.path(dirfile))
+        _stat(run, p)
         return
     except OSError as e:
-        if e.errno != 2:
+        if e.errno != errno.ENOENT:
             return
-        readerr = strerror(e)
+    parent = posixpath.dirname(p) or "/"
     try:
-        inv.fs.write_bytes(inv.path(dirfile), ii.DIR_TEMPLATE, 0o666 & ~inv.umask)
+        err = 0 if run.inv.fs.stat(parent).is_dir else errno.ENOTDIR
     except OSError as e:
-        run.fatal(f"{dirfile}: could not read ({readerr}) and could not create ({strerror(e)})")
+        err = e.errno
+    if err:
+        run.fatal(f"{dirfile}: could not read ({os.strerror(errno.ENOENT)}) and could not create ({os.strerror(err)})")
+    run.pending[p] = ii.DIR_TEMPLATE
+
+
+def _remove(run: Run, path: str) -> int:
+    """``remove (filename)`` of a too-short dir file, pending like the creation; the errno."""
+    if run.pending.get(path) is not None:
+        run.pending[path] = None
+        return 0
+    if path in run.pending or not run.inv.fs.lexists(path):
+        return errno.ENOENT
+    if run.inv.fs.lstat(path).is_dir:
+        return errno.EISDIR
+    run.removed.append(path)
+    run.pending[path] = None
+    return 0
 
 
 def readfile(run: Run, filename: str, create: bool) -> tuple[bytes | None, str, str | None, int]:
     """``readfile``/``open_possibly_compressed_file``: (data or None, opened name, compressor,
     errno for the failure)."""
     inv = run.inv
-    opened, found, err = filename, None, 0
+    missing = object()
+    opened, found, err = filename, missing, 0
     for suffix in ("", ".gz", ".xz", ".bz2", ".lz", ".lzma"):
         try:
-            found = inv.fs.stat(inv.path(filename + suffix))
+            found = _stat(run, inv.path(filename + suffix))
             opened = filename + suffix
             break
         except OSError as e:
             err = e.errno
-    if found is None:
+    if found is missing:
         opened = filename
         if not create:
             return None, opened, None, err
         _ensure_dirfile(run, filename)
         try:
-            found = inv.fs.stat(inv.path(opened))
+            found = _stat(run, inv.path(opened))
         except OSError as e:
             return None, opened, None, e.errno
-    if found.is_dir:
+    if found is not None and found.is_dir:
         return None, opened, None, 0  # fread fails with EISDIR, not at EOF: errno is reset
-    if not found.is_reg:
+    if found is not None and not found.is_reg:
         raise Defer(f"install-info: {opened} is not a regular file")
-    data = inv.fs.read_bytes(inv.path(opened))
+    data = run.read(inv.path(opened))
     if len(data) < 13:
         if not create:
             return None, opened, None, 0
-        try:
-            inv.fs.unlink(inv.path(filename))
-        except OSError as e:
-            return None, opened, None, e.errno
+        err = _remove(run, inv.path(filename))
+        if err:
+            return None, opened, None, err
         _ensure_dirfile(run, filename)
-        try:
-            data = inv.fs.read_bytes(inv.path(opened))
-        except OSError as e:
-            return None, opened, None, e.errno
-        if len(data) < 13:
-            return None, opened, None, 0
+        if run.pending.get(inv.path(opened)) is None:
+            return None, opened, None, errno.ENOENT  # --test: removed, not re-created
+        data = run.read(inv.path(opened))
     prog = _magic(data)
     if prog in ("gzip", "xz"):
         data = _decompress(inv, prog, opened, data)

@@ -30,12 +30,14 @@ def install_info(inv: Invocation) -> int:
     try:
         non_c = locale_non_c(inv)
         options(run)
-        return _main(run, non_c)
+        status = _main(run, non_c)
     except Exit as e:
-        return e.status
+        status = e.status
     except ii.Fatal as e:
         inv.err(f"{PROG}: {e}\n")
-        return 1
+        status = 1
+    # a Defer has left by now: only a run that ends as the program would writes anything
+    return run.flush() or status
 
 
 def _b(s: str) -> bytes:
@@ -143,12 +145,7 @@ def _main(run: Run, non_c: bool) -> int:
     if run.chicken:
         inv.out(f"test mode, not updating dir file {dir_opened}\n")
         return 0
-    out = _output(run, dir_data, lines, nlines, entries, n_entries)
-    try:
-        inv.fs.write_bytes(inv.path(dir_opened), out, 0o666 & ~inv.umask)
-    except OSError as e:
-        inv.err(f"{dir_opened}: {e.strerror}\n")
-        return 1
+    run.output = (dir_opened, _output(run, dir_data, lines, nlines, entries, n_entries))
     return 0
 
 
