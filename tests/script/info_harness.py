@@ -1,6 +1,6 @@
 """Differential harness for ``install-info``: the real program in a chroot is the oracle.
 
-A bookworm minbase tree with install-info installed by mmdebstrap is copied twice per test
+A bookworm minbase tree with install-info (and xz-utils, for .xz info files) installed by mmdebstrap is copied twice per test
 module: ``real`` (``chroot real install-info ...``, ``chroot real update-info-dir``) and
 ``model`` (the model on :class:`HostDirFS`, or the simulator running the same shell script).
 Each case restores ``/usr/share/info`` (and ``/tmp``) on both copies from a pristine copy,
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import lzma
 import os
 import shutil
 import stat
@@ -36,7 +37,7 @@ class Pair:
     """Two copies of the tree and a pristine copy of what the cases change."""
 
     def __init__(self, where: str):
-        base = bookworm_tree(extra=("install-info",))
+        base = bookworm_tree(extra=("install-info", "xz-utils"))
         self.real = os.path.join(where, "real")
         self.model = os.path.join(where, "model")
         self.pristine = os.path.join(where, "pristine")
@@ -122,11 +123,13 @@ def make_pair(tmp_path_factory) -> Pair:
     return Pair(str(tmp_path_factory.mktemp("installinfo")))
 
 
-def write(root: str, rel: str, data: bytes, compress: bool = False) -> None:
-    """A file of a case's setup (parents made); ``compress`` gzips it (fixed mtime)."""
+def write(root: str, rel: str, data: bytes, compress: bool | str = False) -> None:
+    """A file of a case's setup (parents made); ``compress`` gzips it (fixed mtime), "xz" xz's it."""
     p = os.path.join(root, rel)
     os.makedirs(os.path.dirname(p), exist_ok=True)
-    if compress:
+    if compress == "xz":
+        data = lzma.compress(data)
+    elif compress:
         data = gzip.compress(data, mtime=0)
     with open(p, "wb") as f:
         f.write(data)

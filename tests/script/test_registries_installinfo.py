@@ -4,7 +4,7 @@ The cases add info files to the tree's own (coreutils, diffutils, find, grep, gz
 several sections per file, several entries per block, an entry without a section, a name
 another file already has, long and tabbed descriptions that wrap, the "Individual
 utilities" columns, an XEmacs-style item, non-ASCII bytes (signed-char ordering), a START
-without END, an empty and a too-short file, a file without entries, a gzip'd file. They run
+without END, an empty and a too-short file, a file without entries, a gzip'd and an xz'd file. They run
 ``update-info-dir`` (the real shell script under real sh, and the simulator running it)
 and single ``install-info`` calls (add, re-add, --remove, --section/--entry/--name/
 --description on the command line, the old Debian ``--section REGEX TITLE``, --regex,
@@ -98,6 +98,13 @@ START-INFO-DIR-ENTRY
 * Noend: (noend).   No end marker follows.
 """
 NOENTRY = b"This is plain.info, produced without any dir entry at all.\n\x1f\nFile: plain.info\n"
+PACKED = b"""This is packed.info, read through xz -d.
+
+INFO-DIR-SECTION Compression
+START-INFO-DIR-ENTRY
+* Packed: (packed).             An xz-compressed manual.
+END-INFO-DIR-ENTRY
+"""
 EDITED_TAIL = b"""
 Local additions
 * Mine: (mine).                 A local entry an administrator added.
@@ -113,6 +120,7 @@ def added(root):
     write(root, f"{INFO}/high.info", HIGH)
     write(root, f"{INFO}/plain.info", NOENTRY)
     write(root, f"{INFO}/multi.info-1", b"skipped by update-info-dir's pattern\n")
+    write(root, f"{INFO}/packed.info.xz", PACKED, compress="xz")
 
 
 def broken(root):
@@ -132,7 +140,7 @@ def test_update_info_dir_over_added_files(pair):
     text = pair.dir_file()
     assert b"\nAlpha tools\n* Multi two:" in text and b"\nbeta\n* Multi two:" in text
     assert b"\nMiscellaneous\n* Lonely:" in text
-    assert b"* Tools::Messaging." in text and b"* sed: (sed2)." in text
+    assert b"* Tools::Messaging." in text and b"* sed: (sed2)." in text and b"* Packed: (packed)." in text
 
 
 def test_update_info_dir_with_errors(pair):
@@ -160,7 +168,9 @@ def test_add_readd_remove(pair):
              ["install-info", "--remove", f"/{INFO}/tools", DIR],
              ["install-info", "--remove-exactly", "gone", DIR],
              ["install-info", "--remove", f"/{INFO}/gone.info", DIR],
-             ["install-info", "--remove", f"/{INFO}/multi.info", "/tmp/nodir"]]
+             ["install-info", "--remove", f"/{INFO}/multi.info", "/tmp/nodir"],
+             ["install-info", f"/{INFO}/packed.info", DIR],  # found as packed.info.xz
+             ["install-info", "--remove", f"/{INFO}/packed", DIR]]  # packed, packed.gz...: none
     pair.check(steps, setup=added)
 
 
@@ -247,12 +257,14 @@ def test_deferred_forms_write_nothing(pair):
         write(root, f"{INFO}/nodot.info", b"This is nodot.\n\nSTART-INFO-DIR-ENTRY\n* Nodot: (nodot)\n"
                                           b"END-INFO-DIR-ENTRY\n")
         write(root, "tmp/zdir/dir.gz", open(os.path.join(root, f"{INFO}/dir"), "rb").read(), compress=True)
-        write(root, f"{INFO}/packed.info.xz", b"\xfd7zXZ\0" + b"\0" * 30)
+        write(root, f"{INFO}/broken.info.xz", b"\xfd7zXZ\0" + b"\0" * 30)
+        write(root, f"{INFO}/bz.info.bz2", b"BZh91AY&SY" + b"\0" * 30)
     pair.reset(setup)
     before = pair.facts(pair.model)
     for argv in (["install-info", f"/{INFO}/nodot.info", DIR],  # its text is freed, never replaced
                  ["install-info", f"/{INFO}/multi.info", "/tmp/zdir/dir"],  # dir.gz is written via gzip
-                 ["install-info", f"/{INFO}/packed.info.xz", DIR],  # the image has no xz
+                 ["install-info", f"/{INFO}/broken.info.xz", DIR],  # xz -d fails: its messages
+                 ["install-info", f"/{INFO}/bz.info", DIR],  # found as bz.info.bz2: bzip2 by magic
                  ["install-info", "--calign=1", f"/{INFO}/multi.info", DIR],
                  ["install-info", "--regex=a\\{2,1\\}", f"/{INFO}/multi.info", DIR],
                  ["install-info", "--help"]):
