@@ -45,6 +45,7 @@ def _b(s: str) -> bytes:
 
 
 def _main(run: Run, non_c: bool) -> int:
+    """``main`` from reading the dir file on; the new dir file is left in ``run.output``."""
     inv = run.inv
     if run.infile is None:
         run.fatal("No input file specified; try --help for more information.")
@@ -74,7 +75,7 @@ def _main(run: Run, non_c: bool) -> int:
 
     infile = run.infile
     if not run.remove_exactly:
-        sans_info = _b(strip_info_suffix(posixpath.basename(infile) if "/" in infile else infile))
+        sans_info = _b(strip_info_suffix(posixpath.basename(infile)))
     else:
         sans_info = _b(infile)
     in_data, in_lines = b"", [ii.Line(None, 0)]
@@ -119,7 +120,8 @@ def _main(run: Run, non_c: bool) -> int:
         if n_entries > 0 and entries[0].sections is None:
             for e in entries:
                 e.sections = sections
-    if non_c and (not dir_data.isascii() or not sans_info.isascii() or not _names_ascii(sections)):
+    if non_c and (not dir_data.isascii() or not sans_info.isascii() or not _names_ascii(sections)
+                  or any(not (e.text or b"").isascii() for e in entries)):
         raise Defer("install-info: non-ASCII text under a locale other than C (its case folding)")
 
     deleted = False
