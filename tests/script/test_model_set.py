@@ -68,6 +68,7 @@ ADDED = {
     "chronyd",  # issue 13: chrony's postinst (`chronyd -p`)
     "systemd-machine-id-setup",  # issue 13: systemd's postinst
     "journalctl", "systemd-hwdb",  # issue 13: binary indexes, deferred with that reason
+    "install-info", "ginstall-info",  # issue 13: install-info's trigger (update-info-dir)
 }
 
 
