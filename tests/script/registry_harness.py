@@ -36,17 +36,20 @@ FILES = ["etc/mailcap", "etc/mailcap.new", "etc/mailcap.order", "etc/update-mime
 
 
 class Pair:
-    """Two copies of the tree and a pristine copy of what the cases change."""
+    """Two copies of the tree and a pristine copy of what the cases change (other harnesses
+    subclass it with their own packages, directories and files)."""
+
+    PACKAGES, DIRS, FILES, TIMEOUT = PACKAGES, DIRS, FILES, 120
 
     def __init__(self, where: str):
-        base = bookworm_tree(extra=PACKAGES)
+        base = bookworm_tree(extra=self.PACKAGES)
         self.real = os.path.join(where, "real")
         self.model = os.path.join(where, "model")
         self.pristine = os.path.join(where, "pristine")
         for d in (self.real, self.model):
             subprocess.run(["cp", "-a", base, d], check=True)
-        os.makedirs(os.path.join(self.pristine, "etc"))
-        for d in DIRS + FILES:
+        os.makedirs(self.pristine)
+        for d in self.DIRS + self.FILES:
             src = os.path.join(base, d)
             if os.path.lexists(src):
                 os.makedirs(os.path.dirname(os.path.join(self.pristine, d)), exist_ok=True)
@@ -55,7 +58,7 @@ class Pair:
     def reset(self, setup=None) -> None:
         """Both copies back to the pristine state of DIRS and FILES, then ``setup(root)``."""
         for root in (self.real, self.model):
-            for d in DIRS + FILES:
+            for d in self.DIRS + self.FILES:
                 p = os.path.join(root, d)
                 if os.path.isdir(p) and not os.path.islink(p):
                     shutil.rmtree(p)
@@ -68,7 +71,7 @@ class Pair:
                 setup(root)
 
     def run_real(self, argv, env=None):
-        p = subprocess.run(["chroot", self.real, *argv], env=env or ENV, capture_output=True, timeout=120,
+        p = subprocess.run(["chroot", self.real, *argv], env=env or ENV, capture_output=True, timeout=self.TIMEOUT,
                            stdin=subprocess.DEVNULL)
         return p.returncode, p.stdout, p.stderr
 
@@ -82,7 +85,7 @@ class Pair:
     def facts(self, root, normalize=None):
         """Relative path -> (type, mode, uid, gid, size, content or link target), DIRS and FILES."""
         out = {}
-        for d in DIRS + FILES:
+        for d in self.DIRS + self.FILES:
             top = os.path.join(root, d)
             if not os.path.lexists(top):
                 continue
