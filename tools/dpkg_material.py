@@ -21,7 +21,10 @@ appended for another architecture and a ``SUITE/`` subdirectory for another suit
 per day, machine, architecture and suite. The mirror URIs come from the machine's own apt
 sources at run time.
 
-Usage: ``python3 tools/dpkg_material.py [SUITE [ARCH]]`` prints the tree and the .debs.
+A variant other than ``minbase`` (:data:`VARIANTS`: ``server`` adds nginx and ca-certificates
+with ``mmdebstrap --include``) has its own ``VARIANT/`` subdirectory below that.
+
+Usage: ``python3 tools/dpkg_material.py [SUITE [ARCH [VARIANT]]]`` prints the tree and the .debs.
 """
 
 from __future__ import annotations
@@ -38,15 +41,21 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import host_mirrors  # noqa: E402
 
 SUITE = "bookworm"
+# a variant's packages beyond minbase, installed by mmdebstrap --include from the suite's main
+VARIANTS = {"minbase": [], "server": ["nginx", "ca-certificates"]}
 
 
-def cache_dir(suite: str = SUITE, arch: str = "amd64") -> str:
-    """The per-day cache directory of a suite's and architecture's material (created)."""
+def cache_dir(suite: str = SUITE, arch: str = "amd64", variant: str = "minbase") -> str:
+    """The per-day cache directory of a suite's, architecture's and variant's material (created)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown material variant {variant!r} (known: {sorted(VARIANTS)})")
     d = os.environ.get("NUWA_DPKG_CACHE") or "/var/tmp/nuwa-dpkg-" + datetime.date.today().strftime("%Y%m%d")
     if arch != "amd64":  # amd64 keeps the historical name the other tests and benchmarks share
         d += "-" + arch
     if suite != SUITE:  # bookworm keeps the top directory other tests and benchmarks name
         d = os.path.join(d, suite)
+    if variant != "minbase":  # minbase keeps the paths every other user of the material names
+        d = os.path.join(d, variant)
     os.makedirs(d, exist_ok=True)
     return d
 
@@ -97,28 +106,30 @@ class _Lock:
         self.f.close()
 
 
-def base_tree(suite: str = SUITE, arch: str = "amd64") -> str:
-    """Path of the cached outdated minbase tree of ``suite`` and ``arch`` (built on first use)."""
-    root = cache_dir(suite, arch)
+def base_tree(suite: str = SUITE, arch: str = "amd64", variant: str = "minbase") -> str:
+    """Path of the cached outdated tree of ``suite``, ``arch`` and ``variant`` (built on first use):
+    minbase, plus the variant's :data:`VARIANTS` packages from the suite's main."""
+    root = cache_dir(suite, arch, variant)
     tree = os.path.join(root, "base")
     with _Lock(os.path.join(root, ".lock")):
         if os.path.exists(os.path.join(tree, ".complete")):
             return tree
         shutil.rmtree(tree, ignore_errors=True)
         main, _ = mirrors()
-        subprocess.run(["mmdebstrap", "--mode=root", "--variant=minbase", "--quiet", f"--arch={arch}", suite, tree,
-                        f"deb {main} {suite} main"], check=True)
+        include = [f"--include={','.join(VARIANTS[variant])}"] if VARIANTS[variant] else []
+        subprocess.run(["mmdebstrap", "--mode=root", "--variant=minbase", "--quiet", f"--arch={arch}", *include, suite,
+                        tree, f"deb {main} {suite} main"], check=True)
         open(os.path.join(tree, ".complete"), "w").close()
     return tree
 
 
-def updates_dir(suite: str = SUITE, arch: str = "amd64") -> str:
+def updates_dir(suite: str = SUITE, arch: str = "amd64", variant: str = "minbase") -> str:
     """Directory of the .debs apt would fetch to dist-upgrade the base tree (downloaded once).
 
     It may be empty (only ``.complete``) when nothing is pending for the suite today; callers
     that need updates say so with a :class:`PlanError`."""
-    root = cache_dir(suite, arch)
-    tree = base_tree(suite, arch)
+    root = cache_dir(suite, arch, variant)
+    tree = base_tree(suite, arch, variant)
     debs = os.path.join(root, "debs")
     with _Lock(os.path.join(root, ".lock")):
         if os.path.exists(os.path.join(debs, ".complete")):
@@ -173,7 +184,7 @@ class PlanError(AssertionError):
 
 
 def apt_steps(tree: str, packages: list[str] | None = None, download: bool = False,
-              suite: str = SUITE, arch: str = "amd64") -> list[tuple[str, list[str]]]:
+              suite: str = SUITE, arch: str = "amd64", variant: str = "minbase") -> list[tuple[str, list[str]]]:
     """The dpkg calls real apt makes to bring ``tree`` up to date with the downloaded updates.
 
     apt itself plans (``dist-upgrade``, or ``install --only-upgrade PACKAGES``) with
@@ -188,8 +199,8 @@ def apt_steps(tree: str, packages: list[str] | None = None, download: bool = Fal
     what is missing into the material, as it would for a tree that has more packages than the
     minbase one), and apt's dpkg calls use only the actions above.
     """
-    root = cache_dir(suite, arch)
-    debs = updates_dir(suite, arch)
+    root = cache_dir(suite, arch, variant)
+    debs = updates_dir(suite, arch, variant)
     apt = os.path.join(root, "apt")
     es = os.path.join(root, "plan-extended_states")
     shutil.copy(os.path.join(apt, "extended_states"), es) if os.path.exists(
@@ -205,6 +216,9 @@ def apt_steps(tree: str, packages: list[str] | None = None, download: bool = Fal
         else:
             archives = debs
         r = subprocess.run(["apt-get", *_apt_options(apt, tree, archives, es, arch), "-o", "Debug::pkgDPkgPM=1",
+                            # 5+ .debs in one call would go as --recursive on a temporary directory of
+                            # links that is gone when apt returns: name each .deb instead
+                            "-o", "Dpkg::Install::Recursive::Minimum=100000",
                             "-o", "Dpkg::Use-Pty=0", *([] if download else ["--no-download"]), "-y", *request],
                            capture_output=True, text=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     if r.returncode != 0:
@@ -219,6 +233,8 @@ def apt_steps(tree: str, packages: list[str] | None = None, download: bool = Fal
         flags = [w for w in words[1:] if w.startswith("--")]
         operands = [w for w in words[1:] if not w.startswith("--") and not w.isdigit()]
         if "--unpack" in flags:
+            if "--recursive" in flags:
+                raise PlanError(f"apt's plan unpacks a directory, not named .debs: {line.strip()}")
             steps.append(("unpack", operands))
         elif "--configure" in flags and "--pending" in flags:
             steps.append(("configure-pending", []))
@@ -247,12 +263,13 @@ def step_triggers(action: str) -> bool:
     return action == "configure-pending"
 
 
-def deb_files(suite: str = SUITE, arch: str = "amd64") -> list[str]:
+def deb_files(suite: str = SUITE, arch: str = "amd64", variant: str = "minbase") -> list[str]:
     """The downloaded update .debs of a suite's and architecture's material, sorted by name."""
-    return sorted(glob.glob(os.path.join(updates_dir(suite, arch), "*.deb")))
+    return sorted(glob.glob(os.path.join(updates_dir(suite, arch, variant), "*.deb")))
 
 
-def local_mirror(suite: str = SUITE, arch: str = "amd64") -> tuple[str, list[tuple[str, str]]]:
+def local_mirror(suite: str = SUITE, arch: str = "amd64",
+                 variant: str = "minbase") -> tuple[str, list[tuple[str, str]]]:
     """A directory laid out like the archive for the material's world, to serve on 127.0.0.1:
     ``<m>/dists/<suite>/InRelease`` (as Debian signed it) and the plain ``main`` index apt
     downloaded for each of :func:`archive_suites`, and ``<m>/pool/...`` holding the material's
@@ -263,11 +280,11 @@ def local_mirror(suite: str = SUITE, arch: str = "amd64") -> tuple[str, list[tup
     """
     import hashlib
 
-    root = cache_dir(suite, arch)
+    root = cache_dir(suite, arch, variant)
     out = os.path.join(root, "mirror")
     suites = archive_suites(suite)
-    debs = updates_dir(suite, arch)
-    tree = base_tree(suite, arch)  # before the lock: base_tree takes it too (flock is per open file)
+    debs = updates_dir(suite, arch, variant)
+    tree = base_tree(suite, arch, variant)  # before the lock: base_tree takes it too (flock is per open file)
     with _Lock(os.path.join(root, ".lock")):
         if os.path.exists(os.path.join(out, ".complete")):
             return out, suites
@@ -322,7 +339,8 @@ def copy_tree(src: str, dst: str) -> None:
 if __name__ == "__main__":
     _suite = sys.argv[1] if len(sys.argv) > 1 else SUITE
     _arch = sys.argv[2] if len(sys.argv) > 2 else "amd64"
-    print(base_tree(_suite, _arch))
-    for d in deb_files(_suite, _arch):
+    _variant = sys.argv[3] if len(sys.argv) > 3 else "minbase"
+    print(base_tree(_suite, _arch, _variant))
+    for d in deb_files(_suite, _arch, _variant):
         print(d)
     sys.exit(0)
