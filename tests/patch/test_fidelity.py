@@ -7,6 +7,10 @@ trixie-security, each served from a local mirror on 127.0.0.1 that both the chro
 and Nuwa use. When the archive moves so that nothing is pending for a suite, the world says
 which assumption failed (``dpkg_material.PlanError``) instead of passing on nothing.
 
+The ``server`` world (issue 13) is bookworm's minbase tree plus nginx and ca-certificates: pam,
+the CA bundle's trigger and a daemon whose postinst probes its port (nginx's ``ss -nlt 'sport =
+80'``) must all be simulated -- the report lists no first-boot entry and no deferral.
+
 The candidate is the qcow2 overlay Nuwa wrote, read with Nuwa's reader (whose ext4 engine is
 judged by e2fsck and debugfs elsewhere); the overlay also passes ``qemu-img check`` and
 ``e2fsck -fn`` here.
@@ -21,6 +25,7 @@ import subprocess
 import pytest
 
 from helpers.cli import nuwa
+from helpers.oracle import dpkg_material
 from judges import e2fsck_clean, qemu_img_check, tool
 from upgradeworld import World
 
@@ -29,12 +34,18 @@ import fidelity  # noqa: E402  (tools/ is on sys.path through helpers.oracle)
 pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.judge]
 
 
-@pytest.fixture(scope="module", params=["bookworm", "trixie"])
+# the server world's point: at least one of these is in today's pending set
+SERVER_PACKAGES = ("nginx", "ca-certificates", "libpam-modules")
+
+
+@pytest.fixture(scope="module", params=[("bookworm", "minbase"), ("trixie", "minbase"), ("bookworm", "server")],
+                ids=["bookworm", "trixie", "bookworm-server"])
 def world(request, tmp_path_factory):
     if os.geteuid() != 0:
         pytest.skip("chroot and mmdebstrap need root")
-    top = tmp_path_factory.mktemp(f"fidelity-{request.param}", numbered=True)
-    w = World(request.param, str(top))
+    suite, variant = request.param
+    top = tmp_path_factory.mktemp(f"fidelity-{suite}-{variant}", numbered=True)
+    w = World(suite, str(top), variant)
     w.top = top
     yield w
     w.close()
@@ -44,6 +55,25 @@ def _report(diffs) -> str:
     return "\n".join(d.line() for d in diffs)
 
 
+def _no_first_boot(doc: dict, world) -> None:
+    """The server world's own assertions: which of :data:`SERVER_PACKAGES` are pending today
+    (one at least, or the world proves nothing about them), and no first-boot work at all."""
+    pending = sorted(set(SERVER_PACKAGES) & set(world.unpacked()))
+    if not pending:
+        raise dpkg_material.PlanError(
+            f"none of {', '.join(SERVER_PACKAGES)} is pending for the bookworm server world today (assumption: "
+            f"bookworm-security holds a newer version of one of them); pending: {sorted(world.unpacked())}")
+    print(f"server world: pending today among {SERVER_PACKAGES}: {pending}")
+    ran = {s["package"].split(":")[0] for s in doc["scripts"]}
+    assert ran & set(pending), f"no maintainer script of {pending} ran: {sorted(ran)}"
+    whole = [f"{s['package']} {s['script']}: {s['reason']}" for s in doc["scripts"] if s["deferred_whole"]]
+    deferred = [f"{s['package']} {s['script']}: line {d['line']}: {' '.join(d['argv'])}: {d['reason']}"
+                for s in doc["scripts"] for d in s.get("deferred_commands", [])]
+    assert not whole and not deferred, "deferred to first boot:\n" + "\n".join(whole + deferred)
+    assert doc["counts"]["deferred"] == 0 and doc["counts"]["deferred_whole"] == 0, doc["counts"]
+    assert doc["firstboot"] is None, f"first-boot entries: {doc['firstboot']}"
+
+
 def test_upgrade_equals_real_apt(world):
     top = world.top
     out = top / "out.qcow2"
@@ -51,6 +81,8 @@ def test_upgrade_equals_real_apt(world):
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads(r.stdout)
     assert {i["package"]: i["version"] for i in doc["plan"]["install"]} == world.unpacked()
+    if world.variant == "server":
+        _no_first_boot(doc, world)
     if world.suite == "trixie":  # trixie's apt verifies with sqv: no gpgv in the tree to fall back to
         assert os.path.exists(os.path.join(world.tree, "usr/bin/sqv"))
         assert not os.path.exists(os.path.join(world.tree, "usr/bin/gpgv"))

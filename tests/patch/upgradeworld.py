@@ -1,7 +1,8 @@
 """The upgrade world of one Debian suite, for "apt's result" (tests/patch/test_fidelity.py).
 
-An outdated minbase tree of the suite (``tools/dpkg_material.base_tree(suite)``: mmdebstrap
-from the suite's main only), its ``sources.list`` naming a mirror on 127.0.0.1 that serves
+An outdated minbase tree of the suite (``tools/dpkg_material.base_tree(suite, variant=...)``:
+mmdebstrap from the suite's main only; the ``server`` variant adds nginx and ca-certificates),
+its ``sources.list`` naming a mirror on 127.0.0.1 that serves
 what real apt downloaded (Debian's signed InRelease files, the ``main`` indexes of the suite
 and its update suites, the update .debs: ``dpkg_material.local_mirror(suite)``). From it:
 
@@ -39,16 +40,17 @@ class World:
     """A served mirror, the prepared tree and its image; :meth:`close` stops the server and
     removes the trees."""
 
-    def __init__(self, suite: str, top: str):
+    def __init__(self, suite: str, top: str, variant: str = "minbase"):
         self.suite = suite
-        self.base = dpkg_material.base_tree(suite)
-        debs = dpkg_material.deb_files(suite)
+        self.variant = variant
+        self.base = dpkg_material.base_tree(suite, variant=variant)
+        debs = dpkg_material.deb_files(suite, variant=variant)
         if not debs:
             raise dpkg_material.PlanError(
                 f"nothing is pending for {suite} today (assumption: {suite}-updates or {suite}-security hold a "
-                f"newer version of a package of the {suite} minbase tree); apt-get dist-upgrade fetched no .deb")
-        self.steps = dpkg_material.apt_steps(self.base, suite=suite)
-        mirror, self.suites = dpkg_material.local_mirror(suite)
+                f"newer version of a package of the {suite} {variant} tree); apt-get dist-upgrade fetched no .deb")
+        self.steps = dpkg_material.apt_steps(self.base, suite=suite, variant=variant)
+        mirror, self.suites = dpkg_material.local_mirror(suite, variant=variant)
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=mirror))
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
