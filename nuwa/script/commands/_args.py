@@ -74,9 +74,28 @@ def parse(inv: Invocation, sp: Spec, args: list[str] | None = None) -> tuple[lis
 
     ``options`` is the list of ``(key, value)`` in command-line order (value None for flags).
     """
-    argv = list(inv.argv[1:] if args is None else args)
-    in_order = sp.in_order or "POSIXLY_CORRECT" in inv.env
     opts: list[tuple[str, str | None]] = []
+    for ev in events(inv, sp, args, in_order=sp.in_order or "POSIXLY_CORRECT" in inv.env):
+        if ev[0] == "error":
+            raise ev[1]
+        if ev[0] == "operands":
+            return opts, ev[1]
+        opts.append((ev[1], ev[2]))
+    raise AssertionError("events() always ends with its operands")
+
+
+def events(inv: Invocation, sp: Spec, args: list[str] | None = None, in_order: bool = False,
+           unknown_is_error: bool = False):
+    """The parse as glibc's ``getopt_long`` meets the arguments: yields ``("opt", key, value)`` in
+    command-line order, then ``("operands", list)``; a usage error is yielded as ``("error",
+    UsageError)`` where getopt meets it, and ends the parse, so a caller can act on the options
+    before it first (``-h -x`` prints a program's help, ``-x -h`` the error).
+
+    An option not in ``sp`` raises :class:`Defer`, or, with ``unknown_is_error`` (a model that
+    declares every option its program has), is glibc's "invalid option"/"unrecognized option"
+    error.
+    """
+    argv = list(inv.argv[1:] if args is None else args)
     operands: list[str] = []
     i = 0
     while i < len(argv):
@@ -87,15 +106,26 @@ def parse(inv: Invocation, sp: Spec, args: list[str] | None = None) -> tuple[lis
             break
         if a.startswith("--"):
             name, eq, val = a[2:].partition("=")
-            key, kind, full = _long(sp, name, a)
+            try:
+                key, kind, full = _long(sp, name, a)
+            except UsageError as e:
+                yield "error", e
+                return
+            except Defer:
+                if not unknown_is_error:
+                    raise
+                yield "error", UsageError(f"unrecognized option '{a}'")
+                return
             if kind == NO and eq:
-                raise UsageError(f"option '--{full}' doesn't allow an argument")
+                yield "error", UsageError(f"option '--{full}' doesn't allow an argument")
+                return
             if kind == REQ and not eq:
                 if i >= len(argv):
-                    raise UsageError(f"option '--{full}' requires an argument")
+                    yield "error", UsageError(f"option '--{full}' requires an argument")
+                    return
                 val, eq = argv[i], "="
                 i += 1
-            opts.append((key, val if eq else None))
+            yield "opt", key, val if eq else None
             continue
         if a.startswith("-") and a != "-":
             j = 1
@@ -103,27 +133,31 @@ def parse(inv: Invocation, sp: Spec, args: list[str] | None = None) -> tuple[lis
                 c = a[j]
                 j += 1
                 if c not in sp.short:
-                    raise Defer(f"{inv.name}: option -{c} is not modelled")
+                    if not unknown_is_error:
+                        raise Defer(f"{inv.name}: option -{c} is not modelled")
+                    yield "error", UsageError(f"invalid option -- '{c}'")
+                    return
                 key, kind = sp.short[c]
                 if kind == NO:
-                    opts.append((key, None))
+                    yield "opt", key, None
                     continue
                 if j < len(a):
-                    opts.append((key, a[j:]))
+                    yield "opt", key, a[j:]
                 elif kind == REQ:
                     if i >= len(argv):
-                        raise UsageError(f"option requires an argument -- '{c}'")
-                    opts.append((key, argv[i]))
+                        yield "error", UsageError(f"option requires an argument -- '{c}'")
+                        return
+                    yield "opt", key, argv[i]
                     i += 1
                 else:
-                    opts.append((key, None))
+                    yield "opt", key, None
                 break
             continue
         operands.append(a)
         if in_order:
             operands.extend(argv[i:])
             break
-    return opts, operands
+    yield "operands", operands
 
 
 def _long(sp: Spec, name: str, arg: str) -> tuple[str, int, str]:

@@ -35,70 +35,22 @@ from __future__ import annotations
 import os
 import uuid
 
+from nuwa.script.commands import _args
 from nuwa.script.context import Defer, Invocation
 
 # ---- a getopt_long that acts in order ----------------------------------------------------------
 
 
 def getopt_seq(inv: Invocation, short: str, longs: dict[str, tuple[str, bool]]):
-    """glibc ``getopt_long`` (permuting): yields ``("opt", key, value)`` in command-line order,
-    then ``("operands", list)``; a usage error is yielded as ``("error", message)`` at the
-    place getopt meets it, so the caller acts on earlier options first (``-h -x`` prints the
-    help, ``-x -h`` the error). ``longs`` maps a name to (key, takes an argument); the message
-    text is glibc 2.36's, prefixed by ``argv[0]`` as glibc prints it."""
-    prog = inv.argv[0]
-    args = inv.argv[1:]
-    operands: list[str] = []
-    i = 0
-    while i < len(args):
-        a = args[i]
-        i += 1
-        if a == "--":
-            operands += args[i:]
-            break
-        if a.startswith("--"):
-            name, eq, val = a[2:].partition("=")
-            cands = [n for n in longs if n == name] or [n for n in longs if n.startswith(name)]
-            if len(cands) != 1:
-                # no long option of these programs shares a prefix with another: never ambiguous
-                yield "error", f"{prog}: unrecognized option '{a}'\n"
-                return
-            full = cands[0]
-            key, needs = longs[full]
-            if not needs and eq:
-                yield "error", f"{prog}: option '--{full}' doesn't allow an argument\n"
-                return
-            if needs and not eq:
-                if i >= len(args):
-                    yield "error", f"{prog}: option '--{full}' requires an argument\n"
-                    return
-                val, i = args[i], i + 1
-            yield "opt", key, val if needs else None
-            continue
-        if a.startswith("-") and a != "-":
-            j = 1
-            while j < len(a):
-                c = a[j]
-                j += 1
-                pos = short.find(c)
-                if c == ":" or pos < 0:
-                    yield "error", f"{prog}: invalid option -- '{c}'\n"
-                    return
-                if short[pos + 1:pos + 2] != ":":
-                    yield "opt", c, None
-                    continue
-                if j < len(a):
-                    yield "opt", c, a[j:]
-                elif i < len(args):
-                    yield "opt", c, args[i]
-                    i += 1
-                else:
-                    yield "error", f"{prog}: option requires an argument -- '{c}'\n"
-                    return
-                break
-            continue
-        operands.append(a)
-    yield "operands", operands
+    """:func:`nuwa.script.commands._args.events` for programs whose every option is declared:
+    ``longs`` maps a name to (key, takes an argument); an unknown option is glibc's usage error,
+    yielded as ``("error", message)`` with ``argv[0]``'s prefix, as glibc 2.36 prints it."""
+    sp = _args.spec(short, {n: (key, _args.REQ if needs else _args.NO) for n, (key, needs) in longs.items()})
+    for ev in _args.events(inv, sp, unknown_is_error=True):
+        if ev[0] == "error":
+            yield "error", f"{inv.argv[0]}: {ev[1].text}\n"
+            return
+        yield ev
 
 
 # ---- iscsi-iname -------------------------------------------------------------------------------
