@@ -93,8 +93,11 @@ def hostname(inv: Invocation) -> int:
     """``hostname [-s|-f|-d]``: the name the image boots with; setting it is dropped.
 
     ``-f``/``-d`` resolve the name as ``getaddrinfo(AI_CANONNAME)`` does through
-    ``/etc/hosts``; a name that is not there needs DNS at boot and is deferred. ``-a -A -i -I
-    -y`` (aliases, interfaces, NIS) are deferred too.
+    ``/etc/hosts``; a name that is not there needs DNS at boot and is deferred. ``-y``
+    (``--nis``) prints the kernel's NIS domain: nothing in Debian 12 sets one at boot but the
+    NIS client from ``/etc/defaultdomain`` (deferred when that file names one), so the booted
+    kernel's default ``(none)`` gives hostname's "Local domain name not set" and status 1.
+    ``-a -A -i -I`` (aliases, interfaces) are deferred too.
     """
     try:
         opts, ops = _args.parse(inv, _HOSTNAME)
@@ -104,6 +107,8 @@ def hostname(inv: Invocation) -> int:
     if "F" in keys or ops:
         # sets the running kernel's name only (/etc/hostname is not written)
         raise Drop("sets the running system's host name")
+    if "y" in keys and not set(keys) & set("aAiIVh"):
+        return _nis_domain(inv)
     if set(keys) & set("aAiIyVh"):
         raise Defer(f"hostname {' '.join(inv.argv[1:])}: needs the running system's interfaces or resolver")
     name = boot_hostname(inv)
@@ -127,6 +132,14 @@ def hostname(inv: Invocation) -> int:
         return 0
     inv.out(name + "\n")
     return 0
+
+
+def _nis_domain(inv: Invocation) -> int:
+    """``hostname -y``: see :func:`hostname`."""
+    if (_read_text(inv, "/etc/defaultdomain") or "").strip():
+        raise Defer("hostname --nis: the NIS client sets the domain from /etc/defaultdomain at boot")
+    inv.out("hostname: Local domain name not set\n")  # hostname.c prints it to stdout
+    return 1
 
 
 # ---- ischroot ----------------------------------------------------------------------------------
