@@ -21,7 +21,9 @@ Persistent lines are applied as systemd-tmpfiles applies them:
   its children's, plain paths before globs; duplicate lines for a path keep the first.
 
 Deferred (first boot): ``--boot``, ``--remove``, ``--clean``, ``--root``, ``--replace``, ``a A t T
-h H c b`` on persistent paths (ACLs, xattrs, file attributes, device nodes), type modifiers
+h H c b`` on persistent paths (ACLs, xattrs, file attributes, device nodes; but an ``h`` line
+that only sets or clears ``C`` on an ext2/3/4 root changes nothing and is a no-op, as in
+systemd: the kernel refuses the flag there and the tool ignores that), type modifiers
 ``= ~ ^``, C escapes in arguments, specifiers other than ``%% %S %C %L %t %T %V %h %u %U %g
 %G`` (``%b``, ``%m``, ``%H``, ``%v`` and friends describe the running system), and any case
 where the real tool would report an error (the model does not reproduce those messages).
@@ -37,6 +39,7 @@ from nuwa.script.commands import _args
 from nuwa.script.commands.accounts.db import Accounts, all_or_nothing
 from nuwa.script.commands.services.systemd_setup import image_machine_id
 from nuwa.script.context import Defer, Invocation
+from nuwa.script.disklayout import layout_of, mount_of
 
 DIRS = ["/etc/tmpfiles.d", "/run/tmpfiles.d", "/usr/local/lib/tmpfiles.d", "/usr/lib/tmpfiles.d"]
 RUNTIME = ("/run", "/dev", "/proc", "/sys")
@@ -326,12 +329,30 @@ def _resolve_owners(inv: Invocation, db: Accounts, it: Item) -> bool:
 
 def _check(inv: Invocation, db: Accounts, it: Item) -> None:
     """Refuse (defer) before changing anything what the model does not reproduce."""
+    if it.kind == "h" and _nocow_noop(inv, it):
+        return
     if it.kind in "aAtThHcb":
         raise Defer(f"systemd-tmpfiles: '{it.kind}' line for persistent {it.path} ({it.origin})")
     if it.kind not in "dDvqQfFpLCwezZxXrRm":
         raise Defer(f"systemd-tmpfiles: unknown line type '{it.kind}' ({it.origin})")
     if it.mode not in (None, "-") and not all(c in "01234567" for c in it.mode.lstrip("~:")):
         raise Defer(f"systemd-tmpfiles: mode {it.mode!r} ({it.origin})")
+
+
+def _nocow_noop(inv: Invocation, it: Item) -> bool:
+    """An ``h`` line that only sets or clears ``C`` (no copy-on-write) on paths of an ext2/3/4
+    root filesystem changes nothing: those filesystems do not carry the flag (the kernel
+    refuses ``+C`` with EOPNOTSUPP, and ``-C`` finds it clear), and systemd-tmpfiles logs that
+    at debug level and goes on (``fd_set_attribute``). Known only with the image's disk layout."""
+    arg = (it.arg or "").strip()
+    if arg[:1] in "+-=":
+        arg = arg[1:]
+    if arg != "C":
+        return False
+    lay = layout_of(inv.state)
+    if lay is None or lay.root_volume.fs_type not in ("ext2", "ext3", "ext4"):
+        return False
+    return mount_of(inv.fs, it.path) is None
 
 
 def _check_transitions(inv: Invocation, db: Accounts, todo: list[Item]) -> None:
@@ -424,7 +445,7 @@ def _mkparents(inv: Invocation, path: str) -> None:
 
 def _apply(inv: Invocation, db: Accounts, it: Item) -> None:
     k, p, fs = it.kind, it.path, inv.fs
-    if k in "xXrRm" and k != "m":
+    if k in "xXrRh":  # nothing for --create; an "h" line got here only as a no-op (_nocow_noop)
         return
     if k in "dDvqQ":
         _mkparents(inv, p)
