@@ -56,13 +56,16 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import coverage_base as CB  # noqa: E402
 from build_script_corpus import deb_file  # noqa: E402
 from nuwa.deb import archive as A  # noqa: E402
 from nuwa.deb.statoverride import read_ids  # noqa: E402
 from nuwa.fs.hostdir import HostDirFS  # noqa: E402
 from nuwa.fs.overlay import Overlay  # noqa: E402
+from nuwa.image import Image  # noqa: E402
 from nuwa.script.commands import default_models  # noqa: E402
 from nuwa.script.context import ModelSet  # noqa: E402
+from nuwa.script.disklayout import STATE_KEY, describe_image  # noqa: E402
 from nuwa.script.interp import dpkg_environment, run_script  # noqa: E402
 
 DEFAULT_CORPUS = "/var/tmp/nuwa-corpus"
@@ -318,8 +321,10 @@ def _remove_tree(fs, path: str) -> None:
 
 
 # ---- measuring -------------------------------------------------------------------------------
-def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int, models: ModelSet) -> dict:
-    """Run one script invocation on ``fs`` with ``models``; return its classification record."""
+def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int, models: ModelSet,
+                   state: dict | None = None) -> dict:
+    """Run one script invocation on ``fs`` with ``models``; return its classification record.
+    ``state``: the model state to start from (the disk layout of the VM base)."""
     data = pkg.scripts[script]
     rec = {"package": pkg.name, "script": script, "argv": argv, "outcome": "", "commands": {}, "programs": {},
            "deferred": [],
@@ -337,7 +342,7 @@ def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int, 
     t0 = time.perf_counter()
     try:
         r = run_script(fs, data.decode("utf-8", "surrogateescape"), argv, env=env, name=name, budget=budget,
-                       bash=shell == "bash", models=models, is_path=False)
+                       bash=shell == "bash", models=models, is_path=False, model_state=dict(state or {}))
     except Exception as e:  # a bug in a model or the shell: count it apart, keep measuring
         fs.rollback_to(sp)
         rec.update(outcome="internal error", reason=f"{type(e).__name__}: {e}"[:300], seconds=time.perf_counter() - t0)
@@ -368,32 +373,112 @@ def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int, 
     return rec
 
 
-def measure(corpus: str, packages: list[str], budget: int = 200_000, progress=None, real: bool = True) -> dict:
+def measure(corpus: str, packages: list[str], budget: int = 200_000, progress=None, real: bool = True,
+            base_kind: str = "vm", deps: bool = True) -> dict:
     """Run every scenario of ``packages`` with every command model; return the report (see
-    :func:`summarize`). ``real``: unpack the packages' real files, else placeholders."""
-    base = HostDirFS(ensure_minbase(corpus), writable=False)
+    :func:`summarize`). ``real``: unpack the packages' real files, else placeholders.
+    ``base_kind``: "vm" (the VM disk image) or "minbase" (the bare tree); ``deps``: unpack each
+    package's dependency closure first (tools/coverage_base.py)."""
+    image = None
+    state: dict = {}
+    if base_kind == "vm":
+        from build_script_corpus import host_mirror  # tools/ is this file's directory
+
+        image = Image.open(CB.ensure_vm_image(corpus, host_mirror()))
+        base = image.root()
+        state = {STATE_KEY: describe_image(image)}
+    else:
+        base = HostDirFS(ensure_minbase(corpus), writable=False)
+    try:
+        rep = _measure(corpus, packages, budget, progress, real, base, state, deps)
+    finally:
+        if image is not None:
+            image.close()
+    rep["base"] = base_kind
+    rep["dependencies"] = deps
+    return rep
+
+
+def _corpus_controls(corpus: str) -> dict[str, str]:
+    out = {}
+    root = os.path.join(corpus, "control")
+    for name in sorted(os.listdir(root)):
+        try:
+            with open(os.path.join(root, name, "control"), encoding="utf-8", errors="replace") as f:
+                out[name] = f.read()
+        except OSError:
+            continue
+    return out
+
+
+class _DepCache:
+    """Dependency packages' data, kept while they fit (a closure repeats across packages)."""
+
+    LIMIT = 300 << 20
+
+    def __init__(self, corpus: str):
+        self.corpus = corpus
+        self.pkgs: dict[str, Package] = {}
+        self.size = 0
+
+    def get(self, name: str) -> Package:
+        pkg = self.pkgs.pop(name, None)
+        if pkg is None:
+            pkg = Package(self.corpus, name)
+        self.pkgs[name] = pkg  # most recently used last
+        return pkg
+
+    def trim(self) -> None:
+        sizes = {n: sum(len(d) for _, d in p._members or ()) for n, p in self.pkgs.items()}
+        total = sum(sizes.values())
+        for n in list(self.pkgs):
+            if total <= self.LIMIT:
+                break
+            total -= sizes[n]
+            self.pkgs[n]._members = None
+
+
+def _measure(corpus, packages, budget, progress, real, base, state, deps) -> dict:
     models = default_models()
     invocations = []
     without_data = []
     skipped = []
+    closure = None
+    dep_cache = _DepCache(corpus)
+    dep_counts = []
+    dep_missing: dict[str, list[str]] = {}
+    if deps:
+        try:
+            status = base.read_bytes("/var/lib/dpkg/status").decode("utf-8", "surrogateescape")
+        except OSError:
+            status = ""
+        closure = CB.Closure(CB.installed_names(status), _corpus_controls(corpus))
     for i, name in enumerate(packages):
         pkg = Package(corpus, name)
         if not pkg.scripts:
             continue
         if real and not pkg.deb:
             without_data.append(name)
+        need, missing = closure.of(name) if closure else ([], [])
+        if missing:
+            dep_missing[name] = missing
+        dep_counts.append(len(need))
         for scen, steps in scenarios(pkg).items():
             fs = Overlay(base)
             try:
+                for d in need:
+                    dpkg_ = dep_cache.get(d)
+                    unpack(fs, dpkg_, real)
                 for step in steps:
                     if step[0] == "unpack":
                         unpack(fs, pkg, real)
                     elif step[1] in pkg.scripts:
-                        rec = run_invocation(fs, pkg, step[1], step[2], budget, models)
+                        rec = run_invocation(fs, pkg, step[1], step[2], budget, models, state)
                         rec["scenario"] = scen
                         invocations.append(rec)
             finally:
                 fs.discard()
+        dep_cache.trim()
         skipped += [f"{name} {p}" for p in pkg.skipped]
         pkg._members = None  # the next package's data replaces this one's in memory
         if progress:
@@ -402,6 +487,9 @@ def measure(corpus: str, packages: list[str], budget: int = 200_000, progress=No
     rep["mode"] = "real files" if real else "placeholders"
     rep["packages_without_data"] = without_data
     rep["members_not_placed"] = skipped
+    rep["dependencies_unpacked"] = {"packages": len(dep_counts), "total": sum(dep_counts),
+                                    "max": max(dep_counts, default=0)}
+    rep["dependencies_missing"] = dep_missing
     return rep
 
 
@@ -529,6 +617,11 @@ def print_report(rep: dict) -> None:
                                             f"placeholders for them)" if rep["packages_without_data"] else "")
           + (f"; {len(rep['members_not_placed'])} data members could not be placed" if rep.get("members_not_placed")
              else ""))
+    print(f"base: {rep.get('base', 'minbase')}" + (
+        f"; dependency closures unpacked: {rep['dependencies_unpacked']['total']} packages for "
+        f"{rep['dependencies_unpacked']['packages']} (at most {rep['dependencies_unpacked']['max']}), "
+        f"{len(rep['dependencies_missing'])} with a dependency neither base nor corpus has"
+        if rep.get("dependencies") else "; dependencies not unpacked"))
     print(f"packages: {rep['packages']}, scripts: {rep['scripts']}, script invocations: {n}")
     print("invocations: " + ", ".join(f"{k} {v} ({rep['outcomes_pct'][k]}%)" for k, v in rep["outcomes"].items()))
     for s, c in rep["by_scenario"].items():
@@ -574,10 +667,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--placeholders", action="store_true",
                     help="empty placeholders for the packages' files instead of their real data (the older mode)")
     ap.add_argument("--json", action="store_true", help="print the JSON report instead of the summary")
+    ap.add_argument("--base", choices=("vm", "minbase"), default="vm",
+                    help="what the scripts meet: the VM disk image (default) or the bare minbase tree")
+    ap.add_argument("--no-deps", action="store_true",
+                    help="do not unpack each package's dependency closure first (the older measurement)")
     args = ap.parse_args(argv)
     ensure_corpus(args.corpus)
     names = select(args.corpus, args.sample, [n for n in args.packages.split(",") if n] or None)
-    rep = measure(args.corpus, names, args.budget, real=not args.placeholders)
+    rep = measure(args.corpus, names, args.budget, real=not args.placeholders, base_kind=args.base,
+                  deps=not args.no_deps)
     path = args.report or os.path.join(args.corpus, "coverage.json")
     with open(path, "w") as f:
         json.dump(rep, f, indent=1)

@@ -57,12 +57,15 @@ def _run(tmp_path, *args: str) -> tuple[str, dict]:
 @pytest.mark.slow
 def test_coverage_report_on_a_sample(tmp_path):
     _need_corpus()
-    watched = [os.path.join(CORPUS, d) for d in ("minbase", "debs", "control")]
+    _run(tmp_path, "--packages", "adduser")  # builds the VM base image once (about a minute)
+    watched = [os.path.join(CORPUS, d) for d in ("minbase", "debs", "control", "vm.raw")]
     before = _host_state(*watched)
     out, rep = _run(tmp_path, "--sample", "25")
-    assert _host_state(*watched) == before  # the base tree, the .debs and control areas were only read
+    assert _host_state(*watched) == before  # the base image, the .debs and control areas were only read
     assert "unpack mode: real files" in out and "simulated with no deferral:" in out
-    assert rep["mode"] == "real files"
+    assert "base: vm; dependency closures unpacked:" in out
+    assert rep["mode"] == "real files" and rep["base"] == "vm" and rep["dependencies"] is True
+    assert rep["dependencies_unpacked"]["packages"] == 25
     assert rep["packages_without_data"] == [] and rep["members_not_placed"] == []
     recs = rep["invocation_records"]
     assert rep["invocations"] == len(recs) == sum(rep["outcomes"].values()) > 0
@@ -182,6 +185,60 @@ def test_unpack_writes_the_real_members_and_placeholders_stay_empty(package):
                 assert fs.lstat(path).st_size == 0, path
     finally:
         fs.discard()
+
+
+@pytest.mark.slow
+def test_vm_base_and_dependency_closure(tmp_path):
+    """The default base is the VM disk image opened by Nuwa's image layer (a kernel, the host
+    name in /etc/hosts, a disk layout for df); a package's Depends that the base lacks are
+    unpacked first (postgresql-common's Perl module from postgresql-client-common); the older
+    measurement (--base minbase --no-deps) still runs and defers what the VM answers."""
+    _need_corpus()
+    sc = _tools()
+    import coverage_base as CB
+    from nuwa.image import Image
+
+    _run(tmp_path, "--packages", "adduser")  # builds the image once
+    with Image.open(CB.vm_image_path(CORPUS)) as img:
+        root = img.root()
+        assert root.read_bytes("/etc/hostname") == b"vm\n"
+        assert b"127.0.1.1\tvm\n" in root.read_bytes("/etc/hosts")
+        assert any(n.startswith("vmlinuz-") for n in root.readdir("/boot"))
+        status = root.read_bytes("/var/lib/dpkg/status").decode()
+    base = CB.installed_names(status)
+    assert {"systemd-sysv", "openssh-server", "grub-pc", "adduser"} <= base
+    closure = CB.Closure(base, sc._corpus_controls(CORPUS))
+    need, missing = closure.of("postgresql-common")
+    assert "postgresql-client-common" in need and missing == []
+    assert closure.of("adduser") == ([], [])  # everything it needs is in the base
+    # dependencies come before what needs them
+    for i, name in enumerate(need):
+        for alts in CB.parse_relations(CB.control_fields(closure.controls[name]).get("depends", "")):
+            for a in alts:
+                if a in need:
+                    assert need.index(a) < i or a == name
+    out, rep = _run(tmp_path, "--packages", "libc6,postgresql-common")
+    assert not [r for r in rep["invocation_records"] if "uname" in r.get("reason", "")]
+    assert not [d for r in rep["invocation_records"] for d in r["deferred"] if "PgCommon" in d["reason"]]
+    out, old = _run(tmp_path, "--packages", "libc6,postgresql-common", "--base", "minbase", "--no-deps")
+    assert old["base"] == "minbase" and old["dependencies"] is False
+    assert [r for r in old["invocation_records"] if "uname -r" in r.get("reason", "")]
+    assert [d for r in old["invocation_records"] for d in r["deferred"] if "PgCommon" in d["reason"]]
+
+
+def test_relations_parse():
+    import importlib
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    CB = importlib.import_module("coverage_base")
+    assert CB.parse_relations("libc6 (>= 2.34), perl:any, a | b (<< 2) [amd64], ,") == [["libc6"], ["perl"], ["a", "b"]]
+    c = CB.Closure({"libc6", "mail-transport-agent"}, {
+        "x": "Package: x\nDepends: libc6, y | z, mail-transport-agent\nPre-Depends: w\n",
+        "y": "Package: y\nDepends: x, nothere\n",
+        "w": "Package: w\n",
+        "v": "Package: v\nProvides: virt\n",
+        "u": "Package: u\nDepends: virt | other\n"})
+    assert c.of("x") == (["w", "y"], ["nothere"])  # Pre-Depends first; a cycle back to x stops
+    assert c.of("u") == (["v"], [])  # a virtual package through Provides
 
 
 @pytest.mark.slow
