@@ -14,11 +14,12 @@ neighbouring packages that scripts use the same way.
 from __future__ import annotations
 
 from nuwa.script.commands.coreutils import (
-    attrs, compare, copy, datecmd, ddcmd, envexpr, files, fsinfo, listing, paths, text, transform, users,
+    attrs, compare, copy, datecmd, ddcmd, encode, envexpr, files, fsinfo, listing, paths, text, transform, users,
 )
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
+    "base64": encode.base64,
     "chmod": attrs.chmod,
     "chown": attrs.chown,
     "chgrp": attrs.chown,

@@ -87,6 +87,22 @@ def _device(inv: Invocation, path: str) -> str | None:
     return None
 
 
+def endless_device(inv: Invocation, path: str) -> str | None:
+    """"zero" or "random" when ``path`` is the booted guest's ``/dev/zero``, ``/dev/random`` or
+    ``/dev/urandom`` (absent from a dormant image's ``/dev``, or the kernel's node there); None
+    for anything else. Random bytes come from the host's ``os.urandom`` (module note)."""
+    if path not in _KERNEL_DEVICES or path == "/dev/null":
+        return None
+    try:
+        st = inv.fs.stat(path)
+    except OSError:
+        st = None
+    if st is None or (_stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1
+                      and os.minor(st.st_rdev) == _KERNEL_DEVICES[path][1]):
+        return "zero" if path == "/dev/zero" else "random"
+    return None
+
+
 def dd(inv: Invocation) -> int:
     """``dd [OPERAND]...``: see the module note for what is modelled."""
     ops: dict[str, str] = {}

@@ -2,15 +2,19 @@
 
 Input is bytes (the C locale: a character is a byte). Standard input is ``inv.stdin``; a
 pipe, so ``wc`` pads to width 7 for it as for any non-regular input. ``tail -f`` is deferred.
+``head -c N`` of ``/dev/zero`` or ``/dev/[u]random`` reads N bytes of the kernel's device (random
+ones from the host, as ``dd`` does: see ddcmd); any other read of a special file is deferred.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import stat as _stat
 
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import apath, err, errno_text, quote, quotef
+from nuwa.script.commands.coreutils.ddcmd import endless_device
 from nuwa.script.context import Defer, Invocation
 
 
@@ -146,7 +150,13 @@ def head_tail(inv: Invocation) -> int:
     status = 0
     first = True
     for name in files:
-        data = read_or_report(inv, name, "open")
+        data = None
+        if not is_tail and unit == "c" and mode == "first" and name != "-":
+            dev = endless_device(inv, apath(inv, name))
+            if dev is not None:  # the first COUNT bytes of an endless device: read just those
+                data = bytes(count) if dev == "zero" else os.urandom(count)
+        if data is None:
+            data = read_or_report(inv, name, "open")
         if data is None:
             status = 1
             continue
