@@ -37,6 +37,9 @@ FIND = [
     "find . -xtype f", "find . -xtype d", "find -L . -xtype l", "find -H ld lf dangling -xtype l",
     "find -L . -type f -size -2", "find -L . -empty", "find -L d -maxdepth 1 -type f -exec cat {} \\;",
     "find -L . -type l -o -type d -print", "find -L . -newer f1 -type f", "find -L ld -depth",
+    # -follow: -L's traversal whatever its position (mariadb-server's preinst)
+    "find . -follow -type f", "find . -type l -follow", "find . -name ld -follow -type d", "find -H ld -follow",
+    "find . -follow -not -group root -print0", "find ld -follow -maxdepth 1",
     # -printf with the name directives (initramfs-tools' copy_modules_dir: -printf '%f\\n')
     "find d -name '*' -printf '%f\\n'", "find . d -printf '%p|%h|%f|%P\\n'", "find d -printf '%%%f\\t\\0'",
     "find / -maxdepth 0 -printf '%f:%h:%P\\n'", "find . -regextype posix-extended -regex '.*/[[:alnum:]\\._-]+$' -type f",
@@ -80,7 +83,7 @@ def test_find_follows_links_like_gnu_find(tmp_path, cmd):
     compare(tmp_path, cmd, setup=_loops)
 
 
-@pytest.mark.parametrize("cmd", ["find d -mtime +7", "find -L d -delete", "find d -follow", "find d -printf '%s'",
+@pytest.mark.parametrize("cmd", ["find d -mtime +7", "find -L d -delete", "find d -delete -follow", "find d -printf '%s'",
                                  "find d -ok rm {} ;", "find d -newermt 2020-01-01"])
 def test_find_deferred(tmp_path, cmd):
     assert "not modelled" in deferred(tmp_path, cmd)

@@ -22,8 +22,9 @@ find drives it: with ``-L`` (``-H``: the starting points only) an entry is stat(
 dangling link (ENOENT) is looked at itself (``-type l``), any other failure (ELOOP for a link
 cycle) is reported and the entry skipped (status 1). A followed directory that is one of its
 own ancestors (same device and inode) is not entered: "File system loop detected" (FTS_DC).
-``-xtype`` looks at what ``-type`` does not (findutils ``pred_xtype``). ``-delete`` and
-``-follow`` (position-dependent) with links followed are deferred.
+``-xtype`` looks at what ``-type`` does not (findutils ``pred_xtype``). ``-follow``, wherever
+it stands, makes the whole traversal ``-L``'s (findutils 4.9 opens fts after parsing; the manual's
+"affects only the tests after it" no longer holds). ``-delete`` with links followed is deferred.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ _GLOBAL = {"-maxdepth", "-mindepth", "-depth", "-xdev", "-mount", "-noleaf", "-i
            "-d", "-warn", "-nowarn"}
 _DEFERRED = {"-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin", "-newermt", "-anewer", "-cnewer",
              "-used", "-fprintf", "-fprint", "-fprint0", "-ls", "-fls", "-ok", "-okdir",
-             "-samefile", "-inum", "-fstype", "-context", "-follow", "-daystart",
+             "-samefile", "-inum", "-fstype", "-context", "-daystart",
              "-lname", "-ilname", "-iregex", "-newerXY", "-files0-from"}
 
 #: -regextype values modelled: name -> extended (POSIX ERE) or not (BRE); "emacs", find's
@@ -125,6 +126,7 @@ class _Find:
         self.db: UserDB | None = None
         self.seen_test = None
         self.follow = "P"  # -P, -H or -L: which entries are stat()ed instead of lstat()ed
+        self.has_delete = False
         self.ancestors: list[tuple[tuple[int, int], str]] = []  # -L: (dev, ino) and path of open dirs
 
     # ---- expression parsing (precedence: ! > -a > -o > ,) --------------------------------
@@ -269,9 +271,17 @@ class _Find:
         if t == "-printf":
             self.has_action = True
             return _Node("printf", _printf_format(self.arg(t)))
+        if t == "-follow":
+            # findutils 4.9 parse_follow: the traversal's link handling becomes -L's for the
+            # whole run (fts is opened after parsing), whatever the position; no warning
+            self.follow = "L"
+            if self.has_delete:
+                raise Defer("find -follow with -delete is not modelled")
+            return _Node("true")
         if t == "-delete":
             if self.follow != "P":
                 raise Defer(f"find -{self.follow} with -delete is not modelled")
+            self.has_delete = True
             self.has_action = True
             self.depth_first = True
             return _Node("delete")
