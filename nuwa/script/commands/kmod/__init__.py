@@ -4,16 +4,18 @@
   image's kmod build; ``depmod_out``: the output files; ``kmod_index``: kmod's ``.bin``
   trie format and hash order; ``kmodfile``: module files, compressed or not, and their ELF);
 - ``modprobe``: ``--show-depends`` as mkinitramfs uses it;
-- ``modinfo``: module fields.
+- ``modinfo``: module fields;
+- ``lsmod``: no module loaded (a dormant image runs no kernel).
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.kmod import depmod, modinfo, modprobe
+from nuwa.script.commands.kmod import depmod, lsmod, modinfo, modprobe
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
     "depmod": depmod.depmod,
     "modprobe": modprobe.modprobe,
     "modinfo": modinfo.modinfo,
+    "lsmod": lsmod.lsmod,
 }
