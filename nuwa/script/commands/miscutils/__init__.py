@@ -6,12 +6,13 @@
 - ``perl_oneliners``: ``perl`` for the few generated one-liners (dh_python3, libc6, ucf's);
   every other Perl program is deferred;
 - ``identifiers``: iscsi-iname (open-iscsi 2.1.8), nvme gen-hostnqn/show-hostnqn (nvme-cli 2.3),
-  uuidgen (util-linux 2.38.1): machine identifiers, random as in a chroot install.
+  uuidgen (util-linux 2.38.1): machine identifiers, random as in a chroot install; dbus-uuidgen
+  (dbus 1.14.10): the D-Bus machine ID copied from /etc/machine-id, never made up offline.
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.miscutils import iconv, identifiers, locales, perl_oneliners, runparts, sysinfo
+from nuwa.script.commands.miscutils import dbusid, iconv, identifiers, locales, perl_oneliners, runparts, sysinfo
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -31,4 +32,5 @@ MODELS = {
     "iscsi-iname": identifiers.iscsi_iname,
     "nvme": identifiers.nvme,
     "uuidgen": identifiers.uuidgen,
+    "dbus-uuidgen": dbusid.dbus_uuidgen,
 }
