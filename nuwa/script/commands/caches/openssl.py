@@ -7,7 +7,7 @@ its (type, hash) bucket, duplicates by SHA-1 fingerprint are skipped with a warn
 links already right are kept, missing ones take the lowest free id, and unneeded ones are
 removed. ``update-ca-certificates`` (a shell script in the image) calls ``openssl rehash .``.
 
-Other ``openssl`` subcommands are deferred: they are not file-system operations we can
+``openssl rand`` is in openssl_rand.py. Other ``openssl`` subcommands are deferred: they are not file-system operations we can
 reproduce exactly (key generation, network clients, ...).
 """
 
@@ -17,6 +17,7 @@ import hashlib
 import os
 import stat as st
 
+from nuwa.script.commands.caches import openssl_rand
 from nuwa.script.commands.caches.x509hash import DerError, cert_subject, crl_issuer, name_hash, name_hash_old, pem_blocks
 from nuwa.script.context import Defer, Invocation
 
@@ -227,7 +228,9 @@ def rehash(inv: Invocation, args: list[str], prog: str) -> int:
 
 
 def openssl(inv: Invocation) -> int:
-    """``openssl``: the ``rehash`` subcommand is simulated; everything else is deferred."""
+    """``openssl``: the ``rehash`` and ``rand`` subcommands are simulated; the rest is deferred."""
     if len(inv.argv) >= 2 and inv.argv[1] == "rehash":
         return rehash(inv, inv.argv[2:], "rehash")
+    if len(inv.argv) >= 2 and inv.argv[1] == "rand":
+        return openssl_rand.rand(inv, inv.argv[2:])
     raise Defer(f"openssl {' '.join(inv.argv[1:2])}: not modelled offline")
