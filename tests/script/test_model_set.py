@@ -69,6 +69,7 @@ ADDED = {
     "systemd-machine-id-setup",  # issue 13: systemd's postinst
     "journalctl", "systemd-hwdb",  # issue 13: binary indexes, deferred with that reason
     "install-info", "ginstall-info",  # issue 13: install-info's trigger (update-info-dir)
+    "helpztags",  # issue 13: vim-runtime's postinst (Vim help tags)
     "rndc-confgen",  # issue 13: bind9's postinst makes rndc's key
     "dbus-uuidgen",  # issue 13: dbus-daemon's postinst (--ensure)
     "lsmod",  # issue 13: console-setup's config asks whether speakup is loaded (a dormant image: nothing)

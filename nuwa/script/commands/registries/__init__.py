@@ -4,7 +4,7 @@ packages register (Debian 12).
 - ``xmlcatalog``: ``update-xmlcatalog`` (xml-core 0.18+nmu1);
 - ``sgmlcatalog``: ``update-catalog`` (sgml-base 1.31);
 - ``saxparsers``: ``update-perl-sax-parsers`` (libxml-sax-perl 1.02+dfsg-3);
-- ``mime``: ``update-mime`` (mailcap 3.70+nmu1);
+- ``mime``: ``update-mime`` (mailcap 3.70+nmu1);  ``helpztags``: Vim's help tags (vim-common 9.0);
 - ``installinfo`` (with ``infofiles``, ``infodir``): ``install-info`` (texinfo 6.8), the Info
   ``dir`` file that ``update-info-dir`` rebuilds;
 - ``perlish``: the Perl rules those scripts share (Getopt::Long, ``die``, ``chop``, ``split``).
@@ -12,7 +12,7 @@ packages register (Debian 12).
 
 from __future__ import annotations
 
-from nuwa.script.commands.registries import installinfo, mime, saxparsers, sgmlcatalog, xmlcatalog
+from nuwa.script.commands.registries import helpztags, installinfo, mime, saxparsers, sgmlcatalog, xmlcatalog
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -20,6 +20,7 @@ MODELS = {
     "update-catalog": sgmlcatalog.update_catalog,
     "update-perl-sax-parsers": saxparsers.update_perl_sax_parsers,
     "update-mime": mime.update_mime,
+    "helpztags": helpztags.helpztags,
     "install-info": installinfo.install_info,
     "ginstall-info": installinfo.install_info,  # the package's link to it
 }
