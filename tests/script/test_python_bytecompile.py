@@ -240,3 +240,51 @@ def test_py3compile_with_a_broken_source_defers_whole_and_writes_nothing(pair):
     with pytest.raises(Defer, match="b.py does not byte-compile"):
         _defers(sim, ["/usr/bin/py3compile", "/srv/q"])
     assert sorted(os.listdir(os.path.join(sim, "srv/q"))) == ["a.py", "b.py"]
+
+
+@pytest.mark.judge
+def test_py3compile_honours_bcep_exclusions(pair):
+    """``/usr/share/python3/bcep`` files (python3-jinja2 ships one): ``re``, ``file`` and ``dir``
+    entries, a version range no installed Python meets (ignored), a line without a pattern,
+    comments, a hidden file (not read); the same .pyc files appear as with the real py3compile."""
+    real, sim = pair
+    files = ("a.py", "files.py", "inter_x.py", "version.py", "tools.py", "sub/c.py", "skip/d.py", "keep/e.py")
+    for root in (real, sim):
+        for rel in files:
+            path = os.path.join(root, "usr/share/python3/nuwa-test", rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(f"X = {rel!r}\n")
+            os.utime(path, (1600000000, 1600000000))
+    stdlib = [n for n in _sources(real) if n.startswith("/usr/lib/python3.11/")]
+    # py3compile's own imports get their caches first (its interpreter writes them)
+    warm = [["python3.11", "-E", "-S", "/usr/lib/python3.11/py_compile.py", *stdlib],
+            ["py3compile", "-p", "python3-minimal", "/usr/share/python3/"]]
+    bcep = ("# nuwa's test exclusions\n"
+            "re|-3.6|/usr/share/python3/nuwa-test|.*files\\.py\n"
+            "re||/usr/share/python3/nuwa-test|.*/inter.*\\.py\n"
+            "file|3.11-|/usr/share/python3/nuwa-test/version.py\n"
+            "re|3.11|/usr/share/python3/nuwa-test/|(tools|sub/)\n"
+            "dir||/usr/share/python3/nuwa-test/skip\n")
+    steps = [["py3compile", "/usr/share/python3/nuwa-test"], ["py3compile", "-f", "-X", "a\\.py", "/usr/share/python3/nuwa-test/"]]
+    for n, argv in enumerate(warm + steps):
+        if n == len(warm):
+            for root in (real, sim):
+                os.makedirs(os.path.join(root, "usr/share/python3/bcep"), exist_ok=True)
+                with open(os.path.join(root, "usr/share/python3/bcep/nuwa-test"), "w") as f:
+                    f.write(bcep)
+                with open(os.path.join(root, "usr/share/python3/bcep/.hidden"), "w") as f:
+                    f.write("dir||/usr/share/\n")
+        r = subprocess.run(["chroot", real, *argv], capture_output=True, env=ENV)
+        assert r.returncode == 0, r.stderr
+        status, err = _model(sim, ["/usr/bin/" + argv[0], *argv[1:]])
+        if argv[0] != "python3.11":
+            assert (status, err) == (r.returncode, r.stderr), argv
+        assert _diff(_pycs(real), _pycs(sim)) == [], argv
+    names = {k.split("nuwa-test/", 1)[1] for k in _pycs(real) if "nuwa-test" in k and k.endswith(".pyc")}
+    assert names == {"__pycache__/a.cpython-311.pyc", "__pycache__/files.cpython-311.pyc",
+                     "keep/__pycache__/e.cpython-311.pyc"}, names  # the judge excluded the rest
+    with open(os.path.join(sim, "usr/share/python3/bcep/bad"), "w") as f:
+        f.write("re||/usr/share/python3/nuwa-test|(unclosed\n")
+    with pytest.raises(Defer):
+        _defers(sim, ["py3compile", "/usr/share/python3/nuwa-test"])

@@ -9,8 +9,10 @@ modelled by :mod:`pycompile` with a host interpreter of the same bytecode format
 removes the ``__pycache__`` files (and classic ``.pyc``/``.pyo``) of a package's or a
 directory's ``.py`` files and then-empty ``__pycache__`` directories.
 
-Deferred: exclusion files under ``/usr/share/python3/bcep`` (none in bookworm's base),
-verbose/debug output, ``py3clean -V`` (it asks each interpreter for its tag), Python 3.1.
+Exclusion files under ``/usr/share/python3/bcep`` (``TYPE|VRANGE|DIR[|REGEXPR]`` lines: ``dir``,
+``file`` and ``re`` entries, for the installed versions in their range) are applied as
+``get_exclude_patterns``/``filter_files`` do. Deferred: a bcep line with a bad pattern (its
+warning), verbose/debug output, ``py3clean -V`` (it asks each interpreter for its tag), Python 3.1.
 """
 
 from __future__ import annotations
@@ -178,9 +180,6 @@ def py3compile(inv: Invocation) -> int:
         "package": ("p", True), "exclude": ("X", True)})
     if "v" in opts or inv.env.get("PYCOMPILE_DEBUG") == "1":
         raise Defer("py3compile: verbose output is not modelled")
-    if inv.fs.exists("/usr/share/python3/bcep") and any(
-            not n.startswith(".") for n in inv.fs.readdir("/usr/share/python3/bcep")):
-        raise Defer("py3compile: exclusions in /usr/share/python3/bcep are not modelled")
     force, optimize = "f" in opts, "O" in opts
     package = opts.get("p", [None])[-1]
     regexprs = []
@@ -212,31 +211,108 @@ def py3compile(inv: Invocation) -> int:
                 ln = log_line(inv, "/usr/bin/py3compile", "log.warning('No such file or directory: %s'")
                 inv.err(f"W: py3compile:{ln}: No such file or directory: {item}\n")
                 continue
-            jobs += _filtered(inv, [f for f in pkg_files if f.startswith(item)], item, regexprs, cversions)
+            jobs += _filtered(inv, [f for f in pkg_files if f.startswith(item)],
+                              exclude_patterns(inv, supported, item, regexprs, cversions), cversions)
     elif package:
         vstr = {"%d.%d" % v for v in versions}
         shared = {str(v[0]) for v in versions}
         files = [f for f in package_files(inv, package)
                  if (m := PUBLIC_DIR_RE.match(f)) and (m.group(1) in shared or m.group(1) in vstr)]
-        jobs += _filtered(inv, files, "/", [], versions)
+        jobs += _filtered(inv, files, exclude_patterns(inv, supported), versions)
     elif args:
         for item in args:
-            jobs += _filtered(inv, directory_files(inv, item), item, regexprs, versions)
+            jobs += _filtered(inv, directory_files(inv, item), exclude_patterns(inv, supported, item, regexprs, versions),
+                              versions)
     else:
         raise Defer("py3compile: usage output is not modelled")
     return _compile(inv, jobs, force, optimize)
 
 
-def _filtered(inv: Invocation, files: list[str], directory: str, regexprs: list, versions) -> list[tuple[str, set]]:
-    """``filter_files`` with the ``-X`` patterns (``re`` type, relative to ``directory``)."""
-    dname = directory.rstrip("/") + "/"
+BCEP = "/usr/share/python3/bcep"
+
+
+def bcep_patterns(inv: Invocation, supported) -> list[tuple]:
+    """``get_exclude_patterns_from_dir``: (type, versions, directory, compiled pattern or None)
+    of every line of every file in ``/usr/share/python3/bcep`` (names in listdir order, which
+    does not change the result: only the set of exclusions matters)."""
+    fs = inv.fs
+    try:
+        if not fs.stat(BCEP).is_dir:
+            return []
+        names = fs.readdir(BCEP)
+    except OSError:
+        return []
+    out = []
+    for fn in names:
+        if fn.startswith("."):
+            continue
+        try:
+            text = fs.read_bytes(f"{BCEP}/{fn}").decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise Defer(f"py3compile: {BCEP}/{fn} cannot be read as UTF-8 (its traceback is not modelled)") from None
+        for line in text.splitlines(keepends=True):
+            if line.startswith("#"):
+                continue
+            line = line.rstrip("\n")
+            parts = line.split("|", 3)
+            if len(parts) < 3:
+                raise Defer(f"py3compile: a bcep line without three fields in {fn} (its traceback is not modelled)")
+            if len(parts) == 3:
+                parts.append(".*")
+            type_, vrange, dname, pattern = parts
+            if type_ != "file":
+                dname = dname.rstrip("/") + "/"
+            versions = requested_versions(inv, supported, parse_vrange(vrange))
+            if not versions:
+                continue  # for Python versions not installed
+            compiled = None
+            if type_ == "re" or pattern:
+                try:
+                    compiled = re.compile(pattern)
+                except re.error:
+                    raise Defer(f"py3compile: bcep file {fn} has an invalid pattern (its warning is not "
+                                "modelled)") from None
+            out.append((type_, set(versions), dname, compiled))
+    return out
+
+
+def exclude_patterns(inv: Invocation, supported, directory: str = "/", regexprs=(), versions=None) -> list[tuple]:
+    """``get_exclude_patterns``: the ``-X`` patterns for ``directory``, then the bcep entries
+    whose directory fits it and whose versions meet ``versions``."""
+    directory = directory.rstrip("/") + "/"
+    vset = set(versions) if versions is not None else None
+    out = []
+    if regexprs:
+        if vset is None:
+            vset = set(supported)
+        out = [("re", vset, directory, r) for r in regexprs]
+    for type_, vers, dname, pattern in bcep_patterns(inv, supported):
+        if not dname.startswith(directory[:len(dname)]):
+            continue
+        if vset and not vset & vers:
+            continue
+        out.append((type_, vers, dname, pattern))
+    return out
+
+
+def _filtered(inv: Invocation, files: list[str], patterns: list[tuple], versions) -> list[tuple[str, set]]:
+    """``filter_files``: each file with the versions no pattern excludes (its own public
+    directory's version when it has one)."""
     out = []
     for fpath in files:
         valid = set(versions)
-        if regexprs and fpath.startswith(dname):
+        for type_, vers, dname, pattern in patterns:
+            if not fpath.startswith(dname):
+                continue
             rf = fpath[len(dname):]
-            if any(p.match(fpath) or p.match(rf) for p in regexprs):
-                valid = set()
+            if type_ == "dir":
+                valid -= vers
+            elif type_ == "file" and fpath == dname:
+                valid -= vers
+            elif type_ == "re" and (pattern.match(fpath) or pattern.match(rf)):
+                valid -= vers
+            if not valid:
+                break
         if valid:
             m = PUBLIC_DIR_RE.match(fpath)
             if m and len(m.group(1)) != 1:
