@@ -69,6 +69,7 @@ ADDED = {
     "systemd-machine-id-setup",  # issue 13: systemd's postinst
     "journalctl", "systemd-hwdb",  # issue 13: binary indexes, deferred with that reason
     "install-info", "ginstall-info",  # issue 13: install-info's trigger (update-info-dir)
+    "mysqladmin", "mariadb-admin",  # issue 13: mariadb-server's postrm pings the server (none runs)
     "helpztags",  # issue 13: vim-runtime's postinst (Vim help tags)
     "rndc-confgen",  # issue 13: bind9's postinst makes rndc's key
     "dbus-uuidgen",  # issue 13: dbus-daemon's postinst (--ensure)

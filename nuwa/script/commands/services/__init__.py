@@ -14,14 +14,15 @@
   image (a machine, never a container); ``aa-enabled --quiet``/``aa-status --enabled``: no
   running kernel to load AppArmor profiles into;  ``dormant``: epmd's client commands (erlang-base):
   no daemon to reach; vgcfgbackup (lvm2): no volume group visible, nothing mounted on /proc;
-  pg_checksystem, run-upgrade-scripts (postgresql-common): no cluster, nothing to check or upgrade.
+  pg_checksystem, run-upgrade-scripts (postgresql-common): no cluster, nothing to check or upgrade;
+  ``mysqladmin`` (MariaDB 10.11): no server answers, the client's connection failure.
 Starting, stopping and reloading only matter to a running system: those are dropped and reported.
 """
 
 from __future__ import annotations
 
 from nuwa.script.commands.services import (
-    deb_systemd, detect_virt, dormant, netprobes, procs, systemctl, systemd_setup, sysvinit, tmpfiles)
+    deb_systemd, detect_virt, dormant, mysqladmin, netprobes, procs, systemctl, systemd_setup, sysvinit, tmpfiles)
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -54,5 +55,7 @@ MODELS = {
     "epmd": dormant.epmd,
     "vgcfgbackup": dormant.vgcfgbackup,
     "pg_checksystem": dormant.pg_checksystem,
+    "mysqladmin": mysqladmin.mysqladmin,
+    "mariadb-admin": mysqladmin.mysqladmin,
     "run-upgrade-scripts": dormant.run_upgrade_scripts,
 }
