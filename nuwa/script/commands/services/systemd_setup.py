@@ -25,12 +25,14 @@ exists and is not ``uninitialized``: the boot would take the same ID from the sa
 no pending first boot is ended. ``--commit`` (a transient bind mount made persistent) and
 ``--image``/other roots are deferred.
 
-``journalctl --update-catalog`` (systemd's postinst) and ``systemd-hwdb update`` (udev's)
-rebuild binary indexes from text sources: the message catalog's
-``/var/lib/systemd/catalog/database`` from ``/usr/lib/systemd/catalog/*.catalog``, and
-``hwdb.bin`` from ``hwdb.d/*.hwdb``. Their formats (systemd's ``catalog.c``, ``hwdb-util.c``)
-are not written by Nuwa: both are deferred with that reason and run at the first boot, before
-anything reads them. Every other form of these two programs is deferred too.
+``journalctl [--root=/] --update-catalog`` (systemd's postinst and catalog trigger) compiles
+``/var/lib/systemd/catalog/database`` from the ``*.catalog`` files as ``catalog.c`` does: see
+``journal_catalog``; every other form of journalctl is deferred.
+
+``systemd-hwdb update`` (udev's postinst) rebuilds a binary index from text sources,
+``hwdb.bin`` from ``hwdb.d/*.hwdb``. Its format (systemd's ``hwdb-util.c``) is not written by
+Nuwa: it is deferred with that reason and runs at the first boot, before anything reads it.
+Every other form of the program is deferred too.
 """
 
 from __future__ import annotations
