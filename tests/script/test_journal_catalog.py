@@ -12,6 +12,7 @@ splitting, the string table, the database round trip) are checked on their own b
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 
 import pytest
@@ -242,6 +243,64 @@ def test_systemd_postinst_trigger_is_simulated(base, tmp_path):
     assert (r.status, r.deferred_whole, r.deferred_commands) == (0, False, []), r.reason
     (status, _o, _e), facts = _real(base, tmp_path, lambda rt: (_fresh(rt), _several_languages(rt)))
     assert status == 0 and facts == _facts(root)
+
+
+#: what random catalogs are made of: IDs (some in upper case), languages, payload lines that
+#: share tails, lines that look like headers and are not
+_IDS = (NEW1, NEW2, NEW1.upper(), STARTED, "00000000000000000000000000000001")
+_LANGS = ("", "", "de", "fr", "pt_BR", " de ", "de\t", "be@latin")
+_WORDS = ("Subject: a", "Subject: b", "Defined-By: x", "body", "the body", "xt", "the text", "  ", "-- not an id",
+          "-- 0123456789abcdef0123456789abcdeZ tail", "#x", "; y")
+_EOLS = ("\n",) * 8 + ("\r\n", "\r", "\0", "\n\r", "\n\0")
+
+
+def _random_catalog(rng: random.Random) -> bytes:
+    """A catalog of entries, comments and blank lines, mostly valid, sometimes not."""
+    lines = []
+    if rng.random() < 0.1:
+        lines.append(rng.choice(_WORDS))  # payload before any ID, now and then
+    for _ in range(rng.randint(0, 5)):
+        lines += [""] * rng.choice((0, 1, 1, 2)) + ["# c"] * rng.choice((0, 0, 1))
+        lang = rng.choice(_LANGS)
+        lines.append(f"-- {rng.choice(_IDS)}" + (f" {lang}" if lang else ""))
+        for _ in range(rng.choice((0, 1, 2, 3, 4))):
+            lines.append("" if rng.random() < 0.2 else rng.choice(_WORDS))
+    return "".join(x + rng.choice(_EOLS) for x in lines).encode()
+
+
+@pytest.mark.judge
+def test_random_catalogs_match_real(base, tmp_path):
+    """Seeded random catalogs (with /usr/local overriding stock names): the database, the
+    messages and the status agree with the real program's on every one."""
+    rng = random.Random(13)
+    root = link_tree(base, str(tmp_path / "tree"))
+    local = os.path.join(root, LOCAL)
+    names = ("a.catalog", "b.de.catalog", "systemd.de.catalog", "c.pt_BR.catalog", ".hidden.catalog")
+
+    def run(real: bool):
+        _put(root, DB, b"stale", 0o600)
+        if real:
+            r = subprocess.run([tool("chroot"), root, "journalctl", "--update-catalog"], capture_output=True,
+                               env=ENV, preexec_fn=lambda: os.umask(0o022))
+            out = (r.returncode, r.stdout, r.stderr)
+        else:
+            inv = Invocation(argv=["journalctl", "--update-catalog"], fs=HostDirFS(root, writable=True),
+                             models=MODELS, env=dict(ENV), umask=0o022)
+            out = (MODELS["journalctl"](inv), bytes(inv.stdout), bytes(inv.stderr))
+        return out, content_facts(os.path.join(root, DB), os.lstat(os.path.join(root, DB)))
+
+    failures = 0
+    for _ in range(40):
+        _rm(root, LOCAL)
+        os.makedirs(local)
+        for name in rng.sample(names, rng.randint(1, 3)):
+            _put(root, f"{LOCAL}/{name}", _random_catalog(rng))
+        real = run(True)
+        failures += real[0][0] != 0
+        assert run(False) == real
+    assert 0 < failures < 30  # both outcomes were judged
+    # the run leaves no temporary file behind
+    assert sorted(os.listdir(os.path.join(root, "var/lib/systemd/catalog"))) == ["database"]
 
 
 # ---- the pure parts ---------------------------------------------------------------------------------
