@@ -194,9 +194,6 @@ def test_systemd_postinst_lines_with_an_id(base, tmp_path):
 
 
 @pytest.mark.parametrize("cmd, why", [
-    ("journalctl --update-catalog || true",
-     "journalctl --update-catalog rebuilds a binary index (/var/lib/systemd/catalog/database) from text sources"
-     " (/usr/lib/systemd/catalog): done at first boot"),
     ("systemd-hwdb --usr update || true",
      "systemd-hwdb update rebuilds a binary index (/usr/lib/udev/hwdb.bin) from text sources (hwdb.d/*.hwdb):"
      " done at first boot"),

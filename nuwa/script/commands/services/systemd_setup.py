@@ -25,12 +25,14 @@ exists and is not ``uninitialized``: the boot would take the same ID from the sa
 no pending first boot is ended. ``--commit`` (a transient bind mount made persistent) and
 ``--image``/other roots are deferred.
 
-``journalctl --update-catalog`` (systemd's postinst) and ``systemd-hwdb update`` (udev's)
-rebuild binary indexes from text sources: the message catalog's
-``/var/lib/systemd/catalog/database`` from ``/usr/lib/systemd/catalog/*.catalog``, and
-``hwdb.bin`` from ``hwdb.d/*.hwdb``. Their formats (systemd's ``catalog.c``, ``hwdb-util.c``)
-are not written by Nuwa: both are deferred with that reason and run at the first boot, before
-anything reads them. Every other form of these two programs is deferred too.
+``journalctl [--root=/] --update-catalog`` (systemd's postinst and catalog trigger) compiles
+``/var/lib/systemd/catalog/database`` from the ``*.catalog`` files as ``catalog.c`` does: see
+``journal_catalog``; every other form of journalctl is deferred.
+
+``systemd-hwdb update`` (udev's postinst) rebuilds a binary index from text sources,
+``hwdb.bin`` from ``hwdb.d/*.hwdb``. Its format (systemd's ``hwdb-util.c``) is not written by
+Nuwa: it is deferred with that reason and runs at the first boot, before anything reads it.
+Every other form of the program is deferred too.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import re
 import stat as _stat
 
 from nuwa.script.commands import _args
+from nuwa.script.commands.services import journal_catalog
 from nuwa.script.context import Defer, Drop, Invocation
 
 ETC = "/etc/machine-id"
@@ -107,11 +110,37 @@ def systemd_machine_id_setup(inv: Invocation) -> int:
 
 
 def journalctl(inv: Invocation) -> int:
-    """``journalctl [--root=/] --update-catalog``: deferred with the reason (module note)."""
-    if "--update-catalog" in inv.argv[1:]:
-        raise Defer("journalctl --update-catalog rebuilds a binary index (/var/lib/systemd/catalog/database)"
-                    " from text sources (/usr/lib/systemd/catalog): done at first boot")
-    raise Defer("journalctl: only --update-catalog is known to the simulator (deferred: a binary index)")
+    """``journalctl [--root=/] --update-catalog``: the message catalog's database, compiled as
+    systemd 252 does (``journal_catalog``); every other form is deferred."""
+    update, root, operands = False, None, []
+    args = iter(inv.argv[1:])
+    for a in args:
+        if a == "--":
+            operands.extend(args)
+        elif a == "--update-catalog":
+            update = True
+        elif a.startswith("--root="):
+            root = a[len("--root="):]
+        elif a == "--root":
+            root = next(args, None)
+            if root is None:
+                raise Defer("journalctl --root without its argument (the usage error is not modelled)")
+        elif a.startswith("-") and a != "-":
+            raise Defer(f"journalctl {a}: only --update-catalog [--root=/] is modelled")
+        else:
+            operands.append(a)
+    if not update:
+        raise Defer("journalctl: only --update-catalog is modelled (the other actions read or write the journal)")
+    # parse_path_argument(optarg, suppress_root=true): empty, or "/" once made absolute and
+    # simplified (path_simplify drops "." and repeated slashes, keeps ".."), is no root at all
+    if root and any(c not in ("", ".") for c in inv.path(root).split("/")):
+        raise Defer(f"journalctl --root={root}: only the image's own root is modelled")
+    if any(k.startswith("SYSTEMD_LOG_") for k in inv.env):
+        raise Defer("journalctl: SYSTEMD_LOG_* in the environment changes what it logs (not modelled)")
+    if operands:
+        inv.err(f"Extraneous arguments starting with '{operands[0]}'\n")
+        return 1
+    return journal_catalog.update_catalog(inv)
 
 
 def systemd_hwdb(inv: Invocation) -> int:
