@@ -15,7 +15,7 @@ import posixpath
 from nuwa.script.builtins import BUILTINS
 from nuwa.script.context import DEFERRED, DROPPED, SIMULATED, Defer, Drop, Invocation
 from nuwa.script.control import EXPORT, ExitShell
-from nuwa.script.fdtable import InBuf, OutBuf
+from nuwa.script.fdtable import FileDesc, InBuf, NullDesc, OutBuf
 from nuwa.script.parser import ParseError, parse
 from nuwa.script.record import CommandRecord, DeferredCommand, ScriptDeferred
 
@@ -301,15 +301,67 @@ class ExternalCommands:
             raise ScriptDeferred(f"`{argv[0]}` would be deferred ({reason})", self.lineno)
         if getattr(self, "exec_mode", False):
             raise ScriptDeferred(f"`exec` of deferred `{argv[0]}` replaces the script ({reason})", self.lineno)
-        out = self.fds.get(1)
-        if out is not None and out.used:
-            raise ScriptDeferred(f"the output of deferred `{argv[0]}` is {out.usage} ({reason})", self.lineno)
+        redirects = self._carried_redirects(argv, reason)
         diff = {k: v for k, v in env.items() if self.initial_env.get(k) != v}
         diff.update({k: None for k in self.initial_env if k not in env})
-        self.deferred.append(DeferredCommand(list(argv), self.cwd, diff, self.umask, stdin, reason, self.lineno))
+        self.deferred.append(DeferredCommand(list(argv), self.cwd, diff, self.umask, stdin, reason, self.lineno,
+                                             redirects))
         self.record.add(CommandRecord(self.lineno, argv[:8], "external", DEFERRED, reason))
         self.tainted, self.tainted_by = True, argv[0]
         return 0
+
+    def _carried_redirects(self, argv, reason: str) -> tuple:
+        """The output redirections a deferred command takes to the first boot with it.
+
+        Its output going to a file of the image (``cmd > FILE 2>&1``, gdk-pixbuf's loaders.cache,
+        fontconfig's log) goes there at boot: the entry replays ``> FILE``/``>> FILE`` (and
+        ``2>&1`` or ``2> /dev/null``). Only for a file opened for this command and not written
+        yet; a later write to it, or a later command naming it, defers the whole script (the
+        content exists only after the boot). Output used any other way (captured, piped)
+        defers the whole script, as before.
+        """
+        out, err = self.fds.get(1), self.fds.get(2)
+        carried = []
+        for fd, desc in ((1, out), (2, err)):
+            if desc is None:
+                continue
+            if fd == 2 and desc is out and carried:
+                carried.append((2, ">&", "1"))
+            elif isinstance(desc, FileDesc):
+                if not desc.writable or desc.readable or desc.pos or desc.carried_by:
+                    raise ScriptDeferred(f"the output of deferred `{argv[0]}` is {desc.usage}, a file already "
+                                         f"in use ({reason})", self.lineno)
+                carried.append((fd, ">>" if desc.append else ">", desc.path))
+            elif isinstance(desc, NullDesc):
+                carried.append((fd, ">", "/dev/null"))
+            elif fd == 1 and desc.used:
+                raise ScriptDeferred(f"the output of deferred `{argv[0]}` is {desc.usage} ({reason})", self.lineno)
+        for fd, op, target in carried:
+            desc = self.fds[fd]
+            if isinstance(desc, FileDesc):
+                desc.carried_by = argv[0]
+        return tuple(carried)
+
+    def pending_outputs(self) -> dict[str, str]:
+        """Files deferred commands write at boot (path -> the command): their content is not
+        known offline."""
+        out = {}
+        for d in self.deferred:
+            for _fd, op, target in d.redirects:
+                if op in (">", ">>") and target != "/dev/null":
+                    out[target] = d.argv[0] if d.argv else ""
+        return out
+
+    def check_pending(self, argv: list[str]) -> None:
+        """Defer the script when a command names a file a deferred command writes at boot."""
+        pending = self.pending_outputs()
+        if not pending:
+            return
+        for w in argv[1:]:
+            p = posixpath.normpath(posixpath.join(self.cwd, w)) if w else w
+            if p in pending:
+                raise ScriptDeferred(f"`{argv[0]}` names {w}, which deferred `{pending[p]}` writes only at boot",
+                                     self.lineno)
 
     def _model_run(self, argv: list[str], stdin: bytes, env: dict[str, str] | None = None,
                    cwd: str | None = None, fs=None) -> tuple[int, bytes, bytes]:

@@ -126,10 +126,16 @@ class FileDesc(Desc):
         self.pos = 0
         self.limits = limits
         self.usage = f"written to {path}"
+        #: a deferred command writes this description's file at boot (external.defer_command)
+        self.carried_by = ""
 
     def write(self, data: bytes) -> None:
         if not self.writable:
             raise OSError(errno.EBADF, "Bad file descriptor")
+        if self.carried_by:
+            # the file belongs to a deferred command's output at boot: writing more now would
+            # come before that output, not after it
+            raise ScriptDeferred(f"{self.path} is written after deferred `{self.carried_by}` that writes it at boot")
         self.limits.emit_file(len(data))
         h = self.fs.open_handle(self.path, os.O_WRONLY)
         try:

@@ -105,6 +105,9 @@ class JobEntry:
     stored: dict | None = None
     #: seconds the entry may run at boot (TERM, then KILL after KILL_AFTER)
     timeout: int = DEFAULT_ENTRY_TIMEOUT
+    #: the command's own output redirections, replayed after its argv: [fd, ">"|">>", path] or
+    #: [fd, ">&", "1"] (``DeferredCommand.redirects``)
+    redirects: list = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -125,6 +128,8 @@ class JobEntry:
              "umask": f"{self.umask:04o}", "stdin_size": len(self.stdin), "reason": self.reason,
              "source": self.source, "line": self.line, "package": self.package, "label": self.label,
              "timeout": self.timeout}
+        if self.redirects:
+            d["redirects"] = [list(r) for r in self.redirects]
         if self.kind == "script":
             d["script_name"] = self.script_name
             d["script_size"] = len(self.script)
@@ -140,7 +145,8 @@ class JobEntry:
                        umask=int(d["umask"], 8), reason=str(d.get("reason", "")), source=str(d.get("source", "")),
                        line=int(d.get("line", 0)), package=str(d.get("package", "")),
                        script_name=str(d.get("script_name", "")), new=False, stored=dict(d),
-                       timeout=int(d.get("timeout", DEFAULT_ENTRY_TIMEOUT)))
+                       timeout=int(d.get("timeout", DEFAULT_ENTRY_TIMEOUT)),
+                       redirects=[_redirect(r) for r in d.get("redirects", [])])
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CorruptImageError(f"bad entry in the first-boot job ({type(e).__name__}: {e})", where=where) from None
 
@@ -171,8 +177,28 @@ class JobEntry:
             out.append(head + cmd + b"".join(b" " + shell_quote(a) for a in self.argv) + b" <" + stdin)
         else:
             out.append(head + b"/bin/sh -c 'exec \"$@\"' nuwa-firstboot"
-                       + b"".join(b" " + shell_quote(a) for a in self.argv) + b" <" + stdin)
+                       + b"".join(b" " + shell_quote(a) for a in self.argv) + b" <" + stdin
+                       + b"".join(b" " + _redirect_text(r) for r in self.redirects))
         return b"\n".join(out) + b"\n"
+
+
+def _redirect(r) -> list:
+    """One stored redirection, checked: a bad one is a damaged job."""
+    if not (isinstance(r, list) and len(r) == 3 and r[0] in (1, 2) and r[1] in (">", ">>", ">&")):
+        raise ValueError(f"bad redirection {r!r}")
+    if r[1] == ">&" and r[2] not in ("1", "2"):
+        raise ValueError(f"bad redirection {r!r}")
+    if r[1] != ">&" and not (isinstance(r[2], str) and r[2].startswith("/") and "\n" not in r[2]):
+        raise ValueError(f"bad redirection {r!r}")
+    return [r[0], r[1], r[2]]
+
+
+def _redirect_text(r) -> bytes:
+    """``1>PATH``, ``1>>PATH``, ``2>&1`` for the entry's run file (the path quoted)."""
+    fd, op, target = r
+    if op == ">&":
+        return f"{fd}>&{target}".encode()
+    return f"{fd}{op}".encode() + shell_quote(target)
 
 
 #: the texts for the default limits (the job writes them for its own limits)
@@ -249,7 +275,8 @@ class FirstBootJob:
         holds only the differences); ``source`` names the script it came from.
         """
         e = JobEntry(self._next_id(), "command", list(cmd.argv), full_environment(base_env, cmd.env), cmd.cwd,
-                     cmd.umask, bytes(cmd.stdin), cmd.reason, source, cmd.line, package, timeout=self.entry_timeout)
+                     cmd.umask, bytes(cmd.stdin), cmd.reason, source, cmd.line, package, timeout=self.entry_timeout,
+                     redirects=[list(r) for r in getattr(cmd, "redirects", ())])
         self.entries.append(e)
         return e
 

@@ -545,6 +545,8 @@ class Shell(Redirections, ExternalCommands):
                 self.setvar_or_die(a.name, v)
                 assigns.append((a.name, v))
         self.tainted = False  # after expansion: `$?` above may still read a deferred status
+        if self.deferred and argv:
+            self.check_pending(argv)
         if "x" in self.opts:
             ps4 = self.getvar("PS4")
             trace = [f"{n}={v}" for n, v in assigns] + argv
@@ -663,16 +665,59 @@ class Shell(Redirections, ExternalCommands):
         self.locals[-1].setdefault(name, self.vars.get(name))
 
 def _noop_rest(pipes: list[A.Pipeline]) -> bool:
-    """True if the rest of an and-or list has no effect worth deciding (``|| true``)."""
+    """True if the rest of an and-or list has no effect worth deciding (``|| true``), or is a
+    failure handler: ``|| (printf 'failed' >&2; exit 1)`` (see :func:`_failure_handler`)."""
     for p in pipes:
-        if len(p.commands) != 1 or not isinstance(p.commands[0], A.SimpleCommand):
+        if len(p.commands) != 1:
             return False
         c = p.commands[0]
-        if c.assigns or not c.words or c.words[0].literal() not in NOOP_NAMES:
+        if isinstance(c, (A.Subshell, A.BraceGroup)) and not c.redirects and _failure_handler(c.body):
+            continue
+        if isinstance(c, A.SimpleCommand) and _exit_command(c):
+            continue
+        if not isinstance(c, A.SimpleCommand) or not _quiet_command(c):
             return False
-        for r in c.redirects:
-            if not (r.op in (">&",) and r.target.literal() == "2") and r.target.literal() != "/dev/null":
-                return False
+    return True
+
+
+def _exit_command(c: A.SimpleCommand) -> bool:
+    """``exit`` or ``exit N`` (N literal), no redirections."""
+    if c.assigns or c.redirects or not c.words or c.words[0].literal() != "exit" or len(c.words) > 2:
+        return False
+    return len(c.words) == 1 or (c.words[1].literal() or "").isdigit()
+
+
+def _quiet_command(c: A.SimpleCommand) -> bool:
+    """A command whose only effect is a message (``echo``, ``printf``, ``:``, ``true``)."""
+    if c.assigns or not c.words or c.words[0].literal() not in NOOP_NAMES:
+        return False
+    for r in c.redirects:
+        if not (r.op in (">&",) and r.target.literal() == "2") and r.target.literal() != "/dev/null":
+            return False
+    return True
+
+
+def _failure_handler(body: A.List) -> bool:
+    """Messages, then optionally ``exit N``: what a script runs when the command before ``||``
+    failed. Its outcome is the script's failure, which the first-boot job reports for the
+    deferred command itself (its entry fails); offline the command is taken to succeed, as
+    every deferred command is (a ``set -e`` script stops at a failure the same way), so the
+    handler never runs. ``return`` and ``false`` are not accepted: a function's or subshell's
+    status may decide something later."""
+    items = body.items
+    if not items:
+        return False
+    for k, it in enumerate(items):
+        if it.background or len(it.and_or.pipelines) != 1:
+            return False
+        p = it.and_or.pipelines[0]
+        if p.bang or len(p.commands) != 1 or not isinstance(p.commands[0], A.SimpleCommand):
+            return False
+        c = p.commands[0]
+        if k == len(items) - 1 and _exit_command(c):
+            continue
+        if not _quiet_command(c):
+            return False
     return True
 
 

@@ -57,6 +57,9 @@ class DeferredCommand:
     stdin: bytes
     reason: str
     line: int
+    #: the command's own output redirections, replayed with it at boot: (fd, op, target) with
+    #: op ">" or ">>" and an absolute path, or ">&" and a file descriptor number
+    redirects: tuple = ()
 
 
 @dataclass

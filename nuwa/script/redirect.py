@@ -10,11 +10,11 @@ whether they are fatal (special builtins) or give status 2.
 from __future__ import annotations
 
 import os
-import os
 
 from nuwa.script import ast as A
 from nuwa.script.expand import ExpansionError
 from nuwa.script.fdtable import Desc, InBuf, NullDesc, open_file
+from nuwa.script.record import ScriptDeferred
 
 
 class RedirError(Exception):
@@ -104,6 +104,11 @@ class Redirections:
             if dev not in self.fds:
                 raise RedirError(f"cannot open {target}: No such device or address")
             return self.fds[dev]
+        if self.deferred and op in ("<", "<>"):
+            pending = self.pending_outputs()
+            if self.abspath(target) in pending:
+                raise ScriptDeferred(f"{target} is read, but deferred `{pending[self.abspath(target)]}` writes it "
+                                     "only at boot", self.lineno)
         try:
             return open_file(self.fs, self.abspath(target), op, self.umask, "C" in self.opts, self.limits)
         except OSError as e:

@@ -19,6 +19,7 @@ import subprocess
 import pytest
 
 from judges import tool
+from nuwa.errors import CorruptImageError
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.memory import MemoryFS
 from nuwa.fs.overlay import Overlay
@@ -330,6 +331,46 @@ def test_runner_in_a_chroot_runs_entries_in_order_and_disables_itself(chroot_roo
     assert "probe 1 says hello" in log and "entry 000002: exit status 3" in log and "finished with failures" in log
     assert "probe 3 says hello" in out  # stdout (the journal under systemd) has the same lines
     assert not (root / "run/nuwa-firstboot.lock").exists()
+
+
+def test_runner_replays_a_deferred_commands_output_redirections(chroot_root):
+    """``cmd > FILE 2>&1 || (printf ...; exit 1)`` (fontconfig's fc-cache, gdk-pixbuf's
+    loaders.cache): the simulator defers the command alone with its redirections; at boot
+    the entry writes FILE (stdout and stderr), ``>>`` appends, ``2>/dev/null`` discards, and
+    the script's other effects were made offline. A path with a quote survives."""
+    root = chroot_root
+    ov = Overlay(HostDirFS(str(root), writable=True))
+    sim = image_fs()
+    sim.makedirs("/usr/local/bin")
+    sim.makedirs("/var/log")
+    sim.write_bytes("/usr/local/bin/nuwa-probe", b"\x7fELF", 0o755)
+    script = ("set -e\nnuwa-probe 1 >/var/log/probe.log 2>&1 || (printf 'failed.\\n'; exit 1)\n"
+              "echo seen > /tmp/after\nnuwa-probe 2 >> \"/var/log/it's.log\" 2>/dev/null\n")
+    r = run_script(sim, script, [], env=dict(BASE_ENV), name="test-script", models=MODELS)
+    assert not r.deferred_whole, r.reason
+    assert [d.redirects for d in r.deferred_commands] == [
+        ((1, ">", "/var/log/probe.log"), (2, ">&", "1")), ((1, ">>", "/var/log/it's.log"), (2, ">", "/dev/null"))]
+    assert sim.read_bytes("/tmp/after") == b"seen\n"
+    (root / "var/log/it's.log").write_text("before\n")
+    job = FirstBootJob.load(ov)
+    job.add_result(r, b"", [], BASE_ENV, "test-script")
+    job.write(ov)
+    ov.commit()
+    stored = json.loads((root / fb.JOB_DIR.lstrip("/") / "job.json").read_text())
+    assert [e.get("redirects") for e in stored["entries"]] == [
+        [[1, ">", "/var/log/probe.log"], [2, ">&", "1"]], [[1, ">>", "/var/log/it's.log"], [2, ">", "/dev/null"]]]
+    p = run_runner(root)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert (root / "tmp/order").read_text() == "1\n2\n"
+    assert (root / "var/log/probe.log").read_text() == "probe 1 says hello\n"
+    assert (root / "var/log/it's.log").read_text() == "before\nprobe 2 says hello\n"
+    log = (root / "var/log/nuwa-firstboot.log").read_text()
+    assert "probe 1 says hello" not in log  # it went to the command's own file
+    # a job with a damaged redirection is refused, as any damaged entry
+    bad = dict(stored)
+    bad["entries"] = [dict(stored["entries"][0], redirects=[[1, ">", "relative"]])]
+    with pytest.raises(CorruptImageError, match="bad redirection"):
+        fb.JobEntry.from_json(bad["entries"][0], "job.json")
 
 
 def test_runner_never_reruns_an_interrupted_entry(chroot_root):

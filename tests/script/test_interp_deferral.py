@@ -68,12 +68,17 @@ def test_deferred_stdin_is_kept(fs):
     [
         ("x=$(update-initramfs -u)\n", "captured by $( )"),
         ("update-initramfs | while read l; do :; done\n", "piped to the next command"),
-        ("update-initramfs > /tmp/out\n", "written to /tmp/out"),
+        ("update-initramfs > /tmp/out\ncat /tmp/out\n", "names /tmp/out, which deferred `update-initramfs` writes"),
+        ("update-initramfs > /tmp/out\nread x < /tmp/out\n", "/tmp/out is read, but deferred"),
+        ("{ echo a; update-initramfs; } > /tmp/out\n", "a file already in use"),
+        ("{ update-initramfs; echo a; } > /tmp/out\n", "written after deferred `update-initramfs`"),
         ("if update-initramfs; then echo y; fi\n", "decides a condition"),
         ("while update-initramfs; do break; done\n", "decides a condition"),
         ("update-initramfs && rm -f /tmp/x\n", "decides `&&`"),
         ("update-initramfs\necho $?\n", "$? reads the status"),
-        ("update-initramfs || exit 1\n", "decides `||`"),
+        ("update-initramfs || { rm -f /tmp/x; exit 1; }\n", "decides `||`"),
+        ("f() { update-initramfs || return 1; }\nf\n", "decides `||`"),
+        ("update-initramfs || (echo no; false)\n", "decides `||`"),
     ],
 )
 def test_used_output_or_status_defers_whole_script(fs, script, why):
