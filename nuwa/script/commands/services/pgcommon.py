@@ -61,11 +61,19 @@ def bkey(s: str) -> bytes:
     return s.encode("utf-8", "surrogateescape")
 
 
-def perl_number(inv: Invocation, v: str, what: str) -> float:
-    """``v`` used as a number (``$version >= 9.4``); a string Perl would warn about is deferred."""
-    if not re.fullmatch(r"\d+(?:\.\d+)?", v, A):
-        raise Defer(f"{inv.name}: {what} {v!r} is compared as a number (Perl's warning is not reproduced)")
-    return float(v)
+def perl_number(v: str) -> float | None:
+    """Perl's numeric value of a string (its leading decimal number, 0 without one), or None
+    when Perl would warn that it "isn't numeric" (under ``-w``)."""
+    m = re.match(r"[ \t\n\r\f\v]*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)", v, A)
+    if m and m.end() == len(v.rstrip(" \t\n\r\f\v")) and v.rstrip(" \t\n\r\f\v") != "":
+        return float(m.group(1))
+    return None
+
+
+def numeric(v: str) -> float:
+    """The value Perl compares, warnings aside: the leading number, else 0."""
+    m = re.match(r"[ \t\n\r\f\v]*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)", v, A)
+    return float(m.group(1)) if m else 0.0
 
 
 def config_bool(v: str | None) -> bool | None:
@@ -96,8 +104,10 @@ def perl_records(data: bytes) -> list[str]:
 class Pg:
     """PgCommon's view of one image: ``$confroot``, ``$common_confdir`` and the lookups."""
 
-    def __init__(self, inv: Invocation):
+    def __init__(self, inv: Invocation, warnings: bool):
         self.inv = inv
+        #: run under ``perl -w`` (pg_lsclusters): PgCommon's own code warns too
+        self.warnings = warnings
         # PgCommon.pm: $confroot = $ENV{PG_CLUSTER_CONF_ROOT} || '/etc/postgresql' (same for PGSYSCONFDIR)
         self.confroot = inv.env.get("PG_CLUSTER_CONF_ROOT") or "/etc/postgresql"
         self.common_confdir = inv.env.get("PGSYSCONFDIR") or "/etc/postgresql-common"
@@ -162,6 +172,13 @@ class Pg:
                 return None
             raise Defer(f"{self.inv.name}: reading {p} failed ({e.strerror})") from None
 
+    def version_number(self, v: str) -> float:
+        """``$version`` in a numeric comparison inside PgCommon."""
+        n = perl_number(v)
+        if n is None and self.warnings:
+            raise Defer(f"{self.inv.name}: version {v!r} is compared as a number (Perl's warning is not reproduced)")
+        return numeric(v) if n is None else n
+
     def user_name(self, uid: int) -> str:
         """``(getpwuid UID)[0]``; a uid without an entry would print undef with a warning."""
         if self._users is None:
@@ -223,22 +240,30 @@ class Pg:
     def cluster_conf_filename(self, v: str, c: str, name: str) -> str:
         """``cluster_conf_filename``: the cluster's file, else the one in postgresql-common's."""
         if name == "postgresql.auto.conf":
-            return f"{self.data_directory_or_defer(v, c)}/{name}"
+            return f"{self._undef_ok(self.cluster_data_directory(v, c), 0)}/{name}"
         fname = f"{self.confroot}/{v}/{c}/{name}"
         return fname if self.e(fname) else f"{self.common_confdir}/{name}"
 
     def read_cluster_conf_file(self, v: str, c: str, name: str) -> dict[str, str]:
         """``read_cluster_conf_file``: with ``postgresql.auto.conf`` merged in (9.4 and later)."""
         conf = self.read_conf_file(self.cluster_conf_filename(v, c, name))
-        if perl_number(self.inv, v, "version") >= 9.4 and name == "postgresql.conf":
-            d = self.cluster_data_directory(v, c, conf)
-            if d is None:
-                raise Defer(f"{self.inv.name}: cluster {v} {c} has no data directory "
-                            "(Perl's warning for the undefined value is not reproduced)")
+        if self.version_number(v) >= 9.4 and name == "postgresql.conf":
+            d = self._undef_ok(self.cluster_data_directory(v, c, conf), 285)
             for k, val in self.read_conf_file(f"{d}/postgresql.auto.conf").items():
                 if k != "data_directory":
                     conf[k] = val
         return conf
+
+    def _undef_ok(self, d: str | None, line: int) -> str:
+        """An undefined data directory in a string: "" (and, under ``-w``, the warning Perl
+        gives at PgCommon.pm line ``line``; 0: a place where it is not reproduced)."""
+        if d is None and self.warnings:
+            if not line:
+                raise Defer(f"{self.inv.name}: an undefined data directory in a path "
+                            "(Perl's warning is not reproduced)")
+            self.inv.err("Use of uninitialized value $data_directory in concatenation (.) or string at "
+                         f"/usr/share/perl5/PgCommon.pm line {line}.\n")
+        return d or ""
 
     def get_conf_value(self, v: str, c: str, name: str, key: str) -> str | None:
         return self.read_cluster_conf_file(v, c, name).get(key)
@@ -254,13 +279,6 @@ class Pg:
             d = self.readlink(confdir)
         if not truthy(d) and self.f(f"{confdir}/PG_VERSION"):
             d = confdir
-        return d
-
-    def data_directory_or_defer(self, v: str, c: str) -> str:
-        d = self.cluster_data_directory(v, c)
-        if d is None:
-            raise Defer(f"{self.inv.name}: cluster {v} {c} has no data directory "
-                        "(Perl's warning for the undefined value is not reproduced)")
         return d
 
     # ---- versions and clusters ----
@@ -303,7 +321,7 @@ class Pg:
 
     def get_cluster_socketdir(self, v: str, c: str) -> str:
         """``get_cluster_socketdir``, with its errors (a missing ``/var/run/postgresql``...)."""
-        key = "unix_socket_directories" if perl_number(self.inv, v, "version") >= 9.3 else "unix_socket_directory"
+        key = "unix_socket_directories" if self.version_number(v) >= 9.3 else "unix_socket_directory"
         sd = self.get_conf_value(v, c, "postgresql.conf", key)
         if truthy(sd):
             sd = re.sub(r"\s*,.*", "", sd, count=1, flags=A)
@@ -371,7 +389,7 @@ class Pg:
             st = self._st(info["pgdata"])
             info["owneruid"] = st.st_uid if st is not None else None
             pg = info["pgdata"]
-            if perl_number(self.inv, v, "version") >= 12:
+            if self.version_number(v) >= 12:
                 info["recovery"] = self.e(f"{pg}/recovery.signal") or self.e(f"{pg}/standby.signal")
             else:
                 info["recovery"] = self.e(f"{pg}/recovery.conf")

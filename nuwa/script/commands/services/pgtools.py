@@ -37,7 +37,7 @@ from nuwa.script.context import Defer, Invocation
 A = re.ASCII
 
 
-def _common(inv: Invocation) -> Pg:
+def _common(inv: Invocation, warnings: bool) -> Pg:
     """The checks every tool makes first: perl and PgCommon present, root, a plain Perl."""
     _pg_prerequisites(inv)
     creds = getattr(inv.fs, "creds", None)  # run by su/runuser as another user
@@ -48,7 +48,7 @@ def _common(inv: Invocation) -> Pg:
             raise Defer(f"{inv.name} with {var} set in the environment")
     if any("\n" in a for a in inv.argv):
         raise Defer(f"{inv.name}: an argument with a newline (Perl's $ matches before it)")
-    return Pg(inv)
+    return Pg(inv, warnings)
 
 
 def getopt(inv: Invocation, names: dict[str, str], bundling: bool) -> tuple[set[str], list[str], str, bool]:
@@ -124,7 +124,7 @@ def pg_lsclusters(inv: Invocation) -> int:
     cluster (version, name, port, status, owner, data directory, log destination), columns
     padded to the widest value, after the header unless ``-h``. Every status is "down".
     """
-    pg = _common(inv)
+    pg = _common(inv, warnings=True)  # #!/usr/bin/perl -wT
     opts, args, warn, helped = getopt(inv, _LS_NAMES, bundling=False)
     inv.err(warn)
     if helped or warn:
@@ -175,10 +175,10 @@ def _ls_lines(inv: Invocation, pg: Pg, opts: set[str], args: list[str]) -> list[
             if info.get("recovery"):
                 status += ",recovery"
             if "start-conf" in opts:
-                if info.get("start") is None:
-                    raise Defer(f"pg_lsclusters -s: cluster {v} {c} has an empty postgresql.conf "
-                                "(Perl's warning for the undefined start mode is not reproduced)")
-                status += "," + info["start"]
+                if info.get("start") is None:  # an empty postgresql.conf: cluster_info stopped early
+                    inv.err('Use of uninitialized value $info{"start"} in concatenation (.) or string at '
+                            f"{perl_dollar0(inv)} line 78.\n")
+                status += "," + (info.get("start") or "")
             if not pg.e(f"{BINROOT}{v}/bin/postgres"):
                 status += ",binaries_missing"
             conf = info["config"]
@@ -226,7 +226,7 @@ def pg_conftool(inv: Invocation) -> int:
     ``set``, ``remove`` and ``edit`` and the forms that name no cluster for a relative file
     (the default cluster) are deferred; their argument checks are answered first.
     """
-    pg = _common(inv)
+    pg = _common(inv, warnings=False)  # `use warnings` is lexical: PgCommon.pm's code does not warn
     opts, args, warn, helped = getopt(inv, _CONF_NAMES, bundling=True)
     inv.err(warn)
     usage = _CONF_USAGE.format(perl_dollar0(inv))
@@ -336,7 +336,7 @@ def pg_updatedicts(inv: Invocation) -> int:
     dictionaries that are gone are removed. ``mkdir`` and ``iconv`` run as the program's
     children through their own models; a deferral of either undoes everything it did.
     """
-    pg = _common(inv)
+    pg = _common(inv, warnings=True)  # #!/usr/bin/perl -w
     if inv.run is None or not hasattr(inv.fs, "savepoint"):
         raise Defer("pg_updatedicts: no way to run its mkdir/iconv children atomically here")
     if inv.umask != 0o022:
