@@ -299,3 +299,79 @@ def test_pg_conftool_on_described_clusters(tree, tmp_path_factory, args):
                                   "postgresql.conf show port"])
 def test_pg_conftool_writes_and_the_default_cluster_are_deferred(tree, tmp_path, args):
     assert "pg_conftool" in deferred(tree, tmp_path, f"pg_conftool {args}")
+
+
+# ---- pg_updatedicts -----------------------------------------------------------------------------
+
+def fresh_dicts(root: str) -> None:
+    """As before postgresql-common's first configuration: no cache, no links."""
+    shutil.rmtree(os.path.join(root, "var/cache/postgresql"))
+    for n in ("en_us.affix", "en_us.dict"):
+        os.unlink(os.path.join(root, "usr/share/postgresql/15/tsearch_data", n))
+
+
+def _bytes(root: str, rel: str, data: bytes) -> None:
+    p = os.path.join(root, rel)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    assert os.path.realpath(os.path.dirname(p)).startswith(os.path.realpath(root) + "/"), p
+    with open(p, "wb") as f:
+        f.write(data)
+
+
+def more_dicts(root: str) -> None:
+    """Dictionaries in ISO-8859-1 and UTF-8, one without its .dic, one without an encoding, one
+    whose words are not valid UTF-8, a symlinked one; stale files and links; a regular file where
+    a link would go; a tsearch_data directory of a version that is not installed."""
+    _bytes(root, "usr/share/hunspell/de_AT.aff", b"SET ISO8859-1\nTRY esianrtolcdugmph\xe4\xf6\xfc\n")
+    _bytes(root, "usr/share/hunspell/de_AT.dic", b"2\nStra\xdfe\n\xc4pfel\n")
+    _bytes(root, "usr/share/hunspell/Xx_Nodic.aff", b"SET UTF-8\n")
+    _bytes(root, "usr/share/hunspell/yy.aff", b"TRY abc\nSET  \n")
+    _bytes(root, "usr/share/hunspell/yy.dic", b"1\nabc\n")
+    _bytes(root, "usr/share/hunspell/ZZ_Test.aff", b"# test\nSET UTF-8   \n")
+    _bytes(root, "usr/share/hunspell/ZZ_Test.dic", b"1\nab\xffcd\n")
+    _bytes(root, "usr/share/myspell/dicts/fr.aff", b"SET UTF-8\n")
+    _bytes(root, "usr/share/myspell/dicts/fr.dic", b"1\nmot\n")
+    os.symlink("/usr/share/hunspell/en_US.aff", os.path.join(root, "usr/share/myspell/dicts/en_GB.aff"))
+    _bytes(root, "var/cache/postgresql/dicts/old.dict", b"stale\n")
+    ts = "usr/share/postgresql/15/tsearch_data"
+    os.symlink("/var/cache/postgresql/dicts/old.affix", os.path.join(root, ts, "old.affix"))
+    _bytes(root, f"{ts}/fr.dict", b"a regular file: pg_updatedicts leaves fr alone here\n")
+    os.makedirs(os.path.join(root, "usr/share/postgresql/13/tsearch_data"))
+    os.symlink("/var/cache/postgresql/dicts/en_us.dict", os.path.join(root, "usr/share/postgresql/13/tsearch_data/en_us.dict"))
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("setup", [None, fresh_dicts, more_dicts, no_cluster])
+def test_pg_updatedicts_matches_the_real_one(tree, tmp_path, setup):
+    judge(tree, tmp_path, "pg_updatedicts", setup)
+
+
+@pytest.mark.judge
+def test_pg_updatedicts_converts_and_links_as_the_real_one(tree, tmp_path):
+    st, out, err = judge(tree, tmp_path, "pg_updatedicts", lambda r: (fresh_dicts(r), more_dicts(r)))
+    assert b"  de_at\n" in out and b"ERROR: Conversion of /usr/share/hunspell/ZZ_Test.dic failed\n" in err
+    assert b"  /usr/share/postgresql//13/tsearch_data/en_us.dict\n" in out
+
+
+@pytest.mark.judge
+def test_pg_updatedicts_with_an_encoding_iconv_is_not_modelled_for_changes_nothing(tree, tmp_path):
+    def koi8(root):
+        fresh_dicts(root)
+        _bytes(root, "usr/share/hunspell/ru_RU.aff", b"SET KOI8-R\n")
+        _bytes(root, "usr/share/hunspell/ru_RU.dic", b"1\n\xc4\xc1\n")
+    assert "iconv" in deferred(tree, tmp_path, "pg_updatedicts", koi8)
+
+
+# ---- pg_updateaptconfig: the shell script the postinsts run, with pg_lsclusters modelled ---------
+
+@pytest.mark.judge
+@pytest.mark.parametrize("setup", [None, no_cluster, lambda r: (second(r), old_version(r))])
+def test_pg_updateaptconfig_writes_what_the_real_one_writes(tree, tmp_path, setup):
+    def stale(root):
+        if setup:
+            setup(root)
+        _bytes(root, "etc/apt/apt.conf.d/02autoremove-postgresql", b"old\n")
+    judge(tree, tmp_path, "/usr/share/postgresql-common/pg_updateaptconfig", stale)
+    # and again, the file now current: cmp finds nothing to do
+    (tmp_path / "again").mkdir()
+    judge(tree, tmp_path / "again", "/usr/share/postgresql-common/pg_updateaptconfig", setup)
