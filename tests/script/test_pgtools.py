@@ -218,6 +218,13 @@ def no_socket_dir(root: str) -> None:
         f.write(text.replace("\nunix_socket_directories", "\n#unix_socket_directories"))
 
 
+def no_data_directory(root: str) -> None:
+    """Clusters with settings but no data directory: PgCommon reads the configuration again at
+    each step and warns each time (perl -w) before its answer or its error."""
+    _write(root, "etc/postgresql/15/nodata/postgresql.conf", "port = 5433\nunix_socket_directories = '/tmp,/x'\n")
+    _write(root, "etc/postgresql/16/nodata/postgresql.conf", "port = 5434\n")
+
+
 def empty_conf(root: str) -> None:
     _write(root, "etc/postgresql/15/bare/postgresql.conf", "# nothing\n")
 
@@ -236,7 +243,8 @@ def test_pg_lsclusters_on_the_installed_cluster(tree, tmp_path_factory, args):
 
 
 @pytest.mark.judge
-@pytest.mark.parametrize("setup", [no_cluster, second, old_version, bad_line, inaccessible, no_socket_dir, empty_conf])
+@pytest.mark.parametrize("setup", [no_cluster, second, old_version, bad_line, inaccessible, no_socket_dir, empty_conf,
+                                   no_data_directory])
 @pytest.mark.parametrize("args", ["", "-h", "-s -h"])
 def test_pg_lsclusters_on_described_clusters(tree, tmp_path_factory, setup, args):
     judge_read_only(tree, tmp_path_factory, f"pg_lsclusters {args}", setup)
@@ -246,6 +254,14 @@ def test_pg_lsclusters_on_described_clusters(tree, tmp_path_factory, setup, args
 def test_pg_lsclusters_empty_configuration_warns_as_perl_does(tree, tmp_path_factory):
     want = judge_read_only(tree, tmp_path_factory, "pg_lsclusters -s", empty_conf)
     assert want[2].count(b"Use of uninitialized value") == 2
+
+
+@pytest.mark.judge
+def test_pg_lsclusters_without_a_data_directory_warns_at_each_read(tree, tmp_path_factory):
+    st, out, err = judge_read_only(tree, tmp_path_factory, "pg_lsclusters 15", no_data_directory)
+    assert st == 0 and err.count(b"Use of uninitialized value") == 3
+    st, out, err = judge_read_only(tree, tmp_path_factory, "pg_lsclusters 16", no_data_directory)
+    assert st == 1 and err.endswith(b"Error: Cannot stat /var/run/postgresql\n")
 
 
 @pytest.mark.judge

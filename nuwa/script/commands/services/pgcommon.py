@@ -157,7 +157,7 @@ class Pg:
     def slurp(self, p: str) -> bytes | None:
         """What reading ``open F, p`` gives: None if the open fails; a directory opens but
         reads nothing. Other read errors are not modelled."""
-        if p != p.strip(" \t\n\r\f\v") or p.startswith(("<", ">", "|", "+", "-")) or p.endswith("|"):
+        if p != p.strip(" \t\n\r\f\v") or p.startswith(("<", ">", "|", "+")) or p.endswith("|") or p == "-":
             # two-argument open: blanks are trimmed and these characters are modes
             raise Defer(f"{self.inv.name}: {p!r} opened by Perl's two-argument open (a mode or blanks)")
         st = self._st(p)
@@ -381,9 +381,13 @@ class Pg:
         running = None
         if truthy(pidfile) and pidfile != "(none)":
             running = self._pidfile_running(pidfile)
-        if running is None and not re.search(r"\d", info["port"], A):
-            raise Defer(f"{self.inv.name}: port {info['port']!r} of cluster {v} {c} makes PgCommon die "
-                        "(its exit status is the errno left over)")
+        if running is None:
+            # cluster_port_running: the port must hold a digit, then the socket directory is
+            # looked up again (its reads, warnings and errors again); nothing listens there
+            if not re.search(r"\d", info["port"], A):
+                raise Defer(f"{self.inv.name}: port {info['port']!r} of cluster {v} {c} makes PgCommon die "
+                            "(its exit status is the errno left over)")
+            self.get_cluster_socketdir(v, c)
         info["running"] = False
         if truthy(info["pgdata"]):
             st = self._st(info["pgdata"])
