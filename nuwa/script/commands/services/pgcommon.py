@@ -419,11 +419,8 @@ class Pg:
         return None
 
 
-def perl_dollar0(inv: Invocation) -> str:
-    """Perl's ``$0`` for a script the shell ran: the path it executed (found through PATH)."""
-    name = inv.argv[0]
-    if "/" in name:
-        return name
+def which(inv: Invocation, name: str) -> str | None:
+    """execvp's search: the first executable regular file ``DIR/name`` of PATH, or None."""
     for d in inv.env.get("PATH", "").split(":"):
         p = f"{d or '.'}/{name}"
         try:
@@ -432,4 +429,12 @@ def perl_dollar0(inv: Invocation) -> str:
             continue
         if _stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
             return p
-    return posixpath.join("/usr/bin", name)
+    return None
+
+
+def perl_dollar0(inv: Invocation) -> str:
+    """Perl's ``$0`` for a script the shell ran: the path it executed (found through PATH)."""
+    name = inv.argv[0]
+    if "/" in name:
+        return name
+    return which(inv, name) or posixpath.join("/usr/bin", name)

@@ -31,7 +31,7 @@ import re
 
 from nuwa.script.commands.services.dormant import _pg_prerequisites
 from nuwa.script.commands.services.pgcommon import (
-    BINROOT, Pg, PgError, ascii_lower, bkey, config_bool, perl_dollar0, perl_records, quote_conf_value, truthy)
+    BINROOT, Pg, PgError, ascii_lower, bkey, config_bool, perl_dollar0, perl_records, quote_conf_value, truthy, which)
 from nuwa.script.context import Defer, Invocation
 
 A = re.ASCII
@@ -89,7 +89,9 @@ def getopt(inv: Invocation, names: dict[str, str], bundling: bool) -> tuple[set[
         hits = [n for n in names if n == low] or [n for n in names if n.startswith(low) and not (bundling and len(n) == 1)]
         if bundling and low in names and len(low) == 1:
             hits = [low]
-        if not hits or not low:
+        if not low:
+            raise Defer(f"{inv.name}: option {a!r} with an empty name is not modelled")
+        if not hits:
             warn += f"Unknown option: {low}\n"
             continue
         if len({names[h] for h in hits}) > 1:
@@ -354,6 +356,9 @@ def pg_updatedicts(inv: Invocation) -> int:
 
 def _system(inv: Invocation, argv: list[str]) -> int:
     """Perl's ``system LIST``: the child's output goes where the program's goes."""
+    if which(inv, argv[0]) is None:
+        # perl's own "Can't exec" warning, not the shell's "not found"
+        raise Defer(f"pg_updatedicts: {argv[0]} is not on PATH in the image")
     st, out, err = inv.run(argv, b"")
     inv.out(out)
     inv.err(err)
