@@ -233,7 +233,7 @@ def empty_conf(root: str) -> None:
 
 LS_ARGS = ["", "-h", "--no-header", "-H", "-s", "-h -s", "-S --no-h", "15", "15 main", "15/main", "15-main",
            "15 nope", "14", "abc", "15 '%%'", "15 0", "15 main extra", "-x -q", "-hj", "--help", "-x --help",
-           "--he=1 --no=2", "-- -h"]
+           "--he=1 --no=2", "-- -h", "-Q --FOO-Bar", "-no-header 15 main"]
 
 
 @pytest.mark.judge
@@ -293,7 +293,7 @@ CONF_ARGS = [
     "15 nope show port", "14 main show port", "15 main show", "15 main show a b", "15 main set port",
     "15 main edit x", "a b c d show x", "nothing here", "", "-x show", "-bx 15 main show ssl", "--help",
     "--bo=1 15 main show ssl", "--BOOL 15 main show ssl", "--sh 15 main show port", "-help", "15 main remove",
-    "15 main delete a b",
+    "15 main delete a b", "--XyZ -Q show", "-boolean 15 main show ssl", "15 main show -- -s",
 ]
 
 
@@ -391,3 +391,18 @@ def test_pg_updateaptconfig_writes_what_the_real_one_writes(tree, tmp_path, setu
     # and again, the file now current: cmp finds nothing to do
     (tmp_path / "again").mkdir()
     judge(tree, tmp_path / "again", "/usr/share/postgresql-common/pg_updateaptconfig", setup)
+
+
+@pytest.mark.judge
+def test_without_pgcommon_or_as_another_user_the_tools_are_deferred(tree, tmp_path, tmp_path_factory):
+    def no_pgcommon(root):
+        os.unlink(os.path.join(root, "usr/share/perl5/PgCommon.pm"))
+    for cmd in ("pg_lsclusters", "pg_conftool 15 main show port", "pg_updatedicts"):
+        d = tmp_path / cmd.split()[0]
+        d.mkdir()
+        assert "PgCommon.pm" in deferred(tree, d, cmd, no_pgcommon)
+    fs = Overlay(HostDirFS(described(tree, tmp_path_factory, ())))
+    r = run_script(fs, "su -s /bin/sh nobody -c pg_lsclusters\n", env={"LC_ALL": "C", "PATH": PATH},
+                   models=MODELS, is_path=False)
+    reasons = ([r.reason] if r.deferred_whole else []) + [d.reason for d in r.deferred_commands]
+    assert reasons and "other than root" in reasons[0], reasons
