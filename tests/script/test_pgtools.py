@@ -345,6 +345,10 @@ def more_dicts(root: str) -> None:
     _bytes(root, "usr/share/hunspell/yy.dic", b"1\nabc\n")
     _bytes(root, "usr/share/hunspell/ZZ_Test.aff", b"# test\nSET UTF-8   \n")
     _bytes(root, "usr/share/hunspell/ZZ_Test.dic", b"1\nab\xffcd\n")
+    _bytes(root, "usr/share/hunspell/Zz_\u00c9a.aff", b"SET UTF-8\n")  # glob's order of a byte >= 0x80
+    _bytes(root, "usr/share/hunspell/Zz_\u00c9a.dic", b"1\n\xc3\xa9t\xc3\xa9\n")
+    _bytes(root, "usr/share/hunspell/zz_.aff", b"SET UTF-8\n")
+    _bytes(root, "usr/share/hunspell/zz_.dic", b"1\nzz\n")
     _bytes(root, "usr/share/myspell/dicts/fr.aff", b"SET UTF-8\n")
     _bytes(root, "usr/share/myspell/dicts/fr.dic", b"1\nmot\n")
     os.symlink("/usr/share/hunspell/en_US.aff", os.path.join(root, "usr/share/myspell/dicts/en_GB.aff"))

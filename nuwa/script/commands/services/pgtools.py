@@ -86,9 +86,8 @@ def getopt(inv: Invocation, names: dict[str, str], bundling: bool) -> tuple[set[
         body = a[2:] if a.startswith("--") else a[1:]
         name, eq, _ = body.partition("=")
         low = ascii_lower(name)
+        # an exact name first, else the unique prefix (bundling: of the long names only)
         hits = [n for n in names if n == low] or [n for n in names if n.startswith(low) and not (bundling and len(n) == 1)]
-        if bundling and low in names and len(low) == 1:
-            hits = [low]
         if not low:
             raise Defer(f"{inv.name}: option {a!r} with an empty name is not modelled")
         if not hits:
@@ -302,7 +301,7 @@ def perl_glob(inv: Invocation, pattern: str) -> list[str]:
     """Perl's ``glob`` (File::Glob's csh flags, ``bsd_glob.c``) for patterns whose only magic
     is ``*``: each magic component is matched against its directory's names (not the hidden
     ones), a plain one is taken as written (``a//b`` stays), and a result must exist
-    (``lstat``). Sorted as GLOB_ALPHASORT does: ASCII case folded, then byte order."""
+    (``lstat``). Sorted as GLOB_ALPHASORT does (``_alphasort``)."""
     if any(ch in pattern for ch in "?[{~\\"):
         raise Defer(f"{inv.name}: glob pattern {pattern} is not modelled")
     paths = [""]
@@ -327,7 +326,15 @@ def perl_glob(inv: Invocation, pattern: str) -> list[str]:
             out.append(p)
         except (OSError, ValueError):
             pass
-    return sorted(out, key=lambda p: (bkey(p).lower(), bkey(p)))
+    return sorted(out, key=_alphasort)
+
+
+def _alphasort(p: str) -> tuple:
+    """bsd_glob.c ``ci_compare``: ASCII-folded ``char``s compared as the signed chars of amd64
+    (a byte from 0x80 sorts before any ASCII one, and before the end of a shorter name: the
+    terminating NUL is the 0 appended), ties broken by ``strcmp``."""
+    folded = tuple(c - 256 if c >= 0x80 else c for c in bkey(p).lower())
+    return folded + (0,), bkey(p)
 
 
 def pg_updatedicts(inv: Invocation) -> int:
