@@ -311,9 +311,8 @@ def test_pg_conftool_on_described_clusters(tree, tmp_path_factory, args):
 
 
 @pytest.mark.judge
-@pytest.mark.parametrize("args", ["15 main set port 5433", "15 main remove port", "15 main edit", "show port",
-                                  "postgresql.conf show port"])
-def test_pg_conftool_writes_and_the_default_cluster_are_deferred(tree, tmp_path, args):
+@pytest.mark.parametrize("args", ["15 main set port 5433", "15 main remove port", "15 main edit", "set port 1"])
+def test_pg_conftool_writes_are_deferred(tree, tmp_path, args):
     assert "pg_conftool" in deferred(tree, tmp_path, f"pg_conftool {args}")
 
 
@@ -410,3 +409,25 @@ def test_without_pgcommon_or_as_another_user_the_tools_are_deferred(tree, tmp_pa
                    models=MODELS, is_path=False)
     reasons = ([r.reason] if r.deferred_whole else []) + [d.reason for d in r.deferred_commands]
     assert reasons and "other than root" in reasons[0], reasons
+
+
+# ---- pg_conftool on the default cluster (PgCommon's user_cluster_map) -------------------------------
+
+def user_clusters(root: str) -> None:
+    _write(root, "etc/postgresql-common/user_clusters",
+           "# user group version cluster database\nroot root 14 main db\nbad line\n* * 15 nope *\n"
+           "postgres * 15 main *\n  * *   15 second * # this one\n* * 15 main *\n")
+
+
+def postgresqlrc(root: str) -> None:
+    _write(root, "root/.postgresqlrc", "# mine\n15\n15 main\n13 old db\n\n15 second mydb\n")
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("setups", [(), (no_cluster,), (second,), (second, old_version), (old_version,),
+                                    (second, user_clusters), (second, old_version, postgresqlrc, user_clusters)],
+                         ids=lambda t: "+".join(f.__name__ for f in t) or "installed")
+@pytest.mark.parametrize("args", ["show port", "-s get cluster_name", "postgresql.conf show all", "start.conf show x",
+                                  "pg_ctl.conf show all", "show", "edit x"])
+def test_pg_conftool_on_the_default_cluster(tree, tmp_path_factory, setups, args):
+    judge_read_only(tree, tmp_path_factory, f"pg_conftool {args}", *setups)

@@ -319,6 +319,58 @@ class Pg:
     def cluster_exists(self, v: str, c: str) -> bool:
         return c in self.get_version_clusters(v)
 
+    def user_cluster_map(self) -> tuple[str | None, str | None]:
+        """``user_cluster_map`` for root: (version, cluster) from ``~/.postgresqlrc``, then
+        ``user_clusters`` (its "Warning: ..." lines on stdout), else the only cluster, the one
+        on the default port, or (the newest psql, None) when there is none."""
+        if self._users is None:
+            self._users = UserDB(self.inv)
+        me = self._users.user_by_uid(0)
+        grp = self._users.grp_by_gid(int(me[3])) if me and len(me) > 3 and me[3].isdigit() else None
+        if me is None or grp is None or len(me) < 6:
+            raise Defer(f"{self.inv.name}: uid 0 or its group has no entry (the default cluster's lookup)")
+        home = self.inv.env.get("HOME") or me[5]
+        for path, nfields in ((f"{home}/.postgresqlrc", 3), (f"{self.common_confdir}/user_clusters", 5)):
+            data = self.slurp(path)
+            for n, line in enumerate(perl_records(data or b""), 1):
+                line = re.sub(r"#.*", "", line, count=1)
+                if re.fullmatch(r"\s*", line, A):
+                    continue
+                # split: fields between blanks; missing ones are undef, which PgCommon (no
+                # warnings) reads as "" in these tests and messages
+                fields = [f for f in re.split(r"[ \t\n\r\f\v]+", line) if f] + [""] * nfields
+                if nfields == 3:
+                    u, g, (v, c, db) = "", "", fields[:3]
+                else:
+                    u, g, v, c, db = fields[:5]
+                    if not truthy(db):
+                        self.inv.out(f"Warning: ignoring invalid line {n} in {path}\n")
+                        continue
+                if not self.x(f"{BINROOT}{v}/bin/psql"):
+                    self.inv.out(f"Warning: {path} line {n}: version {v} does not exist\n")
+                    continue
+                if not self.cluster_exists(v, c) and not re.fullmatch(r"\S+:\d*\n?", c, A):
+                    self.inv.out(f"Warning: {path} line {n}: cluster {v}/{c} does not exist\n")
+                    continue
+                if nfields == 3:
+                    if truthy(db):
+                        return v, c
+                    self.inv.out(f"Warning: ignoring invalid line {n} in {path}\n")
+                    continue
+                if u in ("*", me[0]) and g in ("*", grp[0]):
+                    return v, c
+        clusters = [(v, c) for v in self.get_versions() for c in self.get_version_clusters(v)]
+        if len(clusters) == 1:
+            return clusters[0]
+        if not clusters:
+            return None, None  # the newest psql's version, no cluster: pg_conftool's error
+        default = None
+        for v, c in clusters:
+            port = self.get_conf_value(v, c, "postgresql.conf", "port")
+            if numeric(port if truthy(port) else DEFAULT_PORT) == float(DEFAULT_PORT):
+                default = (v, c)
+        return default or (None, None)
+
     def get_cluster_socketdir(self, v: str, c: str) -> str:
         """``get_cluster_socketdir``, with its errors (a missing ``/var/run/postgresql``...)."""
         key = "unix_socket_directories" if self.version_number(v) >= 9.3 else "unix_socket_directory"

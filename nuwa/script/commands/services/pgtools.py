@@ -224,8 +224,9 @@ def pg_conftool(inv: Invocation) -> int:
     """``pg_conftool [-bsv] [VERSION CLUSTER] [CONFIGFILE] show|get PARAMETER|all``: a setting
     of a cluster's configuration file (or of an absolute file), as PgCommon reads it.
 
-    ``set``, ``remove`` and ``edit`` and the forms that name no cluster for a relative file
-    (the default cluster) are deferred; their argument checks are answered first.
+    Without VERSION CLUSTER the default cluster is PgCommon's ``user_cluster_map`` (root's
+    ``~/.postgresqlrc``, ``user_clusters``, the only cluster or the one on port 5432).
+    ``set``, ``remove`` and ``edit`` are deferred; their argument checks are answered first.
     """
     pg = _common(inv, warnings=False)  # `use warnings` is lexical: PgCommon.pm's code does not warn
     opts, args, warn, helped = getopt(inv, _CONF_NAMES, bundling=True)
@@ -247,15 +248,19 @@ def pg_conftool(inv: Invocation) -> int:
     if cmdidx > 3:
         return help_(1, "Too many arguments before command")
     version = cluster = None
-    if cmdidx == 0 or (cmdidx == 1 and not args[0].startswith("/")):
-        raise Defer("pg_conftool without VERSION CLUSTER: the default cluster (user_clusters, ~/.postgresqlrc) "
-                    "is not modelled")
-    if cmdidx == 1:
-        conffile = args[0]
-    else:
-        version, cluster = args[0], args[1]
-        conffile = args[2] if cmdidx == 3 else "postgresql.conf"
     try:
+        if cmdidx == 0 or (cmdidx == 1 and not args[0].startswith("/")):
+            # postgresql.conf, or a relative file, of the default cluster
+            version, cluster = pg.user_cluster_map()
+            if not truthy(cluster):
+                raise PgError("No default cluster found")
+        if cmdidx == 0:
+            conffile = "postgresql.conf"
+        elif cmdidx == 1:
+            conffile = args[0]
+        else:
+            version, cluster = args[0], args[1]
+            conffile = args[2] if cmdidx == 3 else "postgresql.conf"
         if truthy(cluster) and not pg.cluster_exists(version, cluster):
             raise PgError(f"Cluster {version} {cluster} does not exist")
         rest = args[cmdidx:]
