@@ -75,6 +75,7 @@ ADDED = {
     "dbus-uuidgen",  # issue 13: dbus-daemon's postinst (--ensure)
     "lsmod",  # issue 13: console-setup's config asks whether speakup is loaded (a dormant image: nothing)
     "base64",  # issue 13: slapd's postinst encodes random bytes for a password
+    "pg_lsclusters", "pg_conftool", "pg_updatedicts",  # issue 13: postgresql-common's cluster tools
 }
 
 

@@ -16,14 +16,17 @@
   running kernel to load AppArmor profiles into;  ``dormant``: epmd's client commands (erlang-base):
   no daemon to reach; vgcfgbackup (lvm2): no volume group visible, nothing mounted on /proc;
   pg_checksystem, run-upgrade-scripts (postgresql-common): no cluster, nothing to check or upgrade;
-  ``mysqladmin`` (MariaDB 10.11): no server answers, the client's connection failure.
+  ``mysqladmin`` (MariaDB 10.11): no server answers, the client's connection failure;
+  ``pgtools`` (on ``pgcommon``, PgCommon.pm): pg_lsclusters, pg_conftool show, pg_updatedicts
+  (postgresql-common): the clusters an image describes, every one "down".
 Starting, stopping and reloading only matter to a running system: those are dropped and reported.
 """
 
 from __future__ import annotations
 
 from nuwa.script.commands.services import (
-    deb_systemd, detect_virt, dormant, mysqladmin, netprobes, procs, systemctl, systemd_setup, sysvinit, tmpfiles)
+    deb_systemd, detect_virt, dormant, mysqladmin, netprobes, pgtools, procs, systemctl, systemd_setup, sysvinit,
+    tmpfiles)
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -59,4 +62,7 @@ MODELS = {
     "mysqladmin": mysqladmin.mysqladmin,
     "mariadb-admin": mysqladmin.mysqladmin,
     "run-upgrade-scripts": dormant.run_upgrade_scripts,
+    "pg_lsclusters": pgtools.pg_lsclusters,
+    "pg_conftool": pgtools.pg_conftool,
+    "pg_updatedicts": pgtools.pg_updatedicts,
 }
