@@ -6,12 +6,14 @@
 - ``perl_oneliners``: ``perl`` for the few generated one-liners (dh_python3, libc6, ucf's);
   every other Perl program is deferred;
 - ``identifiers``: iscsi-iname (open-iscsi 2.1.8), nvme gen-hostnqn/show-hostnqn (nvme-cli 2.3),
-  uuidgen (util-linux 2.38.1): machine identifiers, random as in a chroot install.
+  uuidgen (util-linux 2.38.1): machine identifiers, random as in a chroot install;
+- ``caps``: setcap, getcap (libcap2-bin 2.66): file capabilities (``capnames``: libcap's text
+  form and the ``security.capability`` value).
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.miscutils import iconv, identifiers, locales, perl_oneliners, runparts, sysinfo
+from nuwa.script.commands.miscutils import caps, iconv, identifiers, locales, perl_oneliners, runparts, sysinfo
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -31,4 +33,6 @@ MODELS = {
     "iscsi-iname": identifiers.iscsi_iname,
     "nvme": identifiers.nvme,
     "uuidgen": identifiers.uuidgen,
+    "setcap": caps.setcap,
+    "getcap": caps.getcap,
 }
