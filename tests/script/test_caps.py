@@ -370,3 +370,83 @@ def test_ext4_image_keeps_the_capability(tmp_path):
     debugfs(img, f"ea_get -f {out} /usr/bin/ping {CAP}")
     assert out.read_bytes() == V2_PING
     assert "Mode:  0755" in debugfs(img, "stat /usr/bin/ping")
+
+
+# ---- in a chroot of a real bookworm tree --------------------------------------------------
+
+CHROOT_PACKAGES = ("iputils-ping", "libcap2-bin")
+MAINT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C",
+             "DPKG_MAINTSCRIPT_PACKAGE": "iputils-ping", "DPKG_MAINTSCRIPT_NAME": "postinst"}
+
+
+def _fresh(root: str, rel: str, mode: int) -> None:
+    """Replace a hard-linked file of the tree by its own copy (xattrs live in the inode: the
+    cached tree must not change) with ``mode`` and no capability."""
+    p = os.path.join(root, rel)
+    with open(p, "rb") as f:
+        data = f.read()
+    os.unlink(p)
+    with open(p, "wb") as f:
+        f.write(data)
+    os.chmod(p, mode)
+
+
+@pytest.fixture(scope="module")
+def bookworm_pair(tmp_path_factory):
+    """Two hard-linked copies of a bookworm tree with iputils-ping and libcap2-bin."""
+    from debian_tree import bookworm_tree, link_tree
+
+    base = bookworm_tree(extra=CHROOT_PACKAGES)
+    where = tmp_path_factory.mktemp("capstree")
+    return link_tree(base, str(where / "real")), link_tree(base, str(where / "model"))
+
+
+@pytest.mark.judge
+@pytest.mark.slow
+@pytest.mark.parametrize("start", [0o755, 0o4755])
+def test_iputils_ping_postinst_as_in_a_chroot(bookworm_pair, start):
+    """The real postinst run by dash in a chroot vs the interpreter on the other copy: the same
+    output and status, ping without its set-user-id bit and with ``cap_net_raw=ep``."""
+    from nuwa.script.interp import run_script
+
+    real, model = bookworm_pair
+    for r in (real, model):
+        _fresh(r, "usr/bin/ping", start)
+    script = "/var/lib/dpkg/info/iputils-ping.postinst"
+    want = runs.run_real(["/bin/sh", script, "configure", "20221126-1"], env=MAINT_ENV, chroot=real)
+    with open(os.path.join(model, script.lstrip("/")), encoding="utf-8") as f:
+        text = f.read()
+    r = run_script(HostDirFS(model, writable=True), text, ["configure", "20221126-1"], env=MAINT_ENV,
+                   models=MODELS, is_path=False)
+    assert not r.deferred_whole and not r.deferred_commands, r.reason
+    assert (r.status, r.stdout, r.stderr) == want
+    facts = [(os.lstat(os.path.join(x, "usr/bin/ping")).st_mode,
+              os.getxattr(os.path.join(x, "usr/bin/ping"), CAP)) for x in (real, model)]
+    assert facts[0] == facts[1] == (stat.S_IFREG | 0o755, V2_PING)
+
+
+CHROOT_CASES = [
+    ["setcap", "cap_net_raw+ep", "ping"], ["setcap", "-r", "capped"], ["setcap", "-r", "plain"],
+    ["setcap", "cap_chown+p cap_kill+ep", "ping"], ["setcap", "bogus", "ping"], ["setcap", "cap_kill+ep", "lping"],
+    ["setcap", "-n", "1000", "cap_kill+ep", "ping"], ["setcap", "-v", "cap_net_raw+p", "capped"],
+    ["getcap", "-r", "-v", "."], ["getcap", "capped", "missing", "d"], ["getcap", "-n", "d/sub/c"],
+]
+
+
+@pytest.mark.judge
+@pytest.mark.slow
+@pytest.mark.parametrize("argv", CHROOT_CASES, ids=[" ".join(c) for c in CHROOT_CASES])
+def test_programs_as_in_a_chroot(bookworm_pair, argv):
+    """The tree's own setcap/getcap (chroot, cwd a scratch directory in the tree) vs the model
+    with the same working directory in the image."""
+    import shutil
+
+    real, model = bookworm_pair
+    for r in (real, model):
+        scratch = os.path.join(r, "tmp/capt")
+        shutil.rmtree(scratch, ignore_errors=True)
+        _tree(scratch)
+    want = runs.run_real(["/bin/sh", "-c", 'cd /tmp/capt && exec "$@"', "sh", *argv], env=ENV, chroot=real)
+    got = runs.run_model(model, argv, env=ENV, models=MODELS, cwd="/tmp/capt")
+    assert got == want
+    assert _facts(os.path.join(model, "tmp/capt")) == _facts(os.path.join(real, "tmp/capt"))
