@@ -126,7 +126,8 @@ SETCAP_CASES = [
     ["-n", "0", "cap_net_raw+ep", "ping"], ["-n", "-3", "cap_net_raw+ep", "ping"],
     ["-n", " 7", "cap_net_raw+ep", "ping"], ["-n", "0x10", "cap_kill+ep", "ping"], ["-n", "08", "cap_kill+ep", "ping"],
     ["-n", "4294967296", "cap_kill+ep", "ping"], ["-n", "12x", "cap_kill+ep", "ping"], ["-n", "", "cap_kill+ep", "ping"],
-    ["-n", "5", "-r", "capped"], ["-n"],
+    ["-n", "5", "-r", "capped"], ["-n"], ["-n", "+5", "cap_kill+ep", "ping"], ["-n", " -5", "cap_kill+ep", "ping"],
+    ["-n", "0X1F", "cap_kill+ep", "ping"], ["-n", "99999999999999999999999", "cap_kill+ep", "ping"],
     # usage
     [], ["cap_chown+ep"], ["-r"], ["-q"], ["-h"], ["--license"], ["-q", "-h", "cap_chown+ep", "ping"],
     ["cap_kill+ep", "ping", "cap_kill+ep"], ["-x", "ping"],
@@ -296,8 +297,26 @@ def test_setcap_on_fifo_or_device_defers(tmp_path, make):
     if make == "fifo":
         with pytest.raises(subprocess.TimeoutExpired):
             runs.run_real([tool("setcap"), "cap_kill+ep", "node"], env=ENV, cwd=root, timeout=2)
-    # getcap only reads: a FIFO is "not a regular file" (non-recursive) or a file without caps (-r)
-    _ = root
+
+
+def test_setcap_and_getcap_as_another_user_defer():
+    """Through ``su``/``runuser`` the file system is a user's view: raising CAP_SETFCAP is the
+    running kernel's decision, and the view does not model extended attributes: deferred."""
+    from nuwa.fs.memory import MemoryFS
+    from nuwa.script.commands.loginutils.credfs import Credentials, UserView
+    from nuwa.script.context import Invocation
+
+    fs = MemoryFS()
+    fs.write_bytes("/f", b"x", 0o755)
+    view = UserView(fs, Credentials(uid=65534, gid=65534, groups=(), user="nobody"))
+    with pytest.raises(Defer, match="uid 65534"):
+        MODELS["setcap"](Invocation(argv=["setcap", "cap_kill+ep", "/f"], fs=view, models=MODELS))
+    with pytest.raises(Defer, match="extended attributes"):
+        MODELS["getcap"](Invocation(argv=["getcap", "/f"], fs=view, models=MODELS))
+    root = UserView(fs, Credentials(uid=0, gid=0, groups=(), user="root"))
+    with pytest.raises(Defer, match="su as root"):
+        MODELS["setcap"](Invocation(argv=["setcap", "cap_kill+ep", "/f"], fs=root, models=MODELS))
+    assert fs.listxattr("/f") == []
 
 
 @pytest.mark.judge

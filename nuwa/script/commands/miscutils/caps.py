@@ -16,7 +16,8 @@ stays until the script's own ``chmod u-s``.
 Deferred: ``setcap`` on a FIFO or a device node (Debian's security update of 2026 opens the
 file for reading first, which blocks on a FIFO and opens the device; earlier 2.66 builds
 report "Invalid file"), ``setcap`` by a user other than root (raising ``CAP_SETFCAP`` is the
-running kernel's decision), and ``getcap`` of a file whose attribute is neither a revision 2
+running kernel's decision) or through ``su``/``runuser`` at all (their view of the image does
+not model extended attributes), and ``getcap`` of a file whose attribute is neither a revision 2
 nor a revision 3 value (the kernel's answer to a malformed value is not modelled).
 """
 
@@ -204,6 +205,9 @@ def setcap(inv: Invocation) -> int:
     creds = getattr(inv.fs, "creds", None)
     if creds is not None and creds.uid != 0:
         raise Defer(f"setcap run as uid {creds.uid}: whether it may raise CAP_SETFCAP is the running kernel's answer")
+    if creds is not None:
+        # su/runuser's view of the image (loginutils.credfs) does not model extended attributes
+        raise Defer(f"setcap run through su as {creds.user}: extended attributes in a user's view are not modelled")
     quiet = verify = False
     rootid = 0
     state: dict = {}
