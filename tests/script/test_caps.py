@@ -144,8 +144,21 @@ STDIN_CASES = [
     (["-", "ping"], b"cap_kill+ep\n"), (["-q", "-", "ping"], b"cap_chown+ep"), (["-", "ping"], b""),
     (["-", "ping"], b"\ncap_chown+ep"), (["-", "ping", "-", "plain"], b"cap_chown+ep"),
     (["-", "ping"], b"cap_chown+ep\ncap_kill+p\n\nignored"), (["-", "ping"], b"cap_chown+ep\0cap_kill+ep"),
-    (["-", "ping"], b"cap_chown+ep " + b" " * 3000 + b"cap_kill+ep"), (["-", "ping"], b"bad+ep\n"),
+    (["-", "ping"], b"cap_chown+ep " + b" " * 2024 + b"cap_kill+ep"), (["-", "ping"], b"bad+ep\n"),
 ]
+
+
+def test_setcap_defers_input_longer_than_one_read():
+    """setcap reads at most 2048 bytes; the rest would stay for the next reader of the input."""
+    from nuwa.fs.memory import MemoryFS
+    from nuwa.script.context import Invocation
+
+    fs = MemoryFS()
+    fs.write_bytes("/f", b"x", 0o755)
+    inv = Invocation(argv=["setcap", "-", "/f"], fs=fs, stdin=b"cap_kill+ep" + b" " * 2040, models=MODELS)
+    with pytest.raises(Defer, match="more than the 2048 bytes"):
+        MODELS["setcap"](inv)
+    assert fs.listxattr("/f") == []
 
 
 @pytest.mark.judge

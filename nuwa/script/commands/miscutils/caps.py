@@ -129,6 +129,10 @@ def _read_stdin(inv: Invocation, state: dict, quiet: bool) -> bytes | None:
         inv.err("Please enter caps for file [empty line to end]:\n")
     data = bytes(inv.stdin)
     pos = state.get("stdin", 0)
+    if len(data) - pos > MAXCAP:
+        # the real read stops there and leaves the rest to the next reader of the same input,
+        # which the interpreter's all-or-nothing standard input cannot express
+        raise Defer(f"setcap -: standard input holds more than the {MAXCAP} bytes setcap reads")
     chunk = data[pos:pos + MAXCAP]
     state["stdin"] = pos + len(chunk)
     if not chunk or chunk[0] == 0x0A:
