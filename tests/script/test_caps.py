@@ -118,6 +118,7 @@ SETCAP_CASES = [
     ["-v", "cap_net_raw+ep", "capped"], ["-v", "cap_net_raw+p", "capped"], ["-q", "-v", "cap_net_raw+p", "capped"],
     ["-v", "-r", "plain"], ["-v", "-r", "missing"], ["-v", "-r", "capped"], ["-v", "cap_net_raw+ep", "lping"],
     ["-v", "cap_net_raw+ep", "d/up"], ["-v", "cap_chown+p", "d/sub/c"], ["-v", "=", "plain"],
+    ["-v", "-r", "dangling"], ["-v", "cap_kill+ep", "dangling"], ["-v", "-r", "d"], ["-v", "-r", "ping/"],
     ["-v", "cap_net_raw+ep", "capped", "cap_kill+ep", "capped", "cap_chown+ep", "plain"],
     ["cap_kill+ep", "plain", "-v", "cap_kill+ep", "plain"],
     # namespaced (revision 3) values
