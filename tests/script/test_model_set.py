@@ -76,6 +76,7 @@ ADDED = {
     "lsmod",  # issue 13: console-setup's config asks whether speakup is loaded (a dormant image: nothing)
     "base64",  # issue 13: slapd's postinst encodes random bytes for a password
     "pg_lsclusters", "pg_conftool", "pg_updatedicts",  # issue 13: postgresql-common's cluster tools
+    "setcap", "getcap",  # issue 13: libcap2-bin, file capabilities (iputils-ping, iproute2...)
 }
 
 

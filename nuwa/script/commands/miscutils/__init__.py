@@ -7,12 +7,15 @@
   every other Perl program is deferred;
 - ``identifiers``: iscsi-iname (open-iscsi 2.1.8), nvme gen-hostnqn/show-hostnqn (nvme-cli 2.3),
   uuidgen (util-linux 2.38.1): machine identifiers, random as in a chroot install; dbus-uuidgen
-  (dbus 1.14.10): the D-Bus machine ID copied from /etc/machine-id, never made up offline.
+  (dbus 1.14.10): the D-Bus machine ID copied from /etc/machine-id, never made up offline;
+- ``caps``: setcap, getcap (libcap2-bin 2.66): file capabilities (``capnames``: libcap's text
+  form and the ``security.capability`` value).
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.miscutils import dbusid, iconv, identifiers, locales, perl_oneliners, runparts, sysinfo
+from nuwa.script.commands.miscutils import (
+    caps, dbusid, iconv, identifiers, locales, perl_oneliners, runparts, sysinfo)
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -33,4 +36,6 @@ MODELS = {
     "nvme": identifiers.nvme,
     "uuidgen": identifiers.uuidgen,
     "dbus-uuidgen": dbusid.dbus_uuidgen,
+    "setcap": caps.setcap,
+    "getcap": caps.getcap,
 }
