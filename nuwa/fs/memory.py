@@ -395,9 +395,16 @@ class MemoryFS(FileSystem):
             self._truncate_node(node, 0, path)
         return MemoryHandle(self, node, acc != os.O_WRONLY, acc != os.O_RDONLY, path)
 
+    def _kill_priv(self, node: Node) -> None:
+        """``security_inode_killpriv``: a write, a truncate or a chown of a non-directory
+        removes its file capabilities (the ``security.capability`` attribute)."""
+        if "security.capability" in self._xattrs(node):
+            del self._xattrs_w(node)["security.capability"]
+
     def _write(self, node: Node, offset: int, data: bytes, path: str) -> int:
         if not data:
             return 0
+        self._kill_priv(node)
         c = self._content_w(node)
         need = c.new_blocks(offset, len(data))
         if self._used_blocks + need > self._capacity_blocks:
@@ -410,6 +417,7 @@ class MemoryFS(FileSystem):
         return len(data)
 
     def _truncate_node(self, node: Node, length: int, path: str) -> None:
+        self._kill_priv(node)
         c = self._content_w(node)
         before = c.allocated()
         c.truncate(length)
@@ -576,10 +584,11 @@ class MemoryFS(FileSystem):
         node = self._node(path, follow_symlinks)
         self._ro(path)
         mode = node.mode
-        if not S.S_ISDIR(mode):  # chown_common: ATTR_KILL_SUID | ATTR_KILL_SGID
+        if not S.S_ISDIR(mode):  # chown_common: ATTR_KILL_SUID | ATTR_KILL_SGID | ATTR_KILL_PRIV
             mode &= ~S.S_ISUID
             if mode & S.S_IXGRP:
                 mode &= ~S.S_ISGID
+            self._kill_priv(node)
         self._set(node, uid=node.uid if uid == -1 else uid, gid=node.gid if gid == -1 else gid,
                   mode=mode, ctime=self._now())
 
