@@ -267,7 +267,7 @@ def update_mime_database(inv: Invocation) -> int:
         inv.out(b"".join(db.stdout))
         inv.err(f"scan_source_dir: {os.strerror(e.errno)}\n")
         return 1
-    load_packages(db, _Reader(inv), inv.path(package_dir))
+    load_packages(db, inv.fs, package_dir, inv.path)
     stale = _stale_types(inv, mime_dir, db)
     type_files = []
     for _, t in db.types.items():
@@ -291,19 +291,3 @@ def update_mime_database(inv: Invocation) -> int:
     _xdg_note(inv, mime_dir, db)
     inv.out(b"".join(db.stdout))
     return 0
-
-
-class _Reader:
-    """The filesystem calls the parser needs, on the invocation's image."""
-
-    def __init__(self, inv: Invocation):
-        self.fs = inv.fs
-
-    def readdir(self, path: str) -> list[str]:
-        return self.fs.readdir(path)
-
-    def read_bytes(self, path: str) -> bytes:
-        return self.fs.read_bytes(path)
-
-
-__all__ = ["update_mime_database", "FREE_NS"]

@@ -53,6 +53,8 @@ class Type:
         c = mx.Node("comment", content="Created automatically by update-mime-database. DO NOT EDIT!")
         c.parent = self.root
         self.root.children.append(c)
+        #: xml:lang (None for none) -> the output's freedesktop.org <comment>s, in order
+        self.comments: dict[str | None, list[mx.Node]] = {}
 
 
 class Glob:
@@ -185,9 +187,11 @@ def strtol(s: bytes, base: int, unsigned: bool = False) -> tuple[int, int]:
     return value, i
 
 
-def load_packages(db: Database, fs, package_dir: str) -> None:
-    """``scan_source_dir`` over an existing, listable directory (the caller checked)."""
-    names = [n for n in fs.readdir(package_dir) if len(b(n)) >= 4 and n.endswith(".xml")]
+def load_packages(db: Database, fs, package_dir: str, resolve=lambda p: p) -> None:
+    """``scan_source_dir`` over an existing, listable directory (the caller checked);
+    ``package_dir`` is the name as the program builds it (messages quote it), ``resolve``
+    makes a name absolute for ``fs``."""
+    names = [n for n in fs.readdir(resolve(package_dir)) if len(b(n)) >= 4 and n.endswith(".xml")]
     override = "Override.xml" in names
     files = sorted((n for n in names if n != "Override.xml"), key=b)
     if override:
@@ -195,7 +199,7 @@ def load_packages(db: Database, fs, package_dir: str) -> None:
     for leaf in files:
         path = package_dir + "/" + leaf
         try:
-            data = fs.read_bytes(path)
+            data = fs.read_bytes(resolve(path))
         except OSError as e:
             raise Defer(f"update-mime-database: cannot read {path} ({e.strerror}); libxml2's I/O messages are not modelled")
         load_source(db, data, path)
@@ -239,12 +243,11 @@ def load_type(db: Database, t: Type, node: mx.Node) -> None:
         if copy.ns is not None and copy.ns.prefix is None and copy.ns.href == FREE_NS:
             copy.ns_def = []  # the program's hack against xmlns= on every node
         if field.ns is not None and field.ns.href == FREE_NS and field.name == "comment":
-            lang = field.ns_prop("lang", mx.XML_NS)
-            for old in t.root.children:
-                if (old.kind == "element" and old.ns is not None and old.ns.href == FREE_NS
-                        and old.name == "comment" and old.ns_prop("lang", mx.XML_NS) == lang):
-                    t.root.children.remove(old)
-                    break
+            # remove_old: the first <comment> of the output with the same xml:lang goes
+            same = t.comments.setdefault(field.ns_prop("lang", mx.XML_NS), [])
+            if same:
+                t.root.children.remove(same.pop(0))
+            same.append(copy)
         copy.parent = t.root
         t.root.children.append(copy)
 

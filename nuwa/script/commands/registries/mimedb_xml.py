@@ -45,11 +45,15 @@ class Node:
     def __init__(self, kind: str, name: str = "", content: str = ""):
         self.kind, self.name, self.content = kind, name, content
         self.ns: Ns | None = None
+        self.parent: Node | None = None
+        if kind != "element":
+            # leaves share empty tuples: a package file has tens of thousands of text nodes
+            self.ns_def = self.attrs = self.children = ()  # type: ignore[assignment]
+            return
         self.ns_def: list[Ns] = []
         #: (local name, Ns or None, value) in document order
         self.attrs: list[tuple[str, Ns | None, str]] = []
         self.children: list[Node] = []
-        self.parent: Node | None = None
 
     def prop(self, name: str) -> str | None:
         """``xmlGetNsProp(node, name, NULL)``: the value of an attribute in no namespace."""
