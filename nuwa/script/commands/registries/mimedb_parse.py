@@ -239,9 +239,8 @@ def load_type(db: Database, t: Type, node: mx.Node) -> None:
         if field.ns is not None and field.ns.href == FREE_NS:
             if not _freedesktop_field(db, t, field):
                 continue
-        copy = mx.copy_node(field)
-        if copy.ns is not None and copy.ns.prefix is None and copy.ns.href == FREE_NS:
-            copy.ns_def = []  # the program's hack against xmlns= on every node
+        # xmlDocCopyNode, then the program's hack against xmlns= on every node
+        copy = mx.copy_into_default_ns(field, FREE_NS)
         if field.ns is not None and field.ns.href == FREE_NS and field.name == "comment":
             # remove_old: the first <comment> of the output with the same xml:lang goes
             same = t.comments.setdefault(field.ns_prop("lang", mx.XML_NS), [])

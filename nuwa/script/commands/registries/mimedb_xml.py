@@ -123,35 +123,47 @@ def parse(data: bytes, filename: str) -> Node:
 
     def start(name: str, attrs: list[str]) -> None:
         el = Node("element")
-        pairs = list(zip(attrs[0::2], attrs[1::2]))
-        for qn, value in pairs:
+        parent = stack[-1] if stack else None
+        plain = []
+        for k in range(0, len(attrs), 2):
+            qn = attrs[k]
             if qn == "xmlns":
-                el.ns_def.append(Ns(None, value))
+                el.ns_def.append(Ns(None, attrs[k + 1]))
             elif qn.startswith("xmlns:"):
-                el.ns_def.append(Ns(qn[6:], value))
-        given = set(attrs[0::2])
-        for qn, value in ns_defaults.get(name, []):
-            prefix = qn[6:] or None
-            if qn not in given:
-                scope = search_ns(stack[-1] if stack else None, prefix)
-                if scope is None or scope.href != value:
-                    el.ns_def.append(Ns(prefix, value))
-        add(el)
-        if not stack:
+                el.ns_def.append(Ns(qn[6:], attrs[k + 1]))
+            else:
+                plain.append((qn, attrs[k + 1]))
+        defaults = ns_defaults.get(name)
+        if defaults:
+            given = set(attrs[0::2])
+            for qn, value in defaults:
+                prefix = qn[6:] or None
+                if qn not in given:
+                    scope = search_ns(parent, prefix)
+                    if scope is None or scope.href != value:
+                        el.ns_def.append(Ns(prefix, value))
+        if parent is not None:
+            el.parent = parent
+            parent.children.append(el)
+        else:
             top.append(el)
-        prefix, _, local = name.rpartition(":")
-        el.name = local
-        el.ns = search_ns(el, prefix or None)
-        if prefix and el.ns is None:
-            raise Unsupported(f"{filename}: namespace prefix {prefix!r} is not defined")
-        if not prefix and el.ns is not None and el.ns.href == "":
-            el.ns = None  # xmlns="" undeclares the default namespace
-        for qn, value in pairs:
-            if qn == "xmlns" or qn.startswith("xmlns:"):
+        if ":" in name:
+            prefix, _, el.name = name.rpartition(":")
+            el.ns = search_ns(el, prefix)
+            if el.ns is None:
+                raise Unsupported(f"{filename}: namespace prefix {prefix!r} is not defined")
+        else:
+            el.name = name
+            el.ns = search_ns(el, None)
+            if el.ns is not None and el.ns.href == "":
+                el.ns = None  # xmlns="" undeclares the default namespace
+        for qn, value in plain:
+            if ":" not in qn:
+                el.attrs.append((qn, None, value))
                 continue
             aprefix, _, alocal = qn.rpartition(":")
-            ans = search_ns(el, aprefix) if aprefix else None
-            if aprefix and ans is None:
+            ans = search_ns(el, aprefix)
+            if ans is None:
                 raise Unsupported(f"{filename}: namespace prefix {aprefix!r} is not defined")
             el.attrs.append((alocal, ans, value))
         stack.append(el)
@@ -200,6 +212,26 @@ def parse(data: bytes, filename: str) -> Node:
     except xml.parsers.expat.ExpatError as e:
         raise Unsupported(f"{filename} is not well-formed XML ({e}); libxml2's diagnostics are not modelled")
     return top[0]
+
+
+def copy_into_default_ns(node: Node, href: str) -> Node:
+    """A top-level copy as the update program leaves it after its hack (``nsDef`` dropped when
+    the copy's namespace is the default one of ``href``). An element of that default
+    namespace that declares nothing, whose attributes are plain or ``xml:`` ones and whose
+    children are all text, copies to the same structure without a walk: its attributes and
+    text children are shared (neither is ever changed afterwards)."""
+    if (node.ns is not None and node.ns.prefix is None and node.ns.href == href and not node.ns_def
+            and all(a[1] is None or a[1] is _XML_NSOBJ for a in node.attrs)
+            and all(c.kind == "text" for c in node.children)):
+        ret = Node("element", node.name)
+        ret.ns = node.ns
+        ret.attrs = node.attrs
+        ret.children = node.children
+        return ret
+    ret = copy_node(node)
+    if ret.ns is not None and ret.ns.prefix is None and ret.ns.href == href:
+        ret.ns_def = []
+    return ret
 
 
 def copy_node(node: Node, parent: Node | None = None) -> Node:
