@@ -150,6 +150,27 @@ def _write_new(inv: Invocation, path: str, data: bytes) -> None:
                     "were written")
 
 
+def _is_dir(inv: Invocation, path: str) -> bool | None:
+    """True/False for an existing directory/other file (symlinks followed), None if absent."""
+    try:
+        return stat.S_ISDIR(inv.fs.stat(path).st_mode)
+    except OSError:
+        return None
+
+
+def _check_targets(inv: Invocation, media_dirs: list[str], paths: list[str]) -> None:
+    """Defer before the first change where the program would stop half-way with libxml2's or
+    its own I/O error: a media directory that is another file, a ``.new`` or target that is
+    a directory (fopen or rename fails, after earlier files were replaced)."""
+    for d in set(media_dirs):
+        if _is_dir(inv, d) is False:
+            raise Defer(f"update-mime-database: {d} is not a directory (the program stops half-way)")
+    for p in paths:
+        for target in (p + ".new", p):
+            if _is_dir(inv, target):
+                raise Defer(f"update-mime-database: {target} is a directory (the program stops half-way)")
+
+
 def _stale_types(inv: Invocation, mime_dir: str, db: Database) -> list[str]:
     """``delete_old_types``: the ``.xml`` files of the known media directories naming no type."""
     stale = []
@@ -274,7 +295,9 @@ def update_mime_database(inv: Invocation) -> int:
         media = inv.path(mime_dir + "/" + _lower(t.media))
         type_files.append((media, media + "/" + _lower(t.subtype) + ".xml", mimedb_xml.save_format_utf8(t.root)))
     files = build_files(db)
-    # every byte is known: now the changes, in the program's order
+    _check_targets(inv, [m for m, _, _ in type_files],
+                   [p for _, p, _ in type_files] + [inv.path(mime_dir + "/" + n) for n, _ in files])
+    # every byte is known and every target writable: now the changes, in the program's order
     for p in stale:
         try:
             inv.fs.unlink(p)

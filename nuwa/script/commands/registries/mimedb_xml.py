@@ -112,6 +112,11 @@ def parse(data: bytes, filename: str) -> Node:
             ns_defaults.setdefault(elname, []).append((attname, default))
 
     p.AttlistDeclHandler = attlist
+
+    def skipped(entity: str, _is_param: bool) -> None:
+        raise Unsupported(f"{filename}: the undeclared entity {entity!r} (libxml2 reports it)")
+
+    p.SkippedEntityHandler = skipped
     stack: list[Node] = []
     top: list[Node] = []
     cdata: list = [False, None]  # inside a CDATA section; that section's node
@@ -128,9 +133,12 @@ def parse(data: bytes, filename: str) -> Node:
         for k in range(0, len(attrs), 2):
             qn = attrs[k]
             if qn == "xmlns":
-                el.ns_def.append(Ns(None, attrs[k + 1]))
+                el.ns_def.append(Ns(None, _checked_uri(attrs[k + 1], filename)))
             elif qn.startswith("xmlns:"):
-                el.ns_def.append(Ns(qn[6:], attrs[k + 1]))
+                if qn[6:] in ("xml", "xmlns") or not attrs[k + 1]:
+                    raise Unsupported(f"{filename}: the declaration {qn}={attrs[k + 1]!r} "
+                                      "(libxml2 reports a namespace error)")
+                el.ns_def.append(Ns(qn[6:], _checked_uri(attrs[k + 1], filename)))
             else:
                 plain.append((qn, attrs[k + 1]))
         defaults = ns_defaults.get(name)
@@ -157,14 +165,23 @@ def parse(data: bytes, filename: str) -> Node:
             el.ns = search_ns(el, None)
             if el.ns is not None and el.ns.href == "":
                 el.ns = None  # xmlns="" undeclares the default namespace
+        if name.count(":") > 1 or name.startswith(":") or name.endswith(":"):
+            raise Unsupported(f"{filename}: the name {name!r} is no QName (libxml2 reports a namespace error)")
+        seen = set()
         for qn, value in plain:
             if ":" not in qn:
                 el.attrs.append((qn, None, value))
+                seen.add((None, qn))
                 continue
+            if qn.count(":") > 1 or qn.startswith(":") or qn.endswith(":"):
+                raise Unsupported(f"{filename}: the name {qn!r} is no QName (libxml2 reports a namespace error)")
             aprefix, _, alocal = qn.rpartition(":")
             ans = search_ns(el, aprefix)
             if ans is None:
                 raise Unsupported(f"{filename}: namespace prefix {aprefix!r} is not defined")
+            if (ans.href, alocal) in seen:
+                raise Unsupported(f"{filename}: the attribute {alocal!r} twice in {ans.href!r} (libxml2 reports it)")
+            seen.add((ans.href, alocal))
             el.attrs.append((alocal, ans, value))
         stack.append(el)
 
@@ -212,6 +229,17 @@ def parse(data: bytes, filename: str) -> Node:
     except xml.parsers.expat.ExpatError as e:
         raise Unsupported(f"{filename} is not well-formed XML ({e}); libxml2's diagnostics are not modelled")
     return top[0]
+
+
+_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s\"<>\\^`{|}]*")
+
+
+def _checked_uri(href: str, filename: str) -> str:
+    """A namespace name libxml2 takes silently: empty or an absolute URI (it warns on stderr
+    that a relative one "is not absolute", and errs on one it cannot parse)."""
+    if href and not _ABSOLUTE_URI.fullmatch(href):
+        raise Unsupported(f"{filename}: the namespace name {href!r} (libxml2 warns it is not an absolute URI)")
+    return href
 
 
 def copy_into_default_ns(node: Node, href: str) -> Node:
