@@ -79,11 +79,14 @@ def _collect_strings(db: Database) -> GStrHashTable:
 
 
 class _Out:
+    """The file being built and its current offset."""
+
     def __init__(self) -> None:
         self.parts: list[bytes] = []
         self.offset = 0
 
     def add(self, data: bytes) -> None:
+        """Append bytes, advancing the offset."""
         self.parts.append(data)
         self.offset += len(data)
 

@@ -23,12 +23,11 @@ Everything is computed before the first change, so a deferral never leaves half 
 from __future__ import annotations
 
 import os
-import posixpath
 import stat
 
 from nuwa.script.commands import _args
 from nuwa.script.commands.registries import mimecache, mimedb_xml
-from nuwa.script.commands.registries.mimedb_parse import FREE_NS, MEDIA_TYPES, Database, load_packages
+from nuwa.script.commands.registries.mimedb_parse import MEDIA_TYPES, Database, load_packages
 from nuwa.script.context import Defer, Invocation
 
 VERSION = "2.2"
@@ -206,10 +205,19 @@ def _up_to_date(inv: Invocation, mime_dir: str, package_dir: str) -> bool:
     return newest >= 0 and version >= newest
 
 
+def _dirname(path: str) -> str:
+    """``g_path_get_dirname``: "." without a slash; the separators before the last name go."""
+    i = path.rfind("/")
+    if i < 0:
+        return "."
+    while i > 0 and path[i] == "/":
+        i -= 1
+    return path[:i + 1]
+
+
 def _xdg_note(inv: Invocation, mime_dir: str, db: Database) -> None:
     """``check_in_path_xdg_data``: the note when DIR's parent is no XDG data directory."""
-    path = posixpath.dirname(mime_dir.rstrip("/")) if "/" in mime_dir.rstrip("/") else "."
-    path = path or "/"
+    path = _dirname(mime_dir)
     try:
         st = inv.fs.stat(inv.path(path))
     except OSError as e:
@@ -219,7 +227,8 @@ def _xdg_note(inv: Invocation, mime_dir: str, db: Database) -> None:
     dirs = env.split(":") if env else []
     home = inv.env.get("XDG_DATA_HOME")
     if home is None and "HOME" in inv.env:
-        home = inv.env["HOME"].rstrip("/") + "/.local/share"
+        # g_build_filename(home, ".local", "share"): an empty element adds nothing
+        home = inv.env["HOME"].rstrip("/") + "/.local/share" if inv.env["HOME"] else ".local/share"
     for d in dirs + ([home] if home is not None else []):
         try:
             ds = inv.fs.stat(inv.path(d)) if d else None

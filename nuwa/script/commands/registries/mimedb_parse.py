@@ -58,6 +58,8 @@ class Type:
 
 
 class Glob:
+    """A ``<glob>`` (or ``<glob-deleteall>``: ``noglob``, pattern ``__NOGLOBS__``)."""
+
     __slots__ = ("weight", "pattern", "type", "noglob", "case_sensitive")
 
     def __init__(self, pattern: bytes, type_: Type, weight: int, cs: bool, noglob: bool = False):
@@ -65,6 +67,8 @@ class Glob:
 
 
 class Match:
+    """A ``<match>``: offset range, word size, value bytes, optional mask, nested matches."""
+
     __slots__ = ("range_start", "range_length", "word_size", "data", "mask", "matches")
 
     def __init__(self) -> None:
@@ -74,6 +78,8 @@ class Match:
 
 
 class Magic:
+    """A ``<magic>`` or ``<treemagic>`` (or ``<magic-deleteall>``: ``nomagic``)."""
+
     __slots__ = ("priority", "type", "matches", "nomagic")
 
     def __init__(self, priority: int, type_: Type, matches: list, nomagic: bool = False):
@@ -81,6 +87,8 @@ class Magic:
 
 
 class TreeMatch:
+    """A ``<treematch>`` (type 0 any, 1 file, 2 directory, 3 link)."""
+
     __slots__ = ("path", "match_case", "executable", "non_empty", "type", "mimetype", "matches")
 
     def __init__(self) -> None:
@@ -107,14 +115,17 @@ class Database:
         self.verbose = False
 
     def warning(self, text: str) -> None:
+        """``g_warning``: a line on stdout."""
         self.stdout.append(text.encode("utf-8", "surrogateescape") + b"\n")
 
     def message(self, text: str) -> None:
+        """``g_message``: a line on stdout with ``-V`` only."""
         if self.verbose:
             self.warning(text)
 
 
 def b(text: str) -> bytes:
+    """A parsed string's UTF-8 bytes (what the C program holds)."""
     return text.encode("utf-8", "surrogatepass")
 
 
@@ -137,8 +148,9 @@ def _int_attribute(node: mx.Node, name: str) -> int:
     v = node.prop(name)
     if v is None:
         return 50
-    n, end = strtol(v.encode(), 10)
-    if not v or end != len(v.encode()):
+    n, end = strtol(b(v), 10)
+    n = ((n + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)  # strtol's long stored in an int
+    if not v or end != len(b(v)):
         n = -1
     return n if 0 <= n <= 100 else -1
 
@@ -191,9 +203,12 @@ def load_packages(db: Database, fs, package_dir: str, resolve=lambda p: p) -> No
     """``scan_source_dir`` over an existing, listable directory (the caller checked);
     ``package_dir`` is the name as the program builds it (messages quote it), ``resolve``
     makes a name absolute for ``fs``."""
-    names = [n for n in fs.readdir(resolve(package_dir)) if len(b(n)) >= 4 and n.endswith(".xml")]
+    def raw(name: str) -> bytes:
+        return name.encode("utf-8", "surrogateescape")  # file names are bytes to the program
+
+    names = [n for n in fs.readdir(resolve(package_dir)) if len(raw(n)) >= 4 and n.endswith(".xml")]
     override = "Override.xml" in names
-    files = sorted((n for n in names if n != "Override.xml"), key=b)
+    files = sorted((n for n in names if n != "Override.xml"), key=raw)
     if override:
         files.append("Override.xml")
     for leaf in files:
