@@ -99,7 +99,11 @@ def _tree_children(matches, indent: int, out: list[bytes]) -> None:
 
 
 def _sort_key(m):
-    return (not m.nomagic, 0 if m.nomagic else -m.priority, m.type.media.encode(), m.type.subtype.encode())
+    """``cmp_magic`` as a key: deletions first, equal among themselves (the stable sort keeps
+    them in reading order); the rest by priority, high first, then media and subtype."""
+    if m.nomagic:
+        return (False, 0, b"", b"")
+    return (True, -m.priority, m.type.media.encode(), m.type.subtype.encode())
 
 
 def _tree_key(m):
