@@ -346,6 +346,41 @@ def test_serialisation(pair):
     assert b'<f:a xmlns:f="urn:f" xmlns:g="urn:g" xmlns="http://www.freedesktop.org' in xml
 
 
+#: defaults of the internal subset: libxml2 adds none to the tree (the copies show none) but
+#: xmlGetNsProp returns them, so the program reads them: a glob weight, case-sensitivity,
+#: a magic priority, a match offset, an icon name, a comment's xml:lang (remove_old)
+DTD_DEFAULTS = """<?xml version="1.0"?>
+<!DOCTYPE mime-info [
+<!ATTLIST glob weight CDATA "70">
+<!ATTLIST glob case-sensitive (true|false) "true">
+<!ATTLIST magic priority CDATA "33">
+<!ATTLIST match offset CDATA "2:5">
+<!ATTLIST comment xml:lang CDATA "en">
+<!ATTLIST icon name CDATA "dtd-icon">
+<!ATTLIST sub-class-of type CDATA #IMPLIED>
+]>
+<mime-info xmlns="http://www.freedesktop.org/standards/shared-mime-info">
+  <mime-type type="text/x-d">
+    <comment>first</comment>
+    <comment xml:lang="en">second</comment>
+    <comment>third</comment>
+    <glob pattern="*.DTD"/>
+    <glob pattern="*.W" weight="10" case-sensitive="false"/>
+    <icon/>
+    <magic><match type="string" value="x"/></magic>
+  </mime-type>
+</mime-info>
+"""
+
+
+def test_dtd_defaults(pair):
+    """What the program reads through the DTD's attribute defaults."""
+    def setup(root):
+        write(root, "srv/t2/packages/s2.xml", DTD_DEFAULTS)
+    pair.check([[UMD, "-V", "/srv/t2"]], setup=setup)
+    assert b"70:text/x-d:*.DTD:cs" in open(os.path.join(pair.real, "srv/t2/globs2"), "rb").read()
+
+
 def test_other_directories_and_xdg_note(pair):
     """A database outside the XDG data directories (the note on stderr), the same with
     XDG_DATA_DIRS naming it, a relative path, an empty packages directory."""
@@ -397,6 +432,8 @@ BROKEN = [
     ("relative-ns.xml", FD + '<x xmlns="foo"/></mime-type></mime-info>', b"is not absolute"),
     ("empty-prefix.xml", FD + '<x:y xmlns:x=""/></mime-type></mime-info>', b"namespace error"),
     ("undeclared.xml", FD + '<x:y/></mime-type></mime-info>', b"namespace error"),
+    ("attlist-twice.xml", '<!DOCTYPE m [<!ATTLIST g w CDATA "1"><!ATTLIST g w CDATA "2">]>'
+     '<m xmlns="http://www.freedesktop.org/standards/shared-mime-info"/>', b"already defined"),
 ]
 
 

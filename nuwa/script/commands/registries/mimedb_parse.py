@@ -258,10 +258,12 @@ def load_type(db: Database, t: Type, node: mx.Node) -> None:
         copy = mx.copy_into_default_ns(field, FREE_NS)
         if field.ns is not None and field.ns.href == FREE_NS and field.name == "comment":
             # remove_old: the first <comment> of the output with the same xml:lang goes
-            same = t.comments.setdefault(field.ns_prop("lang", mx.XML_NS), [])
+            # the new element's xml:lang as libxml2 reads it (DTD default included), the
+            # outputs' as their copies carry it (the output document has no DTD)
+            same = t.comments.get(field.ns_prop("lang", mx.XML_NS))
             if same:
                 t.root.children.remove(same.pop(0))
-            same.append(copy)
+            t.comments.setdefault(copy.plain_ns_prop("lang", mx.XML_NS), []).append(copy)
         copy.parent = t.root
         t.root.children.append(copy)
 

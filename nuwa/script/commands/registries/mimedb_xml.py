@@ -40,12 +40,14 @@ _XML_NSOBJ = Ns("xml", XML_NS)
 class Node:
     """An ``xmlNode``: kind is "element", "text", "cdata", "comment" or "pi"."""
 
-    __slots__ = ("kind", "name", "ns", "ns_def", "attrs", "children", "parent", "content")
+    __slots__ = ("kind", "name", "ns", "ns_def", "attrs", "children", "parent", "content", "dtd")
 
     def __init__(self, kind: str, name: str = "", content: str = ""):
         self.kind, self.name, self.content = kind, name, content
         self.ns: Ns | None = None
         self.parent: Node | None = None
+        #: the source document's DTD defaults, (element QName, attribute QName) -> value
+        self.dtd: dict[tuple[str, str], str] | None = None
         if kind != "element":
             # leaves share empty tuples: a package file has tens of thousands of text nodes
             self.ns_def = self.attrs = self.children = ()  # type: ignore[assignment]
@@ -56,18 +58,33 @@ class Node:
         self.children: list[Node] = []
 
     def prop(self, name: str) -> str | None:
-        """``xmlGetNsProp(node, name, NULL)``: the value of an attribute in no namespace."""
+        """``xmlGetNsProp(node, name, NULL)``: the value of an attribute in no namespace, else
+        (libxml2 looks the DTD up too) the internal subset's default for it."""
         for local, ns, value in self.attrs:
             if local == name and ns is None:
                 return value
-        return None
+        return self._dtd_default(name)
 
     def ns_prop(self, name: str, href: str) -> str | None:
-        """``xmlGetNsProp(node, name, href)``."""
+        """``xmlGetNsProp(node, name, href)`` (only the ``xml:`` namespace has DTD defaults:
+        it is the one namespace bound to a fixed prefix)."""
+        for local, ns, value in self.attrs:
+            if local == name and ns is not None and ns.href == href:
+                return value
+        return self._dtd_default("xml:" + name) if href == XML_NS else None
+
+    def plain_ns_prop(self, name: str, href: str) -> str | None:
+        """The attribute itself, without DTD defaults (a copy in the output document)."""
         for local, ns, value in self.attrs:
             if local == name and ns is not None and ns.href == href:
                 return value
         return None
+
+    def _dtd_default(self, attname: str) -> str | None:
+        if not self.dtd:
+            return None
+        qname = f"{self.ns.prefix}:{self.name}" if self.ns is not None and self.ns.prefix else self.name
+        return self.dtd.get((qname, attname))
 
     def elements(self) -> list["Node"]:
         """The element children (``type == XML_ELEMENT_NODE``) in order."""
@@ -106,9 +123,19 @@ def parse(data: bytes, filename: str) -> Node:
     # the namespace declarations (``xmlns`` defaults), which xmlParseStartTag2 always applies
     p.specified_attributes = True
     ns_defaults: dict[str, list[tuple[str, str]]] = {}
+    dtd: dict[tuple[str, str], str] = {}
+
+    declared: set[tuple[str, str]] = set()
 
     def attlist(elname: str, attname: str, _type, default, _required) -> None:
-        if default is not None and (attname == "xmlns" or attname.startswith("xmlns:")):
+        if (elname, attname) in declared:
+            raise Unsupported(f"{filename}: attribute {attname} of element {elname} declared twice "
+                              "(libxml2 prints a validity warning)")
+        declared.add((elname, attname))
+        if default is None:
+            return  # #IMPLIED/#REQUIRED
+        dtd[elname, attname] = default
+        if attname == "xmlns" or attname.startswith("xmlns:"):
             ns_defaults.setdefault(elname, []).append((attname, default))
 
     p.AttlistDeclHandler = attlist
@@ -128,6 +155,7 @@ def parse(data: bytes, filename: str) -> Node:
 
     def start(name: str, attrs: list[str]) -> None:
         el = Node("element")
+        el.dtd = dtd
         parent = stack[-1] if stack else None
         plain = []
         for k in range(0, len(attrs), 2):
