@@ -471,3 +471,25 @@ def test_unwritable_target_defers(pair, where):
         pair.run_model([UMD, "/usr/share/mime"])
     assert pair.facts(pair.model) == before
     assert pair.run_real([UMD, "/usr/share/mime"])[0] == 1
+
+
+@pytest.mark.parametrize("version,glib", [("2.4-1", "2.74.6-2+deb12u9"), (None, "2.74.6-2+deb12u9"),
+                                          ("2.2-1", "2.84.4-3~deb13u1")])
+def test_other_versions_defer(tmp_path, version, glib):
+    """An image whose shared-mime-info is not 2.2 or whose GLib is another one (other
+    programs write other bytes), or whose dpkg database does not list shared-mime-info:
+    deferred, nothing written."""
+    from nuwa.fs.hostdir import HostDirFS
+    from nuwa.script.context import Invocation
+    from nuwa.script.commands.registries.mimedb import update_mime_database
+
+    paras = [f"Package: libglib2.0-0\nStatus: install ok installed\nVersion: {glib}\n",
+             "Package: libxml2\nStatus: install ok installed\nVersion: 2.9.14+dfsg-1.3~deb12u6\n"]
+    if version:
+        paras.append(f"Package: shared-mime-info\nStatus: install ok half-configured\nVersion: {version}\n")
+    write(str(tmp_path), "var/lib/dpkg/status", "\n".join(paras))
+    write(str(tmp_path), PKGS + "/x.xml", CORNERS)
+    inv = Invocation(argv=[UMD, "/usr/share/mime"], fs=HostDirFS(str(tmp_path), writable=True), env=dict(ENV))
+    with pytest.raises(Defer, match="shared-mime-info 2.2" if glib.startswith("2.74") else "libglib2.0-0 2.74"):
+        update_mime_database(inv)
+    assert os.listdir(os.path.join(tmp_path, MIME)) == ["packages"]

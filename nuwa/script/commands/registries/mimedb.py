@@ -23,6 +23,7 @@ Everything is computed before the first change, so a deferral never leaves half 
 from __future__ import annotations
 
 import os
+import re
 import stat
 
 from nuwa.script.commands import _args
@@ -250,8 +251,37 @@ def _xdg_note(inv: Invocation, mime_dir: str, db: Database) -> None:
     inv.err(f"- {home}\n" + "".join(f"- {d}\n" for d in dirs) + "\n")
 
 
+#: package -> upstream version prefix the model reproduces (Debian 12's): the program itself,
+#: the GLib whose hash tables order its output, the libxml2 that writes the type files
+BUILT_ON = {"shared-mime-info": "2.2-", "libglib2.0-0": "2.74.", "libxml2": "2.9.14"}
+
+
+def _check_versions(inv: Invocation) -> None:
+    """Defer unless the image's dpkg database lists the shared-mime-info the model reproduces
+    (any state but not-installed: the postinst runs while the package is half-configured),
+    or lists a GLib or libxml2 of another upstream version (an absent one is taken to be
+    the Debian 12 one shared-mime-info depends on)."""
+    try:
+        status = inv.fs.read_bytes("/var/lib/dpkg/status").decode("utf-8", "replace")
+    except OSError:
+        raise Defer("update-mime-database: no dpkg status to tell shared-mime-info's, GLib's and libxml2's versions")
+    found: dict[str, str] = {}
+    for para in status.split("\n\n"):
+        fields = dict(re.findall(r"^(Package|Version|Status): (.*)$", para, re.M))
+        pkg = fields.get("Package")
+        if pkg in BUILT_ON and not fields.get("Status", "").endswith("not-installed") and "Version" in fields:
+            found[pkg] = re.sub(r"^\d+:", "", fields["Version"])
+    for pkg, prefix in BUILT_ON.items():
+        if pkg != "shared-mime-info" and pkg not in found:
+            continue
+        if not found.get(pkg, "").startswith(prefix):
+            raise Defer(f"update-mime-database: the model writes what {pkg} {prefix.rstrip('.-')} does; "
+                        f"the image has {found.get(pkg, 'none')}")
+
+
 def update_mime_database(inv: Invocation) -> int:
     """The ``update-mime-database`` model (shared-mime-info 2.2, whole)."""
+    _check_versions(inv)
     prog = inv.argv[0] if inv.argv else "update-mime-database"
     usage = f"Usage: {prog} [-hvVn] MIME-DIR\n"
     verbose = if_newer = False
