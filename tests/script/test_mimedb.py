@@ -399,7 +399,8 @@ def test_usage_and_missing_directories(pair):
         os.makedirs(os.path.join(root, "srv/nopkgs"))
         write(root, "srv/filepkgs/packages", "a file\n")
     pair.check([[UMD], [UMD, "-h"], [UMD, "-v"], [UMD, "-x", "/usr/share/mime"], [UMD, "a", "b"],
-                [UMD, "-V", "-h", "-x"], [UMD, "/nonexistent"], [UMD, "-V", "/srv/nopkgs"],
+                [UMD, "-V", "-h", "-x"], [UMD, "--help"], [UMD, "-Vx", "/usr/share/mime"], [UMD, "-nV", "-"], [UMD, "--", "/srv/nopkgs"],
+                [UMD, "/nonexistent", "-Vh"], [UMD, "/nonexistent"], [UMD, "-V", "/srv/nopkgs"],
                 [UMD, "/srv/filepkgs"], [UMD, "-V", "/srv/filepkgs"]], setup=setup)
 
 
