@@ -6,11 +6,15 @@ Parsing is Python's expat (host code reading bytes; nothing of the image runs) w
 namespace processing, so that prefixes and ``xmlns`` declarations stay where the document
 put them, as libxml2's SAX2 tree keeps them (``nsDef`` per element, ``ns`` resolved to the
 nearest declaration, attributes in document order, adjacent text merged, CDATA sections,
-comments and processing instructions kept). What the two parsers could read differently is
-refused with :class:`Unsupported` before anything is written: a document type declaration
-with an internal subset (entities, default attributes), an encoding other than UTF-8/ASCII/
-Latin-1, and every well-formedness error (libxml2 prints its own diagnostics, which the
-model does not reproduce).
+comments and processing instructions kept). The internal subset's attribute defaults are
+not added to the tree (libxml2 adds only ``xmlns`` ones) but attribute look-ups return them,
+as ``xmlGetNsProp`` does. What the two parsers could read differently, or what libxml2
+reports on stderr while reading, is refused with :class:`Unsupported` before anything is
+written: entity declarations and undeclared entities, an encoding other than UTF-8/ASCII/
+Latin-1, namespace errors and warnings (undeclared or reserved prefixes, non-QNames, a
+relative or empty namespace name, an attribute twice in one namespace), an attribute
+declared twice, and every well-formedness error (libxml2 prints its own diagnostics,
+which the model does not reproduce).
 """
 
 from __future__ import annotations
