@@ -77,6 +77,7 @@ ADDED = {
     "base64",  # issue 13: slapd's postinst encodes random bytes for a password
     "pg_lsclusters", "pg_conftool", "pg_updatedicts",  # issue 13: postgresql-common's cluster tools
     "setcap", "getcap",  # issue 13: libcap2-bin, file capabilities (iputils-ping, iproute2...)
+    "update-mime-database",  # issue 13: shared-mime-info's postinst and trigger
 }
 
 

@@ -7,12 +7,15 @@ packages register (Debian 12).
 - ``mime``: ``update-mime`` (mailcap 3.70+nmu1);  ``helpztags``: Vim's help tags (vim-common 9.0);
 - ``installinfo`` (with ``infofiles``, ``infodir``): ``install-info`` (texinfo 6.8), the Info
   ``dir`` file that ``update-info-dir`` rebuilds;
+- ``mimedb`` (with ``mimedb_parse``, ``mimedb_xml``, ``mimecache``, ``ghash``):
+  ``update-mime-database`` (shared-mime-info 2.2), the shared MIME-info database;
 - ``perlish``: the Perl rules those scripts share (Getopt::Long, ``die``, ``chop``, ``split``).
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.registries import helpztags, installinfo, mime, saxparsers, sgmlcatalog, xmlcatalog
+from nuwa.script.commands.registries import (
+    helpztags, installinfo, mime, mimedb, saxparsers, sgmlcatalog, xmlcatalog)
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -23,4 +26,5 @@ MODELS = {
     "helpztags": helpztags.helpztags,
     "install-info": installinfo.install_info,
     "ginstall-info": installinfo.install_info,  # the package's link to it
+    "update-mime-database": mimedb.update_mime_database,
 }
