@@ -1,0 +1,301 @@
+"""The GVariant text format, parsed against a known type (glib 2.74 ``gvariant-parser.c``).
+
+``g_variant_parse (type, text, ...)`` is what glib-compile-schemas calls on every
+``<default>``, ``<range min max>`` and override value. This parser follows the same two
+steps: the token stream of ``token_stream_prepare`` and the grammar of ``parse`` build a small
+syntax tree, then the tree is given the expected type (``ast_get_value``: ``maybe_wrapper``
+wraps a bare value in Just, numbers follow ``number_get_value``'s bases and overflow rules).
+
+What is not reproduced raises :class:`Unsupported` (the caller defers): GVariant's own error
+messages with their source ranges, byte strings (``b'...'``), format strings, and type
+inference inside ``<...>`` beyond strings, booleans, numbers and explicitly typed values.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from nuwa.script.commands.glib.gvariant import Variant, is_valid_type, members
+
+KEYWORD_TYPES = {"boolean": "b", "byte": "y", "int16": "n", "uint16": "q", "int32": "i",
+                 "uint32": "u", "int64": "x", "uint64": "t", "double": "d", "string": "s",
+                 "objectpath": "o", "signature": "g", "handle": "h"}
+
+INT_RANGE = {"y": (0, 0xFF), "n": (-0x8000, 0x7FFF), "q": (0, 0xFFFF), "i": (-0x80000000, 0x7FFFFFFF),
+             "u": (0, 0xFFFFFFFF), "h": (-0x80000000, 0x7FFFFFFF), "x": (-2**63, 2**63 - 1),
+             "t": (0, 2**64 - 1)}
+
+_OBJECT_PATH = re.compile(r"/\Z|(/[A-Za-z0-9_]+)+\Z")
+
+
+class Unsupported(Exception):
+    """The text is outside what this parser reproduces (invalid text included): defer."""
+
+
+def _tokens(text: str) -> list[str]:
+    """``token_stream_prepare`` applied until the end (or a NUL) of the text."""
+    out, i, n = [], 0, len(text)
+    while True:
+        while i < n and text[i] in " \t\n\r\f\v":
+            i += 1
+        if i >= n or text[i] == "\0":
+            return out
+        c = text[i]
+        if c in "-+.0123456789":
+            j = i
+            while j < n and (text[j].isascii() and text[j].isalnum() or text[j] in "-+."):
+                j += 1
+        elif c == "b" and i + 1 < n and text[i + 1] in "'\"":
+            raise Unsupported("byte string constants")
+        elif "a" <= c <= "z":
+            j = i
+            while j < n and text[j].isascii() and text[j].isalnum():
+                j += 1
+        elif c in "'\"":
+            j = i + 1
+            while j < n and text[j] != c and text[j] != "\0":
+                if text[j] == "\\":
+                    j += 1
+                    if j >= n or text[j] == "\0":
+                        break
+                j += 1
+            if j < n and text[j] != "\0":
+                j += 1
+        elif c == "@":
+            j, depth = i + 1, 0
+            while j < n and text[j] not in "\0,:>]" and text[j] not in " \t\n\r\f\v":
+                if text[j] in "({":
+                    depth += 1
+                elif text[j] in ")}":
+                    if not depth:
+                        break
+                    depth -= 1
+                j += 1
+        elif c == "%":
+            raise Unsupported("format strings")
+        else:
+            j = i + 1
+        out.append(text[i:j])
+        i = j
+
+
+class _Parser:
+    """``parse``: the syntax tree, as tuples (kind, ...)."""
+
+    def __init__(self, text: str) -> None:
+        self.toks = _tokens(text)
+        self.pos = 0
+
+    def peek(self) -> str | None:
+        return self.toks[self.pos] if self.pos < len(self.toks) else None
+
+    def take(self) -> str:
+        tok = self.peek()
+        if tok is None:
+            raise Unsupported("unexpected end of input")
+        self.pos += 1
+        return tok
+
+    def want(self, tok: str) -> None:
+        if self.take() != tok:
+            raise Unsupported(f"expected {tok!r}")
+
+    def value(self, depth: int = 0):
+        if depth > 128:
+            raise Unsupported("nesting too deep")
+        tok = self.take()
+        if tok == "[":
+            items = []
+            while self.peek() != "]":
+                if items:
+                    self.want(",")
+                items.append(self.value(depth + 1))
+            self.take()
+            return ("array", items)
+        if tok == "(":
+            items = []
+            while self.peek() != ")":
+                items.append(self.value(depth + 1))
+                if len(items) == 1:
+                    self.want(",")
+                elif self.peek() != ")":
+                    self.want(",")
+            self.take()
+            return ("tuple", items)
+        if tok == "<":
+            inner = self.value(depth + 1)
+            self.want(">")
+            return ("variant", inner)
+        if tok == "{":
+            if self.peek() == "}":
+                self.take()
+                return ("dict", [])
+            key = self.value(depth + 1)
+            if self.peek() == ":":
+                self.take()
+                pairs = [(key, self.value(depth + 1))]
+                while self.peek() != "}":
+                    self.want(",")
+                    k = self.value(depth + 1)
+                    self.want(":")
+                    pairs.append((k, self.value(depth + 1)))
+                self.take()
+                return ("dict", pairs)
+            self.want(",")
+            val = self.value(depth + 1)
+            self.want("}")
+            return ("entry", key, val)
+        if tok in ("true", "false"):
+            return ("bool", tok == "true")
+        if tok[0] in "-+.0123456789" or tok in ("inf", "nan"):
+            return ("num", tok)
+        if tok == "nothing":
+            return ("nothing",)
+        if tok == "just":
+            return ("just", self.value(depth + 1))
+        if tok[0] == "@":
+            t = tok[1:]
+            if not is_valid_type(t):
+                raise Unsupported(f"type annotation {tok!r}")
+            return ("typed", t, self.value(depth + 1))
+        if tok in KEYWORD_TYPES:
+            return ("typed", KEYWORD_TYPES[tok], self.value(depth + 1))
+        if tok[0] in "'\"":
+            return ("str", _unescape(tok))
+        raise Unsupported(f"token {tok!r}")
+
+
+def _unescape(tok: str) -> str:
+    """``string_parse``: the escapes of the text format (C escapes, ``\\uXXXX``, ``\\UXXXXXXXX``)."""
+    quote, out, i = tok[0], [], 1
+    simple = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\n": ""}
+    while True:
+        if i >= len(tok):
+            raise Unsupported("unterminated string constant")
+        c = tok[i]
+        if c == quote:
+            return "".join(out)
+        if c == "\\":
+            i += 1
+            if i >= len(tok):
+                raise Unsupported("unterminated string constant")
+            c = tok[i]
+            if c in "uU":
+                width = 4 if c == "u" else 8
+                digits = tok[i + 1:i + 1 + width]
+                if len(digits) != width or not all(d in "0123456789abcdefABCDEF" for d in digits) \
+                        or int(digits, 16) == 0 or int(digits, 16) > 0x10FFFF:
+                    raise Unsupported("unicode escape")
+                out.append(chr(int(digits, 16)))
+                i += 1 + width
+                continue
+            if c in simple:
+                out.append(simple[c])
+                i += 1
+                continue
+        out.append(c)
+        i += 1
+
+
+def _strtoull(s: str) -> int:
+    """``g_ascii_strtoull (s, &end, 0)`` requiring the whole token to be consumed."""
+    m = re.fullmatch(r"\+?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", s)
+    if not m:
+        raise Unsupported(f"number {s!r}")
+    body = m.group(1)
+    v = int(body, 16) if body[:2].lower() == "0x" else int(body, 8) if body[0] == "0" else int(body)
+    if v >= 2**64:
+        raise Unsupported("integer too big")
+    return v
+
+
+def _number(tok: str, t: str):
+    if t == "d":
+        if not re.fullmatch(r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf|infinity|nan)", tok, re.I):
+            raise Unsupported(f"number {tok!r}")
+        v = float(tok)
+        if math.isinf(v) and "inf" not in tok.lower():
+            raise Unsupported("number too big")
+        return v
+    if t not in INT_RANGE:
+        raise Unsupported(f"a number for type {t!r}")
+    negative = tok.startswith("-")
+    v = _strtoull(tok[1:] if negative else tok)
+    v = -v if negative else v
+    lo, hi = INT_RANGE[t]
+    if not lo <= v <= hi:
+        raise Unsupported("number out of range")
+    return v
+
+
+def _infer(node) -> str:
+    """The type ``ast_resolve`` gives a value inside ``<...>`` (the simple cases only)."""
+    kind = node[0]
+    if kind == "str":
+        return "s"
+    if kind == "bool":
+        return "b"
+    if kind == "typed":
+        return node[1]
+    if kind == "num":
+        tok = node[1].lower()
+        if tok in ("inf", "nan") or ("." in tok or "e" in tok or "inf" in tok or "nan" in tok) \
+                and not tok.lstrip("+-").startswith("0x"):
+            return "d"
+        return "i"
+    raise Unsupported("type inference of a variant's contents")
+
+
+def _value(node, t: str):
+    kind = node[0]
+    if t[0] == "m":
+        if kind == "nothing":
+            return None
+        if kind == "just":
+            return (_value(node[1], t[1:]),)
+        return (_value(node, t[1:]),)  # maybe_wrapper
+    if kind == "typed":
+        if node[1] != t:
+            raise Unsupported("type annotation does not match")
+        return _value(node[2], t)
+    if kind == "bool" and t == "b":
+        return node[1]
+    if kind == "num":
+        return _number(node[1], t)
+    if kind == "str" and t in "sog":
+        s = node[1]
+        if t == "o" and not _OBJECT_PATH.match(s):
+            raise Unsupported("invalid object path")
+        if t == "g" and not (all(c not in "{}" for c in s) and (s == "" or is_valid_type("(" + s + ")"))):
+            raise Unsupported("invalid signature")
+        return s
+    if kind == "array" and t[0] == "a":
+        return [_value(n, t[1:]) for n in node[1]]
+    if kind == "dict" and t.startswith("a{"):
+        et = t[1:]
+        return [tuple(_value(n, mt) for n, mt in zip(kv, _entry_types(et))) for kv in node[1]]
+    if kind == "entry" and t[0] == "{":
+        return tuple(_value(n, mt) for n, mt in zip(node[1:], _entry_types(t)))
+    if kind == "tuple" and t[0] == "(":
+        mts = members(t)
+        if len(mts) != len(node[1]):
+            raise Unsupported("tuple length does not match")
+        return tuple(_value(n, mt) for n, mt in zip(node[1], mts))
+    if kind == "variant" and t == "v":
+        it = _infer(node[1])
+        return Variant(it, _value(node[1], it))
+    raise Unsupported(f"a {kind} value for type {t!r}")
+
+
+def _entry_types(t: str) -> list[str]:
+    return members(t)
+
+
+def parse(t: str, text: str):
+    """``g_variant_parse (t, text)``: the value, or :class:`Unsupported`."""
+    p = _Parser(text)
+    node = p.value()
+    if p.peek() is not None:
+        raise Unsupported("expected end of input")
+    return _value(node, t)
