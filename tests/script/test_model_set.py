@@ -69,6 +69,7 @@ ADDED = {
     "systemd-machine-id-setup",  # issue 13: systemd's postinst
     "journalctl", "systemd-hwdb",  # issue 13: binary indexes, deferred with that reason
     "install-info", "ginstall-info",  # issue 13: install-info's trigger (update-info-dir)
+    "glib-compile-schemas", "gio-querymodules",  # issue 13: libglib2.0-0's postinst and triggers
 }
 
 
