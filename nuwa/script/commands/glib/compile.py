@@ -21,11 +21,13 @@ from nuwa.script.commands.glib import gvdb
 from nuwa.script.commands.glib.ghash import GHashTable
 from nuwa.script.commands.glib.gparse import ParseState
 from nuwa.script.commands.glib.gschema import Unsupported, parse_value
+from nuwa.script.commands.glib.messages import check_printable, printerr_text
 from nuwa.script.commands.glib.gvariant import Variant, compare
 from nuwa.script.context import Defer, Invocation
 
 VERSION = "2.74.6"
 _SPACE = " \t\n\v\f\r"
+GPRINTERR = "\0"  # marks a line printed by g_printerr (converted to the locale charset)
 
 
 def _sort_key(name: str):
@@ -74,7 +76,7 @@ def build_table(schema_table: GHashTable, stderr: list[str]) -> GHashTable:
             kitem.value = serialise_key(ks)
             l10n = l10n or bool(ks.l10n)
             if ks.child_schema is not None and ks.child_schema not in schema_table:
-                stderr.append(f"Warning: undefined reference to <schema id='{ks.child_schema}'/>")
+                stderr.append(GPRINTERR + f"Warning: undefined reference to <schema id='{ks.child_schema}'/>")
         if state.path is not None:
             gvdb.insert_string(table, ".path", state.path)
         if state.extends_name:
@@ -188,6 +190,7 @@ def _parse_args(inv: Invocation) -> tuple[dict, list[str]] | int:
         elif name == "targetdir":
             if not eq:
                 if i >= len(args):
+                    check_printable(inv, "glib-compile-schemas")
                     inv.err(f"Missing argument for {a}\n")
                     return 1
                 val = args[i]
@@ -210,6 +213,7 @@ def glib_compile_schemas(inv: Invocation) -> int:
         inv.out(VERSION + "\n")
         return 0
     if len(rest) != 1:
+        check_printable(inv, "glib-compile-schemas")
         inv.err("You should give exactly one directory name\n")
         return 1
     srcdir = rest[0]
@@ -218,12 +222,14 @@ def glib_compile_schemas(inv: Invocation) -> int:
     try:
         names = inv.fs.readdir(inv.path(srcdir))
     except OSError as e:
+        check_printable(inv, "glib-compile-schemas")
         inv.err(f"Error opening directory \u201c{srcdir}\u201d: {os.strerror(e.errno)}\n")
         return 1
     schema_files = sorted((n for n in names if n.endswith((".gschema.xml", ".enums.xml"))), key=_sort_key)
     override_files = sorted((n for n in names if n.endswith(".gschema.override")
                              and not n.endswith((".gschema.xml", ".enums.xml"))), key=_sort_key)
     if not schema_files:
+        check_printable(inv, "glib-compile-schemas")
         try:
             inv.fs.unlink(inv.path(target))
             inv.out("No schema files found: removed existing output file.\n")
@@ -259,20 +265,29 @@ def _compile(inv: Invocation, srcdir: str, schema_files: list[str], override_fil
             tail = "--strict was specified; exiting." if strict else "This entire file has been ignored."
             state.warnings.append(f"{filename}:{line}:{col}  {message}.  {tail}")
             if strict:
-                inv.err("".join(w + "\n" for w in state.warnings))
+                _emit(inv, state.warnings)
                 return 1
     stderr = state.warnings
     overrides = [_read(inv, srcdir, n) for n in override_files]
     if not set_overrides(state.schema_table, overrides, strict, stderr):
-        inv.err("".join(w + "\n" for w in stderr))
+        _emit(inv, stderr)
         return 1
     if opts["dry-run"]:
-        inv.err("".join(w + "\n" for w in stderr))
+        _emit(inv, stderr)
         return 0
     data = gvdb.write_contents(build_table(state.schema_table, stderr))
+    if stderr:  # decided before anything is written
+        check_printable(inv, "glib-compile-schemas")
     _write(inv, target, data)
-    inv.err("".join(w + "\n" for w in stderr))
+    _emit(inv, stderr)
     return 0
+
+
+def _emit(inv: Invocation, lines: list[str]) -> None:
+    """Print the collected stderr lines (fprintf's as they are, g_printerr's converted)."""
+    if lines:
+        check_printable(inv, "glib-compile-schemas")
+    inv.err("".join((printerr_text(inv, w[1:]) if w.startswith(GPRINTERR) else w) + "\n" for w in lines))
 
 
 def _write(inv: Invocation, target: str, data: bytes) -> None:

@@ -28,7 +28,8 @@ class MarkupUnsupported(Exception):
 
 @dataclass
 class Event:
-    """One GMarkup callback: ``kind`` is "start", "end" or "text"; ``pos`` is (line, char)."""
+    """One GMarkup callback: ``kind`` is "start", "end", "text" or "cdata" (text from a CDATA
+    section); ``pos`` is (line, char)."""
 
     kind: str
     name: str
@@ -130,7 +131,7 @@ def events(data: bytes):
                 raise MarkupUnsupported("a CDATA section")
             if not ignoring:
                 text = data[lt + 9:end].decode()
-                yield Event("text", "", [], text, pos.to(end + 3), tuple(reversed(stack)))
+                yield Event("cdata", "", [], text, pos.to(end + 3), tuple(reversed(stack)))
             i = end + 3
         elif data.startswith(b"<!DOCTYPE", lt) and not stack and not seen_root:
             end = data.find(b">", lt)

@@ -69,9 +69,8 @@ class ParseState:
             raise SchemaError("A path, if given, must begin and end with a slash")
         if path is not None and list_of and not path.endswith(":/"):
             raise SchemaError("The path of a list must end with \u201c:/\u201d")
-        if path is not None and path.startswith(("/apps/", "/desktop/", "/system/")):
-            self.warnings.append(f"Warning: Schema \u201c{id_}\u201d has path \u201c{path}\u201d.  Paths starting "
-                                 "with \u201c/apps/\u201d, \u201c/desktop/\u201d or \u201c/system/\u201d are deprecated.")
+        # upstream warns here about paths under /apps/, /desktop/ and /system/; Debian's
+        # glib2.0 2.74.6-2 drops that warning (its binary has no such message), so neither do we
         self.schema_state = SchemaState(path, gettext_domain, extends, extends_name, list_of)
         self.this_file.append((table, id_))
         table.insert(id_, self.schema_state)
@@ -269,15 +268,19 @@ class ParseState:
                     else:
                         self.text(ev.text, ev.stack[0])
                 except SchemaError as e:
-                    error = (ev.pos, f"Error on line {ev.pos[0]} char {ev.pos[1]}: {e}")
+                    if ev.kind == "cdata":
+                        raise Unsupported(f"an error in a CDATA section ({e}): GMarkup's report of it "
+                                          "is not modelled") from None
+                    # emit_start_element and the text callback prefix the position
+                    # (propagate_error); emit_end_element passes the message as it is
+                    prefix = "" if ev.kind == "end" else f"Error on line {ev.pos[0]} char {ev.pos[1]}: "
+                    error = (ev.pos, prefix + str(e))
                     break
         except gmarkup.MarkupUnsupported as e:
             raise Unsupported(f"markup GMarkup rejects or this reader does not handle: {e}") from None
         if error:
+            # back out the file's schemas, flags and enums; the cursor fields are left as
+            # they were, as parse_gschema_files leaves them
             for table, ident in reversed(self.this_file):
                 table.remove(ident)
-            # the cursor state of the failed file does not leak into the next one
-            self.schema_state = self.key_state = self.enum_state = None
-            self.string = None
-            self.schemalist_domain = None
         return error

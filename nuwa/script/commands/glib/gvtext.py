@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 
-from nuwa.script.commands.glib.gvariant import Variant, is_valid_type, members
+from nuwa.script.commands.glib.gvariant import Variant, is_valid_type, members, type_end
 
 KEYWORD_TYPES = {"boolean": "b", "byte": "y", "int16": "n", "uint16": "q", "int32": "i",
                  "uint32": "u", "int64": "x", "uint64": "t", "double": "d", "string": "s",
@@ -244,6 +244,12 @@ def _infer(node) -> str:
                 and not tok.lstrip("+-").startswith("0x"):
             return "d"
         return "i"
+    if kind == "tuple":
+        return "(" + "".join(_infer(n) for n in node[1]) + ")"
+    if kind == "array" and node[1]:
+        types = {_infer(n) for n in node[1]}
+        if len(types) == 1:  # a mixed array ([1, 2.5]) is unified by GVariant: not reproduced
+            return "a" + types.pop()
     raise Unsupported("type inference of a variant's contents")
 
 
@@ -267,7 +273,7 @@ def _value(node, t: str):
         s = node[1]
         if t == "o" and not _OBJECT_PATH.match(s):
             raise Unsupported("invalid object path")
-        if t == "g" and not (all(c not in "{}" for c in s) and (s == "" or is_valid_type("(" + s + ")"))):
+        if t == "g" and not _is_signature(s):
             raise Unsupported("invalid signature")
         return s
     if kind == "array" and t[0] == "a":
@@ -286,6 +292,17 @@ def _value(node, t: str):
         it = _infer(node[1])
         return Variant(it, _value(node[1], it))
     raise Unsupported(f"a {kind} value for type {t!r}")
+
+
+def _is_signature(s: str) -> bool:
+    """``g_variant_is_signature``: definite type strings in sequence."""
+    i = 0
+    try:
+        while i < len(s):
+            i = type_end(s, i)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _entry_types(t: str) -> list[str]:

@@ -13,6 +13,7 @@ import errno
 import os
 import re
 
+from nuwa.script.commands.glib.messages import check_printable, printerr_text
 from nuwa.script.context import Defer, Invocation
 
 
@@ -43,13 +44,15 @@ def gio_querymodules(inv: Invocation) -> int:
         listings.append(names)
     for d, listing in zip(dirs, listings):
         if isinstance(listing, OSError):
-            inv.err(f"Unable to open directory {d}: Error opening directory \u201c{d}\u201d: "
-                    f"{os.strerror(listing.errno)}\n")
+            check_printable(inv, "gio-querymodules")
+            inv.err(printerr_text(inv, f"Unable to open directory {d}: Error opening directory \u201c{d}\u201d: "
+                                       f"{os.strerror(listing.errno)}\n"))
             continue
         cache = re.sub("/+", "/", d + "/giomodule.cache")  # g_build_filename
         try:
             inv.fs.unlink(inv.path(cache))
         except OSError as e:
             if e.errno != errno.ENOENT:
+                check_printable(inv, "gio-querymodules")
                 inv.err(f"Unable to unlink {cache}: {os.strerror(e.errno)}\n")
     return 0
