@@ -224,6 +224,14 @@ BAD = {
     "bad type": '<schemalist><schema id="a.j"><key name="k" type="z"><default>1</default></key></schema>'
                 '</schemalist>',
     "flags bits": '<schemalist><flags id="F"><value nick="ab" value="3"/></flags></schemalist>',
+    # GMarkup's own errors the reader reproduces (positions count bytes, a newline is char 1)
+    "empty": "",
+    "whitespace": "  \n \n",
+    "unclosed": '<schemalist>\n  <schema id="a.l">\n',
+    "text at end": '<schemalist>\n<schema id="a.m">\n  trailing text',
+    "mismatched end": '<schemalist>\n  <schema id="a.n">\n</schemalist>\n',
+    "stray end": '<schemalist/>\n</b>\n',
+    "text first": 'hello<schemalist/>\n',
     "enum undefined": '<schemalist><schema id="a.k"><key name="k" enum="Nope"><default>"x"</default></key>'
                       '</schema></schemalist>',
 }
@@ -248,7 +256,8 @@ def test_invalid_schema(pair, case):
 
 
 DEFERRED = {
-    "malformed XML": ('<schemalist><schema id="a.b"></schemalist>', "markup"),
+    "unknown entity": ('<schemalist><schema id="a.b" path="&foo;"/></schemalist>', "markup"),
+    "unquoted attribute": ('<schemalist>\n<schema id=a/></schemalist>\n', "markup"),
     "type mismatch": ('<schemalist><schema id="a.b"><key name="k" type="i"><default>"x"</default></key>'
                       '</schema></schemalist>', "GVariant text"),
     "byte string": ('<schemalist><schema id="a.b"><key name="k" type="ay"><default>b"x"</default></key>'

@@ -26,6 +26,15 @@ class MarkupUnsupported(Exception):
     """Markup GMarkup would reject, or that this reader does not handle: defer."""
 
 
+class MarkupError(Exception):
+    """A GMarkup parse error this reader reproduces: ``pos`` and GMarkup's full message."""
+
+    def __init__(self, pos: tuple[int, int], message: str) -> None:
+        super().__init__(message)
+        self.pos = pos
+        self.message = f"Error on line {pos[0]} char {pos[1]}: {message}"  # set_error's prefix
+
+
 @dataclass
 class Event:
     """One GMarkup callback: ``kind`` is "start", "end", "text" or "cdata" (text from a CDATA
@@ -99,6 +108,11 @@ def events(data: bytes):
     if b"\0" in data:
         raise MarkupUnsupported("a NUL byte")
     pos = _Pos(data)
+    first = len(data) - len(data.lstrip(_SPACE))
+    if first == len(data):
+        raise MarkupError(pos.to(len(data)), "Document was empty or contained only whitespace")
+    if data[first:first + 1] != b"<":
+        raise MarkupError(pos.to(first), "Document must begin with an element (e.g. <book>)")
     stack: list[str] = []
     ignoring = 0  # depth inside an element with a qualified name (G_MARKUP_IGNORE_QUALIFIED)
     seen_root = False
@@ -111,7 +125,9 @@ def events(data: bytes):
             chunk = data[i:lt]
             if not stack and chunk.strip(_SPACE):
                 raise MarkupUnsupported("text outside the root element")
-            if stack and not ignoring:
+            # text is handed to the callback when a "<" ends it; at the end of the document
+            # it never is (end_parse reports the open elements instead)
+            if stack and not ignoring and lt < n:
                 yield Event("text", "", [], _unescape(chunk, False), pos.to(lt), tuple(reversed(stack)))
         if lt >= n:
             break
@@ -140,8 +156,14 @@ def events(data: bytes):
             i = end + 1
         elif data.startswith(b"</", lt):
             m = _NAME.match(data, lt + 2)
-            if not m or data[m.end():m.end() + 1] != b">" or not stack or stack[-1] != m.group().decode():
-                raise MarkupUnsupported("a mismatched end tag")
+            if not m or data[m.end():m.end() + 1] != b">":
+                raise MarkupUnsupported("a malformed end tag")
+            if not stack:
+                raise MarkupError(pos.to(m.end()), f"Element \u201c{m.group().decode()}\u201d was closed, "
+                                                   "no element is currently open")
+            if stack[-1] != m.group().decode():
+                raise MarkupError(pos.to(m.end()), f"Element \u201c{m.group().decode()}\u201d was closed, but "
+                                                   f"the currently open element is \u201c{stack[-1]}\u201d")
             name = stack[-1]
             p = pos.to(m.end() + 1)
             outer = tuple(reversed(stack))
@@ -194,5 +216,9 @@ def events(data: bytes):
                 i = k + 2
             else:
                 i = k + 1
-    if stack or not seen_root:
-        raise MarkupUnsupported("an unfinished or empty document")
+    if stack:
+        # end_parse in STATE_AFTER_CLOSE_ANGLE or STATE_INSIDE_TEXT
+        raise MarkupError(pos.to(n), "Document ended unexpectedly with elements still open \u2014 "
+                                     f"\u201c{stack[-1]}\u201d was the last element opened")
+    if not seen_root:
+        raise MarkupUnsupported("a document without an element")

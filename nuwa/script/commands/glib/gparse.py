@@ -276,6 +276,8 @@ class ParseState:
                     prefix = "" if ev.kind == "end" else f"Error on line {ev.pos[0]} char {ev.pos[1]}: "
                     error = (ev.pos, prefix + str(e))
                     break
+        except gmarkup.MarkupError as e:
+            error = (e.pos, e.message)
         except gmarkup.MarkupUnsupported as e:
             raise Unsupported(f"markup GMarkup rejects or this reader does not handle: {e}") from None
         if error:
