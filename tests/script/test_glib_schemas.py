@@ -326,3 +326,38 @@ def test_gio_querymodules(pair):
     put(pair, f"{mods}/libdconfsettings.so", "x")
     with pytest.raises(Defer, match="loads each one"):
         model(pair[1], "gio-querymodules", mods)
+
+
+def _generated(seed: int) -> dict[str, str]:
+    """Schema files of seeded random shape: table sizes across several GHashTable resizes,
+    names that collide in the GVDB buckets, keys of assorted types, and a broken file whose
+    schemas are backed out of the table (tombstones)."""
+    import random
+    rnd = random.Random(seed)
+    values = [("s", "'v'"), ("i", "-7"), ("b", "false"), ("as", "['x', 'yy']"), ("a{ss}", "{'a': 'b'}"),
+              ("(ii)", "(1, 2)"), ("d", "0.1"), ("mu", "nothing"), ("t", "1")]
+    files, n_schemas = {}, rnd.choice((1, 6, 7, 13, 40, 97))
+    for f in range(rnd.randint(1, 4)):
+        body = []
+        for k in range(n_schemas // (f + 1) + 1):
+            sid = f"org.gen{seed}.f{f}.s{rnd.randrange(10**6)}"
+            keys = []
+            for j in range(rnd.choice((0, 1, 5, 11, 12, 25, 60))):
+                t, v = rnd.choice(values)
+                keys.append(f'<key name="k{j}-{rnd.randrange(1000)}" type="{t}"><default>{v}</default></key>')
+            path = f' path="/gen/{f}/{k}/"' if rnd.random() < 0.5 else ""
+            body.append(f'<schema id="{sid}"{path}>{"".join(sorted(set(keys)))}</schema>')
+        if f == 2:  # a file that fails after its first schemas were inserted
+            body.append('<schema id="broken"><bogus/></schema>')
+        files[f"g{f}.gschema.xml"] = "<schemalist>" + "\n".join(body) + "</schemalist>\n"
+    return files
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_generated_layouts(pair, seed):
+    d = f"/srv/gen{seed}"
+    fresh_dir(pair, d)
+    for name, text in _generated(seed).items():
+        put(pair, f"{d}/{name}", text)
+    r = same(pair, "glib-compile-schemas", d, outputs=(f"{d}/gschemas.compiled",))
+    assert r[0] == 0
