@@ -361,3 +361,44 @@ def test_generated_layouts(pair, seed):
         put(pair, f"{d}/{name}", text)
     r = same(pair, "glib-compile-schemas", d, outputs=(f"{d}/gschemas.compiled",))
     assert r[0] == 0
+
+
+#: Debian 12 packages that ship schemas (downloaded with the host's apt, never installed)
+SCHEMA_DEBS = ("mutter-common", "nautilus-data", "gnome-shell-common", "evolution-data-server-common",
+               "gedit-common", "libgtk-3-common", "libgweather-4-common")
+
+
+@pytest.fixture(scope="module")
+def deb_schemas(tmp_path_factory):
+    """{package: {file name: text}} of the schema files in SCHEMA_DEBS."""
+    d = tmp_path_factory.mktemp("debs")
+    r = subprocess.run(["apt-get", "download", *SCHEMA_DEBS], cwd=d, capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"apt-get download failed: {r.stderr.strip().splitlines()[-1:]}")
+    out = {}
+    for deb in sorted(os.listdir(d)):
+        if not deb.endswith(".deb"):
+            continue
+        x = d / (deb + ".x")
+        subprocess.run(["dpkg-deb", "-x", str(d / deb), str(x)], check=True)
+        sdir = x / SCHEMAS.lstrip("/")
+        files = {n: (sdir / n).read_text() for n in sorted(os.listdir(sdir))} if sdir.is_dir() else {}
+        out[deb.split("_")[0]] = files
+    assert all(out.get(p) for p in SCHEMA_DEBS), sorted(out)
+    return out
+
+
+def test_packages_schema_sets(pair, deb_schemas):
+    """Each package's schemas alone (a missing enum of another package ignores the file with
+    the real message), then all of them with the tree's installed set."""
+    for pkg, files in deb_schemas.items():
+        d = f"/srv/pkg-{pkg}"
+        fresh_dir(pair, d)
+        for n, text in files.items():
+            put(pair, f"{d}/{n}", text)
+        same(pair, "glib-compile-schemas", d, outputs=(f"{d}/gschemas.compiled",))
+    for pkg, files in deb_schemas.items():
+        for n, text in files.items():
+            put(pair, f"{SCHEMAS}/{n}", text)
+    r = same(pair, "glib-compile-schemas", SCHEMAS)
+    assert r[0] == 0 and r[2] == ""

@@ -26,6 +26,7 @@ INT_RANGE = {"y": (0, 0xFF), "n": (-0x8000, 0x7FFF), "q": (0, 0xFFFF), "i": (-0x
              "u": (0, 0xFFFFFFFF), "h": (-0x80000000, 0x7FFFFFFF), "x": (-2**63, 2**63 - 1),
              "t": (0, 2**64 - 1)}
 
+_BASIC_KEYS = set("bynqiuxthdsog")  # what a dictionary key may be
 _OBJECT_PATH = re.compile(r"/\Z|(/[A-Za-z0-9_]+)+\Z")
 
 
@@ -244,6 +245,17 @@ def _infer(node) -> str:
                 and not tok.lstrip("+-").startswith("0x"):
             return "d"
         return "i"
+    if kind == "variant":
+        return "v"
+    if kind == "just":
+        return "m" + _infer(node[1])
+    if kind == "entry" and _infer(node[1]) in _BASIC_KEYS:
+        return "{" + _infer(node[1]) + _infer(node[2]) + "}"
+    if kind == "dict" and node[1]:
+        keys = {_infer(k) for k, _ in node[1]}
+        vals = {_infer(v) for _, v in node[1]}
+        if len(keys) == 1 and len(vals) == 1 and next(iter(keys)) in _BASIC_KEYS:
+            return "a{" + keys.pop() + vals.pop() + "}"
     if kind == "tuple":
         return "(" + "".join(_infer(n) for n in node[1]) + ")"
     if kind == "array" and node[1]:
