@@ -239,10 +239,9 @@ def _infer(node) -> str:
         return "b"
     if kind == "typed":
         return node[1]
-    if kind == "num":
-        tok = node[1].lower()
-        if tok in ("inf", "nan") or ("." in tok or "e" in tok or "inf" in tok or "nan" in tok) \
-                and not tok.lstrip("+-").startswith("0x"):
+    if kind == "num":  # number_get_pattern, case-sensitive as it is
+        tok = node[1]
+        if "." in tok or (not tok.startswith("0x") and "e" in tok) or "inf" in tok or "nan" in tok:
             return "d"
         return "i"
     if kind == "variant":
