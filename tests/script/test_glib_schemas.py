@@ -201,9 +201,9 @@ def test_hand_written_constructs(pair):
     same(pair, "glib-compile-schemas", d, outputs=(f"{d}/gschemas.compiled",))
     put(pair, f"{d}/50_vendor.gschema.override", OVERRIDE)
     put(pair, f"{d}/60_bad.gschema.override",
-        "[org.nuwa.base]\nlevel=1000\nnokey=1\nmode='other'\n[org.nuwa.base:X]\ntitle='t'\n")
+        "[org.nuwa.base]\nlevel=1000\nnokey=1\nmode='other'\nratio='x'\n[org.nuwa.base:X]\ntitle='t'\n")
     r = same(pair, "glib-compile-schemas", d, outputs=(f"{d}/gschemas.compiled",))
-    assert "outside the range" in r[2] and "No such key" in r[2]
+    assert "outside the range" in r[2] and "No such key" in r[2] and "Error parsing key" in r[2]
     r = same(pair, "glib-compile-schemas", "--strict", d, outputs=(f"{d}/gschemas.compiled",))
     assert r[0] == 1
 
@@ -232,6 +232,23 @@ BAD = {
     "mismatched end": '<schemalist>\n  <schema id="a.n">\n</schemalist>\n',
     "stray end": '<schemalist/>\n</b>\n',
     "text first": 'hello<schemalist/>\n',
+    # g_variant_parse's errors: "Failed to parse <default>..." comes from an end element
+    "default type": '<schemalist><schema id="a.o"><key name="k" type="i"><default>"x"</default></key>'
+                    '</schema></schemalist>',
+    "default number": '<schemalist><schema id="a.p"><key name="k" type="y"><default> 1.5 </default></key>'
+                      '</schema></schemalist>',
+    "default range": '<schemalist><schema id="a.q"><key name="k" type="y"><default>300</default></key>'
+                     '</schema></schemalist>',
+    "default tail": '<schemalist><schema id="a.r"><key name="k" type="y"><default>1 2</default></key>'
+                    '</schema></schemalist>',
+    "default element": '<schemalist><schema id="a.s"><key name="k" type="a(si)"><default>[("a", 1), '
+                       '("b", "c")]</default></key></schema></schemalist>',
+    "default tuple": '<schemalist><schema id="a.t"><key name="k" type="(ii)"><default>(1, 2, 3)</default></key>'
+                     '</schema></schemalist>',
+    "default maybe": '<schemalist><schema id="a.u"><key name="k" type="y"><default>nothing</default></key>'
+                     '</schema></schemalist>',
+    "range value": '<schemalist><schema id="a.v"><key name="k" type="i"><range min="\'x\'" max="5"/>'
+                   '<default>1</default></key></schema></schemalist>',
     "enum undefined": '<schemalist><schema id="a.k"><key name="k" enum="Nope"><default>"x"</default></key>'
                       '</schema></schemalist>',
 }
@@ -258,8 +275,8 @@ def test_invalid_schema(pair, case):
 DEFERRED = {
     "unknown entity": ('<schemalist><schema id="a.b" path="&foo;"/></schemalist>', "markup"),
     "unquoted attribute": ('<schemalist>\n<schema id=a/></schemalist>\n', "markup"),
-    "type mismatch": ('<schemalist><schema id="a.b"><key name="k" type="i"><default>"x"</default></key>'
-                      '</schema></schemalist>', "GVariant text"),
+    "unterminated string": ('<schemalist><schema id="a.b"><key name="k" type="s"><default>"x</default></key>'
+                            '</schema></schemalist>', "GVariant text"),
     "byte string": ('<schemalist><schema id="a.b"><key name="k" type="ay"><default>b"x"</default></key>'
                     '</schema></schemalist>', "byte string"),
 }

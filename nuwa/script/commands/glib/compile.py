@@ -17,7 +17,7 @@ import re
 import stat as _stat
 import struct
 
-from nuwa.script.commands.glib import gvdb
+from nuwa.script.commands.glib import gvdb, gvtext
 from nuwa.script.commands.glib.ghash import GHashTable
 from nuwa.script.commands.glib.gparse import ParseState
 from nuwa.script.commands.glib.gschema import Unsupported, parse_value
@@ -148,7 +148,15 @@ def set_overrides(schema_table: GHashTable, files: list[tuple[str, bytes]], stri
                     if strict:
                         return False
                     continue
-                value = parse_value(state.type, string)
+                try:
+                    value = parse_value(state.type, string)
+                except gvtext.ParseError as e:
+                    head = f"Error parsing {where} as specified in override file \u201c{filename}\u201d: {e}."
+                    if not strict:
+                        stderr.append(f"{head} Ignoring override for this key.")
+                        continue
+                    stderr.append(f"{head} --strict was specified; exiting.")
+                    return False
                 bad = None
                 if state.has_range:
                     if compare(value, state.minimum) < 0 or compare(value, state.maximum) > 0:

@@ -33,7 +33,8 @@ class Unsupported(Exception):
 
 
 def parse_value(t: str, text: str):
-    """``g_variant_parse`` with the text-format limits turned into :class:`Unsupported`."""
+    """``g_variant_parse``: the value; ``gvtext.ParseError`` carries the real message, the
+    text-format limits become :class:`Unsupported`."""
     try:
         return gvtext.parse(t, text)
     except gvtext.Unsupported as e:
@@ -136,8 +137,11 @@ class KeyState:
         if self.type[0] not in RANGE_TYPES:
             raise SchemaError(f"<range> not allowed for keys of type \u201c{self.type}\u201d")
         lo, hi = RANGE_TYPES[self.type[0]]
-        self.minimum = parse_value(self.type, lo if min_str is None else min_str)
-        self.maximum = parse_value(self.type, hi if max_str is None else max_str)
+        try:
+            self.minimum = parse_value(self.type, lo if min_str is None else min_str)
+            self.maximum = parse_value(self.type, hi if max_str is None else max_str)
+        except gvtext.ParseError as e:
+            raise SchemaError(str(e)) from None
         self.has_range = True
         if compare(self.minimum, self.maximum) > 0:
             raise SchemaError("<range> specified minimum is greater than maximum")
@@ -161,7 +165,10 @@ class KeyState:
     def end_default(self, text: str) -> None:
         """``key_state_end_default``: parse the text against the key's type."""
         self.unparsed_default = text
-        self.default_value = parse_value(self.type, text)
+        try:
+            self.default_value = parse_value(self.type, text)
+        except gvtext.ParseError as e:
+            raise SchemaError(f"Failed to parse <default> value of type \u201c{self.type}\u201d: {e}") from None
         self.has_default = True
         self.check_range()
 

@@ -31,11 +31,15 @@ _OBJECT_PATH = re.compile(r"/\Z|(/[A-Za-z0-9_]+)+\Z")
 
 
 class Unsupported(Exception):
-    """The text is outside what this parser reproduces (invalid text included): defer."""
+    """The text is outside what this parser reproduces (some invalid text included): defer."""
 
 
-def _tokens(text: str) -> list[str]:
-    """``token_stream_prepare`` applied until the end (or a NUL) of the text."""
+class ParseError(Exception):
+    """An error ``g_variant_parse`` reports, with its message ("START-END:text")."""
+
+
+def _tokens(text: str) -> list[tuple[str, int, int]]:
+    """``token_stream_prepare`` applied until the end (or a NUL) of the text: (token, start, end)."""
     out, i, n = [], 0, len(text)
     while True:
         while i < n and text[i] in " \t\n\r\f\v":
@@ -77,24 +81,27 @@ def _tokens(text: str) -> list[str]:
             raise Unsupported("format strings")
         else:
             j = i + 1
-        out.append(text[i:j])
+        out.append((text[i:j], i, j))
         i = j
 
 
 class _Parser:
-    """``parse``: the syntax tree, as tuples (kind, ...)."""
+    """``parse``: the syntax tree, as tuples (kind, ..., (start, end)) whose last item is the
+    node's source range (``token_stream_start_ref``/``end_ref``: from its first token's start
+    to its last token's end)."""
 
     def __init__(self, text: str) -> None:
         self.toks = _tokens(text)
         self.pos = 0
+        self.last_end = 0
 
     def peek(self) -> str | None:
-        return self.toks[self.pos] if self.pos < len(self.toks) else None
+        return self.toks[self.pos][0] if self.pos < len(self.toks) else None
 
     def take(self) -> str:
-        tok = self.peek()
-        if tok is None:
+        if self.pos >= len(self.toks):
             raise Unsupported("unexpected end of input")
+        tok, _, self.last_end = self.toks[self.pos]
         self.pos += 1
         return tok
 
@@ -103,6 +110,13 @@ class _Parser:
             raise Unsupported(f"expected {tok!r}")
 
     def value(self, depth: int = 0):
+        if self.pos >= len(self.toks):
+            raise Unsupported("expected value")
+        start = self.toks[self.pos][1]
+        node = self._value(depth)
+        return node + ((start, self.last_end),)
+
+    def _value(self, depth: int):
         if depth > 128:
             raise Unsupported("nesting too deep")
         tok = self.take()
@@ -199,35 +213,21 @@ def _unescape(tok: str) -> str:
         i += 1
 
 
-def _strtoull(s: str) -> int:
-    """``g_ascii_strtoull (s, &end, 0)`` requiring the whole token to be consumed."""
-    m = re.fullmatch(r"\+?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", s)
+def _strtoull(s: str) -> tuple[int, int, bool]:
+    """C ``strtoull (s, &end, 0)``: (value, characters consumed, ERANGE)."""
+    m = re.match(r"([+-]?)(0[xX](?=[0-9a-fA-F])[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", s)
     if not m:
-        raise Unsupported(f"number {s!r}")
-    body = m.group(1)
+        return 0, 0, False
+    body = m.group(2)
     v = int(body, 16) if body[:2].lower() == "0x" else int(body, 8) if body[0] == "0" else int(body)
     if v >= 2**64:
-        raise Unsupported("integer too big")
-    return v
+        return 2**64 - 1, m.end(), True
+    if m.group(1) == "-":
+        v = (-v) % 2**64
+    return v, m.end(), False
 
 
-def _number(tok: str, t: str):
-    if t == "d":
-        if not re.fullmatch(r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf|infinity|nan)", tok, re.I):
-            raise Unsupported(f"number {tok!r}")
-        v = float(tok)
-        if math.isinf(v) and "inf" not in tok.lower():
-            raise Unsupported("number too big")
-        return v
-    if t not in INT_RANGE:
-        raise Unsupported(f"a number for type {t!r}")
-    negative = tok.startswith("-")
-    v = _strtoull(tok[1:] if negative else tok)
-    v = -v if negative else v
-    lo, hi = INT_RANGE[t]
-    if not lo <= v <= hi:
-        raise Unsupported("number out of range")
-    return v
+_FLOAT = re.compile(r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|infinity|inf|nan)", re.I)
 
 
 def _infer(node) -> str:
@@ -264,45 +264,115 @@ def _infer(node) -> str:
     raise Unsupported("type inference of a variant's contents")
 
 
-def _value(node, t: str):
-    kind = node[0]
-    if t[0] == "m":
-        if kind == "nothing":
-            return None
-        if kind == "just":
-            return (_value(node[1], t[1:]),)
-        return (_value(node, t[1:]),)  # maybe_wrapper
-    if kind == "typed":
-        if node[1] != t:
-            raise Unsupported("type annotation does not match")
-        return _value(node[2], t)
-    if kind == "bool" and t == "b":
-        return node[1]
-    if kind == "num":
-        return _number(node[1], t)
-    if kind == "str" and t in "sog":
-        s = node[1]
-        if t == "o" and not _OBJECT_PATH.match(s):
-            raise Unsupported("invalid object path")
-        if t == "g" and not _is_signature(s):
-            raise Unsupported("invalid signature")
-        return s
-    if kind == "array" and t[0] == "a":
-        return [_value(n, t[1:]) for n in node[1]]
-    if kind == "dict" and t.startswith("a{"):
-        et = t[1:]
-        return [tuple(_value(n, mt) for n, mt in zip(kv, _entry_types(et))) for kv in node[1]]
-    if kind == "entry" and t[0] == "{":
-        return tuple(_value(n, mt) for n, mt in zip(node[1:], _entry_types(t)))
-    if kind == "tuple" and t[0] == "(":
-        mts = members(t)
-        if len(mts) != len(node[1]):
-            raise Unsupported("tuple length does not match")
-        return tuple(_value(n, mt) for n, mt in zip(node[1], mts))
-    if kind == "variant" and t == "v":
-        it = _infer(node[1])
-        return Variant(it, _value(node[1], it))
-    raise Unsupported(f"a {kind} value for type {t!r}")
+class _Values:
+    """``ast_get_value`` over the tree, with ``gvariant-parser.c``'s errors and source ranges."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def error(self, ref: tuple[int, int], message: str) -> ParseError:
+        """``parser_set_error``: "START-END:message" (one number when the range is empty),
+        offsets in bytes of the text."""
+        start, end = (len(self.text[:i].encode()) for i in ref)
+        where = f"{start}" if start == end else f"{start}-{end}"
+        return ParseError(f"{where}:{message}")
+
+    def type_error(self, node, t: str) -> ParseError:
+        return self.error(node[-1], f"can not parse as value of type '{t}'")
+
+    def number(self, node, t: str):
+        """``number_get_value``: parse the token first, then check the type."""
+        tok, ref = node[1], node[-1]
+        if t == "d":
+            m = _FLOAT.match(tok)
+            if not m or m.end() != len(tok):
+                raise Unsupported(f"number {tok!r} for a double")
+            v = float(tok)
+            if math.isinf(v) and "inf" not in tok.lower():
+                raise self.error(ref, "number too big for any type")
+            if v != 0 and abs(v) < 2.2250738585072014e-308:
+                raise Unsupported("a denormal double (strtod's ERANGE)")
+            return v
+        negative = tok.startswith("-")
+        body = tok[1:] if negative else tok
+        value, used, erange = _strtoull(body)
+        if erange:
+            raise self.error(ref, "integer too big for any type")
+        if value == 0:
+            negative = False
+        if used != len(body):
+            at = ref[0] + (len(tok) - len(body)) + used
+            raise self.error((at, at + 1), "invalid character in number")
+        if t not in INT_RANGE:
+            raise self.type_error(node, t)
+        lo, hi = INT_RANGE[t]
+        v = -value if negative else value
+        if not lo <= v <= hi:
+            raise self.error(ref, f"number out of range for type '{t}'")
+        return v
+
+    def value(self, node, t: str):
+        kind = node[0]
+        if kind == "typed":  # typedecl_get_value passes the asked type on, unchecked
+            return self.value(node[2], t)
+        if kind in ("nothing", "just"):  # maybe_get_value
+            if t[0] != "m":
+                raise self.type_error(node, t)
+            return None if kind == "nothing" else (self.value(node[1], t[1:]),)
+        depth = len(t) - len(t.lstrip("m"))  # maybe_wrapper: Just, as many times as needed
+        v = self.base(node, t[depth:])
+        for _ in range(depth):
+            v = (v,)
+        return v
+
+    def base(self, node, t: str):
+        kind = node[0]
+        if kind == "num":
+            return self.number(node, t)
+        if kind == "bool":
+            if t != "b":
+                raise self.type_error(node, t)
+            return node[1]
+        if kind == "str":
+            if t not in ("s", "o", "g"):
+                raise self.type_error(node, t)
+            if t == "o" and not _OBJECT_PATH.match(node[1]):
+                raise Unsupported("an invalid object path")
+            if t == "g" and not _is_signature(node[1]):
+                raise Unsupported("an invalid signature")
+            return node[1]
+        if kind == "array":
+            if t[0] != "a":
+                raise self.type_error(node, t)
+            return [self.value(n, t[1:]) for n in node[1]]
+        if kind == "tuple":
+            if t[0] != "(":
+                raise self.type_error(node, t)
+            mts = members(t)
+            out = []
+            for i, n in enumerate(node[1]):
+                if i >= len(mts):
+                    raise self.type_error(node, t)
+                out.append(self.value(n, mts[i]))
+            if len(mts) != len(node[1]):
+                raise self.type_error(node, t)
+            return tuple(out)
+        if kind == "entry":
+            if t[0] != "{":
+                raise self.type_error(node, t)
+            kt, vt = members(t)
+            return (self.value(node[1], kt), self.value(node[2], vt))
+        if kind == "dict":
+            if not t.startswith("a{"):
+                raise self.type_error(node, t)
+            kt, vt = members(t[1:])
+            return [(self.value(k, kt), self.value(v, vt)) for k, v in node[1]]
+        if kind == "variant":
+            if t != "v":
+                raise self.type_error(node, t)
+            it = _infer(node[1])
+            return Variant(it, self.value(node[1], it))
+        raise Unsupported(f"a {kind} value")
 
 
 def _is_signature(s: str) -> bool:
@@ -316,14 +386,13 @@ def _is_signature(s: str) -> bool:
     return True
 
 
-def _entry_types(t: str) -> list[str]:
-    return members(t)
-
-
 def parse(t: str, text: str):
-    """``g_variant_parse (t, text)``: the value, or :class:`Unsupported`."""
+    """``g_variant_parse (t, text)``: the value; :class:`ParseError` with the real message,
+    or :class:`Unsupported`."""
     p = _Parser(text)
     node = p.value()
-    if p.peek() is not None:
-        raise Unsupported("expected end of input")
-    return _value(node, t)
+    value = _Values(text).value(node, t)
+    if p.peek() is not None:  # checked after the value, as g_variant_parse does
+        at = p.toks[p.pos][1]
+        raise _Values(text).error((at, at), "expected end of input")
+    return value
