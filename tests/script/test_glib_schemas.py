@@ -307,6 +307,7 @@ def test_no_schema_files_and_missing_dir(pair):
     assert r[1] == "No schema files found: doing nothing.\n"
     r = same(pair, "glib-compile-schemas", "/srv/nowhere")
     assert r[0] == 1
+    assert same(pair, "glib-compile-schemas", "")[0] == 1
     assert same(pair, "glib-compile-schemas")[0] == 1
     assert same(pair, "glib-compile-schemas", "a", "b")[0] == 1
     assert same(pair, "glib-compile-schemas", "--version")[1].startswith("2.74")
@@ -333,7 +334,7 @@ def test_gio_querymodules(pair):
             os.unlink(os.path.join(root, mods.lstrip("/"), n))
     put(pair, f"{mods}/giomodule.cache", "libold.so: gio-vfs\n")
     put(pair, f"{mods}/README", "not a module\n")
-    r = same(pair, "gio-querymodules", mods, "/srv/none", outputs=(f"{mods}/giomodule.cache",))
+    r = same(pair, "gio-querymodules", mods, "/srv/none", "", outputs=(f"{mods}/giomodule.cache",))
     assert r[0] == 0 and "Unable to open directory /srv/none" in r[2]
     assert read(pair[0], f"{mods}/giomodule.cache") is None
     same(pair, "gio-querymodules", mods, outputs=(f"{mods}/giomodule.cache",))

@@ -228,6 +228,8 @@ def glib_compile_schemas(inv: Invocation) -> int:
     target = posixpath.join(opts["targetdir"] if opts["targetdir"] is not None else srcdir, "gschemas.compiled")
     target = re.sub("/+", "/", target)  # g_build_filename collapses repeated separators
     try:
+        if not srcdir:  # opendir ("") fails; inv.path would give the working directory
+            raise FileNotFoundError(2, os.strerror(2))
         names = inv.fs.readdir(inv.path(srcdir))
     except OSError as e:
         check_printable(inv, "glib-compile-schemas")

@@ -32,6 +32,8 @@ def gio_querymodules(inv: Invocation) -> int:
     listings: list[list[str] | OSError] = []
     for d in dirs:
         try:
+            if not d:  # opendir ("") fails; inv.path would give the working directory
+                raise FileNotFoundError(2, os.strerror(2))
             names = inv.fs.readdir(inv.path(d))
         except OSError as e:
             listings.append(e)
