@@ -58,6 +58,7 @@ class _Pos:
         self.char = 1
 
     def to(self, p: int) -> tuple[int, int]:
+        """Move the cursor to byte ``p`` (forward only) and return GMarkup's (line, char)."""
         seg = self.data[self.at + 1:p + 1]
         nl = seg.rfind(b"\n")
         if nl >= 0:

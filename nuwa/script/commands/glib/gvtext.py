@@ -96,9 +96,11 @@ class _Parser:
         self.last_end = 0
 
     def peek(self) -> str | None:
+        """The next token, not consumed (None at the end)."""
         return self.toks[self.pos][0] if self.pos < len(self.toks) else None
 
     def take(self) -> str:
+        """Consume the next token."""
         if self.pos >= len(self.toks):
             raise Unsupported("unexpected end of input")
         tok, _, self.last_end = self.toks[self.pos]
@@ -106,10 +108,12 @@ class _Parser:
         return tok
 
     def want(self, tok: str) -> None:
+        """``token_stream_require``: consume ``tok`` or give up."""
         if self.take() != tok:
             raise Unsupported(f"expected {tok!r}")
 
     def value(self, depth: int = 0):
+        """``parse``: one value and its source range."""
         if self.pos >= len(self.toks):
             raise Unsupported("expected value")
         start = self.toks[self.pos][1]
@@ -278,6 +282,7 @@ class _Values:
         return ParseError(f"{where}:{message}")
 
     def type_error(self, node, t: str) -> ParseError:
+        """``ast_type_error``."""
         return self.error(node[-1], f"can not parse as value of type '{t}'")
 
     def number(self, node, t: str):
@@ -312,6 +317,7 @@ class _Values:
         return v
 
     def value(self, node, t: str):
+        """``ast_get_value``: typedecls and maybes directly, the rest through ``maybe_wrapper``."""
         kind = node[0]
         if kind == "typed":  # typedecl_get_value passes the asked type on, unchecked
             return self.value(node[2], t)
@@ -326,6 +332,7 @@ class _Values:
         return v
 
     def base(self, node, t: str):
+        """``get_base_value`` of each node class, for a type that is not a maybe."""
         kind = node[0]
         if kind == "num":
             return self.number(node, t)
