@@ -12,8 +12,8 @@ outcome is not reproduced (the command defers).
 from __future__ import annotations
 
 import re
+import struct
 
-from nuwa.script.commands.glib import strinfo as si
 from nuwa.script.commands.glib import gvtext
 from nuwa.script.commands.glib.ghash import GHashTable
 from nuwa.script.commands.glib.gvariant import compare, is_valid_type
@@ -22,6 +22,106 @@ RANGE_TYPES = {"y": ("0", "255"), "n": ("-32768", "32767"), "q": ("0", "65535"),
                "i": ("-2147483648", "2147483647"), "u": ("0", "4294967295"),
                "x": ("-9223372036854775808", "9223372036854775807"), "t": ("0", "18446744073709551615"),
                "d": ("-inf", "inf")}
+
+
+# strinfo {{{
+# The ``strinfo`` word arrays of enums, flags, choices and aliases (glib 2.74 ``gio/strinfo.c``).
+#
+# A strinfo is a sequence of little-endian 32-bit words: for each item its value word, then the
+# string framed by a marker byte (0xff for a name, 0xfe for an alias) and a closing 0xff byte,
+# padded to whole words (at least two). glib-compile-schemas stores it as the key's ``au``
+# "choices"/"enum"/"flags" entry.
+#
+# The real ``strinfo_string_to_words`` leaves the bytes between the string's NUL and the closing
+# 0xff uninitialised (stack memory), and those bytes end up in ``gschemas.compiled``: they are
+# zeros in the real program's runs (a fresh stack), and zeros here.
+
+MAX_WORDS = 17
+
+
+def string_to_words(s: str, alias: bool) -> bytes | None:
+    """``strinfo_string_to_words``: the framed string, or None when longer than 17 words."""
+    raw = s.encode()
+    n_words = max(2, (len(raw) + 6) >> 2)
+    if n_words > MAX_WORDS:
+        return None
+    out = bytearray(4 * n_words)
+    out[0] = 0xFE if alias else 0xFF
+    out[1:2 + len(raw)] = raw + b"\0"
+    out[-1] = 0xFF
+    return bytes(out)
+
+
+def _words(b: bytes | bytearray) -> list[int]:
+    return list(struct.unpack(f"<{len(b) // 4}I", bytes(b)))
+
+
+def _scan(strinfo: list[int], words: list[int]) -> int:
+    """``strinfo_scan``: index of ``words`` in ``strinfo`` (skipping as the C does), or -1."""
+    length, n = len(strinfo), len(words)
+    if length < n:
+        return -1
+    i = 0
+    while i <= length - n:
+        j = 0
+        while j < n and strinfo[i + j] == words[j]:
+            j += 1
+        if j == n:
+            return i
+        i += j or 1
+    return -1
+
+
+def find_string(strinfo: bytes | bytearray, s: str, alias: bool) -> int:
+    """``strinfo_find_string``: the word index of the value word before ``s``'s frame, or -1."""
+    if len(strinfo) < 4:
+        return -1
+    framed = string_to_words(s, alias)
+    if framed is None:
+        return -1
+    return _scan(_words(strinfo)[1:], _words(framed))
+
+
+def find_integer(strinfo: bytes | bytearray, value: int) -> int:
+    """``strinfo_find_integer``: a value word framed by 0xff bytes, or -1."""
+    words = _words(strinfo)
+    for i, w in enumerate(words):
+        if w == value & 0xFFFFFFFF:
+            before_ok = i == 0 or strinfo[4 * i - 1] == 0xFF
+            if before_ok and 4 * i + 4 < len(strinfo) and strinfo[4 * i + 4] == 0xFF:
+                return i
+    return -1
+
+
+def is_string_valid(strinfo: bytes | bytearray, s: str) -> bool:
+    """``strinfo_is_string_valid``: ``s`` is a name (not an alias) of the strinfo."""
+    return find_string(strinfo, s, False) != -1
+
+
+def contains(strinfo: bytes | bytearray, s: str) -> bool:
+    """``strinfo_builder_contains``: ``s`` is a name or an alias."""
+    return find_string(strinfo, s, False) != -1 or find_string(strinfo, s, True) != -1
+
+
+def append_item(strinfo: bytearray, s: str, value: int) -> None:
+    """``strinfo_builder_append_item``."""
+    framed = string_to_words(s, False)
+    if framed is None:  # the C appends 0 words of an uninitialised buffer: not reproduced
+        raise ValueError("a strinfo string longer than 65 bytes")
+    strinfo += struct.pack("<I", value & 0xFFFFFFFF) + framed
+
+
+def append_alias(strinfo: bytearray, alias: str, target: str) -> bool:
+    """``strinfo_builder_append_alias``: False when ``target`` is not a name."""
+    index = find_string(strinfo, target, False)
+    if index == -1:
+        return False
+    framed = string_to_words(alias, True)
+    if framed is None:
+        raise ValueError("a strinfo string longer than 65 bytes")
+    strinfo += struct.pack("<I", index) + framed
+    return True
+# }}}
 
 
 class SchemaError(Exception):
@@ -60,9 +160,9 @@ class EnumState:
         value = -value if m.group(1) == "-" else value
         if (value > 0xFFFFFFFF or value < 0) if self.is_flags else not -2**31 <= value <= 2**31 - 1:
             raise SchemaError("Invalid numeric value")
-        if si.contains(self.strinfo, nick):
+        if contains(self.strinfo, nick):
             raise SchemaError(f"<value nick='{nick}'/> already specified")
-        if si.find_integer(self.strinfo, value) != -1:
+        if find_integer(self.strinfo, value) != -1:
             raise SchemaError(f"value='{valuestr}' already specified")
         if self.is_flags and value == 0:
             return
@@ -73,7 +173,7 @@ class EnumState:
 
 def _append(strinfo: bytearray, s: str, value: int) -> None:
     try:
-        si.append_item(strinfo, s, value)
+        append_item(strinfo, s, value)
     except ValueError as e:
         raise Unsupported(str(e)) from None
 
@@ -113,7 +213,7 @@ class KeyState:
         if t[0] in "ma":
             items = [] if value is None else value
             return all(self.is_valid_choices(t[1:], v) for v in items)
-        return si.is_string_valid(self.strinfo, value)
+        return is_string_valid(self.strinfo, value)
 
     def check_range(self) -> None:
         """``key_state_check_range``."""
@@ -183,7 +283,7 @@ class KeyState:
 
     def add_choice(self, choice: str) -> None:
         """``key_state_add_choice``."""
-        if si.contains(self.strinfo, choice):
+        if contains(self.strinfo, choice):
             raise SchemaError(f"<choice value='{choice}'/> already given")
         _append(self.strinfo, choice, 0)
         self.has_choices = True
@@ -204,15 +304,15 @@ class KeyState:
 
     def add_alias(self, alias: str, target: str) -> None:
         """``key_state_add_alias``."""
-        if si.contains(self.strinfo, alias):
-            if si.is_string_valid(self.strinfo, alias):
+        if contains(self.strinfo, alias):
+            if is_string_valid(self.strinfo, alias):
                 if self.is_enum:
                     raise SchemaError(f"<alias value='{alias}'/> given when \u201c{alias}\u201d is already "
                                       "a member of the enumerated type")
                 raise SchemaError(f"<alias value='{alias}'/> given when <choice value='{alias}'/> was already given")
             raise SchemaError(f"<alias value='{alias}'/> already specified")
         try:
-            ok = si.append_alias(self.strinfo, alias, target)
+            ok = append_alias(self.strinfo, alias, target)
         except ValueError as e:
             raise Unsupported(str(e)) from None
         if not ok:

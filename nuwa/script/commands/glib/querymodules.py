@@ -13,7 +13,7 @@ import errno
 import os
 import re
 
-from nuwa.script.commands.glib.messages import check_printable, printerr_text
+from nuwa.script.commands.glib.compile import check_printable, printerr_text
 from nuwa.script.context import Defer, Invocation
 
 
