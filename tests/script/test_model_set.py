@@ -78,6 +78,7 @@ ADDED = {
     "pg_lsclusters", "pg_conftool", "pg_updatedicts",  # issue 13: postgresql-common's cluster tools
     "setcap", "getcap",  # issue 13: libcap2-bin, file capabilities (iputils-ping, iproute2...)
     "update-mime-database",  # issue 13: shared-mime-info's postinst and trigger
+    "glib-compile-schemas", "gio-querymodules",  # issue 13: libglib2.0-0's postinst and triggers
 }
 
 
