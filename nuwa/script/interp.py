@@ -26,6 +26,7 @@ from nuwa.script.arith import ArithError, evaluate
 from nuwa.script.builtins import BUILTINS, SPECIAL
 from nuwa.script.context import SIMULATED, ModelSet
 from nuwa.script.control import EXPORT, READONLY, BadWrite, ExitShell, LoopControl, Return
+from nuwa.script.endless import EndlessOutput, run_endless
 from nuwa.script.expand import ExpansionError, Expander, match
 from nuwa.script.fdtable import Desc, InBuf, Limits, NullDesc, OutBuf
 from nuwa.script.guestdev import guest_view
@@ -349,7 +350,7 @@ class Shell(Redirections, ExternalCommands):
             if len(p.commands) == 1:
                 st = self.run_command(p.commands[0])
             else:
-                data, failed = None, 0
+                data, statuses = None, []
                 for i, cmd in enumerate(p.commands):
                     self.lineno = getattr(cmd, "line", self.lineno)
                     fds = {}
@@ -359,11 +360,17 @@ class Shell(Redirections, ExternalCommands):
                     if i < len(p.commands) - 1:
                         out = OutBuf(self.limits, "piped to the next command")
                         fds[1] = out
-                    st = self.run_subshell(cmd, fds)
-                    failed = st or failed  # bash's pipefail: the last command that failed
+                    try:
+                        statuses.append(self.run_subshell(cmd, fds))
+                    except EndlessOutput as e:  # `cat /dev/urandom | ...`: see nuwa.script.endless
+                        if out is None or not e.cut_by(cmd, out, self.depth + 1):
+                            raise
+                        statuses += run_endless(self, p.commands, i, e)
+                        break
                     data = bytes(out.data) if out is not None else None
-                if "P" in self.opts:
-                    st = failed
+                st = statuses[-1]
+                if "P" in self.opts:  # bash's pipefail: the last command that failed
+                    st = next((s for s in reversed(statuses) if s), 0)
         finally:
             if p.bang:
                 self.e_suppress -= 1

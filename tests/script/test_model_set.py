@@ -69,6 +69,7 @@ ADDED = {
     "systemd-machine-id-setup",  # issue 13: systemd's postinst
     "journalctl", "systemd-hwdb",  # issue 13: binary indexes, deferred with that reason
     "install-info", "ginstall-info",  # issue 13: install-info's trigger (update-info-dir)
+    "yes",  # issue 13: an endless writer into a pipeline (nuwa.script.endless)
 }
 
 

@@ -67,4 +67,5 @@ MODELS = {
     "sleep": users.sleep,
     "uname": users.uname,
     "arch": users.arch_cmd,
+    "yes": text.yes,
 }

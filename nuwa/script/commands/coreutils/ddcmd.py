@@ -69,17 +69,32 @@ class _Source:
         return chunk
 
 
+def memory_device(fs, path: str) -> str | None:
+    """The kernel memory device the absolute ``path`` names in the booted guest ("null",
+    "zero", "random"), or None: a dormant image's ``/dev`` may lack the node (devtmpfs makes
+    it at boot); an entry the image does hold counts only if it is that character device."""
+    if path not in _KERNEL_DEVICES:
+        return None
+    try:
+        st = fs.stat(path)
+    except OSError:
+        st = None
+    if st is None or (_stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1
+                      and os.minor(st.st_rdev) == _KERNEL_DEVICES[path][1]):
+        return {"/dev/null": "null", "/dev/zero": "zero"}.get(path, "random")
+    return None
+
+
 def _device(inv: Invocation, path: str) -> str | None:
     """The kernel device ``path`` names in the booted guest ("null", "zero", "random"), or None
     for an ordinary path; defers for any other special file."""
+    kind = memory_device(inv.fs, path)
+    if kind is not None:
+        return kind
     try:
         st = inv.fs.stat(path)
     except OSError:
         st = None
-    if path in _KERNEL_DEVICES:
-        if st is None or (_stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1
-                          and os.minor(st.st_rdev) == _KERNEL_DEVICES[path][1]):
-            return {"/dev/null": "null", "/dev/zero": "zero"}.get(path, "random")
     if st is not None and not (_stat.S_ISREG(st.st_mode) or _stat.S_ISDIR(st.st_mode)):
         raise Defer(f"dd: {path} is a special file of the booted system")
     if st is None and path.startswith("/dev/"):
