@@ -252,10 +252,12 @@ def _model_of(sh, prog):
     return sh.models.get(posixpath.basename(prog[0][0]))
 
 
-def _judge(sh, rest: list, a: _Try, b: _Try) -> tuple[int | None, str, bool]:
-    """(index of the terminator, "", _) when the try is accepted; else (None, why, final)."""
+def _judge(sh, rest: list, a: _Try, b: _Try, first: int) -> tuple[int | None, str, bool]:
+    """(index in ``rest`` of the terminator, "", _) when the try is accepted; else (None, why,
+    final). ``first`` is the number of the pipeline's stage ``rest[0]`` (from 1)."""
     for j, cmd in enumerate(rest):
-        name = a.programs[j][0][0] if a.programs[j] else f"stage {j + 2} of the pipeline"
+        name = (f"`{posixpath.basename(a.programs[j][0][0])}`" if a.programs[j]
+                else f"stage {first + j} of the pipeline")
         if a.consumed[j] < len(a.inputs[j]):
             return j, "", True  # it stopped reading before the end of what it was given
         model = _model_of(sh, a.programs[j])
@@ -266,13 +268,13 @@ def _judge(sh, rest: list, a: _Try, b: _Try) -> tuple[int | None, str, bool]:
         streams = getattr(model, "pipe_streams", None)
         if stop is None and streams is not None and streams(argv):
             if a.statuses[j] or b.statuses[j]:
-                return None, f"`{name}` fails on it (status {a.statuses[j]})", True
+                return None, f"{name} fails on it (status {a.statuses[j]})", True
             if len(b.outputs[j]) <= len(a.outputs[j]):
-                return None, f"`{name}` stops writing, so nothing ever stops it: it would not end", True
+                return None, f"{name} stops writing, so nothing ever stops it: it would not end", True
             continue
         if stop is not None:
-            return None, f"`{name}` does not stop reading it within {len(b.inputs[j])} bytes", False
-        return None, f"`{name}` reads it to its end: the pipeline would not end", True
+            return None, f"{name} does not stop reading it within {len(b.inputs[j])} bytes", False
+        return None, f"{name} reads it to its end: the pipeline would not end", True
     return None, "no stage stops reading it: the pipeline would not end", True
 
 
@@ -301,7 +303,7 @@ def run_endless(sh, stages: list, i: int, exc: EndlessOutput) -> list[int]:
         a = _run_try(sh, rest, exc.stream.take(n), why)
         _undo(sh, marks)
         b = _run_try(sh, rest, exc.stream.take(2 * n), why)
-        j, reason, final = _judge(sh, rest, a, b)
+        j, reason, final = _judge(sh, rest, a, b, i + 2)
         if j is not None:
             if _agree(a, b, j):
                 b.overlay.commit()
