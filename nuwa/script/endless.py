@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat as _stat
 from collections.abc import MutableMapping
 
 from nuwa.fs.overlay import Overlay
@@ -53,6 +54,8 @@ from nuwa.script.context import SIMULATED, Invocation
 from nuwa.script.fdtable import Desc, InBuf, OutBuf
 from nuwa.script.record import CommandRecord, ScriptDeferred
 
+#: the booted kernel's memory devices (drivers/char/mem.c): name -> (major, minor)
+KERNEL_DEVICES = {"/dev/null": (1, 3), "/dev/zero": (1, 5), "/dev/random": (1, 8), "/dev/urandom": (1, 9)}
 #: the status of a process killed by SIGPIPE, as the shell reports it (128 + 13)
 SIGPIPE_STATUS = 141
 #: the first prefix tried, and the largest (each try also runs on twice as much)
@@ -85,6 +88,28 @@ class EndlessStream:
             return self.head + bytes(self._random[:body])
         reps = -(-body // len(self.pattern))
         return self.head + (self.pattern * reps)[:body]
+
+
+def memory_device(fs, path: str) -> str | None:
+    """The kernel memory device the absolute ``path`` names in the booted guest ("null",
+    "zero", "random"), or None: a dormant image's ``/dev`` may lack the node (devtmpfs makes
+    it at boot); an entry the image does hold counts only if it is that character device."""
+    if path not in KERNEL_DEVICES:
+        return None
+    try:
+        st = fs.stat(path)
+    except OSError:
+        st = None
+    if st is None or (_stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1
+                      and os.minor(st.st_rdev) == KERNEL_DEVICES[path][1]):
+        return {"/dev/null": "null", "/dev/zero": "zero"}.get(path, "random")
+    return None
+
+
+def device_stream(kind: str, name: str) -> EndlessStream:
+    """The endless stream of the kernel's zero or random device (``kind`` from
+    :func:`memory_device`), named ``name`` in messages."""
+    return EndlessStream(name, b"\0" if kind == "zero" else None)
 
 
 class EndlessOutput(ScriptDeferred):

@@ -70,6 +70,7 @@ ADDED = {
     "journalctl", "systemd-hwdb",  # issue 13: binary indexes, deferred with that reason
     "install-info", "ginstall-info",  # issue 13: install-info's trigger (update-info-dir)
     "yes",  # issue 13: an endless writer into a pipeline (nuwa.script.endless)
+    "od",  # issue 13: `head -c N /dev/urandom | od`, grub-pc's and clamav-freshclam's dumps
 }
 
 

@@ -14,7 +14,7 @@ neighbouring packages that scripts use the same way.
 from __future__ import annotations
 
 from nuwa.script.commands.coreutils import (
-    attrs, compare, copy, datecmd, ddcmd, envexpr, files, fsinfo, listing, paths, text, transform, users,
+    attrs, compare, copy, datecmd, ddcmd, envexpr, files, fsinfo, listing, od, paths, text, transform, users,
 )
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
@@ -68,4 +68,5 @@ MODELS = {
     "uname": users.uname,
     "arch": users.arch_cmd,
     "yes": text.yes,
+    "od": od.od,
 }

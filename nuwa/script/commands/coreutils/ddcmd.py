@@ -29,9 +29,8 @@ import time
 from nuwa.script.commands._common import apath, err, errno_text, quote
 from nuwa.script.commands.coreutils.human import NEAREST, human_readable
 from nuwa.script.context import Defer, Invocation
+from nuwa.script.endless import memory_device
 
-#: the booted kernel's memory devices (drivers/char/mem.c): name -> (major, minor)
-_KERNEL_DEVICES = {"/dev/null": (1, 3), "/dev/zero": (1, 5), "/dev/random": (1, 8), "/dev/urandom": (1, 9)}
 
 #: dd.c ``parse_integer`` multipliers (xstrtoumax suffixes with dd's own ``c`` and ``w``)
 _MULT = {"": 1, "c": 1, "w": 2, "b": 512}
@@ -67,22 +66,6 @@ class _Source:
         chunk = self.data[self.pos:self.pos + n]
         self.pos += len(chunk)
         return chunk
-
-
-def memory_device(fs, path: str) -> str | None:
-    """The kernel memory device the absolute ``path`` names in the booted guest ("null",
-    "zero", "random"), or None: a dormant image's ``/dev`` may lack the node (devtmpfs makes
-    it at boot); an entry the image does hold counts only if it is that character device."""
-    if path not in _KERNEL_DEVICES:
-        return None
-    try:
-        st = fs.stat(path)
-    except OSError:
-        st = None
-    if st is None or (_stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1
-                      and os.minor(st.st_rdev) == _KERNEL_DEVICES[path][1]):
-        return {"/dev/null": "null", "/dev/zero": "zero"}.get(path, "random")
-    return None
 
 
 def _device(inv: Invocation, path: str) -> str | None:

@@ -14,9 +14,8 @@ import stat as _stat
 
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import apath, err, errno_text, quote, quotef
-from nuwa.script.commands.coreutils.ddcmd import memory_device
 from nuwa.script.context import Defer, Invocation
-from nuwa.script.endless import EndlessOutput, EndlessStream
+from nuwa.script.endless import EndlessOutput, EndlessStream, device_stream, memory_device
 
 
 def read_or_report(inv: Invocation, name: str, style: str = "plain") -> bytes | None:
@@ -207,7 +206,7 @@ def _head_of_device(inv: Invocation, name: str, kind: str, unit: str, count: int
     before it stops; any other form reads the device to no end (deferred)."""
     if inv.name != "head" or mode != "first":
         raise Defer(f"{inv.name} {name} reads the device to its end: it would not end")
-    stream = EndlessStream(name, b"\0" if kind == "zero" else None)
+    stream = device_stream(kind, name)
     if unit == "c":
         if count > 1 << 24:
             raise Defer(f"head -c {count} of {name}: more bytes than modelled")
