@@ -16,8 +16,9 @@ captured, so nothing of a try is seen until it is accepted. A try is accepted on
 
 - following the stream from the writer, each stage is either a *terminator* -- it stopped
   reading before the end of its input (it never read it, or the shell's ``read`` took a
-  prefix), or its model declares ``pipe_stop`` and says it exits after a number of bytes that
-  the prefix holds (``head -c 33``) -- or a *streaming filter* whose model declares
+  prefix), or its model declares ``pipe_stop(argv, data)`` and says it exits after a number
+  of bytes that the prefix holds (``head -c 33``; None: more than ``data`` holds; ``NEVER``:
+  this command line reads to the end) -- or a *streaming filter* whose model declares
   ``pipe_streams`` (``tr``, ``cat``, ``cut``: they write as they read, so they die of SIGPIPE
   at their next write) whose output kept growing from N to 2N bytes of input; the first
   terminator ends the endless part (what it writes is finite);
@@ -58,6 +59,8 @@ from nuwa.script.record import CommandRecord, ScriptDeferred
 KERNEL_DEVICES = {"/dev/null": (1, 3), "/dev/zero": (1, 5), "/dev/random": (1, 8), "/dev/urandom": (1, 9)}
 #: the status of a process killed by SIGPIPE, as the shell reports it (128 + 13)
 SIGPIPE_STATUS = 141
+#: what a model's ``pipe_stop`` returns for a command line that reads its input to the end
+NEVER = -1
 #: the first prefix tried, and the largest (each try also runs on twice as much)
 FIRST_PREFIX = 4096
 MAX_PREFIX = 1 << 20
@@ -288,16 +291,19 @@ def _judge(sh, rest: list, a: _Try, b: _Try, first: int) -> tuple[int | None, st
         model = _model_of(sh, a.programs[j])
         argv = a.programs[j][0] if a.programs[j] else []
         stop = getattr(model, "pipe_stop", None)
-        if stop is not None and stop(argv, a.inputs[j]) is not None:
+        where = stop(argv, a.inputs[j]) if stop is not None else NEVER
+        if where is not None and where >= 0:
             return j, "", True
         streams = getattr(model, "pipe_streams", None)
         if stop is None and streams is not None and streams(argv):
+            if j == len(rest) - 1:
+                break  # the last stage writes out of the pipeline: nothing after it stops reading
             if a.statuses[j] or b.statuses[j]:
                 return None, f"{name} fails on it (status {a.statuses[j]})", True
             if len(b.outputs[j]) <= len(a.outputs[j]):
                 return None, f"{name} stops writing, so nothing ever stops it: it would not end", True
             continue
-        if stop is not None:
+        if where is None:
             return None, f"{name} does not stop reading it within {len(b.inputs[j])} bytes", False
         return None, f"{name} reads it to its end: the pipeline would not end", True
     return None, "no stage stops reading it: the pipeline would not end", True
@@ -312,33 +318,78 @@ def _agree(a: _Try, b: _Try, j: int) -> bool:
             and a.captured() == b.captured() and a.effects() == b.effects())
 
 
-def run_endless(sh, stages: list, i: int, exc: EndlessOutput) -> list[int]:
-    """Finish a pipeline whose stage ``i`` raised ``exc``; returns the statuses of stages
-    ``i`` to the last (see the module note for the rule). Raises :class:`ScriptDeferred` when
-    the pipeline would not end or its result depends on where the stream is cut."""
-    why = f"`{' '.join(exc.argv[:4])}` writes {exc.stream.what} without end into a pipe"
-    rest = stages[i + 1:]
-    sh.record.add(CommandRecord(sh.lineno, exc.argv[:8], "external", SIMULATED,
-                                f"endless output ({exc.stream.what}) cut by the pipeline: killed by SIGPIPE",
-                                SIGPIPE_STATUS))
+def _settle(sh, rest: list, stream: EndlessStream, why: str, first: int, external_only: bool = False):
+    """Run ``rest`` fed by ``stream`` until a try is accepted; returns (index in ``rest`` of the
+    terminator, the statuses of ``rest`` from it on). ``first`` numbers ``rest[0]`` in the
+    pipeline (from 1); ``external_only``: every stage must have been one command model (a lone
+    command runs in the shell itself, which a try cannot stand in for with a builtin)."""
     reason = ""
     n = FIRST_PREFIX
     while n <= MAX_PREFIX:
         marks = (len(sh.record.entries), dict(sh.record.counts), len(sh.deferred))
-        a = _run_try(sh, rest, exc.stream.take(n), why)
+        a = _run_try(sh, rest, stream.take(n), why)
         _undo(sh, marks)
-        b = _run_try(sh, rest, exc.stream.take(2 * n), why)
-        j, reason, final = _judge(sh, rest, a, b, i + 2)
+        b = _run_try(sh, rest, stream.take(2 * n), why)
+        if external_only and any(_model_of(sh, prog) is None for prog in a.programs):
+            _undo(sh, marks)
+            raise ScriptDeferred(f"{why}: only a program's model is run on a cut stream here", sh.lineno)
+        j, reason, final = _judge(sh, rest, a, b, first)
         if j is not None:
             if _agree(a, b, j):
                 b.overlay.commit()
                 for desc, buf in b.captures:
                     if buf.data:
                         desc.write(bytes(buf.data))
-                return [SIGPIPE_STATUS] * (j + 1) + b.statuses[j:]
+                return j, b.statuses[j:]
             reason, final = "the result depends on where the stream is cut", False
         _undo(sh, marks)
         if final:
             break
         n *= 16
     raise ScriptDeferred(f"{why}: {reason}", sh.lineno)
+
+
+def run_endless(sh, stages: list, i: int, exc: EndlessOutput) -> list[int]:
+    """Finish a pipeline whose stage ``i`` raised ``exc``; returns the statuses of stages
+    ``i`` to the last (see the module note for the rule). Raises :class:`ScriptDeferred` when
+    the pipeline would not end or its result depends on where the stream is cut."""
+    why = f"`{' '.join(exc.argv[:4])}` writes {exc.stream.what} without end into a pipe"
+    sh.record.add(CommandRecord(sh.lineno, exc.argv[:8], "external", SIMULATED,
+                                f"endless output ({exc.stream.what}) cut by the pipeline: killed by SIGPIPE",
+                                SIGPIPE_STATUS))
+    j, statuses = _settle(sh, stages[i + 1:], exc.stream, why, i + 2)
+    return [SIGPIPE_STATUS] * (j + 1) + statuses
+
+
+def device_input(sh, cmd):
+    """``od -N 2 < /dev/urandom``: a simple command whose standard input is redirected from the
+    kernel's zero or random device (a plain absolute path), every other redirection an output
+    one on another descriptor. Returns the command without that redirection and the device's
+    stream, or None. Reading it is the same as being the stage after ``cat DEVICE |``."""
+    if not isinstance(cmd, A.SimpleCommand):
+        return None
+    ins = [r for r in cmd.redirects if r.op == "<" and r.fd in (None, 0)]
+    if len(ins) != 1:
+        return None
+    path = ins[0].target.literal()
+    if path is None or not path.startswith("/"):
+        return None
+    kind = memory_device(sh.fs, path)
+    if kind not in ("zero", "random"):
+        return None
+    others = [r for r in cmd.redirects if r is not ins[0]]
+    for r in others:
+        if r.op not in (">", ">>", ">|", ">&") or (r.fd if r.fd is not None else 1) == 0 \
+                or (r.op == ">&" and r.target.literal() in (None, "0")):
+            return None
+    return A.SimpleCommand(cmd.assigns, cmd.words, others, cmd.line), device_stream(kind, path)
+
+
+def run_fed(sh, stages: list, i: int, fed) -> list[int]:
+    """Run stages ``i`` to the last of a pipeline when stage ``i`` reads an endless device
+    (``fed`` from :func:`device_input`); returns their statuses. A lone command (a pipeline of
+    one) must be a program's model: a builtin or function would run in the shell itself."""
+    cmd, stream = fed
+    why = f"`{' '.join(w.text for w in cmd.words[:4])}` reads {stream.what} without end"
+    j, statuses = _settle(sh, [cmd] + stages[i + 1:], stream, why, i + 1, external_only=len(stages) == 1)
+    return [SIGPIPE_STATUS] * j + statuses

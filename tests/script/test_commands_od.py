@@ -100,6 +100,18 @@ def test_od_in_pipelines_against_dash(script, tmp_path):
 
 
 @pytest.mark.judge
+def test_clamav_freshclam_minute(tmp_path):
+    """clamav-freshclam's postinst: ``$(( `od -A n -N 2 -l < /dev/urandom` % 3600 / 60 ))``
+    (a redirection from the kernel's device): a minute 0-59 as dash gives, from random bytes."""
+    script = "min=$(( `od -A n -N 2 -l  < /dev/urandom`  %  3600 / 60 )); echo $min"
+    res = _nuwa(script, b"")
+    assert not res.deferred_whole, res.reason
+    real = _real(script, b"", tmp_path)
+    for status, out, err in ((res.status, res.stdout, res.stderr), real):
+        assert status == 0 and err == b"" and 0 <= int(out) <= 59
+
+
+@pytest.mark.judge
 @pytest.mark.parametrize("args,real_args", [
     ("-x", "-x --endian=big"), ("-t d4 -Ax", "-t d4 -Ax --endian=big"), ("-l", "-l --endian=big"),
     ("-t x1 -t u2", "-t x1 -t u2 --endian=big"),

@@ -28,7 +28,7 @@ from nuwa.script.commands import _args
 from nuwa.script.commands._common import apath, quote
 from nuwa.script.commands.coreutils.text import read_or_report
 from nuwa.script.context import Defer, Invocation
-from nuwa.script.endless import device_stream, memory_device
+from nuwa.script.endless import NEVER, device_stream, memory_device
 
 _SPEC = _args.spec("A:aBbcDdeFfHhIij:LlN:OoS:st:vw::Xx", {
     "skip-bytes": "j", "address-radix": "A", "read-bytes": "N", "format": "t",
@@ -277,13 +277,13 @@ def od(inv: Invocation) -> int:
 
 def _pipe_stop(argv: list[str], data: bytes) -> int | None:
     """nuwa.script.endless: od reading only standard input with ``-N`` stops after ``-j`` plus
-    ``-N`` bytes; None when ``data`` is shorter or od reads to the end."""
+    ``-N`` bytes; None when ``data`` is shorter; NEVER when od reads to the end."""
     try:
         _, skip, limit, _, _, _, files = _parse(Invocation(argv=list(argv), fs=None), None, formats=False)
     except (_Usage, _args.UsageError, Defer):
-        return None
+        return NEVER
     if limit is None or any(f != "-" for f in files):
-        return None
+        return NEVER
     return skip + limit if len(data) >= skip + limit else None
 
 

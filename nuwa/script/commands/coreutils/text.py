@@ -15,7 +15,7 @@ import stat as _stat
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import apath, err, errno_text, quote, quotef
 from nuwa.script.context import Defer, Invocation
-from nuwa.script.endless import EndlessOutput, EndlessStream, device_stream, memory_device
+from nuwa.script.endless import NEVER, EndlessOutput, EndlessStream, device_stream, memory_device
 
 
 def read_or_report(inv: Invocation, name: str, style: str = "plain") -> bytes | None:
@@ -271,19 +271,20 @@ def head_tail(inv: Invocation) -> int:
 
 def _pipe_stop(argv: list[str], data: bytes) -> int | None:
     """nuwa.script.endless: how many bytes of its standard input ``data`` head reads before
-    it exits on its own (``-c N``, ``-n N``), or None (it reads past the end of ``data``)."""
+    it exits on its own (``-c N``, ``-n N``); None: it reads past the end of ``data``; NEVER:
+    it reads to the end (``tail``, ``head -c -N``)."""
     inv = Invocation(argv=list(argv), fs=None)
     if inv.name != "head":
-        return None
+        return NEVER
     try:
         parsed = _head_tail_args(inv)
     except Defer:
-        return None
+        return NEVER
     if isinstance(parsed, int):
-        return None
+        return NEVER
     unit, count, mode, _, sep, files = parsed
     if mode != "first" or files != ["-"]:
-        return None
+        return NEVER
     return _stop(unit, count, sep, data)
 
 
