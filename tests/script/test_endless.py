@@ -79,6 +79,7 @@ EXACT = [
     "yes a b | head -n 2; echo $?",
     "yes '' | head -n 2 | wc -c",
     "yes -- -n x | head -n 1",
+    "yes -- | head -n1; yes - | head -n1; yes -- -- | head -n1; yes a -- b | head -n 1",
     "head -c 5 /dev/zero | wc -c",
     "head -c 5 /dev/zero | tr '\\0' z; echo",
     "head -n 3 /dev/urandom | wc -l",

@@ -104,9 +104,9 @@ cat.pipe_streams = lambda argv: _reads_stdin_only(argv, _args.spec("u"))
 
 def yes(inv: Invocation) -> int:
     """``yes [STRING...]``: the line (``y`` by default) without end: :class:`EndlessOutput`
-    (coreutils' ``yes`` takes only ``--help``/``--version``, deferred, and stops at the first
-    operand)."""
-    _, ops = _args.parse(inv, _args.spec("", in_order=True))
+    (coreutils' ``yes`` takes only ``--help``/``--version``, deferred; getopt permutes, so a
+    ``--`` after an operand is dropped too)."""
+    _, ops = _args.parse(inv, _args.spec(""))
     line = (" ".join(ops) if ops else "y") + "\n"
     raise EndlessOutput(inv, EndlessStream(f"the line {line[:-1]!r}", line.encode("utf-8", "surrogateescape")))
 
