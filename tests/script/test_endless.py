@@ -83,6 +83,7 @@ EXACT = [
     "head -c 5 /dev/zero | wc -c",
     "head -c 5 /dev/zero | tr '\\0' z; echo",
     "head -n 3 /dev/urandom | wc -l",
+    "head -z -n 3 /dev/zero | wc -c; head -n 0 /dev/zero | wc -c",
     "head -c 0 /dev/urandom | wc -c; cat /dev/null | wc -c",
     "cat /dev/zero | head -c 5000 | wc -c",
     "cat a.txt /dev/zero | head -c 8 | tr '\\0' z; echo",
