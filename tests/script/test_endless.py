@@ -27,7 +27,7 @@ from nuwa.script.commands import default_models
 from nuwa.script.interp import run_script
 
 MODELS = default_models()
-PROGRAMS = ("cat", "head", "tail", "tr", "cut", "wc", "sort", "yes", "od", "dd")
+PROGRAMS = ("cat", "head", "tail", "tr", "cut", "wc", "sort", "yes", "od", "dd", "mktemp")
 HANG_SECONDS = 3
 
 
@@ -213,6 +213,8 @@ REASONED = [
     # a lone builtin runs in the shell itself: a try in a subshell cannot stand in for it
     ("true < /dev/urandom; echo $?", "only a program's model is run on a cut stream here"),
     ("dd bs=4 count=1 < /dev/zero 2>/dev/null | wc -c", "`dd` reads it to its end"),
+    # mktemp's names come from the run's model state, which a rejected try could not undo
+    ("yes | { read a; mktemp -p . >/dev/null; }", "uses the run's model state"),
 ]
 
 
