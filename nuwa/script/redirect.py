@@ -13,7 +13,6 @@ the script whole.
 from __future__ import annotations
 
 import os
-import os
 
 from nuwa.script import ast as A
 from nuwa.script.endless import memory_device
