@@ -26,6 +26,7 @@ from nuwa.script.arith import ArithError, evaluate
 from nuwa.script.builtins import BUILTINS, SPECIAL
 from nuwa.script.context import SIMULATED, ModelSet
 from nuwa.script.control import EXPORT, READONLY, BadWrite, ExitShell, LoopControl, Return
+from nuwa.script.endless import EndlessOutput, device_input, run_endless, run_fed
 from nuwa.script.expand import ExpansionError, Expander, match
 from nuwa.script.fdtable import Desc, InBuf, Limits, NullDesc, OutBuf
 from nuwa.script.guestdev import guest_view
@@ -346,10 +347,14 @@ class Shell(Redirections, ExternalCommands):
         if p.bang:
             self.e_suppress += 1
         try:
-            if len(p.commands) == 1:
+            fed = device_input(self, p.commands[0]) if len(p.commands) == 1 else None
+            if fed:  # `od -N 2 < /dev/urandom`: see nuwa.script.endless
+                self.lineno = p.commands[0].line
+                st = run_fed(self, p.commands, 0, fed)[-1]
+            elif len(p.commands) == 1:
                 st = self.run_command(p.commands[0])
             else:
-                data, failed = None, 0
+                data, statuses = None, []
                 for i, cmd in enumerate(p.commands):
                     self.lineno = getattr(cmd, "line", self.lineno)
                     fds = {}
@@ -359,11 +364,21 @@ class Shell(Redirections, ExternalCommands):
                     if i < len(p.commands) - 1:
                         out = OutBuf(self.limits, "piped to the next command")
                         fds[1] = out
-                    st = self.run_subshell(cmd, fds)
-                    failed = st or failed  # bash's pipefail: the last command that failed
+                    fed = device_input(self, cmd)
+                    if fed:
+                        statuses += run_fed(self, p.commands, i, fed)
+                        break
+                    try:
+                        statuses.append(self.run_subshell(cmd, fds))
+                    except EndlessOutput as e:  # `cat /dev/urandom | ...`: see nuwa.script.endless
+                        if out is None or not e.cut_by(cmd, out, self.depth + 1):
+                            raise
+                        statuses += run_endless(self, p.commands, i, e)
+                        break
                     data = bytes(out.data) if out is not None else None
-                if "P" in self.opts:
-                    st = failed
+                st = statuses[-1]
+                if "P" in self.opts:  # bash's pipefail: the last command that failed
+                    st = next((s for s in reversed(statuses) if s), 0)
         finally:
             if p.bang:
                 self.e_suppress -= 1

@@ -4,7 +4,10 @@ A redirection list is applied to the shell's fd table and undone afterwards (exc
 ``exec``); each target is an image path opened through the filesystem model, a
 here-document, a duplicated descriptor or ``/dev/null``/``/dev/std*``/``/dev/fd/N``. Failures
 print dash's wording (``cannot create X: Directory nonexistent``); the caller decides
-whether they are fatal (special builtins) or give status 2.
+whether they are fatal (special builtins) or give status 2. Reading the booted kernel's
+``/dev/zero`` or ``/dev/urandom`` is endless: a simple command whose input it is runs as a
+pipeline stage (:func:`nuwa.script.endless.device_input`); any other such redirection defers
+the script whole.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import os
 
 from nuwa.script import ast as A
+from nuwa.script.endless import memory_device
 from nuwa.script.expand import ExpansionError
 from nuwa.script.fdtable import Desc, InBuf, NullDesc, open_file
 from nuwa.script.record import ScriptDeferred
@@ -109,6 +113,9 @@ class Redirections:
             if self.abspath(target) in pending:
                 raise ScriptDeferred(f"{target} is read, but deferred `{pending[self.abspath(target)]}` writes it "
                                      "only at boot", self.lineno)
+        if op in ("<", "<>") and memory_device(self.fs, self.abspath(target)) in ("zero", "random"):
+            # the booted kernel's endless device: read as a pipeline's stage only (endless.py)
+            raise ScriptDeferred(f"reading {target} (endless) through this redirection is not modelled", self.lineno)
         try:
             return open_file(self.fs, self.abspath(target), op, self.umask, "C" in self.opts, self.limits)
         except OSError as e:

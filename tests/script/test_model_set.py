@@ -79,6 +79,8 @@ ADDED = {
     "setcap", "getcap",  # issue 13: libcap2-bin, file capabilities (iputils-ping, iproute2...)
     "update-mime-database",  # issue 13: shared-mime-info's postinst and trigger
     "glib-compile-schemas", "gio-querymodules",  # issue 13: libglib2.0-0's postinst and triggers
+    "yes",  # issue 13: an endless writer into a pipeline (nuwa.script.endless)
+    "od",  # issue 13: `head -c N /dev/urandom | od`, grub-pc's and clamav-freshclam's dumps
 }
 
 

@@ -14,7 +14,8 @@ neighbouring packages that scripts use the same way.
 from __future__ import annotations
 
 from nuwa.script.commands.coreutils import (
-    attrs, compare, copy, datecmd, ddcmd, encode, envexpr, files, fsinfo, listing, paths, text, transform, users,
+    attrs, compare, copy, datecmd, ddcmd, encode, envexpr, files, fsinfo, listing, od, paths, text, transform,
+    users,
 )
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
@@ -68,4 +69,6 @@ MODELS = {
     "sleep": users.sleep,
     "uname": users.uname,
     "arch": users.arch_cmd,
+    "yes": text.yes,
+    "od": od.od,
 }

@@ -29,9 +29,8 @@ import time
 from nuwa.script.commands._common import apath, err, errno_text, quote
 from nuwa.script.commands.coreutils.human import NEAREST, human_readable
 from nuwa.script.context import Defer, Invocation
+from nuwa.script.endless import memory_device
 
-#: the booted kernel's memory devices (drivers/char/mem.c): name -> (major, minor)
-_KERNEL_DEVICES = {"/dev/null": (1, 3), "/dev/zero": (1, 5), "/dev/random": (1, 8), "/dev/urandom": (1, 9)}
 
 #: dd.c ``parse_integer`` multipliers (xstrtoumax suffixes with dd's own ``c`` and ``w``)
 _MULT = {"": 1, "c": 1, "w": 2, "b": 512}
@@ -72,34 +71,17 @@ class _Source:
 def _device(inv: Invocation, path: str) -> str | None:
     """The kernel device ``path`` names in the booted guest ("null", "zero", "random"), or None
     for an ordinary path; defers for any other special file."""
+    kind = memory_device(inv.fs, path)
+    if kind is not None:
+        return kind
     try:
         st = inv.fs.stat(path)
     except OSError:
         st = None
-    if path in _KERNEL_DEVICES:
-        if st is None or (_stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1
-                          and os.minor(st.st_rdev) == _KERNEL_DEVICES[path][1]):
-            return {"/dev/null": "null", "/dev/zero": "zero"}.get(path, "random")
     if st is not None and not (_stat.S_ISREG(st.st_mode) or _stat.S_ISDIR(st.st_mode)):
         raise Defer(f"dd: {path} is a special file of the booted system")
     if st is None and path.startswith("/dev/"):
         raise Defer(f"dd: {path} is not in the dormant image's /dev: a special file of the booted system")
-    return None
-
-
-def endless_device(inv: Invocation, path: str) -> str | None:
-    """"zero" or "random" when ``path`` is the booted guest's ``/dev/zero``, ``/dev/random`` or
-    ``/dev/urandom`` (absent from a dormant image's ``/dev``, or the kernel's node there); None
-    for anything else. Random bytes come from the host's ``os.urandom`` (module note)."""
-    if path not in _KERNEL_DEVICES or path == "/dev/null":
-        return None
-    try:
-        st = inv.fs.stat(path)
-    except OSError:
-        st = None
-    if st is None or (_stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1
-                      and os.minor(st.st_rdev) == _KERNEL_DEVICES[path][1]):
-        return "zero" if path == "/dev/zero" else "random"
     return None
 
 

@@ -1,9 +1,10 @@
-"""Models of the text filters: cat, head, tail, cut, tr, uniq, wc (GNU coreutils 9.1, C locale).
+"""Models of the text filters: cat, head, tail, cut, tr, uniq, wc, yes (GNU coreutils 9.1, C locale).
 
 Input is bytes (the C locale: a character is a byte). Standard input is ``inv.stdin``; a
 pipe, so ``wc`` pads to width 7 for it as for any non-regular input. ``tail -f`` is deferred.
-``head -c N`` of ``/dev/zero`` or ``/dev/[u]random`` reads N bytes of the kernel's device (random
-ones from the host, as ``dd`` does: see ddcmd); any other read of a special file is deferred.
+``yes`` and ``cat`` of the kernel's ``/dev/zero`` or ``/dev/urandom`` write without end: they
+raise :class:`nuwa.script.endless.EndlessOutput`, which a pipeline may cut; ``head`` and
+``cut``, ``cat`` and ``tr`` declare how they read a pipe (``pipe_stop``, ``pipe_streams``) for it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import stat as _stat
 
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import apath, err, errno_text, quote, quotef
-from nuwa.script.commands.coreutils.ddcmd import endless_device
 from nuwa.script.context import Defer, Invocation
+from nuwa.script.endless import NEVER, EndlessOutput, EndlessStream, device_stream, memory_device
 
 
 def read_or_report(inv: Invocation, name: str, style: str = "plain") -> bytes | None:
@@ -58,20 +59,57 @@ def split_lines(data: bytes, sep: bytes = b"\n") -> list[bytes]:
 
 # ---- cat ---------------------------------------------------------------------------------------
 
+def _endless(inv: Invocation, name: str, kind: str) -> EndlessOutput:
+    """What reading the kernel's zero or random device ``name`` to its end raises: its output
+    is endless (what was written before it comes first); a pipeline may cut it
+    (:mod:`nuwa.script.endless`)."""
+    if inv.stderr:  # the endless path carries no error text: run it at boot
+        raise Defer(f"{inv.name} reads {name} after an error")
+    return EndlessOutput(inv, EndlessStream(name, b"\0" if kind == "zero" else None, bytes(inv.stdout)))
+
+
 def cat(inv: Invocation) -> int:
-    """``cat [-u] [FILE...]`` (numbering and display options are deferred)."""
+    """``cat [-u] [FILE...]`` (numbering and display options are deferred). ``/dev/zero`` and
+    ``/dev/random``/``urandom`` (the booted kernel's) are endless: :func:`_endless`."""
     try:
         opts, ops = _args.parse(inv, _args.spec("u"))
     except _args.UsageError as e:
         return _args.usage(inv, e)
     status = 0
     for name in ops or ["-"]:
+        kind = memory_device(inv.fs, apath(inv, name)) if name != "-" else None
+        if kind == "null":
+            continue
+        if kind is not None:
+            raise _endless(inv, name, kind)
         data = read_or_report(inv, name)
         if data is None:
             status = 1
             continue
         inv.out(data)
     return status
+
+
+def _reads_stdin_only(argv: list[str], sp) -> bool:
+    """Does this command line parse and name no input but standard input?"""
+    try:
+        _, ops = _args.parse(Invocation(argv=list(argv), fs=None), sp)
+    except (_args.UsageError, Defer):
+        return False
+    return all(o == "-" for o in ops)
+
+
+#: cat writes as it reads (nuwa.script.endless: a filter the stream flows through)
+cat.pipe_streams = lambda argv: _reads_stdin_only(argv, _args.spec("u"))
+
+
+def yes(inv: Invocation) -> int:
+    """``yes [STRING...]``: the line (``y`` by default) without end: :class:`EndlessOutput`
+    (coreutils' ``yes`` takes only ``--help``/``--version``, deferred; getopt permutes, so a
+    ``--`` after an operand is dropped too)."""
+    _, ops = _args.parse(inv, _args.spec(""))
+    line = (" ".join(ops) if ops else "y") + "\n"
+    raise EndlessOutput(inv, EndlessStream(f"the line {line[:-1]!r}", line.encode("utf-8", "surrogateescape")))
 
 
 # ---- head / tail -------------------------------------------------------------------------------
@@ -106,8 +144,9 @@ _TAIL = _args.spec("n:c:qvzfF", {"lines": "n", "bytes": "c", "quiet": "q", "sile
                                 "zero-terminated": "z", "follow": ("f", _args.OPT)})
 
 
-def head_tail(inv: Invocation) -> int:
-    """``head``/``tail`` with ``-n [+-]N``, ``-c [+-]N``, ``-N``, ``-q``/``-v``, ``-z``."""
+def _head_tail_args(inv: Invocation):
+    """The parsed command line of ``head``/``tail``: (unit, count, mode, headers, sep, files),
+    or the exit status after printing the usage error."""
     is_tail = inv.name == "tail"
     try:
         opts, ops = _args.parse(inv, _TAIL if is_tail else _HEAD, _legacy_count(inv))
@@ -147,15 +186,60 @@ def head_tail(inv: Invocation) -> int:
         return 1
     if headers is None:
         headers = len(files) > 1
+    return unit, count, mode, headers, sep, files
+
+
+def _stop(unit: str, count: int, sep: bytes, data: bytes) -> int | None:
+    """Where ``head -c/-n COUNT`` stops reading ``data`` (None: past its end)."""
+    if unit == "c":
+        return count if len(data) >= count else None
+    pos = 0
+    for _ in range(count):
+        j = data.find(sep, pos)
+        if j < 0:
+            return None
+        pos = j + 1
+    return pos
+
+
+def _head_of_device(inv: Invocation, name: str, kind: str, unit: str, count: int, mode: str, sep: bytes) -> bytes:
+    """``head -c N`` / ``head -n N`` of the kernel's zero or random device: the bytes head reads
+    before it stops; any other form reads the device to no end (deferred)."""
+    if inv.name != "head" or mode != "first":
+        raise Defer(f"{inv.name} {name} reads the device to its end: it would not end")
+    stream = device_stream(kind, name)
+    if unit == "c":
+        if count > 1 << 24:
+            raise Defer(f"head -c {count} of {name}: more bytes than modelled")
+        return stream.take(count)
+    if kind == "zero" and sep != b"\0" and count:
+        raise Defer(f"head -n of {name}: no line ever ends, it would not end")
+    n = 4096
+    while n <= 1 << 24:  # about 256 random bytes per newline; more lines than that: at boot
+        data = stream.take(n)
+        pos = _stop(unit, count, sep, data)
+        if pos is not None:
+            return data[:pos]
+        n *= 2
+    raise Defer(f"head -n {count} of {name} needs more random bytes than modelled")
+
+
+def head_tail(inv: Invocation) -> int:
+    """``head``/``tail`` with ``-n [+-]N``, ``-c [+-]N``, ``-N``, ``-q``/``-v``, ``-z``; ``head``
+    of the kernel's ``/dev/zero`` and ``/dev/urandom`` reads what head would."""
+    parsed = _head_tail_args(inv)
+    if isinstance(parsed, int):
+        return parsed
+    unit, count, mode, headers, sep, files = parsed
     status = 0
     first = True
     for name in files:
-        data = None
-        if not is_tail and unit == "c" and mode == "first" and name != "-":
-            dev = endless_device(inv, apath(inv, name))
-            if dev is not None:  # the first COUNT bytes of an endless device: read just those
-                data = bytes(count) if dev == "zero" else os.urandom(count)
-        if data is None:
+        kind = memory_device(inv.fs, apath(inv, name)) if name != "-" else None
+        if kind == "null":
+            data = b""
+        elif kind is not None:
+            data = _head_of_device(inv, name, kind, unit, count, mode, sep)
+        else:
             data = read_or_report(inv, name, "open")
         if data is None:
             status = 1
@@ -184,6 +268,28 @@ def head_tail(inv: Invocation) -> int:
                 out = b"".join(lines[max(count, 1) - 1:])
         inv.out(out)
     return status
+
+
+def _pipe_stop(argv: list[str], data: bytes) -> int | None:
+    """nuwa.script.endless: how many bytes of its standard input ``data`` head reads before
+    it exits on its own (``-c N``, ``-n N``); None: it reads past the end of ``data``; NEVER:
+    it reads to the end (``tail``, ``head -c -N``)."""
+    inv = Invocation(argv=list(argv), fs=None)
+    if inv.name != "head":
+        return NEVER
+    try:
+        parsed = _head_tail_args(inv)
+    except Defer:
+        return NEVER
+    if isinstance(parsed, int):
+        return NEVER
+    unit, count, mode, _, sep, files = parsed
+    if mode != "first" or files != ["-"]:
+        return NEVER
+    return _stop(unit, count, sep, data)
+
+
+head_tail.pipe_stop = _pipe_stop
 
 
 # ---- cut ---------------------------------------------------------------------------------------
@@ -282,6 +388,10 @@ def cut(inv: Invocation) -> int:
                 else:
                     inv.out(bytes(b for i, b in enumerate(body, 1) if picked(i)) + sep)
     return status
+
+
+#: cut writes each line as it reads it (nuwa.script.endless: a filter the stream flows through)
+cut.pipe_streams = lambda argv: _reads_stdin_only(argv, _CUT)
 
 
 # ---- uniq --------------------------------------------------------------------------------------

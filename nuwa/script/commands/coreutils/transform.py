@@ -190,6 +190,11 @@ def tr(inv: Invocation) -> int:
     return 0
 
 
+#: tr writes as it reads and never opens a file (nuwa.script.endless: a filter the stream
+#: flows through; a command line it rejects is an exit before reading, seen as such)
+tr.pipe_streams = lambda argv: True
+
+
 # ---- sort --------------------------------------------------------------------------------------
 
 _SORT = _args.spec("bdfgiMhnRrVk:t:o:suczT:S:", {
