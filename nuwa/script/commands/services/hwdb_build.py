@@ -12,6 +12,7 @@ both cut at ``LINE_MAX``). Which files are read, and writing the result into the
 from __future__ import annotations
 
 import errno
+import gc
 import re
 
 from nuwa.script.commands.services.hwdb_trie import Trie
@@ -142,12 +143,21 @@ def build(sources: list[tuple[bytes, bytes | int]]) -> tuple[bytes, list[bytes],
     trie = Trie()
     warn: list[bytes] = []
     last = 0
-    for priority, (filename, data) in enumerate(sources, start=1):
-        if isinstance(data, int):
-            last = data
-            continue
-        try:
-            import_file(trie, filename, data, priority, warn)
-        except ReadError as e:
-            last = e.errno
-    return trie.store(), warn, last
+    # the trie is some 10^6 small lists that hold no cycles: the cyclic collector, which
+    # would rescan them all again and again as they are made, is paused meanwhile (a
+    # third of the time of the stock database)
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        for priority, (filename, data) in enumerate(sources, start=1):
+            if isinstance(data, int):
+                last = data
+                continue
+            try:
+                import_file(trie, filename, data, priority, warn)
+            except ReadError as e:
+                last = e.errno
+        return trie.store(), warn, last
+    finally:
+        if paused:
+            gc.enable()

@@ -134,10 +134,17 @@ class Trie:
     def _add_value(self, node: list, key: bytes, value: bytes, filename: bytes, priority: int, line: int) -> None:
         """``trie_node_add_value``: pool the three strings; a key already on the node keeps its
         place and takes the new value (files are read in order: the later one wins)."""
-        add = self.strings.add
-        k = add(key)
-        v = add(value)
-        fn = add(filename)
+        # most keys, values and file names repeat: the dictionary answers before a call
+        seen, add = self.strings._seen, self.strings.add
+        k = seen.get(key)
+        if k is None:
+            k = add(key)
+        v = seen.get(value)
+        if v is None:
+            v = add(value)
+        fn = seen.get(filename)
+        if fn is None:
+            fn = add(filename)
         node[_VALUES][key] = (k, v, fn, line, priority)
 
     def store(self) -> bytes:
