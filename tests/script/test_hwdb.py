@@ -24,6 +24,7 @@ import pytest
 from debian_tree import bookworm_tree, link_tree
 from judges import tool
 from nuwa.fs.hostdir import HostDirFS
+from nuwa.fs.overlay import Overlay
 from nuwa.script.commands import default_models
 from nuwa.script.commands.services import hwdb_build, hwdb_trie
 from nuwa.script.interp import run_script
@@ -91,9 +92,11 @@ def _pair(base, tmp_path, setup, args):
     setup(real)
     setup(model)
     r = subprocess.run([tool("chroot"), real, "systemd-hwdb", *args], capture_output=True, env=ENV)
-    res = run_script(HostDirFS(model, writable=True), " ".join(["systemd-hwdb", *args]) + "\n", models=MODELS,
-                     env=dict(ENV))
+    # the model writes through an overlay transaction committed afterwards, as `nuwa patch` does
+    ov = Overlay(HostDirFS(model, writable=True))
+    res = run_script(ov, " ".join(["systemd-hwdb", *args]) + "\n", models=MODELS, env=dict(ENV))
     assert not res.deferred_commands and not res.deferred_whole, res.deferred_commands
+    ov.commit()
     return ((r.returncode, r.stdout, r.stderr, _state(real)),
             (res.status, bytes(res.stdout), bytes(res.stderr), _state(model)))
 
@@ -134,6 +137,8 @@ MALFORMED = (
 def _malformed(root):
     _clear_sources(root)
     _put(root, f"{LIB}/10-bad.hwdb", MALFORMED)
+    _put(root, f"{LIB}/15-eof.hwdb", b"match:x\n X=1\n\n\n  \nmatch:eof\nmatch:eof2  ")
+    _put(root, f"{LIB}/16-empty.hwdb", b"")
     _put(root, f"{LIB}/20-good.hwdb", b"match:a\n KEY=from-20\n")
 
 
@@ -181,6 +186,24 @@ def _etc_links_to_lib(root):
     os.symlink("/lib/udev/hwdb.d", os.path.join(root, ETC))
 
 
+def _etc_links_elsewhere(root):
+    # the resolved directory is the name hwdb.bin records for each source
+    _put(root, "srv/my hwdb/z.hwdb", b"pci:v*\n SRV=1\n")
+    shutil.rmtree(os.path.join(root, ETC))
+    os.symlink("../../srv/my hwdb", os.path.join(root, ETC))
+
+
+def _prefix_splits(root):
+    # match strings that split trie nodes at every depth, shared tails in the string pool,
+    # and a later file replacing an earlier file's value on the same match
+    _clear_sources(root)
+    lines = []
+    for m in (b"abcdef", b"abcxyz", b"abc", b"ab", b"abcdef", b"b", b"abd*", b"\xe9t\xe9", b"a", b""):
+        lines.append(b"m:" + m + b"\n K" + m + b"=v" + m[::-1] + b"\n KEY=" + m + b"\n")
+    _put(root, f"{LIB}/1.hwdb", b"\n".join(lines))
+    _put(root, f"{LIB}/2.hwdb", b"m:abc\n KEY=replaced\n Kabc=\n\nm:ab\nm:abz\n NEW=cdef\n")
+
+
 CASES = {
     "stock-usr": (_stock, ["--usr", "update"]),
     "stock-usr-no-index-strict": (_stock_no_index, ["--strict", "--usr", "update"]),
@@ -196,6 +219,8 @@ CASES = {
     "index-is-link": (_index_is_link, ["update"]),
     "no-etc-udev": (_no_etc_udev, ["update"]),
     "etc-links-to-lib": (_etc_links_to_lib, ["update"]),
+    "etc-links-elsewhere": (_etc_links_elsewhere, ["update"]),
+    "prefix-splits": (_prefix_splits, ["update"]),
     "no-verb": (_no_sources, ["--usr"]),
     "unknown-verb": (_no_sources, ["frob"]),
     "too-many": (_no_sources, ["update", "now"]),
@@ -212,3 +237,78 @@ def test_hwdb_update_matches_real(base, tmp_path, name):
     real, model = _pair(base, tmp_path, setup, args)
     assert model[:3] == real[:3]
     assert model[3] == real[3]
+
+
+def test_strbuf_shares_equal_strings_and_tails():
+    """strbuf.c: an equal string or a tail of one reached through the reversed-string trie
+    is shared; a string the trie does not lead to is appended even if the buffer holds it."""
+    sb = hwdb_trie.StrBuf()
+    got = [sb.add(s) for s in (b"foo", b"oo", b"bar", b"foo", b"", b"xfoo", b"fo", b"o", b"r")]
+    assert got == [1, 2, 5, 1, 0, 9, 14, 3, 7]
+    assert bytes(sb.buf) == b"\0foo\0bar\0xfoo\0fo\0"
+
+
+def test_header_and_layout_of_a_small_index():
+    """The header's sizes and offsets describe the file: nodes end where the strings begin."""
+    data, warn, err = hwdb_build.build([(b"/x/1.hwdb", b"usb:v1*\n A=1\n\nusb:v2*\n A=2\n")])
+    assert warn == [] and err == 0
+    sig, version, size, hsize, nsize, csize, vsize, root_off, nodes_len, strings_len = hwdb_trie.HEADER.unpack(
+        data[:80])
+    assert (sig, version, size, hsize, nsize, csize, vsize) == (b"KSLPHHRH", 252, len(data), 80, 24, 16, 32)
+    assert 80 + nodes_len + strings_len == len(data)
+    # post-order: the root is the last node written
+    prefix_off, children, values = hwdb_trie.NODE.unpack(data[root_off:root_off + 24])
+    assert root_off + 24 + 16 * children + 32 * values == 80 + nodes_len
+    assert data[prefix_off] == 0 and (children, values) == (1, 0)
+    # one child, "u", whose prefix is the rest of the shared part; it has the two branches
+    c, child_off = hwdb_trie.CHILD.unpack(data[root_off + 24:root_off + 40])
+    prefix_off, children, values = hwdb_trie.NODE.unpack(data[child_off:child_off + 24])
+    assert (chr(c), data[prefix_off:data.index(b"\0", prefix_off)], children, values) == ("u", b"sb:v", 2, 0)
+
+
+def test_read_lines_follows_read_line_full():
+    assert hwdb_build.read_lines(b"a\r\nb\n\rc\0d\n\0\0e") == ([b"a", b"b", b"c", b"d", b"", b"e"], False)
+    assert hwdb_build.read_lines(b"a\n\nb\r\r") == ([b"a", b"", b"b", b""], False)
+    big = b"x" * hwdb_build.LONG_LINE_MAX
+    assert hwdb_build.read_lines(b"a\n" + big + b"\nb\n") == ([b"a"], True)
+    assert hwdb_build.read_lines(b"a\n" + big[1:] + b"\n") == ([b"a", big[1:]], False)
+
+
+@pytest.mark.parametrize("args, env, setup, why", [
+    (["query", "usb:v1D6B"], {}, None, "query is not modelled"),
+    (["--help"], {}, None, "--help is not modelled"),
+    (["update", "--version"], {}, None, "--version is not modelled"),
+    (["--root=/mnt", "update"], {}, None, "only the image's own root"),
+    (["update"], {"SYSTEMD_LOG_LEVEL": "debug"}, None, "SYSTEMD_LOG_LEVEL set"),
+    (["update"], {}, "fifo", "not a regular file"),
+    (["update"], {}, "zero", "leads to /dev/zero, on a file system mounted at boot"),
+])
+def test_what_is_deferred_says_why(tmp_path, args, env, setup, why):
+    root = str(tmp_path / "root")
+    os.makedirs(os.path.join(root, LIB))
+    os.symlink("usr/lib", os.path.join(root, "lib"))  # merged /usr, as bookworm
+    _put(root, f"{LIB}/1.hwdb", b"a\n B=c\n")
+    # the interpreter finds the program in the image's PATH (never runs it)
+    _put(root, "usr/bin/systemd-hwdb", b"\x7fELF", mode=0o755)
+    if setup == "fifo":
+        os.mkfifo(os.path.join(root, LIB, "2.hwdb"))
+    elif setup == "zero":
+        _put(root, f"{ETC}/2.hwdb", link="/dev/zero")
+    before = _state(root)
+    res = run_script(HostDirFS(root, writable=True), " ".join(["systemd-hwdb", *args]) + "\n", models=MODELS,
+                     env={**ENV, **env})
+    [d] = res.deferred_commands
+    assert why in d.reason
+    assert _state(root) == before
+
+
+def test_stock_database_builds_in_seconds(base):
+    """The stock bookworm sources (~9 MB, 120,000 match lines): within a few seconds of CPU."""
+    d = os.path.join(base, LIB)
+    sources = [(f"/{LIB}/{n}".encode(), open(os.path.join(d, n), "rb").read()) for n in sorted(os.listdir(d))]
+    t = time.process_time()
+    data, warn, err = hwdb_build.build(sources)
+    spent = time.process_time() - t
+    with open(os.path.join(base, "usr/lib/udev/hwdb.bin"), "rb") as f:
+        assert data == f.read()
+    assert spent < 6, spent

@@ -27,8 +27,9 @@ udev's postinst runs ``systemd-hwdb --usr update`` on configure and on its
 
 Deferred: ``query`` (it reads the index, and nothing in a maintainer script needs its
 output), ``--help``/``--version``, ``--root`` other than ``/``, ``SYSTEMD_LOG_*`` in the
-environment (they change what is printed), and a source that is a FIFO, socket or device
-other than ``/dev/null``.
+environment (they change what is printed), a source that is a FIFO, socket or device, or
+leads into ``/dev``, ``/proc``, ``/sys`` or ``/run`` (other than a link to ``/dev/null``:
+empty).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ CONF_DIRS = ("/etc/udev/hwdb.d", "/lib/udev/hwdb.d")
 #: meson's udevlibexecdir for Debian's -Dsplit-usr=true build
 UDEVLIBEXECDIR = "/lib/udev"
 ETC_DIR = "/etc/udev"
+#: file systems the booted system mounts over the image's directories
+RUNTIME = ("/dev/", "/proc/", "/sys/", "/run/")
 
 _SPEC = _args.spec("sr:h", {"help": "h", "version": ("version", _args.NO), "usr": ("usr", _args.NO),
                             "strict": "s", "root": "r"})
@@ -100,19 +103,22 @@ def source_files(inv: Invocation) -> list[str]:
 def read_source(inv: Invocation, path: str) -> bytes | int:
     """The bytes ``import_file`` reads from ``path``, or the errno it fails with."""
     try:
+        target = canonicalize(inv, path, "m")
+    except OSError:
+        target = path
+    if target == "/dev/null":
+        # a masking link reads as empty, at boot as in a chroot, whatever the image's /dev holds
+        return b""
+    if target.startswith(RUNTIME):
+        raise Defer(f"systemd-hwdb update: {path} leads to {target}, on a file system mounted at boot"
+                    " (not modelled)")
+    try:
         st = inv.fs.stat(path)
     except OSError as e:
         return e.errno or errno.EIO
     if _stat.S_ISDIR(st.st_mode):
         return errno.EISDIR  # fopen() succeeds on a directory, the first read fails
     if not _stat.S_ISREG(st.st_mode):
-        try:
-            target = canonicalize(inv, path, "e")
-        except OSError:
-            target = path
-        if target == "/dev/null":
-            # a masking link reads as empty here and at boot alike
-            return b""
         raise Defer(f"systemd-hwdb update: {path} is not a regular file (reading it is not modelled)")
     try:
         return inv.fs.read_bytes(path)
