@@ -13,6 +13,7 @@ over-long line, a directory, a dangling link, ``--strict``), plus usage errors.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -22,7 +23,8 @@ import time
 import pytest
 
 from debian_tree import bookworm_tree, link_tree
-from judges import tool
+from helpers.cli import nuwa
+from judges import debugfs, e2fsck_clean, qemu_img_check, qemu_img_to_raw, tool
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
 from nuwa.script.commands import default_models
@@ -204,6 +206,15 @@ def _prefix_splits(root):
     _put(root, f"{LIB}/2.hwdb", b"m:abc\n KEY=replaced\n Kabc=\n\nm:ab\nm:abz\n NEW=cdef\n")
 
 
+def _line_of(n):
+    def setup(root):
+        # a property line of exactly n bytes (LONG_LINE_MAX is 1 MiB): one byte more fails
+        _clear_sources(root)
+        line = b" K=" + b"v" * (n - 3)
+        _put(root, f"{LIB}/1.hwdb", b"m:a\n" + line + b"\n\nm:b\n B=1\n")
+    return setup
+
+
 CASES = {
     "stock-usr": (_stock, ["--usr", "update"]),
     "stock-usr-no-index-strict": (_stock_no_index, ["--strict", "--usr", "update"]),
@@ -212,6 +223,8 @@ CASES = {
     "malformed": (_malformed, ["-s", "update"]),
     "bad-files": (_bad_files, ["update"]),
     "bad-files-strict": (_bad_files, ["--strict", "update"]),
+    "line-below-limit-strict": (_line_of(1024 * 1024 - 1), ["--strict", "update"]),
+    "line-at-limit-strict": (_line_of(1024 * 1024), ["--strict", "update"]),
     "no-sources": (_no_sources, ["update"]),
     "no-sources-removes": (_no_sources, ["--usr", "update"]),
     "no-sources-dir-index": (_no_sources_dir_index, ["-r", "/", "update"]),
@@ -312,3 +325,33 @@ def test_stock_database_builds_in_seconds(base):
     with open(os.path.join(base, "usr/lib/udev/hwdb.bin"), "rb") as f:
         assert data == f.read()
     assert spent < 6, spent
+
+
+@pytest.mark.judge
+def test_udev_postinst_line_on_an_ext4_image(base, tmp_path):
+    """udev's postinst line through `nuwa sh` on an ext4 image made by mkfs.ext4 from a small
+    tree (the stock sources, the program only looked up): the qcow2 overlay passes qemu-img
+    check, its ext4 passes e2fsck -fn, and debugfs reads back the real program's hwdb.bin
+    (the one udev's postinst made in the cached tree), mode 0444, owned by root."""
+    tree = tmp_path / "tree"
+    for d in ("usr/bin", "usr/lib/udev", "etc/udev/hwdb.d", "var/lib/dpkg"):
+        os.makedirs(tree / d)
+    os.symlink("usr/lib", tree / "lib")
+    shutil.copytree(os.path.join(base, LIB), tree / LIB)
+    for rel in ("usr/bin/systemd-hwdb", "etc/os-release", "var/lib/dpkg/status"):
+        shutil.copy2(os.path.join(base, rel), tree / rel)
+    img, out, raw = tmp_path / "disk.raw", tmp_path / "out.qcow2", tmp_path / "out.raw"
+    subprocess.run([tool("mkfs.ext4"), "-q", "-F", "-d", str(tree), "-E", "root_owner=0:0", str(img), "64M"],
+                   check=True, capture_output=True)
+    r = nuwa("sh", img, "-c", "systemd-hwdb --usr update || true", "--output", out, "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["deferred_commands"] == [] and not doc["deferred_whole"] and doc["status"] == 0, r.stdout
+    qemu_img_check(str(out))
+    qemu_img_to_raw(str(out), str(raw))
+    e2fsck_clean(str(raw))
+    debugfs(str(raw), f"dump /usr/lib/udev/hwdb.bin {tmp_path / 'hwdb.bin'}")
+    with open(tmp_path / "hwdb.bin", "rb") as f, open(os.path.join(base, "usr/lib/udev/hwdb.bin"), "rb") as g:
+        assert f.read() == g.read()
+    st = debugfs(str(raw), "stat /usr/lib/udev/hwdb.bin")
+    assert "Mode:  0444" in st and "User:     0   Group:     0" in st
