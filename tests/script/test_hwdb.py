@@ -35,7 +35,7 @@ MODELS = default_models()
 ENV = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 LIB = "usr/lib/udev/hwdb.d"
 ETC = "etc/udev/hwdb.d"
-WATCHED = ("etc/udev", "usr/lib/udev")
+WATCHED = ("etc", "usr/lib/udev")
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +181,14 @@ def _no_etc_udev(root):
     shutil.rmtree(os.path.join(root, "etc/udev"))
 
 
+def _etc_udev_is_file(root):
+    # its hwdb.d is skipped (ENOTDIR), and the index cannot be written there
+    _clear_sources(root)
+    _put(root, f"{LIB}/1.hwdb", b"a\n B=c\n")
+    shutil.rmtree(os.path.join(root, "etc/udev"))
+    _put(root, "etc/udev", b"not a directory\n")
+
+
 def _etc_links_to_lib(root):
     _clear_sources(root)
     _put(root, f"{LIB}/1.hwdb", b"a*\n B=c\n")
@@ -231,6 +239,7 @@ CASES = {
     "index-is-dir": (_index_is_dir, ["--usr", "update"]),
     "index-is-link": (_index_is_link, ["update"]),
     "no-etc-udev": (_no_etc_udev, ["update"]),
+    "etc-udev-is-file": (_etc_udev_is_file, ["update"]),
     "etc-links-to-lib": (_etc_links_to_lib, ["update"]),
     "etc-links-elsewhere": (_etc_links_elsewhere, ["update"]),
     "prefix-splits": (_prefix_splits, ["update"]),
