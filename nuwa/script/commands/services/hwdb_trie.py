@@ -52,11 +52,12 @@ class StrBuf:
     def __init__(self) -> None:
         self.buf = bytearray(b"\0")
         self.root: list = [0, 0, {}]
-        self._seen: dict[bytes, int] = {}
+        #: every string added so far -> its offset (read directly by the trie's hot path)
+        self.seen: dict[bytes, int] = {}
 
     def add(self, s: bytes) -> int:
         """``strbuf_add_string(str, s, len(s))``: the offset of ``s`` in the pool."""
-        off = self._seen.get(s)
+        off = self.seen.get(s)
         if off is not None:
             return off
         n = len(s)
@@ -70,7 +71,7 @@ class StrBuf:
             # match against the current node: its string ends with s?
             if depth == n or (node[_LEN] >= n and buf[end - n:end] == s):
                 off = end - n
-                self._seen[s] = off
+                self.seen[s] = off
                 return off
             c = s[n - 1 - depth]
             child = node[_KIDS].get(c)
@@ -82,7 +83,7 @@ class StrBuf:
         buf += s
         buf.append(0)
         node[_KIDS][c] = [off, n, {}]
-        self._seen[s] = off
+        self.seen[s] = off
         return off
 
 
@@ -135,7 +136,7 @@ class Trie:
         """``trie_node_add_value``: pool the three strings; a key already on the node keeps its
         place and takes the new value (files are read in order: the later one wins)."""
         # most keys, values and file names repeat: the dictionary answers before a call
-        seen, add = self.strings._seen, self.strings.add
+        seen, add = self.strings.seen, self.strings.add
         k = seen.get(key)
         if k is None:
             k = add(key)
