@@ -194,10 +194,6 @@ def test_systemd_postinst_lines_with_an_id(base, tmp_path):
 
 
 @pytest.mark.parametrize("cmd, why", [
-    ("systemd-hwdb --usr update || true",
-     "systemd-hwdb update rebuilds a binary index (/usr/lib/udev/hwdb.bin) from text sources (hwdb.d/*.hwdb):"
-     " done at first boot"),
-    ("systemd-hwdb update", "(/etc/udev/hwdb.bin)"),
     ("journalctl -b", "only --update-catalog"),
 ])
 def test_binary_indexes_are_deferred_saying_why(tmp_path, cmd, why):

@@ -4,8 +4,8 @@
   lookup and ``install.c``);  ``tmpfiles``: systemd-tmpfiles --create;
 - ``systemd_setup``: systemd-machine-id-setup (an ID already in the image, or D-Bus's; a
   random one is left to the first boot of each machine); journalctl --update-catalog
-  (``journal_catalog``: the message catalog's database) and systemd-hwdb update (a binary
-  index: deferred with that reason);
+  (``journal_catalog``: the message catalog's database); systemd-hwdb update (``hwdb_update``:
+  hwdb.bin written byte for byte, ``hwdb_build`` its parser, ``hwdb_trie`` its format);
 - ``deb_systemd``: deb-systemd-helper, deb-systemd-invoke;  ``sysvinit``: update-rc.d,
   invoke-rc.d, service (init-system-helpers 1.65), start-stop-daemon (dpkg), telinit, initctl,
   runlevel (sysvinit-utils);

@@ -29,10 +29,9 @@ no pending first boot is ended. ``--commit`` (a transient bind mount made persis
 ``/var/lib/systemd/catalog/database`` from the ``*.catalog`` files as ``catalog.c`` does: see
 ``journal_catalog``; every other form of journalctl is deferred.
 
-``systemd-hwdb update`` (udev's postinst) rebuilds a binary index from text sources,
-``hwdb.bin`` from ``hwdb.d/*.hwdb``. Its format (systemd's ``hwdb-util.c``) is not written by
-Nuwa: it is deferred with that reason and runs at the first boot, before anything reads it.
-Every other form of the program is deferred too.
+``systemd-hwdb update`` (udev's postinst) writes ``hwdb.bin`` from ``hwdb.d/*.hwdb`` byte for
+byte as systemd 252 does: see ``hwdb_update`` (the program), ``hwdb_build`` (the parser) and
+``hwdb_trie`` (the file format).
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ import re
 import stat as _stat
 
 from nuwa.script.commands import _args
-from nuwa.script.commands.services import journal_catalog
+from nuwa.script.commands.services import hwdb_update, journal_catalog
 from nuwa.script.context import Defer, Drop, Invocation
 
 ETC = "/etc/machine-id"
@@ -144,12 +143,9 @@ def journalctl(inv: Invocation) -> int:
 
 
 def systemd_hwdb(inv: Invocation) -> int:
-    """``systemd-hwdb [--usr] [--root=/] [--strict] update``: deferred with the reason (module note)."""
-    if "update" in inv.argv[1:]:
-        where = "/usr/lib/udev/hwdb.bin" if "--usr" in inv.argv[1:] else "/etc/udev/hwdb.bin"
-        raise Defer(f"systemd-hwdb update rebuilds a binary index ({where}) from text sources (hwdb.d/*.hwdb):"
-                    " done at first boot")
-    raise Defer("systemd-hwdb: only `update` is known to the simulator (deferred: a binary index)")
+    """``systemd-hwdb [--usr] [--strict] [--root=/] update``: ``hwdb.bin`` written as systemd 252
+    writes it (``hwdb_update``, ``hwdb_build``, ``hwdb_trie``); ``query`` and the rest deferred."""
+    return hwdb_update.systemd_hwdb_update(inv)
 
 
 def _dbus_id(inv: Invocation) -> str | None:
