@@ -67,7 +67,7 @@ ADDED = {
     "iscsi-iname", "nvme", "uuidgen",  # issue 13: identifiers open-iscsi's and nvme-cli's postinsts make
     "chronyd",  # issue 13: chrony's postinst (`chronyd -p`)
     "systemd-machine-id-setup",  # issue 13: systemd's postinst
-    "journalctl", "systemd-hwdb",  # issue 13: binary indexes, deferred with that reason
+    "journalctl", "systemd-hwdb",  # issue 13: binary indexes (the catalog database, hwdb.bin) written byte for byte
     "install-info", "ginstall-info",  # issue 13: install-info's trigger (update-info-dir)
     "mysqladmin", "mariadb-admin",  # issue 13: mariadb-server's postrm pings the server (none runs)
     "helpztags",  # issue 13: vim-runtime's postinst (Vim help tags)
