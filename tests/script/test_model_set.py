@@ -69,6 +69,7 @@ ADDED = {
     "systemd-machine-id-setup",  # issue 13: systemd's postinst
     "journalctl", "systemd-hwdb",  # issue 13: binary indexes, deferred with that reason
     "install-info", "ginstall-info",  # issue 13: install-info's trigger (update-info-dir)
+    "emacs-package-install", "emacs-package-remove",  # issue 13: emacsen-common and every Emacs add-on
 }
 
 

@@ -7,12 +7,14 @@ packages register (Debian 12).
 - ``mime``: ``update-mime`` (mailcap 3.70+nmu1);
 - ``installinfo`` (with ``infofiles``, ``infodir``): ``install-info`` (texinfo 6.8), the Info
   ``dir`` file that ``update-info-dir`` rebuilds;
+- ``emacsen``: ``emacs-package-install``, ``emacs-package-remove`` (emacsen-common 3.0.5), the
+  add-on packages' per-flavor install and remove scripts;
 - ``perlish``: the Perl rules those scripts share (Getopt::Long, ``die``, ``chop``, ``split``).
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.registries import installinfo, mime, saxparsers, sgmlcatalog, xmlcatalog
+from nuwa.script.commands.registries import emacsen, installinfo, mime, saxparsers, sgmlcatalog, xmlcatalog
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -22,4 +24,6 @@ MODELS = {
     "update-mime": mime.update_mime,
     "install-info": installinfo.install_info,
     "ginstall-info": installinfo.install_info,  # the package's link to it
+    "emacs-package-install": emacsen.emacs_package_install,
+    "emacs-package-remove": emacsen.emacs_package_remove,
 }
