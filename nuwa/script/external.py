@@ -20,6 +20,7 @@ from nuwa.script.parser import ParseError, parse
 from nuwa.script.record import CommandRecord, DeferredCommand, ScriptDeferred
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_BIN_DIRS = frozenset(DEFAULT_PATH.split(":"))
 
 #: interpreters of ``#!`` lines whose scripts the simulator runs itself (name -> bash mode)
 _SHELLS = {"sh": False, "dash": False, "bash": True}
@@ -88,6 +89,11 @@ class ExternalCommands:
             run=self._model_run, state=self.model_state, spawn=self.spawn_script, models=self.models,
         )
         model = self.models.get(posixpath.basename(path))
+        if model is not None and posixpath.dirname(path) not in _BIN_DIRS and self.shell_script(path) is not None:
+            # a model stands for the program of that name in the system's bin directories; a
+            # shell script of the same name elsewhere (dh-elpa's /usr/lib/dh-elpa/helper/install
+            # is not coreutils' install) is the image's own code, interpreted below
+            model = None
         if model is None and posixpath.basename(path) in _SHELLS:
             st = self.run_shell_command(path, argv, env, stdin_desc, nested)
             if st is not None:
