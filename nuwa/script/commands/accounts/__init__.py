@@ -10,14 +10,15 @@
 - ``update_passwd``: update-passwd (base-passwd 3.6.1), the system accounts brought to
   ``/usr/share/base-passwd/*.master``, reading and writing through glibc's formats
   (``upwd_parse``), asking through the ``debconf`` family's running frontend;
+- ``pwck``: pwck, grpck (shadow-utils 4.13), their read-only checks (shadowconfig runs them);
 - ``db``: the account files (passwd, shadow, group, gshadow, subuid, subgid) read and written
   the way shadow-utils does, shared by all of them and by systemd-tmpfiles.
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.accounts import (adduser, deluser, pam_auth_update, sysusers, update_passwd, useradd,
-                                         usermod)
+from nuwa.script.commands.accounts import (adduser, deluser, pam_auth_update, pwck, sysusers, update_passwd,
+                                         useradd, usermod)
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -36,4 +37,6 @@ MODELS = {
     "chfn": usermod.chfn,
     "pam-auth-update": pam_auth_update.pam_auth_update,
     "update-passwd": update_passwd.update_passwd,
+    "pwck": pwck.pwck,
+    "grpck": pwck.grpck,
 }
