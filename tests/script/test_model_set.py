@@ -70,7 +70,7 @@ ADDED = {
     "journalctl", "systemd-hwdb",  # issue 13: binary indexes, deferred with that reason
     "install-info", "ginstall-info",  # issue 13: install-info's trigger (update-info-dir)
     "emacs-package-install", "emacs-package-remove",  # issue 13: emacsen-common and every Emacs add-on
-    "pwck", "grpck",  # issue 13: shadowconfig's read-only checks (passwd's postinst)
+    "pwck", "grpck", "pwconv", "grpconv",  # issue 13: shadowconfig (passwd's postinst)
 }
 
 

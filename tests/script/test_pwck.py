@@ -161,6 +161,23 @@ def test_shadowconfig_checks(pair):
     pair.check(["pwck -q -r && grpck -r && echo ok"])
 
 
+def test_shadowconfig_on(pair):
+    # passwd's postinst: the checks, pwconv, grpconv, then owners and modes
+    pair.check(["shadowconfig on; echo $?", "shadowconfig on; echo $?"])
+
+
+def test_conversions_of_unconverted_entries(pair):
+    # users and groups without shadow entries, passwords still in passwd and group, shadow
+    # entries of nobody, a gshadow entry whose administrators stay
+    pair.check(["pwconv; echo $?", "grpconv; echo $?", "ls -la /etc/ | grep -e passwd -e shadow -e group -e pwd",
+                "pwconv; grpconv; echo $?"], setup=setups(
+        edit("passwd", b"new:x:1000:1000::/home/new:/bin/sh\nold:$1$abc$def:1001:1001::/:/bin/sh\n"),
+        edit("shadow", b"ghost:*:19000:0:99999:7:::\nold:*:18000:1:2:3:4:5:\n"),
+        edit("group", b"new:x:1000:root,daemon\nold:secret:1001:\nstaff2:x:1002:root,\n"),
+        edit("gshadow", b"ghostgrp:!::\nold:!:root:\nstaff2:!:bin,daemon:nobody\n"),
+        edit("login.defs", b"PASS_MIN_DAYS 1\nPASS_WARN_AGE 14\n")))
+
+
 def deferred_reason(pair, cmd: str) -> str:
     fs = Overlay(HostDirFS(pair.model, writable=True))
     res = run_script(fs, cmd + "\n", env=dict(ENV), models=MODELS, is_path=False)
