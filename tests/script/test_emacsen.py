@@ -222,3 +222,9 @@ def test_umask_other_than_022_defers(pair):
     res = run_script(fs, "umask 077; /usr/lib/emacsen-common/emacs-package-install --postinst elpa-f\n",
                      env=dict(ENV), models=MODELS, is_path=False)
     assert len(res.deferred_commands) == 1 and "umask" in res.deferred_commands[0].reason
+
+
+def test_usage_under_another_umask(pair):
+    # nothing is started: the umask does not matter
+    pair.check(["umask 077; /usr/lib/emacsen-common/emacs-package-install; echo $?",
+                "umask 002; /usr/lib/emacsen-common/emacs-package-remove a b; echo $?"])

@@ -24,8 +24,9 @@ emacsen-common's own. The models follow the scripts statement by statement:
 
 Programs the scripts start (``touch``, ``dpkg``, ``tsort``, the packages' scripts) run
 through the interpreter's own lookup (``inv.run``) with the script's environment (it sets
-``EMACS_INHIBIT_AUTOMATIC_NATIVE_COMPILATION=t``), so a package script that is a shell
-script is simulated and one that runs ``emacs`` (byte-compiling for an installed flavor) or
+``EMACS_INHIBIT_AUTOMATIC_NATIVE_COMPILATION=t``) and an empty standard input (the real
+children share perl's: a divergence only for a package script that reads it), so a package
+script that is a shell script is simulated and one that runs ``emacs`` (byte-compiling for an installed flavor) or
 is not a shell script defers the whole call with the child's reason; the model is all or
 nothing, so a deferral leaves the image as it was. ``die`` paths print Perl's message and
 exit with ``$!`` where that is the errno of the failed call; deferred: a ``die`` whose
@@ -123,9 +124,6 @@ class _Run:
             # `umask 0022 or die`: umask returns the old mask, 0, which is false
             raise Defer(f"{inv.name}: the caller's umask is 0, so `umask 0022 or die` dies with a $! left over "
                         "from earlier calls")
-        if inv.umask != 0o022:
-            raise Defer(f"{inv.name}: the script sets umask 022 for the programs it starts; the caller's umask "
-                        f"{inv.umask:03o} would be theirs here")
         self.env = {**inv.env, "EMACS_INHIBIT_AUTOMATIC_NATIVE_COMPILATION": "t"}
         #: lines read from the TSORT handle, never closed: perl's warnings and dies name it
         self.tsort_lines = 0
@@ -138,6 +136,9 @@ class _Run:
     def run(self, argv: list[str], capture: bool = False) -> tuple[int, bytes]:
         """``system(LIST)``: stdout and stderr go where the script's go (stdout returned
         instead with ``capture``, as backticks do)."""
+        if self.inv.umask != 0o022:
+            raise Defer(f"{self.inv.name}: the script sets umask 022 for the programs it starts; the caller's "
+                        f"umask {self.inv.umask:03o} would be theirs here")
         status, out, err = self.inv.run(argv, b"", self.env)
         if not capture:
             self.inv.out(out)
