@@ -18,8 +18,9 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.accounts import (adduser, deluser, pam_auth_update, pwck, sysusers, update_passwd,
-                                         useradd, usermod)
+from nuwa.script.commands.accounts import (adduser, deluser, pam_auth_update, sysusers, update_passwd, useradd,
+                                         usermod)
+from nuwa.script.commands.accounts import pwck
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
