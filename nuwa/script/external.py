@@ -20,6 +20,7 @@ from nuwa.script.parser import ParseError, parse
 from nuwa.script.record import CommandRecord, DeferredCommand, ScriptDeferred
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_BIN_DIRS = frozenset(DEFAULT_PATH.split(":"))
 
 #: interpreters of ``#!`` lines whose scripts the simulator runs itself (name -> bash mode)
 _SHELLS = {"sh": False, "dash": False, "bash": True}
@@ -38,6 +39,14 @@ class ExternalCommands:
     def find_command(self, name: str) -> str | None:
         """Resolve ``name`` through ``PATH`` in the image (dash's ``find_command``)."""
         return next((p for p in self._candidates(name) if self._executable(p)), None)
+
+    def _search_dir(self, path: str) -> bool:
+        """Is ``path`` in a system bin directory or a directory of the current ``PATH``?"""
+        d = posixpath.dirname(path)
+        if d in _BIN_DIRS:
+            return True
+        search = self.getvar("PATH")
+        return d in {self.abspath(x or ".") for x in (DEFAULT_PATH if search is None else search).split(":")}
 
     def _denied(self, name: str) -> bool:
         """Would ``execve`` fail with EACCES (rather than ENOENT) for ``name``?"""
@@ -88,6 +97,12 @@ class ExternalCommands:
             run=self._model_run, state=self.model_state, spawn=self.spawn_script, models=self.models,
         )
         model = self.models.get(posixpath.basename(path))
+        if model is not None and not self._search_dir(path) and self.shell_script(path) is not None:
+            # a model stands for the program of that name in the bin directories or the
+            # command search path; a shell script of the same name elsewhere, called by its
+            # path (dh-elpa's /usr/lib/dh-elpa/helper/install is not coreutils' install), is
+            # the image's own code, interpreted below
+            model = None
         if model is None and posixpath.basename(path) in _SHELLS:
             st = self.run_shell_command(path, argv, env, stdin_desc, nested)
             if st is not None:

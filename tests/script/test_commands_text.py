@@ -37,6 +37,12 @@ CASES = [
     ("tsort", b"udev udev\ndmsetup dmsetup\nudev dmsetup\nfsck fsck\nkmod kmod\nzz zz\n"),
     ("tsort", b"a b b c a c d a e e\nf b f a\n"), ("tsort", b"x y y z w z q w\n"), ("tsort", b"a b c\n"),
     ("tsort", b""), ("tsort", b"c c b b a a\n"), ("tsort nonexist", b""), ("tsort -", b"b a\n"),
+    # loops: reported and broken one relation at a time (emacsen-common's lib.pl meets them)
+    ("tsort", b"a b b a"), ("tsort", b"a b b c c a d d"), ("tsort", b"a b b a c d d c"),
+    ("tsort", b"x y y z z x y w w y q q"), ("tsort", b"a a b b a b b c c a c d d b"),
+    ("tsort", b"elpa-f elpa-f emacsen-common elpa-f elpa-s elpa-f elpa-dash elpa-f emacsen-common emacsen-common "
+              b"emacsen-common emacsen-common elpa-s emacsen-common elpa-dash emacsen-common elpa-s elpa-s "
+              b"emacsen-common elpa-s elpa-dash elpa-dash emacsen-common elpa-dash\n"),
     # tr
     ("tr a-z A-Z", b"Hello World\n"), ("tr -d '\\n'", b"a\nb\n"), ("tr -s ' '", b"a   b  c\n"),
     ("tr -d '[:space:]'", b" a b\tc\n"), ("tr '[:upper:]' '[:lower:]'", b"HeLLo\n"), ("tr -cd '[:alnum:]'", b"a-b_c!1\n"),

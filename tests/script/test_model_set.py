@@ -81,6 +81,8 @@ ADDED = {
     "glib-compile-schemas", "gio-querymodules",  # issue 13: libglib2.0-0's postinst and triggers
     "yes",  # issue 13: an endless writer into a pipeline (nuwa.script.endless)
     "od",  # issue 13: `head -c N /dev/urandom | od`, grub-pc's and clamav-freshclam's dumps
+    "emacs-package-install", "emacs-package-remove",  # issue 13: emacsen-common and every Emacs add-on
+    "pwck", "grpck", "pwconv", "grpconv",  # issue 13: shadowconfig (passwd's postinst)
 }
 
 

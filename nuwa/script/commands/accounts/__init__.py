@@ -10,6 +10,8 @@
 - ``update_passwd``: update-passwd (base-passwd 3.6.1), the system accounts brought to
   ``/usr/share/base-passwd/*.master``, reading and writing through glibc's formats
   (``upwd_parse``), asking through the ``debconf`` family's running frontend;
+- ``pwck``: pwck, grpck (their read-only checks), pwconv, grpconv (shadow-utils 4.13): what
+  shadowconfig runs;
 - ``db``: the account files (passwd, shadow, group, gshadow, subuid, subgid) read and written
   the way shadow-utils does, shared by all of them and by systemd-tmpfiles.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from nuwa.script.commands.accounts import (adduser, deluser, pam_auth_update, sysusers, update_passwd, useradd,
                                          usermod)
+from nuwa.script.commands.accounts import pwck
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -36,4 +39,8 @@ MODELS = {
     "chfn": usermod.chfn,
     "pam-auth-update": pam_auth_update.pam_auth_update,
     "update-passwd": update_passwd.update_passwd,
+    "pwck": pwck.pwck,
+    "grpck": pwck.grpck,
+    "pwconv": pwck.pwconv,
+    "grpconv": pwck.grpconv,
 }

@@ -463,8 +463,9 @@ def tsort(inv: Invocation) -> int:
     predecessors in tree (byte) order (``scan_zeros``), prints the queue, and appends each
     printed item's successors whose count drops to zero -- successors in the reverse order
     their pairs were read (``record_relation`` prepends). A pair of equal tokens only
-    declares the item. Input with a loop is deferred (the real tsort prints the loop and
-    breaks it; that message is not modelled).
+    declares the item. When items remain, the input has a loop: "input contains a loop:",
+    then ``detect_loop`` walks the tree in order (repeatedly) until it finds one, prints its
+    items and removes one relation, and the next round goes on; the status is then 1.
     """
     args = inv.argv[1:]
     if args and args[0] == "--":
@@ -488,18 +489,64 @@ def tsort(inv: Invocation) -> int:
         if j != k:
             count[k] += 1
             succ[j].insert(0, k)
+    order = sorted(count)  # the tree's in-order walk
+    qlink: dict[bytes, bytes | None] = dict.fromkeys(order)
     out = bytearray()
     printed: set[bytes] = set()
-    queue = [t for t in sorted(count) if count[t] == 0]
-    while queue:
-        t = queue.pop(0)
-        out += t + b"\n"
-        printed.add(t)
-        for k in succ[t]:
-            count[k] -= 1
-            if count[k] == 0:
-                queue.append(k)
-    if len(printed) != len(count):
-        raise Defer("tsort: the input contains a loop (its report is not modelled)")
+    status = 0
+    while len(printed) < len(order):
+        queue = [t for t in order if count[t] == 0 and t not in printed]
+        i = 0
+        while i < len(queue):
+            t = queue[i]
+            i += 1
+            out += t + b"\n"
+            printed.add(t)
+            for k in succ[t]:
+                count[k] -= 1
+                if count[k] == 0:
+                    queue.append(k)
+        if len(printed) < len(order):
+            inv.err(f"tsort: {quotef(name)}: input contains a loop:\n")
+            status = 1
+            _break_loop(inv, order, count, succ, qlink)
     inv.out(bytes(out))
-    return 0
+    return status
+
+
+def _break_loop(inv: Invocation, order: list[bytes], count: dict, succ: dict, qlink: dict) -> None:
+    """``do walk_tree (root, detect_loop); while (loop);`` of tsort.c: the items of the first
+    loop found are printed and the relation that closes it is removed."""
+    loop = None
+    while True:
+        for k in order:
+            if count[k] <= 0:
+                continue
+            if loop is None:  # start traversing the graph at K
+                loop = k
+                continue
+            for idx, s in enumerate(succ[k]):
+                if s != loop:
+                    continue
+                if qlink[k] is not None:
+                    # retrace the path taken through the graph, until K again
+                    cur = loop
+                    while cur is not None:
+                        nxt = qlink[cur]
+                        inv.err(b"tsort: " + cur + b"\n")
+                        if cur == k:
+                            count[s] -= 1
+                            del succ[k][idx]
+                            break
+                        qlink[cur] = None
+                        cur = nxt
+                    while cur is not None:
+                        nxt = qlink[cur]
+                        qlink[cur] = None
+                        cur = nxt
+                    return
+                qlink[k] = loop
+                loop = k
+                break
+        if loop is None:
+            return

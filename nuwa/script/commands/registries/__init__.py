@@ -9,13 +9,15 @@ packages register (Debian 12).
   ``dir`` file that ``update-info-dir`` rebuilds;
 - ``mimedb`` (with ``mimedb_parse``, ``mimedb_xml``, ``mimecache``, ``ghash``):
   ``update-mime-database`` (shared-mime-info 2.2), the shared MIME-info database;
+- ``emacsen``: ``emacs-package-install``, ``emacs-package-remove`` (emacsen-common 3.0.5), the
+  add-on packages' per-flavor install and remove scripts;
 - ``perlish``: the Perl rules those scripts share (Getopt::Long, ``die``, ``chop``, ``split``).
 """
 
 from __future__ import annotations
 
 from nuwa.script.commands.registries import (
-    helpztags, installinfo, mime, mimedb, saxparsers, sgmlcatalog, xmlcatalog)
+    emacsen, helpztags, installinfo, mime, mimedb, saxparsers, sgmlcatalog, xmlcatalog)
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -27,4 +29,6 @@ MODELS = {
     "install-info": installinfo.install_info,
     "ginstall-info": installinfo.install_info,  # the package's link to it
     "update-mime-database": mimedb.update_mime_database,
+    "emacs-package-install": emacsen.emacs_package_install,
+    "emacs-package-remove": emacsen.emacs_package_remove,
 }
