@@ -218,3 +218,26 @@ def test_tmpfiles_nocow_on_ext4_is_a_noop_like_systemd(tmp_path, base):
         f.write("h /var/log/journal - - - - +i\n")
     with pytest.raises(Defer):
         run("immutable.conf", "ext4")
+
+
+@pytest.mark.judge
+@pytest.mark.root
+def test_tmpfiles_symlink_line_over_another_file_leaves_it(tmp_path, base):
+    """An ``L`` line (no ``+``) whose path already holds a file or another link changes nothing
+    and succeeds, silently (systemd 252 logs it at debug level): dbus's ``L
+    /var/lib/dbus/machine-id`` after ``dbus-uuidgen --ensure`` copied the ID there."""
+    src, exe = base
+
+    def setup(root):
+        os.makedirs(os.path.join(root, "var/lib/dbus"), exist_ok=True)
+        with open(os.path.join(root, "var/lib/dbus/machine-id"), "w") as f:
+            f.write("0123456789abcdef0123456789abcdef\n")
+        os.utime(os.path.join(root, "var/lib/dbus/machine-id"), ns=(10**18, 10**18))
+        os.symlink("/wrong", os.path.join(root, "var/lib/nuwa-link"))
+
+    roots = _roots(tmp_path, src, "L /var/lib/dbus/machine-id - - - - /etc/machine-id\n"
+                                  "L /var/lib/nuwa-link - - - - /etc/hostname\nL /var/lib/nuwa-new - - - - /etc/hostname\n",
+                   setup)
+    _compare(roots, exe, ["--create", "nuwa.conf"])
+    assert os.readlink(os.path.join(roots["model"], "var/lib/nuwa-link")) == "/wrong"
+    assert os.path.islink(os.path.join(roots["model"], "var/lib/nuwa-new"))
