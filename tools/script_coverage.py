@@ -3,8 +3,10 @@
 
 For every package of the corpus (tools/build_script_corpus.py, ``/var/tmp/nuwa-corpus``)
 that has maintainer scripts, the tool runs the invocations dpkg makes, in dpkg's order, each
-scenario on a fresh overlay over a minbase Debian 12 tree (``CORPUS/minbase``, read-only
-underneath):
+scenario on a fresh overlay over a VM disk image of Debian 12 (``CORPUS/vm.raw``, opened
+read-only by Nuwa's image layer, its disk layout given to the models), with the package's
+dependency closure unpacked first (tools/coverage_base.py); ``--base minbase --no-deps`` runs
+over the bare minbase tree (``CORPUS/minbase``) and the package alone, as before:
 
 - install:  ``preinst install``; (unpack); ``postinst configure ''``
 - upgrade:  ``prerm upgrade NEW``; ``preinst upgrade OLD``; (unpack); ``postrm upgrade NEW``;
@@ -38,6 +40,7 @@ whole*; a crash of a model is counted apart as an internal error. Nothing runs o
 
     python3 tools/script_coverage.py [--corpus DIR] [--sample N] [--packages a,b]
                                      [--placeholders] [--report FILE] [--json]
+                                     [--base vm|minbase] [--no-deps]
 """
 
 from __future__ import annotations
