@@ -4,7 +4,8 @@
   ``gparse`` (the GMarkup callbacks), ``gschema`` (keys, enums, schemas, strinfo word arrays), ``gmarkup`` (the
   markup events and positions), ``gvtext`` (the GVariant text format), ``gvariant`` (the
   serialised form), ``gvdb`` (the file writer) and
-  ``ghash`` (GHashTable's slot order, which decides the file's layout);
+  ``commands/_ghash`` (GHashTable's slot order, which decides the file's layout; shared with
+  update-mime-database);
 - ``querymodules``: gio-querymodules (deferred when a directory holds a module: loading it
   runs image code).
 """

@@ -18,7 +18,7 @@ import stat as _stat
 import struct
 
 from nuwa.script.commands.glib import gvdb, gvtext
-from nuwa.script.commands.glib.ghash import GHashTable
+from nuwa.script.commands._ghash import GHashTable
 from nuwa.script.commands.glib.gparse import ParseState
 from nuwa.script.commands.glib.gschema import Unsupported, parse_value
 from nuwa.script.commands.glib.gvariant import Variant, compare

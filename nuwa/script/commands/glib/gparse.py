@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from nuwa.script.commands.glib import gmarkup
-from nuwa.script.commands.glib.ghash import GHashTable
+from nuwa.script.commands._ghash import GHashTable
 from nuwa.script.commands.glib.gschema import (EnumState, KeyState, SchemaError, SchemaState, Unsupported,
                                                check_keyname, is_valid_type_string)
 

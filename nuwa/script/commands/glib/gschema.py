@@ -3,7 +3,7 @@
 
 :class:`ParseState` receives the :mod:`~nuwa.script.commands.glib.gmarkup` events of each
 file and builds the same tables as the C program: ``schema_table`` (a
-:class:`~nuwa.script.commands.glib.ghash.GHashTable`, whose order decides the output layout),
+:class:`~nuwa.script.commands._ghash.GHashTable`, whose order decides the output layout),
 each schema's ``keys`` table, and the enum and flags tables. A callback error raises
 :class:`SchemaError` with the C program's message; :class:`Unsupported` means a construct whose
 outcome is not reproduced (the command defers).
@@ -15,7 +15,7 @@ import re
 import struct
 
 from nuwa.script.commands.glib import gvtext
-from nuwa.script.commands.glib.ghash import GHashTable
+from nuwa.script.commands._ghash import GHashTable
 from nuwa.script.commands.glib.gvariant import compare, is_valid_type
 
 RANGE_TYPES = {"y": ("0", "255"), "n": ("-32768", "32767"), "q": ("0", "65535"),

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import struct
 
-from nuwa.script.commands.glib.ghash import GHashTable, str_hash
+from nuwa.script.commands._ghash import GHashTable, str_hash
 from nuwa.script.commands.glib.gvariant import Variant, serialise
 
 GVDB_SIGNATURE0 = 1918981703

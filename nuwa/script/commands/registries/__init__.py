@@ -7,7 +7,7 @@ packages register (Debian 12).
 - ``mime``: ``update-mime`` (mailcap 3.70+nmu1);  ``helpztags``: Vim's help tags (vim-common 9.0);
 - ``installinfo`` (with ``infofiles``, ``infodir``): ``install-info`` (texinfo 6.8), the Info
   ``dir`` file that ``update-info-dir`` rebuilds;
-- ``mimedb`` (with ``mimedb_parse``, ``mimedb_xml``, ``mimecache``, ``ghash``):
+- ``mimedb`` (with ``mimedb_parse``, ``mimedb_xml``, ``mimecache``; ``commands/_ghash``):
   ``update-mime-database`` (shared-mime-info 2.2), the shared MIME-info database;
 - ``emacsen``: ``emacs-package-install``, ``emacs-package-remove`` (emacsen-common 3.0.5), the
   add-on packages' per-flavor install and remove scripts;

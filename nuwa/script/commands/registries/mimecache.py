@@ -6,7 +6,8 @@ minor 2, ten big-endian offsets), the string pool, then the alias, parent, liter
 suffix-tree, full-glob, magic, namespace, icon, generic-icon and type lists. All numbers are
 CARD32/CARD16 big-endian; strings are NUL-terminated and padded to 4 bytes.
 
-Where the program's order is a GLib hash table's, the tables are :mod:`ghash`'s emulation
+Where the program's order is a GLib hash table's, the tables are
+:mod:`nuwa.script.commands._ghash`'s emulation
 (the string pool: every string collected from the other tables, in ``foreach`` order; the
 suffix tree's leaves for one character, in the order the glob table is visited).
 With ``-V`` the program reports each part's extent with ``g_message``; :func:`build`
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import struct
 
-from nuwa.script.commands.registries.ghash import GStrHashTable
+from nuwa.script.commands._ghash import GHashTable as GStrHashTable
 from nuwa.script.commands.registries.mimedb_parse import Database, Magic, Match
 from nuwa.script.context import Defer
 

@@ -24,7 +24,7 @@ Warnings are GLib ``g_warning``s, which the program's log handler prints on *std
 from __future__ import annotations
 
 from nuwa.script.commands.registries import mimedb_xml as mx
-from nuwa.script.commands.registries.ghash import GStrHashTable
+from nuwa.script.commands._ghash import GHashTable as GStrHashTable
 from nuwa.script.context import Defer
 
 FREE_NS = "http://www.freedesktop.org/standards/shared-mime-info"

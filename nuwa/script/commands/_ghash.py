@@ -1,12 +1,18 @@
 """GLib's ``GHashTable`` slot layout, to reproduce its iteration order (glib 2.74 ``ghash.c``).
 
-glib-compile-schemas walks its tables with ``g_hash_table_foreach``, and the GVDB writer
-chains items into buckets in that order, so the byte layout of ``gschemas.compiled`` depends
-on where GHashTable put each key. This module keeps the same open-addressing table as
-``ghash.c``: the prime modulo of the first probe (``g_hash_table_hash_to_index``), quadratic
-probing by the mask, tombstones left by removals, the grow/shrink rule of
-``g_hash_table_maybe_resize`` and the in-place reshuffle of ``resize_map`` (eviction order
-matters: it decides which key lands in which slot).
+Two models write files in the order ``g_hash_table_foreach`` visits a string-keyed table:
+glib-compile-schemas (the GVDB writer chains items into buckets in that order, so the byte
+layout of ``gschemas.compiled`` depends on where GHashTable put each key) and
+update-mime-database (``subclasses``, ``icons``, ``generic-icons``, equal-weight glob lines,
+``mime.cache``'s string pool and suffix-tree leaves). This module keeps the same
+open-addressing table as ``ghash.c``: a table of ``1 << shift`` buckets (shift at least 3),
+each with a 32-bit hash (0 unused, 1 a tombstone, real hashes 0 and 1 stored as 2); the first
+probe ``(hash * 11) % prime_mod[shift]`` (``g_hash_table_hash_to_index``), quadratic probing by
+the mask; tombstones left by removals; the grow/shrink rule of ``g_hash_table_maybe_resize``
+(the new shift is that of ``int(nnodes * 1.333)``) and the in-place reshuffle of
+``resize_map`` (eviction order matters: it decides which key lands in which slot); an
+insertion of a present key keeps its bucket and old key. Keys are ``str`` (hashed as UTF-8)
+or ``bytes``, as ``g_str_hash`` sees them.
 """
 
 from __future__ import annotations
@@ -21,10 +27,10 @@ PRIME_MOD = (1, 2, 3, 7, 13, 31, 61, 127, 251, 509, 1021, 2039, 4093, 8191, 1638
              67108859, 134217689, 268435399, 536870909, 1073741789, 2147483647)
 
 
-def str_hash(key: str) -> int:
-    """``g_str_hash``: djb2 over the UTF-8 bytes read as *signed* chars, 32-bit."""
+def str_hash(key: str | bytes) -> int:
+    """``g_str_hash``: djb2 over the (UTF-8) bytes read as *signed* chars, 32-bit."""
     h = 5381
-    for b in key.encode():
+    for b in key.encode() if isinstance(key, str) else key:
         h = (h * 33 + (b - 256 if b >= 128 else b)) & 0xFFFFFFFF
     return h
 
@@ -45,7 +51,7 @@ class GHashTable:
         self.mod = PRIME_MOD[shift]
         self.mask = self.size - 1
 
-    def _lookup_node(self, key: str) -> tuple[int, int]:
+    def _lookup_node(self, key: str | bytes) -> tuple[int, int]:
         """``g_hash_table_lookup_node``: the key's slot, or the slot an insert would use."""
         h = str_hash(key)
         if h < 2:  # !HASH_IS_REAL: 0 and 1 mean unused and tombstone
@@ -64,19 +70,19 @@ class GHashTable:
             node_hash = self.hashes[index]
         return (first_tombstone if first_tombstone is not None else index), h
 
-    def get(self, key: str, default=None):
+    def get(self, key: str | bytes, default=None):
         """``g_hash_table_lookup``."""
         index, _ = self._lookup_node(key)
         return self.values[index] if self.hashes[index] >= 2 else default
 
-    def __contains__(self, key: str) -> bool:
+    def __contains__(self, key: str | bytes) -> bool:
         index, _ = self._lookup_node(key)
         return self.hashes[index] >= 2
 
     def __len__(self) -> int:
         return self.nnodes
 
-    def insert(self, key: str, value) -> None:
+    def insert(self, key: str | bytes, value) -> None:
         """``g_hash_table_insert``: an existing key keeps its slot (and key), gets the value."""
         index, h = self._lookup_node(key)
         old = self.hashes[index]
@@ -91,7 +97,7 @@ class GHashTable:
             self.noccupied += 1
             self._maybe_resize()
 
-    def remove(self, key: str) -> bool:
+    def remove(self, key: str | bytes) -> bool:
         """``g_hash_table_remove``: leave a tombstone, then maybe shrink."""
         index, _ = self._lookup_node(key)
         if self.hashes[index] < 2:
