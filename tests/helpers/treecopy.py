@@ -43,3 +43,24 @@ def hardlink_copy(src: str, dst: str, skip: tuple[str, ...] = (), hard: bool = T
                 shutil.copy2(p, q)
                 os.chown(q, os.lstat(p).st_uid, os.lstat(p).st_gid)
     return dst
+
+
+def put_anew(root: str, rel: str, data: bytes | None = None, mode: int = 0o644, link: str | None = None) -> None:
+    """Create or replace ``rel`` under ``root`` as a new inode (a hard-linked copy shares its
+    files with the cache: never write into them): a file with ``data`` and ``mode``, a
+    symbolic link to ``link``, or a directory when neither is given."""
+    p = os.path.join(root, rel)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    if os.path.lexists(p):
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p)
+        else:
+            os.unlink(p)
+    if link is not None:
+        os.symlink(link, p)
+    elif data is None:
+        os.mkdir(p)
+    else:
+        with open(p, "wb") as f:
+            f.write(data)
+        os.chmod(p, mode)

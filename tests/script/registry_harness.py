@@ -22,8 +22,10 @@ import pytest
 
 from debian_tree import bookworm_tree
 from nuwa.fs.hostdir import HostDirFS
+from nuwa.fs.overlay import Overlay
 from nuwa.script.commands import default_models
 from nuwa.script.context import Invocation
+from nuwa.script.interp import run_script
 
 MODELS = default_models()
 PACKAGES = ("xml-core", "sgml-base", "mailcap", "libxml-sax-perl", "libxml-libxml-perl", "libxml-sax-expat-perl")
@@ -124,6 +126,39 @@ class Pair:
         diff = {k: (fa.get(k), fb.get(k)) for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k)}
         assert not diff, diff
         return results
+
+
+class ShellPair(Pair):
+    """A Pair whose cases are command lines: real ``/bin/sh -c`` in a chroot of one copy, Nuwa's
+    interpreter on the other (through an overlay then committed); ``PREFIX`` goes before each
+    line on both sides. :meth:`check` allows no deferral and compares every output, then
+    DIRS and FILES of both trees."""
+
+    PREFIX = ""
+
+    def run_real(self, cmd, env=None):
+        p = subprocess.run(["chroot", self.real, "/bin/sh", "-c", self.PREFIX + cmd], env=env or ENV,
+                           capture_output=True, timeout=self.TIMEOUT, stdin=subprocess.DEVNULL)
+        return p.returncode, p.stdout, p.stderr
+
+    def run_model(self, cmd, env=None):
+        fs = Overlay(HostDirFS(self.model, writable=True))
+        res = run_script(fs, self.PREFIX + cmd, env=dict(env or ENV), models=MODELS, is_path=False)
+        fs.commit()
+        self.last = res
+        return res.status, res.stdout, res.stderr
+
+    def check(self, steps, setup=None, normalize=None, env=None):
+        """Each command line on both sides (no deferral allowed), then the restored trees."""
+        self.reset(setup)
+        for cmd in steps:
+            real = self.run_real(cmd)
+            model = self.run_model(cmd)
+            assert not self.last.deferred_commands, self.last.deferred_commands
+            assert model == real, f"{cmd}:\nmodel {model}\nreal  {real}"
+        fa, fb = self.facts(self.real), self.facts(self.model)
+        diff = {k: (fa.get(k), fb.get(k)) for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k)}
+        assert not diff, diff
 
 
 def make_pair(tmp_path_factory) -> Pair:

@@ -13,7 +13,6 @@ files for any flavor, and runs the flavor's ``emacs`` to byte-compile for others
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 
@@ -21,7 +20,7 @@ from helpers.trees import brief_facts, tree_facts
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
 from nuwa.script.interp import run_script
-from registry_harness import MODELS, Pair, write
+from registry_harness import MODELS, ShellPair, write
 
 ENV = {"LC_ALL": "C", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
 FLAVORS = "var/lib/emacsen-common/state/flavor/installed"
@@ -29,35 +28,12 @@ STATE = "var/lib/emacsen-common/state/package/installed"
 PKGS = "usr/lib/emacsen-common/packages"
 
 
-class EmacsPair(Pair):
+class EmacsPair(ShellPair):
     PACKAGES = ("elpa-f", "elpa-ht", "emacsen-common")
     DIRS = ["var/lib/emacsen-common", "usr/lib/emacsen-common", "usr/share/emacs", "usr/share/xemacs21",
             "usr/share/emacs23", "usr/share/emacs-snapshot", "tmp"]
     FILES = ["var/lib/dpkg/status"]
-
-    def run_real(self, cmd, env=None):
-        p = subprocess.run(["chroot", self.real, "/bin/sh", "-c", "umask 022; " + cmd], env=ENV, capture_output=True,
-                           timeout=self.TIMEOUT, stdin=subprocess.DEVNULL)
-        return p.returncode, p.stdout, p.stderr
-
-    def run_model(self, cmd, env=None):
-        fs = Overlay(HostDirFS(self.model, writable=True))
-        res = run_script(fs, "umask 022; " + cmd, env=dict(ENV), models=MODELS, is_path=False)
-        fs.commit()
-        self.last = res
-        return res.status, res.stdout, res.stderr
-
-    def check(self, steps, setup=None, normalize=None, env=None):
-        """Each command line on both sides (no deferral allowed), then the restored trees."""
-        self.reset(setup)
-        for cmd in steps:
-            real = self.run_real(cmd)
-            model = self.run_model(cmd)
-            assert not self.last.deferred_commands, self.last.deferred_commands
-            assert model == real, f"{cmd}:\nmodel {model}\nreal  {real}"
-        fa, fb = self.facts(self.real), self.facts(self.model)
-        diff = {k: (fa.get(k), fb.get(k)) for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k)}
-        assert not diff, diff
+    PREFIX = "umask 022; "
 
 
 @pytest.fixture(scope="module")

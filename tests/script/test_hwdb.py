@@ -24,6 +24,7 @@ import pytest
 
 from debian_tree import bookworm_tree, link_tree
 from helpers.cli import nuwa
+from helpers.treecopy import put_anew
 from judges import debugfs, e2fsck_clean, qemu_img_check, qemu_img_to_raw, tool
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
@@ -41,25 +42,6 @@ WATCHED = ("etc", "usr/lib/udev")
 @pytest.fixture(scope="module")
 def base():
     return bookworm_tree(("udev",))
-
-
-def _put(root: str, rel: str, data: bytes | None = None, link: str | None = None, mode: int = 0o644) -> None:
-    """Create or replace ``rel`` (a new inode: the copies share the cache's files)."""
-    p = os.path.join(root, rel)
-    os.makedirs(os.path.dirname(p), exist_ok=True)
-    if os.path.lexists(p):
-        if os.path.isdir(p) and not os.path.islink(p):
-            shutil.rmtree(p)
-        else:
-            os.unlink(p)
-    if link is not None:
-        os.symlink(link, p)
-    elif data is None:
-        os.mkdir(p)
-    else:
-        with open(p, "wb") as f:
-            f.write(data)
-        os.chmod(p, mode)
 
 
 def _clear_sources(root: str) -> None:
@@ -113,11 +95,11 @@ def _stock_no_index(root):
 
 def _override(root):
     # an /etc file hides the stock one of the same name; a later file overrides a property
-    _put(root, f"{ETC}/60-keyboard.hwdb", b"evdev:atkbd:dmi:*\n KEYBOARD_KEY_01=reserved\n")
-    _put(root, f"{ETC}/99-local.hwdb", b"# local\nusb:v1D6Bp0001*\n ID_MODEL_FROM_DATABASE=Local root hub  # why\n"
+    put_anew(root, f"{ETC}/60-keyboard.hwdb", b"evdev:atkbd:dmi:*\n KEYBOARD_KEY_01=reserved\n")
+    put_anew(root, f"{ETC}/99-local.hwdb", b"# local\nusb:v1D6Bp0001*\n ID_MODEL_FROM_DATABASE=Local root hub  # why\n"
          b"\nusb:v1D6B*\n ID_VENDOR_FROM_DATABASE=Local vendor\n NEW_KEY=1\n")
-    _put(root, f"{ETC}/.hidden.hwdb", b"usb:v*\n HIDDEN=1\n")
-    _put(root, f"{ETC}/notes.txt", b"usb:v*\n TXT=1\n")
+    put_anew(root, f"{ETC}/.hidden.hwdb", b"usb:v*\n HIDDEN=1\n")
+    put_anew(root, f"{ETC}/notes.txt", b"usb:v*\n TXT=1\n")
 
 
 MALFORMED = (
@@ -138,20 +120,20 @@ MALFORMED = (
 
 def _malformed(root):
     _clear_sources(root)
-    _put(root, f"{LIB}/10-bad.hwdb", MALFORMED)
-    _put(root, f"{LIB}/15-eof.hwdb", b"match:x\n X=1\n\n\n  \nmatch:eof\nmatch:eof2  ")
-    _put(root, f"{LIB}/16-empty.hwdb", b"")
-    _put(root, f"{LIB}/20-good.hwdb", b"match:a\n KEY=from-20\n")
+    put_anew(root, f"{LIB}/10-bad.hwdb", MALFORMED)
+    put_anew(root, f"{LIB}/15-eof.hwdb", b"match:x\n X=1\n\n\n  \nmatch:eof\nmatch:eof2  ")
+    put_anew(root, f"{LIB}/16-empty.hwdb", b"")
+    put_anew(root, f"{LIB}/20-good.hwdb", b"match:a\n KEY=from-20\n")
 
 
 def _bad_files(root):
     _clear_sources(root)
-    _put(root, f"{LIB}/10-dir.hwdb")
-    _put(root, f"{LIB}/20-dangling.hwdb", link="/nonexistent/x.hwdb")
-    _put(root, f"{LIB}/30-ok.hwdb", b"match:x\n OK=1\n")
-    _put(root, f"{LIB}/40-long.hwdb", b"match:y\n Y=1\n\nmatch:z\n Z=" + b"z" * (1024 * 1024) + b"\n")
-    _put(root, f"{ETC}/50-masked.hwdb", link="/dev/null")
-    _put(root, f"{LIB}/50-masked.hwdb", b"match:m\n M=1\n")
+    put_anew(root, f"{LIB}/10-dir.hwdb")
+    put_anew(root, f"{LIB}/20-dangling.hwdb", link="/nonexistent/x.hwdb")
+    put_anew(root, f"{LIB}/30-ok.hwdb", b"match:x\n OK=1\n")
+    put_anew(root, f"{LIB}/40-long.hwdb", b"match:y\n Y=1\n\nmatch:z\n Z=" + b"z" * (1024 * 1024) + b"\n")
+    put_anew(root, f"{ETC}/50-masked.hwdb", link="/dev/null")
+    put_anew(root, f"{LIB}/50-masked.hwdb", b"match:m\n M=1\n")
 
 
 def _no_sources(root):
@@ -160,45 +142,45 @@ def _no_sources(root):
 
 def _no_sources_dir_index(root):
     _clear_sources(root)
-    _put(root, "etc/udev/hwdb.bin")
+    put_anew(root, "etc/udev/hwdb.bin")
 
 
 def _index_is_dir(root):
     _clear_sources(root)
-    _put(root, f"{LIB}/1.hwdb", b"a\n B=c\n")
-    _put(root, "usr/lib/udev/hwdb.bin")
+    put_anew(root, f"{LIB}/1.hwdb", b"a\n B=c\n")
+    put_anew(root, "usr/lib/udev/hwdb.bin")
 
 
 def _index_is_link(root):
     _clear_sources(root)
-    _put(root, f"{LIB}/1.hwdb", b"a\n B=c\n")
-    _put(root, "etc/udev/hwdb.bin", link="../../usr/lib/udev/hwdb.bin")
+    put_anew(root, f"{LIB}/1.hwdb", b"a\n B=c\n")
+    put_anew(root, "etc/udev/hwdb.bin", link="../../usr/lib/udev/hwdb.bin")
 
 
 def _no_etc_udev(root):
     _clear_sources(root)
-    _put(root, f"{LIB}/1.hwdb", b"a*\n B=c\nab*\n B=d\nabc\n C=e\n")
+    put_anew(root, f"{LIB}/1.hwdb", b"a*\n B=c\nab*\n B=d\nabc\n C=e\n")
     shutil.rmtree(os.path.join(root, "etc/udev"))
 
 
 def _etc_udev_is_file(root):
     # its hwdb.d is skipped (ENOTDIR), and the index cannot be written there
     _clear_sources(root)
-    _put(root, f"{LIB}/1.hwdb", b"a\n B=c\n")
+    put_anew(root, f"{LIB}/1.hwdb", b"a\n B=c\n")
     shutil.rmtree(os.path.join(root, "etc/udev"))
-    _put(root, "etc/udev", b"not a directory\n")
+    put_anew(root, "etc/udev", b"not a directory\n")
 
 
 def _etc_links_to_lib(root):
     _clear_sources(root)
-    _put(root, f"{LIB}/1.hwdb", b"a*\n B=c\n")
+    put_anew(root, f"{LIB}/1.hwdb", b"a*\n B=c\n")
     shutil.rmtree(os.path.join(root, ETC))
     os.symlink("/lib/udev/hwdb.d", os.path.join(root, ETC))
 
 
 def _etc_links_elsewhere(root):
     # the resolved directory is the name hwdb.bin records for each source
-    _put(root, "srv/my hwdb/z.hwdb", b"pci:v*\n SRV=1\n")
+    put_anew(root, "srv/my hwdb/z.hwdb", b"pci:v*\n SRV=1\n")
     shutil.rmtree(os.path.join(root, ETC))
     os.symlink("../../srv/my hwdb", os.path.join(root, ETC))
 
@@ -210,8 +192,8 @@ def _prefix_splits(root):
     lines = []
     for m in (b"abcdef", b"abcxyz", b"abc", b"ab", b"abcdef", b"b", b"abd*", b"\xe9t\xe9", b"a", b""):
         lines.append(b"m:" + m + b"\n K" + m + b"=v" + m[::-1] + b"\n KEY=" + m + b"\n")
-    _put(root, f"{LIB}/1.hwdb", b"\n".join(lines))
-    _put(root, f"{LIB}/2.hwdb", b"m:abc\n KEY=replaced\n Kabc=\n\nm:ab\nm:abz\n NEW=cdef\n")
+    put_anew(root, f"{LIB}/1.hwdb", b"\n".join(lines))
+    put_anew(root, f"{LIB}/2.hwdb", b"m:abc\n KEY=replaced\n Kabc=\n\nm:ab\nm:abz\n NEW=cdef\n")
 
 
 def _line_of(n):
@@ -219,7 +201,7 @@ def _line_of(n):
         # a property line of exactly n bytes (LONG_LINE_MAX is 1 MiB): one byte more fails
         _clear_sources(root)
         line = b" K=" + b"v" * (n - 3)
-        _put(root, f"{LIB}/1.hwdb", b"m:a\n" + line + b"\n\nm:b\n B=1\n")
+        put_anew(root, f"{LIB}/1.hwdb", b"m:a\n" + line + b"\n\nm:b\n B=1\n")
     return setup
 
 
@@ -309,13 +291,13 @@ def test_what_is_deferred_says_why(tmp_path, args, env, setup, why):
     root = str(tmp_path / "root")
     os.makedirs(os.path.join(root, LIB))
     os.symlink("usr/lib", os.path.join(root, "lib"))  # merged /usr, as bookworm
-    _put(root, f"{LIB}/1.hwdb", b"a\n B=c\n")
+    put_anew(root, f"{LIB}/1.hwdb", b"a\n B=c\n")
     # the interpreter finds the program in the image's PATH (never runs it)
-    _put(root, "usr/bin/systemd-hwdb", b"\x7fELF", mode=0o755)
+    put_anew(root, "usr/bin/systemd-hwdb", b"\x7fELF", mode=0o755)
     if setup == "fifo":
         os.mkfifo(os.path.join(root, LIB, "2.hwdb"))
     elif setup == "zero":
-        _put(root, f"{ETC}/2.hwdb", link="/dev/zero")
+        put_anew(root, f"{ETC}/2.hwdb", link="/dev/zero")
     before = _state(root)
     res = run_script(HostDirFS(root, writable=True), " ".join(["systemd-hwdb", *args]) + "\n", models=MODELS,
                      env={**ENV, **env})

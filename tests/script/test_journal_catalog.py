@@ -19,6 +19,7 @@ import pytest
 
 from debian_tree import bookworm_tree, link_tree
 from helpers.trees import content_facts, tree_facts
+from helpers.treecopy import put_anew
 from judges import tool
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.script.commands import default_models
@@ -42,22 +43,6 @@ NEW2 = "FEDCBA9876543210FEDCBA9876543210"
 @pytest.fixture(scope="module")
 def base():
     return bookworm_tree(PACKAGES)
-
-
-def _put(root: str, rel: str, data: bytes | None = None, mode: int = 0o644, link: str | None = None) -> None:
-    """Make ``rel`` anew (unlinking what is there: the copy shares its files with the cache)."""
-    p = os.path.join(root, rel)
-    os.makedirs(os.path.dirname(p), exist_ok=True)
-    if os.path.lexists(p) and not os.path.isdir(p) or os.path.islink(p):
-        os.unlink(p)
-    if link is not None:
-        os.symlink(link, p)
-    elif data is None:
-        os.mkdir(p)
-    else:
-        with open(p, "wb") as f:
-            f.write(data)
-        os.chmod(p, mode)
 
 
 def _rm(root: str, rel: str) -> None:
@@ -97,30 +82,30 @@ def entry(ident: str, body: str, lang: str = "", headers: str = "Subject: s\nDef
 
 
 def _several_languages(root):
-    _put(root, f"{CAT}/extra.catalog", (
+    put_anew(root, f"{CAT}/extra.catalog", (
         "# a comment\n; another\n\n"
         + entry(NEW1, "The C text.")
         + entry(NEW1, "Der Text.", "de")
         + entry(NEW1, "Le texte.", "fr")
         + entry(NEW2, "Second.\n\n  indented, two paragraphs.", "pt_BR")).encode())
     # a language from the name, a header naming it again (warning) and another one (warning)
-    _put(root, f"{CAT}/extra.de.catalog", (
+    put_anew(root, f"{CAT}/extra.de.catalog", (
         entry(NEW2, "Zweiter.") + entry(NEW2, "Zweiter wieder.", "de") + entry(NEW1, "Anders.", "it")).encode())
 
 
 def _override(root):
     # a later file repeating an ID: its header lines come first, then the old ones; its body wins
-    _put(root, f"{CAT}/zz-override.catalog",
+    put_anew(root, f"{CAT}/zz-override.catalog",
           entry(STARTED, "Overridden body.", headers="Subject: new subject\n").encode())
     # a header-only entry keeps the old body
-    _put(root, f"{CAT}/zz-header-only.catalog", f"-- {STOPPED}\nDocumentation: man:x(1)\n".encode())
+    put_anew(root, f"{CAT}/zz-header-only.catalog", f"-- {STOPPED}\nDocumentation: man:x(1)\n".encode())
     # /usr/local wins over /usr/lib for the same basename (the whole file)
-    _put(root, f"{LOCAL}/systemd.de.catalog", entry(NEW1, "Lokal.", "de").encode())
+    put_anew(root, f"{LOCAL}/systemd.de.catalog", entry(NEW1, "Lokal.", "de").encode())
 
 
 def _tails(root):
     # texts that are tails of texts stored before share their bytes in the string table
-    _put(root, f"{CAT}/tails.catalog", (
+    put_anew(root, f"{CAT}/tails.catalog", (
         f"-- {NEW1}\nabc\nxyz tail\n\n"
         f"-- {NEW2}\nxyz tail\n\n"
         f"-- {NEW1} en\ntail\n\n"
@@ -130,7 +115,7 @@ def _tails(root):
 def _line_endings(root):
     # CR LF, lone CR, NUL and LF CR end lines; a "-- " line whose ID is no ID is payload, cut
     # to its first 35 characters; a "--" line not after an empty line is payload
-    _put(root, f"{CAT}/endings.catalog", (
+    put_anew(root, f"{CAT}/endings.catalog", (
         f"-- {NEW1}\r\nSubject: crlf\r\n\r\nbody\rsecond\0third\n\rfourth\n"
         f"-- {NEW2}\nafter no empty line\n\n"
         "-- 0123456789abcdef0123456789abcdeg and more words\n").encode() + b"\xc3\xa9 bytes\n")
@@ -139,9 +124,9 @@ def _line_endings(root):
 def _no_items(root):
     for n in os.listdir(os.path.join(root, CAT)):
         os.unlink(os.path.join(root, CAT, n))
-    _put(root, f"{CAT}/.hidden.catalog", entry(NEW1, "hidden").encode())
-    _put(root, f"{CAT}/notes.txt", entry(NEW1, "not a catalog").encode())
-    _put(root, f"{CAT}/comments.catalog", b"# only comments\n\n")
+    put_anew(root, f"{CAT}/.hidden.catalog", entry(NEW1, "hidden").encode())
+    put_anew(root, f"{CAT}/notes.txt", entry(NEW1, "not a catalog").encode())
+    put_anew(root, f"{CAT}/comments.catalog", b"# only comments\n\n")
 
 
 def _fresh(root):
@@ -150,8 +135,8 @@ def _fresh(root):
 
 def _old_database(root):
     # an existing database (even a symlink to one) is replaced by a new 0644 file
-    _put(root, "var/lib/systemd/catalog/old", b"RHHHKSLP stale", 0o600)
-    _put(root, DB, link="old")
+    put_anew(root, "var/lib/systemd/catalog/old", b"RHHHKSLP stale", 0o600)
+    put_anew(root, DB, link="old")
 
 
 EXACT = {
@@ -186,8 +171,8 @@ def test_update_catalog_matches_real(base, tmp_path, name):
 @pytest.mark.parametrize("name", list(BAD))
 def test_malformed_catalog_matches_real(base, tmp_path, name):
     def setup(root):
-        _put(root, f"{CAT}/extra.de.catalog", entry(NEW1, "Warnung.", "de").encode())  # a warning first
-        _put(root, f"{CAT}/zz-bad.catalog", BAD[name])
+        put_anew(root, f"{CAT}/extra.de.catalog", entry(NEW1, "Warnung.", "de").encode())  # a warning first
+        put_anew(root, f"{CAT}/zz-bad.catalog", BAD[name])
     model = _model(base, tmp_path, setup)
     assert model == _real(base, tmp_path, setup)
     assert model[0][0] == 1 and b"Failed to list catalog" in model[0][2]
@@ -198,9 +183,9 @@ def test_malformed_catalog_matches_real(base, tmp_path, name):
 def test_unreadable_catalog_matches_real(base, tmp_path, kind):
     def setup(root):
         if kind == "directory":
-            _put(root, f"{CAT}/zz.catalog")
+            put_anew(root, f"{CAT}/zz.catalog")
         else:
-            _put(root, f"{CAT}/zz.catalog", link="/nowhere")
+            put_anew(root, f"{CAT}/zz.catalog", link="/nowhere")
     assert _model(base, tmp_path, setup) == _real(base, tmp_path, setup)
 
 
@@ -214,7 +199,7 @@ def test_arguments_match_real(base, tmp_path, args):
 @pytest.mark.judge
 def test_one_letter_language_aborts_real_and_defers(base, tmp_path):
     def setup(root):
-        _put(root, f"{CAT}/x.a.catalog", entry(NEW1, "text").encode())
+        put_anew(root, f"{CAT}/x.a.catalog", entry(NEW1, "text").encode())
     (status, _out, err), facts = _real(base, tmp_path, setup)
     assert status != 0 and b"Assertion" in err
     with pytest.raises(Defer, match="assertion"):
@@ -278,7 +263,7 @@ def test_random_catalogs_match_real(base, tmp_path):
     names = ("a.catalog", "b.de.catalog", "systemd.de.catalog", "c.pt_BR.catalog", ".hidden.catalog")
 
     def run(real: bool):
-        _put(root, DB, b"stale", 0o600)
+        put_anew(root, DB, b"stale", 0o600)
         if real:
             r = subprocess.run([tool("chroot"), root, "journalctl", "--update-catalog"], capture_output=True,
                                env=ENV, preexec_fn=lambda: os.umask(0o022))
@@ -294,7 +279,7 @@ def test_random_catalogs_match_real(base, tmp_path):
         _rm(root, LOCAL)
         os.makedirs(local)
         for name in rng.sample(names, rng.randint(1, 3)):
-            _put(root, f"{LOCAL}/{name}", _random_catalog(rng))
+            put_anew(root, f"{LOCAL}/{name}", _random_catalog(rng))
         real = run(True)
         failures += real[0][0] != 0
         assert run(False) == real

@@ -9,46 +9,21 @@ stderr and ``/etc`` path by path (read-only runs change nothing).
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
 from nuwa.script.interp import run_script
-from registry_harness import MODELS, Pair
+from registry_harness import MODELS, ShellPair
 
 ENV = {"LC_ALL": "C", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
 
 
-class AccountsPair(Pair):
+class AccountsPair(ShellPair):
     PACKAGES = ()
     DIRS = ["etc", "home"]
     FILES: list[str] = []
-
-    def run_real(self, cmd, env=None):
-        p = subprocess.run(["chroot", self.real, "/bin/sh", "-c", cmd], env=ENV, capture_output=True,
-                           timeout=self.TIMEOUT, stdin=subprocess.DEVNULL)
-        return p.returncode, p.stdout, p.stderr
-
-    def run_model(self, cmd, env=None):
-        fs = Overlay(HostDirFS(self.model, writable=True))
-        res = run_script(fs, cmd, env=dict(ENV), models=MODELS, is_path=False)
-        fs.commit()
-        self.last = res
-        return res.status, res.stdout, res.stderr
-
-    def check(self, steps, setup=None, normalize=None, env=None):
-        """Each command line on both sides (no deferral allowed), then ``/etc`` on both."""
-        self.reset(setup)
-        for cmd in steps:
-            real = self.run_real(cmd)
-            model = self.run_model(cmd)
-            assert not self.last.deferred_commands, self.last.deferred_commands
-            assert model == real, f"{cmd}:\nmodel {model}\nreal  {real}"
-        fa, fb = self.facts(self.real), self.facts(self.model)
-        diff = {k: (fa.get(k), fb.get(k)) for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k)}
-        assert not diff, diff
 
 
 @pytest.fixture(scope="module")
