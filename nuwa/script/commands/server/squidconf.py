@@ -1,0 +1,488 @@
+"""squid 5.7's configuration reader (``src/cache_cf.cc``), for ``squid -k parse``.
+
+The preprocessor is ``parseOneConfigFile`` line for line: ``fgets`` lines, the ``\\n`` and the
+first ``\\r`` cut, leading white space stripped, ``#`` lines and empty lines skipped (also in
+the middle of a continued line), a trailing ``\\`` continues the line (the next line's leading
+white space dropped), trailing white space trimmed, the macros ``${service_name}``,
+``${process_name}`` (both ``squid``) and ``${process_number}`` (``0`` in ``-k parse``)
+substituted, then the line is logged (``Processing: LINE``) and ``if``/``else``/``endif``
+(``EvalBoolExpr``: ``true``, ``false``, ``N = M``), ``include`` (``glob`` of each word, all
+globs before any file is read, depth up to 16) or a directive is handled.
+
+A directive name unknown to squid 5.7 (the ``NAME:`` lines of its ``cf.data.pre``, aliases
+included) is reported ``FILE(LINE): unrecognized: 'NAME'`` and counted: ``squid -k parse``
+exits with that count. Of the known directives, the values of those the default Debian
+configuration and its ordinary edits use are checked as squid does (:data:`DIRECTIVES`);
+any other directive, and any value form not listed there, defers the whole command with the
+directive named (squid checks hundreds of value syntaxes; an echo that accepted them all
+would answer "valid" for a configuration squid refuses). A bad value ends the run as squid's
+``self_destruct`` does: ``FATAL: Bungled FILE line N: PHYSICAL-LINE``.
+
+Pipes (``include !cmd``, a configuration file named ``|cmd``) would run image code: deferred.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+import re
+from dataclasses import dataclass, field
+
+from nuwa.script.commands._regex import compile_posix
+from nuwa.script.context import Defer
+
+#: every directive name squid 5.7 knows (cf.data.pre's NAME: lines, aliases included)
+KNOWN = frozenset((
+    "accept_filter access_log acl acl_uses_indirect_client adaptation_access "
+    "adaptation_masterx_shared_names adaptation_meta adaptation_send_client_ip adaptation_send_username "
+    "adaptation_service_chain adaptation_service_iteration_limit adaptation_service_set "
+    "adaptation_uses_indirect_client adapted_http_access allow_underscore always_direct announce_file "
+    "announce_host announce_period announce_port append_domain as_whois_server ascii_port auth_param "
+    "auth_schemes authenticate_cache_garbage_interval authenticate_ip_ttl authenticate_ttl "
+    "background_ping_rate balance_on_multiple_ip broken_posts broken_vary_encoding buffered_logs cache "
+    "cache_access_log cache_dir cache_effective_group cache_effective_user cache_host_domain cache_log "
+    "cache_mem cache_mgr cache_miss_revalidate cache_peer cache_peer_access cache_peer_domain "
+    "cache_replacement_policy cache_store_log cache_swap_high cache_swap_log cache_swap_low "
+    "cache_swap_state cache_vary cachemgr_passwd check_hostnames chroot chunked_request_body_max_size "
+    "client_db client_delay_access client_delay_initial_bucket_level client_delay_parameters "
+    "client_delay_pools client_dst_passthru client_idle_pconn_timeout client_ip_max_connections "
+    "client_lifetime client_netmask client_persistent_connections client_request_buffer_max_size "
+    "clientside_mark clientside_tos collapsed_forwarding collapsed_forwarding_access "
+    "collapsed_forwarding_shared_entries_limit configuration_includes_quoted_values connect_retries "
+    "connect_timeout coredump_dir cpu_affinity_map dead_peer_timeout debug_options delay_access "
+    "delay_class delay_initial_bucket_level delay_parameters delay_pool_uses_indirect_client delay_pools "
+    "deny_info detect_broken_pconn digest_bits_per_entry digest_generation "
+    "digest_rebuild_chunk_percentage digest_rebuild_period digest_rewrite_period "
+    "digest_swapout_chunk_size diskd_program dns_defnames dns_multicast_local dns_nameservers "
+    "dns_packet_max dns_retransmit_interval dns_testnames dns_timeout dns_v4_fallback dns_v4_first "
+    "ecap_enable ecap_service email_err_data emulate_httpd_log err_html_text err_page_stylesheet "
+    "error_default_language error_directory error_log_languages error_map esi_parser eui_lookup "
+    "extension_methods external_acl_type external_refresh_check follow_x_forwarded_for "
+    "force_request_body_continuation forward_log forward_max_tries forward_timeout forwarded_for "
+    "fqdncache_size ftp_client_idle_timeout ftp_eprt ftp_epsv ftp_epsv_all ftp_list_width ftp_passive "
+    "ftp_port ftp_sanitycheck ftp_telnet_protocol ftp_user global_internal_static half_closed_clients "
+    "happy_eyeballs_connect_gap happy_eyeballs_connect_limit happy_eyeballs_connect_timeout header_access "
+    "header_replace hierarchy_stoplist high_memory_warning high_page_fault_warning "
+    "high_response_time_warning hopeless_kid_revival_delay host_verify_strict hostname_aliases hosts_file "
+    "htcp_access htcp_clr_access htcp_port http_accel_surrogate_remote http_access http_access2 http_port "
+    "http_reply_access http_upgrade_request_protocols httpd_accel_no_pmtu_disc httpd_accel_surrogate_id "
+    "httpd_suppress_version_string https_port icap_206_enable icap_access icap_class "
+    "icap_client_username_encode icap_client_username_header icap_connect_timeout "
+    "icap_default_options_ttl icap_enable icap_io_timeout icap_log icap_persistent_connections "
+    "icap_preview_enable icap_preview_size icap_retry icap_retry_limit icap_send_client_ip "
+    "icap_send_client_username icap_service icap_service_failure_limit icap_service_revival_delay "
+    "icap_uses_indirect_client icon_directory icp_access icp_hit_stale icp_port icp_query_timeout "
+    "ident_lookup_access ident_timeout ie_refresh ignore_expect_100 ignore_ims_on_miss "
+    "ignore_unknown_nameservers incoming_dns_average incoming_http_average incoming_icp_average "
+    "incoming_rate incoming_tcp_average incoming_udp_average ipcache_high ipcache_low ipcache_size "
+    "loadable_modules location_rewrite_access location_rewrite_children location_rewrite_concurrency "
+    "location_rewrite_program log_access log_fqdn log_icap log_icp_queries log_ip_on_direct log_mime_hdrs "
+    "log_uses_indirect_client logfile_daemon logfile_rotate logformat mail_from mail_program "
+    "mark_client_connection mark_client_packet max_filedesc max_filedescriptors max_open_disk_fds "
+    "max_stale maximum_icp_query_timeout maximum_object_size maximum_object_size_in_memory "
+    "maximum_single_addr_tries mcast_groups mcast_icp_query_timeout mcast_miss_addr mcast_miss_encode_key "
+    "mcast_miss_port mcast_miss_ttl memory_cache_mode memory_cache_shared memory_pools memory_pools_limit "
+    "memory_replacement_policy mime_table min_dns_poll_cnt min_http_poll_cnt min_icp_poll_cnt "
+    "min_tcp_poll_cnt min_udp_poll_cnt minimum_direct_hops minimum_direct_rtt minimum_expiry_time "
+    "minimum_icp_query_timeout minimum_object_size miss_access negative_dns_ttl negative_ttl "
+    "neighbor_type_domain netdb_filename netdb_high netdb_low netdb_ping_period never_direct no_cache "
+    "nonhierarchical_direct note offline_mode on_unsupported_protocol pconn_lifetime pconn_timeout "
+    "peer_connect_timeout persistent_connection_after_error persistent_request_timeout pid_filename "
+    "pinger_enable pinger_program pipeline_prefetch positive_dns_ttl prefer_direct proxy_protocol_access "
+    "qos_flows query_icmp quick_abort_max quick_abort_min quick_abort_pct range_offset_limit "
+    "read_ahead_gap read_timeout redirect_children redirect_program redirect_rewrites_host_header "
+    "redirector_access redirector_bypass referer_log referrer_log refresh_all_ims refresh_pattern "
+    "refresh_stale_hit relaxed_header_parser reload_into_ims reply_body_max_size reply_header_access "
+    "reply_header_add reply_header_max_size reply_header_replace request_body_max_size request_entities "
+    "request_header_access request_header_add request_header_max_size request_header_replace "
+    "request_start_timeout request_timeout response_delay_pool response_delay_pool_access retry_on_error "
+    "send_hit server_http11 server_idle_pconn_timeout server_pconn_for_nonretriable "
+    "server_persistent_connections shared_memory_locking shared_transient_entries_limit short_icon_urls "
+    "shutdown_lifetime sleep_after_fork snmp_access snmp_incoming_address snmp_outgoing_address snmp_port "
+    "spoof_client_ip ssl_bump ssl_engine ssl_unclean_shutdown sslcrtd_children sslcrtd_program "
+    "sslcrtvalidator_children sslcrtvalidator_program sslpassword_program sslproxy_cafile sslproxy_capath "
+    "sslproxy_cert_adapt sslproxy_cert_error sslproxy_cert_sign sslproxy_cert_sign_hash sslproxy_cipher "
+    "sslproxy_client_certificate sslproxy_client_key sslproxy_flags sslproxy_foreign_intermediate_certs "
+    "sslproxy_options sslproxy_session_cache_size sslproxy_session_ttl sslproxy_version stats_collection "
+    "store_avg_object_size store_dir_select_algorithm store_id_access store_id_bypass store_id_children "
+    "store_id_extras store_id_program store_miss store_objects_per_bucket storeurl_rewrite_access "
+    "storeurl_rewrite_bypass storeurl_rewrite_children storeurl_rewrite_program strip_query_terms "
+    "tcp_outgoing_address tcp_outgoing_ds tcp_outgoing_dscp tcp_outgoing_mark tcp_outgoing_tos "
+    "tcp_recv_bufsize test_reachability tls_outgoing_options tproxy_uses_indirect_client "
+    "udp_incoming_address udp_outgoing_address udp_port umask unique_hostname unlinkd_program "
+    "update_headers upgrade_http0.9 uri_whitespace url_rewrite_access url_rewrite_bypass "
+    "url_rewrite_children url_rewrite_concurrency url_rewrite_extras url_rewrite_host_header "
+    "url_rewrite_program url_rewrite_timeout useragent_log vary_ignore_expire via visible_hostname "
+    "wais_relay_host wais_relay_port wccp2_address wccp2_assignment_method wccp2_forwarding_method "
+    "wccp2_rebuild_wait wccp2_return_method wccp2_router wccp2_service wccp2_service_info wccp2_weight "
+    "wccp_address wccp_router wccp_version windows_ipaddrchangemonitor workers write_timeout zero_buffers "
+    "zph_local zph_mode zph_option zph_parent zph_sibling"
+).split())
+
+#: ACLs squid defines before reading the file (cf.data.pre, ``acl``'s DEFAULT lines): name -> type
+PREDEFINED = {"all": "src", "manager": "url_regex", "localhost": "src", "to_localhost": "dst", "CONNECT": "method"}
+#: the networks of the predefined ``src`` ACLs (an added one may overlap them)
+_PREDEFINED_NETS = {"all": ["0.0.0.0/0", "::/0"], "localhost": ["127.0.0.1/32", "::1/128"]}
+_WS = " \t\n\v\f\r"  # isspace() in the C locale: skip_ws, trim_trailing_ws
+_BUFSIZ = 8192
+MACROS = (("${service_name}", "squid"), ("${process_name}", "squid"), ("${process_number}", "0"))
+
+
+class Fatal(Exception):
+    """squid's ``fatal()``: the message after ``FATAL: `` (the run ends with status 1)."""
+
+
+@dataclass
+class Config:
+    """What the checks after parsing (``configDoConfigure``) need of the configuration."""
+
+    acls: dict[str, str] = field(default_factory=lambda: dict(PREDEFINED))
+    nets: dict[str, list] = field(default_factory=dict)
+    visible_hostname: str | None = None
+    effective_user: str = "proxy"  # @DEFAULT_CACHE_EFFECTIVE_USER@ of Debian's build
+    effective_group: str | None = None
+    cache_dirs: set = field(default_factory=set)
+
+
+class Reader:
+    """One ``squid -k parse`` reading: ``log`` collects the messages in order (without the
+    time stamp), ``errors`` counts the unrecognized lines; :meth:`read` raises :class:`Fatal`."""
+
+    def __init__(self, fs, cwd: str = "/"):
+        self.fs = fs
+        self.cwd = cwd
+        self.log: list[str] = []
+        self.errors = 0
+        self.conf = Config()
+        # cfg_filename, config_lineno, config_input_line: what a "Bungled" message names
+        self.where = ("", 0, "")
+
+    # ---- the preprocessor ------------------------------------------------------------------
+
+    def read(self, name: str, depth: int = 0) -> None:
+        """``parseOneConfigFile(name, depth)``."""
+        self.log.append(f"Processing Configuration File: {name} (depth {depth})")
+        if depth > 16:
+            raise Defer(f"squid -k parse: includes nested more than 16 deep ({name})")
+        if name[:1] in ("!", "|"):
+            raise Defer(f"squid -k parse: configuration read from a command ({name}) would run image code")
+        path = name if name.startswith("/") else posixpath.join(self.cwd, name)
+        try:
+            # fopen() opens a directory for reading; its first fgets() fails (EISDIR): no lines
+            data = b"" if self.fs.stat(path).is_dir else self.fs.read_bytes(path)
+        except OSError as e:
+            raise Fatal(f"Unable to open configuration file: {name}: {_xstrerr(e)}") from None
+        saved = self.where
+        text = data.decode("latin-1")  # bytes pass through unchanged (squid is not locale-aware)
+        pending: str | None = None
+        if_states: list[bool] = []
+        for lineno, raw in enumerate(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), 1):
+            if len(raw) >= _BUFSIZ - 1 or "\0" in raw:
+                raise Defer(f"squid -k parse: {name} line {lineno} is longer than fgets' buffer or holds a NUL")
+            line = raw.split("\r", 1)[0].lstrip(_WS)
+            self.where = (name, lineno, line)
+            if line.startswith("#line "):
+                raise Defer(f"squid -k parse: a '#line' directive in {name}")
+            if not line or line[0] == "#":
+                continue
+            joined = line if pending is None else pending + line.lstrip(_WS)
+            if joined.endswith("\\"):
+                pending = joined[:-1]
+                continue
+            pending = None
+            joined = joined.rstrip(_WS)
+            for macro, value in MACROS:
+                joined = joined.replace(macro, value)
+            self.log.append(f"Processing: {joined}")
+            expr = _statement(joined, "if")
+            if expr is not None:
+                if_states.append(_eval(expr))
+            elif _statement(joined, "endif") is not None:
+                if not if_states:
+                    raise Fatal("'endif' without 'if'\n")
+                if_states.pop()
+            elif _statement(joined, "else") is not None:
+                if not if_states:
+                    raise Fatal("'else' without 'if'\n")
+                if_states[-1] = not if_states[-1]
+            elif not if_states or if_states[-1]:
+                if len(joined) >= 9 and joined.startswith("include") and joined[7] in _WS:
+                    self._include(joined[8:], depth + 1)
+                    self.where = (name, lineno, line)
+                else:
+                    self.directive(joined)
+        if if_states:
+            raise Fatal("if-statement without 'endif'\n")
+        self.where = saved
+
+    def _include(self, words: str, depth: int) -> None:
+        """``parseManyConfigFiles``: every word globbed first, then each match read in order."""
+        if '"' in words or "\\" in words:
+            raise Defer("squid -k parse: an include with quotes or backslashes (strwordtok)")
+        files: list[str] = []
+        for pattern in words.split():
+            found = self._glob(pattern)
+            if not found:
+                # glob() fails with GLOB_NOMATCH; the errno squid prints is ENOENT's, as measured
+                raise Fatal(f"Unable to find configuration file: {pattern}: (2) No such file or directory")
+            files += found
+        for f in files:
+            self.read(f, depth)
+
+    def _glob(self, pattern: str) -> list[str]:
+        """glibc ``glob(pattern, 0)`` for ``*`` and ``?``: matches sorted (C locale), hidden
+        names only for a component starting with a dot, a plain pattern kept if it exists."""
+        if "[" in pattern:
+            raise Defer(f"squid -k parse: include pattern {pattern} ('[' classes are not modelled)")
+        absolute = pattern.startswith("/")
+        parts = [p for p in pattern.split("/") if p]
+        results = ["/" if absolute else ""]
+        for i, comp in enumerate(parts):
+            last = i == len(parts) - 1
+            nxt = []
+            for base in results:
+                d = base or "."
+                d = d if d.startswith("/") else posixpath.join(self.cwd, d)
+                if "*" in comp or "?" in comp:
+                    try:
+                        names = sorted(self.fs.readdir(d), key=lambda n: n.encode("utf-8", "surrogateescape"))
+                    except OSError:
+                        continue
+                    rx = re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in comp),
+                                    re.S)
+                    hits = [n for n in names if rx.fullmatch(n) and (comp.startswith(".") or not n.startswith("."))]
+                else:
+                    hits = [comp]
+                for n in hits:
+                    p = posixpath.join(base, n) if base else n
+                    full = p if p.startswith("/") else posixpath.join(self.cwd, p)
+                    if (not last and self._isdir(full)) or (last and self.fs.lexists(full)):
+                        nxt.append(p)
+            results = nxt
+        return results
+
+    def _isdir(self, p: str) -> bool:
+        try:
+            return self.fs.stat(p).is_dir
+        except OSError:
+            return False
+
+    # ---- directives ------------------------------------------------------------------------
+
+    def bungled(self) -> Fatal:
+        """``self_destruct()``: the file, line number and physical line being read."""
+        f, n, line = self.where
+        return Fatal(f"Bungled {f} line {n}: {line}")
+
+    def directive(self, line: str) -> None:
+        """``parse_line``: a known name's value checked (or deferred), an unknown one counted."""
+        tokens = line.split()
+        name = tokens[0]
+        # ConfigParser::TokenParse: a token starting with '#' ends the line's tokens
+        args = []
+        for t in tokens[1:]:
+            if t.startswith("#"):
+                break
+            args.append(t)
+        if name not in KNOWN:
+            f, n, _ = self.where
+            self.log.append(f"{f}({n}): unrecognized: '{name}'")
+            self.errors += 1
+            return
+        check = DIRECTIVES.get(name)
+        if check is None:
+            raise Defer(f"squid -k parse: directive {name} is not modelled")
+        if any(c in a for a in args for c in "\"'"):
+            raise Defer(f"squid -k parse: quotes in a {name} line (quoted values and ACL files)")
+        check(self, args)
+
+
+def _xstrerr(e: OSError) -> str:
+    """squid's ``xstrerr``: ``(errno) text``."""
+    import os
+    return f"({e.errno}) {os.strerror(e.errno)}" if e.errno else str(e)
+
+
+def _statement(line: str, word: str) -> str | None:
+    """``FindStatement``: the rest after ``word`` and white space, or None."""
+    s = line.lstrip(_WS)
+    if not s.startswith(word):
+        return None
+    rest = s[len(word):]
+    if rest == "":
+        return rest
+    return rest.lstrip(_WS) if rest[0] in _WS else None
+
+
+_STRTOL = re.compile(r"[ \t\n\v\f\r]*[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+
+
+def _strtoint(s: str) -> int | None:
+    """``StrToInt``: strtol(s, 0) consuming the whole string, else None."""
+    m = _STRTOL.fullmatch(s)
+    if not m:
+        if re.fullmatch(r"[ \t\n\v\f\r]*[+-]?0[xX]", s):
+            raise Defer(f"squid -k parse: the number {s!r} (strtol's 0x edge)")
+        return None
+    return int(s.strip(_WS), 0) if not re.search(r"^[+-]?0[0-7]+$", s.strip(_WS)) else int(s.strip(_WS), 8)
+
+
+def _eval(expr: str) -> bool:
+    """``EvalBoolExpr``."""
+    if expr == "true":
+        return True
+    if expr == "false":
+        return False
+    if "=" in expr:
+        left, right = expr.split("=", 1)
+        left, right = left.rstrip(_WS), right.lstrip(_WS)
+        a, b = _strtoint(left), _strtoint(right)
+        if a is None:
+            raise Fatal(f"String is not a integer number: '{left}'\n")
+        if b is None:
+            raise Fatal(f"String is not a integer number: '{right}'\n")
+        if max(abs(a), abs(b)) >= 1 << 63:
+            raise Defer("squid -k parse: an if-expression number beyond long")
+        return a == b
+    raise Fatal(f"Unable to evaluate expression '{expr}'\n")
+
+
+# ---- the directives modelled ----------------------------------------------------------------
+# Each gets the tokens after the name (ConfigParser::NextToken / strtokFile, no quoted values)
+
+def _string(attr: str | None):
+    """``parse_string``: one token, required (the rest of the line is ignored)."""
+    def check(r: Reader, args: list[str]) -> None:
+        if not args:
+            raise r.bungled()
+        if attr:
+            setattr(r.conf, attr, args[0])
+    return check
+
+
+def _number_error(r: Reader, token: str) -> None:
+    """``xatoll``'s complaints for a token strtoll reads no digits from."""
+    if not token or token[0] not in "0123456789+-" + _WS:
+        r.log.append(f"ERROR: No digits were found in the input value '{token}'.")
+        raise r.bungled()
+    raise Defer(f"squid -k parse: the number {token!r} is not modelled")
+
+
+def _int(r: Reader, args: list[str]) -> None:
+    """``parse_int`` (``GetInteger``, ``xatoi``)."""
+    if not args:
+        raise r.bungled()
+    if not re.fullmatch(r"[0-9]{1,9}", args[0]):
+        _number_error(r, args[0])
+
+
+def _acl(r: Reader, args: list[str]) -> None:
+    """``ACL::ParseAclLine`` for the types ``src``, ``port`` and ``method``."""
+    if len(args) < 3:
+        raise Defer("squid -k parse: an acl line without a name, a type or a value")
+    name, kind, values = args[0], args[1], args[2:]
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,31}", name) or name in PREDEFINED:
+        raise Defer(f"squid -k parse: acl name {name!r} (predefined or unusual)")
+    if any(v.startswith("-") for v in values):
+        raise Defer(f"squid -k parse: acl {name} options")
+    known = r.conf.acls.get(name)
+    if known is not None and known != kind:
+        raise Defer(f"squid -k parse: acl {name} redefined with another type")
+    if kind == "port":
+        for v in values:
+            lo, dash, hi = v.partition("-")
+            nums = []
+            for part in (lo, hi) if dash else (lo,):
+                if not re.fullmatch(r"[0-9]{1,5}", part) or int(part) > 65535:
+                    _number_error(r, part)
+                nums.append(int(part))
+            if nums[-1] < nums[0]:
+                r.log.append("ACLIntRange::parse: Invalid port value")
+                raise r.bungled()
+    elif kind == "method":
+        if not all(re.fullmatch(r"[A-Z]+", v) and v != "PURGE" for v in values):
+            raise Defer(f"squid -k parse: acl {name} method {' '.join(values)}")
+    elif kind == "src":
+        nets = r.conf.nets.setdefault(name, [])
+        for v in values:
+            nets.append(_network(v))
+        # squid warns about overlapping entries of one ACL (ACLIP's splay tree); not modelled
+        for i, a in enumerate(nets):
+            for b in nets[i + 1:]:
+                if a[0].version == b[0].version and a[0] <= b[1] and b[0] <= a[1]:
+                    raise Defer(f"squid -k parse: acl {name}: overlapping addresses (squid warns)")
+    else:
+        raise Defer(f"squid -k parse: acl type {kind} is not modelled")
+    r.conf.acls[name] = kind
+
+
+def _network(v: str):
+    """An ``acl src`` value as (first, last) address: ADDR, ADDR/BITS or ADDR-ADDR, written as
+    the default configuration writes them (anything else is deferred)."""
+    try:
+        if "-" in v:
+            a, b = (ipaddress.ip_address(x) for x in v.split("-", 1))
+            if a.version != b.version or a > b or a.version != 4:
+                raise ValueError(v)
+            return a, b
+        if "/" in v:
+            addr, bits = v.split("/", 1)
+            if not bits.isdigit():
+                raise ValueError(v)
+            net = ipaddress.ip_network(v, strict=True)  # host bits set: squid warns; deferred
+            if addr != str(net.network_address) and ":" not in addr:
+                raise ValueError(v)
+            return net.network_address, net.broadcast_address
+        a = ipaddress.ip_address(v)
+        return a, a
+    except ValueError:
+        raise Defer(f"squid -k parse: acl src value {v!r} is not modelled") from None
+
+
+def _access(r: Reader, args: list[str]) -> None:
+    """``parse_acl_access`` for ``allow``/``deny`` and a list of named ACLs."""
+    if not args or args[0] not in ("allow", "deny") or len(args) < 2:
+        raise Defer("squid -k parse: an http_access line other than allow|deny ACL...")
+    names = [a[1:] if a.startswith("!") else a for a in args[1:]]
+    if "all" in names and len(names) > 1:
+        raise Defer("squid -k parse: 'all' among other ACLs (squid warns)")
+    for n in names:
+        if n not in r.conf.acls:
+            r.log.append(f"ACL not found: {n}")
+            raise r.bungled()
+
+
+def _http_port(r: Reader, args: list[str]) -> None:
+    """``parse_port_cfg`` for a bare port number (no address, no options)."""
+    if len(args) != 1 or not re.fullmatch(r"[1-9][0-9]{0,4}", args[0]) or int(args[0]) > 65535:
+        raise Defer(f"squid -k parse: http_port {' '.join(args)} (only a bare port is modelled)")
+
+
+def _cache_dir(r: Reader, args: list[str]) -> None:
+    """``parse_cachedir`` for ``ufs``/``aufs`` DIR MBYTES L1 L2 without options."""
+    if (len(args) != 5 or args[0] not in ("ufs", "aufs") or not args[1].startswith("/")
+            or not all(re.fullmatch(r"[1-9][0-9]{0,6}", a) for a in args[2:])
+            or args[1] in r.conf.cache_dirs):
+        raise Defer(f"squid -k parse: cache_dir {' '.join(args)} (only ufs|aufs DIR MB L1 L2 is modelled)")
+    r.conf.cache_dirs.add(args[1])
+
+
+def _refresh_pattern(r: Reader, args: list[str]) -> None:
+    """``parse_refreshpattern`` for ``[-i] REGEX MIN PERCENT% MAX`` without options."""
+    icase = bool(args) and args[0] == "-i"
+    rest = args[1:] if icase else args
+    if (len(rest) != 4 or rest[0].startswith("-") or not re.fullmatch(r"[0-9]{1,6}", rest[1])
+            or not re.fullmatch(r"[0-9]{1,3}%", rest[2]) or not re.fullmatch(r"[0-9]{1,6}", rest[3])):
+        raise Defer(f"squid -k parse: refresh_pattern {' '.join(args)} (options or unusual numbers)")
+    try:
+        compile_posix(rest[0], extended=True, icase=icase)
+    except Exception:  # noqa: BLE001 -- regcomp's own message is not modelled
+        raise Defer(f"squid -k parse: refresh_pattern regex {rest[0]!r} that regcomp may refuse") from None
+
+
+DIRECTIVES = {
+    "acl": _acl, "http_access": _access, "http_port": _http_port, "cache_dir": _cache_dir,
+    "refresh_pattern": _refresh_pattern, "logfile_rotate": _int, "coredump_dir": _string(None),
+    "visible_hostname": _string("visible_hostname"), "cache_effective_user": _string("effective_user"),
+    "cache_effective_group": _string("effective_group"),
+}
