@@ -162,7 +162,8 @@ def test_continuations_comments_macros_and_conditions(pair):
         "if ${process_number} = 0", "  visible_hostname ${service_name}-${process_name}", "else",
         "  visible_hostname other", "  include /nonexistent.conf", "endif",
         "if false", "if true", "cache_dir ufs /srv/no 1 1 1", "endif", "endif",
-        "cache_dir ufs /srv/cache 100 16 256   \r", "trailing \\"))
+        "cache_dir ufs /srv/cache 100 16 256   \r", "#line is a comment", "\f\vcoredump_dir /srv\v",
+        "include\t/etc/squid/conf.d/debian.conf\v/etc/squid/conf.d/*", "trailing \\"))
 
 
 @pytest.mark.parametrize("bad", [
@@ -223,6 +224,8 @@ def model(pair, cmd, setup=None):
     ("squid -k parse -f '!cat /etc/squid/squid.conf'", None, "command"),
     ("squid -k parse", appended(b"cache_mem 100 MB\n"), "cache_mem is not modelled"),
     ("squid -k parse", None, "not in /etc/hosts"),
+    ("squid -k parse", appended(b"#line 7 \"other.conf\"\n"), "#line"),
+    ("squid -k parse", appended(b"http_access allow ! all\n"), "lone"),
 ])
 def test_deferred(pair, cmd, setup, reason):
     def unnamed(root):

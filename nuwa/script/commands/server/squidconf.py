@@ -123,7 +123,9 @@ KNOWN = frozenset((
 PREDEFINED = {"all": "src", "manager": "url_regex", "localhost": "src", "to_localhost": "dst", "CONNECT": "method"}
 #: the networks of the predefined ``src`` ACLs (an added one may overlap them)
 _PREDEFINED_NETS = {"all": ["0.0.0.0/0", "::/0"], "localhost": ["127.0.0.1/32", "::1/128"]}
-_WS = " \t\n\v\f\r"  # isspace() in the C locale: skip_ws, trim_trailing_ws
+_WS = " \t\n\v\f\r"  # isspace() in the C locale: skip_ws, trim_trailing_ws, strwordtok
+_W_SPACE = re.compile(r"[ \t\n\r]+")  # compat_shared.h's w_space: strtok of directive tokens
+_ISSPACE = re.compile(r"[ \t\n\v\f\r]+")
 _BUFSIZ = 8192
 MACROS = (("${service_name}", "squid"), ("${process_name}", "squid"), ("${process_number}", "0"))
 
@@ -181,7 +183,8 @@ class Reader:
                 raise Defer(f"squid -k parse: {name} line {lineno} is longer than fgets' buffer or holds a NUL")
             line = raw.split("\r", 1)[0].lstrip(_WS)
             self.where = (name, lineno, line)
-            if line.startswith("#line "):
+            if re.match(r"#line [ \t\n\v\f\r]*[+-]?[0-9]", line):
+                # a valid "#line N" renames the file and renumbers its lines: not modelled
                 raise Defer(f"squid -k parse: a '#line' directive in {name}")
             if not line or line[0] == "#":
                 continue
@@ -220,7 +223,7 @@ class Reader:
         if '"' in words or "\\" in words:
             raise Defer("squid -k parse: an include with quotes or backslashes (strwordtok)")
         files: list[str] = []
-        for pattern in words.split():
+        for pattern in (w for w in _ISSPACE.split(words) if w):
             found = self._glob(pattern)
             if not found:
                 # glob() fails with GLOB_NOMATCH; the errno squid prints is ENOENT's, as measured
@@ -276,7 +279,7 @@ class Reader:
 
     def directive(self, line: str) -> None:
         """``parse_line``: a known name's value checked (or deferred), an unknown one counted."""
-        tokens = line.split()
+        tokens = [t for t in _W_SPACE.split(line) if t]
         name = tokens[0]
         # ConfigParser::TokenParse: a token starting with '#' ends the line's tokens
         args = []
@@ -314,17 +317,17 @@ def _statement(line: str, word: str) -> str | None:
     return rest.lstrip(_WS) if rest[0] in _WS else None
 
 
-_STRTOL = re.compile(r"[ \t\n\v\f\r]*[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+_STRTOL = re.compile(r"[ \t\n\v\f\r]*([+-]?)(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))")
 
 
 def _strtoint(s: str) -> int | None:
-    """``StrToInt``: strtol(s, 0) consuming the whole string, else None."""
+    """``StrToInt``: ``strtol(s, &end, 0)`` that consumes the whole string, else None."""
     m = _STRTOL.fullmatch(s)
     if not m:
-        if re.fullmatch(r"[ \t\n\v\f\r]*[+-]?0[xX]", s):
-            raise Defer(f"squid -k parse: the number {s!r} (strtol's 0x edge)")
         return None
-    return int(s.strip(_WS), 0) if not re.search(r"^[+-]?0[0-7]+$", s.strip(_WS)) else int(s.strip(_WS), 8)
+    sign, hexa, octal, dec = m.groups()
+    value = int(hexa, 16) if hexa else int(octal, 8) if octal else int(dec)
+    return -value if sign == "-" else value
 
 
 def _eval(expr: str) -> bool:
@@ -444,6 +447,8 @@ def _access(r: Reader, args: list[str]) -> None:
     if not args or args[0] not in ("allow", "deny") or len(args) < 2:
         raise Defer("squid -k parse: an http_access line other than allow|deny ACL...")
     names = [a[1:] if a.startswith("!") else a for a in args[1:]]
+    if "" in names:
+        raise Defer("squid -k parse: a lone '!' in an http_access line")
     if "all" in names and len(names) > 1:
         raise Defer("squid -k parse: 'all' among other ACLs (squid warns)")
     for n in names:
