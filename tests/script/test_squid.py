@@ -111,6 +111,14 @@ def files(**texts: bytes):
     return setup
 
 
+def setups(*steps):
+    """Several setups in order."""
+    def setup(root):
+        for step in steps:
+            step(root)
+    return setup
+
+
 def conf(*lines: str, **more: bytes):
     """squid.conf made of ``lines`` (and other files as :func:`files`)."""
     return files(**{"squid.conf": "".join(ln + "\n" for ln in lines).encode()}, **more)
@@ -154,6 +162,21 @@ def test_relative_include_and_missing_ones(pair):
                     "include /etc/squid/nodir/*.conf", "include /etc/squid/conf.d/debian.conf /nope"):
         pair.check(["squid -k parse; echo $?"], setup=conf("http_port 3128", missing))
     pair.check(["squid -k parse -f /etc/squid/absent.conf; echo $?", "squid -k parse -f /etc/squid; echo $?"])
+
+
+def test_included_directories_and_links(pair):
+    def tree(root):
+        d = os.path.join(root, "etc/squid/conf.d")
+        os.makedirs(os.path.join(d, "sub"))
+        os.symlink("debian.conf", os.path.join(d, "linked.conf"))
+        os.symlink("/etc/squid/conf.d", os.path.join(root, "etc/squid/via"))
+    pair.check(["squid -k parse; echo $?", "squid -k parse -f /etc/squid/conf.d/sub; echo $?"],
+               setup=setups(tree, conf("include /etc/squid/conf.d/*", "include /etc/squid/via/*.conf")))
+
+    def dangling(root):
+        os.symlink("nowhere.conf", os.path.join(root, "etc/squid/conf.d/gone.conf"))
+    for line in ("include /etc/squid/conf.d/*.conf", "include /etc/squid/conf.d/gone.conf"):
+        pair.check(["squid -k parse; echo $?"], setup=setups(dangling, conf("http_port 3128", line)))
 
 
 def test_continuations_comments_macros_and_conditions(pair):

@@ -22,6 +22,16 @@ What is printed, in order (``src/main.cc`` ``SquidMain``, ``src/cache_cf.cc``):
   ``proxy``) and group (``getgrnam``) in the image's account files, then ``Initializing
   https:// proxy context`` (the default ``tls_outgoing_options``).
 
+The values checked (:data:`DIRECTIVES`, each after its ``parse_*`` function in
+``cache_cf.cc`` or ``src/acl``): ``acl NAME src|port|method VALUE...`` (addresses, networks and
+IPv4 ranges as the default configuration writes them, overlapping entries of one ACL deferred
+since squid warns about them; ports and port ranges with ``xatos``' "No digits" error and
+``ACLIntRange``'s "Invalid port value"), ``http_access allow|deny [!]ACL...`` ("ACL not found"),
+``http_port PORT``, ``cache_dir ufs|aufs DIR MB L1 L2``, ``refresh_pattern [-i] REGEX MIN PCT%
+MAX``, ``logfile_rotate N``, and the one-word strings ``coredump_dir``, ``visible_hostname``,
+``cache_effective_user``, ``cache_effective_group`` (a missing word is ``Bungled``). Every
+other form of these and every other directive squid knows defers.
+
 A fatal error (``fatal()``) prints ``Not currently OK to rewrite swap log.``,
 ``storeDirWriteCleanLogs: Operation aborted.``, ``FATAL: MESSAGE``, ``Squid Cache (Version
 5.7): Terminated abnormally.`` and ``PrintRusage``'s three lines, and exits 1. The three
@@ -36,12 +46,16 @@ file), any other option (``-n`` changes ``${service_name}``, ``-v`` prints the b
 
 from __future__ import annotations
 
+import ipaddress
+import re
+
 from nuwa.script.commands import _args
+from nuwa.script.commands._regex import compile_posix
 from nuwa.script.commands._common import now_ns
 from nuwa.script.commands.accounts.pwck import _lookup
 from nuwa.script.commands.coreutils import datecmd
 from nuwa.script.commands.miscutils.sysinfo import boot_hostname, hosts_lookup
-from nuwa.script.commands.server.squidconf import Fatal, Reader, _xstrerr
+from nuwa.script.commands.server.squidconf import WS, PREDEFINED, Fatal, Reader, xstrerr
 from nuwa.script.context import Defer, Invocation
 
 CONFIG = "/etc/squid/squid.conf"
@@ -72,7 +86,7 @@ def squid(inv: Invocation) -> int:
         raise Defer(f"squid {' '.join(inv.argv[1:])}: only -k parse is modelled "
                     "(the other actions signal a running squid)")
     lines = list(STARTUP)
-    reader = Reader(inv.fs, inv.cwd)
+    reader = Reader(inv.fs, DIRECTIVES, inv.cwd)
     status = 0
     # StoreController::store_dirs_rebuilding: set until configDoConfigure finds no cache_dir
     rebuilding = True
@@ -113,9 +127,152 @@ def _after_parse(inv: Invocation, reader: Reader, out: list[str]) -> None:
         try:
             inv.fs.stat(path)
         except OSError as e:
-            out.append(f"FATAL: {what} {path}: {_xstrerr(e)}")
+            out.append(f"FATAL: {what} {path}: {xstrerr(e)}")
     if not _lookup(inv, "/etc/passwd", "passwd", 0, conf.effective_user, 7):
         raise Fatal(f"getpwnam failed to find userid for effective user '{conf.effective_user}'")
     if conf.effective_group is not None and not _lookup(inv, "/etc/group", "group", 0, conf.effective_group, 4):
         raise Fatal(f"getgrnam failed to find groupid for effective group '{conf.effective_group}'")
     out.append("Initializing https:// proxy context")
+
+
+# ---- the directives modelled ----------------------------------------------------------------
+# Each gets the tokens after the name (ConfigParser::NextToken / strtokFile, no quoted values)
+
+def _string(attr: str | None):
+    """``parse_string``: one token, required (the rest of the line is ignored)."""
+    def check(r: Reader, args: list[str]) -> None:
+        if not args:
+            raise r.bungled()
+        if attr:
+            setattr(r.conf, attr, args[0])
+    return check
+
+
+def _number_error(r: Reader, token: str) -> None:
+    """``xatoll``'s complaints for a token strtoll reads no digits from."""
+    if not token or token[0] not in "0123456789+-" + WS:
+        r.log.append(f"ERROR: No digits were found in the input value '{token}'.")
+        raise r.bungled()
+    raise Defer(f"squid -k parse: the number {token!r} is not modelled")
+
+
+def _int(r: Reader, args: list[str]) -> None:
+    """``parse_int`` (``GetInteger``, ``xatoi``)."""
+    if not args:
+        raise r.bungled()
+    if not re.fullmatch(r"[0-9]{1,9}", args[0]):
+        _number_error(r, args[0])
+
+
+def _acl(r: Reader, args: list[str]) -> None:
+    """``ACL::ParseAclLine`` for the types ``src``, ``port`` and ``method``."""
+    if len(args) < 3:
+        raise Defer("squid -k parse: an acl line without a name, a type or a value")
+    name, kind, values = args[0], args[1], args[2:]
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,31}", name) or name in PREDEFINED:
+        raise Defer(f"squid -k parse: acl name {name!r} (predefined or unusual)")
+    if any(v.startswith("-") for v in values):
+        raise Defer(f"squid -k parse: acl {name} options")
+    known = r.conf.acls.get(name)
+    if known is not None and known != kind:
+        raise Defer(f"squid -k parse: acl {name} redefined with another type")
+    if kind == "port":
+        for v in values:
+            lo, dash, hi = v.partition("-")
+            nums = []
+            for part in (lo, hi) if dash else (lo,):
+                if not re.fullmatch(r"[0-9]{1,5}", part) or int(part) > 65535:
+                    _number_error(r, part)
+                nums.append(int(part))
+            if nums[-1] < nums[0]:
+                r.log.append("ACLIntRange::parse: Invalid port value")
+                raise r.bungled()
+    elif kind == "method":
+        if not all(re.fullmatch(r"[A-Z]+", v) and v != "PURGE" for v in values):
+            raise Defer(f"squid -k parse: acl {name} method {' '.join(values)}")
+    elif kind == "src":
+        nets = r.conf.nets.setdefault(name, [])
+        for v in values:
+            nets.append(_network(v))
+        # squid warns about overlapping entries of one ACL (ACLIP's splay tree); not modelled
+        for i, a in enumerate(nets):
+            for b in nets[i + 1:]:
+                if a[0].version == b[0].version and a[0] <= b[1] and b[0] <= a[1]:
+                    raise Defer(f"squid -k parse: acl {name}: overlapping addresses (squid warns)")
+    else:
+        raise Defer(f"squid -k parse: acl type {kind} is not modelled")
+    r.conf.acls[name] = kind
+
+
+def _network(v: str):
+    """An ``acl src`` value as (first, last) address: ADDR, ADDR/BITS or ADDR-ADDR, written as
+    the default configuration writes them (anything else is deferred)."""
+    try:
+        if "-" in v:
+            a, b = (ipaddress.ip_address(x) for x in v.split("-", 1))
+            if a.version != b.version or a > b or a.version != 4:
+                raise ValueError(v)
+            return a, b
+        if "/" in v:
+            addr, bits = v.split("/", 1)
+            if not bits.isdigit():
+                raise ValueError(v)
+            net = ipaddress.ip_network(v, strict=True)  # host bits set: squid warns; deferred
+            if addr != str(net.network_address) and ":" not in addr:
+                raise ValueError(v)
+            return net.network_address, net.broadcast_address
+        a = ipaddress.ip_address(v)
+        return a, a
+    except ValueError:
+        raise Defer(f"squid -k parse: acl src value {v!r} is not modelled") from None
+
+
+def _access(r: Reader, args: list[str]) -> None:
+    """``parse_acl_access`` for ``allow``/``deny`` and a list of named ACLs."""
+    if not args or args[0] not in ("allow", "deny") or len(args) < 2:
+        raise Defer("squid -k parse: an http_access line other than allow|deny ACL...")
+    names = [a[1:] if a.startswith("!") else a for a in args[1:]]
+    if "" in names:
+        raise Defer("squid -k parse: a lone '!' in an http_access line")
+    if "all" in names and len(names) > 1:
+        raise Defer("squid -k parse: 'all' among other ACLs (squid warns)")
+    for n in names:
+        if n not in r.conf.acls:
+            r.log.append(f"ACL not found: {n}")
+            raise r.bungled()
+
+
+def _http_port(r: Reader, args: list[str]) -> None:
+    """``parse_port_cfg`` for a bare port number (no address, no options)."""
+    if len(args) != 1 or not re.fullmatch(r"[1-9][0-9]{0,4}", args[0]) or int(args[0]) > 65535:
+        raise Defer(f"squid -k parse: http_port {' '.join(args)} (only a bare port is modelled)")
+
+
+def _cache_dir(r: Reader, args: list[str]) -> None:
+    """``parse_cachedir`` for ``ufs``/``aufs`` DIR MBYTES L1 L2 without options."""
+    if (len(args) != 5 or args[0] not in ("ufs", "aufs") or not args[1].startswith("/")
+            or not all(re.fullmatch(r"[1-9][0-9]{0,6}", a) for a in args[2:])
+            or args[1] in r.conf.cache_dirs):
+        raise Defer(f"squid -k parse: cache_dir {' '.join(args)} (only ufs|aufs DIR MB L1 L2 is modelled)")
+    r.conf.cache_dirs.add(args[1])
+
+
+def _refresh_pattern(r: Reader, args: list[str]) -> None:
+    """``parse_refreshpattern`` for ``[-i] REGEX MIN PERCENT% MAX`` without options."""
+    icase = bool(args) and args[0] == "-i"
+    rest = args[1:] if icase else args
+    if (len(rest) != 4 or rest[0].startswith("-") or not re.fullmatch(r"[0-9]{1,6}", rest[1])
+            or not re.fullmatch(r"[0-9]{1,3}%", rest[2]) or not re.fullmatch(r"[0-9]{1,6}", rest[3])):
+        raise Defer(f"squid -k parse: refresh_pattern {' '.join(args)} (options or unusual numbers)")
+    try:
+        compile_posix(rest[0], extended=True, icase=icase)
+    except Exception:  # noqa: BLE001 -- regcomp's own message is not modelled
+        raise Defer(f"squid -k parse: refresh_pattern regex {rest[0]!r} that regcomp may refuse") from None
+
+
+DIRECTIVES = {
+    "acl": _acl, "http_access": _access, "http_port": _http_port, "cache_dir": _cache_dir,
+    "refresh_pattern": _refresh_pattern, "logfile_rotate": _int, "coredump_dir": _string(None),
+    "visible_hostname": _string("visible_hostname"), "cache_effective_user": _string("effective_user"),
+    "cache_effective_group": _string("effective_group"),
+}

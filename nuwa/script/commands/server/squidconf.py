@@ -12,7 +12,7 @@ globs before any file is read, depth up to 16) or a directive is handled.
 A directive name unknown to squid 5.7 (the ``NAME:`` lines of its ``cf.data.pre``, aliases
 included) is reported ``FILE(LINE): unrecognized: 'NAME'`` and counted: ``squid -k parse``
 exits with that count. Of the known directives, the values of those the default Debian
-configuration and its ordinary edits use are checked as squid does (:data:`DIRECTIVES`);
+configuration and its ordinary edits use are checked as squid does (``squid.DIRECTIVES``);
 any other directive, and any value form not listed there, defers the whole command with the
 directive named (squid checks hundreds of value syntaxes; an echo that accepted them all
 would answer "valid" for a configuration squid refuses). A bad value ends the run as squid's
@@ -23,12 +23,11 @@ Pipes (``include !cmd``, a configuration file named ``|cmd``) would run image co
 
 from __future__ import annotations
 
-import ipaddress
+import os
 import posixpath
 import re
 from dataclasses import dataclass, field
 
-from nuwa.script.commands._regex import compile_posix
 from nuwa.script.context import Defer
 
 #: every directive name squid 5.7 knows (cf.data.pre's NAME: lines, aliases included)
@@ -121,9 +120,7 @@ KNOWN = frozenset((
 
 #: ACLs squid defines before reading the file (cf.data.pre, ``acl``'s DEFAULT lines): name -> type
 PREDEFINED = {"all": "src", "manager": "url_regex", "localhost": "src", "to_localhost": "dst", "CONNECT": "method"}
-#: the networks of the predefined ``src`` ACLs (an added one may overlap them)
-_PREDEFINED_NETS = {"all": ["0.0.0.0/0", "::/0"], "localhost": ["127.0.0.1/32", "::1/128"]}
-_WS = " \t\n\v\f\r"  # isspace() in the C locale: skip_ws, trim_trailing_ws, strwordtok
+WS = " \t\n\v\f\r"  # isspace() in the C locale: skip_ws, trim_trailing_ws, strwordtok
 _W_SPACE = re.compile(r"[ \t\n\r]+")  # compat_shared.h's w_space: strtok of directive tokens
 _ISSPACE = re.compile(r"[ \t\n\v\f\r]+")
 _BUFSIZ = 8192
@@ -148,11 +145,14 @@ class Config:
 
 class Reader:
     """One ``squid -k parse`` reading: ``log`` collects the messages in order (without the
-    time stamp), ``errors`` counts the unrecognized lines; :meth:`read` raises :class:`Fatal`."""
+    time stamp), ``errors`` counts the unrecognized lines; :meth:`read` raises :class:`Fatal`.
+    A known directive is handed to its check in ``directives`` (deferred without one)."""
 
-    def __init__(self, fs, cwd: str = "/"):
+    def __init__(self, fs, directives: dict, cwd: str = "/"):
         self.fs = fs
         self.cwd = cwd
+        #: directive name -> check(reader, tokens): the value syntaxes modelled (squid.py)
+        self.directives = directives
         self.log: list[str] = []
         self.errors = 0
         self.conf = Config()
@@ -173,7 +173,7 @@ class Reader:
             # fopen() opens a directory for reading; its first fgets() fails (EISDIR): no lines
             data = b"" if self.fs.stat(path).is_dir else self.fs.read_bytes(path)
         except OSError as e:
-            raise Fatal(f"Unable to open configuration file: {name}: {_xstrerr(e)}") from None
+            raise Fatal(f"Unable to open configuration file: {name}: {xstrerr(e)}") from None
         saved = self.where
         text = data.decode("latin-1")  # bytes pass through unchanged (squid is not locale-aware)
         pending: str | None = None
@@ -181,19 +181,19 @@ class Reader:
         for lineno, raw in enumerate(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), 1):
             if len(raw) >= _BUFSIZ - 1 or "\0" in raw:
                 raise Defer(f"squid -k parse: {name} line {lineno} is longer than fgets' buffer or holds a NUL")
-            line = raw.split("\r", 1)[0].lstrip(_WS)
+            line = raw.split("\r", 1)[0].lstrip(WS)
             self.where = (name, lineno, line)
             if re.match(r"#line [ \t\n\v\f\r]*[+-]?[0-9]", line):
                 # a valid "#line N" renames the file and renumbers its lines: not modelled
                 raise Defer(f"squid -k parse: a '#line' directive in {name}")
             if not line or line[0] == "#":
                 continue
-            joined = line if pending is None else pending + line.lstrip(_WS)
+            joined = line if pending is None else pending + line.lstrip(WS)
             if joined.endswith("\\"):
                 pending = joined[:-1]
                 continue
             pending = None
-            joined = joined.rstrip(_WS)
+            joined = joined.rstrip(WS)
             for macro, value in MACROS:
                 joined = joined.replace(macro, value)
             self.log.append(f"Processing: {joined}")
@@ -209,7 +209,7 @@ class Reader:
                     raise Fatal("'else' without 'if'\n")
                 if_states[-1] = not if_states[-1]
             elif not if_states or if_states[-1]:
-                if len(joined) >= 9 and joined.startswith("include") and joined[7] in _WS:
+                if len(joined) >= 9 and joined.startswith("include") and joined[7] in WS:
                     self._include(joined[8:], depth + 1)
                     self.where = (name, lineno, line)
                 else:
@@ -292,7 +292,7 @@ class Reader:
             self.log.append(f"{f}({n}): unrecognized: '{name}'")
             self.errors += 1
             return
-        check = DIRECTIVES.get(name)
+        check = self.directives.get(name)
         if check is None:
             raise Defer(f"squid -k parse: directive {name} is not modelled")
         if any(c in a for a in args for c in "\"'"):
@@ -300,21 +300,20 @@ class Reader:
         check(self, args)
 
 
-def _xstrerr(e: OSError) -> str:
+def xstrerr(e: OSError) -> str:
     """squid's ``xstrerr``: ``(errno) text``."""
-    import os
     return f"({e.errno}) {os.strerror(e.errno)}" if e.errno else str(e)
 
 
 def _statement(line: str, word: str) -> str | None:
     """``FindStatement``: the rest after ``word`` and white space, or None."""
-    s = line.lstrip(_WS)
+    s = line.lstrip(WS)
     if not s.startswith(word):
         return None
     rest = s[len(word):]
     if rest == "":
         return rest
-    return rest.lstrip(_WS) if rest[0] in _WS else None
+    return rest.lstrip(WS) if rest[0] in WS else None
 
 
 _STRTOL = re.compile(r"[ \t\n\v\f\r]*([+-]?)(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))")
@@ -338,7 +337,7 @@ def _eval(expr: str) -> bool:
         return False
     if "=" in expr:
         left, right = expr.split("=", 1)
-        left, right = left.rstrip(_WS), right.lstrip(_WS)
+        left, right = left.rstrip(WS), right.lstrip(WS)
         a, b = _strtoint(left), _strtoint(right)
         if a is None:
             raise Fatal(f"String is not a integer number: '{left}'\n")
@@ -348,146 +347,3 @@ def _eval(expr: str) -> bool:
             raise Defer("squid -k parse: an if-expression number beyond long")
         return a == b
     raise Fatal(f"Unable to evaluate expression '{expr}'\n")
-
-
-# ---- the directives modelled ----------------------------------------------------------------
-# Each gets the tokens after the name (ConfigParser::NextToken / strtokFile, no quoted values)
-
-def _string(attr: str | None):
-    """``parse_string``: one token, required (the rest of the line is ignored)."""
-    def check(r: Reader, args: list[str]) -> None:
-        if not args:
-            raise r.bungled()
-        if attr:
-            setattr(r.conf, attr, args[0])
-    return check
-
-
-def _number_error(r: Reader, token: str) -> None:
-    """``xatoll``'s complaints for a token strtoll reads no digits from."""
-    if not token or token[0] not in "0123456789+-" + _WS:
-        r.log.append(f"ERROR: No digits were found in the input value '{token}'.")
-        raise r.bungled()
-    raise Defer(f"squid -k parse: the number {token!r} is not modelled")
-
-
-def _int(r: Reader, args: list[str]) -> None:
-    """``parse_int`` (``GetInteger``, ``xatoi``)."""
-    if not args:
-        raise r.bungled()
-    if not re.fullmatch(r"[0-9]{1,9}", args[0]):
-        _number_error(r, args[0])
-
-
-def _acl(r: Reader, args: list[str]) -> None:
-    """``ACL::ParseAclLine`` for the types ``src``, ``port`` and ``method``."""
-    if len(args) < 3:
-        raise Defer("squid -k parse: an acl line without a name, a type or a value")
-    name, kind, values = args[0], args[1], args[2:]
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,31}", name) or name in PREDEFINED:
-        raise Defer(f"squid -k parse: acl name {name!r} (predefined or unusual)")
-    if any(v.startswith("-") for v in values):
-        raise Defer(f"squid -k parse: acl {name} options")
-    known = r.conf.acls.get(name)
-    if known is not None and known != kind:
-        raise Defer(f"squid -k parse: acl {name} redefined with another type")
-    if kind == "port":
-        for v in values:
-            lo, dash, hi = v.partition("-")
-            nums = []
-            for part in (lo, hi) if dash else (lo,):
-                if not re.fullmatch(r"[0-9]{1,5}", part) or int(part) > 65535:
-                    _number_error(r, part)
-                nums.append(int(part))
-            if nums[-1] < nums[0]:
-                r.log.append("ACLIntRange::parse: Invalid port value")
-                raise r.bungled()
-    elif kind == "method":
-        if not all(re.fullmatch(r"[A-Z]+", v) and v != "PURGE" for v in values):
-            raise Defer(f"squid -k parse: acl {name} method {' '.join(values)}")
-    elif kind == "src":
-        nets = r.conf.nets.setdefault(name, [])
-        for v in values:
-            nets.append(_network(v))
-        # squid warns about overlapping entries of one ACL (ACLIP's splay tree); not modelled
-        for i, a in enumerate(nets):
-            for b in nets[i + 1:]:
-                if a[0].version == b[0].version and a[0] <= b[1] and b[0] <= a[1]:
-                    raise Defer(f"squid -k parse: acl {name}: overlapping addresses (squid warns)")
-    else:
-        raise Defer(f"squid -k parse: acl type {kind} is not modelled")
-    r.conf.acls[name] = kind
-
-
-def _network(v: str):
-    """An ``acl src`` value as (first, last) address: ADDR, ADDR/BITS or ADDR-ADDR, written as
-    the default configuration writes them (anything else is deferred)."""
-    try:
-        if "-" in v:
-            a, b = (ipaddress.ip_address(x) for x in v.split("-", 1))
-            if a.version != b.version or a > b or a.version != 4:
-                raise ValueError(v)
-            return a, b
-        if "/" in v:
-            addr, bits = v.split("/", 1)
-            if not bits.isdigit():
-                raise ValueError(v)
-            net = ipaddress.ip_network(v, strict=True)  # host bits set: squid warns; deferred
-            if addr != str(net.network_address) and ":" not in addr:
-                raise ValueError(v)
-            return net.network_address, net.broadcast_address
-        a = ipaddress.ip_address(v)
-        return a, a
-    except ValueError:
-        raise Defer(f"squid -k parse: acl src value {v!r} is not modelled") from None
-
-
-def _access(r: Reader, args: list[str]) -> None:
-    """``parse_acl_access`` for ``allow``/``deny`` and a list of named ACLs."""
-    if not args or args[0] not in ("allow", "deny") or len(args) < 2:
-        raise Defer("squid -k parse: an http_access line other than allow|deny ACL...")
-    names = [a[1:] if a.startswith("!") else a for a in args[1:]]
-    if "" in names:
-        raise Defer("squid -k parse: a lone '!' in an http_access line")
-    if "all" in names and len(names) > 1:
-        raise Defer("squid -k parse: 'all' among other ACLs (squid warns)")
-    for n in names:
-        if n not in r.conf.acls:
-            r.log.append(f"ACL not found: {n}")
-            raise r.bungled()
-
-
-def _http_port(r: Reader, args: list[str]) -> None:
-    """``parse_port_cfg`` for a bare port number (no address, no options)."""
-    if len(args) != 1 or not re.fullmatch(r"[1-9][0-9]{0,4}", args[0]) or int(args[0]) > 65535:
-        raise Defer(f"squid -k parse: http_port {' '.join(args)} (only a bare port is modelled)")
-
-
-def _cache_dir(r: Reader, args: list[str]) -> None:
-    """``parse_cachedir`` for ``ufs``/``aufs`` DIR MBYTES L1 L2 without options."""
-    if (len(args) != 5 or args[0] not in ("ufs", "aufs") or not args[1].startswith("/")
-            or not all(re.fullmatch(r"[1-9][0-9]{0,6}", a) for a in args[2:])
-            or args[1] in r.conf.cache_dirs):
-        raise Defer(f"squid -k parse: cache_dir {' '.join(args)} (only ufs|aufs DIR MB L1 L2 is modelled)")
-    r.conf.cache_dirs.add(args[1])
-
-
-def _refresh_pattern(r: Reader, args: list[str]) -> None:
-    """``parse_refreshpattern`` for ``[-i] REGEX MIN PERCENT% MAX`` without options."""
-    icase = bool(args) and args[0] == "-i"
-    rest = args[1:] if icase else args
-    if (len(rest) != 4 or rest[0].startswith("-") or not re.fullmatch(r"[0-9]{1,6}", rest[1])
-            or not re.fullmatch(r"[0-9]{1,3}%", rest[2]) or not re.fullmatch(r"[0-9]{1,6}", rest[3])):
-        raise Defer(f"squid -k parse: refresh_pattern {' '.join(args)} (options or unusual numbers)")
-    try:
-        compile_posix(rest[0], extended=True, icase=icase)
-    except Exception:  # noqa: BLE001 -- regcomp's own message is not modelled
-        raise Defer(f"squid -k parse: refresh_pattern regex {rest[0]!r} that regcomp may refuse") from None
-
-
-DIRECTIVES = {
-    "acl": _acl, "http_access": _access, "http_port": _http_port, "cache_dir": _cache_dir,
-    "refresh_pattern": _refresh_pattern, "logfile_rotate": _int, "coredump_dir": _string(None),
-    "visible_hostname": _string("visible_hostname"), "cache_effective_user": _string("effective_user"),
-    "cache_effective_group": _string("effective_group"),
-}
