@@ -162,6 +162,8 @@ def test_relative_include_and_missing_ones(pair):
                     "include /etc/squid/nodir/*.conf", "include /etc/squid/conf.d/debian.conf /nope"):
         pair.check(["squid -k parse; echo $?"], setup=conf("http_port 3128", missing))
     pair.check(["squid -k parse -f /etc/squid/absent.conf; echo $?", "squid -k parse -f /etc/squid; echo $?"])
+    # a file that includes itself: 17 levels, then squid gives up
+    pair.check(["squid -k parse; echo $?"], setup=conf("http_port 3128", "include /etc/squid/squid.conf"))
 
 
 def test_included_directories_and_links(pair):
@@ -204,9 +206,18 @@ def test_unrecognized_directives_are_counted(pair):
 @pytest.mark.parametrize("bad", [
     "logfile_rotate x", "logfile_rotate", "acl p port 70-", "acl p port 5-3", "acl p port abc",
     "acl p port 80 \\\n  y", "http_access allow nosuch", "http_access deny !ghost localnet", "visible_hostname",
-    "cache_effective_user", "acl ok port 1\nhttp_access allow ok\ncoredump_dir"])
+    "cache_effective_user", "acl ok port 1\nhttp_access allow ok\ncoredump_dir", "cache_dir ufs /srv/c 0 16 256",
+    "cache_dir ufs /srv/c 10 0 256", "cache_dir aufs /srv/c 10 16 0", "cache_dir ufs /srv/c 10 16",
+    "cache_dir ufs /srv/c", "cache_dir ufs /srv/c x 1 1", "cache_dir ufs /srv/c 1 1 y"])
 def test_bad_values(pair, bad):
     pair.check(["squid -k parse; echo $?", POSTINST], setup=appended(bad.encode() + b"\n"))
+
+
+def test_refresh_patterns_regcomp_accepts(pair):
+    pair.check(["squid -k parse; echo $?"], setup=appended(
+        b"refresh_pattern () 1 1% 1\nrefresh_pattern -i a| 0 0% 0\n"
+        b"refresh_pattern a) 0 0% 0\nrefresh_pattern []a] 0 0% 0\nrefresh_pattern [[:alpha:]]\\.deb$ 0 0% 0\n"
+        b"refresh_pattern \\w+ 0 0% 0\nrefresh_pattern ^http://x/(a|b)?c*$ 0 100% 525600\n"))
 
 
 def test_accounts_and_required_paths(pair):
@@ -244,6 +255,14 @@ def model(pair, cmd, setup=None):
     ("squid -k parse", appended(b"acl d dstdomain .example.com\n"), "acl type dstdomain"),
     ("squid -k parse", appended(b"acl l src 10.1.0.0/16 10.1.2.0/24\n"), "overlapping"),
     ("squid -k parse", appended(b"refresh_pattern . 0 20% 4320 override-expire\n"), "refresh_pattern"),
+    ("squid -k parse", appended(b"refresh_pattern *a 0 0% 0\n"), "regcomp"),
+    ("squid -k parse", appended(b"refresh_pattern . 525601 0% 0\n"), "refresh_pattern"),
+    ("squid -k parse", appended(b"cache_dir ufs /srv/a 1 1 1\ncache_dir ufs /srv/A 2 2 2\n"), "new ufs"),
+    ("squid -k parse", appended(b"cache_dir rock /srv/a 1\n"), "cache_dir rock"),
+    ("squid -k parse", appended(b"refresh_pattern (+a) 0 0% 0\n"), "regcomp"),
+    ("squid -k parse", appended(b"refresh_pattern a{2} 0 0% 0\n"), "regcomp"),
+    ("squid -k parse", appended(b"refresh_pattern [ 0 0% 0\n"), "regcomp"),
+    ("squid -k parse", appended(b"refresh_pattern x\\ 0 0% 0\n"), "regcomp"),
     ("squid -k parse -f '!cat /etc/squid/squid.conf'", None, "command"),
     ("squid -k parse", appended(b"cache_mem 100 MB\n"), "cache_mem is not modelled"),
     ("squid -k parse", None, "not in /etc/hosts"),

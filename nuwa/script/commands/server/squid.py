@@ -249,12 +249,22 @@ def _http_port(r: Reader, args: list[str]) -> None:
 
 
 def _cache_dir(r: Reader, args: list[str]) -> None:
-    """``parse_cachedir`` for ``ufs``/``aufs`` DIR MBYTES L1 L2 without options."""
-    if (len(args) != 5 or args[0] not in ("ufs", "aufs") or not args[1].startswith("/")
-            or not all(re.fullmatch(r"[1-9][0-9]{0,6}", a) for a in args[2:])
-            or args[1] in r.conf.cache_dirs):
-        raise Defer(f"squid -k parse: cache_dir {' '.join(args)} (only ufs|aufs DIR MB L1 L2 is modelled)")
-    r.conf.cache_dirs.add(args[1])
+    """``parse_cachedir`` for a new ``ufs``/``aufs`` DIR, then ``UFSSwapDir::parseSizeL1L2``:
+    MBYTES, L1, L2 read one by one (a missing one is ``Bungled``, zero is fatal); options
+    after them are deferred."""
+    if (len(args) < 2 or len(args) > 5 or args[0] not in ("ufs", "aufs") or not args[1].startswith("/")
+            # the same path again (strcasecmp) reconfigures the first; 63 at most
+            or args[1].lower() in r.conf.cache_dirs or len(r.conf.cache_dirs) >= 63):
+        raise Defer(f"squid -k parse: cache_dir {' '.join(args)} (only a new ufs|aufs DIR MB L1 L2 is modelled)")
+    r.conf.cache_dirs.add(args[1].lower())
+    for i, what in enumerate(("size", "level 1 directories", "level 2 directories")):
+        if i + 2 >= len(args):
+            raise r.bungled()
+        token = args[i + 2]
+        if not re.fullmatch(r"[0-9]{1,7}", token):
+            _number_error(r, token)
+        if int(token) == 0:
+            raise Fatal(f"UFSSwapDir::parseSizeL1L2: invalid {what} value")
 
 
 def _refresh_pattern(r: Reader, args: list[str]) -> None:
@@ -262,12 +272,23 @@ def _refresh_pattern(r: Reader, args: list[str]) -> None:
     icase = bool(args) and args[0] == "-i"
     rest = args[1:] if icase else args
     if (len(rest) != 4 or rest[0].startswith("-") or not re.fullmatch(r"[0-9]{1,6}", rest[1])
-            or not re.fullmatch(r"[0-9]{1,3}%", rest[2]) or not re.fullmatch(r"[0-9]{1,6}", rest[3])):
+            or not re.fullmatch(r"[0-9]{1,3}%", rest[2]) or not re.fullmatch(r"[0-9]{1,6}", rest[3])
+            # over a year (525600 minutes) squid warns and crops
+            or max(int(rest[1]), int(rest[3])) > 60 * 24 * 365):
         raise Defer(f"squid -k parse: refresh_pattern {' '.join(args)} (options or unusual numbers)")
+    rx = rest[0]
+    # The regex token is read with quoted pairs (ConfigParser::RegexPattern): a backslash before
+    # white space joins the tokens, one at the end is fatal. glibc's regcomp refuses what
+    # compile_posix may take: a repetition with nothing before it; braces are its own syntax.
+    # Such patterns, and those compile_posix refuses (squid logs regerror's text and goes on),
+    # are deferred: only patterns regcomp surely accepts are modelled.
+    if (any(a.endswith("\\") for a in args) or "{" in rx or "}" in rx
+            or re.search(r"(^|[(|^])[*+?]", rx)):
+        raise Defer(f"squid -k parse: refresh_pattern regex {rx!r} (a form regcomp may refuse)")
     try:
-        compile_posix(rest[0], extended=True, icase=icase)
+        compile_posix(rx, extended=True, icase=icase)
     except Exception:  # noqa: BLE001 -- regcomp's own message is not modelled
-        raise Defer(f"squid -k parse: refresh_pattern regex {rest[0]!r} that regcomp may refuse") from None
+        raise Defer(f"squid -k parse: refresh_pattern regex {rx!r} that regcomp may refuse") from None
 
 
 DIRECTIVES = {

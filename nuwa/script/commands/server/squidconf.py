@@ -165,7 +165,7 @@ class Reader:
         """``parseOneConfigFile(name, depth)``."""
         self.log.append(f"Processing Configuration File: {name} (depth {depth})")
         if depth > 16:
-            raise Defer(f"squid -k parse: includes nested more than 16 deep ({name})")
+            raise Fatal(f"WARNING: can't include {name}: includes are nested too deeply (>16)!\n")
         if name[:1] in ("!", "|"):
             raise Defer(f"squid -k parse: configuration read from a command ({name}) would run image code")
         path = name if name.startswith("/") else posixpath.join(self.cwd, name)
