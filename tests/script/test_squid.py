@@ -213,6 +213,13 @@ def test_bad_values(pair, bad):
     pair.check(["squid -k parse; echo $?", POSTINST], setup=appended(bad.encode() + b"\n"))
 
 
+def test_acls(pair):
+    pair.check(["squid -k parse; echo $?"], setup=appended(
+        b"acl m method FOO BAR GET\nacl l src 1.2.3.4-1.2.3.4 1.2.3.5-1.2.3.9 2001:db8::/32 2001:db9::1\n"
+        b"acl l src 10.0.0.0/8\nacl p port 1 2-3 65535 0\nacl p port 4\n"
+        b"http_access allow !m l p\nhttp_access deny !all\nhttp_access allow to_localhost\n"))
+
+
 def test_refresh_patterns_regcomp_accepts(pair):
     pair.check(["squid -k parse; echo $?"], setup=appended(
         b"refresh_pattern () 1 1% 1\nrefresh_pattern -i a| 0 0% 0\n"
@@ -254,6 +261,12 @@ def model(pair, cmd, setup=None):
     ("squid -k parse", appended(b"http_port 3128 intercept\n"), "http_port"),
     ("squid -k parse", appended(b"acl d dstdomain .example.com\n"), "acl type dstdomain"),
     ("squid -k parse", appended(b"acl l src 10.1.0.0/16 10.1.2.0/24\n"), "overlapping"),
+    ("squid -k parse", appended(b"acl l src 10.0.0.1\nacl l src 10.0.0.1\n"), "overlapping"),
+    ("squid -k parse", appended(b"acl l src ::ffff:1.2.3.4 1.2.3.4\n"), "'::ffff:1.2.3.4'"),
+    ("squid -k parse", appended(b"acl l src fe80::1%eth0\n"), "fe80"),
+    ("squid -k parse", appended(b"acl l src localhost\n"), "'localhost'"),
+    ("squid -k parse", appended(b"acl l src 10.0.0.1/8\n"), "10.0.0.1/8"),
+    ("squid -k parse", appended(b"acl localnet port 80\n"), "another type"),
     ("squid -k parse", appended(b"refresh_pattern . 0 20% 4320 override-expire\n"), "refresh_pattern"),
     ("squid -k parse", appended(b"refresh_pattern *a 0 0% 0\n"), "regcomp"),
     ("squid -k parse", appended(b"refresh_pattern . 525601 0% 0\n"), "refresh_pattern"),
