@@ -197,6 +197,13 @@ def test_bad_conditions(pair, bad):
     pair.check(["squid -k parse; echo $?"], setup=conf("http_port 3128", *bad.split("\n")))
 
 
+def test_bytes_pass_through(pair):
+    # UTF-8 and Latin-1 bytes in comments after values, in values and in an unknown name
+    pair.check(["squid -k parse; echo $?"], setup=appended(
+        "coredump_dir /srv/caf\u00e9 # caf\u00e9\nvisible_hostname h\u00f4te\n".encode()
+        + b"http_port 3128 # \xe9t\xe9\n\xe9\xe9 x\n"))
+
+
 def test_unrecognized_directives_are_counted(pair):
     pair.check(["squid -k parse; echo $?", POSTINST], setup=conf(
         "foo bar", "http_port 3128", "Cache_dir ufs /srv 1 1 1", "include /etc/squid/x.conf",

@@ -257,9 +257,9 @@ def _cache_dir(r: Reader, args: list[str]) -> None:
     after them are deferred."""
     if (len(args) < 2 or len(args) > 5 or args[0] not in ("ufs", "aufs") or not args[1].startswith("/")
             # the same path again (strcasecmp) reconfigures the first; 63 at most
-            or args[1].lower() in r.conf.cache_dirs or len(r.conf.cache_dirs) >= 63):
+            or _ascii_lower(args[1]) in r.conf.cache_dirs or len(r.conf.cache_dirs) >= 63):
         raise Defer(f"squid -k parse: cache_dir {' '.join(args)} (only a new ufs|aufs DIR MB L1 L2 is modelled)")
-    r.conf.cache_dirs.add(args[1].lower())
+    r.conf.cache_dirs.add(_ascii_lower(args[1]))
     for i, what in enumerate(("size", "level 1 directories", "level 2 directories")):
         if i + 2 >= len(args):
             raise r.bungled()
@@ -268,6 +268,11 @@ def _cache_dir(r: Reader, args: list[str]) -> None:
             _number_error(r, token)
         if int(token) == 0:
             raise Fatal(f"UFSSwapDir::parseSizeL1L2: invalid {what} value")
+
+
+def _ascii_lower(s: str) -> str:
+    """What ``strcasecmp`` folds in the C locale: A-Z only."""
+    return s.translate(str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"))
 
 
 def _refresh_pattern(r: Reader, args: list[str]) -> None:

@@ -175,11 +175,12 @@ class Reader:
         except OSError as e:
             raise Fatal(f"Unable to open configuration file: {name}: {xstrerr(e)}") from None
         saved = self.where
-        text = data.decode("latin-1")  # bytes pass through unchanged (squid is not locale-aware)
+        # bytes pass through unchanged (squid is not locale-aware): undecodable ones as surrogates
+        text = data.decode("utf-8", "surrogateescape")
         pending: str | None = None
         if_states: list[bool] = []
         for lineno, raw in enumerate(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), 1):
-            if len(raw) >= _BUFSIZ - 1 or "\0" in raw:
+            if len(raw.encode("utf-8", "surrogateescape")) >= _BUFSIZ - 1 or "\0" in raw:
                 raise Defer(f"squid -k parse: {name} line {lineno} is longer than fgets' buffer or holds a NUL")
             line = raw.split("\r", 1)[0].lstrip(WS)
             self.where = (name, lineno, line)
