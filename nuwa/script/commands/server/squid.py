@@ -87,7 +87,7 @@ def squid(inv: Invocation) -> int:
                     "(the other actions signal a running squid)")
     lines = list(STARTUP)
     reader = Reader(inv.fs, DIRECTIVES, inv.cwd)
-    status = 0
+    status, died = 0, False
     # StoreController::store_dirs_rebuilding: set until configDoConfigure finds no cache_dir
     rebuilding = True
     try:
@@ -105,10 +105,10 @@ def squid(inv: Invocation) -> int:
                   if rebuilding else ["storeDirWriteCleanLogs: Starting...", "  Finished.  Wrote 0 entries.",
                                       "  Took 0.00 seconds (  0.00 entries/sec)."])
         lines += [f"FATAL: {f}", "Squid Cache (Version 5.7): Terminated abnormally."]
-        status = 1
+        status, died = 1, True
     stamp = datecmd.strftime("%Y/%m/%d %H:%M:%S| ", now_ns() // 10**9, 0, datecmd.image_zone(inv, inv.env))
     inv.err("".join(stamp + ln + "\n" for ln in lines))
-    if status == 1 and lines[-1].endswith("Terminated abnormally."):
+    if died:
         # PrintRusage writes to the debug log without a stamp (see the module note)
         inv.err("CPU Usage: 0.000 seconds = 0.000 user + 0.000 sys\nMaximum Resident Size: 0 KB\n"
                 "Page faults with physical i/o: 0\n")
