@@ -51,6 +51,9 @@ CASES = [
     ("sed 's/(a)/X/'", b"(a)\n"), ("sed -E 's/\\(a\\)/X/'", b"(a)\n"), ("sed 's/a{2}/X/'", b"a{2}\n"),
     ("sed 's/a?/X/'", b"a?\n"), ("sed 's/a\\?/X/g'", b"ba\n"), ("sed '/^key/ s/=.*/=new/'", IN),
     ("sed -n '/alpha/,$ p'", IN), ("sed '2 d'", IN), ("sed '$ !d'", IN), ("sed 'y/\\n/ /'", IN),
+    # a label ends at white space and no ';' is needed after it (squid's postinst: ":end q")
+    ("sed -ne 's/a/X/p; t end; d; :end q'", IN), ("sed -n 'b end x\n:end\np'", IN), ("sed -n ':a b;p'", IN),
+    ("sed -n 'ba;:a\tp'", IN), ("sed ':x y;p'", IN), ("sed 'y/abc/'", IN), ("sed 'y'", IN),
 ]
 
 INPLACE = [

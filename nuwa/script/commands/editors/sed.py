@@ -148,11 +148,13 @@ class _Parser:
         return None
 
     def label(self) -> str:
+        # GNU sed 4.9 read_label: a label ends at white space or ';' (``:end q`` is the label
+        # "end" and then the command q, as squid's postinst writes it)
         self.ws()
         j = self.i
-        while self.peek() not in ("", "\n", ";"):
+        while self.peek() not in ("", "\n", ";") and not self.peek().isspace():
             self.i += 1
-        return self.s[j:self.i].rstrip()
+        return self.s[j:self.i]
 
     def text_arg(self) -> str:
         """The text of a/i/c: GNU one-liner (``a foo``) or POSIX (``a\\`` newline text)."""
@@ -256,8 +258,11 @@ class _Parser:
                 cmd.arg = self.subst()
             elif name == "y":
                 delim = self.get()
-                src = self.delimited(delim, False)
-                dst = self.delimited(delim, False)
+                try:
+                    src = self.delimited(delim, False)
+                    dst = self.delimited(delim, False)
+                except SedError:
+                    raise SedError("unterminated `y' command") from None
                 src, dst = _y_unescape(src), _y_unescape(dst)
                 if len(src) != len(dst):
                     raise SedError("strings for `y' command are different lengths")
@@ -270,7 +275,8 @@ class _Parser:
                 raise SedError(f"unknown command: `{name}'")
             self.ws()
             cmds.append(cmd)
-            if self.peek() == "}":
+            if self.peek() == "}" or name in ":btT":
+                # compile.c has no read_end_of_cmd after a label: the next command may follow
                 continue
             if self.peek() not in ("", "\n", ";", "#"):
                 raise SedError("extra characters after command")
