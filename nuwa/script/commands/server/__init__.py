@@ -2,13 +2,15 @@
 
 - ``apache2``: ``a2enmod``, ``a2dismod``, ``a2enconf``, ``a2disconf``, ``a2ensite``,
   ``a2dissite`` (apache2 2.4.x's ``a2enmod`` Perl script, one program under six names);
-- ``rndc``: ``rndc-confgen`` (BIND 9.18: bind9's postinst makes rndc's key).
+- ``rndc``: ``rndc-confgen`` (BIND 9.18: bind9's postinst makes rndc's key);
+- ``slappasswd``: slappasswd (OpenLDAP 2.5.13: slapd's postinst hashes the admin password).
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.server import apache2, locales, rndc, sslcert
+from nuwa.script.commands.server import apache2, locales, rndc, slappasswd, sslcert
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {**{name: apache2.a2enmod for name in apache2.NAMES}, "update-locale": locales.update_locale,
-          "make-ssl-cert": sslcert.make_ssl_cert, "rndc-confgen": rndc.rndc_confgen}
+          "make-ssl-cert": sslcert.make_ssl_cert, "rndc-confgen": rndc.rndc_confgen,
+          "slappasswd": slappasswd.slappasswd}
