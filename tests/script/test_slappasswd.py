@@ -60,6 +60,8 @@ SAME = [
     ["-h", "{CLEARTEXT}", "-T", "/tmp/brace"], ["-T", "/tmp/none"], ["-T", "/tmp/pw/x"], ["-T", "/tmp"],
     ["-T", "/tmp/pw", "-T", "/tmp/pw"], ["-s", "a", "-T", "/tmp/pw"], ["-T", "/tmp/pw", "-s", "a"],
     ["-T", "/tmp/pw", "-g"], ["-g", "-T", "/tmp/pw", "-h", "{MD5}"], ["-g", "-h", "{FOO}", "-x"],
+    ["-h", "{\u017fHA}", "-s", "a"], ["-h", "{sMd5}", "-h", "{x}"], ["-h", "{SHA}", "-T", "tmp/pw"],
+    ["x", "-h", "{SHA}", "-s", "a"], ["-s", "a", "-s", "b", "-x"], ["-hs", "x"],
 ]
 
 

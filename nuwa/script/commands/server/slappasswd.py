@@ -198,7 +198,7 @@ def _run(inv: Invocation) -> int:
         raise Defer("slappasswd without -s, -T or -g prompts for the password on the terminal")
     else:
         passwd = st["newpw"]
-    scheme = st["scheme"].upper()
+    scheme = st["scheme"].encode("utf-8", "surrogateescape").upper().decode("ascii", "replace")  # strcasecmp: ASCII
     if scheme == "{CRYPT}":
         raise Defer("slappasswd {CRYPT} (-h {CRYPT} or -c) needs glibc's crypt(3); no kept Python library "
                     "reproduces it (the crypt module is deprecated by PEP 594)")
