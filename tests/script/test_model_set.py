@@ -84,6 +84,8 @@ ADDED = {
     "emacs-package-install", "emacs-package-remove",  # issue 13: emacsen-common and every Emacs add-on
     "pwck", "grpck", "pwconv", "grpconv",  # issue 13: shadowconfig (passwd's postinst)
     "squid",  # issue 13: squid's postinst reads its configuration with `squid -k parse`
+    "slappasswd",  # issue 13: slapd's postinst hashes the admin password
+    "pam_getenv",  # issue 13: postgresql-common's set_system_locale
 }
 
 

@@ -7,6 +7,8 @@
 - ``sysusers``: systemd-sysusers (systemd 252);
 - ``pam_auth_update``: pam-auth-update (libpam-runtime 1.5.2), /etc/pam.d/common-* from the
   profiles in /usr/share/pam-configs, speaking debconf through the ``debconf`` family;
+- ``pam_getenv``: pam_getenv (libpam-runtime 1.5.2's Perl script): a variable of
+  /etc/security/pam_env.conf and /etc/environment (postgresql-common's locale);
 - ``update_passwd``: update-passwd (base-passwd 3.6.1), the system accounts brought to
   ``/usr/share/base-passwd/*.master``, reading and writing through glibc's formats
   (``upwd_parse``), asking through the ``debconf`` family's running frontend;
@@ -21,6 +23,7 @@ from __future__ import annotations
 from nuwa.script.commands.accounts import (adduser, deluser, pam_auth_update, sysusers, update_passwd, useradd,
                                          usermod)
 from nuwa.script.commands.accounts import pwck
+from nuwa.script.commands.accounts import pam_getenv
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -43,4 +46,5 @@ MODELS = {
     "grpck": pwck.grpck,
     "pwconv": pwck.pwconv,
     "grpconv": pwck.grpconv,
+    "pam_getenv": pam_getenv.pam_getenv,
 }

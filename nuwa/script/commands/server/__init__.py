@@ -5,13 +5,14 @@
 - ``rndc``: ``rndc-confgen`` (BIND 9.18: bind9's postinst makes rndc's key);
 - ``squid``: ``squid -k parse`` (squid 5.7: squid's postinst reads its configuration's values),
   its configuration reader in ``squidconf``.
+- ``slappasswd``: slappasswd (OpenLDAP 2.5.13: slapd's postinst hashes the admin password).
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.server import apache2, locales, rndc, squid, sslcert
+from nuwa.script.commands.server import apache2, locales, rndc, slappasswd, squid, sslcert
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {**{name: apache2.a2enmod for name in apache2.NAMES}, "update-locale": locales.update_locale,
           "make-ssl-cert": sslcert.make_ssl_cert, "rndc-confgen": rndc.rndc_confgen,
-          "squid": squid.squid}
+          "squid": squid.squid, "slappasswd": slappasswd.slappasswd}
