@@ -83,6 +83,7 @@ ADDED = {
     "od",  # issue 13: `head -c N /dev/urandom | od`, grub-pc's and clamav-freshclam's dumps
     "emacs-package-install", "emacs-package-remove",  # issue 13: emacsen-common and every Emacs add-on
     "pwck", "grpck", "pwconv", "grpconv",  # issue 13: shadowconfig (passwd's postinst)
+    "gtk-update-icon-cache",  # issue 13: update-icon-caches (icon themes' postinst and postrm)
 }
 
 
