@@ -177,8 +177,10 @@ def test_many_icons_hash_table_growth(pair):
 def test_invalid_generated_cache_and_relative_paths(pair):
     # a name the validator refuses (a space): the message, status 1, the temporary file left
     pair.check(["gtk-update-icon-cache /usr/share/icons/Space; echo $?",
+                "gtk-update-icon-cache -q /usr/share/icons/Latin; echo $?",
                 "cd /usr/share/icons && gtk-update-icon-cache -f Rel/ && gtk-update-icon-cache -v ./Rel//; echo $?"],
                setup=setups(theme("Space", {"16x16/apps/my icon.png": b"p", "16x16/apps/ok.png": b"p"}),
+                            theme("Latin", {"16x16/apps/caf\u00e9.svg": b"s"}),
                             theme("Rel", {"16x16/apps/ok.png": b"p", "24x24/apps/ok.svg": b"s"})))
 
 
@@ -198,8 +200,8 @@ def test_validate_source_and_option_forms(pair):
                setup=setups(setup, theme("Svg", {"s/a.svg": b"s", "s/b.icon": ICON_FILE, "s/b.svg": b"s"})))
 
 
-def _model(root: str, argv: list[str]) -> Invocation:
-    inv = Invocation(argv=argv, fs=HostDirFS(root, writable=True), env=dict(ENV), models=MODELS)
+def _model(root: str, argv: list[str], env: dict | None = None) -> Invocation:
+    inv = Invocation(argv=argv, fs=HostDirFS(root, writable=True), env=dict(env or ENV), models=MODELS)
     MODELS["gtk-update-icon-cache"](inv)
     return inv
 
@@ -219,6 +221,15 @@ def test_deferrals_leave_the_tree_unchanged(pair):
     write(pair.model, f"{ICONS}/D/16x16/apps/q.icon", b"[Icon Data]\n")
     with pytest.raises(Defer, match="loops"):
         _model(pair.model, ["gtk-update-icon-cache", "-f", "/usr/share/icons/D"])
+    os.unlink(os.path.join(pair.model, ICONS, "D/l/loop"))
+    before = pair.facts(pair.model)
+    # a message in a locale gettext may translate: deferred before anything is written; the
+    # same run with -q has nothing to print and is modelled
+    with pytest.raises(Defer, match="locale"):
+        _model(pair.model, ["gtk-update-icon-cache", "-f", "/usr/share/icons/D"], {**ENV, "LC_ALL": "de_DE.UTF-8"})
+    assert pair.facts(pair.model) == before
+    inv = _model(pair.model, ["gtk-update-icon-cache", "-qf", "/usr/share/icons/D"], {**ENV, "LC_ALL": "de_DE.UTF-8"})
+    assert not inv.stderr and os.path.exists(os.path.join(pair.model, ICONS, "D/icon-theme.cache"))
 
 
 def test_format_helpers():

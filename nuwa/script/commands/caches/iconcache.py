@@ -19,7 +19,6 @@ messages in a locale gettext may translate.
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import stat as _stat
