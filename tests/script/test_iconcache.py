@@ -239,3 +239,46 @@ def test_format_helpers():
     assert [fmt.spaced_primes_closest(n) for n in (0, 10, 11, 19, 13845163, 10**9)] == [11, 11, 19, 37, 13845163,
                                                                                          13845163]
     assert not fmt.validate(b"") and not fmt.validate(b"\x00\x02\x00\x00")
+
+
+def random_theme(seed: int) -> dict[str, bytes | str]:
+    """A made-up theme from ``seed``: names repeated across directories, ``.icon`` files whose
+    display names and languages repeat each other, icon names and directory names (the
+    string pool's cases), links between them."""
+    import random
+    rnd = random.Random(seed)
+    words = ["apps", "folder", "C", "de", "x", "edit-copy", "16x16/apps", "go-up-symbolic", "ab", "abc",
+             "emblem", "scalable", "network-wired", "A", "zz"]
+    dirs = ["16x16/apps", "16x16/status", "scalable/apps", "scalable/apps/sub", "32x32", "symbolic/up"]
+    files: dict[str, bytes | str] = {}
+    for _ in range(rnd.randrange(5, 60)):
+        d = rnd.choice(dirs)
+        name = rnd.choice(words + [f"n{rnd.randrange(50)}"]).replace("/", "-")
+        ext = rnd.choice([".png", ".svg", ".xpm", ".icon", ".symbolic.png", ".txt"])
+        if ext == ".icon":
+            lines = ["[Icon Data]"]
+            if rnd.random() < 0.5:
+                lines.append("EmbeddedTextRectangle=" + ",".join(str(rnd.randrange(-5, 70000)) for _ in range(4)))
+            if rnd.random() < 0.5:
+                pts = "|".join(f"{rnd.randrange(100)},{rnd.randrange(100)}" for _ in range(rnd.randrange(1, 4)))
+                lines.append("AttachPoints=" + pts)
+            langs = rnd.sample(["", "de", "fr", "sv", "C"], rnd.randrange(0, 4))
+            for lang in langs:
+                key = "DisplayName" + (f"[{lang}]" if lang else "")
+                lines.append(f"{key}={rnd.choice(words)}")
+            files[f"{d}/{name}{ext}"] = ("\n".join(lines) + "\n").encode()
+        else:
+            files[f"{d}/{name}{ext}"] = b"i"
+    names = sorted(files)
+    for _ in range(rnd.randrange(0, 4)):  # links to files of other directories
+        target = rnd.choice(names)
+        d = rnd.choice(dirs)
+        link = f"{d}/l{rnd.randrange(9)}{target[target.rfind('.'):]}"
+        if link not in files:
+            files[link] = "/usr/share/icons/R/" + target
+    return files
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
+def test_random_themes(pair, seed):
+    pair.check(["gtk-update-icon-cache -f /usr/share/icons/R; echo $?"], setup=theme("R", random_theme(seed)))
