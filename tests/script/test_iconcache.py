@@ -282,3 +282,17 @@ def random_theme(seed: int) -> dict[str, bytes | str]:
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
 def test_random_themes(pair, seed):
     pair.check(["gtk-update-icon-cache -f /usr/share/icons/R; echo $?"], setup=theme("R", random_theme(seed)))
+
+
+def test_stale_temporary_file_and_cache_in_the_way(pair):
+    # a stale temporary file is removed and the open retried; a non-empty directory in its
+    # place cannot be (File exists); a directory where the cache goes fails the rename
+    icons = {"16x16/apps/a.png": b"p"}
+    pair.check(["gtk-update-icon-cache -f /usr/share/icons/T1; echo $?",
+                "gtk-update-icon-cache -f /usr/share/icons/T2; echo $?",
+                "gtk-update-icon-cache -f /usr/share/icons/T3; echo $?",
+                "gtk-update-icon-cache -f /usr/share/icons/T4; echo $?"],
+               setup=setups(theme("T1", {**icons, ".icon-theme.cache": b"stale"}),
+                            theme("T2", {**icons, ".icon-theme.cache/x": b"full"}),
+                            theme("T3", {**icons, "icon-theme.cache/x": b"full"}),
+                            theme("T4", {**icons, ".icon-theme.cache": "icon-theme.cache"})))
