@@ -296,3 +296,20 @@ def test_stale_temporary_file_and_cache_in_the_way(pair):
                             theme("T2", {**icons, ".icon-theme.cache/x": b"full"}),
                             theme("T3", {**icons, "icon-theme.cache/x": b"full"}),
                             theme("T4", {**icons, ".icon-theme.cache": "icon-theme.cache"})))
+
+
+def test_icon_file_whitespace_and_numbers(pair):
+    # GKeyFile keeps a value's trailing blanks and drops the key's; strtol's and atoi's
+    # readings of signs, blanks and junk
+    files = {
+        "a/one.icon": b"  [Icon Data]  \n\n  # comment\nDisplayName  =  Spaced  \n"
+                      b"DisplayName[de]=\tTab\t\nAttachPoints= 1 , -2 |x,3|4,5junk\n",
+        "a/one.png": b"p",
+        "a/two.icon": b"[Icon Data]\nEmbeddedTextRectangle=-1,+2, 3 ,4\t\nDisplayName[de]=Tab\t\n",
+        "a/two.svg": b"s",
+        "a/three.icon": b"[Icon Data]\nEmbeddedTextRectangle=1,2,3,4x\nDisplayName=Spaced  \n",
+        "a/three.svg": b"s",
+        "a/four.icon": b"[Icon Data]\nEmbeddedTextRectangle= , ,1,2\n", "a/four.svg": b"s",
+        "a/five.icon": b"[Icon Data]\nEmbeddedTextRectangle=2147483648,0,0,0\n", "a/five.svg": b"s",
+    }
+    pair.check(["gtk-update-icon-cache -f /usr/share/icons/W; echo $?"], setup=theme("W", files))
