@@ -12,6 +12,8 @@ sets (the theme directory's mtime becomes the cache's, in whole seconds) are che
 from __future__ import annotations
 
 import os
+import random
+import subprocess
 
 import pytest
 
@@ -245,7 +247,6 @@ def random_theme(seed: int) -> dict[str, bytes | str]:
     """A made-up theme from ``seed``: names repeated across directories, ``.icon`` files whose
     display names and languages repeat each other, icon names and directory names (the
     string pool's cases), links between them."""
-    import random
     rnd = random.Random(seed)
     words = ["apps", "folder", "C", "de", "x", "edit-copy", "16x16/apps", "go-up-symbolic", "ab", "abc",
              "emblem", "scalable", "network-wired", "A", "zz"]
@@ -313,3 +314,20 @@ def test_icon_file_whitespace_and_numbers(pair):
         "a/five.icon": b"[Icon Data]\nEmbeddedTextRectangle=2147483648,0,0,0\n", "a/five.svg": b"s",
     }
     pair.check(["gtk-update-icon-cache -f /usr/share/icons/W; echo $?"], setup=theme("W", files))
+
+
+def test_validate_pixel_data_is_deferred(pair):
+    # a cache the real program made with --include-image-data: checking its pixel data
+    # decodes it with gdk-pixbuf, so --validate on it defers (the tree is unchanged)
+    src = os.path.join(pair.model, ICONS, "Adwaita/16x16/legacy/edit-copy.png")
+    if not os.path.exists(src):
+        src = next(os.path.join(d, n) for d, _, ns in os.walk(os.path.join(pair.model, ICONS, "Adwaita"))
+                   for n in ns if n.endswith(".png"))
+    png = open(src, "rb").read()
+    pair.reset(theme("Pix", {"16x16/apps/a.png": png, "16x16/apps/b.svg": b"s"}))
+    subprocess.run(["chroot", pair.model, "gtk-update-icon-cache", "-q", "--include-image-data",
+                    "/usr/share/icons/Pix"], check=True, env=ENV)
+    before = pair.facts(pair.model)
+    with pytest.raises(Defer, match="pixel data"):
+        _model(pair.model, ["gtk-update-icon-cache", "--validate", "/usr/share/icons/Pix"])
+    assert pair.facts(pair.model) == before
