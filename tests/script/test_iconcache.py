@@ -180,7 +180,11 @@ def test_invalid_generated_cache_and_relative_paths(pair):
     # a name the validator refuses (a space): the message, status 1, the temporary file left
     pair.check(["gtk-update-icon-cache /usr/share/icons/Space; echo $?",
                 "gtk-update-icon-cache -q /usr/share/icons/Latin; echo $?",
-                "cd /usr/share/icons && gtk-update-icon-cache -f Rel/ && gtk-update-icon-cache -v ./Rel//; echo $?"],
+                "cd /usr/share/icons && gtk-update-icon-cache -f Rel/ && gtk-update-icon-cache -v ./Rel//; echo $?",
+                # an empty ICONPATH: the index and the files are looked up in the working
+                # directory, the scan of "" finds nothing, so the cache there is removed
+                "cd /usr/share/icons/Rel && cp icon-theme.cache /tmp/c && gtk-update-icon-cache ''; echo $?",
+                "cd /usr/share/icons/Rel && gtk-update-icon-cache -f ''; echo $?"],
                setup=setups(theme("Space", {"16x16/apps/my icon.png": b"p", "16x16/apps/ok.png": b"p"}),
                             theme("Latin", {"16x16/apps/caf\u00e9.svg": b"s"}),
                             theme("Rel", {"16x16/apps/ok.png": b"p", "24x24/apps/ok.svg": b"s"})))

@@ -153,6 +153,8 @@ class _Scan:
         """One directory; subdirectories first where they sort, this one's images moved last."""
         inv = self.inv
         dir_path = build_path(base, subdir or "")
+        if not dir_path:
+            return  # g_dir_open ("") fails (inv.path would name the working directory)
         try:
             st = inv.fs.stat(inv.path(dir_path))
             names = inv.fs.readdir(inv.path(dir_path))
@@ -331,6 +333,8 @@ def is_cache_up_to_date(inv: Invocation, path: str) -> bool:
         cache = inv.fs.stat(inv.path(build_path(path, CACHE_NAME)))
     except OSError:
         return False
+    if not path:
+        return True  # ftw ("") fails at once: nothing was found newer
     limit = _mtime_s(cache)
     seen: set[tuple[int, int]] = set()
 
