@@ -196,6 +196,7 @@ def test_validate_source_and_option_forms(pair):
                    theme("Empty", {"icon-theme.cache": b""}))
     pair.check(["gtk-update-icon-cache -fq /usr/share/icons/V --source my_cache; echo $?",
                 "gtk-update-icon-cache -c name -f /usr/share/icons/V extra operands; echo $?",
+                "gtk-update-icon-cache --quiet --force --source=eq /usr/share/icons/Svg -c -; echo $?",
                 "gtk-update-icon-cache -v /usr/share/icons/V; echo $?",
                 "gtk-update-icon-cache -v /usr/share/icons/Garbage; echo $?",
                 "gtk-update-icon-cache -qv /usr/share/icons/Garbage; echo $?",
