@@ -86,6 +86,7 @@ ADDED = {
     "squid",  # issue 13: squid's postinst reads its configuration with `squid -k parse`
     "slappasswd",  # issue 13: slapd's postinst hashes the admin password
     "pam_getenv",  # issue 13: postgresql-common's set_system_locale
+    "gtk-update-icon-cache",  # issue 13: update-icon-caches (icon themes' postinst and postrm)
 }
 
 

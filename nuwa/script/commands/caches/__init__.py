@@ -5,15 +5,18 @@
 - ``ldd``: ldd (glibc 2.36): the loader's dependency walk over the image's files, printed as
   ``LD_TRACE_LOADED_OBJECTS`` does (what initramfs-tools' ``copy_exec`` reads);
 - ``openssl``: ``openssl rehash`` / ``c_rehash`` (OpenSSL 3.0): the subject-hash links of a
-  certificate directory (``x509hash`` computes ``X509_NAME_hash``).
+  certificate directory (``x509hash`` computes ``X509_NAME_hash``);
+- ``iconcache``: gtk-update-icon-cache (GTK 3.24): a theme's ``icon-theme.cache`` byte for
+  byte (``iconcache_write`` is the format and its validator).
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.caches import ldconfig, ldd, openssl
+from nuwa.script.commands.caches import iconcache, ldconfig, ldd, openssl
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
+    "gtk-update-icon-cache": iconcache.gtk_update_icon_cache,
     "ldconfig": ldconfig.ldconfig,
     "ldconfig.real": ldconfig.ldconfig,
     "ldd": ldd.ldd,
