@@ -83,6 +83,8 @@ ADDED = {
     "od",  # issue 13: `head -c N /dev/urandom | od`, grub-pc's and clamav-freshclam's dumps
     "emacs-package-install", "emacs-package-remove",  # issue 13: emacsen-common and every Emacs add-on
     "pwck", "grpck", "pwconv", "grpconv",  # issue 13: shadowconfig (passwd's postinst)
+    "linux-check-removal",  # issue 13: every kernel image's prerm (no kernel of a dormant image runs)
+    "kbd_mode",  # issue 13: setupcon (console-setup's postinst); a dormant image has no console
 }
 
 
