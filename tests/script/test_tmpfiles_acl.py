@@ -101,9 +101,22 @@ CMD = "systemd-tmpfiles --create t.conf; echo $?"
     "a /srv/t/f",                                              # no argument: 65
     "a /srv/t/f - nosuchuser - - g:wheel:r",                   # ACL warning before the owner error
     "a /var/x - - - - g:wheel:r\na /srv/t/f - - - - g:adm:rw",  # warned even if not applied
+    "a /srv/t/f - - - - g:adm:r,u:daemon:w,o::x,u::-",         # any order: sorted
+    "a /srv/t/f - - - - u: daemon :rw,group : adm:xr",         # white space around names: bad
+    "a /srv/t/f - - - - u::r w",                               # white space inside the perms
+    "a /srv/t/f - - - - mask::rwx",                            # a mask alone: kept, extended
+    "a /srv/t/f - - - - other:r,",                             # a trailing comma
+    "a /srv/t/sub - - - - default:user:daemon:r,d:m::r",       # default: with a given mask
+    "a+ /srv/t/sub - - - - d:u:daemon:r\na+ /srv/t/sub - - - - d:u:bin:w,d:u:daemon:rw",  # merged twice
 ])
 def test_lines(pair, line):
     pair.check([CMD], setup=conf(line + "\n"))
+
+
+def test_white_space_where_libacl_allows_it(pair):
+    # before a tag, between a tag and its colon, after the perms
+    pair.check([CMD], setup=conf("a /srv/t/f - - - - group :adm:r, u::rw ,m ::r \n"))
+    assert "system.posix_acl_access" in os.listxattr(os.path.join(pair.real, "srv/t/f"))
 
 
 def test_prefix_still_parses(pair):

@@ -14,7 +14,8 @@ The chain reproduced here, step by step:
   entries are added).
 - **libacl's text form** (``acl_from_text``): entries ``tag:qualifier:perms`` separated by
   commas or white space; tags ``user``/``u``, ``group``/``g``, ``mask``/``m``, ``other``/``o``
-  (the empty qualifier field of mask and other may be left out); an empty qualifier is the
+  (the empty qualifier field of mask and other may be left out; white space may come before
+  a tag and between a tag and its colon, nowhere else); an empty qualifier is the
   owner/owning group, a number is an id, a name is looked up in the image's passwd/group;
   perms are ``r w x -`` in any order, each letter at most once. Entries are kept sorted by tag
   and id, the order the kernel requires.
@@ -93,12 +94,12 @@ def _tag(s: str, i: int, name: str) -> int | None:
 
 
 def _token(s: str, i: int) -> tuple[str | None, int]:
-    """``get_token``: up to ``:``, ``,`` or a line end, trimmed; the ``:`` is consumed."""
-    i = _skip_ws(s, i)
+    """``get_token``: up to ``:``, ``,`` or a line end; the ``:`` is consumed. White space is
+    part of the token (``u: daemon:r`` names the user " daemon", which fails, as in libacl)."""
     j = i
     while j < len(s) and s[j] not in ":,\r\n":
         j += 1
-    tok = s[i:j].rstrip(_WS) or None
+    tok = s[i:j] or None
     if j < len(s) and s[j] == ":":
         j += 1
     return tok, j
