@@ -87,6 +87,8 @@ ADDED = {
     "slappasswd",  # issue 13: slapd's postinst hashes the admin password
     "pam_getenv",  # issue 13: postgresql-common's set_system_locale
     "gtk-update-icon-cache",  # issue 13: update-icon-caches (icon themes' postinst and postrm)
+    "linux-check-removal",  # issue 13: every kernel image's prerm (no kernel of a dormant image runs)
+    "kbd_mode",  # issue 13: setupcon (console-setup's postinst); a dormant image has no console
 }
 
 

@@ -1,4 +1,4 @@
-"""linux-base 4.9 (bookworm): ``linux-version`` and ``linux-update-symlinks``.
+"""linux-base 4.9 (bookworm): ``linux-version``, ``linux-update-symlinks`` and ``linux-check-removal``.
 
 Both are Perl programs over ``DebianLinux.pm``; this module mirrors, function by function,
 ``version_split``/``version_cmp`` (kernel version ordering, ``-rc``/``-trunk`` pre-releases),
@@ -9,6 +9,15 @@ same warnings), and ``linux-update-symlinks``' ``update_all`` (the priority list
 ``promote_default`` of existing links, ``File::Spec``'s ``abs2rel``/``rel2abs`` for the link
 text). Links are replaced as the program does: a new symlink renamed over the old one, the
 ``I: ... is now a symlink to ...`` line printed only when the text changes.
+
+``linux-check-removal VERSION`` (every kernel image's prerm) asks a debconf question only
+when VERSION is the *running* kernel (``uname -r``) and the program is neither in a chroot nor
+in a container. A dormant image runs no kernel at all, so the answer is the one for a version
+that is not running: exit 0, nothing printed (the program has no "last kernel" check). Its
+``use Debconf::Client::ConfModule`` still runs at compile time, after the usage checks of its
+``BEGIN`` block: outside a frontend (no ``DEBIAN_HAS_FRONTEND``) it re-executes the program
+under debconf's frontend, which loads and saves the databases around it
+(:class:`~nuwa.script.commands.debconf.frontend.FrontendRun`).
 
 Deferred: an image with ``/sbin/restorecon`` (SELinux labels), a link that cannot be made or
 renamed (the program dies with a Perl message), relative image paths.
@@ -21,6 +30,8 @@ import posixpath
 import re
 import zlib
 
+from nuwa.script.commands.debconf.confmodule import ConfModule
+from nuwa.script.commands.debconf.frontend import FRONTEND, FrontendRun
 from nuwa.script.context import Defer, Invocation
 
 _SPLIT_RE = re.compile(r"(?:\d+|-?[^-\d]*)")
@@ -407,3 +418,51 @@ def linux_update_symlinks(inv: Invocation) -> int:
         for n in (f"{stem}.old", "initrd.img.old", stem, "initrd.img"):
             links.unlink(default_dir + n)
     return 0
+
+
+CHECK_REMOVAL_USAGE = """Usage: {0} KERNEL-VER
+
+This command is intended to be called from the prerm maintainer scripts
+of Linux kernel packages.
+
+The KERNEL-VER argument must be the kernel version string as shown by
+'uname -r' and used in filenames, not the package version.
+
+If the currently running kernel matches KERNEL-VER, linux-check-removal
+will normally prompt the user to confirm this potentially dangerous
+action and will fail if the user chooses to abort.  However, if the
+current environment is in a chroot or container, or if debconf
+prompts are disabled, it will always succeed without prompting.
+"""
+
+
+def linux_check_removal(inv: Invocation) -> int:
+    """``linux-check-removal KERNEL-VER``: usage checks as the program's ``BEGIN`` block does
+    them; then, as no kernel of a dormant image is running, the "not the running kernel" exit."""
+    args = inv.argv[1:]
+    usage = CHECK_REMOVAL_USAGE.format(_program_path(inv))
+    if len(args) != 1:
+        inv.err(usage)
+        return 2
+    if args[0] in ("help", "--help"):
+        inv.out(usage)
+        return 0
+    if not inv.env.get("DEBIAN_HAS_FRONTEND"):
+        # Debconf::Client::ConfModule's import: exec "/usr/share/debconf/frontend", $0, @ARGV
+        if not inv.fs.exists(FRONTEND):
+            raise Defer(f"linux-check-removal: {FRONTEND} is missing (Perl's exec failure is not modelled)")
+        inv.env = dict(inv.env, PERL_DL_NONLAZY="1")  # set by the Perl module before the exec
+        return _CheckRemovalFrontend(inv).run([_program_path(inv)] + args)
+    # $running ne $version: the image's kernels are files in /boot, none of them runs now
+    return 0
+
+
+class _CheckRemovalFrontend(FrontendRun):
+    """debconf's frontend started by the program's ``use Debconf::Client::ConfModule``; its
+    child, the program again, sends no command: no kernel of the image is running."""
+
+    def run_module(self, qs, fe, owner, argv) -> int:
+        """The child: connected, silent, exit 0."""
+        cm = ConfModule(qs, fe, owner, read_file=self.read)
+        cm.finish()
+        return 0

@@ -8,6 +8,7 @@
 - ``identifiers``: iscsi-iname (open-iscsi 2.1.8), nvme gen-hostnqn/show-hostnqn (nvme-cli 2.3),
   uuidgen (util-linux 2.38.1): machine identifiers, random as in a chroot install; dbus-uuidgen
   (dbus 1.14.10): the D-Bus machine ID copied from /etc/machine-id, never made up offline;
+- ``sysinfo`` also holds kbd_mode (kbd 2.5.1): a dormant image has no console;
 - ``caps``: setcap, getcap (libcap2-bin 2.66): file capabilities (``capnames``: libcap's text
   form and the ``security.capability`` value).
 """
@@ -27,6 +28,7 @@ MODELS = {
     "hostname": sysinfo.hostname,
     "stty": sysinfo.stty,
     "tty": sysinfo.tty,
+    "kbd_mode": sysinfo.kbd_mode,
     "ischroot": sysinfo.ischroot,
     "mountpoint": sysinfo.mountpoint,
     "nproc": sysinfo.nproc,

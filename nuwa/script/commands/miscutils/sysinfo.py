@@ -1,5 +1,5 @@
 """Models of the programs that ask about the machine: hostname, ischroot, mountpoint, nproc,
-logger, wall.
+logger, wall, stty, tty, kbd_mode.
 
 What "the machine" means offline. A maintainer script run by Nuwa stands in for the same
 script run by apt on the booted VM, now. Questions about the *configuration* the VM boots with
@@ -15,7 +15,7 @@ update is applied to the machine itself). What needs the hardware (``nproc``) is
 Messages to a running system's log or terminals (``logger``, ``wall``) are dropped.
 
 Programs and versions: hostname 3.23+nmu1, debianutils 5.7 (ischroot), util-linux 2.38.1
-(mountpoint, logger, wall), coreutils 9.1 (nproc).
+(mountpoint, logger, wall), coreutils 9.1 (nproc), kbd 2.5.1 (kbd_mode: no console offline).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import re
 
 from nuwa.script.commands import _args
 from nuwa.script.commands.coreutils.paths import canonicalize
+from nuwa.script.commands.miscutils.identifiers import getopt_seq
 from nuwa.script.context import Defer, Drop, Invocation
 
 
@@ -289,4 +290,62 @@ def tty(inv: Invocation) -> int:
             raise Defer(f"tty {a}: not modelled")
     if not quiet:
         inv.out("not a tty\n")
+    return 1
+
+
+KBD_MODE_USAGE = """Usage: {0} [option...]
+
+This utility reports or sets the keyboard mode.
+
+Options:
+  -a, --ascii         set ASCII mode.
+  -k, --keycode       set keycode mode.
+  -s, --scancode      set scancode mode.
+  -u, --unicode       set UTF-8 mode.
+  -f, --force         switch the mode even if it makes the keyboard unusable.
+  -C, --console=DEV   the console device to be used.
+  -V, --version       print version number.
+  -h, --help          print this usage message.
+
+Report bugs to authors.
+
+"""
+_KBD_LONG = {"ascii": ("a", False), "keycode": ("k", False), "scancode": ("s", False), "unicode": ("u", False),
+             "force": ("f", False), "console": ("C", True), "version": ("V", False), "help": ("h", False)}
+
+
+def kbd_mode(inv: Invocation) -> int:
+    """``kbd_mode [-a|-u|-k|-s] [-f] [-C DEV]`` (kbd 2.5.1): options as its ``getopt_long``
+    loop takes them (a second mode is a usage error, status 64 = EX_USAGE; ``-h``/``-V`` exit
+    at once), then the console: a dormant image has none (no virtual terminal is running, and
+    the image's ``/dev`` is filled only at boot), so the answer is the real program's when no
+    file descriptor it finds is a console (``getfd``: ``Couldn't open DEV`` for ``-C``), status 1."""
+    prog = posixpath.basename(inv.argv[0])  # kbd's set_progname keeps the last component
+    usage = KBD_MODE_USAGE.format(prog)
+    modes = 0
+    console = None
+    for ev in getopt_seq(inv, "auskfC:hV", _KBD_LONG):
+        if ev[0] == "error":
+            inv.err(ev[1] + usage)
+            return 64
+        if ev[0] == "operands":
+            break  # operands are ignored
+        key, val = ev[1], ev[2]
+        if key in "ausk":
+            if modes:
+                inv.err(usage)
+                return 64
+            modes += 1
+        elif key == "C":
+            console = val
+        elif key == "h":
+            inv.err(usage)  # usage(EXIT_SUCCESS) writes to stderr as well
+            return 0
+        elif key == "V":
+            inv.out(f"{prog} from kbd 2.5.1\n")
+            return 0
+    if console is not None:
+        inv.err(f"Couldn't open {console}\n")
+        return 1
+    inv.err("Couldn't get a file descriptor referring to the console.\n")
     return 1

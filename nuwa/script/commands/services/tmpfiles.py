@@ -20,8 +20,11 @@ Persistent lines are applied as systemd-tmpfiles applies them:
 - items are applied path by path in the order of their first line, a parent's items before
   its children's, plain paths before globs; duplicate lines for a path keep the first.
 
-Deferred (first boot): ``--boot``, ``--remove``, ``--clean``, ``--root``, ``--replace``, ``a A t T
-h H c b`` on persistent paths (ACLs, xattrs, file attributes, device nodes; but an ``h`` line
+``a a+ A A+`` set POSIX ACLs (``tmpfiles_acl``: parsed as the line is read, merged with ``+``,
+``A`` recursive, symlinks skipped).
+
+Deferred (first boot): ``--boot``, ``--remove``, ``--clean``, ``--root``, ``--replace``, ``t T
+h H c b`` on persistent paths (xattrs, file attributes, device nodes; but an ``h`` line
 that only sets or clears ``C`` on an ext2/3/4 root changes nothing and is a no-op, as in
 systemd: the kernel refuses the flag there and the tool ignores that), type modifiers
 ``= ~ ^``, C escapes in arguments, specifiers other than ``%% %S %C %L %t %T %V %h %u %U %g
@@ -37,6 +40,7 @@ import stat as _stat
 
 from nuwa.script.commands import _args
 from nuwa.script.commands.accounts.db import Accounts, all_or_nothing
+from nuwa.script.commands.services import tmpfiles_acl
 from nuwa.script.commands.services.systemd_setup import image_machine_id
 from nuwa.script.context import Defer, Invocation
 from nuwa.script.disklayout import layout_of, mount_of
@@ -58,6 +62,8 @@ class Item:
     def __init__(self, kind: str, plus: bool, path: str, mode, user, group, arg: str | None, origin: str):
         self.kind, self.plus, self.path = kind, plus, path
         self.mode, self.user, self.group, self.arg, self.origin = mode, user, group, arg, origin
+        #: ``a``/``A`` lines: the (access, default) ACLs parsed from the argument
+        self.acl: tuple = (None, None)
 
 
 def config_files(inv: Invocation, names: list[str]) -> list[str]:
@@ -255,6 +261,9 @@ def tmpfiles(inv: Invocation) -> int:
             it = parse_line(line, f"{path}:{n}", inv, mid)
             if it is None or it.kind == "!":
                 continue
+            if it.kind in "aA" and not _parse_acl(inv, db, it):
+                status = 65  # no argument: an invalid line, dropped
+                continue
             if not _resolve_owners(inv, db, it):
                 status = 65  # EX_DATAERR: the line is dropped, the others still apply
                 continue
@@ -313,6 +322,21 @@ def _under(path: str, prefix: str) -> bool:
     return prefix == "/" or path == prefix or path.startswith(prefix + "/")
 
 
+def _parse_acl(inv: Invocation, db: Accounts, it: Item) -> bool:
+    """An ``a``/``A`` line's argument parsed as the line is read (``parse_acls_from_arg``):
+    before the owner fields are resolved and before ``--prefix`` filters the line. False (with
+    the real message) when the argument is missing; an unparsable ACL is warned about and the
+    line then sets nothing."""
+    if it.arg is None:
+        inv.err(f"{it.origin}: Set ACLs requires argument.\n")
+        return False
+    try:
+        it.acl = tmpfiles_acl.parse(it.arg, db, not it.plus)
+    except tmpfiles_acl.BadAcl:
+        inv.err(f'Failed to parse ACL "{it.arg}": Invalid argument. Ignoring\n')
+    return True
+
+
 def _resolve_owners(inv: Invocation, db: Accounts, it: Item) -> bool:
     """Names in the user and group fields, resolved in the image as the parser does (with its
     messages); False drops the line."""
@@ -331,9 +355,9 @@ def _check(inv: Invocation, db: Accounts, it: Item) -> None:
     """Refuse (defer) before changing anything what the model does not reproduce."""
     if it.kind == "h" and _nocow_noop(inv, it):
         return
-    if it.kind in "aAtThHcb":
+    if it.kind in "tThHcb":
         raise Defer(f"systemd-tmpfiles: '{it.kind}' line for persistent {it.path} ({it.origin})")
-    if it.kind not in "dDvqQfFpLCwezZxXrRm":
+    if it.kind not in "dDvqQfFpLCwezZxXrRmaA":
         raise Defer(f"systemd-tmpfiles: unknown line type '{it.kind}' ({it.origin})")
     if it.mode not in (None, "-") and not all(c in "01234567" for c in it.mode.lstrip("~:")):
         raise Defer(f"systemd-tmpfiles: mode {it.mode!r} ({it.origin})")
@@ -523,6 +547,9 @@ def _apply(inv: Invocation, db: Accounts, it: Item) -> None:
             elif k == "Z":
                 for q in _walk(inv, m):
                     _set_perms(inv, db, it, q, False)
+            elif k in "aA":
+                for q in (_walk(inv, m) if k == "A" else [m]):
+                    tmpfiles_acl.set_acls(inv, *it.acl, it.plus, q)
 
 
 def _glob(inv: Invocation, pattern: str) -> list[str]:
