@@ -271,15 +271,30 @@ def mark_installed(fs, pkg: Package) -> None:
             "utf-8", "surrogateescape"))
 
 
-def scenarios(pkg: Package) -> dict[str, list]:
-    """scenario -> steps: ("run", script, argv) or ("unpack",)."""
+def scenarios(pkg: Package, lifecycle: bool = True) -> dict[str, list]:
+    """scenario -> steps: ("run", script, argv) or ("unpack",).
+
+    ``lifecycle``: upgrade and remove start from the tree the install scenario left (the
+    package installed and configured, as dpkg finds it), so their steps are dpkg's alone;
+    otherwise they start from the base with the package's files unpacked and no script run."""
     old, new = pkg.version, pkg.version + "+nuwa1"
+    if lifecycle:
+        return {
+            "install": INSTALL_STEPS,
+            "upgrade": [("run", "prerm", ["upgrade", new]), ("run", "preinst", ["upgrade", old]), ("unpack",),
+                        ("run", "postrm", ["upgrade", new]), ("run", "postinst", ["configure", old])],
+            "remove": [("run", "prerm", ["remove"]), ("run", "postrm", ["remove"])],
+        }
     return {
-        "install": [("run", "preinst", ["install"]), ("unpack",), ("run", "postinst", ["configure", ""])],
+        "install": INSTALL_STEPS,
         "upgrade": [("unpack",), ("run", "prerm", ["upgrade", new]), ("run", "preinst", ["upgrade", old]),
                     ("run", "postrm", ["upgrade", new]), ("run", "postinst", ["configure", old])],
         "remove": [("unpack",), ("run", "prerm", ["remove"]), ("run", "postrm", ["remove"])],
     }
+
+
+#: a fresh installation, as dpkg makes it: the new package's preinst, its files, its postinst
+INSTALL_STEPS = [("run", "preinst", ["install"]), ("unpack",), ("run", "postinst", ["configure", ""])]
 
 
 def _interp(data: bytes) -> str:
@@ -377,7 +392,7 @@ def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int, 
 
 
 def measure(corpus: str, packages: list[str], budget: int = 200_000, progress=None, real: bool = True,
-            base_kind: str = "vm", deps: bool = True) -> dict:
+            base_kind: str = "vm", deps: bool = True, lifecycle: bool = True) -> dict:
     """Run every scenario of ``packages`` with every command model; return the report (see
     :func:`summarize`). ``real``: unpack the packages' real files, else placeholders.
     ``base_kind``: "vm" (the VM disk image) or "minbase" (the bare tree); ``deps``: unpack each
@@ -393,7 +408,7 @@ def measure(corpus: str, packages: list[str], budget: int = 200_000, progress=No
     else:
         base = HostDirFS(ensure_minbase(corpus), writable=False)
     try:
-        rep = _measure(corpus, packages, budget, progress, real, base, state, deps)
+        rep = _measure(corpus, packages, budget, progress, real, base, state, deps, lifecycle)
     finally:
         if image is not None:
             image.close()
@@ -441,8 +456,18 @@ class _DepCache:
             self.pkgs[n]._members = None
 
 
-def _measure(corpus, packages, budget, progress, real, base, state, deps) -> dict:
+def _steps(fs, pkg: Package, steps: list, real: bool, budget: int, models: ModelSet, state: dict):
+    """Carry out ``steps`` of ``pkg`` on ``fs``; yields each script invocation's record."""
+    for step in steps:
+        if step[0] == "unpack":
+            unpack(fs, pkg, real)
+        elif step[1] in pkg.scripts:
+            yield run_invocation(fs, pkg, step[1], step[2], budget, models, state)
+
+
+def _measure(corpus, packages, budget, progress, real, base, state, deps, lifecycle) -> dict:
     models = default_models()
+    dep_outcomes: collections.Counter = collections.Counter()
     invocations = []
     without_data = []
     skipped = []
@@ -466,21 +491,29 @@ def _measure(corpus, packages, budget, progress, real, base, state, deps) -> dic
         if missing:
             dep_missing[name] = missing
         dep_counts.append(len(need))
-        for scen, steps in scenarios(pkg).items():
-            fs = Overlay(base)
-            try:
-                for d in need:
-                    dpkg_ = dep_cache.get(d)
-                    unpack(fs, dpkg_, real)
-                for step in steps:
-                    if step[0] == "unpack":
-                        unpack(fs, pkg, real)
-                    elif step[1] in pkg.scripts:
-                        rec = run_invocation(fs, pkg, step[1], step[2], budget, models, state)
-                        rec["scenario"] = scen
-                        invocations.append(rec)
-            finally:
-                fs.discard()
+        layers = [Overlay(base)]  # the dependencies, then (lifecycle) the package installed
+        try:
+            for d in need:
+                dep = dep_cache.get(d)
+                if lifecycle:  # installed as apt installs it: preinst, files, postinst
+                    for rec in _steps(layers[0], dep, INSTALL_STEPS, real, budget, models, state):
+                        dep_outcomes[rec["outcome"] if not rec.get("status") else "failed"] += 1
+                else:
+                    unpack(layers[0], dep, real)
+            for scen, steps in scenarios(pkg, lifecycle).items():
+                if not lifecycle or scen == "install":
+                    fs = Overlay(layers[0])
+                    layers.append(fs)
+                else:
+                    fs = Overlay(layers[1])
+                for rec in _steps(fs, pkg, steps, real, budget, models, state):
+                    rec["scenario"] = scen
+                    invocations.append(rec)
+                if fs is not layers[1] or not lifecycle:
+                    fs.discard()
+        finally:
+            for layer in reversed(layers):
+                layer.discard()
         dep_cache.trim()
         skipped += [f"{name} {p}" for p in pkg.skipped]
         pkg._members = None  # the next package's data replaces this one's in memory
@@ -493,6 +526,8 @@ def _measure(corpus, packages, budget, progress, real, base, state, deps) -> dic
     rep["dependencies_unpacked"] = {"packages": len(dep_counts), "total": sum(dep_counts),
                                     "max": max(dep_counts, default=0)}
     rep["dependencies_missing"] = dep_missing
+    rep["dependency_scripts"] = dict(dep_outcomes)
+    rep["lifecycle"] = lifecycle
     return rep
 
 
@@ -674,11 +709,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="what the scripts meet: the VM disk image (default) or the bare minbase tree")
     ap.add_argument("--no-deps", action="store_true",
                     help="do not unpack each package's dependency closure first (the older measurement)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="no scripts of the dependencies, and upgrade/remove from the package's files alone "
+                         "instead of from its installation (the older measurement)")
     args = ap.parse_args(argv)
     ensure_corpus(args.corpus)
     names = select(args.corpus, args.sample, [n for n in args.packages.split(",") if n] or None)
     rep = measure(args.corpus, names, args.budget, real=not args.placeholders, base_kind=args.base,
-                  deps=not args.no_deps)
+                  deps=not args.no_deps, lifecycle=not args.fresh)
     path = args.report or os.path.join(args.corpus, "coverage.json")
     with open(path, "w") as f:
         json.dump(rep, f, indent=1)
