@@ -2,17 +2,23 @@
 """Simulation coverage of the Debian 12 maintainer-script corpus: what runs offline, what waits.
 
 For every package of the corpus (tools/build_script_corpus.py, ``/var/tmp/nuwa-corpus``)
-that has maintainer scripts, the tool runs the invocations dpkg makes, in dpkg's order, each
-scenario on a fresh overlay over a VM disk image of Debian 12 (``CORPUS/vm.raw``, opened
-read-only by Nuwa's image layer, its disk layout given to the models), with the package's
-dependency closure unpacked first (tools/coverage_base.py); ``--base minbase --no-deps`` runs
-over the bare minbase tree (``CORPUS/minbase``) and the package alone, as before:
+that has maintainer scripts, the tool runs the invocations dpkg makes, in dpkg's order, over
+a VM disk image of Debian 12 (``CORPUS/vm.raw``, opened read-only by Nuwa's image layer, its
+disk layout given to the models). The scenarios follow the package's life, each layer an
+overlay on the one before: its dependency closure (tools/coverage_base.py) installed as apt
+installs it (each dependency's ``preinst install``, files, ``postinst configure``; those
+invocations are not counted, only their outcomes summed in ``dependency_scripts``), then
 
 - install:  ``preinst install``; (unpack); ``postinst configure ''``
-- upgrade:  ``prerm upgrade NEW``; ``preinst upgrade OLD``; (unpack); ``postrm upgrade NEW``;
-  ``postinst configure OLD``  -- OLD is the corpus version, NEW that version ``+nuwa1``
-  (a security update of the installed package, Nuwa's use case)
-- remove:   ``prerm remove``; (files removed); ``postrm remove``
+- upgrade, from what install left:  ``prerm upgrade NEW``; ``preinst upgrade OLD``; (unpack);
+  ``postrm upgrade NEW``; ``postinst configure OLD``  -- OLD is the corpus version, NEW that
+  version ``+nuwa1`` (a security update of the installed package, Nuwa's use case)
+- remove, from what install left:  ``prerm remove``; (its files removed, conffiles kept);
+  ``postrm remove``
+
+``--fresh`` is the measurement of session 6 (dependencies unpacked without their scripts;
+upgrade and remove from the package's files alone); ``--base minbase --no-deps --fresh`` the
+one before it, over the bare minbase tree (``CORPUS/minbase``) and the package alone.
 
 "Unpack" writes the package's real data.tar members (directories, regular files with their
 bytes, modes and owners, symlinks, hard links) into the scenario's overlay, read from the
@@ -40,7 +46,7 @@ whole*; a crash of a model is counted apart as an internal error. Nothing runs o
 
     python3 tools/script_coverage.py [--corpus DIR] [--sample N] [--packages a,b]
                                      [--placeholders] [--report FILE] [--json]
-                                     [--base vm|minbase] [--no-deps]
+                                     [--base vm|minbase] [--no-deps] [--fresh]
 """
 
 from __future__ import annotations
@@ -255,6 +261,30 @@ def _place(fs, m, data: bytes, uid: int, gid: int) -> None:
         fs.utime(path, m.mtime * 10**9, m.mtime * 10**9)
 
 
+def remove_files(fs, pkg: Package) -> None:
+    """What dpkg's ``remove`` does between ``prerm remove`` and ``postrm remove``: the files of
+    the package's ``list`` go, last first, except its conffiles; a directory goes only when it
+    is empty (another package's files keep it)."""
+    try:
+        listed = fs.read_bytes(f"/var/lib/dpkg/info/{pkg.name}.list").decode("utf-8", "surrogateescape")
+    except OSError:
+        return
+    keep = {p.strip() for p in pkg._read("conffiles").decode("utf-8", "surrogateescape").splitlines()}
+    for path in reversed(listed.splitlines()):
+        if not path.startswith("/") or path == "/." or path in keep:
+            continue
+        st = _lstat(fs, path)
+        try:
+            if st is None:
+                continue
+            if st.is_dir:
+                fs.rmdir(path)
+            else:
+                fs.unlink(path)
+        except OSError:
+            continue  # a directory still in use
+
+
 def mark_installed(fs, pkg: Package) -> None:
     """Add (or keep) the package's paragraph in the status file, as installed."""
     status = "/var/lib/dpkg/status"
@@ -283,7 +313,7 @@ def scenarios(pkg: Package, lifecycle: bool = True) -> dict[str, list]:
             "install": INSTALL_STEPS,
             "upgrade": [("run", "prerm", ["upgrade", new]), ("run", "preinst", ["upgrade", old]), ("unpack",),
                         ("run", "postrm", ["upgrade", new]), ("run", "postinst", ["configure", old])],
-            "remove": [("run", "prerm", ["remove"]), ("run", "postrm", ["remove"])],
+            "remove": [("run", "prerm", ["remove"]), ("remove files",), ("run", "postrm", ["remove"])],
         }
     return {
         "install": INSTALL_STEPS,
@@ -461,6 +491,8 @@ def _steps(fs, pkg: Package, steps: list, real: bool, budget: int, models: Model
     for step in steps:
         if step[0] == "unpack":
             unpack(fs, pkg, real)
+        elif step[0] == "remove files":
+            remove_files(fs, pkg)
         elif step[1] in pkg.scripts:
             yield run_invocation(fs, pkg, step[1], step[2], budget, models, state)
 
