@@ -2,17 +2,23 @@
 """Simulation coverage of the Debian 12 maintainer-script corpus: what runs offline, what waits.
 
 For every package of the corpus (tools/build_script_corpus.py, ``/var/tmp/nuwa-corpus``)
-that has maintainer scripts, the tool runs the invocations dpkg makes, in dpkg's order, each
-scenario on a fresh overlay over a VM disk image of Debian 12 (``CORPUS/vm.raw``, opened
-read-only by Nuwa's image layer, its disk layout given to the models), with the package's
-dependency closure unpacked first (tools/coverage_base.py); ``--base minbase --no-deps`` runs
-over the bare minbase tree (``CORPUS/minbase``) and the package alone, as before:
+that has maintainer scripts, the tool runs the invocations dpkg makes, in dpkg's order, over
+a VM disk image of Debian 12 (``CORPUS/vm.raw``, opened read-only by Nuwa's image layer, its
+disk layout given to the models). The scenarios follow the package's life, each layer an
+overlay on the one before: its dependency closure (tools/coverage_base.py) installed as apt
+installs it (each dependency's ``preinst install``, files, ``postinst configure``; those
+invocations are not counted, only their outcomes summed in ``dependency_scripts``), then
 
 - install:  ``preinst install``; (unpack); ``postinst configure ''``
-- upgrade:  ``prerm upgrade NEW``; ``preinst upgrade OLD``; (unpack); ``postrm upgrade NEW``;
-  ``postinst configure OLD``  -- OLD is the corpus version, NEW that version ``+nuwa1``
-  (a security update of the installed package, Nuwa's use case)
-- remove:   ``prerm remove``; (files removed); ``postrm remove``
+- upgrade, from what install left:  ``prerm upgrade NEW``; ``preinst upgrade OLD``; (unpack);
+  ``postrm upgrade NEW``; ``postinst configure OLD``  -- OLD is the corpus version, NEW that
+  version ``+nuwa1`` (a security update of the installed package, Nuwa's use case)
+- remove, from what install left:  ``prerm remove``; (its files removed, conffiles kept);
+  ``postrm remove``
+
+``--fresh`` is the measurement of session 6 (dependencies unpacked without their scripts;
+upgrade and remove from the package's files alone); ``--base minbase --no-deps --fresh`` the
+one before it, over the bare minbase tree (``CORPUS/minbase``) and the package alone.
 
 "Unpack" writes the package's real data.tar members (directories, regular files with their
 bytes, modes and owners, symlinks, hard links) into the scenario's overlay, read from the
@@ -40,7 +46,7 @@ whole*; a crash of a model is counted apart as an internal error. Nothing runs o
 
     python3 tools/script_coverage.py [--corpus DIR] [--sample N] [--packages a,b]
                                      [--placeholders] [--report FILE] [--json]
-                                     [--base vm|minbase] [--no-deps]
+                                     [--base vm|minbase] [--no-deps] [--fresh]
 """
 
 from __future__ import annotations
@@ -255,6 +261,30 @@ def _place(fs, m, data: bytes, uid: int, gid: int) -> None:
         fs.utime(path, m.mtime * 10**9, m.mtime * 10**9)
 
 
+def remove_files(fs, pkg: Package) -> None:
+    """What dpkg's ``remove`` does between ``prerm remove`` and ``postrm remove``: the files of
+    the package's ``list`` go, last first, except its conffiles; a directory goes only when it
+    is empty (another package's files keep it)."""
+    try:
+        listed = fs.read_bytes(f"/var/lib/dpkg/info/{pkg.name}.list").decode("utf-8", "surrogateescape")
+    except OSError:
+        return
+    keep = {p.strip() for p in pkg._read("conffiles").decode("utf-8", "surrogateescape").splitlines()}
+    for path in reversed(listed.splitlines()):
+        if not path.startswith("/") or path == "/." or path in keep:
+            continue
+        st = _lstat(fs, path)
+        try:
+            if st is None:
+                continue
+            if st.is_dir:
+                fs.rmdir(path)
+            else:
+                fs.unlink(path)
+        except OSError:
+            continue  # a directory still in use
+
+
 def mark_installed(fs, pkg: Package) -> None:
     """Add (or keep) the package's paragraph in the status file, as installed."""
     status = "/var/lib/dpkg/status"
@@ -271,15 +301,30 @@ def mark_installed(fs, pkg: Package) -> None:
             "utf-8", "surrogateescape"))
 
 
-def scenarios(pkg: Package) -> dict[str, list]:
-    """scenario -> steps: ("run", script, argv) or ("unpack",)."""
+def scenarios(pkg: Package, lifecycle: bool = True) -> dict[str, list]:
+    """scenario -> steps: ("run", script, argv) or ("unpack",).
+
+    ``lifecycle``: upgrade and remove start from the tree the install scenario left (the
+    package installed and configured, as dpkg finds it), so their steps are dpkg's alone;
+    otherwise they start from the base with the package's files unpacked and no script run."""
     old, new = pkg.version, pkg.version + "+nuwa1"
+    if lifecycle:
+        return {
+            "install": INSTALL_STEPS,
+            "upgrade": [("run", "prerm", ["upgrade", new]), ("run", "preinst", ["upgrade", old]), ("unpack",),
+                        ("run", "postrm", ["upgrade", new]), ("run", "postinst", ["configure", old])],
+            "remove": [("run", "prerm", ["remove"]), ("remove files",), ("run", "postrm", ["remove"])],
+        }
     return {
-        "install": [("run", "preinst", ["install"]), ("unpack",), ("run", "postinst", ["configure", ""])],
+        "install": INSTALL_STEPS,
         "upgrade": [("unpack",), ("run", "prerm", ["upgrade", new]), ("run", "preinst", ["upgrade", old]),
                     ("run", "postrm", ["upgrade", new]), ("run", "postinst", ["configure", old])],
         "remove": [("unpack",), ("run", "prerm", ["remove"]), ("run", "postrm", ["remove"])],
     }
+
+
+#: a fresh installation, as dpkg makes it: the new package's preinst, its files, its postinst
+INSTALL_STEPS = [("run", "preinst", ["install"]), ("unpack",), ("run", "postinst", ["configure", ""])]
 
 
 def _interp(data: bytes) -> str:
@@ -377,7 +422,7 @@ def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int, 
 
 
 def measure(corpus: str, packages: list[str], budget: int = 200_000, progress=None, real: bool = True,
-            base_kind: str = "vm", deps: bool = True) -> dict:
+            base_kind: str = "vm", deps: bool = True, lifecycle: bool = True) -> dict:
     """Run every scenario of ``packages`` with every command model; return the report (see
     :func:`summarize`). ``real``: unpack the packages' real files, else placeholders.
     ``base_kind``: "vm" (the VM disk image) or "minbase" (the bare tree); ``deps``: unpack each
@@ -393,7 +438,7 @@ def measure(corpus: str, packages: list[str], budget: int = 200_000, progress=No
     else:
         base = HostDirFS(ensure_minbase(corpus), writable=False)
     try:
-        rep = _measure(corpus, packages, budget, progress, real, base, state, deps)
+        rep = _measure(corpus, packages, budget, progress, real, base, state, deps, lifecycle)
     finally:
         if image is not None:
             image.close()
@@ -441,8 +486,20 @@ class _DepCache:
             self.pkgs[n]._members = None
 
 
-def _measure(corpus, packages, budget, progress, real, base, state, deps) -> dict:
+def _steps(fs, pkg: Package, steps: list, real: bool, budget: int, models: ModelSet, state: dict):
+    """Carry out ``steps`` of ``pkg`` on ``fs``; yields each script invocation's record."""
+    for step in steps:
+        if step[0] == "unpack":
+            unpack(fs, pkg, real)
+        elif step[0] == "remove files":
+            remove_files(fs, pkg)
+        elif step[1] in pkg.scripts:
+            yield run_invocation(fs, pkg, step[1], step[2], budget, models, state)
+
+
+def _measure(corpus, packages, budget, progress, real, base, state, deps, lifecycle) -> dict:
     models = default_models()
+    dep_outcomes: collections.Counter = collections.Counter()
     invocations = []
     without_data = []
     skipped = []
@@ -466,21 +523,29 @@ def _measure(corpus, packages, budget, progress, real, base, state, deps) -> dic
         if missing:
             dep_missing[name] = missing
         dep_counts.append(len(need))
-        for scen, steps in scenarios(pkg).items():
-            fs = Overlay(base)
-            try:
-                for d in need:
-                    dpkg_ = dep_cache.get(d)
-                    unpack(fs, dpkg_, real)
-                for step in steps:
-                    if step[0] == "unpack":
-                        unpack(fs, pkg, real)
-                    elif step[1] in pkg.scripts:
-                        rec = run_invocation(fs, pkg, step[1], step[2], budget, models, state)
-                        rec["scenario"] = scen
-                        invocations.append(rec)
-            finally:
-                fs.discard()
+        layers = [Overlay(base)]  # the dependencies, then (lifecycle) the package installed
+        try:
+            for d in need:
+                dep = dep_cache.get(d)
+                if lifecycle:  # installed as apt installs it: preinst, files, postinst
+                    for rec in _steps(layers[0], dep, INSTALL_STEPS, real, budget, models, state):
+                        dep_outcomes[rec["outcome"] if not rec.get("status") else "failed"] += 1
+                else:
+                    unpack(layers[0], dep, real)
+            for scen, steps in scenarios(pkg, lifecycle).items():
+                if not lifecycle or scen == "install":
+                    fs = Overlay(layers[0])
+                    layers.append(fs)
+                else:
+                    fs = Overlay(layers[1])
+                for rec in _steps(fs, pkg, steps, real, budget, models, state):
+                    rec["scenario"] = scen
+                    invocations.append(rec)
+                if fs is not layers[1] or not lifecycle:
+                    fs.discard()
+        finally:
+            for layer in reversed(layers):
+                layer.discard()
         dep_cache.trim()
         skipped += [f"{name} {p}" for p in pkg.skipped]
         pkg._members = None  # the next package's data replaces this one's in memory
@@ -493,6 +558,8 @@ def _measure(corpus, packages, budget, progress, real, base, state, deps) -> dic
     rep["dependencies_unpacked"] = {"packages": len(dep_counts), "total": sum(dep_counts),
                                     "max": max(dep_counts, default=0)}
     rep["dependencies_missing"] = dep_missing
+    rep["dependency_scripts"] = dict(dep_outcomes)
+    rep["lifecycle"] = lifecycle
     return rep
 
 
@@ -674,11 +741,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="what the scripts meet: the VM disk image (default) or the bare minbase tree")
     ap.add_argument("--no-deps", action="store_true",
                     help="do not unpack each package's dependency closure first (the older measurement)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="no scripts of the dependencies, and upgrade/remove from the package's files alone "
+                         "instead of from its installation (the older measurement)")
     args = ap.parse_args(argv)
     ensure_corpus(args.corpus)
     names = select(args.corpus, args.sample, [n for n in args.packages.split(",") if n] or None)
     rep = measure(args.corpus, names, args.budget, real=not args.placeholders, base_kind=args.base,
-                  deps=not args.no_deps)
+                  deps=not args.no_deps, lifecycle=not args.fresh)
     path = args.report or os.path.join(args.corpus, "coverage.json")
     with open(path, "w") as f:
         json.dump(rep, f, indent=1)

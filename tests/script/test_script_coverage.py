@@ -226,6 +226,43 @@ def test_vm_base_and_dependency_closure(tmp_path):
     assert [d for r in old["invocation_records"] for d in r["deferred"] if "PgCommon" in d["reason"]]
 
 
+@pytest.mark.slow
+def test_lifecycle_scenarios(tmp_path):
+    """By default the scenarios follow a package's life: its dependencies are installed with
+    their scripts (a user a dependency's postinst makes exists), upgrade and remove start from
+    the package as its install scenario left it, and remove takes the package's files away
+    (conffiles and shared directories stay) before ``postrm remove``, as dpkg does. ``--fresh``
+    keeps the older measurement."""
+    _need_corpus()
+    from nuwa.fs.hostdir import HostDirFS
+    from nuwa.fs.overlay import Overlay
+
+    sc = _tools()
+    pkg = sc.Package(CORPUS, "cracklib-runtime")
+    if not pkg.deb:
+        pytest.skip("the corpus keeps no .deb of cracklib-runtime")
+    fs = Overlay(HostDirFS(os.path.join(CORPUS, "minbase"), writable=False))
+    try:
+        sc.unpack(fs, pkg)
+        listed = fs.read_bytes("/var/lib/dpkg/info/cracklib-runtime.list").decode().splitlines()
+        conffiles = [p for p in pkg._read("conffiles").decode().split() if p.startswith("/")]
+        assert conffiles and all(fs.lexists(p) for p in conffiles)
+        sc.remove_files(fs, pkg)
+        gone = [p for p in listed if p != "/." and p not in conffiles and not fs.lexists(p)]
+        assert "/usr/sbin/update-cracklib" in gone
+        assert all(fs.lexists(p) for p in conffiles)
+        assert fs.stat("/usr/sbin").is_dir  # other packages' files keep it
+    finally:
+        fs.discard()
+    out, rep = _run(tmp_path, "--packages", "munin-node,cracklib-runtime")
+    assert rep["lifecycle"] is True and sum(rep["dependency_scripts"].values()) > 0
+    steps = sc.scenarios(pkg)
+    assert steps["remove"] == [("run", "prerm", ["remove"]), ("remove files",), ("run", "postrm", ["remove"])]
+    assert ("unpack",) not in steps["remove"] and steps["upgrade"][2] == ("unpack",)
+    out, old = _run(tmp_path, "--packages", "munin-node", "--fresh")
+    assert old["lifecycle"] is False and old["dependency_scripts"] == {}
+
+
 def test_relations_parse():
     import importlib
     sys.path.insert(0, os.path.join(ROOT, "tools"))
