@@ -1,6 +1,8 @@
 """A model of GNU grep 3.8 for the forms maintainer scripts use.
 
-Options: ``-E -F -G -e -f -i -v -w -x -c -l -L -n -h -H -o -q -s -r -R -m -z -a --color=never``.
+Options: ``-E -F -G -P -e -f -i -v -w -x -c -l -L -n -h -H -o -q -s -r -R -m -z -a --color=never``.
+``-P`` (PCRE2) is modelled for the patterns whose meaning Python's ``re`` shares exactly (see
+:func:`perl_pattern`) on ASCII text, where the locale cannot matter; other uses are deferred.
 Exit status 0 when a line is selected, 1 when none, 2 on trouble (unless ``-q`` found a match).
 Patterns go through :mod:`nuwa.script.commands._regex`; text is latin-1 (the C locale).
 A file holding a NUL byte is "binary": a match prints ``grep: NAME: binary file matches`` on stderr.
@@ -16,8 +18,8 @@ from nuwa.script.commands._common import apath, err, errno_text
 from nuwa.script.commands._regex import RegexError, compile_posix
 from nuwa.script.context import Defer, Invocation
 
-_GREP = _args.spec("EFGe:f:iyvwxclLnhHoqsrRm:zaAB:C:bU", {
-    "extended-regexp": "E", "fixed-strings": "F", "basic-regexp": "G", "regexp": "e", "file": "f",
+_GREP = _args.spec("EFGPe:f:iyvwxclLnhHoqsrRm:zaAB:C:bU", {
+    "extended-regexp": "E", "fixed-strings": "F", "basic-regexp": "G", "perl-regexp": "P", "regexp": "e", "file": "f",
     "ignore-case": "i", "invert-match": "v", "word-regexp": "w", "line-regexp": "x", "count": "c",
     "files-with-matches": "l", "files-without-match": "L", "line-number": "n", "no-filename": "h",
     "with-filename": "H", "only-matching": "o", "quiet": "q", "silent": "q", "no-messages": "s",
@@ -39,7 +41,7 @@ def grep(inv: Invocation) -> int:
     o = {k: False for k in "ivwxclLnhHoqsrRza"}
     max_count = None
     for k, v in opts:
-        if k in ("E", "F", "G"):
+        if k in ("E", "F", "G", "P"):
             mode = k
         elif k == "e":
             pats = (pats or []) + v.encode("utf-8", "surrogateescape").decode("latin-1").split("\n")
@@ -72,6 +74,12 @@ def grep(inv: Invocation) -> int:
             inv.err("Usage: grep [OPTION]... PATTERNS [FILE]...\nTry 'grep --help' for more information.\n")
             return 2
         pats = ops.pop(0).encode("utf-8", "surrogateescape").decode("latin-1").split("\n")
+    if mode == "P":
+        if len(pats) > 1:
+            err(inv, "the -P option only supports a single pattern")
+            return 2
+        if o["i"] or o["z"]:
+            raise Defer("grep -P with -i or -z is not modelled (PCRE2 caseless UTF / multiline)")
     try:
         rx = _compile(pats, mode, o["i"], o["w"], o["x"])
     except RegexError as e:
@@ -85,6 +93,9 @@ def grep(inv: Invocation) -> int:
     state = {"matched": False, "trouble": False}
 
     def one(name: str, data: bytes) -> None:
+        if mode == "P" and not bytes(data).isascii():
+            # PCRE2 in a UTF-8 locale matches code points and calls invalid UTF-8 binary
+            raise Defer(f"grep -P over non-ASCII text ({name})")
         _search(inv, rx, name, data, o, with_name, max_count, state)
 
     for name in files:
@@ -152,6 +163,8 @@ def _compile(pats: list[str], mode: str, icase: bool, word: bool, line: bool) ->
     for p in pats:
         if mode == "F":
             src = re.escape(p)
+        elif mode == "P":
+            src = perl_pattern(p)
         else:
             src = compile_posix(p, mode == "E", icase).pattern
         parts.append(src)
@@ -164,6 +177,69 @@ def _compile(pats: list[str], mode: str, icase: bool, word: bool, line: bool) ->
         return re.compile(src, re.ASCII | re.DOTALL | (re.IGNORECASE if icase else 0))
     except re.error as e:
         raise RegexError(str(e)) from None
+
+
+_PERL_ESCAPES = set("dDwWsSbB")
+_PERL_LITERAL = set(" !\"#%&',-/:;<=>@_`~]}")
+
+
+def perl_pattern(p: str) -> str:
+    r"""A ``grep -P`` pattern as Python ``re`` source, if it is in the subset where PCRE2 (no
+    UCP, as grep 3.8 builds it) and Python's ``re.ASCII`` mean the same: literals, ``.``,
+    ``^ $``, groups ``( )`` without ``?``, ``|``, ``* + ?`` (and lazy ``*? +? ??``), simple
+    bracket classes, and the escapes ``\d \w \s \b`` (and capitals) or an escaped
+    punctuation character. Anything else defers; so does a pattern Python rejects, since
+    PCRE2's error messages are not modelled."""
+    i, n = 0, len(p)
+    prev_atom = False  # may a quantifier follow?
+    while i < n:
+        c = p[i]
+        if not (" " <= c <= "~"):
+            raise Defer(f"grep -P: pattern {p!r} holds a non-ASCII or control character")
+        if c == "\\":
+            e = p[i + 1:i + 2]
+            if not e or not (e in _PERL_ESCAPES or (e.isascii() and not e.isalnum() and e >= " ")):
+                raise Defer(f"grep -P: escape \\{e} in {p!r} is not modelled")
+            prev_atom = e not in "bB"
+            i += 2
+            continue
+        if c == "[":
+            j = i + 1
+            if p[j:j + 1] == "^":
+                j += 1
+            if p[j:j + 1] == "]":
+                j += 1
+            k = p.find("]", j)
+            body = p[i + 1:k] if k > 0 else ""
+            if k < 0 or any(x in body for x in ("[", "\\", "&&", "||", "~~", "--")):
+                raise Defer(f"grep -P: bracket expression in {p!r} is not modelled")
+            prev_atom = True
+            i = k + 1
+            continue
+        if c in "*+?":
+            if not prev_atom:
+                raise Defer(f"grep -P: quantifier in {p!r} is not modelled")
+            i += 1
+            if p[i:i + 1] == "?":
+                i += 1  # lazy: the same in both
+            prev_atom = False
+            continue
+        if c == "(":
+            if p[i + 1:i + 2] == "?":
+                raise Defer(f"grep -P: (? group in {p!r} is not modelled")
+            prev_atom = False
+        elif c in "^$|":
+            prev_atom = False
+        elif c == ")" or c == "." or c.isalnum() or c in _PERL_LITERAL:
+            prev_atom = True
+        else:
+            raise Defer(f"grep -P: {c!r} in {p!r} is not modelled")
+        i += 1
+    try:
+        re.compile(p, re.ASCII)
+    except re.error as e:
+        raise Defer(f"grep -P: {p!r} does not compile ({e}); PCRE2's message is not modelled") from None
+    return p
 
 
 def _search(inv, rx, name, data: bytes, o, with_name, max_count, state) -> None:

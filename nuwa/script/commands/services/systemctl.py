@@ -48,6 +48,7 @@ from nuwa.script.commands.services.systemd_units import (
     MASKED,
     TEMPLATE,
     LookupPaths,
+    PresetCrash,
     UnitError,
     classify,
     is_valid,
@@ -60,6 +61,7 @@ from nuwa.script.commands.services.systemd_units import (
     stat,
     template_of,
 )
+from nuwa.script.commands.services.systemctl_list import list_unit_files, parse_option
 from nuwa.script.commands.services.sysvinit import update_rc_d_model
 from nuwa.script.context import Defer, Drop, Invocation
 
@@ -91,7 +93,7 @@ _SPEC = _args.spec("qfalt:p:s:n:o:H:M:", {
     "no-pager": "no-pager", "no-legend": "no-legend", "no-warn": "no-warn", "runtime": "runtime",
     "preset-mode": ("preset-mode", _args.REQ), "value": "value", "plain": "plain", "wait": "wait",
     "job-mode": ("job-mode", _args.REQ), "kill-who": ("kill-who", _args.REQ), "state": ("state", _args.REQ),
-    "no-wall": "no-wall",
+    "no-wall": "no-wall", "legend": ("legend", _args.REQ),
 })
 
 _NOTICE = (
@@ -423,6 +425,10 @@ class _Opts:
         self.preset_mode = "full"
         self.runtime = False
         self.full = False
+        # list-unit-files: --type= / --state= lists, legend shown unless None is overridden
+        self.types: list[str] = []
+        self.states: list[str] = []
+        self.legend: bool | None = None
 
 
 def _parse(inv: Invocation) -> tuple[_Opts, list[str]]:
@@ -449,6 +455,8 @@ def _parse(inv: Invocation) -> tuple[_Opts, list[str]]:
             raise Defer(f"systemctl -{k}: another host or machine")
         elif k == "l":
             o.full = True
+        if k in ("t", "state", "legend", "no-legend", "q"):
+            parse_option(o, k, v)
     return o, args
 
 
@@ -461,9 +469,10 @@ def systemctl(inv: Invocation) -> int:
         return 1
     verb = args[0] if args else "list-units"
     rest = args[1:]
-    if verb not in ONLINE_VERBS and verb not in _INSTALL_VERBS and verb != "is-system-running":
+    if verb not in ONLINE_VERBS and verb not in _INSTALL_VERBS and verb not in ("is-system-running",
+                                                                                  "list-unit-files"):
         if verb in ("link", "revert", "edit", "add-wants", "add-requires", "set-default", "get-default",
-                    "list-unit-files", "list-dependencies"):
+                    "list-dependencies"):
             raise Defer(f"systemctl {verb} is not modelled")
         inv.err(f"Unknown command verb {verb}.\n")
         return 1
@@ -484,6 +493,12 @@ def systemctl(inv: Invocation) -> int:
         return 1
     if o.scope == "user":
         raise Defer("systemctl --user needs a user's manager")
+    if verb == "list-unit-files":
+        lp = LookupPaths.global_() if o.scope == "global" else LookupPaths.system()
+        try:
+            return list_unit_files(inv, o, rest, lp, unit_state)
+        except Unsupported as e:
+            raise Defer(f"systemctl {verb}: {e}") from None
     if o.runtime:
         raise Drop(f"systemctl --runtime {verb}: /run does not survive until the image boots", 0)
     if o.full and verb == "is-enabled":
@@ -491,7 +506,7 @@ def systemctl(inv: Invocation) -> int:
     lp = LookupPaths.global_() if o.scope == "global" else LookupPaths.system()
     try:
         return _install_verb(inv, o, verb, rest, lp)
-    except Unsupported as e:
+    except (Unsupported, PresetCrash) as e:
         raise Defer(f"systemctl {verb}: {e}") from None
 
 

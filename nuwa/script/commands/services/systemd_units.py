@@ -480,9 +480,15 @@ def first_word(line: str, word: str) -> str | None:
 
 # -- presets (install.c read_presets/query_presets) ----------------------------------------
 
+class PresetCrash(Exception):
+    """systemd 252 reached a preset rule from a bare ``enable`` line: its pattern is NULL and
+    ``fnmatch()`` dereferences it (systemctl dies of SIGSEGV); the caller defers."""
+
+
 @dataclass
 class PresetRule:
-    pattern: str
+    #: None for a bare ``enable`` line (a NULL pattern in 252)
+    pattern: str | None
     action: str  # "enable" | "disable"
     instances: list[str] | None = None
 
@@ -502,9 +508,12 @@ def read_presets(fs: FileSystem, lp: LookupPaths, warn: list[str]) -> list[Prese
             if not line or line[0] in "#;":
                 continue
             rest = first_word(line, "enable")
-            if rest:
+            if rest is not None:
                 words = rest.split()
-                if len(words) > 1:
+                if not words:
+                    # split_pattern_into_name_and_instances("") leaves the pattern NULL
+                    rules.append(PresetRule(None, "enable"))
+                elif len(words) > 1:
                     if classify(words[0]) != TEMPLATE:
                         warn.append(f"{path}:{n}: Couldn't parse line '{line}'. Ignoring.")
                         continue
@@ -513,7 +522,8 @@ def read_presets(fs: FileSystem, lp: LookupPaths, warn: list[str]) -> list[Prese
                     rules.append(PresetRule(words[0], "enable"))
                 continue
             rest = first_word(line, "disable")
-            if rest:
+            if rest is not None:
+                # a bare "disable" is a rule whose empty pattern matches no name (no warning)
                 rules.append(PresetRule(rest, "disable"))
                 continue
             warn.append(f"{path}:{n}: Couldn't parse line '{line}'. Ignoring.")
@@ -524,6 +534,8 @@ def query_preset(rules: list[PresetRule], name: str) -> tuple[str, list[str] | N
     """First matching rule's action (``fnmatch`` without escapes, or a template rule listing
     instances); no rule means enable. Returns (action, instance names to enable or None)."""
     for r in rules:
+        if r.pattern is None:
+            raise PresetCrash(f"systemctl 252 crashes on a bare 'enable' preset line (querying {name})")
         if r.instances is not None:
             tmpl = template_of(name)
             if tmpl == r.pattern:
