@@ -160,6 +160,17 @@ def test_gzip_streams_decompress_with_the_real_gzip_and_carry_its_header(argv, t
 
 
 @pytest.mark.judge
+@pytest.mark.parametrize("data", [b"plain text\n", b"", b"\x1f", b"x" * 70000])
+def test_gzip_force_copies_what_is_not_compressed_like_the_real_gzip(data):
+    """``gzip -dcf`` (zcat -f, zgrep) copies input in no format gzip reads unchanged; a gzip
+    stream still decompresses."""
+    real = subprocess.run([shutil.which("gzip"), "-dcf"], input=data, capture_output=True)
+    assert _model(MemoryFS(), ["gzip", "-dcf"], data) == (real.returncode, real.stdout, real.stderr)
+    packed = _host("gzip", ["-c"], data)
+    assert _model(MemoryFS(), ["gzip", "-dcf"], packed) == (0, data, b"")
+
+
+@pytest.mark.judge
 @pytest.mark.parametrize("argv", [["xz", "--check=crc32", "--threads=0", "-c"], ["xz", "-9", "--check=crc32", "-c"],
                                   ["xz", "-c"]])
 def test_xz_streams_decompress_with_the_real_xz_with_the_same_check(argv):

@@ -26,6 +26,8 @@ CASES = [
     ("grep -n Port conf table", b""), ("grep -E 'x|' ", b"a\nx\n"), ("grep -Fx ''", b"a\n\nb\n"),
     ("grep www-data etc/passwd", b""), ("grep -q '^www-data:' etc/group", b""), ("grep -w -c root etc/group", b""),
     ("grep a -", b"abc\n"), ("grep -H a", b"abc\n"), ("grep -l a -", b"abc\n"), ("grep -z a", b"a\0b\0ca\0"),
+    ("grep -H --label=m.gz a", b"abc\n"), ("grep --label m.gz -l a", b"abc\n"), ("grep --label=x -c a - f1", b"a\n"),
+    ("grep --label", b"a\n"),
     ("egrep 'a|b'", b"a\nc\n"), ("fgrep '.'", b"a.\nb\n"), ("grep -i 'ß'", b"x\n"), ("grep -e a -f nonexist", IN),
 ]
 

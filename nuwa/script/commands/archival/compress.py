@@ -47,6 +47,10 @@ _ZSTD = _args.spec("cdzfkqT:0123456789", {"stdout": "c", "decompress": "d", "unc
                                           "threads": ("T", _args.REQ), "no-progress": "no-progress"})
 
 
+#: the first bytes of the formats gzip -d reads: gzip, compress (.Z), pack, LZH, zip
+_GZIP_FORMATS = {b"\x1f\x8b", b"\x1f\x9d", b"\x1f\x1e", b"\x1f\xa0", b"PK"}
+
+
 class _Job:
     """One compressor invocation: its options and the files it works on."""
 
@@ -136,6 +140,11 @@ def gzip(inv: Invocation) -> int:
         return head + body + struct.pack("<II", zlib.crc32(data) & 0xFFFFFFFF, len(data) & 0xFFFFFFFF)
 
     def decompress(data: bytes) -> bytes:
+        if "f" in job.flags and job.stdout and data[:2] not in _GZIP_FORMATS:
+            # gzip -dcf: input in no format gzip knows is copied unchanged (zcat -f, zgrep, zless)
+            return data
+        if data[:2] in _GZIP_FORMATS and data[:2] != b"\x1f\x8b":
+            raise Defer("gzip: compress/pack/LZH/zip input is not modelled")
         out = bytearray()
         while data:  # concatenated members decompress one after another, as gzip does
             d = zlib.decompressobj(16 + 15)

@@ -25,7 +25,7 @@ _GREP = _args.spec("EFGPe:f:iyvwxclLnhHoqsrRm:zaAB:C:bU", {
     "with-filename": "H", "only-matching": "o", "quiet": "q", "silent": "q", "no-messages": "s",
     "recursive": "r", "dereference-recursive": "R", "max-count": "m", "null-data": "z", "text": "a",
     "color": ("color", _args.OPT), "colour": ("color", _args.OPT), "binary-files": ("binary-files", _args.REQ),
-    "include": ("include", _args.REQ), "exclude": ("exclude", _args.REQ)})
+    "include": ("include", _args.REQ), "exclude": ("exclude", _args.REQ), "label": ("label", _args.REQ)})
 
 
 def grep(inv: Invocation) -> int:
@@ -40,6 +40,7 @@ def grep(inv: Invocation) -> int:
     pats: list[str] | None = None
     o = {k: False for k in "ivwxclLnhHoqsrRza"}
     max_count = None
+    label = "(standard input)"  # --label: the name standard input is shown as (zgrep passes the file's)
     for k, v in opts:
         if k in ("E", "F", "G", "P"):
             mode = k
@@ -63,6 +64,8 @@ def grep(inv: Invocation) -> int:
                 err(inv, "invalid max count")
                 return 2
             max_count = int(v)
+        elif k == "label":
+            label = v
         elif k in ("color", "binary-files") and v in (None, "never", "auto", "binary"):
             pass
         elif k in ("A", "B", "C", "b", "U", "color", "binary-files", "include", "exclude"):
@@ -102,7 +105,7 @@ def grep(inv: Invocation) -> int:
         if state["matched"] and o["q"]:
             break
         if name == "-":
-            one("(standard input)", bytes(inv.stdin))
+            one(label, bytes(inv.stdin))
             continue
         p = apath(inv, name)
         try:
