@@ -89,6 +89,7 @@ ADDED = {
     "gtk-update-icon-cache",  # issue 13: update-icon-caches (icon themes' postinst and postrm)
     "linux-check-removal",  # issue 13: every kernel image's prerm (no kernel of a dormant image runs)
     "kbd_mode",  # issue 13: setupcon (console-setup's postinst); a dormant image has no console
+    "groups",  # issue 13: clamav-daemon's debconf config
 }
 
 

@@ -173,3 +173,19 @@ def test_unsure_shadow_numbers_defer(pair, line):
     # the real pwck accepts the first three (with which value?) and never returns on the fourth
     pair.reset(edit("shadow", line + b"\n"))
     assert "number field" in deferred_reason(pair, "pwck -r")
+
+
+# ---- groups (coreutils 9.1): read-only, judged on the same copies ---------------------------------
+
+GROUPS_SETUP = setups(
+    edit("passwd", append=b"extra:x:1601:1500::/nonexistent:/usr/sbin/nologin\n"
+                          b"orphan:x:1600:1777::/nonexistent:/usr/sbin/nologin\n"),
+    edit("group", append=b"extra:x:1500:extra,root\nlate:x:1501:root,extra\nmore:x:1502:orphan\n"))
+
+
+@pytest.mark.parametrize("cmd", [
+    "groups", "groups root", "groups root daemon nosuch; echo $?", "groups extra", "groups 0; echo $?",
+    "groups -x; echo $?", "groups -- root", "groups orphan; echo $?", "groups orphan extra",
+])
+def test_groups(pair, cmd):
+    pair.check([cmd], setup=GROUPS_SETUP)

@@ -14,8 +14,8 @@ neighbouring packages that scripts use the same way.
 from __future__ import annotations
 
 from nuwa.script.commands.coreutils import (
-    attrs, compare, copy, datecmd, ddcmd, encode, envexpr, files, fsinfo, listing, od, paths, text, transform,
-    users,
+    attrs, compare, copy, datecmd, ddcmd, encode, envexpr, files, fsinfo, groups, listing, od, paths, text,
+    transform, users,
 )
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
@@ -64,6 +64,7 @@ MODELS = {
     "sort": transform.sort,
     "tsort": transform.tsort,
     "id": users.id_cmd,
+    "groups": groups.groups,
     "getent": users.getent,
     "sync": users.sync,
     "sleep": users.sleep,
