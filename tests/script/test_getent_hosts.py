@@ -13,6 +13,7 @@ and stderr of every line and ``/etc`` after. No deferral is allowed except in
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 
 import pytest
@@ -144,6 +145,15 @@ def test_without_hosts_file(pair):
                    setup=setup_with(hosts=None, line=line))
 
 
+def test_no_nsswitch_conf(pair):
+    # glibc's default for hosts is "files dns"
+    def setup(root):
+        setup_with()(root)
+        os.unlink(os.path.join(root, "etc/nsswitch.conf"))
+    pair.check(cmds("hosts", ["localhost", "ldap", "nosuch", "10.0.0.5"]) + cmds("ahosts", ["ldap", "nosuch"]),
+               setup=setup)
+
+
 def test_multi_off_and_host_conf(pair):
     keys = ["multi", "other-name", "second", "link", "localhost", "mixed"]
     for conf in (None, b"", b"multi off\n", b"order hosts,bind\nmulti on\n", b"MULTI On # yes\n"):
@@ -221,3 +231,35 @@ def test_deferred(pair, cmd, line):
         if fake:
             os.unlink(fake)
     assert pair.last.deferred_commands, cmd
+
+
+ADDRS = ["10.0.0.1", "10.0.0.2", "::1", "::ffff:10.0.0.3", "2001:db8::1", "fe80::1", "127.0.0.1", "1.2.3", "0x7f.0.0.1",
+         "::", "0.0.0.0", "bogus", "10.0.0.1.", "::ffff:1.2.3.4"]
+NAMES = ["a", "A", "b", "a.b", "c", "localhost", "vm", "x-y", "a.", "B.a"]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_hosts_files(pair, seed):
+    """Seeded random /etc/hosts files (spacing, comments, indented and unterminated lines, CRLF,
+    invalid addresses), sources and host.conf; every database, several keys, enumeration."""
+    r = random.Random(seed)
+    rows = []
+    for _ in range(r.randint(1, 8)):
+        parts = [r.choice(ADDRS)] + [r.choice(NAMES) for _ in range(r.randint(0, 3))]
+        row = "".join(x + r.choice([" ", "\t", "  ", " \t "]) for x in parts).rstrip()
+        if r.random() < 0.2:
+            row = r.choice([" ", "\t"]) + row
+        if r.random() < 0.2:
+            row += " #" + r.choice(NAMES)
+        if r.random() < 0.1:
+            row = "#" + row
+        rows.append(row)
+    eol = "\r\n" if r.random() < 0.15 else "\n"
+    text = eol.join(rows) + (eol if r.random() < 0.8 else "")
+    line = r.choice(["files", "files dns", "files myhostname", "dns [NOTFOUND=return] files", "myhostname files"])
+    keys = r.sample(NAMES + ["10.0.0.1", "127.0.0.1", "::1", "2001:db8::1", "10.0.0.3", "::ffff:10.0.0.3"], 5)
+    steps = []
+    for db in ("hosts", "ahosts", "-A ahostsv4", "-A ahostsv6"):
+        steps += cmds(db, keys)
+    pair.check(steps, setup=setup_with(hosts=text.encode(), line=line,
+                                       host_conf=r.choice([b"multi on\n", b"", None])))

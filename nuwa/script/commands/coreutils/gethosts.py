@@ -371,10 +371,13 @@ class Sources:
 
     # -- myhostname
     def _hostname(self) -> bytes:
-        try:
-            hn = self.inv.fs.read_bytes("/etc/hostname").split(b"\n")[0].strip(_SPACE)
+        try:  # systemd's read_etc_hostname: the first line that is not empty or a comment
+            text = self.inv.fs.read_bytes("/etc/hostname")
         except OSError:
-            hn = b""
+            text = b""
+        hn = next((w for w in (x.strip(_SPACE) for x in text.split(b"\n")) if w and not w.startswith(b"#")), b"")
+        if any(c in _SPACE for c in hn):
+            raise Defer("getent hosts: /etc/hostname holds no valid host name")
         if not hn:
             raise Defer("getent hosts: myhostname needs the host name and the image has no /etc/hostname")
         return hn
