@@ -154,6 +154,22 @@ def test_no_nsswitch_conf(pair):
                setup=setup)
 
 
+@pytest.mark.parametrize("conf", [None, b"", b"nameserver 127.0.0.1\n", b"nameserver ::1\noptions attempts:1 timeout:1 "
+                                  b"rotate\nsearch example.org\n", b"options ndots:0 use-vc\n"])
+def test_resolv_conf(pair, conf):
+    # no server is reachable whatever resolv.conf says; over TCP (use-vc) the lookup is NOTFOUND
+    def setup(root):
+        setup_with(line="dns [NOTFOUND=return] files")(root)
+        p = os.path.join(root, "etc/resolv.conf")
+        if os.path.lexists(p):
+            os.unlink(p)
+        if conf is not None:
+            with open(p, "wb") as f:
+                f.write(conf)
+    keys = ["ldap", "nosuch", "10.0.0.5", "localhost."]
+    pair.check(cmds("hosts", keys) + cmds("ahosts", keys) + cmds("-A ahostsv6", keys), setup=setup)
+
+
 def test_multi_off_and_host_conf(pair):
     keys = ["multi", "other-name", "second", "link", "localhost", "mixed"]
     for conf in (None, b"", b"multi off\n", b"order hosts,bind\nmulti on\n", b"MULTI On # yes\n"):

@@ -253,6 +253,7 @@ class Sources:
             if var in inv.env:
                 raise Defer(f"getent hosts: ${var} changes how the resolver reads its files")
         self.multi = self._host_conf()
+        self._dns: str | None = None
         self._lines: list[bytes] | None = None
         self._have: dict[str, bool] = {}
 
@@ -276,6 +277,28 @@ class Sources:
                 continue
             raise Defer(f"getent hosts: /etc/host.conf line {n} is not modelled (glibc warns or trims domains)")
         return multi
+
+    def dns_forward(self) -> str:
+        """The status of a forward DNS lookup with no server reachable: UNAVAIL, as ``res_send``
+        over UDP ends with ECONNREFUSED; NOTFOUND with ``options use-vc`` (TCP ends with the
+        connect error). Options that change which queries are sent are not modelled."""
+        if self._dns is None:
+            try:
+                text = self.inv.fs.read_bytes("/etc/resolv.conf")
+            except OSError:
+                text = b""
+            words = []
+            for line in text.split(b"\n"):
+                if line.startswith((b"options ", b"options\t")):
+                    words += line[8:].split(b"#")[0].split(b";")[0].split()
+            words += self.inv.env.get("RES_OPTIONS", "").encode("utf-8", "surrogateescape").split()
+            self._dns = UNAVAIL
+            for w in words:
+                if w.startswith(b"use-vc"):
+                    self._dns = NOTFOUND
+                elif not w.startswith((b"ndots:", b"timeout:", b"attempts:", b"rotate")):
+                    raise Defer(f"getent hosts: resolver option {w.decode('utf-8', 'replace')} is not modelled")
+        return self._dns
 
     def lines(self) -> list[bytes] | None:
         """The parser's lines of /etc/hosts; None when it cannot be opened (UNAVAIL)."""
@@ -465,7 +488,7 @@ def gethostbyname2(src: Sources, services, name: bytes, af: int) -> Hostent | No
             return src.files_byname(name, af)
         if source == "dns":
             _dns_name_ok(name)
-            return UNAVAIL, None
+            return src.dns_forward(), None
         return src.myhostname_byname(name, af)
     status, result = _walk(services, call)
     return result if status == SUCCESS else None
@@ -501,7 +524,7 @@ def _gai_nss(src: Sources, services, name: bytes, family: int):
                 status, tuples = src.files_byname4(name)
             elif source == "dns":
                 _dns_name_ok(name)
-                status, tuples = UNAVAIL, []
+                status, tuples = src.dns_forward(), []
             else:
                 st4, h = src.myhostname_byname(name, AF_INET)
                 status, tuples = st4, ([(h.name, AF_INET, h.addrs[0])] if h else [])
@@ -514,7 +537,7 @@ def _gai_nss(src: Sources, services, name: bytes, family: int):
                     return src.files_byname(name, af)
                 if source == "dns":
                     _dns_name_ok(name)
-                    return UNAVAIL, None
+                    return src.dns_forward(), None
                 return src.myhostname_byname(name, af)
             st6 = UNAVAIL
             status = UNAVAIL
