@@ -7,7 +7,8 @@ neighbouring packages that scripts use the same way.
 - ``compare``: md5sum and sha*sum, stat, and ``cmp``/``diff -q`` (diffutils 3.8);
 - ``ddcmd``: dd;  ``human``: gnulib's human_readable for df and dd;
 - ``fsinfo``: df, and the device number ``stat %d`` prints (the booted guest's);
-- ``users``: id, sync, sleep, uname, arch, and ``getent`` (glibc 2.36);  ``datecmd``: date;
+- ``users``: id, sync, sleep, uname, arch, and ``getent`` (glibc 2.36), whose hosts databases are
+  ``gethosts`` (over ``nssconf``, the resolver's files);  ``datecmd``: date;
 - ``envexpr``: env, expr, and ``getconf`` (glibc 2.36).
 """
 

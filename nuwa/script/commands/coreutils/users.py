@@ -5,7 +5,8 @@ Maintainer scripts run as root, so the simulated process is uid 0, gid 0 -- exce
 image's /etc/passwd, /etc/group, /etc/shadow and /etc/gshadow (NSS ``files``); when the
 image's nsswitch.conf lists a network source (ldap, sss, nis...) for a database and the key is
 not in the files, the answer depends on the network, so the invocation is deferred.
-``getent hosts`` is answered only from /etc/hosts hits; anything needing DNS is deferred.
+The hosts databases (``hosts``, ``ahosts``, ``ahostsv4``, ``ahostsv6``) follow the hosts line of
+nsswitch.conf source by source: :mod:`.gethosts`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from nuwa.deb.arch import image_machine
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB, err, quote
+from nuwa.script.commands.coreutils import gethosts
 from nuwa.script.commands.linuxbase.linux_base import image_list, version_cmp
 from nuwa.script.context import Defer, Invocation
 
@@ -114,13 +116,16 @@ def _id_one(inv: Invocation, db: UserDB, name: str | None, want: list[str], name
 # ---- getent ------------------------------------------------------------------------------------
 
 def getent(inv: Invocation) -> int:
-    """``getent passwd|group|shadow|gshadow|hosts [KEY...]`` from the image's files."""
+    """``getent passwd|group|shadow|gshadow [KEY...]`` from the image's files; the hosts
+    databases through :func:`gethosts.hosts`."""
     try:
-        opts, ops = _args.parse(inv, _args.spec("s:i", {"service": "s", "no-idn": "i"}))
+        opts, ops = _args.parse(inv, _args.spec("s:iA", {"service": "s", "no-idn": "i", "no-addrconfig": "A"}))
     except _args.UsageError as e:
         return _args.usage(inv, e)
-    if any(k == "s" for k, _ in opts):
-        raise Defer("getent -s")
+    service = None
+    for k, v in opts:
+        if k == "s":
+            service = _hosts_service(v, service)
     if not ops:
         inv.err(f"{inv.argv[0]}: wrong number of arguments\n")
         inv.out(f"Try `{inv.argv[0]} --help' or `{inv.argv[0]} --usage' for more information.\n")
@@ -128,11 +133,12 @@ def getent(inv: Invocation) -> int:
     dbname, keys = ops[0], ops[1:]
     files = {"passwd": ("/etc/passwd", 7, 2), "group": ("/etc/group", 4, 2), "shadow": ("/etc/shadow", 9, None),
              "gshadow": ("/etc/gshadow", 4, None)}
-    if dbname == "hosts":
-        return _hosts(inv, keys)
+    if dbname in ("hosts", "ahosts", "ahostsv4", "ahostsv6"):
+        return gethosts.hosts(inv, dbname, keys, addrconfig=("A", None) not in opts, service=service)
+    if any(k == "s" for k, _ in opts):
+        raise Defer("getent -s")
     if dbname not in files:
-        if dbname in ("services", "protocols", "networks", "ethers", "netgroup", "aliases", "rpc",
-                      "ahosts", "ahostsv4", "ahostsv6", "initgroups"):
+        if dbname in ("services", "protocols", "networks", "ethers", "netgroup", "aliases", "rpc", "initgroups"):
             raise Defer(f"getent {dbname}")
         inv.err(f"Unknown database: {dbname}\n")
         inv.out(f"Try `{inv.argv[0]} --help' or `{inv.argv[0]} --usage' for more information.\n")
@@ -178,26 +184,16 @@ def getent(inv: Invocation) -> int:
     return status
 
 
-def _hosts(inv: Invocation, keys: list[str]) -> int:
-    try:
-        text = inv.fs.read_bytes("/etc/hosts").decode("utf-8", "replace")
-    except OSError:
-        text = ""
-    entries = []
-    for line in text.splitlines():
-        f = line.split("#")[0].split()
-        if len(f) >= 2:
-            entries.append(f)
-    if not keys:
-        for f in entries:
-            inv.out(f"{f[0]:<15} {' '.join(f[1:])}\n")
-        return 0
-    for key in keys:
-        hit = next((f for f in entries if key in f[1:] or key == f[0]), None)
-        if hit is None:
-            raise Defer("getent hosts needs the resolver")
-        inv.out(f"{hit[0]:<15} {' '.join(hit[1:])}\n")
-    return 0
+def _hosts_service(arg: str, current: str | None) -> str | None:
+    """``-s CONFIG``: glibc's ``parse_option`` sets every database (no ``DB:``) or the one named;
+    only the hosts line matters to :func:`gethosts.hosts` (the other databases defer on -s)."""
+    db, colon, _line = arg.partition(":")
+    if not colon:
+        return arg
+    if db in ("aliases", "ethers", "group", "gshadow", "initgroups", "netgroup", "networks", "passwd", "protocols",
+              "rpc", "services", "shadow"):
+        return current
+    raise Defer("getent -s DB:CONFIG for the hosts databases (glibc matches DB by prefix)")
 
 
 # ---- sync / sleep / uname ----------------------------------------------------------------------
