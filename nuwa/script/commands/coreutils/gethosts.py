@@ -8,23 +8,20 @@ image's ``/etc/nsswitch.conf`` ``hosts:`` line source by source, applying the
 
 - ``files``: ``/etc/hosts`` parsed as ``nss_files/files-hosts.c`` does (``__nss_readline``,
   the line parser, case-insensitive names, ``multi`` from ``/etc/host.conf``);
-- ``dns``: a dormant image has no network. In a chroot with no network (the judge is real
-  getent under ``unshare -n chroot``) no server can be reached, ``res_send`` fails with
-  ECONNREFUSED and the forward lookups return UNAVAIL, the reverse ones NOTFOUND. That is
-  the answer modelled: a name only DNS knows is not found, as on a booted machine whose
-  network is down;
-- ``myhostname`` (systemd 252): ``localhost``/``*.localhost`` and the image's host name
-  (``/etc/hostname``) with the addresses of a machine that has no interface up (127.0.0.2),
-  and IPv6 off (systemd sees no ``/proc/net/if_inet6``), which is what it answers in a
-  chroot; ``_gateway``/``_outbound`` need the running network and are deferred;
+- ``dns``: the answer is the network's, which a dormant image does not have and the booted
+  machine will: a lookup that reaches the dns source (forward or reverse) is deferred, as
+  ``id`` and ``getent passwd`` defer for a network directory. A name ``files`` answers first
+  never reaches it;
+- ``myhostname`` (systemd 252): it answers with the booted machine's interface addresses
+  (the host name), ``::1`` when IPv6 is up (localhost), the gateway: deferred when reached;
 - a source whose module the image does not have (no ``libnss_NAME.so.2``) is UNAVAIL, as
   glibc's failed ``dlopen``; any other installed source (resolve, mdns, wins, sss, ldap...)
   needs a running service and defers.
 
-``AI_ADDRCONFIG`` asks which address families the running network has: a dormant image has
-none (loopback does not count), so ``ahostsv4``/``ahostsv6`` find nothing unless ``-A``
-(``--no-addrconfig``) is given; the RFC 3484 sort of ``ahosts`` runs with no source address
-reachable, i.e. by precedence, scope and order found (the default ``/etc/gai.conf`` table).
+``AI_ADDRCONFIG`` asks which address families the booted machine's interfaces have, and the
+RFC 3484 sort of several addresses asks which source address reaches each: both are the
+running network's answers, so ``ahosts*`` without ``-A`` (``--no-addrconfig``) and any
+getaddrinfo answer of more than one address are deferred.
 """
 
 from __future__ import annotations
@@ -32,7 +29,7 @@ from __future__ import annotations
 import socket
 
 from nuwa.script.commands.coreutils.nssconf import (
-    AF_INET, AF_INET6, AF_UNSPEC, NOTFOUND, SPACE, SUCCESS, TRYAGAIN, UNAVAIL, hosts_lines, hosts_services,
+    AF_INET, AF_INET6, AF_UNSPEC, NOTFOUND, SUCCESS, TRYAGAIN, UNAVAIL, hosts_lines, hosts_services,
     inet_aton_exact, parse_hosts_line, pton,
 )
 from nuwa.script.context import Defer, Invocation
@@ -62,7 +59,6 @@ class Sources:
             if var in inv.env:
                 raise Defer(f"getent hosts: ${var} changes how the resolver reads its files")
         self.multi = self._host_conf()
-        self._dns: str | None = None
         self._lines: list[bytes] | None = None
         self._have: dict[str, bool] = {}
 
@@ -88,26 +84,9 @@ class Sources:
         return multi
 
     def dns_forward(self) -> str:
-        """The status of a forward DNS lookup with no server reachable: UNAVAIL, as ``res_send``
-        over UDP ends with ECONNREFUSED; NOTFOUND with ``options use-vc`` (TCP ends with the
-        connect error). Options that change which queries are sent are not modelled."""
-        if self._dns is None:
-            try:
-                text = self.inv.fs.read_bytes("/etc/resolv.conf")
-            except OSError:
-                text = b""
-            words = []
-            for line in text.split(b"\n"):
-                if line.startswith((b"options ", b"options\t")):
-                    words += line[8:].split(b"#")[0].split(b";")[0].split()
-            words += self.inv.env.get("RES_OPTIONS", "").encode("utf-8", "surrogateescape").split()
-            self._dns = UNAVAIL
-            for w in words:
-                if w.startswith(b"use-vc"):
-                    self._dns = NOTFOUND
-                elif not w.startswith((b"ndots:", b"timeout:", b"attempts:", b"rotate")):
-                    raise Defer(f"getent hosts: resolver option {w.decode('utf-8', 'replace')} is not modelled")
-        return self._dns
+        """A forward lookup that reaches the dns source: the booted machine's network answers it."""
+        raise Defer("getent hosts: only DNS could answer, and the booted machine's network decides "
+                    "(a dormant image has none)")
 
     def lines(self) -> list[bytes] | None:
         """The parser's lines of /etc/hosts; None when it cannot be opened (UNAVAIL)."""
@@ -202,46 +181,20 @@ class Sources:
         return (SUCCESS, out) if out else (NOTFOUND, [])
 
     # -- myhostname
-    def _hostname(self) -> bytes:
-        try:  # systemd's read_etc_hostname: the first line that is not empty or a comment
-            text = self.inv.fs.read_bytes("/etc/hostname")
-        except OSError:
-            text = b""
-        hn = next((w for w in (x.strip(SPACE) for x in text.split(b"\n")) if w and not w.startswith(b"#")), b"")
-        if any(c in SPACE for c in hn):
-            raise Defer("getent hosts: /etc/hostname holds no valid host name")
-        if not hn:
-            raise Defer("getent hosts: myhostname needs the host name and the image has no /etc/hostname")
-        return hn
-
     def myhostname_byname(self, name: bytes, af: int) -> tuple[str, Hostent | None]:
-        if af == AF_INET6:  # IPv6 is off for systemd without /proc/net/if_inet6
-            return NOTFOUND, None
-        low = name.lower()
-        if low in (b"_gateway", b"_gateway.", b"_outbound", b"_outbound."):
-            raise Defer(f"getent hosts: myhostname's {name.decode('utf-8', 'replace')} needs the running network")
-        if _is_localhost(low):
-            return SUCCESS, Hostent(b"localhost", [], AF_INET, [bytes([127, 0, 0, 1])])
-        hn = self._hostname()
-        if name == hn or name == hn + b".":
-            return SUCCESS, Hostent(hn, [], AF_INET, [bytes([127, 0, 0, 2])])
-        return NOTFOUND, None
+        """systemd's myhostname answers with the addresses of the machine's interfaces (the host
+        name), ``::1`` when IPv6 is up (localhost), the gateway: the booted machine's."""
+        raise Defer(f"getent hosts {name.decode('utf-8', 'replace')}: the myhostname source answers with the "
+                    "booted machine's interface addresses")
 
     def myhostname_byaddr(self, addr: bytes, af: int) -> tuple[str, Hostent | None]:
-        if af == AF_INET and addr == bytes([127, 0, 0, 2]):
-            return SUCCESS, Hostent(self._hostname(), [], AF_INET, [addr])
-        if af == AF_INET and addr == bytes([127, 0, 0, 1]):
-            return SUCCESS, Hostent(b"localhost", [], AF_INET, [addr])
-        return NOTFOUND, None  # no interface, no gateway, no IPv6 on a dormant image
+        """See :meth:`myhostname_byname`."""
+        raise Defer("getent hosts: the myhostname source answers a reverse lookup from the booted machine's "
+                    "interfaces")
 
 
 def _matches(key: bytes, e) -> bool:
     return e[0].lower() == key or any(a.lower() == key for a in e[1])
-
-
-def _is_localhost(low: bytes) -> bool:
-    return low in (b"localhost", b"localhost.", b"localhost.localdomain", b"localhost.localdomain.") or any(
-        low.endswith(s) for s in (b".localhost", b".localhost.", b".localhost.localdomain", b".localhost.localdomain."))
 
 
 def _dns_name_ok(name: bytes) -> None:
@@ -314,7 +267,8 @@ def gethostbyaddr(src: Sources, services, addr: bytes, af: int) -> Hostent | Non
         if source == "files":
             return src.files_byaddr(addr, af)
         if source == "dns":
-            return NOTFOUND, None
+            raise Defer("getent hosts: a reverse lookup only DNS could answer; the booted machine's network "
+                        "decides")
         return src.myhostname_byaddr(addr, af)
     status, result = _walk(services, call)
     return result if status == SUCCESS else None
@@ -387,8 +341,8 @@ _SOCKTYPES = ("STREAM", "DGRAM", "RAW")
 def getaddrinfo(src: Sources, services, name: bytes, family: int, addrconfig: bool):
     """getent's ``getaddrinfo`` call: [(family, addr)] in the sorted order and the canonical
     name, or None (every error: getent prints nothing and exits 2)."""
-    if addrconfig and family != AF_UNSPEC:
-        return None  # __check_pf: no IPv4 or IPv6 address outside loopback on a dormant image
+    if addrconfig:
+        raise Defer("getent ahosts: AI_ADDRCONFIG asks which addresses the booted machine's interfaces have")
     if name == b"*":
         return None  # a NULL name with AI_CANONNAME: EAI_BADFLAGS
     if any(b >= 0x80 for b in name):
@@ -409,49 +363,11 @@ def getaddrinfo(src: Sources, services, name: bytes, family: int, addrconfig: bo
     if got is None:
         return None
     found, canon = got
-    if len(found) > 1:
-        found = _rfc3484(src, found)
+    if len(set(found)) > 1:  # the same address twice: any order prints the same
+        raise Defer("getent ahosts: the order of several addresses (RFC 3484) depends on the booted machine's "
+                    "source addresses")
     return found, canon
 
-
-def _rfc3484(src: Sources, found):
-    """``rfc3484_sort`` with no source address reachable (rules 1-5, 7 and 9 need one): higher
-    precedence, then smaller scope, then the order found; the default gai.conf tables."""
-    try:
-        conf = src.inv.fs.read_bytes("/etc/gai.conf")
-    except OSError:
-        conf = b""
-    if any(line.split(b"#")[0].strip() for line in conf.split(b"\n")):
-        raise Defer("getent ahosts: /etc/gai.conf changes the address sort")
-
-    def key(item):
-        i, (fam, a) = item
-        m = bytes(10) + b"\xff\xff" + a if fam == AF_INET else a
-        if m == bytes(15) + b"\1":
-            prec = 50
-        elif m[:2] == b"\x20\x02":
-            prec = 30
-        elif m[:12] == bytes(12):
-            prec = 20
-        elif m[:12] == bytes(10) + b"\xff\xff":
-            prec = 10
-        else:
-            prec = 40
-        if fam == AF_INET:
-            scope = 2 if a[:2] == b"\xa9\xfe" or a[0] == 127 else 14
-        elif a[0] == 0xff:
-            scope = a[1] & 0xf
-        elif (a[0] == 0xfe and a[1] & 0xc0 == 0x80) or a == bytes(15) + b"\1":
-            scope = 2
-        elif a[0] == 0xfe and a[1] & 0xc0 == 0xc0:
-            scope = 5
-        else:
-            scope = 14
-        return (-prec, scope, i)
-    return [x for _i, x in sorted(enumerate(found), key=key)]
-
-
-# ---- getent ------------------------------------------------------------------------------------
 
 def _ntop(fam: int, a: bytes) -> str:
     return socket.inet_ntop(fam, a)
