@@ -14,6 +14,8 @@ from nuwa.script.parser import parse
 
 def b_alias(sh, argv):
     """dash's ``alias``: define ``name=value``, print ``name`` (or all) as ``name='value'``."""
+    if sh.bash:
+        return _bash_alias(sh, argv)
     if len(argv) == 1:
         if len(sh.aliases) > 1:
             # dash lists its hash table in bucket order, which is not modelled
@@ -35,6 +37,28 @@ def b_alias(sh, argv):
     return st
 
 
+def _bash_alias(sh, argv) -> int:
+    """bash's ``alias``: the same table (never substituted in a non-interactive bash), listed
+    sorted as ``alias name='value'`` with ``'`` written ``'\\''``."""
+    def show(n: str) -> None:
+        sh.write(1, f"alias {n}='" + sh.aliases[n].replace("'", "'\\''") + "'\n")
+    if len(argv) == 1:
+        for n in sorted(sh.aliases):
+            show(n)
+        return 0
+    st = 0
+    for a in argv[1:]:
+        eq = a.find("=")
+        if eq > 0:
+            sh.aliases[a[:eq]] = a[eq + 1:]
+        elif a in sh.aliases:
+            show(a)
+        else:
+            sh.write(2, f"{sh.arg0}: line {sh.lineno}: alias: {a}: not found\n")
+            st = 1
+    return st
+
+
 def b_unalias(sh, argv):
     """dash's ``unalias [-a] name...``."""
     args = argv[1:]
@@ -46,7 +70,8 @@ def b_unalias(sh, argv):
     st = 0
     for a in args:
         if sh.aliases.pop(a, None) is None:
-            sh.write(2, f"unalias: {a} not found\n")
+            sh.write(2, f"{sh.arg0}: line {sh.lineno}: unalias: {a}: not found\n" if sh.bash
+                     else f"unalias: {a} not found\n")
             st = 1
     return st
 
