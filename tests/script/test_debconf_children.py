@@ -60,9 +60,30 @@ db_get nuwa-kid/name
 echo "bash postinst sees $RET"
 """
 
+# the child reads its replies from /dev/null: the frontend's answer stays in the pipe and the
+# postinst's own db_get reads it instead, leaving one reply unread at exit, which real
+# debconf may or may not die writing (SIGPIPE: status 128): deferred, never guessed
+POSTINST_UNREAD = b"""#!/bin/sh
+set -e
+. /usr/share/debconf/confmodule
+env /usr/local/sbin/nuwa-kid nostdin </dev/null || echo "no replies: $?"
+db_get nuwa-kid/name
+echo "postinst sees $RET"
+"""
+
+# a last command without newline is answered after the script exited: always SIGPIPE
+POSTINST_LATE = b"""#!/bin/sh
+. /usr/share/debconf/confmodule
+db_get nuwa-kid/name
+echo "late: $RET"
+printf 'GET nuwa-kid/name' >&3
+exit 0
+"""
+
 CASES = {
     "sh-children": (POSTINST_SH, ["configure", ""]),
     "bash-pipefail": (POSTINST_BASH, ["configure", "1.0"]),
+    "late-command": (POSTINST_LATE, ["configure", "1.1"]),
 }
 
 
@@ -86,7 +107,16 @@ def test_child_and_interpreter_under_frontend(pair, case):
     r = run_nuwa(b, argv, env)
     assert not r.deferred_whole, r.reason
     assert (r.status, r.stdout, r.stderr) == real
-    assert real[0] == 0, real
+    assert real[0] == (128 if case == "late-command" else 0), real
     assert debconf_records(b) == debconf_records(a)
     assert diff_trees(a, b, since) == []
     assert not r.deferred_commands
+
+
+def test_unread_reply_is_deferred(pair):
+    a, b, since = pair
+    put((a, b), INFO + ".postinst", POSTINST_UNREAD)
+    env = environment("postinst", "nuwa-kid")
+    argv = [INFO + ".postinst", "configure", "1.2"]
+    r = run_nuwa(b, argv, env)
+    assert r.deferred_whole and "debconf reply unread" in r.reason, r.reason

@@ -62,6 +62,8 @@ class ToFrontend(Desc):
         self.cm = cm
         self.replies = replies
         self.pending = b""
+        #: a command was answered after the child exited (its last line had no newline)
+        self.late = False
 
     def write(self, data: bytes) -> None:
         self.pending += data
@@ -78,6 +80,7 @@ class ToFrontend(Desc):
         if self.pending and not self.cm.stopped:
             line, self.pending = self.pending, b""
             self.command(line)
+            self.late = True
         if not self.cm.stopped:
             self.cm.finish()
 
@@ -207,7 +210,18 @@ class FrontendRun:
             raise ScriptDeferred(f"debconf's frontend runs {argv[0]}: {d.reason}") from None
         finally:
             running.remove(cm)
+        stopped = cm.stopped  # after STOP the frontend answers "" and reads nothing more
         to.close()
+        if replies.data and not stopped:
+            if to.late:
+                # the reply to a last command without newline is written after the script
+                # exited: the write meets a closed pipe and ConfModule's SIGPIPE handler
+                # makes the frontend's status 128
+                return 128
+            # a reply the script never read: the frontend's write of it races the script's
+            # exit (SIGPIPE and status 128 if it loses), so the outcome is not known offline
+            raise ScriptDeferred(f"{argv[0]} exited with a debconf reply unread (the frontend's write "
+                                 "of it races the exit: status 128 on SIGPIPE)")
         return status
 
     def run(self, args: list[str] | None = None) -> int:
