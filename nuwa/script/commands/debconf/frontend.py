@@ -62,8 +62,6 @@ class ToFrontend(Desc):
         self.cm = cm
         self.replies = replies
         self.pending = b""
-        #: a command was answered after the child exited (its last line had no newline)
-        self.late = False
 
     def write(self, data: bytes) -> None:
         self.pending += data
@@ -80,7 +78,6 @@ class ToFrontend(Desc):
         if self.pending and not self.cm.stopped:
             line, self.pending = self.pending, b""
             self.command(line)
-            self.late = True
         if not self.cm.stopped:
             self.cm.finish()
 
@@ -213,13 +210,9 @@ class FrontendRun:
         stopped = cm.stopped  # after STOP the frontend answers "" and reads nothing more
         to.close()
         if replies.data and not stopped:
-            if to.late:
-                # the reply to a last command without newline is written after the script
-                # exited: the write meets a closed pipe and ConfModule's SIGPIPE handler
-                # makes the frontend's status 128
-                return 128
-            # a reply the script never read: the frontend's write of it races the script's
-            # exit (SIGPIPE and status 128 if it loses), so the outcome is not known offline
+            # a reply the script never read (or the answer to a last command without newline,
+            # written after it exited): whether the frontend's write of it meets a closed pipe
+            # (SIGPIPE: ConfModule's handler makes the status 128) is a race, unknown offline
             raise ScriptDeferred(f"{argv[0]} exited with a debconf reply unread (the frontend's write "
                                  "of it races the exit: status 128 on SIGPIPE)")
         return status
