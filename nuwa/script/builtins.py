@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from nuwa.script import builtins_text as _text, testexpr as _testexpr
+from nuwa.script import builtins_alias as _alias, builtins_text as _text, testexpr as _testexpr
 from nuwa.script.control import EXPORT, READONLY, ExitShell, LoopControl, Return
 from nuwa.script.expand import ExpansionError
 from nuwa.script.lexer import ParseError
@@ -437,15 +437,6 @@ def b_hash(sh, argv):
     return 0
 
 
-@builtin("alias", "unalias")
-def b_alias(sh, argv):
-    # aliases are not expanded (maintainer scripts do not use them; dash only expands them
-    # interactively in practice); defining one is accepted and recorded
-    if argv[0] == "alias" and len(argv) > 1:
-        sh.record.ignored_traps.append("alias " + " ".join(argv[1:]))
-    return 0
-
-
 @builtin("getopts")
 def b_getopts(sh, argv):
     if len(argv) < 3:
@@ -602,6 +593,8 @@ def _quote(v: str) -> str:
 # builtins kept in their own modules
 # ---------------------------------------------------------------------------------------
 
+BUILTINS.update({"alias": _alias.b_alias, "unalias": _alias.b_unalias})
+alias_words = _alias.alias_words
 BUILTINS.update({"echo": _text.b_echo, "printf": _text.b_printf, "read": _text.b_read,
                  "test": _testexpr.b_test, "[": _testexpr.b_test})
 double_bracket = _testexpr.double_bracket

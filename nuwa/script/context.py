@@ -127,6 +127,10 @@ class Invocation:
     cwd: str = "/"
     env: dict[str, str] = field(default_factory=dict)
     stdin: bytes = _LazyStdin()
+    #: the live standard input description (``nuwa.script.fdtable.Desc``) when the interpreter
+    #: runs the model, else None: a model that execs a program without reading its input
+    #: (``env``) hands it on, so the program reads the very pipe (a debconf frontend's replies)
+    stdin_fd: object = None
     stdout: bytearray = field(default_factory=bytearray)
     stderr: bytearray = field(default_factory=bytearray)
     umask: int = 0o022

@@ -15,7 +15,7 @@ import posixpath
 from nuwa.script.builtins import BUILTINS
 from nuwa.script.context import DEFERRED, DROPPED, SIMULATED, Defer, Drop, Invocation
 from nuwa.script.control import EXPORT, ExitShell
-from nuwa.script.fdtable import FileDesc, InBuf, NullDesc, OutBuf
+from nuwa.script.fdtable import Desc, FileDesc, InBuf, NullDesc, OutBuf
 from nuwa.script.parser import ParseError, parse
 from nuwa.script.record import CommandRecord, DeferredCommand, ScriptDeferred
 
@@ -95,6 +95,7 @@ class ExternalCommands:
         inv = Invocation(
             argv=list(argv), fs=self.fs, cwd=self.cwd, env=env, stdin=stdin, umask=self.umask,
             run=self._model_run, state=self.model_state, spawn=self.spawn_script, models=self.models,
+            stdin_fd=stdin_desc,
         )
         model = self.models.get(posixpath.basename(path))
         if model is not None and not self._search_dir(path) and self.shell_script(path) is not None:
@@ -301,6 +302,7 @@ class ExternalCommands:
                              cwd=self.cwd, umask=self.umask, env=env, initial_env=dict(env),
                              opts=set(arg[1:]) if arg else set(), depth=self.depth + 1)
         c.strict_defer = getattr(self, "strict_defer", False)
+        c.bash = bash  # the script runs by its own #! interpreter (mariadb-server's is bash)
         st = c.run_to_end(prog)
         self.record.add(CommandRecord(self.lineno, argv[:8], "script", SIMULATED, f"interpreted {path} as a child", st))
         return st
@@ -378,9 +380,12 @@ class ExternalCommands:
                 raise ScriptDeferred(f"`{argv[0]}` names {w}, which deferred `{pending[p]}` writes only at boot",
                                      self.lineno)
 
-    def _model_run(self, argv: list[str], stdin: bytes, env: dict[str, str] | None = None,
+    def _model_run(self, argv: list[str], stdin, env: dict[str, str] | None = None,
                    cwd: str | None = None, fs=None) -> tuple[int, bytes, bytes]:
         """``Invocation.run``: a model runs another program (``xargs``, ``find -exec``).
+
+        ``stdin`` is the bytes the program reads, or a live description (``Invocation.stdin_fd``)
+        it shares with the caller.
 
         ``env``, when given, replaces the environment the program receives (``env -i``,
         ``env NAME=VALUE cmd``); the command is then looked up in that environment's PATH,
@@ -396,7 +401,10 @@ class ExternalCommands:
         if env is not None:  # an exec'd program sees only its environment, no shell variables
             c.vars = {k: (v, EXPORT) for k, v in env.items()}
         out, err = OutBuf(self.limits, "captured by a command model"), OutBuf(self.limits, "captured")
-        c.fds = {0: InBuf(stdin), 1: out, 2: err}
+        # the program inherits the caller's other descriptors, as through fork(2) and exec(2):
+        # ucf run by `env` from a postinst writes debconf commands to the confmodule's fd 3
+        c.fds = {**{k: v for k, v in self.fds.items() if k > 2 and v is not None},
+                 0: stdin if isinstance(stdin, Desc) else InBuf(stdin), 1: out, 2: err}
         self.limits.step(self.lineno)
         try:
             if argv and argv[0] in ("echo", "printf", "test", "[", "true", "false") and c.find_command(argv[0]):

@@ -23,7 +23,7 @@ import sys
 from nuwa.deb.arch import native_architecture
 from nuwa.script import ast as A
 from nuwa.script.arith import ArithError, evaluate
-from nuwa.script.builtins import BUILTINS, SPECIAL
+from nuwa.script.builtins import BUILTINS, SPECIAL, alias_words
 from nuwa.script.context import SIMULATED, ModelSet
 from nuwa.script.control import EXPORT, READONLY, BadWrite, ExitShell, LoopControl, Return
 from nuwa.script.endless import EndlessOutput, device_input, run_endless, run_fed
@@ -60,6 +60,7 @@ class Shell(Redirections, ExternalCommands):
         self.arg0 = "sh"
         self.opts: set[str] = set()
         self.functions: dict[str, A.FunctionDefinition] = {}
+        self.aliases: dict[str, str] = {}  # a new shell process starts without any
         self.traps: dict[str, str] = {}
         self.cwd = "/"
         self.umask = 0o022
@@ -192,6 +193,7 @@ class Shell(Redirections, ExternalCommands):
         c.positional = list(self.positional)
         c.opts = set(self.opts)
         c.functions = dict(self.functions)
+        c.aliases = dict(self.aliases)
         c.traps = {k: v for k, v in self.traps.items() if v == ""}  # ignored traps stay ignored
         c.fds = dict(self.fds)
         c.locals = []
@@ -550,7 +552,8 @@ class Shell(Redirections, ExternalCommands):
         self.lineno = cmd.line
         self.limits.step(cmd.line)
         self.subst_status = None
-        argv = self.expand_fields(cmd.words) if cmd.words else []
+        words = alias_words(self, cmd.words) if self.aliases and cmd.words and not self.bash else cmd.words
+        argv = self.expand_fields(words) if words else []
         if argv:
             assigns = [(a.name, self._assign_value(a)) for a in cmd.assigns]
         else:  # `a=1 b=$a`: each assignment sees the ones before it

@@ -294,7 +294,9 @@ def env(inv: Invocation) -> int:
         return inv.fail(f"{_q(rest[0])}: {why}", status)
     if inv.run is None:
         raise Defer("env: no way to run a command here")
-    st, out, err = inv.run(rest, inv.stdin, newenv)
+    # env execs the program: it reads env's own standard input, live (not a copy read ahead)
+    stdin = inv.stdin_fd if inv.stdin_fd is not None else inv.stdin
+    st, out, err = inv.run(rest, stdin, newenv)
     inv.out(out)
     inv.err(err)
     return st

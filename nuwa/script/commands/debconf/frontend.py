@@ -207,7 +207,14 @@ class FrontendRun:
             raise ScriptDeferred(f"debconf's frontend runs {argv[0]}: {d.reason}") from None
         finally:
             running.remove(cm)
+        stopped = cm.stopped  # after STOP the frontend answers "" and reads nothing more
         to.close()
+        if replies.data and not stopped:
+            # a reply the script never read (or the answer to a last command without newline,
+            # written after it exited): whether the frontend's write of it meets a closed pipe
+            # (SIGPIPE: ConfModule's handler makes the status 128) is a race, unknown offline
+            raise ScriptDeferred(f"{argv[0]} exited with a debconf reply unread (the frontend's write "
+                                 "of it races the exit: status 128 on SIGPIPE)")
         return status
 
     def run(self, args: list[str] | None = None) -> int:
