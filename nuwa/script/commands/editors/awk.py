@@ -16,7 +16,7 @@ The parts: :mod:`awk_parse` (lexer, parser), :mod:`awk_eval` (interpreter and bu
 (mawk's regex dialect: ``\\s`` is a literal ``s``, braces are literal; forms whose match
 extents mawk's own matcher gets wrong defer),
 :mod:`awk_values` (cells and printf). Anything else (getline, redirections, pipes,
-``system``, ``srand``/``rand``, the maths functions, ``ENVIRON``/``ARGV``) raises Defer:
+``system``, ``srand``/``rand``, the maths functions, ``ARGV``, ``for (k in ENVIRON)``) raises Defer:
 the script is run at first boot instead of guessed at.
 """
 

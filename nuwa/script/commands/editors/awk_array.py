@@ -16,7 +16,7 @@ its ``CONVFMT`` text), the empty string for an unset variable, or a string.
 
 from __future__ import annotations
 
-from nuwa.script.commands.editors.awk_values import d_to_i, tostr
+from nuwa.script.commands.editors.awk_values import StrNum, d_to_i, tostr
 from nuwa.script.context import Defer
 
 _START_HMASK = 63  # 2^6-1 (STARTING_HMASK)
@@ -282,3 +282,22 @@ class AwkArray:
 def _fmt(convfmt: str, d: float) -> str:
     # array_find: sprintf(CONVFMT, d) for a double that is not a C int
     return tostr(d, convfmt)
+
+
+class EnvArray(AwkArray):
+    """mawk's ``ENVIRON``: one strnum element per variable of the process's environment. Which
+    order ``for (k in ENVIRON)`` visits depends on the order the calling shell built the
+    environment in (dash's variable table), not modelled: that loop defers."""
+
+    def __init__(self, env: dict):
+        super().__init__()
+        for k, v in env.items():
+            self.set(k, StrNum(v), "%.6g")
+
+    def loop_keys(self) -> list[str]:
+        """See the class note."""
+        raise Defer("awk: for (k in ENVIRON) visits the environment in the order the shell built it")
+
+    def load(self, values: list) -> None:
+        """``split(s, ENVIRON)``: not modelled (nothing in the corpus does it)."""
+        raise Defer("awk: split() into ENVIRON")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 
-from nuwa.script.commands.editors.awk_array import AwkArray
+from nuwa.script.commands.editors.awk_array import AwkArray, EnvArray
 from nuwa.script.commands.editors.awk_regex import MawkRegex
 from nuwa.script.commands.editors.awk_values import (UNINIT, StrNum, d_to_i, is_numeric, num, printf,
                                                       tostr, truth)
@@ -220,6 +220,9 @@ class Awk:
         if isinstance(v, AwkArray):
             return v
         if v is None or v is UNINIT:
+            if name == "ENVIRON" and scope is self.vars:  # loaded from the process's environment
+                a = scope[name] = EnvArray(self.inv.env)
+                return a
             if name in self.defs or name in _SPECIAL:
                 raise Defer(f"awk: {name} used as an array")
             a = scope[name] = AwkArray()

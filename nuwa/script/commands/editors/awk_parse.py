@@ -504,7 +504,7 @@ class Parser:
 
 
 def unescape(s: str) -> str:
-    """An awk string literal's escapes (mawk's rm_escape): ``\\n``, octal, ``\\"``..."""
+    """An awk string literal's escapes (mawk's rm_escape): ``\\n``, octal, ``\\xHH``, ``\\"``..."""
     table = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "/": "/", "a": "\a", "b": "\b", "r": "\r", "f": "\f", "v": "\v"}
     out, i = [], 0
     while i < len(s):
@@ -513,6 +513,11 @@ def unescape(s: str) -> str:
             m = re.match(r"[0-7]{1,3}", s[i + 1:])
             if m:
                 out.append(chr(int(m.group(0), 8)))
+                i += 1 + len(m.group(0))
+                continue
+            m = re.match(r"x([0-9A-Fa-f]{1,2})", s[i + 1:])  # mawk: one or two hex digits
+            if m:
+                out.append(chr(int(m.group(1), 16)))
                 i += 1 + len(m.group(0))
                 continue
             out.append(table.get(n, "\\" + n))
