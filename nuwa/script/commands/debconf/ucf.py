@@ -154,7 +154,8 @@ _OWN = ("options", "longoptions", "name", "alternative", "quiet", "quiet-output"
 
 
 def getopt(inv: Invocation) -> int:
-    """util-linux ``getopt`` in its enhanced mode (the form scripts use: ``getopt -o ... --``)."""
+    """util-linux ``getopt`` in its enhanced mode: ``getopt -o SHORT [-l LONG] -- ARGS`` or, without
+    ``-o``, ``getopt [-l LONG] [--] SHORT ARGS`` (exim4's update scripts)."""
     args = inv.argv[1:]
     shorts_spec, longs, name, long_only, quiet, unquoted = None, {}, "getopt", False, False, False
     i = 0
@@ -191,10 +192,18 @@ def getopt(inv: Invocation) -> int:
             unquoted = True
         elif a == "--":
             break
+        elif not a.startswith("-"):  # getopt's own parse stops at the first parameter
+            i -= 1
+            unquoted = unquoted or i == 0  # "getopt optstring parameters": the old, unquoted form
+            break
         else:
             raise Defer(f"getopt {a}: not modelled")
+    if shorts_spec is None and i < len(args):
+        # no -o: "the first parameter of the second part is used as the short options string"
+        shorts_spec = args[i]
+        i += 1
     if shorts_spec is None or unquoted:
-        raise Defer("getopt without -o (or unquoted output) is not modelled")
+        raise Defer("getopt without a short options string (or unquoted output) is not modelled")
     shorts = _parse_short(shorts_spec)
     in_order = shorts_spec.startswith("+") or "POSIXLY_CORRECT" in inv.env
     g = _Getopt(name, shorts, longs, long_only, in_order, quiet)
