@@ -161,6 +161,15 @@ class ShellPair(Pair):
         assert not diff, diff
 
 
+def shell_pair(tmp_path_factory, name: str, dirs: list[str]) -> ShellPair:
+    """A module's ``pair``: a :class:`ShellPair` over the minbase tree whose cases touch only
+    ``dirs`` (skips without root)."""
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    cls = type(f"{name}Pair", (ShellPair,), {"PACKAGES": (), "DIRS": list(dirs), "FILES": []})
+    return cls(str(tmp_path_factory.mktemp(name)))
+
+
 def make_pair(tmp_path_factory) -> Pair:
     """The module-scoped ``pair`` fixture of each test module (skips without root)."""
     if os.geteuid() != 0:

@@ -9,20 +9,12 @@ import os
 
 import pytest
 
-from registry_harness import ShellPair
-
-
-class AwkPair(ShellPair):
-    PACKAGES = ()
-    DIRS = ["srv"]
-    FILES: list[str] = []
+from registry_harness import shell_pair
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.skip("chroot needs root")
-    return AwkPair(str(tmp_path_factory.mktemp("awkenv")))
+    return shell_pair(tmp_path_factory, "awkenv", ["srv"])
 
 
 def conf(root):

@@ -9,20 +9,12 @@ import os
 
 import pytest
 
-from registry_harness import ShellPair
-
-
-class ZgrepPair(ShellPair):
-    PACKAGES = ()
-    DIRS = ["srv"]
-    FILES: list[str] = []
+from registry_harness import shell_pair
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.skip("chroot needs root")
-    return ZgrepPair(str(tmp_path_factory.mktemp("zgrep")))
+    return shell_pair(tmp_path_factory, "zgrep", ["srv"])
 
 
 def files(root):
