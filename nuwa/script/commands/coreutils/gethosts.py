@@ -83,7 +83,7 @@ class Sources:
             raise Defer(f"getent hosts: /etc/host.conf line {n} is not modelled (glibc warns or trims domains)")
         return multi
 
-    def dns_forward(self) -> str:
+    def dns_forward(self) -> None:
         """A forward lookup that reaches the dns source: the booted machine's network answers it."""
         raise Defer("getent hosts: only DNS could answer, and the booted machine's network decides "
                     "(a dormant image has none)")
@@ -197,14 +197,6 @@ def _matches(key: bytes, e) -> bool:
     return e[0].lower() == key or any(a.lower() == key for a in e[1])
 
 
-def _dns_name_ok(name: bytes) -> None:
-    """The names the resolver cannot put in a query fail before any send, with an errno glibc
-    does not fix: not modelled."""
-    labels = name[:-1].split(b".") if name.endswith(b".") else name.split(b".")
-    if len(name) > 253 or any(len(x) == 0 or len(x) > 63 for x in labels) or b"\\" in name:
-        raise Defer("getent hosts: a name the resolver cannot encode in a query")
-
-
 # ---- the lookups -------------------------------------------------------------------------------
 
 def _walk(services, call):
@@ -249,8 +241,7 @@ def gethostbyname2(src: Sources, services, name: bytes, af: int) -> Hostent | No
         if source == "files":
             return src.files_byname(name, af)
         if source == "dns":
-            _dns_name_ok(name)
-            return src.dns_forward(), None
+            src.dns_forward()
         return src.myhostname_byname(name, af)
     status, result = _walk(services, call)
     return result if status == SUCCESS else None
@@ -286,8 +277,7 @@ def _gai_nss(src: Sources, services, name: bytes, family: int):
             if source == "files":
                 status, tuples = src.files_byname4(name)
             elif source == "dns":
-                _dns_name_ok(name)
-                status, tuples = src.dns_forward(), []
+                src.dns_forward()
             else:
                 st4, h = src.myhostname_byname(name, AF_INET)
                 status, tuples = st4, ([(h.name, AF_INET, h.addrs[0])] if h else [])
@@ -299,8 +289,7 @@ def _gai_nss(src: Sources, services, name: bytes, family: int):
                 if source == "files":
                     return src.files_byname(name, af)
                 if source == "dns":
-                    _dns_name_ok(name)
-                    return src.dns_forward(), None
+                    src.dns_forward()
                 return src.myhostname_byname(name, af)
             st6 = UNAVAIL
             status = UNAVAIL
