@@ -54,6 +54,7 @@ from nuwa.script import ast as A
 from nuwa.script.context import SIMULATED, Invocation
 from nuwa.script.fdtable import Desc, InBuf, OutBuf
 from nuwa.script.record import CommandRecord, ScriptDeferred
+from nuwa.script.entropy import random_bytes
 
 #: the booted kernel's memory devices (drivers/char/mem.c): name -> (major, minor)
 KERNEL_DEVICES = {"/dev/null": (1, 3), "/dev/zero": (1, 5), "/dev/random": (1, 8), "/dev/urandom": (1, 9)}
@@ -87,7 +88,7 @@ class EndlessStream:
             return self.head[:n]
         if self.pattern is None:
             if len(self._random) < body:
-                self._random += os.urandom(body - len(self._random))
+                self._random += random_bytes(body - len(self._random))
             return self.head + bytes(self._random[:body])
         reps = -(-body // len(self.pattern))
         return self.head + (self.pattern * reps)[:body]

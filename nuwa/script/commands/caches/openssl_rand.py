@@ -18,11 +18,11 @@ ids) are deferred.
 
 from __future__ import annotations
 
-import os
 import re
 
 from nuwa.script.commands.coreutils.encode import encode
 from nuwa.script.context import Defer, Invocation
+from nuwa.script.entropy import random_bytes
 
 _INT_MAX = 2**31 - 1
 _DEFERRED = {"engine", "rand", "writerand", "provider", "provider-path", "propquery", "help"}
@@ -84,7 +84,7 @@ def rand(inv: Invocation, args: list[str]) -> int:
         return _usage(inv, f"rand: Value \"{rest[0]}\" outside integer range\n")
     if num <= 0:
         return _usage(inv)
-    data = os.urandom(num)
+    data = random_bytes(num)
     text = data.hex().encode() + b"\n" if fmt == "hex" else encode(data, 64) if fmt == "base64" else data
     if out is None:
         inv.out(text)

@@ -30,6 +30,7 @@ from nuwa.script.commands._common import apath, err, errno_text, quote
 from nuwa.script.commands.coreutils.human import NEAREST, human_readable
 from nuwa.script.context import Defer, Invocation
 from nuwa.script.endless import memory_device
+from nuwa.script.entropy import random_bytes
 
 
 #: dd.c ``parse_integer`` multipliers (xstrtoumax suffixes with dd's own ``c`` and ``w``)
@@ -62,7 +63,7 @@ class _Source:
         if self.kind == "zero":
             return bytes(n)
         if self.kind == "random":
-            return os.urandom(n)
+            return random_bytes(n)
         chunk = self.data[self.pos:self.pos + n]
         self.pos += len(chunk)
         return chunk

@@ -23,13 +23,13 @@ exit 1, ``--help`` 0.
 
 from __future__ import annotations
 
-import os
 import posixpath
 import struct
 import time
 
 from nuwa.script.commands._common import errno_text
 from nuwa.script.context import Defer, Drop, Invocation
+from nuwa.script.entropy import random_bytes
 
 DBUS_FILE = "/var/lib/dbus/machine-id"
 ETC_FILE = "/etc/machine-id"
@@ -104,7 +104,7 @@ def _write_id(inv: Invocation, path: str, uid: str) -> bool:
 
 
 def _new_id() -> str:
-    return (os.urandom(12) + struct.pack(">I", int(time.time()) & 0xFFFFFFFF)).hex()
+    return (random_bytes(12) + struct.pack(">I", int(time.time()) & 0xFFFFFFFF)).hex()
 
 
 def _usage(inv: Invocation, status: int) -> int:

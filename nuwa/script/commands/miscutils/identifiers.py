@@ -32,11 +32,9 @@ postinsts' files against real dpkg's (tests/script/test_services_dormant.py).
 
 from __future__ import annotations
 
-import os
-import uuid
-
 from nuwa.script.commands import _args
 from nuwa.script.context import Defer, Invocation
+from nuwa.script.entropy import random_bytes, random_uuid
 
 # ---- a getopt_long that acts in order ----------------------------------------------------------
 
@@ -91,7 +89,7 @@ def iscsi_iname(inv: Invocation) -> int:
                 inv.err("error: prefix too long\n" + _ISCSI_USAGE)
                 return 1
             prefix = val
-    digits = "".join(f"{b:x}" for b in os.urandom(6))
+    digits = "".join(f"{b:x}" for b in random_bytes(6))
     inv.out(f"{'InitiatorName=' if with_key else ''}{prefix}:{digits}\n")
     return 0
 
@@ -114,7 +112,7 @@ def _generate_hostnqn(inv: Invocation) -> str:
             continue
         raise Defer(f"nvme {inv.argv[1]}: the image has {p}, a machine UUID libnvme would use "
                     "(the model answers for a dormant image, whose /sys and /proc are empty)")
-    return f"nqn.2014-08.org.nvmexpress:uuid:{uuid.uuid4()}\n"
+    return f"nqn.2014-08.org.nvmexpress:uuid:{random_uuid()}\n"
 
 
 def nvme(inv: Invocation) -> int:
@@ -165,5 +163,5 @@ def uuidgen(inv: Invocation) -> int:
             raise Defer(f"uuidgen {' '.join(inv.argv[1:])}: help and name-based UUIDs are not modelled")
     if kind != "r":
         raise Defer(f"uuidgen -{kind}: time- and name-based UUIDs are not modelled")
-    inv.out(f"{uuid.uuid4()}\n")
+    inv.out(f"{random_uuid()}\n")
     return 0

@@ -26,11 +26,11 @@ What the real program does, measured against it in a chroot (tests/script/test_r
 from __future__ import annotations
 
 import base64
-import os
 import posixpath
 
 from nuwa.script.commands.accounts.db import Accounts
 from nuwa.script.context import Defer, Invocation
+from nuwa.script.entropy import random_bytes
 
 KEYFILE = "/etc/bind/rndc.key"
 #: algorithm -> default secret length in bits (the digest size)
@@ -138,7 +138,7 @@ def rndc_confgen(inv: Invocation) -> int:
     if alg == "hmac-md5":
         inv.err("warning: use of hmac-md5 for RNDC keys is deprecated; hmac-sha256 is now recommended.\n")
     nbytes = ((bits if bits is not None else ALGORITHMS[alg]) + 7) // 8
-    secret = base64.b64encode(os.urandom(nbytes)).decode()
+    secret = base64.b64encode(random_bytes(nbytes)).decode()
     if not write:
         inv.out(_conf(name, alg, secret))
         return 0

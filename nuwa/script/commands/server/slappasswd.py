@@ -39,6 +39,7 @@ import os
 
 from nuwa.script.commands import _args
 from nuwa.script.context import Defer, Invocation
+from nuwa.script.entropy import random_bytes
 
 USAGE = ("Usage: slappasswd [options]\n"
          "  -c format\tcrypt(3) salt format\n"
@@ -109,7 +110,7 @@ def _parse(inv: Invocation) -> dict:
                 raise _message(inv, "Option -g incompatible with -T\n")
             if st["newpw"] is not None:
                 raise _message(inv, "New password already provided\n")
-            st["generated"] = bytes(CRYPT64[b % len(CRYPT64)] for b in os.urandom(8))
+            st["generated"] = bytes(CRYPT64[b % len(CRYPT64)] for b in random_bytes(8))
         elif key == "h":
             if st["scheme_given"]:
                 raise _message(inv, "Scheme already provided\n")
@@ -162,7 +163,7 @@ def _read_pwfile(inv: Invocation, name: str) -> bytes:
 def _hash(scheme: str, pw: bytes) -> bytes:
     """pw_string64 of the hash_* function of ``scheme`` (registered name, upper case)."""
     if scheme in ("{SSHA}", "{SMD5}"):
-        salt = os.urandom(SALT_SIZE)
+        salt = random_bytes(SALT_SIZE)
         digest = hashlib.new("sha1" if scheme == "{SSHA}" else "md5", pw + salt).digest() + salt
     else:
         digest = hashlib.new("sha1" if scheme == "{SHA}" else "md5", pw).digest()

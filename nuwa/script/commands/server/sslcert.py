@@ -35,6 +35,7 @@ from nuwa.script.commands._common import UserDB, now_ns
 from nuwa.script.commands.accounts.db import all_or_nothing
 from nuwa.script.commands.caches.x509hash import DerError, cert_subject, name_hash, pem_blocks
 from nuwa.script.context import Defer, Invocation
+from nuwa.script.entropy import random_bytes
 
 PROG = "make-ssl-cert"
 TEMPLATE = "/usr/share/ssl-cert/ssleay.cnf"
@@ -191,7 +192,7 @@ def _make(cn: str, alt: str, days: int) -> tuple[bytes, bytes]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])  # UTF8String: req's utf8only mask
     now = datetime.datetime.fromtimestamp(now_ns() // 1_000_000_000, datetime.timezone.utc)
     # apps/lib/apps.c rand_serial: 159 random bits, so the INTEGER stays positive in 20 bytes
-    serial = int.from_bytes(os.urandom(20), "big") >> 1
+    serial = int.from_bytes(random_bytes(20), "big") >> 1
     builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                .serial_number(serial).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=days))
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=False)
