@@ -257,6 +257,11 @@ class MemoryFS(FileSystem):
     def _lookup(self, d: Node, name: str):
         return self._entries(d).get(name)
 
+    def set_clock(self, clock):
+        """Make ``clock()`` the source of "now"; returns the previous one (``nuwa.fs.trace``)."""
+        old, self._clock = self._clock, clock
+        return old
+
     def _now(self) -> int:
         return self._clock()
 
@@ -280,11 +285,15 @@ class MemoryFS(FileSystem):
         r = self._resolver.resolve(stripped or "/", follow=False)
         return r.parent, r.name, r.node, trailing
 
+    def _no_space(self, path: str) -> OSError:
+        """The ENOSPC error for ``path`` (an overlay also tells its backend that it refused)."""
+        return fs_error(errno.ENOSPC, path)
+
     def _create_checks(self, path: str, want_dir: bool = False):
         """``filename_create`` (see the model), then ENOSPC when no inode is left."""
         parent, name = self._filename_create(path, want_dir)
         if self._inodes >= self._max_inodes:
-            raise fs_error(errno.ENOSPC, path)
+            raise self._no_space(path)
         return parent, name
 
     def _make(self, parent: Node, name: str, mode: int) -> Node:
@@ -370,7 +379,7 @@ class MemoryFS(FileSystem):
                 raise fs_error(errno.EISDIR, path)
             self._ro(path)
             if self._inodes >= self._max_inodes:
-                raise fs_error(errno.ENOSPC, path)
+                raise self._no_space(path)
             node = self._make(parent, name, S.S_IFREG | (mode & 0o7777))
             return MemoryHandle(self, node, acc != os.O_WRONLY, acc != os.O_RDONLY, path)
         if creat and excl:
@@ -408,7 +417,7 @@ class MemoryFS(FileSystem):
         c = self._content_w(node)
         need = c.new_blocks(offset, len(data))
         if self._used_blocks + need > self._capacity_blocks:
-            raise fs_error(errno.ENOSPC, path)
+            raise self._no_space(path)
         before = c.allocated()
         c.pwrite(offset, data)
         self._account_blocks(c.allocated() - before)

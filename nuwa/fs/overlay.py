@@ -140,13 +140,19 @@ class Overlay(MemoryFS):
         b = self.backend
         self.writable = True  # a dry run over a read-only image works; commit() needs a writable one
         try:
-            vfs = b.statvfs("/")
+            # a tracing backend records this read as a bound, not a value (nuwa.fs.trace)
+            vfs = getattr(b, "capacity_statvfs", b.statvfs)("/")
             self._capacity_blocks = vfs.f_bavail * vfs.f_frsize // BLOCK
             self._max_inodes = vfs.f_favail
         except OSError:
             self._capacity_blocks, self._max_inodes = 1 << 40, 1 << 32
         self._used_blocks = 0
         self._inodes = 0
+        # the most blocks and inodes ever used: a tracing backend learns each new peak
+        self._peak = [0, 0]
+        self._note_use = getattr(b, "note_use", None)
+        # a tracing backend learns which loaded nodes the job looked up (nuwa.fs.trace)
+        self._note_seen = getattr(b, "note_seen", None)
         self._next_ino = 1 << 48  # above any backend inode number
         self._by_ino: dict[int, Node] = {}
         self._ino_paths: dict[int, set[str]] = {}
@@ -176,6 +182,12 @@ class Overlay(MemoryFS):
         n.origin = Origin(path, st)
         if not S.S_ISDIR(st.st_mode) and st.st_nlink > 1:
             self._by_ino[st.st_ino] = n
+        return n
+
+    def _lookup(self, d: Node, name: str):
+        n = self._entries(d).get(name)
+        if n is not None and self._note_seen is not None and n.origin is not None:
+            self._note_seen(n.origin.path)
         return n
 
     def _entries(self, d: Node) -> dict:
@@ -259,6 +271,26 @@ class Overlay(MemoryFS):
 
     def _new_content(self):
         return SpoolContent(self.spool_max)
+
+    def _account_blocks(self, delta: int) -> None:
+        self._used_blocks += delta
+        if self._used_blocks > self._peak[0]:
+            self._peak[0] = self._used_blocks
+            if self._note_use is not None:
+                self._note_use(*self._peak)
+
+    def _account_inode(self, delta: int) -> None:
+        self._inodes += delta
+        if self._inodes > self._peak[1]:
+            self._peak[1] = self._inodes
+            if self._note_use is not None:
+                self._note_use(*self._peak)
+
+    def _no_space(self, path: str) -> OSError:
+        note = getattr(self.backend, "note_no_space", None)  # a trace is then not shareable
+        if note is not None:
+            note()
+        return super()._no_space(path)
 
     def _new_ino(self) -> int:
         self._next_ino += 1
@@ -357,8 +389,14 @@ class Overlay(MemoryFS):
                 return "dir"
             return "leaf" if n.nlink == 1 and n.origin.st.st_nlink == 1 else None
 
-        return diff_trees(self.backend, self, times=times, prune=prune, same_content=same_content,
-                          unchanged=unchanged)
+        # what the diff looks up in the overlay to vouch for unchanged nodes is not the job's
+        # reading: it reads the backend itself for everything else (and a trace records that)
+        note, self._note_seen = self._note_seen, None
+        try:
+            return diff_trees(self.backend, self, times=times, prune=prune, same_content=same_content,
+                              unchanged=unchanged)
+        finally:
+            self._note_seen = note
 
     def discard(self) -> None:
         """Drop every pending change (the backend was never written)."""

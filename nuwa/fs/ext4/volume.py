@@ -193,6 +193,13 @@ class Volume:
         """Current time in nanoseconds (injectable for tests), as an inode can hold it."""
         return self.time_trunc(self._clock())
 
+    def set_clock(self, clock):
+        """Make ``clock()`` (nanoseconds) the source of "now" from here on; returns the previous
+        one (a trace records the times a job's writes took, and its replay gives them back:
+        ``nuwa.fs.trace``)."""
+        old, self._clock = self._clock, clock
+        return old
+
     def time_trunc(self, ns: int) -> int:
         """A timestamp as the kernel stores it (VFS ``timestamp_truncate`` with ext4's limits).
 

@@ -1,0 +1,361 @@
+"""Traces: every call a job made on a filesystem, to check on another and replay there.
+
+A fleet patches many images that are alike (overlays of one base, the same packages). The
+patch job is a deterministic function of what it reads from the image's filesystem (and of
+its inputs: the ``.deb`` files, the plan, the disk layout, which the caller compares itself).
+So if a second image answers every read the first image's job made exactly as the first
+image did, the job on the second image would make exactly the same calls -- and its effect
+is the same sequence of writes. :class:`TracingFS` records that sequence on the first image;
+:func:`replay` runs it against the second image's filesystem, comparing the outcome of every
+call (reads *and* writes: a write's errno is an observation too) with the recorded one, and
+stops at the first difference (:class:`TraceMismatch`), leaving the caller to discard what
+was written and compute that image itself.
+
+What is recorded, per call: the method, its arguments (write data included, so a trace holds
+the bytes the job wrote) and a 16-byte digest of the outcome (the result, or the errno).
+Contents read through a handle are also keyed by the backend's content fingerprint
+(:func:`nuwa.fs.diff.fingerprint`): when the replaying backend gives the same non-None key,
+the bytes are identical and need not be read again -- two overlays of one qcow2 base read
+their shared files without touching a data cluster.
+
+One read is not compared for equality: the free space an :class:`nuwa.fs.overlay.Overlay`
+takes as its capacity when it starts (``capacity_statvfs``). The job only asks "does this
+still fit?" of it, and the overlay tells its backend each new peak of what it uses
+(``note_use``), so another image whose free space holds that peak (blocks and inodes)
+answers every such question alike -- provided none of them was answered "no" on the first
+image (an overlay that refuses tells its backend, :attr:`Trace.space_refused`). A ``statvfs`` a script makes (``df``)
+is compared exactly, like any other read.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import os
+import types
+
+from nuwa.fs.memory import BLOCK
+from nuwa.fs.model import FileHandle, FileSystem, join
+
+#: methods that only read; everything else the trace forwards is a change of the filesystem
+_READS = frozenset({"lstat", "stat", "readdir", "readlink", "statvfs", "getxattr", "listxattr", "readdir_stat",
+                    "content_fingerprint"})
+#: an lstat or stat once the job has begun to write: the overlay's commit, which decides only on
+#: the type, owner, mode and times it returns (the inode number, blocks and ctime of what it
+#: just wrote are the replaying filesystem's own allocation)
+_META = {"lstat:meta": "lstat", "stat:meta": "stat"}
+_READS = _READS | frozenset(_META)
+#: optional backend methods the proxy offers only when the backend has them
+_OPTIONAL = ("content_fingerprint",)
+
+
+def digest(outcome) -> bytes:
+    """16 bytes that name a call's outcome: its result, or ``("errno", n)`` for an OSError."""
+    if isinstance(outcome, (bytes, bytearray, memoryview)):
+        return hashlib.blake2b(bytes(outcome), digest_size=16, person=b"bytes").digest()
+    return hashlib.blake2b(repr(outcome).encode("utf-8", "surrogateescape"), digest_size=16).digest()
+
+
+def _failure(e: BaseException):
+    """How an exception from the backend is recorded (a damaged image is not a shareable fact)."""
+    if isinstance(e, OSError):
+        return ("errno", e.errno)
+    return ("exception", type(e).__name__, str(e))
+
+
+class TraceMismatch(Exception):
+    """The replaying filesystem answered a call differently from the traced one."""
+
+    def __init__(self, index: int, call: str):
+        super().__init__(f"call {index} ({call}) answered differently")
+        self.index, self.call = index, call
+
+
+class Trace:
+    """The calls of one job, in order (see the module note).
+
+    ``events`` holds tuples: ``("c", name, args, kwargs, digest)`` for a filesystem call,
+    ``("o", handle, args, kwargs, digest, fingerprint)`` for ``open_handle``, ``("h", handle,
+    name, args, digest)`` for a call on an open handle, ``("cap",)`` where an overlay read its
+    capacity (checked against :attr:`peak`). ``writes`` counts the changing calls; ``data`` the bytes they
+    carry.
+    """
+
+    def __init__(self):
+        self.events: list[tuple] = []
+        self.writes = 0
+        self.data = 0
+        #: an overlay over the traced filesystem refused a write for want of space
+        self.space_refused = False
+        #: backend paths an overlay above looked up (their listed lstat is compared on replay)
+        self.seen: set[str] = set()
+        #: the most (blocks of nuwa.fs.memory.BLOCK, inodes) an overlay above ever used
+        self.peak = (0, 0)
+        #: every "now" the backend took while traced (its own timestamps of changed inodes)
+        self.clock: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+
+class TracingHandle(FileHandle):
+    """A handle of a :class:`TracingFS`: its calls go into the trace too."""
+
+    def __init__(self, fs: "TracingFS", handle: FileHandle, hid: int):
+        self._fs, self._h, self._id = fs, handle, hid
+
+    def _call(self, name: str, *args):
+        return self._fs._record(("h", self._id, name, args), getattr(self._h, name), args, {},
+                                name not in ("pread", "size"))
+
+    def pread(self, offset: int, n: int) -> bytes:
+        return self._call("pread", offset, n)
+
+    def pwrite(self, offset: int, data: bytes) -> int:
+        return self._call("pwrite", offset, bytes(data))
+
+    def truncate(self, length: int) -> None:
+        return self._call("truncate", length)
+
+    def size(self) -> int:
+        return self._call("size")
+
+    def close(self) -> None:
+        # recorded, not counted as a change: a closed handle writes what it holds on some backends
+        self._fs._record(("h", self._id, "close", ()), self._h.close, (), {}, False)
+
+
+def _traced(name: str):
+    """A method that forwards ``name`` to the backend and records the call."""
+    changes = name not in _READS
+    meta = f"{name}:meta" if f"{name}:meta" in _META else None
+
+    def method(self, *args, **kw):
+        if meta is not None and self.trace.writes:
+            fn = getattr(self.backend, name)
+            out = []
+            self._record(("c", meta, args, tuple(sorted(kw.items()))),
+                         lambda *a, **k: out.append(fn(*a, **k)) or _meta(out[0]), args, kw, False)
+            return out[0]
+        return self._record(("c", name, args, tuple(sorted(kw.items()))), getattr(self.backend, name), args, kw,
+                            changes)
+    method.__name__ = name
+    method.__doc__ = f"The backend's ``{name}``, recorded."
+    return method
+
+
+class TracingFS(FileSystem):
+    """``backend`` as it is, every call recorded into ``trace`` (see the module note)."""
+
+    def __init__(self, backend: FileSystem, trace: Trace):
+        self.backend, self.trace = backend, trace
+        self._handles = 0
+        self._fingerprints: dict[str, object] = {}
+        for name in _OPTIONAL:  # present only when the backend has them: callers probe with getattr
+            if hasattr(backend, name):
+                setattr(self, name, types.MethodType(_traced(name), self))
+        if hasattr(backend, "set_clock"):  # the backend's own times (ctime...) are recorded too
+            self._clock = backend.set_clock(self._tick)
+
+    def _tick(self) -> int:
+        t = self._clock()
+        self.trace.clock.append(t)
+        return t
+
+    @property
+    def writable(self) -> bool:  # noqa: D401 - the backend's
+        return self.backend.writable
+
+    def _record(self, head: tuple, fn, args, kw, changes: bool):
+        if changes:
+            self._fingerprints.clear()
+            self.trace.writes += 1
+            self.trace.data += sum(len(a) for a in args if isinstance(a, bytes))
+        try:
+            out = fn(*args, **kw)
+        except BaseException as e:
+            self.trace.events.append(head + (digest(_failure(e)),))
+            raise
+        self.trace.events.append(head + (digest(out),))
+        return out
+
+    def capacity_statvfs(self, path: str = "/"):
+        """The backend's ``statvfs``, recorded as a lower bound (see the module note)."""
+        v = self.backend.statvfs(path)
+        self.trace.events.append(("cap",))
+        return v
+
+    def readdir_stat(self, path: str):
+        """The backend's names and lstats of a directory, recorded name by name (module note)."""
+        try:
+            out = _listing(self.backend, path)
+        except BaseException as e:
+            self.trace.events.append(("c", "readdir_stat", (path,), (), digest(_failure(e))))
+            raise
+        self.trace.events.append(("d", path, digest([n for n, _ in out]), {n: digest(st) for n, st in out}))
+        return out
+
+    def note_seen(self, path: str) -> None:
+        """An overlay above looked ``path`` up: its metadata, as listed, is part of the job's input."""
+        self.trace.seen.add(path)
+
+    def note_use(self, blocks: int, inodes: int) -> None:
+        """An overlay above uses this much now, more than ever before (see the module note)."""
+        self.trace.peak = (max(blocks, self.trace.peak[0]), max(inodes, self.trace.peak[1]))
+
+    def note_no_space(self) -> None:
+        """An overlay above refused a write (ENOSPC): the capacity bound does not hold."""
+        self.trace.space_refused = True
+
+    def open_handle(self, path: str, flags: int = os.O_RDONLY, mode: int = 0o666) -> FileHandle:
+        """The backend's handle, wrapped; a read-only open records the content fingerprint."""
+        self._handles += 1
+        hid = self._handles
+        fp = None
+        if _reading(flags):
+            if hasattr(self.backend, "content_fingerprint"):
+                if path not in self._fingerprints:
+                    self._fingerprints[path] = _fingerprint(self.backend, path)
+                fp = self._fingerprints[path]
+        else:
+            self._fingerprints.clear()
+            self.trace.writes += 1
+        head = ("o", hid, (path, flags, mode), ())
+        try:
+            h = self.backend.open_handle(path, flags, mode)
+        except BaseException as e:
+            self.trace.events.append(head + (digest(_failure(e)), fp))
+            raise
+        self.trace.events.append(head + (digest("open"), fp))
+        return TracingHandle(self, h, hid)
+
+
+for _name in ("lstat", "stat", "readdir", "readlink", "statvfs", "getxattr", "listxattr", "truncate", "mkdir",
+              "rmdir", "unlink", "rename", "symlink", "link", "mknod", "chmod", "chown", "utime", "setxattr",
+              "removexattr", "flush"):
+    setattr(TracingFS, _name, _traced(_name))
+del _name
+abc.update_abstractmethods(TracingFS)
+
+
+def _listing(fs, path: str) -> list:
+    """``readdir_stat`` of ``fs``, or the same made of ``readdir`` and ``lstat``."""
+    scan = getattr(fs, "readdir_stat", None)
+    if scan is not None:
+        return scan(path)
+    return [(n, fs.lstat(join(path, n))) for n in fs.readdir(path)]
+
+
+def _meta(st):
+    """The fields of a Stat the overlay's commit decides on."""
+    return (st.st_mode, st.st_uid, st.st_gid, st.st_atime_ns, st.st_mtime_ns)
+
+
+def _reading(flags: int) -> bool:
+    return flags & os.O_ACCMODE == os.O_RDONLY and not flags & (os.O_CREAT | os.O_TRUNC)
+
+
+def _fingerprint(fs, path: str):
+    try:
+        return fs.content_fingerprint(path)
+    except OSError:
+        return None
+
+
+def replay(trace: Trace, fs: FileSystem, trusted: bool = False) -> int:
+    """Make every call of ``trace`` on ``fs``, in order; returns how many were made.
+
+    Raises :class:`TraceMismatch` at the first call whose outcome differs from the recorded
+    one (``fs`` then holds the writes made before it: the caller discards them). A read of
+    contents whose fingerprint on ``fs`` equals the recorded one is not made again. A backend
+    with a clock (``set_clock``) is given the times the traced one took, in order.
+
+    ``trusted``: the caller knows ``fs`` reads exactly as the traced filesystem did (equal
+    device content identities): reads are not made; the writes and their outcomes are.
+    """
+    old_clock = None
+    if hasattr(fs, "set_clock"):  # the backend's "now" as it was when the trace was taken
+        times = iter(trace.clock)
+        old_clock = fs.set_clock(lambda: next(times, None) or old_clock())
+    try:
+        return _replay(trace, fs, trusted)
+    finally:
+        if old_clock is not None:
+            fs.set_clock(old_clock)
+
+
+def _replay(trace: Trace, fs: FileSystem, trusted: bool) -> int:
+    handles: dict[int, tuple] = {}
+    fps: dict[str, object] = {}
+    for i, ev in enumerate(trace.events):
+        kind = ev[0]
+        if trusted and (kind in ("d", "cap") or (kind == "c" and ev[1] in _READS)):
+            continue
+        if kind == "cap":  # the overlay's capacity: it must hold what the traced overlay used
+            v = fs.statvfs("/")
+            if v.f_bavail * v.f_frsize // BLOCK < trace.peak[0] or v.f_favail < trace.peak[1]:
+                raise TraceMismatch(i, "free space")
+            continue
+        if kind == "d":  # a listing: the names in order, and the lstat of each name looked up
+            _, path, names, stats = ev
+            try:
+                listing = _listing(fs, path)
+            except OSError:
+                raise TraceMismatch(i, f"readdir_stat {path}") from None
+            if digest([n for n, _ in listing]) != names or any(
+                    digest(st) != stats[n] for n, st in listing if join(path, n) in trace.seen):
+                raise TraceMismatch(i, f"readdir_stat {path}")
+            continue
+        if kind == "c":
+            _, name, args, kw, want = ev
+            if name not in _READS:
+                fps.clear()
+            if name in _META:  # an lstat of the commit: only the fields it decides on
+                got = _outcome(lambda *a, **k: _meta(getattr(fs, _META[name])(*a, **k)), args, dict(kw))
+            else:
+                got = _outcome(getattr(fs, name), args, dict(kw))
+        elif kind == "o":
+            _, hid, (path, flags, mode), _kw, want, fp = ev
+            if trusted and _reading(flags):
+                handles[hid] = (None, True)  # its reads are not made (``trusted``)
+                continue
+            if _reading(flags) and fp is not None:
+                if path not in fps:
+                    fps[path] = _fingerprint(fs, path) if hasattr(fs, "content_fingerprint") else None
+                if fps[path] == fp:  # identical contents: its reads need not be made
+                    handles[hid] = (None, True)
+                    continue
+            elif not _reading(flags):
+                fps.clear()
+            try:
+                h = fs.open_handle(path, flags, mode)
+                got = digest("open")
+            except OSError as e:
+                h, got = None, digest(_failure(e))
+            handles[hid] = (h, False)
+            name = f"open_handle {path}"
+        else:
+            _, hid, name, args, want = ev
+            h, same = handles.get(hid, (None, False))
+            if h is None and same:  # a read-only handle of identical contents: not opened
+                continue
+            if h is None:
+                raise TraceMismatch(i, f"{name} on a handle that did not open")
+            if same and name in ("pread", "size"):
+                continue  # identical contents (equal fingerprints): nothing to check
+            got = _outcome(getattr(h, name), args, {})
+            if name == "close":
+                handles[hid] = (None, False)
+        if got != want:
+            raise TraceMismatch(i, f"{name} {ev[2] if kind == 'c' else ''}".strip())
+    for h, _same in handles.values():  # handles the traced job left open (none, normally)
+        if h is not None:
+            h.close()
+    return len(trace.events)
+
+
+def _outcome(fn, args, kw) -> bytes:
+    try:
+        return digest(fn(*args, **kw))
+    except OSError as e:
+        return digest(_failure(e))

@@ -1,0 +1,184 @@
+"""Traces (nuwa.fs.trace): a job recorded over one filesystem, replayed over another.
+
+The judge is the tree itself: a trace replayed on a filesystem that answers alike leaves it
+exactly (times included) as the job left the traced one -- compared with ``diff_trees`` -- and
+a filesystem that answers any read the job made differently stops the replay.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+
+import pytest
+
+from nuwa.fs.diff import diff_trees
+from nuwa.fs.memory import BLOCK, MemoryFS
+from nuwa.fs.overlay import Overlay
+from nuwa.fs.trace import Trace, TraceMismatch, TracingFS, replay
+
+
+def _clock(start: int = 1_700_000_000 * 10**9):
+    ticks = itertools.count(start, 1000)
+    return lambda: next(ticks)
+
+
+def base(extra=None, capacity: int = 1 << 30) -> MemoryFS:
+    """A small tree; ``extra(fs)`` makes it differ."""
+    fs = MemoryFS(capacity=capacity, clock=_clock())
+    fs.makedirs("/etc/app")
+    fs.makedirs("/var/lib/app")
+    fs.makedirs("/srv")
+    fs.write_bytes("/etc/app/app.conf", b"mode=fast\n")
+    fs.write_bytes("/etc/app/other.conf", b"unrelated\n")
+    fs.write_bytes("/var/lib/app/state", b"1\n")
+    fs.symlink("app.conf", "/etc/app/current")
+    fs.write_bytes("/srv/data", b"x" * 10000)
+    if extra is not None:
+        extra(fs)
+    return fs
+
+
+def job(fs) -> None:
+    """What a package's unpack and postinst do: read configuration, write files, rename,
+    remove, change modes, owners, links and xattrs."""
+    conf = fs.read_bytes("/etc/app/app.conf")
+    fs.makedirs("/usr/share/app")
+    fs.write_bytes("/usr/share/app/seen", conf.upper())
+    fs.write_bytes("/var/lib/app/state.new", b"2\n")
+    fs.rename("/var/lib/app/state.new", "/var/lib/app/state")
+    fs.unlink("/srv/data")
+    fs.chmod("/etc/app/app.conf", 0o600)
+    fs.chown("/usr/share/app/seen", 7, 8)
+    fs.link("/usr/share/app/seen", "/usr/share/app/seen2")
+    fs.setxattr("/usr/share/app/seen", "user.origin", b"trace")
+    fs.symlink("/usr/share/app/seen", "/usr/share/app/latest")
+
+
+def record(fs) -> Trace:
+    trace = Trace()
+    ov = Overlay(TracingFS(fs, trace), clock=_clock(1_800_000_000 * 10**9))
+    job(ov)
+    ov.commit()
+    return trace
+
+
+def test_a_replay_on_an_equal_tree_ends_as_the_job_did():
+    a, b = base(), base()
+    trace = record(a)
+    assert trace.writes > 0 and trace.data > 0
+    replay(trace, b)
+    assert diff_trees(a, b, times=True) == []
+    assert b.read_bytes("/usr/share/app/seen") == b"MODE=FAST\n"
+
+
+def test_a_read_answered_differently_stops_the_replay():
+    trace = record(base())
+    b = base(lambda fs: fs.write_bytes("/etc/app/app.conf", b"mode=slow\n"))  # read by the job
+    with pytest.raises(TraceMismatch):
+        replay(trace, b)
+
+
+def test_a_listed_name_the_job_never_looked_up_may_differ():
+    # other.conf is listed with /etc/app (the overlay loads whole directories) but never looked up
+    a = base()
+    trace = record(a)
+    b = base(lambda fs: fs.write_bytes("/etc/app/other.conf", b"changed, and longer than before\n"))
+    replay(trace, b)
+    assert b.read_bytes("/usr/share/app/seen") == a.read_bytes("/usr/share/app/seen")
+    assert b.read_bytes("/etc/app/other.conf") == b"changed, and longer than before\n"
+    assert [e.path for e in diff_trees(a, b, times=True)] == ["/etc/app/other.conf"]
+
+
+def test_a_listing_with_other_names_stops_the_replay():
+    trace = record(base())
+    with pytest.raises(TraceMismatch):
+        replay(trace, base(lambda fs: fs.write_bytes("/etc/app/extra.conf", b"")))
+
+
+def test_free_space_is_a_bound_not_a_value():
+    a = base()
+    trace = record(a)
+    assert trace.peak[0] > 0 and trace.peak[1] > 0
+    # more free space (bigger filesystem): every "does it fit?" is answered alike
+    replay(trace, base(capacity=1 << 31))
+    # less than the job's overlay used at its peak: not replayed
+    small = MemoryFS(capacity=(trace.peak[0] - 1) * BLOCK, clock=_clock())
+    tight = base()
+    for p in ("/etc/app", "/var/lib/app", "/srv"):
+        small.makedirs(p)
+    with pytest.raises(TraceMismatch):
+        replay(trace, _copy(tight, small))
+
+
+def _copy(src: MemoryFS, dst: MemoryFS) -> MemoryFS:
+    for top, dirs, files in src.walk("/"):
+        for d in dirs:
+            dst.makedirs(os.path.join(top, d))
+        for f in files:
+            p = os.path.join(top, f)
+            st = src.lstat(p)
+            if st.is_lnk:
+                dst.symlink(src.readlink(p), p)
+            else:
+                try:
+                    dst.write_bytes(p, src.read_bytes(p))
+                except OSError as e:
+                    assert e.errno == errno.ENOSPC
+    return dst
+
+
+def test_a_refused_write_is_noted():
+    fs = MemoryFS(capacity=4 * BLOCK, clock=_clock())
+    trace = Trace()
+    ov = Overlay(TracingFS(fs, trace))
+    with pytest.raises(OSError) as e:
+        ov.write_bytes("/big", b"x" * (8 * BLOCK))
+    assert e.value.errno == errno.ENOSPC
+    assert trace.space_refused
+
+
+def test_the_outcome_of_a_write_is_checked():
+    # the job removes /srv/data; a tree where that fails (a directory there) must not pass
+    trace = record(base())
+
+    def directory(fs):
+        fs.unlink("/srv/data")
+        fs.makedirs("/srv/data")
+    with pytest.raises(TraceMismatch):
+        replay(trace, base(directory))
+
+
+def test_the_backend_clock_is_given_back():
+    a, b = base(), base()
+    trace = record(a)
+    assert trace.clock  # the backend's own "now" (ctime of what the commit changed...)
+    replay(trace, b)
+    for p in ("/usr/share/app/seen", "/var/lib/app", "/usr/share/app"):
+        assert a.lstat(p) == b.lstat(p)
+
+
+def _counting(fs: MemoryFS, reads: list) -> MemoryFS:
+    """``fs``, with every read of the protocol counted into ``reads``."""
+    class Counting(MemoryFS):
+        pass
+    for name in ("lstat", "stat", "readdir", "getxattr", "listxattr", "readlink", "statvfs"):
+        def counted(self, *args, _name=name, **kw):
+            reads.append(_name)
+            return getattr(MemoryFS, _name)(self, *args, **kw)
+        setattr(Counting, name, counted)
+    fs.__class__ = Counting
+    return fs
+
+
+def test_a_trusted_replay_makes_no_read():
+    a = base()
+    trace = record(a)
+    checked, trusted = [], []
+    b = _counting(base(), checked)
+    replay(trace, b)
+    c = _counting(base(), trusted)
+    replay(trace, c, trusted=True)
+    assert checked and not trusted
+    assert diff_trees(a, c, times=True) == []
