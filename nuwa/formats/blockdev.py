@@ -77,6 +77,15 @@ class BlockDevice(ABC):
         """
         return None
 
+    def content_identity(self):
+        """A key such that two devices with equal non-None keys read identical bytes everywhere.
+
+        Read-only and cheap (file metadata and allocation tables, no data). A fleet uses it to
+        know that two images' filesystems answer every read alike without asking them
+        (``nuwa.fs.trace``). None means unknown (the default).
+        """
+        return None
+
     def flush(self) -> None:
         """Make every completed ``pwrite`` durable (ordered against later writes)."""
 
@@ -149,6 +158,14 @@ class RawFile(BlockDevice):
         st = os.fstat(self._fd)
         return ("file", st.st_dev, st.st_ino, offset, length)
 
+    def content_identity(self):
+        """``("file", st_dev, st_ino, size, st_mtime_ns)``: the file is all of its bytes; a write
+        through any other path changes its mtime."""
+        if self._closed:
+            return None
+        st = os.fstat(self._fd)
+        return ("file", st.st_dev, st.st_ino, self.size, st.st_mtime_ns)
+
     def file_size(self) -> int:
         """The host file's current length (may differ from ``size`` for container formats)."""
         return os.fstat(self._fd).st_size
@@ -211,6 +228,12 @@ class SliceDevice(BlockDevice):
             return None
         hook = getattr(self.parent, "source_of", None)
         return hook(self.start + offset, length) if hook else None
+
+    def content_identity(self):
+        """The parent's identity and this window of it."""
+        hook = getattr(self.parent, "content_identity", None)
+        key = hook() if hook else None
+        return None if key is None else ("slice", key, self.start, self.size)
 
     def flush(self) -> None:
         self.parent.flush()

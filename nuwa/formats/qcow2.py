@@ -439,6 +439,20 @@ class Qcow2Image(BlockDevice):
         st = os.fstat(self.fd)
         return ("qcow2", st.st_dev, st.st_ino, self.snapshot_id, offset, length)
 
+    def content_identity(self):
+        """An overlay that allocated nothing reads as its backing file does (up to its own size):
+        the backing file's identity and this size. An image with clusters of its own: the file's
+        identity (``st_dev``, ``st_ino``, size, ``st_mtime_ns``) when it has no backing file,
+        else None (its clusters would have to be compared). An external data file: None."""
+        if self._closed or self.data_file is not None or (self.backing is not None and any(self.l1)):
+            return None
+        if self.backing is not None:
+            hook = getattr(self.backing, "content_identity", None)
+            key = hook() if hook else None
+            return None if key is None else ("overlay", key, self.size, self.backing.size)
+        st = os.fstat(self.fd)
+        return ("qcow2", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, self.snapshot_id, self.size)
+
     def _read_ext(self, g: _Plan, t: array, idx: int, pos: int, span_end: int, offset: int, l2off: int) -> int:
         """Extended L2 (subclusters): one 128-bit entry per cluster, 32 subclusters each."""
         cmask = self.cluster_size - 1
