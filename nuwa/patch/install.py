@@ -23,13 +23,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from nuwa.deb.archive import DebArchive, open_deb
 from nuwa.deb.operations import Dpkg
 from nuwa.deb.status import StatusFile
 from nuwa.errors import InternalError, InvalidInputError, NuwaError, OperationFailedError
 from nuwa.image import Image
 from nuwa.patch.report import (PatchReport, build_report, check_report_path, installed_sources, previous_firstboot,
                                write_report)
+from nuwa.patch.debfiles import open_debs
 from nuwa.patch.runner import SimulatorRunner
 from nuwa.patch.staging import check_target, staged
 from nuwa.script.disklayout import STATE_KEY, describe_image
@@ -98,25 +98,6 @@ def install_steps(fs, steps, runner=None, progress=None, **dpkg_options) -> Appl
         d.end_run()
     d.commit()
     return Applied(d, runner)
-
-
-def open_debs(debs) -> list[DebArchive]:
-    """Open (and check the headers of) every .deb before anything is created (bad input: exit 2).
-
-    ``debs`` are paths or already opened :class:`DebArchive` (kept as they are).
-    """
-    out = []
-    for p in debs:
-        if isinstance(p, DebArchive):
-            out.append(p)
-            continue
-        try:
-            out.append(open_deb(p))
-        except NuwaError:
-            raise
-        except OSError as e:  # permission, I/O: named with the file
-            raise InvalidInputError(f"cannot read the .deb ({e.strerror or e})", where=p) from None
-    return out
 
 
 def _named(err: NuwaError, archives) -> NuwaError:

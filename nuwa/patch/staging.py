@@ -16,6 +16,7 @@ discards the overlay.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import os
 import tempfile
@@ -24,7 +25,29 @@ from dataclasses import dataclass
 from nuwa.errors import InvalidInputError
 from nuwa.formats.qcow2_create import create_overlay
 from nuwa.fs.overlay import Overlay
+from nuwa.fs.trace import Trace, TracingFS
 from nuwa.image import Image
+
+#: the trace the staged jobs of this context record into (:func:`tracing`); None: no tracing
+_TRACE: contextvars.ContextVar[Trace | None] = contextvars.ContextVar("nuwa_staging_trace", default=None)
+
+
+@contextlib.contextmanager
+def tracing(trace: Trace):
+    """Within the block, every staged job's overlay reads and writes the image's root
+    filesystem through a :class:`nuwa.fs.trace.TracingFS` recording into ``trace`` (a fleet
+    records one image's job to replay it into the others: ``nuwa.fleet``)."""
+    token = _TRACE.set(trace)
+    try:
+        yield trace
+    finally:
+        _TRACE.reset(token)
+
+
+def _overlay(root) -> Overlay:
+    """The overlay a job stages in: over ``root``, or over a tracing view of it (:func:`tracing`)."""
+    trace = _TRACE.get()
+    return Overlay(root if trace is None else TracingFS(root, trace))
 
 
 @dataclass
@@ -67,7 +90,7 @@ a filesystem without a journal is refused unless the image was opened with
 ``unsafe_in_place``. With ``dry_run`` nothing is ever written.
     """
     if dry_run:
-        st = Staging(Overlay(image.root()), image, None)
+        st = Staging(_overlay(image.root()), image, None)
         try:
             yield st
         finally:
@@ -84,7 +107,7 @@ a filesystem without a journal is refused unless the image was opened with
             raise InvalidInputError(f"{command} --in-place: the root filesystem has no journal, so an interrupted run "
                                     "could leave it damaged; write a new overlay with --output, or accept the risk "
                                     "with --unsafe-in-place", where=image.path)
-        st = Staging(Overlay(root), image, image.path)
+        st = Staging(_overlay(root), image, image.path)
         try:
             yield st
         except BaseException:
@@ -106,7 +129,7 @@ a filesystem without a journal is refused unless the image was opened with
         create_overlay(tmp, image.path)  # same directory: the backing name stored is the same
         with Image.open(tmp, writable=True, partition=image.partition) as new:
             new.journal_writes = False  # unpublished until complete: the journal would add nothing
-            st = Staging(Overlay(new.root()), new, output)
+            st = Staging(_overlay(new.root()), new, output)
             yield st
             if not st.cancelled:
                 st.fs.commit()
