@@ -6,7 +6,11 @@ one image patched alone.
   (startup, report and the overlay write included);
 - **fleet N**: ``python3 -m nuwa patch OVERLAY_1 ... OVERLAY_N --deb ... --output-dir DIR
   --workers W --quiet`` (the embedded Dask cluster: W worker processes; its start-up and
-  shutdown are timed too), for each N of ``--sizes`` (default 1, 10, 50).
+  shutdown are timed too), for each N of ``--sizes`` (default 1, 10, 50);
+- the largest N again with ``--no-effect-reuse`` (every image computed: the cost effect reuse
+  saves, in the same run);
+- **distinct bases**: the largest N as overlays of ``--bases`` K copies of the default image
+  (default 5; each copy is its own base, so K effect groups).
 
 The overlays are made by ``qemu-img create -b`` over ``testimages/default.qcow2`` (untimed), the
 ``.deb`` files are ``testimages/updates``. Each fleet's outputs are judged (``qemu-img check``
@@ -41,13 +45,22 @@ UPDATES = sorted(glob.glob(os.path.join(REPO, "testimages", "updates", "*.deb"))
 ENV = {**os.environ, "PYTHONPATH": REPO}
 
 
-def overlays(d: str, n: int) -> list[str]:
-    """``n`` new qcow2 overlays of the default image in ``d``."""
+def overlays(d: str, n: int, bases: int = 0) -> list[str]:
+    """``n`` new qcow2 overlays in ``d`` of the default image, or of ``bases`` copies of it
+    (round robin)."""
     os.makedirs(d)
+    below = [IMAGE]
+    if bases:
+        below = []
+        for b in range(bases):
+            copy = os.path.join(d, f"base{b}.qcow2")
+            shutil.copyfile(IMAGE, copy)
+            below.append(copy)
     out = []
     for i in range(n):
         p = os.path.join(d, f"vm{i}.qcow2")
-        subprocess.run([tool("qemu-img"), "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", IMAGE, p], check=True)
+        subprocess.run([tool("qemu-img"), "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", below[i % len(below)],
+                        p], check=True)
         out.append(p)
     return out
 
@@ -67,14 +80,14 @@ def alone(work: str) -> tuple[float, int]:
     return took
 
 
-def fleet(work: str, n: int, workers: int) -> tuple[float, int]:
+def fleet(work: str, n: int, workers: int, bases: int = 0, extra=()) -> tuple[float, int]:
     """A fleet of ``n`` overlays into a new output directory: (seconds, client peak RSS KiB)."""
     d = tempfile.mkdtemp(dir=work)
-    images = overlays(os.path.join(d, "in"), n)
+    images = overlays(os.path.join(d, "in"), n, bases)
     out = os.path.join(d, "out")
     os.makedirs(out)
     took = run_timed([sys.executable, "-m", "nuwa", "patch", *images, *debs(), "--output-dir", out,
-                      "--workers", str(workers), "--quiet"], env=ENV)
+                      "--workers", str(workers), "--quiet", *extra], env=ENV)
     written = sorted(os.listdir(out))
     assert written == sorted(os.path.basename(p) for p in images), written
     for name in written:
@@ -89,6 +102,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="1,10,50")
     ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument("--bases", type=int, default=5)
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     work = tempfile.mkdtemp(prefix="nuwa-bench-fleet-")
@@ -106,6 +120,13 @@ def main() -> None:
             rss = max(m for _, m in runs) // 1024
             rows.append((n, t))
             print(f"{n:>7} {t:>8.2f} {t / t_alone:>6.2f}x {t / n:>8.2f} {rss:>14}")
+        n = sizes[-1]
+        for label, kw in ((f"{n}, no effect reuse", {"extra": ("--no-effect-reuse",)}),
+                          (f"{n} over {args.bases} bases", {"bases": args.bases})):
+            runs = [fleet(work, n, args.workers, **kw) for _ in range(max(1, args.reps))]
+            t = statistics.median(r for r, _ in runs)
+            rss = max(m for _, m in runs) // 1024
+            print(f"{label:>7} {t:>8.2f} {t / t_alone:>6.2f}x {t / n:>8.2f} {rss:>14}")
         if len(rows) >= 2:
             (n1, t1), (n2, t2) = rows[-2], rows[-1]
             print(f"marginal cost per image ({n1} -> {n2} images): {(t2 - t1) / (n2 - n1):.2f} s "

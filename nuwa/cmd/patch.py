@@ -87,7 +87,8 @@ def run_fleet(args) -> int:
                              output_dir=args.output_dir, in_place=args.in_place, dry_run=args.dry_run,
                              workers=args.workers, scheduler=args.scheduler, partition=args.partition,
                              unsafe_in_place=args.unsafe_in_place, firstboot_timeout=args.firstboot_timeout,
-                             firstboot_job_timeout=args.firstboot_job_timeout, progress=progress)
+                             firstboot_job_timeout=args.firstboot_job_timeout, progress=progress,
+                             reuse_effects=not args.no_effect_reuse)
     finally:
         progress.close()
     doc = report.to_json()

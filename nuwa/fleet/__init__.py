@@ -53,7 +53,8 @@ def patch(images, debs=(), upgrade=None, repo_options=None, output_dir=None, in_
     the core count; 0 runs in this process), ``scheduler`` the address of a running Dask
     cluster instead. ``repo_options`` (:class:`nuwa.apt.repository.RepoOptions`) as for
     :meth:`nuwa.api.Image.upgrade`; ``options``: ``partition``, ``unsafe_in_place``,
-    ``firstboot_timeout``, ``firstboot_job_timeout``, ``repositories``. Returns a
+    ``firstboot_timeout``, ``firstboot_job_timeout``, ``repositories``, ``reuse_effects``
+    (default True: alike images replay one image's effect, docs/fleet.md). Returns a
     :class:`nuwa.fleet.job.FleetReport`.
     """
     # late: the job pulls in the patch job and apt's repository code (start-up speed)

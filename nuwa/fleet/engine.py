@@ -12,6 +12,12 @@
 - ``workers=0``: no Dask, the tasks run one after the other in this process (for a library
   caller that wants no processes, and to measure Dask's own cost).
 
+``follow=(follow_fn, strip_fn, leaders)`` chains tasks (effect reuse): ``leaders`` maps a
+follower's index to its leader's; a leader runs as ``fn(task)`` and its result travels, on the
+workers, to each follower's ``follow_fn(task, leader_result)``; the client collects only
+``strip_fn(leader_result)`` (a leader's result may be large). A follower whose leader was lost
+runs as ``fn(task)`` on its own.
+
 A worker that dies (killed, out of memory) loses only the tasks it held: the scheduler sends
 them to another worker (Dask's ``allowed-failures``, default 3 deaths per task; past that the
 image is reported failed with that reason). Results come back in completion order to
@@ -23,11 +29,13 @@ load it.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import shutil
 import sys
 import uuid
+import warnings
 
 from nuwa.apt.progress import is_terminal
 from nuwa.errors import InvalidInputError
@@ -42,21 +50,17 @@ def default_workers() -> int:
 
 
 def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None = None, on_result=None,
-              on_lost=None, quiet_logs: bool = True) -> list:
+              on_lost=None, quiet_logs: bool = True, follow=None) -> list:
     """``[fn(t) for t in tasks]`` on Dask (see the module note); ``on_result(result)`` is called
     as each finishes; ``on_lost(task, reason)`` makes the result of a task Dask gave up on
-    (every worker that ran it died)."""
+    (every worker that ran it died); ``follow`` chains followers to leaders (module note)."""
     if workers is not None and workers < 0:
         raise InvalidInputError(f"--workers must be 0 or more, not {workers}")
     if not tasks:
         return []
+    follow_fn, strip_fn, leaders = follow if follow else (None, None, {})
     if workers == 0 and scheduler is None:
-        out = []
-        for t in tasks:
-            out.append(fn(t))
-            if on_result is not None:
-                on_result(out[-1])
-        return out
+        return _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders)
     # late: Dask loads only when a fleet runs on it (start-up speed of ``import nuwa``, ``nuwa --help``)
     from distributed import Client, LocalCluster, as_completed  # (late, see above)
     from distributed.client import FutureCancelledError  # (late, see above)
@@ -64,6 +68,8 @@ def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None
     if quiet_logs:  # Dask's own chatter (a worker restarting...) is not the fleet's output
         for name in ("distributed", "tornado"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
+        # its scheduler's HTTP server takes another port when a second cluster holds 8787
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
     cluster = None
     try:
         if scheduler is not None:
@@ -78,25 +84,70 @@ def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None
                                    dashboard_address=None, silence_logs=logging.CRITICAL if quiet_logs else logging.WARNING)
             client = Client(cluster)
         with client:
+            if cluster is not None:  # each new worker imports fn's module now, not when its first task
+                # arrives (a follower's worker would otherwise wait for its leader, then import)
+                warm = [client.submit(importlib.import_module, fn.__module__, workers=[addr], pure=False,
+                                      key=f"nuwa-import-{i}-{uuid.uuid4().hex[:12]}", priority=10)
+                        for i, addr in enumerate(client.scheduler_info()["workers"])]
             run = uuid.uuid4().hex[:12]  # keys unique per run: a shared scheduler may hold an older run's
-            futures = [client.submit(fn, t, key=f"nuwa-image-{i}-{run}", pure=False) for i, t in enumerate(tasks)]
-            index = {f.key: i for i, f in enumerate(futures)}
+            # a leader's own job is its image's task ("nuwa-image-"); the client waits on a small
+            # task that drops the effect from its outcome ("nuwa-strip-")
+            heads = {i: client.submit(fn, tasks[i], key=f"nuwa-image-{i}-{run}", pure=False)
+                     for i in sorted(set(leaders.values()))}
+            futures, index = [], {}
+            for i, t in enumerate(tasks):
+                if i in heads:
+                    f = client.submit(strip_fn, heads[i], key=f"nuwa-strip-{i}-{run}", pure=False)
+                elif i in leaders:
+                    f = client.submit(follow_fn, t, heads[leaders[i]], key=f"nuwa-image-{i}-{run}", pure=False)
+                else:
+                    f = client.submit(fn, t, key=f"nuwa-image-{i}-{run}", pure=False)
+                futures.append(f)
+                index[f.key] = i
             out: list = [None] * len(tasks)
-            for fut in as_completed(futures):
+            pending = as_completed(futures)
+            for fut in pending:
                 i = index[fut.key]
                 try:
                     out[i] = fut.result()
                 except (FutureCancelledError, Exception) as e:  # KilledWorker: every worker that ran it died
+                    if i in leaders and fut.key.startswith("nuwa-image-"):  # its leader was lost: run alone
+                        again = client.submit(fn, tasks[i], key=f"nuwa-alone-{i}-{run}", pure=False)
+                        index[again.key] = i
+                        pending.add(again)
+                        fut.release()
+                        continue
                     if on_lost is None:
                         raise
                     out[i] = on_lost(tasks[i], f"{type(e).__name__}: {e}")
                 if on_result is not None:
                     on_result(out[i])
                 fut.release()
+            for f in list(heads.values()) + (warm if cluster is not None else []):
+                f.release()
             return out
     finally:
         if cluster is not None:
             cluster.close()
+
+
+def _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders) -> list:
+    """``workers=0``: every task in this process, leaders first (their effects kept until their
+    followers ran, then dropped)."""
+    out: list = [None] * len(tasks)
+    heads = {}
+    order = sorted(range(len(tasks)), key=lambda i: (i in leaders, i))
+    for i in order:
+        if i in leaders:
+            out[i] = follow_fn(tasks[i], heads[leaders[i]])
+        else:
+            out[i] = fn(tasks[i])
+            if i in set(leaders.values()):
+                heads[i] = out[i]
+                out[i] = strip_fn(out[i])
+        if on_result is not None:
+            on_result(out[i])
+    return out
 
 
 class FleetProgress:

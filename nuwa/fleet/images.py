@@ -9,6 +9,8 @@
   depends on (the apt configuration, sources, pins and keys, dpkg's status and architectures,
   apt's auto-installed marks, ``os-release`` for ``--security-only``). Images with one key get
   one plan (docs/fleet.md "Sharing").
+- :func:`base_of` names the file at the bottom of an image's backing chain: the images of a
+  fleet that share one (overlays of one base) form one effect-reuse group.
 - :func:`debs_applied` says whether an image already holds every ``.deb`` of a ``--deb`` run
   (installed, same version): the idempotency check of a re-run.
 """
@@ -19,7 +21,7 @@ import hashlib
 import os
 import stat
 
-from nuwa.errors import InvalidInputError
+from nuwa.errors import InvalidInputError, NuwaError
 
 #: what the plan of ``--upgrade`` reads from an image (apt's configuration tree, the keyrings a
 #: ``signed-by`` names by convention, dpkg's and apt's state, the OS release)
@@ -164,3 +166,27 @@ def remove_stale_temporaries(output: str) -> list[str]:
             except FileNotFoundError:
                 pass
     return gone
+
+
+def base_of(path: str):
+    """``(st_dev, st_ino)`` of the bottom of ``path``'s backing chain (the file itself for a
+    raw image or a qcow2 without one); None when it cannot be opened (the task will say why)."""
+    from nuwa.formats.detect import open_disk  # (late: only a fleet run asks)
+
+    try:
+        dev = open_disk(path)
+    except (NuwaError, OSError):
+        return None
+    try:
+        bottom = path
+        chain = getattr(dev, "backing_chain", None)
+        if chain is not None:
+            members = chain()
+            if members:
+                bottom = members[-1]["path"]
+        st = os.stat(bottom)
+        return (st.st_dev, st.st_ino)
+    except OSError:
+        return None
+    finally:
+        dev.close()

@@ -25,8 +25,8 @@ from nuwa import api
 from nuwa.apt.repository import RepoOptions, Repositories
 from nuwa.errors import EXIT_FAILED, InvalidInputError, NuwaError
 from nuwa.fleet.engine import FleetProgress, run_tasks
-from nuwa.fleet.images import output_paths, state_key
-from nuwa.fleet.task import OUTCOMES, ImageOutcome, ImageTask, run_image
+from nuwa.fleet.images import base_of, output_paths, state_key
+from nuwa.fleet.task import OUTCOMES, ImageOutcome, ImageTask, follow, run_image, strip
 from nuwa.patch.install import open_debs
 from nuwa.patch.upgrade import UpgradeRequest, prepare_upgrade
 
@@ -153,13 +153,14 @@ def patch_fleet(images, debs=(), request: UpgradeRequest | None = None, repo_opt
                 output_dir: str | None = None, in_place: bool = False, dry_run: bool = False,
                 workers: int | None = None, scheduler: str | None = None, partition: int | None = None,
                 unsafe_in_place: bool = False, firstboot_timeout: int | None = None,
-                firstboot_job_timeout: int | None = None, progress=None, repositories=None) -> FleetReport:
+                firstboot_job_timeout: int | None = None, progress=None, repositories=None,
+                reuse_effects: bool = True) -> FleetReport:
     """Patch every image of ``images`` (paths) with ``debs`` (``--deb``) or ``request``
     (``--upgrade`` and friends); see the module note and docs/fleet.md.
 
     ``progress`` is a :class:`nuwa.fleet.engine.FleetProgress` (or anything with ``update(outcome)``);
-    ``workers``/``scheduler`` choose where the tasks run (:func:`nuwa.fleet.engine.run_tasks`).
-    Returns the :class:`FleetReport`; raises only for bad input of the whole run (exit 2).
+    ``workers``/``scheduler`` choose where the tasks run (:func:`nuwa.fleet.engine.run_tasks`);
+    ``reuse_effects=False`` computes every image itself (no effect reuse, docs/fleet.md). Returns the :class:`FleetReport`; raises only for bad input of the whole run (exit 2).
     """
     start = time.monotonic()
     given = [os.fspath(p) for p in images]
@@ -207,13 +208,48 @@ def patch_fleet(images, debs=(), request: UpgradeRequest | None = None, repo_opt
         if progress is not None:
             progress.update(o.outcome)
 
-    for o in run_tasks(run_image, tasks, workers=workers, scheduler=scheduler, on_result=finished, on_lost=lost):
+    leaders = _effect_groups(tasks) if reuse_effects else {}
+    for o in run_tasks(run_image, tasks, workers=workers, scheduler=scheduler, on_result=finished, on_lost=lost,
+                       follow=(follow, strip, leaders)):
         done[o.index] = o
+    sharing.update(_effects_summary(done.values(), leaders))
     report = FleetReport([done[i] for i in range(len(images))], sharing, time.monotonic() - start,
                          "deb" if request is None else request.action)
     for o, name in zip(report.outcomes, given):  # the names as the caller gave them
         o.image = name
     return report
+
+
+def _effect_groups(tasks: list[ImageTask]) -> dict[int, int]:
+    """Effect reuse: ``{follower position: leader position}`` in ``tasks``. Tasks whose images
+    share the bottom of their backing chain (and, for ``--upgrade``, one package state and so
+    one plan) form a group; its first task records its effect, the others replay it."""
+    groups: dict[tuple, list[int]] = {}
+    for pos, t in enumerate(tasks):
+        base = base_of(t.image)
+        if base is not None:
+            groups.setdefault((base, t.key), []).append(pos)
+    leaders = {}
+    for members in groups.values():
+        if len(members) > 1:
+            tasks[members[0]].lead = True
+            leaders.update({pos: members[0] for pos in members[1:]})
+    return leaders
+
+
+def _effects_summary(outcomes, leaders: dict) -> dict:
+    """The ``sharing`` counts of effect reuse (docs/fleet.md)."""
+    counts = {"effect_groups": len(set(leaders.values())), "effects_recorded": 0, "effects_replayed": 0,
+              "effects_computed": 0}
+    for o in outcomes:
+        s = o.sharing or ""
+        if s == "recorded":
+            counts["effects_recorded"] += 1
+        elif s.startswith("replayed"):
+            counts["effects_replayed"] += 1
+        elif s.startswith("computed"):
+            counts["effects_computed"] += 1
+    return counts
 
 
 def new_progress(total: int, enabled: bool) -> FleetProgress:

@@ -12,6 +12,12 @@ the others. Each run is the single-image job itself (:meth:`nuwa.api.Image.patch
 Idempotent: an image (or, with ``--output-dir``, its existing output) that already holds what
 the run would install is reported ``up-to-date`` and not written. A task re-run after its
 worker died first removes the temporary file the dead worker left beside the output.
+
+Effect reuse (:mod:`nuwa.patch.effect`): a task marked ``lead`` records its job's effect and
+hands it back with its outcome (:attr:`ImageOutcome.effect`); :func:`run_image` given such a
+leader's outcome replays that effect into its own image instead of computing it, when the
+image answers every call of the recorded job alike, and computes the image itself when not
+(:attr:`ImageOutcome.sharing` says which, and why).
 """
 
 from __future__ import annotations
@@ -19,14 +25,14 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from nuwa import api
 from nuwa.deb.status import list_packages
 from nuwa.errors import EXIT_FAILED, EXIT_USAGE, NuwaError
 from nuwa.fleet.images import debs_applied, remove_stale_temporaries, state_key
-from nuwa.patch.install import open_debs
-from nuwa.patch.upgrade import PreparedUpgrade, apply_prepared
+from nuwa.patch.debfiles import open_debs
+from nuwa.patch.effect import record, replay
 
 #: the outcomes, in the order the summary lists them
 OUTCOMES = ("patched", "up-to-date", "kept-back", "failed")
@@ -47,7 +53,8 @@ class ImageTask:
     output: str | None
     mode: str
     debs: list = field(default_factory=list)
-    prepared: PreparedUpgrade | None = None
+    #: a :class:`nuwa.patch.upgrade.PreparedUpgrade` (``upgrade`` mode)
+    prepared: object = None
     key: str | None = None
     salt: str = ""
     dry_run: bool = False
@@ -55,6 +62,8 @@ class ImageTask:
     unsafe_in_place: bool = False
     firstboot_timeout: int | None = None
     firstboot_job_timeout: int | None = None
+    #: record the job's effect for the tasks that follow this one (effect reuse)
+    lead: bool = False
 
 
 @dataclass
@@ -77,10 +86,21 @@ class ImageOutcome:
     worker: str = ""
     note: str | None = None
     report: dict | None = None
+    #: effect reuse: ``recorded`` (a leader whose effect others replay), ``replayed from IMAGE``,
+    #: ``computed: REASON`` (a follower that could not replay, or a leader that could not share)
+    sharing: str | None = None
+    #: a leader's :class:`nuwa.patch.effect.Effect` (None once stripped; never in the JSON)
+    effect: object = None
 
     def to_json(self) -> dict:
         """The image's entry of the fleet document (docs/fleet.md)."""
-        return asdict(self)
+        d = asdict(self)
+        del d["effect"]
+        return d
+
+    def without_effect(self) -> "ImageOutcome":
+        """This outcome without the (large) effect: what the client collects."""
+        return replace(self, effect=None)
 
 
 def _allocated(path: str) -> int:
@@ -128,10 +148,41 @@ def _existing_output(task: ImageTask, archives, start: float) -> ImageOutcome:
     return _failed(task, f"{task.output}: output exists (refusing to overwrite it)", EXIT_USAGE, start)
 
 
-def run_image(task: ImageTask) -> ImageOutcome:
+def _settled(task: ImageTask, image, archives, start: float) -> ImageOutcome | None:
+    """The outcome of an image with nothing to do, or whose state moved since planning; else None."""
+    if task.mode == "deb":
+        if debs_applied(list_packages(image.root()), archives):
+            return _up_to_date(task, start, "every package is installed at its version already")
+    elif task.key is not None and state_key(image.root(), task.salt) != task.key:
+        return _failed(task, "the image's package state changed since the fleet was planned; run again",
+                       EXIT_FAILED, start)
+    return None
+
+
+def _compute(task: ImageTask, image, archives, in_place: bool):
+    """The image's own job; returns ``(report, effect, why not shared)`` (an effect only for a leader)."""
+    # late: the package engine and the script simulator load only where an image is computed (a
+    # worker that only replays effects never needs them)
+    from nuwa.patch.upgrade import apply_prepared
+
+    opts = {"firstboot_timeout": task.firstboot_timeout, "firstboot_job_timeout": task.firstboot_job_timeout}
+
+    def job():
+        if task.mode == "deb":
+            return image.patch(archives, output=task.output, in_place=in_place, dry_run=task.dry_run, **opts)
+        return apply_prepared(image, task.prepared, output=task.output, in_place=in_place, dry_run=task.dry_run,
+                              **opts)
+    if not task.lead:
+        return job(), None, ""
+    return record(image, job, in_place=in_place, dry_run=task.dry_run)
+
+
+def run_image(task: ImageTask, lead: ImageOutcome | None = None) -> ImageOutcome:
     """Patch one image as the single-image command would; never raises for the image's own
-    problems (see the module note)."""
+    problems (see the module note). ``lead``: the outcome of this task's leader, whose
+    effect (if it has one) is replayed here when this image answers alike."""
     start = time.monotonic()
+    effect = lead.effect if lead is not None else None
     try:
         archives = open_debs(task.debs) if task.mode == "deb" else []
         if task.output is not None:
@@ -140,19 +191,25 @@ def run_image(task: ImageTask) -> ImageOutcome:
                 return _existing_output(task, archives, start)
         in_place = task.output is None and not task.dry_run
         before = _allocated(task.image) if in_place else 0
-        opts = {"firstboot_timeout": task.firstboot_timeout, "firstboot_job_timeout": task.firstboot_job_timeout}
+        made, sharing, rep = None, None, None
         with api.open(task.image, writable=in_place, partition=task.partition,
                       unsafe_in_place=task.unsafe_in_place) as image:
-            if task.mode == "deb":
-                if debs_applied(list_packages(image.root()), archives):
-                    return _up_to_date(task, start, "every package is installed at its version already")
-                rep = image.patch(archives, output=task.output, in_place=in_place, dry_run=task.dry_run, **opts)
-            else:
-                if task.key is not None and state_key(image.root(), task.salt) != task.key:
-                    return _failed(task, "the image's package state changed since the fleet was planned; "
-                                         "run again", EXIT_FAILED, start)
-                rep = apply_prepared(image, task.prepared, output=task.output, in_place=in_place,
-                                     dry_run=task.dry_run, **opts)
+            settled = _settled(task, image, archives, start)
+            if settled is not None:
+                return settled
+            if effect is not None:
+                rep, why = replay(image, effect, output=task.output, in_place=in_place, dry_run=task.dry_run)
+                sharing = f"replayed from {effect.image}" if rep is not None else f"computed: {why}"
+            elif lead is not None:
+                sharing = f"computed: {lead.image} left no effect to replay ({lead.sharing or lead.reason})"
+            if rep is None and not (in_place and effect is not None):
+                rep, made, why = _compute(task, image, archives, in_place)
+        if rep is None:  # in place, a replay that did not match abandoned the opened image: open it anew
+            with api.open(task.image, writable=True, partition=task.partition,
+                          unsafe_in_place=task.unsafe_in_place) as image:
+                rep, made, why = _compute(task, image, archives, in_place)
+        if task.lead:
+            sharing = "recorded" if made is not None else f"computed: {why}"
         doc = rep.to_json()
         if doc.get("written") is None:
             written = 0
@@ -160,7 +217,9 @@ def run_image(task: ImageTask) -> ImageOutcome:
             written = max(0, _allocated(task.image) - before)
         else:
             written = os.path.getsize(task.output)
-        return _from_report(task, doc, written, start)
+        out = _from_report(task, doc, written, start)
+        out.sharing, out.effect = sharing, made
+        return out
     except NuwaError as e:
         return _failed(task, str(e), e.exit_code, start)
     except OSError as e:  # an errno from the filesystem model or the host, named path included
@@ -168,3 +227,13 @@ def run_image(task: ImageTask) -> ImageOutcome:
         return _failed(task, f"{e.strerror or e}{where}", EXIT_FAILED, start)
     except Exception as e:  # a bug must not stop the fleet: reported as this image's failure
         return _failed(task, f"internal error: {type(e).__name__}: {e}", EXIT_FAILED, start)
+
+
+def follow(task: ImageTask, lead: ImageOutcome) -> ImageOutcome:
+    """:func:`run_image` of a task that follows ``lead`` (the Dask task's function)."""
+    return run_image(task, lead)
+
+
+def strip(outcome: ImageOutcome) -> ImageOutcome:
+    """A leader's outcome without its effect (the Dask task the client waits on)."""
+    return outcome.without_effect()
