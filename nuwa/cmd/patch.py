@@ -88,7 +88,7 @@ def run_fleet(args) -> int:
                              workers=args.workers, scheduler=args.scheduler, partition=args.partition,
                              unsafe_in_place=args.unsafe_in_place, firstboot_timeout=args.firstboot_timeout,
                              firstboot_job_timeout=args.firstboot_job_timeout, progress=progress,
-                             reuse_effects=not args.no_effect_reuse)
+                             reuse_effects=not args.no_effect_reuse, rebase=args.rebase_onto_patched_base)
     finally:
         progress.close()
     doc = report.to_json()

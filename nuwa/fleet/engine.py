@@ -10,7 +10,8 @@
 - ``scheduler="tcp://host:port"``: a running Dask cluster; its workers must see the image
   paths (and the download cache) on shared storage and import this ``nuwa``.
 - ``workers=0``: no Dask, the tasks run one after the other in this process (for a library
-  caller that wants no processes, and to measure Dask's own cost).
+  caller that wants no processes, and to measure Dask's own cost); so does a single task
+  without ``scheduler``.
 
 ``follow=(follow_fn, strip_fn, leaders)`` chains tasks (effect reuse): ``leaders`` maps a
 follower's index to its leader's; a leader runs as ``fn(task)`` and its result travels, on the
@@ -59,7 +60,9 @@ def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None
     if not tasks:
         return []
     follow_fn, strip_fn, leaders = follow if follow else (None, None, {})
-    if workers == 0 and scheduler is None:
+    # one task and no cluster named: this process runs it (starting worker processes, each
+    # importing Dask and Nuwa, would cost more than the task; a patched base alone is one)
+    if scheduler is None and (workers == 0 or len(tasks) == 1):
         return _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders)
     # late: Dask loads only when a fleet runs on it (start-up speed of ``import nuwa``, ``nuwa --help``)
     from distributed import Client, LocalCluster, as_completed  # (late, see above)

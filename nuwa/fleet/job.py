@@ -26,8 +26,9 @@ from nuwa.apt.repository import RepoOptions, Repositories
 from nuwa.errors import EXIT_FAILED, InvalidInputError, NuwaError
 from nuwa.fleet.engine import FleetProgress, run_tasks
 from nuwa.fleet.images import base_of, output_paths, state_key
+from nuwa.fleet.rebase import finish_rebase, plan_rebase
 from nuwa.fleet.task import OUTCOMES, ImageOutcome, ImageTask, follow, run_image, strip
-from nuwa.patch.install import open_debs
+from nuwa.patch.debfiles import open_debs
 from nuwa.patch.upgrade import UpgradeRequest, prepare_upgrade
 
 
@@ -40,6 +41,8 @@ class FleetReport:
     sharing: dict = field(default_factory=dict)
     seconds: float = 0.0
     mode: str = "deb"
+    #: ``--rebase-onto-patched-base``: each patched base's entry (as an image's)
+    bases: list = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -64,8 +67,11 @@ class FleetReport:
 
     def to_json(self) -> dict:
         """The fleet document (``nuwa patch IMAGE... --json``; schema in docs/fleet.md)."""
-        return {"mode": self.mode, "images": [o.to_json() for o in self.outcomes], "summary": self.summary(),
-                "sharing": self.sharing, "exit_code": self.exit_code}
+        doc = {"mode": self.mode, "images": [o.to_json() for o in self.outcomes], "summary": self.summary(),
+               "sharing": self.sharing, "exit_code": self.exit_code}
+        if self.bases:
+            doc["bases"] = self.bases
+        return doc
 
     def table_lines(self) -> list[str]:
         """The summary table, one row per image, then the totals."""
@@ -154,13 +160,16 @@ def patch_fleet(images, debs=(), request: UpgradeRequest | None = None, repo_opt
                 workers: int | None = None, scheduler: str | None = None, partition: int | None = None,
                 unsafe_in_place: bool = False, firstboot_timeout: int | None = None,
                 firstboot_job_timeout: int | None = None, progress=None, repositories=None,
-                reuse_effects: bool = True) -> FleetReport:
+                reuse_effects: bool = True, rebase: bool = False) -> FleetReport:
     """Patch every image of ``images`` (paths) with ``debs`` (``--deb``) or ``request``
     (``--upgrade`` and friends); see the module note and docs/fleet.md.
 
     ``progress`` is a :class:`nuwa.fleet.engine.FleetProgress` (or anything with ``update(outcome)``);
     ``workers``/``scheduler`` choose where the tasks run (:func:`nuwa.fleet.engine.run_tasks`);
-    ``reuse_effects=False`` computes every image itself (no effect reuse, docs/fleet.md). Returns the :class:`FleetReport`; raises only for bad input of the whole run (exit 2).
+    ``reuse_effects=False`` computes every image itself (no effect reuse, docs/fleet.md);
+    ``rebase`` patches each base once and moves its untouched overlays onto it
+    (``--rebase-onto-patched-base``, :mod:`nuwa.fleet.rebase`). Returns the
+    :class:`FleetReport`; raises only for bad input of the whole run (exit 2).
     """
     start = time.monotonic()
     given = [os.fspath(p) for p in images]
@@ -173,6 +182,9 @@ def patch_fleet(images, debs=(), request: UpgradeRequest | None = None, repo_opt
         raise InvalidInputError("a fleet writes one new overlay per image: give --output-dir DIR "
                                 "(or --in-place, or --dry-run)" if not chosen else
                                 f"{chosen[0]} and {chosen[1]} cannot be combined")
+    if rebase and not output_dir:
+        raise InvalidInputError("--rebase-onto-patched-base writes a patched base and new overlays beside it: "
+                                "give --output-dir DIR")
     outputs = output_paths(images, output_dir) if output_dir else [None] * len(images)
     # absolute paths: a worker of a real cluster has its own working directory
     images = [os.path.abspath(p) for p in images]
@@ -205,27 +217,47 @@ def patch_fleet(images, debs=(), request: UpgradeRequest | None = None, repo_opt
                             reason=f"the workers running this image died ({why})")
 
     def finished(o: ImageOutcome) -> None:
-        if progress is not None:
+        if progress is not None and o.index < len(images):  # a patched base is not one of the images
             progress.update(o.outcome)
 
-    leaders = _effect_groups(tasks) if reuse_effects else {}
-    for o in run_tasks(run_image, tasks, workers=workers, scheduler=scheduler, on_result=finished, on_lost=lost,
+    bases, moved, followers = [], {}, {}
+    if rebase:
+        bases, moved, followers = plan_rebase(tasks, os.path.abspath(output_dir), images, outputs, len(images))
+    # what runs on Dask: the images not moved, then the patched bases (leaders of their families)
+    run = [t for pos, t in enumerate(tasks) if pos not in moved] + bases
+    at = {t.index: i for i, t in enumerate(run)}
+    leaders = {at[tasks[pos].index]: at[bases[b].index] for pos, b in followers.items()}
+    if reuse_effects:
+        leaders.update(_effect_groups(run, skip=set(leaders) | {at[b.index] for b in bases}))
+    for b in bases:
+        b.lead = reuse_effects
+    for o in run_tasks(run_image, run, workers=workers, scheduler=scheduler, on_result=finished, on_lost=lost,
                        follow=(follow, strip, leaders)):
         done[o.index] = o
-    sharing.update(_effects_summary(done.values(), leaders))
+    for pos, b in moved.items():
+        o = finish_rebase(tasks[pos], bases[b], done[bases[b].index])
+        done[o.index] = o
+        finished(o)
+    sharing.update(_effects_summary(list(done.values()), leaders))
+    if rebase:
+        sharing["rebased"] = len(moved)
     report = FleetReport([done[i] for i in range(len(images))], sharing, time.monotonic() - start,
-                         "deb" if request is None else request.action)
+                         "deb" if request is None else request.action,
+                         bases=[done[b.index].to_json() for b in bases])
     for o, name in zip(report.outcomes, given):  # the names as the caller gave them
         o.image = name
     return report
 
 
-def _effect_groups(tasks: list[ImageTask]) -> dict[int, int]:
-    """Effect reuse: ``{follower position: leader position}`` in ``tasks``. Tasks whose images
-    share the bottom of their backing chain (and, for ``--upgrade``, one package state and so
-    one plan) form a group; its first task records its effect, the others replay it."""
+def _effect_groups(tasks: list[ImageTask], skip=frozenset()) -> dict[int, int]:
+    """Effect reuse: ``{follower position: leader position}`` in ``tasks`` (positions in
+    ``skip`` left out). Tasks whose images share the bottom of their backing chain (and, for
+    ``--upgrade``, one package state and so one plan) form a group; its first task records its
+    effect, the others replay it."""
     groups: dict[tuple, list[int]] = {}
     for pos, t in enumerate(tasks):
+        if pos in skip:
+            continue
         base = base_of(t.image)
         if base is not None:
             groups.setdefault((base, t.key), []).append(pos)

@@ -138,7 +138,7 @@ def _up_to_date(task: ImageTask, start: float, note: str) -> ImageOutcome:
                         worker=_worker(), note=note)
 
 
-def _existing_output(task: ImageTask, archives, start: float) -> ImageOutcome:
+def existing_output(task: ImageTask, archives, start: float) -> ImageOutcome:
     """The output is there already (a finished earlier run: outputs appear only complete)."""
     if task.mode == "deb":
         with api.open(task.output, partition=task.partition) as out:
@@ -188,7 +188,7 @@ def run_image(task: ImageTask, lead: ImageOutcome | None = None) -> ImageOutcome
         if task.output is not None:
             remove_stale_temporaries(task.output)
             if os.path.lexists(task.output):
-                return _existing_output(task, archives, start)
+                return existing_output(task, archives, start)
         in_place = task.output is None and not task.dry_run
         before = _allocated(task.image) if in_place else 0
         made, sharing, rep = None, None, None

@@ -1,0 +1,121 @@
+"""``--rebase-onto-patched-base``: patch a family's base once, move its untouched overlays onto it.
+
+Most images of a cloud are qcow2 overlays of a few base images, and many of them never wrote
+a byte of their own. Mirage's promise -- patch one file, protect all the machines that use it --
+is this: the base is patched once, into a new overlay of it in ``--output-dir`` (named after
+the base; nothing is ever written into the shared base itself), and each overlay that holds
+nothing of its own gets as its output a new, empty overlay whose backing file is that patched
+base. Such an overlay reads exactly as its base does (``BlockDevice.content_identity``), so
+the patched base *is* what patching it alone would give, and its output costs a qcow2 header.
+
+An overlay that holds clusters of its own is not moved: a qcow2 overlay maps guest clusters,
+and its clusters hold the ext4 bitmaps and inode tables of *its* filesystem, which the patched
+base rewrote too -- the two cannot be stacked block by block. Such an overlay is patched one
+by one, as a follower of the base's effect (:mod:`nuwa.fleet.task`: the base's job replayed
+into it when every read answers alike, computed when not).
+
+:func:`plan_rebase` groups the tasks by the bottom of their backing chains and makes one base
+task per group that has an untouched overlay; :func:`finish_rebase` writes the moved overlays'
+outputs once their base is patched (on the client: a header each).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import replace
+
+from nuwa.errors import InvalidInputError, NuwaError
+from nuwa.fleet.images import output_name, remove_stale_temporaries
+from nuwa.fleet.task import ImageOutcome, ImageTask, existing_output
+from nuwa.formats.qcow2_create import create_overlay
+from nuwa.patch.debfiles import open_debs
+from nuwa.patch.staging import publish, temporary_name
+
+
+def chain_of(path: str):
+    """``(bottom, untouched)``: the real path of the bottom of ``path``'s backing chain, and
+    whether every layer above it is empty (it reads as its bottom does); (None, False) when the
+    image cannot be opened (its task will say why)."""
+    from nuwa.formats.detect import open_disk  # (late: only a fleet run with --rebase-onto-patched-base)
+
+    try:
+        dev = open_disk(path)
+    except (NuwaError, OSError):
+        return None, False
+    try:
+        chain = dev.backing_chain() if hasattr(dev, "backing_chain") else []
+        if not chain:
+            return None, False
+        identity = dev.content_identity()
+        return os.path.realpath(chain[-1]["path"]), identity is not None and identity[0] == "overlay"
+    finally:
+        dev.close()
+
+
+def plan_rebase(tasks: list[ImageTask], output_dir: str, images: list[str], outputs: list[str], first_index: int):
+    """Split ``tasks`` for a rebase (module note): returns ``(bases, moved, followers)`` --
+    ``bases`` the new base tasks (indexes from ``first_index``), ``moved`` ``{task position:
+    base position in bases}`` for the untouched overlays, ``followers`` the same for the other
+    overlays of a rebased family. Refuses (exit 2) a patched base whose name would be an
+    image's output or an input."""
+    families: dict[str, list[tuple[int, bool]]] = {}
+    for pos, t in enumerate(tasks):
+        bottom, untouched = chain_of(t.image)
+        if bottom is not None:
+            families.setdefault(bottom, []).append((pos, untouched))
+    taken = {os.path.realpath(o) for o in outputs if o}
+    inputs = {os.path.realpath(p) for p in images}
+    bases, moved, followers = [], {}, {}
+    for bottom, members in families.items():
+        if not any(untouched for _, untouched in members):
+            continue  # nothing to move: the family is an effect group as without the option
+        out = os.path.join(output_dir, output_name(bottom))
+        if os.path.realpath(out) in taken or os.path.realpath(out) in inputs:
+            raise InvalidInputError(f"the patched base {out!r} would be written over an image's output or an "
+                                    f"input; use another --output-dir", where=bottom)
+        b = len(bases)
+        bases.append(replace(tasks[members[0][0]], index=first_index + b, image=bottom, output=out, lead=True))
+        for pos, untouched in members:
+            (moved if untouched else followers)[pos] = b
+    return bases, moved, followers
+
+
+def finish_rebase(task: ImageTask, base_task: ImageTask, base: ImageOutcome) -> ImageOutcome:
+    """The outcome of moving the untouched overlay of ``task`` onto its patched base (the
+    outcome ``base`` of ``base_task``): a new empty overlay whose backing file is the patched
+    base, written here. A patched base that exists already (a re-run) is used as it is."""
+    start = time.monotonic()
+    done = ImageOutcome(task.index, task.image, base.outcome, output=None, reason=base.reason,
+                        exit_code=base.exit_code, packages=base.packages, kept_back=dict(base.kept_back),
+                        firstboot_entries=base.firstboot_entries, worker="client")
+    if base.outcome == "failed":
+        done.reason = f"its base {base.image} could not be patched: {base.reason}"
+        return done
+    patched = base_task.output if os.path.exists(base_task.output) else None
+    if patched is None:  # nothing to do for the base: nothing for an overlay that reads as it does
+        done.note = f"its base {base.image} needs nothing"
+        return done
+    remove_stale_temporaries(task.output)
+    if os.path.lexists(task.output):  # a re-run: judged as any existing output is
+        return existing_output(task, open_debs(task.debs) if task.mode == "deb" else [], start)
+    tmp = temporary_name(task.output)
+    try:
+        os.unlink(tmp)  # create_overlay makes the file itself
+        create_overlay(tmp, patched)
+        publish(tmp, task.output)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+    done.outcome, done.output = "patched", task.output
+    done.bytes_written = os.path.getsize(task.output)
+    done.sharing = f"rebased onto {patched}"
+    if base.report is not None:
+        doc = copy.deepcopy(base.report)
+        doc["image"] = task.image
+        doc["written"] = {"path": task.output, "in_place": False}
+        done.report = doc
+    done.seconds = time.monotonic() - start
+    return done
