@@ -19,7 +19,7 @@ import sys
 
 import nuwa
 from nuwa.errors import InvalidInputError, cap_message
-from nuwa.patch.install import open_debs
+from nuwa.patch.debfiles import open_debs
 from nuwa.patch.report import check_report_path, write_report
 from nuwa.patch.staging import check_target
 

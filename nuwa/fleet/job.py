@@ -22,14 +22,12 @@ import time
 from dataclasses import dataclass, field
 
 from nuwa import api
-from nuwa.apt.repository import RepoOptions, Repositories
 from nuwa.errors import EXIT_FAILED, InvalidInputError, NuwaError
 from nuwa.fleet.engine import FleetProgress, run_tasks
 from nuwa.fleet.images import base_of, output_paths, state_key
 from nuwa.fleet.rebase import finish_rebase, plan_rebase
 from nuwa.fleet.task import OUTCOMES, ImageOutcome, ImageTask, follow, run_image, strip
 from nuwa.patch.debfiles import open_debs
-from nuwa.patch.upgrade import UpgradeRequest, prepare_upgrade
 
 
 @dataclass
@@ -115,6 +113,9 @@ def _failed(i: int, image: str, output: str | None, err: Exception) -> ImageOutc
 def _plan_fleet(images, outputs, request, repos, salt, partition, tasks_base, done, sharing) -> list[ImageTask]:
     """Plan ``--upgrade`` once per package state (see the module note); returns the tasks and
     fills ``done`` with the images settled on the client (up to date, or failed)."""
+    # late: the planner (apt's code and the package engine) loads only for apt's job
+    from nuwa.patch.upgrade import prepare_upgrade
+
     groups: dict[str, list[tuple[int, str]]] = {}
     for i, (img, out) in enumerate(zip(images, outputs)):
         source = out if out is not None and os.path.lexists(out) else img
@@ -155,14 +156,16 @@ def _plan_fleet(images, outputs, request, repos, salt, partition, tasks_base, do
     return tasks
 
 
-def patch_fleet(images, debs=(), request: UpgradeRequest | None = None, repo_options: RepoOptions | None = None, *,
+def patch_fleet(images, debs=(), request=None, repo_options=None, *,
                 output_dir: str | None = None, in_place: bool = False, dry_run: bool = False,
                 workers: int | None = None, scheduler: str | None = None, partition: int | None = None,
                 unsafe_in_place: bool = False, firstboot_timeout: int | None = None,
                 firstboot_job_timeout: int | None = None, progress=None, repositories=None,
                 reuse_effects: bool = True, rebase: bool = False) -> FleetReport:
-    """Patch every image of ``images`` (paths) with ``debs`` (``--deb``) or ``request``
-    (``--upgrade`` and friends); see the module note and docs/fleet.md.
+    """Patch every image of ``images`` (paths) with ``debs`` (``--deb``) or ``request`` (a
+    :class:`nuwa.patch.upgrade.UpgradeRequest`: ``--upgrade`` and friends, with
+    ``repo_options``, a :class:`nuwa.apt.repository.RepoOptions`); see the module note and
+    docs/fleet.md.
 
     ``progress`` is a :class:`nuwa.fleet.engine.FleetProgress` (or anything with ``update(outcome)``);
     ``workers``/``scheduler`` choose where the tasks run (:func:`nuwa.fleet.engine.run_tasks`);
@@ -200,6 +203,9 @@ def patch_fleet(images, debs=(), request: UpgradeRequest | None = None, repo_opt
                  for i, (img, out) in enumerate(zip(images, outputs))]
         sharing.update({"images": len(images), "debs": len(paths)})
     else:
+        # late: apt's repository code (and OpenPGP) loads only for apt's job, not for --deb
+        from nuwa.apt.repository import Repositories
+
         repos = repositories or Repositories(repo_options)
         salt = repr((request.action, tuple(request.names), request.security_only))
         try:
