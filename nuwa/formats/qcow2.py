@@ -496,6 +496,12 @@ class Qcow2Image(BlockDevice):
     def _pwrite(self, offset: int, data: bytes) -> None:
         self._writer.write(offset, data)
 
+    def defer_syncs(self) -> None:
+        """This new file is published (renamed into place) only after :meth:`close`: write it
+        without ordering fsyncs, and fsync it once when it is closed (``Qcow2Writer.defer_syncs``)."""
+        if self._writer is not None:
+            self._writer.defer_syncs()
+
     def flush(self) -> None:
         """Write pending metadata in crash-safe order and fsync (FORMAT-NOTES B1.7)."""
         if self._writer is not None and not self._closed:

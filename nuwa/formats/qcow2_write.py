@@ -74,6 +74,7 @@ class Qcow2Writer:
         self.l1_dirty: set = set()
         self.started = False
         self.lazy = bool(img.header.compatible_features & C.QCOW2_COMPAT_LAZY_REFCOUNTS) and img.version >= 3
+        self.deferred = False
         self.header_dirty_bit = False
         self.data_written = False
 
@@ -91,9 +92,15 @@ class Qcow2Writer:
             self.img.file_size = end
 
     def sync(self) -> None:
-        """An ordering point (fsync); skipped in lazy-refcount mode, where the dirty bit covers crashes."""
-        if not self.lazy:
+        """An ordering point (fsync); skipped in lazy-refcount mode, where the dirty bit covers
+        crashes, and for an unpublished file (:meth:`defer_syncs`), which a crash leaves unused."""
+        if not self.lazy and not self.deferred:
             os.fsync(self.fd)
+
+    def defer_syncs(self) -> None:
+        """The file is not in use until it is closed (a new output under a temporary name, renamed
+        after :meth:`close`): no ordering fsync while it is written, one fsync when it is closed."""
+        self.deferred = True
 
     # --- first write: header feature bits ----------------------------------------------------
 
@@ -304,7 +311,8 @@ class Qcow2Writer:
                 img._l2_cache.pop(off, None)
             img._zcache.clear()
             rc.write_dirty()
-        os.fsync(self.fd)
+        if not self.deferred:
+            os.fsync(self.fd)
         self.data_written = False
 
     def _write_l1(self) -> None:
@@ -324,6 +332,8 @@ class Qcow2Writer:
     def close(self) -> None:
         """Final flush; then clear the dirty bit set for lazy refcounts."""
         self.flush()
+        if self.deferred:
+            os.fsync(self.fd)  # the one sync of an unpublished file: all of it, before its rename
         if self.header_dirty_bit:
             h = self.img.header
             h.incompatible_features &= ~C.QCOW2_INCOMPAT_DIRTY

@@ -129,6 +129,9 @@ a filesystem without a journal is refused unless the image was opened with
         create_overlay(tmp, image.path)  # same directory: the backing name stored is the same
         with Image.open(tmp, writable=True, partition=image.partition) as new:
             new.journal_writes = False  # unpublished until complete: the journal would add nothing
+            defer = getattr(new.device, "defer_syncs", None)
+            if defer is not None:  # for the same reason: one fsync at the close, not one per flush
+                defer()
             st = Staging(_overlay(new.root()), new, output)
             yield st
             if not st.cancelled:
