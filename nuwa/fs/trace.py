@@ -34,6 +34,8 @@ import hashlib
 import os
 import types
 
+import zstandard
+
 from nuwa.fs.memory import BLOCK
 from nuwa.fs.model import FileHandle, FileSystem, join
 
@@ -76,7 +78,8 @@ class Trace:
 
     ``events`` holds tuples: ``("c", name, args, kwargs, digest)`` for a filesystem call,
     ``("o", handle, args, kwargs, digest, fingerprint)`` for ``open_handle``, ``("h", handle,
-    name, args, digest)`` for a call on an open handle, ``("cap",)`` where an overlay read its
+    name, args, digest)`` for a call on an open handle (a ``pwrite``'s data :class:`Packed`),
+    ``("d", path, names digest, {name: lstat digest})`` for a directory listing, ``("cap",)`` where an overlay read its
     capacity (checked against :attr:`peak`). ``writes`` counts the changing calls; ``data`` the bytes they
     carry.
     """
@@ -98,6 +101,25 @@ class Trace:
         return len(self.events)
 
 
+class Packed:
+    """Bytes a job wrote, zstd-compressed while they sit in a trace."""
+
+    __slots__ = ("blob",)
+
+    def __init__(self, data: bytes):
+        self.blob = zstandard.ZstdCompressor(level=3).compress(data)
+
+    def __getstate__(self):
+        return self.blob
+
+    def __setstate__(self, blob):
+        self.blob = blob
+
+    def unpack(self) -> bytes:
+        """The bytes."""
+        return zstandard.ZstdDecompressor().decompress(self.blob)
+
+
 class TracingHandle(FileHandle):
     """A handle of a :class:`TracingFS`: its calls go into the trace too."""
 
@@ -112,7 +134,12 @@ class TracingHandle(FileHandle):
         return self._call("pread", offset, n)
 
     def pwrite(self, offset: int, data: bytes) -> int:
-        return self._call("pwrite", offset, bytes(data))
+        data = bytes(data)
+        # kept compressed: a trace holds every byte the job wrote (a kernel's modules...)
+        packed = Packed(data)
+        self._fs.trace.data += len(data)
+        return self._fs._record(("h", self._id, "pwrite", (offset, packed)), lambda o, _p: self._h.pwrite(o, data),
+                                (offset, packed), {}, True)
 
     def truncate(self, length: int) -> None:
         return self._call("truncate", length)
@@ -343,6 +370,8 @@ def _replay(trace: Trace, fs: FileSystem, trusted: bool) -> int:
                 raise TraceMismatch(i, f"{name} on a handle that did not open")
             if same and name in ("pread", "size"):
                 continue  # identical contents (equal fingerprints): nothing to check
+            if name == "pwrite":
+                args = (args[0], args[1].unpack())
             got = _outcome(getattr(h, name), args, {})
             if name == "close":
                 handles[hid] = (None, False)
