@@ -23,8 +23,20 @@ takes as its capacity when it starts (``capacity_statvfs``). The job only asks "
 still fit?" of it, and the overlay tells its backend each new peak of what it uses
 (``note_use``), so another image whose free space holds that peak (blocks and inodes)
 answers every such question alike -- provided none of them was answered "no" on the first
-image (an overlay that refuses tells its backend, :attr:`Trace.space_refused`). A ``statvfs`` a script makes (``df``)
-is compared exactly, like any other read.
+image (an overlay that refuses tells its backend, :attr:`Trace.space_refused`). A ``statvfs``
+a script makes (``df``) is compared exactly, like any other read.
+
+Three more answers are compared for less than equality, each for a stated reason:
+
+- A directory listing (``readdir_stat``: the overlay loads whole directories) is compared on
+  its names, in order, and on the metadata of the names the job *looked up* (the overlay tells
+  its backend each one, ``note_seen``); a name only listed, never looked up, is a difference
+  the job did not see.
+- Once the job has begun to write (the overlay's commit), an ``lstat`` is compared on the type,
+  owner, mode and times it decides on, not on the inode number, blocks and ctime of what it
+  has just written: those are the replaying filesystem's own allocation.
+- The backend's own clock: the times it took while traced are given back, in order, to the
+  replaying backend (``set_clock``), so the two end with the same time stamps.
 """
 
 from __future__ import annotations
