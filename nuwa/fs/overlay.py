@@ -188,6 +188,8 @@ class Overlay(MemoryFS):
         n = self._entries(d).get(name)
         if n is not None and self._note_seen is not None and n.origin is not None:
             self._note_seen(n.origin.path)
+            if d.origin is not None and d.origin.names is not None and name in d.origin.names:
+                self._note_seen(join(d.origin.path, name))  # the listed name itself (a hard link's other name)
         return n
 
     def _entries(self, d: Node) -> dict:
