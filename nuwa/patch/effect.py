@@ -68,6 +68,12 @@ def record(image, job, in_place: bool = False, dry_run: bool = False):
     return rep, Effect(trace, rep.to_json(), layout, image.path, in_place, dry_run, identity), ""
 
 
+def reads_as(image, effect: Effect) -> bool:
+    """Whether ``image``'s disk reads exactly as the one ``effect`` was recorded on did (equal
+    content identities): every read of the job, and any other, answers alike."""
+    return effect.identity is not None and _identity(image) == effect.identity
+
+
 def _identity(image):
     hook = getattr(image.device, "content_identity", None)
     return hook() if hook is not None else None
@@ -88,7 +94,7 @@ def replay(image, effect: Effect, output: str | None = None, in_place: bool = Fa
     if describe_image(image) != effect.layout:
         return None, f"its disk layout differs from {effect.image}'s"
     why = None
-    same_disk = effect.identity is not None and _identity(image) == effect.identity
+    same_disk = reads_as(image, effect)
     try:
         with staged(image, "patch", output=output, in_place=in_place, dry_run=dry_run) as st:
             try:
