@@ -277,16 +277,17 @@ class Overlay(MemoryFS):
     def _account_blocks(self, delta: int) -> None:
         self._used_blocks += delta
         if self._used_blocks > self._peak[0]:
-            self._peak[0] = self._used_blocks
-            if self._note_use is not None:
-                self._note_use(*self._peak)
+            self._new_peak()
 
     def _account_inode(self, delta: int) -> None:
         self._inodes += delta
         if self._inodes > self._peak[1]:
-            self._peak[1] = self._inodes
-            if self._note_use is not None:
-                self._note_use(*self._peak)
+            self._new_peak()
+
+    def _new_peak(self) -> None:
+        self._peak = [max(self._peak[0], self._used_blocks), max(self._peak[1], self._inodes)]
+        if self._note_use is not None:
+            self._note_use(*self._peak)
 
     def _no_space(self, path: str) -> OSError:
         note = getattr(self.backend, "note_no_space", None)  # a trace is then not shareable
