@@ -96,6 +96,12 @@ def test_upgrade_fleet_shares_plans_and_equals_alone(world):
     plans = [e["report"]["plan"] for e in doc["images"] if e["outcome"] == "patched"]
     assert all(p == plans[0] for p in plans) and plans[0]["install"]
     assert sh["debs"] == len(plans[0]["install"])
+    # effect reuse within a package state: vm0's job replayed into vm1 and vm2 (their disks read as
+    # vm0's); edited.qcow2 (another state, its own plan) is a group of one, computed
+    sharing = {os.path.basename(e["image"]): e["sharing"] for e in doc["images"]}
+    assert sharing["vm0.qcow2"] == "recorded"
+    assert sharing["vm1.qcow2"].startswith("replayed from ") and sharing["vm2.qcow2"].startswith("replayed from ")
+    assert sharing["edited.qcow2"] is None
     assert sorted(os.listdir(out)) == ["edited.qcow2", "vm0.qcow2", "vm1.qcow2", "vm2.qcow2"]
     for name in ("vm0.qcow2", "vm2.qcow2"):
         assert tree_of(str(out / name), str(top / f"judge-{name}")) == world["alone_tree"], name
