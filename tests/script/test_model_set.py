@@ -91,6 +91,7 @@ ADDED = {
     "kbd_mode",  # issue 13: setupcon (console-setup's postinst); a dormant image has no console
     "groups",  # issue 13: clamav-daemon's debconf config
     "ucfq",  # issue 13: grub-pc's postinst (who registered /etc/default/grub), dovecot's postrm
+    "setpriv",  # issue 13: man-db's postinst runs mandb as the man user
 }
 
 
