@@ -185,6 +185,7 @@ def model_run(pair, cmd, setup=layout):
     ("ucfq --state-dir /srv/sd /srv/fifo", "not a regular file"),
     ("POSIXLY_CORRECT=1 ucfq -w pkg-one", "POSIXLY_CORRECT"),
     ("/srv/bin/ucfq -w pkg-one", "is not ucf 3.0043's ucfq"),
+    ("setpriv --reuid man --regid man --init-groups ucfq -w pkg-one", "ucfq run as man"),
 ])
 def test_deferred(pair, cmd, reason):
     """What ucfq's result would depend on (Perl's hash order, a shell, a dying Perl) defers,

@@ -37,7 +37,8 @@ or a directory, a file registered by two of the packages asked for, two relative
 (which one ucfq names depends on Perl's hash order), two md5sum errors (their order
 likewise), a name the md5sum command line would hand to ``sh`` (white space or shell
 metacharacters) or take as an option, an existing file that is neither a regular file nor
-a directory, and an image without an executable ``/usr/bin/md5sum`` (Perl dies with ``$!``).
+a directory, an image without an executable ``/usr/bin/md5sum`` (Perl dies with ``$!``), and
+ucfq run as a user other than root.
 """
 
 from __future__ import annotations
@@ -212,7 +213,10 @@ class _Query:
             return []  # open(2) succeeds, the first read fails: no lines
         if not _stat.S_ISREG(st.st_mode):
             raise Defer(f"ucfq: {path} is not a regular file")
-        data = self.inv.fs.read_bytes(path)
+        try:
+            data = self.inv.fs.read_bytes(path)
+        except OSError as e:
+            raise Defer(f"ucfq: {path} cannot be read ({e.strerror}): Perl dies") from None
         out = []
         for line in data.split(b"\n"):
             m = re.fullmatch(rb"([^ \t\n\r\f\v]+)[ \t\n\r\f\v]+([^ \t\n\r\f\v]+)", line)
@@ -300,6 +304,9 @@ def ucfq(inv: Invocation) -> int:
     """``ucfq [-w] [--state-dir DIR] (FILE|PACKAGE)...``: mirrors ucf 3.0043's ``/usr/bin/ucfq``
     (``ucf::process`` and ``ucf::report``); see the module note."""
     _check_program(inv)
+    creds = getattr(inv.fs, "creds", None)  # run through su/runuser/setpriv as another user
+    if creds is not None and creds.uid != 0:
+        raise Defer(f"ucfq run as {creds.user}: Perl's -r and -x as a user (and its dying) are not modelled")
     if "POSIXLY_CORRECT" in inv.env:
         raise Defer("ucfq: Getopt::Long under POSIXLY_CORRECT")
     q = _Query(inv)
