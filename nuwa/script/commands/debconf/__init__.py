@@ -7,12 +7,13 @@
   modelled for the frontend, which runs them; not programs of their own, so not in MODELS);
 - ``ucf``: what the real ``ucf``/``ucfr`` shell scripts need to run in the simulator: ``getopt``
   (util-linux) and ``seq`` (coreutils), and the ``perl`` one-liner ucf uses, which the ``perl``
-  model of ``miscutils`` dispatches to (so ``perl`` is declared there, once).
+  model of ``miscutils`` dispatches to (so ``perl`` is declared there, once);
+- ``ucfq``: ucf's query tool (Perl), over the registry and the hashfile.
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.debconf import frontend, ucf
+from nuwa.script.commands.debconf import frontend, ucf, ucfq
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
@@ -21,4 +22,5 @@ MODELS = {
     "debconf-communicate": frontend.debconf_communicate,
     "getopt": ucf.getopt,
     "seq": ucf.seq,
+    "ucfq": ucfq.ucfq,
 }

@@ -13,7 +13,7 @@ call are exact. This module holds the ones no other family provides:
 - the single Perl one-liner ucf runs, ``perl -nle 'print "\\Q$_\\E\\n"'`` (quotemeta of
   each line): the ``perl`` model (``miscutils.perl_oneliners``) hands it to :func:`perl` here.
 
-``ucfq`` is a Perl program and is deferred.
+``ucfq`` (Perl) is modelled in ``ucfq.py``.
 """
 
 from __future__ import annotations

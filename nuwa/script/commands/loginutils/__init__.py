@@ -2,16 +2,18 @@
 (util-linux 2.38, ``login-utils/su-common.c``).
 
 - ``su``: su, runuser (the command runs in the simulator as the user);
+- ``setpriv``: setpriv (util-linux 2.38.1), a program run with a user's login credentials;
 - ``credfs``: the filesystem as that user's process sees it (permission checks, ownership of
   what it creates, the credentials ``id`` and ``test`` ask for).
 """
 
 from __future__ import annotations
 
-from nuwa.script.commands.loginutils import su
+from nuwa.script.commands.loginutils import setpriv, su
 
 #: program basename -> model: everything this family provides, declared here and nowhere else
 MODELS = {
     "su": su.su,
     "runuser": su.runuser,
+    "setpriv": setpriv.setpriv,
 }

@@ -312,7 +312,11 @@ class UserView:
         """Extended attributes as another user are not modelled."""
         raise Defer(f"extended attributes as user {self.creds.user} are not modelled")
 
-    setxattr = listxattr = removexattr = getxattr
+    setxattr = removexattr = getxattr
+
+    def listxattr(self, path: str, follow_symlinks: bool = True) -> list[str]:
+        """Extended attributes as another user are not modelled (``ls -l`` asks for them)."""
+        raise Defer(f"extended attributes as user {self.creds.user} are not modelled")
 
     # the protocol's own helpers, run against this view's checked primitives
     open = FileSystem.open
