@@ -118,19 +118,35 @@ def _names(field: str) -> set[str]:
 def batches(debs: list[str]) -> list[list[str]]:
     """``debs`` (in apt's order) cut into ``dpkg -i`` calls that real dpkg would accept: a .deb
     whose Pre-Depends names a package unpacked earlier in the current call starts a new call
-    (dpkg refuses it: the pre-dependency is unpacked, not configured)."""
+    (dpkg refuses it: the pre-dependency is unpacked, not configured).
+
+    A pre-dependency pinned to an exact version (``libpam-modules`` Pre-Depends
+    ``libpam-modules-bin (= V)``) moves to the later call with its dependent: upgraded alone, it
+    breaks the installed dependent, which pins the old version, and ``nuwa patch --deb`` refuses
+    a call that leaves the system broken (measured on bookworm's libpam 1.5.2-6+deb12u3: the
+    resolver gives up), while it orders the pair itself when both are in one call."""
     calls: list[list[str]] = [[]]
     names: set[str] = set()
+    package: dict[str, str] = {}
+    pinned: dict[str, set[str]] = {}
     for d in debs:
         f = subprocess.run(["dpkg-deb", "-f", d, "Package", "Pre-Depends"], capture_output=True, text=True,
                            check=True).stdout
         fields = dict(line.split(": ", 1) for line in f.splitlines() if ": " in line)
-        if _names(fields.get("Pre-Depends", "")) & names:
+        pre = fields.get("Pre-Depends", "")
+        package[d] = fields["Package"]
+        pinned[d] = {m.group(1) for m in re.finditer(r"([\w.+-]+)(?::\w+)?\s*\(\s*=\s*[^)]+\)", pre)}
+        if _names(pre) & names:
             calls.append([])
             names = set()
         calls[-1].append(d)
         names.add(fields["Package"])
-    return calls
+    for i in range(1, len(calls)):
+        want = set().union(*(pinned[d] for d in calls[i]))
+        moved = [d for d in calls[i - 1] if package[d] in want]
+        calls[i - 1] = [d for d in calls[i - 1] if d not in moved]
+        calls[i] = moved + calls[i]
+    return [c for c in calls if c]
 
 
 def default_set(work: str) -> Set:
