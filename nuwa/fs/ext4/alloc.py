@@ -10,30 +10,56 @@ counters and uninit flags, ``bg_itable_unused`` and the superblock totals, mirro
 from __future__ import annotations
 
 import errno
+import re
 
 from nuwa.errors import CorruptImageError, fs_error
 from nuwa.fs.ext4.c_ext4 import EXT2_BG_BLOCK_UNINIT, EXT2_BG_INODE_UNINIT
 from nuwa.fs.ext4.groups import GroupTable, set_bits
 
 
+#: a byte with at least one clear bit / at least one set bit (the byte-level skips of _free_run)
+_NOT_FULL = re.compile(rb"[^\xff]")
+_NOT_EMPTY = re.compile(rb"[^\x00]")
+
+
+def _lowest_bit(x: int) -> int:
+    return (x & -x).bit_length() - 1
+
+
 def _free_run(bm: bytearray, start: int, limit: int) -> tuple[int, int] | None:
-    """First run of clear bits at or after ``start`` (below ``limit``): ``(first, length)``."""
+    """First run of clear bits at or after ``start`` (below ``limit``): ``(first, length)``.
+
+    Whole bytes are skipped by a C-level regex search and only the two boundary bytes are
+    looked at bit by bit (e2fsprogs ``ext2fs_find_first_zero/set`` do the same per word), so a
+    search costs the distance it covers, not the bitmap's size: allocation asks for the next
+    run many times per file in a fragmented group. Bits past the end of ``bm`` read as clear.
+    """
     if start >= limit:
         return None
     nbytes = (limit + 7) // 8
-    first = start >> 3
-    x = int.from_bytes(bm[first:nbytes], "little") >> (start & 7)
-    free = ~x & ((1 << (limit - start)) - 1)
-    if not free:
+    have = min(nbytes, len(bm))
+    i = start >> 3
+    byte = (bm[i] if i < have else 0) | ((1 << (start & 7)) - 1)  # bits below start: not wanted
+    if byte == 0xFF:
+        m = _NOT_FULL.search(bm, i + 1, have)
+        if m is not None:
+            i = m.start()
+            byte = bm[i]
+        elif have < nbytes:
+            i, byte = have, 0
+        else:
+            return None
+    lo = i * 8 + _lowest_bit(~byte & 0xFF)
+    if lo >= limit:
         return None
-    lo = (free & -free).bit_length() - 1
-    used = x >> lo
-    if used == 0:
-        length = limit - start - lo
+    j = lo >> 3
+    used = (bm[j] if j < have else 0) >> (lo & 7)
+    if used:
+        end = lo + _lowest_bit(used)
     else:
-        length = (used & -used).bit_length() - 1
-        length = min(length, limit - start - lo)
-    return start + lo, length
+        m = _NOT_EMPTY.search(bm, j + 1, have)
+        end = limit if m is None else m.start() * 8 + _lowest_bit(bm[m.start()])
+    return lo, min(end, limit) - lo
 
 
 class Allocator:
