@@ -185,11 +185,11 @@ class InodeTable:
 
     def get(self, ino: int) -> Inode:
         """The decoded inode ``ino`` (checksum verified)."""
-        node = self.dirty.get(ino)
-        if node is None:
-            node = self._cache.get(ino)
+        # every dirty inode is also in _cache, as the same object (new, mark_dirty; eviction
+        # keeps dirty ones), so one lookup answers both
+        node = self._cache.get(ino)
         if node is not None:
-            self._cache.move_to_end(ino) if ino in self._cache else None
+            self._cache.move_to_end(ino)
             return node
         blk, off = self.location(ino)
         g, idx = divmod(ino - 1, self.ipg)
