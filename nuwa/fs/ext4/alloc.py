@@ -22,10 +22,6 @@ _NOT_FULL = re.compile(rb"[^\xff]")
 _NOT_EMPTY = re.compile(rb"[^\x00]")
 
 
-def _lowest_bit(x: int) -> int:
-    return (x & -x).bit_length() - 1
-
-
 def _free_run(bm: bytearray, start: int, limit: int) -> tuple[int, int] | None:
     """First run of clear bits at or after ``start`` (below ``limit``): ``(first, length)``.
 
@@ -49,16 +45,18 @@ def _free_run(bm: bytearray, start: int, limit: int) -> tuple[int, int] | None:
             i, byte = have, 0
         else:
             return None
-    lo = i * 8 + _lowest_bit(~byte & 0xFF)
+    free = ~byte & 0xFF
+    lo = i * 8 + (free & -free).bit_length() - 1  # the lowest clear bit
     if lo >= limit:
         return None
     j = lo >> 3
     used = (bm[j] if j < have else 0) >> (lo & 7)
     if used:
-        end = lo + _lowest_bit(used)
+        end = lo + (used & -used).bit_length() - 1
     else:
         m = _NOT_EMPTY.search(bm, j + 1, have)
-        end = limit if m is None else m.start() * 8 + _lowest_bit(bm[m.start()])
+        b = 0 if m is None else bm[m.start()]
+        end = limit if m is None else m.start() * 8 + (b & -b).bit_length() - 1
     return lo, min(end, limit) - lo
 
 
@@ -110,12 +108,9 @@ class Allocator:
             g = (g0 + i) % ng
             if self.groups.descs[g].free_blocks < need:
                 continue
-            off = goal - sb.group_first_block(g) if i == 0 else 0
-            while True:
-                r = self._run_in_group(g, off)
-                if r is None:
-                    break
-                start = sb.group_first_block(g) + r[0]
+            base = sb.group_first_block(g)
+            for r in self._runs_in_group(g, goal - base if i == 0 else 0):
+                start = base + r[0]
                 if r[1] >= need and start not in taken:
                     take = min(r[1], want)
                     runs.append((start, take))
@@ -124,20 +119,15 @@ class Allocator:
                         return runs
                     need = min(want, sb.blocks_per_group // 2)
                     taken.add(start)
-                off = r[0] + r[1]
         # 3. first fit, fragments accepted (skip what was already taken above)
         busy = list(runs)
         for i in range(ng + 1):
             g = (g0 + i) % ng
             if self.groups.descs[g].free_blocks == 0:
                 continue
-            off = 0
-            while want:
-                r = self._run_in_group(g, off)
-                if r is None:
-                    break
-                start, length = sb.group_first_block(g) + r[0], r[1]
-                off = r[0] + r[1]
+            base = sb.group_first_block(g)
+            for r in self._runs_in_group(g, 0):
+                start, length = base + r[0], r[1]
                 for bs_, bl in busy:  # remove overlap with runs already chosen
                     if bs_ <= start < bs_ + bl:
                         cut = bs_ + bl - start
@@ -148,9 +138,34 @@ class Allocator:
                 runs.append((start, take))
                 busy.append((start, take))
                 want -= take
+                if not want:  # before the next run is searched for (a search moves the hint)
+                    break
             if not want:
                 return runs
         raise fs_error(errno.ENOSPC, None)
+
+    def _runs_in_group(self, g: int, off: int):
+        """The free runs of group ``g`` from offset ``off`` on, each where the previous one
+        ends: what calling :meth:`_run_in_group` again and again gives (the same hints kept),
+        with the bitmap and the group's size read once (nothing is allocated during a search,
+        and a fragmented group is asked for many runs per file)."""
+        if self.groups.descs[g].free_blocks == 0:
+            return
+        bm = self.groups.block_bitmap(g)
+        if self.busy_before is not None:
+            before = self.busy_before(g)
+            bm = (int.from_bytes(bm, "little") | int.from_bytes(before, "little")).to_bytes(len(bm), "little")
+        limit = self.sb.blocks_in_group(g)
+        hints = self._hint
+        while True:
+            hint = hints.get(g, 0)
+            r = _free_run(bm, max(off, hint, 0), limit)
+            if r is None:
+                return
+            if off <= hint:
+                hints[g] = r[0]
+            yield r
+            off = r[0] + r[1]
 
     def _run_in_group(self, g: int, off: int) -> tuple[int, int] | None:
         if self.groups.descs[g].free_blocks == 0:
