@@ -26,7 +26,9 @@ Sets:
 Repetitions are interleaved (reference, nuwa, next set, ...). Each set's last Nuwa output is
 judged once (``qemu-img check``, ``e2fsck -fn`` of its root filesystem), untimed. Then the
 startup times of ``nuwa --help`` and ``nuwa info testimages/default.qcow2``. Prints min and
-median seconds and the ratio nuwa / reference (< 1: Nuwa faster).
+median seconds and the ratio nuwa / reference (< 1: Nuwa faster), and each side's CPU seconds
+(user + system of its processes: on a shared machine other work moves the wall times far more
+than these; the reference's fsync waits are in its wall time only).
 
     python3 benchmarks/bench_patch.py [--reps N] [--sets default,minbase] [--before CHECKOUT]
 """
@@ -37,6 +39,7 @@ import argparse
 import glob
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -60,8 +63,9 @@ IMAGE = os.path.join(REPO, "testimages", "default.qcow2")
 UPDATES = sorted(glob.glob(os.path.join(REPO, "testimages", "updates", "*.deb")))
 
 
-def nuwa_process(args: list[str], stdout=subprocess.DEVNULL, repo: str = REPO) -> tuple[float, int]:
-    """Run ``python3 -m nuwa ARGS`` from the checkout ``repo``; (wall seconds, peak RSS in KiB)."""
+def nuwa_process(args: list[str], stdout=subprocess.DEVNULL, repo: str = REPO) -> tuple[float, int, float]:
+    """Run ``python3 -m nuwa ARGS`` from the checkout ``repo``; (wall seconds, peak RSS in KiB,
+    CPU seconds: user + system, which other work on a shared machine disturbs much less)."""
     env = nuwa_env(repo)
     with tempfile.TemporaryFile() as err:
         t = time.perf_counter()
@@ -72,7 +76,7 @@ def nuwa_process(args: list[str], stdout=subprocess.DEVNULL, repo: str = REPO) -
         if p.returncode != 0:
             err.seek(0)
             raise SystemExit(f"nuwa {' '.join(args[:2])} failed ({p.returncode}): {err.read().decode()[-2000:]}")
-    return dt, usage.ru_maxrss
+    return dt, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 class Set:
@@ -82,30 +86,36 @@ class Set:
         self.name, self.image, self.debs, self.tree, self.reference = name, image, debs, tree, reference
         self.calls = batches(debs)
         self.ref_times: list[float] = []
+        self.ref_cpu: list[float] = []
         self.nuwa_times: dict[str, list[float]] = {}  # checkout -> seconds
         self.rss: dict[str, list[int]] = {}
+        self.cpu: dict[str, list[float]] = {}
 
     def run_reference(self, work: str) -> None:
         """A fresh copy of the tree (untimed), then the timed reference."""
         copy = os.path.join(work, self.name + "-ref")
         M.copy_tree(self.tree, copy)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         self.reference(copy)
         self.ref_times.append(time.perf_counter() - t)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the chroot's processes, all waited for
+        self.ref_cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         shutil.rmtree(copy)
 
     def run_nuwa(self, work: str, repo: str = REPO) -> str:
         """``nuwa patch`` processes (of the checkout ``repo``) writing qcow2 overlays (one per
         call, each backed by the previous one); returns the last overlay's path."""
-        image, spent, rss = self.image, 0.0, 0
+        image, spent, rss, cpu = self.image, 0.0, 0, 0.0
         for i, call in enumerate(self.calls):
             out = os.path.join(work, f"{self.name}-out{i}.qcow2")
             if os.path.exists(out):
                 os.unlink(out)
             args = ["patch", image, *[a for d in call for a in ("--deb", d)], "--output", out, "--quiet"]
-            dt, peak = nuwa_process(args, repo=repo)
-            spent, rss, image = spent + dt, max(rss, peak), out
+            dt, peak, used = nuwa_process(args, repo=repo)
+            spent, rss, cpu, image = spent + dt, max(rss, peak), cpu + used, out
         self.nuwa_times.setdefault(repo, []).append(spent)
+        self.cpu.setdefault(repo, []).append(cpu)
         self.rss.setdefault(repo, []).append(rss)
         return image
 
@@ -118,19 +128,35 @@ def _names(field: str) -> set[str]:
 def batches(debs: list[str]) -> list[list[str]]:
     """``debs`` (in apt's order) cut into ``dpkg -i`` calls that real dpkg would accept: a .deb
     whose Pre-Depends names a package unpacked earlier in the current call starts a new call
-    (dpkg refuses it: the pre-dependency is unpacked, not configured)."""
+    (dpkg refuses it: the pre-dependency is unpacked, not configured).
+
+    A pre-dependency pinned to an exact version (``libpam-modules`` Pre-Depends
+    ``libpam-modules-bin (= V)``) moves to the later call with its dependent: upgraded alone, it
+    breaks the installed dependent, which pins the old version, and ``nuwa patch --deb`` refuses
+    a call that leaves the system broken (measured on bookworm's libpam 1.5.2-6+deb12u3: the
+    resolver gives up), while it orders the pair itself when both are in one call."""
     calls: list[list[str]] = [[]]
     names: set[str] = set()
+    package: dict[str, str] = {}
+    pinned: dict[str, set[str]] = {}
     for d in debs:
         f = subprocess.run(["dpkg-deb", "-f", d, "Package", "Pre-Depends"], capture_output=True, text=True,
                            check=True).stdout
         fields = dict(line.split(": ", 1) for line in f.splitlines() if ": " in line)
-        if _names(fields.get("Pre-Depends", "")) & names:
+        pre = fields.get("Pre-Depends", "")
+        package[d] = fields["Package"]
+        pinned[d] = {m.group(1) for m in re.finditer(r"([\w.+-]+)(?::\w+)?\s*\(\s*=\s*[^)]+\)", pre)}
+        if _names(pre) & names:
             calls.append([])
             names = set()
         calls[-1].append(d)
         names.add(fields["Package"])
-    return calls
+    for i in range(1, len(calls)):
+        want = set().union(*(pinned[d] for d in calls[i]))
+        moved = [d for d in calls[i - 1] if package[d] in want]
+        calls[i - 1] = [d for d in calls[i - 1] if d not in moved]
+        calls[i] = moved + calls[i]
+    return [c for c in calls if c]
 
 
 def default_set(work: str) -> Set:
@@ -217,10 +243,12 @@ def main() -> int:
         for s in sets:
             ref = "dpkg -i (chroot)" if s.name == "default" else "apt's dpkg calls (chroot)"
             print(f"{s.name:8} {ref:26} {stats(s.ref_times)}")
+            print(f"{'':8} {'  cpu (user+sys)':26} {stats(s.ref_cpu)}")
             for repo in repos:
                 label = "nuwa patch (process)" if repo == REPO else "  before: " + os.path.basename(repo)
                 ts = s.nuwa_times[repo]
                 print(f"{'':8} {label:26} {stats(ts)}   peak RSS {max(s.rss[repo]) / 1024:.0f} MB")
+                print(f"{'':8} {'  cpu (user+sys)':26} {stats(s.cpu[repo])}")
                 print(f"{'':8} {'  ratio':26} min {min(ts) / min(s.ref_times):6.2f}  "
                       f"median {statistics.median(ts) / statistics.median(s.ref_times):6.2f}")
         print("\nstartup (process wall time, seconds)")

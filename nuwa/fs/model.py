@@ -271,6 +271,9 @@ class Resolver:
     _hops: int = field(default=0, repr=False)
     cache: bool = False
     _dirs: dict = field(default_factory=dict, repr=False)
+    #: the same entries keyed by the path's own text before its last slash, so a hit costs one
+    #: ``rpartition`` instead of splitting and re-joining the components
+    _heads: dict = field(default_factory=dict, repr=False)
 
     #: entries kept before the cache starts over (bounds its memory on huge trees)
     CACHE_MAX = 1 << 16
@@ -278,6 +281,7 @@ class Resolver:
     def invalidate(self) -> None:
         """Forget every cached resolution (a name was removed or replaced somewhere)."""
         self._dirs.clear()
+        self._heads.clear()
 
     def resolve(self, path: str, follow: bool = True) -> Resolved:
         """Resolve ``path``; ``follow`` says whether a symlink in the last component is followed.
@@ -285,6 +289,11 @@ class Resolver:
         A trailing slash forces following (as the kernel does) and requires a directory.
         """
         path = check_path(path)
+        if self.cache:
+            head, _sep, last = path.rpartition("/")
+            hit = self._heads.get(head) if last and last != "." and last != ".." else None
+            if hit is not None:  # no trailing slash, a plain last name: walk only that
+                return self._walk(hit[0], [last], follow, [hit[1]], path)
         if path == "":
             raise fs_error(errno.ENOENT, path)
         hops = [0]
@@ -292,6 +301,11 @@ class Resolver:
         comps = split_components(path)
         if self.cache and len(comps) > 1:
             start = self._prefix(comps, hops, path)
+            if not trailing and comps[-1] not in (".", "..") and "/".join(comps[:-1]) in self._dirs:
+                # _prefix kept it (a directory): remember it under this path's own head too
+                if len(self._heads) >= self.CACHE_MAX:
+                    self._heads.clear()
+                self._heads[path.rpartition("/")[0]] = (start, hops[0])
             res = self._walk(start, comps[-1:], follow or trailing, hops, path)
         else:
             res = self._walk(self.root, comps, follow or trailing, hops, path)

@@ -10,30 +10,54 @@ counters and uninit flags, ``bg_itable_unused`` and the superblock totals, mirro
 from __future__ import annotations
 
 import errno
+import re
 
 from nuwa.errors import CorruptImageError, fs_error
 from nuwa.fs.ext4.c_ext4 import EXT2_BG_BLOCK_UNINIT, EXT2_BG_INODE_UNINIT
 from nuwa.fs.ext4.groups import GroupTable, set_bits
 
 
+#: a byte with at least one clear bit / at least one set bit (the byte-level skips of _free_run)
+_NOT_FULL = re.compile(rb"[^\xff]")
+_NOT_EMPTY = re.compile(rb"[^\x00]")
+
+
 def _free_run(bm: bytearray, start: int, limit: int) -> tuple[int, int] | None:
-    """First run of clear bits at or after ``start`` (below ``limit``): ``(first, length)``."""
+    """First run of clear bits at or after ``start`` (below ``limit``): ``(first, length)``.
+
+    Whole bytes are skipped by a C-level regex search and only the two boundary bytes are
+    looked at bit by bit (e2fsprogs ``ext2fs_find_first_zero/set`` do the same per word), so a
+    search costs the distance it covers, not the bitmap's size: allocation asks for the next
+    run many times per file in a fragmented group. Bits past the end of ``bm`` read as clear.
+    """
     if start >= limit:
         return None
     nbytes = (limit + 7) // 8
-    first = start >> 3
-    x = int.from_bytes(bm[first:nbytes], "little") >> (start & 7)
-    free = ~x & ((1 << (limit - start)) - 1)
-    if not free:
+    have = min(nbytes, len(bm))
+    i = start >> 3
+    byte = (bm[i] if i < have else 0) | ((1 << (start & 7)) - 1)  # bits below start: not wanted
+    if byte == 0xFF:
+        m = _NOT_FULL.search(bm, i + 1, have)
+        if m is not None:
+            i = m.start()
+            byte = bm[i]
+        elif have < nbytes:
+            i, byte = have, 0
+        else:
+            return None
+    free = ~byte & 0xFF
+    lo = i * 8 + (free & -free).bit_length() - 1  # the lowest clear bit
+    if lo >= limit:
         return None
-    lo = (free & -free).bit_length() - 1
-    used = x >> lo
-    if used == 0:
-        length = limit - start - lo
+    j = lo >> 3
+    used = (bm[j] if j < have else 0) >> (lo & 7)
+    if used:
+        end = lo + (used & -used).bit_length() - 1
     else:
-        length = (used & -used).bit_length() - 1
-        length = min(length, limit - start - lo)
-    return start + lo, length
+        m = _NOT_EMPTY.search(bm, j + 1, have)
+        b = 0 if m is None else bm[m.start()]
+        end = limit if m is None else m.start() * 8 + (b & -b).bit_length() - 1
+    return lo, min(end, limit) - lo
 
 
 class Allocator:
@@ -84,12 +108,9 @@ class Allocator:
             g = (g0 + i) % ng
             if self.groups.descs[g].free_blocks < need:
                 continue
-            off = goal - sb.group_first_block(g) if i == 0 else 0
-            while True:
-                r = self._run_in_group(g, off)
-                if r is None:
-                    break
-                start = sb.group_first_block(g) + r[0]
+            base = sb.group_first_block(g)
+            for r in self._runs_in_group(g, goal - base if i == 0 else 0):
+                start = base + r[0]
                 if r[1] >= need and start not in taken:
                     take = min(r[1], want)
                     runs.append((start, take))
@@ -98,20 +119,15 @@ class Allocator:
                         return runs
                     need = min(want, sb.blocks_per_group // 2)
                     taken.add(start)
-                off = r[0] + r[1]
         # 3. first fit, fragments accepted (skip what was already taken above)
         busy = list(runs)
         for i in range(ng + 1):
             g = (g0 + i) % ng
             if self.groups.descs[g].free_blocks == 0:
                 continue
-            off = 0
-            while want:
-                r = self._run_in_group(g, off)
-                if r is None:
-                    break
-                start, length = sb.group_first_block(g) + r[0], r[1]
-                off = r[0] + r[1]
+            base = sb.group_first_block(g)
+            for r in self._runs_in_group(g, 0):
+                start, length = base + r[0], r[1]
                 for bs_, bl in busy:  # remove overlap with runs already chosen
                     if bs_ <= start < bs_ + bl:
                         cut = bs_ + bl - start
@@ -122,9 +138,34 @@ class Allocator:
                 runs.append((start, take))
                 busy.append((start, take))
                 want -= take
+                if not want:  # before the next run is searched for (a search moves the hint)
+                    break
             if not want:
                 return runs
         raise fs_error(errno.ENOSPC, None)
+
+    def _runs_in_group(self, g: int, off: int):
+        """The free runs of group ``g`` from offset ``off`` on, each where the previous one
+        ends: what calling :meth:`_run_in_group` again and again gives (the same hints kept),
+        with the bitmap and the group's size read once (nothing is allocated during a search,
+        and a fragmented group is asked for many runs per file)."""
+        if self.groups.descs[g].free_blocks == 0:
+            return
+        bm = self.groups.block_bitmap(g)
+        if self.busy_before is not None:
+            before = self.busy_before(g)
+            bm = (int.from_bytes(bm, "little") | int.from_bytes(before, "little")).to_bytes(len(bm), "little")
+        limit = self.sb.blocks_in_group(g)
+        hints = self._hint
+        while True:
+            hint = hints.get(g, 0)
+            r = _free_run(bm, max(off, hint, 0), limit)
+            if r is None:
+                return
+            if off <= hint:
+                hints[g] = r[0]
+            yield r
+            off = r[0] + r[1]
 
     def _run_in_group(self, g: int, off: int) -> tuple[int, int] | None:
         if self.groups.descs[g].free_blocks == 0:

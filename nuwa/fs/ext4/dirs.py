@@ -144,6 +144,13 @@ def insert(block: bytearray, usable: int, name: bytes, ino: int, ftype: int, whe
 
 def remove(block: bytearray, usable: int, name: bytes, where: str, start: int = 0) -> int | None:
     """Delete ``name``; returns its inode number or None. The first record is emptied in place."""
+    if block.find(name) < 0:
+        # quick reject, as in find(): removing from a linear directory scans every block before
+        # the one holding the name. The records are still checked; the names were checked by
+        # the lookup that precedes every removal (entries() of the whole linear directory, or
+        # find() on an htree leaf, which rejects the same way).
+        _walk_check(block, usable, where, start)
+        return None
     prev = None
     for off, ino, rl, _ft, nm in entries(block, usable, where, start):
         if ino and nm == name:

@@ -126,9 +126,10 @@ class FileOps:
                         cur += c
                         remaining -= c
         fmap.mark_init(c0, c1 - c0)
+        whole = memoryview(buf)  # one copy per run into bytes, not a bytearray slice and then bytes
         for lblk, cnt, pblk, _u in fmap.lookup(c0, c1 - c0):
             a = (lblk - c0) * bs
-            self.dev.pwrite(pblk * bs, bytes(buf[a : a + cnt * bs]))
+            self.dev.pwrite(pblk * bs, bytes(whole[a : a + cnt * bs]))
 
     def file_truncate(self, node: Inode, length: int) -> None:
         """Set the size; blocks past the new end are freed and the partial tail block zeroed."""

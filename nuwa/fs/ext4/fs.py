@@ -68,6 +68,11 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
         # cache=True: the dentry cache; _mutate(names=True) invalidates it (see Resolver)
         self.resolver = Resolver(root=EXT2_ROOT_INO, lookup=self._r_lookup, parent=self._r_parent,
                                  mode=self._r_mode, readlink=self._r_readlink, cache=True)
+        # (path, follow) -> the inode an existing path resolved to: a commit asks for one path
+        # five or six times in a row (create, write, lstat, chmod, xattrs, utime). Creating a
+        # name never changes what an existing path resolves to; every removal or replacement of
+        # a name, any failure and any corruption found drop it (_mutate, _guard)
+        self._paths: dict[tuple[str, bool], int] = {}
         # pending orphans: processed now when writable (as the kernel does at mount), refused
         # read-only unless forensic
         self.orphans = self._guard(lambda: self.open_orphans(self.writable))
@@ -77,21 +82,26 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
         try:
             return fn()
         except CorruptImageError as err:
+            self._paths.clear()
             self.note_corrupt(err)
             raise
 
-    def _mutate(self, fn, names: bool = False):
-        """Run the mutation ``fn``. ``names``: it removes or replaces a directory entry, so
-        cached path resolutions may be stale afterwards; a failed mutation may have left the
-        tree half-changed, so it drops them too."""
+    def _mutate(self, fn, names: bool = False, removes: bool = False):
+        """Run the mutation ``fn``. ``names``: it removes or replaces a directory entry that
+        cached path prefixes may go through (a directory or a symlink), so they may be stale
+        afterwards; ``removes``: it removes or replaces any entry, so a remembered whole path
+        may be. A failed mutation may have left the tree half-changed: it drops both."""
         self.check_writable()
         try:
             r = self._guard(fn)
         except BaseException:
             self.resolver.invalidate()
+            self._paths.clear()
             raise
         if names:
             self.resolver.invalidate()
+        if names or removes:
+            self._paths.clear()
         self.maybe_checkpoint()
         return r
 
@@ -146,11 +156,21 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
         stripped = check_path(path).rstrip("/") or "/"
         return self._resolve(stripped, False), stripped != path and stripped != "/"
 
+    #: remembered whole paths before the memo starts over (bounds its memory)
+    PATHS_MAX = 1 << 15
+
     def _existing(self, path: str, follow: bool) -> Inode:
-        res = self._resolve(path, follow)
-        if res.node is None:
-            raise fs_error(errno.ENOENT, path)
-        return self.inode(res.node)
+        key = (path, follow)
+        ino = self._paths.get(key)
+        if ino is None:
+            res = self._resolve(path, follow)
+            if res.node is None:
+                raise fs_error(errno.ENOENT, path)
+            ino = res.node
+            if len(self._paths) >= self.PATHS_MAX:
+                self._paths.clear()
+            self._paths[key] = ino
+        return self.inode(ino)
 
     # ---- metadata ----------------------------------------------------------------------------
     def _stat(self, node: Inode) -> Stat:
@@ -384,7 +404,7 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
             self.dirty(parent)
             node.links = 0
             self.release_inode(node)
-        self._mutate(op, names=True)
+        self._mutate(op, names=True, removes=True)
 
     def unlink(self, path: str) -> None:
         """``unlink(2)``."""
@@ -409,7 +429,7 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
             self.dirty(node)
             if node.links == 0:
                 self.release_inode(node)
-        self._mutate(op, names=node.is_lnk)  # a cached path goes through directories and symlinks only
+        self._mutate(op, names=node.is_lnk, removes=True)  # cached prefixes: directories and symlinks only
 
     def _is_ancestor(self, anc: int, ino: int) -> bool:
         seen = 0
@@ -495,7 +515,7 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
                 self.dirty(n)
         # a cached path goes through directories and symlinks only: moving or replacing a file
         # leaves every cached resolution right
-        self._mutate(op, names=any(n is not None and (n.is_dir or n.is_lnk) for n in (snode, dnode)))
+        self._mutate(op, names=any(n is not None and (n.is_dir or n.is_lnk) for n in (snode, dnode)), removes=True)
 
     def symlink(self, target: str, path: str) -> None:
         """``symlink(2)``: fast (< 60 bytes, in i_block) or slow (one block)."""

@@ -24,6 +24,10 @@ from nuwa.fs.ext4.c_ext4 import (
 )
 
 _S128 = EXT2_INODE.struct
+_SEXTRA = EXT2_INODE_EXTRA.struct
+_X_CTIME, _X_MTIME, _X_ATIME, _X_CRTIME, _X_CRTIME_EXTRA = (
+    EXT2_INODE_EXTRA.names.index(n) for n in ("i_ctime_extra", "i_mtime_extra", "i_atime_extra", "i_crtime",
+                                               "i_crtime_extra"))
 _NS = 1_000_000_000
 
 
@@ -97,12 +101,12 @@ class Inode:
         if len(raw) > 128:
             self.extra_isize = struct.unpack_from("<H", raw, 128)[0]
             if 128 + self.extra_isize <= len(raw) and self.extra_isize >= 32:
-                ext = EXT2_INODE_EXTRA.unpack(raw, 128)
+                ext = _SEXTRA.unpack_from(raw, 128)  # a tuple: every inode read decodes one
         if ext is not None:
-            self.atime = decode_time(atime, ext["i_atime_extra"])
-            self.ctime = decode_time(ctime, ext["i_ctime_extra"])
-            self.mtime = decode_time(mtime, ext["i_mtime_extra"])
-            self.crtime = decode_time(ext["i_crtime"], ext["i_crtime_extra"])
+            self.atime = decode_time(atime, ext[_X_ATIME])
+            self.ctime = decode_time(ctime, ext[_X_CTIME])
+            self.mtime = decode_time(mtime, ext[_X_MTIME])
+            self.crtime = decode_time(ext[_X_CRTIME], ext[_X_CRTIME_EXTRA])
         else:
             self.atime = decode_time(atime, None)
             self.ctime = decode_time(ctime, None)
@@ -173,6 +177,9 @@ class InodeTable:
         self._cache: OrderedDict[int, Inode] = OrderedDict()
         self.dirty: dict[int, Inode] = {}
         self.max_cached = max_cached
+        # read per inode on every miss; fixed for the life of the volume (as Volume.seed)
+        self._seed = sb.csum_seed if sb.metadata_csum else None
+        self._gdt_csum = sb.gdt_csum
 
     def location(self, ino: int) -> tuple[int, int]:
         """``(block, byte offset in block)`` of inode ``ino``."""
@@ -185,20 +192,20 @@ class InodeTable:
 
     def get(self, ino: int) -> Inode:
         """The decoded inode ``ino`` (checksum verified)."""
-        node = self.dirty.get(ino)
-        if node is None:
-            node = self._cache.get(ino)
+        # every dirty inode is also in _cache, as the same object (new, mark_dirty; eviction
+        # keeps dirty ones), so one lookup answers both
+        node = self._cache.get(ino)
         if node is not None:
-            self._cache.move_to_end(ino) if ino in self._cache else None
+            self._cache.move_to_end(ino)
             return node
         blk, off = self.location(ino)
         g, idx = divmod(ino - 1, self.ipg)
         if self.groups.uninit(g, EXT2_BG_INODE_UNINIT) or (
-                self.sb.gdt_csum and idx >= self.ipg - self.groups.descs[g].itable_unused):
+                self._gdt_csum and idx >= self.ipg - self.groups.descs[g].itable_unused):
             raw = bytes(self.isz)  # never initialised: reads as an unused inode
         else:
             raw = bytes(self.cache.get(blk)[off : off + self.isz])
-            if self.sb.metadata_csum and not csum.verify_inode_csum(self.sb.csum_seed, ino, raw):
+            if self._seed is not None and not csum.verify_inode_csum(self._seed, ino, raw):
                 if not self.forensic:
                     raise CorruptImageError("inode checksum mismatch", where=f"ext4 inode {ino} (block {blk})")
         node = Inode(ino, raw, self.huge, self.bs)

@@ -159,6 +159,14 @@ class Both:
     def n_setxattr(self, p, k, v):
         self.fs.setxattr(p, k, v)
 
+    def h_lstat(self, p):
+        st = os.lstat(self.hp(p))
+        return stat.S_IFMT(st.st_mode), st.st_size, st.st_nlink
+
+    def n_lstat(self, p):
+        st = self.fs.lstat(p)
+        return stat.S_IFMT(st.st_mode), st.st_size, st.st_nlink
+
     def h_removexattr(self, p, k):
         os.removexattr(self.hp(p), k)
 
@@ -218,6 +226,60 @@ def scenario(b: Both, bs: int) -> None:
         c("unlink", f"/nd/a/many-{i:03d}-{'z' * (i % 30)}")
     for i in range(40):  # a multi-block linear directory (mkfs -d) gains entries
         c("write", f"/lindir/more-{i:03d}", b"x")
+
+
+def test_paths_asked_again_after_names_change(tmp_path):
+    """Each path asked right after the name it reaches was removed, replaced, moved or made
+    again (the engine remembers whole paths and parent directories between calls): every
+    answer must still be the kernel's."""
+    fx = fixture(WRITABLE[0])
+    img = _copy(WRITABLE[0], tmp_path)
+    host = host_copy(fx, str(tmp_path))
+    fs = _open_rw(img)
+    c = Both(host, fs).call
+    c("mkdir", "/m")
+    c("write", "/m/a", b"one")
+    c("lstat", "/m/a")
+    c("unlink", "/m/a")
+    c("lstat", "/m/a")  # ENOENT, not the freed inode
+    c("chmod", "/m/a", 0o600)  # ENOENT
+    c("write", "/m/a", b"again, longer")
+    c("lstat", "/m/a")
+    c("link", "/m/a", "/m/b")
+    c("lstat", "/m/b")
+    c("unlink", "/m/a")
+    c("lstat", "/m/a")
+    c("lstat", "/m/b")  # one link left
+    c("write", "/m/c", b"c")
+    c("lstat", "/m/c")
+    c("rename", "/m/b", "/m/c")  # replaces c
+    c("lstat", "/m/b")
+    c("lstat", "/m/c")
+    c("mkdir", "/m/d")
+    c("write", "/m/d/f", b"in d")
+    c("lstat", "/m/d/f")
+    c("rename", "/m/d", "/m/e")
+    c("lstat", "/m/d/f")
+    c("lstat", "/m/e/f")
+    c("symlink", "e", "/m/s")
+    c("lstat", "/m/s/f")
+    c("unlink", "/m/s")
+    c("mkdir", "/m/other")
+    c("symlink", "other", "/m/s")
+    c("lstat", "/m/s/f")  # through the new link: ENOENT
+    c("unlink", "/m/e/f")
+    c("rmdir", "/m/e")
+    c("lstat", "/m/e/f")
+    c("lstat", "/m/e")
+    c("write", "/m/e", b"a file where the directory was")
+    c("lstat", "/m/e")
+    c("lstat", "/m/e/f")  # ENOTDIR
+    fs.close()
+    e2fsck_clean(img)
+    with RawFile(img) as dev:
+        got = trees.fs_tree(open_ext4(dev))
+    problems = trees.diff(got, trees.host_tree(host), KEYS)
+    assert not problems, "Nuwa vs the kernel:\n" + "\n".join(problems)
 
 
 def _check(img: str, host_root: str, variant: str) -> None:
