@@ -16,8 +16,9 @@
 ``follow=(follow_fn, strip_fn, leaders)`` chains tasks (effect reuse): ``leaders`` maps a
 follower's index to its leader's; a leader runs as ``fn(task)`` and its result travels, on the
 workers, to each follower's ``follow_fn(task, leader_result)``; the client collects only
-``strip_fn(leader_result)`` (a leader's result may be large). A follower whose leader was lost
-runs as ``fn(task)`` on its own.
+``strip_fn(leader_result)`` (a leader's result may be large). The followers are submitted when
+their leader is done, after its result was copied to every worker (so they spread over all of
+them). A follower whose leader was lost runs as ``fn(task)`` on its own.
 
 A worker that dies (killed, out of memory) loses only the tasks it held: the scheduler sends
 them to another worker (Dask's ``allowed-failures``, default 3 deaths per task; past that the
@@ -97,18 +98,34 @@ def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None
             # task that drops the effect from its outcome ("nuwa-strip-")
             heads = {i: client.submit(fn, tasks[i], key=f"nuwa-image-{i}-{run}", pure=False)
                      for i in sorted(set(leaders.values()))}
+            followers: dict[int, list[int]] = {}
+            for i in sorted(leaders):
+                followers.setdefault(leaders[i], []).append(i)
             futures, index = [], {}
             for i, t in enumerate(tasks):
                 if i in heads:
                     f = client.submit(strip_fn, heads[i], key=f"nuwa-strip-{i}-{run}", pure=False)
                 elif i in leaders:
-                    f = client.submit(follow_fn, t, heads[leaders[i]], key=f"nuwa-image-{i}-{run}", pure=False)
+                    continue  # submitted when its leader is done (below)
                 else:
                     f = client.submit(fn, t, key=f"nuwa-image-{i}-{run}", pure=False)
                 futures.append(f)
                 index[f.key] = i
             out: list = [None] * len(tasks)
             pending = as_completed(futures)
+
+            def release(lead: int, done: bool) -> None:
+                """The followers of ``lead``, now that it is done (or lost: then each alone). Its
+                result is first copied to every worker: Dask places a task beside its input, and
+                would otherwise run every follower on the leader's worker, one after the other."""
+                if done:
+                    client.replicate([heads[lead]])
+                for j in followers.get(lead, ()):
+                    f = (client.submit(follow_fn, tasks[j], heads[lead], key=f"nuwa-image-{j}-{run}", pure=False)
+                         if done else client.submit(fn, tasks[j], key=f"nuwa-alone-{j}-{run}", pure=False))
+                    index[f.key] = j
+                    pending.add(f)
+
             for fut in pending:
                 i = index[fut.key]
                 try:
@@ -123,6 +140,11 @@ def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None
                     if on_lost is None:
                         raise
                     out[i] = on_lost(tasks[i], f"{type(e).__name__}: {e}")
+                    if fut.key.startswith("nuwa-strip-"):
+                        release(i, False)
+                else:
+                    if fut.key.startswith("nuwa-strip-"):
+                        release(i, True)
                 if on_result is not None:
                     on_result(out[i])
                 fut.release()
