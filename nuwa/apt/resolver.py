@@ -344,13 +344,23 @@ class Resolver:
                 del self.state[k]
 
     def resolve(self, allow_remove: bool) -> None:
-        """Repair the state until nothing is broken (pkgProblemResolver, see the module doc)."""
+        """Repair the state until nothing is broken (pkgProblemResolver, see the module doc).
+
+        A repair that leads back to a state already tried (removing a package breaks an
+        essential one, keeping it breaks the package again...) cannot end: the problem is
+        reported as apt reports what it cannot correct, at once, not after every step was
+        tried again."""
+        seen = set()
         for _ in range(10000):
             probs = self.problems()
             if not probs:
                 return
             k, why, culprits = probs[0]
             name = k[0]
+            here = frozenset((key, id(rec)) for key, rec in self.state.items())
+            if here in seen:
+                raise PlanError(f"Unable to correct problems: {name} : {why}{self._but(why, culprits)}")
+            seen.add(here)
             removable = [c for c in culprits if c in self.current and not self.changed(c)
                          and not self._essential(c) and c not in self.protected]
             if allow_remove and why.startswith(("Conflicts", "Breaks")) and self.changed(k) \
@@ -373,6 +383,14 @@ class Resolver:
                     self.keep(c, f"would break {name} ({why})")
             self.drop_unneeded_new()
         raise PlanError("Unable to correct problems: the resolver did not converge")
+
+    def _but(self, why: str, culprits) -> str:
+        """apt's tail of an unmet dependency (``ShowBroken``): what the plan does to the package
+        that would satisfy it."""
+        if not why.startswith(("Depends", "PreDepends")) or len(culprits) != 1:
+            return ""
+        rec = self.state.get(culprits[0])
+        return " but it is not going to be installed" if rec is None else f" but {rec.version} is to be installed"
 
     def _essential(self, k) -> bool:
         rec = self.current.get(k)

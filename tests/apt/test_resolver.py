@@ -133,3 +133,16 @@ def test_order_predepends_chain_configures_before_unpack():
     validate(order(p, st), st)
     names = [(a, [o.package if hasattr(o, "package") else o for o in ops]) for a, ops in steps]
     assert names == [("unpack", ["p1"]), ("configure", ["p1:all"]), ("unpack", ["p2"]), ("configure-pending", [])]
+
+
+def test_a_repair_that_goes_round_in_circles_is_refused_at_once():
+    # apt install ./libpam-modules-bin_2.deb alone: libpam-modules pre-depends on the installed
+    # version, removing it would break an essential package, keeping it breaks it again
+    st = status(("libpam-modules-bin", "1"), ("libpam-modules", "1", "Pre-Depends: libpam-modules-bin (= 1)\n"),
+                ("login", "1", "Essential: yes\nPre-Depends: libpam-modules\n"))
+    pol = world([rec("libpam-modules-bin", "1"), rec("libpam-modules", "1", pre_depends="libpam-modules-bin (= 1)"),
+                 rec("login", "1", pre_depends="libpam-modules", essential=True)])
+    with pytest.raises(PlanError) as e:
+        plan(pol, st, Request("install", (), local=(rec("libpam-modules-bin", "2"),)))
+    assert str(e.value) == ("Unable to correct problems: libpam-modules : PreDepends: libpam-modules-bin (= 1) "
+                            "but 2 is to be installed")
