@@ -60,23 +60,28 @@ def plan_rebase(tasks: list[ImageTask], output_dir: str, images: list[str], outp
     base position in bases}`` for the untouched overlays, ``followers`` the same for the other
     overlays of a rebased family. Refuses (exit 2) a patched base whose name would be an
     image's output or an input."""
-    families: dict[str, list[tuple[int, bool]]] = {}
+    # a family: one bottom and, for --upgrade, one package state (an untouched overlay has its
+    # base's; an overlay that upgraded or removed packages of its own has another plan)
+    families: dict[tuple, list[tuple[int, bool]]] = {}
     for pos, t in enumerate(tasks):
         bottom, untouched = chain_of(t.image)
         if bottom is not None:
-            families.setdefault(bottom, []).append((pos, untouched))
+            families.setdefault((bottom, t.key), []).append((pos, untouched))
     taken = {os.path.realpath(o) for o in outputs if o}
     inputs = {os.path.realpath(p) for p in images}
     bases, moved, followers = [], {}, {}
-    for bottom, members in families.items():
-        if not any(untouched for _, untouched in members):
+    for (bottom, _key), members in families.items():
+        first = next((pos for pos, untouched in members if untouched), None)
+        if first is None:
             continue  # nothing to move: the family is an effect group as without the option
         out = os.path.join(output_dir, output_name(bottom))
         if os.path.realpath(out) in taken or os.path.realpath(out) in inputs:
             raise InvalidInputError(f"the patched base {out!r} would be written over an image's output or an "
                                     f"input; use another --output-dir", where=bottom)
+        taken.add(os.path.realpath(out))
         b = len(bases)
-        bases.append(replace(tasks[members[0][0]], index=first_index + b, image=bottom, output=out, lead=True))
+        # the base task is an untouched overlay's (its plan is the base's own)
+        bases.append(replace(tasks[first], index=first_index + b, image=bottom, output=out, lead=True))
         for pos, untouched in members:
             (moved if untouched else followers)[pos] = b
     return bases, moved, followers
