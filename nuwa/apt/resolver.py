@@ -347,10 +347,12 @@ class Resolver:
         """Repair the state until nothing is broken (pkgProblemResolver, see the module doc).
 
         A repair that leads back to a state already tried (removing a package breaks an
-        essential one, keeping it breaks the package again...) cannot end: the problem is
-        reported as apt reports what it cannot correct, at once, not after every step was
-        tried again."""
+        essential one, keeping it breaks the package again...) cannot end. apt gives up at the
+        repair that would undo an earlier one and reports that problem (``login : PreDepends:
+        libm but it is not going to be installed``): so does this, at once, not after every
+        step was tried again."""
         seen = set()
+        last = ""
         for _ in range(10000):
             probs = self.problems()
             if not probs:
@@ -358,9 +360,10 @@ class Resolver:
             k, why, culprits = probs[0]
             name = k[0]
             here = frozenset((key, id(rec)) for key, rec in self.state.items())
-            if here in seen:
-                raise PlanError(f"Unable to correct problems: {name} : {why}{self._but(why, culprits)}")
+            if here in seen:  # the previous repair closed the circle: its problem is apt's
+                raise PlanError(f"Unable to correct problems: {last}")
             seen.add(here)
+            last = f"{name} : {why}{self._but(why, culprits)}"
             removable = [c for c in culprits if c in self.current and not self.changed(c)
                          and not self._essential(c) and c not in self.protected]
             if allow_remove and why.startswith(("Conflicts", "Breaks")) and self.changed(k) \

@@ -57,6 +57,15 @@ WORLDS = {
         [("pkg", "3.0", "all")],
         [("pkg", "2.0", "")],
         None),
+    # removing libm would break an essential package, keeping it leaves it broken: apt refuses
+    # at once (Nuwa's resolver went round in this circle until session 8)
+    "a-circle-through-an-essential-package": (
+        [("libm-bin", "1.0", "all"), ("libm", "1.0", "all", "install", "Pre-Depends: libm-bin (= 1.0)\n"),
+         ("login", "1.0", "all", "install", "Essential: yes\nPre-Depends: libm\n")],
+        [("libm-bin", "1.0", "all"), ("libm", "1.0", "all", "Pre-Depends: libm-bin (= 1.0)\n"),
+         ("login", "1.0", "all", "Essential: yes\nPre-Depends: libm\n")],
+        [("libm-bin", "2.0", "")],
+        "login : PreDepends: libm but it is not going to be installed"),
     "unsatisfiable": (
         [],
         [("other", "1.0", "all")],
