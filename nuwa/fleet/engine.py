@@ -160,14 +160,14 @@ def _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders) -> list:
     """``workers=0``: every task in this process, leaders first (their effects kept until their
     followers ran, then dropped)."""
     out: list = [None] * len(tasks)
-    heads = {}
+    heads, leading = {}, set(leaders.values())
     order = sorted(range(len(tasks)), key=lambda i: (i in leaders, i))
     for i in order:
         if i in leaders:
             out[i] = follow_fn(tasks[i], heads[leaders[i]])
         else:
             out[i] = fn(tasks[i])
-            if i in set(leaders.values()):
+            if i in leading:
                 heads[i] = out[i]
                 out[i] = strip_fn(out[i])
         if on_result is not None:

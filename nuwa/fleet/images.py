@@ -9,8 +9,9 @@
   depends on (the apt configuration, sources, pins and keys, dpkg's status and architectures,
   apt's auto-installed marks, ``os-release`` for ``--security-only``). Images with one key get
   one plan (docs/fleet.md "Sharing").
-- :func:`base_of` names the file at the bottom of an image's backing chain: the images of a
-  fleet that share one (overlays of one base) form one effect-reuse group.
+- :func:`chain_of` names the file at the bottom of an image's backing chain, and says whether
+  the image reads exactly as that file: the images of a fleet that share one bottom (overlays
+  of one base) form one effect-reuse group (and, rebased, one family).
 - :func:`debs_applied` says whether an image already holds every ``.deb`` of a ``--deb`` run
   (installed, same version): the idempotency check of a re-run.
 """
@@ -168,25 +169,22 @@ def remove_stale_temporaries(output: str) -> list[str]:
     return gone
 
 
-def base_of(path: str):
-    """``(st_dev, st_ino)`` of the bottom of ``path``'s backing chain (the file itself for a
-    raw image or a qcow2 without one); None when it cannot be opened (the task will say why)."""
+def chain_of(path: str):
+    """``(bottom, untouched)``: the real path of the bottom of ``path``'s backing chain (the
+    file itself for a raw image or a qcow2 without one), and whether every layer above it is
+    empty (it reads as its bottom does: ``BlockDevice.content_identity``); ``(None, False)``
+    when the image cannot be opened (its task will say why)."""
     from nuwa.formats.detect import open_disk  # (late: only a fleet run asks)
 
     try:
         dev = open_disk(path)
     except (NuwaError, OSError):
-        return None
+        return None, False
     try:
-        bottom = path
-        chain = getattr(dev, "backing_chain", None)
-        if chain is not None:
-            members = chain()
-            if members:
-                bottom = members[-1]["path"]
-        st = os.stat(bottom)
-        return (st.st_dev, st.st_ino)
-    except OSError:
-        return None
+        chain = dev.backing_chain() if hasattr(dev, "backing_chain") else []
+        if not chain:
+            return os.path.realpath(path), False
+        identity = dev.content_identity()
+        return os.path.realpath(chain[-1]["path"]), identity is not None and identity[0] == "overlay"
     finally:
         dev.close()

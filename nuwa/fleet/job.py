@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from nuwa import api
 from nuwa.errors import EXIT_FAILED, InvalidInputError, NuwaError
 from nuwa.fleet.engine import FleetProgress, run_tasks
-from nuwa.fleet.images import base_of, output_paths, state_key
+from nuwa.fleet.images import chain_of, output_paths, state_key
 from nuwa.fleet.rebase import finish_rebase, plan_rebase
-from nuwa.fleet.task import OUTCOMES, ImageOutcome, ImageTask, follow, run_image, strip
+from nuwa.fleet.task import OUTCOMES, ImageOutcome, ImageTask, run_image, strip
 from nuwa.patch.debfiles import open_debs
 
 
@@ -227,18 +227,22 @@ def patch_fleet(images, debs=(), request=None, repo_options=None, *,
             progress.update(o.outcome)
 
     bases, moved, followers = [], {}, {}
+    # each image's backing chain, read once: the effect groups and the rebase's families
+    chains = [chain_of(t.image) for t in tasks] if (reuse_effects or rebase) else [(None, False)] * len(tasks)
     if rebase:
-        bases, moved, followers = plan_rebase(tasks, os.path.abspath(output_dir), images, outputs, len(images))
+        bases, moved, followers = plan_rebase(tasks, chains, os.path.abspath(output_dir), images, outputs,
+                                              len(images))
     # what runs on Dask: the images not moved, then the patched bases (leaders of their families)
     run = [t for pos, t in enumerate(tasks) if pos not in moved] + bases
     at = {t.index: i for i, t in enumerate(run)}
     leaders = {at[tasks[pos].index]: at[bases[b].index] for pos, b in followers.items()}
     if reuse_effects:
-        leaders.update(_effect_groups(run, skip=set(leaders) | {at[b.index] for b in bases}))
+        bottoms = {t.index: chain[0] for t, chain in zip(tasks, chains)}
+        leaders.update(_effect_groups(run, bottoms, skip=set(leaders) | {at[b.index] for b in bases}))
     for b in bases:
         b.lead = reuse_effects
     for o in run_tasks(run_image, run, workers=workers, scheduler=scheduler, on_result=finished, on_lost=lost,
-                       follow=(follow, strip, leaders)):
+                       follow=(run_image, strip, leaders)):
         done[o.index] = o
     for pos, b in moved.items():
         o = finish_rebase(tasks[pos], bases[b], done[bases[b].index])
@@ -255,16 +259,16 @@ def patch_fleet(images, debs=(), request=None, repo_options=None, *,
     return report
 
 
-def _effect_groups(tasks: list[ImageTask], skip=frozenset()) -> dict[int, int]:
+def _effect_groups(tasks: list[ImageTask], bottoms: dict, skip=frozenset()) -> dict[int, int]:
     """Effect reuse: ``{follower position: leader position}`` in ``tasks`` (positions in
-    ``skip`` left out). Tasks whose images share the bottom of their backing chain (and, for
-    ``--upgrade``, one package state and so one plan) form a group; its first task records its
-    effect, the others replay it."""
+    ``skip`` left out; ``bottoms``: image index -> the bottom of its backing chain). Tasks whose
+    images share that bottom (and, for ``--upgrade``, one package state and so one plan) form a
+    group; its first task records its effect, the others replay it."""
     groups: dict[tuple, list[int]] = {}
     for pos, t in enumerate(tasks):
         if pos in skip:
             continue
-        base = base_of(t.image)
+        base = bottoms.get(t.index)
         if base is not None:
             groups.setdefault((base, t.key), []).append(pos)
     leaders = {}

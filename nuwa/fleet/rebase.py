@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import replace
 
-from nuwa.errors import InvalidInputError, NuwaError
+from nuwa.errors import InvalidInputError
 from nuwa.fleet.images import output_name, remove_stale_temporaries
 from nuwa.fleet.task import ImageOutcome, ImageTask, existing_output
 from nuwa.formats.qcow2_create import create_overlay
@@ -34,38 +34,19 @@ from nuwa.patch.debfiles import open_debs
 from nuwa.patch.staging import publish, temporary_name
 
 
-def chain_of(path: str):
-    """``(bottom, untouched)``: the real path of the bottom of ``path``'s backing chain, and
-    whether every layer above it is empty (it reads as its bottom does); (None, False) when the
-    image cannot be opened (its task will say why)."""
-    from nuwa.formats.detect import open_disk  # (late: only a fleet run with --rebase-onto-patched-base)
-
-    try:
-        dev = open_disk(path)
-    except (NuwaError, OSError):
-        return None, False
-    try:
-        chain = dev.backing_chain() if hasattr(dev, "backing_chain") else []
-        if not chain:
-            return None, False
-        identity = dev.content_identity()
-        return os.path.realpath(chain[-1]["path"]), identity is not None and identity[0] == "overlay"
-    finally:
-        dev.close()
-
-
-def plan_rebase(tasks: list[ImageTask], output_dir: str, images: list[str], outputs: list[str], first_index: int):
+def plan_rebase(tasks: list[ImageTask], chains: list, output_dir: str, images: list[str], outputs: list[str],
+                first_index: int):
     """Split ``tasks`` for a rebase (module note): returns ``(bases, moved, followers)`` --
-    ``bases`` the new base tasks (indexes from ``first_index``), ``moved`` ``{task position:
+    ``bases`` the new base tasks (indexes from ``first_index``; ``chains[i]`` is
+    :func:`nuwa.fleet.images.chain_of` of task ``i``'s image), ``moved`` ``{task position:
     base position in bases}`` for the untouched overlays, ``followers`` the same for the other
     overlays of a rebased family. Refuses (exit 2) a patched base whose name would be an
     image's output or an input."""
     # a family: one bottom and, for --upgrade, one package state (an untouched overlay has its
     # base's; an overlay that upgraded or removed packages of its own has another plan)
     families: dict[tuple, list[tuple[int, bool]]] = {}
-    for pos, t in enumerate(tasks):
-        bottom, untouched = chain_of(t.image)
-        if bottom is not None:
+    for pos, (t, (bottom, untouched)) in enumerate(zip(tasks, chains)):
+        if bottom is not None and bottom != os.path.realpath(t.image):  # an overlay, not a base itself
             families.setdefault((bottom, t.key), []).append((pos, untouched))
     taken = {os.path.realpath(o) for o in outputs if o}
     inputs = {os.path.realpath(p) for p in images}

@@ -230,11 +230,6 @@ def run_image(task: ImageTask, lead: ImageOutcome | None = None) -> ImageOutcome
         return _failed(task, f"internal error: {type(e).__name__}: {e}", EXIT_FAILED, start)
 
 
-def follow(task: ImageTask, lead: ImageOutcome) -> ImageOutcome:
-    """:func:`run_image` of a task that follows ``lead`` (the Dask task's function)."""
-    return run_image(task, lead)
-
-
 def strip(outcome: ImageOutcome) -> ImageOutcome:
     """A leader's outcome without its effect (the Dask task the client waits on)."""
     return outcome.without_effect()

@@ -48,6 +48,7 @@ import types
 
 import zstandard
 
+from nuwa.fs.diff import fingerprint
 from nuwa.fs.memory import BLOCK
 from nuwa.fs.model import FileHandle, FileSystem, join
 
@@ -109,9 +110,6 @@ class Trace:
         #: every "now" the backend took while traced (its own timestamps of changed inodes)
         self.clock: list[int] = []
 
-    def __len__(self) -> int:
-        return len(self.events)
-
 
 class Packed:
     """Bytes a job wrote, zstd-compressed while they sit in a trace."""
@@ -170,14 +168,9 @@ def _traced(name: str):
     meta = f"{name}:meta" if f"{name}:meta" in _META else None
 
     def method(self, *args, **kw):
-        if meta is not None and self.trace.writes:
-            fn = getattr(self.backend, name)
-            out = []
-            self._record(("c", meta, args, tuple(sorted(kw.items()))),
-                         lambda *a, **k: out.append(fn(*a, **k)) or _meta(out[0]), args, kw, False)
-            return out[0]
-        return self._record(("c", name, args, tuple(sorted(kw.items()))), getattr(self.backend, name), args, kw,
-                            changes)
+        commit = meta is not None and self.trace.writes  # the commit's own lstat: compared on what it decides on
+        return self._record(("c", meta if commit else name, args, tuple(sorted(kw.items()))),
+                            getattr(self.backend, name), args, kw, changes, view=_meta if commit else None)
     method.__name__ = name
     method.__doc__ = f"The backend's ``{name}``, recorded."
     return method
@@ -205,7 +198,8 @@ class TracingFS(FileSystem):
     def writable(self) -> bool:  # noqa: D401 - the backend's
         return self.backend.writable
 
-    def _record(self, head: tuple, fn, args, kw, changes: bool):
+    def _record(self, head: tuple, fn, args, kw, changes: bool, view=None):
+        """Call ``fn``, appending ``head`` and the digest of its outcome (of ``view(outcome)``)."""
         if changes:
             self._fingerprints.clear()
             self.trace.writes += 1
@@ -215,7 +209,7 @@ class TracingFS(FileSystem):
         except BaseException as e:
             self.trace.events.append(head + (digest(_failure(e)),))
             raise
-        self.trace.events.append(head + (digest(out),))
+        self.trace.events.append(head + (digest(out if view is None else view(out)),))
         return out
 
     def capacity_statvfs(self, path: str = "/"):
@@ -252,10 +246,9 @@ class TracingFS(FileSystem):
         hid = self._handles
         fp = None
         if _reading(flags):
-            if hasattr(self.backend, "content_fingerprint"):
-                if path not in self._fingerprints:
-                    self._fingerprints[path] = _fingerprint(self.backend, path)
-                fp = self._fingerprints[path]
+            if path not in self._fingerprints:
+                self._fingerprints[path] = fingerprint(self.backend, path)
+            fp = self._fingerprints[path]
         else:
             self._fingerprints.clear()
             self.trace.writes += 1
@@ -292,13 +285,6 @@ def _meta(st):
 
 def _reading(flags: int) -> bool:
     return flags & os.O_ACCMODE == os.O_RDONLY and not flags & (os.O_CREAT | os.O_TRUNC)
-
-
-def _fingerprint(fs, path: str):
-    try:
-        return fs.content_fingerprint(path)
-    except OSError:
-        return None
 
 
 def replay(trace: Trace, fs: FileSystem, trusted: bool = False) -> int:
@@ -360,7 +346,7 @@ def _replay(trace: Trace, fs: FileSystem, trusted: bool) -> int:
                 continue
             if _reading(flags) and fp is not None:
                 if path not in fps:
-                    fps[path] = _fingerprint(fs, path) if hasattr(fs, "content_fingerprint") else None
+                    fps[path] = fingerprint(fs, path)
                 if fps[path] == fp:  # identical contents: its reads need not be made
                     handles[hid] = (None, True)
                     continue
@@ -380,8 +366,6 @@ def _replay(trace: Trace, fs: FileSystem, trusted: bool) -> int:
                 continue
             if h is None:
                 raise TraceMismatch(i, f"{name} on a handle that did not open")
-            if same and name in ("pread", "size"):
-                continue  # identical contents (equal fingerprints): nothing to check
             if name == "pwrite":
                 args = (args[0], args[1].unpack())
             got = _outcome(getattr(h, name), args, {})

@@ -180,10 +180,18 @@ class Sources:
                 break
         return (SUCCESS, out) if out else (NOTFOUND, [])
 
-    # -- myhostname
-    def myhostname_byname(self, name: bytes, af: int) -> tuple[str, Hostent | None]:
+    # -- dns and myhostname: the booted machine's answers
+    def byname(self, source: str, name: bytes, af: int) -> tuple[str, Hostent | None]:
+        """A forward lookup in ``source``: ``files`` answers; ``dns`` and ``myhostname`` defer."""
+        if source == "files":
+            return self.files_byname(name, af)
+        if source == "dns":
+            self.dns_forward()
+        return self.myhostname_byname(name)
+
+    def myhostname_byname(self, name: bytes):
         """systemd's myhostname answers with the addresses of the machine's interfaces (the host
-        name), ``::1`` when IPv6 is up (localhost), the gateway: the booted machine's."""
+        name), ``::1`` when IPv6 is up (localhost), the gateway: the booted machine's. Defers."""
         raise Defer(f"getent hosts {name.decode('utf-8', 'replace')}: the myhostname source answers with the "
                     "booted machine's interface addresses")
 
@@ -236,13 +244,7 @@ def gethostbyname2(src: Sources, services, name: bytes, af: int) -> Hostent | No
                 return Hostent(name, [], af, [addr]) if addr is not None else None
 
     def call(source):
-        if not src.check(source):
-            return None
-        if source == "files":
-            return src.files_byname(name, af)
-        if source == "dns":
-            src.dns_forward()
-        return src.myhostname_byname(name, af)
+        return src.byname(source, name, af) if src.check(source) else None
     status, result = _walk(services, call)
     return result if status == SUCCESS else None
 
@@ -274,33 +276,23 @@ def _gai_nss(src: Sources, services, name: bytes, family: int):
         if not src.check(source):
             status = UNAVAIL
         elif family == AF_UNSPEC:
-            if source == "files":
-                status, tuples = src.files_byname4(name)
-            elif source == "dns":
-                src.dns_forward()
-            else:
-                st4, h = src.myhostname_byname(name, AF_INET)
-                status, tuples = st4, ([(h.name, AF_INET, h.addrs[0])] if h else [])
+            if source != "files":
+                src.byname(source, name, AF_INET)  # dns and myhostname defer
+            status, tuples = src.files_byname4(name)
             if status == SUCCESS:
                 canon = tuples[0][0]
                 found = [(f, a) for _n, f, a in tuples]
         else:
-            def byname3(af):
-                if source == "files":
-                    return src.files_byname(name, af)
-                if source == "dns":
-                    src.dns_forward()
-                return src.myhostname_byname(name, af)
             st6 = UNAVAIL
             status = UNAVAIL
             if family == AF_INET6:
-                status, h = byname3(AF_INET6)
+                status, h = src.byname(source, name, AF_INET6)
                 st6 = status
                 if h:
                     found += [(AF_INET6, a) for a in h.addrs]
                     canon, got_ipv6 = h.name, True
             if family == AF_INET or not got_ipv6:
-                status, h = byname3(AF_INET)
+                status, h = src.byname(source, name, AF_INET)
                 if family == AF_INET:
                     st6 = status
                 if h:
