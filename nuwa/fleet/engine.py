@@ -36,6 +36,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 import uuid
 import warnings
 
@@ -74,7 +75,11 @@ def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None
             logging.getLogger(name).setLevel(logging.CRITICAL)
         # its scheduler's HTTP server takes another port when a second cluster holds 8787
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-    cluster = None
+    # the embedded cluster starts on a thread while this process runs the first leader itself:
+    # its followers wait for it anyway, and the workers' start-up (a Python each, Dask, Nuwa's
+    # imports) is the one cost a small fleet cannot share (module note)
+    here = min(set(leaders.values())) if scheduler is None and leaders else None
+    cluster = starting = None
     try:
         if scheduler is not None:
             try:
@@ -83,9 +88,12 @@ def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None
                 raise InvalidInputError(f"cannot reach the Dask scheduler ({e})", where=scheduler) from None
         else:
             # no more processes than tasks: each costs a Python start-up and Nuwa's imports
-            size = min(workers or default_workers(), len(tasks))
-            cluster = LocalCluster(n_workers=size, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.CRITICAL if quiet_logs else logging.WARNING)
+            size = min(workers or default_workers(), len(tasks) - (here is not None))
+            starting = _Starting(lambda: LocalCluster(
+                n_workers=size, threads_per_worker=1, processes=True, dashboard_address=None,
+                silence_logs=logging.CRITICAL if quiet_logs else logging.WARNING))
+            first = fn(tasks[here]) if here is not None else None
+            cluster = starting.result()
             client = Client(cluster)
         with client:
             if cluster is not None:  # each new worker imports fn's module now, not when its first task
@@ -97,12 +105,14 @@ def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None
             # a leader's own job is its image's task ("nuwa-image-"); the client waits on a small
             # task that drops the effect from its outcome ("nuwa-strip-")
             heads = {i: client.submit(fn, tasks[i], key=f"nuwa-image-{i}-{run}", pure=False)
-                     for i in sorted(set(leaders.values()))}
+                     for i in sorted(set(leaders.values())) if i != here}
             followers: dict[int, list[int]] = {}
             for i in sorted(leaders):
                 followers.setdefault(leaders[i], []).append(i)
             futures, index = [], {}
             for i, t in enumerate(tasks):
+                if i == here:
+                    continue  # ran here (above); its followers are released below
                 if i in heads:
                     f = client.submit(strip_fn, heads[i], key=f"nuwa-strip-{i}-{run}", pure=False)
                 elif i in leaders:
@@ -118,7 +128,7 @@ def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None
                 """The followers of ``lead``, now that it is done (or lost: then each alone). Its
                 result is first copied to every worker: Dask places a task beside its input, and
                 would otherwise run every follower on the leader's worker, one after the other."""
-                if done:
+                if done and lead != here:
                     client.replicate([heads[lead]])
                 for j in followers.get(lead, ()):
                     f = (client.submit(follow_fn, tasks[j], heads[lead], key=f"nuwa-image-{j}-{run}", pure=False)
@@ -126,6 +136,13 @@ def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None
                     index[f.key] = j
                     pending.add(f)
 
+            if here is not None:  # the leader this process ran: its result to every worker, its followers out
+                heads[here] = client.scatter(first, broadcast=True, hash=False)
+                out[here] = strip_fn(first)
+                del first
+                release(here, True)
+                if on_result is not None:
+                    on_result(out[here])
             for fut in pending:
                 i = index[fut.key]
                 try:
@@ -152,8 +169,35 @@ def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None
                 f.release()
             return out
     finally:
+        if starting is not None:
+            try:
+                cluster = starting.result()
+            except Exception:  # it did not start: nothing to close (its own error, or the one raised above)
+                cluster = None
         if cluster is not None:
             cluster.close()
+
+
+class _Starting:
+    """``make()`` (the embedded cluster) run on a thread; :meth:`result` waits for it."""
+
+    def __init__(self, make):
+        self._value = self._error = None
+        self._thread = threading.Thread(target=self._run, args=(make,), name="nuwa-cluster-start", daemon=True)
+        self._thread.start()
+
+    def _run(self, make) -> None:
+        try:
+            self._value = make()
+        except BaseException as e:  # handed to the caller by result()
+            self._error = e
+
+    def result(self):
+        """The cluster, once started (raises what starting it raised)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders) -> list:

@@ -200,7 +200,10 @@ def run_image(task: ImageTask, lead: ImageOutcome | None = None) -> ImageOutcome
                 return settled
             if effect is not None:
                 rep, why = replay(image, effect, output=task.output, in_place=in_place, dry_run=task.dry_run)
-                sharing = f"replayed from {effect.image}" if rep is not None else f"computed: {why}"
+                if rep is None:
+                    sharing = f"computed: {why}"
+                else:  # the copy of a layer is said: that image's disk read as this one's
+                    sharing = f"replayed from {effect.image}" + (f" ({why})" if why != "trace" else "")
             elif lead is not None:
                 sharing = f"computed: {lead.image} left no effect to replay ({lead.sharing or lead.reason})"
             if rep is None and not (in_place and effect is not None):

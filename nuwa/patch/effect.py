@@ -20,16 +20,20 @@ the caller's to keep equal (a fleet replays only within one run's task group).
 
 from __future__ import annotations
 
-import copy
+import os
 from dataclasses import dataclass
 
 from nuwa.errors import NuwaError
 from nuwa.fs.trace import Trace, TraceMismatch
 from nuwa.fs.trace import replay as replay_trace
 from nuwa.patch.report import PatchReport
-from nuwa.patch.staging import staged, tracing
+from nuwa.patch.staging import stage_copy, staged, tracing
 from nuwa.script import entropy
 from nuwa.script.disklayout import describe_image
+
+
+#: how :func:`replay` says it copied the recorded job's output instead of replaying the trace
+COPIED = "its output copied: the disks read alike"
 
 
 @dataclass
@@ -47,6 +51,9 @@ class Effect:
     dry_run: bool
     #: the image's disk content identity before the job (``BlockDevice.content_identity``)
     identity: object = None
+    #: the new overlay the job wrote, as it was when the job ended: ``(path, (st_dev, st_ino,
+    #: st_size, st_mtime_ns))``; None when the job wrote none (in place, dry run, nothing to do)
+    output: tuple | None = None
 
 
 def record(image, job, in_place: bool = False, dry_run: bool = False):
@@ -65,7 +72,21 @@ def record(image, job, in_place: bool = False, dry_run: bool = False):
         return rep, None, "a maintainer script made a secret or an identifier from random bytes: each image makes its own"
     if trace.space_refused:
         return rep, None, "a write was refused for want of space: another image's free space would change the outcome"
-    return rep, Effect(trace, rep.to_json(), layout, image.path, in_place, dry_run, identity), ""
+    doc = rep.to_json()
+    written = doc.get("written") or {}
+    output = None
+    if written.get("path") and not written.get("in_place"):
+        output = (written["path"], _stamp(written["path"]))
+    return rep, Effect(trace, doc, layout, image.path, in_place, dry_run, identity, output), ""
+
+
+def _stamp(path: str):
+    """What tells a file apart from itself changed: device, inode, size, modification time (None: gone)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def reads_as(image, effect: Effect) -> bool:
@@ -79,13 +100,18 @@ def _identity(image):
     return hook() if hook is not None else None
 
 
-def replay(image, effect: Effect, output: str | None = None, in_place: bool = False, dry_run: bool = False):
+def replay(image, effect: Effect, output: str | None = None, in_place: bool = False, dry_run: bool = False,
+           copy_layer: bool = True):
     """Apply ``effect`` to ``image`` (a new overlay at ``output``, the image ``in_place``, or
     nothing with ``dry_run``, as :func:`nuwa.patch.staging.staged` does).
 
     An image whose disk reads exactly as the recorded one's did (equal content identities:
     e.g. two overlays that allocated nothing, over one base) is not asked the trace's reads;
-    its writes are still checked. Returns ``(report, None)`` with this image's report, or
+    its writes are still checked -- or, for a new overlay, not made at all: the job's own
+    output, still as the job left it, holds the guest data the job would write here too, and
+    its layer is copied over this image (:func:`nuwa.patch.staging.stage_copy`; ``copy_layer=False``
+    replays the trace instead). Returns ``(report, how)`` with this image's report (``how``:
+    ``"trace"`` or :data:`COPIED`), or
     ``(None, reason)`` when the image answers differently (nothing was written: the output is removed; in place, the image is
     abandoned and must be opened again before anything else is done with it).
     """
@@ -95,6 +121,15 @@ def replay(image, effect: Effect, output: str | None = None, in_place: bool = Fa
         return None, f"its disk layout differs from {effect.image}'s"
     why = None
     same_disk = reads_as(image, effect)
+    source = effect.output
+    if copy_layer and same_disk and output and source is not None and source[1] is not None \
+            and _stamp(source[0]) == source[1]:
+        try:
+            stage_copy(image, source[0], output)
+        except (OSError, NuwaError):
+            pass  # the job's output could not be read after all: the trace is replayed instead
+        else:
+            return _report(image, effect, output, False), COPIED
     try:
         with staged(image, "patch", output=output, in_place=in_place, dry_run=dry_run) as st:
             try:
@@ -110,10 +145,15 @@ def replay(image, effect: Effect, output: str | None = None, in_place: bool = Fa
         return None, why
     if why is not None:
         return None, why
-    doc = copy.deepcopy(effect.doc)
+    return _report(image, effect, target, in_place), "trace"
+
+
+def _report(image, effect: Effect, target: str | None, in_place: bool) -> PatchReport:
+    """The recorded job's report, as ``image``'s own (written to ``target``)."""
+    doc = dict(effect.doc)  # only its top-level entries change: shared parts are never written
     doc["image"] = image.path
     doc["written"] = None if target is None else {"path": target, "in_place": bool(in_place)}
-    return PatchReport(doc), None
+    return PatchReport(doc)
 
 
 class _Abandoned(Exception):

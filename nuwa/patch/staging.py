@@ -23,6 +23,7 @@ import tempfile
 from dataclasses import dataclass
 
 from nuwa.errors import InvalidInputError
+from nuwa.formats.qcow2_copy import copy_onto
 from nuwa.formats.qcow2_create import create_overlay
 from nuwa.fs.overlay import Overlay
 from nuwa.fs.trace import Trace, TracingFS
@@ -146,6 +147,22 @@ a filesystem without a journal is refused unless the image was opened with
         raise
     if st.cancelled:
         _remove(tmp)
+
+
+def stage_copy(image: Image, source: str, output: str) -> None:
+    """Write ``output`` as a copy of the qcow2 overlay ``source`` whose backing file is
+    ``image`` (:func:`nuwa.formats.qcow2_copy.copy_onto`: ``qemu-img rebase -u`` of a copy) --
+    which reads exactly as ``source`` does when ``image``'s disk reads exactly as ``source``'s
+    backing file, as the caller must know. The same rules as :func:`staged`'s new overlay: a
+    temporary name beside ``output``, fsynced, published by :func:`publish`; removed on any error."""
+    check_target("patch", output, False)
+    tmp = temporary_name(output)
+    try:
+        copy_onto(source, tmp, image.path, final_path=output)
+        publish(tmp, output)
+    except BaseException:
+        _remove(tmp)
+        raise
 
 
 def temporary_name(output: str) -> str:

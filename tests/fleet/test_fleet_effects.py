@@ -19,6 +19,7 @@ from fleetkit import DEBS, broken_images, deb_args, fleet, outcomes, overlay, tr
 from helpers.cli import nuwa
 from helpers.debtools import build_deb
 from helpers.paths import DEFAULT_IMAGE
+from nuwa.patch.effect import COPIED
 
 pytestmark = [pytest.mark.judge]
 
@@ -73,7 +74,9 @@ def test_effects_are_shared_only_where_every_read_answers_alike(run):
     sharing = {os.path.basename(i["image"]): i["sharing"] for i in doc["images"]}
     leader = os.path.join(os.path.dirname(doc["images"][0]["report"]["image"]), "vm0.qcow2")
     assert sharing["vm0.qcow2"] == "recorded"
-    assert sharing["vm1.qcow2"] == f"replayed from {leader}"
+    # vm1 reads exactly as vm0 (both allocated nothing): vm0's output is copied onto it; vm2 holds
+    # a file of its own: the trace is replayed, every read compared
+    assert sharing["vm1.qcow2"] == f"replayed from {leader} ({COPIED})"
     assert sharing["vm2.qcow2"] == f"replayed from {leader}"
     assert sharing["vm3.qcow2"].startswith(f"computed: it answers differently from {leader}")
     assert doc["sharing"]["effect_groups"] == 1

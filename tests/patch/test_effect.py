@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import os
+import subprocess
 
 import pytest
 
@@ -19,7 +21,8 @@ import nuwa
 from fleet.fleetkit import DEBS, overlay, tree_of
 from helpers.paths import DEFAULT_IMAGE
 from nuwa.fs.trace import digest
-from nuwa.patch.effect import record, replay
+from judges import tool
+from nuwa.patch.effect import COPIED, record, replay
 
 pytestmark = [pytest.mark.judge]
 
@@ -52,9 +55,9 @@ def test_a_replay_writes_what_the_job_wrote(tmp_path):
     rep, effect, why = _record(a, str(tmp_path / "a-out.qcow2"))
     assert effect is not None, why
     assert effect.trace.writes and effect.identity is not None
-    with nuwa.open(b) as image:
-        got, why = replay(image, effect, output=str(tmp_path / "b-out.qcow2"))
-    assert got is not None, why
+    with nuwa.open(b) as image:  # the trace itself, every call made again
+        got, how = replay(image, effect, output=str(tmp_path / "b-out.qcow2"), copy_layer=False)
+    assert got is not None and how == "trace", how
     assert got.written == str(tmp_path / "b-out.qcow2")
     assert got.to_json()["packages"] == rep.to_json()["packages"]
     assert tree_of(str(tmp_path / "b-out.qcow2"), str(tmp_path / "jb")) == \
@@ -65,9 +68,59 @@ def test_a_replay_that_stops_midway_leaves_no_output(tmp_path):
     a, b = overlay(str(tmp_path / "a.qcow2")), overlay(str(tmp_path / "b.qcow2"))
     _, effect, _ = _record(a, str(tmp_path / "a-out.qcow2"))
     with nuwa.open(b) as image:
-        got, why = replay(image, _spoiled(effect), output=str(tmp_path / "b-out.qcow2"))
+        got, why = replay(image, _spoiled(effect), output=str(tmp_path / "b-out.qcow2"), copy_layer=False)
     assert got is None and "answers differently" in why
     assert sorted(os.listdir(tmp_path)) == ["a-out.qcow2", "a.qcow2", "b.qcow2"]
+
+
+def _qemu_img(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([tool("qemu-img"), *map(str, args)], capture_output=True, text=True)
+
+
+def test_an_image_that_reads_as_the_recorded_one_gets_a_copy_of_its_output(tmp_path):
+    """Two overlays that allocated nothing over one base read alike: the recorded job's output,
+    copied with the other backing file named (``qemu-img rebase -u``), is the job's result there
+    too -- judged by ``qemu-img compare`` (guest contents), the backing file qemu-img reads, and
+    the tree against the job itself run on that image."""
+    a, b = overlay(str(tmp_path / "a.qcow2")), overlay(str(tmp_path / "b.qcow2"))
+    _, effect, why = _record(a, str(tmp_path / "a-out.qcow2"))
+    assert effect is not None, why
+    with nuwa.open(b) as image:
+        got, how = replay(image, effect, output=str(tmp_path / "b-out.qcow2"))
+    assert got is not None and how == COPIED, how
+    assert got.written == str(tmp_path / "b-out.qcow2")
+    info = json.loads(_qemu_img("info", "--output=json", tmp_path / "b-out.qcow2").stdout)
+    assert (info["backing-filename"], info["backing-filename-format"]) == ("b.qcow2", "qcow2")
+    assert _qemu_img("compare", tmp_path / "a-out.qcow2", tmp_path / "b-out.qcow2").returncode == 0
+    c = overlay(str(tmp_path / "c.qcow2"))  # the job itself, on an image like b
+    with nuwa.open(c) as image:
+        image.patch(DEBS, output=str(tmp_path / "c-out.qcow2"))
+    assert tree_of(str(tmp_path / "b-out.qcow2"), str(tmp_path / "jb")) == \
+        tree_of(str(tmp_path / "c-out.qcow2"), str(tmp_path / "jc"))
+    # the copy's backing file is b's own: a change to b shows through the copy, not through a-out
+    assert _qemu_img("compare", tmp_path / "b.qcow2", tmp_path / "a.qcow2").returncode == 0
+    subprocess.run([tool("qemu-io"), "-c", "write -P 0x5a 0 64k", str(tmp_path / "b.qcow2")], check=True,
+                   capture_output=True)
+    assert _qemu_img("compare", tmp_path / "a-out.qcow2", tmp_path / "b-out.qcow2").returncode == 1
+
+
+def test_a_recorded_output_changed_since_is_not_copied(tmp_path):
+    """The copy is taken only from the output as the job left it (device, inode, size, time): an
+    output written since is not trusted, and the trace is replayed instead."""
+    a, b = overlay(str(tmp_path / "a.qcow2")), overlay(str(tmp_path / "b.qcow2"))
+    _, effect, why = _record(a, str(tmp_path / "a-out.qcow2"))
+    assert effect is not None, why
+    subprocess.run([tool("qemu-io"), "-c", "write -P 0x5a 0 64k", str(tmp_path / "a-out.qcow2")], check=True,
+                   capture_output=True)
+    with nuwa.open(b) as image:
+        got, how = replay(image, effect, output=str(tmp_path / "b-out.qcow2"))
+    assert got is not None and how == "trace", how
+    assert _qemu_img("compare", tmp_path / "a-out.qcow2", tmp_path / "b-out.qcow2").returncode == 1
+    c = overlay(str(tmp_path / "c.qcow2"))
+    with nuwa.open(c) as image:
+        image.patch(DEBS, output=str(tmp_path / "c-out.qcow2"))
+    assert tree_of(str(tmp_path / "b-out.qcow2"), str(tmp_path / "jb")) == \
+        tree_of(str(tmp_path / "c-out.qcow2"), str(tmp_path / "jc"))
 
 
 def test_in_place_a_replay_that_stops_midway_leaves_the_filesystem_as_it_was(tmp_path):
