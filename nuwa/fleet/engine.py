@@ -52,143 +52,160 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None = None, on_result=None,
-              on_lost=None, quiet_logs: bool = True, follow=None) -> list:
-    """``[fn(t) for t in tasks]`` on Dask (see the module note); ``on_result(result)`` is called
-    as each finishes; ``on_lost(task, reason)`` makes the result of a task Dask gave up on
-    (every worker that ran it died); ``follow`` chains followers to leaders (module note)."""
+def check_workers(workers: int | None) -> None:
+    """Refuse a negative ``--workers`` (exit 2)."""
     if workers is not None and workers < 0:
         raise InvalidInputError(f"--workers must be 0 or more, not {workers}")
-    if not tasks:
-        return []
-    follow_fn, strip_fn, leaders = follow if follow else (None, None, {})
-    # one task and no cluster named: this process runs it (starting worker processes, each
-    # importing Dask and Nuwa, would cost more than the task; a patched base alone is one)
-    if scheduler is None and (workers == 0 or len(tasks) == 1):
-        return _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders)
+
+
+def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None = None, on_result=None,
+              on_lost=None, quiet_logs: bool = True, follow=None, embedded: "Embedded | None" = None) -> list:
+    """``[fn(t) for t in tasks]`` on Dask (see the module note); ``on_result(result)`` is called
+    as each finishes; ``on_lost(task, reason)`` makes the result of a task Dask gave up on
+    (every worker that ran it died); ``follow`` chains followers to leaders (module note);
+    ``embedded``: the embedded cluster, already starting (:class:`Embedded`; closed here)."""
+    try:
+        check_workers(workers)
+        follow_fn, strip_fn, leaders = follow if follow else (None, None, {})
+        # no task, or one and no cluster named: this process runs it (starting worker processes,
+        # each importing Dask and Nuwa, would cost more than the task; a patched base alone is one)
+        if not tasks or (scheduler is None and (workers == 0 or len(tasks) == 1)):
+            return _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders)
+        # the first leader runs in this process while the embedded cluster starts: its followers
+        # wait for it anyway, and the workers' start-up is the one cost a fleet cannot share
+        here = min(set(leaders.values())) if scheduler is None and leaders else None
+        if scheduler is None and embedded is None:
+            embedded = Embedded(min(workers or default_workers(), len(tasks) - (here is not None)), quiet_logs)
+        first = fn(tasks[here]) if here is not None else None
+        return _on_dask(fn, tasks, scheduler, embedded, on_result, on_lost, quiet_logs, follow_fn, strip_fn,
+                        leaders, here, first)
+    finally:
+        if embedded is not None:
+            embedded.close()
+
+
+def _on_dask(fn, tasks, scheduler, embedded, on_result, on_lost, quiet_logs, follow_fn, strip_fn, leaders, here,
+             first) -> list:
+    """:func:`run_tasks` on a cluster: ``scheduler``'s, else ``embedded``'s; ``here`` (a
+    leader's position, or None) already ran in this process, its result is ``first``."""
     # late: Dask loads only when a fleet runs on it (start-up speed of ``import nuwa``, ``nuwa --help``)
-    from distributed import Client, LocalCluster, as_completed  # (late, see above)
+    from distributed import Client, as_completed  # (late, see above)
     from distributed.client import FutureCancelledError  # (late, see above)
 
+    _quiet_dask(quiet_logs)
+    cluster = None
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as e:
+            raise InvalidInputError(f"cannot reach the Dask scheduler ({e})", where=scheduler) from None
+    else:
+        cluster = embedded.result()
+        client = Client(cluster)
+    with client:
+        if cluster is not None:  # each new worker imports fn's module now, not when its first task
+            # arrives (a follower's worker would otherwise wait for its leader, then import)
+            warm = [client.submit(importlib.import_module, fn.__module__, workers=[addr], pure=False,
+                                  key=f"nuwa-import-{i}-{uuid.uuid4().hex[:12]}", priority=10)
+                    for i, addr in enumerate(client.scheduler_info()["workers"])]
+        run = uuid.uuid4().hex[:12]  # keys unique per run: a shared scheduler may hold an older run's
+        # a leader's own job is its image's task ("nuwa-image-"); the client waits on a small
+        # task that drops the effect from its outcome ("nuwa-strip-")
+        heads = {i: client.submit(fn, tasks[i], key=f"nuwa-image-{i}-{run}", pure=False)
+                 for i in sorted(set(leaders.values())) if i != here}
+        followers: dict[int, list[int]] = {}
+        for i in sorted(leaders):
+            followers.setdefault(leaders[i], []).append(i)
+        futures, index = [], {}
+        for i, t in enumerate(tasks):
+            if i == here:
+                continue  # ran here (above); its followers are released below
+            if i in heads:
+                f = client.submit(strip_fn, heads[i], key=f"nuwa-strip-{i}-{run}", pure=False)
+            elif i in leaders:
+                continue  # submitted when its leader is done (below)
+            else:
+                f = client.submit(fn, t, key=f"nuwa-image-{i}-{run}", pure=False)
+            futures.append(f)
+            index[f.key] = i
+        out: list = [None] * len(tasks)
+        pending = as_completed(futures)
+
+        def release(lead: int, done: bool) -> None:
+            """The followers of ``lead``, now that it is done (or lost: then each alone). Its
+            result is first copied to every worker: Dask places a task beside its input, and
+            would otherwise run every follower on the leader's worker, one after the other."""
+            if done and lead != here:
+                client.replicate([heads[lead]])
+            for j in followers.get(lead, ()):
+                f = (client.submit(follow_fn, tasks[j], heads[lead], key=f"nuwa-image-{j}-{run}", pure=False)
+                     if done else client.submit(fn, tasks[j], key=f"nuwa-alone-{j}-{run}", pure=False))
+                index[f.key] = j
+                pending.add(f)
+
+        if here is not None:  # the leader this process ran: its result to every worker, its followers out
+            heads[here] = client.scatter(first, broadcast=True, hash=False)
+            out[here] = strip_fn(first)
+            del first
+            release(here, True)
+            if on_result is not None:
+                on_result(out[here])
+        for fut in pending:
+            i = index[fut.key]
+            try:
+                out[i] = fut.result()
+            except (FutureCancelledError, Exception) as e:  # KilledWorker: every worker that ran it died
+                if i in leaders and fut.key.startswith("nuwa-image-"):  # its leader was lost: run alone
+                    again = client.submit(fn, tasks[i], key=f"nuwa-alone-{i}-{run}", pure=False)
+                    index[again.key] = i
+                    pending.add(again)
+                    fut.release()
+                    continue
+                if on_lost is None:
+                    raise
+                out[i] = on_lost(tasks[i], f"{type(e).__name__}: {e}")
+                if fut.key.startswith("nuwa-strip-"):
+                    release(i, False)
+            else:
+                if fut.key.startswith("nuwa-strip-"):
+                    release(i, True)
+            if on_result is not None:
+                on_result(out[i])
+            fut.release()
+        for f in list(heads.values()) + (warm if cluster is not None else []):
+            f.release()
+        return out
+
+
+def _quiet_dask(quiet_logs: bool) -> None:
     if quiet_logs:  # Dask's own chatter (a worker restarting...) is not the fleet's output
         for name in ("distributed", "tornado"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
         # its scheduler's HTTP server takes another port when a second cluster holds 8787
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-    # the embedded cluster starts on a thread while this process runs the first leader itself:
-    # its followers wait for it anyway, and the workers' start-up (a Python each, Dask, Nuwa's
-    # imports) is the one cost a small fleet cannot share (module note)
-    here = min(set(leaders.values())) if scheduler is None and leaders else None
-    cluster = starting = None
-    try:
-        if scheduler is not None:
-            try:
-                client = Client(scheduler, timeout="20s")
-            except OSError as e:
-                raise InvalidInputError(f"cannot reach the Dask scheduler ({e})", where=scheduler) from None
-        else:
-            # no more processes than tasks: each costs a Python start-up and Nuwa's imports
-            size = min(workers or default_workers(), len(tasks) - (here is not None))
-            starting = _Starting(lambda: LocalCluster(
-                n_workers=size, threads_per_worker=1, processes=True, dashboard_address=None,
-                silence_logs=logging.CRITICAL if quiet_logs else logging.WARNING))
-            first = fn(tasks[here]) if here is not None else None
-            cluster = starting.result()
-            client = Client(cluster)
-        with client:
-            if cluster is not None:  # each new worker imports fn's module now, not when its first task
-                # arrives (a follower's worker would otherwise wait for its leader, then import)
-                warm = [client.submit(importlib.import_module, fn.__module__, workers=[addr], pure=False,
-                                      key=f"nuwa-import-{i}-{uuid.uuid4().hex[:12]}", priority=10)
-                        for i, addr in enumerate(client.scheduler_info()["workers"])]
-            run = uuid.uuid4().hex[:12]  # keys unique per run: a shared scheduler may hold an older run's
-            # a leader's own job is its image's task ("nuwa-image-"); the client waits on a small
-            # task that drops the effect from its outcome ("nuwa-strip-")
-            heads = {i: client.submit(fn, tasks[i], key=f"nuwa-image-{i}-{run}", pure=False)
-                     for i in sorted(set(leaders.values())) if i != here}
-            followers: dict[int, list[int]] = {}
-            for i in sorted(leaders):
-                followers.setdefault(leaders[i], []).append(i)
-            futures, index = [], {}
-            for i, t in enumerate(tasks):
-                if i == here:
-                    continue  # ran here (above); its followers are released below
-                if i in heads:
-                    f = client.submit(strip_fn, heads[i], key=f"nuwa-strip-{i}-{run}", pure=False)
-                elif i in leaders:
-                    continue  # submitted when its leader is done (below)
-                else:
-                    f = client.submit(fn, t, key=f"nuwa-image-{i}-{run}", pure=False)
-                futures.append(f)
-                index[f.key] = i
-            out: list = [None] * len(tasks)
-            pending = as_completed(futures)
-
-            def release(lead: int, done: bool) -> None:
-                """The followers of ``lead``, now that it is done (or lost: then each alone). Its
-                result is first copied to every worker: Dask places a task beside its input, and
-                would otherwise run every follower on the leader's worker, one after the other."""
-                if done and lead != here:
-                    client.replicate([heads[lead]])
-                for j in followers.get(lead, ()):
-                    f = (client.submit(follow_fn, tasks[j], heads[lead], key=f"nuwa-image-{j}-{run}", pure=False)
-                         if done else client.submit(fn, tasks[j], key=f"nuwa-alone-{j}-{run}", pure=False))
-                    index[f.key] = j
-                    pending.add(f)
-
-            if here is not None:  # the leader this process ran: its result to every worker, its followers out
-                heads[here] = client.scatter(first, broadcast=True, hash=False)
-                out[here] = strip_fn(first)
-                del first
-                release(here, True)
-                if on_result is not None:
-                    on_result(out[here])
-            for fut in pending:
-                i = index[fut.key]
-                try:
-                    out[i] = fut.result()
-                except (FutureCancelledError, Exception) as e:  # KilledWorker: every worker that ran it died
-                    if i in leaders and fut.key.startswith("nuwa-image-"):  # its leader was lost: run alone
-                        again = client.submit(fn, tasks[i], key=f"nuwa-alone-{i}-{run}", pure=False)
-                        index[again.key] = i
-                        pending.add(again)
-                        fut.release()
-                        continue
-                    if on_lost is None:
-                        raise
-                    out[i] = on_lost(tasks[i], f"{type(e).__name__}: {e}")
-                    if fut.key.startswith("nuwa-strip-"):
-                        release(i, False)
-                else:
-                    if fut.key.startswith("nuwa-strip-"):
-                        release(i, True)
-                if on_result is not None:
-                    on_result(out[i])
-                fut.release()
-            for f in list(heads.values()) + (warm if cluster is not None else []):
-                f.release()
-            return out
-    finally:
-        if starting is not None:
-            try:
-                cluster = starting.result()
-            except Exception:  # it did not start: nothing to close (its own error, or the one raised above)
-                cluster = None
-        if cluster is not None:
-            cluster.close()
 
 
-class _Starting:
-    """``make()`` (the embedded cluster) run on a thread; :meth:`result` waits for it."""
+class Embedded:
+    """The embedded ``LocalCluster`` of ``size`` worker processes, started on a thread from the
+    moment a fleet knows it will want one (its workers' start-up -- a Python each, Dask, Nuwa's
+    imports -- goes on while the client plans and runs the first leader); :meth:`result` waits
+    for it, :meth:`close` stops it (also when it was never used)."""
 
-    def __init__(self, make):
-        self._value = self._error = None
-        self._thread = threading.Thread(target=self._run, args=(make,), name="nuwa-cluster-start", daemon=True)
+    def __init__(self, size: int, quiet_logs: bool = True):
+        self.size = max(1, size)
+        self.quiet_logs = quiet_logs
+        self._cluster = self._error = None
+        _quiet_dask(quiet_logs)
+        self._thread = threading.Thread(target=self._start, name="nuwa-cluster-start", daemon=True)
         self._thread.start()
 
-    def _run(self, make) -> None:
+    def _start(self) -> None:
         try:
-            self._value = make()
+            from distributed import LocalCluster  # (late: see run_tasks)
+
+            self._cluster = LocalCluster(n_workers=self.size, threads_per_worker=1, processes=True,
+                                         dashboard_address=None,
+                                         silence_logs=logging.CRITICAL if self.quiet_logs else logging.WARNING)
         except BaseException as e:  # handed to the caller by result()
             self._error = e
 
@@ -197,7 +214,14 @@ class _Starting:
         self._thread.join()
         if self._error is not None:
             raise self._error
-        return self._value
+        return self._cluster
+
+    def close(self) -> None:
+        """Stop the cluster (waiting for it to have started first); idempotent."""
+        self._thread.join()
+        cluster, self._cluster = self._cluster, None
+        if cluster is not None:
+            cluster.close()
 
 
 def _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders) -> list:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 from nuwa import api
 from nuwa.deb.status import list_packages
@@ -93,10 +93,9 @@ class ImageOutcome:
     effect: object = None
 
     def to_json(self) -> dict:
-        """The image's entry of the fleet document (docs/fleet.md)."""
-        d = asdict(self)
-        del d["effect"]
-        return d
+        """The image's entry of the fleet document (docs/fleet.md): the fields but the effect, as
+        they are (not copied: a fleet's reports are many and large)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "effect"}
 
     def without_effect(self) -> "ImageOutcome":
         """This outcome without the (large) effect: what the client collects."""
@@ -184,18 +183,23 @@ def run_image(task: ImageTask, lead: ImageOutcome | None = None) -> ImageOutcome
     start = time.monotonic()
     effect = lead.effect if lead is not None else None
     try:
-        archives = open_debs(task.debs) if task.mode == "deb" else []
+        opened: list = []
+
+        def archives() -> list:  # opened when needed: a follower given a copy never reads them
+            if task.mode == "deb" and not opened:
+                opened.extend(open_debs(task.debs))
+            return opened
         if task.output is not None:
             remove_stale_temporaries(task.output)
             if os.path.lexists(task.output):
-                return existing_output(task, archives, start)
+                return existing_output(task, archives(), start)
         in_place = task.output is None and not task.dry_run
         before = _allocated(task.image) if in_place else 0
         made, sharing, rep = None, None, None
         with api.open(task.image, writable=in_place, partition=task.partition,
                       unsafe_in_place=task.unsafe_in_place) as image:
             # an image that reads exactly as its leader's did is settled as the leader was: not yet
-            settled = None if effect is not None and reads_as(image, effect) else _settled(task, image, archives, start)
+            settled = None if effect is not None and reads_as(image, effect) else _settled(task, image, archives(), start)
             if settled is not None:
                 return settled
             if effect is not None:
@@ -207,11 +211,11 @@ def run_image(task: ImageTask, lead: ImageOutcome | None = None) -> ImageOutcome
             elif lead is not None:
                 sharing = f"computed: {lead.image} left no effect to replay ({lead.sharing or lead.reason})"
             if rep is None and not (in_place and effect is not None):
-                rep, made, why = _compute(task, image, archives, in_place)
+                rep, made, why = _compute(task, image, archives(), in_place)
         if rep is None:  # in place, a replay that did not match abandoned the opened image: open it anew
             with api.open(task.image, writable=True, partition=task.partition,
                           unsafe_in_place=task.unsafe_in_place) as image:
-                rep, made, why = _compute(task, image, archives, in_place)
+                rep, made, why = _compute(task, image, archives(), in_place)
         if task.lead:
             sharing = "recorded" if made is not None else f"computed: {why}"
         doc = rep.to_json()

@@ -117,11 +117,9 @@ def replay(image, effect: Effect, output: str | None = None, in_place: bool = Fa
     """
     if (in_place, dry_run) != (effect.in_place, effect.dry_run):
         return None, "recorded for another kind of target"
-    if describe_image(image) != effect.layout:
-        return None, f"its disk layout differs from {effect.image}'s"
-    why = None
     same_disk = reads_as(image, effect)
     source = effect.output
+    # the same bytes are the same disk layout too: described only when the disks differ
     if copy_layer and same_disk and output and source is not None and source[1] is not None \
             and _stamp(source[0]) == source[1]:
         try:
@@ -130,6 +128,9 @@ def replay(image, effect: Effect, output: str | None = None, in_place: bool = Fa
             pass  # the job's output could not be read after all: the trace is replayed instead
         else:
             return _report(image, effect, output, False), COPIED
+    if describe_image(image) != effect.layout:
+        return None, f"its disk layout differs from {effect.image}'s"
+    why = None
     try:
         with staged(image, "patch", output=output, in_place=in_place, dry_run=dry_run) as st:
             try:
