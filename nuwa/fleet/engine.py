@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import multiprocessing
 import os
 import shutil
 import sys
@@ -75,7 +76,8 @@ def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None
         # wait for it anyway, and the workers' start-up is the one cost a fleet cannot share
         here = min(set(leaders.values())) if scheduler is None and leaders else None
         if scheduler is None and embedded is None:
-            embedded = Embedded(min(workers or default_workers(), len(tasks) - (here is not None)), quiet_logs)
+            embedded = Embedded(min(workers or default_workers(), len(tasks) - (here is not None)), quiet_logs,
+                                preload=(fn.__module__,))
         first = fn(tasks[here]) if here is not None else None
         return _on_dask(fn, tasks, scheduler, embedded, on_result, on_lost, quiet_logs, follow_fn, strip_fn,
                         leaders, here, first)
@@ -191,9 +193,10 @@ class Embedded:
     imports -- goes on while the client plans and runs the first leader); :meth:`result` waits
     for it, :meth:`close` stops it (also when it was never used)."""
 
-    def __init__(self, size: int, quiet_logs: bool = True):
+    def __init__(self, size: int, quiet_logs: bool = True, preload: tuple = ()):
         self.size = max(1, size)
         self.quiet_logs = quiet_logs
+        self.preload = tuple(preload)
         self._cluster = self._error = None
         _quiet_dask(quiet_logs)
         self._thread = threading.Thread(target=self._start, name="nuwa-cluster-start", daemon=True)
@@ -201,11 +204,13 @@ class Embedded:
 
     def _start(self) -> None:
         try:
+            import dask  # (late: see run_tasks)
             from distributed import LocalCluster  # (late: see run_tasks)
 
-            self._cluster = LocalCluster(n_workers=self.size, threads_per_worker=1, processes=True,
-                                         dashboard_address=None,
-                                         silence_logs=logging.CRITICAL if self.quiet_logs else logging.WARNING)
+            with dask.config.set({"distributed.worker.multiprocessing-method": _start_method(self.preload)}):
+                self._cluster = LocalCluster(n_workers=self.size, threads_per_worker=1, processes=True,
+                                             dashboard_address=None,
+                                             silence_logs=logging.CRITICAL if self.quiet_logs else logging.WARNING)
         except BaseException as e:  # handed to the caller by result()
             self._error = e
 
@@ -222,6 +227,24 @@ class Embedded:
         cluster, self._cluster = self._cluster, None
         if cluster is not None:
             cluster.close()
+
+
+def _start_method(preload: tuple) -> str:
+    """How the embedded cluster's worker processes start: ``forkserver`` where there is one --
+    a server process imports Dask and ``preload`` (the task's module: the package engine) once,
+    and each worker is a fork of it, started with all that loaded (and stopped as fast) --
+    else ``spawn``, Dask's default (a fresh Python each, importing everything again). Dask's
+    own forkserver preload would import every optional package it knows of into this process
+    first; the preload is set here instead, and Dask told it is set. A worker the nanny
+    restarts later (after dying) is spawned, Dask's default."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    import distributed.utils  # (late: see run_tasks)
+
+    if not getattr(distributed.utils, "_forkserver_preload_set", True):
+        multiprocessing.get_context("forkserver").set_forkserver_preload(["distributed", *preload])
+        distributed.utils._forkserver_preload_set = True
+    return "forkserver"
 
 
 def _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders) -> list:

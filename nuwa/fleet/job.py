@@ -202,7 +202,8 @@ def patch_fleet(images, debs=(), request=None, repo_options=None, *,
     if scheduler is None and workers != 0 and len(images) > 1:
         # the embedded cluster starts now, while the client reads the images (and plans); the first
         # leader runs in the client meanwhile (nuwa.fleet.engine), so one worker fewer will do
-        embedded = Embedded(min(workers or default_workers(), len(images) - (1 if reuse_effects else 0)))
+        embedded = Embedded(min(workers or default_workers(), len(images) - (1 if reuse_effects else 0)),
+                            preload=(run_image.__module__,))
     try:
         if request is None:
             paths = [os.path.abspath(a.path) for a in archives]
