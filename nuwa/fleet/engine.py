@@ -6,7 +6,9 @@
   the core count; never more than there are tasks), one thread each -- the simulator is pure Python, so threads would share one
   interpreter lock; processes also bound the damage of a crash to one worker. Each worker's
   memory is bounded by Dask's ``memory_limit`` (the machine's memory shared out), past which
-  the nanny restarts it.
+  the nanny restarts it. It starts on a thread (:class:`Embedded`, which the caller may start
+  earlier still), its workers forked from a forkserver that imported Dask and the task's
+  module once (:func:`_start_method`), while this process runs the first leader itself.
 - ``scheduler="tcp://host:port"``: a running Dask cluster; its workers must see the image
   paths (and the download cache) on shared storage and import this ``nuwa``.
 - ``workers=0``: no Dask, the tasks run one after the other in this process (for a library
@@ -14,11 +16,13 @@
   without ``scheduler``.
 
 ``follow=(follow_fn, strip_fn, leaders)`` chains tasks (effect reuse): ``leaders`` maps a
-follower's index to its leader's; a leader runs as ``fn(task)`` and its result travels, on the
-workers, to each follower's ``follow_fn(task, leader_result)``; the client collects only
+follower's index to its leader's; a leader runs as ``fn(task)`` and its result travels to each
+follower's ``follow_fn(task, leader_result)``; the client collects only
 ``strip_fn(leader_result)`` (a leader's result may be large). The followers are submitted when
 their leader is done, after its result was copied to every worker (so they spread over all of
-them). A follower whose leader was lost runs as ``fn(task)`` on its own.
+them). A follower whose leader was lost runs as ``fn(task)`` on its own. With the embedded
+cluster, the first leader runs in this process while the workers start (its followers would
+wait for it anyway), and its result is scattered to every worker; the others run on workers.
 
 A worker that dies (killed, out of memory) loses only the tasks it held: the scheduler sends
 them to another worker (Dask's ``allowed-failures``, default 3 deaths per task; past that the
