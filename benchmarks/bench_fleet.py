@@ -40,11 +40,12 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
 from judges import qemu_img_check, tool  # noqa: E402
-from procs import run_timed  # noqa: E402
+from procs import nuwa_env, run_timed  # noqa: E402
 
 IMAGE = os.path.join(REPO, "testimages", "default.qcow2")
 UPDATES = sorted(glob.glob(os.path.join(REPO, "testimages", "updates", "*.deb")))
-ENV = {**os.environ, "PYTHONPATH": REPO}
+#: both sides start as an installed nuwa does: bytecode cached (``procs.nuwa_env``), not compiled
+ENV = nuwa_env(REPO)
 
 
 def overlays(d: str, n: int, bases: int = 0) -> list[str]:
