@@ -10,11 +10,11 @@ one :class:`nuwa.apt.repository.Repositories`, so each repository is fetched and
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from nuwa.apt.candidates import Policy
 from nuwa.apt.changelog import cves_between, deb_changelog
+from nuwa.apt.reboot import REBOOT_PACKAGES
 from nuwa.apt.records import PackageRecord
 from nuwa.apt.repository import Repositories
 from nuwa.apt.security import is_security
@@ -22,13 +22,6 @@ from nuwa.apt.tracker import URGENCIES, Tracker, TrackerFinding
 from nuwa.deb.status import StatusFile
 from nuwa.errors import InvalidInputError, NuwaError, RepositoryError
 from nuwa.image import Image, parse_os_release
-
-#: packages whose update asks for a reboot: the kernel and its modules, CPU microcode, the C
-#: library and the init system (what Debian's and Ubuntu's postinsts flag in
-#: /run/reboot-required, and needrestart cannot restart in place)
-REBOOT_PACKAGES = re.compile(r"^(linux-(image|modules|signed-image|headers-[0-9]).*|linux-image|"
-                             r"intel-microcode|amd64-microcode|libc6|systemd|systemd-sysv|dbus|dbus-daemon)$")
-
 
 @dataclass
 class ScanOptions:

@@ -32,7 +32,7 @@ on the running system. It is decided from two things, and the report says which:
    deferred) means a reboot, with the packages of ``reboot-required.pkgs``.
 2. **The packages themselves**, for images without those helpers (a Debian image without
    unattended-upgrades writes nothing): the rule of ``nuwa scan``
-   (:data:`nuwa.apt.scan.REBOOT_PACKAGES`: a kernel or its modules, CPU microcode, ``libc6``,
+   (:data:`nuwa.apt.reboot.REBOOT_PACKAGES`: a kernel or its modules, CPU microcode, ``libc6``,
    ``systemd``, ``dbus``) -- the packages needrestart cannot restart in place and whose new
    code only a reboot loads.
 
@@ -50,7 +50,7 @@ import zlib
 from dataclasses import dataclass
 
 from nuwa.apt.changelog import CHANGELOG_MAX, cves_between, deb_changelog
-from nuwa.apt.scan import REBOOT_PACKAGES
+from nuwa.apt.reboot import REBOOT_PACKAGES
 from nuwa.errors import InvalidInputError, NuwaError, OperationFailedError
 from nuwa.script.firstboot_status import dpkg_notes, job_status
 from nuwa.script.firstboot_status import summary_lines as firstboot_lines
