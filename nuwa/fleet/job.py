@@ -199,11 +199,6 @@ def patch_fleet(images, debs=(), request=None, repo_options=None, *,
     check_workers(workers)
     archives = open_debs(debs) if request is None else []  # a bad .deb is named before any image is touched
     embedded = None
-    if scheduler is None and workers != 0 and len(images) > 1:
-        # the embedded cluster starts now, while the client reads the images (and plans); the first
-        # leader runs in the client meanwhile (nuwa.fleet.engine), so one worker fewer will do
-        embedded = Embedded(min(workers or default_workers(), len(images) - (1 if reuse_effects else 0)),
-                            preload=(run_image.__module__,))
     try:
         if request is None:
             paths = [os.path.abspath(a.path) for a in archives]
@@ -221,6 +216,12 @@ def patch_fleet(images, debs=(), request=None, repo_options=None, *,
             finally:
                 if repositories is None:
                     repos.close()
+        if scheduler is None and workers != 0 and len(tasks) > 1 and not rebase:
+            # the embedded cluster starts now, while the client reads the images' chains; the first
+            # leader runs in the client meanwhile (nuwa.fleet.engine), so one worker fewer will do.
+            # (A rebase may leave one task, its base, which runs here: its cluster is started later.)
+            embedded = Embedded(min(workers or default_workers(), len(tasks) - (1 if reuse_effects else 0)),
+                                preload=(run_image.__module__,))
         sharing["planning_seconds"] = round(time.monotonic() - start, 3)
         for o in done.values():
             if progress is not None:
