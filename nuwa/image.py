@@ -68,6 +68,19 @@ def _shell_word(value: str) -> str:
     return "".join(out)
 
 
+def read_os_release(fs) -> dict:
+    """``/etc/os-release`` (else ``/usr/lib/os-release``) of the filesystem ``fs``, parsed
+    (:func:`parse_os_release`; the first ``OS_RELEASE_MAX`` bytes); ``{}`` when neither is a file."""
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        try:
+            with fs.open(path, "rb") as f:
+                data = f.read(OS_RELEASE_MAX)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            continue
+        return parse_os_release(data.decode("utf-8", errors="replace"))
+    return {}
+
+
 def parse_os_release(text: str) -> dict:
     """Parse os-release(5): ``KEY=value`` lines, values shell-quoted, ``#`` comments.
 
@@ -252,13 +265,7 @@ class Image:
 
     def os_release(self) -> dict:
         """The root filesystem's ``/etc/os-release`` (or ``/usr/lib/os-release``), parsed."""
-        fs = self.root()
-        for path in ("/etc/os-release", "/usr/lib/os-release"):
-            if fs.exists(path):
-                with fs.open(path, "rb") as f:
-                    data = f.read(OS_RELEASE_MAX)
-                return parse_os_release(data.decode("utf-8", errors="replace"))
-        return {}
+        return read_os_release(self.root())
 
     # --- info ----------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from nuwa.apt.security import is_security
 from nuwa.apt.tracker import URGENCIES, Tracker, TrackerFinding
 from nuwa.deb.status import StatusFile
 from nuwa.errors import InvalidInputError, NuwaError, RepositoryError
-from nuwa.image import Image, parse_os_release
+from nuwa.image import Image, read_os_release
 
 @dataclass
 class ScanOptions:
@@ -101,15 +101,6 @@ class ImageScan:
                 "warnings": self.warnings}
 
 
-def _os_release(fs) -> dict:
-    for path in ("/etc/os-release", "/usr/lib/os-release"):
-        try:
-            return parse_os_release(fs.read_bytes(path)[: 64 * 1024].decode("utf-8", "replace"))
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            continue
-    return {}
-
-
 def _source_version(entry) -> str:
     """The installed binary's source version (``Source: src (ver)``, else its own version)."""
     src = entry.para.get("Source", "") if hasattr(entry, "para") else ""
@@ -122,7 +113,7 @@ def scan_fs(fs, repos: Repositories, options: ScanOptions | None = None, name: s
     """Scan the image whose root filesystem is ``fs`` (read only; nothing is written to it)."""
     options = options or ScanOptions()
     img, chunks = repos.indexes_for(fs)
-    osr = _os_release(fs)
+    osr = read_os_release(fs)
     distro, codename = osr.get("ID", "").lower(), osr.get("VERSION_CODENAME", "")
     out = ImageScan(image=name, os={k: osr[k] for k in ("ID", "VERSION_ID", "VERSION_CODENAME", "PRETTY_NAME") if k in osr},
                     architectures=list(img.architectures),

@@ -21,24 +21,40 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nuwa.apt.aptconf import image_architectures, read_apt_config
 from nuwa.apt.candidates import Policy
 from nuwa.apt.order import order
 from nuwa.apt.records import deb_record, is_local
-from nuwa.apt.repository import RepoOptions, Repositories
 from nuwa.apt.resolver import Plan, PlanError, Request, plan
-from nuwa.apt.scan import _os_release
 from nuwa.apt.security import is_security
 from nuwa.deb.control import parse_paragraphs
 from nuwa.deb.status import StatusFile
 from nuwa.errors import InvalidInputError
-from nuwa.image import Image
+from nuwa.image import Image, read_os_release
 from nuwa.patch.install import open_debs, patch_image
 from nuwa.patch.report import PatchReport, apt_size, check_report_path, plan_lines  # noqa: F401 (re-exported)
 from nuwa.patch.staging import check_target
 
+if TYPE_CHECKING:  # the annotations only: apt's repository code loads when a run reads repositories
+    from nuwa.apt.repository import RepoOptions, Repositories
+
 EXTENDED_STATES = "/var/lib/apt/extended_states"
+
+
+def _repositories(options):
+    """A :class:`nuwa.apt.repository.Repositories` (late: apt's repository code, OpenPGP and
+    HTTP load only for a run that reads repositories, not for ``.deb`` files alone)."""
+    from nuwa.apt.repository import Repositories  # (late, see above)
+
+    return Repositories(options)
+
+
+def _repo_options():
+    from nuwa.apt.repository import RepoOptions  # (late, see _repositories)
+
+    return RepoOptions()
 
 
 @dataclass
@@ -181,7 +197,7 @@ def _plan_for(image: Image, request: UpgradeRequest, repos: Repositories):
     if request.security_only:
         if request.action != "upgrade":
             raise InvalidInputError("--security-only goes with --upgrade")
-        osr = _os_release(fs)
+        osr = read_os_release(fs)
         distro, codename = osr.get("ID", "").lower(), osr.get("VERSION_CODENAME", "")
         names = sorted({u.name for u in policy.upgradable(status) if not u.held
                         and is_security(u.candidate.release, distro, codename)})
@@ -215,7 +231,7 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
     check_report_path(report)
     if not dry_run and not plan_only:
         check_target("patch", output, in_place)
-    repos = repositories or Repositories(repo_options)
+    repos = repositories or _repositories(repo_options)
     try:
         p, status, marks, native, conf = _plan_for(image, request, repos)
         prepared = _prepare(p, request, status, marks, native, repos, conf, on_plan, fetch=not plan_only,
@@ -270,7 +286,7 @@ def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = No
                                     where=a.path)
     req = Request("install", (), local)
     p, offline_error, note = None, None, None
-    options = repo_options or RepoOptions()
+    options = repo_options or _repo_options()
     if not options.repos:
         try:
             p = plan(Policy((), archs, native, ()), status, req, auto_installed=auto)
@@ -278,7 +294,7 @@ def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = No
             offline_error = e
     repos = None
     if p is None or p.unmet_recommends:
-        repos = repositories or Repositories(options)
+        repos = repositories or _repositories(options)
         try:
             img, chunks = repos.indexes_for(fs)
         except InvalidInputError as e:  # no sources, no key, a repository that fails (exit 2)
