@@ -16,6 +16,7 @@ script when the result is needed; see the deferral rules in ``nuwa.script``).
 
 from __future__ import annotations
 
+import importlib
 import os
 import posixpath
 from dataclasses import dataclass, field
@@ -55,6 +56,34 @@ class CommandModel(Protocol):
     def __call__(self, inv: "Invocation") -> int: ...
 
 
+class LazyModel:
+    """A command model named, not imported: ``module`` and ``attr``, imported by the
+    :class:`ModelSet` that holds it when the model is first looked up. A patch runs a few dozen
+    programs of the hundreds modelled; importing every family for each process cost more than
+    the whole job of a small update."""
+
+    __slots__ = ("module", "attr")
+
+    def __init__(self, module: str, attr: str):
+        self.module, self.attr = module, attr
+
+    def resolve(self) -> CommandModel:
+        return getattr(importlib.import_module(self.module), self.attr)
+
+    def __repr__(self) -> str:
+        return f"LazyModel({self.module}.{self.attr})"
+
+
+def lazy_models(package: str, declared: Mapping[str, str]) -> dict[str, LazyModel]:
+    """A family's ``MODELS``: ``declared`` maps a program's basename to ``"module.attr"``, a
+    module of the family's ``package`` and the model in it, imported at first use."""
+    out = {}
+    for name, ref in declared.items():
+        module, _, attr = ref.rpartition(".")
+        out[name] = LazyModel(f"{package}.{module}", attr)
+    return out
+
+
 class ModelSet(Mapping[str, CommandModel]):
     """Which programs the interpreter can simulate: program basename -> model.
 
@@ -71,7 +100,13 @@ class ModelSet(Mapping[str, CommandModel]):
         self._models: dict[str, CommandModel] = dict(models)
 
     def __getitem__(self, name: str) -> CommandModel:
-        return self._models[name]
+        model = self._models[name]
+        if type(model) is LazyModel:  # imported at its first use (the set still reads as the same value)
+            model = self._models[name] = model.resolve()
+        return model
+
+    def __contains__(self, name: object) -> bool:  # without importing the model
+        return name in self._models
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._models)

@@ -236,3 +236,30 @@ def test_update_rc_d_finds_systemctl_through_the_set():
 def test_empty_set_defers_every_program(fs):
     r = run(fs, "probe\n", ModelSet())
     assert [(e.argv[0], e.classification) for e in r.record.entries] == [("probe", DEFERRED)]
+
+
+def test_a_model_is_imported_at_its_first_use_only():
+    """The families name their models (``LazyModel``): building the default set, asking whether
+    a program has a model, and listing the names import none of the model modules; looking a
+    program up imports its module; every declared model resolves to a callable of its family."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from nuwa.script.commands import default_models\n"
+        "m = default_models()\n"
+        "names = sorted(m)\n"
+        "assert 'find' in m and 'no-such-program' not in m\n"
+        "mod = 'nuwa.script.commands.findutils.find'\n"
+        "before = mod in sys.modules\n"
+        "m['find']\n"
+        "print(before, mod in sys.modules, len(names))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True", str(len(default_models()))]
+    models = default_models()
+    for family in FAMILIES:
+        for name in family.MODELS:
+            model = models[name]
+            assert callable(model) and model.__module__.startswith(family.__name__ + "."), name

@@ -3,7 +3,8 @@
 Each family is a package named after the upstream package family its programs come from
 (as BusyBox keeps its applets in ``coreutils/``, ``findutils/``, ``editors/``...); its
 ``__init__`` says which upstream package each model mirrors and declares its models in one
-``MODELS`` dict. Modules used by several families stay here at the top: ``_common``
+``MODELS`` dict, by name (``"module.function"``: imported when first looked up,
+:class:`nuwa.script.context.LazyModel`). Modules used by several families stay here at the top: ``_common``
 (coreutils' quoting, error lines, the image's users and groups), ``_args`` (a small GNU
 ``getopt_long``), ``_regex`` (POSIX regular expressions) and ``modes`` (chmod's mode
 expressions).

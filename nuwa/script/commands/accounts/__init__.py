@@ -20,31 +20,29 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.accounts import (adduser, deluser, pam_auth_update, sysusers, update_passwd, useradd,
-                                         usermod)
-from nuwa.script.commands.accounts import pwck
-from nuwa.script.commands.accounts import pam_getenv
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {
-    "adduser": adduser.adduser,
-    "addgroup": adduser.adduser,
-    "deluser": deluser.deluser,
-    "delgroup": deluser.deluser,
-    "systemd-sysusers": sysusers.sysusers,
-    "useradd": useradd.useradd,
-    "groupadd": useradd.groupadd,
-    "usermod": usermod.usermod,
-    "userdel": usermod.userdel,
-    "groupdel": usermod.groupdel,
-    "groupmod": usermod.groupmod,
-    "gpasswd": usermod.gpasswd,
-    "chfn": usermod.chfn,
-    "pam-auth-update": pam_auth_update.pam_auth_update,
-    "update-passwd": update_passwd.update_passwd,
-    "pwck": pwck.pwck,
-    "grpck": pwck.grpck,
-    "pwconv": pwck.pwconv,
-    "grpconv": pwck.grpconv,
-    "pam_getenv": pam_getenv.pam_getenv,
-}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    "adduser": "adduser.adduser",
+    "addgroup": "adduser.adduser",
+    "deluser": "deluser.deluser",
+    "delgroup": "deluser.deluser",
+    "systemd-sysusers": "sysusers.sysusers",
+    "useradd": "useradd.useradd",
+    "groupadd": "useradd.groupadd",
+    "usermod": "usermod.usermod",
+    "userdel": "usermod.userdel",
+    "groupdel": "usermod.groupdel",
+    "groupmod": "usermod.groupmod",
+    "gpasswd": "usermod.gpasswd",
+    "chfn": "usermod.chfn",
+    "pam-auth-update": "pam_auth_update.pam_auth_update",
+    "update-passwd": "update_passwd.update_passwd",
+    "pwck": "pwck.pwck",
+    "grpck": "pwck.grpck",
+    "pwconv": "pwck.pwconv",
+    "grpconv": "pwck.grpconv",
+    "pam_getenv": "pam_getenv.pam_getenv",
+})

@@ -9,13 +9,14 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.archival import compress, cpio
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {
-    "cpio": cpio.cpio,
-    "gzip": compress.gzip,
-    "xz": compress.xz,
-    "zstd": compress.zstd,
-    "lz4": compress.lz4,
-}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    "cpio": "cpio.cpio",
+    "gzip": "compress.gzip",
+    "xz": "compress.xz",
+    "zstd": "compress.zstd",
+    "lz4": "compress.lz4",
+})

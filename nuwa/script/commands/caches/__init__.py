@@ -12,13 +12,14 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.caches import iconcache, ldconfig, ldd, openssl
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {
-    "gtk-update-icon-cache": iconcache.gtk_update_icon_cache,
-    "ldconfig": ldconfig.ldconfig,
-    "ldconfig.real": ldconfig.ldconfig,
-    "ldd": ldd.ldd,
-    "openssl": openssl.openssl,
-}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    "gtk-update-icon-cache": "iconcache.gtk_update_icon_cache",
+    "ldconfig": "ldconfig.ldconfig",
+    "ldconfig.real": "ldconfig.ldconfig",
+    "ldd": "ldd.ldd",
+    "openssl": "openssl.openssl",
+})

@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.chrony import chronyd
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {
-    "chronyd": chronyd.chronyd,
-}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    "chronyd": "chronyd.chronyd",
+})

@@ -13,14 +13,15 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.debconf import frontend, ucf, ucfq
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {
-    "frontend": frontend.frontend,
-    "debconf-escape": frontend.debconf_escape,
-    "debconf-communicate": frontend.debconf_communicate,
-    "getopt": ucf.getopt,
-    "seq": ucf.seq,
-    "ucfq": ucfq.ucfq,
-}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    "frontend": "frontend.frontend",
+    "debconf-escape": "frontend.debconf_escape",
+    "debconf-communicate": "frontend.debconf_communicate",
+    "getopt": "ucf.getopt",
+    "seq": "ucf.seq",
+    "ucfq": "ucfq.ucfq",
+})

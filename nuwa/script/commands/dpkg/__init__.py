@@ -11,18 +11,17 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.dpkg import (
-    architecture, divert, dpkg, maintscript_helper, query, statoverride, trigger, update_alternatives,
-)
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {
-    "dpkg-architecture": architecture.dpkg_architecture,
-    "dpkg-divert": divert.dpkg_divert,
-    "dpkg": dpkg.dpkg,
-    "dpkg-maintscript-helper": maintscript_helper.dpkg_maintscript_helper,
-    "dpkg-query": query.dpkg_query,
-    "dpkg-statoverride": statoverride.dpkg_statoverride,
-    "dpkg-trigger": trigger.dpkg_trigger,
-    "update-alternatives": update_alternatives.update_alternatives,
-}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    "dpkg-architecture": "architecture.dpkg_architecture",
+    "dpkg-divert": "divert.dpkg_divert",
+    "dpkg": "dpkg.dpkg",
+    "dpkg-maintscript-helper": "maintscript_helper.dpkg_maintscript_helper",
+    "dpkg-query": "query.dpkg_query",
+    "dpkg-statoverride": "statoverride.dpkg_statoverride",
+    "dpkg-trigger": "trigger.dpkg_trigger",
+    "update-alternatives": "update_alternatives.update_alternatives",
+})

@@ -5,14 +5,15 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.editors import awk, sed
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {
-    "awk": awk.awk,
-    "mawk": awk.awk,
-    "gawk": awk.awk,
-    "original-awk": awk.awk,
-    "nawk": awk.awk,
-    "sed": sed.sed,
-}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    "awk": "awk.awk",
+    "mawk": "awk.awk",
+    "gawk": "awk.awk",
+    "original-awk": "awk.awk",
+    "nawk": "awk.awk",
+    "sed": "sed.sed",
+})

@@ -4,13 +4,14 @@ egrep, fgrep). BusyBox keeps grep beside find in its ``findutils/`` folder too.
 
 from __future__ import annotations
 
-from nuwa.script.commands.findutils import find, grep, xargs
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {
-    "find": find.find,
-    "xargs": xargs.xargs,
-    "grep": grep.grep,
-    "egrep": grep.grep,
-    "fgrep": grep.grep,
-}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    "find": "find.find",
+    "xargs": "xargs.xargs",
+    "grep": "grep.grep",
+    "egrep": "grep.grep",
+    "fgrep": "grep.grep",
+})

@@ -12,10 +12,11 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.glib import compile, querymodules
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {
-    "glib-compile-schemas": compile.glib_compile_schemas,
-    "gio-querymodules": querymodules.gio_querymodules,
-}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    "glib-compile-schemas": "compile.glib_compile_schemas",
+    "gio-querymodules": "querymodules.gio_querymodules",
+})

@@ -12,15 +12,16 @@ simulator interprets them. These models answer what they ask of the machine:
 
 from __future__ import annotations
 
-from nuwa.script.commands.grub import probe, tools
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {
-    "grub-probe": probe.grub_probe,
-    "grub-mkrelpath": probe.grub_mkrelpath,
-    "grub-script-check": tools.grub_script_check,
-    "grub-editenv": tools.grub_editenv,
-    "grub-install": tools.grub_install,
-    "grub-bios-setup": tools.grub_install,
-    "os-prober": tools.os_prober,
-}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    "grub-probe": "probe.grub_probe",
+    "grub-mkrelpath": "probe.grub_mkrelpath",
+    "grub-script-check": "tools.grub_script_check",
+    "grub-editenv": "tools.grub_editenv",
+    "grub-install": "tools.grub_install",
+    "grub-bios-setup": "tools.grub_install",
+    "os-prober": "tools.os_prober",
+})

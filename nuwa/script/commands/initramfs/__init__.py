@@ -17,12 +17,13 @@ device`` and klibc ``fstype``) are answered from the disk description (``blockid
 
 from __future__ import annotations
 
-from nuwa.script.commands.initramfs import blockid, builders
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {
-    "mkinitramfs": builders.mkinitramfs,
-    "dracut": builders.dracut,
-    "blkid": blockid.blkid,
-    "fstype": blockid.fstype,
-}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    "mkinitramfs": "builders.mkinitramfs",
+    "dracut": "builders.dracut",
+    "blkid": "blockid.blkid",
+    "fstype": "blockid.fstype",
+})

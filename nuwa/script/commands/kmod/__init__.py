@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.kmod import depmod, lsmod, modinfo, modprobe
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {
-    "depmod": depmod.depmod,
-    "modprobe": modprobe.modprobe,
-    "modinfo": modinfo.modinfo,
-    "lsmod": lsmod.lsmod,
-}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    "depmod": "depmod.depmod",
+    "modprobe": "modprobe.modprobe",
+    "modinfo": "modinfo.modinfo",
+    "lsmod": "lsmod.lsmod",
+})

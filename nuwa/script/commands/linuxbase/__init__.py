@@ -7,11 +7,12 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.linuxbase import linux_base
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {
-    "linux-version": linux_base.linux_version,
-    "linux-update-symlinks": linux_base.linux_update_symlinks,
-    "linux-check-removal": linux_base.linux_check_removal,
-}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    "linux-version": "linux_base.linux_version",
+    "linux-update-symlinks": "linux_base.linux_update_symlinks",
+    "linux-check-removal": "linux_base.linux_check_removal",
+})

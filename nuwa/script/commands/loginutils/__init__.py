@@ -9,11 +9,12 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.loginutils import setpriv, su
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {
-    "su": su.su,
-    "runuser": su.runuser,
-    "setpriv": setpriv.setpriv,
-}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    "su": "su.su",
+    "runuser": "su.runuser",
+    "setpriv": "setpriv.setpriv",
+})

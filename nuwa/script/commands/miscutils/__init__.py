@@ -15,29 +15,29 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.miscutils import (
-    caps, dbusid, iconv, identifiers, locales, perl_oneliners, runparts, sysinfo)
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {
-    "gettext": locales.gettext,
-    "iconv": iconv.iconv,
-    "locale": locales.locale,
-    "perl": perl_oneliners.perl,
-    "run-parts": runparts.run_parts,
-    "hostname": sysinfo.hostname,
-    "stty": sysinfo.stty,
-    "tty": sysinfo.tty,
-    "kbd_mode": sysinfo.kbd_mode,
-    "ischroot": sysinfo.ischroot,
-    "mountpoint": sysinfo.mountpoint,
-    "nproc": sysinfo.nproc,
-    "logger": sysinfo.logger,
-    "wall": sysinfo.wall,
-    "iscsi-iname": identifiers.iscsi_iname,
-    "nvme": identifiers.nvme,
-    "uuidgen": identifiers.uuidgen,
-    "dbus-uuidgen": dbusid.dbus_uuidgen,
-    "setcap": caps.setcap,
-    "getcap": caps.getcap,
-}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    "gettext": "locales.gettext",
+    "iconv": "iconv.iconv",
+    "locale": "locales.locale",
+    "perl": "perl_oneliners.perl",
+    "run-parts": "runparts.run_parts",
+    "hostname": "sysinfo.hostname",
+    "stty": "sysinfo.stty",
+    "tty": "sysinfo.tty",
+    "kbd_mode": "sysinfo.kbd_mode",
+    "ischroot": "sysinfo.ischroot",
+    "mountpoint": "sysinfo.mountpoint",
+    "nproc": "sysinfo.nproc",
+    "logger": "sysinfo.logger",
+    "wall": "sysinfo.wall",
+    "iscsi-iname": "identifiers.iscsi_iname",
+    "nvme": "identifiers.nvme",
+    "uuidgen": "identifiers.uuidgen",
+    "dbus-uuidgen": "dbusid.dbus_uuidgen",
+    "setcap": "caps.setcap",
+    "getcap": "caps.getcap",
+})

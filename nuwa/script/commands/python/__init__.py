@@ -8,12 +8,13 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.python import dhpython, pycompile
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {
-    "python3": pycompile.python,
-    **{f"python3.{minor}": pycompile.python for minor in range(5, 15)},
-    "py3compile": dhpython.py3compile,
-    "py3clean": dhpython.py3clean,
-}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    "python3": "pycompile.python",
+    **{f"python3.{minor}": "pycompile.python" for minor in range(5, 15)},
+    "py3compile": "dhpython.py3compile",
+    "py3clean": "dhpython.py3clean",
+})

@@ -16,19 +16,19 @@ packages register (Debian 12).
 
 from __future__ import annotations
 
-from nuwa.script.commands.registries import (
-    emacsen, helpztags, installinfo, mime, mimedb, saxparsers, sgmlcatalog, xmlcatalog)
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {
-    "update-xmlcatalog": xmlcatalog.update_xmlcatalog,
-    "update-catalog": sgmlcatalog.update_catalog,
-    "update-perl-sax-parsers": saxparsers.update_perl_sax_parsers,
-    "update-mime": mime.update_mime,
-    "helpztags": helpztags.helpztags,
-    "install-info": installinfo.install_info,
-    "ginstall-info": installinfo.install_info,  # the package's link to it
-    "update-mime-database": mimedb.update_mime_database,
-    "emacs-package-install": emacsen.emacs_package_install,
-    "emacs-package-remove": emacsen.emacs_package_remove,
-}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    "update-xmlcatalog": "xmlcatalog.update_xmlcatalog",
+    "update-catalog": "sgmlcatalog.update_catalog",
+    "update-perl-sax-parsers": "saxparsers.update_perl_sax_parsers",
+    "update-mime": "mime.update_mime",
+    "helpztags": "helpztags.helpztags",
+    "install-info": "installinfo.install_info",
+    "ginstall-info": "installinfo.install_info",  # the package's link to it
+    "update-mime-database": "mimedb.update_mime_database",
+    "emacs-package-install": "emacsen.emacs_package_install",
+    "emacs-package-remove": "emacsen.emacs_package_remove",
+})

@@ -10,9 +10,16 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.server import apache2, locales, rndc, slappasswd, squid, sslcert
+from nuwa.script.commands.server import apache2
+from nuwa.script.context import lazy_models
 
-#: program basename -> model: everything this family provides, declared here and nowhere else
-MODELS = {**{name: apache2.a2enmod for name in apache2.NAMES}, "update-locale": locales.update_locale,
-          "make-ssl-cert": sslcert.make_ssl_cert, "rndc-confgen": rndc.rndc_confgen,
-          "squid": squid.squid, "slappasswd": slappasswd.slappasswd}
+#: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
+#: everything this family provides, declared here and nowhere else
+MODELS = lazy_models(__name__, {
+    **{name: "apache2.a2enmod" for name in apache2.NAMES},
+    "update-locale": "locales.update_locale",
+    "make-ssl-cert": "sslcert.make_ssl_cert",
+    "rndc-confgen": "rndc.rndc_confgen",
+    "squid": "squid.squid",
+    "slappasswd": "slappasswd.slappasswd",
+})
