@@ -251,6 +251,7 @@ def patch_fleet(images, debs=(), request=None, repo_options=None, *,
     sharing.update(_effects_summary(list(done.values()), leaders))
     if rebase:
         sharing["rebased"] = len(moved)
+        sharing["moved"] = sum(1 for o in done.values() if (o.sharing or "").startswith("moved onto"))
     report = FleetReport([done[i] for i in range(len(images))], sharing, time.monotonic() - start,
                          "deb" if request is None else request.action,
                          bases=[done[b.index].to_json() for b in bases])
@@ -284,7 +285,7 @@ def _effects_summary(outcomes, leaders: dict) -> dict:
     counts = {"effect_groups": len(set(leaders.values())), "effects_recorded": 0, "effects_replayed": 0,
               "effects_computed": 0}
     for o in outcomes:
-        s = o.sharing or ""
+        s = (o.sharing or "").rsplit("; ", 1)[-1]  # "patched one by one: WHY; replayed from ..."
         if s == "recorded":
             counts["effects_recorded"] += 1
         elif s.startswith("replayed"):

@@ -65,6 +65,7 @@ def plan_rebase(tasks: list[ImageTask], chains: list, output_dir: str, images: l
         bases.append(replace(tasks[first], index=first_index + b, image=bottom, output=out, lead=True))
         for pos, untouched in members:
             (moved if untouched else followers)[pos] = b
+            tasks[pos].move = not untouched  # moved at file level when it touches nothing the patch did
     return bases, moved, followers
 
 
