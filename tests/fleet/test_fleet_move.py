@@ -34,6 +34,7 @@ import pytest
 import nuwa
 from fleetkit import DEBS, deb_args, fleet, hashes, outcomes, overlay, tree_of
 from helpers.cli import nuwa as nuwa_cli
+from helpers.images import root_partition
 from helpers.paths import DEFAULT_IMAGE
 from judges import tool
 from nuwa.fs.diff import diff_trees
@@ -56,7 +57,7 @@ def _own_changes(img: str, kind: str, note: str) -> None:
                 fs.link("/srv/note.txt", "/srv/app/hard")
                 fs.mknod("/srv/app/fifo", stat.S_IFIFO | 0o640)
                 fs.mknod("/srv/app/null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
-                fs.setxattr("/srv/note.txt", "user.own", b"this machine's")
+                fs.setxattr("/srv/note.txt", "user.own", b"this machine")
                 fs.utime("/srv/app/link", 1_600_000_000_000_000_000, 1_600_000_000_000_000_000,
                          follow_symlinks=False)
                 fs.unlink("/root/.profile")
@@ -153,9 +154,38 @@ def test_moved_paths_keep_their_times_owners_links_and_xattrs(run):
         assert fs.lstat("/srv/app/hard").st_ino == fs.lstat("/srv/note.txt").st_ino
         assert stat.S_ISFIFO(fs.lstat("/srv/app/fifo").st_mode)
         assert fs.lstat("/srv/app/null").st_rdev == os.makedev(1, 3)
-        assert fs.getxattr("/srv/note.txt", "user.own", follow_symlinks=False) == b"this machine's"
+        assert fs.getxattr("/srv/note.txt", "user.own", follow_symlinks=False) == b"this machine"
         assert fs.lstat("/srv/app/link").st_mtime_ns == 1_600_000_000_000_000_000
         assert not fs.lexists("/root/.profile")
+
+
+def _debugfs(raw: str, request: str) -> str:
+    r = subprocess.run([tool("debugfs"), "-R", request, raw], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_debugfs_reads_the_moved_paths_as_the_overlay_patched_alone_has_them(run):
+    """The real tool's reading of what ``rdump`` does not carry: xattrs, device numbers, FIFOs,
+    link counts, owners and times of the moved paths."""
+    raws = {}
+    for name, img in (("moved", os.path.join(run["out"], "srv.qcow2")), ("alone", run["alone"]["srv"])):
+        raws[name] = root_partition(img, os.path.join(run["dir"], f"debugfs-{name}.ext4"))
+    for path in ("/srv/note.txt", "/srv/app", "/srv/app/link", "/srv/app/hard", "/srv/app/fifo", "/srv/app/null",
+                 "/root/.bashrc", "/srv", "/root"):
+        seen = {}
+        for name, raw in raws.items():
+            lines = _debugfs(raw, f"stat {path}").splitlines()
+            # the inode's own number, generation, checksum, blocks and change time are the writer's
+            seen[name] = [ln for ln in lines if not ln.startswith(("Inode:", "Generation:", "Inode checksum",
+                                                                   " ctime:", "EXTENTS:", "(0)", "Size of extra"))
+                          and "crtime" not in ln]
+        assert seen["moved"] == seen["alone"], path
+    assert 'user.own (12) = "this machine"' in _debugfs(raws["moved"], "ea_list /srv/note.txt")
+    assert "Type: FIFO" in _debugfs(raws["moved"], "stat /srv/app/fifo")
+    assert "Device major/minor number: 01:03" in _debugfs(raws["moved"], "stat /srv/app/null")
+    for raw in raws.values():
+        os.unlink(raw)
 
 
 def test_a_moved_output_costs_its_own_changes_not_the_patch(run):
