@@ -170,8 +170,9 @@ def patch_fleet(images, debs=(), request=None, repo_options=None, *,
     ``progress`` is a :class:`nuwa.fleet.engine.FleetProgress` (or anything with ``update(outcome)``);
     ``workers``/``scheduler`` choose where the tasks run (:func:`nuwa.fleet.engine.run_tasks`);
     ``reuse_effects=False`` computes every image itself (no effect reuse, docs/fleet.md);
-    ``rebase`` patches each base once and moves its untouched overlays onto it
-    (``--rebase-onto-patched-base``, :mod:`nuwa.fleet.rebase`). Returns the
+    ``rebase`` patches each base once and moves its overlays onto it -- the untouched ones as
+    empty overlays, those with changes of their own at file level when the changes touch
+    nothing the patch did (``--rebase-onto-patched-base``, :mod:`nuwa.fleet.rebase`). Returns the
     :class:`FleetReport`; raises only for bad input of the whole run (exit 2).
     """
     start = time.monotonic()

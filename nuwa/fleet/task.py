@@ -17,7 +17,10 @@ Effect reuse (:mod:`nuwa.patch.effect`): a task marked ``lead`` records its job'
 hands it back with its outcome (:attr:`ImageOutcome.effect`); :func:`run_image` given such a
 leader's outcome replays that effect into its own image instead of computing it, when the
 image answers every call of the recorded job alike, and computes the image itself when not
-(:attr:`ImageOutcome.sharing` says which, and why).
+(:attr:`ImageOutcome.sharing` says which, and why). A follower marked ``move`` (an overlay of a
+rebased family with changes of its own, :mod:`nuwa.fleet.rebase`) is first offered to
+:func:`nuwa.patch.move.move`: moved onto its leader's output (the patched base) when its own
+changes touch nothing the leader's job touched, patched as a follower when not.
 """
 
 from __future__ import annotations
