@@ -52,6 +52,7 @@ import copy
 import errno
 import time
 
+from nuwa.errors import NuwaError
 from nuwa.fs.memory import BLOCK
 from nuwa.fs.trace import footprint
 from nuwa.fs.transplant import apply_changes, change_set
@@ -122,7 +123,7 @@ def move(image, effect, patched: str, output: str):
         if e.errno == errno.ENOSPC:
             return None, "its own changes do not fit in the patched base's free space"
         return None, f"its own changes cannot be applied ({e.strerror or e}: {e.filename})"
-    except ValueError as e:
+    except (ValueError, NuwaError) as e:  # a file type the model cannot make; a refused write
         return None, f"its own changes cannot be applied ({e})"
     doc = copy.deepcopy(effect.doc)
     doc["image"] = image.path

@@ -123,7 +123,8 @@ def test_own_changes_the_update_does_not_touch_are_moved_onto_the_patched_base(r
     assert doc["sharing"]["rebased"] == 1 and doc["sharing"]["moved"] == 2
     entry = {os.path.basename(i["image"]): i for i in doc["images"]}["srv.qcow2"]
     # what the base's patch did, as the base's own report says it
-    assert [p["package"] for p in entry["report"]["packages"]] == [p["package"] for p in doc["bases"][0]["report"]["packages"]]
+    base_report = doc["bases"][0]["report"]
+    assert [p["package"] for p in entry["report"]["packages"]] == [p["package"] for p in base_report["packages"]]
     assert entry["report"]["written"] == {"path": os.path.join(out, "srv.qcow2"), "in_place": False}
 
 

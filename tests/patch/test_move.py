@@ -154,7 +154,8 @@ def test_below_a_renamed_directory_is_a_conflict():
     fp = footprint(trace)
     assert fp.moved == {"/var/lib/app", "/var/lib/app.old"}
     cs = change_set(base(), base(lambda f: f.write_bytes("/var/lib/app/state", b"9\n")))
-    assert conflict(cs, fp) == "/var/lib/app/state (changed here, below /var/lib/app, which the update renamed or removed)"
+    assert conflict(cs, fp) == \
+        "/var/lib/app/state (changed here, below /var/lib/app, which the update renamed or removed)"
 
 
 def test_an_own_change_that_does_not_fit_raises_enospc():
