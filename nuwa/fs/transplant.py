@@ -4,7 +4,7 @@ A qcow2 overlay of a base holds *its own filesystem's* blocks: its bitmaps, inod
 directories, not a list of file changes. To put what an overlay changed on top of another
 version of its base (the base patched: ``nuwa.patch.move``) the changes must be taken at file
 level. :func:`change_set` is that list: the tree comparison of :mod:`nuwa.fs.diff` between the
-base and the overlay (times included), plus what that comparison does not say itself -- the
+base and the overlay (modification and access times included), plus what that comparison does not say itself -- the
 directories whose names changed (the parent of each name added or removed) and the root
 directory's own attributes. :func:`apply_changes` makes a third filesystem hold the overlay's
 version of every one of those paths, through the filesystem model's calls only (the caller
@@ -59,14 +59,14 @@ def _parent(path: str) -> str:
 
 def change_set(base: FileSystem, own: FileSystem) -> ChangeSet:
     """The paths ``own`` added, removed or changed over ``base`` (module note)."""
-    entries = diff_trees(base, own, times=True, hashes=False)
+    entries = diff_trees(base, own, times=True, hashes=False, atimes=True)
     cs = ChangeSet(entries, {e.path for e in entries})
     for e in entries:
         if e.status != "changed":
             cs.renamed.add(_parent(e.path))
     cs.paths |= cs.renamed
     a, b = attrs_of(base, "/", base.lstat("/")), attrs_of(own, "/", own.lstat("/"))
-    if any(getattr(a, f) != getattr(b, f) for f in ("mode", "uid", "gid", "mtime_ns", "xattrs")):
+    if any(getattr(a, f) != getattr(b, f) for f in ("mode", "uid", "gid", "mtime_ns", "atime_ns", "xattrs")):
         cs.paths.add("/")  # the walk compares what is below the root, not the root itself
     return cs
 

@@ -13,8 +13,8 @@ those writes and the overlay's own changes fall on different paths, so either or
 The two change sets, at file level:
 
 - **D**, the overlay's own (:func:`nuwa.fs.transplant.change_set`): every path added,
-  removed or changed (type, mode, owner, content, modification time, xattrs, symlink target,
-  device number, hard-link group) from the base to the overlay; the parent of each name added
+  removed or changed (type, mode, owner, content, modification and access times, xattrs,
+  symlink target, device number, hard-link group) from the base to the overlay; the parent of each name added
   or removed (its listing changed); the root's own attributes.
 - **W** and **R**, the patch's (:func:`nuwa.fs.trace.footprint` of the base's trace): the paths
   it wrote, created, removed, renamed or changed the metadata of, with the parents of the names

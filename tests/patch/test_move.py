@@ -168,3 +168,19 @@ def test_an_own_change_that_does_not_fit_raises_enospc():
         apply_changes(cs, image, moved)
     assert e.value.errno == errno.ENOSPC
     assert patched.lexists("/usr/share/app/seen")
+
+
+def test_an_access_time_of_its_own_is_part_of_the_change_set_and_is_carried():
+    def own(fs):
+        fs.utime("/etc/app/other.conf", 3 * 10**18, None)  # read on the machine, never changed
+    image = base(own)
+    cs = change_set(base(), image)
+    assert cs.paths == {"/etc/app/other.conf"}
+    assert cs.entries[0].changes == ["atime"]
+    trace = Trace()
+    patched = _patched(base(), trace)
+    assert conflict(cs, footprint(trace)) is None
+    moved = Overlay(patched)
+    apply_changes(cs, image, moved)
+    moved.commit()
+    assert patched.lstat("/etc/app/other.conf").st_atime_ns == 3 * 10**18
