@@ -18,7 +18,8 @@ one (:mod:`nuwa.fleet.task`: the base's job replayed into it when every read ans
 computed when not), its ``sharing`` naming the first conflicting path.
 
 :func:`plan_rebase` groups the tasks by the bottom of their backing chains and makes one base
-task per group that has an untouched overlay; :func:`finish_rebase` writes the untouched
+task per group (for ``--upgrade``, per group that has an untouched overlay: its package state is
+the base's, and so its plan); :func:`finish_rebase` writes the untouched
 overlays' outputs once their base is patched (on the client: a header each).
 """
 
@@ -56,16 +57,20 @@ def plan_rebase(tasks: list[ImageTask], chains: list, output_dir: str, images: l
     bases, moved, followers = [], {}, {}
     for (bottom, _key), members in families.items():
         first = next((pos for pos, untouched in members if untouched), None)
+        if first is None and tasks[members[0][0]].mode == "deb":
+            first = members[0][0]  # --deb: every member's job is the base's (the same .deb files)
         if first is None:
-            continue  # nothing to move: the family is an effect group as without the option
+            # --upgrade: the base's own package state (and so its plan) is known from an untouched
+            # overlay only; the family is an effect group as without the option
+            continue
         out = os.path.join(output_dir, output_name(bottom))
         if os.path.realpath(out) in taken or os.path.realpath(out) in inputs:
             raise InvalidInputError(f"the patched base {out!r} would be written over an image's output or an "
                                     f"input; use another --output-dir", where=bottom)
         taken.add(os.path.realpath(out))
         b = len(bases)
-        # the base task is an untouched overlay's (its plan is the base's own)
-        bases.append(replace(tasks[first], index=first_index + b, image=bottom, output=out, lead=True))
+        # the base task is an untouched overlay's (its plan is the base's own), or any member's for --deb
+        bases.append(replace(tasks[first], index=first_index + b, image=bottom, output=out, lead=True, move=False))
         for pos, untouched in members:
             (moved if untouched else followers)[pos] = b
             tasks[pos].move = not untouched  # moved at file level when it touches nothing the patch did

@@ -18,7 +18,8 @@ the same overlay patched alone (the single-image command on the overlay itself);
 output's backing file is the patched base (by relative name) and its size is about its own
 changes, far less than the patch's output patched alone; the moved paths keep their times
 (``nuwa diff --times`` of the two outputs there is empty); the base and the overlays are
-byte-identical afterwards; a re-run writes nothing and reports every image up to date.
+byte-identical afterwards; a re-run writes nothing and reports every image up to date. A
+family in which every overlay wrote something (``--deb``) gets a patched base too.
 """
 
 from __future__ import annotations
@@ -206,3 +207,39 @@ def test_a_rerun_writes_nothing(run):
     assert run["r2"].returncode == 0, run["r2"].stderr
     assert outcomes(run["doc2"]) == {f"{k}.qcow2": "up-to-date" for k in KINDS}
     assert {n: os.stat(os.path.join(run["out"], n)).st_mtime_ns for n in os.listdir(run["out"])} == run["listing"]
+
+
+@pytest.fixture(scope="module")
+def all_own(tmp_path_factory):
+    """A family in which every overlay wrote something (no untouched one): with ``--deb`` the
+    base is patched all the same, and the overlays are moved onto it."""
+    if not os.path.exists(DEFAULT_IMAGE) or not DEBS:
+        pytest.skip("testimages/default.qcow2 or testimages/updates is missing")
+    d = str(tmp_path_factory.mktemp("allown"))
+    base = os.path.join(d, "base.qcow2")
+    shutil.copyfile(DEFAULT_IMAGE, base)
+    images = []
+    for i in range(2):
+        note = os.path.join(d, f"note{i}.txt")
+        with open(note, "w") as f:
+            f.write(f"machine {i}\n")
+        images.append(overlay(os.path.join(d, f"own{i}.qcow2"), base=base))
+        nuwa_cli("copy-in", images[-1], note, "/srv", "--in-place")
+    out = os.path.join(d, "out")
+    os.makedirs(out)
+    r, doc = fleet(*images, *deb_args(), "--output-dir", out, "--workers", "0", "--rebase-onto-patched-base")
+    return {"dir": d, "images": images, "out": out, "r": r, "doc": doc}
+
+
+def test_a_family_without_an_untouched_overlay_is_rebased_too(all_own):
+    doc, out = all_own["doc"], all_own["out"]
+    assert all_own["r"].returncode == 0, all_own["r"].stderr
+    patched = os.path.join(out, "base.qcow2")
+    assert [b["output"] for b in doc["bases"]] == [patched]
+    assert set(_sharing(doc).values()) == {f"moved onto {patched}"}
+    assert doc["sharing"]["rebased"] == 0 and doc["sharing"]["moved"] == 2
+    for i, img in enumerate(all_own["images"]):
+        alone = os.path.join(all_own["dir"], f"alone{i}.qcow2")
+        nuwa_cli("patch", img, *deb_args(), "--output", alone, "--quiet")
+        got = tree_of(os.path.join(out, f"own{i}.qcow2"), os.path.join(all_own["dir"], f"judge{i}"))
+        assert got == tree_of(alone, os.path.join(all_own["dir"], f"judge-alone{i}")), i
