@@ -141,7 +141,9 @@ def apply_changes(cs: ChangeSet, src: FileSystem, dst: FileSystem) -> None:
             _make(src, dst, e.path, st, placed)
         elif "content" in e.changes or "size" in e.changes:
             _copy_content(src, dst, e.path, os.O_WRONLY | os.O_TRUNC)
-    done = sorted(p for p in cs.paths if p not in removed)
+    # a name whose type changed is both removed and added: it is there, with its new attributes
+    gone = removed - {e.path for e in cs.entries if e.status == "added"}
+    done = sorted(p for p in cs.paths if p not in gone)
     for path in done:
         st = src.lstat(path)
         have = dst.lstat(path)

@@ -85,8 +85,35 @@ def _own_unread_config(fs):
     fs.setxattr("/etc/app/other.conf", "user.tag", b"own")
 
 
+def _home(fs):
+    """What the base holds in /home (nothing of it is touched by the job)."""
+    fs.makedirs("/home/v/dir")
+    fs.write_bytes("/home/v/file", b"a file\n")
+    fs.write_bytes("/home/v/dir/inner", b"inner\n")
+    fs.symlink("file", "/home/v/link")
+    fs.write_bytes("/home/v/one", b"linked\n")
+    fs.link("/home/v/one", "/home/v/two")
+    fs.link("/home/v/one", "/home/v/three")
+
+
+def _own_types(fs):
+    _home(fs)
+    fs.unlink("/home/v/file")
+    fs.mkdir("/home/v/file")  # a file became a directory
+    fs.write_bytes("/home/v/file/new", b"new\n")
+    fs.unlink("/home/v/dir/inner")
+    fs.rmdir("/home/v/dir")
+    fs.symlink("file", "/home/v/dir")  # a directory became a symlink
+    fs.unlink("/home/v/link")
+    fs.symlink("dir", "/home/v/link")  # a symlink's target changed
+    fs.unlink("/home/v/two")
+    fs.write_bytes("/home/v/two", b"linked\n")  # left the hard-link group, same contents
+    fs.link("/home/v/one", "/home/v/four")  # joined it
+
+
 #: kind -> (own changes, the conflict the rules must name, or None: moved)
 CASES = {
+    "types-and-links": (_own_types, None),
     "elsewhere": (_own_elsewhere, None),
     "unread-config": (_own_unread_config, None),
     "read-config": (lambda fs: fs.write_bytes("/etc/app/app.conf", b"mode=slow\n"),
@@ -105,10 +132,11 @@ CASES = {
 @pytest.mark.parametrize("kind", sorted(CASES))
 def test_moved_equals_patched_alone_and_conflicts_are_named(kind):
     own, want = CASES[kind]
+    start = _home if kind == "types-and-links" else None
     trace = Trace()
-    patched = _patched(base(), trace)
+    patched = _patched(base(start), trace)
     image = base(own)
-    cs = change_set(base(), image)
+    cs = change_set(base(start), image)
     assert cs.paths, "the own change must show in the change set"
     why = conflict(cs, footprint(trace))
     assert why == want
