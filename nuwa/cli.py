@@ -61,8 +61,8 @@ def _fleet_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, metavar="N", help="fleet: N local Dask worker processes (default: cores)")
     g.add_argument("--scheduler", metavar="ADDRESS", help="fleet: run on the Dask cluster at ADDRESS (tcp://host:port)")
     p.add_argument("--rebase-onto-patched-base", action="store_true",
-                   help="fleet: patch each base once into --output-dir and give its untouched overlays new overlays "
-                        "of that patched base")
+                   help="fleet: patch each base once into --output-dir and move its overlays onto it (an overlay "
+                        "with changes of its own: when they touch nothing the patch did)")
     p.add_argument("--no-effect-reuse", action="store_true",
                    help="fleet: compute every image itself (do not replay one image's effect into alike images)")
 

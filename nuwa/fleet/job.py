@@ -170,8 +170,9 @@ def patch_fleet(images, debs=(), request=None, repo_options=None, *,
     ``progress`` is a :class:`nuwa.fleet.engine.FleetProgress` (or anything with ``update(outcome)``);
     ``workers``/``scheduler`` choose where the tasks run (:func:`nuwa.fleet.engine.run_tasks`);
     ``reuse_effects=False`` computes every image itself (no effect reuse, docs/fleet.md);
-    ``rebase`` patches each base once and moves its untouched overlays onto it
-    (``--rebase-onto-patched-base``, :mod:`nuwa.fleet.rebase`). Returns the
+    ``rebase`` patches each base once and moves its overlays onto it -- the untouched ones as
+    empty overlays, those with changes of their own at file level when the changes touch
+    nothing the patch did (``--rebase-onto-patched-base``, :mod:`nuwa.fleet.rebase`). Returns the
     :class:`FleetReport`; raises only for bad input of the whole run (exit 2).
     """
     start = time.monotonic()
@@ -260,6 +261,7 @@ def patch_fleet(images, debs=(), request=None, repo_options=None, *,
         sharing.update(_effects_summary(list(done.values()), leaders))
         if rebase:
             sharing["rebased"] = len(moved)
+            sharing["moved"] = sum(1 for o in done.values() if (o.sharing or "").startswith("moved onto"))
     finally:
         if embedded is not None:  # closed by run_tasks, unless something before it raised
             embedded.close()
@@ -296,7 +298,7 @@ def _effects_summary(outcomes, leaders: dict) -> dict:
     counts = {"effect_groups": len(set(leaders.values())), "effects_recorded": 0, "effects_replayed": 0,
               "effects_computed": 0}
     for o in outcomes:
-        s = o.sharing or ""
+        s = (o.sharing or "").rsplit("; ", 1)[-1]  # "patched one by one: WHY; replayed from ..."
         if s == "recorded":
             counts["effects_recorded"] += 1
         elif s.startswith("replayed"):

@@ -1,4 +1,4 @@
-"""``--rebase-onto-patched-base``: patch a family's base once, move its untouched overlays onto it.
+"""``--rebase-onto-patched-base``: patch a family's base once, move its overlays onto it.
 
 Most images of a cloud are qcow2 overlays of a few base images, and many of them never wrote
 a byte of their own. Mirage's promise -- patch one file, protect all the machines that use it --
@@ -8,15 +8,19 @@ nothing of its own gets as its output a new, empty overlay whose backing file is
 base. Such an overlay reads exactly as its base does (``BlockDevice.content_identity``), so
 the patched base *is* what patching it alone would give, and its output costs a qcow2 header.
 
-An overlay that holds clusters of its own is not moved: a qcow2 overlay maps guest clusters,
-and its clusters hold the ext4 bitmaps and inode tables of *its* filesystem, which the patched
-base rewrote too -- the two cannot be stacked block by block. Such an overlay is patched one
-by one, as a follower of the base's effect (:mod:`nuwa.fleet.task`: the base's job replayed
-into it when every read answers alike, computed when not).
+An overlay that holds clusters of its own cannot be stacked on the patched base block by
+block: its clusters hold the ext4 bitmaps and inode tables of *its* filesystem, which the
+patched base rewrote too. It is a follower of the base (the family's leader) marked ``move``:
+on its worker, with the base's effect at hand, :mod:`nuwa.patch.move` compares its own changes
+with what the patch wrote and read, by path, and moves it at file level (a new overlay of the
+patched base holding its own changes) when they are disjoint; otherwise it is patched one by
+one (:mod:`nuwa.fleet.task`: the base's job replayed into it when every read answers alike,
+computed when not), its ``sharing`` naming the first conflicting path.
 
 :func:`plan_rebase` groups the tasks by the bottom of their backing chains and makes one base
-task per group that has an untouched overlay; :func:`finish_rebase` writes the moved overlays'
-outputs once their base is patched (on the client: a header each).
+task per group (for ``--upgrade``, per group that has an untouched overlay: its package state is
+the base's, and so its plan); :func:`finish_rebase` writes the untouched
+overlays' outputs once their base is patched (on the client: a header each).
 """
 
 from __future__ import annotations
@@ -53,18 +57,23 @@ def plan_rebase(tasks: list[ImageTask], chains: list, output_dir: str, images: l
     bases, moved, followers = [], {}, {}
     for (bottom, _key), members in families.items():
         first = next((pos for pos, untouched in members if untouched), None)
+        if first is None and tasks[members[0][0]].mode == "deb":
+            first = members[0][0]  # --deb: every member's job is the base's (the same .deb files)
         if first is None:
-            continue  # nothing to move: the family is an effect group as without the option
+            # --upgrade: the base's own package state (and so its plan) is known from an untouched
+            # overlay only; the family is an effect group as without the option
+            continue
         out = os.path.join(output_dir, output_name(bottom))
         if os.path.realpath(out) in taken or os.path.realpath(out) in inputs:
             raise InvalidInputError(f"the patched base {out!r} would be written over an image's output or an "
                                     f"input; use another --output-dir", where=bottom)
         taken.add(os.path.realpath(out))
         b = len(bases)
-        # the base task is an untouched overlay's (its plan is the base's own)
-        bases.append(replace(tasks[first], index=first_index + b, image=bottom, output=out, lead=True))
+        # the base task is an untouched overlay's (its plan is the base's own), or any member's for --deb
+        bases.append(replace(tasks[first], index=first_index + b, image=bottom, output=out, lead=True, move=False))
         for pos, untouched in members:
             (moved if untouched else followers)[pos] = b
+            tasks[pos].move = not untouched  # moved at file level when it touches nothing the patch did
     return bases, moved, followers
 
 

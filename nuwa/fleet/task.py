@@ -17,7 +17,10 @@ Effect reuse (:mod:`nuwa.patch.effect`): a task marked ``lead`` records its job'
 hands it back with its outcome (:attr:`ImageOutcome.effect`); :func:`run_image` given such a
 leader's outcome replays that effect into its own image instead of computing it, when the
 image answers every call of the recorded job alike, and computes the image itself when not
-(:attr:`ImageOutcome.sharing` says which, and why).
+(:attr:`ImageOutcome.sharing` says which, and why). A follower marked ``move`` (an overlay of a
+rebased family with changes of its own, :mod:`nuwa.fleet.rebase`) is first offered to
+:func:`nuwa.patch.move.move`: moved onto its leader's output (the patched base) when its own
+changes touch nothing the leader's job touched, patched as a follower when not.
 """
 
 from __future__ import annotations
@@ -64,6 +67,9 @@ class ImageTask:
     firstboot_job_timeout: int | None = None
     #: record the job's effect for the tasks that follow this one (effect reuse)
     lead: bool = False
+    #: ``--rebase-onto-patched-base``: an overlay with changes of its own, moved onto its leader's
+    #: output (the patched base) when they touch nothing the patch did (:mod:`nuwa.patch.move`)
+    move: bool = False
 
 
 @dataclass
@@ -176,6 +182,27 @@ def _compute(task: ImageTask, image, archives, in_place: bool):
     return record(image, job, in_place=in_place, dry_run=task.dry_run)
 
 
+def _move(task: ImageTask, image, lead: ImageOutcome | None, start: float):
+    """``(outcome, None)`` when ``image`` was moved onto its leader's output (the patched base),
+    else ``(None, why not)`` (``why not`` empty when no move was asked for)."""
+    if not task.move or lead is None or task.output is None:
+        return None, ""
+    if lead.effect is None:
+        return None, f"{lead.image} left no effect to compare with ({lead.sharing or lead.reason})"
+    if lead.outcome != "patched" or not lead.output or not os.path.exists(lead.output):
+        return None, f"{lead.image} was not patched ({lead.outcome})"
+    # late: the move loads the tree comparison and the staging only where a move is asked for
+    from nuwa.patch.move import move
+
+    rep, cost = move(image, lead.effect, lead.output, task.output)
+    if rep is None:
+        return None, cost
+    out = _from_report(task, rep.to_json(), os.path.getsize(task.output), start)
+    out.sharing = f"moved onto {lead.output}"
+    out.note = f"{cost['paths']} paths of its own moved (found in {cost['seconds']} s)"
+    return out, None
+
+
 def run_image(task: ImageTask, lead: ImageOutcome | None = None) -> ImageOutcome:
     """Patch one image as the single-image command would; never raises for the image's own
     problems (see the module note). ``lead``: the outcome of this task's leader, whose
@@ -195,13 +222,16 @@ def run_image(task: ImageTask, lead: ImageOutcome | None = None) -> ImageOutcome
                 return existing_output(task, archives(), start)
         in_place = task.output is None and not task.dry_run
         before = _allocated(task.image) if in_place else 0
-        made, sharing, rep = None, None, None
+        made, sharing, rep, why_not = None, None, None, ""
         with api.open(task.image, writable=in_place, partition=task.partition,
                       unsafe_in_place=task.unsafe_in_place) as image:
             # an image that reads exactly as its leader's did is settled as the leader was: not yet
             settled = None if effect is not None and reads_as(image, effect) else _settled(task, image, archives(), start)
             if settled is not None:
                 return settled
+            moved, why_not = _move(task, image, lead, start)
+            if moved is not None:
+                return moved
             if effect is not None:
                 rep, why = replay(image, effect, output=task.output, in_place=in_place, dry_run=task.dry_run)
                 if rep is None:
@@ -218,6 +248,8 @@ def run_image(task: ImageTask, lead: ImageOutcome | None = None) -> ImageOutcome
                 rep, made, why = _compute(task, image, archives(), in_place)
         if task.lead:
             sharing = "recorded" if made is not None else f"computed: {why}"
+        if why_not:
+            sharing = f"patched one by one: {why_not}; {sharing}"
         doc = rep.to_json()
         if doc.get("written") is None:
             written = 0

@@ -82,6 +82,7 @@ class Attrs:
     sha256: str | None = None
     ino: int = 0
     links: tuple = ()  # the other paths of the same inode inside the compared region
+    atime_ns: int = 0  # compared only when asked (``atimes``): not in the JSON document
 
     def to_json(self) -> dict:
         d = {"type": self.type, "mode": f"{self.mode:04o}", "uid": self.uid, "gid": self.gid}
@@ -137,7 +138,8 @@ def attrs_of(fs: FileSystem, path: str, st) -> Attrs:
             xattrs = {}
     return Attrs(kind, S.S_IMODE(st.st_mode), st.st_uid, st.st_gid, None if kind == "dir" else st.st_size,
                  st.st_nlink, st.st_mtime_ns, st.st_rdev if kind in ("chr", "blk") else 0,
-                 fs.readlink(path) if kind == "symlink" else None, xattrs, None, st.st_ino)
+                 fs.readlink(path) if kind == "symlink" else None, xattrs, None, st.st_ino,
+                 atime_ns=st.st_atime_ns)
 
 
 def _selected(path: str, include, exclude) -> tuple[bool, bool]:
@@ -157,8 +159,9 @@ def _selected(path: str, include, exclude) -> tuple[bool, bool]:
 
 
 class _Differ:
-    def __init__(self, fs_a, fs_b, include, exclude, times, hashes, prune, same_content, unchanged=None):
-        self.unchanged = unchanged
+    def __init__(self, fs_a, fs_b, include, exclude, times, hashes, prune, same_content, unchanged=None,
+                 atimes=False):
+        self.unchanged, self.atimes = unchanged, atimes
         self.a, self.b = fs_a, fs_b
         self.include, self.exclude = tuple(include), tuple(exclude)
         self.times, self.hashes = times, hashes
@@ -243,6 +246,8 @@ class _Differ:
                         changes.append("content")
             if self.times and at.mtime_ns != bt.mtime_ns:
                 changes.append("mtime")
+            if self.atimes and at.atime_ns != bt.atime_ns:
+                changes.append("atime")
             self.both.append((path, at, bt, changes))
         if at.type == "dir" and descend and not (self.prune and self.prune(path)):
             self.dir(path, st_a, st_b)
@@ -269,7 +274,8 @@ class _Differ:
 
 
 def diff_trees(fs_a: FileSystem, fs_b: FileSystem, include=(), exclude=(), times: bool = False,
-               hashes: bool = True, prune=None, same_content=None, unchanged=None) -> list[Entry]:
+               hashes: bool = True, prune=None, same_content=None, unchanged=None,
+               atimes: bool = False) -> list[Entry]:
     """Every path added, removed or changed from ``fs_a`` to ``fs_b``, sorted by path.
 
     ``include``/``exclude`` are path prefixes (component-wise). ``times`` adds mtime changes.
@@ -281,9 +287,10 @@ def diff_trees(fs_a: FileSystem, fs_b: FileSystem, include=(), exclude=(), times
     record of what it changed, that nothing there differs: ``"leaf"`` for a non-directory with
     every compared attribute equal and a single link (so it is neither compared nor part of a
     hard-link group), ``"dir"`` for a directory with equal attributes and the same names (it is
-    not compared, its entries still are); None: not known, compare.
+    not compared, its entries still are); None: not known, compare. ``atimes`` adds access-time
+    changes (``atime``; a change set to carry elsewhere needs them, a diff to read rarely does).
     """
-    return _Differ(fs_a, fs_b, include, exclude, times, hashes, prune, same_content, unchanged).run()
+    return _Differ(fs_a, fs_b, include, exclude, times, hashes, prune, same_content, unchanged, atimes).run()
 
 
 def _line(sign: str, at: Attrs, path: str) -> str:
@@ -319,6 +326,8 @@ def _show(at: Attrs, what: str):
         return getattr(at, what)
     if what == "mtime":
         return at.mtime_ns
+    if what == "atime":
+        return at.atime_ns
     if what == "content":
         return at.sha256[:16] if at.sha256 else None
     if what == "xattrs":

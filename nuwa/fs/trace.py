@@ -384,3 +384,80 @@ def _outcome(fn, args, kw) -> bytes:
         return digest(fn(*args, **kw))
     except OSError as e:
         return digest(_failure(e))
+
+
+class Footprint:
+    """What a traced job touched, by path (:func:`footprint`): a fleet moves an image's own
+    changes over the job's result only where they touch none of it (``nuwa.patch.move``).
+
+    ``written``: every path a changing call named -- the path written, created, removed, renamed
+    (both names), linked (the new name), its metadata or xattrs changed -- and the parent of each
+    name created or removed (its listing and times changed). ``read``: every path whose answer
+    the job took -- an ``lstat``, ``readlink``, xattr, content read or fingerprint, and every
+    name the overlay looked up in a listing (:attr:`Trace.seen`). ``listed``: every directory
+    whose names the job was given (the overlay loads whole directories: a name the job looked
+    for and did not find leaves no other trace than this listing). ``whole``: why the job's
+    outcome may depend on the filesystem as a whole (a ``statvfs`` a script made, a ``stat``
+    that followed a symlink to a path not named, a changing call not accounted for), or None.
+    ``moved``: the paths of ``written`` renamed away or removed (what was below them is gone
+    from there).
+    """
+
+    def __init__(self):
+        self.moved: set[str] = set()
+        self.written: set[str] = set()
+        self.read: set[str] = set()
+        self.listed: set[str] = set()
+        self.whole: str | None = None
+
+
+#: changing calls, and which of their arguments are paths whose parent's names change with them
+_PATH_ARGS = {"truncate": (0,), "mkdir": (0,), "rmdir": (0,), "unlink": (0,), "rename": (0, 1), "symlink": (1,),
+              "link": (1,), "mknod": (0,), "chmod": (0,), "chown": (0,), "utime": (0,), "setxattr": (0,),
+              "removexattr": (0,)}
+_NAMES_CHANGE = frozenset({"mkdir", "rmdir", "unlink", "rename", "symlink", "link", "mknod"})
+
+
+def _parent(path: str) -> str:
+    head = path.rsplit("/", 1)[0]
+    return head or "/"
+
+
+def footprint(trace: Trace) -> Footprint:
+    """The paths ``trace``'s job wrote, read and listed (see :class:`Footprint`)."""
+    fp = Footprint()
+    opened: dict[int, str] = {}
+    for ev in trace.events:
+        kind = ev[0]
+        if kind == "d":
+            fp.listed.add(ev[1])
+        elif kind == "o":
+            _, hid, (path, flags, _mode), _kw, _want, _fp = ev
+            opened[hid] = path
+            if _reading(flags):
+                fp.read.add(path)
+            else:  # written (and perhaps created: its parent's names may change)
+                fp.written.update((path, _parent(path)))
+        elif kind == "c":
+            name, args = ev[1], ev[2]
+            if name == "statvfs":
+                fp.whole = fp.whole or "the update asked for the free space (statvfs)"
+            elif name == "stat":
+                fp.whole = fp.whole or f"the update followed a symlink below the overlay (stat {args[0]})"
+            elif name in ("readdir", "readdir_stat"):
+                fp.listed.add(args[0])
+            elif name in _READS:
+                if args:
+                    fp.read.add(args[0])
+            elif name in _PATH_ARGS:
+                if name in ("rename", "rmdir", "unlink"):
+                    fp.moved.update(args[:2] if name == "rename" else args[:1])
+                for i in _PATH_ARGS[name]:
+                    fp.written.add(args[i])
+                    if name in _NAMES_CHANGE:
+                        fp.written.add(_parent(args[i]))
+            elif name != "flush":  # a changing call this table does not know: nothing is assumed
+                fp.whole = fp.whole or f"the update made a call not accounted for ({name})"
+        # "h" (a handle's calls) is the path it was opened on; "cap" is the capacity bound
+    fp.read.update(trace.seen)
+    return fp

@@ -16,7 +16,7 @@ import pytest
 from nuwa.fs.diff import diff_trees
 from nuwa.fs.memory import BLOCK, MemoryFS
 from nuwa.fs.overlay import Overlay
-from nuwa.fs.trace import Trace, TraceMismatch, TracingFS, replay
+from nuwa.fs.trace import Trace, TraceMismatch, TracingFS, footprint, replay
 
 
 def _clock(start: int = 1_700_000_000 * 10**9):
@@ -182,3 +182,16 @@ def test_a_trusted_replay_makes_no_read():
     replay(trace, c, trusted=True)
     assert checked and not trusted
     assert diff_trees(a, c, times=True) == []
+
+
+def test_the_footprint_names_what_the_job_wrote_read_and_listed():
+    trace = record(base())
+    fp = footprint(trace)
+    assert fp.whole is None
+    # written: the paths changed, and the parents of the names made or removed
+    assert {"/usr/share/app/seen", "/usr/share/app/seen2", "/usr/share/app/latest", "/usr/share/app",
+            "/var/lib/app/state", "/var/lib/app", "/srv/data", "/srv", "/etc/app/app.conf"} <= fp.written
+    assert "/etc/app/other.conf" not in fp.written | fp.read  # listed beside app.conf, never looked at
+    assert {"/etc/app/app.conf", "/etc/app", "/etc"} <= fp.read
+    assert {"/", "/etc", "/etc/app"} <= fp.listed
+    assert {"/srv/data"} <= fp.moved and "/etc/app/app.conf" not in fp.moved
