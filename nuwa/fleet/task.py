@@ -216,6 +216,7 @@ def run_image(task: ImageTask, lead: ImageOutcome | None = None) -> ImageOutcome
             if task.mode == "deb" and not opened:
                 opened.extend(open_debs(task.debs))
             return opened
+
         if task.output is not None:
             remove_stale_temporaries(task.output)
             if os.path.lexists(task.output):
