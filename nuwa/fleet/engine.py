@@ -6,14 +6,14 @@
   the core count; never more than there are tasks), one thread each -- the simulator is pure Python, so threads would share one
   interpreter lock; processes also bound the damage of a crash to one worker. Each worker's
   memory is bounded by Dask's ``memory_limit`` (the machine's memory shared out), past which
-  the nanny restarts it. It starts on a thread (:class:`Embedded`, which the caller may start
-  earlier still), its workers forked from a forkserver that imported Dask and the task's
+  the nanny restarts it. It starts on a thread (:class:`Embedded`), its workers forked from a forkserver that imported Dask and the task's
   module once (:func:`_start_method`), while this process runs the first leader itself.
 - ``scheduler="tcp://host:port"``: a running Dask cluster; its workers must see the image
   paths (and the download cache) on shared storage and import this ``nuwa``.
 - ``workers=0``: no Dask, the tasks run one after the other in this process (for a library
-  caller that wants no processes, and to measure Dask's own cost); so does a single task
-  without ``scheduler``.
+  caller that wants no processes, and to measure Dask's own cost); so do, without
+  ``scheduler``, a single task, and a leader whose followers are all ``quick`` (copies of its
+  output: milliseconds each, less than starting one worker).
 
 ``follow=(follow_fn, strip_fn, leaders)`` chains tasks (effect reuse): ``leaders`` maps a
 follower's index to its leader's; a leader runs as ``fn(task)`` and its result travels to each
@@ -64,36 +64,52 @@ def check_workers(workers: int | None) -> None:
 
 
 def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None = None, on_result=None,
-              on_lost=None, quiet_logs: bool = True, follow=None, embedded: "Embedded | None" = None) -> list:
+              on_lost=None, quiet_logs: bool = True, follow=None, quick=frozenset()) -> list:
     """``[fn(t) for t in tasks]`` on Dask (see the module note); ``on_result(result)`` is called
     as each finishes; ``on_lost(task, reason)`` makes the result of a task Dask gave up on
     (every worker that ran it died); ``follow`` chains followers to leaders (module note);
-    ``embedded``: the embedded cluster, already starting (:class:`Embedded`; closed here)."""
+    ``quick``: positions of followers known to take milliseconds (a copy of their leader's
+    output): without ``scheduler``, a run whose other tasks are all quick runs in this process,
+    and this process takes quick followers on itself while the embedded cluster starts."""
+    check_workers(workers)
+    follow_fn, strip_fn, leaders = follow if follow else (None, None, {})
+    # at most one task that is not quick, and no cluster named: this process runs them all
+    # (worker processes, each starting Python, Dask and Nuwa, would cost more than the work:
+    # one image; a patched base alone; a leader and copies of its output)
+    heavy = len(tasks) - len(set(quick) & set(leaders))
+    if scheduler is None and (workers == 0 or heavy <= 1):
+        return _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders)
+    embedded = None
     try:
-        check_workers(workers)
-        follow_fn, strip_fn, leaders = follow if follow else (None, None, {})
-        # no task, or one and no cluster named: this process runs it (starting worker processes,
-        # each importing Dask and Nuwa, would cost more than the task; a patched base alone is one)
-        if not tasks or (scheduler is None and (workers == 0 or len(tasks) == 1)):
-            return _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders)
         # the first leader runs in this process while the embedded cluster starts: its followers
         # wait for it anyway, and the workers' start-up is the one cost a fleet cannot share
         here = min(set(leaders.values())) if scheduler is None and leaders else None
-        if scheduler is None and embedded is None:
+        if scheduler is None:
             embedded = Embedded(min(workers or default_workers(), len(tasks) - (here is not None)), quiet_logs,
                                 preload=(fn.__module__,))
         first = fn(tasks[here]) if here is not None else None
+        # and while the workers are still starting, this process goes on with the leader's quick
+        # followers (never a long one: the cluster may be up a moment later)
+        early: dict = {}
+        if here is not None:
+            for j in sorted(j for j, lead in leaders.items() if lead == here and j in quick):
+                if embedded.ready():
+                    break
+                early[j] = follow_fn(tasks[j], first)
+                if on_result is not None:
+                    on_result(early[j])
         return _on_dask(fn, tasks, scheduler, embedded, on_result, on_lost, quiet_logs, follow_fn, strip_fn,
-                        leaders, here, first)
+                        leaders, here, first, early)
     finally:
         if embedded is not None:
             embedded.close()
 
 
 def _on_dask(fn, tasks, scheduler, embedded, on_result, on_lost, quiet_logs, follow_fn, strip_fn, leaders, here,
-             first) -> list:
+             first, early) -> list:
     """:func:`run_tasks` on a cluster: ``scheduler``'s, else ``embedded``'s; ``here`` (a
-    leader's position, or None) already ran in this process, its result is ``first``."""
+    leader's position, or None) already ran in this process, its result is ``first``, and so
+    did the followers of ``early`` (position -> result)."""
     # late: Dask loads only when a fleet runs on it (start-up speed of ``import nuwa``, ``nuwa --help``)
     from distributed import Client, as_completed  # (late, see above)
     from distributed.client import FutureCancelledError  # (late, see above)
@@ -135,6 +151,8 @@ def _on_dask(fn, tasks, scheduler, embedded, on_result, on_lost, quiet_logs, fol
             futures.append(f)
             index[f.key] = i
         out: list = [None] * len(tasks)
+        for j, result in early.items():
+            out[j] = result
         pending = as_completed(futures)
 
         def release(lead: int, done: bool) -> None:
@@ -144,6 +162,8 @@ def _on_dask(fn, tasks, scheduler, embedded, on_result, on_lost, quiet_logs, fol
             if done and lead != here:
                 client.replicate([heads[lead]])
             for j in followers.get(lead, ()):
+                if j in early:
+                    continue  # ran in this process while the cluster started
                 f = (client.submit(follow_fn, tasks[j], heads[lead], key=f"nuwa-image-{j}-{run}", pure=False)
                      if done else client.submit(fn, tasks[j], key=f"nuwa-alone-{j}-{run}", pure=False))
                 index[f.key] = j
@@ -218,6 +238,10 @@ class Embedded:
         except BaseException as e:  # handed to the caller by result()
             self._error = e
 
+    def ready(self) -> bool:
+        """Whether starting is over (the cluster is up, or failed to start)."""
+        return not self._thread.is_alive()
+
     def result(self):
         """The cluster, once started (raises what starting it raised)."""
         self._thread.join()
@@ -252,8 +276,8 @@ def _start_method(preload: tuple) -> str:
 
 
 def _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders) -> list:
-    """``workers=0``: every task in this process, leaders first (their effects kept until their
-    followers ran, then dropped)."""
+    """Every task in this process (``workers=0``, one task, or a leader and its copies: see
+    :func:`run_tasks`), leaders first (their effects kept until their followers ran, then dropped)."""
     out: list = [None] * len(tasks)
     heads, leading = {}, set(leaders.values())
     order = sorted(range(len(tasks)), key=lambda i: (i in leaders, i))

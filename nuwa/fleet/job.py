@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from nuwa import api
 from nuwa.errors import EXIT_FAILED, InvalidInputError, NuwaError
-from nuwa.fleet.engine import Embedded, FleetProgress, check_workers, default_workers, run_tasks
+from nuwa.fleet.engine import FleetProgress, check_workers, run_tasks
 from nuwa.fleet.images import chain_of, output_paths, state_key
 from nuwa.fleet.rebase import finish_rebase, plan_rebase
 from nuwa.fleet.task import OUTCOMES, ImageOutcome, ImageTask, run_image, strip
@@ -199,72 +199,68 @@ def patch_fleet(images, debs=(), request=None, repo_options=None, *,
     sharing: dict = {}
     check_workers(workers)
     archives = open_debs(debs) if request is None else []  # a bad .deb is named before any image is touched
-    embedded = None
-    try:
-        if request is None:
-            paths = [os.path.abspath(a.path) for a in archives]
-            tasks = [ImageTask(index=i, image=img, output=out, mode="deb", debs=paths, **base)
-                     for i, (img, out) in enumerate(zip(images, outputs))]
-            sharing.update({"images": len(images), "debs": len(paths)})
-        else:
-            # late: apt's repository code (and OpenPGP) loads only for apt's job, not for --deb
-            from nuwa.apt.repository import Repositories
+    if request is None:
+        paths = [os.path.abspath(a.path) for a in archives]
+        tasks = [ImageTask(index=i, image=img, output=out, mode="deb", debs=paths, **base)
+                 for i, (img, out) in enumerate(zip(images, outputs))]
+        sharing.update({"images": len(images), "debs": len(paths)})
+    else:
+        # late: apt's repository code (and OpenPGP) loads only for apt's job, not for --deb
+        from nuwa.apt.repository import Repositories
 
-            repos = repositories or Repositories(repo_options)
-            salt = repr((request.action, tuple(request.names), request.security_only))
-            try:
-                tasks = _plan_fleet(images, outputs, request, repos, salt, partition, base, done, sharing)
-            finally:
-                if repositories is None:
-                    repos.close()
-        if scheduler is None and workers != 0 and len(tasks) > 1 and not rebase:
-            # the embedded cluster starts now, while the client reads the images' chains; the first
-            # leader runs in the client meanwhile (nuwa.fleet.engine), so one worker fewer will do.
-            # (A rebase may leave one task, its base, which runs here: its cluster is started later.)
-            embedded = Embedded(min(workers or default_workers(), len(tasks) - (1 if reuse_effects else 0)),
-                                preload=(run_image.__module__,))
-        sharing["planning_seconds"] = round(time.monotonic() - start, 3)
-        for o in done.values():
-            if progress is not None:
-                progress.update(o.outcome)
+        repos = repositories or Repositories(repo_options)
+        salt = repr((request.action, tuple(request.names), request.security_only))
+        try:
+            tasks = _plan_fleet(images, outputs, request, repos, salt, partition, base, done, sharing)
+        finally:
+            if repositories is None:
+                repos.close()
+    sharing["planning_seconds"] = round(time.monotonic() - start, 3)
+    for o in done.values():
+        if progress is not None:
+            progress.update(o.outcome)
 
-        def lost(task: ImageTask, why: str) -> ImageOutcome:
-            return ImageOutcome(task.index, task.image, "failed", output=task.output, exit_code=EXIT_FAILED,
-                                reason=f"the workers running this image died ({why})")
+    def lost(task: ImageTask, why: str) -> ImageOutcome:
+        return ImageOutcome(task.index, task.image, "failed", output=task.output, exit_code=EXIT_FAILED,
+                            reason=f"the workers running this image died ({why})")
 
-        def finished(o: ImageOutcome) -> None:
-            if progress is not None and o.index < len(images):  # a patched base is not one of the images
-                progress.update(o.outcome)
+    def finished(o: ImageOutcome) -> None:
+        if progress is not None and o.index < len(images):  # a patched base is not one of the images
+            progress.update(o.outcome)
 
-        bases, moved, followers = [], {}, {}
-        # each image's backing chain, read once: the effect groups and the rebase's families
-        chains = [chain_of(t.image) for t in tasks] if (reuse_effects or rebase) else [(None, False)] * len(tasks)
-        if rebase:
-            bases, moved, followers = plan_rebase(tasks, chains, os.path.abspath(output_dir), images, outputs,
-                                                  len(images))
-        # what runs on Dask: the images not moved, then the patched bases (leaders of their families)
-        run = [t for pos, t in enumerate(tasks) if pos not in moved] + bases
-        at = {t.index: i for i, t in enumerate(run)}
-        leaders = {at[tasks[pos].index]: at[bases[b].index] for pos, b in followers.items()}
-        if reuse_effects:
-            bottoms = {t.index: chain[0] for t, chain in zip(tasks, chains)}
-            leaders.update(_effect_groups(run, bottoms, skip=set(leaders) | {at[b.index] for b in bases}))
-        for b in bases:
-            b.lead = reuse_effects
-        for o in run_tasks(run_image, run, workers=workers, scheduler=scheduler, on_result=finished, on_lost=lost,
-                           follow=(run_image, strip, leaders), embedded=embedded):
-            done[o.index] = o
-        for pos, b in moved.items():
-            o = finish_rebase(tasks[pos], bases[b], done[bases[b].index])
-            done[o.index] = o
-            finished(o)
-        sharing.update(_effects_summary(list(done.values()), leaders))
-        if rebase:
-            sharing["rebased"] = len(moved)
-            sharing["moved"] = sum(1 for o in done.values() if (o.sharing or "").startswith("moved onto"))
-    finally:
-        if embedded is not None:  # closed by run_tasks, unless something before it raised
-            embedded.close()
+    bases, moved, followers = [], {}, {}
+    # each image's backing chain, read once: the effect groups and the rebase's families
+    chains = [chain_of(t.image) for t in tasks] if (reuse_effects or rebase) else [(None, False)] * len(tasks)
+    if rebase:
+        bases, moved, followers = plan_rebase(tasks, chains, os.path.abspath(output_dir), images, outputs,
+                                              len(images))
+    # what runs on Dask: the images not moved, then the patched bases (leaders of their families)
+    run = [t for pos, t in enumerate(tasks) if pos not in moved] + bases
+    at = {t.index: i for i, t in enumerate(run)}
+    leaders = {at[tasks[pos].index]: at[bases[b].index] for pos, b in followers.items()}
+    if reuse_effects:
+        bottoms = {t.index: chain[0] for t, chain in zip(tasks, chains)}
+        leaders.update(_effect_groups(run, bottoms, skip=set(leaders) | {at[b.index] for b in bases}))
+    for b in bases:
+        b.lead = reuse_effects
+    # a follower whose image and leader's both allocated nothing over one bottom gets a copy of the
+    # leader's output (nuwa.patch.effect): milliseconds, which the client may take on itself
+    untouched = {t.index for t, chain in zip(tasks, chains) if chain[1]}
+    quick = {pos for pos, lead in leaders.items()
+             if run[pos].index in untouched and run[lead].index in untouched and run[pos].output is not None
+             and not run[pos].dry_run}
+    for o in run_tasks(run_image, run, workers=workers, scheduler=scheduler, on_result=finished, on_lost=lost,
+                       follow=(run_image, strip, leaders), quick=quick):
+        done[o.index] = o
+    sizes: dict = {}  # each patched base's guest size, read once for all its overlays
+    for pos, b in moved.items():
+        o = finish_rebase(tasks[pos], bases[b], done[bases[b].index], sizes)
+        done[o.index] = o
+        finished(o)
+    sharing.update(_effects_summary(list(done.values()), leaders))
+    if rebase:
+        sharing["rebased"] = len(moved)
+        sharing["moved"] = sum(1 for o in done.values() if (o.sharing or "").startswith("moved onto"))
     report = FleetReport([done[i] for i in range(len(images))], sharing, time.monotonic() - start,
                          "deb" if request is None else request.action,
                          bases=[done[b.index].to_json() for b in bases])

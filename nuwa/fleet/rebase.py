@@ -25,7 +25,6 @@ overlays' outputs once their base is patched (on the client: a header each).
 
 from __future__ import annotations
 
-import copy
 import os
 import time
 from dataclasses import replace
@@ -33,6 +32,7 @@ from dataclasses import replace
 from nuwa.errors import InvalidInputError
 from nuwa.fleet.images import output_name, remove_stale_temporaries
 from nuwa.fleet.task import ImageOutcome, ImageTask, existing_output
+from nuwa.formats.detect import open_disk
 from nuwa.formats.qcow2_create import create_overlay
 from nuwa.patch.debfiles import open_debs
 from nuwa.patch.staging import publish, temporary_name
@@ -77,10 +77,12 @@ def plan_rebase(tasks: list[ImageTask], chains: list, output_dir: str, images: l
     return bases, moved, followers
 
 
-def finish_rebase(task: ImageTask, base_task: ImageTask, base: ImageOutcome) -> ImageOutcome:
+def finish_rebase(task: ImageTask, base_task: ImageTask, base: ImageOutcome,
+                  sizes: dict | None = None) -> ImageOutcome:
     """The outcome of moving the untouched overlay of ``task`` onto its patched base (the
     outcome ``base`` of ``base_task``): a new empty overlay whose backing file is the patched
-    base, written here. A patched base that exists already (a re-run) is used as it is."""
+    base, written here. A patched base that exists already (a re-run) is used as it is.
+    ``sizes``: the patched bases' guest sizes, kept by the caller across its overlays."""
     start = time.monotonic()
     done = ImageOutcome(task.index, task.image, base.outcome, output=None, reason=base.reason,
                         exit_code=base.exit_code, packages=base.packages, kept_back=dict(base.kept_back),
@@ -98,7 +100,10 @@ def finish_rebase(task: ImageTask, base_task: ImageTask, base: ImageOutcome) -> 
     tmp = temporary_name(task.output)
     try:
         os.unlink(tmp)  # create_overlay makes the file itself
-        create_overlay(tmp, patched)
+        if sizes is not None and patched not in sizes:
+            with open_disk(patched, format="qcow2") as dev:
+                sizes[patched] = dev.size
+        create_overlay(tmp, patched, "qcow2", backing_size=None if sizes is None else sizes[patched])
         publish(tmp, task.output)
     except BaseException:
         if os.path.lexists(tmp):
@@ -108,7 +113,7 @@ def finish_rebase(task: ImageTask, base_task: ImageTask, base: ImageOutcome) -> 
     done.bytes_written = os.path.getsize(task.output)
     done.sharing = f"rebased onto {patched}"
     if base.report is not None:
-        doc = copy.deepcopy(base.report)
+        doc = dict(base.report)  # only its top-level entries change: shared parts are never written
         doc["image"] = task.image
         doc["written"] = {"path": task.output, "in_place": False}
         done.report = doc

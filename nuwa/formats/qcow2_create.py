@@ -120,11 +120,14 @@ def backing_reference(path: str, backing_path: str) -> str:
 
 
 def create_overlay(path, backing_path, backing_format: str | None = None, *, cluster_size: int = 65536,
-                   extended_l2: bool = False, compression_type: str | None = None) -> str:
+                   extended_l2: bool = False, compression_type: str | None = None,
+                   backing_size: int | None = None) -> str:
     """Create ``path`` as an empty qcow2 overlay of ``backing_path`` (same guest size).
 
     The backing format is detected from content unless given, and recorded in the backing
     format extension; the backing name is stored relative to the overlay's directory.
+    ``backing_size``: the backing file's guest size when the caller knows it (many overlays
+    of one file), else it is opened to read it.
     """
     path, backing_path = os.fspath(path), os.fspath(backing_path)
     if os.path.exists(path) and os.path.exists(backing_path) and os.path.samefile(path, backing_path):
@@ -135,7 +138,9 @@ def create_overlay(path, backing_path, backing_format: str | None = None, *, clu
         raise InvalidInputError(f"backing format {fmt!r} is not supported (qcow2 or raw)", where=backing_path)
     if fmt == "qcow2" and detected != "qcow2":
         raise InvalidInputError("backing file is not a qcow2 image", where=backing_path)
-    with open_disk(backing_path, format=fmt) as b:
-        size = b.size
+    size = backing_size
+    if size is None:
+        with open_disk(backing_path, format=fmt) as b:
+            size = b.size
     return create_qcow2(path, size, cluster_size, compression_type, extended_l2=extended_l2,
                         backing_file=backing_reference(path, backing_path), backing_format=fmt)

@@ -12,6 +12,7 @@ never copied: each image makes its own.
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 
@@ -19,6 +20,7 @@ from fleetkit import DEBS, broken_images, deb_args, fleet, outcomes, overlay, tr
 from helpers.cli import nuwa
 from helpers.debtools import build_deb
 from helpers.paths import DEFAULT_IMAGE
+from judges import tool
 from nuwa.patch.effect import COPIED
 
 pytestmark = [pytest.mark.judge]
@@ -119,3 +121,24 @@ def test_no_effect_reuse_computes_every_image(material, tmp_path):
     assert r.returncode == 0, r.stderr
     assert [i["sharing"] for i in doc["images"]] == [None, None]
     assert doc["sharing"]["effect_groups"] == 0
+
+
+def test_a_leader_and_copies_of_its_output_run_in_one_process(run, tmp_path):
+    """Overlays that all allocated nothing over one base: one job and copies of its output. No
+    worker process is started for milliseconds of copying (with --workers 2): every image is
+    done by the same process, and every output equals the image patched alone (tree, and the
+    judges of tree_of) and reads exactly as the leader's (qemu-img compare: guest contents)."""
+    images = [overlay(str(tmp_path / f"vm{i}.qcow2")) for i in range(4)]
+    out = tmp_path / "out"
+    out.mkdir()
+    r, doc = fleet(*images, *deb_args(), "--output-dir", out, "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    leader = os.path.join(os.path.dirname(doc["images"][0]["report"]["image"]), "vm0.qcow2")
+    assert [i["sharing"] for i in doc["images"]] == ["recorded"] + [f"replayed from {leader} ({COPIED})"] * 3
+    assert len({i["worker"] for i in doc["images"]}) == 1
+    want = tree_of(run["alone"]["vm1.qcow2"], str(tmp_path / "judge-alone"))
+    for i in range(4):
+        assert tree_of(str(out / f"vm{i}.qcow2"), str(tmp_path / f"judge{i}")) == want
+        cmp = subprocess.run([tool("qemu-img"), "compare", str(out / "vm0.qcow2"), str(out / f"vm{i}.qcow2")],
+                             capture_output=True, text=True)
+        assert cmp.returncode == 0, cmp.stdout
