@@ -64,13 +64,15 @@ def check_workers(workers: int | None) -> None:
 
 
 def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None = None, on_result=None,
-              on_lost=None, quiet_logs: bool = True, follow=None, quick=frozenset()) -> list:
+              on_lost=None, quiet_logs: bool = True, follow=None, quick=frozenset(), preload=()) -> list:
     """``[fn(t) for t in tasks]`` on Dask (see the module note); ``on_result(result)`` is called
     as each finishes; ``on_lost(task, reason)`` makes the result of a task Dask gave up on
     (every worker that ran it died); ``follow`` chains followers to leaders (module note);
     ``quick``: positions of followers known to take milliseconds (a copy of their leader's
     output): without ``scheduler``, a run whose other tasks are all quick runs in this process,
-    and this process takes quick followers on itself while the embedded cluster starts."""
+    and this process takes quick followers on itself while the embedded cluster starts;
+    ``preload``: modules the embedded cluster's workers start with, besides ``fn``'s (what a
+    task imports late, e.g. the package engine, imported once for all of them)."""
     check_workers(workers)
     follow_fn, strip_fn, leaders = follow if follow else (None, None, {})
     # at most one task that is not quick, and no cluster named: this process runs them all
@@ -81,35 +83,40 @@ def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None
         return _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders)
     embedded = None
     try:
-        # the first leader runs in this process while the embedded cluster starts: its followers
-        # wait for it anyway, and the workers' start-up is the one cost a fleet cannot share
-        here = min(set(leaders.values())) if scheduler is None and leaders else None
         if scheduler is None:
-            embedded = Embedded(min(workers or default_workers(), len(tasks) - (here is not None)), quiet_logs,
-                                preload=(fn.__module__,))
-        first = fn(tasks[here]) if here is not None else None
-        # and while the workers are still starting, this process goes on with the leader's quick
-        # followers (never a long one: the cluster may be up a moment later)
-        early: dict = {}
-        if here is not None:
-            for j in sorted(j for j, lead in leaders.items() if lead == here and j in quick):
-                if embedded.ready():
-                    break
-                early[j] = follow_fn(tasks[j], first)
-                if on_result is not None:
-                    on_result(early[j])
+            embedded = Embedded(min(workers or default_workers(), len(tasks) - 1), quiet_logs,
+                                preload=(fn.__module__, *preload))
+        here = _while_starting(fn, tasks, embedded, on_result, follow_fn, leaders, quick) if embedded else {}
         return _on_dask(fn, tasks, scheduler, embedded, on_result, on_lost, quiet_logs, follow_fn, strip_fn,
-                        leaders, here, first, early)
+                        leaders, here)
     finally:
         if embedded is not None:
             embedded.close()
 
 
-def _on_dask(fn, tasks, scheduler, embedded, on_result, on_lost, quiet_logs, follow_fn, strip_fn, leaders, here,
-             first, early) -> list:
-    """:func:`run_tasks` on a cluster: ``scheduler``'s, else ``embedded``'s; ``here`` (a
-    leader's position, or None) already ran in this process, its result is ``first``, and so
-    did the followers of ``early`` (position -> result)."""
+def _while_starting(fn, tasks, embedded, on_result, follow_fn, leaders, quick) -> dict:
+    """What this process runs while the embedded cluster starts: the leaders, in order (their
+    followers wait for them anyway, and the workers' start-up is the one cost a fleet cannot
+    share), each followed by its quick followers -- the first leader in any case, every other
+    only if the cluster is not up yet. Returns ``{position: result}`` of what ran here."""
+    here: dict = {}
+    for lead in sorted(set(leaders.values())):
+        if here and embedded.ready():
+            break
+        here[lead] = fn(tasks[lead])
+        for j in sorted(j for j, ld in leaders.items() if ld == lead and j in quick):
+            if embedded.ready():
+                break
+            here[j] = follow_fn(tasks[j], here[lead])
+            if on_result is not None:
+                on_result(here[j])
+    return here
+
+
+def _on_dask(fn, tasks, scheduler, embedded, on_result, on_lost, quiet_logs, follow_fn, strip_fn, leaders,
+             here) -> list:
+    """:func:`run_tasks` on a cluster: ``scheduler``'s, else ``embedded``'s; ``here`` holds the
+    results of the tasks this process ran already (:func:`_while_starting`)."""
     # late: Dask loads only when a fleet runs on it (start-up speed of ``import nuwa``, ``nuwa --help``)
     from distributed import Client, as_completed  # (late, see above)
     from distributed.client import FutureCancelledError  # (late, see above)
@@ -134,14 +141,14 @@ def _on_dask(fn, tasks, scheduler, embedded, on_result, on_lost, quiet_logs, fol
         # a leader's own job is its image's task ("nuwa-image-"); the client waits on a small
         # task that drops the effect from its outcome ("nuwa-strip-")
         heads = {i: client.submit(fn, tasks[i], key=f"nuwa-image-{i}-{run}", pure=False)
-                 for i in sorted(set(leaders.values())) if i != here}
+                 for i in sorted(set(leaders.values())) if i not in here}
         followers: dict[int, list[int]] = {}
         for i in sorted(leaders):
             followers.setdefault(leaders[i], []).append(i)
         futures, index = [], {}
         for i, t in enumerate(tasks):
-            if i == here:
-                continue  # ran here (above); its followers are released below
+            if i in here:
+                continue  # ran in this process (above); a leader's followers are released below
             if i in heads:
                 f = client.submit(strip_fn, heads[i], key=f"nuwa-strip-{i}-{run}", pure=False)
             elif i in leaders:
@@ -151,31 +158,32 @@ def _on_dask(fn, tasks, scheduler, embedded, on_result, on_lost, quiet_logs, fol
             futures.append(f)
             index[f.key] = i
         out: list = [None] * len(tasks)
-        for j, result in early.items():
-            out[j] = result
+        leading = set(leaders.values())
+        for j, result in here.items():
+            if j not in leading:
+                out[j] = result
         pending = as_completed(futures)
 
         def release(lead: int, done: bool) -> None:
             """The followers of ``lead``, now that it is done (or lost: then each alone). Its
             result is first copied to every worker: Dask places a task beside its input, and
             would otherwise run every follower on the leader's worker, one after the other."""
-            if done and lead != here:
+            if done and lead not in here:
                 client.replicate([heads[lead]])
             for j in followers.get(lead, ()):
-                if j in early:
+                if j in here:
                     continue  # ran in this process while the cluster started
                 f = (client.submit(follow_fn, tasks[j], heads[lead], key=f"nuwa-image-{j}-{run}", pure=False)
                      if done else client.submit(fn, tasks[j], key=f"nuwa-alone-{j}-{run}", pure=False))
                 index[f.key] = j
                 pending.add(f)
 
-        if here is not None:  # the leader this process ran: its result to every worker, its followers out
-            heads[here] = client.scatter(first, broadcast=True, hash=False)
-            out[here] = strip_fn(first)
-            del first
-            release(here, True)
+        for lead in sorted(leading & set(here)):  # leaders run here: to every worker, their followers out
+            heads[lead] = client.scatter(here[lead], broadcast=True, hash=False)
+            out[lead] = here[lead] = strip_fn(here[lead])  # (the effect is the workers' now)
+            release(lead, True)
             if on_result is not None:
-                on_result(out[here])
+                on_result(out[lead])
         for fut in pending:
             i = index[fut.key]
             try:

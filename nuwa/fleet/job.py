@@ -250,7 +250,7 @@ def patch_fleet(images, debs=(), request=None, repo_options=None, *,
              if run[pos].index in untouched and run[lead].index in untouched and run[pos].output is not None
              and not run[pos].dry_run}
     for o in run_tasks(run_image, run, workers=workers, scheduler=scheduler, on_result=finished, on_lost=lost,
-                       follow=(run_image, strip, leaders), quick=quick):
+                       follow=(run_image, strip, leaders), quick=quick, preload=WORKER_PRELOAD):
         done[o.index] = o
     sizes: dict = {}  # each patched base's guest size, read once for all its overlays
     for pos, b in moved.items():
@@ -267,6 +267,11 @@ def patch_fleet(images, debs=(), request=None, repo_options=None, *,
     for o, name in zip(report.outcomes, given):  # the names as the caller gave them
         o.image = name
     return report
+
+
+#: what a worker computing an image imports (late, in nuwa.fleet.task): the embedded cluster's
+#: workers start with it, imported once by their forkserver
+WORKER_PRELOAD = ("nuwa.patch.upgrade",)
 
 
 def _effect_groups(tasks: list[ImageTask], bottoms: dict, skip=frozenset()) -> dict[int, int]:
