@@ -136,8 +136,8 @@ class _ReadAhead(io.RawIOBase):
     CHUNK = 1 << 18
     DEPTH = 8
 
-    def __init__(self, inner: BinaryIO, depth: int = DEPTH):
-        self._q: queue.Queue = queue.Queue(depth)
+    def __init__(self, inner: BinaryIO):
+        self._q: queue.Queue = queue.Queue(self.DEPTH)
         self._stop = threading.Event()
         self._buf = memoryview(b"")
         self._done = False
@@ -191,16 +191,13 @@ class _ReadAhead(io.RawIOBase):
 
 #: a data.tar smaller than this is decompressed inline (a thread costs more than it saves)
 READ_AHEAD_MIN = 256 << 10
-#: how far a prefetched data.tar is decompressed before anyone reads it (bytes held at most)
-PREFETCH_BYTES = 32 << 20
 
 
-def read_ahead(stream: BinaryIO, size: int, ahead: int = _ReadAhead.CHUNK * _ReadAhead.DEPTH) -> BinaryIO:
-    """``stream`` read ahead in a thread, up to ``ahead`` bytes, when ``size`` (its compressed
-    size) makes it worth it."""
+def read_ahead(stream: BinaryIO, size: int) -> BinaryIO:
+    """``stream`` read ahead in a thread when ``size`` (its compressed size) makes it worth it."""
     if size < READ_AHEAD_MIN:
         return stream
-    return io.BufferedReader(_ReadAhead(stream, max(1, ahead // _ReadAhead.CHUNK)), buffer_size=1 << 17)
+    return io.BufferedReader(_ReadAhead(stream), buffer_size=1 << 17)
 
 
 @dataclass
@@ -269,7 +266,6 @@ class DebArchive:
     def __init__(self, path: str):
         self.path = path
         self.where = os.path.basename(path)
-        self._prefetched = None  # (file, stream) started by prefetch(), taken by members()
         self._data_member = None
         self._data_ext = ""
         self.control_files: dict[str, ControlMember] = {}
@@ -361,32 +357,6 @@ class DebArchive:
         """``data.tar.xz`` etc."""
         return self._data_member.name
 
-    def _data_stream(self, ahead: int | None = None):
-        """``(file, stream)``: data.tar decompressed (in a thread when it is large)."""
-        m = self._data_member
-        f = open(self.path, "rb")
-        try:
-            raw = decompressing_reader(ArReader(f, self.where).open(m), self._data_ext, f"{self.where}: {m.name}")
-            return f, (read_ahead(raw, m.size) if ahead is None else read_ahead(raw, m.size, ahead))
-        except BaseException:
-            f.close()
-            raise
-
-    def prefetch(self) -> None:
-        """Start decompressing data.tar now, in a thread, up to :data:`PREFETCH_BYTES` ahead,
-        for the next :meth:`members` (while the package before this one is written, the
-        decompression runs on another core). Small members are left to be read inline."""
-        if self._prefetched is None and self._data_member.size >= READ_AHEAD_MIN:
-            self._prefetched = self._data_stream(PREFETCH_BYTES)
-
-    def cancel_prefetch(self) -> None:
-        """Stop a :meth:`prefetch` that nobody will read (its thread ends, its buffer goes)."""
-        if self._prefetched is not None:
-            f, stream = self._prefetched
-            self._prefetched = None
-            stream.close()
-            f.close()
-
     def members(self) -> Iterator[DataMember]:
         """Stream data.tar's members, validated, in archive order."""
         m = self._data_member
@@ -394,9 +364,9 @@ class DebArchive:
         seen: set[str] = set()
         symlinks: set[str] = set()
         seen_dirs: set[str] = set()
-        f, stream = self._prefetched or self._data_stream()
-        self._prefetched = None
-        with f:
+        with open(self.path, "rb") as f:
+            ar = ArReader(f, self.where)
+            stream = read_ahead(decompressing_reader(ar.open(m), self._data_ext, where), m.size)
             try:
                 try:
                     tf = tarfile.open(fileobj=stream, mode="r|")

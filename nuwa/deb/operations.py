@@ -85,7 +85,6 @@ class Dpkg:
         self.native_arch = native_arch or self._native_arch()
         self.verify = (not hasattr(fs, "savepoint")) if verify is None else verify
         self.report = Report()
-        self._upcoming: list[A.DebArchive] = []  # what this job will unpack next, in order
 
     def _native_arch(self) -> str | None:
         """dpkg's compiled-in architecture, read from the image (``nuwa.deb.arch``: its dpkg
@@ -144,48 +143,14 @@ class Dpkg:
                 continue
             up._check_overwrite(entry, m.path, m, st, m.path in conff, said)
 
-    # ---- prefetch -------------------------------------------------------------------------------
-    def plan_unpacks(self, archives) -> None:
-        """Say which archives this job will unpack, in order (several dpkg calls, e.g. apt's
-        steps): while one is unpacked the next one's data.tar is decompressed in a thread
-        (:meth:`DebArchive.prefetch`). :meth:`stop_prefetch` ends what is left unread."""
-        self.stop_prefetch()
-        self._upcoming = [a for a in archives if isinstance(a, A.DebArchive)]
-
-    def stop_prefetch(self) -> None:
-        """Stop any decompression started ahead that will not be read now (a failed job)."""
-        for a in self._upcoming:
-            a.cancel_prefetch()
-        self._upcoming = []
-
-    def _prefetch_after(self, deb: A.DebArchive) -> None:
-        up = self._upcoming
-        i = next((i for i, a in enumerate(up) if a is deb), None)
-        if i is None:
-            return
-        del up[:i + 1]
-        if up:
-            up[0].prefetch()
-
-    def _unpack_all(self, archives) -> list:
-        planned = bool(self._upcoming)
-        if not planned:
-            self.plan_unpacks(archives)
-        try:
-            return [self._unpack_one(d) for d in archives]
-        finally:
-            if not planned:
-                self.stop_prefetch()
-
     def unpack(self, debs) -> list:
         """``dpkg --unpack``: unpack each archive; returns the status entries."""
         archives = self._open(debs)
         self.db.open()
         self.db.log("startup archives unpack")
-        return self._unpack_all(archives)
+        return [self._unpack_one(d) for d in archives]
 
     def _unpack_one(self, deb: A.DebArchive):
-        self._prefetch_after(deb)
         if self.verify:
             self.preflight(deb)
         rep: dict = {}
@@ -274,7 +239,7 @@ class Dpkg:
         archives = self._open(debs)
         self.db.open()
         self.db.log("startup archives install")
-        entries = self._unpack_all(archives)
+        entries = [self._unpack_one(d) for d in archives]
         self.configure_all(entries)
         return self.report
 

@@ -78,16 +78,6 @@ def install_steps(fs, steps, runner=None, progress=None, **dpkg_options) -> Appl
     for action, operands in steps:
         totals[action] = totals.get(action, 0) + max(len(operands), 1)
     done: dict[str, int] = {}
-    d.plan_unpacks([a for action, operands in steps if action == "unpack" for a in operands])
-    try:
-        _run_steps(d, steps, progress, totals, done)
-    finally:
-        d.stop_prefetch()
-    d.commit()
-    return Applied(d, runner)
-
-
-def _run_steps(d, steps, progress, totals: dict, done: dict) -> None:
     for action, operands in steps:
         if progress is not None:
             done[action] = done.get(action, 0) + max(len(operands), 1)
@@ -106,6 +96,8 @@ def _run_steps(d, steps, progress, totals: dict, done: dict) -> None:
         else:
             raise InternalError(f"unknown dpkg step {action!r}")
         d.end_run()
+    d.commit()
+    return Applied(d, runner)
 
 
 def _named(err: NuwaError, archives) -> NuwaError:
