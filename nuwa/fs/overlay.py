@@ -31,8 +31,9 @@ import time
 
 from nuwa.errors import InvalidInputError, OperationFailedError, fs_error
 from nuwa.fs.diff import Entry, diff_paths
-from nuwa.fs.memory import BLOCK, MemoryFS, MemoryHandle, Node, on_paths
+from nuwa.fs.memory import BLOCK, MemoryFS, Node, on_paths
 from nuwa.fs.model import FileSystem, Resolver, StatVFS, join
+from nuwa.fs.overlay_changes import KnownStats, NodeReads, link_groups, touched_paths
 
 _STAGING = "/.nuwa-overlay-commit"
 _CHUNK = 1 << 20
@@ -374,77 +375,18 @@ class Overlay(MemoryFS):
         return None
 
     # ---- changes --------------------------------------------------------------------------------
-    def _touched_paths(self):
-        """``(path, deep)`` for every path where the overlay may differ from the backend, and
-        what is known of those paths: ``{path: node}`` here, ``{path: lstat or None}`` in the
-        backend.
-
-        Only the overlay's own record is read (no backend call, no path resolution): walking
-        down from the root through directories that are still the backend's directory at the
-        same path, a name is a candidate when its directory put or deleted it (``_slots``) or
-        its node was changed (``_dirty``). Every other name holds what the backend holds there.
-        A directory that is not at its backend path (new, or moved there) is compared whole
-        (``deep``); one that is goes on being walked. Directories never loaded are unchanged.
-        """
-        out: list[tuple[str, bool]] = []
-        nodes: dict[str, Node] = {}
-        backend: dict[str, object] = {}
-        dirty, slots = self._dirty, self._slots
-        stack = [("/", self.root_node)]
-        while stack:
-            path, d = stack.pop()
-            es = d.entries
-            if es is None:
-                continue
-            listing = d.origin.names  # an in-place directory: the backend's listing of ``path``
-            slot = slots.get(id(d))
-            names = slot[1] if slot is not None else ()
-            for name in names:
-                c, st = es.get(name), listing.get(name)
-                if c is None and st is None:
-                    continue  # made and removed again (dpkg's NAME.dpkg-new): in neither tree
-                p = join(path, name)
-                in_place = (c is not None and S.S_ISDIR(c.mode) and c.origin is not None
-                            and c.origin.path == p)
-                out.append((p, not in_place))
-                backend[p] = st
-                if c is not None:
-                    nodes[p] = c
-                if in_place:
-                    stack.append((p, c))
-            for name, c in es.items():
-                if name in names:
-                    continue
-                if id(c) in dirty:
-                    p = join(path, name)
-                    out.append((p, False))
-                    nodes[p], backend[p] = c, listing[name]
-                if c.entries is not None:  # an untouched name: the backend's directory, same path
-                    stack.append((join(path, name), c))
-        return out, nodes, backend
-
     def _groups(self, inos) -> dict[int, set[str]]:
-        """Every backend path of each of ``inos`` (hard links): from the directories loaded when
-        they hold all of an inode's links, else from one walk of the backend."""
-        out, missing = {}, set()
-        for ino in inos:
-            paths = self._ino_paths.get(ino)
-            if paths is not None and len(paths) >= self._nlink.get(ino, 0):
-                out[ino] = set(paths)
-            elif ino <= _NEW_INO:  # above: a node the overlay made, never in the backend
-                missing.add(ino)
-        if missing:
-            out.update(_backend_groups(self.backend, missing))
-        return out
+        """Every backend path of each of ``inos`` (see :func:`nuwa.fs.overlay_changes.link_groups`)."""
+        return link_groups(self.backend, self._ino_paths, self._nlink, inos, _NEW_INO)
 
     def changes(self, times: bool = True) -> list[Entry]:
         """Every pending effect, as diff entries (backend -> overlay), sorted by path.
 
         Exactly what ``diff_trees(backend, overlay)`` gives, comparing only the paths the
-        overlay recorded as touched (:meth:`_touched_paths`). A rename shows as a removal and an
-        addition with the same sha256.
+        overlay recorded as touched (:func:`nuwa.fs.overlay_changes.touched_paths`). A rename
+        shows as a removal and an addition with the same sha256.
         """
-        paths, nodes, known = self._touched_paths()
+        paths, nodes, known = touched_paths(self.root_node, self._slots, self._dirty)
 
         def same_content(path, st_a, st_b):
             n = nodes[path] if path in nodes else self._node_at(path)
@@ -458,7 +400,7 @@ class Overlay(MemoryFS):
         # itself for everything else (and a trace records that)
         note, self._note_seen = self._note_seen, None
         try:
-            return diff_paths(_Known(self.backend, known), _Nodes(self, nodes), paths, self._groups,
+            return diff_paths(KnownStats(self.backend, known), NodeReads(self, nodes), paths, self._groups,
                               times=times, same_content=same_content)
         finally:
             self._note_seen = note
@@ -614,75 +556,6 @@ def _write_content(b: FileSystem, p: str, content, flags: int) -> None:
             h.truncate(content.size)
     finally:
         h.close()
-
-
-class _Known:
-    """The backend, with the lstat of the paths whose listing the overlay loaded (None: not
-    there) answered from that listing: the backend has not changed since."""
-
-    def __init__(self, fs: FileSystem, known: dict):
-        self.fs, self.known = fs, known
-
-    def __getattr__(self, name):
-        return getattr(self.fs, name)
-
-    def lstat(self, path: str):
-        if path not in self.known:
-            return self.fs.lstat(path)
-        st = self.known[path]
-        if st is None:
-            raise fs_error(errno.ENOENT, path)
-        return st
-
-
-class _Nodes:
-    """The overlay, with the paths whose nodes :meth:`Overlay._touched_paths` found read from
-    those nodes (no path resolution)."""
-
-    def __init__(self, ov: Overlay, nodes: dict):
-        self.ov, self.nodes = ov, nodes
-
-    def __getattr__(self, name):
-        return getattr(self.ov, name)
-
-    def lstat(self, path: str):
-        n = self.nodes.get(path)
-        return self.ov.lstat(path) if n is None else self.ov._stat_of(n)
-
-    def readlink(self, path: str) -> str:
-        n = self.nodes.get(path)
-        return self.ov.readlink(path) if n is None or not S.S_ISLNK(n.mode) else n.target
-
-    def listxattr(self, path: str, follow_symlinks: bool = True) -> list[str]:
-        n = self.nodes.get(path)
-        return self.ov.listxattr(path, follow_symlinks) if n is None or follow_symlinks else list(self.ov._xattrs(n))
-
-    def getxattr(self, path: str, name: str, follow_symlinks: bool = True) -> bytes:
-        n = self.nodes.get(path)
-        if n is None or follow_symlinks or name not in self.ov._xattrs(n):
-            return self.ov.getxattr(path, name, follow_symlinks)
-        return self.ov._xattrs(n)[name]
-
-    def open_handle(self, path: str, flags: int = os.O_RDONLY, mode: int = 0o666):
-        n = self.nodes.get(path)
-        if n is None or flags != os.O_RDONLY or not S.S_ISREG(n.mode):
-            return self.ov.open_handle(path, flags, mode)
-        return MemoryHandle(self.ov, n, True, False, path)
-
-
-def _backend_groups(b: FileSystem, inos: set) -> dict[int, set[str]]:
-    """Every path of each inode in ``inos`` (non-directories) in ``b``, found by walking it all."""
-    out: dict[int, set[str]] = {}
-    scan = getattr(b, "readdir_stat", None)
-    stack = ["/"]
-    while stack:
-        base = stack.pop()
-        for name, st in (scan(base) if scan else [(n, b.lstat(join(base, n))) for n in b.readdir(base)]):
-            if S.S_ISDIR(st.st_mode):
-                stack.append(join(base, name))
-            elif st.st_ino in inos and st.st_nlink > 1:
-                out.setdefault(st.st_ino, set()).add(join(base, name))
-    return out
 
 
 def _rmtree(b: FileSystem, p: str) -> None:
