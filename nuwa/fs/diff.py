@@ -159,13 +159,13 @@ def _selected(path: str, include, exclude) -> tuple[bool, bool]:
 
 
 class _Differ:
-    def __init__(self, fs_a, fs_b, include, exclude, times, hashes, prune, same_content, unchanged=None,
+    def __init__(self, fs_a, fs_b, include=(), exclude=(), times=False, hashes=True, same_content=None,
                  atimes=False):
-        self.unchanged, self.atimes = unchanged, atimes
+        self.atimes = atimes
         self.a, self.b = fs_a, fs_b
         self.include, self.exclude = tuple(include), tuple(exclude)
         self.times, self.hashes = times, hashes
-        self.prune, self.same_content = prune, same_content
+        self.same_content = same_content
         self.entries: list[Entry] = []
         self.inos_a: dict[int, list[str]] = {}
         self.inos_b: dict[int, list[str]] = {}
@@ -197,10 +197,7 @@ class _Differ:
                 self.side(fs, p, fs.lstat(p), status, table)
 
     def dir(self, path: str, st_a, st_b) -> None:
-        names_b = set(self.b.readdir(path))
-        # a directory the caller vouches for has the same names on both sides
-        same = self.unchanged(path) == "dir" if self.unchanged is not None else False
-        names_a = names_b if same else set(self.a.readdir(path))
+        names_a, names_b = set(self.a.readdir(path)), set(self.b.readdir(path))
         for name in sorted(names_a | names_b):
             p = join(path, name)
             report, descend = _selected(p, self.include, self.exclude)
@@ -211,13 +208,6 @@ class _Differ:
             elif name not in names_a:
                 self.side(self.b, p, self.b.lstat(p), "added", self.inos_b)
             else:
-                kind = self.unchanged(p) if self.unchanged is not None else None
-                if kind == "leaf":  # nothing to compare, no hard-link group to note
-                    continue
-                if kind == "dir":  # nothing to report here; what is below may differ
-                    if descend and not (self.prune and self.prune(p)):
-                        self.dir(p, None, None)
-                    continue
                 self.pair(p, self.a.lstat(p), self.b.lstat(p), report, descend)
 
     def pair(self, path: str, st_a, st_b, report: bool, descend: bool) -> None:
@@ -249,7 +239,7 @@ class _Differ:
             if self.atimes and at.atime_ns != bt.atime_ns:
                 changes.append("atime")
             self.both.append((path, at, bt, changes))
-        if at.type == "dir" and descend and not (self.prune and self.prune(path)):
+        if at.type == "dir" and descend:
             self.dir(path, st_a, st_b)
 
     def _same_content(self, path, st_a, st_b) -> bool:
@@ -260,11 +250,14 @@ class _Differ:
         fa = fingerprint(self.a, path)
         return fa is not None and fa == fingerprint(self.b, path)
 
-    def hardlinks(self) -> None:
-        """Changed hard-link groups, then the changed-entries list."""
+    def hardlinks(self, group_a=None, group_b=None) -> None:
+        """Changed hard-link groups, then the changed-entries list. ``group_a(ino)``/``group_b``
+        give an inode's paths on each side (default: the paths this diff visited)."""
+        group_a = group_a or (lambda ino: self.inos_a.get(ino, ()))
+        group_b = group_b or (lambda ino: self.inos_b.get(ino, ()))
         for path, at, bt, changes in self.both:
-            at.links = tuple(p for p in sorted(self.inos_a.get(at.ino, ())) if p != path) if at.nlink > 1 and at.type != "dir" else ()
-            bt.links = tuple(p for p in sorted(self.inos_b.get(bt.ino, ())) if p != path) if bt.nlink > 1 and bt.type != "dir" else ()
+            at.links = tuple(p for p in sorted(group_a(at.ino)) if p != path) if at.nlink > 1 and at.type != "dir" else ()
+            bt.links = tuple(p for p in sorted(group_b(bt.ino)) if p != path) if bt.nlink > 1 and bt.type != "dir" else ()
             if at.links != bt.links:
                 changes.append("hardlinks")
             if changes:
@@ -274,23 +267,61 @@ class _Differ:
 
 
 def diff_trees(fs_a: FileSystem, fs_b: FileSystem, include=(), exclude=(), times: bool = False,
-               hashes: bool = True, prune=None, same_content=None, unchanged=None,
-               atimes: bool = False) -> list[Entry]:
+               hashes: bool = True, same_content=None, atimes: bool = False) -> list[Entry]:
     """Every path added, removed or changed from ``fs_a`` to ``fs_b``, sorted by path.
 
     ``include``/``exclude`` are path prefixes (component-wise). ``times`` adds mtime changes.
     ``hashes`` fills in sha256 for added, removed and content-changed files (set False when
-    only the list of paths matters). ``prune(path)`` may return True for a directory known to
-    be identical on both sides (the overlay uses it); ``same_content(path, st_a, st_b)`` may
-    return True/False to decide content equality without hashing (None: not known).
-    ``unchanged(path)`` (for a path present on both sides) may vouch, from the caller's own
-    record of what it changed, that nothing there differs: ``"leaf"`` for a non-directory with
-    every compared attribute equal and a single link (so it is neither compared nor part of a
-    hard-link group), ``"dir"`` for a directory with equal attributes and the same names (it is
-    not compared, its entries still are); None: not known, compare. ``atimes`` adds access-time
+    only the list of paths matters). ``same_content(path, st_a, st_b)`` may return True/False
+    to decide content equality without hashing (None: not known). ``atimes`` adds access-time
     changes (``atime``; a change set to carry elsewhere needs them, a diff to read rarely does).
     """
-    return _Differ(fs_a, fs_b, include, exclude, times, hashes, prune, same_content, unchanged, atimes).run()
+    return _Differ(fs_a, fs_b, include, exclude, times, hashes, same_content, atimes).run()
+
+
+def diff_paths(fs_a: FileSystem, fs_b: FileSystem, paths, group, times: bool = False,
+               same_content=None) -> list[Entry]:
+    """What :func:`diff_trees` gives for ``fs_b`` made from ``fs_a``, comparing only ``paths``.
+
+    For a writer that recorded what it changed (the overlay): ``paths`` are ``(path, deep)``
+    pairs, each path's parent a directory on both sides; everything not at or below them must
+    be identical on both sides (the same inode at the same path). ``deep`` compares the whole
+    subtree below a directory present on both sides (one that moved there); otherwise only the
+    path itself. Inode numbers are shared: an equal number on both sides is the same inode.
+
+    Hard-link groups reach outside ``paths``: ``group(inos)`` returns every path of each of
+    those inode numbers in ``fs_a`` (a dict; the writer may have to walk ``fs_a`` for it). An
+    inode's paths in ``fs_b`` are then the ones visited there plus its unvisited paths in
+    ``fs_a`` (those are identical on both sides); such an unvisited path is compared too (its
+    group, or its inode, changed).
+    """
+    d = _Differ(fs_a, fs_b, times=times, same_content=same_content)
+    for path, deep in paths:
+        st_a, st_b = _lstat_or_none(fs_a, path), _lstat_or_none(fs_b, path)
+        if st_b is None:
+            if st_a is not None:
+                d.side(fs_a, path, st_a, "removed", d.inos_a)
+        elif st_a is None:
+            d.side(fs_b, path, st_b, "added", d.inos_b)
+        else:
+            d.pair(path, st_a, st_b, True, deep)
+    full_a = group(set(d.inos_a) | set(d.inos_b))
+    seen_a, seen_b = {k: set(v) for k, v in d.inos_a.items()}, {k: set(v) for k, v in d.inos_b.items()}
+    full_b = {ino: seen_b.get(ino, set()) | (full_a.get(ino, set()) - seen_a.get(ino, set()))
+              for ino in set(seen_a) | set(seen_b)}
+    for ino in sorted(full_a):
+        for path in sorted(full_a[ino] - seen_a.get(ino, set())):  # outside ``paths``: same inode on both sides
+            d.pair(path, fs_a.lstat(path), fs_b.lstat(path), True, False)
+    d.hardlinks(lambda ino: full_a.get(ino, ()), lambda ino: full_b.get(ino, ()))
+    d.entries.sort(key=lambda e: e.path)
+    return d.entries
+
+
+def _lstat_or_none(fs: FileSystem, path: str):
+    try:
+        return fs.lstat(path)
+    except FileNotFoundError:
+        return None
 
 
 def _line(sign: str, at: Attrs, path: str) -> str:

@@ -30,16 +30,20 @@ import tempfile
 import time
 
 from nuwa.errors import InvalidInputError, OperationFailedError, fs_error
-from nuwa.fs.diff import Entry, diff_trees
+from nuwa.fs.diff import Entry, diff_paths
 from nuwa.fs.memory import BLOCK, MemoryFS, Node, on_paths
 from nuwa.fs.model import FileSystem, Resolver, StatVFS, join
+from nuwa.fs.overlay_changes import KnownStats, NodeReads, link_groups, touched_paths
 
 _STAGING = "/.nuwa-overlay-commit"
 _CHUNK = 1 << 20
+#: the overlay numbers the nodes it makes from here up: above any backend inode number
+_NEW_INO = 1 << 48
 
 
 class Origin:
-    """Where a node came from: its backend path, inode number, stat, and (dirs) loaded names."""
+    """Where a node came from: its backend path, inode number, stat, and (dirs) the backend's
+    listing as loaded (name -> lstat)."""
 
     __slots__ = ("path", "ino", "st", "names")
 
@@ -153,13 +157,17 @@ class Overlay(MemoryFS):
         self._note_use = getattr(b, "note_use", None)
         # a tracing backend learns which loaded nodes the job looked up (nuwa.fs.trace)
         self._note_seen = getattr(b, "note_seen", None)
-        self._next_ino = 1 << 48  # above any backend inode number
+        self._next_ino = _NEW_INO
         self._by_ino: dict[int, Node] = {}
         self._ino_paths: dict[int, set[str]] = {}
         self._log: list[tuple] = []
         self._sps: list[Savepoint] = []
         self._touched: set = set()
         self._dirty: dict[int, Node] = {}
+        # the names each directory had put or deleted (kept through rollbacks: a superset is
+        # fine): with _dirty, where the overlay can differ from the backend (changes())
+        self._slots: dict[int, tuple[Node, set[str]]] = {}
+        self._nlink: dict[int, int] = {}  # backend inode -> its link count, for inodes with several
         root = self._load("/", b.lstat("/"))
         root.parent = root
         self.root_node = root
@@ -170,6 +178,7 @@ class Overlay(MemoryFS):
     def _load(self, path: str, st) -> Node:
         if not S.S_ISDIR(st.st_mode) and st.st_nlink > 1:
             self._ino_paths.setdefault(st.st_ino, set()).add(path)
+            self._nlink[st.st_ino] = st.st_nlink
             if st.st_ino in self._by_ino:
                 return self._by_ino[st.st_ino]
         n = Node.__new__(Node)
@@ -204,7 +213,7 @@ class Overlay(MemoryFS):
                 if S.S_ISDIR(st.st_mode):
                     child.parent = d
                 entries[name] = child
-                names[name] = st.st_ino
+                names[name] = st
             d.entries, d.origin.names = entries, names
         return d.entries
 
@@ -234,11 +243,18 @@ class Overlay(MemoryFS):
                 self._log.append((node, k, getattr(node, k)))
             setattr(node, k, v)
 
+    def _slot(self, parent: Node, name: str) -> None:
+        slot = self._slots.get(id(parent))
+        if slot is None:
+            slot = self._slots[id(parent)] = (parent, set())
+        slot[1].add(name)
+
     def _put_entry(self, parent: Node, name: str, node: Node) -> None:
         es = self._entries(parent)
         if self._first_touch(parent, "entries"):
             self._log.append((parent, "entries", dict(es)))
         self._dirty_node(parent)
+        self._slot(parent, name)
         self._dirty_node(node)
         old = es.get(name)
         if old is not None and on_paths(old):  # replaced: cached resolutions through it are stale
@@ -250,6 +266,7 @@ class Overlay(MemoryFS):
         if self._first_touch(parent, "entries"):
             self._log.append((parent, "entries", dict(es)))
         self._dirty_node(parent)
+        self._slot(parent, name)
         if on_paths(es[name]):
             self._resolver.invalidate()
         del es[name]
@@ -358,48 +375,41 @@ class Overlay(MemoryFS):
         return None
 
     # ---- changes --------------------------------------------------------------------------------
-    def _node_at(self, path: str):
-        try:
-            return self._node(path, False)
-        except OSError:
-            return None
+    def _groups(self, inos) -> dict[int, set[str]]:
+        """Every backend path of each of ``inos`` (see :func:`nuwa.fs.overlay_changes.link_groups`)."""
+        return link_groups(self.backend, self._ino_paths, self._nlink, inos, _NEW_INO)
 
     def changes(self, times: bool = True) -> list[Entry]:
         """Every pending effect, as diff entries (backend -> overlay), sorted by path.
 
-        Only loaded directories are visited: anything never loaded is unchanged by construction.
-        A rename shows as a removal and an addition with the same sha256.
+        Exactly what ``diff_trees(backend, overlay)`` gives, comparing only the paths the
+        overlay recorded as touched (:func:`nuwa.fs.overlay_changes.touched_paths`). A rename
+        shows as a removal and an addition with the same sha256.
         """
-        def prune(path):
-            n = self._node_at(path)
-            return n is not None and n.entries is None and n.origin is not None and n.origin.path == path
+        paths, nodes, known = touched_paths(self.root_node, self._slots, self._dirty)
 
         def same_content(path, st_a, st_b):
-            n = self._node_at(path)
+            n = nodes[path] if path in nodes else self._node_at(path)
             if n is not None and isinstance(n.content, OriginContent) and path in self._backend_paths(n):
                 return True
             if n is not None and isinstance(n.content, SpoolContent):
                 return False  # no fingerprint can match spooled bytes: compare the hashes
             return None
 
-        def unchanged(path):
-            # the overlay's own record: a node never dirtied, still at its backend path, is
-            # what the backend has there (every change goes through _set/_put_entry/...)
-            n = self._node_at(path)
-            if n is None or n.origin is None or id(n) in self._dirty or n.origin.path != path:
-                return None
-            if S.S_ISDIR(n.mode):
-                return "dir"
-            return "leaf" if n.nlink == 1 and n.origin.st.st_nlink == 1 else None
-
-        # what the diff looks up in the overlay to vouch for unchanged nodes is not the job's
-        # reading: it reads the backend itself for everything else (and a trace records that)
+        # what the diff looks up in the overlay is not the job's reading: it reads the backend
+        # itself for everything else (and a trace records that)
         note, self._note_seen = self._note_seen, None
         try:
-            return diff_trees(self.backend, self, times=times, prune=prune, same_content=same_content,
-                              unchanged=unchanged)
+            return diff_paths(KnownStats(self.backend, known), NodeReads(self, nodes), paths, self._groups,
+                              times=times, same_content=same_content)
         finally:
             self._note_seen = note
+
+    def _node_at(self, path: str):
+        try:
+            return self._node(path, False)
+        except OSError:
+            return None
 
     def discard(self) -> None:
         """Drop every pending change (the backend was never written)."""
