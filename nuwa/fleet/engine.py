@@ -64,29 +64,46 @@ def check_workers(workers: int | None) -> None:
 
 
 def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None = None, on_result=None,
-              on_lost=None, quiet_logs: bool = True, follow=None, quick=frozenset(), preload=()) -> list:
+              on_lost=None, quiet_logs: bool = True, follow=None, quick=frozenset(), copies=None,
+              preload=()) -> list:
     """``[fn(t) for t in tasks]`` on Dask (see the module note); ``on_result(result)`` is called
     as each finishes; ``on_lost(task, reason)`` makes the result of a task Dask gave up on
     (every worker that ran it died); ``follow`` chains followers to leaders (module note);
-    ``quick``: positions of followers known to take milliseconds (a copy of their leader's
-    output): without ``scheduler``, a run whose other tasks are all quick runs in this process,
-    and this process takes quick followers on itself while the embedded cluster starts;
-    ``preload``: modules the embedded cluster's workers start with, besides ``fn``'s (what a
-    task imports late, e.g. the package engine, imported once for all of them)."""
+    ``quick``: positions of followers that take milliseconds when their leader's result
+    ``copies(result)`` holds what they copy (its output): without ``scheduler``, a leader whose
+    followers are all quick runs with them in this process -- unless its result has nothing to
+    copy, then they are jobs of their own, for the cluster -- and this process takes quick
+    followers on itself while the embedded cluster starts; ``preload``: modules the embedded
+    cluster's workers start with, besides ``fn``'s (what a task imports late, e.g. the package
+    engine, imported once for all of them)."""
     check_workers(workers)
     follow_fn, strip_fn, leaders = follow if follow else (None, None, {})
+    args = (fn, tasks, workers, scheduler, on_result, on_lost, quiet_logs, follow_fn, strip_fn, leaders, preload)
     # at most one task that is not quick, and no cluster named: this process runs them all
     # (worker processes, each starting Python, Dask and Nuwa, would cost more than the work:
     # one image; a patched base alone; a leader and copies of its output)
     heavy = len(tasks) - len(set(quick) & set(leaders))
     if scheduler is None and (workers == 0 or heavy <= 1):
-        return _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders)
+        done: dict = {}
+        if workers != 0 and quick and copies is not None:
+            lead = leaders[min(quick)]  # the one task that is not quick
+            done[lead] = fn(tasks[lead])
+            if not copies(done[lead]):  # nothing to copy: its followers are jobs of their own
+                return _on_cluster(*args, frozenset(), done)
+        return _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders, done)
+    return _on_cluster(*args, quick if copies is not None else frozenset(), {})
+
+
+def _on_cluster(fn, tasks, workers, scheduler, on_result, on_lost, quiet_logs, follow_fn, strip_fn, leaders, preload,
+                quick, here) -> list:
+    """:func:`run_tasks` on a cluster (``scheduler``'s, else the embedded one, closed at the
+    end); ``here``: results of tasks this process ran already."""
     embedded = None
     try:
         if scheduler is None:
             embedded = Embedded(min(workers or default_workers(), len(tasks) - 1), quiet_logs,
                                 preload=(fn.__module__, *preload))
-        here = _while_starting(fn, tasks, embedded, on_result, follow_fn, leaders, quick) if embedded else {}
+            here = _while_starting(fn, tasks, embedded, on_result, follow_fn, leaders, quick, here)
         return _on_dask(fn, tasks, scheduler, embedded, on_result, on_lost, quiet_logs, follow_fn, strip_fn,
                         leaders, here)
     finally:
@@ -94,16 +111,18 @@ def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None
             embedded.close()
 
 
-def _while_starting(fn, tasks, embedded, on_result, follow_fn, leaders, quick) -> dict:
+def _while_starting(fn, tasks, embedded, on_result, follow_fn, leaders, quick, here) -> dict:
     """What this process runs while the embedded cluster starts: the leaders, in order (their
     followers wait for them anyway, and the workers' start-up is the one cost a fleet cannot
-    share), each followed by its quick followers -- the first leader in any case, every other
-    only if the cluster is not up yet. Returns ``{position: result}`` of what ran here."""
-    here: dict = {}
+    share), each followed by its quick followers -- the first leader in any case (unless one
+    ran already: ``here``), every other only if the cluster is not up yet. Returns
+    ``{position: result}`` of what ran here."""
+    here = dict(here)
     for lead in sorted(set(leaders.values())):
-        if here and embedded.ready():
-            break
-        here[lead] = fn(tasks[lead])
+        if lead not in here:
+            if here and embedded.ready():
+                break
+            here[lead] = fn(tasks[lead])
         for j in sorted(j for j, ld in leaders.items() if ld == lead and j in quick):
             if embedded.ready():
                 break
@@ -283,9 +302,10 @@ def _start_method(preload: tuple) -> str:
     return "forkserver"
 
 
-def _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders) -> list:
+def _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders, done) -> list:
     """Every task in this process (``workers=0``, one task, or a leader and its copies: see
-    :func:`run_tasks`), leaders first (their effects kept until their followers ran, then dropped)."""
+    :func:`run_tasks`), leaders first (their effects kept until their followers ran, then
+    dropped); ``done``: results of leaders run already."""
     out: list = [None] * len(tasks)
     heads, leading = {}, set(leaders.values())
     order = sorted(range(len(tasks)), key=lambda i: (i in leaders, i))
@@ -293,7 +313,7 @@ def _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders) -> list:
         if i in leaders:
             out[i] = follow_fn(tasks[i], heads[leaders[i]])
         else:
-            out[i] = fn(tasks[i])
+            out[i] = done[i] if i in done else fn(tasks[i])
             if i in leading:
                 heads[i] = out[i]
                 out[i] = strip_fn(out[i])

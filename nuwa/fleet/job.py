@@ -250,7 +250,7 @@ def patch_fleet(images, debs=(), request=None, repo_options=None, *,
              if run[pos].index in untouched and run[lead].index in untouched and run[pos].output is not None
              and not run[pos].dry_run}
     for o in run_tasks(run_image, run, workers=workers, scheduler=scheduler, on_result=finished, on_lost=lost,
-                       follow=(run_image, strip, leaders), quick=quick, preload=WORKER_PRELOAD):
+                       follow=(run_image, strip, leaders), quick=quick, copies=copies, preload=WORKER_PRELOAD):
         done[o.index] = o
     sizes: dict = {}  # each patched base's guest size, read once for all its overlays
     for pos, b in moved.items():
@@ -272,6 +272,12 @@ def patch_fleet(images, debs=(), request=None, repo_options=None, *,
 #: what a worker computing an image imports (late, in nuwa.fleet.task): the embedded cluster's
 #: workers start with it, imported once by their forkserver
 WORKER_PRELOAD = ("nuwa.patch.upgrade",)
+
+
+def copies(lead: ImageOutcome) -> bool:
+    """Whether a leader's outcome holds what its untouched followers copy: an effect with the
+    output its job wrote (``nuwa.patch.effect``)."""
+    return lead.effect is not None and lead.effect.output is not None
 
 
 def _effect_groups(tasks: list[ImageTask], bottoms: dict, skip=frozenset()) -> dict[int, int]:

@@ -142,3 +142,20 @@ def test_a_leader_and_copies_of_its_output_run_in_one_process(run, tmp_path):
         cmp = subprocess.run([tool("qemu-img"), "compare", str(out / "vm0.qcow2"), str(out / f"vm{i}.qcow2")],
                              capture_output=True, text=True)
         assert cmp.returncode == 0, cmp.stdout
+
+
+def test_copies_of_a_leader_that_left_nothing_to_copy_go_to_the_workers(material, tmp_path):
+    """Untouched overlays whose leader drew random bytes: there is no effect to copy, so each
+    follower is a job of its own -- run on the embedded cluster's workers, not one after the
+    other in the client that ran the leader -- and each makes its own identifier."""
+    images = [overlay(str(tmp_path / f"vm{i}.qcow2")) for i in range(3)]
+    out = tmp_path / "out"
+    out.mkdir()
+    r, doc = fleet(*images, *deb_args(DEBS + [material["secret"]]), "--output-dir", out, "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    entries = doc["images"]
+    assert entries[0]["sharing"].startswith("computed: a maintainer script made a secret")
+    assert all(e["sharing"].startswith("computed: ") and "left no effect" in e["sharing"] for e in entries[1:])
+    assert entries[0]["worker"] not in {e["worker"] for e in entries[1:]}
+    ids = {nuwa("cat", str(out / f"vm{i}.qcow2"), "/etc/fleet-secret-id").stdout for i in range(3)}
+    assert len(ids) == 3
