@@ -7,7 +7,7 @@
   interpreter lock; processes also bound the damage of a crash to one worker. Each worker's
   memory is bounded by Dask's ``memory_limit`` (the machine's memory shared out), past which
   the nanny restarts it. It starts on a thread (:class:`Embedded`), its workers forked from a forkserver that imported Dask and the task's
-  module once (:func:`_start_method`), while this process runs the first leader itself.
+  module once (:func:`_start_method`), while this process runs the leaders itself.
 - ``scheduler="tcp://host:port"``: a running Dask cluster; its workers must see the image
   paths (and the download cache) on shared storage and import this ``nuwa``.
 - ``workers=0``: no Dask, the tasks run one after the other in this process (for a library
@@ -21,8 +21,9 @@ follower's ``follow_fn(task, leader_result)``; the client collects only
 ``strip_fn(leader_result)`` (a leader's result may be large). The followers are submitted when
 their leader is done, after its result was copied to every worker (so they spread over all of
 them). A follower whose leader was lost runs as ``fn(task)`` on its own. With the embedded
-cluster, the first leader runs in this process while the workers start (its followers would
-wait for it anyway), and its result is scattered to every worker; the others run on workers.
+cluster, the leaders run in this process while the workers start (the first in any case; its
+followers would wait for it anyway), each followed by its ``quick`` followers, and their results
+are scattered to every worker; the rest run on workers (:func:`_while_starting`).
 
 A worker that dies (killed, out of memory) loses only the tasks it held: the scheduler sends
 them to another worker (Dask's ``allowed-failures``, default 3 deaths per task; past that the
@@ -241,7 +242,7 @@ def _quiet_dask(quiet_logs: bool) -> None:
 class Embedded:
     """The embedded ``LocalCluster`` of ``size`` worker processes, started on a thread from the
     moment a fleet knows it will want one (its workers' start-up -- a Python each, Dask, Nuwa's
-    imports -- goes on while the client plans and runs the first leader); :meth:`result` waits
+    imports -- goes on while the client runs the leaders); :meth:`result` waits
     for it, :meth:`close` stops it (also when it was never used)."""
 
     def __init__(self, size: int, quiet_logs: bool = True, preload: tuple = ()):
