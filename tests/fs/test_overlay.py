@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import itertools
 import os
-import stat as S
 
 import pytest
 from hypothesis import given, settings
@@ -23,28 +22,10 @@ from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.memory import MemoryFS
 from nuwa.fs.overlay import Overlay
 from helpers.hashing import tree_hash
+from helpers.smalltrees import counter_clock, node_tree
 
 NAMES = ["a", "b", "c"]
 PATHS = ["/" + "/".join(p) for n in (1, 2, 3) for p in itertools.product(NAMES, repeat=n)]
-
-
-def counter_clock(start=1_700_000_000_000_000_000):
-    c = itertools.count(start, 1000)
-    return lambda: next(c)
-
-
-def base_tree(fs) -> None:
-    """A small starting tree with every kind of node (so the overlay has origins to load)."""
-    fs.mkdir("/a", 0o755)
-    fs.mkdir("/a/b", 0o750)
-    fs.write_bytes("/a/a", b"hello")
-    fs.write_bytes("/c", b"x" * 5000)
-    fs.link("/c", "/a/c")
-    fs.symlink("/a/b", "/b")
-    fs.symlink("../c", "/a/b/a")
-    fs.setxattr("/a/a", "user.k", b"v")
-    fs.mknod("/a/b/p", S.S_IFIFO | 0o644)  # not in PATHS: opening a FIFO is refused (ENXIO) by the model
-    fs.chown("/a", 5, 6)
 
 
 data = st.binary(max_size=300)
@@ -73,7 +54,7 @@ steps = st.lists(step, max_size=25)
 
 def _mem():
     fs = MemoryFS(clock=counter_clock())
-    base_tree(fs)
+    node_tree(fs)
     return fs
 
 
@@ -143,8 +124,8 @@ def test_commit_equals_direct_hostdir(tmp_path_factory, seq):
     d1, d2 = tmp_path_factory.mktemp("direct"), tmp_path_factory.mktemp("base")
     direct, base = HostDirFS(str(d1), writable=True), HostDirFS(str(d2), writable=True)
     try:
-        base_tree(direct)
-        base_tree(base)
+        node_tree(direct)
+        node_tree(base)
         ov = Overlay(base)
         assert run_steps(FsTarget(ov), seq) == run_steps(FsTarget(direct), seq)
         ov.commit()
@@ -159,7 +140,7 @@ def test_commit_equals_direct_hostdir(tmp_path_factory, seq):
 def test_discard_leaves_host_dir_identical(tmp_path_factory, seq):
     d = tmp_path_factory.mktemp("disc")
     base = HostDirFS(str(d), writable=True)
-    base_tree(base)
+    node_tree(base)
     before = tree_hash(str(d)), _full_state(base, vfs=False)
     ov = Overlay(base)
     run_steps(FsTarget(ov), seq)
@@ -200,7 +181,7 @@ def test_changes_show_renames_as_remove_add_with_same_hash():
 
 def test_commit_to_read_only_backend_is_erofs_and_writes_nothing(tmp_path):
     rw = HostDirFS(str(tmp_path), writable=True)
-    base_tree(rw)
+    node_tree(rw)
     rw.close()
     before = tree_hash(str(tmp_path))
     ov = Overlay(HostDirFS(str(tmp_path), writable=False))
@@ -226,7 +207,7 @@ def test_commit_equals_direct_ext4(tmp_path_factory, seq):
         img = fresh_ext4_image(tmp_path_factory, "16M")
         dev = RawFile(img, writable=True)
         fs = open_ext4(dev, writable=True)
-        base_tree(fs)
+        node_tree(fs)
         imgs.append((img, dev, fs))
     (img_d, dev_d, direct), (img_b, dev_b, base) = imgs
     ov = Overlay(base)

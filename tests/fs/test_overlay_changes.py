@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import stat as S
 
 import pytest
 from hypothesis import given, settings
@@ -20,6 +19,7 @@ from hypothesis import strategies as st
 
 from backends import BACKENDS, fresh_ext4_image
 from fs_reference import FsTarget, run_steps
+from helpers.smalltrees import counter_clock, node_tree
 from nuwa.fs.diff import diff_trees
 from nuwa.fs.memory import MemoryFS
 from nuwa.fs.overlay import Overlay
@@ -28,25 +28,11 @@ NAMES = ["a", "b", "c", "d"]
 PATHS = ["/" + "/".join(p) for n in (1, 2, 3) for p in itertools.product(NAMES, repeat=n)]
 
 
-def counter_clock(start=1_700_000_000_000_000_000):
-    c = itertools.count(start, 1000)
-    return lambda: next(c)
-
-
 def base_tree(fs) -> None:
-    """Every kind of node; ``/c`` has three links, one in ``/d/d`` (a directory most sequences
-    never load), and ``/d/d/a`` has two, both there; ``/d/a`` is empty (a directory can be
-    renamed onto it)."""
-    fs.mkdir("/a", 0o755)
-    fs.mkdir("/a/b", 0o750)
-    fs.write_bytes("/a/a", b"hello")
-    fs.write_bytes("/c", b"x" * 5000)
-    fs.link("/c", "/a/c")
-    fs.symlink("/a/b", "/b")
-    fs.symlink("../c", "/a/b/a")
-    fs.setxattr("/a/a", "user.k", b"v")
-    fs.mknod("/a/b/p", S.S_IFIFO | 0o644)
-    fs.chown("/a", 5, 6)
+    """tests/fs/test_overlay.py's tree, and ``/c`` has three links, one in ``/d/d`` (a directory
+    most sequences never load), and ``/d/d/a`` has two, both there; ``/d/a`` is empty (a
+    directory can be renamed onto it)."""
+    node_tree(fs)
     fs.mkdir("/d", 0o755)
     fs.mkdir("/d/d", 0o700)
     fs.link("/c", "/d/d/c")

@@ -8,36 +8,15 @@ a filesystem that answers any read the job made differently stops the replay.
 from __future__ import annotations
 
 import errno
-import itertools
 import os
 
 import pytest
 
+from helpers.smalltrees import app_tree, counter_clock
 from nuwa.fs.diff import diff_trees
 from nuwa.fs.memory import BLOCK, MemoryFS
 from nuwa.fs.overlay import Overlay
 from nuwa.fs.trace import Trace, TraceMismatch, TracingFS, footprint, replay
-
-
-def _clock(start: int = 1_700_000_000 * 10**9):
-    ticks = itertools.count(start, 1000)
-    return lambda: next(ticks)
-
-
-def base(extra=None, capacity: int = 1 << 30) -> MemoryFS:
-    """A small tree; ``extra(fs)`` makes it differ."""
-    fs = MemoryFS(capacity=capacity, clock=_clock())
-    fs.makedirs("/etc/app")
-    fs.makedirs("/var/lib/app")
-    fs.makedirs("/srv")
-    fs.write_bytes("/etc/app/app.conf", b"mode=fast\n")
-    fs.write_bytes("/etc/app/other.conf", b"unrelated\n")
-    fs.write_bytes("/var/lib/app/state", b"1\n")
-    fs.symlink("app.conf", "/etc/app/current")
-    fs.write_bytes("/srv/data", b"x" * 10000)
-    if extra is not None:
-        extra(fs)
-    return fs
 
 
 def job(fs) -> None:
@@ -58,14 +37,14 @@ def job(fs) -> None:
 
 def record(fs) -> Trace:
     trace = Trace()
-    ov = Overlay(TracingFS(fs, trace), clock=_clock(1_800_000_000 * 10**9))
+    ov = Overlay(TracingFS(fs, trace), clock=counter_clock(1_800_000_000 * 10**9))
     job(ov)
     ov.commit()
     return trace
 
 
 def test_a_replay_on_an_equal_tree_ends_as_the_job_did():
-    a, b = base(), base()
+    a, b = app_tree(), app_tree()
     trace = record(a)
     assert trace.writes > 0 and trace.data > 0
     replay(trace, b)
@@ -74,17 +53,17 @@ def test_a_replay_on_an_equal_tree_ends_as_the_job_did():
 
 
 def test_a_read_answered_differently_stops_the_replay():
-    trace = record(base())
-    b = base(lambda fs: fs.write_bytes("/etc/app/app.conf", b"mode=slow\n"))  # read by the job
+    trace = record(app_tree())
+    b = app_tree(lambda fs: fs.write_bytes("/etc/app/app.conf", b"mode=slow\n"))  # read by the job
     with pytest.raises(TraceMismatch):
         replay(trace, b)
 
 
 def test_a_listed_name_the_job_never_looked_up_may_differ():
     # other.conf is listed with /etc/app (the overlay loads whole directories) but never looked up
-    a = base()
+    a = app_tree()
     trace = record(a)
-    b = base(lambda fs: fs.write_bytes("/etc/app/other.conf", b"changed, and longer than before\n"))
+    b = app_tree(lambda fs: fs.write_bytes("/etc/app/other.conf", b"changed, and longer than before\n"))
     replay(trace, b)
     assert b.read_bytes("/usr/share/app/seen") == a.read_bytes("/usr/share/app/seen")
     assert b.read_bytes("/etc/app/other.conf") == b"changed, and longer than before\n"
@@ -92,20 +71,20 @@ def test_a_listed_name_the_job_never_looked_up_may_differ():
 
 
 def test_a_listing_with_other_names_stops_the_replay():
-    trace = record(base())
+    trace = record(app_tree())
     with pytest.raises(TraceMismatch):
-        replay(trace, base(lambda fs: fs.write_bytes("/etc/app/extra.conf", b"")))
+        replay(trace, app_tree(lambda fs: fs.write_bytes("/etc/app/extra.conf", b"")))
 
 
 def test_free_space_is_a_bound_not_a_value():
-    a = base()
+    a = app_tree()
     trace = record(a)
     assert trace.peak[0] > 0 and trace.peak[1] > 0
     # more free space (bigger filesystem): every "does it fit?" is answered alike
-    replay(trace, base(capacity=1 << 31))
+    replay(trace, app_tree(capacity=1 << 31))
     # less than the job's overlay used at its peak: not replayed
-    small = MemoryFS(capacity=(trace.peak[0] - 1) * BLOCK, clock=_clock())
-    tight = base()
+    small = MemoryFS(capacity=(trace.peak[0] - 1) * BLOCK, clock=counter_clock())
+    tight = app_tree()
     for p in ("/etc/app", "/var/lib/app", "/srv"):
         small.makedirs(p)
     with pytest.raises(TraceMismatch):
@@ -130,7 +109,7 @@ def _copy(src: MemoryFS, dst: MemoryFS) -> MemoryFS:
 
 
 def test_a_refused_write_is_noted():
-    fs = MemoryFS(capacity=4 * BLOCK, clock=_clock())
+    fs = MemoryFS(capacity=4 * BLOCK, clock=counter_clock())
     trace = Trace()
     ov = Overlay(TracingFS(fs, trace))
     with pytest.raises(OSError) as e:
@@ -141,17 +120,17 @@ def test_a_refused_write_is_noted():
 
 def test_the_outcome_of_a_write_is_checked():
     # the job removes /srv/data; a tree where that fails (a directory there) must not pass
-    trace = record(base())
+    trace = record(app_tree())
 
     def directory(fs):
         fs.unlink("/srv/data")
         fs.makedirs("/srv/data")
     with pytest.raises(TraceMismatch):
-        replay(trace, base(directory))
+        replay(trace, app_tree(directory))
 
 
 def test_the_backend_clock_is_given_back():
-    a, b = base(), base()
+    a, b = app_tree(), app_tree()
     trace = record(a)
     assert trace.clock  # the backend's own "now" (ctime of what the commit changed...)
     replay(trace, b)
@@ -173,19 +152,19 @@ def _counting(fs: MemoryFS, reads: list) -> MemoryFS:
 
 
 def test_a_trusted_replay_makes_no_read():
-    a = base()
+    a = app_tree()
     trace = record(a)
     checked, trusted = [], []
-    b = _counting(base(), checked)
+    b = _counting(app_tree(), checked)
     replay(trace, b)
-    c = _counting(base(), trusted)
+    c = _counting(app_tree(), trusted)
     replay(trace, c, trusted=True)
     assert checked and not trusted
     assert diff_trees(a, c, times=True) == []
 
 
 def test_the_footprint_names_what_the_job_wrote_read_and_listed():
-    trace = record(base())
+    trace = record(app_tree())
     fp = footprint(trace)
     assert fp.whole is None
     # written: the paths changed, and the parents of the names made or removed

@@ -12,11 +12,11 @@ stops), or carrying the changes anyway fails or gives another tree than patched 
 from __future__ import annotations
 
 import errno
-import itertools
 import stat
 
 import pytest
 
+from helpers.smalltrees import app_tree, counter_clock
 from nuwa.fs.diff import diff_trees
 from nuwa.fs.memory import MemoryFS
 from nuwa.fs.overlay import Overlay
@@ -25,26 +25,9 @@ from nuwa.fs.transplant import apply_changes, change_set
 from nuwa.patch.move import conflict
 
 
-def _clock(start: int = 1_700_000_000 * 10**9):
-    ticks = itertools.count(start, 1000)
-    return lambda: next(ticks)
-
-
 def base(extra=None, capacity: int = 1 << 30) -> MemoryFS:
-    """A small tree (as tests/fs/test_trace.py's); ``extra(fs)`` gives it changes of its own."""
-    fs = MemoryFS(capacity=capacity, clock=_clock())
-    fs.makedirs("/etc/app")
-    fs.makedirs("/var/lib/app")
-    fs.makedirs("/srv")
-    fs.makedirs("/home")
-    fs.write_bytes("/etc/app/app.conf", b"mode=fast\n")
-    fs.write_bytes("/etc/app/other.conf", b"unrelated\n")
-    fs.write_bytes("/var/lib/app/state", b"1\n")
-    fs.symlink("app.conf", "/etc/app/current")
-    fs.write_bytes("/srv/data", b"x" * 10000)
-    if extra is not None:
-        extra(fs)
-    return fs
+    """tests/fs/test_trace.py's tree with a /home; ``extra(fs)`` gives it changes of its own."""
+    return app_tree(extra, capacity, dirs=("/etc/app", "/var/lib/app", "/srv", "/home"))
 
 
 def job(fs) -> None:
@@ -62,7 +45,7 @@ def job(fs) -> None:
 
 def _patched(fs, trace=None):
     """``fs`` after the job (traced into ``trace`` when given), committed."""
-    ov = Overlay(fs if trace is None else TracingFS(fs, trace), clock=_clock(1_800_000_000 * 10**9))
+    ov = Overlay(fs if trace is None else TracingFS(fs, trace), clock=counter_clock(1_800_000_000 * 10**9))
     job(ov)
     ov.commit()
     return fs
