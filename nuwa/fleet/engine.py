@@ -90,13 +90,13 @@ def run_tasks(fn, tasks: list, workers: int | None = None, scheduler: str | None
             lead = leaders[min(quick)]  # the one task that is not quick
             done[lead] = fn(tasks[lead])
             if not copies(done[lead]):  # nothing to copy: its followers are jobs of their own
-                return _on_cluster(*args, frozenset(), done)
+                return _on_cluster(*args, frozenset(), copies, done)
         return _run_here(fn, tasks, on_result, follow_fn, strip_fn, leaders, done)
-    return _on_cluster(*args, quick if copies is not None else frozenset(), {})
+    return _on_cluster(*args, quick if copies is not None else frozenset(), copies, {})
 
 
 def _on_cluster(fn, tasks, workers, scheduler, on_result, on_lost, quiet_logs, follow_fn, strip_fn, leaders, preload,
-                quick, here) -> list:
+                quick, copies, here) -> list:
     """:func:`run_tasks` on a cluster (``scheduler``'s, else the embedded one, closed at the
     end); ``here``: results of tasks this process ran already."""
     embedded = None
@@ -104,7 +104,7 @@ def _on_cluster(fn, tasks, workers, scheduler, on_result, on_lost, quiet_logs, f
         if scheduler is None:
             embedded = Embedded(min(workers or default_workers(), len(tasks) - 1), quiet_logs,
                                 preload=(fn.__module__, *preload))
-            here = _while_starting(fn, tasks, embedded, on_result, follow_fn, leaders, quick, here)
+            here = _while_starting(fn, tasks, embedded, on_result, follow_fn, leaders, quick, copies, here)
         return _on_dask(fn, tasks, scheduler, embedded, on_result, on_lost, quiet_logs, follow_fn, strip_fn,
                         leaders, here)
     finally:
@@ -112,18 +112,20 @@ def _on_cluster(fn, tasks, workers, scheduler, on_result, on_lost, quiet_logs, f
             embedded.close()
 
 
-def _while_starting(fn, tasks, embedded, on_result, follow_fn, leaders, quick, here) -> dict:
+def _while_starting(fn, tasks, embedded, on_result, follow_fn, leaders, quick, copies, here) -> dict:
     """What this process runs while the embedded cluster starts: the leaders, in order (their
     followers wait for them anyway, and the workers' start-up is the one cost a fleet cannot
-    share), each followed by its quick followers -- the first leader in any case (unless one
-    ran already: ``here``), every other only if the cluster is not up yet. Returns
-    ``{position: result}`` of what ran here."""
+    share), each followed by its quick followers when it left them something to copy -- the
+    first leader in any case (unless one ran already: ``here``), every other only if the
+    cluster is not up yet. Returns ``{position: result}`` of what ran here."""
     here = dict(here)
     for lead in sorted(set(leaders.values())):
         if lead not in here:
             if here and embedded.ready():
                 break
             here[lead] = fn(tasks[lead])
+        if not quick or not copies(here[lead]):
+            continue  # (no copies: its followers are jobs, for the workers)
         for j in sorted(j for j, ld in leaders.items() if ld == lead and j in quick):
             if embedded.ready():
                 break

@@ -12,6 +12,7 @@ never copied: each image makes its own.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -144,18 +145,25 @@ def test_a_leader_and_copies_of_its_output_run_in_one_process(run, tmp_path):
         assert cmp.returncode == 0, cmp.stdout
 
 
-def test_copies_of_a_leader_that_left_nothing_to_copy_go_to_the_workers(material, tmp_path):
+@pytest.mark.parametrize("others", [0, 1], ids=["copies-only", "with-another-base"])
+def test_copies_of_a_leader_that_left_nothing_to_copy_go_to_the_workers(material, tmp_path, others):
     """Untouched overlays whose leader drew random bytes: there is no effect to copy, so each
     follower is a job of its own -- run on the embedded cluster's workers, not one after the
-    other in the client that ran the leader -- and each makes its own identifier."""
+    other in the client that ran the leader -- and each makes its own identifier. Alone, or
+    beside an image of another base (then the cluster starts with the leader, which the client
+    runs while it starts)."""
     images = [overlay(str(tmp_path / f"vm{i}.qcow2")) for i in range(3)]
+    if others:
+        shutil.copyfile(DEFAULT_IMAGE, tmp_path / "base2.qcow2")
+        images.append(overlay(str(tmp_path / "other.qcow2"), base=str(tmp_path / "base2.qcow2")))
     out = tmp_path / "out"
     out.mkdir()
     r, doc = fleet(*images, *deb_args(DEBS + [material["secret"]]), "--output-dir", out, "--workers", "2")
     assert r.returncode == 0, r.stderr
     entries = doc["images"]
+    assert [e["outcome"] for e in entries] == ["patched"] * len(images)
     assert entries[0]["sharing"].startswith("computed: a maintainer script made a secret")
-    assert all(e["sharing"].startswith("computed: ") and "left no effect" in e["sharing"] for e in entries[1:])
-    assert entries[0]["worker"] not in {e["worker"] for e in entries[1:]}
+    assert all(e["sharing"].startswith("computed: ") and "left no effect" in e["sharing"] for e in entries[1:3])
+    assert entries[0]["worker"] not in {e["worker"] for e in entries[1:3]}
     ids = {nuwa("cat", str(out / f"vm{i}.qcow2"), "/etc/fleet-secret-id").stdout for i in range(3)}
     assert len(ids) == 3
