@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from helpers.smalltrees import app_tree, counter_clock
+from helpers.smalltrees import app_job, app_tree, counter_clock
 from nuwa.fs.diff import diff_trees
 from nuwa.fs.memory import BLOCK, MemoryFS
 from nuwa.fs.overlay import Overlay
@@ -20,19 +20,8 @@ from nuwa.fs.trace import Trace, TraceMismatch, TracingFS, footprint, replay
 
 
 def job(fs) -> None:
-    """What a package's unpack and postinst do: read configuration, write files, rename,
-    remove, change modes, owners, links and xattrs."""
-    conf = fs.read_bytes("/etc/app/app.conf")
-    fs.makedirs("/usr/share/app")
-    fs.write_bytes("/usr/share/app/seen", conf.upper())
-    fs.write_bytes("/var/lib/app/state.new", b"2\n")
-    fs.rename("/var/lib/app/state.new", "/var/lib/app/state")
-    fs.unlink("/srv/data")
-    fs.chmod("/etc/app/app.conf", 0o600)
-    fs.chown("/usr/share/app/seen", 7, 8)
-    fs.link("/usr/share/app/seen", "/usr/share/app/seen2")
-    fs.setxattr("/usr/share/app/seen", "user.origin", b"trace")
-    fs.symlink("/usr/share/app/seen", "/usr/share/app/latest")
+    """A package's unpack and postinst (:func:`helpers.smalltrees.app_job`, links included)."""
+    app_job(fs)
 
 
 def record(fs) -> Trace:

@@ -43,3 +43,22 @@ def node_tree(fs) -> None:
     fs.setxattr("/a/a", "user.k", b"v")
     fs.mknod("/a/b/p", stat.S_IFIFO | 0o644)  # opening a FIFO is refused (ENXIO) by the model
     fs.chown("/a", 5, 6)
+
+
+def app_job(fs, links: bool = True) -> None:
+    """What a package's unpack and postinst do to :func:`app_tree`: read configuration, write
+    files, rename, remove, change modes, owners and xattrs (and, with ``links``, make a hard
+    link and a symlink)."""
+    conf = fs.read_bytes("/etc/app/app.conf")
+    fs.makedirs("/usr/share/app")
+    fs.write_bytes("/usr/share/app/seen", conf.upper())
+    fs.write_bytes("/var/lib/app/state.new", b"2\n")
+    fs.rename("/var/lib/app/state.new", "/var/lib/app/state")
+    fs.unlink("/srv/data")
+    fs.chmod("/etc/app/app.conf", 0o600)
+    fs.chown("/usr/share/app/seen", 7, 8)
+    if links:
+        fs.link("/usr/share/app/seen", "/usr/share/app/seen2")
+    fs.setxattr("/usr/share/app/seen", "user.origin", b"trace")
+    if links:
+        fs.symlink("/usr/share/app/seen", "/usr/share/app/latest")

@@ -16,7 +16,7 @@ import stat
 
 import pytest
 
-from helpers.smalltrees import app_tree, counter_clock
+from helpers.smalltrees import app_job, app_tree, counter_clock
 from nuwa.fs.diff import diff_trees
 from nuwa.fs.memory import MemoryFS
 from nuwa.fs.overlay import Overlay
@@ -31,16 +31,8 @@ def base(extra=None, capacity: int = 1 << 30) -> MemoryFS:
 
 
 def job(fs) -> None:
-    """What a package's unpack and postinst do: read configuration, write, rename, remove."""
-    conf = fs.read_bytes("/etc/app/app.conf")
-    fs.makedirs("/usr/share/app")
-    fs.write_bytes("/usr/share/app/seen", conf.upper())
-    fs.write_bytes("/var/lib/app/state.new", b"2\n")
-    fs.rename("/var/lib/app/state.new", "/var/lib/app/state")
-    fs.unlink("/srv/data")
-    fs.chmod("/etc/app/app.conf", 0o600)
-    fs.chown("/usr/share/app/seen", 7, 8)
-    fs.setxattr("/usr/share/app/seen", "user.origin", b"trace")
+    """A package's unpack and postinst (:func:`helpers.smalltrees.app_job`, without links)."""
+    app_job(fs, links=False)
 
 
 def _patched(fs, trace=None):
