@@ -5,7 +5,10 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
+
+import debian_tree  # noqa: E402
 
 # CI is deterministic (the same examples every run: a red CI names a change, not a dice roll);
 # "dev" and "thorough" draw new examples each run and are where hypothesis explores
@@ -24,3 +27,19 @@ def pytest_sessionstart(session):
     import daycache  # tools/ is not a package; imported here, after its path is set
     daycache.prune("/var/tmp", prefix="nuwa-")
     daycache.prune("/var/tmp/nuwa-trees")
+
+
+@pytest.fixture
+def tmp_path(tmp_path):
+    """pytest's ``tmp_path``, with the tree copies made in it (``debian_tree.copy_tree``: overlay
+    mounts) unmounted before pytest removes it."""
+    yield tmp_path
+    if debian_tree._COPIES:
+        debian_tree.release_copies(str(tmp_path))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session):
+    """Every tree copy still mounted (those of module- and session-wide fixtures) is unmounted
+    before pytest removes the base directory they live in."""
+    debian_tree.release_copies()

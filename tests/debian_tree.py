@@ -7,6 +7,7 @@ the machine's apt sources (DESIGN.md, "How to make real material") and cached un
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import fcntl
 import os
@@ -92,16 +93,101 @@ def bookworm_tree(extra: tuple[str, ...] = (), arch: str = "amd64") -> str:
 
 
 def link_tree(src: str, dst: str) -> str:
-    """A copy whose files are hard links to ``src``'s (``cp -al``: fast, for trees a test only
-    reads or replaces whole files in); a full ``cp -a`` copy where links cannot be made (the
-    cache and the test's directory on different file systems, e.g. /tmp on tmpfs)."""
+    """A copy for trees a test only reads or replaces whole files in: :func:`copy_tree`'s
+    overlay where it can make one; else one whose files are hard links to ``src``'s
+    (``cp -al``), or a full ``cp -a`` copy where links cannot be made (the cache and the
+    test's directory on different file systems, e.g. /tmp on tmpfs)."""
+    real = os.path.realpath(src)
+    if os.path.isdir(real) and _cached(real) and _overlay_usable() and _overlay_copy(real, os.path.abspath(dst)):
+        return dst
     if subprocess.run(["cp", "-al", src, dst], capture_output=True).returncode != 0:
         shutil.rmtree(dst, ignore_errors=True)
         subprocess.run(["cp", "-a", src, dst], check=True)
     return dst
 
 
+#: the overlay mounts copy_tree made in this process: mount point -> its layers directory
+_COPIES: dict[str, str] = {}
+
+
+def _overlay_usable() -> bool:
+    """Root, a kernel with overlayfs, and not turned off (``NUWA_TEST_COPY=cp``)."""
+    if os.geteuid() != 0 or os.environ.get("NUWA_TEST_COPY") == "cp":
+        return False
+    try:
+        with open("/proc/filesystems") as f:
+            return any(line.split()[-1:] == ["overlay"] for line in f)
+    except OSError:
+        return False
+
+
+#: where the per-day caches of real material live (this module's trees, tools/dpkg_material's,
+#: the boot image's): read-only by convention, so a copy may keep reading them
+CACHES = "/var/tmp/nuwa-"
+
+
+def _cached(path: str) -> bool:
+    return path.startswith(CACHES) and not any(path == m or path.startswith(m + "/") for m in _COPIES)
+
+
+def _overlay_copy(src: str, dst: str) -> bool:
+    """Mount an overlay at ``dst`` whose lower layer is ``src``; False if the kernel refuses."""
+    layers = os.path.join(os.path.dirname(dst), "." + os.path.basename(dst) + ".layers")
+    if os.path.lexists(dst) or os.path.lexists(layers):
+        return False
+    upper, work = os.path.join(layers, "upper"), os.path.join(layers, "work")
+    os.makedirs(upper)
+    os.makedirs(work)
+    os.makedirs(dst)
+    st = os.lstat(src)  # the merged root is the upper directory: give it the source root's metadata
+    os.chown(upper, st.st_uid, st.st_gid)
+    os.chmod(upper, st.st_mode & 0o7777)
+    os.utime(upper, ns=(st.st_atime_ns, st.st_mtime_ns))
+    opts = f"lowerdir={src},upperdir={upper},workdir={work},index=on,redirect_dir=on"
+    r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, dst], capture_output=True)
+    if r.returncode != 0:
+        shutil.rmtree(layers, ignore_errors=True)
+        os.rmdir(dst)
+        return False
+    _COPIES[dst] = layers
+    return True
+
+
 def copy_tree(src: str, dst: str) -> str:
-    """A full copy (ownership, modes, xattrs, hard links) with cp -a."""
-    subprocess.run(["cp", "-a", src, dst], check=True)
+    """A private, writable copy of ``src`` at ``dst`` (ownership, modes, xattrs, hard links).
+
+    As root, an overlay mount whose lower layer is ``src``: nothing is copied until it is
+    written (copying a tree's data costs seconds of kernel time a test, and most tests change
+    a few files). Hard links stay links when one is written (``index=on``) and directories can
+    be renamed (``redirect_dir=on``). ``src`` must not change while the copy lives, so only a
+    tree in the per-day caches (:data:`CACHES`, read-only by convention) is copied that way;
+    any other source (one a test made, another copy) gets a full ``cp -a``, as does a non-root
+    run or a kernel without overlayfs. An existing ``dst`` is replaced. Copies are released by :func:`release_copies` (the ``tmp_path``
+    fixture of ``tests/conftest.py`` does it for its directory, the session's end for all).
+    """
+    src, dst = os.path.realpath(src), os.path.abspath(dst)
+    if os.path.lexists(dst):
+        remove_tree(dst)
+    if not (os.path.isdir(src) and _cached(src) and _overlay_usable() and _overlay_copy(src, dst)):
+        subprocess.run(["cp", "-a", src, dst], check=True)
     return dst
+
+
+def release_copies(under: str | None = None) -> None:
+    """Unmount the overlay copies at or below ``under`` (all when None) and remove their layers;
+    the mount points stay, empty, for the caller's own clean-up."""
+    under = os.path.abspath(under) if under else None
+    for dst in sorted(_COPIES, key=len, reverse=True):
+        if under is None or dst == under or dst.startswith(under + "/"):
+            if subprocess.run(["umount", dst], capture_output=True).returncode != 0:
+                subprocess.run(["umount", "-l", dst], capture_output=True)
+            shutil.rmtree(_COPIES.pop(dst), ignore_errors=True)
+
+
+def remove_tree(path: str) -> None:
+    """``shutil.rmtree`` for a directory that may hold :func:`copy_tree` copies."""
+    release_copies(path)
+    shutil.rmtree(path)
+
+
+atexit.register(release_copies)

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 
+from debian_tree import copy_tree
 from helpers.aptjudge import release_info
 from nuwa.apt.candidates import Policy
 from nuwa.apt.indexes import decompress, parse_packages
@@ -105,7 +106,7 @@ def trixie_chroot(tmp: str):
     root = os.path.join(os.path.dirname(base), f"plan-chroot-{os.getpid()}")
     with Server(mirror) as srv:
         try:
-            m.copy_tree(base, root)
+            copy_tree(base, root)
             sources = [(f"{srv.url}/{archive}", suite) for archive, suite in suites]
             with open(os.path.join(root, "etc/apt/sources.list"), "w") as f:
                 f.write("".join(f"deb {uri} {suite} main\n" for uri, suite in sources))

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 import pytest
 
+from debian_tree import copy_tree
 from helpers import oracle
 from helpers.aptjudge import host_apt, lists_of, make_repo, status_text
 from nuwa.apt.order import order, validate
@@ -99,8 +100,8 @@ def test_minbase_both_orders_replayed_by_real_dpkg_give_the_same_system(minbase,
     apt = _apt_steps(m, tree, str(tmp_path))
     a_root, b_root = str(tmp_path / "apt"), str(tmp_path / "nuwa")
     try:
-        m.copy_tree(tree, a_root)
-        m.copy_tree(tree, b_root)
+        copy_tree(tree, a_root)
+        copy_tree(tree, b_root)
         oracle.real_dpkg_steps(a_root, apt)
         oracle.real_dpkg_steps(b_root, mine)
         # logs hold times and the call order; dpkg's database is compared as data below;

@@ -8,10 +8,10 @@ a chroot of each tree print the same.
 """
 
 import os
-import shutil
 
 import pytest
 
+from debian_tree import copy_tree, remove_tree
 from helpers.oracle import (assert_same_dpkg_state, diff_snapshots, dpkg_material, nuwa_dpkg_steps, real_dpkg,
                             real_dpkg_steps, snapshot)
 from judges import tool
@@ -51,8 +51,8 @@ def _run(tmp_path, debs=None, packages=None):
     tool("chroot")
     base = dpkg_material.base_tree()
     a, b = str(tmp_path / "A"), str(tmp_path / "B")
-    dpkg_material.copy_tree(base, a)
-    dpkg_material.copy_tree(base, b)
+    copy_tree(base, a)
+    copy_tree(base, b)
     runner = RecordingRunner()
     d = Dpkg(HostDirFS(b, writable=True), runner)
     if debs is not None:
@@ -104,7 +104,7 @@ def test_scriptless_updates_identical(tmp_path):
                          "/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/triggers/Lock"}, diff
     # no package script ran; only triggers of installed packages (libc-bin's ldconfig for libraries)
     assert all(" postinst triggered " in line for line in runner.lines()), runner.lines()
-    shutil.rmtree(tmp_path)
+    remove_tree(str(tmp_path))
 
 
 @pytest.mark.slow
@@ -127,4 +127,4 @@ def test_all_security_updates_with_scripts_and_conffiles(tmp_path):
         for path in (member.data.decode().split() if member else []):
             if path.startswith("/"):
                 assert (name, path) in decided, (name, path)
-    shutil.rmtree(tmp_path)
+    remove_tree(str(tmp_path))

@@ -22,6 +22,7 @@ import subprocess
 
 import pytest
 
+from debian_tree import copy_tree
 from helpers.debtools import build_deb
 from judges import tool
 from nuwa.deb import audit
@@ -121,8 +122,8 @@ def _compare_trees(a, b, allowed=()):
 def test_scripts_see_the_database_dpkg_shows(base, tmp_path):
     watcher, v1, v2 = _probe_debs(str(tmp_path))
     a, b = str(tmp_path / "A"), str(tmp_path / "B")
-    dpkg_material.copy_tree(base, a)
-    dpkg_material.copy_tree(base, b)
+    copy_tree(base, a)
+    copy_tree(base, b)
     steps = [("-i", [watcher]), ("-i", [v1]), ("-i", [v2]), ("-r", ["probe"]), ("-P", ["probe"])]
     calls = []
     for op, args in steps:
@@ -170,8 +171,8 @@ def test_a_debconf_preinst_runs_from_the_control_area(base, tmp_path):
                       scripts={"preinst": DEBCONF_PREINST, "templates": DEBCONF_TEMPLATES},
                       extra="Priority: optional\nSection: admin\n") for v in ("1.0", "2.0")]
     a, b = str(tmp_path / "A"), str(tmp_path / "B")
-    dpkg_material.copy_tree(base, a)
-    dpkg_material.copy_tree(base, b)
+    copy_tree(base, a)
+    copy_tree(base, b)
     for deb in debs:
         real_step(a, "-i", [deb])
         d, runner = nuwa_step(b, "-i", [deb])
@@ -235,8 +236,8 @@ def _chmod_members(deb):
 def test_deferred_scripts_leave_a_consistent_image_and_the_job_finishes_the_work(base, tmp_path):
     single, whole = _deferring_debs(str(tmp_path))
     a, b = str(tmp_path / "A"), str(tmp_path / "B")
-    dpkg_material.copy_tree(base, a)
-    dpkg_material.copy_tree(base, b)
+    copy_tree(base, a)
+    copy_tree(base, b)
     real_step(a, "-i", [single, whole])
     d, runner = nuwa_step(b, "-i", [single, whole])
 

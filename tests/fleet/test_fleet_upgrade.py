@@ -27,6 +27,7 @@ import threading
 import pytest
 
 from fleetkit import fleet, outcomes, overlay, tree_of
+from debian_tree import copy_tree
 from helpers.cli import nuwa
 from helpers.oracle import dpkg_material
 from judges import tool
@@ -51,7 +52,7 @@ def world(tmp_path_factory):
     url = f"http://127.0.0.1:{httpd.server_address[1]}"
     top = tmp_path_factory.mktemp("fleet-upgrade", numbered=True)
     tree = os.path.join(os.path.dirname(base), f"fleet-tree-{os.getpid()}")
-    dpkg_material.copy_tree(base, tree)
+    copy_tree(base, tree)
     try:
         with open(os.path.join(tree, "etc/apt/sources.list"), "w") as f:
             f.write("".join(f"deb {url}/{m} {suite} main\n" for m, suite in suites))

@@ -16,6 +16,7 @@ import subprocess
 
 import pytest
 
+from debian_tree import copy_tree, remove_tree
 from helpers.kerneltree import kernel_tree
 from helpers.loopdisk import BIOS_BOOT, LINUX_FS, attached, chroot_run, make_disk
 
@@ -62,7 +63,7 @@ def make_image(tmp_path) -> str:
     real grub-install and grub.cfg by the real update-grub on the loop-attached disk."""
     os.makedirs(tmp_path, exist_ok=True)
     tree = str(tmp_path / "tree")
-    subprocess.run(["cp", "-a", kernel_tree(), tree], check=True)
+    copy_tree(kernel_tree(), tree)
     with open(os.path.join(tree, "etc/fstab"), "w") as f:
         f.write(f"# <file system> <mount point> <type> <options> <dump> <pass>\n"
                 f"UUID={ROOT_UUID} / ext4 errors=remount-ro 0 1\n")
@@ -73,7 +74,7 @@ def make_image(tmp_path) -> str:
     os.chmod(os.path.join(tree, "usr/sbin/init"), 0o755)
     disk = str(tmp_path / "disk.raw")
     make_disk(disk, "gpt", [dict(p, tree=tree if p.get("uuid") else None) for p in PARTS], 1600)
-    subprocess.run(["rm", "-rf", tree], check=True)
+    remove_tree(tree)
     with attached(disk, str(tmp_path / "install"), 2, 2) as (loop, mnt):
         # GRUB 2.06 does not see the BIOS boot partition through the loop device here ("no BIOS
         # Boot Partition; embedding won't be possible"), so core.img is loaded by blocklist

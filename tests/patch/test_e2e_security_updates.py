@@ -25,6 +25,7 @@ import subprocess
 
 import pytest
 
+from debian_tree import copy_tree
 from helpers.debtools import build_deb
 from helpers.hashing import file_sha256
 from helpers.images import root_partition
@@ -133,10 +134,10 @@ def numbers(debs, d, runner, diff) -> dict:
 def _same_everywhere(base_dir, tmp_path, debs=None, setup=None, steps=None):
     """Real dpkg on copy A, Nuwa on copy B: ``dpkg -i debs``, or apt's dpkg calls ``steps``."""
     a, b = str(tmp_path / "A"), str(tmp_path / "B")
-    dpkg_material.copy_tree(base_dir, a)
+    copy_tree(base_dir, a)
     if setup:
         setup(a)
-    dpkg_material.copy_tree(a, b)
+    copy_tree(a, b)
     if steps is None:
         r = real_dpkg(a, debs)
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
@@ -294,7 +295,7 @@ def test_security_updates_on_the_default_image(base, tmp_path):
     assert (r.returncode, r.stdout) == (0, ""), r.stdout + r.stderr
     assert chroot_query(tree, "dpkg", "--audit").stdout == ""
     ref = str(tmp_path / "ref")
-    dpkg_material.copy_tree(orig_tree, ref)
+    copy_tree(orig_tree, ref)
     real_dpkg_steps(ref, steps)
     diff = diff_snapshots(snapshot(ref, skip=SKIP), snapshot(tree, skip=SKIP))
     n = numbers(debs, d, runner, diff)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import stat
+import shutil
 import subprocess
 
 import pytest
@@ -92,9 +93,10 @@ def test_boot_on_its_own_partition_defers_update_grub_whole(tmp_path):
     """Nuwa opens only the root filesystem: with /boot on its own partition the kernels are not
     visible, so update-grub must not run on the empty mount point: it goes to first boot whole,
     saying why. Questions about the /boot *device* are still answered."""
-    tree = link_tree(kernel_tree(), str(tmp_path / "tree"))  # hard links: replace files, never write them
-    boot = str(tmp_path / "boot")
-    os.rename(os.path.join(tree, "boot"), boot)
+    tree = link_tree(kernel_tree(), str(tmp_path / "tree"))  # replace files, never write them
+    boot = str(tmp_path / "boot")  # /boot moves to its own partition (copied: the tree may be a mount)
+    subprocess.run(["cp", "-a", os.path.join(tree, "boot"), boot], check=True)
+    shutil.rmtree(os.path.join(tree, "boot"))
     os.mkdir(os.path.join(tree, "boot"))
     fstab = os.path.join(tree, "etc/fstab")
     if os.path.lexists(fstab):

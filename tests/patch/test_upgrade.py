@@ -25,6 +25,7 @@ import threading
 
 import pytest
 
+from debian_tree import copy_tree
 from helpers.cli import nuwa
 from helpers.hashing import file_sha256
 from helpers.oracle import dpkg_material, real_dpkg_steps, status_paragraphs
@@ -57,7 +58,7 @@ def world(tmp_path_factory, request):
     top = tmp_path_factory.mktemp("upgrade", numbered=True)
     # the tree lives beside the material (same filesystem, room for it)
     tree = os.path.join(os.path.dirname(base), f"upgrade-tree-{arch}-{os.getpid()}")
-    dpkg_material.copy_tree(base, tree)
+    copy_tree(base, tree)
     with open(os.path.join(tree, "etc/apt/sources.list"), "w") as f:
         f.write("".join(f"deb {url}/{m} {suite} main\n" for m, suite in suites))
     img = str(top / "image.raw")
@@ -96,7 +97,7 @@ def test_upgrade_equals_apt_and_dpkg(world):
     e2fsck_clean(raw)
     # real dpkg replays apt's own dpkg calls in a chroot copy: the same package states
     ref = world["tree"] + "-ref"
-    dpkg_material.copy_tree(world["tree"], ref)
+    copy_tree(world["tree"], ref)
     try:
         real_dpkg_steps(ref, world["steps"])
         patched = str(top / "patched")
@@ -124,7 +125,7 @@ def test_deb_files_in_any_order_are_applied_as_apt_install_would(world):
     shuffled = list(debs)
     random.Random(12).shuffle(shuffled)
     ref = world["tree"] + "-debref"
-    dpkg_material.copy_tree(world["tree"], ref)
+    copy_tree(world["tree"], ref)
     try:
         real_dpkg_steps(ref, world["steps"])
         for i, given in enumerate((list(reversed(debs)), shuffled)):

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import threading
 
+from debian_tree import copy_tree
 from helpers.oracle import POLICY_RC_D, dpkg_material
 from judges import tool
 
@@ -56,7 +57,7 @@ class World:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         # the trees live beside the material (same filesystem, room for them)
         self.tree = os.path.join(os.path.dirname(self.base), f"fidelity-tree-{os.getpid()}")
-        dpkg_material.copy_tree(self.base, self.tree)
+        copy_tree(self.base, self.tree)
         with open(os.path.join(self.tree, "etc/apt/sources.list"), "w") as f:
             f.write("".join(f"deb {self.url}/{m} {s} main\n" for m, s in self.suites))
         self.img = os.path.join(top, "image.raw")
@@ -75,7 +76,7 @@ class World:
 
     def reference(self) -> str:
         """The reference tree: real ``apt-get update`` + ``apt-get -y upgrade`` in a chroot copy."""
-        dpkg_material.copy_tree(self.tree, self.ref)
+        copy_tree(self.tree, self.ref)
         prc = os.path.join(self.ref, "usr/sbin/policy-rc.d")
         with open(prc, "w") as f:
             f.write(POLICY_RC_D)

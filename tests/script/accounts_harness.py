@@ -19,6 +19,7 @@ import shutil
 import stat
 import subprocess
 
+from debian_tree import copy_tree
 from helpers import runs
 from helpers.trees import dated_facts, tree_facts
 from nuwa.script.commands import default_models
@@ -42,7 +43,7 @@ class Pair:
         self.model = os.path.join(where, "model")
         self.pristine = os.path.join(where, "pristine")
         for d in (self.real, self.model):
-            subprocess.run(["cp", "-a", base, d], check=True)
+            copy_tree(base, d)
         os.makedirs(self.pristine)
         for d in ["etc"] + SCRATCH:
             src = os.path.join(base, d)

@@ -17,6 +17,7 @@ import subprocess
 
 import pytest
 
+from debian_tree import copy_tree
 from cmdharness import snapshot
 from helpers import runs
 from judges import tool
@@ -58,8 +59,7 @@ def make_scratch(tree: str, dst: str, extra: tuple[str, ...] = ()) -> str:
 
 
 def clone(src: str, dst: str) -> str:
-    subprocess.run(["cp", "-a", src, dst], check=True)
-    return dst
+    return copy_tree(src, dst)
 
 
 def run_real(root: str, argv: list[str], env: dict | None = None, root_opt: str | None = "--root",

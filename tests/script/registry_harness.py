@@ -20,7 +20,7 @@ import subprocess
 
 import pytest
 
-from debian_tree import bookworm_tree
+from debian_tree import bookworm_tree, copy_tree
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
 from nuwa.script.commands import default_models
@@ -49,7 +49,7 @@ class Pair:
         self.model = os.path.join(where, "model")
         self.pristine = os.path.join(where, "pristine")
         for d in (self.real, self.model):
-            subprocess.run(["cp", "-a", base, d], check=True)
+            copy_tree(base, d)
         os.makedirs(self.pristine)
         for d in self.DIRS + self.FILES:
             src = os.path.join(base, d)

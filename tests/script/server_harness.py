@@ -16,7 +16,7 @@ import os
 import shutil
 import subprocess
 
-from debian_tree import bookworm_tree
+from debian_tree import bookworm_tree, copy_tree
 from helpers.trees import brief_facts, tree_facts
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
@@ -38,7 +38,7 @@ class Pair:
         self.model = os.path.join(where, "model")
         self.pristine = os.path.join(where, "pristine")
         for d in (self.real, self.model):
-            subprocess.run(["cp", "-a", base, d], check=True)
+            copy_tree(base, d)
         for d in self.dirs:
             os.makedirs(os.path.dirname(os.path.join(self.pristine, d)), exist_ok=True)
             if os.path.lexists(os.path.join(base, d)):

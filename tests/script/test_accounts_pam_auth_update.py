@@ -23,7 +23,7 @@ import subprocess
 
 import pytest
 
-from debian_tree import bookworm_tree
+from debian_tree import bookworm_tree, copy_tree
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.script.commands import default_models
 from nuwa.script.context import Defer, Invocation
@@ -100,7 +100,7 @@ def trees(tmp_path_factory):
                 os.makedirs(os.path.dirname(os.path.join(out[name], d)), exist_ok=True)
                 subprocess.run(["cp", "-a", os.path.join(base, d), os.path.join(out[name], d)], check=True)
         else:
-            subprocess.run(["cp", "-a", base, out[name]], check=True)
+            copy_tree(base, out[name])
     return out
 
 

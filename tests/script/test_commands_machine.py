@@ -194,10 +194,10 @@ def _both(tmp_path, tree: str, script: str, prepare=None, subs=("tmp", "var/lib/
     """Run ``script`` with dash in a chroot of one copy of ``tree`` and with Nuwa on another;
     returns ((status, stdout, stderr) real, the same simulated, the simulation's result)."""
     real, sim = str(tmp_path / "real"), str(tmp_path / "sim")
-    copy_tree(tree, real)
-    if prepare:
-        prepare(real)
-    subprocess.run(["cp", "-a", real, sim], check=True)
+    for root in (real, sim):  # ``prepare`` is deterministic: the facts before would show it
+        copy_tree(tree, root)
+        if prepare:
+            prepare(root)
     want = subprocess.run(["chroot", real, "/bin/sh", "-c", script], capture_output=True, env=SCRIPT_ENV)
     fs = Overlay(HostDirFS(sim, writable=True))
     r = run_script(fs, script, env=dict(SCRIPT_ENV), models=MODELS)

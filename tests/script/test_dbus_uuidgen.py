@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from debian_tree import bookworm_tree
+from debian_tree import bookworm_tree, copy_tree
 from helpers import runs
 from nuwa.script.context import Defer, Drop
 
@@ -43,7 +43,7 @@ def tree():
 def real_root(tree, tmp_path_factory):
     """One copy of the tree per test process: each case rewrites its two ID files."""
     root = str(tmp_path_factory.mktemp("dbus") / "root")
-    subprocess.run(["cp", "-a", tree, root], check=True)
+    copy_tree(tree, root)
     return root
 
 

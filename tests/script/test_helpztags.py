@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from debian_tree import bookworm_tree
+from debian_tree import bookworm_tree, copy_tree
 from helpers import runs
 
 pytestmark = [pytest.mark.judge, pytest.mark.root]
@@ -23,7 +23,7 @@ def tree():
 @pytest.fixture(scope="module")
 def real_root(tree, tmp_path_factory):
     root = str(tmp_path_factory.mktemp("vim") / "root")
-    subprocess.run(["cp", "-a", tree, root], check=True)
+    copy_tree(tree, root)
     return root
 
 

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from debian_tree import bookworm_tree, copy_tree
+from debian_tree import bookworm_tree, copy_tree, remove_tree
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.memory import MemoryFS
 from nuwa.fs.overlay import Overlay
@@ -169,8 +169,6 @@ def _pycache_tree(root, prefix):
 @pytest.mark.judge
 def test_sed_e_flag_runs_commands_like_gnu_sed(tmp_path):
     """dh_python3's prerm: ``dpkg -L pkg | sed -En -e '/^(.*)\\/(.+)\\.py$/s,,rm "\\1/__pycache__/\\2".*,e'``."""
-    import shutil
-
     real, sim = str(tmp_path / "real"), str(tmp_path / "sim")
     _pycache_tree(real, ".")
     _pycache_tree(sim, "")
@@ -186,4 +184,4 @@ def test_sed_e_flag_runs_commands_like_gnu_sed(tmp_path):
     assert (got.stdout.decode(), got.status) == (want.stdout, want.returncode)
     assert sorted(os.listdir(os.path.join(sim, "usr/lib/python3/dist-packages/pkg/__pycache__"))) == sorted(
         os.listdir(os.path.join(real, "usr/lib/python3/dist-packages/pkg/__pycache__"))) == []
-    shutil.rmtree(real)
+    remove_tree(real)

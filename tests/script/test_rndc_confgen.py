@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from debian_tree import bookworm_tree
+from debian_tree import bookworm_tree, copy_tree
 from helpers import runs
 
 pytestmark = [pytest.mark.judge, pytest.mark.root]
@@ -39,7 +39,7 @@ def tree():
 def real_root(tree, tmp_path_factory):
     """One copy of the tree per test process; each case resets the files it looks at."""
     root = str(tmp_path_factory.mktemp("bind") / "root")
-    subprocess.run(["cp", "-a", tree, root], check=True)
+    copy_tree(tree, root)
     return root
 
 

@@ -29,7 +29,7 @@ import time
 import pytest
 
 from cmdharness import snapshot
-from debian_tree import bookworm_tree
+from debian_tree import bookworm_tree, copy_tree
 from dpkghelpers import ENV, require_dpkg
 from helpers import runs
 from judges import tool
@@ -134,8 +134,8 @@ def base(tmp_path_factory):
 @pytest.fixture
 def ab(base, tmp_path):
     a, b = str(tmp_path / "A"), str(tmp_path / "B")
-    subprocess.run(["cp", "-a", base, a], check=True)
-    subprocess.run(["cp", "-a", base, b], check=True)
+    copy_tree(base, a)
+    copy_tree(base, b)
     return a, b
 
 
