@@ -33,8 +33,7 @@ def is_zeros(chunk: bytes) -> bool:
 def copy_content(reader, writer, size: int, holes: bool = True) -> int:
     """Copy the first ``size`` bytes of ``reader`` into ``writer`` at the same offsets; returns
     how many were read. ``holes``: a piece of zeros is not written (the destination stays a
-    hole there; the caller sets its size). Without, every byte is written, as ``cp``'s
-    ``read``/``write`` loop does."""
+    hole there; the caller sets its size). Without, every byte is written (``cp``'s model)."""
     done = 0
     for off, chunk in pieces(reader, size):
         if not holes or not is_zeros(chunk):
