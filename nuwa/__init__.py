@@ -39,7 +39,7 @@ def open(path, writable: bool = False, partition: int | None = None,  # noqa: A0
 def __getattr__(name):
     """``nuwa.RepoOptions`` and ``nuwa.UpgradeRequest``, loaded when first asked for (start-up speed)."""
     if name == "RepoOptions":
-        from nuwa.apt.repository import RepoOptions  # late: the repository code only when asked for
+        from nuwa.apt.options import RepoOptions  # late: only when asked for
 
         return RepoOptions
     if name == "UpgradeRequest":

@@ -112,6 +112,17 @@ def test_import_and_help_stay_light():
     assert loaded == ["nuwa", "nuwa.cli", "nuwa.errors"], loaded
 
 
+def test_a_deb_run_loads_no_repository_code_and_no_python_debian():
+    """``.deb`` files alone: apt's repository code (OpenPGP, HTTP) and python-debian (asked
+    only about paragraphs that are not plain, nuwa.deb.control) stay unloaded."""
+    code = ("import sys, nuwa; r = nuwa.open(sys.argv[1]).patch(debs=sys.argv[2:], dry_run=True); "
+            "print(len(r.to_json()['debs']), [m for m in ('nuwa.apt.repository', 'debian.deb822') if m in sys.modules])")
+    r = subprocess.run([sys.executable, "-c", code, IMAGE, *DEBS], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=REPO))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split(None, 1) == [str(len(DEBS)), "[]\n"], r.stdout
+
+
 def test_scan_offline_with_an_empty_cache_is_one_clear_line(tmp_path):
     # the default image names a real archive but holds no archive key: said in one line
     r = nuwa_cli("scan", IMAGE, "--offline", "--cache", str(tmp_path / "cache"))

@@ -21,17 +21,17 @@ the images.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import hashlib
 import marshal
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from nuwa.apt.aptconf import image_architectures, read_apt_config
 from nuwa.apt.cache import Cache
 from nuwa.apt.fetch import Fetcher
 from nuwa.apt.indexes import component_problem, index_paths, read_index
 from nuwa.apt.keys import keyring_for, load_certs
+from nuwa.apt.options import RepoOptions  # noqa: F401 (re-exported: the options Repositories takes)
 from nuwa.apt.preferences import read_preferences
 from nuwa.apt.progress import Progress
 from nuwa.apt.records import PackageRecord
@@ -45,28 +45,6 @@ RELEASE_MAX = 16 << 20
 INDEX_MAX = 512 << 20
 
 
-@dataclass
-class RepoOptions:
-    """What the command line says about repositories (``nuwa scan``/``patch`` options).
-
-    ``repos``: ``--repo`` specs (added to the image's sources, replacing an entry with the same
-    URI and suite); ``keyrings``: ``--keyring`` files (trusted for every source);
-    ``sources_only``: use only ``repos``; ``allow_insecure``: honour ``trusted=yes``;
-    ``allow_expired``: accept a Release past its ``Valid-Until``; ``cache``: the cache
-    directory (default ``$XDG_CACHE_HOME/nuwa``); ``offline``: never touch the network.
-    """
-
-    repos: list[str] = field(default_factory=list)
-    keyrings: list[str] = field(default_factory=list)
-    sources_only: bool = False
-    allow_insecure: bool = False
-    allow_expired: bool = False
-    cache: str | None = None
-    offline: bool = False
-    quiet: bool = True
-    proxy: str | None = None
-    timeout: float = 30.0
-    now: datetime.datetime | None = None
 
 
 @dataclass

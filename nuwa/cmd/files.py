@@ -23,6 +23,7 @@ import time
 
 import nuwa
 from nuwa.errors import EXIT_CORRUPT, CorruptImageError, InvalidInputError
+from nuwa.fs.content import is_zeros, pieces
 from nuwa.fs.diff import TYPE_CHAR
 from nuwa.fs.lsformat import Owners, id_names, ls_long_lines, major_minor as _major_minor, mode_string  # noqa: F401  (re-exported)
 from nuwa.fs.model import FileSystem, check_path, join
@@ -191,13 +192,8 @@ def run_cat(args) -> int:
         h = fs.open_handle(path)
         try:
             out = sys.stdout.buffer
-            off, size = 0, h.size()
-            while off < size:
-                chunk = h.pread(off, min(_CHUNK, size - off))
-                if not chunk:
-                    break
+            for _off, chunk in pieces(h, h.size()):
                 out.write(chunk)
-                off += len(chunk)
             out.flush()
         finally:
             h.close()
@@ -322,17 +318,14 @@ def _copy_out_one(fs, path, dfd, name, links, dirs_to_time, warn) -> None:
         try:
             h = fs.open_handle(path)
             try:
-                off = 0
-                while off < st.st_size:
-                    chunk = h.pread(off, min(_CHUNK, st.st_size - off))
-                    if not chunk:
-                        break
-                    if chunk.count(0) == len(chunk):
+                end = 0
+                for off, chunk in pieces(h, st.st_size):
+                    if is_zeros(chunk):
                         os.lseek(fd, len(chunk), os.SEEK_CUR)  # keep holes
                     else:
                         os.write(fd, chunk)
-                    off += len(chunk)
-                os.ftruncate(fd, off)
+                    end = off + len(chunk)
+                os.ftruncate(fd, end)
             finally:
                 h.close()
         finally:

@@ -55,7 +55,7 @@ def check_options(args) -> None:
 
 
 def _repo_options(args):
-    from nuwa.apt.repository import RepoOptions  # late: only for apt's job (start-up speed)
+    from nuwa.apt.options import RepoOptions  # late: only for apt's job (start-up speed)
 
     return RepoOptions(repos=args.repo, keyrings=args.keyring, sources_only=args.sources_only,
                        allow_insecure=args.allow_insecure, allow_expired=args.allow_expired, cache=args.cache,

@@ -15,7 +15,7 @@ import json
 import sys
 
 from nuwa.api import scan as api_scan
-from nuwa.apt.repository import RepoOptions
+from nuwa.apt.options import RepoOptions
 from nuwa.apt.scan import ScanOptions, severities
 from nuwa.apt.tracker import Tracker
 from nuwa.errors import InvalidInputError

@@ -29,6 +29,7 @@ import stat as _stat
 
 from nuwa.deb.status import EMPTYHASHFLAG, NEWCONFFILEFLAG, NONEXISTENTFLAG, Conffile, PkgEntry, skip_slash_dotslash
 from nuwa.errors import InvalidInputError, quote
+from nuwa.fs.content import pieces
 
 DPKGNEW, DPKGOLD, DPKGDIST = ".dpkg-new", ".dpkg-old", ".dpkg-dist"
 #: dpkg's conffderef gives up after this many symlinks
@@ -45,14 +46,8 @@ def md5_of(fs, path: str) -> str:
         raise
     try:
         md5 = hashlib.md5()
-        off = 0
-        size = h.size()
-        while off < size:
-            chunk = h.pread(off, min(1 << 20, size - off))
-            if not chunk:
-                break
+        for _off, chunk in pieces(h, h.size()):
             md5.update(chunk)
-            off += len(chunk)
         return md5.hexdigest()
     finally:
         h.close()

@@ -18,8 +18,6 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
-from debian import deb822
-
 from nuwa.deb.version import compare_strings, version_problem
 from nuwa.errors import InvalidInputError, quote
 
@@ -157,6 +155,27 @@ class Paragraph:
         return f"Paragraph({self.get('Package')!r}, {len(self._keys)} fields)"
 
 
+#: the line boundaries ``str.splitlines`` knows besides "\n" (python-debian splits there, dpkg not)
+_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _plain(raw: str, fields) -> bool:
+    """True when python-debian's deb822 parser (1.1) is bound to split this accepted paragraph
+    as dpkg's rules did, so asking it would only cost its import (50 ms of a short run): no
+    field name starts with ``#`` (a comment line to deb822) and no line holds a character
+    ``splitlines`` breaks at besides the newline. Its key pattern ``[^: \\t\\n\\r\\f\\v]+`` then
+    matches every field name :data:`_FIELD_NAME` let through, its value pattern every rest
+    of a line, and its continuation rule (a leading blank, not only blanks) is dpkg's.
+    ``tests/deb/test_control.py`` holds python-debian to this on generated paragraphs."""
+    return not any(k.startswith("#") for k, _ in fields) and _OTHER_BREAKS.search(raw) is None
+
+
+def _deb822():
+    from debian import deb822  # late: only a paragraph that is not plain asks it (start-up speed)
+
+    return deb822
+
+
 def parse_paragraphs(text: str, where: str, crosscheck: bool = False) -> Iterator[tuple[str, Paragraph, int]]:
     """Split deb822 text into ``(leading_blank_text, paragraph, line_number)``.
 
@@ -201,7 +220,8 @@ def parse_paragraphs(text: str, where: str, crosscheck: bool = False) -> Iterato
         if i >= n and not text.endswith("\n"):
             raw = raw[:-1]  # the file's last line had no newline: keep that too
         # python-debian must agree on the field split (it never rejects; it can only disagree)
-        if crosscheck and [k.lower() for k in deb822.Deb822(raw.splitlines()).keys()] != [k.lower() for k, _ in fields]:
+        if crosscheck and not _plain(raw, fields) and [k.lower() for k in _deb822().Deb822(raw.splitlines()).keys()] \
+                != [k.lower() for k, _ in fields]:
             raise InvalidInputError(f"paragraph at line {start + 1} is ambiguous (deb822 parsers disagree)", where=where)
         yield lead, Paragraph(fields, raw), start + 1
 

@@ -21,13 +21,13 @@ import json
 import stat as S
 from dataclasses import dataclass, field
 
+from nuwa.fs.content import pieces
 from nuwa.fs.model import FileSystem, join
 
 _TYPES = {S.S_IFREG: "file", S.S_IFDIR: "dir", S.S_IFLNK: "symlink", S.S_IFIFO: "fifo",
           S.S_IFCHR: "chr", S.S_IFBLK: "blk", S.S_IFSOCK: "sock"}
 #: one-letter types of virt-diff / ls -l
 TYPE_CHAR = {"file": "-", "dir": "d", "symlink": "l", "fifo": "p", "chr": "c", "blk": "b", "sock": "s"}
-_CHUNK = 1 << 20
 
 
 def fingerprint(fs: FileSystem, path: str):
@@ -53,13 +53,8 @@ def sha256_of(fs: FileSystem, path: str) -> str:
     h = hashlib.sha256()
     handle = fs.open_handle(path)
     try:
-        off, size = 0, handle.size()
-        while off < size:
-            chunk = handle.pread(off, min(_CHUNK, size - off))
-            if not chunk:
-                break
+        for _off, chunk in pieces(handle, handle.size()):
             h.update(chunk)
-            off += len(chunk)
     finally:
         handle.close()
     return h.hexdigest()

@@ -30,13 +30,13 @@ import tempfile
 import time
 
 from nuwa.errors import InvalidInputError, OperationFailedError, fs_error
+from nuwa.fs.content import copy_content
 from nuwa.fs.diff import Entry, diff_paths
 from nuwa.fs.memory import BLOCK, MemoryFS, Node, on_paths
 from nuwa.fs.model import FileSystem, Resolver, StatVFS, join
 from nuwa.fs.overlay_changes import KnownStats, NodeReads, link_groups, touched_paths
 
 _STAGING = "/.nuwa-overlay-commit"
-_CHUNK = 1 << 20
 #: the overlay numbers the nodes it makes from here up: above any backend inode number
 _NEW_INO = 1 << 48
 
@@ -81,14 +81,7 @@ class SpoolContent:
     def copy_of(cls, src, spool_max: int) -> "SpoolContent":
         """A private copy of ``src`` (an OriginContent or SpoolContent), read in pieces."""
         c = cls(spool_max)
-        off = 0
-        while off < src.size:
-            chunk = src.pread(off, min(_CHUNK, src.size - off))
-            if not chunk:
-                break
-            if chunk.count(0) != len(chunk):  # keep holes as holes
-                c.pwrite(off, chunk)
-            off += len(chunk)
+        copy_content(src, c, src.size)  # holes stay holes
         c.size = src.size
         return c
 
@@ -546,12 +539,7 @@ class Overlay(MemoryFS):
 def _write_content(b: FileSystem, p: str, content, flags: int) -> None:
     h = b.open_handle(p, flags, 0o600)
     try:
-        off = 0
-        while off < content.size:
-            chunk = content.pread(off, min(_CHUNK, content.size - off))
-            if chunk.count(0) != len(chunk):  # leave holes as holes
-                h.pwrite(off, chunk)
-            off += len(chunk)
+        copy_content(content, h, content.size)  # holes stay holes
         if h.size() != content.size:
             h.truncate(content.size)
     finally:

@@ -29,10 +29,10 @@ import os
 import stat as S
 from dataclasses import dataclass, field
 
+from nuwa.fs.content import copy_content
 from nuwa.fs.diff import Entry, attrs_of, diff_trees
 from nuwa.fs.model import FileSystem
 
-_CHUNK = 1 << 20
 _KINDS = {"fifo": S.S_IFIFO, "chr": S.S_IFCHR, "blk": S.S_IFBLK, "sock": S.S_IFSOCK}
 #: changes of a non-directory that are made by removing the name and making it again
 _REMAKE = frozenset({"target", "rdev", "hardlinks"})
@@ -85,14 +85,8 @@ def _copy_content(src: FileSystem, dst: FileSystem, path: str, flags: int) -> No
     try:
         h_out = dst.open_handle(path, flags, 0o600)
         try:
-            off, size = 0, h_in.size()
-            while off < size:
-                chunk = h_in.pread(off, min(_CHUNK, size - off))
-                if not chunk:
-                    break
-                if chunk.count(0) != len(chunk):  # holes stay holes
-                    h_out.pwrite(off, chunk)
-                off += len(chunk)
+            size = h_in.size()
+            copy_content(h_in, h_out, size)  # holes stay holes
             if h_out.size() != size:
                 h_out.truncate(size)
         finally:

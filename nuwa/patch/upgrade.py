@@ -38,7 +38,8 @@ from nuwa.patch.report import PatchReport, apt_size, check_report_path, plan_lin
 from nuwa.patch.staging import check_target
 
 if TYPE_CHECKING:  # the annotations only: apt's repository code loads when a run reads repositories
-    from nuwa.apt.repository import RepoOptions, Repositories
+    from nuwa.apt.options import RepoOptions
+    from nuwa.apt.repository import Repositories
 
 EXTENDED_STATES = "/var/lib/apt/extended_states"
 
@@ -52,7 +53,7 @@ def _repositories(options):
 
 
 def _repo_options():
-    from nuwa.apt.repository import RepoOptions  # (late, see _repositories)
+    from nuwa.apt.options import RepoOptions  # (late, see _repositories)
 
     return RepoOptions()
 

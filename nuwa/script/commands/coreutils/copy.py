@@ -14,13 +14,13 @@ import os
 import posixpath
 import stat as _stat
 
+from nuwa.fs.content import copy_content
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB, apath, err, errno_text, quote, same_file, selinux_context_option
 from nuwa.script.commands.coreutils.files import targets
 from nuwa.script.commands.modes import ModeError, adjust_mode, compile_mode
 from nuwa.script.context import Defer, Invocation
 
-_CHUNK = 1 << 20
 _ALL_PRESERVE = {"mode", "ownership", "timestamps", "links", "xattr"}
 
 
@@ -39,13 +39,7 @@ def copy_data(inv: Invocation, src: str, dst: str, create_mode: int, trunc: bool
         flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if trunc else 0)
         dh = inv.fs.open_handle(dst, flags, create_mode)
         try:
-            off, size = 0, sh.size()
-            while off < size:
-                chunk = sh.pread(off, min(_CHUNK, size - off))
-                if not chunk:
-                    break
-                dh.pwrite(off, chunk)
-                off += len(chunk)
+            copy_content(sh, dh, sh.size(), holes=False)  # every byte written, as this model always did
         finally:
             dh.close()
     finally:

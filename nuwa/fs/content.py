@@ -1,0 +1,42 @@
+"""A file's contents read and copied in pieces: the one loop every reader and copier shares.
+
+A *reader* is anything with ``pread(offset, n) -> bytes`` (a :class:`nuwa.fs.model.FileHandle`,
+an overlay's content object); a *writer* anything with ``pwrite(offset, data)``. Contents are
+never read whole: one piece is at most :data:`CHUNK` bytes. A reader that returns nothing
+before ``size`` (a file that shrank under it) ends the loop, never spins on it.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+#: the largest piece read or written at once
+CHUNK = 1 << 20
+
+
+def pieces(reader, size: int) -> Iterator[tuple[int, bytes]]:
+    """``(offset, bytes)`` of the first ``size`` bytes of ``reader``, in order."""
+    off = 0
+    while off < size:
+        chunk = reader.pread(off, min(CHUNK, size - off))
+        if not chunk:
+            return
+        yield off, chunk
+        off += len(chunk)
+
+
+def is_zeros(chunk: bytes) -> bool:
+    """A piece that holds only zero bytes (a hole, where the destination may leave one)."""
+    return chunk.count(0) == len(chunk)
+
+
+def copy_content(reader, writer, size: int, holes: bool = True) -> int:
+    """Copy the first ``size`` bytes of ``reader`` into ``writer`` at the same offsets; returns
+    how many were read. ``holes``: a piece of zeros is not written (the destination stays a
+    hole there; the caller sets its size). Without, every byte is written (``cp``'s model)."""
+    done = 0
+    for off, chunk in pieces(reader, size):
+        if not holes or not is_zeros(chunk):
+            writer.pwrite(off, chunk)
+        done = off + len(chunk)
+    return done
