@@ -56,6 +56,30 @@ def test_wildcard_lookup_and_hash_order_is_a_permutation():
     assert alias_normalize("a-b[x-y]c") == "a_b[x-y]c" and alias_normalize("a]") is None
 
 
+def _searchwild_by_scan(index, name):
+    """index_searchwild as the plain scan of every key (kmod's libkmod-index.c walks the trie
+    the same way): equal keys and matching patterns, in stored order, then by priority."""
+    import fnmatch
+    found = []
+    for key, vals in index.items():
+        if key == name or (any(c in key for c in "*?[") and fnmatch.fnmatchcase(name, key)):
+            found.extend(vals)
+    return [v for _p, v in sorted(found, key=lambda pv: pv[0])]
+
+
+@settings(max_examples=200, deadline=None)
+@given(s.lists(s.tuples(_key, s.text(alphabet="abcdef", max_size=4), s.integers(0, 3)), max_size=30),
+       s.lists(s.text(alphabet="abc_:xyz0123*?[]", max_size=8), min_size=1, max_size=5))
+def test_wildcard_lookup_equals_the_scan_of_every_key(entries, names):
+    b = IndexBuilder()
+    for key, value, prio in entries:
+        b.insert(key, value, prio)
+    idx = read_index(b.write())
+    for name in names + [k for k, _v, _p in entries[:3]]:
+        assert lookup_wild(idx, name) == _searchwild_by_scan(idx, name), name
+        assert lookup_wild(dict(idx), name) == _searchwild_by_scan(idx, name), name  # a plain dict too
+
+
 @pytest.mark.parametrize("bits,big", [(64, False), (64, True), (32, False), (32, True)])
 def test_module_elf_all_kinds(bits, big):
     raw = build_module("m", exports=["e1", "e2"], needs=["n1", "n2"], weak_needs=["w"],

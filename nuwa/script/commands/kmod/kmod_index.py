@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import fnmatch
+import re
 import struct
 
 INDEX_MAGIC = 0xB007F457
@@ -128,7 +129,28 @@ class IndexBuilder:
         return offset
 
 
-def read_index(data: bytes) -> dict[str, list[tuple[int, str]]]:
+class Index(dict):
+    """A decoded index: key -> ``[(priority, value)]`` in the file's stored order, with what
+    :func:`lookup_wild` needs worked out once (the keys that are patterns, compiled, and each
+    key's position). Read-only once made: a changed index must be decoded again."""
+
+    _patterns: list | None = None
+    _positions: dict | None = None
+
+    def patterns(self) -> list[tuple[int, str, object]]:
+        """``(position, key, match)`` of every key holding ``*?[`` (fnmatch's compiled pattern)."""
+        if self._patterns is None:
+            self._patterns = [(i, k, re.compile(fnmatch.translate(k)).match)
+                              for i, k in enumerate(self) if "*" in k or "?" in k or "[" in k]
+        return self._patterns
+
+    def position(self, key: str) -> int:
+        if self._positions is None:
+            self._positions = {k: i for i, k in enumerate(self)}
+        return self._positions[key]
+
+
+def read_index(data: bytes) -> Index:
     """Every key of an index file with its ``(priority, value)`` list, in stored order.
 
     Raises :class:`IndexError_` naming the offset and structure when the file is corrupt.
@@ -140,7 +162,7 @@ def read_index(data: bytes) -> dict[str, list[tuple[int, str]]]:
         raise IndexError_(f"bad index magic {magic:#x} at offset 0 (expected {INDEX_MAGIC:#x})")
     if version >> 16 != INDEX_VERSION >> 16:
         raise IndexError_(f"unsupported index version {version:#x} at offset 4")
-    result: dict[str, list[tuple[int, str]]] = {}
+    result = Index()
     stack = [(root, "")]
     while stack:
         off, key = stack.pop()
@@ -175,11 +197,15 @@ def read_index(data: bytes) -> dict[str, list[tuple[int, str]]]:
 
 def lookup_wild(index: dict[str, list[tuple[int, str]]], name: str) -> list[str]:
     """``index_searchwild``: values of every key that equals ``name`` or matches it as an
-    fnmatch pattern (keys holding ``*?[``), lowest priority first."""
-    found: list[tuple[int, str]] = []
-    for key, vals in index.items():
-        if key == name or (any(c in key for c in "*?[") and fnmatch.fnmatchcase(name, key)):
-            found.extend(vals)
+    fnmatch pattern (keys holding ``*?[``), lowest priority first (ties in the index's order).
+    Only the pattern keys are tried (an :class:`Index` keeps them compiled)."""
+    if not isinstance(index, Index):
+        index = Index(index)
+    hits = [(pos, key) for pos, key, match in index.patterns() if key != name and match(name)]
+    if name in index:
+        hits.append((index.position(name), name))
+        hits.sort()
+    found = [pv for _pos, key in hits for pv in index[key]]
     found.sort(key=lambda pv: pv[0])
     return [v for _, v in found]
 

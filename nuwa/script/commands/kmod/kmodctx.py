@@ -20,12 +20,29 @@ import posixpath
 import re
 import stat as st
 
-from nuwa.script.commands.kmod.kmod_index import IndexError_, lookup_wild, read_index
+from nuwa.script.commands.kmod.kmod_index import Index, IndexError_, lookup_wild, read_index
 from nuwa.script.commands.kmod.kmodfile import alias_normalize, modname_normalize
 from nuwa.script.context import Defer, Invocation
 
 #: ``default_config_paths`` of libkmod (SYSCONFDIR is /etc on Debian)
 CONFIG_PATHS = ("/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/lib/modprobe.d")
+
+#: indexes decoded in this process, by their bytes: an initramfs build runs modprobe and
+#: modinfo hundreds of times over the same few files (an exact key: a changed file is decoded
+#: again); the oldest go first past _DECODED_MAX
+_DECODED: dict[bytes, Index] = {}
+_DECODED_MAX = 8
+
+
+def _decoded(data: bytes) -> Index:
+    """``read_index(data)``, decoded once per distinct content (the result is shared: read-only)."""
+    idx = _DECODED.pop(data, None)
+    if idx is None:
+        idx = read_index(data)
+        while len(_DECODED) >= _DECODED_MAX:
+            del _DECODED[next(iter(_DECODED))]
+    _DECODED[data] = idx
+    return idx
 
 
 class KMod:
@@ -155,7 +172,7 @@ class KmodContext:
                 self._indexes[name] = None
             else:
                 try:
-                    self._indexes[name] = read_index(data)
+                    self._indexes[name] = _decoded(data)
                 except IndexError_ as exc:
                     raise Defer(f"modprobe: {self.dirname}/{name}.bin: {exc}") from None
         return self._indexes[name]
