@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 import stat as st
@@ -145,10 +146,17 @@ def kmod_version(inv: Invocation) -> str | None:
     """The upstream version of the image's installed ``kmod`` package (``30`` for
     ``30+20221128-1``), or None when dpkg does not list it as installed."""
     try:
-        status = inv.fs.read_bytes("/var/lib/dpkg/status").decode("utf-8", "replace")
+        status = inv.fs.read_bytes("/var/lib/dpkg/status")
     except OSError:
         return None
-    for para in status.split("\n\n"):
+    return _kmod_version_in(status)
+
+
+@functools.lru_cache(maxsize=4)
+def _kmod_version_in(status: bytes) -> str | None:
+    """kmod's upstream version in a dpkg status file's bytes (memoised by content: an initramfs
+    build asks for it at every modprobe and modinfo)."""
+    for para in status.decode("utf-8", "replace").split("\n\n"):
         if re.search(r"^Package: kmod$", para, re.M) and re.search(r"^Status: install ok installed$", para, re.M):
             m = re.search(r"^Version: (?:\d+:)?([0-9.]+)", para, re.M)
             return m.group(1) if m else None
@@ -165,19 +173,25 @@ def kmod_features(inv: Invocation, prog: str = "depmod") -> frozenset[str]:
         except OSError:
             continue
         try:
-            info = read_elf(lambda off, n: data[off:off + n], len(data))
+            return _kmod_features_of(data)
         except ElfError as exc:
             raise Defer(f"{prog}: cannot tell which compressions {p} supports: {exc}") from None
-        feats = set()
-        for lib in info.needed:
-            if lib.startswith("liblzma.so"):
-                feats.add("xz")
-            elif lib.startswith("libzstd.so"):
-                feats.add("zstd")
-            elif lib.startswith("libz.so"):
-                feats.add("zlib")
-        return frozenset(feats)
     raise Defer(f"{prog}: the image has no /bin/kmod to tell which module compressions it reads")
+
+
+@functools.lru_cache(maxsize=4)
+def _kmod_features_of(data: bytes) -> frozenset[str]:
+    """The compressions a ``kmod`` binary's bytes link a library for (memoised by content)."""
+    info = read_elf(lambda off, n: data[off:off + n], len(data))
+    feats = set()
+    for lib in info.needed:
+        if lib.startswith("liblzma.so"):
+            feats.add("xz")
+        elif lib.startswith("libzstd.so"):
+            feats.add("zstd")
+        elif lib.startswith("libz.so"):
+            feats.add("zlib")
+    return frozenset(feats)
 
 
 def image_kmod(inv: Invocation) -> tuple[str, frozenset[str]]:

@@ -70,14 +70,7 @@ def _oid(b: bytes) -> str:
 
 def hex_str(b: bytes) -> str:
     """``kmod_module_hex_to_str``: ``01:AB:...``, a new ``\\n\\t\\t`` line every 20 bytes."""
-    out = []
-    for i, c in enumerate(b):
-        out.append(f"{c:02X}")
-        if i < len(b) - 1:
-            out.append(":")
-            if (i + 1) % 20 == 0:
-                out.append("\n\t\t")
-    return "".join(out)
+    return ":\n\t\t".join(b[i:i + 20].hex(":").upper() for i in range(0, len(b), 20))
 
 
 def _pkcs7(raw: bytes) -> tuple[str, bytes, str, bytes]:
