@@ -14,7 +14,7 @@ flow), the whole script invocation is deferred instead: :class:`ScriptDeferred` 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from nuwa.script.context import DEFERRED, DROPPED, SIMULATED
 
@@ -44,6 +44,12 @@ class CommandRecord:
     classification: str  # simulated, dropped, deferred
     reason: str = ""
     status: int = 0
+
+    def to_json(self) -> dict:
+        """What ``dataclasses.asdict`` gives, made directly (a kernel update's report holds
+        thousands of these: the generic deep copy was a tenth of a second per thousand)."""
+        return {"line": self.line, "argv": list(self.argv), "kind": self.kind,
+                "classification": self.classification, "reason": self.reason, "status": self.status}
 
 
 @dataclass
@@ -86,7 +92,7 @@ class RunRecord:
         return {
             "name": self.name,
             "counts": dict(self.counts),
-            "commands": [asdict(e) for e in self.entries],
+            "commands": [e.to_json() for e in self.entries],
             "entries_not_kept": self.dropped_entries,
             "ignored_traps": list(self.ignored_traps),
         }
