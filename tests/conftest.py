@@ -34,8 +34,7 @@ def tmp_path(tmp_path):
     """pytest's ``tmp_path``, with the tree copies made in it (``debian_tree.copy_tree``: overlay
     mounts) unmounted before pytest removes it."""
     yield tmp_path
-    if debian_tree._COPIES:
-        debian_tree.release_copies(str(tmp_path))
+    debian_tree.release_copies(str(tmp_path))
 
 
 @pytest.hookimpl(tryfirst=True)

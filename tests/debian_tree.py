@@ -97,8 +97,7 @@ def link_tree(src: str, dst: str) -> str:
     overlay where it can make one; else one whose files are hard links to ``src``'s
     (``cp -al``), or a full ``cp -a`` copy where links cannot be made (the cache and the
     test's directory on different file systems, e.g. /tmp on tmpfs)."""
-    real = os.path.realpath(src)
-    if os.path.isdir(real) and _cached(real) and _overlay_usable() and _overlay_copy(real, os.path.abspath(dst)):
+    if _mounted_copy(src, dst):
         return dst
     if subprocess.run(["cp", "-al", src, dst], capture_output=True).returncode != 0:
         shutil.rmtree(dst, ignore_errors=True)
@@ -128,6 +127,13 @@ CACHES = "/var/tmp/nuwa-"
 
 def _cached(path: str) -> bool:
     return path.startswith(CACHES) and not any(path == m or path.startswith(m + "/") for m in _COPIES)
+
+
+def _mounted_copy(src: str, dst: str) -> bool:
+    """An overlay copy of ``src`` at ``dst`` when ``src`` is a cached tree and overlays can be
+    mounted here; False (nothing made) otherwise."""
+    src = os.path.realpath(src)
+    return os.path.isdir(src) and _cached(src) and _overlay_usable() and _overlay_copy(src, os.path.abspath(dst))
 
 
 def _overlay_copy(src: str, dst: str) -> bool:
@@ -168,7 +174,7 @@ def copy_tree(src: str, dst: str) -> str:
     src, dst = os.path.realpath(src), os.path.abspath(dst)
     if os.path.lexists(dst):
         remove_tree(dst)
-    if not (os.path.isdir(src) and _cached(src) and _overlay_usable() and _overlay_copy(src, dst)):
+    if not _mounted_copy(src, dst):
         subprocess.run(["cp", "-a", src, dst], check=True)
     return dst
 

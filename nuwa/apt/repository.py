@@ -45,8 +45,6 @@ RELEASE_MAX = 16 << 20
 INDEX_MAX = 512 << 20
 
 
-
-
 @dataclass
 class ImageSources:
     """What one image's apt configuration asks for."""

@@ -40,3 +40,12 @@ def copy_content(reader, writer, size: int, holes: bool = True) -> int:
             writer.pwrite(off, chunk)
         done = off + len(chunk)
     return done
+
+
+def fill(handle, reader, size: int) -> None:
+    """Make the open, empty file ``handle`` (new, or opened with ``O_TRUNC``) hold the first
+    ``size`` bytes of ``reader``: copied with holes kept, then set to that size (a trailing
+    hole, or a reader that ran dry)."""
+    copy_content(reader, handle, size)
+    if handle.size() != size:
+        handle.truncate(size)

@@ -30,7 +30,7 @@ import tempfile
 import time
 
 from nuwa.errors import InvalidInputError, OperationFailedError, fs_error
-from nuwa.fs.content import copy_content
+from nuwa.fs.content import copy_content, fill
 from nuwa.fs.diff import Entry, diff_paths
 from nuwa.fs.memory import BLOCK, MemoryFS, Node, on_paths
 from nuwa.fs.model import FileSystem, Resolver, StatVFS, join
@@ -539,9 +539,7 @@ class Overlay(MemoryFS):
 def _write_content(b: FileSystem, p: str, content, flags: int) -> None:
     h = b.open_handle(p, flags, 0o600)
     try:
-        copy_content(content, h, content.size)  # holes stay holes
-        if h.size() != content.size:
-            h.truncate(content.size)
+        fill(h, content, content.size)
     finally:
         h.close()
 

@@ -29,7 +29,7 @@ import os
 import stat as S
 from dataclasses import dataclass, field
 
-from nuwa.fs.content import copy_content
+from nuwa.fs.content import fill
 from nuwa.fs.diff import Entry, attrs_of, diff_trees
 from nuwa.fs.model import FileSystem
 
@@ -85,10 +85,7 @@ def _copy_content(src: FileSystem, dst: FileSystem, path: str, flags: int) -> No
     try:
         h_out = dst.open_handle(path, flags, 0o600)
         try:
-            size = h_in.size()
-            copy_content(h_in, h_out, size)  # holes stay holes
-            if h_out.size() != size:
-                h_out.truncate(size)
+            fill(h_out, h_in, h_in.size())
         finally:
             h_out.close()
     finally:

@@ -13,7 +13,10 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import subprocess
+
+import pytest
 
 from helpers.cli import nuwa
 from helpers.hashing import file_sha256
@@ -34,6 +37,21 @@ def overlay(path: str, base: str = DEFAULT_IMAGE) -> str:
     subprocess.run([tool("qemu-img"), "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", os.path.abspath(base),
                     path], check=True)
     return path
+
+
+def rebase_world(tmp_path_factory, name: str) -> tuple[str, str, str]:
+    """``(directory, base, note)`` for a ``--rebase-onto-patched-base`` fleet: a private copy
+    of the default image to back the overlays, and a small host file (``note.txt``) a test
+    copies into some of them; skips when the shipped image or its updates are missing."""
+    if not os.path.exists(DEFAULT_IMAGE) or not DEBS:
+        pytest.skip("testimages/default.qcow2 or testimages/updates is missing")
+    d = str(tmp_path_factory.mktemp(name))
+    base = os.path.join(d, "base.qcow2")
+    shutil.copyfile(DEFAULT_IMAGE, base)
+    note = os.path.join(d, "note.txt")
+    with open(note, "w") as f:
+        f.write("written by this machine\n")
+    return d, base, note
 
 
 def broken_images(d: str) -> dict[str, str]:

@@ -33,7 +33,7 @@ import subprocess
 import pytest
 
 import nuwa
-from fleetkit import DEBS, deb_args, fleet, hashes, outcomes, overlay, tree_of
+from fleetkit import DEBS, deb_args, fleet, hashes, outcomes, overlay, rebase_world, tree_of
 from helpers.cli import nuwa as nuwa_cli
 from helpers.images import root_partition
 from helpers.paths import DEFAULT_IMAGE
@@ -73,14 +73,7 @@ def _own_changes(img: str, kind: str, note: str) -> None:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    if not os.path.exists(DEFAULT_IMAGE) or not DEBS:
-        pytest.skip("testimages/default.qcow2 or testimages/updates is missing")
-    d = str(tmp_path_factory.mktemp("move"))
-    base = os.path.join(d, "base.qcow2")
-    shutil.copyfile(DEFAULT_IMAGE, base)
-    note = os.path.join(d, "note.txt")
-    with open(note, "w") as f:
-        f.write("written by this machine\n")
+    d, base, note = rebase_world(tmp_path_factory, "move")
     images = {}
     for kind in KINDS:
         images[kind] = overlay(os.path.join(d, f"{kind}.qcow2"), base=base)

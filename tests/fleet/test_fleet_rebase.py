@@ -12,14 +12,12 @@ alone; a re-run writes nothing and reports every image up to date.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 import pytest
 
-from fleetkit import DEBS, deb_args, fleet, hashes, outcomes, overlay, tree_of
+from fleetkit import deb_args, fleet, hashes, outcomes, overlay, rebase_world, tree_of
 from helpers.cli import nuwa
-from helpers.paths import DEFAULT_IMAGE
 from judges import tool
 
 pytestmark = [pytest.mark.judge]
@@ -27,14 +25,7 @@ pytestmark = [pytest.mark.judge]
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    if not os.path.exists(DEFAULT_IMAGE) or not DEBS:
-        pytest.skip("testimages/default.qcow2 or testimages/updates is missing")
-    d = str(tmp_path_factory.mktemp("rebase"))
-    base = os.path.join(d, "base.qcow2")
-    shutil.copyfile(DEFAULT_IMAGE, base)
-    note = os.path.join(d, "note.txt")
-    with open(note, "w") as f:
-        f.write("written by this machine\n")
+    d, base, note = rebase_world(tmp_path_factory, "rebase")
     images = [overlay(os.path.join(d, f"vm{i}.qcow2"), base=base) for i in range(4)]
     nuwa("copy-in", images[3], note, "/srv", "--in-place")
     before = hashes([base])

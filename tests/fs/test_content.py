@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from nuwa.fs.content import CHUNK, copy_content, is_zeros, pieces
+from nuwa.fs.content import CHUNK, copy_content, fill, is_zeros, pieces
 from nuwa.fs.memory import MemoryFS
 
 
@@ -78,4 +78,16 @@ def test_copy_between_file_handles_keeps_the_bytes():
     dst.close()
     r = fs.open_handle("/b")
     assert r.pread(0, len(data) + 10) == data
+    r.close()
+
+
+def test_fill_keeps_holes_and_sets_the_size():
+    fs = MemoryFS()
+    data = b"x" + bytes(2 * CHUNK)  # ends in a hole: only the truncate gives the size
+    h = fs.open_handle("/f", os.O_WRONLY | os.O_CREAT, 0o644)
+    fill(h, Bytes(data), len(data))
+    assert h.size() == len(data)
+    h.close()
+    r = fs.open_handle("/f")
+    assert r.pread(0, len(data) + 1) == data
     r.close()

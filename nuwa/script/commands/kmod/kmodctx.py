@@ -16,33 +16,22 @@ image whose ``/proc/cmdline`` exists is deferred (module options would come from
 from __future__ import annotations
 
 import fnmatch
+import functools
 import posixpath
 import re
 import stat as st
 
-from nuwa.script.commands.kmod.kmod_index import Index, IndexError_, lookup_wild, read_index
+from nuwa.script.commands.kmod.kmod_index import IndexError_, lookup_wild, read_index
 from nuwa.script.commands.kmod.kmodfile import alias_normalize, modname_normalize
 from nuwa.script.context import Defer, Invocation
 
 #: ``default_config_paths`` of libkmod (SYSCONFDIR is /etc on Debian)
 CONFIG_PATHS = ("/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/lib/modprobe.d")
 
-#: indexes decoded in this process, by their bytes: an initramfs build runs modprobe and
-#: modinfo hundreds of times over the same few files (an exact key: a changed file is decoded
-#: again); the oldest go first past _DECODED_MAX
-_DECODED: dict[bytes, Index] = {}
-_DECODED_MAX = 8
-
-
-def _decoded(data: bytes) -> Index:
-    """``read_index(data)``, decoded once per distinct content (the result is shared: read-only)."""
-    idx = _DECODED.pop(data, None)
-    if idx is None:
-        idx = read_index(data)
-        while len(_DECODED) >= _DECODED_MAX:
-            del _DECODED[next(iter(_DECODED))]
-    _DECODED[data] = idx
-    return idx
+#: ``read_index`` memoised by the file's bytes: an initramfs build runs modprobe and modinfo
+#: hundreds of times over the same few files (an exact key: a changed file is decoded again;
+#: the decoded index is shared, read-only)
+_decoded = functools.lru_cache(maxsize=8)(read_index)
 
 
 class KMod:
