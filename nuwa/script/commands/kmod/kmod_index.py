@@ -131,23 +131,38 @@ class IndexBuilder:
 
 class Index(dict):
     """A decoded index: key -> ``[(priority, value)]`` in the file's stored order, with what
-    :func:`lookup_wild` needs worked out once (the keys that are patterns, compiled, and each
-    key's position). Read-only once made: a changed index must be decoded again."""
+    :func:`lookup_wild` needs worked out once (the keys that are patterns with their literal
+    heads, each compiled when a name first reaches it, and each key's position). Read-only
+    once made: a changed index must be decoded again."""
 
     _patterns: list | None = None
     _positions: dict | None = None
+    _compiled: dict | None = None
 
-    def patterns(self) -> list[tuple[int, str, object]]:
-        """``(position, key, match)`` of every key holding ``*?[`` (fnmatch's compiled pattern)."""
+    def patterns(self) -> list[tuple[int, str, str]]:
+        """``(position, key, head)`` of every key holding ``*?[``; ``head`` is the literal text
+        before the first of them, which any name the key matches starts with."""
         if self._patterns is None:
-            self._patterns = [(i, k, re.compile(fnmatch.translate(k)).match)
-                              for i, k in enumerate(self) if "*" in k or "?" in k or "[" in k]
+            self._patterns = [(i, k, _HEAD.match(k).group()) for i, k in enumerate(self)
+                              if "*" in k or "?" in k or "[" in k]
         return self._patterns
+
+    def matcher(self, key: str):
+        """fnmatch's compiled ``match`` of the pattern ``key``, compiled once."""
+        if self._compiled is None:
+            self._compiled = {}
+        m = self._compiled.get(key)
+        if m is None:
+            m = self._compiled[key] = re.compile(fnmatch.translate(key)).match
+        return m
 
     def position(self, key: str) -> int:
         if self._positions is None:
             self._positions = {k: i for i, k in enumerate(self)}
         return self._positions[key]
+
+
+_HEAD = re.compile(r"[^*?\[]*")
 
 
 def read_index(data: bytes) -> Index:
@@ -198,10 +213,12 @@ def read_index(data: bytes) -> Index:
 def lookup_wild(index: dict[str, list[tuple[int, str]]], name: str) -> list[str]:
     """``index_searchwild``: values of every key that equals ``name`` or matches it as an
     fnmatch pattern (keys holding ``*?[``), lowest priority first (ties in the index's order).
-    Only the pattern keys are tried (an :class:`Index` keeps them compiled)."""
+    Only the pattern keys whose literal head starts ``name`` are tried (an :class:`Index`
+    compiles each once)."""
     if not isinstance(index, Index):
         index = Index(index)
-    hits = [(pos, key) for pos, key, match in index.patterns() if key != name and match(name)]
+    hits = [(pos, key) for pos, key, head in index.patterns()
+            if key != name and name.startswith(head) and index.matcher(key)(name)]
     if name in index:
         hits.append((index.position(name), name))
         hits.sort()
