@@ -434,6 +434,8 @@ def b_ulimit(sh, argv):
 
 @builtin("hash")
 def b_hash(sh, argv):
+    if "-r" in argv[1:]:
+        sh.hashed.clear()
     return 0
 
 
@@ -520,6 +522,12 @@ def describe(sh, name: str) -> tuple[str, str] | None:
         return "special", name
     if name in BUILTINS:
         return "builtin", name
+    if "/" not in name:
+        # dash answers from its hash table without looking again (a removed program stays
+        # "a tracked alias" until the table is cleared)
+        p = sh.hashed.get((name, sh.getvar("PATH")))
+        if p is not None:
+            return "tracked", p
     p = sh.find_command(name)
     if p is not None:
         return "file", p
@@ -568,6 +576,7 @@ def _type_text(name: str, d: tuple[str, str]) -> str:
         "function": f"{name} is a shell function",
         "special": f"{name} is a special shell builtin",
         "builtin": f"{name} is a shell builtin",
+        "tracked": f"{name} is a tracked alias for {text}",
     }.get(kind, f"{name} is {text}")
 
 

@@ -367,7 +367,7 @@ def device_input(sh, cmd):
     kernel's zero or random device (a plain absolute path), every other redirection an output
     one on another descriptor. Returns the command without that redirection and the device's
     stream, or None. Reading it is the same as being the stage after ``cat DEVICE |``."""
-    if not isinstance(cmd, A.SimpleCommand):
+    if not isinstance(cmd, A.SimpleCommand) or not cmd.redirects:
         return None
     ins = [r for r in cmd.redirects if r.op == "<" and r.fd in (None, 0)]
     if len(ins) != 1:

@@ -119,6 +119,8 @@ def match(pat: str, s: str) -> bool:
 
 def has_glob(pat: str) -> bool:
     """True if ``pat`` holds an unescaped ``* ? [``."""
+    if "*" not in pat and "?" not in pat and "[" not in pat:
+        return False
     i = 0
     while i < len(pat):
         c = pat[i]

@@ -37,8 +37,25 @@ class ExternalCommands:
         return [posixpath.join(self.abspath(d or "."), name) for d in (DEFAULT_PATH if path is None else path).split(":")]
 
     def find_command(self, name: str) -> str | None:
-        """Resolve ``name`` through ``PATH`` in the image (dash's ``find_command``)."""
-        return next((p for p in self._candidates(name) if self._executable(p)), None)
+        """Resolve ``name`` through ``PATH`` in the image (dash's ``find_command``).
+
+        As dash does, a name found through a ``PATH`` of absolute directories is remembered
+        (``hashed``, per shell process, copied into subshells as a fork copies it) and later
+        taken from there while that file is still an executable; a changed ``PATH`` searches
+        again, and ``hash -r`` forgets them all. Names not found are never remembered."""
+        if "/" in name:
+            return next((p for p in self._candidates(name) if self._executable(p)), None)
+        path = self.getvar("PATH")
+        key = (name, path)
+        hit = self.hashed.get(key)
+        if hit is not None and self._executable(hit):
+            return hit
+        found = next((p for p in self._candidates(name) if self._executable(p)), None)
+        if found is not None and path is not None and all(d.startswith("/") for d in path.split(":")):
+            self.hashed[key] = found
+        elif hit is not None:
+            del self.hashed[key]
+        return found
 
     def _search_dir(self, path: str) -> bool:
         """Is ``path`` in a system bin directory or a directory of the current ``PATH``?"""

@@ -75,6 +75,9 @@ class Shell(Redirections, ExternalCommands):
         self.depth = 0
         self.bg_pid = None
         self.jobs: dict[int, int] = {}
+        # dash's command hash table: (name, PATH) -> where PATH search found it (see
+        # ExternalCommands.find_command); a new shell process starts without one
+        self.hashed: dict[tuple[str, str], str] = {}
         self.next_pid = 4242
         self.subst_status: int | None = None
         self.initial_env: dict[str, str] = {}
@@ -126,6 +129,8 @@ class Shell(Redirections, ExternalCommands):
         if "a" in self.opts and value is not None:
             flags |= EXPORT
         self.vars[name] = (value if value is not None else (old[0] if old else None), oflags | flags)
+        if name == "PATH" and value is not None:
+            self.hashed.clear()  # dash's changepath: any assignment, even of the same value
 
     def setvar_checked(self, name: str, value: str) -> None:
         """Assignment from an expansion (``${x=..}``, arithmetic)."""
@@ -136,6 +141,8 @@ class Shell(Redirections, ExternalCommands):
         if v is not None and v[1] & READONLY:
             raise ExpansionError(f"{name}: is read only")
         self.vars.pop(name, None)
+        if name == "PATH":
+            self.hashed.clear()
 
     def environ(self) -> dict[str, str]:
         """The exported variables (what an external command receives)."""
@@ -198,6 +205,7 @@ class Shell(Redirections, ExternalCommands):
         c.fds = dict(self.fds)
         c.locals = []
         c.jobs = dict(self.jobs)
+        c.hashed = dict(self.hashed)
         c.exp = Expander(c)
         c.in_subshell = True
         c.depth = self.depth + 1
@@ -632,10 +640,16 @@ class Shell(Redirections, ExternalCommands):
 
     def _pop_temp(self, old) -> None:
         for n, prev in reversed(old):
-            if prev is None:
-                self.vars.pop(n, None)
-            else:
-                self.vars[n] = prev
+            self._restore_var(n, prev)
+
+    def _restore_var(self, n: str, prev) -> None:
+        """Put back a variable saved by a temporary assignment or ``local``."""
+        if prev is None:
+            self.vars.pop(n, None)
+        else:
+            self.vars[n] = prev
+        if n == "PATH":
+            self.hashed.clear()
 
     def call_builtin(self, name: str, argv: list[str], table) -> int:
         try:
@@ -667,10 +681,7 @@ class Shell(Redirections, ExternalCommands):
         finally:
             self.locals.pop()
             for n, prev in frame.items():
-                if prev is None:
-                    self.vars.pop(n, None)
-                else:
-                    self.vars[n] = prev
+                self._restore_var(n, prev)
             self.positional = saved_pos
             self.depth -= 1
         self.status = st

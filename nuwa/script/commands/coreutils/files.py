@@ -282,6 +282,10 @@ def make_dir(inv: Invocation, d: str, final: int, explicit: bool, parents: bool,
              prog_name: str | None = None) -> bool:
     """Create ``d`` (and with ``parents`` its missing ancestors) as ``mkdir`` does; report errors."""
     p = apath(inv, d)
+    if parents and is_dir(inv, p):
+        # already there: every ancestor's mkdir and the last one's would fail with EEXIST on a
+        # directory, which -p accepts without a word
+        return True
     if parents:
         # ancestors: (0777 & ~umask) | u+wx, as coreutils' make_dir_parents
         inter = (0o777 & ~inv.umask) | 0o300
