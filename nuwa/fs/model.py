@@ -541,6 +541,15 @@ class FileSystem(ABC):
         finally:
             h.close()
 
+    def clone_content(self, src: FileHandle, dst: FileHandle) -> bool:
+        """Make the empty file open as ``dst`` hold ``src``'s bytes without copying them, if
+        this filesystem can (the overlay shares its content until either side is written);
+        False when it cannot, and then nothing was changed: copy the bytes instead. The
+        result is what copying every byte would give (contents, size, allocated blocks, the
+        destination's times), never a reflink on the image: the image's filesystem gets its
+        own copy when it is written."""
+        return False
+
     def listdir(self, path: str = "/") -> list[str]:
         """Alias of ``readdir``."""
         return self.readdir(path)

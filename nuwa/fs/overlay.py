@@ -32,7 +32,7 @@ import time
 from nuwa.errors import InvalidInputError, OperationFailedError, fs_error
 from nuwa.fs.content import copy_content, fill
 from nuwa.fs.diff import Entry, diff_paths
-from nuwa.fs.memory import BLOCK, MemoryFS, Node, on_paths
+from nuwa.fs.memory import BLOCK, MemoryFS, MemoryHandle, Node, on_paths
 from nuwa.fs.model import FileSystem, Resolver, StatVFS, join
 from nuwa.fs.overlay_changes import KnownStats, NodeReads, link_groups, touched_paths
 
@@ -54,6 +54,8 @@ class Origin:
 class OriginContent:
     """An unmodified file: read from the backend on demand."""
 
+    shared = False  # never written in place: a write copies it anyway
+
     def __init__(self, backend: FileSystem, path: str, size: int, blocks: int):
         self.backend, self.path, self.size, self._blocks = backend, path, size, blocks
 
@@ -69,7 +71,11 @@ class OriginContent:
 
 
 class SpoolContent:
-    """A modified file: bytes in a SpooledTemporaryFile, holes tracked by the logical size."""
+    """A modified file: bytes in a SpooledTemporaryFile, holes tracked by the logical size.
+    ``shared``: more than one file holds it (:meth:`Overlay.clone_content`), so a write to
+    either copies it first."""
+
+    shared = False
 
     def __init__(self, spool_max: int):
         self.spool_max = spool_max
@@ -83,6 +89,8 @@ class SpoolContent:
         c = cls(spool_max)
         copy_content(src, c, src.size)  # holes stay holes
         c.size = src.size
+        if isinstance(src, SpoolContent):
+            c.blocks = set(src.blocks)  # a written block of zeros stays allocated, as it was
         return c
 
     def pread(self, offset: int, n: int) -> bytes:
@@ -274,7 +282,7 @@ class Overlay(MemoryFS):
     def _content_w(self, node: Node):
         c = node.content
         first = self._first_touch(node, "content")
-        if isinstance(c, OriginContent) or first:
+        if isinstance(c, OriginContent) or first or getattr(c, "shared", False):
             if first:
                 self._log.append((node, "content", c))
             node.content = SpoolContent.copy_of(c, self.spool_max) if c.size else SpoolContent(self.spool_max)
@@ -283,6 +291,40 @@ class Overlay(MemoryFS):
 
     def _new_content(self):
         return SpoolContent(self.spool_max)
+
+    def clone_content(self, src, dst) -> bool:
+        """Share ``src``'s content with the empty new file ``dst`` (both handles of this
+        overlay): ``cp`` of a module into an initramfs tree copies no bytes. The content is
+        marked shared, so the first write through either file copies it (``_content_w``).
+        Blocks are counted as a copy's would be; the commit writes each file's own bytes.
+        Only spooled contents are shared (an unmodified file's bytes are read from the backend,
+        which the commit changes as it goes); only files made in this overlay receive one (the
+        commit writes an existing file's content only when it is spooled); only sources with every block
+        allocated and no more are shared (a copy writes every byte: a hole would stay one)."""
+        if not (isinstance(src, MemoryHandle) and isinstance(dst, MemoryHandle)) or src.fs is not self \
+                or dst.fs is not self or not src.readable or not dst.writable:
+            return False
+        sn, dn = src.node, dst.node
+        if sn is dn or dn.origin is not None or not S.S_ISREG(sn.mode) or not S.S_ISREG(dn.mode):
+            return False
+        c, old = self._content(sn), self._content(dn)
+        if not isinstance(c, SpoolContent):
+            return False  # the backend's own bytes: the commit may move or remove them first
+        need = (c.size + BLOCK - 1) // BLOCK
+        if old.size or not c.size or c.allocated() != need:
+            return False
+        if self._used_blocks + need > self._capacity_blocks:
+            raise self._no_space(dst.path)
+        self._kill_priv(dn)
+        if self._first_touch(dn, "content"):
+            self._log.append((dn, "content", old))
+        c.shared = True
+        dn.content = c
+        self._dirty_node(dn)
+        self._account_blocks(need - old.allocated())
+        now = self._now()
+        self._set(dn, mtime=now, ctime=now)
+        return True
 
     def _account_blocks(self, delta: int) -> None:
         self._used_blocks += delta
@@ -440,7 +482,24 @@ class Overlay(MemoryFS):
             n = final[ps[0]]
             if n.origin is not None and not any(anchored(p, n) for p in ps):
                 moved.append(n)
+        # a node that a directory set aside takes along to one of its places (a hard link's
+        # other name inside it, a child under a directory moved whole) stays where it is
+        ends = {n.origin.path: paths_of[id(n)][0] for n in moved}
+
+        def taken_along(n: Node) -> bool:
+            for bp in self._backend_paths(n):
+                q = bp.rpartition("/")[0] or "/"
+                while q not in ends and q != "/":
+                    q = q.rpartition("/")[0] or "/"
+                if q in ends and ends[q] + bp[len(q):] in paths_of[id(n)]:
+                    return True
+            return False
+
+        moved = [n for n in moved if not taken_along(n)]
         staged: dict[int, str] = {}
+        # a set-aside directory takes along the backend entries not set aside before it:
+        # backend path prefix -> (where it is set aside, where it ends up)
+        carried: dict[str, tuple[str, str]] = {}
         if moved:
             if b.lexists(_STAGING):
                 raise OperationFailedError(f"{_STAGING} exists (left by an interrupted commit?)", where="overlay commit")
@@ -448,21 +507,39 @@ class Overlay(MemoryFS):
             for i, n in enumerate(sorted(moved, key=lambda n: -n.origin.path.count("/"))):
                 staged[id(n)] = f"{_STAGING}/{i}"
                 b.rename(n.origin.path, staged[id(n)])
+                carried[n.origin.path] = (staged[id(n)], paths_of[id(n)][0])
         staged_origins = {final[paths_of[k][0]].origin.path for k in staged}
 
-        # 2. removals, deepest first
+        def moved_to(bp: str, which: int) -> str:
+            """Where backend path ``bp`` is once set aside (0) or placed (1): under the
+            innermost set-aside node it was in, if any."""
+            q = bp
+            while q not in carried:
+                if q == "/":
+                    return bp
+                q = q.rpartition("/")[0] or "/"
+            return carried[q][which] + bp[len(q):]
+
+        def in_place(p: str, n: Node) -> bool:
+            """``n`` is at ``p`` once the set-aside nodes are placed, with nothing to do."""
+            return any(moved_to(bp, 1) == p for bp in self._backend_paths(n))
+
+        # 2. removals, deepest first: names no longer there under each directory that keeps
+        # its backend entries (in place, or set aside whole)
         removals = []
         for p in ["/"] + order:
             d = self.root_node if p == "/" else final[p]
-            if not S.S_ISDIR(d.mode) or d.entries is None or d.origin is None or d.origin.path != p:
+            if not S.S_ISDIR(d.mode) or d.entries is None or d.origin is None:
+                continue
+            if d.origin.path != p and (id(d) not in staged or paths_of[id(d)][0] != p):
                 continue
             for name in d.origin.names or ():
-                bp = join(p, name)
+                bp = join(d.origin.path, name)
                 if bp in staged_origins:
                     continue
-                cur = final.get(bp)
-                if cur is None or not anchored(bp, cur):
-                    removals.append(bp)
+                cur = final.get(join(p, name))  # where that entry will be once placed
+                if cur is None or bp not in self._backend_paths(cur):
+                    removals.append(moved_to(bp, 0))
         for bp in sorted(removals, key=lambda x: -x.count("/")):
             _rmtree(b, bp)
 
@@ -471,15 +548,14 @@ class Overlay(MemoryFS):
         placed: dict[int, str] = {}
         for p in order:
             n = final[p]
-            if anchored(p, n):
-                placed.setdefault(id(n), p)
-                continue
             if id(n) in staged and id(n) not in placed:
                 b.rename(staged[id(n)], p)
+            elif in_place(p, n):
+                pass
             elif id(n) in placed:
                 b.link(placed[id(n)], p)
-            elif n.origin is not None and any(anchored(q, n) for q in paths_of[id(n)]):
-                b.link(next(q for q in paths_of[id(n)] if anchored(q, n)), p)
+            elif n.origin is not None and any(in_place(q, n) for q in paths_of[id(n)]):
+                b.link(next(q for q in paths_of[id(n)] if in_place(q, n)), p)
             else:
                 self._create(p, n)
             placed.setdefault(id(n), p)

@@ -42,6 +42,7 @@ step = st.one_of(
     st.tuples(st.just("chmod"), path, st.sampled_from([0o644, 0o4755, 0o600, 0o1777])),
     st.tuples(st.just("lchown"), path, st.integers(0, 3), st.integers(0, 3)),
     st.tuples(st.just("truncate"), path, st.integers(0, 6000)),
+    st.tuples(st.just("copy"), path, path),  # the overlay shares the content (clone_content)
     st.tuples(st.just("setxattr"), path, st.sampled_from(["user.k", "trusted.t"]), data, st.integers(0, 2), st.just(False)),
     st.tuples(st.just("removexattr"), path, st.sampled_from(["user.k", "trusted.t"]), st.just(False)),
     st.tuples(st.just("utime"), path, st.integers(0, 2**40), st.integers(0, 2**40), st.just(False)),
@@ -221,3 +222,61 @@ def test_commit_equals_direct_ext4(tmp_path_factory, seq):
         fs.close()
         dev.close()
         e2fsck_clean(img)
+
+
+# ---- shared contents (clone_content, what `cp` uses) ------------------------------------------
+# Few top-level names, so copies, writes through either copy, hard links and renames of copied
+# files meet often. What the overlay shares must behave as the bytes copy the direct side makes.
+FLAT = ["/a", "/c", "/a/a", "/a/c", "/n1", "/n2", "/n3", "/a/n"]
+flat = st.sampled_from(FLAT)
+shared_steps = st.lists(st.one_of(
+    st.tuples(st.just("copy"), flat, flat),
+    st.tuples(st.just("copy"), flat, flat),
+    st.tuples(st.just("write"), flat, st.binary(min_size=1, max_size=9000)),
+    st.tuples(st.just("pwrite"), flat, st.integers(0, 9000), data),
+    st.tuples(st.just("truncate"), flat, st.integers(0, 9000)),
+    st.tuples(st.just("unlink"), flat),
+    st.tuples(st.just("rename"), flat, flat, st.booleans()),
+    st.tuples(st.just("link"), flat, flat),
+    st.tuples(st.just("setxattr"), flat, st.just("security.capability"), st.just(b"\x01"), st.just(0), st.just(False)),
+    st.tuples(st.just("read"), flat),
+), max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(shared_steps, shared_steps)
+def test_shared_contents_behave_as_copies(first, second):
+    direct, base = _mem(), _mem()
+    ov = Overlay(base, clock=counter_clock())
+    assert run_steps(FsTarget(ov), first) == run_steps(FsTarget(direct), first)
+    before = _full_state(ov)
+    sp = ov.savepoint()
+    run_steps(FsTarget(ov), second)
+    ov.rollback_to(sp)
+    assert _full_state(ov) == before  # a rollback undoes shares and the writes after them
+    assert run_steps(FsTarget(ov), second) == run_steps(FsTarget(direct), second)
+    assert snapshot(FsTarget(ov)) == snapshot(FsTarget(direct))
+    assert ov.statvfs().f_bfree == direct.statvfs().f_bfree  # a share counts as the copy
+    assert [e.to_json() for e in ov.changes(times=False)] == [e.to_json() for e in diff_trees(_mem(), ov)]
+    ov.commit()
+    assert snapshot(FsTarget(base)) == snapshot(FsTarget(direct))
+
+
+def test_a_copy_into_the_overlay_shares_until_either_side_is_written():
+    ov = Overlay(_mem())
+    ov.write_bytes("/src", b"x" * 10000)
+    ft = FsTarget(ov)
+    ft.copy("/src", "/dst")
+    src, dst = ov._node("/src", False), ov._node("/dst", False)
+    assert src.content is dst.content and src.content.shared
+    ft.pwrite("/dst", 5, b"DST")
+    assert src.content is not dst.content
+    assert ov.read_bytes("/src") == b"x" * 10000
+    assert ov.read_bytes("/dst") == b"x" * 5 + b"DST" + b"x" * 9992
+    ft.copy("/src", "/dst2")
+    ft.pwrite("/src", 0, b"SRC")
+    assert ov.read_bytes("/dst2") == b"x" * 10000 and ov.read_bytes("/src")[:4] == b"SRCx"
+    ov.write_bytes("/sparse", b"")
+    ov.truncate("/sparse", 20000)
+    ft.copy("/sparse", "/dst3")  # a hole is not shared: the copy writes every byte
+    assert ov._node("/dst3", False).content is not ov._node("/sparse", False).content

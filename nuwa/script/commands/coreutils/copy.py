@@ -39,7 +39,8 @@ def copy_data(inv: Invocation, src: str, dst: str, create_mode: int, trunc: bool
         flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if trunc else 0)
         dh = inv.fs.open_handle(dst, flags, create_mode)
         try:
-            copy_content(sh, dh, sh.size(), holes=False)  # every byte written, as this model always did
+            if not inv.fs.clone_content(sh, dh):
+                copy_content(sh, dh, sh.size(), holes=False)  # every byte written, as this model always did
         finally:
             dh.close()
     finally:
