@@ -329,6 +329,9 @@ class Unpacker:
         newfiles: dict[str, str] = {}  # path -> type, in archive order
         extracted: list[str] = []  # paths placed on disk (ELIDE_OTHER_LISTS)
         hashes: dict[str, str] = {}
+        # dpkg hashes every file it extracts; only a package without md5sums needs them here
+        # (its md5sums file is written from them)
+        want_hashes = "md5sums" not in self.deb.control_files
         # path -> usename, in first-appearance order: dpkg keeps one flag set per path (its
         # fsys_namenode), so a path the archive holds twice is renamed into place once
         deferred: dict[str, str] = {}
@@ -387,7 +390,9 @@ class Unpacker:
             remove_tree(fs, new)
             remove_tree(fs, use + DPKGTMP)
             if m.type == A.REG:
-                hashes[path] = self._write_file(new, m, uid, gid, mode)
+                digest = self._write_file(new, m, uid, gid, mode, want_hashes)
+                if digest is not None:
+                    hashes[path] = digest
             elif m.type == A.HARDLINK:
                 target_use = db.diversions.use_path(m.linkname, self.name)
                 if m.linkname in deferred_set or m.linkname in conff_names:
@@ -439,24 +444,26 @@ class Unpacker:
             extracted.append(path)
         return newfiles, extracted, hashes
 
-    def _write_file(self, new: str, m: A.DataMember, uid: int, gid: int, mode: int) -> str:
+    def _write_file(self, new: str, m: A.DataMember, uid: int, gid: int, mode: int, md5: bool) -> str | None:
+        """Extract a regular file's member to ``new``; its md5 (hex) when ``md5``, else None."""
         fs = self.fs
         h = fs.open_handle(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0)
-        md5 = hashlib.md5()
+        digest = hashlib.md5() if md5 else None
         off = 0
         try:
             while True:
                 chunk = m.read(_CHUNK)
                 if not chunk:
                     break
-                md5.update(chunk)
+                if digest is not None:
+                    digest.update(chunk)
                 h.pwrite(off, chunk)
                 off += len(chunk)
         finally:
             h.close()
         fs.chown(new, uid, gid)
         fs.chmod(new, mode)
-        return md5.hexdigest()
+        return digest.hexdigest() if digest is not None else None
 
     def _link_to_same_dir(self, m: A.DataMember, use: str) -> bool:
         """dpkg ``linktosameexistingdir``: the existing symlink and the new one reach the same directory."""
