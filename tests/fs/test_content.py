@@ -64,6 +64,18 @@ def test_zero_pieces_are_left_as_holes_unless_asked_otherwise():
     assert is_zeros(b"") and is_zeros(bytes(5)) and not is_zeros(b"\0\1")
 
 
+def test_is_zeros_finds_one_byte_anywhere():
+    # whole pieces and short ones, bytes and bytearray: a single set byte at the start, in
+    # the middle or at the end makes a piece data
+    for n in (1, 2, 4095, CHUNK - 1, CHUNK):
+        assert is_zeros(bytes(n)) and is_zeros(bytearray(n))
+        for at in {0, n // 2, n - 1}:
+            for kind in (bytes, bytearray):
+                b = bytearray(n)
+                b[at] = 0x80
+                assert not is_zeros(kind(b)), (n, at, kind)
+
+
 def test_copy_between_file_handles_keeps_the_bytes():
     fs = MemoryFS()
     data = b"head" + bytes(CHUNK + 7) + b"tail"
