@@ -151,9 +151,26 @@ def remove(block: bytearray, usable: int, name: bytes, where: str, start: int = 
         # find() on an htree leaf, which rejects the same way).
         _walk_check(block, usable, where, start)
         return None
-    prev = None
-    for off, ino, rl, _ft, nm in entries(block, usable, where, start):
-        if ino and nm == name:
+    # the same walk, comparing only names of the right length (no list of every record: a
+    # commit that replaces thousands of files removes one name per call). Every record of
+    # the block is still checked before the block is changed.
+    n = len(name)
+    off, prev = start, None
+    unpack = S_DIRENT.unpack_from
+    bs = len(block)
+    while off < usable:
+        if off + 8 > usable:
+            raise CorruptImageError(f"directory entry at offset {off} is truncated", where=where)
+        ino, rl, nl, _ft = unpack(block, off)
+        if bs >= 65536:
+            rl = decode_rec_len(rl, bs)
+        if rl < 8 or rl & 3 or off + rl > usable:
+            raise CorruptImageError(f"rec_len {rl} at offset {off} is not valid", where=where + ", field rec_len")
+        if ino and 8 + nl > rl:
+            raise CorruptImageError(f"name_len {nl} at offset {off} exceeds rec_len {rl}",
+                                    where=where + ", field name_len")
+        if ino and nl == n and block[off + 8 : off + 8 + n] == name:
+            _walk_check(block, usable, where, off + rl)
             if prev is None:
                 struct.pack_into("<I", block, off, 0)
             else:
@@ -161,6 +178,7 @@ def remove(block: bytearray, usable: int, name: bytes, where: str, start: int = 
                 struct.pack_into("<H", block, prev + 4, prl + rl)
             return ino
         prev = off
+        off += rl
     return None
 
 
