@@ -533,15 +533,15 @@ class Overlay(MemoryFS):
                 continue
             if d.origin.path != p and (id(d) not in staged or paths_of[id(d)][0] != p):
                 continue
-            for name in d.origin.names or ():
+            for name, st in (d.origin.names or {}).items():
                 bp = join(d.origin.path, name)
                 if bp in staged_origins:
                     continue
                 cur = final.get(join(p, name))  # where that entry will be once placed
                 if cur is None or bp not in self._backend_paths(cur):
-                    removals.append(moved_to(bp, 0))
-        for bp in sorted(removals, key=lambda x: -x.count("/")):
-            _rmtree(b, bp)
+                    removals.append((moved_to(bp, 0), st.st_mode))
+        for bp, mode in sorted(removals, key=lambda x: -x[0].count("/")):
+            _rmtree(b, bp, mode)
 
         # 3. creations, top-down; contents of new files written as they are created
         self._created: set[int] = set()
@@ -620,10 +620,12 @@ def _write_content(b: FileSystem, p: str, content, flags: int) -> None:
         h.close()
 
 
-def _rmtree(b: FileSystem, p: str) -> None:
-    """Remove ``p`` from the backend, children first."""
-    st = b.lstat(p)
-    if S.S_ISDIR(st.st_mode):
+def _rmtree(b: FileSystem, p: str, mode: int | None = None) -> None:
+    """Remove ``p`` from the backend, children first. ``mode``: its type as the overlay loaded
+    it (the backend is not asked again; nothing but the commit changes it meanwhile)."""
+    if mode is None:
+        mode = b.lstat(p).st_mode
+    if S.S_ISDIR(mode):
         for name in b.readdir(p):
             _rmtree(b, join(p, name))
         b.rmdir(p)
