@@ -10,12 +10,17 @@ Like the kernel, a write or truncate clears ``security.capability`` (``file_remo
 from __future__ import annotations
 
 import errno
+import os
+import stat as _stat
 
 from nuwa.errors import fs_error
+from nuwa.fs.content import is_zeros, pieces
 from nuwa.fs.ext4 import blockmap, extents
 from nuwa.fs.ext4.c_ext4 import EXT4_EXTENTS_FL, EXT4_INLINE_DATA_FL
 from nuwa.fs.ext4.inode import Inode
-from nuwa.fs.model import FileHandle
+from nuwa.fs.model import FileHandle, check_path
+
+_FT_REG = 1  # directory-entry file_type of a regular file
 
 CHUNK_BLOCKS = 4096  # logical blocks per write/read step (16 MiB at 4 KiB)
 MAX_READ = 64 << 20
@@ -57,6 +62,74 @@ class FileOps:
         data = b"".join(parts)
         skip = offset - first * bs
         return data[skip : skip + n]
+
+    def put_file(self, path: str, reader, size: int, mode: int, uid: int, gid: int, atime_ns: int, mtime_ns: int,
+                 replace: bool = False) -> None:
+        """Make ``path`` a new regular file holding the first ``size`` bytes of ``reader`` (zero
+        pieces left as holes) with this mode, owner and times, as one job.
+
+        The effect is that of ``open(O_CREAT|O_EXCL)``, the writes, ``chown``, ``chmod`` and
+        ``utime``; with ``replace``, an existing non-directory at ``path`` is replaced as
+        ``rename(2)`` over it replaces it (dpkg's own way of installing a file: its entry is
+        pointed at the new inode, the old one loses a link). Without ``replace`` an existing
+        name is EEXIST; a directory there is EISDIR. The path is resolved once, the entry
+        changed once and the inode's metadata set once (an overlay's commit writes thousands
+        of files; each of those calls resolved the path and updated the inode again).
+        """
+        stripped = check_path(path).rstrip("/") or "/"
+        if stripped != path:
+            raise fs_error(errno.EISDIR, path)
+        res = self._resolve(path, False)
+        if res.name in ("", ".", ".."):
+            raise fs_error(errno.EEXIST, path)
+        old = None
+        if res.node is not None:
+            old = self.inode(res.node)
+            if old.is_dir:
+                raise fs_error(errno.EISDIR, path)
+            if not replace:
+                raise fs_error(errno.EEXIST, path)
+        self.check_writable()
+        perm = _stat.S_IFREG | (mode & 0o7777)
+
+        def enter() -> int:
+            parent = self.inode(res.parent)
+            if parent.links == 0:
+                raise fs_error(errno.ENOENT, path)
+            node = self.new_inode(parent, perm)
+            node.links, node.mode, node.uid, node.gid = 1, perm, uid & 0xFFFFFFFF, gid & 0xFFFFFFFF
+            now = node.ctime
+            name = os.fsencode(res.name)
+            if old is None:
+                self.dir_add(parent, name, node.ino, _FT_REG)
+            else:
+                self.dir_repoint(parent, name, node.ino, _FT_REG)
+                old.links -= 1
+                old.ctime = now
+                self.dirty(old)
+                if old.links == 0:
+                    self.release_inode(old)
+            parent.mtime = parent.ctime = now
+            self.dirty(parent)
+            return node.ino
+
+        # a cached path prefix goes through directories and symlinks only: replacing a file
+        # leaves every cached resolution right
+        ino = self._mutate(enter, names=old is not None and old.is_lnk, removes=old is not None)
+        # each piece is its own operation, as a handle's writes are (a journal may commit
+        # between them); the inode is looked up again in each (a flush may have dropped it)
+        for off, chunk in pieces(reader, size):
+            if not is_zeros(chunk):
+                self._mutate(lambda: self.file_write(self.inode(ino), off, chunk))
+
+        def finish() -> None:
+            node = self.inode(ino)
+            if node.size != size:
+                self.file_truncate(node, size)  # a trailing hole (or a reader that ran dry)
+            node.atime, node.mtime = self.time_trunc(atime_ns), self.time_trunc(mtime_ns)
+            node.ctime = self.now()
+            self.dirty(node)
+        self._mutate(finish)
 
     def _drop_caps(self, node: Inode) -> None:
         # kernel file_remove_privs -> security_inode_killpriv: a data change drops file caps
