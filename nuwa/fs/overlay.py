@@ -525,7 +525,12 @@ class Overlay(MemoryFS):
             return any(moved_to(bp, 1) == p for bp in self._backend_paths(n))
 
         # 2. removals, deepest first: names no longer there under each directory that keeps
-        # its backend entries (in place, or set aside whole)
+        # its backend entries (in place, or set aside whole). A backend that writes a whole
+        # file at once (put_file) replaces a non-directory by the new file made at its place
+        # in step 3, as rename(2) over it would: that name is not removed first
+        put = getattr(b, "put_file", None)
+        self._replacing: set[str] = set()
+        self._complete: set[int] = set()
         removals = []
         for p in ["/"] + order:
             d = self.root_node if p == "/" else final[p]
@@ -537,8 +542,14 @@ class Overlay(MemoryFS):
                 bp = join(d.origin.path, name)
                 if bp in staged_origins:
                     continue
-                cur = final.get(join(p, name))  # where that entry will be once placed
+                fp = join(p, name)
+                cur = final.get(fp)  # where that entry will be once placed
                 if cur is None or bp not in self._backend_paths(cur):
+                    if (put is not None and cur is not None and cur.origin is None and S.S_ISREG(cur.mode)
+                            and not S.S_ISDIR(st.st_mode) and paths_of[id(cur)][0] == fp
+                            and moved_to(bp, 1) == fp):
+                        self._replacing.add(fp)  # created there in step 3, not linked to
+                        continue
                     removals.append((moved_to(bp, 0), st.st_mode))
         for bp, mode in sorted(removals, key=lambda x: -x[0].count("/")):
             _rmtree(b, bp, mode)
@@ -564,7 +575,7 @@ class Overlay(MemoryFS):
 
         # 4. contents of modified existing files; 5. metadata; 6. times
         targets = [(placed.get(id(n)) or ("/" if n is self.root_node else None), n) for n in self._dirty.values()]
-        targets = [(p, n) for p, n in targets if p is not None]
+        targets = [(p, n) for p, n in targets if p is not None and id(n) not in self._complete]
         for p, n in targets:
             if isinstance(n.content, SpoolContent) and n.origin is not None and id(n) not in self._created:
                 _write_content(b, p, n.content, os.O_WRONLY | os.O_TRUNC)
@@ -579,11 +590,17 @@ class Overlay(MemoryFS):
 
     def _create(self, p: str, n: Node) -> None:
         b = self.backend
+        put = getattr(b, "put_file", None)
         kind = S.S_IFMT(n.mode)
         if kind == S.S_IFDIR:
             b.mkdir(p, 0o700)
         elif kind == S.S_IFLNK:
             b.symlink(n.target, p)
+        elif kind == S.S_IFREG and put is not None:
+            # contents, owner, mode and times in one call: only xattrs are left for step 5
+            put(p, n.content, n.content.size, n.mode, n.uid, n.gid, n.atime, n.mtime, replace=p in self._replacing)
+            if not n.xattrs:
+                self._complete.add(id(n))
         elif kind == S.S_IFREG:
             _write_content(b, p, n.content, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         else:
