@@ -332,7 +332,7 @@ class DirOps:
             return
         for lblk in range(d.nblocks):
             b = d.leaf(lblk)
-            r = dirs.find(b, d.usable, name, f"{d.where} block {lblk}")
+            r = dirs.locate(b, d.usable, name, f"{d.where} block {lblk}")
             if r is not None:
                 dirs.set_inode(b, r[0], ino, ftype)
                 d.dirty_leaf(lblk)

@@ -142,18 +142,18 @@ def insert(block: bytearray, usable: int, name: bytes, ino: int, ftype: int, whe
     return False
 
 
-def remove(block: bytearray, usable: int, name: bytes, where: str, start: int = 0) -> int | None:
-    """Delete ``name``; returns its inode number or None. The first record is emptied in place."""
-    if block.find(name) < 0:
-        # quick reject, as in find(): removing from a linear directory scans every block before
-        # the one holding the name. The records are still checked; the names were checked by
-        # the lookup that precedes every removal (entries() of the whole linear directory, or
-        # find() on an htree leaf, which rejects the same way).
+def locate(block, usable: int, name: bytes, where: str, start: int = 0) -> tuple[int, int | None, int, int] | None:
+    """``(offset, previous record's offset or None, inode, file_type)`` of ``name``, or None.
+
+    Every record of the block is checked (as :func:`_walk_check` does), but names are only
+    compared, never validated nor listed: for removing or repointing a name, which the lookup
+    before it found (and that lookup checked the names: entries() of the whole linear
+    directory, or find() on an htree leaf). A commit that replaces thousands of files asks this
+    once per file; building the list of every record was most of its cost.
+    """
+    if block.find(name) < 0:  # quick reject, as in find()
         _walk_check(block, usable, where, start)
         return None
-    # the same walk, comparing only names of the right length (no list of every record: a
-    # commit that replaces thousands of files removes one name per call). Every record of
-    # the block is still checked before the block is changed.
     n = len(name)
     off, prev = start, None
     unpack = S_DIRENT.unpack_from
@@ -161,7 +161,7 @@ def remove(block: bytearray, usable: int, name: bytes, where: str, start: int = 
     while off < usable:
         if off + 8 > usable:
             raise CorruptImageError(f"directory entry at offset {off} is truncated", where=where)
-        ino, rl, nl, _ft = unpack(block, off)
+        ino, rl, nl, ft = unpack(block, off)
         if bs >= 65536:
             rl = decode_rec_len(rl, bs)
         if rl < 8 or rl & 3 or off + rl > usable:
@@ -170,16 +170,26 @@ def remove(block: bytearray, usable: int, name: bytes, where: str, start: int = 
             raise CorruptImageError(f"name_len {nl} at offset {off} exceeds rec_len {rl}",
                                     where=where + ", field name_len")
         if ino and nl == n and block[off + 8 : off + 8 + n] == name:
-            _walk_check(block, usable, where, off + rl)
-            if prev is None:
-                struct.pack_into("<I", block, off, 0)
-            else:
-                prl = struct.unpack_from("<H", block, prev + 4)[0]
-                struct.pack_into("<H", block, prev + 4, prl + rl)
-            return ino
+            _walk_check(block, usable, where, off + rl)  # the rest of the block too
+            return off, prev, ino, ft
         prev = off
         off += rl
     return None
+
+
+def remove(block: bytearray, usable: int, name: bytes, where: str, start: int = 0) -> int | None:
+    """Delete ``name``; returns its inode number or None. The first record is emptied in place."""
+    r = locate(block, usable, name, where, start)
+    if r is None:
+        return None
+    off, prev, ino, _ft = r
+    if prev is None:
+        struct.pack_into("<I", block, off, 0)
+    else:
+        rl = decode_rec_len(struct.unpack_from("<H", block, off + 4)[0], len(block))
+        prl = struct.unpack_from("<H", block, prev + 4)[0]
+        struct.pack_into("<H", block, prev + 4, prl + rl)
+    return ino
 
 
 def set_inode(block: bytearray, off: int, ino: int, ftype: int | None = None) -> None:
