@@ -536,7 +536,9 @@ class Overlay(MemoryFS):
             d = self.root_node if p == "/" else final[p]
             if not S.S_ISDIR(d.mode) or d.entries is None or d.origin is None:
                 continue
-            if d.origin.path != p and (id(d) not in staged or paths_of[id(d)][0] != p):
+            # its backend entries are here once placed: in place, set aside whole and put here,
+            # or taken along here by a directory above it that was set aside
+            if not in_place(p, d):
                 continue
             for name, st in (d.origin.names or {}).items():
                 bp = join(d.origin.path, name)

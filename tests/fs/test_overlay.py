@@ -280,24 +280,37 @@ def test_a_copy_into_the_overlay_shares_until_either_side_is_written():
     ov.truncate("/sparse", 20000)
     ft.copy("/sparse", "/dst3")  # a hole is not shared: the copy writes every byte
     assert ov._node("/dst3", False).content is not ov._node("/sparse", False).content
+_REPLACE_SEQS = {
+    "in place": [("unlink", "/c"), ("write", "/d", b"d" * 7000), ("link", "/d", "/c"),
+                 ("unlink", "/b"), ("write", "/b", b"was a symlink"),
+                 ("unlink", "/a/a"), ("write", "/a/a", b"new a"), ("setxattr", "/a/a", "user.k", b"w", 0, False),
+                 ("chmod", "/a/a", 0o4755), ("lchown", "/a/a", 2, 3),
+                 ("utime", "/a/a", 5 * 10**18, 6 * 10**18, False),
+                 ("rename", "/a/b/a", "/a/c", False),
+                 ("unlink", "/a/b/p"), ("write", "/a/b/p", b"a fifo before")],
+    # the directory is set aside whole and placed at its new name; the files replaced in it
+    # are replaced there
+    "in a moved directory": [("listdir", "/a"), ("listdir", "/a/b"), ("rename", "/a", "/z", False),
+                             ("unlink", "/z/a"), ("write", "/z/a", b"new a in z"),
+                             ("unlink", "/z/b/a"), ("write", "/z/b/a", b"was a symlink in z/b"),
+                             ("unlink", "/z/c"), ("write", "/z/c", b"was the other name of /c")],
+}
+
+
 @pytest.mark.skipif("ext4" not in BACKENDS, reason="the ext4 engine (nuwa.fs.ext4.open_ext4) is not in this tree yet")
-def test_commit_replaces_files_in_place_over_ext4(tmp_path_factory):
+@pytest.mark.parametrize("case", sorted(_REPLACE_SEQS))
+def test_commit_replaces_files_in_place_over_ext4(tmp_path_factory, case):
     """Files replaced by new ones (ext4's put_file replaces the name as rename(2) would, not
     unlink then create): a hard link's other name keeps the old bytes, a symlink becomes a
     file, a new file with an xattr, a new hard-linked file whose first name replaces an old
-    one, a symlink moved over the old inode's last name. Committed == applied directly;
-    e2fsck clean."""
+    one, a symlink moved over the old inode's last name; the same inside a directory moved
+    after its entries were loaded. Committed == applied directly; e2fsck clean."""
     from judges import e2fsck_clean
 
     from nuwa.formats.blockdev import RawFile
     from nuwa.fs.ext4 import open_ext4
 
-    seq = [("unlink", "/c"), ("write", "/d", b"d" * 7000), ("link", "/d", "/c"),
-           ("unlink", "/b"), ("write", "/b", b"was a symlink"),
-           ("unlink", "/a/a"), ("write", "/a/a", b"new a"), ("setxattr", "/a/a", "user.k", b"w", 0, False),
-           ("chmod", "/a/a", 0o4755), ("lchown", "/a/a", 2, 3), ("utime", "/a/a", 5 * 10**18, 6 * 10**18, False),
-           ("rename", "/a/b/a", "/a/c", False),
-           ("unlink", "/a/b/p"), ("write", "/a/b/p", b"a fifo before")]
+    seq = _REPLACE_SEQS[case]
     imgs = []
     for _ in range(2):
         img = fresh_ext4_image(tmp_path_factory, "16M")
@@ -311,8 +324,11 @@ def test_commit_replaces_files_in_place_over_ext4(tmp_path_factory):
     assert got == want and all(r[0] == "ok" for r in got), got
     ov.commit()
     assert snapshot(FsTarget(base)) == snapshot(FsTarget(direct))
-    assert base.readlink("/a/c") == "../c" and base.read_bytes("/c") == b"d" * 7000
-    assert base.lstat("/c").st_ino == base.lstat("/d").st_ino
+    if case == "in place":
+        assert base.readlink("/a/c") == "../c" and base.read_bytes("/c") == b"d" * 7000
+        assert base.lstat("/c").st_ino == base.lstat("/d").st_ino
+    else:
+        assert base.read_bytes("/c") == b"x" * 5000 and base.lstat("/c").st_nlink == 1
     for img, dev, fs in imgs:
         fs.close()
         dev.close()
