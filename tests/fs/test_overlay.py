@@ -333,3 +333,15 @@ def test_commit_replaces_files_in_place_over_ext4(tmp_path_factory, case):
         fs.close()
         dev.close()
         e2fsck_clean(img)
+
+
+def test_commit_removes_names_under_a_directory_taken_along():
+    """/a/b moves with /a (renamed after both were loaded): a name removed and one replaced in
+    /a/b are removed there too (the generic backend path: unlink, then create)."""
+    direct, base = _mem(), _mem()
+    seq = [("listdir", "/a"), ("listdir", "/a/b"), ("rename", "/a", "/z", False),
+           ("unlink", "/z/b/a"), ("write", "/z/b/a", b"was a symlink in z/b"), ("unlink", "/z/b/p")]
+    ov = Overlay(base)
+    assert run_steps(FsTarget(ov), seq) == run_steps(FsTarget(direct), seq)
+    ov.commit()
+    assert snapshot(FsTarget(base)) == snapshot(FsTarget(direct))
