@@ -81,7 +81,7 @@ class FileOps:
             raise fs_error(errno.EISDIR, path)
         res = self._resolve(path, False)
         if res.name in ("", ".", ".."):
-            raise fs_error(errno.EEXIST, path)
+            raise fs_error(errno.EISDIR, path)  # a directory, as open(O_CREAT) answers
         old = None
         if res.node is not None:
             old = self.inode(res.node)

@@ -176,8 +176,13 @@ def test_put_file_refuses_trailing_slash_and_read_only(tmp_path):
             fs.put_file("/x", Bytes(b"x"), 1, 0o644, 0, 0, 0, 0)
         assert e.value.errno == errno.EROFS
     fs = open_ext4(RawFile(img, writable=True), writable=True)
-    with pytest.raises(OSError) as e:
-        fs.put_file("/x/", Bytes(b"x"), 1, 0o644, 0, 0, 0, 0)
-    assert e.value.errno == errno.EISDIR  # as open("/x/", O_CREAT) answers
+    host = str(tmp_path / "d")
+    os.mkdir(host)
+    for p, hp in (("/x/", "/x/"), ("/", "/"), ("/lost+found/.", "/."), ("/lost+found/..", "/..")):
+        with pytest.raises(OSError) as e:
+            fs.put_file(p, Bytes(b"x"), 1, 0o644, 0, 0, 0, 0, replace=True)
+        with pytest.raises(OSError) as k:
+            os.open(host + hp, os.O_WRONLY | os.O_CREAT, 0o644)
+        assert e.value.errno == k.value.errno == errno.EISDIR, p  # as open(O_CREAT) answers
     fs.close()
     e2fsck_clean(img)
