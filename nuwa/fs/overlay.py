@@ -559,16 +559,32 @@ class Overlay(MemoryFS):
         # 3. creations, top-down; contents of new files written as they are created
         self._created: set[int] = set()
         placed: dict[int, str] = {}
+        landed: set[str] = set()  # backend paths of set-aside nodes already renamed into place
+
+        def now_at(bp: str) -> str:
+            """Where backend path ``bp`` is at this point of step 3 (its set-aside directory
+            may be in the staging directory still, or already in place)."""
+            q = bp
+            while q not in carried:
+                if q == "/":
+                    return bp
+                q = q.rpartition("/")[0] or "/"
+            return carried[q][1 if q in landed else 0] + bp[len(q):]
+
         for p in order:
             n = final[p]
             if id(n) in staged and id(n) not in placed:
                 b.rename(staged[id(n)], p)
+                landed.add(n.origin.path)
             elif in_place(p, n):
                 pass
             elif id(n) in placed:
                 b.link(placed[id(n)], p)
             elif n.origin is not None and any(in_place(q, n) for q in paths_of[id(n)]):
-                b.link(next(q for q in paths_of[id(n)] if in_place(q, n)), p)
+                # a name kept by a directory set aside: linked from where it is now (the
+                # directory may be placed after this path)
+                bp = next(bp for bp in self._backend_paths(n) if moved_to(bp, 1) in paths_of[id(n)])
+                b.link(now_at(bp), p)
             else:
                 self._create(p, n)
             placed.setdefault(id(n), p)

@@ -345,3 +345,17 @@ def test_commit_removes_names_under_a_directory_taken_along():
     assert run_steps(FsTarget(ov), seq) == run_steps(FsTarget(direct), seq)
     ov.commit()
     assert snapshot(FsTarget(base)) == snapshot(FsTarget(direct))
+
+
+def test_commit_links_a_name_kept_by_a_directory_placed_later():
+    """/c (a hard link of /a/c) renamed to /n1, then /a renamed to /c, everything loaded: /n1
+    is linked from /a/c where it is at that point (the set-aside /a is put at /c only after
+    /n1 in the commit's order), not from /c/c, which does not exist yet."""
+    direct, base = _mem(), _mem()
+    ov = Overlay(base, clock=counter_clock())
+    list(ov.walk("/"))
+    seq = [("rename", "/c", "/n1", False), ("rename", "/a", "/c", False)]
+    assert run_steps(FsTarget(ov), seq) == run_steps(FsTarget(direct), seq)
+    ov.commit()
+    assert snapshot(FsTarget(base)) == snapshot(FsTarget(direct))
+    assert base.lstat("/n1").st_ino == base.lstat("/c/c").st_ino
