@@ -196,6 +196,7 @@ class FsTarget(OsTarget):
 
         s = self.fs.open_handle(src, os.O_RDONLY)
         try:
+            s.pread(0, 1)  # a directory fails here (EISDIR), as cp's first read(2) does
             d = self.fs.open_handle(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
                 if not self.fs.clone_content(s, d):
