@@ -155,8 +155,9 @@ def _selected(path: str, include, exclude) -> tuple[bool, bool]:
 
 class _Differ:
     def __init__(self, fs_a, fs_b, include=(), exclude=(), times=False, hashes=True, same_content=None,
-                 atimes=False):
+                 atimes=False, sha256_b=None):
         self.atimes = atimes
+        self.sha256_b = sha256_b
         self.a, self.b = fs_a, fs_b
         self.include, self.exclude = tuple(include), tuple(exclude)
         self.times, self.hashes = times, hashes
@@ -183,7 +184,7 @@ class _Differ:
         self._note(table, path, at)
         if report:
             if at.type == "file" and self.hashes:
-                at.sha256 = sha256_of(fs, path)
+                at.sha256 = self._sha256(fs, path)
             self.entries.append(Entry(path, status, at if status == "removed" else None,
                                       at if status == "added" else None))
         if at.type == "dir" and descend:
@@ -223,9 +224,9 @@ class _Differ:
                     changes.append("size")
                     changes.append("content")
                     if self.hashes:
-                        at.sha256, bt.sha256 = sha256_of(self.a, path), sha256_of(self.b, path)
+                        at.sha256, bt.sha256 = sha256_of(self.a, path), self._sha256(self.b, path)
                 elif not self._same_content(path, st_a, st_b):
-                    ha, hb = sha256_of(self.a, path), sha256_of(self.b, path)
+                    ha, hb = sha256_of(self.a, path), self._sha256(self.b, path)
                     if ha != hb:  # hashes are reported only for contents that differ
                         at.sha256, bt.sha256 = ha, hb
                         changes.append("content")
@@ -236,6 +237,14 @@ class _Differ:
             self.both.append((path, at, bt, changes))
         if at.type == "dir" and descend:
             self.dir(path, st_a, st_b)
+
+    def _sha256(self, fs, path: str) -> str:
+        """sha256 of ``path`` in ``fs``; on the new side, the writer's own when it kept one."""
+        if fs is self.b and self.sha256_b is not None:
+            known = self.sha256_b(path)
+            if known is not None:
+                return known
+        return sha256_of(fs, path)
 
     def _same_content(self, path, st_a, st_b) -> bool:
         if self.same_content is not None:
@@ -257,7 +266,7 @@ class _Differ:
                 changes.append("hardlinks")
             if changes:
                 if "content" in changes and at.type == "file" and self.hashes and at.sha256 is None:
-                    at.sha256, bt.sha256 = sha256_of(self.a, path), sha256_of(self.b, path)
+                    at.sha256, bt.sha256 = sha256_of(self.a, path), self._sha256(self.b, path)
                 self.entries.append(Entry(path, "changed", at, bt, changes))
 
 
@@ -275,7 +284,7 @@ def diff_trees(fs_a: FileSystem, fs_b: FileSystem, include=(), exclude=(), times
 
 
 def diff_paths(fs_a: FileSystem, fs_b: FileSystem, paths, group, times: bool = False,
-               same_content=None) -> list[Entry]:
+               same_content=None, sha256_b=None) -> list[Entry]:
     """What :func:`diff_trees` gives for ``fs_b`` made from ``fs_a``, comparing only ``paths``.
 
     For a writer that recorded what it changed (the overlay): ``paths`` are ``(path, deep)``
@@ -289,8 +298,11 @@ def diff_paths(fs_a: FileSystem, fs_b: FileSystem, paths, group, times: bool = F
     inode's paths in ``fs_b`` are then the ones visited there plus its unvisited paths in
     ``fs_a`` (those are identical on both sides); such an unvisited path is compared too (its
     group, or its inode, changed).
+
+    ``sha256_b(path)`` may give the sha256 (hex) of a regular file of ``fs_b`` without reading
+    it (the writer hashed it as it wrote it; None: not known, it is read).
     """
-    d = _Differ(fs_a, fs_b, times=times, same_content=same_content)
+    d = _Differ(fs_a, fs_b, times=times, same_content=same_content, sha256_b=sha256_b)
     for path, deep in paths:
         st_a, st_b = _lstat_or_none(fs_a, path), _lstat_or_none(fs_b, path)
         if st_b is None:

@@ -24,6 +24,7 @@ flushed. ``discard()`` forgets everything: the backend was never written.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat as S
 import tempfile
@@ -69,13 +70,21 @@ class OriginContent:
 
 
 class SpoolContent:
-    """A modified file: bytes in a SpooledTemporaryFile, holes tracked by the logical size."""
+    """A modified file: bytes in a SpooledTemporaryFile, holes tracked by the logical size.
+
+    It also keeps the sha256 of its bytes while they are written front to back (as unpacking
+    a package writes a file), so :meth:`Overlay.changes` need not read them back to hash them:
+    the running hash covers ``[0, _hashed)``, every byte in ``[_hashed, size)`` is zero (a
+    hole or a truncate's extension), and any other write drops it (:meth:`sha256` is then None).
+    """
 
     def __init__(self, spool_max: int):
         self.spool_max = spool_max
         self.f = tempfile.SpooledTemporaryFile(max_size=spool_max)
         self.size = 0
         self.blocks: set[int] = set()
+        self._hash = hashlib.sha256()
+        self._hashed = 0
 
     @classmethod
     def copy_of(cls, src, spool_max: int) -> "SpoolContent":
@@ -103,16 +112,47 @@ class SpoolContent:
         self.f.write(data)
         self.blocks.update(range(offset // BLOCK, (offset + len(data) - 1) // BLOCK + 1))
         self.size = max(self.size, offset + len(data))
+        h = self._hash
+        if h is not None:
+            if offset < self._hashed or offset - self._hashed > _HASH_GAP:
+                self._hash = None  # rewritten in place, or far past a hole: hashed on demand
+            else:
+                _hash_zeros(h, offset - self._hashed)  # a hole left by copy_of (zeros)
+                h.update(data)
+                self._hashed = offset + len(data)
         return len(data)
 
     def truncate(self, length: int) -> None:
         if length < self.size:
             self.f.truncate(length)
             self.blocks = {b for b in self.blocks if b * BLOCK < length}
+        if length < self._hashed:
+            self._hash = None
         self.size = length
 
     def allocated(self) -> int:
         return len(self.blocks)
+
+    def sha256(self) -> str | None:
+        """The sha256 of the contents when it was kept while writing (hex), else None."""
+        if self._hash is None:
+            return None
+        if self._hashed == self.size:
+            return self._hash.hexdigest()
+        h = self._hash.copy()
+        _hash_zeros(h, self.size - self._hashed)  # a trailing hole
+        return h.hexdigest()
+
+
+#: a write this far past the hashed bytes drops the running hash instead of hashing the zeros
+_HASH_GAP = 64 << 20
+_ZEROS = bytes(1 << 20)
+
+
+def _hash_zeros(h, n: int) -> None:
+    while n > 0:
+        h.update(_ZEROS if n >= len(_ZEROS) else _ZEROS[:n])
+        n -= len(_ZEROS)
 
 
 class Savepoint:
@@ -389,12 +429,16 @@ class Overlay(MemoryFS):
                 return False  # no fingerprint can match spooled bytes: compare the hashes
             return None
 
+        def sha256_b(path):  # kept while the contents were written: no read back
+            n = nodes[path] if path in nodes else self._node_at(path)
+            return n.content.sha256() if n is not None and isinstance(n.content, SpoolContent) else None
+
         # what the diff looks up in the overlay is not the job's reading: it reads the backend
         # itself for everything else (and a trace records that)
         note, self._note_seen = self._note_seen, None
         try:
             return diff_paths(KnownStats(self.backend, known), NodeReads(self, nodes), paths, self._groups,
-                              times=times, same_content=same_content)
+                              times=times, same_content=same_content, sha256_b=sha256_b)
         finally:
             self._note_seen = note
 
