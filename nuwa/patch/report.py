@@ -262,7 +262,7 @@ def reboot_needed(packages: list[dict], changes, scripts: list[dict], read=None)
     ``to_json()`` entries have ``path``); ``read(path)`` reads a file of the staged image."""
     reasons: list[str] = []
     pkgs: set[str] = set()
-    changed = {c.to_json()["path"] if hasattr(c, "to_json") else c["path"] for c in changes}
+    changed = {c["path"] if isinstance(c, dict) else c.path for c in changes}  # no to_json() per entry
     written = [f for f in REBOOT_FILES if f in changed]
     if written:
         reasons.append(f"a maintainer script wrote {written[0]}")
