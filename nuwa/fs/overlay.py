@@ -31,7 +31,7 @@ import tempfile
 import time
 
 from nuwa.errors import InvalidInputError, OperationFailedError, fs_error
-from nuwa.fs.content import copy_content, fill
+from nuwa.fs.content import CHUNK, copy_content, fill
 from nuwa.fs.diff import Entry, diff_paths
 from nuwa.fs.memory import BLOCK, MemoryFS, Node, on_paths
 from nuwa.fs.model import FileSystem, Resolver, StatVFS, join
@@ -72,10 +72,8 @@ class OriginContent:
 class SpoolContent:
     """A modified file: bytes in a SpooledTemporaryFile, holes tracked by the logical size.
 
-    It also keeps the sha256 of its bytes while they are written front to back (as unpacking
-    a package writes a file), so :meth:`Overlay.changes` need not read them back to hash them:
-    the running hash covers ``[0, _hashed)``, every byte in ``[_hashed, size)`` is zero (a
-    hole or a truncate's extension), and any other write drops it (:meth:`sha256` is then None).
+    :meth:`sha256` hashes the spooled bytes directly (no handle, no path) and keeps the hash
+    until the next write, for :meth:`Overlay.changes`.
     """
 
     def __init__(self, spool_max: int):
@@ -83,8 +81,7 @@ class SpoolContent:
         self.f = tempfile.SpooledTemporaryFile(max_size=spool_max)
         self.size = 0
         self.blocks: set[int] = set()
-        self._hash = hashlib.sha256()
-        self._hashed = 0
+        self._sha256: str | None = None
 
     @classmethod
     def copy_of(cls, src, spool_max: int) -> "SpoolContent":
@@ -108,51 +105,44 @@ class SpoolContent:
         return sum(1 for b in range(offset // BLOCK, (offset + n - 1) // BLOCK + 1) if b not in self.blocks)
 
     def pwrite(self, offset: int, data: bytes) -> int:
+        self._sha256 = None
         self.f.seek(offset)
         self.f.write(data)
         self.blocks.update(range(offset // BLOCK, (offset + len(data) - 1) // BLOCK + 1))
         self.size = max(self.size, offset + len(data))
-        h = self._hash
-        if h is not None:
-            if offset < self._hashed or offset - self._hashed > _HASH_GAP:
-                self._hash = None  # rewritten in place, or far past a hole: hashed on demand
-            else:
-                _hash_zeros(h, offset - self._hashed)  # a hole left by copy_of (zeros)
-                h.update(data)
-                self._hashed = offset + len(data)
         return len(data)
 
     def truncate(self, length: int) -> None:
+        self._sha256 = None
         if length < self.size:
             self.f.truncate(length)
             self.blocks = {b for b in self.blocks if b * BLOCK < length}
-        if length < self._hashed:
-            self._hash = None
         self.size = length
 
     def allocated(self) -> int:
         return len(self.blocks)
 
-    def sha256(self) -> str | None:
-        """The sha256 of the contents when it was kept while writing (hex), else None."""
-        if self._hash is None:
-            return None
-        if self._hashed == self.size:
-            return self._hash.hexdigest()
-        h = self._hash.copy()
-        _hash_zeros(h, self.size - self._hashed)  # a trailing hole
-        return h.hexdigest()
+    def sha256(self) -> str:
+        """The sha256 of the contents (hex), read from the spool in pieces; kept until a write.
 
-
-#: a write this far past the hashed bytes drops the running hash instead of hashing the zeros
-_HASH_GAP = 64 << 20
-_ZEROS = bytes(1 << 20)
-
-
-def _hash_zeros(h, n: int) -> None:
-    while n > 0:
-        h.update(_ZEROS if n >= len(_ZEROS) else _ZEROS[:n])
-        n -= len(_ZEROS)
+        Hashed when asked, not as written: a job writes far more than it leaves (a kernel
+        update wrote 353 MB into files and left 127 MB: a hash kept while writing cost more
+        than reading the survivors back, measured)."""
+        if self._sha256 is None:
+            h = hashlib.sha256()
+            f, left = self.f, self.size
+            f.seek(0)
+            while left:  # the file holds at most ``size`` bytes; past its end is a hole
+                chunk = f.read(min(CHUNK, left))
+                if not chunk:
+                    break
+                h.update(chunk)
+                left -= len(chunk)
+            while left > 0:
+                h.update(bytes(min(CHUNK, left)))
+                left -= CHUNK
+            self._sha256 = h.hexdigest()
+        return self._sha256
 
 
 class Savepoint:
@@ -429,7 +419,7 @@ class Overlay(MemoryFS):
                 return False  # no fingerprint can match spooled bytes: compare the hashes
             return None
 
-        def sha256_b(path):  # kept while the contents were written: no read back
+        def sha256_b(path):  # hashed from the spool, not read back through a handle
             n = nodes[path] if path in nodes else self._node_at(path)
             return n.content.sha256() if n is not None and isinstance(n.content, SpoolContent) else None
 
