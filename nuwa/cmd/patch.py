@@ -70,10 +70,10 @@ def fewer_collections():
 
     A job builds hundreds of thousands of long-lived objects (the overlay's nodes, the ext4
     caches, the scripts' command records, the report); at Python's default thresholds (700, 10,
-    10) every 700 allocations start a collection and each full one walks them all: 5 full ones
-    and 0.55 s of a kernel update's 7.3 s cpu (measured). At (10000, 10, 10) the same run makes
-    47 young collections and no full one (-0.7 s cpu), with the same peak memory: the job's
-    garbage is mostly freed by reference counting, not by the collector."""
+    10) every 700 allocations start a collection and each full one walks them all. Measured on
+    a kernel update (4 .debs, 26,793 command records): 648 collections, 5 of them full, took
+    0.53-0.59 s of cpu; with 10000 first, 89 collections, none full, 0.25-0.29 s, and the same
+    peak memory (400 MB): the job's garbage is freed by reference counting, not the collector."""
     old = gc.get_threshold()
     gc.set_threshold(max(10_000, old[0]), *old[1:])
     try:
