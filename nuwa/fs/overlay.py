@@ -416,7 +416,7 @@ class Overlay(MemoryFS):
             if n is not None and isinstance(n.content, OriginContent) and path in self._backend_paths(n):
                 return True
             if n is not None and isinstance(n.content, SpoolContent):
-                return False  # no fingerprint can match spooled bytes: compare the hashes
+                return False  # no fingerprint can match spooled bytes: compare the contents
             return None
 
         def sha256_b(path):  # hashed from the spool, not read back through a handle
@@ -427,7 +427,8 @@ class Overlay(MemoryFS):
         # itself for everything else (and a trace records that)
         note, self._note_seen = self._note_seen, None
         try:
-            return diff_paths(KnownStats(self.backend, known), NodeReads(self, nodes), paths, self._groups,
+            old = KnownStats(self.backend, known)
+            return diff_paths(old, NodeReads(self, nodes, old.backend_xattrs), paths, self._groups,
                               times=times, same_content=same_content, sha256_b=sha256_b)
         finally:
             self._note_seen = note
