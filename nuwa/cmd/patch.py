@@ -14,6 +14,8 @@ one task per image on Dask, a fleet summary, and the worst image's exit code.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import sys
 
@@ -60,6 +62,24 @@ def _repo_options(args):
     return RepoOptions(repos=args.repo, keyrings=args.keyring, sources_only=args.sources_only,
                        allow_insecure=args.allow_insecure, allow_expired=args.allow_expired, cache=args.cache,
                        offline=args.offline, quiet=args.quiet or args.json)
+
+
+@contextlib.contextmanager
+def fewer_collections():
+    """The cyclic garbage collector run less often during one patch job (thresholds restored after).
+
+    A job builds hundreds of thousands of long-lived objects (the overlay's nodes, the ext4
+    caches, the scripts' command records, the report); at Python's default thresholds (700, 10,
+    10) every 700 allocations start a collection and each full one walks them all. Measured on
+    a kernel update (4 .debs, 26,793 command records): 648 collections, 5 of them full, took
+    0.53-0.59 s of cpu; with 10000 first, 89 collections, none full, 0.25-0.29 s, and the same
+    peak memory (400 MB): the job's garbage is freed by reference counting, not the collector."""
+    old = gc.get_threshold()
+    gc.set_threshold(max(10_000, old[0]), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 def is_fleet(args) -> bool:
@@ -132,8 +152,8 @@ def run_patch(args) -> int:
     from nuwa.apt.progress import Stages  # (late, see above)
 
     stages = Stages(sys.stderr, quiet=bool(args.quiet or args.json))  # a no-op unless stderr is a terminal
-    with nuwa.open(args.image, writable=bool(args.in_place and not args.dry_run), partition=args.partition,
-                   unsafe_in_place=args.unsafe_in_place) as image:
+    with fewer_collections(), nuwa.open(args.image, writable=bool(args.in_place and not args.dry_run),
+                                        partition=args.partition, unsafe_in_place=args.unsafe_in_place) as image:
         if request is None:
             report = image.patch(debs=archives, output=args.output, in_place=args.in_place, dry_run=args.dry_run,
                                  report=args.report, firstboot_timeout=args.firstboot_timeout,

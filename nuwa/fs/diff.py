@@ -9,7 +9,8 @@ like ``virt-diff`` (``-`` removed, ``+`` added, ``=`` changed) or a JSON documen
 Speed. Contents are compared cheaply first: different sizes mean different contents (no
 hashing needed to decide); otherwise both filesystems are asked for a *content fingerprint*
 (an optional backend method, see :func:`fingerprint`), and only when those are missing or
-differ are the contents hashed. A backend whose files can share storage (an ext4 image over a
+differ are the contents read, side by side up to the first difference (:func:`same_bytes`),
+and hashed only when they differ (a hash is reported for differing contents only). A backend whose files can share storage (an ext4 image over a
 qcow2 backing file shared with the other image, or an overlay over its backend) can prove two
 contents identical without reading them.
 """
@@ -21,7 +22,7 @@ import json
 import stat as S
 from dataclasses import dataclass, field
 
-from nuwa.fs.content import pieces
+from nuwa.fs.content import CHUNK, pieces
 from nuwa.fs.model import FileSystem, join
 
 _TYPES = {S.S_IFREG: "file", S.S_IFDIR: "dir", S.S_IFLNK: "symlink", S.S_IFIFO: "fifo",
@@ -58,6 +59,30 @@ def sha256_of(fs: FileSystem, path: str) -> str:
     finally:
         handle.close()
     return h.hexdigest()
+
+
+def same_bytes(fs_a: FileSystem, fs_b: FileSystem, path: str, size: int) -> bool:
+    """Whether the first ``size`` bytes of ``path`` read the same in ``fs_a`` and ``fs_b``: read
+    side by side in pieces, up to the first piece that differs. Cheaper than hashing both when
+    they are equal (no hash computed), which is what most files a package upgrade rewrites are."""
+    ha = fs_a.open_handle(path)
+    try:
+        hb = fs_b.open_handle(path)
+        try:
+            off = 0
+            while off < size:
+                n = min(CHUNK, size - off)
+                a = ha.pread(off, n)
+                if a != hb.pread(off, n):
+                    return False
+                if not a:
+                    break
+                off += len(a)
+            return True
+        finally:
+            hb.close()
+    finally:
+        ha.close()
 
 
 @dataclass
@@ -155,8 +180,9 @@ def _selected(path: str, include, exclude) -> tuple[bool, bool]:
 
 class _Differ:
     def __init__(self, fs_a, fs_b, include=(), exclude=(), times=False, hashes=True, same_content=None,
-                 atimes=False):
+                 atimes=False, sha256_b=None):
         self.atimes = atimes
+        self.sha256_b = sha256_b
         self.a, self.b = fs_a, fs_b
         self.include, self.exclude = tuple(include), tuple(exclude)
         self.times, self.hashes = times, hashes
@@ -183,7 +209,7 @@ class _Differ:
         self._note(table, path, at)
         if report:
             if at.type == "file" and self.hashes:
-                at.sha256 = sha256_of(fs, path)
+                at.sha256 = self._sha256(fs, path)
             self.entries.append(Entry(path, status, at if status == "removed" else None,
                                       at if status == "added" else None))
         if at.type == "dir" and descend:
@@ -223,9 +249,9 @@ class _Differ:
                     changes.append("size")
                     changes.append("content")
                     if self.hashes:
-                        at.sha256, bt.sha256 = sha256_of(self.a, path), sha256_of(self.b, path)
-                elif not self._same_content(path, st_a, st_b):
-                    ha, hb = sha256_of(self.a, path), sha256_of(self.b, path)
+                        at.sha256, bt.sha256 = sha256_of(self.a, path), self._sha256(self.b, path)
+                elif not self._same_content(path, st_a, st_b) and not same_bytes(self.a, self.b, path, at.size):
+                    ha, hb = sha256_of(self.a, path), self._sha256(self.b, path)
                     if ha != hb:  # hashes are reported only for contents that differ
                         at.sha256, bt.sha256 = ha, hb
                         changes.append("content")
@@ -236,6 +262,14 @@ class _Differ:
             self.both.append((path, at, bt, changes))
         if at.type == "dir" and descend:
             self.dir(path, st_a, st_b)
+
+    def _sha256(self, fs, path: str) -> str:
+        """sha256 of ``path`` in ``fs``; on the new side, the writer's own when it kept one."""
+        if fs is self.b and self.sha256_b is not None:
+            known = self.sha256_b(path)
+            if known is not None:
+                return known
+        return sha256_of(fs, path)
 
     def _same_content(self, path, st_a, st_b) -> bool:
         if self.same_content is not None:
@@ -257,7 +291,7 @@ class _Differ:
                 changes.append("hardlinks")
             if changes:
                 if "content" in changes and at.type == "file" and self.hashes and at.sha256 is None:
-                    at.sha256, bt.sha256 = sha256_of(self.a, path), sha256_of(self.b, path)
+                    at.sha256, bt.sha256 = sha256_of(self.a, path), self._sha256(self.b, path)
                 self.entries.append(Entry(path, "changed", at, bt, changes))
 
 
@@ -275,7 +309,7 @@ def diff_trees(fs_a: FileSystem, fs_b: FileSystem, include=(), exclude=(), times
 
 
 def diff_paths(fs_a: FileSystem, fs_b: FileSystem, paths, group, times: bool = False,
-               same_content=None) -> list[Entry]:
+               same_content=None, sha256_b=None) -> list[Entry]:
     """What :func:`diff_trees` gives for ``fs_b`` made from ``fs_a``, comparing only ``paths``.
 
     For a writer that recorded what it changed (the overlay): ``paths`` are ``(path, deep)``
@@ -289,8 +323,11 @@ def diff_paths(fs_a: FileSystem, fs_b: FileSystem, paths, group, times: bool = F
     inode's paths in ``fs_b`` are then the ones visited there plus its unvisited paths in
     ``fs_a`` (those are identical on both sides); such an unvisited path is compared too (its
     group, or its inode, changed).
+
+    ``sha256_b(path)`` may give the sha256 (hex) of a regular file of ``fs_b`` without reading
+    it (the writer hashed it as it wrote it; None: not known, it is read).
     """
-    d = _Differ(fs_a, fs_b, times=times, same_content=same_content)
+    d = _Differ(fs_a, fs_b, times=times, same_content=same_content, sha256_b=sha256_b)
     for path, deep in paths:
         st_a, st_b = _lstat_or_none(fs_a, path), _lstat_or_none(fs_b, path)
         if st_b is None:

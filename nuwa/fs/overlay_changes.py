@@ -88,10 +88,12 @@ def link_groups(backend: FileSystem, loaded: dict, nlink: dict, inos, first_new:
 
 class KnownStats:
     """The backend, with the lstat of the paths whose listing the overlay loaded (None: not
-    there) answered from that listing: the backend has not changed since."""
+    there) answered from that listing: the backend has not changed since. A path's xattrs
+    (not following symlinks) are read once, for both sides (:meth:`backend_xattrs`)."""
 
     def __init__(self, fs: FileSystem, known: dict):
         self.fs, self.known = fs, known
+        self._xattrs: dict[str, dict] = {}
 
     def __getattr__(self, name):
         return getattr(self.fs, name)
@@ -104,13 +106,31 @@ class KnownStats:
             raise fs_error(errno.ENOENT, path)
         return st
 
+    def backend_xattrs(self, path: str) -> dict:
+        """The backend's xattrs of ``path`` itself (name -> value), read once."""
+        xs = self._xattrs.get(path)
+        if xs is None:
+            b = self.fs
+            xs = self._xattrs[path] = {n: b.getxattr(path, n, follow_symlinks=False)
+                                       for n in b.listxattr(path, follow_symlinks=False)}
+        return xs
+
+    def listxattr(self, path: str, follow_symlinks: bool = True) -> list[str]:
+        return self.fs.listxattr(path, True) if follow_symlinks else list(self.backend_xattrs(path))
+
+    def getxattr(self, path: str, name: str, follow_symlinks: bool = True) -> bytes:
+        xs = None if follow_symlinks else self.backend_xattrs(path)
+        return self.fs.getxattr(path, name, follow_symlinks) if xs is None or name not in xs else xs[name]
+
 
 class NodeReads:
     """The overlay, with the paths whose nodes :func:`touched_paths` found read from
-    those nodes (no path resolution)."""
+    those nodes (no path resolution). A node's xattrs never loaded are its backend inode's,
+    read through ``backend_xattrs(backend path)`` (shared with the backend's side) and not
+    loaded into the node: the commit then has nothing to compare for them."""
 
-    def __init__(self, ov, nodes: dict):
-        self.ov, self.nodes = ov, nodes
+    def __init__(self, ov, nodes: dict, backend_xattrs=None):
+        self.ov, self.nodes, self.backend_xattrs = ov, nodes, backend_xattrs
 
     def __getattr__(self, name):
         return getattr(self.ov, name)
@@ -123,15 +143,21 @@ class NodeReads:
         n = self.nodes.get(path)
         return self.ov.readlink(path) if n is None or not S.S_ISLNK(n.mode) else n.target
 
+    def _node_xattrs(self, n) -> dict:
+        if n.xattrs is None and self.backend_xattrs is not None:
+            return self.backend_xattrs(n.origin.path)  # unchanged since loaded (lazily) from there
+        return self.ov._xattrs(n)
+
     def listxattr(self, path: str, follow_symlinks: bool = True) -> list[str]:
         n = self.nodes.get(path)
-        return self.ov.listxattr(path, follow_symlinks) if n is None or follow_symlinks else list(self.ov._xattrs(n))
+        return self.ov.listxattr(path, follow_symlinks) if n is None or follow_symlinks else list(self._node_xattrs(n))
 
     def getxattr(self, path: str, name: str, follow_symlinks: bool = True) -> bytes:
         n = self.nodes.get(path)
-        if n is None or follow_symlinks or name not in self.ov._xattrs(n):
+        xs = None if n is None or follow_symlinks else self._node_xattrs(n)
+        if xs is None or name not in xs:
             return self.ov.getxattr(path, name, follow_symlinks)
-        return self.ov._xattrs(n)[name]
+        return xs[name]
 
     def open_handle(self, path: str, flags: int = os.O_RDONLY, mode: int = 0o666):
         n = self.nodes.get(path)

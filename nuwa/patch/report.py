@@ -192,10 +192,31 @@ def _unpacked_changelog(read, archive) -> str | None:
     return None
 
 
-def _changelog_cves(archive, by_package: dict, old_source_version: str | None, read=None) -> tuple[list[str], str]:
+def _changelog_text(archive, read, texts: dict) -> tuple[str | None, str | None, str]:
+    """``(text, sibling, error)`` of ``archive``'s changelog: unpacked in the staged image, else
+    in the .deb (or the sibling its doc directory links to); read once per package of the run
+    (``texts``): a kernel's image and its meta package share one changelog of megabytes."""
+    got = texts.get(archive.package)
+    if got is None:
+        text = _unpacked_changelog(read, archive)
+        if text is not None:
+            got = (text, None, "")
+        else:
+            try:
+                got = (*deb_changelog(archive.path, archive.package), "")
+            except NuwaError as e:  # an unreadable changelog does not fail the run: it is noted
+                got = (None, None, f"changelog not readable: {e}")
+        texts[archive.package] = got
+    return got
+
+
+def _changelog_cves(archive, by_package: dict, old_source_version: str | None, read=None,
+                    texts: dict | None = None) -> tuple[list[str], str]:
     """CVE ids of ``archive``'s changelog entries newer than ``old_source_version``; the
     sibling's .deb is read when the doc directory links to it (and it is in the run).
-    ``read`` reads the staged image, where the unpacked changelog is looked for first."""
+    ``read`` reads the staged image, where the unpacked changelog is looked for first;
+    ``texts`` keeps the changelogs read (:func:`_changelog_text`)."""
+    texts = {} if texts is None else texts
     src_ver = _source_version(archive)
     seen = set()
     current = archive
@@ -203,13 +224,9 @@ def _changelog_cves(archive, by_package: dict, old_source_version: str | None, r
         if current.package in seen:
             break
         seen.add(current.package)
-        text = _unpacked_changelog(read, current)
-        if text is not None:
-            return cves_between(text, old_source_version, src_ver), ""
-        try:
-            text, link = deb_changelog(current.path, current.package)
-        except NuwaError as e:  # an unreadable changelog does not fail the run: it is noted
-            return [], f"changelog not readable: {e}"
+        text, link, error = _changelog_text(current, read, texts)
+        if error:
+            return [], error
         if text is not None:
             return cves_between(text, old_source_version, src_ver), ""
         current = by_package.get(link or "")
@@ -231,6 +248,7 @@ def package_details(packages: list[dict], archives, scripts: list[dict], before:
     :func:`installed_sources` of the image before the run; ``read`` reads the staged image."""
     by_package = {a.package: a for a in archives}
     done: dict[tuple, tuple[list[str], str]] = {}
+    texts: dict = {}
     for p in packages:
         name = p["package"].split(":", 1)[0]
         a = by_package.get(name)
@@ -242,7 +260,7 @@ def package_details(packages: list[dict], archives, scripts: list[dict], before:
             old_sv = before.get(name, (None, None))[1]
             key = (src, _source_version(a), old_sv)
             if key not in done:
-                done[key] = _changelog_cves(a, by_package, old_sv, read)
+                done[key] = _changelog_cves(a, by_package, old_sv, read, texts)
             p["cves"], p["changelog_note"] = done[key]
         mine = [s for s in scripts if s["package"].split(":", 1)[0] == name]
         p["scripts"] = [f"{s['script']} {' '.join(s['args'])}".rstrip() for s in mine]
@@ -262,7 +280,7 @@ def reboot_needed(packages: list[dict], changes, scripts: list[dict], read=None)
     ``to_json()`` entries have ``path``); ``read(path)`` reads a file of the staged image."""
     reasons: list[str] = []
     pkgs: set[str] = set()
-    changed = {c.to_json()["path"] if hasattr(c, "to_json") else c["path"] for c in changes}
+    changed = {c["path"] if isinstance(c, dict) else c.path for c in changes}  # no to_json() per entry
     written = [f for f in REBOOT_FILES if f in changed]
     if written:
         reasons.append(f"a maintainer script wrote {written[0]}")
