@@ -12,6 +12,7 @@ import datetime
 import fcntl
 import os
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -107,6 +108,8 @@ def link_tree(src: str, dst: str) -> str:
 
 #: the overlay mounts copy_tree made in this process: mount point -> its layers directory
 _COPIES: dict[str, str] = {}
+#: and mount point -> its lower layer (the cached tree it copies)
+_LOWERS: dict[str, str] = {}
 
 
 def _overlay_usable() -> bool:
@@ -156,6 +159,7 @@ def _overlay_copy(src: str, dst: str) -> bool:
         os.rmdir(dst)
         return False
     _COPIES[dst] = layers
+    _LOWERS[dst] = src
     return True
 
 
@@ -179,6 +183,69 @@ def copy_tree(src: str, dst: str) -> str:
     return dst
 
 
+def upper_layer(dst: str) -> str | None:
+    """The overlay copy at ``dst``'s upper layer: every change made to the copy since
+    :func:`copy_tree` made it (written and new files, copied-up directories, whiteouts for
+    removed paths), read-only for callers while the copy is mounted; None when ``dst`` is not
+    an overlay copy."""
+    layers = _COPIES.get(os.path.abspath(dst))
+    return os.path.join(layers, "upper") if layers else None
+
+
+def renew_copy(src: str, dst: str, paths: list[str]) -> bool:
+    """Make the overlay copy of ``src`` at ``dst`` a fresh one (remount it over an empty upper
+    layer) when every change it holds is at or below one of ``paths`` (relative), and say so;
+    False, and ``dst`` untouched, when it is not an overlay copy or holds a change elsewhere.
+
+    For a harness that puts ``paths`` back to ``src``'s state before each case, this is the
+    same reset at the cost of a mount instead of a removal and copy of whole directories:
+    everything outside ``paths`` is unchanged (it is the source's already), everything at or
+    below them becomes the source's again. A directory on the way to a path is copied up by
+    any change below it: it is not a change of its own when its mode, owner and extended
+    attributes are the source's and it is neither opaque nor redirected (times aside, which
+    removing and copying the paths would change as well)."""
+    upper = upper_layer(dst)
+    if upper is None or os.path.realpath(src) != _LOWERS.get(os.path.abspath(dst)):
+        return False
+    paths = {os.path.normpath(p) for p in paths}
+    ways = set()  # the directories on the way to the paths (not the root)
+    for p in paths:
+        while os.path.dirname(p):
+            p = os.path.dirname(p)
+            ways.add(p)
+
+    def walk(rel: str) -> bool:
+        if not _same_dir(os.path.join(upper, rel), os.path.join(src, rel)):
+            return False
+        for name in os.listdir(os.path.join(upper, rel)):
+            sub = os.path.join(rel, name) if rel else name
+            if sub not in paths and (sub not in ways or not walk(sub)):
+                return False
+        return True
+
+    if not walk(""):
+        return False
+    copy_tree(src, dst)
+    return True
+
+
+def _same_dir(upper: str, lower: str) -> bool:
+    """A copied-up directory with the lower one's mode, owner and xattrs, not opaque or redirected."""
+    try:
+        a, b = os.lstat(upper), os.lstat(lower)
+    except FileNotFoundError:
+        return False
+    if not (stat.S_ISDIR(a.st_mode) and stat.S_ISDIR(b.st_mode)) or \
+            (a.st_mode, a.st_uid, a.st_gid) != (b.st_mode, b.st_uid, b.st_gid):
+        return False
+    xa = {n: os.getxattr(upper, n, follow_symlinks=False) for n in os.listxattr(upper, follow_symlinks=False)}
+    if "trusted.overlay.opaque" in xa or "trusted.overlay.redirect" in xa:
+        return False
+    xa = {n: v for n, v in xa.items() if not n.startswith("trusted.overlay.")}
+    xb = {n: os.getxattr(lower, n, follow_symlinks=False) for n in os.listxattr(lower, follow_symlinks=False)}
+    return xa == xb
+
+
 def release_copies(under: str | None = None) -> None:
     """Unmount the overlay copies at or below ``under`` (all when None) and remove their layers;
     the mount points stay, empty, for the caller's own clean-up."""
@@ -188,6 +255,7 @@ def release_copies(under: str | None = None) -> None:
             if subprocess.run(["umount", dst], capture_output=True).returncode != 0:
                 subprocess.run(["umount", "-l", dst], capture_output=True)
             shutil.rmtree(_COPIES.pop(dst), ignore_errors=True)
+            _LOWERS.pop(dst, None)
 
 
 def remove_tree(path: str) -> None:
