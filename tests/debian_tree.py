@@ -93,16 +93,27 @@ def bookworm_tree(extra: tuple[str, ...] = (), arch: str = "amd64") -> str:
     return path
 
 
-def link_tree(src: str, dst: str) -> str:
+def link_tree(src: str, dst: str, without: tuple[str, ...] = ()) -> str:
     """A copy for trees a test only reads or replaces whole files in: :func:`copy_tree`'s
     overlay where it can make one; else one whose files are hard links to ``src``'s
     (``cp -al``), or a full ``cp -a`` copy where links cannot be made (the cache and the
-    test's directory on different file systems, e.g. /tmp on tmpfs)."""
-    if _mounted_copy(src, dst):
+    test's directory on different file systems, e.g. /tmp on tmpfs).
+
+    ``without`` names relative paths left out of the copy: in an overlay copy they are
+    whiteouts put in its upper layer before it is mounted (removing files through an overlay
+    costs a whiteout made by the kernel per file: seconds for a few hundred), in the others
+    they are removed after the copy."""
+    if _mounted_copy(src, dst, without):
         return dst
     if subprocess.run(["cp", "-al", src, dst], capture_output=True).returncode != 0:
         shutil.rmtree(dst, ignore_errors=True)
         subprocess.run(["cp", "-a", src, dst], check=True)
+    for rel in without:
+        p = os.path.join(dst, rel)
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p)
+        elif os.path.lexists(p):
+            os.unlink(p)
     return dst
 
 
@@ -132,15 +143,43 @@ def _cached(path: str) -> bool:
     return path.startswith(CACHES) and not any(path == m or path.startswith(m + "/") for m in _COPIES)
 
 
-def _mounted_copy(src: str, dst: str) -> bool:
+def _mounted_copy(src: str, dst: str, without: tuple[str, ...] = ()) -> bool:
     """An overlay copy of ``src`` at ``dst`` when ``src`` is a cached tree and overlays can be
     mounted here; False (nothing made) otherwise."""
     src = os.path.realpath(src)
-    return os.path.isdir(src) and _cached(src) and _overlay_usable() and _overlay_copy(src, os.path.abspath(dst))
+    return os.path.isdir(src) and _cached(src) and _overlay_usable() and _overlay_copy(
+        src, os.path.abspath(dst), without)
 
 
-def _overlay_copy(src: str, dst: str) -> bool:
-    """Mount an overlay at ``dst`` whose lower layer is ``src``; False if the kernel refuses."""
+def _whiteouts(src: str, upper: str, without: tuple[str, ...]) -> None:
+    """Whiteouts (0/0 character devices) in ``upper`` for the paths of ``without`` that
+    ``src`` holds, under directories given the lower ones' mode, owner, xattrs and times
+    (the merged directory shows the upper one's)."""
+    made = set()
+    for rel in without:
+        rel = os.path.normpath(rel)
+        if not os.path.lexists(os.path.join(src, rel)):
+            continue
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            d = "/".join(parts[:i])
+            if d not in made:
+                os.mkdir(os.path.join(upper, d))
+                made.add(d)
+        os.mknod(os.path.join(upper, rel), stat.S_IFCHR | 0o000, os.makedev(0, 0))
+    for d in sorted(made, key=len, reverse=True):
+        lo, up = os.path.join(src, d), os.path.join(upper, d)
+        st = os.lstat(lo)
+        os.chown(up, st.st_uid, st.st_gid)
+        os.chmod(up, stat.S_IMODE(st.st_mode))
+        for n in os.listxattr(lo, follow_symlinks=False):
+            os.setxattr(up, n, os.getxattr(lo, n, follow_symlinks=False), follow_symlinks=False)
+        os.utime(up, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _overlay_copy(src: str, dst: str, without: tuple[str, ...] = ()) -> bool:
+    """Mount an overlay at ``dst`` whose lower layer is ``src`` (less ``without``, see
+    :func:`link_tree`); False if the kernel refuses."""
     layers = os.path.join(os.path.dirname(dst), "." + os.path.basename(dst) + ".layers")
     if os.path.lexists(dst) or os.path.lexists(layers):
         return False
@@ -151,6 +190,7 @@ def _overlay_copy(src: str, dst: str) -> bool:
     st = os.lstat(src)  # the merged root is the upper directory: give it the source root's metadata
     os.chown(upper, st.st_uid, st.st_gid)
     os.chmod(upper, st.st_mode & 0o7777)
+    _whiteouts(src, upper, without)
     os.utime(upper, ns=(st.st_atime_ns, st.st_mtime_ns))
     opts = f"lowerdir={src},upperdir={upper},workdir={work},index=on,redirect_dir=on"
     r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, dst], capture_output=True)
@@ -159,7 +199,8 @@ def _overlay_copy(src: str, dst: str) -> bool:
         os.rmdir(dst)
         return False
     _COPIES[dst] = layers
-    _LOWERS[dst] = src
+    if not without:  # (renew_copy's fresh copy would hold the paths left out)
+        _LOWERS[dst] = src
     return True
 
 

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from debian_tree import bookworm_tree, copy_tree, renew_copy, upper_layer
+from debian_tree import bookworm_tree, copy_tree, link_tree, renew_copy, upper_layer
 
 
 @pytest.fixture
@@ -82,3 +82,25 @@ def test_not_an_overlay_copy_or_another_source(copy, tmp_path):
     plain.mkdir()
     assert not renew_copy(base, str(plain), ["srv"])
     assert not renew_copy(bookworm_tree(extra=()) + "/usr", dst, ["srv"])
+
+
+@pytest.mark.parametrize("overlay", [True, False], ids=["overlay", "hard-linked"])
+def test_link_tree_without_leaves_out_exactly_the_paths(tmp_path, monkeypatch, overlay):
+    base = bookworm_tree()
+    if not overlay:
+        monkeypatch.setenv("NUWA_TEST_COPY", "cp")  # no overlay: cp -al, then removal
+    without = ("usr/share/doc/apt", "usr/share/doc/dpkg/changelog.Debian.gz", "etc/absent")
+    dst = link_tree(base, str(tmp_path / "tree"), without=without)
+    assert (upper_layer(dst) is not None) == overlay
+    assert not os.path.lexists(os.path.join(dst, "usr/share/doc/apt"))
+    assert not os.path.lexists(os.path.join(dst, "usr/share/doc/dpkg/changelog.Debian.gz"))
+    assert sorted(os.listdir(os.path.join(dst, "usr/share/doc/dpkg"))) == sorted(
+        set(os.listdir(os.path.join(base, "usr/share/doc/dpkg"))) - {"changelog.Debian.gz"})
+    assert sorted(os.listdir(os.path.join(dst, "usr/share/doc"))) == sorted(
+        set(os.listdir(os.path.join(base, "usr/share/doc"))) - {"apt"})
+    if overlay:  # the directories on the way show the source's metadata, times included
+        for rel in ("", "usr", "usr/share", "usr/share/doc", "usr/share/doc/dpkg"):
+            a, b = os.lstat(os.path.join(dst, rel)), os.lstat(os.path.join(base, rel))
+            assert (a.st_mode, a.st_uid, a.st_gid, a.st_mtime_ns) == \
+                (b.st_mode, b.st_uid, b.st_gid, b.st_mtime_ns), rel
+        assert not renew_copy(base, dst, ["srv"])  # a fresh copy would hold the paths left out
