@@ -12,6 +12,7 @@ import datetime
 import fcntl
 import os
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -92,21 +93,34 @@ def bookworm_tree(extra: tuple[str, ...] = (), arch: str = "amd64") -> str:
     return path
 
 
-def link_tree(src: str, dst: str) -> str:
+def link_tree(src: str, dst: str, without: tuple[str, ...] = ()) -> str:
     """A copy for trees a test only reads or replaces whole files in: :func:`copy_tree`'s
     overlay where it can make one; else one whose files are hard links to ``src``'s
     (``cp -al``), or a full ``cp -a`` copy where links cannot be made (the cache and the
-    test's directory on different file systems, e.g. /tmp on tmpfs)."""
-    if _mounted_copy(src, dst):
+    test's directory on different file systems, e.g. /tmp on tmpfs).
+
+    ``without`` names relative paths left out of the copy: in an overlay copy they are
+    whiteouts put in its upper layer before it is mounted (removing files through an overlay
+    costs a whiteout made by the kernel per file: seconds for a few hundred), in the others
+    they are removed after the copy."""
+    if _mounted_copy(src, dst, without):
         return dst
     if subprocess.run(["cp", "-al", src, dst], capture_output=True).returncode != 0:
         shutil.rmtree(dst, ignore_errors=True)
         subprocess.run(["cp", "-a", src, dst], check=True)
+    for rel in without:
+        p = os.path.join(dst, rel)
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p)
+        elif os.path.lexists(p):
+            os.unlink(p)
     return dst
 
 
 #: the overlay mounts copy_tree made in this process: mount point -> its layers directory
 _COPIES: dict[str, str] = {}
+#: and mount point -> its lower layer (the cached tree it copies)
+_LOWERS: dict[str, str] = {}
 
 
 def _overlay_usable() -> bool:
@@ -129,15 +143,43 @@ def _cached(path: str) -> bool:
     return path.startswith(CACHES) and not any(path == m or path.startswith(m + "/") for m in _COPIES)
 
 
-def _mounted_copy(src: str, dst: str) -> bool:
+def _mounted_copy(src: str, dst: str, without: tuple[str, ...] = ()) -> bool:
     """An overlay copy of ``src`` at ``dst`` when ``src`` is a cached tree and overlays can be
     mounted here; False (nothing made) otherwise."""
     src = os.path.realpath(src)
-    return os.path.isdir(src) and _cached(src) and _overlay_usable() and _overlay_copy(src, os.path.abspath(dst))
+    return os.path.isdir(src) and _cached(src) and _overlay_usable() and _overlay_copy(
+        src, os.path.abspath(dst), without)
 
 
-def _overlay_copy(src: str, dst: str) -> bool:
-    """Mount an overlay at ``dst`` whose lower layer is ``src``; False if the kernel refuses."""
+def _whiteouts(src: str, upper: str, without: tuple[str, ...]) -> None:
+    """Whiteouts (0/0 character devices) in ``upper`` for the paths of ``without`` that
+    ``src`` holds, under directories given the lower ones' mode, owner, xattrs and times
+    (the merged directory shows the upper one's)."""
+    made = set()
+    for rel in without:
+        rel = os.path.normpath(rel)
+        if not os.path.lexists(os.path.join(src, rel)):
+            continue
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            d = "/".join(parts[:i])
+            if d not in made:
+                os.mkdir(os.path.join(upper, d))
+                made.add(d)
+        os.mknod(os.path.join(upper, rel), stat.S_IFCHR | 0o000, os.makedev(0, 0))
+    for d in sorted(made, key=len, reverse=True):
+        lo, up = os.path.join(src, d), os.path.join(upper, d)
+        st = os.lstat(lo)
+        os.chown(up, st.st_uid, st.st_gid)
+        os.chmod(up, stat.S_IMODE(st.st_mode))
+        for n in os.listxattr(lo, follow_symlinks=False):
+            os.setxattr(up, n, os.getxattr(lo, n, follow_symlinks=False), follow_symlinks=False)
+        os.utime(up, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _overlay_copy(src: str, dst: str, without: tuple[str, ...] = ()) -> bool:
+    """Mount an overlay at ``dst`` whose lower layer is ``src`` (less ``without``, see
+    :func:`link_tree`); False if the kernel refuses."""
     layers = os.path.join(os.path.dirname(dst), "." + os.path.basename(dst) + ".layers")
     if os.path.lexists(dst) or os.path.lexists(layers):
         return False
@@ -148,6 +190,7 @@ def _overlay_copy(src: str, dst: str) -> bool:
     st = os.lstat(src)  # the merged root is the upper directory: give it the source root's metadata
     os.chown(upper, st.st_uid, st.st_gid)
     os.chmod(upper, st.st_mode & 0o7777)
+    _whiteouts(src, upper, without)
     os.utime(upper, ns=(st.st_atime_ns, st.st_mtime_ns))
     opts = f"lowerdir={src},upperdir={upper},workdir={work},index=on,redirect_dir=on"
     r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, dst], capture_output=True)
@@ -156,6 +199,8 @@ def _overlay_copy(src: str, dst: str) -> bool:
         os.rmdir(dst)
         return False
     _COPIES[dst] = layers
+    if not without:  # (renew_copy's fresh copy would hold the paths left out)
+        _LOWERS[dst] = src
     return True
 
 
@@ -179,6 +224,69 @@ def copy_tree(src: str, dst: str) -> str:
     return dst
 
 
+def upper_layer(dst: str) -> str | None:
+    """The overlay copy at ``dst``'s upper layer: every change made to the copy since
+    :func:`copy_tree` made it (written and new files, copied-up directories, whiteouts for
+    removed paths), read-only for callers while the copy is mounted; None when ``dst`` is not
+    an overlay copy."""
+    layers = _COPIES.get(os.path.abspath(dst))
+    return os.path.join(layers, "upper") if layers else None
+
+
+def renew_copy(src: str, dst: str, paths: list[str]) -> bool:
+    """Make the overlay copy of ``src`` at ``dst`` a fresh one (remount it over an empty upper
+    layer) when every change it holds is at or below one of ``paths`` (relative), and say so;
+    False, and ``dst`` untouched, when it is not an overlay copy or holds a change elsewhere.
+
+    For a harness that puts ``paths`` back to ``src``'s state before each case, this is the
+    same reset at the cost of a mount instead of a removal and copy of whole directories:
+    everything outside ``paths`` is unchanged (it is the source's already), everything at or
+    below them becomes the source's again. A directory on the way to a path is copied up by
+    any change below it: it is not a change of its own when its mode, owner and extended
+    attributes are the source's and it is neither opaque nor redirected (times aside, which
+    removing and copying the paths would change as well)."""
+    upper = upper_layer(dst)
+    if upper is None or os.path.realpath(src) != _LOWERS.get(os.path.abspath(dst)):
+        return False
+    paths = {os.path.normpath(p) for p in paths}
+    ways = set()  # the directories on the way to the paths (not the root)
+    for p in paths:
+        while os.path.dirname(p):
+            p = os.path.dirname(p)
+            ways.add(p)
+
+    def walk(rel: str) -> bool:
+        if not _same_dir(os.path.join(upper, rel), os.path.join(src, rel)):
+            return False
+        for name in os.listdir(os.path.join(upper, rel)):
+            sub = os.path.join(rel, name) if rel else name
+            if sub not in paths and (sub not in ways or not walk(sub)):
+                return False
+        return True
+
+    if not walk(""):
+        return False
+    copy_tree(src, dst)
+    return True
+
+
+def _same_dir(upper: str, lower: str) -> bool:
+    """A copied-up directory with the lower one's mode, owner and xattrs, not opaque or redirected."""
+    try:
+        a, b = os.lstat(upper), os.lstat(lower)
+    except FileNotFoundError:
+        return False
+    if not (stat.S_ISDIR(a.st_mode) and stat.S_ISDIR(b.st_mode)) or \
+            (a.st_mode, a.st_uid, a.st_gid) != (b.st_mode, b.st_uid, b.st_gid):
+        return False
+    xa = {n: os.getxattr(upper, n, follow_symlinks=False) for n in os.listxattr(upper, follow_symlinks=False)}
+    if "trusted.overlay.opaque" in xa or "trusted.overlay.redirect" in xa:
+        return False
+    xa = {n: v for n, v in xa.items() if not n.startswith("trusted.overlay.")}
+    xb = {n: os.getxattr(lower, n, follow_symlinks=False) for n in os.listxattr(lower, follow_symlinks=False)}
+    return xa == xb
+
+
 def release_copies(under: str | None = None) -> None:
     """Unmount the overlay copies at or below ``under`` (all when None) and remove their layers;
     the mount points stay, empty, for the caller's own clean-up."""
@@ -188,6 +296,7 @@ def release_copies(under: str | None = None) -> None:
             if subprocess.run(["umount", dst], capture_output=True).returncode != 0:
                 subprocess.run(["umount", "-l", dst], capture_output=True)
             shutil.rmtree(_COPIES.pop(dst), ignore_errors=True)
+            _LOWERS.pop(dst, None)
 
 
 def remove_tree(path: str) -> None:

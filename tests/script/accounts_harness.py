@@ -19,7 +19,7 @@ import shutil
 import stat
 import subprocess
 
-from debian_tree import copy_tree
+from debian_tree import copy_tree, renew_copy
 from helpers import runs
 from helpers.trees import dated_facts, tree_facts
 from nuwa.script.commands import default_models
@@ -39,6 +39,7 @@ class Pair:
     """Two copies of one tree: ``real`` (chroot oracle) and ``model`` (HostDirFS)."""
 
     def __init__(self, base: str, where: str):
+        self.base = base
         self.real = os.path.join(where, "real")
         self.model = os.path.join(where, "model")
         self.pristine = os.path.join(where, "pristine")
@@ -52,15 +53,18 @@ class Pair:
                 subprocess.run(["cp", "-a", src, os.path.join(self.pristine, d)], check=True)
 
     def reset(self, setup=None) -> None:
-        """Both copies back to the pristine ``/etc`` and scratch directories, then ``setup(root)``."""
+        """Both copies back to the pristine ``/etc`` and scratch directories, then ``setup(root)``
+        (an overlay copy whose changes all lie in them is remounted fresh instead:
+        :func:`debian_tree.renew_copy`)."""
         for root in (self.real, self.model):
-            for d in ["etc"] + SCRATCH:
-                p = os.path.join(root, d)
-                if os.path.lexists(p):
-                    shutil.rmtree(p)
-                src = os.path.join(self.pristine, d)
-                if os.path.isdir(src):
-                    subprocess.run(["cp", "-a", src, p], check=True)
+            if not renew_copy(self.base, root, ["etc"] + SCRATCH):
+                for d in ["etc"] + SCRATCH:
+                    p = os.path.join(root, d)
+                    if os.path.lexists(p):
+                        shutil.rmtree(p)
+                    src = os.path.join(self.pristine, d)
+                    if os.path.isdir(src):
+                        subprocess.run(["cp", "-a", src, p], check=True)
             if setup:
                 setup(root)
 

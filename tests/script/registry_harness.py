@@ -20,7 +20,7 @@ import subprocess
 
 import pytest
 
-from debian_tree import bookworm_tree, copy_tree
+from debian_tree import bookworm_tree, copy_tree, renew_copy
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
 from nuwa.script.commands import default_models
@@ -44,33 +44,44 @@ class Pair:
     PACKAGES, DIRS, FILES, TIMEOUT = PACKAGES, DIRS, FILES, 120
 
     def __init__(self, where: str):
-        base = bookworm_tree(extra=self.PACKAGES)
+        self.base = bookworm_tree(extra=self.PACKAGES)
         self.real = os.path.join(where, "real")
         self.model = os.path.join(where, "model")
         self.pristine = os.path.join(where, "pristine")
         for d in (self.real, self.model):
-            copy_tree(base, d)
-        os.makedirs(self.pristine)
-        for d in self.DIRS + self.FILES:
-            src = os.path.join(base, d)
-            if os.path.lexists(src):
-                os.makedirs(os.path.dirname(os.path.join(self.pristine, d)), exist_ok=True)
-                subprocess.run(["cp", "-a", src, os.path.join(self.pristine, d)], check=True)
+            copy_tree(self.base, d)
 
     def reset(self, setup=None) -> None:
-        """Both copies back to the pristine state of DIRS and FILES, then ``setup(root)``."""
+        """Both copies back to the pristine state of DIRS and FILES, then ``setup(root)``.
+
+        An overlay copy whose changes all lie in DIRS and FILES is remounted fresh
+        (:func:`debian_tree.renew_copy`, a mount); any other copy has DIRS and FILES removed
+        and copied back from a pristine copy of them (made from the tree at the first such
+        reset: seconds of kernel time for a large directory such as the icon themes)."""
         for root in (self.real, self.model):
-            for d in self.DIRS + self.FILES:
-                p = os.path.join(root, d)
-                if os.path.isdir(p) and not os.path.islink(p):
-                    shutil.rmtree(p)
-                elif os.path.lexists(p):
-                    os.unlink(p)
-                src = os.path.join(self.pristine, d)
-                if os.path.lexists(src):
-                    subprocess.run(["cp", "-a", src, p], check=True)
+            if not (getattr(self, "base", None) and renew_copy(self.base, root, self.DIRS + self.FILES)):
+                self._restore(root)
             if setup:
                 setup(root)
+
+    def _restore(self, root: str) -> None:
+        """DIRS and FILES of ``root`` removed and copied back from the pristine copy."""
+        if not os.path.isdir(self.pristine):
+            os.makedirs(self.pristine)
+            for d in self.DIRS + self.FILES:
+                src = os.path.join(self.base, d)
+                if os.path.lexists(src):
+                    os.makedirs(os.path.dirname(os.path.join(self.pristine, d)), exist_ok=True)
+                    subprocess.run(["cp", "-a", src, os.path.join(self.pristine, d)], check=True)
+        for d in self.DIRS + self.FILES:
+            p = os.path.join(root, d)
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p)
+            elif os.path.lexists(p):
+                os.unlink(p)
+            src = os.path.join(self.pristine, d)
+            if os.path.lexists(src):
+                subprocess.run(["cp", "-a", src, p], check=True)
 
     def run_real(self, argv, env=None):
         p = subprocess.run(["chroot", self.real, *argv], env=env or ENV, capture_output=True, timeout=self.TIMEOUT,

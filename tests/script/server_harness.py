@@ -16,7 +16,7 @@ import os
 import shutil
 import subprocess
 
-from debian_tree import bookworm_tree, copy_tree
+from debian_tree import bookworm_tree, copy_tree, renew_copy
 from helpers.trees import brief_facts, tree_facts
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
@@ -33,7 +33,7 @@ class Pair:
 
     def __init__(self, where: str, dirs: list[str]):
         self.dirs = dirs
-        base = bookworm_tree(extra=PACKAGES)
+        base = self.base = bookworm_tree(extra=PACKAGES)
         self.real = os.path.join(where, "real")
         self.model = os.path.join(where, "model")
         self.pristine = os.path.join(where, "pristine")
@@ -45,16 +45,19 @@ class Pair:
                 subprocess.run(["cp", "-a", os.path.join(base, d), os.path.join(self.pristine, d)], check=True)
 
     def reset(self, setup=None) -> None:
-        """Both copies' directories back to the pristine state, then ``setup(root)`` on each."""
+        """Both copies' directories back to the pristine state, then ``setup(root)`` on each (an
+        overlay copy whose changes all lie in them is remounted fresh instead:
+        :func:`debian_tree.renew_copy`)."""
         for root in (self.real, self.model):
-            for d in self.dirs:
-                p = os.path.join(root, d)
-                if os.path.isdir(p) and not os.path.islink(p):
-                    shutil.rmtree(p)
-                elif os.path.lexists(p):
-                    os.unlink(p)
-                if os.path.lexists(os.path.join(self.pristine, d)):
-                    subprocess.run(["cp", "-a", os.path.join(self.pristine, d), p], check=True)
+            if not renew_copy(self.base, root, self.dirs):
+                for d in self.dirs:
+                    p = os.path.join(root, d)
+                    if os.path.isdir(p) and not os.path.islink(p):
+                        shutil.rmtree(p)
+                    elif os.path.lexists(p):
+                        os.unlink(p)
+                    if os.path.lexists(os.path.join(self.pristine, d)):
+                        subprocess.run(["cp", "-a", os.path.join(self.pristine, d), p], check=True)
             if setup:
                 setup(root)
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 
-from debian_tree import link_tree
+from debian_tree import link_tree, renew_copy
 from helpers import runs
 from helpers.trees import content_facts, tree_facts
 from judges import tool
@@ -127,15 +128,57 @@ class Pair:
         self.reset()
 
     def reset(self, setup=None) -> None:
-        """Fresh copies of the RESET directories; ``setup(root)`` then runs on both roots."""
+        """Fresh copies of the RESET directories; ``setup(root)`` then runs on both roots.
+
+        A root is left as it is when its RESET directories cannot be told from the
+        template's (:func:`_state`: what a program can read of them, times included), and an
+        overlay copy of a cached template whose changes all lie in them is remounted fresh
+        (:func:`debian_tree.renew_copy`); the others are removed and copied again. Each way
+        the case starts from the template's RESET directories; a copy costs a process and, on
+        an overlay, a copy-up of all ``/etc``, most cases change nothing."""
         for d in (self.real, self.model):
-            for sub in self.RESET:
-                src, dst = os.path.join(self.template, sub), os.path.join(d, sub)
-                shutil.rmtree(dst, ignore_errors=True)
-                if os.path.isdir(src):
-                    subprocess.run(["cp", "-a", src, dst], check=True)
+            if not renew_copy(self.template, d, list(self.RESET)):
+                for sub in self.RESET:
+                    src, dst = os.path.join(self.template, sub), os.path.join(d, sub)
+                    if self._template_state(sub) == _state(dst):
+                        continue
+                    shutil.rmtree(dst, ignore_errors=True)
+                    if os.path.isdir(src):
+                        subprocess.run(["cp", "-a", src, dst], check=True)
             if setup:
                 setup(d)
+
+    def _template_state(self, sub: str) -> dict:
+        """:func:`_state` of the template's ``sub`` (read once: the template never changes)."""
+        cache = self.__dict__.setdefault("_states", {})
+        if sub not in cache:
+            cache[sub] = _state(os.path.join(self.template, sub))
+        return cache[sub]
+
+
+def _state(top: str) -> dict | None:
+    """Everything a program can read of the tree at ``top`` but its inode numbers, ctimes and
+    atimes: per relative path its type, mode, owner, link count, size, mtime (ns), content or
+    link target and extended attributes; None when ``top`` does not exist."""
+    if not os.path.lexists(top):
+        return None
+    out = {}
+    paths = [top]
+    if os.path.isdir(top) and not os.path.islink(top):
+        for dirpath, dirnames, filenames in os.walk(top):
+            paths += [os.path.join(dirpath, n) for n in dirnames + filenames]
+    for p in paths:
+        st = os.lstat(p)
+        rec = (st.st_mode, st.st_uid, st.st_gid, st.st_nlink, st.st_size, st.st_mtime_ns)
+        if stat.S_ISREG(st.st_mode):
+            with open(p, "rb") as f:
+                rec += (f.read(),)
+        elif stat.S_ISLNK(st.st_mode):
+            rec += (os.readlink(p),)
+        names = sorted(os.listxattr(p, follow_symlinks=False))
+        rec += tuple((n, os.getxattr(p, n, follow_symlinks=False)) for n in names)
+        out[os.path.relpath(p, top)] = rec
+    return out
 
 
 def snapshot(root: str, subs=("etc", "var/lib/systemd")) -> dict[str, tuple]:

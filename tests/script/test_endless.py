@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import re
+import selectors
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -37,18 +39,50 @@ def _scratch(root) -> None:
         f.write(b"alpha\n")
 
 
+#: the output kept of a dash run: the rest is read and dropped (an endless writer such as a
+#: lone ``yes`` makes gigabytes in HANG_SECONDS: kept, they cost 5 GB of memory and 10 s)
+KEEP = 1 << 20
+
+
 def _dash(script: str, cwd, bash: bool = False):
-    """(status, stdout, stderr), or None when it has not ended after HANG_SECONDS."""
+    """(status, stdout, stderr), or None when it has not ended after HANG_SECONDS.
+
+    Both streams are read to their end as they come, as ``communicate`` would (dash is never
+    held up by a full pipe), but only their first KEEP bytes are kept; a run that ends with
+    more than that is a failure of the test itself (no case here writes so much and ends)."""
     p = subprocess.Popen([tool("bash" if bash else "dash"), "-c", script], cwd=cwd,
                          env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"}, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, start_new_session=True)
+    out, err = bytearray(), bytearray()
+    kept = {p.stdout.fileno(): out, p.stderr.fileno(): err}
+    over = False
+    deadline = time.monotonic() + HANG_SECONDS
+    with selectors.DefaultSelector() as sel:
+        for fd in kept:
+            sel.register(fd, selectors.EVENT_READ)
+        while sel.get_map() and (left := deadline - time.monotonic()) > 0:
+            for key, _ in sel.select(left):
+                chunk = os.read(key.fd, 1 << 20)
+                if not chunk:
+                    sel.unregister(key.fd)
+                elif len(kept[key.fd]) < KEEP:
+                    kept[key.fd] += chunk
+                else:
+                    over = True
+        if sel.get_map():  # still writing at the deadline: the pipeline's processes are dash's children
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+            return None
     try:
-        out, err = p.communicate(timeout=HANG_SECONDS)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)  # the pipeline's processes are dash's children
+        status = p.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:  # both streams closed, yet dash has not ended
+        os.killpg(p.pid, signal.SIGKILL)
         p.communicate()
         return None
-    return p.returncode, out, err
+    p.stdout.close()
+    p.stderr.close()
+    assert not over, f"dash ended after writing more than {KEEP} bytes: raise KEEP"
+    return status, bytes(out), bytes(err)
 
 
 def _nuwa(script: str, root, bash: bool = False):

@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
+from debian_tree import link_tree
 from helpers.kerneltree import kernel_tree, kernel_versions
-from helpers.treecopy import NO_KERNEL, hardlink_copy
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.script.commands import default_models
 from nuwa.script.commands.linuxbase.linux_base import abs2rel, canonpath, version_cmp
@@ -26,14 +26,13 @@ VERSIONS = ["6.1.0-50-cloud-amd64", "6.1.0-57-cloud-amd64", "6.10.0-1-amd64", "6
             "5.10.0-28-amd64", "6.1", "6.1.0", "6.1.0-50", "2.6.32.1", "2.6.32-5", "6.1.0-50-Cloud", "3.2.0-4-686-pae"]
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return hardlink_copy(kernel_tree(), str(tmp_path_factory.mktemp("lb") / "base"), NO_KERNEL)
-
-
 @pytest.fixture
-def pair(base, tmp_path):
-    real, sim = hardlink_copy(base, str(tmp_path / "real")), hardlink_copy(base, str(tmp_path / "sim"))
+def pair(tmp_path):
+    # link_tree: overlay copies of the cached tree as root (the programs read only /boot and
+    # /etc/kernel-img.conf, write only symlinks in / and /boot; the modules, documentation and
+    # translations a hard-linked copy used to leave out, to be cheap, are there and unread)
+    tree = kernel_tree()
+    real, sim = link_tree(tree, str(tmp_path / "real")), link_tree(tree, str(tmp_path / "sim"))
     for root in (real, sim):
         for name, data in (("vmlinuz-6.1.0-57-cloud-amd64", b"new kernel\n"), ("vmlinuz-5.10.0-28-amd64", b"old\n"),
                            ("vmlinuz-6.1.0-57-cloud-amd64.sig", b"sig\n"), ("initrd.img-5.10.0-28-amd64", b"i\n"),

@@ -20,8 +20,8 @@ import subprocess
 
 import pytest
 
+from debian_tree import link_tree, upper_layer
 from helpers.kerneltree import kernel_tree
-from helpers.treecopy import NO_KERNEL, hardlink_copy
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.script.commands import default_models
 from nuwa.script.interp import run_script
@@ -37,19 +37,19 @@ DEBCONF = "var/cache/debconf"
 HOST = os.uname().release
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return hardlink_copy(kernel_tree(), str(tmp_path_factory.mktemp("lcr") / "base"), NO_KERNEL)
-
-
 @pytest.fixture
-def root(base, tmp_path):
-    """Two copies: the real program's and the model's (the frontend rewrites debconf's files)."""
+def root(tmp_path):
+    """Two copies of the cached tree: the real program's and the model's. link_tree makes
+    overlay copies as root (the modules, documentation and translations are there, unread by
+    the program, which runs with LC_ALL=C); in a hard-linked copy debconf's files, which the
+    frontend rewrites, are made the copy's own."""
+    tree = kernel_tree()
     out = []
     for side in ("real", "model"):
-        d = hardlink_copy(base, str(tmp_path / side))
-        shutil.rmtree(os.path.join(d, DEBCONF))
-        subprocess.run(["cp", "-a", os.path.join(base, DEBCONF), os.path.join(d, DEBCONF)], check=True)
+        d = link_tree(tree, str(tmp_path / side))
+        if upper_layer(d) is None:
+            shutil.rmtree(os.path.join(d, DEBCONF))
+            subprocess.run(["cp", "-a", os.path.join(tree, DEBCONF), os.path.join(d, DEBCONF)], check=True)
         out.append(d)
     return tuple(out)
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 
 import pytest
 
+from debian_tree import link_tree
 from helpers.kerneltree import kernel_tree
-from helpers.treecopy import NO_KERNEL, hardlink_copy
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.script.commands import default_models
 from nuwa.script.commands.python import bytecode
@@ -42,12 +41,10 @@ def _sources(root: str) -> list[str]:
     return out
 
 
-def _drop_caches(root: str) -> None:
-    for d in SOURCE_DIRS:
-        for top, dirs, _files in os.walk(os.path.join(root, d)):
-            if "__pycache__" in dirs:
-                shutil.rmtree(os.path.join(top, "__pycache__"))
-                dirs.remove("__pycache__")
+def _caches(root: str) -> tuple[str, ...]:
+    """The ``__pycache__`` directories of the tree's Python directories (relative paths)."""
+    return tuple(os.path.relpath(os.path.join(top, "__pycache__"), root) for d in SOURCE_DIRS
+                 for top, dirs, _files in os.walk(os.path.join(root, d)) if "__pycache__" in dirs)
 
 
 def _pycs(root: str) -> dict[str, tuple[int, int, int, bytes]]:
@@ -70,17 +67,21 @@ def _diff(real: dict, sim: dict) -> list[str]:
     return bad
 
 
-@pytest.fixture(scope="module")
-def pybase(tmp_path_factory):
-    """The kernel tree without its kernel and documentation, every __pycache__ dropped."""
-    base = hardlink_copy(kernel_tree(), str(tmp_path_factory.mktemp("py") / "base"), NO_KERNEL + ("boot",))
-    _drop_caches(base)
-    return base
-
-
 @pytest.fixture
-def pair(pybase, tmp_path):
-    return hardlink_copy(pybase, str(tmp_path / "real")), hardlink_copy(pybase, str(tmp_path / "sim"))
+def pair(tmp_path):
+    """Two copies of the kernel tree with every __pycache__ dropped. link_tree makes overlay
+    copies as root (hard-linked ones otherwise, whose caches are unlinked, not written): the
+    kernel, modules and documentation a hard-linked copy used to leave out are there, outside
+    the Python directories the programs and the comparisons look at."""
+    tree = kernel_tree()
+    caches = _caches(tree)
+    assert caches
+    out = []
+    for side in ("real", "sim"):
+        d = link_tree(tree, str(tmp_path / side), without=caches)
+        assert _caches(d) == ()
+        out.append(d)
+    return tuple(out)
 
 
 def _model(sim: str, argv: list[str], stdin: bytes = b"", env: dict | None = None) -> tuple[int, bytes]:
@@ -195,7 +196,7 @@ def test_syntax_error_and_missing_file_stop_like_py_compile(pair):
         assert (status, err) == (r.returncode, r.stderr)
         assert (b"SyntaxWarning" in err) == ("/srv/p/nothere.py" not in names)
         assert sorted(os.listdir(os.path.join(real, "srv/p"))) == sorted(os.listdir(os.path.join(sim, "srv/p")))
-    # (the real interpreter also cached the stdlib modules it imported: none exist in pybase)
+    # (the real interpreter also cached the stdlib modules it imported: none exist in the copies)
     cache = {root: {n: open(os.path.join(root, "srv/p/__pycache__", n), "rb").read()
                     for n in os.listdir(os.path.join(root, "srv/p/__pycache__"))} for root in (real, sim)}
     assert sorted(cache[real]) == ["a.cpython-311.pyc", "d.cpython-311.pyc"] and cache[real] == cache[sim]

@@ -29,7 +29,7 @@ class UcfqPair(ShellPair):
     def __init__(self, where: str):
         # ucfq writes nothing and every case lays out DIRS anew: hard-linked copies suffice
         from debian_tree import bookworm_tree
-        base = bookworm_tree(extra=self.PACKAGES)
+        base = self.base = bookworm_tree(extra=self.PACKAGES)  # (Pair.reset remounts overlay copies of it)
         self.real, self.model, self.pristine = (os.path.join(where, n) for n in ("real", "model", "pristine"))
         link_tree(base, self.real)
         link_tree(base, self.model)
