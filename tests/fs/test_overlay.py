@@ -194,12 +194,8 @@ def test_commit_to_read_only_backend_is_erofs_and_writes_nothing(tmp_path):
     assert tree_hash(str(tmp_path)) == before
 
 
-@pytest.mark.skipif("ext4" not in BACKENDS, reason="the ext4 engine (nuwa.fs.ext4.open_ext4) is not in this tree yet")
-@settings(max_examples=int(os.environ.get("NUWA_EXT4_EXAMPLES", "10")), deadline=None)
-@given(steps)
-def test_commit_equals_direct_ext4(tmp_path_factory, seq):
-    from judges import e2fsck_clean
-
+def _two_ext4_trees(tmp_path_factory) -> list:
+    """Two fresh ext4 images holding node_tree, open writable: ``[(image, device, fs)] * 2``."""
     from nuwa.formats.blockdev import RawFile
     from nuwa.fs.ext4 import open_ext4
 
@@ -210,7 +206,25 @@ def test_commit_equals_direct_ext4(tmp_path_factory, seq):
         fs = open_ext4(dev, writable=True)
         node_tree(fs)
         imgs.append((img, dev, fs))
-    (img_d, dev_d, direct), (img_b, dev_b, base) = imgs
+    return imgs
+
+
+def _close_and_check(imgs) -> None:
+    """Close each image of :func:`_two_ext4_trees`; e2fsck -fn finds nothing in it."""
+    from judges import e2fsck_clean
+
+    for img, dev, fs in imgs:
+        fs.close()
+        dev.close()
+        e2fsck_clean(img)
+
+
+@pytest.mark.skipif("ext4" not in BACKENDS, reason="the ext4 engine (nuwa.fs.ext4.open_ext4) is not in this tree yet")
+@settings(max_examples=int(os.environ.get("NUWA_EXT4_EXAMPLES", "10")), deadline=None)
+@given(steps)
+def test_commit_equals_direct_ext4(tmp_path_factory, seq):
+    imgs = _two_ext4_trees(tmp_path_factory)
+    (_img_d, _dev_d, direct), (_img_b, _dev_b, base) = imgs
     ov = Overlay(base)
     # success/failure must agree step by step; which errno the engine picks is the behaviour
     # suite's business (its known deviations are listed in backends.EXT4_XFAIL)
@@ -218,10 +232,7 @@ def test_commit_equals_direct_ext4(tmp_path_factory, seq):
     assert [r if r[0] == "ok" else r[0] for r in got] == [r if r[0] == "ok" else r[0] for r in want]
     ov.commit()
     assert snapshot(FsTarget(base)) == snapshot(FsTarget(direct))
-    for img, dev, fs in imgs:
-        fs.close()
-        dev.close()
-        e2fsck_clean(img)
+    _close_and_check(imgs)
 
 
 # ---- shared contents (clone_content, what `cp` uses) ------------------------------------------
@@ -305,20 +316,9 @@ def test_commit_replaces_files_in_place_over_ext4(tmp_path_factory, case):
     file, a new file with an xattr, a new hard-linked file whose first name replaces an old
     one, a symlink moved over the old inode's last name; the same inside a directory moved
     after its entries were loaded. Committed == applied directly; e2fsck clean."""
-    from judges import e2fsck_clean
-
-    from nuwa.formats.blockdev import RawFile
-    from nuwa.fs.ext4 import open_ext4
-
     seq = _REPLACE_SEQS[case]
-    imgs = []
-    for _ in range(2):
-        img = fresh_ext4_image(tmp_path_factory, "16M")
-        dev = RawFile(img, writable=True)
-        fs = open_ext4(dev, writable=True)
-        node_tree(fs)
-        imgs.append((img, dev, fs))
-    (img_d, dev_d, direct), (img_b, dev_b, base) = imgs
+    imgs = _two_ext4_trees(tmp_path_factory)
+    (_img_d, _dev_d, direct), (_img_b, _dev_b, base) = imgs
     ov = Overlay(base)
     got, want = run_steps(FsTarget(ov), seq), run_steps(FsTarget(direct), seq)
     assert got == want and all(r[0] == "ok" for r in got), got
@@ -329,10 +329,7 @@ def test_commit_replaces_files_in_place_over_ext4(tmp_path_factory, case):
         assert base.lstat("/c").st_ino == base.lstat("/d").st_ino
     else:
         assert base.read_bytes("/c") == b"x" * 5000 and base.lstat("/c").st_nlink == 1
-    for img, dev, fs in imgs:
-        fs.close()
-        dev.close()
-        e2fsck_clean(img)
+    _close_and_check(imgs)
 
 
 def test_commit_removes_names_under_a_directory_taken_along():

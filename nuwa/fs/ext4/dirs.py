@@ -41,6 +41,29 @@ def set_tail(block: bytearray) -> None:
     _TAIL.pack_into(block, len(block) - TAIL_SIZE, 0, TAIL_SIZE, 0, EXT2_FT_DIR_CSUM, 0)
 
 
+def _records(block, usable: int, where: str, start: int = 0):
+    """``(offset, inode, rec_len, name_len, file_type)`` of each record from ``start``, each
+    checked as it is reached: a truncated record, a rec_len that is not a multiple of 4, under
+    8 or past the end, a live record's name longer than its record (CorruptImageError naming
+    the offset and field)."""
+    off = start
+    unpack = S_DIRENT.unpack_from
+    bs = len(block)
+    while off < usable:
+        if off + 8 > usable:
+            raise CorruptImageError(f"directory entry at offset {off} is truncated", where=where)
+        ino, rl, nl, ft = unpack(block, off)
+        if bs >= 65536:
+            rl = decode_rec_len(rl, bs)
+        if rl < 8 or rl & 3 or off + rl > usable:
+            raise CorruptImageError(f"rec_len {rl} at offset {off} is not valid", where=where + ", field rec_len")
+        if ino and 8 + nl > rl:
+            raise CorruptImageError(f"name_len {nl} at offset {off} exceeds rec_len {rl}",
+                                    where=where + ", field name_len")
+        yield off, ino, rl, nl, ft
+        off += rl
+
+
 def entries(block, usable: int, where: str, start: int = 0) -> list[tuple[int, int, int, int, bytes]]:
     """Records of a leaf: ``(offset, inode, rec_len, file_type, name)``, including empty ones.
 
@@ -48,23 +71,11 @@ def entries(block, usable: int, where: str, start: int = 0) -> list[tuple[int, i
     offset and field of the first broken record.
     """
     out = []
-    off = start
-    bs = len(block)
-    while off < usable:
-        if off + 8 > usable:
-            raise CorruptImageError(f"directory entry at offset {off} is truncated", where=where)
-        ino, rl, nl, ft = S_DIRENT.unpack_from(block, off)
-        rl = decode_rec_len(rl, bs)
-        if rl < 8 or rl & 3 or off + rl > usable:
-            raise CorruptImageError(f"rec_len {rl} at offset {off} is not valid", where=where + ", field rec_len")
-        if ino and 8 + nl > rl:
-            raise CorruptImageError(f"name_len {nl} at offset {off} exceeds rec_len {rl}",
-                                    where=where + ", field name_len")
+    for off, ino, rl, nl, ft in _records(block, usable, where, start):
         name = bytes(block[off + 8 : off + 8 + nl]) if ino else b""
         if ino and (not nl or b"\0" in name or b"/" in name):
             _bad_name(name, off, where)
         out.append((off, ino, rl, ft, name))
-        off += rl
     return out
 
 
@@ -90,47 +101,21 @@ def find(block, usable: int, name: bytes, where: str, start: int = 0) -> tuple[i
 
 
 def _walk_check(block, usable: int, where: str, start: int = 0) -> None:
-    # the same record checks as entries(), without building the list (hot path)
-    off = start
-    unpack = S_DIRENT.unpack_from
-    bs = len(block)
-    while off < usable:
-        if off + 8 > usable:
-            raise CorruptImageError(f"directory entry at offset {off} is truncated", where=where)
-        ino, rl, nl, _ft = unpack(block, off)
-        if bs >= 65536:
-            rl = decode_rec_len(rl, bs)
-        if rl < 8 or rl & 3 or off + rl > usable:
-            raise CorruptImageError(f"rec_len {rl} at offset {off} is not valid", where=where + ", field rec_len")
-        if ino and 8 + nl > rl:
-            raise CorruptImageError(f"name_len {nl} at offset {off} exceeds rec_len {rl}",
-                                    where=where + ", field name_len")
-        off += rl
+    """The same record checks as entries(), without building the list (hot path)."""
+    for _rec in _records(block, usable, where, start):
+        pass
 
 
 def insert(block: bytearray, usable: int, name: bytes, ino: int, ftype: int, where: str) -> bool:
     """Add an entry where it fits (first fit, splitting a record's slack); False if no room."""
     need = (8 + len(name) + 3) & ~3
-    off = 0
-    unpack = S_DIRENT.unpack_from
-    bs = len(block)
-    while off < usable:
-        if off + 8 > usable:
-            raise CorruptImageError(f"directory entry at offset {off} is truncated", where=where)
-        eino, rl, nl, _ft = unpack(block, off)
-        if bs >= 65536:
-            rl = decode_rec_len(rl, bs)
-        if rl < 8 or rl & 3 or off + rl > usable:
-            raise CorruptImageError(f"rec_len {rl} at offset {off} is not valid", where=where + ", field rec_len")
+    for off, eino, rl, nl, _ft in _records(block, usable, where):
         if eino == 0:
             if rl >= need:
                 S_DIRENT.pack_into(block, off, ino, rl, len(name), ftype)
                 block[off + 8 : off + 8 + len(name)] = name
                 return True
         else:
-            if 8 + nl > rl:
-                raise CorruptImageError(f"name_len {nl} at offset {off} exceeds rec_len {rl}",
-                                        where=where + ", field name_len")
             used = (8 + nl + 3) & ~3
             if rl - used >= need:
                 struct.pack_into("<H", block, off + 4, used)
@@ -138,7 +123,6 @@ def insert(block: bytearray, usable: int, name: bytes, ino: int, ftype: int, whe
                 S_DIRENT.pack_into(block, new, ino, rl - used, len(name), ftype)
                 block[new + 8 : new + 8 + len(name)] = name
                 return True
-        off += rl
     return False
 
 
@@ -155,25 +139,12 @@ def locate(block, usable: int, name: bytes, where: str, start: int = 0) -> tuple
         _walk_check(block, usable, where, start)
         return None
     n = len(name)
-    off, prev = start, None
-    unpack = S_DIRENT.unpack_from
-    bs = len(block)
-    while off < usable:
-        if off + 8 > usable:
-            raise CorruptImageError(f"directory entry at offset {off} is truncated", where=where)
-        ino, rl, nl, ft = unpack(block, off)
-        if bs >= 65536:
-            rl = decode_rec_len(rl, bs)
-        if rl < 8 or rl & 3 or off + rl > usable:
-            raise CorruptImageError(f"rec_len {rl} at offset {off} is not valid", where=where + ", field rec_len")
-        if ino and 8 + nl > rl:
-            raise CorruptImageError(f"name_len {nl} at offset {off} exceeds rec_len {rl}",
-                                    where=where + ", field name_len")
+    prev = None
+    for off, ino, rl, nl, ft in _records(block, usable, where, start):
         if ino and nl == n and block[off + 8 : off + 8 + n] == name:
             _walk_check(block, usable, where, off + rl)  # the rest of the block too
             return off, prev, ino, ft
         prev = off
-        off += rl
     return None
 
 
