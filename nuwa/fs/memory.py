@@ -165,7 +165,10 @@ class MemoryHandle(FileHandle):
             raise fs_error(errno.EBADF, self.path)
         if offset < 0:
             raise fs_error(errno.EINVAL, self.path)
-        return self.fs._write(self.node, offset, bytes(data), self.path)
+        # both content kinds copy what they are given: a bytes or bytearray is passed as it is
+        # (an archive of tens of MB written at once is not copied once more on the way)
+        return self.fs._write(self.node, offset, data if isinstance(data, (bytes, bytearray)) else bytes(data),
+                              self.path)
 
     def truncate(self, length: int) -> None:
         if not self.writable or length < 0:

@@ -114,6 +114,8 @@ class SpoolContent:
 
     def pwrite(self, offset: int, data: bytes) -> int:
         self._sha256 = None
+        if offset + len(data) > self.spool_max:
+            self.f.rollover()  # to disk before, not after: a 50 MB write is not held twice
         self.f.seek(offset)
         self.f.write(data)
         self.blocks.update(range(offset // BLOCK, (offset + len(data) - 1) // BLOCK + 1))

@@ -197,6 +197,14 @@ class Invocation:
     def out(self, text: str | bytes) -> None:
         self.stdout += text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
 
+    def out_buffer(self, buf: bytearray) -> None:
+        """Append ``buf`` to standard output, taking it over (not copying it) when nothing was
+        written yet: an archive of tens of MB is then held once, not twice."""
+        if self.stdout:
+            self.stdout += buf
+        else:
+            self.stdout = buf
+
     def err(self, text: str | bytes) -> None:
         self.stderr += text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
 

@@ -140,8 +140,8 @@ class ExternalCommands:
         except Drop as d:
             self.record.add(CommandRecord(self.lineno, argv[:8], "external", DROPPED, d.reason, d.status))
             return d.status
-        self.write(1, bytes(inv.stdout))
-        self.write(2, bytes(inv.stderr))
+        self.write(1, inv.stdout)  # no copy: every descriptor copies what it keeps
+        self.write(2, inv.stderr)
         self.record.add(CommandRecord(self.lineno, argv[:8], "external", SIMULATED, status=st))
         return st
 

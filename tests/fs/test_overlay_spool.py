@@ -78,3 +78,15 @@ def test_changes_hash_the_new_side_from_the_spool():
     (entry,) = ov.changes()
     assert entry.path == "/f" and "content" in entry.changes
     assert entry.a.sha256 == sha256_of(base, "/f") and entry.b.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_large_write_goes_to_the_spool_file_first():
+    """A write that would pass the overlay's in-memory limit rolls its file to disk before it
+    is written (not held in memory and then copied out): what is read back is what was written."""
+    ov = Overlay(MemoryFS(), spool_max=1 << 16)
+    data = os.urandom(1 << 18)
+    h = ov.open_handle("/big", os.O_WRONLY | os.O_CREAT)
+    h.pwrite(0, bytearray(data))
+    h.close()
+    content = ov._node("/big", False).content
+    assert content.f._rolled and ov.read_bytes("/big") == data

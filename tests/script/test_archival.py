@@ -18,6 +18,7 @@ import shutil
 import subprocess
 
 import pytest
+import zstandard
 
 from debian_tree import link_tree
 from helpers.kerneltree import kernel_tree
@@ -199,6 +200,19 @@ def test_zstd_frames_decompress_with_the_real_zstd_with_the_same_flags(argv, tmp
 
 
 @pytest.mark.judge
+def test_zstd_reads_a_large_file_in_pieces_into_one_frame(tmp_path):
+    """A file of several 1 MiB pieces (an initramfs archive is tens of MB) is compressed
+    piece by piece into one frame that states the whole size, as the real zstd writes it."""
+    data = DATA * 12 + os.urandom(70000)  # about 5.5 MB: six pieces, the last one short
+    st, out, err = _model(_file_fs(data), ["zstd", "-q", "-9", "-T0", "-c", "/var/tmp/main.cpio"])
+    assert (st, err) == (0, b"")
+    assert _host("zstd", ["-dc"], out) == data
+    params = zstandard.get_frame_parameters(out)
+    assert params.content_size == len(data) and params.has_checksum
+    assert zstandard.ZstdDecompressor().decompress(out) == data
+
+
+@pytest.mark.judge
 def test_modules_decompress_in_place_keeping_mode_owner_and_times():
     for prog, argv, suffix, keep in (("xz", ["xz", "-d"], ".xz", False),
                                      ("zstd", ["zstd", "-q", "-d", "--rm"], ".zst", False),
@@ -219,3 +233,17 @@ def test_lz4_and_unknown_options_are_deferred_with_a_reason():
         _model(_file_fs(), ["lz4", "-9", "-l", "-c", "/var/tmp/main.cpio"])
     with pytest.raises(Defer):
         _model(_file_fs(), ["zstd", "--long=27", "-c", "/var/tmp/main.cpio"])
+
+
+def test_a_model_hands_over_its_output_buffer_once():
+    """cpio's archive becomes standard output without a copy when nothing was written before,
+    and is appended after what was (Invocation.out_buffer)."""
+    inv = Invocation(["cpio"], MemoryFS())
+    buf = bytearray(b"archive")
+    inv.out_buffer(buf)
+    assert inv.stdout is buf
+    inv2 = Invocation(["cpio"], MemoryFS())
+    inv2.out("first ")
+    inv2.out_buffer(bytearray(b"archive"))
+    assert bytes(inv2.stdout) == b"first archive"
+

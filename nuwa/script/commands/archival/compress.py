@@ -33,6 +33,7 @@ import zlib
 
 import zstandard
 
+from nuwa.fs.content import pieces
 from nuwa.script.commands import _args
 from nuwa.script.context import Defer, Invocation, strerror
 
@@ -69,11 +70,15 @@ class _Job:
         self.decompress = "d" in self.flags
         self.stdout = "c" in self.flags or not self.files or self.files == ["-"]
 
-    def run(self, compress, decompress, keep_default: bool) -> int:
-        """Apply ``compress``/``decompress`` (bytes -> bytes; ``name``, ``stat`` for headers)."""
+    def run(self, compress, decompress, keep_default: bool, pieces_in: bool = False) -> int:
+        """Apply ``compress``/``decompress`` (bytes -> bytes; ``name``, ``stat`` for headers).
+        ``pieces_in``: ``compress`` takes a file's contents as an iterable of pieces (read
+        1 MiB at a time, never whole: an initramfs archive is tens of MB); standard input
+        still comes as bytes."""
         inv = self.inv
         status = 0
         for name in self.files or ["-"]:
+            handle = None
             if name == "-":
                 data, st, base = inv.stdin, None, ""
             else:
@@ -82,7 +87,11 @@ class _Job:
                     st = inv.fs.stat(path)
                     if not st.is_reg:
                         raise Defer(f"{inv.name}: {name} is not a regular file")
-                    data = inv.fs.read_bytes(path)
+                    if pieces_in and not self.decompress:
+                        handle = inv.fs.open_handle(path)
+                        data = (chunk for _off, chunk in pieces(handle, st.st_size))
+                    else:
+                        data = inv.fs.read_bytes(path)
                 except OSError as e:
                     inv.err(f"{inv.name}: {name}: {strerror(e)}\n")
                     status = 1
@@ -92,6 +101,9 @@ class _Job:
                 out = decompress(data) if self.decompress else compress(data, base, st)
             except (OSError, lzma.LZMAError, zstandard.ZstdError, zlib.error, EOFError) as e:
                 raise Defer(f"{inv.name}: {name}: cannot decompress ({e})") from None
+            finally:
+                if handle is not None:
+                    handle.close()
             if self.stdout:
                 inv.out(out)
                 continue
@@ -194,15 +206,18 @@ def zstd(inv: Invocation) -> int:
     # the frames hold the same content whatever the split
     threads = -1 if t == "0" else (int(t) if t and int(t) > 1 else 0)
 
-    def compress(data: bytes, _base: str, st) -> bytes:
+    def compress(data, _base: str, st) -> bytes:
         # the CLI writes a checksum by default and the content size when it knows it (a
-        # file, not a pipe)
+        # file, not a pipe); a file comes in pieces (never whole in memory, nor a buffer of
+        # its compressed bound), standard input as bytes
         c = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=st is not None,
                                      threads=threads)
-        if st is not None:
-            return c.compress(data)
-        co = c.compressobj()
-        return co.compress(data) + co.flush()
+        co = c.compressobj(size=st.st_size if st is not None else -1)
+        out = bytearray()
+        for piece in ([data] if isinstance(data, (bytes, bytearray)) else data):
+            out += co.compress(piece)
+        out += co.flush()
+        return bytes(out)
 
     def decompress(data: bytes) -> bytes:
         out = bytearray()
@@ -215,7 +230,7 @@ def zstd(inv: Invocation) -> int:
                 out += chunk
         return bytes(out)
 
-    return job.run(compress, decompress, keep_default=False)
+    return job.run(compress, decompress, keep_default=False, pieces_in=True)
 
 
 def lz4(inv: Invocation) -> int:

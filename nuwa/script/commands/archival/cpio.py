@@ -140,9 +140,9 @@ def cpio(inv: Invocation) -> int:
         w.write(raw, st, ino, data if last else None, None if last else 0)
     w.out += _header(0, 0, 0, 0, 1, 0, 0, 0, 0, TRAILER.encode())
     w.out += bytes(-len(w.out) % BLOCK)
-    inv.out(bytes(w.out))
+    blocks = len(w.out) // BLOCK
+    inv.out_buffer(w.out)
     if "quiet" not in names:
-        blocks = len(w.out) // BLOCK
         inv.err(f"{blocks} block{'' if blocks == 1 else 's'}\n")
     return status
 
