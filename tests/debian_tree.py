@@ -299,6 +299,14 @@ def release_copies(under: str | None = None) -> None:
             _LOWERS.pop(dst, None)
 
 
+def remove_path(path: str) -> None:
+    """Remove whatever ``path`` is (a directory and what it holds, a file, a symlink), if anything."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
 def remove_tree(path: str) -> None:
     """``shutil.rmtree`` for a directory that may hold :func:`copy_tree` copies."""
     release_copies(path)

@@ -8,6 +8,7 @@ before ``size`` (a file that shrank under it) ends the loop, never spins on it.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Iterator
 
 #: the largest piece read or written at once
@@ -25,6 +26,14 @@ def pieces(reader, size: int) -> Iterator[tuple[int, bytes]]:
             return
         yield off, chunk
         off += len(chunk)
+
+
+def sha256_hex(reader, size: int) -> str:
+    """sha256 (hex) of the first ``size`` bytes of ``reader``, read in pieces."""
+    h = hashlib.sha256()
+    for _off, chunk in pieces(reader, size):
+        h.update(chunk)
+    return h.hexdigest()
 
 
 def is_zeros(chunk: bytes) -> bool:

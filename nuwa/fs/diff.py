@@ -17,12 +17,11 @@ contents identical without reading them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import stat as S
 from dataclasses import dataclass, field
 
-from nuwa.fs.content import CHUNK, pieces
+from nuwa.fs.content import CHUNK, sha256_hex
 from nuwa.fs.model import FileSystem, join
 
 _TYPES = {S.S_IFREG: "file", S.S_IFDIR: "dir", S.S_IFLNK: "symlink", S.S_IFIFO: "fifo",
@@ -51,14 +50,11 @@ def fingerprint(fs: FileSystem, path: str):
 
 def sha256_of(fs: FileSystem, path: str) -> str:
     """sha256 of a regular file's contents, read in 1 MiB pieces (never all at once)."""
-    h = hashlib.sha256()
     handle = fs.open_handle(path)
     try:
-        for _off, chunk in pieces(handle, handle.size()):
-            h.update(chunk)
+        return sha256_hex(handle, handle.size())
     finally:
         handle.close()
-    return h.hexdigest()
 
 
 def same_bytes(fs_a: FileSystem, fs_b: FileSystem, path: str, size: int) -> bool:

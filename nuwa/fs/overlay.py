@@ -24,14 +24,14 @@ flushed. ``discard()`` forgets everything: the backend was never written.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat as S
 import tempfile
 import time
+from types import SimpleNamespace
 
 from nuwa.errors import InvalidInputError, OperationFailedError, fs_error
-from nuwa.fs.content import CHUNK, copy_content, fill
+from nuwa.fs.content import copy_content, fill, sha256_hex
 from nuwa.fs.diff import Entry, diff_paths
 from nuwa.fs.memory import BLOCK, MemoryFS, MemoryHandle, Node, on_paths
 from nuwa.fs.model import FileSystem, Resolver, StatVFS, join
@@ -54,8 +54,6 @@ class Origin:
 
 class OriginContent:
     """An unmodified file: read from the backend on demand."""
-
-    shared = False  # never written in place: a write copies it anyway
 
     def __init__(self, backend: FileSystem, path: str, size: int, blocks: int):
         self.backend, self.path, self.size, self._blocks = backend, path, size, blocks
@@ -100,6 +98,9 @@ class SpoolContent:
         return c
 
     def pread(self, offset: int, n: int) -> bytes:
+        return self._read(offset, n)
+
+    def _read(self, offset: int, n: int) -> bytes:
         end = min(self.size, offset + n)
         if offset >= end:
             return b""
@@ -139,19 +140,7 @@ class SpoolContent:
         update wrote 353 MB into files and left 127 MB: a hash kept while writing cost more
         than reading the survivors back, measured)."""
         if self._sha256 is None:
-            h = hashlib.sha256()
-            f, left = self.f, self.size
-            f.seek(0)
-            while left:  # the file holds at most ``size`` bytes; past its end is a hole
-                chunk = f.read(min(CHUNK, left))
-                if not chunk:
-                    break
-                h.update(chunk)
-                left -= len(chunk)
-            while left > 0:
-                h.update(bytes(min(CHUNK, left)))
-                left -= CHUNK
-            self._sha256 = h.hexdigest()
+            self._sha256 = sha256_hex(SimpleNamespace(pread=self._read), self.size)  # the spool itself
         return self._sha256
 
 
@@ -525,10 +514,8 @@ class Overlay(MemoryFS):
 
         def taken_along(n: Node) -> bool:
             for bp in self._backend_paths(n):
-                q = bp.rpartition("/")[0] or "/"
-                while q not in ends and q != "/":
-                    q = q.rpartition("/")[0] or "/"
-                if q in ends and ends[q] + bp[len(q):] in paths_of[id(n)]:
+                q = _innermost(bp.rpartition("/")[0] or "/", ends)
+                if q is not None and ends[q] + bp[len(q):] in paths_of[id(n)]:
                     return True
             return False
 
@@ -547,14 +534,17 @@ class Overlay(MemoryFS):
                 carried[n.origin.path] = (staged[id(n)], paths_of[id(n)][0])
         staged_origins = {final[paths_of[k][0]].origin.path for k in staged}
 
-        def moved_to(bp: str, which: int) -> str:
-            """Where backend path ``bp`` is once set aside (0) or placed (1): under the
-            innermost set-aside node it was in, if any."""
-            q = bp
-            while q not in carried:
-                if q == "/":
-                    return bp
-                q = q.rpartition("/")[0] or "/"
+        landed: set[str] = set()  # backend paths of set-aside nodes already renamed into place (step 3)
+
+        def moved_to(bp: str, which: int | None) -> str:
+            """Where backend path ``bp`` is once set aside (0), once placed (1), or at this
+            point of step 3 (None: its set-aside node may be in the staging directory still, or
+            placed): under the innermost set-aside node it was in, if any."""
+            q = _innermost(bp, carried)
+            if q is None:
+                return bp
+            if which is None:
+                which = 1 if q in landed else 0
             return carried[q][which] + bp[len(q):]
 
         def in_place(p: str, n: Node) -> bool:
@@ -565,7 +555,7 @@ class Overlay(MemoryFS):
         # its backend entries (in place, or set aside whole). A backend that writes a whole
         # file at once (put_file) replaces a non-directory by the new file made at its place
         # in step 3, as rename(2) over it would: that name is not removed first
-        put = getattr(b, "put_file", None)
+        put = self._put = getattr(b, "put_file", None)
         self._replacing: set[str] = set()
         self._complete: set[int] = set()
         removals = []
@@ -596,18 +586,6 @@ class Overlay(MemoryFS):
         # 3. creations, top-down; contents of new files written as they are created
         self._created: set[int] = set()
         placed: dict[int, str] = {}
-        landed: set[str] = set()  # backend paths of set-aside nodes already renamed into place
-
-        def now_at(bp: str) -> str:
-            """Where backend path ``bp`` is at this point of step 3 (its set-aside directory
-            may be in the staging directory still, or already in place)."""
-            q = bp
-            while q not in carried:
-                if q == "/":
-                    return bp
-                q = q.rpartition("/")[0] or "/"
-            return carried[q][1 if q in landed else 0] + bp[len(q):]
-
         for p in order:
             n = final[p]
             if id(n) in staged and id(n) not in placed:
@@ -621,7 +599,7 @@ class Overlay(MemoryFS):
                 # a name kept by a directory set aside: linked from where it is now (the
                 # directory may be placed after this path)
                 bp = next(bp for bp in self._backend_paths(n) if moved_to(bp, 1) in paths_of[id(n)])
-                b.link(now_at(bp), p)
+                b.link(moved_to(bp, None), p)
             else:
                 self._create(p, n)
             placed.setdefault(id(n), p)
@@ -644,8 +622,7 @@ class Overlay(MemoryFS):
         self._reset()
 
     def _create(self, p: str, n: Node) -> None:
-        b = self.backend
-        put = getattr(b, "put_file", None)
+        b, put = self.backend, self._put
         kind = S.S_IFMT(n.mode)
         if kind == S.S_IFDIR:
             b.mkdir(p, 0o700)
@@ -682,6 +659,16 @@ class Overlay(MemoryFS):
                 if name not in have or b.getxattr(p, name, follow_symlinks=False) != value:
                     b.setxattr(p, name, value, follow_symlinks=False)
         return st
+
+
+def _innermost(path: str, table: dict) -> str | None:
+    """``path`` or its nearest ancestor that is a key of ``table`` (None: neither is)."""
+    q = path
+    while q not in table:
+        if q == "/":
+            return None
+        q = q.rpartition("/")[0] or "/"
+    return q
 
 
 def _write_content(b: FileSystem, p: str, content, flags: int) -> None:

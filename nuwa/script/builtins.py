@@ -522,12 +522,11 @@ def describe(sh, name: str) -> tuple[str, str] | None:
         return "special", name
     if name in BUILTINS:
         return "builtin", name
-    if "/" not in name:
-        # dash answers from its hash table without looking again (a removed program stays
-        # "a tracked alias" until the table is cleared)
-        p = sh.hashed.get((name, sh.getvar("PATH")))
-        if p is not None:
-            return "tracked", p
+    # dash answers from its hash table without looking again (a removed program stays "a
+    # tracked alias" until the table is cleared)
+    p = sh.tracked(name)
+    if p is not None:
+        return "tracked", p
     p = sh.find_command(name)
     if p is not None:
         return "file", p

@@ -43,19 +43,23 @@ class ExternalCommands:
         (``hashed``, per shell process, copied into subshells as a fork copies it) and later
         taken from there while that file is still an executable; a changed ``PATH`` searches
         again, and ``hash -r`` forgets them all. Names not found are never remembered."""
-        if "/" in name:
-            return next((p for p in self._candidates(name) if self._executable(p)), None)
-        path = self.getvar("PATH")
-        key = (name, path)
-        hit = self.hashed.get(key)
+        hit = self.tracked(name)
         if hit is not None and self._executable(hit):
             return hit
         found = next((p for p in self._candidates(name) if self._executable(p)), None)
+        if "/" in name:
+            return found
+        path = self.getvar("PATH")
         if found is not None and path is not None and all(d.startswith("/") for d in path.split(":")):
-            self.hashed[key] = found
+            self.hashed[(name, path)] = found
         elif hit is not None:
-            del self.hashed[key]
+            del self.hashed[(name, path)]
         return found
+
+    def tracked(self, name: str) -> str | None:
+        """Where the hash table remembers ``name`` under the current ``PATH`` (None: not
+        remembered), as dash tells it without looking again."""
+        return None if "/" in name else self.hashed.get((name, self.getvar("PATH")))
 
     def _search_dir(self, path: str) -> bool:
         """Is ``path`` in a system bin directory or a directory of the current ``PATH``?"""

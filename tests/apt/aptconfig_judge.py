@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 
-from debian_tree import bookworm_tree, copy_tree
+from debian_tree import bookworm_tree, copy_tree, remove_path
 
 KEEP = ("etc/apt", "var/lib/dpkg/arch")
 
@@ -36,10 +36,7 @@ class AptChroot:
         """The tree's original apt configuration and dpkg architectures, nothing else."""
         for rel in KEEP:
             dst = os.path.join(self.root, rel)
-            if os.path.isdir(dst) and not os.path.islink(dst):
-                shutil.rmtree(dst)
-            elif os.path.lexists(dst):
-                os.unlink(dst)
+            remove_path(dst)
             src = os.path.join(self.saved, rel)
             if os.path.isdir(src):
                 shutil.copytree(src, dst, symlinks=True)

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import stat
 import subprocess
 
 import pytest
 
-from debian_tree import bookworm_tree, copy_tree, renew_copy
+from debian_tree import bookworm_tree, copy_tree, remove_path, renew_copy
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
 from nuwa.script.commands import default_models
@@ -75,10 +74,7 @@ class Pair:
                     subprocess.run(["cp", "-a", src, os.path.join(self.pristine, d)], check=True)
         for d in self.DIRS + self.FILES:
             p = os.path.join(root, d)
-            if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p)
-            elif os.path.lexists(p):
-                os.unlink(p)
+            remove_path(p)
             src = os.path.join(self.pristine, d)
             if os.path.lexists(src):
                 subprocess.run(["cp", "-a", src, p], check=True)

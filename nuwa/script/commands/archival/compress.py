@@ -70,35 +70,35 @@ class _Job:
         self.decompress = "d" in self.flags
         self.stdout = "c" in self.flags or not self.files or self.files == ["-"]
 
-    def run(self, compress, decompress, keep_default: bool, pieces_in: bool = False) -> int:
-        """Apply ``compress``/``decompress`` (bytes -> bytes; ``name``, ``stat`` for headers).
-        ``pieces_in``: ``compress`` takes a file's contents as an iterable of pieces (read
-        1 MiB at a time, never whole: an initramfs archive is tens of MB); standard input
-        still comes as bytes."""
+    def run(self, compress, decompress, keep_default: bool) -> int:
+        """Apply ``compress`` (an iterable of pieces -> bytes; ``name``, ``stat`` for headers)
+        or ``decompress`` (bytes -> bytes). A file to compress is read 1 MiB at a time, never
+        whole (an initramfs archive is tens of MB); standard input is one piece."""
         inv = self.inv
         status = 0
         for name in self.files or ["-"]:
             handle = None
             if name == "-":
                 data, st, base = inv.stdin, None, ""
+                source = (data,)
             else:
                 path = inv.path(name)
                 try:
                     st = inv.fs.stat(path)
                     if not st.is_reg:
                         raise Defer(f"{inv.name}: {name} is not a regular file")
-                    if pieces_in and not self.decompress:
-                        handle = inv.fs.open_handle(path)
-                        data = (chunk for _off, chunk in pieces(handle, st.st_size))
-                    else:
+                    if self.decompress:
                         data = inv.fs.read_bytes(path)
+                    else:
+                        handle = inv.fs.open_handle(path)
+                        source = (chunk for _off, chunk in pieces(handle, st.st_size))
                 except OSError as e:
                     inv.err(f"{inv.name}: {name}: {strerror(e)}\n")
                     status = 1
                     continue
                 base = posixpath.basename(name)
             try:
-                out = decompress(data) if self.decompress else compress(data, base, st)
+                out = decompress(data) if self.decompress else compress(source, base, st)
             except (OSError, lzma.LZMAError, zstandard.ZstdError, zlib.error, EOFError) as e:
                 raise Defer(f"{inv.name}: {name}: cannot decompress ({e})") from None
             finally:
@@ -130,6 +130,16 @@ class _Job:
             inv.fs.unlink(spath)
 
 
+def _streamed(compressor, source) -> bytearray:
+    """Every piece of ``source`` through a streaming ``compressor`` (``compress``, ``flush``):
+    the same stream as compressing the whole at once, without holding the whole."""
+    out = bytearray()
+    for piece in source:
+        out += compressor.compress(piece)
+    out += compressor.flush()
+    return out
+
+
 def gzip(inv: Invocation) -> int:
     """gzip 1.12: ``-c``, ``-d``, ``-n``/``-N``, ``-1``..``-9``, ``-k``, ``-f``, ``-q``."""
     job = _Job(inv, _GZIP, ".gz")
@@ -137,7 +147,7 @@ def gzip(inv: Invocation) -> int:
     if not 1 <= level <= 9:
         raise Defer(f"gzip: level {level} is not modelled")
 
-    def compress(data: bytes, base: str, st) -> bytes:
+    def compress(source, base: str, st) -> bytes:
         # RFC 1952 member as gzip's zip.c writes it: FNAME and MTIME unless -n (and never
         # for standard input), XFL 2 for -9 and 4 for -1, OS 3 (Unix)
         named = st is not None and "n" not in job.flags
@@ -147,9 +157,16 @@ def gzip(inv: Invocation) -> int:
         head = b"\x1f\x8b\x08" + bytes([flg]) + struct.pack("<I", mtime & 0xFFFFFFFF) + bytes([xfl, 3])
         if named:
             head += base.encode("utf-8", "surrogateescape") + b"\0"
-        c = zlib.compressobj(level, zlib.DEFLATED, -15, 8)
-        body = c.compress(data) + c.flush()
-        return head + body + struct.pack("<II", zlib.crc32(data) & 0xFFFFFFFF, len(data) & 0xFFFFFFFF)
+        crc, size = 0, 0
+
+        def counted():
+            nonlocal crc, size
+            for piece in source:
+                crc, size = zlib.crc32(piece, crc), size + len(piece)
+                yield piece
+
+        body = _streamed(zlib.compressobj(level, zlib.DEFLATED, -15, 8), counted())
+        return head + body + struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF)
 
     def decompress(data: bytes) -> bytes:
         if "f" in job.flags and job.stdout and data[:2] not in _GZIP_FORMATS:
@@ -182,9 +199,9 @@ def xz(inv: Invocation) -> int:
         raise Defer(f"xz: --check={check_name} is not modelled")
     preset = level | (lzma.PRESET_EXTREME if "e" in job.flags else 0)
 
-    def compress(data: bytes, _base: str, _st) -> bytes:
+    def compress(source, _base: str, _st) -> bytes:
         # --threads only splits the stream into blocks; one block holds the same content
-        return lzma.compress(data, format=lzma.FORMAT_XZ, check=checks[check_name], preset=preset)
+        return _streamed(lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=checks[check_name], preset=preset), source)
 
     def decompress(data: bytes) -> bytes:
         return lzma.decompress(data, format=lzma.FORMAT_XZ)
@@ -206,18 +223,12 @@ def zstd(inv: Invocation) -> int:
     # the frames hold the same content whatever the split
     threads = -1 if t == "0" else (int(t) if t and int(t) > 1 else 0)
 
-    def compress(data, _base: str, st) -> bytes:
+    def compress(source, _base: str, st) -> bytes:
         # the CLI writes a checksum by default and the content size when it knows it (a
-        # file, not a pipe); a file comes in pieces (never whole in memory, nor a buffer of
-        # its compressed bound), standard input as bytes
+        # file, not a pipe); streamed, so no buffer of the input's compressed bound is made
         c = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=st is not None,
                                      threads=threads)
-        co = c.compressobj(size=st.st_size if st is not None else -1)
-        out = bytearray()
-        for piece in ([data] if isinstance(data, (bytes, bytearray)) else data):
-            out += co.compress(piece)
-        out += co.flush()
-        return bytes(out)
+        return _streamed(c.compressobj(size=st.st_size if st is not None else -1), source)
 
     def decompress(data: bytes) -> bytes:
         out = bytearray()
@@ -230,7 +241,7 @@ def zstd(inv: Invocation) -> int:
                 out += chunk
         return bytes(out)
 
-    return job.run(compress, decompress, keep_default=False, pieces_in=True)
+    return job.run(compress, decompress, keep_default=False)
 
 
 def lz4(inv: Invocation) -> int:
