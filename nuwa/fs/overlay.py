@@ -40,6 +40,8 @@ from nuwa.fs.overlay_changes import KnownStats, NodeReads, link_groups, touched_
 _STAGING = "/.nuwa-overlay-commit"
 #: the overlay numbers the nodes it makes from here up: above any backend inode number
 _NEW_INO = 1 << 48
+#: how many bytes of written files an overlay holds in memory before new files go to its arena
+MEMORY_BUDGET = 16 << 20
 
 
 class Origin:
@@ -69,6 +71,115 @@ class OriginContent:
         return self._blocks // (BLOCK // 512)
 
 
+class SpoolArena:
+    """Where an overlay keeps the bytes of the files it writes: each file in its own
+    ``SpooledTemporaryFile`` (memory up to ``spool_max``) while the files held in memory total
+    less than ``budget``; past it, new files are appended to one shared temporary file (the
+    arena) instead, so a package of thousands of small files (a kernel's modules: 3,500
+    files, 69 MB) is not held in memory until the commit, and costs one descriptor, not one
+    each. The in-memory total is kept exact: a content gives its bytes back when it is dropped
+    or moves to disk.
+    """
+
+    def __init__(self, spool_max: int, budget: int):
+        self.spool_max = spool_max
+        self.budget = budget
+        self.in_memory = 0
+        self._fd: int | None = None
+        self.end = 0  # the arena's length: the next append goes there
+
+    def file(self):
+        """A new, empty spool file: in memory while the budget lasts, else in the arena."""
+        if self.in_memory < self.budget:
+            return tempfile.SpooledTemporaryFile(max_size=self.spool_max)
+        return ArenaFile(self)
+
+    @property
+    def fd(self) -> int:
+        if self._fd is None:
+            f = tempfile.TemporaryFile()  # unlinked at once: nothing is left behind
+            self._fd = os.dup(f.fileno())
+            f.close()
+        return self._fd
+
+    def __del__(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class ArenaFile:
+    """A spool file kept in its overlay's arena, with the file interface :class:`SpoolContent`
+    uses (``seek``/``read``/``write``/``truncate``/``rollover``). A file's bytes are one run
+    of the arena. A write inside the run is made in place; a write past its end is appended
+    while the run is the arena's last one (an unpacked file written front to back, holes
+    included: the arena past its end was never written, so a hole reads as zeros). A file
+    that grows after another was appended, or is truncated shorter, moves to a temporary file
+    of its own first (a shortened run would show its old bytes when it grows again)."""
+
+    __slots__ = ("arena", "start", "length", "pos", "own")
+
+    def __init__(self, arena: SpoolArena):
+        self.arena = arena
+        self.start = -1  # no run yet
+        self.length = 0
+        self.pos = 0
+        self.own = None
+
+    def seek(self, pos: int) -> None:
+        if self.own is not None:
+            self.own.seek(pos)
+        self.pos = pos
+
+    def read(self, n: int) -> bytes:
+        if self.own is not None:
+            return self.own.read(n)
+        n = max(0, min(n, self.length - self.pos))
+        data = os.pread(self.arena.fd, n, self.start + self.pos) if n else b""
+        self.pos += len(data)
+        return data
+
+    def write(self, data) -> int:
+        if self.own is None:
+            a = self.arena
+            if self.start < 0:
+                self.start = a.end
+            last = a.end == self.start + self.length
+            if last or self.pos + len(data) <= self.length:
+                n = os.pwrite(a.fd, data, self.start + self.pos)
+                self.pos += n
+                if self.pos > self.length:
+                    self.length = self.pos
+                    a.end = self.start + self.length
+                return n
+            self._move_out()
+        return self.own.write(data)
+
+    def _move_out(self) -> None:
+        """Copy the run to a temporary file of this file's own (the run is left unused)."""
+        own = tempfile.TemporaryFile()
+        done = 0
+        while done < self.length:
+            piece = os.pread(self.arena.fd, min(1 << 20, self.length - done), self.start + done)
+            if not piece:
+                break
+            own.write(piece)
+            done += len(piece)
+        own.truncate(self.length)
+        own.seek(self.pos)
+        self.own = own
+
+    def truncate(self, length: int) -> None:
+        if self.own is None:
+            if length >= self.length:
+                return  # SpoolContent keeps the logical size; a shorter read is zeros past it
+            self._move_out()
+        self.own.truncate(length)
+
+    def rollover(self) -> None:
+        """Already on disk."""
+
+
 class SpoolContent:
     """A modified file: bytes in a SpooledTemporaryFile, holes tracked by the logical size.
     ``shared``: more than one file holds it (:meth:`Overlay.clone_content`), so a write to
@@ -79,18 +190,26 @@ class SpoolContent:
     """
 
     shared = False
+    _held = 0
 
-    def __init__(self, spool_max: int):
-        self.spool_max = spool_max
-        self.f = tempfile.SpooledTemporaryFile(max_size=spool_max)
+    def __init__(self, arena: SpoolArena):
+        self.arena = arena
+        self.spool_max = arena.spool_max
+        self.f = arena.file()
+        self._in_memory = isinstance(self.f, tempfile.SpooledTemporaryFile)
+        self._held = 0  # the bytes counted in arena.in_memory for this content
         self.size = 0
         self.blocks: set[int] = set()
         self._sha256: str | None = None
 
+    def __del__(self):
+        if self._held:
+            self.arena.in_memory -= self._held
+
     @classmethod
-    def copy_of(cls, src, spool_max: int) -> "SpoolContent":
+    def copy_of(cls, src, arena: SpoolArena) -> "SpoolContent":
         """A private copy of ``src`` (an OriginContent or SpoolContent), read in pieces."""
-        c = cls(spool_max)
+        c = cls(arena)
         copy_content(src, c, src.size)  # holes stay holes
         c.size = src.size
         if isinstance(src, SpoolContent):
@@ -115,13 +234,22 @@ class SpoolContent:
 
     def pwrite(self, offset: int, data: bytes) -> int:
         self._sha256 = None
-        if offset + len(data) > self.spool_max:
+        if self._in_memory and offset + len(data) > self.spool_max:
             self.f.rollover()  # to disk before, not after: a 50 MB write is not held twice
+            self._in_memory = False
         self.f.seek(offset)
         self.f.write(data)
         self.blocks.update(range(offset // BLOCK, (offset + len(data) - 1) // BLOCK + 1))
         self.size = max(self.size, offset + len(data))
+        self._count()
         return len(data)
+
+    def _count(self) -> None:
+        """Keep the arena's in-memory total exact for this content."""
+        held = self.size if self._in_memory else 0
+        if held != self._held:
+            self.arena.in_memory += held - self._held
+            self._held = held
 
     def truncate(self, length: int) -> None:
         self._sha256 = None
@@ -129,6 +257,7 @@ class SpoolContent:
             self.f.truncate(length)
             self.blocks = {b for b in self.blocks if b * BLOCK < length}
         self.size = length
+        self._count()
 
     def allocated(self) -> int:
         return len(self.blocks)
@@ -156,9 +285,11 @@ class Savepoint:
 class Overlay(MemoryFS):
     """A transaction over ``backend`` (which is only read until :meth:`commit`)."""
 
-    def __init__(self, backend: FileSystem, spool_max: int = 1 << 20, clock=time.time_ns):
+    def __init__(self, backend: FileSystem, spool_max: int = 1 << 20, clock=time.time_ns,
+                 memory_budget: int = MEMORY_BUDGET):
         self.backend = backend
         self.spool_max = spool_max
+        self.memory_budget = memory_budget
         self._clock = clock
         self._reset()
 
@@ -174,6 +305,7 @@ class Overlay(MemoryFS):
             self._capacity_blocks, self._max_inodes = 1 << 40, 1 << 32
         self._used_blocks = 0
         self._inodes = 0
+        self._arena = SpoolArena(self.spool_max, self.memory_budget)
         # the most blocks and inodes ever used: a tracing backend learns each new peak
         self._peak = [0, 0]
         self._note_use = getattr(b, "note_use", None)
@@ -306,12 +438,12 @@ class Overlay(MemoryFS):
         if isinstance(c, OriginContent) or first or getattr(c, "shared", False):
             if first:
                 self._log.append((node, "content", c))
-            node.content = SpoolContent.copy_of(c, self.spool_max) if c.size else SpoolContent(self.spool_max)
+            node.content = SpoolContent.copy_of(c, self._arena) if c.size else SpoolContent(self._arena)
         self._dirty_node(node)
         return node.content
 
     def _new_content(self):
-        return SpoolContent(self.spool_max)
+        return SpoolContent(self._arena)
 
     def clone_content(self, src, dst) -> bool:
         """Share ``src``'s content with the empty new file ``dst`` (both handles of this

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from nuwa.fs.diff import sha256_of
 from nuwa.fs.memory import MemoryFS
-from nuwa.fs.overlay import Overlay, SpoolContent
+from nuwa.fs.overlay import Overlay, SpoolArena, SpoolContent
 
 
 def _read_back(c: SpoolContent) -> str:
@@ -32,9 +32,10 @@ op = st.one_of(
 
 
 @settings(max_examples=300)
-@given(st.lists(op, max_size=12), st.sampled_from([64, 1 << 20]))
-def test_the_hash_is_the_contents_hash_after_any_writes(ops, spool_max):
-    c = SpoolContent(spool_max)  # 64: rolled over to a temporary file at once
+@given(st.lists(op, max_size=12), st.sampled_from([(64, 1 << 30), (1 << 20, 1 << 30), (1 << 20, 0)]))
+def test_the_hash_is_the_contents_hash_after_any_writes(ops, limits):
+    # spool_max 64: rolled over to a temporary file at once; budget 0: in the arena
+    c = SpoolContent(SpoolArena(*limits))
     for o in ops:
         if o[0] == "append":
             c.pwrite(c.size, o[1])
@@ -48,7 +49,7 @@ def test_the_hash_is_the_contents_hash_after_any_writes(ops, spool_max):
 
 
 def test_holes_and_a_trailing_hole_hash_as_zeros():
-    c = SpoolContent(1 << 20)
+    c = SpoolContent(SpoolArena(1 << 20, 1 << 30))
     c.pwrite(0, b"head")
     c.pwrite(4, os.urandom(3 << 20))
     c.pwrite((3 << 20) + 4 + 5000, b"after a hole")  # copy_of leaves zero pieces unwritten
