@@ -213,6 +213,21 @@ def test_zstd_reads_a_large_file_in_pieces_into_one_frame(tmp_path):
 
 
 @pytest.mark.judge
+def test_zstd_with_workers_compresses_a_pipe_in_several_jobs():
+    """``cpio ... | zstd -q -9 -T0`` as mkinitramfs runs it: standard input of unknown size,
+    compressed by worker threads in jobs of ZSTD_JOB_SIZE (several here); the real zstd
+    decompresses it, and the frame states no content size (the CLI does not know it)."""
+    from nuwa.script.commands.archival.compress import ZSTD_JOB_SIZE
+
+    data = (DATA * 30)[: 3 * ZSTD_JOB_SIZE + 12345] + os.urandom(50000)
+    st, out, err = _model(MemoryFS(), ["zstd", "-q", "-9", "-T0"], data)
+    assert (st, err) == (0, b"")
+    assert _host("zstd", ["-dc"], out) == data
+    params = zstandard.get_frame_parameters(out)
+    assert params.content_size == zstandard.CONTENTSIZE_UNKNOWN and params.has_checksum
+
+
+@pytest.mark.judge
 def test_modules_decompress_in_place_keeping_mode_owner_and_times():
     for prog, argv, suffix, keep in (("xz", ["xz", "-d"], ".xz", False),
                                      ("zstd", ["zstd", "-q", "-d", "--rm"], ".zst", False),
