@@ -278,7 +278,8 @@ def server_set(work: str) -> Set:
     steps = M.apt_steps(base, variant="cloud")
     debs = [p for action, ops in steps if action == "unpack" for p in ops]
     names = M.steps_packages(steps)
-    print(f"server: apt's dist-upgrade unpacks {len(debs)} .debs in {len(steps)} dpkg calls")
+    print(f"server: apt's dist-upgrade unpacks {len(debs)} .debs in {len(steps)} dpkg calls, among them "
+          f"{', '.join(sorted(n for n in names if _is_kernel(n) or _is_python(n))) or 'no kernel, no python3'}")
     for what, test in (("a kernel (linux-image-*)", _is_kernel), ("python3", _is_python)):
         if not any(test(n) for n in names):
             print(f"note: assumption failed: the host's sources have no pending update of {what} for the "
@@ -364,7 +365,8 @@ def main() -> int:
                         print(f"{'':8}     {d}")
                     continue
                 print(f"{'':8} {'  ratio':26} min {min(ts) / min(s.ref_times):6.2f}  "
-                      f"median {statistics.median(ts) / statistics.median(s.ref_times):6.2f}")
+                      f"median {statistics.median(ts) / statistics.median(s.ref_times):6.2f}   cpu median "
+                      f"{statistics.median(s.cpu[repo]) / statistics.median(s.ref_cpu):.2f}")
         print("\nstartup (process wall time, seconds)")
         for label, args in (("nuwa --help", ["--help"]), ("nuwa info default.qcow2", ["info", IMAGE])):
             for repo in repos:
