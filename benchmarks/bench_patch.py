@@ -251,13 +251,31 @@ class DiskSet(Set):
     def __init__(self, name: str, image: str, debs: list[str], disk: str, reference):
         super().__init__(name, image, debs, disk, reference)
         self.report = True
+        self.ref_packages: set[str] | None = None  # "name version status" after the reference
 
     def run_reference(self, work: str) -> None:
         disk = os.path.join(work, self.name + "-ref.raw")
         subprocess.run(["cp", "--sparse=always", self.tree, disk], check=True)
         with attached(disk, os.path.join(work, self.name + "-ref"), 2, 2) as (_loop, mnt):
             self.timed_reference(mnt)
+            if self.ref_packages is None:  # untimed: what the judge compares Nuwa's database with
+                r = subprocess.run(["chroot", mnt, "dpkg-query", "-W", "-f",
+                                    "${Package} ${Version} ${db:Status-Status}\n"],
+                                   capture_output=True, text=True, check=True)
+                self.ref_packages = set(r.stdout.splitlines())
         os.unlink(disk)
+
+    def same_packages(self, out: str) -> None:
+        """The package database of Nuwa's last output names the versions and states real dpkg
+        left (``nuwa packages --json``), or the benchmark stops saying which differ."""
+        doc = json.loads(subprocess.run([sys.executable, "-m", "nuwa", "packages", out, "--json"],
+                                        capture_output=True, text=True, check=True, env=nuwa_env(REPO),
+                                        cwd=REPO).stdout)
+        ours = {f"{p['binary_package'].split(':')[0]} {p['version']} {p['state']}" for p in doc["packages"]}
+        if ours != self.ref_packages:
+            raise SystemExit(f"{self.name}: Nuwa's package database differs from real dpkg's: only Nuwa's "
+                             f"{sorted(ours - self.ref_packages)[:10]}, only dpkg's "
+                             f"{sorted(self.ref_packages - ours)[:10]}")
 
 
 def _is_kernel(name: str) -> bool:
@@ -294,11 +312,14 @@ def server_set(work: str) -> Set:
 
 
 def judge(s: Set, out: str, work: str) -> None:
-    """The real tools on the overlay Nuwa wrote (untimed)."""
+    """The real tools on the overlay Nuwa wrote (untimed); for a disk set, also its package
+    database against the one real dpkg left."""
     qemu_img_check(out)
     raw = root_partition(out, os.path.join(work, s.name + "-judge.ext4"))
     e2fsck_clean(raw)
     os.unlink(raw)
+    if isinstance(s, DiskSet):
+        s.same_packages(out)
 
 
 def stats(xs: list[float]) -> str:
