@@ -22,6 +22,20 @@ Sets:
   calls (``dpkg -i`` each) as the Pre-Depends allow (:func:`batches`: a .deb that pre-depends
   on a package unpacked earlier in the same call starts the next call, whose image is the
   previous call's overlay); all calls together are timed.
+- ``server`` (not in the default ``--sets``: its disk takes about a minute to make, and its
+  material a few more once a day): an outdated Debian 12 cloud server, the ``cloud`` variant
+  of ``tools/dpkg_material.py`` (kernel, GRUB, initramfs-tools, python3, systemd,
+  openssh-server, ca-certificates... from the suite's main only, cached per day) with the
+  .debs apt fetches to ``dist-upgrade`` it from the host's world (bookworm, bookworm-updates,
+  bookworm-security). It prints how many updates apt planned and which assumption failed if
+  no kernel or python3 update is among them. The tree lies on the cloud-style GPT disk of
+  ``tests/helpers/kernelimage.py`` (GRUB installed, grub.cfg by the real update-grub). The
+  reference replays apt's dpkg calls in a chroot of a fresh copy of that disk, loop-attached
+  with ``/dev``, ``/proc`` and ``/sys`` bound, so update-grub and grub-probe work (copying and
+  attaching untimed); Nuwa patches a qcow2 of the disk in :func:`batches` calls, each with
+  ``--report``: when a report names anything deferred to first boot (a whole script or a
+  command), no ratio is printed, the deferrals are. Peak RSS is printed per call, with the
+  call's .deb count and size and whether it holds the kernel.
 
 Repetitions are interleaved (reference, nuwa, next set, ...). Each set's last Nuwa output is
 judged once (``qemu-img check``, ``e2fsck -fn`` of its root filesystem), untimed. Then the
@@ -30,14 +44,16 @@ median seconds and the ratio nuwa / reference (< 1: Nuwa faster), and each side'
 (user + system of its processes: on a shared machine other work moves the wall times far more
 than these; the reference's fsync waits are in its wall time only).
 
-    python3 benchmarks/bench_patch.py [--reps N] [--sets default,minbase] [--before CHECKOUT]
+    python3 benchmarks/bench_patch.py [--reps N] [--sets default,minbase,server] [--before CHECKOUT]
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
+import pathlib
 import re
 import resource
 import shutil
@@ -55,6 +71,8 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 
 import dpkg_material as M  # noqa: E402
 from helpers.images import root_partition  # noqa: E402
+from helpers.kernelimage import make_image  # noqa: E402
+from helpers.loopdisk import attached  # noqa: E402
 from helpers.oracle import real_dpkg, real_dpkg_steps  # noqa: E402
 from judges import e2fsck_clean, qemu_img_check, tool  # noqa: E402
 from procs import nuwa_env  # noqa: E402
@@ -90,34 +108,65 @@ class Set:
         self.nuwa_times: dict[str, list[float]] = {}  # checkout -> seconds
         self.rss: dict[str, list[int]] = {}
         self.cpu: dict[str, list[float]] = {}
+        self.call_rss: dict[str, list[list[int]]] = {}  # checkout -> [peak RSS KiB of call i, per repetition]
+        self.report = False  # run each call with --report and collect what Nuwa deferred
+        self.deferred: dict[str, list[str]] = {}  # checkout -> deferrals named by the reports
 
     def run_reference(self, work: str) -> None:
         """A fresh copy of the tree (untimed), then the timed reference."""
         copy = os.path.join(work, self.name + "-ref")
         M.copy_tree(self.tree, copy)
+        self.timed_reference(copy)
+        shutil.rmtree(copy)
+
+    def timed_reference(self, root: str) -> None:
+        """The reference on ``root``, its wall and CPU seconds recorded."""
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        self.reference(copy)
+        self.reference(root)
         self.ref_times.append(time.perf_counter() - t)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the chroot's processes, all waited for
         self.ref_cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-        shutil.rmtree(copy)
 
     def run_nuwa(self, work: str, repo: str = REPO) -> str:
         """``nuwa patch`` processes (of the checkout ``repo``) writing qcow2 overlays (one per
         call, each backed by the previous one); returns the last overlay's path."""
         image, spent, rss, cpu = self.image, 0.0, 0, 0.0
+        per_call = self.call_rss.setdefault(repo, [[] for _ in self.calls])
         for i, call in enumerate(self.calls):
             out = os.path.join(work, f"{self.name}-out{i}.qcow2")
-            if os.path.exists(out):
-                os.unlink(out)
+            rep = os.path.join(work, f"{self.name}-out{i}.json")
+            for p in (out, rep):
+                if os.path.exists(p):
+                    os.unlink(p)
             args = ["patch", image, *[a for d in call for a in ("--deb", d)], "--output", out, "--quiet"]
-            dt, peak, used = nuwa_process(args, repo=repo)
+            dt, peak, used = nuwa_process(args + (["--report", rep] if self.report else []), repo=repo)
             spent, rss, cpu, image = spent + dt, max(rss, peak), cpu + used, out
+            per_call[i].append(peak)
+            if self.report:
+                with open(rep) as f:
+                    self.deferred.setdefault(repo, []).extend(deferrals(json.load(f), i))
+                os.unlink(rep)
         self.nuwa_times.setdefault(repo, []).append(spent)
         self.cpu.setdefault(repo, []).append(cpu)
         self.rss.setdefault(repo, []).append(rss)
         return image
+
+
+def deferrals(doc: dict, call: int) -> list[str]:
+    """What a ``nuwa patch --report`` document says was deferred to first boot: whole scripts
+    and single commands, one line each (empty when Nuwa did all the work itself)."""
+    out = []
+    for s in doc.get("scripts", []):
+        where = f"call {call + 1}: {s['package']} {s['script']} {' '.join(s.get('args', []))}".rstrip()
+        if s.get("deferred_whole"):
+            out.append(f"{where}: the whole script ({s.get('reason')})")
+        for d in s.get("deferred_commands", []):
+            out.append(f"{where}: line {d.get('line')}: {' '.join(d.get('argv') or [])[:120]} ({d.get('reason')})")
+    c = doc.get("counts", {})
+    if (c.get("deferred") or c.get("deferred_whole")) and not out:
+        out.append(f"call {call + 1}: counts {c}")
+    return out
 
 
 def _names(field: str) -> set[str]:
@@ -193,12 +242,84 @@ def minbase_set(work: str) -> Set:
     return Set("minbase", img, debs, base, lambda root: real_dpkg_steps(root, steps))
 
 
+class DiskSet(Set):
+    """A set whose reference runs on a loop-attached disk (``tree`` is the raw disk): each
+    repetition copies the disk and attaches it, with ``/dev``, ``/proc`` and ``/sys`` bound in
+    the chroot as update-grub and grub-probe need them, untimed; the reference's dpkg calls
+    are timed. Nuwa's calls run with ``--report``: what they deferred is collected."""
+
+    def __init__(self, name: str, image: str, debs: list[str], disk: str, reference):
+        super().__init__(name, image, debs, disk, reference)
+        self.report = True
+        self.ref_packages: set[str] | None = None  # "name version status" after the reference
+
+    def run_reference(self, work: str) -> None:
+        disk = os.path.join(work, self.name + "-ref.raw")
+        subprocess.run(["cp", "--sparse=always", self.tree, disk], check=True)
+        with attached(disk, os.path.join(work, self.name + "-ref"), 2, 2) as (_loop, mnt):
+            self.timed_reference(mnt)
+            if self.ref_packages is None:  # untimed: what the judge compares Nuwa's database with
+                r = subprocess.run(["chroot", mnt, "dpkg-query", "-W", "-f",
+                                    "${Package} ${Version} ${db:Status-Status}\n"],
+                                   capture_output=True, text=True, check=True)
+                self.ref_packages = set(r.stdout.splitlines())
+        os.unlink(disk)
+
+    def same_packages(self, out: str) -> None:
+        """The package database of Nuwa's last output names the versions and states real dpkg
+        left (``nuwa packages --json``), or the benchmark stops saying which differ."""
+        doc = json.loads(subprocess.run([sys.executable, "-m", "nuwa", "packages", out, "--json"],
+                                        capture_output=True, text=True, check=True, env=nuwa_env(REPO),
+                                        cwd=REPO).stdout)
+        ours = {f"{p['binary_package'].split(':')[0]} {p['version']} {p['state']}" for p in doc["packages"]}
+        if ours != self.ref_packages:
+            raise SystemExit(f"{self.name}: Nuwa's package database differs from real dpkg's: only Nuwa's "
+                             f"{sorted(ours - self.ref_packages)[:10]}, only dpkg's "
+                             f"{sorted(self.ref_packages - ours)[:10]}")
+
+
+def _is_kernel(name: str) -> bool:
+    return name.startswith("linux-image-")
+
+
+def _is_python(name: str) -> bool:
+    return re.fullmatch(r"(lib)?python3(\.\d+)?(-minimal|-stdlib)?", name) is not None
+
+
+def server_set(work: str) -> Set:
+    """The outdated bookworm cloud server (``dpkg_material`` variant ``cloud``: kernel, GRUB,
+    initramfs-tools, python3, systemd, openssh-server...; built once a day) on the cloud-style
+    GPT disk of ``tests/helpers/kernelimage.py`` (GRUB installed, grub.cfg by update-grub),
+    with apt's dpkg calls for ``dist-upgrade`` against the suite, bookworm-updates and
+    bookworm-security. Nuwa patches a qcow2 of the disk."""
+    base = M.base_tree(variant="cloud")
+    steps = M.apt_steps(base, variant="cloud")
+    debs = [p for action, ops in steps if action == "unpack" for p in ops]
+    names = M.steps_packages(steps)
+    print(f"server: apt's dist-upgrade unpacks {len(debs)} .debs in {len(steps)} dpkg calls, among them "
+          f"{', '.join(sorted(n for n in names if _is_kernel(n) or _is_python(n))) or 'no kernel, no python3'}")
+    for what, test in (("a kernel (linux-image-*)", _is_kernel), ("python3", _is_python)):
+        if not any(test(n) for n in names):
+            print(f"note: assumption failed: the host's sources have no pending update of {what} for the "
+                  "server tree today; the set runs without it")
+    gone = [f"{a} {' '.join(ops)}" for a, ops in steps if a in ("remove", "purge")]
+    if gone:
+        print(f"note: apt's plan also removes packages, which nuwa patch --deb does not: {gone}")
+    disk = make_image(pathlib.Path(work) / "server-image", source=base, init=False, size_mb=2048)
+    img = os.path.join(work, "server.qcow2")
+    subprocess.run([tool("qemu-img"), "convert", "-O", "qcow2", disk, img], check=True)
+    return DiskSet("server", img, debs, disk, lambda root: real_dpkg_steps(root, steps))
+
+
 def judge(s: Set, out: str, work: str) -> None:
-    """The real tools on the overlay Nuwa wrote (untimed)."""
+    """The real tools on the overlay Nuwa wrote (untimed); for a disk set, also its package
+    database against the one real dpkg left."""
     qemu_img_check(out)
     raw = root_partition(out, os.path.join(work, s.name + "-judge.ext4"))
     e2fsck_clean(raw)
     os.unlink(raw)
+    if isinstance(s, DiskSet):
+        s.same_packages(out)
 
 
 def stats(xs: list[float]) -> str:
@@ -208,7 +329,8 @@ def stats(xs: list[float]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--sets", default="default,minbase")
+    ap.add_argument("--sets", default="default,minbase", help="comma-separated, of default, minbase, server "
+                    "(server is not in the default: its disk takes a minute to make)")
     ap.add_argument("--no-judge", action="store_true", help="skip qemu-img check / e2fsck of the outputs")
     ap.add_argument("--before", metavar="CHECKOUT", help="also time the nuwa of another checkout (e.g. an "
                     "export of an earlier commit), interleaved in the same loop: before/after under the same load")
@@ -216,7 +338,7 @@ def main() -> int:
     repos = [REPO] + ([os.path.abspath(a.before)] if a.before else [])
     work = tempfile.mkdtemp(prefix="nuwa-bench-patch-", dir="/var/tmp")
     try:
-        makers = {"default": default_set, "minbase": minbase_set}
+        makers = {"default": default_set, "minbase": minbase_set, "server": server_set}
         sets = [makers[n](work) for n in a.sets.split(",") if n]
         for s in sets:
             size = sum(os.path.getsize(d) for d in s.debs)
@@ -241,7 +363,8 @@ def main() -> int:
                 judge(s, last[s.name], work)
         print(f"\n{a.reps} repetitions, interleaved; seconds (nuwa / reference: < 1 means Nuwa is faster)")
         for s in sets:
-            ref = "dpkg -i (chroot)" if s.name == "default" else "apt's dpkg calls (chroot)"
+            ref = {"default": "dpkg -i (chroot)", "server": "apt's dpkg calls (loop)"}.get(
+                s.name, "apt's dpkg calls (chroot)")
             print(f"{s.name:8} {ref:26} {stats(s.ref_times)}")
             print(f"{'':8} {'  cpu (user+sys)':26} {stats(s.ref_cpu)}")
             for repo in repos:
@@ -249,8 +372,22 @@ def main() -> int:
                 ts = s.nuwa_times[repo]
                 print(f"{'':8} {label:26} {stats(ts)}   peak RSS {max(s.rss[repo]) / 1024:.0f} MB")
                 print(f"{'':8} {'  cpu (user+sys)':26} {stats(s.cpu[repo])}")
+                if len(s.calls) > 1:
+                    for i, call in enumerate(s.calls):
+                        mb = sum(os.path.getsize(d) for d in call) / 1e6
+                        kernel = " (the kernel)" if any(_is_kernel(os.path.basename(d)) for d in call) else ""
+                        print(f"{'':8} {f'  call {i + 1}':26} {len(call):3} .debs {mb:6.1f} MB{kernel:13} "
+                              f"peak RSS {max(s.call_rss[repo][i]) / 1024:.0f} MB")
+                deferred = sorted(set(s.deferred.get(repo, [])))
+                if deferred:
+                    print(f"{'':8} {'  ratio':26} none: Nuwa deferred work the reference did "
+                          f"({len(deferred)} distinct):")
+                    for d in deferred:
+                        print(f"{'':8}     {d}")
+                    continue
                 print(f"{'':8} {'  ratio':26} min {min(ts) / min(s.ref_times):6.2f}  "
-                      f"median {statistics.median(ts) / statistics.median(s.ref_times):6.2f}")
+                      f"median {statistics.median(ts) / statistics.median(s.ref_times):6.2f}   cpu median "
+                      f"{statistics.median(s.cpu[repo]) / statistics.median(s.ref_cpu):.2f}")
         print("\nstartup (process wall time, seconds)")
         for label, args in (("nuwa --help", ["--help"]), ("nuwa info default.qcow2", ["info", IMAGE])):
             for repo in repos:

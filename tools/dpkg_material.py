@@ -22,7 +22,9 @@ per day, machine, architecture and suite. The mirror URIs come from the machine'
 sources at run time.
 
 A variant other than ``minbase`` (:data:`VARIANTS`: ``server`` adds nginx and ca-certificates
-with ``mmdebstrap --include``) has its own ``VARIANT/`` subdirectory below that.
+with ``mmdebstrap --include``; ``cloud`` is a small cloud server with a kernel, GRUB, python3,
+systemd and openssh-server, whose updates come from the host's whole world: the suite,
+SUITE-updates and SUITE-security) has its own ``VARIANT/`` subdirectory below that.
 
 Usage: ``python3 tools/dpkg_material.py [SUITE [ARCH [VARIANT]]]`` prints the tree and the .debs.
 """
@@ -42,7 +44,14 @@ import host_mirrors  # noqa: E402
 
 SUITE = "bookworm"
 # a variant's packages beyond minbase, installed by mmdebstrap --include from the suite's main
-VARIANTS = {"minbase": [], "server": ["nginx", "ca-certificates"]}
+VARIANTS = {"minbase": [], "server": ["nginx", "ca-certificates"],
+            # the kernel judges' packages (tests/helpers/kerneltree.py) and what a small cloud
+            # server has: the material of bench_patch.py's server set
+            "cloud": ["linux-image-cloud-amd64", "grub-pc", "initramfs-tools", "zstd", "python3",
+                      "ca-certificates", "openssh-server", "systemd-sysv", "cron", "sudo", "curl"]}
+#: variants whose updates come from SUITE-updates as well (a server's apt sources have it; the
+#: bookworm minbase material keeps the world it always had)
+WITH_UPDATES = {"cloud"}
 
 
 def cache_dir(suite: str = SUITE, arch: str = "amd64", variant: str = "minbase") -> str:
@@ -60,24 +69,25 @@ def cache_dir(suite: str = SUITE, arch: str = "amd64", variant: str = "minbase")
     return d
 
 
-def archive_suites(suite: str = SUITE) -> list[tuple[str, str]]:
+def archive_suites(suite: str = SUITE, variant: str = "minbase") -> list[tuple[str, str]]:
     """The (archive, suite) pairs of a world, ``archive`` being ``debian`` or ``debian-security``
     (the host mirror it comes from, and the directory of the local mirror that serves it).
 
     bookworm's world is the one the material always had (bookworm + bookworm-security); another
-    suite also has SUITE-updates, where Debian publishes point-release updates between releases.
+    suite, and a :data:`WITH_UPDATES` variant of bookworm, also have SUITE-updates, where Debian
+    publishes point-release updates between releases.
     """
-    if suite == SUITE:
+    if suite == SUITE and variant not in WITH_UPDATES:
         return [("debian", suite), ("debian-security", suite + "-security")]
     return [("debian", suite), ("debian", suite + "-updates"), ("debian-security", suite + "-security")]
 
 
-def _sources_list(suite: str) -> str:
+def _sources_list(suite: str, variant: str = "minbase") -> str:
     """sources.list lines for :func:`archive_suites` on the host's mirrors, main only."""
     main, sec = mirrors()
     signed = f" [signed-by={_keyring()}]" if _keyring() else ""
     return "".join(f"deb{signed} {sec if m == 'debian-security' else main} {s} main\n"
-                   for m, s in archive_suites(suite))
+                   for m, s in archive_suites(suite, variant))
 
 
 def mirrors() -> tuple[str, str]:
@@ -141,7 +151,7 @@ def updates_dir(suite: str = SUITE, arch: str = "amd64", variant: str = "minbase
             os.makedirs(os.path.join(apt, d), exist_ok=True)
         os.makedirs(os.path.join(debs, "partial"), exist_ok=True)
         with open(os.path.join(apt, "sources.list"), "w") as f:
-            f.write(_sources_list(suite))
+            f.write(_sources_list(suite, variant))
         opts = _apt_options(apt, tree, debs, arch=arch)
         subprocess.run(["apt-get", *opts, "-qq", "update"], check=True)
         subprocess.run(["apt-get", *opts, "-qq", "-y", "--download-only", "dist-upgrade"], check=True)
@@ -282,7 +292,7 @@ def local_mirror(suite: str = SUITE, arch: str = "amd64",
 
     root = cache_dir(suite, arch, variant)
     out = os.path.join(root, "mirror")
-    suites = archive_suites(suite)
+    suites = archive_suites(suite, variant)
     debs = updates_dir(suite, arch, variant)
     tree = base_tree(suite, arch, variant)  # before the lock: base_tree takes it too (flock is per open file)
     with _Lock(os.path.join(root, ".lock")):
@@ -295,7 +305,7 @@ def local_mirror(suite: str = SUITE, arch: str = "amd64",
         for d in ("lists/partial", "cache/archives/partial", "etc/preferences.d", "etc/apt.conf.d"):
             os.makedirs(os.path.join(apt, d), exist_ok=True)
         with open(os.path.join(apt, "sources.list"), "w") as f:
-            f.write(_sources_list(suite))
+            f.write(_sources_list(suite, variant))
         subprocess.run(["apt-get", *_apt_options(apt, tree, debs, arch=arch), "-o", "Acquire::GzipIndexes=false",
                         "-qq", "update"], check=True)
         by_sha = {}

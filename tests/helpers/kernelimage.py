@@ -57,23 +57,29 @@ sleep 60
 """
 
 
-def make_image(tmp_path) -> str:
+def make_image(tmp_path, source: str | None = None, init: bool = True, size_mb: int = 1600) -> str:
     """The cloud-style disk: a copy of the tree with a real fstab, the serial console on the
     kernel command line (as Debian's cloud images have it), GRUB's boot code installed by the
-    real grub-install and grub.cfg by the real update-grub on the loop-attached disk."""
+    real grub-install and grub.cfg by the real update-grub on the loop-attached disk.
+
+    ``source`` is the tree to copy (``kernel_tree()`` when None: any tree with a kernel,
+    initramfs-tools and grub-pc will do, e.g. bench_patch.py's server tree); ``init=False``
+    leaves its ``/usr/sbin/init`` alone (a tree with systemd-sysv has its own, a symlink that
+    must not be written through); ``size_mb`` is the disk's size."""
     os.makedirs(tmp_path, exist_ok=True)
     tree = str(tmp_path / "tree")
-    copy_tree(kernel_tree(), tree)
+    copy_tree(source or kernel_tree(), tree)
     with open(os.path.join(tree, "etc/fstab"), "w") as f:
         f.write(f"# <file system> <mount point> <type> <options> <dump> <pass>\n"
                 f"UUID={ROOT_UUID} / ext4 errors=remount-ro 0 1\n")
     with open(os.path.join(tree, "etc/default/grub.d/50-cloud.cfg"), "w") as f:
         f.write('GRUB_TIMEOUT=1\nGRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200"\n')
-    with open(os.path.join(tree, "usr/sbin/init"), "w") as f:
-        f.write(INIT)
-    os.chmod(os.path.join(tree, "usr/sbin/init"), 0o755)
+    if init:
+        with open(os.path.join(tree, "usr/sbin/init"), "w") as f:
+            f.write(INIT)
+        os.chmod(os.path.join(tree, "usr/sbin/init"), 0o755)
     disk = str(tmp_path / "disk.raw")
-    make_disk(disk, "gpt", [dict(p, tree=tree if p.get("uuid") else None) for p in PARTS], 1600)
+    make_disk(disk, "gpt", [dict(p, tree=tree if p.get("uuid") else None) for p in PARTS], size_mb)
     remove_tree(tree)
     with attached(disk, str(tmp_path / "install"), 2, 2) as (loop, mnt):
         # GRUB 2.06 does not see the BIOS boot partition through the loop device here ("no BIOS
