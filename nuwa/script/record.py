@@ -14,6 +14,7 @@ flow), the whole script invocation is deferred instead: :class:`ScriptDeferred` 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from nuwa.script.context import DEFERRED, DROPPED, SIMULATED
@@ -23,6 +24,19 @@ __all__ = ["SIMULATED", "DROPPED", "DEFERRED", "CommandRecord", "DeferredCommand
 
 #: at most this many command entries are kept per run (the counts stay exact)
 MAX_ENTRIES = 20000
+#: a recorded argument longer than this keeps its head and names its length and hash
+MAX_ARG = 1024
+
+
+def bounded_arg(a: str) -> str:
+    """``a`` as a command record keeps it: whole up to :data:`MAX_ARG` characters, else its
+    first ones, its length and a sha256 prefix of the whole (two different long arguments
+    stay different records). ca-certificates' postinst echoes its list of certificates in
+    each of thousands of commands: whole, they were 7 MB of a server update's records."""
+    if len(a) <= MAX_ARG:
+        return a
+    h = hashlib.sha256(a.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return f"{a[:MAX_ARG - 64]}... [{len(a)} characters, sha256 {h}...]"
 
 
 class ScriptDeferred(Exception):
@@ -80,9 +94,12 @@ class RunRecord:
     ignored_traps: list[str] = field(default_factory=list)
 
     def add(self, rec: CommandRecord) -> None:
-        """Append an entry (kept up to MAX_ENTRIES; counts are always exact)."""
+        """Append an entry (kept up to MAX_ENTRIES, arguments bounded by :func:`bounded_arg`;
+        counts are always exact)."""
         self.counts[rec.classification] = self.counts.get(rec.classification, 0) + 1
         if len(self.entries) < MAX_ENTRIES:
+            if rec.argv and max(map(len, rec.argv)) > MAX_ARG:
+                rec.argv = [bounded_arg(a) for a in rec.argv]
             self.entries.append(rec)
         else:
             self.dropped_entries += 1

@@ -27,3 +27,21 @@ def test_command_entries_are_what_asdict_gives(recs):
     assert all(list(e) == [f.name for f in fields(CommandRecord)] for e in got)
     for e, r in zip(got, recs):
         assert e["argv"] is not r.argv  # a copy: the report never shares the record's list
+
+
+def test_long_arguments_are_kept_bounded_and_distinct():
+    """An argument over MAX_ARG characters is kept as its head, its length and a hash prefix:
+    the record stays small, two different long arguments stay different, short ones whole."""
+    from nuwa.script.record import MAX_ARG
+
+    long_a = "cert.crt " * 2000
+    long_b = long_a[:-1] + "X"  # differs in its last character only
+    run = RunRecord(name="postinst")
+    run.add(CommandRecord(1, ["echo", long_a], "builtin", "simulated"))
+    run.add(CommandRecord(2, ["echo", long_b], "builtin", "simulated"))
+    run.add(CommandRecord(3, ["echo", "x" * MAX_ARG], "builtin", "simulated"))
+    a, b, c = (e.argv for e in run.entries)
+    assert a[0] == "echo" and len(a[1]) <= MAX_ARG and a[1].startswith(long_a[:500])
+    assert f"[{len(long_a)} characters, sha256 " in a[1]
+    assert a[1] != b[1]
+    assert c == ["echo", "x" * MAX_ARG]
