@@ -202,16 +202,18 @@ class BlockDecoder(io.RawIOBase):
             block = self._claim()
             if block is None:
                 return
+            error: BaseException | None = None
             try:
                 finished = self._decode(block)
             except lzma.LZMAError as e:
-                finished, block.error = True, self._error(block, f"corrupt .xz data: {e}")
+                finished, error = True, self._error(block, f"corrupt .xz data: {e}")
             except BaseException as e:  # a short read, memory: handed to the consumer
-                finished, block.error = True, e
+                finished, error = True, e
             with self._cond:
+                block.error = error
                 block.done = finished
                 self._cond.notify_all()
-            if not finished or block.error is not None:
+            if not finished or error is not None:
                 return
 
     def _error(self, block: _Block, message: str) -> InvalidInputError:
@@ -269,7 +271,8 @@ class BlockDecoder(io.RawIOBase):
                     self._buf = memoryview(chunk)
                 elif block.error is not None:
                     error, block.error = block.error, None
-                    self._current = len(self._blocks)  # nothing after an error
+                    # nothing is handed on after an error: the workers stop, close joins them
+                    self._current, self._stop = len(self._blocks), True
                     self._cond.notify_all()
                     raise error
                 else:

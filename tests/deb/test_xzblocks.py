@@ -180,6 +180,22 @@ def test_framing_that_does_not_add_up_declines(multi, tmp_path, damage):
         assert r is None
 
 
+def test_file_cut_short_under_the_reader_is_a_clean_error(multi, tmp_path):
+    """Blocks past the first two are claimed only as the consumer moves on, so they meet the cut."""
+    path, plain = multi
+    p = tmp_path / "shrinks.xz"
+    p.write_bytes(open(path, "rb").read())
+    third = _listed_blocks(str(p))[2][0]
+    f, r = _decoder(str(p))
+    with f, r:
+        os.truncate(p, third + 100)
+        got = bytearray()
+        with pytest.raises(InvalidInputError, match=r"ends early: truncated \(block 3 of 9"):
+            while chunk := r.read(65536):
+                got += chunk
+    assert bytes(got) == plain[:len(got)] and len(got) >= 2 * BLOCK
+
+
 def _deb_with_data(tmp_path, data_xz: bytes, name="t.deb") -> str:
     ctl = io.BytesIO()
     with tarfile.open(fileobj=ctl, mode="w") as tf:
