@@ -108,6 +108,16 @@ def test_multi_block_decodes_to_the_bytes_of_xz_dc(multi, threads):
         f.close()
 
 
+@pytest.mark.parametrize("check", ["none", "crc32", "sha256"])
+def test_every_check_type(tmp_path, check):
+    plain = _material(900000, 4)
+    p = tmp_path / "c.xz"
+    p.write_bytes(_xz(plain, "-T2", f"--block-size={BLOCK}", f"--check={check}"))
+    f, r = _decoder(str(p))
+    with f, r:
+        assert r.read() == plain
+
+
 def test_member_inside_a_larger_file(multi, tmp_path):
     path, plain = multi
     xz = open(path, "rb").read()
