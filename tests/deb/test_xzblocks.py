@@ -294,6 +294,10 @@ def test_consumer_that_stops_early_leaves_no_thread(tmp_path, tar_files):
     assert {t for t in threading.enumerate() if t.name.startswith("nuwa-xz-block")} == before
 
 
+def _image_path(name: str) -> str:
+    return "/." if name in (".", "./") else "/" + name.removeprefix("./").rstrip("/")
+
+
 def test_dpkg_deb_threaded_build_reads_back_like_dpkg(tmp_path):
     tool("dpkg-deb")
     stage = tmp_path / "s"
@@ -324,7 +328,7 @@ def test_dpkg_deb_threaded_build_reads_back_like_dpkg(tmp_path):
     assert threads_seen == [xzblocks.decode_threads()] or xzblocks.decode_threads() < 2
     fsys = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(out)], capture_output=True, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(fsys)) as tf:
-        want = [("/." if ti.name in (".", "./") else "/" + ti.name.removeprefix("./").rstrip("/"),
+        want = [(_image_path(ti.name),
                  tf.extractfile(ti).read() if ti.isreg() else b"") for ti in tf]
     assert got == want
 
@@ -334,6 +338,7 @@ def _kernel_debs() -> list[str]:
     return sorted(p for pat in pats for p in glob.glob(pat))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _kernel_debs(), reason="no cached linux-image .deb (made by the kernel benchmark material)")
 def test_real_kernel_package_decodes_like_xz_dc(tmp_path):
     deb = _kernel_debs()[-1]
@@ -347,6 +352,13 @@ def test_real_kernel_package_decodes_like_xz_dc(tmp_path):
         while chunk := r.read(1 << 20):
             h.update(chunk)
     assert h.hexdigest() == want
+    # and the members the unpacker gets are dpkg-deb's, content hash by content hash
+    fsys = subprocess.run(["dpkg-deb", "--fsys-tarfile", deb], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(fsys)) as tf:
+        want_members = [(_image_path(ti.name), hashlib.sha256(tf.extractfile(ti).read() if ti.isreg() else b"").digest())
+                        for ti in tf]
+    del fsys
+    assert [(m.path, hashlib.sha256(m.read()).digest()) for m in A.open_deb(deb).members()] == want_members
 
 
 # ---- the framing module: the round-trip law on real bytes and on generated values -------------
