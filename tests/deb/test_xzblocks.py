@@ -5,6 +5,7 @@ are, ``dpkg-deb --fsys-tarfile`` for what a .deb holds, and the single decoder (
 for a member the threaded path declines.
 """
 
+import contextlib
 import glob
 import hashlib
 import io
@@ -165,6 +166,26 @@ def test_concatenated_streams_with_padding_hand_on_the_first_stream(tmp_path):
         assert A.decompressing_reader(g, ".xz", "m").read() == first  # the fallback agrees
 
 
+def test_a_tar_split_across_two_streams_reads_like_dpkg_deb(tmp_path, tar_files):
+    """dpkg-deb hands tar the first Stream only (then tar fails); so do both of Nuwa's paths."""
+    tool("dpkg-deb")
+    plain = _tar_of(tar_files)
+    cut = len(plain) // 2
+    data = _xz(plain[:cut], "-T2", f"--block-size={BLOCK}") + _xz(plain[cut:], "-T2", f"--block-size={BLOCK}")
+    deb = _deb_with_data(tmp_path, data)
+    fsys = subprocess.run(["dpkg-deb", "--fsys-tarfile", deb], capture_output=True)
+    assert fsys.stdout == plain[:cut]
+    p = tmp_path / "two.xz"
+    p.write_bytes(data)
+    f, r = _decoder(str(p))
+    with f, r:
+        assert r.read() == fsys.stdout
+    for threads in (2, 1):
+        with pytest.raises(InvalidInputError, match="truncated|unexpected end"):
+            with mock_threads(threads):
+                _read_all(deb)
+
+
 @pytest.mark.parametrize("damage", ["padding of 3", "garbage after", "leading zeros", "bad index crc",
                                     "bad footer crc", "bytes cut from block 2"])
 def test_framing_that_does_not_add_up_declines(multi, tmp_path, damage):
@@ -204,6 +225,17 @@ def test_file_cut_short_under_the_reader_is_a_clean_error(multi, tmp_path):
             while chunk := r.read(65536):
                 got += chunk
     assert bytes(got) == plain[:len(got)] and len(got) >= 2 * BLOCK
+
+
+@contextlib.contextmanager
+def mock_threads(n: int):
+    """Run the archive's decoding with ``n`` decoder threads (1: the single decoder)."""
+    real = xzblocks.decode_threads
+    xzblocks.decode_threads = lambda: n
+    try:
+        yield
+    finally:
+        xzblocks.decode_threads = real
 
 
 def _deb_with_data(tmp_path, data_xz: bytes, name="t.deb") -> str:
