@@ -55,7 +55,7 @@ INDEX_MAX = 16 << 20
 CHUNK = 1 << 18
 QUEUED_MAX = 8 * CHUNK
 #: compressed bytes read per ``pread``
-PIECE = 1 << 20
+PIECE = 1 << 18
 
 
 @dataclass(frozen=True)
