@@ -14,6 +14,7 @@ import random
 import subprocess
 import tarfile
 import threading
+import time
 
 import pytest
 from hypothesis import given
@@ -117,6 +118,55 @@ def test_every_check_type(tmp_path, check):
     f, r = _decoder(str(p))
     with f, r:
         assert r.read() == plain
+
+
+def test_blocks_without_sizes_in_their_headers(tmp_path):
+    """Single-threaded xz with --block-size leaves the sizes out of Block Headers: the Index has them."""
+    plain = _material(900000, 5)
+    p = tmp_path / "t1.xz"
+    p.write_bytes(_xz(plain, "-T1", f"--block-size={BLOCK}"))
+    out = subprocess.run(["xz", "--robot", "--list", "-vv", str(p)], capture_output=True, text=True).stdout
+    flags = {line.split("\t")[12] for line in out.splitlines() if line.startswith("block\t")}
+    assert flags == {"--"}
+    f, r = _decoder(str(p))
+    with f, r:
+        assert r.read() == plain
+
+
+def test_an_index_that_under_records_a_block_is_refused_at_that_block(multi, tmp_path):
+    path, plain = multi
+    raw = open(path, "rb").read()
+    index_size, flags = c_xz.parse_stream_footer(raw[-12:])
+    records = c_xz.parse_index(raw[-12 - index_size:-12])
+    records[1] = c_xz.IndexRecord(records[1].unpadded_size, 1000)
+    index = c_xz.build_index(records)
+    p = tmp_path / "lies.xz"
+    p.write_bytes(raw[:-12 - index_size] + index + c_xz.build_stream_footer(len(index), flags))
+    f, r = _decoder(str(p))
+    got = bytearray()
+    with f, r:
+        with pytest.raises(InvalidInputError, match=r"\(block 2 of 9"):
+            while chunk := r.read(65536):
+                got += chunk
+    assert bytes(got) == plain[:len(got)]
+
+
+def test_a_block_ahead_holds_at_most_ahead_max(multi, monkeypatch):
+    path, plain = multi
+    monkeypatch.setattr(xzblocks, "AHEAD_MAX", 3 * xzblocks.CHUNK // 4)
+    monkeypatch.setattr(xzblocks, "CHUNK", 16384)
+    monkeypatch.setattr(xzblocks, "QUEUED_MAX", 2 * 16384)
+    f, r = _decoder(path)
+    with f, r:
+        out = bytearray(r.read(1))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not r.raw._blocks[1].queued >= xzblocks.AHEAD_MAX:
+            time.sleep(0.01)
+        time.sleep(0.1)  # had the worker not stopped, it would have gone on by now
+        held = [b.queued for b in r.raw._blocks]
+        assert held[1] == xzblocks.AHEAD_MAX and held[0] <= xzblocks.QUEUED_MAX and not any(held[2:])
+        out += r.read()
+    assert bytes(out) == plain
 
 
 def test_member_inside_a_larger_file(multi, tmp_path):
