@@ -53,8 +53,11 @@ from nuwa.errors import InvalidInputError
 PARALLEL_MIN = 1 << 20
 #: decoder threads: the consumer needs a core too, and each extra thread may hold a Block
 MAX_THREADS = 2
-#: an Index larger than this is not read (16 MiB holds about a million records)
-INDEX_MAX = 16 << 20
+#: an Index larger than this is not read, and a Stream of more Blocks is left to the single
+#: decoder (16,384 Blocks of xz's default 24 MiB are 384 GiB; more means tiny Blocks, or a
+#: hostile Index that would cost memory per record)
+INDEX_MAX = 256 << 10
+BLOCKS_MAX = 16384
 #: decoded bytes handed on per piece, and how many may wait for the consumer in its Block
 CHUNK = 1 << 18
 QUEUED_MAX = 8 * CHUNK
@@ -309,7 +312,8 @@ def open_xz_blocks(f: BinaryIO, offset: int, size: int, where: str, threads: int
     """The .xz member at ``offset`` (``size`` bytes) of the open file ``f``, decoded on threads.
 
     None when the single decoder should do it: a small member, one decoder thread, a source
-    that cannot be read at offsets, framing that does not parse or add up, a single Block.
+    that cannot be read at offsets, framing that does not parse or add up, a single Block, or
+    more than :data:`BLOCKS_MAX` Blocks.
     """
     threads = decode_threads() if threads is None else threads
     if threads < 2 or size < PARALLEL_MIN:
@@ -321,6 +325,6 @@ def open_xz_blocks(f: BinaryIO, offset: int, size: int, where: str, threads: int
         layout = locate_blocks(lambda off, n: os.pread(fd, n, offset + off), size)
     except (XzFramingError, OSError, AttributeError, io.UnsupportedOperation):
         return None
-    if len(layout.blocks) < 2:
+    if not 2 <= len(layout.blocks) <= BLOCKS_MAX:
         return None
     return io.BufferedReader(BlockDecoder(fd, offset, layout, threads, where), buffer_size=1 << 17)

@@ -179,13 +179,17 @@ def test_member_inside_a_larger_file(multi, tmp_path):
         assert r.read() == plain
 
 
-def test_single_block_and_one_thread_decline(tmp_path, multi):
+def test_single_block_one_thread_and_too_many_blocks_decline(tmp_path, multi, monkeypatch):
     p = tmp_path / "one.xz"
     p.write_bytes(_xz(_material(600000)))  # no -T: one Block
     f, r = _decoder(str(p))
     with f:
         assert r is None
     f, r = _decoder(multi[0], threads=1)
+    with f:
+        assert r is None
+    monkeypatch.setattr(xzblocks, "BLOCKS_MAX", 8)  # the 9-block stream has one too many
+    f, r = _decoder(multi[0])
     with f:
         assert r is None
 
