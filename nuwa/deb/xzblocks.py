@@ -51,6 +51,11 @@ from nuwa.errors import InvalidInputError
 #: a compressed member smaller than this is decoded by one decoder (xz's threaded Blocks are
 #: 3 dictionaries, 24 MiB at the default level: smaller members hold one Block)
 PARALLEL_MIN = 1 << 20
+#: the Blocks after the first must decode to this much for a second thread to pay: it saves
+#: at most their decoding (16 MiB: ~0.1 s) and costs a dictionary and a Block of memory.
+#: libperl5.36 (a 24 MiB Block, then 4 MiB) is below: threaded, +15 MB peak RSS of the whole
+#: minbase call for ~0.04 s; a kernel package (83 MiB after its first Block) is well above
+PARALLEL_REST_MIN = 16 << 20
 #: decoder threads: the consumer needs a core too, and each extra thread may hold a Block
 MAX_THREADS = 2
 #: an Index larger than this is not read, and a Stream of more Blocks is left to the single
@@ -312,8 +317,9 @@ def open_xz_blocks(f: BinaryIO, offset: int, size: int, where: str, threads: int
     """The .xz member at ``offset`` (``size`` bytes) of the open file ``f``, decoded on threads.
 
     None when the single decoder should do it: a small member, one decoder thread, a source
-    that cannot be read at offsets, framing that does not parse or add up, a single Block, or
-    more than :data:`BLOCKS_MAX` Blocks.
+    that cannot be read at offsets, framing that does not parse or add up, a single Block,
+    Blocks after the first too small to pay (:data:`PARALLEL_REST_MIN`), or more than
+    :data:`BLOCKS_MAX` Blocks.
     """
     threads = decode_threads() if threads is None else threads
     if threads < 2 or size < PARALLEL_MIN:
@@ -326,5 +332,7 @@ def open_xz_blocks(f: BinaryIO, offset: int, size: int, where: str, threads: int
     except (XzFramingError, OSError, AttributeError, io.UnsupportedOperation):
         return None
     if not 2 <= len(layout.blocks) <= BLOCKS_MAX:
+        return None
+    if sum(r.uncompressed_size for _, r in layout.blocks[1:]) < PARALLEL_REST_MIN:
         return None
     return io.BufferedReader(BlockDecoder(fd, offset, layout, threads, where), buffer_size=1 << 17)

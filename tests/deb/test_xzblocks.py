@@ -58,6 +58,7 @@ def _decoder(path: str, offset: int = 0, size: int | None = None, threads: int =
 @pytest.fixture(autouse=True)
 def _small_members(monkeypatch):
     monkeypatch.setattr(xzblocks, "PARALLEL_MIN", 4096)
+    monkeypatch.setattr(xzblocks, "PARALLEL_REST_MIN", 0)
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +190,11 @@ def test_single_block_one_thread_and_too_many_blocks_decline(tmp_path, multi, mo
     with f:
         assert r is None
     monkeypatch.setattr(xzblocks, "BLOCKS_MAX", 8)  # the 9-block stream has one too many
+    f, r = _decoder(multi[0])
+    with f:
+        assert r is None
+    monkeypatch.setattr(xzblocks, "BLOCKS_MAX", 9)
+    monkeypatch.setattr(xzblocks, "PARALLEL_REST_MIN", len(multi[1]) - BLOCK + 1)  # 1 byte short
     f, r = _decoder(multi[0])
     with f:
         assert r is None
