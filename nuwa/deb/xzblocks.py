@@ -3,8 +3,8 @@
 xz (and dpkg-deb, when it compresses with threads) cuts a large input into Blocks that are
 compressed independently, and the Index at the end of the Stream records where each one is
 (:mod:`nuwa.deb.c_xz`). Each Block can therefore be decoded by its own liblzma decoder, and
-liblzma releases the GIL while it works. A kernel package's 105 MB data.tar has 5 Blocks of
-24 MiB whose decoding costs 0.59, 0.23, 0.21, 0.22 and 0.06 s of CPU: on two cores the first
+liblzma releases the GIL while it works. A kernel package's 105 MB data.tar has 5 Blocks (4 of
+24 MiB, one of 7) whose decoding costs 0.59, 0.23, 0.21, 0.22 and 0.06 s of CPU: on two cores the first
 Block is the critical path, about 0.85 s for the whole instead of 1.3 s.
 
 How a Block is decoded: its bytes are framed as a small Stream of their own (the original
@@ -14,13 +14,14 @@ checks everything it checks in the whole file: the Block Header's CRC32, the siz
 declares, the Block's Check (CRC64 or SHA-256), and, through the Index, that the Block has
 exactly the Unpadded and Uncompressed Size the original Index records. Decoding the raw
 LZMA2 data (``FORMAT_RAW`` with the header's filters) would leave the Check and the sizes to
-Python code; the framing costs 24 + a dozen bytes per Block.
+Python code; the framing costs about 36 bytes per Block.
 
 What is handed on is exactly what :class:`nuwa.deb.archive` 's single decoder hands on, which
 is what dpkg's (``lzma_stream_decoder`` without ``LZMA_CONCATENATED``) does: the first
 Stream's data. Later Streams and Stream Padding are read only to check that the member is
-well formed. Anything this module does not understand (one Block, a source without a file
-descriptor, framing that does not parse, sizes that do not add up to the member's size) makes
+well formed. Anything this module does not understand or that would not pay (one Block, a
+source without a file descriptor, framing that does not parse, sizes that do not add up to
+the member's size, little after the first Block) makes
 :func:`open_xz_blocks` return None: the caller then uses the single decoder, so a damaged
 member fails there at the point of the stream where it is damaged.
 
