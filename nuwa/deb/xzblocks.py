@@ -3,9 +3,9 @@
 xz (and dpkg-deb, when it compresses with threads) cuts a large input into Blocks that are
 compressed independently, and the Index at the end of the Stream records where each one is
 (:mod:`nuwa.deb.c_xz`). Each Block can therefore be decoded by its own liblzma decoder, and
-liblzma releases the GIL while it works. A kernel package's 105 MB data.tar has 5 Blocks (4 of
-24 MiB, one of 7) whose decoding costs 0.59, 0.23, 0.21, 0.22 and 0.06 s of CPU: on two cores the first
-Block is the critical path, about 0.85 s for the whole instead of 1.3 s.
+liblzma releases the GIL while it works. A kernel package's 105 MB data.tar has 5 Blocks
+(4 of 24 MiB, one of 7) whose decoding costs 0.59, 0.23, 0.21, 0.22 and 0.06 s of CPU: on two
+cores the first Block is the critical path, about 0.85 s for the whole instead of 1.3 s.
 
 How a Block is decoded: its bytes are framed as a small Stream of their own (the original
 Stream Header, the Block as it is in the file, a one-record Index holding the original
@@ -21,9 +21,9 @@ is what dpkg's (``lzma_stream_decoder`` without ``LZMA_CONCATENATED``) does: the
 Stream's data. Later Streams and Stream Padding are read only to check that the member is
 well formed. Anything this module does not understand or that would not pay (one Block, a
 source without a file descriptor, framing that does not parse, sizes that do not add up to
-the member's size, little after the first Block) makes
-:func:`open_xz_blocks` return None: the caller then uses the single decoder, so a damaged
-member fails there at the point of the stream where it is damaged.
+the member's size, little after the first Block) makes :func:`open_xz_blocks` return None:
+the caller then uses the single decoder, so a damaged member fails there at the point of the
+stream where it is damaged.
 
 Memory: a worker may decode a Block ahead of the one the consumer reads only while fewer than
 ``threads - 1`` Blocks lie ahead; a Block ahead holds at most :data:`AHEAD_MAX` (32 MiB)

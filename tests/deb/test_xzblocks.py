@@ -426,7 +426,8 @@ def test_dpkg_deb_threaded_build_reads_back_like_dpkg(tmp_path):
 
 
 def _kernel_debs() -> list[str]:
-    pats = ["/var/tmp/prof/kern/debs/linux-image-6.*-amd64_*.deb", "/var/tmp/nuwa-dpkg-*/cloud/debs/linux-image-6.*.deb"]
+    pats = ["/var/tmp/prof/kern/debs/linux-image-6.*-amd64_*.deb",
+            "/var/tmp/nuwa-dpkg-*/cloud/debs/linux-image-6.*.deb"]
     return sorted(p for pat in pats for p in glob.glob(pat))
 
 
@@ -447,8 +448,8 @@ def test_real_kernel_package_decodes_like_xz_dc(tmp_path):
     # and the members the unpacker gets are dpkg-deb's, content hash by content hash
     fsys = subprocess.run(["dpkg-deb", "--fsys-tarfile", deb], capture_output=True, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(fsys)) as tf:
-        want_members = [(_image_path(ti.name), hashlib.sha256(tf.extractfile(ti).read() if ti.isreg() else b"").digest())
-                        for ti in tf]
+        want_members = [(_image_path(ti.name),
+                         hashlib.sha256(tf.extractfile(ti).read() if ti.isreg() else b"").digest()) for ti in tf]
     del fsys
     assert [(m.path, hashlib.sha256(m.read()).digest()) for m in A.open_deb(deb).members()] == want_members
 
