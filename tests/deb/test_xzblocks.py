@@ -20,7 +20,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers.debtools import build_deb
 from judges import tool
 from nuwa.deb import archive as A
 from nuwa.deb import c_xz, xzblocks
