@@ -33,6 +33,7 @@ import zstandard
 
 from nuwa.deb.ar import ArReader
 from nuwa.deb.control import Paragraph, parse_control
+from nuwa.deb.xzblocks import open_xz_blocks
 from nuwa.errors import InvalidInputError, quote
 
 #: dpkg-deb's limits on what it reads into memory; a control.tar is a few kB in practice
@@ -366,7 +367,10 @@ class DebArchive:
         seen_dirs: set[str] = set()
         with open(self.path, "rb") as f:
             ar = ArReader(f, self.where)
-            stream = read_ahead(decompressing_reader(ar.open(m), self._data_ext, where), m.size)
+            # a multi-block .xz is decoded on several threads (they read ahead themselves)
+            stream = open_xz_blocks(f, m.offset, m.size, where) if self._data_ext == ".xz" else None
+            if stream is None:
+                stream = read_ahead(decompressing_reader(ar.open(m), self._data_ext, where), m.size)
             try:
                 try:
                     tf = tarfile.open(fileobj=stream, mode="r|")
