@@ -208,14 +208,14 @@ def _plan_for(image: Image, request: UpgradeRequest, repos: Repositories):
 
 
 def prepare_upgrade(image: Image, request: UpgradeRequest, repos: Repositories, on_plan=None,
-                    fetch: bool = True) -> PreparedUpgrade:
+                    fetch: bool = True, progress=None) -> PreparedUpgrade:
     """Plan ``request`` for ``image`` with ``repos`` and (``fetch``) download the ``.deb`` files.
 
     ``on_plan(doc)`` sees the plan before anything is downloaded. Nothing is written to the
     image; ``repos`` stays open (the caller owns it).
     """
     p, status, marks, native, conf = _plan_for(image, request, repos)
-    return _prepare(p, request, status, marks, native, repos, conf, on_plan, fetch=fetch)
+    return _prepare(p, request, status, marks, native, repos, conf, on_plan, fetch=fetch, progress=progress)
 
 
 def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptions | None = None, *,
@@ -234,12 +234,13 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
         check_target("patch", output, in_place)
     repos = repositories or _repositories(repo_options)
     try:
-        p, status, marks, native, conf = _plan_for(image, request, repos)
-        prepared = _prepare(p, request, status, marks, native, repos, conf, on_plan, fetch=not plan_only,
-                            progress=progress)
+        prepared = prepare_upgrade(image, request, repos, on_plan, fetch=not plan_only, progress=progress)
     finally:
         if repositories is None:  # the display's summary; a caller's own Repositories stays open
             repos.close()
+    # the run's own Repositories holds every parsed index (bookworm main alone: 60 MB of
+    # records), which applying the plan never reads: let it go before the dpkg run's peak
+    repos = None
     return apply_prepared(image, prepared, output=output, in_place=in_place, dry_run=dry_run or plan_only,
                           report=report, firstboot_timeout=firstboot_timeout,
                           firstboot_job_timeout=firstboot_job_timeout, progress=progress, plan_only=plan_only)

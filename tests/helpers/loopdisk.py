@@ -147,6 +147,7 @@ def attached(disk: str, workdir: str, nparts: int, root: int, mounts: dict[str, 
         mount_on(["-t", "tmpfs", "-o", "mode=0755,size=1m", "nuwa-judge-dev"], devdir)
         for name, major, minor in _BASIC_NODES:
             os.mknod(os.path.join(devdir, name), 0o666 | 0o020000, os.makedev(major, minor))
+            os.chmod(os.path.join(devdir, name), 0o666)  # mknod's mode passes the umask (022)
         with open(f"/sys/block/{os.path.basename(loop)}/dev") as f:
             _mknod(os.path.join(devdir, os.path.basename(loop)), f.read().strip())
         for node, majmin in parts:
