@@ -184,7 +184,7 @@ def minbase_world(arch: str, url: str, suites, work: str, request: list[str]) ->
     with open(os.path.join(tree, "etc/apt/sources.list"), "w") as f:
         f.write(sources_list(url, suites))
     raw, image = os.path.join(work, "image.raw"), os.path.join(work, "image.qcow2")
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", tree, raw, "700M"], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", tree, raw, "700M"], check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["qemu-img", "convert", "-O", "qcow2", raw, image], check=True)
     os.unlink(raw)
     return image, TreeReference(request, tree)
