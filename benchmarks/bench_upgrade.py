@@ -18,7 +18,7 @@ plus the update .debs):
 - ``server``: the outdated bookworm cloud server, ``dpkg_material`` variant ``cloud`` (kernel,
   GRUB, initramfs-tools, python3, systemd, openssh-server, ca-certificates...; bookworm,
   bookworm-updates and bookworm-security), on the GPT disk of ``tests/helpers/kernelimage.py``
-  (GRUB installed, grub.cfg by the real update-grub; about a minute to make, untimed).
+  (GRUB installed, grub.cfg by the real update-grub; a few seconds to make, untimed).
   Reference: a fresh copy of the disk, loop-attached, chroot with ``/dev``, ``/proc`` and
   ``/sys`` bound so update-initramfs and update-grub work (copy and attach untimed).
 
@@ -303,7 +303,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--world", choices=sorted(VARIANT), default="minbase",
-                    help="minbase (default) or server (the cloud variant on a GPT disk; a minute to make)")
+                    help="minbase (default) or server (the cloud variant on a GPT disk, kernel and GRUB)")
     ap.add_argument("--mode", choices=sorted(MODES), default="upgrade",
                     help="upgrade (default: --upgrade vs apt-get upgrade --with-new-pkgs) or full-upgrade "
                          "(--full-upgrade vs apt-get dist-upgrade)")
