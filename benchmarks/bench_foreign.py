@@ -7,8 +7,9 @@ tree of ``tools/dpkg_material.py`` (``base_tree("arm64")``: mmdebstrap ``--arch=
 main only) and a mirror on 127.0.0.1 serving the real bookworm and bookworm-security files
 (``binary-arm64`` indexes) plus the update .debs (``local_mirror("arm64")``).
 
-- **reference**: a fresh copy of the tree, ``apt-get update`` and ``--download-only upgrade``
-  (not timed: caches warm), then ``apt-get -y upgrade`` in a chroot (timed). Every arm64
+- **reference**: a fresh copy of the tree, ``apt-get update`` and ``--download-only``
+  (not timed: caches warm), then ``apt-get -y --with-new-pkgs upgrade`` (what ``--upgrade`` is
+  documented to equal; on minbase the same plan as plain ``upgrade``) in a chroot (timed). Every arm64
   program -- apt, dpkg, the maintainer scripts, ldconfig -- runs under qemu-user through
   binfmt_misc: what a chroot- or appliance-based tool pays on a foreign host.
 - **nuwa**: ``python3 -m nuwa patch IMAGE.qcow2 --upgrade --output OUT.qcow2 --quiet`` as a new

@@ -1,27 +1,54 @@
 #!/usr/bin/env python3
-"""``nuwa patch --upgrade`` vs real ``apt-get upgrade`` in a chroot, same tree, same updates (issue 12).
+"""``nuwa patch --upgrade`` vs real apt in a chroot, same tree, same updates (issue 12).
 
-The world: the outdated Debian 12 minbase tree of ``tools/dpkg_material.py`` and a mirror on
-127.0.0.1 serving the real bookworm and bookworm-security files plus the update .debs
-(``dpkg_material.local_mirror``). Both sides name that mirror in their sources.list.
+``nuwa patch --upgrade`` is documented to equal ``apt upgrade``, that is ``apt-get upgrade
+--with-new-pkgs`` (``nuwa/apt/resolver.py``, docs/cli.md): upgrades and the new packages they
+need, never removals. That is the reference; ``--mode full-upgrade`` times ``nuwa patch
+--full-upgrade`` against ``apt-get dist-upgrade`` instead. Plain ``apt-get upgrade`` keeps back
+an upgrade that needs a new package (a kernel ABI bump: a new ``linux-image-6.1.0-N-*``); the
+benchmark asks apt (``-s``, untimed) and prints what plain ``upgrade`` would keep back.
 
-- **reference**: a fresh copy of the tree (copying not timed), ``apt-get update`` and
-  ``apt-get --download-only upgrade`` (not timed: the cache is warm), then ``apt-get -y
-  upgrade`` in a chroot with ``/usr/sbin/policy-rc.d`` exiting 101 (timed).
-- **nuwa**: ``python3 -m nuwa patch IMAGE.qcow2 --upgrade --output OUT.qcow2 --quiet`` as a new
-  process (startup, verification of InRelease, plan, the dpkg calls with scripts simulated and
-  the qcow2 overlay write all timed), the download cache warm; peak RSS from ``wait4``.
+Worlds (``--world``), both served by a mirror on 127.0.0.1 that the image's sources.list names
+(``dpkg_material.local_mirror``: the real InRelease and ``main`` indexes of the world's suites
+plus the update .debs):
 
-Repetitions are interleaved; prints min/median seconds, the ratio (< 1: Nuwa faster) and
+- ``minbase`` (default): the outdated Debian 12 minbase tree of ``tools/dpkg_material.py``
+  (bookworm + bookworm-security) on a bare ext4 (``mkfs.ext4 -d``, qcow2 by ``qemu-img
+  convert``). Reference: a fresh copy of the tree (copy untimed), chroot.
+- ``server``: the outdated bookworm cloud server, ``dpkg_material`` variant ``cloud`` (kernel,
+  GRUB, initramfs-tools, python3, systemd, openssh-server, ca-certificates...; bookworm,
+  bookworm-updates and bookworm-security), on the GPT disk of ``tests/helpers/kernelimage.py``
+  (GRUB installed, grub.cfg by the real update-grub; a few seconds to make, untimed).
+  Reference: a fresh copy of the disk, loop-attached, chroot with ``/dev``, ``/proc`` and
+  ``/sys`` bound so update-initramfs and update-grub work (copy and attach untimed).
+
+- **reference**: ``/usr/sbin/policy-rc.d`` exiting 101, ``apt-get update`` and ``apt-get
+  --download-only`` (untimed: the cache is warm), then ``apt-get -y --with-new-pkgs upgrade``
+  (or ``dist-upgrade``) in the chroot, timed, with its CPU seconds (user + system of apt and
+  everything it ran).
+- **nuwa**: ``python3 -m nuwa patch IMAGE.qcow2 --upgrade|--full-upgrade --output OUT.qcow2
+  --cache C --quiet --report R`` as a new process (startup, verification of InRelease, plan,
+  the dpkg calls with scripts simulated and the qcow2 overlay write all timed), the download
+  cache warmed by an untimed first run; peak RSS and CPU seconds from ``wait4``. When a report
+  names anything deferred to first boot, no ratio is printed, the deferrals are.
+
+Repetitions are interleaved (the side that runs first alternates). The last Nuwa output is
+judged, untimed: ``qemu-img check``, ``e2fsck -fn`` of its root filesystem, and its package
+database (``nuwa packages --json``) against ``dpkg-query -W`` in the reference's chroot.
+Prints min/median seconds and CPU seconds of each side, the ratio (< 1: Nuwa faster) and
 Nuwa's peak RSS. Targets (issue 12): <= 0.5x, RSS <= 300 MB.
 
-    python3 benchmarks/bench_upgrade.py [--reps N]
+    python3 benchmarks/bench_upgrade.py [--reps N] [--world minbase|server] [--mode upgrade|full-upgrade]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import pathlib
+import resource
 import shutil
 import statistics
 import subprocess
@@ -34,72 +61,238 @@ REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
 import dpkg_material as M  # noqa: E402
-from procs import nuwa_env, run_timed, serve  # noqa: E402
+from bench_patch import deferrals, nuwa_process  # noqa: E402  (also puts tests/ and the checkout on the path)
+from helpers.images import root_partition  # noqa: E402
+from judges import e2fsck_clean, qemu_img_check  # noqa: E402
+from procs import nuwa_env, serve  # noqa: E402
 
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
+#: mode -> (nuwa patch option, the apt-get request it is documented to equal)
+MODES = {"upgrade": ("--upgrade", ["--with-new-pkgs", "upgrade"]),
+         "full-upgrade": ("--full-upgrade", ["dist-upgrade"])}
+#: the world -> the dpkg_material variant it is made of
+VARIANT = {"minbase": "minbase", "server": "cloud"}
+APT_QUIET = ["-o", "Acquire::Languages=none"]
 
 
-def chroot(root: str, *args: str) -> None:
+def chroot(root: str, *args: str) -> str:
+    """stdout of ``chroot ROOT ARGS``; a failure stops the benchmark with the end of stderr."""
     r = subprocess.run(["chroot", root, *args], capture_output=True, text=True, env=ENV)
     if r.returncode != 0:
         raise SystemExit(f"chroot {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()[-400:]}")
+    return r.stdout
 
 
-def reference(tree: str, work: str) -> float:
-    """Seconds of ``apt-get -y upgrade`` in a chroot of a fresh copy (cache warmed untimed)."""
-    root = os.path.join(work, "ref")
-    M.copy_tree(tree, root)
-    with open(os.path.join(root, "usr/sbin/policy-rc.d"), "w") as f:
-        f.write("#!/bin/sh\nexit 101\n")
-    os.chmod(os.path.join(root, "usr/sbin/policy-rc.d"), 0o755)
-    chroot(root, "apt-get", "-qq", "-o", "Acquire::Languages=none", "update")
-    chroot(root, "apt-get", "-qq", "-y", "--download-only", "upgrade")
-    t = time.perf_counter()
-    chroot(root, "apt-get", "-qq", "-y", "upgrade")
-    took = time.perf_counter() - t
-    shutil.rmtree(root)
-    return took
+def simulated(root: str, request: list[str]) -> dict[str, bool]:
+    """apt's plan for ``request`` in the chroot (``apt-get -s``): installed package -> whether
+    it is new (no installed version)."""
+    out = chroot(root, "apt-get", *APT_QUIET, "-s", *request)
+    return {w[1]: not w[2].startswith("[") for w in (line.split() for line in out.splitlines())
+            if len(w) > 2 and w[0] == "Inst"}
 
 
-def nuwa(image: str, cache: str, out: str) -> tuple[float, int]:
-    """(seconds, peak RSS KiB) of one ``nuwa patch --upgrade`` process."""
-    if os.path.exists(out):
-        os.unlink(out)
-    return run_timed([sys.executable, "-m", "nuwa", "patch", image, "--upgrade", "--output", out, "--cache", cache,
-                      "--quiet"], nuwa_env(REPO))
+class Reference:
+    """The real apt side: a fresh chroot root per repetition (:meth:`fresh`), the timed apt run,
+    and what the judge compares with (the package database, apt's plan), read on the first."""
+
+    def __init__(self, request: list[str]):
+        self.request = request
+        self.times: list[float] = []
+        self.cpu: list[float] = []
+        self.packages: set[str] | None = None  # "name version status" after apt, from dpkg-query -W
+        self.plan: dict[str, bool] = {}  # package -> new, for the timed request
+        self.plain: set[str] = set()  # what plain ``apt-get upgrade`` would install
+
+    def fresh(self, work: str):
+        """A context manager yielding the root of a fresh copy of the world (untimed)."""
+        raise NotImplementedError
+
+    def run(self, work: str) -> None:
+        """One repetition: update and download untimed, then the timed apt-get."""
+        with self.fresh(work) as root:
+            policy = os.path.join(root, "usr/sbin/policy-rc.d")
+            with open(policy, "w") as f:
+                f.write("#!/bin/sh\nexit 101\n")
+            os.chmod(policy, 0o755)
+            chroot(root, "apt-get", "-qq", *APT_QUIET, "update")
+            if self.packages is None:  # untimed, once: apt's plans
+                self.plan = simulated(root, self.request)
+                self.plain = set(simulated(root, ["upgrade"]))
+            chroot(root, "apt-get", "-qq", "-y", "--download-only", *self.request)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t = time.perf_counter()
+            chroot(root, "apt-get", "-qq", "-y", *self.request)
+            self.times.append(time.perf_counter() - t)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)  # apt and all it ran, waited for
+            self.cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+            if self.packages is None:
+                out = chroot(root, "dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Status}\n")
+                self.packages = set(out.splitlines())
 
 
-def compare(arch: str, reps: int, label: str, target: str) -> None:
-    """Build the world of ``arch`` (image and tree of the material, mirror on 127.0.0.1), time
-    both sides ``reps`` times interleaved, print seconds, the ratio against ``target`` and RSS."""
-    base = M.base_tree(arch=arch)
-    mirror, suites = M.local_mirror(arch=arch)
+class TreeReference(Reference):
+    """A fresh ``cp -a`` copy of the world's tree, chroot without /proc (the minbase world)."""
+
+    def __init__(self, request: list[str], tree: str):
+        super().__init__(request)
+        self.tree = tree
+
+    @contextlib.contextmanager
+    def fresh(self, work: str):
+        root = os.path.join(work, "ref")
+        M.copy_tree(self.tree, root)
+        try:
+            yield root
+        finally:
+            shutil.rmtree(root)
+
+
+class DiskReference(Reference):
+    """A fresh sparse copy of the world's raw disk, loop-attached, root partition mounted, with
+    /dev, /proc and /sys bound (the server world: update-grub and grub-probe need them)."""
+
+    def __init__(self, request: list[str], disk: str):
+        super().__init__(request)
+        self.disk = disk
+
+    @contextlib.contextmanager
+    def fresh(self, work: str):
+        from helpers.loopdisk import attached
+
+        disk = os.path.join(work, "ref.raw")
+        subprocess.run(["cp", "--sparse=always", self.disk, disk], check=True)
+        try:
+            with attached(disk, os.path.join(work, "ref"), 2, 2) as (_loop, mnt):
+                # the basic nodes as a booted system has them: loopdisk's mknod left them 0644
+                # (umask), and apt's gpgv, run as the _apt user, then cannot write /dev/null
+                # ("gpgv, gpgv2 or gpgv1 required for verification, but neither seems installed")
+                for name in ("null", "zero", "full", "random", "urandom"):
+                    os.chmod(os.path.join(mnt, "dev", name), 0o666)
+                yield mnt
+        finally:
+            os.unlink(disk)
+
+
+def sources_list(url: str, suites: list[tuple[str, str]]) -> str:
+    return "".join(f"deb {url}/{m} {suite} main\n" for m, suite in suites)
+
+
+def minbase_world(arch: str, url: str, suites, work: str, request: list[str]) -> tuple[str, Reference]:
+    """(qcow2 image, reference) of the minbase tree with sources.list naming the local mirror."""
+    tree = os.path.join(work, "tree")
+    M.copy_tree(M.base_tree(arch=arch), tree)
+    with open(os.path.join(tree, "etc/apt/sources.list"), "w") as f:
+        f.write(sources_list(url, suites))
+    raw, image = os.path.join(work, "image.raw"), os.path.join(work, "image.qcow2")
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", tree, raw, "700M"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["qemu-img", "convert", "-O", "qcow2", raw, image], check=True)
+    os.unlink(raw)
+    return image, TreeReference(request, tree)
+
+
+def server_world(arch: str, url: str, suites, work: str, request: list[str]) -> tuple[str, Reference]:
+    """(qcow2 image, reference) of the cloud tree on kernelimage's GPT disk, its sources.list
+    (written on the loop-attached disk after GRUB is installed) naming the local mirror."""
+    from helpers.kernelimage import make_image
+    from helpers.loopdisk import attached
+
+    if arch != "amd64":
+        raise SystemExit("the server world is amd64 only (the cloud variant's kernel and GRUB are amd64's)")
+    disk = make_image(pathlib.Path(work) / "server-image", source=M.base_tree(variant="cloud"), init=False,
+                      size_mb=2048)
+    with attached(disk, os.path.join(work, "edit"), 2, 2) as (_loop, mnt):
+        with open(os.path.join(mnt, "etc/apt/sources.list"), "w") as f:
+            f.write(sources_list(url, suites))
+    image = os.path.join(work, "image.qcow2")
+    subprocess.run(["qemu-img", "convert", "-O", "qcow2", disk, image], check=True)
+    return image, DiskReference(request, disk)
+
+
+def same_packages(out: str, packages: set[str]) -> None:
+    """Nuwa's output names the package versions and states real apt left, or the benchmark stops
+    saying which differ."""
+    doc = json.loads(subprocess.run([sys.executable, "-m", "nuwa", "packages", out, "--json"], capture_output=True,
+                                    text=True, check=True, env=nuwa_env(REPO), cwd=REPO).stdout)
+    ours = {f"{p['binary_package'].split(':')[0]} {p['version']} {p['state']}" for p in doc["packages"]}
+    if ours != packages:
+        raise SystemExit(f"Nuwa's package database differs from real apt's: only Nuwa's "
+                         f"{sorted(ours - packages)[:10]}, only apt's {sorted(packages - ours)[:10]}")
+
+
+def judge(out: str, work: str, packages: set[str]) -> None:
+    """The real tools on Nuwa's last output (untimed)."""
+    qemu_img_check(out)
+    raw = root_partition(out, os.path.join(work, "judge.ext4"))
+    e2fsck_clean(raw)
+    os.unlink(raw)
+    same_packages(out, packages)
+
+
+def stats(xs: list[float], unit: str = "s") -> str:
+    return f"min {min(xs):6.2f} {unit}  median {statistics.median(xs):6.2f} {unit}"
+
+
+def compare(arch: str, reps: int, label: str, target: str, world: str = "minbase", mode: str = "upgrade") -> None:
+    """Build ``world`` for ``arch`` (image, reference, mirror on 127.0.0.1), time both sides
+    ``reps`` times interleaved, judge Nuwa's last output, print seconds, CPU seconds, the ratio
+    against ``target`` (none when Nuwa deferred work) and RSS."""
+    option, request = MODES[mode]
+    variant = VARIANT[world]
+    mirror, suites = M.local_mirror(arch=arch, variant=variant)
     httpd, url = serve(mirror)
-    work = tempfile.mkdtemp(prefix="nuwa-bench-upgrade-", dir=os.path.dirname(base))
+    work = tempfile.mkdtemp(prefix="nuwa-bench-upgrade-", dir="/var/tmp")
     try:
-        tree = os.path.join(work, "tree")
-        M.copy_tree(base, tree)
-        with open(os.path.join(tree, "etc/apt/sources.list"), "w") as f:
-            f.write("".join(f"deb {url}/{m} {suite} main\n" for m, suite in suites))
-        raw, image = os.path.join(work, "image.raw"), os.path.join(work, "image.qcow2")
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-d", tree, raw, "700M"], check=True)
-        subprocess.run(["qemu-img", "convert", "-O", "qcow2", raw, image], check=True)
-        os.unlink(raw)
-        cache, out = os.path.join(work, "cache"), os.path.join(work, "out.qcow2")
-        nuwa(image, cache, out)  # warm the download cache and the parsed indexes
-        times: dict[str, list[float]] = {"apt": [], "nuwa": []}
+        make = minbase_world if world == "minbase" else server_world
+        image, ref = make(arch, url, suites, work, request)
+        cache, out, report = (os.path.join(work, n) for n in ("cache", "out.qcow2", "report.json"))
+
+        def nuwa() -> tuple[float, int, float]:
+            for p in (out, report):
+                if os.path.exists(p):
+                    os.unlink(p)
+            return nuwa_process(["patch", image, option, "--output", out, "--cache", cache, "--quiet",
+                                 "--report", report])
+
+        nuwa()  # untimed: warm the download cache and the parsed indexes
+        times: list[float] = []
+        cpu: list[float] = []
+        deferred: set[str] = set()
         rss = 0
-        for _ in range(reps):
-            times["apt"].append(reference(tree, work))
-            t, r = nuwa(image, cache, out)
-            times["nuwa"].append(t)
+        for rep in range(reps):
+            if rep % 2 == 0:
+                ref.run(work)
+            t, r, c = nuwa()
+            times.append(t)
+            cpu.append(c)
             rss = max(rss, r)
-        print(f"world: Debian 12 {arch} minbase with its {len(M.deb_files(arch=arch))} pending updates, "
-              f"{reps} repetitions, caches warm")
-        for k, v in times.items():
-            print(f"  {k:5s} min {min(v):6.2f} s  median {statistics.median(v):6.2f} s")
-        print(f"ratio nuwa patch --upgrade / {label}: min {min(times['nuwa']) / min(times['apt']):.2f}x  "
-              f"median {statistics.median(times['nuwa']) / statistics.median(times['apt']):.2f}x  ({target})")
+            with open(report) as f:
+                deferred.update(deferrals(json.load(f), 0))
+            if rep % 2:
+                ref.run(work)
+        judge(out, work, ref.packages)
+        what = "minbase" if world == "minbase" else "cloud server (GPT disk, kernel, GRUB, python3, systemd)"
+        new = sorted(p for p, is_new in ref.plan.items() if is_new)
+        print(f"world: Debian 12 {arch} {what} with its {len(M.deb_files(arch=arch, variant=variant))} pending "
+              f"updates ({', '.join(s for _, s in suites)}), {reps} repetitions, caches warm")
+        print(f"apt-get {' '.join(request)} installs {len(ref.plan)} packages"
+              + (f", {len(new)} new: {', '.join(new)}" if new else ""))
+        kept = sorted(p for p, is_new in ref.plan.items() if not is_new and p not in ref.plain)
+        if kept:  # plain apt-get upgrade installs no new package, so it keeps back what needs one
+            print(f"note: plain apt-get upgrade keeps back {', '.join(kept)} (needing the new "
+                  f"{', '.join(sorted(p for p in new if p not in ref.plain))}); nuwa patch --upgrade is documented "
+                  "as apt upgrade (= apt-get upgrade --with-new-pkgs) and takes them")
+        print(f"judged: qemu-img check, e2fsck -fn and the package database ({len(ref.packages)} packages) "
+              "equal to apt's")
+        for k, v, c in (("apt", ref.times, ref.cpu), ("nuwa", times, cpu)):
+            print(f"  {k:5s} {stats(v)}   cpu {stats(c)}")
+        if deferred:
+            print(f"ratio nuwa patch {option} / {label}: none, Nuwa deferred work apt did ({len(deferred)} distinct):")
+            for d in sorted(deferred):
+                print(f"    {d}")
+        else:
+            print(f"ratio nuwa patch {option} / {label}: min {min(times) / min(ref.times):.2f}x  "
+                  f"median {statistics.median(times) / statistics.median(ref.times):.2f}x  "
+                  f"cpu median {statistics.median(cpu) / statistics.median(ref.cpu):.2f}x  ({target})")
         print(f"nuwa peak RSS {rss / 1024:.0f} MB (target <= 300 MB)")
     finally:
         httpd.shutdown()
@@ -107,10 +300,16 @@ def compare(arch: str, reps: int, label: str, target: str) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--world", choices=sorted(VARIANT), default="minbase",
+                    help="minbase (default) or server (the cloud variant on a GPT disk, kernel and GRUB)")
+    ap.add_argument("--mode", choices=sorted(MODES), default="upgrade",
+                    help="upgrade (default: --upgrade vs apt-get upgrade --with-new-pkgs) or full-upgrade "
+                         "(--full-upgrade vs apt-get dist-upgrade)")
     args = ap.parse_args()
-    compare("amd64", args.reps, "apt-get upgrade", "target <= 0.5x")
+    label = "apt-get " + " ".join(MODES[args.mode][1])
+    compare("amd64", args.reps, label, "target <= 0.5x", world=args.world, mode=args.mode)
     return 0
 
 
