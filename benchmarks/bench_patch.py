@@ -265,17 +265,17 @@ class DiskSet(Set):
                 self.ref_packages = set(r.stdout.splitlines())
         os.unlink(disk)
 
-    def same_packages(self, out: str) -> None:
-        """The package database of Nuwa's last output names the versions and states real dpkg
-        left (``nuwa packages --json``), or the benchmark stops saying which differ."""
-        doc = json.loads(subprocess.run([sys.executable, "-m", "nuwa", "packages", out, "--json"],
-                                        capture_output=True, text=True, check=True, env=nuwa_env(REPO),
-                                        cwd=REPO).stdout)
-        ours = {f"{p['binary_package'].split(':')[0]} {p['version']} {p['state']}" for p in doc["packages"]}
-        if ours != self.ref_packages:
-            raise SystemExit(f"{self.name}: Nuwa's package database differs from real dpkg's: only Nuwa's "
-                             f"{sorted(ours - self.ref_packages)[:10]}, only dpkg's "
-                             f"{sorted(self.ref_packages - ours)[:10]}")
+def same_packages(out: str, packages: set[str], reference: str = "real dpkg") -> None:
+    """The package database of Nuwa's output ``out`` (``nuwa packages --json``) names the
+    versions and states of ``packages`` ("name version status", as ``dpkg-query -W`` printed
+    them after the reference), or the benchmark stops saying which differ."""
+    doc = json.loads(subprocess.run([sys.executable, "-m", "nuwa", "packages", out, "--json"],
+                                    capture_output=True, text=True, check=True, env=nuwa_env(REPO),
+                                    cwd=REPO).stdout)
+    ours = {f"{p['binary_package'].split(':')[0]} {p['version']} {p['state']}" for p in doc["packages"]}
+    if ours != packages:
+        raise SystemExit(f"Nuwa's package database differs from {reference}'s: only Nuwa's "
+                         f"{sorted(ours - packages)[:10]}, only {reference}'s {sorted(packages - ours)[:10]}")
 
 
 def _is_kernel(name: str) -> bool:
@@ -319,7 +319,7 @@ def judge(s: Set, out: str, work: str) -> None:
     e2fsck_clean(raw)
     os.unlink(raw)
     if isinstance(s, DiskSet):
-        s.same_packages(out)
+        same_packages(out, s.ref_packages)
 
 
 def stats(xs: list[float]) -> str:

@@ -61,10 +61,10 @@ REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
 import dpkg_material as M  # noqa: E402
-from bench_patch import deferrals, nuwa_process  # noqa: E402  (also puts tests/ and the checkout on the path)
+from bench_patch import deferrals, nuwa_process, same_packages  # noqa: E402  (also puts tests/ and the checkout on the path)
 from helpers.images import root_partition  # noqa: E402
 from judges import e2fsck_clean, qemu_img_check  # noqa: E402
-from procs import nuwa_env, serve  # noqa: E402
+from procs import serve  # noqa: E402
 
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
 #: mode -> (nuwa patch option, the apt-get request it is documented to equal)
@@ -163,11 +163,6 @@ class DiskReference(Reference):
         subprocess.run(["cp", "--sparse=always", self.disk, disk], check=True)
         try:
             with attached(disk, os.path.join(work, "ref"), 2, 2) as (_loop, mnt):
-                # the basic nodes as a booted system has them: loopdisk's mknod left them 0644
-                # (umask), and apt's gpgv, run as the _apt user, then cannot write /dev/null
-                # ("gpgv, gpgv2 or gpgv1 required for verification, but neither seems installed")
-                for name in ("null", "zero", "full", "random", "urandom"):
-                    os.chmod(os.path.join(mnt, "dev", name), 0o666)
                 yield mnt
         finally:
             os.unlink(disk)
@@ -208,24 +203,13 @@ def server_world(arch: str, url: str, suites, work: str, request: list[str]) -> 
     return image, DiskReference(request, disk)
 
 
-def same_packages(out: str, packages: set[str]) -> None:
-    """Nuwa's output names the package versions and states real apt left, or the benchmark stops
-    saying which differ."""
-    doc = json.loads(subprocess.run([sys.executable, "-m", "nuwa", "packages", out, "--json"], capture_output=True,
-                                    text=True, check=True, env=nuwa_env(REPO), cwd=REPO).stdout)
-    ours = {f"{p['binary_package'].split(':')[0]} {p['version']} {p['state']}" for p in doc["packages"]}
-    if ours != packages:
-        raise SystemExit(f"Nuwa's package database differs from real apt's: only Nuwa's "
-                         f"{sorted(ours - packages)[:10]}, only apt's {sorted(packages - ours)[:10]}")
-
-
 def judge(out: str, work: str, packages: set[str]) -> None:
     """The real tools on Nuwa's last output (untimed)."""
     qemu_img_check(out)
     raw = root_partition(out, os.path.join(work, "judge.ext4"))
     e2fsck_clean(raw)
     os.unlink(raw)
-    same_packages(out, packages)
+    same_packages(out, packages, "real apt")
 
 
 def stats(xs: list[float], unit: str = "s") -> str:
