@@ -112,7 +112,7 @@ def py_compile_main(inv: Invocation, version: str, optimize: int, args: list[str
         names = inv.stdin.decode("utf-8", "surrogateescape").splitlines(keepends=True)
     mode = bytecode.invalidation_mode(inv.env)
     names = [name.rstrip("\n") for name in names]
-    with bytecode.Compiler(module_mode) as comp:
+    with bytecode.Compiler(module_mode, bytecode.worker_count(len(names))) as comp:
         ahead = Ahead(inv, comp, names, optimize) if precompiled is None else None
         for name in names:
             try:
@@ -141,7 +141,7 @@ class Precompiled:
         # nothing is written meanwhile, so every source may be read and sent ahead; the
         # results are taken in order, so the failure named is the first one in order
         jobs: collections.deque = collections.deque()  # (name, ticket or the read's error)
-        with bytecode.Compiler(module_mode=True) as comp:
+        with bytecode.Compiler(True, bytecode.worker_count(len(names))) as comp:
             todo = iter(names)
             while True:
                 for name in todo:
