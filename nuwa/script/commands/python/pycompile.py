@@ -149,7 +149,7 @@ class Precompiled:
                         jobs.append((name, comp.submit(name, inv.fs.read_bytes(inv.path(name)), optimize)))
                     except OSError as e:
                         jobs.append((name, e))
-                    if not comp.room():
+                    if not comp.room() or len(jobs) >= comp.AHEAD * comp.workers:
                         break
                 if not jobs:
                     break
@@ -194,8 +194,10 @@ class Ahead:
         self.replaced: set[int] = set()
 
     def fill(self) -> None:
-        """Read and send names while the compiler has room."""
-        while self.next < len(self.names) and self.comp.room():
+        """Read and send names while the compiler has room (names that could not be read
+        count too: a run of missing files is not read through to its end)."""
+        most = self.comp.AHEAD * self.comp.workers
+        while self.next < len(self.names) and len(self.jobs) < most and self.comp.room():
             name = self.names[self.next]
             self.next += 1
             try:
