@@ -202,6 +202,78 @@ def test_syntax_error_and_missing_file_stop_like_py_compile(pair):
     assert sorted(cache[real]) == ["a.cpython-311.pyc", "d.cpython-311.pyc"] and cache[real] == cache[sim]
 
 
+@pytest.mark.judge
+def test_a_name_whose_file_an_earlier_name_rewrites_is_read_at_its_turn(pair):
+    """Sources are read ahead of their turn (bytecode.Compiler runs ahead): a later name that
+    is an earlier name's .pyc path (there before, holding valid Python, or made by the run,
+    directly or through a symlink) is compiled from what its turn reads, as py_compile does --
+    here the .pyc just written, whose null bytes fail (not the file read ahead, or its absence)."""
+    real, sim = pair
+    for root in (real, sim):
+        os.makedirs(os.path.join(root, "srv/r/__pycache__"))
+        os.makedirs(os.path.join(root, "srv/s"))
+        for rel, text in (("srv/r/a.py", "x = 1\n"), ("srv/r/__pycache__/a.cpython-311.pyc", "y = 2\n"),
+                          ("srv/s/b.py", "z = 3\n"), ("srv/s/c.py", "w = 4\n")):
+            with open(os.path.join(root, rel), "w") as f:
+                f.write(text)
+            os.utime(os.path.join(root, rel), (1600000000, 1600000000))
+        os.symlink("__pycache__/c.cpython-311.pyc", os.path.join(root, "srv/s/link.py"))
+    for names in (["/srv/r/a.py", "/srv/s/b.py", "/srv/r/__pycache__/a.cpython-311.pyc"],
+                  ["/srv/s/c.py", "/srv/s/b.py", "/srv/s/__pycache__/c.cpython-311.pyc"],
+                  ["/srv/s/c.py", "/srv/s/link.py"]):
+        argv = ["/usr/bin/python3.11", "-E", "-S", "/usr/lib/python3.11/py_compile.py", *names]
+        r = subprocess.run(["chroot", real, *argv], capture_output=True, env=ENV)
+        status, err = _model(sim, argv)
+        # (the image's 3.11.2 raises ValueError for null bytes, the host's 3.11.7 SyntaxError:
+        # py_compile's texts differ, a divergence of the host interpreter not tested here)
+        assert r.returncode == 1 and b"null bytes" in r.stderr, r.stderr
+        assert status == 1 and b"null bytes" in err, err
+        for d in ("srv/r", "srv/s"):
+            assert _tree(os.path.join(real, d)) == _tree(os.path.join(sim, d))
+
+
+def _tree(top: str) -> dict[str, bytes | str]:
+    """Every file's content (a symlink's target) under ``top``."""
+    out = {}
+    for d, _dirs, files in os.walk(top):
+        for f in files:
+            p = os.path.join(d, f)
+            out[os.path.relpath(p, top)] = os.readlink(p) if os.path.islink(p) else open(p, "rb").read()
+    return out
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_compiler_answers_in_order_and_a_dead_worker_defers(workers):
+    """Sources sent ahead to several workers come back in the order sent, as one worker
+    compiles them (the stdlib sources of the kernel tree, optimize 0 and 2); a worker that dies
+    ends in a deferral, and closing with answers unread does not hang."""
+    root = os.path.join(kernel_tree(), "usr/lib/python3.11")
+    names = sorted(os.path.join(root, f) for f in os.listdir(root) if f.endswith(".py"))[:60]
+    sources = [open(n, "rb").read() for n in names]
+    for optimize in (0, 2):
+        with bytecode.Compiler(False, workers=1) as one:
+            want = [one.code(n, s, optimize)[0] for n, s in zip(names, sources)]
+        with bytecode.Compiler(False, workers=workers) as comp:
+            tickets = [comp.submit(n, s, optimize) for n, s in zip(names, sources)]
+            assert [comp.result(t)[0] for t in tickets] == want
+            assert sum(w is not None for w in comp.procs) == min(workers, len(names))
+    with bytecode.Compiler(False, workers=workers) as comp:
+        tickets = [comp.submit(n, s, 0) for n, s in zip(names, sources)]
+        comp.result(tickets[0])
+        procs = [w.proc for w in comp.procs if w is not None]
+        procs[-1].kill()
+        with pytest.raises(Defer, match="worker stopped"):
+            for t in tickets[1:]:
+                comp.result(t)
+    assert all(p.poll() is not None for p in procs)
+    with bytecode.Compiler(False, workers=workers) as comp:
+        tickets = [comp.submit(n, s, 0) for n, s in zip(names, sources)]
+        with pytest.raises(bytecode.CompileFailed, match="invalid syntax"):
+            comp.result(comp.submit("/srv/bad.py", b"def f(:\n", 0))
+        procs = [w.proc for w in comp.procs if w is not None]
+    assert all(p.poll() is not None for p in procs)
+
+
 def test_other_python_uses_and_foreign_magic_are_deferred(tmp_path):
     """-c code, a script, another module, and an image interpreter whose magic differs."""
     root = tmp_path / "t"

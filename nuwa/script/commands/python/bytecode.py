@@ -21,14 +21,18 @@ otherwise the caller defers with that reason.
 
 from __future__ import annotations
 
+import collections
 import importlib.util
 import io
 import marshal
+import os
 import posixpath
+import queue
 import re
 import struct
 import subprocess
 import sys
+import threading
 import tokenize
 
 from nuwa.fs.model import FileSystem
@@ -101,12 +105,35 @@ def cache_from_source(path: str, version: str, optimize: int) -> str:
 
 
 class Compiler:
-    """One host worker process; :meth:`code` returns marshalled code or raises ``SyntaxError``-like
-    :class:`CompileFailed` with py_compile's message. Use as a context manager."""
+    """Host worker processes compiling in the order given: :meth:`submit` queues a source,
+    :meth:`result` returns its marshalled code and warnings or raises :class:`CompileFailed`
+    with py_compile's message; :meth:`code` is both at once. Use as a context manager.
 
-    def __init__(self, module_mode: bool):
+    Several workers (``workers``, default two) compile at once and the sources are sent ahead
+    of the answers, so the parent reads and writes the image while the workers compile. That
+    does not change a byte: the code of one file does not depend on what its worker compiled
+    before it (measured on the 542 stdlib sources of bookworm's tree: a fresh worker per file,
+    one worker in order, shuffled, reversed, split in halves or round-robin between two --
+    every ``marshal`` output identical, and identical to the image's ``.pyc`` bodies); the
+    worker keeps nothing of a compilation alive but the bytes it has sent.
+    A worker is started when a source is first sent to it, so one file starts one process;
+    :func:`worker_count` says how many are worth starting for a number of files.
+    """
+
+    #: most sources in flight per worker, and their total size: enough to keep both busy,
+    #: bounded so a long list of names never holds more than a few MB of sources
+    AHEAD = 8
+    AHEAD_BYTES = 8 << 20
+
+    def __init__(self, module_mode: bool, workers: int | None = None):
         self.module_mode = module_mode
-        self.proc: subprocess.Popen | None = None
+        self.workers = max(1, workers if workers is not None else worker_count(1 << 30))
+        self.procs: list[_Worker | None] = [None] * self.workers
+        self.sent = 0          # tickets handed out
+        self.taken = 0         # results consumed, in ticket order
+        self.pending: collections.deque[tuple[int, bytes]] = collections.deque()  # (worker, source)
+        self.pending_bytes = 0
+        self.early: dict[int, tuple] = {}  # results read while waiting for a later ticket
 
     def __enter__(self) -> "Compiler":
         return self
@@ -114,42 +141,113 @@ class Compiler:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _start(self) -> subprocess.Popen:
-        if self.proc is None:
-            # -E -S: the host interpreter ignores its environment and site (nothing of them
-            # may change what is alive in it); cwd "/" and an empty environment.
-            self.proc = subprocess.Popen(
-                [sys.executable, "-E", "-S", "-c", _WORKER, "-m" if self.module_mode else "-"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd="/", env={},
-            )
-        return self.proc
+    def room(self) -> bool:
+        """Whether another source may be sent before taking a result (the bounds above)."""
+        return not self.pending or (len(self.pending) < self.AHEAD * self.workers
+                                    and self.pending_bytes < self.AHEAD_BYTES)
 
-    def code(self, filename: str, source: bytes, optimize: int) -> tuple[bytes, str]:
+    def submit(self, filename: str, source: bytes, optimize: int) -> int:
+        """Send one source to the worker with the least in flight; returns its ticket."""
+        load = [0] * self.workers
+        for w, src in self.pending:
+            load[w] += len(src) + 1
+        w = min(range(self.workers), key=lambda i: (load[i], i))
+        if self.procs[w] is None:
+            self.procs[w] = _Worker(self.module_mode)
+        self.procs[w].send((filename, source, optimize))
+        self.pending.append((w, source))
+        self.pending_bytes += len(source)
+        self.sent += 1
+        return self.sent - 1
+
+    def result(self, ticket: int) -> tuple[bytes, str]:
         """``marshal.dumps(compile(source, filename, "exec", optimize=optimize))`` as the worker
         makes it, and the warnings the compiler issued, as the real process prints them."""
-        proc = self._start()
-        marshal.dump((filename, source, optimize), proc.stdin)
-        proc.stdin.flush()
-        try:
-            ok, data, caught = marshal.load(proc.stdout)
-        except (EOFError, ValueError, TypeError):
-            self.close()
-            raise Defer("python: the host byte-compilation worker stopped") from None
+        while ticket not in self.early:
+            if self.taken > ticket or not self.pending:
+                raise ValueError(f"no compilation {ticket} in flight")
+            w, source = self.pending.popleft()
+            self.pending_bytes -= len(source)
+            try:
+                ok, data, caught = marshal.load(self.procs[w].proc.stdout)
+            except (EOFError, ValueError, TypeError):
+                self.close()
+                raise Defer("python: the host byte-compilation worker stopped") from None
+            self.early[self.taken] = (ok, data, caught, source)
+            self.taken += 1
+        ok, data, caught, source = self.early.pop(ticket)
         text = "".join(format_warning(source, *w) for w in caught)
         if not ok:
             raise CompileFailed(text + data)
         return data, text
 
+    def code(self, filename: str, source: bytes, optimize: int) -> tuple[bytes, str]:
+        """:meth:`submit` and :meth:`result` of one source."""
+        return self.result(self.submit(filename, source, optimize))
+
     def close(self) -> None:
-        """End the worker (it exits at end of input)."""
-        if self.proc is not None:
+        """End the workers: at end of input, or killed when answers are still unread (a run
+        that stopped at a failure), whose writes would otherwise block."""
+        unread = {w for w, _ in self.pending}
+        for i, worker in enumerate(self.procs):
+            if worker is not None:
+                worker.close(kill=i in unread)
+        self.procs = [None] * self.workers
+        self.pending.clear()
+        self.pending_bytes = 0
+        self.early.clear()
+
+
+def worker_count(files: int) -> int:
+    """Workers for ``files`` sources: two when two CPUs are ours and there are at least 32
+    files. A worker's start costs 22 ms of CPU, a stdlib source 1.5 ms on average (measured),
+    so a second one pays for itself from about 15 files of its own, if a CPU is free."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return 2 if cpus >= 2 and files >= 32 else 1
+
+
+class _Worker:
+    """One host interpreter running ``_WORKER``, fed by a thread: the parent never blocks
+    writing a source while the worker blocks writing an answer the parent has not read yet."""
+
+    def __init__(self, module_mode: bool):
+        # -E -S: the host interpreter ignores its environment and site (nothing of them
+        # may change what is alive in it); cwd "/" and an empty environment.
+        self.proc = subprocess.Popen(
+            [sys.executable, "-E", "-S", "-c", _WORKER, "-m" if module_mode else "-"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd="/", env={},
+        )
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.feeder = threading.Thread(target=self._feed, name="nuwa-pyc-feed", daemon=True)
+        self.feeder.start()
+
+    def send(self, job: tuple) -> None:
+        self.queue.put(job)
+
+    def _feed(self) -> None:
+        stdin = self.proc.stdin
+        try:
+            while (job := self.queue.get()) is not None:
+                marshal.dump(job, stdin)
+                stdin.flush()
+        except OSError:  # the worker died; the parent sees its output end
+            pass
+        finally:
             try:
-                self.proc.stdin.close()
-            except OSError:  # a worker that died has closed its end
+                stdin.close()
+            except OSError:
                 pass
-            self.proc.wait()
-            self.proc.stdout.close()
-            self.proc = None
+
+    def close(self, kill: bool) -> None:
+        if kill:
+            self.proc.kill()
+        self.queue.put(None)
+        self.feeder.join()
+        self.proc.wait()
+        self.proc.stdout.close()
 
 
 def format_warning(source: bytes, filename: str, lineno: int, category: str, message: str) -> str:

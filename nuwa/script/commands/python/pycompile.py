@@ -13,6 +13,7 @@ deferred: the image's Python is never run.
 
 from __future__ import annotations
 
+import collections
 import os
 import posixpath
 import re
@@ -110,13 +111,12 @@ def py_compile_main(inv: Invocation, version: str, optimize: int, args: list[str
     if names == ["-"]:
         names = inv.stdin.decode("utf-8", "surrogateescape").splitlines(keepends=True)
     mode = bytecode.invalidation_mode(inv.env)
-    with bytecode.Compiler(module_mode) as comp:
-        if precompiled is not None:
-            comp = precompiled
+    names = [name.rstrip("\n") for name in names]
+    with bytecode.Compiler(module_mode, bytecode.worker_count(len(names))) as comp:
+        ahead = Ahead(inv, comp, names, optimize) if precompiled is None else None
         for name in names:
-            name = name.rstrip("\n")
             try:
-                compile_file(inv, comp, name, version, optimize, mode)
+                compile_file(inv, precompiled or comp, name, version, optimize, mode, ahead)
             except bytecode.CompileFailed as e:
                 if not quiet:
                     inv.err(e.msg)
@@ -138,10 +138,26 @@ class Precompiled:
 
     def __init__(self, inv: Invocation, names: list[str], optimize: int):
         self.done: dict[str, tuple[bytes, str]] = {}
-        with bytecode.Compiler(module_mode=True) as comp:
-            for name in names:
+        # nothing is written meanwhile, so every source may be read and sent ahead; the
+        # results are taken in order, so the failure named is the first one in order
+        jobs: collections.deque = collections.deque()  # (name, ticket or the read's error)
+        with bytecode.Compiler(True, bytecode.worker_count(len(names))) as comp:
+            todo = iter(names)
+            while True:
+                for name in todo:
+                    try:
+                        jobs.append((name, comp.submit(name, inv.fs.read_bytes(inv.path(name)), optimize)))
+                    except OSError as e:
+                        jobs.append((name, e))
+                    if not comp.room() or len(jobs) >= comp.AHEAD * comp.workers:
+                        break
+                if not jobs:
+                    break
+                name, ticket = jobs.popleft()
                 try:
-                    self.done[name] = comp.code(name, inv.fs.read_bytes(inv.path(name)), optimize)
+                    if isinstance(ticket, OSError):
+                        raise ticket
+                    self.done[name] = comp.result(ticket)
                 except (bytecode.CompileFailed, OSError) as e:
                     raise Defer(f"py3compile: {name} does not byte-compile ({str(e).strip()[-200:]}); the "
                                 "real program's end then depends on timing") from None
@@ -159,15 +175,71 @@ def os_error_text(e: OSError) -> str:
     return text + (f": {e.filename!r}" if e.filename is not None else "")
 
 
-def compile_file(inv: Invocation, comp: bytecode.Compiler, name: str, version: str, optimize: int, mode: str) -> str:
+class Ahead:
+    """The next names' sources read and sent to the compiler before their turn, so the workers
+    compile while the parent writes (``py_compile.main``'s loop, one name after the other).
+
+    Reading ahead moves a name's read before the earlier names' writes. Those writes only make
+    new files and directories and rename a new file over a ``.pyc`` path, so a source read
+    ahead is still what its turn would read unless its file is one that a rename replaced
+    (its inode is in :attr:`replaced`) or it could not be read then (an earlier ``makedirs``
+    may have made its path): in both cases the name is read again at its turn. Checks and
+    errors stay in turn: a source that failed ahead raises only when its name comes.
+    """
+
+    def __init__(self, inv: Invocation, comp: bytecode.Compiler, names: list[str], optimize: int):
+        self.inv, self.comp, self.names, self.optimize = inv, comp, names, optimize
+        self.next = 0
+        self.jobs: collections.deque = collections.deque()  # (name, source, stat, ticket | None)
+        self.replaced: set[int] = set()
+
+    def fill(self) -> None:
+        """Read and send names while the compiler has room (names that could not be read
+        count too: a run of missing files is not read through to its end)."""
+        most = self.comp.AHEAD * self.comp.workers
+        while self.next < len(self.names) and len(self.jobs) < most and self.comp.room():
+            name = self.names[self.next]
+            self.next += 1
+            try:
+                source, sst = read_source(self.inv, name)
+            except OSError:
+                self.jobs.append((name, None, None, None))
+                continue
+            self.jobs.append((name, source, sst, self.comp.submit(name, source, self.optimize)))
+
+    def take(self, name: str) -> tuple[bytes, object, bytes, str]:
+        """(source, its stat, code, warnings) of ``name``, the next name in turn."""
+        self.fill()
+        jname, source, sst, ticket = self.jobs.popleft()
+        assert jname == name, (jname, name)
+        if ticket is None or sst.st_ino in self.replaced:
+            source, sst = read_source(self.inv, name)
+            ticket = self.comp.submit(name, source, self.optimize)
+        code, warned = self.comp.result(ticket)
+        self.fill()
+        return source, sst, code, warned
+
+
+def read_source(inv: Invocation, name: str) -> tuple[bytes, object]:
+    """The source's bytes and stat; ``OSError`` naming ``name`` as ``py_compile`` does."""
+    aname = inv.path(name)
+    try:
+        return inv.fs.read_bytes(aname), inv.fs.stat(aname)
+    except OSError as e:
+        raise OSError(e.errno, os.strerror(e.errno), name) from None
+
+
+def compile_file(inv: Invocation, comp: "bytecode.Compiler | Precompiled", name: str, version: str, optimize: int,
+                 mode: str, ahead: Ahead | None = None) -> str:
     """``py_compile.compile(name, doraise=True)``: write the ``.pyc`` into the image.
 
     Raises :class:`bytecode.CompileFailed` or ``OSError`` (with the filename Python's
-    message names) as the real function does; returns the cache path.
+    message names) as the real function does; returns the cache path. With ``ahead``, the
+    source was read and compiled ahead (see :class:`Ahead`).
     """
     fs = inv.fs
     cfile = bytecode.cache_from_source(name, version, optimize)
-    acfile, aname = inv.path(cfile), inv.path(name)
+    acfile = inv.path(cfile)
     try:
         cst = fs.lstat(acfile)
     except OSError:
@@ -179,12 +251,11 @@ def compile_file(inv: Invocation, comp: bytecode.Compiler, name: str, version: s
     if cst is not None and fs.exists(acfile) and not fs.stat(acfile).is_reg:
         raise _Msg(f"{cfile} is a non-regular file and will be changed into a regular "
                    "one if import writes a byte-compiled file to it")
-    try:
-        source = fs.read_bytes(aname)
-        sst = fs.stat(aname)
-    except OSError as e:
-        raise OSError(e.errno, os.strerror(e.errno), name) from None
-    code, warned = comp.code(name, source, optimize)
+    if ahead is not None:
+        source, sst, code, warned = ahead.take(name)
+    else:
+        source, sst = read_source(inv, name)
+        code, warned = comp.code(name, source, optimize)
     inv.err(warned)
     makedirs(inv, posixpath.dirname(acfile))
     data = bytecode.pyc_bytes(code, source, sst.st_mtime, sst.st_size, mode)
@@ -198,6 +269,8 @@ def compile_file(inv: Invocation, comp: bytecode.Compiler, name: str, version: s
     finally:
         h.close()
     fs.chmod(tmp, fmode)
+    if ahead is not None and cst is not None:
+        ahead.replaced.add(cst.st_ino)
     fs.rename(tmp, acfile)
     return cfile
 
