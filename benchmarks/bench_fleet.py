@@ -21,7 +21,7 @@ one image patched alone.
 The overlays are made by ``qemu-img create -b`` over ``testimages/default.qcow2`` (untimed), the
 ``.deb`` files are ``testimages/updates``. Each fleet's outputs are judged (``qemu-img check``
 of every output, untimed). Prints seconds, the ratio fleet / alone, seconds per image, the
-marginal cost per image between the two largest sizes, the client's peak RSS (``wait4``:
+marginal cost per image between the two largest sizes, the client's peak RSS (its own ``VmHWM``, ``procs.wait_peak``:
 the Dask workers are separate processes, their memory is Dask's ``memory_limit`` each) and the
 size of the output directory.
 

@@ -14,7 +14,7 @@ main only) and a mirror on 127.0.0.1 serving the real bookworm and bookworm-secu
   binfmt_misc: what a chroot- or appliance-based tool pays on a foreign host.
 - **nuwa**: ``python3 -m nuwa patch IMAGE.qcow2 --upgrade --output OUT.qcow2 --quiet`` as a new
   process on the amd64 host (nothing emulated: the scripts are interpreted, ldconfig modelled),
-  the download cache warm; peak RSS from ``wait4``.
+  the download cache warm; peak RSS its own ``VmHWM`` (``procs.wait_peak``).
 
 Repetitions are interleaved; prints min/median seconds and the ratio. Target: <= 0.1x.
 

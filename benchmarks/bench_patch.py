@@ -7,8 +7,8 @@ What a user waits for, on the same tree and the same updates:
   timed), ``/usr/sbin/policy-rc.d`` exiting 101, as the differential tests run it
   (``tests/helpers/oracle.py``);
 - **nuwa**: ``python3 -m nuwa patch IMAGE --deb ... --output OUT.qcow2 --quiet`` as a new
-  process, startup, report and the qcow2 overlay write included; its peak RSS is read from
-  ``wait4``.
+  process, startup, report and the qcow2 overlay write included; its peak RSS is its own
+  ``VmHWM`` (``procs.wait_peak``: ``wait4``'s ``ru_maxrss`` carries the harness's RSS at fork).
 
 Sets:
 
@@ -75,7 +75,7 @@ from helpers.kernelimage import make_image  # noqa: E402
 from helpers.loopdisk import attached  # noqa: E402
 from helpers.oracle import real_dpkg, real_dpkg_steps  # noqa: E402
 from judges import e2fsck_clean, qemu_img_check, tool  # noqa: E402
-from procs import nuwa_env  # noqa: E402
+from procs import nuwa_env, wait_peak  # noqa: E402
 
 IMAGE = os.path.join(REPO, "testimages", "default.qcow2")
 UPDATES = sorted(glob.glob(os.path.join(REPO, "testimages", "updates", "*.deb")))
@@ -88,13 +88,13 @@ def nuwa_process(args: list[str], stdout=subprocess.DEVNULL, repo: str = REPO) -
     with tempfile.TemporaryFile() as err:
         t = time.perf_counter()
         p = subprocess.Popen([sys.executable, "-m", "nuwa", *args], stdout=stdout, stderr=err, env=env, cwd=repo)
-        _, status, usage = os.wait4(p.pid, 0)
+        status, usage, peak = wait_peak(p.pid)
         dt = time.perf_counter() - t
         p.returncode = os.waitstatus_to_exitcode(status)
         if p.returncode != 0:
             err.seek(0)
             raise SystemExit(f"nuwa {' '.join(args[:2])} failed ({p.returncode}): {err.read().decode()[-2000:]}")
-    return dt, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+    return dt, peak, usage.ru_utime + usage.ru_stime
 
 
 class Set:

@@ -18,7 +18,7 @@ host's apt downloaded once from the machine's own mirrors (cached per day under
   parsed once): its time over one image's.
 
 Repetitions are interleaved. Prints min and median seconds, the ratios (< 1: Nuwa faster),
-and Nuwa's peak RSS (``wait4``). Targets: scan <= 1x apt; 20 images <= 3x one; RSS <= 250 MB.
+and Nuwa's peak RSS (its own ``VmHWM``, ``procs.wait_peak``). Targets: scan <= 1x apt; 20 images <= 3x one; RSS <= 250 MB.
 
     python3 benchmarks/bench_scan.py [--reps N]
 """

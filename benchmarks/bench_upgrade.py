@@ -29,7 +29,7 @@ plus the update .debs):
 - **nuwa**: ``python3 -m nuwa patch IMAGE.qcow2 --upgrade|--full-upgrade --output OUT.qcow2
   --cache C --quiet --report R`` as a new process (startup, verification of InRelease, plan,
   the dpkg calls with scripts simulated and the qcow2 overlay write all timed), the download
-  cache warmed by an untimed first run; peak RSS and CPU seconds from ``wait4``. When a report
+  cache warmed by an untimed first run; peak RSS (its own ``VmHWM``) and CPU seconds from ``wait4``. When a report
   names anything deferred to first boot, no ratio is printed, the deferrals are.
 
 Repetitions are interleaved (the side that runs first alternates). The last Nuwa output is
