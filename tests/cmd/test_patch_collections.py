@@ -30,3 +30,19 @@ def test_restored_after_an_error_and_never_lowered():
         assert gc.get_threshold() == (50_000, *before[1:])
     finally:
         gc.set_threshold(*before)
+
+
+def test_steady_heap_leaves_a_process_without_glibc_alone(monkeypatch):
+    """``steady_heap`` sets glibc's malloc thresholds; where there is no glibc (the library
+    cannot be loaded, or has no ``mallopt``) it changes nothing and raises nothing."""
+    import ctypes
+
+    from nuwa.cmd.patch import steady_heap
+
+    def no_libc(name, *a, **k):
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_libc)
+    steady_heap()
+    monkeypatch.setattr(ctypes, "CDLL", lambda name, *a, **k: object())  # a libc without mallopt
+    steady_heap()
