@@ -33,7 +33,7 @@ import zstandard
 
 from nuwa.deb.ar import ArReader
 from nuwa.deb.control import Paragraph, parse_control
-from nuwa.deb.xzblocks import open_xz_blocks
+from nuwa.deb.xzblocks import hand_on, open_xz_blocks
 from nuwa.errors import InvalidInputError, quote
 
 #: dpkg-deb's limits on what it reads into memory; a control.tar is a few kB in practice
@@ -178,9 +178,7 @@ class _ReadAhead(io.RawIOBase):
                 self._done = True
                 return 0
             self._buf = memoryview(item)
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
+        n, self._buf = hand_on(self._buf, b)
         return n
 
     def close(self) -> None:

@@ -148,6 +148,13 @@ def decode_threads() -> int:
     return max(1, min(cpus, MAX_THREADS))
 
 
+def hand_on(buf: memoryview, b) -> tuple[int, memoryview]:
+    """``readinto``'s copy: as much of ``buf`` as fits into ``b``; (bytes copied, the rest)."""
+    n = min(len(b), len(buf))
+    b[:n] = buf[:n]
+    return n, buf[n:]
+
+
 class _Block:
     """One Block's decoding state, shared by its worker and the consumer under the condition."""
 
@@ -298,9 +305,7 @@ class BlockDecoder(io.RawIOBase):
                 else:
                     self._current += 1
                 self._cond.notify_all()
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
+        n, self._buf = hand_on(self._buf, b)
         return n
 
     def close(self) -> None:
