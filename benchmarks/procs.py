@@ -39,18 +39,27 @@ def _hwm(pid: int) -> int:
 def wait_peak(pid: int, every: float = 0.01) -> tuple[int, object, int]:
     """Wait for child ``pid``: (status, rusage, peak RSS in KiB).
 
-    The peak is the process's own ``VmHWM``, read every ``every`` seconds until it exits (the
-    last reading stands). Not ``wait4``'s ``ru_maxrss``: Linux carries the parent's RSS at
-    ``fork`` into the child's maximum, so a 300 MB harness reported 313 MB for ``python3 -c
-    pass`` (13 MB from a small parent), and every Nuwa process this harness started seemed at
-    least as large as the harness."""
-    peak = 0
-    while True:
-        done, status, usage = os.wait4(pid, os.WNOHANG)
-        if done:
-            return status, usage, peak
-        peak = max(peak, _hwm(pid))
-        time.sleep(every)
+    The peak is the process's own ``VmHWM``, read by a thread every ``every`` seconds while
+    this one waits (the last reading before it exits stands; the wait itself returns the
+    moment the process ends, so the wall time is not lengthened by the polling). Not
+    ``wait4``'s ``ru_maxrss``: Linux carries the parent's RSS at ``fork`` into the child's
+    maximum, so a 300 MB harness reported 313 MB for ``python3 -c pass`` (13 MB from a small
+    parent), and every Nuwa process this harness started seemed at least as large as the
+    harness."""
+    peak = [0]
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _hwm(pid))
+            done.wait(every)
+
+    t = threading.Thread(target=poll, daemon=True)
+    t.start()
+    _, status, usage = os.wait4(pid, 0)
+    done.set()
+    t.join()
+    return status, usage, peak[0]
 
 
 def run_timed(argv: list[str], env: dict | None = None) -> tuple[float, int]:
