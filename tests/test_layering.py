@@ -23,7 +23,7 @@ PKG = os.path.join(ROOT, "nuwa")
 #: the layers, bottom up; a module belongs to the layer of its longest matching prefix.
 #: ``nuwa`` itself (the package ``__init__``, which re-exports the API) is the top layer.
 LAYERS: list[tuple[str, ...]] = [
-    ("nuwa.errors",),
+    ("nuwa.errors", "nuwa.host"),
     ("nuwa.formats",),
     ("nuwa.fs",),
     ("nuwa.image",),

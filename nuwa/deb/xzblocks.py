@@ -48,6 +48,7 @@ from typing import BinaryIO, Callable
 from nuwa.deb import c_xz
 from nuwa.deb.c_xz import IndexRecord, XzFramingError
 from nuwa.errors import InvalidInputError
+from nuwa.host import usable_cpus
 
 #: a compressed member smaller than this is decoded by one decoder (xz's threaded Blocks are
 #: 3 dictionaries, 24 MiB at the default level: smaller members hold one Block)
@@ -141,11 +142,7 @@ def locate_blocks(pread: Callable[[int, int], bytes], size: int) -> XzLayout:
 
 def decode_threads() -> int:
     """How many decoder threads this process gets (the CPUs it may run on, at most MAX_THREADS)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, MAX_THREADS))
+    return min(usable_cpus(), MAX_THREADS)
 
 
 def hand_on(buf: memoryview, b) -> tuple[int, memoryview]:

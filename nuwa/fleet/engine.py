@@ -39,7 +39,6 @@ from __future__ import annotations
 import importlib
 import logging
 import multiprocessing
-import os
 import shutil
 import sys
 import threading
@@ -48,14 +47,12 @@ import warnings
 
 from nuwa.apt.progress import is_terminal
 from nuwa.errors import InvalidInputError
+from nuwa.host import usable_cpus
 
 
 def default_workers() -> int:
     """The core count this process may use (the embedded cluster's default size)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+    return usable_cpus()
 
 
 def check_workers(workers: int | None) -> None:

@@ -31,7 +31,7 @@ import time
 from types import SimpleNamespace
 
 from nuwa.errors import InvalidInputError, OperationFailedError, fs_error
-from nuwa.fs.content import copy_content, fill, sha256_hex
+from nuwa.fs.content import copy_content, fill, pieces, sha256_hex
 from nuwa.fs.diff import Entry, diff_paths
 from nuwa.fs.memory import BLOCK, MemoryFS, MemoryHandle, Node, on_paths
 from nuwa.fs.model import FileSystem, Resolver, StatVFS, join
@@ -85,7 +85,7 @@ class SpoolArena:
         self.spool_max = spool_max
         self.budget = budget
         self.in_memory = 0
-        self._fd: int | None = None
+        self._file = None  # made at the first file past the budget
         self.end = 0  # the arena's length: the next append goes there
 
     def file(self):
@@ -96,16 +96,9 @@ class SpoolArena:
 
     @property
     def fd(self) -> int:
-        if self._fd is None:
-            f = tempfile.TemporaryFile()  # unlinked at once: nothing is left behind
-            self._fd = os.dup(f.fileno())
-            f.close()
-        return self._fd
-
-    def __del__(self):
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._file is None:
+            self._file = tempfile.TemporaryFile()  # unlinked at once: nothing is left behind
+        return self._file.fileno()
 
 
 class ArenaFile:
@@ -158,13 +151,9 @@ class ArenaFile:
     def _move_out(self) -> None:
         """Copy the run to a temporary file of this file's own (the run is left unused)."""
         own = tempfile.TemporaryFile()
-        done = 0
-        while done < self.length:
-            piece = os.pread(self.arena.fd, min(1 << 20, self.length - done), self.start + done)
-            if not piece:
-                break
+        fd, start = self.arena.fd, self.start
+        for _off, piece in pieces(SimpleNamespace(pread=lambda off, n: os.pread(fd, n, start + off)), self.length):
             own.write(piece)
-            done += len(piece)
         own.truncate(self.length)
         own.seek(self.pos)
         self.own = own
@@ -194,7 +183,6 @@ class SpoolContent:
 
     def __init__(self, arena: SpoolArena):
         self.arena = arena
-        self.spool_max = arena.spool_max
         self.f = arena.file()
         self._in_memory = isinstance(self.f, tempfile.SpooledTemporaryFile)
         self._held = 0  # the bytes counted in arena.in_memory for this content
@@ -234,7 +222,7 @@ class SpoolContent:
 
     def pwrite(self, offset: int, data: bytes) -> int:
         self._sha256 = None
-        if self._in_memory and offset + len(data) > self.spool_max:
+        if self._in_memory and offset + len(data) > self.arena.spool_max:
             self.f.rollover()  # to disk before, not after: a 50 MB write is not held twice
             self._in_memory = False
         self.f.seek(offset)

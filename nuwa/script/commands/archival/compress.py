@@ -27,7 +27,6 @@ Deferred: ``lz4`` (no lz4 library among Nuwa's dependencies), recursive and list
 from __future__ import annotations
 
 import lzma
-import os
 import posixpath
 import struct
 import zlib
@@ -35,6 +34,7 @@ import zlib
 import zstandard
 
 from nuwa.fs.content import pieces
+from nuwa.host import usable_cpus
 from nuwa.script.commands import _args
 from nuwa.script.context import Defer, Invocation, strerror
 
@@ -236,7 +236,7 @@ def zstd(inv: Invocation) -> int:
             # as fast, the output 0.25% larger (measured)
             params = zstandard.ZstdCompressionParameters.from_level(
                 level, source_size=st.st_size if st is not None else 0,
-                threads=os.cpu_count() or 1 if threads < 0 else threads, job_size=ZSTD_JOB_SIZE,
+                threads=usable_cpus() if threads < 0 else threads, job_size=ZSTD_JOB_SIZE,
                 write_checksum=1, write_content_size=int(st is not None))
             c = zstandard.ZstdCompressor(compression_params=params)
         else:

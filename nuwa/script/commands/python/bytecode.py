@@ -25,7 +25,6 @@ import collections
 import importlib.util
 import io
 import marshal
-import os
 import posixpath
 import queue
 import re
@@ -36,6 +35,7 @@ import threading
 import tokenize
 
 from nuwa.fs.model import FileSystem
+from nuwa.host import usable_cpus
 from nuwa.script.context import Defer
 
 #: The worker: a tiny loop in a fresh host interpreter. It imports what ``py_compile.py``'s
@@ -202,11 +202,7 @@ def worker_count(files: int) -> int:
     """Workers for ``files`` sources: two when two CPUs are ours and there are at least 32
     files. A worker's start costs 22 ms of CPU, a stdlib source 1.5 ms on average (measured),
     so a second one pays for itself from about 15 files of its own, if a CPU is free."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return 2 if cpus >= 2 and files >= 32 else 1
+    return 2 if usable_cpus() >= 2 and files >= 32 else 1
 
 
 class _Worker:
