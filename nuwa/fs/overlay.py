@@ -423,7 +423,7 @@ class Overlay(MemoryFS):
     def _content_w(self, node: Node):
         c = node.content
         first = self._first_touch(node, "content")
-        if isinstance(c, OriginContent) or first or getattr(c, "shared", False):
+        if isinstance(c, OriginContent) or first or c.shared:
             if first:
                 self._log.append((node, "content", c))
             node.content = SpoolContent.copy_of(c, self._arena) if c.size else SpoolContent(self._arena)
@@ -715,10 +715,10 @@ class Overlay(MemoryFS):
                 pass
             elif id(n) in placed:
                 b.link(placed[id(n)], p)
-            elif n.origin is not None and any(in_place(q, n) for q in paths_of[id(n)]):
+            elif n.origin is not None and (bp := next((bp for bp in self._backend_paths(n)
+                                                       if moved_to(bp, 1) in paths_of[id(n)]), None)) is not None:
                 # a name kept by a directory set aside: linked from where it is now (the
                 # directory may be placed after this path)
-                bp = next(bp for bp in self._backend_paths(n) if moved_to(bp, 1) in paths_of[id(n)])
                 b.link(moved_to(bp, None), p)
             else:
                 self._create(p, n)

@@ -43,13 +43,13 @@ class ExternalCommands:
         (``hashed``, per shell process, copied into subshells as a fork copies it) and later
         taken from there while that file is still an executable; a changed ``PATH`` searches
         again, and ``hash -r`` forgets them all. Names not found are never remembered."""
-        hit = self.tracked(name)
+        path = self.getvar("PATH")
+        hit = None if "/" in name else self.hashed.get((name, path))
         if hit is not None and self._executable(hit):
             return hit
         found = next((p for p in self._candidates(name) if self._executable(p)), None)
         if "/" in name:
             return found
-        path = self.getvar("PATH")
         if found is not None and path is not None and all(d.startswith("/") for d in path.split(":")):
             self.hashed[(name, path)] = found
         elif hit is not None:

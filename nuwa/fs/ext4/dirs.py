@@ -126,8 +126,10 @@ def insert(block: bytearray, usable: int, name: bytes, ino: int, ftype: int, whe
     return False
 
 
-def locate(block, usable: int, name: bytes, where: str, start: int = 0) -> tuple[int, int | None, int, int] | None:
-    """``(offset, previous record's offset or None, inode, file_type)`` of ``name``, or None.
+def locate(block, usable: int, name: bytes, where: str,
+           start: int = 0) -> tuple[int, int | None, int, int, int] | None:
+    """``(offset, previous record's offset or None, inode, file_type, record length)`` of
+    ``name``, or None.
 
     Every record of the block is checked (as :func:`_walk_check` does), but names are only
     compared, never validated nor listed: for removing or repointing a name, which the lookup
@@ -143,7 +145,7 @@ def locate(block, usable: int, name: bytes, where: str, start: int = 0) -> tuple
     for off, ino, rl, nl, ft in _records(block, usable, where, start):
         if ino and nl == n and block[off + 8 : off + 8 + n] == name:
             _walk_check(block, usable, where, off + rl)  # the rest of the block too
-            return off, prev, ino, ft
+            return off, prev, ino, ft, rl
         prev = off
     return None
 
@@ -153,11 +155,10 @@ def remove(block: bytearray, usable: int, name: bytes, where: str, start: int = 
     r = locate(block, usable, name, where, start)
     if r is None:
         return None
-    off, prev, ino, _ft = r
+    off, prev, ino, _ft, rl = r
     if prev is None:
         struct.pack_into("<I", block, off, 0)
     else:
-        rl = decode_rec_len(struct.unpack_from("<H", block, off + 4)[0], len(block))
         prl = struct.unpack_from("<H", block, prev + 4)[0]
         struct.pack_into("<H", block, prev + 4, prl + rl)
     return ino

@@ -93,24 +93,23 @@ class FileOps:
         perm = _stat.S_IFREG | (mode & 0o7777)
 
         def enter() -> int:
-            parent = self.inode(res.parent)
-            if parent.links == 0:
-                raise fs_error(errno.ENOENT, path)
-            node = self.new_inode(parent, perm)
-            node.links, node.mode, node.uid, node.gid = 1, perm, uid & 0xFFFFFFFF, gid & 0xFFFFFFFF
-            now = node.ctime
-            name = os.fsencode(res.name)
             if old is None:
-                self.dir_add(parent, name, node.ino, _FT_REG)
-            else:
-                self.dir_repoint(parent, name, node.ino, _FT_REG)
+                node = self._create(res.parent, res.name, perm, path)
+            else:  # rename(2) over it: the name repointed, the old inode loses a link
+                parent = self.inode(res.parent)
+                if parent.links == 0:
+                    raise fs_error(errno.ENOENT, path)
+                node = self.new_inode(parent, perm)
+                node.links = 1
+                self.dir_repoint(parent, os.fsencode(res.name), node.ino, _FT_REG)
                 old.links -= 1
-                old.ctime = now
+                old.ctime = node.ctime
                 self.dirty(old)
                 if old.links == 0:
                     self.release_inode(old)
-            parent.mtime = parent.ctime = now
-            self.dirty(parent)
+                parent.mtime = parent.ctime = node.ctime
+                self.dirty(parent)
+            node.uid, node.gid = uid & 0xFFFFFFFF, gid & 0xFFFFFFFF
             return node.ino
 
         # a cached path prefix goes through directories and symlinks only: replacing a file

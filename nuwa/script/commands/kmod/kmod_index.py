@@ -132,12 +132,11 @@ class IndexBuilder:
 class Index(dict):
     """A decoded index: key -> ``[(priority, value)]`` in the file's stored order, with what
     :func:`lookup_wild` needs worked out once (the keys that are patterns with their literal
-    heads, each compiled when a name first reaches it, and each key's position). Read-only
-    once made: a changed index must be decoded again."""
+    heads, and each key's position). Read-only once made: a changed index must be decoded
+    again."""
 
     _patterns: list | None = None
     _positions: dict | None = None
-    _compiled: dict | None = None
 
     def patterns(self) -> list[tuple[int, str, str]]:
         """``(position, key, head)`` of every key holding ``*?[``; ``head`` is the literal text
@@ -146,15 +145,6 @@ class Index(dict):
             self._patterns = [(i, k, _HEAD.match(k).group()) for i, k in enumerate(self)
                               if "*" in k or "?" in k or "[" in k]
         return self._patterns
-
-    def matcher(self, key: str):
-        """fnmatch's compiled ``match`` of the pattern ``key``, compiled once."""
-        if self._compiled is None:
-            self._compiled = {}
-        m = self._compiled.get(key)
-        if m is None:
-            m = self._compiled[key] = re.compile(fnmatch.translate(key)).match
-        return m
 
     def position(self, key: str) -> int:
         if self._positions is None:
@@ -213,12 +203,12 @@ def read_index(data: bytes) -> Index:
 def lookup_wild(index: dict[str, list[tuple[int, str]]], name: str) -> list[str]:
     """``index_searchwild``: values of every key that equals ``name`` or matches it as an
     fnmatch pattern (keys holding ``*?[``), lowest priority first (ties in the index's order).
-    Only the pattern keys whose literal head starts ``name`` are tried (an :class:`Index`
-    compiles each once)."""
+    Only the pattern keys whose literal head starts ``name`` are tried (fnmatch keeps each
+    compiled pattern)."""
     if not isinstance(index, Index):
         index = Index(index)
     hits = [(pos, key) for pos, key, head in index.patterns()
-            if key != name and name.startswith(head) and index.matcher(key)(name)]
+            if key != name and name.startswith(head) and fnmatch.fnmatchcase(name, key)]
     if name in index:
         hits.append((index.position(name), name))
         hits.sort()
