@@ -109,11 +109,7 @@ def link_tree(src: str, dst: str, without: tuple[str, ...] = ()) -> str:
         shutil.rmtree(dst, ignore_errors=True)
         subprocess.run(["cp", "-a", src, dst], check=True)
     for rel in without:
-        p = os.path.join(dst, rel)
-        if os.path.isdir(p) and not os.path.islink(p):
-            shutil.rmtree(p)
-        elif os.path.lexists(p):
-            os.unlink(p)
+        remove_path(os.path.join(dst, rel))
     return dst
 
 
@@ -305,6 +301,23 @@ def remove_path(path: str) -> None:
         shutil.rmtree(path)
     elif os.path.lexists(path):
         os.unlink(path)
+
+
+def restore_paths(base: str, root: str, paths: list[str], pristine) -> None:
+    """``paths`` (relative) of the copy ``root`` of ``base`` back to what ``pristine`` holds:
+    an overlay copy whose changes all lie in them is remounted fresh (:func:`renew_copy`);
+    otherwise each is removed and copied back (``cp -a``) where ``pristine`` has it.
+    ``pristine`` is a directory, or a function making one, called only when it is needed."""
+    if renew_copy(base, root, paths):
+        return
+    if callable(pristine):
+        pristine = pristine()
+    for rel in paths:
+        p = os.path.join(root, rel)
+        remove_path(p)
+        src = os.path.join(pristine, rel)
+        if os.path.lexists(src):
+            subprocess.run(["cp", "-a", src, p], check=True)
 
 
 def remove_tree(path: str) -> None:

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import stat
 import subprocess
 
-from debian_tree import copy_tree, renew_copy
+from debian_tree import copy_tree, restore_paths
 from helpers import runs
 from helpers.trees import dated_facts, tree_facts
 from nuwa.script.commands import default_models
@@ -57,14 +56,7 @@ class Pair:
         (an overlay copy whose changes all lie in them is remounted fresh instead:
         :func:`debian_tree.renew_copy`)."""
         for root in (self.real, self.model):
-            if not renew_copy(self.base, root, ["etc"] + SCRATCH):
-                for d in ["etc"] + SCRATCH:
-                    p = os.path.join(root, d)
-                    if os.path.lexists(p):
-                        shutil.rmtree(p)
-                    src = os.path.join(self.pristine, d)
-                    if os.path.isdir(src):
-                        subprocess.run(["cp", "-a", src, p], check=True)
+            restore_paths(self.base, root, ["etc"] + SCRATCH, self.pristine)
             if setup:
                 setup(root)
 

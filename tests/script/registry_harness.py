@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 
-from debian_tree import bookworm_tree, copy_tree, remove_path, renew_copy
+from debian_tree import bookworm_tree, copy_tree, restore_paths
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
 from nuwa.script.commands import default_models
@@ -58,13 +58,12 @@ class Pair:
         and copied back from a pristine copy of them (made from the tree at the first such
         reset: seconds of kernel time for a large directory such as the icon themes)."""
         for root in (self.real, self.model):
-            if not (getattr(self, "base", None) and renew_copy(self.base, root, self.DIRS + self.FILES)):
-                self._restore(root)
+            restore_paths(self.base, root, self.DIRS + self.FILES, self._pristine)
             if setup:
                 setup(root)
 
-    def _restore(self, root: str) -> None:
-        """DIRS and FILES of ``root`` removed and copied back from the pristine copy."""
+    def _pristine(self) -> str:
+        """The pristine copy of DIRS and FILES, made from the tree at the first reset that needs it."""
         if not os.path.isdir(self.pristine):
             os.makedirs(self.pristine)
             for d in self.DIRS + self.FILES:
@@ -72,12 +71,7 @@ class Pair:
                 if os.path.lexists(src):
                     os.makedirs(os.path.dirname(os.path.join(self.pristine, d)), exist_ok=True)
                     subprocess.run(["cp", "-a", src, os.path.join(self.pristine, d)], check=True)
-        for d in self.DIRS + self.FILES:
-            p = os.path.join(root, d)
-            remove_path(p)
-            src = os.path.join(self.pristine, d)
-            if os.path.lexists(src):
-                subprocess.run(["cp", "-a", src, p], check=True)
+        return self.pristine
 
     def run_real(self, argv, env=None):
         p = subprocess.run(["chroot", self.real, *argv], env=env or ENV, capture_output=True, timeout=self.TIMEOUT,

@@ -13,10 +13,9 @@ compare each command's stdout, stderr and status, then those directories path by
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
-from debian_tree import bookworm_tree, copy_tree, renew_copy
+from debian_tree import bookworm_tree, copy_tree, restore_paths
 from helpers.trees import brief_facts, tree_facts
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
@@ -49,15 +48,7 @@ class Pair:
         overlay copy whose changes all lie in them is remounted fresh instead:
         :func:`debian_tree.renew_copy`)."""
         for root in (self.real, self.model):
-            if not renew_copy(self.base, root, self.dirs):
-                for d in self.dirs:
-                    p = os.path.join(root, d)
-                    if os.path.isdir(p) and not os.path.islink(p):
-                        shutil.rmtree(p)
-                    elif os.path.lexists(p):
-                        os.unlink(p)
-                    if os.path.lexists(os.path.join(self.pristine, d)):
-                        subprocess.run(["cp", "-a", os.path.join(self.pristine, d), p], check=True)
+            restore_paths(self.base, root, self.dirs, self.pristine)
             if setup:
                 setup(root)
 
