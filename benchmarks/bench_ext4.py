@@ -213,19 +213,12 @@ def nuwa_small_files(img: str, count: int) -> dict:
     return {"create": t_create, "delete": t_delete}
 
 
-def own_peak_kib() -> int:
-    """This process's peak RSS, its own ``VmHWM`` (``ru_maxrss`` would carry the RSS the
-    harness had when it forked this interpreter)."""
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
-
-
 def child(phase: str, *args) -> dict:
     """Run a Nuwa phase in a fresh interpreter; return its result, wall time and peak RSS."""
     code = (f"import sys, json, time; sys.path.insert(0, {os.path.join(HERE, '..')!r}); "
             f"sys.path.insert(0, {HERE!r}); import bench_ext4 as B; t = time.perf_counter(); "
             f"r = B.{phase}(*{list(args)!r}); r['seconds'] = time.perf_counter() - t; "
-            f"r['rss_mb'] = B.own_peak_kib() / 1024; print(json.dumps(r))")
+            f"import procs; r['rss_mb'] = procs.hwm() / 1024; print(json.dumps(r))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

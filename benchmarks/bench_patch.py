@@ -50,6 +50,7 @@ than these; the reference's fsync waits are in its wall time only).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
@@ -75,7 +76,7 @@ from helpers.kernelimage import make_image  # noqa: E402
 from helpers.loopdisk import attached  # noqa: E402
 from helpers.oracle import real_dpkg, real_dpkg_steps  # noqa: E402
 from judges import e2fsck_clean, qemu_img_check, tool  # noqa: E402
-from procs import nuwa_env, wait_peak  # noqa: E402
+from procs import nuwa_env, run_measured  # noqa: E402
 
 IMAGE = os.path.join(REPO, "testimages", "default.qcow2")
 UPDATES = sorted(glob.glob(os.path.join(REPO, "testimages", "updates", "*.deb")))
@@ -84,17 +85,7 @@ UPDATES = sorted(glob.glob(os.path.join(REPO, "testimages", "updates", "*.deb"))
 def nuwa_process(args: list[str], stdout=subprocess.DEVNULL, repo: str = REPO) -> tuple[float, int, float]:
     """Run ``python3 -m nuwa ARGS`` from the checkout ``repo``; (wall seconds, peak RSS in KiB,
     CPU seconds: user + system, which other work on a shared machine disturbs much less)."""
-    env = nuwa_env(repo)
-    with tempfile.TemporaryFile() as err:
-        t = time.perf_counter()
-        p = subprocess.Popen([sys.executable, "-m", "nuwa", *args], stdout=stdout, stderr=err, env=env, cwd=repo)
-        status, usage, peak = wait_peak(p.pid)
-        dt = time.perf_counter() - t
-        p.returncode = os.waitstatus_to_exitcode(status)
-        if p.returncode != 0:
-            err.seek(0)
-            raise SystemExit(f"nuwa {' '.join(args[:2])} failed ({p.returncode}): {err.read().decode()[-2000:]}")
-    return dt, peak, usage.ru_utime + usage.ru_stime
+    return run_measured([sys.executable, "-m", "nuwa", *args], nuwa_env(repo), repo, stdout)
 
 
 class Set:
@@ -114,10 +105,8 @@ class Set:
 
     def run_reference(self, work: str) -> None:
         """A fresh copy of the tree (untimed), then the timed reference."""
-        copy = os.path.join(work, self.name + "-ref")
-        M.copy_tree(self.tree, copy)
-        self.timed_reference(copy)
-        shutil.rmtree(copy)
+        with fresh_tree(self.tree, os.path.join(work, self.name + "-ref")) as root:
+            self.timed_reference(root)
 
     def timed_reference(self, root: str) -> None:
         """The reference on ``root``, its wall and CPU seconds recorded."""
@@ -254,16 +243,46 @@ class DiskSet(Set):
         self.ref_packages: set[str] | None = None  # "name version status" after the reference
 
     def run_reference(self, work: str) -> None:
-        disk = os.path.join(work, self.name + "-ref.raw")
-        subprocess.run(["cp", "--sparse=always", self.tree, disk], check=True)
-        with attached(disk, os.path.join(work, self.name + "-ref"), 2, 2) as (_loop, mnt):
+        with fresh_disk(self.tree, work, self.name + "-ref") as mnt:
             self.timed_reference(mnt)
             if self.ref_packages is None:  # untimed: what the judge compares Nuwa's database with
-                r = subprocess.run(["chroot", mnt, "dpkg-query", "-W", "-f",
-                                    "${Package} ${Version} ${db:Status-Status}\n"],
-                                   capture_output=True, text=True, check=True)
-                self.ref_packages = set(r.stdout.splitlines())
-        os.unlink(disk)
+                self.ref_packages = installed(mnt)
+
+
+@contextlib.contextmanager
+def fresh_tree(tree: str, root: str):
+    """``root``, a fresh copy of ``tree`` (untimed), removed afterwards."""
+    M.copy_tree(tree, root)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root)
+
+
+@contextlib.contextmanager
+def fresh_disk(disk: str, work: str, name: str):
+    """The root of a fresh sparse copy of the raw ``disk``, loop-attached, its root partition
+    mounted with ``/dev``, ``/proc`` and ``/sys`` bound (untimed); detached and removed after."""
+    copy = os.path.join(work, name + ".raw")
+    subprocess.run(["cp", "--sparse=always", disk, copy], check=True)
+    try:
+        with attached(copy, os.path.join(work, name), 2, 2) as (_loop, mnt):
+            yield mnt
+    finally:
+        os.unlink(copy)
+
+
+def installed(root: str) -> set[str]:
+    """"name version status" of every package the chroot ``root``'s dpkg knows (``dpkg-query -W``)."""
+    r = subprocess.run(["chroot", root, "dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Status}\n"],
+                       capture_output=True, text=True, check=True)
+    return set(r.stdout.splitlines())
+
+
+def cloud_disk(work: str) -> str:
+    """The raw cloud-style GPT disk of the ``cloud`` tree (kernelimage's, GRUB installed)."""
+    return make_image(pathlib.Path(work) / "server-image", source=M.base_tree(variant="cloud"), init=False,
+                      size_mb=2048)
 
 def same_packages(out: str, packages: set[str], reference: str = "real dpkg") -> None:
     """The package database of Nuwa's output ``out`` (``nuwa packages --json``) names the
@@ -305,7 +324,7 @@ def server_set(work: str) -> Set:
     gone = [f"{a} {' '.join(ops)}" for a, ops in steps if a in ("remove", "purge")]
     if gone:
         print(f"note: apt's plan also removes packages, which nuwa patch --deb does not: {gone}")
-    disk = make_image(pathlib.Path(work) / "server-image", source=base, init=False, size_mb=2048)
+    disk = cloud_disk(work)
     img = os.path.join(work, "server.qcow2")
     subprocess.run([tool("qemu-img"), "convert", "-O", "qcow2", disk, img], check=True)
     return DiskSet("server", img, debs, disk, lambda root: real_dpkg_steps(root, steps))
@@ -314,12 +333,19 @@ def server_set(work: str) -> Set:
 def judge(s: Set, out: str, work: str) -> None:
     """The real tools on the overlay Nuwa wrote (untimed); for a disk set, also its package
     database against the one real dpkg left."""
+    judge_output(out, work, s.name + "-judge", s.ref_packages if isinstance(s, DiskSet) else None)
+
+
+def judge_output(out: str, work: str, name: str, packages: set[str] | None = None,
+                 reference: str = "real dpkg") -> None:
+    """``qemu-img check`` of Nuwa's output, ``e2fsck -fn`` of its root filesystem (extracted to
+    ``work/NAME.ext4``), and, given ``packages``, :func:`same_packages` (untimed)."""
     qemu_img_check(out)
-    raw = root_partition(out, os.path.join(work, s.name + "-judge.ext4"))
+    raw = root_partition(out, os.path.join(work, name + ".ext4"))
     e2fsck_clean(raw)
     os.unlink(raw)
-    if isinstance(s, DiskSet):
-        same_packages(out, s.ref_packages)
+    if packages is not None:
+        same_packages(out, packages, reference)
 
 
 def stats(xs: list[float]) -> str:

@@ -44,10 +44,8 @@ Nuwa's peak RSS. Targets (issue 12): <= 0.5x, RSS <= 300 MB.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import pathlib
 import resource
 import shutil
 import statistics
@@ -61,9 +59,9 @@ REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
 import dpkg_material as M  # noqa: E402
-from bench_patch import deferrals, nuwa_process, same_packages  # noqa: E402  (also puts tests/ and the checkout on the path)
-from helpers.images import root_partition  # noqa: E402
-from judges import e2fsck_clean, qemu_img_check  # noqa: E402
+from bench_patch import (cloud_disk, deferrals, fresh_disk, fresh_tree, installed,  # noqa: E402
+                         judge_output, nuwa_process)  # (bench_patch also puts tests/ and the checkout on the path)
+from helpers.loopdisk import attached  # noqa: E402
 from procs import serve  # noqa: E402
 
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
@@ -92,20 +90,18 @@ def simulated(root: str, request: list[str]) -> dict[str, bool]:
 
 
 class Reference:
-    """The real apt side: a fresh chroot root per repetition (:meth:`fresh`), the timed apt run,
-    and what the judge compares with (the package database, apt's plan), read on the first."""
+    """The real apt side: a fresh chroot root per repetition (``fresh(work)``: a context manager,
+    untimed), the timed apt run, and what the judge compares with (the package database, apt's
+    plan), read on the first."""
 
-    def __init__(self, request: list[str]):
+    def __init__(self, request: list[str], fresh):
         self.request = request
+        self.fresh = fresh
         self.times: list[float] = []
         self.cpu: list[float] = []
         self.packages: set[str] | None = None  # "name version status" after apt, from dpkg-query -W
         self.plan: dict[str, bool] = {}  # package -> new, for the timed request
         self.plain: set[str] = set()  # what plain ``apt-get upgrade`` would install
-
-    def fresh(self, work: str):
-        """A context manager yielding the root of a fresh copy of the world (untimed)."""
-        raise NotImplementedError
 
     def run(self, work: str) -> None:
         """One repetition: update and download untimed, then the timed apt-get."""
@@ -126,46 +122,7 @@ class Reference:
             after = resource.getrusage(resource.RUSAGE_CHILDREN)  # apt and all it ran, waited for
             self.cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             if self.packages is None:
-                out = chroot(root, "dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Status}\n")
-                self.packages = set(out.splitlines())
-
-
-class TreeReference(Reference):
-    """A fresh ``cp -a`` copy of the world's tree, chroot without /proc (the minbase world)."""
-
-    def __init__(self, request: list[str], tree: str):
-        super().__init__(request)
-        self.tree = tree
-
-    @contextlib.contextmanager
-    def fresh(self, work: str):
-        root = os.path.join(work, "ref")
-        M.copy_tree(self.tree, root)
-        try:
-            yield root
-        finally:
-            shutil.rmtree(root)
-
-
-class DiskReference(Reference):
-    """A fresh sparse copy of the world's raw disk, loop-attached, root partition mounted, with
-    /dev, /proc and /sys bound (the server world: update-grub and grub-probe need them)."""
-
-    def __init__(self, request: list[str], disk: str):
-        super().__init__(request)
-        self.disk = disk
-
-    @contextlib.contextmanager
-    def fresh(self, work: str):
-        from helpers.loopdisk import attached
-
-        disk = os.path.join(work, "ref.raw")
-        subprocess.run(["cp", "--sparse=always", self.disk, disk], check=True)
-        try:
-            with attached(disk, os.path.join(work, "ref"), 2, 2) as (_loop, mnt):
-                yield mnt
-        finally:
-            os.unlink(disk)
+                self.packages = installed(root)
 
 
 def sources_list(url: str, suites: list[tuple[str, str]]) -> str:
@@ -182,38 +139,27 @@ def minbase_world(arch: str, url: str, suites, work: str, request: list[str]) ->
     subprocess.run(["mkfs.ext4", "-q", "-F", "-d", tree, raw, "700M"], check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["qemu-img", "convert", "-O", "qcow2", raw, image], check=True)
     os.unlink(raw)
-    return image, TreeReference(request, tree)
+    # a fresh cp -a copy of the tree, chroot without /proc
+    return image, Reference(request, lambda work: fresh_tree(tree, os.path.join(work, "ref")))
 
 
 def server_world(arch: str, url: str, suites, work: str, request: list[str]) -> tuple[str, Reference]:
     """(qcow2 image, reference) of the cloud tree on kernelimage's GPT disk, its sources.list
     (written on the loop-attached disk after GRUB is installed) naming the local mirror."""
-    from helpers.kernelimage import make_image
-    from helpers.loopdisk import attached
-
     if arch != "amd64":
         raise SystemExit("the server world is amd64 only (the cloud variant's kernel and GRUB are amd64's)")
-    disk = make_image(pathlib.Path(work) / "server-image", source=M.base_tree(variant="cloud"), init=False,
-                      size_mb=2048)
+    disk = cloud_disk(work)
     with attached(disk, os.path.join(work, "edit"), 2, 2) as (_loop, mnt):
         with open(os.path.join(mnt, "etc/apt/sources.list"), "w") as f:
             f.write(sources_list(url, suites))
     image = os.path.join(work, "image.qcow2")
     subprocess.run(["qemu-img", "convert", "-O", "qcow2", disk, image], check=True)
-    return image, DiskReference(request, disk)
+    # a fresh loop-attached copy of the disk, /dev /proc /sys bound (update-grub needs them)
+    return image, Reference(request, lambda work: fresh_disk(disk, work, "ref"))
 
 
-def judge(out: str, work: str, packages: set[str]) -> None:
-    """The real tools on Nuwa's last output (untimed)."""
-    qemu_img_check(out)
-    raw = root_partition(out, os.path.join(work, "judge.ext4"))
-    e2fsck_clean(raw)
-    os.unlink(raw)
-    same_packages(out, packages, "real apt")
-
-
-def stats(xs: list[float], unit: str = "s") -> str:
-    return f"min {min(xs):6.2f} {unit}  median {statistics.median(xs):6.2f} {unit}"
+def stats(xs: list[float]) -> str:
+    return f"min {min(xs):6.2f} s  median {statistics.median(xs):6.2f} s"
 
 
 def compare(arch: str, reps: int, label: str, target: str, world: str = "minbase", mode: str = "upgrade") -> None:
@@ -253,7 +199,7 @@ def compare(arch: str, reps: int, label: str, target: str, world: str = "minbase
                 deferred.update(deferrals(json.load(f), 0))
             if rep % 2:
                 ref.run(work)
-        judge(out, work, ref.packages)
+        judge_output(out, work, "judge", ref.packages, "real apt")
         what = "minbase" if world == "minbase" else "cloud server (GPT disk, kernel, GRUB, python3, systemd)"
         new = sorted(p for p, is_new in ref.plan.items() if is_new)
         print(f"world: Debian 12 {arch} {what} with its {len(M.deb_files(arch=arch, variant=variant))} pending "

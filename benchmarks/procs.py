@@ -24,8 +24,9 @@ def nuwa_env(repo: str, base: dict | None = None) -> dict:
     return env
 
 
-def _hwm(pid: int) -> int:
-    """``VmHWM`` of a live process in KiB (0 once it has exited)."""
+def hwm(pid: int | str = "self") -> int:
+    """``VmHWM`` (the peak RSS of its own memory map) of a live process in KiB (0 once it has
+    exited); ``self`` for this process."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
@@ -51,7 +52,7 @@ def wait_peak(pid: int, every: float = 0.01) -> tuple[int, object, int]:
 
     def poll() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], _hwm(pid))
+            peak[0] = max(peak[0], hwm(pid))
             done.wait(every)
 
     t = threading.Thread(target=poll, daemon=True)
@@ -62,18 +63,26 @@ def wait_peak(pid: int, every: float = 0.01) -> tuple[int, object, int]:
     return status, usage, peak[0]
 
 
-def run_timed(argv: list[str], env: dict | None = None) -> tuple[float, int]:
-    """(seconds, peak RSS in KiB: :func:`wait_peak`) of one process; a failure stops the
-    benchmark with the end of its stderr."""
+def run_measured(argv: list[str], env: dict | None = None, cwd: str | None = None,
+                 stdout=subprocess.DEVNULL) -> tuple[float, int, float]:
+    """(wall seconds, peak RSS in KiB: :func:`wait_peak`, CPU seconds: user + system) of one
+    process; a failure stops the benchmark with the end of its stderr."""
     with tempfile.TemporaryFile() as err:
         t = time.perf_counter()
-        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env)
-        status, _usage, peak = wait_peak(p.pid)
+        p = subprocess.Popen(argv, stdout=stdout, stderr=err, env=env, cwd=cwd)
+        status, usage, peak = wait_peak(p.pid)
         took = time.perf_counter() - t
-        if os.waitstatus_to_exitcode(status) != 0:
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
             err.seek(0)
-            raise SystemExit(f"{' '.join(argv[:5])}... failed: {err.read().decode(errors='replace').strip()[-400:]}")
-    return took, peak
+            raise SystemExit(f"{' '.join(argv[:5])}... failed ({code}): "
+                             f"{err.read().decode(errors='replace').strip()[-2000:]}")
+    return took, peak, usage.ru_utime + usage.ru_stime
+
+
+def run_timed(argv: list[str], env: dict | None = None) -> tuple[float, int]:
+    """(seconds, peak RSS in KiB) of one process (:func:`run_measured`)."""
+    return run_measured(argv, env)[:2]
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
