@@ -14,6 +14,7 @@ flow), the whole script invocation is deferred instead: :class:`ScriptDeferred` 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 
@@ -35,8 +36,24 @@ def bounded_arg(a: str) -> str:
     each of thousands of commands: whole, they were 7 MB of a server update's records."""
     if len(a) <= MAX_ARG:
         return a
+    return _bounded_long(a) if len(a) <= MEMO_ARG_MAX else _bounded(a)
+
+
+#: long arguments up to this size have their bounded form remembered (8 of them at most:
+#: the memo holds at most 8 MiB)
+MEMO_ARG_MAX = 1 << 20
+
+
+def _bounded(a: str) -> str:
     h = hashlib.sha256(a.encode("utf-8", "surrogateescape")).hexdigest()[:16]
     return f"{a[:MAX_ARG - 64]}... [{len(a)} characters, sha256 {h}...]"
+
+
+@functools.lru_cache(maxsize=8)
+def _bounded_long(a: str) -> str:
+    """:func:`_bounded`, remembered: ca-certificates passes the same list to command after
+    command (hashing it each time was 1% of a server update's run, measured)."""
+    return _bounded(a)
 
 
 class ScriptDeferred(Exception):

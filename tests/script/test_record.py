@@ -45,3 +45,23 @@ def test_long_arguments_are_kept_bounded_and_distinct():
     assert f"[{len(long_a)} characters, sha256 " in a[1]
     assert a[1] != b[1]
     assert c == ["echo", "x" * MAX_ARG]
+
+
+def test_long_argument_memo_is_exact_and_bounded():
+    """The bounded form of a repeated long argument is remembered, never confused with another
+    one of the same length, and arguments over MEMO_ARG_MAX are not held by the memo."""
+    import hashlib
+
+    from nuwa.script import record as R
+
+    R._bounded_long.cache_clear()
+    long_a = "ca.crt " * 3000
+    again = (long_a + "!")[:-1]  # equal text, another object, as each expansion makes
+    other = long_a[:-1] + "?"
+    first, second, third = R.bounded_arg(long_a), R.bounded_arg(again), R.bounded_arg(other)
+    assert first == second != third
+    assert hashlib.sha256(other.encode()).hexdigest()[:16] in third
+    assert R._bounded_long.cache_info().hits == 1
+    huge = "y" * (R.MEMO_ARG_MAX + 1)
+    assert f"[{len(huge)} characters" in R.bounded_arg(huge)
+    assert R._bounded_long.cache_info().currsize == 2
