@@ -162,6 +162,13 @@ class ArenaFile:
         if self.own is None:
             if length >= self.length:
                 return  # SpoolContent keeps the logical size; a shorter read is zeros past it
+            if length == 0:
+                # emptied (a file opened with O_TRUNC, written again whole: dpkg's status
+                # after each package): nothing to keep, so no copy; its next write starts a
+                # run at the arena's end. The old run is left unused, never given back: the
+                # arena past its end must read as zeros for a hole
+                self.start, self.length = -1, 0
+                return
             self._move_out()
         self.own.truncate(length)
 

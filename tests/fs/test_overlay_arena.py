@@ -109,3 +109,23 @@ def test_an_overlay_past_its_budget_puts_new_files_in_the_arena_and_commits_them
     assert all(ov.read_bytes(p) == b for p, b in data.items())
     ov.commit()
     assert all(base.read_bytes(p) == b for p, b in data.items())
+
+
+def test_a_file_emptied_in_the_arena_is_written_again_without_a_copy():
+    """Truncating an arena file to nothing (O_TRUNC, as a rewritten status file is) starts a
+    new run at its next write instead of copying the old one to a file of its own; another
+    file appended in between keeps its bytes, and a hole in the new run reads as zeros."""
+    arena = SpoolArena(1 << 20, 0)
+    a, b = SpoolContent(arena), SpoolContent(arena)
+    a.pwrite(0, b"A" * 5000)
+    b.pwrite(0, b"B" * 3000)
+    a.truncate(0)
+    assert a.f.own is None and a.size == 0 and a.pread(0, 10) == b""
+    a.pwrite(100, b"new")
+    assert a.f.own is None
+    assert a.pread(0, 200) == bytes(100) + b"new"
+    assert b.pread(0, 4000) == b"B" * 3000
+    a.truncate(0)
+    a.pwrite(0, b"x" * 10)
+    b.pwrite(3000, b"b")  # b is no longer the arena's last run: it moves out, a is untouched
+    assert a.pread(0, 20) == b"x" * 10 and b.pread(0, 4000) == b"B" * 3000 + b"b"
