@@ -25,14 +25,17 @@ the member's size, little after the first Block) makes :func:`open_xz_blocks` re
 the caller then uses the single decoder, so a damaged member fails there at the point of the
 stream where it is damaged.
 
-Memory: a worker may decode a Block ahead of the one the consumer reads only while fewer than
-``threads - 1`` Blocks lie ahead; a Block ahead holds at most :data:`AHEAD_MAX` (32 MiB)
-decoded bytes, the Block being read at most :data:`QUEUED_MAX` (2 MiB). The peak added over
-the single decoder is therefore about one Block (at most 32 MiB) plus one liblzma dictionary
-per extra thread: for the kernel package (24 MiB Blocks, 8 MiB dictionary) with two threads,
-about 24 + 9 MiB; measured, the peak RSS of reading that package alone goes from 40 MB to
-72-94 MB (allocator slack included); a whole kernel update's peak (later, in mkinitramfs)
-stays within its run-to-run spread (278-309 MB, 284-302 MB before).
+Memory: a worker may decode a Block ahead of the one the consumer reads while fewer than
+``threads - 1`` Blocks lie ahead, or while the Blocks ahead up to it (at most
+:data:`AHEAD_BLOCKS`) record at most :data:`AHEAD_BUDGET` (48 MiB) of decoded bytes together; a Block ahead holds at most
+:data:`AHEAD_MAX` (32 MiB) decoded bytes and never more than its Index record (a Block that
+decodes to more is an error), the Block being read at most :data:`QUEUED_MAX` (2 MiB). The
+peak added over the single decoder is therefore at most 48 MiB (or one Block of at most
+32 MiB) plus one liblzma dictionary per extra thread. For the kernel package (a slow first
+Block of 24 MiB, then three of 24 MiB and one of 7 that decode three times faster) the budget
+lets the second worker decode the second and third Blocks while the first is read: the
+decoding's critical path is the first Block plus half the rest, not the first Block plus
+each later one in turn.
 """
 
 from __future__ import annotations
@@ -72,6 +75,11 @@ QUEUED_MAX = 8 * CHUNK
 #: (24 MiB); a larger one (xz -9: 192 MiB) waits there for the consumer, an Index that lies
 #: about sizes cannot make a worker hold more
 AHEAD_MAX = 32 << 20
+#: decoded bytes (as the Index records them) the Blocks ahead of the consumer may hold
+#: together, past the one Block ahead always allowed: two of xz's default 24 MiB Blocks
+AHEAD_BUDGET = 48 << 20
+#: and at most this many Blocks ahead (small Blocks gain nothing from running far ahead)
+AHEAD_BLOCKS = 4
 #: compressed bytes read per ``pread``
 PIECE = 1 << 18
 
@@ -197,13 +205,22 @@ class BlockDecoder(io.RawIOBase):
     # ---- workers --------------------------------------------------------------------------
     def _claim(self) -> _Block | None:
         with self._cond:
-            while not self._stop and self._next < len(self._blocks) and self._next > self._current + self._ahead:
+            while not self._stop and self._next < len(self._blocks) and not self._may_claim(self._next):
                 self._cond.wait()
             if self._stop or self._next >= len(self._blocks):
                 return None
             block = self._blocks[self._next]
             self._next += 1
             return block
+
+    def _may_claim(self, k: int) -> bool:
+        """May a worker start Block ``k`` now (under the condition)?"""
+        if k <= self._current + self._ahead:
+            return True
+        if k > self._current + AHEAD_BLOCKS:
+            return False
+        ahead = sum(b.record.uncompressed_size for b in self._blocks[self._current + 1:k + 1])
+        return ahead <= AHEAD_BUDGET
 
     def _emit(self, block: _Block, data: bytes) -> bool:
         if not data:

@@ -151,8 +151,37 @@ def test_an_index_that_under_records_a_block_is_refused_at_that_block(multi, tmp
     assert bytes(got) == plain[:len(got)]
 
 
+def _held_when_still(r, settle: float = 0.2) -> list[int]:
+    """The decoded bytes each Block holds once the workers have stopped moving."""
+    deadline, last = time.monotonic() + 5, None
+    while time.monotonic() < deadline:
+        held = [b.queued for b in r.raw._blocks]
+        if held == last:
+            return held
+        last = held
+        time.sleep(settle)
+    return last
+
+
+def test_blocks_ahead_fill_the_budget_and_stop_there(multi, monkeypatch):
+    """While the consumer reads nothing past the first Block, the workers decode the Blocks
+    after it as long as those ahead record at most AHEAD_BUDGET together: the first three
+    here, whole, and nothing of the fourth."""
+    path, plain = multi
+    monkeypatch.setattr(xzblocks, "AHEAD_BUDGET", 3 * BLOCK)
+    f, r = _decoder(path)
+    with f, r:
+        out = bytearray(r.read(1))
+        held = _held_when_still(r)
+        sizes = [b.record.uncompressed_size for b in r.raw._blocks]
+        assert held[1:4] == sizes[1:4] and not any(held[4:])
+        out += r.read()
+    assert bytes(out) == plain
+
+
 def test_a_block_ahead_holds_at_most_ahead_max(multi, monkeypatch):
     path, plain = multi
+    monkeypatch.setattr(xzblocks, "AHEAD_BUDGET", 0)  # one Block ahead, as without a budget
     monkeypatch.setattr(xzblocks, "AHEAD_MAX", 3 * xzblocks.CHUNK // 4)
     monkeypatch.setattr(xzblocks, "CHUNK", 16384)
     monkeypatch.setattr(xzblocks, "QUEUED_MAX", 2 * 16384)
