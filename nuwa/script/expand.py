@@ -189,18 +189,35 @@ class Expander:
         out: list[str] = []
         noglob = "f" in self.sh.opts
         for w in words:
-            if len(w.parts) == 1 and isinstance(w.parts[0], Lit):
-                p = w.parts[0]  # fast path: a plain word
-                if p.quoted or noglob or not has_glob(p.text):
-                    if not p.quoted and p.text.startswith("~"):
-                        out.append(self._tilde(p.text, False))
-                    else:
-                        out.append(p.text)
+            parts = w.parts
+            if len(parts) == 1:
+                p = parts[0]
+                t = type(p)
+                if t is Lit:  # fast path: a plain word
+                    if p.quoted or noglob or not has_glob(p.text):
+                        if not p.quoted and p.text.startswith("~"):
+                            out.append(self._tilde(p.text, False))
+                        else:
+                            out.append(p.text)
+                        continue
+                elif t is ParamExp:  # $x whose value neither splits nor globs
+                    if p.op == "" and p.name not in _LIST_PARAMS:
+                        v = self._plain_param(p)
+                        if v == "":
+                            continue  # an empty unquoted expansion makes no field
+                        ifs = self.sh.getvar("IFS")
+                        if not (_GLOB_CHARS.intersection(v) or (set(v).intersection(" \t\n" if ifs is None else ifs))):
+                            out.append(v)
+                            continue
+            if _quoted_only(parts):  # "$a/$b", --opt="$x": one field, not split or globbed
+                text = self._quoted_text(parts)
+                if text is not None:
+                    out.append(text)
                     continue
-            segs = self._expand(w.parts, False, True)
+            segs = self._expand(parts, False, True)
             for f in self._split(segs):
                 out.extend(self._glob(f) if not noglob else [_plain(f)])
-        if sum(len(s) for s in out) > MAX_WORD:
+        if sum(map(len, out)) > MAX_WORD:
             raise self.sh.limit("expanded words exceed 16 MiB")
         return out
 
@@ -212,6 +229,10 @@ class Expander:
             if not p.quoted and (p.text.startswith("~") or (assignment and ":~" in p.text)):
                 return self._tilde(p.text, assignment)
             return p.text
+        if _quoted_only(word.parts, True):  # x="$1", x=$y, x="${a}/$b": no tilde, no field
+            text = self._quoted_text(word.parts)
+            if text is not None:
+                return text
         segs = self._expand(word.parts, False, False, assignment=assignment)
         s = "".join(t for t, k in segs if k != BRK)
         if len(s) > MAX_WORD:
@@ -222,6 +243,39 @@ class Expander:
         """Expansion as a pattern: quoted characters are escaped (``case``, ``${x#pat}``)."""
         segs = self._expand(word.parts, False, False)
         return "".join((escape(t) if k == QUO else t) for t, k in segs if k != BRK)
+
+    # ---- fast paths ----------------------------------------------------------------------
+    def _plain_param(self, p: ParamExp) -> str:
+        """``$x``/``${x}`` (not ``$@``/``$*``): its value, unset as empty (``set -u`` fails)."""
+        v = self.sh.param(p.name, p.index)
+        if v is None:
+            self._unset_check(p.name)
+            return ""
+        return v
+
+    def _quoted_text(self, parts) -> str | None:
+        """The text of parts :func:`_quoted_only` accepted; None when a double-quoted part
+        holds more than literals and plain parameters (the general expansion does it)."""
+        out = []
+        for p in parts:
+            t = type(p)
+            if t is Lit:
+                out.append(p.text)
+            elif t is ParamExp:
+                out.append(self._plain_param(p))
+            else:
+                for q in p.parts:
+                    tq = type(q)
+                    if tq is Lit:
+                        out.append(q.text)
+                    elif tq is ParamExp and q.op == "" and q.name not in _LIST_PARAMS:
+                        out.append(self._plain_param(q))
+                    else:
+                        return None
+        text = "".join(out)
+        if len(text) > MAX_WORD:
+            raise self.sh.limit("an expanded word exceeds 16 MiB")
+        return text
 
     # ---- the parts -----------------------------------------------------------------------
     def _expand(self, parts, dq: bool, split: bool, assignment: bool = False) -> list[tuple[str, int]]:
@@ -496,6 +550,29 @@ class Expander:
 
 
 _ATEMPTY = 4
+
+
+#: the parameters whose expansion is a list (``"$@"`` makes one field per parameter)
+_LIST_PARAMS = frozenset(("@", "*"))
+
+
+def _quoted_only(parts, params: bool = False) -> bool:
+    """True if the parts are double-quoted parts, quoted literals and unquoted literals with
+    no pattern character and no ``~`` (and, with ``params``, plain unquoted parameters other
+    than ``$@``/``$*``, for expansions that do not split): their expansion is the text they
+    hold, one field."""
+    for p in parts:
+        t = type(p)
+        if t is DoubleQuoted:
+            continue
+        if t is Lit:
+            if p.quoted or not (_GLOB_CHARS.intersection(p.text) or "~" in p.text):
+                continue
+            return False
+        if params and t is ParamExp and p.op == "" and p.name not in _LIST_PARAMS:
+            continue
+        return False
+    return True
 
 
 def _is_bare_at(p: DoubleQuoted) -> bool:

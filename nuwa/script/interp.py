@@ -327,6 +327,9 @@ class Shell(Redirections, ExternalCommands):
 
     def run_and_or(self, ao: A.AndOr) -> int:
         n = len(ao.pipelines)
+        if n == 1:  # most lists are one pipeline
+            st = self.status = self.run_pipeline(ao.pipelines[0])
+            return st
         st = 0
         i = 0
         while i < n:
@@ -354,6 +357,23 @@ class Shell(Redirections, ExternalCommands):
         return st
 
     def run_pipeline(self, p: A.Pipeline) -> int:
+        cmds = p.commands
+        if len(cmds) == 1 and not p.bang:  # most pipelines: one command, no `!`
+            cmd = cmds[0]
+            t = type(cmd)
+            if t is A.SimpleCommand:
+                if cmd.redirects and device_input(self, cmd):
+                    return self._run_pipeline(p)
+                st = self.status = self.run_simple(cmd)
+            else:
+                st = self.status = self.run_command(cmd)
+            if st and "e" in self.opts and (t is A.SimpleCommand or t is A.Subshell) \
+                    and not self.e_suppress and not self.tainted:
+                raise ExitShell(st)
+            return st
+        return self._run_pipeline(p)
+
+    def _run_pipeline(self, p: A.Pipeline) -> int:
         if p.bang:
             self.e_suppress += 1
         try:

@@ -65,7 +65,7 @@ class ScriptDeferred(Exception):
         self.line = line
 
 
-@dataclass
+@dataclass(slots=True)
 class CommandRecord:
     """One command the interpreter ran (or decided not to run)."""
 
