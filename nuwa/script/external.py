@@ -26,6 +26,10 @@ _BIN_DIRS = frozenset(DEFAULT_PATH.split(":"))
 _SHELLS = {"sh": False, "dash": False, "bash": True}
 
 
+#: (PATH, working directory) -> the directories :meth:`ExternalCommands._path_dirs` gives
+_PATH_MEMO: dict[tuple[str | None, str], list[str]] = {}
+
+
 class ExternalCommands:
     """Mixin: PATH lookup in the image, model calls, deferral, ``Invocation.run``."""
 
@@ -33,8 +37,20 @@ class ExternalCommands:
         """The paths ``exec`` tries for ``name``: itself if it holds a ``/``, else each ``PATH`` entry's."""
         if "/" in name:
             return [self.abspath(name)]
-        path = self.getvar("PATH")
-        return [posixpath.join(self.abspath(d or "."), name) for d in (DEFAULT_PATH if path is None else path).split(":")]
+        return [d + name for d in self._path_dirs()]
+
+    def _path_dirs(self) -> list[str]:
+        """Each ``PATH`` entry made absolute against the working directory, with a trailing
+        ``/``; remembered while ``PATH`` and the working directory stay the same."""
+        path, cwd = self.getvar("PATH"), self.cwd
+        memo = _PATH_MEMO.get((path, cwd))
+        if memo is None:
+            memo = [posixpath.join(self.abspath(d or "."), "")
+                    for d in (DEFAULT_PATH if path is None else path).split(":")]
+            if len(_PATH_MEMO) >= 64:
+                _PATH_MEMO.clear()
+            _PATH_MEMO[(path, cwd)] = memo
+        return memo
 
     def find_command(self, name: str) -> str | None:
         """Resolve ``name`` through ``PATH`` in the image (dash's ``find_command``).
