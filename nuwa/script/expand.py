@@ -117,6 +117,32 @@ def match(pat: str, s: str) -> bool:
     return pattern_regex(pat).fullmatch(s) is not None
 
 
+def _affix_quick(value: str, pat: str, op: str) -> str | None:
+    """:func:`remove_affix` without a pattern match at every position, for the forms scripts
+    use most: a literal (``${x#--}``), ``*`` then a literal (``${x##*/}``, ``${x#*=}``) for a
+    prefix, a literal then ``*`` (``${x%/*}``, ``${x%%.*}``) for a suffix; a literal holds no
+    pattern character and no backslash (quoted text is escaped). None: not one of them."""
+    if op in ("#", "##"):
+        if pat.startswith("*"):
+            lit = pat[1:]
+            if has_glob(lit) or "\\" in lit:
+                return None
+            i = value.find(lit) if op == "#" else value.rfind(lit)
+            return value if i < 0 else value[i + len(lit):]
+        if has_glob(pat) or "\\" in pat:
+            return None
+        return value[len(pat):] if value.startswith(pat) else value
+    if pat.endswith("*") and not pat.endswith("\\*"):
+        lit = pat[:-1]
+        if has_glob(lit) or "\\" in lit:
+            return None
+        i = value.rfind(lit) if op == "%" else value.find(lit)
+        return value if i < 0 else value[:i]
+    if has_glob(pat) or "\\" in pat:
+        return None
+    return value[:-len(pat)] if pat and value.endswith(pat) else value
+
+
 def has_glob(pat: str) -> bool:
     """True if ``pat`` holds an unescaped ``* ? [``."""
     if "*" not in pat and "?" not in pat and "[" not in pat:
@@ -153,6 +179,12 @@ def escape(text: str) -> str:
 
 def remove_affix(value: str, pat: str, op: str) -> str:
     """``${x%pat}``, ``${x%%pat}``, ``${x#pat}``, ``${x##pat}``."""
+    quick = _affix_quick(value, pat, op)
+    return quick if quick is not None else affix_by_pattern(value, pat, op)
+
+
+def affix_by_pattern(value: str, pat: str, op: str) -> str:
+    """:func:`remove_affix` by trying the pattern at each position, shortest or longest first."""
     rx = pattern_regex(pat)
     n = len(value)
     if op == "#":
