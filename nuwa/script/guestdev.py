@@ -22,6 +22,7 @@ import os
 import posixpath
 import re
 import stat as _stat
+import types
 import zlib
 
 from nuwa.fs.model import FileSystem, Stat
@@ -73,9 +74,14 @@ class GuestDevView:
             self._children.setdefault(posixpath.dirname(p), []).append(posixpath.basename(p))
 
     def __getattr__(self, name):
-        return getattr(self._fs, name)
+        value = getattr(self._fs, name)
+        if isinstance(value, types.MethodType) and value.__self__ is self._fs:
+            self.__dict__[name] = value  # the wrapped filesystem's method, found once
+        return value
 
     def _entry(self, path: str) -> tuple | None:
+        if "dev" not in path:
+            return None  # every node is under /dev, however the path is spelt
         p = posixpath.normpath("/" + path.lstrip("/")) if path else path
         e = self._nodes.get(p)
         if e is None:
