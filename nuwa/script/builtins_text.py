@@ -7,6 +7,7 @@ Registered by :mod:`nuwa.script.builtins`; each is ``f(sh, argv) -> status``.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from nuwa.script.arith import parse_number
@@ -239,6 +240,11 @@ def b_read(sh, argv):
     return 1 if eof else 0
 
 
+@functools.lru_cache(maxsize=8)
+def _ws_splitter(ifs: str) -> re.Pattern:
+    return re.compile("[" + re.escape(ifs) + "]+")
+
+
 def _odd_backslash(text: str) -> bool:
     n = len(text) - len(text.rstrip("\\"))
     return n % 2 == 1
@@ -246,6 +252,16 @@ def _odd_backslash(text: str) -> bool:
 
 def _read_split(line: str, ifs: str, n: int, raw: bool) -> list[str]:
     """Split a line read by ``read`` into at most ``n`` fields (the last keeps the rest)."""
+    if ifs and (raw or "\\" not in line) and not ifs.strip(" \t\n"):
+        # the usual case: whitespace separators and nothing escaped; runs of them separate
+        # fields, and the ends are trimmed (an empty list: every name gets "")
+        line = line.strip(ifs)
+        return _ws_splitter(ifs).split(line, n - 1) if line and n > 1 else ([line] if line else [])
+    return read_split_chars(line, ifs, n, raw)
+
+
+def read_split_chars(line: str, ifs: str, n: int, raw: bool) -> list[str]:
+    """:func:`_read_split` character by character: any IFS, backslash escapes."""
     ws = "".join(c for c in ifs if c in " \t\n")
     # backslash removal (not with -r): the escaped character is literal, never a separator
     chars: list[tuple[str, bool]] = []
