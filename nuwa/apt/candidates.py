@@ -39,6 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from nuwa.apt import collector
 from nuwa.apt.records import PackageRecord, ReleaseInfo
 from nuwa.deb.version import Version
 from nuwa.errors import InvalidInputError
@@ -189,6 +190,11 @@ class Policy:
 
         Only appended here: a package's versions are parsed and grouped when it is first asked
         about (a full Debian index has ~64,000 records, an image asks about a few hundred)."""
+        with collector.paused():  # one list per package: ~60,000 of them for a Debian suite
+            self._add(records)
+
+    def _add(self, records: Iterable[PackageRecord]) -> None:
+        """:meth:`add`'s work, with the collector paused."""
         archs = set(self.archs)
         native = self.native_arch
         raw, grouped = self._raw, self._grouped

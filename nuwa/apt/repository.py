@@ -27,6 +27,7 @@ import sys
 from dataclasses import dataclass
 
 from nuwa.apt.aptconf import image_architectures, read_apt_config
+from nuwa.apt import collector
 from nuwa.apt.cache import Cache
 from nuwa.apt.fetch import Fetcher
 from nuwa.apt.indexes import component_problem, index_paths, read_index
@@ -210,7 +211,10 @@ class Repositories:
             return self._indexes[key]
         info = rel.info(source, component)
         parsed_key = _parsed_key(rel.entry(paths[0]).sha256)
-        records = _load_parsed(self.cache.get_named(parsed_key), info)
+        data = self.cache.get_named(parsed_key)
+        with collector.paused():  # tens of thousands of acyclic, long-lived records
+            records = _load_parsed(data, info)
+        del data
         if records is not None:
             self._indexes[key] = records
             return records
@@ -230,13 +234,16 @@ class Repositories:
                 # a by-hash URL says nothing to a reader: name the index it stands for
                 last = e if entry.path == path else RepositoryError(f"{e} (the index {entry.path})")
                 continue
-            records = list(read_index(rel, path, data, info, where))
+            with collector.paused():
+                records = list(read_index(rel, path, data, info, where))
             break
         if records is None:
             raise last
         self._indexes[key] = records
         # the next run loads the parsed records instead of parsing again (apt's pkgcache.bin)
-        self.cache.put_named(parsed_key, _dump_parsed(records))
+        with collector.paused():
+            dumped = _dump_parsed(records)
+        self.cache.put_named(parsed_key, dumped)
         return records
 
     def records_for(self, fs) -> tuple[ImageSources, list[PackageRecord]]:

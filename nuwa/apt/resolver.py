@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nuwa.apt import collector
 from nuwa.apt.candidates import STATUS_RELEASE, Policy
 from nuwa.apt.records import PackageRecord
 from nuwa.deb.control import Dep, parse_relations, satisfies
@@ -138,14 +139,21 @@ class Resolver:
         self._by_source: dict[str, list[tuple[str, str]]] = {}
         for k, rec in self.current.items():
             self._by_source.setdefault(rec.source_name, []).append(k)
-        self.auto = {k for k in self.current if k[0] in set(auto_installed) or f"{k[0]}:{k[1]}" in set(auto_installed)}
+        auto_installed = set(auto_installed)
+        self.auto = {k for k in self.current if k[0] in auto_installed or f"{k[0]}:{k[1]}" in auto_installed}
         self.state: dict[tuple[str, str], PackageRecord | None] = dict(self.current)
         self.protected: set[tuple[str, str]] = set()  # asked for by the user: never kept back
         self.kept: dict[tuple[str, str], str] = {}
         self.already: list[str] = []
         self._cand: dict = {}
         self._provides: dict[str, list[tuple[str, str]]] = {}
-        for rec in policy.iter_records():
+        with collector.paused():  # a key tuple per provided name of every record
+            self._index_provides()
+
+    def _index_provides(self) -> None:
+        """Provided name -> the packages providing it, of every repository record and every
+        installed package, in that order."""
+        for rec in self.policy.iter_records():
             if rec.provides:  # only the names: the full parse waits until a record is looked at
                 for part in rec.provides.split(","):
                     name = part.split("(", 1)[0].strip().split(":", 1)[0]
