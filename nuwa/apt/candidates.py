@@ -177,6 +177,7 @@ class Policy:
         self._raw: dict[tuple[str, str], list[PackageRecord]] = {}
         self._grouped: dict[tuple[str, str], list[_Ver]] = {}
         self._file_prio: dict[ReleaseInfo, int] = {}
+        self._provided: dict[str, list[tuple[str, str]]] = {}
         self.add(records)
 
     # ---- building ---------------------------------------------------------------------------
@@ -197,7 +198,7 @@ class Policy:
         """:meth:`add`'s work, with the collector paused."""
         archs = set(self.archs)
         native = self.native_arch
-        raw, grouped = self._raw, self._grouped
+        raw, grouped, provided = self._raw, self._grouped, self._provided
         for rec in records:
             arch = rec.architecture
             if arch == "all":
@@ -212,6 +213,19 @@ class Policy:
                 lst.append(rec)
             if grouped:  # a package asked about before gets regrouped
                 grouped.pop(key, None)
+            if rec.provides:  # only the names: the full parse waits until a record is looked at
+                for part in rec.provides.split(","):
+                    name = part.split("(", 1)[0].strip().split(":", 1)[0]
+                    lst = provided.get(name)
+                    if lst is None:
+                        provided[name] = [key]
+                    else:
+                        lst.append(key)
+
+    def providers(self, name: str) -> list[tuple[str, str]]:
+        """The package keys of the indexed records whose Provides names ``name`` (one entry per
+        record, in the order added; the version and architecture qualifier are not looked at)."""
+        return self._provided.get(name, [])
 
     def _versions(self, key: tuple[str, str]) -> list[_Ver]:
         """The versions of one package (cached), in the order first given: records of one
