@@ -174,7 +174,8 @@ class Policy:
         pins = list(pins)
         self.default_pins = [p for p in pins if is_default_pin(p)]
         self.specific_pins = [p for p in pins if not is_default_pin(p)]
-        self._raw: dict[tuple[str, str], list[PackageRecord]] = {}
+        # (name, arch) -> its one record, or a list of them when there are several
+        self._raw: dict[tuple[str, str], PackageRecord | list[PackageRecord]] = {}
         self._grouped: dict[tuple[str, str], list[_Ver]] = {}
         self._file_prio: dict[ReleaseInfo, int] = {}
         self._provided: dict[str, list[tuple[str, str]]] = {}
@@ -206,11 +207,13 @@ class Policy:
             elif arch not in archs:
                 continue
             key = (rec.package, arch)
-            lst = raw.get(key)
-            if lst is None:
-                raw[key] = [rec]
+            got = raw.get(key)
+            if got is None:
+                raw[key] = rec  # most packages have one record: no list for them (see _records)
+            elif got.__class__ is list:
+                got.append(rec)
             else:
-                lst.append(rec)
+                raw[key] = [got, rec]
             if grouped:  # a package asked about before gets regrouped
                 grouped.pop(key, None)
             if rec.provides:  # only the names: the full parse waits until a record is looked at
@@ -235,7 +238,7 @@ class Policy:
         if vers is None:
             vers = []
             groups: dict[tuple[Version, str], list[_Ver]] = {}
-            for rec in self._raw.get(key, ()):
+            for rec in self._records(key):
                 v = _parse_version(rec.version)
                 if v is None:
                     continue
@@ -252,8 +255,16 @@ class Policy:
 
     def iter_records(self):
         """Every indexed repository record (all packages, all versions), in no set order."""
-        for recs in self._raw.values():
-            yield from recs
+        for got in self._raw.values():
+            if got.__class__ is list:
+                yield from got
+            else:
+                yield got
+
+    def _records(self, key: tuple[str, str]):
+        """The records of one package, in the order added."""
+        got = self._raw.get(key, ())
+        return (got,) if got.__class__ is PackageRecord else got
 
     def versions(self, name: str, arch: str) -> list[str]:
         """The repository versions of a package, highest first (apt's version list order)."""
