@@ -224,7 +224,6 @@ class Repositories:
         data = self.cache.get_named(parsed_key)
         with collector.paused():  # tens of thousands of acyclic, long-lived records
             records = _load_parsed(data, info)
-        del data
         if records is not None:
             self._indexes[key] = records
             return records
@@ -272,8 +271,9 @@ class Repositories:
             groups = self._by_name.get(id(chunk))
             if groups is None:
                 groups = {}
-                for r in chunk:
-                    groups.setdefault(r.package, []).append(r)
+                with collector.paused():  # a list per package name: ~60,000 of them
+                    for r in chunk:
+                        groups.setdefault(r.package, []).append(r)
                 self._by_name[id(chunk)] = groups  # the chunk lives in self._indexes: its id is stable
             for n in names:
                 out.extend(groups.get(n, ()))
