@@ -263,8 +263,10 @@ class Policy:
 
     def _records(self, key: tuple[str, str]):
         """The records of one package, in the order added."""
-        got = self._raw.get(key, ())
-        return (got,) if got.__class__ is PackageRecord else got
+        got = self._raw.get(key)
+        if got is None:
+            return ()
+        return got if got.__class__ is list else (got,)
 
     def versions(self, name: str, arch: str) -> list[str]:
         """The repository versions of a package, highest first (apt's version list order)."""
