@@ -12,7 +12,9 @@ indexes, served on 127.0.0.1), written into a raw ext4 image.
 - **apt**: ``apt-get -s upgrade --with-new-pkgs`` in a chroot of the same tree after ``apt-get
   update`` (untimed): apt's own planning with its binary cache warm.
 
-Prints min/median seconds, the ratio and Nuwa's plan size. Target (issue 12): Nuwa <= 2 s.
+Prints min/median seconds and CPU seconds (Nuwa's own process time; apt-get's and its
+children's), the ratios and Nuwa's plan size; every repetition's plan must equal the first.
+Target (issue 12): Nuwa <= 2 s.
 
     python3 benchmarks/bench_plan.py [--reps N]
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,31 +52,34 @@ class _Planned(Exception):
     """Raised from ``on_plan``: the benchmark stops where the downloads would start."""
 
 
-def nuwa_plan(image: str, cache: str) -> tuple[float, dict]:
-    """(seconds, plan document) of one plan from the opened image."""
+def nuwa_plan(image: str, cache: str) -> tuple[float, float, dict]:
+    """(seconds, CPU seconds, plan document) of one plan from the opened image."""
     got = {}
 
     def stop(doc):
         got.update(doc)
         raise _Planned
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     with nuwa.open(image) as img:
         try:
             upgrade_image(img, UpgradeRequest("upgrade"), RepoOptions(cache=cache), dry_run=True, on_plan=stop)
         except _Planned:
             pass
-    return time.perf_counter() - t, got
+    return time.perf_counter() - t, time.process_time() - c, got
 
 
-def apt_plan(root: str) -> float:
+def apt_plan(root: str) -> tuple[float, float]:
+    """(seconds, CPU seconds of apt-get and its children) of ``apt-get -s upgrade --with-new-pkgs``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = subprocess.run(["chroot", root, "apt-get", "-s", "upgrade", "--with-new-pkgs"], capture_output=True,
                        text=True, env=ENV)
     took = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         raise SystemExit(f"apt-get -s upgrade: {r.stderr.strip()[-400:]}")
-    return took
+    return took, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def main() -> int:
@@ -94,19 +100,27 @@ def main() -> int:
         subprocess.run(["chroot", tree, "apt-get", "-qq", "-o", "Acquire::Languages=none", "update"], check=True,
                        env=ENV, capture_output=True)
         cache = os.path.join(work, "cache")
-        _, doc = nuwa_plan(image, cache)  # warm: downloads and parses the indexes once
+        _, _, doc = nuwa_plan(image, cache)  # warm: downloads and parses the indexes once
         times: dict[str, list[float]] = {"apt": [], "nuwa": []}
+        cpu: dict[str, list[float]] = {"apt": [], "nuwa": []}
         for _ in range(args.reps):
-            times["apt"].append(apt_plan(tree))
-            t, doc = nuwa_plan(image, cache)
+            t, c = apt_plan(tree)
+            times["apt"].append(t)
+            cpu["apt"].append(c)
+            t, c, again = nuwa_plan(image, cache)
             times["nuwa"].append(t)
+            cpu["nuwa"].append(c)
+            if again != doc:  # a warm cache must give the plan the first run made
+                raise SystemExit("nuwa's plan changed between repetitions")
         n = len(doc.get("install", []))
         print(f"world: Debian 12 server tree, full bookworm + bookworm-security main indexes; "
               f"{n} packages to unpack in the plan; {args.reps} repetitions, caches warm")
         for k, v in times.items():
-            print(f"  {k:5s} min {min(v):6.2f} s  median {statistics.median(v):6.2f} s")
+            print(f"  {k:5s} min {min(v):6.2f} s  median {statistics.median(v):6.2f} s   "
+                  f"cpu min {min(cpu[k]):6.2f} s  median {statistics.median(cpu[k]):6.2f} s")
         print(f"ratio nuwa plan / apt-get -s upgrade: median "
-              f"{statistics.median(times['nuwa']) / statistics.median(times['apt']):.2f}x; "
+              f"{statistics.median(times['nuwa']) / statistics.median(times['apt']):.2f}x, cpu median "
+              f"{statistics.median(cpu['nuwa']) / statistics.median(cpu['apt']):.2f}x; "
               f"nuwa median {statistics.median(times['nuwa']):.2f} s (target <= 2 s)")
     finally:
         httpd.shutdown()

@@ -39,6 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from nuwa.apt import collector
 from nuwa.apt.records import PackageRecord, ReleaseInfo
 from nuwa.deb.version import Version
 from nuwa.errors import InvalidInputError
@@ -173,9 +174,11 @@ class Policy:
         pins = list(pins)
         self.default_pins = [p for p in pins if is_default_pin(p)]
         self.specific_pins = [p for p in pins if not is_default_pin(p)]
-        self._raw: dict[tuple[str, str], list[PackageRecord]] = {}
+        # (name, arch) -> its one record, or a list of them when there are several
+        self._raw: dict[tuple[str, str], PackageRecord | list[PackageRecord]] = {}
         self._grouped: dict[tuple[str, str], list[_Ver]] = {}
         self._file_prio: dict[ReleaseInfo, int] = {}
+        self._provided: dict[str, list[tuple[str, str]]] = {}
         self.add(records)
 
     # ---- building ---------------------------------------------------------------------------
@@ -189,9 +192,14 @@ class Policy:
 
         Only appended here: a package's versions are parsed and grouped when it is first asked
         about (a full Debian index has ~64,000 records, an image asks about a few hundred)."""
+        with collector.paused():  # one list per package: ~60,000 of them for a Debian suite
+            self._add(records)
+
+    def _add(self, records: Iterable[PackageRecord]) -> None:
+        """:meth:`add`'s work, with the collector paused."""
         archs = set(self.archs)
         native = self.native_arch
-        raw, grouped = self._raw, self._grouped
+        raw, grouped, provided = self._raw, self._grouped, self._provided
         for rec in records:
             arch = rec.architecture
             if arch == "all":
@@ -199,13 +207,28 @@ class Policy:
             elif arch not in archs:
                 continue
             key = (rec.package, arch)
-            lst = raw.get(key)
-            if lst is None:
-                raw[key] = [rec]
+            got = raw.get(key)
+            if got is None:
+                raw[key] = rec  # most packages have one record: no list for them (see _records)
+            elif got.__class__ is list:
+                got.append(rec)
             else:
-                lst.append(rec)
+                raw[key] = [got, rec]
             if grouped:  # a package asked about before gets regrouped
                 grouped.pop(key, None)
+            if rec.provides:  # only the names: the full parse waits until a record is looked at
+                for part in rec.provides.split(","):
+                    name = part.split("(", 1)[0].strip().split(":", 1)[0]
+                    lst = provided.get(name)
+                    if lst is None:
+                        provided[name] = [key]
+                    else:
+                        lst.append(key)
+
+    def providers(self, name: str) -> list[tuple[str, str]]:
+        """The package keys of the indexed records whose Provides names ``name`` (one entry per
+        record, in the order added; the version and architecture qualifier are not looked at)."""
+        return self._provided.get(name, [])
 
     def _versions(self, key: tuple[str, str]) -> list[_Ver]:
         """The versions of one package (cached), in the order first given: records of one
@@ -215,7 +238,7 @@ class Policy:
         if vers is None:
             vers = []
             groups: dict[tuple[Version, str], list[_Ver]] = {}
-            for rec in self._raw.get(key, ()):
+            for rec in self._records(key):
                 v = _parse_version(rec.version)
                 if v is None:
                     continue
@@ -232,8 +255,18 @@ class Policy:
 
     def iter_records(self):
         """Every indexed repository record (all packages, all versions), in no set order."""
-        for recs in self._raw.values():
-            yield from recs
+        for got in self._raw.values():
+            if got.__class__ is list:
+                yield from got
+            else:
+                yield got
+
+    def _records(self, key: tuple[str, str]):
+        """The records of one package, in the order added."""
+        got = self._raw.get(key)
+        if got is None:
+            return ()
+        return got if got.__class__ is list else (got,)
 
     def versions(self, name: str, arch: str) -> list[str]:
         """The repository versions of a package, highest first (apt's version list order)."""

@@ -110,6 +110,7 @@ class _Orderer:
                 r = installed_record(e, native)
                 cur[e.name] = r
         self.current = cur
+        self._cur_parsed: dict[str, dict] = {}  # name -> _parse of its installed record
         new = {r.package: r for r in (records if records is not None else plan.install)}
         self.purge = plan.purge
         self.pkgs: dict[str, _Pkg] = {}
@@ -130,7 +131,7 @@ class _Orderer:
             rec = (p.new if p else self.current.get(name)) if use_new else self.current.get(name)
             if rec is None:
                 return
-            rels = (p.rels if (p and use_new) else (p.cur_rels if p else _parse(rec)))
+            rels = (p.rels if (p and use_new) else (p.cur_rels if p else self._installed_rels(name)))
             for g in rels.get("pre_depends", []) + rels.get("depends", []):
                 for d in g:  # apt flags every alternative's target package
                     if d.name not in flagged:
@@ -202,8 +203,16 @@ class _Orderer:
 
     def _now_ok(self, group) -> bool:
         """A dependency satisfied by an unchanged installed package."""
-        return any(_matches(r, _parse(r) if r.provides else {}, d)
+        return any(_matches(r, self._installed_rels(n) if r.provides else {}, d)
                    for d in group for n, r in self.current.items() if n not in self.pkgs)
+
+    def _installed_rels(self, name: str) -> dict:
+        """The parsed relationships of an installed package (parsed once: :meth:`_now_ok` asks
+        about every installed package for every dependency group)."""
+        got = self._cur_parsed.get(name)
+        if got is None:
+            got = self._cur_parsed[name] = _parse(self.current[name])
+        return got
 
     def _hit(self, dep, by: _Pkg) -> list[_Pkg]:
         """Changed packages whose *installed* version ``dep`` (a Conflicts/Breaks of ``by``) hits."""

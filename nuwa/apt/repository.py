@@ -25,7 +25,9 @@ import hashlib
 import marshal
 import sys
 from dataclasses import dataclass
+from itertools import starmap
 
+from nuwa.apt import collector
 from nuwa.apt.aptconf import image_architectures, read_apt_config
 from nuwa.apt.cache import Cache
 from nuwa.apt.fetch import Fetcher
@@ -56,9 +58,10 @@ class ImageSources:
     warnings: list[str]
 
 
-#: the record fields a parsed index keeps, in PackageRecord's order (``release`` is the index's own)
-_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(PackageRecord) if f.name != "release")
-_RELEASE_AT = [f.name for f in dataclasses.fields(PackageRecord)].index("release")
+#: the record fields a parsed index keeps, in PackageRecord's order; ``release`` (the index's own)
+#: is stored as None and set when loaded
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(PackageRecord))
+_RELEASE_AT = _RECORD_FIELDS.index("release")
 
 
 def _parsed_key(index_sha256: str) -> str:
@@ -69,20 +72,28 @@ def _parsed_key(index_sha256: str) -> str:
 
 
 def _dump_parsed(records: list[PackageRecord]) -> bytes:
-    """The records as data only (marshal holds no code and runs none when loaded)."""
-    return marshal.dumps([tuple(getattr(r, f) for f in _RECORD_FIELDS) for r in records])
+    """The records as data only (marshal holds no code and runs none when loaded): one tuple
+    of PackageRecord's arguments per record, None for ``release``."""
+    at = _RELEASE_AT
+    return marshal.dumps([tuple(getattr(r, f) for f in _RECORD_FIELDS[:at]) + (None,)
+                          + tuple(getattr(r, f) for f in _RECORD_FIELDS[at + 1:]) for r in records])
 
 
 def _load_parsed(data: bytes | None, info) -> list[PackageRecord] | None:
-    """Records back from :func:`_dump_parsed` (None when absent or unreadable: parse again)."""
+    """Records back from :func:`_dump_parsed` (None when absent or unreadable: parse again).
+
+    Each row is the constructor's whole argument list, so ``starmap`` calls it without a
+    Python-level loop or slicing per record (66,000 records: 34 -> 24 ms), then the release is
+    set on each."""
     if data is None:
         return None
     try:
-        rows = marshal.loads(data)
-        at = _RELEASE_AT
-        return [PackageRecord(*row[:at], info, *row[at:]) for row in rows]
+        records = list(starmap(PackageRecord, marshal.loads(data)))
     except (ValueError, EOFError, TypeError):
         return None
+    for r in records:
+        r.release = info
+    return records
 
 
 class Repositories:
@@ -210,7 +221,9 @@ class Repositories:
             return self._indexes[key]
         info = rel.info(source, component)
         parsed_key = _parsed_key(rel.entry(paths[0]).sha256)
-        records = _load_parsed(self.cache.get_named(parsed_key), info)
+        data = self.cache.get_named(parsed_key)
+        with collector.paused():  # tens of thousands of acyclic, long-lived records
+            records = _load_parsed(data, info)
         if records is not None:
             self._indexes[key] = records
             return records
@@ -230,13 +243,16 @@ class Repositories:
                 # a by-hash URL says nothing to a reader: name the index it stands for
                 last = e if entry.path == path else RepositoryError(f"{e} (the index {entry.path})")
                 continue
-            records = list(read_index(rel, path, data, info, where))
+            with collector.paused():
+                records = list(read_index(rel, path, data, info, where))
             break
         if records is None:
             raise last
         self._indexes[key] = records
         # the next run loads the parsed records instead of parsing again (apt's pkgcache.bin)
-        self.cache.put_named(parsed_key, _dump_parsed(records))
+        with collector.paused():
+            dumped = _dump_parsed(records)
+        self.cache.put_named(parsed_key, dumped)
         return records
 
     def records_for(self, fs) -> tuple[ImageSources, list[PackageRecord]]:
@@ -255,8 +271,9 @@ class Repositories:
             groups = self._by_name.get(id(chunk))
             if groups is None:
                 groups = {}
-                for r in chunk:
-                    groups.setdefault(r.package, []).append(r)
+                with collector.paused():  # a list per package name: ~60,000 of them
+                    for r in chunk:
+                        groups.setdefault(r.package, []).append(r)
                 self._by_name[id(chunk)] = groups  # the chunk lives in self._indexes: its id is stable
             for n in names:
                 out.extend(groups.get(n, ()))

@@ -138,23 +138,22 @@ class Resolver:
         self._by_source: dict[str, list[tuple[str, str]]] = {}
         for k, rec in self.current.items():
             self._by_source.setdefault(rec.source_name, []).append(k)
-        self.auto = {k for k in self.current if k[0] in set(auto_installed) or f"{k[0]}:{k[1]}" in set(auto_installed)}
+        auto_installed = set(auto_installed)
+        self.auto = {k for k in self.current if k[0] in auto_installed or f"{k[0]}:{k[1]}" in auto_installed}
         self.state: dict[tuple[str, str], PackageRecord | None] = dict(self.current)
         self.protected: set[tuple[str, str]] = set()  # asked for by the user: never kept back
         self.kept: dict[tuple[str, str], str] = {}
         self.already: list[str] = []
         self._cand: dict = {}
-        self._provides: dict[str, list[tuple[str, str]]] = {}
-        for rec in policy.iter_records():
-            if rec.provides:  # only the names: the full parse waits until a record is looked at
-                for part in rec.provides.split(","):
-                    name = part.split("(", 1)[0].strip().split(":", 1)[0]
-                    arch = rec.architecture
-                    self._provides.setdefault(name, []).append(
-                        (rec.package, self.native if arch in ("all", "") else arch))
+        # the repositories' providers are the policy's (indexed while it took the records)
+        self._provides_installed: dict[str, list[tuple[str, str]]] = {}
         for k, rec in self.current.items():
             for alts in _rels(rec, self._rc)["provides"]:
-                self._provides.setdefault(alts[0].name, []).append(k)
+                self._provides_installed.setdefault(alts[0].name, []).append(k)
+
+    def _providers(self, name: str) -> list[tuple[str, str]]:
+        """The packages whose repository records or installed version provide ``name``."""
+        return self.policy.providers(name) + self._provides_installed.get(name, [])
 
     # ---- the universe ---------------------------------------------------------------------
     def key(self, rec: PackageRecord) -> tuple[str, str]:
@@ -198,7 +197,7 @@ class Resolver:
     def _keys_for(self, dep: Dep, from_arch: str) -> list[tuple[str, str]]:
         """Packages that could satisfy ``dep``: the named ones, then its providers (sorted)."""
         real = [k for k in self._dep_keys(dep, from_arch)]
-        prov = sorted(set(self._provides.get(dep.name, ())) - set(real))
+        prov = sorted(set(self._providers(dep.name)) - set(real))
         return real + prov
 
     def satisfied(self, dep: Dep, from_arch: str, state=None) -> list[tuple[str, str]]:
@@ -447,7 +446,7 @@ class Resolver:
         k = self.policy.key(name, arch)
         versions = self.policy.versions(*k)
         if not versions and k not in self.current:
-            provs = sorted({p for p in self._provides.get(name, ()) if self.candidate(p) is not None})
+            provs = sorted({p for p in self._providers(name) if self.candidate(p) is not None})
             if len(provs) == 1:
                 return provs[0], self.candidate(provs[0])  # apt: "Note, selecting X instead of V"
             if provs:

@@ -220,3 +220,18 @@ def test_installed_stanza_with_other_content_is_its_own_version():
     # a different download size is another version too; the status file has none
     p.add([rec("a", "1.0", EXPERIMENTAL, depends="c", size=11)])
     assert [v for v, _ in p.table("a", "amd64", installed=same)] == ["1.0", "1.0"]
+
+
+def test_providers_are_indexed_as_records_are_added():
+    """Policy.providers: every record of the policy's architectures whose Provides names the
+    virtual package (versions and ``:arch`` qualifiers aside), one entry per record, also for
+    records added later; records of other architectures are not indexed."""
+    p = Policy((), ("amd64",), "amd64", [
+        rec("mawk", "1.3", provides="awk"),
+        rec("gawk", "5.2", arch="all", provides="awk (= 1:5.2), gawk-doc:any"),
+        rec("armawk", "1.0", arch="arm64", provides="awk")])
+    assert sorted(p.providers("awk")) == [("gawk", "amd64"), ("mawk", "amd64")]
+    assert p.providers("gawk-doc") == [("gawk", "amd64")]
+    assert p.providers("nothing") == []
+    p.add([rec("mawk", "1.4", provides="awk")])
+    assert sorted(p.providers("awk")) == [("gawk", "amd64"), ("mawk", "amd64"), ("mawk", "amd64")]
