@@ -302,6 +302,8 @@ class ExternalCommands:
             self.record.counts.update(marks[1])
             del self.deferred[marks[2]:]
             return self._defer_or_raise(argv, f"{label}: {d.reason}", env, stdin, nested)
+        finally:
+            c.discard()
         self.fs.release(sp)
         self.record.add(CommandRecord(self.lineno, argv[:8], "script", SIMULATED, f"interpreted {label}", st))
         return st
@@ -340,7 +342,10 @@ class ExternalCommands:
                              opts=set(arg[1:]) if arg else set(), depth=self.depth + 1)
         c.strict_defer = getattr(self, "strict_defer", False)
         c.bash = bash  # the script runs by its own #! interpreter (mariadb-server's is bash)
-        st = c.run_to_end(prog)
+        try:
+            st = c.run_to_end(prog)
+        finally:
+            c.discard()
         self.record.add(CommandRecord(self.lineno, argv[:8], "script", SIMULATED, f"interpreted {path} as a child", st))
         return st
 
@@ -450,4 +455,6 @@ class ExternalCommands:
                 st = c.run_external(argv, [], nested=True)
         except ExitShell as e:
             st = e.status
+        finally:
+            c.discard()
         return st, bytes(out.data), bytes(err.data)

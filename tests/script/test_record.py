@@ -65,3 +65,4 @@ def test_long_argument_memo_is_exact_and_bounded():
     huge = "y" * (R.MEMO_ARG_MAX + 1)
     assert f"[{len(huge)} characters" in R.bounded_arg(huge)
     assert R._bounded_long.cache_info().currsize == 2
+
