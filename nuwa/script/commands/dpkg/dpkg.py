@@ -140,7 +140,7 @@ def _status(tool: Tool) -> StatusFile:
 #: bytes the database is read from: a kernel update asks ``dpkg --print-architecture``
 #: several times of an unchanged database (linux-update-symlinks, mkinitramfs twice), and
 #: parsing the status file is the whole cost of the answer
-_DPKG_ARCH: ContentMemo[str | None] = ContentMemo()
+_DPKG_ARCH: ContentMemo[str | None] = ContentMemo(size=2)
 
 
 def _database(fs, admindir: str) -> tuple | None:
