@@ -33,6 +33,11 @@ CONFIG_PATHS = ("/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d
 #: the decoded index is shared, read-only)
 _decoded = ContentMemo(read_index, size=8)
 
+#: a configuration line: the command, its first argument, the rest (``kmod_config_parse``'s
+#: ``strtok_r`` on tabs and spaces)
+_DIRECTIVE = re.compile(r"[\t ]*([^\t ]+)[\t ]*([^\t ]*)[\t ]*(.*)$")
+_BLANKS = re.compile(r"[\t ]+")
+
 
 class KMod:
     """``struct kmod_module``: a module by name (and the alias it was found through)."""
@@ -108,11 +113,11 @@ class KmodContext:
             line, buf = buf + raw, ""
             if line == "" or line[0] == "#":
                 continue
-            m = re.match(r"[\t ]*([^\t ]+)[\t ]*([^\t ]*)[\t ]*(.*)$", line)
+            m = _DIRECTIVE.match(line)
             if not m:
                 continue
             cmd, first, rest = m.groups()
-            words = [w for w in re.split(r"[\t ]+", line) if w]
+            words = [w for w in _BLANKS.split(line) if w]
             bad = False
             if cmd == "alias" and len(words) >= 3:
                 a, mod = _underscores(words[1]), _underscores(words[2])
