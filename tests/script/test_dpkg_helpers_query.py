@@ -172,3 +172,35 @@ def test_deferred(scratch, cmd):
     """Actions that change packages (or need the available file, or a .deb) are deferred."""
     with pytest.raises(Defer):
         run_model(scratch, shlex.split(cmd))
+
+
+def test_print_architecture_follows_the_database(tmp_path):
+    """The native architecture is the image's dpkg entry's, memoised by the database's bytes
+    (status file and journal): a changed entry, a journal record on top of it, and the
+    record gone again each give the new answer (real dpkg prints its compiled-in one, so
+    this is the model's own contract, not a judge)."""
+    root = str(tmp_path / "root")
+    make_scratch(bookworm_tree(), root)
+    path = os.path.join(root, "var/lib/dpkg/status")
+    text = open(path).read()
+    start = text.index("Package: dpkg\n")
+    end = text.find("\n\n", start)
+    para = text[start:end + 1 if end >= 0 else len(text)]
+    assert "Architecture: amd64\n" in para
+
+    def arch():
+        status, out, err = run_model(root, ["dpkg", "--print-architecture"])
+        assert (status, err) == (0, b"")
+        return out
+
+    assert arch() == b"amd64\n"
+    with open(path, "w") as f:  # in place, same length
+        f.write(text[:start] + para.replace("Architecture: amd64", "Architecture: arm64") + text[start + len(para):])
+    assert arch() == b"arm64\n"
+    updates = os.path.join(root, "var/lib/dpkg/updates")
+    os.makedirs(updates, exist_ok=True)
+    with open(os.path.join(updates, "0000"), "w") as f:
+        f.write(para.replace("Architecture: amd64", "Architecture: i386"))
+    assert arch() == b"i386\n"
+    os.unlink(os.path.join(updates, "0000"))
+    assert arch() == b"arm64\n"

@@ -243,3 +243,28 @@ def test_depmod_runs_in_a_maintainer_script_through_the_images_path(base, tmp_pa
     assert [e.classification for e in r.record.entries if e.kind == "external"] == [SIMULATED, SIMULATED]
     assert fs.read_bytes(f"/lib/modules/{ver}/modules.dep.bin") == want
     assert not os.path.exists(f"{d}/modules.dep.bin")  # nothing reached the tree before commit
+
+
+def test_image_kmod_answers_follow_the_files(base):
+    """The version and compressions of the image's kmod are memoised by the files' bytes: a
+    status file or a /bin/kmod that changed (same length, in place) is read again, and the
+    answer is the new one, in either order of asking."""
+    from nuwa.fs.memory import MemoryFS
+    from nuwa.script.commands.kmod import depmod_cfg
+
+    tree, _ver = base
+    status = open(f"{tree}/var/lib/dpkg/status", "rb").read()
+    kmod = open(f"{tree}/bin/kmod", "rb").read()
+    assert b"libzstd.so" in kmod and b"Version: 30+20221128-1" in status
+    fs = MemoryFS()
+    fs.makedirs("/var/lib/dpkg")
+    fs.makedirs("/bin")
+    inv = Invocation(argv=["modinfo"], fs=fs, models=MODELS)
+    for _ in range(2):
+        fs.write_bytes("/var/lib/dpkg/status", status)
+        fs.write_bytes("/bin/kmod", kmod)
+        assert depmod_cfg.image_kmod(inv) == ("30", frozenset({"xz", "zstd"}))
+        fs.write_bytes("/var/lib/dpkg/status", status.replace(b"Version: 30+20221128-1", b"Version: 31+20221128-1"))
+        fs.write_bytes("/bin/kmod", kmod.replace(b"libzstd.so", b"libzsxd.so"))
+        assert depmod_cfg.kmod_version(inv) == "31"
+        assert depmod_cfg.kmod_features(inv) == frozenset({"xz"})

@@ -52,10 +52,6 @@ def _header(ino: int, mode: int, uid: int, gid: int, nlink: int, mtime: int, siz
     return head + bytes(-len(head) % 4)
 
 
-def _pad(data: bytes) -> bytes:
-    return data + bytes(-len(data) % 4)
-
-
 class _Writer:
     """The copy-out loop's state: output, inode numbering, deferred hard links."""
 
@@ -81,7 +77,8 @@ class _Writer:
         body = data if data is not None else b""
         self.out += _header(ino, st.st_mode, uid, gid, st.st_nlink, st.st_mtime_ns // 10**9,
                             len(body) if size is None else size, dev, rdev, name)
-        self.out += _pad(body)
+        self.out += body  # then its padding (body + padding would copy every file's data once more)
+        self.out += bytes(-len(body) % 4)
 
 
 def cpio(inv: Invocation) -> int:

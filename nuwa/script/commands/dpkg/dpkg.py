@@ -17,9 +17,10 @@ foreign ones come from ``ADMINDIR/arch`` as in ``dpkg_arch_load_list``.
 
 from __future__ import annotations
 
-from nuwa.deb.status import StatusFile
+from nuwa.deb.status import DATABASE_FILE_MAX, UPDATESDIR, StatusFile, journal_names
 from nuwa.deb.version import dpkg_parseversion, version_compare
 from nuwa.errors import CorruptImageError
+from nuwa.script.commands._memo import ContentMemo
 from nuwa.script.commands.dpkg.common import (
     DpkgExit, Opt, Tool, arch_name_is_illegal, pkg_name_is_illegal, trig_name_is_illegal,
 )
@@ -135,6 +136,44 @@ def _status(tool: Tool) -> StatusFile:
         raise Defer(f"dpkg: the package database cannot be read ({e})") from None
 
 
+#: the architecture of the database's ``dpkg`` entry (None: no entry, or ``all``), by the
+#: bytes the database is read from: a kernel update asks ``dpkg --print-architecture``
+#: several times of an unchanged database (linux-update-symlinks, mkinitramfs twice), and
+#: parsing the status file is the whole cost of the answer
+_DPKG_ARCH: ContentMemo[str | None] = ContentMemo(size=2)
+
+
+def _database(fs, admindir: str) -> tuple | None:
+    """What ``StatusFile.load`` reads (the status file, then each journal record in order),
+    or None when that is not plainly readable (the slow path then reports it)."""
+    try:
+        path = admindir + "/status"
+        try:
+            if fs.stat(path).st_size > DATABASE_FILE_MAX:
+                return None
+            status = fs.read_bytes(path)
+        except FileNotFoundError:
+            status = b""
+        updates = admindir + "/" + UPDATESDIR
+        return (admindir, status, *((n, fs.read_bytes(f"{updates}/{n}")) for n in journal_names(fs, updates)))
+    except (OSError, CorruptImageError):
+        return None
+
+
+def _native_arch(tool: Tool) -> str:
+    """``native_arch`` of the image's database, its status part memoised by the database's
+    bytes (the fallback without a ``dpkg`` entry reads the image's files: not memoised)."""
+    key = _database(tool.fs, tool.image_admindir())
+    if key is not None:
+        def entry_arch() -> str | None:
+            e = _status(tool).find("dpkg")
+            return e.arch if e is not None and e.arch and e.arch != "all" else None
+        arch = _DPKG_ARCH(key, entry_arch)
+        if arch is not None:
+            return arch
+    return native_arch(_status(tool), tool.fs)
+
+
 def dpkg_main(inv: Invocation) -> int:
     """Run the ``dpkg`` model on ``inv.argv``."""
     tool = Tool(inv, "dpkg", HINT)
@@ -163,12 +202,12 @@ def dpkg_main(inv: Invocation) -> int:
     if act == "print-architecture":
         if rest:
             tool.badusage("--print-architecture takes no arguments")
-        tool.out(native_arch(_status(tool), inv.fs) + "\n")
+        tool.out(_native_arch(tool) + "\n")
         return 0
     if act == "print-foreign-architectures":
         if rest:
             tool.badusage("--print-foreign-architectures takes no arguments")
-        native = native_arch(_status(tool), inv.fs)
+        native = _native_arch(tool)
         try:
             text = inv.fs.read_bytes(tool.image_admindir() + "/arch").decode("utf-8", "surrogateescape")
         except FileNotFoundError:

@@ -35,6 +35,8 @@ _SPEC = _args.spec("aAb:C:E:F:euqrvnP:wmVh", {
     "dry-run": "n", "symbol-prefix": ("P", _args.REQ), "warn": "w", "map": "m",
     "version": "V", "help": "h"})
 _DEPRECATED = {"u": "unresolved-error", "q": "quiet", "r": "root", "m": "map"}
+#: ``depmod_load_symvers``'s ``strtok`` separators (a Module.symvers has ~30,000 lines)
+_SYMVERS_SEP = re.compile(r"[ \t]")
 
 
 class Mod:
@@ -326,7 +328,7 @@ class Depmod:
     def load_symvers(self, data: bytes, shown: str) -> None:
         """``depmod_load_symvers``: ``Module.symvers`` lines of vmlinux with their CRCs."""
         for n, line in enumerate(_fgets(data), 1):
-            words = [w for w in re.split(r"[ \t]", line.decode("utf-8", "surrogateescape")) if w]
+            words = [w for w in _SYMVERS_SEP.split(line.decode("utf-8", "surrogateescape")) if w]
             if len(words) < 3 or words[2] != "vmlinux":
                 continue
             try:

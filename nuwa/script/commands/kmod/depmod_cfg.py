@@ -12,13 +12,13 @@
 
 from __future__ import annotations
 
-import functools
 import posixpath
 import re
 import stat as st
 from dataclasses import dataclass, field
 
 from nuwa.script.commands.caches.elf import ElfError, read_elf
+from nuwa.script.commands._memo import ContentMemo
 from nuwa.script.context import Defer, Invocation
 
 #: ``default_cfg_paths`` (SYSCONFDIR is /etc on Debian), in priority order
@@ -149,13 +149,12 @@ def kmod_version(inv: Invocation) -> str | None:
         status = inv.fs.read_bytes("/var/lib/dpkg/status")
     except OSError:
         return None
-    return _kmod_version_in(status)
+    return _version_memo(status)
 
 
-@functools.lru_cache(maxsize=4)
 def _kmod_version_in(status: bytes) -> str | None:
-    """kmod's upstream version in a dpkg status file's bytes (memoised by content: an initramfs
-    build asks for it at every modprobe and modinfo)."""
+    """kmod's upstream version in a dpkg status file's bytes (memoised by content: an
+    initramfs build asks for it at every modprobe and modinfo)."""
     for para in status.decode("utf-8", "replace").split("\n\n"):
         if re.search(r"^Package: kmod$", para, re.M) and re.search(r"^Status: install ok installed$", para, re.M):
             m = re.search(r"^Version: (?:\d+:)?([0-9.]+)", para, re.M)
@@ -173,13 +172,12 @@ def kmod_features(inv: Invocation, prog: str = "depmod") -> frozenset[str]:
         except OSError:
             continue
         try:
-            return _kmod_features_of(data)
+            return _features_memo(data)
         except ElfError as exc:
             raise Defer(f"{prog}: cannot tell which compressions {p} supports: {exc}") from None
     raise Defer(f"{prog}: the image has no /bin/kmod to tell which module compressions it reads")
 
 
-@functools.lru_cache(maxsize=4)
 def _kmod_features_of(data: bytes) -> frozenset[str]:
     """The compressions a ``kmod`` binary's bytes link a library for (memoised by content)."""
     info = read_elf(lambda off, n: data[off:off + n], len(data))
@@ -192,6 +190,10 @@ def _kmod_features_of(data: bytes) -> frozenset[str]:
         elif lib.startswith("libz.so"):
             feats.add("zlib")
     return frozenset(feats)
+
+
+_version_memo = ContentMemo(_kmod_version_in)
+_features_memo = ContentMemo(_kmod_features_of)
 
 
 def image_kmod(inv: Invocation) -> tuple[str, frozenset[str]]:

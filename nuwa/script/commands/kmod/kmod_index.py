@@ -137,6 +137,7 @@ class Index(dict):
 
     _patterns: list | None = None
     _positions: dict | None = None
+    _by_head: dict | None = None
 
     def patterns(self) -> list[tuple[int, str, str]]:
         """``(position, key, head)`` of every key holding ``*?[``; ``head`` is the literal text
@@ -146,6 +147,20 @@ class Index(dict):
                               if "*" in k or "?" in k or "[" in k]
         return self._patterns
 
+    def candidates(self, name: str) -> list[tuple[int, str, str]]:
+        """The pattern keys that may match ``name``, in position order: those whose head is
+        shorter than ``_HEAD_KEY`` characters, and those whose head starts as ``name`` does
+        (modules.alias holds ~20,000 patterns, mostly under a few heads like ``pci:v0000``,
+        and modprobe looks names up hundreds of times in an initramfs build)."""
+        if self._by_head is None:
+            by_head: dict[str, list] = {}
+            for p in self.patterns():
+                by_head.setdefault(p[2][:_HEAD_KEY] if len(p[2]) >= _HEAD_KEY else "", []).append(p)
+            self._by_head = by_head
+        short = self._by_head.get("", [])
+        same = self._by_head.get(name[:_HEAD_KEY], []) if len(name) >= _HEAD_KEY else []
+        return sorted(short + same) if short and same else short or same
+
     def position(self, key: str) -> int:
         if self._positions is None:
             self._positions = {k: i for i, k in enumerate(self)}
@@ -153,6 +168,8 @@ class Index(dict):
 
 
 _HEAD = re.compile(r"[^*?\[]*")
+#: how many leading characters of a pattern's head group it (Index.candidates)
+_HEAD_KEY = 3
 
 
 def read_index(data: bytes) -> Index:
@@ -203,11 +220,11 @@ def read_index(data: bytes) -> Index:
 def lookup_wild(index: dict[str, list[tuple[int, str]]], name: str) -> list[str]:
     """``index_searchwild``: values of every key that equals ``name`` or matches it as an
     fnmatch pattern (keys holding ``*?[``), lowest priority first (ties in the index's order).
-    Only the pattern keys whose literal head starts ``name`` are tried (fnmatch keeps each
-    compiled pattern)."""
+    Only the pattern keys whose literal head starts ``name`` are tried (found through
+    :meth:`Index.candidates`; fnmatch keeps each compiled pattern)."""
     if not isinstance(index, Index):
         index = Index(index)
-    hits = [(pos, key) for pos, key, head in index.patterns()
+    hits = [(pos, key) for pos, key, head in index.candidates(name)
             if key != name and name.startswith(head) and fnmatch.fnmatchcase(name, key)]
     if name in index:
         hits.append((index.position(name), name))

@@ -16,11 +16,11 @@ image whose ``/proc/cmdline`` exists is deferred (module options would come from
 from __future__ import annotations
 
 import fnmatch
-import functools
 import posixpath
 import re
 import stat as st
 
+from nuwa.script.commands._memo import ContentMemo
 from nuwa.script.commands.kmod.kmod_index import IndexError_, lookup_wild, read_index
 from nuwa.script.commands.kmod.kmodfile import alias_normalize, modname_normalize
 from nuwa.script.context import Defer, Invocation
@@ -31,7 +31,12 @@ CONFIG_PATHS = ("/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d
 #: ``read_index`` memoised by the file's bytes: an initramfs build runs modprobe and modinfo
 #: hundreds of times over the same few files (an exact key: a changed file is decoded again;
 #: the decoded index is shared, read-only)
-_decoded = functools.lru_cache(maxsize=8)(read_index)
+_decoded = ContentMemo(read_index, size=8)
+
+#: a configuration line: the command, its first argument, the rest (``kmod_config_parse``'s
+#: ``strtok_r`` on tabs and spaces)
+_DIRECTIVE = re.compile(r"[\t ]*([^\t ]+)[\t ]*([^\t ]*)[\t ]*(.*)$")
+_BLANKS = re.compile(r"[\t ]+")
 
 
 class KMod:
@@ -108,11 +113,11 @@ class KmodContext:
             line, buf = buf + raw, ""
             if line == "" or line[0] == "#":
                 continue
-            m = re.match(r"[\t ]*([^\t ]+)[\t ]*([^\t ]*)[\t ]*(.*)$", line)
+            m = _DIRECTIVE.match(line)
             if not m:
                 continue
             cmd, first, rest = m.groups()
-            words = [w for w in re.split(r"[\t ]+", line) if w]
+            words = [w for w in _BLANKS.split(line) if w]
             bad = False
             if cmd == "alias" and len(words) >= 3:
                 a, mod = _underscores(words[1]), _underscores(words[2])
