@@ -71,6 +71,33 @@ class OriginContent:
         return self._blocks // (BLOCK // 512)
 
 
+#: large writes go to a file this much at a time: one write(2) of 50 MB into the page cache
+#: took 0.09-0.13 s where fifty of 1 MiB took 0.011 s (measured on this project's build
+#: machines; 8 MiB pieces were as slow as one), and mkinitramfs writes its 51 MB archive at once
+WRITE_PIECE = 1 << 20
+
+
+def pwrite_pieces(fd: int, data, offset: int) -> int:
+    """``os.pwrite`` of all of ``data`` at ``offset``, :data:`WRITE_PIECE` at a time."""
+    if len(data) <= WRITE_PIECE:
+        return os.pwrite(fd, data, offset)
+    mv = memoryview(data)
+    done = 0
+    while done < len(mv):
+        done += os.pwrite(fd, mv[done:done + WRITE_PIECE], offset + done)
+    return done
+
+
+def write_pieces(f, data) -> int:
+    """``f.write`` of all of ``data``, :data:`WRITE_PIECE` at a time (see there)."""
+    if len(data) <= WRITE_PIECE:
+        return f.write(data)
+    mv = memoryview(data)
+    for o in range(0, len(mv), WRITE_PIECE):
+        f.write(mv[o:o + WRITE_PIECE])
+    return len(mv)
+
+
 class SpoolArena:
     """Where an overlay keeps the bytes of the files it writes: each file in its own
     ``SpooledTemporaryFile`` (memory up to ``spool_max``) while the files held in memory total
@@ -139,14 +166,14 @@ class ArenaFile:
                 self.start = a.end
             last = a.end == self.start + self.length
             if last or self.pos + len(data) <= self.length:
-                n = os.pwrite(a.fd, data, self.start + self.pos)
+                n = pwrite_pieces(a.fd, data, self.start + self.pos)
                 self.pos += n
                 if self.pos > self.length:
                     self.length = self.pos
                     a.end = self.start + self.length
                 return n
             self._move_out()
-        return self.own.write(data)
+        return write_pieces(self.own, data)
 
     def _move_out(self) -> None:
         """Copy the run to a temporary file of this file's own (the run is left unused)."""
@@ -233,7 +260,7 @@ class SpoolContent:
             self.f.rollover()  # to disk before, not after: a 50 MB write is not held twice
             self._in_memory = False
         self.f.seek(offset)
-        self.f.write(data)
+        write_pieces(self.f, data)
         self.blocks.update(range(offset // BLOCK, (offset + len(data) - 1) // BLOCK + 1))
         self.size = max(self.size, offset + len(data))
         self._count()

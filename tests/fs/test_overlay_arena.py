@@ -129,3 +129,25 @@ def test_a_file_emptied_in_the_arena_is_written_again_without_a_copy():
     a.pwrite(0, b"x" * 10)
     b.pwrite(3000, b"b")  # b is no longer the arena's last run: it moves out, a is untouched
     assert a.pread(0, 20) == b"x" * 10 and b.pread(0, 4000) == b"B" * 3000 + b"b"
+
+
+def test_large_writes_are_made_in_pieces_and_read_back_whole(monkeypatch):
+    """A write larger than WRITE_PIECE reaches the arena file, a spool file and a moved-out file
+    in pieces, and every byte reads back in place."""
+    import nuwa.fs.overlay as ov
+
+    monkeypatch.setattr(ov, "WRITE_PIECE", 4096)
+    sizes = []
+    real = os.pwrite
+    monkeypatch.setattr(ov.os, "pwrite", lambda fd, d, off: sizes.append(len(d)) or real(fd, d, off))
+    data = os.urandom(3 * 4096 + 123)
+    arena = SpoolArena(1 << 20, 0)
+    a, b = SpoolContent(arena), SpoolContent(arena)
+    a.pwrite(0, data)
+    assert sizes and max(sizes) <= 4096 and sum(sizes) == len(data)
+    b.pwrite(0, b"x")
+    a.pwrite(len(data), data)  # a is no longer the last run: it moves out, then grows in pieces
+    assert a.pread(0, 2 * len(data)) == data + data and b.pread(0, 1) == b"x"
+    m = SpoolContent(SpoolArena(1 << 20, 1 << 20))  # in memory, then rolled over to disk
+    m.pwrite(0, data * 400)
+    assert m.pread(0, len(data) * 400) == data * 400
