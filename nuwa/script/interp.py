@@ -219,13 +219,7 @@ class Shell(Redirections, ExternalCommands):
         if fds:
             c.fds.update(fds)
         try:
-            try:
-                st = c.run_node(node)
-            except ExitShell as e:
-                st = e.status
-            except (Return, LoopControl):
-                st = c.status
-            st = c.run_exit_trap(st)
+            st = c.ended(c.run_node, node)
             self.tainted, self.tainted_by = c.tainted, c.tainted_by
         finally:
             c.discard()
@@ -262,8 +256,12 @@ class Shell(Redirections, ExternalCommands):
     def run_to_end(self, prog: A.Program) -> int:
         """Run a whole program as a process would: ``exit``, a stray ``return``/``break`` and
         the EXIT trap end it; returns its exit status (ScriptDeferred propagates)."""
+        return self.ended(self.run_program, prog)
+
+    def ended(self, run, node) -> int:
+        """``run(node)`` as a process ends (:meth:`run_to_end`; a subshell ends the same way)."""
         try:
-            st = self.run_program(prog)
+            st = run(node)
         except ExitShell as e:
             st = e.status
         except (Return, LoopControl):
