@@ -555,14 +555,24 @@ class Overlay(MemoryFS):
         """Every backend path of each of ``inos`` (see :func:`nuwa.fs.overlay_changes.link_groups`)."""
         return link_groups(self.backend, self._ino_paths, self._nlink, inos, _NEW_INO)
 
-    def changes(self, times: bool = True) -> list[Entry]:
+    def changes(self, times: bool = True, only=None) -> list[Entry]:
         """Every pending effect, as diff entries (backend -> overlay), sorted by path.
 
         Exactly what ``diff_trees(backend, overlay)`` gives, comparing only the paths the
         overlay recorded as touched (:func:`nuwa.fs.overlay_changes.touched_paths`). A rename
         shows as a removal and an addition with the same sha256.
+
+        ``only`` (paths): the entries of those paths alone, and of what is below a directory
+        among them that is compared whole, for a caller that asks whether a few named paths
+        changed (a report left without its list of changes): the other touched paths are not
+        compared. A change of such a path that is only a new or lost hard link to it made
+        under another name may go unseen.
         """
         paths, nodes, known = touched_paths(self.root_node, self._slots, self._dirty)
+        if only is not None:
+            only = set(only)
+            paths = [(p, deep) for p, deep in paths
+                     if p in only or (deep and any(o.startswith(p.rstrip("/") + "/") for o in only))]
 
         def same_content(path, st_a, st_b):
             n = nodes[path] if path in nodes else self._node_at(path)

@@ -101,6 +101,12 @@ def check(ov: Overlay) -> None:
     want = [e.to_json() for e in diff_trees(ov.backend, ov, times=True)]
     assert got == want
     assert [e.to_json() for e in ov.changes(times=False)] == [e.to_json() for e in diff_trees(ov.backend, ov)]
+    # only some paths: each is listed as the full diff lists it, but for a change that is only
+    # a hard link made or lost under another name, which may go unseen (the method's note)
+    for only in (set(PATHS[::7]), set(PATHS[3::5]), {"/d/d/c", "/a"}):
+        full = {(e.path, e.status) for e in ov.changes() if e.path in only and e.changes != ["hardlinks"]}
+        some = {(e.path, e.status) for e in ov.changes(only=only) if e.path in only and e.changes != ["hardlinks"]}
+        assert some == full, only
 
 
 @settings(max_examples=int(os.environ.get("NUWA_CHANGES_EXAMPLES", "300")))
