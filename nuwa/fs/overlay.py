@@ -32,7 +32,7 @@ from types import SimpleNamespace
 
 from nuwa.errors import InvalidInputError, OperationFailedError, fs_error
 from nuwa.fs.content import copy_content, fill, pieces, sha256_hex
-from nuwa.fs.diff import Entry, diff_paths
+from nuwa.fs.diff import Entry, diff_paths, diff_trees
 from nuwa.fs.memory import BLOCK, MemoryFS, MemoryHandle, Node, on_paths
 from nuwa.fs.model import FileSystem, Resolver, StatVFS, join
 from nuwa.fs.overlay_changes import KnownStats, NodeReads, link_groups, touched_paths
@@ -562,17 +562,20 @@ class Overlay(MemoryFS):
         overlay recorded as touched (:func:`nuwa.fs.overlay_changes.touched_paths`). A rename
         shows as a removal and an addition with the same sha256.
 
-        ``only`` (paths): the entries of those paths alone, and of what is below a directory
-        among them that is compared whole, for a caller that asks whether a few named paths
-        changed (a report left without its list of changes): the other touched paths are not
-        compared. A change of such a path that is only a new or lost hard link to it made
-        under another name may go unseen.
+        ``only`` (paths): the entries of those paths alone, for a caller that asks whether a
+        few named paths changed (a report left without its list of changes): ``diff_trees``
+        walks from the root down to them only (its ``include``), no other path is compared. A
+        change of such a path that is only a hard link to it made or lost under another name
+        goes unseen (the walk sees no other name).
         """
-        paths, nodes, known = touched_paths(self.root_node, self._slots, self._dirty)
         if only is not None:
             only = set(only)
-            paths = [(p, deep) for p, deep in paths
-                     if p in only or (deep and any(o.startswith(p.rstrip("/") + "/") for o in only))]
+            note, self._note_seen = self._note_seen, None  # (as below: not the job's reading)
+            try:
+                return [e for e in diff_trees(self.backend, self, include=sorted(only), times=times) if e.path in only]
+            finally:
+                self._note_seen = note
+        paths, nodes, known = touched_paths(self.root_node, self._slots, self._dirty)
 
         def same_content(path, st_a, st_b):
             n = nodes[path] if path in nodes else self._node_at(path)

@@ -170,3 +170,20 @@ def test_a_directory_renamed_onto_an_empty_one_is_compared_whole():
     got = [(e.status, e.path) for e in ov.changes(times=False)]
     assert ("added", "/d/a/a") in got and ("added", "/d/a/p") in got and ("removed", "/a/b") in got
     assert got == [(e.status, e.path) for e in diff_trees(base, ov)]
+
+
+def test_changes_of_named_paths_only():
+    """``changes(only=...)``: those paths' entries, the others never compared; a removed hard
+    link outside them (``/c``, whose inode ``/a/c`` and ``/d/d/c`` share) is no obstacle."""
+    base = MemoryFS(clock=counter_clock())
+    base_tree(base)
+    ov = Overlay(base)
+    ov.unlink("/c")
+    ov.write_bytes("/a/a", b"new")
+    assert [(e.path, e.status) for e in ov.changes(only={"/c", "/a/b/q"})] == [("/c", "removed")]
+    assert [(e.path, e.status, e.changes) for e in ov.changes(only={"/a/a"}, times=False)] == [
+        ("/a/a", "changed", ["size", "content"])]
+    # /a/c lost a link (/c), seen by the full changes as a change of its hard links only; the
+    # walk to /a/c alone sees no other name
+    assert next(e for e in ov.changes() if e.path == "/a/c").changes == ["hardlinks"]
+    assert ov.changes(only={"/a/c", "/nowhere"}) == []
