@@ -232,9 +232,9 @@ def run() -> int:
     interpreter exits.
 
     At exit CPython runs one last full collection that walks and frees every cycle a job left
-    (an overlay's nodes point to their parents): 0.12-0.30 s of a 1.1 s ``nuwa patch`` call of
-    the minbase benchmark, measured from the end of :func:`main` to the process's end; frozen,
-    0.02-0.04 s. The process is ending, so nothing is lost: atexit handlers, thread joins and
+    (an overlay's nodes point to their parents): 0.12-0.17 s of CPU (0.11-0.36 s wall) of a
+    1.1 s ``nuwa patch`` call of the minbase benchmark, measured from the end of :func:`main`
+    to the process's end; frozen, 0.02 s of CPU (0.02-0.04 s wall). The process is ending, so nothing is lost: atexit handlers, thread joins and
     the flushing of stdout and stderr run as before. Not in :func:`main`, which tests call in
     their own process."""
     rc = main()

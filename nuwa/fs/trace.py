@@ -46,7 +46,6 @@ import hashlib
 import os
 import types
 
-
 from nuwa.fs.diff import fingerprint
 from nuwa.fs.memory import BLOCK
 from nuwa.fs.model import FileHandle, FileSystem, join
