@@ -1,5 +1,5 @@
 import sys
 
-from nuwa.cli import main
+from nuwa.cli import run
 
-sys.exit(main())
+sys.exit(run())

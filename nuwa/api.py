@@ -71,7 +71,7 @@ class Image(_DiskImage):
     def patch(self, debs, output: str | None = None, in_place: bool = False, dry_run: bool = False,
               report: str | None = None, firstboot_timeout: int | None = None,
               firstboot_job_timeout: int | None = None, repo_options=None, on_plan=None, repositories=None,
-              progress=None):
+              progress=None, changes: bool = True):
         """Install ``debs`` (.deb paths) offline as ``apt install ./a.deb ./b.deb`` would in the
         image; returns a PatchReport (its document has the ``plan``).
 
@@ -83,7 +83,10 @@ class Image(_DiskImage):
         is a host file that receives the JSON document too; ``firstboot_timeout``/
         ``firstboot_job_timeout`` bound each first-boot entry and the whole job (seconds,
         docs/firstboot.md); ``on_plan(doc)`` sees the plan before anything is applied;
-        ``progress`` (a :class:`nuwa.apt.progress.Stages`) draws the stages on a terminal.
+        ``progress`` (a :class:`nuwa.apt.progress.Stages`) draws the stages on a terminal;
+        ``changes=False`` leaves the document's ``changes`` (every path written) None, which
+        saves comparing each path the run touched with the image (``nuwa patch --quiet``
+        without ``--json`` or ``--report``, which shows no report, runs so).
         """
         # late: the shell simulator and the apt code load only for the writing jobs (start-up speed)
         from nuwa.patch.upgrade import install_local_debs
@@ -93,17 +96,18 @@ class Image(_DiskImage):
         return install_local_debs(self, list(debs), repo_options, output=output, in_place=in_place,
                                   dry_run=dry_run, report=report, firstboot_timeout=firstboot_timeout,
                                   firstboot_job_timeout=firstboot_job_timeout, on_plan=on_plan,
-                                  repositories=repositories, progress=progress)
+                                  repositories=repositories, progress=progress, changes=changes)
 
     def upgrade(self, request=None, repo_options=None, output: str | None = None, in_place: bool = False,
                 dry_run: bool = False, report: str | None = None, firstboot_timeout: int | None = None,
-                firstboot_job_timeout: int | None = None, on_plan=None, repositories=None, progress=None):
+                firstboot_job_timeout: int | None = None, on_plan=None, repositories=None, progress=None,
+                changes: bool = True):
         """apt's job offline (``nuwa patch --upgrade`` and friends); returns a PatchReport whose
         document also has the ``plan``.
 
         ``request`` is a :class:`nuwa.patch.upgrade.UpgradeRequest` (default: ``upgrade``);
         ``repo_options`` a :class:`nuwa.apt.repository.RepoOptions`; ``on_plan(doc)`` sees the
-        plan before anything is downloaded; ``progress`` and the rest as for :meth:`patch`.
+        plan before anything is downloaded; ``progress``, ``changes`` and the rest as for :meth:`patch`.
         """
         # late: the repository code (and OpenPGP) loads only for apt's job (start-up speed)
         from nuwa.patch.upgrade import UpgradeRequest, upgrade_image  # (late, see above)
@@ -111,7 +115,7 @@ class Image(_DiskImage):
         return upgrade_image(self, request or UpgradeRequest(), repo_options, output=output, in_place=in_place,
                              dry_run=dry_run, report=report, firstboot_timeout=firstboot_timeout,
                              firstboot_job_timeout=firstboot_job_timeout, on_plan=on_plan,
-                             repositories=repositories, progress=progress)
+                             repositories=repositories, progress=progress, changes=changes)
 
     def plan(self, request=None, repo_options=None, debs=None) -> dict:
         """apt's plan, nothing downloaded or applied: for ``debs`` (``apt install ./FILE...``),

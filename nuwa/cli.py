@@ -9,6 +9,7 @@ exit codes of DESIGN.md: 0 success, 1 failed (nothing written), 2 bad usage or i
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 
@@ -225,5 +226,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def run() -> int:
+    """The ``nuwa`` program (``python3 -m nuwa`` and the console script): :func:`main`, then
+    every object still alive is frozen out of the cyclic collector (``gc.freeze``) before the
+    interpreter exits.
+
+    At exit CPython runs one last full collection that walks and frees every cycle a job left
+    (an overlay's nodes point to their parents): 0.12-0.17 s of CPU (0.11-0.36 s wall) of a
+    1.1 s ``nuwa patch`` call of the minbase benchmark, measured from the end of :func:`main`
+    to the process's end; frozen, 0.02 s of CPU (0.02-0.04 s wall). The process is ending, so nothing is lost: atexit handlers, thread joins and
+    the flushing of stdout and stderr run as before. Not in :func:`main`, which tests call in
+    their own process."""
+    rc = main()
+    gc.freeze()
+    return rc
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -174,6 +174,8 @@ def run_patch(args) -> int:
     from nuwa.apt.progress import Stages  # (late, see above)
 
     stages = Stages(sys.stderr, quiet=bool(args.quiet or args.json))  # a no-op unless stderr is a terminal
+    # the report's list of changes is shown by --json, --report and the summary's count only
+    changes = bool(args.json or args.report or not args.quiet)
     steady_heap()
     with fewer_collections(), nuwa.open(args.image, writable=bool(args.in_place and not args.dry_run),
                                         partition=args.partition, unsafe_in_place=args.unsafe_in_place) as image:
@@ -181,12 +183,13 @@ def run_patch(args) -> int:
             report = image.patch(debs=archives, output=args.output, in_place=args.in_place, dry_run=args.dry_run,
                                  report=args.report, firstboot_timeout=args.firstboot_timeout,
                                  firstboot_job_timeout=args.firstboot_job_timeout, repo_options=_repo_options(args),
-                                 on_plan=show_plan, progress=stages)
+                                 on_plan=show_plan, progress=stages, changes=changes)
         else:
             report = image.upgrade(request, _repo_options(args), output=args.output, in_place=args.in_place,
                                    dry_run=args.dry_run, report=args.report, on_plan=show_plan,
                                    firstboot_timeout=args.firstboot_timeout,
-                                   firstboot_job_timeout=args.firstboot_job_timeout, progress=stages)
+                                   firstboot_job_timeout=args.firstboot_job_timeout, progress=stages,
+                                   changes=changes)
     if args.json:
         print(json.dumps(report.to_json(), indent=1))
     elif not args.quiet:

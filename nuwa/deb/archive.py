@@ -29,8 +29,6 @@ import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
-import zstandard
-
 from nuwa.deb.ar import ArReader
 from nuwa.deb.control import Paragraph, parse_control
 from nuwa.deb.xzblocks import hand_on, open_xz_blocks
@@ -58,6 +56,20 @@ TYPE_BITS = {REG: _stat.S_IFREG, HARDLINK: _stat.S_IFREG, SYMLINK: _stat.S_IFLNK
              BLOCKDEV: _stat.S_IFBLK, DIR: _stat.S_IFDIR, FIFO: _stat.S_IFIFO}
 
 
+#: zstandard's error class once the module is loaded (:func:`_zstd`)
+_ZSTD_ERRORS: tuple = ()
+
+
+def _zstd():
+    """The zstandard module, loaded at the first .zst member: Debian's archives use xz, and
+    loading it cost every run 1.7 ms of start-up."""
+    global _ZSTD_ERRORS
+    import zstandard
+
+    _ZSTD_ERRORS = (zstandard.ZstdError,)
+    return zstandard
+
+
 class _Decompressed(io.RawIOBase):
     """A streaming decompressor over a byte stream; corrupt or truncated input is an error."""
 
@@ -74,7 +86,7 @@ class _Decompressed(io.RawIOBase):
         elif ext == ".bz2":
             self._d = bz2.BZ2Decompressor()
         elif ext == ".zst":
-            self._d = zstandard.ZstdDecompressor().decompressobj()
+            self._d = _zstd().ZstdDecompressor().decompressobj()
         else:
             raise InvalidInputError(f"unknown compression {ext!r}", where=where)
 
@@ -102,7 +114,7 @@ class _Decompressed(io.RawIOBase):
                 if not chunk:
                     raise InvalidInputError(f"compressed stream ({self._ext}) ends early: truncated", where=self._where)
                 self._buf = self._d.decompress(chunk)
-        except (zlib.error, lzma.LZMAError, EOFError, zstandard.ZstdError) as e:
+        except (zlib.error, lzma.LZMAError, EOFError, *_ZSTD_ERRORS) as e:
             raise InvalidInputError(f"corrupt {self._ext} data: {e}", where=self._where) from None
         except OSError as e:  # bz2 reports corruption as OSError
             if isinstance(e, InvalidInputError):

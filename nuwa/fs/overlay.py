@@ -32,7 +32,7 @@ from types import SimpleNamespace
 
 from nuwa.errors import InvalidInputError, OperationFailedError, fs_error
 from nuwa.fs.content import copy_content, fill, pieces, sha256_hex
-from nuwa.fs.diff import Entry, diff_paths
+from nuwa.fs.diff import Entry, diff_paths, diff_trees
 from nuwa.fs.memory import BLOCK, MemoryFS, MemoryHandle, Node, on_paths
 from nuwa.fs.model import FileSystem, Resolver, StatVFS, join
 from nuwa.fs.overlay_changes import KnownStats, NodeReads, link_groups, touched_paths
@@ -589,13 +589,26 @@ class Overlay(MemoryFS):
         """Every backend path of each of ``inos`` (see :func:`nuwa.fs.overlay_changes.link_groups`)."""
         return link_groups(self.backend, self._ino_paths, self._nlink, inos, _NEW_INO)
 
-    def changes(self, times: bool = True) -> list[Entry]:
+    def changes(self, times: bool = True, only=None) -> list[Entry]:
         """Every pending effect, as diff entries (backend -> overlay), sorted by path.
 
         Exactly what ``diff_trees(backend, overlay)`` gives, comparing only the paths the
         overlay recorded as touched (:func:`nuwa.fs.overlay_changes.touched_paths`). A rename
         shows as a removal and an addition with the same sha256.
+
+        ``only`` (paths): the entries of those paths alone, for a caller that asks whether a
+        few named paths changed (a report left without its list of changes): ``diff_trees``
+        walks from the root down to them only (its ``include``), no other path is compared. A
+        change of such a path that is only a hard link to it made or lost under another name
+        goes unseen (the walk sees no other name).
         """
+        if only is not None:
+            only = set(only)
+            note, self._note_seen = self._note_seen, None  # (as below: not the job's reading)
+            try:
+                return [e for e in diff_trees(self.backend, self, include=sorted(only), times=times) if e.path in only]
+            finally:
+                self._note_seen = note
         paths, nodes, known = touched_paths(self.root_node, self._slots, self._dirty)
 
         def same_content(path, st_a, st_b):

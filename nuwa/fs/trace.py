@@ -46,8 +46,6 @@ import hashlib
 import os
 import types
 
-import zstandard
-
 from nuwa.fs.diff import fingerprint
 from nuwa.fs.memory import BLOCK
 from nuwa.fs.model import FileHandle, FileSystem, join
@@ -117,6 +115,8 @@ class Packed:
     __slots__ = ("blob",)
 
     def __init__(self, data: bytes):
+        import zstandard  # late: only a fleet's trace packs bytes (start-up of every other job)
+
         self.blob = zstandard.ZstdCompressor(level=3).compress(data)
 
     def __getstate__(self):
@@ -127,6 +127,8 @@ class Packed:
 
     def unpack(self) -> bytes:
         """The bytes."""
+        import zstandard  # (late, see __init__)
+
         return zstandard.ZstdDecompressor().decompress(self.blob)
 
 

@@ -415,14 +415,16 @@ def summary_lines(doc: dict) -> list[str]:
     reboot = doc.get("reboot")
     if reboot and reboot["required"]:
         out.append(f"reboot required after this update ({'; '.join(reboot['reasons'])})")
-    n = len(doc["changes"])
+    listed = doc["changes"] is not None  # None: the run was asked not to list them (changes=False)
+    n = len(doc["changes"]) if listed else 0
     w = doc["written"]
     if w is None:
-        out.append(f"dry run: nothing written ({n} paths would change)")
+        out.append(f"dry run: nothing written ({n} paths would change)" if listed else "dry run: nothing written")
     elif w["in_place"]:
-        out.append(f"{n} paths changed in {w['path']} (in place)")
+        out.append(f"{n} paths changed in {w['path']} (in place)" if listed else f"changed {w['path']} (in place)")
     else:
-        out.append(f"wrote {w['path']} ({n} paths changed; {doc['image']} unchanged)")
+        out.append(f"wrote {w['path']} ({n} paths changed; {doc['image']} unchanged)" if listed
+                   else f"wrote {w['path']} ({doc['image']} unchanged)")
     return out
 
 

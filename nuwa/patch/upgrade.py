@@ -222,11 +222,13 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
                   output: str | None = None, in_place: bool = False, dry_run: bool = False,
                   report: str | None = None, firstboot_timeout: int | None = None,
                   firstboot_job_timeout: int | None = None, on_plan=None,
-                  repositories: Repositories | None = None, progress=None, plan_only: bool = False) -> PatchReport:
+                  repositories: Repositories | None = None, progress=None, plan_only: bool = False,
+                  changes: bool = True) -> PatchReport:
     """Plan, download and apply; see the module note. Returns the :class:`PatchReport` (its
     document has ``plan``); with nothing to do, nothing is written and ``written`` is None.
     ``progress`` (:class:`nuwa.apt.progress.Stages`) shows the stages on a terminal;
-    ``plan_only`` stops after the plan (nothing downloaded, nothing applied)."""
+    ``plan_only`` stops after the plan (nothing downloaded, nothing applied); ``changes=False``
+    leaves the report's ``changes`` None (:func:`nuwa.patch.install.patch_image`)."""
     if progress is not None:
         progress.stage("plan", item="reading the repositories")
     check_report_path(report)
@@ -243,7 +245,8 @@ def upgrade_image(image: Image, request: UpgradeRequest, repo_options: RepoOptio
     repos = None
     return apply_prepared(image, prepared, output=output, in_place=in_place, dry_run=dry_run or plan_only,
                           report=report, firstboot_timeout=firstboot_timeout,
-                          firstboot_job_timeout=firstboot_job_timeout, progress=progress, plan_only=plan_only)
+                          firstboot_job_timeout=firstboot_job_timeout, progress=progress, plan_only=plan_only,
+                          changes=changes)
 
 
 def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = None, *,
@@ -251,7 +254,7 @@ def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = No
                        report: str | None = None, firstboot_timeout: int | None = None,
                        firstboot_job_timeout: int | None = None, on_plan=None,
                        repositories: Repositories | None = None, progress=None,
-                       plan_only: bool = False) -> PatchReport:
+                       plan_only: bool = False, changes: bool = True) -> PatchReport:
     """``apt install ./a.deb ./b.deb`` on the image (``nuwa patch --deb``); returns the report.
 
     Each file is its package's candidate (:func:`nuwa.apt.records.deb_record`); the plan is
@@ -263,8 +266,8 @@ def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = No
     plan is made again with the repositories (missing dependencies and Recommends come from
     them). A dependency nothing can satisfy is refused with apt's words and the dependency
     named (:class:`nuwa.apt.resolver.PlanError`, exit 2); so is one the repositories could
-    supply if they could be read (the reason is added). ``progress`` and ``plan_only`` as for
-    :func:`upgrade_image`.
+    supply if they could be read (the reason is added). ``progress``, ``plan_only`` and
+    ``changes`` as for :func:`upgrade_image`.
     """
     if progress is not None:
         progress.stage("plan")
@@ -318,7 +321,8 @@ def install_local_debs(image: Image, debs, repo_options: RepoOptions | None = No
             repos.close()
     return apply_prepared(image, prepared, output=output, in_place=in_place, dry_run=dry_run or plan_only,
                           report=report, firstboot_timeout=firstboot_timeout,
-                          firstboot_job_timeout=firstboot_job_timeout, progress=progress, plan_only=plan_only)
+                          firstboot_job_timeout=firstboot_job_timeout, progress=progress, plan_only=plan_only,
+                          changes=changes)
 
 
 def _local_architectures(fs, conf, status: StatusFile, local) -> list[str]:
@@ -381,10 +385,11 @@ def _prepare(p: Plan, request: UpgradeRequest, status: StatusFile, marks, native
 
 def apply_prepared(image: Image, prepared: PreparedUpgrade, *, output: str | None = None, in_place: bool = False,
                    dry_run: bool = False, report: str | None = None, firstboot_timeout: int | None = None,
-                   firstboot_job_timeout: int | None = None, progress=None, plan_only: bool = False) -> PatchReport:
+                   firstboot_job_timeout: int | None = None, progress=None, plan_only: bool = False,
+                   changes: bool = True) -> PatchReport:
     """Apply a :class:`PreparedUpgrade` to ``image`` (staged, simulated, reported, committed as
-    :func:`nuwa.patch.install.patch_image`); with nothing to do (or ``plan_only``), nothing is
-    written and the report's ``written`` is None."""
+    :func:`nuwa.patch.install.patch_image`, ``changes`` too); with nothing to do (or
+    ``plan_only``), nothing is written and the report's ``written`` is None."""
     if prepared.nothing_to_do or plan_only:
         return PatchReport({"image": image.path, "dry_run": bool(dry_run or plan_only), "written": None,
                             "plan": prepared.doc, "packages": [], "nothing_to_do": prepared.nothing_to_do,
@@ -396,4 +401,5 @@ def apply_prepared(image: Image, prepared: PreparedUpgrade, *, output: str | Non
 
     return patch_image(image, prepared.debs, output=output, in_place=in_place, dry_run=dry_run, report=report,
                        firstboot_timeout=firstboot_timeout, firstboot_job_timeout=firstboot_job_timeout,
-                       steps=prepared.steps, finish=finish, extra={"plan": prepared.doc}, progress=progress)
+                       steps=prepared.steps, finish=finish, extra={"plan": prepared.doc}, progress=progress,
+                       changes=changes)

@@ -152,6 +152,16 @@ def test_dry_run_writes_nothing_and_reports_the_same(patched, debs, tmp_path):
     assert "maintainer scripts" in r.stdout
 
 
+def test_quiet_with_a_report_still_lists_the_changes(debs, tmp_path):
+    """--quiet alone shows no report, so the run leaves out its list of changes (the API's
+    ``changes=False``); with --report (or --json) the list is there as always."""
+    report = tmp_path / "r.json"
+    r = nuwa("patch", IMAGE, *deb_args(debs), "--dry-run", "--quiet", "--report", str(report))
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    changes = json.loads(report.read_text())["changes"]
+    assert changes and any(c["path"] == "/var/lib/dpkg/status" for c in changes)
+
+
 def test_quiet_and_in_place_on_a_copy(debs, tmp_path):
     from nuwa.formats.qcow2_create import create_overlay
 

@@ -101,6 +101,12 @@ def check(ov: Overlay) -> None:
     want = [e.to_json() for e in diff_trees(ov.backend, ov, times=True)]
     assert got == want
     assert [e.to_json() for e in ov.changes(times=False)] == [e.to_json() for e in diff_trees(ov.backend, ov)]
+    # only some paths: each is listed as the full diff lists it, but for a change that is only
+    # a hard link made or lost under another name, which may go unseen (the method's note)
+    for only in (set(PATHS[::7]), set(PATHS[3::5]), {"/d/d/c", "/a"}):
+        full = {(e.path, e.status) for e in ov.changes() if e.path in only and e.changes != ["hardlinks"]}
+        some = {(e.path, e.status) for e in ov.changes(only=only) if e.path in only and e.changes != ["hardlinks"]}
+        assert some == full, only
 
 
 @settings(max_examples=int(os.environ.get("NUWA_CHANGES_EXAMPLES", "300")))
@@ -164,3 +170,20 @@ def test_a_directory_renamed_onto_an_empty_one_is_compared_whole():
     got = [(e.status, e.path) for e in ov.changes(times=False)]
     assert ("added", "/d/a/a") in got and ("added", "/d/a/p") in got and ("removed", "/a/b") in got
     assert got == [(e.status, e.path) for e in diff_trees(base, ov)]
+
+
+def test_changes_of_named_paths_only():
+    """``changes(only=...)``: those paths' entries, the others never compared; a removed hard
+    link outside them (``/c``, whose inode ``/a/c`` and ``/d/d/c`` share) is no obstacle."""
+    base = MemoryFS(clock=counter_clock())
+    base_tree(base)
+    ov = Overlay(base)
+    ov.unlink("/c")
+    ov.write_bytes("/a/a", b"new")
+    assert [(e.path, e.status) for e in ov.changes(only={"/c", "/a/b/q"})] == [("/c", "removed")]
+    assert [(e.path, e.status, e.changes) for e in ov.changes(only={"/a/a"}, times=False)] == [
+        ("/a/a", "changed", ["size", "content"])]
+    # /a/c lost a link (/c), seen by the full changes as a change of its hard links only; the
+    # walk to /a/c alone sees no other name
+    assert next(e for e in ov.changes() if e.path == "/a/c").changes == ["hardlinks"]
+    assert ov.changes(only={"/a/c", "/nowhere"}) == []

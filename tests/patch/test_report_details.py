@@ -44,7 +44,7 @@ fi
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def debs(tmp_path_factory):
     if not os.path.exists(IMAGE):
         pytest.skip("testimages/default.qcow2 is missing")
     d = str(tmp_path_factory.mktemp("debs"))
@@ -55,8 +55,13 @@ def report(tmp_path_factory):
                     extra="Source: nuwa-cve\n")
     notify = build_deb(d, "nuwa-kernelish", "1.0", {"/usr/share/doc/nuwa-kernelish/x": b"x"},
                        scripts={"postinst": NOTIFY_POSTINST})
+    return [notify, lib, cve]
+
+
+@pytest.fixture(scope="module")
+def report(debs):
     with nuwa.open(IMAGE) as image:
-        return image.patch(debs=[notify, lib, cve], dry_run=True).to_json()
+        return image.patch(debs=debs, dry_run=True).to_json()
 
 
 def test_cves_from_the_changelog_and_a_siblings_changelog(report):
@@ -79,6 +84,27 @@ def test_reboot_from_what_the_scripts_wrote(report):
     assert report["reboot"]["packages"] == ["nuwa-kernelish"]
     assert "wrote /run/reboot-required" in report["reboot"]["reasons"][0] or \
         "wrote /var/run/reboot-required" in report["reboot"]["reasons"][0]
+
+
+def test_a_report_without_its_changes_says_the_same_and_writes_the_same(debs, report, tmp_path):
+    """``changes=False`` (``nuwa patch --quiet`` without --json or --report): the document's
+    ``changes`` is None, everything else is what the full report says (``reboot`` included,
+    answered from the reboot files' own entries), and the image written is the same."""
+    assert report["changes"] and any(c["path"] == "/run/reboot-required" for c in report["changes"])
+    with nuwa.open(IMAGE) as image:
+        short = image.patch(debs=debs, dry_run=True, changes=False)
+    doc = short.to_json()
+    assert doc["changes"] is None and doc["reboot"] == report["reboot"]
+    assert {k: v for k, v in doc.items() if k != "changes"} == {k: v for k, v in report.items() if k != "changes"}
+    assert short.summary_lines()[-1] == "dry run: nothing written"
+    outs = {}
+    for listed in (True, False):
+        outs[listed] = str(tmp_path / f"out-{listed}.qcow2")
+        with nuwa.open(IMAGE) as image:
+            got = image.patch(debs=debs, output=outs[listed], changes=listed).to_json()
+        assert (got["changes"] is None) is (not listed) and got["reboot"] == report["reboot"]
+    with nuwa.open(outs[True]) as a:
+        assert a.diff(outs[False]).entries == []  # (the times are the clock's: two runs differ)
 
 
 def test_reboot_rule_by_package_and_none_without():
