@@ -125,11 +125,8 @@ class HostDirFS(FileSystem):
         except OSError as e:
             raise InvalidInputError(f"cannot open directory: {e.strerror}", where=self.path) from None
         self._fds: dict[tuple, int] = {(): self._root_fd}
-        # the resolver's dentry cache keeps the directories paths' parent parts lead to (their
-        # components and lstat: only the type is read); a removed or renamed name forgets them
-        # all (unlink, rmdir, rename), as the directory descriptors below are forgotten
         self._resolver = Resolver(_HNode((), os.fstat(self._root_fd)), self._lookup, self._parent,
-                                  lambda n: n.st.st_mode, self._readlink_node, cache=True)
+                                  lambda n: n.st.st_mode, self._readlink_node)
 
     # ---- descriptors and resolution --------------------------------------------------------
     def _dirfd(self, comps: tuple) -> int:
@@ -144,12 +141,11 @@ class HostDirFS(FileSystem):
         return fd
 
     def _drop_fds(self) -> None:
-        """Forget cached directory descriptors and resolutions (after a directory moved or vanished)."""
+        """Forget cached directory descriptors (after a directory moved or vanished)."""
         for comps, fd in list(self._fds.items()):
             if comps:
                 os.close(fd)
         self._fds = {(): self._root_fd}
-        self._resolver.invalidate()
 
     def _lookup(self, d: _HNode, name: str):
         try:
@@ -342,8 +338,6 @@ class HostDirFS(FileSystem):
         if trailing:
             raise fs_error(errno.ENOTDIR, path)
         self._host(path, os.unlink, name, dir_fd=self._dirfd(parent.comps))
-        if S.S_ISLNK(node.st.st_mode):
-            self._resolver.invalidate()  # a cached path may have gone through it
 
     def rename(self, src: str, dst: str, noreplace: bool = False) -> None:
         """``renameat2(2)``; ancestor and emptiness checks are the host kernel's."""
@@ -370,8 +364,6 @@ class HostDirFS(FileSystem):
             self._host(src, os.rename, oname, nname, src_dir_fd=ofd, dst_dir_fd=nfd)
         if S.S_ISDIR(onode.st.st_mode):
             self._drop_fds()
-        else:
-            self._resolver.invalidate()  # a symlink moved, or one a cached path went through replaced
 
     def symlink(self, target: str, path: str) -> None:
         """``symlink(2)``."""
