@@ -299,8 +299,11 @@ def test_framing_that_does_not_add_up_declines(multi, tmp_path, damage):
         assert r is None
 
 
-def test_file_cut_short_under_the_reader_is_a_clean_error(multi, tmp_path):
-    """Blocks past the first two are claimed only as the consumer moves on, so they meet the cut."""
+def test_file_cut_short_under_the_reader_is_a_clean_error(multi, tmp_path, monkeypatch):
+    """Blocks past the first two are claimed only as the consumer moves on (one Block ahead:
+    without the budget, which would let the workers read the third before the cut), so they
+    meet the cut."""
+    monkeypatch.setattr(xzblocks, "AHEAD_BUDGET", 0)
     path, plain = multi
     p = tmp_path / "shrinks.xz"
     p.write_bytes(open(path, "rb").read())
