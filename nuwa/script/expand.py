@@ -232,15 +232,14 @@ class Expander:
                         else:
                             out.append(p.text)
                         continue
-                elif t is ParamExp:  # $x whose value neither splits nor globs
-                    if p.op == "" and p.name not in _LIST_PARAMS:
-                        v = self._plain_param(p)
-                        if v == "":
-                            continue  # an empty unquoted expansion makes no field
-                        ifs = self.sh.getvar("IFS")
-                        if not (_GLOB_CHARS.intersection(v) or (set(v).intersection(" \t\n" if ifs is None else ifs))):
-                            out.append(v)
-                            continue
+                elif _is_plain_param(p):  # $x whose value neither splits nor globs
+                    v = self._plain_param(p)
+                    if v == "":
+                        continue  # an empty unquoted expansion makes no field
+                    ifs = self.sh.getvar("IFS")
+                    if not (_GLOB_CHARS.intersection(v) or set(v).intersection(" \t\n" if ifs is None else ifs)):
+                        out.append(v)
+                        continue
             if _quoted_only(parts):  # "$a/$b", --opt="$x": one field, not split or globbed
                 text = self._quoted_text(parts)
                 if text is not None:
@@ -300,7 +299,7 @@ class Expander:
                     tq = type(q)
                     if tq is Lit:
                         out.append(q.text)
-                    elif tq is ParamExp and q.op == "" and q.name not in _LIST_PARAMS:
+                    elif _is_plain_param(q):
                         out.append(self._plain_param(q))
                     else:
                         return None
@@ -588,6 +587,11 @@ _ATEMPTY = 4
 _LIST_PARAMS = frozenset(("@", "*"))
 
 
+def _is_plain_param(p) -> bool:
+    """``$x`` or ``${x}`` of one parameter (not ``$@``/``$*``, no operator)."""
+    return type(p) is ParamExp and p.op == "" and p.name not in _LIST_PARAMS
+
+
 def _quoted_only(parts, params: bool = False) -> bool:
     """True if the parts are double-quoted parts, quoted literals and unquoted literals with
     no pattern character and no ``~`` (and, with ``params``, plain unquoted parameters other
@@ -601,7 +605,7 @@ def _quoted_only(parts, params: bool = False) -> bool:
             if p.quoted or not (_GLOB_CHARS.intersection(p.text) or "~" in p.text):
                 continue
             return False
-        if params and t is ParamExp and p.op == "" and p.name not in _LIST_PARAMS:
+        if params and _is_plain_param(p):
             continue
         return False
     return True

@@ -27,7 +27,7 @@ _SHELLS = {"sh": False, "dash": False, "bash": True}
 
 
 #: (PATH, working directory) -> the directories :meth:`ExternalCommands._path_dirs` gives
-_PATH_MEMO: dict[tuple[str | None, str], list[str]] = {}
+_PATH_MEMO: dict[tuple[str | None, str], tuple[list[str], frozenset[str]]] = {}
 
 
 class ExternalCommands:
@@ -37,16 +37,17 @@ class ExternalCommands:
         """The paths ``exec`` tries for ``name``: itself if it holds a ``/``, else each ``PATH`` entry's."""
         if "/" in name:
             return [self.abspath(name)]
-        return [d + name for d in self._path_dirs()]
+        return [d + name for d in self._path_dirs()[0]]
 
-    def _path_dirs(self) -> list[str]:
-        """Each ``PATH`` entry made absolute against the working directory, with a trailing
-        ``/``; remembered while ``PATH`` and the working directory stay the same."""
+    def _path_dirs(self) -> tuple[list[str], frozenset[str]]:
+        """Each ``PATH`` entry made absolute against the working directory: in order with a
+        trailing ``/`` (to join a name to), and as a set (to ask whether a directory is one);
+        remembered while ``PATH`` and the working directory stay the same."""
         path, cwd = self.getvar("PATH"), self.cwd
         memo = _PATH_MEMO.get((path, cwd))
         if memo is None:
-            memo = [posixpath.join(self.abspath(d or "."), "")
-                    for d in (DEFAULT_PATH if path is None else path).split(":")]
+            dirs = [self.abspath(d or ".") for d in (DEFAULT_PATH if path is None else path).split(":")]
+            memo = ([posixpath.join(d, "") for d in dirs], frozenset(dirs))
             if len(_PATH_MEMO) >= 64:
                 _PATH_MEMO.clear()
             _PATH_MEMO[(path, cwd)] = memo
@@ -80,10 +81,7 @@ class ExternalCommands:
     def _search_dir(self, path: str) -> bool:
         """Is ``path`` in a system bin directory or a directory of the current ``PATH``?"""
         d = posixpath.dirname(path)
-        if d in _BIN_DIRS:
-            return True
-        search = self.getvar("PATH")
-        return d in {self.abspath(x or ".") for x in (DEFAULT_PATH if search is None else search).split(":")}
+        return d in _BIN_DIRS or d in self._path_dirs()[1]
 
     def _denied(self, name: str) -> bool:
         """Would ``execve`` fail with EACCES (rather than ENOENT) for ``name``?"""
