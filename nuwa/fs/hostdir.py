@@ -219,6 +219,21 @@ class HostDirFS(FileSystem):
             raise fs_error(errno.ENOTDIR, path)
         return self._host(path, os.listdir, self._dirfd(n.comps))
 
+    def readdir_stat(self, path: str) -> list[tuple[str, Stat]]:
+        """``readdir`` with each name's ``lstat``: one resolution of ``path``, then one
+        ``fstatat(dir_fd, name, AT_SYMLINK_NOFOLLOW)`` per entry on that directory's
+        descriptor (``scandir``), the same host calls ``lstat`` ends in, without walking the
+        path again for each name. Nothing is kept after the call."""
+        n = self._node(path, True)
+        if not S.S_ISDIR(n.st.st_mode):
+            raise fs_error(errno.ENOTDIR, path)
+        fd = self._dirfd(n.comps)
+
+        def scan():
+            with os.scandir(fd) as it:
+                return [(e.name, _to_stat(e.stat(follow_symlinks=False))) for e in it]
+        return self._host(path, scan)
+
     def readlink(self, path: str) -> str:
         """Target of symlink ``path``."""
         n = self._node(path, False)

@@ -44,6 +44,8 @@ def test_absolute_and_dotdot_symlinks_stay_inside(hosttree):
     with pytest.raises(FileNotFoundError):
         fs.read_bytes("/rel-escape")  # the tree has no /etc/shadow; the host's is never read
     assert sorted(fs.readdir("/up")) == sorted(os.listdir(root))
+    assert sorted(n for n, _ in fs.readdir_stat("/up")) == sorted(os.listdir(root))
+    assert dict(fs.readdir_stat("/up/etc"))["passwd"].st_size == len("image-passwd\n")
     assert fs.read_bytes("/../../../etc/passwd") == b"image-passwd\n"
     with pytest.raises(FileNotFoundError):
         fs.lstat("/../outside")
@@ -143,3 +145,24 @@ def test_memory_enospc_and_sparse_blocks():
     fs.truncate("/a", 1 << 40)  # a hole costs nothing
     assert fs.lstat("/a").st_blocks == 10 * 8
     assert fs.statvfs().f_bfree == 16 - 10
+
+
+def test_a_directory_swapped_for_an_escaping_symlink_is_not_listed(tmp_path):
+    """``readdir_stat`` opens each directory component with O_NOFOLLOW: a directory replaced
+    by a symlink to a host directory after it was first listed is followed inside the tree
+    (an absolute target is the tree's) and never lists the host's directory."""
+    root = tmp_path / "root"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "inside").write_text("x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("host")
+    fs = HostDirFS(str(root))
+    assert [n for n, _ in fs.readdir_stat("/d")] == ["inside"]
+    (root / "d" / "inside").unlink()
+    (root / "d").rmdir()
+    os.symlink(str(outside), root / "d")  # an absolute host path: the tree has no such directory
+    with pytest.raises(FileNotFoundError):
+        fs.readdir_stat("/d")
+    with pytest.raises(FileNotFoundError):
+        fs.readdir_stat("/d/")

@@ -95,11 +95,13 @@ def test_overlay_rollback_drops_cached_resolutions():
     assert [e.path for e in ov.changes()] == []
 
 
-def test_ext4_readdir_stat_is_readdir_and_lstat(tmp_path_factory):
-    """The overlay's one-call directory load gives what readdir and lstat of each name give."""
-    if "ext4" not in BACKENDS:
-        pytest.skip("the ext4 engine is not importable")
-    fs, cleanup = BACKENDS["ext4"](tmp_path_factory)
+@pytest.mark.parametrize("backend", ["ext4", "hostdir"])
+def test_readdir_stat_is_readdir_and_lstat(tmp_path_factory, backend):
+    """The one-call directory load (the overlay's, depmod's search) gives what readdir and
+    lstat of each name give, in the same order."""
+    if backend not in BACKENDS:
+        pytest.skip(f"the {backend} backend is not importable")
+    fs, cleanup = BACKENDS[backend](tmp_path_factory)
     try:
         _tree(fs)
         fs.link("/x/e/f", "/x/e/hard")
