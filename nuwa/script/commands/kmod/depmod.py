@@ -133,12 +133,17 @@ class Depmod:
 
     def _search_dir(self, ipath: str, shown: str) -> None:
         fs = self.inv.fs
-        for name in fs.readdir(ipath):
+        # a backend that lists a directory with its entries' lstats in one call saves a
+        # resolution of each entry's path (1,100 modules in ~200 directories)
+        scan = getattr(fs, "readdir_stat", None)
+        listing = scan(ipath) if scan is not None else [(n, None) for n in fs.readdir(ipath)]
+        for name, s in listing:
             if name in (".", "..", "build", "source") or name in self.cfg.excludes:
                 continue
             child, cshown = f"{ipath}/{name}", f"{shown}/{name}"
             try:
-                s = fs.lstat(child)
+                if s is None:
+                    s = fs.lstat(child)
                 if st.S_ISLNK(s.st_mode):
                     s = fs.stat(child)
             except OSError as err:
@@ -213,7 +218,8 @@ class Depmod:
                 exported = elf.exported()
                 m.info = modinfo_pairs(elf.strings(b".modinfo"))
                 try:
-                    m.needed = elf.needed()
+                    # names alone unless -e reports versions and weak symbols (load_dependencies)
+                    m.needed = elf.needed() if self.cfg.print_unknown else elf.needed_names()
                 except ModuleFileError:
                     # kmod ignores a failed kmod_module_get_dependency_symbols (an ELF
                     # without .symtab): the module is listed with no dependencies
@@ -228,27 +234,39 @@ class Depmod:
                 self.add_symbol(sym.name, False, sym.crc, m)
 
     def load_dependencies(self) -> None:
-        """``depmod_load_dependencies``: an edge to the owner of each needed symbol."""
-        cfg = self.cfg
+        """``depmod_load_dependencies``: an edge to the owner of each needed symbol. With
+        ``-e``, ``m.needed`` holds (name, crc, weak) and the warnings are reported first;
+        otherwise it holds the names alone (:meth:`ModuleElf.needed_names`)."""
         syms = self.symbols
-        special = (".", cfg.sym_prefix)
+        special = (".", self.cfg.sym_prefix)
         for m in self.modules:
+            names = self._report_needed(m) if self.cfg.print_unknown else m.needed
             seen = set()
-            for name, scrc, weak in m.needed:
+            for name in names:
                 # find_symbol inlined for the common name (no "." or prefix to strip)
                 hit = syms.get(name) if name[:1] not in special else self.find_symbol(name)
                 if hit is None:
-                    if cfg.print_unknown and not weak:
-                        self.log("WARNING", f"{m.path} needs unknown symbol {name}\n")
                     continue
-                owner, crc = hit
-                if cfg.check_symvers and crc != scrc and not weak and cfg.print_unknown:
-                    self.log("WARNING", f"{m.path} disagrees about version of symbol {name}\n")
+                owner = hit[0]
                 if owner is None or id(owner) in seen:
                     continue
                 seen.add(id(owner))
                 m.deps.append(owner)
                 owner.users += 1
+
+    def _report_needed(self, m: Mod) -> list[str]:
+        """``-e``'s warnings about ``m``'s needed symbols (unknown, or another version with
+        ``-E``), in depmod's order; the names, for the edges."""
+        check = self.cfg.check_symvers
+        for name, scrc, weak in m.needed:
+            if weak:
+                continue
+            hit = self.find_symbol(name)
+            if hit is None:
+                self.log("WARNING", f"{m.path} needs unknown symbol {name}\n")
+            elif check and hit[1] != scrc:
+                self.log("WARNING", f"{m.path} disagrees about version of symbol {name}\n")
+        return [name for name, _, _ in m.needed]
 
     def calculate(self) -> bool:
         """``depmod_calculate_dependencies``: topological order, or report the cycles (as
