@@ -90,7 +90,26 @@ def test_module_elf_all_kinds(bits, big):
         # __crc_ symbols exist, so they (not __ksymtab_strings) name the exports
         assert [(x.name, x.crc) for x in elf.exported()] == [("e1", 0x11)]
         assert elf.needed() == [("n1", 5, False), ("n2", 0, False), ("w", 0, True), ("module_layout", 9, False)]
+        assert elf.needed_names() == ["n1", "n2", "w", "module_layout"]
         assert elf.strings(b".modinfo") == ["name=m", "alias=foo-*", "license=GPL"]
+
+
+_vname = s.sampled_from(["x" * 56, "y" * 55, "n1", "w", "", "a\0b", "n2\0\0n1", "a b", "\tn1", "é"]) | s.text(
+    alphabet="ab_\0 \t\x1fé", max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(s.lists(s.sampled_from(["n1", "n2", "w", "é", "ab"]), max_size=4, unique=True),
+       s.lists(s.tuples(_vname, s.integers(0, 2**32 - 1)), max_size=6), s.sampled_from([32, 64]), s.booleans())
+def test_needed_names_is_needed_in_first_appearance_order(needs, versions, bits, big):
+    """The names-only reader depmod uses without -e gives needed()'s names in the order each
+    first appears, whatever the version entries hold: empty names, text after the NUL,
+    blanks, non-ASCII, names filling the entry, duplicates (the fast form's guards)."""
+    versions = [(n, c) for n, c in versions if len(n.encode()) <= (56 if bits == 64 else 60)]
+    raw = build_module("m", needs=needs, versions=versions, bits=bits, big=big)
+    elf = ModuleElf(raw)
+    want = list(dict.fromkeys(n for n, _c, _w in elf.needed()))
+    assert list(dict.fromkeys(elf.needed_names())) == want
 
 
 def test_module_file_refusals():

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import array
 import errno
-import gzip
-import lzma
 import struct
 import sys
 import zlib
 from typing import NamedTuple
 
-import zstandard
 
 MAGIC_ZSTD = b"\x28\xb5\x2f\xfd"
 MAGIC_XZ = b"\xfd7zXZ\x00"
@@ -53,12 +50,16 @@ class ModuleFileError(Exception):
 def decompress(raw: bytes, features: frozenset[str]) -> bytes:
     """The module's ELF bytes: decompressed when its magic names a compression that this
     kmod build supports (``kmod_file_open``), else the bytes as they are."""
+    # the decompressors are imported when a module needs one (Debian 12's modules are
+    # plain ELF: depmod's process then never loads them)
     if "zstd" in features and raw[:4] == MAGIC_ZSTD:
+        import zstandard
         try:
             return zstandard.ZstdDecompressor().stream_reader(raw).read(MAX_MODULE + 1)[: MAX_MODULE + 1]
         except zstandard.ZstdError as exc:
             raise ModuleFileError(errno.EINVAL, f"zstd: {exc}") from None
     if "xz" in features and raw[:6] == MAGIC_XZ:
+        import lzma
         try:
             return lzma.LZMADecompressor().decompress(raw, MAX_MODULE + 1)
         except lzma.LZMAError as exc:
@@ -66,7 +67,7 @@ def decompress(raw: bytes, features: frozenset[str]) -> bytes:
     if "zlib" in features and raw[:2] == MAGIC_GZIP:
         try:
             return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, MAX_MODULE + 1)
-        except (zlib.error, gzip.BadGzipFile) as exc:
+        except zlib.error as exc:
             raise ModuleFileError(errno.EINVAL, f"gzip: {exc}") from None
     return raw
 
@@ -220,17 +221,18 @@ class ModuleElf:
         ``__ksymtab_strings`` (CRC 0)."""
         strtab, symtab = self._symtab()
         out: list[Symbol] = []
+        starts = set()
         if symtab is not None:
+            p = strtab.find(b"__crc_")
+            while p >= 0:
+                starts.add(p)
+                p = strtab.find(b"__crc_", p + 1)
+        if starts:  # no __crc_ string, no __crc_ symbol: the fallback below, as kmod ends there
             size = self._sym.size
             # kmod falls back when any entry names a string outside .strtab
             names = self._st_names(symtab)
             if not names or max(names) < len(strtab):
-                starts = set()
-                p = strtab.find(b"__crc_")
-                while p >= 0:
-                    starts.add(p)
-                    p = strtab.find(b"__crc_", p + 1)
-                hits = [i for i, n in enumerate(names, 1) if n in starts] if starts else []
+                hits = [i for i, n in enumerate(names, 1) if n in starts]
                 for i in sorted(hits):
                     f = self._sym.unpack_from(symtab, i * size)
                     name_off, info, shndx, value = self._sym_fields(f)
@@ -319,6 +321,75 @@ class ModuleElf:
                 if i not in visited:
                     out.append((_text(name), crc, False))
         return out
+
+
+    def needed_names(self) -> list[str]:
+        """The names of :meth:`needed`, in its order, without a ``__versions`` entry whose
+        name came earlier (CRCs and binding left out): all that depmod's dependency edges
+        read when no ``-e`` report asks about versions and weak symbols.
+
+        Why a second reader: a full module tree has ~50,000 needed symbols and as many
+        version entries, and depmod's model must stay within 3x of the C program. The version
+        names are cut out of the section in a few C-level passes (see :meth:`_version_names`),
+        and each needed name is one slice; :meth:`needed` stays the exact reference, and a
+        test compares the two over real modules and malformed ones."""
+        strtab, symtab = self._symtab()
+        if symtab is None:
+            raise ModuleFileError(errno.EINVAL, "no usable .symtab/.strtab")
+        und = self._undefined(symtab)
+        if self.machine in (EM_SPARC, EM_SPARCV9):
+            _, info_at, _ = self._layout()
+            infos = symtab[info_at::self._sym.size]
+            und = [i for i in und if infos[i] & 0xF != STT_REGISTER]
+        st_names = self._st_names(symtab)
+        offs = [st_names[i - 1] for i in und]
+        nstr = len(strtab)
+        if offs and max(offs) >= nstr:
+            i = next(i for i, o in zip(und, offs) if o >= nstr)
+            raise ModuleFileError(errno.EINVAL, f".symtab entry {i} wants .strtab offset {st_names[i - 1]} of {nstr}")
+        if strtab[-1:] == b"\0" and strtab.isascii():  # every name ends inside the table
+            text = strtab.decode("ascii")
+            find = text.find
+            names = [text[o:find("\0", o)] for o in offs]
+        else:
+            names = [_text(_cstr(strtab, o)) for o in offs]
+        if "" in names:
+            names = [n for n in names if n]
+        vnames = self._version_names()
+        if vnames:
+            extra = set(vnames).difference(names)
+            if extra:
+                names.extend(n for n in vnames if n in extra)
+        return names
+
+    def _version_names(self) -> list[str]:
+        """The name of every ``__versions`` entry (``struct modversion_info``: the CRC, then
+        the name, NUL-terminated or filling the rest of the 64 bytes), in entry order.
+
+        The fast form blanks every CRC and reads the names as the white-space separated
+        words of the section; it holds only when each entry's name is one word starting
+        right after its CRC (no entry empty, no blank or white space inside a name, nothing
+        after a name's NUL) and the section is ASCII: then the words are exactly the names,
+        one per entry. Otherwise each entry is cut out alone, as :meth:`needed` does."""
+        versions = self.section(b"__versions") or b""
+        if len(versions) % 64 or not versions:
+            return []
+        n = len(versions) // 64
+        csize = 8 if self.is64 else 4
+        blank = bytearray(versions)
+        zeros = bytes(n)
+        for j in range(csize):
+            blank[j::64] = zeros
+        if b"\0" not in blank[csize::64] and blank.isascii() and len(blank.translate(None, _SPACES)) == len(blank):
+            names = blank.translate(_NUL_TO_SPACE).decode("ascii").split()
+            if len(names) == n:
+                return names
+        return [_text(versions[k + csize:k + 64].split(b"\0", 1)[0]) for k in range(0, len(versions), 64)]
+
+
+#: what ``str.split()`` splits an ASCII string at, and the map making NULs blanks
+_SPACES = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+_NUL_TO_SPACE = bytes.maketrans(b"\0", b" ")
 
 
 def modinfo_pairs(strings: list[str]) -> list[tuple[str, str]]:

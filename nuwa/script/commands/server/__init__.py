@@ -10,13 +10,16 @@
 
 from __future__ import annotations
 
-from nuwa.script.commands.server import apache2
 from nuwa.script.context import lazy_models
+
+#: the names of apache2's one helper program (``apache2.NAMES``), here so that declaring the
+#: family imports none of its models
+A2_NAMES = ("a2enmod", "a2dismod", "a2enconf", "a2disconf", "a2ensite", "a2dissite")
 
 #: program basename -> "module.model" of this package (imported at first use, nuwa.script.context.LazyModel):
 #: everything this family provides, declared here and nowhere else
 MODELS = lazy_models(__name__, {
-    **{name: "apache2.a2enmod" for name in apache2.NAMES},
+    **{name: "apache2.a2enmod" for name in A2_NAMES},
     "update-locale": "locales.update_locale",
     "make-ssl-cert": "sslcert.make_ssl_cert",
     "rndc-confgen": "rndc.rndc_confgen",

@@ -33,10 +33,11 @@ import stat as _stat
 
 from nuwa.script.commands.accounts.db import all_or_nothing
 from nuwa.script.commands.coreutils.paths import canonicalize
+from nuwa.script.commands.server import A2_NAMES
 from nuwa.script.context import Defer, Invocation
 
 #: the six names of the program (``a2enmod-INSTANCE`` names of multi-instance setups are not declared)
-NAMES = ("a2enmod", "a2dismod", "a2enconf", "a2disconf", "a2ensite", "a2dissite")
+NAMES = A2_NAMES
 #: modules whose disabling asks for confirmation (a2enmod's ``@essential_module_list``)
 ESSENTIAL = ("alias", "auth_basic", "authn_file", "authz_host", "authz_user", "autoindex", "deflate", "dir", "env",
              "filter", "logio", "mime", "negotiation", "setenvif", "unixd", "version", "watchdog")
