@@ -38,92 +38,87 @@ class IndexError_(ValueError):
     """A key or value the index format cannot hold, or a corrupt index file."""
 
 
-class _Node:
-    __slots__ = ("prefix", "children", "prios", "values")
-
-    def __init__(self, prefix: str = ""):
-        self.prefix = prefix
-        self.children: dict[str, _Node] = {}
-        self.prios: list[int] = []
-        self.values: list[str] = []
-
-    def add_value(self, value: str, priority: int) -> bool:
-        """``index_add_value``: insert before the first value of equal or higher priority;
-        returns whether the value was already there (depmod's duplicate warning)."""
-        duplicate = value in self.values
-        i = bisect.bisect_left(self.prios, priority)
-        self.prios.insert(i, priority)
-        self.values.insert(i, value)
-        return duplicate
-
-
 class IndexBuilder:
-    """The in-memory trie depmod builds (``index_create``/``index_insert``/``index_write``)."""
+    """The index depmod builds (``index_create``/``index_insert``/``index_write``).
+
+    depmod inserts key by key into a path-compressed trie and writes it post-order. That trie
+    depends only on the set of keys (a node where keys branch or one ends, its prefix the text
+    they share up to there), so the model keeps each key's values as they arrive and builds
+    the nodes at :meth:`write` from the sorted keys: the same file, without a node object per
+    character range (a full module tree inserts ~9,000 keys)."""
 
     def __init__(self):
-        self.root = _Node()
+        self._values: dict[str, tuple[list[int], list[str]]] = {}
 
     def insert(self, key: str, value: str, priority: int) -> bool:
-        """Add ``value`` under ``key``; returns True when ``key`` already held ``value``."""
-        for s in (key, value):
-            if not s.isascii():
-                raise IndexError_(f"Module index: bad character in {s!r} - only 7-bit ASCII is supported")
-        node, i = self.root, 0
-        while True:
-            prefix = node.prefix
-            # make node.prefix a prefix of key[i:], splitting the node where they differ
-            # (the common case, a full match, is one C-level comparison)
-            n = len(prefix)
-            j = n if key.startswith(prefix, i) else 0
-            while j < n:
-                if i + j >= len(key) or prefix[j] != key[i + j]:
-                    child = _Node(prefix[j + 1:])
-                    child.children, child.prios, child.values = node.children, node.prios, node.values
-                    node.prefix = prefix[:j]
-                    node.children, node.prios, node.values = {prefix[j]: child}, [], []
-                    break
-                j += 1
-            i += j
-            if i == len(key):
-                return node.add_value(value, priority)
-            ch = key[i]
-            child = node.children.get(ch)
-            if child is None:
-                child = node.children[ch] = _Node(key[i + 1:])
-                child.add_value(value, priority)
-                return False
-            node, i = child, i + 1
+        """Add ``value`` under ``key`` (``index_add_value``: before the first value of equal
+        or higher priority); returns True when ``key`` already held ``value`` (depmod's
+        duplicate warning)."""
+        if not key.isascii() or not value.isascii():
+            bad = key if not key.isascii() else value
+            raise IndexError_(f"Module index: bad character in {bad!r} - only 7-bit ASCII is supported")
+        got = self._values.get(key)
+        if got is None:
+            self._values[key] = ([priority], [value])
+            return False
+        prios, values = got
+        duplicate = value in values
+        i = bisect.bisect_left(prios, priority)
+        prios.insert(i, priority)
+        values.insert(i, value)
+        return duplicate
 
     def write(self) -> bytes:
         """The index file, byte for byte as depmod writes it."""
         out = bytearray(12)
-        root = self._write_node(self.root, out)
+        keys = sorted(self._values)  # code point order: ASCII, as the trie orders children
+        root = self._write_node(keys, 0, len(keys), 0, out) if keys else self._write_empty(out)
         out[0:12] = struct.pack(">III", INDEX_MAGIC, INDEX_VERSION, root)
         return bytes(out)
 
-    def _write_node(self, node: _Node, out: bytearray) -> int:
+    @staticmethod
+    def _write_empty(out: bytearray) -> int:
+        return len(out)  # the root of an empty index: no prefix, children or values
+
+    def _write_node(self, keys: list[str], lo: int, hi: int, depth: int, out: bytearray) -> int:
+        """Write the node holding ``keys[lo:hi]`` (all sharing ``keys[lo][:depth]``) after its
+        children; returns its offset with the flags."""
+        first = keys[lo]
+        if depth == 0:
+            end = 0  # the root's prefix is always empty (index_create)
+        elif hi - lo == 1:
+            end = len(first)
+        else:
+            last, end = keys[hi - 1], depth
+            stop = min(len(first), len(last))
+            while end < stop and first[end] == last[end]:
+                end += 1
+        values = self._values.get(first) if len(first) == end else None
+        i = lo + 1 if values is not None else lo
         child_offs = b""
-        first = last = 0
-        if node.children:
-            codes = [ord(c) for c in node.children]
-            first, last = min(codes), max(codes)
-            offs = [0] * (last - first + 1)
-            # children in character order: their offsets follow the file layout depmod makes
-            for code in range(first, last + 1):
-                child = node.children.get(chr(code))
-                if child is not None:
-                    offs[code - first] = self._write_node(child, out)
-            child_offs = struct.pack(f">{len(offs)}I", *offs)
+        first_ch = last_ch = 0
+        if i < hi:
+            head = first[:end]
+            offs: dict[int, int] = {}
+            while i < hi:
+                code = ord(keys[i][end])
+                j = bisect.bisect_left(keys, head + chr(code + 1), i + 1, hi)
+                offs[code] = self._write_node(keys, i, j, end + 1, out)
+                i = j
+            first_ch, last_ch = min(offs), max(offs)
+            child_offs = struct.pack(f">{last_ch - first_ch + 1}I",
+                                     *(offs.get(c, 0) for c in range(first_ch, last_ch + 1)))
         offset = len(out)
-        if node.prefix:
-            out += node.prefix.encode("ascii") + b"\0"
+        if end > depth:
+            out += first[depth:end].encode("ascii") + b"\0"
             offset |= INDEX_NODE_PREFIX
-        if node.children:
-            out += bytes((first, last)) + child_offs
+        if child_offs:
+            out += bytes((first_ch, last_ch)) + child_offs
             offset |= INDEX_NODE_CHILDS
-        if node.values:
-            out += _U32.pack(len(node.values))
-            for prio, value in zip(node.prios, node.values):
+        if values is not None:
+            prios, vals = values
+            out += _U32.pack(len(vals))
+            for prio, value in zip(prios, vals):
                 out += _U32.pack(prio) + value.encode("ascii") + b"\0"
             offset |= INDEX_NODE_VALUES
         return offset
