@@ -235,13 +235,17 @@ def hash_superfast(key: bytes) -> int:
     h = n
     rem = n & 3
     m = 0xFFFFFFFF
-    i = 0
-    for _ in range(n >> 2):
-        h = (h + (key[i] | key[i + 1] << 8)) & m
-        tmp = ((key[i + 2] | key[i + 3] << 8) << 11) ^ h
-        h = ((h << 16) & m) ^ tmp
-        h = (h + (h >> 11)) & m
-        i += 4
+    q = n >> 2
+    if q:
+        # the 16-bit halves of each 4-byte block, read at once (get16bits: little-endian);
+        # h may pass 32 bits inside the loop: only its low 32 bits feed each step
+        w = struct.unpack_from(f"<{2 * q}H", key)
+        for k in range(0, 2 * q, 2):
+            h += w[k]
+            h = ((h << 16) ^ (w[k + 1] << 11) ^ h) & m
+            h += h >> 11
+        h &= m
+    i = 4 * q
     if rem == 3:
         h = (h + (key[i] | key[i + 1] << 8)) & m
         h ^= (h << 16) & m
