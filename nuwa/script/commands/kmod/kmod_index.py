@@ -72,17 +72,18 @@ class IndexBuilder:
         """The index file, byte for byte as depmod writes it."""
         out = bytearray(12)
         keys = sorted(self._values)  # code point order: ASCII, as the trie orders children
-        root = self._write_node(keys, 0, len(keys), 0, out) if keys else self._write_empty(out)
+        bkeys = [k.encode("ascii") for k in keys]
+        blocks = [_values_block(*self._values[k]) for k in keys]
+        root = self._write_node(bkeys, blocks, 0, len(keys), 0, out) if keys else len(out)
         out[0:12] = struct.pack(">III", INDEX_MAGIC, INDEX_VERSION, root)
         return bytes(out)
 
     @staticmethod
-    def _write_empty(out: bytearray) -> int:
-        return len(out)  # the root of an empty index: no prefix, children or values
-
-    def _write_node(self, keys: list[str], lo: int, hi: int, depth: int, out: bytearray) -> int:
+    def _write_node(keys: list[bytes], blocks: list[bytes], lo: int, hi: int, depth: int, out: bytearray) -> int:
         """Write the node holding ``keys[lo:hi]`` (all sharing ``keys[lo][:depth]``) after its
-        children; returns its offset with the flags."""
+        children; returns its offset with the flags. ``blocks[i]`` is key ``i``'s values as
+        the file holds them. A child holding one key (a leaf: its prefix and its values) is
+        written here, without a call of its own."""
         first = keys[lo]
         if depth == 0:
             end = 0  # the root's prefix is always empty (index_create)
@@ -93,35 +94,57 @@ class IndexBuilder:
             stop = min(len(first), len(last))
             while end < stop and first[end] == last[end]:
                 end += 1
-        values = self._values.get(first) if len(first) == end else None
-        i = lo + 1 if values is not None else lo
+        has_values = len(first) == end  # the key equal to the prefix sorts first
+        i = lo + 1 if has_values else lo
         child_offs = b""
         first_ch = last_ch = 0
         if i < hi:
             head = first[:end]
             offs: dict[int, int] = {}
+            write_node = IndexBuilder._write_node
             while i < hi:
-                code = ord(keys[i][end])
-                j = bisect.bisect_left(keys, head + chr(code + 1), i + 1, hi)
-                offs[code] = self._write_node(keys, i, j, end + 1, out)
+                code = keys[i][end]
+                j = bisect.bisect_left(keys, head + bytes((code + 1,)), i + 1, hi)
+                if j == i + 1:  # a leaf
+                    off = len(out) | INDEX_NODE_VALUES
+                    rest = keys[i][end + 1:]
+                    if rest:
+                        out += rest
+                        out += b"\0"
+                        off |= INDEX_NODE_PREFIX
+                    out += blocks[i]
+                    offs[code] = off
+                else:
+                    offs[code] = write_node(keys, blocks, i, j, end + 1, out)
                 i = j
             first_ch, last_ch = min(offs), max(offs)
-            child_offs = struct.pack(f">{last_ch - first_ch + 1}I",
-                                     *(offs.get(c, 0) for c in range(first_ch, last_ch + 1)))
+            table = [0] * (last_ch - first_ch + 1)  # 0 for a character no key continues with
+            for code, off in offs.items():
+                table[code - first_ch] = off
+            child_offs = struct.pack(f">{len(table)}I", *table)
         offset = len(out)
         if end > depth:
-            out += first[depth:end].encode("ascii") + b"\0"
+            out += first[depth:end]
+            out += b"\0"
             offset |= INDEX_NODE_PREFIX
         if child_offs:
-            out += bytes((first_ch, last_ch)) + child_offs
+            out += bytes((first_ch, last_ch))
+            out += child_offs
             offset |= INDEX_NODE_CHILDS
-        if values is not None:
-            prios, vals = values
-            out += _U32.pack(len(vals))
-            for prio, value in zip(prios, vals):
-                out += _U32.pack(prio) + value.encode("ascii") + b"\0"
+        if has_values:
+            out += blocks[lo]
             offset |= INDEX_NODE_VALUES
         return offset
+
+
+def _values_block(prios: list[int], values: list[str]) -> bytes:
+    """A node's values as the file holds them: the count, then each priority and value."""
+    if len(values) == 1:
+        return _TWO_U32.pack(1, prios[0]) + values[0].encode("ascii") + b"\0"
+    return _U32.pack(len(values)) + b"".join(_U32.pack(p) + v.encode("ascii") + b"\0" for p, v in zip(prios, values))
+
+
+_TWO_U32 = struct.Struct(">II")
 
 
 class Index(dict):
