@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import struct
 
-import crc32c as _crc32c
-
+from nuwa.fs.ext4 import crc as _crc32c  # the C extension alone (see crc.py)
 from nuwa.fs.ext4.c_ext4 import (
     DX_NODE_COUNT_OFFSET,
     DX_ROOT_COUNT_OFFSET,

@@ -13,8 +13,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-import crc32c as _crc32c
-
+from nuwa.fs.ext4 import crc as _crc32c  # the C extension alone (see crc.py)
 from nuwa.fs.ext4.c_ext4 import Layout
 
 JBD2_MAGIC_NUMBER = 0xC03B3998
