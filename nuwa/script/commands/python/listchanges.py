@@ -382,6 +382,14 @@ def _run_helper(inv: Invocation, version: str, flags: str, script: str, args: li
     if "B" not in flags:
         raise Defer(f"{label}: without -B the interpreter may write byte code; not modelled")
     check_startup(inv, version)
+    path = sys_path(inv, posixpath.dirname(script), version)
+    for mod, want, known in (("configparser", f"/usr/lib/python{version}/configparser.py", KNOWN_CONFIGPARSER),
+                             ("debconf", DEBCONF_PY, KNOWN_DEBCONF)):  # imported before main() runs
+        found = find_module(inv, mod, path)
+        if found is None:  # the traceback names the helper's line and source: not modelled
+            raise Defer(f"{label}: no module {mod!r} on sys.path (the helper fails with a traceback)")
+        if found != want or _sha256(inv.fs, found) not in known:
+            raise Defer(f"{label}: {found} is not a version modelled")
     if len(args) < 2:
         inv.err("Usage: script postinst|config config_file mainscript_params\n")
         return 1
@@ -392,14 +400,6 @@ def _run_helper(inv: Invocation, version: str, flags: str, script: str, args: li
     running = inv.state.get(CONFMODULES)
     if not running:
         raise Defer(f"{label}: DEBIAN_HAS_FRONTEND is set but no debconf frontend is running")
-    path = sys_path(inv, posixpath.dirname(script), version)
-    for mod, want, known in (("configparser", f"/usr/lib/python{version}/configparser.py", KNOWN_CONFIGPARSER),
-                             ("debconf", DEBCONF_PY, KNOWN_DEBCONF)):
-        found = find_module(inv, mod, path)
-        if found is None:
-            return _no_module(inv, mod, script)
-        if found != want or _sha256(inv.fs, found) not in known:
-            raise Defer(f"{label}: {found} is not a version modelled")
     postinst = args[0] == "postinst"
     conf_path = inv.path(args[1])
     config = Config()

@@ -189,20 +189,18 @@ def postconf(inv: Invocation) -> int:
     if args[:1] == ["--"]:
         args = args[1:]
     path = f"{CONFIG_DIR}/main.cf"
-    if set(flags) <= set("ehx") and not inv.fs.exists(path):
+    if not ((set(flags) == {"e"} and args) or (flags in ("h", "hx", "xh") and len(args) == 1)):
+        raise Defer(f"postconf {' '.join(inv.argv[1:])}: this form is not modelled")
+    if not inv.fs.exists(path):
         # -e: pcf_edit_main's read; -h: mail_conf_read's (each before anything is written)
         how = " for reading" if "e" in flags else ""
         inv.err(f"postconf: fatal: open {path}{how}: No such file or directory\n")
         return 1
-    if set(flags) == {"e"}:
-        if not args:
-            raise Defer("postconf -e without an argument is not modelled")
+    if flags == "e":
         return edit(inv, path, args)
-    if flags in ("h", "hx", "xh") and len(args) == 1:
-        params = read_main(inv, path)
-        value = _value(params, args[0])
-        if "x" in flags:
-            value = expand(params, value)
-        inv.out(value + "\n")
-        return 0
-    raise Defer(f"postconf {' '.join(inv.argv[1:])}: this form is not modelled")
+    params = read_main(inv, path)
+    value = _value(params, args[0])
+    if "x" in flags:
+        value = expand(params, value)
+    inv.out(value + "\n")
+    return 0
