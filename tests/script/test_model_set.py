@@ -90,6 +90,8 @@ ADDED = {
     "linux-check-removal",  # issue 13: every kernel image's prerm (no kernel of a dormant image runs)
     "kbd_mode",  # issue 13: setupcon (console-setup's postinst); a dormant image has no console
     "groups",  # issue 13: clamav-daemon's debconf config
+    "postconf",  # issue 13: postfix's postinst edits and reads main.cf (and its config reads it)
+    "fold",  # issue 13: postfix's postinst folds its closing message
     "ucfq",  # issue 13: grub-pc's postinst (who registered /etc/default/grub), dovecot's postrm
     "setpriv",  # issue 13: man-db's postinst runs mandb as the man user
 }

@@ -3,7 +3,7 @@ neighbouring packages that scripts use the same way.
 
 - ``files``: rm, rmdir, mkdir, mv, ln;  ``copy``: cp, install;  ``attrs``: chmod, chown, chgrp,
   touch;  ``paths``: readlink, realpath, basename, dirname, mktemp, and ``which`` (debianutils);
-- ``text``: cat, head, tail, cut, uniq, wc;  ``transform``: tr, sort, tsort;  ``listing``: ls;
+- ``text``: cat, head, tail, cut, uniq, wc;  ``fold``: fold;  ``transform``: tr, sort, tsort;  ``listing``: ls;
 - ``compare``: md5sum and sha*sum, stat, and ``cmp``/``diff -q`` (diffutils 3.8);
 - ``ddcmd``: dd;  ``human``: gnulib's human_readable for df and dd;
 - ``fsinfo``: df, and the device number ``stat %d`` prints (the booted guest's);
@@ -20,6 +20,7 @@ from nuwa.script.context import lazy_models
 #: everything this family provides, declared here and nowhere else
 MODELS = lazy_models(__name__, {
     "base64": "encode.base64",
+    "fold": "fold.fold",
     "chmod": "attrs.chmod",
     "chown": "attrs.chown",
     "chgrp": "attrs.chown",

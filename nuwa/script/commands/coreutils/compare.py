@@ -4,6 +4,7 @@ diffutils 3.8). A ``diff`` that would print differences is deferred: scripts use
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import re
 import stat as _stat
@@ -180,9 +181,12 @@ def cmp(inv: Invocation) -> int:
 # ---- diff --------------------------------------------------------------------------------------
 
 def diff(inv: Invocation) -> int:
-    """``diff [-q] [-s] FILE1 FILE2`` for regular files; differing output is deferred unless -q."""
+    """``diff [-q] [-s] [-w] [-B] FILE1 FILE2`` for regular files; differing output is deferred
+    unless -q. ``-w``/``-B`` (diffutils 3.8) are answered where the edit script's shape cannot
+    matter: see :func:`_same_ignoring`."""
     try:
-        opts, ops = _args.parse(inv, _args.spec("qsuNr", {"brief": "q", "report-identical-files": "s"}))
+        opts, ops = _args.parse(inv, _args.spec("qsuNrwB", {"brief": "q", "report-identical-files": "s",
+                                                            "ignore-all-space": "w", "ignore-blank-lines": "B"}))
     except _args.UsageError as e:
         return _args.usage(inv, e, 2)
     keys = {k for k, _ in opts}
@@ -206,10 +210,66 @@ def diff(inv: Invocation) -> int:
         if "s" in keys:
             inv.out(f"Files {ops[0]} and {ops[1]} are identical\n")
         return 0
+    if keys & {"w", "B"} and not (b"\0" in datas[0] or b"\0" in datas[1]):  # binary files compare bytes
+        if "s" in keys:
+            raise Defer("diff -s with -w/-B")
+        if _same_ignoring(datas[0], datas[1], "w" in keys, "B" in keys):
+            return 0
     if "q" in keys:
         inv.out(f"Files {ops[0]} and {ops[1]} differ\n")
         return 1
     raise Defer("diff output of differing files")
+
+
+_WHITE = re.compile(rb"[ \t\v\f\r]")  # C isspace without the newline that ends a line
+
+
+def _same_ignoring(a: bytes, b: bytes, all_space: bool, blank: bool) -> bool:
+    """Whether ``diff -w``/``-B`` finds no difference to report between two texts.
+
+    Lines compare after every white-space byte is removed (``-w``, ``IGNORE_ALL_SPACE``); with
+    ``-B`` a hunk whose lines are all blank (empty once white space is skipped) is ignored. When
+    the texts are the same line for line, no hunk exists; when their non-blank lines differ, some
+    hunk holds a non-blank line. Between the two (the same non-blank lines, different blank ones)
+    the answer depends on how diff's edit script aligns the lines: deferred, as is a last line
+    without a newline on one side only (how it then compares is not modelled). "Blank" is taken
+    in its widest sense (white space only): non-blank lines that differ in that sense differ in
+    any narrower one too, since the same filter applied to equal texts gives equal texts.
+    """
+    if a.endswith(b"\n") != b.endswith(b"\n") and a and b:
+        raise Defer("diff -w/-B: one file's last line has no newline")
+
+    def lines(data: bytes) -> list[bytes]:
+        out = data.split(b"\n")
+        if out and out[-1] == b"":
+            out.pop()
+        return [_WHITE.sub(b"", ln) for ln in out] if all_space else out
+
+    la, lb = lines(a), lines(b)
+    if la == lb:
+        return True
+    if not blank:
+        return False
+
+    def is_blank(ln: bytes) -> bool:
+        return not (_WHITE.sub(b"", ln) if not all_space else ln)
+    if [ln for ln in la if not is_blank(ln)] != [ln for ln in lb if not is_blank(ln)]:
+        return False
+    # One text is the other with empty lines added (a file that ends in one more blank line):
+    # every minimal edit script then only adds those lines, and diff's script is minimal for
+    # costs below its TOO_EXPENSIVE bound (4096, ``diag``); the added lines are the same
+    # multiset whichever match is taken.
+    short, long_ = sorted((la, lb), key=len)
+    if len(long_) < 4096 and _subsequence(short, long_):
+        extra = collections.Counter(long_) - collections.Counter(short)
+        if set(extra) == {b""}:
+            return True
+    raise Defer("diff -B: the files differ in blank lines only; which hunks diff makes decides")
+
+
+def _subsequence(short: list[bytes], long_: list[bytes]) -> bool:
+    it = iter(long_)
+    return all(any(x == y for y in it) for x in short)
 
 
 # ---- stat --------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB, err, quote
-from nuwa.script.commands.coreutils.users import _network_source
+from nuwa.script.commands.coreutils.users import nss_walk
 from nuwa.script.context import Defer, Invocation
 
 _SPEC = _args.spec("", {"help": "help", "version": "version"})
@@ -46,8 +46,7 @@ def groups(inv: Invocation) -> int:
         else:
             ent = db.user(name)
             if ent is None:
-                if _network_source(inv, "passwd"):
-                    raise Defer("groups: the user may come from a network directory")
+                nss_walk(inv, "passwd", False, "groups: the user")  # a network directory defers
                 err(inv, f"{quote(name)}: no such user")
                 status = 1
                 continue

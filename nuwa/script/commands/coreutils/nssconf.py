@@ -80,6 +80,14 @@ def parse_actions(line: bytes) -> list[tuple[str, dict[str, str]]] | None:
 def hosts_services(inv: Invocation, override: str | None = None) -> list[tuple[str, dict[str, str]]]:
     """The ``hosts:`` sources of the image's nsswitch.conf (``nss_database.c``; default
     ``files dns``), or the ``getent -s`` override when glibc accepts it."""
+    return database_services(inv, "hosts", b"files dns", override)
+
+
+def database_services(inv: Invocation, db: str, default: bytes,
+                      override: str | None = None) -> list[tuple[str, dict[str, str]]]:
+    """The sources of database ``db`` in the image's nsswitch.conf (``nss_database.c``:
+    ``default`` when the file or the line is missing), or the ``getent -s`` override when
+    glibc accepts it. A line glibc rejects makes it refuse the whole file: deferred."""
     services = None
     try:
         data = inv.fs.read_bytes("/etc/nsswitch.conf")
@@ -97,15 +105,15 @@ def hosts_services(inv: Invocation, override: str | None = None) -> list[tuple[s
             continue
         parsed = parse_actions(rest)
         if parsed is None:
-            raise Defer(f"getent hosts: /etc/nsswitch.conf's {name.decode('latin-1')} line does not parse "
+            raise Defer(f"getent {db}: /etc/nsswitch.conf's {name.decode('latin-1')} line does not parse "
                         "(glibc then refuses the whole file)")
-        if name == b"hosts":
+        if name == db.encode():
             services = parsed
     if override is not None:
         parsed = parse_actions(override.encode("utf-8", "surrogateescape"))
         if parsed is not None:
             services = parsed
-    return services if services is not None else parse_actions(b"files dns")
+    return services if services is not None else parse_actions(default)
 
 
 # ---- /etc/hosts and addresses ------------------------------------------------------------------

@@ -253,7 +253,7 @@ def head_tail(inv: Invocation) -> int:
             elif mode == "allbut":
                 out = data[: max(0, len(data) - count)]
             elif mode == "last":
-                out = data[len(data) - count:] if count else b""
+                out = data[max(0, len(data) - count):] if count else b""  # all of it when N > size
             else:
                 out = data[max(count, 1) - 1:]
         else:
@@ -263,7 +263,7 @@ def head_tail(inv: Invocation) -> int:
             elif mode == "allbut":
                 out = b"".join(lines[: max(0, len(lines) - count)])
             elif mode == "last":
-                out = b"".join(lines[len(lines) - count:]) if count else b""
+                out = b"".join(lines[max(0, len(lines) - count):]) if count else b""
             else:
                 out = b"".join(lines[max(count, 1) - 1:])
         inv.out(out)

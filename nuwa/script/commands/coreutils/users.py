@@ -2,9 +2,10 @@
 
 Maintainer scripts run as root, so the simulated process is uid 0, gid 0 -- except under
 ``su``/``runuser``, whose filesystem view carries the user's credentials (``inv.fs.creds``). Lookups use the
-image's /etc/passwd, /etc/group, /etc/shadow and /etc/gshadow (NSS ``files``); when the
-image's nsswitch.conf lists a network source (ldap, sss, nis...) for a database and the key is
-not in the files, the answer depends on the network, so the invocation is deferred.
+image's /etc/passwd, /etc/group, /etc/shadow and /etc/gshadow (NSS ``files``); the
+image's nsswitch.conf is walked source by source with its actions as glibc does: ``sss`` answers
+as on a dormant image (sssd not running: UNAVAIL); any other network source (ldap, nis...) that
+the walk reaches depends on the network, so the invocation is deferred.
 The hosts databases (``hosts``, ``ahosts``, ``ahostsv4``, ``ahostsv6``) follow the hosts line of
 nsswitch.conf source by source: :mod:`.gethosts`.
 """
@@ -14,23 +15,69 @@ from __future__ import annotations
 from nuwa.deb.arch import image_machine
 from nuwa.script.commands import _args
 from nuwa.script.commands._common import UserDB, err, quote
-from nuwa.script.commands.coreutils import gethosts
+from nuwa.script.commands.coreutils import gethosts, nssconf
 from nuwa.script.commands.linuxbase.linux_base import image_list, version_cmp
 from nuwa.script.context import Defer, Invocation
 
-_LOCAL_SOURCES = {"files", "compat", "systemd", "cache", "altfiles", "[NOTFOUND=return]", "[!UNAVAIL=return]"}
+#: sources answered from the image's files alone (or, for systemd, adding only what a running
+#: system knows): a key the files do not hold is NOTFOUND there
+_LOCAL = {"files", "compat", "systemd", "cache", "altfiles"}
+#: sssd's client reads its memory cache here before asking the daemon
+SSS_MEMCACHE = "/var/lib/sss/mc"
 
 
-def _network_source(inv: Invocation, db: str) -> bool:
-    try:
-        text = inv.fs.read_bytes("/etc/nsswitch.conf").decode("utf-8", "replace")
-    except (OSError, ValueError):
-        return False
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        if key.strip() == db:
-            return any(w not in _LOCAL_SOURCES and not w.startswith("[") for w in rest.split("#")[0].split())
+def _sss_status(inv: Invocation, db: str) -> str:
+    """What libnss_sss answers on a dormant image: sssd is not running, so its socket does not
+    answer and the client returns UNAVAIL (``sss_nss_make_request_timeout``: the failed
+    ``sss_cli_check_socket``; with ``_SSS_LOOPS=NO`` it returns NOTFOUND before that; without
+    the module glibc counts UNAVAIL too). A memory cache left in the image would be read first
+    (``sss_nss_mc_get*``): deferred then."""
+    if inv.env.get("_SSS_LOOPS") == "NO":
+        return nssconf.NOTFOUND
+    if db in ("passwd", "group") and inv.fs.exists(f"{SSS_MEMCACHE}/{db}"):
+        raise Defer(f"getent {db}: sssd's memory cache {SSS_MEMCACHE}/{db} is in the image and would answer")
+    return nssconf.UNAVAIL
+
+
+def nss_walk(inv: Invocation, db: str, hit: bool, what: str) -> bool:
+    """glibc's walk of ``db``'s sources (``__nss_lookup``/``nss_next_action``) for a key the
+    image's files hold (``hit``) or not: whether the lookup succeeds. Local sources answer from
+    the files, ``sss`` as a dormant image answers (:func:`_sss_status`); any other source (a
+    network directory) defers, as does a walk that goes on after a success (``merge``,
+    ``SUCCESS=continue``)."""
+    for name, acts in nssconf.database_services(inv, db, b"files"):
+        if name in _LOCAL:
+            status = nssconf.SUCCESS if hit and name in ("files", "compat") else nssconf.NOTFOUND
+        elif name == "sss":
+            status = _sss_status(inv, db)
+        else:
+            raise Defer(f"{what}: may be answered by a network directory ({name})")
+        action = acts[status]
+        if action == "merge" or (status == nssconf.SUCCESS and action != "return"):
+            raise Defer(f"{what}: nsswitch.conf's {status}={action} for {name} is not modelled")
+        if action == "return":
+            return status == nssconf.SUCCESS
     return False
+
+
+def nss_enumerates_files(inv: Invocation, db: str) -> bool:
+    """Whether ``getent DB`` (``set*ent``/``get*ent`` over every source) lists the files and
+    nothing else: ``files`` reached before any ``return`` action, other sources empty (local
+    ones) or unavailable (``sss`` on a dormant image). A network directory defers."""
+    listed = False
+    for name, acts in nssconf.database_services(inv, db, b"files"):
+        if name in _LOCAL:
+            listed = listed or name in ("files", "compat")
+            status = nssconf.NOTFOUND  # the end of the entries
+        elif name == "sss":
+            status = _sss_status(inv, db)
+        else:
+            raise Defer(f"getent {db}: the network directory would be enumerated too ({name})")
+        if acts[status] != "continue":
+            if acts[status] == "merge":
+                raise Defer(f"getent {db}: nsswitch.conf's merge action is not modelled")
+            break
+    return listed
 
 
 # ---- id ----------------------------------------------------------------------------------------
@@ -66,8 +113,7 @@ def _id_one(inv: Invocation, db: UserDB, name: str | None, want: list[str], name
         if ent is None and name.isdigit():
             ent = db.user_by_uid(int(name))
         if ent is None:
-            if _network_source(inv, "passwd"):
-                raise Defer("id: user may come from a network directory")
+            nss_walk(inv, "passwd", False, "id: the user")  # a network directory defers; sss is down
             err(inv, f"{quote(name)}: no such user")
             return 1
         uid, gid, uname = int(ent[2]), int(ent[3]), ent[0]
@@ -158,10 +204,9 @@ def getent(inv: Invocation) -> int:
         f = (f + [""] * nfields)[:nfields]
         rows.append(f)
     if not keys:
-        if _network_source(inv, dbname):
-            raise Defer(f"getent {dbname}: the network directory would be enumerated too")
-        for f in rows:
-            inv.out(":".join(f) + "\n")
+        if nss_enumerates_files(inv, dbname):
+            for f in rows:
+                inv.out(":".join(f) + "\n")
         return 0
     status = 0
     for key in keys:
@@ -175,9 +220,7 @@ def getent(inv: Invocation) -> int:
                 if f[id_field] == key:
                     hit = f
                     break
-        if hit is None:
-            if _network_source(inv, dbname):
-                raise Defer(f"getent {dbname} {key}: may be answered by a network directory")
+        if not nss_walk(inv, dbname, hit is not None, f"getent {dbname} {key}"):
             status = 2
             continue
         inv.out(":".join(hit) + "\n")

@@ -2,7 +2,9 @@
 
 - ``pycompile``: ``python3`` / ``python3.X`` only as ``py_compile`` (``/usr/lib/python3.X/
   py_compile.py FILES`` or ``-m py_compile -``), the code object made by a host interpreter
-  of the same bytecode format (``bytecode``); any other Python program is deferred;
+  of the same bytecode format (``bytecode``); the few programs recognised by their text
+  (``listchanges``: apt-listchanges's debconf helper and its ``-c 'import debconf'`` probe);
+  any other Python program is deferred;
 - ``dhpython``: dh-python's ``py3compile`` and ``py3clean``.
 """
 

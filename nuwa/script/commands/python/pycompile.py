@@ -1,4 +1,5 @@
-"""``python3.X`` for byte-compilation only: ``py_compile.py`` run as a script or as ``-m``.
+"""``python3.X`` for byte-compilation (``py_compile.py`` run as a script or as ``-m``) and the few
+programs modelled by their text (:mod:`.listchanges`).
 
 Mirrors CPython 3.11's ``Lib/py_compile.py`` (``compile`` and ``main``) and the parts of
 ``importlib._bootstrap_external`` it uses (``cache_from_source``, ``_calc_mode``,
@@ -7,8 +8,9 @@ Mirrors CPython 3.11's ``Lib/py_compile.py`` (``compile`` and ``main``) and the 
 (``python3.11 [-O] -m py_compile -`` with names on stdin). The code object is made by a host
 interpreter of the same bytecode format (see ``bytecode``); everything else -- which file, the
 header, the ``__pycache__`` directory, the file mode -- is done here through the image's
-filesystem model. Any other use of the interpreter (a script, ``-c``, another module) is
-deferred: the image's Python is never run.
+filesystem model. apt-listchanges's debconf helper is modelled by its text (:mod:`.listchanges`).
+Any other use of the interpreter (a script, ``-c``, another module) is deferred: the image's
+Python is never run.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import os
 import posixpath
 import re
 
-from nuwa.script.commands.python import bytecode
+from nuwa.script.commands.python import bytecode, listchanges
 from nuwa.script.context import Defer, Invocation
 
 _NAME_RE = re.compile(r"python(3\.\d+)$")
@@ -79,6 +81,8 @@ def python(inv: Invocation) -> int:
     """``python3.X``: ``py_compile`` (as ``-m py_compile`` or the stdlib's ``py_compile.py``
     run as a script); everything else is deferred."""
     version = interpreter_version(inv)
+    if inv.argv[1:] == ["-B", "-c", "import debconf"]:  # apt-listchanges's config probes it
+        return listchanges.import_probe(inv, version, inv.argv[-1])
     optimize, what, args = parse_interpreter_args(inv.argv)
     optimize = min(optimize, 2)
     if what == "-m py_compile":
@@ -88,6 +92,9 @@ def python(inv: Invocation) -> int:
     script = posixpath.normpath(inv.path(what))
     if script == f"/usr/lib/python{version}/py_compile.py":
         return py_compile_main(inv, version, optimize, args, module_mode=False)
+    if listchanges.recognise(inv, script):
+        flags = "".join(a[1:] for a in inv.argv[1:inv.argv.index(what)] if a.startswith("-"))
+        return listchanges.run_helper(inv, version, flags, script, args)
     raise Defer(f"python{version}: running the Python program {what} is not modelled")
 
 

@@ -6,6 +6,8 @@
 - ``squid``: ``squid -k parse`` (squid 5.7: squid's postinst reads its configuration's values),
   its configuration reader in ``squidconf``.
 - ``slappasswd``: slappasswd (OpenLDAP 2.5.13: slapd's postinst hashes the admin password).
+- ``postconf``: ``postconf -e`` and ``-h``/``-hx`` (Postfix 3.7: postfix's postinst edits and
+  reads main.cf).
 """
 
 from __future__ import annotations
@@ -25,4 +27,5 @@ MODELS = lazy_models(__name__, {
     "rndc-confgen": "rndc.rndc_confgen",
     "squid": "squid.squid",
     "slappasswd": "slappasswd.slappasswd",
+    "postconf": "postconf.postconf",
 })
