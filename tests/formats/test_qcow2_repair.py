@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from helpers.cli import nuwa
 from helpers.hashing import file_sha256
 from judges import qemu_img_check, qemu_img_compare, run, tool
-from qcow2_util import MiB, VARIANTS, make_variant, pattern, pattern_dir, qemu_img
+from qcow2_util import MiB, VARIANTS, make_variant, pattern, pattern_dir, qemu_img, qemu_io
 from nuwa.errors import EXIT_CORRUPT, CorruptImageError
 from nuwa.formats import c_qcow2 as C
 from nuwa.formats import qcow2_repair
@@ -465,6 +465,27 @@ def test_dirty_data_cluster_inside_metadata_refused(dirty):
         f.seek(l2 + 8 * 40)
         f.write(struct.pack(">Q", C.QCOW_OFLAG_COPIED | l1))  # a data cluster on top of the L1 table
     _expect_refused(p, f"qcow2 L2 table @0x{l2:x} entry 40", "an L1 table")
+
+
+def test_l1_entry_of_flags_alone_refused_as_qemu_img_check_does(tmp_path):
+    """An L1 entry holding COPIED and no offset (found by the fuzzer): qemu's reader sees that
+    range unallocated, but qemu-img check counts cluster 0, the header, as its L2 table and
+    reads it as one: corrupt. Nuwa must count it so too and refuse to write, image untouched."""
+    p = str(tmp_path / "p.qcow2")
+    qemu_img("create", "-q", "-f", "qcow2", p, "2G")  # 4 L1 entries of 512 MiB each
+    qemu_io(p, "write -P 0x5a 0 128k")  # one L2 table in use, the other L1 entries free
+    with open(p, "rb") as f:
+        f.seek(36)
+        l1_size, l1 = struct.unpack(">IQ", f.read(12))
+        f.seek(l1)
+        entries = struct.unpack(f">{l1_size}Q", f.read(8 * l1_size))
+    free = entries.index(0)  # an L1 entry naming no L2 table yet
+    with open(p, "r+b") as f:
+        f.seek(l1 + 8 * free)
+        f.write(struct.pack(">Q", C.QCOW_OFLAG_COPIED))
+    assert qemu_check(p)[0] == 2
+    # (the counts differ from qemu's: it reads the header's bytes on as L2 entries)
+    _expect_refused(p, f"qcow2 L1 table @0x{l1:x} entry {free}", "used as an L2 table and as the header")
 
 
 # --- random crashes: qemu-io killed at a random point vs the rebuild ---------------------------------
