@@ -13,7 +13,7 @@ import errno
 import os
 import stat as _stat
 
-from nuwa.errors import fs_error
+from nuwa.errors import CorruptImageError, fs_error
 from nuwa.fs.content import is_zeros, pieces
 from nuwa.fs.ext4 import blockmap, extents
 from nuwa.fs.ext4.c_ext4 import EXT4_EXTENTS_FL, EXT4_INLINE_DATA_FL
@@ -35,6 +35,13 @@ class FileOps:
             return (1 << 32) - 1
         return blockmap.max_blocks(self.bs)
 
+    def max_file_size(self, node: Inode) -> int:
+        """The largest i_size e2fsck accepts for the inode's mapping (pass 1's size check):
+        2^32 blocks less a byte with extents, the blocks the indirect tree addresses without."""
+        if node.flags & EXT4_EXTENTS_FL:
+            return (1 << 32) * self.bs - 1
+        return blockmap.max_blocks(self.bs) * self.bs
+
     def file_read(self, node: Inode, offset: int, n: int) -> bytes:
         """Up to ``n`` bytes at ``offset`` (holes and uninitialised extents read as zeros)."""
         if node.is_dir:
@@ -44,6 +51,10 @@ class FileOps:
         size = node.size
         if offset >= size or n == 0:
             return b""
+        if size > self.max_file_size(node):
+            raise CorruptImageError(f"i_size {size} is larger than the {self.max_file_size(node)} bytes its block "
+                                    "map can address (e2fsck: 'i_size is ..., should be ...')",
+                                    where=f"ext4 inode {node.ino}")
         n = min(n, size - offset)
         if node.flags & EXT4_INLINE_DATA_FL:
             part = self.inline_bytes(node)[offset : offset + n]

@@ -137,3 +137,24 @@ def test_last_group_block_uninit_refuses_writing(seeds, tmp_path):
     assert r.returncode == EXIT_CORRUPT and "BLOCK_UNINIT" in r.stderr, r
     with open(img, "rb") as f:
         assert hashlib.sha256(f.read()).hexdigest() == before
+
+
+def test_a_size_past_what_the_extents_address_is_a_damaged_image(seeds, tmp_path):
+    # fuzz finding (session 14, inplace kind): /etc/group's i_size set to 2^63 + 10. Reading it
+    # (patch's dpkg reads /etc/group for statoverrides) made bytes() of the holes overflow: a
+    # traceback. e2fsck calls that size wrong (extents address 2^32 blocks); Nuwa now refuses
+    # to read such a file (exit 3, one line, the inode named) and the image stays as it was
+    img = str(tmp_path / "root.ext4")
+    shutil.copyfile(seeds["root.ext4"], img)
+    run([tool("debugfs"), "-w", "-R", "sif /etc/group size 0x800000000000000a", img])
+    r = run([tool("e2fsck"), "-fn", img], check=False)
+    assert "i_size is 9223372036854775818, should be" in r.stdout, r.stdout
+    with open(img, "rb") as f:
+        before = hashlib.sha256(f.read()).hexdigest()
+    r = nuwa("cat", img, "/etc/group")
+    assert r.returncode == EXIT_CORRUPT and "i_size 9223372036854775818" in r.stderr, r
+    assert r.stderr.count("\n") == 1
+    r = nuwa("cat", img, "/etc/os-release")
+    assert r.returncode == 0, r
+    with open(img, "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == before
