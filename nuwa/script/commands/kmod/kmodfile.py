@@ -322,7 +322,6 @@ class ModuleElf:
                     out.append((_text(name), crc, False))
         return out
 
-
     def needed_names(self) -> list[str]:
         """The names of :meth:`needed`, in its order, without a ``__versions`` entry whose
         name came earlier (CRCs and binding left out): all that depmod's dependency edges
@@ -332,7 +331,7 @@ class ModuleElf:
         version entries, and depmod's model must stay within 3x of the C program. The version
         names are cut out of the section in a few C-level passes (see :meth:`_version_names`),
         and each needed name is one slice; :meth:`needed` stays the exact reference, and a
-        test compares the two over real modules and malformed ones."""
+        property test compares the two over hand-built modules, malformed names included."""
         strtab, symtab = self._symtab()
         if symtab is None:
             raise ModuleFileError(errno.EINVAL, "no usable .symtab/.strtab")
