@@ -1,0 +1,46 @@
+"""nuwa.jsontext.dumps writes exactly json.dumps(indent=N)'s text (the report's bytes)."""
+
+import json
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nuwa.patch.jsontext import dumps
+
+_leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text()
+_docs = st.recursive(_leaves, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                          max_size=4), max_leaves=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_docs, st.sampled_from([1, 2, 4]))
+def test_same_text_as_json(doc, indent):
+    assert dumps(doc, indent=indent) == json.dumps(doc, indent=indent)
+
+
+def test_report_shaped_document():
+    doc = {"image": "/x/é.qcow2", "debs": [{"file": "a\"b\\c\n", "version": "1:2.3~rc1"}], "dry_run": False,
+           "counts": {"files": 3, "ratio": 0.5, "inf": math.inf, "nan": math.nan, "neg": -1e300},
+           "changes": [], "plan": {}, "reboot": None, "pairs": (1, (2, [])), "ctrl": "\x00\x7f\u2028\ud800"}
+    assert dumps(doc, indent=1) == json.dumps(doc, indent=1)
+
+
+def test_anything_else_is_json_dumps():
+    class Str(str):
+        pass
+
+    class Int(int):
+        def __repr__(self):
+            return "seven"
+
+    for doc in ({1: "int key"}, {"k": Str("sub")}, [Int(7)], {"t": (True, None)}, {None: 1}):
+        assert dumps(doc, indent=1) == json.dumps(doc, indent=1)
+    cyclic: list = []
+    cyclic.append(cyclic)
+    try:
+        dumps(cyclic)
+    except ValueError as e:  # json.dumps's "Circular reference detected"
+        assert "Circular" in str(e)
+    else:
+        raise AssertionError("a cycle must fail as json.dumps fails")
