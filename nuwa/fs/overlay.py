@@ -217,6 +217,8 @@ class SpoolContent:
 
     shared = False
     _held = 0
+    #: bumped by every write and truncation: a verdict about the bytes holds for one generation
+    gen = 0
 
     def __init__(self, arena: SpoolArena):
         self.arena = arena
@@ -259,6 +261,7 @@ class SpoolContent:
 
     def pwrite(self, offset: int, data: bytes) -> int:
         self._sha256 = None
+        self.gen += 1
         if self._in_memory and offset + len(data) > self.arena.spool_max:
             self.f.rollover()  # to disk before, not after: a 50 MB write is not held twice
             self._in_memory = False
@@ -278,6 +281,7 @@ class SpoolContent:
 
     def truncate(self, length: int) -> None:
         self._sha256 = None
+        self.gen += 1
         if length < self.size:
             self.f.truncate(length)
             self.blocks = {b for b in self.blocks if b * BLOCK < length}
@@ -343,6 +347,8 @@ class Overlay(MemoryFS):
         self._sps: list[Savepoint] = []
         self._touched: set = set()
         self._dirty: dict[int, Node] = {}
+        # id(content) -> (content, its write generation, backend path, same bytes?): _same_bytes
+        self._same_memo: dict[int, tuple] = {}
         # the names each directory had put or deleted (kept through rollbacks: a superset is
         # fine): with _dirty, where the overlay can differ from the backend (changes())
         self._slots: dict[int, tuple[Node, set[str]]] = {}
@@ -629,7 +635,9 @@ class Overlay(MemoryFS):
             if n is not None and isinstance(n.content, OriginContent) and path in self._backend_paths(n):
                 return True
             if n is not None and isinstance(n.content, SpoolContent):
-                return False  # no fingerprint can match spooled bytes: compare the contents
+                # no fingerprint can match spooled bytes: compare them with the backend's file
+                # here (what the diff would do), and keep the verdict for the commit
+                return self._same_bytes(path, n.content)
             return None
 
         def sha256_b(path):  # hashed from the spool, not read back through a handle
@@ -840,19 +848,34 @@ class Overlay(MemoryFS):
         if (not S.S_ISREG(st.st_mode) or st.st_nlink != 1 or not isinstance(c, SpoolContent)
                 or c.size != st.st_size or n.nlink != 1):
             return False
+        return self._same_bytes(bp, c)
+
+    def _same_bytes(self, bp: str, c: "SpoolContent") -> bool:
+        """Whether the backend's file ``bp`` holds exactly the bytes of ``c`` (the same size
+        asked first). Remembered for ``c`` as it is now (its write generation) and ``bp``: the
+        diff of :meth:`changes` compares the files a commit then asks about, and the backend
+        does not change until the commit."""
+        memo = self._same_memo.get(id(c))
+        if memo is not None and memo[0] is c and memo[1] == c.gen and memo[2] == bp:
+            return memo[3]
+        verdict = False
         try:
             h = self.backend.open_handle(bp)
         except OSError:
-            return False
-        try:
-            for off, chunk in pieces(h, c.size):
-                if chunk != c.pread(off, len(chunk)):
-                    return False
-                if off + len(chunk) == c.size:
-                    return True
-            return c.size == 0
-        finally:
-            h.close()
+            h = None
+        if h is not None:
+            try:
+                if h.size() == c.size:
+                    verdict = c.size == 0
+                    for off, chunk in pieces(h, c.size):
+                        if chunk != c.pread(off, len(chunk)):
+                            break
+                        if off + len(chunk) == c.size:
+                            verdict = True
+            finally:
+                h.close()
+        self._same_memo[id(c)] = (c, c.gen, bp, verdict)
+        return verdict
 
     def _apply_meta(self, p: str, n: Node):
         """Owner, mode and xattrs of ``p`` as ``n`` has them; returns the backend's lstat of
