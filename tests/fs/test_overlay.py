@@ -366,6 +366,34 @@ def test_commit_keeps_the_inode_of_a_file_replaced_by_the_same_bytes(tmp_path_fa
     _close_and_check(imgs)
 
 
+@pytest.mark.skipif("ext4" not in BACKENDS, reason="the ext4 engine (nuwa.fs.ext4.open_ext4) is not in this tree yet")
+def test_a_same_bytes_verdict_of_changes_does_not_outlive_a_write(tmp_path_factory):
+    """changes() finds /a/a.new's bytes equal to /a/a's (and keeps that verdict for the
+    commit); a write after it, of the same size, makes them differ: the commit writes the new
+    bytes into a new inode, as a truncation back to the same bytes keeps the old one."""
+    imgs = _two_ext4_trees(tmp_path_factory)
+    (_img_d, _dev_d, other), (_img_b, _dev_b, base) = imgs
+    ino = base.lstat("/a/a").st_ino
+    ov = Overlay(base)
+    ov.write_bytes("/a/a.new", b"hello")
+    ov.rename("/a/a.new", "/a/a")
+    assert [e.path for e in ov.changes() if "content" in e.changes] == []
+    h = ov.open_handle("/a/a", os.O_WRONLY)
+    h.pwrite(0, b"J")
+    h.close()
+    assert [e.path for e in ov.changes() if "content" in e.changes] == ["/a/a"]
+    h = ov.open_handle("/a/a", os.O_WRONLY)
+    h.pwrite(0, b"h")
+    h.close()
+    ov.changes()
+    h = ov.open_handle("/a/a", os.O_WRONLY)
+    h.pwrite(4, b"!")  # after the last changes(): only the commit sees it
+    h.close()
+    ov.commit()
+    assert base.read_bytes("/a/a") == b"hell!" and base.lstat("/a/a").st_ino != ino
+    _close_and_check(imgs)
+
+
 def test_commit_removes_names_under_a_directory_taken_along():
     """/a/b moves with /a (renamed after both were loaded): a name removed and one replaced in
     /a/b are removed there too (the generic backend path: unlink, then create)."""
