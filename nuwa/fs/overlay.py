@@ -728,6 +728,8 @@ class Overlay(MemoryFS):
             """Where backend path ``bp`` is once set aside (0), once placed (1), or at this
             point of step 3 (None: its set-aside node may be in the staging directory still, or
             placed): under the innermost set-aside node it was in, if any."""
+            if not carried:  # nothing set aside (most commits): every path is where it was
+                return bp
             q = _innermost(bp, carried)
             if q is None:
                 return bp
@@ -737,6 +739,8 @@ class Overlay(MemoryFS):
 
         def in_place(p: str, n: Node) -> bool:
             """``n`` is at ``p`` once the set-aside nodes are placed, with nothing to do."""
+            if not carried:
+                return p in self._backend_paths(n)
             return any(moved_to(bp, 1) == p for bp in self._backend_paths(n))
 
         # 2. removals, deepest first: names no longer there under each directory that keeps
@@ -770,6 +774,12 @@ class Overlay(MemoryFS):
                             self._kept.add(fp)  # its inode stays; step 5 and 6 set owner, mode, xattrs, times
                         else:
                             self._replacing.add(fp)  # created there in step 3, not linked to
+                        continue
+                    if (put is not None and cur is not None and cur.origin is None and S.S_ISLNK(cur.mode)
+                            and S.S_ISLNK(st.st_mode) and st.st_nlink == 1 and bp == fp
+                            and len(paths_of[id(cur)]) == 1 and moved_to(bp, 1) == fp
+                            and b.readlink(bp) == cur.target):
+                        self._kept.add(fp)  # a symlink to the same target: kept, as a file of the same bytes
                         continue
                     removals.append((moved_to(bp, 0), st.st_mode))
         for bp, mode in sorted(removals, key=lambda x: -x[0].count("/")):
@@ -816,12 +826,12 @@ class Overlay(MemoryFS):
     def _create(self, p: str, n: Node) -> None:
         b, put = self.backend, self._put
         kind = S.S_IFMT(n.mode)
-        if kind == S.S_IFDIR:
+        if p in self._kept:
+            pass  # the backend's file there holds these bytes (or symlink this target) already (step 2)
+        elif kind == S.S_IFDIR:
             b.mkdir(p, 0o700)
         elif kind == S.S_IFLNK:
             b.symlink(n.target, p)
-        elif kind == S.S_IFREG and p in self._kept:
-            pass  # the backend's file there holds these bytes already (step 2, _same_file)
         elif kind == S.S_IFREG and put is not None:
             # contents, owner, mode and times in one call: only xattrs are left for step 5
             put(p, n.content, n.content.size, n.mode, n.uid, n.gid, n.atime, n.mtime, replace=p in self._replacing)

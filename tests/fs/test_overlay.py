@@ -339,23 +339,32 @@ def test_commit_keeps_the_inode_of_a_file_replaced_by_the_same_bytes(tmp_path_fa
     mode, owner, xattrs and times (what one sees is what the rename would leave); a file
     whose bytes differ, or of the same size but one byte off, gets a new inode; the last name
     of a hard-linked file is replaced (its other name keeps the old bytes, as rename(2)
-    leaves it). Committed == applied directly; e2fsck clean."""
+    leaves it); a symlink replaced by one to the same target is kept too, one to another
+    target is replaced. Committed == applied directly; e2fsck clean."""
     seq = [("write", "/a/a.new", b"hello"), ("setxattr", "/a/a.new", "user.n", b"w", 0, False),
            ("chmod", "/a/a.new", 0o4711), ("lchown", "/a/a.new", 2, 3),
            ("utime", "/a/a.new", 5 * 10**18, 6 * 10**18, False), ("rename", "/a/a.new", "/a/a", False),
            ("write", "/c.new", b"x" * 5000), ("rename", "/c.new", "/c", False),
            ("write", "/k", b"same size, other"), ("write", "/k.new", b"same size, 0ther"),
-           ("rename", "/k.new", "/k", False)]
+           ("rename", "/k.new", "/k", False),
+           ("symlink", "/a/b", "/b.new"), ("lchown", "/b.new", 4, 4), ("utime", "/b.new", 7, 8, False),
+           ("rename", "/b.new", "/b", False),
+           ("symlink", "../x", "/a/b/a.new"), ("rename", "/a/b/a.new", "/a/b/a", False)]
     imgs = _two_ext4_trees(tmp_path_factory)
     (_img_d, _dev_d, direct), (_img_b, _dev_b, base) = imgs
     base.write_bytes("/k", b"same size, other")  # in the backend: the overlay replaces it
     direct.write_bytes("/k", b"same size, other")
     seq = [s for s in seq if s[1] != "/k" or s[0] != "write"]
-    ino_a, ino_c, ino_k = (base.lstat(p).st_ino for p in ("/a/a", "/c", "/k"))
+    ino_a, ino_c, ino_k, ino_b = (base.lstat(p).st_ino for p in ("/a/a", "/c", "/k", "/b"))
     ov = Overlay(base)
     got, want = run_steps(FsTarget(ov), seq), run_steps(FsTarget(direct), seq)
     assert got == want and all(r[0] == "ok" for r in got), got
+    made = []  # what the commit creates (an inode number alone could be the freed one again)
+    put, symlink = base.put_file, base.symlink
+    base.put_file = lambda p, *a, **k: (made.append(p), put(p, *a, **k))[1]
+    base.symlink = lambda t, p: (made.append(p), symlink(t, p))[1]
     ov.commit()
+    assert sorted(made) == ["/a/b/a", "/c", "/k"]
     assert snapshot(FsTarget(base)) == snapshot(FsTarget(direct))
     assert base.lstat("/a/a").st_ino == ino_a  # the same bytes: kept
     assert base.listxattr("/a/a", follow_symlinks=False) == ["user.n"]
@@ -363,6 +372,9 @@ def test_commit_keeps_the_inode_of_a_file_replaced_by_the_same_bytes(tmp_path_fa
     assert (oct(st.st_mode & 0o7777), st.st_uid, st.st_gid, st.st_mtime_ns) == (oct(0o711), 2, 3, 6 * 10**18)  # (lchown after chmod cleared setuid, as in direct)
     assert base.lstat("/c").st_ino != ino_c and base.lstat("/a/c").st_ino == ino_c  # hard-linked: replaced
     assert base.lstat("/k").st_ino != ino_k and base.read_bytes("/k") == b"same size, 0ther"
+    st = base.lstat("/b")  # a symlink to the same target: kept, with the new owner and times
+    assert (st.st_ino, st.st_uid, st.st_mtime_ns, base.readlink("/b")) == (ino_b, 4, 8, "/a/b")
+    assert base.readlink("/a/b/a") == "../x"
     _close_and_check(imgs)
 
 
