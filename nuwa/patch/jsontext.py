@@ -32,10 +32,49 @@ def _float(o: float) -> str:
     return float.__repr__(o)
 
 
+#: pieces of text gathered before they are written out (:func:`dump`): a report's text held
+#: whole, with its pieces, costs several times its size at the job's peak
+PIECES = 1 << 13
+
+
 def dumps(doc, indent: int = 1) -> str:
     """``json.dumps(doc, indent=indent)``, byte for byte."""
     out: list[str] = []
-    put = out.append
+    try:
+        _encode(doc, indent, out.append)
+    except _Other:
+        return json.dumps(doc, indent=indent)
+    return "".join(out)
+
+
+def dump(doc, f, indent: int = 1) -> None:
+    """``json.dump(doc, f, indent=indent)``, byte for byte, written to the text file ``f`` in
+    pieces of :data:`PIECES` strings (as json.dump streams its text, never all of it at once)."""
+    out: list[str] = []
+
+    def put(piece: str) -> None:
+        out.append(piece)
+        if len(out) >= PIECES:
+            f.write("".join(out))
+            out.clear()
+
+    if not f.seekable():  # a fallback could not take back what was written
+        f.write(dumps(doc, indent))
+        return
+    start = f.tell()
+    try:
+        _encode(doc, indent, put)
+    except _Other:
+        f.seek(start)
+        f.truncate()
+        json.dump(doc, f, indent=indent)
+        return
+    f.write("".join(out))
+
+
+def _encode(doc, indent: int, put) -> None:
+    """Hand the text of ``doc`` to ``put`` piece by piece; :class:`_Other` when it holds what
+    only ``json`` writes (the callers fall back to it)."""
     esc = encode_basestring_ascii
     step = " " * indent
     seen: set[int] = set()
@@ -91,6 +130,5 @@ def dumps(doc, indent: int = 1) -> str:
 
     try:
         value(doc, "\n")
-    except (_Other, RecursionError):
-        return json.dumps(doc, indent=indent)
-    return "".join(out)
+    except RecursionError:
+        raise _Other from None

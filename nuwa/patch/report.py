@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from nuwa.apt.changelog import CHANGELOG_MAX, cves_between, deb_changelog
 from nuwa.apt.reboot import REBOOT_PACKAGES
 from nuwa.errors import InvalidInputError, NuwaError, OperationFailedError
-from nuwa.patch.jsontext import dumps
+from nuwa.patch.jsontext import dump
 from nuwa.script.firstboot_status import dpkg_notes, job_status
 from nuwa.script.firstboot_status import summary_lines as firstboot_lines
 
@@ -447,9 +447,8 @@ def write_report(path: str, doc: dict) -> None:
     report too; the caller removes it if the commit then fails."""
     tmp = path + ".nuwa-tmp"
     try:
-        text = dumps(doc, indent=1)  # json.dump's text, faster (nuwa.patch.jsontext)
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+            dump(doc, f, indent=1)  # json.dump's text, faster (nuwa.patch.jsontext)
             f.write("\n")
         os.replace(tmp, path)
     except OSError as e:

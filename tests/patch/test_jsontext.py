@@ -44,3 +44,35 @@ def test_anything_else_is_json_dumps():
         assert "Circular" in str(e)
     else:
         raise AssertionError("a cycle must fail as json.dumps fails")
+
+
+@settings(max_examples=100, deadline=None)
+@given(_docs)
+def test_dump_writes_json_dump_text_in_pieces(tmp_path_factory, doc):
+    import nuwa.patch.jsontext as J
+
+    path = tmp_path_factory.mktemp("dump") / "doc.json"
+    old = J.PIECES
+    J.PIECES = 3  # many writes, as a large report makes
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("x")  # the fallback takes back only what dump wrote
+            J.dump(doc, f, indent=1)
+    finally:
+        J.PIECES = old
+    assert path.read_text(encoding="utf-8") == "x" + json.dumps(doc, indent=1)
+
+
+def test_dump_falls_back_after_writing_pieces(tmp_path):
+    import nuwa.patch.jsontext as J
+
+    doc = [{"k": list(range(50))}] * 50 + [{1: "an int key, late"}]
+    path = tmp_path / "doc.json"
+    old = J.PIECES
+    J.PIECES = 4
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            J.dump(doc, f, indent=1)
+    finally:
+        J.PIECES = old
+    assert path.read_text(encoding="utf-8") == json.dumps(doc, indent=1)
