@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import sys
 
 import nuwa
 from nuwa.errors import InvalidInputError, cap_message
+from nuwa.patch.jsontext import dumps
 from nuwa.patch.debfiles import open_debs
 from nuwa.patch.report import check_report_path, write_report
 from nuwa.patch.staging import check_target
@@ -137,7 +137,7 @@ def run_fleet(args) -> int:
     if args.report:
         write_report(args.report, doc)
     if args.json:
-        print(json.dumps(doc, indent=1))
+        print(dumps(doc, indent=1))
     elif not args.quiet:
         for line in report.text_lines():
             print(line)
@@ -191,7 +191,7 @@ def run_patch(args) -> int:
                                    firstboot_job_timeout=args.firstboot_job_timeout, progress=stages,
                                    changes=changes)
     if args.json:
-        print(json.dumps(report.to_json(), indent=1))
+        print(dumps(report.to_json(), indent=1))
     elif not args.quiet:
         for line in report.summary_lines():
             print(line)

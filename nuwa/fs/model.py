@@ -292,8 +292,15 @@ class Resolver:
         if self.cache:
             head, _sep, last = path.rpartition("/")
             hit = self._heads.get(head) if last and last != "." and last != ".." else None
-            if hit is not None:  # no trailing slash, a plain last name: walk only that
-                return self._walk(hit[0], [last], follow, [hit[1]], path)
+            if hit is not None:  # no trailing slash, a plain last name: look up only that
+                cur = hit[0]  # a directory (only those are kept)
+                check_name(last, path)
+                nxt = self.lookup(cur, last)
+                if nxt is None:
+                    return Resolved(cur, last, None)
+                if not follow or not _stat.S_ISLNK(self.mode(nxt)):
+                    return Resolved(cur, last, nxt)
+                return self._walk(cur, [last], follow, [hit[1]], path)  # a symlink to follow
         if path == "":
             raise fs_error(errno.ENOENT, path)
         hops = [0]

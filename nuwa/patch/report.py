@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import os
 import zlib
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from dataclasses import dataclass
 from nuwa.apt.changelog import CHANGELOG_MAX, cves_between, deb_changelog
 from nuwa.apt.reboot import REBOOT_PACKAGES
 from nuwa.errors import InvalidInputError, NuwaError, OperationFailedError
+from nuwa.patch.jsontext import dump
 from nuwa.script.firstboot_status import dpkg_notes, job_status
 from nuwa.script.firstboot_status import summary_lines as firstboot_lines
 
@@ -448,7 +448,7 @@ def write_report(path: str, doc: dict) -> None:
     tmp = path + ".nuwa-tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1)
+            dump(doc, f, indent=1)  # json.dump's text, faster (nuwa.patch.jsontext)
             f.write("\n")
         os.replace(tmp, path)
     except OSError as e:

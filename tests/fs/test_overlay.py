@@ -332,6 +332,80 @@ def test_commit_replaces_files_in_place_over_ext4(tmp_path_factory, case):
     _close_and_check(imgs)
 
 
+@pytest.mark.skipif("ext4" not in BACKENDS, reason="the ext4 engine (nuwa.fs.ext4.open_ext4) is not in this tree yet")
+def test_commit_keeps_the_inode_of_a_file_replaced_by_the_same_bytes(tmp_path_factory):
+    """dpkg's way (a .dpkg-new file renamed over the old one) with the bytes the old file
+    already holds: the commit keeps that inode and its blocks and gives it the new file's
+    mode, owner, xattrs and times (what one sees is what the rename would leave); a file
+    whose bytes differ, or of the same size but one byte off, gets a new inode; the last name
+    of a hard-linked file is replaced (its other name keeps the old bytes, as rename(2)
+    leaves it); a symlink replaced by one to the same target is kept too, one to another
+    target is replaced. Committed == applied directly; e2fsck clean."""
+    seq = [("write", "/a/a.new", b"hello"), ("setxattr", "/a/a.new", "user.n", b"w", 0, False),
+           ("chmod", "/a/a.new", 0o4711), ("lchown", "/a/a.new", 2, 3),
+           ("utime", "/a/a.new", 5 * 10**18, 6 * 10**18, False), ("rename", "/a/a.new", "/a/a", False),
+           ("write", "/c.new", b"x" * 5000), ("rename", "/c.new", "/c", False),
+           ("write", "/k", b"same size, other"), ("write", "/k.new", b"same size, 0ther"),
+           ("rename", "/k.new", "/k", False),
+           ("symlink", "/a/b", "/b.new"), ("lchown", "/b.new", 4, 4), ("utime", "/b.new", 7, 8, False),
+           ("rename", "/b.new", "/b", False),
+           ("symlink", "../x", "/a/b/a.new"), ("rename", "/a/b/a.new", "/a/b/a", False)]
+    imgs = _two_ext4_trees(tmp_path_factory)
+    (_img_d, _dev_d, direct), (_img_b, _dev_b, base) = imgs
+    base.write_bytes("/k", b"same size, other")  # in the backend: the overlay replaces it
+    direct.write_bytes("/k", b"same size, other")
+    seq = [s for s in seq if s[1] != "/k" or s[0] != "write"]
+    ino_a, ino_c, ino_k, ino_b = (base.lstat(p).st_ino for p in ("/a/a", "/c", "/k", "/b"))
+    ov = Overlay(base)
+    got, want = run_steps(FsTarget(ov), seq), run_steps(FsTarget(direct), seq)
+    assert got == want and all(r[0] == "ok" for r in got), got
+    made = []  # what the commit creates (an inode number alone could be the freed one again)
+    put, symlink = base.put_file, base.symlink
+    base.put_file = lambda p, *a, **k: (made.append(p), put(p, *a, **k))[1]
+    base.symlink = lambda t, p: (made.append(p), symlink(t, p))[1]
+    ov.commit()
+    assert sorted(made) == ["/a/b/a", "/c", "/k"]
+    assert snapshot(FsTarget(base)) == snapshot(FsTarget(direct))
+    assert base.lstat("/a/a").st_ino == ino_a  # the same bytes: kept
+    assert base.listxattr("/a/a", follow_symlinks=False) == ["user.n"]
+    st = base.lstat("/a/a")
+    assert (oct(st.st_mode & 0o7777), st.st_uid, st.st_gid, st.st_mtime_ns) == (oct(0o711), 2, 3, 6 * 10**18)  # (lchown after chmod cleared setuid, as in direct)
+    assert base.lstat("/c").st_ino != ino_c and base.lstat("/a/c").st_ino == ino_c  # hard-linked: replaced
+    assert base.lstat("/k").st_ino != ino_k and base.read_bytes("/k") == b"same size, 0ther"
+    st = base.lstat("/b")  # a symlink to the same target: kept, with the new owner and times
+    assert (st.st_ino, st.st_uid, st.st_mtime_ns, base.readlink("/b")) == (ino_b, 4, 8, "/a/b")
+    assert base.readlink("/a/b/a") == "../x"
+    _close_and_check(imgs)
+
+
+@pytest.mark.skipif("ext4" not in BACKENDS, reason="the ext4 engine (nuwa.fs.ext4.open_ext4) is not in this tree yet")
+def test_a_same_bytes_verdict_of_changes_does_not_outlive_a_write(tmp_path_factory):
+    """changes() finds /a/a.new's bytes equal to /a/a's (and keeps that verdict for the
+    commit); a write after it, of the same size, makes them differ: the commit writes the new
+    bytes into a new inode, as a truncation back to the same bytes keeps the old one."""
+    imgs = _two_ext4_trees(tmp_path_factory)
+    (_img_d, _dev_d, other), (_img_b, _dev_b, base) = imgs
+    ino = base.lstat("/a/a").st_ino
+    ov = Overlay(base)
+    ov.write_bytes("/a/a.new", b"hello")
+    ov.rename("/a/a.new", "/a/a")
+    assert [e.path for e in ov.changes() if "content" in e.changes] == []
+    h = ov.open_handle("/a/a", os.O_WRONLY)
+    h.pwrite(0, b"J")
+    h.close()
+    assert [e.path for e in ov.changes() if "content" in e.changes] == ["/a/a"]
+    h = ov.open_handle("/a/a", os.O_WRONLY)
+    h.pwrite(0, b"h")
+    h.close()
+    ov.changes()
+    h = ov.open_handle("/a/a", os.O_WRONLY)
+    h.pwrite(4, b"!")  # after the last changes(): only the commit sees it
+    h.close()
+    ov.commit()
+    assert base.read_bytes("/a/a") == b"hell!" and base.lstat("/a/a").st_ino != ino
+    _close_and_check(imgs)
+
+
 def test_commit_removes_names_under_a_directory_taken_along():
     """/a/b moves with /a (renamed after both were loaded): a name removed and one replaced in
     /a/b are removed there too (the generic backend path: unlink, then create)."""
