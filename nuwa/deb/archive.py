@@ -31,7 +31,7 @@ from typing import BinaryIO, Iterator
 
 from nuwa.deb.ar import ArReader
 from nuwa.deb.control import Paragraph, parse_control
-from nuwa.deb.xzblocks import hand_on, open_xz_blocks
+from nuwa.deb.xzblocks import hand_on, open_xz_blocks, parallel_layout
 from nuwa.errors import InvalidInputError, quote
 
 #: dpkg-deb's limits on what it reads into memory; a control.tar is a few kB in practice
@@ -149,11 +149,12 @@ class _ReadAhead(io.RawIOBase):
     CHUNK = 1 << 18
     DEPTH = 8
 
-    def __init__(self, inner: BinaryIO):
-        self._q: queue.Queue = queue.Queue(self.DEPTH)
+    def __init__(self, inner: BinaryIO, depth: int = DEPTH):
+        self._q: queue.Queue = queue.Queue(depth)
         self._stop = threading.Event()
         self._buf = memoryview(b"")
         self._done = False
+        self._started = False
         self._thread = threading.Thread(target=self._run, args=(inner,), name="nuwa-deb-readahead", daemon=True)
         self._thread.start()
 
@@ -179,6 +180,11 @@ class _ReadAhead(io.RawIOBase):
         return True
 
     def readinto(self, b) -> int:
+        if not self._started:
+            # a prefetch (a deeper queue) is read now: back to DEPTH chunks ahead as it drains
+            self._started = True
+            with self._q.mutex:
+                self._q.maxsize = min(self._q.maxsize, self.DEPTH)
         if not self._buf:
             if self._done:
                 return 0
@@ -204,11 +210,16 @@ class _ReadAhead(io.RawIOBase):
 READ_AHEAD_MIN = 256 << 10
 
 
-def read_ahead(stream: BinaryIO, size: int) -> BinaryIO:
-    """``stream`` read ahead in a thread when ``size`` (its compressed size) makes it worth it."""
+#: decoded bytes a prefetched data.tar may hold before its unpack starts (:meth:`DebArchive.prefetch`)
+PREFETCH_AHEAD = 16 << 20
+
+
+def read_ahead(stream: BinaryIO, size: int, depth: int = _ReadAhead.DEPTH) -> BinaryIO:
+    """``stream`` read ahead in a thread when ``size`` (its compressed size) makes it worth it,
+    up to ``depth`` chunks ahead of the consumer (until it starts reading: then the usual)."""
     if size < READ_AHEAD_MIN:
         return stream
-    return io.BufferedReader(_ReadAhead(stream), buffer_size=1 << 17)
+    return io.BufferedReader(_ReadAhead(stream, depth), buffer_size=1 << 17)
 
 
 @dataclass
@@ -279,6 +290,7 @@ class DebArchive:
         self.where = os.path.basename(path)
         self._data_member = None
         self._data_ext = ""
+        self._prefetched = None  # (file, stream) of a data.tar already being decompressed
         self.control_files: dict[str, ControlMember] = {}
         with open(path, "rb") as f:
             ar = ArReader(f, self.where)
@@ -368,6 +380,45 @@ class DebArchive:
         """``data.tar.xz`` etc."""
         return self._data_member.name
 
+    def prefetch(self) -> None:
+        """Start decompressing data.tar now, in the read-ahead thread, up to
+        :data:`PREFETCH_AHEAD` decoded bytes ahead of a reader that has not come yet: for the
+        archive unpacked next, while the one before it is unpacked and its scripts run (two
+        cores: the main thread seldom waits for the decompressor then). The next
+        :meth:`members` reads that stream; :meth:`drop_prefetch` stops it unread. Nothing
+        for a member too small to read ahead, or a multi-block .xz (decoded on its own
+        threads when it is read)."""
+        m = self._data_member
+        if self._prefetched is not None or m is None or m.size < READ_AHEAD_MIN:
+            return
+        f = open(self.path, "rb")
+        try:
+            if self._data_ext == ".xz" and parallel_layout(f, m.offset, m.size) is not None:
+                f.close()
+                return
+            where = f"{self.where}: {m.name}"
+            inner = decompressing_reader(ArReader(f, self.where).open(m), self._data_ext, where)
+            self._prefetched = (f, read_ahead(inner, m.size, PREFETCH_AHEAD // _ReadAhead.CHUNK))
+        except BaseException:
+            f.close()
+            raise
+
+    def drop_prefetch(self) -> None:
+        """Stop a prefetch that will not be read (its thread ends, its file is closed)."""
+        pre, self._prefetched = self._prefetched, None
+        if pre is not None:
+            pre[1].close()
+            pre[0].close()
+
+    def _data_stream(self, f: BinaryIO, ar: ArReader, where: str) -> BinaryIO:
+        """data.tar decompressed, read ahead: a multi-block .xz on several threads, anything
+        else by one decoder in the read-ahead thread."""
+        m = self._data_member
+        stream = open_xz_blocks(f, m.offset, m.size, where) if self._data_ext == ".xz" else None
+        if stream is None:
+            stream = read_ahead(decompressing_reader(ar.open(m), self._data_ext, where), m.size)
+        return stream
+
     def members(self) -> Iterator[DataMember]:
         """Stream data.tar's members, validated, in archive order."""
         m = self._data_member
@@ -375,12 +426,9 @@ class DebArchive:
         seen: set[str] = set()
         symlinks: set[str] = set()
         seen_dirs: set[str] = set()
-        with open(self.path, "rb") as f:
-            ar = ArReader(f, self.where)
-            # a multi-block .xz is decoded on several threads (they read ahead themselves)
-            stream = open_xz_blocks(f, m.offset, m.size, where) if self._data_ext == ".xz" else None
-            if stream is None:
-                stream = read_ahead(decompressing_reader(ar.open(m), self._data_ext, where), m.size)
+        pre, self._prefetched = self._prefetched, None
+        with (pre[0] if pre is not None else open(self.path, "rb")) as f:
+            stream = pre[1] if pre is not None else self._data_stream(f, ArReader(f, self.where), where)
             try:
                 try:
                     tf = tarfile.open(fileobj=stream, mode="r|")

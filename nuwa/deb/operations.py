@@ -85,6 +85,7 @@ class Dpkg:
         self.native_arch = native_arch or self._native_arch()
         self.verify = (not hasattr(fs, "savepoint")) if verify is None else verify
         self.report = Report()
+        self._upcoming: list[A.DebArchive] = []  # what the coming unpacks take (read_ahead)
 
     def _native_arch(self) -> str | None:
         """dpkg's compiled-in architecture, read from the image (``nuwa.deb.arch``: its dpkg
@@ -124,6 +125,41 @@ class Dpkg:
             self.fs.release(sp)
         return result
 
+    # ---- reading ahead ------------------------------------------------------------------------
+    def read_ahead(self, archives) -> None:
+        """The archives the coming unpacks take, in order (apt's whole sequence of dpkg calls,
+        or one call's operands): the first starts decompressing now, and unpacking each one
+        starts the next (:meth:`DebArchive.prefetch`), so that the decompressor works on a
+        second core while this one unpacks and runs scripts. :meth:`drop_read_ahead` ends it."""
+        self._upcoming = [a for a in archives if isinstance(a, A.DebArchive)]
+        if self._upcoming:
+            self._upcoming[0].prefetch()
+
+    def drop_read_ahead(self) -> None:
+        """Stop what was decompressed ahead and will not be unpacked (after a failure)."""
+        for a in self._upcoming:
+            a.drop_prefetch()
+        self._upcoming = []
+
+    def _next_after(self, deb: A.DebArchive) -> None:
+        up = self._upcoming
+        for i, a in enumerate(up):
+            if a is deb:
+                del up[:i + 1]
+                if up:
+                    up[0].prefetch()
+                return
+
+    def _unpacking(self, archives, fn):
+        """``fn()`` with ``archives`` read ahead, unless a caller already gave the order."""
+        if self._upcoming:
+            return fn()
+        self.read_ahead(archives)
+        try:
+            return fn()
+        finally:
+            self.drop_read_ahead()
+
     # ---- actions --------------------------------------------------------------------------------
     def _open(self, debs) -> list[A.DebArchive]:
         return [d if isinstance(d, A.DebArchive) else A.open_deb(d) for d in debs]
@@ -148,9 +184,10 @@ class Dpkg:
         archives = self._open(debs)
         self.db.open()
         self.db.log("startup archives unpack")
-        return [self._unpack_one(d) for d in archives]
+        return self._unpacking(archives, lambda: [self._unpack_one(d) for d in archives])
 
     def _unpack_one(self, deb: A.DebArchive):
+        self._next_after(deb)
         if self.verify:
             self.preflight(deb)
         rep: dict = {}
@@ -239,7 +276,7 @@ class Dpkg:
         archives = self._open(debs)
         self.db.open()
         self.db.log("startup archives install")
-        entries = [self._unpack_one(d) for d in archives]
+        entries = self._unpacking(archives, lambda: [self._unpack_one(d) for d in archives])
         self.configure_all(entries)
         return self.report
 

@@ -342,7 +342,18 @@ def open_xz_blocks(f: BinaryIO, offset: int, size: int, where: str, threads: int
     :data:`BLOCKS_MAX` Blocks.
     """
     threads = decode_threads() if threads is None else threads
-    if threads < 2 or size < PARALLEL_MIN:
+    if threads < 2:
+        return None
+    layout = parallel_layout(f, offset, size)
+    if layout is None:
+        return None
+    return io.BufferedReader(BlockDecoder(f.fileno(), offset, layout, threads, where), buffer_size=1 << 17)
+
+
+def parallel_layout(f: BinaryIO, offset: int, size: int) -> XzLayout | None:
+    """The Blocks of the .xz member at ``offset`` when :func:`open_xz_blocks` would decode it
+    on threads (given two), else None; starts nothing."""
+    if size < PARALLEL_MIN:
         return None
     try:
         if not f.seekable():
@@ -355,4 +366,4 @@ def open_xz_blocks(f: BinaryIO, offset: int, size: int, where: str, threads: int
         return None
     if sum(r.uncompressed_size for _, r in layout.blocks[1:]) < PARALLEL_REST_MIN:
         return None
-    return io.BufferedReader(BlockDecoder(fd, offset, layout, threads, where), buffer_size=1 << 17)
+    return layout

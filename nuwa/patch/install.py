@@ -78,6 +78,16 @@ def install_steps(fs, steps, runner=None, progress=None, **dpkg_options) -> Appl
     for action, operands in steps:
         totals[action] = totals.get(action, 0) + max(len(operands), 1)
     done: dict[str, int] = {}
+    d.read_ahead([a for action, operands in steps if action == "unpack" for a in operands])
+    try:
+        _run_steps(d, steps, progress, totals, done)
+    finally:
+        d.drop_read_ahead()
+    d.commit()
+    return Applied(d, runner)
+
+
+def _run_steps(d: Dpkg, steps, progress, totals: dict, done: dict) -> None:
     for action, operands in steps:
         if progress is not None:
             done[action] = done.get(action, 0) + max(len(operands), 1)
@@ -96,8 +106,6 @@ def install_steps(fs, steps, runner=None, progress=None, **dpkg_options) -> Appl
         else:
             raise InternalError(f"unknown dpkg step {action!r}")
         d.end_run()
-    d.commit()
-    return Applied(d, runner)
 
 
 def _named(err: NuwaError, archives) -> NuwaError:
