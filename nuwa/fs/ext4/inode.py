@@ -220,12 +220,23 @@ class InodeTable:
         """A zeroed record for a freshly allocated inode (caller sets fields, then marks dirty)."""
         raw = bytearray(self.isz)
         if self.isz > 128:
-            want = self.sb.f["s_want_extra_isize"] or 32
-            struct.pack_into("<H", raw, 128, min(want, self.isz - 128))
+            struct.pack_into("<H", raw, 128, self._new_extra_isize())
         node = Inode(ino, bytes(raw), self.huge, self.bs)  # the caller sets i_generation
         self._cache[ino] = node
         self.dirty[ino] = node
         return node
+
+    def _new_extra_isize(self) -> int:
+        """``i_extra_isize`` of a new inode: the superblock's ``s_want_extra_isize`` when e2fsck
+        accepts it (a multiple of 4, from 4 up to what the record leaves past 128 bytes), else
+        32 (the kernel's own record past 128 bytes) within that room. A superblock asking for
+        33 made the writer create inodes e2fsck calls invalid (and the kernel's iget refuses:
+        "bad extra_isize")."""
+        room = self.isz - 128
+        want = self.sb.f["s_want_extra_isize"]
+        if want and want % 4 == 0 and 4 <= want <= room:
+            return want
+        return min(32, room)
 
     def mark_dirty(self, node: Inode) -> None:
         """Schedule ``node`` for writing in the next flush."""

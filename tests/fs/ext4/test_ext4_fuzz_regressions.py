@@ -158,3 +158,23 @@ def test_a_size_past_what_the_extents_address_is_a_damaged_image(seeds, tmp_path
     assert r.returncode == 0, r
     with open(img, "rb") as f:
         assert hashlib.sha256(f.read()).hexdigest() == before
+
+
+def test_new_inodes_take_no_invalid_extra_isize_from_the_superblock(seeds, tmp_path):
+    # fuzz finding (session 14, campaign 8, inplace kind): s_want_extra_isize = 33. The writer
+    # gave new inodes that i_extra_isize: e2fsck "Inode N has a extra size (33) which is
+    # invalid" (the kernel's iget refuses it too). A wish e2fsck rejects (not a multiple of 4,
+    # or past the record) now gives the kernel's own 32
+    img = str(tmp_path / "root.ext4")
+    shutil.copyfile(seeds["root.ext4"], img)
+    _sb_patch(img, 0x15E, struct.pack("<H", 33))
+    r = run([tool("e2fsck"), "-fn", img], check=False)
+    assert "Bad desired extra isize in superblock (33)" in r.stdout and r.returncode == 0, r.stdout
+    payload = tmp_path / "payload"
+    payload.write_bytes(b"payload\n")
+    r = nuwa("copy-in", img, str(payload), "/root", "--in-place")
+    assert r.returncode == 0, r
+    r = run([tool("e2fsck"), "-fn", img], check=False)
+    assert r.returncode == 0 and "extra size" not in r.stdout, r.stdout
+    r = run([tool("debugfs"), "-R", "stat /root/payload", img])
+    assert "Size of extra inode fields: 32" in r.stdout, r.stdout
