@@ -376,6 +376,7 @@ def run_helper(inv: Invocation, version: str, flags: str, script: str, args: lis
 
 
 def _run_helper(inv: Invocation, version: str, flags: str, script: str, args: list[str]) -> int:
+    # late: the debconf frontend and its config models load only when a helper runs
     from nuwa.script.commands.debconf.frontend import CONFMODULES
 
     label = f"apt-listchanges's {posixpath.basename(script)}"
