@@ -17,6 +17,7 @@ import pytest
 
 from accounts_harness import Pair, check_case
 from debian_tree import bookworm_tree
+from helpers.setups import both
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.script.context import Defer, Invocation
 from nuwa.script.commands import default_models
@@ -49,13 +50,6 @@ def edit(rel: str, old: str | None, new: str, count: int = 1):
         with open(p, "wb") as f:
             f.write(data.encode())
         os.utime(p, ns=(FIXED_NS, FIXED_NS))
-    return setup
-
-
-def both(*setups):
-    def setup(root):
-        for s in setups:
-            s(root)
     return setup
 
 

@@ -21,6 +21,7 @@ import time
 import pytest
 
 from debian_tree import bookworm_tree
+from helpers.setups import both
 
 pytestmark = pytest.mark.root
 
@@ -78,13 +79,6 @@ def debconf(commands: str = "", selections: str = ""):
         if selections:
             subprocess.run(["chroot", root, "debconf-set-selections"], input=selections.encode(), check=True,
                            capture_output=True, env=PATH_ENV)
-    return setup
-
-
-def both(*setups):
-    def setup(root):
-        for s in setups:
-            s(root)
     return setup
 
 

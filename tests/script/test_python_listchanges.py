@@ -20,6 +20,7 @@ import time
 import pytest
 
 from debian_tree import bookworm_tree
+from helpers.setups import both
 
 pytestmark = pytest.mark.root
 
@@ -52,13 +53,6 @@ def preseed(line: str):
     def setup(root):
         subprocess.run(["chroot", root, "debconf-set-selections"], input=line.encode(), check=True,
                        capture_output=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"})
-    return setup
-
-
-def both(*setups):
-    def setup(root):
-        for s in setups:
-            s(root)
     return setup
 
 

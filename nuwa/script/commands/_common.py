@@ -8,6 +8,7 @@ name needs it) used by cat, wc, md5sum and friends.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import stat as _stat
@@ -232,3 +233,12 @@ def selinux_context_option(inv: Invocation, value: str | None, warning: str | No
 def mode_string(mode: int) -> str:
     """``ls -l``'s ten-character mode string (``drwxr-xr-x``), as ``stat %A`` prints it."""
     return _stat.filemode(mode)
+
+
+def content_sha256(fs, path: str) -> str | None:
+    """The SHA-256 (hex) of the file at image path ``path``, None when it cannot be read: how
+    the models that recognise a fixed program or module by its text guard it."""
+    try:
+        return hashlib.sha256(fs.read_bytes(path)).hexdigest()
+    except (OSError, ValueError):
+        return None

@@ -27,9 +27,9 @@ prints of Perl internals) and any case where Perl's hash order would decide the 
 
 from __future__ import annotations
 
-import hashlib
 import re
 
+from nuwa.script.commands._common import content_sha256
 from nuwa.script.commands.debconf.confmodule import ConfModule
 from nuwa.script.commands.debconf.db import ENC, ERRORS
 from nuwa.script.context import Defer
@@ -317,13 +317,6 @@ class SelectRun:
             raise Defer(f"dc_debconf_select dies: Could not open {path} for write ({e})") from None
 
 
-def _sha256(fs, path: str) -> str | None:
-    try:
-        return hashlib.sha256(fs.read_bytes(path)).hexdigest()
-    except (OSError, ValueError):
-        return None
-
-
 def run_config(inv, fs, path: str, cm: ConfModule) -> int | None:
     """Run the Perl config at ``path`` as debconf's frontend's child, talking to ``cm``.
 
@@ -348,7 +341,7 @@ def run_config(inv, fs, path: str, cm: ConfModule) -> int | None:
     client = PerlClient(cm)
     client.call("version", "2.0")
     if fs.exists(SELECT) and (not needs_elanguages or fs.exists(ELANGUAGES)):
-        if _sha256(fs, SELECT) not in KNOWN_SELECT:
+        if content_sha256(fs, SELECT) not in KNOWN_SELECT:
             raise Defer(f"{path}: requires {SELECT} of a dictionaries-common version not modelled")
         SelectRun(client, inv, fs, cls).run()
     return 0

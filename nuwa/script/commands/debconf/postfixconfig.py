@@ -22,9 +22,9 @@ value compared, chomped or sent) or a ``SET`` of a multi-line value defers.
 
 from __future__ import annotations
 
-import hashlib
 import re
 
+from nuwa.script.commands._common import content_sha256
 from nuwa.script.commands.debconf.confmodule import ConfModule
 from nuwa.script.commands.debconf.perlconfig import CLIENT, PERL, PerlClient
 from nuwa.script.context import Defer, Invocation
@@ -259,20 +259,13 @@ def _perl_suffix_match(hostname: str, mailname: str) -> bool:
     return re.search(r"(^|[.])" + mailname + r"(?=\n?\Z)", hostname) is not None
 
 
-def _sha256(fs, path: str) -> str | None:
-    try:
-        return hashlib.sha256(fs.read_bytes(path)).hexdigest()
-    except (OSError, ValueError):
-        return None
-
-
 def run_config(inv: Invocation, fs, path: str, cm: ConfModule, argv: list[str]) -> int | None:
     """Run postfix's config at ``path`` with ``argv`` as the frontend's child talking to ``cm``.
 
     None if ``path`` is not that config (the caller defers as before); raises :class:`Defer`
     with the reason where the run reaches something not modelled.
     """
-    if _sha256(fs, path) not in KNOWN_CONFIG:
+    if content_sha256(fs, path) not in KNOWN_CONFIG:
         return None
     for need in (PERL, CLIENT):
         if not fs.exists(need):

@@ -274,6 +274,27 @@ class ModuleElf:
             return 0xFFFFFFFFFFFFFFFF
         return struct.unpack_from(self.endian + "I", self.data, off + crc)[0]
 
+    def _undefined_names(self) -> tuple[bytes, list[int], list[int], bytes]:
+        """What both needed-symbol readers start from: ``.strtab``, the indexes of the
+        undefined symbols depmod reads (SPARC's register symbols left out), each one's name
+        offset (checked to lie inside ``.strtab``, as libkmod refuses the module otherwise)
+        and the ``st_info`` column of the whole table."""
+        strtab, symtab = self._symtab()
+        if symtab is None:
+            raise ModuleFileError(errno.EINVAL, "no usable .symtab/.strtab")
+        _, info_at, _ = self._layout()
+        infos = symtab[info_at::self._sym.size]  # st_info of every symbol, the null one first
+        und = self._undefined(symtab)
+        if self.machine in (EM_SPARC, EM_SPARCV9):
+            und = [i for i in und if infos[i] & 0xF != STT_REGISTER]
+        st_names = self._st_names(symtab)
+        offs = [st_names[i - 1] for i in und]
+        nstr = len(strtab)
+        if offs and max(offs) >= nstr:
+            i = next(i for i, o in zip(und, offs) if o >= nstr)
+            raise ModuleFileError(errno.EINVAL, f".symtab entry {i} wants .strtab offset {st_names[i - 1]} of {nstr}")
+        return strtab, und, offs, infos
+
     def needed(self) -> list[tuple[str, int, bool]]:
         """``kmod_elf_get_dependency_symbols``: undefined symbols in ``.symtab`` order, then
         the ``__versions`` entries no symbol used (``module_layout``)."""
@@ -287,24 +308,11 @@ class ModuleElf:
         for i, (name, crc) in enumerate(entries):
             if name not in vers:  # kmod_elf_crc_find takes the first entry of a name
                 vers[name] = (i, crc)
-        strtab, symtab = self._symtab()
-        if symtab is None:
-            raise ModuleFileError(errno.EINVAL, "no usable .symtab/.strtab")
+        strtab, und, offs, infos = self._undefined_names()
         visited = set()
         out: list[Symbol] = []
-        register = self.machine in (EM_SPARC, EM_SPARCV9)
-        size = self._sym.size
-        _, info_at, _ = self._layout()
-        nstr = len(strtab)
         find = strtab.find
-        st_names = self._st_names(symtab)
-        for i in self._undefined(symtab):
-            info = symtab[i * size + info_at]
-            if register and info & 0xF == STT_REGISTER:
-                continue
-            name_off = st_names[i - 1]
-            if name_off >= nstr:
-                raise ModuleFileError(errno.EINVAL, f".symtab entry {i} wants .strtab offset {name_off} of {nstr}")
+        for i, name_off in zip(und, offs):
             end = find(b"\0", name_off)
             name = strtab[name_off:end] if end >= 0 else strtab[name_off:]
             if not name:
@@ -315,7 +323,7 @@ class ModuleElf:
                 visited.add(hit[0])
                 crc = hit[1]
             # plain tuples (a Symbol's fields): tens of thousands are made per depmod run
-            out.append((name.decode("utf-8", "surrogateescape"), crc, (info >> 4) == STB_WEAK))
+            out.append((name.decode("utf-8", "surrogateescape"), crc, (infos[i] >> 4) == STB_WEAK))
         if len(visited) < len(entries):
             for i, (name, crc) in enumerate(entries):
                 if i not in visited:
@@ -332,20 +340,7 @@ class ModuleElf:
         names are cut out of the section in a few C-level passes (see :meth:`_version_names`),
         and each needed name is one slice; :meth:`needed` stays the exact reference, and a
         property test compares the two over hand-built modules, malformed names included."""
-        strtab, symtab = self._symtab()
-        if symtab is None:
-            raise ModuleFileError(errno.EINVAL, "no usable .symtab/.strtab")
-        und = self._undefined(symtab)
-        if self.machine in (EM_SPARC, EM_SPARCV9):
-            _, info_at, _ = self._layout()
-            infos = symtab[info_at::self._sym.size]
-            und = [i for i in und if infos[i] & 0xF != STT_REGISTER]
-        st_names = self._st_names(symtab)
-        offs = [st_names[i - 1] for i in und]
-        nstr = len(strtab)
-        if offs and max(offs) >= nstr:
-            i = next(i for i, o in zip(und, offs) if o >= nstr)
-            raise ModuleFileError(errno.EINVAL, f".symtab entry {i} wants .strtab offset {st_names[i - 1]} of {nstr}")
+        strtab, _und, offs, _infos = self._undefined_names()
         if strtab[-1:] == b"\0" and strtab.isascii():  # every name ends inside the table
             text = strtab.decode("ascii")
             find = text.find

@@ -24,10 +24,10 @@ sure of its reading (non-ASCII text, ``\\r``, the ``DEFAULT`` section).
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 import re
 
+from nuwa.script.commands._common import content_sha256
 from nuwa.script.context import Defer, Invocation
 from nuwa.script.record import ScriptDeferred
 
@@ -48,13 +48,6 @@ QUESTIONS = [("frontend", "medium", "list", "frontend"), ("which", "medium", "li
              ("save-seen", "low", "seen", None)]
 BOOLEAN_STATES = {"1": True, "yes": True, "true": True, "on": True, "0": False, "no": False, "false": False,
                   "off": False}
-
-
-def _sha256(fs, path: str) -> str | None:
-    try:
-        return hashlib.sha256(fs.read_bytes(path)).hexdigest()
-    except (OSError, ValueError):
-        return None
 
 
 # ---- where Python finds a module -----------------------------------------------------------
@@ -123,7 +116,7 @@ def import_probe(inv: Invocation, version: str, code: str) -> int:
     found = find_module(inv, "debconf", sys_path(inv, inv.cwd, version))
     if found is None:
         return _no_module(inv, "debconf", "<string>")
-    if found != DEBCONF_PY or _sha256(inv.fs, found) not in KNOWN_DEBCONF:
+    if found != DEBCONF_PY or content_sha256(inv.fs, found) not in KNOWN_DEBCONF:
         raise Defer(f"python{version} -c {code!r}: {found} is not python3-debconf 1.5.82's")
     return 0
 
@@ -360,7 +353,7 @@ def _precheck(config: Config, postinst: bool, label: str) -> None:
 
 def recognise(inv: Invocation, script: str) -> bool:
     """Whether ``script`` (a path in the image) is the helper this module models."""
-    return _sha256(inv.fs, script) in KNOWN_HELPER
+    return content_sha256(inv.fs, script) in KNOWN_HELPER
 
 
 def run_helper(inv: Invocation, version: str, flags: str, script: str, args: list[str]) -> int:
@@ -389,7 +382,7 @@ def _run_helper(inv: Invocation, version: str, flags: str, script: str, args: li
         found = find_module(inv, mod, path)
         if found is None:  # the traceback names the helper's line and source: not modelled
             raise Defer(f"{label}: no module {mod!r} on sys.path (the helper fails with a traceback)")
-        if found != want or _sha256(inv.fs, found) not in known:
+        if found != want or content_sha256(inv.fs, found) not in known:
             raise Defer(f"{label}: {found} is not a version modelled")
     if len(args) < 2:
         inv.err("Usage: script postinst|config config_file mainscript_params\n")

@@ -84,27 +84,23 @@ def _value(params: dict, name: str) -> str:
     raise Defer(f"postconf: the default of {name} is not modelled (computed at run time or not in the table)")
 
 
+#: ``$$``, ``${name}``, ``$(name)``, ``$name``; a ``$`` followed by none of them matches alone
+_MACRO = re.compile(r"\$(?:\$|\{([A-Za-z0-9_]+)\}|\(([A-Za-z0-9_]+)\)|([A-Za-z0-9_]+))?")
+
+
 def expand(params: dict, value: str, depth: int = 0) -> str:
     """``mac_expand`` of ``$name``, ``${name}``, ``$(name)`` and ``$$``, recursively."""
     if depth > 100:
         raise Defer("postconf: a recursive $-expansion")
-    out, i = [], 0
-    while i < len(value):
-        c = value[i]
-        if c != "$":
-            out.append(c)
-            i += 1
-            continue
-        m = re.compile(r"\$(?:\$|\{([A-Za-z0-9_]+)\}|\(([A-Za-z0-9_]+)\)|([A-Za-z0-9_]+))").match(value, i)
-        if m is None:
-            raise Defer(f"postconf: the $-expression in {value!r} is not modelled")
+
+    def one(m: re.Match) -> str:
         if m.group(0) == "$$":
-            out.append("$")
-        else:
-            name = m.group(1) or m.group(2) or m.group(3)
-            out.append(expand(params, _value(params, name), depth + 1))
-        i = m.end()
-    return "".join(out)
+            return "$"
+        name = m.group(1) or m.group(2) or m.group(3)
+        if name is None:
+            raise Defer(f"postconf: the $-expression in {value!r} is not modelled")
+        return expand(params, _value(params, name), depth + 1)
+    return _MACRO.sub(one, value)
 
 
 def _split_nameval(arg: str) -> tuple[str, str]:
