@@ -291,6 +291,7 @@ class DebArchive:
         self._data_member = None
         self._data_ext = ""
         self._prefetched = None  # (file, stream) of a data.tar already being decompressed
+        self._multi_block: bool | None = None  # see multi_block()
         self.control_files: dict[str, ControlMember] = {}
         with open(path, "rb") as f:
             ar = ArReader(f, self.where)
@@ -381,27 +382,39 @@ class DebArchive:
         return self._data_member.name
 
     def prefetch(self) -> None:
-        """Start decompressing data.tar now, in the read-ahead thread, up to
-        :data:`PREFETCH_AHEAD` decoded bytes ahead of a reader that has not come yet: for the
+        """Start decompressing data.tar now, ahead of a reader that has not come yet: for the
         archive unpacked next, while the one before it is unpacked and its scripts run (two
-        cores: the main thread seldom waits for the decompressor then). The next
-        :meth:`members` reads that stream; :meth:`drop_prefetch` stops it unread. Nothing
-        for a member too small to read ahead, or a multi-block .xz (decoded on its own
-        threads when it is read)."""
+        cores: the main thread seldom waits for the decompressor then). One stream is decoded
+        in the read-ahead thread up to :data:`PREFETCH_AHEAD` decoded bytes; a multi-block .xz
+        (a kernel's) by its early decoder, its first Blocks whole (``xzblocks.EARLY_BUDGET``).
+        The next :meth:`members` reads that stream; :meth:`drop_prefetch` stops it unread.
+        Nothing for a member too small to read ahead."""
         m = self._data_member
         if self._prefetched is not None or m is None or m.size < READ_AHEAD_MIN:
             return
         f = open(self.path, "rb")
         try:
-            if self._data_ext == ".xz" and parallel_layout(f, m.offset, m.size) is not None:
-                f.close()
-                return
             where = f"{self.where}: {m.name}"
+            blocks = open_xz_blocks(f, m.offset, m.size, where, early=True) if self._data_ext == ".xz" else None
+            if blocks is not None:
+                self._prefetched = (f, blocks)
+                return
             inner = decompressing_reader(ArReader(f, self.where).open(m), self._data_ext, where)
             self._prefetched = (f, read_ahead(inner, m.size, PREFETCH_AHEAD // _ReadAhead.CHUNK))
         except BaseException:
             f.close()
             raise
+
+    def multi_block(self) -> bool:
+        """Whether data.tar is a .xz of Blocks decoded on threads (a kernel's: the longest
+        decode of an upgrade, worth starting long before its turn). Read once: the Index."""
+        if self._multi_block is None:
+            m = self._data_member
+            self._multi_block = False
+            if m is not None and self._data_ext == ".xz" and m.size >= READ_AHEAD_MIN:
+                with open(self.path, "rb") as f:
+                    self._multi_block = parallel_layout(f, m.offset, m.size) is not None
+        return self._multi_block
 
     def drop_prefetch(self) -> None:
         """Stop a prefetch that will not be read (its thread ends, its file is closed)."""

@@ -132,8 +132,7 @@ class Dpkg:
         starts the next (:meth:`DebArchive.prefetch`), so that the decompressor works on a
         second core while this one unpacks and runs scripts. :meth:`drop_read_ahead` ends it."""
         self._upcoming = [a for a in archives if isinstance(a, A.DebArchive)]
-        if self._upcoming:
-            self._upcoming[0].prefetch()
+        self._prefetch_upcoming()
 
     def drop_read_ahead(self) -> None:
         """Stop what was decompressed ahead and will not be unpacked (after a failure)."""
@@ -141,13 +140,24 @@ class Dpkg:
             a.drop_prefetch()
         self._upcoming = []
 
+    def _prefetch_upcoming(self) -> None:
+        """The next archive starts decompressing, and so does the first multi-block .xz still
+        to come (a kernel's data.tar: its first Blocks take the longest decode of an upgrade,
+        done by then on the core the scripts and smaller unpacks leave idle)."""
+        up = self._upcoming
+        if up:
+            up[0].prefetch()
+            for a in up[1:]:
+                if a.multi_block():
+                    a.prefetch()
+                    break
+
     def _next_after(self, deb: A.DebArchive) -> None:
         up = self._upcoming
         for i, a in enumerate(up):
             if a is deb:
                 del up[:i + 1]
-                if up:
-                    up[0].prefetch()
+                self._prefetch_upcoming()
                 return
 
     def _unpacking(self, archives, fn):

@@ -78,6 +78,9 @@ AHEAD_MAX = 32 << 20
 #: decoded bytes (as the Index records them) the Blocks ahead of the consumer may hold
 #: together, past the one Block ahead always allowed: two of xz's default 24 MiB Blocks
 AHEAD_BUDGET = 48 << 20
+#: decoded bytes an early decoder (:class:`BlockDecoder` ``early``) may hold before its
+#: consumer comes: the first Blocks, one at a time, while they add up to at most this
+EARLY_BUDGET = 48 << 20
 #: and at most this many Blocks ahead (small Blocks gain nothing from running far ahead)
 AHEAD_BLOCKS = 4
 #: compressed bytes read per ``pread``
@@ -182,9 +185,12 @@ class BlockDecoder(io.RawIOBase):
     Errors a worker meets (corrupt data, a short read) are raised in the consumer after the
     bytes of that Block decoded before them, as :class:`InvalidInputError` naming the Block.
     ``close`` stops and joins the workers; a consumer that stops early leaves no thread behind.
+    ``early``: made before its consumer comes (a prefetch), one worker decodes the first Blocks
+    whole, one at a time, while they add up to :data:`EARLY_BUDGET`; the consumer's first read
+    lets every worker go on by the usual rules.
     """
 
-    def __init__(self, fd: int, base: int, layout: XzLayout, threads: int, where: str):
+    def __init__(self, fd: int, base: int, layout: XzLayout, threads: int, where: str, early: bool = False):
         self._fd = fd
         self._base = base
         self._where = where
@@ -197,6 +203,9 @@ class BlockDecoder(io.RawIOBase):
         self._next = 0  # the next Block a worker claims
         self._current = 0  # the Block the consumer reads
         self._buf = memoryview(b"")
+        # until the consumer's first read: one worker decodes the first Blocks whole, one after
+        # the other, within EARLY_BUDGET (work for an idle core while the stream waits its turn)
+        self._early = early
         self._threads = [threading.Thread(target=self._work, name=f"nuwa-xz-block-{i}", daemon=True)
                          for i in range(threads)]
         for t in self._threads:
@@ -215,6 +224,9 @@ class BlockDecoder(io.RawIOBase):
 
     def _may_claim(self, k: int) -> bool:
         """May a worker start Block ``k`` now (under the condition)?"""
+        if self._early:
+            return (all(b.done for b in self._blocks[:k])
+                    and sum(b.record.uncompressed_size for b in self._blocks[:k + 1]) <= EARLY_BUDGET)
         if k <= self._current + self._ahead:
             return True
         if k > self._current + AHEAD_BLOCKS:
@@ -229,7 +241,8 @@ class BlockDecoder(io.RawIOBase):
         if block.produced > block.record.uncompressed_size:  # liblzma would say so at the Block's end
             raise self._error(block, "corrupt .xz data: block decodes to more than its recorded size")
         with self._cond:
-            while not self._stop and block.queued >= (QUEUED_MAX if block.number == self._current else AHEAD_MAX):
+            while not self._stop and block.queued >= (QUEUED_MAX if block.number == self._current and not self._early
+                                                       else AHEAD_MAX):
                 self._cond.wait()
             if self._stop:
                 return False
@@ -299,6 +312,10 @@ class BlockDecoder(io.RawIOBase):
         return True
 
     def readinto(self, b) -> int:
+        if self._early:
+            with self._cond:
+                self._early = False  # the consumer is here: the usual rules, every worker
+                self._cond.notify_all()
         while not self._buf:
             if self._current >= len(self._blocks):
                 return 0
@@ -333,8 +350,10 @@ class BlockDecoder(io.RawIOBase):
         super().close()
 
 
-def open_xz_blocks(f: BinaryIO, offset: int, size: int, where: str, threads: int | None = None) -> BinaryIO | None:
-    """The .xz member at ``offset`` (``size`` bytes) of the open file ``f``, decoded on threads.
+def open_xz_blocks(f: BinaryIO, offset: int, size: int, where: str, threads: int | None = None,
+                   early: bool = False) -> BinaryIO | None:
+    """The .xz member at ``offset`` (``size`` bytes) of the open file ``f``, decoded on threads
+    (``early``: starting before its reader comes, see :class:`BlockDecoder`).
 
     None when the single decoder should do it: a small member, one decoder thread, a source
     that cannot be read at offsets, framing that does not parse or add up, a single Block,
@@ -347,7 +366,7 @@ def open_xz_blocks(f: BinaryIO, offset: int, size: int, where: str, threads: int
     layout = parallel_layout(f, offset, size)
     if layout is None:
         return None
-    return io.BufferedReader(BlockDecoder(f.fileno(), offset, layout, threads, where), buffer_size=1 << 17)
+    return io.BufferedReader(BlockDecoder(f.fileno(), offset, layout, threads, where, early), buffer_size=1 << 17)
 
 
 def parallel_layout(f: BinaryIO, offset: int, size: int) -> XzLayout | None:

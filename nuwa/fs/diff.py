@@ -246,7 +246,7 @@ class _Differ:
                     changes.append("content")
                     if self.hashes:
                         at.sha256, bt.sha256 = sha256_of(self.a, path), self._sha256(self.b, path)
-                elif not self._same_content(path, st_a, st_b) and not same_bytes(self.a, self.b, path, at.size):
+                elif not self._same(path, st_a, st_b, at.size):
                     ha, hb = sha256_of(self.a, path), self._sha256(self.b, path)
                     if ha != hb:  # hashes are reported only for contents that differ
                         at.sha256, bt.sha256 = ha, hb
@@ -267,13 +267,20 @@ class _Differ:
                 return known
         return sha256_of(fs, path)
 
-    def _same_content(self, path, st_a, st_b) -> bool:
+    def _same(self, path, st_a, st_b, size: int) -> bool:
+        """Whether ``path`` (``size`` bytes on both sides) holds the same bytes on both."""
+        verdict = self._same_content(path, st_a, st_b)
+        return same_bytes(self.a, self.b, path, size) if verdict is None else verdict
+
+    def _same_content(self, path, st_a, st_b) -> bool | None:
+        """True: the same bytes; False: known to differ (the caller's verdict, which read them);
+        None: not known without reading both sides."""
         if self.same_content is not None:
             verdict = self.same_content(path, st_a, st_b)
             if verdict is not None:
                 return verdict
         fa = fingerprint(self.a, path)
-        return fa is not None and fa == fingerprint(self.b, path)
+        return True if fa is not None and fa == fingerprint(self.b, path) else None
 
     def hardlinks(self, group_a=None, group_b=None) -> None:
         """Changed hard-link groups, then the changed-entries list. ``group_a(ino)``/``group_b``

@@ -8,14 +8,19 @@ thread and no open file behind: after it was read, after it was dropped unread, 
 
 from __future__ import annotations
 
+import lzma
 import os
 import random
+import subprocess
 import threading
 
 import pytest
 
 from helpers.debtools import make_root, raw_deb
+from judges import tool
+from nuwa.deb.ar import ArReader, build_archive
 from nuwa.deb import archive as A
+from nuwa.deb import xzblocks
 from nuwa.deb.operations import Dpkg
 from nuwa.deb.runner import RecordingRunner
 from nuwa.errors import InvalidInputError
@@ -140,3 +145,75 @@ def test_dpkg_stopping_at_a_bad_package_leaves_no_reader(tmp_path):
     fs.close()
     assert not _readers() and _open_fds() == fds
     assert os.path.exists(os.path.join(root, "usr/share/good/f0"))
+
+
+def _blockers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("nuwa-xz-block")]
+
+
+def _multi_block_deb(tmp_path, name: str, seed: int = 7) -> str:
+    """A package whose data.tar.xz is several Blocks (as a kernel's is, at a smaller scale)."""
+    deb = _deb(tmp_path, name, ".xz", seed=seed)
+    plain = A.open_deb(deb)
+    m = plain._data_member
+    with open(deb, "rb") as f:
+        f.seek(m.offset)
+        tar = lzma.decompress(f.read(m.size))
+    tool("xz")
+    blocks = subprocess.run(["xz", "-c", "-T2", "--block-size=200000", "-0"], input=tar, capture_output=True,
+                            check=True).stdout
+    with open(deb, "rb") as f:
+        ar = ArReader(f, deb)
+        members = [(a.name, ar.read(a, a.size)) for a in ar.members() if not a.name.startswith("data.tar")]
+    members.append(("data.tar.xz", blocks))
+    with open(deb, "wb") as f:
+        f.write(build_archive(members))
+    return deb
+
+
+@pytest.fixture
+def _small_parallel(monkeypatch):
+    monkeypatch.setattr(xzblocks, "PARALLEL_MIN", 4096)
+    monkeypatch.setattr(xzblocks, "PARALLEL_REST_MIN", 0)
+
+
+def test_a_prefetched_multi_block_data_tar_reads_as_one_opened_later(tmp_path, _small_parallel):
+    path = _multi_block_deb(tmp_path, "kern")
+    want = _read(A.open_deb(path))
+    deb = A.open_deb(path)
+    assert deb.multi_block()
+    fds = _open_fds()
+    deb.prefetch()
+    assert deb._prefetched is not None and _blockers()
+    assert _read(deb) == want
+    assert deb._prefetched is None and not _blockers() and _open_fds() == fds
+
+
+def test_read_ahead_starts_the_first_multi_block_archive_early(tmp_path, _small_parallel):
+    """The next archive and the first multi-block one still to come start decoding; dropping
+    the read-ahead stops both."""
+    debs = [A.open_deb(_deb(tmp_path, f"p{i}", ".gz", seed=i)) for i in range(3)]
+    kern = A.open_deb(_multi_block_deb(tmp_path, "kern"))
+    later = A.open_deb(_multi_block_deb(tmp_path, "later", seed=9))
+    assert not debs[0].multi_block() and kern.multi_block()
+    d = Dpkg(HostDirFS(make_root(str(tmp_path / "root")), writable=True), RecordingRunner())
+    d.read_ahead(debs + [kern, later])
+    assert debs[0]._prefetched is not None and kern._prefetched is not None
+    assert debs[1]._prefetched is None and later._prefetched is None
+    d.drop_read_ahead()
+    assert not _readers() and not _blockers() and kern._prefetched is None
+
+
+def test_dpkg_install_with_a_multi_block_package_reads_ahead_and_leaves_nothing(tmp_path, _small_parallel):
+    debs = [_deb(tmp_path, "p0", ".gz", seed=1), _deb(tmp_path, "p1", ".xz", seed=2), _multi_block_deb(tmp_path, "kern")]
+    roots = []
+    for read_ahead in (True, False):
+        root = make_root(str(tmp_path / f"root-{read_ahead}"))
+        d = Dpkg(HostDirFS(root, writable=True), RecordingRunner())
+        if not read_ahead:
+            d.read_ahead = lambda archives: None
+        d.install(debs)
+        d.commit()
+        roots.append(root)
+    assert _installed(roots[0]) == _installed(roots[1]) and len(_installed(roots[0])) == 15
+    assert not _readers() and not _blockers()

@@ -550,3 +550,44 @@ def test_damaged_bytes_give_the_single_decoders_outcome(small_multi, tmp_path_fa
             threaded = _outcome(r.read)
     assert threaded in (plain, "error: corrupt", "error: truncated")
     assert (threaded == plain) == (single == plain)
+
+
+def test_an_early_decoder_decodes_the_first_blocks_whole_within_its_budget(multi, monkeypatch):
+    """Made before its consumer comes (a prefetch), the decoder decodes the first Blocks whole,
+    one at a time, while they record at most EARLY_BUDGET together: the first two here, and
+    nothing past them; the consumer's first read lets the workers go on, and the bytes are
+    those of ``xz -dc``."""
+    path, plain = multi
+    monkeypatch.setattr(xzblocks, "EARLY_BUDGET", 2 * BLOCK + BLOCK // 2)
+    f = open(path, "rb")
+    r = xzblocks.open_xz_blocks(f, 0, os.path.getsize(path), "m", threads=2, early=True)
+    with f, r:
+        held = _held_when_still(r)
+        sizes = [b.record.uncompressed_size for b in r.raw._blocks]
+        assert held[:2] == sizes[:2] and not any(held[2:])
+        assert [b.done for b in r.raw._blocks[:3]] == [True, True, False]
+        out = bytearray()
+        while chunk := r.read(7777):
+            out += chunk
+    assert bytes(out) == plain == _unxz(open(path, "rb").read())
+
+
+def test_an_early_decoder_with_a_first_block_past_its_budget_waits_for_the_consumer(multi, monkeypatch):
+    path, plain = multi
+    monkeypatch.setattr(xzblocks, "EARLY_BUDGET", BLOCK // 2)
+    f = open(path, "rb")
+    r = xzblocks.open_xz_blocks(f, 0, os.path.getsize(path), "m", threads=2, early=True)
+    with f, r:
+        assert not any(_held_when_still(r))
+        assert r.read() == plain
+
+
+def test_an_early_decoder_closed_unread_leaves_no_thread(multi):
+    path, _plain = multi
+    before = {t for t in threading.enumerate() if t.name.startswith("nuwa-xz-block")}
+    f = open(path, "rb")
+    r = xzblocks.open_xz_blocks(f, 0, os.path.getsize(path), "m", threads=2, early=True)
+    _held_when_still(r)
+    r.close()
+    f.close()
+    assert {t for t in threading.enumerate() if t.name.startswith("nuwa-xz-block")} == before
