@@ -30,6 +30,10 @@ from nuwa.deb.unpack import Unpacker, _lstat
 from nuwa.errors import InvalidInputError, OperationFailedError
 
 
+#: archives decompressed ahead of the one being unpacked (each up to ``archive.PREFETCH_AHEAD``)
+PREFETCH_NEXT = 2
+
+
 @dataclass
 class Report:
     """What an operation did, per package and per conffile."""
@@ -141,13 +145,16 @@ class Dpkg:
         self._upcoming = []
 
     def _prefetch_upcoming(self) -> None:
-        """The next archive starts decompressing, and so does the first multi-block .xz still
-        to come (a kernel's data.tar: its first Blocks take the longest decode of an upgrade,
-        done by then on the core the scripts and smaller unpacks leave idle)."""
+        """The next :data:`PREFETCH_NEXT` archives start decompressing (one small package
+        unpacked quickly leaves the decoder of the one after it no time), and so does the
+        first multi-block .xz still to come (a kernel's data.tar: its first Blocks take the
+        longest decode of an upgrade, done by then on the core the scripts and smaller unpacks
+        leave idle)."""
         up = self._upcoming
         if up:
-            up[0].prefetch()
-            for a in up[1:]:
+            for a in up[:PREFETCH_NEXT]:
+                a.prefetch()
+            for a in up[PREFETCH_NEXT:]:
                 if a.multi_block():
                     a.prefetch()
                     break

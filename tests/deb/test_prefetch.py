@@ -20,6 +20,7 @@ from helpers.debtools import make_root, raw_deb
 from judges import tool
 from nuwa.deb.ar import ArReader, build_archive
 from nuwa.deb import archive as A
+from nuwa.deb import operations
 from nuwa.deb import xzblocks
 from nuwa.deb.operations import Dpkg
 from nuwa.deb.runner import RecordingRunner
@@ -190,16 +191,20 @@ def test_a_prefetched_multi_block_data_tar_reads_as_one_opened_later(tmp_path, _
 
 
 def test_read_ahead_starts_the_first_multi_block_archive_early(tmp_path, _small_parallel):
-    """The next archive and the first multi-block one still to come start decoding; dropping
-    the read-ahead stops both."""
-    debs = [A.open_deb(_deb(tmp_path, f"p{i}", ".gz", seed=i)) for i in range(3)]
+    """The next PREFETCH_NEXT archives and the first multi-block one still to come start
+    decoding; unpacking one moves the window on; dropping the read-ahead stops them all."""
+    n = operations.PREFETCH_NEXT
+    debs = [A.open_deb(_deb(tmp_path, f"p{i}", ".gz", seed=i)) for i in range(n + 2)]
     kern = A.open_deb(_multi_block_deb(tmp_path, "kern"))
     later = A.open_deb(_multi_block_deb(tmp_path, "later", seed=9))
     assert not debs[0].multi_block() and kern.multi_block()
     d = Dpkg(HostDirFS(make_root(str(tmp_path / "root")), writable=True), RecordingRunner())
     d.read_ahead(debs + [kern, later])
-    assert debs[0]._prefetched is not None and kern._prefetched is not None
-    assert debs[1]._prefetched is None and later._prefetched is None
+    assert [a._prefetched is not None for a in debs] == [True] * n + [False] * 2
+    assert kern._prefetched is not None and later._prefetched is None
+    d._next_after(debs[0])  # as unpacking the first does
+    assert debs[n]._prefetched is not None and debs[n + 1]._prefetched is None
+    debs[0].drop_prefetch()
     d.drop_read_ahead()
     assert not _readers() and not _blockers() and kern._prefetched is None
 
