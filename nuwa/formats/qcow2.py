@@ -343,6 +343,10 @@ class Qcow2Image(BlockDevice):
             return data if len(data) == n else data + bytes(n - len(data))
         if len(ops) == 1 and kind == 2 and ln == n and n == self.cluster_size:
             return self.decompress(a)
+        if len(ops) == 1 and kind == 1 and ln == n and offset + n <= self.backing.size:
+            # all of it reads through (an overlay's unwritten clusters): the backing's own bytes,
+            # without a buffer here to fill and copy
+            return self.backing.pread(offset, n)
         out = bytearray(n)
         self._execute(ops, memoryview(out), offset)
         return bytes(out)
