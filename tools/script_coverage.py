@@ -73,7 +73,8 @@ from nuwa.fs.hostdir import HostDirFS  # noqa: E402
 from nuwa.fs.overlay import Overlay  # noqa: E402
 from nuwa.image import Image  # noqa: E402
 from nuwa.script.commands import default_models  # noqa: E402
-from nuwa.script.context import ModelSet  # noqa: E402
+from nuwa.script.commands.debconf.krb5config import maintainer_stand_in  # noqa: E402
+from nuwa.script.context import Defer, ModelSet  # noqa: E402
 from nuwa.script.disklayout import STATE_KEY, describe_image  # noqa: E402
 from nuwa.script.interp import dpkg_environment, run_script  # noqa: E402
 
@@ -378,18 +379,27 @@ def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int, 
            "deferred": [],
            "dropped": [], "reason": "", "seconds": 0.0}
     shell = _interp(data)
-    if shell not in ("sh", "dash", "bash"):
-        rec.update(outcome="deferred whole", reason=f"not a shell script ({shell})", commands={"deferred": 0},
-                   programs={"deferred": 0})
-        return rec
     name = f"/var/lib/dpkg/info/{pkg.name}.{script}"
     env = dpkg_environment(script, pkg.name, pkg.arch if pkg.arch != "all" else "all")
+    text = data.decode("utf-8", "surrogateescape")
+    if shell not in ("sh", "dash", "bash"):
+        # a recognised Perl maintainer script starts as its model does (krb5-config's postinst:
+        # Debconf::Client::ConfModule execs debconf's frontend on it); any other is not run
+        try:
+            stand_in = maintainer_stand_in(data, env) if shell == "perl" else None
+        except Defer as d:
+            stand_in, shell = None, f"perl: {d.reason}"
+        if stand_in is None:
+            rec.update(outcome="deferred whole", reason=f"not a shell script ({shell})", commands={"deferred": 0},
+                       programs={"deferred": 0})
+            return rec
+        text, shell = stand_in, "sh"
     sp = fs.savepoint()
     if script == "preinst":  # the new package's preinst runs from dpkg's control area
         name = _control_area(fs, pkg) + "/preinst"
     t0 = time.perf_counter()
     try:
-        r = run_script(fs, data.decode("utf-8", "surrogateescape"), argv, env=env, name=name, budget=budget,
+        r = run_script(fs, text, argv, env=env, name=name, budget=budget,
                        bash=shell == "bash", models=models, is_path=False, model_state=dict(state or {}))
     except Exception as e:  # a bug in a model or the shell: count it apart, keep measuring
         fs.rollback_to(sp)

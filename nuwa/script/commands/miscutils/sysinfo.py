@@ -20,6 +20,7 @@ Programs and versions: hostname 3.23+nmu1, debianutils 5.7 (ischroot), util-linu
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 
@@ -133,6 +134,14 @@ def hostname(inv: Invocation) -> int:
         return 0
     inv.out(name + "\n")
     return 0
+
+
+def dnsdomainname(inv: Invocation) -> int:
+    """``dnsdomainname`` (hostname's link): hostname.c starts with the DNS domain as its
+    output when called by that name, which ``-d`` selects otherwise; options are deferred."""
+    if inv.argv[1:]:
+        raise Defer(f"dnsdomainname {' '.join(inv.argv[1:])}: options not modelled")
+    return hostname(dataclasses.replace(inv, argv=[inv.argv[0], "-d"]))  # the same output buffers
 
 
 def _nis_domain(inv: Invocation) -> int:
