@@ -647,6 +647,10 @@ def _whole_program(reason: str) -> tuple[str, str]:
         return posixpath.basename(m.group(1)), why.group(1) if why else reason.split(": ", 1)[-1]
     if reason.startswith("not a shell script"):
         return "(maintainer script not in sh)", reason
+    m = re.match(r"debconf's frontend runs (\S+): (.*)", reason, re.S)
+    if m and "not a shell script" not in m.group(2):
+        # a Perl script the frontend runs as its model, deferred for its own reason
+        return posixpath.basename(m.group(1)), m.group(2).split(": ", 1)[-1]
     if reason.startswith("debconf's frontend"):
         return "(debconf config script not in sh)", reason.split(": ", 1)[-1]
     return "(other)", reason
