@@ -136,7 +136,8 @@ OLD_CONF = """[libdefaults]
     # the realm's servers added after [realms]
     ("add-servers", both(machine(conf=""), FRESH, sel(default_realm=("string", "EXAMPLE.ORG"),
                                                       add_servers=("boolean", "true"),
-                                                      kerberos_servers=("string", " kdc1.example.org  kdc2.example.org"),
+                                                      kerberos_servers=("string",
+                                                                        " kdc1.example.org  kdc2.example.org"),
                                                       admin_server=("string", "kadmin.example.org"))),
      ["configure", ""]),
     # the DNS domain names a realm of the config's map (exact, then by suffix)

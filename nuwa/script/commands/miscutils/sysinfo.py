@@ -1,5 +1,5 @@
-"""Models of the programs that ask about the machine: hostname, ischroot, mountpoint, nproc,
-logger, wall, stty, tty, kbd_mode.
+"""Models of the programs that ask about the machine: hostname (and dnsdomainname), ischroot,
+mountpoint, nproc, logger, wall, stty, tty, kbd_mode.
 
 What "the machine" means offline. A maintainer script run by Nuwa stands in for the same
 script run by apt on the booted VM, now. Questions about the *configuration* the VM boots with
