@@ -73,7 +73,8 @@ from nuwa.fs.hostdir import HostDirFS  # noqa: E402
 from nuwa.fs.overlay import Overlay  # noqa: E402
 from nuwa.image import Image  # noqa: E402
 from nuwa.script.commands import default_models  # noqa: E402
-from nuwa.script.context import ModelSet  # noqa: E402
+from nuwa.script.commands.debconf.krb5config import maintainer_stand_in  # noqa: E402
+from nuwa.script.context import Defer, ModelSet  # noqa: E402
 from nuwa.script.disklayout import STATE_KEY, describe_image  # noqa: E402
 from nuwa.script.interp import dpkg_environment, run_script  # noqa: E402
 
@@ -378,18 +379,27 @@ def run_invocation(fs, pkg: Package, script: str, argv: list[str], budget: int, 
            "deferred": [],
            "dropped": [], "reason": "", "seconds": 0.0}
     shell = _interp(data)
-    if shell not in ("sh", "dash", "bash"):
-        rec.update(outcome="deferred whole", reason=f"not a shell script ({shell})", commands={"deferred": 0},
-                   programs={"deferred": 0})
-        return rec
     name = f"/var/lib/dpkg/info/{pkg.name}.{script}"
     env = dpkg_environment(script, pkg.name, pkg.arch if pkg.arch != "all" else "all")
+    text = data.decode("utf-8", "surrogateescape")
+    if shell not in ("sh", "dash", "bash"):
+        # a recognised Perl maintainer script starts as its model does (krb5-config's postinst:
+        # Debconf::Client::ConfModule execs debconf's frontend on it); any other is not run
+        try:
+            stand_in = maintainer_stand_in(data, env) if shell == "perl" else None
+        except Defer as d:
+            stand_in, shell = None, f"perl: {d.reason}"
+        if stand_in is None:
+            rec.update(outcome="deferred whole", reason=f"not a shell script ({shell})", commands={"deferred": 0},
+                       programs={"deferred": 0})
+            return rec
+        text, shell = stand_in, "sh"
     sp = fs.savepoint()
     if script == "preinst":  # the new package's preinst runs from dpkg's control area
         name = _control_area(fs, pkg) + "/preinst"
     t0 = time.perf_counter()
     try:
-        r = run_script(fs, data.decode("utf-8", "surrogateescape"), argv, env=env, name=name, budget=budget,
+        r = run_script(fs, text, argv, env=env, name=name, budget=budget,
                        bash=shell == "bash", models=models, is_path=False, model_state=dict(state or {}))
     except Exception as e:  # a bug in a model or the shell: count it apart, keep measuring
         fs.rollback_to(sp)
@@ -637,6 +647,10 @@ def _whole_program(reason: str) -> tuple[str, str]:
         return posixpath.basename(m.group(1)), why.group(1) if why else reason.split(": ", 1)[-1]
     if reason.startswith("not a shell script"):
         return "(maintainer script not in sh)", reason
+    m = re.match(r"debconf's frontend runs (\S+): (.*)", reason, re.S)
+    if m and "not a shell script" not in m.group(2):
+        # a Perl script the frontend runs as its model, deferred for its own reason
+        return posixpath.basename(m.group(1)), m.group(2).split(": ", 1)[-1]
     if reason.startswith("debconf's frontend"):
         return "(debconf config script not in sh)", reason.split(": ", 1)[-1]
     return "(other)", reason

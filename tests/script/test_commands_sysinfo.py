@@ -83,6 +83,18 @@ def test_hostname_matches_real(tmp_path, name, args):
     assert model(root, ["hostname", *args]) == _real_hostname(root, args)
 
 
+@pytest.mark.parametrize("name", ["web", "db", "localhost", "web.example.org", "mixed"])
+def test_dnsdomainname_matches_real(tmp_path, name):
+    # hostname's link: its domain, as hostname -d (run by that name: the real program looks at argv[0])
+    root = _hostname_root(tmp_path, name)
+    script = ('mount --bind "$1/etc/hosts" /etc/hosts && mount --bind "$1/etc/nsswitch.conf" /etc/nsswitch.conf'
+              ' && hostname "$2" && exec dnsdomainname')
+    p = subprocess.run([_unshare(), "--mount", "--uts", "--net", "sh", "-c", script, "sh", root, name],
+                       capture_output=True, timeout=30)
+    assert model(root, ["dnsdomainname"]) == (p.returncode, p.stdout, p.stderr)
+    assert model_kind(root, ["dnsdomainname", "-f"]).startswith("defer")
+
+
 @pytest.mark.parametrize("args", [["-y"], ["--nis"], ["--yp"], ["-s", "-y"]])
 def test_hostname_nis_domain_of_a_booted_kernel(tmp_path, args):
     # nothing sets a NIS domain at boot without the NIS client: the kernel's "(none)"

@@ -204,3 +204,98 @@ def test_usage_under_another_umask(pair):
     # nothing is started: the umask does not matter
     pair.check(["umask 077; /usr/lib/emacsen-common/emacs-package-install; echo $?",
                 "umask 002; /usr/lib/emacsen-common/emacs-package-remove a b; echo $?"])
+
+
+# ---- emacs-install / emacs-remove FLAVOR: an Emacs flavor's postinst and prerm ----------------
+def only_emacsen_common(*names):
+    """A setup where emacsen-common is the only ready add-on (the elpa packages' state files
+    gone), with these flavors installed."""
+    def setup(root):
+        for p in os.listdir(os.path.join(root, STATE)):
+            if p != "emacsen-common":
+                os.unlink(os.path.join(root, STATE, p))
+        flavors(*names)(root)
+    return setup
+
+
+def test_flavor_remove_with_emacsen_common(pair):
+    # emacs-nox's prerm: emacsen-common's remove script drops its files from the flavor's
+    # site-lisp, then the flavor's state file goes; once more: nothing left to unlink
+    def setup(root):
+        only_emacsen_common("emacs", "xemacs21")(root)
+        os.makedirs(os.path.join(root, "usr/share/emacs/site-lisp"), exist_ok=True)
+        os.symlink("../../emacsen-common/debian-startup.el",
+                   os.path.join(root, "usr/share/emacs/site-lisp/debian-startup.el"))
+        write(root, "usr/share/emacs/site-lisp/debian-startup.elc", b"compiled\n")
+    pair.check(["/usr/lib/emacsen-common/emacs-remove emacs; echo $?",
+                "/usr/lib/emacsen-common/emacs-remove --prerm emacs; echo $?",
+                "/usr/lib/emacsen-common/emacs-remove --prerm xemacs21; echo $?"], setup=setup)
+
+
+def test_flavor_install_runs_the_add_ons_script(pair):
+    # the state file is made first; emacsen-common's install script links its startup file,
+    # then its `xemacs21` is not found: the script fails, so does emacs-install
+    def setup(root):
+        only_emacsen_common("emacs23")(root)
+        os.makedirs(os.path.join(root, "usr/share/xemacs21/site-lisp"), exist_ok=True)
+    pair.check(["/usr/lib/emacsen-common/emacs-install xemacs21; echo $?",
+                "/usr/lib/emacsen-common/emacs-install --preinst xemacs21; echo $?",
+                "/usr/lib/emacsen-common/emacs-install --preinst xemacs21; echo $?",
+                "/usr/lib/emacsen-common/emacs-install --postinst nothing-here; echo $?"], setup=setup)
+
+
+def test_flavor_install_with_no_ready_add_on(pair):
+    def setup(root):
+        only_emacsen_common()(root)
+        os.unlink(os.path.join(root, STATE, "emacsen-common"))
+    pair.check(["/usr/lib/emacsen-common/emacs-install emacs; echo $?",
+                "/usr/lib/emacsen-common/emacs-remove emacs; echo $?"], setup=setup)
+
+
+def test_flavor_usage_and_dies(pair):
+    # usage lines; the flavor's state file a directory (EISDIR); no flavor directory (chdir)
+    def setup(root):
+        only_emacsen_common()(root)
+        os.makedirs(os.path.join(root, FLAVORS, "emacs", "x"))
+    pair.check(["/usr/lib/emacsen-common/emacs-install; echo $?",
+                "/usr/lib/emacsen-common/emacs-install --prerm emacs; echo $?",
+                "/usr/lib/emacsen-common/emacs-remove --postinst emacs; echo $?",
+                "/usr/lib/emacsen-common/emacs-remove a b c; echo $?",
+                "/usr/lib/emacsen-common/emacs-install --preinst emacs; echo $?",
+                "/usr/lib/emacsen-common/emacs-remove emacs; echo $?",
+                f"rm -r /{FLAVORS}; /usr/lib/emacsen-common/emacs-remove emacs; echo $?",
+                "/usr/lib/emacsen-common/emacs-install emacs; echo $?"], setup=setup)
+
+
+def test_flavor_with_independent_add_ons(pair):
+    # three ready add-ons, none depending on another: every hash order gives the same run
+    def setup(root):
+        only_emacsen_common("xemacs21")(root)
+        add_on(root, "test-b", depends="libc6", install=LOGGER, remove=LOGGER)
+        add_on(root, "test-old", compat=False, install=LOGGER, remove=LOGGER)
+        write(root, f"{STATE}/test-b", b"")
+    pair.check(["/usr/lib/emacsen-common/emacs-remove --prerm emacs23; echo $?",
+                "/usr/lib/emacsen-common/emacs-remove xemacs21; echo $?"], setup=setup)
+
+
+def test_flavor_order_left_to_perls_hash_defers(pair):
+    # the elpa packages depend on each other and emacsen-common has no Depends line: the
+    # order depends on the hash order of the run, so the model defers, leaving the image as it was
+    pair.reset(flavors("emacs23"))
+    before = tree_facts(pair.model, brief_facts, subs=pair.DIRS)
+    fs = Overlay(HostDirFS(pair.model, writable=True))
+    res = run_script(fs, "umask 022; /usr/lib/emacsen-common/emacs-remove emacs23\n", env=dict(ENV), models=MODELS,
+                     is_path=False)
+    fs.commit()
+    assert len(res.deferred_commands) == 1 and "hash order" in res.deferred_commands[0].reason
+    assert tree_facts(pair.model, brief_facts, subs=pair.DIRS) == before
+
+
+def test_flavor_unknown_text_defers(pair):
+    def setup(root):
+        with open(os.path.join(root, "usr/lib/emacsen-common/emacs-remove"), "ab") as f:
+            f.write(b"# changed\n")
+    pair.reset(setup)
+    fs = Overlay(HostDirFS(pair.model, writable=True))
+    res = run_script(fs, "/usr/lib/emacsen-common/emacs-remove emacs\n", env=dict(ENV), models=MODELS, is_path=False)
+    assert len(res.deferred_commands) == 1 and "unknown SHA-256" in res.deferred_commands[0].reason

@@ -73,6 +73,8 @@ ADDED = {
     "helpztags",  # issue 13: vim-runtime's postinst (Vim help tags)
     "rndc-confgen",  # issue 13: bind9's postinst makes rndc's key
     "dbus-uuidgen",  # issue 13: dbus-daemon's postinst (--ensure)
+    "emacs-install", "emacs-remove",  # issue 13: an Emacs flavor's postinst and prerm (emacsen-common)
+    "dnsdomainname",  # issue 13: krb5-config's config guesses the realm from it
     "lsmod",  # issue 13: console-setup's config asks whether speakup is loaded (a dormant image: nothing)
     "base64",  # issue 13: slapd's postinst encodes random bytes for a password
     "pg_lsclusters", "pg_conftool", "pg_updatedicts",  # issue 13: postgresql-common's cluster tools

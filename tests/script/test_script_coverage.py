@@ -263,6 +263,25 @@ def test_lifecycle_scenarios(tmp_path):
     assert old["lifecycle"] is False and old["dependency_scripts"] == {}
 
 
+def test_perl_postinst_runs_through_its_stand_in_and_emacs_remove(tmp_path):
+    """krb5-config's Perl postinst starts as Perl would (debconf's frontend on it) instead of
+    being refused; on the VM base (bind9-host installed) its config defers for DNS. emacs-nox's
+    prerm runs emacs-remove to the end; its postinst's emacs-install defers for emacs."""
+    _need_corpus()
+    out, rep = _run(tmp_path, "--packages", "krb5-config,emacs-nox")
+    recs = {(r["package"], r["scenario"], r["script"]): r for r in rep["invocation_records"]}
+    for scenario in ("install", "upgrade"):
+        r = recs[("krb5-config", scenario, "postinst")]
+        assert r["outcome"] == "deferred whole" and "asks DNS" in r["reason"], r["reason"]
+        assert "not a shell script" not in r["reason"]
+    for scenario in ("upgrade", "remove"):
+        r = recs[("emacs-nox", scenario, "prerm")]
+        assert r["outcome"] == "fully simulated" and not r.get("status"), r
+    r = recs[("emacs-nox", "install", "postinst")]
+    assert [d["command"] for d in r["deferred"]] == ["emacs-install"] and "emacs" in r["deferred"][0]["reason"]
+    assert rep["internal_errors"] == []
+
+
 def test_relations_parse():
     import importlib
     sys.path.insert(0, os.path.join(ROOT, "tools"))

@@ -1,7 +1,7 @@
 """Machine facts and small utilities that fit no larger family (BusyBox's ``miscutils/``).
 
-- ``sysinfo``: hostname, ischroot (debianutils), mountpoint (util-linux), nproc (coreutils),
-  logger and wall (bsdutils);  ``locales``: locale (glibc 2.36);  ``iconv``: iconv (glibc 2.36);
+- ``sysinfo``: hostname (and its link dnsdomainname), ischroot (debianutils), mountpoint
+  (util-linux), nproc (coreutils), logger and wall (bsdutils);  ``locales``: locale (glibc 2.36);  ``iconv``: iconv (glibc 2.36);
 - ``runparts``: run-parts (debianutils 5.7);  ``locales`` also holds gettext (gettext-base 0.21);
 - ``perl_oneliners``: ``perl`` for the few generated one-liners (dh_python3, libc6, ucf's);
   every other Perl program is deferred;
@@ -26,6 +26,7 @@ MODELS = lazy_models(__name__, {
     "perl": "perl_oneliners.perl",
     "run-parts": "runparts.run_parts",
     "hostname": "sysinfo.hostname",
+    "dnsdomainname": "sysinfo.dnsdomainname",
     "stty": "sysinfo.stty",
     "tty": "sysinfo.tty",
     "kbd_mode": "sysinfo.kbd_mode",

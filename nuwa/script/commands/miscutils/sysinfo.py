@@ -1,5 +1,5 @@
-"""Models of the programs that ask about the machine: hostname, ischroot, mountpoint, nproc,
-logger, wall, stty, tty, kbd_mode.
+"""Models of the programs that ask about the machine: hostname (and dnsdomainname), ischroot,
+mountpoint, nproc, logger, wall, stty, tty, kbd_mode.
 
 What "the machine" means offline. A maintainer script run by Nuwa stands in for the same
 script run by apt on the booted VM, now. Questions about the *configuration* the VM boots with
@@ -20,6 +20,7 @@ Programs and versions: hostname 3.23+nmu1, debianutils 5.7 (ischroot), util-linu
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 
@@ -133,6 +134,14 @@ def hostname(inv: Invocation) -> int:
         return 0
     inv.out(name + "\n")
     return 0
+
+
+def dnsdomainname(inv: Invocation) -> int:
+    """``dnsdomainname`` (hostname's link): hostname.c starts with the DNS domain as its
+    output when called by that name, which ``-d`` selects otherwise; options are deferred."""
+    if inv.argv[1:]:
+        raise Defer(f"dnsdomainname {' '.join(inv.argv[1:])}: options not modelled")
+    return hostname(dataclasses.replace(inv, argv=[inv.argv[0], "-d"]))  # the same output buffers
 
 
 def _nis_domain(inv: Invocation) -> int:

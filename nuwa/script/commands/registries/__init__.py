@@ -10,7 +10,8 @@ packages register (Debian 12).
 - ``mimedb`` (with ``mimedb_parse``, ``mimedb_xml``, ``mimecache``; ``commands/_ghash``):
   ``update-mime-database`` (shared-mime-info 2.2), the shared MIME-info database;
 - ``emacsen``: ``emacs-package-install``, ``emacs-package-remove`` (emacsen-common 3.0.5), the
-  add-on packages' per-flavor install and remove scripts;
+  add-on packages' per-flavor install and remove scripts, and ``emacs-install``,
+  ``emacs-remove``, the flavors' (an Emacs package's postinst and prerm);
 - ``perlish``: the Perl rules those scripts share (Getopt::Long, ``die``, ``chop``, ``split``).
 """
 
@@ -31,4 +32,6 @@ MODELS = lazy_models(__name__, {
     "update-mime-database": "mimedb.update_mime_database",
     "emacs-package-install": "emacsen.emacs_package_install",
     "emacs-package-remove": "emacsen.emacs_package_remove",
+    "emacs-install": "emacsen.emacs_install",
+    "emacs-remove": "emacsen.emacs_remove",
 })

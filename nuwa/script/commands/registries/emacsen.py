@@ -1,4 +1,5 @@
-"""``emacs-package-install`` and ``emacs-package-remove`` (emacsen-common 3.0.5, Debian 12).
+"""``emacs-package-install``, ``emacs-package-remove``, ``emacs-install`` and ``emacs-remove``
+(emacsen-common 3.0.5, Debian 12).
 
 Both are Perl scripts of ``/usr/lib/emacsen-common`` sharing ``lib.pl``; every Emacs add-on
 package's postinst and prerm calls them (``--postinst PKG``, ``--prerm PKG``), and so do
@@ -18,6 +19,12 @@ emacsen-common's own. The models follow the scripts statement by statement:
   ``emacs`` call first and the flavor list as extra arguments;
 - ``--prerm`` runs ``packages/remove/PKG FLAVOR`` per flavor ("Remove PKG for FLAVOR"),
   then unlinks the state file;
+- ``emacs-install FLAVOR`` (an Emacs flavor's postinst; ``--preinst``/``--postinst FLAVOR``)
+  and ``emacs-remove FLAVOR`` (its prerm; ``--prerm FLAVOR``) do the same for one flavor and
+  every ready add-on: ``state/flavor/installed/FLAVOR`` touched (the flavor list read before)
+  or unlinked (after the remove scripts, which run in the reverse order). Their add-on order
+  comes from Perl's hash order, random per run: see :func:`install_list`. These two are
+  guarded by the SHA-256 of the script and of lib.pl; another text defers;
 - ``glob_in_dir``: ``chdir`` then ``glob("*[!~]")``: no dot files, no names ending in ``~``,
   sorted as File::Glob's ``GLOB_ALPHASORT`` (bsd_glob ``ci_compare``: ASCII letters folded,
   bytes compared as signed chars, ties by ``strcmp``); a missing directory dies.
@@ -38,9 +45,11 @@ old-style ``ex`` call), a caller's umask of 0 (``umask 0022 or die`` dies) or ot
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import stat as st
 
+from nuwa.script.commands._common import content_sha256
 from nuwa.script.commands.accounts.db import all_or_nothing
 from nuwa.script.commands.registries.perlish import b, s
 from nuwa.script.context import Defer, Invocation
@@ -157,17 +166,17 @@ class _Run:
             return -1
         return self.run([path, *args])[0]
 
-    def touch_state(self, pkg: str) -> None:
-        """``ex('touch', STATE/PKG)``."""
-        status, _ = self.run(["touch", f"{PACKAGE_STATE}/{pkg}"])
+    def touch_state(self, pkg: str, directory: str = PACKAGE_STATE) -> None:
+        """``ex('touch', STATE/PKG)`` (a flavor's state file with ``directory``)."""
+        status, _ = self.run(["touch", f"{directory}/{pkg}"])
         if status != 0:
-            raise Defer(f"{self.inv.name}: touch {PACKAGE_STATE}/{pkg} failed; the script then dies with a $! left "
+            raise Defer(f"{self.inv.name}: touch {directory}/{pkg} failed; the script then dies with a $! left "
                         "over from earlier calls")
 
-    def unlink_state(self, pkg: str, line: int) -> None:
+    def unlink_state(self, pkg: str, line: int, directory: str = PACKAGE_STATE) -> None:
         """``unlink(STATE/PKG) or $!{ENOENT} or die`` (Perl's unlink lstats first and refuses
         a directory with EISDIR)."""
-        path = f"{PACKAGE_STATE}/{pkg}"
+        path = f"{directory}/{pkg}"
         try:
             info = self.inv.fs.lstat(path)
             if st.S_ISDIR(info.st_mode):
@@ -201,9 +210,10 @@ def _installed_add_ons(r: _Run) -> set[str]:
     return ready
 
 
-def _depends(r: _Run, pkg: str, last: list[bytes]) -> bytes:
+def _depends(r: _Run, pkg: str, last: list[bytes]) -> tuple[bytes, bool]:
     """``get_package_status`` and the ``Depends`` match of lib.pl's tsort input builder.
 
+    Returns the value and whether the package's own status had the line.
     A status without a ``Depends`` line leaves ``$1`` as it was: the substitution that joins
     continuation lines ran inside ``get_package_status`` (its match state ended with it), the
     recursion's levels share one compiled pattern, so ``$1`` is the capture of the last
@@ -221,7 +231,7 @@ def _depends(r: _Run, pkg: str, last: list[bytes]) -> bytes:
     if m is not None:
         last[:] = [m.group(1)]
     value = last[0] if last else b""
-    return b"" if value in (b"", b"0") else value  # `$depends = "" if ! $depends`
+    return (b"" if value in (b"", b"0") else value), m is not None  # `$depends = "" if ! $depends`
 
 
 def _filter_depends(r: _Run, depends: bytes, add_ons: set[str]) -> list[str]:
@@ -241,22 +251,43 @@ def _filter_depends(r: _Run, depends: bytes, add_ons: set[str]) -> list[str]:
     return out
 
 
-def install_list(r: _Run, pkg: str) -> list[str]:
-    """lib.pl's ``generate_add_on_install_list([PKG])``: the tsort order of PKG and the add-ons
-    it depends on, as lib.pl's recursion collects them."""
+def install_list(r: _Run, pkgs: list[str]) -> list[str]:
+    """lib.pl's ``generate_add_on_install_list(PKGS)``: the tsort order of PKGS and the add-ons
+    they depend on, as lib.pl's recursion collects them.
+
+    The flavor-level scripts pass ``keys %ready_pkgs``, whose order is Perl's hash order,
+    random per run (``PERL_HASH_SEED``). The pairs fed to tsort then come in that order, and
+    two things make the answer depend on it: a package without a ``Depends`` line gets the
+    dependencies of the one processed before it (``$1`` left over; emacsen-common itself has
+    none), and GNU tsort frees the dependants of a node in the order their pairs came. With
+    more than one package the model runs them in sorted order and defers unless neither can
+    matter (no add-on depends on another, or every package has its own ``Depends`` line; no
+    add-on has two dependants; tsort finds no loop): then every hash order gives this run.
+    """
     add_ons = _installed_add_ons(r)
-    pending, seen, pairs, last = [pkg], set(), [], []
+    pending, seen, pairs, last = list(pkgs), set(), [], []
+    successors: dict[str, set[str]] = {}
+    lacking = False
     while pending:
         p = pending.pop(0)
         if p in ("", "0") or p in seen:  # `if(!$pkg || $$progress_hash{$pkg}) { return (); }`
             break
-        deps = _filter_depends(r, _depends(r, p, last), add_ons)
+        depends, own = _depends(r, p, last)
+        lacking = lacking or not own
+        deps = _filter_depends(r, depends, add_ons)
         pending += deps
         seen.add(p)
         pairs.append(f"{p} {p}\n")
         pairs += [f"{d} {p}\n" for d in deps]
+        for d in deps:
+            successors.setdefault(d, set()).add(p)
     # the forked child prints the pairs into `tsort`; the parent reads its lines, chomped
     status, out, err = r.inv.run(["tsort"], b("".join(pairs)), r.env)
+    ordered = (lacking and any(v - {k} for k, v in successors.items())) or status != 0 \
+        or any(len(v - {k}) > 1 for k, v in successors.items())
+    if len(pkgs) > 1 and ordered:
+        raise Defer(f"{r.inv.name}: the order of the add-on packages ({', '.join(sorted(pkgs))}) depends on "
+                    "Perl's hash order, random per run")
     r.inv.err(err)  # a loop is reported by tsort; its status is not looked at
     lines = out.split(b"\n")
     if lines[-1] == b"":
@@ -284,7 +315,7 @@ def emacs_package_install(inv: Invocation) -> int:
             return 0
         _validate(inv, pkg, "emacs-package-install", old_style)
         r.touch_state(pkg)
-        pkgs = install_list(r, pkg)
+        pkgs = install_list(r, [pkg])
         flavors = glob_in_dir(r, FLAVOR_STATE)
         for p in pkgs:
             script = f"{LIB_DIR}/packages/install/{p}"
@@ -349,6 +380,101 @@ def emacs_package_remove(inv: Invocation) -> int:
                     inv.err(f"ERROR: remove script from {pkg} package failed\n")
                     return 1
         r.unlink_state(pkg, 81)  # perl names the line of the `unless`
+    except _Die as d:
+        return d.status
+    return 0
+
+
+# ---- the flavor-level pair: an Emacs flavor's postinst and prerm --------------------------------
+INSTALL_FLAVOR = LIB_DIR + "/emacs-install"
+REMOVE_FLAVOR = LIB_DIR + "/emacs-remove"
+#: SHA-256 of the texts the flavor models follow (emacsen-common 3.0.5): the script and the
+#: lib.pl it requires; another text defers
+KNOWN_FLAVOR_TEXTS = {
+    INSTALL_FLAVOR: "71ad383a2333b333e24c13028cfe95cb39bf40b92ef6f0948c2d36548c43049f",
+    REMOVE_FLAVOR: "ee54566231b951fac12c5976a89f3f6f733d90a0f59fbb8fddaf903e5dc0c11e",
+    LIB_PL: "0453fe8ea8c660f3605e1d6c91e64ebdc180a530acf243b64461887b116b5d41",
+}
+
+
+def _known_texts(inv: Invocation, script: str) -> None:
+    """Defer unless the program run is ``script`` and it and lib.pl are the known texts."""
+    if "/" in inv.argv[0] and posixpath.normpath(inv.path(inv.argv[0])) != script:
+        raise Defer(f"{inv.name}: only {script} is modelled")
+    for path in (script, LIB_PL):
+        if content_sha256(inv.fs, path) != KNOWN_FLAVOR_TEXTS[path]:
+            raise Defer(f"{inv.name}: {path} is not emacsen-common 3.0.5's (unknown SHA-256)")
+
+
+def _ready_add_ons(r: _Run) -> list[str]:
+    """``get_installed_add_on_packages()`` as the flavor scripts pass it: ``keys %ready_pkgs``
+    (sorted here; :func:`install_list` defers where the order would matter)."""
+    return sorted(_installed_add_ons(r))
+
+
+@all_or_nothing  # an add-on's script deferring part-way (emacs byte-compiling) leaves the image as it was
+def emacs_install(inv: Invocation) -> int:
+    """``emacs-install FLAVOR`` (emacsen-common 3.0.5), an Emacs flavor's postinst: marks the
+    flavor installed (``state/flavor/installed/FLAVOR``) and runs every ready add-on's install
+    script for it, in lib.pl's order; ``--preinst FLAVOR`` unlinks the state file."""
+    _known_texts(inv, INSTALL_FLAVOR)
+    r = _Run(inv, INSTALL_FLAVOR)  # `umask 0022 or die` comes before the arguments
+    args = inv.argv[1:]
+    if len(args) == 1:
+        context, flavor = "postinst", args[0]  # the script's 'postinst;' is not 'preinst' either
+    elif len(args) == 2 and args[0] in ("--preinst", "--postinst"):
+        context, flavor = args[0][2:], args[1]
+    else:
+        inv.err("Usage: emacs-install (--preinst|--postinst) FLAVOR\n")
+        return 1
+    try:
+        if context == "preinst":
+            # `unlink("$f"); die ... unless (unlink($f) or $!{ENOENT})`: the second call sees
+            # ENOENT after the first succeeded, or the first one's error again
+            r.unlink_state(flavor, 57, FLAVOR_STATE)
+            return 0
+        flavors = glob_in_dir(r, FLAVOR_STATE)  # before the touch: the new flavor is not in it
+        r.touch_state(flavor, FLAVOR_STATE)
+        for p in install_list(r, _ready_add_ons(r)):
+            inv.out(f"Install {p} for {flavor}\n")
+            script = f"{LIB_DIR}/packages/install/{p}"
+            new_style = _exists(inv, f"{LIB_DIR}/packages/compat/{p}")
+            argv = [flavor] if new_style else [flavor, *flavors]
+            if _exists(inv, script) and r.system_script(script, argv, 78 if new_style else 82) != 0:
+                inv.err(f"ERROR: install script from {p} package failed\n")
+                return 1
+    except _Die as d:
+        return d.status
+    return 0
+
+
+@all_or_nothing  # an add-on's script deferring part-way leaves the image as it was
+def emacs_remove(inv: Invocation) -> int:
+    """``emacs-remove FLAVOR`` (emacsen-common 3.0.5), an Emacs flavor's prerm: runs every
+    ready add-on's remove script for the flavor, in lib.pl's order reversed, then unlinks
+    ``state/flavor/installed/FLAVOR``."""
+    _known_texts(inv, REMOVE_FLAVOR)
+    r = _Run(inv, REMOVE_FLAVOR)
+    args = inv.argv[1:]
+    if len(args) == 1:
+        flavor = args[0]
+    elif len(args) == 2 and args[0] == "--prerm":
+        flavor = args[1]
+    else:
+        inv.err("Usage: emacs-remove --prerm FLAVOR\n")
+        return 1
+    try:
+        ordered = list(reversed(install_list(r, _ready_add_ons(r))))
+        flavors = glob_in_dir(r, FLAVOR_STATE)
+        for p in ordered:
+            inv.out(f"Remove {p} for {flavor}\n")
+            script = f"{LIB_DIR}/packages/remove/{p}"
+            new_style = _exists(inv, f"{LIB_DIR}/packages/compat/{p}")
+            argv = [flavor] if new_style else [flavor, *flavors]
+            if _exists(inv, script) and r.system_script(script, argv, 57 if new_style else 61) != 0:
+                inv.err(f"ERROR: remove script from {p} package failed\n")
+                return 1
+        r.unlink_state(flavor, 74, FLAVOR_STATE)  # perl names the line of the `unless`
     except _Die as d:
         return d.status
     return 0
