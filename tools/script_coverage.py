@@ -72,8 +72,7 @@ from nuwa.deb.statoverride import read_ids  # noqa: E402
 from nuwa.fs.hostdir import HostDirFS  # noqa: E402
 from nuwa.fs.overlay import Overlay  # noqa: E402
 from nuwa.image import Image  # noqa: E402
-from nuwa.script.commands import default_models  # noqa: E402
-from nuwa.script.commands.debconf.krb5config import maintainer_stand_in  # noqa: E402
+from nuwa.script.commands import default_models, maintainer_stand_in  # noqa: E402
 from nuwa.script.context import Defer, ModelSet  # noqa: E402
 from nuwa.script.disklayout import STATE_KEY, describe_image  # noqa: E402
 from nuwa.script.interp import dpkg_environment, run_script  # noqa: E402

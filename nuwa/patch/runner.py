@@ -29,8 +29,8 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
-from nuwa.script.commands import default_models
-from nuwa.script.context import ModelSet
+from nuwa.script.commands import default_models, maintainer_stand_in
+from nuwa.script.context import Defer, ModelSet
 from nuwa.script.firstboot import FirstBootJob
 from nuwa.script.interp import dpkg_environment, run_script
 from nuwa.script.record import ScriptResult
@@ -78,9 +78,17 @@ class SimulatorRunner:
         full_env = dpkg_environment(script_name, package, env.get("DPKG_MAINTSCRIPT_ARCH", ""))
         full_env.update(env)
         if first.startswith("#!") and not _is_shell(first):
+            # a non-shell script a model knows by its text starts as that model says (krb5-config's
+            # Perl postinst: debconf's frontend exec'd on itself); any other is deferred whole
             reason = f"interpreter {first[2:].strip()!r} is not simulated"
-            self._defer_whole(fs, package, script_name, args, full_env, script, path, reason)
-            return self._record(package, script_name, args, full_env, 0, None, True, reason)
+            try:
+                text = maintainer_stand_in(script, full_env)
+            except Defer as d:
+                text, reason = None, f"{reason}: {d.reason}"
+            if text is None:
+                self._defer_whole(fs, package, script_name, args, full_env, script, path, reason)
+                return self._record(package, script_name, args, full_env, 0, None, True, reason)
+            first = "#!/bin/sh"
         flags = [w for w in first[2:].split()[1:] if w.startswith("-")] if first.startswith("#!") else []
         if flags:  # "#!/bin/sh -e": the kernel passes the flags to the shell; line 1 is a comment anyway
             text = "set " + " ".join(flags) + text[len(first):]

@@ -58,7 +58,7 @@ def run_nuwa(root: str, argv: list[str], env: dict[str, str]):
     from debconf_oracle import MODELS
     from nuwa.fs.hostdir import HostDirFS
     from nuwa.fs.overlay import Overlay
-    from nuwa.script.commands.debconf.krb5config import maintainer_stand_in
+    from nuwa.script.commands import maintainer_stand_in
     from nuwa.script.interp import run_script
     data = open(os.path.join(root, argv[0].lstrip("/")), "rb").read()
     text = maintainer_stand_in(data, env)
@@ -187,7 +187,7 @@ def test_unknown_texts_are_not_recognised(script_pair):
     """Another postinst is no stand-in's (the runner defers it as a Perl script); another
     config is one the frontend cannot hand over (deferred whole with that reason)."""
     from debconf_oracle import environment
-    from nuwa.script.commands.debconf.krb5config import maintainer_stand_in
+    from nuwa.script.commands import maintainer_stand_in
     a, b = script_pair
     data = open(os.path.join(b, POSTINST.lstrip("/")), "rb").read()
     assert maintainer_stand_in(data + b"# changed\n", environment("postinst", "krb5-config")) is None
@@ -196,3 +196,38 @@ def test_unknown_texts_are_not_recognised(script_pair):
         f.write(b"# changed\n")
     r = run_nuwa(b, [POSTINST, "configure", "2.7"], environment("postinst", "krb5-config"))
     assert r.deferred_whole and "krb5-config.config" in r.reason, r.reason
+
+
+@pytest.mark.parametrize("host", [False, True])
+def test_the_patch_runner_starts_the_perl_postinst_as_its_stand_in(script_pair, host):
+    """What ``nuwa patch`` does with the Perl postinst: the runner of maintainer scripts starts
+    it as its stand-in (not refused as a Perl script): without /usr/bin/host it runs as the
+    real one does (same output, tree and debconf database); with it the whole call goes to the
+    first-boot job, its reason naming DNS, nothing of it applied."""
+    from debconf_oracle import MODELS, debconf_records, diff_trees, environment, snapshot
+    from nuwa.fs.hostdir import HostDirFS
+    from nuwa.fs.overlay import Overlay
+    from nuwa.patch.runner import SimulatorRunner
+    a, b = script_pair
+    for root in (a, b):
+        machine(host=host)(root)
+    env = environment("postinst", "krb5-config")
+    since = time.time()
+    before = snapshot(b, 0)
+    data = open(os.path.join(b, POSTINST.lstrip("/")), "rb").read()
+    runner = SimulatorRunner(models=MODELS)
+    fs = Overlay(HostDirFS(b, writable=True))
+    status = runner.run("krb5-config", "postinst", ["configure", "2.7"], env, script=data, fs=fs, path=POSTINST)
+    call = runner.results[-1]
+    if host:
+        assert call.deferred_whole and "asks DNS" in call.reason, call.reason
+        assert [e.kind for e in runner.job.entries] == ["script"]
+        fs.discard()
+        assert snapshot(b, 0) == before
+        return
+    fs.commit()
+    real = run_real(a, [POSTINST, "configure", "2.7"], env)
+    assert not call.deferred_whole and not call.result.deferred_commands, call.reason
+    assert (status, call.result.stdout, call.result.stderr) == real
+    assert debconf_records(b) == debconf_records(a)
+    assert diff_trees(a, b, since) == []

@@ -39,3 +39,13 @@ def default_models() -> ModelSet:
             raise ValueError(f"{family.__name__} declares models already declared: {sorted(twice)}")
         models.update(family.MODELS)
     return ModelSet(models)
+
+
+def maintainer_stand_in(script: bytes, env: dict[str, str]) -> str | None:
+    """The shell text to run for a maintainer script that is not a shell script but whose
+    text a model recognises (krb5-config's Perl postinst: it execs debconf's frontend on
+    itself, and the frontend runs its model), or None when none does. Raises
+    :class:`~nuwa.script.context.Defer` where the recognised script would not start so."""
+    from nuwa.script.commands.debconf.krb5config import stand_in  # the one known so far: loaded when asked
+
+    return stand_in(script, env)

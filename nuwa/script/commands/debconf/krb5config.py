@@ -4,7 +4,7 @@ and its ``postinst``, recognised by their text and modelled as what they do.
 Both are Perl programs that ``use Debconf::Client::ConfModule``. Run by dpkg, the postinst's
 ``import`` of that module finds no ``DEBIAN_HAS_FRONTEND`` and execs
 ``/usr/share/debconf/frontend $0 @ARGV`` (``PERL_DL_NONLAZY=1`` set first):
-:func:`maintainer_stand_in` gives that exec as a shell line, so the runner of maintainer
+:func:`stand_in` (as ``nuwa.script.commands.maintainer_stand_in``) gives that exec as a shell line, so the runner of maintainer
 scripts starts the frontend model (:mod:`frontend`) as Perl would. The frontend then runs the
 ``config`` (``configure OLD-VERSION``) and the ``postinst`` as its children; both come here
 (:func:`run_script`) and talk to the same :class:`ConfModule` through
@@ -428,7 +428,7 @@ def run_script(inv: Invocation, fs, path: str, cm: ConfModule, argv: list[str]) 
     return cls(inv, fs, cm, list(argv[1:]), path.rsplit("/", 1)[-1]).run()
 
 
-def maintainer_stand_in(data: bytes, env: dict[str, str]) -> str | None:
+def stand_in(data: bytes, env: dict[str, str]) -> str | None:
     """The shell line that does what a recognised Perl maintainer script does first when dpkg
     runs it: ``Debconf::Client::ConfModule``'s ``import`` execs debconf's frontend on it
     (``$0 @ARGV``) with ``PERL_DL_NONLAZY=1``. None for a script not recognised here; raises
