@@ -70,6 +70,11 @@ def _zstd():
     return zstandard
 
 
+#: compressed bytes read, and most decoded bytes made, per call of an xz, lzma or bz2 decompressor
+IN_PIECE = 1 << 18
+OUT_PIECE = 1 << 20
+
+
 class _Decompressed(io.RawIOBase):
     """A streaming decompressor over a byte stream; corrupt or truncated input is an error."""
 
@@ -79,6 +84,7 @@ class _Decompressed(io.RawIOBase):
         self._ext = ext
         self._buf = b""
         self._eof = False
+        self._bounded = ext in (".xz", ".lzma", ".bz2")  # decompressors with max_length and needs_input
         if ext == ".gz":
             self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif ext in (".xz", ".lzma"):
@@ -110,6 +116,16 @@ class _Decompressed(io.RawIOBase):
                     self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
                     self._buf = self._d.decompress(rest)
                     continue
+                if self._bounded:
+                    # large pieces in, a bounded piece out: few calls, each long without the GIL
+                    # (a read-ahead thread waits for the GIL after every call while the unpack
+                    # runs Python on the other core), and never more than OUT_PIECE held
+                    chunk = self._src.read(IN_PIECE) if self._d.needs_input else b""
+                    if not chunk and self._d.needs_input:
+                        raise InvalidInputError(f"compressed stream ({self._ext}) ends early: truncated",
+                                                where=self._where)
+                    self._buf = self._d.decompress(chunk, OUT_PIECE)
+                    continue
                 chunk = self._src.read(1 << 16)
                 if not chunk:
                     raise InvalidInputError(f"compressed stream ({self._ext}) ends early: truncated", where=self._where)
@@ -123,9 +139,7 @@ class _Decompressed(io.RawIOBase):
 
     def readinto(self, b) -> int:
         self._fill()
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
+        n, self._buf = hand_on(memoryview(self._buf), b)
         return n
 
 
