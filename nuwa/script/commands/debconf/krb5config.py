@@ -4,8 +4,9 @@ and its ``postinst``, recognised by their text and modelled as what they do.
 Both are Perl programs that ``use Debconf::Client::ConfModule``. Run by dpkg, the postinst's
 ``import`` of that module finds no ``DEBIAN_HAS_FRONTEND`` and execs
 ``/usr/share/debconf/frontend $0 @ARGV`` (``PERL_DL_NONLAZY=1`` set first):
-:func:`stand_in` (as ``nuwa.script.commands.maintainer_stand_in``) gives that exec as a shell line, so the runner of maintainer
-scripts starts the frontend model (:mod:`frontend`) as Perl would. The frontend then runs the
+:func:`stand_in` (as ``nuwa.script.commands.maintainer_stand_in``) gives that exec as a shell
+line, so the runner of maintainer scripts starts the frontend model (:mod:`frontend`) as Perl
+would. The frontend then runs the
 ``config`` (``configure OLD-VERSION``) and the ``postinst`` as its children; both come here
 (:func:`run_script`) and talk to the same :class:`ConfModule` through
 ``Debconf::Client::ConfModule``'s functions (:class:`perlconfig.PerlClient`). Their standard
