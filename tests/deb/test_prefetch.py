@@ -187,7 +187,7 @@ def test_a_prefetched_multi_block_data_tar_reads_as_one_opened_later(tmp_path, _
     assert deb.multi_block()
     fds = _open_fds()
     deb.prefetch()
-    assert deb._prefetched is not None and _blockers()
+    assert deb._prefetched is not None and isinstance(deb._prefetched[1].raw, xzblocks.BlockDecoder)
     assert _read(deb) == want
     assert deb._prefetched is None and not _blockers() and _open_fds() == fds
 
