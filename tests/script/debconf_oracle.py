@@ -13,6 +13,9 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import subprocess
+
+import pytest
 
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
@@ -20,7 +23,7 @@ from nuwa.script.commands.debconf.db import parse_db
 from nuwa.script.commands import default_models
 from nuwa.script.interp import dpkg_environment, run_script
 
-from debian_tree import copy_tree
+from debian_tree import bookworm_tree, copy_tree
 from helpers import runs
 from helpers.trees import tree_facts
 
@@ -61,6 +64,27 @@ def run_real(root: str, argv: list[str], env: dict[str, str]) -> tuple[int, byte
     """Run ``argv`` in a chroot of ``root`` with exactly ``env`` (stdin: /dev/null)."""
     return runs.run_real(["/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv], chroot=root, env=None,
                          stdin=None, timeout=300)
+
+
+def offline_pair(tmp_path, package: str) -> tuple[str, str]:
+    """:func:`make_pair` of a bookworm minbase tree with ``package`` installed, for
+    :func:`run_real_offline`; skipped where a chroot or the namespaces cannot be made."""
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    if subprocess.run(["unshare", "-n", "-u", "true"], capture_output=True).returncode != 0:
+        pytest.skip("no network or UTS namespaces here")
+    return make_pair(bookworm_tree(extra=(package,)), str(tmp_path))
+
+
+def run_real_offline(root: str, argv: list[str], env: dict[str, str]) -> tuple[int, bytes, bytes]:
+    """``argv`` in a chroot of ``root`` with exactly ``env``, no network, the copy's host name
+    (``unshare -n -u``: what a Perl config that looks up names sees on a dormant image)."""
+    hn = open(os.path.join(root, "etc/hostname")).read().split()[0]
+    envs = [f"{k}={v}" for k, v in env.items()]
+    p = subprocess.run(["unshare", "-n", "-u", "sh", "-c", 'hostname "$1" && shift && exec chroot "$@"', "sh", hn,
+                        root, "/usr/bin/env", "-i", *envs, *argv], capture_output=True, timeout=300,
+                       stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
 
 
 def run_nuwa(root: str, argv: list[str], env: dict[str, str]):

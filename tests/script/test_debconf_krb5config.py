@@ -22,7 +22,6 @@ import time
 
 import pytest
 
-from debian_tree import bookworm_tree
 from helpers.setups import both
 
 pytestmark = pytest.mark.root
@@ -34,23 +33,13 @@ PATH_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
 
 @pytest.fixture()
 def script_pair(tmp_path):
-    from debconf_oracle import make_pair
-    if os.geteuid() != 0:
-        pytest.skip("chroot needs root")
-    if subprocess.run(["unshare", "-n", "-u", "true"], capture_output=True).returncode != 0:
-        pytest.skip("no network or UTS namespaces here")
-    base = bookworm_tree(extra=("krb5-config",))
-    return make_pair(base, str(tmp_path))
+    from debconf_oracle import offline_pair
+    return offline_pair(tmp_path, "krb5-config")
 
 
 def run_real(root: str, argv: list[str], env: dict[str, str]):
-    """``argv`` in a chroot of ``root`` with exactly ``env``, no network, the copy's host name."""
-    hn = open(os.path.join(root, "etc/hostname")).read().split()[0]
-    envs = [f"{k}={v}" for k, v in env.items()]
-    p = subprocess.run(["unshare", "-n", "-u", "sh", "-c", 'hostname "$1" && shift && exec chroot "$@"', "sh", hn,
-                        root, "/usr/bin/env", "-i", *envs, *argv], capture_output=True, timeout=300,
-                       stdin=subprocess.DEVNULL)
-    return p.returncode, p.stdout, p.stderr
+    from debconf_oracle import run_real_offline
+    return run_real_offline(root, argv, env)
 
 
 def run_nuwa(root: str, argv: list[str], env: dict[str, str]):
