@@ -239,7 +239,12 @@ class Image:
                 reasons.append(f"{vol.label} ({sig.type}): {err}")
                 continue
             try:
-                missing = [m for m in ROOT_MARKERS if not fs.exists(m)]
+                missing = [m for m in ROOT_MARKERS if not _present(fs, m)]
+            except NuwaError as err:  # damage on the way to a marker: as a damaged candidate
+                first_error = first_error or err
+                n_errors += 1
+                reasons.append(f"{vol.label} ({sig.type}): {err}")
+                continue
             finally:
                 fs.close()
             if not missing:
@@ -359,3 +364,15 @@ class Image:
     def __repr__(self) -> str:
         mode = "rw" if self.writable else "ro"
         return f"<Image {self.path!r} {self.format} {self.table.scheme or 'no partition table'} {mode}>"
+
+
+def _present(fs, path: str) -> bool:
+    """Whether ``path`` resolves in ``fs``; damage met on the way (an inode of no file type, an
+    entry to an unused inode) is raised, not taken for a missing path (``exists`` would)."""
+    try:
+        fs.stat(path)
+        return True
+    except (CorruptImageError, UnsupportedFeatureError):
+        raise
+    except OSError:
+        return False

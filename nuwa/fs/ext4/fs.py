@@ -114,6 +114,10 @@ class Ext4FS(Volume, FileOps, DirOps, XattrOps, OrphanOps, FileSystem):
         if node.links == 0 and not self._open_count.get(node.ino):
             raise CorruptImageError(f"entry {name!r} points to unused inode {r[0]}",
                                     where=f"ext4 directory inode {dir_ino}")
+        if _stat.S_IFMT(node.mode) not in _FT_OF_MODE:
+            # the kernel's ext4_iget refuses it ("bogus i_mode"): EFSCORRUPTED, not a file of no type
+            raise CorruptImageError(f"entry {name!r} points to inode {r[0]} of no valid file type "
+                                    f"(mode 0o{node.mode:o})", where=f"ext4 directory inode {dir_ino}")
         return r[0]
 
     def _r_parent(self, dir_ino: int) -> int:

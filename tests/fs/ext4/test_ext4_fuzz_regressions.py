@@ -178,3 +178,24 @@ def test_new_inodes_take_no_invalid_extra_isize_from_the_superblock(seeds, tmp_p
     assert r.returncode == 0 and "extra size" not in r.stdout, r.stdout
     r = run([tool("debugfs"), "-R", "stat /root/payload", img])
     assert "Size of extra inode fields: 32" in r.stdout, r.stdout
+
+
+def test_an_inode_of_no_file_type_on_the_way_to_the_root_markers_is_damage(seeds, tmp_path):
+    # fuzz finding (campaign 10): /var/lib/dpkg's inode with mode 0355, no file-type bits
+    # (e2fsck: "unknown file type with mode 0355"). Its lookup answered ENOTDIR, so `nuwa
+    # packages` exited 1 ("Not a directory: /var/lib/dpkg/status") and the root search took
+    # the damage for a missing path. The kernel's ext4_iget refuses such an inode ("bogus
+    # i_mode", EFSCORRUPTED); Nuwa now says the image is damaged, exit 3, naming the inode.
+    img = str(tmp_path / "root.ext4")
+    shutil.copyfile(seeds["root.ext4"], img)
+    run([tool("debugfs"), "-w", "-R", "sif /var/lib/dpkg mode 0355", img])
+    r = run([tool("e2fsck"), "-fn", img], check=False)
+    assert r.returncode == 4 and "unknown file type with mode 0355" in r.stdout + r.stderr, r.stdout
+    with open(img, "rb") as f:
+        before = hashlib.sha256(f.read()).hexdigest()
+    for args in (("info", img), ("ls", img, "/"), ("cat", img, "/etc/os-release"), ("packages", img)):
+        r = nuwa(*args)
+        assert r.returncode == EXIT_CORRUPT and "no valid file type (mode 0o355)" in r.stderr, (args, r)
+        assert len(r.stderr.strip().splitlines()) == 1
+    with open(img, "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == before
