@@ -1,6 +1,7 @@
-"""``nuwa patch`` runs its job with the cyclic collector's first threshold raised
-(``fewer_collections``) and gives the process its thresholds back afterwards, also on an error:
-a library caller or a test session running the command in-process keeps its own settings."""
+"""``nuwa patch`` runs its job with the cyclic collector's thresholds raised
+(``fewer_collections``) and gives the process its thresholds back afterwards, also on an error,
+and what the job froze out of the collector back to it: a library caller or a test session
+running the command in-process keeps its own settings."""
 
 from __future__ import annotations
 
@@ -8,15 +9,31 @@ import gc
 
 import pytest
 
-from nuwa.cmd.patch import fewer_collections
+from nuwa.cmd.patch import THRESHOLDS, fewer_collections
 
 
 def test_the_thresholds_are_raised_inside_and_restored_after():
     before = gc.get_threshold()
     with fewer_collections():
         inside = gc.get_threshold()
-    assert inside[0] >= 10_000 and inside[1:] == before[1:]
+    assert all(i >= max(b, t) for i, b, t in zip(inside, before, THRESHOLDS)) and inside[0] >= 10_000
     assert gc.get_threshold() == before
+
+
+def test_what_the_job_froze_is_unfrozen_after_and_a_callers_freeze_is_kept():
+    gc.unfreeze()  # nothing frozen before the job (an earlier test may have frozen some)
+    with fewer_collections():
+        gc.freeze()  # as run_patch does once the plan is made
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+    try:
+        gc.freeze()
+        kept = gc.get_freeze_count()
+        with fewer_collections():
+            [[] for _ in range(10)]
+        assert gc.get_freeze_count() == kept
+    finally:
+        gc.unfreeze()
 
 
 def test_restored_after_an_error_and_never_lowered():
