@@ -21,7 +21,7 @@ import json
 import stat as S
 from dataclasses import dataclass, field
 
-from nuwa.fs.content import CHUNK, sha256_hex
+from nuwa.fs.content import same_pieces, sha256_hex
 from nuwa.fs.model import FileSystem, join
 
 _TYPES = {S.S_IFREG: "file", S.S_IFDIR: "dir", S.S_IFLNK: "symlink", S.S_IFIFO: "fifo",
@@ -65,16 +65,7 @@ def same_bytes(fs_a: FileSystem, fs_b: FileSystem, path: str, size: int) -> bool
     try:
         hb = fs_b.open_handle(path)
         try:
-            off = 0
-            while off < size:
-                n = min(CHUNK, size - off)
-                a = ha.pread(off, n)
-                if a != hb.pread(off, n):
-                    return False
-                if not a:
-                    break
-                off += len(a)
-            return True
+            return same_pieces(ha, hb, size)
         finally:
             hb.close()
     finally:

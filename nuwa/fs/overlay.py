@@ -34,7 +34,7 @@ import time
 from types import SimpleNamespace
 
 from nuwa.errors import InvalidInputError, OperationFailedError, fs_error
-from nuwa.fs.content import copy_content, fill, pieces, sha256_hex
+from nuwa.fs.content import copy_content, fill, pieces, same_pieces, sha256_hex
 from nuwa.fs.diff import Entry, diff_paths, diff_trees
 from nuwa.fs.memory import BLOCK, MemoryFS, MemoryHandle, Node, on_paths
 from nuwa.fs.model import FileSystem, Resolver, StatVFS, join
@@ -767,20 +767,19 @@ class Overlay(MemoryFS):
                 fp = join(p, name)
                 cur = final.get(fp)  # where that entry will be once placed
                 if cur is None or bp not in self._backend_paths(cur):
-                    if (put is not None and cur is not None and cur.origin is None and S.S_ISREG(cur.mode)
-                            and not S.S_ISDIR(st.st_mode) and paths_of[id(cur)][0] == fp
-                            and moved_to(bp, 1) == fp):
-                        if bp == fp and len(paths_of[id(cur)]) == 1 and self._same_file(bp, st, cur):
-                            self._kept.add(fp)  # its inode stays; step 5 and 6 set owner, mode, xattrs, times
-                        else:
-                            self._replacing.add(fp)  # created there in step 3, not linked to
-                        continue
-                    if (put is not None and cur is not None and cur.origin is None and S.S_ISLNK(cur.mode)
-                            and S.S_ISLNK(st.st_mode) and st.st_nlink == 1 and bp == fp
-                            and len(paths_of[id(cur)]) == 1 and moved_to(bp, 1) == fp
-                            and b.readlink(bp) == cur.target):
-                        self._kept.add(fp)  # a symlink to the same target: kept, as a file of the same bytes
-                        continue
+                    if put is not None and cur is not None and cur.origin is None and moved_to(bp, 1) == fp:
+                        # a new node over that entry; "only": its sole name, at the entry's own path
+                        only = bp == fp and len(paths_of[id(cur)]) == 1
+                        if S.S_ISREG(cur.mode) and not S.S_ISDIR(st.st_mode) and paths_of[id(cur)][0] == fp:
+                            if only and self._same_file(bp, st, cur):
+                                self._kept.add(fp)  # its inode stays; step 5 and 6 set owner, mode, xattrs, times
+                            else:
+                                self._replacing.add(fp)  # created there in step 3, not linked to
+                            continue
+                        if (only and S.S_ISLNK(cur.mode) and S.S_ISLNK(st.st_mode) and st.st_nlink == 1
+                                and b.readlink(bp) == cur.target):
+                            self._kept.add(fp)  # a symlink to the same target: kept, as a file of the same bytes
+                            continue
                     removals.append((moved_to(bp, 0), st.st_mode))
         for bp, mode in sorted(removals, key=lambda x: -x[0].count("/")):
             _rmtree(b, bp, mode)
@@ -875,13 +874,7 @@ class Overlay(MemoryFS):
             h = None
         if h is not None:
             try:
-                if h.size() == c.size:
-                    verdict = c.size == 0
-                    for off, chunk in pieces(h, c.size):
-                        if chunk != c.pread(off, len(chunk)):
-                            break
-                        if off + len(chunk) == c.size:
-                            verdict = True
+                verdict = h.size() == c.size and same_pieces(h, c, c.size)
             finally:
                 h.close()
         self._same_memo[id(c)] = (c, c.gen, bp, verdict)
