@@ -220,6 +220,10 @@ class _ReadAhead(io.RawIOBase):
         super().close()
 
 
+#: not read yet (DebArchive._xz_layout)
+_UNREAD = object()
+
+
 #: a data.tar smaller than this is decompressed inline (a thread costs more than it saves)
 READ_AHEAD_MIN = 256 << 10
 
@@ -305,7 +309,7 @@ class DebArchive:
         self._data_member = None
         self._data_ext = ""
         self._prefetched = None  # (file, stream) of a data.tar already being decompressed
-        self._multi_block: bool | None = None  # see multi_block()
+        self._layout = _UNREAD  # data.tar's Blocks, read once (_xz_layout)
         self.control_files: dict[str, ControlMember] = {}
         with open(path, "rb") as f:
             ar = ArReader(f, self.where)
@@ -409,7 +413,7 @@ class DebArchive:
         f = open(self.path, "rb")
         try:
             where = f"{self.where}: {m.name}"
-            blocks = open_xz_blocks(f, m.offset, m.size, where, early=True) if self._data_ext == ".xz" else None
+            blocks = self._blocks(f, where, early=True)
             if blocks is not None:
                 self._prefetched = (f, blocks)
                 return
@@ -421,14 +425,31 @@ class DebArchive:
 
     def multi_block(self) -> bool:
         """Whether data.tar is a .xz of Blocks decoded on threads (a kernel's: the longest
-        decode of an upgrade, worth starting long before its turn). Read once: the Index."""
-        if self._multi_block is None:
+        decode of an upgrade, worth starting long before its turn)."""
+        return self._xz_layout() is not None
+
+    def _xz_layout(self, f: BinaryIO | None = None):
+        """data.tar's ``xzblocks.parallel_layout`` (None: not a .xz of Blocks to decode on
+        threads), its Index read once for :meth:`multi_block`, :meth:`prefetch` and
+        :meth:`members` (``f``: the archive already open, else opened here)."""
+        if self._layout is _UNREAD:
             m = self._data_member
-            self._multi_block = False
-            if m is not None and self._data_ext == ".xz" and m.size >= READ_AHEAD_MIN:
-                with open(self.path, "rb") as f:
-                    self._multi_block = parallel_layout(f, m.offset, m.size) is not None
-        return self._multi_block
+            self._layout = None
+            if m is not None and self._data_ext == ".xz":
+                if f is not None:
+                    self._layout = parallel_layout(f, m.offset, m.size)
+                else:
+                    with open(self.path, "rb") as g:
+                        self._layout = parallel_layout(g, m.offset, m.size)
+        return self._layout
+
+    def _blocks(self, f: BinaryIO, where: str, early: bool = False) -> BinaryIO | None:
+        """data.tar decoded Block by Block on threads (``xzblocks.open_xz_blocks``), or None."""
+        layout = self._xz_layout(f)
+        if layout is None:
+            return None
+        m = self._data_member
+        return open_xz_blocks(f, m.offset, m.size, where, early=early, layout=layout)
 
     def drop_prefetch(self) -> None:
         """Stop a prefetch that will not be read (its thread ends, its file is closed)."""
@@ -441,7 +462,7 @@ class DebArchive:
         """data.tar decompressed, read ahead: a multi-block .xz on several threads, anything
         else by one decoder in the read-ahead thread."""
         m = self._data_member
-        stream = open_xz_blocks(f, m.offset, m.size, where) if self._data_ext == ".xz" else None
+        stream = self._blocks(f, where)
         if stream is None:
             stream = read_ahead(decompressing_reader(ar.open(m), self._data_ext, where), m.size)
         return stream

@@ -351,9 +351,10 @@ class BlockDecoder(io.RawIOBase):
 
 
 def open_xz_blocks(f: BinaryIO, offset: int, size: int, where: str, threads: int | None = None,
-                   early: bool = False) -> BinaryIO | None:
+                   early: bool = False, layout: XzLayout | None = None) -> BinaryIO | None:
     """The .xz member at ``offset`` (``size`` bytes) of the open file ``f``, decoded on threads
-    (``early``: starting before its reader comes, see :class:`BlockDecoder`).
+    (``early``: starting before its reader comes, see :class:`BlockDecoder`; ``layout``: the
+    member's :func:`parallel_layout` when the caller has read it already).
 
     None when the single decoder should do it: a small member, one decoder thread, a source
     that cannot be read at offsets, framing that does not parse or add up, a single Block,
@@ -363,7 +364,7 @@ def open_xz_blocks(f: BinaryIO, offset: int, size: int, where: str, threads: int
     threads = decode_threads() if threads is None else threads
     if threads < 2:
         return None
-    layout = parallel_layout(f, offset, size)
+    layout = parallel_layout(f, offset, size) if layout is None else layout
     if layout is None:
         return None
     return io.BufferedReader(BlockDecoder(f.fileno(), offset, layout, threads, where, early), buffer_size=1 << 17)
