@@ -1,0 +1,64 @@
+"""nuwa.formats.bdbhash against a hash file libdb 5.3 wrote: the /etc/aliases.db that real
+``newaliases`` made while mmdebstrap installed postfix in the cached bookworm tree. Given that
+file's file id, time stamp and host name, the writer gives the same bytes."""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+
+import pytest
+
+from debian_tree import bookworm_tree
+from nuwa.formats.bdbhash import CHARKEY, HashDB, Unsupported, hash5
+
+
+@pytest.fixture(scope="module")
+def real_db():
+    tree = bookworm_tree(extra=("postfix",))
+    with open(os.path.join(tree, "etc/aliases.db"), "rb") as f:
+        return f.read(), open(os.path.join(tree, "etc/aliases"), "rb").read()
+
+
+def test_rebuilds_real_file(real_db):
+    data, aliases = real_db
+    stamp = re.search(rb"\x01(\d{10})\x01YP_LAST_MODIFIED", data).group(1)
+    host = re.search(rb"\x01([^\x00\x01]*)\x01YP_MASTER_NAME", data).group(1)
+    assert struct.unpack_from("<I", data, 92)[0] == hash5(CHARKEY)
+    db = HashDB(data[52:72])
+    for line in aliases.decode().splitlines():  # the default file: "name: value" lines only
+        if line and not line.startswith("#"):
+            key, value = (s.strip() for s in line.split(":", 1))
+            assert db.put(key.lower().encode() + b"\0", value.encode() + b"\0")
+    assert db.put(b"@\0", b"@\0")
+    assert db.put(b"YP_LAST_MODIFIED", stamp) and db.put(b"YP_MASTER_NAME", host)
+    assert db.image() == data
+
+
+def test_duplicates_and_limits():
+    db = HashDB(bytes(20))
+    assert db.put(b"a\0", b"1\0") and not db.put(b"a\0", b"2\0")
+    assert db.nelem == 4097
+    with pytest.raises(Unsupported, match="overflow pages"):
+        db.put(b"big\0", b"x" * 1025)
+    with pytest.raises(Unsupported, match="bucket page is full"):
+        for i in range(1000):
+            db.put(b"key%d\0" % i, b"value%d\0" % i)
+    with pytest.raises(ValueError):
+        HashDB(bytes(19))
+
+
+def test_sorted_pages():
+    db = HashDB(bytes(20))
+    keys = [b"k%d\0" % i for i in (5, 3, 9, 1)]
+    for k in keys:
+        db.put(k, b"v")
+    page_of = {k: db.bucket(k) + 1 for k in keys}
+    image = db.image()
+    for pgno in set(page_of.values()):
+        page = image[pgno * 4096:(pgno + 1) * 4096]
+        n, = struct.unpack_from("<H", page, 20)
+        inp = struct.unpack_from(f"<{n}H", page, 26)
+        stored = [page[inp[i] + 1:(inp[i - 1] if i else 4096)] for i in range(0, n, 2)]
+        assert stored == sorted(k for k in keys if page_of[k] == pgno)
