@@ -81,25 +81,33 @@ def rebuild(inv: Invocation, params: dict, source: str) -> int:
         raise Defer(f"postalias: {source} is not owned by root:root (postalias would run as its owner)")
     hostname = _value(params, "myhostname")
     target = source + ".db"
+    # built once to know it can be (nothing is written for a Defer), then again with the
+    # file id, which holds the inode of the file created first
     db = HashDB(bytes(20))
+    puts: list[tuple[bytes, bytes]] = []
     warnings: list[str] = []
 
+    def put(key: bytes, value: bytes) -> bool:
+        puts.append((key, value))
+        return db.put(key, value)
+
     def store(key: str, value: str) -> None:
-        if not db.put(key.lower().encode("ascii") + b"\0", value.encode("ascii") + b"\0"):
+        if not put(key.lower().encode("ascii") + b"\0", value.encode("ascii") + b"\0"):
             warnings.append(f"{target}: duplicate entry: \"{key.lower()}\"")
     try:
         parse(data, source, warnings.append, store)
         store("@", "@")
-        stamp = b"%010d" % (now_ns() // 1_000_000_000)
-        db.put(b"YP_LAST_MODIFIED", stamp)
-        db.put(b"YP_MASTER_NAME", hostname.encode("utf-8", "surrogateescape"))
+        put(b"YP_LAST_MODIFIED", b"%010d" % (now_ns() // 1_000_000_000))
+        put(b"YP_MASTER_NAME", hostname.encode("utf-8", "surrogateescape"))
     except Unsupported as e:
         raise Defer(f"postalias: {target}: {e}") from None
     mode = 0o644 & ~(0o022 | (~st.st_mode & 0o077))
     try:
         if not fs.exists(target):
-            fs.write_bytes(target, b"", mode)  # created first: the file id holds its inode
-        db.fileid = _fileid(inv, target)
+            fs.write_bytes(target, b"", mode)
+        db = HashDB(_fileid(inv, target))
+        for key, value in puts:
+            db.put(key, value)
         fs.write_bytes(target, db.image())  # O_TRUNC: an existing file keeps inode, mode, owner
     except OSError as e:
         raise Defer(f"postalias: cannot write {target} ({e})") from None
