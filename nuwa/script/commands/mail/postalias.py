@@ -1,6 +1,6 @@
 """``newaliases`` and ``postalias`` (Postfix 3.7, Debian 12): rebuild ``/etc/aliases.db``.
 
-``newaliases`` is Postfix's ``sendmail -bI`` (sendmail.c, ``SM_MODE_NEWALIAS``): with no
+``newaliases`` is Postfix's ``sendmail -bi`` (sendmail.c, ``SM_MODE_NEWALIAS``): with no
 argument it reads main.cf's ``alias_database`` (default ``hash:/etc/aliases``, as
 ``postconf`` reads it, ``$`` macros expanded), returns 0 when it is empty, else execs
 ``postalias -- MAP...``. ``postalias`` (postalias.c ``postalias()``) with one ``hash:FILE`` (or
@@ -17,11 +17,15 @@ bare ``FILE``, ``default_database_type`` hash) creates or truncates ``FILE.db`` 
 The new file's mode is 0644 less ``022 | (~mode(FILE) & 077)`` (``POSTALIAS_FLAG_SAVE_PERM``);
 an existing ``FILE.db`` is truncated in place (its inode, mode and owner kept).
 
-The file id (``uid``, 20 bytes at offset 52 of the meta page, copied at the same offset of the
-last bucket page): libdb's ``__os_fileid`` writes the inode number and device of the new file,
+The file id (``uid``, 20 bytes at offset 52 of the meta page, and of page 2 where its index
+does not cover it: libdb wrote page 2 from the meta page's buffer): libdb's ``__os_fileid`` writes the inode number and device of the new file,
 then a unique 32-bit number (``__os_unique_id``: pid, time and a random draw hashed) and a
 serial (the pid), then 4 zero bytes. Two real runs differ only there and in
-``YP_LAST_MODIFIED``'s digits. The model writes the inode of ``FILE.db`` in the image, the
+``YP_LAST_MODIFIED``'s digits (with long lines also the free space of pages libdb took from
+reused heap memory, see :mod:`nuwa.formats.bdbhash`). The model writes the inode of
+``FILE.db`` as the file system model reports it (for a file it creates in an overlay, the
+overlay's provisional number: the inode the commit allocates may differ; libdb uses the id only
+to tell files apart in a shared cache, postfix's readers open the map privately), the
 device the file system model reports (0: an image has no device number offline), 4 bytes
 from the host's random source and a serial drawn from the same source below Linux's default
 ``pid_max`` (4194304), then the 4 zero bytes.
@@ -103,6 +107,8 @@ def rebuild(inv: Invocation, params: dict, source: str) -> int:
         raise Defer(f"postalias: {target}: {e}") from None
     mode = 0o644 & ~(0o022 | (~st.st_mode & 0o077))
     try:
+        if fs.exists(target) and not fs.stat(target).is_reg:
+            raise Defer(f"postalias: {target} is not a regular file")
         if not fs.exists(target):
             fs.write_bytes(target, b"", mode)
         db = HashDB(_fileid(inv, target))
