@@ -30,7 +30,8 @@ device the file system model reports (0: an image has no device number offline),
 from the host's random source and a serial drawn from the same source below Linux's default
 ``pid_max`` (4194304), then the 4 zero bytes.
 
-Deferred: any option, more than one map or another type than ``hash``, a relative path,
+Deferred: an image whose ``newaliases``/``postalias`` is not Postfix's (dpkg's file list of
+postfix does not hold it: exim4 and sendmail ship their own ``newaliases``), any option, more than one map or another type than ``hash``, a relative path,
 ``$MAIL_CONFIG``, a ``myhostname`` not set in main.cf (its default is the running kernel's host
 name), FILE not owned by root:root (postalias would run as its owner), a missing FILE, and
 what :mod:`.aliasfile` and :mod:`nuwa.formats.bdbhash` do not model.
@@ -49,6 +50,21 @@ from nuwa.script.entropy import random_bytes
 
 #: Linux's default ``/proc/sys/kernel/pid_max`` on 64-bit systems
 PID_MAX = 4194304
+
+
+#: the files that make ``newaliases`` and ``postalias`` Postfix's (dpkg's list of postfix)
+POSTFIX_LIST = "/var/lib/dpkg/info/postfix.list"
+
+
+def _guard(inv: Invocation, program: str) -> None:
+    """Defer unless the image's ``program`` is Postfix's: exim4 and sendmail have their own
+    ``newaliases`` (clamav-base's postinst runs whichever ``which`` finds)."""
+    try:
+        listed = set(inv.fs.read_bytes(POSTFIX_LIST).decode("utf-8", "surrogateescape").split("\n"))
+    except (OSError, ValueError):
+        listed = set()
+    if program not in listed or "/usr/sbin/postalias" not in listed:
+        raise Defer(f"{inv.name}: {program} is not Postfix's (not in {POSTFIX_LIST})")
 
 
 def _params(inv: Invocation) -> dict:
@@ -129,6 +145,7 @@ def postalias(inv: Invocation) -> int:
         args = args[1:]
     if len(args) != 1 or args[0].startswith("-"):
         raise Defer(f"postalias {' '.join(inv.argv[1:])}: this form is not modelled")
+    _guard(inv, "/usr/sbin/postalias")
     kind, colon, path = args[0].rpartition(":") if ":" in args[0] else ("", "", args[0])
     if (kind or "hash") != "hash" or not path.startswith("/"):
         raise Defer(f"postalias: {args[0]}: only hash: maps with an absolute path are modelled")
@@ -142,6 +159,7 @@ def newaliases(inv: Invocation) -> int:
     """``newaliases``: ``postalias`` on each map of ``alias_database``."""
     if len(inv.argv) != 1:
         raise Defer(f"newaliases {' '.join(inv.argv[1:])}: this form is not modelled")
+    _guard(inv, "/usr/bin/newaliases")
     params = _params(inv)
     maps = _value(params, "alias_database").replace(",", " ").split()
     if not maps:
