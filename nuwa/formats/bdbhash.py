@@ -46,24 +46,11 @@ from __future__ import annotations
 import bisect
 import struct
 
-DB_HASHMAGIC = 0x061561
-DB_HASHVERSION = 9
-P_HASH = 13
-P_INVALID = 0
-P_HASHMETA = 8
-H_KEYDATA = 1
-#: the key whose hash the meta page records (``CHARKEY``, dbinc/hash.h; ``sizeof`` counts its NUL)
-CHARKEY = b"%$sniglet^&\0"
-#: ``SIZEOF_PAGE``: lsn 8, pgno 4, prev_pgno 4, next_pgno 4, entries 2, hf_offset 2, level 1, type 1
-PAGE_HEADER = struct.Struct("<IIIIIHHBB")
-#: DBMETA (db_page.h): lsn, pgno, magic, version, pagesize, encrypt_alg, type, metaflags,
-#: unused1, free, last_pgno, nparts, key_count, record_count, flags, uid[20]
-DBMETA = struct.Struct("<IIIIIIBBBBIIIIII20s")
-#: HMETA33 after DBMETA: max_bucket, high_mask, low_mask, ffactor, nelem, h_charkey, spares[32]
-HMETA = struct.Struct("<IIIIII32I")
-FILE_ID_LEN = 20
-#: ``MINFILL``: an item longer than pagesize / 4 goes off page (``ISBIG``)
-MINFILL = 4
+from nuwa.formats.c_bdbhash import (CHARKEY, DB_FILE_ID_LEN, DB_HASHMAGIC, DB_HASHVERSION, DB_PAGE_DB_LEN, H_KEYDATA,
+                                    HMETA, MINFILL, NCACHED, P_HASH, P_HASHMETA, P_INVALID, PAGE, SIZEOF_PAGE)
+
+#: LSN_NOT_LOGGED: the LSN of every page libdb writes without a log
+NOT_LOGGED = {"file": 0, "offset": 1}
 
 
 class Unsupported(ValueError):
@@ -79,11 +66,14 @@ def hash5(data: bytes) -> int:
 
 
 def _meta(pagesize: int, fileid: bytes, last_pgno: int, max_bucket: int, high_mask: int, low_mask: int,
-          nelem: int, spares: list[int]) -> bytes:
-    head = DBMETA.pack(0, 1, 0, DB_HASHMAGIC, DB_HASHVERSION, pagesize, 0, P_HASHMETA, 0, 0, 0, last_pgno,
-                       0, 0, 0, 0, fileid)
-    body = HMETA.pack(max_bucket, high_mask, low_mask, 0, nelem, hash5(CHARKEY), *spares)
-    return (head + body).ljust(pagesize, b"\0")
+          nelem: int, spares: list[int], free: int = 0) -> bytes:
+    """A hash meta page (``__ham_init_meta``'s fields, as later updated)."""
+    dbmeta = dict(lsn=NOT_LOGGED, pgno=0, magic=DB_HASHMAGIC, version=DB_HASHVERSION, pagesize=pagesize,
+                  encrypt_alg=0, type=P_HASHMETA, metaflags=0, unused1=0, free=free, last_pgno=last_pgno, nparts=0,
+                  key_count=0, record_count=0, flags=0, uid=fileid)
+    meta = HMETA.build(dict(dbmeta=dbmeta, max_bucket=max_bucket, high_mask=high_mask, low_mask=low_mask, ffactor=0,
+                            nelem=nelem, h_charkey=hash5(CHARKEY), spares=spares))
+    return meta.ljust(pagesize, b"\0")
 
 
 def _log2(num: int) -> int:
@@ -113,7 +103,7 @@ class _Page:
 
     def free(self, pagesize: int) -> int:
         """``P_FREESPACE``."""
-        return pagesize - self.used() - PAGE_HEADER.size - 4 * len(self.pairs)
+        return pagesize - self.used() - SIZEOF_PAGE - 4 * len(self.pairs)
 
     def init(self, pagesize: int, prev: int, nxt: int, ptype: int) -> None:
         """``P_INIT``: the header reset, the buffer's bytes kept."""
@@ -129,11 +119,12 @@ class _Page:
                 offset -= len(item)
                 page[offset:offset + len(item)] = item
                 inp.append(offset)
-        page[PAGE_HEADER.size:PAGE_HEADER.size + 2 * len(inp)] = struct.pack(f"<{len(inp)}H", *inp)
+        page[SIZEOF_PAGE:SIZEOF_PAGE + 2 * len(inp)] = struct.pack(f"<{len(inp)}H", *inp)
         entries, hoffset = len(inp), offset
         # every page written carries LSN_NOT_LOGGED {0, 1}
-        page[:PAGE_HEADER.size] = PAGE_HEADER.pack(0, 1, self.pgno, self.prev, self.next, entries, hoffset, 0,
-                                                   self.type)
+        page[:SIZEOF_PAGE] = PAGE.build(dict(lsn=NOT_LOGGED, pgno=self.pgno, prev_pgno=self.prev,
+                                             next_pgno=self.next, entries=entries, hf_offset=hoffset, level=0,
+                                             type=self.type))
         return bytes(page)
 
 
@@ -141,12 +132,12 @@ class HashDB:
     """A new hash database filled in put order; :meth:`image` gives the file's bytes."""
 
     def __init__(self, fileid: bytes, pagesize: int = 4096, nelem: int = 4096):
-        if len(fileid) != FILE_ID_LEN:
-            raise ValueError(f"a Berkeley DB file id is {FILE_ID_LEN} bytes, not {len(fileid)}")
+        if len(fileid) != DB_FILE_ID_LEN:
+            raise ValueError(f"a Berkeley DB file id is {DB_FILE_ID_LEN} bytes, not {len(fileid)}")
         self.pagesize, self.fileid, self.nelem = pagesize, fileid, nelem
         # __ham_init_meta with h_nelem set and h_ffactor 0: l2 = 1, two buckets on pages 1-2
         self.max_bucket, self.high_mask, self.low_mask = 1, 1, 0
-        self.spares = [1, 1] + [0] * 30
+        self.spares = [1, 1] + [0] * (NCACHED - 2)
         self.last_pgno, self.free_list = 2, 0
         # page 2 is written from the meta page's buffer (__ham_new_file); page 1 is a hole
         created = _meta(pagesize, fileid, 2, 1, 1, 0, nelem, self.spares)
@@ -168,7 +159,7 @@ class HashDB:
         stale = self.freed.pop(pgno, None)
         if stale is None:
             return bytes(self.pagesize)
-        return bytes(32) + stale[32:]  # DB_PAGE_DB_LEN
+        return bytes(DB_PAGE_DB_LEN) + stale[DB_PAGE_DB_LEN:]
 
     def _new(self, ptype: int) -> _Page:
         """``__db_new``: the head of the free list, else a page past the last."""
@@ -294,10 +285,38 @@ class HashDB:
 
     def image(self) -> bytes:
         """The file's bytes as libdb leaves them at close."""
-        meta = bytearray(_meta(self.pagesize, self.fileid, self.last_pgno, self.max_bucket, self.high_mask,
-                               self.low_mask, self.nelem, self.spares))
-        struct.pack_into("<I", meta, 28, self.free_list)  # DBMETA.free
-        out = bytearray(meta) + bytes(self.pagesize * max(self.pages))
+        out = bytearray(_meta(self.pagesize, self.fileid, self.last_pgno, self.max_bucket, self.high_mask,
+                              self.low_mask, self.nelem, self.spares, self.free_list))
+        out += bytes(self.pagesize * max(self.pages))
         for pgno, page in self.pages.items():
             out[pgno * self.pagesize:(pgno + 1) * self.pagesize] = page.render(self.pagesize)
         return bytes(out)
+
+
+def read(data: bytes) -> dict[bytes, bytes]:
+    """The pairs of a hash file this module can write (``H_KEYDATA`` items only), bucket by
+    bucket along each chain; raises ``ValueError`` naming what it does not read."""
+    meta = HMETA.parse(data)
+    if meta.dbmeta.magic != DB_HASHMAGIC or meta.dbmeta.version != DB_HASHVERSION:
+        raise ValueError("not a Berkeley DB 5.3 hash file (DBMETA.magic, version)")
+    pagesize = meta.dbmeta.pagesize
+    pairs: dict[bytes, bytes] = {}
+    for bucket in range(meta.max_bucket + 1):
+        pgno = bucket + meta.spares[_log2(bucket + 1)]
+        while pgno:
+            page = data[pgno * pagesize:(pgno + 1) * pagesize].ljust(pagesize, b"\0")
+            head = PAGE.parse(page)
+            if head.pgno == 0 and head.type == P_INVALID:
+                break  # never written: __ham_pgin makes it an empty hash page
+            if head.type != P_HASH:
+                raise ValueError(f"page {pgno}: PAGE.type {head.type} is not a sorted hash page")
+            inp = struct.unpack_from(f"<{head.entries}H", page, SIZEOF_PAGE)
+            ends = [pagesize] + list(inp[:-1])
+            items = [page[inp[i]:ends[i]] for i in range(head.entries)]
+            for item in items:
+                if item[0] != H_KEYDATA:
+                    raise ValueError(f"page {pgno}: item type {item[0]} is not H_KEYDATA")
+            for i in range(0, head.entries, 2):
+                pairs[items[i][1:]] = items[i + 1][1:]
+            pgno = head.next_pgno
+    return pairs

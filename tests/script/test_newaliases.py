@@ -145,6 +145,16 @@ def test_alias_database_settings(pair):
     pair.check(["newaliases; echo rc=$?"], setup=empty)
 
 
+def test_tokens(pair):
+    """RFC 822 tokens as tok822 scans and prints them again."""
+    text = ("a1: b,c\na2 : b , c\na3: \"b\" c\na4: <b>\na5: x <b@c.d>\na6: b;c.d\na7: b . c\n"
+            "a8: :include: /x\na9: |\"/usr/bin/x  -y\"\nb1: \"b\nb2: [1.2 .3\nb3 x: c\nb4::b\n"
+            "b5: b%c!d\nb6: \"b\tc\"\nb7:\nb8: @\nb9: ,\nc1: a@b@c\nc2 c3 c4: d\n\"c5\"x: y\n")
+    keys = ("a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9", "b1", "b2", "b3 x", "b4", "b5", "b6", "b8",
+            "b9", "c1", "c2 c3 c4", "c5 x")
+    _judge(pair, _aliases(text), queries=keys)
+
+
 def test_leading_space_and_no_final_newline(pair):
     _judge(pair, _aliases(" lead: x\n  more\na: b\nc: d"))
 
