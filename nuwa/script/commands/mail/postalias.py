@@ -146,7 +146,7 @@ def postalias(inv: Invocation) -> int:
     if len(args) != 1 or args[0].startswith("-"):
         raise Defer(f"postalias {' '.join(inv.argv[1:])}: this form is not modelled")
     _guard(inv, "/usr/sbin/postalias")
-    kind, colon, path = args[0].rpartition(":") if ":" in args[0] else ("", "", args[0])
+    kind, colon, path = args[0].partition(":") if ":" in args[0] else ("", "", args[0])
     if (kind or "hash") != "hash" or not path.startswith("/"):
         raise Defer(f"postalias: {args[0]}: only hash: maps with an absolute path are modelled")
     params = _params(inv)
@@ -165,7 +165,7 @@ def newaliases(inv: Invocation) -> int:
     if not maps:
         return 0
     if len(maps) != 1:
-        raise Defer(f"newaliases: alias_database names {len(maps)} maps (one postalias each) : not modelled")
+        raise Defer(f"newaliases: alias_database names {len(maps)} maps (one postalias run for all): not modelled")
     return postalias(Invocation(["postalias", "--", maps[0]], inv.fs, inv.cwd, inv.env, b"",
                                 stdout=inv.stdout, stderr=inv.stderr, umask=inv.umask, run=inv.run,
                                 state=inv.state, models=inv.models))
