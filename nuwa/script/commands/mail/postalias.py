@@ -30,7 +30,8 @@ device the file system model reports (0: an image has no device number offline),
 from the host's random source and a serial drawn from the same source below Linux's default
 ``pid_max`` (4194304), then the 4 zero bytes.
 
-Deferred: an image whose ``newaliases``/``postalias`` is not Postfix's (dpkg's file list of
+Deferred: an image whose machine is not little-endian (libdb writes in its host's byte order;
+s390x's files are big-endian) or unknown, an image whose ``newaliases``/``postalias`` is not Postfix's (dpkg's file list of
 postfix does not hold it: exim4 and sendmail ship their own ``newaliases``), any option, more than one map or another type than ``hash``, a relative path,
 ``$MAIL_CONFIG``, a ``myhostname`` not set in main.cf (its default is the running kernel's host
 name), FILE not owned by root:root (postalias would run as its owner), a missing FILE, and
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import struct
 
+from nuwa.deb.arch import image_machine
 from nuwa.formats.bdbhash import HashDB, Unsupported
 from nuwa.script.commands._common import now_ns
 from nuwa.script.commands.mail.aliasfile import parse
@@ -65,6 +67,10 @@ def _guard(inv: Invocation, program: str) -> None:
         listed = set()
     if program not in listed or "/usr/sbin/postalias" not in listed:
         raise Defer(f"{inv.name}: {program} is not Postfix's (not in {POSTFIX_LIST})")
+    machine = image_machine(inv.fs)
+    if machine is None or machine.endian != "little":
+        raise Defer(f"{inv.name}: libdb writes in the byte order of the image's machine "
+                    f"({machine.endian if machine else 'unknown'}): only little-endian files are written")
 
 
 def _params(inv: Invocation) -> dict:
