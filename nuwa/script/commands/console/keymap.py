@@ -12,8 +12,8 @@ and ``Ascii_`` keys, and the second half of each line (the Caps Lock variants, w
 
 Perl's ``\\p{IsAlpha}`` is Unicode's Alphabetic property (Perl 5.36 and Python 3.11 both hold
 Unicode 14.0): letters (``L*``), letter numbers (``Nl``) and the circled letters
-U+24B6..U+24E9 of the BMP are alphabetic; a combining mark (``Mn``, ``Mc``), of which only
-some are, is deferred.
+U+24B6..U+24E9 of the BMP are alphabetic, and the combining marks (``Mn``, ``Mc``) that
+``alphamarks`` lists.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from nuwa.script.commands.console.alphamarks import alphabetic_mark
 from nuwa.script.context import Defer
 
 VOID = "VoidSymbol"
@@ -118,12 +119,12 @@ _HEX_KEYS = {"Num_Lock": "Hex_A", "KP_Divide": "Hex_B", "KP_Multiply": "Hex_C", 
 
 def perl_is_alpha(uni: int) -> bool:
     """``pack("U", $uni) =~ /\\p{IsAlpha}/`` for a code point of the BMP."""
+    if unicodedata.unidata_version != "14.0.0":
+        raise Defer(f"ckbcomp: Python's Unicode {unicodedata.unidata_version} is not Perl 5.36's 14.0.0")
     cat = unicodedata.category(chr(uni))
     if cat in ("Lu", "Ll", "Lt", "Lm", "Lo", "Nl") or 0x24B6 <= uni <= 0x24E9:
         return True
-    if cat in ("Mn", "Mc"):
-        raise Defer(f"ckbcomp: whether U+{uni:04X} is alphabetic for Perl (a combining mark) is not known to the model")
-    return False
+    return cat in ("Mn", "Mc") and alphabetic_mark(uni)
 
 
 def _case_partner(v: int) -> int:
