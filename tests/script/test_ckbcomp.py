@@ -140,3 +140,26 @@ def test_alphabetic_marks(pair):
     assert len(alpha) > 40000
     wrong = [u for u in range(0x10000) if not 0xD800 <= u <= 0xDFFF and perl_is_alpha(u) != (u in alpha)]
     assert not wrong, [hex(u) for u in wrong[:20]]
+
+
+@pytest.mark.parametrize("config", [("us",), ("de", "nodeadkeys", "", "ISO-8859-15")],
+                         ids=lambda c: "-".join(x for x in c if x))
+def test_console_setup_postinst(tmp_path, config):
+    """console-setup's whole postinst (``configure 1.221``: debconf, the configuration file,
+    ``setupcon --save-only``, then ``setupcon``) run by real dpkg's way in a chroot and by the
+    simulator: same output and status, same debconf databases, every path of the trees the
+    same, the ``cached_*`` files remade (removed first, the keyboard configuration changed)."""
+    from debconf_oracle import debconf_records, diff_trees, environment, offline_pair, run_nuwa, run_real_offline
+    a, b = offline_pair(tmp_path, "console-setup")
+    for root in (a, b):
+        _keyboard(*config)(root)
+    postinst = ["/var/lib/dpkg/info/console-setup.postinst", "configure", "1.221"]
+    env = environment("postinst", "console-setup")
+    real = run_real_offline(a, postinst, env)
+    r = run_nuwa(b, postinst, env)
+    assert not r.deferred_whole and not r.deferred_commands, (r.reason, r.deferred_commands)
+    assert (r.status, r.stdout, r.stderr) == real
+    assert debconf_records(b) == debconf_records(a)
+    assert diff_trees(a, b, 0) == []
+    cached = sorted(n for n in os.listdir(os.path.join(b, "etc/console-setup")) if n.startswith("cached_"))
+    assert any(n.endswith(".kmap.gz") for n in cached), cached
