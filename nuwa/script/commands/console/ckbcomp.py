@@ -164,6 +164,9 @@ def _program(inv: Invocation) -> str:
         except (OSError, ValueError):
             continue
         if _stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+            if not d.startswith("/"):
+                # Perl's $0 is then relative, and ckbcomp's installation directory with it
+                raise Defer(f"ckbcomp: found through the relative PATH entry {d!r}")
             return cand
     raise Defer(f"ckbcomp: {name} not found on PATH")
 
@@ -324,7 +327,7 @@ def ckbcomp(inv: Invocation) -> int:
     keymap = "".join(out)
     if writer.broken_caps:
         keymap = keymap.replace("Caps_Lock", "CtrlL_Lock")
-    inv.err("".join(warnings))
+    inv.err("".join(warnings).encode("latin-1"))  # the XKB files' bytes, as Perl prints them
     inv.out(keymap.encode("latin-1"))
     inv.out(b"strings as usual\n")
     compose = a.compose_charmap if _perl_true(a.compose_charmap) else a.charmap
