@@ -23,6 +23,8 @@ from nuwa.script.commands.console.keymap import perl_is_alpha
 from nuwa.script.interp import run_script
 from registry_harness import ENV, MODELS, ShellPair, write
 
+pytestmark = [pytest.mark.root, pytest.mark.judge]
+
 
 class CkbPair(ShellPair):
     PACKAGES, DIRS, FILES, TIMEOUT = ("console-setup",), ["etc/console-setup", "etc/default", "tmp"], [], 300
