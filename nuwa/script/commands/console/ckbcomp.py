@@ -270,8 +270,10 @@ def ckbcomp(inv: Invocation) -> int:
     rules = a.rules if _perl_true(a.rules) else "base"
     model = a.model if _perl_true(a.model) else "pc104"
     backspace = a.backspace or "del"
+    xkbsym = _xkbsym_table(tables, a.compact, backspace)
     warnings: list[str] = []
-    reader = XkbReader(inv.fs, [inv.path(d) if d else d for d in xdirs], set(), warnings.append)
+    reader = XkbReader(inv.fs, [inv.path(d) if d else d for d in xdirs],
+                       {k for k, v in xkbsym.items() if v == "NoSymbol"}, warnings.append)
     keycodes, symbols = a.keycodes, a.symbols
     if a.layouts:
         variants = a.variants + [""] * (len(a.layouts) - len(a.variants))
@@ -288,8 +290,6 @@ def ckbcomp(inv: Invocation) -> int:
     if arch not in ("at", "evdev"):
         raise Defer(f"ckbcomp: {arch} key codes (only AT and evdev are modelled)")
     acmtable = _acm_table(a.charmap, installdir, files) if _perl_true(a.charmap) else None
-    xkbsym = _xkbsym_table(tables, a.compact, backspace)
-    reader.nosymbols = {k for k, v in xkbsym.items() if v == "NoSymbol"}
     reader.include_file("keycodes", keycodes)
     reader.resolve_aliases()
     reader.include_file("symbols", symbols)

@@ -120,8 +120,8 @@ class XkbReader:
     """The tables ckbcomp fills from the keycodes and symbols files: ``keycodes``
     (key name -> list of codes, as text), ``aliases``, ``symbols`` (code -> list of groups,
     each None or a list of levels, each None or a keysym name) and ``types``.
-    ``read(path) -> bytes | None`` gives a file of the image (None when it is no regular
-    file); ``xdirs`` are ckbcomp's search directories; ``warn`` receives its warnings."""
+    ``fs``: the image; ``xdirs``: ckbcomp's search directories (absolute); ``nosymbols``: the
+    keysym names ``%xkbsym_table`` maps to ``NoSymbol``; ``warn`` receives its warnings."""
 
     def __init__(self, fs, xdirs: list[str], nosymbols: set[str], warn):
         self.fs, self.xdirs, self.nosymbols, self.warn = fs, xdirs, nosymbols, warn
