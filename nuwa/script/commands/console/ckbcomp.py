@@ -78,7 +78,9 @@ def _parse_args(argv: list[str]) -> _Args:
         return args.pop(0)
 
     def once(current, name: str) -> None:
-        if _perl_true(current) if not isinstance(current, list) else current:
+        """ckbcomp's ``if ($x)`` / ``if (@x)`` before taking an option a second time."""
+        taken = bool(current) if isinstance(current, list) else _perl_true(current)
+        if taken:
             raise Defer(f"ckbcomp: -{name} given twice (ckbcomp dies)")
 
     while args:
