@@ -131,6 +131,19 @@ def test_deferred(pair, cmd, reason, dies):
     assert (status != 0) == dies
 
 
+def test_include_loop_defers(pair):
+    """A symbols file that includes itself (hostile or broken XKB data) makes the real ckbcomp
+    recurse until Perl runs out of memory, so it is not run here; the model stops at its
+    nesting limit and defers, naming the loop, with nothing written."""
+    def loop(root):
+        write(root, "etc/console-setup/ckb/symbols/loop",
+              b'default partial alphanumeric_keys\nxkb_symbols "basic" {\n    include "loop(basic)"\n};\n')
+    pair.reset(loop)
+    res = run_script(Overlay(HostDirFS(pair.model)), "ckbcomp -model pc105 loop >/tmp/k", env=dict(ENV),
+                     models=MODELS, is_path=False)
+    assert res.deferred_commands and "a loop" in str(res.deferred_commands), res.deferred_commands
+
+
 def test_alphabetic_marks(pair):
     """Perl 5.36's ``\\p{IsAlpha}`` for every code point of the BMP but the surrogates, as
     ckbcomp asks it, equals the model's answer."""

@@ -25,6 +25,9 @@ from nuwa.script.context import Defer
 AUGMENT, OVERRIDE, REPLACE, ALTERNATE = 1, 2, 3, 4
 
 _A = re.ASCII
+#: includes nested deeper than this are taken for a loop: ckbcomp recurses until Perl runs out
+#: of memory (xkb-data's deepest chain is a handful of files)
+MAX_INCLUDE_DEPTH = 64
 _AI = re.ASCII | re.IGNORECASE
 _WORD = re.compile(r"[a-zA-Z0-9_]", _A)
 _SPACE = re.compile(r"\s+", _A)
@@ -133,6 +136,7 @@ class XkbReader:
         self.base_group = 0
         self.s, self.p = "", 0
         self.filename = None
+        self.depth = 0
 
     # --- the file system, as Perl's -f and open see it
     def is_file(self, path: str) -> bool:
@@ -391,12 +395,19 @@ class XkbReader:
                 self.base_group = int(m.group(4 if i == 0 else 3)) - 1 + self.base_group
             if re.match(r"\.?/", file):
                 raise Defer(f"ckbcomp: an XKB include of the path {file!r} (outside its directories)")
+            if self.depth >= MAX_INCLUDE_DEPTH:
+                raise Defer(f"ckbcomp: XKB includes nested {MAX_INCLUDE_DEPTH} deep at {file!r} (a loop: "
+                            "ckbcomp recurses until Perl runs out of memory)")
             saved = (self.s, self.p, self.filename)
             self.s, self.p = flatten_text(self.load(self.xfilename(f"{file_type}/{file}"))), 0
             self.filename = file
-            if not self.block_list(file_type, block):
-                self.warn(f'WARNING: Can not find "{block}" in "{file}".\n')
-                self.block_list(file_type, "")
+            self.depth += 1
+            try:
+                if not self.block_list(file_type, block):
+                    self.warn(f'WARNING: Can not find "{block}" in "{file}".\n')
+                    self.block_list(file_type, "")
+            finally:
+                self.depth -= 1
             if file == "gr":
                 self.patch_greek()
             self.s, self.p, self.filename = saved
