@@ -66,6 +66,7 @@ ADDED = {
     "pg_checksystem", "run-upgrade-scripts",  # issue 13: postgresql-common's postinst, no cluster
     "iscsi-iname", "nvme", "uuidgen",  # issue 13: identifiers open-iscsi's and nvme-cli's postinsts make
     "chronyd",  # issue 13: chrony's postinst (`chronyd -p`)
+    "mandb",  # issue 13: man-db's postinst and trigger (`mandb -cq`, `mandb -pq`)
     "systemd-machine-id-setup",  # issue 13: systemd's postinst
     "journalctl", "systemd-hwdb",  # issue 13: binary indexes (the catalog database, hwdb.bin) written byte for byte
     "install-info", "ginstall-info",  # issue 13: install-info's trigger (update-info-dir)
