@@ -11,9 +11,9 @@ one another (the section names: ``NOM``, ``NOME``, ``NOMEN``) list the longer fi
 Python's regular expressions take the first alternative that matches where flex takes the
 longest.
 
-Two stretches are skipped in bulk where no rule can act (exactly what the rules would do one
-character at a time): before the NAME section only ``.`` and ``'`` can start a token with an
-effect, and after it only a line break can (the filter requests).
+Two stretches are done in bulk where the rules would only step over bytes (the same result as
+one token at a time): before the NAME section only ``.`` and ``'`` can start a token with an
+effect, and after it (MAN_REST) only a line break, followed by a filter request, can.
 """
 
 from __future__ import annotations
@@ -174,16 +174,6 @@ _RULES_SRC = {
         (_f(r"{comment}.*"), ""),
         (_f(r".|{eol}"), ""),
     ],
-    "MAN_REST": [
-        (_f(r"{bol}\.TS"), ("filter", 0, "t")),
-        (_f(r"{bol}\.EQ"), ("filter", 1, "e")),
-        (_f(r"{bol}\.PS"), ("filter", 2, "p")),
-        (_f(r"{bol}\.G1"), ("filter", 3, "g")),
-        (_f(r"{bol}\.R1"), ("filter", 4, "r")),
-        (_f(r"{bol}\.\["), ("filter", 4, "r")),
-        (_f(r"{bol}\.vS"), ("filter", 5, "v")),
-        (_f(r".+|{eol}"), ""),
-    ],
     "FORCE_EXIT": [(_f(r".|{eol}"), "terminate")],
     "MAN_PRENAME": [
         (_f(r"{bol}{sec_request}{blank}*"), _SEC_END),
@@ -233,6 +223,15 @@ _RULES_SRC = {
 
 RULES = {state: [(re.compile(p.encode("utf-8").decode("latin-1")), a) for p, a in rules]
          for state, rules in _RULES_SRC.items()}
+
+_TEXT_STATES = ("MAN_NAME", "MAN_DESC")
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_ALNUM_RUN = re.compile("[A-Za-z0-9]+")
+
+#: MAN_REST's filter rules at once: a line break (and any more) then the request
+_FILTERS = re.compile(r"\n(?:\r?\n)*\.(TS|EQ|PS|G1|R1|\[|vS)")
+_FILTER_LETTERS = {"TS": (0, "t"), "EQ": (1, "e"), "PS": (2, "p"), "G1": (3, "g"), "R1": (4, "r"),
+                   "[": (4, "r"), "vS": (5, "v")}
 
 #: states whose <<EOF>> rule ends the NAME text (BEGIN MAN_REST, whose EOF terminates)
 _EOF_TO_REST = {"MAN_PRENAME", "MAN_NAME", "MAN_DESC"}
@@ -351,13 +350,20 @@ class Scanner:
                     pos = nxt
                     continue
             elif state == "MAN_REST":
-                # ".+" takes the rest of a line (a '\r' before its '\n' too); only a line
-                # break can start a filter request
-                c = text[pos]
-                if c != "\n" and c != "\r":
-                    nl = text.find("\n", pos)
-                    pos = n if nl < 0 else nl
-                    continue
+                # ".+" takes the rest of each line (a '\r' before its '\n' too), so every
+                # line break from here on starts a token, and only there can a filter
+                # request match: one search does the whole state
+                for m in _FILTERS.finditer(text, pos):
+                    index, letter = _FILTER_LETTERS[m.group(1)]
+                    self.filters[index] = letter
+                return 0
+            elif state in _TEXT_STATES and text[pos] in _ALNUM:
+                # at a letter or digit only "[[:alnum:]]*" and "." can match, and the first
+                # is longer or written first
+                m = _ALNUM_RUN.match(text, pos)
+                self.add_str(m.group(0))
+                pos = m.end()
+                continue
             best, best_len = None, -1
             for rx, action in RULES[state]:
                 m = rx.match(text, pos)

@@ -122,6 +122,7 @@ class _Run:
         self.whatis_map: dict[str, tuple[str | None, str | None]] = {}
         self.ult_cache: dict[str, tuple[str, list[str]] | None] = {}
         self.tried: dict[str, tuple[str, bool]] = {}
+        self._last_read: tuple[str | None, bytes | None] = (None, None)
 
     # --- the configuration (manp.c) -----------------------------------------------------
 
@@ -618,11 +619,17 @@ class _Run:
     # --- reading pages ------------------------------------------------------------------------
 
     def _decompressed(self, path: str) -> bytes | None:
-        """The page's bytes as ``decompress_open`` gives them (None where it cannot open)."""
+        """The page's bytes as ``decompress_open`` gives them (None where it cannot open).
+        The last page read is kept: ``ult_src`` reads a page's first line, then ``find_name``
+        the whole page."""
+        if self._last_read[0] == path:
+            return self._last_read[1]
+        data = self._decompress(path)
+        self._last_read = (path, data)
+        return data
+
+    def _decompress(self, path: str) -> bytes | None:
         try:
-            st = self.fs.stat(path)
-            if st.is_dir:
-                return None
             raw = self.fs.read_bytes(path)
         except OSError as e:
             if e.errno == errno.EACCES:
