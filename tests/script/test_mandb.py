@@ -37,6 +37,21 @@ def pair(tmp_path_factory):
     return cls(str(tmp_path_factory.mktemp("mandb")))
 
 
+#: a larger spread: Pod::Man pages (perl), DocBook pages (systemd), mdoc pages (bsdextrautils),
+#: the Linux programmer's pages, French, Japanese, Chinese and Russian trees
+MORE_PACKAGES = ("bsdextrautils", "groff-base", "iproute2", "man-db", "manpages", "manpages-dev",
+                 "manpages-fr", "manpages-ja", "manpages-ru", "manpages-zh", "perl", "systemd")
+
+
+@pytest.fixture(scope="module")
+def big_pair(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    cls = type("MandbBigPair", (ShellPair,), {
+        "PACKAGES": MORE_PACKAGES, "DIRS": ["var/cache/man", "usr/share/man"], "FILES": []})
+    return cls(str(tmp_path_factory.mktemp("mandb-big")))
+
+
 def no_index(root: str) -> None:
     """No index.db anywhere: what the postinst of a fresh installation meets."""
     for dirpath, _dirs, files in os.walk(os.path.join(root, "var/cache/man")):
@@ -89,6 +104,12 @@ def more_pages(root: str) -> None:
 def test_create_fresh(pair):
     """The postinst of a fresh installation: no index.db anywhere."""
     pair.check([AS_MAN + " -cq"], setup=no_index)
+
+
+def test_create_many_pages(big_pair):
+    """-c over 7,630 pages (2,013 of them symlinks) of twelve packages, then -p after one more."""
+    big_pair.check([AS_MAN + " -cq", "sleep 0.01; cp -p /usr/share/man/man1/perl.1.gz /usr/share/man/man1/zzperl.1.gz; "
+                    + AS_MAN + " -pq"], setup=no_index)
 
 
 def test_create_from_empty_cache(pair):
