@@ -4,7 +4,8 @@
   as man-db's postinst and its ``/usr/share/man`` trigger run them (as user ``man`` through
   ``setpriv``): the man trees of ``/etc/manpath.config``'s ``MANDB_MAP`` lines and their
   locale subdirectories, each page's whatis (``lexgrog.py``), the records (``store.py``), the
-  gdbm file byte for byte (``nuwa.formats.gdbm``), the cache directories and their
+  gdbm file byte for byte (``nuwa.formats.gdbm``), the pages' sources and bytes
+  (``pages.py``), the cache directories and their
   ``CACHEDIR.TAG``. Everything else (purging, ``-t``, ``-f``, ``-u``, a MANPATH operand,
   verbose output, stray cat pages, page forms not reproduced exactly) is deferred with the
   reason.
