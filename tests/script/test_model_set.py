@@ -68,6 +68,7 @@ ADDED = {
     "chronyd",  # issue 13: chrony's postinst (`chronyd -p`)
     "ckbcomp",  # issue 13: console-setup's postinst (setupcon --save-only compiles the keymap)
     "newaliases", "postalias",  # issue 13: postfix's postinst rebuilds /etc/aliases.db
+    "mandb",  # issue 13: man-db's postinst and trigger (`mandb -cq`, `mandb -pq`)
     "systemd-machine-id-setup",  # issue 13: systemd's postinst
     "journalctl", "systemd-hwdb",  # issue 13: binary indexes (the catalog database, hwdb.bin) written byte for byte
     "install-info", "ginstall-info",  # issue 13: install-info's trigger (update-info-dir)

@@ -92,8 +92,8 @@ def model_run(pair, cmd):
     ("setpriv -d", "--dump"),
     ("setpriv --help", "--help"),
     ("setpriv --inh-caps -all id", "capabilities"),
-    (f"{AS_MAN} mandb -cq", "no model for mandb"),
-    (f"{AS_MAN} sh -c 'touch /srv/mine/a; mandb -pq'", "mandb"),
+    (f"{AS_MAN} zzfrob -cq", "no model for zzfrob"),  # a program of the image with no model
+    (f"{AS_MAN} sh -c 'touch /srv/mine/a; zzfrob -pq'", "zzfrob"),
     (f"{AS_MAN} /srv/closed/tool", "the shell's lookup as the user differs"),
     # a script only root may read: setpriv (capabilities kept) executes it, but the shell,
     # running as man, cannot open it; the interpreter cannot read it either
@@ -102,13 +102,13 @@ def model_run(pair, cmd):
 def test_deferred(pair, cmd, reason):
     """What the models cannot answer for defers the whole setpriv, with the reason, and
     nothing of it is written."""
-    if "mandb" in cmd:
-        write(pair.model, "usr/bin/mandb", b"\x7fELF", 0o755)
+    if "zzfrob" in cmd:
+        write(pair.model, "usr/bin/zzfrob", b"\x7fELF", 0o755)
     try:
         r = model_run(pair, cmd)
     finally:
-        if "mandb" in cmd:
-            os.unlink(os.path.join(pair.model, "usr/bin/mandb"))
+        if "zzfrob" in cmd:
+            os.unlink(os.path.join(pair.model, "usr/bin/zzfrob"))
     assert [d.reason for d in r.deferred_commands if reason in d.reason], r.deferred_commands
     assert not os.path.exists(os.path.join(pair.model, "srv/mine/a"))
 
