@@ -169,6 +169,15 @@ def bzip2_page(root):
     write(root, "usr/share/man/man8/zzbz.8.bz2", bz2.compress(b".TH ZZBZ 8\n.SH NAME\nzzbz \\- x\n"))
 
 
+def bomb_page(root):  # a hostile image's gzip bomb: 65 MiB of page from 65 KB
+    write(root, "usr/share/man/man1/zzbomb.1.gz", gzip.compress(b".TH X 1\n" + b"\n" * (65 << 20), 9))
+
+
+def sparse_page(root):  # a hostile image's sparse page of 65 MiB (a few blocks on disk)
+    write(root, "usr/share/man/man1/zzsparse.1", b".TH X 1\n")
+    os.truncate(os.path.join(root, "usr/share/man/man1/zzsparse.1"), 65 << 20)
+
+
 @pytest.mark.parametrize("cmd, setup, reason", [
     (AS_MAN + " -q", None, "purges missing pages"),
     (AS_MAN + " -cq /usr/share/man", None, "MANPATH operand"),
@@ -177,6 +186,8 @@ def bzip2_page(root):
     (AS_MAN + " -cq", stray_cat, "stray cat"),
     (AS_MAN + " -cq", latin1_page, "is not UTF-8"),
     (AS_MAN + " -pq", bzip2_page, "decompressor"),
+    (AS_MAN + " -cq", bomb_page, "decompresses to over 64 MiB"),
+    (AS_MAN + " -cq", sparse_page, "is over 64 MiB"),
 ])
 def test_deferred(pair, cmd, setup, reason):
     """What the model does not reproduce defers the whole invocation, with the reason, and

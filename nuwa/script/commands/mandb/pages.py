@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import gzip
+import io
 import os
 import posixpath
 import re
@@ -19,6 +20,9 @@ from nuwa.script.commands.mandb import lexgrog
 from nuwa.script.commands.mandb.store import Mandata
 from nuwa.script.context import Defer, Invocation
 
+#: the largest page read (on disk, or decompressed): the largest real pages are a few MB; a
+#: larger file (a hostile image's sparse file or gzip bomb) defers instead of filling memory
+PAGE_MAX = 64 << 20
 #: comp_list of Debian's build (gzip, compress, bzip2, xz, lzip, zstd), in its order
 COMP_EXTS = ("gz", "z", "Z", "bz2", "xz", "lzma", "lz", "zst", "zstd")
 
@@ -146,6 +150,8 @@ class PageReader:
 
     def _decompress(self, path: str) -> bytes | None:
         try:
+            if self.fs.stat(path).st_size > PAGE_MAX:
+                raise Defer(f"mandb: {path} is over {PAGE_MAX >> 20} MiB (a page that size is not modelled)")
             raw = self.fs.read_bytes(path)
         except OSError as e:
             if e.errno == errno.EACCES:
@@ -155,9 +161,13 @@ class PageReader:
         if ext == "gz":
             # decompress_open: zlib in process (in a forked function above 1 MiB)
             try:
-                return gzip.decompress(raw)
+                with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+                    data = f.read(PAGE_MAX + 1)
             except (OSError, EOFError, zlib.error) as e:
                 raise Defer(f"mandb: {path} does not decompress ({e}): what zlib then gives is not modelled")
+            if len(data) > PAGE_MAX:
+                raise Defer(f"mandb: {path} decompresses to over {PAGE_MAX >> 20} MiB (not modelled)")
+            return data
         if ext in COMP_EXTS or ".Z/" in path:
             raise Defer(f"mandb: {path} is read through the image's .{ext} decompressor (not modelled)")
         return raw
