@@ -17,13 +17,13 @@ model").
 from __future__ import annotations
 
 from nuwa.script.commands import (accounts, archival, caches, chrony, coreutils, cracklib, debconf, dpkg, editors,
-                                  findutils, glib, grub, initramfs, kmod, linuxbase, loginutils, miscutils, python,
-                                  registries, server, services)
+                                  findutils, glib, grub, initramfs, kmod, linuxbase, loginutils, magic, miscutils,
+                                  python, registries, server, services)
 from nuwa.script.context import ModelSet
 
 #: the families, in the order their models are listed
 FAMILIES = (coreutils, findutils, editors, dpkg, debconf, accounts, services, caches, kmod, miscutils, archival,
-            initramfs, grub, python, linuxbase, registries, loginutils, server, chrony, glib, cracklib)
+            initramfs, grub, python, linuxbase, registries, loginutils, server, chrony, glib, cracklib, magic)
 
 
 def default_models() -> ModelSet:

@@ -1,0 +1,811 @@
+"""libmagic's soft magic (file 5.44 ``src/softmagic.c``): the entries of the compiled
+database (``nuwa.formats.magicdb``) evaluated against a buffer, printing what matches.
+
+Mirrors ``match``, ``msetoffset``, ``mget``/``mcopy``/``mconvert``, ``magiccheck``,
+``moffset`` and ``mprint`` for the types, operators and formats implemented here; whenever
+evaluation reaches anything else (a ``use``/``indirect``/``der`` continuation, a float, a
+date, an indirect offset of another kind, a format this printf does not render, a regex the
+translator refuses) it raises :class:`Unmodelled` and the caller defers the whole
+invocation: an answer is either libmagic's or none.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nuwa.formats import magicdb as M
+from nuwa.script.commands.magic import ere
+from nuwa.script.commands.magic.cprintf import Unrendered, cprintf
+
+T = M.T
+MASK64 = (1 << 64) - 1
+MAXSTRING = M.MAXSTRING
+FILE_REGEX_MAX = 8192
+FLT = M.STRING_BINTEST | M.STRING_TEXTTEST
+_WIDTH = {T["byte"]: 1, T["short"]: 2, T["beshort"]: 2, T["leshort"]: 2, T["long"]: 4, T["belong"]: 4,
+          T["lelong"]: 4, T["quad"]: 8, T["bequad"]: 8, T["lequad"]: 8}
+_ORDER = {T["byte"]: "little", T["short"]: "little", T["long"]: "little", T["quad"]: "little",
+          T["beshort"]: "big", T["belong"]: "big", T["bequad"]: "big",
+          T["leshort"]: "little", T["lelong"]: "little", T["lequad"]: "little"}
+_STRINGISH = (T["string"], T["pstring"], T["bestring16"], T["lestring16"])
+_C_SPACE = b" \t\n\v\f\r"
+DER_TAGS = ("eoc", "bool", "int", "bit_str", "octet_str", "null", "obj_id", "obj_desc", "ext", "real", "enum",
+            "embed", "utf8_str", "rel_oid", "time", "res2", "seq", "set", "num_str", "prt_str", "t61_str",
+            "vid_str", "ia5_str", "utc_time", "gen_time", "gr_str", "vis_str", "gen_str", "univ_str", "char_str",
+            "bmp_str", "date", "tod", "datetime", "duration", "oid-iri", "rel-oid-iri")
+
+
+class Unmodelled(Exception):
+    """Evaluation reached something this engine does not implement (the message says what)."""
+
+
+class Buffer:
+    """``struct buffer``: the bytes looked at (``data``, ``fbuf``) and, for entries at
+    negative offsets (``buffer_fill``), ``tail(n)``: the last ``min(st_size, n)`` bytes of the
+    regular file behind the buffer, or None when there is none (a decompressed buffer):
+    those entries are then skipped, as libmagic's fail."""
+
+    def __init__(self, data: bytes, tail=None):
+        self.data = data
+        self._tail = tail
+        self._got: bytes | None = None
+
+    def tail(self) -> bytes | None:
+        if self._tail is None:
+            return None
+        if self._got is None:
+            self._got = self._tail(len(self.data))
+        return self._got
+
+
+def _sext(v: int, bits: int) -> int:
+    v &= (1 << bits) - 1
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+def _isprint(c: int) -> bool:
+    return 0x20 <= c < 0x7F
+
+
+def printable(s: bytes) -> str:
+    """``file_printable`` (not raw, C locale): up to the first NUL, non-printing bytes as
+    ``\\ooo``; the 512-byte buffer bounds it."""
+    out = []
+    n = 0
+    for c in s:
+        if not c:
+            break
+        if _isprint(c):
+            if n >= 511:
+                break
+            out.append(chr(c))
+            n += 1
+        else:
+            if n >= 511 - 3:
+                break
+            out.append("\\%03o" % c)
+            n += 4
+    return "".join(out)
+
+
+_LATIN1: dict[int, tuple[bytes, str]] = {}
+_SEARCH_RX: dict[tuple[bytes, int], "re.Pattern"] = {}
+_SP = "[ \\t\\n\\r\\f\\v]"
+
+
+def _latin1(buf: bytes) -> str:
+    """The buffer as latin-1 text (one character per byte), kept for the next entry."""
+    hit = _LATIN1.get(id(buf))
+    if hit is None or hit[0] is not buf:
+        _LATIN1.clear()
+        hit = _LATIN1[id(buf)] = (buf, buf.decode("latin-1"))
+    return hit[1]
+
+
+def _search_regex(pat: bytes, flags: int) -> "re.Pattern":
+    """A regex that matches where ``file_strncmp(pat, here, len(pat), rest, flags)`` is 0:
+    case flags as character pairs, ``W`` (compact whitespace: a pattern blank matches one
+    blank, and all that follow when the next pattern byte is no blank), ``w`` (optional
+    whitespace: any run of blanks), ``f`` (full word: a blank or NUL must follow)."""
+    key = (pat, flags)
+    rx = _SEARCH_RX.get(key)
+    if rx is not None:
+        return rx
+    parts = []
+    n = len(pat)
+    for i, c in enumerate(pat):
+        ch = chr(c)
+        if flags & M.STRING_IGNORE_LOWERCASE and 0x61 <= c <= 0x7A:
+            parts.append("[" + ch + ch.upper() + "]")
+        elif flags & M.STRING_IGNORE_UPPERCASE and 0x41 <= c <= 0x5A:
+            parts.append("[" + ch + ch.lower() + "]")
+        elif flags & M.STRING_COMPACT_WHITESPACE and c in _C_SPACE:
+            nxt = pat[i + 1] if i + 1 < n else 0
+            parts.append(_SP + ("" if nxt in _C_SPACE and nxt else "+"))
+        elif flags & M.STRING_COMPACT_OPTIONAL_WHITESPACE and c in _C_SPACE:
+            parts.append(_SP + "*")
+        else:
+            parts.append(re.escape(ch))
+    if flags & M.STRING_FULL_WORD:
+        parts.append("(?![^\\x00 \\t\\n\\r\\f\\v])")
+    rx = _SEARCH_RX[key] = re.compile("".join(parts), re.DOTALL)
+    return rx
+
+
+def strncmp(a: bytes, b: bytes, bpos: int, length: int, maxlen: int, flags: int) -> int:
+    """``file_strncmp(a, b + bpos, len, maxlen, flags)``: 0 when equal, else the (signed)
+    difference of the first differing bytes, or 1; bytes past ``b``'s end read as NUL
+    (libmagic's buffers end in zeroes)."""
+    def at(i: int) -> int:
+        return b[i] if i < len(b) else 0
+    ws = flags & (M.STRING_COMPACT_WHITESPACE | M.STRING_COMPACT_OPTIONAL_WHITESPACE)
+    eb = bpos + (maxlen if ws else length)
+    v = 0
+    ai, bi = 0, bpos
+    if not flags:
+        for ai in range(length):
+            v = at(bi + ai) - (a[ai] if ai < len(a) else 0)
+            if v:
+                return v
+        return 0
+    left = length
+    while left > 0:
+        left -= 1
+        if bi >= eb:
+            return 1
+        ca = a[ai] if ai < len(a) else 0
+        if flags & M.STRING_IGNORE_LOWERCASE and 0x61 <= ca <= 0x7A:
+            cb = at(bi)
+            v = (cb + 32 if 0x41 <= cb <= 0x5A else cb) - ca
+            ai += 1
+            bi += 1
+            if v:
+                break
+        elif flags & M.STRING_IGNORE_UPPERCASE and 0x41 <= ca <= 0x5A:
+            cb = at(bi)
+            v = (cb - 32 if 0x61 <= cb <= 0x7A else cb) - ca
+            ai += 1
+            bi += 1
+            if v:
+                break
+        elif flags & M.STRING_COMPACT_WHITESPACE and ca in _C_SPACE:
+            ai += 1
+            if at(bi) in _C_SPACE and at(bi) != 0:
+                bi += 1
+                na = a[ai] if ai < len(a) else 0
+                if not (na in _C_SPACE and na != 0):
+                    while bi < eb and at(bi) in _C_SPACE and at(bi) != 0:
+                        bi += 1
+            else:
+                v = 1
+                break
+        elif flags & M.STRING_COMPACT_OPTIONAL_WHITESPACE and ca in _C_SPACE and ca != 0:
+            ai += 1
+            while bi < eb and at(bi) in _C_SPACE and at(bi) != 0:
+                bi += 1
+        else:
+            v = at(bi) - ca
+            ai += 1
+            bi += 1
+            if v:
+                break
+    if left == 0 and v == 0 and flags & M.STRING_FULL_WORD:
+        if at(bi) and at(bi) not in _C_SPACE:
+            v = 1
+    return v
+
+
+class Level:
+    __slots__ = ("off", "got_match", "last_match")
+
+    def __init__(self):
+        self.off = 0
+        self.got_match = 0
+        self.last_match = 0
+
+
+class SoftMagic:
+    """One evaluation context (``struct magic_set``'s matching state) over a database's
+    set 0 entries; ``mode`` is the file's ``st_mode`` (``${x?...:...}`` descriptions)."""
+
+    def __init__(self, entries: list, mode: int = 0):
+        self.entries = entries
+        self.mode = mode
+        self.out: list[str] = []
+        self.levels: list[Level] = []
+
+    # -- the output buffer (file_printf)
+    def printf(self, s: str) -> None:
+        self.out.append(s)
+
+    def text(self) -> str:
+        return "".join(self.out)
+
+    def _level(self, n: int) -> Level:
+        while len(self.levels) <= n:
+            self.levels.append(Level())
+        lv = self.levels[n]
+        lv.got_match = 0
+        lv.last_match = 0
+        return lv
+
+    # -- file_softmagic / match
+    def softmagic(self, b: Buffer, mode: int, text: bool) -> int:
+        """``file_softmagic(ms, b, NULL, NULL, mode, text)`` without MAGIC_CONTINUE."""
+        self.firstline = True
+        return self.match(self.entries, b, mode, text)
+
+    def match(self, magic: list, b: Buffer, mode: int, text: bool) -> int:
+        found_match = False
+        returnval = 0
+        printed_something = False
+        need_separator = False
+        n = len(magic)
+        idx = 0
+        cont_level = 0
+        self._level(0)
+        while idx < n:
+            m = magic[idx]
+            flush = False
+            if m.type != T["name"] and (
+                    (m.type in M.STRING_TYPES and ((text and (m.str_flags & FLT) == M.STRING_BINTEST)
+                                                   or (not text and (m.str_flags & FLT) == M.STRING_TEXTTEST)))
+                    or (m.flag & mode) != mode):
+                flush = True
+            bb = None
+            if not flush:
+                bb = self.setoffset(m, b, None, 0)
+                if bb is None:
+                    flush = True
+            if not flush:
+                r = self.mget(m, bb, 0)
+                if r == 0:
+                    flush = m.reln != 0x21  # '!'
+                else:
+                    flush = not self.magiccheck(m)
+            if flush:
+                while idx < n - 1 and magic[idx + 1].cont_level != 0:
+                    idx += 1
+                idx += 1
+                cont_level = 0
+                continue
+            if m.desc:
+                found_match = True
+                returnval = 1
+                need_separator = True
+                printed_something = True
+                self.mprint(m)
+            o = self.moffset(m, bb)
+            if o is None:
+                if m.desc:
+                    # libmagic goes on with the next top-level entry after printing
+                    raise Unmodelled(f"magic line {m.lineno}: its end offset is past the buffer")
+                while idx < n - 1 and magic[idx + 1].cont_level != 0:
+                    idx += 1
+                idx += 1
+                cont_level = 0
+                continue
+            self.levels[cont_level].off = o
+            cont_level += 1
+            self._level(cont_level)
+            while idx + 1 < n and magic[idx + 1].cont_level != 0:
+                idx += 1
+                m = magic[idx]
+                if cont_level < m.cont_level:
+                    continue
+                if cont_level > m.cont_level:
+                    cont_level = m.cont_level
+                nbb = self.setoffset(m, b, bb, cont_level)
+                if nbb is None:
+                    raise Unmodelled(f"magic line {m.lineno}: a continuation's offset failed")
+                bb = nbb
+                if m.flag & M.OFFADD:
+                    self.offset = (self.offset + self.levels[cont_level - 1].off) & 0xFFFFFFFF
+                if m.cond in (M.COND_ELSE, M.COND_ELIF):
+                    if self.levels[cont_level].last_match == 1:
+                        continue
+                r = self.mget(m, bb, cont_level)
+                if r == 0:
+                    if m.reln != 0x21:
+                        continue
+                    ok = True
+                else:
+                    ok = self.magiccheck(m)
+                lv = self.levels[cont_level]
+                if not ok:
+                    lv.last_match = 0
+                    continue
+                lv.last_match = 1
+                if m.type == T["clear"]:
+                    lv.got_match = 0
+                elif lv.got_match:
+                    if m.type == T["default"]:
+                        continue
+                else:
+                    lv.got_match = 1
+                if m.desc:
+                    found_match = True
+                    returnval = 1
+                    if not printed_something:
+                        printed_something = True
+                    if need_separator and not m.flag & M.NOSPACE:
+                        self.printf(" ")
+                    self.mprint(m)
+                    need_separator = True
+                o = self.moffset(m, bb)
+                if o is None:
+                    cont_level -= 1
+                else:
+                    lv.off = o
+                cont_level += 1
+                self._level(cont_level)
+            if printed_something:
+                self.firstline = False
+            if found_match:
+                return returnval
+            cont_level = 0
+            idx += 1
+        return returnval
+
+    # -- msetoffset
+    def setoffset(self, m, b: Buffer, bb: Buffer | None, cont_level: int) -> Buffer | None:
+        if m.flag & M.OFFNEGATIVE:
+            if cont_level > 0:
+                raise Unmodelled(f"magic line {m.lineno}: a negative offset in a continuation")
+            tail = b.tail()
+            if tail is None or m.offset > len(tail):
+                return None
+            self.offset = self.eoffset = len(tail) - m.offset
+            return Buffer(tail)
+        if cont_level == 0:
+            self.offset = m.offset & 0xFFFFFFFF
+            self.eoffset = 0
+            return b
+        self.offset = (self.eoffset + m.offset) & 0xFFFFFFFF
+        return bb
+
+    # -- mget (with mcopy and mconvert)
+    def mget(self, m, bb: Buffer, cont_level: int) -> int:
+        s = bb.data
+        nbytes = len(s)
+        offset = self.offset
+        t = m.type
+        if m.flag & M.INDIR:
+            offset = self._indirect(m, s, offset, cont_level)
+            if offset is None:
+                return 0
+            self.offset = offset
+        if t in _WIDTH:
+            w = _WIDTH[t]
+            if nbytes < offset or w > nbytes - offset:
+                return 0
+            v = int.from_bytes(s[offset:offset + w], _ORDER[t])
+            bits = 8 * w
+            if m.num_mask or m.mask_op & M.FILE_OPINVERSE:
+                v = self._mask(m, v, bits)
+            self.value = v
+            return 1
+        if t in (T["string"], T["pstring"]):
+            if nbytes < offset or m.vallen > nbytes - offset:
+                return 0
+            size = m.str_range if 0 < m.str_range < MAXSTRING else MAXSTRING
+            p = bytearray(s[offset:offset + size] if offset < nbytes else b"")
+            p += bytes(MAXSTRING - len(p))
+            if t == T["pstring"]:
+                sz, length = self._pstring_len(m, p)
+                room = MAXSTRING - sz
+                if length >= room:
+                    length = room
+                p[:length] = p[sz:sz + length]
+                p[length] = 0
+            p[MAXSTRING - 1] = 0
+            self.value = bytes(p)
+            return 1
+        if t in (T["bestring16"], T["lestring16"]):
+            self.value = self._string16(t, s, offset)
+            return 1
+        if t == T["search"] or t == T["der"]:
+            if t == T["search"] and (nbytes < offset or m.vallen > nbytes - offset):
+                return 0
+            o = min(offset, nbytes)
+            self.search = (s, o, nbytes - o)  # buffer, start, length
+            self.search_offset = o
+            self.rm_len = 0
+            return 1
+        if t == T["regex"]:
+            if nbytes < offset:
+                return 0
+            self._regex_window(m, s, offset)
+            return 1
+        if t == T["guid"]:
+            if nbytes < offset or 16 > nbytes - offset:
+                return 0
+            self.value = s[offset:offset + 16]
+            return 1
+        if t in (T["default"], T["clear"]):
+            return 1
+        if t == T["offset"]:
+            self.value = offset
+            return 1
+        raise Unmodelled(f"magic line {m.lineno}: type {M.TYPE_NAMES[t]}")
+
+    def _mask(self, m, v: int, bits: int) -> int:
+        """DO_CVT: the mask operator in the type's width, then ``~`` for ``FILE_OPINVERSE``."""
+        full = (1 << bits) - 1
+        mask = m.num_mask & full
+        if m.num_mask:
+            op = m.mask_op & M.FILE_OPS_MASK
+            if op == 0:
+                v &= mask
+            elif op == 1:
+                v |= mask
+            elif op == 2:
+                v ^= mask
+            elif op == 3:
+                v += mask
+            elif op == 4:
+                v -= mask
+            elif op == 5:
+                v *= mask
+            else:
+                if not mask:
+                    raise Unmodelled(f"magic line {m.lineno}: a division by zero")
+                v = v // mask if op == 6 else v % mask
+        if m.mask_op & M.FILE_OPINVERSE:
+            v = ~v
+        return v & full
+
+    def _indirect(self, m, s: bytes, offset: int, cont_level: int) -> int | None:
+        """mget's ``INDIR`` branch for the plain cases: the pointer read at ``offset`` as
+        ``in_type``, ``in_op`` with ``in_offset``; None when out of the buffer."""
+        if m.in_op & M.FILE_OPINDIRECT or m.flag & M.INDIROFFADD:
+            raise Unmodelled(f"magic line {m.lineno}: an indirect offset read through another")
+        it = m.in_type
+        if it not in _WIDTH:
+            raise Unmodelled(f"magic line {m.lineno}: an indirect offset of type {M.TYPE_NAMES[it]}")
+        w = _WIDTH[it]
+        nbytes = len(s)
+        if nbytes < offset or w > nbytes - offset:
+            return None
+        raw = int.from_bytes(s[offset:offset + w], _ORDER[it])
+        lhs = _sext(raw, 8 * w) if m.in_op & M.FILE_OPSIGNED else raw
+        off = m.in_offset
+        if lhs >= 0xFFFFFFFF or lhs <= -0x80000000 or off >= 0xFFFFFFFF or off <= -0x80000000:
+            raise Unmodelled(f"magic line {m.lineno}: an indirect offset overflows (libmagic reports it)")
+        if off:
+            op = m.in_op & M.FILE_OPS_MASK
+            if op in (6, 7):
+                q = abs(lhs) // abs(off) * (1 if (lhs >= 0) == (off >= 0) else -1)
+                res = q if op == 6 else lhs - q * off
+            else:
+                res = (lhs & off, lhs | off, lhs ^ off, lhs + off, lhs - off, lhs * off)[op]
+        else:
+            res = lhs
+        if m.in_op & M.FILE_OPINVERSE:
+            res = ~res
+        if res >= 0xFFFFFFFF:
+            raise Unmodelled(f"magic line {m.lineno}: an indirect offset overflows (libmagic reports it)")
+        return res & 0xFFFFFFFF
+
+    def _pstring_len(self, m, p) -> tuple[int, int]:
+        f = m.str_flags & (M.PSTRING_1 | M.PSTRING_2_BE | M.PSTRING_2_LE | M.PSTRING_4_BE | M.PSTRING_4_LE)
+        if f == M.PSTRING_1:
+            sz, n = 1, p[0]
+        elif f == M.PSTRING_2_LE:
+            sz, n = 2, p[0] | p[1] << 8
+        elif f == M.PSTRING_2_BE:
+            sz, n = 2, p[0] << 8 | p[1]
+        elif f == M.PSTRING_4_LE:
+            sz, n = 4, int.from_bytes(p[:4], "little")
+        elif f == M.PSTRING_4_BE:
+            sz, n = 4, int.from_bytes(p[:4], "big")
+        else:
+            raise Unmodelled(f"magic line {m.lineno}: a pascal string without a length size")
+        if m.str_flags & M.PSTRING_LENGTH_INCLUDES_ITSELF:
+            raise Unmodelled(f"magic line {m.lineno}: a pascal string length that includes itself")
+        return sz, n
+
+    def _string16(self, t: int, s: bytes, offset: int) -> bytes:
+        p = bytearray(MAXSTRING)
+        nbytes = len(s)
+        if offset < nbytes:
+            src = offset + (1 if t == T["bestring16"] else 0)
+            d = 0
+            while src < nbytes:
+                if d >= MAXSTRING - 1:
+                    break
+                p[d] = s[src]
+                if p[d] == 0:
+                    if t == T["bestring16"]:
+                        if s[src - 1] != 0:
+                            p[d] = 0x20
+                    elif src + 1 < nbytes and s[src + 1] != 0:
+                        p[d] = 0x20
+                src += 2
+                d += 1
+        else:
+            # mcopy breaks out, then copies the union from an offset past the end: zeroes
+            pass
+        p[MAXSTRING - 1] = 0
+        return bytes(p)
+
+    def _regex_window(self, m, s: bytes, offset: int) -> None:
+        nbytes = len(s)
+        if m.str_flags & M.REGEX_LINE_COUNT:
+            linecnt = m.str_range
+            bytecnt = linecnt * 80
+        else:
+            linecnt = 0
+            bytecnt = m.str_range
+        if bytecnt == 0 or bytecnt > nbytes - offset:
+            bytecnt = nbytes - offset
+        if bytecnt > FILE_REGEX_MAX:
+            bytecnt = FILE_REGEX_MAX
+        start = offset
+        end = last = offset + bytecnt
+        lines = linecnt
+        pos = start
+        while lines and pos < end:
+            nl = s.find(b"\n", pos, end)
+            if nl < 0:
+                nl = s.find(b"\r", pos, end)
+                if nl < 0:
+                    break
+            bpos = nl
+            if bpos < end - 1 and s[bpos] == 0x0D and s[bpos + 1] == 0x0A:
+                bpos += 1
+            if bpos < end - 1 and s[bpos] == 0x0A:
+                bpos += 1
+            last = bpos
+            lines -= 1
+            pos = bpos + 1
+        if lines:
+            last = end
+        self.search = (s, start, last - start)
+        self.search_offset = offset
+        self.rm_len = 0
+
+    # -- magiccheck
+    def magiccheck(self, m) -> bool:
+        t = m.type
+        reln = m.reln
+        l = m.num_value
+        if t in _WIDTH:
+            v = self.value
+            if not m.flag & M.UNSIGNED:
+                v = _sext(v, 8 * _WIDTH[t]) & MASK64
+        elif t in (T["default"], T["clear"]):
+            l = v = 0
+        elif t in (T["string"], T["pstring"]):
+            l = 0
+            v = strncmp(m.value, self.value, 0, m.vallen, MAXSTRING, m.str_flags) & MASK64
+        elif t in (T["bestring16"], T["lestring16"]):
+            l = 0
+            v = strncmp(m.value, self.value, 0, m.vallen, MAXSTRING, 0) & MASK64
+        elif t == T["search"]:
+            if reln not in (0x3D, 0x21):
+                raise Unmodelled(f"magic line {m.lineno}: a search with relation {chr(reln)!r}")
+            l = 0
+            v = self._search(m)
+        elif t == T["regex"]:
+            l = 0
+            v = self._regex(m)
+        elif t == T["der"]:
+            return self._der(m)
+        elif t == T["guid"]:
+            l = 0
+            v = 0 if self.value == m.value[:16] else 1
+            if reln not in (0x3D, 0x21, 0x78):
+                raise Unmodelled(f"magic line {m.lineno}: a guid compared other than for equality")
+        elif t == T["offset"]:
+            v = self.value
+            if not m.flag & M.UNSIGNED:
+                v = _sext(v, 64) & MASK64
+        else:
+            raise Unmodelled(f"magic line {m.lineno}: type {M.TYPE_NAMES[t]}")
+        if reln == 0x78:  # x
+            return True
+        if reln == 0x21:  # !
+            return v != l
+        if reln == 0x3D:  # =
+            return v == l
+        if reln in (0x3E, 0x3C):  # > <
+            if not m.flag & M.UNSIGNED:
+                v, l = _sext(v, 64), _sext(l, 64)
+            return v > l if reln == 0x3E else v < l
+        if reln == 0x26:  # &
+            return (v & l) == l
+        if reln == 0x5E:  # ^
+            return (v & l) != l
+        raise Unmodelled(f"magic line {m.lineno}: relation {reln!r}")
+
+    def _search(self, m) -> int:
+        """magiccheck's FILE_SEARCH: 0 when the string is found (the search offset moves to
+        it), else nonzero (only equality is asked of a search, see magiccheck)."""
+        buf, start, s_len = self.search
+        slen = min(m.vallen, MAXSTRING)
+        pat = m.value[:slen]
+        if slen > 0 and m.str_flags == 0:
+            idx = m.str_range + slen
+            if m.str_range == 0 or s_len < idx:
+                idx = s_len
+            found = buf.find(pat, start, start + idx)
+            if found < 0:
+                return 1
+            found -= start
+        else:
+            # the loop of file_strncmp calls, as one Python regex over the same window:
+            # leftmost position whose compare succeeds
+            rx = _search_regex(m.value[:slen], m.str_flags)
+            hit = rx.search(_latin1(buf), start, start + s_len) if slen <= s_len else None
+            if hit is None:
+                return 1
+            found = hit.start() - start
+            if m.str_range and found >= m.str_range:
+                return 1
+        self.search_offset += found
+        self.rm_len = s_len - found
+        return 0
+
+    def _regex(self, m) -> int:
+        buf, start, s_len = self.search
+        pat = m.value[:m.value.find(b"\0")] if b"\0" in m.value else m.value
+        prev = 0
+        for c in pat:
+            if c == prev and c in b"?*+{":
+                raise Unmodelled(f"magic line {m.lineno}: regex {pat!r} (libmagic refuses it)")
+            prev = c
+            if not (_isprint(c) or c in _C_SPACE or c in (0x08, 0x8A)):
+                raise Unmodelled(f"magic line {m.lineno}: regex {pat!r} (libmagic refuses it)")
+        try:
+            rx = ere.compile_ere(pat, bool(m.str_flags & M.STRING_IGNORE_CASE))
+        except ere.Unsupported as e:
+            raise Unmodelled(f"magic line {m.lineno}: regex {pat!r}: {e}") from None
+        # the window, its last byte replaced by NUL, read as a C string
+        subject = buf[start:start + s_len - 1] if s_len else b""
+        nul = subject.find(b"\0")
+        if nul >= 0:
+            subject = subject[:nul]
+        hit = rx.search(subject.decode("latin-1"))
+        if hit is None:
+            return 1
+        self.search = (buf, start + hit.start(), s_len - hit.start())
+        self.search_offset += hit.start()
+        # POSIX's longest match may be longer than Python's: only the start is certain
+        self.rm_len = None
+        return 0
+
+    def _der(self, m) -> bool:
+        buf, start, s_len = self.search
+        b = buf[start:start + s_len]
+        pos = 0
+        if pos >= len(b):
+            return False
+        tag = b[pos] & 0x1F
+        pos += 1
+        if tag == 0x1F:
+            raise Unmodelled(f"magic line {m.lineno}: a DER tag in several bytes")
+        if pos >= len(b):
+            return False
+        onebyte = not b[pos] & 0x80
+        digits = b[pos] & 0x7F
+        pos += 1
+        if pos + digits >= len(b):
+            return False
+        if not onebyte:
+            n = 0
+            for _ in range(digits):
+                n = n << 8 | b[pos]
+                pos += 1
+            if n > 0xFFFFFFFF - pos or pos + n > len(b):
+                return False
+        name = DER_TAGS[tag] if tag < len(DER_TAGS) else "%#x" % tag
+        want = m.value[:m.value.find(b"\0")].decode("latin-1")
+        if not want.startswith(name):
+            return False
+        if want != name:
+            raise Unmodelled(f"magic line {m.lineno}: DER test {want!r} beyond its tag")
+        return True
+
+    # -- moffset
+    def moffset(self, m, bb: Buffer) -> int | None:
+        nbytes = len(bb.data)
+        t = m.type
+        if t in _WIDTH:
+            o = self.offset + _WIDTH[t]
+        elif t in _STRINGISH:
+            if m.reln in (0x3D, 0x21):
+                o = self.offset + m.vallen
+            else:
+                p = self.value
+                if not m.value[:1].strip(b"\0"):
+                    cut = min([i for i in (p.find(b"\r"), p.find(b"\n")) if i >= 0] or [len(p)])
+                    p = p[:cut]
+                o = self.offset + (p.find(b"\0") if b"\0" in p else len(p))
+                if t == T["pstring"]:
+                    raise Unmodelled(f"magic line {m.lineno}: the end of a pascal string")
+        elif t == T["regex"]:
+            if m.str_flags & M.REGEX_OFFSET_START:
+                o = self.search_offset
+            else:
+                raise Unmodelled(f"magic line {m.lineno}: the end of a regex match (POSIX longest match)")
+        elif t == T["search"]:
+            o = self.search_offset if m.str_flags & M.REGEX_OFFSET_START else self.search_offset + m.vallen
+        elif t in (T["clear"], T["default"], T["offset"]):
+            o = self.offset
+        elif t == T["guid"]:
+            o = self.offset + 16
+        elif t == T["der"]:
+            raise Unmodelled(f"magic line {m.lineno}: the end of a DER element")
+        else:
+            o = 0
+        o &= 0xFFFFFFFF
+        if o > nbytes:
+            return None
+        return o
+
+    # -- mprint
+    def mprint(self, m) -> None:
+        desc = self._varexpand(m.desc.decode("latin-1"))
+        t = m.type
+        try:
+            if t in _WIDTH:
+                bits = 8 * _WIDTH[t]
+                v = self.value if m.flag & M.UNSIGNED else _sext(self.value, bits)
+                argbits = 64 if bits == 64 else 32
+                if has_s_conversion(desc):
+                    num = str(v)
+                    self.printf(cprintf(desc, num))
+                else:
+                    self.printf(cprintf(desc, v, argbits))
+            elif t in _STRINGISH:
+                if m.reln in (0x3D, 0x21):
+                    self.printf(cprintf(desc, printable(m.value)))
+                else:
+                    p = self.value
+                    if not m.value[:1].strip(b"\0"):
+                        cut = min([i for i in (p.find(b"\r"), p.find(b"\n")) if i >= 0] or [len(p)])
+                        p = p[:cut]
+                    if m.str_flags & M.STRING_TRIM:
+                        raise Unmodelled(f"magic line {m.lineno}: a trimmed string")
+                    self.printf(cprintf(desc, printable(p)))
+            elif t == T["search"]:
+                if "%" in desc:
+                    raise Unmodelled(f"magic line {m.lineno}: a search result printed with a format")
+                self.printf(desc)
+            elif t == T["regex"]:
+                if "%" in desc:
+                    raise Unmodelled(f"magic line {m.lineno}: a regex match printed with a format")
+                self.printf(desc)
+            elif t in (T["default"], T["clear"], T["der"], T["guid"], T["offset"]):
+                if "%" in desc:
+                    raise Unmodelled(f"magic line {m.lineno}: a {M.TYPE_NAMES[t]} value printed with a format")
+                self.printf(desc)
+            else:
+                raise Unmodelled(f"magic line {m.lineno}: printing type {M.TYPE_NAMES[t]}")
+        except Unrendered as e:
+            raise Unmodelled(f"magic line {m.lineno}: format {desc!r}: {e}") from None
+
+    def _varexpand(self, s: str) -> str:
+        """``varexpand``: ``${x?A:B}``, A when the file has an execute bit."""
+        out = []
+        while True:
+            i = s.find("${")
+            if i < 0:
+                out.append(s)
+                return "".join(out)
+            out.append(s[:i])
+            rest = s[i + 2:]
+            if len(rest) < 2 or rest[1] != "?" or rest[0] != "x":
+                raise Unmodelled(f"description {s!r}: variable {rest[:2]!r}")
+            colon = rest.find(":", 2)
+            close = rest.find("}", colon + 1) if colon >= 0 else -1
+            if colon < 0 or close < 0:
+                raise Unmodelled(f"description {s!r}: an unterminated variable")
+            out.append(rest[2:colon] if self.mode & 0o111 else rest[colon + 1:close])
+            s = rest[close + 1:]
+
+
+def has_s_conversion(fmt: str) -> bool:
+    """``check_fmt``: does the format hold ``%[-0-9.]*s``?"""
+    return "%" in fmt and re.search(r"%[-0-9.]*s", fmt) is not None
