@@ -30,11 +30,25 @@ from nuwa.script.context import Defer, Invocation, strerror
 _SPEC = _args.spec("bzLh", {"brief": "b", "uncompress": "z", "dereference": "L", "no-dereference": "h"})
 #: libmagic's default MAGIC path as Debian builds it (``file --version``)
 MAGIC_PATH = ("/etc/magic", "/usr/share/misc/magic")
-_DB = ContentMemo(lambda data: magicdb.parse(data)[0], size=1)
+def _sets(data: bytes) -> tuple[list, dict]:
+    """Set 0, and set 1 as name -> its block of entries (``file_magicfind``)."""
+    entries, names = magicdb.parse(data)
+    named = {}
+    for i, m in enumerate(names):
+        if m.cont_level == 0 and m.type == magicdb.T["name"]:
+            j = i + 1
+            while j < len(names) and names[j].cont_level != 0:
+                j += 1
+            named.setdefault(m.value[:m.value.find(b"\0")], names[i:j])
+    return entries, named
+
+
+_DB = ContentMemo(_sets, size=1)
 
 
 def _load(inv: Invocation) -> list:
-    """The entries of set 0 of the image's magic (``file_apprentice`` over MAGIC_PATH)."""
+    """The entries of the image's magic (``file_apprentice`` over MAGIC_PATH): set 0 and
+    the named blocks of set 1."""
     if "MAGIC" in inv.env:
         raise Defer("file: the MAGIC variable names another magic database")
     home = inv.env.get("HOME")
@@ -140,7 +154,7 @@ def file_buffer(entries: list, data: bytes, mode: int, tail, uncompress: bool, h
     builtins.check_cdf(data)
     if has_fd and nb > 5:
         builtins.check_elf(data)
-    sm = SoftMagic(entries, mode)
+    sm = SoftMagic(*entries, mode)
     if sm.softmagic(Buffer(data, tail), BINTEST, looks_text):
         return sm.text()
     if ascmagic(sm, data, looks_text, tail, len(data)):

@@ -27,6 +27,17 @@ _WIDTH = {T["byte"]: 1, T["short"]: 2, T["beshort"]: 2, T["leshort"]: 2, T["long
 _ORDER = {T["byte"]: "little", T["short"]: "little", T["long"]: "little", T["quad"]: "little",
           T["beshort"]: "big", T["belong"]: "big", T["bequad"]: "big",
           T["leshort"]: "little", T["lelong"]: "little", T["lequad"]: "little"}
+#: the date types: compared as the integers they are, printed as dates (UTC: asctime of
+#: gmtime; the local-time and Windows kinds are not printed here)
+_DATES = {T["date"]: (4, "little", "utc"), T["bedate"]: (4, "big", "utc"), T["ledate"]: (4, "little", "utc"),
+          T["ldate"]: (4, "little", "local"), T["beldate"]: (4, "big", "local"), T["leldate"]: (4, "little", "local"),
+          T["qdate"]: (8, "little", "utc"), T["beqdate"]: (8, "big", "utc"), T["leqdate"]: (8, "little", "utc"),
+          T["qldate"]: (8, "little", "local"), T["beqldate"]: (8, "big", "local"),
+          T["leqldate"]: (8, "little", "local"), T["qwdate"]: (8, "little", "windows"),
+          T["beqwdate"]: (8, "big", "windows"), T["leqwdate"]: (8, "little", "windows")}
+for _t, (_w, _o, _k) in _DATES.items():
+    _WIDTH[_t] = _w
+    _ORDER[_t] = _o
 _STRINGISH = (T["string"], T["pstring"], T["bestring16"], T["lestring16"])
 _C_SPACE = b" \t\n\v\f\r"
 DER_TAGS = ("eoc", "bool", "int", "bit_str", "octet_str", "null", "obj_id", "obj_desc", "ext", "real", "enum",
@@ -195,6 +206,29 @@ def strncmp(a: bytes, b: bytes, bpos: int, length: int, maxlen: int, flags: int)
     return v
 
 
+class _Shared:
+    """What match() shares with the match() of a ``use`` (pointers in libmagic)."""
+
+    __slots__ = ("printed_something", "need_separator", "returnval")
+
+    def __init__(self):
+        self.printed_something = False
+        self.need_separator = False
+        self.returnval = 0
+
+
+_FLIP = {}
+for _a, _b in (("beshort", "leshort"), ("belong", "lelong"), ("bedate", "ledate"), ("beldate", "leldate"),
+               ("bequad", "lequad"), ("beqdate", "leqdate"), ("beqldate", "leqldate"), ("beqwdate", "leqwdate"),
+               ("befloat", "lefloat"), ("bedouble", "ledouble")):
+    _FLIP[T[_a]], _FLIP[T[_b]] = T[_b], T[_a]
+
+
+def _flipped(t: int, flip: bool) -> int:
+    """``cvt_flip``: big- and little-endian types swapped inside a ``use ^name``."""
+    return _FLIP.get(t, t) if flip else t
+
+
 class Level:
     __slots__ = ("off", "got_match", "last_match")
 
@@ -208,8 +242,9 @@ class SoftMagic:
     """One evaluation context (``struct magic_set``'s matching state) over a database's
     set 0 entries; ``mode`` is the file's ``st_mode`` (``${x?...:...}`` descriptions)."""
 
-    def __init__(self, entries: list, mode: int = 0):
+    def __init__(self, entries: list, named: dict, mode: int = 0):
         self.entries = entries
+        self.named = named
         self.mode = mode
         self.out: list[str] = []
         self.levels: list[Level] = []
@@ -233,13 +268,13 @@ class SoftMagic:
     def softmagic(self, b: Buffer, mode: int, text: bool) -> int:
         """``file_softmagic(ms, b, NULL, NULL, mode, text)`` without MAGIC_CONTINUE."""
         self.firstline = True
-        return self.match(self.entries, b, mode, text)
+        self.names = 0
+        return self.match(self.entries, b, 0, mode, text, False, _Shared(), [False])
 
-    def match(self, magic: list, b: Buffer, mode: int, text: bool) -> int:
-        found_match = False
-        returnval = 0
-        printed_something = False
-        need_separator = False
+    def match(self, magic: list, b: Buffer, o: int, mode: int, text: bool, flip: bool, sh: "_Shared",
+              found: list) -> int:
+        """``match``: ``sh`` holds what the caller shares (printed_something,
+        need_separator, returnval), ``found[0]`` is this call's found_match."""
         n = len(magic)
         idx = 0
         cont_level = 0
@@ -254,11 +289,11 @@ class SoftMagic:
                 flush = True
             bb = None
             if not flush:
-                bb = self.setoffset(m, b, None, 0)
+                bb = self.setoffset(m, b, None, 0, o)
                 if bb is None:
                     flush = True
             if not flush:
-                r = self.mget(m, bb, 0)
+                r = self.mget(m, b, bb, o, 0, mode, text, flip, sh, found)
                 if r == 0:
                     flush = m.reln != 0x21  # '!'
                 else:
@@ -270,13 +305,13 @@ class SoftMagic:
                 cont_level = 0
                 continue
             if m.desc:
-                found_match = True
-                returnval = 1
-                need_separator = True
-                printed_something = True
+                found[0] = True
+                sh.returnval = 1
+                sh.need_separator = True
+                sh.printed_something = True
                 self.mprint(m)
-            o = self.moffset(m, bb)
-            if o is None:
+            off = self.moffset(m, bb)
+            if off is None:
                 if m.desc:
                     # libmagic goes on with the next top-level entry after printing
                     raise Unmodelled(f"magic line {m.lineno}: its end offset is past the buffer")
@@ -285,9 +320,10 @@ class SoftMagic:
                 idx += 1
                 cont_level = 0
                 continue
-            self.levels[cont_level].off = o
+            self.levels[cont_level].off = off
             cont_level += 1
             self._level(cont_level)
+            flushed = False
             while idx + 1 < n and magic[idx + 1].cont_level != 0:
                 idx += 1
                 m = magic[idx]
@@ -295,16 +331,19 @@ class SoftMagic:
                     continue
                 if cont_level > m.cont_level:
                     cont_level = m.cont_level
-                nbb = self.setoffset(m, b, bb, cont_level)
+                nbb = self.setoffset(m, b, bb, cont_level, o)
                 if nbb is None:
-                    raise Unmodelled(f"magic line {m.lineno}: a continuation's offset failed")
+                    # match()'s "goto flush": on with the next top-level entry, what was
+                    # printed stays and found_match is not looked at
+                    flushed = True
+                    break
                 bb = nbb
                 if m.flag & M.OFFADD:
                     self.offset = (self.offset + self.levels[cont_level - 1].off) & 0xFFFFFFFF
                 if m.cond in (M.COND_ELSE, M.COND_ELIF):
                     if self.levels[cont_level].last_match == 1:
                         continue
-                r = self.mget(m, bb, cont_level)
+                r = self.mget(m, b, bb, o, cont_level, mode, text, flip, sh, found)
                 if r == 0:
                     if m.reln != 0x21:
                         continue
@@ -324,72 +363,124 @@ class SoftMagic:
                 else:
                     lv.got_match = 1
                 if m.desc:
-                    found_match = True
-                    returnval = 1
-                    if not printed_something:
-                        printed_something = True
-                    if need_separator and not m.flag & M.NOSPACE:
+                    found[0] = True
+                    sh.returnval = 1
+                    if not sh.printed_something:
+                        sh.printed_something = True
+                    if sh.need_separator and not m.flag & M.NOSPACE:
                         self.printf(" ")
                     self.mprint(m)
-                    need_separator = True
-                o = self.moffset(m, bb)
-                if o is None:
+                    sh.need_separator = True
+                off = self.moffset(m, bb)
+                if off is None:
                     cont_level -= 1
                 else:
-                    lv.off = o
+                    lv.off = off
                 cont_level += 1
                 self._level(cont_level)
-            if printed_something:
+            if flushed:
+                while idx < n - 1 and magic[idx + 1].cont_level != 0:
+                    idx += 1
+                idx += 1
+                cont_level = 0
+                continue
+            if sh.printed_something:
                 self.firstline = False
-            if found_match:
-                return returnval
+            if found[0]:
+                return sh.returnval
             cont_level = 0
             idx += 1
-        return returnval
+        return sh.returnval
+
+    def use(self, m, b: Buffer, offset: int, o: int, mode: int, text: bool, flip: bool, sh: "_Shared",
+            found: list) -> int:
+        """mget's FILE_USE: the named entries (set 1) matched from ``offset + o``, with the
+        caller's levels saved and restored; the value is whether anything matched."""
+        if len(b.data) < offset:
+            return 0
+        name = m.value[:m.value.find(b"\0")]
+        if name.startswith(b"^"):
+            name = name[1:]
+            flip = not flip
+        block = self.named.get(name)
+        if block is None:
+            raise Unmodelled(f"magic line {m.lineno}: no entry named {name!r}")
+        if self.names >= 50:
+            raise Unmodelled(f"magic line {m.lineno}: name use count exceeded")
+        saved = [(lv.off, lv.got_match, lv.last_match) for lv in self.levels]
+        oneed = sh.need_separator
+        if m.flag & M.NOSPACE:
+            sh.need_separator = False
+        nfound = [False]
+        self.names += 1
+        eoffset = self.eoffset
+        rv = self.match(block, b, (offset + o) & 0xFFFFFFFF, mode, text, flip, sh, nfound)
+        self.value = 1 if nfound[0] else 0
+        self.names -= 1
+        found[0] = found[0] or nfound[0]
+        del self.levels[len(saved):]
+        for lv, (a, g, l) in zip(self.levels, saved):
+            lv.off, lv.got_match, lv.last_match = a, g, l
+        if rv != 1:
+            sh.need_separator = oneed
+        self.offset = offset
+        self.eoffset = eoffset
+        return 1 if (rv or found[0]) else 0
 
     # -- msetoffset
-    def setoffset(self, m, b: Buffer, bb: Buffer | None, cont_level: int) -> Buffer | None:
-        if m.flag & M.OFFNEGATIVE:
-            if cont_level > 0:
-                raise Unmodelled(f"magic line {m.lineno}: a negative offset in a continuation")
+    def setoffset(self, m, b: Buffer, bb: Buffer | None, cont_level: int, o: int) -> Buffer | None:
+        if m.flag & M.OFFNEGATIVE and not (cont_level > 0 and m.flag & (M.OFFADD | M.INDIROFFADD)):
+            if o:
+                raise Unmodelled(f"magic line {m.lineno}: a negative offset inside a named block")
+            # the last bytes of the file become the buffer, for this entry and (as
+            # msetoffset leaves bb and eoffset) for the continuations after it
             tail = b.tail()
             if tail is None or m.offset > len(tail):
                 return None
             self.offset = self.eoffset = len(tail) - m.offset
             return Buffer(tail)
-        if cont_level == 0:
-            self.offset = m.offset & 0xFFFFFFFF
+        if cont_level == 0 or m.flag & M.OFFNEGATIVE:
+            # (a negative offset relative to the level above: "normal", from the buffer start)
+            self.offset = (-m.offset if m.flag & M.OFFNEGATIVE else m.offset) & 0xFFFFFFFF
             self.eoffset = 0
             return b
         self.offset = (self.eoffset + m.offset) & 0xFFFFFFFF
         return bb
 
     # -- mget (with mcopy and mconvert)
-    def mget(self, m, bb: Buffer, cont_level: int) -> int:
+    def mget(self, m, b: Buffer, bb: Buffer, o: int, cont_level: int, mode: int, text: bool, flip: bool,
+             sh: "_Shared", found: list) -> int:
+        """``mget``: the value at the entry's offset (``o`` is added where libmagic adds it:
+        to the bytes copied, not to the bounds checks), 0 when the data is too short."""
         s = bb.data
         nbytes = len(s)
         offset = self.offset
-        t = m.type
+        at = (offset + o) & 0xFFFFFFFF
+        t = _flipped(m.type, flip)
         if m.flag & M.INDIR:
-            offset = self._indirect(m, s, offset, cont_level)
+            offset = self._indirect(m, s, offset, at, cont_level, flip)
             if offset is None:
                 return 0
             self.offset = offset
+            at = offset
         if t in _WIDTH:
             w = _WIDTH[t]
             if nbytes < offset or w > nbytes - offset:
                 return 0
-            v = int.from_bytes(s[offset:offset + w], _ORDER[t])
+            v = int.from_bytes(s[at:at + w].ljust(w, b"\0"), _ORDER[t])
             bits = 8 * w
             if m.num_mask or m.mask_op & M.FILE_OPINVERSE:
                 v = self._mask(m, v, bits)
             self.value = v
             return 1
+        if t == T["use"]:
+            return self.use(m, b, offset, o, mode, text, flip, sh, found)
         if t in (T["string"], T["pstring"]):
+            # mcopy copies at offset + o; the bounds are checked at offset
             if nbytes < offset or m.vallen > nbytes - offset:
                 return 0
             size = m.str_range if 0 < m.str_range < MAXSTRING else MAXSTRING
-            p = bytearray(s[offset:offset + size] if offset < nbytes else b"")
+            p = bytearray(s[at:at + size] if at < nbytes else b"")
             p += bytes(MAXSTRING - len(p))
             if t == T["pstring"]:
                 sz, length = self._pstring_len(m, p)
@@ -402,27 +493,34 @@ class SoftMagic:
             self.value = bytes(p)
             return 1
         if t in (T["bestring16"], T["lestring16"]):
-            self.value = self._string16(t, s, offset)
+            self.value = self._string16(t, s, at)
             return 1
         if t == T["search"] or t == T["der"]:
+            start = min(at, nbytes)
+            self.search = (s, start, nbytes - start)  # buffer, start, length
+            self.search_offset = start
+            self.rm_len = 0
             if t == T["search"] and (nbytes < offset or m.vallen > nbytes - offset):
                 return 0
-            o = min(offset, nbytes)
-            self.search = (s, o, nbytes - o)  # buffer, start, length
-            self.search_offset = o
-            self.rm_len = 0
             return 1
         if t == T["regex"]:
+            if at > nbytes:
+                self.search = None
+            else:
+                self._regex_window(m, s, at)
             if nbytes < offset:
                 return 0
-            self._regex_window(m, s, offset)
             return 1
         if t == T["guid"]:
             if nbytes < offset or 16 > nbytes - offset:
                 return 0
-            self.value = s[offset:offset + 16]
+            self.value = s[at:at + 16].ljust(16, b"\0")
             return 1
         if t in (T["default"], T["clear"]):
+            return 1
+        if t == T["name"]:
+            if m.desc:
+                raise Unmodelled(f"magic line {m.lineno}: a named entry with a description")
             return 1
         if t == T["offset"]:
             self.value = offset
@@ -455,19 +553,19 @@ class SoftMagic:
             v = ~v
         return v & full
 
-    def _indirect(self, m, s: bytes, offset: int, cont_level: int) -> int | None:
+    def _indirect(self, m, s: bytes, offset: int, at: int, cont_level: int, flip: bool) -> int | None:
         """mget's ``INDIR`` branch for the plain cases: the pointer read at ``offset`` as
         ``in_type``, ``in_op`` with ``in_offset``; None when out of the buffer."""
         if m.in_op & M.FILE_OPINDIRECT or m.flag & M.INDIROFFADD:
             raise Unmodelled(f"magic line {m.lineno}: an indirect offset read through another")
-        it = m.in_type
-        if it not in _WIDTH:
+        it = _flipped(m.in_type, flip)
+        if it not in _WIDTH or it in _DATES:
             raise Unmodelled(f"magic line {m.lineno}: an indirect offset of type {M.TYPE_NAMES[it]}")
         w = _WIDTH[it]
         nbytes = len(s)
         if nbytes < offset or w > nbytes - offset:
             return None
-        raw = int.from_bytes(s[offset:offset + w], _ORDER[it])
+        raw = int.from_bytes(s[at:at + w].ljust(w, b"\0"), _ORDER[it])
         lhs = _sext(raw, 8 * w) if m.in_op & M.FILE_OPSIGNED else raw
         off = m.in_offset
         if lhs >= 0xFFFFFFFF or lhs <= -0x80000000 or off >= 0xFFFFFFFF or off <= -0x80000000:
@@ -588,15 +686,21 @@ class SoftMagic:
             l = 0
             v = self._search(m)
         elif t == T["regex"]:
+            if self.search is None:
+                return False
             l = 0
             v = self._regex(m)
         elif t == T["der"]:
             return self._der(m)
+        elif t == T["use"]:
+            return self.value != 0
         elif t == T["guid"]:
             l = 0
             v = 0 if self.value == m.value[:16] else 1
             if reln not in (0x3D, 0x21, 0x78):
                 raise Unmodelled(f"magic line {m.lineno}: a guid compared other than for equality")
+        elif t == T["name"]:
+            return True
         elif t == T["offset"]:
             v = self.value
             if not m.flag & M.UNSIGNED:
@@ -731,7 +835,7 @@ class SoftMagic:
                 raise Unmodelled(f"magic line {m.lineno}: the end of a regex match (POSIX longest match)")
         elif t == T["search"]:
             o = self.search_offset if m.str_flags & M.REGEX_OFFSET_START else self.search_offset + m.vallen
-        elif t in (T["clear"], T["default"], T["offset"]):
+        elif t in (T["clear"], T["default"], T["offset"], T["use"]):
             o = self.offset
         elif t == T["guid"]:
             o = self.offset + 16
@@ -749,7 +853,11 @@ class SoftMagic:
         desc = self._varexpand(m.desc.decode("latin-1"))
         t = m.type
         try:
-            if t in _WIDTH:
+            if t in _DATES:
+                if _DATES[t][2] != "utc":
+                    raise Unmodelled(f"magic line {m.lineno}: a {_DATES[t][2]} date")
+                self.printf(cprintf(desc, asctime_utc(self.value)))
+            elif t in _WIDTH:
                 bits = 8 * _WIDTH[t]
                 v = self.value if m.flag & M.UNSIGNED else _sext(self.value, bits)
                 argbits = 64 if bits == 64 else 32
@@ -777,7 +885,11 @@ class SoftMagic:
                 if "%" in desc:
                     raise Unmodelled(f"magic line {m.lineno}: a regex match printed with a format")
                 self.printf(desc)
-            elif t in (T["default"], T["clear"], T["der"], T["guid"], T["offset"]):
+            elif t in (T["default"], T["clear"]):
+                self.printf(m.desc.decode("latin-1"))
+            elif t in (T["use"], T["name"]):
+                pass
+            elif t in (T["der"], T["guid"], T["offset"]):
                 if "%" in desc:
                     raise Unmodelled(f"magic line {m.lineno}: a {M.TYPE_NAMES[t]} value printed with a format")
                 self.printf(desc)
@@ -809,3 +921,20 @@ class SoftMagic:
 def has_s_conversion(fmt: str) -> bool:
     """``check_fmt``: does the format hold ``%[-0-9.]*s``?"""
     return "%" in fmt and re.search(r"%[-0-9.]*s", fmt) is not None
+
+
+_DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def asctime_utc(t: int) -> str:
+    """``file_fmtdatetime(v, 0)``: glibc's asctime of gmtime, without the newline."""
+    import datetime  # only a date entry that matched prints one: loaded then
+
+    try:
+        d = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=t)
+    except OverflowError:
+        raise Unmodelled(f"a date out of Python's range ({t})") from None
+    wday = (d.weekday() + 1) % 7
+    return "%s %s%3d %02d:%02d:%02d %d" % (_DAYS[wday], _MONTHS[d.month - 1], d.day, d.hour, d.minute, d.second,
+                                           d.year)
