@@ -148,14 +148,75 @@ def translate(p: str) -> str:
     return "".join(out)
 
 
-_CACHE: dict[tuple[bytes, bool], re.Pattern] = {}
+_CACHE: dict[tuple[bytes, bool], tuple] = {}
 
 
-def compile_ere(pattern: bytes, icase: bool) -> re.Pattern:
+def compile_ere(pattern: bytes, icase: bool) -> "Ere":
     """The compiled form of a magic entry's regex (kept for the next file)."""
     key = (pattern, icase)
     rx = _CACHE.get(key)
     if rx is None:
-        flags = re.MULTILINE | re.ASCII | (re.IGNORECASE if icase else 0)
-        rx = _CACHE[key] = re.compile(translate(pattern.decode("latin-1")), flags)
+        rx = _CACHE[key] = Ere(pattern.decode("latin-1"), icase)
     return rx
+
+
+class Ere:
+    """One ERE: ``search`` finds the leftmost match's start; ``longest_end`` its POSIX
+    (leftmost-longest) end."""
+
+    def __init__(self, pattern: str, icase: bool):
+        flags = re.MULTILINE | re.ASCII | (re.IGNORECASE if icase else 0)
+        text = translate(pattern)
+        self.rx = re.compile(text, flags)
+        # for an end that is neither a newline nor the subject's end, '$' must not match
+        # there: Python's '$' would match at the end of a search window
+        self.rx_inner = re.compile(_dollar_to_newline(text), flags)
+        self.no_newline = not _may_match_newline(pattern)
+
+    def search(self, subject: str):
+        return self.rx.search(subject)
+
+    def longest_end(self, subject: str, start: int, first_end: int) -> int:
+        """The longest end of a match at ``start`` (Python's first end ``first_end`` is a
+        match, so the longest is at least that): each longer candidate end is tried with a
+        full match of the window ``[start, end)``."""
+        limit = len(subject)
+        if self.no_newline:
+            nl = subject.find("\n", first_end)
+            if nl >= 0:
+                limit = nl
+        for end in range(limit, first_end, -1):
+            rx = self.rx if end == len(subject) or subject[end] == "\n" else self.rx_inner
+            if rx.fullmatch(subject, start, end):
+                return end
+        return first_end
+
+
+def _dollar_to_newline(text: str) -> str:
+    """The translated pattern with each ``$`` anchor (never escaped by translate, never in
+    a bracket: translate writes literals as hex escapes) as "a newline follows"."""
+    out = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            out.append(text[i:i + 2] if text[i + 1] != "x" else text[i:i + 4])
+            i += 2 if text[i + 1] != "x" else 4
+            continue
+        if c == "[":
+            j = text.index("]", i + 2)
+            out.append(text[i:j + 1])
+            i = j + 1
+            continue
+        out.append("(?=\n)" if c == "$" else c)
+        i += 1
+    return "".join(out)
+
+
+def _may_match_newline(pattern: str) -> bool:
+    """Could the ERE match a newline? (``.`` and non-matching lists cannot, REG_NEWLINE);
+    conservative: a literal newline, the space or control classes, or a range starting
+    at or below it say yes."""
+    if "\n" in pattern or "[:space:]" in pattern or "[:cntrl:]" in pattern:
+        return True
+    return re.search(r"[\x00-\x0a]-", pattern) is not None

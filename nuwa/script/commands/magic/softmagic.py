@@ -311,7 +311,7 @@ class SoftMagic:
                 sh.printed_something = True
                 self.mprint(m)
             off = self.moffset(m, bb)
-            if off is None:
+            if off is None or off == -1:
                 if m.desc:
                     # libmagic goes on with the next top-level entry after printing
                     raise Unmodelled(f"magic line {m.lineno}: its end offset is past the buffer")
@@ -373,6 +373,9 @@ class SoftMagic:
                     sh.need_separator = True
                 off = self.moffset(m, bb)
                 if off is None:
+                    cont_level -= 1
+                elif off == -1:
+                    lv.off = 0
                     cont_level -= 1
                 else:
                     lv.off = off
@@ -770,46 +773,59 @@ class SoftMagic:
         nul = subject.find(b"\0")
         if nul >= 0:
             subject = subject[:nul]
-        hit = rx.search(subject.decode("latin-1"))
+        text = subject.decode("latin-1")
+        hit = rx.search(text)
         if hit is None:
             return 1
+        end = rx.longest_end(text, hit.start(), hit.end())
         self.search = (buf, start + hit.start(), s_len - hit.start())
         self.search_offset += hit.start()
-        # POSIX's longest match may be longer than Python's: only the start is certain
-        self.rm_len = None
+        self.rm_len = end - hit.start()
         return 0
 
     def _der(self, m) -> bool:
+        """der.c's ``der_cmp``: the tag's name, then an optional length and ``=value``."""
         buf, start, s_len = self.search
         b = buf[start:start + s_len]
-        pos = 0
-        if pos >= len(b):
+        got = _der_header(b, len(b))
+        if got is None:
             return False
-        tag = b[pos] & 0x1F
-        pos += 1
-        if tag == 0x1F:
-            raise Unmodelled(f"magic line {m.lineno}: a DER tag in several bytes")
-        if pos >= len(b):
-            return False
-        onebyte = not b[pos] & 0x80
-        digits = b[pos] & 0x7F
-        pos += 1
-        if pos + digits >= len(b):
-            return False
-        if not onebyte:
-            n = 0
-            for _ in range(digits):
-                n = n << 8 | b[pos]
-                pos += 1
-            if n > 0xFFFFFFFF - pos or pos + n > len(b):
-                return False
+        tag, tlen, offs = got
         name = DER_TAGS[tag] if tag < len(DER_TAGS) else "%#x" % tag
         want = m.value[:m.value.find(b"\0")].decode("latin-1")
         if not want.startswith(name):
             return False
-        if want != name:
-            raise Unmodelled(f"magic line {m.lineno}: DER test {want!r} beyond its tag")
+        rest = want[len(name):]
+        while rest and rest[0] != "=":
+            digits = len(rest) - len(rest.lstrip("0123456789"))
+            if not digits:
+                return False
+            if tlen != int(rest[:digits]):
+                return False
+            rest = rest[digits:]
+        if not rest:
+            return True
+        data = _der_data(tag, b[offs:offs + tlen], tlen)
+        if data != rest[1:] and rest[1:] != "x":
+            return False
+        self.value = data.encode("latin-1")[:MAXSTRING - 1].ljust(MAXSTRING, b"\0")
         return True
+
+    def _der_offs(self, m, nbytes: int) -> int | None:
+        """der.c's ``der_offs``: the offset after the element's header (continuations also
+        move the level above to the element's end); None when it does not parse."""
+        buf, start, s_len = self.search
+        length = s_len if s_len else nbytes
+        got = _der_header(buf[start:start + length], length)
+        if got is None:
+            return None
+        _tag, tlen, offs = got
+        offs += self.offset + m.offset
+        if m.cont_level != 0:
+            if offs + tlen > nbytes:
+                return None
+            self.levels[m.cont_level - 1].off = offs + tlen
+        return offs
 
     # -- moffset
     def moffset(self, m, bb: Buffer) -> int | None:
@@ -829,10 +845,7 @@ class SoftMagic:
                 if t == T["pstring"]:
                     raise Unmodelled(f"magic line {m.lineno}: the end of a pascal string")
         elif t == T["regex"]:
-            if m.str_flags & M.REGEX_OFFSET_START:
-                o = self.search_offset
-            else:
-                raise Unmodelled(f"magic line {m.lineno}: the end of a regex match (POSIX longest match)")
+            o = self.search_offset if m.str_flags & M.REGEX_OFFSET_START else self.search_offset + self.rm_len
         elif t == T["search"]:
             o = self.search_offset if m.str_flags & M.REGEX_OFFSET_START else self.search_offset + m.vallen
         elif t in (T["clear"], T["default"], T["offset"], T["use"]):
@@ -840,7 +853,9 @@ class SoftMagic:
         elif t == T["guid"]:
             o = self.offset + 16
         elif t == T["der"]:
-            raise Unmodelled(f"magic line {m.lineno}: the end of a DER element")
+            o = self._der_offs(m, nbytes)
+            if o is None or o > nbytes:
+                return -1  # moffset's "*op = 0; return 0"
         else:
             o = 0
         o &= 0xFFFFFFFF
@@ -877,18 +892,20 @@ class SoftMagic:
                     if m.str_flags & M.STRING_TRIM:
                         raise Unmodelled(f"magic line {m.lineno}: a trimmed string")
                     self.printf(cprintf(desc, printable(p)))
-            elif t == T["search"]:
-                if "%" in desc:
-                    raise Unmodelled(f"magic line {m.lineno}: a search result printed with a format")
-                self.printf(desc)
-            elif t == T["regex"]:
-                if "%" in desc:
-                    raise Unmodelled(f"magic line {m.lineno}: a regex match printed with a format")
-                self.printf(desc)
+            elif t in (T["search"], T["regex"]):
+                if "%" not in desc:
+                    self.printf(desc)
+                else:
+                    if m.str_flags & M.STRING_TRIM:
+                        raise Unmodelled(f"magic line {m.lineno}: a trimmed match")
+                    buf, start, _ = self.search
+                    self.printf(cprintf(desc, printable(buf[start:start + self.rm_len])))
             elif t in (T["default"], T["clear"]):
                 self.printf(m.desc.decode("latin-1"))
             elif t in (T["use"], T["name"]):
                 pass
+            elif t == T["der"] and m.reln == 0x3D and "=" in m.value[:m.value.find(b"\0")].decode("latin-1"):
+                self.printf(cprintf(desc, printable(self.value)))
             elif t in (T["der"], T["guid"], T["offset"]):
                 if "%" in desc:
                     raise Unmodelled(f"magic line {m.lineno}: a {M.TYPE_NAMES[t]} value printed with a format")
@@ -938,3 +955,51 @@ def asctime_utc(t: int) -> str:
     wday = (d.weekday() + 1) % 7
     return "%s %s%3d %02d:%02d:%02d %d" % (_DAYS[wday], _MONTHS[d.month - 1], d.day, d.hour, d.minute, d.second,
                                            d.year)
+
+
+def _der_header(b: bytes, length: int) -> tuple[int, int, int] | None:
+    """der.c's ``gettag`` and ``getlength`` over ``b`` (``length`` bytes may be read):
+    (tag, content length, offset of the content) or None for DER_BAD."""
+    pos = 0
+    if pos >= length or pos >= len(b):
+        return None
+    tag = b[pos] & 0x1F
+    pos += 1
+    if tag == 0x1F:
+        if pos >= length:
+            return None
+        while b[pos] >= 0x80:
+            tag = tag * 128 + b[pos] - 0x80
+            pos += 1
+            if pos >= length:
+                return None
+        # (gettag returns the accumulated tag without consuming its last byte)
+    if pos >= length:
+        return None
+    onebyte = not b[pos] & 0x80
+    digits = b[pos] & 0x7F
+    pos += 1
+    if pos + digits >= length:
+        return None
+    if onebyte:
+        return tag, digits, pos
+    n = 0
+    for _ in range(digits):
+        n = n << 8 | b[pos]
+        pos += 1
+    if n > 0xFFFFFFFF - pos or pos + n > length:
+        return None
+    return tag, n, pos
+
+
+def _der_data(tag: int, d: bytes, n: int) -> str:
+    """der.c's ``der_data``: strings as text (up to a NUL), UTC times spelled out,
+    anything else as hex (at most 127 characters)."""
+    if tag in (0x13, 0x0C, 0x16):
+        text = d[:n]
+        nul = text.find(b"\0")
+        return (text if nul < 0 else text[:nul])[:127].decode("latin-1")
+    if tag == 0x17 and n >= 12:
+        c = d.decode("latin-1")
+        return f"20{c[0]}{c[1]}-{c[2]}{c[3]}-{c[4]}{c[5]} {c[6]}{c[7]}:{c[8]}{c[9]}:{c[10]}{c[11]} GMT"
+    return "".join("%02x" % x for x in d[:min(n, 63)])  # snprintf stops below blen - 2
