@@ -9,6 +9,7 @@ the dictionaries both wrote, byte for byte (``.pwd``, ``.pwi``, ``.hwm``). The r
 
 from __future__ import annotations
 
+import gzip
 import os
 import subprocess
 
@@ -21,7 +22,7 @@ PACKAGES = ("bzip2", "cracklib-runtime", "file", "wamerican", "xz-utils", "zstd"
 
 
 class CracklibPair(ShellPair):
-    PACKAGES, DIRS, FILES = PACKAGES, ["var/cache/cracklib", "srv", "tmp"], []
+    PACKAGES, DIRS, FILES = PACKAGES, ["var/cache/cracklib", "srv", "tmp", "usr/share/dict"], []
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +85,25 @@ def test_cracklib_packer_defers_an_unwritable_dictionary(pair):
     pair.run_model("cracklib-packer /srv/no/d </srv/one")
     assert pair.last.deferred_commands
     assert "depends on how standard error was opened" in str(pair.last.deferred_commands)
+
+
+def word_lists(root: str) -> None:
+    """update-cracklib's sources: the installed lists, a gzipped one, a binary file and a
+    README in /usr/share/dict (file -z decides which are text)."""
+    write(root, "usr/share/dict/extra.gz", gzip.compress(b"frobnicatez\nqwertyuiop\nPassw0rd\n", mtime=1700000000))
+    write(root, "usr/share/dict/blob", bytes(range(256)))
+    write(root, "usr/share/dict/README", b"Word lists.\n")
+
+
+@pytest.mark.parametrize("cmd", [
+    # cracklib-runtime's postinst runs this; src-dicts removed so the dictionary is rebuilt
+    "rm /var/cache/cracklib/src-dicts; update-cracklib; cat /var/cache/cracklib/src-dicts",
+    "rm /var/cache/cracklib/src-dicts; update-cracklib >/dev/null; echo $?; update-cracklib; echo $?",
+])
+def test_update_cracklib(pair, cmd):
+    """The whole of update-cracklib (file -z -b over /usr/share/dict, cracklib-format,
+    cracklib-packer) simulated: the same output and the same dictionary, byte for byte."""
+    pair.check([cmd], setup=word_lists)
+    said = [subprocess.run(["chroot", root, "cracklib-check"], input=b"frobnicatez\n", env=ENV, capture_output=True,
+                           timeout=60).stdout for root in (pair.real, pair.model)]
+    assert said[0] == said[1] == b"frobnicatez: it is based on a dictionary word\n"
