@@ -38,6 +38,9 @@ CRAFTED = {
     "json-object": b'{"a": [1, 2, {"b": null}], "c": "d"}\n',
     "json-array": b"[1, 2, 3]\n",
     "json-scalar": b'"just a string"\n',
+    "ndjson": b'{"a": 1}\n{"b": [2, 3]}\n',
+    "json-broken": b'{"a": [1, 2}\n',
+    "json-deep": b"[" * 100 + b"]" * 100 + b"\n",
     "csv": b"name,age,city\nann,31,oslo\nbob,42,rome\ncid,25,lima\n",
     "csv-quoted": b'a,"b,c",d\n1,"x ""y""",3\n4,5,6\n7,8,9\n',
     "sh-script": SCRIPT,
@@ -159,7 +162,8 @@ def test_file_spread(tree, opts, capsys):
         print(f"\nfile {' '.join(opts)}: {len(answered)} answered, {len(deferred)} deferred of {len(paths)}")
     assert not wrong, wrong[:5]
     # every crafted text the dictionaries' check meets, and most of the image, is answered
-    for name in ("words", "words.gz", "words.xz", "words.bz2", "crlf", "utf8", "latin1", "long-line", "csv"):
+    for name in ("words", "words.gz", "words.xz", "words.bz2", "crlf", "utf8", "latin1", "long-line", "csv",
+                 "json-object", "ndjson", "sh-script"):
         assert "/srv/magic/" + name in answered
     assert len(answered) >= 0.8 * len(paths)
 
@@ -183,9 +187,10 @@ def test_file_dictionary_check(tree):
 
 
 def test_file_defers(tree):
-    """What is not modelled defers (an ELF file, JSON, an option, a MAGIC variable)."""
+    """What is not modelled defers (an ELF file, JSON nested deeper than the model recurses,
+    an option, a MAGIC variable)."""
     assert model(tree, ["file", "/usr/bin/ls"]) is None
-    assert model(tree, ["file", "/srv/magic/json-object"]) is None
+    assert model(tree, ["file", "/srv/magic/json-deep"]) is None
     assert model(tree, ["file", "-i", "/srv/magic/csv"]) is None
     inv = Invocation(argv=["file", "/srv/magic/csv"], fs=HostDirFS(tree), env={**ENV, "MAGIC": "/x"}, models=MODELS)
     with pytest.raises(Defer):

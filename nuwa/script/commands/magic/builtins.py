@@ -1,6 +1,6 @@
 """libmagic's built-in tests before the soft magic (file 5.44 ``file_buffer`` order): tar
 (``is_tar.c``), JSON (``is_json.c``), CSV (``is_csv.c``), CDF (``readcdf.c``) and ELF
-(``readelf.c``). CSV is answered; a buffer the others would recognise raises
+(``readelf.c``). JSON and CSV are answered; a buffer the others would recognise raises
 :class:`Unmodelled`; the rest are told apart here exactly by the tests' first steps."""
 
 from __future__ import annotations
@@ -44,15 +44,197 @@ def check_tar(buf: bytes) -> None:
         raise Unmodelled("a tar archive (libmagic's is_tar)")
 
 
-def check_json(buf: bytes) -> None:
-    """``file_is_json``: only a value that is (or holds) an object or array counts; a buffer
-    whose first value starts otherwise is no JSON, one that starts with ``[`` or ``{`` is
-    not modelled."""
-    i = 0
-    while i < len(buf) and buf[i] in b" \t\r\n":
-        i += 1
-    if i < len(buf) and buf[i] in b"[{":
-        raise Unmodelled("text that may be JSON (libmagic's is_json)")
+_JSON_SPACE = b" \n\r\t"
+_OBJECT, _ARRAY, _STRING, _CONSTANT, _NUMBER, _ARRAYN = range(6)
+
+
+class _Json:
+    """is_json.c's parser over ``buf``: positions move as its pointers do."""
+
+    def __init__(self, buf: bytes):
+        self.b = buf
+        self.n = len(buf)
+        self.st = [0] * 6
+
+    def skip(self, i: int) -> int:
+        while i < self.n and self.b[i] in _JSON_SPACE:
+            i += 1
+        return i
+
+    def value(self, i: int, lvl: int) -> tuple[int, int]:
+        """``json_parse``: (result, position)."""
+        b, n = self.b, self.n
+        ouc = i = self.skip(i)
+        rv = 0
+        if i != n:
+            if lvl > 500:
+                return 0, i
+            if lvl > 150:
+                raise Unmodelled("JSON nested deeper than this model recurses")
+            c = b[i]
+            i += 1
+            if c == 0x22:
+                rv, i = self.string(i)
+                t = _STRING
+            elif c == 0x5B:
+                rv, i = self.array(i, lvl + 1)
+                t = _ARRAY
+            elif c == 0x7B:
+                rv, i = self.obj(i, lvl + 1)
+                t = _OBJECT
+            elif c in b"tfn":
+                word = {0x74: b"true", 0x66: b"false", 0x6E: b"null"}[c]
+                rv, i = self.const(i, word)
+                t = _CONSTANT
+            else:
+                rv, i = self.number(i - 1)
+                t = _NUMBER
+            if rv:
+                self.st[t] += 1
+            i = self.skip(i)
+        if lvl == 0:
+            if not rv:
+                return 0, i
+            if i == n:
+                return (1 if self.st[_ARRAYN] or self.st[_OBJECT] else 0), i
+            if b[ouc] == b[i]:
+                r, i = self.value(i, 1)
+                if r:
+                    return (2 if self.st[_ARRAYN] or self.st[_OBJECT] else 0), i
+            return 0, i
+        return rv, i
+
+    def string(self, i: int) -> tuple[int, int]:
+        b, n = self.b, self.n
+        while i < n:
+            c = b[i]
+            i += 1
+            if c == 0:
+                return 0, i
+            if c == 0x5C:
+                if i == n:
+                    return 0, i
+                d = b[i]
+                i += 1
+                if d == 0:
+                    return 0, i
+                if d in b'"\\/bfnrt':
+                    continue
+                if d == 0x75:
+                    if n - i < 4:
+                        return 0, n
+                    for _ in range(4):
+                        x = b[i]
+                        i += 1
+                        if x not in b"0123456789abcdefABCDEF":
+                            return 0, i
+                    continue
+                return 0, i
+            if c == 0x22:
+                return 1, i
+        return 0, i
+
+    def array(self, i: int, lvl: int) -> tuple[int, int]:
+        b, n = self.b, self.n
+        while i < n:
+            i = self.skip(i)
+            if i == n:
+                return 0, i
+            if b[i] == 0x5D:
+                self.st[_ARRAYN] += 1
+                return 1, i + 1
+            r, i = self.value(i, lvl + 1)
+            if not r or i == n:
+                return 0, i
+            if b[i] == 0x2C:
+                i += 1
+                continue
+            if b[i] == 0x5D:
+                self.st[_ARRAYN] += 1
+                return 1, i + 1
+            return 0, i
+        return 0, i
+
+    def obj(self, i: int, lvl: int) -> tuple[int, int]:
+        b, n = self.b, self.n
+        while i < n:
+            i = self.skip(i)
+            if i == n:
+                return 0, i
+            if b[i] == 0x7D:
+                return 1, i + 1
+            c = b[i]
+            i += 1
+            if c != 0x22:
+                return 0, i
+            r, i = self.string(i)
+            if not r:
+                return 0, i
+            i = self.skip(i)
+            if i == n:
+                return 0, i
+            c = b[i]
+            i += 1
+            if c != 0x3A:
+                return 0, i
+            r, i = self.value(i, lvl + 1)
+            if not r or i == n:
+                return 0, i
+            c = b[i]
+            i += 1
+            if c == 0x2C:
+                continue
+            if c == 0x7D:
+                return 1, i
+            return 0, i - 1
+        return 0, i
+
+    def number(self, i: int) -> tuple[int, int]:
+        b, n = self.b, self.n
+        got = False
+        if i == n:
+            return 0, i
+        if b[i] == 0x2D:
+            i += 1
+        while i < n and 0x30 <= b[i] <= 0x39:
+            i += 1
+            got = True
+        if i < n:
+            if b[i] == 0x2E:
+                i += 1
+            while i < n and 0x30 <= b[i] <= 0x39:
+                i += 1
+                got = True
+            if i < n and got and b[i] in b"eE":
+                i += 1
+                got = False
+                if i < n:
+                    if b[i] in b"+-":
+                        i += 1
+                    while i < n and 0x30 <= b[i] <= 0x39:
+                        i += 1
+                        got = True
+        return (1 if got else 0), i
+
+    def const(self, i: int, word: bytes) -> tuple[int, int]:
+        """``json_parse_const``: the position moves past the word whatever follows; the
+        bytes there are compared while the buffer lasts."""
+        end = min(i + len(word) - 1, self.n)
+        for k in range(1, len(word)):
+            if i >= self.n:
+                break
+            if self.b[i] != word[k]:
+                return 0, end
+            i += 1
+        return 1, end
+
+
+def json_type(buf: bytes) -> str | None:
+    """``file_is_json``: "JSON text data", "New Line Delimited JSON text data" or None."""
+    jt, _ = _Json(buf).value(0, 0)
+    if not jt:
+        return None
+    return "JSON text data" if jt == 1 else "New Line Delimited JSON text data"
 
 
 def is_csv(buf: bytes, looks_text: bool) -> bool:

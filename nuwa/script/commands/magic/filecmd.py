@@ -148,7 +148,9 @@ def file_buffer(entries: list, data: bytes, mode: int, tail, uncompress: bool, h
         if z is not None:
             return z
     builtins.check_tar(data)
-    builtins.check_json(data)
+    json = builtins.json_type(data)
+    if json:
+        return json
     if builtins.is_csv(data, looks_text):
         return "CSV text"
     builtins.check_cdf(data)

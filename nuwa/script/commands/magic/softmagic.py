@@ -890,16 +890,17 @@ class SoftMagic:
                         cut = min([i for i in (p.find(b"\r"), p.find(b"\n")) if i >= 0] or [len(p)])
                         p = p[:cut]
                     if m.str_flags & M.STRING_TRIM:
-                        raise Unmodelled(f"magic line {m.lineno}: a trimmed string")
+                        p = _strtrim(p)
                     self.printf(cprintf(desc, printable(p)))
             elif t in (T["search"], T["regex"]):
                 if "%" not in desc:
                     self.printf(desc)
                 else:
-                    if m.str_flags & M.STRING_TRIM:
-                        raise Unmodelled(f"magic line {m.lineno}: a trimmed match")
                     buf, start, _ = self.search
-                    self.printf(cprintf(desc, printable(buf[start:start + self.rm_len])))
+                    cp = buf[start:start + self.rm_len]
+                    if m.str_flags & M.STRING_TRIM:
+                        cp = _strtrim(cp)
+                    self.printf(cprintf(desc, printable(cp)))
             elif t in (T["default"], T["clear"]):
                 self.printf(m.desc.decode("latin-1"))
             elif t in (T["use"], T["name"]):
@@ -933,6 +934,12 @@ class SoftMagic:
                 raise Unmodelled(f"description {s!r}: an unterminated variable")
             out.append(rest[2:colon] if self.mode & 0o111 else rest[colon + 1:close])
             s = rest[close + 1:]
+
+
+def _strtrim(p: bytes) -> bytes:
+    """``file_strtrim``: the C string without its leading and trailing C-locale blanks."""
+    nul = p.find(b"\0")
+    return (p if nul < 0 else p[:nul]).strip(_C_SPACE)
 
 
 def has_s_conversion(fmt: str) -> bool:
