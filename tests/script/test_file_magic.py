@@ -23,6 +23,7 @@ import pytest
 
 from debian_tree import bookworm_tree, link_tree, remove_tree
 from nuwa.fs.hostdir import HostDirFS
+from nuwa.fs.overlay import Overlay
 from nuwa.script.commands import default_models
 from nuwa.script.context import Defer, Invocation
 
@@ -194,4 +195,21 @@ def test_file_defers(tree):
     assert model(tree, ["file", "-i", "/srv/magic/csv"]) is None
     inv = Invocation(argv=["file", "/srv/magic/csv"], fs=HostDirFS(tree), env={**ENV, "MAGIC": "/x"}, models=MODELS)
     with pytest.raises(Defer):
+        MODELS["file"](inv)
+
+
+def test_file_defers_another_database_version(tree):
+    """A magic.mgc of another version (here 17) is not read: the invocation defers naming it;
+    so does an /etc/magic with entries of its own."""
+    fs = Overlay(HostDirFS(tree))
+    data = bytearray(fs.read_bytes("/usr/lib/file/magic.mgc"))
+    data[4] = 17
+    fs.write_bytes("/usr/lib/file/magic.mgc", bytes(data))
+    inv = Invocation(argv=["file", "/srv/magic/csv"], fs=fs, env=dict(ENV), models=MODELS)
+    with pytest.raises(Defer, match="magic file version 17"):
+        MODELS["file"](inv)
+    fs = Overlay(HostDirFS(tree))
+    fs.write_bytes("/etc/magic", b"# local\n0 string NUWA Nuwa test data\n")
+    inv = Invocation(argv=["file", "/srv/magic/csv"], fs=fs, env=dict(ENV), models=MODELS)
+    with pytest.raises(Defer, match="/etc/magic holds magic entries"):
         MODELS["file"](inv)

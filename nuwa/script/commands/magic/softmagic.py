@@ -559,18 +559,23 @@ class SoftMagic:
     def _indirect(self, m, s: bytes, offset: int, at: int, cont_level: int, flip: bool) -> int | None:
         """mget's ``INDIR`` branch for the plain cases: the pointer read at ``offset`` as
         ``in_type``, ``in_op`` with ``in_offset``; None when out of the buffer."""
-        if m.in_op & M.FILE_OPINDIRECT or m.flag & M.INDIROFFADD:
-            raise Unmodelled(f"magic line {m.lineno}: an indirect offset read through another")
         it = _flipped(m.in_type, flip)
         if it not in _WIDTH or it in _DATES:
             raise Unmodelled(f"magic line {m.lineno}: an indirect offset of type {M.TYPE_NAMES[it]}")
         w = _WIDTH[it]
         nbytes = len(s)
+        off = m.in_offset
+        if m.in_op & M.FILE_OPINDIRECT:
+            # the operand itself is read (as in_type) at offset + in_offset
+            q = (offset + off) & 0xFFFFFFFF
+            if nbytes < q or w > nbytes - q:
+                return None
+            raw = int.from_bytes(s[q:q + w].ljust(w, b"\0"), _ORDER[it])
+            off = _sext(raw, 8 * w) if m.in_op & M.FILE_OPSIGNED else raw
         if nbytes < offset or w > nbytes - offset:
             return None
         raw = int.from_bytes(s[at:at + w].ljust(w, b"\0"), _ORDER[it])
         lhs = _sext(raw, 8 * w) if m.in_op & M.FILE_OPSIGNED else raw
-        off = m.in_offset
         if lhs >= 0xFFFFFFFF or lhs <= -0x80000000 or off >= 0xFFFFFFFF or off <= -0x80000000:
             raise Unmodelled(f"magic line {m.lineno}: an indirect offset overflows (libmagic reports it)")
         if off:
@@ -586,7 +591,15 @@ class SoftMagic:
             res = ~res
         if res >= 0xFFFFFFFF:
             raise Unmodelled(f"magic line {m.lineno}: an indirect offset overflows (libmagic reports it)")
-        return res & 0xFFFFFFFF
+        res &= 0xFFFFFFFF
+        if m.flag & M.INDIROFFADD:
+            # '>&(...)': the pointer is relative to the level above's end
+            if cont_level == 0:
+                return None
+            res = (res + self.levels[cont_level - 1].off) & 0xFFFFFFFF
+            if res == 0:
+                return None
+        return res
 
     def _pstring_len(self, m, p) -> tuple[int, int]:
         f = m.str_flags & (M.PSTRING_1 | M.PSTRING_2_BE | M.PSTRING_2_LE | M.PSTRING_4_BE | M.PSTRING_4_LE)
