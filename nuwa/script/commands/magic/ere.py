@@ -65,13 +65,78 @@ def _bracket(p: str, i: int) -> tuple[str, int]:
     return ("[^\\n" + body + "]") if neg else ("[" + body + "]"), j
 
 
+class _Group:
+    """What translate knows of a group's body: whether some alternative can match the
+    empty string, whether it has alternatives, how many atoms it repeats without bound."""
+
+    __slots__ = ("alt", "nonempty", "empty_alt", "unbounded", "atoms", "single", "start", "dot")
+
+    def __init__(self, start: int = 0):
+        self.start = start  # where its "(?:" is in the output
+        self.dot = False  # does it repeat "." without bound?
+        self.alt = False
+        self.nonempty = False
+        self.empty_alt = False
+        self.unbounded = 0
+        # this alternative's atoms so far (-1 once one is a group or quantified), and whether
+        # every alternative is one character: then the alternation is a character class
+        self.atoms = 0
+        self.single = True
+
+    def end_alternative(self) -> None:
+        if self.atoms != 1:
+            self.single = False
+        self.atoms = 0
+
+
 def translate(p: str) -> str:
-    """The Python pattern for the ERE ``p`` (raises :class:`Unsupported`)."""
+    """The Python pattern for the ERE ``p`` (raises :class:`Unsupported`).
+
+    Python's engine backtracks where glibc's does not: a repeated group whose body can
+    match the empty string, has alternatives, or repeats two atoms without bound (``(.*x*)*``)
+    can take exponential time on a failing search, so such a pattern is refused."""
     out: list[str] = []
     i, n = 0, len(p)
-    # can the next token be quantified (an atom just ended)?
-    atom = False
-    depth = 0
+    frames = [_Group()]
+    # the atom just ended, if any: (can it match something non-empty?, the group it closed)
+    atom: tuple[bool, _Group | None] | None = None
+
+    def quantified(lo: int, hi: int | None, text: str) -> bool:
+        """The quantifier ``text`` after the atom just ended; False when it was rewritten."""
+        nonempty, group = atom
+        frame = frames[-1]
+        if lo > 0 and nonempty:
+            frame.nonempty = True
+        if hi is None:
+            frame.unbounded += 1
+            if out and out[-1] == "[^\\n]":
+                frame.dot = True
+        frame.atoms = -1
+        if group is not None and (hi is None or hi > 1):
+            body = "".join(out[group.start + 1:-1])
+            if text == "*" and body in ("[^\\n]*[\\x0a]*", "[\\x0a]*[^\\n]*"):
+                # (.*[\n]*)* is any string at all: the same language, without the backtracking
+                del out[group.start:]
+                out.append("[\\s\\S]*")
+                return False
+            if ((group.alt and not group.single) or group.empty_alt or not group.nonempty
+                    or (group.unbounded > 1 and group.dot)):
+                raise Unsupported("a repeated group that backtracks in Python's engine")
+            if hi is None and group.unbounded:
+                frame.unbounded += 1
+        return True
+
+    def ended(nonempty: bool, group: _Group | None = None) -> None:
+        nonlocal atom
+        if atom is not None and atom[0]:
+            frames[-1].nonempty = True
+        atom = (nonempty, group)
+        frame = frames[-1]
+        frame.atoms = -1 if group is not None or frame.atoms < 0 else frame.atoms + 1
+        if group is not None:
+            frames[-1].unbounded += group.unbounded
+            frames[-1].dot = frames[-1].dot or group.dot
+
     while i < n:
         c = p[i]
         if c == "\\":
@@ -80,70 +145,87 @@ def translate(p: str) -> str:
             d = p[i + 1]
             if d.isalnum():
                 raise Unsupported(f"escape \\{d}")
+            ended(True)
             out.append(_esc(d))
             i += 2
-            atom = True
         elif c == "[":
             text, i = _bracket(p, i)
+            ended(True)
             out.append(text)
-            atom = True
         elif c == ".":
+            ended(True)
             out.append("[^\\n]")
             i += 1
-            atom = True
         elif c == "(":
             if i + 1 < n and p[i + 1] in "*+?{)":
                 raise Unsupported(f"group starting {p[i:i + 2]!r}")
+            if atom is not None and atom[0]:
+                frames[-1].nonempty = True
+            atom = None
             out.append("(?:")
-            depth += 1
+            frames.append(_Group(len(out) - 1))
             i += 1
-            atom = False
         elif c == ")":
-            if not depth:
+            if len(frames) == 1:
                 raise Unsupported("unmatched )")
+            if atom is not None and atom[0]:
+                frames[-1].nonempty = True
+            atom = None
+            group = frames.pop()
+            group.end_alternative()
+            group.empty_alt = group.empty_alt or not group.nonempty
             out.append(")")
-            depth -= 1
+            ended(not group.empty_alt, group)
             i += 1
-            atom = True
         elif c == "|":
             if i + 1 < n and p[i + 1] in "|)*+?{" or not out or out[-1] in ("(?:", "|"):
                 raise Unsupported("empty alternative")
+            if atom is not None and atom[0]:
+                frames[-1].nonempty = True
+            atom = None
+            frame = frames[-1]
+            frame.alt = True
+            frame.end_alternative()
+            frame.empty_alt = frame.empty_alt or not frame.nonempty
+            frame.nonempty = False
             out.append("|")
             i += 1
-            atom = False
         elif c in "*+?":
-            if not atom:
+            if atom is None:
                 raise Unsupported(f"{c!r} without an operand")
-            out.append(c)
+            keep = quantified(1 if c == "+" else 0, 1 if c == "?" else None, c)
+            atom = None
+            if keep:
+                out.append(c)
             i += 1
             if i < n and p[i] in "*+?{":
                 raise Unsupported("repeated repetition operators")
-            atom = False
         elif c == "{":
             m = re.match(r"\{(\d+)(,(\d*))?\}", p[i:])
-            if not atom or not m:
+            if atom is None or not m:
                 raise Unsupported(f"interval {p[i:i + 8]!r}")
-            lo, hi = int(m.group(1)), m.group(3)
-            if lo > 255 or (hi and (int(hi) < lo or int(hi) > 255)):
+            lo = int(m.group(1))
+            hi = lo if m.group(2) is None else (int(m.group(3)) if m.group(3) else None)
+            if lo > 255 or (hi is not None and (hi < lo or hi > 255)):
                 raise Unsupported(f"interval {m.group(0)!r}")
-            out.append(m.group(0))
+            keep = quantified(lo, hi, m.group(0))
+            atom = None
+            if keep:
+                out.append(m.group(0))
             i += len(m.group(0))
             if i < n and p[i] in "*+?{":
                 raise Unsupported("repeated repetition operators")
-            atom = False
-        elif c == "^":
-            out.append("^")
+        elif c in "^$":
+            if atom is not None and atom[0]:
+                frames[-1].nonempty = True
+            atom = None
+            out.append(c)
             i += 1
-            atom = False
-        elif c == "$":
-            out.append("$")
-            i += 1
-            atom = False
         else:
+            ended(True)
             out.append(_esc(c))
             i += 1
-            atom = True
-    if depth:
+    if len(frames) > 1:
         raise Unsupported("unmatched (")
     return "".join(out)
 
