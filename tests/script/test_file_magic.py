@@ -73,6 +73,8 @@ CRAFTED = {
     "pem": b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     "ini": b"[section]\nkey=value\n",
     "tar-like": b"ustar" + b"\0" * 600,
+    # a deflate header by chance ('8', '0'): with -z libmagic tries zlib and prints its error
+    "zlib-header-text": b"80 is a number\n",
 }
 COMPRESSED = {
     "words.gz": gzip.compress(CRAFTED["words"], mtime=1700000000),
@@ -192,6 +194,7 @@ def test_file_defers(tree):
     an option, a MAGIC variable)."""
     assert model(tree, ["file", "/usr/bin/ls"]) is None
     assert model(tree, ["file", "/srv/magic/json-deep"]) is None
+    assert model(tree, ["file", "-z", "/srv/magic/zlib-header-text"]) is None
     assert model(tree, ["file", "-i", "/srv/magic/csv"]) is None
     inv = Invocation(argv=["file", "/srv/magic/csv"], fs=HostDirFS(tree), env={**ENV, "MAGIC": "/x"}, models=MODELS)
     with pytest.raises(Defer):

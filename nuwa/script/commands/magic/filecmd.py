@@ -178,8 +178,12 @@ def _zmagic(entries: list, data: bytes) -> str | None:
     elif data[:6] == b"\xfd7zXZ\0":
         out = _unxz(data)
     else:
-        if len(data) >= 13 and data[0] == 0x5D or data[:2] in (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda"):
-            raise Unmodelled("data that may be lzma or zlib compressed (-z)")
+        # compress.c's lzmacmp and zlibcmp (a deflate header whose check bits work out: text
+        # starting "x^", "8&"... is tried and fails with zlib's own message)
+        if len(data) >= 13 and data[0] == 0x5D and not data[1] and not data[2] and data[12] in (0, 0xFF):
+            raise Unmodelled("data that may be lzma compressed (-z)")
+        if data[0] & 0xF == 8 and not data[0] & 0x80 and (data[0] << 8 | data[1]) % 31 == 0:
+            raise Unmodelled("data with a zlib header (-z: zlib's error text)")
         return None
     inner = file_buffer(entries, out, 0, None, False, False)
     outer = file_buffer(entries, data, 0, None, False, False)
