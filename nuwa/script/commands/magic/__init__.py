@@ -2,8 +2,9 @@
 database.
 
 - ``filecmd``: the ``file`` program (options, the filesystem checks, ``file_buffer``'s order,
-  ``-z``); ``softmagic`` (the database's entries evaluated, with ``ere``: glibc's extended
-  regular expressions, and ``cprintf``: the descriptions' printf); ``textmagic`` (character
+  ``-z``); ``softmagic`` (the database's entries evaluated, with ``mvalues``: the values compared and
+  printed, ``ere``: glibc's extended regular expressions, and ``cprintf``: the descriptions'
+  printf); ``textmagic`` (character
   sets and the text description); ``builtins`` (tar, JSON, CSV, CDF, ELF).
   The database format is ``nuwa.formats.magicdb``. update-cracklib (cracklib-runtime) asks
   ``file -z -b`` whether each word list is text.

@@ -3,19 +3,20 @@ database (``nuwa.formats.magicdb``) evaluated against a buffer, printing what ma
 
 Mirrors ``match``, ``msetoffset``, ``mget``/``mcopy``/``mconvert``, ``magiccheck``,
 ``moffset`` and ``mprint`` for the types, operators and formats implemented here; whenever
-evaluation reaches anything else (a ``use``/``indirect``/``der`` continuation, a float, a
-date, an indirect offset of another kind, a format this printf does not render, a regex the
-translator refuses) it raises :class:`Unmodelled` and the caller defers the whole
+evaluation reaches anything else (an ``indirect`` entry, a float, a local or Windows date
+printed, an indirect offset of another kind, a format this printf does not render, a regex
+the translator refuses) it raises :class:`Unmodelled` and the caller defers the whole
 invocation: an answer is either libmagic's or none.
 """
 
 from __future__ import annotations
 
-import re
-
 from nuwa.formats import magicdb as M
 from nuwa.script.commands.magic import ere
 from nuwa.script.commands.magic.cprintf import Unrendered, cprintf
+from nuwa.script.commands.magic.mvalues import (C_SPACE, DER_TAGS, Unmodelled, asctime_utc, der_data, der_header,
+                                                has_s_conversion, isprint, latin1, printable, search_regex, sext,
+                                                strncmp, strtrim)
 
 T = M.T
 MASK64 = (1 << 64) - 1
@@ -39,17 +40,6 @@ for _t, (_w, _o, _k) in _DATES.items():
     _WIDTH[_t] = _w
     _ORDER[_t] = _o
 _STRINGISH = (T["string"], T["pstring"], T["bestring16"], T["lestring16"])
-_C_SPACE = b" \t\n\v\f\r"
-DER_TAGS = ("eoc", "bool", "int", "bit_str", "octet_str", "null", "obj_id", "obj_desc", "ext", "real", "enum",
-            "embed", "utf8_str", "rel_oid", "time", "res2", "seq", "set", "num_str", "prt_str", "t61_str",
-            "vid_str", "ia5_str", "utc_time", "gen_time", "gr_str", "vis_str", "gen_str", "univ_str", "char_str",
-            "bmp_str", "date", "tod", "datetime", "duration", "oid-iri", "rel-oid-iri")
-
-
-class Unmodelled(Exception):
-    """Evaluation reached something this engine does not implement (the message says what)."""
-
-
 class Buffer:
     """``struct buffer``: the bytes looked at (``data``, ``fbuf``) and, for entries at
     negative offsets (``buffer_fill``), ``tail(n)``: the last ``min(st_size, n)`` bytes of the
@@ -67,144 +57,6 @@ class Buffer:
         if self._got is None:
             self._got = self._tail(len(self.data))
         return self._got
-
-
-def _sext(v: int, bits: int) -> int:
-    v &= (1 << bits) - 1
-    return v - (1 << bits) if v >> (bits - 1) else v
-
-
-def _isprint(c: int) -> bool:
-    return 0x20 <= c < 0x7F
-
-
-def printable(s: bytes) -> str:
-    """``file_printable`` (not raw, C locale): up to the first NUL, non-printing bytes as
-    ``\\ooo``; the 512-byte buffer bounds it."""
-    out = []
-    n = 0
-    for c in s:
-        if not c:
-            break
-        if _isprint(c):
-            if n >= 511:
-                break
-            out.append(chr(c))
-            n += 1
-        else:
-            if n >= 511 - 3:
-                break
-            out.append("\\%03o" % c)
-            n += 4
-    return "".join(out)
-
-
-_LATIN1: dict[int, tuple[bytes, str]] = {}
-_SEARCH_RX: dict[tuple[bytes, int], "re.Pattern"] = {}
-_SP = "[ \\t\\n\\r\\f\\v]"
-
-
-def _latin1(buf: bytes) -> str:
-    """The buffer as latin-1 text (one character per byte), kept for the next entry."""
-    hit = _LATIN1.get(id(buf))
-    if hit is None or hit[0] is not buf:
-        _LATIN1.clear()
-        hit = _LATIN1[id(buf)] = (buf, buf.decode("latin-1"))
-    return hit[1]
-
-
-def _search_regex(pat: bytes, flags: int) -> "re.Pattern":
-    """A regex that matches where ``file_strncmp(pat, here, len(pat), rest, flags)`` is 0:
-    case flags as character pairs, ``W`` (compact whitespace: a pattern blank matches one
-    blank, and all that follow when the next pattern byte is no blank), ``w`` (optional
-    whitespace: any run of blanks), ``f`` (full word: a blank or NUL must follow)."""
-    key = (pat, flags)
-    rx = _SEARCH_RX.get(key)
-    if rx is not None:
-        return rx
-    parts = []
-    n = len(pat)
-    for i, c in enumerate(pat):
-        ch = chr(c)
-        if flags & M.STRING_IGNORE_LOWERCASE and 0x61 <= c <= 0x7A:
-            parts.append("[" + ch + ch.upper() + "]")
-        elif flags & M.STRING_IGNORE_UPPERCASE and 0x41 <= c <= 0x5A:
-            parts.append("[" + ch + ch.lower() + "]")
-        elif flags & M.STRING_COMPACT_WHITESPACE and c in _C_SPACE:
-            nxt = pat[i + 1] if i + 1 < n else 0
-            parts.append(_SP + ("" if nxt in _C_SPACE and nxt else "+"))
-        elif flags & M.STRING_COMPACT_OPTIONAL_WHITESPACE and c in _C_SPACE:
-            parts.append(_SP + "*")
-        else:
-            parts.append(re.escape(ch))
-    if flags & M.STRING_FULL_WORD:
-        parts.append("(?![^\\x00 \\t\\n\\r\\f\\v])")
-    rx = _SEARCH_RX[key] = re.compile("".join(parts), re.DOTALL)
-    return rx
-
-
-def strncmp(a: bytes, b: bytes, bpos: int, length: int, maxlen: int, flags: int) -> int:
-    """``file_strncmp(a, b + bpos, len, maxlen, flags)``: 0 when equal, else the (signed)
-    difference of the first differing bytes, or 1; bytes past ``b``'s end read as NUL
-    (libmagic's buffers end in zeroes)."""
-    def at(i: int) -> int:
-        return b[i] if i < len(b) else 0
-    ws = flags & (M.STRING_COMPACT_WHITESPACE | M.STRING_COMPACT_OPTIONAL_WHITESPACE)
-    eb = bpos + (maxlen if ws else length)
-    v = 0
-    ai, bi = 0, bpos
-    if not flags:
-        for ai in range(length):
-            v = at(bi + ai) - (a[ai] if ai < len(a) else 0)
-            if v:
-                return v
-        return 0
-    left = length
-    while left > 0:
-        left -= 1
-        if bi >= eb:
-            return 1
-        ca = a[ai] if ai < len(a) else 0
-        if flags & M.STRING_IGNORE_LOWERCASE and 0x61 <= ca <= 0x7A:
-            cb = at(bi)
-            v = (cb + 32 if 0x41 <= cb <= 0x5A else cb) - ca
-            ai += 1
-            bi += 1
-            if v:
-                break
-        elif flags & M.STRING_IGNORE_UPPERCASE and 0x41 <= ca <= 0x5A:
-            cb = at(bi)
-            v = (cb - 32 if 0x61 <= cb <= 0x7A else cb) - ca
-            ai += 1
-            bi += 1
-            if v:
-                break
-        elif flags & M.STRING_COMPACT_WHITESPACE and ca in _C_SPACE:
-            ai += 1
-            if at(bi) in _C_SPACE and at(bi) != 0:
-                bi += 1
-                na = a[ai] if ai < len(a) else 0
-                if not (na in _C_SPACE and na != 0):
-                    while bi < eb and at(bi) in _C_SPACE and at(bi) != 0:
-                        bi += 1
-            else:
-                v = 1
-                break
-        elif flags & M.STRING_COMPACT_OPTIONAL_WHITESPACE and ca in _C_SPACE and ca != 0:
-            ai += 1
-            while bi < eb and at(bi) in _C_SPACE and at(bi) != 0:
-                bi += 1
-        else:
-            v = at(bi) - ca
-            ai += 1
-            bi += 1
-            if v:
-                break
-    if left == 0 and v == 0 and flags & M.STRING_FULL_WORD:
-        if at(bi) and at(bi) not in _C_SPACE:
-            v = 1
-    return v
-
 
 class _Shared:
     """What match() shares with the match() of a ``use`` (pointers in libmagic)."""
@@ -571,11 +423,11 @@ class SoftMagic:
             if nbytes < q or w > nbytes - q:
                 return None
             raw = int.from_bytes(s[q:q + w].ljust(w, b"\0"), _ORDER[it])
-            off = _sext(raw, 8 * w) if m.in_op & M.FILE_OPSIGNED else raw
+            off = sext(raw, 8 * w) if m.in_op & M.FILE_OPSIGNED else raw
         if nbytes < offset or w > nbytes - offset:
             return None
         raw = int.from_bytes(s[at:at + w].ljust(w, b"\0"), _ORDER[it])
-        lhs = _sext(raw, 8 * w) if m.in_op & M.FILE_OPSIGNED else raw
+        lhs = sext(raw, 8 * w) if m.in_op & M.FILE_OPSIGNED else raw
         if lhs >= 0xFFFFFFFF or lhs <= -0x80000000 or off >= 0xFFFFFFFF or off <= -0x80000000:
             raise Unmodelled(f"magic line {m.lineno}: an indirect offset overflows (libmagic reports it)")
         if off:
@@ -687,7 +539,7 @@ class SoftMagic:
         if t in _WIDTH:
             v = self.value
             if not m.flag & M.UNSIGNED:
-                v = _sext(v, 8 * _WIDTH[t]) & MASK64
+                v = sext(v, 8 * _WIDTH[t]) & MASK64
         elif t in (T["default"], T["clear"]):
             l = v = 0
         elif t in (T["string"], T["pstring"]):
@@ -720,7 +572,7 @@ class SoftMagic:
         elif t == T["offset"]:
             v = self.value
             if not m.flag & M.UNSIGNED:
-                v = _sext(v, 64) & MASK64
+                v = sext(v, 64) & MASK64
         else:
             raise Unmodelled(f"magic line {m.lineno}: type {M.TYPE_NAMES[t]}")
         if reln == 0x78:  # x
@@ -731,7 +583,7 @@ class SoftMagic:
             return v == l
         if reln in (0x3E, 0x3C):  # > <
             if not m.flag & M.UNSIGNED:
-                v, l = _sext(v, 64), _sext(l, 64)
+                v, l = sext(v, 64), sext(l, 64)
             return v > l if reln == 0x3E else v < l
         if reln == 0x26:  # &
             return (v & l) == l
@@ -756,8 +608,8 @@ class SoftMagic:
         else:
             # the loop of file_strncmp calls, as one Python regex over the same window:
             # leftmost position whose compare succeeds
-            rx = _search_regex(m.value[:slen], m.str_flags)
-            hit = rx.search(_latin1(buf), start, start + s_len) if slen <= s_len else None
+            rx = search_regex(m.value[:slen], m.str_flags)
+            hit = rx.search(latin1(buf), start, start + s_len) if slen <= s_len else None
             if hit is None:
                 return 1
             found = hit.start() - start
@@ -775,7 +627,7 @@ class SoftMagic:
             if c == prev and c in b"?*+{":
                 raise Unmodelled(f"magic line {m.lineno}: regex {pat!r} (libmagic refuses it)")
             prev = c
-            if not (_isprint(c) or c in _C_SPACE or c in (0x08, 0x8A)):
+            if not (isprint(c) or c in C_SPACE or c in (0x08, 0x8A)):
                 raise Unmodelled(f"magic line {m.lineno}: regex {pat!r} (libmagic refuses it)")
         try:
             rx = ere.compile_ere(pat, bool(m.str_flags & M.STRING_IGNORE_CASE))
@@ -800,7 +652,7 @@ class SoftMagic:
         """der.c's ``der_cmp``: the tag's name, then an optional length and ``=value``."""
         buf, start, s_len = self.search
         b = buf[start:start + s_len]
-        got = _der_header(b, len(b))
+        got = der_header(b, len(b))
         if got is None:
             return False
         tag, tlen, offs = got
@@ -818,7 +670,7 @@ class SoftMagic:
             rest = rest[digits:]
         if not rest:
             return True
-        data = _der_data(tag, b[offs:offs + tlen], tlen)
+        data = der_data(tag, b[offs:offs + tlen], tlen)
         if data != rest[1:] and rest[1:] != "x":
             return False
         self.value = data.encode("latin-1")[:MAXSTRING - 1].ljust(MAXSTRING, b"\0")
@@ -829,7 +681,7 @@ class SoftMagic:
         move the level above to the element's end); None when it does not parse."""
         buf, start, s_len = self.search
         length = s_len if s_len else nbytes
-        got = _der_header(buf[start:start + length], length)
+        got = der_header(buf[start:start + length], length)
         if got is None:
             return None
         _tag, tlen, offs = got
@@ -887,7 +739,7 @@ class SoftMagic:
                 self.printf(cprintf(desc, asctime_utc(self.value)))
             elif t in _WIDTH:
                 bits = 8 * _WIDTH[t]
-                v = self.value if m.flag & M.UNSIGNED else _sext(self.value, bits)
+                v = self.value if m.flag & M.UNSIGNED else sext(self.value, bits)
                 argbits = 64 if bits == 64 else 32
                 if has_s_conversion(desc):
                     num = str(v)
@@ -903,7 +755,7 @@ class SoftMagic:
                         cut = min([i for i in (p.find(b"\r"), p.find(b"\n")) if i >= 0] or [len(p)])
                         p = p[:cut]
                     if m.str_flags & M.STRING_TRIM:
-                        p = _strtrim(p)
+                        p = strtrim(p)
                     self.printf(cprintf(desc, printable(p)))
             elif t in (T["search"], T["regex"]):
                 if "%" not in desc:
@@ -912,7 +764,7 @@ class SoftMagic:
                     buf, start, _ = self.search
                     cp = buf[start:start + self.rm_len]
                     if m.str_flags & M.STRING_TRIM:
-                        cp = _strtrim(cp)
+                        cp = strtrim(cp)
                     self.printf(cprintf(desc, printable(cp)))
             elif t in (T["default"], T["clear"]):
                 self.printf(m.desc.decode("latin-1"))
@@ -947,79 +799,3 @@ class SoftMagic:
                 raise Unmodelled(f"description {s!r}: an unterminated variable")
             out.append(rest[2:colon] if self.mode & 0o111 else rest[colon + 1:close])
             s = rest[close + 1:]
-
-
-def _strtrim(p: bytes) -> bytes:
-    """``file_strtrim``: the C string without its leading and trailing C-locale blanks."""
-    nul = p.find(b"\0")
-    return (p if nul < 0 else p[:nul]).strip(_C_SPACE)
-
-
-def has_s_conversion(fmt: str) -> bool:
-    """``check_fmt``: does the format hold ``%[-0-9.]*s``?"""
-    return "%" in fmt and re.search(r"%[-0-9.]*s", fmt) is not None
-
-
-_DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def asctime_utc(t: int) -> str:
-    """``file_fmtdatetime(v, 0)``: glibc's asctime of gmtime, without the newline."""
-    import datetime  # only a date entry that matched prints one: loaded then
-
-    try:
-        d = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=t)
-    except OverflowError:
-        raise Unmodelled(f"a date out of Python's range ({t})") from None
-    wday = (d.weekday() + 1) % 7
-    return "%s %s%3d %02d:%02d:%02d %d" % (_DAYS[wday], _MONTHS[d.month - 1], d.day, d.hour, d.minute, d.second,
-                                           d.year)
-
-
-def _der_header(b: bytes, length: int) -> tuple[int, int, int] | None:
-    """der.c's ``gettag`` and ``getlength`` over ``b`` (``length`` bytes may be read):
-    (tag, content length, offset of the content) or None for DER_BAD."""
-    pos = 0
-    if pos >= length or pos >= len(b):
-        return None
-    tag = b[pos] & 0x1F
-    pos += 1
-    if tag == 0x1F:
-        if pos >= length:
-            return None
-        while b[pos] >= 0x80:
-            tag = tag * 128 + b[pos] - 0x80
-            pos += 1
-            if pos >= length:
-                return None
-        # (gettag returns the accumulated tag without consuming its last byte)
-    if pos >= length:
-        return None
-    onebyte = not b[pos] & 0x80
-    digits = b[pos] & 0x7F
-    pos += 1
-    if pos + digits >= length:
-        return None
-    if onebyte:
-        return tag, digits, pos
-    n = 0
-    for _ in range(digits):
-        n = n << 8 | b[pos]
-        pos += 1
-    if n > 0xFFFFFFFF - pos or pos + n > length:
-        return None
-    return tag, n, pos
-
-
-def _der_data(tag: int, d: bytes, n: int) -> str:
-    """der.c's ``der_data``: strings as text (up to a NUL), UTC times spelled out,
-    anything else as hex (at most 127 characters)."""
-    if tag in (0x13, 0x0C, 0x16):
-        text = d[:n]
-        nul = text.find(b"\0")
-        return (text if nul < 0 else text[:nul])[:127].decode("latin-1")
-    if tag == 0x17 and n >= 12:
-        c = d.decode("latin-1")
-        return f"20{c[0]}{c[1]}-{c[2]}{c[3]}-{c[4]}{c[5]} {c[6]}{c[7]}:{c[8]}{c[9]}:{c[10]}{c[11]} GMT"
-    return "".join("%02x" % x for x in d[:min(n, 63)])  # snprintf stops below blen - 2
