@@ -99,6 +99,7 @@ ADDED = {
     "fold",  # issue 13: postfix's postinst folds its closing message
     "ucfq",  # issue 13: grub-pc's postinst (who registered /etc/default/grub), dovecot's postrm
     "setpriv",  # issue 13: man-db's postinst runs mandb as the man user
+    "cracklib-packer", "file",  # issue 13: update-cracklib (cracklib-runtime's postinst and trigger)
 }
 
 

@@ -16,14 +16,15 @@ model").
 
 from __future__ import annotations
 
-from nuwa.script.commands import (accounts, archival, caches, chrony, console, coreutils, debconf, dpkg, editors,
-                                  findutils, glib, grub, initramfs, kmod, linuxbase, loginutils, mail, mandb,
-                                  miscutils, python, registries, server, services)
+from nuwa.script.commands import (accounts, archival, caches, chrony, console, coreutils, cracklib, debconf, dpkg,
+                                  editors, findutils, glib, grub, initramfs, kmod, linuxbase, loginutils, magic, mail,
+                                  mandb, miscutils, python, registries, server, services)
 from nuwa.script.context import ModelSet
 
 #: the families, in the order their models are listed
 FAMILIES = (coreutils, findutils, editors, dpkg, debconf, accounts, services, caches, kmod, miscutils, archival,
-            initramfs, grub, python, linuxbase, registries, loginutils, server, chrony, glib, mail, console, mandb)
+            initramfs, grub, python, linuxbase, registries, loginutils, server, chrony, glib, mail, console, mandb,
+            cracklib, magic)
 
 
 def default_models() -> ModelSet:
