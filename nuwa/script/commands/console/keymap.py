@@ -133,6 +133,15 @@ def _case_partner(v: int) -> int:
     return up if v == low else low
 
 
+def _keysym_hex(xkeysym: str) -> str | None:
+    """The hex code an X keysym not in the table names itself (``0x...`` or ``U...``), or None."""
+    m = _XHEX.fullmatch(xkeysym)
+    if m:
+        return m.group(2)
+    m = _UHEX.fullmatch(xkeysym)
+    return m.group(1) if m else None
+
+
 class KeymapWriter:
     """The Linux keymap of ckbcomp for one set of XKB tables. ``xkbsym``: the final
     ``%xkbsym_table``; ``acmtable``: Unicode -> byte of ``-charmap`` (None without one);
@@ -161,12 +170,7 @@ class KeymapWriter:
             if not _HEX4.fullmatch(kernel):
                 return kernel
         else:
-            m = _XHEX.fullmatch(xkeysym)
-            if m:
-                kernel = m.group(2)
-            else:
-                m = _UHEX.fullmatch(xkeysym)
-                kernel = m.group(1) if m else None
+            kernel = _keysym_hex(xkeysym)
         if kernel is None:
             self.warn(f'WARNING: Unknown X keysym "{xkeysym}"\n')
             return VOID
@@ -188,12 +192,7 @@ class KeymapWriter:
             if not _HEX4.fullmatch(kernel):
                 return None
         else:
-            m = _XHEX.fullmatch(xkeysym)
-            if m:
-                kernel = m.group(2)
-            else:
-                m = _UHEX.fullmatch(xkeysym)
-                kernel = m.group(1) if m else None
+            kernel = _keysym_hex(xkeysym)
         if kernel is not None:
             uni = int(kernel, 16)
             if uni <= 0x7f:

@@ -190,37 +190,28 @@ def _zmagic(entries: list, data: bytes) -> str | None:
     return f"{inner} ({outer})"
 
 
-def _inflate(data: bytes) -> bytes:
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+def _decompressed(d, data: bytes, kind: str, errors) -> bytes:
+    """At most FILE_BYTES_MAX bytes of ``data`` through decompressor ``d``; what libmagic would
+    answer with its own error text (``errors``, or a stream cut short) is not modelled."""
     try:
         out = d.decompress(data, FILE_BYTES_MAX)
-    except zlib.error:
-        raise Unmodelled("gzip data that does not inflate (libmagic's error text)") from None
+    except errors:
+        raise Unmodelled(f"{kind} data that does not decompress (libmagic's error text)") from None
     if not d.eof and len(out) < FILE_BYTES_MAX:
-        raise Unmodelled("truncated gzip data (-z)")
+        raise Unmodelled(f"truncated {kind} data (-z)")
     return out
+
+
+def _inflate(data: bytes) -> bytes:
+    return _decompressed(zlib.decompressobj(16 + zlib.MAX_WBITS), data, "gzip", zlib.error)
 
 
 def _unbzip2(data: bytes) -> bytes:
-    d = bz2.BZ2Decompressor()
-    try:
-        out = d.decompress(data, FILE_BYTES_MAX)
-    except OSError:
-        raise Unmodelled("bzip2 data that does not decompress (libmagic's error text)") from None
-    if not d.eof and len(out) < FILE_BYTES_MAX:
-        raise Unmodelled("truncated bzip2 data (-z)")
-    return out
+    return _decompressed(bz2.BZ2Decompressor(), data, "bzip2", OSError)
 
 
 def _unxz(data: bytes) -> bytes:
-    d = lzma.LZMADecompressor(lzma.FORMAT_XZ)
-    try:
-        out = d.decompress(data, FILE_BYTES_MAX)
-    except lzma.LZMAError:
-        raise Unmodelled("xz data that does not decompress (libmagic's error text)") from None
-    if not d.eof and len(out) < FILE_BYTES_MAX:
-        raise Unmodelled("truncated xz data (-z)")
-    return out
+    return _decompressed(lzma.LZMADecompressor(lzma.FORMAT_XZ), data, "xz", lzma.LZMAError)
 
 
 def file(inv: Invocation) -> int:
