@@ -87,6 +87,18 @@ def test_cracklib_packer_defers_an_unwritable_dictionary(pair):
     assert "depends on how standard error was opened" in str(pair.last.deferred_commands)
 
 
+def test_cracklib_packer_leaves_nothing_when_the_index_cannot_be_made(pair):
+    """.pwd is created first; when .pwi cannot be (here a directory of that name), the deferral
+    takes the new .pwd back: no empty dictionary half is left in the image for the boot."""
+    def pwi_dir(root):
+        lists(root)
+        os.makedirs(os.path.join(root, "srv/dict.pwi"), exist_ok=True)
+    pair.reset(pwi_dir)
+    pair.run_model("cracklib-packer /srv/dict </srv/one")
+    assert "depends on how standard error was opened" in str(pair.last.deferred_commands)
+    assert not os.path.exists(os.path.join(pair.model, "srv/dict.pwd"))
+
+
 def word_lists(root: str) -> None:
     """update-cracklib's sources: the installed lists, a gzipped one, a binary file and a
     README in /usr/share/dict (file -z decides which are text)."""
