@@ -17,6 +17,7 @@ import bz2
 import gzip
 import lzma
 import os
+import re
 import subprocess
 
 import pytest
@@ -25,6 +26,7 @@ from debian_tree import bookworm_tree, link_tree, remove_tree
 from nuwa.fs.hostdir import HostDirFS
 from nuwa.fs.overlay import Overlay
 from nuwa.script.commands import default_models
+from nuwa.script.commands.magic.ere import Unsupported, translate
 from nuwa.script.context import Defer, Invocation
 
 #: the tree the cracklib and file tests share (one cached tree, see debian_tree.bookworm_tree)
@@ -216,3 +218,28 @@ def test_file_defers_another_database_version(tree):
     inv = Invocation(argv=["file", "/srv/magic/csv"], fs=fs, env=dict(ENV), models=MODELS)
     with pytest.raises(Defer, match="/etc/magic holds magic entries"):
         MODELS["file"](inv)
+
+
+@pytest.mark.parametrize("pattern", [
+    "(a*)*x",  # a repeated body that can match the empty string
+    "(ab|c)+x",  # alternatives that are not single characters
+    "(.*b*)*x",  # '.' repeated beside another unbounded atom
+    "(a|)*x",  # an empty alternative
+])
+def test_ere_refuses_backtracking_groups(pattern):
+    """A repeated group that makes Python's backtracking engine exponential on a failing
+    search (glibc's matcher is not) is refused, so `file` defers instead of hanging on a
+    hostile file or database: one such regex of the real database took minutes on a C++
+    header before this rule."""
+    with pytest.raises(Unsupported, match="backtracks|empty alternative"):
+        translate(pattern)
+
+
+def test_ere_keeps_safe_groups_and_rewrites_any_string():
+    """Groups that cannot backtrack exponentially stay; ``(.*[\\n]*)*``, the one such group of
+    the database, becomes the same language (any string) without the nested repetition."""
+    assert re.fullmatch(translate("(ab)+c"), "ababc")
+    assert re.fullmatch(translate("x(a|b)*y"), "xabbay")
+    any_string = translate("(.*[\n]*)*")
+    assert "[\\s\\S]*" in any_string
+    assert re.fullmatch(any_string, "line one\nline two\n\n")
