@@ -37,7 +37,7 @@ import zlib
 from nuwa.script.commands.console.ckbtables import TABLES
 from nuwa.script.commands.console.keymap import VOID, KeymapWriter
 from nuwa.script.commands.console.xkb import XkbReader
-from nuwa.script.commands.console.xkbrules import components
+from nuwa.script.commands.console.xkbrules import components, perl_true
 from nuwa.script.context import Defer, Invocation
 
 _SPACE = re.compile(r"[ \t\n\r\f\v]", re.ASCII)
@@ -45,10 +45,6 @@ _SPACE = re.compile(r"[ \t\n\r\f\v]", re.ASCII)
 _USPACE = "[ \t\n\r\f\v\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 _ACM_LINE = re.compile(f"{_USPACE}*0x([0-9a-fA-F]{{1,2}}){_USPACE}+'([^']+)'{_USPACE}*")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._+-]+", re.ASCII)
-
-
-def _perl_true(value) -> bool:
-    return value is not None and value != "" and value != "0"
 
 
 def _split_commas(text: str) -> list[str]:
@@ -79,7 +75,7 @@ def _parse_args(argv: list[str]) -> _Args:
 
     def once(current, name: str) -> None:
         """ckbcomp's ``if ($x)`` / ``if (@x)`` before taking an option a second time."""
-        taken = bool(current) if isinstance(current, list) else _perl_true(current)
+        taken = bool(current) if isinstance(current, list) else perl_true(current)
         if taken:
             raise Defer(f"ckbcomp: -{name} given twice (ckbcomp dies)")
 
@@ -269,8 +265,8 @@ def ckbcomp(inv: Invocation) -> int:
     installdir = _installdir(program, files)
     xdirs = a.xdirs_front + ["/etc/console-setup/ckb", f"{installdir}/etc/console-setup/ckb",
                              "/usr/local/share/X11/xkb", "/usr/share/X11/xkb", "/etc/X11/xkb"]
-    rules = a.rules if _perl_true(a.rules) else "base"
-    model = a.model if _perl_true(a.model) else "pc104"
+    rules = a.rules if perl_true(a.rules) else "base"
+    model = a.model if perl_true(a.model) else "pc104"
     backspace = a.backspace or "del"
     xkbsym = _xkbsym_table(tables, a.compact, backspace)
     warnings: list[str] = []
@@ -282,16 +278,16 @@ def ckbcomp(inv: Invocation) -> int:
         path = reader.xfilename(f"rules/{rules}")
         r_keycodes, r_symbols = components(reader.load(path).decode("latin-1"), rules, model, a.layouts, variants,
                                            a.options)
-        if not _perl_true(keycodes):
+        if not perl_true(keycodes):
             keycodes = r_keycodes
-        if not _perl_true(symbols):
+        if not perl_true(symbols):
             symbols = r_symbols
-    if not _perl_true(keycodes) or not _perl_true(symbols):
+    if not perl_true(keycodes) or not perl_true(symbols):
         raise Defer("ckbcomp: no keycodes or no symbols to read (ckbcomp dies)")
     arch = _arch(keycodes)
     if arch not in ("at", "evdev"):
         raise Defer(f"ckbcomp: {arch} key codes (only AT and evdev are modelled)")
-    acmtable = _acm_table(a.charmap, installdir, files) if _perl_true(a.charmap) else None
+    acmtable = _acm_table(a.charmap, installdir, files) if perl_true(a.charmap) else None
     reader.include_file("keycodes", keycodes)
     reader.resolve_aliases()
     reader.include_file("symbols", symbols)
@@ -332,8 +328,8 @@ def ckbcomp(inv: Invocation) -> int:
     inv.err("".join(warnings).encode("latin-1"))  # the XKB files' bytes, as Perl prints them
     inv.out(keymap.encode("latin-1"))
     inv.out(b"strings as usual\n")
-    compose = a.compose_charmap if _perl_true(a.compose_charmap) else a.charmap
-    if _perl_true(compose):
+    compose = a.compose_charmap if perl_true(a.compose_charmap) else a.charmap
+    if perl_true(compose):
         inv.out(_include_text(("/etc/console-setup", f"{installdir}/etc/console-setup"),
                               f"compose.{compose}.inc", files))
     inv.out(_include_text(("/etc/console-setup", f"{installdir}/etc/console-setup"), "remap.inc", files))

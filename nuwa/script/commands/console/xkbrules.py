@@ -35,7 +35,8 @@ def awk_split(text: str) -> list[str]:
     return re.findall(f"[^{_WS[1:-1]}]+", text)
 
 
-def _perl_true(value) -> bool:
+def perl_true(value) -> bool:
+    """Perl's truth of a scalar: defined, not '' and not '0'."""
     return value is not None and value != "" and value != "0"
 
 
@@ -142,7 +143,7 @@ def components(text: str, rules: str, model: str, layouts: list[str], variants: 
                 if current is None:
                     raise Defer(f"ckbcomp: rules/{rules} appends {value!r} to no {kind} (Perl warns)")
                 current += value
-            elif not _perl_true(current):
+            elif not perl_true(current):
                 current = value
             if kind == "keycodes":
                 keycodes = current

@@ -40,6 +40,15 @@ for _t, (_w, _o, _k) in _DATES.items():
     _WIDTH[_t] = _w
     _ORDER[_t] = _o
 _STRINGISH = (T["string"], T["pstring"], T["bestring16"], T["lestring16"])
+
+def _next_entry(magic: list, idx: int) -> int:
+    """The index of the top-level entry after ``magic[idx]`` and its continuations (the
+    flush of libmagic's ``match``)."""
+    n = len(magic)
+    while idx < n - 1 and magic[idx + 1].cont_level != 0:
+        idx += 1
+    return idx + 1
+
 class Buffer:
     """``struct buffer``: the bytes looked at (``data``, ``fbuf``) and, for entries at
     negative offsets (``buffer_fill``), ``tail(n)``: the last ``min(st_size, n)`` bytes of the
@@ -151,9 +160,7 @@ class SoftMagic:
                 else:
                     flush = not self.magiccheck(m)
             if flush:
-                while idx < n - 1 and magic[idx + 1].cont_level != 0:
-                    idx += 1
-                idx += 1
+                idx = _next_entry(magic, idx)
                 cont_level = 0
                 continue
             if m.desc:
@@ -167,9 +174,7 @@ class SoftMagic:
                 if m.desc:
                     # libmagic goes on with the next top-level entry after printing
                     raise Unmodelled(f"magic line {m.lineno}: its end offset is past the buffer")
-                while idx < n - 1 and magic[idx + 1].cont_level != 0:
-                    idx += 1
-                idx += 1
+                idx = _next_entry(magic, idx)
                 cont_level = 0
                 continue
             self.levels[cont_level].off = off
@@ -234,9 +239,7 @@ class SoftMagic:
                 cont_level += 1
                 self._level(cont_level)
             if flushed:
-                while idx < n - 1 and magic[idx + 1].cont_level != 0:
-                    idx += 1
-                idx += 1
+                idx = _next_entry(magic, idx)
                 cont_level = 0
                 continue
             if sh.printed_something:
