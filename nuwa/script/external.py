@@ -147,17 +147,25 @@ class ExternalCommands:
             shebang = self.shell_script(path)
             if shebang is not None:
                 return self.run_script_file(path, argv, env, stdin_desc, shebang, nested)
+        # a model that defers part-way leaves nothing of what it wrote: the deferred program
+        # runs whole at boot (an overlay savepoint; other backends have none)
+        sp = self.fs.savepoint() if model is not None and hasattr(self.fs, "savepoint") else None
         try:
             if model is None:
                 raise Defer(f"no model for {posixpath.basename(path)}")
             st = int(model(inv))
         except Defer as d:
+            if sp is not None:
+                self.fs.rollback_to(sp)
             if nested:
                 raise
             return self.defer_command(argv, d.reason, env, inv.stdin)
         except Drop as d:
             self.record.add(CommandRecord(self.lineno, argv[:8], "external", DROPPED, d.reason, d.status))
             return d.status
+        finally:
+            if sp is not None and sp.alive:
+                self.fs.release(sp)
         self.write(1, inv.stdout)  # no copy: every descriptor copies what it keeps
         self.write(2, inv.stderr)
         self.record.add(CommandRecord(self.lineno, argv[:8], "external", SIMULATED, status=st))

@@ -31,23 +31,16 @@ def cracklib_packer(inv: Invocation) -> int:
         return 255
     files = {ext: f"{name}.{ext}" for ext in ("pwd", "pwi", "hwm")}
     # PWOpen: .pwd, then .pwi (.pwd is closed again when it fails), then .hwm (optional);
-    # a deferral takes back what was created before it (no truncated .pwd left for the boot)
-    fs = inv.fs
-    sp = fs.savepoint() if hasattr(fs, "savepoint") else None
+    # a deferral takes back what was created before it (the simulator's model savepoint)
     for ext in ("pwd", "pwi"):
         e = _create(inv, files[ext])
         if e is not None:
-            if sp is not None:
-                fs.rollback_to(sp)
-                fs.release(sp)
             # packer.c's perror(file) follows PWOpen's perror(name): glibc's perror dups stderr
             # and fdopen()s it "w+", which fails with EINVAL (and changes errno for the second
             # line) unless stderr is open for reading too: the text depends on a descriptor
             # the simulation does not know
             raise Defer(f"cracklib-packer: cannot create {files[ext]} ({strerror(e)}): its second error line "
                         "depends on how standard error was opened")
-    if sp is not None:
-        fs.release(sp)
     with_hwm = _create(inv, files["hwm"]) is None
     packer = Packer()
     read = wrote = 0
